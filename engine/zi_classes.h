@@ -1,0 +1,268 @@
+/*  =========================================================================
+    zi_classes.h - private types shared by the engine and the op kernels
+
+    Public API lives in zinfer.h; what is here may change between versions.
+    =========================================================================
+*/
+
+#ifndef ZI_CLASSES_H_INCLUDED
+#define ZI_CLASSES_H_INCLUDED
+
+#include "zinfer.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  --------------------------------------------------------------------------
+//  Tensors
+
+struct zi_tensor_t {
+    zi_dtype_t dtype;           //  element type
+    int ndim;                   //  number of dimensions, 0 for a scalar
+    int64_t dims [ZI_MAX_DIMS]; //  extent of each dimension
+    void *data;                 //  elements, row-major; NULL for shape-only
+    size_t nbytes;              //  bytes of data
+    atomic_int refs;            //  references; the last one frees
+    void (*free_fn) (void *data, void *hint);   //  how to free data
+    void *hint;                 //  passed to free_fn
+};
+
+//  A tensor that only carries dtype and shape (data NULL); used during
+//  shape inference. Not reference counted: lives on the stack or in a plan.
+void
+    zi_tensor_set_shape (zi_tensor_t *self, zi_dtype_t dtype, int ndim,
+                         const int64_t *dims);
+//  Element count of a shape; -1 if it overflows or a dimension is negative
+int64_t
+    zi_shape_count (int ndim, const int64_t *dims);
+//  Row-major strides in elements
+void
+    zi_shape_strides (int ndim, const int64_t *dims, int64_t *strides);
+//  The tensor's data as floats / int64s (asserts the dtype: our bug if not)
+float *
+    zi_tensor_f32 (const zi_tensor_t *self);
+int64_t *
+    zi_tensor_i64 (const zi_tensor_t *self);
+//  Same dtype and shape
+bool
+    zi_tensor_same_shape (const zi_tensor_t *a, const zi_tensor_t *b);
+
+//  --------------------------------------------------------------------------
+//  Errors: zi_error sets the calling thread's message and returns -1, so
+//  a failing path reads `return zi_error ("...", ...);`
+
+int
+    zi_error (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
+//  Put "prefix: " in front of the current message
+void
+    zi_error_prefix (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
+
+//  --------------------------------------------------------------------------
+//  Graph nodes and attributes
+
+typedef enum {
+    ZI_ATTR_FLOAT = 1,
+    ZI_ATTR_INT = 2,
+    ZI_ATTR_STRING = 3,
+    ZI_ATTR_TENSOR = 4,
+    ZI_ATTR_FLOATS = 6,
+    ZI_ATTR_INTS = 7
+} zi_attr_type_t;               //  ONNX AttributeProto.AttributeType codes
+
+typedef struct {
+    char *name;                 //  attribute name
+    zi_attr_type_t type;        //  which of the values below is set
+    float f;                    //  FLOAT
+    int64_t i;                  //  INT
+    char *s;                    //  STRING, NUL-terminated
+    zi_tensor_t *t;             //  TENSOR
+    int n;                      //  number of FLOATS or INTS
+    float *floats;              //  FLOATS
+    int64_t *ints;              //  INTS
+} zi_attr_t;
+
+typedef struct zi_op_t zi_op_t;
+typedef struct zi_exec_t zi_exec_t;
+
+//  An activation that an op applies to its own output (fusion pass)
+typedef enum {
+    ZI_ACT_NONE = 0,
+    ZI_ACT_RELU,
+    ZI_ACT_CLIP,                //  clamp to [alpha, beta]
+    ZI_ACT_LEAKY_RELU,          //  alpha
+    ZI_ACT_SIGMOID,
+    ZI_ACT_HARD_SIGMOID,        //  max (0, min (1, alpha x + beta))
+    ZI_ACT_HARD_SWISH,          //  x * hard_sigmoid (x; 1/6, 1/2)
+    ZI_ACT_TANH
+} zi_act_kind_t;
+
+typedef struct {
+    zi_act_kind_t kind;         //  which activation
+    float alpha;                //  first parameter, see zi_act_kind_t
+    float beta;                 //  second parameter
+} zi_act_t;
+
+//  Apply an activation in place to n floats
+void
+    zi_act_apply (const zi_act_t *act, float *data, size_t n);
+//  Apply to one value (reference and tail loops)
+float
+    zi_act_one (const zi_act_t *act, float x);
+
+typedef struct zi_node_t {
+    char *name;                 //  node name (made unique on import)
+    char *op_type;              //  ONNX op type, e.g. "Conv"
+    const zi_op_t *op;          //  kernel, from the op table
+    int opset;                  //  ai.onnx opset the model imports
+    int n_inputs;               //  number of input slots
+    int *inputs;                //  value index per slot; -1: omitted optional
+    int n_outputs;              //  number of outputs
+    int *outputs;               //  value index per output
+    int n_attrs;                //  number of attributes
+    zi_attr_t *attrs;           //  attributes as parsed from the model
+    void *params;               //  op-private, made by op->init
+    zi_act_t act;               //  activation fused into this op's output
+} zi_node_t;
+
+//  Attribute lookup: the value, or fallback when absent. A present attribute
+//  of the wrong type is an error in the model (zi_node_check_attrs finds it).
+const zi_attr_t *
+    zi_node_attr (const zi_node_t *self, const char *name);
+int64_t
+    zi_node_attr_int (const zi_node_t *self, const char *name, int64_t fallback);
+float
+    zi_node_attr_float (const zi_node_t *self, const char *name, float fallback);
+const char *
+    zi_node_attr_string (const zi_node_t *self, const char *name, const char *fallback);
+//  Copies up to max ints into values; returns how many there were (0 if
+//  absent), or -1 with an error if more than max
+int
+    zi_node_attr_ints (const zi_node_t *self, const char *name, int64_t *values, int max);
+int
+    zi_node_attr_floats (const zi_node_t *self, const char *name, float *values, int max);
+
+//  Building nodes by hand (tests, graph passes)
+zi_node_t *
+    zi_node_new (const char *op_type, const char *name);
+void
+    zi_node_destroy (zi_node_t **self_p);
+//  Release what a node owns without freeing the struct itself
+void
+    zi_node_clear (zi_node_t *self);
+void
+    zi_node_set_int (zi_node_t *self, const char *name, int64_t value);
+void
+    zi_node_set_float (zi_node_t *self, const char *name, float value);
+void
+    zi_node_set_string (zi_node_t *self, const char *name, const char *value);
+void
+    zi_node_set_ints (zi_node_t *self, const char *name, int n, const int64_t *values);
+void
+    zi_node_set_floats (zi_node_t *self, const char *name, int n, const float *values);
+//  Takes a reference to the tensor
+void
+    zi_node_set_tensor (zi_node_t *self, const char *name, zi_tensor_t *value);
+
+//  --------------------------------------------------------------------------
+//  Op kernels. One zi_op_t per ONNX op type, listed in actors/ops.def.
+//
+//  Life of a node: init once at load (parse attributes, reject what is not
+//  supported); infer whenever input shapes are known (set output dtype and
+//  shape; inputs carry data only when constant); prepare once shapes are
+//  fixed (optional: pack weights); run per request.
+
+struct zi_op_t {
+    const char *name;           //  ONNX op type
+    int min_inputs;             //  fewest input slots
+    int max_inputs;             //  most input slots
+    int max_outputs;            //  most outputs (at least one is required)
+    bool fusable;               //  honours node->act on its output
+    int (*init) (zi_node_t *node);
+    int (*infer) (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *out);
+    int (*prepare) (zi_node_t *node, const zi_tensor_t *const *in);
+    int (*run) (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
+                zi_tensor_t *const *out);
+    void (*destroy) (zi_node_t *node);  //  frees params; NULL means free ()
+};
+
+//  The op of an ONNX op type, or NULL
+const zi_op_t *
+    zi_op_lookup (const char *op_type);
+//  Comma-separated names of every op (static buffer)
+const char *
+    zi_op_names (void);
+//  Number of ops in the table, and the op at an index
+int
+    zi_op_count (void);
+const zi_op_t *
+    zi_op_at (int index);
+
+//  Helpers for kernels: an input's data as a list of int64 (INT64 or
+//  FLOAT tensors), NULL inputs allowed (return 0)
+int
+    zi_input_ints (const zi_tensor_t *tensor, int64_t *values, int max, const char *what);
+
+//  --------------------------------------------------------------------------
+//  Execution context: one per thread that runs kernels. Holds reusable
+//  scratch memory so kernels allocate nothing per request.
+
+zi_exec_t *
+    zi_exec_new (void);
+void
+    zi_exec_destroy (zi_exec_t **self_p);
+//  A 64-byte aligned scratch buffer of at least size bytes, valid until the
+//  next call on this exec; NULL if memory is short. slot 0..3 lets one
+//  kernel hold several buffers at once.
+void *
+    zi_exec_scratch (zi_exec_t *self, int slot, size_t size);
+
+//  Aligned allocation used by tensors and packed weights
+void *
+    zi_alloc (size_t size);
+void
+    zi_free (void *data);
+
+//  --------------------------------------------------------------------------
+//  Self tests: each class / op family ends with a test function.
+
+typedef struct {
+    const char *name;           //  test being run
+    bool verbose;               //  print each check
+    int checks;                 //  checks made
+    int fails;                  //  checks failed
+} zi_test_t;
+
+void
+    zi_test_check (zi_test_t *t, bool ok, const char *file, int line, const char *format, ...)
+    __attribute__ ((format (printf, 5, 6)));
+#define ZI_CHECK(t, cond, ...) zi_test_check ((t), (cond), __FILE__, __LINE__, __VA_ARGS__)
+
+//  Compare n floats with tolerance atol + rtol * |want|; reports the worst
+//  element; returns true when they match
+bool
+    zi_test_close (zi_test_t *t, const char *file, int line, const char *what,
+                   const float *got, const float *want, size_t n, float atol, float rtol);
+#define ZI_CHECK_CLOSE(t, what, got, want, n, atol, rtol) \
+    zi_test_close ((t), __FILE__, __LINE__, (what), (got), (want), (n), (atol), (rtol))
+
+//  Run one op on standalone inputs: init, infer, allocate outputs, prepare,
+//  run. outputs[i] are new tensors. Returns -1 with the error on failure.
+//  The node keeps its attributes; inputs may be NULL for omitted slots.
+int
+    zi_test_run_op (zi_node_t *node, int n_inputs, zi_tensor_t *const *inputs,
+                    int n_outputs, zi_tensor_t **outputs);
+
+//  Tensors for tests: from values, and seeded pseudo-random in [-1, 1)
+zi_tensor_t *
+    zi_test_tensor (int ndim, const int64_t *dims, const float *values);
+zi_tensor_t *
+    zi_test_random (int ndim, const int64_t *dims, uint32_t seed);
+zi_tensor_t *
+    zi_test_ints (int n, const int64_t *values);
+
+#endif

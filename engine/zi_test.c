@@ -1,0 +1,128 @@
+/*  =========================================================================
+    zi_test - helpers for the self tests of every class and op family
+    =========================================================================
+*/
+
+#include "zi_classes.h"
+
+void
+zi_test_check (zi_test_t *t, bool ok, const char *file, int line, const char *format, ...)
+{
+    t->checks++;
+    if (ok && !t->verbose)
+        return;
+    if (!ok)
+        t->fails++;
+    char text [1024];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (text, sizeof text, format, args);
+    va_end (args);
+    fprintf (ok? stdout: stderr, "%s %s:%d: %s\n", ok? "ok  ": "FAIL", file, line, text);
+}
+
+bool
+zi_test_close (zi_test_t *t, const char *file, int line, const char *what,
+               const float *got, const float *want, size_t n, float atol, float rtol)
+{
+    size_t worst = 0;
+    double worst_excess = -1;
+    bool ok = true;
+    for (size_t item = 0; item < n; item++) {
+        double diff = fabs ((double) got [item] - (double) want [item]);
+        double allowed = atol + rtol * fabs ((double) want [item]);
+        double excess = isnan (diff)? INFINITY: diff - allowed;
+        if (excess > worst_excess) {
+            worst_excess = excess;
+            worst = item;
+        }
+        if (!(diff <= allowed))
+            ok = false;
+    }
+    if (n == 0)
+        zi_test_check (t, true, file, line, "%s: empty", what);
+    else
+        zi_test_check (t, ok, file, line, "%s: %zu values, worst at [%zu]: got %.7g want %.7g",
+                       what, n, worst, got [worst], want [worst]);
+    return ok;
+}
+
+int
+zi_test_run_op (zi_node_t *node, int n_inputs, zi_tensor_t *const *inputs,
+                int n_outputs, zi_tensor_t **outputs)
+{
+    const zi_op_t *op = node->op;
+    if (!op)
+        return zi_error ("no kernel for op '%s'", node->op_type);
+    if (n_inputs < op->min_inputs || n_inputs > op->max_inputs)
+        return zi_error ("%s takes %d..%d inputs, got %d",
+                         op->name, op->min_inputs, op->max_inputs, n_inputs);
+    free (node->inputs);
+    free (node->outputs);
+    node->n_inputs = n_inputs;
+    node->inputs = calloc (n_inputs + 1, sizeof (int));
+    node->n_outputs = n_outputs;
+    node->outputs = calloc (n_outputs + 1, sizeof (int));
+    for (int slot = 0; slot < n_inputs; slot++)
+        node->inputs [slot] = inputs [slot]? slot: -1;
+    for (int slot = 0; slot < n_outputs; slot++)
+        node->outputs [slot] = n_inputs + slot;
+
+    if (!node->params && op->init && op->init (node) != 0)
+        return -1;
+    zi_tensor_t shapes [ZI_MAX_DIMS];
+    zi_tensor_t *shape_ptrs [ZI_MAX_DIMS];
+    assert (n_outputs <= ZI_MAX_DIMS);
+    memset (shapes, 0, sizeof shapes);
+    for (int slot = 0; slot < n_outputs; slot++)
+        shape_ptrs [slot] = &shapes [slot];
+    if (op->infer (node, (const zi_tensor_t *const *) inputs, shape_ptrs) != 0)
+        return -1;
+    for (int slot = 0; slot < n_outputs; slot++) {
+        outputs [slot] = zi_tensor_new (shapes [slot].dtype, shapes [slot].ndim, shapes [slot].dims);
+        if (!outputs [slot])
+            return -1;
+    }
+    if (op->prepare && op->prepare (node, (const zi_tensor_t *const *) inputs) != 0)
+        return -1;
+    zi_exec_t *exec = zi_exec_new ();
+    int rc = op->run (node, exec, (const zi_tensor_t *const *) inputs, outputs);
+    zi_exec_destroy (&exec);
+    return rc;
+}
+
+zi_tensor_t *
+zi_test_tensor (int ndim, const int64_t *dims, const float *values)
+{
+    zi_tensor_t *tensor = zi_tensor_new (ZI_F32, ndim, dims);
+    assert (tensor);
+    memcpy (tensor->data, values, tensor->nbytes);
+    return tensor;
+}
+
+zi_tensor_t *
+zi_test_random (int ndim, const int64_t *dims, uint32_t seed)
+{
+    zi_tensor_t *tensor = zi_tensor_new (ZI_F32, ndim, dims);
+    assert (tensor);
+    float *data = tensor->data;
+    uint32_t state = seed * 2654435761u + 1;
+    for (size_t item = 0; item < zi_tensor_count (tensor); item++) {
+        //  xorshift32: reproducible across platforms, unlike rand ()
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        data [item] = (float) ((state >> 8) * (2.0 / 16777216.0) - 1.0);
+    }
+    return tensor;
+}
+
+zi_tensor_t *
+zi_test_ints (int n, const int64_t *values)
+{
+    int64_t dims [1] = {n};
+    zi_tensor_t *tensor = zi_tensor_new (ZI_I64, 1, dims);
+    assert (tensor);
+    memcpy (tensor->data, values, n * sizeof (int64_t));
+    return tensor;
+}

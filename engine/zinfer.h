@@ -1,0 +1,155 @@
+/*  =========================================================================
+    zinfer.h - the one public header of zinfer
+
+    zinfer runs neural-network inference as a ZeroMQ dataflow of actors.
+    This header is all a program needs to load an ONNX model, run it
+    locally, and (later) talk to a running topology.
+
+    Conventions (CZMQ CLASS): zi_<class>_<method>; constructors return an
+    owned object or NULL; destructors take the address of the reference and
+    set it to NULL. Functions that can fail on outside data return 0 / -1 or
+    NULL, and leave a one-line message in zi_error_text ().
+    =========================================================================
+*/
+
+#ifndef ZINFER_H_INCLUDED
+#define ZINFER_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZINFER_VERSION_MAJOR 0
+#define ZINFER_VERSION_MINOR 1
+#define ZINFER_VERSION_PATCH 0
+
+//  Most dimensions a tensor can have
+#define ZI_MAX_DIMS 8
+
+//  Element types. The values are ONNX's TensorProto.DataType codes so that
+//  they travel unchanged from model files to wire headers.
+typedef enum {
+    ZI_F32  = 1,
+    ZI_I64  = 7,
+    ZI_BOOL = 9                 //  one byte per element, 0 or 1
+} zi_dtype_t;
+
+typedef struct zi_tensor_t zi_tensor_t;
+typedef struct zi_model_t zi_model_t;
+typedef struct zi_session_t zi_session_t;
+
+//  --------------------------------------------------------------------------
+//  Errors
+
+//  The last error message of the calling thread ("" if none)
+const char *
+    zi_error_text (void);
+
+//  --------------------------------------------------------------------------
+//  Tensors: N-d arrays with 64-byte aligned data, reference counted so a
+//  buffer can be handed to ZeroMQ without a copy. Contiguous, row-major.
+
+//  Create a tensor with uninitialised data; NULL if the size is absurd or
+//  memory is short.
+zi_tensor_t *
+    zi_tensor_new (zi_dtype_t dtype, int ndim, const int64_t *dims);
+
+//  Create a tensor around memory the caller owns; free_fn (data, hint) is
+//  called when the last reference goes (may be NULL).
+zi_tensor_t *
+    zi_tensor_wrap (zi_dtype_t dtype, int ndim, const int64_t *dims, void *data,
+                    void (*free_fn) (void *data, void *hint), void *hint);
+
+//  Take another reference; returns the tensor
+zi_tensor_t *
+    zi_tensor_ref (zi_tensor_t *self);
+
+//  Drop a reference and null the caller's pointer
+void
+    zi_tensor_destroy (zi_tensor_t **self_p);
+
+//  A deep copy
+zi_tensor_t *
+    zi_tensor_dup (const zi_tensor_t *self);
+
+zi_dtype_t
+    zi_tensor_dtype (const zi_tensor_t *self);
+int
+    zi_tensor_ndim (const zi_tensor_t *self);
+const int64_t *
+    zi_tensor_dims (const zi_tensor_t *self);
+void *
+    zi_tensor_data (const zi_tensor_t *self);
+//  Number of elements
+size_t
+    zi_tensor_count (const zi_tensor_t *self);
+size_t
+    zi_tensor_nbytes (const zi_tensor_t *self);
+
+//  Size of one element of a dtype, 0 for an unknown dtype
+size_t
+    zi_dtype_size (int dtype);
+//  "float32", "int64", "bool", or "dtype N"
+const char *
+    zi_dtype_name (int dtype);
+
+//  Format a shape as "[1, 3, 224, 224]" into buf; returns buf
+char *
+    zi_shape_str (int ndim, const int64_t *dims, char *buf, size_t size);
+
+//  Read and write numpy .npy files (float32, int64, bool; C order)
+zi_tensor_t *
+    zi_npy_load (const char *path);
+int
+    zi_npy_save (const zi_tensor_t *tensor, const char *path);
+
+//  --------------------------------------------------------------------------
+//  Models and local sessions
+
+//  Load an ONNX model from a file or from memory
+zi_model_t *
+    zi_model_load (const char *path);
+zi_model_t *
+    zi_model_load_buffer (const void *data, size_t size, const char *name);
+void
+    zi_model_destroy (zi_model_t **self_p);
+
+//  Graph inputs (those that are not initializers) and outputs
+int
+    zi_model_n_inputs (const zi_model_t *self);
+const char *
+    zi_model_input_name (const zi_model_t *self, int index);
+int
+    zi_model_n_outputs (const zi_model_t *self);
+const char *
+    zi_model_output_name (const zi_model_t *self, int index);
+
+//  Options for a session
+typedef struct {
+    int threads;                //  compute threads (0: OpenBLAS default)
+    bool no_fuse;               //  keep the graph as exported, no fusion pass
+} zi_options_t;
+
+//  A session runs a model locally. It plans (shape inference, constant
+//  folding, fusion, buffers) on the first run and again whenever the input
+//  shapes change. The model must outlive the session.
+zi_session_t *
+    zi_session_new (zi_model_t *model, const zi_options_t *options);
+void
+    zi_session_destroy (zi_session_t **self_p);
+
+//  Run with inputs in the model's input order. On success outputs[i] are
+//  new references the caller destroys.
+int
+    zi_session_run (zi_session_t *self, zi_tensor_t *const *inputs,
+                    zi_tensor_t **outputs);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

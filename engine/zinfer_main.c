@@ -1,0 +1,2 @@
+#include "zi_classes.h"
+int main (int argc, char *argv []) { return 0; }

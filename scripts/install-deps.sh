@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every Debian package that zinfer's build, tests, demo and benchmarks
+# need. Safe to run again: apt-get skips what is already there.
+set -euo pipefail
+
+packages=(
+    build-essential cmake pkg-config
+    libzmq3-dev libczmq-dev libmsgpack-dev libopenblas-dev libyaml-dev
+    libprotobuf-c-dev protobuf-c-compiler libonnx-dev
+    python3-numpy python3-torch python3-torchvision python3-onnx
+    python3-sklearn python3-zmq python3-msgpack
+    gnuplot-nox iproute2 procps
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+        || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+    echo "install-deps: all ${#packages[@]} packages present"
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]}; run as root" >&2
+    exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
