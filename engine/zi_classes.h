@@ -264,5 +264,116 @@ zi_tensor_t *
     zi_test_random (int ndim, const int64_t *dims, uint32_t seed);
 zi_tensor_t *
     zi_test_ints (int n, const int64_t *values);
+zi_tensor_t *
+    zi_test_scalar (float value);
+
+//  --------------------------------------------------------------------------
+//  Graphs: values (named tensors) and the nodes between them
+
+typedef struct {
+    char *name;                 //  value name, unique in the graph
+    zi_tensor_t info;           //  dtype and shape (data NULL); dims -1: unknown
+    bool known;                 //  info holds an inferred or declared shape
+    zi_tensor_t *constant;      //  initializer or folded constant, else NULL
+    int producer;               //  index of the producing node, -1 if none
+} zi_value_t;
+
+typedef struct zi_graph_t {
+    char *name;                 //  model or graph name, for messages
+    int opset;                  //  ai.onnx opset imported by the model
+    int n_values;               //  values in use
+    int max_values;             //  allocated slots
+    zi_value_t *values;         //  every value, by index
+    int n_nodes;                //  nodes in use, topological order once sorted
+    int max_nodes;              //  allocated slots
+    zi_node_t *nodes;           //  nodes, by index
+    int n_inputs;               //  graph inputs (initializers excluded)
+    int *inputs;                //  their value indexes
+    int n_outputs;              //  graph outputs
+    int *outputs;               //  their value indexes
+    void *lookup;               //  name -> value index + 1 (zhashx)
+} zi_graph_t;
+
+zi_graph_t *
+    zi_graph_new (const char *name);
+void
+    zi_graph_destroy (zi_graph_t **self_p);
+//  A deep copy (constants are shared by reference)
+zi_graph_t *
+    zi_graph_dup (const zi_graph_t *self);
+//  The index of a named value, or -1
+int
+    zi_graph_find (const zi_graph_t *self, const char *name);
+//  The index of a named value, created when absent
+int
+    zi_graph_value (zi_graph_t *self, const char *name);
+//  A new value with a name made unique from base
+int
+    zi_graph_new_value (zi_graph_t *self, const char *base);
+//  Append a node (the graph takes over its contents) and return its index
+int
+    zi_graph_add_node (zi_graph_t *self, zi_node_t *node);
+//  Is the value a graph output?
+bool
+    zi_graph_is_output (const zi_graph_t *self, int value);
+//  Number of node input slots that read the value (plus 1 if a graph output)
+int
+    zi_graph_uses (const zi_graph_t *self, int value);
+//  The index of the only node reading the value, or -1 if none or several
+int
+    zi_graph_sole_consumer (const zi_graph_t *self, int value);
+//  Put nodes in topological order, fill producers, check that every input
+//  is produced, a graph input or a constant; -1 on cycles
+int
+    zi_graph_sort (zi_graph_t *self);
+//  Drop nodes marked dead (op_type NULL) and nodes nothing needs
+void
+    zi_graph_prune (zi_graph_t *self);
+//  Check arity and run op->init on every node; errors name the node
+int
+    zi_graph_init_ops (zi_graph_t *self);
+
+//  Import an ONNX model from protobuf bytes; source names the file
+zi_graph_t *
+    zi_onnx_import (const void *data, size_t size, const char *source);
+
+//  Plan a graph for given input shapes (NULL: declared shapes, unknown dims
+//  taken as 1): infer shapes, fold constants, apply the fusion passes
+//  unless no_fuse, drop dead nodes, infer again, prepare kernels.
+int
+    zi_graph_plan (zi_graph_t *self, const zi_tensor_t *const *input_shapes, bool no_fuse);
+//  Shape inference and constant folding only
+int
+    zi_graph_infer (zi_graph_t *self, bool fold);
+
+//  Graph passes (zi_passes.c); each returns how many rewrites it made
+int
+    zi_pass_fold_batchnorm (zi_graph_t *self);
+int
+    zi_pass_hard_activations (zi_graph_t *self);
+int
+    zi_pass_fuse_activations (zi_graph_t *self);
+
+//  Building graphs by hand in tests: value names in comma-separated lists,
+//  an empty name for an omitted optional input
+zi_node_t *
+    zi_test_graph_node (zi_graph_t *graph, const char *op_type, const char *name,
+                        const char *inputs, const char *outputs);
+//  Takes the tensor
+void
+    zi_test_graph_constant (zi_graph_t *graph, const char *name, zi_tensor_t *tensor);
+//  Adds a float input of the given shape and an output
+void
+    zi_test_graph_io (zi_graph_t *graph, const char *input, int ndim, const int64_t *dims,
+                      const char *output);
+
+//  The plan of a session's last run (NULL before the first)
+const zi_graph_t *
+    zi_session_plan (const zi_session_t *self);
+
+struct zi_model_t {
+    char *source;               //  file name, for messages
+    zi_graph_t *graph;          //  as imported, never planned
+};
 
 #endif

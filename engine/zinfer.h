@@ -104,6 +104,8 @@ char *
 //  Read and write numpy .npy files (float32, int64, bool; C order)
 zi_tensor_t *
     zi_npy_load (const char *path);
+zi_tensor_t *
+    zi_npy_load_buffer (const void *data, size_t size, const char *name);
 int
     zi_npy_save (const zi_tensor_t *tensor, const char *path);
 

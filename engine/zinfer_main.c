@@ -1,2 +1,53 @@
-#include "zi_classes.h"
-int main (int argc, char *argv []) { return 0; }
+/*  =========================================================================
+    zinfer - the command: run models, inspect them, (later) start and
+    watch distributed topologies
+    =========================================================================
+*/
+
+#include "zi_cli.h"
+
+typedef struct {
+    const char *name;           //  subcommand
+    int (*main) (int argc, char **argv);
+    const char *summary;        //  one line for the help text
+} s_command_t;
+
+static const s_command_t s_commands [] = {
+    {"run",  zi_cli_run,  "run a model locally on .npy inputs"},
+    {"info", zi_cli_info, "list a model's nodes, shapes, parameters and MACs"},
+    {"demo", zi_cli_demo, "classify handwritten digits with the built-in model"},
+};
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out, "usage: zinfer COMMAND [ARGS]   (zinfer COMMAND --help for more)\n\n");
+    for (size_t index = 0; index < sizeof s_commands / sizeof s_commands [0]; index++)
+        fprintf (out, "  %-8s %s\n", s_commands [index].name, s_commands [index].summary);
+    fprintf (out, "\nzinfer %d.%d.%d\n", ZINFER_VERSION_MAJOR, ZINFER_VERSION_MINOR,
+             ZINFER_VERSION_PATCH);
+}
+
+int
+main (int argc, char *argv [])
+{
+    if (argc < 2) {
+        s_usage (stderr);
+        return ZI_EXIT_USAGE;
+    }
+    if (zi_cli_is_help (argv [1]) || strcmp (argv [1], "help") == 0) {
+        s_usage (stdout);
+        return 0;
+    }
+    if (strcmp (argv [1], "--version") == 0) {
+        printf ("zinfer %d.%d.%d\n", ZINFER_VERSION_MAJOR, ZINFER_VERSION_MINOR,
+                ZINFER_VERSION_PATCH);
+        return 0;
+    }
+    for (size_t index = 0; index < sizeof s_commands / sizeof s_commands [0]; index++)
+        if (strcmp (argv [1], s_commands [index].name) == 0)
+            return s_commands [index].main (argc - 1, argv + 1);
+    fprintf (stderr, "zinfer: unknown command '%s'\n\n", argv [1]);
+    s_usage (stderr);
+    return ZI_EXIT_USAGE;
+}

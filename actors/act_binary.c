@@ -1,0 +1,1231 @@
+/*  =========================================================================
+    act_binary - element-wise ops on two or more inputs with numpy
+    (multidirectional) broadcasting
+
+    Arithmetic: Add, Sub, Mul, Div, Pow, Min, Max, Sum, Mean (float32 and
+    int64; Min, Max, Sum and Mean take 1..N inputs), PRelu (float32, slope
+    broadcast to X). Comparisons: Equal, Less, Greater, LessOrEqual,
+    GreaterOrEqual (bool out). Logic: And, Or, Xor. Selection: Where (any
+    dtype).
+
+    Broadcasting is planned once per shape in prepare: the output shape is
+    collapsed to as few axes as possible (neighbouring axes merge when
+    every operand is either full or broadcast on both), so the innermost
+    axis is the longest contiguous run. Each run is handed to a row
+    function whose inner loop reads every operand with stride 1 or 0,
+    which the compiler turns into plain vector code. Same-shape inputs,
+    tensor op scalar and per-channel [N, C, H, W] op [C, 1, 1] all end up
+    as one or a few long rows.
+    =========================================================================
+*/
+
+#include "zi_classes.h"
+
+//  Most inputs a variadic op (Min, Max, Sum, Mean) accepts
+#define S_MAX_INPUTS 64
+//  Most operands one broadcast plan reads (Where reads three)
+#define S_MAX_OPERANDS 3
+//  Rows are cut into pieces of at most this many elements so that a fused
+//  activation runs over data that is still in L1
+#define S_CHUNK 4096
+
+typedef enum {
+    S_ADD, S_SUB, S_MUL, S_DIV, S_POW, S_MIN, S_MAX, S_SUM, S_MEAN, S_PRELU,
+    S_EQUAL, S_LESS, S_GREATER, S_LESS_EQUAL, S_GREATER_EQUAL,
+    S_AND, S_OR, S_XOR, S_WHERE
+} s_kind_t;
+
+typedef struct {
+    const char *name;           //  ONNX op type
+    s_kind_t kind;              //  what it computes
+    bool variadic;              //  folds 1..N inputs left to right
+} s_info_t;
+
+static const s_info_t s_infos [] = {
+    {"Add", S_ADD, false}, {"Sub", S_SUB, false}, {"Mul", S_MUL, false},
+    {"Div", S_DIV, false}, {"Pow", S_POW, false}, {"PRelu", S_PRELU, false},
+    {"Min", S_MIN, true}, {"Max", S_MAX, true}, {"Sum", S_SUM, true},
+    {"Mean", S_MEAN, true},
+    {"Equal", S_EQUAL, false}, {"Less", S_LESS, false}, {"Greater", S_GREATER, false},
+    {"LessOrEqual", S_LESS_EQUAL, false}, {"GreaterOrEqual", S_GREATER_EQUAL, false},
+    {"And", S_AND, false}, {"Or", S_OR, false}, {"Xor", S_XOR, false},
+    {"Where", S_WHERE, false}
+};
+
+//  How one output shape is walked: collapsed axes and, per operand, the
+//  element stride along each (0 where the operand is broadcast)
+typedef struct {
+    int n_operands;             //  operands read
+    int ndim;                   //  collapsed rank, at least 1
+    int64_t dims [ZI_MAX_DIMS]; //  collapsed output extents
+    int64_t strides [S_MAX_OPERANDS][ZI_MAX_DIMS];  //  per operand, in elements
+    int64_t count;              //  output elements
+} s_plan_t;
+
+typedef struct {
+    const s_info_t *info;       //  the op
+    int n_plans;                //  plans made by prepare
+    s_plan_t *plans;            //  one per fold step: (in0, in1), (out, in2)...
+} s_binary_t;
+
+//  A row function computes n outputs from up to three operands; bit k of
+//  pattern says operand k advances (stride 1) rather than stays (stride 0)
+typedef void (*s_row_fn) (void *y, const void *a, const void *b, const void *c,
+                          int64_t n, int pattern);
+
+
+//  --------------------------------------------------------------------------
+//  Row functions. Each body is written once; the switch calls it with
+//  constant strides so the compiler makes one vectorised loop per pattern.
+//  The broadcast operand is read before the loop: the output may alias an
+//  input (in-place execution) and the compiler must not reload it.
+
+#define S_ROW2(name, TA, TB, TY, expr)                                        \
+static inline __attribute__ ((always_inline)) void                          \
+s_##name##_loop (TY *y, const TA *a, const TB *b, int64_t n, bool va, bool vb) \
+{                                                                           \
+    TA a0 = a [0];                                                          \
+    TB b0 = b [0];                                                          \
+    for (int64_t item = 0; item < n; item++) {                              \
+        TA x = va? a [item]: a0;                                            \
+        TB z = vb? b [item]: b0;                                            \
+        (void) z;                                                           \
+        y [item] = (expr);                                                  \
+    }                                                                       \
+}                                                                           \
+static void                                                                 \
+s_##name (void *y, const void *a, const void *b, const void *c,             \
+          int64_t n, int pattern)                                           \
+{                                                                           \
+    switch (pattern & 3) {                                                  \
+        case 3: s_##name##_loop (y, a, b, n, true, true); break;            \
+        case 1: s_##name##_loop (y, a, b, n, true, false); break;           \
+        case 2: s_##name##_loop (y, a, b, n, false, true); break;           \
+        default: s_##name##_loop (y, a, b, n, false, false);                \
+    }                                                                       \
+}
+
+//  int64 arithmetic wraps like the hardware instead of being undefined
+#define S_WRAP(op) ((int64_t) ((uint64_t) x op (uint64_t) z))
+
+static int64_t
+s_ipow (int64_t base, int64_t exponent)
+{
+    if (exponent < 0)       //  1 / base^n, truncated toward zero
+        return base == 1? 1: base == -1? (exponent & 1? -1: 1): 0;
+    uint64_t result = 1, factor = (uint64_t) base;
+    while (exponent) {
+        if (exponent & 1)
+            result *= factor;
+        factor *= factor;
+        exponent >>= 1;
+    }
+    return (int64_t) result;
+}
+
+S_ROW2 (add_f32, float, float, float, x + z)
+S_ROW2 (sub_f32, float, float, float, x - z)
+S_ROW2 (mul_f32, float, float, float, x * z)
+S_ROW2 (div_f32, float, float, float, x / z)
+S_ROW2 (pow_f32, float, float, float, powf (x, z))
+S_ROW2 (pow_f32_i64, float, int64_t, float, powf (x, (float) z))
+S_ROW2 (square_f32, float, float, float, x * x)
+//  Min and Max propagate NaN like numpy's minimum and maximum
+S_ROW2 (min_f32, float, float, float, (x < z || x != x)? x: z)
+S_ROW2 (max_f32, float, float, float, (x > z || x != x)? x: z)
+S_ROW2 (prelu_f32, float, float, float, x < 0? x * z: x)
+S_ROW2 (add_i64, int64_t, int64_t, int64_t, S_WRAP (+))
+S_ROW2 (sub_i64, int64_t, int64_t, int64_t, S_WRAP (-))
+S_ROW2 (mul_i64, int64_t, int64_t, int64_t, S_WRAP (*))
+//  ONNX integer Div truncates toward zero, as C does; zero divisors are
+//  refused before the row runs, and -1 is special-cased because
+//  INT64_MIN / -1 traps on x86
+S_ROW2 (div_i64, int64_t, int64_t, int64_t,
+        z == -1? (int64_t) (0 - (uint64_t) x): x / z)
+S_ROW2 (pow_i64, int64_t, int64_t, int64_t, s_ipow (x, z))
+S_ROW2 (min_i64, int64_t, int64_t, int64_t, x < z? x: z)
+S_ROW2 (max_i64, int64_t, int64_t, int64_t, x > z? x: z)
+S_ROW2 (equal_f32, float, float, uint8_t, x == z)
+S_ROW2 (less_f32, float, float, uint8_t, x < z)
+S_ROW2 (greater_f32, float, float, uint8_t, x > z)
+S_ROW2 (less_equal_f32, float, float, uint8_t, x <= z)
+S_ROW2 (greater_equal_f32, float, float, uint8_t, x >= z)
+S_ROW2 (equal_i64, int64_t, int64_t, uint8_t, x == z)
+S_ROW2 (less_i64, int64_t, int64_t, uint8_t, x < z)
+S_ROW2 (greater_i64, int64_t, int64_t, uint8_t, x > z)
+S_ROW2 (less_equal_i64, int64_t, int64_t, uint8_t, x <= z)
+S_ROW2 (greater_equal_i64, int64_t, int64_t, uint8_t, x >= z)
+//  Bools are read as "non-zero" so a stray 2 in a buffer cannot leak out
+S_ROW2 (equal_bool, uint8_t, uint8_t, uint8_t, (x != 0) == (z != 0))
+S_ROW2 (and_bool, uint8_t, uint8_t, uint8_t, (x != 0) & (z != 0))
+S_ROW2 (or_bool, uint8_t, uint8_t, uint8_t, (x != 0) | (z != 0))
+S_ROW2 (xor_bool, uint8_t, uint8_t, uint8_t, (x != 0) ^ (z != 0))
+
+//  Where copies elements by size, so one row serves every dtype
+#define S_WHERE_ROW(name, T)                                                \
+static inline __attribute__ ((always_inline)) void                          \
+s_##name##_loop (T *y, const uint8_t *c, const T *a, const T *b, int64_t n, \
+                 bool vc, bool va, bool vb)                                 \
+{                                                                           \
+    uint8_t c0 = c [0];                                                     \
+    T a0 = a [0], b0 = b [0];                                               \
+    for (int64_t item = 0; item < n; item++)                                \
+        y [item] = (vc? c [item]: c0)? (va? a [item]: a0): (vb? b [item]: b0); \
+}                                                                           \
+static void                                                                 \
+s_##name (void *y, const void *c, const void *a, const void *b,             \
+          int64_t n, int pattern)                                           \
+{                                                                           \
+    switch (pattern & 7) {                                                  \
+        case 7: s_##name##_loop (y, c, a, b, n, true, true, true); break;   \
+        case 6: s_##name##_loop (y, c, a, b, n, false, true, true); break;  \
+        case 5: s_##name##_loop (y, c, a, b, n, true, false, true); break;  \
+        case 4: s_##name##_loop (y, c, a, b, n, false, false, true); break; \
+        case 3: s_##name##_loop (y, c, a, b, n, true, true, false); break;  \
+        case 2: s_##name##_loop (y, c, a, b, n, false, true, false); break;  \
+        case 1: s_##name##_loop (y, c, a, b, n, true, false, false); break;  \
+        default: s_##name##_loop (y, c, a, b, n, false, false, false);      \
+    }                                                                       \
+}
+
+S_WHERE_ROW (where_8, uint8_t)
+S_WHERE_ROW (where_32, uint32_t)
+S_WHERE_ROW (where_64, uint64_t)
+
+//  The row function for an op on operands of the given dtypes; NULL when
+//  the combination is not supported (infer has refused it already)
+static s_row_fn
+s_row_select (s_kind_t kind, zi_dtype_t a, zi_dtype_t b)
+{
+    bool f32 = a == ZI_F32, i64 = a == ZI_I64;
+    switch (kind) {
+        case S_ADD: case S_SUM: case S_MEAN:
+            return f32? s_add_f32: i64? s_add_i64: NULL;
+        case S_SUB:
+            return f32? s_sub_f32: i64? s_sub_i64: NULL;
+        case S_MUL:
+            return f32? s_mul_f32: i64? s_mul_i64: NULL;
+        case S_DIV:
+            return f32? s_div_f32: i64? s_div_i64: NULL;
+        case S_POW:
+            if (f32)
+                return b == ZI_I64? s_pow_f32_i64: s_pow_f32;
+            return i64 && b == ZI_I64? s_pow_i64: NULL;
+        case S_MIN:
+            return f32? s_min_f32: i64? s_min_i64: NULL;
+        case S_MAX:
+            return f32? s_max_f32: i64? s_max_i64: NULL;
+        case S_PRELU:
+            return f32? s_prelu_f32: NULL;
+        case S_EQUAL:
+            return f32? s_equal_f32: i64? s_equal_i64: a == ZI_BOOL? s_equal_bool: NULL;
+        case S_LESS:
+            return f32? s_less_f32: i64? s_less_i64: NULL;
+        case S_GREATER:
+            return f32? s_greater_f32: i64? s_greater_i64: NULL;
+        case S_LESS_EQUAL:
+            return f32? s_less_equal_f32: i64? s_less_equal_i64: NULL;
+        case S_GREATER_EQUAL:
+            return f32? s_greater_equal_f32: i64? s_greater_equal_i64: NULL;
+        case S_AND:
+            return s_and_bool;
+        case S_OR:
+            return s_or_bool;
+        case S_XOR:
+            return s_xor_bool;
+        case S_WHERE:     //  a is the condition; b the value dtype
+            switch (zi_dtype_size (b)) {
+                case 1: return s_where_8;
+                case 4: return s_where_32;
+                case 8: return s_where_64;
+            }
+            return NULL;
+    }
+    return NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Broadcasting
+
+//  Broadcast the shape (ndim, dims) with an operand's shape, in place.
+//  Returns -1 with an error naming both shapes if they do not agree.
+static int
+s_broadcast (int *ndim, int64_t *dims, const zi_tensor_t *operand, int index)
+{
+    int rank = operand->ndim > *ndim? operand->ndim: *ndim;
+    int64_t result [ZI_MAX_DIMS];
+    for (int axis = 0; axis < rank; axis++) {
+        int mine = axis - (rank - *ndim);
+        int theirs = axis - (rank - operand->ndim);
+        int64_t left = mine >= 0? dims [mine]: 1;
+        int64_t right = theirs >= 0? operand->dims [theirs]: 1;
+        if (left == right || right == 1)
+            result [axis] = left;
+        else
+        if (left == 1)
+            result [axis] = right;
+        else {
+            char have [160], other [160];
+            zi_shape_str (*ndim, dims, have, sizeof have);
+            zi_shape_str (operand->ndim, operand->dims, other, sizeof other);
+            if (index == 1)
+                return zi_error ("input 0 of shape %s and input 1 of shape %s do not "
+                                 "broadcast (%lld vs %lld at output axis %d)",
+                                 have, other, (long long) left, (long long) right, axis);
+            return zi_error ("input %d of shape %s does not broadcast with shape %s "
+                             "of inputs 0..%d (%lld vs %lld at output axis %d)",
+                             index, other, have, index - 1,
+                             (long long) right, (long long) left, axis);
+        }
+    }
+    *ndim = rank;
+    memcpy (dims, result, rank * sizeof (int64_t));
+    return 0;
+}
+
+//  The broadcast shape of n inputs
+static int
+s_broadcast_all (int n, const zi_tensor_t *const *in, int *ndim, int64_t *dims)
+{
+    *ndim = in [0]->ndim;
+    memcpy (dims, in [0]->dims, in [0]->ndim * sizeof (int64_t));
+    for (int index = 1; index < n; index++)
+        if (s_broadcast (ndim, dims, in [index], index))
+            return -1;
+    return 0;
+}
+
+//  Plan the walk over an output shape reading n operands that broadcast to it
+static void
+s_plan_make (s_plan_t *plan, int n_operands, const zi_tensor_t *const *operands,
+             int ndim, const int64_t *dims)
+{
+    assert (n_operands >= 1 && n_operands <= S_MAX_OPERANDS);
+    memset (plan, 0, sizeof *plan);
+    plan->n_operands = n_operands;
+    plan->count = zi_shape_count (ndim, dims);
+
+    //  Which operands are full (not broadcast) along each collapsed axis.
+    //  Axes of extent 1 carry nothing and are dropped; an axis joins the
+    //  previous one when every operand is full on both or broadcast on both.
+    bool full [ZI_MAX_DIMS][S_MAX_OPERANDS];
+    for (int axis = 0; axis < ndim; axis++) {
+        if (dims [axis] == 1)
+            continue;
+        bool here [S_MAX_OPERANDS];
+        for (int index = 0; index < n_operands; index++) {
+            const zi_tensor_t *operand = operands [index];
+            int shift = ndim - operand->ndim;
+            here [index] = axis >= shift && operand->dims [axis - shift] != 1;
+        }
+        if (plan->ndim > 0
+        &&  memcmp (here, full [plan->ndim - 1], n_operands * sizeof (bool)) == 0)
+            plan->dims [plan->ndim - 1] *= dims [axis];
+        else {
+            memcpy (full [plan->ndim], here, n_operands * sizeof (bool));
+            plan->dims [plan->ndim++] = dims [axis];
+        }
+    }
+    if (plan->ndim == 0) {
+        //  Every operand holds one element
+        plan->ndim = 1;
+        plan->dims [0] = 1;
+        for (int index = 0; index < n_operands; index++)
+            full [0][index] = true;
+    }
+    for (int index = 0; index < n_operands; index++) {
+        int64_t stride = 1;
+        for (int axis = plan->ndim - 1; axis >= 0; axis--) {
+            plan->strides [index][axis] = full [axis][index]? stride: 0;
+            if (full [axis][index])
+                stride *= plan->dims [axis];
+        }
+    }
+}
+
+//  Apply a fused activation to output elements [from, to)
+static void
+s_act_range (const zi_act_t *act, zi_tensor_t *y, int64_t from, int64_t to)
+{
+    if (y->dtype == ZI_F32) {
+        zi_act_apply (act, (float *) y->data + from, (size_t) (to - from));
+        return;
+    }
+    //  int64 outputs: only Relu and Clip make sense, s_run checked that
+    int64_t *data = (int64_t *) y->data;
+    if (act->kind == ZI_ACT_RELU)
+        for (int64_t item = from; item < to; item++)
+            data [item] = data [item] > 0? data [item]: 0;
+    else
+    if (act->kind == ZI_ACT_CLIP)
+        for (int64_t item = from; item < to; item++) {
+            double value = (double) data [item];
+            if (value < act->alpha)
+                data [item] = (int64_t) ceil (act->alpha);
+            else
+            if (value > act->beta)
+                data [item] = (int64_t) floor (act->beta);
+        }
+}
+
+//  Walk the plan: one row function call per piece of innermost run, an
+//  odometer over the outer axes to find each operand's offset. act (may be
+//  NULL) is applied to the output behind the rows, while still in cache.
+static void
+s_plan_execute (const s_plan_t *plan, s_row_fn row, zi_tensor_t *y,
+                const void *const *sources, const size_t *sizes, const zi_act_t *act)
+{
+    assert (plan->count == (int64_t) zi_tensor_count (y));
+    if (plan->count == 0)
+        return;
+    if (act && act->kind == ZI_ACT_NONE)
+        act = NULL;
+    int last = plan->ndim - 1;
+    int64_t inner = plan->dims [last];
+    int pattern = 0;
+    for (int index = 0; index < plan->n_operands; index++)
+        if (plan->strides [index][last])
+            pattern |= 1 << index;
+
+    char *out = (char *) y->data;
+    size_t out_size = zi_dtype_size (y->dtype);
+    int64_t position [ZI_MAX_DIMS] = {0};
+    int64_t offset [S_MAX_OPERANDS] = {0};
+    int64_t activated = 0;          //  output elements act has been applied to
+    for (int64_t start = 0; start < plan->count; start += inner) {
+        for (int64_t piece = 0; piece < inner; piece += S_CHUNK) {
+            int64_t n = inner - piece < S_CHUNK? inner - piece: S_CHUNK;
+            const void *from [S_MAX_OPERANDS] = {NULL, NULL, NULL};
+            for (int index = 0; index < plan->n_operands; index++) {
+                int64_t at = offset [index] + ((pattern >> index) & 1? piece: 0);
+                from [index] = (const char *) sources [index] + at * sizes [index];
+            }
+            row (out + (start + piece) * out_size, from [0], from [1], from [2], n, pattern);
+            if (act && start + piece + n - activated >= S_CHUNK) {
+                s_act_range (act, y, activated, start + piece + n);
+                activated = start + piece + n;
+            }
+        }
+        for (int axis = last - 1; axis >= 0; axis--) {
+            for (int index = 0; index < plan->n_operands; index++)
+                offset [index] += plan->strides [index][axis];
+            if (++position [axis] < plan->dims [axis])
+                break;
+            for (int index = 0; index < plan->n_operands; index++)
+                offset [index] -= plan->strides [index][axis] * plan->dims [axis];
+            position [axis] = 0;
+        }
+    }
+    if (act && activated < plan->count)
+        s_act_range (act, y, activated, plan->count);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Kernel
+
+static int
+s_init (zi_node_t *node)
+{
+    const s_info_t *info = NULL;
+    for (size_t index = 0; index < sizeof s_infos / sizeof s_infos [0]; index++)
+        if (strcmp (s_infos [index].name, node->op_type) == 0)
+            info = &s_infos [index];
+    assert (info);          //  only our op table points here
+    if (node->opset < 7 && info->kind <= S_DIV && (zi_node_attr (node, "broadcast")
+                                               ||  zi_node_attr (node, "axis")))
+        return zi_error ("opset %d limited broadcasting (attributes 'broadcast', 'axis') "
+                         "is not supported; export with opset 7 or later", node->opset);
+    s_binary_t *self = calloc (1, sizeof (s_binary_t));
+    if (!self)
+        return zi_error ("out of memory");
+    self->info = info;
+    node->params = self;
+    return 0;
+}
+
+static void
+s_destroy (zi_node_t *node)
+{
+    s_binary_t *self = node->params;
+    free (self->plans);
+    free (self);
+}
+
+//  Check input dtypes; return the output dtype or -1 with an error
+static int
+s_check_dtypes (s_kind_t kind, int n, const zi_tensor_t *const *in)
+{
+    zi_dtype_t first = in [0]->dtype;
+    switch (kind) {
+        case S_WHERE:
+            if (in [0]->dtype != ZI_BOOL)
+                return zi_error ("input 0 (condition): expected bool, got %s",
+                                 zi_dtype_name (in [0]->dtype));
+            if (in [2]->dtype != in [1]->dtype)
+                return zi_error ("input 2: expected %s like input 1, got %s",
+                                 zi_dtype_name (in [1]->dtype), zi_dtype_name (in [2]->dtype));
+            return in [1]->dtype;
+        case S_POW:
+            if (first == ZI_F32 && (in [1]->dtype == ZI_F32 || in [1]->dtype == ZI_I64))
+                return ZI_F32;
+            if (first == ZI_I64 && in [1]->dtype == ZI_I64)
+                return ZI_I64;
+            return zi_error ("base %s with exponent %s is not supported (supported: float32 "
+                             "base with float32 or int64 exponent, int64 with int64)",
+                             zi_dtype_name (first), zi_dtype_name (in [1]->dtype));
+        default:
+            break;
+    }
+    for (int index = 1; index < n; index++)
+        if (in [index]->dtype != first)
+            return zi_error ("input %d: expected %s like input 0, got %s", index,
+                             zi_dtype_name (first), zi_dtype_name (in [index]->dtype));
+    bool f32 = first == ZI_F32, i64 = first == ZI_I64, boolean = first == ZI_BOOL;
+    switch (kind) {
+        case S_MEAN: case S_PRELU:
+            if (f32)
+                return ZI_F32;
+            return zi_error ("expected float32 inputs, got %s", zi_dtype_name (first));
+        case S_AND: case S_OR: case S_XOR:
+            if (boolean)
+                return ZI_BOOL;
+            return zi_error ("expected bool inputs, got %s", zi_dtype_name (first));
+        case S_EQUAL:
+            if (f32 || i64 || boolean)
+                return ZI_BOOL;
+            return zi_error ("expected float32, int64 or bool inputs, got %s",
+                             zi_dtype_name (first));
+        case S_LESS: case S_GREATER: case S_LESS_EQUAL: case S_GREATER_EQUAL:
+            if (f32 || i64)
+                return ZI_BOOL;
+            break;
+        default:
+            if (f32 || i64)
+                return first;
+            break;
+    }
+    return zi_error ("expected float32 or int64 inputs, got %s", zi_dtype_name (first));
+}
+
+static int
+s_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *out)
+{
+    s_binary_t *self = node->params;
+    int n = node->n_inputs;
+    for (int index = 0; index < n; index++)
+        if (!in [index])
+            return zi_error ("input %d is required", index);
+    int dtype = s_check_dtypes (self->info->kind, n, in);
+    if (dtype < 0)
+        return -1;
+    int ndim;
+    int64_t dims [ZI_MAX_DIMS];
+    if (s_broadcast_all (n, in, &ndim, dims))
+        return -1;
+    if (self->info->kind == S_PRELU) {
+        //  PRelu broadcasts the slope to X, never the other way
+        zi_tensor_t shape;
+        memset (&shape, 0, sizeof shape);
+        zi_tensor_set_shape (&shape, ZI_F32, ndim, dims);
+        if (!zi_tensor_same_shape (&shape, in [0])) {
+            char x [160], slope [160];
+            return zi_error ("slope of shape %s does not broadcast to X of shape %s",
+                             zi_shape_str (in [1]->ndim, in [1]->dims, slope, sizeof slope),
+                             zi_shape_str (in [0]->ndim, in [0]->dims, x, sizeof x));
+        }
+    }
+    zi_tensor_set_shape (out [0], (zi_dtype_t) dtype, ndim, dims);
+    return 0;
+}
+
+static int
+s_prepare (zi_node_t *node, const zi_tensor_t *const *in)
+{
+    s_binary_t *self = node->params;
+    int n = node->n_inputs;
+    zi_tensor_t shape;          //  the output's shape, as an operand of later steps
+    memset (&shape, 0, sizeof shape);
+    int ndim;
+    int64_t dims [ZI_MAX_DIMS];
+    if (s_broadcast_all (n, in, &ndim, dims))
+        return -1;
+    zi_tensor_set_shape (&shape, in [0]->dtype, ndim, dims);
+
+    free (self->plans);
+    self->n_plans = self->info->kind == S_WHERE? 1: n - 1;
+    self->plans = calloc (self->n_plans + 1, sizeof (s_plan_t));
+    if (!self->plans) {
+        self->n_plans = 0;
+        return zi_error ("out of memory");
+    }
+    if (self->info->kind == S_WHERE)
+        s_plan_make (&self->plans [0], 3, in, ndim, dims);
+    else
+    for (int step = 0; step < self->n_plans; step++) {
+        //  Step 0 combines inputs 0 and 1; step k folds input k + 1 into
+        //  the output computed so far
+        const zi_tensor_t *pair [2] = {step? &shape: in [0], in [step + 1]};
+        s_plan_make (&self->plans [step], 2, pair, ndim, dims);
+    }
+    return 0;
+}
+
+//  Integer division by zero is undefined in C and traps on x86: refuse it
+static int
+s_check_divisor (const zi_tensor_t *divisor)
+{
+    const int64_t *data = zi_tensor_i64 (divisor);
+    size_t count = zi_tensor_count (divisor);
+    for (size_t item = 0; item < count; item++)
+        if (data [item] == 0)
+            return zi_error ("integer division by zero (input 1, element %zu)", item);
+    return 0;
+}
+
+//  Pow with a constant exponent of 2 (variance in decomposed layer norms)
+//  becomes a multiplication, which vectorises and is exact
+static bool
+s_is_square (const zi_tensor_t *exponent)
+{
+    if (zi_tensor_count (exponent) != 1)
+        return false;
+    if (exponent->dtype == ZI_F32)
+        return *(const float *) exponent->data == 2.0f;
+    return exponent->dtype == ZI_I64 && *(const int64_t *) exponent->data == 2;
+}
+
+static int
+s_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
+       zi_tensor_t *const *out)
+{
+    s_binary_t *self = node->params;
+    s_kind_t kind = self->info->kind;
+    zi_tensor_t *y = out [0];
+    int n = node->n_inputs;
+    const zi_act_t *act = &node->act;
+    if (act->kind != ZI_ACT_NONE && y->dtype != ZI_F32
+    &&  !(y->dtype == ZI_I64 && (act->kind == ZI_ACT_RELU || act->kind == ZI_ACT_CLIP)))
+        return zi_error ("fused activation %d needs a float32 output, got %s",
+                         act->kind, zi_dtype_name (y->dtype));
+
+    if (n == 1) {
+        //  A variadic op of one input copies it
+        if (y->data != in [0]->data)
+            memcpy (y->data, in [0]->data, y->nbytes);
+        if (act->kind != ZI_ACT_NONE)
+            s_act_range (act, y, 0, (int64_t) zi_tensor_count (y));
+        return 0;
+    }
+    assert (self->plans && self->n_plans == (kind == S_WHERE? 1: n - 1));
+
+    if (kind == S_WHERE) {
+        const void *sources [3] = {in [0]->data, in [1]->data, in [2]->data};
+        size_t sizes [3] = {1, zi_dtype_size (in [1]->dtype), zi_dtype_size (in [2]->dtype)};
+        s_plan_execute (&self->plans [0], s_row_select (kind, ZI_BOOL, in [1]->dtype),
+                        y, sources, sizes, NULL);
+        return 0;
+    }
+    if (kind == S_DIV && in [1]->dtype == ZI_I64 && s_check_divisor (in [1]))
+        return -1;
+
+    //  Mean divides at the end, so the activation waits until then too
+    bool last_act = kind != S_MEAN;
+    for (int step = 0; step < self->n_plans; step++) {
+        const zi_tensor_t *a = step? y: in [0];
+        const zi_tensor_t *b = in [step + 1];
+        s_row_fn row = s_row_select (kind, a->dtype, b->dtype);
+        if (kind == S_POW && a->dtype == ZI_F32 && s_is_square (b))
+            row = s_square_f32;
+        assert (row);
+        const void *sources [2] = {a->data, b->data};
+        size_t sizes [2] = {zi_dtype_size (a->dtype), zi_dtype_size (b->dtype)};
+        bool final = step == self->n_plans - 1;
+        s_plan_execute (&self->plans [step], row, y, sources, sizes,
+                        final && last_act? act: NULL);
+    }
+    if (kind == S_MEAN) {
+        float *data = zi_tensor_f32 (y);
+        size_t count = zi_tensor_count (y);
+        float inputs = (float) n;
+        for (size_t item = 0; item < count; item++)
+            data [item] /= inputs;
+        if (act->kind != ZI_ACT_NONE)
+            s_act_range (act, y, 0, (int64_t) count);
+    }
+    return 0;
+}
+
+#define S_OP(Name, min, max, fuse)                                          \
+const zi_op_t zi_op_##Name = {                                              \
+    .name = #Name, .min_inputs = min, .max_inputs = max, .max_outputs = 1,  \
+    .fusable = fuse, .init = s_init, .infer = s_infer, .prepare = s_prepare,\
+    .run = s_run, .destroy = s_destroy                                      \
+};
+
+//  Every arithmetic op honours node->act on its output; comparisons,
+//  logic and Where produce bools or move data and take no activation
+S_OP (Add, 2, 2, true)
+S_OP (Sub, 2, 2, true)
+S_OP (Mul, 2, 2, true)
+S_OP (Div, 2, 2, true)
+S_OP (Pow, 2, 2, true)
+S_OP (Min, 1, S_MAX_INPUTS, true)
+S_OP (Max, 1, S_MAX_INPUTS, true)
+S_OP (Sum, 1, S_MAX_INPUTS, true)
+S_OP (Mean, 1, S_MAX_INPUTS, true)
+S_OP (PRelu, 2, 2, true)
+S_OP (Equal, 2, 2, false)
+S_OP (Less, 2, 2, false)
+S_OP (Greater, 2, 2, false)
+S_OP (LessOrEqual, 2, 2, false)
+S_OP (GreaterOrEqual, 2, 2, false)
+S_OP (And, 2, 2, false)
+S_OP (Or, 2, 2, false)
+S_OP (Xor, 2, 2, false)
+S_OP (Where, 3, 3, false)
+
+
+//  --------------------------------------------------------------------------
+//  Self test: every op against a naive reference that maps each output
+//  index to each input index with explicit arithmetic
+
+//  Flat index into an operand of the output element at flat index item
+static int64_t
+s_ref_index (int ndim, const int64_t *dims, int64_t item, const zi_tensor_t *operand)
+{
+    int64_t coord [ZI_MAX_DIMS];
+    for (int axis = ndim - 1; axis >= 0; axis--) {
+        coord [axis] = item % dims [axis];
+        item /= dims [axis];
+    }
+    int64_t index = 0;
+    int shift = ndim - operand->ndim;
+    for (int axis = 0; axis < operand->ndim; axis++) {
+        int64_t extent = operand->dims [axis];
+        index = index * extent + (extent == 1? 0: coord [axis + shift]);
+    }
+    return index;
+}
+
+//  Tensors with test data: floats in [-1, 1), small ints in -9..9 (zero
+//  avoided when nonzero is set), bools
+static zi_tensor_t *
+s_test_make (zi_dtype_t dtype, int ndim, const int64_t *dims, uint32_t seed, bool nonzero)
+{
+    if (dtype == ZI_F32)
+        return zi_test_random (ndim, dims, seed);
+    zi_tensor_t *tensor = zi_tensor_new (dtype, ndim, dims);
+    assert (tensor);
+    uint32_t state = seed * 2654435761u + 7;
+    for (size_t item = 0; item < zi_tensor_count (tensor); item++) {
+        state = state * 1664525u + 1013904223u;
+        int64_t value = (int64_t) ((state >> 16) % 19) - 9;
+        if (nonzero && value == 0)
+            value = 4;
+        if (dtype == ZI_I64)
+            ((int64_t *) tensor->data) [item] = value;
+        else
+            ((uint8_t *) tensor->data) [item] = value > 0;
+    }
+    return tensor;
+}
+
+static double
+s_ref_f32 (s_kind_t kind, double x, double z)
+{
+    switch (kind) {
+        case S_ADD: case S_SUM: return x + z;
+        case S_SUB: return x - z;
+        case S_MUL: return x * z;
+        case S_DIV: return x / z;
+        case S_POW: return pow (x, z);
+        case S_MIN: return x < z? x: z;
+        case S_MAX: return x > z? x: z;
+        case S_PRELU: return x < 0? z * x: x;
+        case S_EQUAL: return x == z;
+        case S_LESS: return x < z;
+        case S_GREATER: return x > z;
+        case S_LESS_EQUAL: return x <= z;
+        case S_GREATER_EQUAL: return x >= z;
+        default: assert (false);
+    }
+    return 0;
+}
+
+static int64_t
+s_ref_i64 (s_kind_t kind, int64_t x, int64_t z)
+{
+    switch (kind) {
+        case S_ADD: case S_SUM: return x + z;
+        case S_SUB: return x - z;
+        case S_MUL: return x * z;
+        case S_DIV: {
+            //  toward zero: divide magnitudes, then put the sign back
+            int64_t quotient = llabs (x) / llabs (z);
+            return (x < 0) != (z < 0)? -quotient: quotient;
+        }
+        case S_POW: {
+            int64_t result = 1;
+            for (int64_t step = 0; step < z; step++)
+                result *= x;
+            return z < 0? (x == 1? 1: x == -1? (z % 2? -1: 1): 0): result;
+        }
+        case S_MIN: return x < z? x: z;
+        case S_MAX: return x > z? x: z;
+        case S_EQUAL: return x == z;
+        case S_LESS: return x < z;
+        case S_GREATER: return x > z;
+        case S_LESS_EQUAL: return x <= z;
+        case S_GREATER_EQUAL: return x >= z;
+        case S_AND: return x && z;
+        case S_OR: return x || z;
+        case S_XOR: return !x != !z;
+        default: assert (false);
+    }
+    return 0;
+}
+
+//  Reads element item of a tensor as a double (any dtype)
+static double
+s_test_get (const zi_tensor_t *tensor, int64_t item)
+{
+    switch (tensor->dtype) {
+        case ZI_F32: return ((const float *) tensor->data) [item];
+        case ZI_I64: return (double) ((const int64_t *) tensor->data) [item];
+        default:     return ((const uint8_t *) tensor->data) [item];
+    }
+}
+
+//  Runs a binary op on shapes a and b and compares with the reference
+static void
+s_test_pair (zi_test_t *t, const char *op, zi_dtype_t dtype,
+             int a_ndim, const int64_t *a_dims, int b_ndim, const int64_t *b_dims)
+{
+    zi_node_t *node = zi_node_new (op, "test");
+    s_kind_t kind = S_ADD;
+    for (size_t index = 0; index < sizeof s_infos / sizeof s_infos [0]; index++)
+        if (strcmp (s_infos [index].name, op) == 0)
+            kind = s_infos [index].kind;
+    bool positive = kind == S_POW && dtype == ZI_F32;
+    zi_tensor_t *a = s_test_make (dtype, a_ndim, a_dims, 11 + a_ndim, false);
+    zi_tensor_t *b = s_test_make (dtype, b_ndim, b_dims, 23 + b_ndim, kind == S_DIV);
+    if (positive)           //  real powers of negative bases are NaN
+        for (size_t item = 0; item < zi_tensor_count (a); item++)
+            ((float *) a->data) [item] = fabsf (((float *) a->data) [item]) + 0.25f;
+    if (kind == S_POW && dtype == ZI_I64)
+        for (size_t item = 0; item < zi_tensor_count (b); item++)
+            ((int64_t *) b->data) [item] = llabs (((int64_t *) b->data) [item]) % 5 - 1;
+    if (dtype == ZI_F32 && kind >= S_EQUAL) {
+        //  Quantise so that equal pairs occur
+        for (size_t item = 0; item < zi_tensor_count (a); item++)
+            ((float *) a->data) [item] = roundf (((float *) a->data) [item] * 2);
+        for (size_t item = 0; item < zi_tensor_count (b); item++)
+            ((float *) b->data) [item] = roundf (((float *) b->data) [item] * 2);
+    }
+    zi_tensor_t *inputs [2] = {a, b};
+    zi_tensor_t *y = NULL;
+    char a_text [64], b_text [64];
+    zi_shape_str (a_ndim, a_dims, a_text, sizeof a_text);
+    zi_shape_str (b_ndim, b_dims, b_text, sizeof b_text);
+    int rc = zi_test_run_op (node, 2, inputs, 1, &y);
+    ZI_CHECK (t, rc == 0, "%s %s %s %s runs: %s", op, zi_dtype_name (dtype),
+              a_text, b_text, rc? zi_error_text (): "");
+    if (rc == 0) {
+        size_t count = zi_tensor_count (y);
+        float *got = malloc ((count + 1) * sizeof (float));
+        float *want = malloc ((count + 1) * sizeof (float));
+        assert (got && want);
+        bool exact = true;
+        for (size_t item = 0; item < count; item++) {
+            int64_t ia = s_ref_index (y->ndim, y->dims, item, a);
+            int64_t ib = s_ref_index (y->ndim, y->dims, item, b);
+            double expect;
+            if (dtype == ZI_F32)
+                expect = s_ref_f32 (kind, s_test_get (a, ia), s_test_get (b, ib));
+            else
+                expect = (double) s_ref_i64 (kind, (int64_t) s_test_get (a, ia),
+                                             (int64_t) s_test_get (b, ib));
+            got [item] = (float) s_test_get (y, item);
+            want [item] = (float) expect;
+            if (y->dtype != ZI_F32 && got [item] != want [item])
+                exact = false;
+        }
+        char what [200];
+        snprintf (what, sizeof what, "%s %s %s %s", op, zi_dtype_name (dtype), a_text, b_text);
+        if (y->dtype == ZI_F32)
+            ZI_CHECK_CLOSE (t, what, got, want, count, 1e-5f, 1e-5f);
+        else
+            ZI_CHECK (t, exact, "%s: exact", what);
+        free (got);
+        free (want);
+    }
+    zi_tensor_destroy (&a);
+    zi_tensor_destroy (&b);
+    zi_tensor_destroy (&y);
+    zi_node_destroy (&node);
+}
+
+//  Runs a node expecting failure; checks the message names what it should
+static void
+s_test_fails (zi_test_t *t, zi_node_t *node, int n, zi_tensor_t **inputs, const char *needle)
+{
+    zi_tensor_t *y = NULL;
+    int rc = zi_test_run_op (node, n, inputs, 1, &y);
+    ZI_CHECK (t, rc == -1 && strstr (zi_error_text (), needle),
+              "%s fails with '%s': %s", node->op_type, needle, zi_error_text ());
+    zi_tensor_destroy (&y);
+}
+
+void
+zi_act_binary_test (zi_test_t *t)
+{
+    //  Broadcast corners, each pair in both orders
+    static const struct {
+        int a_ndim;
+        int64_t a_dims [4];
+        int b_ndim;
+        int64_t b_dims [4];
+    } pairs [] = {
+        {3, {2, 3, 4}, 3, {2, 3, 4}},       //  same shape
+        {3, {2, 3, 4}, 1, {4}},             //  rank mismatch, trailing
+        {3, {2, 1, 4}, 2, {3, 1}},          //  both broadcast
+        {0, {0}, 2, {2, 3}},                //  rank-0 scalar
+        {1, {1}, 2, {2, 3}},                //  one-element vector
+        {0, {0}, 0, {0}},                   //  scalar op scalar
+        {1, {1}, 0, {0}},
+        {4, {2, 3, 4, 5}, 3, {3, 1, 1}},    //  per channel
+        {4, {2, 3, 4, 5}, 4, {1, 3, 1, 1}},
+        {4, {5, 1, 4, 1}, 4, {1, 3, 1, 2}}, //  alternating
+        {3, {2, 3, 1}, 3, {1, 3, 4}},
+        {2, {0, 3}, 1, {3}},                //  empty
+        {3, {1, 1, 1}, 1, {7}},
+        {3, {4, 1, 3}, 3, {4, 5, 3}},       //  broadcast in the middle
+    };
+    static const char *float_ops [] = {
+        "Add", "Sub", "Mul", "Div", "Pow", "Min", "Max",
+        "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"
+    };
+    static const char *int_ops [] = {
+        "Add", "Sub", "Mul", "Div", "Pow", "Min", "Max",
+        "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"
+    };
+    static const char *bool_ops [] = {"And", "Or", "Xor", "Equal"};
+    for (size_t pair = 0; pair < sizeof pairs / sizeof pairs [0]; pair++)
+        for (int order = 0; order < 2; order++) {
+            int a_ndim = order? pairs [pair].b_ndim: pairs [pair].a_ndim;
+            int b_ndim = order? pairs [pair].a_ndim: pairs [pair].b_ndim;
+            const int64_t *a_dims = order? pairs [pair].b_dims: pairs [pair].a_dims;
+            const int64_t *b_dims = order? pairs [pair].a_dims: pairs [pair].b_dims;
+            for (size_t op = 0; op < sizeof float_ops / sizeof float_ops [0]; op++)
+                s_test_pair (t, float_ops [op], ZI_F32, a_ndim, a_dims, b_ndim, b_dims);
+            for (size_t op = 0; op < sizeof int_ops / sizeof int_ops [0]; op++)
+                s_test_pair (t, int_ops [op], ZI_I64, a_ndim, a_dims, b_ndim, b_dims);
+            for (size_t op = 0; op < sizeof bool_ops / sizeof bool_ops [0]; op++)
+                s_test_pair (t, bool_ops [op], ZI_BOOL, a_ndim, a_dims, b_ndim, b_dims);
+        }
+    //  Long rows that cross the chunk size, and a huge per-channel case
+    s_test_pair (t, "Add", ZI_F32, 2, (int64_t []) {3, 5000}, 2, (int64_t []) {3, 5000});
+    s_test_pair (t, "Mul", ZI_F32, 4, (int64_t []) {2, 16, 33, 33}, 3, (int64_t []) {16, 1, 1});
+    s_test_pair (t, "Sub", ZI_F32, 1, (int64_t []) {9001}, 0, (int64_t []) {0});
+    s_test_pair (t, "PRelu", ZI_F32, 4, (int64_t []) {2, 3, 4, 5}, 3, (int64_t []) {3, 1, 1});
+    s_test_pair (t, "PRelu", ZI_F32, 2, (int64_t []) {4, 5}, 0, (int64_t []) {0});
+    s_test_pair (t, "PRelu", ZI_F32, 3, (int64_t []) {2, 4, 5}, 1, (int64_t []) {5});
+
+    //  Integer division truncates toward zero, INT64_MIN / -1 wraps
+    {
+        zi_node_t *node = zi_node_new ("Div", "test");
+        zi_tensor_t *a = zi_test_ints (6, (int64_t []) {7, -7, 7, -7, INT64_MIN, 0});
+        zi_tensor_t *b = zi_test_ints (6, (int64_t []) {2, 2, -2, -2, -1, 3});
+        zi_tensor_t *inputs [2] = {a, b}, *y = NULL;
+        ZI_CHECK (t, zi_test_run_op (node, 2, inputs, 1, &y) == 0, "Div int64");
+        const int64_t *data = zi_tensor_i64 (y);
+        ZI_CHECK (t, data [0] == 3 && data [1] == -3 && data [2] == -3 && data [3] == 3
+                  && data [4] == INT64_MIN && data [5] == 0,
+                  "Div int64 truncates: %lld %lld %lld %lld %lld", (long long) data [0],
+                  (long long) data [1], (long long) data [2], (long long) data [3],
+                  (long long) data [4]);
+        zi_tensor_destroy (&y);
+        ((int64_t *) b->data) [3] = 0;
+        s_test_fails (t, node, 2, inputs, "division by zero");
+        zi_tensor_destroy (&a);
+        zi_tensor_destroy (&b);
+        zi_node_destroy (&node);
+    }
+    //  Pow: float base with int64 exponent, scalar exponent 2 fast path
+    {
+        zi_node_t *node = zi_node_new ("Pow", "test");
+        int64_t dims [] = {2, 3};
+        zi_tensor_t *a = zi_test_random (2, dims, 5);
+        zi_tensor_t *b = zi_test_ints (3, (int64_t []) {0, 3, -2});
+        zi_tensor_t *inputs [2] = {a, b}, *y = NULL;
+        ZI_CHECK (t, zi_test_run_op (node, 2, inputs, 1, &y) == 0, "Pow f32 ^ i64: %s",
+                  zi_error_text ());
+        float want [6];
+        const float *x = zi_tensor_f32 (a);
+        for (int item = 0; item < 6; item++)
+            want [item] = (float) pow (x [item], (double) ((int64_t []) {0, 3, -2}) [item % 3]);
+        ZI_CHECK_CLOSE (t, "Pow f32 ^ i64", zi_tensor_f32 (y), want, 6, 1e-5f, 1e-5f);
+        zi_tensor_destroy (&y);
+        zi_tensor_destroy (&b);
+        for (int form = 0; form < 2; form++) {
+            b = form? zi_test_ints (1, (int64_t []) {2}): zi_test_tensor (0, NULL, (float []) {2});
+            inputs [1] = b;
+            zi_node_destroy (&node);
+            node = zi_node_new ("Pow", "test");
+            ZI_CHECK (t, zi_test_run_op (node, 2, inputs, 1, &y) == 0, "Pow square");
+            for (int item = 0; item < 6; item++)
+                want [item] = x [item] * x [item];
+            ZI_CHECK (t, memcmp (zi_tensor_f32 (y), want, sizeof want) == 0,
+                      "Pow by 2 is x * x, exactly (%s exponent)", form? "int64": "float32");
+            zi_tensor_destroy (&y);
+            zi_tensor_destroy (&b);
+        }
+        inputs [0] = b = zi_test_ints (1, (int64_t []) {2});
+        inputs [1] = a;
+        s_test_fails (t, node, 2, inputs, "int64 with int64");
+        zi_tensor_destroy (&a);
+        zi_tensor_destroy (&b);
+        zi_node_destroy (&node);
+    }
+    //  Variadic Min, Max, Sum, Mean: 1, 2 and 3 inputs with broadcasting
+    {
+        static const char *ops [] = {"Min", "Max", "Sum", "Mean"};
+        int64_t d0 [] = {2, 1, 4}, d1 [] = {3, 1}, d2 [] = {1};
+        for (size_t op = 0; op < 4; op++)
+            for (int dtype_nbr = 0; dtype_nbr < 2; dtype_nbr++)
+                for (int n = 1; n <= 3; n++) {
+                    zi_dtype_t dtype = dtype_nbr? ZI_I64: ZI_F32;
+                    if (dtype == ZI_I64 && op == 3)
+                        continue;       //  Mean is float only
+                    zi_node_t *node = zi_node_new (ops [op], "test");
+                    zi_tensor_t *in [3] = {
+                        s_test_make (dtype, 3, d0, 1, false),
+                        s_test_make (dtype, 2, d1, 2, false),
+                        s_test_make (dtype, 1, d2, 3, false)
+                    };
+                    zi_tensor_t *y = NULL;
+                    int rc = zi_test_run_op (node, n, in, 1, &y);
+                    ZI_CHECK (t, rc == 0, "%s of %d %s inputs: %s", ops [op], n,
+                              zi_dtype_name (dtype), zi_error_text ());
+                    if (rc == 0) {
+                        size_t count = zi_tensor_count (y);
+                        float got [32], want [32];
+                        assert (count <= 32);
+                        for (size_t item = 0; item < count; item++) {
+                            double acc = 0;
+                            for (int input = 0; input < n; input++) {
+                                int64_t at = s_ref_index (y->ndim, y->dims, item, in [input]);
+                                double value = s_test_get (in [input], at);
+                                if (input == 0)
+                                    acc = value;
+                                else
+                                    acc = op == 0? fmin (acc, value): op == 1? fmax (acc, value):
+                                          acc + value;
+                            }
+                            want [item] = (float) (op == 3? acc / n: acc);
+                            got [item] = (float) s_test_get (y, item);
+                        }
+                        char what [64];
+                        snprintf (what, sizeof what, "%s of %d %s inputs", ops [op], n,
+                                  zi_dtype_name (dtype));
+                        ZI_CHECK_CLOSE (t, what, got, want, count, 1e-5f, 1e-5f);
+                        int64_t shape_3 [] = {2, 3, 4};
+                        if (n == 3)
+                            ZI_CHECK (t, y->ndim == 3 && memcmp (y->dims, shape_3,
+                                                                 sizeof shape_3) == 0,
+                                      "%s output shape [2, 3, 4]", what);
+                    }
+                    for (int input = 0; input < 3; input++)
+                        zi_tensor_destroy (&in [input]);
+                    zi_tensor_destroy (&y);
+                    zi_node_destroy (&node);
+                }
+        //  NaN propagates through Max like numpy.maximum
+        zi_node_t *node = zi_node_new ("Max", "test");
+        zi_tensor_t *a = zi_test_tensor (1, (int64_t []) {3}, (float []) {NAN, 1, 2});
+        zi_tensor_t *b = zi_test_tensor (1, (int64_t []) {3}, (float []) {0, NAN, 3});
+        zi_tensor_t *inputs [2] = {a, b}, *y = NULL;
+        ZI_CHECK (t, zi_test_run_op (node, 2, inputs, 1, &y) == 0, "Max with NaN");
+        const float *data = zi_tensor_f32 (y);
+        ZI_CHECK (t, isnan (data [0]) && isnan (data [1]) && data [2] == 3, "Max propagates NaN");
+        zi_tensor_destroy (&a);
+        zi_tensor_destroy (&b);
+        zi_tensor_destroy (&y);
+        zi_node_destroy (&node);
+    }
+    //  Where: all dtypes, three-way broadcast
+    {
+        zi_dtype_t dtypes [] = {ZI_F32, ZI_I64, ZI_BOOL};
+        int64_t dc [] = {2, 1, 4}, dx [] = {3, 1}, dy [] = {1, 3, 4}, dscalar [] = {1};
+        for (int shapes = 0; shapes < 3; shapes++)
+            for (int dtype_nbr = 0; dtype_nbr < 3; dtype_nbr++) {
+                zi_dtype_t dtype = dtypes [dtype_nbr];
+                zi_node_t *node = zi_node_new ("Where", "test");
+                zi_tensor_t *cond = shapes == 2? s_test_make (ZI_BOOL, 0, dscalar, 9, false):
+                                                 s_test_make (ZI_BOOL, 3, dc, 9, false);
+                zi_tensor_t *x = shapes == 1? s_test_make (dtype, 3, dc, 10, false):
+                                              s_test_make (dtype, 2, dx, 10, false);
+                zi_tensor_t *other = s_test_make (dtype, shapes == 1? 1: 3,
+                                                  shapes == 1? dscalar: dy, 12, false);
+                zi_tensor_t *in [3] = {cond, x, other}, *y = NULL;
+                int rc = zi_test_run_op (node, 3, in, 1, &y);
+                ZI_CHECK (t, rc == 0, "Where %s: %s", zi_dtype_name (dtype), zi_error_text ());
+                if (rc == 0) {
+                    bool same = y->dtype == dtype;
+                    for (size_t item = 0; item < zi_tensor_count (y); item++) {
+                        int64_t ic = s_ref_index (y->ndim, y->dims, item, cond);
+                        int64_t ix = s_ref_index (y->ndim, y->dims, item, x);
+                        int64_t iy = s_ref_index (y->ndim, y->dims, item, other);
+                        double want = s_test_get (cond, ic)? s_test_get (x, ix):
+                                                              s_test_get (other, iy);
+                        if (s_test_get (y, item) != want)
+                            same = false;
+                    }
+                    ZI_CHECK (t, same, "Where %s, shapes %d, matches the reference",
+                              zi_dtype_name (dtype), shapes);
+                }
+                for (int input = 0; input < 3; input++)
+                    zi_tensor_destroy (&in [input]);
+                zi_tensor_destroy (&y);
+                zi_node_destroy (&node);
+            }
+    }
+    //  Fused activations: Add + Relu and Add + Clip must equal add-then-act
+    //  exactly, long enough to cross chunks, and Add + Relu on int64
+    {
+        int64_t dims [] = {3, 3000}, bias [] = {3000};
+        zi_tensor_t *a = zi_test_random (2, dims, 31);
+        zi_tensor_t *b = zi_test_random (1, bias, 32);
+        zi_tensor_t *inputs [2] = {a, b};
+        zi_act_t acts [] = {{ZI_ACT_RELU, 0, 0}, {ZI_ACT_CLIP, -0.25f, 0.5f},
+                            {ZI_ACT_HARD_SWISH, 0, 0}};
+        for (int act = 0; act < 3; act++) {
+            zi_node_t *node = zi_node_new ("Add", "test");
+            ZI_CHECK (t, node->op->fusable, "Add is fusable");
+            node->act = acts [act];
+            zi_tensor_t *y = NULL;
+            ZI_CHECK (t, zi_test_run_op (node, 2, inputs, 1, &y) == 0, "Add + act %d", act);
+            bool same = true;
+            const float *got = zi_tensor_f32 (y), *x = zi_tensor_f32 (a), *z = zi_tensor_f32 (b);
+            for (int item = 0; item < 9000; item++) {
+                float sum = x [item] + z [item % 3000];
+                float want = act == 0? (sum > 0? sum: 0):
+                             act == 1? fminf (fmaxf (sum, -0.25f), 0.5f):
+                             sum * fminf (fmaxf (sum / 6 + 0.5f, 0), 1);
+                if (act < 2? got [item] != want: fabsf (got [item] - want) > 1e-6f)
+                    same = false;
+            }
+            ZI_CHECK (t, same, "Add with fused activation %d matches add then activate", act);
+            zi_tensor_destroy (&y);
+            zi_node_destroy (&node);
+        }
+        zi_tensor_destroy (&a);
+        zi_tensor_destroy (&b);
+
+        zi_node_t *node = zi_node_new ("Add", "test");
+        node->act.kind = ZI_ACT_RELU;
+        a = zi_test_ints (3, (int64_t []) {-5, 2, 7});
+        b = zi_test_ints (1, (int64_t []) {-3});
+        inputs [0] = a;
+        inputs [1] = b;
+        zi_tensor_t *y = NULL;
+        ZI_CHECK (t, zi_test_run_op (node, 2, inputs, 1, &y) == 0, "Add + Relu int64");
+        const int64_t *data = zi_tensor_i64 (y);
+        ZI_CHECK (t, data [0] == 0 && data [1] == 0 && data [2] == 4, "Add + Relu int64 values");
+        zi_tensor_destroy (&y);
+        zi_node_destroy (&node);
+        node = zi_node_new ("Add", "test");
+        node->act.kind = ZI_ACT_SIGMOID;
+        s_test_fails (t, node, 2, inputs, "needs a float32 output");
+        zi_node_destroy (&node);
+        zi_tensor_destroy (&a);
+        zi_tensor_destroy (&b);
+    }
+    //  In place: output buffer is input 0 (the engine may reuse buffers)
+    {
+        zi_node_t *node = zi_node_new ("Mul", "test");
+        int64_t dims [] = {4, 5}, row [] = {5};
+        zi_tensor_t *a = zi_test_random (2, dims, 41);
+        zi_tensor_t *b = zi_test_random (1, row, 42);
+        zi_tensor_t *inputs [2] = {a, b}, *y = NULL;
+        ZI_CHECK (t, zi_test_run_op (node, 2, inputs, 1, &y) == 0, "Mul");
+        zi_tensor_t *outputs [1] = {a};
+        zi_exec_t *exec = zi_exec_new ();
+        ZI_CHECK (t, node->op->run (node, exec, (const zi_tensor_t *const *) inputs,
+                                    outputs) == 0, "Mul in place");
+        ZI_CHECK (t, memcmp (a->data, y->data, y->nbytes) == 0, "in place gives the same");
+        zi_exec_destroy (&exec);
+        zi_tensor_destroy (&a);
+        zi_tensor_destroy (&b);
+        zi_tensor_destroy (&y);
+        zi_node_destroy (&node);
+    }
+    //  Errors
+    {
+        int64_t d23 [] = {2, 3}, d4 [] = {4}, d3 [] = {3};
+        zi_tensor_t *a = zi_test_random (2, d23, 1);
+        zi_tensor_t *b = zi_test_random (1, d4, 2);
+        zi_tensor_t *c = zi_test_random (1, d3, 3);
+        zi_tensor_t *ints = zi_test_ints (3, (int64_t []) {1, 2, 3});
+        zi_tensor_t *flags = s_test_make (ZI_BOOL, 1, d3, 4, false);
+        zi_node_t *node = zi_node_new ("Add", "test");
+        s_test_fails (t, node, 2, (zi_tensor_t *[]) {a, b}, "[2, 3] and input 1 of shape [4]");
+        zi_node_destroy (&node);
+        node = zi_node_new ("Add", "test");
+        s_test_fails (t, node, 2, (zi_tensor_t *[]) {a, ints}, "expected float32 like input 0, got int64");
+        zi_node_destroy (&node);
+        node = zi_node_new ("Max", "test");
+        s_test_fails (t, node, 3, (zi_tensor_t *[]) {a, c, b}, "input 2 of shape [4] does not broadcast with shape [2, 3]");
+        zi_node_destroy (&node);
+        node = zi_node_new ("Where", "test");
+        s_test_fails (t, node, 3, (zi_tensor_t *[]) {c, a, c}, "condition): expected bool, got float32");
+        zi_node_destroy (&node);
+        node = zi_node_new ("Where", "test");
+        s_test_fails (t, node, 3, (zi_tensor_t *[]) {flags, a, ints}, "expected float32 like input 1, got int64");
+        zi_node_destroy (&node);
+        node = zi_node_new ("And", "test");
+        s_test_fails (t, node, 2, (zi_tensor_t *[]) {a, c}, "expected bool inputs, got float32");
+        zi_node_destroy (&node);
+        node = zi_node_new ("Less", "test");
+        s_test_fails (t, node, 2, (zi_tensor_t *[]) {flags, flags}, "expected float32 or int64 inputs, got bool");
+        zi_node_destroy (&node);
+        node = zi_node_new ("PRelu", "test");
+        s_test_fails (t, node, 2, (zi_tensor_t *[]) {c, a}, "slope of shape [2, 3] does not broadcast to X of shape [3]");
+        zi_node_destroy (&node);
+        node = zi_node_new ("Add", "test");
+        node->opset = 6;
+        zi_node_set_int (node, "broadcast", 1);
+        s_test_fails (t, node, 2, (zi_tensor_t *[]) {a, c}, "opset 7 or later");
+        zi_node_destroy (&node);
+        node = zi_node_new ("Sub", "test");
+        s_test_fails (t, node, 2, (zi_tensor_t *[]) {a, NULL}, "input 1 is required");
+        zi_node_destroy (&node);
+        zi_tensor_destroy (&a);
+        zi_tensor_destroy (&b);
+        zi_tensor_destroy (&c);
+        zi_tensor_destroy (&ints);
+        zi_tensor_destroy (&flags);
+    }
+    //  A node reused for new shapes re-plans in prepare
+    {
+        zi_node_t *node = zi_node_new ("Add", "test");
+        int64_t d1 [] = {2, 3}, d2 [] = {4, 1, 3};
+        for (int round = 0; round < 2; round++) {
+            zi_tensor_t *a = zi_test_random (round? 3: 2, round? d2: d1, 1);
+            zi_tensor_t *b = zi_test_random (1, d1 + 1, 2);
+            zi_tensor_t *inputs [2] = {a, b}, *y = NULL;
+            ZI_CHECK (t, zi_test_run_op (node, 2, inputs, 1, &y) == 0, "Add round %d", round);
+            bool same = true;
+            for (size_t item = 0; item < zi_tensor_count (y); item++)
+                if (zi_tensor_f32 (y) [item] != zi_tensor_f32 (a) [item] + zi_tensor_f32 (b) [item % 3])
+                    same = false;
+            ZI_CHECK (t, same, "Add round %d values", round);
+            zi_tensor_destroy (&a);
+            zi_tensor_destroy (&b);
+            zi_tensor_destroy (&y);
+        }
+        zi_node_destroy (&node);
+    }
+}

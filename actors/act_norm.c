@@ -1,0 +1,938 @@
+/*  =========================================================================
+    act_norm - normalisations: BatchNormalization (inference), Softmax,
+    LogSoftmax, InstanceNormalization, LayerNormalization
+
+    BatchNormalization at inference is a per-channel affine map; prepare
+    folds scale, bias, mean and variance into one multiplier and one
+    offset per channel when they are constants (they are in every exported
+    model), so run is a single multiply-add pass per plane.
+
+    Softmax changed meaning in opset 13: before, the input is coerced to
+    2-d at `axis` (default 1) and each row of the flattened trailing dims
+    is normalised; from 13 it normalises along the one axis `axis`
+    (default -1). Both become "outer x length x inner" here. Rows are made
+    numerically safe by subtracting their maximum before exp.
+    =========================================================================
+*/
+
+#include "zi_classes.h"
+
+//  --------------------------------------------------------------------------
+//  Vectorisable reductions: eight independent partials let the compiler
+//  use SIMD without reassociating float math on its own
+
+static float
+s_sum (const float *x, int64_t n)
+{
+    float partial [8] = {0};
+    int64_t item = 0;
+    for (; item + 8 <= n; item += 8)
+        for (int lane = 0; lane < 8; lane++)
+            partial [lane] += x [item + lane];
+    float sum = 0;
+    for (int lane = 0; lane < 8; lane++)
+        sum += partial [lane];
+    for (; item < n; item++)
+        sum += x [item];
+    return sum;
+}
+
+static float
+s_max (const float *x, int64_t n)
+{
+    float partial [8];
+    for (int lane = 0; lane < 8; lane++)
+        partial [lane] = -INFINITY;
+    int64_t item = 0;
+    for (; item + 8 <= n; item += 8)
+        for (int lane = 0; lane < 8; lane++)
+            partial [lane] = x [item + lane] > partial [lane]? x [item + lane]: partial [lane];
+    float best = -INFINITY;
+    for (int lane = 0; lane < 8; lane++)
+        best = partial [lane] > best? partial [lane]: best;
+    for (; item < n; item++)
+        best = x [item] > best? x [item]: best;
+    return best;
+}
+
+//  Sum of squared distances from mean
+static float
+s_sum_squares (const float *x, int64_t n, float mean)
+{
+    float partial [8] = {0};
+    int64_t item = 0;
+    for (; item + 8 <= n; item += 8)
+        for (int lane = 0; lane < 8; lane++) {
+            float diff = x [item + lane] - mean;
+            partial [lane] += diff * diff;
+        }
+    float sum = 0;
+    for (int lane = 0; lane < 8; lane++)
+        sum += partial [lane];
+    for (; item < n; item++)
+        sum += (x [item] - mean) * (x [item] - mean);
+    return sum;
+}
+
+//  True when an optional output beyond the first is wired to a value
+static bool
+s_uses_extra_outputs (const zi_node_t *node, int from)
+{
+    for (int slot = from; slot < node->n_outputs; slot++)
+        if (node->outputs [slot] >= 0)
+            return true;
+    return false;
+}
+
+//  --------------------------------------------------------------------------
+//  BatchNormalization
+
+typedef struct {
+    float epsilon;              //  added to the variance
+    int64_t channels;           //  channels the folded tables hold, 0: none
+    float *multiplier;          //  scale / sqrt (var + epsilon), per channel
+    float *offset;              //  B - mean * multiplier, per channel
+} s_batch_norm_t;
+
+static int
+s_batch_norm_init (zi_node_t *node)
+{
+    const zi_attr_t *spatial = zi_node_attr (node, "spatial");
+    if (spatial && zi_node_attr_int (node, "spatial", 1) != 1)
+        return zi_error ("attribute 'spatial' = %lld is not supported (supported: 1, "
+                         "one mean and variance per channel)",
+                         (long long) zi_node_attr_int (node, "spatial", 1));
+    int64_t training_mode = zi_node_attr_int (node, "training_mode", 0);
+    if (training_mode != 0)
+        return zi_error ("attribute 'training_mode' = %lld is not supported (inference only: 0)",
+                         (long long) training_mode);
+    if (s_uses_extra_outputs (node, 1))
+        return zi_error ("outputs beyond Y (running or saved mean and variance) are training "
+                         "outputs and are not supported");
+    s_batch_norm_t *params = calloc (1, sizeof (s_batch_norm_t));
+    if (!params)
+        return zi_error ("out of memory");
+    params->epsilon = zi_node_attr_float (node, "epsilon", 1e-5f);
+    node->params = params;
+    return 0;
+}
+
+static void
+s_batch_norm_destroy (zi_node_t *node)
+{
+    s_batch_norm_t *params = node->params;
+    free (params->multiplier);
+    free (params->offset);
+    free (params);
+}
+
+static int
+s_batch_norm_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *out)
+{
+    static const char *names [] = {"X", "scale", "B", "mean", "var"};
+    const zi_tensor_t *x = in [0];
+    char shape [128];
+    if (x->ndim < 2)
+        return zi_error ("input 0 (X): expected [N, C, ...], got %s",
+                         zi_shape_str (x->ndim, x->dims, shape, sizeof shape));
+    for (int slot = 0; slot < 5; slot++) {
+        if (!in [slot])
+            return zi_error ("input %d (%s) is required", slot, names [slot]);
+        if (in [slot]->dtype != ZI_F32)
+            return zi_error ("input %d (%s): expected float32, got %s",
+                             slot, names [slot], zi_dtype_name (in [slot]->dtype));
+        if (slot > 0 && (in [slot]->ndim != 1 || in [slot]->dims [0] != x->dims [1]))
+            return zi_error ("input %d (%s): expected [%lld] (one per channel), got %s",
+                             slot, names [slot], (long long) x->dims [1],
+                             zi_shape_str (in [slot]->ndim, in [slot]->dims, shape, sizeof shape));
+    }
+    zi_tensor_set_shape (out [0], ZI_F32, x->ndim, x->dims);
+    return 0;
+}
+
+static void
+s_batch_norm_fold (float epsilon, const zi_tensor_t *const *in, int64_t channels,
+                   float *multiplier, float *offset)
+{
+    const float *scale = zi_tensor_f32 (in [1]);
+    const float *bias = zi_tensor_f32 (in [2]);
+    const float *mean = zi_tensor_f32 (in [3]);
+    const float *var = zi_tensor_f32 (in [4]);
+    for (int64_t channel = 0; channel < channels; channel++) {
+        multiplier [channel] = scale [channel] / sqrtf (var [channel] + epsilon);
+        offset [channel] = bias [channel] - mean [channel] * multiplier [channel];
+    }
+}
+
+static int
+s_batch_norm_prepare (zi_node_t *node, const zi_tensor_t *const *in)
+{
+    s_batch_norm_t *params = node->params;
+    free (params->multiplier);
+    free (params->offset);
+    params->multiplier = params->offset = NULL;
+    params->channels = 0;
+    for (int slot = 1; slot < 5; slot++)
+        if (!in [slot]->data)
+            return 0;           //  not constant: run folds them each time
+    int64_t channels = in [0]->dims [1];
+    params->multiplier = malloc ((channels + 1) * sizeof (float));
+    params->offset = malloc ((channels + 1) * sizeof (float));
+    if (!params->multiplier || !params->offset)
+        return zi_error ("out of memory");
+    s_batch_norm_fold (params->epsilon, in, channels, params->multiplier, params->offset);
+    params->channels = channels;
+    return 0;
+}
+
+static int
+s_batch_norm_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
+                  zi_tensor_t *const *out)
+{
+    const s_batch_norm_t *params = node->params;
+    const zi_tensor_t *x = in [0];
+    int64_t batch = x->dims [0];
+    int64_t channels = x->dims [1];
+    int64_t size = zi_shape_count (x->ndim - 2, x->dims + 2);
+    const float *multiplier = params->multiplier;
+    const float *offset = params->offset;
+    if (params->channels != channels || !multiplier) {
+        float *tables = zi_exec_scratch (exec, 0, 2 * (channels + 1) * sizeof (float));
+        if (!tables)
+            return -1;
+        s_batch_norm_fold (params->epsilon, in, channels, tables, tables + channels);
+        multiplier = tables;
+        offset = tables + channels;
+    }
+    const float *x_data = zi_tensor_f32 (x);
+    float *y_data = zi_tensor_f32 (out [0]);
+    for (int64_t image = 0; image < batch; image++)
+        for (int64_t channel = 0; channel < channels; channel++) {
+            const float *source = x_data + (image * channels + channel) * size;
+            float *target = y_data + (image * channels + channel) * size;
+            float m = multiplier [channel], a = offset [channel];
+            for (int64_t item = 0; item < size; item++)
+                target [item] = source [item] * m + a;
+            zi_act_apply (&node->act, target, size);
+        }
+    return 0;
+}
+
+const zi_op_t zi_op_BatchNormalization = {
+    .name = "BatchNormalization", .min_inputs = 5, .max_inputs = 5, .max_outputs = 5,
+    .fusable = true, .init = s_batch_norm_init, .infer = s_batch_norm_infer,
+    .prepare = s_batch_norm_prepare, .run = s_batch_norm_run, .destroy = s_batch_norm_destroy
+};
+
+//  --------------------------------------------------------------------------
+//  Softmax and LogSoftmax
+
+typedef struct {
+    int64_t axis;               //  as given; normalised against the rank later
+    bool flatten;               //  opset < 13: coerce to 2-d at axis
+    bool logarithm;             //  LogSoftmax
+} s_softmax_t;
+
+static int
+s_softmax_init_as (zi_node_t *node, bool logarithm)
+{
+    s_softmax_t *params = calloc (1, sizeof (s_softmax_t));
+    if (!params)
+        return zi_error ("out of memory");
+    params->flatten = node->opset < 13;
+    params->axis = zi_node_attr_int (node, "axis", params->flatten? 1: -1);
+    params->logarithm = logarithm;
+    node->params = params;
+    return 0;
+}
+
+static int
+s_softmax_init (zi_node_t *node)
+{
+    return s_softmax_init_as (node, false);
+}
+
+static int
+s_log_softmax_init (zi_node_t *node)
+{
+    return s_softmax_init_as (node, true);
+}
+
+//  Splits the input into outer x length x inner; -1 if axis is out of range
+static int
+s_softmax_layout (const s_softmax_t *params, const zi_tensor_t *x,
+                  int64_t *outer, int64_t *length, int64_t *inner)
+{
+    int rank = x->ndim;
+    int64_t axis = params->axis < 0? params->axis + rank: params->axis;
+    if (rank == 0 || axis < 0 || axis >= rank)
+        return zi_error ("attribute 'axis' = %lld is out of range for a %d-d input "
+                         "(expected %d..%d)", (long long) params->axis, rank, -rank, rank - 1);
+    *outer = zi_shape_count ((int) axis, x->dims);
+    if (params->flatten) {
+        *length = zi_shape_count (rank - (int) axis, x->dims + axis);
+        *inner = 1;
+    }
+    else {
+        *length = x->dims [axis];
+        *inner = zi_shape_count (rank - (int) axis - 1, x->dims + axis + 1);
+    }
+    return 0;
+}
+
+static int
+s_softmax_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *out)
+{
+    const zi_tensor_t *x = in [0];
+    if (x->dtype != ZI_F32)
+        return zi_error ("input 0: expected float32, got %s", zi_dtype_name (x->dtype));
+    int64_t outer, length, inner;
+    if (s_softmax_layout (node->params, x, &outer, &length, &inner))
+        return -1;
+    zi_tensor_set_shape (out [0], ZI_F32, x->ndim, x->dims);
+    return 0;
+}
+
+//  One contiguous row
+static void
+s_softmax_row (const float *x, float *y, int64_t length, bool logarithm)
+{
+    float peak = s_max (x, length);
+    if (logarithm) {
+        for (int64_t item = 0; item < length; item++)
+            y [item] = x [item] - peak;
+        float sum = 0;
+        for (int64_t item = 0; item < length; item++)
+            sum += expf (y [item]);
+        float log_sum = logf (sum);
+        for (int64_t item = 0; item < length; item++)
+            y [item] -= log_sum;
+    }
+    else {
+        for (int64_t item = 0; item < length; item++)
+            y [item] = expf (x [item] - peak);
+        float scale = 1.0f / s_sum (y, length);
+        for (int64_t item = 0; item < length; item++)
+            y [item] *= scale;
+    }
+}
+
+//  One block of length x inner, normalised along length: the inner
+//  positions are the vector lanes, so every pass is a straight row sweep
+static void
+s_softmax_block (const float *x, float *y, int64_t length, int64_t inner, bool logarithm,
+                 float *peak, float *sum)
+{
+    for (int64_t lane = 0; lane < inner; lane++) {
+        peak [lane] = x [lane];
+        sum [lane] = 0;
+    }
+    for (int64_t step = 1; step < length; step++) {
+        const float *row = x + step * inner;
+        for (int64_t lane = 0; lane < inner; lane++)
+            peak [lane] = row [lane] > peak [lane]? row [lane]: peak [lane];
+    }
+    for (int64_t step = 0; step < length; step++) {
+        const float *row = x + step * inner;
+        float *target = y + step * inner;
+        for (int64_t lane = 0; lane < inner; lane++) {
+            float value = expf (row [lane] - peak [lane]);
+            sum [lane] += value;
+            target [lane] = logarithm? row [lane] - peak [lane]: value;
+        }
+    }
+    if (logarithm) {
+        for (int64_t lane = 0; lane < inner; lane++)
+            sum [lane] = logf (sum [lane]);
+        for (int64_t step = 0; step < length; step++) {
+            float *target = y + step * inner;
+            for (int64_t lane = 0; lane < inner; lane++)
+                target [lane] -= sum [lane];
+        }
+    }
+    else {
+        for (int64_t lane = 0; lane < inner; lane++)
+            sum [lane] = 1.0f / sum [lane];
+        for (int64_t step = 0; step < length; step++) {
+            float *target = y + step * inner;
+            for (int64_t lane = 0; lane < inner; lane++)
+                target [lane] *= sum [lane];
+        }
+    }
+}
+
+static int
+s_softmax_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
+               zi_tensor_t *const *out)
+{
+    const s_softmax_t *params = node->params;
+    int64_t outer, length, inner;
+    if (s_softmax_layout (params, in [0], &outer, &length, &inner))
+        return -1;
+    const float *x = zi_tensor_f32 (in [0]);
+    float *y = zi_tensor_f32 (out [0]);
+    if (length == 0)
+        return 0;
+    if (inner == 1) {
+        for (int64_t row = 0; row < outer; row++)
+            s_softmax_row (x + row * length, y + row * length, length, params->logarithm);
+        return 0;
+    }
+    float *peak = zi_exec_scratch (exec, 0, inner * sizeof (float));
+    float *sum = zi_exec_scratch (exec, 1, inner * sizeof (float));
+    if (!peak || !sum)
+        return -1;
+    for (int64_t block = 0; block < outer; block++)
+        s_softmax_block (x + block * length * inner, y + block * length * inner,
+                         length, inner, params->logarithm, peak, sum);
+    return 0;
+}
+
+const zi_op_t zi_op_Softmax = {
+    .name = "Softmax", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .init = s_softmax_init, .infer = s_softmax_infer, .run = s_softmax_run
+};
+
+const zi_op_t zi_op_LogSoftmax = {
+    .name = "LogSoftmax", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .init = s_log_softmax_init, .infer = s_softmax_infer, .run = s_softmax_run
+};
+
+//  --------------------------------------------------------------------------
+//  InstanceNormalization: each (n, c) plane normalised by its own mean and
+//  variance, then scaled and shifted per channel
+
+typedef struct {
+    float epsilon;              //  added to the variance
+} s_instance_norm_t;
+
+static int
+s_instance_norm_init (zi_node_t *node)
+{
+    s_instance_norm_t *params = calloc (1, sizeof (s_instance_norm_t));
+    if (!params)
+        return zi_error ("out of memory");
+    params->epsilon = zi_node_attr_float (node, "epsilon", 1e-5f);
+    node->params = params;
+    return 0;
+}
+
+static int
+s_instance_norm_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *out)
+{
+    static const char *names [] = {"input", "scale", "B"};
+    const zi_tensor_t *x = in [0];
+    char shape [128];
+    if (x->ndim < 3)
+        return zi_error ("input 0 (input): expected [N, C, spatial...], got %s",
+                         zi_shape_str (x->ndim, x->dims, shape, sizeof shape));
+    for (int slot = 0; slot < 3; slot++) {
+        if (!in [slot])
+            return zi_error ("input %d (%s) is required", slot, names [slot]);
+        if (in [slot]->dtype != ZI_F32)
+            return zi_error ("input %d (%s): expected float32, got %s",
+                             slot, names [slot], zi_dtype_name (in [slot]->dtype));
+        if (slot > 0 && (in [slot]->ndim != 1 || in [slot]->dims [0] != x->dims [1]))
+            return zi_error ("input %d (%s): expected [%lld] (one per channel), got %s",
+                             slot, names [slot], (long long) x->dims [1],
+                             zi_shape_str (in [slot]->ndim, in [slot]->dims, shape, sizeof shape));
+    }
+    zi_tensor_set_shape (out [0], ZI_F32, x->ndim, x->dims);
+    return 0;
+}
+
+static int
+s_instance_norm_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
+                     zi_tensor_t *const *out)
+{
+    const s_instance_norm_t *params = node->params;
+    const zi_tensor_t *x = in [0];
+    int64_t channels = x->dims [1];
+    int64_t planes = x->dims [0] * channels;
+    int64_t size = zi_shape_count (x->ndim - 2, x->dims + 2);
+    const float *scale = zi_tensor_f32 (in [1]);
+    const float *bias = zi_tensor_f32 (in [2]);
+    const float *x_data = zi_tensor_f32 (x);
+    float *y_data = zi_tensor_f32 (out [0]);
+    for (int64_t plane = 0; plane < planes; plane++) {
+        const float *source = x_data + plane * size;
+        float *target = y_data + plane * size;
+        int64_t channel = plane % channels;
+        float mean = size? s_sum (source, size) / (float) size: 0;
+        float var = size? s_sum_squares (source, size, mean) / (float) size: 0;
+        float m = scale [channel] / sqrtf (var + params->epsilon);
+        float a = bias [channel] - mean * m;
+        for (int64_t item = 0; item < size; item++)
+            target [item] = source [item] * m + a;
+        zi_act_apply (&node->act, target, size);
+    }
+    return 0;
+}
+
+const zi_op_t zi_op_InstanceNormalization = {
+    .name = "InstanceNormalization", .min_inputs = 3, .max_inputs = 3, .max_outputs = 1,
+    .fusable = true, .init = s_instance_norm_init, .infer = s_instance_norm_infer,
+    .run = s_instance_norm_run
+};
+
+//  --------------------------------------------------------------------------
+//  LayerNormalization (opset 17): each row of the trailing dims from
+//  `axis` on is normalised, then scaled and shifted element-wise
+
+typedef struct {
+    int64_t axis;               //  first normalised axis, as given
+    float epsilon;              //  added to the variance
+} s_layer_norm_t;
+
+static int
+s_layer_norm_init (zi_node_t *node)
+{
+    int64_t stash_type = zi_node_attr_int (node, "stash_type", 1);
+    if (stash_type != 1)
+        return zi_error ("attribute 'stash_type' = %lld is not supported (supported: 1, float)",
+                         (long long) stash_type);
+    s_layer_norm_t *params = calloc (1, sizeof (s_layer_norm_t));
+    if (!params)
+        return zi_error ("out of memory");
+    params->axis = zi_node_attr_int (node, "axis", -1);
+    params->epsilon = zi_node_attr_float (node, "epsilon", 1e-5f);
+    node->params = params;
+    return 0;
+}
+
+static int
+s_layer_norm_axis (const s_layer_norm_t *params, const zi_tensor_t *x)
+{
+    int64_t axis = params->axis < 0? params->axis + x->ndim: params->axis;
+    if (axis < 0 || axis > x->ndim)
+        return zi_error ("attribute 'axis' = %lld is out of range for a %d-d input "
+                         "(expected %d..%d)", (long long) params->axis, x->ndim,
+                         -x->ndim, x->ndim);
+    return (int) axis;
+}
+
+static int
+s_layer_norm_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *out)
+{
+    static const char *names [] = {"X", "Scale", "B"};
+    const zi_tensor_t *x = in [0];
+    char shape [128], want [128];
+    int axis = s_layer_norm_axis (node->params, x);
+    if (axis < 0)
+        return -1;
+    int64_t size = zi_shape_count (x->ndim - axis, x->dims + axis);
+    for (int slot = 0; slot < 3 && slot < node->n_inputs; slot++) {
+        const zi_tensor_t *tensor = in [slot];
+        if (!tensor) {
+            if (slot == 2)
+                continue;
+            return zi_error ("input %d (%s) is required", slot, names [slot]);
+        }
+        if (tensor->dtype != ZI_F32)
+            return zi_error ("input %d (%s): expected float32, got %s",
+                             slot, names [slot], zi_dtype_name (tensor->dtype));
+        //  Scale and B hold one value per normalised element; leading 1s
+        //  (broadcasting) are harmless
+        if (slot == 0)
+            continue;
+        bool fits = zi_shape_count (tensor->ndim, tensor->dims) == size;
+        for (int dim = 0; fits && dim < tensor->ndim; dim++) {
+            int x_dim = x->ndim - tensor->ndim + dim;
+            if (x_dim < axis? tensor->dims [dim] != 1: tensor->dims [dim] != x->dims [x_dim])
+                fits = false;
+        }
+        if (!fits)
+            return zi_error ("input %d (%s): expected the normalised shape %s, got %s",
+                             slot, names [slot],
+                             zi_shape_str (x->ndim - axis, x->dims + axis, want, sizeof want),
+                             zi_shape_str (tensor->ndim, tensor->dims, shape, sizeof shape));
+    }
+    zi_tensor_set_shape (out [0], ZI_F32, x->ndim, x->dims);
+    int64_t stat_dims [ZI_MAX_DIMS];
+    for (int dim = 0; dim < x->ndim; dim++)
+        stat_dims [dim] = dim < axis? x->dims [dim]: 1;
+    for (int slot = 1; slot < 3 && slot < node->n_outputs; slot++)
+        if (out [slot])
+            zi_tensor_set_shape (out [slot], ZI_F32, x->ndim, stat_dims);
+    return 0;
+}
+
+static int
+s_layer_norm_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
+                  zi_tensor_t *const *out)
+{
+    const s_layer_norm_t *params = node->params;
+    const zi_tensor_t *x = in [0];
+    int axis = s_layer_norm_axis (params, x);
+    if (axis < 0)
+        return -1;
+    int64_t size = zi_shape_count (x->ndim - axis, x->dims + axis);
+    int64_t rows = zi_shape_count (axis, x->dims);
+    const float *scale = zi_tensor_f32 (in [1]);
+    const float *bias = node->n_inputs > 2 && in [2]? zi_tensor_f32 (in [2]): NULL;
+    float *mean_out = node->n_outputs > 1 && out [1]? zi_tensor_f32 (out [1]): NULL;
+    float *inv_out = node->n_outputs > 2 && out [2]? zi_tensor_f32 (out [2]): NULL;
+    const float *x_data = zi_tensor_f32 (x);
+    float *y_data = zi_tensor_f32 (out [0]);
+    for (int64_t row = 0; row < rows; row++) {
+        const float *source = x_data + row * size;
+        float *target = y_data + row * size;
+        float mean = size? s_sum (source, size) / (float) size: 0;
+        float var = size? s_sum_squares (source, size, mean) / (float) size: 0;
+        float inv_std = 1.0f / sqrtf (var + params->epsilon);
+        if (bias)
+            for (int64_t item = 0; item < size; item++)
+                target [item] = (source [item] - mean) * inv_std * scale [item] + bias [item];
+        else
+            for (int64_t item = 0; item < size; item++)
+                target [item] = (source [item] - mean) * inv_std * scale [item];
+        zi_act_apply (&node->act, target, size);
+        if (mean_out)
+            mean_out [row] = mean;
+        if (inv_out)
+            inv_out [row] = inv_std;
+    }
+    return 0;
+}
+
+const zi_op_t zi_op_LayerNormalization = {
+    .name = "LayerNormalization", .min_inputs = 2, .max_inputs = 3, .max_outputs = 3,
+    .fusable = true, .init = s_layer_norm_init, .infer = s_layer_norm_infer,
+    .run = s_layer_norm_run
+};
+
+//  --------------------------------------------------------------------------
+//  Self test: naive references in double precision
+
+//  Runs a node that must fail and checks the message names the problem
+static void
+s_check_error (zi_test_t *t, zi_node_t *node, int n_inputs, zi_tensor_t *const *inputs,
+               int n_outputs, const char *needle)
+{
+    zi_tensor_t *outputs [5] = {NULL};
+    int rc = zi_test_run_op (node, n_inputs, inputs, n_outputs, outputs);
+    ZI_CHECK (t, rc == -1 && strstr (zi_error_text (), needle) != NULL,
+              "%s rejected with '%s': %s", node->op_type, needle, zi_error_text ());
+    for (int slot = 0; slot < 5; slot++)
+        zi_tensor_destroy (&outputs [slot]);
+    zi_node_destroy (&node);
+}
+
+static void
+s_test_batch_norm (zi_test_t *t)
+{
+    int64_t shapes [3][4] = {{2, 3, 4, 5}, {3, 5}, {1, 4, 37}};
+    int ranks [3] = {4, 2, 3};
+    for (int shape = 0; shape < 3; shape++) {
+        for (int fused = 0; fused < 2; fused++) {
+            int64_t channels = shapes [shape][1];
+            zi_tensor_t *inputs [5];
+            inputs [0] = zi_test_random (ranks [shape], shapes [shape], 10 + shape);
+            for (int slot = 1; slot < 5; slot++)
+                inputs [slot] = zi_test_random (1, &channels, 20 + slot);
+            //  Variance must be positive
+            float *var = zi_tensor_f32 (inputs [4]);
+            for (int64_t channel = 0; channel < channels; channel++)
+                var [channel] = fabsf (var [channel]) + 0.1f;
+            zi_node_t *node = zi_node_new ("BatchNormalization", "test");
+            float epsilon = shape == 1? 1e-3f: 1e-5f;
+            if (shape == 1)
+                zi_node_set_float (node, "epsilon", epsilon);
+            if (shape == 2) {
+                node->opset = 7;
+                zi_node_set_int (node, "spatial", 1);
+            }
+            if (fused)
+                node->act = (zi_act_t) {.kind = ZI_ACT_RELU};
+            zi_tensor_t *y = NULL;
+            int rc = zi_test_run_op (node, 5, inputs, 1, &y);
+            ZI_CHECK (t, rc == 0, "BatchNormalization runs: %s", rc? zi_error_text (): "ok");
+            if (rc == 0) {
+                size_t count = zi_tensor_count (inputs [0]);
+                int64_t size = count / (shapes [shape][0] * channels);
+                float *want = malloc (count * sizeof (float));
+                const float *x = zi_tensor_f32 (inputs [0]);
+                const float *scale = zi_tensor_f32 (inputs [1]);
+                const float *bias = zi_tensor_f32 (inputs [2]);
+                const float *mean = zi_tensor_f32 (inputs [3]);
+                for (size_t item = 0; item < count; item++) {
+                    int64_t channel = (item / size) % channels;
+                    double value = (x [item] - mean [channel])
+                                 / sqrt ((double) var [channel] + epsilon)
+                                 * scale [channel] + bias [channel];
+                    want [item] = (float) (fused && value < 0? 0: value);
+                }
+                ZI_CHECK_CLOSE (t, fused? "BatchNormalization + Relu": "BatchNormalization",
+                                zi_tensor_f32 (y), want, count, 1e-5f, 1e-5f);
+                free (want);
+            }
+            zi_tensor_destroy (&y);
+            //  Statistics as run-time inputs: folded in run, same result
+            if (rc == 0 && !fused) {
+                zi_tensor_t *first = NULL;
+                zi_node_t *again = zi_node_new ("BatchNormalization", "test");
+                zi_test_run_op (again, 5, inputs, 1, &first);
+                s_batch_norm_t *params = again->params;
+                params->channels = 0;   //  as if prepare saw no constants
+                zi_tensor_t *second = zi_tensor_new (ZI_F32, ranks [shape], shapes [shape]);
+                zi_exec_t *exec = zi_exec_new ();
+                params->epsilon = 1e-5f;
+                again->op->run (again, exec, (const zi_tensor_t *const *) inputs, &second);
+                ZI_CHECK_CLOSE (t, "BatchNormalization folded in run", zi_tensor_f32 (second),
+                                zi_tensor_f32 (first), zi_tensor_count (first), 0, 0);
+                zi_exec_destroy (&exec);
+                zi_tensor_destroy (&first);
+                zi_tensor_destroy (&second);
+                zi_node_destroy (&again);
+            }
+            for (int slot = 0; slot < 5; slot++)
+                zi_tensor_destroy (&inputs [slot]);
+            zi_node_destroy (&node);
+        }
+    }
+    //  Errors
+    int64_t dims [4] = {1, 3, 2, 2}, channels = 3, four = 4;
+    zi_tensor_t *inputs [5];
+    inputs [0] = zi_test_random (4, dims, 1);
+    for (int slot = 1; slot < 5; slot++)
+        inputs [slot] = zi_test_random (1, &channels, slot);
+    zi_node_t *node = zi_node_new ("BatchNormalization", "test");
+    node->opset = 7;
+    zi_node_set_int (node, "spatial", 0);
+    s_check_error (t, node, 5, inputs, 1, "spatial");
+    node = zi_node_new ("BatchNormalization", "test");
+    zi_node_set_int (node, "training_mode", 1);
+    s_check_error (t, node, 5, inputs, 1, "training_mode");
+    node = zi_node_new ("BatchNormalization", "test");
+    s_check_error (t, node, 5, inputs, 3, "training outputs");
+    zi_tensor_destroy (&inputs [3]);
+    inputs [3] = zi_test_random (1, &four, 3);
+    node = zi_node_new ("BatchNormalization", "test");
+    s_check_error (t, node, 5, inputs, 1, "input 3 (mean): expected [3]");
+    for (int slot = 0; slot < 5; slot++)
+        zi_tensor_destroy (&inputs [slot]);
+}
+
+//  Reference softmax with the spec's layout, in double
+static void
+s_ref_softmax (const float *x, float *y, int64_t outer, int64_t length, int64_t inner,
+               bool logarithm)
+{
+    for (int64_t block = 0; block < outer; block++)
+        for (int64_t lane = 0; lane < inner; lane++) {
+            const float *source = x + block * length * inner + lane;
+            float *target = y + block * length * inner + lane;
+            double peak = -INFINITY, sum = 0;
+            for (int64_t step = 0; step < length; step++)
+                peak = fmax (peak, source [step * inner]);
+            for (int64_t step = 0; step < length; step++)
+                sum += exp (source [step * inner] - peak);
+            for (int64_t step = 0; step < length; step++) {
+                double value = source [step * inner] - peak;
+                target [step * inner] = (float) (logarithm? value - log (sum): exp (value) / sum);
+            }
+        }
+}
+
+static void
+s_test_softmax (zi_test_t *t)
+{
+    int64_t dims [4] = {2, 3, 4, 5};
+    struct {
+        int opset;
+        bool set_axis;
+        int64_t axis;
+        int64_t outer, length, inner;   //  the spec's layout for dims
+    } cases [] = {
+        {11, false, 0, 2, 60, 1},       //  default axis 1, flattened
+        {11, true, 2, 6, 20, 1},
+        {11, true, -1, 24, 5, 1},
+        {11, true, 0, 1, 120, 1},
+        {9, true, 3, 24, 5, 1},
+        {13, false, 0, 24, 5, 1},       //  default axis -1
+        {13, true, 1, 2, 3, 20},
+        {13, true, -3, 2, 3, 20},
+        {13, true, 0, 1, 2, 60},
+        {13, true, 2, 6, 4, 5},
+        {17, true, 3, 24, 5, 1},
+    };
+    for (int logarithm = 0; logarithm < 2; logarithm++)
+        for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
+            const char *op = logarithm? "LogSoftmax": "Softmax";
+            zi_node_t *node = zi_node_new (op, "test");
+            node->opset = cases [index].opset;
+            if (cases [index].set_axis)
+                zi_node_set_int (node, "axis", cases [index].axis);
+            zi_tensor_t *x = zi_test_random (4, dims, 30 + index);
+            //  Large values: only a max-subtracting kernel survives them
+            float *xs = zi_tensor_f32 (x);
+            for (int item = 0; item < 120; item++)
+                xs [item] *= index % 2? 100.0f: 4.0f;
+            zi_tensor_t *y = NULL;
+            int rc = zi_test_run_op (node, 1, &x, 1, &y);
+            char what [96];
+            snprintf (what, sizeof what, "%s opset %d axis %lld%s", op, cases [index].opset,
+                      (long long) cases [index].axis, cases [index].set_axis? "": " (default)");
+            ZI_CHECK (t, rc == 0, "%s runs: %s", what, rc? zi_error_text (): "ok");
+            if (rc == 0) {
+                float want [120];
+                s_ref_softmax (xs, want, cases [index].outer, cases [index].length,
+                               cases [index].inner, logarithm);
+                ZI_CHECK_CLOSE (t, what, zi_tensor_f32 (y), want, 120, 1e-5f, 1e-5f);
+            }
+            zi_tensor_destroy (&y);
+            zi_tensor_destroy (&x);
+            zi_node_destroy (&node);
+        }
+    //  A long row (exercises the eight-lane reductions) and a 1-d input
+    int64_t long_dims [2] = {3, 1000};
+    zi_tensor_t *x = zi_test_random (2, long_dims, 7);
+    zi_node_t *node = zi_node_new ("Softmax", "test");
+    zi_tensor_t *y = NULL;
+    int rc = zi_test_run_op (node, 1, &x, 1, &y);
+    if (rc == 0) {
+        float *want = malloc (3000 * sizeof (float));
+        s_ref_softmax (zi_tensor_f32 (x), want, 3, 1000, 1, false);
+        ZI_CHECK_CLOSE (t, "Softmax 3 x 1000", zi_tensor_f32 (y), want, 3000, 1e-6f, 1e-4f);
+        free (want);
+    }
+    else
+        ZI_CHECK (t, false, "Softmax 3 x 1000 runs: %s", zi_error_text ());
+    zi_tensor_destroy (&y);
+    zi_tensor_destroy (&x);
+    zi_node_destroy (&node);
+
+    //  Errors: axis out of range, both meanings
+    x = zi_test_random (4, dims, 8);
+    node = zi_node_new ("Softmax", "test");
+    zi_node_set_int (node, "axis", 4);
+    s_check_error (t, node, 1, &x, 1, "out of range for a 4-d input");
+    node = zi_node_new ("LogSoftmax", "test");
+    node->opset = 11;
+    zi_node_set_int (node, "axis", -5);
+    s_check_error (t, node, 1, &x, 1, "'axis' = -5");
+    zi_tensor_destroy (&x);
+}
+
+static void
+s_test_instance_norm (zi_test_t *t)
+{
+    int64_t dims [4] = {2, 3, 5, 7}, channels = 3;
+    zi_tensor_t *inputs [3];
+    inputs [0] = zi_test_random (4, dims, 40);
+    inputs [1] = zi_test_random (1, &channels, 41);
+    inputs [2] = zi_test_random (1, &channels, 42);
+    zi_node_t *node = zi_node_new ("InstanceNormalization", "test");
+    zi_node_set_float (node, "epsilon", 1e-3f);
+    zi_tensor_t *y = NULL;
+    int rc = zi_test_run_op (node, 3, inputs, 1, &y);
+    ZI_CHECK (t, rc == 0, "InstanceNormalization runs: %s", rc? zi_error_text (): "ok");
+    if (rc == 0) {
+        float want [210];
+        const float *x = zi_tensor_f32 (inputs [0]);
+        for (int plane = 0; plane < 6; plane++) {
+            double mean = 0, var = 0;
+            for (int item = 0; item < 35; item++)
+                mean += x [plane * 35 + item] / 35.0;
+            for (int item = 0; item < 35; item++)
+                var += (x [plane * 35 + item] - mean) * (x [plane * 35 + item] - mean) / 35.0;
+            for (int item = 0; item < 35; item++)
+                want [plane * 35 + item] = (float) ((x [plane * 35 + item] - mean)
+                    / sqrt (var + 1e-3) * zi_tensor_f32 (inputs [1]) [plane % 3]
+                    + zi_tensor_f32 (inputs [2]) [plane % 3]);
+        }
+        ZI_CHECK_CLOSE (t, "InstanceNormalization", zi_tensor_f32 (y), want, 210, 1e-5f, 1e-5f);
+    }
+    zi_tensor_destroy (&y);
+    zi_node_destroy (&node);
+    for (int slot = 0; slot < 3; slot++)
+        zi_tensor_destroy (&inputs [slot]);
+}
+
+static void
+s_test_layer_norm (zi_test_t *t)
+{
+    int64_t dims [3] = {2, 3, 8};
+    struct {
+        int64_t axis;
+        bool set_axis;
+        bool bias;
+        int n_outputs;
+    } cases [] = {
+        {-1, false, true, 1}, {1, true, true, 3}, {-2, true, false, 2}, {2, true, true, 1}
+    };
+    for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
+        int axis = (int) (cases [index].axis < 0? cases [index].axis + 3: cases [index].axis);
+        int64_t rows = 1, size = 1;
+        for (int dim = 0; dim < 3; dim++) {
+            if (dim < axis)
+                rows *= dims [dim];
+            else
+                size *= dims [dim];
+        }
+        zi_tensor_t *inputs [3] = {NULL, NULL, NULL};
+        inputs [0] = zi_test_random (3, dims, 50 + index);
+        inputs [1] = zi_test_random (3 - axis, dims + axis, 60 + index);
+        if (cases [index].bias)
+            inputs [2] = zi_test_random (3 - axis, dims + axis, 70 + index);
+        zi_node_t *node = zi_node_new ("LayerNormalization", "test");
+        if (cases [index].set_axis)
+            zi_node_set_int (node, "axis", cases [index].axis);
+        zi_tensor_t *outputs [3] = {NULL, NULL, NULL};
+        int rc = zi_test_run_op (node, cases [index].bias? 3: 2, inputs,
+                                 cases [index].n_outputs, outputs);
+        ZI_CHECK (t, rc == 0, "LayerNormalization axis %d runs: %s", axis,
+                  rc? zi_error_text (): "ok");
+        if (rc == 0) {
+            float want [48], want_mean [48], want_inv [48];
+            const float *x = zi_tensor_f32 (inputs [0]);
+            const float *scale = zi_tensor_f32 (inputs [1]);
+            for (int64_t row = 0; row < rows; row++) {
+                double mean = 0, var = 0;
+                for (int64_t item = 0; item < size; item++)
+                    mean += x [row * size + item] / (double) size;
+                for (int64_t item = 0; item < size; item++)
+                    var += (x [row * size + item] - mean) * (x [row * size + item] - mean)
+                         / (double) size;
+                want_mean [row] = (float) mean;
+                want_inv [row] = (float) (1 / sqrt (var + 1e-5));
+                for (int64_t item = 0; item < size; item++)
+                    want [row * size + item] = (float) ((x [row * size + item] - mean)
+                        / sqrt (var + 1e-5) * scale [item]
+                        + (inputs [2]? zi_tensor_f32 (inputs [2]) [item]: 0));
+            }
+            ZI_CHECK_CLOSE (t, "LayerNormalization", zi_tensor_f32 (outputs [0]), want, 48,
+                            1e-5f, 1e-5f);
+            if (cases [index].n_outputs > 1) {
+                ZI_CHECK (t, outputs [1]->ndim == 3 && outputs [1]->dims [2] == 1,
+                          "LayerNormalization Mean keeps rank");
+                ZI_CHECK_CLOSE (t, "LayerNormalization Mean", zi_tensor_f32 (outputs [1]),
+                                want_mean, rows, 1e-5f, 1e-5f);
+            }
+            if (cases [index].n_outputs > 2)
+                ZI_CHECK_CLOSE (t, "LayerNormalization InvStdDev", zi_tensor_f32 (outputs [2]),
+                                want_inv, rows, 1e-5f, 1e-5f);
+        }
+        for (int slot = 0; slot < 3; slot++) {
+            zi_tensor_destroy (&outputs [slot]);
+            zi_tensor_destroy (&inputs [slot]);
+        }
+        zi_node_destroy (&node);
+    }
+    //  Scale of the wrong shape
+    int64_t wrong = 3;
+    zi_tensor_t *inputs [2] = {zi_test_random (3, dims, 1), zi_test_random (1, &wrong, 2)};
+    s_check_error (t, zi_node_new ("LayerNormalization", "test"), 2, inputs, 1,
+                   "expected the normalised shape [8]");
+    zi_tensor_destroy (&inputs [0]);
+    zi_tensor_destroy (&inputs [1]);
+}
+
+void
+zi_act_norm_test (zi_test_t *t)
+{
+    s_test_batch_norm (t);
+    s_test_softmax (t);
+    s_test_instance_norm (t);
+    s_test_layer_norm (t);
+}

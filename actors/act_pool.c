@@ -1,0 +1,883 @@
+/*  =========================================================================
+    act_pool - pooling: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
+
+    Windowed pools work on [N, C, H, W] (2-d) or [N, C, L] (1-d, run as a
+    2-d pool with H = 1). Each output row splits into border columns, whose
+    windows may stick out into the padding and are bounds-checked tap by
+    tap, and interior columns, whose windows lie wholly inside the input:
+    there the kernel taps are the outer loops and the output columns the
+    inner one, so each tap is one straight (possibly strided) pass over the
+    row that the compiler vectorises.
+
+    Output extents follow ONNX, with the ceil_mode rule PyTorch and ONNX
+    Runtime apply: a window that would start in the right padding is
+    dropped, so every window starts inside the input or its left padding.
+    Average pools with count_include_pad count the window positions that
+    lie within the padded extent [-pad_begin, in + pad_end); positions a
+    ceil_mode window has beyond that are never counted.
+    =========================================================================
+*/
+
+#include "zi_classes.h"
+#include <float.h>
+
+typedef enum {
+    S_POOL_MAX,
+    S_POOL_AVERAGE
+} s_pool_kind_t;
+
+typedef enum {
+    S_AUTO_PAD_NOTSET,
+    S_AUTO_PAD_SAME_UPPER,
+    S_AUTO_PAD_SAME_LOWER,
+    S_AUTO_PAD_VALID
+} s_auto_pad_t;
+
+typedef struct {
+    s_pool_kind_t kind;         //  max or average
+    int n_spatial;              //  spatial axes, 1 or 2 (from kernel_shape)
+    int64_t kernel [2];         //  kernel extent per spatial axis
+    int64_t strides [2];        //  stride per spatial axis
+    int64_t dilations [2];      //  dilation per spatial axis
+    int64_t pads [4];           //  explicit pads: begins, then ends
+    s_auto_pad_t auto_pad;      //  how pads are chosen
+    bool ceil_mode;             //  round the output extent up
+    bool count_include_pad;     //  average divides by the padded count
+} s_pool_t;
+
+//  Where the windows of one spatial axis fall for a given input extent
+typedef struct {
+    int64_t in;                 //  input extent
+    int64_t out;                //  output extent
+    int64_t kernel;             //  taps per window
+    int64_t stride;             //  step between windows
+    int64_t dilation;           //  step between taps
+    int64_t pad_begin;          //  padding before the input, after auto_pad
+    int64_t pad_end;            //  padding after the input, after auto_pad
+    int64_t inner_first;        //  first output whose window is all inside
+    int64_t inner_end;          //  one past the last such output
+} s_axis_t;
+
+//  --------------------------------------------------------------------------
+//  Attributes
+
+static bool
+s_streq (const char *a, const char *b)
+{
+    return strcmp (a, b) == 0;
+}
+
+static int
+s_pool_init (zi_node_t *node, s_pool_kind_t kind)
+{
+    if (node->n_outputs > 1 && node->outputs [1] >= 0)
+        return zi_error ("output 1 (Indices) is not supported; only Y may be used");
+
+    s_pool_t params = {.kind = kind};
+    int64_t values [8];
+    int count = zi_node_attr_ints (node, "kernel_shape", values, 8);
+    if (count < 0)
+        return -1;
+    if (count == 0)
+        return zi_error ("attribute 'kernel_shape' is required");
+    if (count > 2)
+        return zi_error ("attribute 'kernel_shape' has %d axes; only 1-d and 2-d pooling "
+                         "are supported", count);
+    params.n_spatial = count;
+    for (int axis = 0; axis < count; axis++) {
+        params.kernel [axis] = values [axis];
+        params.strides [axis] = 1;
+        params.dilations [axis] = 1;
+        if (values [axis] < 1)
+            return zi_error ("attribute 'kernel_shape' [%d] = %lld; expected >= 1",
+                             axis, (long long) values [axis]);
+    }
+    count = zi_node_attr_ints (node, "strides", values, 8);
+    if (count < 0)
+        return -1;
+    if (count && count != params.n_spatial)
+        return zi_error ("attribute 'strides' has %d values; expected %d (one per spatial axis)",
+                         count, params.n_spatial);
+    for (int axis = 0; axis < count; axis++) {
+        if (values [axis] < 1)
+            return zi_error ("attribute 'strides' [%d] = %lld; expected >= 1",
+                             axis, (long long) values [axis]);
+        params.strides [axis] = values [axis];
+    }
+    count = zi_node_attr_ints (node, "dilations", values, 8);
+    if (count < 0)
+        return -1;
+    if (count && count != params.n_spatial)
+        return zi_error ("attribute 'dilations' has %d values; expected %d (one per spatial axis)",
+                         count, params.n_spatial);
+    for (int axis = 0; axis < count; axis++) {
+        if (values [axis] < 1)
+            return zi_error ("attribute 'dilations' [%d] = %lld; expected >= 1",
+                             axis, (long long) values [axis]);
+        params.dilations [axis] = values [axis];
+    }
+    count = zi_node_attr_ints (node, "pads", values, 8);
+    if (count < 0)
+        return -1;
+    if (count && count != 2 * params.n_spatial)
+        return zi_error ("attribute 'pads' has %d values; expected %d (begins, then ends)",
+                         count, 2 * params.n_spatial);
+    for (int index = 0; index < count; index++) {
+        if (values [index] < 0)
+            return zi_error ("attribute 'pads' [%d] = %lld; expected >= 0",
+                             index, (long long) values [index]);
+        params.pads [index] = values [index];
+    }
+    const char *auto_pad = zi_node_attr_string (node, "auto_pad", "NOTSET");
+    if (s_streq (auto_pad, "NOTSET") || s_streq (auto_pad, ""))
+        params.auto_pad = S_AUTO_PAD_NOTSET;
+    else
+    if (s_streq (auto_pad, "SAME_UPPER"))
+        params.auto_pad = S_AUTO_PAD_SAME_UPPER;
+    else
+    if (s_streq (auto_pad, "SAME_LOWER"))
+        params.auto_pad = S_AUTO_PAD_SAME_LOWER;
+    else
+    if (s_streq (auto_pad, "VALID"))
+        params.auto_pad = S_AUTO_PAD_VALID;
+    else
+        return zi_error ("attribute 'auto_pad' = '%s' is not supported "
+                         "(supported: NOTSET, SAME_UPPER, SAME_LOWER, VALID)", auto_pad);
+
+    int64_t ceil_mode = zi_node_attr_int (node, "ceil_mode", 0);
+    if (ceil_mode != 0 && ceil_mode != 1)
+        return zi_error ("attribute 'ceil_mode' = %lld; expected 0 or 1", (long long) ceil_mode);
+    params.ceil_mode = ceil_mode == 1;
+    int64_t storage_order = zi_node_attr_int (node, "storage_order", 0);
+    if (storage_order != 0)
+        return zi_error ("attribute 'storage_order' = %lld is not supported (supported: 0)",
+                         (long long) storage_order);
+    int64_t count_include_pad = zi_node_attr_int (node, "count_include_pad", 0);
+    if (count_include_pad != 0 && count_include_pad != 1)
+        return zi_error ("attribute 'count_include_pad' = %lld; expected 0 or 1",
+                         (long long) count_include_pad);
+    params.count_include_pad = count_include_pad == 1;
+
+    node->params = malloc (sizeof (s_pool_t));
+    if (!node->params)
+        return zi_error ("out of memory");
+    memcpy (node->params, &params, sizeof params);
+    return 0;
+}
+
+static int
+s_max_pool_init (zi_node_t *node)
+{
+    return s_pool_init (node, S_POOL_MAX);
+}
+
+static int
+s_average_pool_init (zi_node_t *node)
+{
+    if (zi_node_attr (node, "dilations"))
+        return zi_error ("attribute 'dilations' is not part of AveragePool before opset 19 "
+                         "and is not supported");
+    return s_pool_init (node, S_POOL_AVERAGE);
+}
+
+//  --------------------------------------------------------------------------
+//  Geometry
+
+//  The range [*first, *end) of taps k in 0..kernel-1 for which
+//  start + k * dilation lies in [low, high)
+static void
+s_tap_range (int64_t start, int64_t kernel, int64_t dilation, int64_t low, int64_t high,
+             int64_t *first, int64_t *end)
+{
+    int64_t lo = start >= low? 0: (low - start + dilation - 1) / dilation;
+    int64_t hi = start >= high? 0: (high - start + dilation - 1) / dilation;
+    if (hi > kernel)
+        hi = kernel;
+    if (lo > hi)
+        lo = hi;
+    *first = lo;
+    *end = hi;
+}
+
+static int
+s_axis_plan (const s_pool_t *params, int axis, int64_t in, s_axis_t *self)
+{
+    int n_spatial = params->n_spatial;
+    self->in = in;
+    self->kernel = params->kernel [axis];
+    self->stride = params->strides [axis];
+    self->dilation = params->dilations [axis];
+    int64_t span = (self->kernel - 1) * self->dilation + 1;
+    int64_t stride = self->stride;
+
+    if (params->auto_pad == S_AUTO_PAD_SAME_UPPER || params->auto_pad == S_AUTO_PAD_SAME_LOWER) {
+        self->out = (in + stride - 1) / stride;
+        int64_t total = (self->out - 1) * stride + span - in;
+        if (total < 0)
+            total = 0;
+        self->pad_begin = params->auto_pad == S_AUTO_PAD_SAME_UPPER? total / 2: total - total / 2;
+        self->pad_end = total - self->pad_begin;
+    }
+    else {
+        if (params->auto_pad == S_AUTO_PAD_VALID)
+            self->pad_begin = self->pad_end = 0;
+        else {
+            self->pad_begin = params->pads [axis];
+            self->pad_end = params->pads [axis + n_spatial];
+        }
+        int64_t room = in + self->pad_begin + self->pad_end - span;
+        if (room < 0)
+            return zi_error ("spatial axis %d: window of %lld (kernel %lld, dilation %lld) is "
+                             "larger than the padded input of %lld",
+                             axis, (long long) span, (long long) self->kernel,
+                             (long long) self->dilation,
+                             (long long) (in + self->pad_begin + self->pad_end));
+        if (params->ceil_mode) {
+            self->out = (room + stride - 1) / stride + 1;
+            //  The last window must start inside the input or its left
+            //  padding, else it would pool nothing but right padding
+            if ((self->out - 1) * stride >= in + self->pad_begin)
+                self->out--;
+        }
+        else
+            self->out = room / stride + 1;
+    }
+    //  Interior: o * stride - pad_begin >= 0 and
+    //  o * stride - pad_begin + span <= in
+    int64_t first = (self->pad_begin + stride - 1) / stride;
+    int64_t end = in - span + self->pad_begin >= 0? (in - span + self->pad_begin) / stride + 1: 0;
+    if (first > self->out)
+        first = self->out;
+    if (end > self->out)
+        end = self->out;
+    if (end < first)
+        end = first;
+    self->inner_first = first;
+    self->inner_end = end;
+    return 0;
+}
+
+//  Plans both axes; a 1-d pool gets a trivial H axis
+static int
+s_plan (const s_pool_t *params, const zi_tensor_t *x, s_axis_t *h, s_axis_t *w)
+{
+    if (params->n_spatial == 2) {
+        if (s_axis_plan (params, 0, x->dims [2], h) || s_axis_plan (params, 1, x->dims [3], w))
+            return -1;
+    }
+    else {
+        *h = (s_axis_t) {.in = 1, .out = 1, .kernel = 1, .stride = 1, .dilation = 1,
+                         .inner_first = 0, .inner_end = 1};
+        if (s_axis_plan (params, 0, x->dims [2], w))
+            return -1;
+    }
+    return 0;
+}
+
+static int
+s_pool_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *out)
+{
+    const s_pool_t *params = node->params;
+    const zi_tensor_t *x = in [0];
+    char shape [128];
+    if (x->dtype != ZI_F32)
+        return zi_error ("input 0: expected float32, got %s", zi_dtype_name (x->dtype));
+    if (x->ndim != 2 + params->n_spatial)
+        return zi_error ("input 0: expected %d-d input [N, C%s] for a %d-d kernel, got %s",
+                         2 + params->n_spatial, params->n_spatial == 2? ", H, W": ", L",
+                         params->n_spatial, zi_shape_str (x->ndim, x->dims, shape, sizeof shape));
+    s_axis_t h, w;
+    if (s_plan (params, x, &h, &w))
+        return -1;
+    int64_t dims [4] = {x->dims [0], x->dims [1], h.out, w.out};
+    if (params->n_spatial == 1)
+        dims [2] = w.out;
+    zi_tensor_set_shape (out [0], ZI_F32, x->ndim, dims);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Windowed pools
+
+//  One output row of a max pool: rows [row_first, row_end) of the window
+static void
+s_max_row (const float *x, float *y, const s_axis_t *h, const s_axis_t *w,
+           int64_t row_start, int64_t k_first, int64_t k_end)
+{
+    int64_t width = w->in;
+    for (int64_t col = 0; col < w->out; col++)
+        y [col] = -FLT_MAX;
+    for (int64_t kh = k_first; kh < k_end; kh++) {
+        const float *x_row = x + (row_start + kh * h->dilation) * width;
+        //  Border columns: taps checked one by one
+        for (int64_t col = 0; col < w->out; col++) {
+            if (col == w->inner_first)
+                col = w->inner_end;
+            if (col >= w->out)
+                break;
+            int64_t start = col * w->stride - w->pad_begin;
+            int64_t first, end;
+            s_tap_range (start, w->kernel, w->dilation, 0, width, &first, &end);
+            float best = y [col];
+            for (int64_t kw = first; kw < end; kw++) {
+                float value = x_row [start + kw * w->dilation];
+                best = value > best? value: best;
+            }
+            y [col] = best;
+        }
+        //  Interior columns: one pass per tap
+        for (int64_t kw = 0; kw < w->kernel; kw++) {
+            const float *taps = x_row - w->pad_begin + kw * w->dilation;
+            int64_t stride = w->stride;
+            if (stride == 1)
+                for (int64_t col = w->inner_first; col < w->inner_end; col++)
+                    y [col] = taps [col] > y [col]? taps [col]: y [col];
+            else
+            if (stride == 2)
+                for (int64_t col = w->inner_first; col < w->inner_end; col++)
+                    y [col] = taps [2 * col] > y [col]? taps [2 * col]: y [col];
+            else
+                for (int64_t col = w->inner_first; col < w->inner_end; col++)
+                    y [col] = taps [col * stride] > y [col]? taps [col * stride]: y [col];
+        }
+    }
+}
+
+//  One output row of an average pool; divisor_rows is the row part of the
+//  count (taps in the input, or in the padded extent)
+static void
+s_average_row (const float *x, float *y, const s_axis_t *h, const s_axis_t *w,
+               int64_t row_start, int64_t k_first, int64_t k_end, int64_t divisor_rows,
+               bool include_pad)
+{
+    int64_t width = w->in;
+    for (int64_t col = 0; col < w->out; col++)
+        y [col] = 0;
+    for (int64_t kh = k_first; kh < k_end; kh++) {
+        const float *x_row = x + (row_start + kh * h->dilation) * width;
+        for (int64_t col = 0; col < w->out; col++) {
+            if (col == w->inner_first)
+                col = w->inner_end;
+            if (col >= w->out)
+                break;
+            int64_t start = col * w->stride - w->pad_begin;
+            int64_t first, end;
+            s_tap_range (start, w->kernel, w->dilation, 0, width, &first, &end);
+            float sum = y [col];
+            for (int64_t kw = first; kw < end; kw++)
+                sum += x_row [start + kw * w->dilation];
+            y [col] = sum;
+        }
+        for (int64_t kw = 0; kw < w->kernel; kw++) {
+            const float *taps = x_row - w->pad_begin + kw * w->dilation;
+            int64_t stride = w->stride;
+            if (stride == 1)
+                for (int64_t col = w->inner_first; col < w->inner_end; col++)
+                    y [col] += taps [col];
+            else
+            if (stride == 2)
+                for (int64_t col = w->inner_first; col < w->inner_end; col++)
+                    y [col] += taps [2 * col];
+            else
+                for (int64_t col = w->inner_first; col < w->inner_end; col++)
+                    y [col] += taps [col * stride];
+        }
+    }
+    //  Divide: interior columns count the whole kernel width either way
+    for (int64_t col = 0; col < w->out; col++) {
+        if (col == w->inner_first) {
+            int64_t divisor = divisor_rows * w->kernel;
+            float scale = divisor? 1.0f / (float) divisor: 0;
+            for (; col < w->inner_end; col++)
+                y [col] *= scale;
+            if (col >= w->out)
+                break;
+        }
+        int64_t start = col * w->stride - w->pad_begin;
+        int64_t first, end;
+        if (include_pad)
+            s_tap_range (start, w->kernel, w->dilation, -w->pad_begin, width + w->pad_end,
+                         &first, &end);
+        else
+            s_tap_range (start, w->kernel, w->dilation, 0, width, &first, &end);
+        int64_t divisor = divisor_rows * (end - first);
+        y [col] = divisor? y [col] / (float) divisor: 0;
+    }
+}
+
+static int
+s_pool_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
+            zi_tensor_t *const *out)
+{
+    const s_pool_t *params = node->params;
+    const zi_tensor_t *x = in [0];
+    s_axis_t h, w;
+    if (s_plan (params, x, &h, &w))
+        return -1;
+    int64_t planes = x->dims [0] * x->dims [1];
+    const float *x_data = zi_tensor_f32 (x);
+    float *y_data = zi_tensor_f32 (out [0]);
+    for (int64_t plane = 0; plane < planes; plane++) {
+        const float *x_plane = x_data + plane * h.in * w.in;
+        float *y_plane = y_data + plane * h.out * w.out;
+        for (int64_t row = 0; row < h.out; row++) {
+            int64_t start = row * h.stride - h.pad_begin;
+            int64_t first, end;
+            s_tap_range (start, h.kernel, h.dilation, 0, h.in, &first, &end);
+            float *y_row = y_plane + row * w.out;
+            if (params->kind == S_POOL_MAX)
+                s_max_row (x_plane, y_row, &h, &w, start, first, end);
+            else {
+                int64_t divisor_rows = end - first;
+                if (params->count_include_pad) {
+                    int64_t pad_first, pad_end;
+                    s_tap_range (start, h.kernel, h.dilation, -h.pad_begin, h.in + h.pad_end,
+                                 &pad_first, &pad_end);
+                    divisor_rows = pad_end - pad_first;
+                }
+                s_average_row (x_plane, y_row, &h, &w, start, first, end, divisor_rows,
+                               params->count_include_pad);
+            }
+        }
+    }
+    return 0;
+}
+
+const zi_op_t zi_op_MaxPool = {
+    .name = "MaxPool", .min_inputs = 1, .max_inputs = 1, .max_outputs = 2,
+    .init = s_max_pool_init, .infer = s_pool_infer, .run = s_pool_run
+};
+
+const zi_op_t zi_op_AveragePool = {
+    .name = "AveragePool", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .init = s_average_pool_init, .infer = s_pool_infer, .run = s_pool_run
+};
+
+//  --------------------------------------------------------------------------
+//  Global pools: one value per (n, c) over all spatial positions
+
+static int
+s_global_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *out)
+{
+    const zi_tensor_t *x = in [0];
+    char shape [128];
+    if (x->dtype != ZI_F32)
+        return zi_error ("input 0: expected float32, got %s", zi_dtype_name (x->dtype));
+    if (x->ndim < 3)
+        return zi_error ("input 0: expected [N, C, spatial...] with at least one spatial axis, "
+                         "got %s", zi_shape_str (x->ndim, x->dims, shape, sizeof shape));
+    int64_t dims [ZI_MAX_DIMS];
+    for (int axis = 0; axis < x->ndim; axis++)
+        dims [axis] = axis < 2? x->dims [axis]: 1;
+    zi_tensor_set_shape (out [0], ZI_F32, x->ndim, dims);
+    return 0;
+}
+
+//  Eight independent partial results let the compiler vectorise the
+//  reductions without reassociating float math on its own
+static float
+s_sum (const float *x, int64_t n)
+{
+    float partial [8] = {0};
+    int64_t item = 0;
+    for (; item + 8 <= n; item += 8)
+        for (int lane = 0; lane < 8; lane++)
+            partial [lane] += x [item + lane];
+    float sum = 0;
+    for (int lane = 0; lane < 8; lane++)
+        sum += partial [lane];
+    for (; item < n; item++)
+        sum += x [item];
+    return sum;
+}
+
+static float
+s_max (const float *x, int64_t n)
+{
+    float partial [8];
+    for (int lane = 0; lane < 8; lane++)
+        partial [lane] = -INFINITY;
+    int64_t item = 0;
+    for (; item + 8 <= n; item += 8)
+        for (int lane = 0; lane < 8; lane++)
+            partial [lane] = x [item + lane] > partial [lane]? x [item + lane]: partial [lane];
+    float best = -INFINITY;
+    for (int lane = 0; lane < 8; lane++)
+        best = partial [lane] > best? partial [lane]: best;
+    for (; item < n; item++)
+        best = x [item] > best? x [item]: best;
+    return best;
+}
+
+static int
+s_global_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
+              zi_tensor_t *const *out, bool average)
+{
+    const zi_tensor_t *x = in [0];
+    int64_t planes = x->dims [0] * x->dims [1];
+    int64_t size = zi_shape_count (x->ndim - 2, x->dims + 2);
+    const float *x_data = zi_tensor_f32 (x);
+    float *y_data = zi_tensor_f32 (out [0]);
+    for (int64_t plane = 0; plane < planes; plane++) {
+        const float *x_plane = x_data + plane * size;
+        if (average)
+            y_data [plane] = size? s_sum (x_plane, size) / (float) size: 0;
+        else
+            y_data [plane] = s_max (x_plane, size);
+    }
+    return 0;
+}
+
+static int
+s_global_average_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
+                      zi_tensor_t *const *out)
+{
+    return s_global_run (node, exec, in, out, true);
+}
+
+static int
+s_global_max_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
+                  zi_tensor_t *const *out)
+{
+    return s_global_run (node, exec, in, out, false);
+}
+
+const zi_op_t zi_op_GlobalAveragePool = {
+    .name = "GlobalAveragePool", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .infer = s_global_infer, .run = s_global_average_run
+};
+
+const zi_op_t zi_op_GlobalMaxPool = {
+    .name = "GlobalMaxPool", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .infer = s_global_infer, .run = s_global_max_run
+};
+
+//  --------------------------------------------------------------------------
+//  Self test: every result is compared with a naive reference that walks
+//  each window tap by tap with the spec's formulas
+
+typedef struct {
+    const char *op;             //  MaxPool or AveragePool
+    int n_spatial;              //  1 or 2
+    int64_t dims [4];           //  input shape
+    int64_t kernel [2];
+    int64_t strides [2];        //  0: attribute absent
+    int64_t dilations [2];      //  0: attribute absent
+    int64_t pads [4];
+    bool set_pads;              //  write the pads attribute
+    const char *auto_pad;       //  NULL: attribute absent
+    int ceil_mode;
+    int count_include_pad;
+} s_case_t;
+
+//  The spec's output extent and pads for one axis, written independently
+//  of s_axis_plan: floating-point ceil/floor as in the ONNX text
+static void
+s_ref_axis (const s_case_t *c, int axis, int64_t in, int64_t *out, int64_t *pad_begin,
+            int64_t *pad_end)
+{
+    int64_t kernel = c->kernel [axis];
+    int64_t stride = c->strides [axis]? c->strides [axis]: 1;
+    int64_t dilation = c->dilations [axis]? c->dilations [axis]: 1;
+    int64_t effective = (kernel - 1) * dilation + 1;
+    const char *auto_pad = c->auto_pad? c->auto_pad: "NOTSET";
+    if (strcmp (auto_pad, "SAME_UPPER") == 0 || strcmp (auto_pad, "SAME_LOWER") == 0) {
+        *out = (int64_t) ceil ((double) in / (double) stride);
+        int64_t total = (*out - 1) * stride + effective - in;
+        if (total < 0)
+            total = 0;
+        if (strcmp (auto_pad, "SAME_UPPER") == 0)
+            *pad_begin = total / 2;
+        else
+            *pad_begin = (total + 1) / 2;
+        *pad_end = total - *pad_begin;
+        return;
+    }
+    if (strcmp (auto_pad, "VALID") == 0) {
+        *pad_begin = *pad_end = 0;
+        *out = (int64_t) ceil ((double) (in - effective + 1) / (double) stride);
+        return;
+    }
+    *pad_begin = c->pads [axis];
+    *pad_end = c->pads [axis + c->n_spatial];
+    double ratio = (double) (in + *pad_begin + *pad_end - effective) / (double) stride + 1;
+    *out = (int64_t) (c->ceil_mode? ceil (ratio): floor (ratio));
+    if (c->ceil_mode && (*out - 1) * stride >= in + *pad_begin)
+        *out -= 1;
+}
+
+static void
+s_ref_pool (const s_case_t *c, const float *x, float *y, int64_t *out_dims)
+{
+    int64_t in_h = c->n_spatial == 2? c->dims [2]: 1;
+    int64_t in_w = c->dims [c->n_spatial + 1];
+    int64_t out_h = 1, out_w, pad_top = 0, pad_bottom = 0, pad_left, pad_right;
+    int ax_w = c->n_spatial - 1;
+    if (c->n_spatial == 2)
+        s_ref_axis (c, 0, in_h, &out_h, &pad_top, &pad_bottom);
+    s_ref_axis (c, ax_w, in_w, &out_w, &pad_left, &pad_right);
+    int64_t kernel_h = c->n_spatial == 2? c->kernel [0]: 1;
+    int64_t kernel_w = c->kernel [ax_w];
+    int64_t stride_h = c->n_spatial == 2 && c->strides [0]? c->strides [0]: 1;
+    int64_t stride_w = c->strides [ax_w]? c->strides [ax_w]: 1;
+    int64_t dil_h = c->n_spatial == 2 && c->dilations [0]? c->dilations [0]: 1;
+    int64_t dil_w = c->dilations [ax_w]? c->dilations [ax_w]: 1;
+    out_dims [0] = out_h;
+    out_dims [1] = out_w;
+    bool is_max = strcmp (c->op, "MaxPool") == 0;
+    for (int64_t plane = 0; plane < c->dims [0] * c->dims [1]; plane++)
+    for (int64_t oh = 0; oh < out_h; oh++)
+    for (int64_t ow = 0; ow < out_w; ow++) {
+        double best = -FLT_MAX, sum = 0;
+        int64_t valid = 0, padded = 0;
+        for (int64_t kh = 0; kh < kernel_h; kh++)
+        for (int64_t kw = 0; kw < kernel_w; kw++) {
+            int64_t ih = oh * stride_h - pad_top + kh * dil_h;
+            int64_t iw = ow * stride_w - pad_left + kw * dil_w;
+            if (ih >= -pad_top && ih < in_h + pad_bottom && iw >= -pad_left && iw < in_w + pad_right)
+                padded++;
+            if (ih < 0 || ih >= in_h || iw < 0 || iw >= in_w)
+                continue;
+            double value = x [(plane * in_h + ih) * in_w + iw];
+            valid++;
+            sum += value;
+            if (value > best)
+                best = value;
+        }
+        int64_t divisor = c->count_include_pad? padded: valid;
+        y [(plane * out_h + oh) * out_w + ow] =
+            (float) (is_max? best: (divisor? sum / (double) divisor: 0));
+    }
+}
+
+static zi_node_t *
+s_case_node (const s_case_t *c)
+{
+    zi_node_t *node = zi_node_new (c->op, "test");
+    zi_node_set_ints (node, "kernel_shape", c->n_spatial, c->kernel);
+    if (c->strides [0])
+        zi_node_set_ints (node, "strides", c->n_spatial, c->strides);
+    if (c->dilations [0])
+        zi_node_set_ints (node, "dilations", c->n_spatial, c->dilations);
+    if (c->set_pads)
+        zi_node_set_ints (node, "pads", 2 * c->n_spatial, c->pads);
+    if (c->auto_pad)
+        zi_node_set_string (node, "auto_pad", c->auto_pad);
+    if (c->ceil_mode)
+        zi_node_set_int (node, "ceil_mode", c->ceil_mode);
+    if (c->count_include_pad)
+        zi_node_set_int (node, "count_include_pad", c->count_include_pad);
+    return node;
+}
+
+static void
+s_check_case (zi_test_t *t, const s_case_t *c, uint32_t seed)
+{
+    char what [256];
+    snprintf (what, sizeof what,
+              "%s %dd in [%lld..] k %lldx%lld s %lld,%lld d %lld,%lld pads %lld,%lld,%lld,%lld "
+              "%s ceil %d cip %d", c->op, c->n_spatial, (long long) c->dims [2],
+              (long long) c->kernel [0], (long long) c->kernel [1],
+              (long long) c->strides [0], (long long) c->strides [1],
+              (long long) c->dilations [0], (long long) c->dilations [1],
+              (long long) c->pads [0], (long long) c->pads [1], (long long) c->pads [2],
+              (long long) c->pads [3], c->auto_pad? c->auto_pad: "-", c->ceil_mode,
+              c->count_include_pad);
+    int ndim = 2 + c->n_spatial;
+    zi_tensor_t *x = zi_test_random (ndim, c->dims, seed);
+    zi_node_t *node = s_case_node (c);
+    zi_tensor_t *y = NULL;
+    int rc = zi_test_run_op (node, 1, &x, 1, &y);
+    ZI_CHECK (t, rc == 0, "%s: runs (%s)", what, rc? zi_error_text (): "ok");
+    if (rc == 0) {
+        int64_t out_dims [2];
+        size_t count = zi_tensor_count (x);
+        float *want = calloc (count * 4 + 16, sizeof (float));
+        assert (want);
+        s_ref_pool (c, zi_tensor_f32 (x), want, out_dims);
+        bool shape_ok = y->ndim == ndim && y->dims [0] == c->dims [0] && y->dims [1] == c->dims [1]
+            && y->dims [ndim - 1] == out_dims [1] && (c->n_spatial == 1 || y->dims [2] == out_dims [0]);
+        ZI_CHECK (t, shape_ok, "%s: output shape, want [.., %lld, %lld]", what,
+                  (long long) out_dims [0], (long long) out_dims [1]);
+        if (shape_ok)
+            ZI_CHECK_CLOSE (t, what, zi_tensor_f32 (y), want, zi_tensor_count (y), 1e-5f, 1e-5f);
+        free (want);
+    }
+    zi_tensor_destroy (&y);
+    zi_tensor_destroy (&x);
+    zi_node_destroy (&node);
+}
+
+//  Runs a node that must fail and checks the message names the problem
+static void
+s_check_error (zi_test_t *t, zi_node_t *node, zi_tensor_t *x, int n_outputs, const char *needle)
+{
+    zi_tensor_t *outputs [2] = {NULL, NULL};
+    int rc = zi_test_run_op (node, 1, &x, n_outputs, outputs);
+    ZI_CHECK (t, rc == -1 && strstr (zi_error_text (), needle) != NULL,
+              "%s rejected with '%s': %s", node->op_type, needle, zi_error_text ());
+    zi_tensor_destroy (&outputs [0]);
+    zi_tensor_destroy (&outputs [1]);
+    zi_node_destroy (&node);
+}
+
+void
+zi_act_pool_test (zi_test_t *t)
+{
+    static const char *ops [] = {"MaxPool", "AveragePool"};
+    uint32_t seed = 1;
+    for (int op = 0; op < 2; op++) {
+        //  Plain, strided, padded (symmetric and not), odd shapes
+        s_case_t cases [] = {
+            {.n_spatial = 2, .dims = {1, 1, 4, 4}, .kernel = {2, 2}, .strides = {2, 2}},
+            {.n_spatial = 2, .dims = {2, 3, 7, 9}, .kernel = {3, 3}, .strides = {1, 1}},
+            {.n_spatial = 2, .dims = {2, 3, 7, 9}, .kernel = {3, 3}, .strides = {2, 2},
+             .pads = {1, 1, 1, 1}, .set_pads = true},
+            {.n_spatial = 2, .dims = {1, 2, 8, 11}, .kernel = {3, 2}, .strides = {2, 3},
+             .pads = {0, 1, 2, 1}, .set_pads = true},
+            {.n_spatial = 2, .dims = {1, 2, 5, 6}, .kernel = {2, 3}, .strides = {1, 1},
+             .pads = {1, 2, 0, 1}, .set_pads = true, .count_include_pad = 1},
+            {.n_spatial = 2, .dims = {1, 1, 13, 10}, .kernel = {3, 3}, .strides = {3, 3},
+             .pads = {1, 1, 1, 1}, .set_pads = true, .count_include_pad = 1},
+            {.n_spatial = 2, .dims = {1, 1, 2, 2}, .kernel = {3, 3}, .strides = {1, 1},
+             .pads = {1, 1, 1, 1}, .set_pads = true},
+            //  ceil_mode, incl. a last window that would start in the padding
+            {.n_spatial = 2, .dims = {1, 2, 6, 7}, .kernel = {3, 3}, .strides = {2, 2},
+             .ceil_mode = 1},
+            {.n_spatial = 2, .dims = {1, 2, 5, 5}, .kernel = {2, 2}, .strides = {2, 2},
+             .pads = {1, 1, 1, 1}, .set_pads = true, .ceil_mode = 1},
+            {.n_spatial = 2, .dims = {1, 2, 6, 6}, .kernel = {3, 3}, .strides = {2, 2},
+             .pads = {1, 1, 1, 1}, .set_pads = true, .ceil_mode = 1, .count_include_pad = 1},
+            {.n_spatial = 2, .dims = {1, 1, 4, 4}, .kernel = {2, 2}, .strides = {3, 3},
+             .pads = {1, 1, 1, 1}, .set_pads = true, .ceil_mode = 1, .count_include_pad = 1},
+            //  auto_pad
+            {.n_spatial = 2, .dims = {1, 2, 7, 8}, .kernel = {3, 2}, .strides = {2, 2},
+             .auto_pad = "SAME_UPPER"},
+            {.n_spatial = 2, .dims = {1, 2, 7, 8}, .kernel = {3, 2}, .strides = {2, 2},
+             .auto_pad = "SAME_LOWER"},
+            {.n_spatial = 2, .dims = {1, 2, 6, 5}, .kernel = {4, 4}, .strides = {1, 1},
+             .auto_pad = "SAME_LOWER", .count_include_pad = 1},
+            {.n_spatial = 2, .dims = {1, 2, 7, 8}, .kernel = {3, 2}, .strides = {2, 3},
+             .auto_pad = "VALID"},
+            {.n_spatial = 2, .dims = {1, 2, 7, 8}, .kernel = {2, 2}, .auto_pad = "NOTSET"},
+            //  1-d
+            {.n_spatial = 1, .dims = {2, 3, 11}, .kernel = {3}, .strides = {2}, .pads = {1, 0},
+             .set_pads = true},
+            {.n_spatial = 1, .dims = {1, 2, 10}, .kernel = {4}, .strides = {3}, .pads = {2, 1},
+             .set_pads = true, .ceil_mode = 1, .count_include_pad = 1},
+            //  wide rows, to exercise the vectorised interior
+            {.n_spatial = 2, .dims = {1, 3, 9, 67}, .kernel = {3, 3}, .strides = {1, 1},
+             .pads = {1, 1, 1, 1}, .set_pads = true},
+            {.n_spatial = 2, .dims = {1, 3, 9, 67}, .kernel = {3, 3}, .strides = {2, 2},
+             .pads = {1, 1, 1, 1}, .set_pads = true},
+            {.n_spatial = 2, .dims = {1, 3, 9, 67}, .kernel = {2, 5}, .strides = {1, 4},
+             .pads = {1, 2, 1, 2}, .set_pads = true},
+        };
+        for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
+            cases [index].op = ops [op];
+            s_check_case (t, &cases [index], seed++);
+        }
+    }
+    //  Dilations (MaxPool only before opset 19)
+    s_case_t dilated [] = {
+        {.n_spatial = 2, .dims = {1, 2, 9, 10}, .kernel = {3, 3}, .strides = {1, 1},
+         .dilations = {2, 2}},
+        {.n_spatial = 2, .dims = {1, 2, 9, 40}, .kernel = {2, 3}, .strides = {2, 1},
+         .dilations = {3, 2}, .pads = {2, 1, 2, 3}, .set_pads = true},
+        {.n_spatial = 2, .dims = {1, 1, 8, 8}, .kernel = {2, 2}, .strides = {2, 2},
+         .dilations = {2, 2}, .pads = {1, 1, 1, 1}, .set_pads = true, .ceil_mode = 1},
+        {.n_spatial = 2, .dims = {1, 1, 7, 9}, .kernel = {2, 3}, .strides = {2, 2},
+         .dilations = {2, 2}, .auto_pad = "SAME_UPPER"},
+        {.n_spatial = 1, .dims = {1, 2, 12}, .kernel = {3}, .strides = {1}, .dilations = {3},
+         .pads = {2, 2}, .set_pads = true},
+    };
+    for (size_t index = 0; index < sizeof dilated / sizeof dilated [0]; index++) {
+        dilated [index].op = "MaxPool";
+        s_check_case (t, &dilated [index], seed++);
+    }
+
+    //  Global pools against a direct sum / max
+    for (int op = 0; op < 2; op++) {
+        int64_t shapes [3][5] = {{2, 3, 5, 7}, {1, 4, 33}, {1, 2, 3, 4, 5}};
+        int ranks [3] = {4, 3, 5};
+        for (int shape = 0; shape < 3; shape++) {
+            zi_node_t *node = zi_node_new (op? "GlobalMaxPool": "GlobalAveragePool", "test");
+            zi_tensor_t *x = zi_test_random (ranks [shape], shapes [shape], seed++);
+            zi_tensor_t *y = NULL;
+            int rc = zi_test_run_op (node, 1, &x, 1, &y);
+            ZI_CHECK (t, rc == 0, "%s runs: %s", node->op_type, rc? zi_error_text (): "ok");
+            if (rc == 0) {
+                int64_t planes = shapes [shape][0] * shapes [shape][1];
+                int64_t size = zi_tensor_count (x) / planes;
+                float want [16];
+                const float *xs = zi_tensor_f32 (x);
+                for (int64_t plane = 0; plane < planes; plane++) {
+                    double sum = 0, best = -INFINITY;
+                    for (int64_t item = 0; item < size; item++) {
+                        sum += xs [plane * size + item];
+                        best = fmax (best, xs [plane * size + item]);
+                    }
+                    want [plane] = (float) (op? best: sum / size);
+                }
+                ZI_CHECK (t, y->ndim == ranks [shape] && y->dims [1] == shapes [shape][1]
+                          && y->dims [2] == 1 && y->dims [ranks [shape] - 1] == 1,
+                          "%s keeps rank with 1s", node->op_type);
+                ZI_CHECK_CLOSE (t, node->op_type, zi_tensor_f32 (y), want, planes, 1e-5f, 1e-5f);
+            }
+            zi_tensor_destroy (&y);
+            zi_tensor_destroy (&x);
+            zi_node_destroy (&node);
+        }
+    }
+
+    //  Errors
+    int64_t dims [4] = {1, 1, 4, 4};
+    zi_tensor_t *x = zi_test_random (4, dims, 99);
+    zi_node_t *node = zi_node_new ("MaxPool", "test");
+    zi_node_set_ints (node, "kernel_shape", 2, (int64_t []) {2, 2});
+    s_check_error (t, node, x, 2, "Indices");
+    node = zi_node_new ("MaxPool", "test");
+    s_check_error (t, node, x, 1, "kernel_shape");
+    node = zi_node_new ("MaxPool", "test");
+    zi_node_set_ints (node, "kernel_shape", 2, (int64_t []) {2, 2});
+    zi_node_set_int (node, "storage_order", 1);
+    s_check_error (t, node, x, 1, "storage_order");
+    node = zi_node_new ("AveragePool", "test");
+    zi_node_set_ints (node, "kernel_shape", 2, (int64_t []) {2, 2});
+    zi_node_set_string (node, "auto_pad", "SAME");
+    s_check_error (t, node, x, 1, "auto_pad");
+    node = zi_node_new ("AveragePool", "test");
+    zi_node_set_ints (node, "kernel_shape", 2, (int64_t []) {2, 2});
+    zi_node_set_ints (node, "pads", 2, (int64_t []) {1, 1});
+    s_check_error (t, node, x, 1, "pads");
+    node = zi_node_new ("MaxPool", "test");
+    zi_node_set_ints (node, "kernel_shape", 2, (int64_t []) {6, 6});
+    s_check_error (t, node, x, 1, "larger than the padded input");
+    node = zi_node_new ("MaxPool", "test");
+    zi_node_set_ints (node, "kernel_shape", 1, (int64_t []) {2});
+    s_check_error (t, node, x, 1, "expected 3-d input");
+    node = zi_node_new ("MaxPool", "test");
+    zi_node_set_ints (node, "kernel_shape", 3, (int64_t []) {2, 2, 2});
+    s_check_error (t, node, x, 1, "only 1-d and 2-d");
+    node = zi_node_new ("GlobalAveragePool", "test");
+    zi_tensor_t *flat = zi_test_random (2, dims, 98);
+    s_check_error (t, node, flat, 1, "at least one spatial axis");
+    zi_tensor_destroy (&flat);
+    zi_tensor_destroy (&x);
+
+    //  MaxPool with an unused Indices slot (-1) is fine
+    node = zi_node_new ("MaxPool", "test");
+    zi_node_set_ints (node, "kernel_shape", 2, (int64_t []) {2, 2});
+    x = zi_test_random (4, dims, 97);
+    zi_tensor_t *y = NULL;
+    free (node->outputs);
+    node->n_outputs = 2;
+    node->outputs = malloc (2 * sizeof (int));
+    node->outputs [0] = 1;
+    node->outputs [1] = -1;
+    ZI_CHECK (t, node->op->init (node) == 0, "MaxPool with omitted Indices initialises");
+    ZI_CHECK (t, zi_test_run_op (node, 1, &x, 1, &y) == 0, "and runs");
+    zi_tensor_destroy (&y);
+    zi_tensor_destroy (&x);
+    zi_node_destroy (&node);
+}

@@ -1,0 +1,659 @@
+/*  =========================================================================
+    act_unary - element-wise ops on one input: activations and math
+
+    Relu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh and LeakyRelu run
+    through zi_act_apply, the same code a producer runs when the fusion
+    pass folds the activation into it, so a fused and an unfused graph give
+    the same bits. The rest (Sqrt, Exp, Erf, Log, Neg, Abs, Not...) are
+    plain loops in one switch. All ops share init, infer and run: the
+    output has the input's shape and dtype.
+    =========================================================================
+*/
+
+#include "zi_classes.h"
+
+//  Activations are applied in pieces of this many floats, right after the
+//  piece is copied, so the second pass reads L1
+#define S_CHUNK 4096
+
+//  Input dtypes an op accepts
+#define S_F32  1
+#define S_I64  2
+#define S_BOOL 4
+
+typedef enum {
+    S_RELU, S_CLIP, S_SIGMOID, S_HARD_SIGMOID, S_HARD_SWISH, S_TANH, S_LEAKY_RELU,
+    S_SQRT, S_EXP, S_ERF, S_LOG, S_RECIPROCAL, S_NEG, S_ABS, S_SIGN, S_FLOOR,
+    S_CEIL, S_ROUND, S_SOFTPLUS, S_SOFTSIGN, S_ELU, S_SELU, S_SIN, S_COS, S_NOT
+} s_kind_t;
+
+typedef struct {
+    const char *name;           //  ONNX op type
+    s_kind_t kind;              //  what it computes
+    int dtypes;                 //  S_F32 | S_I64 | S_BOOL accepted
+} s_info_t;
+
+static const s_info_t s_infos [] = {
+    {"Relu", S_RELU, S_F32 | S_I64}, {"Clip", S_CLIP, S_F32 | S_I64},
+    {"Sigmoid", S_SIGMOID, S_F32}, {"HardSigmoid", S_HARD_SIGMOID, S_F32},
+    {"HardSwish", S_HARD_SWISH, S_F32}, {"Tanh", S_TANH, S_F32},
+    {"LeakyRelu", S_LEAKY_RELU, S_F32}, {"Sqrt", S_SQRT, S_F32},
+    {"Exp", S_EXP, S_F32}, {"Erf", S_ERF, S_F32}, {"Log", S_LOG, S_F32},
+    {"Reciprocal", S_RECIPROCAL, S_F32}, {"Neg", S_NEG, S_F32 | S_I64},
+    {"Abs", S_ABS, S_F32 | S_I64}, {"Sign", S_SIGN, S_F32 | S_I64},
+    {"Floor", S_FLOOR, S_F32}, {"Ceil", S_CEIL, S_F32}, {"Round", S_ROUND, S_F32},
+    {"Softplus", S_SOFTPLUS, S_F32}, {"Softsign", S_SOFTSIGN, S_F32},
+    {"Elu", S_ELU, S_F32}, {"Selu", S_SELU, S_F32}, {"Sin", S_SIN, S_F32},
+    {"Cos", S_COS, S_F32}, {"Not", S_NOT, S_BOOL}
+};
+
+typedef struct {
+    const s_info_t *info;       //  the op
+    zi_act_t act;               //  for the activations; Clip bounds from attributes
+    bool min_attr;              //  Clip: min came from an attribute
+    bool max_attr;              //  Clip: max came from an attribute
+    float alpha;                //  Elu, Selu
+    float gamma;                //  Selu
+} s_unary_t;
+
+//  Input slot index, or NULL when omitted
+static const zi_tensor_t *
+s_input (const zi_node_t *node, const zi_tensor_t *const *in, int index)
+{
+    return index < node->n_inputs? in [index]: NULL;
+}
+
+static int
+s_init (zi_node_t *node)
+{
+    const s_info_t *info = NULL;
+    for (size_t index = 0; index < sizeof s_infos / sizeof s_infos [0]; index++)
+        if (strcmp (s_infos [index].name, node->op_type) == 0)
+            info = &s_infos [index];
+    assert (info);          //  only our op table points here
+    s_unary_t *self = calloc (1, sizeof (s_unary_t));
+    if (!self)
+        return zi_error ("out of memory");
+    self->info = info;
+    switch (info->kind) {
+        case S_RELU:
+            self->act.kind = ZI_ACT_RELU;
+            break;
+        case S_CLIP:
+            //  Before opset 11 the bounds are attributes, later inputs;
+            //  an attribute wins when both are there
+            self->act.kind = ZI_ACT_CLIP;
+            self->min_attr = zi_node_attr (node, "min") != NULL;
+            self->max_attr = zi_node_attr (node, "max") != NULL;
+            self->act.alpha = zi_node_attr_float (node, "min", -INFINITY);
+            self->act.beta = zi_node_attr_float (node, "max", INFINITY);
+            break;
+        case S_SIGMOID:
+            self->act.kind = ZI_ACT_SIGMOID;
+            break;
+        case S_HARD_SIGMOID:
+            self->act.kind = ZI_ACT_HARD_SIGMOID;
+            self->act.alpha = zi_node_attr_float (node, "alpha", 0.2f);
+            self->act.beta = zi_node_attr_float (node, "beta", 0.5f);
+            break;
+        case S_HARD_SWISH:
+            self->act.kind = ZI_ACT_HARD_SWISH;
+            break;
+        case S_TANH:
+            self->act.kind = ZI_ACT_TANH;
+            break;
+        case S_LEAKY_RELU:
+            self->act.kind = ZI_ACT_LEAKY_RELU;
+            self->act.alpha = zi_node_attr_float (node, "alpha", 0.01f);
+            break;
+        case S_ELU:
+            self->alpha = zi_node_attr_float (node, "alpha", 1.0f);
+            break;
+        case S_SELU:
+            self->alpha = zi_node_attr_float (node, "alpha", 1.67326319217681884765625f);
+            self->gamma = zi_node_attr_float (node, "gamma", 1.05070102214813232421875f);
+            break;
+        default:
+            break;
+    }
+    node->params = self;
+    return 0;
+}
+
+static int
+s_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *out)
+{
+    s_unary_t *self = node->params;
+    const zi_tensor_t *x = in [0];
+    if (!x)
+        return zi_error ("input 0 is required");
+    int mask = x->dtype == ZI_F32? S_F32: x->dtype == ZI_I64? S_I64:
+               x->dtype == ZI_BOOL? S_BOOL: 0;
+    if (!(self->info->dtypes & mask))
+        return zi_error ("expected a %s input, got %s",
+                         self->info->dtypes == S_BOOL? "bool":
+                         self->info->dtypes == S_F32? "float32": "float32 or int64",
+                         zi_dtype_name (x->dtype));
+    for (int index = 1; index < node->n_inputs; index++) {
+        //  Clip's min and max: one value of the input's dtype, may be
+        //  computed at run time
+        const zi_tensor_t *bound = in [index];
+        if (!bound)
+            continue;
+        char shape [160];
+        if (bound->dtype != x->dtype || zi_shape_count (bound->ndim, bound->dims) != 1)
+            return zi_error ("input %d (%s): expected a single %s value, got %s %s",
+                             index, index == 1? "min": "max", zi_dtype_name (x->dtype),
+                             zi_dtype_name (bound->dtype),
+                             zi_shape_str (bound->ndim, bound->dims, shape, sizeof shape));
+    }
+    zi_tensor_set_shape (out [0], x->dtype, x->ndim, x->dims);
+    return 0;
+}
+
+//  Clip on int64: bounds from inputs, or attributes rounded inward
+static void
+s_clip_i64 (const s_unary_t *self, const zi_tensor_t *min, const zi_tensor_t *max,
+            const int64_t *x, int64_t *y, size_t count)
+{
+    int64_t low = INT64_MIN, high = INT64_MAX;
+    if (self->min_attr)
+        low = self->act.alpha <= -9.2e18f? INT64_MIN: self->act.alpha >= 9.2e18f? INT64_MAX:
+              (int64_t) ceilf (self->act.alpha);
+    else
+    if (min)
+        low = *zi_tensor_i64 (min);
+    if (self->max_attr)
+        high = self->act.beta <= -9.2e18f? INT64_MIN: self->act.beta >= 9.2e18f? INT64_MAX:
+               (int64_t) floorf (self->act.beta);
+    else
+    if (max)
+        high = *zi_tensor_i64 (max);
+    if (low > high)
+        low = high;
+    for (size_t item = 0; item < count; item++)
+        y [item] = x [item] < low? low: (x [item] > high? high: x [item]);
+}
+
+//  y = expr (x) over every element, with x of type T
+#define S_MAP(T, expr)                                                      \
+    do {                                                                    \
+        const T *from = (const T *) in [0]->data;                           \
+        T *to = (T *) out [0]->data;                                        \
+        for (size_t item = 0; item < count; item++) {                       \
+            T x = from [item];                                              \
+            to [item] = (expr);                                             \
+        }                                                                   \
+    } while (0)
+
+static int
+s_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
+       zi_tensor_t *const *out)
+{
+    const s_unary_t *self = node->params;
+    size_t count = zi_tensor_count (out [0]);
+    bool f32 = in [0]->dtype == ZI_F32;
+
+    if (self->act.kind != ZI_ACT_NONE && f32) {
+        zi_act_t act = self->act;
+        if (self->info->kind == S_CLIP) {
+            const zi_tensor_t *min = s_input (node, in, 1);
+            const zi_tensor_t *max = s_input (node, in, 2);
+            if (!self->min_attr && min)
+                act.alpha = *zi_tensor_f32 (min);
+            if (!self->max_attr && max)
+                act.beta = *zi_tensor_f32 (max);
+            //  numpy.clip and ONNX give max everywhere when min > max
+            if (act.alpha > act.beta)
+                act.alpha = act.beta;
+        }
+        const float *x = zi_tensor_f32 (in [0]);
+        float *y = zi_tensor_f32 (out [0]);
+        for (size_t start = 0; start < count; start += S_CHUNK) {
+            size_t piece = count - start < S_CHUNK? count - start: S_CHUNK;
+            if (y != x)
+                memcpy (y + start, x + start, piece * sizeof (float));
+            zi_act_apply (&act, y + start, piece);
+        }
+        return 0;
+    }
+    float alpha = self->alpha, gamma = self->gamma;
+    switch (self->info->kind) {
+        case S_RELU:        //  int64; float went through zi_act above
+            S_MAP (int64_t, x > 0? x: 0);
+            break;
+        case S_CLIP:
+            s_clip_i64 (self, s_input (node, in, 1), s_input (node, in, 2),
+                        zi_tensor_i64 (in [0]), zi_tensor_i64 (out [0]), count);
+            break;
+        case S_SQRT:
+            S_MAP (float, sqrtf (x));
+            break;
+        case S_EXP:
+            S_MAP (float, expf (x));
+            break;
+        case S_ERF:
+            S_MAP (float, erff (x));
+            break;
+        case S_LOG:
+            S_MAP (float, logf (x));
+            break;
+        case S_RECIPROCAL:
+            S_MAP (float, 1.0f / x);
+            break;
+        case S_NEG:
+            if (f32)
+                S_MAP (float, -x);
+            else        //  wraps at INT64_MIN instead of being undefined
+                S_MAP (int64_t, (int64_t) (0 - (uint64_t) x));
+            break;
+        case S_ABS:
+            if (f32)
+                S_MAP (float, fabsf (x));
+            else
+                S_MAP (int64_t, x < 0? (int64_t) (0 - (uint64_t) x): x);
+            break;
+        case S_SIGN:
+            if (f32)    //  zeros and NaN pass through
+                S_MAP (float, x > 0? 1.0f: x < 0? -1.0f: x);
+            else
+                S_MAP (int64_t, (int64_t) (x > 0) - (int64_t) (x < 0));
+            break;
+        case S_FLOOR:
+            S_MAP (float, floorf (x));
+            break;
+        case S_CEIL:
+            S_MAP (float, ceilf (x));
+            break;
+        case S_ROUND:       //  halves to even, the default rounding mode
+            S_MAP (float, nearbyintf (x));
+            break;
+        case S_SOFTPLUS:    //  log (1 + exp (x)) without overflow for large x
+            S_MAP (float, x > 0? x + log1pf (expf (-x)): log1pf (expf (x)));
+            break;
+        case S_SOFTSIGN:
+            S_MAP (float, x / (1.0f + fabsf (x)));
+            break;
+        case S_ELU:
+            S_MAP (float, x >= 0? x: alpha * expm1f (x));
+            break;
+        case S_SELU:
+            S_MAP (float, x > 0? gamma * x: gamma * (alpha * expm1f (x)));
+            break;
+        case S_SIN:
+            S_MAP (float, sinf (x));
+            break;
+        case S_COS:
+            S_MAP (float, cosf (x));
+            break;
+        case S_NOT:
+            S_MAP (uint8_t, x == 0);
+            break;
+        default:
+            assert (false);     //  float activations are handled above
+    }
+    return 0;
+}
+
+#define S_OP(Name, max)                                                     \
+const zi_op_t zi_op_##Name = {                                              \
+    .name = #Name, .min_inputs = 1, .max_inputs = max, .max_outputs = 1,    \
+    .init = s_init, .infer = s_infer, .run = s_run                          \
+};
+
+S_OP (Relu, 1)
+S_OP (Clip, 3)
+S_OP (Sigmoid, 1)
+S_OP (HardSigmoid, 1)
+S_OP (HardSwish, 1)
+S_OP (Tanh, 1)
+S_OP (LeakyRelu, 1)
+S_OP (Sqrt, 1)
+S_OP (Exp, 1)
+S_OP (Erf, 1)
+S_OP (Log, 1)
+S_OP (Reciprocal, 1)
+S_OP (Neg, 1)
+S_OP (Abs, 1)
+S_OP (Sign, 1)
+S_OP (Floor, 1)
+S_OP (Ceil, 1)
+S_OP (Round, 1)
+S_OP (Softplus, 1)
+S_OP (Softsign, 1)
+S_OP (Elu, 1)
+S_OP (Selu, 1)
+S_OP (Sin, 1)
+S_OP (Cos, 1)
+S_OP (Not, 1)
+
+
+//  --------------------------------------------------------------------------
+//  Self test: each op against the formula from the ONNX spec, computed in
+//  double; the activations also bit for bit against zi_act_apply
+
+//  The spec's formula; p holds the op's parameters (alpha, beta / gamma)
+static double
+s_ref (s_kind_t kind, double x, double alpha, double beta)
+{
+    switch (kind) {
+        case S_RELU: return x > 0? x: 0;
+        case S_CLIP: return x < alpha? alpha: x > beta? beta: x;
+        case S_SIGMOID: return 1 / (1 + exp (-x));
+        case S_HARD_SIGMOID: return fmax (0, fmin (1, alpha * x + beta));
+        case S_HARD_SWISH: return x * fmax (0, fmin (1, x / 6 + 0.5));
+        case S_TANH: return tanh (x);
+        case S_LEAKY_RELU: return x >= 0? x: alpha * x;
+        case S_SQRT: return sqrt (x);
+        case S_EXP: return exp (x);
+        case S_ERF: return erf (x);
+        case S_LOG: return log (x);
+        case S_RECIPROCAL: return 1 / x;
+        case S_NEG: return -x;
+        case S_ABS: return fabs (x);
+        case S_SIGN: return x > 0? 1: x < 0? -1: 0;
+        case S_FLOOR: return floor (x);
+        case S_CEIL: return ceil (x);
+        case S_ROUND: {
+            double down = floor (x), frac = x - down;
+            if (frac > 0.5 || (frac == 0.5 && fmod (down, 2) != 0))
+                return down + 1;
+            return down;
+        }
+        case S_SOFTPLUS: return log (exp (x) + 1);
+        case S_SOFTSIGN: return x / (1 + fabs (x));
+        case S_ELU: return x < 0? alpha * (exp (x) - 1): x;
+        case S_SELU: return x <= 0? beta * (alpha * exp (x) - alpha): beta * x;
+        case S_SIN: return sin (x);
+        case S_COS: return cos (x);
+        case S_NOT: return x == 0;
+    }
+    return 0;
+}
+
+//  Runs op on float data, compares with the reference and, for an
+//  activation, with zi_act_apply to the bit
+static void
+s_test_float (zi_test_t *t, const char *op, int ndim, const int64_t *dims,
+              float alpha, float beta, bool set_attrs)
+{
+    zi_node_t *node = zi_node_new (op, "test");
+    s_kind_t kind = S_RELU;
+    for (size_t index = 0; index < sizeof s_infos / sizeof s_infos [0]; index++)
+        if (strcmp (s_infos [index].name, op) == 0)
+            kind = s_infos [index].kind;
+    if (set_attrs) {
+        zi_node_set_float (node, "alpha", alpha);
+        zi_node_set_float (node, kind == S_SELU? "gamma": "beta", beta);
+    }
+    zi_tensor_t *x = zi_test_random (ndim, dims, 7 + ndim);
+    float *data = zi_tensor_f32 (x);
+    size_t count = zi_tensor_count (x);
+    for (size_t item = 0; item < count; item++) {
+        //  [-4, 4) reaches both knees of the hard activations; square
+        //  roots and logarithms get positive numbers
+        data [item] *= 4;
+        if (kind == S_SQRT || kind == S_LOG)
+            data [item] = fabsf (data [item]) + 0.01f;
+        if (kind == S_ROUND && item % 3 == 0)
+            data [item] = (float) ((int) (data [item] * 2)) / 2;    //  halves
+    }
+    zi_tensor_t *y = NULL;
+    int rc = zi_test_run_op (node, 1, &x, 1, &y);
+    ZI_CHECK (t, rc == 0, "%s runs: %s", op, rc? zi_error_text (): "");
+    if (rc == 0) {
+        float *want = malloc ((count + 1) * sizeof (float));
+        assert (want);
+        for (size_t item = 0; item < count; item++)
+            want [item] = (float) s_ref (kind, data [item], alpha, beta);
+        char what [64];
+        snprintf (what, sizeof what, "%s of %zu values", op, count);
+        ZI_CHECK_CLOSE (t, what, zi_tensor_f32 (y), want, count, 1e-5f, 1e-5f);
+
+        zi_act_t act = {ZI_ACT_NONE, alpha, beta};
+        act.kind = kind == S_RELU? ZI_ACT_RELU: kind == S_SIGMOID? ZI_ACT_SIGMOID:
+                   kind == S_HARD_SIGMOID? ZI_ACT_HARD_SIGMOID:
+                   kind == S_HARD_SWISH? ZI_ACT_HARD_SWISH: kind == S_TANH? ZI_ACT_TANH:
+                   kind == S_LEAKY_RELU? ZI_ACT_LEAKY_RELU: ZI_ACT_NONE;
+        if (act.kind != ZI_ACT_NONE) {
+            memcpy (want, data, count * sizeof (float));
+            zi_act_apply (&act, want, count);
+            ZI_CHECK (t, memcmp (want, y->data, count * sizeof (float)) == 0,
+                      "%s equals the fused activation bit for bit", op);
+        }
+        free (want);
+    }
+    zi_tensor_destroy (&x);
+    zi_tensor_destroy (&y);
+    zi_node_destroy (&node);
+}
+
+//  Runs Clip on x with optional bound tensors (NULL: omitted) and checks
+//  every element lies where numpy.clip puts it
+static void
+s_test_clip (zi_test_t *t, const char *what, zi_node_t *node, zi_tensor_t *x,
+             zi_tensor_t *min, zi_tensor_t *max, int n_inputs, double low, double high)
+{
+    zi_tensor_t *inputs [3] = {x, min, max}, *y = NULL;
+    int rc = zi_test_run_op (node, n_inputs, inputs, 1, &y);
+    ZI_CHECK (t, rc == 0, "Clip %s runs: %s", what, rc? zi_error_text (): "");
+    if (rc)
+        return;
+    bool same = true;
+    for (size_t item = 0; item < zi_tensor_count (x); item++) {
+        double value = x->dtype == ZI_F32? zi_tensor_f32 (x) [item]:
+                                           (double) zi_tensor_i64 (x) [item];
+        double want = fmin (fmax (value, low), high);
+        double got = y->dtype == ZI_F32? zi_tensor_f32 (y) [item]:
+                                         (double) zi_tensor_i64 (y) [item];
+        if (got != (x->dtype == ZI_F32? (double) (float) want: want))
+            same = false;
+    }
+    ZI_CHECK (t, same, "Clip %s values", what);
+    if (x->dtype == ZI_F32 && low <= high) {
+        //  the fusion pass turns Clip into ZI_ACT_CLIP on the producer
+        zi_act_t act = {ZI_ACT_CLIP, (float) low, (float) high};
+        size_t count = zi_tensor_count (x);
+        float *want = malloc ((count + 1) * sizeof (float));
+        assert (want);
+        memcpy (want, x->data, count * sizeof (float));
+        zi_act_apply (&act, want, count);
+        ZI_CHECK (t, memcmp (want, y->data, count * sizeof (float)) == 0,
+                  "Clip %s equals the fused activation bit for bit", what);
+        free (want);
+    }
+    zi_tensor_destroy (&y);
+}
+
+void
+zi_act_unary_test (zi_test_t *t)
+{
+    static const char *ops [] = {
+        "Relu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu", "Sqrt",
+        "Exp", "Erf", "Log", "Reciprocal", "Neg", "Abs", "Sign", "Floor", "Ceil",
+        "Round", "Softplus", "Softsign", "Elu", "Selu", "Sin", "Cos"
+    };
+    //  Defaults from the spec, as the reference parameters
+    static const struct {
+        const char *op;
+        float alpha, beta;
+    } defaults [] = {
+        {"HardSigmoid", 0.2f, 0.5f}, {"LeakyRelu", 0.01f, 0}, {"Elu", 1, 0},
+        {"Selu", 1.67326319217681884765625f, 1.05070102214813232421875f}
+    };
+    int64_t shapes [][3] = {{2, 3, 5}, {0, 0, 0}, {3, 0, 2}, {1, 1, 9000}};
+    int ranks [] = {3, 0, 3, 3};
+    for (size_t op = 0; op < sizeof ops / sizeof ops [0]; op++)
+        for (int shape = 0; shape < 4; shape++) {
+            float alpha = 0, beta = 0;
+            for (size_t index = 0; index < sizeof defaults / sizeof defaults [0]; index++)
+                if (strcmp (defaults [index].op, ops [op]) == 0) {
+                    alpha = defaults [index].alpha;
+                    beta = defaults [index].beta;
+                }
+            s_test_float (t, ops [op], ranks [shape], shapes [shape], alpha, beta, false);
+        }
+    //  Attributes other than the defaults
+    int64_t dims [] = {4, 7};
+    s_test_float (t, "HardSigmoid", 2, dims, 0.3f, 0.4f, true);
+    s_test_float (t, "LeakyRelu", 2, dims, 0.25f, 0, true);
+    s_test_float (t, "Elu", 2, dims, 0.7f, 0, true);
+    s_test_float (t, "Selu", 2, dims, 1.5f, 2.0f, true);
+
+    //  Integer and bool ops, exact
+    {
+        int64_t values [] = {-7, 0, 5, INT64_MIN, INT64_MAX, -1};
+        static const char *int_ops [] = {"Neg", "Abs", "Relu", "Sign"};
+        for (int op = 0; op < 4; op++) {
+            zi_node_t *node = zi_node_new (int_ops [op], "test");
+            zi_tensor_t *x = zi_test_ints (6, values), *y = NULL;
+            ZI_CHECK (t, zi_test_run_op (node, 1, &x, 1, &y) == 0, "%s int64", int_ops [op]);
+            bool same = y->dtype == ZI_I64;
+            for (int item = 0; item < 6 && same; item++) {
+                int64_t v = values [item], want;
+                if (op == 0)
+                    want = v == INT64_MIN? INT64_MIN: -v;       //  wraps
+                else
+                if (op == 1)
+                    want = v == INT64_MIN? INT64_MIN: v < 0? -v: v;
+                else
+                if (op == 2)
+                    want = v > 0? v: 0;
+                else
+                    want = v > 0? 1: v < 0? -1: 0;
+                if (zi_tensor_i64 (y) [item] != want)
+                    same = false;
+            }
+            ZI_CHECK (t, same, "%s int64 values", int_ops [op]);
+            zi_tensor_destroy (&x);
+            zi_tensor_destroy (&y);
+            zi_node_destroy (&node);
+        }
+        zi_node_t *node = zi_node_new ("Not", "test");
+        int64_t shape [] = {2, 2};
+        zi_tensor_t *x = zi_tensor_new (ZI_BOOL, 2, shape), *y = NULL;
+        memcpy (x->data, (uint8_t []) {0, 1, 1, 0}, 4);
+        ZI_CHECK (t, zi_test_run_op (node, 1, &x, 1, &y) == 0, "Not");
+        ZI_CHECK (t, y->dtype == ZI_BOOL && memcmp (y->data, (uint8_t []) {1, 0, 0, 1}, 4) == 0,
+                  "Not values");
+        zi_tensor_destroy (&x);
+        zi_tensor_destroy (&y);
+        zi_node_destroy (&node);
+    }
+    //  Clip, every form
+    {
+        int64_t dims [] = {3, 11};
+        zi_tensor_t *x = zi_test_random (2, dims, 3);
+        zi_tensor_t *low = zi_test_tensor (0, NULL, (float []) {-0.4f});
+        zi_tensor_t *high = zi_test_tensor (1, (int64_t []) {1}, (float []) {0.3f});
+
+        zi_node_t *node = zi_node_new ("Clip", "test");
+        node->opset = 6;
+        zi_node_set_float (node, "min", -0.4f);
+        zi_node_set_float (node, "max", 0.3f);
+        s_test_clip (t, "opset 6 attributes", node, x, NULL, NULL, 1, -0.4f, 0.3f);
+        zi_node_destroy (&node);
+
+        node = zi_node_new ("Clip", "test");
+        node->opset = 10;
+        zi_node_set_float (node, "max", 0.3f);
+        s_test_clip (t, "opset 10 max only", node, x, NULL, NULL, 1, -INFINITY, 0.3f);
+        zi_node_destroy (&node);
+
+        node = zi_node_new ("Clip", "test");
+        node->opset = 11;
+        s_test_clip (t, "opset 11 inputs", node, x, low, high, 3, -0.4f, 0.3f);
+        zi_node_destroy (&node);
+
+        node = zi_node_new ("Clip", "test");
+        s_test_clip (t, "min input only", node, x, low, NULL, 2, -0.4f, INFINITY);
+        zi_node_destroy (&node);
+
+        node = zi_node_new ("Clip", "test");
+        s_test_clip (t, "max input only", node, x, NULL, high, 3, -INFINITY, 0.3f);
+        zi_node_destroy (&node);
+
+        node = zi_node_new ("Clip", "test");
+        s_test_clip (t, "no bounds", node, x, NULL, NULL, 1, -INFINITY, INFINITY);
+        zi_node_destroy (&node);
+
+        node = zi_node_new ("Clip", "test");
+        s_test_clip (t, "min > max", node, x, high, low, 3, -0.4f, -0.4f);
+        zi_node_destroy (&node);
+
+        zi_tensor_t *ints = zi_test_ints (7, (int64_t []) {-9, -3, -2, 0, 4, 5, INT64_MAX});
+        zi_tensor_t *int_low = zi_test_ints (1, (int64_t []) {-2});
+        zi_tensor_t *int_high = zi_test_ints (1, (int64_t []) {4});
+        node = zi_node_new ("Clip", "test");
+        s_test_clip (t, "int64", node, ints, int_low, int_high, 3, -2, 4);
+        zi_node_destroy (&node);
+        node = zi_node_new ("Clip", "test");
+        s_test_clip (t, "int64 max only", node, ints, NULL, int_high, 3, -INFINITY, 4);
+        zi_node_destroy (&node);
+
+        //  Bounds of the wrong dtype or size
+        node = zi_node_new ("Clip", "test");
+        zi_tensor_t *inputs [3] = {x, int_low, NULL}, *y = NULL;
+        ZI_CHECK (t, zi_test_run_op (node, 2, inputs, 1, &y) == -1
+                  && strstr (zi_error_text (), "input 1 (min): expected a single float32 "
+                                                "value, got int64 [1]"),
+                  "Clip refuses an int64 min for float input: %s", zi_error_text ());
+        zi_node_destroy (&node);
+        node = zi_node_new ("Clip", "test");
+        inputs [1] = NULL;
+        inputs [2] = x;
+        ZI_CHECK (t, zi_test_run_op (node, 3, inputs, 1, &y) == -1
+                  && strstr (zi_error_text (), "input 2 (max): expected a single float32 "
+                                                "value, got float32 [3, 11]"),
+                  "Clip refuses a tensor max: %s", zi_error_text ());
+        zi_node_destroy (&node);
+
+        zi_tensor_destroy (&x);
+        zi_tensor_destroy (&low);
+        zi_tensor_destroy (&high);
+        zi_tensor_destroy (&ints);
+        zi_tensor_destroy (&int_low);
+        zi_tensor_destroy (&int_high);
+    }
+    //  In place: the output buffer is the input
+    {
+        zi_node_t *node = zi_node_new ("HardSwish", "test");
+        int64_t dims [] = {5000};
+        zi_tensor_t *x = zi_test_random (1, dims, 9), *y = NULL;
+        ZI_CHECK (t, zi_test_run_op (node, 1, &x, 1, &y) == 0, "HardSwish");
+        zi_exec_t *exec = zi_exec_new ();
+        ZI_CHECK (t, node->op->run (node, exec, (const zi_tensor_t *const *) &x, &x) == 0,
+                  "HardSwish in place");
+        ZI_CHECK (t, memcmp (x->data, y->data, y->nbytes) == 0, "in place gives the same");
+        zi_exec_destroy (&exec);
+        zi_tensor_destroy (&x);
+        zi_tensor_destroy (&y);
+        zi_node_destroy (&node);
+    }
+    //  Wrong dtypes
+    {
+        static const struct {
+            const char *op;
+            zi_dtype_t dtype;
+            const char *needle;
+        } cases [] = {
+            {"Sqrt", ZI_I64, "expected a float32 input, got int64"},
+            {"Neg", ZI_BOOL, "expected a float32 or int64 input, got bool"},
+            {"Not", ZI_F32, "expected a bool input, got float32"},
+            {"HardSwish", ZI_I64, "expected a float32 input, got int64"},
+        };
+        for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
+            zi_node_t *node = zi_node_new (cases [index].op, "test");
+            int64_t dims [] = {2};
+            zi_tensor_t *x = zi_tensor_new (cases [index].dtype, 1, dims), *y = NULL;
+            memset (x->data, 0, x->nbytes);
+            ZI_CHECK (t, zi_test_run_op (node, 1, &x, 1, &y) == -1
+                      && strstr (zi_error_text (), cases [index].needle),
+                      "%s refuses %s: %s", cases [index].op,
+                      zi_dtype_name (cases [index].dtype), zi_error_text ());
+            zi_tensor_destroy (&x);
+            zi_tensor_destroy (&y);
+            zi_node_destroy (&node);
+        }
+    }
+}

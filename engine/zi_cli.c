@@ -1,0 +1,104 @@
+/*  =========================================================================
+    zi_cli - helpers shared by the zinfer subcommands
+
+    Every argument error names the subcommand, the option, what was
+    expected and what came, and leads to exit code 2.
+    =========================================================================
+*/
+
+#include "zi_cli.h"
+#include <errno.h>
+#include <time.h>
+
+int
+zi_cli_fail (const char *command, const char *format, ...)
+{
+    char text [2048];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (text, sizeof text, format, args);
+    va_end (args);
+    fprintf (stderr, "zinfer %s: %s\n", command, text);
+    return ZI_EXIT_USAGE;
+}
+
+int
+zi_cli_int (const char *command, const char *option, const char *text,
+            long low, long high, long *value)
+{
+    char *end;
+    errno = 0;
+    long parsed = strtol (text, &end, 10);
+    if (errno || end == text || *end || parsed < low || parsed > high) {
+        zi_cli_fail (command, "%s expects a whole number from %ld to %ld, got '%s'",
+                     option, low, high, text);
+        return -1;
+    }
+    *value = parsed;
+    return 0;
+}
+
+const char *
+zi_cli_value (const char *command, int argc, char **argv, int *index)
+{
+    if (*index + 1 >= argc) {
+        zi_cli_fail (command, "%s needs a value", argv [*index]);
+        return NULL;
+    }
+    return argv [++*index];
+}
+
+bool
+zi_cli_is_help (const char *arg)
+{
+    return strcmp (arg, "-h") == 0 || strcmp (arg, "--help") == 0;
+}
+
+int64_t
+zi_cli_usecs (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (int64_t) now.tv_sec * 1000000 + now.tv_nsec / 1000;
+}
+
+static int
+s_compare_doubles (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y? -1: x > y;
+}
+
+double
+zi_cli_quantile (double *values, int count, double q)
+{
+    if (count <= 0)
+        return 0;
+    qsort (values, count, sizeof (double), s_compare_doubles);
+    int index = (int) (q * (count - 1) + 0.5);
+    return values [index];
+}
+
+const zi_embedded_t *
+zi_embedded_find (const char *name)
+{
+    for (const zi_embedded_t *file = zi_embedded; file->name; file++)
+        if (strcmp (file->name, name) == 0)
+            return file;
+    return NULL;
+}
+
+//  The CLI's checks, run as the `cli` self test
+void
+zi_cli_test (zi_test_t *t)
+{
+    long value;
+    ZI_CHECK (t, zi_cli_int ("test", "--n", "12", 1, 100, &value) == 0 && value == 12, "int");
+    ZI_CHECK (t, zi_cli_int ("test", "--n", "12x", 1, 100, &value) == -1, "trailing junk");
+    ZI_CHECK (t, zi_cli_int ("test", "--n", "0", 1, 100, &value) == -1, "below range");
+    ZI_CHECK (t, zi_cli_int ("test", "--n", "", 1, 100, &value) == -1, "empty");
+    double values [] = {5, 1, 4, 2, 3};
+    ZI_CHECK (t, zi_cli_quantile (values, 5, 0.5) == 3, "median");
+    ZI_CHECK (t, zi_cli_quantile (values, 5, 0.9) == 5, "p90");
+    ZI_CHECK (t, zi_embedded_find ("digits.onnx") != NULL, "demo model is embedded");
+}

@@ -1,0 +1,48 @@
+/*  =========================================================================
+    zi_cli.h - the zinfer command's subcommands and their shared helpers
+    =========================================================================
+*/
+
+#ifndef ZI_CLI_H_INCLUDED
+#define ZI_CLI_H_INCLUDED
+
+#include "zi_classes.h"
+
+//  Each subcommand: argv [0] is the subcommand name; returns the exit code
+int zi_cli_run (int argc, char **argv);
+int zi_cli_info (int argc, char **argv);
+int zi_cli_demo (int argc, char **argv);
+
+//  Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad input
+#define ZI_EXIT_FAILURE 1
+#define ZI_EXIT_USAGE   2
+
+//  Prints "zinfer CMD: message" to stderr; returns ZI_EXIT_USAGE
+int
+    zi_cli_fail (const char *command, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+//  Parses a whole decimal integer in [low, high]; -1 with a message if not
+int
+    zi_cli_int (const char *command, const char *option, const char *text,
+                long low, long high, long *value);
+//  The value of an option that takes one: argv [*index + 1], advancing
+//  index; NULL with a message when it is missing
+const char *
+    zi_cli_value (const char *command, int argc, char **argv, int *index);
+//  Is the argument -h or --help?
+bool
+    zi_cli_is_help (const char *arg);
+//  Monotonic time in microseconds
+int64_t
+    zi_cli_usecs (void);
+//  Sorts doubles and returns the value at quantile q (0..1)
+double
+    zi_cli_quantile (double *values, int count, double q);
+
+//  Embedded files (demo model and data), from the build
+typedef struct { const char *name; const unsigned char *data; size_t size; } zi_embedded_t;
+extern const zi_embedded_t zi_embedded [];
+const zi_embedded_t *
+    zi_embedded_find (const char *name);
+
+#endif

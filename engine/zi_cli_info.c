@@ -1,0 +1,121 @@
+/*  =========================================================================
+    zi_cli_info - `zinfer info`: what a model holds and what it costs
+    =========================================================================
+*/
+
+#include "zi_cli.h"
+
+static const char *s_usage =
+    "usage: zinfer info MODEL.onnx [--fuse]\n"
+    "\n"
+    "Lists the model's inputs and outputs, then every node in execution\n"
+    "order with its op, output shape, parameter count and multiply-\n"
+    "accumulates (MACs), and totals. Unknown dimensions are taken as 1.\n"
+    "Constant subgraphs (shape arithmetic) are folded away first.\n"
+    "\n"
+    "  --fuse      show the graph after the fusion passes, as `zinfer run`\n"
+    "              executes it\n"
+    "  -h, --help  this text\n";
+
+//  Multiply-accumulates of one node, from its planned shapes
+static int64_t
+s_macs (const zi_graph_t *graph, const zi_node_t *node)
+{
+    const zi_tensor_t *out = &graph->values [node->outputs [0]].info;
+    int64_t out_count = zi_shape_count (out->ndim, out->dims);
+    const zi_tensor_t *weight = node->n_inputs > 1 && node->inputs [1] >= 0?
+        &graph->values [node->inputs [1]].info: NULL;
+    const zi_tensor_t *first = node->inputs [0] >= 0? &graph->values [node->inputs [0]].info: NULL;
+    if (strcmp (node->op_type, "Conv") == 0 && weight && weight->ndim >= 3) {
+        int64_t per_output = 1;
+        for (int axis = 1; axis < weight->ndim; axis++)
+            per_output *= weight->dims [axis];
+        return out_count * per_output;
+    }
+    if (strcmp (node->op_type, "ConvTranspose") == 0 && weight && first) {
+        int64_t per_input = 1;
+        for (int axis = 1; axis < weight->ndim; axis++)
+            per_input *= weight->dims [axis];
+        return zi_shape_count (first->ndim, first->dims) * per_input;
+    }
+    if ((strcmp (node->op_type, "Gemm") == 0 || strcmp (node->op_type, "MatMul") == 0)
+    &&  first && first->ndim >= 1) {
+        int64_t inner = first->dims [first->ndim - 1];
+        if (strcmp (node->op_type, "Gemm") == 0 && zi_node_attr_int (node, "transA", 0))
+            inner = first->dims [0];
+        return out_count * inner;
+    }
+    return 0;
+}
+
+int
+zi_cli_info (int argc, char **argv)
+{
+    const char *model_path = NULL;
+    bool fuse = false;
+    for (int index = 1; index < argc; index++) {
+        if (zi_cli_is_help (argv [index])) {
+            fputs (s_usage, stdout);
+            return 0;
+        }
+        else
+        if (strcmp (argv [index], "--fuse") == 0)
+            fuse = true;
+        else
+        if (argv [index][0] == '-')
+            return zi_cli_fail ("info", "unknown option '%s' (see zinfer info --help)", argv [index]);
+        else
+        if (!model_path)
+            model_path = argv [index];
+        else
+            return zi_cli_fail ("info", "unexpected argument '%s'", argv [index]);
+    }
+    if (!model_path)
+        return zi_cli_fail ("info", "no model given (usage: zinfer info MODEL.onnx)");
+    zi_model_t *model = zi_model_load (model_path);
+    if (!model)
+        return zi_cli_fail ("info", "%s", zi_error_text ());
+    zi_graph_t *graph = zi_graph_dup (model->graph);
+    if (zi_graph_plan (graph, NULL, !fuse)) {
+        zi_cli_fail ("info", "%s", zi_error_text ());
+        zi_graph_destroy (&graph);
+        zi_model_destroy (&model);
+        return ZI_EXIT_USAGE;
+    }
+    char shape [128];
+    printf ("model %s: opset %d, %d nodes%s\n", model_path, graph->opset, graph->n_nodes,
+            fuse? " after fusion": "");
+    for (int index = 0; index < model->graph->n_inputs; index++) {
+        const zi_value_t *value = &model->graph->values [model->graph->inputs [index]];
+        printf ("input  '%s': %s %s\n", value->name, zi_dtype_name (value->info.dtype),
+                zi_shape_str (value->info.ndim, value->info.dims, shape, sizeof shape));
+    }
+    for (int index = 0; index < graph->n_outputs; index++) {
+        const zi_value_t *value = &graph->values [graph->outputs [index]];
+        printf ("output '%s': %s %s\n", value->name, zi_dtype_name (value->info.dtype),
+                zi_shape_str (value->info.ndim, value->info.dims, shape, sizeof shape));
+    }
+    printf ("\n%4s  %-36s %-20s %-22s %12s %14s\n", "#", "node", "op", "output", "params", "MACs");
+    int64_t total_params = 0, total_macs = 0;
+    for (int index = 0; index < graph->n_nodes; index++) {
+        const zi_node_t *node = &graph->nodes [index];
+        int64_t params = 0;
+        for (int slot = 0; slot < node->n_inputs; slot++)
+            if (node->inputs [slot] >= 0 && graph->values [node->inputs [slot]].constant)
+                params += zi_tensor_count (graph->values [node->inputs [slot]].constant);
+        int64_t macs = s_macs (graph, node);
+        total_params += params;
+        total_macs += macs;
+        const zi_tensor_t *out = &graph->values [node->outputs [0]].info;
+        char op [64];
+        snprintf (op, sizeof op, "%s%s", node->op_type, node->act.kind? "+act": "");
+        printf ("%4d  %-36.36s %-20.20s %-22s %12lld %14lld\n", index, node->name, op,
+                zi_shape_str (out->ndim, out->dims, shape, sizeof shape),
+                (long long) params, (long long) macs);
+    }
+    printf ("\ntotal: %d nodes, %lld parameters, %.3f GMACs\n", graph->n_nodes,
+            (long long) total_params, total_macs / 1e9);
+    zi_graph_destroy (&graph);
+    zi_model_destroy (&model);
+    return 0;
+}

@@ -1,0 +1,229 @@
+/*  =========================================================================
+    zi_cli_run - `zinfer run`: one model, local, inputs and outputs as .npy
+    =========================================================================
+*/
+
+#include "zi_cli.h"
+
+static const char *s_usage =
+    "usage: zinfer run MODEL.onnx --input [NAME=]FILE.npy ... [options]\n"
+    "\n"
+    "Runs MODEL locally on the inputs and prints a summary of each output.\n"
+    "\n"
+    "  --input [NAME=]FILE   an input as a numpy .npy file; give one per model\n"
+    "                        input, by name or in the model's input order\n"
+    "  --output [NAME=]FILE  write an output to a .npy file (default: the first)\n"
+    "  --threads T           compute threads (default: OpenBLAS's default)\n"
+    "  --repeat N            run N more times after a warm-up and print the\n"
+    "                        median and p90 latency\n"
+    "  --no-fuse             run the graph as exported, without fusion passes\n"
+    "  -h, --help            this text\n";
+
+typedef struct {
+    const char *name;           //  NAME= part, or NULL
+    const char *path;           //  file
+} s_named_t;
+
+//  Splits NAME=FILE; a bare FILE has no name
+static s_named_t
+s_named (const char *text)
+{
+    s_named_t named = {NULL, text};
+    const char *equals = strchr (text, '=');
+    if (equals && equals != text) {
+        static _Thread_local char names [16][256];
+        static _Thread_local int next;
+        char *name = names [next++ % 16];
+        snprintf (name, 256, "%.*s", (int) (equals - text), text);
+        named.name = name;
+        named.path = equals + 1;
+    }
+    return named;
+}
+
+//  One line per output: shape, range, mean and the top entry
+static void
+s_summarise (const char *name, const zi_tensor_t *tensor)
+{
+    char shape [128];
+    zi_shape_str (tensor->ndim, tensor->dims, shape, sizeof shape);
+    printf ("output '%s': %s %s", name, zi_dtype_name (tensor->dtype), shape);
+    size_t count = zi_tensor_count (tensor);
+    if (tensor->dtype == ZI_F32 && count > 0) {
+        const float *data = tensor->data;
+        double sum = 0;
+        size_t top = 0, bottom = 0;
+        for (size_t item = 0; item < count; item++) {
+            sum += data [item];
+            if (data [item] > data [top])
+                top = item;
+            if (data [item] < data [bottom])
+                bottom = item;
+        }
+        printf ("  min %.6g  max %.6g  mean %.6g  argmax %zu",
+                data [bottom], data [top], sum / count, top);
+    }
+    printf ("\n");
+}
+
+int
+zi_cli_run (int argc, char **argv)
+{
+    const char *model_path = NULL;
+    s_named_t inputs [ZI_MAX_DIMS], outputs [ZI_MAX_DIMS];
+    int n_inputs = 0, n_outputs = 0;
+    long threads = 0, repeat = 0;
+    bool no_fuse = false;
+    for (int index = 1; index < argc; index++) {
+        const char *arg = argv [index];
+        const char *value;
+        if (zi_cli_is_help (arg)) {
+            fputs (s_usage, stdout);
+            return 0;
+        }
+        else
+        if (strcmp (arg, "--input") == 0 || strcmp (arg, "--output") == 0) {
+            if (!(value = zi_cli_value ("run", argc, argv, &index)))
+                return ZI_EXIT_USAGE;
+            bool input = arg [2] == 'i';
+            int *count = input? &n_inputs: &n_outputs;
+            if (*count == ZI_MAX_DIMS)
+                return zi_cli_fail ("run", "at most %d %ss", ZI_MAX_DIMS, arg + 2);
+            (input? inputs: outputs) [(*count)++] = s_named (value);
+        }
+        else
+        if (strcmp (arg, "--threads") == 0) {
+            if (!(value = zi_cli_value ("run", argc, argv, &index))
+            ||  zi_cli_int ("run", arg, value, 1, 256, &threads))
+                return ZI_EXIT_USAGE;
+        }
+        else
+        if (strcmp (arg, "--repeat") == 0) {
+            if (!(value = zi_cli_value ("run", argc, argv, &index))
+            ||  zi_cli_int ("run", arg, value, 1, 10000000, &repeat))
+                return ZI_EXIT_USAGE;
+        }
+        else
+        if (strcmp (arg, "--no-fuse") == 0)
+            no_fuse = true;
+        else
+        if (arg [0] == '-')
+            return zi_cli_fail ("run", "unknown option '%s' (see zinfer run --help)", arg);
+        else
+        if (!model_path)
+            model_path = arg;
+        else
+            return zi_cli_fail ("run", "unexpected argument '%s' (model is already '%s')",
+                                arg, model_path);
+    }
+    if (!model_path)
+        return zi_cli_fail ("run", "no model given (usage: zinfer run MODEL.onnx --input FILE.npy)");
+
+    zi_model_t *model = zi_model_load (model_path);
+    if (!model) {
+        fprintf (stderr, "zinfer run: %s\n", zi_error_text ());
+        return ZI_EXIT_USAGE;
+    }
+    int rc = ZI_EXIT_USAGE;
+    int want = zi_model_n_inputs (model);
+    zi_tensor_t *tensors [ZI_MAX_DIMS] = {NULL};
+    zi_tensor_t *results [ZI_MAX_DIMS] = {NULL};
+    zi_session_t *session = NULL;
+    double *times = NULL;
+    if (want > ZI_MAX_DIMS) {
+        zi_cli_fail ("run", "%s has %d inputs, at most %d supported", model_path, want, ZI_MAX_DIMS);
+        goto done;
+    }
+    if (n_inputs != want) {
+        zi_cli_fail ("run", "%s has %d input%s (%s%s), got %d --input", model_path, want,
+                     want == 1? "": "s", zi_model_input_name (model, 0),
+                     want > 1? ", ...": "", n_inputs);
+        goto done;
+    }
+    for (int index = 0; index < n_inputs; index++) {
+        int slot = index;
+        if (inputs [index].name) {
+            slot = -1;
+            for (int input = 0; input < want; input++)
+                if (strcmp (zi_model_input_name (model, input), inputs [index].name) == 0)
+                    slot = input;
+            if (slot < 0) {
+                zi_cli_fail ("run", "%s has no input named '%s'", model_path, inputs [index].name);
+                goto done;
+            }
+        }
+        if (tensors [slot]) {
+            zi_cli_fail ("run", "input '%s' given twice", zi_model_input_name (model, slot));
+            goto done;
+        }
+        tensors [slot] = zi_npy_load (inputs [index].path);
+        if (!tensors [slot]) {
+            zi_cli_fail ("run", "%s", zi_error_text ());
+            goto done;
+        }
+    }
+    zi_options_t options = {.threads = (int) threads, .no_fuse = no_fuse};
+    session = zi_session_new (model, &options);
+    if (zi_session_run (session, tensors, results)) {
+        zi_cli_fail ("run", "%s", zi_error_text ());
+        goto done;
+    }
+    rc = ZI_EXIT_FAILURE;
+    if (repeat > 0) {
+        times = malloc (repeat * sizeof (double));
+        assert (times);
+        for (long run = 0; run < repeat; run++) {
+            zi_tensor_t *again [ZI_MAX_DIMS] = {NULL};
+            int64_t start = zi_cli_usecs ();
+            if (zi_session_run (session, tensors, again)) {
+                fprintf (stderr, "zinfer run: %s\n", zi_error_text ());
+                goto done;
+            }
+            times [run] = (zi_cli_usecs () - start) / 1000.0;
+            for (int output = 0; output < zi_model_n_outputs (model); output++)
+                zi_tensor_destroy (&again [output]);
+        }
+    }
+    for (int output = 0; output < zi_model_n_outputs (model); output++)
+        s_summarise (zi_model_output_name (model, output), results [output]);
+    if (repeat > 0) {
+        double median = zi_cli_quantile (times, (int) repeat, 0.5);
+        double p90 = zi_cli_quantile (times, (int) repeat, 0.9);
+        printf ("latency: median %.3f ms, p90 %.3f ms over %ld runs after 1 warm-up\n",
+                median, p90, repeat);
+    }
+    rc = 0;
+    for (int index = 0; index < n_outputs; index++) {
+        int slot = index;
+        if (outputs [index].name) {
+            slot = -1;
+            for (int output = 0; output < zi_model_n_outputs (model); output++)
+                if (strcmp (zi_model_output_name (model, output), outputs [index].name) == 0)
+                    slot = output;
+            if (slot < 0) {
+                rc = zi_cli_fail ("run", "%s has no output named '%s'", model_path,
+                                  outputs [index].name);
+                break;
+            }
+        }
+        else
+        if (slot >= zi_model_n_outputs (model)) {
+            rc = zi_cli_fail ("run", "%s has only %d outputs", model_path, zi_model_n_outputs (model));
+            break;
+        }
+        if (zi_npy_save (results [slot], outputs [index].path)) {
+            fprintf (stderr, "zinfer run: %s\n", zi_error_text ());
+            rc = ZI_EXIT_FAILURE;
+            break;
+        }
+    }
+done:
+    free (times);
+    for (int index = 0; index < ZI_MAX_DIMS; index++) {
+        zi_tensor_destroy (&tensors [index]);
+        zi_tensor_destroy (&results [index]);
+    }
+    zi_session_destroy (&session);
+    zi_model_destroy (&model);
+    return rc;
+}

@@ -1,0 +1,455 @@
+/*  =========================================================================
+    zi_graph - values and nodes of a model, topological order, pruning
+
+    Nodes refer to values by index; a value knows its producer. Graph
+    passes mark a node dead by clearing its op_type and call zi_graph_prune
+    to compact, so indexes stay valid while a pass runs.
+    =========================================================================
+*/
+
+#include "zi_classes.h"
+#include <czmq.h>
+
+zi_graph_t *
+zi_graph_new (const char *name)
+{
+    zi_graph_t *self = calloc (1, sizeof (zi_graph_t));
+    assert (self);
+    self->name = strdup (name? name: "graph");
+    self->lookup = zhashx_new ();
+    self->opset = 17;
+    return self;
+}
+
+void
+zi_graph_destroy (zi_graph_t **self_p)
+{
+    assert (self_p);
+    zi_graph_t *self = *self_p;
+    if (!self)
+        return;
+    for (int index = 0; index < self->n_nodes; index++)
+        zi_node_clear (&self->nodes [index]);
+    for (int index = 0; index < self->n_values; index++) {
+        free (self->values [index].name);
+        zi_tensor_destroy (&self->values [index].constant);
+    }
+    free (self->nodes);
+    free (self->values);
+    free (self->inputs);
+    free (self->outputs);
+    free (self->name);
+    zhashx_t *lookup = self->lookup;
+    zhashx_destroy (&lookup);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+zi_graph_find (const zi_graph_t *self, const char *name)
+{
+    void *item = zhashx_lookup ((zhashx_t *) self->lookup, name);
+    return item? (int) (intptr_t) item - 1: -1;
+}
+
+static int
+s_add_value (zi_graph_t *self, const char *name)
+{
+    if (self->n_values == self->max_values) {
+        self->max_values = self->max_values? self->max_values * 2: 64;
+        self->values = realloc (self->values, self->max_values * sizeof (zi_value_t));
+        assert (self->values);
+    }
+    int index = self->n_values++;
+    zi_value_t *value = &self->values [index];
+    memset (value, 0, sizeof *value);
+    value->name = strdup (name);
+    value->producer = -1;
+    zhashx_insert (self->lookup, name, (void *) (intptr_t) (index + 1));
+    return index;
+}
+
+int
+zi_graph_value (zi_graph_t *self, const char *name)
+{
+    int index = zi_graph_find (self, name);
+    return index >= 0? index: s_add_value (self, name);
+}
+
+int
+zi_graph_new_value (zi_graph_t *self, const char *base)
+{
+    char name [256];
+    snprintf (name, sizeof name, "%s", base);
+    for (int suffix = 1; zi_graph_find (self, name) >= 0; suffix++)
+        snprintf (name, sizeof name, "%.200s_%d", base, suffix);
+    return s_add_value (self, name);
+}
+
+int
+zi_graph_add_node (zi_graph_t *self, zi_node_t *node)
+{
+    if (self->n_nodes == self->max_nodes) {
+        self->max_nodes = self->max_nodes? self->max_nodes * 2: 64;
+        self->nodes = realloc (self->nodes, self->max_nodes * sizeof (zi_node_t));
+        assert (self->nodes);
+    }
+    self->nodes [self->n_nodes] = *node;
+    memset (node, 0, sizeof *node);
+    return self->n_nodes++;
+}
+
+static void
+s_copy_node (zi_node_t *copy, const zi_node_t *node)
+{
+    *copy = *node;
+    copy->name = strdup (node->name);
+    copy->op_type = strdup (node->op_type);
+    copy->params = NULL;
+    copy->inputs = malloc ((node->n_inputs + 1) * sizeof (int));
+    copy->outputs = malloc ((node->n_outputs + 1) * sizeof (int));
+    assert (copy->inputs && copy->outputs);
+    memcpy (copy->inputs, node->inputs, node->n_inputs * sizeof (int));
+    memcpy (copy->outputs, node->outputs, node->n_outputs * sizeof (int));
+    copy->attrs = calloc (node->n_attrs + 1, sizeof (zi_attr_t));
+    assert (copy->attrs);
+    for (int index = 0; index < node->n_attrs; index++) {
+        const zi_attr_t *attr = &node->attrs [index];
+        zi_attr_t *into = &copy->attrs [index];
+        *into = *attr;
+        into->name = strdup (attr->name);
+        into->s = attr->s? strdup (attr->s): NULL;
+        into->t = attr->t? zi_tensor_ref (attr->t): NULL;
+        into->ints = attr->ints? malloc ((attr->n + 1) * sizeof (int64_t)): NULL;
+        into->floats = attr->floats? malloc ((attr->n + 1) * sizeof (float)): NULL;
+        if (attr->ints)
+            memcpy (into->ints, attr->ints, attr->n * sizeof (int64_t));
+        if (attr->floats)
+            memcpy (into->floats, attr->floats, attr->n * sizeof (float));
+    }
+}
+
+zi_graph_t *
+zi_graph_dup (const zi_graph_t *self)
+{
+    zi_graph_t *copy = zi_graph_new (self->name);
+    copy->opset = self->opset;
+    for (int index = 0; index < self->n_values; index++) {
+        const zi_value_t *value = &self->values [index];
+        int into = s_add_value (copy, value->name);
+        copy->values [into].info = value->info;
+        copy->values [into].known = value->known;
+        copy->values [into].producer = value->producer;
+        copy->values [into].constant = value->constant? zi_tensor_ref (value->constant): NULL;
+    }
+    copy->nodes = calloc (self->n_nodes + 1, sizeof (zi_node_t));
+    assert (copy->nodes);
+    copy->max_nodes = self->n_nodes + 1;
+    copy->n_nodes = self->n_nodes;
+    for (int index = 0; index < self->n_nodes; index++)
+        s_copy_node (&copy->nodes [index], &self->nodes [index]);
+    copy->n_inputs = self->n_inputs;
+    copy->inputs = malloc ((self->n_inputs + 1) * sizeof (int));
+    memcpy (copy->inputs, self->inputs, self->n_inputs * sizeof (int));
+    copy->n_outputs = self->n_outputs;
+    copy->outputs = malloc ((self->n_outputs + 1) * sizeof (int));
+    memcpy (copy->outputs, self->outputs, self->n_outputs * sizeof (int));
+    return copy;
+}
+
+bool
+zi_graph_is_output (const zi_graph_t *self, int value)
+{
+    for (int index = 0; index < self->n_outputs; index++)
+        if (self->outputs [index] == value)
+            return true;
+    return false;
+}
+
+int
+zi_graph_uses (const zi_graph_t *self, int value)
+{
+    int uses = zi_graph_is_output (self, value)? 1: 0;
+    for (int index = 0; index < self->n_nodes; index++) {
+        const zi_node_t *node = &self->nodes [index];
+        if (!node->op_type)
+            continue;
+        for (int slot = 0; slot < node->n_inputs; slot++)
+            if (node->inputs [slot] == value)
+                uses++;
+    }
+    return uses;
+}
+
+int
+zi_graph_sole_consumer (const zi_graph_t *self, int value)
+{
+    if (zi_graph_is_output (self, value))
+        return -1;
+    int consumer = -1, uses = 0;
+    for (int index = 0; index < self->n_nodes; index++) {
+        const zi_node_t *node = &self->nodes [index];
+        if (!node->op_type)
+            continue;
+        for (int slot = 0; slot < node->n_inputs; slot++)
+            if (node->inputs [slot] == value) {
+                consumer = index;
+                uses++;
+            }
+    }
+    return uses == 1? consumer: -1;
+}
+
+//  Kahn's algorithm. Ready values are graph inputs, constants and outputs
+//  of nodes already placed; the order among ready nodes follows the
+//  file's order so that `from:` / `to:` ranges in topologies read naturally.
+int
+zi_graph_sort (zi_graph_t *self)
+{
+    int n_nodes = self->n_nodes;
+    for (int index = 0; index < self->n_values; index++)
+        self->values [index].producer = -1;
+    for (int index = 0; index < n_nodes; index++) {
+        zi_node_t *node = &self->nodes [index];
+        for (int slot = 0; slot < node->n_outputs; slot++) {
+            int value = node->outputs [slot];
+            if (value < 0)
+                continue;
+            if (self->values [value].producer >= 0)
+                return zi_error ("value '%s' is produced twice, by nodes '%s' and '%s'",
+                                 self->values [value].name,
+                                 self->nodes [self->values [value].producer].name, node->name);
+            if (self->values [value].constant)
+                return zi_error ("node '%s' writes '%s', which is an initializer",
+                                 node->name, self->values [value].name);
+            self->values [value].producer = index;
+        }
+    }
+    //  Every input must come from somewhere
+    for (int index = 0; index < n_nodes; index++) {
+        zi_node_t *node = &self->nodes [index];
+        for (int slot = 0; slot < node->n_inputs; slot++) {
+            int value = node->inputs [slot];
+            if (value < 0 || self->values [value].producer >= 0 || self->values [value].constant)
+                continue;
+            bool is_input = false;
+            for (int input = 0; input < self->n_inputs; input++)
+                if (self->inputs [input] == value)
+                    is_input = true;
+            if (!is_input)
+                return zi_error ("node '%s' (%s) input %d '%s' is not produced by any node, "
+                                 "nor a graph input or initializer",
+                                 node->name, node->op_type, slot, self->values [value].name);
+        }
+    }
+    for (int index = 0; index < self->n_outputs; index++) {
+        int value = self->outputs [index];
+        bool is_input = false;
+        for (int input = 0; input < self->n_inputs; input++)
+            if (self->inputs [input] == value)
+                is_input = true;
+        if (self->values [value].producer < 0 && !self->values [value].constant && !is_input)
+            return zi_error ("graph output '%s' is not produced by any node",
+                             self->values [value].name);
+    }
+
+    int *pending = calloc (n_nodes + 1, sizeof (int));     //  unmet inputs per node
+    int *order = calloc (n_nodes + 1, sizeof (int));
+    bool *placed = calloc (n_nodes + 1, sizeof (bool));
+    assert (pending && order && placed);
+    for (int index = 0; index < n_nodes; index++) {
+        zi_node_t *node = &self->nodes [index];
+        for (int slot = 0; slot < node->n_inputs; slot++) {
+            int value = node->inputs [slot];
+            if (value >= 0 && self->values [value].producer >= 0)
+                pending [index]++;
+        }
+    }
+    //  Repeated sweeps in file order: simple, and O(n) sweeps only for
+    //  files that list nodes backwards, which exporters do not do
+    int n_placed = 0;
+    bool progress = true;
+    while (n_placed < n_nodes && progress) {
+        progress = false;
+        for (int index = 0; index < n_nodes; index++) {
+            if (placed [index] || pending [index])
+                continue;
+            placed [index] = true;
+            order [n_placed++] = index;
+            progress = true;
+            zi_node_t *node = &self->nodes [index];
+            for (int slot = 0; slot < node->n_outputs; slot++) {
+                int value = node->outputs [slot];
+                if (value < 0)
+                    continue;
+                for (int other = 0; other < n_nodes; other++) {
+                    zi_node_t *reader = &self->nodes [other];
+                    for (int in = 0; in < reader->n_inputs; in++)
+                        if (reader->inputs [in] == value)
+                            pending [other]--;
+                }
+            }
+        }
+    }
+    int rc = 0;
+    if (n_placed < n_nodes) {
+        for (int index = 0; index < n_nodes; index++)
+            if (!placed [index]) {
+                rc = zi_error ("the graph has a cycle through node '%s' (%s)",
+                               self->nodes [index].name, self->nodes [index].op_type);
+                break;
+            }
+    }
+    else {
+        zi_node_t *sorted = malloc ((n_nodes + 1) * sizeof (zi_node_t));
+        assert (sorted);
+        for (int index = 0; index < n_nodes; index++)
+            sorted [index] = self->nodes [order [index]];
+        memcpy (self->nodes, sorted, n_nodes * sizeof (zi_node_t));
+        free (sorted);
+        for (int index = 0; index < n_nodes; index++)
+            for (int slot = 0; slot < self->nodes [index].n_outputs; slot++)
+                if (self->nodes [index].outputs [slot] >= 0)
+                    self->values [self->nodes [index].outputs [slot]].producer = index;
+    }
+    free (pending);
+    free (order);
+    free (placed);
+    return rc;
+}
+
+void
+zi_graph_prune (zi_graph_t *self)
+{
+    //  Walk backwards: a node is needed if a graph output or a needed
+    //  node reads one of its outputs. Nodes are in topological order.
+    bool *needed_value = calloc (self->n_values + 1, sizeof (bool));
+    assert (needed_value);
+    for (int index = 0; index < self->n_outputs; index++)
+        needed_value [self->outputs [index]] = true;
+    int kept = 0;
+    bool *keep = calloc (self->n_nodes + 1, sizeof (bool));
+    assert (keep);
+    for (int index = self->n_nodes - 1; index >= 0; index--) {
+        zi_node_t *node = &self->nodes [index];
+        if (!node->op_type)
+            continue;
+        bool needed = false;
+        for (int slot = 0; slot < node->n_outputs; slot++)
+            if (node->outputs [slot] >= 0 && needed_value [node->outputs [slot]]
+            && !self->values [node->outputs [slot]].constant)
+                needed = true;
+        if (!needed)
+            continue;
+        keep [index] = true;
+        for (int slot = 0; slot < node->n_inputs; slot++)
+            if (node->inputs [slot] >= 0)
+                needed_value [node->inputs [slot]] = true;
+    }
+    for (int index = 0; index < self->n_nodes; index++) {
+        if (keep [index])
+            self->nodes [kept++] = self->nodes [index];
+        else
+            zi_node_clear (&self->nodes [index]);
+    }
+    self->n_nodes = kept;
+    for (int index = 0; index < self->n_values; index++)
+        self->values [index].producer = -1;
+    for (int index = 0; index < kept; index++)
+        for (int slot = 0; slot < self->nodes [index].n_outputs; slot++)
+            if (self->nodes [index].outputs [slot] >= 0)
+                self->values [self->nodes [index].outputs [slot]].producer = index;
+    free (keep);
+    free (needed_value);
+}
+
+int
+zi_graph_init_ops (zi_graph_t *self)
+{
+    for (int index = 0; index < self->n_nodes; index++) {
+        zi_node_t *node = &self->nodes [index];
+        node->opset = self->opset;
+        node->op = zi_op_lookup (node->op_type);
+        if (!node->op)
+            return zi_error ("node '%s': op '%s' is not supported (supported: %s)",
+                             node->name, node->op_type, zi_op_names ());
+        const zi_op_t *op = node->op;
+        //  Trailing omitted inputs do not count against the arity
+        int n_inputs = node->n_inputs;
+        while (n_inputs > 0 && node->inputs [n_inputs - 1] < 0)
+            n_inputs--;
+        if (n_inputs < op->min_inputs || n_inputs > op->max_inputs)
+            return zi_error ("node '%s' (%s): expected %d to %d inputs, got %d",
+                             node->name, node->op_type, op->min_inputs, op->max_inputs, n_inputs);
+        if (node->n_outputs < 1 || node->n_outputs > op->max_outputs)
+            return zi_error ("node '%s' (%s): expected 1 to %d outputs, got %d",
+                             node->name, node->op_type, op->max_outputs, node->n_outputs);
+        if (!node->params && op->init && op->init (node) != 0) {
+            zi_error_prefix ("node '%s' (%s)", node->name, node->op_type);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void
+zi_graph_test (zi_test_t *t)
+{
+    //  Nodes listed out of order: sort must put producers first
+    zi_graph_t *graph = zi_graph_new ("test");
+    int64_t dims [2] = {2, 3};
+    zi_test_graph_io (graph, "x", 2, dims, "z");
+    zi_test_graph_node (graph, "Relu", "second", "y", "z");
+    zi_test_graph_node (graph, "Neg", "first", "x", "y");
+    zi_test_graph_node (graph, "Abs", "unused", "x", "dead");
+    ZI_CHECK (t, zi_graph_sort (graph) == 0, "sort: %s", zi_error_text ());
+    ZI_CHECK (t, strcmp (graph->nodes [0].name, "first") == 0, "producer first");
+    ZI_CHECK (t, graph->values [zi_graph_find (graph, "z")].producer == 2
+              || graph->values [zi_graph_find (graph, "z")].producer == 1, "producers filled");
+    zi_graph_prune (graph);
+    ZI_CHECK (t, graph->n_nodes == 2, "unused node pruned, %d left", graph->n_nodes);
+    ZI_CHECK (t, zi_graph_sole_consumer (graph, zi_graph_find (graph, "y")) == 1, "sole consumer");
+    ZI_CHECK (t, zi_graph_sole_consumer (graph, zi_graph_find (graph, "z")) == -1,
+              "a graph output has no sole consumer");
+
+    zi_graph_t *copy = zi_graph_dup (graph);
+    ZI_CHECK (t, copy->n_nodes == 2 && strcmp (copy->nodes [1].name, graph->nodes [1].name) == 0,
+              "dup copies nodes");
+    zi_graph_destroy (&copy);
+    zi_graph_destroy (&graph);
+
+    //  A cycle is an error naming a node on it
+    graph = zi_graph_new ("cycle");
+    zi_test_graph_io (graph, "x", 2, dims, "b");
+    zi_test_graph_node (graph, "Add", "one", "x,b", "a");
+    zi_test_graph_node (graph, "Relu", "two", "a", "b");
+    ZI_CHECK (t, zi_graph_sort (graph) == -1 && strstr (zi_error_text (), "cycle"),
+              "cycle refused: %s", zi_error_text ());
+    zi_graph_destroy (&graph);
+
+    //  An input nobody produces
+    graph = zi_graph_new ("dangling");
+    zi_test_graph_io (graph, "x", 2, dims, "y");
+    zi_test_graph_node (graph, "Add", "add", "x,ghost", "y");
+    ZI_CHECK (t, zi_graph_sort (graph) == -1 && strstr (zi_error_text (), "'ghost'"),
+              "dangling input named: %s", zi_error_text ());
+    zi_graph_destroy (&graph);
+
+    //  Two producers of one value
+    graph = zi_graph_new ("twice");
+    zi_test_graph_io (graph, "x", 2, dims, "y");
+    zi_test_graph_node (graph, "Relu", "a", "x", "y");
+    zi_test_graph_node (graph, "Neg", "b", "x", "y");
+    ZI_CHECK (t, zi_graph_sort (graph) == -1 && strstr (zi_error_text (), "produced twice"),
+              "double producer refused: %s", zi_error_text ());
+    zi_graph_destroy (&graph);
+
+    //  Unknown op: the error names the node, the op and what is supported
+    graph = zi_graph_new ("unknown");
+    zi_test_graph_io (graph, "x", 2, dims, "y");
+    zi_test_graph_node (graph, "FancyOp", "fancy", "x", "y");
+    ZI_CHECK (t, zi_graph_init_ops (graph) == -1
+              && strstr (zi_error_text (), "'fancy'") && strstr (zi_error_text (), "'FancyOp'")
+              && strstr (zi_error_text (), "Conv"), "unknown op: %s", zi_error_text ());
+    zi_graph_destroy (&graph);
+}

@@ -1,0 +1,613 @@
+/*  =========================================================================
+    zi_onnx - ONNX model import
+
+    The protobuf decoding is protobuf-c's, generated at build time from the
+    system's onnx.proto. What is here turns the decoded ModelProto into a
+    zi_graph_t and checks everything a kernel will rely on later, so that
+    a bad file gives one clear error line here rather than a crash there.
+    =========================================================================
+*/
+
+#include "zi_classes.h"
+#include "onnx/onnx.pb-c.h"
+
+#define S_MIN_OPSET 9
+#define S_MAX_OPSET 17
+
+static float
+s_half_to_float (uint16_t half)
+{
+    uint32_t sign = (uint32_t) (half >> 15) << 31;
+    int exponent = (half >> 10) & 0x1f;
+    uint32_t mantissa = half & 0x3ff;
+    float value;
+    if (exponent == 0)
+        value = ldexpf ((float) mantissa, -24);
+    else
+    if (exponent == 31)
+        value = mantissa? NAN: INFINITY;
+    else
+        value = ldexpf ((float) (mantissa | 0x400), exponent - 25);
+    uint32_t bits;
+    memcpy (&bits, &value, 4);
+    bits |= sign;
+    memcpy (&value, &bits, 4);
+    return value;
+}
+
+//  Converts a TensorProto into a tensor; what names it in messages
+static zi_tensor_t *
+s_tensor_from_proto (const Onnx__TensorProto *proto, const char *what)
+{
+    if (proto->has_data_location
+    &&  proto->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
+        const char *file = "?";
+        for (size_t index = 0; index < proto->n_external_data; index++)
+            if (strcmp (proto->external_data [index]->key, "location") == 0)
+                file = proto->external_data [index]->value;
+        zi_error ("%s: weights stored as external data (file '%s') are not supported; "
+                  "save the model with all tensors inside the .onnx file", what, file);
+        return NULL;
+    }
+    if (proto->segment) {
+        zi_error ("%s: segmented tensors are not supported", what);
+        return NULL;
+    }
+    if (proto->n_dims > ZI_MAX_DIMS) {
+        zi_error ("%s: %zu dimensions, at most %d supported", what, proto->n_dims, ZI_MAX_DIMS);
+        return NULL;
+    }
+    int type = proto->has_data_type? proto->data_type: 0;
+    zi_dtype_t dtype;
+    size_t file_size;           //  bytes per element in raw_data
+    switch (type) {
+        case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:   dtype = ZI_F32;  file_size = 4; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE:  dtype = ZI_F32;  file_size = 8; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: dtype = ZI_F32;  file_size = 2; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:   dtype = ZI_I64;  file_size = 8; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:   dtype = ZI_I64;  file_size = 4; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL:    dtype = ZI_BOOL; file_size = 1; break;
+        default:
+            zi_error ("%s: element type %d is not supported "
+                      "(supported: float, double, float16, int64, int32, bool)", what, type);
+            return NULL;
+    }
+    int64_t dims [ZI_MAX_DIMS];
+    for (size_t axis = 0; axis < proto->n_dims; axis++)
+        dims [axis] = proto->dims [axis];
+    zi_tensor_t *tensor = zi_tensor_new (dtype, (int) proto->n_dims, dims);
+    if (!tensor) {
+        zi_error_prefix ("%s", what);
+        return NULL;
+    }
+    size_t count = zi_tensor_count (tensor);
+
+    //  Where the values are depends on the type and on the exporter
+    size_t have;
+    const char *field;
+    if (proto->has_raw_data) {
+        have = proto->raw_data.len / file_size;
+        field = "raw_data";
+        if (proto->raw_data.len % file_size)
+            have = (size_t) -1;
+    }
+    else
+    if (type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
+        have = proto->n_float_data;
+        field = "float_data";
+    }
+    else
+    if (type == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE) {
+        have = proto->n_double_data;
+        field = "double_data";
+    }
+    else
+    if (type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64) {
+        have = proto->n_int64_data;
+        field = "int64_data";
+    }
+    else {
+        have = proto->n_int32_data;     //  int32, bool and float16 live here
+        field = "int32_data";
+    }
+    if (have != count) {
+        char shape [128];
+        zi_error ("%s: shape %s needs %zu values, %s holds %zu", what,
+                  zi_shape_str (tensor->ndim, tensor->dims, shape, sizeof shape),
+                  count, field, have == (size_t) -1? 0: have);
+        zi_tensor_destroy (&tensor);
+        return NULL;
+    }
+    const unsigned char *raw = proto->has_raw_data? proto->raw_data.data: NULL;
+    for (size_t item = 0; item < count; item++) {
+        switch (type) {
+            case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: {
+                float value;
+                if (raw)
+                    memcpy (&value, raw + item * 4, 4);
+                else
+                    value = proto->float_data [item];
+                ((float *) tensor->data) [item] = value;
+                break;
+            }
+            case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: {
+                double value;
+                if (raw)
+                    memcpy (&value, raw + item * 8, 8);
+                else
+                    value = proto->double_data [item];
+                ((float *) tensor->data) [item] = (float) value;
+                break;
+            }
+            case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: {
+                uint16_t half;
+                if (raw)
+                    memcpy (&half, raw + item * 2, 2);
+                else
+                    half = (uint16_t) proto->int32_data [item];
+                ((float *) tensor->data) [item] = s_half_to_float (half);
+                break;
+            }
+            case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: {
+                int64_t value;
+                if (raw)
+                    memcpy (&value, raw + item * 8, 8);
+                else
+                    value = proto->int64_data [item];
+                ((int64_t *) tensor->data) [item] = value;
+                break;
+            }
+            case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: {
+                int32_t value;
+                if (raw)
+                    memcpy (&value, raw + item * 4, 4);
+                else
+                    value = proto->int32_data [item];
+                ((int64_t *) tensor->data) [item] = value;
+                break;
+            }
+            default:
+                ((unsigned char *) tensor->data) [item] =
+                    (raw? raw [item]: proto->int32_data [item]) != 0;
+        }
+    }
+    return tensor;
+}
+
+static int
+s_import_attribute (zi_attr_t *attr, const Onnx__AttributeProto *proto, const char *node)
+{
+    char what [512];
+    snprintf (what, sizeof what, "node '%s' attribute '%s'", node, proto->name);
+    attr->name = strdup (proto->name? proto->name: "");
+    switch (proto->type) {
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT:
+            attr->type = ZI_ATTR_FLOAT;
+            attr->f = proto->f;
+            break;
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT:
+            attr->type = ZI_ATTR_INT;
+            attr->i = proto->i;
+            break;
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING:
+            attr->type = ZI_ATTR_STRING;
+            attr->s = malloc (proto->s.len + 1);
+            assert (attr->s);
+            memcpy (attr->s, proto->s.data, proto->s.len);
+            attr->s [proto->s.len] = 0;
+            break;
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR:
+            attr->type = ZI_ATTR_TENSOR;
+            if (!proto->t)
+                return zi_error ("%s: tensor attribute without a tensor", what);
+            attr->t = s_tensor_from_proto (proto->t, what);
+            if (!attr->t)
+                return -1;
+            break;
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS:
+            attr->type = ZI_ATTR_FLOATS;
+            attr->n = (int) proto->n_floats;
+            attr->floats = malloc ((proto->n_floats + 1) * sizeof (float));
+            assert (attr->floats);
+            memcpy (attr->floats, proto->floats, proto->n_floats * sizeof (float));
+            break;
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
+            attr->type = ZI_ATTR_INTS;
+            attr->n = (int) proto->n_ints;
+            attr->ints = malloc ((proto->n_ints + 1) * sizeof (int64_t));
+            assert (attr->ints);
+            memcpy (attr->ints, proto->ints, proto->n_ints * sizeof (int64_t));
+            break;
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH:
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS:
+            return zi_error ("%s: subgraphs (If, Loop, Scan) are not supported", what);
+        default:
+            //  Strings lists, sparse tensors, type protos: no supported op
+            //  reads them, so they are kept as unknown-typed and ignored
+            attr->type = (zi_attr_type_t) proto->type;
+            break;
+    }
+    return 0;
+}
+
+//  Reads dtype and shape from a ValueInfoProto; unknown dims become -1
+static int
+s_import_value_info (zi_graph_t *graph, const Onnx__ValueInfoProto *info, bool required)
+{
+    if (!info->name || !*info->name)
+        return zi_error ("graph input or output without a name");
+    int index = zi_graph_value (graph, info->name);
+    zi_value_t *value = &graph->values [index];
+    const Onnx__TypeProto *type = info->type;
+    if (!type || type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE) {
+        if (required)
+            return zi_error ("graph input '%s' is not a tensor", info->name);
+        return index;
+    }
+    const Onnx__TypeProto__Tensor *tensor = type->tensor_type;
+    int elem = tensor->has_elem_type? tensor->elem_type: 0;
+    zi_dtype_t dtype = elem == 1? ZI_F32: elem == 7? ZI_I64: elem == 9? ZI_BOOL: 0;
+    if (!dtype) {
+        if (required)
+            return zi_error ("graph input '%s': element type %d is not supported "
+                             "(supported: float, int64, bool)", info->name, elem);
+        return index;
+    }
+    if (!tensor->shape)
+        return index;       //  rank unknown: inferred later
+    if (tensor->shape->n_dim > ZI_MAX_DIMS)
+        return zi_error ("'%s' has %zu dimensions, at most %d supported",
+                         info->name, tensor->shape->n_dim, ZI_MAX_DIMS);
+    int64_t dims [ZI_MAX_DIMS];
+    for (size_t axis = 0; axis < tensor->shape->n_dim; axis++) {
+        const Onnx__TensorShapeProto__Dimension *dim = tensor->shape->dim [axis];
+        dims [axis] = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE
+                   && dim->dim_value > 0? dim->dim_value: -1;
+    }
+    zi_tensor_set_shape (&value->info, dtype, (int) tensor->shape->n_dim, dims);
+    value->known = true;
+    return index;
+}
+
+static int
+s_import_graph (zi_graph_t *graph, const Onnx__GraphProto *proto)
+{
+    if (proto->n_sparse_initializer)
+        return zi_error ("sparse initializers are not supported");
+    for (size_t index = 0; index < proto->n_initializer; index++) {
+        const Onnx__TensorProto *init = proto->initializer [index];
+        char what [320];
+        snprintf (what, sizeof what, "initializer '%.256s'", init->name? init->name: "");
+        if (!init->name || !*init->name)
+            return zi_error ("initializer %zu has no name", index);
+        int value = zi_graph_value (graph, init->name);
+        if (graph->values [value].constant)
+            return zi_error ("%s is defined twice", what);
+        graph->values [value].constant = s_tensor_from_proto (init, what);
+        if (!graph->values [value].constant)
+            return -1;
+        zi_tensor_t *constant = graph->values [value].constant;
+        zi_tensor_set_shape (&graph->values [value].info, constant->dtype,
+                             constant->ndim, constant->dims);
+        graph->values [value].known = true;
+    }
+    graph->inputs = calloc (proto->n_input + 1, sizeof (int));
+    assert (graph->inputs);
+    for (size_t index = 0; index < proto->n_input; index++) {
+        //  Older exporters list initializers as inputs too; those are not
+        //  inputs the caller has to feed
+        int value = zi_graph_find (graph, proto->input [index]->name);
+        if (value >= 0 && graph->values [value].constant)
+            continue;
+        value = s_import_value_info (graph, proto->input [index], true);
+        if (value < 0)
+            return -1;
+        graph->inputs [graph->n_inputs++] = value;
+    }
+    graph->outputs = calloc (proto->n_output + 1, sizeof (int));
+    assert (graph->outputs);
+    if (proto->n_output == 0)
+        return zi_error ("the graph has no outputs");
+    for (size_t index = 0; index < proto->n_output; index++) {
+        //  Declared output shapes may be stale or symbolic: outputs are
+        //  always inferred, so only the name is taken
+        const char *name = proto->output [index]->name;
+        if (!name || !*name)
+            return zi_error ("graph output %zu has no name", index);
+        graph->outputs [graph->n_outputs++] = zi_graph_value (graph, name);
+    }
+
+    for (size_t index = 0; index < proto->n_node; index++) {
+        const Onnx__NodeProto *node_proto = proto->node [index];
+        if (node_proto->domain && *node_proto->domain && strcmp (node_proto->domain, "ai.onnx"))
+            return zi_error ("node '%s': op '%s' of domain '%s' is not supported "
+                             "(only the default ai.onnx domain)",
+                             node_proto->name? node_proto->name: "", node_proto->op_type,
+                             node_proto->domain);
+        //  Node names are optional in ONNX and need not be unique; actors
+        //  are placed by name, so every node gets a unique one
+        char name [256];
+        if (node_proto->name && *node_proto->name)
+            snprintf (name, sizeof name, "%s", node_proto->name);
+        else
+            snprintf (name, sizeof name, "%s_%zu", node_proto->op_type, index);
+        for (int suffix = 2; ; suffix++) {
+            bool taken = false;
+            for (int other = 0; other < graph->n_nodes && !taken; other++)
+                taken = strcmp (graph->nodes [other].name, name) == 0;
+            if (!taken)
+                break;
+            char base [256];
+            snprintf (base, sizeof base, "%s", node_proto->name && *node_proto->name?
+                      node_proto->name: node_proto->op_type);
+            snprintf (name, sizeof name, "%.200s_%d", base, suffix);
+        }
+        zi_node_t *node = zi_node_new (node_proto->op_type? node_proto->op_type: "", name);
+        node->opset = graph->opset;
+        node->n_inputs = (int) node_proto->n_input;
+        node->inputs = calloc (node_proto->n_input + 1, sizeof (int));
+        node->n_outputs = (int) node_proto->n_output;
+        node->outputs = calloc (node_proto->n_output + 1, sizeof (int));
+        node->attrs = calloc (node_proto->n_attribute + 1, sizeof (zi_attr_t));
+        assert (node->inputs && node->outputs && node->attrs);
+        for (size_t slot = 0; slot < node_proto->n_input; slot++)
+            node->inputs [slot] = *node_proto->input [slot]?
+                zi_graph_value (graph, node_proto->input [slot]): -1;
+        for (size_t slot = 0; slot < node_proto->n_output; slot++)
+            node->outputs [slot] = *node_proto->output [slot]?
+                zi_graph_value (graph, node_proto->output [slot]): -1;
+        int rc = 0;
+        for (size_t attr = 0; attr < node_proto->n_attribute && rc == 0; attr++) {
+            rc = s_import_attribute (&node->attrs [attr], node_proto->attribute [attr], name);
+            node->n_attrs++;
+        }
+        zi_graph_add_node (graph, node);
+        zi_node_destroy (&node);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+zi_graph_t *
+zi_onnx_import (const void *data, size_t size, const char *source)
+{
+    Onnx__ModelProto *model = onnx__model_proto__unpack (NULL, size, data);
+    if (!model) {
+        zi_error ("%s: not a valid ONNX model (protobuf decoding failed after reading "
+                  "%zu bytes; truncated or not an .onnx file?)", source, size);
+        return NULL;
+    }
+    zi_graph_t *graph = NULL;
+    if (!model->graph) {
+        zi_error ("%s: the model has no graph", source);
+        goto done;
+    }
+    int opset = 0;
+    for (size_t index = 0; index < model->n_opset_import; index++) {
+        const Onnx__OperatorSetIdProto *import = model->opset_import [index];
+        if (!import->domain || !*import->domain || strcmp (import->domain, "ai.onnx") == 0)
+            opset = (int) import->version;
+    }
+    if (opset < S_MIN_OPSET || opset > S_MAX_OPSET) {
+        zi_error ("%s: ai.onnx opset %d is not supported (expected %d to %d)",
+                  source, opset, S_MIN_OPSET, S_MAX_OPSET);
+        goto done;
+    }
+    graph = zi_graph_new (model->graph->name && *model->graph->name? model->graph->name: source);
+    graph->opset = opset;
+    if (s_import_graph (graph, model->graph)
+    ||  zi_graph_sort (graph)
+    ||  zi_graph_init_ops (graph)) {
+        zi_error_prefix ("%s", source);
+        zi_graph_destroy (&graph);
+    }
+done:
+    onnx__model_proto__free_unpacked (model, NULL);
+    return graph;
+}
+
+//  Test models are built with protobuf-c's own structures and packed, so
+//  the import sees exactly the bytes an exporter would write
+typedef struct {
+    Onnx__ModelProto model;
+    Onnx__OperatorSetIdProto opset;
+    Onnx__OperatorSetIdProto *opsets [1];
+    Onnx__GraphProto graph;
+    Onnx__NodeProto node;
+    Onnx__NodeProto *nodes [1];
+    char *node_inputs [2];
+    char *node_outputs [1];
+    Onnx__TensorProto weight;
+    Onnx__TensorProto *weights [1];
+    int64_t weight_dims [1];
+    float weight_values [4];
+    Onnx__StringStringEntryProto location;
+    Onnx__StringStringEntryProto *locations [1];
+    Onnx__ValueInfoProto input, output;
+    Onnx__ValueInfoProto *inputs [1], *outputs [1];
+    Onnx__TypeProto input_type;
+    Onnx__TypeProto__Tensor input_tensor;
+    Onnx__TensorShapeProto input_shape;
+    Onnx__TensorShapeProto__Dimension input_dims [2];
+    Onnx__TensorShapeProto__Dimension *input_dim_list [2];
+} s_test_model_t;
+
+static void
+s_test_model_init (s_test_model_t *m)
+{
+    memset (m, 0, sizeof *m);
+    onnx__model_proto__init (&m->model);
+    onnx__operator_set_id_proto__init (&m->opset);
+    onnx__graph_proto__init (&m->graph);
+    onnx__node_proto__init (&m->node);
+    onnx__tensor_proto__init (&m->weight);
+    onnx__value_info_proto__init (&m->input);
+    onnx__value_info_proto__init (&m->output);
+    onnx__type_proto__init (&m->input_type);
+    onnx__type_proto__tensor__init (&m->input_tensor);
+    onnx__tensor_shape_proto__init (&m->input_shape);
+    onnx__string_string_entry_proto__init (&m->location);
+
+    m->opset.has_version = 1;
+    m->opset.version = 13;
+    m->opsets [0] = &m->opset;
+    m->model.n_opset_import = 1;
+    m->model.opset_import = m->opsets;
+    m->model.has_ir_version = 1;
+    m->model.ir_version = 7;
+    m->model.graph = &m->graph;
+
+    m->node_inputs [0] = "x";
+    m->node_inputs [1] = "w";
+    m->node_outputs [0] = "y";
+    m->node.op_type = "Add";
+    m->node.name = "add";
+    m->node.n_input = 2;
+    m->node.input = m->node_inputs;
+    m->node.n_output = 1;
+    m->node.output = m->node_outputs;
+    m->nodes [0] = &m->node;
+    m->graph.n_node = 1;
+    m->graph.node = m->nodes;
+
+    m->weight.name = "w";
+    m->weight.has_data_type = 1;
+    m->weight.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    m->weight_dims [0] = 4;
+    m->weight.n_dims = 1;
+    m->weight.dims = m->weight_dims;
+    for (int item = 0; item < 4; item++)
+        m->weight_values [item] = 0.5f * item;
+    m->weight.has_raw_data = 1;
+    m->weight.raw_data.len = sizeof m->weight_values;
+    m->weight.raw_data.data = (uint8_t *) m->weight_values;
+    m->weights [0] = &m->weight;
+    m->graph.n_initializer = 1;
+    m->graph.initializer = m->weights;
+
+    for (int axis = 0; axis < 2; axis++) {
+        onnx__tensor_shape_proto__dimension__init (&m->input_dims [axis]);
+        m->input_dims [axis].value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+        m->input_dims [axis].dim_value = axis? 4: 1;
+        m->input_dim_list [axis] = &m->input_dims [axis];
+    }
+    m->input_shape.n_dim = 2;
+    m->input_shape.dim = m->input_dim_list;
+    m->input_tensor.has_elem_type = 1;
+    m->input_tensor.elem_type = 1;
+    m->input_tensor.shape = &m->input_shape;
+    m->input_type.value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    m->input_type.tensor_type = &m->input_tensor;
+    m->input.name = "x";
+    m->input.type = &m->input_type;
+    m->inputs [0] = &m->input;
+    m->graph.n_input = 1;
+    m->graph.input = m->inputs;
+    m->output.name = "y";
+    m->outputs [0] = &m->output;
+    m->graph.n_output = 1;
+    m->graph.output = m->outputs;
+}
+
+//  Packs and imports; returns the graph or NULL with the error set
+static zi_graph_t *
+s_test_import (s_test_model_t *m, size_t cut)
+{
+    size_t size = onnx__model_proto__get_packed_size (&m->model);
+    uint8_t *bytes = malloc (size);
+    assert (bytes);
+    onnx__model_proto__pack (&m->model, bytes);
+    zi_graph_t *graph = zi_onnx_import (bytes, cut? cut: size, "test.onnx");
+    free (bytes);
+    return graph;
+}
+
+void
+zi_onnx_test (zi_test_t *t)
+{
+    s_test_model_t m;
+    s_test_model_init (&m);
+    zi_graph_t *graph = s_test_import (&m, 0);
+    ZI_CHECK (t, graph != NULL, "import: %s", zi_error_text ());
+    if (graph) {
+        ZI_CHECK (t, graph->n_inputs == 1 && graph->n_outputs == 1 && graph->n_nodes == 1,
+                  "one input, one output, one node");
+        ZI_CHECK (t, graph->opset == 13 && graph->nodes [0].opset == 13, "opset recorded");
+        zi_model_t model = {.source = "test", .graph = graph};
+        zi_session_t *session = zi_session_new (&model, NULL);
+        zi_tensor_t *input = zi_test_random (2, (int64_t []) {1, 4}, 1);
+        zi_tensor_t *output = NULL;
+        ZI_CHECK (t, zi_session_run (session, &input, &output) == 0, "run: %s", zi_error_text ());
+        if (output) {
+            float want [4];
+            for (int item = 0; item < 4; item++)
+                want [item] = zi_tensor_f32 (input) [item] + 0.5f * item;
+            ZI_CHECK_CLOSE (t, "x + w", zi_tensor_f32 (output), want, 4, 0, 0);
+        }
+        zi_tensor_destroy (&output);
+        zi_tensor_destroy (&input);
+        zi_session_destroy (&session);
+        zi_graph_destroy (&graph);
+    }
+
+    //  Truncated bytes
+    ZI_CHECK (t, s_test_import (&m, 40) == NULL && strstr (zi_error_text (), "not a valid ONNX"),
+              "truncated: %s", zi_error_text ());
+    //  Random bytes
+    uint8_t noise [256];
+    for (int item = 0; item < 256; item++)
+        noise [item] = (uint8_t) (item * 167 + 13);
+    ZI_CHECK (t, zi_onnx_import (noise, sizeof noise, "noise.onnx") == NULL,
+              "noise refused: %s", zi_error_text ());
+
+    //  Opset out of range
+    m.opset.version = 5;
+    ZI_CHECK (t, s_test_import (&m, 0) == NULL && strstr (zi_error_text (), "opset 5")
+              && strstr (zi_error_text (), "9 to 17"), "old opset: %s", zi_error_text ());
+    m.opset.version = 13;
+
+    //  Unsupported op: names node, op, and the supported list
+    m.node.op_type = "LSTM";
+    ZI_CHECK (t, s_test_import (&m, 0) == NULL && strstr (zi_error_text (), "'add'")
+              && strstr (zi_error_text (), "'LSTM'") && strstr (zi_error_text (), "supported: "),
+              "unsupported op: %s", zi_error_text ());
+    m.node.op_type = "Add";
+
+    //  Op of another domain
+    m.node.domain = "com.microsoft";
+    ZI_CHECK (t, s_test_import (&m, 0) == NULL && strstr (zi_error_text (), "com.microsoft"),
+              "foreign domain: %s", zi_error_text ());
+    m.node.domain = NULL;
+
+    //  Weights that do not fill their shape
+    m.weight_dims [0] = 5;
+    ZI_CHECK (t, s_test_import (&m, 0) == NULL && strstr (zi_error_text (), "initializer 'w'")
+              && strstr (zi_error_text (), "needs 5 values"), "short weights: %s", zi_error_text ());
+    m.weight_dims [0] = 4;
+
+    //  External data
+    m.weight.has_data_location = 1;
+    m.weight.data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    m.location.key = "location";
+    m.location.value = "weights.bin";
+    m.locations [0] = &m.location;
+    m.weight.n_external_data = 1;
+    m.weight.external_data = m.locations;
+    ZI_CHECK (t, s_test_import (&m, 0) == NULL && strstr (zi_error_text (), "external data")
+              && strstr (zi_error_text (), "weights.bin"), "external data: %s", zi_error_text ());
+    m.weight.has_data_location = 0;
+    m.weight.n_external_data = 0;
+
+    //  A node reading a value nobody makes
+    m.node_inputs [1] = "missing";
+    ZI_CHECK (t, s_test_import (&m, 0) == NULL && strstr (zi_error_text (), "'missing'"),
+              "dangling input: %s", zi_error_text ());
+    m.node_inputs [1] = "w";
+
+    //  Unnamed nodes get a name
+    m.node.name = "";
+    graph = s_test_import (&m, 0);
+    ZI_CHECK (t, graph && strcmp (graph->nodes [0].name, "Add_0") == 0, "generated name");
+    zi_graph_destroy (&graph);
+}

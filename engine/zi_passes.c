@@ -1,0 +1,489 @@
+/*  =========================================================================
+    zi_passes - graph rewrites that make the same math cheaper
+
+    - fold_batchnorm: Conv followed by BatchNormalization becomes one Conv
+      with scaled weights and a shifted bias.
+    - hard_activations: the element-wise chains that Keras and others emit
+      for hard-sigmoid and hard-swish (x + 3, clip 0..6, * 1/6 or / 6, * x)
+      become HardSigmoid and HardSwish nodes.
+    - fuse_activations: an activation whose input comes only from a Conv,
+      Gemm, MatMul or Add runs inside that op's output loop.
+
+    A pass only rewrites when the result differs from the original by float
+    rounding at most; the original graph stays available (no_fuse) and
+    every distributable actor still sees plain ONNX semantics.
+    =========================================================================
+*/
+
+#include "zi_classes.h"
+
+//  A constant scalar (one element float) input, or NAN
+static float
+s_scalar (const zi_graph_t *self, int value)
+{
+    if (value < 0 || !self->values [value].constant)
+        return NAN;
+    const zi_tensor_t *tensor = self->values [value].constant;
+    if (tensor->dtype != ZI_F32 || zi_tensor_count (tensor) != 1)
+        return NAN;
+    return *(const float *) tensor->data;
+}
+
+static bool
+s_near (float value, float want)
+{
+    return fabsf (value - want) <= 1e-6f * fabsf (want);
+}
+
+static bool
+s_is (const zi_node_t *node, const char *op_type)
+{
+    return node->op_type && strcmp (node->op_type, op_type) == 0;
+}
+
+//  Gives a node another op type (and fresh params from that op's init)
+static int
+s_retype (zi_node_t *node, const char *op_type)
+{
+    if (node->params) {
+        if (node->op && node->op->destroy)
+            node->op->destroy (node);
+        else
+            free (node->params);
+        node->params = NULL;
+    }
+    free (node->op_type);
+    node->op_type = strdup (op_type);
+    node->op = zi_op_lookup (op_type);
+    assert (node->op);
+    return node->op->init? node->op->init (node): 0;
+}
+
+static void
+s_kill (zi_node_t *node)
+{
+    zi_node_clear (node);       //  op_type NULL marks it dead for prune
+}
+
+int
+zi_pass_fold_batchnorm (zi_graph_t *self)
+{
+    int rewrites = 0;
+    for (int index = 0; index < self->n_nodes; index++) {
+        zi_node_t *conv = &self->nodes [index];
+        if (!s_is (conv, "Conv") || conv->act.kind != ZI_ACT_NONE)
+            continue;
+        int output = conv->outputs [0];
+        int reader = zi_graph_sole_consumer (self, output);
+        if (reader < 0 || !s_is (&self->nodes [reader], "BatchNormalization"))
+            continue;
+        zi_node_t *norm = &self->nodes [reader];
+        if (norm->n_outputs != 1 || norm->inputs [0] != output)
+            continue;
+        const zi_tensor_t *weight = conv->inputs [1] >= 0? self->values [conv->inputs [1]].constant: NULL;
+        const zi_tensor_t *bias = conv->n_inputs > 2 && conv->inputs [2] >= 0?
+            self->values [conv->inputs [2]].constant: NULL;
+        if (!weight || weight->dtype != ZI_F32 || weight->ndim < 3
+        || (conv->n_inputs > 2 && conv->inputs [2] >= 0 && !bias))
+            continue;
+        const zi_tensor_t *params [4];
+        bool constant = true;
+        int64_t channels = weight->dims [0];
+        for (int slot = 0; slot < 4; slot++) {
+            int value = norm->inputs [slot + 1];
+            params [slot] = value >= 0? self->values [value].constant: NULL;
+            if (!params [slot] || params [slot]->dtype != ZI_F32
+            || (int64_t) zi_tensor_count (params [slot]) != channels)
+                constant = false;
+        }
+        if (!constant)
+            continue;
+        const float *scale = params [0]->data, *shift = params [1]->data;
+        const float *mean = params [2]->data, *var = params [3]->data;
+        float epsilon = zi_node_attr_float (norm, "epsilon", 1e-5f);
+
+        zi_tensor_t *new_weight = zi_tensor_dup (weight);
+        int64_t bias_dims [1] = {channels};
+        zi_tensor_t *new_bias = zi_tensor_new (ZI_F32, 1, bias_dims);
+        assert (new_weight && new_bias);
+        size_t per_channel = zi_tensor_count (weight) / channels;
+        for (int64_t channel = 0; channel < channels; channel++) {
+            //  In double, so folding adds no rounding of its own beyond
+            //  the final conversion to float
+            double factor = scale [channel] / sqrt ((double) var [channel] + epsilon);
+            float *row = (float *) new_weight->data + channel * per_channel;
+            for (size_t item = 0; item < per_channel; item++)
+                row [item] = (float) (row [item] * factor);
+            double old_bias = bias? ((const float *) bias->data) [channel]: 0;
+            ((float *) new_bias->data) [channel] =
+                (float) ((old_bias - mean [channel]) * factor + shift [channel]);
+        }
+        int weight_value = zi_graph_new_value (self, self->values [conv->inputs [1]].name);
+        self->values [weight_value].constant = new_weight;
+        zi_tensor_set_shape (&self->values [weight_value].info, ZI_F32, new_weight->ndim, new_weight->dims);
+        self->values [weight_value].known = true;
+        int bias_value = zi_graph_new_value (self, "folded_bias");
+        self->values [bias_value].constant = new_bias;
+        zi_tensor_set_shape (&self->values [bias_value].info, ZI_F32, 1, bias_dims);
+        self->values [bias_value].known = true;
+
+        if (conv->n_inputs < 3) {
+            conv->inputs = realloc (conv->inputs, 3 * sizeof (int));
+            assert (conv->inputs);
+            conv->n_inputs = 3;
+        }
+        //  Re-fetch: adding values may have moved the array, not the nodes
+        conv->inputs [1] = weight_value;
+        conv->inputs [2] = bias_value;
+        conv->outputs [0] = norm->outputs [0];
+        s_kill (norm);
+        rewrites++;
+    }
+    return rewrites;
+}
+
+//  Returns the node reading value if it is the sole reader and of op type
+static zi_node_t *
+s_next (zi_graph_t *self, int value, const char *op_type)
+{
+    int reader = zi_graph_sole_consumer (self, value);
+    if (reader < 0 || !s_is (&self->nodes [reader], op_type))
+        return NULL;
+    return &self->nodes [reader];
+}
+
+//  For a binary node one of whose inputs is value, the other input
+static int
+s_other_input (const zi_node_t *node, int value)
+{
+    if (node->n_inputs != 2)
+        return -1;
+    if (node->inputs [0] == value)
+        return node->inputs [1];
+    if (node->inputs [1] == value)
+        return node->inputs [0];
+    return -1;
+}
+
+//  Clip to [0, 6] given as attributes (opset < 11) or constant inputs
+static bool
+s_is_relu6 (const zi_graph_t *self, const zi_node_t *clip)
+{
+    float low, high;
+    if (clip->n_inputs >= 3) {
+        low = s_scalar (self, clip->inputs [1]);
+        high = s_scalar (self, clip->inputs [2]);
+    }
+    else {
+        low = zi_node_attr_float (clip, "min", NAN);
+        high = zi_node_attr_float (clip, "max", NAN);
+    }
+    return low == 0.0f && high == 6.0f;
+}
+
+int
+zi_pass_hard_activations (zi_graph_t *self)
+{
+    int rewrites = 0;
+    for (int index = 0; index < self->n_nodes; index++) {
+        zi_node_t *add = &self->nodes [index];
+        if (!s_is (add, "Add") || add->n_inputs != 2)
+            continue;
+        //  x + 3
+        int x = -1;
+        if (s_scalar (self, add->inputs [1]) == 3.0f)
+            x = add->inputs [0];
+        else
+        if (s_scalar (self, add->inputs [0]) == 3.0f)
+            x = add->inputs [1];
+        if (x < 0 || self->values [x].constant)
+            continue;
+        zi_node_t *clip = s_next (self, add->outputs [0], "Clip");
+        if (!clip || clip->inputs [0] != add->outputs [0] || !s_is_relu6 (self, clip))
+            continue;
+        //  * 1/6 or / 6
+        int clipped = clip->outputs [0];
+        zi_node_t *scale = s_next (self, clipped, "Mul");
+        if (scale && !s_near (s_scalar (self, s_other_input (scale, clipped)), 1.0f / 6.0f))
+            scale = NULL;
+        if (!scale) {
+            scale = s_next (self, clipped, "Div");
+            if (scale && (scale->inputs [0] != clipped
+                       || !s_near (s_scalar (self, scale->inputs [1]), 6.0f)))
+                scale = NULL;
+        }
+        if (!scale)
+            continue;
+        //  HardSigmoid now; HardSwish if the result multiplies x
+        zi_node_t *swish = NULL;
+        int sole = zi_graph_sole_consumer (self, scale->outputs [0]);
+        if (sole >= 0 && s_is (&self->nodes [sole], "Mul")
+        &&  s_other_input (&self->nodes [sole], scale->outputs [0]) == x)
+            swish = &self->nodes [sole];
+        zi_node_t *last = swish? swish: scale;
+        last->inputs [0] = x;
+        last->n_inputs = 1;
+        last->act.kind = ZI_ACT_NONE;
+        if (swish) {
+            if (s_retype (last, "HardSwish"))
+                continue;
+        }
+        else {
+            zi_node_set_float (last, "alpha", 1.0f / 6.0f);
+            zi_node_set_float (last, "beta", 0.5f);
+            if (s_retype (last, "HardSigmoid"))
+                continue;
+        }
+        if (swish)
+            s_kill (scale);
+        s_kill (clip);
+        s_kill (add);
+        rewrites++;
+    }
+    //  x * HardSigmoid (x; 1/6, 1/2) is HardSwish (opset 13 exports of
+    //  torch's hardswish look like this)
+    for (int index = 0; index < self->n_nodes; index++) {
+        zi_node_t *sigmoid = &self->nodes [index];
+        if (!s_is (sigmoid, "HardSigmoid")
+        ||  !s_near (zi_node_attr_float (sigmoid, "alpha", 0.2f), 1.0f / 6.0f)
+        ||  zi_node_attr_float (sigmoid, "beta", 0.5f) != 0.5f)
+            continue;
+        int x = sigmoid->inputs [0];
+        zi_node_t *mul = s_next (self, sigmoid->outputs [0], "Mul");
+        if (!mul || s_other_input (mul, sigmoid->outputs [0]) != x)
+            continue;
+        mul->inputs [0] = x;
+        mul->n_inputs = 1;
+        if (s_retype (mul, "HardSwish"))
+            continue;
+        s_kill (sigmoid);
+        rewrites++;
+    }
+    return rewrites;
+}
+
+//  The activation a node computes, if it is one that ops can fuse
+static bool
+s_activation (const zi_graph_t *self, const zi_node_t *node, zi_act_t *act)
+{
+    memset (act, 0, sizeof *act);
+    if (s_is (node, "Relu"))
+        act->kind = ZI_ACT_RELU;
+    else
+    if (s_is (node, "LeakyRelu")) {
+        act->kind = ZI_ACT_LEAKY_RELU;
+        act->alpha = zi_node_attr_float (node, "alpha", 0.01f);
+    }
+    else
+    if (s_is (node, "Sigmoid"))
+        act->kind = ZI_ACT_SIGMOID;
+    else
+    if (s_is (node, "Tanh"))
+        act->kind = ZI_ACT_TANH;
+    else
+    if (s_is (node, "HardSwish"))
+        act->kind = ZI_ACT_HARD_SWISH;
+    else
+    if (s_is (node, "HardSigmoid")) {
+        act->kind = ZI_ACT_HARD_SIGMOID;
+        act->alpha = zi_node_attr_float (node, "alpha", 0.2f);
+        act->beta = zi_node_attr_float (node, "beta", 0.5f);
+    }
+    else
+    if (s_is (node, "Clip")) {
+        act->kind = ZI_ACT_CLIP;
+        if (node->n_inputs >= 2 || node->opset >= 11) {
+            float low = node->n_inputs > 1 && node->inputs [1] >= 0?
+                        s_scalar (self, node->inputs [1]): -INFINITY;
+            float high = node->n_inputs > 2 && node->inputs [2] >= 0?
+                         s_scalar (self, node->inputs [2]): INFINITY;
+            if (isnan (low) || isnan (high))
+                return false;       //  bounds not constant
+            act->alpha = low;
+            act->beta = high;
+        }
+        else {
+            act->alpha = zi_node_attr_float (node, "min", -INFINITY);
+            act->beta = zi_node_attr_float (node, "max", INFINITY);
+        }
+    }
+    else
+        return false;
+    return true;
+}
+
+int
+zi_pass_fuse_activations (zi_graph_t *self)
+{
+    int rewrites = 0;
+    for (int index = 0; index < self->n_nodes; index++) {
+        zi_node_t *producer = &self->nodes [index];
+        if (!producer->op_type || !producer->op || !producer->op->fusable
+        ||  producer->act.kind != ZI_ACT_NONE || producer->n_outputs != 1)
+            continue;
+        int output = producer->outputs [0];
+        if (self->values [output].info.dtype != ZI_F32)
+            continue;
+        int reader = zi_graph_sole_consumer (self, output);
+        if (reader < 0)
+            continue;
+        zi_node_t *activation = &self->nodes [reader];
+        zi_act_t act;
+        if (activation->inputs [0] != output || !s_activation (self, activation, &act))
+            continue;
+        producer->act = act;
+        producer->outputs [0] = activation->outputs [0];
+        s_kill (activation);
+        rewrites++;
+    }
+    return rewrites;
+}
+
+//  Runs a hand-built graph (one input) with and without the passes;
+//  returns the fused output and sets *unfused; *n_fused_nodes counts the
+//  nodes left after planning with the passes
+static zi_tensor_t *
+s_run_both (zi_test_t *t, zi_graph_t *graph, zi_tensor_t *input, zi_tensor_t **unfused,
+            int *n_fused_nodes, const char **first_op)
+{
+    zi_tensor_t *fused = NULL;
+    *unfused = NULL;
+    *n_fused_nodes = -1;
+    *first_op = "";
+    if (zi_graph_sort (graph) || zi_graph_init_ops (graph)) {
+        ZI_CHECK (t, false, "graph builds: %s", zi_error_text ());
+        return NULL;
+    }
+    zi_model_t model = {.source = "test", .graph = graph};
+    for (int pass = 0; pass < 2; pass++) {
+        zi_options_t options = {.no_fuse = pass == 1};
+        zi_session_t *session = zi_session_new (&model, &options);
+        zi_tensor_t *output = NULL;
+        int rc = zi_session_run (session, &input, &output);
+        ZI_CHECK (t, rc == 0, "run (%s): %s", pass? "unfused": "fused", zi_error_text ());
+        if (pass == 0) {
+            fused = output;
+            const zi_graph_t *plan = zi_session_plan (session);
+            *n_fused_nodes = plan? plan->n_nodes: -1;
+            static char op [64];
+            snprintf (op, sizeof op, "%s", plan && plan->n_nodes? plan->nodes [0].op_type: "");
+            *first_op = op;
+        }
+        else
+            *unfused = output;
+        zi_session_destroy (&session);
+    }
+    return fused;
+}
+
+void
+zi_passes_test (zi_test_t *t)
+{
+    //  Conv -> BatchNormalization -> Relu becomes one Conv with relu
+    zi_graph_t *graph = zi_graph_new ("conv_bn_relu");
+    int64_t x_dims [4] = {1, 3, 7, 6};
+    zi_test_graph_io (graph, "x", 4, x_dims, "y");
+    zi_test_graph_constant (graph, "w", zi_test_random (4, (int64_t []) {4, 3, 3, 3}, 1));
+    zi_test_graph_constant (graph, "b", zi_test_random (1, (int64_t []) {4}, 2));
+    zi_test_graph_constant (graph, "scale", zi_test_random (1, (int64_t []) {4}, 3));
+    zi_test_graph_constant (graph, "shift", zi_test_random (1, (int64_t []) {4}, 4));
+    zi_test_graph_constant (graph, "mean", zi_test_random (1, (int64_t []) {4}, 5));
+    zi_tensor_t *var = zi_test_random (1, (int64_t []) {4}, 6);
+    for (int channel = 0; channel < 4; channel++)
+        zi_tensor_f32 (var) [channel] = 1.5f + zi_tensor_f32 (var) [channel];
+    zi_test_graph_constant (graph, "var", var);
+    zi_node_t *conv = zi_test_graph_node (graph, "Conv", "conv", "x,w,b", "c");
+    zi_node_set_ints (conv, "pads", 4, (int64_t []) {1, 1, 1, 1});
+    zi_test_graph_node (graph, "BatchNormalization", "bn", "c,scale,shift,mean,var", "n");
+    zi_test_graph_node (graph, "Relu", "relu", "n", "y");
+    zi_tensor_t *input = zi_test_random (4, x_dims, 7);
+    zi_tensor_t *unfused;
+    int n_nodes;
+    const char *first_op;
+    zi_tensor_t *fused = s_run_both (t, graph, input, &unfused, &n_nodes, &first_op);
+    ZI_CHECK (t, n_nodes == 1 && strcmp (first_op, "Conv") == 0,
+              "conv+bn+relu is one Conv: %d nodes, first %s", n_nodes, first_op);
+    if (fused && unfused)
+        ZI_CHECK_CLOSE (t, "folded batchnorm", zi_tensor_f32 (fused), zi_tensor_f32 (unfused),
+                        zi_tensor_count (fused), 1e-5f, 1e-5f);
+    zi_tensor_destroy (&fused);
+    zi_tensor_destroy (&unfused);
+    zi_tensor_destroy (&input);
+    zi_graph_destroy (&graph);
+
+    //  Keras hard-swish: x * clip (x + 3, 0, 6) * 0.1666667, and a
+    //  hard-sigmoid written clip (x + 3, 0, 6) / 6 after it
+    graph = zi_graph_new ("keras");
+    graph->opset = 13;
+    int64_t dims [2] = {3, 50};
+    zi_test_graph_io (graph, "x", 2, dims, "y");
+    zi_test_graph_constant (graph, "three", zi_test_scalar (3.0f));
+    zi_test_graph_constant (graph, "zero", zi_test_scalar (0.0f));
+    zi_test_graph_constant (graph, "six", zi_test_scalar (6.0f));
+    zi_test_graph_constant (graph, "sixth", zi_test_scalar (0.1666667f));
+    zi_test_graph_node (graph, "Add", "add", "x,three", "a");
+    zi_test_graph_node (graph, "Clip", "clip", "a,zero,six", "c");
+    zi_test_graph_node (graph, "Mul", "scale", "c,sixth", "s");
+    zi_test_graph_node (graph, "Mul", "times_x", "x,s", "h");
+    zi_test_graph_node (graph, "Add", "add2", "three,h", "a2");
+    zi_test_graph_node (graph, "Clip", "clip2", "a2,zero,six", "c2");
+    zi_test_graph_node (graph, "Div", "div", "c2,six", "y");
+    input = zi_test_random (2, dims, 8);
+    for (size_t item = 0; item < zi_tensor_count (input); item++)
+        zi_tensor_f32 (input) [item] *= 8;     //  cover both clamps
+    fused = s_run_both (t, graph, input, &unfused, &n_nodes, &first_op);
+    ZI_CHECK (t, n_nodes == 2 && strcmp (first_op, "HardSwish") == 0,
+              "two chains become HardSwish and HardSigmoid: %d nodes, first %s", n_nodes, first_op);
+    if (fused && unfused)
+        ZI_CHECK_CLOSE (t, "keras hard-swish", zi_tensor_f32 (fused), zi_tensor_f32 (unfused),
+                        zi_tensor_count (fused), 1e-6f, 1e-6f);
+    zi_tensor_destroy (&fused);
+    zi_tensor_destroy (&unfused);
+    zi_tensor_destroy (&input);
+    zi_graph_destroy (&graph);
+
+    //  A chain that only looks alike (x + 2) stays as it is
+    graph = zi_graph_new ("lookalike");
+    zi_test_graph_io (graph, "x", 2, dims, "y");
+    zi_test_graph_constant (graph, "two", zi_test_scalar (2.0f));
+    zi_test_graph_constant (graph, "zero", zi_test_scalar (0.0f));
+    zi_test_graph_constant (graph, "six", zi_test_scalar (6.0f));
+    zi_test_graph_node (graph, "Add", "add", "x,two", "a");
+    zi_test_graph_node (graph, "Clip", "clip", "a,zero,six", "c");
+    zi_test_graph_node (graph, "Div", "div", "c,six", "y");
+    input = zi_test_random (2, dims, 9);
+    fused = s_run_both (t, graph, input, &unfused, &n_nodes, &first_op);
+    //  (the Clip still fuses into the Add as an activation)
+    ZI_CHECK (t, n_nodes == 2 && strcmp (first_op, "Add") == 0,
+              "x + 2 is not hard-sigmoid: %d nodes, first %s", n_nodes, first_op);
+    if (fused && unfused)
+        ZI_CHECK_CLOSE (t, "add with fused clip", zi_tensor_f32 (fused), zi_tensor_f32 (unfused),
+                        zi_tensor_count (fused), 0, 0);
+    zi_tensor_destroy (&fused);
+    zi_tensor_destroy (&unfused);
+    zi_tensor_destroy (&input);
+    zi_graph_destroy (&graph);
+
+    //  Shape arithmetic feeding Reshape folds to a constant
+    graph = zi_graph_new ("shape");
+    int64_t cube [3] = {2, 3, 4};
+    zi_test_graph_io (graph, "x", 3, cube, "y");
+    zi_test_graph_constant (graph, "zero_index", zi_test_ints (1, (int64_t []) {0}));
+    zi_test_graph_constant (graph, "minus_one", zi_test_ints (1, (int64_t []) {-1}));
+    zi_test_graph_node (graph, "Shape", "shape", "x", "s");
+    zi_test_graph_node (graph, "Gather", "gather", "s,zero_index", "g");
+    zi_test_graph_node (graph, "Concat", "concat", "g,minus_one", "target");
+    zi_node_set_int (&graph->nodes [graph->n_nodes - 1], "axis", 0);
+    zi_test_graph_node (graph, "Reshape", "reshape", "x,target", "y");
+    input = zi_test_random (3, cube, 10);
+    fused = s_run_both (t, graph, input, &unfused, &n_nodes, &first_op);
+    ZI_CHECK (t, n_nodes == 1 && strcmp (first_op, "Reshape") == 0,
+              "shape subgraph folded: %d nodes, first %s", n_nodes, first_op);
+    ZI_CHECK (t, fused && fused->ndim == 2 && fused->dims [0] == 2 && fused->dims [1] == 12,
+              "reshaped to [2, 12]");
+    ZI_CHECK (t, fused && memcmp (fused->data, input->data, input->nbytes) == 0, "data kept");
+    zi_tensor_destroy (&fused);
+    zi_tensor_destroy (&unfused);
+    zi_tensor_destroy (&input);
+    zi_graph_destroy (&graph);
+}

@@ -1,0 +1,177 @@
+/*  =========================================================================
+    zi_plan - shape inference, constant folding and the pass pipeline
+
+    Planning runs once per set of input shapes. Each node's infer sees its
+    inputs' shapes, and their data when they are constant; a node whose
+    inputs are all constant is run right here and its outputs become
+    constants. That one mechanism folds the Shape -> Gather -> Unsqueeze ->
+    Concat -> Reshape subgraphs exporters emit, Constant nodes, and any
+    weight preprocessing, and leaves only real work for run time.
+    =========================================================================
+*/
+
+#include "zi_classes.h"
+
+//  Collects a node's inputs as tensors: constants with data, the rest as
+//  shape-only infos; NULL for omitted optional inputs
+static int
+s_node_inputs (zi_graph_t *self, zi_node_t *node, const zi_tensor_t **in, bool *all_constant)
+{
+    *all_constant = true;
+    for (int slot = 0; slot < node->n_inputs; slot++) {
+        int value = node->inputs [slot];
+        if (value < 0) {
+            in [slot] = NULL;
+            continue;
+        }
+        zi_value_t *info = &self->values [value];
+        if (info->constant)
+            in [slot] = info->constant;
+        else {
+            if (!info->known)
+                return zi_error ("node '%s' (%s): shape of input '%s' is unknown",
+                                 node->name, node->op_type, info->name);
+            in [slot] = &info->info;
+            *all_constant = false;
+        }
+    }
+    return 0;
+}
+
+static int
+s_fold_node (zi_node_t *node, const zi_tensor_t **in, zi_tensor_t **out_info,
+             zi_value_t *values)
+{
+    const zi_op_t *op = node->op;
+    zi_tensor_t *outputs [ZI_MAX_DIMS] = {NULL};
+    int rc = 0;
+    for (int slot = 0; slot < node->n_outputs && rc == 0; slot++) {
+        outputs [slot] = zi_tensor_new (out_info [slot]->dtype, out_info [slot]->ndim,
+                                        out_info [slot]->dims);
+        if (!outputs [slot])
+            rc = -1;
+    }
+    if (rc == 0 && op->prepare)
+        rc = op->prepare (node, in);
+    if (rc == 0) {
+        zi_exec_t *exec = zi_exec_new ();
+        rc = op->run (node, exec, in, outputs);
+        zi_exec_destroy (&exec);
+    }
+    for (int slot = 0; slot < node->n_outputs; slot++) {
+        int value = node->outputs [slot];
+        if (rc == 0 && value >= 0)
+            values [value].constant = outputs [slot];
+        else
+            zi_tensor_destroy (&outputs [slot]);
+    }
+    return rc;
+}
+
+int
+zi_graph_infer (zi_graph_t *self, bool fold)
+{
+    for (int index = 0; index < self->n_nodes; index++) {
+        zi_node_t *node = &self->nodes [index];
+        assert (node->op);
+        assert (node->n_inputs <= 64 && node->n_outputs <= ZI_MAX_DIMS);
+        const zi_tensor_t *in [64];
+        bool all_constant;
+        if (s_node_inputs (self, node, in, &all_constant))
+            return -1;
+        //  Outputs whose consumers were all removed still need somewhere
+        //  for infer to write
+        zi_tensor_t unused [ZI_MAX_DIMS];
+        zi_tensor_t *out [ZI_MAX_DIMS];
+        for (int slot = 0; slot < node->n_outputs; slot++) {
+            int value = node->outputs [slot];
+            out [slot] = value >= 0? &self->values [value].info: &unused [slot];
+            memset (out [slot], 0, sizeof (zi_tensor_t));
+        }
+        if (node->op->infer (node, in, out)) {
+            zi_error_prefix ("node '%s' (%s)", node->name, node->op_type);
+            return -1;
+        }
+        for (int slot = 0; slot < node->n_outputs; slot++) {
+            int value = node->outputs [slot];
+            if (value >= 0)
+                self->values [value].known = true;
+        }
+        bool already = node->n_outputs > 0 && node->outputs [0] >= 0
+                    && self->values [node->outputs [0]].constant;
+        if (fold && all_constant && !already
+        &&  s_fold_node (node, in, out, self->values)) {
+            zi_error_prefix ("node '%s' (%s), folding constants", node->name, node->op_type);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+//  Sets the graph inputs' shapes for this plan, checking them against the
+//  shapes the model declares
+static int
+s_bind_inputs (zi_graph_t *self, const zi_tensor_t *const *shapes)
+{
+    for (int index = 0; index < self->n_inputs; index++) {
+        zi_value_t *value = &self->values [self->inputs [index]];
+        if (!value->known)
+            return zi_error ("input '%s' has no declared type and shape", value->name);
+        char want [160], got [160];
+        zi_shape_str (value->info.ndim, value->info.dims, want, sizeof want);
+        if (!shapes) {
+            //  Declared shape, unknown dimensions taken as 1 (batch)
+            int64_t dims [ZI_MAX_DIMS];
+            for (int axis = 0; axis < value->info.ndim; axis++)
+                dims [axis] = value->info.dims [axis] < 0? 1: value->info.dims [axis];
+            zi_tensor_set_shape (&value->info, value->info.dtype, value->info.ndim, dims);
+            continue;
+        }
+        const zi_tensor_t *shape = shapes [index];
+        zi_shape_str (shape->ndim, shape->dims, got, sizeof got);
+        bool match = shape->dtype == value->info.dtype && shape->ndim == value->info.ndim;
+        for (int axis = 0; match && axis < shape->ndim; axis++)
+            if (value->info.dims [axis] >= 0 && value->info.dims [axis] != shape->dims [axis])
+                match = false;
+        if (!match)
+            return zi_error ("input '%s': expected %s %s, got %s %s", value->name,
+                             zi_dtype_name (value->info.dtype), want,
+                             zi_dtype_name (shape->dtype), got);
+        zi_tensor_set_shape (&value->info, shape->dtype, shape->ndim, shape->dims);
+    }
+    return 0;
+}
+
+int
+zi_graph_plan (zi_graph_t *self, const zi_tensor_t *const *input_shapes, bool no_fuse)
+{
+    //  A copied graph has no op params yet (zi_graph_dup leaves them out)
+    if (zi_graph_init_ops (self)
+    ||  s_bind_inputs (self, input_shapes) || zi_graph_infer (self, true))
+        return -1;
+    zi_graph_prune (self);
+    if (!no_fuse) {
+        //  Each pass may enable the next: hard-swish chains become single
+        //  nodes only once constants are folded, and an activation fuses
+        //  into a Conv only once BatchNormalization is out of the way
+        zi_pass_fold_batchnorm (self);
+        zi_pass_hard_activations (self);
+        zi_pass_fuse_activations (self);
+        zi_graph_prune (self);
+        if (zi_graph_sort (self) || zi_graph_infer (self, false))
+            return -1;
+    }
+    for (int index = 0; index < self->n_nodes; index++) {
+        zi_node_t *node = &self->nodes [index];
+        if (!node->op->prepare)
+            continue;
+        const zi_tensor_t *in [64];
+        bool all_constant;
+        if (s_node_inputs (self, node, in, &all_constant)
+        ||  node->op->prepare (node, in)) {
+            zi_error_prefix ("node '%s' (%s)", node->name, node->op_type);
+            return -1;
+        }
+    }
+    return 0;
+}

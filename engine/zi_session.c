@@ -1,0 +1,341 @@
+/*  =========================================================================
+    zi_session - runs a model locally, node after node
+
+    A session owns a planned copy of the model's graph and one buffer per
+    intermediate value. Buffers are shared between values whose lifetimes
+    do not overlap (greedy best fit in execution order), so memory stays
+    near the largest working set rather than the sum of all activations,
+    and nothing is allocated per request but the returned outputs.
+    =========================================================================
+*/
+
+#include "zi_classes.h"
+#include <cblas.h>
+
+typedef struct {
+    void *data;                 //  64-byte aligned block
+    size_t size;                //  bytes
+    int free_after;             //  node index after which it is free again
+} s_buffer_t;
+
+struct zi_session_t {
+    zi_model_t *model;          //  the model, not owned
+    zi_options_t options;       //  as given
+    zi_graph_t *plan;           //  planned copy of the model's graph
+    zi_tensor_t **tensors;      //  per plan value: tensor used at run time
+    const zi_tensor_t ***node_in;   //  per node: its input tensors
+    zi_tensor_t ***node_out;        //  per node: its output tensors
+    s_buffer_t *buffers;        //  shared activation memory
+    int n_buffers;              //  buffers in use
+    zi_exec_t *exec;            //  scratch for kernels
+    zi_tensor_t *planned [ZI_MAX_DIMS];     //  input shapes of the plan
+};
+
+zi_session_t *
+zi_session_new (zi_model_t *model, const zi_options_t *options)
+{
+    assert (model);
+    zi_session_t *self = calloc (1, sizeof (zi_session_t));
+    assert (self);
+    self->model = model;
+    if (options)
+        self->options = *options;
+    self->exec = zi_exec_new ();
+    return self;
+}
+
+static void
+s_drop_plan (zi_session_t *self)
+{
+    if (!self->plan)
+        return;
+    for (int index = 0; self->tensors && index < self->plan->n_values; index++)
+        zi_tensor_destroy (&self->tensors [index]);
+    for (int index = 0; self->node_in && index < self->plan->n_nodes; index++) {
+        free (self->node_in [index]);
+        free (self->node_out [index]);
+    }
+    for (int index = 0; index < self->n_buffers; index++)
+        zi_free (self->buffers [index].data);
+    free (self->buffers);
+    free (self->tensors);
+    free (self->node_in);
+    free (self->node_out);
+    self->buffers = NULL;
+    self->n_buffers = 0;
+    self->tensors = NULL;
+    self->node_in = NULL;
+    self->node_out = NULL;
+    for (int index = 0; index < ZI_MAX_DIMS; index++)
+        zi_tensor_destroy (&self->planned [index]);
+    zi_graph_destroy (&self->plan);
+}
+
+void
+zi_session_destroy (zi_session_t **self_p)
+{
+    assert (self_p);
+    zi_session_t *self = *self_p;
+    if (!self)
+        return;
+    s_drop_plan (self);
+    zi_exec_destroy (&self->exec);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Chooses a buffer for a value made by node index and last read by node
+//  last_use: the smallest free buffer that fits, else the largest free one
+//  (which then grows), else a new one. Only sizes are decided here; the
+//  memory is allocated once every value has its buffer.
+static int
+s_buffer_for (zi_session_t *self, size_t size, int index, int last_use)
+{
+    int fits = -1, largest = -1;
+    for (int buffer = 0; buffer < self->n_buffers; buffer++) {
+        s_buffer_t *candidate = &self->buffers [buffer];
+        if (candidate->free_after >= index)
+            continue;       //  still holds a live value
+        if (candidate->size >= size
+        && (fits < 0 || candidate->size < self->buffers [fits].size))
+            fits = buffer;
+        if (largest < 0 || candidate->size > self->buffers [largest].size)
+            largest = buffer;
+    }
+    int chosen = fits >= 0? fits: largest;
+    if (chosen < 0) {
+        self->buffers = realloc (self->buffers, (self->n_buffers + 1) * sizeof (s_buffer_t));
+        assert (self->buffers);
+        chosen = self->n_buffers++;
+        self->buffers [chosen].data = NULL;
+        self->buffers [chosen].size = 0;
+    }
+    s_buffer_t *buffer = &self->buffers [chosen];
+    if (buffer->size < size)
+        buffer->size = size;
+    buffer->free_after = last_use;
+    return chosen;
+}
+
+static int
+s_plan (zi_session_t *self, zi_tensor_t *const *inputs)
+{
+    s_drop_plan (self);
+    zi_graph_t *plan = zi_graph_dup (self->model->graph);
+    self->plan = plan;
+    if (zi_graph_plan (plan, (const zi_tensor_t *const *) inputs, self->options.no_fuse))
+        return -1;
+    for (int index = 0; index < plan->n_inputs && index < ZI_MAX_DIMS; index++) {
+        self->planned [index] = zi_tensor_wrap (inputs [index]->dtype, inputs [index]->ndim,
+                                                inputs [index]->dims, NULL, NULL, NULL);
+    }
+    self->tensors = calloc (plan->n_values + 1, sizeof (zi_tensor_t *));
+    self->node_in = calloc (plan->n_nodes + 1, sizeof (zi_tensor_t **));
+    self->node_out = calloc (plan->n_nodes + 1, sizeof (zi_tensor_t **));
+    assert (self->tensors && self->node_in && self->node_out);
+
+    //  When is each value read for the last time? Graph outputs never die.
+    int *last_use = malloc ((plan->n_values + 1) * sizeof (int));
+    assert (last_use);
+    for (int value = 0; value < plan->n_values; value++)
+        last_use [value] = zi_graph_is_output (plan, value)? INT32_MAX: -1;
+    for (int index = 0; index < plan->n_nodes; index++) {
+        zi_node_t *node = &plan->nodes [index];
+        for (int slot = 0; slot < node->n_inputs; slot++)
+            if (node->inputs [slot] >= 0 && last_use [node->inputs [slot]] != INT32_MAX)
+                last_use [node->inputs [slot]] = index;
+    }
+    for (int value = 0; value < plan->n_values; value++)
+        if (plan->values [value].constant)
+            self->tensors [value] = zi_tensor_ref (plan->values [value].constant);
+
+    //  First decide which buffer holds each intermediate value, then
+    //  allocate the buffers at their final sizes, then point tensors in
+    int *buffer_of = malloc ((plan->n_values + 1) * sizeof (int));
+    assert (buffer_of);
+    for (int value = 0; value < plan->n_values; value++)
+        buffer_of [value] = -1;
+    for (int index = 0; index < plan->n_nodes; index++) {
+        zi_node_t *node = &plan->nodes [index];
+        for (int slot = 0; slot < node->n_outputs; slot++) {
+            int value = node->outputs [slot];
+            if (value < 0 || last_use [value] == INT32_MAX)
+                continue;
+            //  An unread output still needs a home for the node to fill
+            int until = last_use [value] < index? index: last_use [value];
+            buffer_of [value] = s_buffer_for (self, plan->values [value].info.nbytes, index, until);
+        }
+    }
+    int rc = 0;
+    for (int buffer = 0; buffer < self->n_buffers && rc == 0; buffer++) {
+        self->buffers [buffer].data = zi_alloc (self->buffers [buffer].size);
+        if (!self->buffers [buffer].data)
+            rc = zi_error ("out of memory for %zu bytes of activations",
+                           self->buffers [buffer].size);
+    }
+    for (int index = 0; index < plan->n_nodes && rc == 0; index++) {
+        zi_node_t *node = &plan->nodes [index];
+        self->node_out [index] = calloc (node->n_outputs + 1, sizeof (zi_tensor_t *));
+        assert (self->node_out [index]);
+        for (int slot = 0; slot < node->n_outputs; slot++) {
+            int value = node->outputs [slot];
+            if (value < 0)
+                continue;       //  an optional output nobody named
+            zi_tensor_t *info = &plan->values [value].info;
+            zi_tensor_t *tensor;
+            if (buffer_of [value] < 0)
+                tensor = zi_tensor_new (info->dtype, info->ndim, info->dims);
+            else
+                tensor = zi_tensor_wrap (info->dtype, info->ndim, info->dims,
+                                         self->buffers [buffer_of [value]].data, NULL, NULL);
+            if (!tensor) {
+                rc = -1;
+                break;
+            }
+            self->tensors [value] = tensor;
+            self->node_out [index][slot] = tensor;
+        }
+    }
+    free (buffer_of);
+    free (last_use);
+    if (rc)
+        return -1;
+    //  Input tensor pointers: graph inputs are bound per run, so nodes
+    //  read them through the tensors array slot, filled before each run
+    for (int index = 0; index < plan->n_nodes; index++) {
+        zi_node_t *node = &plan->nodes [index];
+        self->node_in [index] = calloc (node->n_inputs + 1, sizeof (zi_tensor_t *));
+        assert (self->node_in [index]);
+    }
+    return 0;
+}
+
+static bool
+s_same_shapes (zi_session_t *self, zi_tensor_t *const *inputs)
+{
+    if (!self->plan)
+        return false;
+    for (int index = 0; index < self->plan->n_inputs; index++)
+        if (!self->planned [index] || !zi_tensor_same_shape (self->planned [index], inputs [index]))
+            return false;
+    return true;
+}
+
+int
+zi_session_run (zi_session_t *self, zi_tensor_t *const *inputs, zi_tensor_t **outputs)
+{
+    const zi_graph_t *graph = self->model->graph;
+    if (graph->n_inputs > ZI_MAX_DIMS)
+        return zi_error ("models with more than %d inputs are not supported", ZI_MAX_DIMS);
+    for (int index = 0; index < graph->n_inputs; index++)
+        if (!inputs [index] || !inputs [index]->data)
+            return zi_error ("input '%s' is missing", graph->values [graph->inputs [index]].name);
+    if (self->options.threads > 0)
+        openblas_set_num_threads (self->options.threads);
+    if (!s_same_shapes (self, inputs) && s_plan (self, inputs)) {
+        s_drop_plan (self);
+        return -1;
+    }
+    zi_graph_t *plan = self->plan;
+    for (int index = 0; index < plan->n_inputs; index++) {
+        int value = plan->inputs [index];
+        zi_tensor_destroy (&self->tensors [value]);
+        self->tensors [value] = zi_tensor_ref (inputs [index]);
+    }
+    for (int index = 0; index < plan->n_nodes; index++) {
+        zi_node_t *node = &plan->nodes [index];
+        const zi_tensor_t **in = self->node_in [index];
+        for (int slot = 0; slot < node->n_inputs; slot++)
+            in [slot] = node->inputs [slot] >= 0? self->tensors [node->inputs [slot]]: NULL;
+        if (node->op->run (node, self->exec, in, self->node_out [index])) {
+            zi_error_prefix ("node '%s' (%s)", node->name, node->op_type);
+            return -1;
+        }
+    }
+    for (int index = 0; index < plan->n_outputs; index++) {
+        const zi_tensor_t *result = self->tensors [plan->outputs [index]];
+        outputs [index] = result? zi_tensor_dup (result): NULL;
+        if (!outputs [index]) {
+            for (int done = 0; done < index; done++)
+                zi_tensor_destroy (&outputs [done]);
+            return zi_error ("output '%s' was not computed", plan->values [plan->outputs [index]].name);
+        }
+    }
+    //  Drop our references to the caller's inputs
+    for (int index = 0; index < plan->n_inputs; index++)
+        zi_tensor_destroy (&self->tensors [plan->inputs [index]]);
+    return 0;
+}
+
+//  The plan of the last run (for zinfer info and tests)
+const zi_graph_t *
+zi_session_plan (const zi_session_t *self)
+{
+    return self->plan;
+}
+
+void
+zi_session_test (zi_test_t *t)
+{
+    //  A chain long enough for buffers to be shared, with a skip that
+    //  keeps one value alive across it: y = relu (-(|x| + x)) + x * 2
+    zi_graph_t *graph = zi_graph_new ("chain");
+    int64_t dims [2] = {-1, 5};
+    zi_test_graph_io (graph, "x", 2, dims, "y");
+    zi_test_graph_constant (graph, "two", zi_test_scalar (2.0f));
+    zi_test_graph_node (graph, "Abs", "abs", "x", "a");
+    zi_test_graph_node (graph, "Add", "add", "a,x", "b");
+    zi_test_graph_node (graph, "Neg", "neg", "b", "c");
+    zi_test_graph_node (graph, "Relu", "relu", "c", "d");
+    zi_test_graph_node (graph, "Mul", "mul", "x,two", "e");
+    zi_test_graph_node (graph, "Add", "sum", "d,e", "y");
+    ZI_CHECK (t, zi_graph_sort (graph) == 0 && zi_graph_init_ops (graph) == 0,
+              "graph builds: %s", zi_error_text ());
+    zi_model_t model = {.source = "test", .graph = graph};
+    zi_session_t *session = zi_session_new (&model, NULL);
+
+    for (int64_t batch = 2; batch <= 3; batch++) {
+        int64_t shape [2] = {batch, 5};
+        zi_tensor_t *input = zi_test_random (2, shape, (uint32_t) batch);
+        zi_tensor_t *output = NULL;
+        int rc = zi_session_run (session, &input, &output);
+        ZI_CHECK (t, rc == 0, "run at batch %lld: %s", (long long) batch, zi_error_text ());
+        if (rc == 0) {
+            ZI_CHECK (t, zi_tensor_same_shape (output, input), "output shape follows the batch");
+            float want [15];
+            for (size_t item = 0; item < zi_tensor_count (input); item++) {
+                float x = zi_tensor_f32 (input) [item];
+                float c = -(fabsf (x) + x);
+                want [item] = (c > 0? c: 0) + x * 2;
+            }
+            ZI_CHECK_CLOSE (t, "chain result", zi_tensor_f32 (output), want,
+                            zi_tensor_count (input), 0, 0);
+        }
+        zi_tensor_destroy (&output);
+        zi_tensor_destroy (&input);
+    }
+
+    //  Wrong shapes and types are refused with both shapes named
+    int64_t wrong [2] = {2, 6};
+    zi_tensor_t *input = zi_test_random (2, wrong, 3);
+    zi_tensor_t *output = NULL;
+    ZI_CHECK (t, zi_session_run (session, &input, &output) == -1
+              && strstr (zi_error_text (), "expected float32 [-1, 5], got float32 [2, 6]"),
+              "wrong shape refused: %s", zi_error_text ());
+    zi_tensor_destroy (&input);
+    input = zi_test_ints (5, (int64_t []) {1, 2, 3, 4, 5});
+    ZI_CHECK (t, zi_session_run (session, &input, &output) == -1
+              && strstr (zi_error_text (), "got int64 [5]"),
+              "wrong type refused: %s", zi_error_text ());
+    zi_tensor_destroy (&input);
+
+    //  A good run after bad ones still works
+    int64_t good [2] = {1, 5};
+    input = zi_test_random (2, good, 4);
+    ZI_CHECK (t, zi_session_run (session, &input, &output) == 0, "recovers after errors");
+    zi_tensor_destroy (&output);
+    zi_tensor_destroy (&input);
+    zi_session_destroy (&session);
+    zi_session_destroy (&session);
+    zi_graph_destroy (&graph);
+}
