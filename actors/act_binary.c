@@ -124,6 +124,9 @@ s_ipow (int64_t base, int64_t exponent)
 }
 
 S_ROW2 (add_f32, float, float, float, x + z)
+//  Add + Relu in one pass (residual blocks); the same expression as
+//  zi_act_apply's Relu, so the result is bit for bit the two-pass one
+S_ROW2 (add_relu_f32, float, float, float, (x + z) > 0? (x + z): 0)
 S_ROW2 (sub_f32, float, float, float, x - z)
 S_ROW2 (mul_f32, float, float, float, x * z)
 S_ROW2 (div_f32, float, float, float, x / z)
@@ -638,12 +641,16 @@ s_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
         s_row_fn row = s_row_select (kind, a->dtype, b->dtype);
         if (kind == S_POW && a->dtype == ZI_F32 && s_is_square (b))
             row = s_square_f32;
+        bool final = step == self->n_plans - 1;
+        const zi_act_t *row_act = final && last_act? act: NULL;
+        if (kind == S_ADD && a->dtype == ZI_F32 && act->kind == ZI_ACT_RELU) {
+            row = s_add_relu_f32;
+            row_act = NULL;
+        }
         assert (row);
         const void *sources [2] = {a->data, b->data};
         size_t sizes [2] = {zi_dtype_size (a->dtype), zi_dtype_size (b->dtype)};
-        bool final = step == self->n_plans - 1;
-        s_plan_execute (&self->plans [step], row, y, sources, sizes,
-                        final && last_act? act: NULL);
+        s_plan_execute (&self->plans [step], row, y, sources, sizes, row_act);
     }
     if (kind == S_MEAN) {
         float *data = zi_tensor_f32 (y);

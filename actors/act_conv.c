@@ -11,7 +11,8 @@
       - anything else: im2col into exec scratch, then sgemm. The column
         matrix is built a band of output rows at a time so it stays near
         cache size however large the image.
-    Bias and the fused activation are applied per band while it is hot.
+    Bias and the fused activation are applied to each output row (depthwise)
+    or band (im2col) right after it is computed, while it is still in cache.
 
     ConvTranspose multiplies W^T by the input (sgemm) into columns and
     scatters them into the output (col2im), also a band of input rows at a
@@ -45,17 +46,17 @@ typedef struct {
     int64_t group;              //  channel groups
     s_auto_pad_t auto_pad;      //  how padding is chosen
     int n_kernel;               //  entries in kernel (0: take W's shape)
-    int64_t kernel [2 * ZI_MAX_DIMS];
+    int64_t kernel [2 * ZI_MAX_DIMS];           //  kernel_shape
     int n_strides;              //  entries in strides (0: all 1)
-    int64_t strides [2 * ZI_MAX_DIMS];
+    int64_t strides [2 * ZI_MAX_DIMS];          //  step per spatial axis
     int n_dilations;            //  entries in dilations (0: all 1)
-    int64_t dilations [2 * ZI_MAX_DIMS];
-    int n_pads;                 //  entries in pads (0: all 0), begins then ends
-    int64_t pads [2 * ZI_MAX_DIMS];
-    int n_output_padding;       //  ConvTranspose: extra output at the end
-    int64_t output_padding [2 * ZI_MAX_DIMS];
-    int n_output_shape;         //  ConvTranspose: requested output size
-    int64_t output_shape [2 * ZI_MAX_DIMS];
+    int64_t dilations [2 * ZI_MAX_DIMS];        //  kernel spacing per axis
+    int n_pads;                 //  entries in pads (0: all 0)
+    int64_t pads [2 * ZI_MAX_DIMS];             //  begins, then ends
+    int n_output_padding;       //  entries in output_padding (ConvTranspose)
+    int64_t output_padding [2 * ZI_MAX_DIMS];   //  extra output at the end
+    int n_output_shape;         //  entries in output_shape (ConvTranspose)
+    int64_t output_shape [2 * ZI_MAX_DIMS];     //  requested output size
 } s_conv_t;
 
 //  Everything the loops need, derived from the attributes and the input
@@ -491,10 +492,12 @@ s_band_rows (int64_t col_rows, int64_t row_width, int64_t rows)
 //  --------------------------------------------------------------------------
 //  Conv
 
-//  One channel plane of a depthwise convolution: y = act (b + x (*) w)
+//  One channel plane of a depthwise convolution: y = act (b + x (*) w).
+//  ranges [2 kw], [2 kw + 1] bound the output columns tap kw reaches
+//  without padding; they are the same on every row.
 static void
-s_depthwise_plane (const s_geom_t *geom, const float *x, const float *w, float bias,
-                   const zi_act_t *act, float *y)
+s_depthwise_plane (const s_geom_t *geom, const int64_t *ranges, const float *x,
+                   const float *w, float bias, const zi_act_t *act, float *y)
 {
     for (int64_t oh = 0; oh < geom->out_h; oh++) {
         float *yrow = y + oh * geom->out_w;
@@ -506,13 +509,11 @@ s_depthwise_plane (const s_geom_t *geom, const float *x, const float *w, float b
                 continue;
             const float *xrow = x + ih * geom->in_w;
             for (int64_t kw = 0; kw < geom->k_w; kw++) {
-                int64_t offset = kw * geom->dil_w - geom->pad_l;
-                int64_t lo, hi;
-                s_valid_range (offset, geom->stride_w, geom->in_w, geom->out_w, &lo, &hi);
+                int64_t lo = ranges [2 * kw], hi = ranges [2 * kw + 1];
                 if (hi <= lo)
                     continue;
                 float tap = w [kh * geom->k_w + kw];
-                const float *src = xrow + lo * geom->stride_w + offset;
+                const float *src = xrow + lo * geom->stride_w + kw * geom->dil_w - geom->pad_l;
                 if (geom->stride_w == 1)
                     s_axpy (yrow + lo, src, tap, hi - lo);
                 else
@@ -525,20 +526,27 @@ s_depthwise_plane (const s_geom_t *geom, const float *x, const float *w, float b
 
 //  Depthwise: each output channel reads one input channel (group == C);
 //  with M = k * C, channels m .. come k at a time from the same input
-static void
-s_conv_depthwise (const s_geom_t *geom, const float *x, const float *w, const float *bias,
-                  const zi_act_t *act, float *y)
+static int
+s_conv_depthwise (const s_geom_t *geom, zi_exec_t *exec, const float *x, const float *w,
+                  const float *bias, const zi_act_t *act, float *y)
 {
+    int64_t *ranges = zi_exec_scratch (exec, 0, 2 * geom->k_w * sizeof (int64_t));
+    if (!ranges)
+        return -1;
+    for (int64_t kw = 0; kw < geom->k_w; kw++)
+        s_valid_range (kw * geom->dil_w - geom->pad_l, geom->stride_w, geom->in_w,
+                       geom->out_w, &ranges [2 * kw], &ranges [2 * kw + 1]);
     int64_t multiplier = geom->out_c / geom->in_c;
     int64_t in_plane = geom->in_h * geom->in_w;
     int64_t out_plane = geom->out_h * geom->out_w;
     int64_t taps = geom->k_h * geom->k_w;
     for (int64_t n = 0; n < geom->batch; n++)
         for (int64_t m = 0; m < geom->out_c; m++)
-            s_depthwise_plane (geom,
+            s_depthwise_plane (geom, ranges,
                                x + (n * geom->in_c + m / multiplier) * in_plane,
                                w + m * taps, bias? bias [m]: 0, act,
                                y + (n * geom->out_c + m) * out_plane);
+    return 0;
 }
 
 //  1x1, stride 1, no padding: Y_g = W_g X_g straight from the input
@@ -651,7 +659,7 @@ s_conv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     float *y = zi_tensor_f32 (out [0]);
 
     if (geom.group == geom.in_c)
-        s_conv_depthwise (&geom, x, w, bias, &node->act, y);
+        return s_conv_depthwise (&geom, exec, x, w, bias, &node->act, y);
     else
     if (geom.k_h == 1 && geom.k_w == 1 && geom.stride_h == 1 && geom.stride_w == 1
     &&  geom.pad_t == 0 && geom.pad_l == 0
@@ -1140,7 +1148,7 @@ zi_act_conv_test (zi_test_t *t)
     for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++)
         s_case_run (t, &cases [index], (uint32_t) (100 + 7 * index));
 
-    //  Conv and ConvTranspose did not change between opsets 9 and 17
+    //  Conv and ConvTranspose read the same in every opset from 9 to 17
     size_t n_cases = sizeof cases / sizeof cases [0];
     size_t first_deconv = 0;
     while (first_deconv < n_cases && strcmp (cases [first_deconv].op, "ConvTranspose") != 0)

@@ -332,7 +332,8 @@ S_OP (Not, 1)
 //  Self test: each op against the formula from the ONNX spec, computed in
 //  double; the activations also bit for bit against zi_act_apply
 
-//  The spec's formula; p holds the op's parameters (alpha, beta / gamma)
+//  The spec's formula; alpha and beta are the op's parameters (beta is
+//  gamma for Selu)
 static double
 s_ref (s_kind_t kind, double x, double alpha, double beta)
 {

@@ -65,6 +65,22 @@ zi_act_apply (const zi_act_t *act, float *data, size_t n)
                 data [item] = x * (y < 0? 0: (y > 1? 1: y));
             }
             return;
+        case ZI_ACT_LEAKY_RELU: {
+            float alpha = act->alpha;
+            for (size_t item = 0; item < n; item++) {
+                float x = data [item];
+                data [item] = x >= 0? x: x * alpha;
+            }
+            return;
+        }
+        case ZI_ACT_HARD_SIGMOID: {
+            float alpha = act->alpha, beta = act->beta;
+            for (size_t item = 0; item < n; item++) {
+                float y = alpha * data [item] + beta;
+                data [item] = y < 0? 0: (y > 1? 1: y);
+            }
+            return;
+        }
         default:
             for (size_t item = 0; item < n; item++)
                 data [item] = zi_act_one (act, data [item]);

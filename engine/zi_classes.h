@@ -221,6 +221,20 @@ void
 void *
     zi_exec_scratch (zi_exec_t *self, int slot, size_t size);
 
+//  Recycled tensor buffers (zi_pool.c): tensors whose data goes back to
+//  the pool, from any thread, when their last reference is dropped
+typedef struct zi_pool_t zi_pool_t;
+zi_pool_t *
+    zi_pool_new (void);
+//  Destroy only once every pooled tensor has been released
+void
+    zi_pool_destroy (zi_pool_t **self_p);
+zi_tensor_t *
+    zi_pool_tensor (zi_pool_t *self, zi_dtype_t dtype, int ndim, const int64_t *dims);
+//  Pooled tensors not yet released
+int
+    zi_pool_live (zi_pool_t *self);
+
 //  Aligned allocation used by tensors and packed weights
 void *
     zi_alloc (size_t size);
@@ -329,6 +343,9 @@ int
 //  Drop nodes marked dead (op_type NULL) and nodes nothing needs
 void
     zi_graph_prune (zi_graph_t *self);
+//  Multiply-accumulates of a planned node (Conv, ConvTranspose, Gemm, MatMul)
+int64_t
+    zi_graph_node_macs (const zi_graph_t *self, const zi_node_t *node);
 //  Check arity and run op->init on every node; errors name the node
 int
     zi_graph_init_ops (zi_graph_t *self);

@@ -88,6 +88,31 @@ zi_embedded_find (const char *name)
     return NULL;
 }
 
+//  One line per output: shape, range, mean and the top entry
+void
+zi_cli_summarise (const char *name, const zi_tensor_t *tensor)
+{
+    char shape [128];
+    zi_shape_str (tensor->ndim, tensor->dims, shape, sizeof shape);
+    printf ("output '%s': %s %s", name, zi_dtype_name (tensor->dtype), shape);
+    size_t count = zi_tensor_count (tensor);
+    if (tensor->dtype == ZI_F32 && count > 0) {
+        const float *data = tensor->data;
+        double sum = 0;
+        size_t top = 0, bottom = 0;
+        for (size_t item = 0; item < count; item++) {
+            sum += data [item];
+            if (data [item] > data [top])
+                top = item;
+            if (data [item] < data [bottom])
+                bottom = item;
+        }
+        printf ("  min %.6g  max %.6g  mean %.6g  argmax %zu",
+                data [bottom], data [top], sum / count, top);
+    }
+    printf ("\n");
+}
+
 //  The CLI's checks, run as the `cli` self test
 void
 zi_cli_test (zi_test_t *t)

@@ -12,6 +12,9 @@
 int zi_cli_run (int argc, char **argv);
 int zi_cli_info (int argc, char **argv);
 int zi_cli_demo (int argc, char **argv);
+int zi_cli_up (int argc, char **argv);
+int zi_cli_worker (int argc, char **argv);
+int zi_cli_infer (int argc, char **argv);
 
 //  Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad input
 #define ZI_EXIT_FAILURE 1
@@ -38,6 +41,10 @@ int64_t
 //  Sorts doubles and returns the value at quantile q (0..1)
 double
     zi_cli_quantile (double *values, int count, double q);
+
+//  Prints one line about an output: shape, min, max, mean, argmax
+void
+    zi_cli_summarise (const char *name, const zi_tensor_t *tensor);
 
 //  Embedded files (demo model and data), from the build
 typedef struct { const char *name; const unsigned char *data; size_t size; } zi_embedded_t;

@@ -17,37 +17,6 @@ static const char *s_usage =
     "              executes it\n"
     "  -h, --help  this text\n";
 
-//  Multiply-accumulates of one node, from its planned shapes
-static int64_t
-s_macs (const zi_graph_t *graph, const zi_node_t *node)
-{
-    const zi_tensor_t *out = &graph->values [node->outputs [0]].info;
-    int64_t out_count = zi_shape_count (out->ndim, out->dims);
-    const zi_tensor_t *weight = node->n_inputs > 1 && node->inputs [1] >= 0?
-        &graph->values [node->inputs [1]].info: NULL;
-    const zi_tensor_t *first = node->inputs [0] >= 0? &graph->values [node->inputs [0]].info: NULL;
-    if (strcmp (node->op_type, "Conv") == 0 && weight && weight->ndim >= 3) {
-        int64_t per_output = 1;
-        for (int axis = 1; axis < weight->ndim; axis++)
-            per_output *= weight->dims [axis];
-        return out_count * per_output;
-    }
-    if (strcmp (node->op_type, "ConvTranspose") == 0 && weight && first) {
-        int64_t per_input = 1;
-        for (int axis = 1; axis < weight->ndim; axis++)
-            per_input *= weight->dims [axis];
-        return zi_shape_count (first->ndim, first->dims) * per_input;
-    }
-    if ((strcmp (node->op_type, "Gemm") == 0 || strcmp (node->op_type, "MatMul") == 0)
-    &&  first && first->ndim >= 1) {
-        int64_t inner = first->dims [first->ndim - 1];
-        if (strcmp (node->op_type, "Gemm") == 0 && zi_node_attr_int (node, "transA", 0))
-            inner = first->dims [0];
-        return out_count * inner;
-    }
-    return 0;
-}
-
 int
 zi_cli_info (int argc, char **argv)
 {
@@ -103,7 +72,7 @@ zi_cli_info (int argc, char **argv)
         for (int slot = 0; slot < node->n_inputs; slot++)
             if (node->inputs [slot] >= 0 && graph->values [node->inputs [slot]].constant)
                 params += zi_tensor_count (graph->values [node->inputs [slot]].constant);
-        int64_t macs = s_macs (graph, node);
+        int64_t macs = zi_graph_node_macs (graph, node);
         total_params += params;
         total_macs += macs;
         const zi_tensor_t *out = &graph->values [node->outputs [0]].info;

@@ -41,31 +41,6 @@ s_named (const char *text)
     return named;
 }
 
-//  One line per output: shape, range, mean and the top entry
-static void
-s_summarise (const char *name, const zi_tensor_t *tensor)
-{
-    char shape [128];
-    zi_shape_str (tensor->ndim, tensor->dims, shape, sizeof shape);
-    printf ("output '%s': %s %s", name, zi_dtype_name (tensor->dtype), shape);
-    size_t count = zi_tensor_count (tensor);
-    if (tensor->dtype == ZI_F32 && count > 0) {
-        const float *data = tensor->data;
-        double sum = 0;
-        size_t top = 0, bottom = 0;
-        for (size_t item = 0; item < count; item++) {
-            sum += data [item];
-            if (data [item] > data [top])
-                top = item;
-            if (data [item] < data [bottom])
-                bottom = item;
-        }
-        printf ("  min %.6g  max %.6g  mean %.6g  argmax %zu",
-                data [bottom], data [top], sum / count, top);
-    }
-    printf ("\n");
-}
-
 int
 zi_cli_run (int argc, char **argv)
 {
@@ -185,7 +160,7 @@ zi_cli_run (int argc, char **argv)
         }
     }
     for (int output = 0; output < zi_model_n_outputs (model); output++)
-        s_summarise (zi_model_output_name (model, output), results [output]);
+        zi_cli_summarise (zi_model_output_name (model, output), results [output]);
     if (repeat > 0) {
         double median = zi_cli_quantile (times, (int) repeat, 0.5);
         double p90 = zi_cli_quantile (times, (int) repeat, 0.9);

@@ -374,6 +374,10 @@ zi_graph_init_ops (zi_graph_t *self)
             return zi_error ("node '%s': op '%s' is not supported (supported: %s)",
                              node->name, node->op_type, zi_op_names ());
         const zi_op_t *op = node->op;
+        if (node->n_inputs > 64 || node->n_outputs > ZI_MAX_DIMS)
+            return zi_error ("node '%s' (%s): %d inputs and %d outputs, at most 64 and %d "
+                             "supported", node->name, node->op_type, node->n_inputs,
+                             node->n_outputs, ZI_MAX_DIMS);
         //  Trailing omitted inputs do not count against the arity
         int n_inputs = node->n_inputs;
         while (n_inputs > 0 && node->inputs [n_inputs - 1] < 0)
@@ -388,6 +392,38 @@ zi_graph_init_ops (zi_graph_t *self)
             zi_error_prefix ("node '%s' (%s)", node->name, node->op_type);
             return -1;
         }
+    }
+    return 0;
+}
+
+//  Multiply-accumulates of one node, from its planned shapes (0 for ops
+//  whose cost is memory traffic rather than arithmetic)
+int64_t
+zi_graph_node_macs (const zi_graph_t *graph, const zi_node_t *node)
+{
+    const zi_tensor_t *out = &graph->values [node->outputs [0]].info;
+    int64_t out_count = zi_shape_count (out->ndim, out->dims);
+    const zi_tensor_t *weight = node->n_inputs > 1 && node->inputs [1] >= 0?
+        &graph->values [node->inputs [1]].info: NULL;
+    const zi_tensor_t *first = node->inputs [0] >= 0? &graph->values [node->inputs [0]].info: NULL;
+    if (strcmp (node->op_type, "Conv") == 0 && weight && weight->ndim >= 3) {
+        int64_t per_output = 1;
+        for (int axis = 1; axis < weight->ndim; axis++)
+            per_output *= weight->dims [axis];
+        return out_count * per_output;
+    }
+    if (strcmp (node->op_type, "ConvTranspose") == 0 && weight && first) {
+        int64_t per_input = 1;
+        for (int axis = 1; axis < weight->ndim; axis++)
+            per_input *= weight->dims [axis];
+        return zi_shape_count (first->ndim, first->dims) * per_input;
+    }
+    if ((strcmp (node->op_type, "Gemm") == 0 || strcmp (node->op_type, "MatMul") == 0)
+    &&  first && first->ndim >= 1) {
+        int64_t inner = first->dims [first->ndim - 1];
+        if (strcmp (node->op_type, "Gemm") == 0 && zi_node_attr_int (node, "transA", 0))
+            inner = first->dims [0];
+        return out_count * inner;
     }
     return 0;
 }

@@ -306,6 +306,9 @@ s_activation (const zi_graph_t *self, const zi_node_t *node, zi_act_t *act)
             act->alpha = zi_node_attr_float (node, "min", -INFINITY);
             act->beta = zi_node_attr_float (node, "max", INFINITY);
         }
+        //  ONNX: with min > max every output is max
+        if (act->alpha > act->beta)
+            act->alpha = act->beta;
     }
     else
         return false;

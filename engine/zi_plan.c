@@ -97,6 +97,9 @@ zi_graph_infer (zi_graph_t *self, bool fold)
             if (value >= 0)
                 self->values [value].known = true;
         }
+        //  Shape needs only its input's shape, which planning knows
+        if (strcmp (node->op_type, "Shape") == 0)
+            all_constant = true;
         bool already = node->n_outputs > 0 && node->outputs [0] >= 0
                     && self->values [node->outputs [0]].constant;
         if (fold && all_constant && !already

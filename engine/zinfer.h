@@ -150,6 +150,43 @@ int
     zi_session_run (zi_session_t *self, zi_tensor_t *const *inputs,
                     zi_tensor_t **outputs);
 
+//  --------------------------------------------------------------------------
+//  Clients of a running topology (started with `zinfer up`)
+
+typedef struct zi_client_t zi_client_t;
+
+//  Connect to a gateway endpoint such as tcp://127.0.0.1:7100
+zi_client_t *
+    zi_client_new (const char *endpoint);
+//  Connect to the gateway a topology file names (reads only the YAML);
+//  base_port > 0 overrides the topology's base port as `zinfer up` does
+zi_client_t *
+    zi_client_new_topology (const char *topology_path, int base_port);
+void
+    zi_client_destroy (zi_client_t **self_p);
+const char *
+    zi_client_endpoint (const zi_client_t *self);
+
+//  Asynchronous: send a request (inputs in the model's input order; the
+//  client keeps references until the answer comes) and get its id
+int
+    zi_client_send (zi_client_t *self, zi_tensor_t *const *inputs, int n_inputs,
+                    uint64_t *request_id);
+//  Wait up to timeout_msecs (-1: forever) for any answer. Returns 0 with
+//  the outputs (new references) and the request id; 1 on timeout; -1 if
+//  the request failed (id set, reason in zi_error_text).
+int
+    zi_client_recv (zi_client_t *self, uint64_t *request_id, zi_tensor_t **outputs,
+                    int max_outputs, int *n_outputs, int timeout_msecs);
+//  Requests sent and not yet answered
+int
+    zi_client_pending (const zi_client_t *self);
+//  Synchronous: send and wait for this request's answer; returns the
+//  number of outputs, or -1
+int
+    zi_client_infer (zi_client_t *self, zi_tensor_t *const *inputs, int n_inputs,
+                     zi_tensor_t **outputs, int max_outputs, int timeout_msecs);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,6 +16,9 @@ static const s_command_t s_commands [] = {
     {"run",  zi_cli_run,  "run a model locally on .npy inputs"},
     {"info", zi_cli_info, "list a model's nodes, shapes, parameters and MACs"},
     {"demo", zi_cli_demo, "classify handwritten digits with the built-in model"},
+    {"up",   zi_cli_up,   "start a topology's processes on this host and supervise them"},
+    {"infer", zi_cli_infer, "send requests to a running topology"},
+    {"worker", zi_cli_worker, "one process of a topology (started by `up`)"},
 };
 
 static void

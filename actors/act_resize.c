@@ -1,0 +1,943 @@
+/*  =========================================================================
+    act_resize - Resize (opsets 10..17) and Upsample (opsets 7, 9)
+
+    Each output coordinate is mapped back to the input axis by axis
+    (coordinate_transformation_mode), then either rounded to the nearest
+    input element (nearest_mode) or interpolated between its two
+    neighbours (linear). That mapping depends only on shapes and scales,
+    so prepare turns it into per-axis tables and run only gathers:
+
+    - nearest: one gather per output row through the innermost table; an
+      output row whose source row equals the previous row's (upsampling)
+      is a memcpy of that row instead.
+    - linear: N-linear interpolation is separable, so it runs as one 1-d
+      pass per resized axis, innermost first. The innermost pass gathers
+      pairs; every outer pass blends whole input rows, which vectorises.
+      Any axis may be resized, N and C included.
+
+    Opset 10 Resize and Upsample have no transformation or rounding
+    attributes: they use asymmetric coordinates and, for nearest, floor
+    when an axis grows and ceil when it shrinks, as ONNX Runtime and the
+    ONNX opset-10 test data do.
+    =========================================================================
+*/
+
+#include "zi_classes.h"
+
+typedef enum {
+    S_MODE_NEAREST,
+    S_MODE_LINEAR
+} s_mode_t;
+
+typedef enum {
+    S_COORD_HALF_PIXEL,
+    S_COORD_PYTORCH_HALF_PIXEL,
+    S_COORD_ALIGN_CORNERS,
+    S_COORD_ASYMMETRIC,
+    S_COORD_TF_HALF_PIXEL_FOR_NN
+} s_coord_t;
+
+typedef enum {
+    S_ROUND_PREFER_FLOOR,
+    S_ROUND_PREFER_CEIL,
+    S_ROUND_FLOOR,
+    S_ROUND_CEIL,
+    S_ROUND_LEGACY              //  opset 10: floor growing, ceil shrinking
+} s_rounding_t;
+
+//  The 1-d mapping of one axis
+typedef struct {
+    int64_t *source;            //  nearest: input index per output position
+    int64_t *low;               //  linear: lower neighbour per output position
+    int64_t *high;              //  linear: upper neighbour
+    float *weight_low;          //  linear: weight of the lower neighbour
+    float *weight_high;         //  linear: weight of the upper neighbour
+    bool identity;              //  output position i reads input i only
+} s_axis_t;
+
+typedef struct {
+    s_mode_t mode;              //  nearest or linear
+    s_coord_t coord;            //  coordinate_transformation_mode
+    s_rounding_t rounding;      //  nearest_mode
+    bool legacy_inputs;         //  input 1 is scales (Resize 10, Upsample 9)
+    int n_attr_scales;          //  Upsample 7 'scales' attribute, 0: none
+    float attr_scales [ZI_MAX_DIMS];
+    //  Tables made by prepare for one input shape
+    int ndim;                   //  rank the tables are for, 0: none yet
+    int64_t in_dims [ZI_MAX_DIMS];  //  input shape the tables are for
+    int64_t out_dims [ZI_MAX_DIMS]; //  output shape
+    s_axis_t axes [ZI_MAX_DIMS];    //  per-axis mappings
+    void *tables;               //  one block holding every axis' arrays
+} s_resize_t;
+
+//  --------------------------------------------------------------------------
+//  Attributes
+
+static void
+s_resize_destroy (zi_node_t *node)
+{
+    s_resize_t *params = node->params;
+    free (params->tables);
+    free (params);
+}
+
+static int
+s_parse_mode (const zi_node_t *node, s_resize_t *params)
+{
+    const char *mode = zi_node_attr_string (node, "mode", "nearest");
+    if (strcmp (mode, "nearest") == 0)
+        params->mode = S_MODE_NEAREST;
+    else
+    if (strcmp (mode, "linear") == 0 || strcmp (mode, "bilinear") == 0)
+        params->mode = S_MODE_LINEAR;
+    else
+        return zi_error ("attribute 'mode' = '%s' is not supported (supported: nearest, linear)",
+                         mode);
+    return 0;
+}
+
+static int
+s_resize_parse (zi_node_t *node, s_resize_t *params)
+{
+    if (s_parse_mode (node, params))
+        return -1;
+    if (params->legacy_inputs) {
+        params->coord = S_COORD_ASYMMETRIC;
+        params->rounding = S_ROUND_LEGACY;
+        return 0;
+    }
+    const char *coord = zi_node_attr_string (node, "coordinate_transformation_mode",
+                                             "half_pixel");
+    static const struct {
+        const char *name;
+        s_coord_t coord;
+    } coords [] = {
+        {"half_pixel", S_COORD_HALF_PIXEL},
+        {"pytorch_half_pixel", S_COORD_PYTORCH_HALF_PIXEL},
+        {"align_corners", S_COORD_ALIGN_CORNERS},
+        {"asymmetric", S_COORD_ASYMMETRIC},
+        {"tf_half_pixel_for_nn", S_COORD_TF_HALF_PIXEL_FOR_NN}
+    };
+    size_t index;
+    for (index = 0; index < sizeof coords / sizeof coords [0]; index++)
+        if (strcmp (coord, coords [index].name) == 0)
+            break;
+    if (index == sizeof coords / sizeof coords [0])
+        return zi_error ("attribute 'coordinate_transformation_mode' = '%s' is not supported "
+                         "(supported: half_pixel, pytorch_half_pixel, align_corners, "
+                         "asymmetric, tf_half_pixel_for_nn)", coord);
+    params->coord = coords [index].coord;
+
+    const char *rounding = zi_node_attr_string (node, "nearest_mode", "round_prefer_floor");
+    if (strcmp (rounding, "round_prefer_floor") == 0)
+        params->rounding = S_ROUND_PREFER_FLOOR;
+    else
+    if (strcmp (rounding, "round_prefer_ceil") == 0)
+        params->rounding = S_ROUND_PREFER_CEIL;
+    else
+    if (strcmp (rounding, "floor") == 0)
+        params->rounding = S_ROUND_FLOOR;
+    else
+    if (strcmp (rounding, "ceil") == 0)
+        params->rounding = S_ROUND_CEIL;
+    else
+        return zi_error ("attribute 'nearest_mode' = '%s' is not supported (supported: "
+                         "round_prefer_floor, round_prefer_ceil, floor, ceil)", rounding);
+
+    if (zi_node_attr_int (node, "antialias", 0) != 0)
+        return zi_error ("attribute 'antialias' = %lld is not supported (supported: 0)",
+                         (long long) zi_node_attr_int (node, "antialias", 0));
+    if (zi_node_attr (node, "axes"))
+        return zi_error ("attribute 'axes' (opset 18) is not supported; give scales or sizes "
+                         "for every axis");
+    const char *policy = zi_node_attr_string (node, "keep_aspect_ratio_policy", "stretch");
+    if (strcmp (policy, "stretch") != 0)
+        return zi_error ("attribute 'keep_aspect_ratio_policy' = '%s' is not supported "
+                         "(supported: stretch)", policy);
+    return 0;
+}
+
+static int
+s_resize_init (zi_node_t *node)
+{
+    const char *coord = zi_node_attr_string (node, "coordinate_transformation_mode", "");
+    if (strcmp (coord, "tf_crop_and_resize") == 0)
+        return zi_error ("attribute 'coordinate_transformation_mode' = 'tf_crop_and_resize' is "
+                         "not supported (supported: half_pixel, pytorch_half_pixel, "
+                         "align_corners, asymmetric, tf_half_pixel_for_nn)");
+    const char *mode = zi_node_attr_string (node, "mode", "nearest");
+    if (strcmp (mode, "cubic") == 0)
+        return zi_error ("attribute 'mode' = 'cubic' is not supported (supported: nearest, "
+                         "linear)");
+    s_resize_t *params = calloc (1, sizeof (s_resize_t));
+    if (!params)
+        return zi_error ("out of memory");
+    params->legacy_inputs = node->opset < 11;
+    if (s_resize_parse (node, params)) {
+        free (params);
+        return -1;
+    }
+    node->params = params;
+    return 0;
+}
+
+static int
+s_upsample_init (zi_node_t *node)
+{
+    s_resize_t *params = calloc (1, sizeof (s_resize_t));
+    if (!params)
+        return zi_error ("out of memory");
+    params->legacy_inputs = true;
+    if (zi_node_attr (node, "scales"))
+        params->n_attr_scales = zi_node_attr_floats (node, "scales", params->attr_scales,
+                                                     ZI_MAX_DIMS);
+    if (params->n_attr_scales < 0 || s_resize_parse (node, params)) {
+        free (params);
+        return -1;
+    }
+    node->params = params;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Output shape
+
+//  True when an optional input is absent: omitted, or an empty tensor
+static bool
+s_absent (const zi_node_t *node, const zi_tensor_t *const *in, int slot)
+{
+    return slot >= node->n_inputs || !in [slot]
+        || zi_shape_count (in [slot]->ndim, in [slot]->dims) == 0;
+}
+
+//  The scale and output extent of every axis; scales [axis] is what the
+//  coordinate transform divides by
+static int
+s_geometry (const zi_node_t *node, const zi_tensor_t *const *in, float *scales,
+            int64_t *out_dims)
+{
+    const s_resize_t *params = node->params;
+    const zi_tensor_t *x = in [0];
+    int rank = x->ndim;
+    int scales_slot = params->legacy_inputs? 1: 2;
+    int sizes_slot = params->legacy_inputs? -1: 3;
+    bool have_scales = params->n_attr_scales > 0 || !s_absent (node, in, scales_slot);
+    bool have_sizes = sizes_slot > 0 && !s_absent (node, in, sizes_slot);
+    char shape [128];
+
+    if (rank == 0)
+        return zi_error ("input 0: expected a tensor of rank 1 or more, got a scalar");
+    if (have_scales && have_sizes)
+        return zi_error ("inputs 2 (scales) and 3 (sizes) are both given; expected exactly one "
+                         "(the other omitted or empty)");
+    if (!have_scales && !have_sizes)
+        return zi_error (params->legacy_inputs? "scales are required (input 1 or attribute)"
+                         : "input 2 (scales) or input 3 (sizes) is required");
+    if (have_sizes) {
+        int64_t sizes [ZI_MAX_DIMS];
+        int count = zi_input_ints (in [sizes_slot], sizes, ZI_MAX_DIMS, "input 3 (sizes)");
+        if (count < 0)
+            return -1;
+        if (count != rank)
+            return zi_error ("input 3 (sizes) has %d values; expected %d (one per axis of %s)",
+                             count, rank, zi_shape_str (rank, x->dims, shape, sizeof shape));
+        for (int axis = 0; axis < rank; axis++) {
+            if (sizes [axis] < 0)
+                return zi_error ("input 3 (sizes) [%d] = %lld; expected >= 0",
+                                 axis, (long long) sizes [axis]);
+            out_dims [axis] = sizes [axis];
+            scales [axis] = x->dims [axis]? (float) sizes [axis] / (float) x->dims [axis]: 1;
+        }
+        return 0;
+    }
+    int count = params->n_attr_scales;
+    if (count > 0)
+        memcpy (scales, params->attr_scales, count * sizeof (float));
+    else {
+        const zi_tensor_t *tensor = in [scales_slot];
+        if (tensor->dtype != ZI_F32)
+            return zi_error ("input %d (scales): expected float32, got %s",
+                             scales_slot, zi_dtype_name (tensor->dtype));
+        if (!tensor->data)
+            return zi_error ("input %d (scales) must be a constant known before the run",
+                             scales_slot);
+        int64_t total = zi_shape_count (tensor->ndim, tensor->dims);
+        if (total > ZI_MAX_DIMS)
+            return zi_error ("input %d (scales) has %lld values; expected %d (one per axis)",
+                             scales_slot, (long long) total, rank);
+        count = (int) total;
+        memcpy (scales, tensor->data, count * sizeof (float));
+    }
+    if (count != rank)
+        return zi_error ("scales has %d values; expected %d (one per axis of %s)",
+                         count, rank, zi_shape_str (rank, x->dims, shape, sizeof shape));
+    for (int axis = 0; axis < rank; axis++) {
+        if (!(scales [axis] > 0) || isinf (scales [axis]))
+            return zi_error ("scales [%d] = %g; expected a finite value > 0",
+                             axis, (double) scales [axis]);
+        double extent = floor ((double) x->dims [axis] * (double) scales [axis]);
+        if (extent > (double) (INT64_C (1) << 40))
+            return zi_error ("scales [%d] = %g makes axis %d absurdly large",
+                             axis, (double) scales [axis], axis);
+        out_dims [axis] = (int64_t) extent;
+    }
+    return 0;
+}
+
+static int
+s_resize_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *out)
+{
+    const zi_tensor_t *x = in [0];
+    if (x->dtype != ZI_F32)
+        return zi_error ("input 0: expected float32, got %s", zi_dtype_name (x->dtype));
+    float scales [ZI_MAX_DIMS];
+    int64_t dims [ZI_MAX_DIMS];
+    if (s_geometry (node, in, scales, dims))
+        return -1;
+    zi_tensor_set_shape (out [0], ZI_F32, x->ndim, dims);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Tables
+
+//  Where output position `position` of an axis lies on the input axis
+static float
+s_source_coordinate (s_coord_t coord, int64_t position, float scale, int64_t in_extent,
+                     int64_t out_extent)
+{
+    float x = (float) position;
+    switch (coord) {
+        case S_COORD_HALF_PIXEL:
+            return (x + 0.5f) / scale - 0.5f;
+        case S_COORD_PYTORCH_HALF_PIXEL:
+            return out_extent > 1? (x + 0.5f) / scale - 0.5f: 0;
+        case S_COORD_ALIGN_CORNERS:
+            return out_extent > 1? x * (float) (in_extent - 1) / (float) (out_extent - 1): 0;
+        case S_COORD_ASYMMETRIC:
+            return x / scale;
+        case S_COORD_TF_HALF_PIXEL_FOR_NN:
+            return (x + 0.5f) / scale;
+    }
+    return x;
+}
+
+static int64_t
+s_nearest (s_rounding_t rounding, float x, float scale, int64_t in_extent)
+{
+    float rounded;
+    switch (rounding) {
+        case S_ROUND_PREFER_FLOOR: rounded = ceilf (x - 0.5f); break;
+        case S_ROUND_PREFER_CEIL:  rounded = floorf (x + 0.5f); break;
+        case S_ROUND_FLOOR:        rounded = floorf (x); break;
+        case S_ROUND_CEIL:         rounded = ceilf (x); break;
+        default:                   rounded = scale < 1? ceilf (x): floorf (x); break;
+    }
+    int64_t index = (int64_t) rounded;
+    return index < 0? 0: (index >= in_extent? in_extent - 1: index);
+}
+
+static int
+s_resize_prepare (zi_node_t *node, const zi_tensor_t *const *in)
+{
+    s_resize_t *params = node->params;
+    const zi_tensor_t *x = in [0];
+    int rank = x->ndim;
+    float scales [ZI_MAX_DIMS];
+    free (params->tables);
+    params->tables = NULL;
+    params->ndim = 0;
+    if (s_geometry (node, in, scales, params->out_dims))
+        return -1;
+
+    //  One block: per axis, int64 arrays then float arrays
+    size_t positions = 0;
+    for (int axis = 0; axis < rank; axis++)
+        positions += params->out_dims [axis];
+    size_t per_position = params->mode == S_MODE_NEAREST? sizeof (int64_t)
+                        : 2 * sizeof (int64_t) + 2 * sizeof (float);
+    params->tables = malloc (positions * per_position + 64);
+    if (!params->tables)
+        return zi_error ("out of memory for resize tables");
+    int64_t *ints = params->tables;
+    float *floats = (float *) (ints + (params->mode == S_MODE_NEAREST? 1: 2) * positions);
+
+    for (int axis = 0; axis < rank; axis++) {
+        s_axis_t *self = &params->axes [axis];
+        int64_t in_extent = x->dims [axis];
+        int64_t out_extent = params->out_dims [axis];
+        params->in_dims [axis] = in_extent;
+        memset (self, 0, sizeof *self);
+        self->identity = in_extent == out_extent;
+        if (params->mode == S_MODE_NEAREST) {
+            self->source = ints;
+            ints += out_extent;
+        }
+        else {
+            self->low = ints;
+            self->high = ints + out_extent;
+            ints += 2 * out_extent;
+            self->weight_low = floats;
+            self->weight_high = floats + out_extent;
+            floats += 2 * out_extent;
+        }
+        for (int64_t position = 0; position < out_extent; position++) {
+            float source = s_source_coordinate (params->coord, position, scales [axis],
+                                                in_extent, out_extent);
+            if (params->mode == S_MODE_NEAREST) {
+                self->source [position] = in_extent?
+                    s_nearest (params->rounding, source, scales [axis], in_extent): 0;
+                if (self->source [position] != position)
+                    self->identity = false;
+                continue;
+            }
+            //  Linear: clamping the coordinate to the input is the same as
+            //  padding the input with its edge values, as the spec does
+            float limit = (float) (in_extent > 0? in_extent - 1: 0);
+            source = source < 0? 0: (source > limit? limit: source);
+            int64_t low = (int64_t) source;
+            if (low > in_extent - 1)
+                low = in_extent > 0? in_extent - 1: 0;
+            int64_t high = low + 1 < in_extent? low + 1: low;
+            float fraction = source - (float) low;
+            self->low [position] = low;
+            self->high [position] = high;
+            self->weight_low [position] = 1.0f - fraction;
+            self->weight_high [position] = fraction;
+            if (low != position || fraction != 0)
+                self->identity = false;
+        }
+    }
+    params->ndim = rank;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Run
+
+static void
+s_run_nearest (const s_resize_t *params, const float *x, float *y)
+{
+    int rank = params->ndim;
+    int64_t in_strides [ZI_MAX_DIMS];
+    zi_shape_strides (rank, params->in_dims, in_strides);
+    int64_t width = params->out_dims [rank - 1];
+    const int64_t *columns = params->axes [rank - 1].source;
+    int64_t rows = zi_shape_count (rank - 1, params->out_dims);
+    int64_t index [ZI_MAX_DIMS] = {0};
+    int64_t previous = -1;
+    for (int64_t row = 0; row < rows; row++) {
+        int64_t offset = 0;
+        for (int axis = 0; axis < rank - 1; axis++)
+            offset += params->axes [axis].source [index [axis]] * in_strides [axis];
+        float *target = y + row * width;
+        if (offset == previous)
+            memcpy (target, target - width, width * sizeof (float));
+        else {
+            const float *source = x + offset;
+            for (int64_t column = 0; column < width; column++)
+                target [column] = source [columns [column]];
+        }
+        previous = offset;
+        for (int axis = rank - 2; axis >= 0; axis--) {
+            if (++index [axis] < params->out_dims [axis])
+                break;
+            index [axis] = 0;
+        }
+    }
+}
+
+//  One linear pass along an axis: [outer, in_extent, inner] to
+//  [outer, out_extent, inner]
+static void
+s_linear_pass (const s_axis_t *axis, const float *x, float *y, int64_t outer,
+               int64_t in_extent, int64_t out_extent, int64_t inner)
+{
+    const int64_t *low = axis->low, *high = axis->high;
+    const float *weight_low = axis->weight_low, *weight_high = axis->weight_high;
+    for (int64_t block = 0; block < outer; block++) {
+        const float *source = x + block * in_extent * inner;
+        float *target = y + block * out_extent * inner;
+        if (inner == 1) {
+            for (int64_t position = 0; position < out_extent; position++)
+                target [position] = weight_low [position] * source [low [position]]
+                                  + weight_high [position] * source [high [position]];
+            continue;
+        }
+        for (int64_t position = 0; position < out_extent; position++) {
+            const float *a = source + low [position] * inner;
+            const float *b = source + high [position] * inner;
+            float *row = target + position * inner;
+            float wa = weight_low [position], wb = weight_high [position];
+            if (wb == 0)
+                memcpy (row, a, inner * sizeof (float));
+            else
+                for (int64_t lane = 0; lane < inner; lane++)
+                    row [lane] = wa * a [lane] + wb * b [lane];
+        }
+    }
+}
+
+static int
+s_run_linear (const s_resize_t *params, zi_exec_t *exec, const float *x, float *y)
+{
+    int rank = params->ndim;
+    int active [ZI_MAX_DIMS], n_active = 0;
+    for (int axis = rank - 1; axis >= 0; axis--)
+        if (!params->axes [axis].identity)
+            active [n_active++] = axis;
+    if (n_active == 0) {
+        memcpy (y, x, zi_shape_count (rank, params->in_dims) * sizeof (float));
+        return 0;
+    }
+    //  Current shape: input extents, resized from the innermost pass out
+    int64_t dims [ZI_MAX_DIMS];
+    memcpy (dims, params->in_dims, rank * sizeof (int64_t));
+    const float *source = x;
+    for (int pass = 0; pass < n_active; pass++) {
+        int axis = active [pass];
+        int64_t outer = zi_shape_count (axis, dims);
+        int64_t inner = zi_shape_count (rank - axis - 1, dims + axis + 1);
+        float *target = y;
+        if (pass < n_active - 1) {
+            size_t size = (size_t) (outer * params->out_dims [axis] * inner) * sizeof (float);
+            target = zi_exec_scratch (exec, pass % 2, size? size: sizeof (float));
+            if (!target)
+                return -1;
+        }
+        s_linear_pass (&params->axes [axis], source, target, outer, dims [axis],
+                       params->out_dims [axis], inner);
+        dims [axis] = params->out_dims [axis];
+        source = target;
+    }
+    return 0;
+}
+
+static int
+s_resize_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
+              zi_tensor_t *const *out)
+{
+    const s_resize_t *params = node->params;
+    const zi_tensor_t *x = in [0];
+    bool prepared = params->ndim == x->ndim && params->tables;
+    for (int axis = 0; prepared && axis < x->ndim; axis++)
+        prepared = params->in_dims [axis] == x->dims [axis]
+                && params->out_dims [axis] == out [0]->dims [axis];
+    if (!prepared) {
+        char shape [128];
+        return zi_error ("no resize tables for input %s; prepare must run after infer",
+                         zi_shape_str (x->ndim, x->dims, shape, sizeof shape));
+    }
+    if (zi_shape_count (out [0]->ndim, out [0]->dims) == 0)
+        return 0;
+    if (zi_shape_count (x->ndim, x->dims) == 0)
+        return zi_error ("input 0 is empty but the output is not");
+    if (params->mode == S_MODE_NEAREST)
+        s_run_nearest (params, zi_tensor_f32 (x), zi_tensor_f32 (out [0]));
+    else
+    if (s_run_linear (params, exec, zi_tensor_f32 (x), zi_tensor_f32 (out [0])))
+        return -1;
+    return 0;
+}
+
+const zi_op_t zi_op_Resize = {
+    .name = "Resize", .min_inputs = 1, .max_inputs = 4, .max_outputs = 1,
+    .init = s_resize_init, .infer = s_resize_infer, .prepare = s_resize_prepare,
+    .run = s_resize_run, .destroy = s_resize_destroy
+};
+
+const zi_op_t zi_op_Upsample = {
+    .name = "Upsample", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
+    .init = s_upsample_init, .infer = s_resize_infer, .prepare = s_resize_prepare,
+    .run = s_resize_run, .destroy = s_resize_destroy
+};
+
+//  --------------------------------------------------------------------------
+//  Self test: a naive reference applies the spec per output element: map
+//  each coordinate back, then round it or interpolate over all 2^rank
+//  corners at once (not separably, unlike the kernel)
+
+typedef struct {
+    const char *op;             //  Resize or Upsample
+    int opset;
+    const char *mode;           //  NULL: attribute absent
+    const char *coord;          //  NULL: attribute absent
+    const char *nearest;        //  NULL: attribute absent
+    int rank;
+    int64_t dims [5];
+    bool use_sizes;             //  give sizes rather than scales
+    float scales [5];
+    int64_t sizes [5];
+    bool attr_scales;           //  Upsample 7: scales as an attribute
+} s_case_t;
+
+static float
+s_ref_coordinate (const char *coord, int64_t x_resized, float scale, int64_t length_original,
+                  int64_t length_resized)
+{
+    float x = (float) x_resized;
+    if (strcmp (coord, "half_pixel") == 0)
+        return (x + 0.5f) / scale - 0.5f;
+    if (strcmp (coord, "pytorch_half_pixel") == 0)
+        return length_resized > 1? (x + 0.5f) / scale - 0.5f: 0;
+    if (strcmp (coord, "align_corners") == 0)
+        return length_resized == 1? 0
+             : x * (float) (length_original - 1) / (float) (length_resized - 1);
+    if (strcmp (coord, "tf_half_pixel_for_nn") == 0)
+        return (x + 0.5f) / scale;
+    return x / scale;           //  asymmetric
+}
+
+static int64_t
+s_ref_round (const char *nearest, float x, float scale)
+{
+    double whole = floor (x), fraction = x - whole;
+    if (strcmp (nearest, "round_prefer_floor") == 0)
+        return (int64_t) (fraction <= 0.5? whole: whole + 1);
+    if (strcmp (nearest, "round_prefer_ceil") == 0)
+        return (int64_t) (fraction < 0.5? whole: whole + 1);
+    if (strcmp (nearest, "floor") == 0)
+        return (int64_t) whole;
+    if (strcmp (nearest, "ceil") == 0)
+        return (int64_t) ceil (x);
+    //  legacy (opset 10 Resize, Upsample)
+    return (int64_t) (scale < 1? ceil (x): whole);
+}
+
+static void
+s_reference (const s_case_t *c, const float *x, const int64_t *out_dims, const float *scales,
+             float *y)
+{
+    bool legacy = strcmp (c->op, "Upsample") == 0 || c->opset < 11;
+    const char *coord = legacy? "asymmetric": (c->coord? c->coord: "half_pixel");
+    const char *nearest = legacy? "legacy": (c->nearest? c->nearest: "round_prefer_floor");
+    bool linear = c->mode && strcmp (c->mode, "linear") == 0;
+    int rank = c->rank;
+    int64_t in_strides [5];
+    zi_shape_strides (rank, c->dims, in_strides);
+    int64_t count = zi_shape_count (rank, out_dims);
+    for (int64_t item = 0; item < count; item++) {
+        int64_t rest = item, coords [5];
+        for (int axis = rank - 1; axis >= 0; axis--) {
+            coords [axis] = rest % out_dims [axis];
+            rest /= out_dims [axis];
+        }
+        int64_t low [5], high [5];
+        double weight [5];
+        for (int axis = 0; axis < rank; axis++) {
+            float original = s_ref_coordinate (coord, coords [axis], scales [axis],
+                                               c->dims [axis], out_dims [axis]);
+            if (!linear) {
+                int64_t index = s_ref_round (nearest, original, scales [axis]);
+                if (index < 0)
+                    index = 0;
+                if (index > c->dims [axis] - 1)
+                    index = c->dims [axis] - 1;
+                low [axis] = high [axis] = index;
+                weight [axis] = 0;
+                continue;
+            }
+            //  Edge padding: a coordinate outside the input reads the edge
+            double clamped = fmin (fmax (original, 0), (double) (c->dims [axis] - 1));
+            low [axis] = (int64_t) floor (clamped);
+            high [axis] = low [axis] + 1 < c->dims [axis]? low [axis] + 1: low [axis];
+            weight [axis] = clamped - (double) low [axis];
+        }
+        double sum = 0;
+        for (int corner = 0; corner < (1 << rank); corner++) {
+            double w = 1;
+            int64_t offset = 0;
+            for (int axis = 0; axis < rank; axis++) {
+                bool upper = corner & (1 << axis);
+                w *= upper? weight [axis]: 1 - weight [axis];
+                offset += (upper? high [axis]: low [axis]) * in_strides [axis];
+            }
+            if (w != 0)
+                sum += w * x [offset];
+        }
+        y [item] = (float) sum;
+    }
+}
+
+static void
+s_check_case (zi_test_t *t, const s_case_t *c, uint32_t seed)
+{
+    char what [256];
+    int used = snprintf (what, sizeof what, "%s-%d %s %s %s in", c->op, c->opset,
+                         c->mode? c->mode: "(nearest)", c->coord? c->coord: "(default)",
+                         c->nearest? c->nearest: "(default)");
+    for (int axis = 0; axis < c->rank; axis++)
+        used += snprintf (what + used, sizeof what - used, " %lld", (long long) c->dims [axis]);
+    used += snprintf (what + used, sizeof what - used, c->use_sizes? " sizes": " scales");
+    for (int axis = 0; axis < c->rank; axis++)
+        used += c->use_sizes
+            ? snprintf (what + used, sizeof what - used, " %lld", (long long) c->sizes [axis])
+            : snprintf (what + used, sizeof what - used, " %g", (double) c->scales [axis]);
+
+    zi_node_t *node = zi_node_new (c->op, "test");
+    node->opset = c->opset;
+    if (c->mode)
+        zi_node_set_string (node, "mode", c->mode);
+    if (c->coord)
+        zi_node_set_string (node, "coordinate_transformation_mode", c->coord);
+    if (c->nearest)
+        zi_node_set_string (node, "nearest_mode", c->nearest);
+    zi_tensor_t *inputs [4] = {NULL, NULL, NULL, NULL};
+    int n_inputs = 1;
+    inputs [0] = zi_test_random (c->rank, c->dims, seed);
+    int64_t rank = c->rank, zero = 0;
+    bool legacy = strcmp (c->op, "Upsample") == 0 || c->opset < 11;
+    if (c->attr_scales)
+        zi_node_set_floats (node, "scales", c->rank, c->scales);
+    else
+    if (legacy) {
+        inputs [1] = zi_test_tensor (1, &rank, c->scales);
+        n_inputs = 2;
+    }
+    else
+    if (c->use_sizes) {
+        //  As exporters write it: empty roi and scales, then sizes
+        inputs [1] = zi_tensor_new (ZI_F32, 1, &zero);
+        inputs [2] = zi_tensor_new (ZI_F32, 1, &zero);
+        inputs [3] = zi_test_ints (c->rank, c->sizes);
+        n_inputs = 4;
+    }
+    else {
+        inputs [2] = zi_test_tensor (1, &rank, c->scales);
+        n_inputs = 3;
+    }
+    zi_tensor_t *y = NULL;
+    int rc = zi_test_run_op (node, n_inputs, inputs, 1, &y);
+    ZI_CHECK (t, rc == 0, "%s: runs (%s)", what, rc? zi_error_text (): "ok");
+    if (rc == 0) {
+        int64_t out_dims [5];
+        float scales [5];
+        for (int axis = 0; axis < c->rank; axis++) {
+            if (c->use_sizes) {
+                out_dims [axis] = c->sizes [axis];
+                scales [axis] = (float) c->sizes [axis] / (float) c->dims [axis];
+            }
+            else {
+                out_dims [axis] = (int64_t) floor ((double) c->dims [axis] * c->scales [axis]);
+                scales [axis] = c->scales [axis];
+            }
+        }
+        bool shape_ok = y->ndim == c->rank;
+        for (int axis = 0; shape_ok && axis < c->rank; axis++)
+            shape_ok = y->dims [axis] == out_dims [axis];
+        char got [64], want_shape [64];
+        ZI_CHECK (t, shape_ok, "%s: shape %s, want %s", what,
+                  zi_shape_str (y->ndim, y->dims, got, sizeof got),
+                  zi_shape_str (c->rank, out_dims, want_shape, sizeof want_shape));
+        if (shape_ok) {
+            int64_t count = zi_shape_count (c->rank, out_dims);
+            float *want = malloc ((count + 1) * sizeof (float));
+            s_reference (c, zi_tensor_f32 (inputs [0]), out_dims, scales, want);
+            ZI_CHECK_CLOSE (t, what, zi_tensor_f32 (y), want, count, 1e-5f, 1e-5f);
+            free (want);
+        }
+    }
+    zi_tensor_destroy (&y);
+    for (int slot = 0; slot < 4; slot++)
+        zi_tensor_destroy (&inputs [slot]);
+    zi_node_destroy (&node);
+}
+
+//  Runs a node that must fail and checks the message names the problem
+static void
+s_check_error (zi_test_t *t, zi_node_t *node, int n_inputs, zi_tensor_t **inputs,
+               const char *needle)
+{
+    zi_tensor_t *y = NULL;
+    int rc = zi_test_run_op (node, n_inputs, inputs, 1, &y);
+    ZI_CHECK (t, rc == -1 && strstr (zi_error_text (), needle) != NULL,
+              "%s rejected with '%s': %s", node->op_type, needle, zi_error_text ());
+    zi_tensor_destroy (&y);
+    zi_node_destroy (&node);
+    for (int slot = 0; slot < n_inputs; slot++)
+        zi_tensor_destroy (&inputs [slot]);
+}
+
+void
+zi_act_resize_test (zi_test_t *t)
+{
+    static const char *coords [] = {
+        NULL, "half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+        "tf_half_pixel_for_nn"
+    };
+    static const char *nearests [] = {
+        NULL, "round_prefer_floor", "round_prefer_ceil", "floor", "ceil"
+    };
+    //  Spatial scales: up 2, down 0.5, fractional, mixed
+    static const float spatial [][2] = {
+        {2, 2}, {0.5f, 0.5f}, {1.5f, 1.5f}, {0.6f, 1.7f}, {3, 1}, {1.25f, 0.75f}
+    };
+    uint32_t seed = 1;
+    for (int opset = 11; opset <= 13; opset += 2)
+        for (size_t coord = 0; coord < sizeof coords / sizeof coords [0]; coord++)
+            for (size_t scale = 0; scale < sizeof spatial / sizeof spatial [0]; scale++) {
+                s_case_t base = {.op = "Resize", .opset = opset, .coord = coords [coord],
+                                 .rank = 4, .dims = {2, 3, 5, 6},
+                                 .scales = {1, 1, spatial [scale][0], spatial [scale][1]}};
+                for (size_t nearest = 0; nearest < sizeof nearests / sizeof nearests [0];
+                     nearest++) {
+                    s_case_t c = base;
+                    c.mode = nearest? "nearest": NULL;
+                    c.nearest = nearests [nearest];
+                    s_check_case (t, &c, seed++);
+                }
+                if (coords [coord] && strcmp (coords [coord], "tf_half_pixel_for_nn") == 0)
+                    continue;
+                s_case_t c = base;
+                c.mode = "linear";
+                s_check_case (t, &c, seed++);
+            }
+    //  sizes instead of scales, incl. a resized length of 1
+    static const int64_t sizes [][2] = {{10, 12}, {3, 4}, {7, 5}, {1, 9}, {5, 1}};
+    for (size_t coord = 0; coord < sizeof coords / sizeof coords [0]; coord++)
+        for (size_t size = 0; size < sizeof sizes / sizeof sizes [0]; size++)
+            for (int linear = 0; linear < 2; linear++) {
+                if (linear && coords [coord] && strcmp (coords [coord], "tf_half_pixel_for_nn") == 0)
+                    continue;
+                for (size_t nearest = 0; nearest < (linear? 1: 5); nearest++) {
+                    s_case_t c = {.op = "Resize", .opset = 13, .coord = coords [coord],
+                                  .mode = linear? "linear": "nearest",
+                                  .nearest = linear? NULL: nearests [nearest],
+                                  .rank = 4, .dims = {1, 2, 5, 6}, .use_sizes = true,
+                                  .sizes = {1, 2, sizes [size][0], sizes [size][1]}};
+                    s_check_case (t, &c, seed++);
+                }
+            }
+    //  Other ranks; linear over every axis, N and C included
+    s_case_t others [] = {
+        {.op = "Resize", .opset = 13, .mode = "linear", .rank = 3, .dims = {2, 3, 7},
+         .scales = {1, 1, 2.5f}},
+        {.op = "Resize", .opset = 13, .mode = "linear", .coord = "align_corners", .rank = 5,
+         .dims = {1, 2, 3, 4, 5}, .scales = {1, 1, 2, 1.5f, 0.6f}},
+        {.op = "Resize", .opset = 13, .mode = "nearest", .rank = 5, .dims = {1, 2, 3, 4, 5},
+         .scales = {1, 1, 2, 2, 2}},
+        {.op = "Resize", .opset = 13, .mode = "linear", .coord = "asymmetric", .rank = 3,
+         .dims = {2, 3, 4}, .scales = {2, 1.5f, 0.5f}},
+        {.op = "Resize", .opset = 13, .mode = "nearest", .rank = 2, .dims = {3, 4},
+         .scales = {2, 0.5f}},
+        {.op = "Resize", .opset = 13, .mode = "linear", .rank = 1, .dims = {9},
+         .scales = {1.7f}},
+        {.op = "Resize", .opset = 13, .mode = "nearest", .rank = 1, .dims = {9},
+         .scales = {0.4f}},
+        {.op = "Resize", .opset = 13, .mode = "linear", .coord = "pytorch_half_pixel",
+         .rank = 4, .dims = {1, 3, 9, 70}, .scales = {1, 1, 2, 2}},
+        {.op = "Resize", .opset = 13, .mode = "linear", .rank = 4, .dims = {1, 2, 4, 5},
+         .scales = {1, 1, 1.2f, 1}},       //  floor (4 * 1.2) = 4, yet not the identity
+        {.op = "Resize", .opset = 13, .mode = "nearest", .rank = 4, .dims = {1, 2, 4, 5},
+         .scales = {1, 1, 1, 1}},
+        //  opset 10 Resize: input 1 is scales; legacy rounding
+        {.op = "Resize", .opset = 10, .rank = 4, .dims = {1, 2, 4, 6},
+         .scales = {1, 1, 2, 3}},
+        {.op = "Resize", .opset = 10, .mode = "nearest", .rank = 4, .dims = {1, 2, 5, 6},
+         .scales = {1, 1, 0.6f, 0.5f}},
+        {.op = "Resize", .opset = 10, .mode = "linear", .rank = 4, .dims = {1, 2, 5, 6},
+         .scales = {1, 1, 1.5f, 2}},
+        {.op = "Resize", .opset = 10, .mode = "linear", .rank = 4, .dims = {1, 2, 5, 6},
+         .scales = {1, 1, 0.5f, 0.7f}},
+        //  Upsample 9 (input) and 7 (attribute)
+        {.op = "Upsample", .opset = 9, .rank = 4, .dims = {2, 3, 4, 5}, .scales = {1, 1, 2, 2}},
+        {.op = "Upsample", .opset = 9, .mode = "linear", .rank = 4, .dims = {2, 3, 4, 5},
+         .scales = {1, 1, 2, 3}},
+        {.op = "Upsample", .opset = 7, .mode = "nearest", .rank = 4, .dims = {1, 3, 4, 5},
+         .scales = {1, 1, 3, 2}, .attr_scales = true},
+        {.op = "Upsample", .opset = 7, .mode = "linear", .rank = 4, .dims = {1, 3, 4, 5},
+         .scales = {1, 1, 1.5f, 2}, .attr_scales = true},
+    };
+    for (size_t index = 0; index < sizeof others / sizeof others [0]; index++)
+        s_check_case (t, &others [index], seed++);
+
+    //  Upsample 10: the exact ONNX opset-10 test data (downsample
+    //  nearest reads the ceil neighbour)
+    {
+        int64_t dims [4] = {1, 1, 2, 4}, four = 4;
+        float data [8] = {1, 2, 3, 4, 5, 6, 7, 8};
+        zi_tensor_t *inputs [2] = {
+            zi_test_tensor (4, dims, data),
+            zi_test_tensor (1, &four, (float []) {1, 1, 0.6f, 0.6f})
+        };
+        zi_node_t *node = zi_node_new ("Resize", "test");
+        node->opset = 10;
+        zi_tensor_t *y = NULL;
+        int rc = zi_test_run_op (node, 2, inputs, 1, &y);
+        ZI_CHECK (t, rc == 0 && y->dims [2] == 1 && y->dims [3] == 2
+                  && zi_tensor_f32 (y) [0] == 1 && zi_tensor_f32 (y) [1] == 3,
+                  "Resize-10 downsample nearest matches the ONNX test data [1, 3]");
+        zi_tensor_destroy (&y);
+        zi_tensor_destroy (&inputs [0]);
+        zi_tensor_destroy (&inputs [1]);
+        zi_node_destroy (&node);
+    }
+
+    //  Errors
+    int64_t dims [4] = {1, 1, 2, 2}, four = 4, three = 3, zero = 0;
+    float twos [4] = {1, 1, 2, 2};
+    zi_node_t *node = zi_node_new ("Resize", "test");
+    zi_node_set_string (node, "mode", "cubic");
+    zi_tensor_t *inputs [4] = {zi_test_random (4, dims, 1), NULL, zi_test_tensor (1, &four, twos)};
+    s_check_error (t, node, 3, inputs, "'cubic' is not supported");
+
+    node = zi_node_new ("Resize", "test");
+    zi_node_set_string (node, "coordinate_transformation_mode", "tf_crop_and_resize");
+    inputs [0] = zi_test_random (4, dims, 1);
+    inputs [2] = zi_test_tensor (1, &four, twos);
+    s_check_error (t, node, 3, inputs, "'tf_crop_and_resize' is not supported");
+
+    node = zi_node_new ("Resize", "test");
+    zi_node_set_string (node, "nearest_mode", "round");
+    inputs [0] = zi_test_random (4, dims, 1);
+    inputs [2] = zi_test_tensor (1, &four, twos);
+    s_check_error (t, node, 3, inputs, "nearest_mode");
+
+    node = zi_node_new ("Resize", "test");
+    inputs [0] = zi_test_random (4, dims, 1);
+    inputs [2] = zi_test_tensor (1, &four, twos);
+    inputs [3] = zi_test_ints (4, (int64_t []) {1, 1, 4, 4});
+    s_check_error (t, node, 4, inputs, "both given");
+
+    node = zi_node_new ("Resize", "test");
+    inputs [0] = zi_test_random (4, dims, 1);
+    inputs [1] = zi_tensor_new (ZI_F32, 1, &zero);
+    inputs [2] = zi_tensor_new (ZI_F32, 1, &zero);
+    s_check_error (t, node, 3, inputs, "is required");
+
+    node = zi_node_new ("Resize", "test");
+    inputs [0] = zi_test_random (4, dims, 1);
+    inputs [1] = NULL;
+    inputs [2] = zi_test_tensor (1, &three, twos);
+    s_check_error (t, node, 3, inputs, "expected 4 (one per axis");
+
+    node = zi_node_new ("Resize", "test");
+    inputs [0] = zi_test_random (4, dims, 1);
+    inputs [2] = zi_test_tensor (1, &four, (float []) {1, 1, 0, 2});
+    s_check_error (t, node, 3, inputs, "expected a finite value > 0");
+
+    node = zi_node_new ("Upsample", "test");
+    node->opset = 9;
+    zi_node_set_string (node, "mode", "trilinear");
+    inputs [0] = zi_test_random (4, dims, 1);
+    inputs [1] = zi_test_tensor (1, &four, twos);
+    s_check_error (t, node, 2, inputs, "'mode' = 'trilinear'");
+
+    //  Scales must be constant: infer with a shape-only scales input
+    node = zi_node_new ("Resize", "test");
+    node->n_inputs = 3;
+    node->inputs = calloc (3, sizeof (int));
+    node->inputs [1] = -1;
+    node->inputs [2] = 2;
+    ZI_CHECK (t, node->op->init (node) == 0, "Resize init");
+    zi_tensor_t scales_shape = {0}, out_shape = {0};
+    zi_tensor_set_shape (&scales_shape, ZI_F32, 1, &four);
+    zi_tensor_t *x = zi_test_random (4, dims, 1);
+    const zi_tensor_t *infer_in [3] = {x, NULL, &scales_shape};
+    zi_tensor_t *infer_out [1] = {&out_shape};
+    int rc = node->op->infer (node, infer_in, infer_out);
+    ZI_CHECK (t, rc == -1 && strstr (zi_error_text (), "must be a constant"),
+              "non-constant scales rejected: %s", zi_error_text ());
+    zi_tensor_destroy (&x);
+    zi_node_destroy (&node);
+}

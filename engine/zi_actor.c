@@ -1,0 +1,351 @@
+/*  =========================================================================
+    zi_actor - one graph node as an actor: a PULL mailbox, PUSH peers
+
+    An actor takes tensors from its mailbox, checks each against what the
+    plan says that input must be, joins the inputs of one request when the
+    node has several, runs the kernel, and pushes each output to every
+    consumer. Anything malformed is counted, logged and dropped; the actor
+    keeps serving.
+    =========================================================================
+*/
+
+#include "zi_worker.h"
+#include <zmq.h>
+
+//  Partial inputs of one request, for nodes with several dynamic inputs
+typedef struct {
+    int slots;                  //  input slots of the node
+    int have;                   //  inputs arrived
+    uint32_t flags;             //  from the first header
+    int64_t started;            //  when the first input arrived (usecs)
+    zi_tensor_t *inputs [];     //  per slot
+} s_join_t;
+
+//  Joins older than this are dropped: their other inputs are not coming
+//  (a producer died and the request will be resent under a new id)
+#define S_JOIN_DEADLINE_USECS (30 * INT64_C (1000000))
+
+static size_t
+s_id_hash (const void *key)
+{
+    uint64_t id = (uintptr_t) key;
+    id ^= id >> 33;
+    id *= UINT64_C (0xff51afd7ed558ccd);
+    id ^= id >> 33;
+    return (size_t) id;
+}
+
+static int
+s_id_compare (const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) a, y = (uintptr_t) b;
+    return x < y? -1: x > y;
+}
+
+static void
+s_join_destroy (void **item_p)
+{
+    s_join_t *join = *item_p;
+    if (!join)
+        return;
+    for (int slot = 0; slot < join->slots; slot++)
+        zi_tensor_destroy (&join->inputs [slot]);
+    free (join);
+    *item_p = NULL;
+}
+
+static s_join_t *
+s_join_new (int slots, uint32_t flags)
+{
+    s_join_t *join = calloc (1, sizeof (s_join_t) + (slots + 1) * sizeof (zi_tensor_t *));
+    assert (join);
+    join->slots = slots;
+    join->flags = flags;
+    join->started = zi_clock_usecs ();
+    return join;
+}
+
+static void
+s_reject (zi_actor_t *self, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (self->stats.last_error, sizeof self->stats.last_error, format, args);
+    va_end (args);
+    self->stats.rejected++;
+    //  Log the first few and then every thousandth, so a flood of garbage
+    //  cannot flood the log too
+    if (self->stats.rejected <= 10 || self->stats.rejected % 1000 == 0)
+        fprintf (stderr, "zinfer worker: actor '%s': %s; dropped (%llu so far)\n",
+                 self->name, self->stats.last_error, (unsigned long long) self->stats.rejected);
+}
+
+int
+zi_actor_setup (zi_actor_t *self)
+{
+    zi_worker_t *worker = self->worker;
+    zi_deploy_t *deploy = worker->deploy;
+    zi_graph_t *plan = worker->plan;
+    int node_index = self->node_index;
+    zi_node_t *node = self->node;
+    zi_deploy_actor_name (deploy, self->index, self->name, sizeof self->name);
+
+    self->mailbox = zmq_socket (worker->context, ZMQ_PULL);
+    int unlimited = 0;
+    zmq_setsockopt (self->mailbox, ZMQ_RCVHWM, &unlimited, sizeof unlimited);
+    char endpoint [256];
+    for (int index = 0; zi_deploy_bind (deploy, self->index, index, endpoint, sizeof endpoint); index++)
+        if (zmq_bind (self->mailbox, endpoint))
+            return zi_error ("actor '%s': cannot bind %s: %s", self->name, endpoint,
+                             zmq_strerror (zmq_errno ()));
+
+    //  Inputs: constants are bound once; the rest arrive as messages
+    self->bound = calloc (node->n_inputs + 1, sizeof (zi_tensor_t *));
+    self->expect = calloc (node->n_inputs + 1, sizeof (zi_tensor_t *));
+    assert (self->bound && self->expect);
+    for (int slot = 0; slot < node->n_inputs; slot++) {
+        int value = node->inputs [slot];
+        if (value < 0)
+            continue;
+        if (plan->values [value].constant)
+            self->bound [slot] = plan->values [value].constant;
+        else {
+            self->expect [slot] = &plan->values [value].info;
+            self->n_dynamic++;
+        }
+    }
+    self->joins = zhashx_new ();
+    zhashx_set_key_hasher (self->joins, s_id_hash);
+    zhashx_set_key_comparator (self->joins, s_id_compare);
+    zhashx_set_key_duplicator (self->joins, NULL);
+    zhashx_set_key_destructor (self->joins, NULL);
+    zhashx_set_destructor (self->joins, s_join_destroy);
+
+    //  Peers: one PUSH per consuming actor, the replicas of one consumer
+    //  node side by side so a route can pick among them
+    int n_routes = deploy->n_routes [node_index];
+    self->routes = calloc (n_routes + 1, sizeof (zi_actor_route_t));
+    self->peers = calloc (deploy->n_actors + 2, sizeof (void *));
+    self->peer_local = calloc (deploy->n_actors + 2, sizeof (zi_actor_t *));
+    int *first_peer_of = malloc ((plan->n_nodes + 1) * sizeof (int));
+    assert (self->routes && self->peers && self->peer_local && first_peer_of);
+    for (int index = 0; index <= plan->n_nodes; index++)
+        first_peer_of [index] = -1;
+    for (int index = 0; index < n_routes; index++) {
+        zi_route_t route = deploy->routes [node_index][index];
+        zi_actor_route_t *into = &self->routes [self->n_routes++];
+        into->output = deploy->route_output [node_index][index];
+        into->slot = route.slot;
+        int key = route.node >= 0? route.node: plan->n_nodes;   //  last: the gateway
+        int replicas = route.node >= 0? deploy->replicas [route.node]: 1;
+        into->n_peers = replicas;
+        into->by_request = route.node >= 0 && deploy->replicas [route.node] > 1;
+        if (into->by_request) {
+            //  A replicated consumer with several inputs must get all of
+            //  a request's inputs in the same replica
+            int dynamic = 0;
+            zi_node_t *consumer = &plan->nodes [route.node];
+            for (int slot = 0; slot < consumer->n_inputs; slot++)
+                if (consumer->inputs [slot] >= 0 && !plan->values [consumer->inputs [slot]].constant)
+                    dynamic++;
+            into->by_request = dynamic > 1;
+        }
+        if (first_peer_of [key] >= 0) {
+            into->first_peer = first_peer_of [key];
+            continue;
+        }
+        into->first_peer = first_peer_of [key] = self->n_peers;
+        for (int replica = 0; replica < replicas; replica++) {
+            int actor = route.node >= 0? deploy->first_actor [route.node] + replica: -1;
+            void *peer = zmq_socket (worker->context, ZMQ_PUSH);
+            zmq_setsockopt (peer, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
+            zi_deploy_mailbox (deploy, actor, worker->process, endpoint, sizeof endpoint);
+            if (zmq_connect (peer, endpoint)) {
+                zmq_close (peer);
+                free (first_peer_of);
+                return zi_error ("actor '%s': cannot connect %s: %s", self->name, endpoint,
+                                 zmq_strerror (zmq_errno ()));
+            }
+            self->peers [self->n_peers] = peer;
+            //  A consumer on this same thread is woken directly
+            for (int local = 0; actor >= 0 && local < self->thread->n_actors; local++)
+                if (self->thread->actors [local]->index == actor)
+                    self->peer_local [self->n_peers] = self->thread->actors [local];
+            self->n_peers++;
+        }
+    }
+    free (first_peer_of);
+    return 0;
+}
+
+void
+zi_actor_teardown (zi_actor_t *self)
+{
+    for (int peer = 0; peer < self->n_peers; peer++)
+        zmq_close (self->peers [peer]);
+    if (self->mailbox)
+        zmq_close (self->mailbox);
+    zhashx_destroy (&self->joins);
+    free (self->peers);
+    free (self->peer_local);
+    free (self->routes);
+    free (self->bound);
+    free (self->expect);
+}
+
+int
+zi_actor_send (zi_actor_t *self, zi_actor_route_t *route, void **peers,
+               zi_actor_t **local, zi_msg_header_t *header, zi_tensor_t *tensor)
+{
+    int pick = route->first_peer;
+    if (route->n_peers > 1)
+        pick += route->by_request? (int) (header->request % route->n_peers):
+                                   (int) (route->next++ % route->n_peers);
+    if (zi_msg_send (peers [pick], header, tensor, false))
+        return zi_error ("send failed: %s", zmq_strerror (zmq_errno ()));
+    if (local [pick])
+        zi_thread_wake (local [pick]->thread, local [pick]);
+    return 0;
+}
+
+//  Runs the node on a complete set of inputs and sends the outputs on
+static void
+s_compute (zi_actor_t *self, uint64_t request, uint32_t flags, zi_tensor_t **arrived)
+{
+    zi_node_t *node = self->node;
+    zi_graph_t *plan = self->worker->plan;
+    const zi_tensor_t *inputs [64];
+    for (int slot = 0; slot < node->n_inputs; slot++)
+        inputs [slot] = self->bound [slot]? self->bound [slot]: arrived [slot];
+    zi_tensor_t *outputs [ZI_MAX_DIMS] = {NULL};
+    for (int slot = 0; slot < node->n_outputs; slot++) {
+        int value = node->outputs [slot];
+        if (value < 0)
+            continue;
+        const zi_tensor_t *info = &plan->values [value].info;
+        outputs [slot] = zi_pool_tensor (self->worker->pool, info->dtype, info->ndim, info->dims);
+        if (!outputs [slot]) {
+            s_reject (self, "request %llu: %s", (unsigned long long) request, zi_error_text ());
+            goto done;
+        }
+    }
+    int64_t start = zi_clock_usecs ();
+    int rc = node->op->run (node, self->thread->exec, inputs, outputs);
+    self->stats.busy_usecs += zi_clock_usecs () - start;
+    if (rc) {
+        self->stats.errors++;
+        snprintf (self->stats.last_error, sizeof self->stats.last_error, "request %llu: %s",
+                  (unsigned long long) request, zi_error_text ());
+        fprintf (stderr, "zinfer worker: actor '%s': %s\n", self->name, self->stats.last_error);
+        goto done;
+    }
+    self->stats.requests++;
+    for (int index = 0; index < self->n_routes; index++) {
+        zi_actor_route_t *route = &self->routes [index];
+        zi_tensor_t *tensor = outputs [route->output];
+        zi_msg_header_t header = {.kind = ZI_MSG_TENSOR, .request = request,
+                                  .source = self->node_index, .slot = route->slot, .count = 1,
+                                  .dtype = tensor->dtype, .ndim = tensor->ndim, .flags = flags};
+        memcpy (header.dims, tensor->dims, tensor->ndim * sizeof (int64_t));
+        if (zi_actor_send (self, route, self->peers, self->peer_local, &header, tensor))
+            s_reject (self, "request %llu: %s", (unsigned long long) request, zi_error_text ());
+        else {
+            self->stats.messages_out++;
+            self->stats.bytes_out += tensor->nbytes;
+        }
+    }
+done:
+    for (int slot = 0; slot < node->n_outputs; slot++)
+        zi_tensor_destroy (&outputs [slot]);
+}
+
+//  Checks one received tensor against the plan and files it
+static void
+s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor)
+{
+    zi_node_t *node = self->node;
+    if (header->kind != ZI_MSG_TENSOR) {
+        s_reject (self, "message kind %d, expected a tensor", header->kind);
+        zi_tensor_destroy (&tensor);
+        return;
+    }
+    int slot = header->slot;
+    if (slot >= node->n_inputs || !self->expect [slot]) {
+        s_reject (self, "request %llu: slot %d is not an input this actor receives",
+                  (unsigned long long) header->request, slot);
+        zi_tensor_destroy (&tensor);
+        return;
+    }
+    if (!zi_tensor_same_shape (tensor, self->expect [slot])) {
+        char got [128], want [128];
+        const zi_tensor_t *expect = self->expect [slot];
+        s_reject (self, "request %llu: slot %d: expected %s %s, got %s %s",
+                  (unsigned long long) header->request, slot, zi_dtype_name (expect->dtype),
+                  zi_shape_str (expect->ndim, expect->dims, want, sizeof want),
+                  zi_dtype_name (tensor->dtype),
+                  zi_shape_str (tensor->ndim, tensor->dims, got, sizeof got));
+        zi_tensor_destroy (&tensor);
+        return;
+    }
+    self->stats.messages_in++;
+    self->stats.bytes_in += tensor->nbytes;
+    if (self->n_dynamic == 1) {
+        zi_tensor_t *arrived [64] = {NULL};
+        arrived [slot] = tensor;
+        s_compute (self, header->request, header->flags, arrived);
+        zi_tensor_destroy (&tensor);
+        return;
+    }
+    void *key = (void *) (uintptr_t) header->request;
+    s_join_t *join = zhashx_lookup (self->joins, key);
+    if (!join) {
+        join = s_join_new (node->n_inputs, header->flags);
+        zhashx_insert (self->joins, key, join);
+    }
+    if (join->inputs [slot]) {
+        s_reject (self, "request %llu: slot %d arrived twice",
+                  (unsigned long long) header->request, slot);
+        zi_tensor_destroy (&tensor);
+        return;
+    }
+    join->inputs [slot] = tensor;
+    if (++join->have == self->n_dynamic) {
+        s_compute (self, header->request, join->flags, join->inputs);
+        zhashx_delete (self->joins, key);
+    }
+}
+
+int
+zi_actor_drain (zi_actor_t *self, int budget)
+{
+    int handled = 0;
+    while (handled < budget) {
+        zi_msg_header_t header;
+        zi_tensor_t *tensor;
+        int rc = zi_msg_recv (self->mailbox, &header, &tensor, true);
+        if (rc == 1)
+            break;
+        handled++;
+        if (rc == -1)
+            s_reject (self, "%s", zi_error_text ());
+        else
+            s_accept (self, &header, tensor);
+    }
+    return handled;
+}
+
+void
+zi_actor_expire (zi_actor_t *self, int64_t now_usecs)
+{
+    if (zhashx_size (self->joins) == 0)
+        return;
+    zlistx_t *keys = zhashx_keys (self->joins);
+    for (void *key = zlistx_first (keys); key; key = zlistx_next (keys)) {
+        s_join_t *join = zhashx_lookup (self->joins, key);
+        if (join && now_usecs - join->started > S_JOIN_DEADLINE_USECS) {
+            zhashx_delete (self->joins, key);
+            self->stats.stale_joins++;
+        }
+    }
+    zlistx_destroy (&keys);
+}

@@ -1,0 +1,149 @@
+/*  =========================================================================
+    zi_cli_infer - `zinfer infer`: requests to a running topology
+    =========================================================================
+*/
+
+#include "zi_cli.h"
+
+static const char *s_usage =
+    "usage: zinfer infer TOPOLOGY.yaml --input FILE.npy ... [options]\n"
+    "\n"
+    "Sends requests to the gateway of a topology started with `zinfer up`\n"
+    "and prints a summary of each output of the first answer.\n"
+    "\n"
+    "  --input FILE      an input as .npy, one per model input, in order\n"
+    "  --output FILE     write the first output of the first answer\n"
+    "  --repeat N        send N requests (default 1) and print latency and\n"
+    "                    throughput\n"
+    "  --inflight K      keep up to K requests in flight (default 1)\n"
+    "  --timeout MS      give up on an answer after MS ms (default 30000)\n"
+    "  --base-port P     the topology was started with --base-port P\n"
+    "  --endpoint E      connect to E instead of the topology's gateway\n";
+
+int
+zi_cli_infer (int argc, char **argv)
+{
+    const char *path = NULL, *output_path = NULL, *endpoint = NULL;
+    const char *input_paths [ZI_MAX_DIMS];
+    int n_inputs = 0;
+    long repeat = 1, inflight = 1, timeout = 30000, base_port = 0;
+    for (int index = 1; index < argc; index++) {
+        const char *arg = argv [index], *value;
+        if (zi_cli_is_help (arg)) {
+            fputs (s_usage, stdout);
+            return 0;
+        }
+        if (strcmp (arg, "--input") == 0) {
+            if (!(value = zi_cli_value ("infer", argc, argv, &index)))
+                return ZI_EXIT_USAGE;
+            if (n_inputs == ZI_MAX_DIMS)
+                return zi_cli_fail ("infer", "at most %d inputs", ZI_MAX_DIMS);
+            input_paths [n_inputs++] = value;
+        }
+        else
+        if (strcmp (arg, "--output") == 0) {
+            if (!(output_path = zi_cli_value ("infer", argc, argv, &index)))
+                return ZI_EXIT_USAGE;
+        }
+        else
+        if (strcmp (arg, "--endpoint") == 0) {
+            if (!(endpoint = zi_cli_value ("infer", argc, argv, &index)))
+                return ZI_EXIT_USAGE;
+        }
+        else
+        if (strcmp (arg, "--repeat") == 0 || strcmp (arg, "--inflight") == 0
+        ||  strcmp (arg, "--timeout") == 0 || strcmp (arg, "--base-port") == 0) {
+            long *target = arg [2] == 'r'? &repeat: arg [2] == 'i'? &inflight:
+                           arg [2] == 't'? &timeout: &base_port;
+            long high = arg [2] == 'b'? 65535: arg [2] == 'i'? 100000: 100000000;
+            if (!(value = zi_cli_value ("infer", argc, argv, &index))
+            ||  zi_cli_int ("infer", arg, value, 1, high, target))
+                return ZI_EXIT_USAGE;
+        }
+        else
+        if (arg [0] == '-')
+            return zi_cli_fail ("infer", "unknown option '%s' (see zinfer infer --help)", arg);
+        else
+        if (!path)
+            path = arg;
+        else
+            return zi_cli_fail ("infer", "unexpected argument '%s'", arg);
+    }
+    if (!path && !endpoint)
+        return zi_cli_fail ("infer", "no topology given (usage: zinfer infer TOPOLOGY.yaml "
+                            "--input FILE.npy)");
+    if (n_inputs == 0)
+        return zi_cli_fail ("infer", "no --input given");
+
+    zi_tensor_t *inputs [ZI_MAX_DIMS] = {NULL};
+    zi_client_t *client = NULL;
+    double *latency = NULL;
+    int64_t *sent_at = NULL;
+    int rc = ZI_EXIT_USAGE;
+    for (int index = 0; index < n_inputs; index++)
+        if (!(inputs [index] = zi_npy_load (input_paths [index]))) {
+            zi_cli_fail ("infer", "%s", zi_error_text ());
+            goto done;
+        }
+    client = endpoint? zi_client_new (endpoint): zi_client_new_topology (path, (int) base_port);
+    if (!client) {
+        zi_cli_fail ("infer", "%s", zi_error_text ());
+        goto done;
+    }
+    rc = ZI_EXIT_FAILURE;
+    latency = calloc (repeat, sizeof (double));
+    //  Request ids are handed out 1, 2, 3...: index send times by id
+    sent_at = calloc (repeat + 1, sizeof (int64_t));
+    assert (latency && sent_at);
+    long sent = 0, answered = 0;
+    int64_t start = zi_cli_usecs ();
+    while (answered < repeat) {
+        while (sent < repeat && sent - answered < inflight) {
+            uint64_t id;
+            if (zi_client_send (client, inputs, n_inputs, &id)) {
+                fprintf (stderr, "zinfer infer: %s\n", zi_error_text ());
+                goto done;
+            }
+            sent_at [sent < repeat? sent: repeat] = zi_cli_usecs ();
+            sent++;
+        }
+        zi_tensor_t *outputs [ZI_MAX_DIMS] = {NULL};
+        int n_outputs = 0;
+        uint64_t id = 0;
+        int got = zi_client_recv (client, &id, outputs, ZI_MAX_DIMS, &n_outputs, (int) timeout);
+        if (got) {
+            fprintf (stderr, "zinfer infer: %s\n", zi_error_text ());
+            goto done;
+        }
+        if (id >= 1 && id <= (uint64_t) repeat)
+            latency [answered] = (zi_cli_usecs () - sent_at [id - 1]) / 1000.0;
+        if (answered == 0) {
+            for (int output = 0; output < n_outputs; output++) {
+                char name [32];
+                snprintf (name, sizeof name, "%d", output);
+                zi_cli_summarise (name, outputs [output]);
+            }
+            if (output_path && zi_npy_save (outputs [0], output_path)) {
+                fprintf (stderr, "zinfer infer: %s\n", zi_error_text ());
+                goto done;
+            }
+        }
+        answered++;
+        for (int output = 0; output < n_outputs; output++)
+            zi_tensor_destroy (&outputs [output]);
+    }
+    double seconds = (zi_cli_usecs () - start) / 1e6;
+    if (repeat > 1)
+        printf ("latency: median %.3f ms, p90 %.3f ms; throughput %.1f requests/s "
+                "(%ld requests, %ld in flight)\n",
+                zi_cli_quantile (latency, (int) repeat, 0.5),
+                zi_cli_quantile (latency, (int) repeat, 0.9), repeat / seconds, repeat, inflight);
+    rc = 0;
+done:
+    free (latency);
+    free (sent_at);
+    zi_client_destroy (&client);
+    for (int index = 0; index < n_inputs; index++)
+        zi_tensor_destroy (&inputs [index]);
+    return rc;
+}

@@ -1,0 +1,253 @@
+/*  =========================================================================
+    zi_client - talks to a running topology's gateway
+
+    One DEALER socket. Requests carry the client's own ids; answers may
+    come back in any order and are matched by id. The client keeps every
+    request's inputs until its answer arrives, so that a request can be
+    sent again, and hands each answer to the caller once.
+    =========================================================================
+*/
+
+#include "zi_msg.h"
+#include "zi_deploy.h"
+#include <czmq.h>
+#include <zmq.h>
+
+typedef struct {
+    int n_inputs;               //  inputs held for a resend
+    zi_tensor_t *inputs [ZI_MAX_DIMS];
+    int64_t sent;               //  when it was (last) sent, usecs
+} s_pending_t;
+
+struct zi_client_t {
+    void *context;              //  ZeroMQ context, owned
+    void *socket;               //  DEALER to the gateway
+    char endpoint [256];        //  where it connects
+    uint64_t next_id;           //  next request id
+    zhashx_t *pending;          //  id -> s_pending_t
+};
+
+static size_t
+s_id_hash (const void *key)
+{
+    return (size_t) ((uintptr_t) key * UINT64_C (0x9e3779b97f4a7c15) >> 17);
+}
+
+static int
+s_id_compare (const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) a, y = (uintptr_t) b;
+    return x < y? -1: x > y;
+}
+
+static void
+s_pending_destroy (void **item_p)
+{
+    s_pending_t *pending = *item_p;
+    if (!pending)
+        return;
+    for (int input = 0; input < pending->n_inputs; input++)
+        zi_tensor_destroy (&pending->inputs [input]);
+    free (pending);
+    *item_p = NULL;
+}
+
+zi_client_t *
+zi_client_new (const char *endpoint)
+{
+    zi_client_t *self = calloc (1, sizeof (zi_client_t));
+    assert (self);
+    snprintf (self->endpoint, sizeof self->endpoint, "%s", endpoint);
+    self->context = zmq_ctx_new ();
+    self->socket = zmq_socket (self->context, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt (self->socket, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect (self->socket, endpoint)) {
+        zi_error ("cannot connect to '%s': %s", endpoint, zmq_strerror (zmq_errno ()));
+        zi_client_destroy (&self);
+        return NULL;
+    }
+    self->next_id = 1;
+    self->pending = zhashx_new ();
+    zhashx_set_key_hasher (self->pending, s_id_hash);
+    zhashx_set_key_comparator (self->pending, s_id_compare);
+    zhashx_set_key_duplicator (self->pending, NULL);
+    zhashx_set_key_destructor (self->pending, NULL);
+    zhashx_set_destructor (self->pending, s_pending_destroy);
+    return self;
+}
+
+zi_client_t *
+zi_client_new_topology (const char *topology_path, int base_port)
+{
+    zi_topology_t *topology = zi_topology_load (topology_path);
+    if (!topology)
+        return NULL;
+    char endpoint [256];
+    zi_topology_client_endpoint (topology, base_port, endpoint, sizeof endpoint);
+    zi_topology_destroy (&topology);
+    return zi_client_new (endpoint);
+}
+
+void
+zi_client_destroy (zi_client_t **self_p)
+{
+    assert (self_p);
+    zi_client_t *self = *self_p;
+    if (!self)
+        return;
+    zhashx_destroy (&self->pending);
+    if (self->socket)
+        zmq_close (self->socket);
+    zmq_ctx_term (self->context);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+zi_client_endpoint (const zi_client_t *self)
+{
+    return self->endpoint;
+}
+
+int
+zi_client_pending (const zi_client_t *self)
+{
+    return (int) zhashx_size (self->pending);
+}
+
+static int
+s_send_request (zi_client_t *self, uint64_t id, s_pending_t *pending)
+{
+    for (int input = 0; input < pending->n_inputs; input++) {
+        zi_tensor_t *tensor = pending->inputs [input];
+        zi_msg_header_t header = {.kind = ZI_MSG_REQUEST, .request = id, .source = ZI_MSG_GATEWAY,
+                                  .slot = input, .count = pending->n_inputs,
+                                  .dtype = tensor->dtype, .ndim = tensor->ndim};
+        memcpy (header.dims, tensor->dims, tensor->ndim * sizeof (int64_t));
+        if (zi_msg_send (self->socket, &header, tensor, input + 1 < pending->n_inputs))
+            return zi_error ("send to %s failed: %s", self->endpoint, zmq_strerror (zmq_errno ()));
+    }
+    pending->sent = zi_clock_usecs ();
+    return 0;
+}
+
+int
+zi_client_send (zi_client_t *self, zi_tensor_t *const *inputs, int n_inputs, uint64_t *request_id)
+{
+    if (n_inputs < 1 || n_inputs > ZI_MAX_DIMS)
+        return zi_error ("a request needs 1 to %d inputs, got %d", ZI_MAX_DIMS, n_inputs);
+    s_pending_t *pending = calloc (1, sizeof (s_pending_t));
+    assert (pending);
+    pending->n_inputs = n_inputs;
+    for (int input = 0; input < n_inputs; input++) {
+        if (!inputs [input] || !inputs [input]->data) {
+            s_pending_destroy ((void **) &pending);
+            return zi_error ("input %d is missing", input);
+        }
+        pending->inputs [input] = zi_tensor_ref (inputs [input]);
+    }
+    uint64_t id = self->next_id++;
+    zhashx_insert (self->pending, (void *) (uintptr_t) id, pending);
+    if (request_id)
+        *request_id = id;
+    return s_send_request (self, id, pending);
+}
+
+int
+zi_client_recv (zi_client_t *self, uint64_t *request_id, zi_tensor_t **outputs, int max_outputs,
+                int *n_outputs, int timeout_msecs)
+{
+    int64_t deadline = zi_clock_usecs () + (int64_t) timeout_msecs * 1000;
+    *n_outputs = 0;
+    while (true) {
+        int64_t left = timeout_msecs < 0? -1: (deadline - zi_clock_usecs ()) / 1000;
+        if (timeout_msecs >= 0 && left < 0)
+            left = 0;
+        zmq_pollitem_t item = {self->socket, 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll (&item, 1, (long) left);
+        if (rc == 0)
+            return zi_error ("no answer from %s within %d ms (%d requests pending)",
+                             self->endpoint, timeout_msecs, zi_client_pending (self)), 1;
+        if (rc < 0)
+            return zi_error ("poll failed: %s", zmq_strerror (zmq_errno ()));
+
+        //  One answer: a header + data pair per model output, or an error
+        zi_msg_header_t header;
+        zi_tensor_t *tensors [ZI_MAX_DIMS] = {NULL};
+        int received = 0, problem = 0;
+        uint64_t id = 0;
+        while (true) {
+            zi_tensor_t *tensor = NULL;
+            if (zi_msg_recv (self->socket, &header, &tensor, false)) {
+                problem = 1;
+                break;
+            }
+            id = header.request;
+            if (header.kind == ZI_MSG_ERROR) {
+                zi_msg_drain (self->socket);
+                break;
+            }
+            if (header.kind != ZI_MSG_REPLY || header.slot >= ZI_MAX_DIMS || tensors [header.slot]) {
+                zi_tensor_destroy (&tensor);
+                zi_msg_drain (self->socket);
+                problem = 1;
+                zi_error ("unexpected answer frame from %s", self->endpoint);
+                break;
+            }
+            tensors [header.slot] = tensor;
+            received++;
+            int more = 0;
+            size_t size = sizeof more;
+            zmq_getsockopt (self->socket, ZMQ_RCVMORE, &more, &size);
+            if (!more)
+                break;
+        }
+        void *key = (void *) (uintptr_t) id;
+        bool known = !problem && zhashx_lookup (self->pending, key);
+        if (known && header.kind == ZI_MSG_ERROR) {
+            zhashx_delete (self->pending, key);
+            if (request_id)
+                *request_id = id;
+            return zi_error ("request %llu failed: %s", (unsigned long long) id, header.text);
+        }
+        if (!known || received != header.count || received > max_outputs) {
+            //  A duplicate, a stray or a malformed answer: not the caller's
+            for (int slot = 0; slot < ZI_MAX_DIMS; slot++)
+                zi_tensor_destroy (&tensors [slot]);
+            if (known && received > max_outputs) {
+                zhashx_delete (self->pending, key);
+                return zi_error ("request %llu: %d outputs, room for %d",
+                                 (unsigned long long) id, received, max_outputs);
+            }
+            continue;
+        }
+        zhashx_delete (self->pending, key);
+        for (int slot = 0; slot < received; slot++)
+            outputs [slot] = tensors [slot];
+        *n_outputs = received;
+        if (request_id)
+            *request_id = id;
+        return 0;
+    }
+}
+
+int
+zi_client_infer (zi_client_t *self, zi_tensor_t *const *inputs, int n_inputs,
+                 zi_tensor_t **outputs, int max_outputs, int timeout_msecs)
+{
+    uint64_t id, answered;
+    if (zi_client_send (self, inputs, n_inputs, &id))
+        return -1;
+    while (true) {
+        int n_outputs;
+        int rc = zi_client_recv (self, &answered, outputs, max_outputs, &n_outputs, timeout_msecs);
+        if (rc)
+            return -1;
+        if (answered == id)
+            return n_outputs;
+        //  An answer to an earlier asynchronous request: not ours to keep
+        for (int slot = 0; slot < n_outputs; slot++)
+            zi_tensor_destroy (&outputs [slot]);
+    }
+}

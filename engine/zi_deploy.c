@@ -1,0 +1,453 @@
+/*  =========================================================================
+    zi_deploy - lays a topology onto a planned model
+
+    Deterministic by construction: actors are numbered in topological
+    order, threads are contiguous runs of actors balanced by estimated
+    cost, and ports are handed out per host from its base port in a fixed
+    order (client port, monitor ports, then mailboxes that are reached over
+    tcp). Any process that reads the same YAML and model gets the same
+    answer, which is what lets hosts start in any order.
+    =========================================================================
+*/
+
+#include "zi_deploy.h"
+#include <unistd.h>
+
+//  Work estimate of a node: arithmetic plus memory traffic, both in
+//  "operations"; only the ratios between nodes matter
+static double
+s_cost (const zi_graph_t *plan, const zi_node_t *node)
+{
+    double cost = (double) zi_graph_node_macs (plan, node);
+    for (int slot = 0; slot < node->n_outputs; slot++)
+        if (node->outputs [slot] >= 0)
+            cost += (double) plan->values [node->outputs [slot]].info.nbytes;
+    return cost + 1000;     //  every actor has a fixed cost per message
+}
+
+//  Splits a process's nodes (in topological order) into threads of about
+//  equal cost, keeping each thread's nodes contiguous so that a request
+//  walks along one thread as long as it can
+static void
+s_assign_threads (zi_deploy_t *self, int process, int threads)
+{
+    double total = 0;
+    for (int index = 0; index < self->n_actors; index++)
+        if (self->actors [index].process == process && self->actors [index].replica == 0)
+            total += self->actors [index].cost;
+    double share = total / threads, done = 0;
+    for (int index = 0; index < self->n_actors; index++) {
+        zi_deploy_actor_t *actor = &self->actors [index];
+        if (actor->process != process || actor->replica != 0)
+            continue;
+        int thread = (int) ((done + actor->cost / 2) / share);
+        if (thread >= threads)
+            thread = threads - 1;
+        done += actor->cost;
+        //  Replicas of a node spread over the following threads
+        int replicas = self->replicas [actor->node];
+        for (int replica = 0; replica < replicas; replica++) {
+            zi_deploy_actor_t *copy = &self->actors [index + replica];
+            if (copy->process == process)
+                copy->thread = (thread + replica) % threads;
+        }
+    }
+}
+
+//  Records that a peer in process `from` sends to a mailbox in process
+//  `to`; returns whether it needs ipc (1), tcp (2) or inproc (0)
+static int
+s_transport (const zi_deploy_t *self, int from, int to)
+{
+    if (from == to)
+        return 0;
+    const zi_topology_t *topology = self->topology;
+    if (topology->processes [from].host == topology->processes [to].host)
+        return topology->transport_tcp? 2: 1;
+    return 2;
+}
+
+static void
+s_add_route (zi_deploy_t *self, int node, int output, int consumer, int slot)
+{
+    int count = self->n_routes [node];
+    self->routes [node] = realloc (self->routes [node], (count + 1) * sizeof (zi_route_t));
+    self->route_output [node] = realloc (self->route_output [node], (count + 1) * sizeof (int));
+    assert (self->routes [node] && self->route_output [node]);
+    self->routes [node][count] = (zi_route_t) {consumer, slot};
+    self->route_output [node][count] = output;
+    self->n_routes [node]++;
+}
+
+static int
+s_build_routes (zi_deploy_t *self)
+{
+    zi_graph_t *plan = self->plan;
+    //  Who produces each value: a node output, or a model input
+    for (int index = 0; index < plan->n_nodes; index++) {
+        zi_node_t *consumer = &plan->nodes [index];
+        for (int slot = 0; slot < consumer->n_inputs; slot++) {
+            int value = consumer->inputs [slot];
+            if (value < 0 || plan->values [value].constant)
+                continue;
+            int producer = plan->values [value].producer;
+            if (producer >= 0) {
+                zi_node_t *node = &plan->nodes [producer];
+                for (int output = 0; output < node->n_outputs; output++)
+                    if (node->outputs [output] == value)
+                        s_add_route (self, producer, output, index, slot);
+                continue;
+            }
+            for (int input = 0; input < plan->n_inputs; input++)
+                if (plan->inputs [input] == value) {
+                    int count = self->n_input_routes++;
+                    self->input_routes = realloc (self->input_routes, (count + 1) * sizeof (zi_route_t));
+                    self->input_route_input = realloc (self->input_route_input, (count + 1) * sizeof (int));
+                    assert (self->input_routes && self->input_route_input);
+                    self->input_routes [count] = (zi_route_t) {index, slot};
+                    self->input_route_input [count] = input;
+                }
+        }
+    }
+    for (int output = 0; output < plan->n_outputs; output++) {
+        int value = plan->outputs [output];
+        int producer = plan->values [value].producer;
+        if (producer < 0)
+            return zi_error ("model output '%s' is a model input or a constant; "
+                             "a topology needs every output computed by a node",
+                             plan->values [value].name);
+        zi_node_t *node = &plan->nodes [producer];
+        for (int slot = 0; slot < node->n_outputs; slot++)
+            if (node->outputs [slot] == value)
+                s_add_route (self, producer, slot, -1, output);
+    }
+    return 0;
+}
+
+//  Marks which mailboxes need ipc or tcp endpoints
+static void
+s_mark_transports (zi_deploy_t *self)
+{
+    for (int node = 0; node < self->plan->n_nodes; node++)
+        for (int route = 0; route < self->n_routes [node]; route++) {
+            int consumer = self->routes [node][route].node;
+            for (int from = 0; from < self->replicas [node]; from++) {
+                int producer_process = self->actors [self->first_actor [node] + from].process;
+                if (consumer < 0) {
+                    int kind = s_transport (self, producer_process, self->gateway_process);
+                    if (kind == 1)
+                        self->gateway_ipc = true;
+                    if (kind == 2)
+                        self->gateway_tcp_port = -1;    //  allocated below
+                    continue;
+                }
+                for (int to = 0; to < self->replicas [consumer]; to++) {
+                    zi_deploy_actor_t *actor = &self->actors [self->first_actor [consumer] + to];
+                    int kind = s_transport (self, producer_process, actor->process);
+                    if (kind == 1)
+                        actor->ipc = true;
+                    if (kind == 2)
+                        actor->tcp_port = -1;
+                }
+            }
+        }
+    for (int route = 0; route < self->n_input_routes; route++) {
+        int consumer = self->input_routes [route].node;
+        for (int to = 0; to < self->replicas [consumer]; to++) {
+            zi_deploy_actor_t *actor = &self->actors [self->first_actor [consumer] + to];
+            int kind = s_transport (self, self->gateway_process, actor->process);
+            if (kind == 1)
+                actor->ipc = true;
+            if (kind == 2)
+                actor->tcp_port = -1;
+        }
+    }
+}
+
+//  Next free port on a host, skipping ports the topology names explicitly
+static int
+s_next_port (const zi_topology_t *topology, int gateway_process, int host, int *next, int offset)
+{
+    while (true) {
+        int port = (*next)++;
+        bool taken = false;
+        if (topology->client_port && topology->client_port + offset == port
+        &&  topology->processes [gateway_process].host == host)
+            taken = true;
+        for (int process = 0; process < topology->n_processes; process++)
+            if (topology->processes [process].host == host
+            &&  topology->processes [process].monitor_port
+            &&  topology->processes [process].monitor_port + offset == port)
+                taken = true;
+        if (!taken)
+            return port;
+    }
+}
+
+//  The gateway is where the topology says, else in the first process
+static int
+s_gateway_process (const zi_topology_t *topology)
+{
+    return topology->gateway_process >= 0? topology->gateway_process: 0;
+}
+
+void
+zi_topology_client_endpoint (const zi_topology_t *topology, int base_port, char *buffer, size_t size)
+{
+    int offset = base_port > 0? base_port - topology->base_port: 0;
+    int gateway = s_gateway_process (topology);
+    int host = topology->processes [gateway].host;
+    int next = topology->hosts [host].base_port + offset;
+    int port = topology->client_port? topology->client_port + offset:
+               s_next_port (topology, gateway, host, &next, offset);
+    snprintf (buffer, size, "tcp://%s:%d", topology->hosts [host].address, port);
+}
+
+static int
+s_assign_ports (zi_deploy_t *self, int offset)
+{
+    const zi_topology_t *topology = self->topology;
+    self->monitor_port = calloc (topology->n_processes + 1, sizeof (int));
+    assert (self->monitor_port);
+    for (int host = 0; host < topology->n_hosts; host++) {
+        int next = topology->hosts [host].base_port + offset;
+        if (topology->processes [self->gateway_process].host == host)
+            self->client_port = topology->client_port? topology->client_port + offset:
+                                s_next_port (topology, self->gateway_process, host, &next, offset);
+        for (int process = 0; process < topology->n_processes; process++)
+            if (topology->processes [process].host == host)
+                self->monitor_port [process] = topology->processes [process].monitor_port?
+                    topology->processes [process].monitor_port + offset:
+                    s_next_port (topology, self->gateway_process, host, &next, offset);
+        for (int index = 0; index < self->n_actors; index++) {
+            zi_deploy_actor_t *actor = &self->actors [index];
+            if (actor->tcp_port == -1 && topology->processes [actor->process].host == host)
+                actor->tcp_port = s_next_port (topology, self->gateway_process, host, &next, offset);
+        }
+        if (self->gateway_tcp_port == -1 && topology->processes [self->gateway_process].host == host)
+            self->gateway_tcp_port = s_next_port (topology, self->gateway_process, host, &next, offset);
+        if (next > 65535)
+            return zi_error ("%s: host '%s' runs out of ports (base port %d, %d needed)",
+                             topology->path, topology->hosts [host].name,
+                             topology->hosts [host].base_port + offset,
+                             next - topology->hosts [host].base_port - offset);
+    }
+    return 0;
+}
+
+zi_deploy_t *
+zi_deploy_new (const char *topology_path, int base_port)
+{
+    zi_deploy_t *self = calloc (1, sizeof (zi_deploy_t));
+    assert (self);
+    self->topology = zi_topology_load (topology_path);
+    if (!self->topology)
+        goto failed;
+    zi_topology_t *topology = self->topology;
+    self->model = zi_model_load (topology->model_path);
+    if (!self->model) {
+        zi_error_prefix ("%s:%d:%d: model", topology->path, topology->model_mark.line,
+                         topology->model_mark.column);
+        goto failed;
+    }
+    self->plan = zi_graph_dup (self->model->graph);
+    zi_graph_t *plan = self->plan;
+    zi_tensor_t *shapes [ZI_MAX_DIMS] = {NULL};
+    if (topology->input_ndim && plan->n_inputs > 0) {
+        //  input_shape: fixes the first input; the others keep the model's
+        if (plan->n_inputs > ZI_MAX_DIMS) {
+            zi_error ("%s: the model has too many inputs", topology->path);
+            goto failed;
+        }
+        for (int input = 0; input < plan->n_inputs; input++) {
+            const zi_tensor_t *info = &plan->values [plan->inputs [input]].info;
+            int64_t dims [ZI_MAX_DIMS];
+            for (int axis = 0; axis < info->ndim; axis++)
+                dims [axis] = info->dims [axis] < 0? 1: info->dims [axis];
+            shapes [input] = input == 0?
+                zi_tensor_wrap (info->dtype, topology->input_ndim, topology->input_shape, NULL, NULL, NULL):
+                zi_tensor_wrap (info->dtype, info->ndim, dims, NULL, NULL, NULL);
+        }
+    }
+    int rc = zi_graph_plan (plan, topology->input_ndim? (const zi_tensor_t *const *) shapes: NULL,
+                            !topology->fuse);
+    for (int input = 0; input < ZI_MAX_DIMS; input++)
+        zi_tensor_destroy (&shapes [input]);
+    if (rc) {
+        zi_error_prefix ("%s: planning %s", topology->path, topology->model_path);
+        goto failed;
+    }
+    if (plan->n_nodes == 0) {
+        zi_error ("%s: the model has no nodes left to run after planning", topology->path);
+        goto failed;
+    }
+
+    //  Placement: which process and how many replicas per node
+    int n_nodes = plan->n_nodes;
+    const char **names = calloc (n_nodes, sizeof (char *));
+    int *process = calloc (n_nodes, sizeof (int));
+    self->replicas = calloc (n_nodes, sizeof (int));
+    self->first_actor = calloc (n_nodes, sizeof (int));
+    self->n_routes = calloc (n_nodes, sizeof (int));
+    self->routes = calloc (n_nodes, sizeof (zi_route_t *));
+    self->route_output = calloc (n_nodes, sizeof (int *));
+    assert (names && process && self->replicas && self->first_actor);
+    for (int node = 0; node < n_nodes; node++)
+        names [node] = plan->nodes [node].name;
+    rc = zi_topology_place (topology, n_nodes, names, process, self->replicas);
+    free (names);
+    if (rc) {
+        free (process);
+        goto failed;
+    }
+    for (int node = 0; node < n_nodes; node++)
+        self->n_actors += self->replicas [node];
+    self->actors = calloc (self->n_actors, sizeof (zi_deploy_actor_t));
+    assert (self->actors);
+    int next = 0;
+    for (int node = 0; node < n_nodes; node++) {
+        self->first_actor [node] = next;
+        for (int replica = 0; replica < self->replicas [node]; replica++) {
+            zi_deploy_actor_t *actor = &self->actors [next++];
+            actor->node = node;
+            actor->replica = replica;
+            actor->process = process [node];
+            actor->cost = s_cost (plan, &plan->nodes [node]);
+        }
+    }
+    free (process);
+    self->gateway_process = s_gateway_process (topology);
+    for (int index = 0; index < topology->n_processes; index++)
+        s_assign_threads (self, index, topology->processes [index].threads);
+    //  The gateway shares the thread of the first actor of its process, so
+    //  a request's first hop is a same-thread one where it can be
+    self->gateway_thread = 0;
+    for (int index = 0; index < self->n_actors; index++)
+        if (self->actors [index].process == self->gateway_process) {
+            self->gateway_thread = self->actors [index].thread;
+            break;
+        }
+    if (s_build_routes (self))
+        goto failed;
+    s_mark_transports (self);
+    int offset = base_port > 0? base_port - topology->base_port: 0;
+    if (s_assign_ports (self, offset))
+        goto failed;
+    int first_base = topology->hosts [0].base_port + offset;
+    snprintf (self->id, sizeof self->id, "%.40s-%d", topology->name, first_base);
+    snprintf (self->ipc_dir, sizeof self->ipc_dir, "/tmp/zinfer-%d/%s", (int) getuid (), self->id);
+    return self;
+
+failed:
+    zi_deploy_destroy (&self);
+    return NULL;
+}
+
+void
+zi_deploy_destroy (zi_deploy_t **self_p)
+{
+    assert (self_p);
+    zi_deploy_t *self = *self_p;
+    if (!self)
+        return;
+    for (int node = 0; self->plan && self->routes && node < self->plan->n_nodes; node++) {
+        free (self->routes [node]);
+        free (self->route_output [node]);
+    }
+    free (self->routes);
+    free (self->route_output);
+    free (self->n_routes);
+    free (self->input_routes);
+    free (self->input_route_input);
+    free (self->actors);
+    free (self->first_actor);
+    free (self->replicas);
+    free (self->monitor_port);
+    zi_graph_destroy (&self->plan);
+    zi_model_destroy (&self->model);
+    zi_topology_destroy (&self->topology);
+    free (self);
+    *self_p = NULL;
+}
+
+static const char *
+s_address (const zi_deploy_t *self, int process)
+{
+    return self->topology->hosts [self->topology->processes [process].host].address;
+}
+
+void
+zi_deploy_mailbox (const zi_deploy_t *self, int actor, int from, char *buffer, size_t size)
+{
+    int process = actor >= 0? self->actors [actor].process: self->gateway_process;
+    char name [32];
+    if (actor >= 0)
+        snprintf (name, sizeof name, "a%d", actor);
+    else
+        snprintf (name, sizeof name, "results");
+    int kind = s_transport (self, from, process);
+    if (kind == 0)
+        snprintf (buffer, size, "inproc://%s/%s", self->id, name);
+    else
+    if (kind == 1)
+        snprintf (buffer, size, "ipc://%s/%s", self->ipc_dir, name);
+    else
+        snprintf (buffer, size, "tcp://%s:%d", s_address (self, process),
+                  actor >= 0? self->actors [actor].tcp_port: self->gateway_tcp_port);
+}
+
+bool
+zi_deploy_bind (const zi_deploy_t *self, int actor, int index, char *buffer, size_t size)
+{
+    int process = actor >= 0? self->actors [actor].process: self->gateway_process;
+    bool ipc = actor >= 0? self->actors [actor].ipc: self->gateway_ipc;
+    int port = actor >= 0? self->actors [actor].tcp_port: self->gateway_tcp_port;
+    char name [32];
+    if (actor >= 0)
+        snprintf (name, sizeof name, "a%d", actor);
+    else
+        snprintf (name, sizeof name, "results");
+    //  Endpoints in a fixed order: inproc, then ipc and tcp when needed
+    const char *kinds [3];
+    int count = 0;
+    kinds [count++] = "inproc";
+    if (ipc)
+        kinds [count++] = "ipc";
+    if (port > 0)
+        kinds [count++] = "tcp";
+    if (index >= count)
+        return false;
+    if (strcmp (kinds [index], "inproc") == 0)
+        snprintf (buffer, size, "inproc://%s/%s", self->id, name);
+    else
+    if (strcmp (kinds [index], "ipc") == 0)
+        snprintf (buffer, size, "ipc://%s/%s", self->ipc_dir, name);
+    else
+        snprintf (buffer, size, "tcp://%s:%d", s_address (self, process), port);
+    return true;
+}
+
+void
+zi_deploy_client_endpoint (const zi_deploy_t *self, char *buffer, size_t size)
+{
+    snprintf (buffer, size, "tcp://%s:%d", s_address (self, self->gateway_process),
+              self->client_port);
+}
+
+void
+zi_deploy_monitor_endpoint (const zi_deploy_t *self, int process, char *buffer, size_t size)
+{
+    snprintf (buffer, size, "tcp://%s:%d", s_address (self, process), self->monitor_port [process]);
+}
+
+const char *
+zi_deploy_actor_name (const zi_deploy_t *self, int actor, char *buffer, size_t size)
+{
+    const zi_deploy_actor_t *info = &self->actors [actor];
+    const char *name = self->plan->nodes [info->node].name;
+    if (self->replicas [info->node] > 1)
+        snprintf (buffer, size, "%s#%d", name, info->replica);
+    else
+        snprintf (buffer, size, "%s", name);
+    return buffer;
+}

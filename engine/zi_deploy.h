@@ -1,0 +1,87 @@
+/*  =========================================================================
+    zi_deploy.h - a topology laid onto a planned model
+
+    Every process of a topology (and every client) computes the same
+    deployment from the same YAML and model: which actor runs where, on
+    which thread, where its mailbox listens, and where each of its outputs
+    goes. Nothing is negotiated at run time, so hosts can start in any
+    order.
+    =========================================================================
+*/
+
+#ifndef ZI_DEPLOY_H_INCLUDED
+#define ZI_DEPLOY_H_INCLUDED
+
+#include "zi_classes.h"
+#include "zi_topology.h"
+
+//  Where a tensor goes: an input slot of a node, or a model output
+typedef struct {
+    int node;                   //  consuming node, or -1 for the gateway
+    int slot;                   //  its input slot, or the model output index
+} zi_route_t;
+
+typedef struct {
+    int node;                   //  planned graph node
+    int replica;                //  0 .. replicas - 1
+    int process;                //  topology process index
+    int thread;                 //  worker thread within the process
+    int tcp_port;               //  mailbox port when reached over tcp, else 0
+    bool ipc;                   //  mailbox also listens on ipc
+    double cost;                //  estimated work (MACs + bytes touched)
+} zi_deploy_actor_t;
+
+typedef struct {
+    zi_topology_t *topology;    //  the YAML, owned
+    zi_model_t *model;          //  the model, owned
+    zi_graph_t *plan;           //  planned graph: one actor per node (and replica)
+    int n_actors;               //  actors, replicas of a node next to each other
+    zi_deploy_actor_t *actors;
+    int *first_actor;           //  per node: index of its first replica
+    int *replicas;              //  per node: how many replicas
+    int *n_routes;              //  per node: routes of its outputs
+    zi_route_t **routes;        //  per node: [output * max + k] see zi_deploy_routes
+    int **route_output;         //  per node: which output each route carries
+    int n_input_routes;         //  model inputs -> consumers
+    zi_route_t *input_routes;   //  slot field = consumer slot, node = consumer
+    int *input_route_input;     //  which model input each input route carries
+    int gateway_process;        //  process hosting ingress and egress
+    int gateway_thread;         //  its thread there
+    int client_port;            //  tcp port clients connect to
+    int gateway_tcp_port;       //  results mailbox port if reached over tcp, else 0
+    bool gateway_ipc;           //  results mailbox also listens on ipc
+    int *monitor_port;          //  per process
+    char ipc_dir [128];         //  folder for ipc endpoints of this deployment
+    char id [64];               //  names inproc endpoints uniquely
+} zi_deploy_t;
+
+//  Loads the topology and its model and lays it out. base_port > 0
+//  overrides the topology's ports (every host's base port moves with it).
+zi_deploy_t *
+    zi_deploy_new (const char *topology_path, int base_port);
+void
+    zi_deploy_destroy (zi_deploy_t **self_p);
+
+//  Where a peer in process `from` connects to reach an actor's mailbox
+//  (actor >= 0) or the gateway's results mailbox (actor -1)
+void
+    zi_deploy_mailbox (const zi_deploy_t *self, int actor, int from, char *buffer, size_t size);
+//  Endpoints the mailbox binds, one per call for index 0, 1, 2; false
+//  when there are no more
+bool
+    zi_deploy_bind (const zi_deploy_t *self, int actor, int index, char *buffer, size_t size);
+//  Client endpoint (tcp) of the gateway
+void
+    zi_deploy_client_endpoint (const zi_deploy_t *self, char *buffer, size_t size);
+//  The same from the topology alone, without loading the model (clients)
+void
+    zi_topology_client_endpoint (const zi_topology_t *topology, int base_port,
+                                 char *buffer, size_t size);
+//  Monitor endpoint of a process
+void
+    zi_deploy_monitor_endpoint (const zi_deploy_t *self, int process, char *buffer, size_t size);
+//  Name of an actor for people: node name, with #replica when replicated
+const char *
+    zi_deploy_actor_name (const zi_deploy_t *self, int actor, char *buffer, size_t size);
+
+#endif

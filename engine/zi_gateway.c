@@ -1,0 +1,364 @@
+/*  =========================================================================
+    zi_gateway - where requests enter and answers leave a topology
+
+    Clients talk to a ROUTER socket. A request is one multipart message:
+    the client's identity (added by ZeroMQ), then a header and a data
+    frame per model input. The gateway checks it against the plan, gives
+    it an internal request id, and pushes each input to the actors that
+    read it. Model outputs come back to its results mailbox, in any order;
+    once a request has all of them the gateway answers the client that
+    asked, under the client's own request id.
+
+    The gateway admits at most max_inflight requests at a time. Beyond
+    that it stops reading from clients, so ZeroMQ's queues push back on
+    them instead of memory growing without bound.
+    =========================================================================
+*/
+
+#include "zi_worker.h"
+#include <zmq.h>
+
+#define S_MAX_INFLIGHT 1024
+#define S_MAX_IDENTITY 256
+
+typedef struct {
+    unsigned char identity [S_MAX_IDENTITY];    //  the client's ROUTER identity
+    size_t identity_size;
+    uint64_t client_request;    //  the client's id for this request
+    uint32_t flags;             //  from the request header
+    int have;                   //  outputs arrived
+    int64_t started;            //  when it entered (usecs)
+    int n_outputs;
+    zi_tensor_t *outputs [];    //  per model output
+} s_request_t;
+
+struct zi_gateway_t {
+    zi_worker_t *worker;        //  owning process
+    zi_thread_t *thread;        //  thread it runs on
+    void *clients;              //  ROUTER, clients connect here
+    void *results;              //  PULL, actors send model outputs here
+    int n_peers;                //  PUSH sockets to actors reading model inputs
+    void **peers;
+    zi_actor_t **peer_local;    //  consumer actor if on the same thread
+    int n_routes;               //  model input -> consumer routes
+    zi_actor_route_t *routes;   //  .output holds the model input index
+    zhashx_t *inflight;         //  internal id -> s_request_t
+    uint64_t next_id;           //  next internal request id
+    int max_inflight;           //  admission limit
+    uint64_t requests;          //  requests admitted
+    uint64_t replies;           //  answers sent
+    uint64_t rejected;          //  malformed requests and stray results
+};
+
+static size_t
+s_id_hash (const void *key)
+{
+    uint64_t id = (uintptr_t) key;
+    id *= UINT64_C (0x9e3779b97f4a7c15);
+    return (size_t) (id >> 17);
+}
+
+static int
+s_id_compare (const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) a, y = (uintptr_t) b;
+    return x < y? -1: x > y;
+}
+
+static void
+s_request_destroy (void **item_p)
+{
+    s_request_t *request = *item_p;
+    if (!request)
+        return;
+    for (int output = 0; output < request->n_outputs; output++)
+        zi_tensor_destroy (&request->outputs [output]);
+    free (request);
+    *item_p = NULL;
+}
+
+zi_gateway_t *
+zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
+{
+    zi_deploy_t *deploy = worker->deploy;
+    zi_gateway_t *self = calloc (1, sizeof (zi_gateway_t));
+    assert (self);
+    self->worker = worker;
+    self->thread = thread;
+    self->max_inflight = S_MAX_INFLIGHT;
+    self->next_id = 1;
+    self->inflight = zhashx_new ();
+    zhashx_set_key_hasher (self->inflight, s_id_hash);
+    zhashx_set_key_comparator (self->inflight, s_id_compare);
+    zhashx_set_key_duplicator (self->inflight, NULL);
+    zhashx_set_key_destructor (self->inflight, NULL);
+    zhashx_set_destructor (self->inflight, s_request_destroy);
+
+    char endpoint [256];
+    int unlimited = 0;
+    self->clients = zmq_socket (worker->context, ZMQ_ROUTER);
+    int mandatory = 0;      //  a vanished client's answer is dropped, not an error
+    zmq_setsockopt (self->clients, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory);
+    zi_deploy_client_endpoint (deploy, endpoint, sizeof endpoint);
+    if (zmq_bind (self->clients, endpoint)) {
+        zi_error ("gateway: cannot bind the client endpoint %s: %s", endpoint,
+                  zmq_strerror (zmq_errno ()));
+        zi_gateway_destroy (&self);
+        return NULL;
+    }
+    self->results = zmq_socket (worker->context, ZMQ_PULL);
+    zmq_setsockopt (self->results, ZMQ_RCVHWM, &unlimited, sizeof unlimited);
+    for (int index = 0; zi_deploy_bind (deploy, -1, index, endpoint, sizeof endpoint); index++)
+        if (zmq_bind (self->results, endpoint)) {
+            zi_error ("gateway: cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+            zi_gateway_destroy (&self);
+            return NULL;
+        }
+
+    //  One PUSH per consuming actor, replicas of a node side by side
+    self->routes = calloc (deploy->n_input_routes + 1, sizeof (zi_actor_route_t));
+    self->peers = calloc (deploy->n_actors + 1, sizeof (void *));
+    self->peer_local = calloc (deploy->n_actors + 1, sizeof (zi_actor_t *));
+    assert (self->routes && self->peers && self->peer_local);
+    for (int index = 0; index < deploy->n_input_routes; index++) {
+        zi_route_t route = deploy->input_routes [index];
+        zi_actor_route_t *into = &self->routes [self->n_routes++];
+        into->output = deploy->input_route_input [index];
+        into->slot = route.slot;
+        into->n_peers = deploy->replicas [route.node];
+        into->first_peer = -1;
+        for (int earlier = 0; earlier < index; earlier++)
+            if (deploy->input_routes [earlier].node == route.node)
+                into->first_peer = self->routes [earlier].first_peer;
+        zi_node_t *consumer = &worker->plan->nodes [route.node];
+        int dynamic = 0;
+        for (int slot = 0; slot < consumer->n_inputs; slot++)
+            if (consumer->inputs [slot] >= 0 && !worker->plan->values [consumer->inputs [slot]].constant)
+                dynamic++;
+        into->by_request = into->n_peers > 1 && dynamic > 1;
+        if (into->first_peer >= 0)
+            continue;
+        into->first_peer = self->n_peers;
+        for (int replica = 0; replica < into->n_peers; replica++) {
+            int actor = deploy->first_actor [route.node] + replica;
+            void *peer = zmq_socket (worker->context, ZMQ_PUSH);
+            zmq_setsockopt (peer, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
+            zi_deploy_mailbox (deploy, actor, worker->process, endpoint, sizeof endpoint);
+            zmq_connect (peer, endpoint);
+            self->peers [self->n_peers] = peer;
+            for (int local = 0; local < thread->n_actors; local++)
+                if (thread->actors [local]->index == actor)
+                    self->peer_local [self->n_peers] = thread->actors [local];
+            self->n_peers++;
+        }
+    }
+    return self;
+}
+
+void
+zi_gateway_destroy (zi_gateway_t **self_p)
+{
+    assert (self_p);
+    zi_gateway_t *self = *self_p;
+    if (!self)
+        return;
+    for (int peer = 0; peer < self->n_peers; peer++)
+        zmq_close (self->peers [peer]);
+    if (self->clients)
+        zmq_close (self->clients);
+    if (self->results)
+        zmq_close (self->results);
+    zhashx_destroy (&self->inflight);
+    free (self->peers);
+    free (self->peer_local);
+    free (self->routes);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+zi_gateway_sockets (zi_gateway_t *self, void **sockets)
+{
+    sockets [0] = self->results;
+    sockets [1] = self->clients;
+    return 2;
+}
+
+bool
+zi_gateway_accepting (zi_gateway_t *self)
+{
+    return (int) zhashx_size (self->inflight) < self->max_inflight;
+}
+
+//  Answers a client with an error and counts it
+static void
+s_refuse (zi_gateway_t *self, const void *identity, size_t identity_size,
+          uint64_t request, const char *text)
+{
+    self->rejected++;
+    if (self->rejected <= 10 || self->rejected % 1000 == 0)
+        fprintf (stderr, "zinfer worker: gateway: request %llu refused: %s (%llu so far)\n",
+                 (unsigned long long) request, text, (unsigned long long) self->rejected);
+    if (zmq_send (self->clients, identity, identity_size, ZMQ_SNDMORE) >= 0)
+        zi_msg_send_error (self->clients, request, text, false);
+}
+
+static void
+s_on_request (zi_gateway_t *self)
+{
+    zi_graph_t *plan = self->worker->plan;
+    unsigned char identity [S_MAX_IDENTITY];
+    int identity_size = zmq_recv (self->clients, identity, sizeof identity, ZMQ_DONTWAIT);
+    if (identity_size < 0)
+        return;
+    if (identity_size > S_MAX_IDENTITY)
+        identity_size = S_MAX_IDENTITY;     //  ROUTER identities are at most 255 bytes
+    int n_inputs = plan->n_inputs;
+    zi_tensor_t *inputs [ZI_MAX_DIMS] = {NULL};
+    zi_msg_header_t header = {0};
+    uint64_t client_request = 0;
+    uint32_t flags = 0;
+    char problem [256] = "";
+    int received = 0;
+    while (!*problem) {
+        int more = 0;
+        size_t size = sizeof more;
+        zmq_getsockopt (self->clients, ZMQ_RCVMORE, &more, &size);
+        if (!more)
+            break;
+        zi_tensor_t *tensor = NULL;
+        if (zi_msg_recv (self->clients, &header, &tensor, false) != 0) {
+            snprintf (problem, sizeof problem, "malformed request: %s", zi_error_text ());
+            break;
+        }
+        if (received == 0) {
+            client_request = header.request;
+            flags = header.flags;
+        }
+        received++;
+        char got [128], want [128];
+        int slot = header.slot;
+        if (header.kind != ZI_MSG_REQUEST)
+            snprintf (problem, sizeof problem, "message kind %d, expected a request (%d)",
+                      header.kind, ZI_MSG_REQUEST);
+        else
+        if (header.request != client_request)
+            snprintf (problem, sizeof problem, "inputs of one request carry different ids");
+        else
+        if (header.count != n_inputs || slot >= n_inputs)
+            snprintf (problem, sizeof problem, "the model has %d input%s, the request says "
+                      "%d (slot %d)", n_inputs, n_inputs == 1? "": "s", header.count, slot);
+        else
+        if (inputs [slot])
+            snprintf (problem, sizeof problem, "input %d given twice", slot);
+        else {
+            const zi_tensor_t *info = &plan->values [plan->inputs [slot]].info;
+            if (!zi_tensor_same_shape (tensor, info))
+                snprintf (problem, sizeof problem, "input '%s': expected %s %s, got %s %s",
+                          plan->values [plan->inputs [slot]].name, zi_dtype_name (info->dtype),
+                          zi_shape_str (info->ndim, info->dims, want, sizeof want),
+                          zi_dtype_name (tensor->dtype),
+                          zi_shape_str (tensor->ndim, tensor->dims, got, sizeof got));
+        }
+        if (*problem) {
+            zi_tensor_destroy (&tensor);
+            break;
+        }
+        inputs [slot] = tensor;
+    }
+    zi_msg_drain (self->clients);
+    if (!*problem && received != n_inputs)
+        snprintf (problem, sizeof problem, "the model has %d input%s, the request carries %d",
+                  n_inputs, n_inputs == 1? "": "s", received);
+    if (*problem) {
+        s_refuse (self, identity, identity_size, client_request, problem);
+        for (int slot = 0; slot < n_inputs; slot++)
+            zi_tensor_destroy (&inputs [slot]);
+        return;
+    }
+
+    uint64_t id = self->next_id++;
+    s_request_t *request = calloc (1, sizeof (s_request_t) + plan->n_outputs * sizeof (zi_tensor_t *));
+    assert (request);
+    memcpy (request->identity, identity, identity_size);
+    request->identity_size = identity_size;
+    request->client_request = client_request;
+    request->flags = flags;
+    request->n_outputs = plan->n_outputs;
+    request->started = zi_clock_usecs ();
+    zhashx_insert (self->inflight, (void *) (uintptr_t) id, request);
+    self->requests++;
+    for (int index = 0; index < self->n_routes; index++) {
+        zi_actor_route_t *route = &self->routes [index];
+        zi_tensor_t *tensor = inputs [route->output];
+        zi_msg_header_t out = {.kind = ZI_MSG_TENSOR, .request = id, .source = ZI_MSG_GATEWAY,
+                               .slot = route->slot, .count = 1, .dtype = tensor->dtype,
+                               .ndim = tensor->ndim, .flags = flags};
+        memcpy (out.dims, tensor->dims, tensor->ndim * sizeof (int64_t));
+        if (zi_actor_send (NULL, route, self->peers, self->peer_local, &out, tensor))
+            fprintf (stderr, "zinfer worker: gateway: %s\n", zi_error_text ());
+    }
+    for (int slot = 0; slot < n_inputs; slot++)
+        zi_tensor_destroy (&inputs [slot]);
+}
+
+static void
+s_on_result (zi_gateway_t *self)
+{
+    zi_msg_header_t header;
+    zi_tensor_t *tensor = NULL;
+    int rc = zi_msg_recv (self->results, &header, &tensor, true);
+    if (rc == 1)
+        return;
+    zi_graph_t *plan = self->worker->plan;
+    s_request_t *request = rc == 0?
+        zhashx_lookup (self->inflight, (void *) (uintptr_t) header.request): NULL;
+    if (rc == 0 && header.kind == ZI_MSG_TENSOR && request && header.slot < plan->n_outputs
+    &&  !request->outputs [header.slot]
+    &&  zi_tensor_same_shape (tensor, &plan->values [plan->outputs [header.slot]].info)) {
+        request->outputs [header.slot] = tensor;
+        if (++request->have < request->n_outputs)
+            return;
+        //  Complete: answer under the client's own id, data frames passed
+        //  through as they came
+        zmq_send (self->clients, request->identity, request->identity_size, ZMQ_SNDMORE);
+        for (int output = 0; output < request->n_outputs; output++) {
+            zi_tensor_t *result = request->outputs [output];
+            zi_msg_header_t reply = {.kind = ZI_MSG_REPLY, .request = request->client_request,
+                                     .source = ZI_MSG_GATEWAY, .slot = output,
+                                     .count = request->n_outputs, .dtype = result->dtype,
+                                     .ndim = result->ndim, .flags = request->flags};
+            memcpy (reply.dims, result->dims, result->ndim * sizeof (int64_t));
+            zi_msg_send (self->clients, &reply, result, output + 1 < request->n_outputs);
+        }
+        self->replies++;
+        zhashx_delete (self->inflight, (void *) (uintptr_t) header.request);
+        return;
+    }
+    self->rejected++;
+    if (self->rejected <= 10 || self->rejected % 1000 == 0)
+        fprintf (stderr, "zinfer worker: gateway: result dropped: %s\n",
+                 rc? zi_error_text (): request? "unexpected slot or shape": "unknown request");
+    zi_tensor_destroy (&tensor);
+}
+
+void
+zi_gateway_handle (zi_gateway_t *self, void *socket)
+{
+    //  A bounded batch per call keeps one busy socket from starving the
+    //  actors on this thread
+    for (int round = 0; round < 64; round++) {
+        int events = 0;
+        size_t size = sizeof events;
+        zmq_getsockopt (socket, ZMQ_EVENTS, &events, &size);
+        if (!(events & ZMQ_POLLIN))
+            break;
+        if (socket == self->clients) {
+            if (!zi_gateway_accepting (self))
+                break;
+            s_on_request (self);
+        }
+        else
+            s_on_result (self);
+    }
+}

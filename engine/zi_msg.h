@@ -1,0 +1,79 @@
+/*  =========================================================================
+    zi_msg.h - the wire format: one msgpack header frame, one raw data frame
+
+    Every tensor that moves (client -> gateway, actor -> actor, gateway ->
+    client) is a pair of frames: a small msgpack header that says what the
+    bytes are, then the bytes themselves, little-endian and row-major,
+    never re-encoded. Inside a process the data frame points at the
+    sender's tensor (zero copy); across processes ZeroMQ sends it once.
+    docs/protocol.md is the reference for this file.
+    =========================================================================
+*/
+
+#ifndef ZI_MSG_H_INCLUDED
+#define ZI_MSG_H_INCLUDED
+
+#include "zi_classes.h"
+
+#define ZI_MSG_VERSION 1
+
+typedef enum {
+    ZI_MSG_TENSOR = 1,          //  actor -> actor, gateway <-> actors
+    ZI_MSG_REQUEST = 2,         //  client -> gateway, one per model input
+    ZI_MSG_REPLY = 3,           //  gateway -> client, one per model output
+    ZI_MSG_ERROR = 4            //  gateway -> client: the request failed (no data frame)
+} zi_msg_kind_t;
+
+//  Header flags
+#define ZI_MSG_TRACE 1          //  record timestamps at every actor
+
+//  Source of messages that come from the gateway rather than an actor
+#define ZI_MSG_GATEWAY 0xffff
+
+typedef struct {
+    int kind;                   //  zi_msg_kind_t
+    uint64_t request;           //  request id (client's id on client links)
+    int source;                 //  sending actor's node index, or ZI_MSG_GATEWAY
+    int slot;                   //  consumer's input slot / model input or output index
+    int count;                  //  tensors that make up the whole request or reply
+    int dtype;                  //  zi_dtype_t of the data frame
+    int ndim;                   //  rank
+    int64_t dims [ZI_MAX_DIMS]; //  shape
+    uint32_t flags;             //  ZI_MSG_TRACE ...
+    char text [256];            //  ZI_MSG_ERROR: what went wrong
+} zi_msg_header_t;
+
+//  Largest encoded header, with room for the error text
+#define ZI_MSG_HEADER_MAX 512
+
+//  Encodes a header; returns its size in bytes
+size_t
+    zi_msg_encode (const zi_msg_header_t *header, unsigned char *buffer, size_t size);
+//  Decodes and checks a header frame; -1 with the reason in zi_error_text
+int
+    zi_msg_decode (const void *data, size_t size, zi_msg_header_t *header);
+//  Bytes the data frame must have for this header; -1 if the shape is absurd
+int64_t
+    zi_msg_data_size (const zi_msg_header_t *header);
+
+//  Sends header + tensor data on a ZeroMQ socket without copying the data:
+//  the frame holds a reference to the tensor until ZeroMQ is done with it.
+//  more: further frames follow (ZMQ_SNDMORE on the data frame).
+//  Returns 0, or -1 with errno from ZeroMQ.
+int
+    zi_msg_send (void *socket, const zi_msg_header_t *header, zi_tensor_t *tensor, bool more);
+//  Sends a header-only error frame
+int
+    zi_msg_send_error (void *socket, uint64_t request, const char *text, bool more);
+
+//  Receives one header (+ data frame unless ZI_MSG_ERROR). On success the
+//  tensor wraps the received bytes without a copy and owns the frame.
+//  Returns 0; 1 if nothing was waiting (dontwait); -1 if the frames were
+//  malformed (all frames of the message consumed, reason in zi_error_text).
+int
+    zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, bool dontwait);
+//  Discards the remaining frames of a partly received multipart message
+void
+    zi_msg_drain (void *socket);
+
+#endif

@@ -1,0 +1,148 @@
+/*  =========================================================================
+    zi_pool - recycled tensor buffers for actors
+
+    An actor's outputs travel inside ZeroMQ messages and are freed by
+    whoever lets go last, often another thread. Allocating them fresh per
+    request would make the kernel fault in new pages every time (about
+    4 us per 4 KiB page here: 0.75 ms for an 800 KiB activation). Each
+    actor produces the same sizes for every request, so buffers are kept
+    in exact-size buckets and handed out again.
+    =========================================================================
+*/
+
+#include "zi_classes.h"
+#include <pthread.h>
+
+#define S_MAX_BUCKETS 256       //  distinct sizes kept
+#define S_MAX_KEPT 32           //  buffers kept per size; more are freed
+
+typedef struct {
+    size_t size;                //  bytes of each buffer
+    int count;                  //  buffers on the stack
+    void *stack [S_MAX_KEPT];   //  free buffers
+} s_bucket_t;
+
+typedef struct zi_pool_t {
+    pthread_mutex_t lock;       //  buffers come back from any thread
+    int n_buckets;
+    s_bucket_t buckets [S_MAX_BUCKETS];
+    atomic_int live;            //  tensors handed out and not returned
+} zi_pool_t;
+
+zi_pool_t *
+zi_pool_new (void)
+{
+    zi_pool_t *self = calloc (1, sizeof (zi_pool_t));
+    assert (self);
+    pthread_mutex_init (&self->lock, NULL);
+    return self;
+}
+
+void
+zi_pool_destroy (zi_pool_t **self_p)
+{
+    assert (self_p);
+    zi_pool_t *self = *self_p;
+    if (!self)
+        return;
+    for (int index = 0; index < self->n_buckets; index++)
+        for (int item = 0; item < self->buckets [index].count; item++)
+            zi_free (self->buckets [index].stack [item]);
+    pthread_mutex_destroy (&self->lock);
+    free (self);
+    *self_p = NULL;
+}
+
+static s_bucket_t *
+s_bucket (zi_pool_t *self, size_t size)
+{
+    for (int index = 0; index < self->n_buckets; index++)
+        if (self->buckets [index].size == size)
+            return &self->buckets [index];
+    if (self->n_buckets == S_MAX_BUCKETS)
+        return NULL;
+    s_bucket_t *bucket = &self->buckets [self->n_buckets++];
+    bucket->size = size;
+    bucket->count = 0;
+    return bucket;
+}
+
+static void
+s_give_back (void *data, void *hint)
+{
+    zi_pool_t *self = hint;
+    //  The size travels in the 64 bytes before the data
+    size_t size = *(size_t *) ((char *) data - 64);
+    void *block = (char *) data - 64;
+    pthread_mutex_lock (&self->lock);
+    s_bucket_t *bucket = s_bucket (self, size);
+    if (bucket && bucket->count < S_MAX_KEPT) {
+        bucket->stack [bucket->count++] = block;
+        block = NULL;
+    }
+    pthread_mutex_unlock (&self->lock);
+    zi_free (block);
+    atomic_fetch_sub (&self->live, 1);
+}
+
+zi_tensor_t *
+zi_pool_tensor (zi_pool_t *self, zi_dtype_t dtype, int ndim, const int64_t *dims)
+{
+    int64_t count = zi_shape_count (ndim, dims);
+    if (count < 0 || zi_dtype_size (dtype) == 0) {
+        zi_error ("bad tensor shape");
+        return NULL;
+    }
+    size_t size = (size_t) count * zi_dtype_size (dtype);
+    void *block = NULL;
+    pthread_mutex_lock (&self->lock);
+    s_bucket_t *bucket = s_bucket (self, size);
+    if (bucket && bucket->count > 0)
+        block = bucket->stack [--bucket->count];
+    pthread_mutex_unlock (&self->lock);
+    if (!block) {
+        block = zi_alloc (size + 64);
+        if (!block) {
+            zi_error ("out of memory for a %zu-byte tensor", size);
+            return NULL;
+        }
+        *(size_t *) block = size;
+    }
+    zi_tensor_t *tensor = zi_tensor_wrap (dtype, ndim, dims, (char *) block + 64, s_give_back, self);
+    if (!tensor) {
+        zi_free (block);
+        return NULL;
+    }
+    atomic_fetch_add (&self->live, 1);
+    return tensor;
+}
+
+int
+zi_pool_live (zi_pool_t *self)
+{
+    return atomic_load (&self->live);
+}
+
+void
+zi_pool_test (zi_test_t *t)
+{
+    zi_pool_t *pool = zi_pool_new ();
+    int64_t dims [2] = {100, 100};
+    zi_tensor_t *first = zi_pool_tensor (pool, ZI_F32, 2, dims);
+    ZI_CHECK (t, first && ((uintptr_t) first->data & 63) == 0, "aligned pooled tensor");
+    void *data = first->data;
+    ZI_CHECK (t, zi_pool_live (pool) == 1, "one live");
+    zi_tensor_destroy (&first);
+    ZI_CHECK (t, zi_pool_live (pool) == 0, "none live");
+    zi_tensor_t *second = zi_pool_tensor (pool, ZI_F32, 2, dims);
+    ZI_CHECK (t, second->data == data, "buffer reused");
+    zi_tensor_t *third = zi_pool_tensor (pool, ZI_F32, 2, dims);
+    ZI_CHECK (t, third->data != data, "a second buffer while the first is out");
+    int64_t other [1] = {7};
+    zi_tensor_t *small = zi_pool_tensor (pool, ZI_I64, 1, other);
+    ZI_CHECK (t, small && small->nbytes == 56, "other size");
+    zi_tensor_destroy (&second);
+    zi_tensor_destroy (&third);
+    zi_tensor_destroy (&small);
+    zi_pool_destroy (&pool);
+}

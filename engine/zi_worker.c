@@ -1,0 +1,283 @@
+/*  =========================================================================
+    zi_worker - one worker process: its threads and their event loops
+
+    Each thread owns a set of actors (contiguous in topological order) and
+    maybe the gateway. Its loop:
+
+        while running
+            run every actor on the ready list (woken by a same-thread peer)
+            poll control, gateway and all mailboxes (blocking when idle)
+            drain what is readable, a bounded batch per socket
+
+    Sends never block (unlimited high-water marks on data edges), so no
+    ratio of actors to threads can deadlock; memory is bounded instead by
+    the gateway's in-flight limit.
+    =========================================================================
+*/
+
+#include "zi_worker.h"
+#include <cblas.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define S_BATCH 16              //  messages per socket per poll round
+#define S_TICK_MSECS 100        //  idle housekeeping period
+
+int64_t
+zi_clock_usecs (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (int64_t) now.tv_sec * 1000000 + now.tv_nsec / 1000;
+}
+
+void
+zi_thread_wake (zi_thread_t *self, zi_actor_t *actor)
+{
+    if (actor->queued)
+        return;
+    actor->queued = true;
+    self->ready [self->n_ready++] = actor;
+}
+
+static void
+s_thread_loop (zi_thread_t *self)
+{
+    zi_worker_t *worker = self->worker;
+    int n_items = 1 + (self->gateway? 2: 0) + self->n_actors;
+    zmq_pollitem_t *items = calloc (n_items, sizeof (zmq_pollitem_t));
+    assert (items);
+    int item = 0;
+    items [item++] = (zmq_pollitem_t) {self->control, 0, ZMQ_POLLIN, 0};
+    void *gateway_sockets [2] = {NULL, NULL};
+    if (self->gateway) {
+        zi_gateway_sockets (self->gateway, gateway_sockets);
+        items [item++] = (zmq_pollitem_t) {gateway_sockets [0], 0, ZMQ_POLLIN, 0};
+        items [item++] = (zmq_pollitem_t) {gateway_sockets [1], 0, ZMQ_POLLIN, 0};
+    }
+    int first_actor_item = item;
+    for (int index = 0; index < self->n_actors; index++)
+        items [item++] = (zmq_pollitem_t) {self->actors [index]->mailbox, 0, ZMQ_POLLIN, 0};
+    int64_t last_tick = zi_clock_usecs ();
+
+    while (!worker->stopping) {
+        //  Same-thread hand-offs first: a request walks its chain here
+        while (self->n_ready > 0) {
+            zi_actor_t *actor = self->ready [--self->n_ready];
+            actor->queued = false;
+            zi_actor_drain (actor, S_BATCH);
+        }
+        if (self->gateway)
+            items [2].events = zi_gateway_accepting (self->gateway)? ZMQ_POLLIN: 0;
+        int rc = zmq_poll (items, n_items, S_TICK_MSECS);
+        if (rc < 0 && zmq_errno () != EINTR)
+            break;
+        if (rc > 0) {
+            if (items [0].revents & ZMQ_POLLIN) {
+                char command [32] = "";
+                zmq_recv (self->control, command, sizeof command - 1, ZMQ_DONTWAIT);
+                if (strcmp (command, "STOP") == 0)
+                    break;
+            }
+            if (self->gateway) {
+                if (items [1].revents & ZMQ_POLLIN)
+                    zi_gateway_handle (self->gateway, gateway_sockets [0]);
+                if (items [2].revents & ZMQ_POLLIN)
+                    zi_gateway_handle (self->gateway, gateway_sockets [1]);
+            }
+            for (int index = first_actor_item; index < n_items; index++)
+                if (items [index].revents & ZMQ_POLLIN)
+                    zi_actor_drain (self->actors [index - first_actor_item], S_BATCH);
+        }
+        int64_t now = zi_clock_usecs ();
+        if (now - last_tick > S_TICK_MSECS * 1000) {
+            last_tick = now;
+            for (int index = 0; index < self->n_actors; index++)
+                zi_actor_expire (self->actors [index], now);
+        }
+    }
+    free (items);
+}
+
+static void *
+s_thread_main (void *args)
+{
+    zi_thread_t *self = args;
+    zi_worker_t *worker = self->worker;
+    self->exec = zi_exec_new ();
+    self->ready = calloc (self->n_actors + 1, sizeof (zi_actor_t *));
+    assert (self->ready);
+    //  Set up every socket here: ZeroMQ sockets belong to one thread
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "inproc://control-%d", self->index);
+    self->control = zmq_socket (worker->context, ZMQ_PAIR);
+    zmq_connect (self->control, endpoint);
+    self->rc = 0;
+    for (int index = 0; index < self->n_actors && self->rc == 0; index++)
+        if (zi_actor_setup (self->actors [index])) {
+            self->rc = -1;
+            snprintf (self->error, sizeof self->error, "%s", zi_error_text ());
+        }
+    if (self->rc == 0 && worker->deploy->gateway_process == worker->process
+    &&  worker->deploy->gateway_thread == self->index) {
+        self->gateway = zi_gateway_new (worker, self);
+        if (!self->gateway) {
+            self->rc = -1;
+            snprintf (self->error, sizeof self->error, "%s", zi_error_text ());
+        }
+    }
+    //  Tell the main thread how setting up went, then run
+    zmq_send (self->control, self->rc? "FAILED": "READY", self->rc? 6: 5, 0);
+    if (self->rc == 0)
+        s_thread_loop (self);
+    zi_gateway_destroy (&self->gateway);
+    for (int index = 0; index < self->n_actors; index++)
+        zi_actor_teardown (self->actors [index]);
+    zmq_close (self->control);
+    zi_exec_destroy (&self->exec);
+    free (self->ready);
+    return NULL;
+}
+
+//  Lets a process hold as many sockets as a large model needs: every
+//  ZeroMQ socket costs a file descriptor for its mailbox
+static void
+s_raise_limits (void)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit (RLIMIT_NOFILE, &limit);
+    }
+    //  Freed memory stays in the heap for reuse rather than going back to
+    //  the kernel: received frames are allocated per message by ZeroMQ,
+    //  and fresh pages cost far more than the copy into them
+    mallopt (M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+    mallopt (M_TRIM_THRESHOLD, 256 * 1024 * 1024);
+}
+
+static int
+s_mkdirs (const char *path)
+{
+    char partial [256];
+    snprintf (partial, sizeof partial, "%s", path);
+    for (char *slash = partial + 1; *slash; slash++)
+        if (*slash == '/') {
+            *slash = 0;
+            mkdir (partial, 0700);
+            *slash = '/';
+        }
+    if (mkdir (partial, 0700) && errno != EEXIST)
+        return zi_error ("cannot create %s: %s", path, strerror (errno));
+    return 0;
+}
+
+int
+zi_worker_run (zi_deploy_t *deploy, int process, const char *control)
+{
+    const zi_topo_process_t *info = &deploy->topology->processes [process];
+    s_raise_limits ();
+    openblas_set_num_threads (info->blas_threads);
+    if (s_mkdirs (deploy->ipc_dir)) {
+        fprintf (stderr, "zinfer worker: %s\n", zi_error_text ());
+        return 1;
+    }
+
+    zi_worker_t worker = {.deploy = deploy, .process = process, .plan = deploy->plan};
+    worker.context = zmq_ctx_new ();
+    zmq_ctx_set (worker.context, ZMQ_MAX_SOCKETS, 65536);
+    worker.pool = zi_pool_new ();
+    worker.n_threads = info->threads;
+    worker.threads = calloc (worker.n_threads, sizeof (zi_thread_t));
+    for (int index = 0; index < deploy->n_actors; index++)
+        if (deploy->actors [index].process == process)
+            worker.n_actors++;
+    worker.actors = calloc (worker.n_actors + 1, sizeof (zi_actor_t));
+    assert (worker.threads && worker.actors);
+    int next = 0;
+    for (int index = 0; index < deploy->n_actors; index++) {
+        if (deploy->actors [index].process != process)
+            continue;
+        zi_actor_t *actor = &worker.actors [next++];
+        actor->worker = &worker;
+        actor->index = index;
+        actor->node_index = deploy->actors [index].node;
+        actor->node = &deploy->plan->nodes [actor->node_index];
+        zi_thread_t *thread = &worker.threads [deploy->actors [index].thread];
+        actor->thread = thread;
+        thread->actors = realloc (thread->actors, (thread->n_actors + 1) * sizeof (zi_actor_t *));
+        thread->actors [thread->n_actors++] = actor;
+    }
+
+    //  Start the threads with signals blocked: the main thread takes them
+    sigset_t signals, previous;
+    sigemptyset (&signals);
+    sigaddset (&signals, SIGINT);
+    sigaddset (&signals, SIGTERM);
+    pthread_sigmask (SIG_BLOCK, &signals, &previous);
+    void **controls = calloc (worker.n_threads, sizeof (void *));
+    int failed = 0;
+    char failure [600] = "";
+    for (int index = 0; index < worker.n_threads; index++) {
+        zi_thread_t *thread = &worker.threads [index];
+        thread->worker = &worker;
+        thread->index = index;
+        char endpoint [64];
+        snprintf (endpoint, sizeof endpoint, "inproc://control-%d", index);
+        controls [index] = zmq_socket (worker.context, ZMQ_PAIR);
+        zmq_bind (controls [index], endpoint);
+        pthread_create (&thread->handle, NULL, s_thread_main, thread);
+    }
+    for (int index = 0; index < worker.n_threads; index++) {
+        char reply [16] = "";
+        zmq_recv (controls [index], reply, sizeof reply - 1, 0);
+        if (strcmp (reply, "READY") != 0 && !failed) {
+            failed = 1;
+            snprintf (failure, sizeof failure, "%s", worker.threads [index].error);
+        }
+    }
+
+    //  Report to the launcher: READY or the reason it could not start
+    void *report = NULL;
+    if (control) {
+        report = zmq_socket (worker.context, ZMQ_PUSH);
+        int linger = 2000;
+        zmq_setsockopt (report, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_connect (report, control);
+        char text [800];
+        snprintf (text, sizeof text, "%s %s %d %s", failed? "FAILED": "READY", info->name,
+                  (int) getpid (), failed? failure: "");
+        zmq_send (report, text, strlen (text), 0);
+    }
+    if (failed)
+        fprintf (stderr, "zinfer worker: process '%s': %s\n", info->name, failure);
+    else {
+        //  Serve until told to stop
+        int signal_number = 0;
+        sigwait (&signals, &signal_number);
+    }
+    worker.stopping = 1;
+    for (int index = 0; index < worker.n_threads; index++)
+        zmq_send (controls [index], "STOP", 4, ZMQ_DONTWAIT);
+    for (int index = 0; index < worker.n_threads; index++) {
+        pthread_join (worker.threads [index].handle, NULL);
+        zmq_close (controls [index]);
+        free (worker.threads [index].actors);
+    }
+    if (report)
+        zmq_close (report);
+    zmq_ctx_term (worker.context);
+    zi_pool_destroy (&worker.pool);
+    pthread_sigmask (SIG_SETMASK, &previous, NULL);
+    free (controls);
+    free (worker.threads);
+    free (worker.actors);
+    return failed? 1: 0;
+}
