@@ -442,15 +442,6 @@ s_axpy (float *restrict y, const float *restrict x, float a, int64_t n)
         y [i] += a * x [i];
 }
 
-//  y [i] += a * x [i * stride]
-static inline void
-s_axpy_strided (float *restrict y, const float *restrict x, float a, int64_t stride,
-                int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        y [i] += a * x [i * stride];
-}
-
 //  y [i * stride] += x [i]: the scatter of col2im
 static inline void
 s_add_strided (float *restrict y, const float *restrict x, int64_t stride, int64_t n)
@@ -492,60 +483,251 @@ s_band_rows (int64_t col_rows, int64_t row_width, int64_t rows)
 //  --------------------------------------------------------------------------
 //  Conv
 
-//  One channel plane of a depthwise convolution: y = act (b + x (*) w).
-//  ranges [2 kw], [2 kw + 1] bound the output columns tap kw reaches
-//  without padding; they are the same on every row.
+//  Depthwise convolution reads a padded copy of one input plane at a time.
+//  The copy has the zero padding written out, so each output pixel sums
+//  all its taps with no bounds checks. With a column stride s the copy is
+//  split into s phase planes, column q s + p of the padded row going to
+//  column q of phase p: tap kw of output column ow then sits in phase
+//  (kw dil_w) mod s at column ow + (kw dil_w) / s, so a strided kernel
+//  loads consecutive floats like an unstrided one. The copy is made once
+//  per input channel and serves every output channel that reads it.
+typedef struct {
+    int64_t rows;               //  padded rows the output rows reach
+    int64_t width;              //  floats per row of a phase plane
+    int64_t phases;             //  phase planes, the column stride
+    int64_t plane;              //  floats per phase plane
+} s_dw_t;
+
+//  Output columns are computed eight at a time by the SIMD kernel, so
+//  every row is wide enough for the last group of eight to read its taps
 static void
-s_depthwise_plane (const s_geom_t *geom, const int64_t *ranges, const float *x,
-                   const float *w, float bias, const zi_act_t *act, float *y)
+s_dw_layout (const s_geom_t *geom, s_dw_t *dw)
+{
+    int64_t reach = (geom->k_w - 1) * geom->dil_w / geom->stride_w;
+    dw->rows = (geom->out_h - 1) * geom->stride_h + (geom->k_h - 1) * geom->dil_h + 1;
+    dw->width = (geom->out_w + 7) / 8 * 8 + reach;
+    dw->phases = geom->stride_w;
+    dw->plane = dw->rows * dw->width;
+}
+
+//  Where tap kw of output column 0 is in the padded copy
+static int64_t
+s_dw_column (const s_geom_t *geom, const s_dw_t *dw, int64_t kw)
+{
+    int64_t at = kw * geom->dil_w;
+    return at % dw->phases * dw->plane + at / dw->phases;
+}
+
+//  Writes the padded, phase-split copy of one input plane
+static void
+s_dw_fill (const s_geom_t *geom, const s_dw_t *dw, const float *x, float *pad)
+{
+    int64_t stride = dw->phases;
+    for (int64_t phase = 0; phase < stride; phase++) {
+        int64_t lo, hi;
+        s_valid_range (phase - geom->pad_l, stride, geom->in_w, dw->width, &lo, &hi);
+        for (int64_t row = 0; row < dw->rows; row++) {
+            float *dst = pad + phase * dw->plane + row * dw->width;
+            int64_t ih = row - geom->pad_t;
+            if (ih < 0 || ih >= geom->in_h || hi <= lo) {
+                memset (dst, 0, dw->width * sizeof (float));
+                continue;
+            }
+            const float *src = x + ih * geom->in_w + lo * stride + phase - geom->pad_l;
+            memset (dst, 0, lo * sizeof (float));
+            if (stride == 1)
+                memcpy (dst + lo, src, (hi - lo) * sizeof (float));
+            else
+                for (int64_t q = 0; q < hi - lo; q++)
+                    dst [lo + q] = src [q * stride];
+            memset (dst + hi, 0, (dw->width - hi) * sizeof (float));
+        }
+    }
+}
+
+//  Can the activation be applied to a vector register by s_act8?
+static bool
+s_act_inline (const zi_act_t *act)
+{
+    return act->kind == ZI_ACT_NONE || act->kind == ZI_ACT_RELU || act->kind == ZI_ACT_CLIP
+        || act->kind == ZI_ACT_LEAKY_RELU || act->kind == ZI_ACT_HARD_SIGMOID
+        || act->kind == ZI_ACT_HARD_SWISH;
+}
+
+//  One output plane, portable: each tap adds its share to the whole output
+//  row, which stays in L1 while the taps go by
+static void
+s_dw_plane (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
+            const float *pad, const float *w, float bias, const zi_act_t *act, float *y)
 {
     for (int64_t oh = 0; oh < geom->out_h; oh++) {
         float *yrow = y + oh * geom->out_w;
         for (int64_t ow = 0; ow < geom->out_w; ow++)
             yrow [ow] = bias;
         for (int64_t kh = 0; kh < geom->k_h; kh++) {
-            int64_t ih = oh * geom->stride_h + kh * geom->dil_h - geom->pad_t;
-            if (ih < 0 || ih >= geom->in_h)
-                continue;
-            const float *xrow = x + ih * geom->in_w;
-            for (int64_t kw = 0; kw < geom->k_w; kw++) {
-                int64_t lo = ranges [2 * kw], hi = ranges [2 * kw + 1];
-                if (hi <= lo)
-                    continue;
-                float tap = w [kh * geom->k_w + kw];
-                const float *src = xrow + lo * geom->stride_w + kw * geom->dil_w - geom->pad_l;
-                if (geom->stride_w == 1)
-                    s_axpy (yrow + lo, src, tap, hi - lo);
-                else
-                    s_axpy_strided (yrow + lo, src, tap, geom->stride_w, hi - lo);
-            }
+            const float *prow = pad + (oh * geom->stride_h + kh * geom->dil_h) * dw->width;
+            for (int64_t kw = 0; kw < geom->k_w; kw++)
+                s_axpy (yrow, prow + columns [kw], w [kh * geom->k_w + kw], geom->out_w);
         }
         zi_act_apply (act, yrow, (size_t) geom->out_w);
     }
 }
 
+#if defined (__GNUC__) && (defined (__x86_64__) || defined (__i386__))
+#   define S_HAVE_AVX2 1
+#   include <immintrin.h>
+#   define S_AVX2 __attribute__ ((target ("avx2,fma")))
+#   define S_AVX2_INLINE __attribute__ ((target ("avx2,fma"), always_inline)) inline
+
+//  _mm256_maskstore_ps mask for the first n lanes: 8 - n floats in
+static const int32_t s_tail_mask [16] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0
+};
+
+//  The activations that are a few vector instructions; the caller has
+//  checked s_act_inline
+static S_AVX2_INLINE __m256
+s_act8 (__m256 v, zi_act_kind_t kind, __m256 alpha, __m256 beta)
+{
+    __m256 zero = _mm256_setzero_ps ();
+    __m256 one = _mm256_set1_ps (1.0f);
+    switch (kind) {
+        case ZI_ACT_RELU:
+            return _mm256_max_ps (v, zero);
+        case ZI_ACT_CLIP:
+            return _mm256_min_ps (_mm256_max_ps (v, alpha), beta);
+        case ZI_ACT_LEAKY_RELU:
+            return _mm256_blendv_ps (_mm256_mul_ps (v, alpha), v,
+                                     _mm256_cmp_ps (v, zero, _CMP_GE_OQ));
+        case ZI_ACT_HARD_SIGMOID:
+            return _mm256_min_ps (_mm256_max_ps (_mm256_fmadd_ps (v, alpha, beta), zero), one);
+        case ZI_ACT_HARD_SWISH: {
+            __m256 gate = _mm256_fmadd_ps (v, _mm256_set1_ps (1.0f / 6.0f),
+                                           _mm256_set1_ps (0.5f));
+            return _mm256_mul_ps (v, _mm256_min_ps (_mm256_max_ps (gate, zero), one));
+        }
+        default:
+            return v;
+    }
+}
+
+//  One output plane, eight columns per step with every tap of the kernel
+//  summed in a register. Inlined with constant kernel sizes and column
+//  stride for the common shapes so the tap loops unroll; stride 0 means
+//  "not constant", and then the tap columns come from the table.
+static S_AVX2_INLINE void
+s_dw_plane_avx2_body (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
+                      const float *pad, const float *w, float bias, const zi_act_t *act,
+                      float *y, int64_t k_h, int64_t k_w, int64_t stride)
+{
+    zi_act_kind_t kind = s_act_inline (act)? act->kind: ZI_ACT_NONE;
+    __m256 alpha = _mm256_set1_ps (act->alpha);
+    __m256 beta = _mm256_set1_ps (act->beta);
+    __m256 start = _mm256_set1_ps (bias);
+    int64_t out_w = geom->out_w;
+    int64_t width = dw->width;
+    int64_t row_step = geom->stride_h * width;
+    int64_t tap_step = geom->dil_h * width;
+    int64_t full = out_w / 8 * 8;
+    __m256i tail = _mm256_loadu_si256 ((const __m256i *) (s_tail_mask + 8 - (out_w - full)));
+    for (int64_t oh = 0; oh < geom->out_h; oh++) {
+        const float *base = pad + oh * row_step;
+        float *yrow = y + oh * out_w;
+        for (int64_t ow = 0; ow < out_w; ow += 8) {
+            __m256 sum = start;
+            for (int64_t kh = 0; kh < k_h; kh++)
+                for (int64_t kw = 0; kw < k_w; kw++) {
+                    int64_t column = stride? kw % stride * dw->plane + kw / stride
+                                           : columns [kw];
+                    __m256 in = _mm256_loadu_ps (base + kh * tap_step + column + ow);
+                    sum = _mm256_fmadd_ps (_mm256_broadcast_ss (w + kh * k_w + kw), in, sum);
+                }
+            sum = s_act8 (sum, kind, alpha, beta);
+            if (ow < full)
+                _mm256_storeu_ps (yrow + ow, sum);
+            else
+                _mm256_maskstore_ps (yrow + ow, tail, sum);
+        }
+        if (kind != act->kind)
+            zi_act_apply (act, yrow, (size_t) out_w);
+    }
+}
+
+static S_AVX2 void
+s_dw_plane_avx2 (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
+                 const float *pad, const float *w, float bias, const zi_act_t *act, float *y)
+{
+    //  The constant stride is only valid when there is no column dilation
+    bool plain = geom->dil_w == 1;
+    if (plain && geom->k_h == 3 && geom->k_w == 3 && geom->stride_w == 1)
+        s_dw_plane_avx2_body (geom, dw, columns, pad, w, bias, act, y, 3, 3, 1);
+    else
+    if (plain && geom->k_h == 3 && geom->k_w == 3 && geom->stride_w == 2)
+        s_dw_plane_avx2_body (geom, dw, columns, pad, w, bias, act, y, 3, 3, 2);
+    else
+    if (plain && geom->k_h == 5 && geom->k_w == 5 && geom->stride_w == 1)
+        s_dw_plane_avx2_body (geom, dw, columns, pad, w, bias, act, y, 5, 5, 1);
+    else
+    if (plain && geom->k_h == 5 && geom->k_w == 5 && geom->stride_w == 2)
+        s_dw_plane_avx2_body (geom, dw, columns, pad, w, bias, act, y, 5, 5, 2);
+    else
+        s_dw_plane_avx2_body (geom, dw, columns, pad, w, bias, act, y,
+                              geom->k_h, geom->k_w, 0);
+}
+#endif
+
+//  Set by the self test to run the portable kernels on a machine that has
+//  the SIMD ones
+static bool s_portable_only = false;
+
+//  Use the AVX2 + FMA kernels? Asked once; the answer never changes.
+static bool
+s_use_avx2 (void)
+{
+#if defined (S_HAVE_AVX2)
+    static int supported = -1;
+    if (supported < 0)
+        supported = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
+    return supported && !s_portable_only;
+#else
+    return false;
+#endif
+}
+
 //  Depthwise: each output channel reads one input channel (group == C);
-//  with M = k * C, channels m .. come k at a time from the same input
+//  with M = k C, output channels c k .. c k + k - 1 read input channel c
 static int
 s_conv_depthwise (const s_geom_t *geom, zi_exec_t *exec, const float *x, const float *w,
                   const float *bias, const zi_act_t *act, float *y)
 {
-    int64_t *ranges = zi_exec_scratch (exec, 0, 2 * geom->k_w * sizeof (int64_t));
-    if (!ranges)
+    s_dw_t dw;
+    s_dw_layout (geom, &dw);
+    float *pad = zi_exec_scratch (exec, 0, dw.phases * dw.plane * sizeof (float));
+    int64_t *columns = zi_exec_scratch (exec, 1, geom->k_w * sizeof (int64_t));
+    if (!pad || !columns)
         return -1;
     for (int64_t kw = 0; kw < geom->k_w; kw++)
-        s_valid_range (kw * geom->dil_w - geom->pad_l, geom->stride_w, geom->in_w,
-                       geom->out_w, &ranges [2 * kw], &ranges [2 * kw + 1]);
+        columns [kw] = s_dw_column (geom, &dw, kw);
+    bool avx2 = s_use_avx2 ();
     int64_t multiplier = geom->out_c / geom->in_c;
     int64_t in_plane = geom->in_h * geom->in_w;
     int64_t out_plane = geom->out_h * geom->out_w;
     int64_t taps = geom->k_h * geom->k_w;
     for (int64_t n = 0; n < geom->batch; n++)
-        for (int64_t m = 0; m < geom->out_c; m++)
-            s_depthwise_plane (geom, ranges,
-                               x + (n * geom->in_c + m / multiplier) * in_plane,
-                               w + m * taps, bias? bias [m]: 0, act,
-                               y + (n * geom->out_c + m) * out_plane);
+        for (int64_t c = 0; c < geom->in_c; c++) {
+            s_dw_fill (geom, &dw, x + (n * geom->in_c + c) * in_plane, pad);
+            for (int64_t m = c * multiplier; m < (c + 1) * multiplier; m++) {
+                float *y_nm = y + (n * geom->out_c + m) * out_plane;
+                float b = bias? bias [m]: 0;
+#if defined (S_HAVE_AVX2)
+                if (avx2) {
+                    s_dw_plane_avx2 (geom, &dw, columns, pad, w + m * taps, b, act, y_nm);
+                    continue;
+                }
+#endif
+                s_dw_plane (geom, &dw, columns, pad, w + m * taps, b, act, y_nm);
+            }
+        }
     return 0;
 }
 

@@ -660,7 +660,8 @@ s_ref_pool (const s_case_t *c, const float *x, float *y, int64_t *out_dims)
         for (int64_t kw = 0; kw < kernel_w; kw++) {
             int64_t ih = oh * stride_h - pad_top + kh * dil_h;
             int64_t iw = ow * stride_w - pad_left + kw * dil_w;
-            if (ih >= -pad_top && ih < in_h + pad_bottom && iw >= -pad_left && iw < in_w + pad_right)
+            if (ih >= -pad_top && ih < in_h + pad_bottom
+                && iw >= -pad_left && iw < in_w + pad_right)
                 padded++;
             if (ih < 0 || ih >= in_h || iw < 0 || iw >= in_w)
                 continue;
@@ -721,8 +722,9 @@ s_check_case (zi_test_t *t, const s_case_t *c, uint32_t seed)
         float *want = calloc (count * 4 + 16, sizeof (float));
         assert (want);
         s_ref_pool (c, zi_tensor_f32 (x), want, out_dims);
-        bool shape_ok = y->ndim == ndim && y->dims [0] == c->dims [0] && y->dims [1] == c->dims [1]
-            && y->dims [ndim - 1] == out_dims [1] && (c->n_spatial == 1 || y->dims [2] == out_dims [0]);
+        bool shape_ok = y->ndim == ndim && y->dims [0] == c->dims [0]
+                     && y->dims [1] == c->dims [1] && y->dims [ndim - 1] == out_dims [1]
+                     && (c->n_spatial == 1 || y->dims [2] == out_dims [0]);
         ZI_CHECK (t, shape_ok, "%s: output shape, want [.., %lld, %lld]", what,
                   (long long) out_dims [0], (long long) out_dims [1]);
         if (shape_ok)

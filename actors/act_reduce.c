@@ -317,7 +317,7 @@ s_general_##TYPE (s_reduce_kind_t kind, const s_layout_t *layout,             \
     for (int64_t item = 0; item < y_count; item++)                            \
         y [item] = start;                                                     \
     int groups = layout->n_groups;                                            \
-    int64_t y_stride [ZI_MAX_DIMS], stride = 1, total = 1;                    \
+    int64_t y_stride [ZI_MAX_DIMS] = {0}, stride = 1, total = 1;              \
     for (int group = groups - 1; group >= 0; group--) {                       \
         y_stride [group] = layout->reduced [group]? 0: stride;                \
         if (!layout->reduced [group])                                         \

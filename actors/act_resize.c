@@ -797,7 +797,9 @@ zi_act_resize_test (zi_test_t *t)
     for (size_t coord = 0; coord < sizeof coords / sizeof coords [0]; coord++)
         for (size_t size = 0; size < sizeof sizes / sizeof sizes [0]; size++)
             for (int linear = 0; linear < 2; linear++) {
-                if (linear && coords [coord] && strcmp (coords [coord], "tf_half_pixel_for_nn") == 0)
+                bool nn_only = coords [coord]
+                            && strcmp (coords [coord], "tf_half_pixel_for_nn") == 0;
+                if (linear && nn_only)
                     continue;
                 for (size_t nearest = 0; nearest < (linear? 1: 5); nearest++) {
                     s_case_t c = {.op = "Resize", .opset = 13, .coord = coords [coord],

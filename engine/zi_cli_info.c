@@ -64,7 +64,13 @@ zi_cli_info (int argc, char **argv)
         printf ("output '%s': %s %s\n", value->name, zi_dtype_name (value->info.dtype),
                 zi_shape_str (value->info.ndim, value->info.dims, shape, sizeof shape));
     }
-    printf ("\n%4s  %-36s %-20s %-22s %12s %14s\n", "#", "node", "op", "output", "params", "MACs");
+    //  Names are printed whole (topologies place nodes by them)
+    int width = 4;
+    for (int index = 0; index < graph->n_nodes; index++)
+        if ((int) strlen (graph->nodes [index].name) > width)
+            width = (int) strlen (graph->nodes [index].name);
+    printf ("\n%4s  %-*s %-20s %-22s %12s %14s\n", "#", width, "node", "op", "output",
+            "params", "MACs");
     int64_t total_params = 0, total_macs = 0;
     for (int index = 0; index < graph->n_nodes; index++) {
         const zi_node_t *node = &graph->nodes [index];
@@ -78,7 +84,7 @@ zi_cli_info (int argc, char **argv)
         const zi_tensor_t *out = &graph->values [node->outputs [0]].info;
         char op [64];
         snprintf (op, sizeof op, "%s%s", node->op_type, node->act.kind? "+act": "");
-        printf ("%4d  %-36.36s %-20.20s %-22s %12lld %14lld\n", index, node->name, op,
+        printf ("%4d  %-*s %-20.20s %-22s %12lld %14lld\n", index, width, node->name, op,
                 zi_shape_str (out->ndim, out->dims, shape, sizeof shape),
                 (long long) params, (long long) macs);
     }

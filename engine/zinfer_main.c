@@ -50,7 +50,9 @@ main (int argc, char *argv [])
     for (size_t index = 0; index < sizeof s_commands / sizeof s_commands [0]; index++)
         if (strcmp (argv [1], s_commands [index].name) == 0)
             return s_commands [index].main (argc - 1, argv + 1);
-    fprintf (stderr, "zinfer: unknown command '%s'\n\n", argv [1]);
-    s_usage (stderr);
+    fprintf (stderr, "zinfer: unknown command '%s' (commands:", argv [1]);
+    for (size_t index = 0; index < sizeof s_commands / sizeof s_commands [0]; index++)
+        fprintf (stderr, " %s", s_commands [index].name);
+    fprintf (stderr, "; see zinfer --help)\n");
     return ZI_EXIT_USAGE;
 }

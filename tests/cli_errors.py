@@ -1,0 +1,129 @@
+#!/usr/bin/python3
+"""Bad input to the zinfer command: every case must end with a non-zero
+exit (not a signal), and one clear error line saying where, what was
+expected and what came.
+
+    /usr/bin/python3 tests/cli_errors.py ZINFER_BINARY
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DIGITS = os.path.join(HERE, "models", "digits", "digits.onnx")
+
+
+def small_model(folder, name, node, inputs=None, initializers=(), opset=13):
+    inputs = inputs or [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])]
+    graph = helper.make_graph([node], name, inputs,
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              initializer=list(initializers))
+    path = os.path.join(folder, name + ".onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
+    return path
+
+
+def main():
+    zinfer = os.path.abspath(sys.argv[1])
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="zinfer-cli-") as folder:
+        def path(name):
+            return os.path.join(folder, name)
+
+        good_input = path("good.npy")
+        np.save(good_input, np.load(os.path.join(HERE, "models", "digits", "digits_x.npy"))[:1])
+        np.save(path("shape.npy"), np.zeros((1, 1, 9, 9), np.float32))
+        np.save(path("dtype.npy"), np.zeros((1, 1, 8, 8), np.int64))
+        np.save(path("x.npy"), np.zeros((1, 3, 4, 4), np.float32))
+        with open(DIGITS, "rb") as handle:
+            data = handle.read()
+        with open(path("truncated.onnx"), "wb") as handle:
+            handle.write(data[: len(data) // 3])
+        with open(path("text.onnx"), "w") as handle:
+            handle.write("this is not a model\n" * 20)
+        with open(path("notnpy.npy"), "w") as handle:
+            handle.write("hello")
+        unsupported = small_model(folder, "unsupported", helper.make_node(
+            "LpNormalization", ["x"], ["y"], name="the_norm"))
+        cubic = small_model(folder, "cubic", helper.make_node(
+            "Resize", ["x", "", "scales"], ["y"], name="upsample", mode="cubic"),
+            initializers=[helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 2, 2])])
+        # Weights stored outside the .onnx file
+        model = onnx.load(DIGITS)
+        onnx.save_model(model, path("external.onnx"), save_as_external_data=True,
+                        all_tensors_to_one_file=True, location="external.bin", size_threshold=0)
+        cycle = helper.make_graph(
+            [helper.make_node("Relu", ["b"], ["a"], name="one"),
+             helper.make_node("Relu", ["a"], ["b"], name="two")], "cycle",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+            [helper.make_tensor_value_info("b", TensorProto.FLOAT, [1])])
+        onnx.save(helper.make_model(cycle, opset_imports=[helper.make_opsetid("", 13)]),
+                  path("cycle.onnx"))
+
+        cases = [
+            ("missing model", ["run", path("nope.onnx"), "--input", good_input],
+             ["nope.onnx", "cannot open"]),
+            ("truncated model", ["run", path("truncated.onnx"), "--input", good_input],
+             ["truncated.onnx", "not a valid ONNX"]),
+            ("text file as model", ["run", path("text.onnx"), "--input", good_input],
+             ["text.onnx", "not a valid ONNX"]),
+            ("unsupported op", ["run", unsupported, "--input", path("x.npy")],
+             ["'the_norm'", "'LpNormalization'", "supported: ", "Conv"]),
+            ("unsupported attribute", ["run", cubic, "--input", path("x.npy")],
+             ["'upsample'", "cubic"]),
+            ("external data", ["run", path("external.onnx"), "--input", good_input],
+             ["external data", "external.bin"]),
+            ("cyclic graph", ["run", path("cycle.onnx"), "--input", good_input],
+             ["cycle", "'one'"]),
+            ("input of the wrong shape", ["run", DIGITS, "--input", path("shape.npy")],
+             ["input 'input'", "expected float32 [-1, 1, 8, 8]", "got float32 [1, 1, 9, 9]"]),
+            ("input of the wrong dtype", ["run", DIGITS, "--input", path("dtype.npy")],
+             ["expected float32", "got int64"]),
+            ("input that is not .npy", ["run", DIGITS, "--input", path("notnpy.npy")],
+             ["notnpy.npy", "not a .npy file"]),
+            ("missing input", ["run", DIGITS], ["1 input", "got 0 --input"]),
+            ("input named wrongly", ["run", DIGITS, "--input", "wrong=" + good_input],
+             ["no input named 'wrong'"]),
+            ("bad thread count", ["run", DIGITS, "--input", good_input, "--threads", "two"],
+             ["--threads", "whole number", "'two'"]),
+            ("unknown option", ["run", DIGITS, "--fast"], ["unknown option '--fast'"]),
+            ("unknown command", ["fly"], ["unknown command 'fly'"]),
+            ("info of a truncated model", ["info", path("truncated.onnx")],
+             ["not a valid ONNX"]),
+            ("up without a topology", ["up"], ["no topology given"]),
+            ("up with a missing topology", ["up", path("none.yaml")], ["none.yaml"]),
+        ]
+        for name, args, needles in cases:
+            result = subprocess.run([zinfer] + args, capture_output=True, text=True, timeout=60)
+            lines = [line for line in result.stderr.splitlines() if line.strip()]
+            problems = []
+            if result.returncode <= 0:
+                problems.append(f"exit code {result.returncode}, expected a positive one")
+            if len(lines) != 1:
+                problems.append(f"{len(lines)} error lines, expected exactly 1")
+            for needle in needles:
+                if needle not in result.stderr:
+                    problems.append(f"missing {needle!r}")
+            if problems:
+                failures += 1
+                print(f"FAIL {name}: {'; '.join(problems)}\n     stderr: {result.stderr.strip()}")
+            else:
+                print(f"ok   {name}: {lines[0]}")
+        # --help works everywhere
+        for command in ("run", "info", "demo", "up", "infer", "worker"):
+            result = subprocess.run([zinfer, command, "--help"], capture_output=True, text=True)
+            ok = result.returncode == 0 and "usage: zinfer " + command in result.stdout
+            failures += not ok
+            print(f"{'ok  ' if ok else 'FAIL'} zinfer {command} --help")
+    print(f"cli_errors: {failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+#  Distributed tests: real topologies started with `zinfer up` on
+#  127.0.0.1, each case on its own ports (see topotest.py)
+
+set (ZI_TOPOTEST ${CMAKE_SOURCE_DIR}/tests/topology/topotest.py)
+execute_process (
+    COMMAND ${ZI_PYTHON} ${ZI_TOPOTEST} --list
+    OUTPUT_VARIABLE ZI_TOPOLOGY_CASES
+    RESULT_VARIABLE ZI_TOPOLOGY_LIST_RC
+    ERROR_VARIABLE ZI_TOPOLOGY_LIST_ERR)
+if (NOT ZI_TOPOLOGY_LIST_RC EQUAL 0)
+    message (FATAL_ERROR "cannot list the topology tests: ${ZI_TOPOLOGY_LIST_ERR}")
+endif ()
+string (REPLACE "\n" ";" ZI_TOPOLOGY_CASES "${ZI_TOPOLOGY_CASES}")
+list (FILTER ZI_TOPOLOGY_CASES EXCLUDE REGEX "^$")
+foreach (case ${ZI_TOPOLOGY_CASES})
+    add_test (NAME topology_${case}
+              COMMAND ${ZI_PYTHON} ${ZI_TOPOTEST} --zinfer $<TARGET_FILE:zinfer>
+                      --models ${ZI_MODEL_DIR} --case ${case})
+    set_tests_properties (topology_${case} PROPERTIES FIXTURES_REQUIRED models TIMEOUT 600)
+endforeach ()
+
+#  Bad input to the command line: one clear error line each, never a crash
+add_test (NAME cli_errors COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/cli_errors.py
+                                  $<TARGET_FILE:zinfer>)

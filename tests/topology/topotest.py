@@ -1,0 +1,391 @@
+#!/usr/bin/python3
+"""Distributed tests for zinfer: start real topologies, check real answers.
+
+Each case writes a topology YAML for one of the test models into a temporary
+folder, starts it with `zinfer up` on 127.0.0.1 with a base port of its own,
+sends requests through `zinfer infer` or the Python client, and checks the
+answers bit for bit against `zinfer run --threads 1` on the same model.
+Everything it starts is stopped again, also when a check fails.
+
+    /usr/bin/python3 tests/topology/topotest.py --zinfer build/zinfer \
+        --models build/models --case NAME [--port BASE]
+    /usr/bin/python3 tests/topology/topotest.py --list
+"""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "engine"))
+import zinfer_client  # noqa: E402  (the Python client, engine/zinfer_client.py)
+
+
+class Failure(Exception):
+    pass
+
+
+def check(condition, message):
+    if not condition:
+        raise Failure(message)
+    print("ok  ", message, flush=True)
+
+
+def node_names(zinfer, model, fuse=True):
+    """Planned node names in execution order, from `zinfer info`."""
+    args = [zinfer, "info", model] + (["--fuse"] if fuse else [])
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    names, table = [], False
+    for line in out.splitlines():
+        if line.strip().startswith("#  node"):
+            table = True
+            continue
+        if table and line.strip() and line.split()[0].isdigit():
+            names.append(line.split()[1])
+        elif table and line.startswith("total"):
+            break
+    if not names:
+        raise Failure(f"no nodes listed by zinfer info for {model}")
+    return names
+
+
+def ranges(names, parts):
+    """Splits node names into `parts` contiguous (from, to) ranges."""
+    size = len(names) / parts
+    bounds = [round(i * size) for i in range(parts + 1)]
+    return [(names[bounds[i]], names[bounds[i + 1] - 1]) for i in range(parts)]
+
+
+def write_topology(folder, model, processes, placement, base_port, transport="ipc",
+                   threads=1):
+    lines = [f"name: test-{base_port}", f"model: {model}", f"base_port: {base_port}",
+             f"transport: {transport}", "processes:"]
+    for name in processes:
+        lines += [f"  - name: {name}", f"    threads: {threads}"]
+    if placement:
+        lines.append("placement:")
+        lines += placement
+    path = os.path.join(folder, "topology.yaml")
+    with open(path, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return path
+
+
+class Topology:
+    """`zinfer up` in the background; stopped on exit, whatever happens."""
+
+    def __init__(self, zinfer, path, timeout=120):
+        self.process = subprocess.Popen(
+            [zinfer, "up", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, start_new_session=True)
+        self.endpoint = None
+        self.stderr = []
+        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        deadline = time.time() + timeout
+        for line in self.process.stdout:
+            print("    up:", line.rstrip(), flush=True)
+            if "clients connect to" in line:
+                self.endpoint = line.split()[-1]
+                break
+            if time.time() > deadline:
+                break
+        if not self.endpoint:
+            self.stop()
+            raise Failure("zinfer up did not report ready:\n" + "".join(self.stderr[-20:]))
+        threading.Thread(target=self._drain_stdout, daemon=True).start()
+
+    def _drain_stdout(self):
+        for line in self.process.stdout:
+            print("    up:", line.rstrip(), flush=True)
+
+    def _drain_stderr(self):
+        for line in self.process.stderr:
+            self.stderr.append(line)
+            print("    up!", line.rstrip(), flush=True)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def local_result(zinfer, model, inputs, folder, fuse=True):
+    out = os.path.join(folder, "local.npy")
+    args = [zinfer, "run", model, "--threads", "1", "--output", out]
+    for path in inputs:
+        args += ["--input", path]
+    if not fuse:
+        args.append("--no-fuse")
+    subprocess.run(args, check=True, capture_output=True)
+    return np.load(out)
+
+
+def workers_of(pid_of_up):
+    """Worker processes whose parent is the launcher."""
+    out = subprocess.run(["pgrep", "-P", str(pid_of_up)], capture_output=True, text=True).stdout
+    return [int(pid) for pid in out.split()]
+
+
+# --------------------------------------------------------------------------
+# Cases
+# --------------------------------------------------------------------------
+
+def split_case(model_name, parts, transport, per_actor=False, replicas=0, requests=20,
+               inflight=1, clients=1, threads=1):
+    def run(args, folder, port):
+        model = os.path.join(args.models, model_name + ".onnx")
+        data = os.path.join(args.models, model_name + ".input.npy")
+        names = node_names(args.zinfer, model)
+        if per_actor:
+            processes = [f"p{i}" for i in range(len(names))]
+            placement = []
+            for i, name in enumerate(names):
+                placement += [f"  - process: p{i}", f"    node: {name}"]
+        else:
+            processes = [f"p{i}" for i in range(parts)]
+            placement = []
+            for i, (first, last) in enumerate(ranges(names, parts)):
+                placement += [f"  - process: p{i}", f"    from: {first}", f"    to: {last}"]
+        if replicas:
+            # Replicate the second node of the last process's range
+            target = names[names.index(ranges(names, parts)[-1][0]) + 1]
+            print(f"    replicating {target} x{replicas}", flush=True)
+            placement = rebuild_with_replica(names, parts, target, replicas)
+        path = write_topology(folder, model, processes, placement, port, transport, threads=threads)
+        want = local_result(args.zinfer, model, [data], folder)
+        with Topology(args.zinfer, path) as topology:
+            x = np.load(data)
+            results = {}
+            errors = []
+
+            def one_client(index):
+                try:
+                    client = zinfer_client.Client(topology.endpoint)
+                    # Each client perturbs its input so answers are told apart
+                    mine = (x + np.float32(index)).astype(np.float32)
+                    answers = client.infer_many([[mine]] * requests, inflight=inflight)
+                    results[index] = (mine, answers)
+                    client.close()
+                except Exception as error:  # reported below
+                    errors.append(f"client {index}: {error!r}")
+
+            workers = [threading.Thread(target=one_client, args=(i,)) for i in range(clients)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            check(not errors, f"clients finished without errors {errors}")
+            for index in range(clients):
+                mine, answers = results[index]
+                check(len(answers) == requests, f"client {index}: {requests} answers")
+                if index == 0:
+                    expected = want
+                else:
+                    inp = os.path.join(folder, f"in{index}.npy")
+                    np.save(inp, mine)
+                    expected = local_result(args.zinfer, model, [inp], folder)
+                same = all(a[0].dtype == expected.dtype and a[0].shape == expected.shape
+                           and a[0].tobytes() == expected.tobytes() for a in answers)
+                check(same, f"client {index}: every answer bitwise equal to zinfer run")
+            # The CLI client too, on the first input
+            out = os.path.join(folder, "remote.npy")
+            subprocess.run([args.zinfer, "infer", path, "--input", data, "--output", out],
+                           check=True, capture_output=True)
+            check(np.load(out).tobytes() == want.tobytes(), "zinfer infer: bitwise equal")
+            code = topology.stop()
+            check(code == 0, f"zinfer up stopped cleanly (exit {code})")
+    return run
+
+
+def rebuild_with_replica(names, parts, target, replicas):
+    placement = []
+    for i, (first, last) in enumerate(ranges(names, parts)):
+        lo, hi = names.index(first), names.index(last)
+        chunk = names[lo:hi + 1]
+        if target in chunk:
+            at = chunk.index(target)
+            if at > 0:
+                placement += [f"  - process: p{i}", f"    from: {chunk[0]}", f"    to: {chunk[at - 1]}"]
+            placement += [f"  - process: p{i}", f"    node: {target}", f"    replicas: {replicas}"]
+            if at + 1 < len(chunk):
+                placement += [f"  - process: p{i}", f"    from: {chunk[at + 1]}", f"    to: {chunk[-1]}"]
+        else:
+            placement += [f"  - process: p{i}", f"    from: {first}", f"    to: {last}"]
+    return placement
+
+
+def no_orphans_case(args, folder, port):
+    """SIGINT or SIGTERM to zinfer up leaves no worker behind, and so
+    does SIGKILL (workers die with their launcher)."""
+    model = os.path.join(args.models, "tiny_cnn_op13.onnx")
+    names = node_names(args.zinfer, model)
+    placement = []
+    for i, (first, last) in enumerate(ranges(names, 3)):
+        placement += [f"  - process: p{i}", f"    from: {first}", f"    to: {last}"]
+    path = write_topology(folder, model, ["p0", "p1", "p2"], placement, port, "ipc")
+    for how in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        topology = Topology(args.zinfer, path)
+        workers = workers_of(topology.process.pid)
+        check(len(workers) == 3, f"three workers running ({workers})")
+        topology.process.send_signal(how)
+        topology.process.wait(timeout=15)
+        deadline = time.time() + 10
+        alive = workers
+        while alive and time.time() < deadline:
+            time.sleep(0.05)
+            alive = [pid for pid in workers if os.path.exists(f"/proc/{pid}")
+                     and "zombie" not in open(f"/proc/{pid}/status").read().lower()]
+        check(not alive, f"after {signal.Signals(how).name}: no worker left ({alive})")
+
+
+def one_thread_case(args, folder, port):
+    """Every node of resnet18 in one process with one worker thread:
+    hundreds of actors, one thread, no deadlock, even with many requests
+    in flight."""
+    model = os.path.join(args.models, "resnet18_op17.onnx")
+    data = os.path.join(args.models, "resnet18_op17.input.npy")
+    path = write_topology(folder, model, ["all"], [], port, "ipc", threads=1)
+    want = local_result(args.zinfer, model, [data], folder)
+    with Topology(args.zinfer, path) as topology:
+        client = zinfer_client.Client(topology.endpoint)
+        x = np.load(data)
+        answers = client.infer_many([[x]] * 16, inflight=16, timeout=120)
+        check(len(answers) == 16, "16 answers with 16 in flight on one thread")
+        check(all(a[0].tobytes() == want.tobytes() for a in answers), "all bitwise equal")
+        client.close()
+
+
+def inflight_case(args, folder, port):
+    """1,000 requests in flight through a 4-process split, each answer
+    matched to its own request (inputs differ per request)."""
+    model = os.path.join(args.models, "tiny_cnn_op17.onnx")
+    data = os.path.join(args.models, "tiny_cnn_op17.input.npy")
+    names = node_names(args.zinfer, model)
+    placement = []
+    for i, (first, last) in enumerate(ranges(names, 4)):
+        placement += [f"  - process: p{i}", f"    from: {first}", f"    to: {last}"]
+    path = write_topology(folder, model, ["p0", "p1", "p2", "p3"], placement, port, "tcp")
+    x = np.load(data)
+    rng = np.random.default_rng(5)
+    count = 1000
+    inputs = [rng.standard_normal(x.shape).astype(np.float32) for _ in range(count)]
+    # Every answer must be its own request's: a sample is checked bit for
+    # bit against zinfer run, and all answers must differ (as the inputs do)
+    expected = []
+    for i in range(0, count, 97):
+        sample = os.path.join(folder, f"sample{i}.npy")
+        np.save(sample, inputs[i])
+        expected.append((i, local_result(args.zinfer, model, [sample], folder)))
+    with Topology(args.zinfer, path) as topology:
+        client = zinfer_client.Client(topology.endpoint)
+        ids = [client.send([inp]) for inp in inputs]
+        check(client.pending() == count, f"{count} requests in flight")
+        answers = {}
+        while len(answers) < count:
+            rid, outputs = client.recv(timeout=60)
+            if rid in answers:
+                raise Failure(f"answer {rid} arrived twice")
+            answers[rid] = outputs
+        check(sorted(answers) == sorted(ids), "every request answered exactly once")
+        for i, want in expected:
+            check(answers[ids[i]][0].tobytes() == want.tobytes(),
+                  f"request {i}: answer is its own, bitwise equal to zinfer run")
+        distinct = len({answers[r][0].tobytes() for r in ids})
+        check(distinct == count, f"{distinct} distinct answers for {count} distinct inputs")
+        client.close()
+
+
+def huge_tensor_case(args, folder, port):
+    """No size caps: a 256 MiB tensor crosses a tcp hop between two
+    processes (Relu in one, Neg in the other), and comes back intact."""
+    import onnx
+    from onnx import TensorProto, helper
+    shape = [64, 1024, 1024]                       # 256 MiB of float32
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+         helper.make_node("Neg", ["r"], ["y"], name="neg")],
+        "huge", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
+    model = os.path.join(folder, "huge.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), model)
+    placement = ["  - process: p0", "    node: relu", "  - process: p1", "    node: neg"]
+    path = write_topology(folder, model, ["p0", "p1"], placement, port, "tcp")
+    x = np.random.default_rng(3).standard_normal(shape, dtype=np.float32)
+    want = -np.maximum(x, 0)
+    with Topology(args.zinfer, path) as topology:
+        client = zinfer_client.Client(topology.endpoint)
+        start = time.time()
+        (y,) = client.infer([x], timeout=120)
+        seconds = time.time() - start
+        check(y.shape == tuple(shape) and y.tobytes() == want.tobytes(),
+              f"256 MiB through a tcp hop and back, bitwise right ({seconds:.2f} s)")
+        client.close()
+
+
+CASES = {
+    "huge_tensor_tcp": huge_tensor_case,
+    "local_inproc_tiny_cnn": split_case("tiny_cnn_op17", 1, "ipc"),
+    "local_inproc_resnet18": split_case("resnet18_op17", 1, "ipc", requests=5),
+    "tiny_cnn_per_actor": split_case("tiny_cnn_op13", 0, "tcp", per_actor=True),
+    "mobilenet_small_2_ipc": split_case("mobilenet_v3_small_op17", 2, "ipc", requests=5),
+    "mobilenet_small_4_tcp": split_case("mobilenet_v3_small_op17", 4, "tcp", requests=5),
+    "mobilenet_keras_4_tcp": split_case("mobilenet_v3_small_keras_op13", 4, "tcp", requests=5),
+    "mobilenet_keras_2_ipc": split_case("mobilenet_v3_small_keras_op17", 2, "ipc", requests=5),
+    "resnet18_2_ipc": split_case("resnet18_op17", 2, "ipc", requests=5),
+    "resnet18_4_tcp": split_case("resnet18_op13", 4, "tcp", requests=5),
+    "replicated_actor": split_case("tiny_cnn_op17", 2, "tcp", replicas=3, requests=30, inflight=8),
+    "three_clients": split_case("tiny_cnn_op13", 3, "tcp", requests=50, inflight=4, clients=3),
+    "one_thread_resnet18": one_thread_case,
+    "inflight_1000": inflight_case,
+    "no_orphans": no_orphans_case,
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zinfer")
+    parser.add_argument("--models")
+    parser.add_argument("--case")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--list", action="store_true")
+    args = parser.parse_args()
+    if args.list:
+        print("\n".join(CASES))
+        return 0
+    if args.case not in CASES:
+        print(f"unknown case {args.case!r}; cases: {', '.join(CASES)}", file=sys.stderr)
+        return 2
+    if args.port is None:
+        args.port = 27000 + 100 * list(CASES).index(args.case)
+    args.zinfer = os.path.abspath(args.zinfer)
+    args.models = os.path.abspath(args.models)
+    with tempfile.TemporaryDirectory(prefix="zinfer-topotest-") as folder:
+        try:
+            CASES[args.case](args, folder, args.port)
+        except Failure as failure:
+            print("FAIL", failure, flush=True)
+            return 1
+    print(f"{args.case}: passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

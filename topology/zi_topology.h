@@ -1,0 +1,99 @@
+/*  =========================================================================
+    zi_topology.h - a topology: which actors run in which process on which
+    host, as read from a YAML file
+
+    Loading checks everything that can be checked without the model
+    (syntax, keys, types, names, references, ports). Placement checks the
+    rules against the planned graph's node names. Every error names
+    file:line:column, what was expected and what came.
+    =========================================================================
+*/
+
+#ifndef ZI_TOPOLOGY_H_INCLUDED
+#define ZI_TOPOLOGY_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define ZI_TOPO_MAX_DIMS 8
+
+typedef struct {
+    int line;                   //  1-based line in the YAML file
+    int column;                 //  1-based column
+} zi_topo_mark_t;
+
+typedef struct {
+    char *name;                 //  host name, unique
+    char *address;              //  where other hosts reach it (IP or DNS name)
+    int base_port;              //  first port zinfer allocates on this host
+    zi_topo_mark_t mark;        //  where the host is declared
+} zi_topo_host_t;
+
+typedef struct {
+    char *name;                 //  process name, unique
+    int host;                   //  index into hosts
+    int threads;                //  worker threads running its actors (>= 1)
+    int blas_threads;           //  OpenBLAS threads for its kernels (>= 1)
+    int monitor_port;           //  monitor endpoint port, 0: allocated
+    zi_topo_mark_t mark;        //  where the process is declared
+} zi_topo_process_t;
+
+typedef struct {
+    int process;                //  index into processes
+    int n_nodes;                //  explicit node names (node: or nodes:)
+    char **nodes;               //  the names
+    char *from;                 //  first node of a range (inclusive), or NULL
+    char *to;                   //  last node of a range (inclusive), or NULL
+    int replicas;               //  copies of each placed actor (>= 1)
+    zi_topo_mark_t mark;        //  where the rule is written
+    zi_topo_mark_t from_mark;   //  where from: is written
+    zi_topo_mark_t to_mark;     //  where to: is written
+    zi_topo_mark_t *node_marks; //  where each explicit name is written
+} zi_topo_rule_t;
+
+typedef struct zi_topology_t {
+    char *path;                 //  the YAML file as given
+    char *name;                 //  topology name (default: file name without .yaml)
+    char *model_path;           //  resolved against the YAML file's folder
+    zi_topo_mark_t model_mark;  //  where model: is written
+    int base_port;              //  default first port on every host
+    int client_port;            //  gateway port for clients, 0: allocated
+    bool transport_tcp;         //  between processes of one host: tcp, not ipc
+    bool fuse;                  //  apply the fusion passes (as `zinfer run`)
+    int input_ndim;             //  input_shape: given (0: the model's own)
+    int64_t input_shape [ZI_TOPO_MAX_DIMS];    //  fixes dynamic dimensions
+    int n_hosts;                //  hosts
+    zi_topo_host_t *hosts;
+    int n_processes;            //  processes
+    zi_topo_process_t *processes;
+    int n_rules;                //  placement rules, in file order
+    zi_topo_rule_t *rules;
+    int default_process;        //  for nodes no rule names, -1: none
+    int gateway_process;        //  hosts ingress and egress, -1: the first node's
+} zi_topology_t;
+
+//  Reads and checks a topology file; NULL with zi_error_text () set
+zi_topology_t *
+    zi_topology_load (const char *path);
+//  The same from text in memory; path names it in messages and anchors
+//  the model path
+zi_topology_t *
+    zi_topology_load_text (const char *text, size_t size, const char *path);
+void
+    zi_topology_destroy (zi_topology_t **self_p);
+
+//  Index of a host or process by name, or -1
+int
+    zi_topology_host (const zi_topology_t *self, const char *name);
+int
+    zi_topology_process (const zi_topology_t *self, const char *name);
+
+//  Applies the placement rules to the planned graph's nodes (names in
+//  topological order). Fills process [i] and replicas [i] for every node.
+//  Errors: unknown node, node placed twice, range backwards, node left
+//  without a process and no default, each with file:line:column.
+int
+    zi_topology_place (const zi_topology_t *self, int n_nodes, const char *const *names,
+                       int *process, int *replicas);
+
+#endif
