@@ -79,6 +79,19 @@ zi_cli_quantile (double *values, int count, double q)
     return values [index];
 }
 
+int
+zi_cli_write_times (const char *path, const double *times, int count)
+{
+    FILE *file = fopen (path, "w");
+    if (!file)
+        return zi_error ("%s: cannot create: %s", path, strerror (errno));
+    for (int index = 0; index < count; index++)
+        fprintf (file, "%.4f\n", times [index]);
+    if (fclose (file))
+        return zi_error ("%s: write failed", path);
+    return 0;
+}
+
 const zi_embedded_t *
 zi_embedded_find (const char *name)
 {

@@ -42,6 +42,9 @@ int64_t
 double
     zi_cli_quantile (double *values, int count, double q);
 
+//  Writes latencies (ms), one per line
+int
+    zi_cli_write_times (const char *path, const double *times, int count);
 //  Prints one line about an output: shape, min, max, mean, argmax
 void
     zi_cli_summarise (const char *name, const zi_tensor_t *tensor);

@@ -17,13 +17,14 @@ static const char *s_usage =
     "                    throughput\n"
     "  --inflight K      keep up to K requests in flight (default 1)\n"
     "  --timeout MS      give up on an answer after MS ms (default 30000)\n"
+    "  --times FILE      write each request's latency (ms) to FILE, one per line\n"
     "  --base-port P     the topology was started with --base-port P\n"
     "  --endpoint E      connect to E instead of the topology's gateway\n";
 
 int
 zi_cli_infer (int argc, char **argv)
 {
-    const char *path = NULL, *output_path = NULL, *endpoint = NULL;
+    const char *path = NULL, *output_path = NULL, *endpoint = NULL, *times_path = NULL;
     const char *input_paths [ZI_MAX_DIMS];
     int n_inputs = 0;
     long repeat = 1, inflight = 1, timeout = 30000, base_port = 0;
@@ -43,6 +44,11 @@ zi_cli_infer (int argc, char **argv)
         else
         if (strcmp (arg, "--output") == 0) {
             if (!(output_path = zi_cli_value ("infer", argc, argv, &index)))
+                return ZI_EXIT_USAGE;
+        }
+        else
+        if (strcmp (arg, "--times") == 0) {
+            if (!(times_path = zi_cli_value ("infer", argc, argv, &index)))
                 return ZI_EXIT_USAGE;
         }
         else
@@ -93,18 +99,31 @@ zi_cli_infer (int argc, char **argv)
     rc = ZI_EXIT_FAILURE;
     latency = calloc (repeat, sizeof (double));
     //  Request ids are handed out 1, 2, 3...: index send times by id
-    sent_at = calloc (repeat + 1, sizeof (int64_t));
+    sent_at = calloc (repeat + 2, sizeof (int64_t));
     assert (latency && sent_at);
+    if (repeat > 1) {
+        //  One request first, outside the statistics: it pays for the
+        //  connection set-up
+        zi_tensor_t *outputs [ZI_MAX_DIMS] = {NULL};
+        int n_outputs = zi_client_infer (client, inputs, n_inputs, outputs, ZI_MAX_DIMS, (int) timeout);
+        if (n_outputs < 0) {
+            fprintf (stderr, "zinfer infer: %s\n", zi_error_text ());
+            goto done;
+        }
+        for (int output = 0; output < n_outputs; output++)
+            zi_tensor_destroy (&outputs [output]);
+    }
     long sent = 0, answered = 0;
     int64_t start = zi_cli_usecs ();
     while (answered < repeat) {
         while (sent < repeat && sent - answered < inflight) {
             uint64_t id;
+            int64_t now = zi_cli_usecs ();
             if (zi_client_send (client, inputs, n_inputs, &id)) {
                 fprintf (stderr, "zinfer infer: %s\n", zi_error_text ());
                 goto done;
             }
-            sent_at [sent < repeat? sent: repeat] = zi_cli_usecs ();
+            sent_at [id % (repeat + 2)] = now;
             sent++;
         }
         zi_tensor_t *outputs [ZI_MAX_DIMS] = {NULL};
@@ -115,8 +134,7 @@ zi_cli_infer (int argc, char **argv)
             fprintf (stderr, "zinfer infer: %s\n", zi_error_text ());
             goto done;
         }
-        if (id >= 1 && id <= (uint64_t) repeat)
-            latency [answered] = (zi_cli_usecs () - sent_at [id - 1]) / 1000.0;
+        latency [answered] = (zi_cli_usecs () - sent_at [id % (repeat + 2)]) / 1000.0;
         if (answered == 0) {
             for (int output = 0; output < n_outputs; output++) {
                 char name [32];
@@ -133,6 +151,10 @@ zi_cli_infer (int argc, char **argv)
             zi_tensor_destroy (&outputs [output]);
     }
     double seconds = (zi_cli_usecs () - start) / 1e6;
+    if (times_path && zi_cli_write_times (times_path, latency, (int) repeat)) {
+        fprintf (stderr, "zinfer infer: %s\n", zi_error_text ());
+        goto done;
+    }
     if (repeat > 1)
         printf ("latency: median %.3f ms, p90 %.3f ms; throughput %.1f requests/s "
                 "(%ld requests, %ld in flight)\n",

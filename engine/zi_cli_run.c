@@ -16,6 +16,8 @@ static const char *s_usage =
     "  --threads T           compute threads (default: OpenBLAS's default)\n"
     "  --repeat N            run N more times after a warm-up and print the\n"
     "                        median and p90 latency\n"
+    "  --times FILE          with --repeat: write each run's latency (ms) to FILE,\n"
+    "                        one per line\n"
     "  --no-fuse             run the graph as exported, without fusion passes\n"
     "  -h, --help            this text\n";
 
@@ -44,7 +46,7 @@ s_named (const char *text)
 int
 zi_cli_run (int argc, char **argv)
 {
-    const char *model_path = NULL;
+    const char *model_path = NULL, *times_path = NULL;
     s_named_t inputs [ZI_MAX_DIMS], outputs [ZI_MAX_DIMS];
     int n_inputs = 0, n_outputs = 0;
     long threads = 0, repeat = 0;
@@ -76,6 +78,11 @@ zi_cli_run (int argc, char **argv)
         if (strcmp (arg, "--repeat") == 0) {
             if (!(value = zi_cli_value ("run", argc, argv, &index))
             ||  zi_cli_int ("run", arg, value, 1, 10000000, &repeat))
+                return ZI_EXIT_USAGE;
+        }
+        else
+        if (strcmp (arg, "--times") == 0) {
+            if (!(times_path = zi_cli_value ("run", argc, argv, &index)))
                 return ZI_EXIT_USAGE;
         }
         else
@@ -161,6 +168,10 @@ zi_cli_run (int argc, char **argv)
     }
     for (int output = 0; output < zi_model_n_outputs (model); output++)
         zi_cli_summarise (zi_model_output_name (model, output), results [output]);
+    if (repeat > 0 && times_path && zi_cli_write_times (times_path, times, (int) repeat)) {
+        fprintf (stderr, "zinfer run: %s\n", zi_error_text ());
+        goto done;
+    }
     if (repeat > 0) {
         double median = zi_cli_quantile (times, (int) repeat, 0.5);
         double p90 = zi_cli_quantile (times, (int) repeat, 0.9);

@@ -25,7 +25,10 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "engine"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
 import zinfer_client  # noqa: E402  (the Python client, engine/zinfer_client.py)
+from zinfer_harness import (HarnessError, Topology, node_names, ranges,  # noqa: E402
+                            write_topology)
 
 
 class Failure(Exception):
@@ -36,95 +39,6 @@ def check(condition, message):
     if not condition:
         raise Failure(message)
     print("ok  ", message, flush=True)
-
-
-def node_names(zinfer, model, fuse=True):
-    """Planned node names in execution order, from `zinfer info`."""
-    args = [zinfer, "info", model] + (["--fuse"] if fuse else [])
-    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
-    names, table = [], False
-    for line in out.splitlines():
-        if line.strip().startswith("#  node"):
-            table = True
-            continue
-        if table and line.strip() and line.split()[0].isdigit():
-            names.append(line.split()[1])
-        elif table and line.startswith("total"):
-            break
-    if not names:
-        raise Failure(f"no nodes listed by zinfer info for {model}")
-    return names
-
-
-def ranges(names, parts):
-    """Splits node names into `parts` contiguous (from, to) ranges."""
-    size = len(names) / parts
-    bounds = [round(i * size) for i in range(parts + 1)]
-    return [(names[bounds[i]], names[bounds[i + 1] - 1]) for i in range(parts)]
-
-
-def write_topology(folder, model, processes, placement, base_port, transport="ipc",
-                   threads=1):
-    lines = [f"name: test-{base_port}", f"model: {model}", f"base_port: {base_port}",
-             f"transport: {transport}", "processes:"]
-    for name in processes:
-        lines += [f"  - name: {name}", f"    threads: {threads}"]
-    if placement:
-        lines.append("placement:")
-        lines += placement
-    path = os.path.join(folder, "topology.yaml")
-    with open(path, "w") as handle:
-        handle.write("\n".join(lines) + "\n")
-    return path
-
-
-class Topology:
-    """`zinfer up` in the background; stopped on exit, whatever happens."""
-
-    def __init__(self, zinfer, path, timeout=120):
-        self.process = subprocess.Popen(
-            [zinfer, "up", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, start_new_session=True)
-        self.endpoint = None
-        self.stderr = []
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
-        deadline = time.time() + timeout
-        for line in self.process.stdout:
-            print("    up:", line.rstrip(), flush=True)
-            if "clients connect to" in line:
-                self.endpoint = line.split()[-1]
-                break
-            if time.time() > deadline:
-                break
-        if not self.endpoint:
-            self.stop()
-            raise Failure("zinfer up did not report ready:\n" + "".join(self.stderr[-20:]))
-        threading.Thread(target=self._drain_stdout, daemon=True).start()
-
-    def _drain_stdout(self):
-        for line in self.process.stdout:
-            print("    up:", line.rstrip(), flush=True)
-
-    def _drain_stderr(self):
-        for line in self.process.stderr:
-            self.stderr.append(line)
-            print("    up!", line.rstrip(), flush=True)
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        return self.process.returncode
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 def local_result(zinfer, model, inputs, folder, fuse=True):
@@ -380,7 +294,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="zinfer-topotest-") as folder:
         try:
             CASES[args.case](args, folder, args.port)
-        except Failure as failure:
+        except (Failure, HarnessError) as failure:
             print("FAIL", failure, flush=True)
             return 1
     print(f"{args.case}: passed")

@@ -1,0 +1,220 @@
+"""Shared helpers for zinfer's benchmark scripts and distributed tests:
+list a model's planned nodes, write topology files, and run `zinfer up`
+in the background, stopped again whatever happens.
+"""
+
+import os
+import sys
+import signal
+import subprocess
+import threading
+import time
+
+
+class HarnessError(Exception):
+    pass
+
+
+def node_names(zinfer, model, fuse=True):
+    """Planned node names in execution order, from `zinfer info`."""
+    args = [zinfer, "info", model] + (["--fuse"] if fuse else [])
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    names, table = [], False
+    for line in out.splitlines():
+        if line.strip().startswith("#  node"):
+            table = True
+            continue
+        if table and line.strip() and line.split()[0].isdigit():
+            names.append(line.split()[1])
+        elif table and line.startswith("total"):
+            break
+    if not names:
+        raise HarnessError(f"no nodes listed by zinfer info for {model}")
+    return names
+
+
+def ranges(names, parts):
+    """Splits node names into `parts` contiguous (from, to) ranges."""
+    size = len(names) / parts
+    bounds = [round(i * size) for i in range(parts + 1)]
+    return [(names[bounds[i]], names[bounds[i + 1] - 1]) for i in range(parts)]
+
+
+def write_topology(folder, model, processes, placement, base_port, transport="ipc",
+                   threads=1):
+    lines = [f"name: test-{base_port}", f"model: {model}", f"base_port: {base_port}",
+             f"transport: {transport}", "processes:"]
+    for name in processes:
+        lines += [f"  - name: {name}", f"    threads: {threads}"]
+    if placement:
+        lines.append("placement:")
+        lines += placement
+    path = os.path.join(folder, "topology.yaml")
+    with open(path, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return path
+
+
+class Topology:
+    """`zinfer up` in the background; stopped on exit, whatever happens."""
+
+    def __init__(self, zinfer, path, timeout=120, quiet=False):
+        self.quiet = quiet
+        self.process = subprocess.Popen(
+            [zinfer, "up", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, start_new_session=True)
+        self.endpoint = None
+        self.stderr = []
+        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        deadline = time.time() + timeout
+        for line in self.process.stdout:
+            if not quiet:
+                print("    up:", line.rstrip(), flush=True)
+            if "clients connect to" in line:
+                self.endpoint = line.split()[-1]
+                break
+            if time.time() > deadline:
+                break
+        if not self.endpoint:
+            self.stop()
+            raise HarnessError("zinfer up did not report ready:\n" + "".join(self.stderr[-20:]))
+        threading.Thread(target=self._drain_stdout, daemon=True).start()
+
+    def _drain_stdout(self):
+        for line in self.process.stdout:
+            if not self.quiet:
+                print("    up:", line.rstrip(), flush=True)
+
+    def _drain_stderr(self):
+        for line in self.process.stderr:
+            self.stderr.append(line)
+            if not self.quiet:
+                print("    up!", line.rstrip(), flush=True)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+
+
+# --------------------------------------------------------------------------
+# For the benchmark scripts
+# --------------------------------------------------------------------------
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+PYTHON = "/usr/bin/python3"
+
+
+def default_zinfer():
+    return os.path.join(ROOT, "build", "zinfer")
+
+
+def ensure_models(models_dir, names):
+    """Exports the named test models into models_dir unless already there."""
+    subprocess.run([PYTHON, os.path.join(ROOT, "tests", "models", "make_models.py"),
+                    "--out", models_dir, "--only"] + list(names), check=True)
+
+
+def read_times(path):
+    with open(path) as handle:
+        return [float(line) for line in handle if line.strip()]
+
+
+def run_local(zinfer, model, data, runs, threads, folder, fuse=True):
+    """Per-run latencies (ms) of `zinfer run` (one warm-up run excluded)."""
+    times = os.path.join(folder, "local-times.txt")
+    args = [zinfer, "run", model, "--input", data, "--repeat", str(runs),
+            "--threads", str(threads), "--times", times]
+    if not fuse:
+        args.append("--no-fuse")
+    subprocess.run(args, check=True, capture_output=True)
+    return read_times(times)
+
+
+def run_remote(zinfer, endpoint, data, runs, folder, inflight=1):
+    """Per-request latencies (ms) and throughput (requests/s) of
+    `zinfer infer` against a running topology."""
+    times = os.path.join(folder, "remote-times.txt")
+    out = subprocess.run([zinfer, "infer", "--endpoint", endpoint, "--input", data,
+                          "--repeat", str(runs), "--inflight", str(inflight), "--times", times],
+                         check=True, capture_output=True, text=True).stdout
+    throughput = 0.0
+    for line in out.splitlines():
+        if "throughput" in line:
+            throughput = float(line.split("throughput")[1].split()[0])
+    return read_times(times), throughput
+
+
+def stats(values):
+    values = sorted(values)
+    count = len(values)
+    mean = sum(values) / count
+    std = (sum((v - mean) ** 2 for v in values) / (count - 1)) ** 0.5 if count > 1 else 0.0
+    return {"mean": mean, "std": std, "median": values[count // 2],
+            "p90": values[min(count - 1, int(0.9 * count))], "count": count}
+
+
+def progress(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def machine_line():
+    """One line describing this machine, for the tables."""
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {model}"
+
+
+def update_doc(doc_path, section, text):
+    """Replaces the part of doc_path between <!-- BEGIN section --> and
+    <!-- END section --> (appending the markers if absent)."""
+    begin, end = f"<!-- BEGIN {section} -->", f"<!-- END {section} -->"
+    try:
+        with open(doc_path) as handle:
+            doc = handle.read()
+    except FileNotFoundError:
+        doc = "# Benchmarks\n"
+    block = f"{begin}\n{text.rstrip()}\n{end}"
+    if begin in doc and end in doc:
+        doc = doc[:doc.index(begin)] + block + doc[doc.index(end) + len(end):]
+    else:
+        doc = doc.rstrip() + "\n\n" + block + "\n"
+    with open(doc_path, "w") as handle:
+        handle.write(doc)
+
+
+def gnuplot(script, data_rows, png):
+    """Draws a chart with gnuplot from rows of whitespace-separated data;
+    the script refers to the data as '-' (inline); returns True if drawn."""
+    if not png:
+        return False
+    if subprocess.run(["which", "gnuplot"], capture_output=True).returncode != 0:
+        progress("gnuplot not found; no chart (scripts/install-deps.sh installs gnuplot-nox)")
+        return False
+    payload = f"set terminal pngcairo size 900,500 font ',10'\nset output '{png}'\n{script}\n"
+    payload += "\n".join(data_rows) + "\ne\n"
+    result = subprocess.run(["gnuplot"], input=payload, text=True, capture_output=True)
+    if result.returncode != 0:
+        progress("gnuplot failed: " + result.stderr.strip())
+        return False
+    return True
