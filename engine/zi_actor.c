@@ -65,19 +65,39 @@ s_join_new (int slots, uint32_t flags)
     return join;
 }
 
+//  Records an error text for the monitor and logs it, the first few and
+//  then every thousandth, so a flood of garbage cannot flood the log too
+static void
+s_note (zi_actor_t *self, zi_counter_t *counter, const char *what, const char *format, va_list args)
+{
+    char text [256];
+    vsnprintf (text, sizeof text, format, args);
+    pthread_mutex_lock (&self->stats.lock);
+    snprintf (self->stats.last_error, sizeof self->stats.last_error, "%s", text);
+    pthread_mutex_unlock (&self->stats.lock);
+    ZI_COUNT (*counter, 1);
+    uint64_t count = ZI_READ (*counter);
+    if (count <= 10 || count % 1000 == 0)
+        fprintf (stderr, "zinfer worker: actor '%s': %s; %s (%llu so far)\n",
+                 self->name, text, what, (unsigned long long) count);
+}
+
 static void
 s_reject (zi_actor_t *self, const char *format, ...)
 {
     va_list args;
     va_start (args, format);
-    vsnprintf (self->stats.last_error, sizeof self->stats.last_error, format, args);
+    s_note (self, &self->stats.rejected, "dropped", format, args);
     va_end (args);
-    self->stats.rejected++;
-    //  Log the first few and then every thousandth, so a flood of garbage
-    //  cannot flood the log too
-    if (self->stats.rejected <= 10 || self->stats.rejected % 1000 == 0)
-        fprintf (stderr, "zinfer worker: actor '%s': %s; dropped (%llu so far)\n",
-                 self->name, self->stats.last_error, (unsigned long long) self->stats.rejected);
+}
+
+static void
+s_failed (zi_actor_t *self, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    s_note (self, &self->stats.errors, "request lost", format, args);
+    va_end (args);
 }
 
 int
@@ -89,6 +109,7 @@ zi_actor_setup (zi_actor_t *self)
     int node_index = self->node_index;
     zi_node_t *node = self->node;
     zi_deploy_actor_name (deploy, self->index, self->name, sizeof self->name);
+    pthread_mutex_init (&self->stats.lock, NULL);
 
     self->mailbox = zmq_socket (worker->context, ZMQ_PULL);
     int unlimited = 0;
@@ -127,6 +148,9 @@ zi_actor_setup (zi_actor_t *self)
     self->routes = calloc (n_routes + 1, sizeof (zi_actor_route_t));
     self->peers = calloc (deploy->n_actors + 2, sizeof (void *));
     self->peer_local = calloc (deploy->n_actors + 2, sizeof (zi_actor_t *));
+    self->peer_actor = calloc (deploy->n_actors + 2, sizeof (int));
+    self->peer_sent = calloc (deploy->n_actors + 2, sizeof (zi_counter_t));
+    assert (self->peer_actor && self->peer_sent);
     int *first_peer_of = malloc ((plan->n_nodes + 1) * sizeof (int));
     assert (self->routes && self->peers && self->peer_local && first_peer_of);
     for (int index = 0; index <= plan->n_nodes; index++)
@@ -167,6 +191,7 @@ zi_actor_setup (zi_actor_t *self)
                                  zmq_strerror (zmq_errno ()));
             }
             self->peers [self->n_peers] = peer;
+            self->peer_actor [self->n_peers] = actor;
             //  A consumer on this same thread is woken directly
             for (int local = 0; actor >= 0 && local < self->thread->n_actors; local++)
                 if (self->thread->actors [local]->index == actor)
@@ -188,14 +213,17 @@ zi_actor_teardown (zi_actor_t *self)
     zhashx_destroy (&self->joins);
     free (self->peers);
     free (self->peer_local);
+    free (self->peer_actor);
+    free (self->peer_sent);
     free (self->routes);
     free (self->bound);
     free (self->expect);
+    pthread_mutex_destroy (&self->stats.lock);
 }
 
 int
-zi_actor_send (zi_actor_t *self, zi_actor_route_t *route, void **peers,
-               zi_actor_t **local, zi_msg_header_t *header, zi_tensor_t *tensor)
+zi_actor_send (zi_actor_route_t *route, void **peers, zi_actor_t **local,
+               zi_counter_t *sent, zi_msg_header_t *header, zi_tensor_t *tensor)
 {
     int pick = route->first_peer;
     if (route->n_peers > 1)
@@ -203,14 +231,37 @@ zi_actor_send (zi_actor_t *self, zi_actor_route_t *route, void **peers,
                                    (int) (route->next++ % route->n_peers);
     if (zi_msg_send (peers [pick], header, tensor, false))
         return zi_error ("send failed: %s", zmq_strerror (zmq_errno ()));
+    if (sent)
+        ZI_COUNT (sent [pick], 1);
     if (local [pick])
         zi_thread_wake (local [pick]->thread, local [pick]);
     return 0;
 }
 
+//  Hands the monitor a copy of an output it asked for. The copy is made
+//  after the original went on, so the data path is neither slowed nor
+//  changed for the request
+static void
+s_tap (zi_actor_t *self, uint64_t request, zi_tensor_t *output)
+{
+    atomic_store (&self->tap_wanted, 0);
+    zi_tensor_t *copy = output? zi_tensor_dup (output): NULL;
+    if (!copy)
+        return;
+    int local = (int) (self - self->worker->actors);
+    zi_msg_header_t header = {.kind = ZI_MSG_TENSOR, .request = request,
+                              .source = self->node_index, .count = 1,
+                              .dtype = copy->dtype, .ndim = copy->ndim};
+    memcpy (header.dims, copy->dims, copy->ndim * sizeof (int64_t));
+    zmq_send (self->thread->taps, &local, sizeof local, ZMQ_SNDMORE);
+    zi_msg_send (self->thread->taps, &header, copy, false);
+    zi_tensor_destroy (&copy);
+}
+
 //  Runs the node on a complete set of inputs and sends the outputs on
 static void
-s_compute (zi_actor_t *self, uint64_t request, uint32_t flags, zi_tensor_t **arrived)
+s_compute (zi_actor_t *self, uint64_t request, uint32_t flags, zi_tensor_t **arrived,
+           int64_t arrival)
 {
     zi_node_t *node = self->node;
     zi_graph_t *plan = self->worker->plan;
@@ -225,21 +276,21 @@ s_compute (zi_actor_t *self, uint64_t request, uint32_t flags, zi_tensor_t **arr
         const zi_tensor_t *info = &plan->values [value].info;
         outputs [slot] = zi_pool_tensor (self->worker->pool, info->dtype, info->ndim, info->dims);
         if (!outputs [slot]) {
-            s_reject (self, "request %llu: %s", (unsigned long long) request, zi_error_text ());
+            s_failed (self, "request %llu: %s", (unsigned long long) request, zi_error_text ());
             goto done;
         }
     }
     int64_t start = zi_clock_usecs ();
     int rc = node->op->run (node, self->thread->exec, inputs, outputs);
-    self->stats.busy_usecs += zi_clock_usecs () - start;
+    int64_t took = zi_clock_usecs () - start;
+    ZI_COUNT (self->stats.busy_usecs, took);
+    zi_window_add (&self->stats.compute, took);
+    zi_window_add (&self->stats.wait, start - arrival);
     if (rc) {
-        self->stats.errors++;
-        snprintf (self->stats.last_error, sizeof self->stats.last_error, "request %llu: %s",
-                  (unsigned long long) request, zi_error_text ());
-        fprintf (stderr, "zinfer worker: actor '%s': %s\n", self->name, self->stats.last_error);
+        s_failed (self, "request %llu: %s", (unsigned long long) request, zi_error_text ());
         goto done;
     }
-    self->stats.requests++;
+    ZI_COUNT (self->stats.requests, 1);
     for (int index = 0; index < self->n_routes; index++) {
         zi_actor_route_t *route = &self->routes [index];
         zi_tensor_t *tensor = outputs [route->output];
@@ -247,13 +298,15 @@ s_compute (zi_actor_t *self, uint64_t request, uint32_t flags, zi_tensor_t **arr
                                   .source = self->node_index, .slot = route->slot, .count = 1,
                                   .dtype = tensor->dtype, .ndim = tensor->ndim, .flags = flags};
         memcpy (header.dims, tensor->dims, tensor->ndim * sizeof (int64_t));
-        if (zi_actor_send (self, route, self->peers, self->peer_local, &header, tensor))
-            s_reject (self, "request %llu: %s", (unsigned long long) request, zi_error_text ());
+        if (zi_actor_send (route, self->peers, self->peer_local, self->peer_sent, &header, tensor))
+            s_failed (self, "request %llu: %s", (unsigned long long) request, zi_error_text ());
         else {
-            self->stats.messages_out++;
-            self->stats.bytes_out += tensor->nbytes;
+            ZI_COUNT (self->stats.messages_out, 1);
+            ZI_COUNT (self->stats.bytes_out, tensor->nbytes);
         }
     }
+    if (atomic_load_explicit (&self->tap_wanted, memory_order_relaxed))
+        s_tap (self, request, outputs [0]);
 done:
     for (int slot = 0; slot < node->n_outputs; slot++)
         zi_tensor_destroy (&outputs [slot]);
@@ -261,7 +314,7 @@ done:
 
 //  Checks one received tensor against the plan and files it
 static void
-s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor)
+s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, int64_t arrival)
 {
     zi_node_t *node = self->node;
     if (header->kind != ZI_MSG_TENSOR) {
@@ -287,12 +340,12 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor)
         zi_tensor_destroy (&tensor);
         return;
     }
-    self->stats.messages_in++;
-    self->stats.bytes_in += tensor->nbytes;
+    ZI_COUNT (self->stats.messages_in, 1);
+    ZI_COUNT (self->stats.bytes_in, tensor->nbytes);
     if (self->n_dynamic == 1) {
         zi_tensor_t *arrived [64] = {NULL};
         arrived [slot] = tensor;
-        s_compute (self, header->request, header->flags, arrived);
+        s_compute (self, header->request, header->flags, arrived, arrival);
         zi_tensor_destroy (&tensor);
         return;
     }
@@ -301,6 +354,7 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor)
     if (!join) {
         join = s_join_new (node->n_inputs, header->flags);
         zhashx_insert (self->joins, key, join);
+        ZI_COUNT (self->stats.joins_pending, 1);
     }
     if (join->inputs [slot]) {
         s_reject (self, "request %llu: slot %d arrived twice",
@@ -310,8 +364,9 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor)
     }
     join->inputs [slot] = tensor;
     if (++join->have == self->n_dynamic) {
-        s_compute (self, header->request, join->flags, join->inputs);
+        s_compute (self, header->request, join->flags, join->inputs, join->started);
         zhashx_delete (self->joins, key);
+        ZI_COUNT (self->stats.joins_pending, -1);
     }
 }
 
@@ -329,7 +384,7 @@ zi_actor_drain (zi_actor_t *self, int budget)
         if (rc == -1)
             s_reject (self, "%s", zi_error_text ());
         else
-            s_accept (self, &header, tensor);
+            s_accept (self, &header, tensor, zi_clock_usecs ());
     }
     return handled;
 }
@@ -344,8 +399,42 @@ zi_actor_expire (zi_actor_t *self, int64_t now_usecs)
         s_join_t *join = zhashx_lookup (self->joins, key);
         if (join && now_usecs - join->started > S_JOIN_DEADLINE_USECS) {
             zhashx_delete (self->joins, key);
-            self->stats.stale_joins++;
+            ZI_COUNT (self->stats.stale_joins, 1);
+            ZI_COUNT (self->stats.joins_pending, -1);
         }
     }
     zlistx_destroy (&keys);
+}
+
+void
+zi_window_add (zi_window_t *self, int64_t usecs)
+{
+    uint64_t count = ZI_READ (self->count);
+    uint32_t value = usecs < 0? 0: usecs > UINT32_MAX? UINT32_MAX: (uint32_t) usecs;
+    atomic_store_explicit (&self->usecs [count % ZI_WINDOW], value, memory_order_relaxed);
+    ZI_COUNT (self->count, 1);
+}
+
+static int
+s_compare_u32 (const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+    return x < y? -1: x > y;
+}
+
+void
+zi_window_percentiles (zi_window_t *self, double *p50, double *p95, double *p99)
+{
+    uint64_t count = ZI_READ (self->count);
+    int size = count < ZI_WINDOW? (int) count: ZI_WINDOW;
+    *p50 = *p95 = *p99 = 0;
+    if (size == 0)
+        return;
+    uint32_t values [ZI_WINDOW];
+    for (int index = 0; index < size; index++)
+        values [index] = atomic_load_explicit (&self->usecs [index], memory_order_relaxed);
+    qsort (values, size, sizeof (uint32_t), s_compare_u32);
+    *p50 = values [(size - 1) * 50 / 100];
+    *p95 = values [(size - 1) * 95 / 100];
+    *p99 = values [(size - 1) * 99 / 100];
 }

@@ -235,6 +235,10 @@ zi_tensor_t *
 int
     zi_pool_live (zi_pool_t *self);
 
+//  Monotonic clock in microseconds
+int64_t
+    zi_clock_usecs (void);
+
 //  Aligned allocation used by tensors and packed weights
 void *
     zi_alloc (size_t size);

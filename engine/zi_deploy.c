@@ -208,17 +208,21 @@ s_assign_ports (zi_deploy_t *self, int offset)
 {
     const zi_topology_t *topology = self->topology;
     self->monitor_port = calloc (topology->n_processes + 1, sizeof (int));
-    assert (self->monitor_port);
+    self->stats_port = calloc (topology->n_processes + 1, sizeof (int));
+    assert (self->monitor_port && self->stats_port);
     for (int host = 0; host < topology->n_hosts; host++) {
         int next = topology->hosts [host].base_port + offset;
         if (topology->processes [self->gateway_process].host == host)
             self->client_port = topology->client_port? topology->client_port + offset:
                                 s_next_port (topology, self->gateway_process, host, &next, offset);
         for (int process = 0; process < topology->n_processes; process++)
-            if (topology->processes [process].host == host)
+            if (topology->processes [process].host == host) {
                 self->monitor_port [process] = topology->processes [process].monitor_port?
                     topology->processes [process].monitor_port + offset:
                     s_next_port (topology, self->gateway_process, host, &next, offset);
+                self->stats_port [process] =
+                    s_next_port (topology, self->gateway_process, host, &next, offset);
+            }
         for (int index = 0; index < self->n_actors; index++) {
             zi_deploy_actor_t *actor = &self->actors [index];
             if (actor->tcp_port == -1 && topology->processes [actor->process].host == host)
@@ -363,6 +367,7 @@ zi_deploy_destroy (zi_deploy_t **self_p)
     free (self->first_actor);
     free (self->replicas);
     free (self->monitor_port);
+    free (self->stats_port);
     zi_graph_destroy (&self->plan);
     zi_model_destroy (&self->model);
     zi_topology_destroy (&self->topology);
@@ -438,6 +443,12 @@ void
 zi_deploy_monitor_endpoint (const zi_deploy_t *self, int process, char *buffer, size_t size)
 {
     snprintf (buffer, size, "tcp://%s:%d", s_address (self, process), self->monitor_port [process]);
+}
+
+void
+zi_deploy_stats_endpoint (const zi_deploy_t *self, int process, char *buffer, size_t size)
+{
+    snprintf (buffer, size, "tcp://%s:%d", s_address (self, process), self->stats_port [process]);
 }
 
 const char *

@@ -50,7 +50,8 @@ typedef struct {
     int client_port;            //  tcp port clients connect to
     int gateway_tcp_port;       //  results mailbox port if reached over tcp, else 0
     bool gateway_ipc;           //  results mailbox also listens on ipc
-    int *monitor_port;          //  per process
+    int *monitor_port;          //  per process: monitor queries (ROUTER)
+    int *stats_port;            //  per process: periodic stats (PUB)
     char ipc_dir [128];         //  folder for ipc endpoints of this deployment
     char id [64];               //  names inproc endpoints uniquely
 } zi_deploy_t;
@@ -77,9 +78,11 @@ void
 void
     zi_topology_client_endpoint (const zi_topology_t *topology, int base_port,
                                  char *buffer, size_t size);
-//  Monitor endpoint of a process
+//  Monitor endpoints of a process: queries (ROUTER) and stats (PUB)
 void
     zi_deploy_monitor_endpoint (const zi_deploy_t *self, int process, char *buffer, size_t size);
+void
+    zi_deploy_stats_endpoint (const zi_deploy_t *self, int process, char *buffer, size_t size);
 //  Name of an actor for people: node name, with #replica when replicated
 const char *
     zi_deploy_actor_name (const zi_deploy_t *self, int actor, char *buffer, size_t size);

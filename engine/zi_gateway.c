@@ -16,6 +16,7 @@
 */
 
 #include "zi_worker.h"
+#include <msgpack.h>
 #include <zmq.h>
 
 #define S_MAX_INFLIGHT 1024
@@ -40,14 +41,17 @@ struct zi_gateway_t {
     int n_peers;                //  PUSH sockets to actors reading model inputs
     void **peers;
     zi_actor_t **peer_local;    //  consumer actor if on the same thread
+    int *peer_actor;            //  deployment index of each peer's actor
+    zi_counter_t *peer_sent;    //  messages sent to each peer (queue depths)
     int n_routes;               //  model input -> consumer routes
     zi_actor_route_t *routes;   //  .output holds the model input index
     zhashx_t *inflight;         //  internal id -> s_request_t
     uint64_t next_id;           //  next internal request id
     int max_inflight;           //  admission limit
-    uint64_t requests;          //  requests admitted
-    uint64_t replies;           //  answers sent
-    uint64_t rejected;          //  malformed requests and stray results
+    zi_counter_t requests;      //  requests admitted
+    zi_counter_t replies;       //  answers sent
+    zi_counter_t rejected;      //  malformed requests and stray results
+    zi_counter_t admitted;      //  admitted and not yet answered
 };
 
 static size_t
@@ -119,7 +123,9 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
     self->routes = calloc (deploy->n_input_routes + 1, sizeof (zi_actor_route_t));
     self->peers = calloc (deploy->n_actors + 1, sizeof (void *));
     self->peer_local = calloc (deploy->n_actors + 1, sizeof (zi_actor_t *));
-    assert (self->routes && self->peers && self->peer_local);
+    self->peer_actor = calloc (deploy->n_actors + 1, sizeof (int));
+    self->peer_sent = calloc (deploy->n_actors + 1, sizeof (zi_counter_t));
+    assert (self->routes && self->peers && self->peer_local && self->peer_actor && self->peer_sent);
     for (int index = 0; index < deploy->n_input_routes; index++) {
         zi_route_t route = deploy->input_routes [index];
         zi_actor_route_t *into = &self->routes [self->n_routes++];
@@ -146,6 +152,7 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
             zi_deploy_mailbox (deploy, actor, worker->process, endpoint, sizeof endpoint);
             zmq_connect (peer, endpoint);
             self->peers [self->n_peers] = peer;
+            self->peer_actor [self->n_peers] = actor;
             for (int local = 0; local < thread->n_actors; local++)
                 if (thread->actors [local]->index == actor)
                     self->peer_local [self->n_peers] = thread->actors [local];
@@ -171,6 +178,8 @@ zi_gateway_destroy (zi_gateway_t **self_p)
     zhashx_destroy (&self->inflight);
     free (self->peers);
     free (self->peer_local);
+    free (self->peer_actor);
+    free (self->peer_sent);
     free (self->routes);
     free (self);
     *self_p = NULL;
@@ -195,10 +204,10 @@ static void
 s_refuse (zi_gateway_t *self, const void *identity, size_t identity_size,
           uint64_t request, const char *text)
 {
-    self->rejected++;
-    if (self->rejected <= 10 || self->rejected % 1000 == 0)
+    ZI_COUNT (self->rejected, 1);
+    if (ZI_READ (self->rejected) <= 10 || ZI_READ (self->rejected) % 1000 == 0)
         fprintf (stderr, "zinfer worker: gateway: request %llu refused: %s (%llu so far)\n",
-                 (unsigned long long) request, text, (unsigned long long) self->rejected);
+                 (unsigned long long) request, text, (unsigned long long) ZI_READ (self->rejected));
     if (zmq_send (self->clients, identity, identity_size, ZMQ_SNDMORE) >= 0)
         zi_msg_send_error (self->clients, request, text, false);
 }
@@ -287,7 +296,8 @@ s_on_request (zi_gateway_t *self)
     request->n_outputs = plan->n_outputs;
     request->started = zi_clock_usecs ();
     zhashx_insert (self->inflight, (void *) (uintptr_t) id, request);
-    self->requests++;
+    ZI_COUNT (self->requests, 1);
+    ZI_COUNT (self->admitted, 1);
     for (int index = 0; index < self->n_routes; index++) {
         zi_actor_route_t *route = &self->routes [index];
         zi_tensor_t *tensor = inputs [route->output];
@@ -295,7 +305,7 @@ s_on_request (zi_gateway_t *self)
                                .slot = route->slot, .count = 1, .dtype = tensor->dtype,
                                .ndim = tensor->ndim, .flags = flags};
         memcpy (out.dims, tensor->dims, tensor->ndim * sizeof (int64_t));
-        if (zi_actor_send (NULL, route, self->peers, self->peer_local, &out, tensor))
+        if (zi_actor_send (route, self->peers, self->peer_local, self->peer_sent, &out, tensor))
             fprintf (stderr, "zinfer worker: gateway: %s\n", zi_error_text ());
     }
     for (int slot = 0; slot < n_inputs; slot++)
@@ -331,12 +341,13 @@ s_on_result (zi_gateway_t *self)
             memcpy (reply.dims, result->dims, result->ndim * sizeof (int64_t));
             zi_msg_send (self->clients, &reply, result, output + 1 < request->n_outputs);
         }
-        self->replies++;
+        ZI_COUNT (self->replies, 1);
+        ZI_COUNT (self->admitted, -1);
         zhashx_delete (self->inflight, (void *) (uintptr_t) header.request);
         return;
     }
-    self->rejected++;
-    if (self->rejected <= 10 || self->rejected % 1000 == 0)
+    ZI_COUNT (self->rejected, 1);
+    if (ZI_READ (self->rejected) <= 10 || ZI_READ (self->rejected) % 1000 == 0)
         fprintf (stderr, "zinfer worker: gateway: result dropped: %s\n",
                  rc? zi_error_text (): request? "unexpected slot or shape": "unknown request");
     zi_tensor_destroy (&tensor);
@@ -360,5 +371,36 @@ zi_gateway_handle (zi_gateway_t *self, void *socket)
         }
         else
             s_on_result (self);
+    }
+}
+
+static void
+s_pack_key (msgpack_packer *packer, const char *key)
+{
+    msgpack_pack_str (packer, strlen (key));
+    msgpack_pack_str_body (packer, key, strlen (key));
+}
+
+void
+zi_gateway_pack_stats (zi_gateway_t *self, void *packer_)
+{
+    msgpack_packer *packer = packer_;
+    msgpack_pack_map (packer, 6);
+    s_pack_key (packer, "requests");
+    msgpack_pack_uint64 (packer, ZI_READ (self->requests));
+    s_pack_key (packer, "replies");
+    msgpack_pack_uint64 (packer, ZI_READ (self->replies));
+    s_pack_key (packer, "rejected");
+    msgpack_pack_uint64 (packer, ZI_READ (self->rejected));
+    s_pack_key (packer, "inflight");
+    msgpack_pack_uint64 (packer, ZI_READ (self->admitted));
+    s_pack_key (packer, "max_inflight");
+    msgpack_pack_uint64 (packer, self->max_inflight);
+    s_pack_key (packer, "sent");
+    msgpack_pack_array (packer, self->n_peers);
+    for (int peer = 0; peer < self->n_peers; peer++) {
+        msgpack_pack_array (packer, 2);
+        msgpack_pack_int64 (packer, self->peer_actor [peer]);
+        msgpack_pack_uint64 (packer, ZI_READ (self->peer_sent [peer]));
     }
 }

@@ -119,6 +119,10 @@ s_thread_main (void *args)
     snprintf (endpoint, sizeof endpoint, "inproc://control-%d", self->index);
     self->control = zmq_socket (worker->context, ZMQ_PAIR);
     zmq_connect (self->control, endpoint);
+    self->taps = zmq_socket (worker->context, ZMQ_PUSH);
+    int unlimited = 0;
+    zmq_setsockopt (self->taps, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
+    zmq_connect (self->taps, "inproc://monitor-taps");
     self->rc = 0;
     for (int index = 0; index < self->n_actors && self->rc == 0; index++)
         if (zi_actor_setup (self->actors [index])) {
@@ -141,6 +145,7 @@ s_thread_main (void *args)
     for (int index = 0; index < self->n_actors; index++)
         zi_actor_teardown (self->actors [index]);
     zmq_close (self->control);
+    zmq_close (self->taps);
     zi_exec_destroy (&self->exec);
     free (self->ready);
     return NULL;
@@ -244,6 +249,14 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control)
         }
     }
 
+    if (!failed) {
+        worker.monitor = zi_monitor_start (&worker);
+        if (!worker.monitor) {
+            failed = 1;
+            snprintf (failure, sizeof failure, "%s", zi_error_text ());
+        }
+    }
+
     //  Report to the launcher: READY or the reason it could not start
     void *report = NULL;
     if (control) {
@@ -264,6 +277,7 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control)
         sigwait (&signals, &signal_number);
     }
     worker.stopping = 1;
+    zi_monitor_stop (&worker.monitor);
     for (int index = 0; index < worker.n_threads; index++)
         zmq_send (controls [index], "STOP", 4, ZMQ_DONTWAIT);
     for (int index = 0; index < worker.n_threads; index++) {

@@ -16,23 +16,51 @@
 #include "zi_deploy.h"
 #include "zi_msg.h"
 #include <czmq.h>
+#include <pthread.h>
 
 typedef struct zi_worker_t zi_worker_t;
 typedef struct zi_thread_t zi_thread_t;
 typedef struct zi_actor_t zi_actor_t;
 typedef struct zi_gateway_t zi_gateway_t;
+typedef struct zi_monitor_t zi_monitor_t;
+
+//  Counters are written by the actor's thread only and read by the
+//  monitor thread: relaxed atomics make that well defined and cost no
+//  more than plain loads and stores on the writer's side
+typedef _Atomic uint64_t zi_counter_t;
+#define ZI_COUNT(counter, amount) \
+    atomic_store_explicit (&(counter), \
+        atomic_load_explicit (&(counter), memory_order_relaxed) + (amount), memory_order_relaxed)
+#define ZI_READ(counter) atomic_load_explicit (&(counter), memory_order_relaxed)
+
+//  Recent latencies for percentiles: a ring of the last ZI_WINDOW values
+#define ZI_WINDOW 256
+typedef struct {
+    _Atomic uint32_t usecs [ZI_WINDOW];  //  values, microseconds
+    zi_counter_t count;         //  values ever recorded
+} zi_window_t;
+
+void
+    zi_window_add (zi_window_t *self, int64_t usecs);
+//  p50, p95, p99 of what the window holds (0 when empty)
+void
+    zi_window_percentiles (zi_window_t *self, double *p50, double *p95, double *p99);
 
 //  Per-actor counters (read by the monitor)
 typedef struct {
-    uint64_t messages_in;       //  tensors received and accepted
-    uint64_t messages_out;      //  tensors sent
-    uint64_t bytes_in;          //  data bytes received
-    uint64_t bytes_out;         //  data bytes sent
-    uint64_t requests;          //  requests computed
-    uint64_t rejected;          //  malformed or unexpected messages dropped
-    uint64_t stale_joins;       //  partial joins dropped after the deadline
-    uint64_t errors;            //  kernel failures
-    int64_t busy_usecs;         //  time spent computing
+    zi_counter_t messages_in;   //  tensors received and accepted
+    zi_counter_t messages_out;  //  tensors sent
+    zi_counter_t bytes_in;      //  data bytes received
+    zi_counter_t bytes_out;     //  data bytes sent
+    zi_counter_t requests;      //  requests computed
+    zi_counter_t rejected;      //  malformed or unexpected messages dropped
+    zi_counter_t stale_joins;   //  partial joins dropped after the deadline
+    zi_counter_t errors;        //  kernel failures
+    zi_counter_t busy_usecs;    //  time spent computing
+    zi_counter_t joins_pending; //  requests waiting for more inputs
+    zi_window_t compute;        //  compute time per request
+    zi_window_t wait;           //  first input's arrival to compute start
+    pthread_mutex_t lock;       //  guards last_error, written rarely
     char last_error [256];      //  text of the last rejection or error
 } zi_actor_stats_t;
 
@@ -57,6 +85,8 @@ struct zi_actor_t {
     int n_peers;                //  PUSH sockets, one per consuming actor
     void **peers;
     zi_actor_t **peer_local;    //  the consuming actor when on this thread, else NULL
+    int *peer_actor;            //  deployment index of each peer's actor, -1: gateway
+    zi_counter_t *peer_sent;    //  messages sent to each peer (queue depths)
     int n_routes;
     zi_actor_route_t *routes;
     int n_dynamic;              //  inputs that arrive as messages
@@ -64,6 +94,7 @@ struct zi_actor_t {
     zi_tensor_t **expect;       //  per input slot: planned dtype and shape
     zhashx_t *joins;            //  request id -> partial inputs
     bool queued;                //  on the thread's ready list
+    atomic_int tap_wanted;      //  the monitor waits for a copy of the next output
     zi_actor_stats_t stats;     //  counters
 };
 
@@ -72,6 +103,7 @@ struct zi_thread_t {
     int index;                  //  thread number in the process
     pthread_t handle;
     void *control;              //  PAIR: commands from the process's main thread
+    void *taps;                 //  PUSH: output copies to the monitor
     int n_actors;
     zi_actor_t **actors;
     zi_gateway_t *gateway;      //  when the gateway runs on this thread
@@ -93,6 +125,8 @@ struct zi_worker_t {
     zi_actor_t *actors;         //  this process's actors
     int n_actors;
     volatile int stopping;      //  set once a stop was asked for
+    zi_monitor_t *monitor;      //  the monitor thread
+    void *monitor_control;      //  PAIR to stop it
 };
 
 //  Actors (zi_actor.c)
@@ -107,10 +141,11 @@ int
 //  Drops partial joins older than the deadline
 void
     zi_actor_expire (zi_actor_t *self, int64_t now_usecs);
-//  Sends a tensor along a route, marking local consumers ready
+//  Sends a tensor along a route, marking local consumers ready and
+//  counting it in sent [peer] (sent may be NULL)
 int
-    zi_actor_send (zi_actor_t *self, zi_actor_route_t *route, void **peers,
-                   zi_actor_t **local, zi_msg_header_t *header, zi_tensor_t *tensor);
+    zi_actor_send (zi_actor_route_t *route, void **peers, zi_actor_t **local,
+                   zi_counter_t *sent, zi_msg_header_t *header, zi_tensor_t *tensor);
 
 //  The gateway (zi_gateway.c): clients in, results out
 zi_gateway_t *
@@ -127,6 +162,16 @@ bool
 void
     zi_gateway_handle (zi_gateway_t *self, void *socket);
 
+//  Packs the gateway's counters as a msgpack map (for the monitor)
+void
+    zi_gateway_pack_stats (zi_gateway_t *self, void *packer);
+
+//  The monitor thread (zi_monitor.c)
+zi_monitor_t *
+    zi_monitor_start (zi_worker_t *worker);
+void
+    zi_monitor_stop (zi_monitor_t **self_p);
+
 //  Threads (zi_worker.c)
 void
     zi_thread_wake (zi_thread_t *self, zi_actor_t *actor);
@@ -136,8 +181,5 @@ void
 int
     zi_worker_run (zi_deploy_t *deploy, int process, const char *control);
 
-//  Monotonic microseconds
-int64_t
-    zi_clock_usecs (void);
 
 #endif

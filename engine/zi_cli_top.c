@@ -1,0 +1,570 @@
+/*  =========================================================================
+    zi_cli_top - `zinfer top` and `zinfer inspect`: look inside a running
+    topology through the monitors of its processes
+    =========================================================================
+*/
+
+#include "zi_cli.h"
+#include "zi_watch.h"
+#include <unistd.h>
+
+static const char *s_top_usage =
+    "usage: zinfer top TOPOLOGY.yaml [--once] [--json] [--sort KEY] [--base-port P]\n"
+    "\n"
+    "A live view of every actor of every process, refreshed every second:\n"
+    "requests, queue depth, busy %, compute and wait latency, errors. The\n"
+    "bottleneck stage is the one with the highest busy % or the longest queue.\n"
+    "\n"
+    "  --once          print one snapshot as a table and exit (for scripts)\n"
+    "  --json          print one snapshot as JSON and exit\n"
+    "  --sort KEY      busy (default), latency, queue, requests or order\n"
+    "  --interval S    seconds between refreshes (default 1)\n"
+    "  --base-port P   the topology was started with --base-port P\n";
+
+static const char *s_inspect_usage =
+    "usage: zinfer inspect TOPOLOGY.yaml ACTOR [--tap FILE.npy] [--timeout MS]\n"
+    "                      [--base-port P]\n"
+    "\n"
+    "Everything the monitor knows about one actor. With --tap, waits for the\n"
+    "next request to pass the actor and saves a copy of its output tensor\n"
+    "(the data path is not changed), then prints shape, min, max, mean, std\n"
+    "and NaN / Inf counts.\n";
+
+//  One actor's row, joined from its process's stats
+typedef struct {
+    const msgpack_object *stats;    //  the actor's map in the reply
+    int process;                    //  which process
+    int index;                      //  deployment index
+    double queue;                   //  messages sent to it minus received
+    double busy;                    //  percent over the interval
+    double compute_p50, compute_p99, wait_p50;
+} s_row_t;
+
+typedef struct {
+    zi_deploy_t *deploy;
+    zi_watch_t *watch;
+    zi_watch_reply_t *now;          //  this snapshot, per process
+    zi_watch_reply_t *before;       //  the previous one, or NULL
+    s_row_t *rows;
+    int n_rows;
+    double seconds;                 //  between the snapshots
+} s_view_t;
+
+static double
+s_window (const msgpack_object *map, const char *key, int which)
+{
+    const msgpack_object *window = zi_watch_get (map, key);
+    if (!window || window->type != MSGPACK_OBJECT_ARRAY || window->via.array.size < 3)
+        return 0;
+    const msgpack_object *value = &window->via.array.ptr [which];
+    return value->type == MSGPACK_OBJECT_FLOAT64 || value->type == MSGPACK_OBJECT_FLOAT32?
+           value->via.f64: (double) value->via.u64;
+}
+
+//  The same actor's stats in the previous snapshot
+static const msgpack_object *
+s_previous (s_view_t *view, int process, int index)
+{
+    if (!view->before || !view->before [process].answered)
+        return NULL;
+    const msgpack_object *actors = zi_watch_get (&view->before [process].reply.data, "actors");
+    if (!actors || actors->type != MSGPACK_OBJECT_ARRAY)
+        return NULL;
+    for (uint32_t item = 0; item < actors->via.array.size; item++)
+        if ((int) zi_watch_number (&actors->via.array.ptr [item], "index") == index)
+            return &actors->via.array.ptr [item];
+    return NULL;
+}
+
+//  Adds up what every sender sent to each actor (for queue depths)
+static void
+s_add_sent (double *sent_to, int n_actors, const msgpack_object *sent)
+{
+    if (!sent || sent->type != MSGPACK_OBJECT_ARRAY)
+        return;
+    for (uint32_t item = 0; item < sent->via.array.size; item++) {
+        const msgpack_object *pair = &sent->via.array.ptr [item];
+        if (pair->type != MSGPACK_OBJECT_ARRAY || pair->via.array.size != 2)
+            continue;
+        int64_t actor = pair->via.array.ptr [0].type == MSGPACK_OBJECT_POSITIVE_INTEGER?
+                        (int64_t) pair->via.array.ptr [0].via.u64: -1;
+        if (actor >= 0 && actor < n_actors)
+            sent_to [actor] += (double) pair->via.array.ptr [1].via.u64;
+    }
+}
+
+static void
+s_build_rows (s_view_t *view)
+{
+    zi_deploy_t *deploy = view->deploy;
+    int n_processes = deploy->topology->n_processes;
+    double *sent_to = calloc (deploy->n_actors + 1, sizeof (double));
+    free (view->rows);
+    view->rows = calloc (deploy->n_actors + 1, sizeof (s_row_t));
+    view->n_rows = 0;
+    assert (sent_to && view->rows);
+    for (int process = 0; process < n_processes; process++) {
+        if (!view->now [process].answered)
+            continue;
+        const msgpack_object *reply = &view->now [process].reply.data;
+        const msgpack_object *gateway = zi_watch_get (reply, "gateway");
+        if (gateway && gateway->type == MSGPACK_OBJECT_MAP)
+            s_add_sent (sent_to, deploy->n_actors, zi_watch_get (gateway, "sent"));
+        const msgpack_object *actors = zi_watch_get (reply, "actors");
+        if (!actors || actors->type != MSGPACK_OBJECT_ARRAY)
+            continue;
+        for (uint32_t item = 0; item < actors->via.array.size; item++) {
+            const msgpack_object *actor = &actors->via.array.ptr [item];
+            s_add_sent (sent_to, deploy->n_actors, zi_watch_get (actor, "sent"));
+            int index = (int) zi_watch_number (actor, "index");
+            if (index < 0 || index >= deploy->n_actors)
+                continue;
+            s_row_t *row = &view->rows [view->n_rows++];
+            row->stats = actor;
+            row->process = process;
+            row->index = index;
+            const msgpack_object *previous = s_previous (view, process, index);
+            double busy = zi_watch_number (actor, "busy_usecs");
+            if (previous && view->seconds > 0)
+                row->busy = (busy - zi_watch_number (previous, "busy_usecs")) / (view->seconds * 1e4);
+            else {
+                double uptime = zi_watch_number (reply, "uptime_usecs");
+                row->busy = uptime > 0? 100.0 * busy / uptime: 0;
+            }
+            row->compute_p50 = s_window (actor, "compute_usecs", 0) / 1000.0;
+            row->compute_p99 = s_window (actor, "compute_usecs", 2) / 1000.0;
+            row->wait_p50 = s_window (actor, "wait_usecs", 0) / 1000.0;
+        }
+    }
+    for (int item = 0; item < view->n_rows; item++) {
+        s_row_t *row = &view->rows [item];
+        double queue = sent_to [row->index] - zi_watch_number (row->stats, "received");
+        row->queue = queue < 0? 0: queue;
+    }
+    free (sent_to);
+}
+
+static const char *s_sort_key = "busy";
+
+static int
+s_compare_rows (const void *a, const void *b)
+{
+    const s_row_t *x = a, *y = b;
+    double left, right;
+    if (strcmp (s_sort_key, "latency") == 0)
+        left = x->compute_p50, right = y->compute_p50;
+    else
+    if (strcmp (s_sort_key, "queue") == 0)
+        left = x->queue, right = y->queue;
+    else
+    if (strcmp (s_sort_key, "requests") == 0)
+        left = zi_watch_number (x->stats, "requests"), right = zi_watch_number (y->stats, "requests");
+    else
+    if (strcmp (s_sort_key, "order") == 0)
+        return x->index - y->index;
+    else
+        left = x->busy, right = y->busy;
+    if (left != right)
+        return left > right? -1: 1;
+    return x->index - y->index;
+}
+
+static void
+s_print_table (s_view_t *view, FILE *out)
+{
+    zi_deploy_t *deploy = view->deploy;
+    zi_topology_t *topology = deploy->topology;
+    char text [256];
+    fprintf (out, "zinfer top: topology '%s', %d processes, %d actors\n", topology->name,
+             topology->n_processes, deploy->n_actors);
+    for (int process = 0; process < topology->n_processes; process++) {
+        zi_watch_reply_t *reply = &view->now [process];
+        if (!reply->answered) {
+            char endpoint [256];
+            zi_deploy_monitor_endpoint (deploy, process, endpoint, sizeof endpoint);
+            fprintf (out, "  process %-14s NOT ANSWERING (%s)\n", topology->processes [process].name,
+                     endpoint);
+            continue;
+        }
+        const msgpack_object *stats = &reply->reply.data;
+        double rate = 0;
+        if (view->before && view->before [process].answered && view->seconds > 0) {
+            double messages = 0, earlier = 0;
+            for (int item = 0; item < view->n_rows; item++)
+                if (view->rows [item].process == process) {
+                    messages += zi_watch_number (view->rows [item].stats, "messages_in");
+                    const msgpack_object *previous = s_previous (view, process, view->rows [item].index);
+                    earlier += previous? zi_watch_number (previous, "messages_in"): 0;
+                }
+            rate = (messages - earlier) / view->seconds;
+        }
+        fprintf (out, "  process %-14s pid %-7.0f up %7.1f s  threads %.0f  rss %6.1f MiB  %8.1f msg/s",
+                 zi_watch_string (stats, "process", text, sizeof text),
+                 zi_watch_number (stats, "pid"), zi_watch_number (stats, "uptime_usecs") / 1e6,
+                 zi_watch_number (stats, "threads"), zi_watch_number (stats, "rss_bytes") / 1048576.0,
+                 rate);
+        const msgpack_object *gateway = zi_watch_get (stats, "gateway");
+        if (gateway && gateway->type == MSGPACK_OBJECT_MAP)
+            fprintf (out, "  gateway: %.0f requests, %.0f in flight, %.0f rejected",
+                     zi_watch_number (gateway, "requests"), zi_watch_number (gateway, "inflight"),
+                     zi_watch_number (gateway, "rejected"));
+        fprintf (out, "\n");
+    }
+    qsort (view->rows, view->n_rows, sizeof (s_row_t), s_compare_rows);
+    int width = 5;
+    for (int item = 0; item < view->n_rows; item++) {
+        int length = (int) strlen (zi_watch_string (view->rows [item].stats, "name", text, sizeof text));
+        if (length > width)
+            width = length > 60? 60: length;
+    }
+    fprintf (out, "\n%-*s %-18s %-10s %3s %9s %9s %6s %5s %6s %9s %9s %9s %6s %6s\n", width,
+             "ACTOR", "OP", "PROCESS", "THR", "IN", "OUT", "QUEUE", "JOINS", "BUSY%",
+             "COMP p50", "COMP p99", "WAIT p50", "REJ", "ERR");
+    for (int item = 0; item < view->n_rows; item++) {
+        s_row_t *row = &view->rows [item];
+        char name [256], op [64];
+        fprintf (out, "%-*.*s %-18.18s %-10.10s %3.0f %9.0f %9.0f %6.0f %5.0f %6.1f %9.3f %9.3f %9.3f %6.0f %6.0f\n",
+                 width, width, zi_watch_string (row->stats, "name", name, sizeof name),
+                 zi_watch_string (row->stats, "op", op, sizeof op),
+                 topology->processes [row->process].name, zi_watch_number (row->stats, "thread"),
+                 zi_watch_number (row->stats, "messages_in"), zi_watch_number (row->stats, "messages_out"),
+                 row->queue, zi_watch_number (row->stats, "joins_pending"), row->busy,
+                 row->compute_p50, row->compute_p99, row->wait_p50,
+                 zi_watch_number (row->stats, "rejected"), zi_watch_number (row->stats, "errors"));
+    }
+}
+
+//  JSON for scripts: strings escaped, numbers as they are
+static void
+s_json_string (FILE *out, const char *text)
+{
+    fputc ('"', out);
+    for (const unsigned char *at = (const unsigned char *) text; *at; at++) {
+        if (*at == '"' || *at == '\\')
+            fprintf (out, "\\%c", *at);
+        else
+        if (*at < 0x20)
+            fprintf (out, "\\u%04x", *at);
+        else
+            fputc (*at, out);
+    }
+    fputc ('"', out);
+}
+
+static void
+s_print_json (s_view_t *view, FILE *out)
+{
+    zi_topology_t *topology = view->deploy->topology;
+    char text [512];
+    fprintf (out, "{\"topology\": ");
+    s_json_string (out, topology->name);
+    fprintf (out, ", \"processes\": [");
+    for (int process = 0; process < topology->n_processes; process++) {
+        zi_watch_reply_t *reply = &view->now [process];
+        fprintf (out, "%s\n  {\"name\": ", process? ",": "");
+        s_json_string (out, topology->processes [process].name);
+        fprintf (out, ", \"answered\": %s", reply->answered? "true": "false");
+        if (reply->answered) {
+            const msgpack_object *stats = &reply->reply.data;
+            fprintf (out, ", \"pid\": %.0f, \"uptime_usecs\": %.0f, \"threads\": %.0f, "
+                     "\"rss_bytes\": %.0f", zi_watch_number (stats, "pid"),
+                     zi_watch_number (stats, "uptime_usecs"), zi_watch_number (stats, "threads"),
+                     zi_watch_number (stats, "rss_bytes"));
+            const msgpack_object *gateway = zi_watch_get (stats, "gateway");
+            if (gateway && gateway->type == MSGPACK_OBJECT_MAP)
+                fprintf (out, ", \"gateway\": {\"requests\": %.0f, \"replies\": %.0f, "
+                         "\"rejected\": %.0f, \"inflight\": %.0f}",
+                         zi_watch_number (gateway, "requests"), zi_watch_number (gateway, "replies"),
+                         zi_watch_number (gateway, "rejected"), zi_watch_number (gateway, "inflight"));
+        }
+        fprintf (out, "}");
+    }
+    fprintf (out, "\n], \"actors\": [");
+    static const char *counters [] = {"messages_in", "messages_out", "bytes_in", "bytes_out",
+        "requests", "rejected", "stale_joins", "errors", "busy_usecs", "joins_pending", "thread",
+        "replica", "index"};
+    for (int item = 0; item < view->n_rows; item++) {
+        s_row_t *row = &view->rows [item];
+        fprintf (out, "%s\n  {\"name\": ", item? ",": "");
+        s_json_string (out, zi_watch_string (row->stats, "name", text, sizeof text));
+        fprintf (out, ", \"op\": ");
+        s_json_string (out, zi_watch_string (row->stats, "op", text, sizeof text));
+        fprintf (out, ", \"process\": ");
+        s_json_string (out, topology->processes [row->process].name);
+        for (size_t counter = 0; counter < sizeof counters / sizeof counters [0]; counter++)
+            fprintf (out, ", \"%s\": %.0f", counters [counter],
+                     zi_watch_number (row->stats, counters [counter]));
+        fprintf (out, ", \"queue\": %.0f, \"busy_percent\": %.2f, \"compute_p50_ms\": %.4f, "
+                 "\"compute_p95_ms\": %.4f, \"compute_p99_ms\": %.4f, \"wait_p50_ms\": %.4f, "
+                 "\"wait_p99_ms\": %.4f, \"last_error\": ", row->queue, row->busy,
+                 row->compute_p50, s_window (row->stats, "compute_usecs", 1) / 1000.0,
+                 row->compute_p99, row->wait_p50, s_window (row->stats, "wait_usecs", 2) / 1000.0);
+        s_json_string (out, zi_watch_string (row->stats, "last_error", text, sizeof text));
+        const msgpack_object *shape = zi_watch_get (row->stats, "shape");
+        fprintf (out, ", \"shape\": [");
+        for (uint32_t axis = 0; shape && shape->type == MSGPACK_OBJECT_ARRAY
+                                && axis < shape->via.array.size; axis++)
+            fprintf (out, "%s%lld", axis? ", ": "", (long long) shape->via.array.ptr [axis].via.i64);
+        fprintf (out, "]}");
+    }
+    fprintf (out, "\n]}\n");
+}
+
+//  Shared by top and inspect: TOPOLOGY.yaml [--base-port P]
+static zi_deploy_t *
+s_deploy (const char *command, const char *path, long base_port)
+{
+    if (!path) {
+        zi_cli_fail (command, "no topology given (see zinfer %s --help)", command);
+        return NULL;
+    }
+    zi_deploy_t *deploy = zi_deploy_new (path, (int) base_port);
+    if (!deploy)
+        zi_cli_fail (command, "%s", zi_error_text ());
+    return deploy;
+}
+
+int
+zi_cli_top (int argc, char **argv)
+{
+    const char *path = NULL;
+    long base_port = 0, interval = 1;
+    bool once = false, json = false;
+    for (int index = 1; index < argc; index++) {
+        const char *arg = argv [index], *value;
+        if (zi_cli_is_help (arg)) {
+            fputs (s_top_usage, stdout);
+            return 0;
+        }
+        if (strcmp (arg, "--once") == 0)
+            once = true;
+        else
+        if (strcmp (arg, "--json") == 0)
+            json = true;
+        else
+        if (strcmp (arg, "--sort") == 0) {
+            if (!(value = zi_cli_value ("top", argc, argv, &index)))
+                return ZI_EXIT_USAGE;
+            if (strcmp (value, "busy") && strcmp (value, "latency") && strcmp (value, "queue")
+            &&  strcmp (value, "requests") && strcmp (value, "order"))
+                return zi_cli_fail ("top", "--sort expects busy, latency, queue, requests or "
+                                    "order, got '%s'", value);
+            s_sort_key = value;
+        }
+        else
+        if (strcmp (arg, "--base-port") == 0 || strcmp (arg, "--interval") == 0) {
+            if (!(value = zi_cli_value ("top", argc, argv, &index))
+            ||  zi_cli_int ("top", arg, value, 1, arg [2] == 'b'? 65535: 3600,
+                            arg [2] == 'b'? &base_port: &interval))
+                return ZI_EXIT_USAGE;
+        }
+        else
+        if (arg [0] == '-')
+            return zi_cli_fail ("top", "unknown option '%s' (see zinfer top --help)", arg);
+        else
+        if (!path)
+            path = arg;
+        else
+            return zi_cli_fail ("top", "unexpected argument '%s'", arg);
+    }
+    zi_deploy_t *deploy = s_deploy ("top", path, base_port);
+    if (!deploy)
+        return ZI_EXIT_USAGE;
+    int n_processes = deploy->topology->n_processes;
+    s_view_t view = {.deploy = deploy, .watch = zi_watch_new (deploy)};
+    zi_watch_reply_t *snapshots [2];
+    snapshots [0] = calloc (n_processes, sizeof (zi_watch_reply_t));
+    snapshots [1] = calloc (n_processes, sizeof (zi_watch_reply_t));
+    int current = 0, rc = 0;
+    int64_t previous_time = 0;
+    while (true) {
+        int64_t now = zi_clock_usecs ();
+        zi_watch_query (view.watch, -1, "STATS", NULL, -1, 800, snapshots [current]);
+        view.now = snapshots [current];
+        view.seconds = previous_time? (now - previous_time) / 1e6: 0;
+        s_build_rows (&view);
+        int answered = 0;
+        for (int process = 0; process < n_processes; process++)
+            answered += view.now [process].answered;
+        if (once || json) {
+            if (json)
+                s_print_json (&view, stdout);
+            else
+                s_print_table (&view, stdout);
+            rc = answered == n_processes? 0: ZI_EXIT_FAILURE;
+            break;
+        }
+        //  A plain terminal: clear, home, redraw
+        printf ("\033[H\033[2J");
+        s_print_table (&view, stdout);
+        printf ("\n(refresh every %ld s, sorted by %s; Ctrl-C to quit)\n", interval, s_sort_key);
+        fflush (stdout);
+        previous_time = now;
+        current = 1 - current;
+        view.before = snapshots [1 - current];
+        zi_watch_replies_clear (view.watch, snapshots [current]);
+        usleep ((useconds_t) (interval * 1000000 - (zi_clock_usecs () - now) % 1000000));
+    }
+    zi_watch_replies_clear (view.watch, snapshots [0]);
+    zi_watch_replies_clear (view.watch, snapshots [1]);
+    free (snapshots [0]);
+    free (snapshots [1]);
+    free (view.rows);
+    zi_watch_destroy (&view.watch);
+    zi_deploy_destroy (&deploy);
+    return rc;
+}
+
+//  Shape, range and health of a tapped tensor
+static void
+s_summary (const char *actor, const zi_tensor_t *tensor)
+{
+    char shape [128];
+    zi_shape_str (tensor->ndim, tensor->dims, shape, sizeof shape);
+    size_t count = zi_tensor_count (tensor);
+    if (tensor->dtype != ZI_F32 || count == 0) {
+        printf ("tap '%s': %s %s\n", actor, zi_dtype_name (tensor->dtype), shape);
+        return;
+    }
+    const float *data = tensor->data;
+    double sum = 0, squares = 0, low = INFINITY, high = -INFINITY;
+    size_t nans = 0, infs = 0, finite = 0;
+    for (size_t item = 0; item < count; item++) {
+        float value = data [item];
+        if (isnan (value))
+            nans++;
+        else
+        if (isinf (value))
+            infs++;
+        else {
+            finite++;
+            sum += value;
+            squares += (double) value * value;
+            low = value < low? value: low;
+            high = value > high? value: high;
+        }
+    }
+    double mean = finite? sum / finite: 0;
+    double std = finite? sqrt (fmax (0, squares / finite - mean * mean)): 0;
+    printf ("tap '%s': %s %s  min %.6g  max %.6g  mean %.6g  std %.6g  NaN %zu  Inf %zu\n",
+            actor, zi_dtype_name (tensor->dtype), shape, finite? low: 0, finite? high: 0, mean,
+            std, nans, infs);
+}
+
+int
+zi_cli_inspect (int argc, char **argv)
+{
+    const char *path = NULL, *actor = NULL, *tap_path = NULL;
+    long base_port = 0, timeout = 10000;
+    for (int index = 1; index < argc; index++) {
+        const char *arg = argv [index], *value;
+        if (zi_cli_is_help (arg)) {
+            fputs (s_inspect_usage, stdout);
+            return 0;
+        }
+        if (strcmp (arg, "--tap") == 0) {
+            if (!(tap_path = zi_cli_value ("inspect", argc, argv, &index)))
+                return ZI_EXIT_USAGE;
+        }
+        else
+        if (strcmp (arg, "--base-port") == 0 || strcmp (arg, "--timeout") == 0) {
+            if (!(value = zi_cli_value ("inspect", argc, argv, &index))
+            ||  zi_cli_int ("inspect", arg, value, 1, arg [2] == 'b'? 65535: 600000,
+                            arg [2] == 'b'? &base_port: &timeout))
+                return ZI_EXIT_USAGE;
+        }
+        else
+        if (arg [0] == '-')
+            return zi_cli_fail ("inspect", "unknown option '%s' (see zinfer inspect --help)", arg);
+        else
+        if (!path)
+            path = arg;
+        else
+        if (!actor)
+            actor = arg;
+        else
+            return zi_cli_fail ("inspect", "unexpected argument '%s'", arg);
+    }
+    if (path && !actor)
+        return zi_cli_fail ("inspect", "no actor given (usage: zinfer inspect TOPOLOGY.yaml ACTOR)");
+    zi_deploy_t *deploy = s_deploy ("inspect", path, base_port);
+    if (!deploy)
+        return ZI_EXIT_USAGE;
+    //  Which process runs it?
+    int process = -1;
+    char name [256];
+    for (int index = 0; index < deploy->n_actors && process < 0; index++)
+        if (strcmp (zi_deploy_actor_name (deploy, index, name, sizeof name), actor) == 0)
+            process = deploy->actors [index].process;
+    int rc = ZI_EXIT_FAILURE;
+    zi_watch_t *watch = zi_watch_new (deploy);
+    zi_watch_reply_t *replies = calloc (deploy->topology->n_processes, sizeof (zi_watch_reply_t));
+    if (process < 0) {
+        rc = zi_cli_fail ("inspect", "no actor named '%s' (actors are planned node names, "
+                          "with #N for replicas; see zinfer top --once)", actor);
+        goto done;
+    }
+    zi_watch_query (watch, process, "STATS", NULL, -1, 2000, replies);
+    if (!replies [process].answered) {
+        fprintf (stderr, "zinfer inspect: process '%s' does not answer\n",
+                 deploy->topology->processes [process].name);
+        goto done;
+    }
+    const msgpack_object *actors = zi_watch_get (&replies [process].reply.data, "actors");
+    for (uint32_t item = 0; actors && item < actors->via.array.size; item++) {
+        const msgpack_object *stats = &actors->via.array.ptr [item];
+        char text [256];
+        if (strcmp (zi_watch_string (stats, "name", text, sizeof text), actor))
+            continue;
+        printf ("actor '%s' in process '%s'\n", actor, deploy->topology->processes [process].name);
+        for (uint32_t key = 0; key < stats->via.map.size; key++) {
+            const msgpack_object_kv *pair = &stats->via.map.ptr [key];
+            printf ("  %-16.*s ", (int) pair->key.via.str.size, pair->key.via.str.ptr);
+            msgpack_object_print (stdout, pair->val);
+            printf ("\n");
+        }
+    }
+    rc = 0;
+    if (tap_path) {
+        zi_watch_replies_clear (watch, replies);
+        zi_watch_query (watch, process, "TAP", actor, timeout, (int) timeout + 2000, replies);
+        zi_watch_reply_t *reply = &replies [process];
+        char kind [32], text [256];
+        if (!reply->answered
+        ||  strcmp (zi_watch_string (&reply->reply.data, "kind", kind, sizeof kind), "tap")) {
+            fprintf (stderr, "zinfer inspect: tap failed: %s\n", reply->answered?
+                     zi_watch_string (&reply->reply.data, "error", text, sizeof text):
+                     "no answer");
+            rc = ZI_EXIT_FAILURE;
+            goto done;
+        }
+        const msgpack_object *shape = zi_watch_get (&reply->reply.data, "shape");
+        int64_t dims [ZI_MAX_DIMS];
+        int ndim = shape && shape->type == MSGPACK_OBJECT_ARRAY? (int) shape->via.array.size: -1;
+        for (int axis = 0; axis < ndim && axis < ZI_MAX_DIMS; axis++)
+            dims [axis] = shape->via.array.ptr [axis].via.i64;
+        zi_tensor_t *tensor = ndim >= 0 && ndim <= ZI_MAX_DIMS?
+            zi_tensor_new ((zi_dtype_t) zi_watch_number (&reply->reply.data, "dtype"), ndim, dims): NULL;
+        if (!tensor || tensor->nbytes != reply->data_size) {
+            fprintf (stderr, "zinfer inspect: the tap's data does not match its shape\n");
+            zi_tensor_destroy (&tensor);
+            rc = ZI_EXIT_FAILURE;
+            goto done;
+        }
+        memcpy (tensor->data, reply->data, tensor->nbytes);
+        s_summary (actor, tensor);
+        if (zi_npy_save (tensor, tap_path)) {
+            fprintf (stderr, "zinfer inspect: %s\n", zi_error_text ());
+            rc = ZI_EXIT_FAILURE;
+        }
+        else
+            printf ("saved to %s\n", tap_path);
+        zi_tensor_destroy (&tensor);
+    }
+done:
+    zi_watch_replies_clear (watch, replies);
+    free (replies);
+    zi_watch_destroy (&watch);
+    zi_deploy_destroy (&deploy);
+    return rc;
+}

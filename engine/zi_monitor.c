@@ -1,0 +1,460 @@
+/*  =========================================================================
+    zi_monitor - a worker process's window for people and tools
+
+    A thread of its own in every worker process, so that a query never
+    waits behind compute. It answers queries on a ROUTER socket and
+    publishes a stats snapshot every second on a PUB socket. It only
+    reads: counters are relaxed atomics the actors write, and a tap asks an
+    actor for a copy of its next output, which the actor makes after it
+    has sent the original on. Anything malformed gets an error reply.
+
+    Queries and replies are msgpack (docs/monitor.md):
+        ["PING"]                          -> {"kind": "pong", ...}
+        ["STATS"]                         -> {"kind": "stats", ...}
+        ["TAP", actor, timeout_msecs]     -> {"kind": "tap", ...} + data frame
+    =========================================================================
+*/
+
+#include "zi_worker.h"
+#include <msgpack.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define S_MAX_TAPS 64           //  taps waiting at once
+#define S_STATS_MSECS 1000      //  publishing period
+
+typedef struct {
+    unsigned char identity [256];   //  who asked
+    size_t identity_size;
+    int actor;                  //  local actor index
+    int64_t deadline;           //  usecs
+} s_tap_t;
+
+struct zi_monitor_t {
+    zi_worker_t *worker;        //  the process
+    pthread_t handle;
+    void *router;               //  queries
+    void *pub;                  //  periodic stats
+    void *control;              //  PAIR: STOP from the main thread
+    void *taps;                 //  PULL: copies from actors
+    int64_t started;            //  usecs, for uptime
+    int n_taps;
+    s_tap_t pending [S_MAX_TAPS];
+    zi_counter_t queries;       //  answered
+    zi_counter_t bad_queries;   //  refused
+};
+
+static void
+s_pack_str (msgpack_packer *packer, const char *text)
+{
+    size_t length = strlen (text);
+    msgpack_pack_str (packer, length);
+    msgpack_pack_str_body (packer, text, length);
+}
+
+static void
+s_pack_key_u64 (msgpack_packer *packer, const char *key, uint64_t value)
+{
+    s_pack_str (packer, key);
+    msgpack_pack_uint64 (packer, value);
+}
+
+static int64_t
+s_realtime_nsecs (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    return (int64_t) now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+static uint64_t
+s_rss_bytes (void)
+{
+    FILE *file = fopen ("/proc/self/statm", "r");
+    if (!file)
+        return 0;
+    unsigned long pages = 0, resident = 0;
+    if (fscanf (file, "%lu %lu", &pages, &resident) != 2)
+        resident = 0;
+    fclose (file);
+    return (uint64_t) resident * (uint64_t) sysconf (_SC_PAGESIZE);
+}
+
+static void
+s_pack_window (msgpack_packer *packer, const char *key, zi_window_t *window)
+{
+    double p50, p95, p99;
+    zi_window_percentiles (window, &p50, &p95, &p99);
+    s_pack_str (packer, key);
+    msgpack_pack_array (packer, 3);
+    msgpack_pack_double (packer, p50);
+    msgpack_pack_double (packer, p95);
+    msgpack_pack_double (packer, p99);
+}
+
+static void
+s_pack_sent (msgpack_packer *packer, int n_peers, const int *peer_actor, zi_counter_t *sent)
+{
+    s_pack_str (packer, "sent");
+    msgpack_pack_array (packer, n_peers);
+    for (int peer = 0; peer < n_peers; peer++) {
+        msgpack_pack_array (packer, 2);
+        msgpack_pack_int64 (packer, peer_actor [peer]);
+        msgpack_pack_uint64 (packer, ZI_READ (sent [peer]));
+    }
+}
+
+static void
+s_pack_actor (msgpack_packer *packer, zi_worker_t *worker, zi_actor_t *actor)
+{
+    zi_deploy_t *deploy = worker->deploy;
+    const zi_deploy_actor_t *info = &deploy->actors [actor->index];
+    zi_actor_stats_t *stats = &actor->stats;
+    msgpack_pack_map (packer, 22);
+    s_pack_str (packer, "name");
+    s_pack_str (packer, actor->name);
+    s_pack_key_u64 (packer, "index", actor->index);
+    s_pack_str (packer, "op");
+    s_pack_str (packer, actor->node->op_type);
+    s_pack_key_u64 (packer, "replica", info->replica);
+    s_pack_key_u64 (packer, "thread", info->thread);
+    const zi_tensor_t *shape = &worker->plan->values [actor->node->outputs [0]].info;
+    s_pack_str (packer, "shape");
+    msgpack_pack_array (packer, shape->ndim);
+    for (int axis = 0; axis < shape->ndim; axis++)
+        msgpack_pack_int64 (packer, shape->dims [axis]);
+    s_pack_key_u64 (packer, "messages_in", ZI_READ (stats->messages_in));
+    s_pack_key_u64 (packer, "messages_out", ZI_READ (stats->messages_out));
+    s_pack_key_u64 (packer, "bytes_in", ZI_READ (stats->bytes_in));
+    s_pack_key_u64 (packer, "bytes_out", ZI_READ (stats->bytes_out));
+    s_pack_key_u64 (packer, "requests", ZI_READ (stats->requests));
+    s_pack_key_u64 (packer, "rejected", ZI_READ (stats->rejected));
+    s_pack_key_u64 (packer, "stale_joins", ZI_READ (stats->stale_joins));
+    s_pack_key_u64 (packer, "errors", ZI_READ (stats->errors));
+    s_pack_key_u64 (packer, "busy_usecs", ZI_READ (stats->busy_usecs));
+    s_pack_key_u64 (packer, "joins_pending", ZI_READ (stats->joins_pending));
+    s_pack_key_u64 (packer, "dynamic_inputs", actor->n_dynamic);
+    s_pack_window (packer, "compute_usecs", &stats->compute);
+    s_pack_window (packer, "wait_usecs", &stats->wait);
+    char error [256];
+    pthread_mutex_lock (&stats->lock);
+    snprintf (error, sizeof error, "%s", stats->last_error);
+    pthread_mutex_unlock (&stats->lock);
+    s_pack_str (packer, "last_error");
+    s_pack_str (packer, error);
+    s_pack_sent (packer, actor->n_peers, actor->peer_actor, actor->peer_sent);
+    s_pack_key_u64 (packer, "received", ZI_READ (stats->messages_in) + ZI_READ (stats->rejected));
+}
+
+//  The whole process's stats as one msgpack map
+static void
+s_pack_stats (zi_monitor_t *self, msgpack_sbuffer *buffer)
+{
+    zi_worker_t *worker = self->worker;
+    zi_deploy_t *deploy = worker->deploy;
+    const zi_topo_process_t *process = &deploy->topology->processes [worker->process];
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, buffer, msgpack_sbuffer_write);
+    zi_gateway_t *gateway = NULL;
+    for (int index = 0; index < worker->n_threads; index++)
+        if (worker->threads [index].gateway)
+            gateway = worker->threads [index].gateway;
+    msgpack_pack_map (&packer, 12);
+    s_pack_str (&packer, "kind");
+    s_pack_str (&packer, "stats");
+    s_pack_str (&packer, "process");
+    s_pack_str (&packer, process->name);
+    s_pack_str (&packer, "host");
+    s_pack_str (&packer, deploy->topology->hosts [process->host].name);
+    s_pack_key_u64 (&packer, "pid", (uint64_t) getpid ());
+    s_pack_key_u64 (&packer, "uptime_usecs", zi_clock_usecs () - self->started);
+    s_pack_key_u64 (&packer, "time_nsecs", s_realtime_nsecs ());
+    s_pack_key_u64 (&packer, "threads", worker->n_threads);
+    s_pack_key_u64 (&packer, "rss_bytes", s_rss_bytes ());
+    s_pack_key_u64 (&packer, "queries", ZI_READ (self->queries));
+    s_pack_key_u64 (&packer, "bad_queries", ZI_READ (self->bad_queries));
+    s_pack_str (&packer, "gateway");
+    if (gateway)
+        zi_gateway_pack_stats (gateway, &packer);
+    else
+        msgpack_pack_nil (&packer);
+    s_pack_str (&packer, "actors");
+    msgpack_pack_array (&packer, worker->n_actors);
+    for (int index = 0; index < worker->n_actors; index++)
+        s_pack_actor (&packer, worker, &worker->actors [index]);
+}
+
+static void
+s_reply (zi_monitor_t *self, const void *identity, size_t identity_size,
+         const void *data, size_t size, bool more)
+{
+    zmq_send (self->router, identity, identity_size, ZMQ_SNDMORE);
+    zmq_send (self->router, data, size, more? ZMQ_SNDMORE: 0);
+}
+
+static void
+s_reply_error (zi_monitor_t *self, const void *identity, size_t identity_size, const char *text)
+{
+    ZI_COUNT (self->bad_queries, 1);
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
+    msgpack_pack_map (&packer, 2);
+    s_pack_str (&packer, "kind");
+    s_pack_str (&packer, "error");
+    s_pack_str (&packer, "error");
+    s_pack_str (&packer, text);
+    s_reply (self, identity, identity_size, buffer.data, buffer.size, false);
+    msgpack_sbuffer_destroy (&buffer);
+}
+
+static bool
+s_is_str (const msgpack_object *object, const char *text)
+{
+    return object->type == MSGPACK_OBJECT_STR && object->via.str.size == strlen (text)
+        && memcmp (object->via.str.ptr, text, object->via.str.size) == 0;
+}
+
+static void
+s_on_query (zi_monitor_t *self)
+{
+    unsigned char identity [256];
+    int identity_size = zmq_recv (self->router, identity, sizeof identity, ZMQ_DONTWAIT);
+    if (identity_size < 0)
+        return;
+    if (identity_size > (int) sizeof identity)
+        identity_size = sizeof identity;
+    zmq_msg_t frame;
+    zmq_msg_init (&frame);
+    int more = 0;
+    size_t more_size = sizeof more;
+    zmq_getsockopt (self->router, ZMQ_RCVMORE, &more, &more_size);
+    if (!more || zmq_msg_recv (&frame, self->router, 0) < 0) {
+        zmq_msg_close (&frame);
+        s_reply_error (self, identity, identity_size, "empty query");
+        return;
+    }
+    zi_msg_drain (self->router);
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    size_t offset = 0;
+    msgpack_unpack_return rc = zmq_msg_size (&frame) > 4096? MSGPACK_UNPACK_PARSE_ERROR:
+        msgpack_unpack_next (&unpacked, zmq_msg_data (&frame), zmq_msg_size (&frame), &offset);
+    const msgpack_object *query = &unpacked.data;
+    const msgpack_object *items = query->via.array.ptr;
+    if (rc != MSGPACK_UNPACK_SUCCESS || query->type != MSGPACK_OBJECT_ARRAY
+    ||  query->via.array.size < 1)
+        s_reply_error (self, identity, identity_size,
+                       "a query is a msgpack array: [\"PING\"], [\"STATS\"] or "
+                       "[\"TAP\", actor, timeout_msecs]");
+    else
+    if (s_is_str (&items [0], "PING")) {
+        msgpack_sbuffer buffer;
+        msgpack_sbuffer_init (&buffer);
+        msgpack_packer packer;
+        msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
+        msgpack_pack_map (&packer, 4);
+        s_pack_str (&packer, "kind");
+        s_pack_str (&packer, "pong");
+        s_pack_str (&packer, "process");
+        s_pack_str (&packer, self->worker->deploy->topology->processes [self->worker->process].name);
+        s_pack_key_u64 (&packer, "pid", (uint64_t) getpid ());
+        s_pack_key_u64 (&packer, "time_nsecs", s_realtime_nsecs ());
+        s_reply (self, identity, identity_size, buffer.data, buffer.size, false);
+        msgpack_sbuffer_destroy (&buffer);
+        ZI_COUNT (self->queries, 1);
+    }
+    else
+    if (s_is_str (&items [0], "STATS")) {
+        msgpack_sbuffer buffer;
+        msgpack_sbuffer_init (&buffer);
+        s_pack_stats (self, &buffer);
+        s_reply (self, identity, identity_size, buffer.data, buffer.size, false);
+        msgpack_sbuffer_destroy (&buffer);
+        ZI_COUNT (self->queries, 1);
+    }
+    else
+    if (s_is_str (&items [0], "TAP")) {
+        int actor = -1;
+        if (query->via.array.size >= 2 && items [1].type == MSGPACK_OBJECT_STR)
+            for (int index = 0; index < self->worker->n_actors; index++) {
+                const char *name = self->worker->actors [index].name;
+                if (strlen (name) == items [1].via.str.size
+                &&  memcmp (name, items [1].via.str.ptr, items [1].via.str.size) == 0)
+                    actor = index;
+            }
+        uint64_t timeout = 10000;
+        if (query->via.array.size >= 3 && items [2].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+            timeout = items [2].via.u64 > 600000? 600000: items [2].via.u64;
+        if (actor < 0)
+            s_reply_error (self, identity, identity_size, "TAP: no such actor in this process");
+        else
+        if (self->n_taps == S_MAX_TAPS)
+            s_reply_error (self, identity, identity_size, "TAP: too many taps waiting");
+        else {
+            s_tap_t *tap = &self->pending [self->n_taps++];
+            memcpy (tap->identity, identity, identity_size);
+            tap->identity_size = identity_size;
+            tap->actor = actor;
+            tap->deadline = zi_clock_usecs () + (int64_t) timeout * 1000;
+            atomic_store (&self->worker->actors [actor].tap_wanted, 1);
+            ZI_COUNT (self->queries, 1);
+        }
+    }
+    else
+        s_reply_error (self, identity, identity_size,
+                       "unknown query (known: PING, STATS, TAP)");
+    msgpack_unpacked_destroy (&unpacked);
+    zmq_msg_close (&frame);
+}
+
+//  A copy of an actor's output arrived: answer everyone waiting for it
+static void
+s_on_tap (zi_monitor_t *self)
+{
+    int actor = -1;
+    if (zmq_recv (self->taps, &actor, sizeof actor, ZMQ_DONTWAIT) < 0)
+        return;
+    zi_msg_header_t header;
+    zi_tensor_t *tensor = NULL;
+    if (zi_msg_recv (self->taps, &header, &tensor, false) != 0)
+        return;
+    for (int index = 0; index < self->n_taps; index++) {
+        s_tap_t *tap = &self->pending [index];
+        if (tap->actor != actor)
+            continue;
+        msgpack_sbuffer buffer;
+        msgpack_sbuffer_init (&buffer);
+        msgpack_packer packer;
+        msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
+        msgpack_pack_map (&packer, 5);
+        s_pack_str (&packer, "kind");
+        s_pack_str (&packer, "tap");
+        s_pack_str (&packer, "actor");
+        s_pack_str (&packer, self->worker->actors [actor].name);
+        s_pack_key_u64 (&packer, "request", header.request);
+        s_pack_key_u64 (&packer, "dtype", header.dtype);
+        s_pack_str (&packer, "shape");
+        msgpack_pack_array (&packer, header.ndim);
+        for (int axis = 0; axis < header.ndim; axis++)
+            msgpack_pack_int64 (&packer, header.dims [axis]);
+        s_reply (self, tap->identity, tap->identity_size, buffer.data, buffer.size, true);
+        zmq_send (self->router, tensor->data, tensor->nbytes, 0);
+        msgpack_sbuffer_destroy (&buffer);
+        *tap = self->pending [--self->n_taps];
+        index--;
+    }
+    zi_tensor_destroy (&tensor);
+}
+
+static void
+s_expire_taps (zi_monitor_t *self)
+{
+    int64_t now = zi_clock_usecs ();
+    for (int index = 0; index < self->n_taps; index++) {
+        s_tap_t *tap = &self->pending [index];
+        if (now < tap->deadline)
+            continue;
+        s_reply_error (self, tap->identity, tap->identity_size,
+                       "TAP: no request passed the actor before the timeout");
+        ZI_COUNT (self->bad_queries, -1);     //  not the asker's fault
+        *tap = self->pending [--self->n_taps];
+        index--;
+    }
+}
+
+static void *
+s_monitor_main (void *args)
+{
+    zi_monitor_t *self = args;
+    zmq_pollitem_t items [] = {
+        {self->control, 0, ZMQ_POLLIN, 0},
+        {self->router, 0, ZMQ_POLLIN, 0},
+        {self->taps, 0, ZMQ_POLLIN, 0}
+    };
+    int64_t next_publish = zi_clock_usecs () + S_STATS_MSECS * 1000;
+    while (true) {
+        int64_t wait = (next_publish - zi_clock_usecs ()) / 1000;
+        if (zmq_poll (items, 3, wait < 0? 0: wait) < 0 && zmq_errno () != EINTR)
+            break;
+        if (items [0].revents & ZMQ_POLLIN)
+            break;
+        for (int round = 0; round < 64 && (items [1].revents & ZMQ_POLLIN); round++) {
+            s_on_query (self);
+            int events = 0;
+            size_t size = sizeof events;
+            zmq_getsockopt (self->router, ZMQ_EVENTS, &events, &size);
+            if (!(events & ZMQ_POLLIN))
+                break;
+        }
+        if (items [2].revents & ZMQ_POLLIN)
+            s_on_tap (self);
+        s_expire_taps (self);
+        if (zi_clock_usecs () >= next_publish) {
+            next_publish += S_STATS_MSECS * 1000;
+            msgpack_sbuffer buffer;
+            msgpack_sbuffer_init (&buffer);
+            s_pack_stats (self, &buffer);
+            zmq_send (self->pub, buffer.data, buffer.size, ZMQ_DONTWAIT);
+            msgpack_sbuffer_destroy (&buffer);
+        }
+    }
+    return NULL;
+}
+
+zi_monitor_t *
+zi_monitor_start (zi_worker_t *worker)
+{
+    zi_monitor_t *self = calloc (1, sizeof (zi_monitor_t));
+    assert (self);
+    self->worker = worker;
+    self->started = zi_clock_usecs ();
+    char endpoint [256];
+    self->router = zmq_socket (worker->context, ZMQ_ROUTER);
+    self->pub = zmq_socket (worker->context, ZMQ_PUB);
+    self->taps = zmq_socket (worker->context, ZMQ_PULL);
+    self->control = zmq_socket (worker->context, ZMQ_PAIR);
+    int linger = 0;
+    zmq_setsockopt (self->router, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (self->pub, ZMQ_LINGER, &linger, sizeof linger);
+    zi_deploy_monitor_endpoint (worker->deploy, worker->process, endpoint, sizeof endpoint);
+    int rc = zmq_bind (self->router, endpoint);
+    if (rc == 0) {
+        zi_deploy_stats_endpoint (worker->deploy, worker->process, endpoint, sizeof endpoint);
+        rc = zmq_bind (self->pub, endpoint);
+    }
+    if (rc) {
+        zi_error ("monitor: cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        zmq_close (self->router);
+        zmq_close (self->pub);
+        zmq_close (self->taps);
+        zmq_close (self->control);
+        free (self);
+        return NULL;
+    }
+    zmq_bind (self->taps, "inproc://monitor-taps");
+    zmq_bind (self->control, "inproc://monitor-control");
+    worker->monitor_control = zmq_socket (worker->context, ZMQ_PAIR);
+    zmq_connect (worker->monitor_control, "inproc://monitor-control");
+    pthread_create (&self->handle, NULL, s_monitor_main, self);
+    return self;
+}
+
+void
+zi_monitor_stop (zi_monitor_t **self_p)
+{
+    zi_monitor_t *self = *self_p;
+    if (!self)
+        return;
+    zmq_send (self->worker->monitor_control, "STOP", 4, 0);
+    pthread_join (self->handle, NULL);
+    zmq_close (self->worker->monitor_control);
+    zmq_close (self->router);
+    zmq_close (self->pub);
+    zmq_close (self->taps);
+    zmq_close (self->control);
+    free (self);
+    *self_p = NULL;
+}
