@@ -18,6 +18,8 @@ typedef struct {
     int have;                   //  inputs arrived
     uint32_t flags;             //  from the first header
     int64_t started;            //  when the first input arrived (usecs)
+    int64_t arrived_nsecs;      //  the same on the realtime clock (traces)
+    zi_trace_t trace;           //  records of traced inputs so far
     zi_tensor_t *inputs [];     //  per slot
 } s_join_t;
 
@@ -50,6 +52,7 @@ s_join_destroy (void **item_p)
         return;
     for (int slot = 0; slot < join->slots; slot++)
         zi_tensor_destroy (&join->inputs [slot]);
+    zi_trace_clear (&join->trace);
     free (join);
     *item_p = NULL;
 }
@@ -223,13 +226,14 @@ zi_actor_teardown (zi_actor_t *self)
 
 int
 zi_actor_send (zi_actor_route_t *route, void **peers, zi_actor_t **local,
-               zi_counter_t *sent, zi_msg_header_t *header, zi_tensor_t *tensor)
+               zi_counter_t *sent, zi_msg_header_t *header, zi_tensor_t *tensor,
+               const zi_trace_t *trace)
 {
     int pick = route->first_peer;
     if (route->n_peers > 1)
         pick += route->by_request? (int) (header->request % route->n_peers):
                                    (int) (route->next++ % route->n_peers);
-    if (zi_msg_send (peers [pick], header, tensor, false))
+    if (zi_msg_send (peers [pick], header, tensor, trace, false))
         return zi_error ("send failed: %s", zmq_strerror (zmq_errno ()));
     if (sent)
         ZI_COUNT (sent [pick], 1);
@@ -254,14 +258,14 @@ s_tap (zi_actor_t *self, uint64_t request, zi_tensor_t *output)
                               .dtype = copy->dtype, .ndim = copy->ndim};
     memcpy (header.dims, copy->dims, copy->ndim * sizeof (int64_t));
     zmq_send (self->thread->taps, &local, sizeof local, ZMQ_SNDMORE);
-    zi_msg_send (self->thread->taps, &header, copy, false);
+    zi_msg_send (self->thread->taps, &header, copy, NULL, false);
     zi_tensor_destroy (&copy);
 }
 
 //  Runs the node on a complete set of inputs and sends the outputs on
 static void
 s_compute (zi_actor_t *self, uint64_t request, uint32_t flags, zi_tensor_t **arrived,
-           int64_t arrival)
+           int64_t arrival, zi_trace_t *trace, int64_t arrived_nsecs)
 {
     zi_node_t *node = self->node;
     zi_graph_t *plan = self->worker->plan;
@@ -280,9 +284,21 @@ s_compute (zi_actor_t *self, uint64_t request, uint32_t flags, zi_tensor_t **arr
             goto done;
         }
     }
+    zi_trace_record_t record = {.actor = (uint32_t) self->index,
+                                .process = (uint32_t) self->worker->process,
+                                .arrived = arrived_nsecs};
+    if (flags & ZI_MSG_TRACE)
+        record.started = zi_trace_now ();
     int64_t start = zi_clock_usecs ();
     int rc = node->op->run (node, self->thread->exec, inputs, outputs);
     int64_t took = zi_clock_usecs () - start;
+    if (flags & ZI_MSG_TRACE) {
+        //  The record goes out with the outputs, its send time taken as
+        //  they are handed over
+        record.ended = zi_trace_now ();
+        record.sent = record.ended;
+        zi_trace_merge (trace, &record, 1);
+    }
     ZI_COUNT (self->stats.busy_usecs, took);
     zi_window_add (&self->stats.compute, took);
     zi_window_add (&self->stats.wait, start - arrival);
@@ -298,7 +314,10 @@ s_compute (zi_actor_t *self, uint64_t request, uint32_t flags, zi_tensor_t **arr
                                   .source = self->node_index, .slot = route->slot, .count = 1,
                                   .dtype = tensor->dtype, .ndim = tensor->ndim, .flags = flags};
         memcpy (header.dims, tensor->dims, tensor->ndim * sizeof (int64_t));
-        if (zi_actor_send (route, self->peers, self->peer_local, self->peer_sent, &header, tensor))
+        if (flags & ZI_MSG_TRACE)
+            trace->records [trace->count - 1].sent = zi_trace_now ();
+        if (zi_actor_send (route, self->peers, self->peer_local, self->peer_sent, &header, tensor,
+                           trace))
             s_failed (self, "request %llu: %s", (unsigned long long) request, zi_error_text ());
         else {
             ZI_COUNT (self->stats.messages_out, 1);
@@ -314,7 +333,8 @@ done:
 
 //  Checks one received tensor against the plan and files it
 static void
-s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, int64_t arrival)
+s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, int64_t arrival,
+          zi_trace_t *trace, int64_t arrived_nsecs)
 {
     zi_node_t *node = self->node;
     if (header->kind != ZI_MSG_TENSOR) {
@@ -345,7 +365,7 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, 
     if (self->n_dynamic == 1) {
         zi_tensor_t *arrived [64] = {NULL};
         arrived [slot] = tensor;
-        s_compute (self, header->request, header->flags, arrived, arrival);
+        s_compute (self, header->request, header->flags, arrived, arrival, trace, arrived_nsecs);
         zi_tensor_destroy (&tensor);
         return;
     }
@@ -353,6 +373,7 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, 
     s_join_t *join = zhashx_lookup (self->joins, key);
     if (!join) {
         join = s_join_new (node->n_inputs, header->flags);
+        join->arrived_nsecs = arrived_nsecs;
         zhashx_insert (self->joins, key, join);
         ZI_COUNT (self->stats.joins_pending, 1);
     }
@@ -363,8 +384,11 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, 
         return;
     }
     join->inputs [slot] = tensor;
+    if (trace->count)
+        zi_trace_merge (&join->trace, trace->records, trace->count);
     if (++join->have == self->n_dynamic) {
-        s_compute (self, header->request, join->flags, join->inputs, join->started);
+        s_compute (self, header->request, join->flags, join->inputs, join->started,
+                   &join->trace, join->arrived_nsecs);
         zhashx_delete (self->joins, key);
         ZI_COUNT (self->stats.joins_pending, -1);
     }
@@ -377,14 +401,17 @@ zi_actor_drain (zi_actor_t *self, int budget)
     while (handled < budget) {
         zi_msg_header_t header;
         zi_tensor_t *tensor;
-        int rc = zi_msg_recv (self->mailbox, &header, &tensor, true);
+        zi_trace_t trace = {0, NULL};
+        int rc = zi_msg_recv (self->mailbox, &header, &tensor, &trace, true);
         if (rc == 1)
             break;
         handled++;
         if (rc == -1)
             s_reject (self, "%s", zi_error_text ());
         else
-            s_accept (self, &header, tensor, zi_clock_usecs ());
+            s_accept (self, &header, tensor, zi_clock_usecs (), &trace,
+                      header.flags & ZI_MSG_TRACE? zi_trace_now (): 0);
+        zi_trace_clear (&trace);
     }
     return handled;
 }

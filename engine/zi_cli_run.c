@@ -18,6 +18,8 @@ static const char *s_usage =
     "                        median and p90 latency\n"
     "  --times FILE          with --repeat: write each run's latency (ms) to FILE,\n"
     "                        one per line\n"
+    "  --tap NODE=FILE       also save the output of planned node NODE\n"
+    "                        (names as `zinfer info --fuse` lists them)\n"
     "  --no-fuse             run the graph as exported, without fusion passes\n"
     "  -h, --help            this text\n";
 
@@ -47,6 +49,7 @@ int
 zi_cli_run (int argc, char **argv)
 {
     const char *model_path = NULL, *times_path = NULL;
+    s_named_t tap = {NULL, NULL};
     s_named_t inputs [ZI_MAX_DIMS], outputs [ZI_MAX_DIMS];
     int n_inputs = 0, n_outputs = 0;
     long threads = 0, repeat = 0;
@@ -84,6 +87,14 @@ zi_cli_run (int argc, char **argv)
         if (strcmp (arg, "--times") == 0) {
             if (!(times_path = zi_cli_value ("run", argc, argv, &index)))
                 return ZI_EXIT_USAGE;
+        }
+        else
+        if (strcmp (arg, "--tap") == 0) {
+            if (!(value = zi_cli_value ("run", argc, argv, &index)))
+                return ZI_EXIT_USAGE;
+            tap = s_named (value);
+            if (!tap.name)
+                return zi_cli_fail ("run", "--tap expects NODE=FILE.npy, got '%s'", value);
         }
         else
         if (strcmp (arg, "--no-fuse") == 0)
@@ -144,13 +155,22 @@ zi_cli_run (int argc, char **argv)
             goto done;
         }
     }
-    zi_options_t options = {.threads = (int) threads, .no_fuse = no_fuse};
+    zi_options_t options = {.threads = (int) threads, .no_fuse = no_fuse, .tap_node = tap.name};
     session = zi_session_new (model, &options);
     if (zi_session_run (session, tensors, results)) {
         zi_cli_fail ("run", "%s", zi_error_text ());
         goto done;
     }
     rc = ZI_EXIT_FAILURE;
+    if (tap.name) {
+        zi_tensor_t *tapped = zi_session_tap (session);
+        if (!tapped || zi_npy_save (tapped, tap.path)) {
+            zi_tensor_destroy (&tapped);
+            rc = zi_cli_fail ("run", "--tap: %s", zi_error_text ());
+            goto done;
+        }
+        zi_tensor_destroy (&tapped);
+    }
     if (repeat > 0) {
         times = malloc (repeat * sizeof (double));
         assert (times);

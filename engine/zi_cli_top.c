@@ -263,6 +263,10 @@ s_print_json (s_view_t *view, FILE *out)
         zi_watch_reply_t *reply = &view->now [process];
         fprintf (out, "%s\n  {\"name\": ", process? ",": "");
         s_json_string (out, topology->processes [process].name);
+        char endpoint [256];
+        zi_deploy_monitor_endpoint (view->deploy, process, endpoint, sizeof endpoint);
+        fprintf (out, ", \"monitor\": ");
+        s_json_string (out, endpoint);
         fprintf (out, ", \"answered\": %s", reply->answered? "true": "false");
         if (reply->answered) {
             const msgpack_object *stats = &reply->reply.data;
@@ -300,6 +304,16 @@ s_print_json (s_view_t *view, FILE *out)
                  row->compute_p50, s_window (row->stats, "compute_usecs", 1) / 1000.0,
                  row->compute_p99, row->wait_p50, s_window (row->stats, "wait_usecs", 2) / 1000.0);
         s_json_string (out, zi_watch_string (row->stats, "last_error", text, sizeof text));
+        const msgpack_object *endpoints = zi_watch_get (row->stats, "endpoints");
+        fprintf (out, ", \"endpoints\": [");
+        for (uint32_t item = 0; endpoints && endpoints->type == MSGPACK_OBJECT_ARRAY
+                                && item < endpoints->via.array.size; item++) {
+            const msgpack_object *value = &endpoints->via.array.ptr [item];
+            snprintf (text, sizeof text, "%.*s", (int) value->via.str.size, value->via.str.ptr);
+            fprintf (out, "%s", item? ", ": "");
+            s_json_string (out, text);
+        }
+        fprintf (out, "]");
         const msgpack_object *shape = zi_watch_get (row->stats, "shape");
         fprintf (out, ", \"shape\": [");
         for (uint32_t axis = 0; shape && shape->type == MSGPACK_OBJECT_ARRAY

@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 typedef struct {
+    uint32_t flags;             //  header flags (tracing)
     int n_inputs;               //  inputs held for a resend
     zi_tensor_t *inputs [ZI_MAX_DIMS];
     int64_t sent;               //  when it was (last) sent, usecs
@@ -25,6 +26,7 @@ struct zi_client_t {
     char endpoint [256];        //  where it connects
     uint64_t next_id;           //  next request id
     zhashx_t *pending;          //  id -> s_pending_t
+    zi_trace_t trace;           //  records of the last traced answer
 };
 
 static size_t
@@ -97,6 +99,7 @@ zi_client_destroy (zi_client_t **self_p)
     if (!self)
         return;
     zhashx_destroy (&self->pending);
+    zi_trace_clear (&self->trace);
     if (self->socket)
         zmq_close (self->socket);
     zmq_ctx_term (self->context);
@@ -123,9 +126,10 @@ s_send_request (zi_client_t *self, uint64_t id, s_pending_t *pending)
         zi_tensor_t *tensor = pending->inputs [input];
         zi_msg_header_t header = {.kind = ZI_MSG_REQUEST, .request = id, .source = ZI_MSG_GATEWAY,
                                   .slot = input, .count = pending->n_inputs,
-                                  .dtype = tensor->dtype, .ndim = tensor->ndim};
+                                  .dtype = tensor->dtype, .ndim = tensor->ndim,
+                                  .flags = pending->flags};
         memcpy (header.dims, tensor->dims, tensor->ndim * sizeof (int64_t));
-        if (zi_msg_send (self->socket, &header, tensor, input + 1 < pending->n_inputs))
+        if (zi_msg_send (self->socket, &header, tensor, NULL, input + 1 < pending->n_inputs))
             return zi_error ("send to %s failed: %s", self->endpoint, zmq_strerror (zmq_errno ()));
     }
     pending->sent = zi_clock_usecs ();
@@ -135,11 +139,19 @@ s_send_request (zi_client_t *self, uint64_t id, s_pending_t *pending)
 int
 zi_client_send (zi_client_t *self, zi_tensor_t *const *inputs, int n_inputs, uint64_t *request_id)
 {
+    return zi_client_send_flags (self, inputs, n_inputs, 0, request_id);
+}
+
+int
+zi_client_send_flags (zi_client_t *self, zi_tensor_t *const *inputs, int n_inputs,
+                      uint32_t flags, uint64_t *request_id)
+{
     if (n_inputs < 1 || n_inputs > ZI_MAX_DIMS)
         return zi_error ("a request needs 1 to %d inputs, got %d", ZI_MAX_DIMS, n_inputs);
     s_pending_t *pending = calloc (1, sizeof (s_pending_t));
     assert (pending);
     pending->n_inputs = n_inputs;
+    pending->flags = flags;
     for (int input = 0; input < n_inputs; input++) {
         if (!inputs [input] || !inputs [input]->data) {
             s_pending_destroy ((void **) &pending);
@@ -177,9 +189,10 @@ zi_client_recv (zi_client_t *self, uint64_t *request_id, zi_tensor_t **outputs, 
         zi_tensor_t *tensors [ZI_MAX_DIMS] = {NULL};
         int received = 0, problem = 0;
         uint64_t id = 0;
+        zi_trace_clear (&self->trace);
         while (true) {
             zi_tensor_t *tensor = NULL;
-            if (zi_msg_recv (self->socket, &header, &tensor, false)) {
+            if (zi_msg_recv (self->socket, &header, &tensor, &self->trace, false)) {
                 problem = 1;
                 break;
             }
@@ -250,4 +263,10 @@ zi_client_infer (zi_client_t *self, zi_tensor_t *const *inputs, int n_inputs,
         for (int slot = 0; slot < n_outputs; slot++)
             zi_tensor_destroy (&outputs [slot]);
     }
+}
+
+const zi_trace_t *
+zi_client_trace (const zi_client_t *self)
+{
+    return &self->trace;
 }

@@ -27,6 +27,8 @@ typedef struct {
     size_t identity_size;
     uint64_t client_request;    //  the client's id for this request
     uint32_t flags;             //  from the request header
+    zi_trace_t trace;           //  records of a traced request
+    int64_t first_result;       //  realtime nsecs the first output came (traced)
     int have;                   //  outputs arrived
     int64_t started;            //  when it entered (usecs)
     int n_outputs;
@@ -77,6 +79,7 @@ s_request_destroy (void **item_p)
         return;
     for (int output = 0; output < request->n_outputs; output++)
         zi_tensor_destroy (&request->outputs [output]);
+    zi_trace_clear (&request->trace);
     free (request);
     *item_p = NULL;
 }
@@ -236,7 +239,7 @@ s_on_request (zi_gateway_t *self)
         if (!more)
             break;
         zi_tensor_t *tensor = NULL;
-        if (zi_msg_recv (self->clients, &header, &tensor, false) != 0) {
+        if (zi_msg_recv (self->clients, &header, &tensor, NULL, false) != 0) {
             snprintf (problem, sizeof problem, "malformed request: %s", zi_error_text ());
             break;
         }
@@ -286,6 +289,7 @@ s_on_request (zi_gateway_t *self)
         return;
     }
 
+    int64_t arrived = flags & ZI_MSG_TRACE? zi_trace_now (): 0;
     uint64_t id = self->next_id++;
     s_request_t *request = calloc (1, sizeof (s_request_t) + plan->n_outputs * sizeof (zi_tensor_t *));
     assert (request);
@@ -295,6 +299,13 @@ s_on_request (zi_gateway_t *self)
     request->flags = flags;
     request->n_outputs = plan->n_outputs;
     request->started = zi_clock_usecs ();
+    if (flags & ZI_MSG_TRACE) {
+        zi_trace_record_t record = {.actor = ZI_TRACE_GATEWAY_IN,
+                                    .process = (uint32_t) self->worker->process,
+                                    .arrived = arrived, .started = arrived,
+                                    .ended = zi_trace_now (), .sent = zi_trace_now ()};
+        zi_trace_merge (&request->trace, &record, 1);
+    }
     zhashx_insert (self->inflight, (void *) (uintptr_t) id, request);
     ZI_COUNT (self->requests, 1);
     ZI_COUNT (self->admitted, 1);
@@ -305,7 +316,8 @@ s_on_request (zi_gateway_t *self)
                                .slot = route->slot, .count = 1, .dtype = tensor->dtype,
                                .ndim = tensor->ndim, .flags = flags};
         memcpy (out.dims, tensor->dims, tensor->ndim * sizeof (int64_t));
-        if (zi_actor_send (route, self->peers, self->peer_local, self->peer_sent, &out, tensor))
+        if (zi_actor_send (route, self->peers, self->peer_local, self->peer_sent, &out, tensor,
+                           &request->trace))
             fprintf (stderr, "zinfer worker: gateway: %s\n", zi_error_text ());
     }
     for (int slot = 0; slot < n_inputs; slot++)
@@ -317,7 +329,9 @@ s_on_result (zi_gateway_t *self)
 {
     zi_msg_header_t header;
     zi_tensor_t *tensor = NULL;
-    int rc = zi_msg_recv (self->results, &header, &tensor, true);
+    zi_trace_t trace = {0, NULL};
+    int64_t arrived = zi_trace_now ();
+    int rc = zi_msg_recv (self->results, &header, &tensor, &trace, true);
     if (rc == 1)
         return;
     zi_graph_t *plan = self->worker->plan;
@@ -327,8 +341,21 @@ s_on_result (zi_gateway_t *self)
     &&  !request->outputs [header.slot]
     &&  zi_tensor_same_shape (tensor, &plan->values [plan->outputs [header.slot]].info)) {
         request->outputs [header.slot] = tensor;
+        if (trace.count)
+            zi_trace_merge (&request->trace, trace.records, trace.count);
+        zi_trace_clear (&trace);
+        if (request->have == 0)
+            request->first_result = arrived;
         if (++request->have < request->n_outputs)
             return;
+        if (request->flags & ZI_MSG_TRACE) {
+            int64_t now = zi_trace_now ();
+            zi_trace_record_t record = {.actor = ZI_TRACE_GATEWAY_OUT,
+                                        .process = (uint32_t) self->worker->process,
+                                        .arrived = request->first_result, .started = now,
+                                        .ended = now, .sent = now};
+            zi_trace_merge (&request->trace, &record, 1);
+        }
         //  Complete: answer under the client's own id, data frames passed
         //  through as they came
         zmq_send (self->clients, request->identity, request->identity_size, ZMQ_SNDMORE);
@@ -339,7 +366,11 @@ s_on_result (zi_gateway_t *self)
                                      .count = request->n_outputs, .dtype = result->dtype,
                                      .ndim = result->ndim, .flags = request->flags};
             memcpy (reply.dims, result->dims, result->ndim * sizeof (int64_t));
-            zi_msg_send (self->clients, &reply, result, output + 1 < request->n_outputs);
+            //  A traced answer carries the records once, after its last output
+            if (output + 1 < request->n_outputs)
+                reply.flags &= ~ZI_MSG_TRACE;
+            zi_msg_send (self->clients, &reply, result, &request->trace,
+                         output + 1 < request->n_outputs);
         }
         ZI_COUNT (self->replies, 1);
         ZI_COUNT (self->admitted, -1);
@@ -350,6 +381,7 @@ s_on_result (zi_gateway_t *self)
     if (ZI_READ (self->rejected) <= 10 || ZI_READ (self->rejected) % 1000 == 0)
         fprintf (stderr, "zinfer worker: gateway: result dropped: %s\n",
                  rc? zi_error_text (): request? "unexpected slot or shape": "unknown request");
+    zi_trace_clear (&trace);
     zi_tensor_destroy (&tensor);
 }
 

@@ -111,7 +111,7 @@ s_pack_actor (msgpack_packer *packer, zi_worker_t *worker, zi_actor_t *actor)
     zi_deploy_t *deploy = worker->deploy;
     const zi_deploy_actor_t *info = &deploy->actors [actor->index];
     zi_actor_stats_t *stats = &actor->stats;
-    msgpack_pack_map (packer, 22);
+    msgpack_pack_map (packer, 23);
     s_pack_str (packer, "name");
     s_pack_str (packer, actor->name);
     s_pack_key_u64 (packer, "index", actor->index);
@@ -145,6 +145,14 @@ s_pack_actor (msgpack_packer *packer, zi_worker_t *worker, zi_actor_t *actor)
     s_pack_str (packer, error);
     s_pack_sent (packer, actor->n_peers, actor->peer_actor, actor->peer_sent);
     s_pack_key_u64 (packer, "received", ZI_READ (stats->messages_in) + ZI_READ (stats->rejected));
+    char endpoints [3][256];
+    int count = 0;
+    while (count < 3 && zi_deploy_bind (deploy, actor->index, count, endpoints [count], 256))
+        count++;
+    s_pack_str (packer, "endpoints");
+    msgpack_pack_array (packer, count);
+    for (int index = 0; index < count; index++)
+        s_pack_str (packer, endpoints [index]);
 }
 
 //  The whole process's stats as one msgpack map
@@ -319,7 +327,7 @@ s_on_tap (zi_monitor_t *self)
         return;
     zi_msg_header_t header;
     zi_tensor_t *tensor = NULL;
-    if (zi_msg_recv (self->taps, &header, &tensor, false) != 0)
+    if (zi_msg_recv (self->taps, &header, &tensor, NULL, false) != 0)
         return;
     for (int index = 0; index < self->n_taps; index++) {
         s_tap_t *tap = &self->pending [index];

@@ -16,6 +16,7 @@
 #include "zi_msg.h"
 #include <errno.h>
 #include <msgpack.h>
+#include <time.h>
 #include <zmq.h>
 
 //  A msgpack writer into a fixed buffer; overflow is our bug (headers
@@ -190,9 +191,43 @@ s_release_tensor (void *data, void *hint)
     zi_tensor_destroy (&tensor);
 }
 
-int
-zi_msg_send (void *socket, const zi_msg_header_t *header, zi_tensor_t *tensor, bool more)
+int64_t
+zi_trace_now (void)
 {
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    return (int64_t) now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+void
+zi_trace_merge (zi_trace_t *self, const zi_trace_record_t *records, int count)
+{
+    for (int index = 0; index < count; index++) {
+        bool known = false;
+        for (int have = 0; have < self->count && !known; have++)
+            known = self->records [have].actor == records [index].actor
+                 && self->records [have].process == records [index].process;
+        if (known || self->count >= ZI_TRACE_MAX)
+            continue;
+        self->records = realloc (self->records, (self->count + 1) * sizeof (zi_trace_record_t));
+        assert (self->records);
+        self->records [self->count++] = records [index];
+    }
+}
+
+void
+zi_trace_clear (zi_trace_t *self)
+{
+    free (self->records);
+    self->records = NULL;
+    self->count = 0;
+}
+
+int
+zi_msg_send (void *socket, const zi_msg_header_t *header, zi_tensor_t *tensor,
+             const zi_trace_t *trace, bool more)
+{
+    bool traced = header->flags & ZI_MSG_TRACE;
     unsigned char buffer [ZI_MSG_HEADER_MAX];
     size_t size = zi_msg_encode (header, buffer, sizeof buffer);
     if (zmq_send (socket, buffer, size, ZMQ_SNDMORE) < 0)
@@ -204,11 +239,17 @@ zi_msg_send (void *socket, const zi_msg_header_t *header, zi_tensor_t *tensor, b
         zi_tensor_ref (tensor);
         zmq_msg_init_data (&frame, tensor->data, tensor->nbytes, s_release_tensor, tensor);
     }
-    if (zmq_msg_send (&frame, socket, more? ZMQ_SNDMORE: 0) < 0) {
+    if (zmq_msg_send (&frame, socket, more || traced? ZMQ_SNDMORE: 0) < 0) {
         int error = errno;
         zmq_msg_close (&frame);
         errno = error;
         return -1;
+    }
+    if (traced) {
+        size_t size = trace? trace->count * sizeof (zi_trace_record_t): 0;
+        if (zmq_send (socket, trace && trace->count? (void *) trace->records: "", size,
+                      more? ZMQ_SNDMORE: 0) < 0)
+            return -1;
     }
     return 0;
 }
@@ -256,8 +297,39 @@ s_release_frame (void *data, void *hint)
     free (frame);
 }
 
+//  Reads the trace frame of a traced message
+static int
+s_recv_trace (void *socket, zi_trace_t *trace)
+{
+    if (!s_has_more (socket))
+        return zi_error ("traced message without a trace frame");
+    zmq_msg_t frame;
+    zmq_msg_init (&frame);
+    if (zmq_msg_recv (&frame, socket, 0) < 0) {
+        zmq_msg_close (&frame);
+        return zi_error ("trace frame lost");
+    }
+    size_t size = zmq_msg_size (&frame);
+    int rc = 0;
+    if (size % sizeof (zi_trace_record_t) || size / sizeof (zi_trace_record_t) > ZI_TRACE_MAX)
+        rc = zi_error ("trace frame of %zu bytes is not a whole number of %zu-byte records",
+                       size, sizeof (zi_trace_record_t));
+    else
+    if (trace && size) {
+        int count = (int) (size / sizeof (zi_trace_record_t));
+        zi_trace_record_t *records = malloc (size);
+        assert (records);
+        memcpy (records, zmq_msg_data (&frame), size);
+        zi_trace_merge (trace, records, count);
+        free (records);
+    }
+    zmq_msg_close (&frame);
+    return rc;
+}
+
 int
-zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, bool dontwait)
+zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, zi_trace_t *trace,
+             bool dontwait)
 {
     *tensor = NULL;
     zmq_msg_t frame;
@@ -277,7 +349,7 @@ zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, bool d
         return -1;
     }
     if (header->kind == ZI_MSG_ERROR) {
-        if (more)
+        if (more && !(header->flags & ZI_MSG_TRACE))
             zi_msg_drain (socket);
         return 0;
     }
@@ -307,6 +379,11 @@ zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, bool d
     if (!*tensor) {
         zmq_msg_close (data);
         free (data);
+        zi_msg_drain (socket);
+        return -1;
+    }
+    if ((header->flags & ZI_MSG_TRACE) && s_recv_trace (socket, trace)) {
+        zi_tensor_destroy (tensor);
         zi_msg_drain (socket);
         return -1;
     }
@@ -372,6 +449,7 @@ zi_msg_test (zi_test_t *t)
     //  Over inproc the receiver sees the sender's very bytes; over tcp
     //  the same values
     void *context = zmq_ctx_new ();
+    static char tensor_bytes [16 * 7 * 5 * 4];
     const char *endpoints [] = {"inproc://zi-msg-test", "tcp://127.0.0.1:*"};
     for (int round = 0; round < 2; round++) {
         void *pull = zmq_socket (context, ZMQ_PULL);
@@ -382,9 +460,15 @@ zi_msg_test (zi_test_t *t)
         zmq_getsockopt (pull, ZMQ_LAST_ENDPOINT, endpoint, &endpoint_size);
         zmq_connect (push, endpoint);
         zi_tensor_t *tensor = zi_test_random (4, header.dims, 5);
-        ZI_CHECK (t, zi_msg_send (push, &header, tensor, false) == 0, "send");
+        zi_trace_record_t record = {.actor = 7, .process = 1, .arrived = 10, .started = 11,
+                                    .ended = 12, .sent = 13};
+        zi_trace_t trace = {1, &record}, got = {0, NULL};
+        ZI_CHECK (t, zi_msg_send (push, &header, tensor, &trace, false) == 0, "send");
         zi_tensor_t *received = NULL;
-        ZI_CHECK (t, zi_msg_recv (pull, &back, &received, false) == 0, "recv: %s", zi_error_text ());
+        ZI_CHECK (t, zi_msg_recv (pull, &back, &received, &got, false) == 0, "recv: %s", zi_error_text ());
+        ZI_CHECK (t, got.count == 1 && got.records [0].actor == 7 && got.records [0].sent == 13,
+                  "trace record travels with a traced message");
+        zi_trace_clear (&got);
         if (received) {
             ZI_CHECK (t, memcmp (received->data, tensor->data, tensor->nbytes) == 0, "same bytes");
             if (round == 0)
@@ -398,13 +482,19 @@ zi_msg_test (zi_test_t *t)
         size_t good_size = zi_msg_encode (&header, good, sizeof good);
         zmq_send (push, good, good_size, ZMQ_SNDMORE);
         zmq_send (push, "short", 5, 0);
-        ZI_CHECK (t, zi_msg_recv (pull, &back, &received, false) == -1
+        ZI_CHECK (t, zi_msg_recv (pull, &back, &received, NULL, false) == -1
                   && strstr (zi_error_text (), "data frame of 5 bytes"), "short data: %s",
                   zi_error_text ());
         zmq_send (push, "garbage", 7, ZMQ_SNDMORE);
         zmq_send (push, "more", 4, 0);
-        ZI_CHECK (t, zi_msg_recv (pull, &back, &received, false) == -1, "garbage header refused");
-        ZI_CHECK (t, zi_msg_recv (pull, &back, &received, true) == 1, "nothing left over");
+        ZI_CHECK (t, zi_msg_recv (pull, &back, &received, NULL, false) == -1, "garbage header refused");
+        //  A traced message whose trace frame is not whole records
+        zmq_send (push, good, good_size, ZMQ_SNDMORE);
+        zmq_send (push, tensor_bytes, 16 * 7 * 5 * 4, ZMQ_SNDMORE);
+        zmq_send (push, "odd", 3, 0);
+        ZI_CHECK (t, zi_msg_recv (pull, &back, &received, NULL, false) == -1
+                  && strstr (zi_error_text (), "trace frame"), "bad trace frame: %s", zi_error_text ());
+        ZI_CHECK (t, zi_msg_recv (pull, &back, &received, NULL, true) == 1, "nothing left over");
         zmq_close (push);
         zmq_close (pull);
     }

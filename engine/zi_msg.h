@@ -25,7 +25,7 @@ typedef enum {
 } zi_msg_kind_t;
 
 //  Header flags
-#define ZI_MSG_TRACE 1          //  record timestamps at every actor
+#define ZI_MSG_TRACE 1          //  record timestamps at every actor (trace frame follows)
 
 //  Source of messages that come from the gateway rather than an actor
 #define ZI_MSG_GATEWAY 0xffff
@@ -42,6 +42,44 @@ typedef struct {
     uint32_t flags;             //  ZI_MSG_TRACE ...
     char text [256];            //  ZI_MSG_ERROR: what went wrong
 } zi_msg_header_t;
+
+//  A traced request collects one record per actor it passes, carried in a
+//  third frame after the data (only when the header has ZI_MSG_TRACE).
+//  Times are CLOCK_REALTIME nanoseconds of the host that wrote them.
+typedef struct {
+    uint32_t actor;             //  deployment actor index, or a ZI_TRACE_ value
+    uint32_t process;           //  topology process index
+    int64_t arrived;            //  first input arrived
+    int64_t started;            //  compute started
+    int64_t ended;              //  compute ended
+    int64_t sent;               //  outputs handed to ZeroMQ
+} zi_trace_record_t;
+
+#define ZI_TRACE_GATEWAY_IN  0xfffffff0u    //  the gateway admitting a request
+#define ZI_TRACE_GATEWAY_OUT 0xfffffff1u    //  the gateway answering it
+#define ZI_TRACE_MAX 65536                  //  records one message may carry
+
+typedef struct {
+    int count;                  //  records
+    zi_trace_record_t *records; //  malloc'd, or NULL
+} zi_trace_t;
+
+//  Appends records (merging: a record already there, by actor and
+//  process, is not added twice)
+void
+    zi_trace_merge (zi_trace_t *self, const zi_trace_record_t *records, int count);
+void
+    zi_trace_clear (zi_trace_t *self);
+int64_t
+    zi_trace_now (void);
+
+//  Client internals for tools (zinfer trace): send with header flags, and
+//  the trace records of the last answer received
+int
+    zi_client_send_flags (zi_client_t *self, zi_tensor_t *const *inputs, int n_inputs,
+                          uint32_t flags, uint64_t *request_id);
+const zi_trace_t *
+    zi_client_trace (const zi_client_t *self);
 
 //  Largest encoded header, with room for the error text
 #define ZI_MSG_HEADER_MAX 512
@@ -61,17 +99,21 @@ int64_t
 //  more: further frames follow (ZMQ_SNDMORE on the data frame).
 //  Returns 0, or -1 with errno from ZeroMQ.
 int
-    zi_msg_send (void *socket, const zi_msg_header_t *header, zi_tensor_t *tensor, bool more);
+    zi_msg_send (void *socket, const zi_msg_header_t *header, zi_tensor_t *tensor,
+                 const zi_trace_t *trace, bool more);
 //  Sends a header-only error frame
 int
     zi_msg_send_error (void *socket, uint64_t request, const char *text, bool more);
 
-//  Receives one header (+ data frame unless ZI_MSG_ERROR). On success the
-//  tensor wraps the received bytes without a copy and owns the frame.
-//  Returns 0; 1 if nothing was waiting (dontwait); -1 if the frames were
-//  malformed (all frames of the message consumed, reason in zi_error_text).
+//  Receives one header (+ data frame unless ZI_MSG_ERROR, + trace frame
+//  when traced). On success the tensor wraps the received bytes without a
+//  copy and owns the frame; trace records are appended to trace (if not
+//  NULL). Returns 0; 1 if nothing was waiting (dontwait); -1 if the frames
+//  were malformed (all frames of the message consumed, reason in
+//  zi_error_text).
 int
-    zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, bool dontwait);
+    zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor,
+                 zi_trace_t *trace, bool dontwait);
 //  Discards the remaining frames of a partly received multipart message
 void
     zi_msg_drain (void *socket);

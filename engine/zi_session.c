@@ -137,8 +137,13 @@ s_plan (zi_session_t *self, zi_tensor_t *const *inputs)
     //  When is each value read for the last time? Graph outputs never die.
     int *last_use = malloc ((plan->n_values + 1) * sizeof (int));
     assert (last_use);
+    //  The tapped node's output is kept like a graph output
+    int tapped = -1;
+    for (int index = 0; self->options.tap_node && index < plan->n_nodes; index++)
+        if (strcmp (plan->nodes [index].name, self->options.tap_node) == 0)
+            tapped = plan->nodes [index].outputs [0];
     for (int value = 0; value < plan->n_values; value++)
-        last_use [value] = zi_graph_is_output (plan, value)? INT32_MAX: -1;
+        last_use [value] = zi_graph_is_output (plan, value) || value == tapped? INT32_MAX: -1;
     for (int index = 0; index < plan->n_nodes; index++) {
         zi_node_t *node = &plan->nodes [index];
         for (int slot = 0; slot < node->n_inputs; slot++)
@@ -265,6 +270,20 @@ zi_session_run (zi_session_t *self, zi_tensor_t *const *inputs, zi_tensor_t **ou
     for (int index = 0; index < plan->n_inputs; index++)
         zi_tensor_destroy (&self->tensors [plan->inputs [index]]);
     return 0;
+}
+
+zi_tensor_t *
+zi_session_tap (zi_session_t *self)
+{
+    const zi_graph_t *plan = self->plan;
+    for (int index = 0; plan && self->options.tap_node && index < plan->n_nodes; index++)
+        if (strcmp (plan->nodes [index].name, self->options.tap_node) == 0) {
+            int value = plan->nodes [index].outputs [0];
+            return value >= 0 && self->tensors [value]? zi_tensor_dup (self->tensors [value]): NULL;
+        }
+    zi_error ("no planned node named '%s' (see zinfer info --fuse)",
+              self->options.tap_node? self->options.tap_node: "");
+    return NULL;
 }
 
 //  The plan of the last run (for zinfer info and tests)

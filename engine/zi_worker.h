@@ -145,7 +145,8 @@ void
 //  counting it in sent [peer] (sent may be NULL)
 int
     zi_actor_send (zi_actor_route_t *route, void **peers, zi_actor_t **local,
-                   zi_counter_t *sent, zi_msg_header_t *header, zi_tensor_t *tensor);
+                   zi_counter_t *sent, zi_msg_header_t *header, zi_tensor_t *tensor,
+                   const zi_trace_t *trace);
 
 //  The gateway (zi_gateway.c): clients in, results out
 zi_gateway_t *

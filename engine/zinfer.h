@@ -134,6 +134,7 @@ const char *
 typedef struct {
     int threads;                //  compute threads (0: OpenBLAS default)
     bool no_fuse;               //  keep the graph as exported, no fusion pass
+    const char *tap_node;       //  keep this planned node's output (zi_session_tap)
 } zi_options_t;
 
 //  A session runs a model locally. It plans (shape inference, constant
@@ -149,6 +150,10 @@ void
 int
     zi_session_run (zi_session_t *self, zi_tensor_t *const *inputs,
                     zi_tensor_t **outputs);
+//  A copy of the first output of options.tap_node from the last run; NULL
+//  with an error if no planned node has that name (see `zinfer info --fuse`)
+zi_tensor_t *
+    zi_session_tap (zi_session_t *self);
 
 //  --------------------------------------------------------------------------
 //  Clients of a running topology (started with `zinfer up`)

@@ -20,6 +20,7 @@ static const s_command_t s_commands [] = {
     {"infer", zi_cli_infer, "send requests to a running topology"},
     {"top",  zi_cli_top,  "live view of every actor of a running topology"},
     {"inspect", zi_cli_inspect, "one actor in detail; --tap captures its next output"},
+    {"trace", zi_cli_trace, "where one request's time goes: compute, queueing, transfer"},
     {"worker", zi_cli_worker, "one process of a topology (started by `up`)"},
 };
 

@@ -18,14 +18,19 @@
 #include "zi_classes.h"
 #include "zi_topology.h"
 
+#include <czmq.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <yaml.h>
 
 #define S_MAX_FILE (16 << 20)   //  a topology is a few hundred bytes
 #define S_MAX_KEYS 12           //  most keys one mapping of the schema allows
+#define S_MAX_DEPTH 32          //  deepest nesting read (the schema needs 4)
+#define S_MAX_ANCHORS 256       //  most anchors read
+#define S_MAX_ITEMS 1024        //  most hosts, and most processes
 #define S_MAX_NAME 64           //  longest host or process name
 #define S_SHOW_MAX 160          //  characters of outside text quoted in a message
 #define S_HINTS 5               //  similar names suggested for an unknown node
@@ -256,7 +261,8 @@ s_key_index (const char *const *keys, const yaml_node_t *key)
 {
     //  The length check keeps a key with an escaped NUL ("na\0me") unknown
     for (int index = 0; keys [index]; index++)
-        if (strlen (keys [index]) == key->data.scalar.length && s_streq (keys [index], s_text (key)))
+        if (strlen (keys [index]) == key->data.scalar.length
+        &&  s_streq (keys [index], s_text (key)))
             return index;
     return -1;
 }
@@ -407,17 +413,24 @@ s_read_bool (s_loader_t *self, yaml_node_t *node, const char *key, bool *value_p
                    key, s_got (node));
 }
 
-//  The items of a sequence, or an error naming what the sequence should hold
+//  The items of a sequence of min to max items, or an error naming what the
+//  sequence should hold
 static int
 s_read_list (s_loader_t *self, yaml_node_t *node, const char *key, const char *expected,
-             bool allow_empty, yaml_node_item_t **items_p, int *count_p)
+             int min, int max, yaml_node_item_t **items_p, int *count_p)
 {
-    if (node->type != YAML_SEQUENCE_NODE
-    || (!allow_empty && node->data.sequence.items.top == node->data.sequence.items.start))
+    if (node->type != YAML_SEQUENCE_NODE)
         return s_fail (self, node, "bad value for %s; expected %s, got %s",
                        key, expected, s_got (node));
+    ptrdiff_t count = node->data.sequence.items.top - node->data.sequence.items.start;
+    if (count == 0 && min > 0)
+        return s_fail (self, node, "bad value for %s; expected %s, got an empty sequence",
+                       key, expected);
+    if (count > max)
+        return s_fail (self, node, "bad value for %s; expected %s, got %td", key, expected,
+                       count);
     *items_p = node->data.sequence.items.start;
-    *count_p = (int) (node->data.sequence.items.top - node->data.sequence.items.start);
+    *count_p = (int) count;
     return 0;
 }
 
@@ -602,7 +615,8 @@ s_load_rule (s_loader_t *self, yaml_node_t *item)
     if (nodes) {
         yaml_node_item_t *items;
         int count;
-        if (s_read_list (self, nodes, "nodes", "a list of node names", false, &items, &count))
+        if (s_read_list (self, nodes, "nodes", "a list of node names", 1, INT_MAX,
+                         &items, &count))
             return -1;
         rule->nodes = calloc (count, sizeof (char *));
         rule->node_marks = calloc (count, sizeof (zi_topo_mark_t));
@@ -632,14 +646,11 @@ static int
 s_load_shape (s_loader_t *self, yaml_node_t *shape)
 {
     zi_topology_t *topo = &self->topo->base;
-    const char *expected = "a list of 1 to 8 dimensions";
     yaml_node_item_t *items;
     int count;
-    if (s_read_list (self, shape, "input_shape", expected, false, &items, &count))
+    if (s_read_list (self, shape, "input_shape", "a list of 1 to 8 dimensions", 1,
+                     ZI_TOPO_MAX_DIMS, &items, &count))
         return -1;
-    if (count > ZI_TOPO_MAX_DIMS)
-        return s_fail (self, shape, "bad value for input_shape; expected %s, got %d", expected,
-                       count);
     for (int index = 0; index < count; index++) {
         if (s_read_int (self, s_node (self, items [index]), "a dimension of input_shape",
                         1, INT32_MAX, &topo->input_shape [index]))
@@ -751,7 +762,8 @@ s_load (s_loader_t *self, yaml_node_t *root)
     yaml_node_item_t *items;
     int count;
     if ((node = s_field (&top, "hosts"))) {
-        if (s_read_list (self, node, "hosts", "a list of hosts", false, &items, &count))
+        if (s_read_list (self, node, "hosts", "a list of 1 to 1024 hosts", 1, S_MAX_ITEMS,
+                         &items, &count))
             return -1;
         topo->hosts = calloc (count, sizeof (zi_topo_host_t));
         assert (topo->hosts);
@@ -772,8 +784,8 @@ s_load (s_loader_t *self, yaml_node_t *root)
     node = s_field (&top, "processes");
     if (!node)
         return s_fail (self, root, "missing key 'processes' at the top level; expected a "
-                       "list of at least one process");
-    if (s_read_list (self, node, "processes", "a list of at least one process", false,
+                       "list of 1 to 1024 processes");
+    if (s_read_list (self, node, "processes", "a list of 1 to 1024 processes", 1, S_MAX_ITEMS,
                      &items, &count))
         return -1;
     topo->processes = calloc (count, sizeof (zi_topo_process_t));
@@ -785,7 +797,7 @@ s_load (s_loader_t *self, yaml_node_t *root)
 
     if ((node = s_field (&top, "placement"))) {
         priv->placement_mark = s_mark (s_field_key (&top, "placement"));
-        if (s_read_list (self, node, "placement", "a list of placement rules", true,
+        if (s_read_list (self, node, "placement", "a list of placement rules", 0, INT_MAX,
                          &items, &count))
             return -1;
         topo->rules = calloc (count? count: 1, sizeof (zi_topo_rule_t));
@@ -840,8 +852,8 @@ s_syntax_error (const char *path, const yaml_parser_t *parser, const char *text,
                 mark.column = 1;
             }
         }
-        return s_error_at (path, mark, "YAML syntax error: %s (byte 0x%02x); expected UTF-8 "
-                           "text", parser->problem? parser->problem: "unreadable input",
+        return s_error_at (path, mark, "YAML syntax error: %s (byte 0x%02x); expected printable "
+                           "UTF-8 text", parser->problem? parser->problem: "unreadable input",
                            parser->problem_value & 0xFF);
     }
     const char *problem = parser->problem? parser->problem: "cannot parse";
@@ -850,6 +862,57 @@ s_syntax_error (const char *path, const yaml_parser_t *parser, const char *text,
                            parser->context, (int) parser->context_mark.line + 1,
                            (int) parser->context_mark.column + 1);
     return s_error_at (path, mark, "YAML syntax error: %s", problem);
+}
+
+
+//  libyaml's scanner slows down with the square of the flow nesting depth,
+//  and its loader with the square of the number of anchors, so a 16 MiB
+//  file of '[' would take hours. A first pass over the events, which stops
+//  early, refuses such files before the real load.
+static int
+s_prescan (const char *path, const char *text, size_t size)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize (&parser))
+        return zi_error ("%s: out of memory for the YAML parser", path);
+    yaml_parser_set_input_string (&parser, (const unsigned char *) text, size);
+    int depth = 0, anchors = 0, rc = 0;
+    bool done = false;
+    while (rc == 0 && !done) {
+        yaml_event_t event;
+        if (!yaml_parser_parse (&parser, &event)) {
+            rc = s_syntax_error (path, &parser, text, size);
+            break;
+        }
+        zi_topo_mark_t mark = {
+            .line = (int) event.start_mark.line + 1,
+            .column = (int) event.start_mark.column + 1
+        };
+        const yaml_char_t *anchor = NULL;
+        if (event.type == YAML_SCALAR_EVENT)
+            anchor = event.data.scalar.anchor;
+        else
+        if (event.type == YAML_SEQUENCE_START_EVENT)
+            anchor = event.data.sequence_start.anchor;
+        else
+        if (event.type == YAML_MAPPING_START_EVENT)
+            anchor = event.data.mapping_start.anchor;
+        if (anchor && ++anchors > S_MAX_ANCHORS)
+            rc = s_error_at (path, mark, "more than %d anchors; expected a topology, which "
+                             "needs none", S_MAX_ANCHORS);
+        if (event.type == YAML_SEQUENCE_START_EVENT || event.type == YAML_MAPPING_START_EVENT) {
+            if (++depth > S_MAX_DEPTH)
+                rc = s_error_at (path, mark, "nesting deeper than %d levels; expected a "
+                                 "topology, which nests 4", S_MAX_DEPTH);
+        }
+        else
+        if (event.type == YAML_SEQUENCE_END_EVENT || event.type == YAML_MAPPING_END_EVENT)
+            depth--;
+        done = event.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete (&event);
+    }
+    yaml_parser_delete (&parser);
+    return rc;
 }
 
 
@@ -862,12 +925,16 @@ zi_topology_load_text (const char *text, size_t size, const char *path)
     assert (text || size == 0);
     if (!path)
         path = "<topology>";
+    if (!text)
+        text = "";
+    if (s_prescan (path, text, size))
+        return NULL;
     yaml_parser_t parser;
     if (!yaml_parser_initialize (&parser)) {
         zi_error ("%s: out of memory for the YAML parser", path);
         return NULL;
     }
-    yaml_parser_set_input_string (&parser, (const unsigned char *) (text? text: ""), size);
+    yaml_parser_set_input_string (&parser, (const unsigned char *) text, size);
     s_loader_t loader = {.path = path};
     if (!yaml_parser_load (&parser, &loader.document)) {
         s_syntax_error (path, &parser, text, size);
@@ -877,7 +944,8 @@ zi_topology_load_text (const char *text, size_t size, const char *path)
     int rc = 0;
     yaml_node_t *root = yaml_document_get_root_node (&loader.document);
     if (!root || s_is_null (root)) {
-        rc = s_error_at (path, (zi_topo_mark_t) {1, 1}, "empty topology; expected a mapping with at least "
+        zi_topo_mark_t top = {1, 1};
+        rc = s_error_at (path, top, "empty topology; expected a mapping with at least "
                          "model: and processes:");
     }
     else {
@@ -999,13 +1067,12 @@ zi_topology_process (const zi_topology_t *self, const char *name)
 //  --------------------------------------------------------------------------
 //  Placement
 
+//  Index of a node by name, through the placement's name -> index + 1 table
 static int
-s_find_node (int n_nodes, const char *const *names, const char *name)
+s_find_node (zhashx_t *lookup, const char *name)
 {
-    for (int index = 0; index < n_nodes; index++)
-        if (s_streq (names [index], name))
-            return index;
-    return -1;
+    void *item = zhashx_lookup (lookup, name);
+    return item? (int) (intptr_t) item - 1: -1;
 }
 
 //  Length of the longest common substring, ignoring case; only the first
@@ -1020,8 +1087,8 @@ s_common (const char *a, const char *b)
     int best = 0;
     for (int i = 1; i <= a_size; i++) {
         for (int j = 1; j <= b_size; j++) {
-            current [j] = tolower ((unsigned char) a [i - 1]) == tolower ((unsigned char) b [j - 1])?
-                previous [j - 1] + 1: 0;
+            bool same = tolower ((unsigned char) a [i - 1]) == tolower ((unsigned char) b [j - 1]);
+            current [j] = same? previous [j - 1] + 1: 0;
             if (current [j] > best)
                 best = current [j];
         }
@@ -1086,12 +1153,12 @@ s_claim (const zi_topology_t *self, int *owner, int rule_index, int index,
 }
 
 static int
-s_apply_rule (const zi_topology_t *self, int rule_index, int *owner, int n_nodes,
-              const char *const *names)
+s_apply_rule (const zi_topology_t *self, int rule_index, int *owner, zhashx_t *lookup,
+              int n_nodes, const char *const *names)
 {
     const zi_topo_rule_t *rule = &self->rules [rule_index];
     for (int name = 0; name < rule->n_nodes; name++) {
-        int index = s_find_node (n_nodes, names, rule->nodes [name]);
+        int index = s_find_node (lookup, rule->nodes [name]);
         if (index < 0)
             return s_unknown_node (self, rule->node_marks [name], rule->nodes [name],
                                    n_nodes, names);
@@ -1100,10 +1167,10 @@ s_apply_rule (const zi_topology_t *self, int rule_index, int *owner, int n_nodes
     }
     if (rule->n_nodes)
         return 0;
-    int first = rule->from? s_find_node (n_nodes, names, rule->from): 0;
+    int first = rule->from? s_find_node (lookup, rule->from): 0;
     if (first < 0)
         return s_unknown_node (self, rule->from_mark, rule->from, n_nodes, names);
-    int last = rule->to? s_find_node (n_nodes, names, rule->to): n_nodes - 1;
+    int last = rule->to? s_find_node (lookup, rule->to): n_nodes - 1;
     if (last < 0)
         return s_unknown_node (self, rule->to_mark, rule->to, n_nodes, names);
     if (first > last)
@@ -1126,14 +1193,21 @@ zi_topology_place (const zi_topology_t *self, int n_nodes, const char *const *na
     assert (n_nodes == 0 || (names && process && replicas));
     const s_topology_t *priv = (const s_topology_t *) self;
     int *owner = malloc ((n_nodes? n_nodes: 1) * sizeof (int));
-    assert (owner);
-    for (int index = 0; index < n_nodes; index++)
+    zhashx_t *lookup = zhashx_new ();
+    assert (owner && lookup);
+    for (int index = 0; index < n_nodes; index++) {
         owner [index] = -1;
-    for (int rule = 0; rule < self->n_rules; rule++)
-        if (s_apply_rule (self, rule, owner, n_nodes, names)) {
-            free (owner);
-            return -1;
-        }
+        //  Planned names are unique; should one repeat, the first counts
+        zhashx_insert (lookup, names [index], (void *) (intptr_t) (index + 1));
+    }
+    int rc = 0;
+    for (int rule = 0; rule < self->n_rules && rc == 0; rule++)
+        rc = s_apply_rule (self, rule, owner, lookup, n_nodes, names);
+    zhashx_destroy (&lookup);
+    if (rc) {
+        free (owner);
+        return -1;
+    }
 
     //  Nodes no rule names go to default:, or to the only process when
     //  the file has no rules at all; otherwise forgetting a node is an error

@@ -1,0 +1,363 @@
+/*  =========================================================================
+    zi_cli_trace - `zinfer trace`: where the time of one request goes
+
+    Sends one request flagged for tracing. Every actor it passes adds a
+    record (input arrived, compute started, compute ended, output sent) that
+    travels on with the request; the answer brings them all back. Clocks of
+    other hosts are corrected by the offset their monitors report (the
+    middle of a ping's round trip). Writes Chrome trace-event JSON (opens
+    in Perfetto) and, with --png, a Gantt chart drawn by gnuplot.
+    =========================================================================
+*/
+
+#include "zi_cli.h"
+#include "zi_msg.h"
+#include "zi_watch.h"
+#include <unistd.h>
+
+static const char *s_usage =
+    "usage: zinfer trace TOPOLOGY.yaml --input FILE.npy ... --out TRACE.json\n"
+    "                    [--png CHART.png] [--base-port P]\n"
+    "\n"
+    "Sends one traced request through a running topology and records, for\n"
+    "every actor it passes, when its input arrived, when compute started and\n"
+    "ended, and when its output left. Writes Chrome trace-event JSON (open it\n"
+    "in Perfetto or chrome://tracing) and prints how the end-to-end time\n"
+    "splits into compute, queueing and transfer (serialization + network).\n"
+    "\n"
+    "  --png CHART.png   also draw a Gantt chart (needs gnuplot)\n";
+
+typedef struct {
+    zi_trace_record_t record;   //  times corrected to this machine's clock
+    int node;                   //  planned node, -1 for the gateway
+    char name [256];
+} s_event_t;
+
+//  Clock offset of each process: its clock minus ours, from the ping
+//  with the shortest round trip
+static void
+s_offsets (zi_deploy_t *deploy, int64_t *offsets)
+{
+    int n_processes = deploy->topology->n_processes;
+    zi_watch_t *watch = zi_watch_new (deploy);
+    zi_watch_reply_t *replies = calloc (n_processes, sizeof (zi_watch_reply_t));
+    int64_t *best = calloc (n_processes, sizeof (int64_t));
+    for (int process = 0; process < n_processes; process++)
+        best [process] = INT64_MAX;
+    int64_t *trip_of = calloc (n_processes, sizeof (int64_t));
+    for (int round = 0; round < 20; round++) {
+        zi_watch_query (watch, -1, "PING", NULL, -1, 1000, replies);
+        for (int process = 0; process < n_processes; process++) {
+            zi_watch_reply_t *reply = &replies [process];
+            if (!reply->answered)
+                continue;
+            int64_t trip = reply->received_nsecs - reply->sent_nsecs;
+            int64_t theirs = (int64_t) zi_watch_number (&reply->reply.data, "time_nsecs");
+            if (trip < best [process]) {
+                best [process] = trip;
+                trip_of [process] = trip;
+                offsets [process] = theirs - (reply->sent_nsecs + trip / 2);
+            }
+        }
+        zi_watch_replies_clear (watch, replies);
+    }
+    //  An offset smaller than half the round trip cannot be told from
+    //  zero: the clocks agree as far as we can measure (one host)
+    for (int process = 0; process < n_processes; process++)
+        if (llabs (offsets [process]) <= trip_of [process] / 2)
+            offsets [process] = 0;
+    free (trip_of);
+    free (best);
+    free (replies);
+    zi_watch_destroy (&watch);
+}
+
+static int
+s_compare_events (const void *a, const void *b)
+{
+    const s_event_t *x = a, *y = b;
+    return x->record.arrived < y->record.arrived? -1: x->record.arrived > y->record.arrived;
+}
+
+static void
+s_json_event (FILE *out, bool *first, const char *name, const char *category, int64_t start,
+              int64_t end, int64_t origin, int pid, int tid)
+{
+    if (end < start)
+        end = start;
+    fprintf (out, "%s\n  {\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\", \"ts\": %.3f, "
+             "\"dur\": %.3f, \"pid\": %d, \"tid\": %d}", *first? "": ",", name, category,
+             (start - origin) / 1000.0, (end - start) / 1000.0, pid, tid);
+    *first = false;
+}
+
+int
+zi_cli_trace (int argc, char **argv)
+{
+    const char *path = NULL, *out_path = NULL, *png_path = NULL;
+    const char *input_paths [ZI_MAX_DIMS];
+    int n_inputs = 0;
+    long base_port = 0;
+    for (int index = 1; index < argc; index++) {
+        const char *arg = argv [index], *value;
+        if (zi_cli_is_help (arg)) {
+            fputs (s_usage, stdout);
+            return 0;
+        }
+        if (strcmp (arg, "--input") == 0) {
+            if (!(value = zi_cli_value ("trace", argc, argv, &index)))
+                return ZI_EXIT_USAGE;
+            if (n_inputs == ZI_MAX_DIMS)
+                return zi_cli_fail ("trace", "at most %d inputs", ZI_MAX_DIMS);
+            input_paths [n_inputs++] = value;
+        }
+        else
+        if (strcmp (arg, "--out") == 0 || strcmp (arg, "--png") == 0) {
+            if (!(value = zi_cli_value ("trace", argc, argv, &index)))
+                return ZI_EXIT_USAGE;
+            *(arg [2] == 'o'? &out_path: &png_path) = value;
+        }
+        else
+        if (strcmp (arg, "--base-port") == 0) {
+            if (!(value = zi_cli_value ("trace", argc, argv, &index))
+            ||  zi_cli_int ("trace", arg, value, 1, 65535, &base_port))
+                return ZI_EXIT_USAGE;
+        }
+        else
+        if (arg [0] == '-')
+            return zi_cli_fail ("trace", "unknown option '%s' (see zinfer trace --help)", arg);
+        else
+        if (!path)
+            path = arg;
+        else
+            return zi_cli_fail ("trace", "unexpected argument '%s'", arg);
+    }
+    if (!path || !n_inputs || !out_path)
+        return zi_cli_fail ("trace", "needs TOPOLOGY.yaml, --input and --out (see zinfer trace --help)");
+
+    zi_tensor_t *inputs [ZI_MAX_DIMS] = {NULL};
+    zi_tensor_t *outputs [ZI_MAX_DIMS] = {NULL};
+    zi_deploy_t *deploy = NULL;
+    zi_client_t *client = NULL;
+    int64_t *offsets = NULL;
+    s_event_t *events = NULL;
+    int rc = ZI_EXIT_USAGE, n_outputs = 0;
+    for (int index = 0; index < n_inputs; index++)
+        if (!(inputs [index] = zi_npy_load (input_paths [index]))) {
+            zi_cli_fail ("trace", "%s", zi_error_text ());
+            goto done;
+        }
+    deploy = zi_deploy_new (path, (int) base_port);
+    if (!deploy) {
+        zi_cli_fail ("trace", "%s", zi_error_text ());
+        goto done;
+    }
+    rc = ZI_EXIT_FAILURE;
+    int n_processes = deploy->topology->n_processes;
+    offsets = calloc (n_processes, sizeof (int64_t));
+    s_offsets (deploy, offsets);
+    char endpoint [256];
+    zi_deploy_client_endpoint (deploy, endpoint, sizeof endpoint);
+    client = zi_client_new (endpoint);
+    if (!client) {
+        fprintf (stderr, "zinfer trace: %s\n", zi_error_text ());
+        goto done;
+    }
+    //  A first request, untraced, sets up the connections
+    n_outputs = zi_client_infer (client, inputs, n_inputs, outputs, ZI_MAX_DIMS, 30000);
+    for (int output = 0; output < (n_outputs > 0? n_outputs: 0); output++)
+        zi_tensor_destroy (&outputs [output]);
+    if (n_outputs < 0) {
+        fprintf (stderr, "zinfer trace: %s\n", zi_error_text ());
+        goto done;
+    }
+    uint64_t id = 0, answered = 0;
+    int64_t client_sent = zi_trace_now ();
+    if (zi_client_send_flags (client, inputs, n_inputs, ZI_MSG_TRACE, &id)
+    ||  zi_client_recv (client, &answered, outputs, ZI_MAX_DIMS, &n_outputs, 30000)) {
+        fprintf (stderr, "zinfer trace: %s\n", zi_error_text ());
+        goto done;
+    }
+    int64_t client_received = zi_trace_now ();
+    const zi_trace_t *trace = zi_client_trace (client);
+    if (trace->count == 0) {
+        fprintf (stderr, "zinfer trace: the answer carried no trace records\n");
+        goto done;
+    }
+
+    //  Records on this machine's clock, named, in order of arrival
+    events = calloc (trace->count, sizeof (s_event_t));
+    int n_events = 0;
+    for (int index = 0; index < trace->count; index++) {
+        zi_trace_record_t record = trace->records [index];
+        if (record.process >= (uint32_t) n_processes)
+            continue;
+        int64_t offset = offsets [record.process];
+        record.arrived -= offset;
+        record.started -= offset;
+        record.ended -= offset;
+        record.sent -= offset;
+        s_event_t *event = &events [n_events++];
+        event->record = record;
+        if (record.actor == ZI_TRACE_GATEWAY_IN || record.actor == ZI_TRACE_GATEWAY_OUT) {
+            event->node = -1;
+            snprintf (event->name, sizeof event->name, "gateway %s",
+                      record.actor == ZI_TRACE_GATEWAY_IN? "in": "out");
+        }
+        else
+        if (record.actor < (uint32_t) deploy->n_actors) {
+            event->node = deploy->actors [record.actor].node;
+            zi_deploy_actor_name (deploy, (int) record.actor, event->name, sizeof event->name);
+        }
+        else
+            n_events--;
+    }
+    qsort (events, n_events, sizeof (s_event_t), s_compare_events);
+
+    //  Where did the time go? Compute is the union of the compute
+    //  intervals on the timeline (parallel branches count once); the rest
+    //  of the end-to-end time is transfer: serialization, network, waits
+    double total = (client_received - client_sent) / 1e6;
+    double compute = 0;
+    int64_t covered_until = INT64_MIN;
+    s_event_t *by_start = calloc (n_events + 1, sizeof (s_event_t));
+    memcpy (by_start, events, n_events * sizeof (s_event_t));
+    for (int index = 0; index < n_events; index++)
+        by_start [index].record.arrived = by_start [index].record.started;
+    qsort (by_start, n_events, sizeof (s_event_t), s_compare_events);
+    for (int index = 0; index < n_events; index++) {
+        if (by_start [index].node < 0)
+            continue;
+        int64_t start = by_start [index].record.started, end = by_start [index].record.ended;
+        if (start < covered_until)
+            start = covered_until;
+        if (end > start)
+            compute += (end - start) / 1e6;
+        if (end > covered_until)
+            covered_until = end;
+    }
+    free (by_start);
+    double transfer = total - compute;
+
+    FILE *out = fopen (out_path, "w");
+    if (!out) {
+        fprintf (stderr, "zinfer trace: cannot create %s\n", out_path);
+        goto done;
+    }
+    fprintf (out, "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [");
+    bool first = true;
+    for (int process = 0; process < n_processes; process++) {
+        fprintf (out, "%s\n  {\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %d, "
+                 "\"args\": {\"name\": \"%s\"}}", first? "": ",", process,
+                 deploy->topology->processes [process].name);
+        first = false;
+    }
+    fprintf (out, ",\n  {\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %d, "
+             "\"args\": {\"name\": \"client\"}}", n_processes);
+    s_json_event (out, &first, "request", "client", client_sent, client_received, client_sent,
+                  n_processes, 0);
+    for (int index = 0; index < n_events; index++) {
+        s_event_t *event = &events [index];
+        zi_trace_record_t *record = &event->record;
+        int thread = event->node >= 0? deploy->actors [record->actor].thread: 0;
+        if (record->started > record->arrived)
+            s_json_event (out, &first, event->name, "queue", record->arrived, record->started,
+                          client_sent, (int) record->process, thread);
+        s_json_event (out, &first, event->name, event->node >= 0? "compute": "gateway",
+                      record->started, record->ended, client_sent, (int) record->process, thread);
+        //  Transfers into this actor: from each producer's send
+        for (int other = 0; other < index && event->node >= 0; other++) {
+            s_event_t *from = &events [other];
+            bool feeds = false;
+            if (from->node < 0)
+                feeds = from->record.actor == ZI_TRACE_GATEWAY_IN;
+            for (int route = 0; from->node >= 0 && route < deploy->n_routes [from->node]; route++)
+                if (deploy->routes [from->node][route].node == event->node)
+                    feeds = true;
+            if (feeds && (from->node >= 0 || deploy->n_input_routes > 0)) {
+                bool input = false;
+                for (int route = 0; from->node < 0 && route < deploy->n_input_routes; route++)
+                    input |= deploy->input_routes [route].node == event->node;
+                if (from->node < 0 && !input)
+                    continue;
+                char name [600];
+                snprintf (name, sizeof name, "%s -> %s", from->name, event->name);
+                s_json_event (out, &first, name, "transfer", from->record.sent, record->arrived,
+                              client_sent, (int) record->process, 1000);
+            }
+        }
+    }
+    fprintf (out, "\n]}\n");
+    fclose (out);
+
+    printf ("zinfer trace: request through %d actors in %d processes, %.3f ms end to end\n",
+            n_events, n_processes, total);
+    printf ("  compute                                    %8.3f ms  %5.1f%%\n", compute,
+            100 * compute / total);
+    printf ("  transfer (serialization, network, waiting) %8.3f ms  %5.1f%%\n", transfer,
+            100 * transfer / total);
+    printf ("trace written to %s (open in Perfetto: ui.perfetto.dev, or chrome://tracing)\n", out_path);
+
+    if (png_path) {
+        //  Gantt chart: one row per actor, compute and transfer told apart
+        char data_path [] = "/tmp/zinfer-trace-XXXXXX";
+        int fd = mkstemp (data_path);
+        FILE *data = fd >= 0? fdopen (fd, "w"): NULL;
+        if (!data) {
+            fprintf (stderr, "zinfer trace: cannot write chart data\n");
+            goto done;
+        }
+        for (int index = 0; index < n_events; index++) {
+            s_event_t *event = &events [index];
+            double arrived = (event->record.arrived - client_sent) / 1e6;
+            double started = (event->record.started - client_sent) / 1e6;
+            double ended = (event->record.ended - client_sent) / 1e6;
+            //  row x0 x1 kind: 0 compute, 1 waiting or in transfer before it
+            fprintf (data, "%d %.6f %.6f 0\n", index, started, ended);
+            double previous = index > 0? (events [index - 1].record.sent - client_sent) / 1e6: 0;
+            if (previous < arrived)
+                fprintf (data, "%d %.6f %.6f 1\n", index, previous, started);
+            else
+            if (arrived < started)
+                fprintf (data, "%d %.6f %.6f 1\n", index, arrived, started);
+        }
+        fclose (data);
+        char script [8192];
+        int used = snprintf (script, sizeof script,
+            "set terminal pngcairo size 1000,%d font ',9'\nset output '%s'\n"
+            "set title 'zinfer trace: %.3f ms end to end (compute %.0f%%, transfer %.0f%%)'\n"
+            "set xlabel 'ms since the client sent the request'\nset yrange [-1:%d] reverse\n"
+            "set ytics (", 200 + 18 * n_events, png_path, total, 100 * compute / total,
+            100 * transfer / total, n_events);
+        for (int index = 0; index < n_events && used < (int) sizeof script - 300; index++)
+            used += snprintf (script + used, sizeof script - used, "%s\"%.40s\" %d",
+                              index? ", ": "", events [index].name, index);
+        snprintf (script + used, sizeof script - used,
+            ")\nset key outside bottom\nset grid xtics\n"
+            "plot '%s' using (($4==1)?$2:1/0):1:($3-$2):(0) with vectors nohead lw 6 lc rgb '#ee9944' title 'transfer / waiting', "
+            "'' using (($4==0)?$2:1/0):1:($3-$2):(0) with vectors nohead lw 6 lc rgb '#3366aa' title 'compute'\n",
+            data_path);
+        FILE *gnuplot = popen ("gnuplot 2>&1", "w");
+        int drawn = -1;
+        if (gnuplot) {
+            fputs (script, gnuplot);
+            drawn = pclose (gnuplot);
+        }
+        unlink (data_path);
+        if (drawn != 0)
+            fprintf (stderr, "zinfer trace: gnuplot could not draw %s\n", png_path);
+        else
+            printf ("chart written to %s\n", png_path);
+    }
+    rc = 0;
+done:
+    free (events);
+    free (offsets);
+    for (int index = 0; index < ZI_MAX_DIMS; index++) {
+        zi_tensor_destroy (&inputs [index]);
+        zi_tensor_destroy (&outputs [index]);
+    }
+    zi_client_destroy (&client);
+    zi_deploy_destroy (&deploy);
+    return rc;
+}
