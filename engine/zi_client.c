@@ -17,7 +17,8 @@ typedef struct {
     uint32_t flags;             //  header flags (tracing)
     int n_inputs;               //  inputs held for a resend
     zi_tensor_t *inputs [ZI_MAX_DIMS];
-    int64_t sent;               //  when it was (last) sent, usecs
+    int64_t first_sent;         //  when it was first sent, usecs
+    int64_t sent;               //  when it was last sent, usecs
 } s_pending_t;
 
 struct zi_client_t {
@@ -27,6 +28,13 @@ struct zi_client_t {
     uint64_t next_id;           //  next request id
     zhashx_t *pending;          //  id -> s_pending_t
     zi_trace_t trace;           //  records of the last traced answer
+    int resend_msecs;           //  fixed resend grace; 0: adaptive; -1: never
+    double latency;             //  smoothed answer latency, usecs (adaptive grace)
+    uint64_t highest_answered;  //  largest id answered so far
+    int64_t last_progress;      //  last send or answer, usecs
+    int64_t next_check;         //  when to look for lost requests again
+    uint64_t resends;           //  requests sent again
+    uint64_t duplicates;        //  answers dropped as already delivered
 };
 
 static size_t
@@ -70,6 +78,7 @@ zi_client_new (const char *endpoint)
         return NULL;
     }
     self->next_id = 1;
+    self->last_progress = zi_clock_usecs ();
     self->pending = zhashx_new ();
     zhashx_set_key_hasher (self->pending, s_id_hash);
     zhashx_set_key_comparator (self->pending, s_id_compare);
@@ -163,7 +172,62 @@ zi_client_send_flags (zi_client_t *self, zi_tensor_t *const *inputs, int n_input
     zhashx_insert (self->pending, (void *) (uintptr_t) id, pending);
     if (request_id)
         *request_id = id;
-    return s_send_request (self, id, pending);
+    int rc = s_send_request (self, id, pending);
+    pending->first_sent = pending->sent;
+    self->last_progress = pending->sent;
+    return rc;
+}
+
+void
+zi_client_set_resend (zi_client_t *self, int msecs)
+{
+    self->resend_msecs = msecs;
+}
+
+uint64_t
+zi_client_resends (const zi_client_t *self)
+{
+    return self->resends;
+}
+
+uint64_t
+zi_client_duplicates (const zi_client_t *self)
+{
+    return self->duplicates;
+}
+
+//  Finds requests that look lost and sends them again under the same id.
+//  A request is taken as lost when a later one has been answered and it
+//  is still waiting after a grace period (the pipeline is first in, first
+//  out, give or take replicas), or when nothing at all has come back for
+//  a longer stall period. Answers that then arrive twice are dropped by
+//  id, so the caller sees each once.
+static void
+s_resend_lost (zi_client_t *self)
+{
+    if (self->resend_msecs < 0 || zhashx_size (self->pending) == 0)
+        return;
+    int64_t now = zi_clock_usecs ();
+    if (now < self->next_check)
+        return;
+    self->next_check = now + 20000;
+    double grace = self->resend_msecs > 0? self->resend_msecs * 1000.0:
+                   fmax (200000.0, 4 * self->latency);
+    double stall = self->resend_msecs > 0? grace: fmax (1000000.0, 8 * self->latency);
+    bool stalled = now - self->last_progress > stall;
+    zlistx_t *keys = zhashx_keys (self->pending);
+    for (void *key = zlistx_first (keys); key; key = zlistx_next (keys)) {
+        uint64_t id = (uintptr_t) key;
+        s_pending_t *pending = zhashx_lookup (self->pending, key);
+        bool overtaken = id < self->highest_answered && now - pending->sent > grace;
+        if (overtaken || (stalled && now - pending->sent > stall)) {
+            if (s_send_request (self, id, pending) == 0)
+                self->resends++;
+        }
+    }
+    zlistx_destroy (&keys);
+    if (stalled)
+        self->last_progress = now;      //  wait a whole stall period again
 }
 
 int
@@ -173,11 +237,16 @@ zi_client_recv (zi_client_t *self, uint64_t *request_id, zi_tensor_t **outputs, 
     int64_t deadline = zi_clock_usecs () + (int64_t) timeout_msecs * 1000;
     *n_outputs = 0;
     while (true) {
-        int64_t left = timeout_msecs < 0? -1: (deadline - zi_clock_usecs ()) / 1000;
-        if (timeout_msecs >= 0 && left < 0)
+        s_resend_lost (self);
+        int64_t left = timeout_msecs < 0? INT64_MAX: (deadline - zi_clock_usecs ()) / 1000;
+        if (left < 0)
             left = 0;
+        //  Wake up now and then to look for lost requests
+        long slice = left > 20? 20: (long) left;
         zmq_pollitem_t item = {self->socket, 0, ZMQ_POLLIN, 0};
-        int rc = zmq_poll (&item, 1, (long) left);
+        int rc = zmq_poll (&item, 1, slice);
+        if (rc == 0 && left > 20)
+            continue;
         if (rc == 0)
             return zi_error ("no answer from %s within %d ms (%d requests pending)",
                              self->endpoint, timeout_msecs, zi_client_pending (self)), 1;
@@ -226,6 +295,8 @@ zi_client_recv (zi_client_t *self, uint64_t *request_id, zi_tensor_t **outputs, 
         }
         if (!known || received != header.count || received > max_outputs) {
             //  A duplicate, a stray or a malformed answer: not the caller's
+            if (!known && !problem && id < self->next_id)
+                self->duplicates++;
             for (int slot = 0; slot < ZI_MAX_DIMS; slot++)
                 zi_tensor_destroy (&tensors [slot]);
             if (known && received > max_outputs) {
@@ -235,6 +306,14 @@ zi_client_recv (zi_client_t *self, uint64_t *request_id, zi_tensor_t **outputs, 
             }
             continue;
         }
+        //  Progress: the latency estimate adapts the resend grace
+        s_pending_t *pending = zhashx_lookup (self->pending, key);
+        int64_t now = zi_clock_usecs ();
+        double latency = (double) (now - pending->first_sent);
+        self->latency = self->latency == 0? latency: 0.9 * self->latency + 0.1 * latency;
+        self->last_progress = now;
+        if (id > self->highest_answered)
+            self->highest_answered = id;
         zhashx_delete (self->pending, key);
         for (int slot = 0; slot < received; slot++)
             outputs [slot] = tensors [slot];

@@ -20,6 +20,8 @@
 #include <zmq.h>
 
 #define S_MAX_INFLIGHT 1024
+//  A request not answered within this is taken as lost and forgotten
+#define S_REQUEST_DEADLINE_USECS (60 * INT64_C (1000000))
 #define S_MAX_IDENTITY 256
 
 typedef struct {
@@ -54,6 +56,7 @@ struct zi_gateway_t {
     zi_counter_t replies;       //  answers sent
     zi_counter_t rejected;      //  malformed requests and stray results
     zi_counter_t admitted;      //  admitted and not yet answered
+    zi_counter_t expired;       //  given up on after the deadline
 };
 
 static size_t
@@ -199,7 +202,34 @@ zi_gateway_sockets (zi_gateway_t *self, void **sockets)
 bool
 zi_gateway_accepting (zi_gateway_t *self)
 {
-    return (int) zhashx_size (self->inflight) < self->max_inflight;
+    //  A draining process (SIGTERM) finishes what it has and takes no more
+    return !self->worker->draining
+        && (int) zhashx_size (self->inflight) < self->max_inflight;
+}
+
+int
+zi_gateway_inflight (zi_gateway_t *self)
+{
+    return (int) ZI_READ (self->admitted);
+}
+
+void
+zi_gateway_expire (zi_gateway_t *self, int64_t now_usecs)
+{
+    if (zhashx_size (self->inflight) == 0)
+        return;
+    zlistx_t *keys = zhashx_keys (self->inflight);
+    for (void *key = zlistx_first (keys); key; key = zlistx_next (keys)) {
+        s_request_t *request = zhashx_lookup (self->inflight, key);
+        if (request && now_usecs - request->started > S_REQUEST_DEADLINE_USECS) {
+            //  Its answer is not coming (a process died with it): free the
+            //  slot; the client has sent it again under the same id
+            zhashx_delete (self->inflight, key);
+            ZI_COUNT (self->admitted, -1);
+            ZI_COUNT (self->expired, 1);
+        }
+    }
+    zlistx_destroy (&keys);
 }
 
 //  Answers a client with an error and counts it
@@ -417,7 +447,9 @@ void
 zi_gateway_pack_stats (zi_gateway_t *self, void *packer_)
 {
     msgpack_packer *packer = packer_;
-    msgpack_pack_map (packer, 6);
+    msgpack_pack_map (packer, 7);
+    s_pack_key (packer, "expired");
+    msgpack_pack_uint64 (packer, ZI_READ (self->expired));
     s_pack_key (packer, "requests");
     msgpack_pack_uint64 (packer, ZI_READ (self->requests));
     s_pack_key (packer, "replies");

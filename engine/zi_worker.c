@@ -101,6 +101,8 @@ s_thread_loop (zi_thread_t *self)
             last_tick = now;
             for (int index = 0; index < self->n_actors; index++)
                 zi_actor_expire (self->actors [index], now);
+            if (self->gateway)
+                zi_gateway_expire (self->gateway, now);
         }
     }
     free (items);
@@ -182,6 +184,54 @@ s_mkdirs (const char *path)
     if (mkdir (partial, 0700) && errno != EEXIST)
         return zi_error ("cannot create %s: %s", path, strerror (errno));
     return 0;
+}
+
+//  Activity of the process: messages taken from mailboxes so far; busy
+//  when its gateway still waits for answers
+static uint64_t
+s_activity (zi_worker_t *self, bool *busy)
+{
+    uint64_t received = 0;
+    *busy = false;
+    for (int index = 0; index < self->n_actors; index++) {
+        zi_actor_stats_t *stats = &self->actors [index].stats;
+        received += ZI_READ (stats->messages_in) + ZI_READ (stats->rejected);
+    }
+    for (int index = 0; index < self->n_threads; index++)
+        if (self->threads [index].gateway && zi_gateway_inflight (self->threads [index].gateway))
+            *busy = true;
+    return received;
+}
+
+//  Graceful stop: the gateway takes no new requests, and the process
+//  serves on until it has been quiet for a while: 100 ms, or a second
+//  while its gateway still waits for answers (other processes may be
+//  computing them). At most S_DRAIN_USECS: the launcher's SIGKILL comes
+//  later. Partial joins are not waited for: their other input may have
+//  been lost with a process that died.
+#define S_DRAIN_USECS (4 * INT64_C (1000000))
+
+static void
+s_drain (zi_worker_t *self)
+{
+    atomic_store (&self->draining, 1);
+    int64_t deadline = zi_clock_usecs () + S_DRAIN_USECS;
+    int64_t quiet_since = zi_clock_usecs ();
+    bool busy;
+    uint64_t seen = s_activity (self, &busy);
+    while (zi_clock_usecs () < deadline) {
+        usleep (10000);
+        uint64_t now = s_activity (self, &busy);
+        if (now != seen) {
+            seen = now;
+            quiet_since = zi_clock_usecs ();
+        }
+        else
+        if (zi_clock_usecs () - quiet_since >= (busy? 1000000: 100000))
+            return;
+    }
+    fprintf (stderr, "zinfer worker: stopping with work still in flight after %d s\n",
+             (int) (S_DRAIN_USECS / 1000000));
 }
 
 int
@@ -272,9 +322,10 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control)
     if (failed)
         fprintf (stderr, "zinfer worker: process '%s': %s\n", info->name, failure);
     else {
-        //  Serve until told to stop
+        //  Serve until told to stop, then drain
         int signal_number = 0;
         sigwait (&signals, &signal_number);
+        s_drain (&worker);
     }
     worker.stopping = 1;
     zi_monitor_stop (&worker.monitor);

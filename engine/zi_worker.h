@@ -125,6 +125,7 @@ struct zi_worker_t {
     zi_actor_t *actors;         //  this process's actors
     int n_actors;
     volatile int stopping;      //  set once a stop was asked for
+    atomic_int draining;        //  SIGTERM: finish what is in flight, take nothing new
     zi_monitor_t *monitor;      //  the monitor thread
     void *monitor_control;      //  PAIR to stop it
 };
@@ -156,9 +157,15 @@ void
 //  Sockets to poll (client ROUTER, results PULL); count returned
 int
     zi_gateway_sockets (zi_gateway_t *self, void **sockets);
-//  Below its in-flight limit, so it reads new requests
+//  Below its in-flight limit and not draining, so it reads new requests
 bool
     zi_gateway_accepting (zi_gateway_t *self);
+//  Requests admitted and not yet answered
+int
+    zi_gateway_inflight (zi_gateway_t *self);
+//  Forgets requests whose answer is overdue
+void
+    zi_gateway_expire (zi_gateway_t *self, int64_t now_usecs);
 //  Handles what is waiting on one of its sockets
 void
     zi_gateway_handle (zi_gateway_t *self, void *socket);

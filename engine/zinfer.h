@@ -186,6 +186,17 @@ int
 //  Requests sent and not yet answered
 int
     zi_client_pending (const zi_client_t *self);
+//  Requests whose answer is overdue are sent again under the same id (the
+//  caller still sees each answer exactly once). By default the grace is
+//  adaptive (4x the recent latency, at least 200 ms); msecs > 0 fixes it,
+//  -1 turns resending off.
+void
+    zi_client_set_resend (zi_client_t *self, int msecs);
+//  Requests sent again, and answers dropped as duplicates, so far
+uint64_t
+    zi_client_resends (const zi_client_t *self);
+uint64_t
+    zi_client_duplicates (const zi_client_t *self);
 //  Synchronous: send and wait for this request's answer; returns the
 //  number of outputs, or -1
 int

@@ -41,14 +41,23 @@ class ZinferError(Exception):
 class Client:
     """One DEALER connection to a topology's gateway."""
 
-    def __init__(self, endpoint, context=None):
+    def __init__(self, endpoint, context=None, resend=None):
+        """resend: None for an adaptive grace (4x the recent latency, at
+        least 0.2 s), a number of seconds to fix it, or False to never
+        resend a request whose answer is overdue."""
         self.endpoint = endpoint
         self._context = context or zmq.Context.instance()
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.connect(endpoint)
         self._next_id = 1
-        self._pending = {}          # id -> inputs, kept for a resend
+        self._pending = {}          # id -> [frames, first sent, last sent]
+        self._resend = resend
+        self._latency = 0.0
+        self._highest_answered = 0
+        self._last_progress = time.monotonic()
+        self.resends = 0            # requests sent again
+        self.duplicates = 0         # answers dropped as already delivered
 
     def close(self):
         self._socket.close()
@@ -72,8 +81,29 @@ class Client:
                       list(x.shape), 0]
             frames += [msgpack.packb(header), memoryview(x).cast("B")]
         self._socket.send_multipart(frames, copy=False)
-        self._pending[request] = arrays
+        now = time.monotonic()
+        self._pending[request] = [frames, now, now]
+        self._last_progress = now
         return request
+
+    def _resend_lost(self):
+        """Sends overdue requests again under the same id: those overtaken
+        by a later answer for longer than the grace, or all of them when
+        nothing has come back for a while (a process died with them)."""
+        if self._resend is False or not self._pending:
+            return
+        now = time.monotonic()
+        grace = self._resend or max(0.2, 4 * self._latency)
+        stall = self._resend or max(1.0, 8 * self._latency)
+        stalled = now - self._last_progress > stall
+        for request, entry in self._pending.items():
+            overtaken = request < self._highest_answered and now - entry[2] > grace
+            if overtaken or (stalled and now - entry[2] > stall):
+                self._socket.send_multipart(entry[0], copy=False)
+                entry[2] = now
+                self.resends += 1
+        if stalled:
+            self._last_progress = now
 
     def recv(self, timeout=30.0):
         """Waits for the next answer; returns (id, [outputs]). Raises
@@ -81,14 +111,18 @@ class Client:
         comes within timeout seconds."""
         deadline = time.monotonic() + timeout
         while True:
-            left = max(0, deadline - time.monotonic())
-            if not self._socket.poll(int(left * 1000)):
+            self._resend_lost()
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise TimeoutError(f"no answer from {self.endpoint} within {timeout} s "
                                    f"({self.pending()} pending)")
+            if not self._socket.poll(int(min(left, 0.02) * 1000)):
+                continue
             frames = self._socket.recv_multipart(copy=False)
             header = msgpack.unpackb(frames[0].bytes)
             request, kind = header[2], header[1]
             if request not in self._pending:
+                self.duplicates += 1
                 continue        # a duplicate or a stray: not the caller's
             if kind == ERROR:
                 del self._pending[request]
@@ -99,7 +133,11 @@ class Client:
                 shape = tuple(part[7])
                 data = np.frombuffer(frames[index + 1].buffer, dtype=NUMPY[part[6]])
                 outputs[part[4]] = data.reshape(shape).copy()
-            del self._pending[request]
+            now = time.monotonic()
+            latency = now - self._pending.pop(request)[1]
+            self._latency = latency if not self._latency else 0.9 * self._latency + 0.1 * latency
+            self._highest_answered = max(self._highest_answered, request)
+            self._last_progress = now
             return request, outputs
 
     def infer(self, inputs, timeout=30.0):

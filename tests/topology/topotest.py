@@ -453,7 +453,70 @@ def hostile_case(args, folder, port):
         client.close()
 
 
+def worker_pids(launcher_pid):
+    """Process name -> pid of the workers a launcher started."""
+    pids = {}
+    for pid in workers_of(launcher_pid):
+        try:
+            args = open(f"/proc/{pid}/cmdline").read().split("\0")
+        except OSError:
+            continue
+        if "--process" in args:
+            pids[args[args.index("--process") + 1]] = pid
+    return pids
+
+
+def kill_recovery_case(args, folder, port):
+    """10,000 requests through a 4-process tcp split of mobilenet_v3_small;
+    a middle process is killed with SIGKILL twice during the stream. The
+    launcher restarts it, the client resends what was lost, and every
+    answer arrives exactly once, bitwise equal to the local result."""
+    model_name = "mobilenet_v3_small_op17"
+    model = os.path.join(args.models, model_name + ".onnx")
+    data = os.path.join(args.models, model_name + ".input.npy")
+    names = node_names(args.zinfer, model)
+    placement = []
+    for i, (first, last) in enumerate(ranges(names, 4)):
+        placement += [f"  - process: p{i}", f"    from: {first}", f"    to: {last}"]
+    path = write_topology(folder, model, ["p0", "p1", "p2", "p3"], placement, port, "tcp")
+    want = local_result(args.zinfer, model, [data], folder).tobytes()
+    x = np.load(data)
+    count = args.requests or 10000
+    kills = {count // 4: "p1", (3 * count) // 5: "p2"}
+    with Topology(args.zinfer, path) as topology:
+        client = zinfer_client.Client(topology.endpoint)
+        answers, sent, faults, wrong = {}, 0, 0, 0
+        start = time.time()
+        while len(answers) < count:
+            while sent < count and sent - len(answers) < 16:
+                client.send([x])
+                sent += 1
+            request, outputs = client.recv(timeout=120)
+            if request in answers:
+                raise Failure(f"request {request} answered twice")
+            answers[request] = True
+            wrong += outputs[0].tobytes() != want
+            victim = kills.pop(len(answers), None)
+            if victim:
+                pid = worker_pids(topology.process.pid)[victim]
+                os.kill(pid, signal.SIGKILL)
+                faults += 1
+                print(f"    killed {victim} (pid {pid}) with SIGKILL after {len(answers)} answers",
+                      flush=True)
+        seconds = time.time() - start
+        print(f"requests sent: {count}, faults injected: {faults}, answers: {len(answers)}, "
+              f"lost: {count - len(answers)}, wrong: {wrong}, resent: {client.resends}, "
+              f"duplicates dropped: {client.duplicates}, {seconds:.1f} s", flush=True)
+        check(faults == 2, "two processes were killed during the stream")
+        check(len(answers) == count, f"all {count} requests answered, each exactly once")
+        check(wrong == 0, "every answer bitwise equal to zinfer run")
+        restarted = worker_pids(topology.process.pid)
+        check(len(restarted) == 4, f"the launcher restarted what died ({sorted(restarted)})")
+        client.close()
+
+
 CASES = {
+    "kill_recovery": kill_recovery_case,
     "monitor": monitor_case,
     "hostile_frames": hostile_case,
     "huge_tensor_tcp": huge_tensor_case,
@@ -481,6 +544,7 @@ def main():
     parser.add_argument("--case")
     parser.add_argument("--port", type=int)
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--requests", type=int, help="fewer requests, for a quick run")
     args = parser.parse_args()
     if args.list:
         print("\n".join(CASES))
