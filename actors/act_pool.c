@@ -769,6 +769,9 @@ zi_act_pool_test (zi_test_t *t)
              .pads = {1, 1, 1, 1}, .set_pads = true, .count_include_pad = 1},
             {.n_spatial = 2, .dims = {1, 1, 2, 2}, .kernel = {3, 3}, .strides = {1, 1},
              .pads = {1, 1, 1, 1}, .set_pads = true},
+            //  pads >= kernel: some windows see nothing but padding
+            {.n_spatial = 2, .dims = {1, 2, 3, 4}, .kernel = {2, 2}, .strides = {1, 1},
+             .pads = {2, 0, 1, 3}, .set_pads = true},
             //  ceil_mode, incl. a last window that would start in the padding
             {.n_spatial = 2, .dims = {1, 2, 6, 7}, .kernel = {3, 3}, .strides = {2, 2},
              .ceil_mode = 1},

@@ -433,6 +433,9 @@ s_run_nearest (const s_resize_t *params, const float *x, float *y)
         float *target = y + row * width;
         if (offset == previous)
             memcpy (target, target - width, width * sizeof (float));
+        else
+        if (params->axes [rank - 1].identity)
+            memcpy (target, x + offset, width * sizeof (float));
         else {
             const float *source = x + offset;
             for (int64_t column = 0; column < width; column++)
