@@ -123,6 +123,26 @@ zi_actor_setup (zi_actor_t *self)
             return zi_error ("actor '%s': cannot bind %s: %s", self->name, endpoint,
                              zmq_strerror (zmq_errno ()));
 
+    //  Is any producer on another thread (or the gateway, elsewhere)? Only
+    //  then can anything arrive in the mailbox, and only then is it polled
+    const zi_deploy_actor_t *me = &deploy->actors [self->index];
+    for (int producer = 0; producer < plan->n_nodes && !self->remote; producer++)
+        for (int route = 0; route < deploy->n_routes [producer]; route++) {
+            if (deploy->routes [producer][route].node != node_index)
+                continue;
+            for (int replica = 0; replica < deploy->replicas [producer]; replica++) {
+                const zi_deploy_actor_t *other = &deploy->actors [deploy->first_actor [producer] + replica];
+                if (other->process != me->process || other->thread != me->thread)
+                    self->remote = true;
+            }
+        }
+    for (int route = 0; route < deploy->n_input_routes; route++)
+        if (deploy->input_routes [route].node == node_index
+        && (deploy->gateway_process != me->process || deploy->gateway_thread != me->thread))
+            self->remote = true;
+    if (me->ipc || me->tcp_port > 0)
+        self->remote = true;
+
     //  Inputs: constants are bound once; the rest arrive as messages
     self->bound = calloc (node->n_inputs + 1, sizeof (zi_tensor_t *));
     self->expect = calloc (node->n_inputs + 1, sizeof (zi_tensor_t *));
@@ -184,21 +204,23 @@ zi_actor_setup (zi_actor_t *self)
         into->first_peer = first_peer_of [key] = self->n_peers;
         for (int replica = 0; replica < replicas; replica++) {
             int actor = route.node >= 0? deploy->first_actor [route.node] + replica: -1;
-            void *peer = zmq_socket (worker->context, ZMQ_PUSH);
-            zmq_setsockopt (peer, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
-            zi_deploy_mailbox (deploy, actor, worker->process, endpoint, sizeof endpoint);
-            if (zmq_connect (peer, endpoint)) {
-                zmq_close (peer);
-                free (first_peer_of);
-                return zi_error ("actor '%s': cannot connect %s: %s", self->name, endpoint,
-                                 zmq_strerror (zmq_errno ()));
-            }
-            self->peers [self->n_peers] = peer;
             self->peer_actor [self->n_peers] = actor;
-            //  A consumer on this same thread is woken directly
+            //  A consumer on this same thread gets tensors handed over
             for (int local = 0; actor >= 0 && local < self->thread->n_actors; local++)
                 if (self->thread->actors [local]->index == actor)
                     self->peer_local [self->n_peers] = self->thread->actors [local];
+            if (!self->peer_local [self->n_peers]) {
+                void *peer = zmq_socket (worker->context, ZMQ_PUSH);
+                zmq_setsockopt (peer, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
+                zi_deploy_mailbox (deploy, actor, worker->process, endpoint, sizeof endpoint);
+                if (zmq_connect (peer, endpoint)) {
+                    zmq_close (peer);
+                    free (first_peer_of);
+                    return zi_error ("actor '%s': cannot connect %s: %s", self->name, endpoint,
+                                     zmq_strerror (zmq_errno ()));
+                }
+                self->peers [self->n_peers] = peer;
+            }
             self->n_peers++;
         }
     }
@@ -210,10 +232,16 @@ void
 zi_actor_teardown (zi_actor_t *self)
 {
     for (int peer = 0; peer < self->n_peers; peer++)
-        zmq_close (self->peers [peer]);
+        if (self->peers [peer])
+            zmq_close (self->peers [peer]);
     if (self->mailbox)
         zmq_close (self->mailbox);
     zhashx_destroy (&self->joins);
+    for (int index = 0; index < self->n_local; index++) {
+        zi_tensor_destroy (&self->local [index].tensor);
+        zi_trace_clear (&self->local [index].trace);
+    }
+    free (self->local);
     free (self->peers);
     free (self->peer_local);
     free (self->peer_actor);
@@ -222,6 +250,25 @@ zi_actor_teardown (zi_actor_t *self)
     free (self->bound);
     free (self->expect);
     pthread_mutex_destroy (&self->stats.lock);
+}
+
+//  Hands a tensor to an actor on this same thread
+static void
+s_hand_over (zi_actor_t *target, const zi_msg_header_t *header, zi_tensor_t *tensor,
+             const zi_trace_t *trace)
+{
+    if (target->n_local == target->max_local) {
+        target->max_local = target->max_local? target->max_local * 2: 8;
+        target->local = realloc (target->local, target->max_local * sizeof (zi_local_t));
+        assert (target->local);
+    }
+    zi_local_t *item = &target->local [target->n_local++];
+    item->header = *header;
+    item->tensor = zi_tensor_ref (tensor);
+    item->trace = (zi_trace_t) {0, NULL};
+    if (trace && (header->flags & ZI_MSG_TRACE))
+        zi_trace_merge (&item->trace, trace->records, trace->count);
+    zi_thread_wake (target->thread, target);
 }
 
 int
@@ -233,12 +280,13 @@ zi_actor_send (zi_actor_route_t *route, void **peers, zi_actor_t **local,
     if (route->n_peers > 1)
         pick += route->by_request? (int) (header->request % route->n_peers):
                                    (int) (route->next++ % route->n_peers);
+    if (local [pick])
+        s_hand_over (local [pick], header, tensor, trace);
+    else
     if (zi_msg_send (peers [pick], header, tensor, trace, false))
         return zi_error ("send failed: %s", zmq_strerror (zmq_errno ()));
     if (sent)
         ZI_COUNT (sent [pick], 1);
-    if (local [pick])
-        zi_thread_wake (local [pick]->thread, local [pick]);
     return 0;
 }
 
@@ -392,6 +440,21 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, 
         zhashx_delete (self->joins, key);
         ZI_COUNT (self->stats.joins_pending, -1);
     }
+}
+
+void
+zi_actor_drain_local (zi_actor_t *self)
+{
+    //  Items handed over while this runs (a peer on the thread answering
+    //  back) land behind the ones taken here
+    for (int index = 0; index < self->n_local; index++) {
+        zi_local_t item = self->local [index];
+        ZI_COUNT (self->stats.local_in, 1);
+        s_accept (self, &item.header, item.tensor, zi_clock_usecs (), &item.trace,
+                  item.header.flags & ZI_MSG_TRACE? zi_trace_now (): 0);
+        zi_trace_clear (&item.trace);
+    }
+    self->n_local = 0;
 }
 
 int

@@ -153,15 +153,17 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
         into->first_peer = self->n_peers;
         for (int replica = 0; replica < into->n_peers; replica++) {
             int actor = deploy->first_actor [route.node] + replica;
-            void *peer = zmq_socket (worker->context, ZMQ_PUSH);
-            zmq_setsockopt (peer, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
-            zi_deploy_mailbox (deploy, actor, worker->process, endpoint, sizeof endpoint);
-            zmq_connect (peer, endpoint);
-            self->peers [self->n_peers] = peer;
             self->peer_actor [self->n_peers] = actor;
             for (int local = 0; local < thread->n_actors; local++)
                 if (thread->actors [local]->index == actor)
                     self->peer_local [self->n_peers] = thread->actors [local];
+            if (!self->peer_local [self->n_peers]) {
+                void *peer = zmq_socket (worker->context, ZMQ_PUSH);
+                zmq_setsockopt (peer, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
+                zi_deploy_mailbox (deploy, actor, worker->process, endpoint, sizeof endpoint);
+                zmq_connect (peer, endpoint);
+                self->peers [self->n_peers] = peer;
+            }
             self->n_peers++;
         }
     }
@@ -176,7 +178,8 @@ zi_gateway_destroy (zi_gateway_t **self_p)
     if (!self)
         return;
     for (int peer = 0; peer < self->n_peers; peer++)
-        zmq_close (self->peers [peer]);
+        if (self->peers [peer])
+            zmq_close (self->peers [peer]);
     if (self->clients)
         zmq_close (self->clients);
     if (self->results)

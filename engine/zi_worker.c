@@ -62,9 +62,17 @@ s_thread_loop (zi_thread_t *self)
         items [item++] = (zmq_pollitem_t) {gateway_sockets [0], 0, ZMQ_POLLIN, 0};
         items [item++] = (zmq_pollitem_t) {gateway_sockets [1], 0, ZMQ_POLLIN, 0};
     }
+    //  Mailboxes that only same-thread peers feed never receive anything:
+    //  polling them would cost a file descriptor each per wait
     int first_actor_item = item;
+    zi_actor_t **polled = calloc (self->n_actors + 1, sizeof (zi_actor_t *));
+    assert (polled);
     for (int index = 0; index < self->n_actors; index++)
-        items [item++] = (zmq_pollitem_t) {self->actors [index]->mailbox, 0, ZMQ_POLLIN, 0};
+        if (self->actors [index]->remote) {
+            polled [item - first_actor_item] = self->actors [index];
+            items [item++] = (zmq_pollitem_t) {self->actors [index]->mailbox, 0, ZMQ_POLLIN, 0};
+        }
+    n_items = item;
     int64_t last_tick = zi_clock_usecs ();
 
     while (!worker->stopping) {
@@ -72,7 +80,7 @@ s_thread_loop (zi_thread_t *self)
         while (self->n_ready > 0) {
             zi_actor_t *actor = self->ready [--self->n_ready];
             actor->queued = false;
-            zi_actor_drain (actor, S_BATCH);
+            zi_actor_drain_local (actor);
         }
         if (self->gateway)
             items [2].events = zi_gateway_accepting (self->gateway)? ZMQ_POLLIN: 0;
@@ -94,7 +102,7 @@ s_thread_loop (zi_thread_t *self)
             }
             for (int index = first_actor_item; index < n_items; index++)
                 if (items [index].revents & ZMQ_POLLIN)
-                    zi_actor_drain (self->actors [index - first_actor_item], S_BATCH);
+                    zi_actor_drain (polled [index - first_actor_item], S_BATCH);
         }
         int64_t now = zi_clock_usecs ();
         if (now - last_tick > S_TICK_MSECS * 1000) {
@@ -106,6 +114,7 @@ s_thread_loop (zi_thread_t *self)
         }
     }
     free (items);
+    free (polled);
 }
 
 static void *
