@@ -235,6 +235,13 @@ zi_tensor_t *
 int
     zi_pool_live (zi_pool_t *self);
 
+//  SIGTERM and SIGINT (zi_signals.c): install the handler once, then wait
+//  up to timeout_msecs (-1: forever) for one; true when one came
+int
+    zi_signals_install (void);
+bool
+    zi_signals_wait (int timeout_msecs);
+
 //  Monotonic clock in microseconds
 int64_t
     zi_clock_usecs (void);

@@ -184,7 +184,7 @@ zi_cli_demo (int argc, char **argv)
         printf ("starting the split topology (%s) ...\n", topology_path);
         fflush (stdout);
         launcher = zi_launcher_new (topology_path, NULL, 0);
-        if (!launcher || zi_launcher_start (launcher, 60, NULL)) {
+        if (!launcher || zi_launcher_start (launcher, 60, false)) {
             fprintf (stderr, "zinfer demo: %s\n", zi_error_text ());
             goto done;
         }

@@ -66,18 +66,14 @@ zi_cli_up (int argc, char **argv)
     if (!path)
         return zi_cli_fail ("up", "no topology given (usage: zinfer up TOPOLOGY.yaml)");
 
-    //  Block the signals we wait for before any worker starts
-    sigset_t signals;
-    sigemptyset (&signals);
-    sigaddset (&signals, SIGINT);
-    sigaddset (&signals, SIGTERM);
-    sigaddset (&signals, SIGCHLD);
-    sigprocmask (SIG_BLOCK, &signals, NULL);
+    //  Catch the stop signals before any worker starts
+    if (zi_signals_install ())
+        return zi_cli_fail ("up", "%s", zi_error_text ());
 
     zi_launcher_t *launcher = zi_launcher_new (path, host_name, (int) base_port);
     if (!launcher)
         return zi_cli_fail ("up", "%s", zi_error_text ());
-    if (zi_launcher_start (launcher, (int) ready_timeout, &signals)) {
+    if (zi_launcher_start (launcher, (int) ready_timeout, true)) {
         fprintf (stderr, "zinfer up: %s\n", zi_error_text ());
         zi_launcher_destroy (&launcher);
         return ZI_EXIT_FAILURE;
@@ -103,9 +99,7 @@ zi_cli_up (int argc, char **argv)
     //  Supervise until told to stop
     int rc = 0;
     while (true) {
-        struct timespec tick = {0, 50 * 1000000};
-        int signal_number = sigtimedwait (&signals, NULL, &tick);
-        if (signal_number == SIGINT || signal_number == SIGTERM) {
+        if (zi_signals_wait (50)) {
             printf ("zinfer up: stopping\n");
             fflush (stdout);
             break;

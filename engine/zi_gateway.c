@@ -109,6 +109,10 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
     self->clients = zmq_socket (worker->context, ZMQ_ROUTER);
     int mandatory = 0;      //  a vanished client's answer is dropped, not an error
     zmq_setsockopt (self->clients, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory);
+    //  Room for every admitted request's answer: a client that reads its
+    //  answers late loses none (one that never reads is bounded by this)
+    int answers = 2 * S_MAX_INFLIGHT;
+    zmq_setsockopt (self->clients, ZMQ_SNDHWM, &answers, sizeof answers);
     zi_deploy_client_endpoint (deploy, endpoint, sizeof endpoint);
     if (zmq_bind (self->clients, endpoint)) {
         zi_error ("gateway: cannot bind the client endpoint %s: %s", endpoint,
@@ -205,9 +209,9 @@ zi_gateway_sockets (zi_gateway_t *self, void **sockets)
 bool
 zi_gateway_accepting (zi_gateway_t *self)
 {
-    //  A draining process (SIGTERM) finishes what it has and takes no more
-    return !self->worker->draining
-        && (int) zhashx_size (self->inflight) < self->max_inflight;
+    //  A draining process still reads requests, to refuse them at once
+    return self->worker->draining
+        || (int) zhashx_size (self->inflight) < self->max_inflight;
 }
 
 int
@@ -315,6 +319,10 @@ s_on_request (zi_gateway_t *self)
     if (!*problem && received != n_inputs)
         snprintf (problem, sizeof problem, "the model has %d input%s, the request carries %d",
                   n_inputs, n_inputs == 1? "": "s", received);
+    //  A draining process (SIGTERM) finishes what it admitted and turns
+    //  the rest away with a clear answer rather than leaving them unread
+    if (!*problem && self->worker->draining)
+        snprintf (problem, sizeof problem, "the topology is shutting down; request not admitted");
     if (*problem) {
         s_refuse (self, identity, identity_size, client_request, problem);
         for (int slot = 0; slot < n_inputs; slot++)

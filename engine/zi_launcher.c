@@ -32,7 +32,7 @@ s_usecs (void)
 
 #define S_MAX_RESTARTS 5        //  within S_RESTART_WINDOW: then give up
 #define S_RESTART_WINDOW_USECS (60 * INT64_C (1000000))
-#define S_GRACE_USECS (5 * INT64_C (1000000))
+#define S_GRACE_USECS (10 * INT64_C (1000000))
 
 typedef struct {
     int process;                //  topology process index
@@ -123,17 +123,23 @@ s_describe_exit (int status, char *buffer, size_t size)
 }
 
 //  Stops every child: SIGTERM, then SIGKILL after the grace period
+//  Sends SIGTERM to the children that match (the gateway's process, or
+//  the others) and waits for them, SIGKILL after the grace period
 static void
-s_stop_all (zi_launcher_t *self)
+s_stop_group (zi_launcher_t *self, bool gateway)
 {
+    int gateway_process = self->deploy->gateway_process;
     for (int index = 0; index < self->n_children; index++)
-        if (self->children [index].pid > 0)
+        if (self->children [index].pid > 0
+        && (self->children [index].process == gateway_process) == gateway)
             kill (self->children [index].pid, SIGTERM);
     int64_t deadline = s_usecs () + S_GRACE_USECS;
     while (true) {
         bool alive = false;
         for (int index = 0; index < self->n_children; index++) {
             s_child_t *child = &self->children [index];
+            if ((child->process == gateway_process) != gateway)
+                continue;
             if (child->pid > 0 && waitpid (child->pid, NULL, WNOHANG) == child->pid)
                 child->pid = 0;
             if (child->pid > 0)
@@ -142,16 +148,28 @@ s_stop_all (zi_launcher_t *self)
         if (!alive)
             return;
         if (s_usecs () > deadline) {
-            for (int index = 0; index < self->n_children; index++)
-                if (self->children [index].pid > 0) {
-                    kill (self->children [index].pid, SIGKILL);
-                    waitpid (self->children [index].pid, NULL, 0);
-                    self->children [index].pid = 0;
+            for (int index = 0; index < self->n_children; index++) {
+                s_child_t *child = &self->children [index];
+                if ((child->process == gateway_process) == gateway && child->pid > 0) {
+                    kill (child->pid, SIGKILL);
+                    waitpid (child->pid, NULL, 0);
+                    child->pid = 0;
                 }
+            }
             return;
         }
         usleep (10000);
     }
+}
+
+//  Stops every child. The gateway's process goes first: it stops taking
+//  requests and waits until those in flight are answered, which needs the
+//  other processes still running; then the rest, which are idle by then
+static void
+s_stop_all (zi_launcher_t *self)
+{
+    s_stop_group (self, true);
+    s_stop_group (self, false);
 }
 
 //  Reaps dead children and schedules restarts; returns -1 when one keeps
@@ -298,7 +316,7 @@ zi_launcher_destroy (zi_launcher_t **self_p)
 }
 
 int
-zi_launcher_start (zi_launcher_t *self, int ready_timeout_secs, const sigset_t *signals)
+zi_launcher_start (zi_launcher_t *self, int ready_timeout_secs, bool interruptible)
 {
     self->context = zmq_ctx_new ();
     self->socket = zmq_socket (self->context, ZMQ_PULL);
@@ -313,12 +331,8 @@ zi_launcher_start (zi_launcher_t *self, int ready_timeout_secs, const sigset_t *
     }
     int64_t deadline = s_usecs () + (int64_t) ready_timeout_secs * 1000000;
     while (true) {
-        if (signals) {
-            struct timespec zero = {0, 0};
-            int signal_number = sigtimedwait (signals, NULL, &zero);
-            if (signal_number == SIGINT || signal_number == SIGTERM)
-                return zi_error ("interrupted while starting");
-        }
+        if (interruptible && zi_signals_wait (0))
+            return zi_error ("interrupted while starting");
         if (s_reap (self, true) || s_read_reports (self, self->socket, 20))
             return zi_error ("a worker process failed to start (see above)");
         int ready = 0;

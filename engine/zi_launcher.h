@@ -18,10 +18,10 @@ zi_launcher_t *
 //  Stops every worker that still runs
 void
     zi_launcher_destroy (zi_launcher_t **self_p);
-//  Starts the workers and waits until each reports READY. With signals
-//  given (blocked by the caller), SIGINT or SIGTERM abort the wait.
+//  Starts the workers and waits until each reports READY. When
+//  interruptible, SIGINT or SIGTERM (see zi_signals_install) abort the wait.
 int
-    zi_launcher_start (zi_launcher_t *self, int ready_timeout_secs, const sigset_t *signals);
+    zi_launcher_start (zi_launcher_t *self, int ready_timeout_secs, bool interruptible);
 //  Reaps dead workers and restarts them after their pause; -1 once one
 //  keeps dying. Call it often (every 50 ms or so).
 int

@@ -212,13 +212,14 @@ s_activity (zi_worker_t *self, bool *busy)
     return received;
 }
 
-//  Graceful stop: the gateway takes no new requests, and the process
-//  serves on until it has been quiet for a while: 100 ms, or a second
-//  while its gateway still waits for answers (other processes may be
-//  computing them). At most S_DRAIN_USECS: the launcher's SIGKILL comes
-//  later. Partial joins are not waited for: their other input may have
-//  been lost with a process that died.
-#define S_DRAIN_USECS (4 * INT64_C (1000000))
+//  Graceful stop: the gateway takes no new requests and the process
+//  serves on until every request it admitted is answered; a process
+//  without the gateway serves on until it has been quiet for 100 ms (the
+//  launcher stops the gateway's process first, so by then no more work is
+//  coming). At most S_DRAIN_USECS: the launcher's SIGKILL comes later.
+//  Partial joins are not waited for: their other input may have been lost
+//  with a process that died.
+#define S_DRAIN_USECS (8 * INT64_C (1000000))
 
 static void
 s_drain (zi_worker_t *self)
@@ -229,14 +230,14 @@ s_drain (zi_worker_t *self)
     bool busy;
     uint64_t seen = s_activity (self, &busy);
     while (zi_clock_usecs () < deadline) {
-        usleep (10000);
+        usleep (5000);
         uint64_t now = s_activity (self, &busy);
-        if (now != seen) {
+        if (now != seen || busy) {
             seen = now;
             quiet_since = zi_clock_usecs ();
         }
         else
-        if (zi_clock_usecs () - quiet_since >= (busy? 1000000: 100000))
+        if (zi_clock_usecs () - quiet_since >= 100000)
             return;
     }
     fprintf (stderr, "zinfer worker: stopping with work still in flight after %d s\n",
@@ -280,12 +281,7 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control)
         thread->actors [thread->n_actors++] = actor;
     }
 
-    //  Start the threads with signals blocked: the main thread takes them
-    sigset_t signals, previous;
-    sigemptyset (&signals);
-    sigaddset (&signals, SIGINT);
-    sigaddset (&signals, SIGTERM);
-    pthread_sigmask (SIG_BLOCK, &signals, &previous);
+    zi_signals_install ();
     void **controls = calloc (worker.n_threads, sizeof (void *));
     int failed = 0;
     char failure [600] = "";
@@ -332,8 +328,7 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control)
         fprintf (stderr, "zinfer worker: process '%s': %s\n", info->name, failure);
     else {
         //  Serve until told to stop, then drain
-        int signal_number = 0;
-        sigwait (&signals, &signal_number);
+        zi_signals_wait (-1);
         s_drain (&worker);
     }
     worker.stopping = 1;
@@ -349,7 +344,6 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control)
         zmq_close (report);
     zmq_ctx_term (worker.context);
     zi_pool_destroy (&worker.pool);
-    pthread_sigmask (SIG_SETMASK, &previous, NULL);
     free (controls);
     free (worker.threads);
     free (worker.actors);

@@ -115,7 +115,7 @@ s_show (const char *text)
     for (const unsigned char *cursor = (const unsigned char *) text; *cursor; cursor++) {
         bool starts_char = (*cursor & 0xC0) != 0x80;
         if ((starts_char && shown++ == S_SHOW_MAX) || used + 8 > sizeof ring [0]) {
-            strcpy (out + used, "...");
+            snprintf (out + used, sizeof ring [0] - used, "...");
             return out;
         }
         if (*cursor < 0x20 || *cursor == 0x7F)
@@ -386,7 +386,7 @@ s_read_small (s_loader_t *self, const s_fields_t *fields, const char *key, int m
               int *value_p)
 {
     yaml_node_t *node = s_field (fields, key);
-    int64_t value;
+    int64_t value = 0;
     if (!node)
         return 0;
     if (s_read_int (self, node, key, min, max, &value))
@@ -613,8 +613,8 @@ s_load_rule (s_loader_t *self, yaml_node_t *item)
         rule->n_nodes = 1;
     }
     if (nodes) {
-        yaml_node_item_t *items;
-        int count;
+        yaml_node_item_t *items = NULL;
+        int count = 0;
         if (s_read_list (self, nodes, "nodes", "a list of node names", 1, INT_MAX,
                          &items, &count))
             return -1;
@@ -646,8 +646,8 @@ static int
 s_load_shape (s_loader_t *self, yaml_node_t *shape)
 {
     zi_topology_t *topo = &self->topo->base;
-    yaml_node_item_t *items;
-    int count;
+    yaml_node_item_t *items = NULL;
+    int count = 0;
     if (s_read_list (self, shape, "input_shape", "a list of 1 to 8 dimensions", 1,
                      ZI_TOPO_MAX_DIMS, &items, &count))
         return -1;
@@ -759,8 +759,8 @@ s_load (s_loader_t *self, yaml_node_t *root)
                            s_got (node));
     }
 
-    yaml_node_item_t *items;
-    int count;
+    yaml_node_item_t *items = NULL;
+    int count = 0;
     if ((node = s_field (&top, "hosts"))) {
         if (s_read_list (self, node, "hosts", "a list of 1 to 1024 hosts", 1, S_MAX_ITEMS,
                          &items, &count))

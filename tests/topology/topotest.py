@@ -515,7 +515,113 @@ def kill_recovery_case(args, folder, port):
         client.close()
 
 
+def rss_kib(pid):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def backpressure_case(args, folder, port):
+    """A client pushes 100,000 requests as fast as the engine takes them:
+    the gateway's in-flight limit and ZeroMQ's queues push back, worker
+    memory stays bounded, and every request is answered."""
+    import zmq
+    model, names, path = three_way_split(args, folder, port, "tiny_cnn_op13")
+    data = os.path.join(args.models, "tiny_cnn_op13.input.npy")
+    want = local_result(args.zinfer, model, [data], folder).tobytes()
+    x = np.load(data)
+    count = args.requests or 100000
+    bound_kib = 256 * 1024
+    with Topology(args.zinfer, path) as topology:
+        pids = list(worker_pids(topology.process.pid).values())
+        baseline = max(rss_kib(pid) for pid in pids)
+        client = zinfer_client.Client(topology.endpoint)
+        import msgpack
+        frames = [msgpack.packb([1, 2, 0, 0xFFFF, 0, 1, 1, list(x.shape), 0]), x.tobytes()]
+        sent, answered, wrong, peak, blocked = 0, 0, 0, baseline, 0
+        socket = client._socket
+        start = time.time()
+        while answered < count:
+            # Send until ZeroMQ says no (the engine is full), then read
+            while sent < count:
+                frames[0] = msgpack.packb([1, 2, sent + 1, 0xFFFF, 0, 1, 1, list(x.shape), 0])
+                try:
+                    socket.send_multipart(frames, flags=zmq.NOBLOCK)
+                    sent += 1
+                except zmq.Again:
+                    blocked += 1
+                    break
+            if not socket.poll(60000):
+                raise Failure(f"no answer for 60 s ({answered} of {count} answered)")
+            reply = socket.recv_multipart()
+            answered += 1
+            wrong += reply[1] != want
+            if answered % 5000 == 0:
+                peak = max(peak, *(rss_kib(pid) for pid in pids))
+        seconds = time.time() - start
+        print(f"requests sent: {sent}, answered: {answered}, lost: {count - answered}, "
+              f"wrong: {wrong}, sender held back {blocked} times, worker RSS {baseline} KiB "
+              f"at rest, {peak} KiB at peak, {seconds:.1f} s", flush=True)
+        check(answered == count and wrong == 0, f"all {count} answered, bitwise right")
+        check(blocked > 0, "the engine pushed back on the sender")
+        check(peak < bound_kib, f"worker RSS stayed under {bound_kib // 1024} MiB")
+        client.close()
+
+
+def graceful_case(args, folder, port):
+    """SIGTERM to zinfer up: requests already in flight are answered, the
+    processes then exit; a request sent after the stop gets a clear
+    timeout, not a hang."""
+    model_name = "resnet18_op17"
+    model = os.path.join(args.models, model_name + ".onnx")
+    data = os.path.join(args.models, model_name + ".input.npy")
+    names = node_names(args.zinfer, model)
+    placement = []
+    for i, (first, last) in enumerate(ranges(names, 2)):
+        placement += [f"  - process: p{i}", f"    from: {first}", f"    to: {last}"]
+    path = write_topology(folder, model, ["p0", "p1"], placement, port, "tcp")
+    want = local_result(args.zinfer, model, [data], folder).tobytes()
+    x = np.load(data)
+    topology = Topology(args.zinfer, path)
+    try:
+        client = zinfer_client.Client(topology.endpoint, resend=False)
+        client.infer([x])
+        ids = [client.send([x]) for _ in range(12)]
+        time.sleep(0.05)
+        topology.process.send_signal(signal.SIGTERM)
+        answered, refused = 0, 0
+        for _ in ids:
+            try:
+                request, outputs = client.recv(timeout=20)
+                check(outputs[0].tobytes() == want, f"request {request} answered, bitwise right")
+                answered += 1
+            except zinfer_client.ZinferError as error:
+                check("shutting down" in error.text, f"request {error.request} refused clearly: "
+                      f"{error.text}")
+                refused += 1
+        print(f"in flight at SIGTERM: {len(ids)}: {answered} answered, {refused} refused, "
+              f"0 left hanging", flush=True)
+        check(answered >= 1, "what was admitted before the stop was answered")
+        code = topology.process.wait(timeout=15)
+        check(code == 0, f"zinfer up exited cleanly after draining (exit {code})")
+        late = client.send([x])
+        try:
+            client.recv(timeout=1)
+            raise Failure("a request after the stop was answered")
+        except TimeoutError as error:
+            check(True, f"a request after the stop times out clearly: {error}")
+        client.close()
+    finally:
+        topology.stop()
+
+
 CASES = {
+    "backpressure": backpressure_case,
+    "graceful_stop": graceful_case,
     "kill_recovery": kill_recovery_case,
     "monitor": monitor_case,
     "hostile_frames": hostile_case,

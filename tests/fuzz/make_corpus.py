@@ -1,0 +1,224 @@
+#!/usr/bin/python3
+"""Writes the seed corpus of the fuzz harnesses into tests/fuzz/corpus/.
+
+    /usr/bin/python3 tests/fuzz/make_corpus.py
+
+The seeds are small valid inputs (plus a few near misses) that show the
+fuzzer each format's structure, so that it spends its time on the
+interesting corners rather than on rediscovering the magic bytes. The
+output is deterministic; run it again after changing a format.
+"""
+
+import glob
+import io
+import os
+import shutil
+
+import msgpack
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CORPUS = os.path.join(HERE, "corpus")
+
+
+def write(harness, name, data):
+    folder = os.path.join(CORPUS, harness)
+    os.makedirs(folder, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(folder, name), "wb") as handle:
+        handle.write(data)
+
+
+def msg_seeds():
+    # [version, kind, request, source, slot, count, dtype, [dims], flags] (+ text)
+    headers = {
+        "tensor": [1, 1, 42, 3, 0, 1, 1, [1, 16, 8, 8], 0],
+        "request": [1, 2, 7, 0xffff, 0, 1, 1, [1, 1, 8, 8], 0],
+        "reply": [1, 3, 7, 0xffff, 0, 1, 1, [1, 10], 0],
+        "error": [1, 4, 9, 0xffff, 0, 0, 0, [], 0, "input 0: expected float32 [1, 1, 8, 8]"],
+        "traced": [1, 1, 2**63, 5, 1, 2, 7, [3], 1],
+        "bool_scalar": [1, 1, 0, 0, 0, 1, 9, [], 0],
+        "eight_dims": [1, 1, 1, 1, 1023, 1024, 1, [1, 2, 1, 2, 1, 2, 1, 2], 0],
+        "large_dim": [1, 1, 1, 1, 0, 1, 7, [2**37], 0],
+        "empty_dim": [1, 2, 1, 0, 0, 1, 1, [0, 4], 0],
+        "wrong_version": [2, 1, 1, 1, 0, 1, 1, [1], 0],
+        "short": [1, 1, 1, 1, 0, 1, 1, [1]],
+    }
+    for name, header in headers.items():
+        write("msg", name, msgpack.packb(header))
+    # The C encoder writes fixed-width integers, not the shortest form
+    wide = (b"\x99\xce\x00\x00\x00\x01\xce\x00\x00\x00\x01\xcf" + (42).to_bytes(8, "big")
+            + b"\xce\x00\x00\x00\x03\xce\x00\x00\x00\x00\xce\x00\x00\x00\x01"
+            + b"\xce\x00\x00\x00\x01\x94" + b"".join(b"\xd3" + d.to_bytes(8, "big")
+                                                    for d in (1, 16, 8, 8))
+            + b"\xce\x00\x00\x00\x00")
+    write("msg", "wide_ints", wide)
+    write("msg", "map_not_array", msgpack.packb({"version": 1, "kind": 1}))
+
+
+def topology_seeds():
+    for path in sorted(glob.glob(os.path.join(ROOT, "topology", "examples", "*.yaml"))):
+        with open(path) as handle:
+            text = handle.read()
+        name = os.path.basename(path)
+        write("topology", name, text)
+        # The harness names its text /fuzz/topology.yaml, where no model
+        # exists; /proc/version is a regular file on every Linux system,
+        # which lets these variants reach placement
+        write("topology", "proc_" + name,
+              "\n".join("model: /proc/version" if line.startswith("model:") else line
+                        for line in text.splitlines()) + "\n")
+    for name in ("backwards_range.yaml", "duplicate_key.yaml", "overlap.yaml",
+                 "rule_forms.yaml", "undefined_alias.yaml", "unplaced.yaml",
+                 "wrong_type.yaml", "second_document.yaml"):
+        shutil.copy(os.path.join(ROOT, "tests", "bad", "topology", name),
+                    os.path.join(CORPUS, "topology", name))
+    write("topology", "proc_hosts.yaml", """\
+name: two-hosts
+model: /proc/version
+input_shape: [1, 1, 8, 8]
+base_port: 7300
+client_port: 7399
+transport: tcp
+fuse: true
+hosts:
+  - name: a
+    address: 10.0.0.1
+  - name: b
+    address: 10.0.0.2
+    base_port: 7400
+processes:
+  - name: front
+    host: a
+    threads: 2
+    blas_threads: 1
+    monitor_port: 7350
+  - name: back
+    host: b
+placement:
+  - process: front
+    nodes: [/conv1/Conv, /relu1/Relu]
+    replicas: 2
+  - process: back
+    from: /conv2/Conv
+    to: /softmax/Softmax
+default: back
+gateway: front
+""")
+    write("topology", "proc_anchors.yaml", """\
+model: /proc/version
+processes:
+  - &p {name: one, threads: 1}
+  - {name: two}
+placement:
+  - {process: one, node: /conv1/Conv}
+  - {process: two, from: /relu1/Relu}
+""")
+
+
+def save_model(name, nodes, inputs, outputs, initializers=(), opset=13):
+    graph = helper.make_graph(nodes, name, inputs, outputs, initializer=list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    write("onnx", name + ".onnx", model.SerializeToString())
+
+
+def tensor(name, array):
+    return numpy_helper.from_array(array, name)
+
+
+def onnx_seeds():
+    with open(os.path.join(ROOT, "tests", "models", "digits", "digits.onnx"), "rb") as handle:
+        write("onnx", "digits.onnx", handle.read())
+    rng = np.random.default_rng(1)
+    value = helper.make_tensor_value_info
+
+    # Conv with bias, padding and stride, then a fusable activation
+    save_model("conv", [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", kernel_shape=[3, 3],
+                         pads=[1, 1, 1, 1], strides=[2, 2], group=1),
+        helper.make_node("Relu", ["c"], ["y"], name="relu"),
+    ], [value("x", TensorProto.FLOAT, ["batch", 2, 6, 6])],
+       [value("y", TensorProto.FLOAT, None)],
+       [tensor("w", rng.standard_normal((4, 2, 3, 3)).astype(np.float32)),
+        tensor("b", rng.standard_normal(4).astype(np.float32))])
+
+    # Reshape whose target shape is computed from the input's shape, as
+    # exporters write flatten: Shape -> Gather -> Unsqueeze -> Concat
+    save_model("reshape_shape", [
+        helper.make_node("Shape", ["x"], ["s"], name="shape"),
+        helper.make_node("Gather", ["s", "zero"], ["n"], name="gather", axis=0),
+        helper.make_node("Unsqueeze", ["n", "axes"], ["n1"], name="unsqueeze"),
+        helper.make_node("Concat", ["n1", "minus_one"], ["target"], name="concat", axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["y"], name="reshape"),
+    ], [value("x", TensorProto.FLOAT, [2, 3, 4])],
+       [value("y", TensorProto.FLOAT, None)],
+       [tensor("zero", np.array(0, np.int64)),
+        tensor("axes", np.array([0], np.int64)),
+        tensor("minus_one", np.array([-1], np.int64))])
+
+    # Concat of an input with a constant along a middle axis, then Add with
+    # broadcasting
+    save_model("concat", [
+        helper.make_node("Concat", ["x", "k"], ["c"], name="concat", axis=1),
+        helper.make_node("Add", ["c", "bias"], ["y"], name="add"),
+    ], [value("x", TensorProto.FLOAT, [1, 2, 3])],
+       [value("y", TensorProto.FLOAT, None)],
+       [tensor("k", np.ones((1, 1, 3), np.float32)),
+        tensor("bias", np.arange(3, dtype=np.float32))])
+
+    # BatchNormalization after Conv and a HardSigmoid * x chain: what the
+    # fusion passes rewrite
+    save_model("fusion", [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[1, 1]),
+        helper.make_node("BatchNormalization", ["c", "g", "beta", "mean", "var"], ["n"],
+                         name="bn", epsilon=1e-5),
+        helper.make_node("HardSigmoid", ["n"], ["h"], name="hsig", alpha=1 / 6, beta=0.5),
+        helper.make_node("Mul", ["n", "h"], ["y"], name="mul"),
+    ], [value("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+       [value("y", TensorProto.FLOAT, None)],
+       [tensor("w", rng.standard_normal((2, 3, 1, 1)).astype(np.float32)),
+        tensor("g", np.ones(2, np.float32)), tensor("beta", np.zeros(2, np.float32)),
+        tensor("mean", np.zeros(2, np.float32)), tensor("var", np.ones(2, np.float32))])
+
+
+def npy_bytes(array, version=None):
+    handle = io.BytesIO()
+    if version:
+        np.lib.format.write_array(handle, array, version=version)
+    else:
+        np.save(handle, array)
+    return handle.getvalue()
+
+
+def npy_seeds():
+    write("npy", "f32.npy", npy_bytes(np.arange(6, dtype=np.float32).reshape(2, 3)))
+    write("npy", "f64.npy", npy_bytes(np.linspace(-1, 1, 5)))
+    write("npy", "i64.npy", npy_bytes(np.arange(-3, 5, dtype=np.int64).reshape(2, 2, 2)))
+    write("npy", "i32.npy", npy_bytes(np.arange(4, dtype=np.int32)))
+    write("npy", "bool.npy", npy_bytes(np.array([True, False, True])))
+    write("npy", "scalar.npy", npy_bytes(np.float32(2.5)))
+    write("npy", "empty.npy", npy_bytes(np.zeros((0, 3), np.float32)))
+    write("npy", "v2.npy", npy_bytes(np.ones((1, 1, 2, 2), np.float32), version=(2, 0)))
+    write("npy", "fortran.npy", npy_bytes(np.asfortranarray(np.ones((2, 3), np.float32))))
+    write("npy", "big_endian.npy", npy_bytes(np.ones(2, ">f4")))
+    write("npy", "u8.npy", npy_bytes(np.ones(2, np.uint8)))
+
+
+def main():
+    if os.path.isdir(CORPUS):
+        shutil.rmtree(CORPUS)
+    msg_seeds()
+    topology_seeds()
+    onnx_seeds()
+    npy_seeds()
+    for harness in sorted(os.listdir(CORPUS)):
+        print("%s: %d seeds" % (harness, len(os.listdir(os.path.join(CORPUS, harness)))))
+
+
+if __name__ == "__main__":
+    main()
