@@ -155,6 +155,28 @@ zi_cli_run (int argc, char **argv)
             goto done;
         }
     }
+    //  Outputs are checked before anything runs
+    int output_slots [ZI_MAX_DIMS];
+    for (int index = 0; index < n_outputs; index++) {
+        output_slots [index] = index;
+        if (outputs [index].name) {
+            output_slots [index] = -1;
+            for (int output = 0; output < zi_model_n_outputs (model); output++)
+                if (strcmp (zi_model_output_name (model, output), outputs [index].name) == 0)
+                    output_slots [index] = output;
+            if (output_slots [index] < 0) {
+                zi_cli_fail ("run", "%s has no output named '%s'", model_path, outputs [index].name);
+                goto done;
+            }
+        }
+        else
+        if (index >= zi_model_n_outputs (model)) {
+            zi_cli_fail ("run", "%s has %d output%s, got %d --output", model_path,
+                         zi_model_n_outputs (model), zi_model_n_outputs (model) == 1? "": "s",
+                         n_outputs);
+            goto done;
+        }
+    }
     zi_options_t options = {.threads = (int) threads, .no_fuse = no_fuse, .tap_node = tap.name};
     session = zi_session_new (model, &options);
     if (zi_session_run (session, tensors, results)) {
@@ -199,30 +221,12 @@ zi_cli_run (int argc, char **argv)
                 median, p90, repeat);
     }
     rc = 0;
-    for (int index = 0; index < n_outputs; index++) {
-        int slot = index;
-        if (outputs [index].name) {
-            slot = -1;
-            for (int output = 0; output < zi_model_n_outputs (model); output++)
-                if (strcmp (zi_model_output_name (model, output), outputs [index].name) == 0)
-                    slot = output;
-            if (slot < 0) {
-                rc = zi_cli_fail ("run", "%s has no output named '%s'", model_path,
-                                  outputs [index].name);
-                break;
-            }
-        }
-        else
-        if (slot >= zi_model_n_outputs (model)) {
-            rc = zi_cli_fail ("run", "%s has only %d outputs", model_path, zi_model_n_outputs (model));
-            break;
-        }
-        if (zi_npy_save (results [slot], outputs [index].path)) {
+    for (int index = 0; index < n_outputs; index++)
+        if (zi_npy_save (results [output_slots [index]], outputs [index].path)) {
             fprintf (stderr, "zinfer run: %s\n", zi_error_text ());
             rc = ZI_EXIT_FAILURE;
             break;
         }
-    }
 done:
     free (times);
     for (int index = 0; index < ZI_MAX_DIMS; index++) {

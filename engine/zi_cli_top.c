@@ -9,7 +9,8 @@
 #include <unistd.h>
 
 static const char *s_top_usage =
-    "usage: zinfer top TOPOLOGY.yaml [--once] [--json] [--sort KEY] [--base-port P]\n"
+    "usage: zinfer top TOPOLOGY.yaml [--once] [--json] [--sort KEY] [--interval S]\n"
+    "                  [--base-port P]\n"
     "\n"
     "A live view of every actor of every process, refreshed every second:\n"
     "requests, queue depth, busy %, compute and wait latency, errors. The\n"

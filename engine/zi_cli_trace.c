@@ -23,9 +23,12 @@ static const char *s_usage =
     "every actor it passes, when its input arrived, when compute started and\n"
     "ended, and when its output left. Writes Chrome trace-event JSON (open it\n"
     "in Perfetto or chrome://tracing) and prints how the end-to-end time\n"
-    "splits into compute, queueing and transfer (serialization + network).\n"
+    "splits into compute and transfer (serialization, network, waiting).\n"
     "\n"
-    "  --png CHART.png   also draw a Gantt chart (needs gnuplot)\n";
+    "  --input FILE.npy  an input, one per model input, in order\n"
+    "  --out FILE.json   where to write the trace\n"
+    "  --png CHART.png   also draw a Gantt chart (needs gnuplot)\n"
+    "  --base-port P     the topology was started with --base-port P\n";
 
 typedef struct {
     zi_trace_record_t record;   //  times corrected to this machine's clock
@@ -290,8 +293,11 @@ zi_cli_trace (int argc, char **argv)
     fprintf (out, "\n]}\n");
     fclose (out);
 
+    int n_actors = 0;
+    for (int index = 0; index < n_events; index++)
+        n_actors += events [index].node >= 0;
     printf ("zinfer trace: request through %d actors in %d processes, %.3f ms end to end\n",
-            n_events, n_processes, total);
+            n_actors, n_processes, total);
     printf ("  compute                                    %8.3f ms  %5.1f%%\n", compute,
             100 * compute / total);
     printf ("  transfer (serialization, network, waiting) %8.3f ms  %5.1f%%\n", transfer,

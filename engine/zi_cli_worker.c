@@ -67,7 +67,8 @@ zi_cli_worker (int argc, char **argv)
         //  Die with the launcher, even if it is killed with SIGKILL
         prctl (PR_SET_PDEATHSIG, SIGTERM);
         if (getppid () != (pid_t) parent)
-            return ZI_EXIT_FAILURE;
+            return zi_cli_fail ("worker", "--parent %ld is not this process's parent (%d); "
+                                "the launcher is gone", parent, (int) getppid ()), ZI_EXIT_FAILURE;
     }
     zi_deploy_t *deploy = zi_deploy_new (path, (int) base_port);
     if (!deploy)

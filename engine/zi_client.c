@@ -19,7 +19,12 @@ typedef struct {
     zi_tensor_t *inputs [ZI_MAX_DIMS];
     int64_t first_sent;         //  when it was first sent, usecs
     int64_t sent;               //  when it was last sent, usecs
+    int attempts;               //  times sent
 } s_pending_t;
+
+//  A request sent this many times without an answer is given up on: the
+//  engine cannot compute it (a kernel fails on these inputs every time)
+#define S_MAX_ATTEMPTS 5
 
 struct zi_client_t {
     void *context;              //  ZeroMQ context, owned
@@ -35,6 +40,7 @@ struct zi_client_t {
     int64_t next_check;         //  when to look for lost requests again
     uint64_t resends;           //  requests sent again
     uint64_t duplicates;        //  answers dropped as already delivered
+    uint64_t given_up;          //  a request that ran out of attempts, or 0
 };
 
 static size_t
@@ -142,6 +148,7 @@ s_send_request (zi_client_t *self, uint64_t id, s_pending_t *pending)
             return zi_error ("send to %s failed: %s", self->endpoint, zmq_strerror (zmq_errno ()));
     }
     pending->sent = zi_clock_usecs ();
+    pending->attempts++;
     return 0;
 }
 
@@ -221,6 +228,11 @@ s_resend_lost (zi_client_t *self)
         s_pending_t *pending = zhashx_lookup (self->pending, key);
         bool overtaken = id < self->highest_answered && now - pending->sent > grace;
         if (overtaken || (stalled && now - pending->sent > stall)) {
+            if (pending->attempts >= S_MAX_ATTEMPTS) {
+                if (!self->given_up)
+                    self->given_up = id;
+            }
+            else
             if (s_send_request (self, id, pending) == 0)
                 self->resends++;
         }
@@ -238,6 +250,15 @@ zi_client_recv (zi_client_t *self, uint64_t *request_id, zi_tensor_t **outputs, 
     *n_outputs = 0;
     while (true) {
         s_resend_lost (self);
+        if (self->given_up) {
+            uint64_t id = self->given_up;
+            self->given_up = 0;
+            zhashx_delete (self->pending, (void *) (uintptr_t) id);
+            if (request_id)
+                *request_id = id;
+            return zi_error ("request %llu: no answer after %d attempts; given up",
+                             (unsigned long long) id, S_MAX_ATTEMPTS);
+        }
         int64_t left = timeout_msecs < 0? INT64_MAX: (deadline - zi_clock_usecs ()) / 1000;
         if (left < 0)
             left = 0;

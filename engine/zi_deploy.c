@@ -256,13 +256,14 @@ zi_deploy_new (const char *topology_path, int base_port)
     }
     self->plan = zi_graph_dup (self->model->graph);
     zi_graph_t *plan = self->plan;
+    if (plan->n_inputs > ZI_MAX_DIMS || plan->n_outputs > ZI_MAX_DIMS) {
+        zi_error ("%s: the model has %d inputs and %d outputs; a topology takes at most %d of each",
+                  topology->path, plan->n_inputs, plan->n_outputs, ZI_MAX_DIMS);
+        goto failed;
+    }
     zi_tensor_t *shapes [ZI_MAX_DIMS] = {NULL};
     if (topology->input_ndim && plan->n_inputs > 0) {
         //  input_shape: fixes the first input; the others keep the model's
-        if (plan->n_inputs > ZI_MAX_DIMS) {
-            zi_error ("%s: the model has too many inputs", topology->path);
-            goto failed;
-        }
         for (int input = 0; input < plan->n_inputs; input++) {
             const zi_tensor_t *info = &plan->values [plan->inputs [input]].info;
             int64_t dims [ZI_MAX_DIMS];

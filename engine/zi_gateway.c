@@ -277,6 +277,10 @@ s_on_request (zi_gateway_t *self)
             break;
         zi_tensor_t *tensor = NULL;
         if (zi_msg_recv (self->clients, &header, &tensor, NULL, false) != 0) {
+            //  A header that decoded names the request, even if its data
+            //  did not match it: the refusal goes back under that id
+            if (received == 0)
+                client_request = header.request;
             snprintf (problem, sizeof problem, "malformed request: %s", zi_error_text ());
             break;
         }

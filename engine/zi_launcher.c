@@ -365,6 +365,9 @@ void
 zi_launcher_stop (zi_launcher_t *self)
 {
     s_stop_all (self);
+    //  The workers' ipc sockets went with them; their folder goes now
+    //  (rmdir leaves it if another launcher's workers still use it)
+    rmdir (self->deploy->ipc_dir);
     if (self->socket) {
         zmq_close (self->socket);
         self->socket = NULL;

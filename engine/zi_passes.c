@@ -201,8 +201,34 @@ zi_pass_hard_activations (zi_graph_t *self)
         zi_node_t *clip = s_next (self, add->outputs [0], "Clip");
         if (!clip || clip->inputs [0] != add->outputs [0] || !s_is_relu6 (self, clip))
             continue;
-        //  * 1/6 or / 6
         int clipped = clip->outputs [0];
+        //  Keras also writes (x * clip (x + 3, 0, 6)) / 6: the product first
+        zi_node_t *product = s_next (self, clipped, "Mul");
+        if (product && s_other_input (product, clipped) == x) {
+            int value = product->outputs [0];
+            zi_node_t *last = s_next (self, value, "Mul");
+            if (last && !s_near (s_scalar (self, s_other_input (last, value)), 1.0f / 6.0f))
+                last = NULL;
+            if (!last) {
+                last = s_next (self, value, "Div");
+                if (last && (last->inputs [0] != value
+                          || !s_near (s_scalar (self, last->inputs [1]), 6.0f)))
+                    last = NULL;
+            }
+            if (last) {
+                last->inputs [0] = x;
+                last->n_inputs = 1;
+                last->act.kind = ZI_ACT_NONE;
+                if (s_retype (last, "HardSwish") == 0) {
+                    s_kill (product);
+                    s_kill (clip);
+                    s_kill (add);
+                    rewrites++;
+                }
+                continue;
+            }
+        }
+        //  * 1/6 or / 6
         zi_node_t *scale = s_next (self, clipped, "Mul");
         if (scale && !s_near (s_scalar (self, s_other_input (scale, clipped)), 1.0f / 6.0f))
             scale = NULL;
@@ -430,13 +456,19 @@ zi_passes_test (zi_test_t *t)
     zi_test_graph_node (graph, "Mul", "times_x", "x,s", "h");
     zi_test_graph_node (graph, "Add", "add2", "three,h", "a2");
     zi_test_graph_node (graph, "Clip", "clip2", "a2,zero,six", "c2");
-    zi_test_graph_node (graph, "Div", "div", "c2,six", "y");
+    zi_test_graph_node (graph, "Div", "div", "c2,six", "s2");
+    //  and (x * clip (x + 3, 0, 6)) / 6, the product first
+    zi_test_graph_node (graph, "Add", "add3", "s2,three", "a3");
+    zi_test_graph_node (graph, "Clip", "clip3", "a3,zero,six", "c3");
+    zi_test_graph_node (graph, "Mul", "product3", "s2,c3", "p3");
+    zi_test_graph_node (graph, "Div", "div3", "p3,six", "y");
     input = zi_test_random (2, dims, 8);
     for (size_t item = 0; item < zi_tensor_count (input); item++)
         zi_tensor_f32 (input) [item] *= 8;     //  cover both clamps
     fused = s_run_both (t, graph, input, &unfused, &n_nodes, &first_op);
-    ZI_CHECK (t, n_nodes == 2 && strcmp (first_op, "HardSwish") == 0,
-              "two chains become HardSwish and HardSigmoid: %d nodes, first %s", n_nodes, first_op);
+    ZI_CHECK (t, n_nodes == 3 && strcmp (first_op, "HardSwish") == 0,
+              "three chains become HardSwish, HardSigmoid, HardSwish: %d nodes, first %s",
+              n_nodes, first_op);
     if (fused && unfused)
         ZI_CHECK_CLOSE (t, "keras hard-swish", zi_tensor_f32 (fused), zi_tensor_f32 (unfused),
                         zi_tensor_count (fused), 1e-6f, 1e-6f);

@@ -25,6 +25,7 @@ import zmq
 VERSION = 1
 REQUEST, REPLY, ERROR = 2, 3, 4
 GATEWAY = 0xFFFF
+MAX_ATTEMPTS = 5        # a request sent this often without an answer is given up
 DTYPES = {np.dtype(np.float32): 1, np.dtype(np.int64): 7, np.dtype(np.bool_): 9}
 NUMPY = {code: dtype for dtype, code in DTYPES.items()}
 
@@ -82,7 +83,7 @@ class Client:
             frames += [msgpack.packb(header), memoryview(x).cast("B")]
         self._socket.send_multipart(frames, copy=False)
         now = time.monotonic()
-        self._pending[request] = [frames, now, now]
+        self._pending[request] = [frames, now, now, 1]
         self._last_progress = now
         return request
 
@@ -96,11 +97,16 @@ class Client:
         grace = self._resend or max(0.2, 4 * self._latency)
         stall = self._resend or max(1.0, 8 * self._latency)
         stalled = now - self._last_progress > stall
-        for request, entry in self._pending.items():
+        for request, entry in list(self._pending.items()):
             overtaken = request < self._highest_answered and now - entry[2] > grace
             if overtaken or (stalled and now - entry[2] > stall):
+                if entry[3] >= MAX_ATTEMPTS:
+                    del self._pending[request]
+                    raise ZinferError(request, f"no answer after {MAX_ATTEMPTS} attempts; "
+                                      "given up")
                 self._socket.send_multipart(entry[0], copy=False)
                 entry[2] = now
+                entry[3] += 1
                 self.resends += 1
         if stalled:
             self._last_progress = now

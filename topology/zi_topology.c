@@ -661,8 +661,8 @@ s_load_shape (s_loader_t *self, yaml_node_t *shape)
 }
 
 //  Explicit ports must differ on each host; allocated ones are the
-//  allocator's business. The client port lives on the gateway's host,
-//  which is known here only if gateway: is given or there is one host.
+//  allocator's business. The client port lives on the gateway's host:
+//  the gateway: process, else the first process listed.
 static int
 s_check_ports (s_loader_t *self)
 {
@@ -680,10 +680,9 @@ s_check_ports (s_loader_t *self)
                                    topo->processes [other].name, marks [other].line,
                                    marks [other].column);
     }
-    int gateway_host = topo->gateway_process >= 0?
-        topo->processes [topo->gateway_process].host: topo->n_hosts == 1? 0: -1;
-    if (topo->client_port == 0 || gateway_host < 0)
+    if (topo->client_port == 0 || topo->n_processes == 0)
         return 0;
+    int gateway_host = topo->processes [topo->gateway_process >= 0? topo->gateway_process: 0].host;
     zi_topo_mark_t client_mark = self->topo->client_port_mark;
     for (int index = 0; index < topo->n_processes; index++) {
         const zi_topo_process_t *process = &topo->processes [index];
@@ -1234,20 +1233,5 @@ zi_topology_place (const zi_topology_t *self, int n_nodes, const char *const *na
                            "default: PROCESS", unplaced, n_nodes,
                            s_show (names [first_unplaced]));
 
-    //  Without gateway:, the gateway runs where the first node does, which
-    //  is known only now; check the client port against that host
-    if (self->gateway_process < 0 && self->client_port && self->n_hosts > 1 && n_nodes) {
-        int host = self->processes [process [0]].host;
-        for (int index = 0; index < self->n_processes; index++)
-            if (self->processes [index].host == host
-            &&  self->processes [index].monitor_port == self->client_port)
-                return s_error_at (self->path, priv->client_port_mark, "port %d on host '%s' "
-                                   "is taken twice; expected a client_port no process on the "
-                                   "gateway's host uses, but monitor_port of process '%s' at "
-                                   "%d:%d has it", self->client_port, self->hosts [host].name,
-                                   self->processes [index].name,
-                                   priv->monitor_marks [index].line,
-                                   priv->monitor_marks [index].column);
-    }
     return 0;
 }

@@ -69,7 +69,7 @@ typedef struct zi_topology_t {
     int n_rules;                //  placement rules, in file order
     zi_topo_rule_t *rules;
     int default_process;        //  for nodes no rule names, -1: none
-    int gateway_process;        //  hosts ingress and egress, -1: the first node's
+    int gateway_process;        //  hosts ingress and egress, -1: the first process listed
 } zi_topology_t;
 
 //  Reads and checks a topology file; NULL with zi_error_text () set
