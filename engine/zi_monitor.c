@@ -248,7 +248,9 @@ s_on_query (zi_monitor_t *self)
     msgpack_unpacked unpacked;
     msgpack_unpacked_init (&unpacked);
     size_t offset = 0;
-    msgpack_unpack_return rc = zmq_msg_size (&frame) > 4096? MSGPACK_UNPACK_PARSE_ERROR:
+    msgpack_unpack_return rc = zmq_msg_size (&frame) > 4096
+        || !zi_msgpack_plausible (zmq_msg_data (&frame), zmq_msg_size (&frame))?
+        MSGPACK_UNPACK_PARSE_ERROR:
         msgpack_unpack_next (&unpacked, zmq_msg_data (&frame), zmq_msg_size (&frame), &offset);
     const msgpack_object *query = &unpacked.data;
     const msgpack_object *items = query->via.array.ptr;

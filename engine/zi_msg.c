@@ -75,12 +75,81 @@ s_uint (const msgpack_object *object, uint64_t max, uint64_t *value)
     return true;
 }
 
+//  msgpack-c allocates an array's storage from the count the data
+//  declares, before it reads the elements: five bytes can ask for 64 GiB.
+//  This walks the bytes without allocating and refuses any array, map,
+//  string or binary that claims more than the bytes left could hold.
+bool
+zi_msgpack_plausible (const void *data, size_t size)
+{
+    const unsigned char *at = data, *end = at + size;
+    uint64_t pending = 1;               //  objects still to read
+    while (pending > 0) {
+        if (at >= end)
+            return false;
+        unsigned char type = *at++;
+        pending--;
+        uint64_t count = 0, skip = 0;   //  child objects, payload bytes
+        size_t width = 0;               //  bytes of a length field
+        if (type <= 0x7f || type >= 0xe0 || (type >= 0xc0 && type <= 0xc3))
+            ;                           //  fixint, nil, false, true
+        else
+        if (type >= 0x80 && type <= 0x8f)
+            count = 2 * (type & 0x0f);
+        else
+        if (type >= 0x90 && type <= 0x9f)
+            count = type & 0x0f;
+        else
+        if (type >= 0xa0 && type <= 0xbf)
+            skip = type & 0x1f;
+        else
+        switch (type) {
+            case 0xcc: case 0xd0: skip = 1; break;
+            case 0xcd: case 0xd1: skip = 2; break;
+            case 0xca: case 0xce: case 0xd2: skip = 4; break;
+            case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
+            case 0xd4: skip = 2; break;
+            case 0xd5: skip = 3; break;
+            case 0xd6: skip = 5; break;
+            case 0xd7: skip = 9; break;
+            case 0xd8: skip = 17; break;
+            case 0xc4: case 0xd9: case 0xc7: width = 1; break;
+            case 0xc5: case 0xda: case 0xc8: case 0xdc: case 0xde: width = 2; break;
+            case 0xc6: case 0xdb: case 0xc9: case 0xdd: case 0xdf: width = 4; break;
+            default: return false;      //  0xc1 is never used
+        }
+        if (width) {
+            if ((size_t) (end - at) < width)
+                return false;
+            uint64_t length = 0;
+            for (size_t byte = 0; byte < width; byte++)
+                length = (length << 8) | *at++;
+            if (type == 0xdc || type == 0xdd)
+                count = length;
+            else
+            if (type == 0xde || type == 0xdf)
+                count = 2 * length;
+            else
+                skip = length + (type >= 0xc7 && type <= 0xc9? 1: 0);
+        }
+        if (skip > (uint64_t) (end - at))
+            return false;
+        at += skip;
+        pending += count;
+        if (pending > (uint64_t) (end - at))
+            return false;               //  each object takes a byte at least
+    }
+    return true;
+}
+
 int
 zi_msg_decode (const void *data, size_t size, zi_msg_header_t *header)
 {
     memset (header, 0, sizeof *header);
     if (size == 0 || size > ZI_MSG_HEADER_MAX)
         return zi_error ("header frame of %zu bytes (expected 1 to %d)", size, ZI_MSG_HEADER_MAX);
+    if (!zi_msgpack_plausible (data, size))
+        return zi_error ("header is not one msgpack value (malformed or truncated)");
     msgpack_zone zone;
     if (!msgpack_zone_init (&zone, 1024))
         return zi_error ("out of memory decoding a header");
@@ -439,6 +508,15 @@ zi_msg_test (zi_test_t *t)
             refused++;
     }
     ZI_CHECK (t, refused == 2000, "noise refused (%d of 2000)", refused);
+
+    //  Declared sizes far beyond the bytes: refused before msgpack
+    //  allocates for them
+    const unsigned char bomb [] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+    ZI_CHECK (t, zi_msg_decode (bomb, sizeof bomb, &back) == -1, "array bomb refused");
+    const unsigned char map_bomb [] = {0x91, 0xdf, 0x7f, 0xff, 0xff, 0xff, 0x00};
+    ZI_CHECK (t, !zi_msgpack_plausible (map_bomb, sizeof map_bomb), "map bomb refused");
+    const unsigned char text [] = {0x92, 0xa3, 'a', 'b', 'c', 0xc0};
+    ZI_CHECK (t, zi_msgpack_plausible (text, sizeof text), "a plain array passes");
 
     //  Wrong version, absurd shape, bad dtype
     header.kind = ZI_MSG_TENSOR;

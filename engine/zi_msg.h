@@ -84,6 +84,11 @@ const zi_trace_t *
 //  Largest encoded header, with room for the error text
 #define ZI_MSG_HEADER_MAX 512
 
+//  True if msgpack bytes are one value whose declared sizes fit the bytes
+//  (check before msgpack-c unpacks untrusted data: it allocates by them)
+bool
+    zi_msgpack_plausible (const void *data, size_t size);
+
 //  Encodes a header; returns its size in bytes
 size_t
     zi_msg_encode (const zi_msg_header_t *header, unsigned char *buffer, size_t size);

@@ -130,7 +130,8 @@ zi_watch_query (zi_watch_t *self, int process, const char *command, const char *
             reply->frame = malloc (reply->frame_size + 1);
             assert (reply->frame);
             memcpy (reply->frame, zmq_msg_data (&frame), reply->frame_size);
-            if (msgpack_unpack_next (&reply->reply, reply->frame, reply->frame_size, &offset)
+            if (zi_msgpack_plausible (reply->frame, reply->frame_size)
+            &&  msgpack_unpack_next (&reply->reply, reply->frame, reply->frame_size, &offset)
                     == MSGPACK_UNPACK_SUCCESS
             &&  reply->reply.data.type == MSGPACK_OBJECT_MAP)
                 reply->answered = true;

@@ -2,6 +2,8 @@
 #  127.0.0.1, each case on its own ports (see topotest.py)
 
 set (ZI_TOPOTEST ${CMAKE_SOURCE_DIR}/tests/topology/topotest.py)
+#  A second build tree testing at the same time needs other ports
+set (ZI_TEST_PORT_BASE 27000 CACHE STRING "first port of the distributed tests")
 execute_process (
     COMMAND ${ZI_PYTHON} ${ZI_TOPOTEST} --list
     OUTPUT_VARIABLE ZI_TOPOLOGY_CASES
@@ -15,7 +17,7 @@ list (FILTER ZI_TOPOLOGY_CASES EXCLUDE REGEX "^$")
 foreach (case ${ZI_TOPOLOGY_CASES})
     add_test (NAME topology_${case}
               COMMAND ${ZI_PYTHON} ${ZI_TOPOTEST} --zinfer $<TARGET_FILE:zinfer>
-                      --models ${ZI_MODEL_DIR} --case ${case})
+                      --models ${ZI_MODEL_DIR} --case ${case} --port-base ${ZI_TEST_PORT_BASE})
     set_tests_properties (topology_${case} PROPERTIES FIXTURES_REQUIRED models TIMEOUT 600)
 endforeach ()
 

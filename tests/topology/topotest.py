@@ -536,6 +536,9 @@ def backpressure_case(args, folder, port):
     x = np.load(data)
     count = args.requests or 100000
     bound_kib = 256 * 1024
+    linked = subprocess.run(["ldd", args.zinfer], capture_output=True, text=True).stdout
+    if "libasan" in linked or "libtsan" in linked:
+        bound_kib *= 8          # sanitizers keep freed memory in quarantine
     with Topology(args.zinfer, path) as topology:
         pids = list(worker_pids(topology.process.pid).values())
         baseline = max(rss_kib(pid) for pid in pids)
@@ -649,6 +652,8 @@ def main():
     parser.add_argument("--models")
     parser.add_argument("--case")
     parser.add_argument("--port", type=int)
+    parser.add_argument("--port-base", type=int, default=27000,
+                        help="each case uses ports from BASE + 100 * its index")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--requests", type=int, help="fewer requests, for a quick run")
     args = parser.parse_args()
@@ -659,7 +664,7 @@ def main():
         print(f"unknown case {args.case!r}; cases: {', '.join(CASES)}", file=sys.stderr)
         return 2
     if args.port is None:
-        args.port = 27000 + 100 * list(CASES).index(args.case)
+        args.port = args.port_base + 100 * list(CASES).index(args.case)
     args.zinfer = os.path.abspath(args.zinfer)
     args.models = os.path.abspath(args.models)
     with tempfile.TemporaryDirectory(prefix="zinfer-topotest-") as folder:
