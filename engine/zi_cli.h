@@ -18,6 +18,7 @@ int zi_cli_infer (int argc, char **argv);
 int zi_cli_top (int argc, char **argv);
 int zi_cli_inspect (int argc, char **argv);
 int zi_cli_trace (int argc, char **argv);
+int zi_cli_status (int argc, char **argv);
 
 //  Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad input
 #define ZI_EXIT_FAILURE 1

@@ -18,6 +18,8 @@ static const char *s_usage =
     "  --inflight K      keep up to K requests in flight (default 1)\n"
     "  --timeout MS      give up on an answer after MS ms (default 30000)\n"
     "  --times FILE      write each request's latency (ms) to FILE, one per line\n"
+    "  --check FILE      every answer's first output must equal FILE.npy bit for\n"
+    "                    bit; prints the count and exits 1 if any differs\n"
     "  --base-port P     the topology was started with --base-port P\n"
     "  --endpoint E      connect to E instead of the topology's gateway\n";
 
@@ -25,6 +27,7 @@ int
 zi_cli_infer (int argc, char **argv)
 {
     const char *path = NULL, *output_path = NULL, *endpoint = NULL, *times_path = NULL;
+    const char *check_path = NULL;
     const char *input_paths [ZI_MAX_DIMS];
     int n_inputs = 0;
     long repeat = 1, inflight = 1, timeout = 30000, base_port = 0;
@@ -44,6 +47,11 @@ zi_cli_infer (int argc, char **argv)
         else
         if (strcmp (arg, "--output") == 0) {
             if (!(output_path = zi_cli_value ("infer", argc, argv, &index)))
+                return ZI_EXIT_USAGE;
+        }
+        else
+        if (strcmp (arg, "--check") == 0) {
+            if (!(check_path = zi_cli_value ("infer", argc, argv, &index)))
                 return ZI_EXIT_USAGE;
         }
         else
@@ -82,6 +90,8 @@ zi_cli_infer (int argc, char **argv)
         return zi_cli_fail ("infer", "no --input given");
 
     zi_tensor_t *inputs [ZI_MAX_DIMS] = {NULL};
+    zi_tensor_t *expected = NULL;
+    long differ = 0;
     zi_client_t *client = NULL;
     double *latency = NULL;
     int64_t *sent_at = NULL;
@@ -91,6 +101,10 @@ zi_cli_infer (int argc, char **argv)
             zi_cli_fail ("infer", "%s", zi_error_text ());
             goto done;
         }
+    if (check_path && !(expected = zi_npy_load (check_path))) {
+        zi_cli_fail ("infer", "%s", zi_error_text ());
+        goto done;
+    }
     client = endpoint? zi_client_new (endpoint): zi_client_new_topology (path, (int) base_port);
     if (!client) {
         zi_cli_fail ("infer", "%s", zi_error_text ());
@@ -135,6 +149,9 @@ zi_cli_infer (int argc, char **argv)
             goto done;
         }
         latency [answered] = (zi_cli_usecs () - sent_at [id % (repeat + 2)]) / 1000.0;
+        if (expected && (n_outputs < 1 || !zi_tensor_same_shape (outputs [0], expected)
+                         || memcmp (outputs [0]->data, expected->data, expected->nbytes)))
+            differ++;
         if (answered == 0) {
             for (int output = 0; output < n_outputs; output++) {
                 char name [32];
@@ -155,13 +172,19 @@ zi_cli_infer (int argc, char **argv)
         fprintf (stderr, "zinfer infer: %s\n", zi_error_text ());
         goto done;
     }
+    if (expected || zi_client_resends (client))
+        printf ("answers: %ld of %ld requests, each once%s%ld differ from %s; resent %llu, "
+                "duplicates dropped %llu\n", answered, repeat, expected? ", ": "", differ,
+                expected? check_path: "(no check)", (unsigned long long) zi_client_resends (client),
+                (unsigned long long) zi_client_duplicates (client));
     if (repeat > 1)
         printf ("latency: median %.3f ms, p90 %.3f ms; throughput %.1f requests/s "
                 "(%ld requests, %ld in flight)\n",
                 zi_cli_quantile (latency, (int) repeat, 0.5),
                 zi_cli_quantile (latency, (int) repeat, 0.9), repeat / seconds, repeat, inflight);
-    rc = 0;
+    rc = differ? ZI_EXIT_FAILURE: 0;
 done:
+    zi_tensor_destroy (&expected);
     free (latency);
     free (sent_at);
     zi_client_destroy (&client);

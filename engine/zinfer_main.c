@@ -18,6 +18,7 @@ static const s_command_t s_commands [] = {
     {"demo", zi_cli_demo, "classify handwritten digits with the built-in model"},
     {"up",   zi_cli_up,   "start a topology's processes on this host and supervise them"},
     {"infer", zi_cli_infer, "send requests to a running topology"},
+    {"status", zi_cli_status, "which hosts, processes and actors of a topology are up"},
     {"top",  zi_cli_top,  "live view of every actor of a running topology"},
     {"inspect", zi_cli_inspect, "one actor in detail; --tap captures its next output"},
     {"trace", zi_cli_trace, "where one request's time goes: compute, queueing, transfer"},

@@ -24,3 +24,10 @@ endforeach ()
 #  Bad input to the command line: one clear error line each, never a crash
 add_test (NAME cli_errors COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/cli_errors.py
                                   $<TARGET_FILE:zinfer>)
+
+#  Three hosts in network namespaces (needs root; skipped where forbidden)
+add_test (NAME topology_multi_host_netns
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/topology/netns_test.py
+                  $<TARGET_FILE:zinfer> ${ZI_MODEL_DIR})
+set_tests_properties (topology_multi_host_netns PROPERTIES
+    FIXTURES_REQUIRED models TIMEOUT 600 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)

@@ -1,0 +1,20 @@
+#  Benchmarks: the programs they need, and a short smoke run of each
+#  benchmark script so a broken script is noticed before anyone waits
+#  for its full run
+
+add_executable (zi_bench_transport bench/zi_bench_transport.c)
+target_link_libraries (zi_bench_transport zinfer_core)
+
+#  Transport smoke test: tcp on ports 26700-26701, clear of the other
+#  tests and of the script's default (26500)
+add_test (NAME bench_transport_tiny
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/bench/transport --tiny
+                  --program $<TARGET_FILE:zi_bench_transport> --port 26700)
+set_tests_properties (bench_transport_tiny PROPERTIES TIMEOUT 60)
+
+#  Peers smoke test: one small model; without the npm registry it still
+#  checks zinfer and PyTorch and says why ONNX Runtime is missing
+add_test (NAME bench_peers_tiny
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/bench/peers --tiny
+                  --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR})
+set_tests_properties (bench_peers_tiny PROPERTIES FIXTURES_REQUIRED models TIMEOUT 60)

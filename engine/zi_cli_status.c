@@ -1,0 +1,97 @@
+/*  =========================================================================
+    zi_cli_status - `zinfer status`: which hosts, processes and actors of a
+    topology are up
+    =========================================================================
+*/
+
+#include "zi_cli.h"
+#include "zi_watch.h"
+
+static const char *s_usage =
+    "usage: zinfer status TOPOLOGY.yaml [--base-port P] [--timeout MS]\n"
+    "\n"
+    "Asks the monitor of every process of the topology, on every host, whether\n"
+    "it is up, and prints one line per host and per process with its actors.\n"
+    "Exits 0 when everything answers, 1 otherwise.\n";
+
+int
+zi_cli_status (int argc, char **argv)
+{
+    const char *path = NULL;
+    long base_port = 0, timeout = 1000;
+    for (int index = 1; index < argc; index++) {
+        const char *arg = argv [index], *value;
+        if (zi_cli_is_help (arg)) {
+            fputs (s_usage, stdout);
+            return 0;
+        }
+        if (strcmp (arg, "--base-port") == 0 || strcmp (arg, "--timeout") == 0) {
+            if (!(value = zi_cli_value ("status", argc, argv, &index))
+            ||  zi_cli_int ("status", arg, value, 1, arg [2] == 'b'? 65535: 60000,
+                            arg [2] == 'b'? &base_port: &timeout))
+                return ZI_EXIT_USAGE;
+        }
+        else
+        if (arg [0] == '-')
+            return zi_cli_fail ("status", "unknown option '%s' (see zinfer status --help)", arg);
+        else
+        if (!path)
+            path = arg;
+        else
+            return zi_cli_fail ("status", "unexpected argument '%s'", arg);
+    }
+    if (!path)
+        return zi_cli_fail ("status", "no topology given (usage: zinfer status TOPOLOGY.yaml)");
+    zi_deploy_t *deploy = zi_deploy_new (path, (int) base_port);
+    if (!deploy)
+        return zi_cli_fail ("status", "%s", zi_error_text ());
+    zi_topology_t *topology = deploy->topology;
+    zi_watch_t *watch = zi_watch_new (deploy);
+    zi_watch_reply_t *replies = calloc (topology->n_processes, sizeof (zi_watch_reply_t));
+    zi_watch_query (watch, -1, "STATS", NULL, -1, (int) timeout, replies);
+    int down = 0;
+    for (int host = 0; host < topology->n_hosts; host++) {
+        int processes = 0, up = 0;
+        for (int process = 0; process < topology->n_processes; process++)
+            if (topology->processes [process].host == host) {
+                processes++;
+                up += replies [process].answered;
+            }
+        printf ("host %-12s %-16s %d of %d processes up\n", topology->hosts [host].name,
+                topology->hosts [host].address, up, processes);
+        for (int process = 0; process < topology->n_processes; process++) {
+            if (topology->processes [process].host != host)
+                continue;
+            int actors = 0;
+            for (int index = 0; index < deploy->n_actors; index++)
+                actors += deploy->actors [index].process == process;
+            char endpoint [256];
+            zi_deploy_monitor_endpoint (deploy, process, endpoint, sizeof endpoint);
+            zi_watch_reply_t *reply = &replies [process];
+            if (reply->answered) {
+                const msgpack_object *stats = &reply->reply.data;
+                const msgpack_object *list = zi_watch_get (stats, "actors");
+                int reported = list && list->type == MSGPACK_OBJECT_ARRAY? (int) list->via.array.size: 0;
+                printf ("  process %-14s up    pid %-7.0f %d of %d actors, up %.1f s%s\n",
+                        topology->processes [process].name, zi_watch_number (stats, "pid"),
+                        reported, actors, zi_watch_number (stats, "uptime_usecs") / 1e6,
+                        process == deploy->gateway_process? ", gateway": "");
+            }
+            else {
+                printf ("  process %-14s DOWN  (no answer from %s)\n",
+                        topology->processes [process].name, endpoint);
+                down++;
+            }
+        }
+    }
+    if (!down) {
+        char endpoint [256];
+        zi_deploy_client_endpoint (deploy, endpoint, sizeof endpoint);
+        printf ("all %d processes up; clients connect to %s\n", topology->n_processes, endpoint);
+    }
+    zi_watch_replies_clear (watch, replies);
+    free (replies);
+    zi_watch_destroy (&watch);
+    zi_deploy_destroy (&deploy);
+    return down? ZI_EXIT_FAILURE: 0;
+}
