@@ -178,8 +178,10 @@ static int
 s_import_attribute (zi_attr_t *attr, const Onnx__AttributeProto *proto, const char *node)
 {
     char what [512];
-    snprintf (what, sizeof what, "node '%s' attribute '%s'", node, proto->name);
+    snprintf (what, sizeof what, "node '%s' attribute '%s'", node, proto->name? proto->name: "");
     attr->name = strdup (proto->name? proto->name: "");
+    if (!*attr->name)
+        return zi_error ("node '%s': an attribute has no name", node);
     switch (proto->type) {
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT:
             attr->type = ZI_ATTR_FLOAT;
@@ -193,7 +195,8 @@ s_import_attribute (zi_attr_t *attr, const Onnx__AttributeProto *proto, const ch
             attr->type = ZI_ATTR_STRING;
             attr->s = malloc (proto->s.len + 1);
             assert (attr->s);
-            memcpy (attr->s, proto->s.data, proto->s.len);
+            if (proto->s.len)
+                memcpy (attr->s, proto->s.data, proto->s.len);
             attr->s [proto->s.len] = 0;
             break;
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR:
@@ -209,14 +212,16 @@ s_import_attribute (zi_attr_t *attr, const Onnx__AttributeProto *proto, const ch
             attr->n = (int) proto->n_floats;
             attr->floats = malloc ((proto->n_floats + 1) * sizeof (float));
             assert (attr->floats);
-            memcpy (attr->floats, proto->floats, proto->n_floats * sizeof (float));
+            if (proto->n_floats)
+                memcpy (attr->floats, proto->floats, proto->n_floats * sizeof (float));
             break;
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
             attr->type = ZI_ATTR_INTS;
             attr->n = (int) proto->n_ints;
             attr->ints = malloc ((proto->n_ints + 1) * sizeof (int64_t));
             assert (attr->ints);
-            memcpy (attr->ints, proto->ints, proto->n_ints * sizeof (int64_t));
+            if (proto->n_ints)
+                memcpy (attr->ints, proto->ints, proto->n_ints * sizeof (int64_t));
             break;
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH:
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS:
@@ -296,6 +301,8 @@ s_import_graph (zi_graph_t *graph, const Onnx__GraphProto *proto)
     for (size_t index = 0; index < proto->n_input; index++) {
         //  Older exporters list initializers as inputs too; those are not
         //  inputs the caller has to feed
+        if (!proto->input [index]->name || !*proto->input [index]->name)
+            return zi_error ("graph input %zu has no name", index);
         int value = zi_graph_find (graph, proto->input [index]->name);
         if (value >= 0 && graph->values [value].constant)
             continue;
@@ -351,10 +358,10 @@ s_import_graph (zi_graph_t *graph, const Onnx__GraphProto *proto)
         node->attrs = calloc (node_proto->n_attribute + 1, sizeof (zi_attr_t));
         assert (node->inputs && node->outputs && node->attrs);
         for (size_t slot = 0; slot < node_proto->n_input; slot++)
-            node->inputs [slot] = *node_proto->input [slot]?
+            node->inputs [slot] = node_proto->input [slot] && *node_proto->input [slot]?
                 zi_graph_value (graph, node_proto->input [slot]): -1;
         for (size_t slot = 0; slot < node_proto->n_output; slot++)
-            node->outputs [slot] = *node_proto->output [slot]?
+            node->outputs [slot] = node_proto->output [slot] && *node_proto->output [slot]?
                 zi_graph_value (graph, node_proto->output [slot]): -1;
         int rc = 0;
         for (size_t attr = 0; attr < node_proto->n_attribute && rc == 0; attr++) {
