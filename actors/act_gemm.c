@@ -151,6 +151,19 @@ s_gemm_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
             memset (y, 0, size.m * size.n * sizeof (float));
     }
     else
+    if (size.m == 1) {
+        //  One row (a single request through a classifier): a matrix-vector
+        //  product. sgemm would pack the whole weight matrix first, which for
+        //  one row costs more than the product itself; sgemv streams it once.
+        //  y = alpha * op (B)^T a + beta y, op (B) being K x N
+        cblas_sgemv (CblasRowMajor, self->trans_b? CblasNoTrans: CblasTrans,
+                     (blasint) (self->trans_b? size.n: size.k),
+                     (blasint) (self->trans_b? size.k: size.n), self->alpha,
+                     zi_tensor_f32 (in [1]), (blasint) (self->trans_b? size.k: size.n),
+                     zi_tensor_f32 (in [0]), self->trans_a? (blasint) size.m: 1,
+                     beta, y, 1);
+    }
+    else
         cblas_sgemm (CblasRowMajor, self->trans_a? CblasTrans: CblasNoTrans,
                      self->trans_b? CblasTrans: CblasNoTrans,
                      (blasint) size.m, (blasint) size.n, (blasint) size.k, self->alpha,

@@ -20,6 +20,8 @@ static const char *s_usage =
     "                        one per line\n"
     "  --tap NODE=FILE       also save the output of planned node NODE\n"
     "                        (names as `zinfer info --fuse` lists them)\n"
+    "  --profile             with --repeat: time every node and print where the\n"
+    "                        time goes, by op type and by node\n"
     "  --no-fuse             run the graph as exported, without fusion passes\n"
     "  -h, --help            this text\n";
 
@@ -45,6 +47,42 @@ s_named (const char *text)
     return named;
 }
 
+//  Where the time went: by op type, then the ten slowest nodes
+static void
+s_print_profile (zi_session_t *session)
+{
+    const char *types [256];
+    double type_usecs [256] = {0}, total = 0;
+    int type_count [256] = {0}, n_types = 0, runs = 1;
+    const char *name, *op_type;
+    double usecs;
+    for (int index = 0; zi_session_profile (session, index, &name, &op_type, &usecs, &runs); index++) {
+        int type = 0;
+        while (type < n_types && strcmp (types [type], op_type))
+            type++;
+        if (type == n_types && n_types < 256)
+            types [n_types++] = op_type;
+        if (type < 256) {
+            type_usecs [type] += usecs;
+            type_count [type]++;
+        }
+        total += usecs;
+    }
+    if (runs < 1 || total <= 0)
+        return;
+    printf ("\nprofile over %d runs: %.3f ms per run in kernels\n", runs, total / runs / 1000);
+    printf ("  %-20s %6s %12s %7s\n", "op", "nodes", "ms per run", "share");
+    for (int pass = 0; pass < n_types; pass++) {
+        int best = -1;
+        for (int type = 0; type < n_types; type++)
+            if (type_count [type] && (best < 0 || type_usecs [type] > type_usecs [best]))
+                best = type;
+        printf ("  %-20s %6d %12.3f %6.1f%%\n", types [best], type_count [best],
+                type_usecs [best] / runs / 1000, 100 * type_usecs [best] / total);
+        type_count [best] = 0;
+    }
+}
+
 int
 zi_cli_run (int argc, char **argv)
 {
@@ -53,7 +91,7 @@ zi_cli_run (int argc, char **argv)
     s_named_t inputs [ZI_MAX_DIMS], outputs [ZI_MAX_DIMS];
     int n_inputs = 0, n_outputs = 0;
     long threads = 0, repeat = 0;
-    bool no_fuse = false;
+    bool no_fuse = false, profile = false;
     for (int index = 1; index < argc; index++) {
         const char *arg = argv [index];
         const char *value;
@@ -99,6 +137,9 @@ zi_cli_run (int argc, char **argv)
         else
         if (strcmp (arg, "--no-fuse") == 0)
             no_fuse = true;
+        else
+        if (strcmp (arg, "--profile") == 0)
+            profile = true;
         else
         if (arg [0] == '-')
             return zi_cli_fail ("run", "unknown option '%s' (see zinfer run --help)", arg);
@@ -177,7 +218,8 @@ zi_cli_run (int argc, char **argv)
             goto done;
         }
     }
-    zi_options_t options = {.threads = (int) threads, .no_fuse = no_fuse, .tap_node = tap.name};
+    zi_options_t options = {.threads = (int) threads, .no_fuse = no_fuse, .tap_node = tap.name,
+                            .profile = profile};
     session = zi_session_new (model, &options);
     if (zi_session_run (session, tensors, results)) {
         zi_cli_fail ("run", "%s", zi_error_text ());
@@ -214,6 +256,8 @@ zi_cli_run (int argc, char **argv)
         fprintf (stderr, "zinfer run: %s\n", zi_error_text ());
         goto done;
     }
+    if (profile)
+        s_print_profile (session);
     if (repeat > 0) {
         double median = zi_cli_quantile (times, (int) repeat, 0.5);
         double p90 = zi_cli_quantile (times, (int) repeat, 0.9);

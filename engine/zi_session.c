@@ -29,6 +29,8 @@ struct zi_session_t {
     int n_buffers;              //  buffers in use
     zi_exec_t *exec;            //  scratch for kernels
     zi_tensor_t *planned [ZI_MAX_DIMS];     //  input shapes of the plan
+    double *node_usecs;         //  per node: time summed over runs (profile)
+    int runs;                   //  runs since the plan was made
 };
 
 zi_session_t *
@@ -61,6 +63,9 @@ s_drop_plan (zi_session_t *self)
     free (self->tensors);
     free (self->node_in);
     free (self->node_out);
+    free (self->node_usecs);
+    self->node_usecs = NULL;
+    self->runs = 0;
     self->buffers = NULL;
     self->n_buffers = 0;
     self->tensors = NULL;
@@ -247,16 +252,24 @@ zi_session_run (zi_session_t *self, zi_tensor_t *const *inputs, zi_tensor_t **ou
         zi_tensor_destroy (&self->tensors [value]);
         self->tensors [value] = zi_tensor_ref (inputs [index]);
     }
+    if (self->options.profile && !self->node_usecs) {
+        self->node_usecs = calloc (plan->n_nodes + 1, sizeof (double));
+        assert (self->node_usecs);
+    }
     for (int index = 0; index < plan->n_nodes; index++) {
         zi_node_t *node = &plan->nodes [index];
         const zi_tensor_t **in = self->node_in [index];
         for (int slot = 0; slot < node->n_inputs; slot++)
             in [slot] = node->inputs [slot] >= 0? self->tensors [node->inputs [slot]]: NULL;
+        int64_t start = self->node_usecs? zi_clock_usecs (): 0;
         if (node->op->run (node, self->exec, in, self->node_out [index])) {
             zi_error_prefix ("node '%s' (%s)", node->name, node->op_type);
             return -1;
         }
+        if (self->node_usecs)
+            self->node_usecs [index] += zi_clock_usecs () - start;
     }
+    self->runs++;
     for (int index = 0; index < plan->n_outputs; index++) {
         const zi_tensor_t *result = self->tensors [plan->outputs [index]];
         outputs [index] = result? zi_tensor_dup (result): NULL;
@@ -284,6 +297,19 @@ zi_session_tap (zi_session_t *self)
     zi_error ("no planned node named '%s' (see zinfer info --fuse)",
               self->options.tap_node? self->options.tap_node: "");
     return NULL;
+}
+
+bool
+zi_session_profile (const zi_session_t *self, int index, const char **name,
+                    const char **op_type, double *usecs, int *runs)
+{
+    if (!self->plan || !self->node_usecs || index < 0 || index >= self->plan->n_nodes)
+        return false;
+    *name = self->plan->nodes [index].name;
+    *op_type = self->plan->nodes [index].op_type;
+    *usecs = self->node_usecs [index];
+    *runs = self->runs;
+    return true;
 }
 
 //  The plan of the last run (for zinfer info and tests)

@@ -135,6 +135,7 @@ typedef struct {
     int threads;                //  compute threads (0: OpenBLAS default)
     bool no_fuse;               //  keep the graph as exported, no fusion pass
     const char *tap_node;       //  keep this planned node's output (zi_session_tap)
+    bool profile;               //  time every node (zi_session_profile)
 } zi_options_t;
 
 //  A session runs a model locally. It plans (shape inference, constant
@@ -150,6 +151,12 @@ void
 int
     zi_session_run (zi_session_t *self, zi_tensor_t *const *inputs,
                     zi_tensor_t **outputs);
+//  With options.profile: for node index (0 ..), its name and op type and
+//  the microseconds it took, summed over all runs; false past the last node
+bool
+    zi_session_profile (const zi_session_t *self, int index, const char **name,
+                        const char **op_type, double *usecs, int *runs);
+
 //  A copy of the first output of options.tap_node from the last run; NULL
 //  with an error if no planned node has that name (see `zinfer info --fuse`)
 zi_tensor_t *
