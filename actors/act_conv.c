@@ -3,16 +3,24 @@
     ConvTranspose), 1-d and 2-d, NCHW
 
     Conv takes one of three paths:
-      - depthwise (one input channel per group): a direct loop per output
-        row, no BLAS; each kernel tap is one multiply-add over the part of
-        the row that needs no padding, which gcc vectorises;
-      - 1x1, stride 1, no padding: the input already is the column matrix,
-        so one sgemm per image and group;
-      - anything else: im2col into exec scratch, then sgemm. The column
-        matrix is built a band of output rows at a time so it stays near
-        cache size however large the image.
-    Bias and the fused activation are applied to each output row (depthwise)
-    or band (im2col) right after it is computed, while it is still in cache.
+      - depthwise (one input channel per group): a direct loop over a
+        padded copy of each input plane, no BLAS. The SIMD kernels sum
+        every tap of eight columns of several rows in registers; 3x3 and
+        5x5 at stride 1 and 2 have kernels of their own;
+      - 1x1, stride 1, no padding: the input already is the column matrix;
+      - anything else: im2col into exec scratch, a band of output rows at a
+        time so the column matrix stays near cache size however large the
+        image, then the matrix product.
+    The matrix products with one group run on a small AVX2 kernel over
+    weights that prepare packed once, with the bias and the fused activation
+    applied in registers. The rest (no AVX2, groups, 3x3 convolutions of
+    very wide layers) are OpenBLAS sgemm calls, the bias set in the output
+    first and the activation applied to each band right after; a 1x1 image
+    is an sgemv.
+
+    Every SIMD kernel (AVX2 + FMA, chosen at run time) has a portable twin
+    that gives the same results up to float rounding; the self test runs
+    both.
 
     ConvTranspose multiplies W^T by the input (sgemm) into columns and
     scatters them into the output (col2im), also a band of input rows at a
@@ -30,8 +38,21 @@
 //  stay in L2/L3 while the band is written, multiplied and post-processed.
 #define S_BAND_BYTES (2 * 1024 * 1024)
 
+//  The packed-weight product copies nothing per call, so its bands can be
+//  small enough to stay in L2 between im2col writing them and the product
+//  reading them; worth most for a network's first layer, whose large input
+//  is cold by the time the next request comes
+#define S_MM_BAND_BYTES (256 * 1024)
+
 //  Spatial axes supported: 1 (L) and 2 (H, W)
 #define S_MAX_SPATIAL 2
+
+//  Column strides of depthwise convolutions beyond this go to im2col
+#define S_DW_MAX_STRIDE 4
+
+//  Output rows made together by the SIMD depthwise kernels: seven divides
+//  the 112, 56, 28, 14 and 7 row planes of the usual image networks
+#define S_DW_ROWS 7
 
 typedef enum {
     S_PAD_NOTSET,               //  explicit pads
@@ -57,6 +78,10 @@ typedef struct {
     int64_t output_padding [2 * ZI_MAX_DIMS];   //  extra output at the end
     int n_output_shape;         //  entries in output_shape (ConvTranspose)
     int64_t output_shape [2 * ZI_MAX_DIMS];     //  requested output size
+    float *packed;              //  1x1 weights packed by prepare, or NULL
+    const float *packed_from;   //  the weights they were packed from
+    int64_t packed_maps;        //  their output channels
+    int64_t packed_depth;       //  their input channels
 } s_conv_t;
 
 //  Everything the loops need, derived from the attributes and the input
@@ -450,34 +475,143 @@ s_add_strided (float *restrict y, const float *restrict x, int64_t stride, int64
         y [i * stride] += x [i];
 }
 
-//  Adds a bias to n floats and applies the activation in the same pass
-//  for the common cases
-static void
-s_bias_act (float *restrict y, int64_t n, float bias, const zi_act_t *act)
-{
-    if (act->kind == ZI_ACT_RELU) {
-        for (int64_t i = 0; i < n; i++) {
-            float v = y [i] + bias;
-            y [i] = v > 0? v: 0;
-        }
-        return;
-    }
-    if (bias != 0)
-        for (int64_t i = 0; i < n; i++)
-            y [i] += bias;
-    zi_act_apply (act, y, (size_t) n);
-}
-
-//  Output rows per band so the band's column matrix fits S_BAND_BYTES
+//  Output rows per band so the band's column matrix fits in limit bytes
 static int64_t
-s_band_rows (int64_t col_rows, int64_t row_width, int64_t rows)
+s_band_rows (int64_t col_rows, int64_t row_width, int64_t rows, int64_t limit)
 {
     int64_t bytes = col_rows * row_width * (int64_t) sizeof (float);
-    int64_t band = bytes > 0? S_BAND_BYTES / bytes: rows;
+    int64_t band = bytes > 0? limit / bytes: rows;
     if (band < 1)
         band = 1;
     return band < rows? band: rows;
 }
+
+
+//  --------------------------------------------------------------------------
+//  SIMD helpers. The AVX2 + FMA kernels are compiled for those instructions
+//  whatever the build's target and chosen at run time; each has a portable
+//  twin that gives the same results up to float rounding.
+
+//  Set by the self test to run the portable kernels on a machine that has
+//  the SIMD ones
+static bool s_portable_only = false;
+
+#if defined (__GNUC__) && (defined (__x86_64__) || defined (__i386__))
+#   define S_HAVE_AVX2 1
+#   include <immintrin.h>
+#   define S_AVX2 __attribute__ ((target ("avx2,fma")))
+#   define S_AVX2_INLINE __attribute__ ((target ("avx2,fma"), always_inline)) inline
+#endif
+
+//  Does the CPU have AVX2 and FMA? (A test of flags libgcc read at start.)
+static bool
+s_cpu_avx2 (void)
+{
+#if defined (S_HAVE_AVX2)
+    return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
+#else
+    return false;
+#endif
+}
+
+//  Use the AVX2 + FMA kernels?
+static bool
+s_use_avx2 (void)
+{
+    return s_cpu_avx2 () && !s_portable_only;
+}
+
+//  Is the activation one of the few that the SIMD kernels apply to a
+//  register before storing it? The others are left to zi_act_apply.
+static bool
+s_act_inline (const zi_act_t *act)
+{
+    return act->kind == ZI_ACT_NONE || act->kind == ZI_ACT_RELU || act->kind == ZI_ACT_CLIP
+        || act->kind == ZI_ACT_LEAKY_RELU || act->kind == ZI_ACT_HARD_SIGMOID
+        || act->kind == ZI_ACT_HARD_SWISH;
+}
+
+#if defined (S_HAVE_AVX2)
+//  A mask of the first n lanes (0 <= n <= 8) for masked loads and stores
+static S_AVX2_INLINE __m256i
+s_tail_mask_avx2 (int64_t n)
+{
+    static const int32_t lanes [16] = {
+        -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0
+    };
+    return _mm256_loadu_si256 ((const __m256i *) (lanes + 8 - n));
+}
+
+//  dst [q] = src [2 q] for q < n, eight at a time for as long as the
+//  sixteen floats a step loads lie within src [0, available); returns how
+//  many it copied, the caller does the rest
+static S_AVX2 int64_t
+s_gather2_avx2 (float *dst, const float *src, int64_t n, int64_t available)
+{
+    int64_t q = 0;
+    for (; q + 8 <= n && 2 * q + 16 <= available; q += 8) {
+        __m256 low = _mm256_loadu_ps (src + 2 * q);
+        __m256 high = _mm256_loadu_ps (src + 2 * q + 8);
+        //  even lanes of each 128-bit half, then the halves in order
+        __m256 even = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (2, 0, 2, 0));
+        even = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (even),
+                                                        _MM_SHUFFLE (3, 1, 2, 0)));
+        _mm256_storeu_ps (dst + q, even);
+    }
+    return q;
+}
+
+//  The activations s_act_inline accepts, on a register. maxps and minps
+//  return their second operand when either is NaN; the operands are in the
+//  order that treats NaN as zi_act_one does (relu 0, the others NaN).
+static S_AVX2_INLINE __m256
+s_act8_avx2 (__m256 v, zi_act_kind_t kind, __m256 alpha, __m256 beta)
+{
+    __m256 zero = _mm256_setzero_ps ();
+    __m256 one = _mm256_set1_ps (1.0f);
+    switch (kind) {
+        case ZI_ACT_RELU:
+            return _mm256_max_ps (v, zero);
+        case ZI_ACT_CLIP:
+            return _mm256_min_ps (beta, _mm256_max_ps (alpha, v));
+        case ZI_ACT_LEAKY_RELU:
+            return _mm256_blendv_ps (_mm256_mul_ps (v, alpha), v,
+                                     _mm256_cmp_ps (v, zero, _CMP_GE_OQ));
+        case ZI_ACT_HARD_SIGMOID:
+            return _mm256_min_ps (one, _mm256_max_ps (zero, _mm256_fmadd_ps (v, alpha, beta)));
+        case ZI_ACT_HARD_SWISH: {
+            __m256 gate = _mm256_fmadd_ps (v, _mm256_set1_ps (1.0f / 6.0f),
+                                           _mm256_set1_ps (0.5f));
+            return _mm256_mul_ps (v, _mm256_min_ps (one, _mm256_max_ps (zero, gate)));
+        }
+        default:
+            return v;
+    }
+}
+
+//  The activation over n floats: the vector forms of the common cases, the
+//  rest left to zi_act_apply
+static S_AVX2 void
+s_act_avx2 (const zi_act_t *act, float *y, int64_t n)
+{
+    if (act->kind == ZI_ACT_NONE)
+        return;
+    if (!s_act_inline (act)) {
+        zi_act_apply (act, y, (size_t) n);
+        return;
+    }
+    __m256 alpha = _mm256_set1_ps (act->alpha);
+    __m256 beta = _mm256_set1_ps (act->beta);
+    int64_t full = n / 8 * 8;
+    for (int64_t i = 0; i < full; i += 8)
+        _mm256_storeu_ps (y + i, s_act8_avx2 (_mm256_loadu_ps (y + i), act->kind, alpha, beta));
+    if (full < n) {
+        __m256i tail = s_tail_mask_avx2 (n - full);
+        __m256 v = _mm256_maskload_ps (y + full, tail);
+        _mm256_maskstore_ps (y + full, tail, s_act8_avx2 (v, act->kind, alpha, beta));
+    }
+}
+#endif
 
 
 //  --------------------------------------------------------------------------
@@ -490,24 +624,35 @@ s_band_rows (int64_t col_rows, int64_t row_width, int64_t rows)
 //  column q of phase p: tap kw of output column ow then sits in phase
 //  (kw dil_w) mod s at column ow + (kw dil_w) / s, so a strided kernel
 //  loads consecutive floats like an unstrided one. The copy is made once
-//  per input channel and serves every output channel that reads it.
+//  per input channel and serves every output channel that reads it; the
+//  padding is the same for every channel, so it is zeroed once per run and
+//  only the input pixels are copied per channel.
 typedef struct {
-    int64_t rows;               //  padded rows the output rows reach
+    int64_t rows;               //  padded rows, with slack below for S_DW_ROWS
     int64_t width;              //  floats per row of a phase plane
     int64_t phases;             //  phase planes, the column stride
     int64_t plane;              //  floats per phase plane
+    int64_t lo [S_DW_MAX_STRIDE];   //  per phase: first column holding input
+    int64_t hi [S_DW_MAX_STRIDE];   //  per phase: end of the input columns
 } s_dw_t;
 
-//  Output columns are computed eight at a time by the SIMD kernel, so
-//  every row is wide enough for the last group of eight to read its taps
+//  The SIMD kernels make eight columns of S_DW_ROWS rows at a time, and
+//  read whole groups of eight even where the output is narrower, or stops
+//  short of a group of rows; the copy is large enough that those reads
+//  stay inside it (and see zeros).
 static void
 s_dw_layout (const s_geom_t *geom, s_dw_t *dw)
 {
+    assert (geom->stride_w <= S_DW_MAX_STRIDE);
     int64_t reach = (geom->k_w - 1) * geom->dil_w / geom->stride_w;
-    dw->rows = (geom->out_h - 1) * geom->stride_h + (geom->k_h - 1) * geom->dil_h + 1;
+    dw->rows = (geom->out_h + S_DW_ROWS - 2) * geom->stride_h
+             + (geom->k_h - 1) * geom->dil_h + 1;
     dw->width = (geom->out_w + 7) / 8 * 8 + reach;
     dw->phases = geom->stride_w;
     dw->plane = dw->rows * dw->width;
+    for (int64_t phase = 0; phase < dw->phases; phase++)
+        s_valid_range (phase - geom->pad_l, dw->phases, geom->in_w, dw->width,
+                       &dw->lo [phase], &dw->hi [phase]);
 }
 
 //  Where tap kw of output column 0 is in the padded copy
@@ -518,40 +663,34 @@ s_dw_column (const s_geom_t *geom, const s_dw_t *dw, int64_t kw)
     return at % dw->phases * dw->plane + at / dw->phases;
 }
 
-//  Writes the padded, phase-split copy of one input plane
+//  Copies one input plane into a zeroed padded copy. Input rows that no
+//  output reads are left out; so are the columns past the copy's width.
 static void
-s_dw_fill (const s_geom_t *geom, const s_dw_t *dw, const float *x, float *pad)
+s_dw_fill (const s_geom_t *geom, const s_dw_t *dw, const float *x, float *pad, bool avx2)
 {
     int64_t stride = dw->phases;
+    int64_t first = geom->pad_t < dw->rows? geom->pad_t: dw->rows;
+    int64_t last = geom->pad_t + geom->in_h < dw->rows? geom->pad_t + geom->in_h: dw->rows;
     for (int64_t phase = 0; phase < stride; phase++) {
-        int64_t lo, hi;
-        s_valid_range (phase - geom->pad_l, stride, geom->in_w, dw->width, &lo, &hi);
-        for (int64_t row = 0; row < dw->rows; row++) {
-            float *dst = pad + phase * dw->plane + row * dw->width;
-            int64_t ih = row - geom->pad_t;
-            if (ih < 0 || ih >= geom->in_h || hi <= lo) {
-                memset (dst, 0, dw->width * sizeof (float));
-                continue;
-            }
-            const float *src = x + ih * geom->in_w + lo * stride + phase - geom->pad_l;
-            memset (dst, 0, lo * sizeof (float));
+        int64_t lo = dw->lo [phase], hi = dw->hi [phase];
+        if (hi <= lo)
+            continue;
+        int64_t iw = lo * stride + phase - geom->pad_l;
+        for (int64_t row = first; row < last; row++) {
+            float *dst = pad + phase * dw->plane + row * dw->width + lo;
+            const float *src = x + (row - geom->pad_t) * geom->in_w + iw;
+            int64_t q = 0;
+#if defined (S_HAVE_AVX2)
+            if (avx2 && stride == 2)
+                q = s_gather2_avx2 (dst, src, hi - lo, geom->in_w - iw);
+#endif
             if (stride == 1)
-                memcpy (dst + lo, src, (hi - lo) * sizeof (float));
+                memcpy (dst, src, (hi - lo) * sizeof (float));
             else
-                for (int64_t q = 0; q < hi - lo; q++)
-                    dst [lo + q] = src [q * stride];
-            memset (dst + hi, 0, (dw->width - hi) * sizeof (float));
+                for (; q < hi - lo; q++)
+                    dst [q] = src [q * stride];
         }
     }
-}
-
-//  Can the activation be applied to a vector register by s_act8?
-static bool
-s_act_inline (const zi_act_t *act)
-{
-    return act->kind == ZI_ACT_NONE || act->kind == ZI_ACT_RELU || act->kind == ZI_ACT_CLIP
-        || act->kind == ZI_ACT_LEAKY_RELU || act->kind == ZI_ACT_HARD_SIGMOID
-        || act->kind == ZI_ACT_HARD_SWISH;
 }
 
 //  One output plane, portable: each tap adds its share to the whole output
@@ -573,126 +712,146 @@ s_dw_plane (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
     }
 }
 
-#if defined (__GNUC__) && (defined (__x86_64__) || defined (__i386__))
-#   define S_HAVE_AVX2 1
-#   include <immintrin.h>
-#   define S_AVX2 __attribute__ ((target ("avx2,fma")))
-#   define S_AVX2_INLINE __attribute__ ((target ("avx2,fma"), always_inline)) inline
-
-//  _mm256_maskstore_ps mask for the first n lanes: 8 - n floats in
-static const int32_t s_tail_mask [16] = {
-    -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0
-};
-
-//  The activations that are a few vector instructions; the caller has
-//  checked s_act_inline
-static S_AVX2_INLINE __m256
-s_act8 (__m256 v, zi_act_kind_t kind, __m256 alpha, __m256 beta)
+#if defined (S_HAVE_AVX2)
+//  Stores eight sums, or the first out_w - ow of them at the row's end
+static S_AVX2_INLINE void
+s_store_avx2 (float *yrow, int64_t ow, int64_t full, __m256i tail, __m256 sum)
 {
-    __m256 zero = _mm256_setzero_ps ();
-    __m256 one = _mm256_set1_ps (1.0f);
-    switch (kind) {
-        case ZI_ACT_RELU:
-            return _mm256_max_ps (v, zero);
-        case ZI_ACT_CLIP:
-            return _mm256_min_ps (_mm256_max_ps (v, alpha), beta);
-        case ZI_ACT_LEAKY_RELU:
-            return _mm256_blendv_ps (_mm256_mul_ps (v, alpha), v,
-                                     _mm256_cmp_ps (v, zero, _CMP_GE_OQ));
-        case ZI_ACT_HARD_SIGMOID:
-            return _mm256_min_ps (_mm256_max_ps (_mm256_fmadd_ps (v, alpha, beta), zero), one);
-        case ZI_ACT_HARD_SWISH: {
-            __m256 gate = _mm256_fmadd_ps (v, _mm256_set1_ps (1.0f / 6.0f),
-                                           _mm256_set1_ps (0.5f));
-            return _mm256_mul_ps (v, _mm256_min_ps (_mm256_max_ps (gate, zero), one));
-        }
-        default:
-            return v;
-    }
+    if (ow < full)
+        _mm256_storeu_ps (yrow + ow, sum);
+    else
+        _mm256_maskstore_ps (yrow + ow, tail, sum);
 }
 
-//  One output plane, eight columns per step with every tap of the kernel
-//  summed in a register. Inlined with constant kernel sizes and column
-//  stride for the common shapes so the tap loops unroll; stride 0 means
-//  "not constant", and then the tap columns come from the table.
+//  One output plane of a k x k kernel with stride s on both axes and no
+//  dilation, k and s constants so every loop below unrolls. A step makes
+//  eight columns of S_DW_ROWS rows: for each kernel column kw it holds the
+//  k weights of that column in registers and walks down the input rows
+//  once, each row it loads feeding every output row it reaches. That is
+//  about one load per two multiply-adds instead of two per one, and seven
+//  independent sums keep both FMA units busy. Rows past the end of the
+//  plane are computed into spare and dropped.
 static S_AVX2_INLINE void
-s_dw_plane_avx2_body (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
-                      const float *pad, const float *w, float bias, const zi_act_t *act,
-                      float *y, int64_t k_h, int64_t k_w, int64_t stride)
+s_dw_square_avx2 (const s_geom_t *geom, const s_dw_t *dw, const float *pad, const float *w,
+                  float bias, const zi_act_t *act, float *y, float *spare,
+                  const int k, const int s)
 {
+    assert (k <= 5);
     zi_act_kind_t kind = s_act_inline (act)? act->kind: ZI_ACT_NONE;
     __m256 alpha = _mm256_set1_ps (act->alpha);
     __m256 beta = _mm256_set1_ps (act->beta);
-    __m256 start = _mm256_set1_ps (bias);
     int64_t out_w = geom->out_w;
-    int64_t width = dw->width;
-    int64_t row_step = geom->stride_h * width;
-    int64_t tap_step = geom->dil_h * width;
     int64_t full = out_w / 8 * 8;
-    __m256i tail = _mm256_loadu_si256 ((const __m256i *) (s_tail_mask + 8 - (out_w - full)));
-    for (int64_t oh = 0; oh < geom->out_h; oh++) {
+    int64_t width = dw->width;
+    __m256i tail = s_tail_mask_avx2 (out_w - full);
+    __m256 start = _mm256_set1_ps (bias);
+    for (int64_t oh = 0; oh < geom->out_h; oh += S_DW_ROWS) {
+        int64_t rows = geom->out_h - oh < S_DW_ROWS? geom->out_h - oh: S_DW_ROWS;
+        const float *base = pad + oh * s * width;
+        float *yrow = y + oh * out_w;
+        for (int64_t ow = 0; ow < out_w; ow += 8) {
+            __m256 sum [S_DW_ROWS];
+            for (int r = 0; r < S_DW_ROWS; r++)
+                sum [r] = start;
+            for (int kw = 0; kw < k; kw++) {
+                __m256 tap [5];
+                for (int kh = 0; kh < k; kh++)
+                    tap [kh] = _mm256_broadcast_ss (w + kh * k + kw);
+                const float *at = base + ow + kw % s * dw->plane + kw / s;
+                for (int row = 0; row < (S_DW_ROWS - 1) * s + k; row++) {
+                    __m256 in = _mm256_loadu_ps (at);
+                    for (int r = 0; r < S_DW_ROWS; r++) {
+                        int kh = row - r * s;
+                        if (kh >= 0 && kh < k)
+                            sum [r] = _mm256_fmadd_ps (tap [kh], in, sum [r]);
+                    }
+                    at += width;
+                }
+            }
+            //  Stored unconditionally: a store under "if (r < rows)" lets
+            //  gcc sink that row's arithmetic into the branch, serialising
+            //  it after the store of the row before
+            for (int r = 0; r < S_DW_ROWS; r++)
+                s_store_avx2 (r < rows? yrow + r * out_w: spare, ow, full, tail,
+                              s_act8_avx2 (sum [r], kind, alpha, beta));
+        }
+        if (kind != act->kind)
+            s_act_avx2 (act, yrow, rows * out_w);
+    }
+}
+
+//  One output plane of any other shape: four rows per step, one tap at a
+//  time, the taps' columns from the table
+static S_AVX2 void
+s_dw_general_avx2 (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
+                   const float *pad, const float *w, float bias, const zi_act_t *act,
+                   float *y, float *spare)
+{
+    int64_t out_w = geom->out_w;
+    int64_t full = out_w / 8 * 8;
+    int64_t row_step = geom->stride_h * dw->width;
+    int64_t tap_step = geom->dil_h * dw->width;
+    zi_act_kind_t kind = s_act_inline (act)? act->kind: ZI_ACT_NONE;
+    __m256 alpha = _mm256_set1_ps (act->alpha);
+    __m256 beta = _mm256_set1_ps (act->beta);
+    __m256i tail = s_tail_mask_avx2 (out_w - full);
+    __m256 start = _mm256_set1_ps (bias);
+    for (int64_t oh = 0; oh < geom->out_h; oh += 4) {
+        int64_t rows = geom->out_h - oh < 4? geom->out_h - oh: 4;
         const float *base = pad + oh * row_step;
         float *yrow = y + oh * out_w;
         for (int64_t ow = 0; ow < out_w; ow += 8) {
-            __m256 sum = start;
-            for (int64_t kh = 0; kh < k_h; kh++)
-                for (int64_t kw = 0; kw < k_w; kw++) {
-                    int64_t column = stride? kw % stride * dw->plane + kw / stride
-                                           : columns [kw];
-                    __m256 in = _mm256_loadu_ps (base + kh * tap_step + column + ow);
-                    sum = _mm256_fmadd_ps (_mm256_broadcast_ss (w + kh * k_w + kw), in, sum);
+            __m256 sum0 = start, sum1 = start, sum2 = start, sum3 = start;
+            const float *at = base + ow;
+            const float *taps = w;
+            for (int64_t kh = 0; kh < geom->k_h; kh++) {
+                for (int64_t kw = 0; kw < geom->k_w; kw++) {
+                    __m256 tap = _mm256_broadcast_ss (taps + kw);
+                    const float *in = at + columns [kw];
+                    sum0 = _mm256_fmadd_ps (tap, _mm256_loadu_ps (in), sum0);
+                    sum1 = _mm256_fmadd_ps (tap, _mm256_loadu_ps (in + row_step), sum1);
+                    sum2 = _mm256_fmadd_ps (tap, _mm256_loadu_ps (in + 2 * row_step), sum2);
+                    sum3 = _mm256_fmadd_ps (tap, _mm256_loadu_ps (in + 3 * row_step), sum3);
                 }
-            sum = s_act8 (sum, kind, alpha, beta);
-            if (ow < full)
-                _mm256_storeu_ps (yrow + ow, sum);
-            else
-                _mm256_maskstore_ps (yrow + ow, tail, sum);
+                at += tap_step;
+                taps += geom->k_w;
+            }
+            s_store_avx2 (yrow, ow, full, tail, s_act8_avx2 (sum0, kind, alpha, beta));
+            s_store_avx2 (rows > 1? yrow + out_w: spare, ow, full, tail,
+                          s_act8_avx2 (sum1, kind, alpha, beta));
+            s_store_avx2 (rows > 2? yrow + 2 * out_w: spare, ow, full, tail,
+                          s_act8_avx2 (sum2, kind, alpha, beta));
+            s_store_avx2 (rows > 3? yrow + 3 * out_w: spare, ow, full, tail,
+                          s_act8_avx2 (sum3, kind, alpha, beta));
         }
         if (kind != act->kind)
-            zi_act_apply (act, yrow, (size_t) out_w);
+            s_act_avx2 (act, yrow, rows * out_w);
     }
 }
 
 static S_AVX2 void
 s_dw_plane_avx2 (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
-                 const float *pad, const float *w, float bias, const zi_act_t *act, float *y)
+                 const float *pad, const float *w, float bias, const zi_act_t *act,
+                 float *y, float *spare)
 {
-    //  The constant stride is only valid when there is no column dilation
-    bool plain = geom->dil_w == 1;
-    if (plain && geom->k_h == 3 && geom->k_w == 3 && geom->stride_w == 1)
-        s_dw_plane_avx2_body (geom, dw, columns, pad, w, bias, act, y, 3, 3, 1);
+    bool square = geom->k_h == geom->k_w && geom->stride_h == geom->stride_w
+               && geom->dil_h == 1 && geom->dil_w == 1;
+    int64_t k = geom->k_w, s = geom->stride_w;
+    if (square && k == 3 && s == 1)
+        s_dw_square_avx2 (geom, dw, pad, w, bias, act, y, spare, 3, 1);
     else
-    if (plain && geom->k_h == 3 && geom->k_w == 3 && geom->stride_w == 2)
-        s_dw_plane_avx2_body (geom, dw, columns, pad, w, bias, act, y, 3, 3, 2);
+    if (square && k == 3 && s == 2)
+        s_dw_square_avx2 (geom, dw, pad, w, bias, act, y, spare, 3, 2);
     else
-    if (plain && geom->k_h == 5 && geom->k_w == 5 && geom->stride_w == 1)
-        s_dw_plane_avx2_body (geom, dw, columns, pad, w, bias, act, y, 5, 5, 1);
+    if (square && k == 5 && s == 1)
+        s_dw_square_avx2 (geom, dw, pad, w, bias, act, y, spare, 5, 1);
     else
-    if (plain && geom->k_h == 5 && geom->k_w == 5 && geom->stride_w == 2)
-        s_dw_plane_avx2_body (geom, dw, columns, pad, w, bias, act, y, 5, 5, 2);
+    if (square && k == 5 && s == 2)
+        s_dw_square_avx2 (geom, dw, pad, w, bias, act, y, spare, 5, 2);
     else
-        s_dw_plane_avx2_body (geom, dw, columns, pad, w, bias, act, y,
-                              geom->k_h, geom->k_w, 0);
+        s_dw_general_avx2 (geom, dw, columns, pad, w, bias, act, y, spare);
 }
 #endif
-
-//  Set by the self test to run the portable kernels on a machine that has
-//  the SIMD ones
-static bool s_portable_only = false;
-
-//  Use the AVX2 + FMA kernels? Asked once; the answer never changes.
-static bool
-s_use_avx2 (void)
-{
-#if defined (S_HAVE_AVX2)
-    static int supported = -1;
-    if (supported < 0)
-        supported = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
-    return supported && !s_portable_only;
-#else
-    return false;
-#endif
-}
 
 //  Depthwise: each output channel reads one input channel (group == C);
 //  with M = k C, output channels c k .. c k + k - 1 read input channel c
@@ -702,10 +861,18 @@ s_conv_depthwise (const s_geom_t *geom, zi_exec_t *exec, const float *x, const f
 {
     s_dw_t dw;
     s_dw_layout (geom, &dw);
-    float *pad = zi_exec_scratch (exec, 0, dw.phases * dw.plane * sizeof (float));
-    int64_t *columns = zi_exec_scratch (exec, 1, geom->k_w * sizeof (int64_t));
-    if (!pad || !columns)
+    //  Scratch holds the taps' column offsets, the copy, and a spare output
+    //  row for the rows the SIMD kernels make past the end
+    size_t columns_bytes = (geom->k_w * sizeof (int64_t) + 63) / 64 * 64;
+    size_t pad_bytes = dw.phases * dw.plane * sizeof (float);
+    size_t spare_bytes = (geom->out_w + 7) / 8 * 8 * sizeof (float);
+    char *scratch = zi_exec_scratch (exec, 0, columns_bytes + pad_bytes + spare_bytes);
+    if (!scratch)
         return -1;
+    int64_t *columns = (int64_t *) scratch;
+    float *pad = (float *) (scratch + columns_bytes);
+    float *spare = (float *) (scratch + columns_bytes + pad_bytes);
+    memset (pad, 0, pad_bytes);
     for (int64_t kw = 0; kw < geom->k_w; kw++)
         columns [kw] = s_dw_column (geom, &dw, kw);
     bool avx2 = s_use_avx2 ();
@@ -715,13 +882,14 @@ s_conv_depthwise (const s_geom_t *geom, zi_exec_t *exec, const float *x, const f
     int64_t taps = geom->k_h * geom->k_w;
     for (int64_t n = 0; n < geom->batch; n++)
         for (int64_t c = 0; c < geom->in_c; c++) {
-            s_dw_fill (geom, &dw, x + (n * geom->in_c + c) * in_plane, pad);
+            s_dw_fill (geom, &dw, x + (n * geom->in_c + c) * in_plane, pad, avx2);
             for (int64_t m = c * multiplier; m < (c + 1) * multiplier; m++) {
                 float *y_nm = y + (n * geom->out_c + m) * out_plane;
                 float b = bias? bias [m]: 0;
 #if defined (S_HAVE_AVX2)
                 if (avx2) {
-                    s_dw_plane_avx2 (geom, &dw, columns, pad, w + m * taps, b, act, y_nm);
+                    s_dw_plane_avx2 (geom, &dw, columns, pad, w + m * taps, b, act, y_nm,
+                                     spare);
                     continue;
                 }
 #endif
@@ -731,7 +899,254 @@ s_conv_depthwise (const s_geom_t *geom, zi_exec_t *exec, const float *x, const f
     return 0;
 }
 
-//  1x1, stride 1, no padding: Y_g = W_g X_g straight from the input
+//  Sets each row of an output block to its channel's bias, so the sgemm
+//  that follows can add to it (beta 1): cheaper than sgemm zeroing the
+//  block (beta 0 is a pass of its own) and the bias added in another.
+//  Returns the beta to give sgemm.
+static float
+s_bias_fill (float *y, int64_t rows, int64_t cols, int64_t ld, const float *bias)
+{
+    if (!bias)
+        return 0.0f;
+    for (int64_t row = 0; row < rows; row++)
+        for (int64_t col = 0; col < cols; col++)
+            y [row * ld + col] = bias [row];
+    return 1.0f;
+}
+
+//  The fused activation over the rows of an output block
+static void
+s_act_rows (const zi_act_t *act, float *y, int64_t rows, int64_t cols, int64_t ld)
+{
+    if (act->kind == ZI_ACT_NONE)
+        return;
+    bool avx2 = s_use_avx2 ();
+    for (int64_t row = 0; row < rows; row++) {
+#if defined (S_HAVE_AVX2)
+        if (avx2) {
+            s_act_avx2 (act, y + row * ld, cols);
+            continue;
+        }
+#endif
+        zi_act_apply (act, y + row * ld, (size_t) cols);
+    }
+}
+
+//  1x1, stride 1, no padding: the input already is the column matrix
+static bool
+s_is_pointwise (const s_geom_t *geom)
+{
+    return geom->k_h == 1 && geom->k_w == 1 && geom->stride_h == 1 && geom->stride_w == 1
+        && geom->pad_t == 0 && geom->pad_l == 0
+        && geom->out_h == geom->in_h && geom->out_w == geom->in_w;
+}
+
+//  Matrix products on weights packed by prepare: the 1x1 and im2col
+//  convolutions with one group. Y = W X + b is made a tile of S_MM_ROWS
+//  output channels by S_MM_COLS columns at a time: twelve sums in
+//  registers, fed per row of X by two loads of X and six broadcasts of W,
+//  with the bias as the sums' start and the activation applied before the
+//  one store. Unlike sgemm nothing is copied per run (sgemm packs W and X
+//  on every call and zeroes Y first, and the bias and activation then need
+//  passes of their own), which is most of the time for the small images
+//  late in a network. X deeper than S_MM_DEPTH rows is taken in slices,
+//  the sums passing through Y between them, so that the strip of X a tile
+//  reads stays in L1 for every panel of W.
+#define S_MM_ROWS 6
+#define S_MM_COLS 16
+#define S_MM_DEPTH 256
+
+//  Products deeper than this (the 3x3 convolutions of wide layers) stay
+//  with sgemm: over a long K its packing pays for itself, and its larger
+//  blocking came out a few percent ahead of the tiles here
+#define S_MM_MAX_DEPTH 1536
+
+//  Floats of packed weights for M output and K input channels: whole
+//  panels, and two floats of slack for the column kernel's eight-float
+//  loads of a six-float row
+static size_t
+s_mm_packed_floats (int64_t maps, int64_t depth)
+{
+    return (size_t) ((maps + S_MM_ROWS - 1) / S_MM_ROWS * S_MM_ROWS * depth + 2);
+}
+
+//  Packs W [M][K] into panels of S_MM_ROWS output channels: panel p holds
+//  W [p S_MM_ROWS + r][k] at [p][k][r], zero past M
+static void
+s_mm_pack (const float *w, int64_t maps, int64_t depth, float *packed)
+{
+    memset (packed, 0, s_mm_packed_floats (maps, depth) * sizeof (float));
+    for (int64_t m = 0; m < maps; m++)
+        for (int64_t k = 0; k < depth; k++)
+            packed [(m / S_MM_ROWS * depth + k) * S_MM_ROWS + m % S_MM_ROWS] = w [m * depth + k];
+}
+
+#if defined (S_HAVE_AVX2)
+//  One tile: rows output channels (the panel's valid ones) by 16 columns,
+//  or by 8 when narrow; masked loads and stores when the tile passes the
+//  end of the row. Named sums, not an array: gcc keeps those in registers.
+static S_AVX2_INLINE void
+s_mm_tile_avx2 (const float *panel, const float *x, int64_t depth, int64_t ldx,
+                const float *bias, zi_act_kind_t kind, __m256 alpha, __m256 beta,
+                float *y, int64_t ldy, int64_t rows, bool narrow, bool masked,
+                __m256i mask_lo, __m256i mask_hi)
+{
+    //  bias == NULL: the sums so far are in y (a later slice of K)
+    __m256 s0a, s0b, s1a, s1b, s2a, s2b, s3a, s3b, s4a, s4b, s5a, s5b;
+    if (bias) {
+        s0a = s0b = _mm256_broadcast_ss (bias + 0);
+        s1a = s1b = _mm256_broadcast_ss (bias + 1);
+        s2a = s2b = _mm256_broadcast_ss (bias + 2);
+        s3a = s3b = _mm256_broadcast_ss (bias + 3);
+        s4a = s4b = _mm256_broadcast_ss (bias + 4);
+        s5a = s5b = _mm256_broadcast_ss (bias + 5);
+    }
+    else {
+        __m256 sums [S_MM_ROWS][2];
+        for (int64_t r = 0; r < S_MM_ROWS; r++) {
+            const float *yrow = y + (r < rows? r: 0) * ldy;
+            sums [r][0] = masked? _mm256_maskload_ps (yrow, mask_lo): _mm256_loadu_ps (yrow);
+            sums [r][1] = narrow? _mm256_setzero_ps ():
+                          masked? _mm256_maskload_ps (yrow + 8, mask_hi):
+                                  _mm256_loadu_ps (yrow + 8);
+        }
+        s0a = sums [0][0]; s0b = sums [0][1]; s1a = sums [1][0]; s1b = sums [1][1];
+        s2a = sums [2][0]; s2b = sums [2][1]; s3a = sums [3][0]; s3b = sums [3][1];
+        s4a = sums [4][0]; s4b = sums [4][1]; s5a = sums [5][0]; s5b = sums [5][1];
+    }
+    for (int64_t k = 0; k < depth; k++) {
+        __m256 lo = masked? _mm256_maskload_ps (x, mask_lo): _mm256_loadu_ps (x);
+        __m256 hi = _mm256_setzero_ps ();
+        if (!narrow)
+            hi = masked? _mm256_maskload_ps (x + 8, mask_hi): _mm256_loadu_ps (x + 8);
+        __m256 tap;
+#define S_MM_STEP(r) \
+        tap = _mm256_broadcast_ss (panel + r); \
+        s##r##a = _mm256_fmadd_ps (tap, lo, s##r##a); \
+        if (!narrow) \
+            s##r##b = _mm256_fmadd_ps (tap, hi, s##r##b);
+        S_MM_STEP (0) S_MM_STEP (1) S_MM_STEP (2) S_MM_STEP (3) S_MM_STEP (4) S_MM_STEP (5)
+#undef S_MM_STEP
+        panel += S_MM_ROWS;
+        x += ldx;
+    }
+    __m256 sums [S_MM_ROWS][2] = {
+        {s0a, s0b}, {s1a, s1b}, {s2a, s2b}, {s3a, s3b}, {s4a, s4b}, {s5a, s5b}
+    };
+    for (int64_t r = 0; r < rows; r++) {
+        float *yrow = y + r * ldy;
+        __m256 lo = s_act8_avx2 (sums [r][0], kind, alpha, beta);
+        if (masked)
+            _mm256_maskstore_ps (yrow, mask_lo, lo);
+        else
+            _mm256_storeu_ps (yrow, lo);
+        if (narrow)
+            continue;
+        __m256 hi = s_act8_avx2 (sums [r][1], kind, alpha, beta);
+        if (masked)
+            _mm256_maskstore_ps (yrow + 8, mask_hi, hi);
+        else
+            _mm256_storeu_ps (yrow + 8, hi);
+    }
+}
+
+//  One column of Y for one panel, for the last few columns of a row: the
+//  panel's six weights for a row of X are one vector, times that row's
+//  value in the column. Four sums over alternate rows keep the FMA units
+//  from waiting on one long chain.
+static S_AVX2_INLINE void
+s_mm_column_avx2 (const float *panel, const float *x, int64_t depth, int64_t ldx,
+                  const float *bias, zi_act_kind_t kind, __m256 alpha, __m256 beta,
+                  float *y, int64_t ldy, int64_t rows)
+{
+    float start [8] = {0};
+    for (int64_t r = 0; r < rows; r++)
+        start [r] = bias? bias [r]: y [r * ldy];
+    __m256 sum0 = _mm256_loadu_ps (start);
+    __m256 sum1 = _mm256_setzero_ps (), sum2 = sum1, sum3 = sum1;
+    int64_t k = 0;
+    for (; k + 4 <= depth; k += 4) {
+        const float *at = panel + k * S_MM_ROWS;
+        sum0 = _mm256_fmadd_ps (_mm256_loadu_ps (at), _mm256_broadcast_ss (x), sum0);
+        sum1 = _mm256_fmadd_ps (_mm256_loadu_ps (at + S_MM_ROWS),
+                                _mm256_broadcast_ss (x + ldx), sum1);
+        sum2 = _mm256_fmadd_ps (_mm256_loadu_ps (at + 2 * S_MM_ROWS),
+                                _mm256_broadcast_ss (x + 2 * ldx), sum2);
+        sum3 = _mm256_fmadd_ps (_mm256_loadu_ps (at + 3 * S_MM_ROWS),
+                                _mm256_broadcast_ss (x + 3 * ldx), sum3);
+        x += 4 * ldx;
+    }
+    for (; k < depth; k++) {
+        sum0 = _mm256_fmadd_ps (_mm256_loadu_ps (panel + k * S_MM_ROWS),
+                                _mm256_broadcast_ss (x), sum0);
+        x += ldx;
+    }
+    __m256 sum = _mm256_add_ps (_mm256_add_ps (sum0, sum1), _mm256_add_ps (sum2, sum3));
+    float lanes [8];
+    _mm256_storeu_ps (lanes, s_act8_avx2 (sum, kind, alpha, beta));
+    for (int64_t r = 0; r < rows; r++)
+        y [r * ldy] = lanes [r];
+}
+
+//  Y = act (W X + b), W [M][K] packed by s_mm_pack, X [K][cols] with rows
+//  ldx floats apart, Y [M][cols] with rows ldy apart. Within a slice of K
+//  the loop over panels is inside the loop over columns, so the strip of X
+//  a tile reads stays in cache for every panel; W streams through in
+//  order, which the prefetchers follow. Only the first slice starts from
+//  the bias and only the last applies the activation.
+static S_AVX2 void
+s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const float *x,
+           int64_t ldx, const float *bias, const zi_act_t *act, float *y, int64_t ldy)
+{
+    zi_act_kind_t kind = s_act_inline (act)? act->kind: ZI_ACT_NONE;
+    __m256 alpha = _mm256_set1_ps (act->alpha);
+    __m256 beta = _mm256_set1_ps (act->beta);
+    __m256i all = _mm256_set1_epi32 (-1);
+    int64_t panels = (maps + S_MM_ROWS - 1) / S_MM_ROWS;
+    int64_t slices = (depth + S_MM_DEPTH - 1) / S_MM_DEPTH;
+    int64_t slice = (depth + slices - 1) / slices;
+    for (int64_t k0 = 0; k0 < depth; k0 += slice) {
+        int64_t rows_x = depth - k0 < slice? depth - k0: slice;
+        bool first = k0 == 0, last = k0 + rows_x == depth;
+        zi_act_kind_t now = last? kind: ZI_ACT_NONE;
+        for (int64_t col = 0; col < cols; col += S_MM_COLS) {
+            int64_t left = cols - col;
+            const float *strip = x + k0 * ldx + col;
+            for (int64_t p = 0; p < panels; p++) {
+                int64_t rows = maps - p * S_MM_ROWS < S_MM_ROWS? maps - p * S_MM_ROWS: S_MM_ROWS;
+                float b [8] = {0};
+                for (int64_t r = 0; r < rows; r++)
+                    b [r] = bias? bias [p * S_MM_ROWS + r]: 0;
+                const float *start = first? b: NULL;
+                const float *panel = packed + (p * depth + k0) * S_MM_ROWS;
+                float *y_p = y + p * S_MM_ROWS * ldy + col;
+                if (left >= S_MM_COLS)
+                    s_mm_tile_avx2 (panel, strip, rows_x, ldx, start, now, alpha, beta,
+                                    y_p, ldy, rows, false, false, all, all);
+                else
+                if (left > 8)
+                    s_mm_tile_avx2 (panel, strip, rows_x, ldx, start, now, alpha, beta,
+                                    y_p, ldy, rows, false, true, all,
+                                    s_tail_mask_avx2 (left - 8));
+                else
+                if (left >= 4)
+                    s_mm_tile_avx2 (panel, strip, rows_x, ldx, start, now, alpha, beta,
+                                    y_p, ldy, rows, true, true, s_tail_mask_avx2 (left), all);
+                else
+                    for (int64_t c = 0; c < left; c++)
+                        s_mm_column_avx2 (panel, strip + c, rows_x, ldx, start, now,
+                                          alpha, beta, y_p + c, ldy, rows);
+            }
+        }
+    }
+    if (kind != act->kind)
+        s_act_rows (act, y, maps, cols, ldy);
+}
+#endif
+
+//  1x1, stride 1, no padding: Y_g = W_g X_g straight from the input. A
+//  1x1 image (the squeeze-excite blocks) is a matrix-vector product, for
+//  which sgemv reads the weights once where sgemm would copy them first.
 static void
 s_conv_pointwise (const s_geom_t *geom, const float *x, const float *w, const float *bias,
                   const zi_act_t *act, float *y)
@@ -741,14 +1156,19 @@ s_conv_pointwise (const s_geom_t *geom, const float *x, const float *w, const fl
     int64_t plane = geom->out_h * geom->out_w;
     for (int64_t n = 0; n < geom->batch; n++)
         for (int64_t g = 0; g < geom->group; g++) {
+            const float *w_g = w + g * out_g * in_g;
+            const float *x_ng = x + (n * geom->in_c + g * in_g) * plane;
             float *y_ng = y + (n * geom->out_c + g * out_g) * plane;
-            cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                         (blasint) out_g, (blasint) plane, (blasint) in_g, 1.0f,
-                         w + g * out_g * in_g, (blasint) in_g,
-                         x + (n * geom->in_c + g * in_g) * plane, (blasint) plane,
-                         0.0f, y_ng, (blasint) plane);
-            for (int64_t m = 0; m < out_g; m++)
-                s_bias_act (y_ng + m * plane, plane, bias? bias [g * out_g + m]: 0, act);
+            float beta = s_bias_fill (y_ng, out_g, plane, plane, bias? bias + g * out_g: NULL);
+            if (plane == 1)
+                cblas_sgemv (CblasRowMajor, CblasNoTrans, (blasint) out_g, (blasint) in_g,
+                             1.0f, w_g, (blasint) in_g, x_ng, 1, beta, y_ng, 1);
+            else
+                cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                             (blasint) out_g, (blasint) plane, (blasint) in_g, 1.0f,
+                             w_g, (blasint) in_g, x_ng, (blasint) plane,
+                             beta, y_ng, (blasint) plane);
+            s_act_rows (act, y_ng, out_g, plane, plane);
         }
 }
 
@@ -761,6 +1181,7 @@ s_im2col (const s_geom_t *geom, const float *x, int64_t channels, int64_t oh0,
 {
     int64_t cols = rows * geom->out_w;
     int64_t in_plane = geom->in_h * geom->in_w;
+    bool avx2 = s_use_avx2 ();
     for (int64_t c = 0; c < channels; c++)
         for (int64_t kh = 0; kh < geom->k_h; kh++)
             for (int64_t kw = 0; kw < geom->k_w; kw++) {
@@ -781,25 +1202,34 @@ s_im2col (const s_geom_t *geom, const float *x, int64_t channels, int64_t oh0,
                         continue;
                     const float *src = x + c * in_plane + ih * geom->in_w
                                      + lo * geom->stride_w + offset;
+                    int64_t ow = 0;
+#if defined (S_HAVE_AVX2)
+                    if (avx2 && geom->stride_w == 2)
+                        ow = s_gather2_avx2 (drow + lo, src, hi - lo,
+                                             geom->in_w - (lo * geom->stride_w + offset));
+#endif
                     if (geom->stride_w == 1)
                         memcpy (drow + lo, src, (hi - lo) * sizeof (float));
                     else
-                        for (int64_t ow = 0; ow < hi - lo; ow++)
+                        for (; ow < hi - lo; ow++)
                             drow [lo + ow] = src [ow * geom->stride_w];
                 }
             }
 }
 
+//  With packed weights (group 1, AVX2) each band goes to s_mm_avx2 instead
+//  of sgemm
 static int
 s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const float *w,
-               const float *bias, const zi_act_t *act, float *y)
+               const float *packed, const float *bias, const zi_act_t *act, float *y)
 {
     int64_t in_g = geom->in_c / geom->group;
     int64_t out_g = geom->out_c / geom->group;
     int64_t depth = in_g * geom->k_h * geom->k_w;      //  sgemm's K
     int64_t in_plane = geom->in_h * geom->in_w;
     int64_t out_plane = geom->out_h * geom->out_w;
-    int64_t band = s_band_rows (depth, geom->out_w, geom->out_h);
+    int64_t band = s_band_rows (depth, geom->out_w, geom->out_h,
+                                packed? S_MM_BAND_BYTES: S_BAND_BYTES);
     float *col = zi_exec_scratch (exec, 0, depth * band * geom->out_w * sizeof (float));
     if (!col)
         return -1;
@@ -813,16 +1243,35 @@ s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const floa
                 int64_t cols = rows * geom->out_w;
                 s_im2col (geom, x_ng, in_g, oh0, rows, col);
                 float *y_band = y_ng + oh0 * geom->out_w;
+#if defined (S_HAVE_AVX2)
+                if (packed) {
+                    s_mm_avx2 (packed, out_g, depth, cols, col, cols, bias, act,
+                               y_band, out_plane);
+                    continue;
+                }
+#endif
+                float beta = s_bias_fill (y_band, out_g, cols, out_plane,
+                                          bias? bias + g * out_g: NULL);
                 cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans,
                              (blasint) out_g, (blasint) cols, (blasint) depth, 1.0f,
                              w_g, (blasint) depth, col, (blasint) cols,
-                             0.0f, y_band, (blasint) out_plane);
-                for (int64_t m = 0; m < out_g; m++)
-                    s_bias_act (y_band + m * out_plane, cols,
-                                bias? bias [g * out_g + m]: 0, act);
+                             beta, y_band, (blasint) out_plane);
+                s_act_rows (act, y_band, out_g, cols, out_plane);
             }
         }
     return 0;
+}
+
+//  The weights packed by prepare, if they are this run's weights and the
+//  SIMD kernels are in use; else NULL
+static const float *
+s_packed (const s_conv_t *self, const s_geom_t *geom, const float *w)
+{
+    if (!self->packed || self->packed_from != w || !s_use_avx2 ()
+    ||  self->packed_maps != geom->out_c
+    ||  self->packed_depth != geom->in_c / geom->group * geom->k_h * geom->k_w)
+        return NULL;
+    return self->packed;
 }
 
 static int
@@ -840,16 +1289,63 @@ s_conv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     const float *bias = bias_tensor? zi_tensor_f32 (bias_tensor): NULL;
     float *y = zi_tensor_f32 (out [0]);
 
-    if (geom.group == geom.in_c)
+    const float *packed = s_packed (node->params, &geom, w);
+    if (geom.group == geom.in_c && geom.stride_w <= S_DW_MAX_STRIDE)
         return s_conv_depthwise (&geom, exec, x, w, bias, &node->act, y);
     else
-    if (geom.k_h == 1 && geom.k_w == 1 && geom.stride_h == 1 && geom.stride_w == 1
-    &&  geom.pad_t == 0 && geom.pad_l == 0
-    &&  geom.out_h == geom.in_h && geom.out_w == geom.in_w)
+    if (s_is_pointwise (&geom)) {
+        int64_t plane = geom.out_h * geom.out_w;
+#if defined (S_HAVE_AVX2)
+        if (packed && plane > 1) {
+            for (int64_t n = 0; n < geom.batch; n++)
+                s_mm_avx2 (packed, geom.out_c, geom.in_c, plane, x + n * geom.in_c * plane,
+                           plane, bias, &node->act, y + n * geom.out_c * plane, plane);
+            return 0;
+        }
+#endif
         s_conv_pointwise (&geom, x, w, bias, &node->act, y);
+    }
     else
-        return s_conv_im2col (&geom, exec, x, w, bias, &node->act, y);
+        return s_conv_im2col (&geom, exec, x, w, packed, bias, &node->act, y);
     return 0;
+}
+
+//  Packs constant weights for s_mm_avx2, for the convolutions that go
+//  through a matrix product with one group (1x1 and im2col); a later
+//  prepare (new shapes) packs them afresh
+static int
+s_conv_prepare (zi_node_t *node, const zi_tensor_t *const *in)
+{
+    s_conv_t *self = node->params;
+    zi_free (self->packed);
+    self->packed = NULL;
+    self->packed_from = NULL;
+    s_geom_t geom;
+    if (!in [1]->data || s_conv_geometry (self, in [0], in [1], &geom)
+    ||  geom.group != 1 || (geom.group == geom.in_c && geom.stride_w <= S_DW_MAX_STRIDE)
+    ||  !s_cpu_avx2 ())
+        return 0;
+    int64_t depth = geom.in_c * geom.k_h * geom.k_w;
+    if (depth > S_MM_MAX_DEPTH && !s_is_pointwise (&geom))
+        return 0;
+    self->packed = zi_alloc (s_mm_packed_floats (geom.out_c, depth) * sizeof (float));
+    if (!self->packed)
+        return zi_error ("out of memory for packed weights");
+    s_mm_pack (zi_tensor_f32 (in [1]), geom.out_c, depth, self->packed);
+    self->packed_from = zi_tensor_f32 (in [1]);
+    self->packed_maps = geom.out_c;
+    self->packed_depth = depth;
+    return 0;
+}
+
+static void
+s_conv_destroy (zi_node_t *node)
+{
+    s_conv_t *self = node->params;
+    if (self)
+        zi_free (self->packed);
+    free (self);
+    node->params = NULL;
 }
 
 
@@ -909,7 +1405,7 @@ s_deconv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     int64_t depth = out_g * geom.k_h * geom.k_w;       //  rows of W_g^T X_g
     int64_t in_plane = geom.in_h * geom.in_w;
     int64_t out_plane = geom.out_h * geom.out_w;
-    int64_t band = s_band_rows (depth, geom.in_w, geom.in_h);
+    int64_t band = s_band_rows (depth, geom.in_w, geom.in_h, S_BAND_BYTES);
     float *col = zi_exec_scratch (exec, 0, depth * band * geom.in_w * sizeof (float));
     if (!col)
         return -1;
@@ -945,13 +1441,15 @@ s_deconv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Conv = {
     .name = "Conv", .min_inputs = 2, .max_inputs = 3, .max_outputs = 1, .fusable = true,
-    .init = s_conv_init, .infer = s_conv_infer, .run = s_conv_run
+    .init = s_conv_init, .infer = s_conv_infer, .prepare = s_conv_prepare,
+    .run = s_conv_run, .destroy = s_conv_destroy
 };
 
 const zi_op_t zi_op_ConvTranspose = {
     .name = "ConvTranspose", .min_inputs = 2, .max_inputs = 3, .max_outputs = 1,
     .fusable = true,
-    .init = s_conv_init, .infer = s_deconv_infer, .run = s_deconv_run
+    .init = s_conv_init, .infer = s_deconv_infer, .run = s_deconv_run,
+    .destroy = s_conv_destroy
 };
 
 
@@ -1188,6 +1686,66 @@ s_case_run (zi_test_t *t, const s_case_t *tc, uint32_t seed)
     zi_node_destroy (&node);
 }
 
+//  Checks y against the spec's loops for a case
+static void
+s_check_case (zi_test_t *t, const s_case_t *tc, const char *what, const zi_tensor_t *x,
+              const zi_tensor_t *w, const zi_tensor_t *b, const zi_tensor_t *y)
+{
+    int64_t out_h, out_w, pad_t, pad_l;
+    s_ref_axis (tc, 0, &out_h, &pad_t);
+    s_ref_axis (tc, 1, &out_w, &pad_l);
+    size_t count = zi_tensor_count (y);
+    float *expect = malloc (count * sizeof (float));
+    assert (expect);
+    s_ref_conv (tc, x->data, w->data, b? b->data: NULL, out_h, out_w, pad_t, pad_l, expect);
+    ZI_CHECK_CLOSE (t, what, y->data, expect, count, 1e-5f, 1e-5f);
+    free (expect);
+}
+
+//  Weights packed by prepare belong to the tensor prepare saw: a run with
+//  other weights must not use them, and a prepare for new shapes packs
+//  afresh (the sanitizer build sees the old packing freed)
+static void
+s_check_packing (zi_test_t *t)
+{
+    s_case_t tc = {"packing", "Conv", 2, 1, 8, 5, 6, 7, 1, 1, 0, {0, 0}, {0, 0},
+                   {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_RELU, 0, 0}};
+    int64_t x_dims [4] = {1, 8, 5, 6}, w_dims [4] = {7, 8, 1, 1}, b_dims [1] = {7};
+    zi_tensor_t *x = zi_test_random (4, x_dims, 31);
+    zi_tensor_t *w = zi_test_random (4, w_dims, 32);
+    zi_tensor_t *other = zi_test_random (4, w_dims, 33);
+    zi_tensor_t *b = zi_test_random (1, b_dims, 34);
+    zi_node_t *node = s_case_node (&tc);
+    zi_tensor_t *y = NULL;
+    int rc = zi_test_run_op (node, 3, (zi_tensor_t *[]) {x, w, b}, 1, &y);
+    ZI_CHECK (t, rc == 0, "packing: runs: %s", rc? zi_error_text (): "ok");
+    if (rc == 0)
+        s_check_case (t, &tc, "packing: prepared weights", x, w, b, y);
+
+    zi_exec_t *exec = zi_exec_new ();
+    rc = node->op->run (node, exec, (const zi_tensor_t *[]) {x, other, b}, &y);
+    ZI_CHECK (t, rc == 0, "packing: runs with other weights");
+    if (rc == 0)
+        s_check_case (t, &tc, "packing: other weights", x, other, b, y);
+    zi_exec_destroy (&exec);
+    zi_tensor_destroy (&y);
+
+    tc.in_h = 9;
+    tc.in_w = 11;
+    zi_tensor_t *wider = zi_test_random (4, (int64_t []) {1, 8, 9, 11}, 35);
+    rc = zi_test_run_op (node, 3, (zi_tensor_t *[]) {wider, other, b}, 1, &y);
+    ZI_CHECK (t, rc == 0, "packing: prepares again: %s", rc? zi_error_text (): "ok");
+    if (rc == 0)
+        s_check_case (t, &tc, "packing: prepared again", wider, other, b, y);
+    zi_tensor_destroy (&y);
+    zi_tensor_destroy (&wider);
+    zi_tensor_destroy (&x);
+    zi_tensor_destroy (&w);
+    zi_tensor_destroy (&other);
+    zi_tensor_destroy (&b);
+    zi_node_destroy (&node);
+}
+
 //  Runs a node on the given input shapes and checks it fails with an error
 //  mentioning `expect`
 static void
@@ -1293,6 +1851,67 @@ zi_act_conv_test (zi_test_t *t)
         {"tanh", "Conv", 2, 1, 3, 5, 4, 2, 2, 2, 0, {0, 0}, {0, 0},
          {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_TANH, 0, 0}},
 
+        //  Depthwise kernels: 3x3 and 5x5 at stride 1 and 2 have their own
+        //  SIMD kernels, other shapes a general one. Widths that are not a
+        //  multiple of 8 leave a part group of columns, heights that are
+        //  not a multiple of 7 a part group of rows.
+        {"dw 3x3 s1 width 13 height 10", "Conv", 2, 1, 3, 10, 13, 3, 3, 3, 3, {1, 1},
+         {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
+        {"dw 3x3 s2 width 17 batch 2", "Conv", 2, 2, 2, 9, 17, 2, 3, 3, 2, {2, 2}, {0, 0},
+         {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"dw 3x3 s2 width 8", "Conv", 2, 1, 3, 16, 16, 3, 3, 3, 3, {2, 2}, {0, 0},
+         {0, 0, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"dw 5x5 s1 width 9 height 15", "Conv", 2, 1, 4, 15, 9, 4, 5, 5, 4, {1, 1}, {0, 0},
+         {2, 2, 2, 2}, true, NULL, true, .act = {ZI_ACT_CLIP, -0.5f, 0.5f}},
+        {"dw 5x5 s2 asymmetric pads", "Conv", 2, 1, 3, 14, 11, 3, 5, 5, 3, {2, 2}, {0, 0},
+         {2, 1, 1, 2}, true, NULL, true, .act = {ZI_ACT_LEAKY_RELU, 0.1f, 0}},
+        {"dw multiplier 3 5x5 s2", "Conv", 2, 1, 2, 12, 12, 6, 5, 5, 2, {2, 2}, {0, 0},
+         {2, 2, 2, 2}, true, NULL, true, .act = {ZI_ACT_HARD_SIGMOID, 0.2f, 0.5f}},
+        {"dw 3x3 no pad 20x30 sigmoid", "Conv", 2, 1, 2, 20, 30, 2, 3, 3, 2, {0, 0}, {0, 0},
+         {0, 0, 0, 0}, false, NULL, false, .act = {ZI_ACT_SIGMOID, 0, 0}},
+        {"dw 3x5 stride 3 dilation 2", "Conv", 2, 1, 3, 17, 19, 3, 3, 5, 3, {3, 3}, {2, 2},
+         {2, 1, 1, 3}, true, NULL, true, .act = {ZI_ACT_TANH, 0, 0}},
+        {"dw 7x7 stride 2x1", "Conv", 2, 1, 2, 11, 10, 4, 7, 7, 2, {2, 1}, {0, 0},
+         {3, 3, 3, 3}, true, NULL, true, .act = relu},
+        {"dw stride 5 (im2col)", "Conv", 2, 1, 2, 11, 12, 2, 3, 3, 2, {5, 5}, {0, 0},
+         {1, 1, 1, 1}, true, NULL, true, .act = none},
+        {"dw 1-d 5 stride 2", "Conv", 1, 1, 3, 1, 21, 3, 1, 5, 3, {0, 2}, {0, 0},
+         {0, 2, 0, 2}, true, NULL, true, .act = relu},
+        {"dw s2 width 1 (a phase with no input)", "Conv", 2, 1, 2, 5, 1, 2, 3, 3, 2,
+         {2, 2}, {0, 0}, {1, 0, 1, 2}, true, NULL, true, .act = none},
+
+        //  1x1 on packed weights: tiles of 6 maps by 16 columns, a row's
+        //  last columns in a masked tile (9..15 left), a narrow one (4..8)
+        //  or one at a time (1..3); more than 256 input channels in slices
+        {"1x1 plane 49 13 maps", "Conv", 2, 1, 20, 7, 7, 13, 1, 1, 0, {0, 0}, {0, 0},
+         {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"1x1 plane 20 no bias", "Conv", 2, 1, 7, 4, 5, 8, 1, 1, 0, {0, 0}, {0, 0},
+         {0, 0, 0, 0}, false, NULL, false, .act = relu},
+        {"1x1 plane 30", "Conv", 2, 1, 5, 5, 6, 6, 1, 1, 0, {0, 0}, {0, 0},
+         {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_CLIP, -0.3f, 0.4f}},
+        {"1x1 300 channels", "Conv", 2, 1, 300, 3, 5, 7, 1, 1, 0, {0, 0}, {0, 0},
+         {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_LEAKY_RELU, 0.2f, 0}},
+        {"1x1 301 channels plane 18", "Conv", 2, 1, 301, 3, 6, 5, 1, 1, 0, {0, 0}, {0, 0},
+         {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_TANH, 0, 0}},
+        {"1x1 270 channels plane 20", "Conv", 2, 1, 270, 4, 5, 9, 1, 1, 0, {0, 0}, {0, 0},
+         {0, 0, 0, 0}, false, NULL, false, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"1x1 batch 3 plane 16", "Conv", 2, 3, 6, 4, 4, 12, 1, 1, 0, {0, 0}, {0, 0},
+         {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_SIGMOID, 0, 0}},
+        {"1x1 image 1x1 (sgemv)", "Conv", 2, 2, 9, 1, 1, 7, 1, 1, 0, {0, 0}, {0, 0},
+         {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_HARD_SIGMOID, 0.2f, 0.5f}},
+        {"1x1 image 1x1 no bias", "Conv", 2, 1, 9, 1, 1, 7, 1, 1, 0, {0, 0}, {0, 0},
+         {0, 0, 0, 0}, false, NULL, false, .act = none},
+
+        //  im2col on packed weights
+        {"3x3 s2 360 deep", "Conv", 2, 1, 40, 9, 11, 7, 3, 3, 0, {2, 2}, {0, 0},
+         {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"stem 3x3 s2 16 maps", "Conv", 2, 1, 3, 16, 16, 16, 3, 3, 0, {2, 2}, {0, 0},
+         {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"stem 7x7 s2 pad 3", "Conv", 2, 1, 3, 20, 19, 8, 7, 7, 0, {2, 2}, {0, 0},
+         {3, 3, 3, 3}, true, NULL, false, .act = relu},
+        {"width 1 kernel 5 (taps that see only padding)", "Conv", 2, 1, 2, 6, 1, 3, 5, 5, 0,
+         {0, 0}, {0, 0}, {2, 2, 2, 2}, true, NULL, true, .act = none},
+
         //  ConvTranspose
         {"basic bias", "ConvTranspose", 2, 1, 2, 4, 5, 3, 3, 3, 0, {0, 0}, {0, 0},
          {0, 0, 0, 0}, false, NULL, true, .act = none, .kernel_shape = true},
@@ -1329,6 +1948,19 @@ zi_act_conv_test (zi_test_t *t)
     };
     for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++)
         s_case_run (t, &cases [index], (uint32_t) (100 + 7 * index));
+
+    //  The same on the portable kernels (above ran the SIMD ones, where
+    //  the CPU has them)
+    s_portable_only = true;
+    for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
+        s_case_t portable = cases [index];
+        char label [160];
+        snprintf (label, sizeof label, "%s, portable", cases [index].label);
+        portable.label = label;
+        s_case_run (t, &portable, (uint32_t) (100 + 7 * index));
+    }
+    s_portable_only = false;
+    s_check_packing (t);
 
     //  Conv and ConvTranspose read the same in every opset from 9 to 17
     size_t n_cases = sizeof cases / sizeof cases [0];
