@@ -25,6 +25,7 @@ typedef struct {
 //  A request sent this many times without an answer is given up on: the
 //  engine cannot compute it (a kernel fails on these inputs every time)
 #define S_MAX_ATTEMPTS 5
+#define S_GIVE_UP_USECS (30 * INT64_C (1000000))  //  and not before this
 
 struct zi_client_t {
     void *context;              //  ZeroMQ context, owned
@@ -220,7 +221,10 @@ s_resend_lost (zi_client_t *self)
     self->next_check = now + 20000;
     double grace = self->resend_msecs > 0? self->resend_msecs * 1000.0:
                    fmax (200000.0, 4 * self->latency);
-    double stall = self->resend_msecs > 0? grace: fmax (1000000.0, 8 * self->latency);
+    //  Before any answer there is no latency to go by: a slow model's first
+    //  answer may take seconds, so wait longer before calling it lost
+    double stall = self->resend_msecs > 0? grace:
+                   fmax (self->latency > 0? 1000000.0: 5000000.0, 8 * self->latency);
     bool stalled = now - self->last_progress > stall;
     zlistx_t *keys = zhashx_keys (self->pending);
     for (void *key = zlistx_first (keys); key; key = zlistx_next (keys)) {
@@ -228,7 +232,7 @@ s_resend_lost (zi_client_t *self)
         s_pending_t *pending = zhashx_lookup (self->pending, key);
         bool overtaken = id < self->highest_answered && now - pending->sent > grace;
         if (overtaken || (stalled && now - pending->sent > stall)) {
-            if (pending->attempts >= S_MAX_ATTEMPTS) {
+            if (pending->attempts >= S_MAX_ATTEMPTS && now - pending->first_sent > S_GIVE_UP_USECS) {
                 if (!self->given_up)
                     self->given_up = id;
             }

@@ -164,10 +164,7 @@ s_pack_stats (zi_monitor_t *self, msgpack_sbuffer *buffer)
     const zi_topo_process_t *process = &deploy->topology->processes [worker->process];
     msgpack_packer packer;
     msgpack_packer_init (&packer, buffer, msgpack_sbuffer_write);
-    zi_gateway_t *gateway = NULL;
-    for (int index = 0; index < worker->n_threads; index++)
-        if (worker->threads [index].gateway)
-            gateway = worker->threads [index].gateway;
+    zi_gateway_t *gateway = atomic_load_explicit (&worker->gateway, memory_order_acquire);
     msgpack_pack_map (&packer, 12);
     s_pack_str (&packer, "kind");
     s_pack_str (&packer, "stats");

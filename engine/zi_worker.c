@@ -75,7 +75,7 @@ s_thread_loop (zi_thread_t *self)
     n_items = item;
     int64_t last_tick = zi_clock_usecs ();
 
-    while (!worker->stopping) {
+    while (!atomic_load_explicit (&worker->stopping, memory_order_acquire)) {
         //  Same-thread hand-offs first: a request walks its chain here
         while (self->n_ready > 0) {
             zi_actor_t *actor = self->ready [--self->n_ready];
@@ -85,8 +85,11 @@ s_thread_loop (zi_thread_t *self)
         if (self->gateway)
             items [2].events = zi_gateway_accepting (self->gateway)? ZMQ_POLLIN: 0;
         int rc = zmq_poll (items, n_items, S_TICK_MSECS);
-        if (rc < 0 && zmq_errno () != EINTR)
+        if (rc < 0 && zmq_errno () != EINTR) {
+            fprintf (stderr, "zinfer worker: thread %d: poll failed: %s\n", self->index,
+                     zmq_strerror (zmq_errno ()));
             break;
+        }
         if (rc > 0) {
             if (items [0].revents & ZMQ_POLLIN) {
                 char command [32] = "";
@@ -143,16 +146,27 @@ s_thread_main (void *args)
     if (self->rc == 0 && worker->deploy->gateway_process == worker->process
     &&  worker->deploy->gateway_thread == self->index) {
         self->gateway = zi_gateway_new (worker, self);
+        //  Released to the threads that read its counters
+        atomic_store_explicit (&worker->gateway, self->gateway, memory_order_release);
         if (!self->gateway) {
             self->rc = -1;
             snprintf (self->error, sizeof self->error, "%s", zi_error_text ());
         }
     }
-    //  Tell the main thread how setting up went, then run
+    //  Tell the main thread how setting up went, then run. The atomic
+    //  publishes what setting up wrote (names, peers) to the main and
+    //  monitor threads in a way the memory model, and ThreadSanitizer,
+    //  see; ZeroMQ's own hand-over is invisible to both.
+    atomic_store_explicit (&self->set_up, 1, memory_order_release);
     zmq_send (self->control, self->rc? "FAILED": "READY", self->rc? 6: 5, 0);
     if (self->rc == 0)
         s_thread_loop (self);
-    zi_gateway_destroy (&self->gateway);
+    //  Whatever ended the loop, the stop was published first: acquiring it
+    //  orders the teardown below after the monitor's last read
+    while (self->rc == 0 && !atomic_load_explicit (&worker->stopping, memory_order_acquire))
+        usleep (1000);
+    //  The gateway outlives this thread: the main thread may still read
+    //  its counters while draining; it is destroyed after the join
     for (int index = 0; index < self->n_actors; index++)
         zi_actor_teardown (self->actors [index]);
     zmq_close (self->control);
@@ -206,9 +220,9 @@ s_activity (zi_worker_t *self, bool *busy)
         zi_actor_stats_t *stats = &self->actors [index].stats;
         received += ZI_READ (stats->messages_in) + ZI_READ (stats->rejected);
     }
-    for (int index = 0; index < self->n_threads; index++)
-        if (self->threads [index].gateway && zi_gateway_inflight (self->threads [index].gateway))
-            *busy = true;
+    zi_gateway_t *gateway = atomic_load_explicit (&self->gateway, memory_order_acquire);
+    if (gateway && zi_gateway_inflight (gateway))
+        *busy = true;
     return received;
 }
 
@@ -298,6 +312,8 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control)
     for (int index = 0; index < worker.n_threads; index++) {
         char reply [16] = "";
         zmq_recv (controls [index], reply, sizeof reply - 1, 0);
+        while (!atomic_load_explicit (&worker.threads [index].set_up, memory_order_acquire))
+            ;       //  set before the reply was sent: no wait in practice
         if (strcmp (reply, "READY") != 0 && !failed) {
             failed = 1;
             snprintf (failure, sizeof failure, "%s", worker.threads [index].error);
@@ -331,12 +347,14 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control)
         zi_signals_wait (-1);
         s_drain (&worker);
     }
-    worker.stopping = 1;
+    //  The monitor reads the actors: it stops before they are torn down
     zi_monitor_stop (&worker.monitor);
+    atomic_store_explicit (&worker.stopping, 1, memory_order_release);
     for (int index = 0; index < worker.n_threads; index++)
         zmq_send (controls [index], "STOP", 4, ZMQ_DONTWAIT);
     for (int index = 0; index < worker.n_threads; index++) {
         pthread_join (worker.threads [index].handle, NULL);
+        zi_gateway_destroy (&worker.threads [index].gateway);
         zmq_close (controls [index]);
         free (worker.threads [index].actors);
     }

@@ -127,6 +127,7 @@ struct zi_thread_t {
     zi_actor_t **ready;         //  actors that may have messages waiting
     int n_ready;
     int rc;                     //  0 once started, -1 if setting up failed
+    atomic_int set_up;          //  released once its actors are set up
     char error [512];           //  why it failed
 };
 
@@ -140,7 +141,8 @@ struct zi_worker_t {
     zi_thread_t *threads;
     zi_actor_t *actors;         //  this process's actors
     int n_actors;
-    volatile int stopping;      //  set once a stop was asked for
+    atomic_int stopping;        //  set once a stop was asked for
+    _Atomic (zi_gateway_t *) gateway;   //  published once set up, for the main and monitor threads
     atomic_int draining;        //  SIGTERM: finish what is in flight, take nothing new
     zi_monitor_t *monitor;      //  the monitor thread
     void *monitor_control;      //  PAIR to stop it

@@ -25,7 +25,8 @@ import zmq
 VERSION = 1
 REQUEST, REPLY, ERROR = 2, 3, 4
 GATEWAY = 0xFFFF
-MAX_ATTEMPTS = 5        # a request sent this often without an answer is given up
+MAX_ATTEMPTS = 5        # a request sent this often without an answer is given up,
+GIVE_UP_AFTER = 30.0    # ... once this many seconds have passed since it was first sent
 DTYPES = {np.dtype(np.float32): 1, np.dtype(np.int64): 7, np.dtype(np.bool_): 9}
 NUMPY = {code: dtype for dtype, code in DTYPES.items()}
 
@@ -95,12 +96,13 @@ class Client:
             return
         now = time.monotonic()
         grace = self._resend or max(0.2, 4 * self._latency)
-        stall = self._resend or max(1.0, 8 * self._latency)
+        # Before any answer there is no latency to go by: wait longer
+        stall = self._resend or max(1.0 if self._latency else 5.0, 8 * self._latency)
         stalled = now - self._last_progress > stall
         for request, entry in list(self._pending.items()):
             overtaken = request < self._highest_answered and now - entry[2] > grace
             if overtaken or (stalled and now - entry[2] > stall):
-                if entry[3] >= MAX_ATTEMPTS:
+                if entry[3] >= MAX_ATTEMPTS and now - entry[1] > GIVE_UP_AFTER:
                     del self._pending[request]
                     raise ZinferError(request, f"no answer after {MAX_ATTEMPTS} attempts; "
                                       "given up")

@@ -61,22 +61,23 @@ def msg_seeds():
 
 
 def topology_seeds():
-    for path in sorted(glob.glob(os.path.join(ROOT, "topology", "examples", "*.yaml"))):
+    # The harness names its text /fuzz/topology.yaml, where no model
+    # exists; /proc/version is a regular file on every Linux system, which
+    # lets the proc_ variants get past that check and on to placement
+    paths = sorted(glob.glob(os.path.join(ROOT, "topology", "examples", "*.yaml")))
+    paths += [os.path.join(ROOT, "tests", "bad", "topology", name)
+              for name in ("backwards_range.yaml", "duplicate_key.yaml", "overlap.yaml",
+                           "rule_forms.yaml", "undefined_alias.yaml", "unplaced.yaml",
+                           "unknown_node.yaml", "wrong_type.yaml", "second_document.yaml")]
+    for path in paths:
         with open(path) as handle:
             text = handle.read()
         name = os.path.basename(path)
         write("topology", name, text)
-        # The harness names its text /fuzz/topology.yaml, where no model
-        # exists; /proc/version is a regular file on every Linux system,
-        # which lets these variants reach placement
-        write("topology", "proc_" + name,
-              "\n".join("model: /proc/version" if line.startswith("model:") else line
-                        for line in text.splitlines()) + "\n")
-    for name in ("backwards_range.yaml", "duplicate_key.yaml", "overlap.yaml",
-                 "rule_forms.yaml", "undefined_alias.yaml", "unplaced.yaml",
-                 "wrong_type.yaml", "second_document.yaml"):
-        shutil.copy(os.path.join(ROOT, "tests", "bad", "topology", name),
-                    os.path.join(CORPUS, "topology", name))
+        if "\nmodel:" in text and "proc_" not in name:
+            write("topology", "proc_" + name,
+                  "\n".join("model: /proc/version" if line.startswith("model:") else line
+                            for line in text.splitlines()) + "\n")
     write("topology", "proc_hosts.yaml", """\
 name: two-hosts
 model: /proc/version
