@@ -91,7 +91,26 @@ s_spawn (zi_launcher_t *self, s_child_t *child)
     posix_spawnattr_setsigmask (&attributes, &none);
     posix_spawnattr_setsigdefault (&attributes, &defaults);
     posix_spawnattr_setflags (&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    int rc = posix_spawn (&child->pid, self->exe, NULL, &attributes, argv, environ);
+    //  OpenBLAS reads its thread count when it loads, before main: set it
+    //  in the child's environment so a process told to use one BLAS thread
+    //  starts no BLAS threads at all (idle ones spin for a while after each
+    //  call, taking the other core from the actors and ZeroMQ)
+    int n_environ = 0;
+    while (environ [n_environ])
+        n_environ++;
+    char **envp = calloc (n_environ + 2, sizeof (char *));
+    assert (envp);
+    int n_envp = 0;
+    for (int index = 0; index < n_environ; index++)
+        if (strncmp (environ [index], "OPENBLAS_NUM_THREADS=", 21) != 0)
+            envp [n_envp++] = environ [index];
+    char blas [64];
+    snprintf (blas, sizeof blas, "OPENBLAS_NUM_THREADS=%d",
+              self->deploy->topology->processes [child->process].blas_threads);
+    envp [n_envp++] = blas;
+    envp [n_envp] = NULL;
+    int rc = posix_spawn (&child->pid, self->exe, NULL, &attributes, argv, envp);
+    free (envp);
     posix_spawnattr_destroy (&attributes);
     if (rc) {
         child->pid = 0;
