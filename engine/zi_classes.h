@@ -127,10 +127,13 @@ typedef struct zi_node_t {
     zi_attr_t *attrs;           //  attributes as parsed from the model
     void *params;               //  op-private, made by op->init
     zi_act_t act;               //  activation fused into this op's output
+    const char *bad_attr;       //  an attribute read as the wrong type, or NULL
+    const char *bad_attr_wanted;    //  the type it was read as
 } zi_node_t;
 
 //  Attribute lookup: the value, or fallback when absent. A present attribute
-//  of the wrong type is an error in the model (zi_node_check_attrs finds it).
+//  of the wrong type is an error in the model: the accessor notes it in
+//  node->bad_attr and zi_graph_init_ops reports it after the op's init.
 const zi_attr_t *
     zi_node_attr (const zi_node_t *self, const char *name);
 int64_t

@@ -46,7 +46,7 @@ zi_cli_info (int argc, char **argv)
         return zi_cli_fail ("info", "%s", zi_error_text ());
     zi_graph_t *graph = zi_graph_dup (model->graph);
     if (zi_graph_plan (graph, NULL, !fuse)) {
-        zi_cli_fail ("info", "%s", zi_error_text ());
+        zi_cli_fail ("info", "%s: %s", model_path, zi_error_text ());
         zi_graph_destroy (&graph);
         zi_model_destroy (&model);
         return ZI_EXIT_USAGE;

@@ -103,6 +103,7 @@ static void
 s_copy_node (zi_node_t *copy, const zi_node_t *node)
 {
     *copy = *node;
+    copy->bad_attr = NULL;
     copy->name = strdup (node->name);
     copy->op_type = strdup (node->op_type);
     copy->params = NULL;
@@ -305,7 +306,8 @@ zi_graph_sort (zi_graph_t *self)
         assert (sorted);
         for (int index = 0; index < n_nodes; index++)
             sorted [index] = self->nodes [order [index]];
-        memcpy (self->nodes, sorted, n_nodes * sizeof (zi_node_t));
+        if (n_nodes)
+            memcpy (self->nodes, sorted, n_nodes * sizeof (zi_node_t));
         free (sorted);
         for (int index = 0; index < n_nodes; index++)
             for (int slot = 0; slot < self->nodes [index].n_outputs; slot++)
@@ -363,6 +365,20 @@ zi_graph_prune (zi_graph_t *self)
     free (needed_value);
 }
 
+static const char *
+s_attr_type_name (int type)
+{
+    switch (type) {
+        case ZI_ATTR_FLOAT:  return "a float";
+        case ZI_ATTR_INT:    return "an int";
+        case ZI_ATTR_STRING: return "a string";
+        case ZI_ATTR_TENSOR: return "a tensor";
+        case ZI_ATTR_FLOATS: return "a list of floats";
+        case ZI_ATTR_INTS:   return "a list of ints";
+        default:             return "another type";
+    }
+}
+
 int
 zi_graph_init_ops (zi_graph_t *self)
 {
@@ -388,9 +404,24 @@ zi_graph_init_ops (zi_graph_t *self)
         if (node->n_outputs < 1 || node->n_outputs > op->max_outputs)
             return zi_error ("node '%s' (%s): expected 1 to %d outputs, got %d",
                              node->name, node->op_type, op->max_outputs, node->n_outputs);
+        //  Required inputs and the first output must be named: kernels and
+        //  everything downstream rely on them
+        for (int slot = 0; slot < op->min_inputs; slot++)
+            if (node->inputs [slot] < 0)
+                return zi_error ("node '%s' (%s): input %d is required, but the node leaves "
+                                 "it out", node->name, node->op_type, slot);
+        if (node->outputs [0] < 0)
+            return zi_error ("node '%s' (%s): its first output has no name", node->name,
+                             node->op_type);
         if (!node->params && op->init && op->init (node) != 0) {
             zi_error_prefix ("node '%s' (%s)", node->name, node->op_type);
             return -1;
+        }
+        if (node->bad_attr) {
+            const zi_attr_t *attr = zi_node_attr (node, node->bad_attr);
+            return zi_error ("node '%s' (%s): attribute '%s': expected %s, got %s",
+                             node->name, node->op_type, node->bad_attr, node->bad_attr_wanted,
+                             attr? s_attr_type_name (attr->type): "nothing");
         }
     }
     return 0;

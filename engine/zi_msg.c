@@ -229,7 +229,8 @@ zi_msg_decode (const void *data, size_t size, zi_msg_header_t *header)
         size_t length = field [9].via.str.size;
         if (length >= sizeof header->text)
             length = sizeof header->text - 1;
-        memcpy (header->text, field [9].via.str.ptr, length);
+        if (length)
+            memcpy (header->text, field [9].via.str.ptr, length);
         header->text [length] = 0;
     }
     if (header->kind != ZI_MSG_ERROR && zi_msg_data_size (header) < 0) {

@@ -18,11 +18,26 @@ zi_node_attr (const zi_node_t *self, const char *name)
     return NULL;
 }
 
+//  Notes an attribute present with another type than the op reads
+static void
+s_wrong_type (const zi_node_t *self, const zi_attr_t *attr, const char *wanted)
+{
+    zi_node_t *node = (zi_node_t *) self;
+    if (!node->bad_attr) {
+        node->bad_attr = attr->name;
+        node->bad_attr_wanted = wanted;
+    }
+}
+
 int64_t
 zi_node_attr_int (const zi_node_t *self, const char *name, int64_t fallback)
 {
     const zi_attr_t *attr = zi_node_attr (self, name);
-    return attr && attr->type == ZI_ATTR_INT? attr->i: fallback;
+    if (attr && attr->type == ZI_ATTR_INT)
+        return attr->i;
+    if (attr)
+        s_wrong_type (self, attr, "an int");
+    return fallback;
 }
 
 float
@@ -33,6 +48,8 @@ zi_node_attr_float (const zi_node_t *self, const char *name, float fallback)
         return attr->f;
     if (attr && attr->type == ZI_ATTR_INT)
         return (float) attr->i;
+    if (attr)
+        s_wrong_type (self, attr, "a float");
     return fallback;
 }
 
@@ -40,7 +57,11 @@ const char *
 zi_node_attr_string (const zi_node_t *self, const char *name, const char *fallback)
 {
     const zi_attr_t *attr = zi_node_attr (self, name);
-    return attr && attr->type == ZI_ATTR_STRING? attr->s: fallback;
+    if (attr && attr->type == ZI_ATTR_STRING)
+        return attr->s;
+    if (attr)
+        s_wrong_type (self, attr, "a string");
+    return fallback;
 }
 
 int

@@ -142,6 +142,23 @@ s_load_file (const char *path, FILE *file)
 
     zi_dtype_t dtype = descr == S_F32 || descr == S_F64? ZI_F32:
                        descr == S_BOOL? ZI_BOOL: ZI_I64;
+    //  Does the file hold what the header declares? Checked before
+    //  allocating: a small file may declare a huge shape
+    int64_t declared = zi_shape_count (ndim, dims);
+    size_t element = descr == S_F64 || descr == S_I64? 8: descr == S_BOOL? 1: 4;
+    long here = ftell (file);
+    if (declared >= 0 && here >= 0 && fseek (file, 0, SEEK_END) == 0) {
+        long end = ftell (file);
+        fseek (file, here, SEEK_SET);
+        if (end >= here && (uint64_t) declared > (uint64_t) (end - here) / element) {
+            char shape [128];
+            zi_error ("%s: truncated: shape %s needs %lld elements of %zu bytes, the file "
+                      "holds %ld bytes after its header", path,
+                      zi_shape_str (ndim, dims, shape, sizeof shape), (long long) declared,
+                      element, end - here);
+            return NULL;
+        }
+    }
     zi_tensor_t *tensor = zi_tensor_new (dtype, ndim, dims);
     if (!tensor) {
         zi_error_prefix ("%s", path);

@@ -75,12 +75,14 @@ s_tensor_from_proto (const Onnx__TensorProto *proto, const char *what)
     int64_t dims [ZI_MAX_DIMS];
     for (size_t axis = 0; axis < proto->n_dims; axis++)
         dims [axis] = proto->dims [axis];
-    zi_tensor_t *tensor = zi_tensor_new (dtype, (int) proto->n_dims, dims);
-    if (!tensor) {
-        zi_error_prefix ("%s", what);
+    char shape [128];
+    int64_t declared = zi_shape_count ((int) proto->n_dims, dims);
+    if (declared < 0) {
+        zi_error ("%s: shape %s is negative or too large", what,
+                  zi_shape_str ((int) proto->n_dims, dims, shape, sizeof shape));
         return NULL;
     }
-    size_t count = zi_tensor_count (tensor);
+    size_t count = (size_t) declared;
 
     //  Where the values are depends on the type and on the exporter
     size_t have;
@@ -110,12 +112,16 @@ s_tensor_from_proto (const Onnx__TensorProto *proto, const char *what)
         have = proto->n_int32_data;     //  int32, bool and float16 live here
         field = "int32_data";
     }
+    //  Checked before allocating: a small file may declare a huge shape
     if (have != count) {
-        char shape [128];
         zi_error ("%s: shape %s needs %zu values, %s holds %zu", what,
-                  zi_shape_str (tensor->ndim, tensor->dims, shape, sizeof shape),
+                  zi_shape_str ((int) proto->n_dims, dims, shape, sizeof shape),
                   count, field, have == (size_t) -1? 0: have);
-        zi_tensor_destroy (&tensor);
+        return NULL;
+    }
+    zi_tensor_t *tensor = zi_tensor_new (dtype, (int) proto->n_dims, dims);
+    if (!tensor) {
+        zi_error_prefix ("%s", what);
         return NULL;
     }
     const unsigned char *raw = proto->has_raw_data? proto->raw_data.data: NULL;

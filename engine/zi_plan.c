@@ -38,12 +38,26 @@ s_node_inputs (zi_graph_t *self, zi_node_t *node, const zi_tensor_t **in, bool *
     return 0;
 }
 
+//  Constants are folded at load, from what the model says; a model may
+//  say "expand this to 2^40 elements". Real models fold shape arithmetic
+//  and small weight transforms, far below this.
+#define S_MAX_FOLDED_BYTES (INT64_C (256) << 20)
+
 static int
 s_fold_node (zi_node_t *node, const zi_tensor_t **in, zi_tensor_t **out_info,
              zi_value_t *values)
 {
     const zi_op_t *op = node->op;
     zi_tensor_t *outputs [ZI_MAX_DIMS] = {NULL};
+    for (int slot = 0; slot < node->n_outputs; slot++)
+        if ((int64_t) out_info [slot]->nbytes > S_MAX_FOLDED_BYTES) {
+            char shape [128];
+            return zi_error ("folding it would make a constant of %s %s (%zu bytes; at most "
+                             "%lld are folded)", zi_dtype_name (out_info [slot]->dtype),
+                             zi_shape_str (out_info [slot]->ndim, out_info [slot]->dims, shape,
+                                           sizeof shape), out_info [slot]->nbytes,
+                             (long long) S_MAX_FOLDED_BYTES);
+        }
     int rc = 0;
     for (int slot = 0; slot < node->n_outputs && rc == 0; slot++) {
         outputs [slot] = zi_tensor_new (out_info [slot]->dtype, out_info [slot]->ndim,

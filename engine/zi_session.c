@@ -243,6 +243,7 @@ zi_session_run (zi_session_t *self, zi_tensor_t *const *inputs, zi_tensor_t **ou
     if (self->options.threads > 0)
         openblas_set_num_threads (self->options.threads);
     if (!s_same_shapes (self, inputs) && s_plan (self, inputs)) {
+        zi_error_prefix ("%s", self->model->source);
         s_drop_plan (self);
         return -1;
     }

@@ -6,17 +6,17 @@
 The seeds are small valid inputs (plus a few near misses) that show the
 fuzzer each format's structure, so that it spends its time on the
 interesting corners rather than on rediscovering the magic bytes. The
-output is deterministic; run it again after changing a format.
+output is deterministic; run it again after changing a format. Files
+named regress_* are inputs that once crashed the engine (moved here from
+tests/fuzz/crashes/ when fixed) and are kept.
 """
 
 import glob
 import io
 import os
-import shutil
 
 import msgpack
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -211,8 +211,11 @@ def npy_seeds():
 
 
 def main():
-    if os.path.isdir(CORPUS):
-        shutil.rmtree(CORPUS)
+    # Inputs that once crashed the engine stay as regress_* files; the rest
+    # is made afresh
+    for path in glob.glob(os.path.join(CORPUS, "*", "*")):
+        if not os.path.basename(path).startswith("regress_"):
+            os.remove(path)
     msg_seeds()
     topology_seeds()
     onnx_seeds()

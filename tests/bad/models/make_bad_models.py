@@ -148,7 +148,7 @@ def cases():
         "graph input 'x' is not a tensor"
     unnamed = model([helper.make_node("Relu", ["x"], ["y"], name="relu")])
     unnamed.graph.input[0].ClearField("name")
-    yield "input_without_name.onnx", serialize(unnamed), "without a name"
+    yield "input_without_name.onnx", serialize(unnamed), "graph input 0 has no name"
     yield "no_outputs.onnx", serialize(model(
         [helper.make_node("Relu", ["x"], ["y"], name="relu")], outputs=[])), \
         "the graph has no outputs"
