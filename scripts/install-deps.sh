@@ -9,7 +9,7 @@ packages=(
     libprotobuf-c-dev protobuf-c-compiler libonnx-dev
     python3-numpy python3-torch python3-torchvision python3-onnx
     python3-sklearn python3-zmq python3-msgpack
-    gnuplot-nox iproute2 procps
+    gnuplot-nox iproute2 procps clang libclang-rt-14-dev
 )
 
 missing=()
