@@ -227,10 +227,11 @@ s_activity (zi_worker_t *self, bool *busy)
 }
 
 //  Graceful stop: the gateway takes no new requests and the process
-//  serves on until every request it admitted is answered; a process
-//  without the gateway serves on until it has been quiet for 100 ms (the
-//  launcher stops the gateway's process first, so by then no more work is
-//  coming). At most S_DRAIN_USECS: the launcher's SIGKILL comes later.
+//  serves on until every request it admitted is answered (or nothing has
+//  moved for a second: what is still admitted then was lost with a
+//  process that died); a process without the gateway serves on until it
+//  has been quiet for 100 ms (the launcher stops the gateway's process
+//  first, so by then no more work is coming). At most S_DRAIN_USECS: the launcher's SIGKILL comes later.
 //  Partial joins are not waited for: their other input may have been lost
 //  with a process that died.
 #define S_DRAIN_USECS (8 * INT64_C (1000000))
@@ -246,13 +247,13 @@ s_drain (zi_worker_t *self)
     while (zi_clock_usecs () < deadline) {
         usleep (5000);
         uint64_t now = s_activity (self, &busy);
-        if (now != seen || busy) {
+        if (now != seen) {
             seen = now;
             quiet_since = zi_clock_usecs ();
         }
         else
-        if (zi_clock_usecs () - quiet_since >= 100000)
-            return;
+        if (zi_clock_usecs () - quiet_since >= (busy? 1000000: 100000))
+            return;         //  requests still admitted after a quiet second were lost
     }
     fprintf (stderr, "zinfer worker: stopping with work still in flight after %d s\n",
              (int) (S_DRAIN_USECS / 1000000));
