@@ -58,10 +58,10 @@ def write_topology(folder, model, processes, placement, base_port, transport="ip
 class Topology:
     """`zinfer up` in the background; stopped on exit, whatever happens."""
 
-    def __init__(self, zinfer, path, timeout=120, quiet=False):
+    def __init__(self, zinfer, path, timeout=120, quiet=False, extra=()):
         self.quiet = quiet
         self.process = subprocess.Popen(
-            [zinfer, "up", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [zinfer, "up", path] + list(extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, start_new_session=True)
         self.endpoint = None
         self.stderr = []

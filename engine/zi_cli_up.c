@@ -25,13 +25,17 @@ static const char *s_usage =
     "  --host NAME      which host of the topology this machine is (needed\n"
     "                   when the topology has several)\n"
     "  --base-port P    move every port of the topology to start at P\n"
-    "  --ready-timeout S  seconds to wait for the workers (default 120)\n";
+    "  --ready-timeout S  seconds to wait for the workers (default 120)\n"
+    "  --no-monitor     start the workers without their monitors (top, inspect,\n"
+    "                   trace and status then see nothing; for measuring the\n"
+    "                   monitor's cost)\n";
 
 int
 zi_cli_up (int argc, char **argv)
 {
     const char *path = NULL, *host_name = NULL;
     long base_port = 0, ready_timeout = 120;
+    bool monitor = true;
     for (int index = 1; index < argc; index++) {
         const char *arg = argv [index], *value;
         if (zi_cli_is_help (arg)) {
@@ -48,6 +52,9 @@ zi_cli_up (int argc, char **argv)
             ||  zi_cli_int ("up", arg, value, 1, 65535, &base_port))
                 return ZI_EXIT_USAGE;
         }
+        else
+        if (strcmp (arg, "--no-monitor") == 0)
+            monitor = false;
         else
         if (strcmp (arg, "--ready-timeout") == 0) {
             if (!(value = zi_cli_value ("up", argc, argv, &index))
@@ -73,6 +80,7 @@ zi_cli_up (int argc, char **argv)
     zi_launcher_t *launcher = zi_launcher_new (path, host_name, (int) base_port);
     if (!launcher)
         return zi_cli_fail ("up", "%s", zi_error_text ());
+    zi_launcher_set_monitor (launcher, monitor);
     if (zi_launcher_start (launcher, (int) ready_timeout, true)) {
         fprintf (stderr, "zinfer up: %s\n", zi_error_text ());
         zi_launcher_destroy (&launcher);

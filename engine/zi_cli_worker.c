@@ -14,7 +14,7 @@
 
 static const char *s_usage =
     "usage: zinfer worker TOPOLOGY.yaml --process NAME [--base-port P]\n"
-    "                     [--control ENDPOINT] [--parent PID]\n"
+    "                     [--control ENDPOINT] [--parent PID] [--no-monitor]\n"
     "\n"
     "Runs one process of a topology. `zinfer up` starts these; run one by\n"
     "hand only to debug it.\n"
@@ -22,13 +22,15 @@ static const char *s_usage =
     "  --process NAME     which process of the topology this is\n"
     "  --base-port P      move every port of the topology to start at P\n"
     "  --control ENDPOINT where to report READY (the launcher's)\n"
-    "  --parent PID       exit when this process (the launcher) goes away\n";
+    "  --parent PID       exit when this process (the launcher) goes away\n"
+    "  --no-monitor       run without the monitor thread (to measure its cost)\n";
 
 int
 zi_cli_worker (int argc, char **argv)
 {
     const char *path = NULL, *process_name = NULL, *control = NULL;
     long base_port = 0, parent = 0;
+    bool monitor = true;
     for (int index = 1; index < argc; index++) {
         const char *arg = argv [index], *value;
         if (zi_cli_is_help (arg)) {
@@ -46,6 +48,9 @@ zi_cli_worker (int argc, char **argv)
             ||  zi_cli_int ("worker", arg, value, 1, 65535, &base_port))
                 return ZI_EXIT_USAGE;
         }
+        else
+        if (strcmp (arg, "--no-monitor") == 0)
+            monitor = false;
         else
         if (strcmp (arg, "--parent") == 0) {
             if (!(value = zi_cli_value ("worker", argc, argv, &index))
@@ -78,7 +83,7 @@ zi_cli_worker (int argc, char **argv)
     if (process < 0)
         rc = zi_cli_fail ("worker", "%s has no process named '%s'", path, process_name);
     else
-        rc = zi_worker_run (deploy, process, control);
+        rc = zi_worker_run (deploy, process, control, monitor);
     zi_deploy_destroy (&deploy);
     return rc;
 }

@@ -51,6 +51,7 @@ struct zi_launcher_t {
     char exe [4096];            //  this program
     char control [256];         //  where workers report
     char base_port [16];        //  "" or the override
+    bool no_monitor;            //  workers run without their monitor
     void *context;              //  ZeroMQ context for the control socket
     void *socket;               //  PULL: READY / FAILED reports
     int n_children;
@@ -78,6 +79,8 @@ s_spawn (zi_launcher_t *self, s_child_t *child)
         argv [argc++] = "--base-port";
         argv [argc++] = self->base_port;
     }
+    if (self->no_monitor)
+        argv [argc++] = "--no-monitor";
     argv [argc] = NULL;
     //  The child starts with default signal handling and nothing blocked
     posix_spawnattr_t attributes;
@@ -396,6 +399,12 @@ zi_launcher_stop (zi_launcher_t *self)
         zmq_ctx_term (self->context);
         self->context = NULL;
     }
+}
+
+void
+zi_launcher_set_monitor (zi_launcher_t *self, bool monitor)
+{
+    self->no_monitor = !monitor;
 }
 
 int

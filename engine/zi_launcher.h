@@ -30,6 +30,9 @@ int
 void
     zi_launcher_stop (zi_launcher_t *self);
 
+//  Start workers with or without their monitor thread (default with)
+void
+    zi_launcher_set_monitor (zi_launcher_t *self, bool monitor);
 int
     zi_launcher_n_processes (const zi_launcher_t *self);
 int

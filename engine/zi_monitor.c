@@ -452,7 +452,7 @@ zi_monitor_start (zi_worker_t *worker)
 void
 zi_monitor_stop (zi_monitor_t **self_p)
 {
-    zi_monitor_t *self = *self_p;
+    zi_monitor_t *self = self_p? *self_p: NULL;
     if (!self)
         return;
     zmq_send (self->worker->monitor_control, "STOP", 4, 0);

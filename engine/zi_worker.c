@@ -260,7 +260,7 @@ s_drain (zi_worker_t *self)
 }
 
 int
-zi_worker_run (zi_deploy_t *deploy, int process, const char *control)
+zi_worker_run (zi_deploy_t *deploy, int process, const char *control, bool monitor)
 {
     const zi_topo_process_t *info = &deploy->topology->processes [process];
     s_raise_limits ();
@@ -321,7 +321,7 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control)
         }
     }
 
-    if (!failed) {
+    if (!failed && monitor) {
         worker.monitor = zi_monitor_start (&worker);
         if (!worker.monitor) {
             failed = 1;

@@ -206,9 +206,10 @@ void
     zi_thread_wake (zi_thread_t *self, zi_actor_t *actor);
 
 //  Runs a worker process until SIGTERM or SIGINT; reports readiness to
-//  control (a PUSH endpoint of the launcher) if given. Returns exit code.
+//  control (a PUSH endpoint of the launcher) if given; without monitor, no
+//  monitor thread (counters are kept all the same). Returns exit code.
 int
-    zi_worker_run (zi_deploy_t *deploy, int process, const char *control);
+    zi_worker_run (zi_deploy_t *deploy, int process, const char *control, bool monitor);
 
 
 #endif
