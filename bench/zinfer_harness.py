@@ -211,7 +211,8 @@ def gnuplot(script, data_rows, png):
     if subprocess.run(["which", "gnuplot"], capture_output=True).returncode != 0:
         progress("gnuplot not found; no chart (scripts/install-deps.sh installs gnuplot-nox)")
         return False
-    payload = f"set terminal pngcairo size 900,500 font ',10'\nset output '{png}'\n{script}\n"
+    payload = (f"set terminal pngcairo size 900,500 font ',10' noenhanced\n"
+               f"set output '{png}'\n{script}\n")
     payload += "\n".join(data_rows) + "\ne\n"
     result = subprocess.run(["gnuplot"], input=payload, text=True, capture_output=True)
     if result.returncode != 0:
