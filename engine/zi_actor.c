@@ -27,23 +27,6 @@ typedef struct {
 //  (a producer died and the request will be resent under a new id)
 #define S_JOIN_DEADLINE_USECS (30 * INT64_C (1000000))
 
-static size_t
-s_id_hash (const void *key)
-{
-    uint64_t id = (uintptr_t) key;
-    id ^= id >> 33;
-    id *= UINT64_C (0xff51afd7ed558ccd);
-    id ^= id >> 33;
-    return (size_t) id;
-}
-
-static int
-s_id_compare (const void *a, const void *b)
-{
-    uintptr_t x = (uintptr_t) a, y = (uintptr_t) b;
-    return x < y? -1: x > y;
-}
-
 static void
 s_join_destroy (void **item_p)
 {
@@ -158,12 +141,7 @@ zi_actor_setup (zi_actor_t *self)
             self->n_dynamic++;
         }
     }
-    self->joins = zhashx_new ();
-    zhashx_set_key_hasher (self->joins, s_id_hash);
-    zhashx_set_key_comparator (self->joins, s_id_compare);
-    zhashx_set_key_duplicator (self->joins, NULL);
-    zhashx_set_key_destructor (self->joins, NULL);
-    zhashx_set_destructor (self->joins, s_join_destroy);
+    self->joins = zi_id_table_new (s_join_destroy);
 
     //  Peers: one PUSH per consuming actor, the replicas of one consumer
     //  node side by side so a route can pick among them

@@ -245,6 +245,11 @@ int
 bool
     zi_signals_wait (int timeout_msecs);
 
+//  A zhashx keyed by request id (zi_ids.c): keys are the ids themselves,
+//  cast to pointers (never 0); destructor frees items
+void *
+    zi_id_table_new (void (*destructor) (void **item_p));
+
 //  Monotonic clock in microseconds
 int64_t
     zi_clock_usecs (void);

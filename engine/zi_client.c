@@ -44,19 +44,6 @@ struct zi_client_t {
     uint64_t given_up;          //  a request that ran out of attempts, or 0
 };
 
-static size_t
-s_id_hash (const void *key)
-{
-    return (size_t) ((uintptr_t) key * UINT64_C (0x9e3779b97f4a7c15) >> 17);
-}
-
-static int
-s_id_compare (const void *a, const void *b)
-{
-    uintptr_t x = (uintptr_t) a, y = (uintptr_t) b;
-    return x < y? -1: x > y;
-}
-
 static void
 s_pending_destroy (void **item_p)
 {
@@ -86,12 +73,7 @@ zi_client_new (const char *endpoint)
     }
     self->next_id = 1;
     self->last_progress = zi_clock_usecs ();
-    self->pending = zhashx_new ();
-    zhashx_set_key_hasher (self->pending, s_id_hash);
-    zhashx_set_key_comparator (self->pending, s_id_compare);
-    zhashx_set_key_duplicator (self->pending, NULL);
-    zhashx_set_key_destructor (self->pending, NULL);
-    zhashx_set_destructor (self->pending, s_pending_destroy);
+    self->pending = zi_id_table_new (s_pending_destroy);
     return self;
 }
 

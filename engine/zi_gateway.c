@@ -59,21 +59,6 @@ struct zi_gateway_t {
     zi_counter_t expired;       //  given up on after the deadline
 };
 
-static size_t
-s_id_hash (const void *key)
-{
-    uint64_t id = (uintptr_t) key;
-    id *= UINT64_C (0x9e3779b97f4a7c15);
-    return (size_t) (id >> 17);
-}
-
-static int
-s_id_compare (const void *a, const void *b)
-{
-    uintptr_t x = (uintptr_t) a, y = (uintptr_t) b;
-    return x < y? -1: x > y;
-}
-
 static void
 s_request_destroy (void **item_p)
 {
@@ -97,12 +82,7 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
     self->thread = thread;
     self->max_inflight = S_MAX_INFLIGHT;
     self->next_id = 1;
-    self->inflight = zhashx_new ();
-    zhashx_set_key_hasher (self->inflight, s_id_hash);
-    zhashx_set_key_comparator (self->inflight, s_id_compare);
-    zhashx_set_key_duplicator (self->inflight, NULL);
-    zhashx_set_key_destructor (self->inflight, NULL);
-    zhashx_set_destructor (self->inflight, s_request_destroy);
+    self->inflight = zi_id_table_new (s_request_destroy);
 
     char endpoint [256];
     int unlimited = 0;
