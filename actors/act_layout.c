@@ -1232,34 +1232,6 @@ const zi_op_t zi_op_Pad = {
 
 static const zi_dtype_t s_test_dtypes [] = {ZI_F32, ZI_I64, ZI_BOOL};
 
-static zi_tensor_t *
-s_test_data (zi_dtype_t dtype, int ndim, const int64_t *dims, uint32_t seed)
-{
-    if (dtype == ZI_F32)
-        return zi_test_random (ndim, dims, seed);
-    zi_tensor_t *tensor = zi_tensor_new (dtype, ndim, dims);
-    assert (tensor);
-    size_t count = zi_tensor_count (tensor);
-    for (size_t item = 0; item < count; item++) {
-        int64_t value = (int64_t) ((item + 1) * 2654435761u ^ seed) % 1000 - 500;
-        if (dtype == ZI_I64)
-            ((int64_t *) tensor->data) [item] = value * 1000003;
-        else
-            ((uint8_t *) tensor->data) [item] = (value & 4) != 0;
-    }
-    return tensor;
-}
-
-static zi_tensor_t *
-s_test_shape_only (zi_dtype_t dtype, int ndim, const int64_t *dims)
-{
-    zi_tensor_t *tensor = calloc (1, sizeof (zi_tensor_t));
-    assert (tensor);
-    zi_tensor_set_shape (tensor, dtype, ndim, dims);
-    atomic_init (&tensor->refs, 1);
-    return tensor;
-}
-
 static void
 s_test_unravel (int64_t flat, int ndim, const int64_t *dims, int64_t *index)
 {
@@ -1364,7 +1336,7 @@ s_test_transpose (zi_test_t *t)
             if (cases [index].n_perm)
                 zi_node_set_ints (node, "perm", ndim, cases [index].perm);
             zi_tensor_t *inputs [1] = {
-                s_test_data (s_test_dtypes [kind], ndim, cases [index].dims, index)
+                zi_test_data (s_test_dtypes [kind], ndim, cases [index].dims, index)
             };
             zi_tensor_t *got = s_test_run1 (node, 1, inputs);
             zi_tensor_t *want = zi_tensor_new (inputs [0]->dtype, ndim, out_dims);
@@ -1384,12 +1356,12 @@ s_test_transpose (zi_test_t *t)
         }
     zi_node_t *node = zi_node_new ("Transpose", "test");
     zi_node_set_ints (node, "perm", 3, (int64_t []) {0, 2, 2});
-    zi_tensor_t *inputs [1] = {s_test_data (ZI_F32, 3, (int64_t []) {2, 3, 4}, 1)};
+    zi_tensor_t *inputs [1] = {zi_test_data (ZI_F32, 3, (int64_t []) {2, 3, 4}, 1)};
     s_test_fails (t, node, 1, inputs, 1, "Transpose with a repeated axis", "perm",
                   "not a permutation");
     node = zi_node_new ("Transpose", "test");
     zi_node_set_ints (node, "perm", 2, (int64_t []) {1, 0});
-    inputs [0] = s_test_data (ZI_F32, 3, (int64_t []) {2, 3, 4}, 1);
+    inputs [0] = zi_test_data (ZI_F32, 3, (int64_t []) {2, 3, 4}, 1);
     s_test_fails (t, node, 1, inputs, 1, "Transpose with a short perm", "2 values", "3-d");
 }
 
@@ -1460,7 +1432,7 @@ s_test_slice (zi_test_t *t)
             zi_node_t *node = zi_node_new ("Slice", "test");
             node->opset = cases [index].opset;
             zi_tensor_t *inputs [5] = {
-                s_test_data (s_test_dtypes [kind], 3, dims, 40 + index)
+                zi_test_data (s_test_dtypes [kind], 3, dims, 40 + index)
             };
             int n_inputs = 1;
             if (node->opset < 10) {
@@ -1534,19 +1506,19 @@ s_test_slice (zi_test_t *t)
     zi_tensor_destroy (&got);
     s_test_free (inputs, 3);
 
-    inputs [0] = s_test_data (ZI_F32, 3, dims, 1);
+    inputs [0] = zi_test_data (ZI_F32, 3, dims, 1);
     inputs [1] = zi_test_ints (1, (int64_t []) {0});
     inputs [2] = zi_test_ints (1, (int64_t []) {3});
     inputs [3] = zi_test_ints (1, (int64_t []) {1});
     inputs [4] = zi_test_ints (1, (int64_t []) {0});
     s_test_fails (t, zi_node_new ("Slice", "test"), 5, inputs, 1, "Slice with step 0",
                   "step", "is 0");
-    inputs [0] = s_test_data (ZI_F32, 3, dims, 1);
+    inputs [0] = zi_test_data (ZI_F32, 3, dims, 1);
     inputs [1] = zi_test_ints (1, (int64_t []) {0});
-    inputs [2] = s_test_shape_only (ZI_I64, 1, (int64_t []) {1});
+    inputs [2] = zi_test_shape_only (ZI_I64, 1, (int64_t []) {1});
     s_test_fails (t, zi_node_new ("Slice", "test"), 3, inputs, 1,
                   "Slice with computed ends", "ends", "must be a constant");
-    inputs [0] = s_test_data (ZI_F32, 3, dims, 1);
+    inputs [0] = zi_test_data (ZI_F32, 3, dims, 1);
     inputs [1] = zi_test_ints (2, (int64_t []) {0, 0});
     inputs [2] = zi_test_ints (2, (int64_t []) {1, 1});
     inputs [3] = zi_test_ints (2, (int64_t []) {1, -2});
@@ -1568,7 +1540,7 @@ s_test_concat_split (zi_test_t *t)
             int64_t total = 0;
             for (int part = 0; part < 3; part++) {
                 int64_t extent = extents [index == 2 && part == 1? 3: part];
-                inputs [part] = s_test_data (dtype, 3, (int64_t []) {2, extent, 4},
+                inputs [part] = zi_test_data (dtype, 3, (int64_t []) {2, extent, 4},
                                              part + 10 * index);
                 total += extent;
             }
@@ -1597,8 +1569,8 @@ s_test_concat_split (zi_test_t *t)
     //  Concat on the first and the last axis, 1-d and 2-d
     for (int axis = 0; axis < 2; axis++) {
         zi_tensor_t *inputs [2] = {
-            s_test_data (ZI_I64, 2, (int64_t []) {2, 3}, 1),
-            s_test_data (ZI_I64, 2, (int64_t []) {2, 3}, 2)
+            zi_test_data (ZI_I64, 2, (int64_t []) {2, 3}, 1),
+            zi_test_data (ZI_I64, 2, (int64_t []) {2, 3}, 2)
         };
         zi_node_t *node = zi_node_new ("Concat", "test");
         zi_node_set_int (node, "axis", axis - 1 + axis);    //  -1, then 1
@@ -1613,13 +1585,13 @@ s_test_concat_split (zi_test_t *t)
         s_test_free (inputs, 2);
     }
     zi_tensor_t *inputs [3] = {
-        s_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1),
-        s_test_data (ZI_F32, 2, (int64_t []) {3, 3}, 2)
+        zi_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1),
+        zi_test_data (ZI_F32, 2, (int64_t []) {3, 3}, 2)
     };
     zi_node_t *node = zi_node_new ("Concat", "test");
     zi_node_set_int (node, "axis", 1);
     s_test_fails (t, node, 2, inputs, 1, "Concat of mismatched shapes", "[3, 3]", "[2, 3]");
-    inputs [0] = s_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
+    inputs [0] = zi_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
     s_test_fails (t, zi_node_new ("Concat", "test"), 1, inputs, 1, "Concat without axis",
                   "'axis' is required", NULL);
 
@@ -1655,7 +1627,7 @@ s_test_concat_split (zi_test_t *t)
             zi_node_set_int (node, "axis", cases [index].axis);
             if (cases [index].num_outputs)
                 zi_node_set_int (node, "num_outputs", cases [index].num_outputs);
-            inputs [0] = s_test_data (dtype, 3, cases [index].dims, index);
+            inputs [0] = zi_test_data (dtype, 3, cases [index].dims, index);
             inputs [1] = NULL;
             if (has_split && cases [index].as_input)
                 inputs [1] = zi_test_ints (n_outputs, cases [index].split);
@@ -1691,10 +1663,10 @@ s_test_concat_split (zi_test_t *t)
         }
     node = zi_node_new ("Split", "test");
     zi_node_set_ints (node, "split", 2, (int64_t []) {2, 3});
-    inputs [0] = s_test_data (ZI_F32, 1, (int64_t []) {6}, 1);
+    inputs [0] = zi_test_data (ZI_F32, 1, (int64_t []) {6}, 1);
     s_test_fails (t, node, 1, inputs, 2, "Split sizes that miss the extent", "add up to 5",
                   "size 6");
-    inputs [0] = s_test_data (ZI_F32, 1, (int64_t []) {7}, 1);
+    inputs [0] = zi_test_data (ZI_F32, 1, (int64_t []) {7}, 1);
     s_test_fails (t, zi_node_new ("Split", "test"), 1, inputs, 2,
                   "Split into unequal parts", "equal parts", NULL);
 }
@@ -1723,7 +1695,7 @@ s_test_gather (zi_test_t *t)
             zi_node_set_int (node, "axis", cases [index].axis);
             int n_indices = (int) zi_shape_count (cases [index].ndim, cases [index].index_dims);
             zi_tensor_t *inputs [2] = {
-                s_test_data (dtype, 3, dims, index),
+                zi_test_data (dtype, 3, dims, index),
                 zi_tensor_new (ZI_I64, cases [index].ndim, cases [index].index_dims)
             };
             memcpy (inputs [1]->data, cases [index].indices, n_indices * sizeof (int64_t));
@@ -1762,13 +1734,13 @@ s_test_gather (zi_test_t *t)
     zi_node_t *node = zi_node_new ("Gather", "test");
     zi_node_set_int (node, "axis", 1);
     zi_tensor_t *inputs [2] = {
-        s_test_data (ZI_F32, 3, dims, 1), zi_test_ints (3, (int64_t []) {0, 5, 1})
+        zi_test_data (ZI_F32, 3, dims, 1), zi_test_ints (3, (int64_t []) {0, 5, 1})
     };
     s_test_fails (t, node, 2, inputs, 1, "Gather with index 5 of 5", "index 5",
                   "out of range");
     //  ... one that arrives with the request fails in run
     node = zi_node_new ("Gather", "test");
-    inputs [0] = s_test_data (ZI_I64, 3, dims, 1);
+    inputs [0] = zi_test_data (ZI_I64, 3, dims, 1);
     inputs [1] = zi_test_ints (2, (int64_t []) {1, -4});
     zi_tensor_t *outputs [1] = {NULL};
     int rc = zi_test_run_op (node, 2, inputs, 1, outputs);
@@ -1783,8 +1755,8 @@ s_test_gather (zi_test_t *t)
     s_test_free (inputs, 2);
     zi_node_destroy (&node);
 
-    inputs [0] = s_test_data (ZI_F32, 3, dims, 1);
-    inputs [1] = s_test_data (ZI_F32, 1, (int64_t []) {2}, 1);
+    inputs [0] = zi_test_data (ZI_F32, 3, dims, 1);
+    inputs [1] = zi_test_data (ZI_F32, 1, (int64_t []) {2}, 1);
     s_test_fails (t, zi_node_new ("Gather", "test"), 2, inputs, 1,
                   "Gather with float indices", "expected int64", NULL);
 }
@@ -1810,7 +1782,7 @@ s_test_expand_tile (zi_test_t *t)
             zi_dtype_t dtype = s_test_dtypes [kind];
             int ndim = expands [index].ndim, n_shape = expands [index].n_shape;
             zi_tensor_t *inputs [2] = {
-                s_test_data (dtype, ndim, expands [index].dims, index),
+                zi_test_data (dtype, ndim, expands [index].dims, index),
                 zi_test_ints (n_shape, expands [index].shape)
             };
             zi_tensor_t *got = s_test_run1 (zi_node_new ("Expand", "test"), 2, inputs);
@@ -1839,12 +1811,12 @@ s_test_expand_tile (zi_test_t *t)
             s_test_free (inputs, 2);
         }
     zi_tensor_t *inputs [2] = {
-        s_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1), zi_test_ints (1, (int64_t []) {4})
+        zi_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1), zi_test_ints (1, (int64_t []) {4})
     };
     s_test_fails (t, zi_node_new ("Expand", "test"), 2, inputs, 1,
                   "Expand [2, 3] to [4]", "cannot broadcast", "[2, 3]");
-    inputs [0] = s_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
-    inputs [1] = s_test_shape_only (ZI_I64, 1, (int64_t []) {2});
+    inputs [0] = zi_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
+    inputs [1] = zi_test_shape_only (ZI_I64, 1, (int64_t []) {2});
     s_test_fails (t, zi_node_new ("Expand", "test"), 2, inputs, 1,
                   "Expand to a computed shape", "shape", "must be a constant");
 
@@ -1864,7 +1836,7 @@ s_test_expand_tile (zi_test_t *t)
         for (int kind = 0; kind < 3; kind++) {
             zi_dtype_t dtype = s_test_dtypes [kind];
             int ndim = tiles [index].ndim;
-            inputs [0] = s_test_data (dtype, ndim, tiles [index].dims, index);
+            inputs [0] = zi_test_data (dtype, ndim, tiles [index].dims, index);
             inputs [1] = zi_test_ints (ndim, tiles [index].repeats);
             zi_tensor_t *got = s_test_run1 (zi_node_new ("Tile", "test"), 2, inputs);
             int64_t out_dims [3];
@@ -1884,7 +1856,7 @@ s_test_expand_tile (zi_test_t *t)
             zi_tensor_destroy (&want);
             s_test_free (inputs, 2);
         }
-    inputs [0] = s_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
+    inputs [0] = zi_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
     inputs [1] = zi_test_ints (1, (int64_t []) {2});
     s_test_fails (t, zi_node_new ("Tile", "test"), 2, inputs, 1,
                   "Tile with too few repeats", "1 values", "2-d");
@@ -1946,7 +1918,7 @@ s_test_pad (zi_test_t *t)
             zi_node_t *node = zi_node_new ("Pad", "test");
             node->opset = cases [index].opset;
             zi_node_set_string (node, "mode", modes [cases [index].mode]);
-            zi_tensor_t *inputs [4] = {s_test_data (dtype, ndim, cases [index].dims, index)};
+            zi_tensor_t *inputs [4] = {zi_test_data (dtype, ndim, cases [index].dims, index)};
             int n_inputs = 1;
             //  The fill value as the data's type
             zi_tensor_t *fill = zi_tensor_new (dtype, 0, NULL);
@@ -2020,19 +1992,19 @@ s_test_pad (zi_test_t *t)
 
     node = zi_node_new ("Pad", "test");
     zi_node_set_string (node, "mode", "wrap");
-    inputs [0] = s_test_data (ZI_F32, 1, (int64_t []) {3}, 1);
+    inputs [0] = zi_test_data (ZI_F32, 1, (int64_t []) {3}, 1);
     inputs [1] = zi_test_ints (2, (int64_t []) {1, 1});
     s_test_fails (t, node, 2, inputs, 1, "Pad mode wrap", "'wrap' is not supported", "edge");
-    inputs [0] = s_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
+    inputs [0] = zi_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
     inputs [1] = zi_test_ints (2, (int64_t []) {1, 1});
     s_test_fails (t, zi_node_new ("Pad", "test"), 2, inputs, 1, "Pad with too few pads",
                   "pads has 2 values", "expected 4");
-    inputs [0] = s_test_data (ZI_F32, 1, (int64_t []) {3}, 1);
+    inputs [0] = zi_test_data (ZI_F32, 1, (int64_t []) {3}, 1);
     inputs [1] = zi_test_ints (2, (int64_t []) {-2, -2});
     s_test_fails (t, zi_node_new ("Pad", "test"), 2, inputs, 1, "Pad cropping too much",
                   "crop more", NULL);
-    inputs [0] = s_test_data (ZI_F32, 1, (int64_t []) {3}, 1);
-    inputs [1] = s_test_shape_only (ZI_I64, 1, (int64_t []) {2});
+    inputs [0] = zi_test_data (ZI_F32, 1, (int64_t []) {3}, 1);
+    inputs [1] = zi_test_shape_only (ZI_I64, 1, (int64_t []) {2});
     s_test_fails (t, zi_node_new ("Pad", "test"), 2, inputs, 1, "Pad with computed pads",
                   "pads", "must be a constant");
 }

@@ -22,40 +22,6 @@
 //  Vectorisable reductions: eight independent partials let the compiler
 //  use SIMD without reassociating float math on its own
 
-static float
-s_sum (const float *x, int64_t n)
-{
-    float partial [8] = {0};
-    int64_t item = 0;
-    for (; item + 8 <= n; item += 8)
-        for (int lane = 0; lane < 8; lane++)
-            partial [lane] += x [item + lane];
-    float sum = 0;
-    for (int lane = 0; lane < 8; lane++)
-        sum += partial [lane];
-    for (; item < n; item++)
-        sum += x [item];
-    return sum;
-}
-
-static float
-s_max (const float *x, int64_t n)
-{
-    float partial [8];
-    for (int lane = 0; lane < 8; lane++)
-        partial [lane] = -INFINITY;
-    int64_t item = 0;
-    for (; item + 8 <= n; item += 8)
-        for (int lane = 0; lane < 8; lane++)
-            partial [lane] = x [item + lane] > partial [lane]? x [item + lane]: partial [lane];
-    float best = -INFINITY;
-    for (int lane = 0; lane < 8; lane++)
-        best = partial [lane] > best? partial [lane]: best;
-    for (; item < n; item++)
-        best = x [item] > best? x [item]: best;
-    return best;
-}
-
 //  Sum of squared distances from mean
 static float
 s_sum_squares (const float *x, int64_t n, float mean)
@@ -335,7 +301,7 @@ s_softmax_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *con
 static void
 s_softmax_row (const float *x, float *y, int64_t length, bool logarithm)
 {
-    float peak = s_max (x, length);
+    float peak = zi_vec_max (x, length);
     if (logarithm) {
         for (int64_t item = 0; item < length; item++)
             y [item] = x [item] - peak;
@@ -356,7 +322,7 @@ s_softmax_row (const float *x, float *y, int64_t length, bool logarithm)
     else {
         for (int64_t item = 0; item < length; item++)
             y [item] = s_exp (x [item] - peak);
-        float scale = 1.0f / s_sum (y, length);
+        float scale = 1.0f / zi_vec_sum (y, length);
         for (int64_t item = 0; item < length; item++)
             y [item] *= scale;
     }
@@ -503,7 +469,7 @@ s_instance_norm_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const 
         const float *source = x_data + plane * size;
         float *target = y_data + plane * size;
         int64_t channel = plane % channels;
-        float mean = size? s_sum (source, size) / (float) size: 0;
+        float mean = size? zi_vec_sum (source, size) / (float) size: 0;
         float var = size? s_sum_squares (source, size, mean) / (float) size: 0;
         float m = scale [channel] / sqrtf (var + params->epsilon);
         float a = bias [channel] - mean * m;
@@ -622,7 +588,7 @@ s_layer_norm_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in
     for (int64_t row = 0; row < rows; row++) {
         const float *source = x_data + row * size;
         float *target = y_data + row * size;
-        float mean = size? s_sum (source, size) / (float) size: 0;
+        float mean = size? zi_vec_sum (source, size) / (float) size: 0;
         float var = size? s_sum_squares (source, size, mean) / (float) size: 0;
         float inv_std = 1.0f / sqrtf (var + params->epsilon);
         if (bias)

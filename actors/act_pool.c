@@ -499,42 +499,6 @@ s_global_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *cons
     return 0;
 }
 
-//  Eight independent partial results let the compiler vectorise the
-//  reductions without reassociating float math on its own
-static float
-s_sum (const float *x, int64_t n)
-{
-    float partial [8] = {0};
-    int64_t item = 0;
-    for (; item + 8 <= n; item += 8)
-        for (int lane = 0; lane < 8; lane++)
-            partial [lane] += x [item + lane];
-    float sum = 0;
-    for (int lane = 0; lane < 8; lane++)
-        sum += partial [lane];
-    for (; item < n; item++)
-        sum += x [item];
-    return sum;
-}
-
-static float
-s_max (const float *x, int64_t n)
-{
-    float partial [8];
-    for (int lane = 0; lane < 8; lane++)
-        partial [lane] = -INFINITY;
-    int64_t item = 0;
-    for (; item + 8 <= n; item += 8)
-        for (int lane = 0; lane < 8; lane++)
-            partial [lane] = x [item + lane] > partial [lane]? x [item + lane]: partial [lane];
-    float best = -INFINITY;
-    for (int lane = 0; lane < 8; lane++)
-        best = partial [lane] > best? partial [lane]: best;
-    for (; item < n; item++)
-        best = x [item] > best? x [item]: best;
-    return best;
-}
-
 static int
 s_global_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
               zi_tensor_t *const *out, bool average)
@@ -547,9 +511,9 @@ s_global_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     for (int64_t plane = 0; plane < planes; plane++) {
         const float *x_plane = x_data + plane * size;
         if (average)
-            y_data [plane] = size? s_sum (x_plane, size) / (float) size: 0;
+            y_data [plane] = size? zi_vec_sum (x_plane, size) / (float) size: 0;
         else
-            y_data [plane] = s_max (x_plane, size);
+            y_data [plane] = zi_vec_max (x_plane, size);
     }
     return 0;
 }

@@ -182,22 +182,6 @@ s_layout (const zi_node_t *node, const zi_tensor_t *const *in, s_layout_t *self)
 //  Contiguous-row reductions, eight partials wide so they vectorise
 
 static float
-s_row_sum (const float *x, int64_t n)
-{
-    float partial [8] = {0};
-    int64_t item = 0;
-    for (; item + 8 <= n; item += 8)
-        for (int lane = 0; lane < 8; lane++)
-            partial [lane] += x [item + lane];
-    float result = 0;
-    for (int lane = 0; lane < 8; lane++)
-        result += partial [lane];
-    for (; item < n; item++)
-        result += x [item];
-    return result;
-}
-
-static float
 s_row_prod (const float *x, int64_t n)
 {
     float partial [8] = {1, 1, 1, 1, 1, 1, 1, 1};
@@ -210,24 +194,6 @@ s_row_prod (const float *x, int64_t n)
         result *= partial [lane];
     for (; item < n; item++)
         result *= x [item];
-    return result;
-}
-
-static float
-s_row_max (const float *x, int64_t n)
-{
-    float partial [8];
-    for (int lane = 0; lane < 8; lane++)
-        partial [lane] = -INFINITY;
-    int64_t item = 0;
-    for (; item + 8 <= n; item += 8)
-        for (int lane = 0; lane < 8; lane++)
-            partial [lane] = x [item + lane] > partial [lane]? x [item + lane]: partial [lane];
-    float result = -INFINITY;
-    for (int lane = 0; lane < 8; lane++)
-        result = partial [lane] > result? partial [lane]: result;
-    for (; item < n; item++)
-        result = x [item] > result? x [item]: result;
     return result;
 }
 
@@ -258,9 +224,9 @@ s_reduce_fast (s_reduce_kind_t kind, const float *x, float *y, int64_t outer, in
         for (int64_t row = 0; row < outer; row++) {
             const float *source = x + row * reduce;
             switch (kind) {
-                case S_REDUCE_SUM:  y [row] = s_row_sum (source, reduce); break;
-                case S_REDUCE_MEAN: y [row] = s_row_sum (source, reduce) / (float) reduce; break;
-                case S_REDUCE_MAX:  y [row] = s_row_max (source, reduce); break;
+                case S_REDUCE_SUM:  y [row] = zi_vec_sum (source, reduce); break;
+                case S_REDUCE_MEAN: y [row] = zi_vec_sum (source, reduce) / (float) reduce; break;
+                case S_REDUCE_MAX:  y [row] = zi_vec_max (source, reduce); break;
                 case S_REDUCE_MIN:  y [row] = s_row_min (source, reduce); break;
                 case S_REDUCE_PROD: y [row] = s_row_prod (source, reduce); break;
             }

@@ -844,37 +844,6 @@ const zi_op_t zi_op_Range = {
 //  --------------------------------------------------------------------------
 //  Self test
 
-//  A tensor of any dtype with reproducible contents that differ per element
-static zi_tensor_t *
-s_test_data (zi_dtype_t dtype, int ndim, const int64_t *dims, uint32_t seed)
-{
-    if (dtype == ZI_F32)
-        return zi_test_random (ndim, dims, seed);
-    zi_tensor_t *tensor = zi_tensor_new (dtype, ndim, dims);
-    assert (tensor);
-    size_t count = zi_tensor_count (tensor);
-    for (size_t item = 0; item < count; item++) {
-        int64_t value = (int64_t) ((item + 1) * 2654435761u ^ seed) % 1000 - 500;
-        if (dtype == ZI_I64)
-            ((int64_t *) tensor->data) [item] = value * 1000003;
-        else
-            ((uint8_t *) tensor->data) [item] = (value & 4) != 0;
-    }
-    return tensor;
-}
-
-//  A tensor that has a shape but no data, as a non-constant input looks
-//  during shape inference
-static zi_tensor_t *
-s_test_shape_only (zi_dtype_t dtype, int ndim, const int64_t *dims)
-{
-    zi_tensor_t *tensor = calloc (1, sizeof (zi_tensor_t));
-    assert (tensor);
-    zi_tensor_set_shape (tensor, dtype, ndim, dims);
-    atomic_init (&tensor->refs, 1);
-    return tensor;
-}
-
 static zi_tensor_t *
 s_test_scalar (zi_dtype_t dtype, double value)
 {
@@ -968,7 +937,7 @@ s_test_relabel (zi_test_t *t)
         };
         for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
             zi_node_t *node = zi_node_new (cases [index].op, "test");
-            zi_tensor_t *inputs [2] = {s_test_data (dtype, 4, dims, 7 + index), NULL};
+            zi_tensor_t *inputs [2] = {zi_test_data (dtype, 4, dims, 7 + index), NULL};
             zi_tensor_t *copy = zi_tensor_dup (inputs [0]);
             int n_inputs = 1;
             switch (index) {
@@ -1014,7 +983,7 @@ s_test_relabel (zi_test_t *t)
         }
     }
     //  Squeeze of a scalar-like [1, 1] with no axes gives a scalar
-    zi_tensor_t *inputs [2] = {s_test_data (ZI_I64, 2, (int64_t []) {1, 1}, 3)};
+    zi_tensor_t *inputs [2] = {zi_test_data (ZI_I64, 2, (int64_t []) {1, 1}, 3)};
     zi_tensor_t *outputs [2];
     int rc = s_test_run (zi_node_new ("Squeeze", "test"), 1, inputs, 1, outputs);
     ZI_CHECK (t, rc == 0 && outputs [0]->ndim == 0, "Squeeze [1, 1] gives a scalar");
@@ -1023,7 +992,7 @@ s_test_relabel (zi_test_t *t)
     //  Reshape with allowzero keeps 0 as a real dim
     zi_node_t *node = zi_node_new ("Reshape", "test");
     zi_node_set_int (node, "allowzero", 1);
-    inputs [0] = s_test_data (ZI_F32, 2, (int64_t []) {0, 4}, 3);
+    inputs [0] = zi_test_data (ZI_F32, 2, (int64_t []) {0, 4}, 3);
     inputs [1] = zi_test_ints (3, (int64_t []) {2, 0, 7});
     rc = s_test_run (node, 2, inputs, 1, outputs);
     ZI_CHECK (t, rc == 0 && s_test_shape_is (outputs [0], 3, (int64_t []) {2, 0, 7}),
@@ -1031,7 +1000,7 @@ s_test_relabel (zi_test_t *t)
     s_test_outputs_free (outputs, 1);
 
     //  Reshape to a scalar with an empty shape
-    inputs [0] = s_test_data (ZI_F32, 3, (int64_t []) {1, 1, 1}, 3);
+    inputs [0] = zi_test_data (ZI_F32, 3, (int64_t []) {1, 1, 1}, 3);
     inputs [1] = zi_tensor_new (ZI_I64, 1, (int64_t []) {0});
     rc = s_test_run (zi_node_new ("Reshape", "test"), 2, inputs, 1, outputs);
     ZI_CHECK (t, rc == 0 && outputs [0]->ndim == 0, "Reshape to []: scalar");
@@ -1042,7 +1011,7 @@ s_test_relabel (zi_test_t *t)
     for (int opset = 9; opset <= 13; opset += 4) {
         node = zi_node_new ("Dropout", "test");
         node->opset = opset;
-        inputs [0] = s_test_data (ZI_F32, 2, (int64_t []) {3, 5}, 4);
+        inputs [0] = zi_test_data (ZI_F32, 2, (int64_t []) {3, 5}, 4);
         zi_tensor_t *copy = zi_tensor_dup (inputs [0]);
         zi_tensor_t *args [3] = {inputs [0], NULL, NULL};
         int n_inputs = 1;
@@ -1069,52 +1038,52 @@ static void
 s_test_relabel_errors (zi_test_t *t)
 {
     zi_tensor_t *inputs [3];
-    inputs [0] = s_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
+    inputs [0] = zi_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
     inputs [1] = zi_test_ints (2, (int64_t []) {4, 2});
     s_test_fails (t, zi_node_new ("Reshape", "test"), 2, inputs,
                   "Reshape count mismatch", "[2, 3]", "[4, 2]");
 
-    inputs [0] = s_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
+    inputs [0] = zi_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
     inputs [1] = zi_test_ints (3, (int64_t []) {-1, 3, -1});
     s_test_fails (t, zi_node_new ("Reshape", "test"), 2, inputs,
                   "Reshape with two -1", "more than one -1", NULL);
 
-    inputs [0] = s_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
+    inputs [0] = zi_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
     inputs [1] = zi_test_ints (2, (int64_t []) {4, -1});
     s_test_fails (t, zi_node_new ("Reshape", "test"), 2, inputs,
                   "Reshape with a -1 that does not divide", "cannot reshape", "[4, -1]");
 
-    inputs [0] = s_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
-    inputs [1] = s_test_shape_only (ZI_I64, 1, (int64_t []) {2});
+    inputs [0] = zi_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
+    inputs [1] = zi_test_shape_only (ZI_I64, 1, (int64_t []) {2});
     s_test_fails (t, zi_node_new ("Reshape", "test"), 2, inputs,
                   "Reshape with a computed shape", "shape", "must be a constant");
 
-    inputs [0] = s_test_data (ZI_F32, 3, (int64_t []) {2, 1, 3}, 1);
+    inputs [0] = zi_test_data (ZI_F32, 3, (int64_t []) {2, 1, 3}, 1);
     inputs [1] = zi_test_ints (1, (int64_t []) {2});
     s_test_fails (t, zi_node_new ("Squeeze", "test"), 2, inputs,
                   "Squeeze of a size-3 axis", "size is 3, not 1", NULL);
 
-    inputs [0] = s_test_data (ZI_F32, 3, (int64_t []) {2, 1, 3}, 1);
+    inputs [0] = zi_test_data (ZI_F32, 3, (int64_t []) {2, 1, 3}, 1);
     inputs [1] = zi_test_ints (1, (int64_t []) {3});
     s_test_fails (t, zi_node_new ("Squeeze", "test"), 2, inputs,
                   "Squeeze axis out of range", "out of range", NULL);
 
-    inputs [0] = s_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
+    inputs [0] = zi_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
     inputs [1] = zi_test_ints (2, (int64_t []) {1, -3});
     s_test_fails (t, zi_node_new ("Unsqueeze", "test"), 2, inputs,
                   "Unsqueeze with a repeated axis", "twice", NULL);
 
-    inputs [0] = s_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
+    inputs [0] = zi_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
     s_test_fails (t, zi_node_new ("Unsqueeze", "test"), 1, inputs,
                   "Unsqueeze without axes", "axes are required", NULL);
 
     zi_node_t *node = zi_node_new ("Flatten", "test");
     zi_node_set_int (node, "axis", 3);
-    inputs [0] = s_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
+    inputs [0] = zi_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
     s_test_fails (t, node, 1, inputs, "Flatten axis 3 of a 2-d input", "'axis' = 3", NULL);
 
     node = zi_node_new ("Dropout", "test");
-    inputs [0] = s_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
+    inputs [0] = zi_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
     inputs [1] = NULL;
     inputs [2] = s_test_scalar (ZI_BOOL, 1);
     s_test_fails (t, node, 3, inputs, "Dropout in training mode", "training", "not supported");
@@ -1143,7 +1112,7 @@ s_test_shape (zi_test_t *t)
         if (cases [index].has_end)
             zi_node_set_int (node, "end", cases [index].end);
         //  The input need not be constant: Shape only reads dims
-        zi_tensor_t *inputs [1] = {s_test_data (ZI_BOOL, 4, dims, 1)};
+        zi_tensor_t *inputs [1] = {zi_test_data (ZI_BOOL, 4, dims, 1)};
         zi_tensor_t *outputs [1];
         int rc = s_test_run (node, 1, inputs, 1, outputs);
         int length = cases [index].last - cases [index].first;
@@ -1161,7 +1130,7 @@ s_test_constant (zi_test_t *t)
 {
     zi_tensor_t *outputs [1];
     //  Each attribute form, compared element by element with what was set
-    zi_tensor_t *value = s_test_data (ZI_I64, 2, (int64_t []) {2, 3}, 9);
+    zi_tensor_t *value = zi_test_data (ZI_I64, 2, (int64_t []) {2, 3}, 9);
     zi_node_t *node = zi_node_new ("Constant", "test");
     zi_node_set_tensor (node, "value", value);
     int rc = s_test_run (node, 0, NULL, 1, outputs);
@@ -1237,7 +1206,7 @@ s_test_constant (zi_test_t *t)
         ZI_CHECK (t, ok, "ConstantOfShape filled with %s %g", zi_dtype_name (dtype), fill);
         s_test_outputs_free (outputs, 1);
     }
-    zi_tensor_t *inputs [1] = {s_test_shape_only (ZI_I64, 1, (int64_t []) {2})};
+    zi_tensor_t *inputs [1] = {zi_test_shape_only (ZI_I64, 1, (int64_t []) {2})};
     s_test_fails (t, zi_node_new ("ConstantOfShape", "test"), 1, inputs,
                   "ConstantOfShape with a computed shape", "must be a constant", NULL);
 }
@@ -1294,7 +1263,7 @@ s_test_cast (zi_test_t *t)
     for (int index = 0; index < 4; index++) {
         zi_node_t *node = zi_node_new ("Cast", "test");
         zi_node_set_int (node, "to", unsupported [index]);
-        zi_tensor_t *inputs [1] = {s_test_data (ZI_F32, 1, (int64_t []) {2}, 1)};
+        zi_tensor_t *inputs [1] = {zi_test_data (ZI_F32, 1, (int64_t []) {2}, 1)};
         s_test_fails (t, node, 1, inputs, "Cast to an unsupported type", names [index],
                       "not supported");
     }
@@ -1339,7 +1308,7 @@ s_test_range (zi_test_t *t)
     s_test_fails (t, zi_node_new ("Range", "test"), 3, inputs, "Range with delta 0",
                   "delta is 0", NULL);
     inputs [0] = s_test_scalar (ZI_I64, 0);
-    inputs [1] = s_test_shape_only (ZI_I64, 0, NULL);
+    inputs [1] = zi_test_shape_only (ZI_I64, 0, NULL);
     inputs [2] = s_test_scalar (ZI_I64, 1);
     s_test_fails (t, zi_node_new ("Range", "test"), 3, inputs, "Range with a computed limit",
                   "limit", "must be a constant");

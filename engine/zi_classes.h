@@ -107,6 +107,12 @@ typedef struct {
     float beta;                 //  second parameter
 } zi_act_t;
 
+//  Sum and maximum of a contiguous row, in a fixed order (zi_vec.c)
+float
+    zi_vec_sum (const float *x, int64_t n);
+float
+    zi_vec_max (const float *x, int64_t n);
+
 //  Apply an activation in place to n floats
 void
     zi_act_apply (const zi_act_t *act, float *data, size_t n);
@@ -299,6 +305,12 @@ zi_tensor_t *
     zi_test_ints (int n, const int64_t *values);
 zi_tensor_t *
     zi_test_scalar (float value);
+//  Reproducible contents of any dtype that differ per element
+zi_tensor_t *
+    zi_test_data (zi_dtype_t dtype, int ndim, const int64_t *dims, uint32_t seed);
+//  A shape without data, as a non-constant input looks to shape inference
+zi_tensor_t *
+    zi_test_shape_only (zi_dtype_t dtype, int ndim, const int64_t *dims);
 
 //  --------------------------------------------------------------------------
 //  Graphs: values (named tensors) and the nodes between them

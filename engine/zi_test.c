@@ -191,3 +191,29 @@ zi_test_scalar (float value)
 {
     return zi_test_tensor (0, NULL, &value);
 }
+
+zi_tensor_t *
+zi_test_data (zi_dtype_t dtype, int ndim, const int64_t *dims, uint32_t seed)
+{
+    if (dtype == ZI_F32)
+        return zi_test_random (ndim, dims, seed);
+    zi_tensor_t *tensor = zi_tensor_new (dtype, ndim, dims);
+    assert (tensor);
+    size_t count = zi_tensor_count (tensor);
+    for (size_t item = 0; item < count; item++) {
+        int64_t value = (int64_t) ((item + 1) * 2654435761u ^ seed) % 1000 - 500;
+        if (dtype == ZI_I64)
+            ((int64_t *) tensor->data) [item] = value * 1000003;
+        else
+            ((uint8_t *) tensor->data) [item] = (value & 4) != 0;
+    }
+    return tensor;
+}
+
+zi_tensor_t *
+zi_test_shape_only (zi_dtype_t dtype, int ndim, const int64_t *dims)
+{
+    zi_tensor_t *tensor = zi_tensor_wrap (dtype, ndim, dims, NULL, NULL, NULL);
+    assert (tensor);
+    return tensor;
+}
