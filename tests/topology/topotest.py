@@ -308,8 +308,12 @@ def monitor_case(args, folder, port):
         tap_file = os.path.join(folder, "tap.npy")
         inspect = subprocess.Popen([args.zinfer, "inspect", path, middle, "--tap", tap_file],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(0.5)
-        client.infer([x])
+        # inspect subscribes to the tap asynchronously; keep requests coming
+        # until it has caught one, however slow its start
+        deadline = time.time() + 30
+        while inspect.poll() is None and time.time() < deadline:
+            client.infer([x])
+            time.sleep(0.2)
         out, err = inspect.communicate(timeout=30)
         check(inspect.returncode == 0 and "saved to" in out, f"inspect --tap {middle}: {out.strip()[-200:]} {err.strip()}")
         local_tap = os.path.join(folder, "local_tap.npy")
@@ -443,10 +447,15 @@ def hostile_case(args, folder, port):
                    [os.urandom(64), os.urandom(64), os.urandom(64)]]
         for frames in attacks:
             push.send_multipart(frames)
-        time.sleep(0.5)
         push.close()
-        snapshot = top_json(args, path)
-        hit = next(a for a in snapshot["actors"] if a["name"] == victim["name"])
+        # The frames travel asynchronously: wait for them to be counted
+        deadline = time.time() + 20
+        while True:
+            snapshot = top_json(args, path)
+            hit = next(a for a in snapshot["actors"] if a["name"] == victim["name"])
+            if hit["rejected"] >= len(attacks) or time.time() > deadline:
+                break
+            time.sleep(0.1)
         check(hit["rejected"] == len(attacks), f"actor {victim['name']} rejected {len(attacks)} "
               f"forged messages ({hit['rejected']}): {hit['last_error']}")
         (y,) = client.infer([x])
@@ -595,7 +604,18 @@ def graceful_case(args, folder, port):
         client = zinfer_client.Client(topology.endpoint, resend=False)
         client.infer([x])
         ids = [client.send([x]) for _ in range(12)]
-        time.sleep(0.05)
+        # Signal only once the gateway holds admitted requests: on a loaded
+        # machine the requests may still sit in the client's socket after a
+        # fixed sleep, and then all of them are (rightly) refused
+        deadline = time.time() + 30
+        while True:
+            snapshot = top_json(args, path)
+            gateway = [p["gateway"] for p in snapshot["processes"] if "gateway" in p][0]
+            if gateway["inflight"] > 0:
+                break
+            if gateway["requests"] == len(ids) + 1:
+                ids += [client.send([x]) for _ in range(12)]   # all done already: more
+            check(time.time() < deadline, "the gateway admitted requests within 30 s")
         topology.process.send_signal(signal.SIGTERM)
         answered, refused = 0, 0
         for _ in ids:
