@@ -102,9 +102,10 @@ zi_actor_setup (zi_actor_t *self)
     zmq_setsockopt (self->mailbox, ZMQ_RCVHWM, &unlimited, sizeof unlimited);
     char endpoint [256];
     for (int index = 0; zi_deploy_bind (deploy, self->index, index, endpoint, sizeof endpoint); index++)
-        if (zmq_bind (self->mailbox, endpoint))
-            return zi_error ("actor '%s': cannot bind %s: %s", self->name, endpoint,
-                             zmq_strerror (zmq_errno ()));
+        if (zi_deploy_listen (deploy, self->mailbox, endpoint)) {
+            zi_error_prefix ("actor '%s'", self->name);
+            return -1;
+        }
 
     //  Is any producer on another thread (or the gateway, elsewhere)? Only
     //  then can anything arrive in the mailbox, and only then is it polled
@@ -191,11 +192,12 @@ zi_actor_setup (zi_actor_t *self)
                 void *peer = zmq_socket (worker->context, ZMQ_PUSH);
                 zmq_setsockopt (peer, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
                 zi_deploy_mailbox (deploy, actor, worker->process, endpoint, sizeof endpoint);
-                if (zmq_connect (peer, endpoint)) {
+                int serving = actor >= 0? deploy->actors [actor].process: deploy->gateway_process;
+                if (zi_deploy_connect (deploy, peer, endpoint, serving, NULL)) {
                     zmq_close (peer);
                     free (first_peer_of);
-                    return zi_error ("actor '%s': cannot connect %s: %s", self->name, endpoint,
-                                     zmq_strerror (zmq_errno ()));
+                    zi_error_prefix ("actor '%s'", self->name);
+                    return -1;
                 }
                 self->peers [self->n_peers] = peer;
             }

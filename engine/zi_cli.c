@@ -7,6 +7,7 @@
 */
 
 #include "zi_cli.h"
+#include "zi_deploy.h"
 #include <errno.h>
 #include <time.h>
 
@@ -46,6 +47,21 @@ zi_cli_value (const char *command, int argc, char **argv, int *index)
         return NULL;
     }
     return argv [++*index];
+}
+
+zi_deploy_t *
+zi_cli_deploy (const char *command, const char *path, long base_port, const char *key_file)
+{
+    if (!path) {
+        zi_cli_fail (command, "no topology given (see zinfer %s --help)", command);
+        return NULL;
+    }
+    zi_deploy_t *deploy = zi_deploy_new (path, (int) base_port);
+    if (deploy && zi_deploy_load_client_key (deploy, key_file))
+        zi_deploy_destroy (&deploy);
+    if (!deploy)
+        zi_cli_fail (command, "%s", zi_error_text ());
+    return deploy;
 }
 
 bool

@@ -19,6 +19,7 @@ int zi_cli_top (int argc, char **argv);
 int zi_cli_inspect (int argc, char **argv);
 int zi_cli_trace (int argc, char **argv);
 int zi_cli_status (int argc, char **argv);
+int zi_cli_keygen (int argc, char **argv);
 
 //  Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad input
 #define ZI_EXIT_FAILURE 1
@@ -36,6 +37,13 @@ int
 //  index; NULL with a message when it is missing
 const char *
     zi_cli_value (const char *command, int argc, char **argv, int *index);
+//  The deployment of a running topology, for commands that talk to it as a
+//  client (top, inspect, status, trace): loads the topology and model and,
+//  when it uses CURVE, the client key (key_file, else ZINFER_KEY). NULL
+//  after printing why.
+struct zi_deploy_t;
+struct zi_deploy_t *
+    zi_cli_deploy (const char *command, const char *path, long base_port, const char *key_file);
 //  Is the argument -h or --help?
 bool
     zi_cli_is_help (const char *arg);

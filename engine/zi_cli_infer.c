@@ -21,13 +21,16 @@ static const char *s_usage =
     "  --check FILE      every answer's first output must equal FILE.npy bit for\n"
     "                    bit; prints the count and exits 1 if any differs\n"
     "  --base-port P     the topology was started with --base-port P\n"
-    "  --endpoint E      connect to E instead of the topology's gateway\n";
+    "  --endpoint E      connect to E instead of the topology's gateway (in the\n"
+    "                    clear: not for topologies that use CURVE)\n"
+    "  --key FILE        client secret key file, when the topology uses CURVE\n"
+    "                    (default: the ZINFER_KEY environment variable)\n";
 
 int
 zi_cli_infer (int argc, char **argv)
 {
     const char *path = NULL, *output_path = NULL, *endpoint = NULL, *times_path = NULL;
-    const char *check_path = NULL;
+    const char *check_path = NULL, *key_path = NULL;
     const char *input_paths [ZI_MAX_DIMS];
     int n_inputs = 0;
     long repeat = 1, inflight = 1, timeout = 30000, base_port = 0;
@@ -57,6 +60,11 @@ zi_cli_infer (int argc, char **argv)
         else
         if (strcmp (arg, "--times") == 0) {
             if (!(times_path = zi_cli_value ("infer", argc, argv, &index)))
+                return ZI_EXIT_USAGE;
+        }
+        else
+        if (strcmp (arg, "--key") == 0) {
+            if (!(key_path = zi_cli_value ("infer", argc, argv, &index)))
                 return ZI_EXIT_USAGE;
         }
         else
@@ -105,7 +113,8 @@ zi_cli_infer (int argc, char **argv)
         zi_cli_fail ("infer", "%s", zi_error_text ());
         goto done;
     }
-    client = endpoint? zi_client_new (endpoint): zi_client_new_topology (path, (int) base_port);
+    client = endpoint? zi_client_new (endpoint):
+             zi_client_new_topology (path, (int) base_port, key_path);
     if (!client) {
         zi_cli_fail ("infer", "%s", zi_error_text ());
         goto done;

@@ -8,16 +8,20 @@
 #include "zi_watch.h"
 
 static const char *s_usage =
-    "usage: zinfer status TOPOLOGY.yaml [--base-port P] [--timeout MS]\n"
+    "usage: zinfer status TOPOLOGY.yaml [--base-port P] [--timeout MS] [--key FILE]\n"
     "\n"
     "Asks the monitor of every process of the topology, on every host, whether\n"
-    "it is up, and prints one line per host and per process with its actors.\n"
-    "Exits 0 when everything answers, 1 otherwise.\n";
+    "it is up, and prints one line per host and per process with its actors\n"
+    "and, when the topology uses CURVE, how many peers it refused.\n"
+    "Exits 0 when everything answers, 1 otherwise.\n"
+    "\n"
+    "  --key FILE    client secret key file, when the topology uses CURVE\n"
+    "                (default: the ZINFER_KEY environment variable)\n";
 
 int
 zi_cli_status (int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path = NULL, *key_path = NULL;
     long base_port = 0, timeout = 1000;
     for (int index = 1; index < argc; index++) {
         const char *arg = argv [index], *value;
@@ -25,6 +29,11 @@ zi_cli_status (int argc, char **argv)
             fputs (s_usage, stdout);
             return 0;
         }
+        if (strcmp (arg, "--key") == 0) {
+            if (!(key_path = zi_cli_value ("status", argc, argv, &index)))
+                return ZI_EXIT_USAGE;
+        }
+        else
         if (strcmp (arg, "--base-port") == 0 || strcmp (arg, "--timeout") == 0) {
             if (!(value = zi_cli_value ("status", argc, argv, &index))
             ||  zi_cli_int ("status", arg, value, 1, arg [2] == 'b'? 65535: 60000,
@@ -40,11 +49,9 @@ zi_cli_status (int argc, char **argv)
         else
             return zi_cli_fail ("status", "unexpected argument '%s'", arg);
     }
-    if (!path)
-        return zi_cli_fail ("status", "no topology given (usage: zinfer status TOPOLOGY.yaml)");
-    zi_deploy_t *deploy = zi_deploy_new (path, (int) base_port);
+    zi_deploy_t *deploy = zi_cli_deploy ("status", path, base_port, key_path);
     if (!deploy)
-        return zi_cli_fail ("status", "%s", zi_error_text ());
+        return ZI_EXIT_USAGE;
     zi_topology_t *topology = deploy->topology;
     zi_watch_t *watch = zi_watch_new (deploy);
     zi_watch_reply_t *replies = calloc (topology->n_processes, sizeof (zi_watch_reply_t));
@@ -72,10 +79,15 @@ zi_cli_status (int argc, char **argv)
                 const msgpack_object *stats = &reply->reply.data;
                 const msgpack_object *list = zi_watch_get (stats, "actors");
                 int reported = list && list->type == MSGPACK_OBJECT_ARRAY? (int) list->via.array.size: 0;
-                printf ("  process %-14s up    pid %-7.0f %d of %d actors, up %.1f s%s\n",
+                const msgpack_object *security = zi_watch_get (stats, "security");
+                char curve [64] = "";
+                if (topology->curve && security)
+                    snprintf (curve, sizeof curve, ", CURVE, %.0f peers refused",
+                              zi_watch_number (security, "refused"));
+                printf ("  process %-14s up    pid %-7.0f %d of %d actors, up %.1f s%s%s\n",
                         topology->processes [process].name, zi_watch_number (stats, "pid"),
                         reported, actors, zi_watch_number (stats, "uptime_usecs") / 1e6,
-                        process == deploy->gateway_process? ", gateway": "");
+                        process == deploy->gateway_process? ", gateway": "", curve);
             }
             else {
                 printf ("  process %-14s DOWN  (no answer from %s)\n",

@@ -10,7 +10,7 @@
 
 static const char *s_top_usage =
     "usage: zinfer top TOPOLOGY.yaml [--once] [--json] [--sort KEY] [--interval S]\n"
-    "                  [--base-port P]\n"
+    "                  [--base-port P] [--key FILE]\n"
     "\n"
     "A live view of every actor of every process, refreshed every second:\n"
     "requests, queue depth, busy %, compute and wait latency, errors. The\n"
@@ -20,11 +20,13 @@ static const char *s_top_usage =
     "  --json          print one snapshot as JSON and exit\n"
     "  --sort KEY      busy (default), latency, queue, requests or order\n"
     "  --interval S    seconds between refreshes (default 1)\n"
-    "  --base-port P   the topology was started with --base-port P\n";
+    "  --base-port P   the topology was started with --base-port P\n"
+    "  --key FILE      client secret key file, when the topology uses CURVE\n"
+    "                  (default: the ZINFER_KEY environment variable)\n";
 
 static const char *s_inspect_usage =
     "usage: zinfer inspect TOPOLOGY.yaml ACTOR [--tap FILE.npy] [--timeout MS]\n"
-    "                      [--base-port P]\n"
+    "                      [--base-port P] [--key FILE]\n"
     "\n"
     "Everything the monitor knows about one actor. With --tap, waits for the\n"
     "next request to pass the actor and saves a copy of its output tensor\n"
@@ -281,6 +283,15 @@ s_print_json (s_view_t *view, FILE *out)
                          "\"rejected\": %.0f, \"inflight\": %.0f}",
                          zi_watch_number (gateway, "requests"), zi_watch_number (gateway, "replies"),
                          zi_watch_number (gateway, "rejected"), zi_watch_number (gateway, "inflight"));
+            const msgpack_object *security = zi_watch_get (stats, "security");
+            if (security && security->type == MSGPACK_OBJECT_MAP) {
+                fprintf (out, ", \"security\": {\"curve\": %s, \"accepted\": %.0f, "
+                         "\"refused\": %.0f, \"last_refusal\": ",
+                         topology->curve? "true": "false", zi_watch_number (security, "accepted"),
+                         zi_watch_number (security, "refused"));
+                s_json_string (out, zi_watch_string (security, "last_refusal", text, sizeof text));
+                fprintf (out, "}");
+            }
         }
         fprintf (out, "}");
     }
@@ -325,24 +336,10 @@ s_print_json (s_view_t *view, FILE *out)
     fprintf (out, "\n]}\n");
 }
 
-//  Shared by top and inspect: TOPOLOGY.yaml [--base-port P]
-static zi_deploy_t *
-s_deploy (const char *command, const char *path, long base_port)
-{
-    if (!path) {
-        zi_cli_fail (command, "no topology given (see zinfer %s --help)", command);
-        return NULL;
-    }
-    zi_deploy_t *deploy = zi_deploy_new (path, (int) base_port);
-    if (!deploy)
-        zi_cli_fail (command, "%s", zi_error_text ());
-    return deploy;
-}
-
 int
 zi_cli_top (int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path = NULL, *key_path = NULL;
     long base_port = 0, interval = 1;
     bool once = false, json = false;
     for (int index = 1; index < argc; index++) {
@@ -367,6 +364,11 @@ zi_cli_top (int argc, char **argv)
             s_sort_key = value;
         }
         else
+        if (strcmp (arg, "--key") == 0) {
+            if (!(key_path = zi_cli_value ("top", argc, argv, &index)))
+                return ZI_EXIT_USAGE;
+        }
+        else
         if (strcmp (arg, "--base-port") == 0 || strcmp (arg, "--interval") == 0) {
             if (!(value = zi_cli_value ("top", argc, argv, &index))
             ||  zi_cli_int ("top", arg, value, 1, arg [2] == 'b'? 65535: 3600,
@@ -382,7 +384,7 @@ zi_cli_top (int argc, char **argv)
         else
             return zi_cli_fail ("top", "unexpected argument '%s'", arg);
     }
-    zi_deploy_t *deploy = s_deploy ("top", path, base_port);
+    zi_deploy_t *deploy = zi_cli_deploy ("top", path, base_port, key_path);
     if (!deploy)
         return ZI_EXIT_USAGE;
     int n_processes = deploy->topology->n_processes;
@@ -469,7 +471,7 @@ s_summary (const char *actor, const zi_tensor_t *tensor)
 int
 zi_cli_inspect (int argc, char **argv)
 {
-    const char *path = NULL, *actor = NULL, *tap_path = NULL;
+    const char *path = NULL, *actor = NULL, *tap_path = NULL, *key_path = NULL;
     long base_port = 0, timeout = 10000;
     for (int index = 1; index < argc; index++) {
         const char *arg = argv [index], *value;
@@ -479,6 +481,11 @@ zi_cli_inspect (int argc, char **argv)
         }
         if (strcmp (arg, "--tap") == 0) {
             if (!(tap_path = zi_cli_value ("inspect", argc, argv, &index)))
+                return ZI_EXIT_USAGE;
+        }
+        else
+        if (strcmp (arg, "--key") == 0) {
+            if (!(key_path = zi_cli_value ("inspect", argc, argv, &index)))
                 return ZI_EXIT_USAGE;
         }
         else
@@ -502,7 +509,7 @@ zi_cli_inspect (int argc, char **argv)
     }
     if (path && !actor)
         return zi_cli_fail ("inspect", "no actor given (usage: zinfer inspect TOPOLOGY.yaml ACTOR)");
-    zi_deploy_t *deploy = s_deploy ("inspect", path, base_port);
+    zi_deploy_t *deploy = zi_cli_deploy ("inspect", path, base_port, key_path);
     if (!deploy)
         return ZI_EXIT_USAGE;
     //  Which process runs it?

@@ -17,7 +17,7 @@
 
 static const char *s_usage =
     "usage: zinfer trace TOPOLOGY.yaml --input FILE.npy ... --out TRACE.json\n"
-    "                    [--png CHART.png] [--base-port P]\n"
+    "                    [--png CHART.png] [--base-port P] [--key FILE]\n"
     "\n"
     "Sends one traced request through a running topology and records, for\n"
     "every actor it passes, when its input arrived, when compute started and\n"
@@ -28,7 +28,9 @@ static const char *s_usage =
     "  --input FILE.npy  an input, one per model input, in order\n"
     "  --out FILE.json   where to write the trace\n"
     "  --png CHART.png   also draw a Gantt chart (needs gnuplot)\n"
-    "  --base-port P     the topology was started with --base-port P\n";
+    "  --base-port P     the topology was started with --base-port P\n"
+    "  --key FILE        client secret key file, when the topology uses CURVE\n"
+    "                    (default: the ZINFER_KEY environment variable)\n";
 
 typedef struct {
     zi_trace_record_t record;   //  times corrected to this machine's clock
@@ -97,7 +99,7 @@ s_json_event (FILE *out, bool *first, const char *name, const char *category, in
 int
 zi_cli_trace (int argc, char **argv)
 {
-    const char *path = NULL, *out_path = NULL, *png_path = NULL;
+    const char *path = NULL, *out_path = NULL, *png_path = NULL, *key_path = NULL;
     const char *input_paths [ZI_MAX_DIMS];
     int n_inputs = 0;
     long base_port = 0;
@@ -115,10 +117,11 @@ zi_cli_trace (int argc, char **argv)
             input_paths [n_inputs++] = value;
         }
         else
-        if (strcmp (arg, "--out") == 0 || strcmp (arg, "--png") == 0) {
+        if (strcmp (arg, "--out") == 0 || strcmp (arg, "--png") == 0
+        ||  strcmp (arg, "--key") == 0) {
             if (!(value = zi_cli_value ("trace", argc, argv, &index)))
                 return ZI_EXIT_USAGE;
-            *(arg [2] == 'o'? &out_path: &png_path) = value;
+            *(arg [2] == 'o'? &out_path: arg [2] == 'p'? &png_path: &key_path) = value;
         }
         else
         if (strcmp (arg, "--base-port") == 0) {
@@ -150,18 +153,13 @@ zi_cli_trace (int argc, char **argv)
             zi_cli_fail ("trace", "%s", zi_error_text ());
             goto done;
         }
-    deploy = zi_deploy_new (path, (int) base_port);
-    if (!deploy) {
-        zi_cli_fail ("trace", "%s", zi_error_text ());
+    if (!(deploy = zi_cli_deploy ("trace", path, base_port, key_path)))
         goto done;
-    }
     rc = ZI_EXIT_FAILURE;
     int n_processes = deploy->topology->n_processes;
     offsets = calloc (n_processes, sizeof (int64_t));
     s_offsets (deploy, offsets);
-    char endpoint [256];
-    zi_deploy_client_endpoint (deploy, endpoint, sizeof endpoint);
-    client = zi_client_new (endpoint);
+    client = zi_deploy_client (deploy, NULL);
     if (!client) {
         fprintf (stderr, "zinfer trace: %s\n", zi_error_text ());
         goto done;

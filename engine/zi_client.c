@@ -10,6 +10,7 @@
 
 #include "zi_msg.h"
 #include "zi_deploy.h"
+#include "zi_keys.h"
 #include <czmq.h>
 #include <zmq.h>
 
@@ -42,6 +43,9 @@ struct zi_client_t {
     uint64_t resends;           //  requests sent again
     uint64_t duplicates;        //  answers dropped as already delivered
     uint64_t given_up;          //  a request that ran out of attempts, or 0
+    void *handshakes;           //  CURVE clients: the socket's handshake events
+    int handshake_failure;      //  the last failed handshake's event, or 0
+    int handshake_status;       //  and its value (the ZAP status for auth)
 };
 
 static void
@@ -56,8 +60,9 @@ s_pending_destroy (void **item_p)
     *item_p = NULL;
 }
 
-zi_client_t *
-zi_client_new (const char *endpoint)
+//  A client whose socket is set up (keys, if any) but not yet connected
+static zi_client_t *
+s_client_new (const char *endpoint)
 {
     zi_client_t *self = calloc (1, sizeof (zi_client_t));
     assert (self);
@@ -66,27 +71,121 @@ zi_client_new (const char *endpoint)
     self->socket = zmq_socket (self->context, ZMQ_DEALER);
     int linger = 0;
     zmq_setsockopt (self->socket, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_connect (self->socket, endpoint)) {
-        zi_error ("cannot connect to '%s': %s", endpoint, zmq_strerror (zmq_errno ()));
-        zi_client_destroy (&self);
-        return NULL;
-    }
     self->next_id = 1;
     self->last_progress = zi_clock_usecs ();
     self->pending = zi_id_table_new (s_pending_destroy);
     return self;
 }
 
+//  A CURVE client whose key is refused sees nothing but silence; the
+//  socket's handshake events let it say why instead
+static void
+s_watch_handshakes (zi_client_t *self)
+{
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "inproc://handshakes-%p", (void *) self);
+    zmq_socket_monitor (self->socket, endpoint, ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+                        | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                        | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL);
+    self->handshakes = zmq_socket (self->context, ZMQ_PAIR);
+    int linger = 0;
+    zmq_setsockopt (self->handshakes, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_connect (self->handshakes, endpoint);
+}
+
+//  Reads the handshake events so far; the last one decides
+static void
+s_read_handshakes (zi_client_t *self)
+{
+    zmq_msg_t frame;
+    zmq_msg_init (&frame);
+    while (self->handshakes && zmq_msg_recv (&frame, self->handshakes, ZMQ_DONTWAIT) >= 0) {
+        if (zmq_msg_size (&frame) == 6) {
+            const uint8_t *data = zmq_msg_data (&frame);
+            uint16_t event;
+            uint32_t value;
+            memcpy (&event, data, 2);
+            memcpy (&value, data + 2, 4);
+            self->handshake_failure = event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED? 0: event;
+            self->handshake_status = (int) value;
+        }
+        while (zmq_msg_more (&frame) && zmq_msg_recv (&frame, self->handshakes, 0) >= 0)
+            ;       //  the endpoint frame
+    }
+    zmq_msg_close (&frame);
+}
+
+static zi_client_t *
+s_client_connect (zi_client_t *self)
+{
+    if (zmq_connect (self->socket, self->endpoint)) {
+        zi_error ("cannot connect to '%s': %s", self->endpoint, zmq_strerror (zmq_errno ()));
+        zi_client_destroy (&self);
+    }
+    return self;
+}
+
 zi_client_t *
-zi_client_new_topology (const char *topology_path, int base_port)
+zi_client_new (const char *endpoint)
+{
+    return s_client_connect (s_client_new (endpoint));
+}
+
+zi_client_t *
+zi_client_new_secure (const char *endpoint, const char *server_key, const char *key_file)
+{
+    assert (endpoint && server_key);
+    char server [ZI_KEY_TEXT];
+    zi_keypair_t own;
+    if (!key_file) {
+        zi_error ("the gateway at %s uses CURVE; expected a client key file (--key FILE or "
+                  "ZINFER_KEY), made by `zinfer keygen` and listed under security: clients:",
+                  endpoint);
+        return NULL;
+    }
+    if (zi_keys_read_public (server_key, server) || zi_keys_load_secret (key_file, &own))
+        return NULL;
+    zi_client_t *self = s_client_new (endpoint);
+    zi_keys_connect_as (self->socket, &own, server);
+    memset (&own, 0, sizeof own);
+    s_watch_handshakes (self);
+    return s_client_connect (self);
+}
+
+zi_client_t *
+zi_deploy_client (const zi_deploy_t *deploy, const char *endpoint)
+{
+    char own_endpoint [256];
+    if (!endpoint) {
+        zi_deploy_client_endpoint (deploy, own_endpoint, sizeof own_endpoint);
+        endpoint = own_endpoint;
+    }
+    zi_client_t *self = s_client_new (endpoint);
+    if (deploy->topology->curve)
+        s_watch_handshakes (self);
+    if (zi_deploy_connect (deploy, self->socket, endpoint, deploy->gateway_process, NULL))
+        zi_client_destroy (&self);
+    return self;
+}
+
+zi_client_t *
+zi_client_new_topology (const char *topology_path, int base_port, const char *key_file)
 {
     zi_topology_t *topology = zi_topology_load (topology_path);
     if (!topology)
         return NULL;
     char endpoint [256];
     zi_topology_client_endpoint (topology, base_port, endpoint, sizeof endpoint);
+    zi_client_t *self = NULL;
+    if (topology->curve) {
+        int gateway = topology->gateway_process >= 0? topology->gateway_process: 0;
+        const char *server = topology->hosts [topology->processes [gateway].host].public_key;
+        self = zi_client_new_secure (endpoint, server, zi_keys_client_path (key_file));
+    }
+    else
+        self = zi_client_new (endpoint);
     zi_topology_destroy (&topology);
-    return zi_client_new (endpoint);
+    return self;
 }
 
 void
@@ -98,6 +197,10 @@ zi_client_destroy (zi_client_t **self_p)
         return;
     zhashx_destroy (&self->pending);
     zi_trace_clear (&self->trace);
+    if (self->handshakes) {
+        zmq_socket_monitor (self->socket, NULL, 0);
+        zmq_close (self->handshakes);
+    }
     if (self->socket)
         zmq_close (self->socket);
     zmq_ctx_term (self->context);
@@ -254,9 +357,19 @@ zi_client_recv (zi_client_t *self, uint64_t *request_id, zi_tensor_t **outputs, 
         int rc = zmq_poll (&item, 1, slice);
         if (rc == 0 && left > 20)
             continue;
-        if (rc == 0)
+        if (rc == 0) {
+            s_read_handshakes (self);
+            if (self->handshake_failure == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+                return zi_error ("%s refused this client's key (ZAP status %d): its public "
+                                 "key must be listed under security: clients: in the "
+                                 "topology", self->endpoint, self->handshake_status), 1;
+            if (self->handshake_failure)
+                return zi_error ("the CURVE handshake with %s failed: the server is not the "
+                                 "host whose public key the topology gives, or does not use "
+                                 "CURVE", self->endpoint), 1;
             return zi_error ("no answer from %s within %d ms (%d requests pending)",
                              self->endpoint, timeout_msecs, zi_client_pending (self)), 1;
+        }
         if (rc < 0)
             return zi_error ("poll failed: %s", zmq_strerror (zmq_errno ()));
 

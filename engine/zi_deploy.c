@@ -11,6 +11,7 @@
 */
 
 #include "zi_deploy.h"
+#include <zmq.h>
 #include <unistd.h>
 
 //  Work estimate of a node: arithmetic plus memory traffic, both in
@@ -431,6 +432,92 @@ zi_deploy_bind (const zi_deploy_t *self, int actor, int index, char *buffer, siz
     else
         snprintf (buffer, size, "tcp://%s:%d", s_address (self, process), port);
     return true;
+}
+
+int
+zi_deploy_load_keys (zi_deploy_t *self, int process)
+{
+    const zi_topology_t *topology = self->topology;
+    if (!topology->curve || self->has_keys)
+        return 0;
+    const zi_topo_host_t *host = &topology->hosts [topology->processes [process].host];
+    if (zi_keys_load_secret (host->secret_key_file, &self->keys)) {
+        zi_error_prefix ("host '%s'", host->name);
+        return -1;
+    }
+    if (strcmp (self->keys.public_key, host->public_key))
+        return zi_error ("host '%s': secret key file '%s' does not belong to the public_key "
+                         "the topology gives this host", host->name, host->secret_key_file);
+    self->has_keys = true;
+    return 0;
+}
+
+int
+zi_deploy_load_client_key (zi_deploy_t *self, const char *key_file)
+{
+    if (!self->topology->curve || self->has_keys)
+        return 0;
+    const char *path = zi_keys_client_path (key_file);
+    if (!path)
+        return zi_error ("topology '%s' uses CURVE: give a client key with --key FILE (or "
+                         "ZINFER_KEY=FILE): a secret key file from `zinfer keygen NAME` "
+                         "whose public key is listed under security: clients:",
+                         self->topology->name);
+    if (zi_keys_load_secret (path, &self->keys))
+        return -1;
+    self->has_keys = true;
+    return 0;
+}
+
+static bool
+s_curve_on (const zi_deploy_t *self, const char *endpoint)
+{
+    return self->topology->curve && strncmp (endpoint, "tcp://", 6) == 0;
+}
+
+int
+zi_deploy_listen (const zi_deploy_t *self, void *socket, const char *endpoint)
+{
+    bool curve = s_curve_on (self, endpoint);
+    if (curve) {
+        assert (self->has_keys);        //  zi_deploy_load_keys came first: our bug if not
+        zi_keys_serve (socket, &self->keys);
+    }
+    int rc = zmq_bind (socket, endpoint);
+    int error = zmq_errno ();
+    if (curve)
+        zi_keys_plain (socket);
+    return rc? zi_error ("cannot bind %s: %s", endpoint, zmq_strerror (error)): 0;
+}
+
+int
+zi_deploy_connect (const zi_deploy_t *self, void *socket, const char *endpoint, int process,
+                   const zi_keypair_t *own)
+{
+    bool curve = s_curve_on (self, endpoint);
+    if (curve) {
+        const zi_topology_t *topology = self->topology;
+        assert (own || self->has_keys);
+        zi_keys_connect_as (socket, own? own: &self->keys,
+                            topology->hosts [topology->processes [process].host].public_key);
+    }
+    int rc = zmq_connect (socket, endpoint);
+    int error = zmq_errno ();
+    if (curve)
+        zi_keys_plain (socket);
+    return rc? zi_error ("cannot connect %s: %s", endpoint, zmq_strerror (error)): 0;
+}
+
+int
+zi_deploy_allowed_keys (const zi_deploy_t *self, const char **keys, int max)
+{
+    const zi_topology_t *topology = self->topology;
+    int count = 0;
+    for (int host = 0; host < topology->n_hosts && count < max; host++)
+        keys [count++] = topology->hosts [host].public_key;
+    for (int client = 0; client < topology->n_client_keys && count < max; client++)
+        keys [count++] = topology->client_keys [client];
+    return count;
 }
 
 void

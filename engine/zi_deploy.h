@@ -14,6 +14,7 @@
 
 #include "zi_classes.h"
 #include "zi_topology.h"
+#include "zi_keys.h"
 
 //  Where a tensor goes: an input slot of a node, or a model output
 typedef struct {
@@ -31,7 +32,7 @@ typedef struct {
     double cost;                //  estimated work (MACs + bytes touched)
 } zi_deploy_actor_t;
 
-typedef struct {
+typedef struct zi_deploy_t {
     zi_topology_t *topology;    //  the YAML, owned
     zi_model_t *model;          //  the model, owned
     zi_graph_t *plan;           //  planned graph: one actor per node (and replica)
@@ -52,6 +53,8 @@ typedef struct {
     bool gateway_ipc;           //  results mailbox also listens on ipc
     int *monitor_port;          //  per process: monitor queries (ROUTER)
     int *stats_port;            //  per process: periodic stats (PUB)
+    zi_keypair_t keys;          //  this host's CURVE keys, once zi_deploy_load_keys read them
+    bool has_keys;              //  keys is set
     char ipc_dir [128];         //  folder for ipc endpoints of this deployment
     char id [64];               //  names inproc endpoints uniquely
 } zi_deploy_t;
@@ -83,6 +86,34 @@ void
     zi_deploy_monitor_endpoint (const zi_deploy_t *self, int process, char *buffer, size_t size);
 void
     zi_deploy_stats_endpoint (const zi_deploy_t *self, int process, char *buffer, size_t size);
+//  With CURVE on, reads the secret key file of the host that runs process
+//  (its permissions checked); a no-op when CURVE is off
+int
+    zi_deploy_load_keys (zi_deploy_t *self, int process);
+//  For commands that act as clients (infer, top, inspect, status, trace):
+//  with CURVE on, reads the client's secret key file (key_file, else the
+//  ZINFER_KEY environment variable), or says that one is needed
+int
+    zi_deploy_load_client_key (zi_deploy_t *self, const char *key_file);
+//  A client of the deployment's gateway at endpoint (NULL: the topology's
+//  own), with the keys loaded above (in zi_client.c)
+zi_client_t *
+    zi_deploy_client (const zi_deploy_t *self, const char *endpoint);
+//  Binds socket to endpoint; a tcp endpoint with CURVE on is served with
+//  this host's keys and guarded by the process's ZAP handler
+int
+    zi_deploy_listen (const zi_deploy_t *self, void *socket, const char *endpoint);
+//  Connects socket to endpoint, served by process; over tcp with CURVE on,
+//  as a CURVE client with own keys (this host's when NULL) that trusts
+//  only the serving host's public key
+int
+    zi_deploy_connect (const zi_deploy_t *self, void *socket, const char *endpoint,
+                       int process, const zi_keypair_t *own);
+//  The Z85 public keys allowed to connect: every host's, then the
+//  topology's clients'. Returns how many; keys points into the topology.
+int
+    zi_deploy_allowed_keys (const zi_deploy_t *self, const char **keys, int max);
+
 //  Name of an actor for people: node name, with #replica when replicated
 const char *
     zi_deploy_actor_name (const zi_deploy_t *self, int actor, char *buffer, size_t size);

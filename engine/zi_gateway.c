@@ -94,17 +94,16 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
     int answers = 2 * S_MAX_INFLIGHT;
     zmq_setsockopt (self->clients, ZMQ_SNDHWM, &answers, sizeof answers);
     zi_deploy_client_endpoint (deploy, endpoint, sizeof endpoint);
-    if (zmq_bind (self->clients, endpoint)) {
-        zi_error ("gateway: cannot bind the client endpoint %s: %s", endpoint,
-                  zmq_strerror (zmq_errno ()));
+    if (zi_deploy_listen (deploy, self->clients, endpoint)) {
+        zi_error_prefix ("gateway: the client endpoint");
         zi_gateway_destroy (&self);
         return NULL;
     }
     self->results = zmq_socket (worker->context, ZMQ_PULL);
     zmq_setsockopt (self->results, ZMQ_RCVHWM, &unlimited, sizeof unlimited);
     for (int index = 0; zi_deploy_bind (deploy, -1, index, endpoint, sizeof endpoint); index++)
-        if (zmq_bind (self->results, endpoint)) {
-            zi_error ("gateway: cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        if (zi_deploy_listen (deploy, self->results, endpoint)) {
+            zi_error_prefix ("gateway");
             zi_gateway_destroy (&self);
             return NULL;
         }
@@ -145,7 +144,13 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
                 void *peer = zmq_socket (worker->context, ZMQ_PUSH);
                 zmq_setsockopt (peer, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
                 zi_deploy_mailbox (deploy, actor, worker->process, endpoint, sizeof endpoint);
-                zmq_connect (peer, endpoint);
+                if (zi_deploy_connect (deploy, peer, endpoint, deploy->actors [actor].process,
+                                       NULL)) {
+                    zmq_close (peer);
+                    zi_error_prefix ("gateway");
+                    zi_gateway_destroy (&self);
+                    return NULL;
+                }
                 self->peers [self->n_peers] = peer;
             }
             self->n_peers++;

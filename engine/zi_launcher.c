@@ -320,6 +320,12 @@ zi_launcher_new (const char *topology_path, const char *host_name, int base_port
         zi_launcher_destroy (&self);
         return NULL;
     }
+    //  Every worker reads the host's secret key; a missing or exposed one
+    //  is better said once, here, than by each worker failing to start
+    if (zi_deploy_load_keys (self->deploy, self->children [0].process)) {
+        zi_launcher_destroy (&self);
+        return NULL;
+    }
     return self;
 }
 

@@ -16,6 +16,7 @@
 */
 
 #include "zi_worker.h"
+#include "zi_zap.h"
 #include <msgpack.h>
 #include <time.h>
 #include <unistd.h>
@@ -155,6 +156,26 @@ s_pack_actor (msgpack_packer *packer, zi_worker_t *worker, zi_actor_t *actor)
         s_pack_str (packer, endpoints [index]);
 }
 
+//  Whether tcp is CURVE here, and the peers the ZAP handler let in or
+//  refused
+static void
+s_pack_security (msgpack_packer *packer, zi_worker_t *worker)
+{
+    char last [256];
+    zi_zap_last_refusal (worker->zap, last, sizeof last);
+    s_pack_str (packer, "security");
+    msgpack_pack_map (packer, 4);
+    s_pack_str (packer, "curve");
+    if (worker->deploy->topology->curve)
+        msgpack_pack_true (packer);
+    else
+        msgpack_pack_false (packer);
+    s_pack_key_u64 (packer, "accepted", zi_zap_accepted (worker->zap));
+    s_pack_key_u64 (packer, "refused", zi_zap_refused (worker->zap));
+    s_pack_str (packer, "last_refusal");
+    s_pack_str (packer, last);
+}
+
 //  The whole process's stats as one msgpack map
 static void
 s_pack_stats (zi_monitor_t *self, msgpack_sbuffer *buffer)
@@ -165,7 +186,7 @@ s_pack_stats (zi_monitor_t *self, msgpack_sbuffer *buffer)
     msgpack_packer packer;
     msgpack_packer_init (&packer, buffer, msgpack_sbuffer_write);
     zi_gateway_t *gateway = atomic_load_explicit (&worker->gateway, memory_order_acquire);
-    msgpack_pack_map (&packer, 12);
+    msgpack_pack_map (&packer, 13);
     s_pack_str (&packer, "kind");
     s_pack_str (&packer, "stats");
     s_pack_str (&packer, "process");
@@ -179,6 +200,7 @@ s_pack_stats (zi_monitor_t *self, msgpack_sbuffer *buffer)
     s_pack_key_u64 (&packer, "rss_bytes", s_rss_bytes ());
     s_pack_key_u64 (&packer, "queries", ZI_READ (self->queries));
     s_pack_key_u64 (&packer, "bad_queries", ZI_READ (self->bad_queries));
+    s_pack_security (&packer, worker);
     s_pack_str (&packer, "gateway");
     if (gateway)
         zi_gateway_pack_stats (gateway, &packer);
@@ -427,13 +449,15 @@ zi_monitor_start (zi_worker_t *worker)
     zmq_setsockopt (self->router, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt (self->pub, ZMQ_LINGER, &linger, sizeof linger);
     zi_deploy_monitor_endpoint (worker->deploy, worker->process, endpoint, sizeof endpoint);
-    int rc = zmq_bind (self->router, endpoint);
+    //  With CURVE on, the monitor asks for an allowed key like the data
+    //  path does: what it shows (tensors, timings) is as private
+    int rc = zi_deploy_listen (worker->deploy, self->router, endpoint);
     if (rc == 0) {
         zi_deploy_stats_endpoint (worker->deploy, worker->process, endpoint, sizeof endpoint);
-        rc = zmq_bind (self->pub, endpoint);
+        rc = zi_deploy_listen (worker->deploy, self->pub, endpoint);
     }
     if (rc) {
-        zi_error ("monitor: cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        zi_error_prefix ("monitor");
         zmq_close (self->router);
         zmq_close (self->pub);
         zmq_close (self->taps);

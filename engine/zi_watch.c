@@ -63,7 +63,7 @@ s_socket (zi_watch_t *self, int process)
     zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger);
     char endpoint [256];
     zi_deploy_monitor_endpoint (self->deploy, process, endpoint, sizeof endpoint);
-    zmq_connect (socket, endpoint);
+    zi_deploy_connect (self->deploy, socket, endpoint, process, NULL);
     self->sockets [process] = socket;
     return socket;
 }

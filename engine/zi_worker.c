@@ -16,6 +16,8 @@
 */
 
 #include "zi_worker.h"
+#include "zi_zap.h"
+
 #include <cblas.h>
 #include <errno.h>
 #include <malloc.h>
@@ -26,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
+
+#define S_MAX_KEYS 4096         //  hosts and clients allowed in (the topology caps each at 1024)
 
 #define S_BATCH 16              //  messages per socket per poll round
 #define S_TICK_MSECS 100        //  idle housekeeping period
@@ -300,7 +304,20 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control, bool monit
     void **controls = calloc (worker.n_threads, sizeof (void *));
     int failed = 0;
     char failure [600] = "";
-    for (int index = 0; index < worker.n_threads; index++) {
+    //  CURVE: this host's keys, and the ZAP handler before any socket binds
+    if (deploy->topology->curve) {
+        const char *keys [S_MAX_KEYS];
+        int n_keys = zi_deploy_allowed_keys (deploy, keys, S_MAX_KEYS);
+        char who [96];
+        snprintf (who, sizeof who, "process '%s'", info->name);
+        if (zi_deploy_load_keys (deploy, process)
+        ||  !(worker.zap = zi_zap_new (worker.context, n_keys, keys, who))) {
+            failed = 1;
+            snprintf (failure, sizeof failure, "%s", zi_error_text ());
+        }
+    }
+    int started = 0;            //  threads running
+    for (int index = 0; index < worker.n_threads && !failed; index++, started++) {
         zi_thread_t *thread = &worker.threads [index];
         thread->worker = &worker;
         thread->index = index;
@@ -310,7 +327,7 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control, bool monit
         zmq_bind (controls [index], endpoint);
         pthread_create (&thread->handle, NULL, s_thread_main, thread);
     }
-    for (int index = 0; index < worker.n_threads; index++) {
+    for (int index = 0; index < started; index++) {
         char reply [16] = "";
         zmq_recv (controls [index], reply, sizeof reply - 1, 0);
         while (!atomic_load_explicit (&worker.threads [index].set_up, memory_order_acquire))
@@ -351,16 +368,19 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control, bool monit
     //  The monitor reads the actors: it stops before they are torn down
     zi_monitor_stop (&worker.monitor);
     atomic_store_explicit (&worker.stopping, 1, memory_order_release);
-    for (int index = 0; index < worker.n_threads; index++)
+    for (int index = 0; index < started; index++)
         zmq_send (controls [index], "STOP", 4, ZMQ_DONTWAIT);
     for (int index = 0; index < worker.n_threads; index++) {
-        pthread_join (worker.threads [index].handle, NULL);
-        zi_gateway_destroy (&worker.threads [index].gateway);
-        zmq_close (controls [index]);
+        if (index < started) {
+            pthread_join (worker.threads [index].handle, NULL);
+            zi_gateway_destroy (&worker.threads [index].gateway);
+            zmq_close (controls [index]);
+        }
         free (worker.threads [index].actors);
     }
     if (report)
         zmq_close (report);
+    zi_zap_destroy (&worker.zap);
     zmq_ctx_term (worker.context);
     zi_pool_destroy (&worker.pool);
     free (controls);

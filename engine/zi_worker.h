@@ -146,6 +146,7 @@ struct zi_worker_t {
     atomic_int draining;        //  SIGTERM: finish what is in flight, take nothing new
     zi_monitor_t *monitor;      //  the monitor thread
     void *monitor_control;      //  PAIR to stop it
+    struct zi_zap_t *zap;       //  CURVE key checks, when the topology uses CURVE
 };
 
 //  Actors (zi_actor.c)

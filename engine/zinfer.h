@@ -170,10 +170,17 @@ typedef struct zi_client_t zi_client_t;
 //  Connect to a gateway endpoint such as tcp://127.0.0.1:7100
 zi_client_t *
     zi_client_new (const char *endpoint);
-//  Connect to the gateway a topology file names (reads only the YAML);
-//  base_port > 0 overrides the topology's base port as `zinfer up` does
+//  The same to a gateway that uses CURVE: server_key is the public key of
+//  the gateway's host (40 Z85 characters or a key file), key_file this
+//  client's secret key file (made by `zinfer keygen`, mode 0600)
 zi_client_t *
-    zi_client_new_topology (const char *topology_path, int base_port);
+    zi_client_new_secure (const char *endpoint, const char *server_key, const char *key_file);
+//  Connect to the gateway a topology file names (reads only the YAML);
+//  base_port > 0 overrides the topology's base port as `zinfer up` does.
+//  When the topology uses CURVE, key_file (or else the ZINFER_KEY
+//  environment variable) names the client's secret key file.
+zi_client_t *
+    zi_client_new_topology (const char *topology_path, int base_port, const char *key_file);
 void
     zi_client_destroy (zi_client_t **self_p);
 const char *

@@ -12,10 +12,17 @@ Needs only Debian's python3-zmq, python3-msgpack and python3-numpy:
     ids = [client.send([x]) for x in batch]
     answers = dict(client.recv() for _ in ids)    # id -> list of outputs
 
+    # A topology that uses CURVE: the gateway host's public key (Z85 text or
+    # its key file) and this client's secret key file from `zinfer keygen`
+    client = Client("tcp://10.0.0.1:7100", server_key="keys/a.key",
+                    key_file="keys/me.key_secret")
+
 The wire format is documented in docs/protocol.md: every tensor is a msgpack
 header frame followed by its raw little-endian bytes.
 """
 
+import os
+import stat
 import time
 
 import msgpack
@@ -40,17 +47,46 @@ class ZinferError(Exception):
         self.text = text
 
 
+def read_key(text_or_path, secret=False):
+    """A CURVE key from 40 Z85 characters or a key file made by `zinfer
+    keygen`; secret=True reads the secret key, refusing a file that group
+    or others may read, as zinfer does."""
+    if not secret and len(text_or_path) == 40 and not os.path.exists(text_or_path):
+        return text_or_path.encode()
+    info = os.stat(text_or_path)
+    if secret and info.st_mode & 0o077:
+        raise ValueError(f"secret key file '{text_or_path}' has mode "
+                         f"{stat.S_IMODE(info.st_mode):04o}: group or others may read or "
+                         f"change it; refused (chmod 600 '{text_or_path}')")
+    wanted = "secret-key" if secret else "public-key"
+    for line in open(text_or_path):
+        name, _, value = line.strip().partition("=")
+        if name.strip() == wanted:
+            return value.strip().strip('"').encode()
+    raise ValueError(f"'{text_or_path}' holds no {wanted}; expected a file made by "
+                     f"`zinfer keygen`")
+
+
 class Client:
     """One DEALER connection to a topology's gateway."""
 
-    def __init__(self, endpoint, context=None, resend=None):
+    def __init__(self, endpoint, context=None, resend=None, server_key=None, key_file=None):
         """resend: None for an adaptive grace (4x the recent latency, at
         least 0.2 s), a number of seconds to fix it, or False to never
-        resend a request whose answer is overdue."""
+        resend a request whose answer is overdue. server_key and key_file:
+        for a topology that uses CURVE, the gateway host's public key and
+        this client's secret key file."""
         self.endpoint = endpoint
         self._context = context or zmq.Context.instance()
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
+        if server_key or key_file:
+            if not (server_key and key_file):
+                raise ValueError("CURVE needs both server_key and key_file")
+            secret = read_key(key_file, secret=True)
+            self._socket.curve_serverkey = read_key(server_key)
+            self._socket.curve_secretkey = secret
+            self._socket.curve_publickey = zmq.curve_public(secret)
         self._socket.connect(endpoint)
         self._next_id = 1
         self._pending = {}          # id -> [frames, first sent, last sent]

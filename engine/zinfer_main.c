@@ -22,6 +22,7 @@ static const s_command_t s_commands [] = {
     {"top",  zi_cli_top,  "live view of every actor of a running topology"},
     {"inspect", zi_cli_inspect, "one actor in detail; --tap captures its next output"},
     {"trace", zi_cli_trace, "where one request's time goes: compute, queueing, transfer"},
+    {"keygen", zi_cli_keygen, "make a CURVE key pair for a host or client"},
     {"worker", zi_cli_worker, "one process of a topology (started by `up`)"},
 };
 

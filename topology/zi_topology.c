@@ -17,6 +17,7 @@
 
 #include "zi_classes.h"
 #include "zi_topology.h"
+#include "zi_keys.h"
 
 #include <czmq.h>
 #include <ctype.h>
@@ -27,7 +28,7 @@
 #include <yaml.h>
 
 #define S_MAX_FILE (16 << 20)   //  a topology is a few hundred bytes
-#define S_MAX_KEYS 12           //  most keys one mapping of the schema allows
+#define S_MAX_KEYS 16           //  most keys one mapping of the schema allows
 #define S_MAX_DEPTH 32          //  deepest nesting read (the schema needs 4)
 #define S_MAX_ANCHORS 256       //  most anchors read
 #define S_MAX_ITEMS 1024        //  most hosts, and most processes
@@ -44,6 +45,7 @@ typedef struct {
     zi_topo_mark_t placement_mark;  //  where placement: is, else root_mark
     zi_topo_mark_t client_port_mark;    //  where client_port: is written
     zi_topo_mark_t *monitor_marks;  //  per process: where monitor_port: is written
+    zi_topo_mark_t curve_mark;      //  where security: curve: is written, if it is
 } s_topology_t;
 
 //  One load in progress
@@ -62,9 +64,12 @@ typedef struct {
 
 static const char *const s_top_keys [] = {
     "name", "model", "input_shape", "fuse", "base_port", "client_port", "transport",
-    "hosts", "processes", "placement", "default", "gateway", NULL
+    "hosts", "processes", "placement", "default", "gateway", "security", NULL
 };
-static const char *const s_host_keys [] = {"name", "address", "base_port", NULL};
+static const char *const s_host_keys [] = {
+    "name", "address", "base_port", "public_key", "secret_key_file", NULL
+};
+static const char *const s_security_keys [] = {"curve", "clients", NULL};
 static const char *const s_process_keys [] = {
     "name", "host", "threads", "blas_threads", "monitor_port", NULL
 };
@@ -464,6 +469,36 @@ s_default_name (const char *path)
 }
 
 
+//  A CURVE public key: 40 Z85 characters, or a key file's path relative
+//  to the YAML file's folder
+static int
+s_read_public_key (s_loader_t *self, yaml_node_t *node, const char *key, char *into)
+{
+    char *written;
+    if (s_read_text (self, node, key, "a 40-character Z85 public key or the path of a key "
+                     "file made by `zinfer keygen`", &written))
+        return -1;
+    if (zi_keys_valid (written)) {
+        snprintf (into, ZI_KEY_TEXT, "%s", written);
+        free (written);
+        return 0;
+    }
+    char *path = s_resolve (self->path, written);
+    struct stat info;
+    int rc = 0;
+    if (stat (path, &info))
+        rc = s_fail (self, node, "bad value for %s; expected a 40-character Z85 public key or "
+                     "the path of a key file made by `zinfer keygen`, got %s (%s: %s)", key,
+                     s_got (node), s_show (path), strerror (errno));
+    else
+    if (zi_keys_read_public (path, into))
+        rc = s_fail (self, node, "bad value for %s: %s", key, s_show (zi_error_text ()));
+    free (path);
+    free (written);
+    return rc;
+}
+
+
 //  --------------------------------------------------------------------------
 //  The schema, one function per kind of mapping
 
@@ -495,7 +530,20 @@ s_load_host (s_loader_t *self, yaml_node_t *item)
                        "address or DNS name other hosts reach it by", host->name);
     if (s_read_text (self, address, "address", "an IP address or DNS name", &host->address))
         return -1;
-    return s_read_small (self, &fields, "base_port", 1, 65535, &host->base_port);
+    if (s_read_small (self, &fields, "base_port", 1, 65535, &host->base_port))
+        return -1;
+    yaml_node_t *node = s_field (&fields, "public_key");
+    if (node && s_read_public_key (self, node, "public_key", host->public_key))
+        return -1;
+    if ((node = s_field (&fields, "secret_key_file"))) {
+        char *written;
+        if (s_read_text (self, node, "secret_key_file", "the path of the host's secret key "
+                         "file", &written))
+            return -1;
+        host->secret_key_file = s_resolve (self->path, written);
+        free (written);
+    }
+    return 0;
 }
 
 static int
@@ -703,6 +751,61 @@ s_check_ports (s_loader_t *self)
     return 0;
 }
 
+//  security: whether tcp uses CURVE, and which client keys may connect.
+//  CURVE is on by default once a topology spans hosts, and then every
+//  host must name its keys: secure unless the file says otherwise.
+static int
+s_load_security (s_loader_t *self, yaml_node_t *node)
+{
+    zi_topology_t *topo = &self->topo->base;
+    topo->curve = topo->n_hosts > 1;
+    s_fields_t fields;
+    if (node && s_fields (self, node, "security", s_security_keys, &fields))
+        return -1;
+    yaml_node_t *value;
+    if (node && (value = s_field (&fields, "curve"))) {
+        if (s_read_bool (self, value, "curve", &topo->curve))
+            return -1;
+        self->topo->curve_mark = s_mark (value);
+    }
+    if (node && (value = s_field (&fields, "clients"))) {
+        yaml_node_item_t *items = NULL;
+        int count = 0;
+        if (s_read_list (self, value, "clients", "a list of client public keys (Z85 text or "
+                         "key files)", 0, S_MAX_ITEMS, &items, &count))
+            return -1;
+        topo->client_keys = calloc (count + 1, sizeof *topo->client_keys);
+        assert (topo->client_keys);
+        for (int index = 0; index < count; index++, topo->n_client_keys++)
+            if (s_read_public_key (self, s_node (self, items [index]), "a client key",
+                                   topo->client_keys [index]))
+                return -1;
+    }
+    return 0;
+}
+
+//  With CURVE on, every host must name its keys. Checked after the rest,
+//  so that mistakes earlier in the file are reported first.
+static int
+s_check_keys (s_loader_t *self)
+{
+    zi_topology_t *topo = &self->topo->base;
+    for (int index = 0; index < topo->n_hosts && topo->curve; index++) {
+        zi_topo_host_t *host = &topo->hosts [index];
+        const char *missing = !*host->public_key? "public_key":
+                              !host->secret_key_file? "secret_key_file": NULL;
+        if (missing)
+            return s_error_at (self->path, host->mark, "missing key '%s' in host '%s'; CURVE "
+                               "is on (%s), so every host needs public_key and "
+                               "secret_key_file (make them with `zinfer keygen NAME`), or "
+                               "set security: {curve: false} to send in the clear",
+                               missing, host->name,
+                               self->topo->curve_mark.line? "security: curve: true":
+                               "the default when a topology spans hosts");
+    }
+    return 0;
+}
+
 static int
 s_load (s_loader_t *self, yaml_node_t *root)
 {
@@ -779,6 +882,8 @@ s_load (s_loader_t *self, yaml_node_t *root)
         topo->hosts [0].mark = priv->root_mark;
         topo->n_hosts = 1;
     }
+    if (s_load_security (self, s_field (&top, "security")))
+        return -1;
 
     node = s_field (&top, "processes");
     if (!node)
@@ -811,7 +916,7 @@ s_load (s_loader_t *self, yaml_node_t *root)
     if ((node = s_field (&top, "gateway"))
     &&  s_read_process_ref (self, node, "gateway", &topo->gateway_process))
         return -1;
-    if (s_check_ports (self))
+    if (s_check_ports (self) || s_check_keys (self))
         return -1;
 
     //  Last, so that a file with several mistakes shows those in the file
@@ -1019,7 +1124,9 @@ zi_topology_destroy (zi_topology_t **self_p)
     for (int index = 0; index < self->n_hosts; index++) {
         free (self->hosts [index].name);
         free (self->hosts [index].address);
+        free (self->hosts [index].secret_key_file);
     }
+    free (self->client_keys);
     for (int index = 0; index < self->n_processes; index++)
         free (self->processes [index].name);
     for (int index = 0; index < self->n_rules; index++) {

@@ -26,6 +26,8 @@ typedef struct {
     char *name;                 //  host name, unique
     char *address;              //  where other hosts reach it (IP or DNS name)
     int base_port;              //  first port zinfer allocates on this host
+    char public_key [41];       //  CURVE public key, Z85; "" when not given
+    char *secret_key_file;      //  its secret key file (read on that host only), or NULL
     zi_topo_mark_t mark;        //  where the host is declared
 } zi_topo_host_t;
 
@@ -70,6 +72,9 @@ typedef struct zi_topology_t {
     zi_topo_rule_t *rules;
     int default_process;        //  for nodes no rule names, -1: none
     int gateway_process;        //  hosts ingress and egress, -1: the first process listed
+    bool curve;                 //  tcp sockets use CURVE (default: when hosts > 1)
+    int n_client_keys;          //  public keys of clients allowed in, Z85
+    char (*client_keys) [41];
 } zi_topology_t;
 
 //  Reads and checks a topology file; NULL with zi_error_text () set

@@ -94,7 +94,8 @@ static const char *s_full =
     "  - process: front\n"                      //  29
     "    node: /softmax\n"                      //  30
     "default: back\n"                           //  31
-    "gateway: front\n";                         //  32
+    "gateway: front\n"                          //  32
+    "security: {curve: false}\n";               //  33
 
 static bool
 s_mark_is (zi_topo_mark_t mark, int line, int column)
@@ -220,7 +221,8 @@ s_test_defaults (zi_test_t *t, const s_fixture_t *fixture)
 
     //  Anchors and aliases are ordinary YAML and work where a value fits
     topo = s_load (fixture, "model: m.onnx\nhosts:\n  - {name: &h alpha, address: x}\n"
-                   "  - {name: beta, address: y}\nprocesses:\n  - {name: p, host: *h}\n");
+                   "  - {name: beta, address: y}\nprocesses:\n  - {name: p, host: *h}\n"
+                   "security: {curve: no}\n");
     ZI_CHECK (t, topo && topo->processes [0].host == 0, "alias as a host name: %s",
               topo? "": zi_error_text ());
     zi_topology_destroy (&topo);
@@ -354,7 +356,8 @@ s_test_errors (zi_test_t *t, const s_fixture_t *fixture)
     zi_topology_t *topo = s_load (fixture, "model: m.onnx\nhosts:\n  - {name: a, address: x}\n"
                                   "  - {name: b, address: y}\nprocesses:\n"
                                   "  - {name: p, host: a, monitor_port: 7190}\n"
-                                  "  - {name: q, host: b, monitor_port: 7190}\n");
+                                  "  - {name: q, host: b, monitor_port: 7190}\n"
+                                  "security: {curve: false}\n");
     ZI_CHECK (t, topo != NULL, "the same port on two hosts is fine: %s",
               topo? "": zi_error_text ());
     zi_topology_destroy (&topo);
@@ -531,7 +534,7 @@ s_test_place (zi_test_t *t, const s_fixture_t *fixture)
                         "  - {name: b, address: y}\nprocesses:\n  - {name: p, host: a}\n"
                         "  - {name: q, host: b, monitor_port: 7000}\n";
     snprintf (text, sizeof text, "%splacement:\n  - {process: q, from: /conv2/Conv}\n"
-              "default: p\n", apart);
+              "default: p\nsecurity: {curve: false}\n", apart);
     topo = s_load (fixture, text);
     ZI_CHECK (t, topo && zi_topology_place (topo, S_NODES, s_names, process, replicas) == 0
               && process [0] == 0 && process [3] == 1,

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Three hosts on one machine: network namespaces joined by veth pairs and a
-bridge, each running one host of a topology with `zinfer up --host`.
+bridge, each running one host of a topology with `zinfer up --host`, with
+CURVE between them (on by default across hosts; keys from `zinfer keygen`).
 
 The hosts start in reverse order (the gateway's host last), the answers are
 checked bit for bit against `zinfer run`, then the link of the middle host is
@@ -84,9 +85,19 @@ def main():
         setup()
         with tempfile.TemporaryDirectory(prefix="zinfer-netns-") as folder:
             names = node_names(zinfer, model)
-            lines = [f"name: three-hosts", f"model: {model}", "base_port: 7400", "hosts:"]
+            # CURVE is on by default across hosts: a key pair per host, one
+            # for the client (each host reads only its own secret file)
+            keys = os.path.join(folder, "keys")
+            os.mkdir(keys)
+            for name in HOSTS + ["client"]:
+                sh(zinfer, "keygen", os.path.join(keys, name))
+            client_key = os.path.join(keys, "client.key_secret")
+            lines = [f"name: three-hosts", f"model: {model}", "base_port: 7400",
+                     f"security: {{clients: [{keys}/client.key]}}", "hosts:"]
             for index, name in enumerate(HOSTS, start=1):
-                lines += [f"  - name: {name}", f"    address: 198.18.0.{index}"]
+                lines += [f"  - name: {name}", f"    address: 198.18.0.{index}",
+                          f"    public_key: {keys}/{name}.key",
+                          f"    secret_key_file: {keys}/{name}.key_secret"]
             lines.append("processes:")
             for index, name in enumerate(HOSTS, start=1):
                 lines += [f"  - name: p{index}", f"    host: {name}"]
@@ -111,20 +122,20 @@ def main():
                 check("ready" in line, f"host {name} is up")
                 threading.Thread(target=lambda p=launcher: [None for _ in p.stdout],
                                  daemon=True).start()
-            status = ns(HOSTS[0], zinfer, "status", path, check=False)
+            status = ns(HOSTS[0], zinfer, "status", path, "--key", client_key, check=False)
             print(status.stdout, end="", flush=True)
             check(status.returncode == 0, "zinfer status: every host and process is up")
 
-            first = ns(HOSTS[0], zinfer, "infer", path, "--input", data, "--repeat", "20",
-                       "--check", want, check=False)
+            first = ns(HOSTS[0], zinfer, "infer", path, "--key", client_key, "--input", data,
+                       "--repeat", "20", "--check", want, check=False)
             print(first.stdout, end="", flush=True)
             check(first.returncode == 0, "answers across three hosts are bitwise zinfer run's")
 
             # Cut the middle host's link during a stream, then restore it
             count = 600
             stream = subprocess.Popen(
-                ["ip", "netns", "exec", HOSTS[0], zinfer, "infer", path, "--input", data,
-                 "--repeat", str(count), "--inflight", "8", "--check", want, "--timeout", "60000"],
+                ["ip", "netns", "exec", HOSTS[0], zinfer, "infer", path, "--key", client_key,
+                 "--input", data, "--repeat", str(count), "--inflight", "8", "--check", want, "--timeout", "60000"],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             time.sleep(1.5)
             ns(SWITCH, "ip", "link", "set", f"{PREFIX}s2", "down")

@@ -31,3 +31,10 @@ add_test (NAME topology_multi_host_netns
                   $<TARGET_FILE:zinfer> ${ZI_MODEL_DIR})
 set_tests_properties (topology_multi_host_netns PROPERTIES
     FIXTURES_REQUIRED models TIMEOUT 600 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+
+#  CURVE between two hosts on loopback: keys, refusals, rogue peers
+add_test (NAME topology_curve
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/topology/curve_test.py
+                  --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR}
+                  --port-base ${ZI_TEST_PORT_BASE})
+set_tests_properties (topology_curve PROPERTIES FIXTURES_REQUIRED models TIMEOUT 600)

@@ -1,0 +1,201 @@
+/*  =========================================================================
+    zi_zap - the process's ZAP handler (ZeroMQ RFC 27)
+
+    libzmq asks a REP socket at inproc://zeromq.zap.01, in the same
+    context, whether each peer that completed a CURVE handshake may in.
+    We answer yes only for the public keys the topology names (its hosts'
+    and its clients'), and count and log every no.
+
+    CZMQ's zauth does the same job, but lives in CZMQ's global context,
+    which the engine's sockets do not use, and it cannot count refusals
+    for the monitor; the protocol is small enough to answer here.
+    =========================================================================
+*/
+
+#include "zi_classes.h"
+#include "zi_zap.h"
+#include "zi_keys.h"
+
+#include <pthread.h>
+#include <zmq.h>
+
+#define S_FRAMES 8              //  version .. one credentials frame, and spare
+#define S_LOG_FIRST 10          //  refusals logged one by one, then every 1000th
+
+struct zi_zap_t {
+    void *socket;               //  REP, owned by the thread once started
+    pthread_t thread;
+    atomic_bool stop;           //  set to end the thread
+    int n_keys;                 //  allowed public keys
+    uint8_t (*keys) [32];       //  binary
+    char who [96];              //  names the process in log lines
+    atomic_uint_fast64_t accepted;
+    atomic_uint_fast64_t refused;
+    pthread_mutex_t lock;       //  guards last
+    char last [256];            //  the last refusal in words
+};
+
+static bool
+s_allowed (const zi_zap_t *self, const uint8_t *key)
+{
+    for (int index = 0; index < self->n_keys; index++)
+        if (memcmp (self->keys [index], key, 32) == 0)
+            return true;
+    return false;
+}
+
+//  Answers one request; frames holds what came (count of them)
+static void
+s_answer (zi_zap_t *self, zmq_msg_t *frames, int count)
+{
+    const char *status = "400", *text = "malformed ZAP request";
+    char mechanism [16] = "", address [64] = "", key [ZI_KEY_TEXT] = "";
+    if (count >= 6) {
+        snprintf (mechanism, sizeof mechanism, "%.*s", (int) zmq_msg_size (&frames [5]),
+                  (const char *) zmq_msg_data (&frames [5]));
+        snprintf (address, sizeof address, "%.*s", (int) zmq_msg_size (&frames [3]),
+                  (const char *) zmq_msg_data (&frames [3]));
+    }
+    if (count == 7 && strcmp (mechanism, "CURVE") == 0 && zmq_msg_size (&frames [6]) == 32) {
+        const uint8_t *binary = zmq_msg_data (&frames [6]);
+        zmq_z85_encode (key, binary, 32);
+        if (s_allowed (self, binary)) {
+            status = "200";
+            text = "OK";
+        }
+        else
+            text = "unknown public key";
+    }
+    else
+    if (count >= 6)
+        text = "only CURVE peers are let in";
+
+    if (*status == '2')
+        atomic_fetch_add (&self->accepted, 1);
+    else {
+        uint64_t refused = atomic_fetch_add (&self->refused, 1) + 1;
+        char line [256];
+        snprintf (line, sizeof line, "refused a %s peer at %s%s%s: %s",
+                  *mechanism? mechanism: "?", *address? address: "?",
+                  *key? " with key ": "", key, text);
+        pthread_mutex_lock (&self->lock);
+        snprintf (self->last, sizeof self->last, "%s", line);
+        pthread_mutex_unlock (&self->lock);
+        if (refused <= S_LOG_FIRST || refused % 1000 == 0)
+            fprintf (stderr, "zinfer worker: %s: security: %s (%llu so far)\n", self->who,
+                     line, (unsigned long long) refused);
+    }
+    //  version, request id (echoed), status, text, user id, metadata
+    zmq_send (self->socket, "1.0", 3, ZMQ_SNDMORE);
+    if (count >= 2)
+        zmq_send (self->socket, zmq_msg_data (&frames [1]), zmq_msg_size (&frames [1]), ZMQ_SNDMORE);
+    else
+        zmq_send (self->socket, "", 0, ZMQ_SNDMORE);
+    zmq_send (self->socket, status, 3, ZMQ_SNDMORE);
+    zmq_send (self->socket, text, strlen (text), ZMQ_SNDMORE);
+    zmq_send (self->socket, key, strlen (key), ZMQ_SNDMORE);
+    zmq_send (self->socket, "", 0, 0);
+}
+
+static void *
+s_run (void *argument)
+{
+    zi_zap_t *self = argument;
+    while (!atomic_load (&self->stop)) {
+        zmq_pollitem_t item = {self->socket, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll (&item, 1, 100) <= 0)
+            continue;
+        zmq_msg_t frames [S_FRAMES];
+        int count = 0;
+        bool more = true;
+        while (more) {
+            zmq_msg_t frame;
+            zmq_msg_init (&frame);
+            if (zmq_msg_recv (&frame, self->socket, 0) < 0) {
+                zmq_msg_close (&frame);
+                break;
+            }
+            more = zmq_msg_more (&frame);
+            if (count < S_FRAMES)
+                frames [count++] = frame;
+            else
+                zmq_msg_close (&frame);
+        }
+        s_answer (self, frames, count);
+        for (int index = 0; index < count; index++)
+            zmq_msg_close (&frames [index]);
+    }
+    zmq_close (self->socket);
+    return NULL;
+}
+
+zi_zap_t *
+zi_zap_new (void *context, int n_keys, const char *const *keys, const char *who)
+{
+    zi_zap_t *self = calloc (1, sizeof (zi_zap_t));
+    assert (self);
+    self->keys = calloc (n_keys + 1, 32);
+    assert (self->keys);
+    for (int index = 0; index < n_keys; index++)
+        if (zmq_z85_decode (self->keys [self->n_keys], keys [index]))
+            self->n_keys++;
+    snprintf (self->who, sizeof self->who, "%s", who? who: "zinfer");
+    pthread_mutex_init (&self->lock, NULL);
+    self->socket = zmq_socket (context, ZMQ_REP);
+    int linger = 0;
+    zmq_setsockopt (self->socket, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind (self->socket, "inproc://zeromq.zap.01")) {
+        zi_error ("cannot start the ZAP handler: %s", zmq_strerror (zmq_errno ()));
+        zmq_close (self->socket);
+        free (self->keys);
+        free (self);
+        return NULL;
+    }
+    if (pthread_create (&self->thread, NULL, s_run, self)) {
+        zi_error ("cannot start the ZAP handler's thread");
+        zmq_close (self->socket);
+        free (self->keys);
+        free (self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+zi_zap_destroy (zi_zap_t **self_p)
+{
+    assert (self_p);
+    zi_zap_t *self = *self_p;
+    if (!self)
+        return;
+    atomic_store (&self->stop, true);
+    pthread_join (self->thread, NULL);
+    pthread_mutex_destroy (&self->lock);
+    free (self->keys);
+    free (self);
+    *self_p = NULL;
+}
+
+uint64_t
+zi_zap_accepted (zi_zap_t *self)
+{
+    return self? atomic_load (&self->accepted): 0;
+}
+
+uint64_t
+zi_zap_refused (zi_zap_t *self)
+{
+    return self? atomic_load (&self->refused): 0;
+}
+
+void
+zi_zap_last_refusal (zi_zap_t *self, char *buffer, size_t size)
+{
+    if (!self) {
+        snprintf (buffer, size, "%s", "");
+        return;
+    }
+    pthread_mutex_lock (&self->lock);
+    snprintf (buffer, size, "%s", self->last);
+    pthread_mutex_unlock (&self->lock);
+}

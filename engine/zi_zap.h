@@ -1,0 +1,31 @@
+/*  =========================================================================
+    zi_zap.h - the process's ZAP handler: decides which CURVE keys may
+    connect to its sockets, and counts and logs the ones refused
+    =========================================================================
+*/
+
+#ifndef ZI_ZAP_H_INCLUDED
+#define ZI_ZAP_H_INCLUDED
+
+#include <stdint.h>
+
+typedef struct zi_zap_t zi_zap_t;
+
+//  Starts the handler in a ZeroMQ context, before any CURVE socket of
+//  that context binds. keys: the Z85 public keys allowed in. who names
+//  the process in log lines.
+zi_zap_t *
+    zi_zap_new (void *context, int n_keys, const char *const *keys, const char *who);
+//  Stops it; call before the context terminates
+void
+    zi_zap_destroy (zi_zap_t **self_p);
+
+//  Peers let in and refused so far, and the last refusal in words
+uint64_t
+    zi_zap_accepted (zi_zap_t *self);
+uint64_t
+    zi_zap_refused (zi_zap_t *self);
+void
+    zi_zap_last_refusal (zi_zap_t *self, char *buffer, size_t size);
+
+#endif

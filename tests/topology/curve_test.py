@@ -1,0 +1,258 @@
+#!/usr/bin/python3
+"""CURVE between hosts: two hosts of one topology on 127.0.0.1, each with its
+own key pair, started with `zinfer up --host` in either order.
+
+Checks that answers are bitwise `zinfer run`'s, that clients need a listed
+key, and that peers with unknown keys are refused, counted and logged: a
+rogue client, a rogue worker pushing forged frames into a mailbox, a rogue
+monitor query, and a rogue listener that takes over a stopped host's port
+(nothing is sent to it; the request completes once the real host is back).
+Exposed or mismatched secret key files are refused before anything starts.
+
+    /usr/bin/python3 tests/topology/curve_test.py --zinfer build/zinfer \
+        --models build/models --port-base 27000
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import zmq
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "engine"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
+import zinfer_client  # noqa: E402
+from zinfer_harness import HarnessError, Topology, node_names, ranges  # noqa: E402
+
+PORT_OFFSET = 3000          # after topotest.py's cases (100 ports each)
+MODEL = "mobilenet_v3_small_op17"
+
+
+class Failure(Exception):
+    pass
+
+
+def check(condition, message):
+    print(("ok   " if condition else "FAIL ") + message, flush=True)
+    if not condition:
+        raise Failure(message)
+
+
+def run(*args, timeout=60, env=None):
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, env=env)
+
+
+#  The environment without a client key
+NO_KEY = {name: value for name, value in os.environ.items() if name != "ZINFER_KEY"}
+
+
+def write_yaml(path, model, names, port, keys, host_b_secret=None):
+    (a_first, a_last), (b_first, b_last) = ranges(names, 2)
+    lines = ["name: curve-test", f"model: {model}", "hosts:",
+             "  - name: a", "    address: 127.0.0.1", f"    base_port: {port}",
+             f"    public_key: {keys}/a.key", f"    secret_key_file: {keys}/a.key_secret",
+             "  - name: b", "    address: 127.0.0.1", f"    base_port: {port + 50}",
+             f"    public_key: {keys}/b.key",
+             f"    secret_key_file: {host_b_secret or keys + '/b.key_secret'}",
+             "security:", f"  clients: [{keys}/client.key]",
+             "processes:", "  - {name: p0, host: a}", "  - {name: p1, host: b}",
+             "placement:", f"  - {{process: p0, from: '{a_first}', to: '{a_last}'}}",
+             f"  - {{process: p1, from: '{b_first}', to: '{b_last}'}}"]
+    with open(path, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return b_first
+
+
+def top_json(zinfer, path, key):
+    out = run(zinfer, "top", path, "--json", "--key", key)
+    check(out.returncode == 0, f"zinfer top --json --key answers ({out.stderr.strip()[:200]})")
+    return json.loads(out.stdout)
+
+
+def security_of(snapshot, process):
+    return next(p for p in snapshot["processes"] if p["name"] == process)["security"]
+
+
+def silent(socket, seconds):
+    """True when nothing arrives on socket within seconds."""
+    return not socket.poll(int(seconds * 1000))
+
+
+def test(args, folder):
+    zinfer, port = args.zinfer, args.port_base + PORT_OFFSET
+    keys = os.path.join(folder, "keys")
+    os.mkdir(keys)
+    for name in ("a", "b", "client", "rogue"):
+        made = run(zinfer, "keygen", os.path.join(keys, name))
+        check(made.returncode == 0 and "public key" in made.stdout, f"zinfer keygen {name}")
+    mode = os.stat(os.path.join(keys, "a.key_secret")).st_mode & 0o777
+    check(mode == 0o600, f"secret key files are made mode 0600 ({mode:o})")
+    again = run(zinfer, "keygen", os.path.join(keys, "a"))
+    check(again.returncode == 2 and "exists" in again.stderr, "keygen never overwrites a key")
+
+    model = os.path.join(args.models, MODEL + ".onnx")
+    data = os.path.join(args.models, MODEL + ".input.npy")
+    names = node_names(zinfer, model)
+    path = os.path.join(folder, "hosts.yaml")
+    b_first = write_yaml(path, model, names, port, keys)
+    want_path = os.path.join(folder, "want.npy")
+    run(zinfer, "run", model, "--input", data, "--threads", "1", "--output", want_path)
+    want = np.load(want_path).tobytes()
+    x = np.load(data)
+    client_key = os.path.join(keys, "client.key_secret")
+
+    # Refused before anything starts: an exposed secret, and a secret that
+    # is not the host's
+    os.chmod(os.path.join(keys, "b.key_secret"), 0o644)
+    loose = run(zinfer, "up", path, "--host", "b", timeout=30)
+    check(loose.returncode != 0 and "chmod 600" in loose.stderr,
+          f"an exposed secret key file is refused: {loose.stderr.strip()[:160]}")
+    os.chmod(os.path.join(keys, "b.key_secret"), 0o600)
+    wrong_path = os.path.join(folder, "wrong.yaml")
+    write_yaml(wrong_path, model, names, port, keys, host_b_secret=f"{keys}/a.key_secret")
+    wrong = run(zinfer, "up", wrong_path, "--host", "b", timeout=30)
+    check(wrong.returncode != 0 and "does not belong" in wrong.stderr,
+          f"another host's secret key is refused: {wrong.stderr.strip()[:160]}")
+    missing = run(zinfer, "infer", path, "--input", data, env=NO_KEY)
+    check(missing.returncode == 2 and "uses CURVE" in missing.stderr,
+          f"a client without a key is told what to do: {missing.stderr.strip()[:160]}")
+
+    context = zmq.Context()
+    hosts = {}
+    try:
+        # Any order: host b (no gateway) first
+        hosts["b"] = Topology(zinfer, path, extra=["--host", "b"], gateway=False, quiet=True)
+        hosts["a"] = Topology(zinfer, path, extra=["--host", "a"], quiet=True)
+        served = run(zinfer, "infer", path, "--input", data, "--key", client_key,
+                     "--repeat", "20", "--check", want_path)
+        check(served.returncode == 0 and "20 of 20 requests" in served.stdout,
+              "zinfer infer with a listed key: 20 answers, bitwise zinfer run's")
+        client = zinfer_client.Client(hosts["a"].endpoint, server_key=f"{keys}/a.key",
+                                      key_file=client_key, context=context)
+        (y,) = client.infer([x])
+        check(y.tobytes() == want, "the Python client with keys: bitwise right")
+
+        no_key = run(zinfer, "top", path, "--json", env=NO_KEY)
+        check(no_key.returncode == 2 and "--key" in no_key.stderr,
+              "zinfer top without a key says which one it needs")
+        snapshot = top_json(zinfer, path, client_key)
+        check(all(p["answered"] for p in snapshot["processes"]), "every monitor answers a key")
+        check(all(p["security"]["curve"] for p in snapshot["processes"]),
+              "every process reports CURVE on")
+        refused_before = {p: security_of(snapshot, p)["refused"] for p in ("p0", "p1")}
+
+        # A rogue client and a plain one get nothing back
+        rogue = zinfer_client.Client(hosts["a"].endpoint, server_key=f"{keys}/a.key",
+                                     key_file=os.path.join(keys, "rogue.key_secret"),
+                                     resend=False, context=context)
+        rogue.send([x])
+        check(silent(rogue._socket, 1.5), "a client with an unknown key gets no answer")
+        rogue.close()
+        plain = zinfer_client.Client(hosts["a"].endpoint, resend=False, context=context)
+        plain.send([x])
+        check(silent(plain._socket, 1.5), "a client without CURVE gets no answer")
+        plain.close()
+        refused = run(zinfer, "infer", path, "--input", data, "--timeout", "3000",
+                      "--key", os.path.join(keys, "rogue.key_secret"))
+        check(refused.returncode == 1 and "refused this client's key" in refused.stderr,
+              f"zinfer infer says its key was refused: {refused.stderr.strip()[:160]}")
+
+        # A rogue worker pushes forged frames into a mailbox on host b
+        actor = next(a for a in snapshot["actors"] if a["name"] == b_first)
+        mailbox = next(e for e in actor["endpoints"] if e.startswith("tcp://"))
+        received_before = actor["messages_in"]
+        secret = zinfer_client.read_key(os.path.join(keys, "rogue.key_secret"), secret=True)
+        push = context.socket(zmq.PUSH)
+        push.linger = 0
+        push.curve_serverkey = zinfer_client.read_key(f"{keys}/b.key")
+        push.curve_secretkey = secret
+        push.curve_publickey = zmq.curve_public(secret)
+        push.connect(mailbox)
+        for _ in range(5):
+            try:
+                push.send_multipart([b"\x95\x01\x01\x00\x00\x00", b"\0" * 16], zmq.NOBLOCK)
+            except zmq.Again:
+                pass
+        # A rogue monitor query: plain, then with the unknown key
+        monitor = next(p for p in snapshot["processes"] if p["name"] == "p0")["monitor"]
+        for keyed in (False, True):
+            probe = context.socket(zmq.DEALER)
+            probe.linger = 0
+            if keyed:
+                probe.curve_serverkey = zinfer_client.read_key(f"{keys}/a.key")
+                probe.curve_secretkey = secret
+                probe.curve_publickey = zmq.curve_public(secret)
+            probe.connect(monitor)
+            probe.send(b"\x91\xa5STATS")
+            check(silent(probe, 1.5), f"a monitor query {'with an unknown key' if keyed else 'without CURVE'} "
+                  f"gets no answer")
+            probe.close()
+        push.close()
+        time.sleep(0.5)
+        snapshot = top_json(zinfer, path, client_key)
+        actor = next(a for a in snapshot["actors"] if a["name"] == b_first)
+        check(actor["messages_in"] == received_before and actor["rejected"] == 0,
+              f"no forged frame reached actor {b_first} (it counted none, rejected none)")
+        counts = {p: security_of(snapshot, p)["refused"] - refused_before[p] for p in ("p0", "p1")}
+        check(counts["p0"] >= 2 and counts["p1"] >= 1,
+              f"refusals are counted: gateway host {counts['p0']}, host b {counts['p1']}")
+        last = security_of(snapshot, "p1")["last_refusal"]
+        rogue_public = zinfer_client.read_key(f"{keys}/rogue.key").decode()
+        check(rogue_public in last, f"the last refusal names the rogue key: {last}")
+        logged = "".join(hosts["a"].stderr + hosts["b"].stderr)
+        check("refused a CURVE peer" in logged and rogue_public in logged,
+              "refusals are logged by the hosts")
+
+        # A rogue listener on host b's mailbox port while b is down: the
+        # gateway host will not talk to it; once b is back the request is
+        # answered
+        hosts.pop("b").stop()
+        listener = context.socket(zmq.PULL)
+        listener.linger = 0
+        listener.curve_server = True
+        listener.curve_secretkey = secret
+        listener.curve_publickey = zmq.curve_public(secret)
+        listener.bind(mailbox)
+        pending = zinfer_client.Client(hosts["a"].endpoint, server_key=f"{keys}/a.key",
+                                       key_file=client_key, context=context)
+        request = pending.send([x])
+        check(silent(listener, 2.0), "a rogue listener in host b's place receives nothing")
+        listener.close()
+        hosts["b"] = Topology(zinfer, path, extra=["--host", "b"], gateway=False, quiet=True)
+        answered, (y,) = pending.recv(timeout=60)
+        check(answered == request and y.tobytes() == want,
+              "the request is answered once host b is back, bitwise right")
+        pending.close()
+        client.close()
+    finally:
+        for host in hosts.values():
+            host.stop()
+        context.destroy(linger=0)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zinfer", required=True)
+    parser.add_argument("--models", required=True)
+    parser.add_argument("--port-base", type=int, default=27000)
+    args = parser.parse_args()
+    args.zinfer = os.path.abspath(args.zinfer)
+    args.models = os.path.abspath(args.models)
+    with tempfile.TemporaryDirectory(prefix="zinfer-curve-") as folder:
+        try:
+            test(args, folder)
+        except (Failure, HarnessError) as failure:
+            print("FAIL", failure, flush=True)
+            return 1
+    print("curve: passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
