@@ -26,3 +26,10 @@ foreach (script local-latency split-latency pipeline-throughput monitor-cost)
                       --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR})
     set_tests_properties (bench_${script}_tiny PROPERTIES FIXTURES_REQUIRED models TIMEOUT 120)
 endforeach ()
+
+#  CURVE cost smoke test: the hop on 26000-26001, the split from 26200
+add_test (NAME bench_curve-cost_tiny
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/bench/curve-cost --tiny
+                  --program $<TARGET_FILE:zi_bench_transport> --zinfer $<TARGET_FILE:zinfer>
+                  --models ${ZI_MODEL_DIR} --port 26000)
+set_tests_properties (bench_curve-cost_tiny PROPERTIES FIXTURES_REQUIRED models TIMEOUT 120)

@@ -4,7 +4,10 @@
     For each transport (inproc between two threads of this process, ipc
     and tcp on 127.0.0.1 between two processes) and each message size,
     measures one-way latency (half a ping-pong round trip) and streaming
-    throughput in two ways, alternating in rounds on the same sockets:
+    throughput in two ways, alternating in rounds on the same sockets.
+    The transport "curve" is tcp with CURVE encryption on both sockets,
+    as zinfer uses between hosts: the measuring end serves, the peer
+    connects with a key pair of its own (handed over in the environment).
 
       bare      one frame, sent zero-copy with zmq_msg_init_data and
                 received with zmq_msg_recv: the floor libzmq gives
@@ -248,6 +251,17 @@ s_peer_run (void *context, const char *input_endpoint, const char *output_endpoi
     void *output = zmq_socket (context, ZMQ_PUSH);
     s_socket_options (input);
     s_socket_options (output);
+    const char *server = getenv ("ZI_BENCH_CURVE_SERVER");
+    const char *client_public = getenv ("ZI_BENCH_CURVE_PUBLIC");
+    const char *client_secret = getenv ("ZI_BENCH_CURVE_SECRET");
+    if (server && client_public && client_secret) {
+        void *sockets [2] = {input, output};
+        for (int index = 0; index < 2; index++) {
+            zmq_setsockopt (sockets [index], ZMQ_CURVE_SERVERKEY, server, 40);
+            zmq_setsockopt (sockets [index], ZMQ_CURVE_PUBLICKEY, client_public, 40);
+            zmq_setsockopt (sockets [index], ZMQ_CURVE_SECRETKEY, client_secret, 40);
+        }
+    }
     int rc = -1;
     if (zmq_connect (input, input_endpoint) || zmq_connect (output, output_endpoint))
         zi_error ("peer: cannot connect to %s / %s: %s", input_endpoint, output_endpoint,
@@ -506,18 +520,38 @@ s_measure_transport (const char *transport, const s_options_t *options)
                   (int) getpid (), options->port);
     }
     else
-    if (streq (transport, "tcp")) {
+    if (streq (transport, "tcp") || streq (transport, "curve")) {
         snprintf (to_peer, sizeof to_peer, "tcp://127.0.0.1:%d", options->port);
         snprintf (from_peer, sizeof from_peer, "tcp://127.0.0.1:%d", options->port + 1);
     }
     else
-        return zi_error ("unknown transport '%s' (known: inproc, ipc, tcp)", transport);
+        return zi_error ("unknown transport '%s' (known: inproc, ipc, tcp, curve)", transport);
 
     s_link_t link = {zmq_ctx_new (), NULL, NULL};
     link.output = zmq_socket (link.context, ZMQ_PUSH);
     link.input = zmq_socket (link.context, ZMQ_PULL);
     s_socket_options (link.output);
     s_socket_options (link.input);
+    if (streq (transport, "curve")) {
+        char server_public [41], server_secret [41], client_public [41], client_secret [41];
+        if (zmq_curve_keypair (server_public, server_secret)
+        ||  zmq_curve_keypair (client_public, client_secret))
+            return zi_error ("curve: this ZeroMQ has no CURVE support");
+        int on = 1;
+        void *sockets [2] = {link.output, link.input};
+        for (int index = 0; index < 2; index++) {
+            zmq_setsockopt (sockets [index], ZMQ_CURVE_SERVER, &on, sizeof on);
+            zmq_setsockopt (sockets [index], ZMQ_CURVE_SECRETKEY, server_secret, 40);
+        }
+        setenv ("ZI_BENCH_CURVE_SERVER", server_public, 1);
+        setenv ("ZI_BENCH_CURVE_PUBLIC", client_public, 1);
+        setenv ("ZI_BENCH_CURVE_SECRET", client_secret, 1);
+    }
+    else {
+        unsetenv ("ZI_BENCH_CURVE_SERVER");
+        unsetenv ("ZI_BENCH_CURVE_PUBLIC");
+        unsetenv ("ZI_BENCH_CURVE_SECRET");
+    }
     int rc = 0;
     if (zmq_bind (link.output, to_peer) || zmq_bind (link.input, from_peer))
         rc = zi_error ("%s: cannot bind %s / %s: %s", transport, to_peer, from_peer,
@@ -581,7 +615,8 @@ s_measure_transport (const char *transport, const s_options_t *options)
 
 static const char *s_usage =
     "usage: zi_bench_transport [options]\n"
-    "  --transports LIST     comma-separated: inproc,ipc,tcp (default: all three)\n"
+    "  --transports LIST     comma-separated: inproc,ipc,tcp,curve (default: the first\n"
+    "                        three; curve is tcp with CURVE encryption)\n"
     "  --sizes LIST          message sizes, bytes with optional K or M (binary):\n"
     "                        default 1K,4K,64K,800K,4M,64M\n"
     "  --port P              tcp uses ports P and P+1 on 127.0.0.1 (default 26500)\n"

@@ -149,11 +149,13 @@ def run_local(zinfer, model, data, runs, threads, folder, fuse=True):
     return read_times(times)
 
 
-def run_remote(zinfer, endpoint, data, runs, folder, inflight=1):
+def run_remote(zinfer, endpoint, data, runs, folder, inflight=1, topology=None, key=None):
     """Per-request latencies (ms) and throughput (requests/s) of
-    `zinfer infer` against a running topology."""
+    `zinfer infer` against a running topology: at endpoint, or through the
+    topology file with a client key when it uses CURVE."""
     times = os.path.join(folder, "remote-times.txt")
-    out = subprocess.run([zinfer, "infer", "--endpoint", endpoint, "--input", data,
+    target = [topology, "--key", key] if topology else ["--endpoint", endpoint]
+    out = subprocess.run([zinfer, "infer"] + target + ["--input", data,
                           "--repeat", str(runs), "--inflight", str(inflight), "--times", times],
                          check=True, capture_output=True, text=True).stdout
     throughput = 0.0
