@@ -54,6 +54,16 @@ def main():
         cubic = small_model(folder, "cubic", helper.make_node(
             "Resize", ["x", "", "scales"], ["y"], name="upsample", mode="cubic"),
             initializers=[helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 2, 2])])
+        # A topology that uses CURVE (keys made here), for the key options
+        with open(path("good.key"), "w") as handle:     # keygen must not overwrite it
+            handle.write("taken\n")
+        subprocess.run([zinfer, "keygen", path("host")], check=True, capture_output=True)
+        curve_topology = path("curve.yaml")
+        with open(curve_topology, "w") as handle:
+            handle.write(f"model: {DIGITS}\ninput_shape: [1, 1, 8, 8]\n"
+                         f"security: {{curve: true}}\nhosts:\n"
+                         f"  - {{name: h, address: 127.0.0.1, public_key: host.key, "
+                         f"secret_key_file: host.key_secret}}\nprocesses:\n  - {{name: p}}\n")
         # Weights stored outside the .onnx file
         model = onnx.load(DIGITS)
         onnx.save_model(model, path("external.onnx"), save_as_external_data=True,
@@ -98,6 +108,18 @@ def main():
              ["not a valid ONNX"]),
             ("up without a topology", ["up"], ["no topology given"]),
             ("up with a missing topology", ["up", path("none.yaml")], ["none.yaml"]),
+            ("keygen without a name", ["keygen"], ["no name given"]),
+            ("keygen with two names", ["keygen", path("k1"), path("k2")],
+             ["unexpected argument"]),
+            ("keygen over an existing key", ["keygen", path("good")], ["exists"]),
+            ("keygen into a missing folder", ["keygen", path("no/such/key")],
+             ["cannot create", "No such file"]),
+            ("infer with --key and no value", ["infer", "t.yaml", "--key"], ["--key"]),
+            ("status with a missing key file", ["status", curve_topology, "--key",
+                                                path("none.key_secret")],
+             ["none.key_secret", "No such file"]),
+            ("top without a key for a CURVE topology", ["top", curve_topology, "--once"],
+             ["uses CURVE", "--key"]),
         ]
         for name, args, needles in cases:
             result = subprocess.run([zinfer] + args, capture_output=True, text=True, timeout=60)
@@ -116,7 +138,8 @@ def main():
             else:
                 print(f"ok   {name}: {lines[0]}")
         # --help works everywhere
-        for command in ("run", "info", "demo", "up", "infer", "worker"):
+        for command in ("run", "info", "demo", "up", "infer", "status", "top", "inspect",
+                        "trace", "keygen", "worker"):
             result = subprocess.run([zinfer, command, "--help"], capture_output=True, text=True)
             ok = result.returncode == 0 and "usage: zinfer " + command in result.stdout
             failures += not ok
