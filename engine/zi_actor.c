@@ -165,6 +165,11 @@ zi_actor_setup (zi_actor_t *self)
         int key = route.node >= 0? route.node: plan->n_nodes;   //  last: the gateway
         int replicas = route.node >= 0? deploy->replicas [route.node]: 1;
         into->n_peers = replicas;
+        //  The gateway on this same thread gets results handed over too: no
+        //  inproc hop, no poll to wake it
+        if (route.node < 0 && deploy->gateway_process == worker->process
+        &&  deploy->gateway_thread == self->thread->index)
+            into->gateway_here = self->thread;
         into->by_request = route.node >= 0 && deploy->replicas [route.node] > 1;
         if (into->by_request) {
             //  A replicated consumer with several inputs must get all of
@@ -188,7 +193,7 @@ zi_actor_setup (zi_actor_t *self)
             for (int local = 0; actor >= 0 && local < self->thread->n_actors; local++)
                 if (self->thread->actors [local]->index == actor)
                     self->peer_local [self->n_peers] = self->thread->actors [local];
-            if (!self->peer_local [self->n_peers]) {
+            if (!self->peer_local [self->n_peers] && !into->gateway_here) {
                 void *peer = zmq_socket (worker->context, ZMQ_PUSH);
                 zmq_setsockopt (peer, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
                 zi_deploy_mailbox (deploy, actor, worker->process, endpoint, sizeof endpoint);
@@ -256,6 +261,13 @@ zi_actor_send (zi_actor_route_t *route, void **peers, zi_actor_t **local,
                zi_counter_t *sent, zi_msg_header_t *header, zi_tensor_t *tensor,
                const zi_trace_t *trace)
 {
+    if (route->gateway_here) {
+        zi_gateway_result (route->gateway_here->gateway, header, zi_tensor_ref (tensor),
+                           header->flags & ZI_MSG_TRACE? trace: NULL, zi_trace_now ());
+        if (sent)
+            ZI_COUNT (sent [route->first_peer], 1);
+        return 0;
+    }
     int pick = route->first_peer;
     if (route->n_peers > 1)
         pick += route->by_request? (int) (header->request % route->n_peers):

@@ -354,26 +354,27 @@ s_on_request (zi_gateway_t *self)
         zi_tensor_destroy (&inputs [slot]);
 }
 
+//  Counts and reports a result that cannot be used
 static void
-s_on_result (zi_gateway_t *self)
+s_drop_result (zi_gateway_t *self, const char *reason)
 {
-    zi_msg_header_t header;
-    zi_tensor_t *tensor = NULL;
-    zi_trace_t trace = {0, NULL};
-    int64_t arrived = zi_trace_now ();
-    int rc = zi_msg_recv (self->results, &header, &tensor, &trace, true);
-    if (rc == 1)
-        return;
+    ZI_COUNT (self->rejected, 1);
+    if (ZI_READ (self->rejected) <= 10 || ZI_READ (self->rejected) % 1000 == 0)
+        fprintf (stderr, "zinfer worker: gateway: result dropped: %s\n", reason);
+}
+
+void
+zi_gateway_result (zi_gateway_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor,
+                   const zi_trace_t *trace, int64_t arrived)
+{
     zi_graph_t *plan = self->worker->plan;
-    s_request_t *request = rc == 0?
-        zhashx_lookup (self->inflight, (void *) (uintptr_t) header.request): NULL;
-    if (rc == 0 && header.kind == ZI_MSG_TENSOR && request && header.slot < plan->n_outputs
-    &&  !request->outputs [header.slot]
-    &&  zi_tensor_same_shape (tensor, &plan->values [plan->outputs [header.slot]].info)) {
-        request->outputs [header.slot] = tensor;
-        if (trace.count)
-            zi_trace_merge (&request->trace, trace.records, trace.count);
-        zi_trace_clear (&trace);
+    s_request_t *request = zhashx_lookup (self->inflight, (void *) (uintptr_t) header->request);
+    if (header->kind == ZI_MSG_TENSOR && request && header->slot < plan->n_outputs
+    &&  !request->outputs [header->slot]
+    &&  zi_tensor_same_shape (tensor, &plan->values [plan->outputs [header->slot]].info)) {
+        request->outputs [header->slot] = tensor;
+        if (trace && trace->count)
+            zi_trace_merge (&request->trace, trace->records, trace->count);
         if (request->have == 0)
             request->first_result = arrived;
         if (++request->have < request->n_outputs)
@@ -404,15 +405,28 @@ s_on_result (zi_gateway_t *self)
         }
         ZI_COUNT (self->replies, 1);
         ZI_COUNT (self->admitted, -1);
-        zhashx_delete (self->inflight, (void *) (uintptr_t) header.request);
+        zhashx_delete (self->inflight, (void *) (uintptr_t) header->request);
         return;
     }
-    ZI_COUNT (self->rejected, 1);
-    if (ZI_READ (self->rejected) <= 10 || ZI_READ (self->rejected) % 1000 == 0)
-        fprintf (stderr, "zinfer worker: gateway: result dropped: %s\n",
-                 rc? zi_error_text (): request? "unexpected slot or shape": "unknown request");
-    zi_trace_clear (&trace);
+    s_drop_result (self, request? "unexpected slot or shape": "unknown request");
     zi_tensor_destroy (&tensor);
+}
+
+static void
+s_on_result (zi_gateway_t *self)
+{
+    zi_msg_header_t header;
+    zi_tensor_t *tensor = NULL;
+    zi_trace_t trace = {0, NULL};
+    int64_t arrived = zi_trace_now ();
+    int rc = zi_msg_recv (self->results, &header, &tensor, &trace, true);
+    if (rc == 1)
+        return;
+    if (rc == 0)
+        zi_gateway_result (self, &header, tensor, &trace, arrived);
+    else
+        s_drop_result (self, zi_error_text ());
+    zi_trace_clear (&trace);
 }
 
 void

@@ -84,6 +84,8 @@ typedef struct {
     int n_peers;                //  number of replicas
     bool by_request;            //  pick the replica by request id (joins), else rotate
     unsigned next;              //  rotation counter
+    zi_thread_t *gateway_here;  //  a route to the gateway on this very thread: results
+                                //  are handed to it in memory, else NULL
 } zi_actor_route_t;
 
 struct zi_actor_t {
@@ -191,6 +193,11 @@ void
 //  Handles what is waiting on one of its sockets
 void
     zi_gateway_handle (zi_gateway_t *self, void *socket);
+//  One result for a request in flight (from the results socket, or handed
+//  over by an actor on the gateway's thread); takes the tensor
+void
+    zi_gateway_result (zi_gateway_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor,
+                       const zi_trace_t *trace, int64_t arrived);
 
 //  Packs the gateway's counters as a msgpack map (for the monitor)
 void
