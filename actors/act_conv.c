@@ -8,6 +8,8 @@
         every tap of eight columns of several rows in registers; 3x3 and
         5x5 at stride 1 and 2 have kernels of their own;
       - 1x1, stride 1, no padding: the input already is the column matrix;
+      - 3x3, stride 1, one group, where it pays: Winograd F(4x4, 3x3) or
+        F(2x2, 3x3) (act_winograd.c), on weights transformed by prepare;
       - anything else: im2col into exec scratch, a band of output rows at a
         time so the column matrix stays near cache size however large the
         image, then the matrix product.
@@ -31,6 +33,7 @@
 */
 
 #include "zi_classes.h"
+#include "act_winograd.h"
 #include <cblas.h>
 
 //  The column buffer of one im2col / col2im band is kept under this many
@@ -79,9 +82,11 @@ typedef struct {
     int n_output_shape;         //  entries in output_shape (ConvTranspose)
     int64_t output_shape [2 * ZI_MAX_DIMS];     //  requested output size
     float *packed;              //  1x1 weights packed by prepare, or NULL
-    const float *packed_from;   //  the weights they were packed from
+    float *winograd;            //  3x3 weights transformed by prepare, or NULL
+    int winograd_tile;          //  the output tile they were transformed for
+    const float *packed_from;   //  the weights they were packed or transformed from
     int64_t packed_maps;        //  their output channels
-    int64_t packed_depth;       //  their input channels
+    int64_t packed_depth;       //  their input channels, times the kernel size
 } s_conv_t;
 
 //  Everything the loops need, derived from the attributes and the input
@@ -1274,6 +1279,35 @@ s_packed (const s_conv_t *self, const s_geom_t *geom, const float *w)
     return self->packed;
 }
 
+//  Is this a convolution Winograd can do? If so, its shape
+static bool
+s_winograd_shape (const s_geom_t *geom, zi_winograd_shape_t *shape)
+{
+    if (geom->n_spatial != 2 || geom->k_h != 3 || geom->k_w != 3
+    ||  geom->stride_h != 1 || geom->stride_w != 1 || geom->dil_h != 1 || geom->dil_w != 1
+    ||  geom->group != 1)
+        return false;
+    *shape = (zi_winograd_shape_t) {
+        .batch = geom->batch, .channels = geom->in_c, .in_h = geom->in_h, .in_w = geom->in_w,
+        .maps = geom->out_c, .out_h = geom->out_h, .out_w = geom->out_w,
+        .pad_t = geom->pad_t, .pad_l = geom->pad_l, .tile = 0
+    };
+    return true;
+}
+
+//  The weights transformed by prepare for Winograd, if they are this run's
+//  weights; else NULL
+static const float *
+s_winograd (const s_conv_t *self, const s_geom_t *geom, const float *w,
+            zi_winograd_shape_t *shape)
+{
+    if (!self->winograd || self->packed_from != w || !s_winograd_shape (geom, shape)
+    ||  self->packed_maps != geom->out_c || self->packed_depth != geom->in_c * 9)
+        return NULL;
+    shape->tile = self->winograd_tile;
+    return self->winograd;
+}
+
 static int
 s_conv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
             zi_tensor_t *const *out)
@@ -1289,6 +1323,10 @@ s_conv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     const float *bias = bias_tensor? zi_tensor_f32 (bias_tensor): NULL;
     float *y = zi_tensor_f32 (out [0]);
 
+    zi_winograd_shape_t shape;
+    const float *winograd = s_winograd (node->params, &geom, w, &shape);
+    if (winograd)
+        return zi_winograd_run (&shape, exec, x, winograd, bias, &node->act, y);
     const float *packed = s_packed (node->params, &geom, w);
     if (geom.group == geom.in_c && geom.stride_w <= S_DW_MAX_STRIDE)
         return s_conv_depthwise (&geom, exec, x, w, bias, &node->act, y);
@@ -1310,19 +1348,35 @@ s_conv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     return 0;
 }
 
-//  Packs constant weights for s_mm_avx2, for the convolutions that go
-//  through a matrix product with one group (1x1 and im2col); a later
-//  prepare (new shapes) packs them afresh
+//  Transforms constant weights for Winograd where it pays, or packs them
+//  for s_mm_avx2, for the other convolutions that go through a matrix
+//  product with one group (1x1 and im2col); a later prepare (new shapes)
+//  does it afresh
 static int
 s_conv_prepare (zi_node_t *node, const zi_tensor_t *const *in)
 {
     s_conv_t *self = node->params;
     zi_free (self->packed);
+    zi_free (self->winograd);
     self->packed = NULL;
+    self->winograd = NULL;
     self->packed_from = NULL;
     s_geom_t geom;
-    if (!in [1]->data || s_conv_geometry (self, in [0], in [1], &geom)
-    ||  geom.group != 1 || (geom.group == geom.in_c && geom.stride_w <= S_DW_MAX_STRIDE)
+    if (!in [1]->data || s_conv_geometry (self, in [0], in [1], &geom))
+        return 0;
+    zi_winograd_shape_t shape;
+    if (s_winograd_shape (&geom, &shape) && (shape.tile = zi_winograd_tile (&shape))) {
+        self->winograd = zi_alloc (zi_winograd_weights_floats (&shape) * sizeof (float));
+        if (!self->winograd)
+            return zi_error ("out of memory for transformed weights");
+        zi_winograd_weights (&shape, zi_tensor_f32 (in [1]), self->winograd);
+        self->winograd_tile = shape.tile;
+        self->packed_from = zi_tensor_f32 (in [1]);
+        self->packed_maps = geom.out_c;
+        self->packed_depth = geom.in_c * 9;
+        return 0;
+    }
+    if (geom.group != 1 || (geom.group == geom.in_c && geom.stride_w <= S_DW_MAX_STRIDE)
     ||  !s_cpu_avx2 ())
         return 0;
     int64_t depth = geom.in_c * geom.k_h * geom.k_w;
@@ -1342,8 +1396,10 @@ static void
 s_conv_destroy (zi_node_t *node)
 {
     s_conv_t *self = node->params;
-    if (self)
+    if (self) {
         zi_free (self->packed);
+        zi_free (self->winograd);
+    }
     free (self);
     node->params = NULL;
 }

@@ -384,6 +384,9 @@ int
 //  Import an ONNX model from protobuf bytes; source names the file
 zi_graph_t *
     zi_onnx_import (const void *data, size_t size, const char *source);
+//  The same, taking the bytes over (a malloc'd buffer): freed once decoded
+zi_graph_t *
+    zi_onnx_import_owned (void *data, size_t size, const char *source);
 
 //  Plan a graph for given input shapes (NULL: declared shapes, unknown dims
 //  taken as 1): infer shapes, fold constants, apply the fusion passes

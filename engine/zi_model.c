@@ -14,10 +14,9 @@
 //  message at 2 GiB
 #define S_MAX_MODEL_BYTES (INT64_C (2) << 30)
 
-zi_model_t *
-zi_model_load_buffer (const void *data, size_t size, const char *name)
+static zi_model_t *
+s_model_new (zi_graph_t *graph, const char *name)
 {
-    zi_graph_t *graph = zi_onnx_import (data, size, name);
     if (!graph)
         return NULL;
     zi_model_t *self = calloc (1, sizeof (zi_model_t));
@@ -25,6 +24,12 @@ zi_model_load_buffer (const void *data, size_t size, const char *name)
     self->source = strdup (name);
     self->graph = graph;
     return self;
+}
+
+zi_model_t *
+zi_model_load_buffer (const void *data, size_t size, const char *name)
+{
+    return s_model_new (zi_onnx_import (data, size, name), name);
 }
 
 zi_model_t *
@@ -56,13 +61,13 @@ zi_model_load (const char *path)
     }
     size_t got = fread (data, 1, size, file);
     fclose (file);
-    zi_model_t *self = NULL;
-    if (got != size)
+    if (got != size) {
         zi_error ("%s: read %zu of %zu bytes", path, got, size);
-    else
-        self = zi_model_load_buffer (data, size, path);
-    free (data);
-    return self;
+        free (data);
+        return NULL;
+    }
+    //  The file's bytes go as soon as they are decoded
+    return s_model_new (zi_onnx_import_owned (data, size, path), path);
 }
 
 void

@@ -35,9 +35,42 @@ s_half_to_float (uint16_t half)
     return value;
 }
 
-//  Converts a TensorProto into a tensor; what names it in messages
+//  protobuf-c copies every bytes field out of the file's buffer. Large
+//  ones (the weights) get 64-byte aligned memory, so that a float32 or
+//  int64 initializer's raw_data can become its tensor as it is: the
+//  weights are then held once while loading, not twice
+#define S_ALIGN_FROM 4096       //  smaller allocations: plain malloc
+
+static void *
+s_proto_alloc (void *allocator_data, size_t size)
+{
+    (void) allocator_data;
+    if (size < S_ALIGN_FROM)
+        return malloc (size);
+    void *memory = NULL;
+    return posix_memalign (&memory, 64, size)? NULL: memory;
+}
+
+static void
+s_proto_free (void *allocator_data, void *memory)
+{
+    (void) allocator_data;
+    free (memory);
+}
+
+static ProtobufCAllocator s_allocator = {s_proto_alloc, s_proto_free, NULL};
+
+static void
+s_free_raw (void *data, void *hint)
+{
+    (void) hint;
+    free (data);
+}
+
+//  Converts a TensorProto into a tensor; what names it in messages. Takes
+//  the raw_data buffer over when it can (see s_proto_alloc)
 static zi_tensor_t *
-s_tensor_from_proto (const Onnx__TensorProto *proto, const char *what)
+s_tensor_from_proto (Onnx__TensorProto *proto, const char *what)
 {
     if (proto->has_data_location
     &&  proto->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
@@ -119,12 +152,26 @@ s_tensor_from_proto (const Onnx__TensorProto *proto, const char *what)
                   count, field, have == (size_t) -1? 0: have);
         return NULL;
     }
+    const unsigned char *raw = proto->has_raw_data? proto->raw_data.data: NULL;
+    bool same_layout = type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
+                    || type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+    if (raw && count && same_layout && (uintptr_t) raw % 64 == 0) {
+        zi_tensor_t *tensor = zi_tensor_wrap (dtype, (int) proto->n_dims, dims,
+                                              proto->raw_data.data, s_free_raw, NULL);
+        if (tensor) {
+            proto->raw_data.data = NULL;        //  the tensor frees it now
+            proto->raw_data.len = 0;
+            proto->has_raw_data = 0;
+        }
+        else
+            zi_error_prefix ("%s", what);
+        return tensor;
+    }
     zi_tensor_t *tensor = zi_tensor_new (dtype, (int) proto->n_dims, dims);
     if (!tensor) {
         zi_error_prefix ("%s", what);
         return NULL;
     }
-    const unsigned char *raw = proto->has_raw_data? proto->raw_data.data: NULL;
     for (size_t item = 0; item < count; item++) {
         switch (type) {
             case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: {
@@ -286,7 +333,7 @@ s_import_graph (zi_graph_t *graph, const Onnx__GraphProto *proto)
     if (proto->n_sparse_initializer)
         return zi_error ("sparse initializers are not supported");
     for (size_t index = 0; index < proto->n_initializer; index++) {
-        const Onnx__TensorProto *init = proto->initializer [index];
+        Onnx__TensorProto *init = proto->initializer [index];
         char what [320];
         snprintf (what, sizeof what, "initializer '%.256s'", init->name? init->name: "");
         if (!init->name || !*init->name)
@@ -382,10 +429,14 @@ s_import_graph (zi_graph_t *graph, const Onnx__GraphProto *proto)
     return 0;
 }
 
-zi_graph_t *
-zi_onnx_import (const void *data, size_t size, const char *source)
+//  Imports from the bytes; frees owned (the bytes, or NULL) as soon as
+//  they are decoded, so the file and the decoded weights are not all held
+//  at once
+static zi_graph_t *
+s_import (const void *data, size_t size, const char *source, void *owned)
 {
-    Onnx__ModelProto *model = onnx__model_proto__unpack (NULL, size, data);
+    Onnx__ModelProto *model = onnx__model_proto__unpack (&s_allocator, size, data);
+    free (owned);
     if (!model) {
         zi_error ("%s: not a valid ONNX model (protobuf decoding failed after reading "
                   "%zu bytes; truncated or not an .onnx file?)", source, size);
@@ -416,8 +467,20 @@ zi_onnx_import (const void *data, size_t size, const char *source)
         zi_graph_destroy (&graph);
     }
 done:
-    onnx__model_proto__free_unpacked (model, NULL);
+    onnx__model_proto__free_unpacked (model, &s_allocator);
     return graph;
+}
+
+zi_graph_t *
+zi_onnx_import (const void *data, size_t size, const char *source)
+{
+    return s_import (data, size, source, NULL);
+}
+
+zi_graph_t *
+zi_onnx_import_owned (void *data, size_t size, const char *source)
+{
+    return s_import (data, size, source, data);
 }
 
 //  Test models are built with protobuf-c's own structures and packed, so

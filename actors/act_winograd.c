@@ -1,0 +1,908 @@
+/*  =========================================================================
+    act_winograd - Winograd F(4x4, 3x3) and F(2x2, 3x3) for the 3x3
+    stride-1 convolutions (act_conv.c chooses them; this file holds the
+    arithmetic)
+
+    Each m x m block of output pixels of one map, a tile, comes from the
+    (m + 2) x (m + 2) block of input pixels it sees:
+
+        Y = A^T [ sum over c of (G g G^T) . (B^T d B) ] A
+
+    with g the 3x3 kernel, d the input block of channel c and "." the
+    element-wise product. For one point p of the transformed tile the sum
+    over channels of every tile at once is a matrix product, U_p [M][C]
+    times V_p [C][tiles], so the convolution becomes (m + 2)^2 sgemm calls.
+    Per channel pair and output pixel that is 36 / 16 multiply-adds for
+    F(4x4, 3x3) and 16 / 4 for F(2x2, 3x3) instead of im2col's 9: 4x and
+    2.25x fewer. What Winograd adds is linear in the image, not in C x M:
+    the transforms of the input and of the products. And its weights are
+    (m + 2)^2 / 9 times larger and each used only once per tile, so on
+    small images, with few tiles, streaming them costs more than the
+    multiply-adds saved: zi_winograd_tile says where each tile pays.
+
+    The weights are transformed once, by Conv's prepare. A run goes a band
+    of tile rows at a time:
+      1. each input channel's rows, copied into phase planes (below), are
+         transformed eight tiles at a time into V;
+      2. the sgemm calls make the products;
+      3. the products are transformed back, the bias added and the fused
+         activation applied before the one store into Y.
+
+    The transforms are AVX2 + FMA, chosen at run time, with portable twins
+    that give the same results up to float rounding; the self test runs
+    both. Winograd rounds a little more than the direct sum (F(4x4, 3x3)'s
+    transforms scale values by up to 8 and 1/24): against a reference in
+    double its error stays near 1e-5 of the outputs' size, well inside the
+    model tests' tolerance.
+    =========================================================================
+*/
+
+#include "zi_classes.h"
+#include "act_winograd.h"
+#include <cblas.h>
+
+//  The input tile side of the largest tile, F(4x4, 3x3)
+#define S_MAX_WINDOW 6
+
+//  Transformed input plus products per band are kept under this many
+//  bytes. sgemm runs faster the more tiles it gets at once (its N), more
+//  than cache locality between the steps gives back, so a band is
+//  normally the whole batch; the limit only bounds the scratch memory.
+#define S_BAND_BYTES (16 * 1024 * 1024)
+
+//  Lowered by the self test to run several bands on small images
+static int64_t s_band_bytes = S_BAND_BYTES;
+
+//  The layout of a run, from the shape
+typedef struct {
+    int tile;                   //  output tile side, m
+    int window;                 //  input tile side, m + 2
+    int points;                 //  points of a transformed tile, window^2
+    int64_t tiles_h, tiles_w;   //  tiles down and across one image
+    int64_t tile_rows;          //  rows of tiles over the whole batch
+    int64_t band;               //  tile rows per band
+    int64_t width;              //  floats per row of a phase plane
+    int64_t plane;              //  floats per phase plane
+} s_plan_t;
+
+static void
+s_plan (const zi_winograd_shape_t *shape, s_plan_t *plan)
+{
+    assert (shape->tile == 2 || shape->tile == 4);
+    plan->tile = shape->tile;
+    plan->window = shape->tile + 2;
+    plan->points = plan->window * plan->window;
+    plan->tiles_h = (shape->out_h + plan->tile - 1) / plan->tile;
+    plan->tiles_w = (shape->out_w + plan->tile - 1) / plan->tile;
+    plan->tile_rows = shape->batch * plan->tiles_h;
+    int64_t row_bytes = plan->points * (shape->channels + shape->maps) * plan->tiles_w
+                      * (int64_t) sizeof (float);
+    plan->band = s_band_bytes / row_bytes;
+    if (plan->band < 1)
+        plan->band = 1;
+    if (plan->band > plan->tile_rows)
+        plan->band = plan->tile_rows;
+    //  Whole groups of eight tiles and one column more: the SIMD transform
+    //  reads columns j .. j + 8 of a plane for the group of tiles at j
+    plan->width = (plan->tiles_w + 7) / 8 * 8 + 8;
+    plan->plane = (plan->band * plan->tile + 2) * plan->width;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Weights
+
+size_t
+zi_winograd_weights_floats (const zi_winograd_shape_t *shape)
+{
+    int window = shape->tile + 2;
+    return (size_t) (window * window * shape->maps * shape->channels);
+}
+
+//  U_p [m][c] = (G g G^T) [k][l] with p = window k + l, worked out in double
+void
+zi_winograd_weights (const zi_winograd_shape_t *shape, const float *w, float *u)
+{
+    static const double G4 [6][3] = {
+        { 1.0 /  4,  0.0,        0.0     },
+        {-1.0 /  6, -1.0 /  6,  -1.0 / 6 },
+        {-1.0 /  6,  1.0 /  6,  -1.0 / 6 },
+        { 1.0 / 24,  1.0 / 12,   1.0 / 6 },
+        { 1.0 / 24, -1.0 / 12,   1.0 / 6 },
+        { 0.0,       0.0,        1.0     }
+    };
+    static const double G2 [4][3] = {
+        {1.0,  0.0, 0.0},
+        {0.5,  0.5, 0.5},
+        {0.5, -0.5, 0.5},
+        {0.0,  0.0, 1.0}
+    };
+    assert (shape->tile == 2 || shape->tile == 4);
+    const double (*G) [3] = shape->tile == 4? G4: G2;
+    int window = shape->tile + 2;
+    int64_t maps = shape->maps, channels = shape->channels;
+    int64_t matrix = maps * channels;
+    for (int64_t m = 0; m < maps; m++)
+        for (int64_t c = 0; c < channels; c++) {
+            const float *g = w + (m * channels + c) * 9;
+            double left [S_MAX_WINDOW][3];
+            for (int k = 0; k < window; k++)
+                for (int j = 0; j < 3; j++)
+                    left [k][j] = G [k][0] * g [j] + G [k][1] * g [3 + j] + G [k][2] * g [6 + j];
+            for (int k = 0; k < window; k++)
+                for (int l = 0; l < window; l++) {
+                    double sum = left [k][0] * G [l][0] + left [k][1] * G [l][1]
+                               + left [k][2] * G [l][2];
+                    u [(k * window + l) * matrix + m * channels + c] = (float) sum;
+                }
+        }
+}
+
+
+//  --------------------------------------------------------------------------
+//  The choice of kernels, as in act_conv.c: the AVX2 + FMA ones are compiled
+//  for those instructions whatever the build's target and chosen at run
+//  time; the self test also runs the portable ones. The kernels take the
+//  tile as a constant, so each tile gets code of its own, loops unrolled.
+
+//  Set by the self test to run the portable kernels on a machine that has
+//  the SIMD ones
+static bool s_portable_only = false;
+
+#if defined (__GNUC__) && (defined (__x86_64__) || defined (__i386__))
+#   define S_HAVE_AVX2 1
+#   include <immintrin.h>
+#   define S_AVX2 __attribute__ ((target ("avx2,fma")))
+#   define S_AVX2_INLINE __attribute__ ((target ("avx2,fma"), always_inline)) inline
+#endif
+
+//  Does the CPU have AVX2 and FMA?
+static bool
+s_cpu_avx2 (void)
+{
+#if defined (S_HAVE_AVX2)
+    return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
+#else
+    return false;
+#endif
+}
+
+static bool
+s_use_avx2 (void)
+{
+    return s_cpu_avx2 () && !s_portable_only;
+}
+
+#if defined (S_HAVE_AVX2)
+//  A mask of the first n lanes (0 <= n <= 8)
+static S_AVX2_INLINE __m256i
+s_tail_mask_avx2 (int64_t n)
+{
+    static const int32_t lanes [16] = {
+        -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0
+    };
+    return _mm256_loadu_si256 ((const __m256i *) (lanes + 8 - n));
+}
+#endif
+
+
+//  --------------------------------------------------------------------------
+//  Input: the input rows a band of tiles sees are copied into m phase
+//  planes, padded column q going to plane q % m at column q / m. Tile j
+//  starts at padded column m j, so its m + 2 columns are column j of the
+//  m planes and column j + 1 of planes 0 and 1: for eight tiles side by
+//  side that is m + 2 loads of consecutive floats, no gather. The padding
+//  is written out as zeros, so the transform has no bounds checks.
+
+#if defined (S_HAVE_AVX2)
+//  Splits n floats (a multiple of 8 m) of a padded row into the m phase
+//  planes, plane floats apart
+static S_AVX2 void
+s_split_avx2 (const float *line, int64_t n, float *row, int64_t plane, int tile)
+{
+    if (tile == 2)
+        for (int64_t q = 0; q < n; q += 16) {
+            __m256 a0 = _mm256_loadu_ps (line + q);
+            __m256 a1 = _mm256_loadu_ps (line + q + 8);
+            //  even and odd lanes of each 128-bit half, then the halves in order
+            __m256 even = _mm256_shuffle_ps (a0, a1, _MM_SHUFFLE (2, 0, 2, 0));
+            __m256 odd = _mm256_shuffle_ps (a0, a1, _MM_SHUFFLE (3, 1, 3, 1));
+            even = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (even),
+                                                            _MM_SHUFFLE (3, 1, 2, 0)));
+            odd = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (odd),
+                                                           _MM_SHUFFLE (3, 1, 2, 0)));
+            _mm256_storeu_ps (row + q / 2, even);
+            _mm256_storeu_ps (row + plane + q / 2, odd);
+        }
+    else
+        //  32 floats are eight groups of four: after pairing the 128-bit
+        //  lanes up, a 4x4 transpose in each lane
+        for (int64_t q = 0; q < n; q += 32) {
+            __m256 a0 = _mm256_loadu_ps (line + q);
+            __m256 a1 = _mm256_loadu_ps (line + q + 8);
+            __m256 a2 = _mm256_loadu_ps (line + q + 16);
+            __m256 a3 = _mm256_loadu_ps (line + q + 24);
+            __m256 b0 = _mm256_permute2f128_ps (a0, a2, 0x20);
+            __m256 b1 = _mm256_permute2f128_ps (a0, a2, 0x31);
+            __m256 b2 = _mm256_permute2f128_ps (a1, a3, 0x20);
+            __m256 b3 = _mm256_permute2f128_ps (a1, a3, 0x31);
+            __m256 t0 = _mm256_unpacklo_ps (b0, b1);
+            __m256 t1 = _mm256_unpackhi_ps (b0, b1);
+            __m256 t2 = _mm256_unpacklo_ps (b2, b3);
+            __m256 t3 = _mm256_unpackhi_ps (b2, b3);
+            float *at = row + q / 4;
+            _mm256_storeu_ps (at, _mm256_shuffle_ps (t0, t2, _MM_SHUFFLE (1, 0, 1, 0)));
+            _mm256_storeu_ps (at + plane, _mm256_shuffle_ps (t0, t2, _MM_SHUFFLE (3, 2, 3, 2)));
+            _mm256_storeu_ps (at + 2 * plane,
+                              _mm256_shuffle_ps (t1, t3, _MM_SHUFFLE (1, 0, 1, 0)));
+            _mm256_storeu_ps (at + 3 * plane,
+                              _mm256_shuffle_ps (t1, t3, _MM_SHUFFLE (3, 2, 3, 2)));
+        }
+}
+#endif
+
+//  Fills row r of the phase planes from one input row, or with zeros
+//  when src is NULL (a row of padding); line is scratch for the padded row
+//  before it is split, m width floats
+static void
+s_fill_row (const zi_winograd_shape_t *shape, const s_plan_t *plan, const float *src,
+            float *phases, int64_t r, float *line, bool avx2)
+{
+    int64_t width = plan->width, plane = plan->plane;
+    int tile = plan->tile;
+    int64_t span = tile * width;                //  padded columns the planes hold
+    if (!src) {
+        for (int phase = 0; phase < tile; phase++)
+            memset (phases + phase * plane + r * width, 0, width * sizeof (float));
+        return;
+    }
+    //  Padded columns [lo, hi) hold the input row, the rest is padding
+    int64_t lo = shape->pad_l < span? shape->pad_l: span;
+    int64_t hi = shape->pad_l + shape->in_w < span? shape->pad_l + shape->in_w: span;
+    if (hi < lo)
+        hi = lo;
+#if defined (S_HAVE_AVX2)
+    if (avx2) {
+        memset (line, 0, lo * sizeof (float));
+        memcpy (line + lo, src, (hi - lo) * sizeof (float));
+        memset (line + hi, 0, (span - hi) * sizeof (float));
+        s_split_avx2 (line, span, phases + r * width, plane, tile);
+        return;
+    }
+#endif
+    (void) line;
+    for (int64_t q = 0; q < span; q++)
+        phases [q % tile * plane + r * width + q / tile] =
+            q >= lo && q < hi? src [q - shape->pad_l]: 0;
+}
+
+//  Fills the phase planes with the rows that tile rows [i, i + count) of
+//  one channel of one image see
+static void
+s_fill (const zi_winograd_shape_t *shape, const s_plan_t *plan, const float *x_c, int64_t i,
+        int64_t count, float *phases, float *line, bool avx2)
+{
+    for (int64_t r = 0; r < count * plan->tile + 2; r++) {
+        int64_t ih = i * plan->tile + r - shape->pad_t;
+        const float *src = ih >= 0 && ih < shape->in_h? x_c + ih * shape->in_w: NULL;
+        s_fill_row (shape, plan, src, phases, r, line, avx2);
+    }
+}
+
+//  v = B^T d for one row or column of a tile
+static inline __attribute__ ((always_inline)) void
+s_input_1d (const float *d, float *v, const int tile)
+{
+    if (tile == 4) {
+        v [0] = 4 * d [0] - 5 * d [2] + d [4];
+        v [1] = d [3] + d [4] - 4 * (d [1] + d [2]);
+        v [2] = 4 * (d [1] - d [2]) + d [4] - d [3];
+        v [3] = 2 * (d [3] - d [1]) + d [4] - d [2];
+        v [4] = 2 * (d [1] - d [3]) + d [4] - d [2];
+        v [5] = 4 * d [1] - 5 * d [3] + d [5];
+    }
+    else {
+        v [0] = d [0] - d [2];
+        v [1] = d [1] + d [2];
+        v [2] = d [2] - d [1];
+        v [3] = d [1] - d [3];
+    }
+}
+
+//  B^T d B for every tile of a row whose input rows start the phase planes
+//  given: point p of tile j goes to v [p ldv + j]
+static inline __attribute__ ((always_inline)) void
+s_input_row (const s_plan_t *plan, const float *phases, float *v, int64_t ldv, const int tile)
+{
+    const int window = tile + 2;
+    int64_t width = plan->width, plane = plan->plane;
+    for (int64_t j = 0; j < plan->tiles_w; j++) {
+        float rows [S_MAX_WINDOW][S_MAX_WINDOW];
+        for (int r = 0; r < window; r++) {
+            float d [S_MAX_WINDOW];
+            for (int c = 0; c < window; c++)
+                d [c] = phases [c % tile * plane + r * width + j + c / tile];
+            s_input_1d (d, rows [r], tile);
+        }
+        for (int l = 0; l < window; l++) {
+            float column [S_MAX_WINDOW], out [S_MAX_WINDOW];
+            for (int r = 0; r < window; r++)
+                column [r] = rows [r][l];
+            s_input_1d (column, out, tile);
+            for (int k = 0; k < window; k++)
+                v [(k * window + l) * ldv + j] = out [k];
+        }
+    }
+}
+
+#if defined (S_HAVE_AVX2)
+//  s_input_1d on eight tiles at once
+static S_AVX2_INLINE void
+s_input_1d_avx2 (const __m256 *d, __m256 *v, const int tile)
+{
+    if (tile == 4) {
+        __m256 two = _mm256_set1_ps (2), four = _mm256_set1_ps (4);
+        __m256 five = _mm256_set1_ps (5);
+        __m256 edge = _mm256_sub_ps (d [4], d [2]);
+        __m256 odd = _mm256_sub_ps (d [3], d [1]);
+        v [0] = _mm256_fmadd_ps (four, d [0], _mm256_fnmadd_ps (five, d [2], d [4]));
+        v [1] = _mm256_fnmadd_ps (four, _mm256_add_ps (d [1], d [2]), _mm256_add_ps (d [3], d [4]));
+        v [2] = _mm256_fmadd_ps (four, _mm256_sub_ps (d [1], d [2]), _mm256_sub_ps (d [4], d [3]));
+        v [3] = _mm256_fmadd_ps (two, odd, edge);
+        v [4] = _mm256_fnmadd_ps (two, odd, edge);
+        v [5] = _mm256_fmadd_ps (four, d [1], _mm256_fnmadd_ps (five, d [3], d [5]));
+    }
+    else {
+        v [0] = _mm256_sub_ps (d [0], d [2]);
+        v [1] = _mm256_add_ps (d [1], d [2]);
+        v [2] = _mm256_sub_ps (d [2], d [1]);
+        v [3] = _mm256_sub_ps (d [1], d [3]);
+    }
+}
+
+//  s_input_row, eight tiles per step; the rows' transforms wait in L1
+//  while the columns' are made
+static S_AVX2_INLINE void
+s_input_row_avx2 (const s_plan_t *plan, const float *phases, float *v, int64_t ldv,
+                  const int tile)
+{
+    const int window = tile + 2;
+    int64_t width = plan->width, plane = plan->plane;
+    for (int64_t j = 0; j < plan->tiles_w; j += 8) {
+        __m256 rows [S_MAX_WINDOW][S_MAX_WINDOW];
+        for (int r = 0; r < window; r++) {
+            const float *at = phases + r * width + j;
+            __m256 d [S_MAX_WINDOW];
+            for (int c = 0; c < window; c++)
+                d [c] = _mm256_loadu_ps (at + c % tile * plane + c / tile);
+            s_input_1d_avx2 (d, rows [r], tile);
+        }
+        bool whole = plan->tiles_w - j >= 8;
+        __m256i tail = s_tail_mask_avx2 (whole? 8: plan->tiles_w - j);
+        for (int l = 0; l < window; l++) {
+            __m256 column [S_MAX_WINDOW], out [S_MAX_WINDOW];
+            for (int r = 0; r < window; r++)
+                column [r] = rows [r][l];
+            s_input_1d_avx2 (column, out, tile);
+            for (int k = 0; k < window; k++) {
+                float *at = v + (k * window + l) * ldv + j;
+                if (whole)
+                    _mm256_storeu_ps (at, out [k]);
+                else
+                    _mm256_maskstore_ps (at, tail, out [k]);
+            }
+        }
+    }
+}
+
+//  s_input_row_avx2 with the tile as a constant
+static S_AVX2 void
+s_input_any_avx2 (const s_plan_t *plan, const float *phases, float *v, int64_t ldv)
+{
+    if (plan->tile == 4)
+        s_input_row_avx2 (plan, phases, v, ldv, 4);
+    else
+        s_input_row_avx2 (plan, phases, v, ldv, 2);
+}
+#endif
+
+//  Transforms the tile rows [row, row + count) of a band, of one channel,
+//  their input rows in the phase planes; v as for s_input_row, ldv apart
+static void
+s_input_rows (const s_plan_t *plan, const float *phases, int64_t count, float *v,
+              int64_t ldv, bool avx2)
+{
+    for (int64_t k = 0; k < count; k++) {
+        const float *at = phases + k * plan->tile * plan->width;
+        float *v_row = v + k * plan->tiles_w;
+#if defined (S_HAVE_AVX2)
+        if (avx2) {
+            s_input_any_avx2 (plan, at, v_row, ldv);
+            continue;
+        }
+#endif
+        if (plan->tile == 4)
+            s_input_row (plan, at, v_row, ldv, 4);
+        else
+            s_input_row (plan, at, v_row, ldv, 2);
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Output
+
+//  y = A^T m for one row or column of a transformed tile
+static inline __attribute__ ((always_inline)) void
+s_output_1d (const float *m, float *y, const int tile)
+{
+    if (tile == 4) {
+        float sum12 = m [1] + m [2], diff12 = m [1] - m [2];
+        float sum34 = m [3] + m [4], diff34 = m [3] - m [4];
+        y [0] = m [0] + sum12 + sum34;
+        y [1] = diff12 + 2 * diff34;
+        y [2] = sum12 + 4 * sum34;
+        y [3] = diff12 + 8 * diff34 + m [5];
+    }
+    else {
+        y [0] = m [0] + m [1] + m [2];
+        y [1] = m [1] - m [2] - m [3];
+    }
+}
+
+//  One row of tiles of one map: A^T m A plus the bias into the first rows
+//  (up to m) of y; point p of tile j is at products [p ldp + j]
+static inline __attribute__ ((always_inline)) void
+s_output_row (const zi_winograd_shape_t *shape, const s_plan_t *plan, const float *products,
+              int64_t ldp, float bias, float *y, int64_t rows, const int tile)
+{
+    const int window = tile + 2;
+    for (int64_t j = 0; j < plan->tiles_w; j++) {
+        float half [S_MAX_WINDOW][S_MAX_WINDOW];
+        for (int k = 0; k < window; k++) {
+            float m [S_MAX_WINDOW];
+            for (int l = 0; l < window; l++)
+                m [l] = products [(k * window + l) * ldp + j];
+            s_output_1d (m, half [k], tile);
+        }
+        int64_t columns = shape->out_w - j * tile < tile? shape->out_w - j * tile: tile;
+        for (int b = 0; b < columns; b++) {
+            float m [S_MAX_WINDOW], out [S_MAX_WINDOW];
+            for (int k = 0; k < window; k++)
+                m [k] = half [k][b];
+            s_output_1d (m, out, tile);
+            for (int a = 0; a < rows && a < tile; a++)
+                y [a * shape->out_w + j * tile + b] = out [a] + bias;
+        }
+    }
+}
+
+#if defined (S_HAVE_AVX2)
+//  s_output_1d on eight tiles at once
+static S_AVX2_INLINE void
+s_output_1d_avx2 (const __m256 *m, __m256 *y, const int tile)
+{
+    if (tile == 4) {
+        __m256 sum12 = _mm256_add_ps (m [1], m [2]), diff12 = _mm256_sub_ps (m [1], m [2]);
+        __m256 sum34 = _mm256_add_ps (m [3], m [4]), diff34 = _mm256_sub_ps (m [3], m [4]);
+        y [0] = _mm256_add_ps (_mm256_add_ps (m [0], sum12), sum34);
+        y [1] = _mm256_fmadd_ps (_mm256_set1_ps (2), diff34, diff12);
+        y [2] = _mm256_fmadd_ps (_mm256_set1_ps (4), sum34, sum12);
+        y [3] = _mm256_add_ps (_mm256_fmadd_ps (_mm256_set1_ps (8), diff34, diff12), m [5]);
+    }
+    else {
+        y [0] = _mm256_add_ps (_mm256_add_ps (m [0], m [1]), m [2]);
+        y [1] = _mm256_sub_ps (_mm256_sub_ps (m [1], m [2]), m [3]);
+    }
+}
+
+//  The activations applied in registers: the ones fused into the 3x3
+//  convolutions of the networks this is for. The operand order of max and
+//  min treats NaN as zi_act_one does (as in act_conv.c).
+static bool
+s_act_inline (const zi_act_t *act)
+{
+    return act->kind == ZI_ACT_NONE || act->kind == ZI_ACT_RELU || act->kind == ZI_ACT_CLIP;
+}
+
+static S_AVX2_INLINE __m256
+s_act8_avx2 (__m256 v, zi_act_kind_t kind, __m256 alpha, __m256 beta)
+{
+    if (kind == ZI_ACT_RELU)
+        return _mm256_max_ps (v, _mm256_setzero_ps ());
+    if (kind == ZI_ACT_CLIP)
+        return _mm256_min_ps (beta, _mm256_max_ps (alpha, v));
+    return v;
+}
+
+//  Stores the m row vectors of one output row of eight tiles, pixel
+//  (t, b) of the row in lane t of row [b], in pixel order: a transpose
+//  (m x 8 to 8 x m) puts the row's 8 m pixels in order
+static S_AVX2_INLINE void
+s_store_row_avx2 (const __m256 *row, float *y, int64_t col, int64_t out_w, const int tile)
+{
+    __m256 ordered [4];
+    if (tile == 4) {
+        __m256 u0 = _mm256_unpacklo_ps (row [0], row [1]);
+        __m256 u1 = _mm256_unpackhi_ps (row [0], row [1]);
+        __m256 u2 = _mm256_unpacklo_ps (row [2], row [3]);
+        __m256 u3 = _mm256_unpackhi_ps (row [2], row [3]);
+        __m256 w0 = _mm256_shuffle_ps (u0, u2, _MM_SHUFFLE (1, 0, 1, 0));
+        __m256 w1 = _mm256_shuffle_ps (u0, u2, _MM_SHUFFLE (3, 2, 3, 2));
+        __m256 w2 = _mm256_shuffle_ps (u1, u3, _MM_SHUFFLE (1, 0, 1, 0));
+        __m256 w3 = _mm256_shuffle_ps (u1, u3, _MM_SHUFFLE (3, 2, 3, 2));
+        ordered [0] = _mm256_permute2f128_ps (w0, w1, 0x20);
+        ordered [1] = _mm256_permute2f128_ps (w2, w3, 0x20);
+        ordered [2] = _mm256_permute2f128_ps (w0, w1, 0x31);
+        ordered [3] = _mm256_permute2f128_ps (w2, w3, 0x31);
+    }
+    else {
+        __m256 lo = _mm256_unpacklo_ps (row [0], row [1]);
+        __m256 hi = _mm256_unpackhi_ps (row [0], row [1]);
+        ordered [0] = _mm256_permute2f128_ps (lo, hi, 0x20);
+        ordered [1] = _mm256_permute2f128_ps (lo, hi, 0x31);
+    }
+    for (int part = 0; part < tile; part++, col += 8) {
+        if (col + 8 <= out_w)
+            _mm256_storeu_ps (y + col, ordered [part]);
+        else
+        if (col < out_w)
+            _mm256_maskstore_ps (y + col, s_tail_mask_avx2 (out_w - col), ordered [part]);
+    }
+}
+
+//  s_output_row, eight tiles per step, the activation applied in registers
+//  where it can be
+static S_AVX2_INLINE void
+s_output_row_avx2 (const zi_winograd_shape_t *shape, const s_plan_t *plan,
+                   const float *products, int64_t ldp, float bias, const zi_act_t *act,
+                   float *y, int64_t rows, const int tile)
+{
+    const int window = tile + 2;
+    zi_act_kind_t kind = s_act_inline (act)? act->kind: ZI_ACT_NONE;
+    __m256 alpha = _mm256_set1_ps (act->alpha), beta = _mm256_set1_ps (act->beta);
+    __m256 start = _mm256_set1_ps (bias);
+    for (int64_t j = 0; j < plan->tiles_w; j += 8) {
+        //  A part group reads no further than its tiles: past them lie
+        //  other points' products, or the end of the buffer
+        bool whole = plan->tiles_w - j >= 8;
+        __m256i tail = s_tail_mask_avx2 (whole? 8: plan->tiles_w - j);
+        __m256 half [S_MAX_WINDOW][S_MAX_WINDOW];
+        for (int k = 0; k < window; k++) {
+            __m256 m [S_MAX_WINDOW];
+            for (int l = 0; l < window; l++) {
+                const float *at = products + (k * window + l) * ldp + j;
+                m [l] = whole? _mm256_loadu_ps (at): _mm256_maskload_ps (at, tail);
+            }
+            s_output_1d_avx2 (m, half [k], tile);
+        }
+        __m256 out [S_MAX_WINDOW][S_MAX_WINDOW];
+        for (int b = 0; b < tile; b++) {
+            __m256 column [S_MAX_WINDOW], sums [S_MAX_WINDOW];
+            for (int k = 0; k < window; k++)
+                column [k] = half [k][b];
+            s_output_1d_avx2 (column, sums, tile);
+            for (int a = 0; a < tile; a++)
+                out [a][b] = s_act8_avx2 (_mm256_add_ps (sums [a], start), kind, alpha, beta);
+        }
+        for (int a = 0; a < rows; a++)
+            s_store_row_avx2 (out [a], y + a * shape->out_w, j * tile, shape->out_w, tile);
+    }
+    if (kind != act->kind)
+        zi_act_apply (act, y, (size_t) (rows * shape->out_w));
+}
+
+//  s_output_row_avx2 with the tile as a constant
+static S_AVX2 void
+s_output_any_avx2 (const zi_winograd_shape_t *shape, const s_plan_t *plan,
+                   const float *products, int64_t ldp, float bias, const zi_act_t *act,
+                   float *y, int64_t rows)
+{
+    if (plan->tile == 4)
+        s_output_row_avx2 (shape, plan, products, ldp, bias, act, y, rows, 4);
+    else
+        s_output_row_avx2 (shape, plan, products, ldp, bias, act, y, rows, 2);
+}
+#endif
+
+//  Transforms the products of one map for one tile row into up to m rows
+//  of y, adding the bias and applying the activation
+static void
+s_output (const zi_winograd_shape_t *shape, const s_plan_t *plan, const float *products,
+          int64_t ldp, float bias, const zi_act_t *act, float *y, int64_t rows, bool avx2)
+{
+#if defined (S_HAVE_AVX2)
+    if (avx2) {
+        s_output_any_avx2 (shape, plan, products, ldp, bias, act, y, rows);
+        return;
+    }
+#endif
+    if (plan->tile == 4)
+        s_output_row (shape, plan, products, ldp, bias, y, rows, 4);
+    else
+        s_output_row (shape, plan, products, ldp, bias, y, rows, 2);
+    zi_act_apply (act, y, (size_t) (rows * shape->out_w));
+}
+
+
+//  --------------------------------------------------------------------------
+//  The convolution. In V and the products the points of one channel (map)
+//  lie together, [c][p][tile]: the transforms of one channel then write
+//  and read one stretch of memory, not (m + 2)^2 places far apart. sgemm
+//  takes each point's matrix with rows points * tiles apart.
+
+int
+zi_winograd_run (const zi_winograd_shape_t *shape, zi_exec_t *exec, const float *x,
+                 const float *u, const float *bias, const zi_act_t *act, float *y)
+{
+    s_plan_t plan;
+    s_plan (shape, &plan);
+    int64_t channels = shape->channels, maps = shape->maps;
+    int64_t in_plane = shape->in_h * shape->in_w;
+    int64_t out_plane = shape->out_h * shape->out_w;
+    int64_t most = plan.band * plan.tiles_w;            //  tiles in a band
+    float *v = zi_exec_scratch (exec, 0, plan.points * channels * most * sizeof (float));
+    float *products = zi_exec_scratch (exec, 1, plan.points * maps * most * sizeof (float));
+    float *phases = zi_exec_scratch (exec, 2, (plan.tile * plan.plane + plan.tile * plan.width)
+                                              * sizeof (float));
+    if (!v || !products || !phases)
+        return -1;
+    float *line = phases + plan.tile * plan.plane;
+    bool avx2 = s_use_avx2 ();
+    for (int64_t first = 0; first < plan.tile_rows; first += plan.band) {
+        int64_t rows = plan.tile_rows - first < plan.band? plan.tile_rows - first: plan.band;
+        int64_t tiles = rows * plan.tiles_w;            //  the products' N
+        int64_t stride = plan.points * tiles;           //  from one channel to the next
+        for (int64_t c = 0; c < channels; c++)
+            //  The band's tile rows image by image
+            for (int64_t row = 0; row < rows; ) {
+                int64_t n = (first + row) / plan.tiles_h, i = (first + row) % plan.tiles_h;
+                int64_t count = plan.tiles_h - i < rows - row? plan.tiles_h - i: rows - row;
+                s_fill (shape, &plan, x + (n * channels + c) * in_plane, i, count, phases,
+                        line, avx2);
+                s_input_rows (&plan, phases, count, v + c * stride + row * plan.tiles_w,
+                              tiles, avx2);
+                row += count;
+            }
+        for (int p = 0; p < plan.points; p++)
+            cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                         (blasint) maps, (blasint) tiles, (blasint) channels, 1.0f,
+                         u + p * maps * channels, (blasint) channels,
+                         v + p * tiles, (blasint) stride,
+                         0.0f, products + p * tiles, (blasint) stride);
+        for (int64_t m = 0; m < maps; m++)
+            for (int64_t row = 0; row < rows; row++) {
+                int64_t n = (first + row) / plan.tiles_h, i = (first + row) % plan.tiles_h;
+                float *y_row = y + (n * maps + m) * out_plane + i * plan.tile * shape->out_w;
+                int64_t valid = shape->out_h - i * plan.tile < plan.tile?
+                                shape->out_h - i * plan.tile: plan.tile;
+                s_output (shape, &plan, products + m * stride + row * plan.tiles_w, tiles,
+                          bias? bias [m]: 0, act, y_row, valid, avx2);
+            }
+    }
+    return 0;
+}
+
+//  Measured at one thread against the im2col paths of act_conv.c, layer by
+//  layer inside resnet18, resnet50 and squeezenet1_1 (docs/performance.md):
+//  - F(4x4, 3x3) wins where there are enough tiles for sgemm to run near
+//    full speed and to use each transformed weight often: 2x on 56x56 and
+//    28x28 images (196 and 49 tiles);
+//  - on 14x14 (16 tiles of 4x4) it loses to F(2x2, 3x3) (49 tiles), which
+//    beats im2col by 1.3x to 1.4x there;
+//  - on 7x7 both lose: 4 or 16 tiles, and weights 4x or 1.8x the size of
+//    W, streamed for each;
+//  - below 32 channels (squeezenet's first 3x3, 16 channels) the sgemm
+//    calls are too shallow and the transforms too large a share: no gain.
+//  Tiles count over the batch, so a batch of four 7x7 images takes F(2x2).
+#define S_MIN_CHANNELS 32
+#define S_MIN_TILES 40
+
+int
+zi_winograd_tile (const zi_winograd_shape_t *shape)
+{
+    if (shape->channels < S_MIN_CHANNELS || shape->maps < S_MIN_CHANNELS)
+        return 0;
+    for (int tile = 4; tile >= 2; tile -= 2) {
+        int64_t tiles = shape->batch * ((shape->out_h + tile - 1) / tile)
+                      * ((shape->out_w + tile - 1) / tile);
+        if (tiles >= S_MIN_TILES)
+            return tile;
+    }
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Self test: against the direct sum in double, both tiles, both kinds of
+//  kernels
+
+typedef struct {
+    const char *label;          //  what the case covers
+    int64_t batch, channels;    //  N, C
+    int64_t in_h, in_w;         //  spatial size of X
+    int64_t maps;               //  M
+    int64_t pads [4];           //  top, left, bottom, right
+    bool bias;                  //  with a bias
+    zi_act_t act;               //  fused activation
+} s_case_t;
+
+static void
+s_case_shape (const s_case_t *tc, zi_winograd_shape_t *shape)
+{
+    shape->batch = tc->batch;
+    shape->channels = tc->channels;
+    shape->in_h = tc->in_h;
+    shape->in_w = tc->in_w;
+    shape->maps = tc->maps;
+    shape->out_h = tc->in_h + tc->pads [0] + tc->pads [2] - 2;
+    shape->out_w = tc->in_w + tc->pads [1] + tc->pads [3] - 2;
+    shape->pad_t = tc->pads [0];
+    shape->pad_l = tc->pads [1];
+}
+
+//  The convolution as the ONNX spec writes it, in double
+static void
+s_reference (const zi_winograd_shape_t *shape, const float *x, const float *w,
+             const float *bias, const zi_act_t *act, float *y)
+{
+    for (int64_t n = 0; n < shape->batch; n++)
+    for (int64_t m = 0; m < shape->maps; m++)
+    for (int64_t oh = 0; oh < shape->out_h; oh++)
+    for (int64_t ow = 0; ow < shape->out_w; ow++) {
+        double sum = bias? bias [m]: 0;
+        for (int64_t c = 0; c < shape->channels; c++)
+        for (int64_t kh = 0; kh < 3; kh++)
+        for (int64_t kw = 0; kw < 3; kw++) {
+            int64_t ih = oh + kh - shape->pad_t, iw = ow + kw - shape->pad_l;
+            if (ih >= 0 && ih < shape->in_h && iw >= 0 && iw < shape->in_w)
+                sum += (double) x [((n * shape->channels + c) * shape->in_h + ih) * shape->in_w + iw]
+                     * w [((m * shape->channels + c) * 3 + kh) * 3 + kw];
+        }
+        y [((n * shape->maps + m) * shape->out_h + oh) * shape->out_w + ow] =
+            zi_act_one (act, (float) sum);
+    }
+}
+
+static void
+s_case_run (zi_test_t *t, const s_case_t *tc, uint32_t seed)
+{
+    zi_winograd_shape_t shape;
+    s_case_shape (tc, &shape);
+    int64_t x_dims [4] = {tc->batch, tc->channels, tc->in_h, tc->in_w};
+    int64_t w_dims [4] = {tc->maps, tc->channels, 3, 3};
+    zi_tensor_t *x = zi_test_random (4, x_dims, seed);
+    zi_tensor_t *w = zi_test_random (4, w_dims, seed + 1);
+    zi_tensor_t *b = zi_test_random (1, &tc->maps, seed + 2);
+    const float *bias = tc->bias? zi_tensor_f32 (b): NULL;
+    size_t count = (size_t) (shape.batch * shape.maps * shape.out_h * shape.out_w);
+    float *want = malloc (count * sizeof (float));
+    float *got = malloc (count * sizeof (float));
+    assert (want && got);
+    s_reference (&shape, zi_tensor_f32 (x), zi_tensor_f32 (w), bias, &tc->act, want);
+    zi_exec_t *exec = zi_exec_new ();
+    for (shape.tile = 2; shape.tile <= 4; shape.tile += 2) {
+        float *u = malloc (zi_winograd_weights_floats (&shape) * sizeof (float));
+        assert (u);
+        zi_winograd_weights (&shape, zi_tensor_f32 (w), u);
+        for (int portable = 0; portable < 2; portable++) {
+            s_portable_only = portable;
+            //  Old values in the output must not show through
+            for (size_t item = 0; item < count; item++)
+                got [item] = NAN;
+            int rc = zi_winograd_run (&shape, exec, zi_tensor_f32 (x), u, bias, &tc->act, got);
+            char what [160];
+            snprintf (what, sizeof what, "F(%dx%d, 3x3) %s%s", shape.tile, shape.tile,
+                      tc->label, portable? ", portable": "");
+            ZI_CHECK (t, rc == 0, "%s runs", what);
+            //  The error grows with the number of terms summed
+            float atol = 2e-6f * (float) (tc->channels * 9);
+            ZI_CHECK_CLOSE (t, what, got, want, count, atol < 2e-5f? 2e-5f: atol, 1e-4f);
+        }
+        s_portable_only = false;
+        free (u);
+    }
+    zi_exec_destroy (&exec);
+    free (want);
+    free (got);
+    zi_tensor_destroy (&x);
+    zi_tensor_destroy (&w);
+    zi_tensor_destroy (&b);
+}
+
+//  A Conv node on a shape Winograd pays for takes this path with the tile
+//  expected: its output has the same bits as zi_winograd_run's (im2col, or
+//  the other tile, would round differently)
+static void
+s_check_conv_uses_it (zi_test_t *t, const s_case_t *tc, int tile)
+{
+    zi_winograd_shape_t shape;
+    s_case_shape (tc, &shape);
+    shape.tile = zi_winograd_tile (&shape);
+    ZI_CHECK (t, shape.tile == tile, "%s: tile %d, want %d", tc->label, shape.tile, tile);
+    if (!shape.tile)
+        return;
+    int64_t x_dims [4] = {tc->batch, tc->channels, tc->in_h, tc->in_w};
+    int64_t w_dims [4] = {tc->maps, tc->channels, 3, 3};
+    zi_tensor_t *inputs [3] = {
+        zi_test_random (4, x_dims, 71), zi_test_random (4, w_dims, 72),
+        zi_test_random (1, &tc->maps, 73)
+    };
+    zi_node_t *node = zi_node_new ("Conv", "winograd");
+    zi_node_set_ints (node, "pads", 4, tc->pads);
+    node->act = tc->act;
+    zi_tensor_t *y = NULL;
+    int rc = zi_test_run_op (node, 3, inputs, 1, &y);
+    ZI_CHECK (t, rc == 0, "%s runs: %s", tc->label, rc? zi_error_text (): "ok");
+    if (rc == 0) {
+        size_t count = zi_tensor_count (y);
+        float *u = malloc (zi_winograd_weights_floats (&shape) * sizeof (float));
+        float *want = malloc (count * sizeof (float));
+        assert (u && want);
+        zi_winograd_weights (&shape, zi_tensor_f32 (inputs [1]), u);
+        zi_exec_t *exec = zi_exec_new ();
+        zi_winograd_run (&shape, exec, zi_tensor_f32 (inputs [0]), u,
+                         zi_tensor_f32 (inputs [2]), &tc->act, want);
+        ZI_CHECK (t, memcmp (zi_tensor_f32 (y), want, count * sizeof (float)) == 0,
+                  "%s: same bits as zi_winograd_run", tc->label);
+        zi_exec_destroy (&exec);
+        free (u);
+        free (want);
+    }
+    zi_tensor_destroy (&y);
+    for (int slot = 0; slot < 3; slot++)
+        zi_tensor_destroy (&inputs [slot]);
+    zi_node_destroy (&node);
+}
+
+void
+zi_act_winograd_test (zi_test_t *t)
+{
+    const zi_act_t none = {ZI_ACT_NONE, 0, 0};
+    const zi_act_t relu = {ZI_ACT_RELU, 0, 0};
+    const s_case_t cases [] = {
+        //  label, N, C, H, W, M, pads, bias, act
+        {"one tile, no padding", 1, 3, 6, 6, 2, {0, 0, 0, 0}, true, none},
+        {"odd sizes pad 1", 1, 3, 7, 5, 4, {1, 1, 1, 1}, true, none},
+        {"asymmetric pads batch 2 relu", 2, 5, 9, 13, 7, {0, 1, 2, 0}, false, relu},
+        {"19 channels part group of tiles", 1, 19, 17, 23, 10, {1, 1, 1, 1}, true,
+         {ZI_ACT_CLIP, -0.5f, 0.5f}},
+        {"three groups of tiles hard swish", 1, 16, 12, 70, 9, {1, 1, 1, 1}, true,
+         {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"padding wider than a tile", 1, 4, 3, 4, 3, {5, 6, 4, 7}, true, relu},
+        {"width and height 1", 3, 6, 1, 1, 5, {1, 1, 1, 1}, true, none},
+        {"14x14 like resnet layer3", 1, 40, 14, 14, 33, {1, 1, 1, 1}, true, relu},
+        {"sigmoid", 1, 8, 9, 9, 8, {1, 1, 1, 1}, true, {ZI_ACT_SIGMOID, 0, 0}},
+    };
+    for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++)
+        s_case_run (t, &cases [index], (uint32_t) (300 + 5 * index));
+
+    //  More tile rows than fit a band: several bands, the last short, and
+    //  bands that start inside an image and end in the next one
+    s_band_bytes = 600 * 1024;
+    s_case_t bands = {"bands over a batch of 3", 3, 32, 50, 61, 24, {1, 1, 1, 1}, true, relu};
+    s_case_run (t, &bands, 400);
+    s_band_bytes = S_BAND_BYTES;
+
+    //  Where each tile pays (the shapes of resnet and squeezenet layers), and
+    //  Conv taking it
+    const s_case_t paying [] = {
+        {"56x56 64 channels", 1, 64, 56, 56, 64, {1, 1, 1, 1}, false, none},
+        {"14x14 256 channels", 1, 256, 14, 14, 256, {1, 1, 1, 1}, false, none},
+        {"7x7 512 channels", 1, 512, 7, 7, 512, {1, 1, 1, 1}, false, none},
+        {"7x7 batch 4", 4, 512, 7, 7, 512, {1, 1, 1, 1}, false, none},
+        {"55x55 16 channels", 1, 16, 55, 55, 64, {1, 1, 1, 1}, false, none},
+    };
+    const int tiles [] = {4, 2, 0, 2, 0};
+    for (size_t index = 0; index < sizeof paying / sizeof paying [0]; index++) {
+        zi_winograd_shape_t shape;
+        s_case_shape (&paying [index], &shape);
+        ZI_CHECK (t, zi_winograd_tile (&shape) == tiles [index], "%s: tile %d, want %d",
+                  paying [index].label, zi_winograd_tile (&shape), tiles [index]);
+    }
+    s_case_t conv4 = {"conv node F(4x4)", 1, 32, 30, 29, 33, {1, 1, 1, 1}, true, relu};
+    s_case_t conv2 = {"conv node F(2x2)", 2, 40, 11, 10, 32, {1, 0, 1, 0}, true,
+                      {ZI_ACT_CLIP, 0, 6}};
+    s_check_conv_uses_it (t, &conv4, 4);
+    s_check_conv_uses_it (t, &conv2, 2);
+}
