@@ -66,12 +66,15 @@ class Topology:
             [zinfer, "up", path] + list(extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, start_new_session=True)
         self.endpoint = None
+        self.local_endpoint = None      # ipc, for clients on this host
         self.stderr = []
         threading.Thread(target=self._drain_stderr, daemon=True).start()
         deadline = time.time() + timeout
         for line in self.process.stdout:
             if not quiet:
                 print("    up:", line.rstrip(), flush=True)
+            if "clients on this host may use" in line:
+                self.local_endpoint = line.split()[-1]
             if "clients connect to" in line:
                 self.endpoint = line.split()[-1]
                 break

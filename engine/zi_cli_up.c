@@ -99,6 +99,8 @@ zi_cli_up (int argc, char **argv)
             processes == 1? "": "es", actors, actors == 1? "": "s");
     if (topology->processes [deploy->gateway_process].host == host) {
         char endpoint [256];
+        zi_deploy_client_ipc_endpoint (deploy, endpoint, sizeof endpoint);
+        printf ("zinfer up: clients on this host may use %s\n", endpoint);
         zi_deploy_client_endpoint (deploy, endpoint, sizeof endpoint);
         printf ("zinfer up: clients connect to %s\n", endpoint);
     }

@@ -192,6 +192,33 @@ s_gateway_process (const zi_topology_t *topology)
     return topology->gateway_process >= 0? topology->gateway_process: 0;
 }
 
+//  The deployment's name for inproc endpoints and its folder for ipc
+//  ones: the same from the topology alone, so that clients find them
+static void
+s_names (const zi_topology_t *topology, int offset, char *id, size_t id_size, char *ipc_dir,
+         size_t ipc_dir_size)
+{
+    int first_base = topology->hosts [0].base_port + offset;
+    snprintf (id, id_size, "%.40s-%d", topology->name, first_base);
+    snprintf (ipc_dir, ipc_dir_size, "/tmp/zinfer-%d/%s", (int) getuid (), id);
+}
+
+void
+zi_topology_client_ipc_endpoint (const zi_topology_t *topology, int base_port, char *buffer,
+                                 size_t size)
+{
+    int offset = base_port > 0? base_port - topology->base_port: 0;
+    char id [64], ipc_dir [128];
+    s_names (topology, offset, id, sizeof id, ipc_dir, sizeof ipc_dir);
+    snprintf (buffer, size, "ipc://%s/clients", ipc_dir);
+}
+
+void
+zi_deploy_client_ipc_endpoint (const zi_deploy_t *self, char *buffer, size_t size)
+{
+    snprintf (buffer, size, "ipc://%s/clients", self->ipc_dir);
+}
+
 void
 zi_topology_client_endpoint (const zi_topology_t *topology, int base_port, char *buffer, size_t size)
 {
@@ -339,9 +366,7 @@ zi_deploy_new (const char *topology_path, int base_port)
     int offset = base_port > 0? base_port - topology->base_port: 0;
     if (s_assign_ports (self, offset))
         goto failed;
-    int first_base = topology->hosts [0].base_port + offset;
-    snprintf (self->id, sizeof self->id, "%.40s-%d", topology->name, first_base);
-    snprintf (self->ipc_dir, sizeof self->ipc_dir, "/tmp/zinfer-%d/%s", (int) getuid (), self->id);
+    s_names (topology, offset, self->id, sizeof self->id, self->ipc_dir, sizeof self->ipc_dir);
     return self;
 
 failed:

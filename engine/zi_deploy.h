@@ -81,6 +81,14 @@ void
 void
     zi_topology_client_endpoint (const zi_topology_t *topology, int base_port,
                                  char *buffer, size_t size);
+//  The gateway's second client endpoint, for clients on its own host and
+//  user: ipc, in the deployment's private folder (faster than tcp on
+//  loopback; file permissions, not CURVE, guard it)
+void
+    zi_deploy_client_ipc_endpoint (const zi_deploy_t *self, char *buffer, size_t size);
+void
+    zi_topology_client_ipc_endpoint (const zi_topology_t *topology, int base_port,
+                                     char *buffer, size_t size);
 //  Monitor endpoints of a process: queries (ROUTER) and stats (PUB)
 void
     zi_deploy_monitor_endpoint (const zi_deploy_t *self, int process, char *buffer, size_t size);

@@ -94,7 +94,10 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
     int answers = 2 * S_MAX_INFLIGHT;
     zmq_setsockopt (self->clients, ZMQ_SNDHWM, &answers, sizeof answers);
     zi_deploy_client_endpoint (deploy, endpoint, sizeof endpoint);
-    if (zi_deploy_listen (deploy, self->clients, endpoint)) {
+    char local [256];
+    zi_deploy_client_ipc_endpoint (deploy, local, sizeof local);
+    if (zi_deploy_listen (deploy, self->clients, endpoint)
+    ||  zi_deploy_listen (deploy, self->clients, local)) {
         zi_error_prefix ("gateway: the client endpoint");
         zi_gateway_destroy (&self);
         return NULL;

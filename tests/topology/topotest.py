@@ -93,7 +93,9 @@ def split_case(model_name, parts, transport, per_actor=False, replicas=0, reques
 
             def one_client(index):
                 try:
-                    client = zinfer_client.Client(topology.endpoint)
+                    # Odd clients take the gateway's ipc endpoint for this host
+                    client = zinfer_client.Client(topology.local_endpoint if index % 2
+                                                  else topology.endpoint)
                     # Each client perturbs its input so answers are told apart
                     mine = (x + np.float32(index)).astype(np.float32)
                     answers = client.infer_many([[mine]] * requests, inflight=inflight)
@@ -120,11 +122,14 @@ def split_case(model_name, parts, transport, per_actor=False, replicas=0, reques
                 same = all(a[0].dtype == expected.dtype and a[0].shape == expected.shape
                            and a[0].tobytes() == expected.tobytes() for a in answers)
                 check(same, f"client {index}: every answer bitwise equal to zinfer run")
-            # The CLI client too, on the first input
-            out = os.path.join(folder, "remote.npy")
-            subprocess.run([args.zinfer, "infer", path, "--input", data, "--output", out],
-                           check=True, capture_output=True)
-            check(np.load(out).tobytes() == want.tobytes(), "zinfer infer: bitwise equal")
+            # The CLI client too, on the first input: through the topology
+            # (ipc on this host) and at the tcp endpoint
+            for target in ([path], ["--endpoint", topology.endpoint]):
+                out = os.path.join(folder, "remote.npy")
+                subprocess.run([args.zinfer, "infer"] + target + ["--input", data,
+                               "--output", out], check=True, capture_output=True)
+                check(np.load(out).tobytes() == want.tobytes(),
+                      f"zinfer infer {target[-1].split(':')[0]}: bitwise equal")
             code = topology.stop()
             check(code == 0, f"zinfer up stopped cleanly (exit {code})")
     return run
