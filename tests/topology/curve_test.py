@@ -53,7 +53,9 @@ NO_KEY = {name: value for name, value in os.environ.items() if name != "ZINFER_K
 
 
 def write_yaml(path, model, names, port, keys, host_b_secret=None):
-    (a_first, a_last), (b_first, b_last) = ranges(names, 2)
+    # Host a runs two processes (ipc between them, plain inside the host),
+    # host b one (CURVE from a to b)
+    (a_first, a_last), (a2_first, a2_last), (b_first, b_last) = ranges(names, 3)
     lines = ["name: curve-test", f"model: {model}", "hosts:",
              "  - name: a", "    address: 127.0.0.1", f"    base_port: {port}",
              f"    public_key: {keys}/a.key", f"    secret_key_file: {keys}/a.key_secret",
@@ -61,9 +63,11 @@ def write_yaml(path, model, names, port, keys, host_b_secret=None):
              f"    public_key: {keys}/b.key",
              f"    secret_key_file: {host_b_secret or keys + '/b.key_secret'}",
              "security:", f"  clients: [{keys}/client.key]",
-             "processes:", "  - {name: p0, host: a}", "  - {name: p1, host: b}",
+             "processes:", "  - {name: p0, host: a}", "  - {name: p1, host: a}",
+             "  - {name: p2, host: b}",
              "placement:", f"  - {{process: p0, from: '{a_first}', to: '{a_last}'}}",
-             f"  - {{process: p1, from: '{b_first}', to: '{b_last}'}}"]
+             f"  - {{process: p1, from: '{a2_first}', to: '{a2_last}'}}",
+             f"  - {{process: p2, from: '{b_first}', to: '{b_last}'}}"]
     with open(path, "w") as handle:
         handle.write("\n".join(lines) + "\n")
     return b_first
@@ -145,7 +149,7 @@ def test(args, folder):
         check(all(p["answered"] for p in snapshot["processes"]), "every monitor answers a key")
         check(all(p["security"]["curve"] for p in snapshot["processes"]),
               "every process reports CURVE on")
-        refused_before = {p: security_of(snapshot, p)["refused"] for p in ("p0", "p1")}
+        refused_before = {p: security_of(snapshot, p)["refused"] for p in ("p0", "p1", "p2")}
 
         # A rogue client and a plain one get nothing back
         rogue = zinfer_client.Client(hosts["a"].endpoint, server_key=f"{keys}/a.key",
@@ -199,10 +203,12 @@ def test(args, folder):
         actor = next(a for a in snapshot["actors"] if a["name"] == b_first)
         check(actor["messages_in"] == received_before and actor["rejected"] == 0,
               f"no forged frame reached actor {b_first} (it counted none, rejected none)")
-        counts = {p: security_of(snapshot, p)["refused"] - refused_before[p] for p in ("p0", "p1")}
-        check(counts["p0"] >= 2 and counts["p1"] >= 1,
-              f"refusals are counted: gateway host {counts['p0']}, host b {counts['p1']}")
-        last = security_of(snapshot, "p1")["last_refusal"]
+        counts = {p: security_of(snapshot, p)["refused"] - refused_before[p]
+                  for p in ("p0", "p1", "p2")}
+        check(counts["p0"] >= 2 and counts["p2"] >= 1 and counts["p1"] == 0,
+              f"refusals are counted: gateway's process {counts['p0']}, host b {counts['p2']}, "
+              f"the untouched process {counts['p1']}")
+        last = security_of(snapshot, "p2")["last_refusal"]
         rogue_public = zinfer_client.read_key(f"{keys}/rogue.key").decode()
         check(rogue_public in last, f"the last refusal names the rogue key: {last}")
         logged = "".join(hosts["a"].stderr + hosts["b"].stderr)
