@@ -229,3 +229,29 @@ def gnuplot(script, data_rows, png):
         progress("gnuplot failed: " + result.stderr.strip())
         return False
     return True
+
+
+def load_peers():
+    """bench/peers as a module: its ONNX Runtime installer and worker, and
+    its model list, for the scripts that set zinfer next to the peers"""
+    import importlib.machinery
+    import importlib.util
+    loader = importlib.machinery.SourceFileLoader("peers", os.path.join(ROOT, "bench", "peers"))
+    spec = importlib.util.spec_from_loader("peers", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def busy_usecs(zinfer, topology_path):
+    """Compute time so far per process of a running topology (sum of its
+    actors' busy_usecs), from `zinfer top --json`"""
+    import json
+    out = subprocess.run([zinfer, "top", topology_path, "--json"], capture_output=True,
+                         text=True, timeout=60)
+    if out.returncode != 0:
+        raise HarnessError(f"zinfer top failed: {out.stderr.strip()}")
+    busy = {}
+    for actor in json.loads(out.stdout)["actors"]:
+        busy[actor["process"]] = busy.get(actor["process"], 0) + actor["busy_usecs"]
+    return busy
