@@ -157,14 +157,15 @@ s_clip_i64 (const s_unary_t *self, const zi_tensor_t *min, const zi_tensor_t *ma
             const int64_t *x, int64_t *y, size_t count)
 {
     int64_t low = INT64_MIN, high = INT64_MAX;
+    //  A NaN bound is no bound; converting it would be undefined
     if (self->min_attr)
-        low = self->act.alpha <= -9.2e18f? INT64_MIN: self->act.alpha >= 9.2e18f? INT64_MAX:
+        low = !(self->act.alpha > -9.2e18f)? INT64_MIN: self->act.alpha >= 9.2e18f? INT64_MAX:
               (int64_t) ceilf (self->act.alpha);
     else
     if (min)
         low = *zi_tensor_i64 (min);
     if (self->max_attr)
-        high = self->act.beta <= -9.2e18f? INT64_MIN: self->act.beta >= 9.2e18f? INT64_MAX:
+        high = !(self->act.beta < 9.2e18f)? INT64_MAX: self->act.beta <= -9.2e18f? INT64_MIN:
                (int64_t) floorf (self->act.beta);
     else
     if (max)

@@ -253,8 +253,15 @@ zi_input_ints (const zi_tensor_t *tensor, int64_t *values, int max, const char *
         if (tensor->dtype == ZI_I64)
             values [item] = ((const int64_t *) tensor->data) [item];
         else
-        if (tensor->dtype == ZI_F32)
-            values [item] = (int64_t) ((const float *) tensor->data) [item];
+        if (tensor->dtype == ZI_F32) {
+            //  A float outside int64's range (or NaN) would be undefined
+            //  behaviour to convert
+            float value = ((const float *) tensor->data) [item];
+            if (!(value >= -9.2e18f && value <= 9.2e18f))
+                return zi_error ("%s holds %g; expected values in int64's range", what,
+                                 (double) value);
+            values [item] = (int64_t) value;
+        }
         else
             return zi_error ("%s must be int64, got %s", what, zi_dtype_name (tensor->dtype));
     }
