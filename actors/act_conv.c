@@ -491,6 +491,17 @@ s_band_rows (int64_t col_rows, int64_t row_width, int64_t rows, int64_t limit)
     return band < rows? band: rows;
 }
 
+//  Below about this many multiply-adds a part is not worth a thread's
+//  wake-up (a few microseconds)
+#define S_PART_MACS (64 * 1024)
+
+//  Work items per part so that a part has at least S_PART_MACS
+static int64_t
+s_part_unit (int64_t macs_per_item)
+{
+    return macs_per_item >= S_PART_MACS? 1: S_PART_MACS / (macs_per_item > 0? macs_per_item: 1);
+}
+
 
 //  --------------------------------------------------------------------------
 //  SIMD helpers. The AVX2 + FMA kernels are compiled for those instructions
@@ -859,7 +870,53 @@ s_dw_plane_avx2 (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
 #endif
 
 //  Depthwise: each output channel reads one input channel (group == C);
-//  with M = k C, output channels c k .. c k + k - 1 read input channel c
+//  with M = k C, output channels c k .. c k + k - 1 read input channel c.
+//  The input channels of the batch are shared out between the exec's
+//  threads, each with a padded copy of its own.
+typedef struct {
+    const s_geom_t *geom;       //  the convolution
+    const s_dw_t *dw;           //  layout of the padded copies
+    zi_exec_t *exec;            //  per thread: columns, copy, spare row
+    size_t columns_bytes;       //  where in a thread's scratch the copy starts
+    size_t pad_bytes;           //  and where the spare row starts
+    const float *x, *w, *bias;  //  input, weights, optional bias
+    const zi_act_t *act;        //  fused activation
+    float *y;                   //  output
+    bool avx2;                  //  use the SIMD kernels
+} s_dw_job_t;
+
+//  Input planes [first, last) of the batch, n C + c
+static void
+s_dw_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_dw_job_t *job = args;
+    const s_geom_t *geom = job->geom;
+    char *scratch = zi_exec_scratch_of (job->exec, thread, 0, 0);
+    int64_t *columns = (int64_t *) scratch;
+    float *pad = (float *) (scratch + job->columns_bytes);
+    float *spare = (float *) (scratch + job->columns_bytes + job->pad_bytes);
+    int64_t multiplier = geom->out_c / geom->in_c;
+    int64_t in_plane = geom->in_h * geom->in_w;
+    int64_t out_plane = geom->out_h * geom->out_w;
+    int64_t taps = geom->k_h * geom->k_w;
+    for (int64_t plane = first; plane < last; plane++) {
+        int64_t n = plane / geom->in_c, c = plane % geom->in_c;
+        s_dw_fill (geom, job->dw, job->x + plane * in_plane, pad, job->avx2);
+        for (int64_t m = c * multiplier; m < (c + 1) * multiplier; m++) {
+            float *y_nm = job->y + (n * geom->out_c + m) * out_plane;
+            float b = job->bias? job->bias [m]: 0;
+#if defined (S_HAVE_AVX2)
+            if (job->avx2) {
+                s_dw_plane_avx2 (geom, job->dw, columns, pad, job->w + m * taps, b, job->act,
+                                 y_nm, spare);
+                continue;
+            }
+#endif
+            s_dw_plane (geom, job->dw, columns, pad, job->w + m * taps, b, job->act, y_nm);
+        }
+    }
+}
+
 static int
 s_conv_depthwise (const s_geom_t *geom, zi_exec_t *exec, const float *x, const float *w,
                   const float *bias, const zi_act_t *act, float *y)
@@ -868,39 +925,30 @@ s_conv_depthwise (const s_geom_t *geom, zi_exec_t *exec, const float *x, const f
     s_dw_layout (geom, &dw);
     //  Scratch holds the taps' column offsets, the copy, and a spare output
     //  row for the rows the SIMD kernels make past the end
-    size_t columns_bytes = (geom->k_w * sizeof (int64_t) + 63) / 64 * 64;
-    size_t pad_bytes = dw.phases * dw.plane * sizeof (float);
+    s_dw_job_t job = {
+        .geom = geom, .dw = &dw, .exec = exec,
+        .columns_bytes = (geom->k_w * sizeof (int64_t) + 63) / 64 * 64,
+        .pad_bytes = dw.phases * dw.plane * sizeof (float),
+        .x = x, .w = w, .bias = bias, .act = act, .y = y, .avx2 = s_use_avx2 ()
+    };
     size_t spare_bytes = (geom->out_w + 7) / 8 * 8 * sizeof (float);
-    char *scratch = zi_exec_scratch (exec, 0, columns_bytes + pad_bytes + spare_bytes);
-    if (!scratch)
-        return -1;
-    int64_t *columns = (int64_t *) scratch;
-    float *pad = (float *) (scratch + columns_bytes);
-    float *spare = (float *) (scratch + columns_bytes + pad_bytes);
-    memset (pad, 0, pad_bytes);
-    for (int64_t kw = 0; kw < geom->k_w; kw++)
-        columns [kw] = s_dw_column (geom, &dw, kw);
-    bool avx2 = s_use_avx2 ();
-    int64_t multiplier = geom->out_c / geom->in_c;
-    int64_t in_plane = geom->in_h * geom->in_w;
-    int64_t out_plane = geom->out_h * geom->out_w;
-    int64_t taps = geom->k_h * geom->k_w;
-    for (int64_t n = 0; n < geom->batch; n++)
-        for (int64_t c = 0; c < geom->in_c; c++) {
-            s_dw_fill (geom, &dw, x + (n * geom->in_c + c) * in_plane, pad, avx2);
-            for (int64_t m = c * multiplier; m < (c + 1) * multiplier; m++) {
-                float *y_nm = y + (n * geom->out_c + m) * out_plane;
-                float b = bias? bias [m]: 0;
-#if defined (S_HAVE_AVX2)
-                if (avx2) {
-                    s_dw_plane_avx2 (geom, &dw, columns, pad, w + m * taps, b, act, y_nm,
-                                     spare);
-                    continue;
-                }
-#endif
-                s_dw_plane (geom, &dw, columns, pad, w + m * taps, b, act, y_nm);
-            }
-        }
+    int64_t planes = geom->batch * geom->in_c;
+    int64_t macs = geom->out_c / geom->in_c * geom->out_h * geom->out_w * geom->k_h * geom->k_w;
+    int64_t unit = s_part_unit (macs);
+    int threads = zi_exec_threads (exec);
+    if (threads > (planes + unit - 1) / unit)
+        threads = (int) ((planes + unit - 1) / unit);
+    for (int thread = 0; thread < threads; thread++) {
+        char *scratch = zi_exec_scratch_of (exec, thread, 0,
+                                            job.columns_bytes + job.pad_bytes + spare_bytes);
+        if (!scratch)
+            return -1;
+        int64_t *columns = (int64_t *) scratch;
+        memset (scratch + job.columns_bytes, 0, job.pad_bytes);
+        for (int64_t kw = 0; kw < geom->k_w; kw++)
+            columns [kw] = s_dw_column (geom, &dw, kw);
+    }
+    zi_exec_parallel (exec, planes, unit, s_dw_part, &job);
     return 0;
 }
 
@@ -1147,6 +1195,56 @@ s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const
     if (kind != act->kind)
         s_act_rows (act, y, maps, cols, ldy);
 }
+
+//  s_mm_avx2 shared out between the exec's threads, by panels of output
+//  channels when W is the larger operand (the small images late in a
+//  network), else by columns in whole tiles. Either way each output is
+//  made by the same tile, in the same order, as by one s_mm_avx2 call.
+typedef struct {
+    const float *packed;        //  weights packed by s_mm_pack
+    int64_t maps, depth, cols;  //  M, K, columns of X and Y
+    const float *x;             //  X [K][cols]
+    int64_t ldx;                //  floats between rows of X
+    const float *bias;          //  [M] or NULL
+    const zi_act_t *act;        //  fused activation
+    float *y;                   //  Y [M][cols]
+    int64_t ldy;                //  floats between rows of Y
+} s_mm_job_t;
+
+static void
+s_mm_panels_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_mm_job_t *job = args;
+    int64_t m0 = first * S_MM_ROWS;
+    int64_t m1 = last * S_MM_ROWS < job->maps? last * S_MM_ROWS: job->maps;
+    s_mm_avx2 (job->packed + m0 * job->depth, m1 - m0, job->depth, job->cols, job->x,
+               job->ldx, job->bias? job->bias + m0: NULL, job->act, job->y + m0 * job->ldy,
+               job->ldy);
+}
+
+static void
+s_mm_columns_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_mm_job_t *job = args;
+    s_mm_avx2 (job->packed, job->maps, job->depth, last - first, job->x + first, job->ldx,
+               job->bias, job->act, job->y + first, job->ldy);
+}
+
+static void
+s_mm_parallel (zi_exec_t *exec, const float *packed, int64_t maps, int64_t depth,
+               int64_t cols, const float *x, int64_t ldx, const float *bias,
+               const zi_act_t *act, float *y, int64_t ldy)
+{
+    s_mm_job_t job = {packed, maps, depth, cols, x, ldx, bias, act, y, ldy};
+    if (maps >= cols)
+        zi_exec_parallel (exec, (maps + S_MM_ROWS - 1) / S_MM_ROWS,
+                          s_part_unit (S_MM_ROWS * depth * cols), s_mm_panels_part, &job);
+    else {
+        int64_t unit = s_part_unit (maps * depth);
+        zi_exec_parallel (exec, cols, (unit + S_MM_COLS - 1) / S_MM_COLS * S_MM_COLS,
+                          s_mm_columns_part, &job);
+    }
+}
 #endif
 
 //  1x1, stride 1, no padding: Y_g = W_g X_g straight from the input. A
@@ -1222,8 +1320,67 @@ s_im2col (const s_geom_t *geom, const float *x, int64_t channels, int64_t oh0,
             }
 }
 
+//  One im2col band, by channels: channels [first, last) of x_ng fill their
+//  rows of the band's column matrix
+typedef struct {
+    const s_geom_t *geom;       //  the convolution
+    const float *x_ng;          //  the image and group the band reads
+    int64_t oh0, rows;          //  the band's output rows
+    float *col;                 //  its column matrix
+} s_fill_job_t;
+
+static void
+s_fill_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_fill_job_t *job = args;
+    const s_geom_t *geom = job->geom;
+    int64_t cols = job->rows * geom->out_w;
+    s_im2col (geom, job->x_ng + first * geom->in_h * geom->in_w, last - first, job->oh0,
+              job->rows, job->col + first * geom->k_h * geom->k_w * cols);
+}
+
+//  Whole bands of packed-weight products, each on one thread with a
+//  column matrix of its own: the bands are the same as with one thread,
+//  so are the results. Bands are numbered over the batch and groups.
+typedef struct {
+    const s_geom_t *geom;       //  the convolution
+    zi_exec_t *exec;            //  per thread: the column matrix
+    const float *x, *packed, *bias;     //  input, packed weights, bias
+    const zi_act_t *act;        //  fused activation
+    float *y;                   //  output
+    int64_t band;               //  output rows per band
+    int64_t bands;              //  bands per image and group
+} s_band_job_t;
+
+#if defined (S_HAVE_AVX2)
+static void
+s_band_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_band_job_t *job = args;
+    const s_geom_t *geom = job->geom;
+    int64_t in_g = geom->in_c / geom->group;
+    int64_t out_g = geom->out_c / geom->group;
+    int64_t depth = in_g * geom->k_h * geom->k_w;
+    int64_t out_plane = geom->out_h * geom->out_w;
+    float *col = zi_exec_scratch_of (job->exec, thread, 0, 0);
+    for (int64_t item = first; item < last; item++) {
+        int64_t ng = item / job->bands, oh0 = item % job->bands * job->band;
+        int64_t n = ng / geom->group, g = ng % geom->group;
+        int64_t rows = geom->out_h - oh0 < job->band? geom->out_h - oh0: job->band;
+        int64_t cols = rows * geom->out_w;
+        s_im2col (geom, job->x + (n * geom->in_c + g * in_g) * geom->in_h * geom->in_w,
+                  in_g, oh0, rows, col);
+        s_mm_avx2 (job->packed, out_g, depth, cols, col, cols, job->bias, job->act,
+                   job->y + (n * geom->out_c + g * out_g) * out_plane + oh0 * geom->out_w,
+                   out_plane);
+    }
+}
+#endif
+
 //  With packed weights (group 1, AVX2) each band goes to s_mm_avx2 instead
-//  of sgemm
+//  of sgemm. With more than one thread: whole bands per thread when there
+//  are enough of them, else each band's im2col shared out by channels and
+//  its product by s_mm_parallel; sgemm threads itself.
 static int
 s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const float *w,
                const float *packed, const float *bias, const zi_act_t *act, float *y)
@@ -1235,9 +1392,23 @@ s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const floa
     int64_t out_plane = geom->out_h * geom->out_w;
     int64_t band = s_band_rows (depth, geom->out_w, geom->out_h,
                                 packed? S_MM_BAND_BYTES: S_BAND_BYTES);
-    float *col = zi_exec_scratch (exec, 0, depth * band * geom->out_w * sizeof (float));
+    size_t col_bytes = depth * band * geom->out_w * sizeof (float);
+    float *col = zi_exec_scratch (exec, 0, col_bytes);
     if (!col)
         return -1;
+    int threads = zi_exec_threads (exec);
+#if defined (S_HAVE_AVX2)
+    int64_t bands = (geom->out_h + band - 1) / band;
+    if (packed && threads > 1 && geom->batch * geom->group * bands >= 2 * threads) {
+        s_band_job_t job = {geom, exec, x, packed, bias, act, y, band, bands};
+        for (int thread = 1; thread < threads; thread++)
+            if (!zi_exec_scratch_of (exec, thread, 0, col_bytes))
+                return -1;
+        zi_exec_parallel (exec, geom->batch * geom->group * bands, 1, s_band_part, &job);
+        return 0;
+    }
+#endif
+    int64_t fill_unit = s_part_unit (geom->k_h * geom->k_w * band * geom->out_w * 16);
     for (int64_t n = 0; n < geom->batch; n++)
         for (int64_t g = 0; g < geom->group; g++) {
             const float *x_ng = x + (n * geom->in_c + g * in_g) * in_plane;
@@ -1246,12 +1417,13 @@ s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const floa
             for (int64_t oh0 = 0; oh0 < geom->out_h; oh0 += band) {
                 int64_t rows = geom->out_h - oh0 < band? geom->out_h - oh0: band;
                 int64_t cols = rows * geom->out_w;
-                s_im2col (geom, x_ng, in_g, oh0, rows, col);
+                s_fill_job_t fill = {geom, x_ng, oh0, rows, col};
+                zi_exec_parallel (exec, in_g, fill_unit, s_fill_part, &fill);
                 float *y_band = y_ng + oh0 * geom->out_w;
 #if defined (S_HAVE_AVX2)
                 if (packed) {
-                    s_mm_avx2 (packed, out_g, depth, cols, col, cols, bias, act,
-                               y_band, out_plane);
+                    s_mm_parallel (exec, packed, out_g, depth, cols, col, cols, bias, act,
+                                   y_band, out_plane);
                     continue;
                 }
 #endif
@@ -1336,8 +1508,9 @@ s_conv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 #if defined (S_HAVE_AVX2)
         if (packed && plane > 1) {
             for (int64_t n = 0; n < geom.batch; n++)
-                s_mm_avx2 (packed, geom.out_c, geom.in_c, plane, x + n * geom.in_c * plane,
-                           plane, bias, &node->act, y + n * geom.out_c * plane, plane);
+                s_mm_parallel (exec, packed, geom.out_c, geom.in_c, plane,
+                               x + n * geom.in_c * plane, plane, bias, &node->act,
+                               y + n * geom.out_c * plane, plane);
             return 0;
         }
 #endif
@@ -1802,6 +1975,48 @@ s_check_packing (zi_test_t *t)
     zi_node_destroy (&node);
 }
 
+//  Runs a case on one thread, then again on an exec of 2 and of 3 threads
+//  (twice each, the helpers reused): the outputs must have the same bits.
+//  The shapes are large enough for every path to be shared out.
+static void
+s_check_threads (zi_test_t *t, const s_case_t *tc, uint32_t seed)
+{
+    int64_t group = tc->group? tc->group: 1;
+    int64_t x_dims [4] = {tc->batch, tc->channels, tc->in_h, tc->in_w};
+    int64_t w_dims [4] = {tc->maps, tc->channels / group, tc->k_h, tc->k_w};
+    zi_tensor_t *inputs [3] = {
+        zi_test_random (4, x_dims, seed), zi_test_random (4, w_dims, seed + 1),
+        zi_test_random (1, &tc->maps, seed + 2)
+    };
+    zi_node_t *node = s_case_node (tc);
+    zi_tensor_t *y = NULL;
+    int rc = zi_test_run_op (node, tc->bias? 3: 2, inputs, 1, &y);
+    ZI_CHECK (t, rc == 0, "threads: %s runs: %s", tc->label, rc? zi_error_text (): "ok");
+    if (rc == 0) {
+        char what [160];
+        snprintf (what, sizeof what, "threads: %s, one thread", tc->label);
+        s_check_case (t, tc, what, inputs [0], inputs [1], tc->bias? inputs [2]: NULL, y);
+        zi_tensor_t *again = zi_tensor_new (y->dtype, y->ndim, y->dims);
+        for (int threads = 2; threads <= 3; threads++) {
+            zi_exec_t *exec = zi_exec_new ();
+            zi_exec_set_threads (exec, threads);
+            for (int round = 0; round < 2; round++) {
+                for (size_t item = 0; item < zi_tensor_count (again); item++)
+                    zi_tensor_f32 (again) [item] = NAN;
+                rc = node->op->run (node, exec, (const zi_tensor_t **) inputs, &again);
+                ZI_CHECK (t, rc == 0 && memcmp (again->data, y->data, y->nbytes) == 0,
+                          "threads: %s: %d threads give the bits of one", tc->label, threads);
+            }
+            zi_exec_destroy (&exec);
+        }
+        zi_tensor_destroy (&again);
+    }
+    zi_tensor_destroy (&y);
+    for (int slot = 0; slot < 3; slot++)
+        zi_tensor_destroy (&inputs [slot]);
+    zi_node_destroy (&node);
+}
+
 //  Runs a node on the given input shapes and checks it fails with an error
 //  mentioning `expect`
 static void
@@ -2017,6 +2232,30 @@ zi_act_conv_test (zi_test_t *t)
     }
     s_portable_only = false;
     s_check_packing (t);
+
+    //  Each path shared out between threads: the same bits as one thread
+    const s_case_t threaded [] = {
+        {"depthwise 3x3 s1 24 channels 30x29", "Conv", 2, 1, 24, 30, 29, 24, 3, 3, 24,
+         {1, 1}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"depthwise 5x5 s2 batch 2", "Conv", 2, 2, 12, 40, 38, 12, 5, 5, 12,
+         {2, 2}, {0, 0}, {2, 2, 2, 2}, true, NULL, true, .act = relu},
+        {"1x1 by columns 3136 wide", "Conv", 2, 1, 32, 56, 56, 40, 1, 1, 0,
+         {0, 0}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = relu},
+        {"1x1 by panels 7x7 batch 2", "Conv", 2, 2, 200, 7, 7, 100, 1, 1, 0,
+         {0, 0}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_SIGMOID, 0, 0}},
+        {"stem 3x3 s2 whole bands", "Conv", 2, 1, 3, 224, 224, 16, 3, 3, 0,
+         {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"3x3 s2 one band split", "Conv", 2, 1, 64, 14, 14, 70, 3, 3, 0,
+         {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
+        {"group 2 im2col and sgemm", "Conv", 2, 1, 32, 28, 28, 32, 3, 3, 2,
+         {1, 1}, {0, 0}, {1, 1, 1, 1}, true, NULL, false, .act = relu},
+    };
+    for (int portable = 0; portable < 2; portable++) {
+        s_portable_only = portable;
+        for (size_t index = 0; index < sizeof threaded / sizeof threaded [0]; index++)
+            s_check_threads (t, &threaded [index], (uint32_t) (500 + 3 * index));
+    }
+    s_portable_only = false;
 
     //  Conv and ConvTranspose read the same in every opset from 9 to 17
     size_t n_cases = sizeof cases / sizeof cases [0];

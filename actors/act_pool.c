@@ -389,31 +389,32 @@ s_column_scales (const s_axis_t *w, bool include_pad, float *scales)
     }
 }
 
-static int
-s_pool_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
-            zi_tensor_t *const *out)
+//  A windowed pool's planes (n C + c), shared out between the exec's
+//  threads, each with a horizontal scratch plane of its own
+typedef struct {
+    const s_pool_t *params;     //  the attributes
+    zi_exec_t *exec;            //  per thread: hplane
+    s_axis_t h, w;              //  the two axes
+    bool reuse;                 //  keep every input row's horizontal result
+    const float *column_scales; //  average pool: 1 / taps per column
+    const float *x_data;        //  input
+    float *y_data;              //  output
+} s_pool_job_t;
+
+static void
+s_pool_part (void *args, int64_t first_plane, int64_t last_plane, int thread)
 {
-    const s_pool_t *params = node->params;
-    const zi_tensor_t *x = in [0];
-    s_axis_t h, w;
-    if (s_plan (params, x, &h, &w))
-        return -1;
+    s_pool_job_t *job = args;
+    const s_pool_t *params = job->params;
+    const s_axis_t h = job->h, w = job->w;
     bool max = params->kind == S_POOL_MAX;
-    int64_t planes = x->dims [0] * x->dims [1];
+    bool reuse = job->reuse;
     int64_t width = w.out;
-    //  When windows overlap vertically, each input row's horizontal result
-    //  is kept in a plane and reused by every window that covers it;
-    //  otherwise one spare row is enough
-    bool reuse = (h.kernel - 1) * h.dilation + 1 > h.stride;
-    float *hplane = zi_exec_scratch (exec, 0, ((reuse? h.in: 1) * width + 1) * sizeof (float));
-    float *column_scales = zi_exec_scratch (exec, 1, (width + 1) * sizeof (float));
-    if (!hplane || !column_scales)
-        return -1;
-    if (!max)
-        s_column_scales (&w, params->count_include_pad, column_scales);
-    const float *x_data = zi_tensor_f32 (x);
-    float *y_data = zi_tensor_f32 (out [0]);
-    for (int64_t plane = 0; plane < planes; plane++) {
+    float *hplane = zi_exec_scratch_of (job->exec, thread, 0, 0);
+    const float *column_scales = job->column_scales;
+    const float *x_data = job->x_data;
+    float *y_data = job->y_data;
+    for (int64_t plane = first_plane; plane < last_plane; plane++) {
         const float *x_plane = x_data + plane * h.in * w.in;
         float *y_plane = y_data + plane * h.out * width;
         if (reuse)
@@ -466,6 +467,43 @@ s_pool_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
             }
         }
     }
+}
+
+//  Input floats a part should read at least, or a thread's wake-up costs
+//  more than it saves
+#define S_PART_FLOATS (32 * 1024)
+
+static int
+s_pool_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
+            zi_tensor_t *const *out)
+{
+    const s_pool_t *params = node->params;
+    const zi_tensor_t *x = in [0];
+    s_pool_job_t job = {.params = params, .exec = exec};
+    if (s_plan (params, x, &job.h, &job.w))
+        return -1;
+    const s_axis_t *h = &job.h, *w = &job.w;
+    int64_t planes = x->dims [0] * x->dims [1];
+    int64_t width = w->out;
+    //  When windows overlap vertically, each input row's horizontal result
+    //  is kept in a plane and reused by every window that covers it;
+    //  otherwise one spare row is enough
+    job.reuse = (h->kernel - 1) * h->dilation + 1 > h->stride;
+    for (int thread = 0; thread < zi_exec_threads (exec); thread++)
+        if (!zi_exec_scratch_of (exec, thread, 0,
+                                 ((job.reuse? h->in: 1) * width + 1) * sizeof (float)))
+            return -1;
+    float *column_scales = zi_exec_scratch (exec, 1, (width + 1) * sizeof (float));
+    if (!column_scales)
+        return -1;
+    if (params->kind != S_POOL_MAX)
+        s_column_scales (w, params->count_include_pad, column_scales);
+    job.column_scales = column_scales;
+    job.x_data = zi_tensor_f32 (x);
+    job.y_data = zi_tensor_f32 (out [0]);
+    int64_t plane_floats = h->in * w->in > 0? h->in * w->in: 1;
+    int64_t unit = plane_floats >= S_PART_FLOATS? 1: S_PART_FLOATS / plane_floats;
+    zi_exec_parallel (exec, planes, unit, s_pool_part, &job);
     return 0;
 }
 
@@ -499,6 +537,27 @@ s_global_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *cons
     return 0;
 }
 
+//  Planes [first, last) of a global pool
+typedef struct {
+    const float *x_data;        //  input
+    float *y_data;              //  output, one value per plane
+    int64_t size;               //  floats per plane
+    bool average;               //  average, else max
+} s_global_job_t;
+
+static void
+s_global_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_global_job_t *job = args;
+    for (int64_t plane = first; plane < last; plane++) {
+        const float *x_plane = job->x_data + plane * job->size;
+        if (job->average)
+            job->y_data [plane] = job->size? zi_vec_sum (x_plane, job->size) / (float) job->size: 0;
+        else
+            job->y_data [plane] = zi_vec_max (x_plane, job->size);
+    }
+}
+
 static int
 s_global_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
               zi_tensor_t *const *out, bool average)
@@ -506,15 +565,9 @@ s_global_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     const zi_tensor_t *x = in [0];
     int64_t planes = x->dims [0] * x->dims [1];
     int64_t size = zi_shape_count (x->ndim - 2, x->dims + 2);
-    const float *x_data = zi_tensor_f32 (x);
-    float *y_data = zi_tensor_f32 (out [0]);
-    for (int64_t plane = 0; plane < planes; plane++) {
-        const float *x_plane = x_data + plane * size;
-        if (average)
-            y_data [plane] = size? zi_vec_sum (x_plane, size) / (float) size: 0;
-        else
-            y_data [plane] = zi_vec_max (x_plane, size);
-    }
+    s_global_job_t job = {zi_tensor_f32 (x), zi_tensor_f32 (out [0]), size, average};
+    int64_t unit = size >= S_PART_FLOATS? 1: S_PART_FLOATS / (size > 0? size: 1);
+    zi_exec_parallel (exec, planes, unit, s_global_part, &job);
     return 0;
 }
 
@@ -661,6 +714,26 @@ s_case_node (const s_case_t *c)
     return node;
 }
 
+//  Runs the node again on an exec of 2 and of 3 threads: the output must
+//  have the bits y has from one thread
+static void
+s_check_threads (zi_test_t *t, const char *what, zi_node_t *node, zi_tensor_t *x,
+                 const zi_tensor_t *y)
+{
+    zi_tensor_t *again = zi_tensor_new (y->dtype, y->ndim, y->dims);
+    for (int threads = 2; threads <= 3; threads++) {
+        zi_exec_t *exec = zi_exec_new ();
+        zi_exec_set_threads (exec, threads);
+        for (size_t item = 0; item < zi_tensor_count (again); item++)
+            zi_tensor_f32 (again) [item] = NAN;
+        int rc = node->op->run (node, exec, (const zi_tensor_t *[]) {x}, &again);
+        ZI_CHECK (t, rc == 0 && memcmp (again->data, y->data, y->nbytes) == 0,
+                  "%s: %d threads give the bits of one", what, threads);
+        zi_exec_destroy (&exec);
+    }
+    zi_tensor_destroy (&again);
+}
+
 static void
 s_check_case (zi_test_t *t, const s_case_t *c, uint32_t seed)
 {
@@ -694,6 +767,7 @@ s_check_case (zi_test_t *t, const s_case_t *c, uint32_t seed)
         if (shape_ok)
             ZI_CHECK_CLOSE (t, what, zi_tensor_f32 (y), want, zi_tensor_count (y), 1e-5f, 1e-5f);
         free (want);
+        s_check_threads (t, what, node, x, y);
     }
     zi_tensor_destroy (&y);
     zi_tensor_destroy (&x);
@@ -767,6 +841,12 @@ zi_act_pool_test (zi_test_t *t)
              .pads = {1, 1, 1, 1}, .set_pads = true},
             {.n_spatial = 2, .dims = {1, 3, 9, 67}, .kernel = {2, 5}, .strides = {1, 4},
              .pads = {1, 2, 1, 2}, .set_pads = true},
+            //  large enough to be shared out between threads (resnet's
+            //  and squeezenet's pools)
+            {.n_spatial = 2, .dims = {1, 24, 112, 112}, .kernel = {3, 3}, .strides = {2, 2},
+             .pads = {1, 1, 1, 1}, .set_pads = true},
+            {.n_spatial = 2, .dims = {2, 16, 55, 55}, .kernel = {3, 3}, .strides = {2, 2},
+             .ceil_mode = 1},
         };
         for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
             cases [index].op = ops [op];
@@ -823,6 +903,15 @@ zi_act_pool_test (zi_test_t *t)
             zi_tensor_destroy (&x);
             zi_node_destroy (&node);
         }
+        //  Planes shared out between threads
+        zi_node_t *node = zi_node_new (op? "GlobalMaxPool": "GlobalAveragePool", "threads");
+        zi_tensor_t *x = zi_test_random (4, (int64_t []) {2, 96, 28, 28}, seed++);
+        zi_tensor_t *y = NULL;
+        if (zi_test_run_op (node, 1, &x, 1, &y) == 0)
+            s_check_threads (t, node->op_type, node, x, y);
+        zi_tensor_destroy (&y);
+        zi_tensor_destroy (&x);
+        zi_node_destroy (&node);
     }
 
     //  Errors

@@ -631,6 +631,75 @@ s_output (const zi_winograd_shape_t *shape, const s_plan_t *plan, const float *p
 //  and read one stretch of memory, not (m + 2)^2 places far apart. sgemm
 //  takes each point's matrix with rows points * tiles apart.
 
+//  One band of a run, for the parts its transforms are shared out in:
+//  the input transform by channels, the output transform by maps. Each
+//  thread has phase planes of its own; V and the products are written in
+//  disjoint rows.
+typedef struct {
+    const zi_winograd_shape_t *shape;   //  the convolution
+    const s_plan_t *plan;       //  its layout
+    zi_exec_t *exec;            //  per thread: phase planes
+    const float *x;             //  input
+    const float *bias;          //  [M] or NULL
+    const zi_act_t *act;        //  fused activation
+    float *y;                   //  output
+    float *v, *products;        //  the band's transformed input and products
+    int64_t first, rows;        //  the band's tile rows over the batch
+    bool avx2;                  //  use the SIMD transforms
+} s_band_t;
+
+static void
+s_input_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_band_t *band = args;
+    const s_plan_t *plan = band->plan;
+    float *phases = zi_exec_scratch_of (band->exec, thread, 2, 0);
+    float *line = phases + plan->tile * plan->plane;
+    int64_t tiles = band->rows * plan->tiles_w;
+    int64_t stride = plan->points * tiles;
+    int64_t channels = band->shape->channels;
+    int64_t in_plane = band->shape->in_h * band->shape->in_w;
+    for (int64_t c = first; c < last; c++)
+        //  The band's tile rows image by image
+        for (int64_t row = 0; row < band->rows; ) {
+            int64_t n = (band->first + row) / plan->tiles_h;
+            int64_t i = (band->first + row) % plan->tiles_h;
+            int64_t count = plan->tiles_h - i < band->rows - row?
+                            plan->tiles_h - i: band->rows - row;
+            s_fill (band->shape, plan, band->x + (n * channels + c) * in_plane, i, count,
+                    phases, line, band->avx2);
+            s_input_rows (plan, phases, count, band->v + c * stride + row * plan->tiles_w,
+                          tiles, band->avx2);
+            row += count;
+        }
+}
+
+static void
+s_output_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_band_t *band = args;
+    const zi_winograd_shape_t *shape = band->shape;
+    const s_plan_t *plan = band->plan;
+    int64_t tiles = band->rows * plan->tiles_w;
+    int64_t stride = plan->points * tiles;
+    int64_t out_plane = shape->out_h * shape->out_w;
+    for (int64_t m = first; m < last; m++)
+        for (int64_t row = 0; row < band->rows; row++) {
+            int64_t n = (band->first + row) / plan->tiles_h;
+            int64_t i = (band->first + row) % plan->tiles_h;
+            float *y_row = band->y + (n * shape->maps + m) * out_plane
+                         + i * plan->tile * shape->out_w;
+            int64_t valid = shape->out_h - i * plan->tile < plan->tile?
+                            shape->out_h - i * plan->tile: plan->tile;
+            s_output (shape, plan, band->products + m * stride + row * plan->tiles_w, tiles,
+                      band->bias? band->bias [m]: 0, band->act, y_row, valid, band->avx2);
+        }
+}
+
+//  Channels (maps) per part: a part should transform at least this many
+//  floats, or a thread's wake-up costs more than it saves
+#define S_PART_FLOATS (16 * 1024)
+
 int
 zi_winograd_run (const zi_winograd_shape_t *shape, zi_exec_t *exec, const float *x,
                  const float *u, const float *bias, const zi_act_t *act, float *y)
@@ -638,47 +707,34 @@ zi_winograd_run (const zi_winograd_shape_t *shape, zi_exec_t *exec, const float 
     s_plan_t plan;
     s_plan (shape, &plan);
     int64_t channels = shape->channels, maps = shape->maps;
-    int64_t in_plane = shape->in_h * shape->in_w;
-    int64_t out_plane = shape->out_h * shape->out_w;
     int64_t most = plan.band * plan.tiles_w;            //  tiles in a band
     float *v = zi_exec_scratch (exec, 0, plan.points * channels * most * sizeof (float));
     float *products = zi_exec_scratch (exec, 1, plan.points * maps * most * sizeof (float));
-    float *phases = zi_exec_scratch (exec, 2, (plan.tile * plan.plane + plan.tile * plan.width)
-                                              * sizeof (float));
-    if (!v || !products || !phases)
+    size_t phases_bytes = (plan.tile * plan.plane + plan.tile * plan.width) * sizeof (float);
+    if (!v || !products)
         return -1;
-    float *line = phases + plan.tile * plan.plane;
-    bool avx2 = s_use_avx2 ();
-    for (int64_t first = 0; first < plan.tile_rows; first += plan.band) {
-        int64_t rows = plan.tile_rows - first < plan.band? plan.tile_rows - first: plan.band;
-        int64_t tiles = rows * plan.tiles_w;            //  the products' N
+    for (int thread = 0; thread < zi_exec_threads (exec); thread++)
+        if (!zi_exec_scratch_of (exec, thread, 2, phases_bytes))
+            return -1;
+    int64_t per_channel = plan.points * most;
+    int64_t unit = per_channel >= S_PART_FLOATS? 1: S_PART_FLOATS / per_channel;
+    s_band_t band = {
+        .shape = shape, .plan = &plan, .exec = exec, .x = x, .bias = bias, .act = act,
+        .y = y, .v = v, .products = products, .avx2 = s_use_avx2 ()
+    };
+    for (band.first = 0; band.first < plan.tile_rows; band.first += plan.band) {
+        band.rows = plan.tile_rows - band.first < plan.band?
+                    plan.tile_rows - band.first: plan.band;
+        int64_t tiles = band.rows * plan.tiles_w;       //  the products' N
         int64_t stride = plan.points * tiles;           //  from one channel to the next
-        for (int64_t c = 0; c < channels; c++)
-            //  The band's tile rows image by image
-            for (int64_t row = 0; row < rows; ) {
-                int64_t n = (first + row) / plan.tiles_h, i = (first + row) % plan.tiles_h;
-                int64_t count = plan.tiles_h - i < rows - row? plan.tiles_h - i: rows - row;
-                s_fill (shape, &plan, x + (n * channels + c) * in_plane, i, count, phases,
-                        line, avx2);
-                s_input_rows (&plan, phases, count, v + c * stride + row * plan.tiles_w,
-                              tiles, avx2);
-                row += count;
-            }
+        zi_exec_parallel (exec, channels, unit, s_input_part, &band);
         for (int p = 0; p < plan.points; p++)
             cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans,
                          (blasint) maps, (blasint) tiles, (blasint) channels, 1.0f,
                          u + p * maps * channels, (blasint) channels,
                          v + p * tiles, (blasint) stride,
                          0.0f, products + p * tiles, (blasint) stride);
-        for (int64_t m = 0; m < maps; m++)
-            for (int64_t row = 0; row < rows; row++) {
-                int64_t n = (first + row) / plan.tiles_h, i = (first + row) % plan.tiles_h;
-                float *y_row = y + (n * maps + m) * out_plane + i * plan.tile * shape->out_w;
-                int64_t valid = shape->out_h - i * plan.tile < plan.tile?
-                                shape->out_h - i * plan.tile: plan.tile;
-                s_output (shape, &plan, products + m * stride + row * plan.tiles_w, tiles,
-                          bias? bias [m]: 0, act, y_row, valid, avx2);
-            }
+        zi_exec_parallel (exec, maps, unit, s_output_part, &band);
     }
     return 0;
 }
@@ -798,6 +854,21 @@ s_case_run (zi_test_t *t, const s_case_t *tc, uint32_t seed)
             //  The error grows with the number of terms summed
             float atol = 2e-6f * (float) (tc->channels * 9);
             ZI_CHECK_CLOSE (t, what, got, want, count, atol < 2e-5f? 2e-5f: atol, 1e-4f);
+            //  Shared out between 2 and 3 threads: the same bits
+            float *again = malloc (count * sizeof (float));
+            assert (again);
+            for (int threads = 2; threads <= 3; threads++) {
+                zi_exec_t *shared = zi_exec_new ();
+                zi_exec_set_threads (shared, threads);
+                for (size_t item = 0; item < count; item++)
+                    again [item] = NAN;
+                rc = zi_winograd_run (&shape, shared, zi_tensor_f32 (x), u, bias, &tc->act,
+                                      again);
+                ZI_CHECK (t, rc == 0 && memcmp (again, got, count * sizeof (float)) == 0,
+                          "%s: %d threads give the bits of one", what, threads);
+                zi_exec_destroy (&shared);
+            }
+            free (again);
         }
         s_portable_only = false;
         free (u);

@@ -229,6 +229,31 @@ void
 //  kernel hold several buffers at once.
 void *
     zi_exec_scratch (zi_exec_t *self, int slot, size_t size);
+//  The same for thread 0 .. zi_exec_threads () - 1 of a parallel loop:
+//  each thread of a zi_exec_parallel call uses its own
+void *
+    zi_exec_scratch_of (zi_exec_t *self, int thread, int slot, size_t size);
+
+//  Threads the kernels run on: the exec's own setting (a session's
+//  --threads), else the process default given before the exec was made
+//  (a topology process's blas_threads); 1 unless set
+void
+    zi_exec_default_threads (int threads);
+void
+    zi_exec_set_threads (zi_exec_t *self, int threads);
+int
+    zi_exec_threads (const zi_exec_t *self);
+
+//  One part of a parallel loop: items [first, last) on thread `thread`
+//  (0 .. zi_exec_threads () - 1, for zi_exec_scratch_of)
+typedef void (zi_exec_fn_t) (void *args, int64_t first, int64_t last, int thread);
+//  Runs fn over items [0, count) on the exec's threads, in parts whose
+//  boundaries are multiples of unit. With one thread, or one unit of work,
+//  fn is called once for everything on the calling thread. Parts must
+//  write disjoint outputs; each item is then computed as it would be alone.
+void
+    zi_exec_parallel (zi_exec_t *self, int64_t count, int64_t unit, zi_exec_fn_t *fn,
+                      void *args);
 
 //  Recycled tensor buffers (zi_pool.c): tensors whose data goes back to
 //  the pool, from any thread, when their last reference is dropped
