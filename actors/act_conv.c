@@ -33,6 +33,7 @@
 */
 
 #include "zi_classes.h"
+#include "act_simd.h"
 #include "act_winograd.h"
 #include <cblas.h>
 
@@ -504,38 +505,9 @@ s_part_unit (int64_t macs_per_item)
 
 
 //  --------------------------------------------------------------------------
-//  SIMD helpers. The AVX2 + FMA kernels are compiled for those instructions
-//  whatever the build's target and chosen at run time; each has a portable
-//  twin that gives the same results up to float rounding.
+//  SIMD helpers (see act_simd.h for how the AVX2 + FMA kernels are chosen)
 
-//  Set by the self test to run the portable kernels on a machine that has
-//  the SIMD ones
-static bool s_portable_only = false;
-
-#if defined (__GNUC__) && (defined (__x86_64__) || defined (__i386__))
-#   define S_HAVE_AVX2 1
-#   include <immintrin.h>
-#   define S_AVX2 __attribute__ ((target ("avx2,fma")))
-#   define S_AVX2_INLINE __attribute__ ((target ("avx2,fma"), always_inline)) inline
-#endif
-
-//  Does the CPU have AVX2 and FMA? (A test of flags libgcc read at start.)
-static bool
-s_cpu_avx2 (void)
-{
-#if defined (S_HAVE_AVX2)
-    return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
-#else
-    return false;
-#endif
-}
-
-//  Use the AVX2 + FMA kernels?
-static bool
-s_use_avx2 (void)
-{
-    return s_cpu_avx2 () && !s_portable_only;
-}
+bool zi_simd_portable_only = false;
 
 //  Is the activation one of the few that the SIMD kernels apply to a
 //  register before storing it? The others are left to zi_act_apply.
@@ -547,9 +519,9 @@ s_act_inline (const zi_act_t *act)
         || act->kind == ZI_ACT_HARD_SWISH;
 }
 
-#if defined (S_HAVE_AVX2)
+#if defined (ZI_HAVE_AVX2)
 //  A mask of the first n lanes (0 <= n <= 8) for masked loads and stores
-static S_AVX2_INLINE __m256i
+static ZI_AVX2_INLINE __m256i
 s_tail_mask_avx2 (int64_t n)
 {
     static const int32_t lanes [16] = {
@@ -561,7 +533,7 @@ s_tail_mask_avx2 (int64_t n)
 //  dst [q] = src [2 q] for q < n, eight at a time for as long as the
 //  sixteen floats a step loads lie within src [0, available); returns how
 //  many it copied, the caller does the rest
-static S_AVX2 int64_t
+static ZI_AVX2 int64_t
 s_gather2_avx2 (float *dst, const float *src, int64_t n, int64_t available)
 {
     int64_t q = 0;
@@ -580,7 +552,7 @@ s_gather2_avx2 (float *dst, const float *src, int64_t n, int64_t available)
 //  The activations s_act_inline accepts, on a register. maxps and minps
 //  return their second operand when either is NaN; the operands are in the
 //  order that treats NaN as zi_act_one does (relu 0, the others NaN).
-static S_AVX2_INLINE __m256
+static ZI_AVX2_INLINE __m256
 s_act8_avx2 (__m256 v, zi_act_kind_t kind, __m256 alpha, __m256 beta)
 {
     __m256 zero = _mm256_setzero_ps ();
@@ -607,7 +579,7 @@ s_act8_avx2 (__m256 v, zi_act_kind_t kind, __m256 alpha, __m256 beta)
 
 //  The activation over n floats: the vector forms of the common cases, the
 //  rest left to zi_act_apply
-static S_AVX2 void
+static ZI_AVX2 void
 s_act_avx2 (const zi_act_t *act, float *y, int64_t n)
 {
     if (act->kind == ZI_ACT_NONE)
@@ -696,7 +668,7 @@ s_dw_fill (const s_geom_t *geom, const s_dw_t *dw, const float *x, float *pad, b
             float *dst = pad + phase * dw->plane + row * dw->width + lo;
             const float *src = x + (row - geom->pad_t) * geom->in_w + iw;
             int64_t q = 0;
-#if defined (S_HAVE_AVX2)
+#if defined (ZI_HAVE_AVX2)
             if (avx2 && stride == 2)
                 q = s_gather2_avx2 (dst, src, hi - lo, geom->in_w - iw);
 #endif
@@ -728,9 +700,9 @@ s_dw_plane (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
     }
 }
 
-#if defined (S_HAVE_AVX2)
+#if defined (ZI_HAVE_AVX2)
 //  Stores eight sums, or the first out_w - ow of them at the row's end
-static S_AVX2_INLINE void
+static ZI_AVX2_INLINE void
 s_store_avx2 (float *yrow, int64_t ow, int64_t full, __m256i tail, __m256 sum)
 {
     if (ow < full)
@@ -747,7 +719,7 @@ s_store_avx2 (float *yrow, int64_t ow, int64_t full, __m256i tail, __m256 sum)
 //  about one load per two multiply-adds instead of two per one, and seven
 //  independent sums keep both FMA units busy. Rows past the end of the
 //  plane are computed into spare and dropped.
-static S_AVX2_INLINE void
+static ZI_AVX2_INLINE void
 s_dw_square_avx2 (const s_geom_t *geom, const s_dw_t *dw, const float *pad, const float *w,
                   float bias, const zi_act_t *act, float *y, float *spare,
                   const int k, const int s)
@@ -798,7 +770,7 @@ s_dw_square_avx2 (const s_geom_t *geom, const s_dw_t *dw, const float *pad, cons
 
 //  One output plane of any other shape: four rows per step, one tap at a
 //  time, the taps' columns from the table
-static S_AVX2 void
+static ZI_AVX2 void
 s_dw_general_avx2 (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
                    const float *pad, const float *w, float bias, const zi_act_t *act,
                    float *y, float *spare)
@@ -845,7 +817,7 @@ s_dw_general_avx2 (const s_geom_t *geom, const s_dw_t *dw, const int64_t *column
     }
 }
 
-static S_AVX2 void
+static ZI_AVX2 void
 s_dw_plane_avx2 (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
                  const float *pad, const float *w, float bias, const zi_act_t *act,
                  float *y, float *spare)
@@ -905,7 +877,7 @@ s_dw_part (void *args, int64_t first, int64_t last, int thread)
         for (int64_t m = c * multiplier; m < (c + 1) * multiplier; m++) {
             float *y_nm = job->y + (n * geom->out_c + m) * out_plane;
             float b = job->bias? job->bias [m]: 0;
-#if defined (S_HAVE_AVX2)
+#if defined (ZI_HAVE_AVX2)
             if (job->avx2) {
                 s_dw_plane_avx2 (geom, job->dw, columns, pad, job->w + m * taps, b, job->act,
                                  y_nm, spare);
@@ -929,7 +901,7 @@ s_conv_depthwise (const s_geom_t *geom, zi_exec_t *exec, const float *x, const f
         .geom = geom, .dw = &dw, .exec = exec,
         .columns_bytes = (geom->k_w * sizeof (int64_t) + 63) / 64 * 64,
         .pad_bytes = dw.phases * dw.plane * sizeof (float),
-        .x = x, .w = w, .bias = bias, .act = act, .y = y, .avx2 = s_use_avx2 ()
+        .x = x, .w = w, .bias = bias, .act = act, .y = y, .avx2 = zi_use_avx2 ()
     };
     size_t spare_bytes = (geom->out_w + 7) / 8 * 8 * sizeof (float);
     int64_t planes = geom->batch * geom->in_c;
@@ -973,9 +945,9 @@ s_act_rows (const zi_act_t *act, float *y, int64_t rows, int64_t cols, int64_t l
 {
     if (act->kind == ZI_ACT_NONE)
         return;
-    bool avx2 = s_use_avx2 ();
+    bool avx2 = zi_use_avx2 ();
     for (int64_t row = 0; row < rows; row++) {
-#if defined (S_HAVE_AVX2)
+#if defined (ZI_HAVE_AVX2)
         if (avx2) {
             s_act_avx2 (act, y + row * ld, cols);
             continue;
@@ -1034,11 +1006,11 @@ s_mm_pack (const float *w, int64_t maps, int64_t depth, float *packed)
             packed [(m / S_MM_ROWS * depth + k) * S_MM_ROWS + m % S_MM_ROWS] = w [m * depth + k];
 }
 
-#if defined (S_HAVE_AVX2)
+#if defined (ZI_HAVE_AVX2)
 //  One tile: rows output channels (the panel's valid ones) by 16 columns,
 //  or by 8 when narrow; masked loads and stores when the tile passes the
 //  end of the row. Named sums, not an array: gcc keeps those in registers.
-static S_AVX2_INLINE void
+static ZI_AVX2_INLINE void
 s_mm_tile_avx2 (const float *panel, const float *x, int64_t depth, int64_t ldx,
                 const float *bias, zi_act_kind_t kind, __m256 alpha, __m256 beta,
                 float *y, int64_t ldy, int64_t rows, bool narrow, bool masked,
@@ -1107,7 +1079,7 @@ s_mm_tile_avx2 (const float *panel, const float *x, int64_t depth, int64_t ldx,
 //  panel's six weights for a row of X are one vector, times that row's
 //  value in the column. Four sums over alternate rows keep the FMA units
 //  from waiting on one long chain.
-static S_AVX2_INLINE void
+static ZI_AVX2_INLINE void
 s_mm_column_avx2 (const float *panel, const float *x, int64_t depth, int64_t ldx,
                   const float *bias, zi_act_kind_t kind, __m256 alpha, __m256 beta,
                   float *y, int64_t ldy, int64_t rows)
@@ -1147,7 +1119,7 @@ s_mm_column_avx2 (const float *panel, const float *x, int64_t depth, int64_t ldx
 //  a tile reads stays in cache for every panel; W streams through in
 //  order, which the prefetchers follow. Only the first slice starts from
 //  the bias and only the last applies the activation.
-static S_AVX2 void
+static ZI_AVX2 void
 s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const float *x,
            int64_t ldx, const float *bias, const zi_act_t *act, float *y, int64_t ldy)
 {
@@ -1284,7 +1256,7 @@ s_im2col (const s_geom_t *geom, const float *x, int64_t channels, int64_t oh0,
 {
     int64_t cols = rows * geom->out_w;
     int64_t in_plane = geom->in_h * geom->in_w;
-    bool avx2 = s_use_avx2 ();
+    bool avx2 = zi_use_avx2 ();
     for (int64_t c = 0; c < channels; c++)
         for (int64_t kh = 0; kh < geom->k_h; kh++)
             for (int64_t kw = 0; kw < geom->k_w; kw++) {
@@ -1306,7 +1278,7 @@ s_im2col (const s_geom_t *geom, const float *x, int64_t channels, int64_t oh0,
                     const float *src = x + c * in_plane + ih * geom->in_w
                                      + lo * geom->stride_w + offset;
                     int64_t ow = 0;
-#if defined (S_HAVE_AVX2)
+#if defined (ZI_HAVE_AVX2)
                     if (avx2 && geom->stride_w == 2)
                         ow = s_gather2_avx2 (drow + lo, src, hi - lo,
                                              geom->in_w - (lo * geom->stride_w + offset));
@@ -1352,7 +1324,7 @@ typedef struct {
     int64_t bands;              //  bands per image and group
 } s_band_job_t;
 
-#if defined (S_HAVE_AVX2)
+#if defined (ZI_HAVE_AVX2)
 static void
 s_band_part (void *args, int64_t first, int64_t last, int thread)
 {
@@ -1397,7 +1369,7 @@ s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const floa
     if (!col)
         return -1;
     int threads = zi_exec_threads (exec);
-#if defined (S_HAVE_AVX2)
+#if defined (ZI_HAVE_AVX2)
     int64_t bands = (geom->out_h + band - 1) / band;
     if (packed && threads > 1 && geom->batch * geom->group * bands >= 2 * threads) {
         s_band_job_t job = {geom, exec, x, packed, bias, act, y, band, bands};
@@ -1420,7 +1392,7 @@ s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const floa
                 s_fill_job_t fill = {geom, x_ng, oh0, rows, col};
                 zi_exec_parallel (exec, in_g, fill_unit, s_fill_part, &fill);
                 float *y_band = y_ng + oh0 * geom->out_w;
-#if defined (S_HAVE_AVX2)
+#if defined (ZI_HAVE_AVX2)
                 if (packed) {
                     s_mm_parallel (exec, packed, out_g, depth, cols, col, cols, bias, act,
                                    y_band, out_plane);
@@ -1444,7 +1416,7 @@ s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const floa
 static const float *
 s_packed (const s_conv_t *self, const s_geom_t *geom, const float *w)
 {
-    if (!self->packed || self->packed_from != w || !s_use_avx2 ()
+    if (!self->packed || self->packed_from != w || !zi_use_avx2 ()
     ||  self->packed_maps != geom->out_c
     ||  self->packed_depth != geom->in_c / geom->group * geom->k_h * geom->k_w)
         return NULL;
@@ -1505,7 +1477,7 @@ s_conv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     else
     if (s_is_pointwise (&geom)) {
         int64_t plane = geom.out_h * geom.out_w;
-#if defined (S_HAVE_AVX2)
+#if defined (ZI_HAVE_AVX2)
         if (packed && plane > 1) {
             for (int64_t n = 0; n < geom.batch; n++)
                 s_mm_parallel (exec, packed, geom.out_c, geom.in_c, plane,
@@ -1550,7 +1522,7 @@ s_conv_prepare (zi_node_t *node, const zi_tensor_t *const *in)
         return 0;
     }
     if (geom.group != 1 || (geom.group == geom.in_c && geom.stride_w <= S_DW_MAX_STRIDE)
-    ||  !s_cpu_avx2 ())
+    ||  !zi_cpu_avx2 ())
         return 0;
     int64_t depth = geom.in_c * geom.k_h * geom.k_w;
     if (depth > S_MM_MAX_DEPTH && !s_is_pointwise (&geom))
@@ -2222,7 +2194,7 @@ zi_act_conv_test (zi_test_t *t)
 
     //  The same on the portable kernels (above ran the SIMD ones, where
     //  the CPU has them)
-    s_portable_only = true;
+    zi_simd_portable_only = true;
     for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
         s_case_t portable = cases [index];
         char label [160];
@@ -2230,7 +2202,7 @@ zi_act_conv_test (zi_test_t *t)
         portable.label = label;
         s_case_run (t, &portable, (uint32_t) (100 + 7 * index));
     }
-    s_portable_only = false;
+    zi_simd_portable_only = false;
     s_check_packing (t);
 
     //  Each path shared out between threads: the same bits as one thread
@@ -2251,11 +2223,11 @@ zi_act_conv_test (zi_test_t *t)
          {1, 1}, {0, 0}, {1, 1, 1, 1}, true, NULL, false, .act = relu},
     };
     for (int portable = 0; portable < 2; portable++) {
-        s_portable_only = portable;
+        zi_simd_portable_only = portable;
         for (size_t index = 0; index < sizeof threaded / sizeof threaded [0]; index++)
             s_check_threads (t, &threaded [index], (uint32_t) (500 + 3 * index));
     }
-    s_portable_only = false;
+    zi_simd_portable_only = false;
 
     //  Conv and ConvTranspose read the same in every opset from 9 to 17
     size_t n_cases = sizeof cases / sizeof cases [0];

@@ -38,6 +38,7 @@
 */
 
 #include "zi_classes.h"
+#include "act_simd.h"
 #include "act_winograd.h"
 #include <cblas.h>
 
@@ -140,42 +141,12 @@ zi_winograd_weights (const zi_winograd_shape_t *shape, const float *w, float *u)
 
 
 //  --------------------------------------------------------------------------
-//  The choice of kernels, as in act_conv.c: the AVX2 + FMA ones are compiled
-//  for those instructions whatever the build's target and chosen at run
-//  time; the self test also runs the portable ones. The kernels take the
-//  tile as a constant, so each tile gets code of its own, loops unrolled.
+//  The kernels, AVX2 + FMA or portable (see act_simd.h). They take the tile
+//  as a constant, so each tile gets code of its own, loops unrolled.
 
-//  Set by the self test to run the portable kernels on a machine that has
-//  the SIMD ones
-static bool s_portable_only = false;
-
-#if defined (__GNUC__) && (defined (__x86_64__) || defined (__i386__))
-#   define S_HAVE_AVX2 1
-#   include <immintrin.h>
-#   define S_AVX2 __attribute__ ((target ("avx2,fma")))
-#   define S_AVX2_INLINE __attribute__ ((target ("avx2,fma"), always_inline)) inline
-#endif
-
-//  Does the CPU have AVX2 and FMA?
-static bool
-s_cpu_avx2 (void)
-{
-#if defined (S_HAVE_AVX2)
-    return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
-#else
-    return false;
-#endif
-}
-
-static bool
-s_use_avx2 (void)
-{
-    return s_cpu_avx2 () && !s_portable_only;
-}
-
-#if defined (S_HAVE_AVX2)
+#if defined (ZI_HAVE_AVX2)
 //  A mask of the first n lanes (0 <= n <= 8)
-static S_AVX2_INLINE __m256i
+static ZI_AVX2_INLINE __m256i
 s_tail_mask_avx2 (int64_t n)
 {
     static const int32_t lanes [16] = {
@@ -194,10 +165,10 @@ s_tail_mask_avx2 (int64_t n)
 //  side that is m + 2 loads of consecutive floats, no gather. The padding
 //  is written out as zeros, so the transform has no bounds checks.
 
-#if defined (S_HAVE_AVX2)
+#if defined (ZI_HAVE_AVX2)
 //  Splits n floats (a multiple of 8 m) of a padded row into the m phase
 //  planes, plane floats apart
-static S_AVX2 void
+static ZI_AVX2 void
 s_split_avx2 (const float *line, int64_t n, float *row, int64_t plane, int tile)
 {
     if (tile == 2)
@@ -261,7 +232,7 @@ s_fill_row (const zi_winograd_shape_t *shape, const s_plan_t *plan, const float 
     int64_t hi = shape->pad_l + shape->in_w < span? shape->pad_l + shape->in_w: span;
     if (hi < lo)
         hi = lo;
-#if defined (S_HAVE_AVX2)
+#if defined (ZI_HAVE_AVX2)
     if (avx2) {
         memset (line, 0, lo * sizeof (float));
         memcpy (line + lo, src, (hi - lo) * sizeof (float));
@@ -335,9 +306,9 @@ s_input_row (const s_plan_t *plan, const float *phases, float *v, int64_t ldv, c
     }
 }
 
-#if defined (S_HAVE_AVX2)
+#if defined (ZI_HAVE_AVX2)
 //  s_input_1d on eight tiles at once
-static S_AVX2_INLINE void
+static ZI_AVX2_INLINE void
 s_input_1d_avx2 (const __m256 *d, __m256 *v, const int tile)
 {
     if (tile == 4) {
@@ -362,7 +333,7 @@ s_input_1d_avx2 (const __m256 *d, __m256 *v, const int tile)
 
 //  s_input_row, eight tiles per step; the rows' transforms wait in L1
 //  while the columns' are made
-static S_AVX2_INLINE void
+static ZI_AVX2_INLINE void
 s_input_row_avx2 (const s_plan_t *plan, const float *phases, float *v, int64_t ldv,
                   const int tile)
 {
@@ -396,7 +367,7 @@ s_input_row_avx2 (const s_plan_t *plan, const float *phases, float *v, int64_t l
 }
 
 //  s_input_row_avx2 with the tile as a constant
-static S_AVX2 void
+static ZI_AVX2 void
 s_input_any_avx2 (const s_plan_t *plan, const float *phases, float *v, int64_t ldv)
 {
     if (plan->tile == 4)
@@ -415,7 +386,7 @@ s_input_rows (const s_plan_t *plan, const float *phases, int64_t count, float *v
     for (int64_t k = 0; k < count; k++) {
         const float *at = phases + k * plan->tile * plan->width;
         float *v_row = v + k * plan->tiles_w;
-#if defined (S_HAVE_AVX2)
+#if defined (ZI_HAVE_AVX2)
         if (avx2) {
             s_input_any_avx2 (plan, at, v_row, ldv);
             continue;
@@ -477,9 +448,9 @@ s_output_row (const zi_winograd_shape_t *shape, const s_plan_t *plan, const floa
     }
 }
 
-#if defined (S_HAVE_AVX2)
+#if defined (ZI_HAVE_AVX2)
 //  s_output_1d on eight tiles at once
-static S_AVX2_INLINE void
+static ZI_AVX2_INLINE void
 s_output_1d_avx2 (const __m256 *m, __m256 *y, const int tile)
 {
     if (tile == 4) {
@@ -505,7 +476,7 @@ s_act_inline (const zi_act_t *act)
     return act->kind == ZI_ACT_NONE || act->kind == ZI_ACT_RELU || act->kind == ZI_ACT_CLIP;
 }
 
-static S_AVX2_INLINE __m256
+static ZI_AVX2_INLINE __m256
 s_act8_avx2 (__m256 v, zi_act_kind_t kind, __m256 alpha, __m256 beta)
 {
     if (kind == ZI_ACT_RELU)
@@ -518,7 +489,7 @@ s_act8_avx2 (__m256 v, zi_act_kind_t kind, __m256 alpha, __m256 beta)
 //  Stores the m row vectors of one output row of eight tiles, pixel
 //  (t, b) of the row in lane t of row [b], in pixel order: a transpose
 //  (m x 8 to 8 x m) puts the row's 8 m pixels in order
-static S_AVX2_INLINE void
+static ZI_AVX2_INLINE void
 s_store_row_avx2 (const __m256 *row, float *y, int64_t col, int64_t out_w, const int tile)
 {
     __m256 ordered [4];
@@ -553,7 +524,7 @@ s_store_row_avx2 (const __m256 *row, float *y, int64_t col, int64_t out_w, const
 
 //  s_output_row, eight tiles per step, the activation applied in registers
 //  where it can be
-static S_AVX2_INLINE void
+static ZI_AVX2_INLINE void
 s_output_row_avx2 (const zi_winograd_shape_t *shape, const s_plan_t *plan,
                    const float *products, int64_t ldp, float bias, const zi_act_t *act,
                    float *y, int64_t rows, const int tile)
@@ -593,7 +564,7 @@ s_output_row_avx2 (const zi_winograd_shape_t *shape, const s_plan_t *plan,
 }
 
 //  s_output_row_avx2 with the tile as a constant
-static S_AVX2 void
+static ZI_AVX2 void
 s_output_any_avx2 (const zi_winograd_shape_t *shape, const s_plan_t *plan,
                    const float *products, int64_t ldp, float bias, const zi_act_t *act,
                    float *y, int64_t rows)
@@ -611,7 +582,7 @@ static void
 s_output (const zi_winograd_shape_t *shape, const s_plan_t *plan, const float *products,
           int64_t ldp, float bias, const zi_act_t *act, float *y, int64_t rows, bool avx2)
 {
-#if defined (S_HAVE_AVX2)
+#if defined (ZI_HAVE_AVX2)
     if (avx2) {
         s_output_any_avx2 (shape, plan, products, ldp, bias, act, y, rows);
         return;
@@ -720,7 +691,7 @@ zi_winograd_run (const zi_winograd_shape_t *shape, zi_exec_t *exec, const float 
     int64_t unit = per_channel >= S_PART_FLOATS? 1: S_PART_FLOATS / per_channel;
     s_band_t band = {
         .shape = shape, .plan = &plan, .exec = exec, .x = x, .bias = bias, .act = act,
-        .y = y, .v = v, .products = products, .avx2 = s_use_avx2 ()
+        .y = y, .v = v, .products = products, .avx2 = zi_use_avx2 ()
     };
     for (band.first = 0; band.first < plan.tile_rows; band.first += plan.band) {
         band.rows = plan.tile_rows - band.first < plan.band?
@@ -842,7 +813,7 @@ s_case_run (zi_test_t *t, const s_case_t *tc, uint32_t seed)
         assert (u);
         zi_winograd_weights (&shape, zi_tensor_f32 (w), u);
         for (int portable = 0; portable < 2; portable++) {
-            s_portable_only = portable;
+            zi_simd_portable_only = portable;
             //  Old values in the output must not show through
             for (size_t item = 0; item < count; item++)
                 got [item] = NAN;
@@ -870,7 +841,7 @@ s_case_run (zi_test_t *t, const s_case_t *tc, uint32_t seed)
             }
             free (again);
         }
-        s_portable_only = false;
+        zi_simd_portable_only = false;
         free (u);
     }
     zi_exec_destroy (&exec);
