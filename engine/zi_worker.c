@@ -231,11 +231,13 @@ s_activity (zi_worker_t *self, bool *busy)
 }
 
 //  Graceful stop: the gateway takes no new requests and the process
-//  serves on until every request it admitted is answered (or nothing has
-//  moved for a second: what is still admitted then was lost with a
-//  process that died); a process without the gateway serves on until it
-//  has been quiet for 100 ms (the launcher stops the gateway's process
-//  first, so by then no more work is coming). At most S_DRAIN_USECS: the launcher's SIGKILL comes later.
+//  serves on until every request it admitted is answered. It cannot tell
+//  a request still computing in another process (its own actors idle all
+//  the while) from one lost with a process that died, so it waits for
+//  both, up to S_DRAIN_USECS. A process without the gateway serves on
+//  until it has been quiet for 100 ms (the launcher stops the gateway's
+//  process first, so by then no more work is coming). The launcher's
+//  SIGKILL comes later than S_DRAIN_USECS.
 //  Partial joins are not waited for: their other input may have been lost
 //  with a process that died.
 #define S_DRAIN_USECS (8 * INT64_C (1000000))
@@ -256,8 +258,8 @@ s_drain (zi_worker_t *self)
             quiet_since = zi_clock_usecs ();
         }
         else
-        if (zi_clock_usecs () - quiet_since >= (busy? 1000000: 100000))
-            return;         //  requests still admitted after a quiet second were lost
+        if (!busy && zi_clock_usecs () - quiet_since >= 100000)
+            return;
     }
     fprintf (stderr, "zinfer worker: stopping with work still in flight after %d s\n",
              (int) (S_DRAIN_USECS / 1000000));
