@@ -153,13 +153,25 @@ zi_client_new_secure (const char *endpoint, const char *server_key, const char *
     return s_client_connect (self);
 }
 
+//  Which of the gateway's endpoints a client of the topology takes: its
+//  ipc one when the gateway runs here under this user (the socket is
+//  there) and CURVE is off, being faster than tcp on loopback; else tcp
+static const char *
+s_pick_endpoint (bool curve, const char *local, const char *remote)
+{
+    struct stat info;
+    bool here = stat (local + strlen ("ipc://"), &info) == 0 && S_ISSOCK (info.st_mode);
+    return !curve && here? local: remote;
+}
+
 zi_client_t *
 zi_deploy_client (const zi_deploy_t *deploy, const char *endpoint)
 {
-    char own_endpoint [256];
+    char local [256], remote [256];
     if (!endpoint) {
-        zi_deploy_client_endpoint (deploy, own_endpoint, sizeof own_endpoint);
-        endpoint = own_endpoint;
+        zi_deploy_client_ipc_endpoint (deploy, local, sizeof local);
+        zi_deploy_client_endpoint (deploy, remote, sizeof remote);
+        endpoint = s_pick_endpoint (deploy->topology->curve, local, remote);
     }
     zi_client_t *self = s_client_new (endpoint);
     if (deploy->topology->curve)
@@ -175,20 +187,16 @@ zi_client_new_topology (const char *topology_path, int base_port, const char *ke
     zi_topology_t *topology = zi_topology_load (topology_path);
     if (!topology)
         return NULL;
-    char endpoint [256];
-    zi_topology_client_endpoint (topology, base_port, endpoint, sizeof endpoint);
-    zi_client_t *self = NULL;
-    char local [256];
+    char local [256], remote [256];
     zi_topology_client_ipc_endpoint (topology, base_port, local, sizeof local);
-    struct stat info;
+    zi_topology_client_endpoint (topology, base_port, remote, sizeof remote);
+    const char *endpoint = s_pick_endpoint (topology->curve, local, remote);
+    zi_client_t *self = NULL;
     if (topology->curve) {
         int gateway = topology->gateway_process >= 0? topology->gateway_process: 0;
         const char *server = topology->hosts [topology->processes [gateway].host].public_key;
         self = zi_client_new_secure (endpoint, server, zi_keys_client_path (key_file));
     }
-    else
-    if (stat (local + 6, &info) == 0 && S_ISSOCK (info.st_mode))
-        self = zi_client_new (local);       //  the gateway runs here: ipc is faster
     else
         self = zi_client_new (endpoint);
     zi_topology_destroy (&topology);
