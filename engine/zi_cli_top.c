@@ -6,6 +6,7 @@
 
 #include "zi_cli.h"
 #include "zi_watch.h"
+#include <inttypes.h>
 #include <unistd.h>
 
 static const char *s_top_usage =
@@ -278,11 +279,23 @@ s_print_json (s_view_t *view, FILE *out)
                      zi_watch_number (stats, "uptime_usecs"), zi_watch_number (stats, "threads"),
                      zi_watch_number (stats, "rss_bytes"));
             const msgpack_object *gateway = zi_watch_get (stats, "gateway");
-            if (gateway && gateway->type == MSGPACK_OBJECT_MAP)
-                fprintf (out, ", \"gateway\": {\"requests\": %.0f, \"replies\": %.0f, "
-                         "\"rejected\": %.0f, \"inflight\": %.0f}",
-                         zi_watch_number (gateway, "requests"), zi_watch_number (gateway, "replies"),
-                         zi_watch_number (gateway, "rejected"), zi_watch_number (gateway, "inflight"));
+            if (gateway && gateway->type == MSGPACK_OBJECT_MAP) {
+                //  Every counter the gateway reports, whatever it adds later
+                fprintf (out, ", \"gateway\": {");
+                int printed = 0;
+                for (uint32_t entry = 0; entry < gateway->via.map.size; entry++) {
+                    const msgpack_object_kv *pair = &gateway->via.map.ptr [entry];
+                    if (pair->key.type != MSGPACK_OBJECT_STR
+                    ||  pair->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+                        continue;
+                    snprintf (text, sizeof text, "%.*s", (int) pair->key.via.str.size,
+                              pair->key.via.str.ptr);
+                    fprintf (out, "%s", printed++? ", ": "");
+                    s_json_string (out, text);
+                    fprintf (out, ": %" PRIu64, pair->val.via.u64);
+                }
+                fprintf (out, "}");
+            }
             const msgpack_object *security = zi_watch_get (stats, "security");
             if (security && security->type == MSGPACK_OBJECT_MAP) {
                 fprintf (out, ", \"security\": {\"curve\": %s, \"accepted\": %.0f, "

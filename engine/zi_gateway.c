@@ -11,7 +11,11 @@
 
     The gateway admits at most max_inflight requests at a time. Beyond
     that it stops reading from clients, so ZeroMQ's queues push back on
-    them instead of memory growing without bound.
+    them instead of memory growing without bound. A request counts until
+    its answer is in the client's queue, not merely computed: when that
+    queue is full (a client that reads slower than it sends) the answer
+    waits here, holding its slot, and is sent once the client reads.
+    ZeroMQ would otherwise drop it silently.
     =========================================================================
 */
 
@@ -32,6 +36,7 @@ typedef struct {
     zi_trace_t trace;           //  records of a traced request
     int64_t first_result;       //  realtime nsecs the first output came (traced)
     int have;                   //  outputs arrived
+    bool complete;              //  all outputs here, waiting for the client to read
     int64_t started;            //  when it entered (usecs)
     int n_outputs;
     zi_tensor_t *outputs [];    //  per model output
@@ -50,6 +55,7 @@ struct zi_gateway_t {
     int n_routes;               //  model input -> consumer routes
     zi_actor_route_t *routes;   //  .output holds the model input index
     zhashx_t *inflight;         //  internal id -> s_request_t
+    zlistx_t *undelivered;      //  ids of complete requests the client's queue refused
     uint64_t next_id;           //  next internal request id
     int max_inflight;           //  admission limit
     zi_counter_t requests;      //  requests admitted
@@ -57,6 +63,9 @@ struct zi_gateway_t {
     zi_counter_t rejected;      //  malformed requests and stray results
     zi_counter_t admitted;      //  admitted and not yet answered
     zi_counter_t expired;       //  given up on after the deadline
+    zi_counter_t held;          //  answers that had to wait for a slow client
+    zi_counter_t waiting;       //  of them, waiting now (the list's size, for the monitor)
+    zi_counter_t unroutable;    //  answers and refusals for clients that were gone
 };
 
 static void
@@ -83,15 +92,18 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
     self->max_inflight = S_MAX_INFLIGHT;
     self->next_id = 1;
     self->inflight = zi_id_table_new (s_request_destroy);
+    self->undelivered = zlistx_new ();
+    assert (self->undelivered);
 
     char endpoint [256];
     int unlimited = 0;
     self->clients = zmq_socket (worker->context, ZMQ_ROUTER);
-    int mandatory = 0;      //  a vanished client's answer is dropped, not an error
+    //  Mandatory routing: a full client queue says EAGAIN (and the answer
+    //  waits here) and a vanished client EHOSTUNREACH, where ZeroMQ would
+    //  otherwise drop the message without a word
+    int mandatory = 1;
     zmq_setsockopt (self->clients, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory);
-    //  Room for every admitted request's answer: a client that reads its
-    //  answers late loses none (one that never reads is bounded by this)
-    int answers = 2 * S_MAX_INFLIGHT;
+    int answers = S_MAX_INFLIGHT;
     zmq_setsockopt (self->clients, ZMQ_SNDHWM, &answers, sizeof answers);
     zi_deploy_client_endpoint (deploy, endpoint, sizeof endpoint);
     char local [256];
@@ -177,6 +189,7 @@ zi_gateway_destroy (zi_gateway_t **self_p)
     if (self->results)
         zmq_close (self->results);
     zhashx_destroy (&self->inflight);
+    zlistx_destroy (&self->undelivered);
     free (self->peers);
     free (self->peer_local);
     free (self->peer_actor);
@@ -236,8 +249,12 @@ s_refuse (zi_gateway_t *self, const void *identity, size_t identity_size,
     if (ZI_READ (self->rejected) <= 10 || ZI_READ (self->rejected) % 1000 == 0)
         fprintf (stderr, "zinfer worker: gateway: request %llu refused: %s (%llu so far)\n",
                  (unsigned long long) request, text, (unsigned long long) ZI_READ (self->rejected));
-    if (zmq_send (self->clients, identity, identity_size, ZMQ_SNDMORE) >= 0)
+    //  A refusal is not held like an answer: if the client's queue is
+    //  full it is dropped, and the client's resend is refused again later
+    if (zmq_send (self->clients, identity, identity_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
         zi_msg_send_error (self->clients, request, text, false);
+    else
+        ZI_COUNT (self->unroutable, 1);
 }
 
 static void
@@ -357,6 +374,70 @@ s_on_request (zi_gateway_t *self)
         zi_tensor_destroy (&inputs [slot]);
 }
 
+//  Answers a complete request under the client's own id, data frames
+//  passed through as they came. False when the client's queue is full:
+//  the answer stays for a later try. A client that is gone has its answer
+//  dropped (true: nothing more to do).
+static bool
+s_answer (zi_gateway_t *self, s_request_t *request)
+{
+    if (zmq_send (self->clients, request->identity, request->identity_size,
+                  ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        if (zmq_errno () == EAGAIN)
+            return false;
+        ZI_COUNT (self->unroutable, 1);
+    }
+    else {
+        //  Past the identity frame ZeroMQ takes the rest of the message
+        for (int output = 0; output < request->n_outputs; output++) {
+            zi_tensor_t *result = request->outputs [output];
+            zi_msg_header_t reply = {.kind = ZI_MSG_REPLY, .request = request->client_request,
+                                     .source = ZI_MSG_GATEWAY, .slot = output,
+                                     .count = request->n_outputs, .dtype = result->dtype,
+                                     .ndim = result->ndim, .flags = request->flags};
+            memcpy (reply.dims, result->dims, result->ndim * sizeof (int64_t));
+            //  A traced answer carries the records once, after its last output
+            if (output + 1 < request->n_outputs)
+                reply.flags &= ~ZI_MSG_TRACE;
+            zi_msg_send (self->clients, &reply, result, &request->trace,
+                         output + 1 < request->n_outputs);
+        }
+        ZI_COUNT (self->replies, 1);
+    }
+    ZI_COUNT (self->admitted, -1);
+    return true;
+}
+
+int
+zi_gateway_undelivered (zi_gateway_t *self)
+{
+    return (int) zlistx_size (self->undelivered);
+}
+
+void
+zi_gateway_flush (zi_gateway_t *self)
+{
+    //  Clients differ: one with a full queue does not hold back the rest,
+    //  but once it said no, its other answers need not ask again this time
+    const s_request_t *refused = NULL;
+    for (void *key = zlistx_first (self->undelivered); key;
+         key = zlistx_next (self->undelivered)) {
+        //  Gone from the table: it expired while it waited
+        s_request_t *request = zhashx_lookup (self->inflight, key);
+        if (request && refused && request->identity_size == refused->identity_size
+        &&  memcmp (request->identity, refused->identity, refused->identity_size) == 0)
+            continue;
+        if (request && !s_answer (self, request)) {
+            refused = request;
+            continue;
+        }
+        if (request)
+            zhashx_delete (self->inflight, key);
+        zlistx_detach_cur (self->undelivered);
+        ZI_COUNT (self->waiting, -1);
+    }
+}
+
 //  Counts and reports a result that cannot be used
 static void
 s_drop_result (zi_gateway_t *self, const char *reason)
@@ -390,25 +471,14 @@ zi_gateway_result (zi_gateway_t *self, const zi_msg_header_t *header, zi_tensor_
                                         .ended = now, .sent = now};
             zi_trace_merge (&request->trace, &record, 1);
         }
-        //  Complete: answer under the client's own id, data frames passed
-        //  through as they came
-        zmq_send (self->clients, request->identity, request->identity_size, ZMQ_SNDMORE);
-        for (int output = 0; output < request->n_outputs; output++) {
-            zi_tensor_t *result = request->outputs [output];
-            zi_msg_header_t reply = {.kind = ZI_MSG_REPLY, .request = request->client_request,
-                                     .source = ZI_MSG_GATEWAY, .slot = output,
-                                     .count = request->n_outputs, .dtype = result->dtype,
-                                     .ndim = result->ndim, .flags = request->flags};
-            memcpy (reply.dims, result->dims, result->ndim * sizeof (int64_t));
-            //  A traced answer carries the records once, after its last output
-            if (output + 1 < request->n_outputs)
-                reply.flags &= ~ZI_MSG_TRACE;
-            zi_msg_send (self->clients, &reply, result, &request->trace,
-                         output + 1 < request->n_outputs);
+        request->complete = true;
+        if (s_answer (self, request))
+            zhashx_delete (self->inflight, (void *) (uintptr_t) header->request);
+        else {
+            ZI_COUNT (self->held, 1);
+            ZI_COUNT (self->waiting, 1);
+            zlistx_add_end (self->undelivered, (void *) (uintptr_t) header->request);
         }
-        ZI_COUNT (self->replies, 1);
-        ZI_COUNT (self->admitted, -1);
-        zhashx_delete (self->inflight, (void *) (uintptr_t) header->request);
         return;
     }
     s_drop_result (self, request? "unexpected slot or shape": "unknown request");
@@ -464,9 +534,15 @@ void
 zi_gateway_pack_stats (zi_gateway_t *self, void *packer_)
 {
     msgpack_packer *packer = packer_;
-    msgpack_pack_map (packer, 7);
+    msgpack_pack_map (packer, 10);
     s_pack_key (packer, "expired");
     msgpack_pack_uint64 (packer, ZI_READ (self->expired));
+    s_pack_key (packer, "held");
+    msgpack_pack_uint64 (packer, ZI_READ (self->held));
+    s_pack_key (packer, "undelivered");
+    msgpack_pack_uint64 (packer, ZI_READ (self->waiting));
+    s_pack_key (packer, "unroutable");
+    msgpack_pack_uint64 (packer, ZI_READ (self->unroutable));
     s_pack_key (packer, "requests");
     msgpack_pack_uint64 (packer, ZI_READ (self->requests));
     s_pack_key (packer, "replies");

@@ -86,9 +86,17 @@ s_thread_loop (zi_thread_t *self)
             actor->queued = false;
             zi_actor_drain_local (actor);
         }
-        if (self->gateway)
+        //  Answers held for slow clients are retried often: nothing tells
+        //  us when a client has read (a ROUTER cannot poll one peer)
+        int timeout = S_TICK_MSECS;
+        if (self->gateway) {
+            if (zi_gateway_undelivered (self->gateway)) {
+                zi_gateway_flush (self->gateway);
+                timeout = zi_gateway_undelivered (self->gateway)? 1: S_TICK_MSECS;
+            }
             items [2].events = zi_gateway_accepting (self->gateway)? ZMQ_POLLIN: 0;
-        int rc = zmq_poll (items, n_items, S_TICK_MSECS);
+        }
+        int rc = zmq_poll (items, n_items, timeout);
         if (rc < 0 && zmq_errno () != EINTR) {
             fprintf (stderr, "zinfer worker: thread %d: poll failed: %s\n", self->index,
                      zmq_strerror (zmq_errno ()));

@@ -190,6 +190,12 @@ int
 //  Forgets requests whose answer is overdue
 void
     zi_gateway_expire (zi_gateway_t *self, int64_t now_usecs);
+//  Answers waiting for their client to read (its queue was full)
+int
+    zi_gateway_undelivered (zi_gateway_t *self);
+//  Tries again to send the answers that waited
+void
+    zi_gateway_flush (zi_gateway_t *self);
 //  Handles what is waiting on one of its sockets
 void
     zi_gateway_handle (zi_gateway_t *self, void *socket);

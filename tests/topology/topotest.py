@@ -590,6 +590,74 @@ def backpressure_case(args, folder, port):
         client.close()
 
 
+def slow_reader_case(args, folder, port):
+    """A client that sends thousands of requests before it reads a single
+    answer, over ipc with a tiny receive queue: answers the client's queue
+    cannot take wait in the gateway (holding their slot, so admission
+    stops), and every one arrives once the client reads."""
+    import zmq
+    import msgpack
+    model, names, path = three_way_split(args, folder, port, "tiny_cnn_op13")
+    data = os.path.join(args.models, "tiny_cnn_op13.input.npy")
+    want = local_result(args.zinfer, model, [data], folder).tobytes()
+    x = np.load(data)
+    count = min(args.requests or 20000, 20000)
+    with Topology(args.zinfer, path) as topology:
+        context = zmq.Context()
+        socket = context.socket(zmq.DEALER)
+        socket.setsockopt(zmq.RCVHWM, 10)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.connect(topology.local_endpoint)
+        sent, answered, wrong, seen = 0, 0, 0, set()
+
+        def send_some():
+            nonlocal sent
+            while sent < count:
+                header = msgpack.packb([1, 2, sent + 1, 0xFFFF, 0, 1, 1, list(x.shape), 0])
+                try:
+                    socket.send_multipart([header, x.tobytes()], flags=zmq.NOBLOCK)
+                except zmq.Again:
+                    return
+                sent += 1
+
+        # Fill everything without reading: the engine answers until the
+        # client's queues are full, then has to hold what it computes
+        deadline = time.time() + 60
+        send_some()
+        while sent < count and time.time() < deadline:
+            time.sleep(0.2)
+            before = sent
+            send_some()
+            if sent == before:
+                break
+        time.sleep(2)
+        gateway = [p["gateway"] for p in top_json(args, path)["processes"] if "gateway" in p][0]
+        print(f"sent {sent} unread; gateway holds {gateway['undelivered']} answers, "
+              f"{gateway['inflight']} of {gateway['max_inflight']} slots taken", flush=True)
+        check(gateway["undelivered"] > 0, "the gateway holds answers the client cannot take yet")
+        check(gateway["inflight"] == gateway["max_inflight"],
+              "held answers keep their slots, so the gateway stops admitting")
+        while answered < count:
+            if not socket.poll(60000):
+                raise Failure(f"no answer for 60 s ({answered} of {count} answered)")
+            reply = socket.recv_multipart()
+            ident = msgpack.unpackb(reply[0])[2]
+            if ident in seen:
+                raise Failure(f"request {ident} answered twice")
+            seen.add(ident)
+            answered += 1
+            wrong += reply[1] != want
+            send_some()
+        gateway = [p["gateway"] for p in top_json(args, path)["processes"] if "gateway" in p][0]
+        print(f"answered {answered} of {count}, {wrong} wrong; {gateway['held']} answers "
+              f"waited for the client, {gateway['unroutable']} unroutable", flush=True)
+        check(answered == count and wrong == 0, f"all {count} answered once, bitwise right")
+        check(gateway["held"] > 0 and gateway["unroutable"] == 0 and gateway["undelivered"] == 0,
+              "answers waited instead of being dropped")
+        socket.close()
+        context.term()
+
+
 def graceful_case(args, folder, port):
     """SIGTERM to zinfer up: requests already in flight are answered, the
     processes then exit; a request sent after the stop gets a clear
@@ -671,6 +739,7 @@ CASES = {
     "one_thread_resnet18": one_thread_case,
     "inflight_1000": inflight_case,
     "no_orphans": no_orphans_case,
+    "slow_reader": slow_reader_case,
 }
 
 
