@@ -34,6 +34,7 @@
 
 #include "zi_classes.h"
 #include "act_simd.h"
+#include "act_mm.h"
 #include "act_winograd.h"
 #include <cblas.h>
 
@@ -507,29 +508,7 @@ s_part_unit (int64_t macs_per_item)
 //  --------------------------------------------------------------------------
 //  SIMD helpers (see act_simd.h for how the AVX2 + FMA kernels are chosen)
 
-bool zi_simd_portable_only = false;
-
-//  Is the activation one of the few that the SIMD kernels apply to a
-//  register before storing it? The others are left to zi_act_apply.
-static bool
-s_act_inline (const zi_act_t *act)
-{
-    return act->kind == ZI_ACT_NONE || act->kind == ZI_ACT_RELU || act->kind == ZI_ACT_CLIP
-        || act->kind == ZI_ACT_LEAKY_RELU || act->kind == ZI_ACT_HARD_SIGMOID
-        || act->kind == ZI_ACT_HARD_SWISH;
-}
-
 #if defined (ZI_HAVE_AVX2)
-//  A mask of the first n lanes (0 <= n <= 8) for masked loads and stores
-static ZI_AVX2_INLINE __m256i
-s_tail_mask_avx2 (int64_t n)
-{
-    static const int32_t lanes [16] = {
-        -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0
-    };
-    return _mm256_loadu_si256 ((const __m256i *) (lanes + 8 - n));
-}
-
 //  dst [q] = src [2 q] for q < n, eight at a time for as long as the
 //  sixteen floats a step loads lie within src [0, available); returns how
 //  many it copied, the caller does the rest
@@ -537,68 +516,11 @@ static ZI_AVX2 int64_t
 s_gather2_avx2 (float *dst, const float *src, int64_t n, int64_t available)
 {
     int64_t q = 0;
-    for (; q + 8 <= n && 2 * q + 16 <= available; q += 8) {
-        __m256 low = _mm256_loadu_ps (src + 2 * q);
-        __m256 high = _mm256_loadu_ps (src + 2 * q + 8);
-        //  even lanes of each 128-bit half, then the halves in order
-        __m256 even = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (2, 0, 2, 0));
-        even = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (even),
-                                                        _MM_SHUFFLE (3, 1, 2, 0)));
-        _mm256_storeu_ps (dst + q, even);
-    }
+    for (; q + 8 <= n && 2 * q + 16 <= available; q += 8)
+        _mm256_storeu_ps (dst + q, zi_even8_avx2 (src + 2 * q));
     return q;
 }
 
-//  The activations s_act_inline accepts, on a register. maxps and minps
-//  return their second operand when either is NaN; the operands are in the
-//  order that treats NaN as zi_act_one does (relu 0, the others NaN).
-static ZI_AVX2_INLINE __m256
-s_act8_avx2 (__m256 v, zi_act_kind_t kind, __m256 alpha, __m256 beta)
-{
-    __m256 zero = _mm256_setzero_ps ();
-    __m256 one = _mm256_set1_ps (1.0f);
-    switch (kind) {
-        case ZI_ACT_RELU:
-            return _mm256_max_ps (v, zero);
-        case ZI_ACT_CLIP:
-            return _mm256_min_ps (beta, _mm256_max_ps (alpha, v));
-        case ZI_ACT_LEAKY_RELU:
-            return _mm256_blendv_ps (_mm256_mul_ps (v, alpha), v,
-                                     _mm256_cmp_ps (v, zero, _CMP_GE_OQ));
-        case ZI_ACT_HARD_SIGMOID:
-            return _mm256_min_ps (one, _mm256_max_ps (zero, _mm256_fmadd_ps (v, alpha, beta)));
-        case ZI_ACT_HARD_SWISH: {
-            __m256 gate = _mm256_fmadd_ps (v, _mm256_set1_ps (1.0f / 6.0f),
-                                           _mm256_set1_ps (0.5f));
-            return _mm256_mul_ps (v, _mm256_min_ps (one, _mm256_max_ps (zero, gate)));
-        }
-        default:
-            return v;
-    }
-}
-
-//  The activation over n floats: the vector forms of the common cases, the
-//  rest left to zi_act_apply
-static ZI_AVX2 void
-s_act_avx2 (const zi_act_t *act, float *y, int64_t n)
-{
-    if (act->kind == ZI_ACT_NONE)
-        return;
-    if (!s_act_inline (act)) {
-        zi_act_apply (act, y, (size_t) n);
-        return;
-    }
-    __m256 alpha = _mm256_set1_ps (act->alpha);
-    __m256 beta = _mm256_set1_ps (act->beta);
-    int64_t full = n / 8 * 8;
-    for (int64_t i = 0; i < full; i += 8)
-        _mm256_storeu_ps (y + i, s_act8_avx2 (_mm256_loadu_ps (y + i), act->kind, alpha, beta));
-    if (full < n) {
-        __m256i tail = s_tail_mask_avx2 (n - full);
-        __m256 v = _mm256_maskload_ps (y + full, tail);
-        _mm256_maskstore_ps (y + full, tail, s_act8_avx2 (v, act->kind, alpha, beta));
-    }
-}
 #endif
 
 
@@ -725,13 +647,13 @@ s_dw_square_avx2 (const s_geom_t *geom, const s_dw_t *dw, const float *pad, cons
                   const int k, const int s)
 {
     assert (k <= 5);
-    zi_act_kind_t kind = s_act_inline (act)? act->kind: ZI_ACT_NONE;
+    zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
     __m256 alpha = _mm256_set1_ps (act->alpha);
     __m256 beta = _mm256_set1_ps (act->beta);
     int64_t out_w = geom->out_w;
     int64_t full = out_w / 8 * 8;
     int64_t width = dw->width;
-    __m256i tail = s_tail_mask_avx2 (out_w - full);
+    __m256i tail = zi_tail_mask_avx2 (out_w - full);
     __m256 start = _mm256_set1_ps (bias);
     for (int64_t oh = 0; oh < geom->out_h; oh += S_DW_ROWS) {
         int64_t rows = geom->out_h - oh < S_DW_ROWS? geom->out_h - oh: S_DW_ROWS;
@@ -761,10 +683,10 @@ s_dw_square_avx2 (const s_geom_t *geom, const s_dw_t *dw, const float *pad, cons
             //  it after the store of the row before
             for (int r = 0; r < S_DW_ROWS; r++)
                 s_store_avx2 (r < rows? yrow + r * out_w: spare, ow, full, tail,
-                              s_act8_avx2 (sum [r], kind, alpha, beta));
+                              zi_act8_avx2 (sum [r], kind, alpha, beta));
         }
         if (kind != act->kind)
-            s_act_avx2 (act, yrow, rows * out_w);
+            zi_act_simd (act, yrow, rows * out_w);
     }
 }
 
@@ -779,10 +701,10 @@ s_dw_general_avx2 (const s_geom_t *geom, const s_dw_t *dw, const int64_t *column
     int64_t full = out_w / 8 * 8;
     int64_t row_step = geom->stride_h * dw->width;
     int64_t tap_step = geom->dil_h * dw->width;
-    zi_act_kind_t kind = s_act_inline (act)? act->kind: ZI_ACT_NONE;
+    zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
     __m256 alpha = _mm256_set1_ps (act->alpha);
     __m256 beta = _mm256_set1_ps (act->beta);
-    __m256i tail = s_tail_mask_avx2 (out_w - full);
+    __m256i tail = zi_tail_mask_avx2 (out_w - full);
     __m256 start = _mm256_set1_ps (bias);
     for (int64_t oh = 0; oh < geom->out_h; oh += 4) {
         int64_t rows = geom->out_h - oh < 4? geom->out_h - oh: 4;
@@ -804,16 +726,16 @@ s_dw_general_avx2 (const s_geom_t *geom, const s_dw_t *dw, const int64_t *column
                 at += tap_step;
                 taps += geom->k_w;
             }
-            s_store_avx2 (yrow, ow, full, tail, s_act8_avx2 (sum0, kind, alpha, beta));
+            s_store_avx2 (yrow, ow, full, tail, zi_act8_avx2 (sum0, kind, alpha, beta));
             s_store_avx2 (rows > 1? yrow + out_w: spare, ow, full, tail,
-                          s_act8_avx2 (sum1, kind, alpha, beta));
+                          zi_act8_avx2 (sum1, kind, alpha, beta));
             s_store_avx2 (rows > 2? yrow + 2 * out_w: spare, ow, full, tail,
-                          s_act8_avx2 (sum2, kind, alpha, beta));
+                          zi_act8_avx2 (sum2, kind, alpha, beta));
             s_store_avx2 (rows > 3? yrow + 3 * out_w: spare, ow, full, tail,
-                          s_act8_avx2 (sum3, kind, alpha, beta));
+                          zi_act8_avx2 (sum3, kind, alpha, beta));
         }
         if (kind != act->kind)
-            s_act_avx2 (act, yrow, rows * out_w);
+            zi_act_simd (act, yrow, rows * out_w);
     }
 }
 
@@ -939,24 +861,6 @@ s_bias_fill (float *y, int64_t rows, int64_t cols, int64_t ld, const float *bias
     return 1.0f;
 }
 
-//  The fused activation over the rows of an output block
-static void
-s_act_rows (const zi_act_t *act, float *y, int64_t rows, int64_t cols, int64_t ld)
-{
-    if (act->kind == ZI_ACT_NONE)
-        return;
-    bool avx2 = zi_use_avx2 ();
-    for (int64_t row = 0; row < rows; row++) {
-#if defined (ZI_HAVE_AVX2)
-        if (avx2) {
-            s_act_avx2 (act, y + row * ld, cols);
-            continue;
-        }
-#endif
-        zi_act_apply (act, y + row * ld, (size_t) cols);
-    }
-}
-
 //  1x1, stride 1, no padding: the input already is the column matrix
 static bool
 s_is_pointwise (const s_geom_t *geom)
@@ -966,258 +870,10 @@ s_is_pointwise (const s_geom_t *geom)
         && geom->out_h == geom->in_h && geom->out_w == geom->in_w;
 }
 
-//  Matrix products on weights packed by prepare: the 1x1 and im2col
-//  convolutions with one group. Y = W X + b is made a tile of S_MM_ROWS
-//  output channels by S_MM_COLS columns at a time: twelve sums in
-//  registers, fed per row of X by two loads of X and six broadcasts of W,
-//  with the bias as the sums' start and the activation applied before the
-//  one store. Unlike sgemm nothing is copied per run (sgemm packs W and X
-//  on every call and zeroes Y first, and the bias and activation then need
-//  passes of their own), which is most of the time for the small images
-//  late in a network. X deeper than S_MM_DEPTH rows is taken in slices,
-//  the sums passing through Y between them, so that the strip of X a tile
-//  reads stays in L1 for every panel of W.
-#define S_MM_ROWS 6
-#define S_MM_COLS 16
-#define S_MM_DEPTH 256
-
 //  Products deeper than this (the 3x3 convolutions of wide layers) stay
 //  with sgemm: over a long K its packing pays for itself, and its larger
 //  blocking came out a few percent ahead of the tiles here
 #define S_MM_MAX_DEPTH 1536
-
-//  Floats of packed weights for M output and K input channels: whole
-//  panels, and two floats of slack for the column kernel's eight-float
-//  loads of a six-float row
-static size_t
-s_mm_packed_floats (int64_t maps, int64_t depth)
-{
-    return (size_t) ((maps + S_MM_ROWS - 1) / S_MM_ROWS * S_MM_ROWS * depth + 2);
-}
-
-//  Packs W [M][K] into panels of S_MM_ROWS output channels: panel p holds
-//  W [p S_MM_ROWS + r][k] at [p][k][r], zero past M
-static void
-s_mm_pack (const float *w, int64_t maps, int64_t depth, float *packed)
-{
-    memset (packed, 0, s_mm_packed_floats (maps, depth) * sizeof (float));
-    for (int64_t m = 0; m < maps; m++)
-        for (int64_t k = 0; k < depth; k++)
-            packed [(m / S_MM_ROWS * depth + k) * S_MM_ROWS + m % S_MM_ROWS] = w [m * depth + k];
-}
-
-#if defined (ZI_HAVE_AVX2)
-//  One tile: rows output channels (the panel's valid ones) by 16 columns,
-//  or by 8 when narrow; masked loads and stores when the tile passes the
-//  end of the row. Named sums, not an array: gcc keeps those in registers.
-static ZI_AVX2_INLINE void
-s_mm_tile_avx2 (const float *panel, const float *x, int64_t depth, int64_t ldx,
-                const float *bias, zi_act_kind_t kind, __m256 alpha, __m256 beta,
-                float *y, int64_t ldy, int64_t rows, bool narrow, bool masked,
-                __m256i mask_lo, __m256i mask_hi)
-{
-    //  bias == NULL: the sums so far are in y (a later slice of K)
-    __m256 s0a, s0b, s1a, s1b, s2a, s2b, s3a, s3b, s4a, s4b, s5a, s5b;
-    if (bias) {
-        s0a = s0b = _mm256_broadcast_ss (bias + 0);
-        s1a = s1b = _mm256_broadcast_ss (bias + 1);
-        s2a = s2b = _mm256_broadcast_ss (bias + 2);
-        s3a = s3b = _mm256_broadcast_ss (bias + 3);
-        s4a = s4b = _mm256_broadcast_ss (bias + 4);
-        s5a = s5b = _mm256_broadcast_ss (bias + 5);
-    }
-    else {
-        __m256 sums [S_MM_ROWS][2];
-        for (int64_t r = 0; r < S_MM_ROWS; r++) {
-            const float *yrow = y + (r < rows? r: 0) * ldy;
-            sums [r][0] = masked? _mm256_maskload_ps (yrow, mask_lo): _mm256_loadu_ps (yrow);
-            sums [r][1] = narrow? _mm256_setzero_ps ():
-                          masked? _mm256_maskload_ps (yrow + 8, mask_hi):
-                                  _mm256_loadu_ps (yrow + 8);
-        }
-        s0a = sums [0][0]; s0b = sums [0][1]; s1a = sums [1][0]; s1b = sums [1][1];
-        s2a = sums [2][0]; s2b = sums [2][1]; s3a = sums [3][0]; s3b = sums [3][1];
-        s4a = sums [4][0]; s4b = sums [4][1]; s5a = sums [5][0]; s5b = sums [5][1];
-    }
-    for (int64_t k = 0; k < depth; k++) {
-        __m256 lo = masked? _mm256_maskload_ps (x, mask_lo): _mm256_loadu_ps (x);
-        __m256 hi = _mm256_setzero_ps ();
-        if (!narrow)
-            hi = masked? _mm256_maskload_ps (x + 8, mask_hi): _mm256_loadu_ps (x + 8);
-        __m256 tap;
-#define S_MM_STEP(r) \
-        tap = _mm256_broadcast_ss (panel + r); \
-        s##r##a = _mm256_fmadd_ps (tap, lo, s##r##a); \
-        if (!narrow) \
-            s##r##b = _mm256_fmadd_ps (tap, hi, s##r##b);
-        S_MM_STEP (0) S_MM_STEP (1) S_MM_STEP (2) S_MM_STEP (3) S_MM_STEP (4) S_MM_STEP (5)
-#undef S_MM_STEP
-        panel += S_MM_ROWS;
-        x += ldx;
-    }
-    __m256 sums [S_MM_ROWS][2] = {
-        {s0a, s0b}, {s1a, s1b}, {s2a, s2b}, {s3a, s3b}, {s4a, s4b}, {s5a, s5b}
-    };
-    for (int64_t r = 0; r < rows; r++) {
-        float *yrow = y + r * ldy;
-        __m256 lo = s_act8_avx2 (sums [r][0], kind, alpha, beta);
-        if (masked)
-            _mm256_maskstore_ps (yrow, mask_lo, lo);
-        else
-            _mm256_storeu_ps (yrow, lo);
-        if (narrow)
-            continue;
-        __m256 hi = s_act8_avx2 (sums [r][1], kind, alpha, beta);
-        if (masked)
-            _mm256_maskstore_ps (yrow + 8, mask_hi, hi);
-        else
-            _mm256_storeu_ps (yrow + 8, hi);
-    }
-}
-
-//  One column of Y for one panel, for the last few columns of a row: the
-//  panel's six weights for a row of X are one vector, times that row's
-//  value in the column. Four sums over alternate rows keep the FMA units
-//  from waiting on one long chain.
-static ZI_AVX2_INLINE void
-s_mm_column_avx2 (const float *panel, const float *x, int64_t depth, int64_t ldx,
-                  const float *bias, zi_act_kind_t kind, __m256 alpha, __m256 beta,
-                  float *y, int64_t ldy, int64_t rows)
-{
-    float start [8] = {0};
-    for (int64_t r = 0; r < rows; r++)
-        start [r] = bias? bias [r]: y [r * ldy];
-    __m256 sum0 = _mm256_loadu_ps (start);
-    __m256 sum1 = _mm256_setzero_ps (), sum2 = sum1, sum3 = sum1;
-    int64_t k = 0;
-    for (; k + 4 <= depth; k += 4) {
-        const float *at = panel + k * S_MM_ROWS;
-        sum0 = _mm256_fmadd_ps (_mm256_loadu_ps (at), _mm256_broadcast_ss (x), sum0);
-        sum1 = _mm256_fmadd_ps (_mm256_loadu_ps (at + S_MM_ROWS),
-                                _mm256_broadcast_ss (x + ldx), sum1);
-        sum2 = _mm256_fmadd_ps (_mm256_loadu_ps (at + 2 * S_MM_ROWS),
-                                _mm256_broadcast_ss (x + 2 * ldx), sum2);
-        sum3 = _mm256_fmadd_ps (_mm256_loadu_ps (at + 3 * S_MM_ROWS),
-                                _mm256_broadcast_ss (x + 3 * ldx), sum3);
-        x += 4 * ldx;
-    }
-    for (; k < depth; k++) {
-        sum0 = _mm256_fmadd_ps (_mm256_loadu_ps (panel + k * S_MM_ROWS),
-                                _mm256_broadcast_ss (x), sum0);
-        x += ldx;
-    }
-    __m256 sum = _mm256_add_ps (_mm256_add_ps (sum0, sum1), _mm256_add_ps (sum2, sum3));
-    float lanes [8];
-    _mm256_storeu_ps (lanes, s_act8_avx2 (sum, kind, alpha, beta));
-    for (int64_t r = 0; r < rows; r++)
-        y [r * ldy] = lanes [r];
-}
-
-//  Y = act (W X + b), W [M][K] packed by s_mm_pack, X [K][cols] with rows
-//  ldx floats apart, Y [M][cols] with rows ldy apart. Within a slice of K
-//  the loop over panels is inside the loop over columns, so the strip of X
-//  a tile reads stays in cache for every panel; W streams through in
-//  order, which the prefetchers follow. Only the first slice starts from
-//  the bias and only the last applies the activation.
-static ZI_AVX2 void
-s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const float *x,
-           int64_t ldx, const float *bias, const zi_act_t *act, float *y, int64_t ldy)
-{
-    zi_act_kind_t kind = s_act_inline (act)? act->kind: ZI_ACT_NONE;
-    __m256 alpha = _mm256_set1_ps (act->alpha);
-    __m256 beta = _mm256_set1_ps (act->beta);
-    __m256i all = _mm256_set1_epi32 (-1);
-    int64_t panels = (maps + S_MM_ROWS - 1) / S_MM_ROWS;
-    int64_t slices = (depth + S_MM_DEPTH - 1) / S_MM_DEPTH;
-    int64_t slice = (depth + slices - 1) / slices;
-    for (int64_t k0 = 0; k0 < depth; k0 += slice) {
-        int64_t rows_x = depth - k0 < slice? depth - k0: slice;
-        bool first = k0 == 0, last = k0 + rows_x == depth;
-        zi_act_kind_t now = last? kind: ZI_ACT_NONE;
-        for (int64_t col = 0; col < cols; col += S_MM_COLS) {
-            int64_t left = cols - col;
-            const float *strip = x + k0 * ldx + col;
-            for (int64_t p = 0; p < panels; p++) {
-                int64_t rows = maps - p * S_MM_ROWS < S_MM_ROWS? maps - p * S_MM_ROWS: S_MM_ROWS;
-                float b [8] = {0};
-                for (int64_t r = 0; r < rows; r++)
-                    b [r] = bias? bias [p * S_MM_ROWS + r]: 0;
-                const float *start = first? b: NULL;
-                const float *panel = packed + (p * depth + k0) * S_MM_ROWS;
-                float *y_p = y + p * S_MM_ROWS * ldy + col;
-                if (left >= S_MM_COLS)
-                    s_mm_tile_avx2 (panel, strip, rows_x, ldx, start, now, alpha, beta,
-                                    y_p, ldy, rows, false, false, all, all);
-                else
-                if (left > 8)
-                    s_mm_tile_avx2 (panel, strip, rows_x, ldx, start, now, alpha, beta,
-                                    y_p, ldy, rows, false, true, all,
-                                    s_tail_mask_avx2 (left - 8));
-                else
-                if (left >= 4)
-                    s_mm_tile_avx2 (panel, strip, rows_x, ldx, start, now, alpha, beta,
-                                    y_p, ldy, rows, true, true, s_tail_mask_avx2 (left), all);
-                else
-                    for (int64_t c = 0; c < left; c++)
-                        s_mm_column_avx2 (panel, strip + c, rows_x, ldx, start, now,
-                                          alpha, beta, y_p + c, ldy, rows);
-            }
-        }
-    }
-    if (kind != act->kind)
-        s_act_rows (act, y, maps, cols, ldy);
-}
-
-//  s_mm_avx2 shared out between the exec's threads, by panels of output
-//  channels when W is the larger operand (the small images late in a
-//  network), else by columns in whole tiles. Either way each output is
-//  made by the same tile, in the same order, as by one s_mm_avx2 call.
-typedef struct {
-    const float *packed;        //  weights packed by s_mm_pack
-    int64_t maps, depth, cols;  //  M, K, columns of X and Y
-    const float *x;             //  X [K][cols]
-    int64_t ldx;                //  floats between rows of X
-    const float *bias;          //  [M] or NULL
-    const zi_act_t *act;        //  fused activation
-    float *y;                   //  Y [M][cols]
-    int64_t ldy;                //  floats between rows of Y
-} s_mm_job_t;
-
-static void
-s_mm_panels_part (void *args, int64_t first, int64_t last, int thread)
-{
-    s_mm_job_t *job = args;
-    int64_t m0 = first * S_MM_ROWS;
-    int64_t m1 = last * S_MM_ROWS < job->maps? last * S_MM_ROWS: job->maps;
-    s_mm_avx2 (job->packed + m0 * job->depth, m1 - m0, job->depth, job->cols, job->x,
-               job->ldx, job->bias? job->bias + m0: NULL, job->act, job->y + m0 * job->ldy,
-               job->ldy);
-}
-
-static void
-s_mm_columns_part (void *args, int64_t first, int64_t last, int thread)
-{
-    s_mm_job_t *job = args;
-    s_mm_avx2 (job->packed, job->maps, job->depth, last - first, job->x + first, job->ldx,
-               job->bias, job->act, job->y + first, job->ldy);
-}
-
-static void
-s_mm_parallel (zi_exec_t *exec, const float *packed, int64_t maps, int64_t depth,
-               int64_t cols, const float *x, int64_t ldx, const float *bias,
-               const zi_act_t *act, float *y, int64_t ldy)
-{
-    s_mm_job_t job = {packed, maps, depth, cols, x, ldx, bias, act, y, ldy};
-    if (maps >= cols)
-        zi_exec_parallel (exec, (maps + S_MM_ROWS - 1) / S_MM_ROWS,
-                          s_part_unit (S_MM_ROWS * depth * cols), s_mm_panels_part, &job);
-    else {
-        int64_t unit = s_part_unit (maps * depth);
-        zi_exec_parallel (exec, cols, (unit + S_MM_COLS - 1) / S_MM_COLS * S_MM_COLS,
-                          s_mm_columns_part, &job);
-    }
-}
-#endif
 
 //  1x1, stride 1, no padding: Y_g = W_g X_g straight from the input. A
 //  1x1 image (the squeeze-excite blocks) is a matrix-vector product, for
@@ -1243,7 +899,7 @@ s_conv_pointwise (const s_geom_t *geom, const float *x, const float *w, const fl
                              (blasint) out_g, (blasint) plane, (blasint) in_g, 1.0f,
                              w_g, (blasint) in_g, x_ng, (blasint) plane,
                              beta, y_ng, (blasint) plane);
-            s_act_rows (act, y_ng, out_g, plane, plane);
+            zi_act_rows (act, y_ng, out_g, plane, plane);
         }
 }
 
@@ -1342,17 +998,17 @@ s_band_part (void *args, int64_t first, int64_t last, int thread)
         int64_t cols = rows * geom->out_w;
         s_im2col (geom, job->x + (n * geom->in_c + g * in_g) * geom->in_h * geom->in_w,
                   in_g, oh0, rows, col);
-        s_mm_avx2 (job->packed, out_g, depth, cols, col, cols, job->bias, job->act,
+        zi_mm_avx2 (job->packed, out_g, depth, cols, col, cols, job->bias, job->act,
                    job->y + (n * geom->out_c + g * out_g) * out_plane + oh0 * geom->out_w,
                    out_plane);
     }
 }
 #endif
 
-//  With packed weights (group 1, AVX2) each band goes to s_mm_avx2 instead
+//  With packed weights (group 1, AVX2) each band goes to zi_mm_avx2 instead
 //  of sgemm. With more than one thread: whole bands per thread when there
 //  are enough of them, else each band's im2col shared out by channels and
-//  its product by s_mm_parallel; sgemm threads itself.
+//  its product by zi_mm_parallel; sgemm threads itself.
 static int
 s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const float *w,
                const float *packed, const float *bias, const zi_act_t *act, float *y)
@@ -1394,7 +1050,7 @@ s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const floa
                 float *y_band = y_ng + oh0 * geom->out_w;
 #if defined (ZI_HAVE_AVX2)
                 if (packed) {
-                    s_mm_parallel (exec, packed, out_g, depth, cols, col, cols, bias, act,
+                    zi_mm_parallel (exec, packed, out_g, depth, cols, col, cols, bias, act,
                                    y_band, out_plane);
                     continue;
                 }
@@ -1405,7 +1061,7 @@ s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const floa
                              (blasint) out_g, (blasint) cols, (blasint) depth, 1.0f,
                              w_g, (blasint) depth, col, (blasint) cols,
                              beta, y_band, (blasint) out_plane);
-                s_act_rows (act, y_band, out_g, cols, out_plane);
+                zi_act_rows (act, y_band, out_g, cols, out_plane);
             }
         }
     return 0;
@@ -1480,7 +1136,7 @@ s_conv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 #if defined (ZI_HAVE_AVX2)
         if (packed && plane > 1) {
             for (int64_t n = 0; n < geom.batch; n++)
-                s_mm_parallel (exec, packed, geom.out_c, geom.in_c, plane,
+                zi_mm_parallel (exec, packed, geom.out_c, geom.in_c, plane,
                                x + n * geom.in_c * plane, plane, bias, &node->act,
                                y + n * geom.out_c * plane, plane);
             return 0;
@@ -1494,7 +1150,7 @@ s_conv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 }
 
 //  Transforms constant weights for Winograd where it pays, or packs them
-//  for s_mm_avx2, for the other convolutions that go through a matrix
+//  for zi_mm_avx2, for the other convolutions that go through a matrix
 //  product with one group (1x1 and im2col); a later prepare (new shapes)
 //  does it afresh
 static int
@@ -1527,10 +1183,10 @@ s_conv_prepare (zi_node_t *node, const zi_tensor_t *const *in)
     int64_t depth = geom.in_c * geom.k_h * geom.k_w;
     if (depth > S_MM_MAX_DEPTH && !s_is_pointwise (&geom))
         return 0;
-    self->packed = zi_alloc (s_mm_packed_floats (geom.out_c, depth) * sizeof (float));
+    self->packed = zi_alloc (zi_mm_packed_floats (geom.out_c, depth) * sizeof (float));
     if (!self->packed)
         return zi_error ("out of memory for packed weights");
-    s_mm_pack (zi_tensor_f32 (in [1]), geom.out_c, depth, self->packed);
+    zi_mm_pack (zi_tensor_f32 (in [1]), geom.out_c, depth, depth, 1, self->packed);
     self->packed_from = zi_tensor_f32 (in [1]);
     self->packed_maps = geom.out_c;
     self->packed_depth = depth;

@@ -20,6 +20,7 @@
 */
 
 #include "zi_classes.h"
+#include "act_simd.h"
 #include <float.h>
 
 typedef enum {
@@ -307,6 +308,33 @@ s_pool_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const 
 //  vectorises fully. A 5 x 5 stride-1 window costs 10 operations per
 //  output instead of 25.
 
+#if defined (ZI_HAVE_AVX2)
+//  Interior columns [first, end) of a stride-2 row, eight at a time: each
+//  tap's inputs are the even floats of sixteen, so every load is a plain
+//  one (gcc leaves the scalar stride-2 loop unvectorised). Taps combine in
+//  the scalar loop's order, so sums round alike. Stops where a load would
+//  pass base [available); returns the first column it did not make.
+static ZI_AVX2 int64_t
+s_horizontal_s2_avx2 (const float *base, float *hrow, int64_t first, int64_t end,
+                      const s_axis_t *w, int64_t available, bool max)
+{
+    int64_t col = first;
+    int64_t reach = (w->kernel - 1) * w->dilation;
+    for (; col + 8 <= end && 2 * col + reach + 16 <= available; col += 8) {
+        const float *at = base + 2 * col;
+        __m256 value = zi_even8_avx2 (at);
+        for (int64_t kw = 1; kw < w->kernel; kw++) {
+            __m256 tap = zi_even8_avx2 (at + kw * w->dilation);
+            //  maxps (tap, value) keeps value when tap is NaN, as the
+            //  scalar loop's tap > value ? tap : value does
+            value = max? _mm256_max_ps (tap, value): _mm256_add_ps (value, tap);
+        }
+        _mm256_storeu_ps (hrow + col, value);
+    }
+    return col;
+}
+#endif
+
 //  One input row reduced over the kernel width: hrow [col] is the max (or
 //  sum) of the taps of output column col that fall inside the input
 static void
@@ -335,6 +363,14 @@ s_horizontal (const float *restrict x_row, float *restrict hrow, const s_axis_t 
     const float *base = x_row - w->pad_begin;
     if (first >= end)
         return;
+#if defined (ZI_HAVE_AVX2)
+    if (stride == 2 && zi_use_avx2 ()) {
+        //  Loads stay within this row: base [pad_begin + in) is its end
+        first = s_horizontal_s2_avx2 (base, hrow, first, end, w, w->pad_begin + width, max);
+        if (first >= end)
+            return;
+    }
+#endif
     if (stride == 1)
         memcpy (hrow + first, base + first, (end - first) * sizeof (float));
     else
@@ -865,11 +901,28 @@ zi_act_pool_test (zi_test_t *t)
          .dilations = {2, 2}, .auto_pad = "SAME_UPPER"},
         {.n_spatial = 1, .dims = {1, 2, 12}, .kernel = {3}, .strides = {1}, .dilations = {3},
          .pads = {2, 2}, .set_pads = true},
+        //  wide enough for the stride-2 SIMD interior, its taps dilated
+        {.n_spatial = 2, .dims = {1, 2, 5, 71}, .kernel = {2, 3}, .strides = {2, 2},
+         .dilations = {1, 3}, .pads = {0, 2, 1, 1}, .set_pads = true},
     };
     for (size_t index = 0; index < sizeof dilated / sizeof dilated [0]; index++) {
         dilated [index].op = "MaxPool";
         s_check_case (t, &dilated [index], seed++);
     }
+
+    //  The portable interior loops too, where the SIMD ones would run
+    zi_simd_portable_only = true;
+    s_case_t portable [] = {
+        {.op = "MaxPool", .n_spatial = 2, .dims = {1, 3, 9, 67}, .kernel = {3, 3},
+         .strides = {2, 2}, .pads = {1, 1, 1, 1}, .set_pads = true},
+        {.op = "AveragePool", .n_spatial = 2, .dims = {2, 4, 23, 55}, .kernel = {3, 3},
+         .strides = {2, 2}, .ceil_mode = 1},
+        {.op = "MaxPool", .n_spatial = 2, .dims = {1, 2, 5, 71}, .kernel = {2, 3},
+         .strides = {2, 2}, .dilations = {1, 3}, .pads = {0, 2, 1, 1}, .set_pads = true},
+    };
+    for (size_t index = 0; index < sizeof portable / sizeof portable [0]; index++)
+        s_check_case (t, &portable [index], seed++);
+    zi_simd_portable_only = false;
 
     //  Global pools against a direct sum / max
     for (int op = 0; op < 2; op++) {

@@ -12,6 +12,7 @@
 #ifndef ACT_SIMD_H_INCLUDED
 #define ACT_SIMD_H_INCLUDED
 
+#include "zi_classes.h"
 #include <stdbool.h>
 
 #if defined (__GNUC__) && (defined (__x86_64__) || defined (__i386__))
@@ -41,5 +42,80 @@ zi_use_avx2 (void)
 {
     return zi_cpu_avx2 () && !zi_simd_portable_only;
 }
+
+#if defined (ZI_HAVE_AVX2)
+//  The floats at even offsets of src [0, 16): src [0], src [2] ... src [14],
+//  what a stride-2 kernel reads of sixteen consecutive floats
+static ZI_AVX2_INLINE __m256
+zi_even8_avx2 (const float *src)
+{
+    __m256 low = _mm256_loadu_ps (src);
+    __m256 high = _mm256_loadu_ps (src + 8);
+    //  even lanes of each 128-bit half, then the halves in order
+    __m256 even = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (2, 0, 2, 0));
+    return _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (even),
+                                                    _MM_SHUFFLE (3, 1, 2, 0)));
+}
+#endif
+
+#if defined (ZI_HAVE_AVX2)
+//  A mask of the first n lanes (0 <= n <= 8) for masked loads and stores
+static ZI_AVX2_INLINE __m256i
+zi_tail_mask_avx2 (int64_t n)
+{
+    static const int32_t lanes [16] = {
+        -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0
+    };
+    return _mm256_loadu_si256 ((const __m256i *) (lanes + 8 - n));
+}
+#endif
+
+//  Is the activation one of the few that the SIMD kernels apply to a
+//  register before storing it? The others are left to zi_act_apply.
+static inline bool
+zi_act_inline (const zi_act_t *act)
+{
+    return act->kind == ZI_ACT_NONE || act->kind == ZI_ACT_RELU || act->kind == ZI_ACT_CLIP
+        || act->kind == ZI_ACT_LEAKY_RELU || act->kind == ZI_ACT_HARD_SIGMOID
+        || act->kind == ZI_ACT_HARD_SWISH;
+}
+
+#if defined (ZI_HAVE_AVX2)
+//  The activations zi_act_inline accepts, on a register. maxps and minps
+//  return their second operand when either is NaN; the operands are in the
+//  order that treats NaN as zi_act_one does (relu 0, the others NaN).
+static ZI_AVX2_INLINE __m256
+zi_act8_avx2 (__m256 v, zi_act_kind_t kind, __m256 alpha, __m256 beta)
+{
+    __m256 zero = _mm256_setzero_ps ();
+    __m256 one = _mm256_set1_ps (1.0f);
+    switch (kind) {
+        case ZI_ACT_RELU:
+            return _mm256_max_ps (v, zero);
+        case ZI_ACT_CLIP:
+            return _mm256_min_ps (beta, _mm256_max_ps (alpha, v));
+        case ZI_ACT_LEAKY_RELU:
+            return _mm256_blendv_ps (_mm256_mul_ps (v, alpha), v,
+                                     _mm256_cmp_ps (v, zero, _CMP_GE_OQ));
+        case ZI_ACT_HARD_SIGMOID:
+            return _mm256_min_ps (one, _mm256_max_ps (zero, _mm256_fmadd_ps (v, alpha, beta)));
+        case ZI_ACT_HARD_SWISH: {
+            __m256 gate = _mm256_fmadd_ps (v, _mm256_set1_ps (1.0f / 6.0f),
+                                           _mm256_set1_ps (0.5f));
+            return _mm256_mul_ps (v, _mm256_min_ps (one, _mm256_max_ps (zero, gate)));
+        }
+        default:
+            return v;
+    }
+}
+#endif
+
+//  The activation over n floats: the vector forms of the common cases,
+//  the rest (and machines without AVX2) left to zi_act_apply
+void
+    zi_act_simd (const zi_act_t *act, float *y, int64_t n);
+//  The same over rows floats apart
+void
+    zi_act_rows (const zi_act_t *act, float *y, int64_t rows, int64_t cols, int64_t ld);
 
 #endif

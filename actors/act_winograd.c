@@ -144,17 +144,6 @@ zi_winograd_weights (const zi_winograd_shape_t *shape, const float *w, float *u)
 //  The kernels, AVX2 + FMA or portable (see act_simd.h). They take the tile
 //  as a constant, so each tile gets code of its own, loops unrolled.
 
-#if defined (ZI_HAVE_AVX2)
-//  A mask of the first n lanes (0 <= n <= 8)
-static ZI_AVX2_INLINE __m256i
-s_tail_mask_avx2 (int64_t n)
-{
-    static const int32_t lanes [16] = {
-        -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0
-    };
-    return _mm256_loadu_si256 ((const __m256i *) (lanes + 8 - n));
-}
-#endif
 
 
 //  --------------------------------------------------------------------------
@@ -349,7 +338,7 @@ s_input_row_avx2 (const s_plan_t *plan, const float *phases, float *v, int64_t l
             s_input_1d_avx2 (d, rows [r], tile);
         }
         bool whole = plan->tiles_w - j >= 8;
-        __m256i tail = s_tail_mask_avx2 (whole? 8: plan->tiles_w - j);
+        __m256i tail = zi_tail_mask_avx2 (whole? 8: plan->tiles_w - j);
         for (int l = 0; l < window; l++) {
             __m256 column [S_MAX_WINDOW], out [S_MAX_WINDOW];
             for (int r = 0; r < window; r++)
@@ -467,25 +456,6 @@ s_output_1d_avx2 (const __m256 *m, __m256 *y, const int tile)
     }
 }
 
-//  The activations applied in registers: the ones fused into the 3x3
-//  convolutions of the networks this is for. The operand order of max and
-//  min treats NaN as zi_act_one does (as in act_conv.c).
-static bool
-s_act_inline (const zi_act_t *act)
-{
-    return act->kind == ZI_ACT_NONE || act->kind == ZI_ACT_RELU || act->kind == ZI_ACT_CLIP;
-}
-
-static ZI_AVX2_INLINE __m256
-s_act8_avx2 (__m256 v, zi_act_kind_t kind, __m256 alpha, __m256 beta)
-{
-    if (kind == ZI_ACT_RELU)
-        return _mm256_max_ps (v, _mm256_setzero_ps ());
-    if (kind == ZI_ACT_CLIP)
-        return _mm256_min_ps (beta, _mm256_max_ps (alpha, v));
-    return v;
-}
-
 //  Stores the m row vectors of one output row of eight tiles, pixel
 //  (t, b) of the row in lane t of row [b], in pixel order: a transpose
 //  (m x 8 to 8 x m) puts the row's 8 m pixels in order
@@ -518,7 +488,7 @@ s_store_row_avx2 (const __m256 *row, float *y, int64_t col, int64_t out_w, const
             _mm256_storeu_ps (y + col, ordered [part]);
         else
         if (col < out_w)
-            _mm256_maskstore_ps (y + col, s_tail_mask_avx2 (out_w - col), ordered [part]);
+            _mm256_maskstore_ps (y + col, zi_tail_mask_avx2 (out_w - col), ordered [part]);
     }
 }
 
@@ -530,14 +500,14 @@ s_output_row_avx2 (const zi_winograd_shape_t *shape, const s_plan_t *plan,
                    float *y, int64_t rows, const int tile)
 {
     const int window = tile + 2;
-    zi_act_kind_t kind = s_act_inline (act)? act->kind: ZI_ACT_NONE;
+    zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
     __m256 alpha = _mm256_set1_ps (act->alpha), beta = _mm256_set1_ps (act->beta);
     __m256 start = _mm256_set1_ps (bias);
     for (int64_t j = 0; j < plan->tiles_w; j += 8) {
         //  A part group reads no further than its tiles: past them lie
         //  other points' products, or the end of the buffer
         bool whole = plan->tiles_w - j >= 8;
-        __m256i tail = s_tail_mask_avx2 (whole? 8: plan->tiles_w - j);
+        __m256i tail = zi_tail_mask_avx2 (whole? 8: plan->tiles_w - j);
         __m256 half [S_MAX_WINDOW][S_MAX_WINDOW];
         for (int k = 0; k < window; k++) {
             __m256 m [S_MAX_WINDOW];
@@ -554,7 +524,7 @@ s_output_row_avx2 (const zi_winograd_shape_t *shape, const s_plan_t *plan,
                 column [k] = half [k][b];
             s_output_1d_avx2 (column, sums, tile);
             for (int a = 0; a < tile; a++)
-                out [a][b] = s_act8_avx2 (_mm256_add_ps (sums [a], start), kind, alpha, beta);
+                out [a][b] = zi_act8_avx2 (_mm256_add_ps (sums [a], start), kind, alpha, beta);
         }
         for (int a = 0; a < rows; a++)
             s_store_row_avx2 (out [a], y + a * shape->out_w, j * tile, shape->out_w, tile);

@@ -6,6 +6,9 @@
 //      loads the model and input, then serves commands, one per line on
 //      stdin, answering each with one JSON line on stdout:
 //          run THREADS WARMUP RUNS  ->  {"threads": T, "ms": [...]}
+//          profile THREADS RUNS PREFIX  ->  {"file": PATH}: a session of its
+//              own with ONNX Runtime's profiler on, run RUNS times; PATH
+//              is the profiler's JSON (one event per node per run)
 //          quit
 //      The first line out says it is ready, with the largest difference
 //      between ONNX Runtime's output and the reference (if given).
@@ -86,6 +89,25 @@ async function serve (modelPath, inputPath, referencePath) {
         const words = line.trim ().split (/\s+/);
         if (words [0] === 'quit')
             break;
+        if (words [0] === 'profile' && words.length === 4) {
+            const [threads, runs] = words.slice (1, 3).map (Number);
+            const profiled = await ort.InferenceSession.create (modelPath, {
+                intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all',
+                executionMode: 'sequential', enableProfiling: true, profileFilePrefix: words [3]});
+            const feeds = {[profiled.inputNames [0]]: new ort.Tensor ('float32', input.data, input.dims)};
+            for (let index = 0; index < runs; index++)
+                await profiled.run (feeds);
+            profiled.endProfiling ();
+            //  The binding does not say where it wrote: PREFIX_<date>.json
+            const path = require ('path');
+            const folder = path.dirname (words [3]), stem = path.basename (words [3]) + '_';
+            const written = fs.readdirSync (folder).filter (name => name.startsWith (stem))
+                .map (name => path.join (folder, name))
+                .sort ((a, b) => fs.statSync (b).mtimeMs - fs.statSync (a).mtimeMs);
+            console.log (JSON.stringify (written.length? {file: written [0]}:
+                                         {error: `no profile written at ${words [3]}`}));
+            continue;
+        }
         if (words [0] !== 'run' || words.length !== 4) {
             console.log (JSON.stringify ({error: `unknown command '${line.trim ()}'`}));
             continue;

@@ -95,6 +95,23 @@ zi_cli_quantile (double *values, int count, double q)
     return values [index];
 }
 
+//  A JSON string, escaped
+void
+zi_cli_json_string (FILE *out, const char *text)
+{
+    fputc ('"', out);
+    for (const unsigned char *at = (const unsigned char *) text; *at; at++) {
+        if (*at == '"' || *at == '\\')
+            fprintf (out, "\\%c", *at);
+        else
+        if (*at < 0x20)
+            fprintf (out, "\\u%04x", *at);
+        else
+            fputc (*at, out);
+    }
+    fputc ('"', out);
+}
+
 int
 zi_cli_write_times (const char *path, const double *times, int count)
 {

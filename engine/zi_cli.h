@@ -54,6 +54,9 @@ int64_t
 double
     zi_cli_quantile (double *values, int count, double q);
 
+//  Writes text as a JSON string, quoted and escaped
+void
+    zi_cli_json_string (FILE *out, const char *text);
 //  Writes latencies (ms), one per line
 int
     zi_cli_write_times (const char *path, const double *times, int count);

@@ -4,6 +4,8 @@
 */
 
 #include "zi_cli.h"
+#include <errno.h>
+#include <math.h>
 
 static const char *s_usage =
     "usage: zinfer run MODEL.onnx --input [NAME=]FILE.npy ... [options]\n"
@@ -21,7 +23,9 @@ static const char *s_usage =
     "  --tap NODE=FILE       also save the output of planned node NODE\n"
     "                        (names as `zinfer info --fuse` lists them)\n"
     "  --profile             with --repeat: time every node and print where the\n"
-    "                        time goes, by op type and by node\n"
+    "                        time goes, by op type and the ten slowest nodes\n"
+    "  --profile-json FILE   with --repeat: also write every node's time to FILE\n"
+    "                        as JSON (name, op, output, ms per run)\n"
     "  --no-fuse             run the graph as exported, without fusion passes\n"
     "  -h, --help            this text\n";
 
@@ -81,12 +85,66 @@ s_print_profile (zi_session_t *session)
                 type_usecs [best] / runs / 1000, 100 * type_usecs [best] / total);
         type_count [best] = 0;
     }
+    //  The slowest nodes: a selection, each pass the largest not yet shown
+    printf ("\n  %-40s %-18s %12s %7s\n", "slowest nodes", "op", "ms per run", "share");
+    double shown = INFINITY;
+    int shown_index = -1;
+    for (int rank = 0; rank < 10; rank++) {
+        int best = -1;
+        double best_usecs = -1;
+        const char *best_name = NULL, *best_op = NULL;
+        for (int index = 0; zi_session_profile (session, index, &name, &op_type, &usecs, &runs);
+             index++) {
+            //  Strictly below the last shown, or equal and later in order
+            bool eligible = usecs < shown || (usecs == shown && index > shown_index);
+            if (eligible && usecs > best_usecs) {
+                best = index;
+                best_usecs = usecs;
+                best_name = name;
+                best_op = op_type;
+            }
+        }
+        if (best < 0)
+            break;
+        printf ("  %-40.40s %-18.18s %12.3f %6.1f%%\n", best_name, best_op,
+                best_usecs / runs / 1000, 100 * best_usecs / total);
+        shown = best_usecs;
+        shown_index = best;
+    }
+}
+
+//  Every node's time, for scripts that compare engines node by node
+static int
+s_write_profile_json (zi_session_t *session, const char *path)
+{
+    FILE *file = fopen (path, "w");
+    if (!file)
+        return zi_error ("cannot write '%s': %s", path, strerror (errno));
+    const zi_graph_t *plan = zi_session_plan (session);
+    const char *name, *op_type;
+    double usecs;
+    int runs = 1;
+    fprintf (file, "{\"nodes\": [");
+    for (int index = 0; zi_session_profile (session, index, &name, &op_type, &usecs, &runs); index++) {
+        int output = plan->nodes [index].n_outputs? plan->nodes [index].outputs [0]: -1;
+        fprintf (file, "%s\n  {\"name\": ", index? ",": "");
+        zi_cli_json_string (file, name);
+        fprintf (file, ", \"op\": ");
+        zi_cli_json_string (file, op_type);
+        fprintf (file, ", \"output\": ");
+        zi_cli_json_string (file, output >= 0? plan->values [output].name: "");
+        fprintf (file, ", \"ms\": %.6f}", runs > 0? usecs / runs / 1000: 0);
+    }
+    fprintf (file, "\n], \"runs\": %d}\n", runs);
+    if (fclose (file))
+        return zi_error ("cannot write '%s': %s", path, strerror (errno));
+    return 0;
 }
 
 int
 zi_cli_run (int argc, char **argv)
 {
-    const char *model_path = NULL, *times_path = NULL;
+    const char *model_path = NULL, *times_path = NULL, *profile_path = NULL;
     s_named_t tap = {NULL, NULL};
     s_named_t inputs [ZI_MAX_DIMS], outputs [ZI_MAX_DIMS];
     int n_inputs = 0, n_outputs = 0;
@@ -140,6 +198,12 @@ zi_cli_run (int argc, char **argv)
         else
         if (strcmp (arg, "--profile") == 0)
             profile = true;
+        else
+        if (strcmp (arg, "--profile-json") == 0) {
+            if (!(profile_path = zi_cli_value ("run", argc, argv, &index)))
+                return ZI_EXIT_USAGE;
+            profile = true;
+        }
         else
         if (arg [0] == '-')
             return zi_cli_fail ("run", "unknown option '%s' (see zinfer run --help)", arg);
@@ -236,6 +300,8 @@ zi_cli_run (int argc, char **argv)
         zi_tensor_destroy (&tapped);
     }
     if (repeat > 0) {
+        //  The warm-up run touched every buffer for the first time
+        zi_session_profile_reset (session);
         times = malloc (repeat * sizeof (double));
         assert (times);
         for (long run = 0; run < repeat; run++) {
@@ -258,6 +324,10 @@ zi_cli_run (int argc, char **argv)
     }
     if (profile)
         s_print_profile (session);
+    if (profile_path && repeat > 0 && s_write_profile_json (session, profile_path)) {
+        fprintf (stderr, "zinfer run: --profile-json: %s\n", zi_error_text ());
+        goto done;
+    }
     if (repeat > 0) {
         double median = zi_cli_quantile (times, (int) repeat, 0.5);
         double p90 = zi_cli_quantile (times, (int) repeat, 0.9);

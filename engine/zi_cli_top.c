@@ -238,39 +238,22 @@ s_print_table (s_view_t *view, FILE *out)
     }
 }
 
-//  JSON for scripts: strings escaped, numbers as they are
-static void
-s_json_string (FILE *out, const char *text)
-{
-    fputc ('"', out);
-    for (const unsigned char *at = (const unsigned char *) text; *at; at++) {
-        if (*at == '"' || *at == '\\')
-            fprintf (out, "\\%c", *at);
-        else
-        if (*at < 0x20)
-            fprintf (out, "\\u%04x", *at);
-        else
-            fputc (*at, out);
-    }
-    fputc ('"', out);
-}
-
 static void
 s_print_json (s_view_t *view, FILE *out)
 {
     zi_topology_t *topology = view->deploy->topology;
     char text [512];
     fprintf (out, "{\"topology\": ");
-    s_json_string (out, topology->name);
+    zi_cli_json_string (out, topology->name);
     fprintf (out, ", \"processes\": [");
     for (int process = 0; process < topology->n_processes; process++) {
         zi_watch_reply_t *reply = &view->now [process];
         fprintf (out, "%s\n  {\"name\": ", process? ",": "");
-        s_json_string (out, topology->processes [process].name);
+        zi_cli_json_string (out, topology->processes [process].name);
         char endpoint [256];
         zi_deploy_monitor_endpoint (view->deploy, process, endpoint, sizeof endpoint);
         fprintf (out, ", \"monitor\": ");
-        s_json_string (out, endpoint);
+        zi_cli_json_string (out, endpoint);
         fprintf (out, ", \"answered\": %s", reply->answered? "true": "false");
         if (reply->answered) {
             const msgpack_object *stats = &reply->reply.data;
@@ -291,7 +274,7 @@ s_print_json (s_view_t *view, FILE *out)
                     snprintf (text, sizeof text, "%.*s", (int) pair->key.via.str.size,
                               pair->key.via.str.ptr);
                     fprintf (out, "%s", printed++? ", ": "");
-                    s_json_string (out, text);
+                    zi_cli_json_string (out, text);
                     fprintf (out, ": %" PRIu64, pair->val.via.u64);
                 }
                 fprintf (out, "}");
@@ -302,7 +285,7 @@ s_print_json (s_view_t *view, FILE *out)
                          "\"refused\": %.0f, \"last_refusal\": ",
                          topology->curve? "true": "false", zi_watch_number (security, "accepted"),
                          zi_watch_number (security, "refused"));
-                s_json_string (out, zi_watch_string (security, "last_refusal", text, sizeof text));
+                zi_cli_json_string (out, zi_watch_string (security, "last_refusal", text, sizeof text));
                 fprintf (out, "}");
             }
         }
@@ -315,11 +298,11 @@ s_print_json (s_view_t *view, FILE *out)
     for (int item = 0; item < view->n_rows; item++) {
         s_row_t *row = &view->rows [item];
         fprintf (out, "%s\n  {\"name\": ", item? ",": "");
-        s_json_string (out, zi_watch_string (row->stats, "name", text, sizeof text));
+        zi_cli_json_string (out, zi_watch_string (row->stats, "name", text, sizeof text));
         fprintf (out, ", \"op\": ");
-        s_json_string (out, zi_watch_string (row->stats, "op", text, sizeof text));
+        zi_cli_json_string (out, zi_watch_string (row->stats, "op", text, sizeof text));
         fprintf (out, ", \"process\": ");
-        s_json_string (out, topology->processes [row->process].name);
+        zi_cli_json_string (out, topology->processes [row->process].name);
         for (size_t counter = 0; counter < sizeof counters / sizeof counters [0]; counter++)
             fprintf (out, ", \"%s\": %.0f", counters [counter],
                      zi_watch_number (row->stats, counters [counter]));
@@ -328,7 +311,7 @@ s_print_json (s_view_t *view, FILE *out)
                  "\"wait_p99_ms\": %.4f, \"last_error\": ", row->queue, row->busy,
                  row->compute_p50, s_window (row->stats, "compute_usecs", 1) / 1000.0,
                  row->compute_p99, row->wait_p50, s_window (row->stats, "wait_usecs", 2) / 1000.0);
-        s_json_string (out, zi_watch_string (row->stats, "last_error", text, sizeof text));
+        zi_cli_json_string (out, zi_watch_string (row->stats, "last_error", text, sizeof text));
         const msgpack_object *endpoints = zi_watch_get (row->stats, "endpoints");
         fprintf (out, ", \"endpoints\": [");
         for (uint32_t item = 0; endpoints && endpoints->type == MSGPACK_OBJECT_ARRAY
@@ -336,7 +319,7 @@ s_print_json (s_view_t *view, FILE *out)
             const msgpack_object *value = &endpoints->via.array.ptr [item];
             snprintf (text, sizeof text, "%.*s", (int) value->via.str.size, value->via.str.ptr);
             fprintf (out, "%s", item? ", ": "");
-            s_json_string (out, text);
+            zi_cli_json_string (out, text);
         }
         fprintf (out, "]");
         const msgpack_object *shape = zi_watch_get (row->stats, "shape");

@@ -90,9 +90,11 @@ s_json_event (FILE *out, bool *first, const char *name, const char *category, in
 {
     if (end < start)
         end = start;
-    fprintf (out, "%s\n  {\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\", \"ts\": %.3f, "
-             "\"dur\": %.3f, \"pid\": %d, \"tid\": %d}", *first? "": ",", name, category,
-             (start - origin) / 1000.0, (end - start) / 1000.0, pid, tid);
+    fprintf (out, "%s\n  {\"name\": ", *first? "": ",");
+    zi_cli_json_string (out, name);
+    fprintf (out, ", \"cat\": \"%s\", \"ph\": \"X\", \"ts\": %.3f, \"dur\": %.3f, "
+             "\"pid\": %d, \"tid\": %d}", category, (start - origin) / 1000.0,
+             (end - start) / 1000.0, pid, tid);
     *first = false;
 }
 

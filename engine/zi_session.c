@@ -6,6 +6,11 @@
     do not overlap (greedy best fit in execution order), so memory stays
     near the largest working set rather than the sum of all activations,
     and nothing is allocated per request but the returned outputs.
+
+    A Concat whose inputs are contiguous slices of its output (nothing
+    outside the joined axis but 1s) and are read by nothing else costs
+    nothing: its producers write straight into their slice of its output,
+    and the node itself is not run.
     =========================================================================
 */
 
@@ -29,6 +34,7 @@ struct zi_session_t {
     int n_buffers;              //  buffers in use
     zi_exec_t *exec;            //  scratch for kernels
     zi_tensor_t *planned [ZI_MAX_DIMS];     //  input shapes of the plan
+    bool *elided;               //  per node: a Concat its producers have done
     double *node_usecs;         //  per node: time summed over runs (profile)
     int runs;                   //  runs since the plan was made
 };
@@ -64,6 +70,8 @@ s_drop_plan (zi_session_t *self)
     free (self->node_in);
     free (self->node_out);
     free (self->node_usecs);
+    free (self->elided);
+    self->elided = NULL;
     self->node_usecs = NULL;
     self->runs = 0;
     self->buffers = NULL;
@@ -122,6 +130,53 @@ s_buffer_for (zi_session_t *self, size_t size, int index, int last_use)
     return chosen;
 }
 
+//  Bytes a kernel's output may start at: the kernels' vector loads and
+//  stores do not need it, but a slice starts like a buffer of its own
+#define S_SLICE_ALIGN 64
+
+//  Can Concat node index be elided? Each input must be made by an earlier
+//  node, read by this Concat alone and once, and start at an aligned
+//  offset of the output, which must be one contiguous run per input (all
+//  dimensions before the axis 1). If so, fills offset_of for its inputs.
+static bool
+s_concat_elidable (const zi_graph_t *plan, int index, const int *last_use,
+                   const int *producer, const int *readers, size_t *offset_of)
+{
+    const zi_node_t *node = &plan->nodes [index];
+    if (strcmp (node->op_type, "Concat") || node->n_outputs != 1 || node->outputs [0] < 0)
+        return false;
+    int out = node->outputs [0];
+    if (last_use [out] == INT32_MAX)
+        return false;       //  a graph output has a buffer of its own
+    const zi_tensor_t *info = &plan->values [out].info;
+    int64_t axis = zi_node_attr_int (node, "axis", 0);
+    if (axis < 0)
+        axis += info->ndim;
+    if (axis < 0 || axis >= info->ndim)
+        return false;
+    for (int64_t dim = 0; dim < axis; dim++)
+        if (info->dims [dim] != 1)
+            return false;
+    size_t offset = 0;
+    for (int slot = 0; slot < node->n_inputs; slot++) {
+        int value = node->inputs [slot];
+        if (value < 0 || plan->values [value].constant || producer [value] < 0
+        ||  readers [value] != 1 || last_use [value] != index
+        ||  plan->values [value].info.dtype != info->dtype
+        ||  offset % S_SLICE_ALIGN)
+            return false;
+        offset += plan->values [value].info.nbytes;
+    }
+    if (offset != info->nbytes)
+        return false;
+    offset = 0;
+    for (int slot = 0; slot < node->n_inputs; slot++) {
+        offset_of [node->inputs [slot]] = offset;
+        offset += plan->values [node->inputs [slot]].info.nbytes;
+    }
+    return true;
+}
+
 static int
 s_plan (zi_session_t *self, zi_tensor_t *const *inputs)
 {
@@ -159,8 +214,37 @@ s_plan (zi_session_t *self, zi_tensor_t *const *inputs)
         if (plan->values [value].constant)
             self->tensors [value] = zi_tensor_ref (plan->values [value].constant);
 
+    //  Which Concats can be elided: the values each node makes and how
+    //  many times each value is read
+    int *producer = malloc ((plan->n_values + 1) * sizeof (int));
+    int *readers = calloc (plan->n_values + 1, sizeof (int));
+    int *joined_into = malloc ((plan->n_values + 1) * sizeof (int));
+    size_t *offset_of = calloc (plan->n_values + 1, sizeof (size_t));
+    self->elided = calloc (plan->n_nodes + 1, sizeof (bool));
+    assert (producer && readers && joined_into && offset_of && self->elided);
+    for (int value = 0; value < plan->n_values; value++)
+        producer [value] = joined_into [value] = -1;
+    for (int index = 0; index < plan->n_nodes; index++) {
+        zi_node_t *node = &plan->nodes [index];
+        for (int slot = 0; slot < node->n_outputs; slot++)
+            if (node->outputs [slot] >= 0)
+                producer [node->outputs [slot]] = index;
+        for (int slot = 0; slot < node->n_inputs; slot++)
+            if (node->inputs [slot] >= 0)
+                readers [node->inputs [slot]]++;
+    }
+    for (int index = 0; index < plan->n_nodes; index++)
+        if (s_concat_elidable (plan, index, last_use, producer, readers, offset_of)) {
+            zi_node_t *node = &plan->nodes [index];
+            self->elided [index] = true;
+            for (int slot = 0; slot < node->n_inputs; slot++)
+                joined_into [node->inputs [slot]] = node->outputs [0];
+        }
+
     //  First decide which buffer holds each intermediate value, then
-    //  allocate the buffers at their final sizes, then point tensors in
+    //  allocate the buffers at their final sizes, then point tensors in.
+    //  An elided Concat's output gets its buffer when the first of its
+    //  inputs is made, for as long as the output is read.
     int *buffer_of = malloc ((plan->n_values + 1) * sizeof (int));
     assert (buffer_of);
     for (int value = 0; value < plan->n_values; value++)
@@ -169,13 +253,24 @@ s_plan (zi_session_t *self, zi_tensor_t *const *inputs)
         zi_node_t *node = &plan->nodes [index];
         for (int slot = 0; slot < node->n_outputs; slot++) {
             int value = node->outputs [slot];
-            if (value < 0 || last_use [value] == INT32_MAX)
+            if (value < 0 || last_use [value] == INT32_MAX || buffer_of [value] >= 0)
                 continue;
+            int joined = joined_into [value];
+            if (joined >= 0) {
+                if (buffer_of [joined] < 0)
+                    buffer_of [joined] = s_buffer_for (self, plan->values [joined].info.nbytes,
+                                                       index, last_use [joined]);
+                buffer_of [value] = buffer_of [joined];
+                continue;
+            }
             //  An unread output still needs a home for the node to fill
             int until = last_use [value] < index? index: last_use [value];
             buffer_of [value] = s_buffer_for (self, plan->values [value].info.nbytes, index, until);
         }
     }
+    free (producer);
+    free (readers);
+    free (joined_into);
     int rc = 0;
     for (int buffer = 0; buffer < self->n_buffers && rc == 0; buffer++) {
         self->buffers [buffer].data = zi_alloc (self->buffers [buffer].size);
@@ -197,7 +292,8 @@ s_plan (zi_session_t *self, zi_tensor_t *const *inputs)
                 tensor = zi_tensor_new (info->dtype, info->ndim, info->dims);
             else
                 tensor = zi_tensor_wrap (info->dtype, info->ndim, info->dims,
-                                         self->buffers [buffer_of [value]].data, NULL, NULL);
+                                         (char *) self->buffers [buffer_of [value]].data
+                                         + offset_of [value], NULL, NULL);
             if (!tensor) {
                 rc = -1;
                 break;
@@ -207,6 +303,7 @@ s_plan (zi_session_t *self, zi_tensor_t *const *inputs)
         }
     }
     free (buffer_of);
+    free (offset_of);
     free (last_use);
     if (rc)
         return -1;
@@ -262,6 +359,8 @@ zi_session_run (zi_session_t *self, zi_tensor_t *const *inputs, zi_tensor_t **ou
     }
     for (int index = 0; index < plan->n_nodes; index++) {
         zi_node_t *node = &plan->nodes [index];
+        if (self->elided [index])
+            continue;
         const zi_tensor_t **in = self->node_in [index];
         for (int slot = 0; slot < node->n_inputs; slot++)
             in [slot] = node->inputs [slot] >= 0? self->tensors [node->inputs [slot]]: NULL;
@@ -314,6 +413,14 @@ zi_session_profile (const zi_session_t *self, int index, const char **name,
     *usecs = self->node_usecs [index];
     *runs = self->runs;
     return true;
+}
+
+void
+zi_session_profile_reset (zi_session_t *self)
+{
+    if (self->plan && self->node_usecs)
+        memset (self->node_usecs, 0, self->plan->n_nodes * sizeof (double));
+    self->runs = 0;
 }
 
 //  The plan of the last run (for zinfer info and tests)
@@ -385,6 +492,51 @@ zi_session_test (zi_test_t *t)
     zi_tensor_destroy (&output);
     zi_tensor_destroy (&input);
     zi_session_destroy (&session);
+    zi_session_destroy (&session);
+    zi_graph_destroy (&graph);
+
+    //  A Concat on axis 1: at batch 1 its inputs are slices of its output
+    //  and the producers write there (the node is not run); at batch 2
+    //  they are not, and it runs. Same results either way.
+    graph = zi_graph_new ("join");
+    int64_t rows [2] = {-1, 16};
+    zi_test_graph_io (graph, "x", 2, rows, "y");
+    zi_test_graph_node (graph, "Relu", "relu", "x", "a");
+    zi_test_graph_node (graph, "Neg", "neg", "x", "b");
+    zi_test_graph_node (graph, "Abs", "abs", "x", "c");
+    zi_node_set_int (zi_test_graph_node (graph, "Concat", "join", "a,b,c", "j"), "axis", 1);
+    zi_test_graph_node (graph, "Neg", "out", "j", "y");
+    ZI_CHECK (t, zi_graph_sort (graph) == 0 && zi_graph_init_ops (graph) == 0,
+              "join graph builds: %s", zi_error_text ());
+    model.graph = graph;
+    session = zi_session_new (&model, NULL);
+    for (int64_t batch = 1; batch <= 2; batch++) {
+        int64_t shape [2] = {batch, 16};
+        input = zi_test_random (2, shape, (uint32_t) (10 + batch));
+        int rc = zi_session_run (session, &input, &output);
+        ZI_CHECK (t, rc == 0, "join at batch %lld: %s", (long long) batch, zi_error_text ());
+        int join = -1;
+        for (int index = 0; index < session->plan->n_nodes; index++)
+            if (strcmp (session->plan->nodes [index].name, "join") == 0)
+                join = index;
+        ZI_CHECK (t, join >= 0 && session->elided [join] == (batch == 1),
+                  "the Concat is elided at batch 1 only (batch %lld)", (long long) batch);
+        if (rc == 0) {
+            float want [96];
+            const float *x = zi_tensor_f32 (input);
+            for (int64_t row = 0; row < batch; row++)
+                for (int col = 0; col < 16; col++) {
+                    float v = x [row * 16 + col];
+                    want [row * 48 + col] = -(v > 0? v: 0);
+                    want [row * 48 + 16 + col] = v;
+                    want [row * 48 + 32 + col] = -fabsf (v);
+                }
+            ZI_CHECK (t, output->ndim == 2 && output->dims [1] == 48, "joined shape");
+            ZI_CHECK_CLOSE (t, "joined result", zi_tensor_f32 (output), want, batch * 48, 0, 0);
+        }
+        zi_tensor_destroy (&output);
+        zi_tensor_destroy (&input);
+    }
     zi_session_destroy (&session);
     zi_graph_destroy (&graph);
 }

@@ -156,6 +156,10 @@ int
 bool
     zi_session_profile (const zi_session_t *self, int index, const char **name,
                         const char **op_type, double *usecs, int *runs);
+//  Starts the profile afresh: a warm-up run's page faults and cold caches
+//  are then left out of the sums
+void
+    zi_session_profile_reset (zi_session_t *self);
 
 //  A copy of the first output of options.tap_node from the last run; NULL
 //  with an error if no planned node has that name (see `zinfer info --fuse`)

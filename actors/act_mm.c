@@ -1,0 +1,441 @@
+/*  =========================================================================
+    act_mm - products on weights packed once, and the SIMD activation passes
+
+    Y = act (W X + b) for a constant W packed at load (act_mm.h): the 1x1
+    and im2col convolutions, Winograd's element-wise products and Gemm
+    with constant weights all run through zi_mm_avx2.
+    =========================================================================
+*/
+
+#include "zi_classes.h"
+#include "act_mm.h"
+
+bool zi_simd_portable_only = false;
+
+//  Below about this many multiply-adds a part is not worth a thread's
+//  wake-up (a few microseconds)
+#define S_PART_MACS (64 * 1024)
+
+static int64_t
+s_part_unit (int64_t macs_per_item)
+{
+    return macs_per_item >= S_PART_MACS? 1: S_PART_MACS / (macs_per_item > 0? macs_per_item: 1);
+}
+
+#if defined (ZI_HAVE_AVX2)
+static ZI_AVX2 void
+s_act_avx2 (const zi_act_t *act, float *y, int64_t n)
+{
+    if (!zi_act_inline (act)) {
+        zi_act_apply (act, y, (size_t) n);
+        return;
+    }
+    __m256 alpha = _mm256_set1_ps (act->alpha);
+    __m256 beta = _mm256_set1_ps (act->beta);
+    int64_t full = n / 8 * 8;
+    for (int64_t i = 0; i < full; i += 8)
+        _mm256_storeu_ps (y + i, zi_act8_avx2 (_mm256_loadu_ps (y + i), act->kind, alpha, beta));
+    if (full < n) {
+        __m256i tail = zi_tail_mask_avx2 (n - full);
+        __m256 v = _mm256_maskload_ps (y + full, tail);
+        _mm256_maskstore_ps (y + full, tail, zi_act8_avx2 (v, act->kind, alpha, beta));
+    }
+}
+#endif
+
+void
+zi_act_simd (const zi_act_t *act, float *y, int64_t n)
+{
+    if (act->kind == ZI_ACT_NONE)
+        return;
+#if defined (ZI_HAVE_AVX2)
+    if (zi_use_avx2 ()) {
+        s_act_avx2 (act, y, n);
+        return;
+    }
+#endif
+    zi_act_apply (act, y, (size_t) n);
+}
+
+void
+zi_act_rows (const zi_act_t *act, float *y, int64_t rows, int64_t cols, int64_t ld)
+{
+    for (int64_t row = 0; act->kind != ZI_ACT_NONE && row < rows; row++)
+        zi_act_simd (act, y + row * ld, cols);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Y = W X + b is made a tile of S_MM_ROWS
+//  output channels by S_MM_COLS columns at a time: twelve sums in
+//  registers, fed per row of X by two loads of X and six broadcasts of W,
+//  with the bias as the sums' start and the activation applied before the
+//  one store. Unlike sgemm nothing is copied per run (sgemm packs W and X
+//  on every call and zeroes Y first, and the bias and activation then need
+//  passes of their own), which is most of the time for the small images
+//  late in a network, and for Winograd's many small products. X deeper than S_MM_DEPTH rows is taken in slices,
+//  the sums passing through Y between them, so that the strip of X a tile
+//  reads stays in L1 for every panel of W.
+#define S_MM_ROWS 6
+#define S_MM_COLS 16
+#define S_MM_DEPTH 256
+
+
+//  Floats of packed weights for M output and K input channels: whole
+//  panels, and two floats of slack for the column kernel's eight-float
+//  loads of a six-float row
+size_t
+zi_mm_packed_floats (int64_t maps, int64_t depth)
+{
+    return (size_t) ((maps + S_MM_ROWS - 1) / S_MM_ROWS * S_MM_ROWS * depth + 2);
+}
+
+//  Panel p holds W [p S_MM_ROWS + r][k] at [p][k][r], zero past M
+void
+zi_mm_pack (const float *w, int64_t maps, int64_t depth, int64_t ldm, int64_t ldk,
+            float *packed)
+{
+    memset (packed, 0, zi_mm_packed_floats (maps, depth) * sizeof (float));
+    for (int64_t m = 0; m < maps; m++)
+        for (int64_t k = 0; k < depth; k++)
+            packed [(m / S_MM_ROWS * depth + k) * S_MM_ROWS + m % S_MM_ROWS] = w [m * ldm + k * ldk];
+}
+
+#if defined (ZI_HAVE_AVX2)
+//  One tile: rows output channels (the panel's valid ones) by 16 columns,
+//  or by 8 when narrow; masked loads and stores when the tile passes the
+//  end of the row. Named sums, not an array: gcc keeps those in registers.
+static ZI_AVX2_INLINE void
+s_mm_tile_avx2 (const float *panel, const float *x, int64_t depth, int64_t ldx,
+                const float *bias, zi_act_kind_t kind, __m256 alpha, __m256 beta,
+                float *y, int64_t ldy, int64_t rows, bool narrow, bool masked,
+                __m256i mask_lo, __m256i mask_hi)
+{
+    //  bias == NULL: the sums so far are in y (a later slice of K)
+    __m256 s0a, s0b, s1a, s1b, s2a, s2b, s3a, s3b, s4a, s4b, s5a, s5b;
+    if (bias) {
+        s0a = s0b = _mm256_broadcast_ss (bias + 0);
+        s1a = s1b = _mm256_broadcast_ss (bias + 1);
+        s2a = s2b = _mm256_broadcast_ss (bias + 2);
+        s3a = s3b = _mm256_broadcast_ss (bias + 3);
+        s4a = s4b = _mm256_broadcast_ss (bias + 4);
+        s5a = s5b = _mm256_broadcast_ss (bias + 5);
+    }
+    else {
+        __m256 sums [S_MM_ROWS][2];
+        for (int64_t r = 0; r < S_MM_ROWS; r++) {
+            const float *yrow = y + (r < rows? r: 0) * ldy;
+            sums [r][0] = masked? _mm256_maskload_ps (yrow, mask_lo): _mm256_loadu_ps (yrow);
+            sums [r][1] = narrow? _mm256_setzero_ps ():
+                          masked? _mm256_maskload_ps (yrow + 8, mask_hi):
+                                  _mm256_loadu_ps (yrow + 8);
+        }
+        s0a = sums [0][0]; s0b = sums [0][1]; s1a = sums [1][0]; s1b = sums [1][1];
+        s2a = sums [2][0]; s2b = sums [2][1]; s3a = sums [3][0]; s3b = sums [3][1];
+        s4a = sums [4][0]; s4b = sums [4][1]; s5a = sums [5][0]; s5b = sums [5][1];
+    }
+    for (int64_t k = 0; k < depth; k++) {
+        __m256 lo = masked? _mm256_maskload_ps (x, mask_lo): _mm256_loadu_ps (x);
+        __m256 hi = _mm256_setzero_ps ();
+        if (!narrow)
+            hi = masked? _mm256_maskload_ps (x + 8, mask_hi): _mm256_loadu_ps (x + 8);
+        __m256 tap;
+#define S_MM_STEP(r) \
+        tap = _mm256_broadcast_ss (panel + r); \
+        s##r##a = _mm256_fmadd_ps (tap, lo, s##r##a); \
+        if (!narrow) \
+            s##r##b = _mm256_fmadd_ps (tap, hi, s##r##b);
+        S_MM_STEP (0) S_MM_STEP (1) S_MM_STEP (2) S_MM_STEP (3) S_MM_STEP (4) S_MM_STEP (5)
+#undef S_MM_STEP
+        panel += S_MM_ROWS;
+        x += ldx;
+    }
+    __m256 sums [S_MM_ROWS][2] = {
+        {s0a, s0b}, {s1a, s1b}, {s2a, s2b}, {s3a, s3b}, {s4a, s4b}, {s5a, s5b}
+    };
+    for (int64_t r = 0; r < rows; r++) {
+        float *yrow = y + r * ldy;
+        __m256 lo = zi_act8_avx2 (sums [r][0], kind, alpha, beta);
+        if (masked)
+            _mm256_maskstore_ps (yrow, mask_lo, lo);
+        else
+            _mm256_storeu_ps (yrow, lo);
+        if (narrow)
+            continue;
+        __m256 hi = zi_act8_avx2 (sums [r][1], kind, alpha, beta);
+        if (masked)
+            _mm256_maskstore_ps (yrow + 8, mask_hi, hi);
+        else
+            _mm256_storeu_ps (yrow + 8, hi);
+    }
+}
+
+//  One column of Y for one panel, for the last few columns of a row: the
+//  panel's six weights for a row of X are one vector, times that row's
+//  value in the column. Four sums over alternate rows keep the FMA units
+//  from waiting on one long chain.
+static ZI_AVX2_INLINE void
+s_mm_column_avx2 (const float *panel, const float *x, int64_t depth, int64_t ldx,
+                  const float *bias, zi_act_kind_t kind, __m256 alpha, __m256 beta,
+                  float *y, int64_t ldy, int64_t rows)
+{
+    float start [8] = {0};
+    for (int64_t r = 0; r < rows; r++)
+        start [r] = bias? bias [r]: y [r * ldy];
+    __m256 sum0 = _mm256_loadu_ps (start);
+    __m256 sum1 = _mm256_setzero_ps (), sum2 = sum1, sum3 = sum1;
+    int64_t k = 0;
+    for (; k + 4 <= depth; k += 4) {
+        const float *at = panel + k * S_MM_ROWS;
+        sum0 = _mm256_fmadd_ps (_mm256_loadu_ps (at), _mm256_broadcast_ss (x), sum0);
+        sum1 = _mm256_fmadd_ps (_mm256_loadu_ps (at + S_MM_ROWS),
+                                _mm256_broadcast_ss (x + ldx), sum1);
+        sum2 = _mm256_fmadd_ps (_mm256_loadu_ps (at + 2 * S_MM_ROWS),
+                                _mm256_broadcast_ss (x + 2 * ldx), sum2);
+        sum3 = _mm256_fmadd_ps (_mm256_loadu_ps (at + 3 * S_MM_ROWS),
+                                _mm256_broadcast_ss (x + 3 * ldx), sum3);
+        x += 4 * ldx;
+    }
+    for (; k < depth; k++) {
+        sum0 = _mm256_fmadd_ps (_mm256_loadu_ps (panel + k * S_MM_ROWS),
+                                _mm256_broadcast_ss (x), sum0);
+        x += ldx;
+    }
+    __m256 sum = _mm256_add_ps (_mm256_add_ps (sum0, sum1), _mm256_add_ps (sum2, sum3));
+    float lanes [8];
+    _mm256_storeu_ps (lanes, zi_act8_avx2 (sum, kind, alpha, beta));
+    for (int64_t r = 0; r < rows; r++)
+        y [r * ldy] = lanes [r];
+}
+
+//  Y = act (W X + b), W [M][K] packed by zi_mm_pack, X [K][cols] with rows
+//  ldx floats apart, Y [M][cols] with rows ldy apart. Within a slice of K
+//  the loop over panels is inside the loop over columns, so the strip of X
+//  a tile reads stays in cache for every panel; W streams through in
+//  order, which the prefetchers follow. Only the first slice starts from
+//  the bias and only the last applies the activation.
+ZI_AVX2 void
+zi_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const float *x,
+           int64_t ldx, const float *bias, const zi_act_t *act, float *y, int64_t ldy)
+{
+    zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
+    __m256 alpha = _mm256_set1_ps (act->alpha);
+    __m256 beta = _mm256_set1_ps (act->beta);
+    __m256i all = _mm256_set1_epi32 (-1);
+    int64_t panels = (maps + S_MM_ROWS - 1) / S_MM_ROWS;
+    int64_t slices = (depth + S_MM_DEPTH - 1) / S_MM_DEPTH;
+    int64_t slice = (depth + slices - 1) / slices;
+    for (int64_t k0 = 0; k0 < depth; k0 += slice) {
+        int64_t rows_x = depth - k0 < slice? depth - k0: slice;
+        bool first = k0 == 0, last = k0 + rows_x == depth;
+        zi_act_kind_t now = last? kind: ZI_ACT_NONE;
+        for (int64_t col = 0; col < cols; col += S_MM_COLS) {
+            int64_t left = cols - col;
+            const float *strip = x + k0 * ldx + col;
+            for (int64_t p = 0; p < panels; p++) {
+                int64_t rows = maps - p * S_MM_ROWS < S_MM_ROWS? maps - p * S_MM_ROWS: S_MM_ROWS;
+                float b [8] = {0};
+                for (int64_t r = 0; r < rows; r++)
+                    b [r] = bias? bias [p * S_MM_ROWS + r]: 0;
+                const float *start = first? b: NULL;
+                const float *panel = packed + (p * depth + k0) * S_MM_ROWS;
+                float *y_p = y + p * S_MM_ROWS * ldy + col;
+                if (left >= S_MM_COLS)
+                    s_mm_tile_avx2 (panel, strip, rows_x, ldx, start, now, alpha, beta,
+                                    y_p, ldy, rows, false, false, all, all);
+                else
+                if (left > 8)
+                    s_mm_tile_avx2 (panel, strip, rows_x, ldx, start, now, alpha, beta,
+                                    y_p, ldy, rows, false, true, all,
+                                    zi_tail_mask_avx2 (left - 8));
+                else
+                if (left >= 4)
+                    s_mm_tile_avx2 (panel, strip, rows_x, ldx, start, now, alpha, beta,
+                                    y_p, ldy, rows, true, true, zi_tail_mask_avx2 (left), all);
+                else
+                    for (int64_t c = 0; c < left; c++)
+                        s_mm_column_avx2 (panel, strip + c, rows_x, ldx, start, now,
+                                          alpha, beta, y_p + c, ldy, rows);
+            }
+        }
+    }
+    if (kind != act->kind)
+        zi_act_rows (act, y, maps, cols, ldy);
+}
+
+//  zi_mm_avx2 shared out between the exec's threads, by panels of output
+//  channels when W is the larger operand (the small images late in a
+//  network), else by columns in whole tiles. Either way each output is
+//  made by the same tile, in the same order, as by one s_mm_avx2 call.
+typedef struct {
+    const float *packed;        //  weights packed by s_mm_pack
+    int64_t maps, depth, cols;  //  M, K, columns of X and Y
+    const float *x;             //  X [K][cols]
+    int64_t ldx;                //  floats between rows of X
+    const float *bias;          //  [M] or NULL
+    const zi_act_t *act;        //  fused activation
+    float *y;                   //  Y [M][cols]
+    int64_t ldy;                //  floats between rows of Y
+} s_mm_job_t;
+
+static void
+s_mm_panels_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_mm_job_t *job = args;
+    int64_t m0 = first * S_MM_ROWS;
+    int64_t m1 = last * S_MM_ROWS < job->maps? last * S_MM_ROWS: job->maps;
+    zi_mm_avx2 (job->packed + m0 * job->depth, m1 - m0, job->depth, job->cols, job->x,
+               job->ldx, job->bias? job->bias + m0: NULL, job->act, job->y + m0 * job->ldy,
+               job->ldy);
+}
+
+static void
+s_mm_columns_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_mm_job_t *job = args;
+    zi_mm_avx2 (job->packed, job->maps, job->depth, last - first, job->x + first, job->ldx,
+               job->bias, job->act, job->y + first, job->ldy);
+}
+
+void
+zi_mm_parallel (zi_exec_t *exec, const float *packed, int64_t maps, int64_t depth,
+               int64_t cols, const float *x, int64_t ldx, const float *bias,
+               const zi_act_t *act, float *y, int64_t ldy)
+{
+    s_mm_job_t job = {packed, maps, depth, cols, x, ldx, bias, act, y, ldy};
+    if (maps >= cols)
+        zi_exec_parallel (exec, (maps + S_MM_ROWS - 1) / S_MM_ROWS,
+                          s_part_unit (S_MM_ROWS * depth * cols), s_mm_panels_part, &job);
+    else {
+        int64_t unit = s_part_unit (maps * depth);
+        zi_exec_parallel (exec, cols, (unit + S_MM_COLS - 1) / S_MM_COLS * S_MM_COLS,
+                          s_mm_columns_part, &job);
+    }
+}
+#endif
+
+
+
+//  --------------------------------------------------------------------------
+//  Self test: the product against a plain triple loop in double, over the
+//  shapes that take each path (tails of 9..15, 4..8 and 1..3 columns, a
+//  last panel of fewer than six rows, K in several slices, rows wider than
+//  the product), both ways of giving W, and at 1 to 3 threads
+
+typedef struct {
+    int64_t maps, depth, cols;  //  M, K, columns
+    int64_t pad;                //  extra floats per row of X and Y
+    bool transposed;            //  W given as [K][M]
+    bool bias;                  //  with a bias
+    zi_act_kind_t act;          //  fused activation
+} s_mm_case_t;
+
+static void
+s_mm_reference (const s_mm_case_t *c, const float *w, const float *x, int64_t ldx,
+                const float *bias, const zi_act_t *act, float *y, int64_t ldy)
+{
+    for (int64_t m = 0; m < c->maps; m++)
+        for (int64_t col = 0; col < c->cols; col++) {
+            double sum = bias? bias [m]: 0;
+            for (int64_t k = 0; k < c->depth; k++) {
+                float weight = c->transposed? w [k * c->maps + m]: w [m * c->depth + k];
+                sum += (double) weight * x [k * ldx + col];
+            }
+            y [m * ldy + col] = zi_act_one (act, (float) sum);
+        }
+}
+
+static void
+s_mm_case (zi_test_t *t, const s_mm_case_t *c, uint32_t seed)
+{
+    char what [128];
+    snprintf (what, sizeof what, "mm M %lld K %lld cols %lld%s%s act %d",
+              (long long) c->maps, (long long) c->depth, (long long) c->cols,
+              c->transposed? " W^T": "", c->bias? " bias": "", (int) c->act);
+    int64_t ldx = c->cols + c->pad, ldy = c->cols + c->pad;
+    zi_tensor_t *w = zi_test_random (2, (int64_t []) {c->maps, c->depth}, seed);
+    zi_tensor_t *x = zi_test_random (2, (int64_t []) {c->depth, ldx}, seed + 1);
+    zi_tensor_t *b = zi_test_random (1, (int64_t []) {c->maps}, seed + 2);
+    zi_act_t act = {.kind = c->act, .alpha = -0.5f, .beta = 0.5f};
+    if (c->act == ZI_ACT_HARD_SIGMOID)
+        act.alpha = 0.2f;
+    const float *bias = c->bias? zi_tensor_f32 (b): NULL;
+    float *packed = zi_alloc (zi_mm_packed_floats (c->maps, c->depth) * sizeof (float));
+    float *want = calloc (c->maps * ldy, sizeof (float));
+    float *got = calloc (c->maps * ldy, sizeof (float));
+    float *again = calloc (c->maps * ldy, sizeof (float));
+    assert (packed && want && got && again);
+    zi_mm_pack (zi_tensor_f32 (w), c->maps, c->depth, c->transposed? 1: c->depth,
+                c->transposed? c->maps: 1, packed);
+    s_mm_reference (c, zi_tensor_f32 (w), zi_tensor_f32 (x), ldx, bias, &act, want, ldy);
+#if defined (ZI_HAVE_AVX2)
+    if (zi_use_avx2 ()) {
+        //  The pad columns must be left alone: they start as a marker
+        for (int64_t item = 0; item < c->maps * ldy; item++)
+            got [item] = 7.0f;
+        zi_mm_avx2 (packed, c->maps, c->depth, c->cols, zi_tensor_f32 (x), ldx, bias, &act,
+                    got, ldy);
+        bool pads_kept = true;
+        for (int64_t m = 0; m < c->maps; m++)
+            for (int64_t col = c->cols; col < ldy; col++)
+                pads_kept &= got [m * ldy + col] == 7.0f;
+        ZI_CHECK (t, pads_kept, "%s: nothing written past the columns", what);
+        for (int64_t m = 0; m < c->maps; m++)
+            ZI_CHECK_CLOSE (t, what, got + m * ldy, want + m * ldy, c->cols, 1e-4f, 1e-4f);
+        for (int threads = 1; threads <= 3; threads++) {
+            zi_exec_t *exec = zi_exec_new ();
+            zi_exec_set_threads (exec, threads);
+            memcpy (again, got, c->maps * ldy * sizeof (float));
+            for (int64_t m = 0; m < c->maps; m++)
+                for (int64_t col = 0; col < c->cols; col++)
+                    again [m * ldy + col] = NAN;
+            zi_mm_parallel (exec, packed, c->maps, c->depth, c->cols, zi_tensor_f32 (x), ldx,
+                            bias, &act, again, ldy);
+            ZI_CHECK (t, memcmp (again, got, c->maps * ldy * sizeof (float)) == 0,
+                      "%s: %d threads give the bits of one call", what, threads);
+            zi_exec_destroy (&exec);
+        }
+    }
+#endif
+    free (again);
+    free (got);
+    free (want);
+    zi_free (packed);
+    zi_tensor_destroy (&b);
+    zi_tensor_destroy (&x);
+    zi_tensor_destroy (&w);
+}
+
+void
+zi_act_mm_test (zi_test_t *t)
+{
+    s_mm_case_t cases [] = {
+        {.maps = 6, .depth = 1, .cols = 16},
+        {.maps = 7, .depth = 5, .cols = 33, .bias = true, .act = ZI_ACT_RELU},
+        {.maps = 13, .depth = 27, .cols = 45, .pad = 3, .bias = true, .act = ZI_ACT_CLIP},
+        {.maps = 64, .depth = 300, .cols = 70, .bias = true, .act = ZI_ACT_HARD_SWISH},
+        {.maps = 5, .depth = 600, .cols = 6, .act = ZI_ACT_HARD_SIGMOID},
+        {.maps = 11, .depth = 9, .cols = 2, .pad = 5, .bias = true},
+        {.maps = 40, .depth = 64, .cols = 200, .transposed = true, .bias = true,
+         .act = ZI_ACT_LEAKY_RELU},
+        {.maps = 128, .depth = 32, .cols = 49, .pad = 15},
+        {.maps = 3, .depth = 17, .cols = 12, .transposed = true, .act = ZI_ACT_SIGMOID},
+    };
+    for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++)
+        s_mm_case (t, &cases [index], (uint32_t) (100 + 3 * index));
+
+    //  The activation passes against the scalar one, tails included
+    zi_act_kind_t kinds [] = {ZI_ACT_RELU, ZI_ACT_CLIP, ZI_ACT_LEAKY_RELU, ZI_ACT_HARD_SIGMOID,
+                              ZI_ACT_HARD_SWISH, ZI_ACT_SIGMOID};
+    zi_tensor_t *data = zi_test_random (1, (int64_t []) {45}, 7);
+    for (size_t kind = 0; kind < sizeof kinds / sizeof kinds [0]; kind++) {
+        zi_act_t act = {.kind = kinds [kind], .alpha = 0.2f, .beta = 0.5f};
+        float got [45], want [45];
+        memcpy (got, data->data, sizeof got);
+        memcpy (want, data->data, sizeof want);
+        zi_act_rows (&act, got, 3, 15, 15);
+        zi_act_apply (&act, want, 45);
+        ZI_CHECK_CLOSE (t, "zi_act_rows against zi_act_apply", got, want, 45, 1e-6f, 1e-6f);
+    }
+    zi_tensor_destroy (&data);
+}

@@ -1,0 +1,46 @@
+/*  =========================================================================
+    act_mm.h - products on weights packed once: Y = act (W X + b)
+
+    The convolutions that are matrix products (1x1, im2col), Winograd's
+    element-wise products and Gemm with constant weights all multiply a
+    constant W by a fresh X. Packing W once at load into panels of six
+    rows lets one AVX2 kernel run each product with nothing copied per
+    call, the bias as the sums' start and the activation applied before
+    the one store (see act_mm.c).
+    =========================================================================
+*/
+
+#ifndef ACT_MM_H_INCLUDED
+#define ACT_MM_H_INCLUDED
+
+#include "act_simd.h"
+
+//  Floats zi_mm_pack writes for M rows of W and K columns
+size_t
+    zi_mm_packed_floats (int64_t maps, int64_t depth);
+
+//  Packs W, M rows by K columns, element (m, k) at w [m ldm + k ldk]:
+//  ldm = K and ldk = 1 for a row-major W, ldm = 1 and ldk = M for W
+//  given transposed
+void
+    zi_mm_pack (const float *w, int64_t maps, int64_t depth, int64_t ldm, int64_t ldk,
+                float *packed);
+
+#if defined (ZI_HAVE_AVX2)
+//  Y = act (W X + b) on one thread: W packed by zi_mm_pack (M x K), X K
+//  rows of cols floats, ldx apart, Y M rows of cols floats, ldy apart;
+//  bias [M] or NULL
+void
+    zi_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols,
+                const float *x, int64_t ldx, const float *bias, const zi_act_t *act,
+                float *y, int64_t ldy);
+
+//  The same, shared out between the exec's threads; every output made as
+//  by one zi_mm_avx2 call, so the bits do not depend on the thread count
+void
+    zi_mm_parallel (zi_exec_t *exec, const float *packed, int64_t maps, int64_t depth,
+                    int64_t cols, const float *x, int64_t ldx, const float *bias,
+                    const zi_act_t *act, float *y, int64_t ldy);
+#endif
+
+#endif
