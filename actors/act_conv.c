@@ -998,7 +998,7 @@ s_band_part (void *args, int64_t first, int64_t last, int thread)
         int64_t cols = rows * geom->out_w;
         s_im2col (geom, job->x + (n * geom->in_c + g * in_g) * geom->in_h * geom->in_w,
                   in_g, oh0, rows, col);
-        zi_mm_avx2 (job->packed, out_g, depth, cols, col, cols, job->bias, job->act,
+        zi_mm (job->packed, out_g, depth, cols, col, cols, job->bias, job->act,
                    job->y + (n * geom->out_c + g * out_g) * out_plane + oh0 * geom->out_w,
                    out_plane);
     }

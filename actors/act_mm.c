@@ -214,8 +214,8 @@ s_mm_column_avx2 (const float *panel, const float *x, int64_t depth, int64_t ldx
 //  a tile reads stays in cache for every panel; W streams through in
 //  order, which the prefetchers follow. Only the first slice starts from
 //  the bias and only the last applies the activation.
-ZI_AVX2 void
-zi_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const float *x,
+static ZI_AVX2 void
+s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const float *x,
            int64_t ldx, const float *bias, const zi_act_t *act, float *y, int64_t ldy)
 {
     zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
@@ -263,7 +263,45 @@ zi_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, cons
         zi_act_rows (act, y, maps, cols, ldy);
 }
 
-//  zi_mm_avx2 shared out between the exec's threads, by panels of output
+#endif
+
+//  The portable product: each row of Y an axpy per row of X, which gcc
+//  vectorises for whatever the build targets
+static void
+s_mm_portable (const float *packed, int64_t maps, int64_t depth, int64_t cols,
+               const float *x, int64_t ldx, const float *bias, const zi_act_t *act,
+               float *y, int64_t ldy)
+{
+    for (int64_t m = 0; m < maps; m++) {
+        const float *panel = packed + m / S_MM_ROWS * depth * S_MM_ROWS + m % S_MM_ROWS;
+        float *restrict yrow = y + m * ldy;
+        float start = bias? bias [m]: 0;
+        for (int64_t col = 0; col < cols; col++)
+            yrow [col] = start;
+        for (int64_t k = 0; k < depth; k++) {
+            float weight = panel [k * S_MM_ROWS];
+            const float *restrict xrow = x + k * ldx;
+            for (int64_t col = 0; col < cols; col++)
+                yrow [col] += weight * xrow [col];
+        }
+    }
+    zi_act_rows (act, y, maps, cols, ldy);
+}
+
+void
+zi_mm (const float *packed, int64_t maps, int64_t depth, int64_t cols, const float *x,
+       int64_t ldx, const float *bias, const zi_act_t *act, float *y, int64_t ldy)
+{
+#if defined (ZI_HAVE_AVX2)
+    if (zi_use_avx2 ()) {
+        s_mm_avx2 (packed, maps, depth, cols, x, ldx, bias, act, y, ldy);
+        return;
+    }
+#endif
+    s_mm_portable (packed, maps, depth, cols, x, ldx, bias, act, y, ldy);
+}
+
+//  zi_mm shared out between the exec's threads, by panels of output
 //  channels when W is the larger operand (the small images late in a
 //  network), else by columns in whole tiles. Either way each output is
 //  made by the same tile, in the same order, as by one s_mm_avx2 call.
@@ -284,7 +322,7 @@ s_mm_panels_part (void *args, int64_t first, int64_t last, int thread)
     s_mm_job_t *job = args;
     int64_t m0 = first * S_MM_ROWS;
     int64_t m1 = last * S_MM_ROWS < job->maps? last * S_MM_ROWS: job->maps;
-    zi_mm_avx2 (job->packed + m0 * job->depth, m1 - m0, job->depth, job->cols, job->x,
+    zi_mm (job->packed + m0 * job->depth, m1 - m0, job->depth, job->cols, job->x,
                job->ldx, job->bias? job->bias + m0: NULL, job->act, job->y + m0 * job->ldy,
                job->ldy);
 }
@@ -293,7 +331,7 @@ static void
 s_mm_columns_part (void *args, int64_t first, int64_t last, int thread)
 {
     s_mm_job_t *job = args;
-    zi_mm_avx2 (job->packed, job->maps, job->depth, last - first, job->x + first, job->ldx,
+    zi_mm (job->packed, job->maps, job->depth, last - first, job->x + first, job->ldx,
                job->bias, job->act, job->y + first, job->ldy);
 }
 
@@ -312,7 +350,6 @@ zi_mm_parallel (zi_exec_t *exec, const float *packed, int64_t maps, int64_t dept
                           s_mm_columns_part, &job);
     }
 }
-#endif
 
 
 
@@ -368,20 +405,21 @@ s_mm_case (zi_test_t *t, const s_mm_case_t *c, uint32_t seed)
     zi_mm_pack (zi_tensor_f32 (w), c->maps, c->depth, c->transposed? 1: c->depth,
                 c->transposed? c->maps: 1, packed);
     s_mm_reference (c, zi_tensor_f32 (w), zi_tensor_f32 (x), ldx, bias, &act, want, ldy);
-#if defined (ZI_HAVE_AVX2)
-    if (zi_use_avx2 ()) {
+    for (int portable = 0; portable < 2; portable++) {
+        zi_simd_portable_only = portable;
+        char which [160];
+        snprintf (which, sizeof which, "%s%s", what, portable? ", portable": "");
         //  The pad columns must be left alone: they start as a marker
         for (int64_t item = 0; item < c->maps * ldy; item++)
             got [item] = 7.0f;
-        zi_mm_avx2 (packed, c->maps, c->depth, c->cols, zi_tensor_f32 (x), ldx, bias, &act,
-                    got, ldy);
+        zi_mm (packed, c->maps, c->depth, c->cols, zi_tensor_f32 (x), ldx, bias, &act, got, ldy);
         bool pads_kept = true;
         for (int64_t m = 0; m < c->maps; m++)
             for (int64_t col = c->cols; col < ldy; col++)
                 pads_kept &= got [m * ldy + col] == 7.0f;
-        ZI_CHECK (t, pads_kept, "%s: nothing written past the columns", what);
+        ZI_CHECK (t, pads_kept, "%s: nothing written past the columns", which);
         for (int64_t m = 0; m < c->maps; m++)
-            ZI_CHECK_CLOSE (t, what, got + m * ldy, want + m * ldy, c->cols, 1e-4f, 1e-4f);
+            ZI_CHECK_CLOSE (t, which, got + m * ldy, want + m * ldy, c->cols, 1e-4f, 1e-4f);
         for (int threads = 1; threads <= 3; threads++) {
             zi_exec_t *exec = zi_exec_new ();
             zi_exec_set_threads (exec, threads);
@@ -392,11 +430,11 @@ s_mm_case (zi_test_t *t, const s_mm_case_t *c, uint32_t seed)
             zi_mm_parallel (exec, packed, c->maps, c->depth, c->cols, zi_tensor_f32 (x), ldx,
                             bias, &act, again, ldy);
             ZI_CHECK (t, memcmp (again, got, c->maps * ldy * sizeof (float)) == 0,
-                      "%s: %d threads give the bits of one call", what, threads);
+                      "%s: %d threads give the bits of one call", which, threads);
             zi_exec_destroy (&exec);
         }
     }
-#endif
+    zi_simd_portable_only = false;
     free (again);
     free (got);
     free (want);

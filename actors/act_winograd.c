@@ -11,7 +11,8 @@
     with g the 3x3 kernel, d the input block of channel c and "." the
     element-wise product. For one point p of the transformed tile the sum
     over channels of every tile at once is a matrix product, U_p [M][C]
-    times V_p [C][tiles], so the convolution becomes (m + 2)^2 sgemm calls.
+    times V_p [C][tiles], so the convolution becomes (m + 2)^2 matrix
+    products (zi_mm, on U_p packed once).
     Per channel pair and output pixel that is 36 / 16 multiply-adds for
     F(4x4, 3x3) and 16 / 4 for F(2x2, 3x3) instead of im2col's 9: 4x and
     2.25x fewer. What Winograd adds is linear in the image, not in C x M:
@@ -24,7 +25,7 @@
     of tile rows at a time:
       1. each input channel's rows, copied into phase planes (below), are
          transformed eight tiles at a time into V;
-      2. the sgemm calls make the products;
+      2. the (m + 2)^2 products, shared out whole between the threads;
       3. the products are transformed back, the bias added and the fused
          activation applied before the one store into Y.
 
@@ -39,8 +40,8 @@
 
 #include "zi_classes.h"
 #include "act_simd.h"
+#include "act_mm.h"
 #include "act_winograd.h"
-#include <cblas.h>
 
 //  The input tile side of the largest tile, F(4x4, 3x3)
 #define S_MAX_WINDOW 6
@@ -97,10 +98,11 @@ size_t
 zi_winograd_weights_floats (const zi_winograd_shape_t *shape)
 {
     int window = shape->tile + 2;
-    return (size_t) (window * window * shape->maps * shape->channels);
+    return (size_t) window * window * zi_mm_packed_floats (shape->maps, shape->channels);
 }
 
-//  U_p [m][c] = (G g G^T) [k][l] with p = window k + l, worked out in double
+//  U_p [m][c] = (G g G^T) [k][l] with p = window k + l, worked out in
+//  double; each U_p packed for zi_mm, one after the other
 void
 zi_winograd_weights (const zi_winograd_shape_t *shape, const float *w, float *u)
 {
@@ -122,7 +124,10 @@ zi_winograd_weights (const zi_winograd_shape_t *shape, const float *w, float *u)
     const double (*G) [3] = shape->tile == 4? G4: G2;
     int window = shape->tile + 2;
     int64_t maps = shape->maps, channels = shape->channels;
+    int points = window * window;
     int64_t matrix = maps * channels;
+    float *plain = malloc ((size_t) points * matrix * sizeof (float));
+    assert (plain);
     for (int64_t m = 0; m < maps; m++)
         for (int64_t c = 0; c < channels; c++) {
             const float *g = w + (m * channels + c) * 9;
@@ -134,9 +139,13 @@ zi_winograd_weights (const zi_winograd_shape_t *shape, const float *w, float *u)
                 for (int l = 0; l < window; l++) {
                     double sum = left [k][0] * G [l][0] + left [k][1] * G [l][1]
                                + left [k][2] * G [l][2];
-                    u [(k * window + l) * matrix + m * channels + c] = (float) sum;
+                    plain [(k * window + l) * matrix + m * channels + c] = (float) sum;
                 }
         }
+    size_t packed = zi_mm_packed_floats (maps, channels);
+    for (int p = 0; p < points; p++)
+        zi_mm_pack (plain + p * matrix, maps, channels, channels, 1, u + p * packed);
+    free (plain);
 }
 
 
@@ -569,7 +578,7 @@ s_output (const zi_winograd_shape_t *shape, const s_plan_t *plan, const float *p
 //  --------------------------------------------------------------------------
 //  The convolution. In V and the products the points of one channel (map)
 //  lie together, [c][p][tile]: the transforms of one channel then write
-//  and read one stretch of memory, not (m + 2)^2 places far apart. sgemm
+//  and read one stretch of memory, not (m + 2)^2 places far apart. zi_mm
 //  takes each point's matrix with rows points * tiles apart.
 
 //  One band of a run, for the parts its transforms are shared out in:
@@ -584,6 +593,7 @@ typedef struct {
     const float *bias;          //  [M] or NULL
     const zi_act_t *act;        //  fused activation
     float *y;                   //  output
+    const float *u;             //  the transformed weights, packed per point
     float *v, *products;        //  the band's transformed input and products
     int64_t first, rows;        //  the band's tile rows over the batch
     bool avx2;                  //  use the SIMD transforms
@@ -637,6 +647,25 @@ s_output_part (void *args, int64_t first, int64_t last, int thread)
         }
 }
 
+//  The element-wise products of points [first, last), one zi_mm each:
+//  products_p [M][tiles] = U_p [M][C] V_p [C][tiles]. Each is small (C and
+//  the tiles of a band in the tens to hundreds), where sgemm's per-call
+//  packing cost more than the product; the points are shared out whole,
+//  so each product's bits do not depend on the thread count.
+static void
+s_products_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_band_t *band = args;
+    const zi_winograd_shape_t *shape = band->shape;
+    int64_t tiles = band->rows * band->plan->tiles_w;
+    int64_t stride = band->plan->points * tiles;
+    size_t matrix = zi_mm_packed_floats (shape->maps, shape->channels);
+    static const zi_act_t none = {ZI_ACT_NONE, 0, 0};
+    for (int64_t p = first; p < last; p++)
+        zi_mm (band->u + p * matrix, shape->maps, shape->channels, tiles, band->v + p * tiles,
+               stride, NULL, &none, band->products + p * tiles, stride);
+}
+
 //  Channels (maps) per part: a part should transform at least this many
 //  floats, or a thread's wake-up costs more than it saves
 #define S_PART_FLOATS (16 * 1024)
@@ -661,20 +690,13 @@ zi_winograd_run (const zi_winograd_shape_t *shape, zi_exec_t *exec, const float 
     int64_t unit = per_channel >= S_PART_FLOATS? 1: S_PART_FLOATS / per_channel;
     s_band_t band = {
         .shape = shape, .plan = &plan, .exec = exec, .x = x, .bias = bias, .act = act,
-        .y = y, .v = v, .products = products, .avx2 = zi_use_avx2 ()
+        .y = y, .u = u, .v = v, .products = products, .avx2 = zi_use_avx2 ()
     };
     for (band.first = 0; band.first < plan.tile_rows; band.first += plan.band) {
         band.rows = plan.tile_rows - band.first < plan.band?
                     plan.tile_rows - band.first: plan.band;
-        int64_t tiles = band.rows * plan.tiles_w;       //  the products' N
-        int64_t stride = plan.points * tiles;           //  from one channel to the next
         zi_exec_parallel (exec, channels, unit, s_input_part, &band);
-        for (int p = 0; p < plan.points; p++)
-            cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                         (blasint) maps, (blasint) tiles, (blasint) channels, 1.0f,
-                         u + p * maps * channels, (blasint) channels,
-                         v + p * tiles, (blasint) stride,
-                         0.0f, products + p * tiles, (blasint) stride);
+        zi_exec_parallel (exec, plan.points, 1, s_products_part, &band);
         zi_exec_parallel (exec, maps, unit, s_output_part, &band);
     }
     return 0;

@@ -32,7 +32,8 @@ size_t
     zi_winograd_weights_floats (const zi_winograd_shape_t *shape);
 
 //  Transforms W [M][C][3][3] once, at prepare, into u: one matrix [M][C]
-//  per point of the transformed tile, (tile + 2)^2 of them
+//  per point of the transformed tile, (tile + 2)^2 of them, each packed
+//  for zi_mm (act_mm.h)
 void
     zi_winograd_weights (const zi_winograd_shape_t *shape, const float *w, float *u);
 
