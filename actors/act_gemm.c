@@ -3,7 +3,12 @@
 
     Gemm: Y = alpha * A' * B' + beta * C, with C broadcast to [M, N]. The
     broadcast C (times beta) is written into Y first and sgemm accumulates
-    onto it, so the product and the bias take one pass of sgemm.
+    onto it, so the product and the bias take one pass of sgemm. With
+    constant weights and a C that is one row (the linear layers of an
+    MLP), B is packed once at load and a batch of rows goes through zi_mm
+    (act_mm.h) instead: Y^T = B'^T A'^T + C^T, bias and activation in the
+    product's one store, nothing of B copied per call. sgemm would pack
+    all of B on every call, which for a batch of 32 is a good part of it.
 
     MatMul follows numpy: 1-d operands get a 1 put in front (A) or behind
     (B) and dropped from the result, and the batch axes broadcast. When B
@@ -16,6 +21,7 @@
 */
 
 #include "zi_classes.h"
+#include "act_mm.h"
 #include <cblas.h>
 
 //  --------------------------------------------------------------------------
@@ -26,6 +32,11 @@ typedef struct {
     float beta;                 //  scale of C
     bool trans_a;               //  A is stored [K, M]
     bool trans_b;               //  B is stored [N, K]
+    float *packed;              //  alpha B'^T packed by prepare, or NULL
+    float *bias;                //  beta C as one value per column of Y, or NULL
+    const float *packed_from;   //  the B it was packed from
+    const float *bias_from;     //  the C the bias came from (NULL: no C)
+    int64_t packed_k, packed_n; //  B's sizes then
 } s_gemm_t;
 
 //  Sizes of one Gemm, and how C broadcasts: c_rows is 1 or M, c_cols 1 or N
@@ -44,7 +55,7 @@ s_input (const zi_node_t *node, const zi_tensor_t *const *in, int slot)
 static int
 s_gemm_init (zi_node_t *node)
 {
-    s_gemm_t *self = malloc (sizeof (s_gemm_t));
+    s_gemm_t *self = calloc (1, sizeof (s_gemm_t));
     if (!self)
         return zi_error ("out of memory");
     self->alpha = zi_node_attr_float (node, "alpha", 1.0f);
@@ -115,6 +126,86 @@ s_gemm_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const 
     return 0;
 }
 
+static void
+s_gemm_release (s_gemm_t *self)
+{
+    zi_free (self->packed);
+    zi_free (self->bias);
+    self->packed = self->bias = NULL;
+    self->packed_from = self->bias_from = NULL;
+}
+
+static void
+s_gemm_destroy (zi_node_t *node)
+{
+    if (node->params)
+        s_gemm_release (node->params);
+    free (node->params);
+    node->params = NULL;
+}
+
+//  Packs constant weights (and a one-row C) for the batched product
+static int
+s_gemm_prepare (zi_node_t *node, const zi_tensor_t *const *in)
+{
+    s_gemm_t *self = node->params;
+    s_gemm_release (self);
+    const zi_tensor_t *c = s_input (node, in, 2);
+    s_gemm_size_t size = {0};
+    if (!zi_cpu_avx2 () || !in [1]->data || (c && !c->data)
+    ||  s_gemm_size (self, in [0], in [1], c, &size) || size.k == 0 || size.n == 0
+    ||  (c && size.c_rows != 1))
+        return 0;
+    self->packed = zi_alloc (zi_mm_packed_floats (size.n, size.k) * sizeof (float));
+    self->bias = zi_alloc (size.n * sizeof (float));
+    if (!self->packed || !self->bias) {
+        s_gemm_release (self);
+        return zi_error ("out of memory for packed weights");
+    }
+    //  Row n of the packed matrix is column n of B'
+    const float *b = zi_tensor_f32 (in [1]);
+    zi_mm_pack (b, size.n, size.k, self->trans_b? size.k: 1, self->trans_b? 1: size.n,
+                self->packed);
+    if (self->alpha != 1)
+        for (size_t item = 0; item < zi_mm_packed_floats (size.n, size.k); item++)
+            self->packed [item] *= self->alpha;
+    for (int64_t col = 0; col < size.n; col++)
+        self->bias [col] = c && self->beta != 0?
+            self->beta * zi_tensor_f32 (c) [size.c_cols == 1? 0: col]: 0;
+    self->packed_from = b;
+    self->bias_from = c? zi_tensor_f32 (c): NULL;
+    self->packed_k = size.k;
+    self->packed_n = size.n;
+    return 0;
+}
+
+//  Y = act (A' B' + C) for M rows through zi_mm on the packed B'^T:
+//  Y^T [N][M] = W [N][K] A'^T [K][M], A transposed first unless stored so
+static int
+s_gemm_packed (const s_gemm_t *self, zi_exec_t *exec, const float *a,
+               const s_gemm_size_t *size, const zi_act_t *act, float *y)
+{
+    int64_t m = size->m, k = size->k, n = size->n;
+    const float *a_t = a;
+    if (!self->trans_a) {
+        float *scratch = zi_exec_scratch (exec, 0, m * k * sizeof (float));
+        if (!scratch)
+            return -1;
+        for (int64_t row = 0; row < m; row++)
+            for (int64_t col = 0; col < k; col++)
+                scratch [col * m + row] = a [row * k + col];
+        a_t = scratch;
+    }
+    float *y_t = zi_exec_scratch (exec, 1, n * m * sizeof (float));
+    if (!y_t)
+        return -1;
+    zi_mm_parallel (exec, self->packed, n, k, m, a_t, m, self->bias, act, y_t, m);
+    for (int64_t row = 0; row < m; row++)
+        for (int64_t col = 0; col < n; col++)
+            y [row * n + col] = y_t [col * m + row];
+    return 0;
+}
+
 static int
 s_gemm_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
             zi_tensor_t *const *out)
@@ -127,6 +218,12 @@ s_gemm_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     float *y = zi_tensor_f32 (out [0]);
     if (size.m == 0 || size.n == 0)
         return 0;
+    //  A batch of rows on the weights packed at load (one row: sgemv below)
+    const float *c_data = c_tensor? zi_tensor_f32 (c_tensor): NULL;
+    if (self->packed && size.m > 1 && zi_use_avx2 ()
+    &&  self->packed_from == zi_tensor_f32 (in [1]) && self->bias_from == c_data
+    &&  self->packed_k == size.k && self->packed_n == size.n)
+        return s_gemm_packed (self, exec, zi_tensor_f32 (in [0]), &size, &node->act, y);
 
     float beta = 0;
     if (c_tensor && self->beta != 0) {
@@ -328,7 +425,8 @@ s_matmul_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Gemm = {
     .name = "Gemm", .min_inputs = 2, .max_inputs = 3, .max_outputs = 1, .fusable = true,
-    .init = s_gemm_init, .infer = s_gemm_infer, .run = s_gemm_run
+    .init = s_gemm_init, .infer = s_gemm_infer, .prepare = s_gemm_prepare,
+    .run = s_gemm_run, .destroy = s_gemm_destroy
 };
 
 const zi_op_t zi_op_MatMul = {
@@ -572,6 +670,9 @@ zi_act_gemm_test (zi_test_t *t)
         {"sigmoid", 4, 6, 5, false, false, 1, 1, 0, {0, 0}, .act = {ZI_ACT_SIGMOID, 0, 0}},
         {"opset 9 with C", 3, 5, 4, false, true, 1, 1, 2, {3, 4}, .act = none, .opset = 9},
         {"opset 11 without C", 3, 5, 4, false, true, 1, 1, -1, {0, 0}, .act = none, .opset = 11},
+        //  Batches on packed weights: K in slices, panels and column tails
+        {"batch 32 like an MLP", 32, 300, 70, false, true, 1, 1, 1, {70, 0}, .act = relu},
+        {"batch 9 transA packed", 9, 40, 13, true, false, 2, 0.5f, 2, {1, 13}, .act = none},
     };
     for (size_t index = 0; index < sizeof gemms / sizeof gemms [0]; index++)
         s_gemm_case (t, &gemms [index], (uint32_t) (300 + 5 * index));
