@@ -208,56 +208,88 @@ s_mm_column_avx2 (const float *panel, const float *x, int64_t depth, int64_t ldx
         y [r * ldy] = lanes [r];
 }
 
+//  One tile of a slice of K: panel p, columns from col, of a product
+typedef struct {
+    const float *packed;        //  W packed
+    int64_t maps, depth;        //  M, K
+    int64_t cols;               //  columns of X and Y
+    const float *x;             //  X
+    int64_t ldx, ldy;           //  row strides of X and Y
+    const float *bias;          //  [M] or NULL
+    float *y;                   //  Y
+    int64_t k0, rows_x;         //  the slice of K
+    bool first;                 //  the first slice: sums start from the bias
+    zi_act_kind_t now;          //  activation to apply (the last slice)
+    __m256 alpha, beta;         //  its parameters
+} s_mm_slice_t;
+
+static ZI_AVX2_INLINE void
+s_mm_tile_at (const s_mm_slice_t *at, int64_t p, int64_t col)
+{
+    __m256i all = _mm256_set1_epi32 (-1);
+    int64_t maps = at->maps, left = at->cols - col;
+    int64_t rows = maps - p * S_MM_ROWS < S_MM_ROWS? maps - p * S_MM_ROWS: S_MM_ROWS;
+    float b [8] = {0};
+    for (int64_t r = 0; r < rows; r++)
+        b [r] = at->bias? at->bias [p * S_MM_ROWS + r]: 0;
+    const float *start = at->first? b: NULL;
+    const float *panel = at->packed + (p * at->depth + at->k0) * S_MM_ROWS;
+    const float *strip = at->x + at->k0 * at->ldx + col;
+    float *y_p = at->y + p * S_MM_ROWS * at->ldy + col;
+    if (left >= S_MM_COLS)
+        s_mm_tile_avx2 (panel, strip, at->rows_x, at->ldx, start, at->now, at->alpha, at->beta,
+                        y_p, at->ldy, rows, false, false, all, all);
+    else
+    if (left > 8)
+        s_mm_tile_avx2 (panel, strip, at->rows_x, at->ldx, start, at->now, at->alpha, at->beta,
+                        y_p, at->ldy, rows, false, true, all, zi_tail_mask_avx2 (left - 8));
+    else
+    if (left >= 4)
+        s_mm_tile_avx2 (panel, strip, at->rows_x, at->ldx, start, at->now, at->alpha, at->beta,
+                        y_p, at->ldy, rows, true, true, zi_tail_mask_avx2 (left), all);
+    else
+        for (int64_t c = 0; c < left; c++)
+            s_mm_column_avx2 (panel, strip + c, at->rows_x, at->ldx, start, at->now,
+                              at->alpha, at->beta, y_p + c, at->ldy, rows);
+}
+
 //  Y = act (W X + b), W [M][K] packed by zi_mm_pack, X [K][cols] with rows
-//  ldx floats apart, Y [M][cols] with rows ldy apart. Within a slice of K
-//  the loop over panels is inside the loop over columns, so the strip of X
-//  a tile reads stays in cache for every panel; W streams through in
-//  order, which the prefetchers follow. Only the first slice starts from
-//  the bias and only the last applies the activation.
+//  ldx floats apart, Y [M][cols] with rows ldy apart, a slice of K at a
+//  time. Within a slice one operand is read once and the other again for
+//  each tile of the first: when W's slice is the larger (late layers, a
+//  classifier, a batch through a linear layer) the loop over columns is
+//  inside the loop over panels, so a panel stays in L1 while the strips of
+//  X come from L2; else the other way round, W's slice staying in cache
+//  while each strip of X is used by every panel. Every tile is made the
+//  same way in either order, so the order does not change the bits. Only
+//  the first slice starts from the bias and only the last applies the
+//  activation.
 static ZI_AVX2 void
 s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const float *x,
            int64_t ldx, const float *bias, const zi_act_t *act, float *y, int64_t ldy)
 {
     zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
-    __m256 alpha = _mm256_set1_ps (act->alpha);
-    __m256 beta = _mm256_set1_ps (act->beta);
-    __m256i all = _mm256_set1_epi32 (-1);
     int64_t panels = (maps + S_MM_ROWS - 1) / S_MM_ROWS;
     int64_t slices = (depth + S_MM_DEPTH - 1) / S_MM_DEPTH;
     int64_t slice = (depth + slices - 1) / slices;
-    for (int64_t k0 = 0; k0 < depth; k0 += slice) {
-        int64_t rows_x = depth - k0 < slice? depth - k0: slice;
-        bool first = k0 == 0, last = k0 + rows_x == depth;
-        zi_act_kind_t now = last? kind: ZI_ACT_NONE;
-        for (int64_t col = 0; col < cols; col += S_MM_COLS) {
-            int64_t left = cols - col;
-            const float *strip = x + k0 * ldx + col;
-            for (int64_t p = 0; p < panels; p++) {
-                int64_t rows = maps - p * S_MM_ROWS < S_MM_ROWS? maps - p * S_MM_ROWS: S_MM_ROWS;
-                float b [8] = {0};
-                for (int64_t r = 0; r < rows; r++)
-                    b [r] = bias? bias [p * S_MM_ROWS + r]: 0;
-                const float *start = first? b: NULL;
-                const float *panel = packed + (p * depth + k0) * S_MM_ROWS;
-                float *y_p = y + p * S_MM_ROWS * ldy + col;
-                if (left >= S_MM_COLS)
-                    s_mm_tile_avx2 (panel, strip, rows_x, ldx, start, now, alpha, beta,
-                                    y_p, ldy, rows, false, false, all, all);
-                else
-                if (left > 8)
-                    s_mm_tile_avx2 (panel, strip, rows_x, ldx, start, now, alpha, beta,
-                                    y_p, ldy, rows, false, true, all,
-                                    zi_tail_mask_avx2 (left - 8));
-                else
-                if (left >= 4)
-                    s_mm_tile_avx2 (panel, strip, rows_x, ldx, start, now, alpha, beta,
-                                    y_p, ldy, rows, true, true, zi_tail_mask_avx2 (left), all);
-                else
-                    for (int64_t c = 0; c < left; c++)
-                        s_mm_column_avx2 (panel, strip + c, rows_x, ldx, start, now,
-                                          alpha, beta, y_p + c, ldy, rows);
-            }
-        }
+    s_mm_slice_t at = {
+        .packed = packed, .maps = maps, .depth = depth, .cols = cols, .x = x, .ldx = ldx,
+        .ldy = ldy, .bias = bias, .y = y,
+        .alpha = _mm256_set1_ps (act->alpha), .beta = _mm256_set1_ps (act->beta)
+    };
+    bool panels_outer = maps > cols;
+    for (at.k0 = 0; at.k0 < depth; at.k0 += slice) {
+        at.rows_x = depth - at.k0 < slice? depth - at.k0: slice;
+        at.first = at.k0 == 0;
+        at.now = at.k0 + at.rows_x == depth? kind: ZI_ACT_NONE;
+        if (panels_outer)
+            for (int64_t p = 0; p < panels; p++)
+                for (int64_t col = 0; col < cols; col += S_MM_COLS)
+                    s_mm_tile_at (&at, p, col);
+        else
+            for (int64_t col = 0; col < cols; col += S_MM_COLS)
+                for (int64_t p = 0; p < panels; p++)
+                    s_mm_tile_at (&at, p, col);
     }
     if (kind != act->kind)
         zi_act_rows (act, y, maps, cols, ldy);
