@@ -261,12 +261,9 @@ s_gemm_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
                      beta, y, 1);
     }
     else
-        cblas_sgemm (CblasRowMajor, self->trans_a? CblasTrans: CblasNoTrans,
-                     self->trans_b? CblasTrans: CblasNoTrans,
-                     (blasint) size.m, (blasint) size.n, (blasint) size.k, self->alpha,
-                     zi_tensor_f32 (in [0]), (blasint) (self->trans_a? size.m: size.k),
-                     zi_tensor_f32 (in [1]), (blasint) (self->trans_b? size.k: size.n),
-                     beta, y, (blasint) size.n);
+        zi_sgemm (exec, self->trans_a, self->trans_b, size.m, size.n, size.k, self->alpha,
+                  zi_tensor_f32 (in [0]), self->trans_a? size.m: size.k,
+                  zi_tensor_f32 (in [1]), self->trans_b? size.k: size.n, beta, y, size.n);
     zi_act_apply (&node->act, y, (size_t) (size.m * size.n));
     return 0;
 }
@@ -387,10 +384,8 @@ s_matmul_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     if (size.b_batches == 1 && size.batches * size.m <= INT32_MAX) {
         //  Every output matrix uses the one B and A's matrices lie one
         //  after the other, so they stack into one tall A
-        cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                     (blasint) (size.batches * size.m), (blasint) size.n, (blasint) size.k,
-                     1.0f, a, (blasint) size.k, b, (blasint) size.n,
-                     0.0f, y, (blasint) size.n);
+        zi_sgemm (exec, false, false, size.batches * size.m, size.n, size.k, 1.0f, a, size.k,
+                  b, size.n, 0.0f, y, size.n);
         zi_act_apply (&node->act, y, (size_t) (size.batches * y_matrix));
         return 0;
     }
@@ -400,11 +395,9 @@ s_matmul_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     int64_t a_index = 0, b_index = 0;
     for (int64_t item = 0; item < size.batches; item++) {
         float *y_item = y + item * y_matrix;
-        cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                     (blasint) size.m, (blasint) size.n, (blasint) size.k,
-                     1.0f, a + a_index * size.m * size.k, (blasint) size.k,
-                     b + b_index * size.k * size.n, (blasint) size.n,
-                     0.0f, y_item, (blasint) size.n);
+        zi_sgemm (exec, false, false, size.m, size.n, size.k, 1.0f,
+                  a + a_index * size.m * size.k, size.k, b + b_index * size.k * size.n, size.n,
+                  0.0f, y_item, size.n);
         zi_act_apply (&node->act, y_item, (size_t) y_matrix);
         for (int axis = size.n_batch - 1; axis >= 0; axis--) {
             a_index += size.a_step [axis];

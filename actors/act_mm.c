@@ -9,6 +9,7 @@
 
 #include "zi_classes.h"
 #include "act_mm.h"
+#include <cblas.h>
 
 bool zi_simd_portable_only = false;
 
@@ -383,6 +384,66 @@ zi_mm_parallel (zi_exec_t *exec, const float *packed, int64_t maps, int64_t dept
     }
 }
 
+
+
+//  --------------------------------------------------------------------------
+//  sgemm over the exec's threads
+
+typedef struct {
+    bool trans_a, trans_b, by_rows;
+    int64_t m, n, k;
+    float alpha, beta;
+    const float *a, *b;
+    int64_t lda, ldb, ldc;
+    float *c;
+} s_sgemm_job_t;
+
+static void
+s_sgemm_part (void *args, int64_t first, int64_t last, int thread)
+{
+    const s_sgemm_job_t *job = args;
+    const float *a = job->a, *b = job->b;
+    float *c = job->c;
+    int64_t m = job->m, n = job->n;
+    if (job->by_rows) {
+        a += job->trans_a? first: first * job->lda;
+        c += first * job->ldc;
+        m = last - first;
+    }
+    else {
+        b += job->trans_b? first * job->ldb: first;
+        c += first;
+        n = last - first;
+    }
+    cblas_sgemm (CblasRowMajor, job->trans_a? CblasTrans: CblasNoTrans,
+                 job->trans_b? CblasTrans: CblasNoTrans, (blasint) m, (blasint) n,
+                 (blasint) job->k, job->alpha, a, (blasint) job->lda, b, (blasint) job->ldb,
+                 job->beta, c, (blasint) job->ldc);
+}
+
+//  Columns (or rows) per block: whole multiples of sgemm's register tile,
+//  and enough multiply-adds that a block is worth a thread
+#define S_SGEMM_GRAIN 16
+
+void
+zi_sgemm (zi_exec_t *exec, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+          float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+          float beta, float *c, int64_t ldc)
+{
+    s_sgemm_job_t job = {trans_a, trans_b, n < 4 * S_SGEMM_GRAIN && m > n, m, n, k,
+                         alpha, beta, a, b, lda, ldb, ldc, c};
+    int64_t extent = job.by_rows? m: n;
+    int64_t across = job.by_rows? n: m;
+    int threads = zi_exec_threads (exec);
+    //  One block per thread: each sgemm call packs its own operands, so
+    //  more, smaller blocks would pack the shared one more often
+    int64_t unit = (extent + threads - 1) / threads;
+    unit = (unit + S_SGEMM_GRAIN - 1) / S_SGEMM_GRAIN * S_SGEMM_GRAIN;
+    int64_t least = s_part_unit (across * k);
+    if (unit < least)
+        unit = least;
+    zi_exec_parallel (exec, extent, unit, s_sgemm_part, &job);
+}
 
 
 //  --------------------------------------------------------------------------

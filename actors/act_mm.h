@@ -40,4 +40,14 @@ void
                     int64_t cols, const float *x, int64_t ldx, const float *bias,
                     const zi_act_t *act, float *y, int64_t ldy);
 
+//  cblas_sgemm, row-major, shared out between the exec's threads: C is cut
+//  into blocks of whole columns (or rows, when it is narrow), each one
+//  sgemm call on one thread. OpenBLAS itself runs single-threaded: one
+//  pool for every loop, so no OpenBLAS thread spins on a core that a
+//  kernel's helper needs between two calls.
+void
+    zi_sgemm (zi_exec_t *exec, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+              float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+              float beta, float *c, int64_t ldc);
+
 #endif

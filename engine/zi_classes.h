@@ -239,6 +239,10 @@ void *
 //  (a topology process's blas_threads); 1 unless set
 void
     zi_exec_default_threads (int threads);
+//  The threads OpenBLAS would use as the process started (the cores, or
+//  OPENBLAS_NUM_THREADS): a session's default
+int
+    zi_exec_blas_default (void);
 void
     zi_exec_set_threads (zi_exec_t *self, int threads);
 int

@@ -6,11 +6,14 @@
     so after the first request nothing is allocated on the hot path.
 
     An exec also says how many threads its kernels may use, and runs the
-    parts of a kernel on them (zi_exec_parallel). OpenBLAS threads its own
-    sgemm calls; this is for the loops around them that it never sees:
-    depthwise convolution, im2col, the Winograd transforms, the packed 1x1
-    product, pooling. Each thread has its own scratch, so the parts of one
-    kernel never share a buffer they write.
+    parts of a kernel on them (zi_exec_parallel): depthwise convolution,
+    im2col, the Winograd transforms and products, the packed products,
+    pooling, and the sgemm calls too, cut into blocks (zi_sgemm), with
+    OpenBLAS itself single-threaded. One pool for everything: OpenBLAS's
+    own threads spin after each call, and on two cores took the CPU from
+    the helpers of the kernels between calls (resnet50 at two threads ran
+    10 % faster once they were gone). Each thread has its own scratch, so
+    the parts of one kernel never share a buffer they write.
 
     The helper threads belong to the exec: started at its first parallel
     loop, stopped when it is destroyed. Two execs (two worker threads of
@@ -27,6 +30,7 @@
 */
 
 #include "zi_classes.h"
+#include <cblas.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -60,6 +64,22 @@ void
 zi_exec_default_threads (int threads)
 {
     atomic_store (&s_default_threads, threads < 1? 1: threads);
+}
+
+int
+zi_exec_blas_default (void)
+{
+    //  Read once, before anything sets OpenBLAS to one thread: its count
+    //  as the process started (the cores, or OPENBLAS_NUM_THREADS)
+    static atomic_int cached = 0;
+    int threads = atomic_load (&cached);
+    if (threads == 0) {
+        threads = openblas_get_num_threads ();
+        if (threads < 1)
+            threads = 1;
+        atomic_store (&cached, threads);
+    }
+    return threads;
 }
 
 zi_exec_t *

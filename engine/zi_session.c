@@ -337,11 +337,11 @@ zi_session_run (zi_session_t *self, zi_tensor_t *const *inputs, zi_tensor_t **ou
     for (int index = 0; index < graph->n_inputs; index++)
         if (!inputs [index] || !inputs [index]->data)
             return zi_error ("input '%s' is missing", graph->values [graph->inputs [index]].name);
-    if (self->options.threads > 0)
-        openblas_set_num_threads (self->options.threads);
-    //  The kernels' own loops use as many threads as OpenBLAS does
+    //  Every kernel, sgemm calls included, is shared out by the exec's own
+    //  threads; OpenBLAS runs single-threaded inside them (zi_sgemm)
     zi_exec_set_threads (self->exec, self->options.threads > 0? self->options.threads:
-                                     openblas_get_num_threads ());
+                                     zi_exec_blas_default ());
+    openblas_set_num_threads (1);
     if (!s_same_shapes (self, inputs) && s_plan (self, inputs)) {
         zi_error_prefix ("%s", self->model->source);
         s_drop_plan (self);
