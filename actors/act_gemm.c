@@ -253,12 +253,10 @@ s_gemm_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
         //  product. sgemm would pack the whole weight matrix first, which for
         //  one row costs more than the product itself; sgemv streams it once.
         //  y = alpha * op (B)^T a + beta y, op (B) being K x N
-        cblas_sgemv (CblasRowMajor, self->trans_b? CblasNoTrans: CblasTrans,
-                     (blasint) (self->trans_b? size.n: size.k),
-                     (blasint) (self->trans_b? size.k: size.n), self->alpha,
-                     zi_tensor_f32 (in [1]), (blasint) (self->trans_b? size.k: size.n),
-                     zi_tensor_f32 (in [0]), self->trans_a? (blasint) size.m: 1,
-                     beta, y, 1);
+        zi_sgemv (exec, !self->trans_b, self->trans_b? size.n: size.k,
+                  self->trans_b? size.k: size.n, self->alpha, zi_tensor_f32 (in [1]),
+                  self->trans_b? size.k: size.n, zi_tensor_f32 (in [0]),
+                  self->trans_a? size.m: 1, beta, y);
     }
     else
         zi_sgemm (exec, self->trans_a, self->trans_b, size.m, size.n, size.k, self->alpha,

@@ -421,6 +421,42 @@ s_sgemm_part (void *args, int64_t first, int64_t last, int thread)
                  job->beta, c, (blasint) job->ldc);
 }
 
+typedef struct {
+    bool trans;
+    int64_t m, n;
+    float alpha, beta;
+    const float *a, *x;
+    int64_t lda, incx;
+    float *y;
+} s_sgemv_job_t;
+
+//  Elements [first, last) of y: rows of A, or columns when transposed
+static void
+s_sgemv_part (void *args, int64_t first, int64_t last, int thread)
+{
+    const s_sgemv_job_t *job = args;
+    const float *a = job->a + (job->trans? first: first * job->lda);
+    cblas_sgemv (CblasRowMajor, job->trans? CblasTrans: CblasNoTrans,
+                 (blasint) (job->trans? job->m: last - first),
+                 (blasint) (job->trans? last - first: job->n), job->alpha, a, (blasint) job->lda,
+                 job->x, (blasint) job->incx, job->beta, job->y + first, 1);
+}
+
+void
+zi_sgemv (zi_exec_t *exec, bool trans, int64_t m, int64_t n, float alpha, const float *a,
+          int64_t lda, const float *x, int64_t incx, float beta, float *y)
+{
+    s_sgemv_job_t job = {trans, m, n, alpha, beta, a, x, lda, incx, y};
+    int64_t outputs = trans? n: m, depth = trans? m: n;
+    int threads = zi_exec_threads (exec);
+    int64_t unit = (outputs + threads - 1) / threads;
+    unit = (unit + 15) / 16 * 16;
+    int64_t least = s_part_unit (depth);
+    if (unit < least)
+        unit = least;
+    zi_exec_parallel (exec, outputs, unit, s_sgemv_part, &job);
+}
+
 //  Columns (or rows) per block: whole multiples of sgemm's register tile,
 //  and enough multiply-adds that a block is worth a thread
 #define S_SGEMM_GRAIN 16
@@ -554,6 +590,61 @@ zi_act_mm_test (zi_test_t *t)
     };
     for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++)
         s_mm_case (t, &cases [index], (uint32_t) (100 + 3 * index));
+
+    //  sgemm and sgemv cut into blocks: wide, narrow (by rows), transposed
+    struct { bool ta, tb; int64_t m, n, k; } products [] = {
+        {false, false, 40, 300, 70}, {true, false, 200, 20, 33}, {false, true, 7, 129, 50},
+        {true, true, 65, 65, 9}
+    };
+    for (size_t index = 0; index < sizeof products / sizeof products [0]; index++) {
+        int64_t m = products [index].m, n = products [index].n, k = products [index].k;
+        bool ta = products [index].ta, tb = products [index].tb;
+        zi_tensor_t *a = zi_test_random (1, (int64_t []) {m * k}, (uint32_t) (40 + index));
+        zi_tensor_t *b = zi_test_random (1, (int64_t []) {k * n}, (uint32_t) (50 + index));
+        const float *av = zi_tensor_f32 (a), *bv = zi_tensor_f32 (b);
+        float *want = malloc (m * n * sizeof (float));
+        float *got = malloc (m * n * sizeof (float));
+        assert (want && got);
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) {
+                double sum = 0;
+                for (int64_t p = 0; p < k; p++)
+                    sum += (double) (ta? av [p * m + i]: av [i * k + p])
+                         * (tb? bv [j * k + p]: bv [p * n + j]);
+                want [i * n + j] = (float) (0.5 * sum);
+            }
+        for (int threads = 1; threads <= 3; threads++) {
+            zi_exec_t *exec = zi_exec_new ();
+            zi_exec_set_threads (exec, threads);
+            for (int64_t item = 0; item < m * n; item++)
+                got [item] = NAN;
+            zi_sgemm (exec, ta, tb, m, n, k, 0.5f, av, ta? m: k, bv, tb? k: n, 0, got, n);
+            char what [96];
+            snprintf (what, sizeof what, "zi_sgemm %s%s %lldx%lldx%lld at %d threads",
+                      ta? "A^T ": "", tb? "B^T": "", (long long) m, (long long) n,
+                      (long long) k, threads);
+            ZI_CHECK_CLOSE (t, what, got, want, m * n, 1e-4f, 1e-4f);
+            //  y = 0.5 op (A) x with x the first column of B': the same sums
+            float x [512], y [512], expect [512];
+            for (int64_t p = 0; p < k; p++)
+                x [p] = tb? bv [p]: bv [p * n];
+            for (int64_t i = 0; i < m; i++) {
+                double sum = 0;
+                for (int64_t p = 0; p < k; p++)
+                    sum += (double) (ta? av [p * m + i]: av [i * k + p]) * x [p];
+                expect [i] = (float) (0.5 * sum);
+            }
+            zi_sgemv (exec, ta, ta? k: m, ta? m: k, 0.5f, av, ta? m: k, x, 1, 0, y);
+            snprintf (what, sizeof what, "zi_sgemv %s%lldx%lld at %d threads", ta? "A^T ": "",
+                      (long long) m, (long long) k, threads);
+            ZI_CHECK_CLOSE (t, what, y, expect, m, 1e-4f, 1e-4f);
+            zi_exec_destroy (&exec);
+        }
+        free (want);
+        free (got);
+        zi_tensor_destroy (&a);
+        zi_tensor_destroy (&b);
+    }
 
     //  The activation passes against the scalar one, tails included
     zi_act_kind_t kinds [] = {ZI_ACT_RELU, ZI_ACT_CLIP, ZI_ACT_LEAKY_RELU, ZI_ACT_HARD_SIGMOID,

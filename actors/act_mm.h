@@ -40,11 +40,15 @@ void
                     int64_t cols, const float *x, int64_t ldx, const float *bias,
                     const zi_act_t *act, float *y, int64_t ldy);
 
-//  cblas_sgemm, row-major, shared out between the exec's threads: C is cut
-//  into blocks of whole columns (or rows, when it is narrow), each one
-//  sgemm call on one thread. OpenBLAS itself runs single-threaded: one
-//  pool for every loop, so no OpenBLAS thread spins on a core that a
-//  kernel's helper needs between two calls.
+//  cblas_sgemv and cblas_sgemm, row-major, shared out between the exec's
+//  threads: y in blocks of elements, C in blocks of whole columns (or
+//  rows, when it is narrow), each one BLAS call on one thread. OpenBLAS
+//  itself runs single-threaded: one pool for every loop, so no OpenBLAS
+//  thread spins on a core that a kernel's helper needs between two calls.
+void
+    zi_sgemv (zi_exec_t *exec, bool trans, int64_t m, int64_t n, float alpha, const float *a,
+              int64_t lda, const float *x, int64_t incx, float beta, float *y);
+
 void
     zi_sgemm (zi_exec_t *exec, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
               float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
