@@ -56,6 +56,7 @@ struct zi_gateway_t {
     zi_actor_route_t *routes;   //  .output holds the model input index
     zhashx_t *inflight;         //  internal id -> s_request_t
     zlistx_t *undelivered;      //  ids of complete requests the client's queue refused
+    zhashx_t *by_client;        //  "client identity/client id" -> internal id
     uint64_t next_id;           //  next internal request id
     int max_inflight;           //  admission limit
     zi_counter_t requests;      //  requests admitted
@@ -66,6 +67,8 @@ struct zi_gateway_t {
     zi_counter_t held;          //  answers that had to wait for a slow client
     zi_counter_t waiting;       //  of them, waiting now (the list's size, for the monitor)
     zi_counter_t unroutable;    //  answers and refusals for clients that were gone
+    zi_counter_t replaced;      //  requests a client sent again, their earlier copy dropped
+    zi_counter_t late;          //  results of requests no longer waited for
 };
 
 static void
@@ -93,7 +96,8 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
     self->next_id = 1;
     self->inflight = zi_id_table_new (s_request_destroy);
     self->undelivered = zlistx_new ();
-    assert (self->undelivered);
+    self->by_client = zhashx_new ();
+    assert (self->undelivered && self->by_client);
 
     char endpoint [256];
     int unlimited = 0;
@@ -190,6 +194,7 @@ zi_gateway_destroy (zi_gateway_t **self_p)
         zmq_close (self->results);
     zhashx_destroy (&self->inflight);
     zlistx_destroy (&self->undelivered);
+    zhashx_destroy (&self->by_client);
     free (self->peers);
     free (self->peer_local);
     free (self->peer_actor);
@@ -205,6 +210,35 @@ zi_gateway_sockets (zi_gateway_t *self, void **sockets)
     sockets [0] = self->results;
     sockets [1] = self->clients;
     return 2;
+}
+
+//  The key of a client's request: its ROUTER identity in hex, and its id
+static void
+s_client_key (const unsigned char *identity, size_t identity_size, uint64_t client_request,
+              char *key, size_t key_size)
+{
+    size_t at = 0;
+    for (size_t index = 0; index < identity_size && at + 3 < key_size; index++)
+        at += snprintf (key + at, key_size - at, "%02x", identity [index]);
+    snprintf (key + at, key_size - at, "/%llu", (unsigned long long) client_request);
+}
+
+#define S_KEY_SIZE (2 * S_MAX_IDENTITY + 24)
+
+//  Forgets an admitted request: out of the table and the client index
+static void
+s_forget (zi_gateway_t *self, void *key)
+{
+    s_request_t *request = zhashx_lookup (self->inflight, key);
+    if (!request)
+        return;
+    char client_key [S_KEY_SIZE];
+    s_client_key (request->identity, request->identity_size, request->client_request,
+                  client_key, sizeof client_key);
+    //  Only if it names this request (a later copy may have taken the key)
+    if ((uintptr_t) zhashx_lookup (self->by_client, client_key) == (uintptr_t) key)
+        zhashx_delete (self->by_client, client_key);
+    zhashx_delete (self->inflight, key);
 }
 
 bool
@@ -232,7 +266,7 @@ zi_gateway_expire (zi_gateway_t *self, int64_t now_usecs)
         if (request && now_usecs - request->started > S_REQUEST_DEADLINE_USECS) {
             //  Its answer is not coming (a process died with it): free the
             //  slot; the client has sent it again under the same id
-            zhashx_delete (self->inflight, key);
+            s_forget (self, key);
             ZI_COUNT (self->admitted, -1);
             ZI_COUNT (self->expired, 1);
         }
@@ -356,7 +390,27 @@ s_on_request (zi_gateway_t *self)
                                     .ended = zi_trace_now (), .sent = zi_trace_now ()};
         zi_trace_merge (&request->trace, &record, 1);
     }
+    //  A client sends a request again when its answer is overdue: the
+    //  earlier copy was lost (a worker died with it) or is late. Either way
+    //  one entry per client request: the earlier is dropped now, not held
+    //  until it expires (a graceful stop would wait for it); if its results
+    //  still come they are counted as late
+    char client_key [S_KEY_SIZE];
+    s_client_key (identity, identity_size, client_request, client_key, sizeof client_key);
+    void *earlier = zhashx_lookup (self->by_client, client_key);
+    if (earlier && zhashx_lookup (self->inflight, earlier)) {
+        s_request_t *old = zhashx_lookup (self->inflight, earlier);
+        void *handle = old->complete? zlistx_find (self->undelivered, earlier): NULL;
+        if (handle) {
+            zlistx_delete (self->undelivered, handle);
+            ZI_COUNT (self->waiting, -1);
+        }
+        s_forget (self, earlier);
+        ZI_COUNT (self->admitted, -1);
+        ZI_COUNT (self->replaced, 1);
+    }
     zhashx_insert (self->inflight, (void *) (uintptr_t) id, request);
+    zhashx_update (self->by_client, client_key, (void *) (uintptr_t) id);
     ZI_COUNT (self->requests, 1);
     ZI_COUNT (self->admitted, 1);
     for (int index = 0; index < self->n_routes; index++) {
@@ -432,7 +486,7 @@ zi_gateway_flush (zi_gateway_t *self)
             continue;
         }
         if (request)
-            zhashx_delete (self->inflight, key);
+            s_forget (self, key);
         zlistx_detach_cur (self->undelivered);
         ZI_COUNT (self->waiting, -1);
     }
@@ -473,7 +527,7 @@ zi_gateway_result (zi_gateway_t *self, const zi_msg_header_t *header, zi_tensor_
         }
         request->complete = true;
         if (s_answer (self, request))
-            zhashx_delete (self->inflight, (void *) (uintptr_t) header->request);
+            s_forget (self, (void *) (uintptr_t) header->request);
         else {
             ZI_COUNT (self->held, 1);
             ZI_COUNT (self->waiting, 1);
@@ -481,7 +535,10 @@ zi_gateway_result (zi_gateway_t *self, const zi_msg_header_t *header, zi_tensor_
         }
         return;
     }
-    s_drop_result (self, request? "unexpected slot or shape": "unknown request");
+    if (request || header->kind != ZI_MSG_TENSOR || header->request >= self->next_id)
+        s_drop_result (self, request? "unexpected slot or shape": "unknown request");
+    else
+        ZI_COUNT (self->late, 1);       //  one we admitted, forgotten since
     zi_tensor_destroy (&tensor);
 }
 
@@ -534,7 +591,11 @@ void
 zi_gateway_pack_stats (zi_gateway_t *self, void *packer_)
 {
     msgpack_packer *packer = packer_;
-    msgpack_pack_map (packer, 10);
+    msgpack_pack_map (packer, 12);
+    s_pack_key (packer, "replaced");
+    msgpack_pack_uint64 (packer, ZI_READ (self->replaced));
+    s_pack_key (packer, "late");
+    msgpack_pack_uint64 (packer, ZI_READ (self->late));
     s_pack_key (packer, "expired");
     msgpack_pack_uint64 (packer, ZI_READ (self->expired));
     s_pack_key (packer, "held");

@@ -527,6 +527,20 @@ def kill_recovery_case(args, folder, port):
         check(wrong == 0, "every answer bitwise equal to zinfer run")
         restarted = worker_pids(topology.process.pid)
         check(len(restarted) == 4, f"the launcher restarted what died ({sorted(restarted)})")
+        # The copies lost with the killed processes were replaced by their
+        # resends, so the gateway soon holds nothing (a resend sent just as
+        # its first answer came may still be computing for a moment; lost
+        # copies would stay for 60 s)
+        deadline = time.time() + 10
+        while True:
+            gateway = [p["gateway"] for p in top_json(args, path)["processes"]
+                       if "gateway" in p][0]
+            if gateway["inflight"] == 0 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        print(f"gateway: {gateway['replaced']} replaced, {gateway['late']} late, "
+              f"{gateway['inflight']} in flight", flush=True)
+        check(gateway["inflight"] == 0, "no slot left held by a lost copy")
         client.close()
 
 
@@ -658,6 +672,53 @@ def slow_reader_case(args, folder, port):
         context.term()
 
 
+def resend_case(args, folder, port):
+    """A client sends a request again while its first copy is still being
+    computed (as it does when the answer is overdue): the gateway keeps one
+    entry per client request, so it answers once, drops the first copy's
+    late result, and holds no slot for it afterwards (a stop then need not
+    wait for an entry that would only expire after 60 s)."""
+    import zmq
+    import msgpack
+    model_name = "resnet18_op17"
+    model = os.path.join(args.models, model_name + ".onnx")
+    data = os.path.join(args.models, model_name + ".input.npy")
+    names = node_names(args.zinfer, model)
+    placement = []
+    for i, (first, last) in enumerate(ranges(names, 2)):
+        placement += [f"  - process: p{i}", f"    from: {first}", f"    to: {last}"]
+    path = write_topology(folder, model, ["p0", "p1"], placement, port, "tcp")
+    want = local_result(args.zinfer, model, [data], folder).tobytes()
+    x = np.load(data)
+    with Topology(args.zinfer, path) as topology:
+        context = zmq.Context()
+        socket = context.socket(zmq.DEALER)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.connect(topology.endpoint)
+        header = msgpack.packb([1, 2, 7, 0xFFFF, 0, 1, 1, list(x.shape), 0])
+        for _ in range(2):
+            socket.send_multipart([header, x.tobytes()])
+        check(socket.poll(60000), "the request is answered")
+        reply = socket.recv_multipart()
+        check(msgpack.unpackb(reply[0])[2] == 7 and reply[1] == want,
+              "answered under its id, bitwise equal to zinfer run")
+        deadline = time.time() + 30
+        while True:
+            gateway = [p["gateway"] for p in top_json(args, path)["processes"]
+                       if "gateway" in p][0]
+            if gateway["late"] >= 1 or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        print(f"gateway: {gateway}", flush=True)
+        check(gateway["replaced"] == 1, "the second copy replaced the first")
+        check(gateway["late"] == 1, "the first copy's result came late and was dropped")
+        check(gateway["inflight"] == 0, "no slot left held")
+        check(gateway["rejected"] == 0, "nothing counted as hostile")
+        check(not socket.poll(500), "no second answer")
+        socket.close()
+        context.term()
+
+
 def graceful_case(args, folder, port):
     """SIGTERM to zinfer up: requests already in flight are answered, the
     processes then exit; a request sent after the stop gets a clear
@@ -740,6 +801,7 @@ CASES = {
     "inflight_1000": inflight_case,
     "no_orphans": no_orphans_case,
     "slow_reader": slow_reader_case,
+    "resend_replaces": resend_case,
 }
 
 
