@@ -3,6 +3,7 @@ list a model's planned nodes, write topology files, and run `zinfer up`
 in the background, stopped again whatever happens.
 """
 
+import json
 import os
 import sys
 import signal
@@ -38,6 +39,51 @@ def ranges(names, parts):
     size = len(names) / parts
     bounds = [round(i * size) for i in range(parts + 1)]
     return [(names[bounds[i]], names[bounds[i + 1] - 1]) for i in range(parts)]
+
+
+def node_profile(zinfer, model, data, folder, runs=20):
+    """Planned nodes in execution order with their measured time at one
+    thread, output bytes and inputs (`zinfer run --profile-json`)."""
+    out = os.path.join(folder, "profile.json")
+    subprocess.run([zinfer, "run", model, "--input", data, "--threads", "1",
+                    "--repeat", str(runs), "--profile-json", out],
+                   check=True, capture_output=True)
+    with open(out) as file:
+        return json.load(file)["nodes"]
+
+
+def crossing_bytes(nodes, cut):
+    """Bytes that pass from nodes [0, cut) to nodes [cut, ...)"""
+    made = {node["output"]: node["bytes"] for node in nodes[:cut]}
+    read = {name for node in nodes[cut:] for name in node["inputs"]}
+    return sum(size for name, size in made.items() if name in read)
+
+
+def split_ranges(nodes, parts, slack=0.1):
+    """`parts` contiguous (from, to) ranges of nodes, placed as one would by
+    hand: each cut near an equal share of the measured time (within
+    `slack` of the total either way, so pipeline stages stay balanced) and,
+    among those places, where the fewest bytes cross (one small activation
+    rather than a wide one, or a residual's two)."""
+    total = sum(node["ms"] for node in nodes) or 1.0
+    before = [0.0]
+    for node in nodes:
+        before.append(before[-1] + node["ms"])
+    cuts, last = [], 0
+    for part in range(1, parts):
+        target = total * part / parts
+        # Leave at least one node for every part still to come
+        places = range(last + 1, len(nodes) - (parts - part) + 1)
+        near = [cut for cut in places if abs(before[cut] - target) <= slack * total]
+        if not near:
+            near = [min(places, key=lambda cut: abs(before[cut] - target))]
+        best = min(near, key=lambda cut: (crossing_bytes(nodes, cut),
+                                          abs(before[cut] - target)))
+        cuts.append(best)
+        last = best
+    bounds = [0] + cuts + [len(nodes)]
+    return [(nodes[bounds[i]]["name"], nodes[bounds[i + 1] - 1]["name"])
+            for i in range(parts)]
 
 
 def write_topology(folder, model, processes, placement, base_port, transport="ipc",

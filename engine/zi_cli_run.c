@@ -25,7 +25,8 @@ static const char *s_usage =
     "  --profile             with --repeat: time every node and print where the\n"
     "                        time goes, by op type and the ten slowest nodes\n"
     "  --profile-json FILE   with --repeat: also write every node's time to FILE\n"
-    "                        as JSON (name, op, output, ms per run)\n"
+    "                        as JSON (name, op, output and its bytes, inputs,\n"
+    "                        ms per run)\n"
     "  --no-fuse             run the graph as exported, without fusion passes\n"
     "  -h, --help            this text\n";
 
@@ -133,7 +134,19 @@ s_write_profile_json (zi_session_t *session, const char *path)
         zi_cli_json_string (file, op_type);
         fprintf (file, ", \"output\": ");
         zi_cli_json_string (file, output >= 0? plan->values [output].name: "");
-        fprintf (file, ", \"ms\": %.6f}", runs > 0? usecs / runs / 1000: 0);
+        fprintf (file, ", \"bytes\": %zu, \"inputs\": [",
+                 output >= 0? plan->values [output].info.nbytes: (size_t) 0);
+        //  Values read, constants left out: what a split must carry across
+        const zi_node_t *node = &plan->nodes [index];
+        int listed = 0;
+        for (int slot = 0; slot < node->n_inputs; slot++) {
+            int value = node->inputs [slot];
+            if (value < 0 || plan->values [value].constant)
+                continue;
+            fprintf (file, "%s", listed++? ", ": "");
+            zi_cli_json_string (file, plan->values [value].name);
+        }
+        fprintf (file, "], \"ms\": %.6f}", runs > 0? usecs / runs / 1000: 0);
     }
     fprintf (file, "\n], \"runs\": %d}\n", runs);
     if (fclose (file))
