@@ -428,6 +428,16 @@ s_conv_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const 
     ||  s_check_bias (s_input (node, in, 2), geom.out_c))
         return -1;
     s_geom_shape (&geom, out [0]);
+    //  A fused residual (never in a model file: the passes add it) has
+    //  exactly the output's shape
+    const zi_tensor_t *sum = s_input (node, in, 3);
+    if (sum && (!zi_tensor_same_shape (sum, out [0]) || sum->dtype != ZI_F32)) {
+        char got [128], want [128];
+        return zi_error ("fused residual: expected float32 %s, got %s %s",
+                         zi_shape_str (out [0]->ndim, out [0]->dims, want, sizeof want),
+                         zi_dtype_name (sum->dtype),
+                         zi_shape_str (sum->ndim, sum->dims, got, sizeof got));
+    }
     return 0;
 }
 
@@ -972,6 +982,7 @@ typedef struct {
     const s_geom_t *geom;       //  the convolution
     zi_exec_t *exec;            //  per thread: the column matrix
     const float *x, *packed, *bias;     //  input, packed weights, bias
+    const float *sum;           //  fused residual, Y's shape, or NULL
     const zi_act_t *act;        //  fused activation
     float *y;                   //  output
     int64_t band;               //  output rows per band
@@ -996,9 +1007,9 @@ s_band_part (void *args, int64_t first, int64_t last, int thread)
         int64_t cols = rows * geom->out_w;
         s_im2col (geom, job->x + (n * geom->in_c + g * in_g) * geom->in_h * geom->in_w,
                   in_g, oh0, rows, col);
-        zi_mm (job->packed, out_g, depth, cols, col, cols, job->bias, job->act,
-                   job->y + (n * geom->out_c + g * out_g) * out_plane + oh0 * geom->out_w,
-                   out_plane);
+        int64_t at = (n * geom->out_c + g * out_g) * out_plane + oh0 * geom->out_w;
+        zi_mm (job->packed, out_g, depth, cols, col, cols, job->bias,
+               job->sum? job->sum + at: NULL, out_plane, job->act, job->y + at, out_plane);
     }
 }
 #endif
@@ -1009,7 +1020,8 @@ s_band_part (void *args, int64_t first, int64_t last, int thread)
 //  its product by zi_mm_parallel; sgemm threads itself.
 static int
 s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const float *w,
-               const float *packed, const float *bias, const zi_act_t *act, float *y)
+               const float *packed, const float *bias, const float *sum, const zi_act_t *act,
+               float *y)
 {
     int64_t in_g = geom->in_c / geom->group;
     int64_t out_g = geom->out_c / geom->group;
@@ -1026,7 +1038,7 @@ s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const floa
 #if defined (ZI_HAVE_AVX2)
     int64_t bands = (geom->out_h + band - 1) / band;
     if (packed && threads > 1 && geom->batch * geom->group * bands >= 2 * threads) {
-        s_band_job_t job = {geom, exec, x, packed, bias, act, y, band, bands};
+        s_band_job_t job = {geom, exec, x, packed, bias, sum, act, y, band, bands};
         for (int thread = 1; thread < threads; thread++)
             if (!zi_exec_scratch_of (exec, thread, 0, col_bytes))
                 return -1;
@@ -1046,10 +1058,11 @@ s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const floa
                 s_fill_job_t fill = {geom, x_ng, oh0, rows, col};
                 zi_exec_parallel (exec, in_g, fill_unit, s_fill_part, &fill);
                 float *y_band = y_ng + oh0 * geom->out_w;
+                const float *sum_band = sum? sum + (y_band - y): NULL;
 #if defined (ZI_HAVE_AVX2)
                 if (packed) {
-                    zi_mm_parallel (exec, packed, out_g, depth, cols, col, cols, bias, act,
-                                   y_band, out_plane);
+                    zi_mm_parallel (exec, packed, out_g, depth, cols, col, cols, bias, sum_band,
+                                    out_plane, act, y_band, out_plane);
                     continue;
                 }
 #endif
@@ -1057,6 +1070,8 @@ s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const floa
                                           bias? bias + g * out_g: NULL);
                 zi_sgemm (exec, false, false, out_g, cols, depth, 1.0f, w_g, depth, col, cols,
                           beta, y_band, out_plane);
+                for (int64_t row = 0; sum_band && row < out_g; row++)
+                    zi_vec_add (y_band + row * out_plane, sum_band + row * out_plane, cols);
                 zi_act_rows (act, y_band, out_g, cols, out_plane);
             }
         }
@@ -1119,13 +1134,22 @@ s_conv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     const float *bias = bias_tensor? zi_tensor_f32 (bias_tensor): NULL;
     float *y = zi_tensor_f32 (out [0]);
 
+    //  A residual Add fused in (zi_pass_fuse_residuals): Y = act (conv + S).
+    //  The products add S in their store; the other paths run without the
+    //  activation and then add S and apply it, as the Add would have
+    const zi_tensor_t *sum_tensor = s_input (node, in, 3);
+    const float *sum = sum_tensor? zi_tensor_f32 (sum_tensor): NULL;
+    static const zi_act_t none = {ZI_ACT_NONE, 0, 0};
+    const zi_act_t *act = sum? &none: &node->act;
+    int rc = 0;
     zi_winograd_shape_t shape;
     const float *winograd = s_winograd (node->params, &geom, w, &shape);
-    if (winograd)
-        return zi_winograd_run (&shape, exec, x, winograd, bias, &node->act, y);
     const float *packed = s_packed (node->params, &geom, w);
+    if (winograd)
+        rc = zi_winograd_run (&shape, exec, x, winograd, bias, act, y);
+    else
     if (geom.group == geom.in_c && geom.stride_w <= S_DW_MAX_STRIDE)
-        return s_conv_depthwise (&geom, exec, x, w, bias, &node->act, y);
+        rc = s_conv_depthwise (&geom, exec, x, w, bias, act, y);
     else
     if (s_is_pointwise (&geom)) {
         int64_t plane = geom.out_h * geom.out_w;
@@ -1133,16 +1157,22 @@ s_conv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
         if (packed && plane > 1) {
             for (int64_t n = 0; n < geom.batch; n++)
                 zi_mm_parallel (exec, packed, geom.out_c, geom.in_c, plane,
-                               x + n * geom.in_c * plane, plane, bias, &node->act,
-                               y + n * geom.out_c * plane, plane);
+                                x + n * geom.in_c * plane, plane, bias,
+                                sum? sum + n * geom.out_c * plane: NULL, plane, &node->act,
+                                y + n * geom.out_c * plane, plane);
             return 0;
         }
 #endif
-        s_conv_pointwise (&geom, exec, x, w, bias, &node->act, y);
+        s_conv_pointwise (&geom, exec, x, w, bias, act, y);
     }
     else
-        return s_conv_im2col (&geom, exec, x, w, packed, bias, &node->act, y);
-    return 0;
+        return s_conv_im2col (&geom, exec, x, w, packed, bias, sum, &node->act, y);
+    if (rc == 0 && sum) {
+        size_t count = zi_tensor_count (out [0]);
+        zi_vec_add (y, sum, (int64_t) count);
+        zi_act_simd (&node->act, y, (int64_t) count);
+    }
+    return rc;
 }
 
 //  Transforms constant weights for Winograd where it pays, or packs them

@@ -199,7 +199,7 @@ s_gemm_packed (const s_gemm_t *self, zi_exec_t *exec, const float *a,
     float *y_t = zi_exec_scratch (exec, 1, n * m * sizeof (float));
     if (!y_t)
         return -1;
-    zi_mm_parallel (exec, self->packed, n, k, m, a_t, m, self->bias, act, y_t, m);
+    zi_mm_parallel (exec, self->packed, n, k, m, a_t, m, self->bias, NULL, 0, act, y_t, m);
     for (int64_t row = 0; row < m; row++)
         for (int64_t col = 0; col < n; col++)
             y [row * n + col] = y_t [col * m + row];

@@ -108,9 +108,9 @@ zi_mm_pack (const float *w, int64_t maps, int64_t depth, int64_t ldm, int64_t ld
 //  end of the row. Named sums, not an array: gcc keeps those in registers.
 static ZI_AVX2_INLINE void
 s_mm_tile_avx2 (const float *panel, const float *x, int64_t depth, int64_t ldx,
-                const float *bias, zi_act_kind_t kind, __m256 alpha, __m256 beta,
-                float *y, int64_t ldy, int64_t rows, bool narrow, bool masked,
-                __m256i mask_lo, __m256i mask_hi)
+                const float *bias, const float *sum, int64_t ldsum, zi_act_kind_t kind,
+                __m256 alpha, __m256 beta, float *y, int64_t ldy, int64_t rows, bool narrow,
+                bool masked, __m256i mask_lo, __m256i mask_hi)
 {
     //  bias == NULL: the sums so far are in y (a later slice of K)
     __m256 s0a, s0b, s1a, s1b, s2a, s2b, s3a, s3b, s4a, s4b, s5a, s5b;
@@ -156,6 +156,17 @@ s_mm_tile_avx2 (const float *panel, const float *x, int64_t depth, int64_t ldx,
     };
     for (int64_t r = 0; r < rows; r++) {
         float *yrow = y + r * ldy;
+        //  A fused residual is added to the finished sums, as an Add after
+        //  the convolution would, then the activation
+        if (sum) {
+            const float *srow = sum + r * ldsum;
+            sums [r][0] = _mm256_add_ps (sums [r][0], masked? _mm256_maskload_ps (srow, mask_lo):
+                                                              _mm256_loadu_ps (srow));
+            if (!narrow)
+                sums [r][1] = _mm256_add_ps (sums [r][1],
+                                             masked? _mm256_maskload_ps (srow + 8, mask_hi):
+                                                     _mm256_loadu_ps (srow + 8));
+        }
         __m256 lo = zi_act8_avx2 (sums [r][0], kind, alpha, beta);
         if (masked)
             _mm256_maskstore_ps (yrow, mask_lo, lo);
@@ -177,8 +188,8 @@ s_mm_tile_avx2 (const float *panel, const float *x, int64_t depth, int64_t ldx,
 //  from waiting on one long chain.
 static ZI_AVX2_INLINE void
 s_mm_column_avx2 (const float *panel, const float *x, int64_t depth, int64_t ldx,
-                  const float *bias, zi_act_kind_t kind, __m256 alpha, __m256 beta,
-                  float *y, int64_t ldy, int64_t rows)
+                  const float *bias, const float *sum, int64_t ldsum, zi_act_kind_t kind,
+                  __m256 alpha, __m256 beta, float *y, int64_t ldy, int64_t rows)
 {
     float start [8] = {0};
     for (int64_t r = 0; r < rows; r++)
@@ -202,9 +213,15 @@ s_mm_column_avx2 (const float *panel, const float *x, int64_t depth, int64_t ldx
                                 _mm256_broadcast_ss (x), sum0);
         x += ldx;
     }
-    __m256 sum = _mm256_add_ps (_mm256_add_ps (sum0, sum1), _mm256_add_ps (sum2, sum3));
+    __m256 total = _mm256_add_ps (_mm256_add_ps (sum0, sum1), _mm256_add_ps (sum2, sum3));
+    if (sum) {
+        float residual [8] = {0};
+        for (int64_t r = 0; r < rows; r++)
+            residual [r] = sum [r * ldsum];
+        total = _mm256_add_ps (total, _mm256_loadu_ps (residual));
+    }
     float lanes [8];
-    _mm256_storeu_ps (lanes, zi_act8_avx2 (sum, kind, alpha, beta));
+    _mm256_storeu_ps (lanes, zi_act8_avx2 (total, kind, alpha, beta));
     for (int64_t r = 0; r < rows; r++)
         y [r * ldy] = lanes [r];
 }
@@ -217,9 +234,12 @@ typedef struct {
     const float *x;             //  X
     int64_t ldx, ldy;           //  row strides of X and Y
     const float *bias;          //  [M] or NULL
+    const float *sum;           //  residual added before the activation, or NULL
+    int64_t ldsum;              //  its row stride
     float *y;                   //  Y
     int64_t k0, rows_x;         //  the slice of K
     bool first;                 //  the first slice: sums start from the bias
+    bool last;                  //  the last slice: residual and activation
     zi_act_kind_t now;          //  activation to apply (the last slice)
     __m256 alpha, beta;         //  its parameters
 } s_mm_slice_t;
@@ -237,21 +257,27 @@ s_mm_tile_at (const s_mm_slice_t *at, int64_t p, int64_t col)
     const float *panel = at->packed + (p * at->depth + at->k0) * S_MM_ROWS;
     const float *strip = at->x + at->k0 * at->ldx + col;
     float *y_p = at->y + p * S_MM_ROWS * at->ldy + col;
+    //  The residual joins in the last slice, with the activation
+    const float *sum = at->sum && at->last? at->sum + p * S_MM_ROWS * at->ldsum + col: NULL;
+    int64_t ldsum = at->ldsum;
     if (left >= S_MM_COLS)
-        s_mm_tile_avx2 (panel, strip, at->rows_x, at->ldx, start, at->now, at->alpha, at->beta,
-                        y_p, at->ldy, rows, false, false, all, all);
+        s_mm_tile_avx2 (panel, strip, at->rows_x, at->ldx, start, sum, ldsum, at->now,
+                        at->alpha, at->beta, y_p, at->ldy, rows, false, false, all, all);
     else
     if (left > 8)
-        s_mm_tile_avx2 (panel, strip, at->rows_x, at->ldx, start, at->now, at->alpha, at->beta,
-                        y_p, at->ldy, rows, false, true, all, zi_tail_mask_avx2 (left - 8));
+        s_mm_tile_avx2 (panel, strip, at->rows_x, at->ldx, start, sum, ldsum, at->now,
+                        at->alpha, at->beta, y_p, at->ldy, rows, false, true, all,
+                        zi_tail_mask_avx2 (left - 8));
     else
     if (left >= 4)
-        s_mm_tile_avx2 (panel, strip, at->rows_x, at->ldx, start, at->now, at->alpha, at->beta,
-                        y_p, at->ldy, rows, true, true, zi_tail_mask_avx2 (left), all);
+        s_mm_tile_avx2 (panel, strip, at->rows_x, at->ldx, start, sum, ldsum, at->now,
+                        at->alpha, at->beta, y_p, at->ldy, rows, true, true,
+                        zi_tail_mask_avx2 (left), all);
     else
         for (int64_t c = 0; c < left; c++)
-            s_mm_column_avx2 (panel, strip + c, at->rows_x, at->ldx, start, at->now,
-                              at->alpha, at->beta, y_p + c, at->ldy, rows);
+            s_mm_column_avx2 (panel, strip + c, at->rows_x, at->ldx, start,
+                              sum? sum + c: NULL, ldsum, at->now, at->alpha, at->beta, y_p + c,
+                              at->ldy, rows);
 }
 
 //  Y = act (W X + b), W [M][K] packed by zi_mm_pack, X [K][cols] with rows
@@ -267,7 +293,8 @@ s_mm_tile_at (const s_mm_slice_t *at, int64_t p, int64_t col)
 //  activation.
 static ZI_AVX2 void
 s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const float *x,
-           int64_t ldx, const float *bias, const zi_act_t *act, float *y, int64_t ldy)
+           int64_t ldx, const float *bias, const float *sum, int64_t ldsum, const zi_act_t *act,
+           float *y, int64_t ldy)
 {
     zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
     int64_t panels = (maps + S_MM_ROWS - 1) / S_MM_ROWS;
@@ -275,14 +302,15 @@ s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const
     int64_t slice = (depth + slices - 1) / slices;
     s_mm_slice_t at = {
         .packed = packed, .maps = maps, .depth = depth, .cols = cols, .x = x, .ldx = ldx,
-        .ldy = ldy, .bias = bias, .y = y,
+        .ldy = ldy, .bias = bias, .sum = sum, .ldsum = ldsum, .y = y,
         .alpha = _mm256_set1_ps (act->alpha), .beta = _mm256_set1_ps (act->beta)
     };
     bool panels_outer = maps > cols;
     for (at.k0 = 0; at.k0 < depth; at.k0 += slice) {
         at.rows_x = depth - at.k0 < slice? depth - at.k0: slice;
         at.first = at.k0 == 0;
-        at.now = at.k0 + at.rows_x == depth? kind: ZI_ACT_NONE;
+        at.last = at.k0 + at.rows_x == depth;
+        at.now = at.last? kind: ZI_ACT_NONE;
         if (panels_outer)
             for (int64_t p = 0; p < panels; p++)
                 for (int64_t col = 0; col < cols; col += S_MM_COLS)
@@ -302,8 +330,8 @@ s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const
 //  vectorises for whatever the build targets
 static void
 s_mm_portable (const float *packed, int64_t maps, int64_t depth, int64_t cols,
-               const float *x, int64_t ldx, const float *bias, const zi_act_t *act,
-               float *y, int64_t ldy)
+               const float *x, int64_t ldx, const float *bias, const float *sum,
+               int64_t ldsum, const zi_act_t *act, float *y, int64_t ldy)
 {
     for (int64_t m = 0; m < maps; m++) {
         const float *panel = packed + m / S_MM_ROWS * depth * S_MM_ROWS + m % S_MM_ROWS;
@@ -317,21 +345,25 @@ s_mm_portable (const float *packed, int64_t maps, int64_t depth, int64_t cols,
             for (int64_t col = 0; col < cols; col++)
                 yrow [col] += weight * xrow [col];
         }
+        if (sum)
+            for (int64_t col = 0; col < cols; col++)
+                yrow [col] += sum [m * ldsum + col];
     }
     zi_act_rows (act, y, maps, cols, ldy);
 }
 
 void
 zi_mm (const float *packed, int64_t maps, int64_t depth, int64_t cols, const float *x,
-       int64_t ldx, const float *bias, const zi_act_t *act, float *y, int64_t ldy)
+       int64_t ldx, const float *bias, const float *sum, int64_t ldsum, const zi_act_t *act,
+       float *y, int64_t ldy)
 {
 #if defined (ZI_HAVE_AVX2)
     if (zi_use_avx2 ()) {
-        s_mm_avx2 (packed, maps, depth, cols, x, ldx, bias, act, y, ldy);
+        s_mm_avx2 (packed, maps, depth, cols, x, ldx, bias, sum, ldsum, act, y, ldy);
         return;
     }
 #endif
-    s_mm_portable (packed, maps, depth, cols, x, ldx, bias, act, y, ldy);
+    s_mm_portable (packed, maps, depth, cols, x, ldx, bias, sum, ldsum, act, y, ldy);
 }
 
 //  zi_mm shared out between the exec's threads, by panels of output
@@ -344,6 +376,8 @@ typedef struct {
     const float *x;             //  X [K][cols]
     int64_t ldx;                //  floats between rows of X
     const float *bias;          //  [M] or NULL
+    const float *sum;           //  residual [M][cols], ldsum apart, or NULL
+    int64_t ldsum;
     const zi_act_t *act;        //  fused activation
     float *y;                   //  Y [M][cols]
     int64_t ldy;                //  floats between rows of Y
@@ -356,8 +390,8 @@ s_mm_panels_part (void *args, int64_t first, int64_t last, int thread)
     int64_t m0 = first * S_MM_ROWS;
     int64_t m1 = last * S_MM_ROWS < job->maps? last * S_MM_ROWS: job->maps;
     zi_mm (job->packed + m0 * job->depth, m1 - m0, job->depth, job->cols, job->x,
-               job->ldx, job->bias? job->bias + m0: NULL, job->act, job->y + m0 * job->ldy,
-               job->ldy);
+           job->ldx, job->bias? job->bias + m0: NULL, job->sum? job->sum + m0 * job->ldsum: NULL,
+           job->ldsum, job->act, job->y + m0 * job->ldy, job->ldy);
 }
 
 static void
@@ -365,15 +399,16 @@ s_mm_columns_part (void *args, int64_t first, int64_t last, int thread)
 {
     s_mm_job_t *job = args;
     zi_mm (job->packed, job->maps, job->depth, last - first, job->x + first, job->ldx,
-               job->bias, job->act, job->y + first, job->ldy);
+           job->bias, job->sum? job->sum + first: NULL, job->ldsum, job->act, job->y + first,
+           job->ldy);
 }
 
 void
 zi_mm_parallel (zi_exec_t *exec, const float *packed, int64_t maps, int64_t depth,
-               int64_t cols, const float *x, int64_t ldx, const float *bias,
-               const zi_act_t *act, float *y, int64_t ldy)
+                int64_t cols, const float *x, int64_t ldx, const float *bias, const float *sum,
+                int64_t ldsum, const zi_act_t *act, float *y, int64_t ldy)
 {
-    s_mm_job_t job = {packed, maps, depth, cols, x, ldx, bias, act, y, ldy};
+    s_mm_job_t job = {packed, maps, depth, cols, x, ldx, bias, sum, ldsum, act, y, ldy};
     if (maps >= cols)
         zi_exec_parallel (exec, (maps + S_MM_ROWS - 1) / S_MM_ROWS,
                           s_part_unit (S_MM_ROWS * depth * cols), s_mm_panels_part, &job);
@@ -493,12 +528,14 @@ typedef struct {
     int64_t pad;                //  extra floats per row of X and Y
     bool transposed;            //  W given as [K][M]
     bool bias;                  //  with a bias
+    bool residual;              //  with a residual added before the activation
     zi_act_kind_t act;          //  fused activation
 } s_mm_case_t;
 
 static void
 s_mm_reference (const s_mm_case_t *c, const float *w, const float *x, int64_t ldx,
-                const float *bias, const zi_act_t *act, float *y, int64_t ldy)
+                const float *bias, const float *sum_rows, const zi_act_t *act, float *y,
+                int64_t ldy)
 {
     for (int64_t m = 0; m < c->maps; m++)
         for (int64_t col = 0; col < c->cols; col++) {
@@ -507,7 +544,10 @@ s_mm_reference (const s_mm_case_t *c, const float *w, const float *x, int64_t ld
                 float weight = c->transposed? w [k * c->maps + m]: w [m * c->depth + k];
                 sum += (double) weight * x [k * ldx + col];
             }
-            y [m * ldy + col] = zi_act_one (act, (float) sum);
+            float value = (float) sum;
+            if (sum_rows)
+                value += sum_rows [m * ldy + col];
+            y [m * ldy + col] = zi_act_one (act, value);
         }
 }
 
@@ -515,13 +555,16 @@ static void
 s_mm_case (zi_test_t *t, const s_mm_case_t *c, uint32_t seed)
 {
     char what [128];
-    snprintf (what, sizeof what, "mm M %lld K %lld cols %lld%s%s act %d",
+    snprintf (what, sizeof what, "mm M %lld K %lld cols %lld%s%s%s act %d",
               (long long) c->maps, (long long) c->depth, (long long) c->cols,
-              c->transposed? " W^T": "", c->bias? " bias": "", (int) c->act);
+              c->transposed? " W^T": "", c->bias? " bias": "", c->residual? " residual": "",
+              (int) c->act);
     int64_t ldx = c->cols + c->pad, ldy = c->cols + c->pad;
     zi_tensor_t *w = zi_test_random (2, (int64_t []) {c->maps, c->depth}, seed);
     zi_tensor_t *x = zi_test_random (2, (int64_t []) {c->depth, ldx}, seed + 1);
     zi_tensor_t *b = zi_test_random (1, (int64_t []) {c->maps}, seed + 2);
+    zi_tensor_t *r = zi_test_random (2, (int64_t []) {c->maps, ldy}, seed + 3);
+    const float *residual = c->residual? zi_tensor_f32 (r): NULL;
     zi_act_t act = {.kind = c->act, .alpha = -0.5f, .beta = 0.5f};
     if (c->act == ZI_ACT_HARD_SIGMOID)
         act.alpha = 0.2f;
@@ -533,7 +576,8 @@ s_mm_case (zi_test_t *t, const s_mm_case_t *c, uint32_t seed)
     assert (packed && want && got && again);
     zi_mm_pack (zi_tensor_f32 (w), c->maps, c->depth, c->transposed? 1: c->depth,
                 c->transposed? c->maps: 1, packed);
-    s_mm_reference (c, zi_tensor_f32 (w), zi_tensor_f32 (x), ldx, bias, &act, want, ldy);
+    s_mm_reference (c, zi_tensor_f32 (w), zi_tensor_f32 (x), ldx, bias, residual, &act, want,
+                    ldy);
     for (int portable = 0; portable < 2; portable++) {
         zi_simd_portable_only = portable;
         char which [160];
@@ -541,7 +585,8 @@ s_mm_case (zi_test_t *t, const s_mm_case_t *c, uint32_t seed)
         //  The pad columns must be left alone: they start as a marker
         for (int64_t item = 0; item < c->maps * ldy; item++)
             got [item] = 7.0f;
-        zi_mm (packed, c->maps, c->depth, c->cols, zi_tensor_f32 (x), ldx, bias, &act, got, ldy);
+        zi_mm (packed, c->maps, c->depth, c->cols, zi_tensor_f32 (x), ldx, bias, residual, ldy,
+               &act, got, ldy);
         bool pads_kept = true;
         for (int64_t m = 0; m < c->maps; m++)
             for (int64_t col = c->cols; col < ldy; col++)
@@ -557,7 +602,7 @@ s_mm_case (zi_test_t *t, const s_mm_case_t *c, uint32_t seed)
                 for (int64_t col = 0; col < c->cols; col++)
                     again [m * ldy + col] = NAN;
             zi_mm_parallel (exec, packed, c->maps, c->depth, c->cols, zi_tensor_f32 (x), ldx,
-                            bias, &act, again, ldy);
+                            bias, residual, ldy, &act, again, ldy);
             ZI_CHECK (t, memcmp (again, got, c->maps * ldy * sizeof (float)) == 0,
                       "%s: %d threads give the bits of one call", which, threads);
             zi_exec_destroy (&exec);
@@ -568,6 +613,7 @@ s_mm_case (zi_test_t *t, const s_mm_case_t *c, uint32_t seed)
     free (got);
     free (want);
     zi_free (packed);
+    zi_tensor_destroy (&r);
     zi_tensor_destroy (&b);
     zi_tensor_destroy (&x);
     zi_tensor_destroy (&w);
@@ -586,6 +632,11 @@ zi_act_mm_test (zi_test_t *t)
         {.maps = 40, .depth = 64, .cols = 200, .transposed = true, .bias = true,
          .act = ZI_ACT_LEAKY_RELU},
         {.maps = 128, .depth = 32, .cols = 49, .pad = 15},
+        //  A residual, in one slice and in the last of several, every tail
+        {.maps = 20, .depth = 40, .cols = 51, .pad = 2, .bias = true, .residual = true,
+         .act = ZI_ACT_RELU},
+        {.maps = 9, .depth = 520, .cols = 19, .residual = true, .act = ZI_ACT_HARD_SWISH},
+        {.maps = 64, .depth = 16, .cols = 30, .residual = true, .act = ZI_ACT_SIGMOID},
         {.maps = 3, .depth = 17, .cols = 12, .transposed = true, .act = ZI_ACT_SIGMOID},
     };
     for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++)

@@ -26,19 +26,23 @@ void
     zi_mm_pack (const float *w, int64_t maps, int64_t depth, int64_t ldm, int64_t ldk,
                 float *packed);
 
-//  Y = act (W X + b) on one thread: W packed by zi_mm_pack (M x K), X K
-//  rows of cols floats, ldx apart, Y M rows of cols floats, ldy apart;
-//  bias [M] or NULL. AVX2 + FMA where the CPU has them, else plain C.
+//  Y = act (W X + b + S) on one thread: W packed by zi_mm_pack (M x K), X
+//  K rows of cols floats, ldx apart, Y M rows of cols floats, ldy apart;
+//  bias [M] or NULL; S, a residual of Y's shape with rows ldsum apart, or
+//  NULL, added to the finished W X + b as an Add after it would be. AVX2
+//  + FMA where the CPU has them, else plain C.
 void
     zi_mm (const float *packed, int64_t maps, int64_t depth, int64_t cols, const float *x,
-           int64_t ldx, const float *bias, const zi_act_t *act, float *y, int64_t ldy);
+           int64_t ldx, const float *bias, const float *sum, int64_t ldsum,
+           const zi_act_t *act, float *y, int64_t ldy);
 
 //  The same, shared out between the exec's threads; every output made as
 //  by one zi_mm call, so the bits do not depend on the thread count
 void
     zi_mm_parallel (zi_exec_t *exec, const float *packed, int64_t maps, int64_t depth,
                     int64_t cols, const float *x, int64_t ldx, const float *bias,
-                    const zi_act_t *act, float *y, int64_t ldy);
+                    const float *sum, int64_t ldsum, const zi_act_t *act, float *y,
+                    int64_t ldy);
 
 //  cblas_sgemv and cblas_sgemm, row-major, shared out between the exec's
 //  threads: y in blocks of elements, C in blocks of whole columns (or

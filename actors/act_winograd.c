@@ -663,7 +663,7 @@ s_products_part (void *args, int64_t first, int64_t last, int thread)
     static const zi_act_t none = {ZI_ACT_NONE, 0, 0};
     for (int64_t p = first; p < last; p++)
         zi_mm (band->u + p * matrix, shape->maps, shape->channels, tiles, band->v + p * tiles,
-               stride, NULL, &none, band->products + p * tiles, stride);
+               stride, NULL, NULL, 0, &none, band->products + p * tiles, stride);
 }
 
 //  Channels (maps) per part: a part should transform at least this many

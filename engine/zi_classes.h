@@ -112,6 +112,9 @@ float
     zi_vec_sum (const float *x, int64_t n);
 float
     zi_vec_max (const float *x, int64_t n);
+//  y += x, element by element
+void
+    zi_vec_add (float *restrict y, const float *restrict x, int64_t n);
 
 //  Apply an activation in place to n floats
 void
@@ -433,6 +436,8 @@ int
     zi_pass_hard_activations (zi_graph_t *self);
 int
     zi_pass_fuse_activations (zi_graph_t *self);
+int
+    zi_pass_fuse_residuals (zi_graph_t *self);
 
 //  Building graphs by hand in tests: value names in comma-separated lists,
 //  an empty name for an omitted optional input

@@ -83,7 +83,11 @@ zi_cli_info (int argc, char **argv)
         total_macs += macs;
         const zi_tensor_t *out = &graph->values [node->outputs [0]].info;
         char op [64];
-        snprintf (op, sizeof op, "%s%s", node->op_type, node->act.kind? "+act": "");
+        //  What the passes fused in: a residual Add (a Conv's fourth input)
+        //  and an activation
+        bool residual = strcmp (node->op_type, "Conv") == 0 && node->n_inputs > 3;
+        snprintf (op, sizeof op, "%s%s%s", node->op_type, residual? "+add": "",
+                  node->act.kind? "+act": "");
         printf ("%4d  %-*s %-20.20s %-22s %12lld %14lld\n", index, width, node->name, op,
                 zi_shape_str (out->ndim, out->dims, shape, sizeof shape),
                 (long long) params, (long long) macs);

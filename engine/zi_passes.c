@@ -8,6 +8,11 @@
       become HardSigmoid and HardSwish nodes.
     - fuse_activations: an activation whose input comes only from a Conv,
       Gemm, MatMul or Add runs inside that op's output loop.
+    - fuse_residuals: an Add of a Conv's output (read by nothing else) and
+      another tensor of the same shape becomes the Conv's fourth input,
+      added in its output loop before the Add's activation: the residual
+      connections of ResNet-style blocks cost no pass of their own, and
+      in a topology one actor fewer per block.
 
     A pass only rewrites when the result differs from the original by float
     rounding at most; the original graph stays available (no_fuse) and
@@ -368,6 +373,72 @@ zi_pass_fuse_activations (zi_graph_t *self)
     return rewrites;
 }
 
+//  The live node that makes value, or -1 (earlier passes move outputs
+//  between nodes, so the values' producer fields are stale until the
+//  graph is sorted again)
+static int
+s_producer (const zi_graph_t *self, int value)
+{
+    for (int index = 0; index < self->n_nodes; index++) {
+        const zi_node_t *node = &self->nodes [index];
+        for (int slot = 0; node->op_type && slot < node->n_outputs; slot++)
+            if (node->outputs [slot] == value)
+                return index;
+    }
+    return -1;
+}
+
+int
+zi_pass_fuse_residuals (zi_graph_t *self)
+{
+    int rewrites = 0;
+    for (int index = 0; index < self->n_nodes; index++) {
+        zi_node_t *add = &self->nodes [index];
+        if (!add->op_type || !s_is (add, "Add") || add->n_inputs != 2 || add->n_outputs != 1)
+            continue;
+        const zi_value_t *result = &self->values [add->outputs [0]];
+        //  The later of two candidate Convs takes the Add: the other input
+        //  is then made before it runs
+        zi_node_t *conv = NULL;
+        int other = -1;
+        for (int slot = 0; slot < 2; slot++) {
+            int value = add->inputs [slot], rest = add->inputs [1 - slot];
+            const zi_value_t *info = &self->values [value];
+            const zi_value_t *rest_info = &self->values [rest];
+            int made_by = value >= 0? s_producer (self, value): -1;
+            if (value < 0 || rest < 0 || value == rest || info->constant || rest_info->constant
+            ||  made_by < 0 || info->info.dtype != ZI_F32
+            ||  !zi_tensor_same_shape (&info->info, &result->info)
+            ||  !zi_tensor_same_shape (&rest_info->info, &result->info)
+            ||  rest_info->info.dtype != ZI_F32
+            ||  zi_graph_sole_consumer (self, value) != index)
+                continue;
+            zi_node_t *producer = &self->nodes [made_by];
+            if (!producer->op_type || !s_is (producer, "Conv") || producer->n_outputs != 1
+            ||  producer->act.kind != ZI_ACT_NONE || producer->n_inputs > 3)
+                continue;
+            if (!conv || made_by > (int) (conv - self->nodes)) {
+                conv = producer;
+                other = rest;
+            }
+        }
+        if (!conv)
+            continue;
+        int *inputs = realloc (conv->inputs, 4 * sizeof (int));
+        assert (inputs);
+        for (int slot = conv->n_inputs; slot < 3; slot++)
+            inputs [slot] = -1;         //  an omitted bias
+        inputs [3] = other;
+        conv->inputs = inputs;
+        conv->n_inputs = 4;
+        conv->act = add->act;
+        conv->outputs [0] = add->outputs [0];
+        s_kill (add);
+        rewrites++;
+    }
+    return rewrites;
+}
+
 //  Runs a hand-built graph (one input) with and without the passes;
 //  returns the fused output and sets *unfused; *n_fused_nodes counts the
 //  nodes left after planning with the passes
@@ -439,6 +510,34 @@ zi_passes_test (zi_test_t *t)
     zi_tensor_destroy (&unfused);
     zi_tensor_destroy (&input);
     zi_graph_destroy (&graph);
+
+    //  A residual block: relu (conv (x) + x) is one Conv, same bits as the
+    //  Conv, Add and Relu run apart; 1x1 (packed product) and 3x3 (im2col)
+    for (int kernel = 1; kernel <= 3; kernel += 2) {
+        graph = zi_graph_new ("residual");
+        int64_t block [4] = {1, 8, 9, 10};
+        zi_test_graph_io (graph, "x", 4, block, "y");
+        zi_test_graph_constant (graph, "w", zi_test_random (4, (int64_t []) {8, 8, kernel, kernel},
+                                                            11));
+        zi_test_graph_constant (graph, "b", zi_test_random (1, (int64_t []) {8}, 12));
+        conv = zi_test_graph_node (graph, "Conv", "conv", "x,w,b", "c");
+        int64_t pad = kernel / 2;
+        zi_node_set_ints (conv, "pads", 4, (int64_t []) {pad, pad, pad, pad});
+        zi_test_graph_node (graph, "Add", "add", "x,c", "s");
+        zi_test_graph_node (graph, "Relu", "relu", "s", "y");
+        input = zi_test_random (4, block, 13);
+        fused = s_run_both (t, graph, input, &unfused, &n_nodes, &first_op);
+        ZI_CHECK (t, n_nodes == 1 && strcmp (first_op, "Conv") == 0,
+                  "%dx%d conv + add + relu is one Conv: %d nodes, first %s", kernel, kernel,
+                  n_nodes, first_op);
+        if (fused && unfused)
+            ZI_CHECK_CLOSE (t, "fused residual", zi_tensor_f32 (fused), zi_tensor_f32 (unfused),
+                            zi_tensor_count (fused), 0, 0);
+        zi_tensor_destroy (&fused);
+        zi_tensor_destroy (&unfused);
+        zi_tensor_destroy (&input);
+        zi_graph_destroy (&graph);
+    }
 
     //  Keras hard-swish: x * clip (x + 3, 0, 6) * 0.1666667, and a
     //  hard-sigmoid written clip (x + 3, 0, 6) / 6 after it

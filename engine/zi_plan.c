@@ -174,6 +174,7 @@ zi_graph_plan (zi_graph_t *self, const zi_tensor_t *const *input_shapes, bool no
         zi_pass_fold_batchnorm (self);
         zi_pass_hard_activations (self);
         zi_pass_fuse_activations (self);
+        zi_pass_fuse_residuals (self);
         zi_graph_prune (self);
         if (zi_graph_sort (self) || zi_graph_infer (self, false))
             return -1;

@@ -1,6 +1,6 @@
 /*  =========================================================================
-    zi_vec - reductions over a contiguous row of floats, shared by the
-    kernels that need them (softmax, pooling, reductions)
+    zi_vec - loops over a contiguous row of floats, shared by the kernels
+    that need them (softmax, pooling, reductions, fused residuals)
 
     Eight independent partial results let the compiler use SIMD without
     reassociating float math on its own; the order of additions is fixed,
@@ -42,4 +42,11 @@ zi_vec_max (const float *x, int64_t n)
     for (; item < n; item++)
         best = x [item] > best? x [item]: best;
     return best;
+}
+
+void
+zi_vec_add (float *restrict y, const float *restrict x, int64_t n)
+{
+    for (int64_t item = 0; item < n; item++)
+        y [item] += x [item];
 }
