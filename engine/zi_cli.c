@@ -70,6 +70,54 @@ zi_cli_is_help (const char *arg)
     return strcmp (arg, "-h") == 0 || strcmp (arg, "--help") == 0;
 }
 
+int
+zi_cli_parse (const char *command, const char *usage, int argc, char **argv,
+              const zi_opt_t *options, const char **positional, int max_positional)
+{
+    int n_positional = 0;
+    for (int index = 1; index < argc; index++) {
+        const char *arg = argv [index];
+        if (zi_cli_is_help (arg)) {
+            fputs (usage, stdout);
+            return ZI_CLI_HELP;
+        }
+        const zi_opt_t *option = options;
+        while (option->name && strcmp (option->name, arg))
+            option++;
+        if (!option->name) {
+            if (arg [0] == '-')
+                return zi_cli_fail (command, "unknown option '%s' (see zinfer %s --help)", arg,
+                                    command);
+            if (n_positional == max_positional)
+                return zi_cli_fail (command, "unexpected argument '%s' (zinfer %s takes %d "
+                                    "argument%s besides options)", arg, command, max_positional,
+                                    max_positional == 1? "": "s");
+            positional [n_positional++] = arg;
+            continue;
+        }
+        if (option->kind == ZI_OPT_FLAG) {
+            *(bool *) option->target = true;
+            continue;
+        }
+        const char *value = zi_cli_value (command, argc, argv, &index);
+        if (!value)
+            return ZI_EXIT_USAGE;
+        if (option->kind == ZI_OPT_INT) {
+            if (zi_cli_int (command, arg, value, option->low, option->high, option->target))
+                return ZI_EXIT_USAGE;
+        }
+        else
+        if (option->kind == ZI_OPT_LIST) {
+            if (*option->count == option->max)
+                return zi_cli_fail (command, "at most %d %s values", option->max, arg);
+            ((const char **) option->target) [(*option->count)++] = value;
+        }
+        else
+            *(const char **) option->target = value;
+    }
+    return 0;
+}
+
 int64_t
 zi_cli_usecs (void)
 {

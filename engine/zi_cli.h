@@ -24,6 +24,45 @@ int zi_cli_keygen (int argc, char **argv);
 //  Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad input
 #define ZI_EXIT_FAILURE 1
 #define ZI_EXIT_USAGE   2
+//  zi_cli_parse printed the usage: the command is done, and succeeded
+#define ZI_CLI_HELP     -1
+
+//  One command-line option of a command's table (zi_cli_parse)
+typedef enum {
+    ZI_OPT_FLAG,                //  sets a bool
+    ZI_OPT_TEXT,                //  takes a value: a string
+    ZI_OPT_INT,                 //  takes a value: a whole number in [low, high]
+    ZI_OPT_LIST                 //  takes a value, repeatable up to max times
+} zi_opt_kind_t;
+
+typedef struct {
+    const char *name;           //  "--input"; NULL ends the table
+    zi_opt_kind_t kind;
+    void *target;               //  bool *, const char **, long *, or const char * [max]
+    long low, high;             //  ZI_OPT_INT: the range
+    int *count;                 //  ZI_OPT_LIST: values so far
+    int max;                    //  ZI_OPT_LIST: the most it takes
+} zi_opt_t;
+
+//  Table entries, by kind
+#define ZI_CLI_FLAG(option, flag) \
+    {.name = (option), .kind = ZI_OPT_FLAG, .target = (flag)}
+#define ZI_CLI_TEXT(option, text) \
+    {.name = (option), .kind = ZI_OPT_TEXT, .target = (text)}
+#define ZI_CLI_INT(option, number, least, most) \
+    {.name = (option), .kind = ZI_OPT_INT, .target = (number), .low = (least), .high = (most)}
+#define ZI_CLI_LIST(option, texts, counter, most) \
+    {.name = (option), .kind = ZI_OPT_LIST, .target = (texts), .count = (counter), .max = (most)}
+#define ZI_CLI_END {.name = NULL}
+
+//  Parses argv [1 ..] against a command's option table: each option into
+//  its target, the other arguments into positional [0 .. max_positional).
+//  Returns 0; ZI_CLI_HELP after printing usage for -h or --help; or
+//  ZI_EXIT_USAGE after saying what was wrong (an unknown option, a
+//  missing or bad value, an argument too many)
+int
+    zi_cli_parse (const char *command, const char *usage, int argc, char **argv,
+                  const zi_opt_t *options, const char **positional, int max_positional);
 
 //  Prints "zinfer CMD: message" to stderr; returns ZI_EXIT_USAGE
 int

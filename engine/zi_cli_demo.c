@@ -89,25 +89,14 @@ zi_cli_demo (int argc, char **argv)
 {
     long base_port = 7300;
     bool local_only = false;
-    for (int index = 1; index < argc; index++) {
-        const char *value;
-        if (zi_cli_is_help (argv [index])) {
-            fputs (s_usage, stdout);
-            return 0;
-        }
-        else
-        if (strcmp (argv [index], "--base-port") == 0) {
-            if (!(value = zi_cli_value ("demo", argc, argv, &index))
-            ||  zi_cli_int ("demo", "--base-port", value, 1, 65000, &base_port))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (strcmp (argv [index], "--local-only") == 0)
-            local_only = true;
-        else
-            return zi_cli_fail ("demo", "unexpected argument '%s' (see zinfer demo --help)",
-                                argv [index]);
-    }
+    const zi_opt_t table [] = {
+        ZI_CLI_INT ("--base-port", &base_port, 1, 65000),
+        ZI_CLI_FLAG ("--local-only", &local_only),
+        ZI_CLI_END
+    };
+    int parsed = zi_cli_parse ("demo", s_usage, argc, argv, table, NULL, 0);
+    if (parsed)
+        return parsed == ZI_CLI_HELP? 0: parsed;
     const zi_embedded_t *model_file = zi_embedded_find ("digits.onnx");
     const zi_embedded_t *images_file = zi_embedded_find ("digits_x.npy");
     const zi_embedded_t *labels_file = zi_embedded_find ("digits_y.npy");

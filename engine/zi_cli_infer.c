@@ -34,63 +34,22 @@ zi_cli_infer (int argc, char **argv)
     const char *input_paths [ZI_MAX_DIMS];
     int n_inputs = 0;
     long repeat = 1, inflight = 1, timeout = 30000, base_port = 0;
-    for (int index = 1; index < argc; index++) {
-        const char *arg = argv [index], *value;
-        if (zi_cli_is_help (arg)) {
-            fputs (s_usage, stdout);
-            return 0;
-        }
-        if (strcmp (arg, "--input") == 0) {
-            if (!(value = zi_cli_value ("infer", argc, argv, &index)))
-                return ZI_EXIT_USAGE;
-            if (n_inputs == ZI_MAX_DIMS)
-                return zi_cli_fail ("infer", "at most %d inputs", ZI_MAX_DIMS);
-            input_paths [n_inputs++] = value;
-        }
-        else
-        if (strcmp (arg, "--output") == 0) {
-            if (!(output_path = zi_cli_value ("infer", argc, argv, &index)))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (strcmp (arg, "--check") == 0) {
-            if (!(check_path = zi_cli_value ("infer", argc, argv, &index)))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (strcmp (arg, "--times") == 0) {
-            if (!(times_path = zi_cli_value ("infer", argc, argv, &index)))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (strcmp (arg, "--key") == 0) {
-            if (!(key_path = zi_cli_value ("infer", argc, argv, &index)))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (strcmp (arg, "--endpoint") == 0) {
-            if (!(endpoint = zi_cli_value ("infer", argc, argv, &index)))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (strcmp (arg, "--repeat") == 0 || strcmp (arg, "--inflight") == 0
-        ||  strcmp (arg, "--timeout") == 0 || strcmp (arg, "--base-port") == 0) {
-            long *target = arg [2] == 'r'? &repeat: arg [2] == 'i'? &inflight:
-                           arg [2] == 't'? &timeout: &base_port;
-            long high = arg [2] == 'b'? 65535: arg [2] == 'i'? 100000: 100000000;
-            if (!(value = zi_cli_value ("infer", argc, argv, &index))
-            ||  zi_cli_int ("infer", arg, value, 1, high, target))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (arg [0] == '-')
-            return zi_cli_fail ("infer", "unknown option '%s' (see zinfer infer --help)", arg);
-        else
-        if (!path)
-            path = arg;
-        else
-            return zi_cli_fail ("infer", "unexpected argument '%s'", arg);
-    }
+    const zi_opt_t table [] = {
+        ZI_CLI_LIST ("--input", input_paths, &n_inputs, ZI_MAX_DIMS),
+        ZI_CLI_TEXT ("--output", &output_path),
+        ZI_CLI_TEXT ("--check", &check_path),
+        ZI_CLI_TEXT ("--times", &times_path),
+        ZI_CLI_TEXT ("--key", &key_path),
+        ZI_CLI_TEXT ("--endpoint", &endpoint),
+        ZI_CLI_INT ("--repeat", &repeat, 1, 100000000),
+        ZI_CLI_INT ("--inflight", &inflight, 1, 100000),
+        ZI_CLI_INT ("--timeout", &timeout, 1, 100000000),
+        ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
+        ZI_CLI_END
+    };
+    int parsed = zi_cli_parse ("infer", s_usage, argc, argv, table, &path, 1);
+    if (parsed)
+        return parsed == ZI_CLI_HELP? 0: parsed;
     if (!path && !endpoint)
         return zi_cli_fail ("infer", "no topology given (usage: zinfer infer TOPOLOGY.yaml "
                             "--input FILE.npy)");

@@ -22,23 +22,13 @@ zi_cli_info (int argc, char **argv)
 {
     const char *model_path = NULL;
     bool fuse = false;
-    for (int index = 1; index < argc; index++) {
-        if (zi_cli_is_help (argv [index])) {
-            fputs (s_usage, stdout);
-            return 0;
-        }
-        else
-        if (strcmp (argv [index], "--fuse") == 0)
-            fuse = true;
-        else
-        if (argv [index][0] == '-')
-            return zi_cli_fail ("info", "unknown option '%s' (see zinfer info --help)", argv [index]);
-        else
-        if (!model_path)
-            model_path = argv [index];
-        else
-            return zi_cli_fail ("info", "unexpected argument '%s'", argv [index]);
-    }
+    const zi_opt_t table [] = {
+        ZI_CLI_FLAG ("--fuse", &fuse),
+        ZI_CLI_END
+    };
+    int parsed = zi_cli_parse ("info", s_usage, argc, argv, table, &model_path, 1);
+    if (parsed)
+        return parsed == ZI_CLI_HELP? 0: parsed;
     if (!model_path)
         return zi_cli_fail ("info", "no model given (usage: zinfer info MODEL.onnx)");
     zi_model_t *model = zi_model_load (model_path);

@@ -19,18 +19,10 @@ int
 zi_cli_keygen (int argc, char **argv)
 {
     const char *name = NULL;
-    for (int index = 1; index < argc; index++) {
-        const char *arg = argv [index];
-        if (zi_cli_is_help (arg)) {
-            fputs (s_usage, stdout);
-            return 0;
-        }
-        if (arg [0] == '-')
-            return zi_cli_fail ("keygen", "unknown option '%s' (see zinfer keygen --help)", arg);
-        if (name)
-            return zi_cli_fail ("keygen", "unexpected argument '%s'", arg);
-        name = arg;
-    }
+    const zi_opt_t table [] = {ZI_CLI_END};
+    int parsed = zi_cli_parse ("keygen", s_usage, argc, argv, table, &name, 1);
+    if (parsed)
+        return parsed == ZI_CLI_HELP? 0: parsed;
     if (!name || !*name)
         return zi_cli_fail ("keygen", "no name given (usage: zinfer keygen NAME)");
     char path [4096];

@@ -163,70 +163,32 @@ zi_cli_run (int argc, char **argv)
     int n_inputs = 0, n_outputs = 0;
     long threads = 0, repeat = 0;
     bool no_fuse = false, profile = false;
-    for (int index = 1; index < argc; index++) {
-        const char *arg = argv [index];
-        const char *value;
-        if (zi_cli_is_help (arg)) {
-            fputs (s_usage, stdout);
-            return 0;
-        }
-        else
-        if (strcmp (arg, "--input") == 0 || strcmp (arg, "--output") == 0) {
-            if (!(value = zi_cli_value ("run", argc, argv, &index)))
-                return ZI_EXIT_USAGE;
-            bool input = arg [2] == 'i';
-            int *count = input? &n_inputs: &n_outputs;
-            if (*count == ZI_MAX_DIMS)
-                return zi_cli_fail ("run", "at most %d %ss", ZI_MAX_DIMS, arg + 2);
-            (input? inputs: outputs) [(*count)++] = s_named (value);
-        }
-        else
-        if (strcmp (arg, "--threads") == 0) {
-            if (!(value = zi_cli_value ("run", argc, argv, &index))
-            ||  zi_cli_int ("run", arg, value, 1, 256, &threads))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (strcmp (arg, "--repeat") == 0) {
-            if (!(value = zi_cli_value ("run", argc, argv, &index))
-            ||  zi_cli_int ("run", arg, value, 1, 10000000, &repeat))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (strcmp (arg, "--times") == 0) {
-            if (!(times_path = zi_cli_value ("run", argc, argv, &index)))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (strcmp (arg, "--tap") == 0) {
-            if (!(value = zi_cli_value ("run", argc, argv, &index)))
-                return ZI_EXIT_USAGE;
-            tap = s_named (value);
-            if (!tap.name)
-                return zi_cli_fail ("run", "--tap expects NODE=FILE.npy, got '%s'", value);
-        }
-        else
-        if (strcmp (arg, "--no-fuse") == 0)
-            no_fuse = true;
-        else
-        if (strcmp (arg, "--profile") == 0)
-            profile = true;
-        else
-        if (strcmp (arg, "--profile-json") == 0) {
-            if (!(profile_path = zi_cli_value ("run", argc, argv, &index)))
-                return ZI_EXIT_USAGE;
-            profile = true;
-        }
-        else
-        if (arg [0] == '-')
-            return zi_cli_fail ("run", "unknown option '%s' (see zinfer run --help)", arg);
-        else
-        if (!model_path)
-            model_path = arg;
-        else
-            return zi_cli_fail ("run", "unexpected argument '%s' (model is already '%s')",
-                                arg, model_path);
+    const char *input_texts [ZI_MAX_DIMS], *output_texts [ZI_MAX_DIMS], *tap_text = NULL;
+    const zi_opt_t table [] = {
+        ZI_CLI_LIST ("--input", input_texts, &n_inputs, ZI_MAX_DIMS),
+        ZI_CLI_LIST ("--output", output_texts, &n_outputs, ZI_MAX_DIMS),
+        ZI_CLI_INT ("--threads", &threads, 1, 256),
+        ZI_CLI_INT ("--repeat", &repeat, 1, 10000000),
+        ZI_CLI_TEXT ("--times", &times_path),
+        ZI_CLI_TEXT ("--tap", &tap_text),
+        ZI_CLI_FLAG ("--no-fuse", &no_fuse),
+        ZI_CLI_FLAG ("--profile", &profile),
+        ZI_CLI_TEXT ("--profile-json", &profile_path),
+        ZI_CLI_END
+    };
+    int parsed = zi_cli_parse ("run", s_usage, argc, argv, table, &model_path, 1);
+    if (parsed)
+        return parsed == ZI_CLI_HELP? 0: parsed;
+    for (int index = 0; index < n_inputs; index++)
+        inputs [index] = s_named (input_texts [index]);
+    for (int index = 0; index < n_outputs; index++)
+        outputs [index] = s_named (output_texts [index]);
+    if (tap_text) {
+        tap = s_named (tap_text);
+        if (!tap.name)
+            return zi_cli_fail ("run", "--tap expects NODE=FILE.npy, got '%s'", tap_text);
     }
+    profile = profile || profile_path;
     if (!model_path)
         return zi_cli_fail ("run", "no model given (usage: zinfer run MODEL.onnx --input FILE.npy)");
 

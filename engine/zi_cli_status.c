@@ -23,32 +23,15 @@ zi_cli_status (int argc, char **argv)
 {
     const char *path = NULL, *key_path = NULL;
     long base_port = 0, timeout = 1000;
-    for (int index = 1; index < argc; index++) {
-        const char *arg = argv [index], *value;
-        if (zi_cli_is_help (arg)) {
-            fputs (s_usage, stdout);
-            return 0;
-        }
-        if (strcmp (arg, "--key") == 0) {
-            if (!(key_path = zi_cli_value ("status", argc, argv, &index)))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (strcmp (arg, "--base-port") == 0 || strcmp (arg, "--timeout") == 0) {
-            if (!(value = zi_cli_value ("status", argc, argv, &index))
-            ||  zi_cli_int ("status", arg, value, 1, arg [2] == 'b'? 65535: 60000,
-                            arg [2] == 'b'? &base_port: &timeout))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (arg [0] == '-')
-            return zi_cli_fail ("status", "unknown option '%s' (see zinfer status --help)", arg);
-        else
-        if (!path)
-            path = arg;
-        else
-            return zi_cli_fail ("status", "unexpected argument '%s'", arg);
-    }
+    const zi_opt_t table [] = {
+        ZI_CLI_TEXT ("--key", &key_path),
+        ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
+        ZI_CLI_INT ("--timeout", &timeout, 1, 60000),
+        ZI_CLI_END
+    };
+    int parsed = zi_cli_parse ("status", s_usage, argc, argv, table, &path, 1);
+    if (parsed)
+        return parsed == ZI_CLI_HELP? 0: parsed;
     zi_deploy_t *deploy = zi_cli_deploy ("status", path, base_port, key_path);
     if (!deploy)
         return ZI_EXIT_USAGE;

@@ -338,47 +338,25 @@ zi_cli_top (int argc, char **argv)
     const char *path = NULL, *key_path = NULL;
     long base_port = 0, interval = 1;
     bool once = false, json = false;
-    for (int index = 1; index < argc; index++) {
-        const char *arg = argv [index], *value;
-        if (zi_cli_is_help (arg)) {
-            fputs (s_top_usage, stdout);
-            return 0;
-        }
-        if (strcmp (arg, "--once") == 0)
-            once = true;
-        else
-        if (strcmp (arg, "--json") == 0)
-            json = true;
-        else
-        if (strcmp (arg, "--sort") == 0) {
-            if (!(value = zi_cli_value ("top", argc, argv, &index)))
-                return ZI_EXIT_USAGE;
-            if (strcmp (value, "busy") && strcmp (value, "latency") && strcmp (value, "queue")
-            &&  strcmp (value, "requests") && strcmp (value, "order"))
-                return zi_cli_fail ("top", "--sort expects busy, latency, queue, requests or "
-                                    "order, got '%s'", value);
-            s_sort_key = value;
-        }
-        else
-        if (strcmp (arg, "--key") == 0) {
-            if (!(key_path = zi_cli_value ("top", argc, argv, &index)))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (strcmp (arg, "--base-port") == 0 || strcmp (arg, "--interval") == 0) {
-            if (!(value = zi_cli_value ("top", argc, argv, &index))
-            ||  zi_cli_int ("top", arg, value, 1, arg [2] == 'b'? 65535: 3600,
-                            arg [2] == 'b'? &base_port: &interval))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (arg [0] == '-')
-            return zi_cli_fail ("top", "unknown option '%s' (see zinfer top --help)", arg);
-        else
-        if (!path)
-            path = arg;
-        else
-            return zi_cli_fail ("top", "unexpected argument '%s'", arg);
+    const char *sort = NULL;
+    const zi_opt_t table [] = {
+        ZI_CLI_FLAG ("--once", &once),
+        ZI_CLI_FLAG ("--json", &json),
+        ZI_CLI_TEXT ("--sort", &sort),
+        ZI_CLI_TEXT ("--key", &key_path),
+        ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
+        ZI_CLI_INT ("--interval", &interval, 1, 3600),
+        ZI_CLI_END
+    };
+    int parsed = zi_cli_parse ("top", s_top_usage, argc, argv, table, &path, 1);
+    if (parsed)
+        return parsed == ZI_CLI_HELP? 0: parsed;
+    if (sort) {
+        if (strcmp (sort, "busy") && strcmp (sort, "latency") && strcmp (sort, "queue")
+        &&  strcmp (sort, "requests") && strcmp (sort, "order"))
+            return zi_cli_fail ("top", "--sort expects busy, latency, queue, requests or "
+                                "order, got '%s'", sort);
+        s_sort_key = sort;
     }
     zi_deploy_t *deploy = zi_cli_deploy ("top", path, base_port, key_path);
     if (!deploy)
@@ -469,40 +447,19 @@ zi_cli_inspect (int argc, char **argv)
 {
     const char *path = NULL, *actor = NULL, *tap_path = NULL, *key_path = NULL;
     long base_port = 0, timeout = 10000;
-    for (int index = 1; index < argc; index++) {
-        const char *arg = argv [index], *value;
-        if (zi_cli_is_help (arg)) {
-            fputs (s_inspect_usage, stdout);
-            return 0;
-        }
-        if (strcmp (arg, "--tap") == 0) {
-            if (!(tap_path = zi_cli_value ("inspect", argc, argv, &index)))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (strcmp (arg, "--key") == 0) {
-            if (!(key_path = zi_cli_value ("inspect", argc, argv, &index)))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (strcmp (arg, "--base-port") == 0 || strcmp (arg, "--timeout") == 0) {
-            if (!(value = zi_cli_value ("inspect", argc, argv, &index))
-            ||  zi_cli_int ("inspect", arg, value, 1, arg [2] == 'b'? 65535: 600000,
-                            arg [2] == 'b'? &base_port: &timeout))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (arg [0] == '-')
-            return zi_cli_fail ("inspect", "unknown option '%s' (see zinfer inspect --help)", arg);
-        else
-        if (!path)
-            path = arg;
-        else
-        if (!actor)
-            actor = arg;
-        else
-            return zi_cli_fail ("inspect", "unexpected argument '%s'", arg);
-    }
+    const zi_opt_t table [] = {
+        ZI_CLI_TEXT ("--tap", &tap_path),
+        ZI_CLI_TEXT ("--key", &key_path),
+        ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
+        ZI_CLI_INT ("--timeout", &timeout, 1, 600000),
+        ZI_CLI_END
+    };
+    const char *positional [2] = {NULL, NULL};
+    int parsed = zi_cli_parse ("inspect", s_inspect_usage, argc, argv, table, positional, 2);
+    if (parsed)
+        return parsed == ZI_CLI_HELP? 0: parsed;
+    path = positional [0];
+    actor = positional [1];
     if (path && !actor)
         return zi_cli_fail ("inspect", "no actor given (usage: zinfer inspect TOPOLOGY.yaml ACTOR)");
     zi_deploy_t *deploy = zi_cli_deploy ("inspect", path, base_port, key_path);

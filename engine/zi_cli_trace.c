@@ -105,41 +105,17 @@ zi_cli_trace (int argc, char **argv)
     const char *input_paths [ZI_MAX_DIMS];
     int n_inputs = 0;
     long base_port = 0;
-    for (int index = 1; index < argc; index++) {
-        const char *arg = argv [index], *value;
-        if (zi_cli_is_help (arg)) {
-            fputs (s_usage, stdout);
-            return 0;
-        }
-        if (strcmp (arg, "--input") == 0) {
-            if (!(value = zi_cli_value ("trace", argc, argv, &index)))
-                return ZI_EXIT_USAGE;
-            if (n_inputs == ZI_MAX_DIMS)
-                return zi_cli_fail ("trace", "at most %d inputs", ZI_MAX_DIMS);
-            input_paths [n_inputs++] = value;
-        }
-        else
-        if (strcmp (arg, "--out") == 0 || strcmp (arg, "--png") == 0
-        ||  strcmp (arg, "--key") == 0) {
-            if (!(value = zi_cli_value ("trace", argc, argv, &index)))
-                return ZI_EXIT_USAGE;
-            *(arg [2] == 'o'? &out_path: arg [2] == 'p'? &png_path: &key_path) = value;
-        }
-        else
-        if (strcmp (arg, "--base-port") == 0) {
-            if (!(value = zi_cli_value ("trace", argc, argv, &index))
-            ||  zi_cli_int ("trace", arg, value, 1, 65535, &base_port))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (arg [0] == '-')
-            return zi_cli_fail ("trace", "unknown option '%s' (see zinfer trace --help)", arg);
-        else
-        if (!path)
-            path = arg;
-        else
-            return zi_cli_fail ("trace", "unexpected argument '%s'", arg);
-    }
+    const zi_opt_t table [] = {
+        ZI_CLI_LIST ("--input", input_paths, &n_inputs, ZI_MAX_DIMS),
+        ZI_CLI_TEXT ("--out", &out_path),
+        ZI_CLI_TEXT ("--png", &png_path),
+        ZI_CLI_TEXT ("--key", &key_path),
+        ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
+        ZI_CLI_END
+    };
+    int parsed = zi_cli_parse ("trace", s_usage, argc, argv, table, &path, 1);
+    if (parsed)
+        return parsed == ZI_CLI_HELP? 0: parsed;
     if (!path || !n_inputs || !out_path)
         return zi_cli_fail ("trace", "needs TOPOLOGY.yaml, --input and --out (see zinfer trace --help)");
 

@@ -35,41 +35,17 @@ zi_cli_up (int argc, char **argv)
 {
     const char *path = NULL, *host_name = NULL;
     long base_port = 0, ready_timeout = 120;
-    bool monitor = true;
-    for (int index = 1; index < argc; index++) {
-        const char *arg = argv [index], *value;
-        if (zi_cli_is_help (arg)) {
-            fputs (s_usage, stdout);
-            return 0;
-        }
-        if (strcmp (arg, "--host") == 0) {
-            if (!(host_name = zi_cli_value ("up", argc, argv, &index)))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (strcmp (arg, "--base-port") == 0) {
-            if (!(value = zi_cli_value ("up", argc, argv, &index))
-            ||  zi_cli_int ("up", arg, value, 1, 65535, &base_port))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (strcmp (arg, "--no-monitor") == 0)
-            monitor = false;
-        else
-        if (strcmp (arg, "--ready-timeout") == 0) {
-            if (!(value = zi_cli_value ("up", argc, argv, &index))
-            ||  zi_cli_int ("up", arg, value, 1, 3600, &ready_timeout))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (arg [0] == '-')
-            return zi_cli_fail ("up", "unknown option '%s' (see zinfer up --help)", arg);
-        else
-        if (!path)
-            path = arg;
-        else
-            return zi_cli_fail ("up", "unexpected argument '%s'", arg);
-    }
+    bool no_monitor = false;
+    const zi_opt_t table [] = {
+        ZI_CLI_TEXT ("--host", &host_name),
+        ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
+        ZI_CLI_FLAG ("--no-monitor", &no_monitor),
+        ZI_CLI_INT ("--ready-timeout", &ready_timeout, 1, 3600),
+        ZI_CLI_END
+    };
+    int parsed = zi_cli_parse ("up", s_usage, argc, argv, table, &path, 1);
+    if (parsed)
+        return parsed == ZI_CLI_HELP? 0: parsed;
     if (!path)
         return zi_cli_fail ("up", "no topology given (usage: zinfer up TOPOLOGY.yaml)");
 
@@ -80,7 +56,7 @@ zi_cli_up (int argc, char **argv)
     zi_launcher_t *launcher = zi_launcher_new (path, host_name, (int) base_port);
     if (!launcher)
         return zi_cli_fail ("up", "%s", zi_error_text ());
-    zi_launcher_set_monitor (launcher, monitor);
+    zi_launcher_set_monitor (launcher, !no_monitor);
     if (zi_launcher_start (launcher, (int) ready_timeout, true)) {
         fprintf (stderr, "zinfer up: %s\n", zi_error_text ());
         zi_launcher_destroy (&launcher);

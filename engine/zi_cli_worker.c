@@ -30,42 +30,18 @@ zi_cli_worker (int argc, char **argv)
 {
     const char *path = NULL, *process_name = NULL, *control = NULL;
     long base_port = 0, parent = 0;
-    bool monitor = true;
-    for (int index = 1; index < argc; index++) {
-        const char *arg = argv [index], *value;
-        if (zi_cli_is_help (arg)) {
-            fputs (s_usage, stdout);
-            return 0;
-        }
-        if (strcmp (arg, "--process") == 0 || strcmp (arg, "--control") == 0) {
-            if (!(value = zi_cli_value ("worker", argc, argv, &index)))
-                return ZI_EXIT_USAGE;
-            *(arg [2] == 'p'? &process_name: &control) = value;
-        }
-        else
-        if (strcmp (arg, "--base-port") == 0) {
-            if (!(value = zi_cli_value ("worker", argc, argv, &index))
-            ||  zi_cli_int ("worker", arg, value, 1, 65535, &base_port))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (strcmp (arg, "--no-monitor") == 0)
-            monitor = false;
-        else
-        if (strcmp (arg, "--parent") == 0) {
-            if (!(value = zi_cli_value ("worker", argc, argv, &index))
-            ||  zi_cli_int ("worker", arg, value, 1, 1L << 30, &parent))
-                return ZI_EXIT_USAGE;
-        }
-        else
-        if (arg [0] == '-')
-            return zi_cli_fail ("worker", "unknown option '%s' (see zinfer worker --help)", arg);
-        else
-        if (!path)
-            path = arg;
-        else
-            return zi_cli_fail ("worker", "unexpected argument '%s'", arg);
-    }
+    bool no_monitor = false;
+    const zi_opt_t table [] = {
+        ZI_CLI_TEXT ("--process", &process_name),
+        ZI_CLI_TEXT ("--control", &control),
+        ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
+        ZI_CLI_FLAG ("--no-monitor", &no_monitor),
+        ZI_CLI_INT ("--parent", &parent, 1, 1L << 30),
+        ZI_CLI_END
+    };
+    int parsed = zi_cli_parse ("worker", s_usage, argc, argv, table, &path, 1);
+    if (parsed)
+        return parsed == ZI_CLI_HELP? 0: parsed;
     if (!path || !process_name)
         return zi_cli_fail ("worker", "needs TOPOLOGY.yaml and --process NAME");
     if (parent) {
@@ -83,7 +59,7 @@ zi_cli_worker (int argc, char **argv)
     if (process < 0)
         rc = zi_cli_fail ("worker", "%s has no process named '%s'", path, process_name);
     else
-        rc = zi_worker_run (deploy, process, control, monitor);
+        rc = zi_worker_run (deploy, process, control, !no_monitor);
     zi_deploy_destroy (&deploy);
     return rc;
 }
