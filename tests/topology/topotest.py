@@ -260,14 +260,20 @@ def huge_tensor_case(args, folder, port):
         client.close()
 
 
-def three_way_split(args, folder, port, model_name, transport="tcp"):
+def split_topology(args, folder, port, model_name, parts, transport="tcp"):
+    """A topology of model_name cut into parts processes by node count"""
     model = os.path.join(args.models, model_name + ".onnx")
     names = node_names(args.zinfer, model)
     placement = []
-    for i, (first, last) in enumerate(ranges(names, 3)):
+    for i, (first, last) in enumerate(ranges(names, parts)):
         placement += [f"  - process: p{i}", f"    from: {first}", f"    to: {last}"]
-    path = write_topology(folder, model, ["p0", "p1", "p2"], placement, port, transport)
+    path = write_topology(folder, model, [f"p{i}" for i in range(parts)], placement, port,
+                          transport)
     return model, names, path
+
+
+def three_way_split(args, folder, port, model_name, transport="tcp"):
+    return split_topology(args, folder, port, model_name, 3, transport)
 
 
 def top_json(args, path):
@@ -688,14 +694,8 @@ def resend_case(args, folder, port):
     wait for an entry that would only expire after 60 s)."""
     import zmq
     import msgpack
-    model_name = "resnet18_op17"
-    model = os.path.join(args.models, model_name + ".onnx")
-    data = os.path.join(args.models, model_name + ".input.npy")
-    names = node_names(args.zinfer, model)
-    placement = []
-    for i, (first, last) in enumerate(ranges(names, 2)):
-        placement += [f"  - process: p{i}", f"    from: {first}", f"    to: {last}"]
-    path = write_topology(folder, model, ["p0", "p1"], placement, port, "tcp")
+    model, names, path = split_topology(args, folder, port, "resnet18_op17", 2)
+    data = os.path.join(args.models, "resnet18_op17.input.npy")
     want = local_result(args.zinfer, model, [data], folder).tobytes()
     x = np.load(data)
     with Topology(args.zinfer, path) as topology:
@@ -731,14 +731,8 @@ def graceful_case(args, folder, port):
     """SIGTERM to zinfer up: requests already in flight are answered, the
     processes then exit; a request sent after the stop gets a clear
     timeout, not a hang."""
-    model_name = "resnet18_op17"
-    model = os.path.join(args.models, model_name + ".onnx")
-    data = os.path.join(args.models, model_name + ".input.npy")
-    names = node_names(args.zinfer, model)
-    placement = []
-    for i, (first, last) in enumerate(ranges(names, 2)):
-        placement += [f"  - process: p{i}", f"    from: {first}", f"    to: {last}"]
-    path = write_topology(folder, model, ["p0", "p1"], placement, port, "tcp")
+    model, names, path = split_topology(args, folder, port, "resnet18_op17", 2)
+    data = os.path.join(args.models, "resnet18_op17.input.npy")
     want = local_result(args.zinfer, model, [data], folder).tobytes()
     x = np.load(data)
     topology = Topology(args.zinfer, path)
