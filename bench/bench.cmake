@@ -20,7 +20,7 @@ add_test (NAME bench_peers_tiny
 set_tests_properties (bench_peers_tiny PROPERTIES FIXTURES_REQUIRED models TIMEOUT 60)
 
 #  The other benchmark scripts, each in a quick mode so they cannot rot
-foreach (script local-latency split-latency pipeline-throughput monitor-cost peak-memory)
+foreach (script local-latency split-latency pipeline-throughput monitor-cost peak-memory op-gap)
     add_test (NAME bench_${script}_tiny
               COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/bench/${script} --tiny
                       --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR})
