@@ -331,6 +331,24 @@ s_horizontal_s2_avx2 (const float *base, float *hrow, int64_t first, int64_t end
         }
         _mm256_storeu_ps (hrow + col, value);
     }
+    //  The last group: masked loads stop at the end of the row (lanes
+    //  past it read nothing and make columns that are not stored)
+    if (col < end && end - col <= 8) {
+        __m256 value = _mm256_setzero_ps ();
+        for (int64_t kw = 0; kw < w->kernel; kw++) {
+            const float *at = base + 2 * col + kw * w->dilation;
+            int64_t left = available - (2 * col + kw * w->dilation);
+            __m256 low = _mm256_maskload_ps (at, zi_tail_mask_avx2 (left < 8? left: 8));
+            __m256 high = _mm256_maskload_ps (at + 8, zi_tail_mask_avx2 (
+                                                  left < 8? 0: left < 16? left - 8: 8));
+            __m256 tap = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (2, 0, 2, 0));
+            tap = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (tap),
+                                                           _MM_SHUFFLE (3, 1, 2, 0)));
+            value = kw == 0? tap: max? _mm256_max_ps (tap, value): _mm256_add_ps (value, tap);
+        }
+        _mm256_maskstore_ps (hrow + col, zi_tail_mask_avx2 (end - col), value);
+        col = end;
+    }
     return col;
 }
 #endif
