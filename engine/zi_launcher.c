@@ -95,9 +95,9 @@ s_spawn (zi_launcher_t *self, s_child_t *child)
     posix_spawnattr_setsigdefault (&attributes, &defaults);
     posix_spawnattr_setflags (&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     //  OpenBLAS reads its thread count when it loads, before main: set it
-    //  in the child's environment so a process told to use one BLAS thread
-    //  starts no BLAS threads at all (idle ones spin for a while after each
-    //  call, taking the other core from the actors and ZeroMQ)
+    //  in the child's environment so that it starts no threads at all
+    //  (idle ones spin for a while after each call, taking the other core
+    //  from the actors and ZeroMQ)
     int n_environ = 0;
     while (environ [n_environ])
         n_environ++;
@@ -107,9 +107,9 @@ s_spawn (zi_launcher_t *self, s_child_t *child)
     for (int index = 0; index < n_environ; index++)
         if (strncmp (environ [index], "OPENBLAS_NUM_THREADS=", 21) != 0)
             envp [n_envp++] = environ [index];
-    char blas [64];
-    snprintf (blas, sizeof blas, "OPENBLAS_NUM_THREADS=%d",
-              self->deploy->topology->processes [child->process].blas_threads);
+    //  The worker's kernels share their work, OpenBLAS calls included, over
+    //  a pool of their own (blas_threads threads), so OpenBLAS needs none
+    char blas [] = "OPENBLAS_NUM_THREADS=1";
     envp [n_envp++] = blas;
     envp [n_envp] = NULL;
     int rc = posix_spawn (&child->pid, self->exe, NULL, &attributes, argv, envp);
