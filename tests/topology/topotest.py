@@ -649,17 +649,17 @@ def slow_reader_case(args, folder, port):
                 sent += 1
 
         # Fill everything without reading: the engine answers until the
-        # client's queues are full, then has to hold what it computes
-        deadline = time.time() + 60
-        send_some()
-        while sent < count and time.time() < deadline:
-            time.sleep(0.2)
-            before = sent
+        # client's queues are full, then has to hold what it computes, until
+        # every slot is taken (a sanitizer build gets there slowly)
+        deadline = time.time() + 120
+        while True:
             send_some()
-            if sent == before:
+            gateway = [p["gateway"] for p in top_json(args, path)["processes"]
+                       if "gateway" in p][0]
+            full = gateway["inflight"] == gateway["max_inflight"]
+            if (full and gateway["undelivered"] > 0) or sent == count or time.time() > deadline:
                 break
-        time.sleep(2)
-        gateway = [p["gateway"] for p in top_json(args, path)["processes"] if "gateway" in p][0]
+            time.sleep(0.5)
         print(f"sent {sent} unread; gateway holds {gateway['undelivered']} answers, "
               f"{gateway['inflight']} of {gateway['max_inflight']} slots taken", flush=True)
         check(gateway["undelivered"] > 0, "the gateway holds answers the client cannot take yet")
