@@ -220,4 +220,47 @@ zi_cli_test (zi_test_t *t)
     ZI_CHECK (t, zi_cli_quantile (values, 5, 0.5) == 3, "median");
     ZI_CHECK (t, zi_cli_quantile (values, 5, 0.9) == 5, "p90");
     ZI_CHECK (t, zi_embedded_find ("digits.onnx") != NULL, "demo model is embedded");
+
+    //  The option parser: every kind, then each way to get it wrong
+    bool flag = false;
+    const char *text = NULL, *list [2], *positional [2] = {NULL, NULL};
+    int n_list = 0;
+    long number = 7;
+    const zi_opt_t table [] = {
+        ZI_CLI_FLAG ("--flag", &flag),
+        ZI_CLI_TEXT ("--text", &text),
+        ZI_CLI_INT ("--number", &number, 1, 10),
+        ZI_CLI_LIST ("--item", list, &n_list, 2),
+        ZI_CLI_END
+    };
+    char *good [] = {"test", "a", "--flag", "--item", "x", "--text", "t", "--number", "3", "b",
+                     "--item", "y"};
+    ZI_CHECK (t, zi_cli_parse ("test", "", 12, good, table, positional, 2) == 0
+              && flag && text && strcmp (text, "t") == 0 && number == 3 && n_list == 2
+              && strcmp (list [1], "y") == 0 && strcmp (positional [0], "a") == 0
+              && strcmp (positional [1], "b") == 0, "every kind of option parsed");
+    struct {
+        int argc;
+        char *argv [4];
+        const char *why;
+    } bad [] = {
+        {2, {"test", "--nope"}, "an unknown option"},
+        {2, {"test", "--text"}, "a value missing"},
+        {3, {"test", "--number", "11"}, "a number out of range"},
+        {4, {"test", "a", "b", "c"}, "an argument too many"},
+        {4, {"test", "--item", "x", "--item"}, "a list value missing"},
+    };
+    for (size_t index = 0; index < sizeof bad / sizeof bad [0]; index++) {
+        n_list = 0;
+        ZI_CHECK (t, zi_cli_parse ("test", "", bad [index].argc, bad [index].argv, table,
+                                   positional, 2) == ZI_EXIT_USAGE, "refused: %s",
+                  bad [index].why);
+    }
+    n_list = 2;
+    char *full [] = {"test", "--item", "z"};
+    ZI_CHECK (t, zi_cli_parse ("test", "", 3, full, table, positional, 2) == ZI_EXIT_USAGE,
+              "refused: a list past its most");
+    char *help [] = {"test", "--help"};
+    ZI_CHECK (t, zi_cli_parse ("test", "", 2, help, table, positional, 2) == ZI_CLI_HELP,
+              "--help prints the usage (here empty) and says so");
 }
