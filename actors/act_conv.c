@@ -503,17 +503,6 @@ s_band_rows (int64_t col_rows, int64_t row_width, int64_t rows, int64_t limit)
     return band < rows? band: rows;
 }
 
-//  Below about this many multiply-adds a part is not worth a thread's
-//  wake-up (a few microseconds)
-#define S_PART_MACS (64 * 1024)
-
-//  Work items per part so that a part has at least S_PART_MACS
-static int64_t
-s_part_unit (int64_t macs_per_item)
-{
-    return macs_per_item >= S_PART_MACS? 1: S_PART_MACS / (macs_per_item > 0? macs_per_item: 1);
-}
-
 
 //  --------------------------------------------------------------------------
 //  SIMD helpers (see act_simd.h for how the AVX2 + FMA kernels are chosen)
@@ -838,7 +827,7 @@ s_conv_depthwise (const s_geom_t *geom, zi_exec_t *exec, const float *x, const f
     size_t spare_bytes = (geom->out_w + 7) / 8 * 8 * sizeof (float);
     int64_t planes = geom->batch * geom->in_c;
     int64_t macs = geom->out_c / geom->in_c * geom->out_h * geom->out_w * geom->k_h * geom->k_w;
-    int64_t unit = s_part_unit (macs);
+    int64_t unit = zi_exec_unit (macs);
     int threads = zi_exec_threads (exec);
     if (threads > (planes + unit - 1) / unit)
         threads = (int) ((planes + unit - 1) / unit);
@@ -1014,10 +1003,10 @@ s_band_part (void *args, int64_t first, int64_t last, int thread)
 }
 #endif
 
-//  With packed weights (group 1, AVX2) each band goes to zi_mm_avx2 instead
-//  of sgemm. With more than one thread: whole bands per thread when there
+//  With packed weights (group 1, AVX2) each band goes to zi_mm instead of
+//  sgemm. With more than one thread: whole bands per thread when there
 //  are enough of them, else each band's im2col shared out by channels and
-//  its product by zi_mm_parallel; sgemm threads itself.
+//  its product by zi_mm_parallel (or zi_sgemm).
 static int
 s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const float *w,
                const float *packed, const float *bias, const float *sum, const zi_act_t *act,
@@ -1046,7 +1035,7 @@ s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const floa
         return 0;
     }
 #endif
-    int64_t fill_unit = s_part_unit (geom->k_h * geom->k_w * band * geom->out_w * 16);
+    int64_t fill_unit = zi_exec_unit (geom->k_h * geom->k_w * band * geom->out_w * 16);
     for (int64_t n = 0; n < geom->batch; n++)
         for (int64_t g = 0; g < geom->group; g++) {
             const float *x_ng = x + (n * geom->in_c + g * in_g) * in_plane;
@@ -1176,7 +1165,7 @@ s_conv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 }
 
 //  Transforms constant weights for Winograd where it pays, or packs them
-//  for zi_mm_avx2, for the other convolutions that go through a matrix
+//  for zi_mm, for the other convolutions that go through a matrix
 //  product with one group (1x1 and im2col); a later prepare (new shapes)
 //  does it afresh
 static int

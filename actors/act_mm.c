@@ -3,7 +3,7 @@
 
     Y = act (W X + b) for a constant W packed at load (act_mm.h): the 1x1
     and im2col convolutions, Winograd's element-wise products and Gemm
-    with constant weights all run through zi_mm_avx2.
+    with constant weights all run through zi_mm.
     =========================================================================
 */
 
@@ -12,16 +12,6 @@
 #include <cblas.h>
 
 bool zi_simd_portable_only = false;
-
-//  Below about this many multiply-adds a part is not worth a thread's
-//  wake-up (a few microseconds)
-#define S_PART_MACS (64 * 1024)
-
-static int64_t
-s_part_unit (int64_t macs_per_item)
-{
-    return macs_per_item >= S_PART_MACS? 1: S_PART_MACS / (macs_per_item > 0? macs_per_item: 1);
-}
 
 #if defined (ZI_HAVE_AVX2)
 static ZI_AVX2 void
@@ -418,9 +408,9 @@ zi_mm_parallel (zi_exec_t *exec, const float *packed, int64_t maps, int64_t dept
     s_mm_job_t job = {packed, maps, depth, cols, x, ldx, bias, sum, ldsum, act, y, ldy};
     if (maps >= cols)
         zi_exec_parallel (exec, (maps + S_MM_ROWS - 1) / S_MM_ROWS,
-                          s_part_unit (S_MM_ROWS * depth * cols), s_mm_panels_part, &job);
+                          zi_exec_unit (S_MM_ROWS * depth * cols), s_mm_panels_part, &job);
     else {
-        int64_t unit = s_part_unit (maps * depth);
+        int64_t unit = zi_exec_unit (maps * depth);
         zi_exec_parallel (exec, cols, (unit + S_MM_COLS - 1) / S_MM_COLS * S_MM_COLS,
                           s_mm_columns_part, &job);
     }
@@ -493,7 +483,7 @@ zi_sgemv (zi_exec_t *exec, bool trans, int64_t m, int64_t n, float alpha, const 
     int threads = zi_exec_threads (exec);
     int64_t unit = (outputs + threads - 1) / threads;
     unit = (unit + 15) / 16 * 16;
-    int64_t least = s_part_unit (depth);
+    int64_t least = zi_exec_unit (depth);
     if (unit < least)
         unit = least;
     zi_exec_parallel (exec, outputs, unit, s_sgemv_part, &job);
@@ -517,7 +507,7 @@ zi_sgemm (zi_exec_t *exec, bool trans_a, bool trans_b, int64_t m, int64_t n, int
     //  more, smaller blocks would pack the shared one more often
     int64_t unit = (extent + threads - 1) / threads;
     unit = (unit + S_SGEMM_GRAIN - 1) / S_SGEMM_GRAIN * S_SGEMM_GRAIN;
-    int64_t least = s_part_unit (across * k);
+    int64_t least = zi_exec_unit (across * k);
     if (unit < least)
         unit = least;
     zi_exec_parallel (exec, extent, unit, s_sgemm_part, &job);

@@ -65,6 +65,8 @@ def split_ranges(nodes, parts, slack=0.1):
     `slack` of the total either way, so pipeline stages stay balanced) and,
     among those places, where the fewest bytes cross (one small activation
     rather than a wide one, or a residual's two)."""
+    if not 1 <= parts <= len(nodes):
+        raise HarnessError(f"cannot split {len(nodes)} nodes into {parts} processes")
     total = sum(node["ms"] for node in nodes) or 1.0
     before = [0.0]
     for node in nodes:

@@ -261,6 +261,10 @@ typedef void (zi_exec_fn_t) (void *args, int64_t first, int64_t last, int thread
 void
     zi_exec_parallel (zi_exec_t *self, int64_t count, int64_t unit, zi_exec_fn_t *fn,
                       void *args);
+//  Items per part of a loop whose items cost macs_per_item multiply-adds
+//  each, so that a part is worth a thread's wake-up
+int64_t
+    zi_exec_unit (int64_t macs_per_item);
 
 //  Recycled tensor buffers (zi_pool.c): tensors whose data goes back to
 //  the pool, from any thread, when their last reference is dropped

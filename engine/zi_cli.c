@@ -79,7 +79,7 @@ zi_cli_parse (const char *command, const char *usage, int argc, char **argv,
         const char *arg = argv [index];
         if (zi_cli_is_help (arg)) {
             fputs (usage, stdout);
-            return ZI_CLI_HELP;
+            return 0;
         }
         const zi_opt_t *option = options;
         while (option->name && strcmp (option->name, arg))
@@ -115,7 +115,7 @@ zi_cli_parse (const char *command, const char *usage, int argc, char **argv,
         else
             *(const char **) option->target = value;
     }
-    return 0;
+    return ZI_CLI_GO_ON;
 }
 
 int64_t
@@ -235,7 +235,7 @@ zi_cli_test (zi_test_t *t)
     };
     char *good [] = {"test", "a", "--flag", "--item", "x", "--text", "t", "--number", "3", "b",
                      "--item", "y"};
-    ZI_CHECK (t, zi_cli_parse ("test", "", 12, good, table, positional, 2) == 0
+    ZI_CHECK (t, zi_cli_parse ("test", "", 12, good, table, positional, 2) == ZI_CLI_GO_ON
               && flag && text && strcmp (text, "t") == 0 && number == 3 && n_list == 2
               && strcmp (list [1], "y") == 0 && strcmp (positional [0], "a") == 0
               && strcmp (positional [1], "b") == 0, "every kind of option parsed");
@@ -261,6 +261,6 @@ zi_cli_test (zi_test_t *t)
     ZI_CHECK (t, zi_cli_parse ("test", "", 3, full, table, positional, 2) == ZI_EXIT_USAGE,
               "refused: a list past its most");
     char *help [] = {"test", "--help"};
-    ZI_CHECK (t, zi_cli_parse ("test", "", 2, help, table, positional, 2) == ZI_CLI_HELP,
-              "--help prints the usage (here empty) and says so");
+    ZI_CHECK (t, zi_cli_parse ("test", "", 2, help, table, positional, 2) == 0,
+              "--help prints the usage (here empty) and ends the command");
 }

@@ -24,8 +24,8 @@ int zi_cli_keygen (int argc, char **argv);
 //  Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad input
 #define ZI_EXIT_FAILURE 1
 #define ZI_EXIT_USAGE   2
-//  zi_cli_parse printed the usage: the command is done, and succeeded
-#define ZI_CLI_HELP     -1
+//  zi_cli_parse: the arguments are good, the command goes on
+#define ZI_CLI_GO_ON    -1
 
 //  One command-line option of a command's table (zi_cli_parse)
 typedef enum {
@@ -57,9 +57,10 @@ typedef struct {
 
 //  Parses argv [1 ..] against a command's option table: each option into
 //  its target, the other arguments into positional [0 .. max_positional).
-//  Returns 0; ZI_CLI_HELP after printing usage for -h or --help; or
-//  ZI_EXIT_USAGE after saying what was wrong (an unknown option, a
-//  missing or bad value, an argument too many)
+//  Returns ZI_CLI_GO_ON, or the command's exit code when it is done: 0
+//  after printing usage for -h or --help, ZI_EXIT_USAGE after saying what
+//  was wrong (an unknown option, a missing or bad value, an argument too
+//  many)
 int
     zi_cli_parse (const char *command, const char *usage, int argc, char **argv,
                   const zi_opt_t *options, const char **positional, int max_positional);

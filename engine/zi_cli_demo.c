@@ -95,8 +95,8 @@ zi_cli_demo (int argc, char **argv)
         ZI_CLI_END
     };
     int parsed = zi_cli_parse ("demo", s_usage, argc, argv, table, NULL, 0);
-    if (parsed)
-        return parsed == ZI_CLI_HELP? 0: parsed;
+    if (parsed != ZI_CLI_GO_ON)
+        return parsed;
     const zi_embedded_t *model_file = zi_embedded_find ("digits.onnx");
     const zi_embedded_t *images_file = zi_embedded_find ("digits_x.npy");
     const zi_embedded_t *labels_file = zi_embedded_find ("digits_y.npy");

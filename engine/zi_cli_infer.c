@@ -48,8 +48,8 @@ zi_cli_infer (int argc, char **argv)
         ZI_CLI_END
     };
     int parsed = zi_cli_parse ("infer", s_usage, argc, argv, table, &path, 1);
-    if (parsed)
-        return parsed == ZI_CLI_HELP? 0: parsed;
+    if (parsed != ZI_CLI_GO_ON)
+        return parsed;
     if (!path && !endpoint)
         return zi_cli_fail ("infer", "no topology given (usage: zinfer infer TOPOLOGY.yaml "
                             "--input FILE.npy)");

@@ -27,8 +27,8 @@ zi_cli_info (int argc, char **argv)
         ZI_CLI_END
     };
     int parsed = zi_cli_parse ("info", s_usage, argc, argv, table, &model_path, 1);
-    if (parsed)
-        return parsed == ZI_CLI_HELP? 0: parsed;
+    if (parsed != ZI_CLI_GO_ON)
+        return parsed;
     if (!model_path)
         return zi_cli_fail ("info", "no model given (usage: zinfer info MODEL.onnx)");
     zi_model_t *model = zi_model_load (model_path);

@@ -21,8 +21,8 @@ zi_cli_keygen (int argc, char **argv)
     const char *name = NULL;
     const zi_opt_t table [] = {ZI_CLI_END};
     int parsed = zi_cli_parse ("keygen", s_usage, argc, argv, table, &name, 1);
-    if (parsed)
-        return parsed == ZI_CLI_HELP? 0: parsed;
+    if (parsed != ZI_CLI_GO_ON)
+        return parsed;
     if (!name || !*name)
         return zi_cli_fail ("keygen", "no name given (usage: zinfer keygen NAME)");
     char path [4096];

@@ -177,8 +177,8 @@ zi_cli_run (int argc, char **argv)
         ZI_CLI_END
     };
     int parsed = zi_cli_parse ("run", s_usage, argc, argv, table, &model_path, 1);
-    if (parsed)
-        return parsed == ZI_CLI_HELP? 0: parsed;
+    if (parsed != ZI_CLI_GO_ON)
+        return parsed;
     for (int index = 0; index < n_inputs; index++)
         inputs [index] = s_named (input_texts [index]);
     for (int index = 0; index < n_outputs; index++)

@@ -30,8 +30,8 @@ zi_cli_status (int argc, char **argv)
         ZI_CLI_END
     };
     int parsed = zi_cli_parse ("status", s_usage, argc, argv, table, &path, 1);
-    if (parsed)
-        return parsed == ZI_CLI_HELP? 0: parsed;
+    if (parsed != ZI_CLI_GO_ON)
+        return parsed;
     zi_deploy_t *deploy = zi_cli_deploy ("status", path, base_port, key_path);
     if (!deploy)
         return ZI_EXIT_USAGE;

@@ -349,8 +349,8 @@ zi_cli_top (int argc, char **argv)
         ZI_CLI_END
     };
     int parsed = zi_cli_parse ("top", s_top_usage, argc, argv, table, &path, 1);
-    if (parsed)
-        return parsed == ZI_CLI_HELP? 0: parsed;
+    if (parsed != ZI_CLI_GO_ON)
+        return parsed;
     if (sort) {
         if (strcmp (sort, "busy") && strcmp (sort, "latency") && strcmp (sort, "queue")
         &&  strcmp (sort, "requests") && strcmp (sort, "order"))
@@ -456,8 +456,8 @@ zi_cli_inspect (int argc, char **argv)
     };
     const char *positional [2] = {NULL, NULL};
     int parsed = zi_cli_parse ("inspect", s_inspect_usage, argc, argv, table, positional, 2);
-    if (parsed)
-        return parsed == ZI_CLI_HELP? 0: parsed;
+    if (parsed != ZI_CLI_GO_ON)
+        return parsed;
     path = positional [0];
     actor = positional [1];
     if (path && !actor)

@@ -114,8 +114,8 @@ zi_cli_trace (int argc, char **argv)
         ZI_CLI_END
     };
     int parsed = zi_cli_parse ("trace", s_usage, argc, argv, table, &path, 1);
-    if (parsed)
-        return parsed == ZI_CLI_HELP? 0: parsed;
+    if (parsed != ZI_CLI_GO_ON)
+        return parsed;
     if (!path || !n_inputs || !out_path)
         return zi_cli_fail ("trace", "needs TOPOLOGY.yaml, --input and --out (see zinfer trace --help)");
 

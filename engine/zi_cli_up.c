@@ -44,8 +44,8 @@ zi_cli_up (int argc, char **argv)
         ZI_CLI_END
     };
     int parsed = zi_cli_parse ("up", s_usage, argc, argv, table, &path, 1);
-    if (parsed)
-        return parsed == ZI_CLI_HELP? 0: parsed;
+    if (parsed != ZI_CLI_GO_ON)
+        return parsed;
     if (!path)
         return zi_cli_fail ("up", "no topology given (usage: zinfer up TOPOLOGY.yaml)");
 

@@ -40,8 +40,8 @@ zi_cli_worker (int argc, char **argv)
         ZI_CLI_END
     };
     int parsed = zi_cli_parse ("worker", s_usage, argc, argv, table, &path, 1);
-    if (parsed)
-        return parsed == ZI_CLI_HELP? 0: parsed;
+    if (parsed != ZI_CLI_GO_ON)
+        return parsed;
     if (!path || !process_name)
         return zi_cli_fail ("worker", "needs TOPOLOGY.yaml and --process NAME");
     if (parent) {

@@ -67,6 +67,16 @@ zi_exec_default_threads (int threads)
     atomic_store (&s_default_threads, threads < 1? 1: threads);
 }
 
+//  Below about this many multiply-adds a part is not worth a thread's
+//  wake-up (a few microseconds)
+#define S_PART_MACS (64 * 1024)
+
+int64_t
+zi_exec_unit (int64_t macs_per_item)
+{
+    return macs_per_item >= S_PART_MACS? 1: S_PART_MACS / (macs_per_item > 0? macs_per_item: 1);
+}
+
 int
 zi_exec_blas_default (void)
 {

@@ -36,7 +36,6 @@ typedef struct {
     zi_trace_t trace;           //  records of a traced request
     int64_t first_result;       //  realtime nsecs the first output came (traced)
     int have;                   //  outputs arrived
-    bool complete;              //  all outputs here, waiting for the client to read
     int64_t started;            //  when it entered (usecs)
     int n_outputs;
     zi_tensor_t *outputs [];    //  per model output
@@ -217,9 +216,12 @@ static void
 s_client_key (const unsigned char *identity, size_t identity_size, uint64_t client_request,
               char *key, size_t key_size)
 {
+    static const char digits [] = "0123456789abcdef";
     size_t at = 0;
-    for (size_t index = 0; index < identity_size && at + 3 < key_size; index++)
-        at += snprintf (key + at, key_size - at, "%02x", identity [index]);
+    for (size_t index = 0; index < identity_size && at + 2 < key_size; index++) {
+        key [at++] = digits [identity [index] >> 4];
+        key [at++] = digits [identity [index] & 15];
+    }
     snprintf (key + at, key_size - at, "/%llu", (unsigned long long) client_request);
 }
 
@@ -399,12 +401,8 @@ s_on_request (zi_gateway_t *self)
     s_client_key (identity, identity_size, client_request, client_key, sizeof client_key);
     void *earlier = zhashx_lookup (self->by_client, client_key);
     if (earlier && zhashx_lookup (self->inflight, earlier)) {
-        s_request_t *old = zhashx_lookup (self->inflight, earlier);
-        void *handle = old->complete? zlistx_find (self->undelivered, earlier): NULL;
-        if (handle) {
-            zlistx_delete (self->undelivered, handle);
-            ZI_COUNT (self->waiting, -1);
-        }
+        //  Held for the client, it leaves the undelivered list at the next
+        //  flush, which finds it gone from the table
         s_forget (self, earlier);
         ZI_COUNT (self->admitted, -1);
         ZI_COUNT (self->replaced, 1);
@@ -476,7 +474,7 @@ zi_gateway_flush (zi_gateway_t *self)
     const s_request_t *refused = NULL;
     for (void *key = zlistx_first (self->undelivered); key;
          key = zlistx_next (self->undelivered)) {
-        //  Gone from the table: it expired while it waited
+        //  Gone from the table: it expired, or a resend replaced it
         s_request_t *request = zhashx_lookup (self->inflight, key);
         if (request && refused && request->identity_size == refused->identity_size
         &&  memcmp (request->identity, refused->identity, refused->identity_size) == 0)
@@ -525,7 +523,6 @@ zi_gateway_result (zi_gateway_t *self, const zi_msg_header_t *header, zi_tensor_
                                         .ended = now, .sent = now};
             zi_trace_merge (&request->trace, &record, 1);
         }
-        request->complete = true;
         if (s_answer (self, request))
             s_forget (self, (void *) (uintptr_t) header->request);
         else {
@@ -591,27 +588,22 @@ void
 zi_gateway_pack_stats (zi_gateway_t *self, void *packer_)
 {
     msgpack_packer *packer = packer_;
-    msgpack_pack_map (packer, 12);
-    s_pack_key (packer, "replaced");
-    msgpack_pack_uint64 (packer, ZI_READ (self->replaced));
-    s_pack_key (packer, "late");
-    msgpack_pack_uint64 (packer, ZI_READ (self->late));
-    s_pack_key (packer, "expired");
-    msgpack_pack_uint64 (packer, ZI_READ (self->expired));
-    s_pack_key (packer, "held");
-    msgpack_pack_uint64 (packer, ZI_READ (self->held));
-    s_pack_key (packer, "undelivered");
-    msgpack_pack_uint64 (packer, ZI_READ (self->waiting));
-    s_pack_key (packer, "unroutable");
-    msgpack_pack_uint64 (packer, ZI_READ (self->unroutable));
-    s_pack_key (packer, "requests");
-    msgpack_pack_uint64 (packer, ZI_READ (self->requests));
-    s_pack_key (packer, "replies");
-    msgpack_pack_uint64 (packer, ZI_READ (self->replies));
-    s_pack_key (packer, "rejected");
-    msgpack_pack_uint64 (packer, ZI_READ (self->rejected));
-    s_pack_key (packer, "inflight");
-    msgpack_pack_uint64 (packer, ZI_READ (self->admitted));
+    const struct {
+        const char *key;
+        const zi_counter_t *counter;
+    } counters [] = {
+        {"requests", &self->requests}, {"replies", &self->replies},
+        {"rejected", &self->rejected}, {"inflight", &self->admitted},
+        {"expired", &self->expired}, {"held", &self->held},
+        {"undelivered", &self->waiting}, {"unroutable", &self->unroutable},
+        {"replaced", &self->replaced}, {"late", &self->late}
+    };
+    size_t n_counters = sizeof counters / sizeof counters [0];
+    msgpack_pack_map (packer, (uint32_t) n_counters + 2);
+    for (size_t index = 0; index < n_counters; index++) {
+        s_pack_key (packer, counters [index].key);
+        msgpack_pack_uint64 (packer, ZI_READ (*counters [index].counter));
+    }
     s_pack_key (packer, "max_inflight");
     msgpack_pack_uint64 (packer, self->max_inflight);
     s_pack_key (packer, "sent");

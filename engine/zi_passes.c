@@ -403,11 +403,12 @@ zi_pass_fuse_residuals (zi_graph_t *self)
         int other = -1;
         for (int slot = 0; slot < 2; slot++) {
             int value = add->inputs [slot], rest = add->inputs [1 - slot];
+            if (value < 0 || rest < 0 || value == rest)
+                continue;
             const zi_value_t *info = &self->values [value];
             const zi_value_t *rest_info = &self->values [rest];
-            int made_by = value >= 0? s_producer (self, value): -1;
-            if (value < 0 || rest < 0 || value == rest || info->constant || rest_info->constant
-            ||  made_by < 0 || info->info.dtype != ZI_F32
+            int made_by = s_producer (self, value);
+            if (info->constant || rest_info->constant || made_by < 0 || info->info.dtype != ZI_F32
             ||  !zi_tensor_same_shape (&info->info, &result->info)
             ||  !zi_tensor_same_shape (&rest_info->info, &result->info)
             ||  rest_info->info.dtype != ZI_F32

@@ -134,13 +134,22 @@ s_buffer_for (zi_session_t *self, size_t size, int index, int last_use)
 //  stores do not need it, but a slice starts like a buffer of its own
 #define S_SLICE_ALIGN 64
 
+//  Is value one of the graph's inputs (bound by the caller, not made here)?
+static bool
+s_graph_input (const zi_graph_t *plan, int value)
+{
+    for (int index = 0; index < plan->n_inputs; index++)
+        if (plan->inputs [index] == value)
+            return true;
+    return false;
+}
+
 //  Can Concat node index be elided? Each input must be made by an earlier
 //  node, read by this Concat alone and once, and start at an aligned
 //  offset of the output, which must be one contiguous run per input (all
 //  dimensions before the axis 1). If so, fills offset_of for its inputs.
 static bool
-s_concat_elidable (const zi_graph_t *plan, int index, const int *last_use,
-                   const int *producer, const int *readers, size_t *offset_of)
+s_concat_elidable (const zi_graph_t *plan, int index, const int *last_use, size_t *offset_of)
 {
     const zi_node_t *node = &plan->nodes [index];
     if (strcmp (node->op_type, "Concat") || node->n_outputs != 1 || node->outputs [0] < 0)
@@ -160,8 +169,8 @@ s_concat_elidable (const zi_graph_t *plan, int index, const int *last_use,
     size_t offset = 0;
     for (int slot = 0; slot < node->n_inputs; slot++) {
         int value = node->inputs [slot];
-        if (value < 0 || plan->values [value].constant || producer [value] < 0
-        ||  readers [value] != 1 || last_use [value] != index
+        if (value < 0 || plan->values [value].constant || s_graph_input (plan, value)
+        ||  zi_graph_uses (plan, value) != 1 || last_use [value] != index
         ||  plan->values [value].info.dtype != info->dtype
         ||  offset % S_SLICE_ALIGN)
             return false;
@@ -214,27 +223,15 @@ s_plan (zi_session_t *self, zi_tensor_t *const *inputs)
         if (plan->values [value].constant)
             self->tensors [value] = zi_tensor_ref (plan->values [value].constant);
 
-    //  Which Concats can be elided: the values each node makes and how
-    //  many times each value is read
-    int *producer = malloc ((plan->n_values + 1) * sizeof (int));
-    int *readers = calloc (plan->n_values + 1, sizeof (int));
+    //  Which Concats can be elided, and which value goes into which
     int *joined_into = malloc ((plan->n_values + 1) * sizeof (int));
     size_t *offset_of = calloc (plan->n_values + 1, sizeof (size_t));
     self->elided = calloc (plan->n_nodes + 1, sizeof (bool));
-    assert (producer && readers && joined_into && offset_of && self->elided);
+    assert (joined_into && offset_of && self->elided);
     for (int value = 0; value < plan->n_values; value++)
-        producer [value] = joined_into [value] = -1;
-    for (int index = 0; index < plan->n_nodes; index++) {
-        zi_node_t *node = &plan->nodes [index];
-        for (int slot = 0; slot < node->n_outputs; slot++)
-            if (node->outputs [slot] >= 0)
-                producer [node->outputs [slot]] = index;
-        for (int slot = 0; slot < node->n_inputs; slot++)
-            if (node->inputs [slot] >= 0)
-                readers [node->inputs [slot]]++;
-    }
+        joined_into [value] = -1;
     for (int index = 0; index < plan->n_nodes; index++)
-        if (s_concat_elidable (plan, index, last_use, producer, readers, offset_of)) {
+        if (s_concat_elidable (plan, index, last_use, offset_of)) {
             zi_node_t *node = &plan->nodes [index];
             self->elided [index] = true;
             for (int slot = 0; slot < node->n_inputs; slot++)
@@ -268,8 +265,6 @@ s_plan (zi_session_t *self, zi_tensor_t *const *inputs)
             buffer_of [value] = s_buffer_for (self, plan->values [value].info.nbytes, index, until);
         }
     }
-    free (producer);
-    free (readers);
     free (joined_into);
     int rc = 0;
     for (int buffer = 0; buffer < self->n_buffers && rc == 0; buffer++) {
