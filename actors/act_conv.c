@@ -508,16 +508,60 @@ s_band_rows (int64_t col_rows, int64_t row_width, int64_t rows, int64_t limit)
 //  SIMD helpers (see act_simd.h for how the AVX2 + FMA kernels are chosen)
 
 #if defined (ZI_HAVE_AVX2)
-//  dst [q] = src [2 q] for q < n, eight at a time for as long as the
-//  sixteen floats a step loads lie within src [0, available); returns how
-//  many it copied, the caller does the rest
-static ZI_AVX2 int64_t
+//  dst [q] = src [2 q] for q < n, eight at a time, never reading past
+//  src [available): the last groups with masked loads and stores (lanes
+//  masked off load zero and are not stored)
+static ZI_AVX2 void
 s_gather2_avx2 (float *dst, const float *src, int64_t n, int64_t available)
 {
     int64_t q = 0;
     for (; q + 8 <= n && 2 * q + 16 <= available; q += 8)
         _mm256_storeu_ps (dst + q, zi_even8_avx2 (src + 2 * q));
-    return q;
+    for (; q < n; q += 8) {
+        int64_t left = available - 2 * q;
+        __m256 low = _mm256_maskload_ps (src + 2 * q, zi_tail_mask_avx2 (left < 8? left: 8));
+        __m256 high = _mm256_maskload_ps (src + 2 * q + 8, zi_tail_mask_avx2 (
+                                              left < 8? 0: left < 16? left - 8: 8));
+        __m256 even = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (2, 0, 2, 0));
+        even = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (even),
+                                                        _MM_SHUFFLE (3, 1, 2, 0)));
+        _mm256_maskstore_ps (dst + q, zi_tail_mask_avx2 (n - q < 8? n - q: 8), even);
+    }
+}
+
+//  Splits columns [0, n) of one input row between the two phases of a
+//  stride-2 padded copy, sixteen at a time: its even columns go to
+//  even_dst, its odd ones to odd_dst, each packed; the row's end with
+//  masked loads and stores
+static ZI_AVX2 void
+s_split2_avx2 (const float *src, int64_t n, float *even_dst, float *odd_dst)
+{
+    for (int64_t c = 0; c < n; c += 16) {
+        int64_t left = n - c;
+        __m256 low, high;
+        if (left >= 16) {
+            low = _mm256_loadu_ps (src + c);
+            high = _mm256_loadu_ps (src + c + 8);
+        }
+        else {
+            low = _mm256_maskload_ps (src + c, zi_tail_mask_avx2 (left < 8? left: 8));
+            high = _mm256_maskload_ps (src + c + 8, zi_tail_mask_avx2 (left < 8? 0: left - 8));
+        }
+        __m256 even = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (2, 0, 2, 0));
+        __m256 odd = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (3, 1, 3, 1));
+        even = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (even),
+                                                        _MM_SHUFFLE (3, 1, 2, 0)));
+        odd = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (odd),
+                                                       _MM_SHUFFLE (3, 1, 2, 0)));
+        if (left >= 16) {
+            _mm256_storeu_ps (even_dst + c / 2, even);
+            _mm256_storeu_ps (odd_dst + c / 2, odd);
+        }
+        else {
+            _mm256_maskstore_ps (even_dst + c / 2, zi_tail_mask_avx2 ((left + 1) / 2), even);
+            _mm256_maskstore_ps (odd_dst + c / 2, zi_tail_mask_avx2 (left / 2), odd);
+        }
+    }
 }
 
 #endif
@@ -580,6 +624,27 @@ s_dw_fill (const s_geom_t *geom, const s_dw_t *dw, const float *x, float *pad, b
     int64_t stride = dw->phases;
     int64_t first = geom->pad_t < dw->rows? geom->pad_t: dw->rows;
     int64_t last = geom->pad_t + geom->in_h < dw->rows? geom->pad_t + geom->in_h: dw->rows;
+#if defined (ZI_HAVE_AVX2)
+    if (avx2 && stride == 2) {
+        //  Input column c lands at padded column t = c + pad_l: phase t % 2,
+        //  element t / 2; columns whose element is past the copy's width
+        //  are never read
+        int64_t used = 2 * dw->width - geom->pad_l;
+        if (used > geom->in_w)
+            used = geom->in_w;
+        if (used <= 0)
+            return;
+        int64_t even_phase = geom->pad_l & 1, even_at = geom->pad_l >> 1;
+        int64_t odd_phase = (geom->pad_l + 1) & 1, odd_at = (geom->pad_l + 1) >> 1;
+        for (int64_t row = first; row < last; row++) {
+            float *dst = pad + row * dw->width;
+            s_split2_avx2 (x + (row - geom->pad_t) * geom->in_w, used,
+                           dst + even_phase * dw->plane + even_at,
+                           dst + odd_phase * dw->plane + odd_at);
+        }
+        return;
+    }
+#endif
     for (int64_t phase = 0; phase < stride; phase++) {
         int64_t lo = dw->lo [phase], hi = dw->hi [phase];
         if (hi <= lo)
@@ -588,15 +653,10 @@ s_dw_fill (const s_geom_t *geom, const s_dw_t *dw, const float *x, float *pad, b
         for (int64_t row = first; row < last; row++) {
             float *dst = pad + phase * dw->plane + row * dw->width + lo;
             const float *src = x + (row - geom->pad_t) * geom->in_w + iw;
-            int64_t q = 0;
-#if defined (ZI_HAVE_AVX2)
-            if (avx2 && stride == 2)
-                q = s_gather2_avx2 (dst, src, hi - lo, geom->in_w - iw);
-#endif
             if (stride == 1)
                 memcpy (dst, src, (hi - lo) * sizeof (float));
             else
-                for (; q < hi - lo; q++)
+                for (int64_t q = 0; q < hi - lo; q++)
                     dst [q] = src [q * stride];
         }
     }
@@ -930,16 +990,17 @@ s_im2col (const s_geom_t *geom, const float *x, int64_t channels, int64_t oh0,
                         continue;
                     const float *src = x + c * in_plane + ih * geom->in_w
                                      + lo * geom->stride_w + offset;
-                    int64_t ow = 0;
 #if defined (ZI_HAVE_AVX2)
-                    if (avx2 && geom->stride_w == 2)
-                        ow = s_gather2_avx2 (drow + lo, src, hi - lo,
-                                             geom->in_w - (lo * geom->stride_w + offset));
+                    if (avx2 && geom->stride_w == 2) {
+                        s_gather2_avx2 (drow + lo, src, hi - lo,
+                                        geom->in_w - (lo * geom->stride_w + offset));
+                        continue;
+                    }
 #endif
                     if (geom->stride_w == 1)
                         memcpy (drow + lo, src, (hi - lo) * sizeof (float));
                     else
-                        for (; ow < hi - lo; ow++)
+                        for (int64_t ow = 0; ow < hi - lo; ow++)
                             drow [lo + ow] = src [ow * geom->stride_w];
                 }
             }
@@ -1714,6 +1775,18 @@ zi_act_conv_test (zi_test_t *t)
          {1, 0, 0, 1}, true, NULL, false, .act = none},
         {"depthwise stride 2 pad 1", "Conv", 2, 2, 4, 7, 5, 4, 3, 3, 4, {2, 2}, {0, 0},
          {1, 1, 1, 1}, true, NULL, true, .act = none},
+        //  stride 2 rows split into phases sixteen columns a step, the
+        //  row's end masked, with even and odd left pads
+        {"depthwise 3x3 s2 pad 1 wide", "Conv", 2, 1, 5, 9, 37, 5, 3, 3, 5, {2, 2}, {0, 0},
+         {1, 1, 1, 1}, true, NULL, true, .act = relu},
+        {"depthwise 3x3 s2 pad 0 even width", "Conv", 2, 1, 4, 8, 40, 4, 3, 3, 4, {2, 2},
+         {0, 0}, {0, 0, 0, 0}, true, NULL, true, .act = none},
+        {"depthwise 5x5 s2 pad 2 odd width", "Conv", 2, 1, 3, 11, 33, 3, 5, 5, 3, {2, 2},
+         {0, 0}, {2, 2, 2, 2}, true, NULL, false, .act = relu},
+        {"depthwise 3x3 s2 left pad 2", "Conv", 2, 1, 3, 7, 21, 3, 3, 3, 3, {2, 2}, {0, 0},
+         {1, 2, 1, 0}, true, NULL, true, .act = none},
+        {"depthwise 3x3 s2 dilation 2", "Conv", 2, 1, 3, 9, 35, 3, 3, 3, 3, {2, 2}, {2, 2},
+         {1, 1, 0, 0}, true, NULL, true, .act = none},
         {"depthwise stride 1 pad 1", "Conv", 2, 1, 5, 6, 9, 5, 3, 3, 5, {0, 0}, {0, 0},
          {1, 1, 1, 1}, true, NULL, true, .act = none},
         {"depthwise multiplier 2 dilation 2", "Conv", 2, 1, 3, 9, 8, 6, 3, 3, 3, {1, 1}, {2, 2},

@@ -2,13 +2,14 @@
     act_pool - pooling: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
 
     Windowed pools work on [N, C, H, W] (2-d) or [N, C, L] (1-d, run as a
-    2-d pool with H = 1). Max and sum windows are separable, so each plane
-    is reduced first along rows (kernel width) into a scratch plane, then
-    along columns (kernel height). In the row pass, border columns, whose
-    windows may stick out into the padding, are bounds-checked tap by tap;
-    interior columns, whose windows lie wholly inside the input, take one
-    straight (possibly strided) pass per tap that the compiler vectorises.
-    The column pass combines whole rows and is unit-stride throughout.
+    2-d pool with H = 1). Max and sum windows are separable, so each output
+    row is made by a column pass, which combines the kernel-height input
+    rows its windows cover into one scratch row (unit stride throughout),
+    then a row pass over that row (kernel width). In the row pass, border
+    columns, whose windows may stick out into the padding, are
+    bounds-checked tap by tap; interior columns, whose windows lie wholly
+    inside the input, take one straight (possibly strided) pass per tap,
+    with AVX2 where the stride is 2.
 
     Output extents follow ONNX, with the ceil_mode rule PyTorch and ONNX
     Runtime apply: a window that would start in the right padding is
@@ -309,45 +310,77 @@ s_pool_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const 
 //  output instead of 25.
 
 #if defined (ZI_HAVE_AVX2)
-//  Interior columns [first, end) of a stride-2 row, eight at a time: each
-//  tap's inputs are the even floats of sixteen, so every load is a plain
-//  one (gcc leaves the scalar stride-2 loop unvectorised). Taps combine in
-//  the scalar loop's order, so sums round alike. Stops where a load would
-//  pass base [available); returns the first column it did not make.
+//  Interior columns [first, end) of a stride-2 row, eight at a time. The
+//  taps of eight outputs are even (or odd) floats of sixteen: one pair of
+//  loads serves two taps when they are neighbours (dilation 1), and every
+//  tap is combined in the shuffled lane order, put right once at the end,
+//  as max and add work lane by lane. Taps combine in the scalar loop's
+//  order, so sums round alike. Stops where a load would pass
+//  base [available); returns the first column it did not make.
 static ZI_AVX2 int64_t
 s_horizontal_s2_avx2 (const float *base, float *hrow, int64_t first, int64_t end,
                       const s_axis_t *w, int64_t available, bool max)
 {
     int64_t col = first;
-    int64_t reach = (w->kernel - 1) * w->dilation;
+    int64_t kernel = w->kernel, dilation = w->dilation;
+    //  Floats past 2 col a group reads: up to the last tap's pair of loads
+    int64_t reach = dilation == 1? ((kernel - 1) & ~(int64_t) 1): (kernel - 1) * dilation;
     for (; col + 8 <= end && 2 * col + reach + 16 <= available; col += 8) {
         const float *at = base + 2 * col;
-        __m256 value = zi_even8_avx2 (at);
-        for (int64_t kw = 1; kw < w->kernel; kw++) {
-            __m256 tap = zi_even8_avx2 (at + kw * w->dilation);
+        __m256 value = _mm256_setzero_ps ();
+        for (int64_t kw = 0; kw < kernel; ) {
+            const float *tap_at = at + kw * dilation;
+            __m256 low = _mm256_loadu_ps (tap_at);
+            __m256 high = _mm256_loadu_ps (tap_at + 8);
+            __m256 even = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (2, 0, 2, 0));
             //  maxps (tap, value) keeps value when tap is NaN, as the
             //  scalar loop's tap > value ? tap : value does
-            value = max? _mm256_max_ps (tap, value): _mm256_add_ps (value, tap);
+            value = kw == 0? even: max? _mm256_max_ps (even, value): _mm256_add_ps (value, even);
+            kw++;
+            if (dilation == 1 && kw < kernel) {
+                __m256 odd = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (3, 1, 3, 1));
+                value = max? _mm256_max_ps (odd, value): _mm256_add_ps (value, odd);
+                kw++;
+            }
         }
+        value = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (value),
+                                                         _MM_SHUFFLE (3, 1, 2, 0)));
         _mm256_storeu_ps (hrow + col, value);
     }
     //  The last group: masked loads stop at the end of the row (lanes
     //  past it read nothing and make columns that are not stored)
     if (col < end && end - col <= 8) {
         __m256 value = _mm256_setzero_ps ();
-        for (int64_t kw = 0; kw < w->kernel; kw++) {
-            const float *at = base + 2 * col + kw * w->dilation;
-            int64_t left = available - (2 * col + kw * w->dilation);
+        for (int64_t kw = 0; kw < kernel; kw++) {
+            const float *at = base + 2 * col + kw * dilation;
+            int64_t left = available - (2 * col + kw * dilation);
             __m256 low = _mm256_maskload_ps (at, zi_tail_mask_avx2 (left < 8? left: 8));
             __m256 high = _mm256_maskload_ps (at + 8, zi_tail_mask_avx2 (
                                                   left < 8? 0: left < 16? left - 8: 8));
             __m256 tap = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (2, 0, 2, 0));
-            tap = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (tap),
-                                                           _MM_SHUFFLE (3, 1, 2, 0)));
             value = kw == 0? tap: max? _mm256_max_ps (tap, value): _mm256_add_ps (value, tap);
         }
+        value = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (value),
+                                                         _MM_SHUFFLE (3, 1, 2, 0)));
         _mm256_maskstore_ps (hrow + col, zi_tail_mask_avx2 (end - col), value);
         col = end;
+    }
+    return col;
+}
+
+//  out = the max (or sum) of rows [0, n), n >= 2, taken in order, eight
+//  columns at a time; returns the first column it did not make
+static ZI_AVX2 int64_t
+s_vertical_avx2 (const float *const *rows, int n, int64_t width, float *out, bool max)
+{
+    int64_t col = 0;
+    for (; col + 8 <= width; col += 8) {
+        __m256 value = _mm256_loadu_ps (rows [0] + col);
+        for (int row = 1; row < n; row++) {
+            __m256 next = _mm256_loadu_ps (rows [row] + col);
+            value = max? _mm256_max_ps (next, value): _mm256_add_ps (value, next);
+        }
+        _mm256_storeu_ps (out + col, value);
     }
     return col;
 }
@@ -443,18 +476,46 @@ s_column_scales (const s_axis_t *w, bool include_pad, float *scales)
     }
 }
 
+//  At most this many rows are combined in one pass; taller windows go on
+//  from the partial result
+#define S_ROWS_PER_PASS 32
+
+//  out = the max (or sum) of rows [0, n), n >= 2, taken in order
+static void
+s_vertical (const float *const *rows, int n, int64_t width, float *out, bool max)
+{
+    int64_t col = 0;
+#if defined (ZI_HAVE_AVX2)
+    if (zi_use_avx2 ())
+        col = s_vertical_avx2 (rows, n, width, out, max);
+#endif
+    for (; col < width; col++) {
+        float value = rows [0][col];
+        for (int row = 1; row < n; row++) {
+            float next = rows [row][col];
+            value = max? (next > value? next: value): value + next;
+        }
+        out [col] = value;
+    }
+}
+
 //  A windowed pool's planes (n C + c), shared out between the exec's
-//  threads, each with a horizontal scratch plane of its own
+//  threads, each with a scratch row of its own
 typedef struct {
     const s_pool_t *params;     //  the attributes
-    zi_exec_t *exec;            //  per thread: hplane
+    zi_exec_t *exec;            //  per thread: one input-wide row
     s_axis_t h, w;              //  the two axes
-    bool reuse;                 //  keep every input row's horizontal result
     const float *column_scales; //  average pool: 1 / taps per column
     const float *x_data;        //  input
     float *y_data;              //  output
 } s_pool_job_t;
 
+//  Each output row is made column pass first: the input rows its windows
+//  cover are combined into one input-wide row (unit stride, full vectors),
+//  and that row then takes the row pass, the costlier one with its strided
+//  taps and borders, once per output row rather than once per input row.
+//  Max does not care about the order; sums are taken rows first, then
+//  columns, the same on every thread count
 static void
 s_pool_part (void *args, int64_t first_plane, int64_t last_plane, int thread)
 {
@@ -462,18 +523,12 @@ s_pool_part (void *args, int64_t first_plane, int64_t last_plane, int thread)
     const s_pool_t *params = job->params;
     const s_axis_t h = job->h, w = job->w;
     bool max = params->kind == S_POOL_MAX;
-    bool reuse = job->reuse;
     int64_t width = w.out;
-    float *hplane = zi_exec_scratch_of (job->exec, thread, 0, 0);
+    float *vrow = zi_exec_scratch_of (job->exec, thread, 0, 0);
     const float *column_scales = job->column_scales;
-    const float *x_data = job->x_data;
-    float *y_data = job->y_data;
     for (int64_t plane = first_plane; plane < last_plane; plane++) {
-        const float *x_plane = x_data + plane * h.in * w.in;
-        float *y_plane = y_data + plane * h.out * width;
-        if (reuse)
-            for (int64_t row = 0; row < h.in; row++)
-                s_horizontal (x_plane + row * w.in, hplane + row * width, &w, max);
+        const float *x_plane = job->x_data + plane * h.in * w.in;
+        float *y_plane = job->y_data + plane * h.out * width;
         for (int64_t row = 0; row < h.out; row++) {
             int64_t origin = row * h.stride - h.pad_begin;
             int64_t first, end;
@@ -485,42 +540,21 @@ s_pool_part (void *args, int64_t first_plane, int64_t last_plane, int thread)
                     y_row [col] = max? -FLT_MAX: 0;
                 continue;
             }
-            int64_t kh = first;
-            if (reuse && end - first >= 2) {
-                //  The first two rows straight into the output: one pass
-                //  fewer than a copy, same result as combining them in turn
-                const float *restrict h0 = hplane + (origin + kh * h.dilation) * width;
-                const float *restrict h1 = hplane + (origin + (kh + 1) * h.dilation) * width;
-                if (max)
-                    for (int64_t col = 0; col < width; col++)
-                        y_row [col] = h1 [col] > h0 [col]? h1 [col]: h0 [col];
-                else
-                    for (int64_t col = 0; col < width; col++)
-                        y_row [col] = h0 [col] + h1 [col];
-                kh += 2;
-            }
-            for (; kh < end; kh++) {
-                int64_t source_row = origin + kh * h.dilation;
-                const float *restrict hrow;
-                if (reuse)
-                    hrow = hplane + source_row * width;
-                else {
-                    hrow = hplane;
-                    s_horizontal (x_plane + source_row * w.in,
-                                  kh == first? y_row: hplane, &w, max);
+            const float *source = x_plane + (origin + first * h.dilation) * w.in;
+            if (end - first > 1) {
+                const float *rows [S_ROWS_PER_PASS];
+                int n = 0;
+                for (int64_t kh = first; kh < end; kh++) {
+                    rows [n++] = x_plane + (origin + kh * h.dilation) * w.in;
+                    if (n == S_ROWS_PER_PASS || kh + 1 == end) {
+                        s_vertical (rows, n, w.in, vrow, max);
+                        rows [0] = vrow;
+                        n = 1;
+                    }
                 }
-                if (kh == first) {
-                    if (reuse)
-                        memcpy (y_row, hrow, width * sizeof (float));
-                }
-                else
-                if (max)
-                    for (int64_t col = 0; col < width; col++)
-                        y_row [col] = hrow [col] > y_row [col]? hrow [col]: y_row [col];
-                else
-                    for (int64_t col = 0; col < width; col++)
-                        y_row [col] += hrow [col];
+                source = vrow;
             }
+            s_horizontal (source, y_row, &w, max);
             if (!max) {
                 int64_t counted = end - first;
                 if (params->count_include_pad) {
@@ -553,13 +587,8 @@ s_pool_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     const s_axis_t *h = &job.h, *w = &job.w;
     int64_t planes = x->dims [0] * x->dims [1];
     int64_t width = w->out;
-    //  When windows overlap vertically, each input row's horizontal result
-    //  is kept in a plane and reused by every window that covers it;
-    //  otherwise one spare row is enough
-    job.reuse = (h->kernel - 1) * h->dilation + 1 > h->stride;
     for (int thread = 0; thread < zi_exec_threads (exec); thread++)
-        if (!zi_exec_scratch_of (exec, thread, 0,
-                                 ((job.reuse? h->in: 1) * width + 1) * sizeof (float)))
+        if (!zi_exec_scratch_of (exec, thread, 0, (w->in + 1) * sizeof (float)))
             return -1;
     float *column_scales = zi_exec_scratch (exec, 1, (width + 1) * sizeof (float));
     if (!column_scales)

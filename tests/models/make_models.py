@@ -159,8 +159,10 @@ def build_specs():
     add("squeezenet1_1", "squeezenet1_1", IMAGENET)
     add("mobilenet_v3_small_keras", "mobilenet_v3_small_keras", IMAGENET)
     add("resnet18_dynbatch", "resnet18", (4, 3, 224, 224), dynbatch=True)
-    # Benchmark-only model: one opset, folded BN.
+    # Benchmark models: one opset, folded BN; resnet18 at batch 8 for batch
+    # throughput against ONNX Runtime.
     add("resnet50", "resnet50", IMAGENET, opsets=(17,))
+    add("resnet18_b8", "resnet18", (8, 3, 224, 224), opsets=(17,))
     return specs
 
 
