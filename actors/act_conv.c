@@ -547,12 +547,8 @@ s_split2_avx2 (const float *src, int64_t n, float *even_dst, float *odd_dst)
             low = _mm256_maskload_ps (src + c, zi_tail_mask_avx2 (left < 8? left: 8));
             high = _mm256_maskload_ps (src + c + 8, zi_tail_mask_avx2 (left < 8? 0: left - 8));
         }
-        __m256 even = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (2, 0, 2, 0));
-        __m256 odd = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (3, 1, 3, 1));
-        even = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (even),
-                                                        _MM_SHUFFLE (3, 1, 2, 0)));
-        odd = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (odd),
-                                                       _MM_SHUFFLE (3, 1, 2, 0)));
+        __m256 even, odd;
+        zi_split16_avx2 (low, high, &even, &odd);
         if (left >= 16) {
             _mm256_storeu_ps (even_dst + c / 2, even);
             _mm256_storeu_ps (odd_dst + c / 2, odd);

@@ -56,6 +56,19 @@ zi_even8_avx2 (const float *src)
     return _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (even),
                                                     _MM_SHUFFLE (3, 1, 2, 0)));
 }
+
+//  Sixteen consecutive floats (low, high) split into their even and odd
+//  ones, each in order
+static ZI_AVX2_INLINE void
+zi_split16_avx2 (__m256 low, __m256 high, __m256 *even, __m256 *odd)
+{
+    __m256 e = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (2, 0, 2, 0));
+    __m256 o = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (3, 1, 3, 1));
+    *even = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (e),
+                                                     _MM_SHUFFLE (3, 1, 2, 0)));
+    *odd = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (o),
+                                                    _MM_SHUFFLE (3, 1, 2, 0)));
+}
 #endif
 
 #if defined (ZI_HAVE_AVX2)

@@ -171,15 +171,9 @@ s_split_avx2 (const float *line, int64_t n, float *row, int64_t plane, int tile)
 {
     if (tile == 2)
         for (int64_t q = 0; q < n; q += 16) {
-            __m256 a0 = _mm256_loadu_ps (line + q);
-            __m256 a1 = _mm256_loadu_ps (line + q + 8);
-            //  even and odd lanes of each 128-bit half, then the halves in order
-            __m256 even = _mm256_shuffle_ps (a0, a1, _MM_SHUFFLE (2, 0, 2, 0));
-            __m256 odd = _mm256_shuffle_ps (a0, a1, _MM_SHUFFLE (3, 1, 3, 1));
-            even = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (even),
-                                                            _MM_SHUFFLE (3, 1, 2, 0)));
-            odd = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (odd),
-                                                           _MM_SHUFFLE (3, 1, 2, 0)));
+            __m256 even, odd;
+            zi_split16_avx2 (_mm256_loadu_ps (line + q), _mm256_loadu_ps (line + q + 8),
+                             &even, &odd);
             _mm256_storeu_ps (row + q / 2, even);
             _mm256_storeu_ps (row + plane + q / 2, odd);
         }

@@ -24,7 +24,10 @@ static const char *s_usage =
     "  --endpoint E      connect to E instead of the topology's gateway (in the\n"
     "                    clear: not for topologies that use CURVE)\n"
     "  --key FILE        client secret key file, when the topology uses CURVE\n"
-    "                    (default: the ZINFER_KEY environment variable)\n";
+    "                    (default: the ZINFER_KEY environment variable)\n"
+    "  --no-shared-memory  send inputs through the socket even on the gateway's\n"
+    "                    host (by default, over ipc, inputs of 64 KiB and more\n"
+    "                    go through shared memory; ZINFER_SHARED_MEMORY=0 too)\n";
 
 int
 zi_cli_infer (int argc, char **argv)
@@ -34,6 +37,7 @@ zi_cli_infer (int argc, char **argv)
     const char *input_paths [ZI_MAX_DIMS];
     int n_inputs = 0;
     long repeat = 1, inflight = 1, timeout = 30000, base_port = 0;
+    bool no_shared_memory = false;
     const zi_opt_t table [] = {
         ZI_CLI_LIST ("--input", input_paths, &n_inputs, ZI_MAX_DIMS),
         ZI_CLI_TEXT ("--output", &output_path),
@@ -41,6 +45,7 @@ zi_cli_infer (int argc, char **argv)
         ZI_CLI_TEXT ("--times", &times_path),
         ZI_CLI_TEXT ("--key", &key_path),
         ZI_CLI_TEXT ("--endpoint", &endpoint),
+        ZI_CLI_FLAG ("--no-shared-memory", &no_shared_memory),
         ZI_CLI_INT ("--repeat", &repeat, 1, 100000000),
         ZI_CLI_INT ("--inflight", &inflight, 1, 100000),
         ZI_CLI_INT ("--timeout", &timeout, 1, 100000000),
@@ -78,6 +83,8 @@ zi_cli_infer (int argc, char **argv)
         zi_cli_fail ("infer", "%s", zi_error_text ());
         goto done;
     }
+    if (no_shared_memory)
+        zi_client_set_shared_memory (client, false);
     rc = ZI_EXIT_FAILURE;
     latency = calloc (repeat, sizeof (double));
     //  Request ids are handed out 1, 2, 3...: index send times by id

@@ -4,18 +4,23 @@
     One DEALER socket. Requests carry the client's own ids; answers may
     come back in any order and are matched by id. The client keeps every
     request's inputs until its answer arrives, so that a request can be
-    sent again, and hands each answer to the caller once.
+    sent again, and hands each answer to the caller once. On the gateway's
+    host (ipc) large inputs go through shared-memory blocks (zi_shm.h),
+    one per request in flight, reused once its answer is in.
     =========================================================================
 */
 
 #include "zi_msg.h"
 #include "zi_deploy.h"
 #include "zi_keys.h"
+#include "zi_shm.h"
 #include <czmq.h>
 #include <zmq.h>
 #include <sys/stat.h>
 
 typedef struct {
+    zi_client_t *client;        //  owner, who takes the block back
+    zi_shm_block_t *block;      //  shared-memory copy of the inputs, or NULL
     uint32_t flags;             //  header flags (tracing)
     int n_inputs;               //  inputs held for a resend
     zi_tensor_t *inputs [ZI_MAX_DIMS];
@@ -28,6 +33,10 @@ typedef struct {
 //  engine cannot compute it (a kernel fails on these inputs every time)
 #define S_MAX_ATTEMPTS 5
 #define S_GIVE_UP_USECS (30 * INT64_C (1000000))  //  and not before this
+//  Inputs smaller than this go inline: a socket moves them as fast
+#define S_SHARED_MIN_BYTES (64 * 1024)
+//  Blocks kept for reuse once their requests are answered
+#define S_SPARE_BLOCKS 64
 
 struct zi_client_t {
     void *context;              //  ZeroMQ context, owned
@@ -47,6 +56,9 @@ struct zi_client_t {
     void *handshakes;           //  CURVE clients: the socket's handshake events
     int handshake_failure;      //  the last failed handshake's event, or 0
     int handshake_status;       //  and its value (the ZAP status for auth)
+    bool shared;                //  large inputs through shared memory
+    int n_spare;                //  blocks free for the next requests
+    zi_shm_block_t *spare [S_SPARE_BLOCKS];
 };
 
 static void
@@ -55,6 +67,11 @@ s_pending_destroy (void **item_p)
     s_pending_t *pending = *item_p;
     if (!pending)
         return;
+    zi_client_t *client = pending->client;
+    if (pending->block && client->n_spare < S_SPARE_BLOCKS)
+        client->spare [client->n_spare++] = pending->block;
+    else
+        zi_shm_block_destroy (&pending->block);
     for (int input = 0; input < pending->n_inputs; input++)
         zi_tensor_destroy (&pending->inputs [input]);
     free (pending);
@@ -75,7 +92,25 @@ s_client_new (const char *endpoint)
     self->next_id = 1;
     self->last_progress = zi_clock_usecs ();
     self->pending = zi_id_table_new (s_pending_destroy);
+    const char *setting = getenv ("ZINFER_SHARED_MEMORY");
+    zi_client_set_shared_memory (self, !setting || strcmp (setting, "0") != 0);
     return self;
+}
+
+void
+zi_client_set_shared_memory (zi_client_t *self, bool enabled)
+{
+    //  Over tcp the gateway may be on another host
+    bool was = self->shared;
+    self->shared = enabled && strncmp (self->endpoint, "ipc://", 6) == 0;
+    if (self->shared && !was)
+        zi_shm_sweep ();        //  blocks left by clients that crashed
+}
+
+bool
+zi_client_shared_memory (const zi_client_t *self)
+{
+    return self->shared;
 }
 
 //  A CURVE client whose key is refused sees nothing but silence; the
@@ -211,6 +246,8 @@ zi_client_destroy (zi_client_t **self_p)
     if (!self)
         return;
     zhashx_destroy (&self->pending);
+    for (int index = 0; index < self->n_spare; index++)
+        zi_shm_block_destroy (&self->spare [index]);
     zi_trace_clear (&self->trace);
     if (self->handshakes) {
         zmq_socket_monitor (self->socket, NULL, 0);
@@ -235,17 +272,72 @@ zi_client_pending (const zi_client_t *self)
     return (int) zhashx_size (self->pending);
 }
 
+//  Where input i lies in a request's block: each at a 64-byte boundary
+static size_t
+s_block_offset (const s_pending_t *pending, int input)
+{
+    size_t offset = 0;
+    for (int index = 0; index < input; index++)
+        offset += (pending->inputs [index]->nbytes + 63) / 64 * 64;
+    return offset;
+}
+
+//  Copies a request's inputs into a shared-memory block, once: a resend
+//  finds them there. False when they should go inline (small, or the
+//  system has no block to give)
+static bool
+s_share_inputs (zi_client_t *self, s_pending_t *pending)
+{
+    if (pending->block)
+        return true;
+    size_t need = s_block_offset (pending, pending->n_inputs);
+    if (!self->shared || need < S_SHARED_MIN_BYTES)
+        return false;
+    for (int index = self->n_spare - 1; index >= 0 && !pending->block; index--)
+        if (zi_shm_block_size (self->spare [index]) >= need) {
+            pending->block = self->spare [index];
+            self->spare [index] = self->spare [--self->n_spare];
+        }
+    if (!pending->block && !(pending->block = zi_shm_block_new (need))) {
+        //  /dev/shm full or missing: the socket still works
+        fprintf (stderr, "zinfer client: %s; sending inputs inline from now on\n",
+                 zi_error_text ());
+        self->shared = false;
+        return false;
+    }
+    char *data = zi_shm_block_data (pending->block);
+    for (int input = 0; input < pending->n_inputs; input++)
+        memcpy (data + s_block_offset (pending, input), pending->inputs [input]->data,
+                pending->inputs [input]->nbytes);
+    return true;
+}
+
 static int
 s_send_request (zi_client_t *self, uint64_t id, s_pending_t *pending)
 {
+    bool shared = s_share_inputs (self, pending);
     for (int input = 0; input < pending->n_inputs; input++) {
         zi_tensor_t *tensor = pending->inputs [input];
         zi_msg_header_t header = {.kind = ZI_MSG_REQUEST, .request = id, .source = ZI_MSG_GATEWAY,
                                   .slot = input, .count = pending->n_inputs,
                                   .dtype = tensor->dtype, .ndim = tensor->ndim,
-                                  .flags = pending->flags};
+                                  .flags = pending->flags | (shared? ZI_MSG_SHARED: 0)};
         memcpy (header.dims, tensor->dims, tensor->ndim * sizeof (int64_t));
-        if (zi_msg_send (self->socket, &header, tensor, NULL, input + 1 < pending->n_inputs))
+        bool more = input + 1 < pending->n_inputs;
+        int rc;
+        if (shared) {
+            unsigned char frame [ZI_MSG_HEADER_MAX], ref_frame [128];
+            zi_shm_ref_t ref = {.offset = s_block_offset (pending, input),
+                                .size = tensor->nbytes};
+            snprintf (ref.name, sizeof ref.name, "%s", zi_shm_block_name (pending->block));
+            size_t size = zi_msg_encode (&header, frame, sizeof frame);
+            size_t ref_size = zi_shm_ref_encode (&ref, ref_frame, sizeof ref_frame);
+            rc = zmq_send (self->socket, frame, size, ZMQ_SNDMORE) < 0
+              || zmq_send (self->socket, ref_frame, ref_size, more? ZMQ_SNDMORE: 0) < 0;
+        }
+        else
+            rc = zi_msg_send (self->socket, &header, tensor, NULL, more);
+        if (rc)
             return zi_error ("send to %s failed: %s", self->endpoint, zmq_strerror (zmq_errno ()));
     }
     pending->sent = zi_clock_usecs ();
@@ -267,6 +359,7 @@ zi_client_send_flags (zi_client_t *self, zi_tensor_t *const *inputs, int n_input
         return zi_error ("a request needs 1 to %d inputs, got %d", ZI_MAX_DIMS, n_inputs);
     s_pending_t *pending = calloc (1, sizeof (s_pending_t));
     assert (pending);
+    pending->client = self;
     pending->n_inputs = n_inputs;
     pending->flags = flags;
     for (int input = 0; input < n_inputs; input++) {
@@ -423,6 +516,15 @@ zi_client_recv (zi_client_t *self, uint64_t *request_id, zi_tensor_t **outputs, 
         void *key = (void *) (uintptr_t) id;
         bool known = !problem && zhashx_lookup (self->pending, key);
         if (known && header.kind == ZI_MSG_ERROR) {
+            s_pending_t *pending = zhashx_lookup (self->pending, key);
+            if (pending->block && strstr (header.text, "shared memory:")) {
+                //  This gateway will not read our blocks (another user,
+                //  no peer credentials): inline from now on, this one too
+                zi_shm_block_destroy (&pending->block);
+                self->shared = false;
+                if (s_send_request (self, id, pending) == 0)
+                    continue;
+            }
             zhashx_delete (self->pending, key);
             if (request_id)
                 *request_id = id;

@@ -20,6 +20,7 @@
 */
 
 #include "zi_worker.h"
+#include "zi_shm.h"
 #include <msgpack.h>
 #include <zmq.h>
 
@@ -68,6 +69,8 @@ struct zi_gateway_t {
     zi_counter_t unroutable;    //  answers and refusals for clients that were gone
     zi_counter_t replaced;      //  requests a client sent again, their earlier copy dropped
     zi_counter_t late;          //  results of requests no longer waited for
+    zi_counter_t shared;        //  requests whose inputs came in shared memory
+    zi_shm_cache_t *blocks;     //  clients' shared-memory blocks, mapped
 };
 
 static void
@@ -96,6 +99,7 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
     self->inflight = zi_id_table_new (s_request_destroy);
     self->undelivered = zlistx_new ();
     self->by_client = zhashx_new ();
+    self->blocks = zi_shm_cache_new ();
     assert (self->undelivered && self->by_client);
 
     char endpoint [256];
@@ -194,6 +198,7 @@ zi_gateway_destroy (zi_gateway_t **self_p)
     zhashx_destroy (&self->inflight);
     zlistx_destroy (&self->undelivered);
     zhashx_destroy (&self->by_client);
+    zi_shm_cache_destroy (&self->blocks);
     free (self->peers);
     free (self->peer_local);
     free (self->peer_actor);
@@ -308,6 +313,7 @@ s_on_request (zi_gateway_t *self)
     zi_msg_header_t header = {0};
     uint64_t client_request = 0;
     uint32_t flags = 0;
+    bool shared = false;
     char problem [256] = "";
     int received = 0;
     while (!*problem) {
@@ -317,7 +323,7 @@ s_on_request (zi_gateway_t *self)
         if (!more)
             break;
         zi_tensor_t *tensor = NULL;
-        if (zi_msg_recv (self->clients, &header, &tensor, NULL, false) != 0) {
+        if (zi_msg_recv_request (self->clients, &header, &tensor, self->blocks)) {
             //  A header that decoded names the request, even if its data
             //  did not match it: the refusal goes back under that id
             if (received == 0)
@@ -327,7 +333,9 @@ s_on_request (zi_gateway_t *self)
         }
         if (received == 0) {
             client_request = header.request;
-            flags = header.flags;
+            //  How the inputs came is no business of the actors
+            flags = header.flags & ~(uint32_t) ZI_MSG_SHARED;
+            shared = header.flags & ZI_MSG_SHARED;
         }
         received++;
         char got [128], want [128];
@@ -411,6 +419,8 @@ s_on_request (zi_gateway_t *self)
     zhashx_update (self->by_client, client_key, (void *) (uintptr_t) id);
     ZI_COUNT (self->requests, 1);
     ZI_COUNT (self->admitted, 1);
+    if (shared)
+        ZI_COUNT (self->shared, 1);
     for (int index = 0; index < self->n_routes; index++) {
         zi_actor_route_t *route = &self->routes [index];
         zi_tensor_t *tensor = inputs [route->output];
@@ -596,7 +606,7 @@ zi_gateway_pack_stats (zi_gateway_t *self, void *packer_)
         {"rejected", &self->rejected}, {"inflight", &self->admitted},
         {"expired", &self->expired}, {"held", &self->held},
         {"undelivered", &self->waiting}, {"unroutable", &self->unroutable},
-        {"replaced", &self->replaced}, {"late", &self->late}
+        {"replaced", &self->replaced}, {"late", &self->late}, {"shared", &self->shared}
     };
     size_t n_counters = sizeof counters / sizeof counters [0];
     msgpack_pack_map (packer, (uint32_t) n_counters + 2);

@@ -14,6 +14,7 @@
 */
 
 #include "zi_msg.h"
+#include "zi_shm.h"
 #include <errno.h>
 #include <msgpack.h>
 #include <time.h>
@@ -397,9 +398,35 @@ s_recv_trace (void *socket, zi_trace_t *trace)
     return rc;
 }
 
-int
-zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, zi_trace_t *trace,
-             bool dontwait)
+//  Copies an input out of the client's shared memory into a tensor
+static zi_tensor_t *
+s_read_shared (const zi_msg_header_t *header, zmq_msg_t *data, zi_shm_cache_t *cache,
+               int peer_pid, int64_t want)
+{
+    zi_shm_ref_t ref;
+    if (!cache) {
+        zi_error ("a shared-memory reference where tensor data was expected (only a gateway "
+                  "takes them, from clients on its host)");
+        return NULL;
+    }
+    if (zi_shm_ref_decode (zmq_msg_data (data), zmq_msg_size (data), &ref))
+        return NULL;
+    if ((int64_t) ref.size != want) {
+        char shape [128];
+        zi_error ("shared memory: the reference gives %llu bytes, but %s %s needs %lld",
+                  (unsigned long long) ref.size, zi_dtype_name (header->dtype),
+                  zi_shape_str (header->ndim, header->dims, shape, sizeof shape), (long long) want);
+        return NULL;
+    }
+    zi_tensor_t *tensor = zi_tensor_new (header->dtype, header->ndim, header->dims);
+    if (tensor && zi_shm_cache_read (cache, peer_pid, &ref, tensor->data))
+        zi_tensor_destroy (&tensor);
+    return tensor;
+}
+
+static int
+s_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, zi_trace_t *trace,
+        bool dontwait, zi_shm_cache_t *cache)
 {
     *tensor = NULL;
     zmq_msg_t frame;
@@ -412,6 +439,9 @@ zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, zi_tra
         return zi_error ("receive failed: %s", zmq_strerror (error));
     }
     int rc = zi_msg_decode (zmq_msg_data (&frame), zmq_msg_size (&frame), header);
+    //  Frames from the wire carry who sent them (a ROUTER's identity
+    //  frame, made locally, does not)
+    int peer_pid = cache? zi_shm_peer_pid (&frame): -1;
     zmq_msg_close (&frame);
     bool more = s_has_more (socket);
     if (rc) {
@@ -434,6 +464,16 @@ zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, zi_tra
         return zi_error ("data frame lost: %s", zmq_strerror (errno));
     }
     int64_t want = zi_msg_data_size (header);
+    if (header->flags & ZI_MSG_SHARED) {
+        //  The frame says where the bytes are, not what they are
+        if (want < 0)
+            zi_error ("shared memory: a shape too large to take");
+        else
+            *tensor = s_read_shared (header, data, cache, peer_pid, want);
+        zmq_msg_close (data);
+        free (data);
+    }
+    else
     if ((int64_t) zmq_msg_size (data) != want) {
         char shape [128];
         zi_error ("data frame of %zu bytes, but %s %s needs %lld", zmq_msg_size (data),
@@ -441,16 +481,14 @@ zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, zi_tra
                   zi_shape_str (header->ndim, header->dims, shape, sizeof shape), (long long) want);
         zmq_msg_close (data);
         free (data);
-        zi_msg_drain (socket);
-        return -1;
     }
-    //  ZeroMQ puts small frames at any offset in its receive buffer, even
-    //  odd ones. Kernels take unaligned data, but not misaligned elements,
-    //  so such frames are copied (small ones always: the copy is cheap and
-    //  gives vector loads their alignment)
-    uintptr_t address = (uintptr_t) zmq_msg_data (data);
-    size_t element = zi_dtype_size (header->dtype);
-    if ((address % 64 && want <= 65536) || address % element) {
+    else
+    if (((uintptr_t) zmq_msg_data (data) % 64 && want <= 65536)
+    ||  (uintptr_t) zmq_msg_data (data) % zi_dtype_size (header->dtype)) {
+        //  ZeroMQ puts small frames at any offset in its receive buffer,
+        //  even odd ones. Kernels take unaligned data, but not misaligned
+        //  elements, so such frames are copied (small ones always: the
+        //  copy is cheap and gives vector loads their alignment)
         *tensor = zi_tensor_new (header->dtype, header->ndim, header->dims);
         if (*tensor && want)
             memcpy ((*tensor)->data, zmq_msg_data (data), want);
@@ -470,6 +508,20 @@ zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, zi_tra
         return -1;
     }
     return 0;
+}
+
+int
+zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, zi_trace_t *trace,
+             bool dontwait)
+{
+    return s_recv (socket, header, tensor, trace, dontwait, NULL);
+}
+
+int
+zi_msg_recv_request (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor,
+                     zi_shm_cache_t *cache)
+{
+    return s_recv (socket, header, tensor, NULL, false, cache);
 }
 
 void
@@ -580,6 +632,19 @@ zi_msg_test (zi_test_t *t)
         zmq_send (push, "garbage", 7, ZMQ_SNDMORE);
         zmq_send (push, "more", 4, 0);
         ZI_CHECK (t, zi_msg_recv (pull, &back, &received, NULL, false) == -1, "garbage header refused");
+        //  A shared-memory reference anywhere but at a gateway: refused
+        zi_msg_header_t shared = header;
+        shared.flags = ZI_MSG_SHARED;
+        unsigned char shared_bytes [ZI_MSG_HEADER_MAX], ref_bytes [128];
+        size_t shared_size = zi_msg_encode (&shared, shared_bytes, sizeof shared_bytes);
+        zi_shm_ref_t ref = {.name = "/zinfer-1-0-0", .offset = 0,
+                            .size = (uint64_t) zi_msg_data_size (&shared)};
+        size_t ref_size = zi_shm_ref_encode (&ref, ref_bytes, sizeof ref_bytes);
+        zmq_send (push, shared_bytes, shared_size, ZMQ_SNDMORE);
+        zmq_send (push, ref_bytes, ref_size, 0);
+        ZI_CHECK (t, zi_msg_recv (pull, &back, &received, NULL, false) == -1
+                  && strstr (zi_error_text (), "shared-memory reference"),
+                  "a shared-memory reference off the gateway: %s", zi_error_text ());
         //  A traced message whose trace frame is not whole records
         zmq_send (push, good, good_size, ZMQ_SNDMORE);
         zmq_send (push, tensor_bytes, 16 * 7 * 5 * 4, ZMQ_SNDMORE);

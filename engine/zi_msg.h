@@ -26,6 +26,8 @@ typedef enum {
 
 //  Header flags
 #define ZI_MSG_TRACE 1          //  record timestamps at every actor (trace frame follows)
+#define ZI_MSG_SHARED 2         //  a request's data frame is a reference to shared memory
+                                //  (zi_shm.h), taken only from clients on the gateway's host
 
 //  Source of messages that come from the gateway rather than an actor
 #define ZI_MSG_GATEWAY 0xffff
@@ -99,6 +101,8 @@ int
 int64_t
     zi_msg_data_size (const zi_msg_header_t *header);
 
+typedef struct zi_shm_cache_t zi_shm_cache_t;
+
 //  Sends header + tensor data on a ZeroMQ socket without copying the data:
 //  the frame holds a reference to the tensor until ZeroMQ is done with it.
 //  more: further frames follow (ZMQ_SNDMORE on the data frame).
@@ -119,6 +123,15 @@ int
 int
     zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor,
                  zi_trace_t *trace, bool dontwait);
+//  The same for a client request's input at the gateway: a data frame
+//  that is a shared-memory reference (ZI_MSG_SHARED) is read through the
+//  cache, for a client on ipc, in its own blocks (who the peer is comes
+//  from the header frame's metadata, as the kernel reports it; over tcp
+//  such references are refused). zi_msg_recv refuses them everywhere.
+int
+    zi_msg_recv_request (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor,
+                         zi_shm_cache_t *cache);
+
 //  Discards the remaining frames of a partly received multipart message
 void
     zi_msg_drain (void *socket);

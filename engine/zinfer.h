@@ -210,6 +210,16 @@ int
 //  -1 turns resending off.
 void
     zi_client_set_resend (zi_client_t *self, int msecs);
+//  Shared memory for large inputs: a client connected over ipc (on the
+//  gateway's host) copies inputs of 64 KiB and more into shared-memory
+//  blocks of its own and sends only where they are; the gateway copies
+//  them out. On by default for ipc endpoints unless the environment sets
+//  ZINFER_SHARED_MEMORY=0; off for tcp, whatever is asked. A gateway that
+//  refuses it turns it off for the client, which sends again inline.
+void
+    zi_client_set_shared_memory (zi_client_t *self, bool enabled);
+bool
+    zi_client_shared_memory (const zi_client_t *self);
 //  Requests sent again, and answers dropped as duplicates, so far
 uint64_t
     zi_client_resends (const zi_client_t *self);

@@ -18,10 +18,16 @@ Needs only Debian's python3-zmq, python3-msgpack and python3-numpy:
                     key_file="keys/me.key_secret")
 
 The wire format is documented in docs/protocol.md: every tensor is a msgpack
-header frame followed by its raw little-endian bytes.
+header frame followed by its raw little-endian bytes. On the gateway's host
+(an ipc:// endpoint) inputs of 64 KiB and more go through shared memory
+instead: the client copies them into a block of its own under /dev/shm and
+sends where they are (set ZINFER_SHARED_MEMORY=0 or shared_memory=False to
+send them inline).
 """
 
+import mmap
 import os
+import secrets
 import stat
 import time
 
@@ -31,6 +37,9 @@ import zmq
 
 VERSION = 1
 REQUEST, REPLY, ERROR = 2, 3, 4
+SHARED = 2              # header flag: the data frame says where the bytes are
+SHARED_MIN_BYTES = 64 * 1024
+SPARE_BLOCKS = 64
 GATEWAY = 0xFFFF
 MAX_ATTEMPTS = 5        # a request sent this often without an answer is given up,
 GIVE_UP_AFTER = 30.0    # ... once this many seconds have passed since it was first sent
@@ -67,15 +76,44 @@ def read_key(text_or_path, secret=False):
                      f"`zinfer keygen`")
 
 
+class _Block:
+    """A shared-memory block of this client's, named after its pid as the
+    gateway requires, readable by this user only; unlinked when closed."""
+
+    _sequence = 0
+
+    def __init__(self, size):
+        self.size = (size + 65535) // 65536 * 65536
+        Block = type(self)
+        Block._sequence += 1
+        self.name = f"/zinfer-{os.getpid()}-{Block._sequence}-{secrets.token_hex(4)}"
+        fd = os.open("/dev/shm" + self.name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.ftruncate(fd, self.size)
+            self.map = mmap.mmap(fd, self.size)
+        finally:
+            os.close(fd)
+
+    def close(self):
+        self.map.close()
+        try:
+            os.unlink("/dev/shm" + self.name)
+        except FileNotFoundError:
+            pass
+
+
 class Client:
     """One DEALER connection to a topology's gateway."""
 
-    def __init__(self, endpoint, context=None, resend=None, server_key=None, key_file=None):
+    def __init__(self, endpoint, context=None, resend=None, server_key=None, key_file=None,
+                 shared_memory=None):
         """resend: None for an adaptive grace (4x the recent latency, at
         least 0.2 s), a number of seconds to fix it, or False to never
         resend a request whose answer is overdue. server_key and key_file:
         for a topology that uses CURVE, the gateway host's public key and
-        this client's secret key file."""
+        this client's secret key file. shared_memory: None for the default
+        (on for ipc endpoints unless ZINFER_SHARED_MEMORY=0), False to send
+        inputs inline; never over tcp."""
         self.endpoint = endpoint
         self._context = context or zmq.Context.instance()
         self._socket = self._context.socket(zmq.DEALER)
@@ -96,9 +134,64 @@ class Client:
         self._last_progress = time.monotonic()
         self.resends = 0            # requests sent again
         self.duplicates = 0         # answers dropped as already delivered
+        if shared_memory is None:
+            shared_memory = os.environ.get("ZINFER_SHARED_MEMORY", "1") != "0"
+        self.shared_memory = bool(shared_memory) and endpoint.startswith("ipc://") \
+            and os.path.isdir("/dev/shm")
+        self._spare = []            # blocks free for the next requests
 
     def close(self):
+        for entry in self._pending.values():
+            if entry[4]:
+                entry[4].close()
+        for block in self._spare:
+            block.close()
+        self._pending, self._spare = {}, []
         self._socket.close()
+
+    def _frames(self, request, arrays, block):
+        """The request's frames: header and data per input, or header and
+        where the data is in the block"""
+        frames, offset = [], 0
+        for slot, x in enumerate(arrays):
+            header = [VERSION, REQUEST, request, GATEWAY, slot, len(arrays), DTYPES[x.dtype],
+                      list(x.shape), SHARED if block else 0]
+            if block:
+                frames += [msgpack.packb(header),
+                           msgpack.packb([block.name, offset, x.nbytes])]
+                offset += (x.nbytes + 63) // 64 * 64
+            else:
+                frames += [msgpack.packb(header), memoryview(x).cast("B")]
+        return frames
+
+    def _share(self, arrays):
+        """A block holding the arrays, or None to send them inline"""
+        need = sum((x.nbytes + 63) // 64 * 64 for x in arrays)
+        if not self.shared_memory or need < SHARED_MIN_BYTES:
+            return None
+        fits = [b for b in self._spare if b.size >= need]
+        if fits:
+            block = fits[-1]
+            self._spare.remove(block)
+        else:
+            try:
+                block = _Block(need)
+            except OSError:
+                self.shared_memory = False      # no room in /dev/shm: inline it is
+                return None
+        offset = 0
+        for x in arrays:
+            block.map[offset:offset + x.nbytes] = memoryview(x).cast("B")
+            offset += (x.nbytes + 63) // 64 * 64
+        return block
+
+    def _release(self, block):
+        if block is None:
+            return
+        if len(self._spare) < SPARE_BLOCKS:
+            self._spare.append(block)
+        else:
+            block.close()
 
     def pending(self):
         """Requests sent and not yet answered."""
@@ -113,14 +206,12 @@ class Client:
                 raise TypeError(f"unsupported dtype {x.dtype} (float32, int64 or bool)")
         request = self._next_id
         self._next_id += 1
-        frames = []
-        for slot, x in enumerate(arrays):
-            header = [VERSION, REQUEST, request, GATEWAY, slot, len(arrays), DTYPES[x.dtype],
-                      list(x.shape), 0]
-            frames += [msgpack.packb(header), memoryview(x).cast("B")]
+        block = self._share(arrays)
+        frames = self._frames(request, arrays, block)
         self._socket.send_multipart(frames, copy=False)
         now = time.monotonic()
-        self._pending[request] = [frames, now, now, 1]
+        # frames, first sent, last sent, attempts, block, arrays
+        self._pending[request] = [frames, now, now, 1, block, arrays]
         self._last_progress = now
         return request
 
@@ -139,7 +230,7 @@ class Client:
             overtaken = request < self._highest_answered and now - entry[2] > grace
             if overtaken or (stalled and now - entry[2] > stall):
                 if entry[3] >= MAX_ATTEMPTS and now - entry[1] > GIVE_UP_AFTER:
-                    del self._pending[request]
+                    self._release(self._pending.pop(request)[4])
                     raise ZinferError(request, f"no answer after {MAX_ATTEMPTS} attempts; "
                                       "given up")
                 self._socket.send_multipart(entry[0], copy=False)
@@ -168,9 +259,19 @@ class Client:
             if request not in self._pending:
                 self.duplicates += 1
                 continue        # a duplicate or a stray: not the caller's
+            text = header[9] if len(header) > 9 else "failed"
+            entry = self._pending[request]
+            if kind == ERROR and entry[4] and "shared memory:" in text:
+                # This gateway will not read our blocks: inline from now on
+                entry[4].close()
+                self.shared_memory = False
+                entry[4] = None
+                entry[0] = self._frames(request, entry[5], None)
+                self._socket.send_multipart(entry[0], copy=False)
+                continue
             if kind == ERROR:
-                del self._pending[request]
-                raise ZinferError(request, header[9] if len(header) > 9 else "failed")
+                self._release(self._pending.pop(request)[4])
+                raise ZinferError(request, text)
             outputs = [None] * header[5]
             for index in range(0, len(frames), 2):
                 part = msgpack.unpackb(frames[index].bytes)
@@ -178,7 +279,9 @@ class Client:
                 data = np.frombuffer(frames[index + 1].buffer, dtype=NUMPY[part[6]])
                 outputs[part[4]] = data.reshape(shape).copy()
             now = time.monotonic()
-            latency = now - self._pending.pop(request)[1]
+            entry = self._pending.pop(request)
+            self._release(entry[4])
+            latency = now - entry[1]
             self._latency = latency if not self._latency else 0.9 * self._latency + 0.1 * latency
             self._highest_answered = max(self._highest_answered, request)
             self._last_progress = now

@@ -5,11 +5,14 @@
     process, so any bytes at all must decode to either a clean error or a
     header that every later step can trust. Beyond not crashing, a header
     that decodes must survive an encode / decode round trip unchanged:
-    that is what a relaying actor does with it.
+    that is what a relaying actor does with it. The same bytes go to the
+    decoder of shared-memory reference frames, which a gateway reads in
+    place of a request's data, under the same rules.
     =========================================================================
 */
 
 #include "zi_msg.h"
+#include "zi_shm.h"
 
 int
     LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
@@ -35,9 +38,29 @@ s_check_header (const zi_msg_header_t *header)
     }
 }
 
+//  A reference that decodes names a block in a string that ends, and
+//  round-trips
+static void
+s_check_reference (const uint8_t *data, size_t size)
+{
+    zi_error ("%s", "");
+    zi_shm_ref_t ref, again;
+    if (zi_shm_ref_decode (data, size, &ref)) {
+        s_expect (*zi_error_text ());
+        return;
+    }
+    s_expect (memchr (ref.name, 0, sizeof ref.name) != NULL);
+    unsigned char frame [128];
+    size_t length = zi_shm_ref_encode (&ref, frame, sizeof frame);
+    s_expect (length > 0 && zi_shm_ref_decode (frame, length, &again) == 0);
+    s_expect (strcmp (again.name, ref.name) == 0);
+    s_expect (again.offset == ref.offset && again.size == ref.size);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
+    s_check_reference (data, size);
     zi_error ("%s", "");
     zi_msg_header_t header;
     if (zi_msg_decode (data, size, &header)) {

@@ -58,6 +58,10 @@ def msg_seeds():
             + b"\xce\x00\x00\x00\x00")
     write("msg", "wide_ints", wide)
     write("msg", "map_not_array", msgpack.packb({"version": 1, "kind": 1}))
+    # Shared-memory reference frames go to the same harness
+    write("msg", "shared_request", msgpack.packb([1, 2, 8, 0xffff, 0, 1, 1, [1, 3, 224, 224], 2]))
+    write("msg", "reference", msgpack.packb(["/zinfer-4242-1-0badcafe", 64, 602112]))
+    write("msg", "reference_long_name", msgpack.packb(["/zinfer-" + "7" * 70, 0, 1]))
 
 
 def topology_seeds():

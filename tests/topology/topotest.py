@@ -233,21 +233,27 @@ def inflight_case(args, folder, port):
         client.close()
 
 
-def huge_tensor_case(args, folder, port):
-    """No size caps: a 256 MiB tensor crosses a tcp hop between two
-    processes (Relu in one, Neg in the other), and comes back intact."""
+def relu_neg_topology(folder, port, shape, transport):
+    """y = -relu(x) on float32 of the given shape, Relu in process p0 and
+    Neg in p1, so that x and y both cross a process boundary"""
     import onnx
     from onnx import TensorProto, helper
-    shape = [64, 1024, 1024]                       # 256 MiB of float32
     graph = helper.make_graph(
         [helper.make_node("Relu", ["x"], ["r"], name="relu"),
          helper.make_node("Neg", ["r"], ["y"], name="neg")],
-        "huge", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        "relu_neg", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
-    model = os.path.join(folder, "huge.onnx")
+    model = os.path.join(folder, "relu_neg.onnx")
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), model)
     placement = ["  - process: p0", "    node: relu", "  - process: p1", "    node: neg"]
-    path = write_topology(folder, model, ["p0", "p1"], placement, port, "tcp")
+    return write_topology(folder, model, ["p0", "p1"], placement, port, transport)
+
+
+def huge_tensor_case(args, folder, port):
+    """No size caps: a 256 MiB tensor crosses a tcp hop between two
+    processes (Relu in one, Neg in the other), and comes back intact."""
+    shape = [64, 1024, 1024]                       # 256 MiB of float32
+    path = relu_neg_topology(folder, port, shape, "tcp")
     x = np.random.default_rng(3).standard_normal(shape, dtype=np.float32)
     want = -np.maximum(x, 0)
     with Topology(args.zinfer, path) as topology:
@@ -781,6 +787,101 @@ def graceful_case(args, folder, port):
         topology.stop()
 
 
+def shared_memory_case(args, folder, port):
+    """Large inputs from clients on the gateway's host travel in shared
+    memory: bitwise right from the C and the Python client, counted by the
+    gateway, nothing left in /dev/shm. References from tcp, to blocks that
+    are not the sender's, past a block's end or of the wrong size are
+    refused one by one, and the topology keeps serving."""
+    import msgpack
+    import zmq
+    shape = [1, 8, 96, 96]                          # 288 KiB of float32
+    path = relu_neg_topology(folder, port, shape, "ipc")
+    x = np.random.default_rng(5).standard_normal(shape, dtype=np.float32)
+    data, expected = os.path.join(folder, "x.npy"), os.path.join(folder, "want.npy")
+    np.save(data, x)
+    np.save(expected, -np.maximum(x, 0))
+    want = np.load(expected)
+    ours = lambda: {n for n in os.listdir("/dev/shm") if n.startswith("zinfer-")}  # noqa: E731
+    before = ours()
+
+    def shared_count():
+        snapshot = top_json(args, path)
+        return [p["gateway"] for p in snapshot["processes"] if "gateway" in p][0]
+
+    def infer(env=None, extra=()):
+        return subprocess.run([args.zinfer, "infer", path, "--input", data, "--repeat", "20",
+                               "--inflight", "4", "--check", expected] + list(extra),
+                              capture_output=True, text=True, timeout=120, env=env)
+
+    with Topology(args.zinfer, path) as topology:
+        out = infer()
+        check(out.returncode == 0 and "0 differ" in out.stdout,
+              f"zinfer infer on this host: 21 answers bitwise right ({out.stdout.strip()})")
+        gateway = shared_count()
+        check(gateway["shared"] == 21, f"... all 21 inputs came in shared memory "
+              f"({gateway['shared']})")
+        out = infer(dict(os.environ, ZINFER_SHARED_MEMORY="0"))
+        check(out.returncode == 0 and shared_count()["shared"] == 21,
+              "ZINFER_SHARED_MEMORY=0 sends them inline, as right")
+        out = infer(extra=["--no-shared-memory"])
+        check(out.returncode == 0 and shared_count()["shared"] == 21,
+              "so does --no-shared-memory")
+        client = zinfer_client.Client(topology.local_endpoint)
+        answers = client.infer_many([[x]] * 10, inflight=4)
+        check(client.shared_memory and all(a[0].tobytes() == want.tobytes() for a in answers)
+              and shared_count()["shared"] == 31,
+              "the Python client on ipc: shared memory, bitwise right")
+        client.close()
+        check(ours() == before, "no block left in /dev/shm once the clients are done")
+
+        # Forged references. A block of this process's own, named as the
+        # gateway requires, holding x
+        name = f"/zinfer-{os.getpid()}-1-{os.urandom(4).hex()}"
+        with open("/dev/shm" + name, "wb") as handle:
+            handle.write(x.tobytes())
+        header = [1, 2, 7, 0xFFFF, 0, 1, 1, shape, 2]
+        context = zmq.Context.instance()
+        rejected = shared_count()["rejected"]
+        cases = [
+            ("over tcp", topology.endpoint, [name, 0, x.nbytes], "over ipc"),
+            ("another process's block", topology.local_endpoint,
+             [f"/zinfer-1-1-{os.urandom(4).hex()}", 0, x.nbytes], "not this client's"),
+            ("a block that is not there", topology.local_endpoint,
+             [f"/zinfer-{os.getpid()}-2-00", 0, x.nbytes], "cannot open"),
+            ("past the block's end", topology.local_endpoint, [name, 64, x.nbytes],
+             "past the end"),
+            ("the wrong size", topology.local_endpoint, [name, 0, 100], "needs"),
+            ("not a reference", topology.local_endpoint, ["just a name"], "reference"),
+        ]
+        try:
+            for label, endpoint, ref, needle in cases:
+                rogue = context.socket(zmq.DEALER)
+                rogue.setsockopt(zmq.LINGER, 0)
+                rogue.connect(endpoint)
+                rogue.send_multipart([msgpack.packb(header), msgpack.packb(ref)])
+                check(rogue.poll(10000), f"gateway answers {label}")
+                reply = msgpack.unpackb(rogue.recv_multipart()[0])
+                check(reply[1] == 4 and needle in reply[9], f"... refused: {reply[9]}")
+                rogue.close()
+            # The same block, rightly referenced over ipc: the right answer
+            rogue = context.socket(zmq.DEALER)
+            rogue.setsockopt(zmq.LINGER, 0)
+            rogue.connect(topology.local_endpoint)
+            rogue.send_multipart([msgpack.packb(header), msgpack.packb([name, 0, x.nbytes])])
+            check(rogue.poll(10000), "gateway answers a reference done right")
+            frames = rogue.recv_multipart()
+            check(frames[1] == want.tobytes(), "... with the right answer")
+            rogue.close()
+        finally:
+            os.unlink("/dev/shm" + name)
+        gateway = shared_count()
+        check(gateway["rejected"] == rejected + len(cases),
+              f"gateway counted {len(cases)} refusals ({gateway['rejected'] - rejected})")
+        out = infer()
+        check(out.returncode == 0 and "0 differ" in out.stdout, "and serves on, bitwise right")
+
+
 CASES = {
     "backpressure": backpressure_case,
     "graceful_stop": graceful_case,
@@ -804,6 +905,7 @@ CASES = {
     "no_orphans": no_orphans_case,
     "slow_reader": slow_reader_case,
     "resend_replaces": resend_case,
+    "shared_memory": shared_memory_case,
 }
 
 
