@@ -82,11 +82,14 @@ class _Block:
 
     _sequence = 0
 
-    def __init__(self, size):
+    def __init__(self, size, owner=None):
+        """owner: the pid the name carries (this process's; a test may
+        name another, which the gateway then refuses)"""
         self.size = (size + 65535) // 65536 * 65536
         Block = type(self)
         Block._sequence += 1
-        self.name = f"/zinfer-{os.getpid()}-{Block._sequence}-{secrets.token_hex(4)}"
+        owner = owner or os.getpid()
+        self.name = f"/zinfer-{owner}-{Block._sequence}-{secrets.token_hex(4)}"
         fd = os.open("/dev/shm" + self.name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.ftruncate(fd, self.size)

@@ -833,6 +833,20 @@ def shared_memory_case(args, folder, port):
               and shared_count()["shared"] == 31,
               "the Python client on ipc: shared memory, bitwise right")
         client.close()
+        # A gateway that refuses the blocks (here: named after another
+        # process): the client sends inline from then on, the same request too
+        block_class = zinfer_client._Block
+        zinfer_client._Block = lambda size: block_class(size, owner=1)
+        try:
+            client = zinfer_client.Client(topology.local_endpoint)
+            rejected = shared_count()["rejected"]
+            answers = client.infer_many([[x]] * 3, inflight=1)
+        finally:
+            zinfer_client._Block = block_class
+        check(not client.shared_memory and all(a[0].tobytes() == want.tobytes() for a in answers)
+              and shared_count()["rejected"] == rejected + 1,
+              "refused blocks: one refusal, then inline, every answer right")
+        client.close()
         check(ours() == before, "no block left in /dev/shm once the clients are done")
 
         # Forged references. A block of this process's own, named as the
