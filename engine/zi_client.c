@@ -321,19 +321,15 @@ s_send_request (zi_client_t *self, uint64_t id, s_pending_t *pending)
         zi_msg_header_t header = {.kind = ZI_MSG_REQUEST, .request = id, .source = ZI_MSG_GATEWAY,
                                   .slot = input, .count = pending->n_inputs,
                                   .dtype = tensor->dtype, .ndim = tensor->ndim,
-                                  .flags = pending->flags | (shared? ZI_MSG_SHARED: 0)};
+                                  .flags = pending->flags};
         memcpy (header.dims, tensor->dims, tensor->ndim * sizeof (int64_t));
         bool more = input + 1 < pending->n_inputs;
         int rc;
         if (shared) {
-            unsigned char frame [ZI_MSG_HEADER_MAX], ref_frame [128];
             zi_shm_ref_t ref = {.offset = s_block_offset (pending, input),
                                 .size = tensor->nbytes};
             snprintf (ref.name, sizeof ref.name, "%s", zi_shm_block_name (pending->block));
-            size_t size = zi_msg_encode (&header, frame, sizeof frame);
-            size_t ref_size = zi_shm_ref_encode (&ref, ref_frame, sizeof ref_frame);
-            rc = zmq_send (self->socket, frame, size, ZMQ_SNDMORE) < 0
-              || zmq_send (self->socket, ref_frame, ref_size, more? ZMQ_SNDMORE: 0) < 0;
+            rc = zi_msg_send_shared (self->socket, &header, &ref, more);
         }
         else
             rc = zi_msg_send (self->socket, &header, tensor, NULL, more);

@@ -326,6 +326,25 @@ zi_msg_send (void *socket, const zi_msg_header_t *header, zi_tensor_t *tensor,
 }
 
 int
+zi_msg_send_shared (void *socket, const zi_msg_header_t *header, const zi_shm_ref_t *ref,
+                    bool more)
+{
+    zi_msg_header_t shared = *header;
+    shared.flags |= ZI_MSG_SHARED;
+    bool traced = shared.flags & ZI_MSG_TRACE;
+    unsigned char buffer [ZI_MSG_HEADER_MAX], reference [128];
+    size_t size = zi_msg_encode (&shared, buffer, sizeof buffer);
+    size_t ref_size = zi_shm_ref_encode (ref, reference, sizeof reference);
+    if (zmq_send (socket, buffer, size, ZMQ_SNDMORE) < 0
+    ||  zmq_send (socket, reference, ref_size, more || traced? ZMQ_SNDMORE: 0) < 0)
+        return -1;
+    //  A traced request's pairs each carry a trace frame, empty from clients
+    if (traced && zmq_send (socket, "", 0, more? ZMQ_SNDMORE: 0) < 0)
+        return -1;
+    return 0;
+}
+
+int
 zi_msg_send_error (void *socket, uint64_t request, const char *text, bool more)
 {
     zi_msg_header_t header = {.kind = ZI_MSG_ERROR, .request = request,

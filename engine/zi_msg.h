@@ -102,6 +102,7 @@ int64_t
     zi_msg_data_size (const zi_msg_header_t *header);
 
 typedef struct zi_shm_cache_t zi_shm_cache_t;
+typedef struct zi_shm_ref_t zi_shm_ref_t;
 
 //  Sends header + tensor data on a ZeroMQ socket without copying the data:
 //  the frame holds a reference to the tensor until ZeroMQ is done with it.
@@ -110,6 +111,12 @@ typedef struct zi_shm_cache_t zi_shm_cache_t;
 int
     zi_msg_send (void *socket, const zi_msg_header_t *header, zi_tensor_t *tensor,
                  const zi_trace_t *trace, bool more);
+//  Sends a request's input as a header (ZI_MSG_SHARED added) and a
+//  shared-memory reference frame in place of the data (clients only)
+int
+    zi_msg_send_shared (void *socket, const zi_msg_header_t *header, const zi_shm_ref_t *ref,
+                        bool more);
+
 //  Sends a header-only error frame
 int
     zi_msg_send_error (void *socket, uint64_t request, const char *text, bool more);

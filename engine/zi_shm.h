@@ -19,7 +19,7 @@
 #define ZI_SHM_NAME_MAX 64
 
 //  What a reference frame says: where an input's bytes are
-typedef struct {
+typedef struct zi_shm_ref_t {
     char name [ZI_SHM_NAME_MAX];    //  "/zinfer-<pid>-<sequence>-<random>"
     uint64_t offset;                //  where in the block the input starts
     uint64_t size;                  //  its bytes
