@@ -265,6 +265,7 @@ zi_gateway_inflight (zi_gateway_t *self)
 void
 zi_gateway_expire (zi_gateway_t *self, int64_t now_usecs)
 {
+    zi_shm_cache_prune (self->blocks);
     if (zhashx_size (self->inflight) == 0)
         return;
     zlistx_t *keys = zhashx_keys (self->inflight);

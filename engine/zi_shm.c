@@ -30,6 +30,7 @@
 
 #define S_PREFIX "/zinfer-"
 #define S_CACHE_MAX 256                 //  blocks a gateway keeps mapped
+#define S_CACHE_MAX_BYTES (INT64_C (1) << 30)   //  and their bytes at most
 #define S_BLOCK_MAX (INT64_C (1) << 38) //  the largest tensor zinfer takes
 
 //  --------------------------------------------------------------------------
@@ -214,14 +215,19 @@ zi_shm_sweep (void)
 //  Gateway side
 
 typedef struct {
+    int fd;                     //  kept open to see when the block is unlinked
     void *data;                 //  the block, mapped read-only
     size_t size;
     uint64_t used;              //  the cache's clock when last read
 } s_mapping_t;
 
+//  A mapping keeps its block's memory alive after the client unlinked it,
+//  so mappings go when their blocks are gone (zi_shm_cache_prune), and the
+//  cache is bounded in blocks and in bytes
 struct zi_shm_cache_t {
     zhashx_t *mappings;         //  name -> s_mapping_t
     uint64_t clock;             //  counts reads, for least recently used
+    size_t bytes;               //  mapped in all
 };
 
 static void
@@ -231,6 +237,7 @@ s_mapping_destroy (void **item_p)
     if (!mapping)
         return;
     munmap (mapping->data, mapping->size);
+    close (mapping->fd);
     free (mapping);
     *item_p = NULL;
 }
@@ -264,6 +271,29 @@ zi_shm_cache_size (const zi_shm_cache_t *self)
     return (int) zhashx_size (self->mappings);
 }
 
+static void
+s_drop (zi_shm_cache_t *self, const char *name)
+{
+    s_mapping_t *mapping = zhashx_lookup (self->mappings, name);
+    if (mapping) {
+        self->bytes -= mapping->size;
+        zhashx_delete (self->mappings, name);
+    }
+}
+
+void
+zi_shm_cache_prune (zi_shm_cache_t *self)
+{
+    zlistx_t *names = zhashx_keys (self->mappings);
+    for (const char *name = zlistx_first (names); name; name = zlistx_next (names)) {
+        s_mapping_t *mapping = zhashx_lookup (self->mappings, name);
+        struct stat info;
+        if (fstat (mapping->fd, &info) || info.st_nlink == 0)
+            s_drop (self, name);
+    }
+    zlistx_destroy (&names);
+}
+
 //  Makes room for one more mapping: the least recently read goes (a
 //  client that is gone has unlinked its blocks; only the mapping is left)
 static void
@@ -278,7 +308,7 @@ s_evict (zi_shm_cache_t *self)
             oldest = zhashx_cursor (self->mappings);
         }
     if (oldest)
-        zhashx_delete (self->mappings, oldest);
+        s_drop (self, oldest);
 }
 
 static s_mapping_t *
@@ -292,7 +322,7 @@ s_map (zi_shm_cache_t *self, const char *name)
     struct stat info;
     s_mapping_t *mapping = NULL;
     if (fstat (fd, &info) || !S_ISREG (info.st_mode) || info.st_size <= 0
-    ||  info.st_size > S_BLOCK_MAX)
+    ||  info.st_size > S_BLOCK_MAX || info.st_size > S_CACHE_MAX_BYTES)
         zi_error ("shared memory: block %s is not a usable block", name);
     else {
         void *data = mmap (NULL, (size_t) info.st_size, PROT_READ, MAP_SHARED, fd, 0);
@@ -301,16 +331,21 @@ s_map (zi_shm_cache_t *self, const char *name)
         else {
             mapping = calloc (1, sizeof (s_mapping_t));
             assert (mapping);
+            mapping->fd = fd;
             mapping->data = data;
             mapping->size = (size_t) info.st_size;
         }
     }
-    close (fd);
-    if (mapping) {
-        if (zhashx_size (self->mappings) >= S_CACHE_MAX)
-            s_evict (self);
-        zhashx_insert (self->mappings, name, mapping);
+    if (!mapping) {
+        close (fd);
+        return NULL;
     }
+    while (zhashx_size (self->mappings) > 0
+    &&    (zhashx_size (self->mappings) >= S_CACHE_MAX
+       ||  self->bytes + mapping->size > (size_t) S_CACHE_MAX_BYTES))
+        s_evict (self);
+    zhashx_insert (self->mappings, name, mapping);
+    self->bytes += mapping->size;
     return mapping;
 }
 
@@ -434,6 +469,8 @@ zi_shm_test (zi_test_t *t)
     ref.size = 16;
     ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &ref, copy) == 0,
               "a mapped block stays readable after its name is gone");
+    zi_shm_cache_prune (cache);
+    ZI_CHECK (t, zi_shm_cache_size (cache) == 0, "... until the cache is pruned");
     zi_shm_cache_destroy (&cache);
     ZI_CHECK (t, shm_open (ref.name, O_RDONLY, 0) < 0 && errno == ENOENT, "the block was unlinked");
 }

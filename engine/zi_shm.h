@@ -81,6 +81,11 @@ int
 int
     zi_shm_cache_size (const zi_shm_cache_t *self);
 
+//  Lets go of blocks their clients have unlinked (a mapping would keep
+//  their memory alive); the gateway calls it on its housekeeping tick
+void
+    zi_shm_cache_prune (zi_shm_cache_t *self);
+
 //  The process id of an ipc peer, from a received frame's metadata
 //  ("Peer-Address" is "localhost:uid:gid:pid" on ipc, from the kernel's
 //  peer credentials); -1 for any other peer (tcp may be another host)
