@@ -71,6 +71,7 @@ zi_shm_ref_decode (const void *data, size_t size, zi_shm_ref_t *ref)
         msgpack_object *items = object.via.array.ptr;
         if (object.type == MSGPACK_OBJECT_ARRAY && object.via.array.size == 3
         &&  items [0].type == MSGPACK_OBJECT_STR
+        &&  items [0].via.str.size > 0              //  msgpack-c: no pointer when empty
         &&  items [0].via.str.size < ZI_SHM_NAME_MAX
         &&  items [1].type == MSGPACK_OBJECT_POSITIVE_INTEGER
         &&  items [2].type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
@@ -401,6 +402,7 @@ zi_shm_test (zi_test_t *t)
     ZI_CHECK (t, zi_shm_ref_decode ("\x93\x01\x02\x03", 4, &back) == -1
               && strstr (zi_error_text (), "reference"), "a reference without a name is refused");
     ZI_CHECK (t, zi_shm_ref_decode ("\xff", 1, &back) == -1, "garbage is refused");
+    ZI_CHECK (t, zi_shm_ref_decode ("\x93\xa0\x00\x00", 4, &back) == -1, "an empty name too");
 
     //  A block written here is read through the cache, by its owner only
     zi_shm_block_t *block = zi_shm_block_new (100000);
