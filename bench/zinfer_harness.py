@@ -184,6 +184,23 @@ def ensure_models(models_dir, names):
                     "--out", models_dir, "--only"] + list(names), check=True)
 
 
+def model_files(models_dir, model):
+    """(name, model path, input path) for a test model's name (exported
+    into models_dir if missing), or for the path of any NAME.onnx whose
+    input is saved next to it as NAME.input.npy"""
+    if model.endswith(".onnx"):
+        path = os.path.abspath(model)
+        data = path[:-len(".onnx")] + ".input.npy"
+        for needed in (path, data):
+            if not os.path.exists(needed):
+                raise SystemExit(f"{model}: {needed} is missing; expected a model and its input "
+                                 f"beside it (numpy.save to NAME.input.npy next to NAME.onnx)")
+        return os.path.basename(path)[:-len(".onnx")], path, data
+    ensure_models(models_dir, [model])
+    return (model, os.path.join(models_dir, model + ".onnx"),
+            os.path.join(models_dir, model + ".input.npy"))
+
+
 def read_times(path):
     with open(path) as handle:
         return [float(line) for line in handle if line.strip()]

@@ -781,7 +781,8 @@ def graceful_case(args, folder, port):
             client.recv(timeout=1)
             raise Failure("a request after the stop was answered")
         except TimeoutError as error:
-            check(True, f"a request after the stop times out clearly: {error}")
+            check(client.pending() == 1, f"request {late} after the stop stays unanswered and "
+                  f"times out clearly: {error}")
         client.close()
     finally:
         topology.stop()
