@@ -11,7 +11,10 @@
     blocks named after the peer's own process id, which the kernel reports
     for the connection. A client can make the gateway read nothing but its
     own blocks; a tcp client, which may be on another host, none at all.
-    Blocks are created for this user only (mode 0600).
+    Blocks are created for this user only (mode 0600). The gateway reads a
+    block with pread on a descriptor it keeps, not through a mapping: a
+    client that shrinks its block then gets a short read and a refusal,
+    where a mapping would have taken the gateway down with SIGBUS.
     =========================================================================
 */
 
@@ -180,6 +183,8 @@ s_owner (const char *name)
     if (strncmp (name, S_PREFIX, strlen (S_PREFIX)) != 0)
         return -1;
     const char *at = name + strlen (S_PREFIX);
+    if (!isdigit ((unsigned char) *at))
+        return -1;              //  strtol would skip blanks and take a sign
     char *end = NULL;
     long pid = strtol (at, &end, 10);
     if (end == at || *end != '-' || pid <= 0 || pid > INT32_MAX)
@@ -216,19 +221,18 @@ zi_shm_sweep (void)
 //  Gateway side
 
 typedef struct {
-    int fd;                     //  kept open to see when the block is unlinked
-    void *data;                 //  the block, mapped read-only
-    size_t size;
+    int fd;                     //  the block, open read-only
+    size_t size;                //  its size when opened
     uint64_t used;              //  the cache's clock when last read
 } s_mapping_t;
 
-//  A mapping keeps its block's memory alive after the client unlinked it,
-//  so mappings go when their blocks are gone (zi_shm_cache_prune), and the
-//  cache is bounded in blocks and in bytes
+//  An open block keeps its memory alive after the client unlinked it, so
+//  blocks are let go when their names are gone (zi_shm_cache_prune), and
+//  the cache is bounded in blocks and in bytes
 struct zi_shm_cache_t {
     zhashx_t *mappings;         //  name -> s_mapping_t
     uint64_t clock;             //  counts reads, for least recently used
-    size_t bytes;               //  mapped in all
+    size_t bytes;               //  kept open in all
 };
 
 static void
@@ -237,7 +241,6 @@ s_mapping_destroy (void **item_p)
     s_mapping_t *mapping = *item_p;
     if (!mapping)
         return;
-    munmap (mapping->data, mapping->size);
     close (mapping->fd);
     free (mapping);
     *item_p = NULL;
@@ -321,26 +324,16 @@ s_map (zi_shm_cache_t *self, const char *name)
         return NULL;
     }
     struct stat info;
-    s_mapping_t *mapping = NULL;
     if (fstat (fd, &info) || !S_ISREG (info.st_mode) || info.st_size <= 0
-    ||  info.st_size > S_BLOCK_MAX || info.st_size > S_CACHE_MAX_BYTES)
+    ||  info.st_size > S_BLOCK_MAX || info.st_size > S_CACHE_MAX_BYTES) {
         zi_error ("shared memory: block %s is not a usable block", name);
-    else {
-        void *data = mmap (NULL, (size_t) info.st_size, PROT_READ, MAP_SHARED, fd, 0);
-        if (data == MAP_FAILED)
-            zi_error ("shared memory: cannot map block %s: %s", name, strerror (errno));
-        else {
-            mapping = calloc (1, sizeof (s_mapping_t));
-            assert (mapping);
-            mapping->fd = fd;
-            mapping->data = data;
-            mapping->size = (size_t) info.st_size;
-        }
-    }
-    if (!mapping) {
         close (fd);
         return NULL;
     }
+    s_mapping_t *mapping = calloc (1, sizeof (s_mapping_t));
+    assert (mapping);
+    mapping->fd = fd;
+    mapping->size = (size_t) info.st_size;
     while (zhashx_size (self->mappings) > 0
     &&    (zhashx_size (self->mappings) >= S_CACHE_MAX
        ||  self->bytes + mapping->size > (size_t) S_CACHE_MAX_BYTES))
@@ -368,8 +361,24 @@ zi_shm_cache_read (zi_shm_cache_t *self, int peer_pid, const zi_shm_ref_t *ref, 
                          (unsigned long long) (ref->offset + ref->size), ref->name,
                          mapping->size);
     mapping->used = ++self->clock;
-    if (ref->size)
-        memcpy (dst, (const char *) mapping->data + ref->offset, ref->size);
+    //  pread moves at most about 2 GiB a call; the kernel copies as fast
+    //  as memcpy would, and a block shrunk since it was opened reads short
+    uint64_t done = 0;
+    while (done < ref->size) {
+        ssize_t got = pread (mapping->fd, (char *) dst + done, ref->size - done,
+                             (off_t) (ref->offset + done));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            struct stat info;
+            long long now = fstat (mapping->fd, &info) == 0? (long long) info.st_size: -1;
+            s_drop (self, ref->name);
+            return zi_error ("shared memory: bytes %llu..%llu are past the end of block %s "
+                             "(%lld bytes now)", (unsigned long long) ref->offset,
+                             (unsigned long long) (ref->offset + ref->size), ref->name, now);
+        }
+        done += (uint64_t) got;
+    }
     return 0;
 }
 
@@ -440,6 +449,26 @@ zi_shm_test (zi_test_t *t)
     snprintf (missing.name, sizeof missing.name, S_PREFIX "%d-../../etc/passwd", (int) getpid ());
     ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &missing, copy) == -1
               && strstr (zi_error_text (), "not this client's"), "a name that leaves /dev/shm");
+
+    //  A client that shrinks its block after the gateway opened it: a
+    //  clean refusal, where a mapping would have faulted (SIGBUS)
+    zi_shm_block_t *shrinking = zi_shm_block_new (100000);
+    if (shrinking) {
+        zi_shm_ref_t tail = {.offset = 90000, .size = 4096};
+        snprintf (tail.name, sizeof tail.name, "%s", zi_shm_block_name (shrinking));
+        ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &tail, copy) == 0, "read before");
+        int fd = shm_open (tail.name, O_RDWR, 0);
+        ZI_CHECK (t, fd >= 0 && ftruncate (fd, 4096) == 0, "the client shrinks its block");
+        if (fd >= 0)
+            close (fd);
+        ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &tail, copy) == -1
+                  && strstr (zi_error_text (), "past the end"), "... and is refused: %s",
+                  zi_error_text ());
+        zi_shm_block_destroy (&shrinking);
+    }
+    snprintf (missing.name, sizeof missing.name, S_PREFIX "+%d-1-00", (int) getpid ());
+    ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &missing, copy) == -1
+              && strstr (zi_error_text (), "not this client's"), "a pid with a sign");
 
     //  The peer's pid comes from ZeroMQ's ipc metadata
     void *context = zmq_ctx_new ();

@@ -61,7 +61,7 @@ void
     zi_shm_sweep (void);
 
 //  --------------------------------------------------------------------------
-//  Gateway side: blocks mapped once, read by reference
+//  Gateway side: blocks opened once, read by reference
 
 typedef struct zi_shm_cache_t zi_shm_cache_t;
 
@@ -77,11 +77,11 @@ void
 int
     zi_shm_cache_read (zi_shm_cache_t *self, int peer_pid, const zi_shm_ref_t *ref, void *dst);
 
-//  Blocks mapped now
+//  Blocks open now
 int
     zi_shm_cache_size (const zi_shm_cache_t *self);
 
-//  Lets go of blocks their clients have unlinked (a mapping would keep
+//  Lets go of blocks their clients have unlinked (an open block would keep
 //  their memory alive); the gateway calls it on its housekeeping tick
 void
     zi_shm_cache_prune (zi_shm_cache_t *self);
