@@ -246,6 +246,11 @@ void
 //  OPENBLAS_NUM_THREADS): a session's default
 int
     zi_exec_blas_default (void);
+//  Runs OpenBLAS single-threaded from now on and stops the threads it
+//  started as it loaded (idempotent; the kernels share their work out
+//  themselves)
+void
+    zi_exec_blas_single (void);
 void
     zi_exec_set_threads (zi_exec_t *self, int threads);
 int

@@ -17,10 +17,15 @@
 #include <czmq.h>
 #include <zmq.h>
 #include <sys/stat.h>
+#include <sys/mman.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 typedef struct {
     zi_client_t *client;        //  owner, who takes the block back
     zi_shm_block_t *block;      //  shared-memory copy of the inputs, or NULL
+    bool by_reference;          //  last sent with inputs in shared memory
     uint32_t flags;             //  header flags (tracing)
     int n_inputs;               //  inputs held for a resend
     zi_tensor_t *inputs [ZI_MAX_DIMS];
@@ -272,18 +277,53 @@ zi_client_pending (const zi_client_t *self)
     return (int) zhashx_size (self->pending);
 }
 
-//  Where input i lies in a request's block: each at a 64-byte boundary
+//  A client tensor's block (zi_client_tensor), freed with its last reference
+static void
+s_block_free (void *data, void *hint)
+{
+    (void) data;
+    zi_shm_block_t *block = hint;
+    zi_shm_block_destroy (&block);
+}
+
+zi_tensor_t *
+zi_client_tensor (zi_client_t *self, zi_dtype_t dtype, int ndim, const int64_t *dims)
+{
+    int64_t count = zi_shape_count (ndim, dims);
+    size_t bytes = count > 0? (size_t) count * zi_dtype_size (dtype): 0;
+    if (self->shared && bytes >= S_SHARED_MIN_BYTES && ndim <= ZI_MAX_DIMS) {
+        zi_shm_block_t *block = zi_shm_block_new (bytes);
+        zi_tensor_t *tensor = block? zi_tensor_wrap (dtype, ndim, dims, zi_shm_block_data (block),
+                                                     s_block_free, block): NULL;
+        if (tensor)
+            return tensor;
+        zi_shm_block_destroy (&block);
+    }
+    return zi_tensor_new (dtype, ndim, dims);
+}
+
+//  The block an input already lies in (made by zi_client_tensor), if any
+static zi_shm_block_t *
+s_own_block (const zi_tensor_t *tensor)
+{
+    return tensor->free_fn == s_block_free? tensor->hint: NULL;
+}
+
+//  Where input i lies in a request's block: each at a 64-byte boundary,
+//  after the inputs before it that need a place there
 static size_t
 s_block_offset (const s_pending_t *pending, int input)
 {
     size_t offset = 0;
     for (int index = 0; index < input; index++)
-        offset += (pending->inputs [index]->nbytes + 63) / 64 * 64;
+        if (!s_own_block (pending->inputs [index]))
+            offset += (pending->inputs [index]->nbytes + 63) / 64 * 64;
     return offset;
 }
 
 //  Copies a request's inputs into a shared-memory block, once: a resend
-//  finds them there. False when they should go inline (small, or the
+//  finds them there. Inputs already in a block of their own are left
+//  where they are. False when the rest should go inline (small, or the
 //  system has no block to give)
 static bool
 s_share_inputs (zi_client_t *self, s_pending_t *pending)
@@ -307,8 +347,9 @@ s_share_inputs (zi_client_t *self, s_pending_t *pending)
     }
     char *data = zi_shm_block_data (pending->block);
     for (int input = 0; input < pending->n_inputs; input++)
-        memcpy (data + s_block_offset (pending, input), pending->inputs [input]->data,
-                pending->inputs [input]->nbytes);
+        if (!s_own_block (pending->inputs [input]))
+            memcpy (data + s_block_offset (pending, input), pending->inputs [input]->data,
+                    pending->inputs [input]->nbytes);
     return true;
 }
 
@@ -316,6 +357,7 @@ static int
 s_send_request (zi_client_t *self, uint64_t id, s_pending_t *pending)
 {
     bool shared = s_share_inputs (self, pending);
+    pending->by_reference = false;
     for (int input = 0; input < pending->n_inputs; input++) {
         zi_tensor_t *tensor = pending->inputs [input];
         zi_msg_header_t header = {.kind = ZI_MSG_REQUEST, .request = id, .source = ZI_MSG_GATEWAY,
@@ -324,12 +366,16 @@ s_send_request (zi_client_t *self, uint64_t id, s_pending_t *pending)
                                   .flags = pending->flags};
         memcpy (header.dims, tensor->dims, tensor->ndim * sizeof (int64_t));
         bool more = input + 1 < pending->n_inputs;
+        zi_shm_block_t *own = self->shared? s_own_block (tensor): NULL;
         int rc;
-        if (shared) {
-            zi_shm_ref_t ref = {.offset = s_block_offset (pending, input),
+        if (own || shared) {
+            //  Read in place from the tensor's own block, or from the
+            //  request's copy
+            zi_shm_ref_t ref = {.offset = own? 0: s_block_offset (pending, input),
                                 .size = tensor->nbytes};
-            snprintf (ref.name, sizeof ref.name, "%s", zi_shm_block_name (pending->block));
+            snprintf (ref.name, sizeof ref.name, "%s", zi_shm_block_name (own? own: pending->block));
             rc = zi_msg_send_shared (self->socket, &header, &ref, more);
+            pending->by_reference = true;
         }
         else
             rc = zi_msg_send (self->socket, &header, tensor, NULL, more);
@@ -513,7 +559,7 @@ zi_client_recv (zi_client_t *self, uint64_t *request_id, zi_tensor_t **outputs, 
         bool known = !problem && zhashx_lookup (self->pending, key);
         if (known && header.kind == ZI_MSG_ERROR) {
             s_pending_t *pending = zhashx_lookup (self->pending, key);
-            if (pending->block && strstr (header.text, "shared memory:")) {
+            if (pending->by_reference && strstr (header.text, "shared memory:")) {
                 //  This gateway will not read our blocks (another user,
                 //  no peer credentials): inline from now on, this one too
                 zi_shm_block_destroy (&pending->block);
@@ -581,4 +627,78 @@ const zi_trace_t *
 zi_client_trace (const zi_client_t *self)
 {
     return &self->trace;
+}
+
+void
+zi_client_test (zi_test_t *t)
+{
+    //  A gateway stand-in: a ROUTER on ipc that reads requests as the
+    //  gateway does
+    char endpoint [128];
+    snprintf (endpoint, sizeof endpoint, "ipc:///tmp/zinfer-client-test-%d", (int) getpid ());
+    void *context = zmq_ctx_new ();
+    void *gateway = zmq_socket (context, ZMQ_ROUTER);
+    int linger = 0, timeout = 5000;
+    zmq_setsockopt (gateway, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (gateway, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    ZI_CHECK (t, zmq_bind (gateway, endpoint) == 0, "bind %s", endpoint);
+    zi_client_t *client = zi_client_new (endpoint);
+    zi_client_set_shared_memory (client, true);
+
+    //  A large client tensor lies in a block of its own...
+    int64_t dims [2] = {256, 256};
+    zi_tensor_t *tensor = zi_client_tensor (client, ZI_F32, 2, dims);
+    zi_shm_block_t *block = tensor? s_own_block (tensor): NULL;
+    ZI_CHECK (t, block && zi_shm_block_data (block) == tensor->data, "a large client tensor "
+              "lies in a shared-memory block");
+    char name [ZI_SHM_NAME_MAX] = "";
+    if (block)
+        snprintf (name, sizeof name, "%s", zi_shm_block_name (block));
+    for (int64_t index = 0; tensor && index < 256 * 256; index++)
+        zi_tensor_f32 (tensor) [index] = (float) index;
+
+    //  ... that a request names in place, and that reads back the same
+    uint64_t id = 0;
+    ZI_CHECK (t, tensor && zi_client_send (client, &tensor, 1, &id) == 0, "send: %s",
+              zi_error_text ());
+    zmq_msg_t identity;
+    zmq_msg_init (&identity);
+    zmq_msg_recv (&identity, gateway, 0);
+    zi_msg_header_t header;
+    zi_tensor_t *received = NULL;
+    zi_shm_cache_t *cache = zi_shm_cache_new ();
+    int rc = zi_msg_recv_request (gateway, &header, &received, cache);
+    ZI_CHECK (t, rc == 0 && (header.flags & ZI_MSG_SHARED) && received
+              && received->nbytes == tensor->nbytes
+              && memcmp (received->data, tensor->data, tensor->nbytes) == 0,
+              "the gateway reads the tensor from its block: %s", rc? zi_error_text (): "ok");
+    zi_tensor_destroy (&received);
+    zmq_msg_close (&identity);
+    ZI_CHECK (t, client->n_spare == 0 && !((s_pending_t *) zhashx_first (client->pending))->block,
+              "... with no copy: the request made no block of its own");
+    zi_shm_cache_destroy (&cache);
+
+    //  The block lives while a request holds the tensor, and goes after
+    zi_tensor_destroy (&tensor);
+    int fd = shm_open (name, O_RDONLY, 0);
+    ZI_CHECK (t, fd >= 0, "the block outlives the caller's reference while the request is pending");
+    if (fd >= 0)
+        close (fd);
+    zi_client_destroy (&client);
+    ZI_CHECK (t, shm_open (name, O_RDONLY, 0) < 0 && errno == ENOENT,
+              "... and is unlinked with the last reference");
+
+    //  Small tensors, and any tensor with shared memory off, are ordinary
+    client = zi_client_new (endpoint);
+    int64_t small [1] = {100};
+    tensor = zi_client_tensor (client, ZI_F32, 1, small);
+    ZI_CHECK (t, tensor && !s_own_block (tensor), "a small client tensor is an ordinary one");
+    zi_tensor_destroy (&tensor);
+    zi_client_set_shared_memory (client, false);
+    tensor = zi_client_tensor (client, ZI_F32, 2, dims);
+    ZI_CHECK (t, tensor && !s_own_block (tensor), "so is any with shared memory off");
+    zi_tensor_destroy (&tensor);
+    zi_client_destroy (&client);
+    zmq_close (gateway);
+    zmq_ctx_term (context);
 }

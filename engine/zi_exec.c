@@ -77,20 +77,44 @@ zi_exec_unit (int64_t macs_per_item)
     return macs_per_item >= S_PART_MACS? 1: S_PART_MACS / (macs_per_item > 0? macs_per_item: 1);
 }
 
+//  OpenBLAS's own threads: their count as the process started, and the
+//  threads themselves, stopped once (see zi_exec_blas_single)
+static atomic_int s_blas_default = 0;
+static pthread_once_t s_blas_once = PTHREAD_ONCE_INIT;
+
+//  Exported by OpenBLAS's threaded builds but not declared in cblas.h;
+//  weak, so a build without a thread server links and skips the call
+extern int blas_thread_shutdown_ (void) __attribute__ ((weak));
+
+static void
+s_blas_single (void)
+{
+    int threads = openblas_get_num_threads ();
+    atomic_store (&s_blas_default, threads < 1? 1: threads);
+    openblas_set_num_threads (1);
+    //  OpenBLAS starts its server threads as the library loads, and each
+    //  spins on sched_yield for about 0.1 s before it sleeps: in every
+    //  client, `zinfer run` and launcher, a thread that never gets work
+    //  took a core for its first tenth of a second. On two cores that was
+    //  the core the worker answering the client needed. Stopped, they are
+    //  not restarted: single-threaded calls never use them (but another
+    //  openblas_set_num_threads call would start them again, so this is
+    //  the only place that makes one)
+    if (blas_thread_shutdown_)
+        blas_thread_shutdown_ ();
+}
+
+void
+zi_exec_blas_single (void)
+{
+    pthread_once (&s_blas_once, s_blas_single);
+}
+
 int
 zi_exec_blas_default (void)
 {
-    //  Read once, before anything sets OpenBLAS to one thread: its count
-    //  as the process started (the cores, or OPENBLAS_NUM_THREADS)
-    static atomic_int cached = 0;
-    int threads = atomic_load (&cached);
-    if (threads == 0) {
-        threads = openblas_get_num_threads ();
-        if (threads < 1)
-            threads = 1;
-        atomic_store (&cached, threads);
-    }
-    return threads;
+    zi_exec_blas_single ();
+    return atomic_load (&s_blas_default);
 }
 
 zi_exec_t *

@@ -336,7 +336,6 @@ zi_session_run (zi_session_t *self, zi_tensor_t *const *inputs, zi_tensor_t **ou
     //  threads; OpenBLAS runs single-threaded inside them (zi_sgemm)
     zi_exec_set_threads (self->exec, self->options.threads > 0? self->options.threads:
                                      zi_exec_blas_default ());
-    openblas_set_num_threads (1);
     if (!s_same_shapes (self, inputs) && s_plan (self, inputs)) {
         zi_error_prefix ("%s", self->model->source);
         s_drop_plan (self);

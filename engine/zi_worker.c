@@ -279,7 +279,7 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control, bool monit
     const zi_topo_process_t *info = &deploy->topology->processes [process];
     s_raise_limits ();
     //  The kernels share their work out themselves (zi_exec), sgemm too
-    openblas_set_num_threads (1);
+    zi_exec_blas_single ();
     zi_exec_default_threads (info->blas_threads);   //  before the threads make their execs
     if (s_mkdirs (deploy->ipc_dir)) {
         fprintf (stderr, "zinfer worker: %s\n", zi_error_text ());

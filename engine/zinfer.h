@@ -225,6 +225,15 @@ uint64_t
     zi_client_resends (const zi_client_t *self);
 uint64_t
     zi_client_duplicates (const zi_client_t *self);
+//  A tensor to fill with a request's input. When this client passes
+//  large inputs in shared memory (zi_client_shared_memory) and the tensor
+//  is large, its data lies in a block of the client's own, and a request
+//  that carries it is read by the gateway in place: filling it is then
+//  the only copy the input ever needs. Otherwise an ordinary tensor. Do
+//  not change it while a request that carries it is in flight. NULL if
+//  memory is short
+zi_tensor_t *
+    zi_client_tensor (zi_client_t *self, zi_dtype_t dtype, int ndim, const int64_t *dims);
 //  Synchronous: send and wait for this request's answer; returns the
 //  number of outputs, or -1
 int

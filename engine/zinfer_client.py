@@ -30,6 +30,7 @@ import os
 import secrets
 import stat
 import time
+import weakref
 
 import msgpack
 import numpy as np
@@ -99,6 +100,10 @@ class _Block:
 
     def close(self):
         self.map.close()
+        self.unlink()
+
+    def unlink(self):
+        """Removes the name; the memory goes with the last mapping"""
         try:
             os.unlink("/dev/shm" + self.name)
         except FileNotFoundError:
@@ -142,6 +147,7 @@ class Client:
         self.shared_memory = bool(shared_memory) and endpoint.startswith("ipc://") \
             and os.path.isdir("/dev/shm")
         self._spare = []            # blocks free for the next requests
+        self._arrays = {}           # address -> (block, bytes) of array()'s arrays
 
     def close(self):
         for entry in self._pending.values():
@@ -154,12 +160,16 @@ class Client:
 
     def _frames(self, request, arrays, block):
         """The request's frames: header and data per input, or header and
-        where the data is in the block"""
+        where the data is: in an array's own block (Client.array) or in
+        the request's block"""
         frames, offset = [], 0
         for slot, x in enumerate(arrays):
+            own = self._own_block(x)
             header = [VERSION, REQUEST, request, GATEWAY, slot, len(arrays), DTYPES[x.dtype],
-                      list(x.shape), SHARED if block else 0]
-            if block:
+                      list(x.shape), SHARED if block or own else 0]
+            if own:
+                frames += [msgpack.packb(header), msgpack.packb(own)]
+            elif block:
                 frames += [msgpack.packb(header),
                            msgpack.packb([block.name, offset, x.nbytes])]
                 offset += (x.nbytes + 63) // 64 * 64
@@ -167,9 +177,47 @@ class Client:
                 frames += [msgpack.packb(header), memoryview(x).cast("B")]
         return frames
 
+    def array(self, shape, dtype=np.float32):
+        """A zeroed array to fill with a request's input. On the gateway's
+        host with shared memory on, a large one lies in a block of this
+        client's, and requests that carry it are read in place by the
+        gateway: filling it is the only copy the input needs. Do not change
+        it while a request that carries it is in flight."""
+        dtype = np.dtype(dtype)
+        size = int(np.prod(shape)) * dtype.itemsize
+        if not self.shared_memory or size < SHARED_MIN_BYTES:
+            return np.zeros(shape, dtype)
+        try:
+            block = _Block(size)
+        except OSError:
+            return np.zeros(shape, dtype)
+        array = np.frombuffer(block.map, dtype, int(np.prod(shape))).reshape(shape)
+        self._arrays[array.__array_interface__["data"][0]] = (block, size)
+        # The block goes when the array (and every view of it) does
+        weakref.finalize(array, self._drop_array, array.__array_interface__["data"][0], block)
+        return array
+
+    def _drop_array(self, address, block):
+        # The array's memory may still be exported as this runs: the
+        # mapping closes itself once nothing uses it
+        self._arrays.pop(address, None)
+        block.unlink()
+
+    def _own_block(self, x):
+        """[name, offset, size] when x lies in a block made by array()"""
+        if not self.shared_memory or not self._arrays:
+            return None
+        start = x.__array_interface__["data"][0]
+        for base, (block, size) in self._arrays.items():
+            if base <= start and start + x.nbytes <= base + size:
+                return [block.name, start - base, x.nbytes]
+        return None
+
     def _share(self, arrays):
-        """A block holding the arrays, or None to send them inline"""
-        need = sum((x.nbytes + 63) // 64 * 64 for x in arrays)
+        """A block holding the arrays that are not in blocks of their own,
+        or None to send those inline"""
+        rest = [x for x in arrays if not self._own_block(x)]
+        need = sum((x.nbytes + 63) // 64 * 64 for x in rest)
         if not self.shared_memory or need < SHARED_MIN_BYTES:
             return None
         fits = [b for b in self._spare if b.size >= need]
@@ -183,10 +231,16 @@ class Client:
                 self.shared_memory = False      # no room in /dev/shm: inline it is
                 return None
         offset = 0
-        for x in arrays:
+        for x in rest:
             block.map[offset:offset + x.nbytes] = memoryview(x).cast("B")
             offset += (x.nbytes + 63) // 64 * 64
         return block
+
+    @staticmethod
+    def _by_reference(frames):
+        """Whether a request's frames pass an input in shared memory"""
+        return any(msgpack.unpackb(frames[index])[8] & SHARED
+                   for index in range(0, len(frames), 2))
 
     def _release(self, block):
         if block is None:
@@ -264,9 +318,10 @@ class Client:
                 continue        # a duplicate or a stray: not the caller's
             text = header[9] if len(header) > 9 else "failed"
             entry = self._pending[request]
-            if kind == ERROR and entry[4] and "shared memory:" in text:
+            if kind == ERROR and self._by_reference(entry[0]) and "shared memory:" in text:
                 # This gateway will not read our blocks: inline from now on
-                entry[4].close()
+                if entry[4]:
+                    entry[4].close()
                 self.shared_memory = False
                 entry[4] = None
                 entry[0] = self._frames(request, entry[5], None)

@@ -39,6 +39,8 @@ s_usage (FILE *out)
 int
 main (int argc, char *argv [])
 {
+    //  No command uses OpenBLAS's threads; stop them before they spin
+    zi_exec_blas_single ();
     if (argc < 2) {
         s_usage (stderr);
         return ZI_EXIT_USAGE;

@@ -25,6 +25,11 @@ endforeach ()
 add_test (NAME cli_errors COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/cli_errors.py
                                   $<TARGET_FILE:zinfer>)
 
+#  No zinfer process keeps a thread it does not need (OpenBLAS's own)
+add_test (NAME process_threads COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/threads_test.py
+                                       $<TARGET_FILE:zinfer> ${ZI_MODEL_DIR})
+set_tests_properties (process_threads PROPERTIES FIXTURES_REQUIRED models)
+
 #  Three hosts in network namespaces (needs root; skipped where forbidden)
 add_test (NAME topology_multi_host_netns
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/topology/netns_test.py

@@ -833,6 +833,19 @@ def shared_memory_case(args, folder, port):
         check(client.shared_memory and all(a[0].tobytes() == want.tobytes() for a in answers)
               and shared_count()["shared"] == 31,
               "the Python client on ipc: shared memory, bitwise right")
+        # An input made with Client.array is read where it lies: no block
+        # per request, and a change to it shows in the next answer
+        placed = client.array(x.shape)
+        placed[...] = x
+        blocks = ours()
+        answers = client.infer_many([[placed]] * 10, inflight=4)
+        check(all(a[0].tobytes() == want.tobytes() for a in answers) and ours() == blocks
+              and shared_count()["shared"] == 41,
+              "Client.array: read in place, bitwise right, no block made per request")
+        placed *= -1
+        check(client.infer([placed])[0].tobytes() == (-np.maximum(-x, 0)).tobytes(),
+              "... and the next request sees the array as it is now")
+        del placed
         client.close()
         # A gateway that refuses the blocks (here: named after another
         # process): the client sends inline from then on, the same request too
