@@ -112,7 +112,8 @@ zi_actor_setup (zi_actor_t *self)
     const zi_deploy_actor_t *me = &deploy->actors [self->index];
     for (int producer = 0; producer < plan->n_nodes && !self->remote; producer++)
         for (int route = 0; route < deploy->n_routes [producer]; route++) {
-            if (deploy->routes [producer][route].node != node_index)
+            if (deploy->routes [producer][route].node != node_index
+            ||  deploy->relay [producer][route] >= 0)
                 continue;
             for (int replica = 0; replica < deploy->replicas [producer]; replica++) {
                 const zi_deploy_actor_t *other = &deploy->actors [deploy->first_actor [producer] + replica];
@@ -158,6 +159,8 @@ zi_actor_setup (zi_actor_t *self)
     for (int index = 0; index <= plan->n_nodes; index++)
         first_peer_of [index] = -1;
     for (int index = 0; index < n_routes; index++) {
+        if (deploy->relay [node_index][index] >= 0)
+            continue;           //  a consumer in that process hands it on
         zi_route_t route = deploy->routes [node_index][index];
         zi_actor_route_t *into = &self->routes [self->n_routes++];
         into->output = deploy->route_output [node_index][index];
@@ -210,6 +213,23 @@ zi_actor_setup (zi_actor_t *self)
         }
     }
     free (first_peer_of);
+
+    //  Tensors this actor receives for other consumers on its thread
+    self->relays = calloc (deploy->n_actors + 1, sizeof (zi_actor_relay_t));
+    assert (self->relays);
+    for (int producer = 0; producer < plan->n_nodes; producer++)
+        for (int route = 0; route < deploy->n_routes [producer]; route++) {
+            int entry = deploy->relay [producer][route];
+            if (entry < 0 || deploy->routes [producer][entry].node != node_index)
+                continue;
+            int actor = deploy->first_actor [deploy->routes [producer][route].node];
+            for (int local = 0; local < self->thread->n_actors; local++)
+                if (self->thread->actors [local]->index == actor)
+                    self->relays [self->n_relays++] = (zi_actor_relay_t) {
+                        .source = producer, .slot = deploy->routes [producer][entry].slot,
+                        .target = self->thread->actors [local],
+                        .target_slot = deploy->routes [producer][route].slot};
+        }
     return 0;
 }
 
@@ -227,6 +247,7 @@ zi_actor_teardown (zi_actor_t *self)
         zi_trace_clear (&self->local [index].trace);
     }
     free (self->local);
+    free (self->relays);
     free (self->peers);
     free (self->peer_local);
     free (self->peer_actor);
@@ -463,9 +484,18 @@ zi_actor_drain (zi_actor_t *self, int budget)
         handled++;
         if (rc == -1)
             s_reject (self, "%s", zi_error_text ());
-        else
+        else {
+            for (int index = 0; index < self->n_relays; index++) {
+                zi_actor_relay_t *relay = &self->relays [index];
+                if (relay->source == header.source && relay->slot == header.slot) {
+                    zi_msg_header_t handed = header;
+                    handed.slot = relay->target_slot;
+                    s_hand_over (relay->target, &handed, tensor, &trace);
+                }
+            }
             s_accept (self, &header, tensor, zi_clock_usecs (), &trace,
                       header.flags & ZI_MSG_TRACE? zi_trace_now (): 0);
+        }
         zi_trace_clear (&trace);
     }
     return handled;

@@ -125,6 +125,39 @@ s_build_routes (zi_deploy_t *self)
     return 0;
 }
 
+//  A tensor crosses to another process once, however many consumers it
+//  has on one thread there: the first of them gets it and hands it to the
+//  rest. A residual block's input has two consumers (its first layer and
+//  its Add), and a split between blocks had sent it twice. Only single
+//  actors take part (a replica is picked per message)
+static void
+s_mark_relays (zi_deploy_t *self)
+{
+    for (int node = 0; node < self->plan->n_nodes; node++) {
+        int n_routes = self->n_routes [node];
+        int *relay = self->relay [node] = malloc ((n_routes + 1) * sizeof (int));
+        assert (relay);
+        for (int route = 0; route < n_routes; route++) {
+            relay [route] = -1;
+            int consumer = self->routes [node][route].node;
+            if (self->replicas [node] != 1 || consumer < 0 || self->replicas [consumer] != 1)
+                continue;
+            const zi_deploy_actor_t *actor = &self->actors [self->first_actor [consumer]];
+            if (actor->process == self->actors [self->first_actor [node]].process)
+                continue;
+            for (int entry = 0; entry < route && relay [route] < 0; entry++) {
+                int other = self->routes [node][entry].node;
+                if (relay [entry] >= 0 || other < 0 || self->replicas [other] != 1
+                ||  self->route_output [node][entry] != self->route_output [node][route])
+                    continue;
+                const zi_deploy_actor_t *first = &self->actors [self->first_actor [other]];
+                if (first->process == actor->process && first->thread == actor->thread)
+                    relay [route] = entry;
+            }
+        }
+    }
+}
+
 //  Marks which mailboxes need ipc or tcp endpoints
 static void
 s_mark_transports (zi_deploy_t *self)
@@ -132,6 +165,8 @@ s_mark_transports (zi_deploy_t *self)
     for (int node = 0; node < self->plan->n_nodes; node++)
         for (int route = 0; route < self->n_routes [node]; route++) {
             int consumer = self->routes [node][route].node;
+            if (self->relay [node][route] >= 0)
+                continue;       //  handed on inside its process
             for (int from = 0; from < self->replicas [node]; from++) {
                 int producer_process = self->actors [self->first_actor [node] + from].process;
                 if (consumer < 0) {
@@ -324,6 +359,8 @@ zi_deploy_new (const char *topology_path, int base_port)
     self->n_routes = calloc (n_nodes, sizeof (int));
     self->routes = calloc (n_nodes, sizeof (zi_route_t *));
     self->route_output = calloc (n_nodes, sizeof (int *));
+    self->relay = calloc (n_nodes, sizeof (int *));
+    assert (self->relay);
     assert (names && process && self->replicas && self->first_actor);
     for (int node = 0; node < n_nodes; node++)
         names [node] = plan->nodes [node].name;
@@ -362,6 +399,7 @@ zi_deploy_new (const char *topology_path, int base_port)
         }
     if (s_build_routes (self))
         goto failed;
+    s_mark_relays (self);
     s_mark_transports (self);
     int offset = base_port > 0? base_port - topology->base_port: 0;
     if (s_assign_ports (self, offset))
@@ -384,9 +422,12 @@ zi_deploy_destroy (zi_deploy_t **self_p)
     for (int node = 0; self->plan && self->routes && node < self->plan->n_nodes; node++) {
         free (self->routes [node]);
         free (self->route_output [node]);
+        if (self->relay)
+            free (self->relay [node]);
     }
     free (self->routes);
     free (self->route_output);
+    free (self->relay);
     free (self->n_routes);
     free (self->input_routes);
     free (self->input_route_input);

@@ -43,6 +43,8 @@ typedef struct zi_deploy_t {
     int *n_routes;              //  per node: routes of its outputs
     zi_route_t **routes;        //  per node: [output * max + k] see zi_deploy_routes
     int **route_output;         //  per node: which output each route carries
+    int **relay;                //  per node: per route, -1 if sent directly, else the
+                                //  route whose consumer hands the tensor on (zi_deploy.c)
     int n_input_routes;         //  model inputs -> consumers
     zi_route_t *input_routes;   //  slot field = consumer slot, node = consumer
     int *input_route_input;     //  which model input each input route carries

@@ -88,6 +88,15 @@ typedef struct {
                                 //  are handed to it in memory, else NULL
 } zi_actor_route_t;
 
+//  A tensor this actor hands on to a consumer on its thread when it
+//  arrives from another process (zi_deploy.c, s_mark_relays)
+typedef struct {
+    int source;                 //  producing node
+    int slot;                   //  the slot it arrives in here
+    zi_actor_t *target;         //  the other consumer
+    int target_slot;            //  its input slot
+} zi_actor_relay_t;
+
 struct zi_actor_t {
     zi_worker_t *worker;        //  owning process
     zi_thread_t *thread;        //  owning thread
@@ -112,6 +121,8 @@ struct zi_actor_t {
     int n_local;                //  hand-offs from same-thread peers waiting
     int max_local;              //  room in the local queue
     zi_local_t *local;          //  those hand-offs, oldest first
+    int n_relays;               //  tensors from other processes handed on
+    zi_actor_relay_t *relays;
     atomic_int tap_wanted;      //  the monitor waits for a copy of the next output
     zi_actor_stats_t stats;     //  counters
 };

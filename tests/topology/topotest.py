@@ -266,6 +266,44 @@ def huge_tensor_case(args, folder, port):
         client.close()
 
 
+def relay_case(args, folder, port):
+    """A tensor crosses to another process once, however many consumers it
+    has on one thread there: relu's output goes to neg and mul in p1 (one
+    message, handed on inside p1) and to abs in p2 (a second). Answers stay
+    bitwise right, and relu sends two messages per request, not three."""
+    import onnx
+    from onnx import TensorProto, helper
+    shape = [1, 4, 32, 32]
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["a"], name="relu"),
+         helper.make_node("Neg", ["a"], ["b"], name="neg"),
+         helper.make_node("Mul", ["a", "b"], ["c"], name="mul"),
+         helper.make_node("Abs", ["a"], ["d"], name="abs")],
+        "relay", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, shape),
+         helper.make_tensor_value_info("d", TensorProto.FLOAT, shape)])
+    model = os.path.join(folder, "relay.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), model)
+    placement = ["  - process: p0", "    node: relu", "  - process: p1", "    node: neg",
+                 "  - process: p1", "    node: mul", "  - process: p2", "    node: abs"]
+    path = write_topology(folder, model, ["p0", "p1", "p2"], placement, port, "tcp")
+    x = np.random.default_rng(11).standard_normal(shape, dtype=np.float32)
+    a = np.maximum(x, 0)
+    requests = 40
+    with Topology(args.zinfer, path) as topology:
+        client = zinfer_client.Client(topology.endpoint)
+        answers = client.infer_many([[x]] * requests, inflight=4)
+        check(all(c.tobytes() == (a * -a).tobytes() and d.tobytes() == np.abs(a).tobytes()
+                  for c, d in answers), f"{requests} answers bitwise right")
+        client.close()
+        actors = {actor["name"]: actor for actor in top_json(args, path)["actors"]}
+        sent = actors["relu"]["messages_out"]
+        check(sent == 2 * requests, f"relu sent {sent} messages for {requests} requests: "
+              f"one per process, not one per consumer")
+        check(actors["neg"]["requests"] == requests and actors["mul"]["requests"] == requests,
+              "neg and mul each computed every request")
+
+
 def split_topology(args, folder, port, model_name, parts, transport="tcp"):
     """A topology of model_name cut into parts processes by node count"""
     model = os.path.join(args.models, model_name + ".onnx")
@@ -934,6 +972,7 @@ CASES = {
     "slow_reader": slow_reader_case,
     "resend_replaces": resend_case,
     "shared_memory": shared_memory_case,
+    "relay_once": relay_case,
 }
 
 
