@@ -233,6 +233,23 @@ def run_remote(zinfer, endpoint, data, runs, folder, inflight=1, topology=None, 
     return read_times(times), throughput
 
 
+def run_paired(zinfer, endpoint, model, data, runs, folder):
+    """Single requests to a running topology, each right after a local run
+    of the model in the same client process (`zinfer infer --local`): the
+    remote latencies (ms), the local ones, and the median of the
+    per-request ratios, which drift on a shared machine cancels in"""
+    times, local_times = (os.path.join(folder, name) for name in ("paired.txt", "paired-local.txt"))
+    out = subprocess.run([zinfer, "infer", "--endpoint", endpoint, "--input", data,
+                          "--repeat", str(runs), "--times", times, "--local", model,
+                          "--local-times", local_times],
+                         check=True, capture_output=True, text=True).stdout
+    ratio = None
+    for line in out.splitlines():
+        if "split over local, per request" in line:
+            ratio = float(line.rsplit("median", 1)[1])
+    return read_times(times), read_times(local_times), ratio
+
+
 def stats(values):
     values = sorted(values)
     count = len(values)

@@ -27,13 +27,19 @@ static const char *s_usage =
     "                    (default: the ZINFER_KEY environment variable)\n"
     "  --no-shared-memory  send inputs through the socket even on the gateway's\n"
     "                    host (by default, over ipc, inputs of 64 KiB and more\n"
-    "                    go through shared memory; ZINFER_SHARED_MEMORY=0 too)\n";
+    "                    go through shared memory; ZINFER_SHARED_MEMORY=0 too)\n"
+    "  --local MODEL.onnx  with --repeat and one in flight: before each request,\n"
+    "                    run MODEL here on one thread and time it too, then\n"
+    "                    print the median of the per-request ratios (split\n"
+    "                    over local), which a shared machine's drift cancels in\n"
+    "  --local-times FILE  with --local: write each local run's latency (ms)\n";
 
 int
 zi_cli_infer (int argc, char **argv)
 {
     const char *path = NULL, *output_path = NULL, *endpoint = NULL, *times_path = NULL;
     const char *check_path = NULL, *key_path = NULL;
+    const char *local_path = NULL, *local_times_path = NULL;
     const char *input_paths [ZI_MAX_DIMS];
     int n_inputs = 0;
     long repeat = 1, inflight = 1, timeout = 30000, base_port = 0;
@@ -45,6 +51,8 @@ zi_cli_infer (int argc, char **argv)
         ZI_CLI_TEXT ("--times", &times_path),
         ZI_CLI_TEXT ("--key", &key_path),
         ZI_CLI_TEXT ("--endpoint", &endpoint),
+        ZI_CLI_TEXT ("--local", &local_path),
+        ZI_CLI_TEXT ("--local-times", &local_times_path),
         ZI_CLI_FLAG ("--no-shared-memory", &no_shared_memory),
         ZI_CLI_INT ("--repeat", &repeat, 1, 100000000),
         ZI_CLI_INT ("--inflight", &inflight, 1, 100000),
@@ -60,11 +68,21 @@ zi_cli_infer (int argc, char **argv)
                             "--input FILE.npy)");
     if (n_inputs == 0)
         return zi_cli_fail ("infer", "no --input given");
+    if (local_path && (repeat < 2 || inflight != 1))
+        return zi_cli_fail ("infer", "--local pairs each request with a local run: it needs "
+                            "--repeat 2 or more and one request in flight, got --repeat %ld "
+                            "--inflight %ld", repeat, inflight);
+    if (local_times_path && !local_path)
+        return zi_cli_fail ("infer", "--local-times needs --local MODEL.onnx");
 
     zi_tensor_t *inputs [ZI_MAX_DIMS] = {NULL};
     zi_tensor_t *expected = NULL;
     long differ = 0;
     zi_client_t *client = NULL;
+    zi_model_t *model = NULL;
+    zi_session_t *session = NULL;
+    double *local_latency = NULL;
+    double *ratio = NULL;
     double *latency = NULL;
     int64_t *sent_at = NULL;
     int rc = ZI_EXIT_USAGE;
@@ -95,6 +113,20 @@ zi_cli_infer (int argc, char **argv)
             inputs [index] = placed;
         }
     }
+    if (local_path) {
+        zi_options_t options = {.threads = 1};
+        model = zi_model_load (local_path);
+        session = model? zi_session_new (model, &options): NULL;
+        zi_tensor_t *outputs [ZI_MAX_DIMS] = {NULL};
+        if (!session || zi_session_run (session, inputs, outputs)) {
+            zi_cli_fail ("infer", "--local %s: %s", local_path, zi_error_text ());
+            goto done;
+        }
+        for (int output = 0; output < ZI_MAX_DIMS; output++)
+            zi_tensor_destroy (&outputs [output]);
+        local_latency = calloc (repeat, sizeof (double));
+        assert (local_latency);
+    }
     rc = ZI_EXIT_FAILURE;
     latency = calloc (repeat, sizeof (double));
     //  Request ids are handed out 1, 2, 3...: index send times by id
@@ -117,6 +149,19 @@ zi_cli_infer (int argc, char **argv)
     while (answered < repeat) {
         while (sent < repeat && sent - answered < inflight) {
             uint64_t id;
+            if (session) {
+                //  The local run right before its request: both see the
+                //  machine as it is at that moment
+                zi_tensor_t *outputs [ZI_MAX_DIMS] = {NULL};
+                int64_t began = zi_cli_usecs ();
+                if (zi_session_run (session, inputs, outputs)) {
+                    fprintf (stderr, "zinfer infer: --local: %s\n", zi_error_text ());
+                    goto done;
+                }
+                local_latency [sent] = (zi_cli_usecs () - began) / 1000.0;
+                for (int output = 0; output < ZI_MAX_DIMS; output++)
+                    zi_tensor_destroy (&outputs [output]);
+            }
             int64_t now = zi_cli_usecs ();
             if (zi_client_send (client, inputs, n_inputs, &id)) {
                 fprintf (stderr, "zinfer infer: %s\n", zi_error_text ());
@@ -153,7 +198,16 @@ zi_cli_infer (int argc, char **argv)
             zi_tensor_destroy (&outputs [output]);
     }
     double seconds = (zi_cli_usecs () - start) / 1e6;
-    if (times_path && zi_cli_write_times (times_path, latency, (int) repeat)) {
+    if (session) {
+        //  With one in flight, answer i is request i's; paired before
+        //  the quantiles below sort the arrays
+        ratio = calloc (repeat, sizeof (double));
+        assert (ratio);
+        for (long index = 0; index < repeat; index++)
+            ratio [index] = latency [index] / (local_latency [index] > 0? local_latency [index]: 1e-3);
+    }
+    if ((times_path && zi_cli_write_times (times_path, latency, (int) repeat))
+    ||  (local_times_path && zi_cli_write_times (local_times_path, local_latency, (int) repeat))) {
         fprintf (stderr, "zinfer infer: %s\n", zi_error_text ());
         goto done;
     }
@@ -167,9 +221,18 @@ zi_cli_infer (int argc, char **argv)
                 "(%ld requests, %ld in flight)\n",
                 zi_cli_quantile (latency, (int) repeat, 0.5),
                 zi_cli_quantile (latency, (int) repeat, 0.9), repeat / seconds, repeat, inflight);
+    if (session)
+        printf ("local: median %.3f ms, p90 %.3f ms; split over local, per request: "
+                "median %.3f\n", zi_cli_quantile (local_latency, (int) repeat, 0.5),
+                zi_cli_quantile (local_latency, (int) repeat, 0.9),
+                zi_cli_quantile (ratio, (int) repeat, 0.5));
     rc = differ? ZI_EXIT_FAILURE: 0;
 done:
     zi_tensor_destroy (&expected);
+    zi_session_destroy (&session);
+    zi_model_destroy (&model);
+    free (local_latency);
+    free (ratio);
     free (latency);
     free (sent_at);
     zi_client_destroy (&client);

@@ -860,16 +860,26 @@ def shared_memory_case(args, folder, port):
         gateway = shared_count()
         check(gateway["shared"] == 21, f"... all 21 inputs came in shared memory "
               f"({gateway['shared']})")
+        # --local: each request paired with a local run made just before it
+        local_times = os.path.join(folder, "local.txt")
+        out = subprocess.run([args.zinfer, "infer", path, "--input", data, "--repeat", "5",
+                              "--check", expected, "--local", os.path.join(folder, "relu_neg.onnx"),
+                              "--local-times", local_times],
+                             capture_output=True, text=True, timeout=120)
+        runs = [float(line) for line in open(local_times)] if out.returncode == 0 else []
+        check(out.returncode == 0 and "split over local, per request: median" in out.stdout
+              and len(runs) == 5 and min(runs) > 0,
+              f"zinfer infer --local times a local run before each request ({out.stdout.strip()})")
         out = infer(dict(os.environ, ZINFER_SHARED_MEMORY="0"))
-        check(out.returncode == 0 and shared_count()["shared"] == 21,
+        check(out.returncode == 0 and shared_count()["shared"] == 27,
               "ZINFER_SHARED_MEMORY=0 sends them inline, as right")
         out = infer(extra=["--no-shared-memory"])
-        check(out.returncode == 0 and shared_count()["shared"] == 21,
+        check(out.returncode == 0 and shared_count()["shared"] == 27,
               "so does --no-shared-memory")
         client = zinfer_client.Client(topology.local_endpoint)
         answers = client.infer_many([[x]] * 10, inflight=4)
         check(client.shared_memory and all(a[0].tobytes() == want.tobytes() for a in answers)
-              and shared_count()["shared"] == 31,
+              and shared_count()["shared"] == 37,
               "the Python client on ipc: shared memory, bitwise right")
         # An input made with Client.array is read where it lies: no block
         # per request, and a change to it shows in the next answer
@@ -878,7 +888,7 @@ def shared_memory_case(args, folder, port):
         blocks = ours()
         answers = client.infer_many([[placed]] * 10, inflight=4)
         check(all(a[0].tobytes() == want.tobytes() for a in answers) and ours() == blocks
-              and shared_count()["shared"] == 41,
+              and shared_count()["shared"] == 47,
               "Client.array: read in place, bitwise right, no block made per request")
         placed *= -1
         check(client.infer([placed])[0].tobytes() == (-np.maximum(-x, 0)).tobytes(),
