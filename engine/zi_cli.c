@@ -134,6 +134,18 @@ s_compare_doubles (const void *a, const void *b)
 }
 
 double
+zi_cli_timed_run (zi_session_t *session, zi_tensor_t *const *inputs)
+{
+    zi_tensor_t *outputs [ZI_MAX_DIMS] = {NULL};
+    int64_t start = zi_cli_usecs ();
+    int rc = zi_session_run (session, inputs, outputs);
+    double took = (zi_cli_usecs () - start) / 1000.0;
+    for (int output = 0; output < ZI_MAX_DIMS; output++)
+        zi_tensor_destroy (&outputs [output]);
+    return rc? -1: took;
+}
+
+double
 zi_cli_quantile (double *values, int count, double q)
 {
     if (count <= 0)

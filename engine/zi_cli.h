@@ -90,6 +90,10 @@ bool
 //  Monotonic time in microseconds
 int64_t
     zi_cli_usecs (void);
+//  Runs a session once on inputs, drops its outputs, and returns how long
+//  the run took in ms; -1 with the reason if it failed
+double
+    zi_cli_timed_run (zi_session_t *session, zi_tensor_t *const *inputs);
 //  Sorts doubles and returns the value at quantile q (0..1)
 double
     zi_cli_quantile (double *values, int count, double q);

@@ -117,13 +117,10 @@ zi_cli_infer (int argc, char **argv)
         zi_options_t options = {.threads = 1};
         model = zi_model_load (local_path);
         session = model? zi_session_new (model, &options): NULL;
-        zi_tensor_t *outputs [ZI_MAX_DIMS] = {NULL};
-        if (!session || zi_session_run (session, inputs, outputs)) {
+        if (!session || zi_cli_timed_run (session, inputs) < 0) {
             zi_cli_fail ("infer", "--local %s: %s", local_path, zi_error_text ());
             goto done;
         }
-        for (int output = 0; output < ZI_MAX_DIMS; output++)
-            zi_tensor_destroy (&outputs [output]);
         local_latency = calloc (repeat, sizeof (double));
         assert (local_latency);
     }
@@ -149,18 +146,11 @@ zi_cli_infer (int argc, char **argv)
     while (answered < repeat) {
         while (sent < repeat && sent - answered < inflight) {
             uint64_t id;
-            if (session) {
-                //  The local run right before its request: both see the
-                //  machine as it is at that moment
-                zi_tensor_t *outputs [ZI_MAX_DIMS] = {NULL};
-                int64_t began = zi_cli_usecs ();
-                if (zi_session_run (session, inputs, outputs)) {
-                    fprintf (stderr, "zinfer infer: --local: %s\n", zi_error_text ());
-                    goto done;
-                }
-                local_latency [sent] = (zi_cli_usecs () - began) / 1000.0;
-                for (int output = 0; output < ZI_MAX_DIMS; output++)
-                    zi_tensor_destroy (&outputs [output]);
+            //  The local run right before its request: both see the
+            //  machine as it is at that moment
+            if (session && (local_latency [sent] = zi_cli_timed_run (session, inputs)) < 0) {
+                fprintf (stderr, "zinfer infer: --local: %s\n", zi_error_text ());
+                goto done;
             }
             int64_t now = zi_cli_usecs ();
             if (zi_client_send (client, inputs, n_inputs, &id)) {

@@ -279,17 +279,11 @@ zi_cli_run (int argc, char **argv)
         zi_session_profile_reset (session);
         times = malloc (repeat * sizeof (double));
         assert (times);
-        for (long run = 0; run < repeat; run++) {
-            zi_tensor_t *again [ZI_MAX_DIMS] = {NULL};
-            int64_t start = zi_cli_usecs ();
-            if (zi_session_run (session, tensors, again)) {
+        for (long run = 0; run < repeat; run++)
+            if ((times [run] = zi_cli_timed_run (session, tensors)) < 0) {
                 fprintf (stderr, "zinfer run: %s\n", zi_error_text ());
                 goto done;
             }
-            times [run] = (zi_cli_usecs () - start) / 1000.0;
-            for (int output = 0; output < zi_model_n_outputs (model); output++)
-                zi_tensor_destroy (&again [output]);
-        }
     }
     for (int output = 0; output < zi_model_n_outputs (model); output++)
         zi_cli_summarise (zi_model_output_name (model, output), results [output]);
