@@ -491,6 +491,7 @@ zi_actor_drain (zi_actor_t *self, int budget)
                     zi_msg_header_t handed = header;
                     handed.slot = relay->target_slot;
                     s_hand_over (relay->target, &handed, tensor, &trace);
+                    ZI_COUNT (relay->sent, 1);
                 }
             }
             s_accept (self, &header, tensor, zi_clock_usecs (), &trace,

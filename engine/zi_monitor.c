@@ -95,14 +95,20 @@ s_pack_window (msgpack_packer *packer, const char *key, zi_window_t *window)
 }
 
 static void
-s_pack_sent (msgpack_packer *packer, int n_peers, const int *peer_actor, zi_counter_t *sent)
+s_pack_sent (msgpack_packer *packer, zi_actor_t *actor)
 {
+    //  Its peers, then the consumers it hands tensors on to
     s_pack_str (packer, "sent");
-    msgpack_pack_array (packer, n_peers);
-    for (int peer = 0; peer < n_peers; peer++) {
+    msgpack_pack_array (packer, actor->n_peers + actor->n_relays);
+    for (int peer = 0; peer < actor->n_peers; peer++) {
         msgpack_pack_array (packer, 2);
-        msgpack_pack_int64 (packer, peer_actor [peer]);
-        msgpack_pack_uint64 (packer, ZI_READ (sent [peer]));
+        msgpack_pack_int64 (packer, actor->peer_actor [peer]);
+        msgpack_pack_uint64 (packer, ZI_READ (actor->peer_sent [peer]));
+    }
+    for (int index = 0; index < actor->n_relays; index++) {
+        msgpack_pack_array (packer, 2);
+        msgpack_pack_int64 (packer, actor->relays [index].target->index);
+        msgpack_pack_uint64 (packer, ZI_READ (actor->relays [index].sent));
     }
 }
 
@@ -144,7 +150,7 @@ s_pack_actor (msgpack_packer *packer, zi_worker_t *worker, zi_actor_t *actor)
     pthread_mutex_unlock (&stats->lock);
     s_pack_str (packer, "last_error");
     s_pack_str (packer, error);
-    s_pack_sent (packer, actor->n_peers, actor->peer_actor, actor->peer_sent);
+    s_pack_sent (packer, actor);
     s_pack_key_u64 (packer, "received", ZI_READ (stats->messages_in) + ZI_READ (stats->rejected));
     char endpoints [3][256];
     int count = 0;

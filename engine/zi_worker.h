@@ -95,6 +95,7 @@ typedef struct {
     int slot;                   //  the slot it arrives in here
     zi_actor_t *target;         //  the other consumer
     int target_slot;            //  its input slot
+    zi_counter_t sent;          //  tensors handed on (the target's queue depth)
 } zi_actor_relay_t;
 
 struct zi_actor_t {

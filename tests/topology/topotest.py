@@ -302,6 +302,14 @@ def relay_case(args, folder, port):
               f"one per process, not one per consumer")
         check(actors["neg"]["requests"] == requests and actors["mul"]["requests"] == requests,
               "neg and mul each computed every request")
+        # The monitor counts what neg handed on as sent to mul (queue depths)
+        out = subprocess.run([args.zinfer, "inspect", path, "neg"], capture_output=True,
+                             text=True, timeout=30).stdout
+        line = [text for text in out.splitlines() if text.strip().startswith("sent")]
+        pairs = json.loads(line[0].split(None, 1)[1]) if line else []
+        to_mul = sum(count for actor, count in pairs if actor == actors["mul"]["index"])
+        check(to_mul == 2 * requests, f"neg's monitor counts {to_mul} tensors to mul: its "
+              f"own {requests} and the {requests} it handed on")
 
 
 def split_topology(args, folder, port, model_name, parts, transport="tcp"):
