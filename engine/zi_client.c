@@ -674,7 +674,8 @@ zi_client_test (zi_test_t *t)
               "the gateway reads the tensor from its block: %s", rc? zi_error_text (): "ok");
     zi_tensor_destroy (&received);
     zmq_msg_close (&identity);
-    ZI_CHECK (t, client->n_spare == 0 && !((s_pending_t *) zhashx_first (client->pending))->block,
+    s_pending_t *pending = zhashx_first (client->pending);
+    ZI_CHECK (t, client->n_spare == 0 && pending && !pending->block,
               "... with no copy: the request made no block of its own");
     zi_shm_cache_destroy (&cache);
 
