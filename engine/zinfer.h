@@ -140,7 +140,10 @@ typedef struct {
 
 //  A session runs a model locally. It plans (shape inference, constant
 //  folding, fusion, buffers) on the first run and again whenever the input
-//  shapes change. The model must outlive the session.
+//  shapes change. The model must outlive the session. Its kernels share
+//  their work out on threads of their own: from the first run on, OpenBLAS
+//  runs single-threaded in this process and the threads it started as it
+//  loaded are stopped (another openblas_set_num_threads starts them again).
 zi_session_t *
     zi_session_new (zi_model_t *model, const zi_options_t *options);
 void
