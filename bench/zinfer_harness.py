@@ -337,3 +337,15 @@ def busy_usecs(zinfer, topology_path):
     for actor in json.loads(out.stdout)["actors"]:
         busy[actor["process"]] = busy.get(actor["process"], 0) + actor["busy_usecs"]
     return busy
+
+
+def thread_cpu_usecs(zinfer, topology_path):
+    """CPU time so far of each process's worker threads (kernels, and the
+    gateway's and the actors' own work), from `zinfer top --json`"""
+    import json
+    out = subprocess.run([zinfer, "top", topology_path, "--json"], capture_output=True,
+                         text=True, timeout=60)
+    if out.returncode != 0:
+        raise HarnessError(f"zinfer top failed: {out.stderr.strip()}")
+    return {process["name"]: process.get("cpu_usecs", 0)
+            for process in json.loads(out.stdout)["processes"] if process.get("answered")}

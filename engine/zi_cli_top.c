@@ -54,6 +54,21 @@ typedef struct {
     double seconds;                 //  between the snapshots
 } s_view_t;
 
+//  A process's CPU use in percent of one core, for key ("cpu_usecs": its
+//  worker threads; "process_cpu_usecs": all of it): over the interval
+//  when there is a previous snapshot, else since it started
+static double
+s_cpu_percent (const s_view_t *view, int process, const char *key)
+{
+    const msgpack_object *stats = &view->now [process].reply.data;
+    double now = zi_watch_number (stats, key);
+    if (view->before && view->before [process].answered && view->seconds > 0)
+        return (now - zi_watch_number (&view->before [process].reply.data, key))
+               / (view->seconds * 1e4);
+    double uptime = zi_watch_number (stats, "uptime_usecs");
+    return uptime > 0? 100.0 * now / uptime: 0;
+}
+
 static double
 s_window (const msgpack_object *map, const char *key, int which)
 {
@@ -202,11 +217,13 @@ s_print_table (s_view_t *view, FILE *out)
                 }
             rate = (messages - earlier) / view->seconds;
         }
-        fprintf (out, "  process %-14s pid %-7.0f up %7.1f s  threads %.0f  rss %6.1f MiB  %8.1f msg/s",
+        fprintf (out, "  process %-14s pid %-7.0f up %7.1f s  threads %.0f  rss %6.1f MiB  %8.1f msg/s"
+                 "  cpu %5.1f%% (threads) %5.1f%% (all)",
                  zi_watch_string (stats, "process", text, sizeof text),
                  zi_watch_number (stats, "pid"), zi_watch_number (stats, "uptime_usecs") / 1e6,
                  zi_watch_number (stats, "threads"), zi_watch_number (stats, "rss_bytes") / 1048576.0,
-                 rate);
+                 rate, s_cpu_percent (view, process, "cpu_usecs"),
+                 s_cpu_percent (view, process, "process_cpu_usecs"));
         const msgpack_object *gateway = zi_watch_get (stats, "gateway");
         if (gateway && gateway->type == MSGPACK_OBJECT_MAP)
             fprintf (out, "  gateway: %.0f requests, %.0f in flight, %.0f rejected",
@@ -258,9 +275,11 @@ s_print_json (s_view_t *view, FILE *out)
         if (reply->answered) {
             const msgpack_object *stats = &reply->reply.data;
             fprintf (out, ", \"pid\": %.0f, \"uptime_usecs\": %.0f, \"threads\": %.0f, "
-                     "\"rss_bytes\": %.0f", zi_watch_number (stats, "pid"),
-                     zi_watch_number (stats, "uptime_usecs"), zi_watch_number (stats, "threads"),
-                     zi_watch_number (stats, "rss_bytes"));
+                     "\"rss_bytes\": %.0f, \"cpu_usecs\": %.0f, \"process_cpu_usecs\": %.0f",
+                     zi_watch_number (stats, "pid"), zi_watch_number (stats, "uptime_usecs"),
+                     zi_watch_number (stats, "threads"), zi_watch_number (stats, "rss_bytes"),
+                     zi_watch_number (stats, "cpu_usecs"),
+                     zi_watch_number (stats, "process_cpu_usecs"));
             const msgpack_object *gateway = zi_watch_get (stats, "gateway");
             if (gateway && gateway->type == MSGPACK_OBJECT_MAP) {
                 //  Every counter the gateway reports, whatever it adds later

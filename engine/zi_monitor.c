@@ -18,6 +18,8 @@
 #include "zi_worker.h"
 #include "zi_zap.h"
 #include <msgpack.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -182,6 +184,33 @@ s_pack_security (msgpack_packer *packer, zi_worker_t *worker)
     s_pack_str (packer, last);
 }
 
+//  CPU time of the worker threads: kernels, and also what `busy_usecs`
+//  leaves out (the gateway's work, receiving and sending, hand-overs)
+static uint64_t
+s_threads_cpu_usecs (zi_worker_t *worker)
+{
+    uint64_t total = 0;
+    for (int index = 0; index < worker->n_threads; index++) {
+        clockid_t clock;
+        struct timespec spent;
+        if (pthread_getcpuclockid (worker->threads [index].handle, &clock) == 0
+        &&  clock_gettime (clock, &spent) == 0)
+            total += (uint64_t) spent.tv_sec * 1000000 + (uint64_t) spent.tv_nsec / 1000;
+    }
+    return total;
+}
+
+//  CPU time of the whole process, ZeroMQ's I/O threads and the monitor too
+static uint64_t
+s_process_cpu_usecs (void)
+{
+    struct rusage usage;
+    if (getrusage (RUSAGE_SELF, &usage))
+        return 0;
+    return (uint64_t) (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000000
+         + (uint64_t) (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+}
+
 //  The whole process's stats as one msgpack map
 static void
 s_pack_stats (zi_monitor_t *self, msgpack_sbuffer *buffer)
@@ -192,7 +221,7 @@ s_pack_stats (zi_monitor_t *self, msgpack_sbuffer *buffer)
     msgpack_packer packer;
     msgpack_packer_init (&packer, buffer, msgpack_sbuffer_write);
     zi_gateway_t *gateway = atomic_load_explicit (&worker->gateway, memory_order_acquire);
-    msgpack_pack_map (&packer, 13);
+    msgpack_pack_map (&packer, 15);
     s_pack_str (&packer, "kind");
     s_pack_str (&packer, "stats");
     s_pack_str (&packer, "process");
@@ -204,6 +233,8 @@ s_pack_stats (zi_monitor_t *self, msgpack_sbuffer *buffer)
     s_pack_key_u64 (&packer, "time_nsecs", s_realtime_nsecs ());
     s_pack_key_u64 (&packer, "threads", worker->n_threads);
     s_pack_key_u64 (&packer, "rss_bytes", s_rss_bytes ());
+    s_pack_key_u64 (&packer, "cpu_usecs", s_threads_cpu_usecs (worker));
+    s_pack_key_u64 (&packer, "process_cpu_usecs", s_process_cpu_usecs ());
     s_pack_key_u64 (&packer, "queries", ZI_READ (self->queries));
     s_pack_key_u64 (&packer, "bad_queries", ZI_READ (self->bad_queries));
     s_pack_security (&packer, worker);

@@ -345,10 +345,22 @@ def monitor_case(args, folder, port):
         # No resends: the counts checked below must be exactly what was sent
         client = zinfer_client.Client(topology.endpoint, resend=False)
         x = np.load(data)
+        cpu_before = {p["name"]: p["cpu_usecs"] for p in top_json(args, path)["processes"]}
         client.infer_many([[x]] * requests, inflight=8, timeout=120)
         snapshot = top_json(args, path)
         check(all(p["answered"] for p in snapshot["processes"]), "every process answers")
         actors = snapshot["actors"]
+        # CPU time: the worker threads' grew with the requests, and the
+        # whole process's covers them
+        grew = {p["name"]: p["cpu_usecs"] - cpu_before.get(p["name"], 0)
+                for p in snapshot["processes"]}
+        check(all(grew[p["name"]] > 0 and p["cpu_usecs"] <= p["process_cpu_usecs"]
+                  for p in snapshot["processes"]),
+              "each process's worker threads used CPU for the requests, within the "
+              "process's: " + ", ".join(f"{p['name']} +{grew[p['name']] / 1e3:.0f} ms, "
+                                        f"{p['cpu_usecs'] / 1e3:.0f} <= "
+                                        f"{p['process_cpu_usecs'] / 1e3:.0f} ms"
+                                        for p in snapshot["processes"]))
         check(sorted(a["name"] for a in actors) == sorted(names), "every planned node is an actor")
         check(all(a["requests"] == requests for a in actors),
               f"every actor computed exactly {requests} requests")
