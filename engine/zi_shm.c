@@ -11,10 +11,12 @@
     blocks named after the peer's own process id, which the kernel reports
     for the connection. A client can make the gateway read nothing but its
     own blocks; a tcp client, which may be on another host, none at all.
-    Blocks are created for this user only (mode 0600). The gateway reads a
-    block with pread on a descriptor it keeps, not through a mapping: a
-    client that shrinks its block then gets a short read and a refusal,
-    where a mapping would have taken the gateway down with SIGBUS.
+    Blocks are created for this user only (mode 0600). The gateway keeps
+    each block open and mapped, and copies an input out of the mapping
+    into a tensor of its own (kernels never read a client's memory, which
+    the client could change under them). A client that shrinks its block
+    would make that copy fault with SIGBUS: the copy runs under a guard
+    that turns the fault into a refusal (s_guarded_copy).
     =========================================================================
 */
 
@@ -26,10 +28,14 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #define S_PREFIX "/zinfer-"
 #define S_CACHE_MAX 256                 //  blocks a gateway keeps mapped
@@ -222,9 +228,61 @@ zi_shm_sweep (void)
 
 typedef struct {
     int fd;                     //  the block, open read-only
+    const void *map;            //  mapped read-only, or NULL (then read with pread)
     size_t size;                //  its size when opened
     uint64_t used;              //  the cache's clock when last read
 } s_mapping_t;
+
+//  Copying out of a mapping costs a memcpy; pread also looks each 4 KiB
+//  page up in the file (0.15 ms against 0.09 ms for 588 KiB here). But a
+//  block its client shrank faults the copy with SIGBUS. The copy runs
+//  under a guard: the handler jumps back out of it and the read is
+//  refused. A SIGBUS anywhere else goes to whatever handled it before
+static _Thread_local sigjmp_buf *volatile s_guard;     //  volatile: the handler reads it
+static struct sigaction s_bus_before;
+static pthread_once_t s_bus_once = PTHREAD_ONCE_INIT;
+
+static void
+s_on_bus (int signal, siginfo_t *info, void *context)
+{
+    (void) signal;
+    (void) info;
+    (void) context;
+    if (s_guard)
+        siglongjmp (*s_guard, 1);
+    //  Not in a guarded copy: put the previous handler back, and the
+    //  access that faulted faults again, as it would have without us
+    sigaction (SIGBUS, &s_bus_before, NULL);
+}
+
+static void
+s_bus_install (void)
+{
+    struct sigaction action;
+    memset (&action, 0, sizeof action);
+    action.sa_sigaction = s_on_bus;
+    action.sa_flags = SA_SIGINFO;
+    sigemptyset (&action.sa_mask);
+    sigaction (SIGBUS, &action, &s_bus_before);
+}
+
+//  0, or -1 if the source went away under the copy
+static int
+s_guarded_copy (void *dst, const void *src, size_t size)
+{
+    pthread_once (&s_bus_once, s_bus_install);
+    sigjmp_buf jump;
+    if (sigsetjmp (jump, 1)) {
+        s_guard = NULL;
+        return -1;
+    }
+    s_guard = &jump;
+    atomic_signal_fence (memory_order_seq_cst);
+    memcpy (dst, src, size);
+    atomic_signal_fence (memory_order_seq_cst);
+    s_guard = NULL;
+    return 0;
+}
 
 //  An open block keeps its memory alive after the client unlinked it, so
 //  blocks are let go when their names are gone (zi_shm_cache_prune), and
@@ -241,6 +299,8 @@ s_mapping_destroy (void **item_p)
     s_mapping_t *mapping = *item_p;
     if (!mapping)
         return;
+    if (mapping->map)
+        munmap ((void *) mapping->map, mapping->size);
     close (mapping->fd);
     free (mapping);
     *item_p = NULL;
@@ -334,6 +394,10 @@ s_map (zi_shm_cache_t *self, const char *name)
     assert (mapping);
     mapping->fd = fd;
     mapping->size = (size_t) info.st_size;
+    //  Mapped with its pages in place, so no request faults them in; where
+    //  mapping fails, pread still works
+    void *map = mmap (NULL, mapping->size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+    mapping->map = map == MAP_FAILED? NULL: map;
     while (zhashx_size (self->mappings) > 0
     &&    (zhashx_size (self->mappings) >= S_CACHE_MAX
        ||  self->bytes + mapping->size > (size_t) S_CACHE_MAX_BYTES))
@@ -361,8 +425,18 @@ zi_shm_cache_read (zi_shm_cache_t *self, int peer_pid, const zi_shm_ref_t *ref, 
                          (unsigned long long) (ref->offset + ref->size), ref->name,
                          mapping->size);
     mapping->used = ++self->clock;
-    //  pread moves at most about 2 GiB a call; the kernel copies as fast
-    //  as memcpy would, and a block shrunk since it was opened reads short
+    if (mapping->map) {
+        if (s_guarded_copy (dst, (const char *) mapping->map + ref->offset, ref->size) == 0)
+            return 0;
+        struct stat info;
+        long long now = fstat (mapping->fd, &info) == 0? (long long) info.st_size: -1;
+        s_drop (self, ref->name);
+        return zi_error ("shared memory: bytes %llu..%llu are past the end of block %s "
+                         "(%lld bytes now)", (unsigned long long) ref->offset,
+                         (unsigned long long) (ref->offset + ref->size), ref->name, now);
+    }
+    //  pread moves at most about 2 GiB a call, and a block shrunk since it
+    //  was opened reads short
     uint64_t done = 0;
     while (done < ref->size) {
         ssize_t got = pread (mapping->fd, (char *) dst + done, ref->size - done,
@@ -450,8 +524,9 @@ zi_shm_test (zi_test_t *t)
     ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &missing, copy) == -1
               && strstr (zi_error_text (), "not this client's"), "a name that leaves /dev/shm");
 
-    //  A client that shrinks its block after the gateway opened it: a
-    //  clean refusal, where a mapping would have faulted (SIGBUS)
+    //  A client that shrinks its block after the gateway opened it: the
+    //  copy out of the mapping faults (SIGBUS), and the guard turns that
+    //  into a clean refusal
     zi_shm_block_t *shrinking = zi_shm_block_new (100000);
     if (shrinking) {
         zi_shm_ref_t tail = {.offset = 90000, .size = 4096};
@@ -464,6 +539,28 @@ zi_shm_test (zi_test_t *t)
         ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &tail, copy) == -1
                   && strstr (zi_error_text (), "past the end"), "... and is refused: %s",
                   zi_error_text ());
+        //  The guard catches faults in its own copies only: any other
+        //  SIGBUS still ends the process (here a child, reading past the
+        //  end of a shrunk mapping of its own)
+        fd = shm_open (tail.name, O_RDWR, 0);
+        void *map = fd >= 0? mmap (NULL, 100000, PROT_READ, MAP_SHARED, fd, 0): MAP_FAILED;
+        if (fd >= 0)
+            close (fd);
+        fflush (NULL);
+        pid_t child = map != MAP_FAILED? fork (): -1;
+        if (child == 0) {
+            volatile const char *past = (const char *) map + 90000;
+            char byte = *past;          //  faults
+            _exit (byte == 123? 0: 0);  //  reached only if the fault was swallowed
+        }
+        int status = 0;
+        bool waited = child > 0 && waitpid (child, &status, 0) == child;
+        ZI_CHECK (t, waited && !(WIFEXITED (status) && WEXITSTATUS (status) == 0),
+                  "a SIGBUS outside a guarded copy is not swallowed (%s %d)",
+                  WIFSIGNALED (status)? "signal": "exit code",
+                  WIFSIGNALED (status)? WTERMSIG (status): WEXITSTATUS (status));
+        if (map != MAP_FAILED)
+            munmap (map, 100000);
         zi_shm_block_destroy (&shrinking);
     }
     snprintf (missing.name, sizeof missing.name, S_PREFIX "+%d-1-00", (int) getpid ());
