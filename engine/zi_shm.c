@@ -407,6 +407,18 @@ s_map (zi_shm_cache_t *self, const char *name)
     return mapping;
 }
 
+//  Refuses a read from a block its client shrank, and lets the block go
+static int
+s_shrunk (zi_shm_cache_t *self, s_mapping_t *mapping, const zi_shm_ref_t *ref)
+{
+    struct stat info;
+    long long now = fstat (mapping->fd, &info) == 0? (long long) info.st_size: -1;
+    s_drop (self, ref->name);
+    return zi_error ("shared memory: bytes %llu..%llu are past the end of block %s "
+                     "(%lld bytes now)", (unsigned long long) ref->offset,
+                     (unsigned long long) (ref->offset + ref->size), ref->name, now);
+}
+
 int
 zi_shm_cache_read (zi_shm_cache_t *self, int peer_pid, const zi_shm_ref_t *ref, void *dst)
 {
@@ -425,16 +437,9 @@ zi_shm_cache_read (zi_shm_cache_t *self, int peer_pid, const zi_shm_ref_t *ref, 
                          (unsigned long long) (ref->offset + ref->size), ref->name,
                          mapping->size);
     mapping->used = ++self->clock;
-    if (mapping->map) {
-        if (s_guarded_copy (dst, (const char *) mapping->map + ref->offset, ref->size) == 0)
-            return 0;
-        struct stat info;
-        long long now = fstat (mapping->fd, &info) == 0? (long long) info.st_size: -1;
-        s_drop (self, ref->name);
-        return zi_error ("shared memory: bytes %llu..%llu are past the end of block %s "
-                         "(%lld bytes now)", (unsigned long long) ref->offset,
-                         (unsigned long long) (ref->offset + ref->size), ref->name, now);
-    }
+    if (mapping->map)
+        return s_guarded_copy (dst, (const char *) mapping->map + ref->offset, ref->size) == 0?
+               0: s_shrunk (self, mapping, ref);
     //  pread moves at most about 2 GiB a call, and a block shrunk since it
     //  was opened reads short
     uint64_t done = 0;
@@ -443,14 +448,8 @@ zi_shm_cache_read (zi_shm_cache_t *self, int peer_pid, const zi_shm_ref_t *ref, 
                              (off_t) (ref->offset + done));
         if (got < 0 && errno == EINTR)
             continue;
-        if (got <= 0) {
-            struct stat info;
-            long long now = fstat (mapping->fd, &info) == 0? (long long) info.st_size: -1;
-            s_drop (self, ref->name);
-            return zi_error ("shared memory: bytes %llu..%llu are past the end of block %s "
-                             "(%lld bytes now)", (unsigned long long) ref->offset,
-                             (unsigned long long) (ref->offset + ref->size), ref->name, now);
-        }
+        if (got <= 0)
+            return s_shrunk (self, mapping, ref);
         done += (uint64_t) got;
     }
     return 0;
