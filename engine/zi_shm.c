@@ -4,8 +4,9 @@
     Through a socket a 588 KiB input is copied into the kernel and out
     again, a socket buffer at a time, each round waking the I/O threads of
     both processes. Through shared memory the client copies it once into a
-    block it keeps for the next request, the gateway once out of it, and
-    the message that travels is a few dozen bytes.
+    block it keeps for the next request (or makes the input there in the
+    first place), the gateway once out of it, and the message that travels
+    is a few dozen bytes.
 
     Trust: the gateway follows references only from ipc peers, and only to
     blocks named after the peer's own process id, which the kernel reports

@@ -3,8 +3,9 @@
 
     A client on the gateway's host, connected over ipc, can hand large
     inputs over in POSIX shared memory instead of pushing their bytes
-    through a socket: it copies them into a block of its own and sends, in
-    place of each data frame, a reference (block name, offset, size). The
+    through a socket: it puts them in a block of its own (copied there per
+    request, or made there from the start with zi_client_tensor) and sends,
+    in place of each data frame, a reference (block name, offset, size). The
     gateway maps the block read-only once and copies each input out into a
     tensor of its own. docs/protocol.md describes the reference frame.
     =========================================================================

@@ -22,7 +22,8 @@ header frame followed by its raw little-endian bytes. On the gateway's host
 (an ipc:// endpoint) inputs of 64 KiB and more go through shared memory
 instead: the client copies them into a block of its own under /dev/shm and
 sends where they are (set ZINFER_SHARED_MEMORY=0 or shared_memory=False to
-send them inline).
+send them inline). An input made with Client.array(shape) lies in such a
+block from the start and is never copied.
 """
 
 import mmap
