@@ -11,7 +11,10 @@
 */
 
 #include "zi_launcher.h"
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -343,9 +346,37 @@ zi_launcher_destroy (zi_launcher_t **self_p)
     *self_p = NULL;
 }
 
+//  Removes the control sockets of this user's launchers that are gone: one
+//  killed outright (SIGKILL) could not remove its own
+static void
+s_sweep_controls (void)
+{
+    DIR *folder = opendir ("/tmp");
+    if (!folder)
+        return;
+    char prefix [64];
+    snprintf (prefix, sizeof prefix, "zinfer-%d-up-", (int) getuid ());
+    struct dirent *entry;
+    while ((entry = readdir (folder))) {
+        if (strncmp (entry->d_name, prefix, strlen (prefix)) != 0)
+            continue;
+        const char *digits = entry->d_name + strlen (prefix);
+        char *end = NULL;
+        long pid = isdigit ((unsigned char) *digits)? strtol (digits, &end, 10): 0;
+        struct stat info;
+        if (pid > 0 && end && strcmp (end, ".ctl") == 0
+        &&  kill ((pid_t) pid, 0) < 0 && errno == ESRCH
+        &&  fstatat (dirfd (folder), entry->d_name, &info, AT_SYMLINK_NOFOLLOW) == 0
+        &&  S_ISSOCK (info.st_mode) && info.st_uid == getuid ())
+            unlinkat (dirfd (folder), entry->d_name, 0);
+    }
+    closedir (folder);
+}
+
 int
 zi_launcher_start (zi_launcher_t *self, int ready_timeout_secs, bool interruptible)
 {
+    s_sweep_controls ();
     self->context = zmq_ctx_new ();
     self->socket = zmq_socket (self->context, ZMQ_PULL);
     snprintf (self->control, sizeof self->control, "ipc:///tmp/zinfer-%d-up-%d.ctl",

@@ -174,6 +174,12 @@ def no_orphans_case(args, folder, port):
             alive = [pid for pid in workers if os.path.exists(f"/proc/{pid}")
                      and "zombie" not in open(f"/proc/{pid}/status").read().lower()]
         check(not alive, f"after {signal.Signals(how).name}: no worker left ({alive})")
+    # A launcher killed outright leaves its control socket; the next one
+    # removes it
+    control = f"/tmp/zinfer-{os.getuid()}-up-{topology.process.pid}.ctl"
+    check(os.path.exists(control), "the killed launcher's control socket is left behind")
+    with Topology(args.zinfer, path):
+        check(not os.path.exists(control), "the next zinfer up removes it")
 
 
 def one_thread_case(args, folder, port):
