@@ -47,8 +47,9 @@ typedef _Atomic uint64_t zi_counter_t;
 //  Recent latencies for percentiles: a ring of the last ZI_WINDOW values
 #define ZI_WINDOW 256
 typedef struct {
+    zi_counter_t count;         //  values ever recorded (first: it shares a
+                                //  cache line with the counters before it)
     _Atomic uint32_t usecs [ZI_WINDOW];  //  values, microseconds
-    zi_counter_t count;         //  values ever recorded
 } zi_window_t;
 
 void
@@ -104,7 +105,6 @@ struct zi_actor_t {
     int index;                  //  actor index in the deployment
     int node_index;             //  planned graph node
     zi_node_t *node;            //  the node (process-local copy of the plan)
-    char name [256];            //  for messages and the monitor
     void *mailbox;              //  PULL
     int n_peers;                //  PUSH sockets, one per consuming actor
     void **peers;
@@ -126,6 +126,8 @@ struct zi_actor_t {
     zi_actor_relay_t *relays;
     atomic_int tap_wanted;      //  the monitor waits for a copy of the next output
     zi_actor_stats_t stats;     //  counters
+    char name [256];            //  for messages and the monitor (last: the
+                                //  fields read per request share fewer lines)
 };
 
 struct zi_thread_t {
