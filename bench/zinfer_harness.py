@@ -236,18 +236,16 @@ def run_remote(zinfer, endpoint, data, runs, folder, inflight=1, topology=None, 
 def run_paired(zinfer, endpoint, model, data, runs, folder):
     """Single requests to a running topology, each right after a local run
     of the model in the same client process (`zinfer infer --local`): the
-    remote latencies (ms), the local ones, and the median of the
-    per-request ratios, which drift on a shared machine cancels in"""
-    times, local_times = (os.path.join(folder, name) for name in ("paired.txt", "paired-local.txt"))
+    remote latencies (ms) and the median of the per-request ratios, which
+    drift on a shared machine cancels in"""
+    times = os.path.join(folder, "paired.txt")
     out = subprocess.run([zinfer, "infer", "--endpoint", endpoint, "--input", data,
-                          "--repeat", str(runs), "--times", times, "--local", model,
-                          "--local-times", local_times],
+                          "--repeat", str(runs), "--times", times, "--local", model],
                          check=True, capture_output=True, text=True).stdout
-    ratio = None
     for line in out.splitlines():
         if "split over local, per request" in line:
-            ratio = float(line.rsplit("median", 1)[1])
-    return read_times(times), read_times(local_times), ratio
+            return read_times(times), float(line.rsplit("median", 1)[1])
+    raise HarnessError(f"zinfer infer --local printed no per-request ratio: {out.strip()}")
 
 
 def stats(values):
@@ -325,27 +323,20 @@ def load_peers():
     return module
 
 
-def busy_usecs(zinfer, topology_path):
-    """Compute time so far per process of a running topology (sum of its
-    actors' busy_usecs), from `zinfer top --json`"""
+def process_times(zinfer, topology_path):
+    """Per process of a running topology, so far, in usecs, from one
+    `zinfer top --json`: its kernels' time (sum of its actors' busy_usecs)
+    and its worker threads' CPU (kernels, and the gateway's and the
+    actors' own work)"""
     import json
     out = subprocess.run([zinfer, "top", topology_path, "--json"], capture_output=True,
                          text=True, timeout=60)
     if out.returncode != 0:
         raise HarnessError(f"zinfer top failed: {out.stderr.strip()}")
+    snapshot = json.loads(out.stdout)
     busy = {}
-    for actor in json.loads(out.stdout)["actors"]:
+    for actor in snapshot["actors"]:
         busy[actor["process"]] = busy.get(actor["process"], 0) + actor["busy_usecs"]
-    return busy
-
-
-def thread_cpu_usecs(zinfer, topology_path):
-    """CPU time so far of each process's worker threads (kernels, and the
-    gateway's and the actors' own work), from `zinfer top --json`"""
-    import json
-    out = subprocess.run([zinfer, "top", topology_path, "--json"], capture_output=True,
-                         text=True, timeout=60)
-    if out.returncode != 0:
-        raise HarnessError(f"zinfer top failed: {out.stderr.strip()}")
-    return {process["name"]: process.get("cpu_usecs", 0)
-            for process in json.loads(out.stdout)["processes"] if process.get("answered")}
+    cpu = {process["name"]: process.get("cpu_usecs", 0)
+           for process in snapshot["processes"] if process.get("answered")}
+    return busy, cpu

@@ -86,6 +86,14 @@ s_failed (zi_actor_t *self, const char *format, ...)
     va_end (args);
 }
 
+//  Whether a producer's route is handed on by node's actor
+static bool
+s_relayed_here (const zi_deploy_t *deploy, int producer, int route, int node)
+{
+    int entry = deploy->relay [producer][route];
+    return entry >= 0 && deploy->routes [producer][entry].node == node;
+}
+
 int
 zi_actor_setup (zi_actor_t *self)
 {
@@ -214,14 +222,19 @@ zi_actor_setup (zi_actor_t *self)
     }
     free (first_peer_of);
 
-    //  Tensors this actor receives for other consumers on its thread
-    self->relays = calloc (deploy->n_actors + 1, sizeof (zi_actor_relay_t));
+    //  Tensors this actor receives for other consumers on its thread (as
+    //  many as routes relayed through it: one tensor may fill many slots)
+    int n_relayed = 0;
+    for (int producer = 0; producer < plan->n_nodes; producer++)
+        for (int route = 0; route < deploy->n_routes [producer]; route++)
+            n_relayed += s_relayed_here (deploy, producer, route, node_index);
+    self->relays = calloc (n_relayed + 1, sizeof (zi_actor_relay_t));
     assert (self->relays);
     for (int producer = 0; producer < plan->n_nodes; producer++)
         for (int route = 0; route < deploy->n_routes [producer]; route++) {
-            int entry = deploy->relay [producer][route];
-            if (entry < 0 || deploy->routes [producer][entry].node != node_index)
+            if (!s_relayed_here (deploy, producer, route, node_index))
                 continue;
+            int entry = deploy->relay [producer][route];
             int actor = deploy->first_actor [deploy->routes [producer][route].node];
             for (int local = 0; local < self->thread->n_actors; local++)
                 if (self->thread->actors [local]->index == actor)

@@ -103,8 +103,8 @@ zi_cli_infer (int argc, char **argv)
     }
     if (no_shared_memory)
         zi_client_set_shared_memory (client, false);
-    //  Inputs the gateway can read in place: one copy now, none per request
-    for (int index = 0; index < n_inputs; index++) {
+    //  Inputs in blocks of the client's own: one copy now, none per request
+    for (int index = 0; index < n_inputs && zi_client_shared_memory (client); index++) {
         zi_tensor_t *loaded = inputs [index];
         zi_tensor_t *placed = zi_client_tensor (client, loaded->dtype, loaded->ndim, loaded->dims);
         if (placed) {

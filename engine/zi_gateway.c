@@ -70,7 +70,7 @@ struct zi_gateway_t {
     zi_counter_t replaced;      //  requests a client sent again, their earlier copy dropped
     zi_counter_t late;          //  results of requests no longer waited for
     zi_counter_t shared;        //  requests whose inputs came in shared memory
-    zi_shm_cache_t *blocks;     //  clients' shared-memory blocks, kept open
+    zi_shm_cache_t *blocks;     //  clients' shared-memory blocks, kept open and mapped
 };
 
 static void

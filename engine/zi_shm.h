@@ -62,7 +62,7 @@ void
     zi_shm_sweep (void);
 
 //  --------------------------------------------------------------------------
-//  Gateway side: blocks opened once, read by reference
+//  Gateway side: blocks opened and mapped once, inputs copied out
 
 typedef struct zi_shm_cache_t zi_shm_cache_t;
 

@@ -274,9 +274,10 @@ def huge_tensor_case(args, folder, port):
 
 def relay_case(args, folder, port):
     """A tensor crosses to another process once, however many consumers it
-    has on one thread there: relu's output goes to neg and mul in p1 (one
-    message, handed on inside p1) and to abs in p2 (a second). Answers stay
-    bitwise right, and relu sends two messages per request, not three."""
+    has on one thread there: relu's output goes to neg, mul and a Concat
+    that takes it 40 times in p1 (one message, handed on inside p1) and to
+    abs in p2 (a second). Answers stay bitwise right, and relu sends two
+    messages per request, not 43."""
     import onnx
     from onnx import TensorProto, helper
     shape = [1, 4, 32, 32]
@@ -284,14 +285,18 @@ def relay_case(args, folder, port):
         [helper.make_node("Relu", ["x"], ["a"], name="relu"),
          helper.make_node("Neg", ["a"], ["b"], name="neg"),
          helper.make_node("Mul", ["a", "b"], ["c"], name="mul"),
-         helper.make_node("Abs", ["a"], ["d"], name="abs")],
+         helper.make_node("Abs", ["a"], ["d"], name="abs"),
+         helper.make_node("Concat", ["a"] * 40, ["e"], name="concat", axis=1)],
         "relay", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
         [helper.make_tensor_value_info("c", TensorProto.FLOAT, shape),
-         helper.make_tensor_value_info("d", TensorProto.FLOAT, shape)])
+         helper.make_tensor_value_info("d", TensorProto.FLOAT, shape),
+         helper.make_tensor_value_info("e", TensorProto.FLOAT,
+                                       [shape[0], shape[1] * 40] + shape[2:])])
     model = os.path.join(folder, "relay.onnx")
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), model)
     placement = ["  - process: p0", "    node: relu", "  - process: p1", "    node: neg",
-                 "  - process: p1", "    node: mul", "  - process: p2", "    node: abs"]
+                 "  - process: p1", "    node: mul", "  - process: p1", "    node: concat",
+                 "  - process: p2", "    node: abs"]
     path = write_topology(folder, model, ["p0", "p1", "p2"], placement, port, "tcp")
     x = np.random.default_rng(11).standard_normal(shape, dtype=np.float32)
     a = np.maximum(x, 0)
@@ -300,7 +305,8 @@ def relay_case(args, folder, port):
         client = zinfer_client.Client(topology.endpoint)
         answers = client.infer_many([[x]] * requests, inflight=4)
         check(all(c.tobytes() == (a * -a).tobytes() and d.tobytes() == np.abs(a).tobytes()
-                  for c, d in answers), f"{requests} answers bitwise right")
+                  and e.tobytes() == np.concatenate([a] * 40, axis=1).tobytes()
+                  for c, d, e in answers), f"{requests} answers bitwise right")
         client.close()
         actors = {actor["name"]: actor for actor in top_json(args, path)["actors"]}
         sent = actors["relu"]["messages_out"]
