@@ -5,6 +5,9 @@
 add_executable (zi_bench_transport bench/zi_bench_transport.c)
 target_link_libraries (zi_bench_transport zinfer_core)
 
+add_executable (zi_bench_floor bench/zi_bench_floor.c)
+target_link_libraries (zi_bench_floor PkgConfig::ZMQ)
+
 #  Transport smoke test: tcp on ports 26700-26701, clear of the other
 #  tests and of the script's default (26500)
 add_test (NAME bench_transport_tiny

@@ -248,6 +248,79 @@ def run_paired(zinfer, endpoint, model, data, runs, folder):
     raise HarnessError(f"zinfer infer --local printed no per-request ratio: {out.strip()}")
 
 
+class FloorChain:
+    """The same split with nothing of zinfer in it (bench/zi_bench_floor.c):
+    one process per stage that spins on arithmetic for as long as its nodes
+    took in the profile and sends on as many bytes as cross there, and a
+    client that pairs each request through the chain with the same
+    arithmetic run locally. Its ratio is the least any ZeroMQ split at
+    these cut points costs on this machine."""
+
+    def __init__(self, program, nodes, cuts, transport, folder, tag, port, iterations_per_ms):
+        self.program = program
+        bounds = [0] + list(cuts) + [len(nodes)]
+        stage_ms = [sum(node["ms"] for node in nodes[bounds[i]:bounds[i + 1]])
+                    for i in range(len(bounds) - 1)]
+        sends = [crossing_bytes(nodes, cut) for cut in cuts] + [nodes[-1]["bytes"]]
+        self.iterations = [max(1, round(ms * iterations_per_ms)) for ms in stage_ms]
+        # The client reaches the first stage and is answered over ipc, as
+        # zinfer's client reaches its gateway; the stages talk over transport
+        ipc = [f"ipc://{folder}/floor-{tag}-{i}" for i in range(len(stage_ms) + 1)]
+        inputs = [ipc[0]] + [(f"tcp://127.0.0.1:{port + i}" if transport == "tcp" else ipc[i])
+                             for i in range(1, len(stage_ms))]
+        self.first, self.last = ipc[0], ipc[-1]
+        self.stages = []
+        try:
+            for i, iterations in enumerate(self.iterations):
+                output = inputs[i + 1] if i + 1 < len(inputs) else self.last
+                self.stages.append(subprocess.Popen(
+                    [program, "stage", inputs[i], output, str(iterations), str(sends[i])],
+                    stderr=subprocess.PIPE, text=True, start_new_session=True))
+            time.sleep(0.2)
+            for stage in self.stages:
+                if stage.poll() is not None:
+                    raise HarnessError("zi_bench_floor stage failed: " + stage.stderr.read().strip())
+        except Exception:
+            self.stop()
+            raise
+
+    def _client(self, args, field):
+        out = subprocess.run([self.program] + args, capture_output=True, text=True, timeout=600)
+        values = dict(line.split(": ") for line in out.stdout.splitlines() if ": " in line)
+        if out.returncode != 0 or field not in values:
+            raise HarnessError(f"zi_bench_floor {args[0]} failed: {out.stderr.strip()}")
+        return float(values[field])
+
+    def run(self, runs):
+        """The median of the per-request ratios over `runs` single requests"""
+        return self._client(["client", self.first, self.last, str(sum(self.iterations)),
+                             str(runs)], "ratio")
+
+    def pipeline(self, requests, inflight):
+        """Throughput with `inflight` requests in flight over the same
+        arithmetic run on one thread (the median of five rounds' ratios)"""
+        return self._client(["pipeline", self.first, self.last, str(sum(self.iterations)),
+                             str(requests), str(inflight)], "speedup")
+
+    def stop(self):
+        for stage in self.stages:
+            if stage.poll() is None:
+                stage.kill()
+            stage.wait()
+        self.stages = []
+
+
+def floor_program(zinfer):
+    """zi_bench_floor, built next to zinfer"""
+    return os.path.join(os.path.dirname(os.path.abspath(zinfer)), "zi_bench_floor")
+
+
+def floor_calibrate(program):
+    """Iterations of zi_bench_floor's arithmetic per millisecond here"""
+    out = subprocess.run([program, "calibrate"], check=True, capture_output=True, text=True)
+    return float(out.stdout.split(":")[1])
+
+
 def stats(values):
     values = sorted(values)
     count = len(values)
