@@ -255,7 +255,7 @@ zi_actor_teardown (zi_actor_t *self)
     if (self->mailbox)
         zmq_close (self->mailbox);
     zhashx_destroy (&self->joins);
-    for (int index = 0; index < self->n_local; index++) {
+    for (int index = self->local_head; index < self->n_local; index++) {
         zi_tensor_destroy (&self->local [index].tensor);
         zi_trace_clear (&self->local [index].trace);
     }
@@ -276,6 +276,13 @@ static void
 s_hand_over (zi_actor_t *target, const zi_msg_header_t *header, zi_tensor_t *tensor,
              const zi_trace_t *trace)
 {
+    if (target->n_local == target->max_local && target->local_head > 0) {
+        //  Room at the front, where items were taken: close the gap
+        target->n_local -= target->local_head;
+        memmove (target->local, target->local + target->local_head,
+                 target->n_local * sizeof (zi_local_t));
+        target->local_head = 0;
+    }
     if (target->n_local == target->max_local) {
         target->max_local = target->max_local? target->max_local * 2: 8;
         target->local = realloc (target->local, target->max_local * sizeof (zi_local_t));
@@ -468,19 +475,29 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, 
     }
 }
 
-void
-zi_actor_drain_local (zi_actor_t *self)
+bool
+zi_actor_drain_local (zi_actor_t *self, int budget)
 {
-    //  Items handed over while this runs (a peer on the thread answering
-    //  back) land behind the ones taken here
-    for (int index = 0; index < self->n_local; index++) {
-        zi_local_t item = self->local [index];
+    for (int count = 0; count < budget && self->local_head < self->n_local; count++) {
+        //  Taken out first: whatever is handed over meanwhile lands behind
+        zi_local_t item = self->local [self->local_head++];
+        if (self->local_head == self->n_local)
+            self->local_head = self->n_local = 0;
         ZI_COUNT (self->stats.local_in, 1);
         s_accept (self, &item.header, item.tensor, zi_clock_usecs (), &item.trace,
                   item.header.flags & ZI_MSG_TRACE? zi_trace_now (): 0);
         zi_trace_clear (&item.trace);
     }
-    self->n_local = 0;
+    return self->local_head < self->n_local;
+}
+
+bool
+zi_actor_feeds_others (const zi_actor_t *self)
+{
+    for (int peer = 0; peer < self->n_peers; peer++)
+        if (self->peers [peer])
+            return true;
+    return false;
 }
 
 int

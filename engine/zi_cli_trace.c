@@ -1,12 +1,14 @@
 /*  =========================================================================
     zi_cli_trace - `zinfer trace`: where the time of one request goes
 
-    Sends one request flagged for tracing. Every actor it passes adds a
-    record (input arrived, compute started, compute ended, output sent) that
-    travels on with the request; the answer brings them all back. Clocks of
-    other hosts are corrected by the offset their monitors report (the
-    middle of a ping's round trip). Writes Chrome trace-event JSON (opens
-    in Perfetto) and, with --png, a Gantt chart drawn by gnuplot.
+    Sends one request flagged for tracing, or several at once. Every actor
+    a request passes adds a record (input arrived, compute started, compute
+    ended, output sent) that travels on with the request; the answer brings
+    them all back. Clocks of other hosts are corrected by the offset their
+    monitors report (the middle of a ping's round trip). Writes Chrome
+    trace-event JSON (opens in Perfetto) and, with --png, a Gantt chart
+    drawn by gnuplot. With several requests in flight the chart shows how
+    they share the threads: whether the stages of a pipeline overlap.
     =========================================================================
 */
 
@@ -17,7 +19,7 @@
 
 static const char *s_usage =
     "usage: zinfer trace TOPOLOGY.yaml --input FILE.npy ... --out TRACE.json\n"
-    "                    [--png CHART.png] [--base-port P] [--key FILE]\n"
+    "                    [--inflight K] [--png CHART.png] [--base-port P] [--key FILE]\n"
     "\n"
     "Sends one traced request through a running topology and records, for\n"
     "every actor it passes, when its input arrived, when compute started and\n"
@@ -27,6 +29,8 @@ static const char *s_usage =
     "\n"
     "  --input FILE.npy  an input, one per model input, in order\n"
     "  --out FILE.json   where to write the trace\n"
+    "  --inflight K      send K traced requests at once (default 1), to see how\n"
+    "                    they share the threads; each event names its request\n"
     "  --png CHART.png   also draw a Gantt chart (needs gnuplot)\n"
     "  --base-port P     the topology was started with --base-port P\n"
     "  --key FILE        client secret key file, when the topology uses CURVE\n"
@@ -35,8 +39,12 @@ static const char *s_usage =
 typedef struct {
     zi_trace_record_t record;   //  times corrected to this machine's clock
     int node;                   //  planned node, -1 for the gateway
+    int request;                //  which of the requests sent, from 0
+    int row;                    //  the chart's row: one per actor
     char name [256];
 } s_event_t;
+
+#define S_MAX_INFLIGHT 64
 
 //  Clock offset of each process: its clock minus ours, from the ping
 //  with the shortest round trip
@@ -86,16 +94,58 @@ s_compare_events (const void *a, const void *b)
 
 static void
 s_json_event (FILE *out, bool *first, const char *name, const char *category, int64_t start,
-              int64_t end, int64_t origin, int pid, int tid)
+              int64_t end, int64_t origin, int pid, int tid, int request)
 {
     if (end < start)
         end = start;
     fprintf (out, "%s\n  {\"name\": ", *first? "": ",");
     zi_cli_json_string (out, name);
     fprintf (out, ", \"cat\": \"%s\", \"ph\": \"X\", \"ts\": %.3f, \"dur\": %.3f, "
-             "\"pid\": %d, \"tid\": %d}", category, (start - origin) / 1000.0,
-             (end - start) / 1000.0, pid, tid);
+             "\"pid\": %d, \"tid\": %d, \"args\": {\"request\": %d}}", category,
+             (start - origin) / 1000.0, (end - start) / 1000.0, pid, tid, request);
     *first = false;
+}
+
+//  Adds the records of one answer's trace to events, on this machine's
+//  clock and named; returns how many it added
+static int
+s_collect (zi_deploy_t *deploy, const int64_t *offsets, const zi_trace_t *trace, int request,
+           s_event_t *events)
+{
+    int n_processes = deploy->topology->n_processes, n_events = 0;
+    for (int index = 0; index < trace->count; index++) {
+        zi_trace_record_t record = trace->records [index];
+        if (record.process >= (uint32_t) n_processes)
+            continue;
+        int64_t offset = offsets [record.process];
+        record.arrived -= offset;
+        record.started -= offset;
+        record.ended -= offset;
+        record.sent -= offset;
+        s_event_t *event = &events [n_events++];
+        event->record = record;
+        event->request = request;
+        if (record.actor == ZI_TRACE_GATEWAY_IN || record.actor == ZI_TRACE_GATEWAY_OUT) {
+            event->node = -1;
+            snprintf (event->name, sizeof event->name, "gateway %s",
+                      record.actor == ZI_TRACE_GATEWAY_IN? "in": "out");
+        }
+        else
+        if (record.actor < (uint32_t) deploy->n_actors) {
+            event->node = deploy->actors [record.actor].node;
+            zi_deploy_actor_name (deploy, (int) record.actor, event->name, sizeof event->name);
+        }
+        else
+            n_events--;
+    }
+    return n_events;
+}
+
+static int
+s_compare_doubles (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y? -1: x > y;
 }
 
 int
@@ -104,10 +154,11 @@ zi_cli_trace (int argc, char **argv)
     const char *path = NULL, *out_path = NULL, *png_path = NULL, *key_path = NULL;
     const char *input_paths [ZI_MAX_DIMS];
     int n_inputs = 0;
-    long base_port = 0;
+    long base_port = 0, inflight = 1;
     const zi_opt_t table [] = {
         ZI_CLI_LIST ("--input", input_paths, &n_inputs, ZI_MAX_DIMS),
         ZI_CLI_TEXT ("--out", &out_path),
+        ZI_CLI_INT ("--inflight", &inflight, 1, S_MAX_INFLIGHT),
         ZI_CLI_TEXT ("--png", &png_path),
         ZI_CLI_TEXT ("--key", &key_path),
         ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
@@ -150,72 +201,92 @@ zi_cli_trace (int argc, char **argv)
         fprintf (stderr, "zinfer trace: %s\n", zi_error_text ());
         goto done;
     }
-    uint64_t id = 0, answered = 0;
-    int64_t client_sent = zi_trace_now ();
-    if (zi_client_send_flags (client, inputs, n_inputs, ZI_MSG_TRACE, &id)
-    ||  zi_client_recv (client, &answered, outputs, ZI_MAX_DIMS, &n_outputs, 30000)) {
-        fprintf (stderr, "zinfer trace: %s\n", zi_error_text ());
-        goto done;
-    }
-    int64_t client_received = zi_trace_now ();
-    const zi_trace_t *trace = zi_client_trace (client);
-    if (trace->count == 0) {
-        fprintf (stderr, "zinfer trace: the answer carried no trace records\n");
-        goto done;
-    }
-
-    //  Records on this machine's clock, named, in order of arrival
-    events = calloc (trace->count, sizeof (s_event_t));
-    int n_events = 0;
-    for (int index = 0; index < trace->count; index++) {
-        zi_trace_record_t record = trace->records [index];
-        if (record.process >= (uint32_t) n_processes)
-            continue;
-        int64_t offset = offsets [record.process];
-        record.arrived -= offset;
-        record.started -= offset;
-        record.ended -= offset;
-        record.sent -= offset;
-        s_event_t *event = &events [n_events++];
-        event->record = record;
-        if (record.actor == ZI_TRACE_GATEWAY_IN || record.actor == ZI_TRACE_GATEWAY_OUT) {
-            event->node = -1;
-            snprintf (event->name, sizeof event->name, "gateway %s",
-                      record.actor == ZI_TRACE_GATEWAY_IN? "in": "out");
+    //  All sent before any is read, so they are in flight together
+    int64_t client_sent [S_MAX_INFLIGHT], client_received [S_MAX_INFLIGHT];
+    uint64_t ids [S_MAX_INFLIGHT];
+    int capacity = 0, n_events = 0;
+    for (int request = 0; request < inflight; request++) {
+        client_sent [request] = zi_trace_now ();
+        if (zi_client_send_flags (client, inputs, n_inputs, ZI_MSG_TRACE, &ids [request])) {
+            fprintf (stderr, "zinfer trace: %s\n", zi_error_text ());
+            goto done;
         }
-        else
-        if (record.actor < (uint32_t) deploy->n_actors) {
-            event->node = deploy->actors [record.actor].node;
-            zi_deploy_actor_name (deploy, (int) record.actor, event->name, sizeof event->name);
+    }
+    for (int answer = 0; answer < inflight; answer++) {
+        uint64_t answered = 0;
+        for (int output = 0; output < n_outputs; output++)
+            zi_tensor_destroy (&outputs [output]);
+        if (zi_client_recv (client, &answered, outputs, ZI_MAX_DIMS, &n_outputs, 30000)) {
+            fprintf (stderr, "zinfer trace: %s\n", zi_error_text ());
+            goto done;
         }
-        else
-            n_events--;
+        int request = 0;
+        while (request < inflight - 1 && ids [request] != answered)
+            request++;
+        client_received [request] = zi_trace_now ();
+        const zi_trace_t *trace = zi_client_trace (client);
+        if (trace->count == 0) {
+            fprintf (stderr, "zinfer trace: the answer carried no trace records\n");
+            goto done;
+        }
+        if (n_events + trace->count > capacity) {
+            capacity = (n_events + trace->count) * 2;
+            events = realloc (events, capacity * sizeof (s_event_t));
+            assert (events);
+        }
+        n_events += s_collect (deploy, offsets, trace, request, events + n_events);
     }
     qsort (events, n_events, sizeof (s_event_t), s_compare_events);
+    //  One chart row per actor (and gateway end), in order of first arrival
+    for (int index = 0; index < n_events; index++) {
+        events [index].row = index;
+        for (int other = 0; other < index; other++)
+            if (events [other].record.actor == events [index].record.actor
+            &&  events [other].record.process == events [index].record.process) {
+                events [index].row = events [other].row;
+                break;
+            }
+    }
+    int n_rows = 0;
+    for (int index = 0; index < n_events; index++)
+        if (events [index].row == index)
+            events [index].row = n_rows++;
+        else
+            events [index].row = events [events [index].row].row;
+    int64_t origin = client_sent [0];
 
     //  Where did the time go? Compute is the union of the compute
     //  intervals on the timeline (parallel branches count once); the rest
-    //  of the end-to-end time is transfer: serialization, network, waits
-    double total = (client_received - client_sent) / 1e6;
-    double compute = 0;
-    int64_t covered_until = INT64_MIN;
+    //  of the end-to-end time is transfer: serialization, network, waits.
+    //  With several requests in flight, the medians over them
+    double totals [S_MAX_INFLIGHT], computes [S_MAX_INFLIGHT];
     s_event_t *by_start = calloc (n_events + 1, sizeof (s_event_t));
-    memcpy (by_start, events, n_events * sizeof (s_event_t));
-    for (int index = 0; index < n_events; index++)
-        by_start [index].record.arrived = by_start [index].record.started;
-    qsort (by_start, n_events, sizeof (s_event_t), s_compare_events);
-    for (int index = 0; index < n_events; index++) {
-        if (by_start [index].node < 0)
-            continue;
-        int64_t start = by_start [index].record.started, end = by_start [index].record.ended;
-        if (start < covered_until)
-            start = covered_until;
-        if (end > start)
-            compute += (end - start) / 1e6;
-        if (end > covered_until)
-            covered_until = end;
+    for (int request = 0; request < inflight; request++) {
+        int count = 0;
+        for (int index = 0; index < n_events; index++)
+            if (events [index].request == request && events [index].node >= 0) {
+                by_start [count] = events [index];
+                by_start [count++].record.arrived = events [index].record.started;
+            }
+        qsort (by_start, count, sizeof (s_event_t), s_compare_events);
+        double compute = 0;
+        int64_t covered_until = INT64_MIN;
+        for (int index = 0; index < count; index++) {
+            int64_t start = by_start [index].record.started, end = by_start [index].record.ended;
+            if (start < covered_until)
+                start = covered_until;
+            if (end > start)
+                compute += (end - start) / 1e6;
+            if (end > covered_until)
+                covered_until = end;
+        }
+        totals [request] = (client_received [request] - client_sent [request]) / 1e6;
+        computes [request] = compute;
     }
     free (by_start);
+    qsort (totals, inflight, sizeof (double), s_compare_doubles);
+    qsort (computes, inflight, sizeof (double), s_compare_doubles);
+    double total = totals [inflight / 2], compute = computes [inflight / 2];
     double transfer = total - compute;
 
     FILE *out = fopen (out_path, "w");
@@ -233,20 +304,24 @@ zi_cli_trace (int argc, char **argv)
     }
     fprintf (out, ",\n  {\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %d, "
              "\"args\": {\"name\": \"client\"}}", n_processes);
-    s_json_event (out, &first, "request", "client", client_sent, client_received, client_sent,
-                  n_processes, 0);
+    for (int request = 0; request < inflight; request++)
+        s_json_event (out, &first, "request", "client", client_sent [request],
+                      client_received [request], origin, n_processes, request, request);
     for (int index = 0; index < n_events; index++) {
         s_event_t *event = &events [index];
         zi_trace_record_t *record = &event->record;
         int thread = event->node >= 0? deploy->actors [record->actor].thread: 0;
         if (record->started > record->arrived)
             s_json_event (out, &first, event->name, "queue", record->arrived, record->started,
-                          client_sent, (int) record->process, thread);
+                          origin, (int) record->process, thread, event->request);
         s_json_event (out, &first, event->name, event->node >= 0? "compute": "gateway",
-                      record->started, record->ended, client_sent, (int) record->process, thread);
+                      record->started, record->ended, origin, (int) record->process, thread,
+                      event->request);
         //  Transfers into this actor: from each producer's send
         for (int other = 0; other < index && event->node >= 0; other++) {
             s_event_t *from = &events [other];
+            if (from->request != event->request)
+                continue;
             bool feeds = false;
             if (from->node < 0)
                 feeds = from->record.actor == ZI_TRACE_GATEWAY_IN;
@@ -262,7 +337,7 @@ zi_cli_trace (int argc, char **argv)
                 char name [600];
                 snprintf (name, sizeof name, "%s -> %s", from->name, event->name);
                 s_json_event (out, &first, name, "transfer", from->record.sent, record->arrived,
-                              client_sent, (int) record->process, 1000);
+                              origin, (int) record->process, 1000, event->request);
             }
         }
     }
@@ -271,9 +346,19 @@ zi_cli_trace (int argc, char **argv)
 
     int n_actors = 0;
     for (int index = 0; index < n_events; index++)
-        n_actors += events [index].node >= 0;
-    printf ("zinfer trace: request through %d actors in %d processes, %.3f ms end to end\n",
-            n_actors, n_processes, total);
+        n_actors += events [index].node >= 0 && events [index].request == 0;
+    if (inflight == 1)
+        printf ("zinfer trace: request through %d actors in %d processes, %.3f ms end to end\n",
+                n_actors, n_processes, total);
+    else {
+        int64_t last = client_received [0];
+        for (int request = 1; request < inflight; request++)
+            last = client_received [request] > last? client_received [request]: last;
+        printf ("zinfer trace: %ld requests in flight through %d actors in %d processes, "
+                "%.3f ms from the first sent to the last answered; per request (medians), "
+                "%.3f ms end to end\n", inflight, n_actors, n_processes, (last - origin) / 1e6,
+                total);
+    }
     printf ("  compute                                    %8.3f ms  %5.1f%%\n", compute,
             100 * compute / total);
     printf ("  transfer (serialization, network, waiting) %8.3f ms  %5.1f%%\n", transfer,
@@ -291,29 +376,32 @@ zi_cli_trace (int argc, char **argv)
         }
         for (int index = 0; index < n_events; index++) {
             s_event_t *event = &events [index];
-            double arrived = (event->record.arrived - client_sent) / 1e6;
-            double started = (event->record.started - client_sent) / 1e6;
-            double ended = (event->record.ended - client_sent) / 1e6;
+            double arrived = (event->record.arrived - origin) / 1e6;
+            double started = (event->record.started - origin) / 1e6;
+            double ended = (event->record.ended - origin) / 1e6;
             //  row x0 x1 kind: 0 compute, 1 waiting or in transfer before it
-            fprintf (data, "%d %.6f %.6f 0\n", index, started, ended);
-            double previous = index > 0? (events [index - 1].record.sent - client_sent) / 1e6: 0;
+            fprintf (data, "%d %.6f %.6f 0\n", event->row, started, ended);
+            //  One request alone: the wait runs from the previous event's send
+            double previous = index > 0 && inflight == 1?
+                              (events [index - 1].record.sent - origin) / 1e6: arrived;
             if (previous < arrived)
-                fprintf (data, "%d %.6f %.6f 1\n", index, previous, started);
+                fprintf (data, "%d %.6f %.6f 1\n", event->row, previous, started);
             else
             if (arrived < started)
-                fprintf (data, "%d %.6f %.6f 1\n", index, arrived, started);
+                fprintf (data, "%d %.6f %.6f 1\n", event->row, arrived, started);
         }
         fclose (data);
         char script [8192];
         int used = snprintf (script, sizeof script,
             "set terminal pngcairo size 1000,%d font ',9'\nset output '%s'\n"
             "set title 'zinfer trace: %.3f ms end to end (compute %.0f%%, transfer %.0f%%)'\n"
-            "set xlabel 'ms since the client sent the request'\nset yrange [-1:%d] reverse\n"
-            "set ytics (", 200 + 18 * n_events, png_path, total, 100 * compute / total,
-            100 * transfer / total, n_events);
-        for (int index = 0; index < n_events && used < (int) sizeof script - 300; index++)
-            used += snprintf (script + used, sizeof script - used, "%s\"%.40s\" %d",
-                              index? ", ": "", events [index].name, index);
+            "set xlabel 'ms since the client sent %s'\nset yrange [-1:%d] reverse\n"
+            "set ytics (", 200 + 18 * n_rows, png_path, total, 100 * compute / total,
+            100 * transfer / total, inflight > 1? "the first request": "the request", n_rows);
+        for (int index = 0, row = 0; index < n_events && used < (int) sizeof script - 300; index++)
+            if (events [index].row == row)
+                used += snprintf (script + used, sizeof script - used, "%s\"%.40s\" %d",
+                                  row? ", ": "", events [index].name, row), row++;
         snprintf (script + used, sizeof script - used,
             ")\nset key outside bottom\nset grid xtics\n"
             "plot '%s' using (($4==1)?$2:1/0):1:($3-$2):(0) with vectors nohead lw 6 lc rgb '#ee9944' title 'transfer / waiting', "

@@ -20,6 +20,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -49,6 +50,39 @@ zi_thread_wake (zi_thread_t *self, zi_actor_t *actor)
         return;
     actor->queued = true;
     self->ready [self->n_ready++] = actor;
+}
+
+//  Runs the actors that same-thread peers handed tensors. In what order
+//  matters for speed, and the order that wins depends on whether the
+//  thread is one stage of a pipeline:
+//
+//  - Breadth first, an actor takes every request waiting for it before
+//    the next actor runs: the requests in flight share each layer's
+//    weights while they are in cache, as a batch would (mobilenet_v3_small
+//    in one process at 8 in flight: 14 % more requests/s than depth first)
+//  - Depth first, an actor takes one and goes back on the list beneath
+//    the consumers that request wakes, so the request runs on down the
+//    chain and leaves the thread before the next starts. Breadth first, a
+//    stage would hand its requests on in bursts, each as long as its
+//    whole share of the model, and the next stage would wait for the
+//    burst while this one waits for the next: the stages take turns
+//    instead of overlapping (two and four processes at 8 in flight:
+//    resnet18 18 % and 32 % more requests/s depth first, mobilenet_v3_small
+//    14 % and 5 %)
+//
+//  So a thread that sends to another thread or process runs depth first,
+//  a thread that keeps its requests to itself breadth first
+static void
+s_run_ready (zi_thread_t *self)
+{
+    int budget = self->depth_first? 1: INT_MAX;
+    while (self->n_ready > 0) {
+        zi_actor_t *actor = self->ready [--self->n_ready];
+        actor->queued = false;
+        if (self->depth_first && actor->n_local - actor->local_head > 1)
+            zi_thread_wake (self, actor);
+        zi_actor_drain_local (actor, budget);
+    }
 }
 
 static void
@@ -81,11 +115,7 @@ s_thread_loop (zi_thread_t *self)
 
     while (!atomic_load_explicit (&worker->stopping, memory_order_acquire)) {
         //  Same-thread hand-offs first: a request walks its chain here
-        while (self->n_ready > 0) {
-            zi_actor_t *actor = self->ready [--self->n_ready];
-            actor->queued = false;
-            zi_actor_drain_local (actor);
-        }
+        s_run_ready (self);
         //  Answers held for slow clients are retried often: nothing tells
         //  us when a client has read (a ROUTER cannot poll one peer)
         int timeout = S_TICK_MSECS;
@@ -115,9 +145,20 @@ s_thread_loop (zi_thread_t *self)
                 if (items [2].revents & ZMQ_POLLIN)
                     zi_gateway_handle (self->gateway, gateway_sockets [1]);
             }
+            //  Depth first, each message is followed down the thread's
+            //  chain before the next is taken
             for (int index = first_actor_item; index < n_items; index++)
-                if (items [index].revents & ZMQ_POLLIN)
-                    zi_actor_drain (polled [index - first_actor_item], S_BATCH);
+                if (items [index].revents & ZMQ_POLLIN) {
+                    zi_actor_t *actor = polled [index - first_actor_item];
+                    if (!self->depth_first)
+                        zi_actor_drain (actor, S_BATCH);
+                    else
+                        for (int count = 0; count < S_BATCH; count++) {
+                            if (zi_actor_drain (actor, 1) == 0)
+                                break;
+                            s_run_ready (self);
+                        }
+                }
         }
         int64_t now = zi_clock_usecs ();
         if (now - last_tick > S_TICK_MSECS * 1000) {
@@ -155,6 +196,8 @@ s_thread_main (void *args)
             self->rc = -1;
             snprintf (self->error, sizeof self->error, "%s", zi_error_text ());
         }
+    for (int index = 0; index < self->n_actors && self->rc == 0; index++)
+        self->depth_first |= zi_actor_feeds_others (self->actors [index]);
     if (self->rc == 0 && worker->deploy->gateway_process == worker->process
     &&  worker->deploy->gateway_thread == self->index) {
         self->gateway = zi_gateway_new (worker, self);

@@ -119,7 +119,8 @@ struct zi_actor_t {
     zhashx_t *joins;            //  request id -> partial inputs
     bool queued;                //  on the thread's ready list
     bool remote;                //  some producer is on another thread: poll the mailbox
-    int n_local;                //  hand-offs from same-thread peers waiting
+    int local_head;             //  the oldest hand-off waiting in local
+    int n_local;                //  end of the hand-offs waiting
     int max_local;              //  room in the local queue
     zi_local_t *local;          //  those hand-offs, oldest first
     int n_relays;               //  tensors from other processes handed on
@@ -142,6 +143,8 @@ struct zi_thread_t {
     zi_exec_t *exec;            //  kernel scratch
     zi_actor_t **ready;         //  actors that may have messages waiting
     int n_ready;
+    bool depth_first;           //  requests one at a time down the chain
+                                //  (s_run_ready in zi_worker.c says when)
     int rc;                     //  0 once started, -1 if setting up failed
     atomic_int set_up;          //  released once its actors are set up
     char error [512];           //  why it failed
@@ -174,9 +177,14 @@ void
 //  how many it handled
 int
     zi_actor_drain (zi_actor_t *self, int budget);
-//  Handles the tensors same-thread peers handed it
-void
-    zi_actor_drain_local (zi_actor_t *self);
+//  Handles the tensors same-thread peers handed it, oldest first, up to a
+//  budget; true if more are waiting
+bool
+    zi_actor_drain_local (zi_actor_t *self, int budget);
+//  True if the actor sends to some consumer through a socket: one on
+//  another thread or in another process
+bool
+    zi_actor_feeds_others (const zi_actor_t *self);
 //  Drops partial joins older than the deadline
 void
     zi_actor_expire (zi_actor_t *self, int64_t now_usecs);

@@ -340,6 +340,44 @@ def three_way_split(args, folder, port, model_name, transport="tcp"):
     return split_topology(args, folder, port, model_name, 3, transport)
 
 
+def pipeline_order_case(args, folder, port):
+    """Several requests in flight through a 2-process pipeline: each thread
+    takes them one at a time down its chain (depth first), so the stages
+    overlap instead of handing requests on in bursts. `zinfer trace
+    --inflight` shows it: in each process the compute events of one
+    request come in one run, never interleaved with another's; and every
+    request passes every actor once, each after its producers."""
+    model, names, path = split_topology(args, folder, port, "mobilenet_v3_small_op17", 2)
+    data = os.path.join(args.models, "mobilenet_v3_small_op17.input.npy")
+    requests = 6
+    producers = producers_of(args.zinfer, model)
+    with Topology(args.zinfer, path, quiet=True):
+        trace_file = os.path.join(folder, "trace.json")
+        png_file = os.path.join(folder, "trace.png")
+        result = subprocess.run([args.zinfer, "trace", path, "--input", data, "--out", trace_file,
+                                 "--inflight", str(requests), "--png", png_file],
+                                capture_output=True, text=True, timeout=120)
+        check(result.returncode == 0 and f"{requests} requests in flight" in result.stdout,
+              f"zinfer trace --inflight {requests} ran: {(result.stdout + result.stderr)[:300]}")
+        events = json.load(open(trace_file))["traceEvents"]
+        computes = [e for e in events if e.get("cat") == "compute"]
+        for request in range(requests):
+            mine = [e for e in computes if e["args"]["request"] == request]
+            check(sorted(e["name"] for e in mine) == sorted(names),
+                  f"request {request} passed every actor once")
+            start = {e["name"]: e["ts"] for e in mine}
+            end = {e["name"]: e["ts"] + e["dur"] for e in mine}
+            check(all(end[p] <= start[n] + 1e-3 for n in names for p in producers.get(n, [])),
+                  f"request {request}: every actor starts after its producers ended")
+        for process in sorted({e["pid"] for e in computes}):
+            order = [e["args"]["request"] for e in sorted(
+                (e for e in computes if e["pid"] == process), key=lambda e: e["ts"])]
+            runs = 1 + sum(1 for a, b in zip(order, order[1:]) if a != b)
+            check(runs == requests, f"process {process} took the {requests} requests one at "
+                  f"a time ({runs} runs of compute events, by request: {order})")
+        check(os.path.getsize(png_file) > 1000, "a Gantt chart of them was drawn")
+
+
 def top_json(args, path):
     out = subprocess.run([args.zinfer, "top", path, "--json"], capture_output=True, text=True,
                          timeout=30)
@@ -1015,6 +1053,7 @@ CASES = {
     "resend_replaces": resend_case,
     "shared_memory": shared_memory_case,
     "relay_once": relay_case,
+    "pipeline_order": pipeline_order_case,
 }
 
 
