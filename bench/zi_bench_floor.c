@@ -47,6 +47,7 @@
     =========================================================================
 */
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -143,21 +144,33 @@ s_socket (void *context, int type)
     return socket;
 }
 
+//  A PULL bound on in, giving up after timeout_msecs of silence, and a
+//  PUSH connected to out; 0, or -1 with the reason printed (and nothing
+//  left open, or zmq_ctx_term would wait for it)
+static int
+s_link (void *context, const char *role, const char *in, const char *out, int timeout_msecs,
+        void **input, void **output)
+{
+    *input = s_socket (context, ZMQ_PULL);
+    *output = s_socket (context, ZMQ_PUSH);
+    zmq_setsockopt (*input, ZMQ_RCVTIMEO, &timeout_msecs, sizeof timeout_msecs);
+    if (zmq_bind (*input, in) == 0 && zmq_connect (*output, out) == 0)
+        return 0;
+    fprintf (stderr, "zi_bench_floor: %s: from %s to %s: %s\n", role, in, out,
+             zmq_strerror (zmq_errno ()));
+    zmq_close (*input);
+    zmq_close (*output);
+    return -1;
+}
+
 static int
 s_stage (void *context, const char *in, const char *out, int64_t iterations, size_t bytes)
 {
-    void *input = s_socket (context, ZMQ_PULL);
-    void *output = s_socket (context, ZMQ_PUSH);
-    int timeout = S_IDLE_MSECS;
-    zmq_setsockopt (input, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-    if (zmq_bind (input, in) || zmq_connect (output, out)) {
-        fprintf (stderr, "zi_bench_floor: stage %s -> %s: %s\n", in, out,
-                 zmq_strerror (zmq_errno ()));
+    void *input, *output;
+    if (s_link (context, "stage", in, out, S_IDLE_MSECS, &input, &output))
         return 1;
-    }
     char *buffer = calloc (1, bytes? bytes: 1);
-    if (!buffer)
-        return 1;
+    assert (buffer);
     while (true) {
         zmq_msg_t message;
         zmq_msg_init (&message);
@@ -180,20 +193,13 @@ s_stage (void *context, const char *in, const char *out, int64_t iterations, siz
 static int
 s_client (void *context, const char *first, const char *last, int64_t iterations, int runs)
 {
-    void *output = s_socket (context, ZMQ_PUSH);
-    void *input = s_socket (context, ZMQ_PULL);
-    int timeout = S_CLIENT_MSECS;
-    zmq_setsockopt (input, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-    if (zmq_bind (input, last) || zmq_connect (output, first)) {
-        fprintf (stderr, "zi_bench_floor: client %s -> %s: %s\n", first, last,
-                 zmq_strerror (zmq_errno ()));
+    void *input, *output;
+    if (s_link (context, "client", last, first, S_CLIENT_MSECS, &input, &output))
         return 1;
-    }
     double *local = calloc (runs, sizeof (double));
     double *remote = calloc (runs, sizeof (double));
     double *ratio = calloc (runs, sizeof (double));
-    if (!local || !remote || !ratio)
-        return 1;
+    assert (local && remote && ratio);
     char request [S_REQUEST_BYTES] = "";
     int rc = 0;
     for (int run = -S_WARM_UP; run < runs && rc == 0; run++) {
@@ -257,15 +263,9 @@ static int
 s_pipeline (void *context, const char *first, const char *last, int64_t iterations,
             int requests, int inflight)
 {
-    void *output = s_socket (context, ZMQ_PUSH);
-    void *input = s_socket (context, ZMQ_PULL);
-    int timeout = S_CLIENT_MSECS;
-    zmq_setsockopt (input, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-    if (zmq_bind (input, last) || zmq_connect (output, first)) {
-        fprintf (stderr, "zi_bench_floor: pipeline %s -> %s: %s\n", first, last,
-                 zmq_strerror (zmq_errno ()));
+    void *input, *output;
+    if (s_link (context, "pipeline", last, first, S_CLIENT_MSECS, &input, &output))
         return 1;
-    }
     enum { ROUNDS = 5 };
     int per_round = requests / ROUNDS > 0? requests / ROUNDS: 1;
     double speedups [ROUNDS], local_seconds = 0, remote_seconds = 0;
