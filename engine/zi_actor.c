@@ -444,7 +444,11 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, 
     ZI_COUNT (self->stats.messages_in, 1);
     ZI_COUNT (self->stats.bytes_in, tensor->nbytes);
     if (self->n_dynamic == 1) {
-        zi_tensor_t *arrived [64] = {NULL};
+        //  The node's slots only (an absent optional input reads NULL): not
+        //  the whole array, 512 bytes to clear on every hop
+        zi_tensor_t *arrived [64];
+        for (int index = 0; index < node->n_inputs; index++)
+            arrived [index] = NULL;
         arrived [slot] = tensor;
         s_compute (self, header->request, header->flags, arrived, arrival, trace, arrived_nsecs);
         zi_tensor_destroy (&tensor);

@@ -15,19 +15,22 @@
 #include "zi_classes.h"
 #include <pthread.h>
 
-#define S_MAX_BUCKETS 256       //  distinct sizes kept
+#define S_MIN_SHIFT 12          //  the smallest class: 4 KiB
+#define S_CLASSES 51            //  4 KiB to 2^62 bytes, a bucket each
 #define S_MAX_KEPT 32           //  buffers kept per size; more are freed
 
 typedef struct {
-    size_t size;                //  bytes of each buffer
     int count;                  //  buffers on the stack
     void *stack [S_MAX_KEPT];   //  free buffers
 } s_bucket_t;
 
+//  A bucket per size class, found by the class's power of two: taking a
+//  buffer and giving it back touch that bucket's cache lines and no
+//  others (a search through the buckets touched one line per size, on
+//  every hop, in caches the kernels had just swept)
 typedef struct zi_pool_t {
     pthread_mutex_t lock;       //  buffers come back from any thread
-    int n_buckets;
-    s_bucket_t buckets [S_MAX_BUCKETS];
+    s_bucket_t buckets [S_CLASSES];
     atomic_int live;            //  tensors handed out and not returned
 } zi_pool_t;
 
@@ -47,7 +50,7 @@ zi_pool_destroy (zi_pool_t **self_p)
     zi_pool_t *self = *self_p;
     if (!self)
         return;
-    for (int index = 0; index < self->n_buckets; index++)
+    for (int index = 0; index < S_CLASSES; index++)
         for (int item = 0; item < self->buckets [index].count; item++)
             zi_free (self->buckets [index].stack [item]);
     pthread_mutex_destroy (&self->lock);
@@ -59,24 +62,19 @@ zi_pool_destroy (zi_pool_t **self_p)
 static size_t
 s_class (size_t size)
 {
-    size_t class = 4096;
+    size_t class = (size_t) 1 << S_MIN_SHIFT;
     while (class < size && class < ((size_t) 1 << 62))
         class <<= 1;
     return class;
 }
 
+//  The bucket of a size class (a power of two from 4 KiB)
 static s_bucket_t *
-s_bucket (zi_pool_t *self, size_t size)
+s_bucket (zi_pool_t *self, size_t class)
 {
-    for (int index = 0; index < self->n_buckets; index++)
-        if (self->buckets [index].size == size)
-            return &self->buckets [index];
-    if (self->n_buckets == S_MAX_BUCKETS)
-        return NULL;
-    s_bucket_t *bucket = &self->buckets [self->n_buckets++];
-    bucket->size = size;
-    bucket->count = 0;
-    return bucket;
+    int shift = __builtin_ctzll ((unsigned long long) class);
+    assert (shift >= S_MIN_SHIFT && shift - S_MIN_SHIFT < S_CLASSES);
+    return &self->buckets [shift - S_MIN_SHIFT];
 }
 
 static void
@@ -88,7 +86,7 @@ s_give_back (void *data, void *hint)
     void *block = (char *) data - 64;
     pthread_mutex_lock (&self->lock);
     s_bucket_t *bucket = s_bucket (self, size);
-    if (bucket && bucket->count < S_MAX_KEPT) {
+    if (bucket->count < S_MAX_KEPT) {
         bucket->stack [bucket->count++] = block;
         block = NULL;
     }
@@ -109,7 +107,7 @@ zi_pool_tensor (zi_pool_t *self, zi_dtype_t dtype, int ndim, const int64_t *dims
     void *block = NULL;
     pthread_mutex_lock (&self->lock);
     s_bucket_t *bucket = s_bucket (self, size);
-    if (bucket && bucket->count > 0)
+    if (bucket->count > 0)
         block = bucket->stack [--bucket->count];
     pthread_mutex_unlock (&self->lock);
     if (!block) {

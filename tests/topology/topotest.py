@@ -346,11 +346,23 @@ def pipeline_order_case(args, folder, port):
     overlap instead of handing requests on in bursts. `zinfer trace
     --inflight` shows it: in each process the compute events of one
     request come in one run, never interleaved with another's; and every
-    request passes every actor once, each after its producers."""
-    model, names, path = split_topology(args, folder, port, "mobilenet_v3_small_op17", 2)
+    request passes every actor once, each after its producers. The cut
+    is where one tensor crosses."""
+    model = os.path.join(args.models, "mobilenet_v3_small_op17.onnx")
     data = os.path.join(args.models, "mobilenet_v3_small_op17.input.npy")
-    requests = 6
+    names = node_names(args.zinfer, model)
     producers = producers_of(args.zinfer, model)
+    # Cut near the middle where one tensor crosses: with two, the second
+    # process would wait at a join for a request's other tensor and rightly
+    # take the next request meanwhile
+    def crossing(cut):
+        return {p for n in names[cut:] for p in producers.get(n, []) if p in names[:cut]}
+    cut = min((c for c in range(1, len(names)) if len(crossing(c)) == 1),
+              key=lambda c: abs(c - len(names) // 2))
+    placement = [f"  - process: p0", f"    from: {names[0]}", f"    to: {names[cut - 1]}",
+                 f"  - process: p1", f"    from: {names[cut]}", f"    to: {names[-1]}"]
+    path = write_topology(folder, model, ["p0", "p1"], placement, port, "tcp")
+    requests = 6
     with Topology(args.zinfer, path, quiet=True):
         trace_file = os.path.join(folder, "trace.json")
         png_file = os.path.join(folder, "trace.png")
