@@ -145,20 +145,27 @@ s_thread_loop (zi_thread_t *self)
                 if (items [2].revents & ZMQ_POLLIN)
                     zi_gateway_handle (self->gateway, gateway_sockets [1]);
             }
-            //  Depth first, each message is followed down the thread's
-            //  chain before the next is taken
-            for (int index = first_actor_item; index < n_items; index++)
-                if (items [index].revents & ZMQ_POLLIN) {
-                    zi_actor_t *actor = polled [index - first_actor_item];
-                    if (!self->depth_first)
-                        zi_actor_drain (actor, S_BATCH);
-                    else
-                        for (int count = 0; count < S_BATCH; count++) {
-                            if (zi_actor_drain (actor, 1) == 0)
-                                break;
-                            s_run_ready (self);
-                        }
-                }
+            if (!self->depth_first) {
+                for (int index = first_actor_item; index < n_items; index++)
+                    if (items [index].revents & ZMQ_POLLIN)
+                        zi_actor_drain (polled [index - first_actor_item], S_BATCH);
+            }
+            else
+            //  Depth first: a message from each readable mailbox in turn,
+            //  each followed down the thread's chain, so the tensors of one
+            //  request that come through several mailboxes meet before the
+            //  next request's are taken
+            for (int round = 0; round < S_BATCH; round++) {
+                bool took = false;
+                for (int index = first_actor_item; index < n_items; index++)
+                    if ((items [index].revents & ZMQ_POLLIN)
+                    &&  zi_actor_drain (polled [index - first_actor_item], 1) == 1) {
+                        took = true;
+                        s_run_ready (self);
+                    }
+                if (!took)
+                    break;
+            }
         }
         int64_t now = zi_clock_usecs ();
         if (now - last_tick > S_TICK_MSECS * 1000) {
