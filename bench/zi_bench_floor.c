@@ -43,7 +43,8 @@
             rounds' remote over local rates): how much a pipeline of these
             stages can gain here from the cores the machine gives it
 
-    bench/split-latency runs it next to each split it measures.
+    bench/split-latency runs it next to each split it measures,
+    bench/pipeline-throughput as a pipeline next to each.
     =========================================================================
 */
 
@@ -305,42 +306,43 @@ s_usage (void)
     return 2;
 }
 
-//  A count from the command line, or -1
+//  A count from the command line between least and most, or -1 with the
+//  reason printed
 static int64_t
-s_count (const char *text, int64_t most)
+s_count (const char *text, const char *name, int64_t least, int64_t most)
 {
     char *end = NULL;
     long long value = strtoll (text, &end, 10);
-    return end != text && *end == 0 && value >= 0 && value <= most? value: -1;
+    if (end != text && *end == 0 && value >= least && value <= most)
+        return value;
+    fprintf (stderr, "zi_bench_floor: %s expects a whole number from %lld to %lld, got '%s'\n",
+             name, (long long) least, (long long) most, text);
+    return -1;
 }
 
 int
 main (int argc, char *argv [])
 {
-    if (argc == 2 && strcmp (argv [1], "calibrate") == 0)
+    const char *mode = argc > 1? argv [1]: "";
+    if (argc == 2 && strcmp (mode, "calibrate") == 0)
         return s_calibrate ();
-    if (argc == 7 && strcmp (argv [1], "pipeline") == 0) {
-        int64_t iterations = s_count (argv [4], INT64_C (1) << 40);
-        int64_t requests = s_count (argv [5], 1 << 24);
-        int64_t inflight = s_count (argv [6], 1 << 16);
-        if (iterations < 0 || requests < 1 || inflight < 1)
-            return s_usage ();
-        void *context = zmq_ctx_new ();
-        int rc = s_pipeline (context, argv [2], argv [3], iterations, (int) requests,
-                             (int) inflight);
-        zmq_ctx_term (context);
-        return rc;
-    }
-    if (argc != 6)
+    bool pipeline = argc == 7 && strcmp (mode, "pipeline") == 0;
+    bool stage = argc == 6 && strcmp (mode, "stage") == 0;
+    bool client = argc == 6 && strcmp (mode, "client") == 0;
+    if (!pipeline && !stage && !client)
         return s_usage ();
-    int64_t iterations = s_count (argv [4], INT64_C (1) << 40);
-    int64_t last = s_count (argv [5], INT64_C (1) << 32);
-    bool stage = strcmp (argv [1], "stage") == 0;
-    if (iterations < 0 || last < 0 || (!stage && (strcmp (argv [1], "client") || last == 0)))
-        return s_usage ();
+    int64_t iterations = s_count (argv [4], "ITERATIONS", 0, INT64_C (1) << 40);
+    //  BYTES for a stage; RUNS or REQUESTS, ints, each with memory of its own
+    int64_t count = stage? s_count (argv [5], "BYTES", 0, INT64_C (1) << 36):
+                           s_count (argv [5], client? "RUNS": "REQUESTS", 1, 1 << 24);
+    int64_t inflight = pipeline? s_count (argv [6], "INFLIGHT", 1, 1 << 16): 1;
+    if (iterations < 0 || count < 0 || inflight < 0)
+        return 2;
     void *context = zmq_ctx_new ();
-    int rc = stage? s_stage (context, argv [2], argv [3], iterations, (size_t) last):
-                    s_client (context, argv [2], argv [3], iterations, (int) last);
+    int rc = stage?  s_stage (context, argv [2], argv [3], iterations, (size_t) count):
+             client? s_client (context, argv [2], argv [3], iterations, (int) count):
+                     s_pipeline (context, argv [2], argv [3], iterations, (int) count,
+                                 (int) inflight);
     zmq_ctx_term (context);
     return rc;
 }

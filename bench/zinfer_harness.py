@@ -41,6 +41,21 @@ def ranges(names, parts):
     return [(names[bounds[i]], names[bounds[i + 1] - 1]) for i in range(parts)]
 
 
+def range_placement(parts_ranges):
+    """Topology placement lines putting the i-th (from, to) range on
+    process p<i>"""
+    placement = []
+    for i, (first, last) in enumerate(parts_ranges):
+        placement += [f"  - process: p{i}", f"    from: {first}", f"    to: {last}"]
+    return placement
+
+
+def cut_points(names, parts_ranges):
+    """Where contiguous ranges of names begin, but for the first: the
+    indices of the nodes a split cuts before"""
+    return [names.index(first) for first, _ in parts_ranges][1:]
+
+
 def node_profile(zinfer, model, data, folder, runs=20):
     """Planned nodes in execution order with their measured time at one
     thread, output bytes and inputs (`zinfer run --profile-json`)."""

@@ -479,7 +479,7 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, 
     }
 }
 
-bool
+void
 zi_actor_drain_local (zi_actor_t *self, int budget)
 {
     for (int count = 0; count < budget && self->local_head < self->n_local; count++) {
@@ -492,7 +492,6 @@ zi_actor_drain_local (zi_actor_t *self, int budget)
                   item.header.flags & ZI_MSG_TRACE? zi_trace_now (): 0);
         zi_trace_clear (&item.trace);
     }
-    return self->local_head < self->n_local;
 }
 
 bool

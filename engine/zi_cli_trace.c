@@ -237,22 +237,22 @@ zi_cli_trace (int argc, char **argv)
         n_events += s_collect (deploy, offsets, trace, request, events + n_events);
     }
     qsort (events, n_events, sizeof (s_event_t), s_compare_events);
-    //  One chart row per actor (and gateway end), in order of first arrival
-    for (int index = 0; index < n_events; index++) {
-        events [index].row = index;
-        for (int other = 0; other < index; other++)
-            if (events [other].record.actor == events [index].record.actor
-            &&  events [other].record.process == events [index].record.process) {
-                events [index].row = events [other].row;
-                break;
-            }
-    }
+    //  One chart row per actor and per gateway end, in order of first
+    //  arrival (s_collect kept only those)
+    int *row_of = malloc ((deploy->n_actors + 2) * sizeof (int));
+    assert (row_of);
+    for (int key = 0; key < deploy->n_actors + 2; key++)
+        row_of [key] = -1;
     int n_rows = 0;
-    for (int index = 0; index < n_events; index++)
-        if (events [index].row == index)
-            events [index].row = n_rows++;
-        else
-            events [index].row = events [events [index].row].row;
+    for (int index = 0; index < n_events; index++) {
+        uint32_t actor = events [index].record.actor;
+        int key = actor < (uint32_t) deploy->n_actors? (int) actor:
+                  deploy->n_actors + (actor == ZI_TRACE_GATEWAY_OUT);
+        if (row_of [key] < 0)
+            row_of [key] = n_rows++;
+        events [index].row = row_of [key];
+    }
+    free (row_of);
     int64_t origin = client_sent [0];
 
     //  Where did the time go? Compute is the union of the compute

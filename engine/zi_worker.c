@@ -85,6 +85,30 @@ s_run_ready (zi_thread_t *self)
     }
 }
 
+//  Handles what the readable mailboxes hold, at most S_BATCH messages
+//  each. Depth first, one message from each in turn, each followed down
+//  the thread's chain: the tensors of one request that come through
+//  several mailboxes meet before the next request's are taken
+static void
+s_drain_mailboxes (zi_thread_t *self, zmq_pollitem_t *items, zi_actor_t **actors, int count)
+{
+    if (!self->depth_first) {
+        for (int index = 0; index < count; index++)
+            if (items [index].revents & ZMQ_POLLIN)
+                zi_actor_drain (actors [index], S_BATCH);
+        return;
+    }
+    bool took = true;
+    for (int round = 0; round < S_BATCH && took; round++) {
+        took = false;
+        for (int index = 0; index < count; index++)
+            if ((items [index].revents & ZMQ_POLLIN) && zi_actor_drain (actors [index], 1) == 1) {
+                took = true;
+                s_run_ready (self);
+            }
+    }
+}
+
 static void
 s_thread_loop (zi_thread_t *self)
 {
@@ -145,27 +169,8 @@ s_thread_loop (zi_thread_t *self)
                 if (items [2].revents & ZMQ_POLLIN)
                     zi_gateway_handle (self->gateway, gateway_sockets [1]);
             }
-            if (!self->depth_first) {
-                for (int index = first_actor_item; index < n_items; index++)
-                    if (items [index].revents & ZMQ_POLLIN)
-                        zi_actor_drain (polled [index - first_actor_item], S_BATCH);
-            }
-            else
-            //  Depth first: a message from each readable mailbox in turn,
-            //  each followed down the thread's chain, so the tensors of one
-            //  request that come through several mailboxes meet before the
-            //  next request's are taken
-            for (int round = 0; round < S_BATCH; round++) {
-                bool took = false;
-                for (int index = first_actor_item; index < n_items; index++)
-                    if ((items [index].revents & ZMQ_POLLIN)
-                    &&  zi_actor_drain (polled [index - first_actor_item], 1) == 1) {
-                        took = true;
-                        s_run_ready (self);
-                    }
-                if (!took)
-                    break;
-            }
+            s_drain_mailboxes (self, items + first_actor_item, polled,
+                               n_items - first_actor_item);
         }
         int64_t now = zi_clock_usecs ();
         if (now - last_tick > S_TICK_MSECS * 1000) {

@@ -178,8 +178,8 @@ void
 int
     zi_actor_drain (zi_actor_t *self, int budget);
 //  Handles the tensors same-thread peers handed it, oldest first, up to a
-//  budget; true if more are waiting
-bool
+//  budget
+void
     zi_actor_drain_local (zi_actor_t *self, int budget);
 //  True if the actor sends to some consumer through a socket: one on
 //  another thread or in another process

@@ -28,8 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "engine"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
 import zinfer_client  # noqa: E402  (the Python client, engine/zinfer_client.py)
-from zinfer_harness import (HarnessError, Topology, node_names, ranges,  # noqa: E402
-                            write_topology)
+from zinfer_harness import (HarnessError, Topology, node_names, range_placement,  # noqa: E402
+                            ranges, write_topology)
 
 
 class Failure(Exception):
@@ -76,9 +76,7 @@ def split_case(model_name, parts, transport, per_actor=False, replicas=0, reques
                 placement += [f"  - process: p{i}", f"    node: {name}"]
         else:
             processes = [f"p{i}" for i in range(parts)]
-            placement = []
-            for i, (first, last) in enumerate(ranges(names, parts)):
-                placement += [f"  - process: p{i}", f"    from: {first}", f"    to: {last}"]
+            placement = range_placement(ranges(names, parts))
         if replicas:
             # Replicate the second node of the last process's range
             target = names[names.index(ranges(names, parts)[-1][0]) + 1]
@@ -157,10 +155,8 @@ def no_orphans_case(args, folder, port):
     does SIGKILL (workers die with their launcher)."""
     model = os.path.join(args.models, "tiny_cnn_op13.onnx")
     names = node_names(args.zinfer, model)
-    placement = []
-    for i, (first, last) in enumerate(ranges(names, 3)):
-        placement += [f"  - process: p{i}", f"    from: {first}", f"    to: {last}"]
-    path = write_topology(folder, model, ["p0", "p1", "p2"], placement, port, "ipc")
+    path = write_topology(folder, model, ["p0", "p1", "p2"], range_placement(ranges(names, 3)),
+                          port, "ipc")
     for how in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
         topology = Topology(args.zinfer, path)
         workers = workers_of(topology.process.pid)
@@ -205,10 +201,8 @@ def inflight_case(args, folder, port):
     model = os.path.join(args.models, "tiny_cnn_op17.onnx")
     data = os.path.join(args.models, "tiny_cnn_op17.input.npy")
     names = node_names(args.zinfer, model)
-    placement = []
-    for i, (first, last) in enumerate(ranges(names, 4)):
-        placement += [f"  - process: p{i}", f"    from: {first}", f"    to: {last}"]
-    path = write_topology(folder, model, ["p0", "p1", "p2", "p3"], placement, port, "tcp")
+    path = write_topology(folder, model, ["p0", "p1", "p2", "p3"],
+                          range_placement(ranges(names, 4)), port, "tcp")
     x = np.load(data)
     rng = np.random.default_rng(5)
     count = 1000
@@ -328,11 +322,8 @@ def split_topology(args, folder, port, model_name, parts, transport="tcp"):
     """A topology of model_name cut into parts processes by node count"""
     model = os.path.join(args.models, model_name + ".onnx")
     names = node_names(args.zinfer, model)
-    placement = []
-    for i, (first, last) in enumerate(ranges(names, parts)):
-        placement += [f"  - process: p{i}", f"    from: {first}", f"    to: {last}"]
-    path = write_topology(folder, model, [f"p{i}" for i in range(parts)], placement, port,
-                          transport)
+    path = write_topology(folder, model, [f"p{i}" for i in range(parts)],
+                          range_placement(ranges(names, parts)), port, transport)
     return model, names, path
 
 
@@ -359,8 +350,7 @@ def pipeline_order_case(args, folder, port):
         return {p for n in names[cut:] for p in producers.get(n, []) if p in names[:cut]}
     cut = min((c for c in range(1, len(names)) if len(crossing(c)) == 1),
               key=lambda c: abs(c - len(names) // 2))
-    placement = [f"  - process: p0", f"    from: {names[0]}", f"    to: {names[cut - 1]}",
-                 f"  - process: p1", f"    from: {names[cut]}", f"    to: {names[-1]}"]
+    placement = range_placement([(names[0], names[cut - 1]), (names[cut], names[-1])])
     path = write_topology(folder, model, ["p0", "p1"], placement, port, "tcp")
     requests = 6
     with Topology(args.zinfer, path, quiet=True):
@@ -630,10 +620,8 @@ def kill_recovery_case(args, folder, port):
     model = os.path.join(args.models, model_name + ".onnx")
     data = os.path.join(args.models, model_name + ".input.npy")
     names = node_names(args.zinfer, model)
-    placement = []
-    for i, (first, last) in enumerate(ranges(names, 4)):
-        placement += [f"  - process: p{i}", f"    from: {first}", f"    to: {last}"]
-    path = write_topology(folder, model, ["p0", "p1", "p2", "p3"], placement, port, "tcp")
+    path = write_topology(folder, model, ["p0", "p1", "p2", "p3"],
+                          range_placement(ranges(names, 4)), port, "tcp")
     want = local_result(args.zinfer, model, [data], folder).tobytes()
     x = np.load(data)
     count = args.requests or 10000
