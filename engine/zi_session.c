@@ -10,7 +10,9 @@
     A Concat whose inputs are contiguous slices of its output (nothing
     outside the joined axis but 1s) and are read by nothing else costs
     nothing: its producers write straight into their slice of its output,
-    and the node itself is not run.
+    and the node itself is not run. Such joins nest: when the output of
+    one is in turn a slice of the next, producers write straight into the
+    outermost one, at the sum of the offsets.
     =========================================================================
 */
 
@@ -186,6 +188,27 @@ s_concat_elidable (const zi_graph_t *plan, int index, const int *last_use, size_
     return true;
 }
 
+//  Puts value and the elided Concat outputs it is joined into, up to
+//  root, into root's buffer: each at the sum of the offsets of the slices
+//  it lies in. offset_of holds a value's offset within the Concat it is
+//  joined into on entry, and within root's buffer on return (the root's
+//  own offset is 0). Chains may be as long as the file makes them, so the
+//  way up is kept in path (room for every value) rather than on the stack.
+static void
+s_place_in_join (int value, int root, int *buffer_of, const int *joined_into,
+                 size_t *offset_of, int *path)
+{
+    int depth = 0;
+    for (int step = value; step != root && buffer_of [step] < 0; step = joined_into [step])
+        path [depth++] = step;
+    //  From the top down, so each offset adds to one already final
+    while (depth > 0) {
+        int step = path [--depth];
+        offset_of [step] += offset_of [joined_into [step]];
+        buffer_of [step] = buffer_of [root];
+    }
+}
+
 static int
 s_plan (zi_session_t *self, zi_tensor_t *const *inputs)
 {
@@ -240,10 +263,16 @@ s_plan (zi_session_t *self, zi_tensor_t *const *inputs)
 
     //  First decide which buffer holds each intermediate value, then
     //  allocate the buffers at their final sizes, then point tensors in.
-    //  An elided Concat's output gets its buffer when the first of its
-    //  inputs is made, for as long as the output is read.
+    //  Joins nest: an elided Concat's output may itself be a slice of the
+    //  next elided Concat, and so on. Only the outermost Concat of such a
+    //  chain, the root, owns a buffer; it gets it when the first value
+    //  written anywhere into it is made, for as long as the root is read,
+    //  and every value on the way down lies at the sum of its slices'
+    //  offsets. (Giving each inner Concat a buffer of its own left the
+    //  outer one's slice for it unwritten, as neither Concat runs.)
     int *buffer_of = malloc ((plan->n_values + 1) * sizeof (int));
-    assert (buffer_of);
+    int *path = malloc ((plan->n_values + 1) * sizeof (int));
+    assert (buffer_of && path);
     for (int value = 0; value < plan->n_values; value++)
         buffer_of [value] = -1;
     for (int index = 0; index < plan->n_nodes; index++) {
@@ -252,12 +281,14 @@ s_plan (zi_session_t *self, zi_tensor_t *const *inputs)
             int value = node->outputs [slot];
             if (value < 0 || last_use [value] == INT32_MAX || buffer_of [value] >= 0)
                 continue;
-            int joined = joined_into [value];
-            if (joined >= 0) {
-                if (buffer_of [joined] < 0)
-                    buffer_of [joined] = s_buffer_for (self, plan->values [joined].info.nbytes,
-                                                       index, last_use [joined]);
-                buffer_of [value] = buffer_of [joined];
+            if (joined_into [value] >= 0) {
+                int root = value;
+                while (joined_into [root] >= 0)
+                    root = joined_into [root];
+                if (buffer_of [root] < 0)
+                    buffer_of [root] = s_buffer_for (self, plan->values [root].info.nbytes,
+                                                     index, last_use [root]);
+                s_place_in_join (value, root, buffer_of, joined_into, offset_of, path);
                 continue;
             }
             //  An unread output still needs a home for the node to fill
@@ -266,6 +297,7 @@ s_plan (zi_session_t *self, zi_tensor_t *const *inputs)
         }
     }
     free (joined_into);
+    free (path);
     int rc = 0;
     for (int buffer = 0; buffer < self->n_buffers && rc == 0; buffer++) {
         self->buffers [buffer].data = zi_alloc (self->buffers [buffer].size);

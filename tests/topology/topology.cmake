@@ -43,3 +43,15 @@ add_test (NAME topology_curve
                   --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR}
                   --port-base ${ZI_TEST_PORT_BASE})
 set_tests_properties (topology_curve PROPERTIES FIXTURES_REQUIRED models TIMEOUT 600)
+
+#  A local session's shared buffers (nested Concat elision, lifetimes)
+#  against numpy and PyTorch, fused and not; and import and planning
+#  staying near linear on a 100,000-node chain
+add_test (NAME session_aliasing
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/session_aliasing_test.py
+                  $<TARGET_FILE:zinfer>)
+set_tests_properties (session_aliasing PROPERTIES TIMEOUT 300)
+add_test (NAME session_chain_scale
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/session_aliasing_test.py
+                  $<TARGET_FILE:zinfer> --scale)
+set_tests_properties (session_chain_scale PROPERTIES TIMEOUT 300)
