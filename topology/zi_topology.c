@@ -64,7 +64,8 @@ typedef struct {
 
 static const char *const s_top_keys [] = {
     "name", "model", "input_shape", "fuse", "base_port", "client_port", "transport",
-    "hosts", "processes", "placement", "default", "gateway", "security", NULL
+    "hosts", "processes", "placement", "default", "gateway", "security",
+    "liveness_timeout_ms", NULL
 };
 static const char *const s_host_keys [] = {
     "name", "address", "base_port", "public_key", "secret_key_file", NULL
@@ -342,22 +343,35 @@ s_read_text (s_loader_t *self, yaml_node_t *node, const char *key, const char *e
     return 0;
 }
 
-//  A host or process name: these end up in endpoint and file names, so
-//  they are kept to a safe alphabet
+//  Whether a name is safe to put in a file name: a safe alphabet, so no
+//  '/', and no leading '.', so neither '.' nor '..' (either would put the
+//  ipc sockets of a deployment outside its runtime folder)
+static bool
+s_safe_name (const char *name)
+{
+    if (*name == 0 || *name == '.' || strlen (name) > S_MAX_NAME)
+        return false;
+    for (const char *cursor = name; *cursor; cursor++)
+        if (!isalnum ((unsigned char) *cursor) && !strchr ("_-.", *cursor))
+            return false;
+    return true;
+}
+
+//  The topology's, a host's or a process's name: these end up in endpoint
+//  and file names, so they are kept to a safe alphabet
 static int
 s_read_name (s_loader_t *self, yaml_node_t *node, const char *key, char **name_p)
 {
     const char *expected = "a name of at most 64 letters, digits, '_', '-' or '.'";
     if (s_read_text (self, node, key, expected, name_p))
         return -1;
-    bool valid = strlen (*name_p) <= S_MAX_NAME;
-    for (const char *cursor = *name_p; *cursor && valid; cursor++)
-        valid = isalnum ((unsigned char) *cursor) || strchr ("_-.", *cursor);
-    if (!valid) {
+    if (!s_safe_name (*name_p)) {
+        bool leading_dot = **name_p == '.';
         free (*name_p);
         *name_p = NULL;
-        return s_fail (self, node, "bad value for %s; expected %s, got %s",
-                       key, expected, s_got (node));
+        return s_fail (self, node, "bad value for %s; expected %s%s, got %s", key, expected,
+                       leading_dot? ", not starting with '.' (names become file names)": "",
+                       s_got (node));
     }
     return 0;
 }
@@ -463,9 +477,20 @@ s_default_name (const char *path)
     const char *base = slash? slash + 1: path;
     const char *dot = strrchr (base, '.');
     size_t size = dot && dot > base? (size_t) (dot - base): strlen (base);
-    if (size == 0)
-        return strdup ("topology");
-    return strndup (base, size);
+    if (size > S_MAX_NAME)
+        size = S_MAX_NAME;
+    char *name = strndup (base, size);
+    assert (name);
+    //  It becomes a file name, as a written name does: what a written name
+    //  could not hold becomes '_'
+    for (char *cursor = name; *cursor; cursor++)
+        if (!isalnum ((unsigned char) *cursor) && !strchr ("_-.", *cursor))
+            *cursor = '_';
+    if (!s_safe_name (name)) {
+        free (name);
+        name = strdup ("topology");
+    }
+    return name;
 }
 
 
@@ -824,7 +849,7 @@ s_load (s_loader_t *self, yaml_node_t *root)
         return -1;
     yaml_node_t *node;
     if ((node = s_field (&top, "name"))) {
-        if (s_read_text (self, node, "name", "a topology name", &topo->name))
+        if (s_read_name (self, node, "name", &topo->name))
             return -1;
     }
     else
@@ -850,6 +875,9 @@ s_load (s_loader_t *self, yaml_node_t *root)
         return -1;
     if (topo->client_port)
         priv->client_port_mark = s_mark (s_field (&top, "client_port"));
+    topo->liveness_timeout_ms = ZI_TOPO_LIVENESS_MSECS;
+    if (s_read_small (self, &top, "liveness_timeout_ms", 0, 3600000, &topo->liveness_timeout_ms))
+        return -1;
     if ((node = s_field (&top, "transport"))) {
         const char *text = node->type == YAML_SCALAR_NODE
                         && strlen (s_text (node)) == node->data.scalar.length? s_text (node): "";
@@ -1340,5 +1368,21 @@ zi_topology_place (const zi_topology_t *self, int n_nodes, const char *const *na
                            "default: PROCESS", unplaced, n_nodes,
                            s_show (names [first_unplaced]));
 
+    //  A worker costs memory whether it runs actors or not, so a process
+    //  that runs nothing is a mistake, not a spare. The gateway's process
+    //  has the gateway to run.
+    int gateway = self->gateway_process >= 0? self->gateway_process: 0;
+    for (int index = 0; index < self->n_processes; index++) {
+        if (index == gateway)
+            continue;
+        bool placed = false;
+        for (int node = 0; node < n_nodes && !placed; node++)
+            placed = process [node] == index;
+        if (!placed)
+            return s_error_at (self->path, self->processes [index].mark, "process '%s' runs "
+                               "no node; expected every process but the gateway's to run at "
+                               "least one (an idle worker still costs memory): place nodes "
+                               "on it or remove it", self->processes [index].name);
+    }
     return 0;
 }

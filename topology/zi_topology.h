@@ -16,6 +16,9 @@
 #include <stdint.h>
 
 #define ZI_TOPO_MAX_DIMS 8
+//  How long a worker may leave its heartbeat unanswered, or a worker
+//  thread go without a pass of its loop, before the launcher restarts it
+#define ZI_TOPO_LIVENESS_MSECS 5000
 
 typedef struct {
     int line;                   //  1-based line in the YAML file
@@ -70,6 +73,7 @@ typedef struct zi_topology_t {
     zi_topo_process_t *processes;
     int n_rules;                //  placement rules, in file order
     zi_topo_rule_t *rules;
+    int liveness_timeout_ms;    //  restart a worker silent or stuck this long, 0: never
     int default_process;        //  for nodes no rule names, -1: none
     int gateway_process;        //  hosts ingress and egress, -1: the first process listed
     bool curve;                 //  tcp sockets use CURVE (default: when hosts > 1)

@@ -558,6 +558,64 @@ s_test_place (zi_test_t *t, const s_fixture_t *fixture)
     ZI_CHECK (t, ok && strstr (zi_error_text (), "'a\\x09b\\x01'"),
               "control bytes are escaped: %s", zi_error_text ());
     zi_topology_destroy (&topo);
+
+    //  A process that runs no node is refused, naming it; the gateway's
+    //  process has the gateway to run and may
+    const char *three = "model: m.onnx\nprocesses:\n  - name: p\n  - name: q\n"
+                        "  - name: r\n";
+    snprintf (text, sizeof text, "%splacement:\n  - {process: p, to: /relu2/Relu}\n"
+              "  - {process: r, from: /flatten/Flatten}\n", three);
+    S_EXPECT_PLACE_ERROR (text, "4:5", "process 'q' runs no node|expected every process but "
+                          "the gateway's to run at least one|remove it");
+    snprintf (text, sizeof text, "%splacement:\n  - {process: p, to: /relu2/Relu}\n"
+              "  - {process: r, from: /flatten/Flatten}\ngateway: q\n", three);
+    topo = s_load (fixture, text);
+    ZI_CHECK (t, topo && zi_topology_place (topo, S_NODES, s_names, process, replicas) == 0,
+              "a gateway-only process places: %s", topo? zi_error_text (): "");
+    zi_topology_destroy (&topo);
+}
+
+//  Names end up in file names (the ipc folder, lock files): nothing in
+//  them may lead out of the runtime folder
+static void
+s_test_names (zi_test_t *t, const s_fixture_t *fixture)
+{
+    S_EXPECT_ERROR ("name: ../x\nmodel: m.onnx\nprocesses: [{name: p}]\n", "1:7",
+                    "bad value for name; expected a name of at most 64 letters|got '../x'");
+    S_EXPECT_ERROR ("name: a/b\nmodel: m.onnx\nprocesses: [{name: p}]\n", "1:7",
+                    "bad value for name|got 'a/b'");
+    S_EXPECT_ERROR ("name: ..\nmodel: m.onnx\nprocesses: [{name: p}]\n", "1:7",
+                    "not starting with '.'|got '..'");
+    S_EXPECT_ERROR ("name: \"x y\"\nmodel: m.onnx\nprocesses: [{name: p}]\n", "1:7",
+                    "bad value for name|got 'x y'");
+    S_EXPECT_ERROR ("model: m.onnx\nprocesses: [{name: .}]\n", "2:20",
+                    "not starting with '.'|got '.'");
+    S_EXPECT_ERROR ("model: m.onnx\nhosts: [{name: .., address: x}]\nprocesses: [{name: p}]\n",
+                    "2:16", "not starting with '.'|got '..'");
+    //  Names taken from the file name are made safe the same way
+    const char *text = "model: m.onnx\nprocesses: [{name: p}]\n";
+    char path [160];
+    snprintf (path, sizeof path, "%s/my topo.yaml", fixture->folder);
+    zi_topology_t *topo = zi_topology_load_text (text, strlen (text), path);
+    ZI_CHECK (t, topo && strcmp (topo->name, "my_topo") == 0, "a file name's space becomes "
+              "'_': %s", topo? topo->name: zi_error_text ());
+    zi_topology_destroy (&topo);
+    snprintf (path, sizeof path, "%s/...yaml", fixture->folder);
+    topo = zi_topology_load_text (text, strlen (text), path);
+    ZI_CHECK (t, topo && strcmp (topo->name, "topology") == 0, "a file name that would be "
+              "'..' gives 'topology': %s", topo? topo->name: zi_error_text ());
+    zi_topology_destroy (&topo);
+
+    //  The liveness deadline: 5 s unless given, 0 turns it off
+    topo = s_load (fixture, text);
+    ZI_CHECK (t, topo && topo->liveness_timeout_ms == ZI_TOPO_LIVENESS_MSECS
+              && ZI_TOPO_LIVENESS_MSECS == 5000, "liveness_timeout_ms defaults to 5000");
+    zi_topology_destroy (&topo);
+    topo = s_load (fixture, "model: m.onnx\nliveness_timeout_ms: 0\nprocesses: [{name: p}]\n");
+    ZI_CHECK (t, topo && topo->liveness_timeout_ms == 0, "liveness_timeout_ms: 0 loads");
+    zi_topology_destroy (&topo);
+    S_EXPECT_ERROR ("model: m.onnx\nliveness_timeout_ms: -5\nprocesses: [{name: p}]\n",
+                    "2:22", "bad value for liveness_timeout_ms|from 0 to 3600000|got '-5'");
 }
 
 static void
@@ -804,6 +862,7 @@ zi_topology_test (zi_test_t *t)
     s_test_defaults (t, fixture);
     s_test_errors (t, fixture);
     s_test_place (t, fixture);
+    s_test_names (t, fixture);
     s_test_files (t, fixture);
     s_test_garbage (t, fixture);
     s_test_catalogue (t);
