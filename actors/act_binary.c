@@ -126,7 +126,7 @@ s_ipow (int64_t base, int64_t exponent)
 S_ROW2 (add_f32, float, float, float, x + z)
 //  Add + Relu in one pass (residual blocks); the same expression as
 //  zi_act_apply's Relu, so the result is bit for bit the two-pass one
-S_ROW2 (add_relu_f32, float, float, float, (x + z) > 0? (x + z): 0)
+S_ROW2 (add_relu_f32, float, float, float, (x + z) < 0? 0: (x + z))
 S_ROW2 (sub_f32, float, float, float, x - z)
 S_ROW2 (mul_f32, float, float, float, x * z)
 S_ROW2 (div_f32, float, float, float, x / z)
@@ -1149,6 +1149,72 @@ zi_act_binary_test (zi_test_t *t)
         zi_node_destroy (&node);
         zi_tensor_destroy (&a);
         zi_tensor_destroy (&b);
+    }
+    //  NaN and infinities: NaN in either operand gives NaN, before and
+    //  after a fused activation, as PyTorch's relu, clamp, hardswish,
+    //  maximum and minimum do; infinities go through the activation
+    {
+        int64_t dims [] = {3, 3000}, bias [] = {3000};
+        zi_tensor_t *a = zi_test_random (2, dims, 33);
+        zi_tensor_t *b = zi_test_random (1, bias, 34);
+        static const float specials [] = {NAN, INFINITY, -INFINITY};
+        for (int item = 0; item < 9000; item += 37)
+            zi_tensor_f32 (a) [item] = specials [(item / 37) % 3];
+        for (int item = 5; item < 3000; item += 101)
+            zi_tensor_f32 (b) [item] = specials [(item / 101) % 3];
+        zi_tensor_t *inputs [2] = {a, b};
+        zi_act_t acts [] = {{ZI_ACT_RELU, 0, 0}, {ZI_ACT_CLIP, -0.25f, 0.5f},
+                            {ZI_ACT_HARD_SWISH, 0, 0}, {ZI_ACT_LEAKY_RELU, 0.1f, 0},
+                            {ZI_ACT_HARD_SIGMOID, 0.2f, 0.5f}};
+        for (int act = 0; act < 5; act++) {
+            zi_node_t *node = zi_node_new ("Add", "test");
+            node->act = acts [act];
+            zi_tensor_t *y = NULL;
+            ZI_CHECK (t, zi_test_run_op (node, 2, inputs, 1, &y) == 0, "Add + act %d, NaN", act);
+            const float *got = zi_tensor_f32 (y), *x = zi_tensor_f32 (a), *z = zi_tensor_f32 (b);
+            int wrong = -1;
+            for (int item = 0; item < 9000 && wrong < 0; item++) {
+                float sum = x [item] + z [item % 3000];
+                float want = zi_act_one (&acts [act], sum);
+                bool same = isnan (want)? isnan (got [item]): got [item] == want
+                          || fabsf (got [item] - want) <= 1e-6f;
+                if (!same || (isnan (sum) && !isnan (got [item])))
+                    wrong = item;
+            }
+            ZI_CHECK (t, wrong < 0, "Add with fused activation %d on NaN and infinities: "
+                      "first wrong at [%d]", act, wrong);
+            zi_tensor_destroy (&y);
+            zi_node_destroy (&node);
+        }
+        zi_tensor_destroy (&a);
+        zi_tensor_destroy (&b);
+
+        //  Min, Max (of three, NaN in any place) and PRelu
+        static const char *ops [] = {"Min", "Max", "PRelu"};
+        zi_tensor_t *p = zi_test_tensor (1, (int64_t []) {5}, (float []) {NAN, 1, 2, INFINITY, -2});
+        zi_tensor_t *q = zi_test_tensor (1, (int64_t []) {5}, (float []) {0, NAN, 3, 1, -INFINITY});
+        zi_tensor_t *r = zi_test_tensor (1, (int64_t []) {5}, (float []) {0, 0, NAN, 0, 0});
+        static const float wants [3][5] = {
+            {NAN, NAN, NAN, 0, -INFINITY}, {NAN, NAN, NAN, INFINITY, 0}, {NAN, 1, 2, INFINITY, INFINITY}
+        };
+        for (int op = 0; op < 3; op++) {
+            zi_node_t *node = zi_node_new (ops [op], "test");
+            zi_tensor_t *operands [3] = {p, q, r}, *y = NULL;
+            ZI_CHECK (t, zi_test_run_op (node, op < 2? 3: 2, operands, 1, &y) == 0,
+                      "%s with NaN runs", ops [op]);
+            bool same = true;
+            for (int item = 0; item < 5; item++) {
+                float got = zi_tensor_f32 (y) [item], want = wants [op][item];
+                if (isnan (want)? !isnan (got): got != want)
+                    same = false;
+            }
+            ZI_CHECK (t, same, "%s propagates NaN like torch", ops [op]);
+            zi_tensor_destroy (&y);
+            zi_node_destroy (&node);
+        }
+        zi_tensor_destroy (&p);
+        zi_tensor_destroy (&q);
+        zi_tensor_destroy (&r);
     }
     //  In place: output buffer is input 0 (the engine may reuse buffers)
     {

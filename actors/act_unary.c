@@ -11,6 +11,7 @@
 */
 
 #include "zi_classes.h"
+#include "act_simd.h"
 
 //  Activations are applied in pieces of this many floats, right after the
 //  piece is copied, so the second pass reads L1
@@ -338,6 +339,9 @@ S_OP (Not, 1)
 static double
 s_ref (s_kind_t kind, double x, double alpha, double beta)
 {
+    //  NaN in, NaN out, as PyTorch and numpy do for every float op here
+    if (isnan (x))
+        return kind == S_NOT? 0: x;
     switch (kind) {
         case S_RELU: return x > 0? x: 0;
         case S_CLIP: return x < alpha? alpha: x > beta? beta: x;
@@ -467,6 +471,106 @@ s_test_clip (zi_test_t *t, const char *what, zi_node_t *node, zi_tensor_t *x,
     zi_tensor_destroy (&y);
 }
 
+//  Do got and want agree: both NaN, equal (infinities too), or close?
+static bool
+s_same_or_close (float got, float want)
+{
+    if (isnan (want) || isnan (got))
+        return isnan (want) && isnan (got);
+    if (isinf (want) || isinf (got))
+        return got == want;
+    return fabsf (got - want) <= 1e-5f + 1e-5f * fabsf (want);
+}
+
+//  NaN, infinities and signed zeros among ordinary values, NaN in the
+//  vector body of a SIMD loop and in its tail
+static const float s_specials [] = {
+    NAN, INFINITY, -INFINITY, -0.0f, 0, 1, -1, 2.5f, -2.5f, 3, -3, 7, -7
+};
+#define S_SPECIAL_COUNT 37
+
+static void
+s_fill_specials (float *data)
+{
+    for (int item = 0; item < S_SPECIAL_COUNT; item++)
+        data [item] = s_specials [item % (sizeof s_specials / sizeof s_specials [0])];
+}
+
+//  Every float op on NaN and infinities gives what the reference (and
+//  PyTorch) gives: NaN stays NaN, never a clamped number
+static void
+s_test_specials (zi_test_t *t, const char *op, float alpha, float beta)
+{
+    zi_node_t *node = zi_node_new (op, "test");
+    s_kind_t kind = S_RELU;
+    for (size_t index = 0; index < sizeof s_infos / sizeof s_infos [0]; index++)
+        if (strcmp (s_infos [index].name, op) == 0)
+            kind = s_infos [index].kind;
+    if (kind == S_CLIP) {
+        node->opset = 6;
+        zi_node_set_float (node, "min", alpha);
+        zi_node_set_float (node, "max", beta);
+    }
+    int64_t dims [] = {S_SPECIAL_COUNT};
+    zi_tensor_t *x = zi_tensor_new (ZI_F32, 1, dims), *y = NULL;
+    s_fill_specials (zi_tensor_f32 (x));
+    int rc = zi_test_run_op (node, 1, &x, 1, &y);
+    ZI_CHECK (t, rc == 0, "%s on NaN and infinities runs: %s", op, rc? zi_error_text (): "");
+    if (rc == 0) {
+        int wrong = -1;
+        for (int item = 0; item < S_SPECIAL_COUNT && wrong < 0; item++) {
+            float value = zi_tensor_f32 (x) [item];
+            float want = (float) s_ref (kind, value, alpha, beta);
+            if (!s_same_or_close (zi_tensor_f32 (y) [item], want))
+                wrong = item;
+        }
+        ZI_CHECK (t, wrong < 0, "%s on NaN and infinities: first wrong at [%d]: %g of %g",
+                  op, wrong, wrong < 0? 0: zi_tensor_f32 (y) [wrong],
+                  wrong < 0? 0: zi_tensor_f32 (x) [wrong]);
+    }
+    zi_tensor_destroy (&x);
+    zi_tensor_destroy (&y);
+    zi_node_destroy (&node);
+}
+
+//  Each fused activation on NaN and infinities: zi_act_one, zi_act_apply
+//  and the SIMD kernels (AVX2 and portable) agree, and NaN gives NaN
+static void
+s_test_fused_specials (zi_test_t *t)
+{
+    zi_act_t acts [] = {
+        {ZI_ACT_RELU, 0, 0}, {ZI_ACT_CLIP, 0, 6}, {ZI_ACT_CLIP, -0.5f, 0.5f},
+        {ZI_ACT_LEAKY_RELU, 0.1f, 0}, {ZI_ACT_SIGMOID, 0, 0}, {ZI_ACT_HARD_SIGMOID, 0.2f, 0.5f},
+        {ZI_ACT_HARD_SWISH, 0, 0}, {ZI_ACT_TANH, 0, 0}
+    };
+    for (size_t index = 0; index < sizeof acts / sizeof acts [0]; index++) {
+        const zi_act_t *act = &acts [index];
+        float x [S_SPECIAL_COUNT], applied [S_SPECIAL_COUNT], simd [S_SPECIAL_COUNT];
+        float portable [S_SPECIAL_COUNT];
+        s_fill_specials (x);
+        memcpy (applied, x, sizeof x);
+        memcpy (simd, x, sizeof x);
+        memcpy (portable, x, sizeof x);
+        zi_act_apply (act, applied, S_SPECIAL_COUNT);
+        zi_act_simd (act, simd, S_SPECIAL_COUNT);
+        zi_simd_portable_only = true;
+        zi_act_simd (act, portable, S_SPECIAL_COUNT);
+        zi_simd_portable_only = false;
+        int wrong = -1;
+        for (int item = 0; item < S_SPECIAL_COUNT && wrong < 0; item++) {
+            float one = zi_act_one (act, x [item]);
+            if ((isnan (x [item]) && !isnan (one))
+                || !s_same_or_close (applied [item], one)
+                || !s_same_or_close (simd [item], one)
+                || !s_same_or_close (portable [item], one))
+                wrong = item;
+        }
+        ZI_CHECK (t, wrong < 0, "fused activation %d (%g, %g) on NaN and infinities: "
+                  "first wrong at [%d] of %g", (int) act->kind, act->alpha, act->beta,
+                  wrong, wrong < 0? 0: x [wrong]);
+    }
+}
+
 void
 zi_act_unary_test (zi_test_t *t)
 {
@@ -501,6 +605,20 @@ zi_act_unary_test (zi_test_t *t)
     s_test_float (t, "LeakyRelu", 2, dims, 0.25f, 0, true);
     s_test_float (t, "Elu", 2, dims, 0.7f, 0, true);
     s_test_float (t, "Selu", 2, dims, 1.5f, 2.0f, true);
+
+    //  NaN and infinities, standalone and fused
+    for (size_t op = 0; op < sizeof ops / sizeof ops [0]; op++) {
+        float alpha = 0, beta = 0;
+        for (size_t index = 0; index < sizeof defaults / sizeof defaults [0]; index++)
+            if (strcmp (defaults [index].op, ops [op]) == 0) {
+                alpha = defaults [index].alpha;
+                beta = defaults [index].beta;
+            }
+        s_test_specials (t, ops [op], alpha, beta);
+    }
+    s_test_specials (t, "Clip", -0.5f, 0.5f);
+    s_test_specials (t, "Clip", 0, 6);
+    s_test_fused_specials (t);
 
     //  Integer and bool ops, exact
     {

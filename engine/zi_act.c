@@ -6,6 +6,10 @@
     stand-alone activation kernels use, so a fused and an unfused graph
     agree to the last bit for every activation but the sigmoid family,
     whose results agree to float rounding.
+
+    NaN in gives NaN out, as in PyTorch: every comparison below is false
+    for NaN, so each is written to fall through to x (relu tests x < 0,
+    not x > 0), never to a bound.
     =========================================================================
 */
 
@@ -18,7 +22,7 @@ zi_act_one (const zi_act_t *act, float x)
         case ZI_ACT_NONE:
             return x;
         case ZI_ACT_RELU:
-            return x > 0? x: 0;
+            return x < 0? 0: x;
         case ZI_ACT_CLIP:
             return x < act->alpha? act->alpha: (x > act->beta? act->beta: x);
         case ZI_ACT_LEAKY_RELU:
@@ -47,8 +51,9 @@ zi_act_apply (const zi_act_t *act, float *data, size_t n)
         case ZI_ACT_NONE:
             return;
         case ZI_ACT_RELU:
+            //  A compare and a mask a vector, as x > 0? x: 0 took
             for (size_t item = 0; item < n; item++)
-                data [item] = data [item] > 0? data [item]: 0;
+                data [item] = data [item] < 0? 0: data [item];
             return;
         case ZI_ACT_CLIP: {
             float low = act->alpha, high = act->beta;
