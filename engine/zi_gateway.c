@@ -16,24 +16,48 @@
     queue is full (a client that reads slower than it sends) the answer
     waits here, holding its slot, and is sent once the client reads.
     ZeroMQ would otherwise drop it silently.
+
+    Slots are counted per client too. While answers wait for a client
+    that does not read, the gateway goes on reading (up to twice the
+    limit) so that other clients are still served, and refuses new
+    requests of a client that holds its share already.
+
+    Internal ids carry the gateway's epoch, a random number drawn as it
+    starts: results of requests a dead incarnation admitted, still
+    travelling through other processes, never match a new request.
     =========================================================================
 */
 
 #include "zi_worker.h"
 #include "zi_shm.h"
 #include <msgpack.h>
+#include <sys/random.h>
 #include <zmq.h>
 
 #define S_MAX_INFLIGHT 1024
 //  A request not answered within this is taken as lost and forgotten
 #define S_REQUEST_DEADLINE_USECS (60 * INT64_C (1000000))
 #define S_MAX_IDENTITY 256
+//  Requests of one client waiting in ZeroMQ's queue for the gateway
+#define S_CLIENT_QUEUE 16
+//  Internal ids: the epoch in the high half, a count in the low half
+#define S_EPOCH_SHIFT 32
+#define S_COUNT_MASK ((UINT64_C (1) << S_EPOCH_SHIFT) - 1)
+
+//  What one client holds of the gateway: its entries in the table
+typedef struct {
+    int slots;                  //  requests admitted, answers held, replaced copies
+    int held;                   //  of them, answers waiting for its queue
+} s_client_t;
 
 typedef struct {
     unsigned char identity [S_MAX_IDENTITY];    //  the client's ROUTER identity
     size_t identity_size;
     uint64_t client_request;    //  the client's id for this request
+    s_client_t *client;         //  its account, alive while it holds a slot
     uint32_t flags;             //  from the request header
+    bool replaced;              //  a resend took its place; its results are late
+    bool held;                  //  complete, its answer waiting for the client's queue
     zi_trace_t trace;           //  records of a traced request
     int64_t first_result;       //  realtime nsecs the first output came (traced)
     int have;                   //  outputs arrived
@@ -57,6 +81,8 @@ struct zi_gateway_t {
     zhashx_t *inflight;         //  internal id -> s_request_t
     zlistx_t *undelivered;      //  ids of complete requests the client's queue refused
     zhashx_t *by_client;        //  "client identity/client id" -> internal id
+    zhashx_t *clients_held;     //  client identity in hex -> s_client_t
+    uint64_t epoch;             //  this incarnation's half of every internal id
     uint64_t next_id;           //  next internal request id
     int max_inflight;           //  admission limit
     zi_counter_t requests;      //  requests admitted
@@ -69,6 +95,9 @@ struct zi_gateway_t {
     zi_counter_t unroutable;    //  answers and refusals for clients that were gone
     zi_counter_t replaced;      //  requests a client sent again, their earlier copy dropped
     zi_counter_t late;          //  results of requests no longer waited for
+    zi_counter_t stale;         //  results of an earlier incarnation's requests
+    zi_counter_t busy;          //  requests refused: their client held its share
+    zi_counter_t ghosts;        //  replaced copies still travelling (they hold slots)
     zi_counter_t shared;        //  requests whose inputs came in shared memory
     zi_shm_cache_t *blocks;     //  clients' shared-memory blocks, kept open and mapped
 };
@@ -86,6 +115,25 @@ s_request_destroy (void **item_p)
     *item_p = NULL;
 }
 
+static void
+s_client_destroy (void **item_p)
+{
+    free (*item_p);
+    *item_p = NULL;
+}
+
+//  A random epoch: a restarted gateway must not draw its predecessor's,
+//  and ids from the clock alone could repeat after a quick restart
+static uint64_t
+s_new_epoch (void)
+{
+    uint32_t epoch = 0;
+    while (epoch == 0)
+        if (getrandom (&epoch, sizeof epoch, 0) != (ssize_t) sizeof epoch)
+            epoch = (uint32_t) (zi_clock_usecs () ^ ((uint64_t) getpid () << 16));
+    return epoch;
+}
+
 zi_gateway_t *
 zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
 {
@@ -95,12 +143,15 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
     self->worker = worker;
     self->thread = thread;
     self->max_inflight = S_MAX_INFLIGHT;
-    self->next_id = 1;
+    self->epoch = s_new_epoch ();
+    self->next_id = self->epoch << S_EPOCH_SHIFT | 1;
     self->inflight = zi_id_table_new (s_request_destroy);
     self->undelivered = zlistx_new ();
     self->by_client = zhashx_new ();
+    self->clients_held = zhashx_new ();
     self->blocks = zi_shm_cache_new ();
-    assert (self->undelivered && self->by_client);
+    assert (self->undelivered && self->by_client && self->clients_held);
+    zhashx_set_destructor (self->clients_held, s_client_destroy);
 
     char endpoint [256];
     int unlimited = 0;
@@ -112,6 +163,11 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
     zmq_setsockopt (self->clients, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory);
     int answers = S_MAX_INFLIGHT;
     zmq_setsockopt (self->clients, ZMQ_SNDHWM, &answers, sizeof answers);
+    //  What a client has sent and the gateway not yet read stays in its
+    //  ZeroMQ queue: a short one, so that a client cannot park a thousand
+    //  inputs here (the rest waits in its own memory)
+    int unread = S_CLIENT_QUEUE;
+    zmq_setsockopt (self->clients, ZMQ_RCVHWM, &unread, sizeof unread);
     zi_deploy_client_endpoint (deploy, endpoint, sizeof endpoint);
     char local [256];
     zi_deploy_client_ipc_endpoint (deploy, local, sizeof local);
@@ -198,6 +254,7 @@ zi_gateway_destroy (zi_gateway_t **self_p)
     zhashx_destroy (&self->inflight);
     zlistx_destroy (&self->undelivered);
     zhashx_destroy (&self->by_client);
+    zhashx_destroy (&self->clients_held);
     zi_shm_cache_destroy (&self->blocks);
     free (self->peers);
     free (self->peer_local);
@@ -216,9 +273,10 @@ zi_gateway_sockets (zi_gateway_t *self, void **sockets)
     return 2;
 }
 
-//  The key of a client's request: its ROUTER identity in hex, and its id
+//  A client's ROUTER identity in hex, and after it, for the key of one
+//  of its requests, "/" and its id
 static void
-s_client_key (const unsigned char *identity, size_t identity_size, uint64_t client_request,
+s_client_key (const unsigned char *identity, size_t identity_size, const uint64_t *client_request,
               char *key, size_t key_size)
 {
     static const char digits [] = "0123456789abcdef";
@@ -227,12 +285,31 @@ s_client_key (const unsigned char *identity, size_t identity_size, uint64_t clie
         key [at++] = digits [identity [index] >> 4];
         key [at++] = digits [identity [index] & 15];
     }
-    snprintf (key + at, key_size - at, "/%llu", (unsigned long long) client_request);
+    key [at] = 0;
+    if (client_request)
+        snprintf (key + at, key_size - at, "/%llu", (unsigned long long) *client_request);
 }
 
 #define S_KEY_SIZE (2 * S_MAX_IDENTITY + 24)
 
-//  Forgets an admitted request: out of the table and the client index
+//  The account of a client, made when it first takes a slot
+static s_client_t *
+s_client_account (zi_gateway_t *self, const unsigned char *identity, size_t identity_size,
+                  bool make)
+{
+    char key [S_KEY_SIZE];
+    s_client_key (identity, identity_size, NULL, key, sizeof key);
+    s_client_t *client = zhashx_lookup (self->clients_held, key);
+    if (!client && make) {
+        client = calloc (1, sizeof (s_client_t));
+        assert (client);
+        zhashx_insert (self->clients_held, key, client);
+    }
+    return client;
+}
+
+//  Forgets an entry of the table: out of the client index, and its slot
+//  back to its client's account
 static void
 s_forget (zi_gateway_t *self, void *key)
 {
@@ -240,11 +317,21 @@ s_forget (zi_gateway_t *self, void *key)
     if (!request)
         return;
     char client_key [S_KEY_SIZE];
-    s_client_key (request->identity, request->identity_size, request->client_request,
+    s_client_key (request->identity, request->identity_size, &request->client_request,
                   client_key, sizeof client_key);
     //  Only if it names this request (a later copy may have taken the key)
     if ((uintptr_t) zhashx_lookup (self->by_client, client_key) == (uintptr_t) key)
         zhashx_delete (self->by_client, client_key);
+    if (request->replaced)
+        ZI_COUNT (self->ghosts, -1);
+    s_client_t *client = request->client;
+    if (request->held)
+        client->held--;
+    if (--client->slots == 0) {
+        s_client_key (request->identity, request->identity_size, NULL, client_key,
+                      sizeof client_key);
+        zhashx_delete (self->clients_held, client_key);
+    }
     zhashx_delete (self->inflight, key);
 }
 
@@ -252,8 +339,15 @@ bool
 zi_gateway_accepting (zi_gateway_t *self)
 {
     //  A draining process still reads requests, to refuse them at once
-    return self->worker->draining
-        || (int) zhashx_size (self->inflight) < self->max_inflight;
+    if (self->worker->draining)
+        return true;
+    size_t taken = zhashx_size (self->inflight);
+    if ((int) taken < self->max_inflight)
+        return true;
+    //  Full, with answers waiting for clients that do not read: reading on
+    //  (to a hard limit) lets every other client still be served; those
+    //  holding their share are refused in s_on_request
+    return ZI_READ (self->waiting) > 0 && (int) taken < 2 * self->max_inflight;
 }
 
 int
@@ -274,8 +368,9 @@ zi_gateway_expire (zi_gateway_t *self, int64_t now_usecs)
         if (request && now_usecs - request->started > S_REQUEST_DEADLINE_USECS) {
             //  Its answer is not coming (a process died with it): free the
             //  slot; the client has sent it again under the same id
+            if (!request->replaced)
+                ZI_COUNT (self->admitted, -1);
             s_forget (self, key);
-            ZI_COUNT (self->admitted, -1);
             ZI_COUNT (self->expired, 1);
         }
     }
@@ -377,6 +472,19 @@ s_on_request (zi_gateway_t *self)
     //  the rest away with a clear answer rather than leaving them unread
     if (!*problem && self->worker->draining)
         snprintf (problem, sizeof problem, "the topology is shutting down; request not admitted");
+    s_client_t *client = s_client_account (self, identity, identity_size, false);
+    if (!*problem && (int) zhashx_size (self->inflight) >= self->max_inflight) {
+        //  Past the limit only while answers wait for clients that do not
+        //  read: each client may then hold its share of the slots
+        int clients = (int) zhashx_size (self->clients_held) + (client? 0: 1);
+        int share = self->max_inflight / clients;
+        if (client && client->slots >= share) {
+            ZI_COUNT (self->busy, 1);
+            snprintf (problem, sizeof problem, "busy: this client holds %d requests and unread "
+                      "answers, its share of the gateway's %d slots; read its answers first",
+                      client->slots, self->max_inflight);
+        }
+    }
     if (*problem) {
         s_refuse (self, identity, identity_size, client_request, problem);
         for (int slot = 0; slot < n_inputs; slot++)
@@ -386,6 +494,11 @@ s_on_request (zi_gateway_t *self)
 
     int64_t arrived = flags & ZI_MSG_TRACE? zi_trace_now (): 0;
     uint64_t id = self->next_id++;
+    if ((self->next_id & S_COUNT_MASK) == 0) {
+        //  Four billion requests: a new epoch rather than ids used before
+        self->epoch = s_new_epoch ();
+        self->next_id = self->epoch << S_EPOCH_SHIFT | 1;
+    }
     s_request_t *request = calloc (1, sizeof (s_request_t) + plan->n_outputs * sizeof (zi_tensor_t *));
     assert (request);
     memcpy (request->identity, identity, identity_size);
@@ -403,19 +516,33 @@ s_on_request (zi_gateway_t *self)
     }
     //  A client sends a request again when its answer is overdue: the
     //  earlier copy was lost (a worker died with it) or is late. Either way
-    //  one entry per client request: the earlier is dropped now, not held
-    //  until it expires (a graceful stop would wait for it); if its results
-    //  still come they are counted as late
+    //  the client waits for one answer: the earlier copy is no longer
+    //  admitted (a graceful stop does not wait for it) and its results are
+    //  counted as late
     char client_key [S_KEY_SIZE];
-    s_client_key (identity, identity_size, client_request, client_key, sizeof client_key);
-    void *earlier = zhashx_lookup (self->by_client, client_key);
-    if (earlier && zhashx_lookup (self->inflight, earlier)) {
-        //  Held for the client, it leaves the undelivered list at the next
-        //  flush, which finds it gone from the table
-        s_forget (self, earlier);
+    s_client_key (identity, identity_size, &client_request, client_key, sizeof client_key);
+    void *earlier_key = zhashx_lookup (self->by_client, client_key);
+    s_request_t *earlier = earlier_key? zhashx_lookup (self->inflight, earlier_key): NULL;
+    if (earlier) {
         ZI_COUNT (self->admitted, -1);
         ZI_COUNT (self->replaced, 1);
+        if (earlier->have == earlier->n_outputs)
+            //  Complete and held for the client: its answer goes now; it
+            //  leaves the undelivered list at the next flush
+            s_forget (self, earlier_key);
+        else {
+            //  Still travelling: it keeps its slot until its results are
+            //  back (or it expires), so resending cannot lift the bound
+            //  on what is in flight
+            earlier->replaced = true;
+            ZI_COUNT (self->ghosts, 1);
+            zhashx_delete (self->by_client, client_key);
+        }
     }
+    //  Looked up again: forgetting the earlier copy may have closed it
+    client = s_client_account (self, identity, identity_size, true);
+    client->slots++;
+    request->client = client;
     zhashx_insert (self->inflight, (void *) (uintptr_t) id, request);
     zhashx_update (self->by_client, client_key, (void *) (uintptr_t) id);
     ZI_COUNT (self->requests, 1);
@@ -515,7 +642,25 @@ zi_gateway_result (zi_gateway_t *self, const zi_msg_header_t *header, zi_tensor_
                    const zi_trace_t *trace, int64_t arrived)
 {
     zi_graph_t *plan = self->worker->plan;
+    if (header->request >> S_EPOCH_SHIFT != self->epoch) {
+        //  Admitted by an earlier incarnation of this gateway (or forged):
+        //  it must never meet a new request that happens to reuse its count
+        ZI_COUNT (self->stale, 1);
+        if (ZI_READ (self->stale) <= 10 || ZI_READ (self->stale) % 1000 == 0)
+            fprintf (stderr, "zinfer worker: gateway: result of another gateway epoch dropped "
+                     "(%llu so far)\n", (unsigned long long) ZI_READ (self->stale));
+        zi_tensor_destroy (&tensor);
+        return;
+    }
     s_request_t *request = zhashx_lookup (self->inflight, (void *) (uintptr_t) header->request);
+    if (request && request->replaced) {
+        //  A copy a resend replaced: its results only free its slot
+        ZI_COUNT (self->late, 1);
+        zi_tensor_destroy (&tensor);
+        if (++request->have >= request->n_outputs)
+            s_forget (self, (void *) (uintptr_t) header->request);
+        return;
+    }
     if (header->kind == ZI_MSG_TENSOR && request && header->slot < plan->n_outputs
     &&  !request->outputs [header->slot]
     &&  zi_tensor_same_shape (tensor, &plan->values [plan->outputs [header->slot]].info)) {
@@ -537,13 +682,16 @@ zi_gateway_result (zi_gateway_t *self, const zi_msg_header_t *header, zi_tensor_
         if (s_answer (self, request))
             s_forget (self, (void *) (uintptr_t) header->request);
         else {
+            request->held = true;
+            request->client->held++;
             ZI_COUNT (self->held, 1);
             ZI_COUNT (self->waiting, 1);
             zlistx_add_end (self->undelivered, (void *) (uintptr_t) header->request);
         }
         return;
     }
-    if (request || header->kind != ZI_MSG_TENSOR || header->request >= self->next_id)
+    if (request || header->kind != ZI_MSG_TENSOR
+    ||  (header->request & S_COUNT_MASK) >= (self->next_id & S_COUNT_MASK))
         s_drop_result (self, request? "unexpected slot or shape": "unknown request");
     else
         ZI_COUNT (self->late, 1);       //  one we admitted, forgotten since
@@ -607,7 +755,8 @@ zi_gateway_pack_stats (zi_gateway_t *self, void *packer_)
         {"rejected", &self->rejected}, {"inflight", &self->admitted},
         {"expired", &self->expired}, {"held", &self->held},
         {"undelivered", &self->waiting}, {"unroutable", &self->unroutable},
-        {"replaced", &self->replaced}, {"late", &self->late}, {"shared", &self->shared}
+        {"replaced", &self->replaced}, {"late", &self->late}, {"shared", &self->shared},
+        {"stale", &self->stale}, {"busy", &self->busy}, {"ghosts", &self->ghosts}
     };
     size_t n_counters = sizeof counters / sizeof counters [0];
     msgpack_pack_map (packer, (uint32_t) n_counters + 2);

@@ -55,3 +55,35 @@ add_test (NAME session_chain_scale
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/session_aliasing_test.py
                   $<TARGET_FILE:zinfer> --scale)
 set_tests_properties (session_chain_scale PROPERTIES TIMEOUT 300)
+
+#  Other local users and a launcher's own files and workers: a runtime
+#  folder planted, opened or symlinked, unsafe names, stale sockets, a
+#  second launcher, hung and orphaned workers (tests/topology/local_users_test.py)
+math (EXPR ZI_LOCAL_USERS_PORT_BASE "${ZI_TEST_PORT_BASE} + 2900")
+add_test (NAME topology_local_users
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/topology/local_users_test.py
+                  --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR}
+                  --port-base ${ZI_LOCAL_USERS_PORT_BASE})
+set_tests_properties (topology_local_users PROPERTIES
+    FIXTURES_REQUIRED models TIMEOUT 600 SKIP_RETURN_CODE 77)
+
+#  Clients and peers that break the rules: a gateway restarted under
+#  requests of its earlier epoch, a client that never reads, resend floods,
+#  oversized frames (tests/topology/hostile_clients_test.py)
+math (EXPR ZI_HOSTILE_PORT_BASE "${ZI_TEST_PORT_BASE} + 4000")
+execute_process (
+    COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/topology/hostile_clients_test.py --list
+    OUTPUT_VARIABLE ZI_HOSTILE_CASES
+    RESULT_VARIABLE ZI_HOSTILE_LIST_RC)
+if (NOT ZI_HOSTILE_LIST_RC EQUAL 0)
+    message (FATAL_ERROR "cannot list the hostile client tests")
+endif ()
+string (REPLACE "\n" ";" ZI_HOSTILE_CASES "${ZI_HOSTILE_CASES}")
+list (FILTER ZI_HOSTILE_CASES EXCLUDE REGEX "^$")
+foreach (case ${ZI_HOSTILE_CASES})
+    add_test (NAME hostile_${case}
+              COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/topology/hostile_clients_test.py
+                      --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR}
+                      --case ${case} --port-base ${ZI_HOSTILE_PORT_BASE})
+    set_tests_properties (hostile_${case} PROPERTIES FIXTURES_REQUIRED models TIMEOUT 600)
+endforeach ()

@@ -1,0 +1,284 @@
+#!/usr/bin/python3
+"""Clients and peers that break the rules: tests that no answer is ever
+wrong and no bound can be lifted by what a client or a forged frame does.
+
+Each case starts a real topology with `zinfer up` on 127.0.0.1 (ports from
+BASE + 100 * its index), attacks it, and checks the answers of honest
+clients bit for bit against `zinfer run --threads 1`.
+
+    /usr/bin/python3 tests/topology/hostile_clients_test.py --zinfer build/zinfer \
+        --models build/models --case NAME [--port-base BASE]
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import msgpack
+import numpy as np
+import zmq
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from topotest import (Failure, HarnessError, Topology, check, local_result,  # noqa: E402
+                      rss_kib, split_topology, worker_pids, zinfer_client)
+
+ERROR = 4           # message kind of a refusal (docs/protocol.md)
+
+
+def request_frames(request_id, x, flags=0):
+    """One request of a single-input model, as the wire format has it"""
+    header = msgpack.packb([1, 2, request_id, 0xFFFF, 0, 1, 1, list(x.shape), flags])
+    return [header, x.tobytes()]
+
+
+def gateway_stats(args, path):
+    """The gateway's counters (a stopped process elsewhere makes `top` exit 1
+    after printing what the others said)"""
+    out = subprocess.run([args.zinfer, "top", path, "--json"], capture_output=True, text=True,
+                         timeout=30)
+    for process in json.loads(out.stdout)["processes"]:
+        if "gateway" in process:
+            return process["name"], process["gateway"]
+    raise Failure("no process reports a gateway")
+
+
+def dealer(context, endpoint, receive_hwm=None):
+    socket = context.socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, 0)
+    if receive_hwm is not None:
+        socket.setsockopt(zmq.RCVHWM, receive_hwm)
+    socket.connect(endpoint)
+    return socket
+
+
+def inputs_of(args, model_name, folder):
+    """The test input and a second, different one, with their local answers"""
+    model = os.path.join(args.models, model_name + ".onnx")
+    first = np.load(os.path.join(args.models, model_name + ".input.npy"))
+    second = (first[::-1] * np.float32(0.5) + np.float32(0.25)).astype(np.float32).copy()
+    path = os.path.join(folder, "second.npy")
+    np.save(path, second)
+    want_first = local_result(args.zinfer, model, [os.path.join(args.models,
+                                                                model_name + ".input.npy")],
+                              folder).tobytes()
+    want_second = local_result(args.zinfer, model, [path], folder).tobytes()
+    check(want_first != want_second, "the two inputs have different answers")
+    return first, second, want_first, want_second
+
+
+def gateway_restart_case(args, folder, port):
+    """The gateway's process is killed while a stopped middle worker holds
+    requests it admitted; once the worker goes on, their results reach the
+    restarted gateway. They must be dropped (another epoch), never handed to
+    a second client whose requests reuse the same internal counts."""
+    model_name = "tiny_cnn_op13"
+    model, names, path = split_topology(args, folder, port, model_name, 3)
+    first, second, want_first, want_second = inputs_of(args, model_name, folder)
+    count = 50
+    context = zmq.Context()
+    with Topology(args.zinfer, path) as topology:
+        gateway_name, _ = gateway_stats(args, path)
+        pids = worker_pids(topology.process.pid)
+        middle = next(name for name in sorted(pids) if name != gateway_name)
+        os.kill(pids[middle], signal.SIGSTOP)
+        try:
+            alice = dealer(context, topology.endpoint)
+            for request in range(1, count + 1):
+                alice.send_multipart(request_frames(request, first))
+            time.sleep(0.5)         # admitted, and queued for the stopped worker
+            os.kill(pids[gateway_name], signal.SIGKILL)
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                restarted = worker_pids(topology.process.pid).get(gateway_name)
+                if restarted and restarted != pids[gateway_name]:
+                    break
+                time.sleep(0.05)
+            check(restarted != pids[gateway_name], "the launcher restarted the gateway")
+            bob = dealer(context, topology.endpoint)
+            for request in range(1, count + 1):
+                bob.send_multipart(request_frames(request, second))
+            time.sleep(0.5)         # Bob's requests admitted behind Alice's
+        finally:
+            os.kill(pids[middle], signal.SIGCONT)
+        answers, wrong = {}, 0
+        while len(answers) < count:
+            if not bob.poll(30000):
+                raise Failure(f"Bob is not answered ({len(answers)} of {count} so far)")
+            reply = bob.recv_multipart()
+            header = msgpack.unpackb(reply[0])
+            if header[1] == ERROR:
+                raise Failure(f"Bob's request refused: {header}")
+            answers[header[2]] = reply[1]
+            wrong += reply[1] != want_second
+        _, gateway = gateway_stats(args, path)
+        print(f"Bob: {len(answers)} answers, {wrong} computed from another input; gateway "
+              f"dropped {gateway.get('stale')} results of its earlier epoch", flush=True)
+        check(wrong == 0, "every answer Bob got was computed from Bob's input")
+        check(gateway.get("stale", 0) >= 1, "the dead gateway's results came and were dropped")
+        alice.close()
+        bob.close()
+    context.term()
+
+
+def fair_share_case(args, folder, port):
+    """A client that sends without ever reading fills the gateway with
+    answers it cannot deliver; a second client is still served, and the
+    first is refused (busy) once it holds its share."""
+    model_name = "tiny_cnn_op13"
+    model, names, path = split_topology(args, folder, port, model_name, 2, "ipc")
+    first, second, want_first, want_second = inputs_of(args, model_name, folder)
+    context = zmq.Context()
+    with Topology(args.zinfer, path) as topology:
+        hog = dealer(context, topology.local_endpoint, receive_hwm=10)
+        sent, deadline = 0, time.time() + 120
+        while time.time() < deadline:
+            try:
+                while True:
+                    hog.send_multipart(request_frames(sent + 1, first), flags=zmq.NOBLOCK)
+                    sent += 1
+            except zmq.Again:
+                pass
+            _, gateway = gateway_stats(args, path)
+            if gateway["undelivered"] > 0 and gateway["busy"] > 0:
+                break
+            time.sleep(0.3)
+        print(f"the hog sent {sent} without reading; gateway: {gateway}", flush=True)
+        check(gateway["undelivered"] > 0, "answers wait for the hog")
+        check(gateway["busy"] > 0, "the hog is refused once it holds its share")
+        check(gateway["inflight"] <= gateway["max_inflight"], "the hog holds no more than all slots")
+        honest = dealer(context, topology.endpoint)
+        start = time.time()
+        for request in range(1, 6):
+            honest.send_multipart(request_frames(request, second))
+        got = 0
+        while got < 5:
+            check(honest.poll(10000), f"the honest client is answered ({got} of 5)")
+            reply = honest.recv_multipart()
+            check(msgpack.unpackb(reply[0])[1] != ERROR, "the honest client is not refused")
+            check(reply[1] == want_second, "its answer is bitwise right")
+            got += 1
+        print(f"the honest client got 5 answers in {time.time() - start:.2f} s", flush=True)
+        _, gateway = gateway_stats(args, path)
+        check(gateway["inflight"] < 2 * gateway["max_inflight"], "within the hard limit")
+        hog.close()
+        honest.close()
+    context.term()
+
+
+def resend_flood_case(args, folder, port):
+    """A client resends one request id in a loop as fast as it can, then
+    resends waves while the downstream worker is stopped: replaced copies
+    keep their slots until their results are back, so the gateway never
+    holds more than its limit and worker memory stays bounded."""
+    model_name = "resnet18_op17"
+    model, names, path = split_topology(args, folder, port, model_name, 2, "ipc")
+    first, second, want_first, want_second = inputs_of(args, model_name, folder)
+    context = zmq.Context()
+    bound_kib = 512 * 1024
+    ldd = os.popen(f"ldd {args.zinfer}").read()
+    if "libasan" in ldd or "libtsan" in ldd:
+        bound_kib *= 4
+    with Topology(args.zinfer, path) as topology:
+        pids = worker_pids(topology.process.pid)
+        gateway_name, _ = gateway_stats(args, path)
+        downstream = next(name for name in pids if name != gateway_name)
+        peak = {name: rss_kib(pid) for name, pid in pids.items()}
+        flooder = dealer(context, topology.endpoint)
+        frames = request_frames(7, first)
+        sent, start = 0, time.time()
+        while time.time() - start < 4:
+            try:
+                flooder.send_multipart(frames, flags=zmq.NOBLOCK)
+                sent += 1
+            except zmq.Again:
+                time.sleep(0.001)
+            if sent % 200 == 0:
+                for name, pid in pids.items():
+                    peak[name] = max(peak[name], rss_kib(pid))
+        _, gateway = gateway_stats(args, path)
+        print(f"one id resent {sent} times in 4 s; gateway: {gateway}; peak RSS {peak} KiB",
+              flush=True)
+        check(gateway["inflight"] + gateway["ghosts"] <= gateway["max_inflight"],
+              "replaced copies count against the limit")
+        os.kill(pids[downstream], signal.SIGSTOP)
+        try:
+            for wave in range(3):
+                for request in range(100, 400):
+                    try:
+                        flooder.send_multipart(request_frames(request, first), flags=zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                time.sleep(1)
+                for name, pid in pids.items():
+                    peak[name] = max(peak[name], rss_kib(pid))
+            _, gateway = gateway_stats(args, path)
+        finally:
+            os.kill(pids[downstream], signal.SIGCONT)
+        print(f"three resend waves while {downstream} was stopped; gateway: {gateway}; "
+              f"peak RSS {peak} KiB", flush=True)
+        check(gateway["inflight"] + gateway["ghosts"] <= gateway["max_inflight"],
+              "resend waves stay within the limit")
+        check(max(peak.values()) < bound_kib,
+              f"every worker stayed under {bound_kib // 1024} MiB (peak {max(peak.values())} KiB)")
+        # Once the flood stops (the flooder gone, its queue with it),
+        # everything drains: nothing keeps a slot
+        flooder.close()
+        deadline = time.time() + 90
+        while True:
+            _, gateway = gateway_stats(args, path)
+            if gateway["inflight"] == 0 and gateway["ghosts"] == 0 or time.time() > deadline:
+                break
+            time.sleep(0.3)
+        check(gateway["inflight"] == 0 and gateway["ghosts"] == 0,
+              f"every slot free after the flood ({gateway})")
+        honest = zinfer_client.Client(topology.endpoint, context=context)
+        (y,) = honest.infer([second])
+        check(y.tobytes() == want_second, "served right after the flood")
+        honest.close()
+    context.term()
+
+
+CASES = {
+    "gateway_restart": gateway_restart_case,
+    "fair_share": fair_share_case,
+    "resend_flood": resend_flood_case,
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zinfer")
+    parser.add_argument("--models")
+    parser.add_argument("--case")
+    parser.add_argument("--port-base", type=int, default=27000,
+                        help="each case uses ports from BASE + 100 * its index")
+    parser.add_argument("--requests", type=int)
+    parser.add_argument("--list", action="store_true")
+    args = parser.parse_args()
+    if args.list:
+        print("\n".join(CASES))
+        return 0
+    if args.case not in CASES:
+        print(f"unknown case {args.case!r}; cases: {', '.join(CASES)}", file=sys.stderr)
+        return 2
+    port = args.port_base + 100 * list(CASES).index(args.case)
+    args.zinfer = os.path.abspath(args.zinfer)
+    args.models = os.path.abspath(args.models)
+    with tempfile.TemporaryDirectory(prefix="zinfer-hostile-") as folder:
+        try:
+            CASES[args.case](args, folder, port)
+        except (Failure, HarnessError) as failure:
+            print("FAIL", failure, flush=True)
+            return 1
+    print(f"{args.case}: passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
