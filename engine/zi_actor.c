@@ -108,6 +108,7 @@ zi_actor_setup (zi_actor_t *self)
     self->mailbox = zmq_socket (worker->context, ZMQ_PULL);
     int unlimited = 0;
     zmq_setsockopt (self->mailbox, ZMQ_RCVHWM, &unlimited, sizeof unlimited);
+    zi_msg_limit_frames (self->mailbox, worker->frame_limit);
     char endpoint [256];
     for (int index = 0; zi_deploy_bind (deploy, self->index, index, endpoint, sizeof endpoint); index++)
         if (zi_deploy_listen (deploy, self->mailbox, endpoint)) {

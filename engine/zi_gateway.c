@@ -168,6 +168,7 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
     //  inputs here (the rest waits in its own memory)
     int unread = S_CLIENT_QUEUE;
     zmq_setsockopt (self->clients, ZMQ_RCVHWM, &unread, sizeof unread);
+    zi_msg_limit_frames (self->clients, worker->frame_limit);
     zi_deploy_client_endpoint (deploy, endpoint, sizeof endpoint);
     char local [256];
     zi_deploy_client_ipc_endpoint (deploy, local, sizeof local);
@@ -179,6 +180,7 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
     }
     self->results = zmq_socket (worker->context, ZMQ_PULL);
     zmq_setsockopt (self->results, ZMQ_RCVHWM, &unlimited, sizeof unlimited);
+    zi_msg_limit_frames (self->results, worker->frame_limit);
     for (int index = 0; zi_deploy_bind (deploy, -1, index, endpoint, sizeof endpoint); index++)
         if (zi_deploy_listen (deploy, self->results, endpoint)) {
             zi_error_prefix ("gateway");

@@ -245,6 +245,23 @@ done:
 }
 
 int64_t
+zi_msg_frame_limit (const zi_graph_t *plan)
+{
+    int64_t limit = ZI_TRACE_MAX * (int64_t) sizeof (zi_trace_record_t);
+    for (int value = 0; value < plan->n_values; value++)
+        if ((int64_t) plan->values [value].info.nbytes > limit)
+            limit = (int64_t) plan->values [value].info.nbytes;
+    //  Room for the header frame and the shared-memory reference frame
+    return limit + ZI_MSG_HEADER_MAX;
+}
+
+void
+zi_msg_limit_frames (void *socket, int64_t limit)
+{
+    zmq_setsockopt (socket, ZMQ_MAXMSGSIZE, &limit, sizeof limit);
+}
+
+int64_t
 zi_msg_data_size (const zi_msg_header_t *header)
 {
     int64_t count = zi_shape_count (header->ndim, header->dims);
@@ -270,20 +287,79 @@ zi_trace_now (void)
     return (int64_t) now.tv_sec * 1000000000 + now.tv_nsec;
 }
 
+//  Records that fit without a realloc: storage grows in powers of two, so
+//  a trace built record by record costs linear time, not quadratic
+static int
+s_trace_capacity (int count)
+{
+    int capacity = 1;
+    while (capacity < count)
+        capacity *= 2;
+    return count? capacity: 0;
+}
+
+static uint64_t
+s_trace_key (const zi_trace_record_t *record)
+{
+    return (uint64_t) record->actor << 32 | record->process;
+}
+
+//  A set of record keys by open addressing, for merges too large to
+//  compare every pair (a forged frame may carry thousands of records)
+typedef struct {
+    uint64_t *slots;            //  key + 1, 0 for empty
+    size_t mask;
+} s_key_set_t;
+
+static bool
+s_key_set_add (s_key_set_t *set, uint64_t key)
+{
+    size_t at = (size_t) ((key * UINT64_C (0x9E3779B97F4A7C15)) >> 20) & set->mask;
+    while (set->slots [at]) {
+        if (set->slots [at] == key + 1)
+            return false;
+        at = (at + 1) & set->mask;
+    }
+    set->slots [at] = key + 1;
+    return true;
+}
+
 void
 zi_trace_merge (zi_trace_t *self, const zi_trace_record_t *records, int count)
 {
-    for (int index = 0; index < count; index++) {
+    if (count <= 0)
+        return;
+    if (count > ZI_TRACE_MAX)
+        count = ZI_TRACE_MAX;
+    s_key_set_t set = {NULL, 0};
+    int total = self->count + count;
+    if (total > 32) {
+        size_t size = 64;
+        while (size < 2 * (size_t) total)
+            size *= 2;
+        set.slots = calloc (size, sizeof (uint64_t));
+        assert (set.slots);
+        set.mask = size - 1;
+        for (int have = 0; have < self->count; have++)
+            s_key_set_add (&set, s_trace_key (&self->records [have]));
+    }
+    for (int index = 0; index < count && self->count < ZI_TRACE_MAX; index++) {
         bool known = false;
-        for (int have = 0; have < self->count && !known; have++)
-            known = self->records [have].actor == records [index].actor
-                 && self->records [have].process == records [index].process;
-        if (known || self->count >= ZI_TRACE_MAX)
+        if (set.slots)
+            known = !s_key_set_add (&set, s_trace_key (&records [index]));
+        else
+            for (int have = 0; have < self->count && !known; have++)
+                known = s_trace_key (&self->records [have]) == s_trace_key (&records [index]);
+        if (known)
             continue;
-        self->records = realloc (self->records, (self->count + 1) * sizeof (zi_trace_record_t));
-        assert (self->records);
+        if (self->count == s_trace_capacity (self->count)) {
+            int capacity = s_trace_capacity (self->count + 1);
+            self->records = realloc (self->records, capacity * sizeof (zi_trace_record_t));
+            assert (self->records);
+        }
         self->records [self->count++] = records [index];
     }
+    free (set.slots);
 }
 
 void
@@ -675,9 +751,42 @@ zi_msg_test (zi_test_t *t)
         zmq_send (push, "odd", 3, 0);
         ZI_CHECK (t, zi_msg_recv (pull, &back, &received, NULL, false) == -1
                   && strstr (zi_error_text (), "trace frame"), "bad trace frame: %s", zi_error_text ());
+        //  More records than any request can collect: refused, not merged
+        size_t too_many = (ZI_TRACE_MAX + 1) * sizeof (zi_trace_record_t);
+        zi_trace_record_t *forged = calloc (ZI_TRACE_MAX + 1, sizeof (zi_trace_record_t));
+        assert (forged);
+        zmq_send (push, good, good_size, ZMQ_SNDMORE);
+        zmq_send (push, tensor_bytes, 16 * 7 * 5 * 4, ZMQ_SNDMORE);
+        zmq_send (push, forged, too_many, 0);
+        zi_trace_t kept = {0, NULL};
+        ZI_CHECK (t, zi_msg_recv (pull, &back, &received, &kept, false) == -1 && kept.count == 0,
+                  "a trace frame of %d records is refused: %s", ZI_TRACE_MAX + 1, zi_error_text ());
+        free (forged);
         ZI_CHECK (t, zi_msg_recv (pull, &back, &received, NULL, true) == 1, "nothing left over");
         zmq_close (push);
         zmq_close (pull);
     }
     zmq_ctx_term (context);
+
+    //  Merging keeps the first of each (actor, process), in order, at
+    //  every size: the small path compares, the large one hashes
+    for (int total = 4; total <= 3000; total *= 5) {
+        zi_trace_record_t *records = calloc (total, sizeof (zi_trace_record_t));
+        assert (records);
+        for (int index = 0; index < total; index++)
+            records [index] = (zi_trace_record_t) {.actor = (uint32_t) (index / 2),
+                                                   .process = (uint32_t) (index % 2),
+                                                   .arrived = index};
+        zi_trace_t trace = {0, NULL};
+        zi_trace_merge (&trace, records, total / 2);
+        zi_trace_merge (&trace, records, total);        //  the first half again
+        zi_trace_merge (&trace, records + total / 2, total - total / 2);
+        bool in_order = trace.count == total;
+        for (int index = 0; in_order && index < total; index++)
+            in_order = trace.records [index].arrived == index;
+        ZI_CHECK (t, in_order, "merging %d records keeps each once, in order (%d kept)",
+                  total, trace.count);
+        zi_trace_clear (&trace);
+        free (records);
+    }
 }

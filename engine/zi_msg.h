@@ -59,7 +59,9 @@ typedef struct {
 
 #define ZI_TRACE_GATEWAY_IN  0xfffffff0u    //  the gateway admitting a request
 #define ZI_TRACE_GATEWAY_OUT 0xfffffff1u    //  the gateway answering it
-#define ZI_TRACE_MAX 65536                  //  records one message may carry
+//  Records one message may carry: a request passes each actor once, so a
+//  trace longer than this is forged (and would cost every hop its merge)
+#define ZI_TRACE_MAX 4096
 
 typedef struct {
     int count;                  //  records
@@ -85,6 +87,17 @@ const zi_trace_t *
 
 //  Largest encoded header, with room for the error text
 #define ZI_MSG_HEADER_MAX 512
+
+//  The largest frame a topology of this plan ever sends between its
+//  sockets: its largest tensor, a full trace frame, or a header. Every
+//  socket that reads tensors refuses larger frames (ZMQ_MAXMSGSIZE: the
+//  peer is disconnected before the frame is stored), so a peer cannot
+//  make a process receive a gigabyte only to refuse it
+int64_t
+    zi_msg_frame_limit (const zi_graph_t *plan);
+//  Sets that limit on a socket, before it binds or connects
+void
+    zi_msg_limit_frames (void *socket, int64_t limit);
 
 //  True if msgpack bytes are one value whose declared sizes fit the bytes
 //  (check before msgpack-c unpacks untrusted data: it allocates by them)

@@ -77,6 +77,8 @@ s_run_ready (zi_thread_t *self)
 {
     int budget = self->depth_first? 1: INT_MAX;
     while (self->n_ready > 0) {
+        //  A long batch of requests makes progress too: it is not a hang
+        atomic_store_explicit (&self->progress_usecs, zi_clock_usecs (), memory_order_relaxed);
         zi_actor_t *actor = self->ready [--self->n_ready];
         actor->queued = false;
         if (self->depth_first && actor->n_local - actor->local_head > 1)
@@ -173,6 +175,9 @@ s_thread_loop (zi_thread_t *self)
                                n_items - first_actor_item);
         }
         int64_t now = zi_clock_usecs ();
+        //  An idle thread passes here every S_TICK_MSECS: a thread that
+        //  stops passing is stuck (the launcher restarts its process)
+        atomic_store_explicit (&self->progress_usecs, now, memory_order_relaxed);
         if (now - last_tick > S_TICK_MSECS * 1000) {
             last_tick = now;
             for (int index = 0; index < self->n_actors; index++)
@@ -342,6 +347,7 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control, bool monit
     }
 
     zi_worker_t worker = {.deploy = deploy, .process = process, .plan = deploy->plan};
+    worker.frame_limit = zi_msg_frame_limit (worker.plan);
     worker.context = zmq_ctx_new ();
     zmq_ctx_set (worker.context, ZMQ_MAX_SOCKETS, 65536);
     worker.pool = zi_pool_new ();

@@ -147,6 +147,8 @@ struct zi_thread_t {
                                 //  (s_run_ready in zi_worker.c says when)
     int rc;                     //  0 once started, -1 if setting up failed
     atomic_int set_up;          //  released once its actors are set up
+    _Atomic int64_t progress_usecs;     //  when its loop last passed or ran an actor
+                                        //  (the launcher's liveness check, via the monitor)
     char error [512];           //  why it failed
 };
 
@@ -156,6 +158,7 @@ struct zi_worker_t {
     void *context;              //  ZeroMQ context
     zi_pool_t *pool;            //  output buffers
     zi_graph_t *plan;           //  = deploy->plan
+    int64_t frame_limit;        //  largest frame its sockets take (zi_msg_frame_limit)
     int n_threads;
     zi_thread_t *threads;
     zi_actor_t *actors;         //  this process's actors

@@ -244,10 +244,96 @@ def resend_flood_case(args, folder, port):
     context.term()
 
 
+def huge_frames_case(args, folder, port):
+    """256 MiB frames sent to the gateway's client endpoint, to an actor's
+    tcp mailbox and to a monitor are refused as their size is read: the
+    sender is disconnected before the frame is stored, no process grows by
+    anything near the frame, and everyone else is served on."""
+    model_name = "tiny_cnn_op13"
+    model, names, path = split_topology(args, folder, port, model_name, 2, "tcp")
+    first, second, want_first, want_second = inputs_of(args, model_name, folder)
+    huge = b"\0" * (256 << 20)
+    context = zmq.Context()
+    with Topology(args.zinfer, path) as topology:
+        pids = worker_pids(topology.process.pid)
+        before = {name: rss_kib(pid) for name, pid in pids.items()}
+        snapshot = json.loads(subprocess.run([args.zinfer, "top", path, "--json"],
+                                             capture_output=True, text=True,
+                                             timeout=30).stdout)
+        mailboxes = [endpoint for actor in snapshot["actors"]
+                     for endpoint in actor["endpoints"] if endpoint.startswith("tcp://")]
+        targets = [("gateway", topology.endpoint, zmq.DEALER),
+                   ("monitor", snapshot["processes"][-1]["monitor"], zmq.DEALER)]
+        check(mailboxes, "an actor listens on tcp")
+        targets.append(("mailbox", mailboxes[-1], zmq.PUSH))
+        for what, endpoint, kind in targets:
+            socket = context.socket(kind)
+            socket.setsockopt(zmq.LINGER, 0)
+            socket.connect(endpoint)
+            header = msgpack.packb([1, 2 if what == "gateway" else 1, 1, 0xFFFF, 0, 1, 1,
+                                    [len(huge) // 4], 0])
+            socket.send_multipart([header, huge] if what != "monitor" else [huge])
+            time.sleep(1.5)
+            socket.close()
+            grown = {name: rss_kib(pid) - before[name] for name, pid in pids.items()}
+            print(f"a 256 MiB frame to the {what} ({endpoint}): workers grew by {grown} KiB",
+                  flush=True)
+            check(max(grown.values()) < 64 * 1024,
+                  f"no worker stored the frame sent to the {what}")
+        check(worker_pids(topology.process.pid) == pids, "no worker died or restarted")
+        honest = zinfer_client.Client(topology.endpoint, context=context)
+        (y,) = honest.infer([second])
+        check(y.tobytes() == want_second, "an honest client is served right after")
+        honest.close()
+    context.term()
+
+
+def trace_flood_case(args, folder, port):
+    """Traced requests whose trace frames are forged: one with more
+    records than any request can collect is refused where it arrives; one
+    at the limit, of distinct records, crosses every hop in linear time,
+    and honest requests behind both are answered promptly and right."""
+    model_name = "tiny_cnn_op13"
+    model, names, path = split_topology(args, folder, port, model_name, 3, "tcp")
+    first, second, want_first, want_second = inputs_of(args, model_name, folder)
+    context = zmq.Context()
+    record = np.zeros(1, dtype=[("actor", "<u4"), ("process", "<u4"), ("times", "<i8", 4)])
+    with Topology(args.zinfer, path) as topology:
+        snapshot = json.loads(subprocess.run([args.zinfer, "top", path, "--json"],
+                                             capture_output=True, text=True,
+                                             timeout=30).stdout)
+        mailboxes = [endpoint for actor in snapshot["actors"]
+                     for endpoint in actor["endpoints"] if endpoint.startswith("tcp://")]
+        check(mailboxes, "an actor listens on tcp")
+        push = context.socket(zmq.PUSH)
+        push.setsockopt(zmq.LINGER, 0)
+        push.connect(mailboxes[0])
+        for count in (65536, 4096):
+            records = np.zeros(count, dtype=record.dtype)
+            records["actor"] = np.arange(count)
+            header = msgpack.packb([1, 1, 5, 0, 0, 1, 1, [1], 1])
+            for _ in range(20):
+                push.send_multipart([header, np.zeros(1, np.float32).tobytes(),
+                                     records.tobytes()])
+        honest = zinfer_client.Client(topology.endpoint, context=context)
+        start = time.time()
+        for _ in range(10):
+            (y,) = honest.infer([second])
+            check(y.tobytes() == want_second, "an honest request is answered right")
+        took = time.time() - start
+        print(f"10 honest requests behind 40 forged traces: {took:.2f} s", flush=True)
+        check(took < 5, "honest requests are not held up by forged traces")
+        honest.close()
+        push.close()
+    context.term()
+
+
 CASES = {
     "gateway_restart": gateway_restart_case,
     "fair_share": fair_share_case,
     "resend_flood": resend_flood_case,
+    "huge_frames": huge_frames_case,
+    "trace_flood": trace_flood_case,
 }
 
 
