@@ -12,6 +12,8 @@
 
 #include "zi_deploy.h"
 #include <zmq.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 //  Work estimate of a node: arithmetic plus memory traffic, both in
@@ -227,15 +229,93 @@ s_gateway_process (const zi_topology_t *topology)
     return topology->gateway_process >= 0? topology->gateway_process: 0;
 }
 
+//  Whether a folder's status is that of a folder only this user may
+//  enter: a folder itself (lstat: a symbolic link is not one), ours, and
+//  closed to group and others
+static bool
+s_private_folder (const struct stat *info)
+{
+    return S_ISDIR (info->st_mode) && info->st_uid == getuid ()
+        && (info->st_mode & (S_IRWXG | S_IRWXO)) == 0;
+}
+
+void
+zi_deploy_runtime_dir (char *buffer, size_t size)
+{
+    //  The session's own folder (systemd makes it, mode 0700) is out of
+    //  other users' reach from the start; taken only when it is what it
+    //  claims and short enough to leave room for socket names (108 bytes)
+    const char *session = getenv ("XDG_RUNTIME_DIR");
+    struct stat info;
+    if (session && *session == '/' && strlen (session) <= 40
+    &&  lstat (session, &info) == 0 && s_private_folder (&info))
+        snprintf (buffer, size, "%s/zinfer", session);
+    else
+        snprintf (buffer, size, "/tmp/zinfer-%d", (int) getuid ());
+}
+
+int
+zi_deploy_check_private_dir (const char *path)
+{
+    struct stat info;
+    if (lstat (path, &info))
+        return zi_error ("runtime folder %s: %s", path, strerror (errno));
+    if (s_private_folder (&info))
+        return 0;
+    char found [300];
+    if (S_ISLNK (info.st_mode)) {
+        char target [256] = "";
+        ssize_t length = readlink (path, target, sizeof target - 1);
+        target [length > 0? length: 0] = 0;
+        snprintf (found, sizeof found, "a symbolic link to '%s', owned by uid %d", target,
+                  (int) info.st_uid);
+    }
+    else
+        snprintf (found, sizeof found, "%s owned by uid %d with mode %04o",
+                  S_ISDIR (info.st_mode)? "a folder": "not a folder but a file",
+                  (int) info.st_uid, (unsigned) (info.st_mode & 07777));
+    //  Whoever else can write there can take the place of our sockets and
+    //  receive our requests; we neither use it nor repair it (files may
+    //  already wait in it), the user decides
+    return zi_error ("runtime folder %s is %s; expected a folder of uid %d (this user) that "
+                     "group and others cannot enter (mode 0700). Another user may have made "
+                     "it to receive this user's requests: remove it (as its owner or root), "
+                     "or set XDG_RUNTIME_DIR to a private folder", path, found,
+                     (int) getuid ());
+}
+
+int
+zi_deploy_make_private_dir (const char *path)
+{
+    if (mkdir (path, 0700) && errno != EEXIST)
+        return zi_error ("cannot create runtime folder %s: %s", path, strerror (errno));
+    return zi_deploy_check_private_dir (path);
+}
+
+int
+zi_deploy_make_ipc_dir (const zi_deploy_t *self)
+{
+    //  The runtime folder first: once it is ours and closed, nobody else
+    //  can place or replace anything beneath it
+    char runtime [128];
+    zi_deploy_runtime_dir (runtime, sizeof runtime);
+    if (zi_deploy_make_private_dir (runtime) || zi_deploy_make_private_dir (self->ipc_dir))
+        return -1;
+    return 0;
+}
+
 //  The deployment's name for inproc endpoints and its folder for ipc
-//  ones: the same from the topology alone, so that clients find them
+//  ones: the same from the topology alone, so that clients find them.
+//  The topology's name is a safe file name (zi_topology.c checks it).
 static void
 s_names (const zi_topology_t *topology, int offset, char *id, size_t id_size, char *ipc_dir,
          size_t ipc_dir_size)
 {
     int first_base = topology->hosts [0].base_port + offset;
     snprintf (id, id_size, "%.40s-%d", topology->name, first_base);
-    snprintf (ipc_dir, ipc_dir_size, "/tmp/zinfer-%d/%s", (int) getuid (), id);
+    char runtime [64];
+    zi_deploy_runtime_dir (runtime, sizeof runtime);
+    snprintf (ipc_dir, ipc_dir_size, "%s/%s", runtime, id);
 }
 
 void

@@ -124,6 +124,22 @@ int
 int
     zi_deploy_allowed_keys (const zi_deploy_t *self, const char **keys, int max);
 
+//  Runtime files (ipc sockets, launcher control sockets and locks) of this
+//  user: $XDG_RUNTIME_DIR/zinfer when XDG_RUNTIME_DIR is a private folder
+//  of this user, else /tmp/zinfer-UID
+void
+    zi_deploy_runtime_dir (char *buffer, size_t size);
+//  0 when path is a folder (not a symbolic link) of this user that group
+//  and others cannot enter; else -1 with an error naming what was found
+int
+    zi_deploy_check_private_dir (const char *path);
+//  Creates path with mode 0700 unless it exists, then checks it as above
+int
+    zi_deploy_make_private_dir (const char *path);
+//  Creates (or checks) the runtime folder and the deployment's ipc folder
+int
+    zi_deploy_make_ipc_dir (const zi_deploy_t *self);
+
 //  Name of an actor for people: node name, with #replica when replicated
 const char *
     zi_deploy_actor_name (const zi_deploy_t *self, int actor, char *buffer, size_t size);

@@ -29,6 +29,7 @@ block from the start and is never copied.
 import mmap
 import os
 import secrets
+import socket
 import stat
 import time
 import weakref
@@ -111,6 +112,45 @@ class _Block:
             pass
 
 
+PROBE_TIMEOUT = 1.5     # seconds to learn whether a tcp endpoint listens
+
+
+def check_listening(endpoint):
+    """Raises ConnectionRefusedError, saying why, when nothing listens at
+    endpoint. ZeroMQ retries a refused connection forever in silence, and a
+    request would wait its whole timeout; a plain connect tells a stopped
+    topology (or one on other ports) from a slow one at once. A tcp host
+    that says nothing within PROBE_TIMEOUT is taken as slow, not absent."""
+    if endpoint.startswith("ipc://"):
+        path = endpoint[len("ipc://"):]
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+        except FileNotFoundError:
+            raise ConnectionRefusedError(
+                f"nothing listens at {endpoint} (no socket there): is the topology "
+                "running? see zinfer status") from None
+        except ConnectionRefusedError:
+            raise ConnectionRefusedError(
+                f"nothing listens at {endpoint} (a socket file left by a topology that "
+                "stopped): the topology is not running; see zinfer status") from None
+        except OSError:
+            pass                # not ours to judge: ZeroMQ will say
+        finally:
+            probe.close()
+    elif endpoint.startswith("tcp://"):
+        host, _, port = endpoint[len("tcp://"):].rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), PROBE_TIMEOUT).close()
+        except ConnectionRefusedError:
+            raise ConnectionRefusedError(
+                f"nothing listens at {endpoint} (connection refused): is the topology "
+                "running? see zinfer status. Started with --base-port? Use its "
+                "ports") from None
+        except (OSError, ValueError):
+            pass                # slow, unreachable or unusual: ZeroMQ will retry
+
+
 class Client:
     """One DEALER connection to a topology's gateway."""
 
@@ -122,7 +162,9 @@ class Client:
         for a topology that uses CURVE, the gateway host's public key and
         this client's secret key file. shared_memory: None for the default
         (on for ipc endpoints unless ZINFER_SHARED_MEMORY=0), False to send
-        inputs inline; never over tcp."""
+        inputs inline; never over tcp. Raises ConnectionRefusedError when
+        nothing listens at endpoint (check_listening)."""
+        check_listening(endpoint)
         self.endpoint = endpoint
         self._context = context or zmq.Context.instance()
         self._socket = self._context.socket(zmq.DEALER)

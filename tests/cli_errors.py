@@ -7,6 +7,7 @@ expected and what came.
 """
 
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -134,6 +135,40 @@ def main():
              ["none.key_secret", "No such file"]),
             ("top without a key for a CURVE topology", ["top", curve_topology, "--once"],
              ["uses CURVE", "--key"]),
+        ]
+        # Names that would become paths outside the runtime folder, a
+        # process with nothing to run, and clients of a topology that does
+        # not run: each says so at once instead of waiting out a timeout
+        def topology(name, text):
+            with open(path(name), "w") as handle:
+                handle.write(f"model: {DIGITS}\n" + text)
+            return path(name)
+        unused = socket.socket()
+        unused.bind(("127.0.0.1", 0))
+        free_port = unused.getsockname()[1]
+        unused.close()                  # nothing listens there now
+        stale = path("stale.sock")
+        leftover = socket.socket(socket.AF_UNIX)
+        leftover.bind(stale)
+        leftover.close()                # a socket file nobody listens on
+        cases += [
+            ("up with a name that leaves its folder",
+             ["up", topology("dots.yaml", "name: ../x\nprocesses: [{name: p}]\n")],
+             ["dots.yaml:2:7", "bad value for name", "got '../x'"]),
+            ("up with a process named '..'",
+             ["up", topology("dotdot.yaml", "processes: [{name: '..'}]\n")],
+             ["dotdot.yaml:2:20", "not starting with '.'"]),
+            ("up with a process that runs no node",
+             ["up", topology("idle.yaml", "processes: [{name: a}, {name: b}]\ndefault: a\n")],
+             ["process 'b' runs no node", "remove it"]),
+            ("infer of a topology that is not running",
+             ["infer", topology("off.yaml", f"base_port: {free_port}\n"
+                                "processes: [{name: p}]\n"), "--input", good_input],
+             [f"tcp://127.0.0.1:{free_port}", "connection refused", "zinfer status",
+              "--base-port"]),
+            ("infer at a stale ipc socket",
+             ["infer", "--endpoint", "ipc://" + stale, "--input", good_input],
+             ["nothing listens", "left by a topology that stopped"]),
         ]
         for name, args, needles in cases:
             result = subprocess.run([zinfer] + args, capture_output=True, text=True, timeout=60)
