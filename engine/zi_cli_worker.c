@@ -45,8 +45,11 @@ zi_cli_worker (int argc, char **argv)
     if (!path || !process_name)
         return zi_cli_fail ("worker", "needs TOPOLOGY.yaml and --process NAME");
     if (parent) {
-        //  Die with the launcher, even if it is killed with SIGKILL
-        prctl (PR_SET_PDEATHSIG, SIGTERM);
+        //  Die with the launcher, even if it is killed with SIGKILL. With
+        //  SIGKILL, not SIGTERM: a worker stopped (SIGSTOP) when its
+        //  launcher dies would keep SIGTERM pending, and its ports, forever.
+        //  A launcher gone before the call is caught by the check below.
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
         if (getppid () != (pid_t) parent)
             return zi_cli_fail ("worker", "--parent %ld is not this process's parent (%d); "
                                 "the launcher is gone", parent, (int) getppid ()), ZI_EXIT_FAILURE;
@@ -58,6 +61,10 @@ zi_cli_worker (int argc, char **argv)
     int rc;
     if (process < 0)
         rc = zi_cli_fail ("worker", "%s has no process named '%s'", path, process_name);
+    else
+    //  Its ipc sockets go where no other user can take their place
+    if (zi_deploy_make_ipc_dir (deploy))
+        rc = zi_cli_fail ("worker", "%s", zi_error_text ());
     else
         rc = zi_worker_run (deploy, process, control, !no_monitor);
     zi_deploy_destroy (&deploy);

@@ -7,6 +7,17 @@
     dies more than S_MAX_RESTARTS times within a minute is given up on.
     Stopping sends SIGTERM, then SIGKILL after a grace period; workers
     also die with the launcher if it is killed outright (PDEATHSIG).
+
+    A worker can also hang without dying (SIGSTOP, a deadlock, an endless
+    loop in a kernel). Each one's monitor is asked PING every half second;
+    one that leaves it unanswered, or reports a worker thread without
+    progress, for the topology's liveness_timeout_ms gets SIGKILL and is
+    restarted like any worker that died.
+
+    Everything a run creates lies in this user's private runtime folder
+    (zi_deploy_runtime_dir): the control socket, a lock that keeps a
+    second launcher of the same topology and host from starting over the
+    running one, and the workers' ipc sockets. Stopping removes them all.
     =========================================================================
 */
 
@@ -15,8 +26,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <msgpack.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -36,6 +49,11 @@ s_usecs (void)
 #define S_MAX_RESTARTS 5        //  within S_RESTART_WINDOW: then give up
 #define S_RESTART_WINDOW_USECS (60 * INT64_C (1000000))
 #define S_GRACE_USECS (10 * INT64_C (1000000))
+#define S_PING_USECS 500000     //  heartbeat period (shorter for short deadlines)
+//  A worker silent past its deadline but busy on the CPU is given this many
+//  deadlines: its monitor's replies can wait behind a long transfer in
+//  ZeroMQ's I/O thread (a 256 MiB tensor over tcp takes seconds)
+#define S_BUSY_DEADLINES 12
 
 typedef struct {
     int process;                //  topology process index
@@ -45,6 +63,11 @@ typedef struct {
     int64_t window_start;       //  when the window began
     int64_t restart_at;         //  when to start it again, 0: not waiting
     int64_t backoff_usecs;      //  next pause
+    void *heartbeat;            //  DEALER to its monitor, once READY; NULL without
+    int64_t alive_at;           //  its last sign of life: READY, or a pong without a stall
+    int64_t next_ping;          //  when to ask again
+    uint64_t stalled_msecs;     //  the stall its last pong reported
+    uint64_t cpu_ticks;         //  its CPU time at the last pong (clock ticks)
 } s_child_t;
 
 struct zi_launcher_t {
@@ -53,6 +76,8 @@ struct zi_launcher_t {
     char path [4096];           //  topology, absolute
     char exe [4096];            //  this program
     char control [256];         //  where workers report
+    char lock_path [256];       //  held for the launcher's life: one per topology and host
+    int lock_fd;                //  that file, locked; -1 when not held
     char base_port [16];        //  "" or the override
     bool no_monitor;            //  workers run without their monitor
     void *context;              //  ZeroMQ context for the control socket
@@ -61,9 +86,161 @@ struct zi_launcher_t {
     s_child_t *children;
 };
 
+static void
+s_heartbeat_close (s_child_t *child)
+{
+    if (child->heartbeat) {
+        zmq_close (child->heartbeat);
+        child->heartbeat = NULL;
+    }
+}
+
+//  Starts watching a worker that reported READY: its monitor answers PING
+//  from then on. A socket per start, so that no pong of a former process
+//  of the same name is taken for this one's
+static void
+s_heartbeat_open (zi_launcher_t *self, s_child_t *child)
+{
+    s_heartbeat_close (child);
+    if (self->no_monitor || self->deploy->topology->liveness_timeout_ms == 0)
+        return;             //  nothing to ask, or nothing wanted
+    char endpoint [256];
+    zi_deploy_monitor_endpoint (self->deploy, child->process, endpoint, sizeof endpoint);
+    child->heartbeat = zmq_socket (self->context, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt (child->heartbeat, ZMQ_LINGER, &linger, sizeof linger);
+    if (zi_deploy_connect (self->deploy, child->heartbeat, endpoint, child->process, NULL)) {
+        fprintf (stderr, "zinfer up: cannot watch process '%s' at %s: %s\n",
+                 self->deploy->topology->processes [child->process].name, endpoint,
+                 zi_error_text ());
+        s_heartbeat_close (child);
+        return;
+    }
+    child->alive_at = s_usecs ();
+    child->next_ping = child->alive_at;
+    child->stalled_msecs = 0;
+}
+
+//  A process's state letter (T: stopped) and CPU time so far, from
+//  /proc/PID/stat; state 0 when it cannot be read
+static char
+s_process_state (pid_t pid, uint64_t *cpu_ticks)
+{
+    char path [64], text [1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    size_t size = file? fread (text, 1, sizeof text - 1, file): 0;
+    if (file)
+        fclose (file);
+    text [size] = 0;
+    //  The command name may hold spaces and parentheses: fields follow the
+    //  last ')'. State is field 3; utime and stime fields 14 and 15.
+    char *cursor = strrchr (text, ')');
+    char state = 0;
+    unsigned long long user = 0, system = 0;
+    if (!cursor || sscanf (cursor + 1, " %c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu",
+                           &state, &user, &system) != 3)
+        return 0;
+    *cpu_ticks = user + system;
+    return state;
+}
+
+//  Reads a pong: {"pid": P, "stalled_msecs": S, ...}; false if it is none
+static bool
+s_read_pong (const void *data, size_t size, uint64_t *pid, uint64_t *stalled_msecs)
+{
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    size_t offset = 0;
+    bool found_pid = false, found_stall = false;
+    if (msgpack_unpack_next (&unpacked, data, size, &offset) == MSGPACK_UNPACK_SUCCESS
+    &&  unpacked.data.type == MSGPACK_OBJECT_MAP) {
+        const msgpack_object_map *map = &unpacked.data.via.map;
+        for (uint32_t index = 0; index < map->size; index++) {
+            const msgpack_object *key = &map->ptr [index].key, *value = &map->ptr [index].val;
+            if (key->type != MSGPACK_OBJECT_STR || value->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+                continue;
+            if (key->via.str.size == 3 && memcmp (key->via.str.ptr, "pid", 3) == 0) {
+                *pid = value->via.u64;
+                found_pid = true;
+            }
+            if (key->via.str.size == 13 && memcmp (key->via.str.ptr, "stalled_msecs", 13) == 0) {
+                *stalled_msecs = value->via.u64;
+                found_stall = true;
+            }
+        }
+    }
+    msgpack_unpacked_destroy (&unpacked);
+    return found_pid && found_stall;
+}
+
+//  Asks each watched worker PING and kills one that is silent (stopped,
+//  or its monitor thread stuck too) or whose threads make no progress
+//  for the deadline; s_reap then restarts it like any worker that died
+static void
+s_check_liveness (zi_launcher_t *self)
+{
+    int64_t deadline_usecs = (int64_t) self->deploy->topology->liveness_timeout_ms * 1000;
+    int64_t period = deadline_usecs / 4 < S_PING_USECS? deadline_usecs / 4: S_PING_USECS;
+    int64_t now = s_usecs ();
+    for (int index = 0; index < self->n_children; index++) {
+        s_child_t *child = &self->children [index];
+        if (!child->heartbeat || child->pid <= 0)
+            continue;
+        char pong [512];
+        int size;
+        while ((size = zmq_recv (child->heartbeat, pong, sizeof pong, ZMQ_DONTWAIT)) >= 0) {
+            uint64_t pid = 0, stalled = 0;
+            if (size <= (int) sizeof pong && s_read_pong (pong, size, &pid, &stalled)
+            &&  pid == (uint64_t) child->pid) {
+                //  Alive as of its slowest thread's last progress
+                child->stalled_msecs = stalled;
+                s_process_state (child->pid, &child->cpu_ticks);
+                int64_t progress_at = now - (int64_t) stalled * 1000;
+                if (progress_at > child->alive_at)
+                    child->alive_at = progress_at;
+            }
+        }
+        if (now >= child->next_ping) {
+            const char ping [] = "\x91\xa4PING";       //  msgpack ["PING"]
+            zmq_send (child->heartbeat, ping, sizeof ping - 1, ZMQ_DONTWAIT);
+            child->next_ping = now + period;
+        }
+        if (now - child->alive_at > deadline_usecs) {
+            const char *name = self->deploy->topology->processes [child->process].name;
+            //  Silent, but not stopped and using the CPU (5 % of a core or
+            //  more): busy, most likely in ZeroMQ's I/O thread; a stuck
+            //  one (a deadlock, every thread waiting) uses none
+            uint64_t cpu_ticks = child->cpu_ticks;
+            char state = s_process_state (child->pid, &cpu_ticks);
+            double cpu_secs = (double) (cpu_ticks - child->cpu_ticks) / sysconf (_SC_CLK_TCK);
+            bool busy = state && state != 'T' && state != 't'
+                     && cpu_secs >= 0.05 * (now - child->alive_at) / 1e6;
+            bool silent = child->stalled_msecs * 1000 < (uint64_t) deadline_usecs;
+            if (silent && busy && now - child->alive_at < S_BUSY_DEADLINES * deadline_usecs)
+                continue;
+            if (!silent)
+                fprintf (stderr, "zinfer up: process '%s' (pid %d): a worker thread has made "
+                         "no progress for %.1f s (liveness_timeout_ms: %d); it is hung: "
+                         "killing it to restart it\n", name, (int) child->pid,
+                         (now - child->alive_at) / 1e6,
+                         self->deploy->topology->liveness_timeout_ms);
+            else
+                fprintf (stderr, "zinfer up: process '%s' (pid %d) has not answered its "
+                         "heartbeat for %.1f s (liveness_timeout_ms: %d); it is stopped or "
+                         "hung: killing it to restart it\n", name, (int) child->pid,
+                         (now - child->alive_at) / 1e6,
+                         self->deploy->topology->liveness_timeout_ms);
+            kill (child->pid, SIGKILL);
+            s_heartbeat_close (child);
+        }
+    }
+}
+
 static int
 s_spawn (zi_launcher_t *self, s_child_t *child)
 {
+    s_heartbeat_close (child);
     const char *name = self->deploy->topology->processes [child->process].name;
     char parent [32];
     snprintf (parent, sizeof parent, "%d", (int) getpid ());
@@ -257,8 +434,10 @@ s_read_reports (zi_launcher_t *self, void *control, int wait_msecs)
         s_child_t *child = s_child_of (self, pid);
         if (!child)
             continue;
-        if (strcmp (status, "READY") == 0)
+        if (strcmp (status, "READY") == 0) {
             child->ready = true;
+            s_heartbeat_open (self, child);
+        }
         else {
             fprintf (stderr, "zinfer up: process '%s' failed to start: %s\n", name, report + used);
             return -1;
@@ -273,6 +452,7 @@ zi_launcher_new (const char *topology_path, const char *host_name, int base_port
 {
     zi_launcher_t *self = calloc (1, sizeof (zi_launcher_t));
     assert (self);
+    self->lock_fd = -1;
     if (!realpath (topology_path, self->path)) {
         zi_error ("%s: %s", topology_path, strerror (errno));
         free (self);
@@ -349,18 +529,16 @@ zi_launcher_destroy (zi_launcher_t **self_p)
 //  Removes the control sockets of this user's launchers that are gone: one
 //  killed outright (SIGKILL) could not remove its own
 static void
-s_sweep_controls (void)
+s_sweep_controls (const char *runtime)
 {
-    DIR *folder = opendir ("/tmp");
+    DIR *folder = opendir (runtime);
     if (!folder)
         return;
-    char prefix [64];
-    snprintf (prefix, sizeof prefix, "zinfer-%d-up-", (int) getuid ());
     struct dirent *entry;
     while ((entry = readdir (folder))) {
-        if (strncmp (entry->d_name, prefix, strlen (prefix)) != 0)
+        if (strncmp (entry->d_name, "up-", 3) != 0)
             continue;
-        const char *digits = entry->d_name + strlen (prefix);
+        const char *digits = entry->d_name + 3;
         char *end = NULL;
         long pid = isdigit ((unsigned char) *digits)? strtol (digits, &end, 10): 0;
         struct stat info;
@@ -373,14 +551,94 @@ s_sweep_controls (void)
     closedir (folder);
 }
 
+//  Takes the lock of this topology on this host, or says who holds it. A
+//  second launcher must not start: its workers would bind (and so first
+//  unlink) the running ones' ipc sockets, and the running topology would
+//  stop answering. The kernel drops the lock with the process, however it
+//  ends, so a killed launcher leaves no stale lock behind.
+static int
+s_lock (zi_launcher_t *self, const char *runtime)
+{
+    const zi_topology_t *topology = self->deploy->topology;
+    snprintf (self->lock_path, sizeof self->lock_path, "%s/%s-%s.lock", runtime,
+              self->deploy->id, topology->hosts [self->host].name);
+    while (true) {
+        int fd = open (self->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+            return zi_error ("cannot open lock file %s: %s", self->lock_path, strerror (errno));
+        if (flock (fd, LOCK_EX | LOCK_NB)) {
+            int error = errno;
+            char holder [32] = "";
+            ssize_t size = read (fd, holder, sizeof holder - 1);
+            holder [size > 0? size: 0] = 0;
+            holder [strcspn (holder, "\n")] = 0;
+            close (fd);
+            if (error != EWOULDBLOCK)
+                return zi_error ("cannot lock %s: %s", self->lock_path, strerror (error));
+            return zi_error ("topology '%s' already runs on host '%s' of this machine: zinfer "
+                             "up (pid %s) holds %s; stop it first (see zinfer status), or "
+                             "start this one on other ports with --base-port", topology->name,
+                             topology->hosts [self->host].name, *holder? holder: "unknown",
+                             self->lock_path);
+        }
+        //  A launcher that stopped removes its lock file after we opened
+        //  it: then we hold the lock of a file nobody else will find
+        struct stat held, named;
+        if (fstat (fd, &held) == 0 && lstat (self->lock_path, &named) == 0
+        &&  held.st_ino == named.st_ino && held.st_dev == named.st_dev) {
+            char pid [32];
+            int length = snprintf (pid, sizeof pid, "%d\n", (int) getpid ());
+            //  The pid is for people (the refusal above); the lock holds
+            //  without it
+            bool written = ftruncate (fd, 0) == 0 && write (fd, pid, length) == length;
+            (void) written;
+            self->lock_fd = fd;
+            return 0;
+        }
+        close (fd);
+    }
+}
+
+//  Removes the ipc sockets this host's workers bound: ZeroMQ leaves a
+//  listener's socket file behind when its process is killed, and a stale
+//  `clients` socket would make clients here believe the gateway runs.
+//  Other hosts of the topology may run on this machine too (each in its
+//  network namespace) and keep theirs.
+static void
+s_remove_sockets (zi_launcher_t *self)
+{
+    const zi_deploy_t *deploy = self->deploy;
+    const zi_topology_t *topology = deploy->topology;
+    char endpoint [256];
+    for (int index = -1; index < deploy->n_actors; index++) {
+        int process = index >= 0? deploy->actors [index].process: deploy->gateway_process;
+        if (topology->processes [process].host != self->host)
+            continue;
+        for (int kind = 0; zi_deploy_bind (deploy, index, kind, endpoint, sizeof endpoint); kind++)
+            if (strncmp (endpoint, "ipc://", 6) == 0)
+                unlink (endpoint + 6);
+    }
+    if (topology->processes [deploy->gateway_process].host == self->host) {
+        zi_deploy_client_ipc_endpoint (deploy, endpoint, sizeof endpoint);
+        unlink (endpoint + 6);
+    }
+    //  rmdir leaves the folder if another host's workers still use it
+    rmdir (deploy->ipc_dir);
+}
+
 int
 zi_launcher_start (zi_launcher_t *self, int ready_timeout_secs, bool interruptible)
 {
-    s_sweep_controls ();
+    //  Nothing is touched before the runtime folder is known to be ours
+    //  and the lock is held
+    char runtime [128];
+    zi_deploy_runtime_dir (runtime, sizeof runtime);
+    if (zi_deploy_make_ipc_dir (self->deploy) || s_lock (self, runtime))
+        return -1;
+    s_sweep_controls (runtime);
     self->context = zmq_ctx_new ();
     self->socket = zmq_socket (self->context, ZMQ_PULL);
-    snprintf (self->control, sizeof self->control, "ipc:///tmp/zinfer-%d-up-%d.ctl",
-              (int) getuid (), (int) getpid ());
+    snprintf (self->control, sizeof self->control, "ipc://%s/up-%d.ctl", runtime, (int) getpid ());
     if (zmq_bind (self->socket, self->control))
         return zi_error ("cannot bind %s: %s", self->control, zmq_strerror (zmq_errno ()));
     for (int index = 0; index < self->n_children; index++) {
@@ -411,6 +669,7 @@ zi_launcher_supervise (zi_launcher_t *self)
     if (s_reap (self, false))
         return -1;
     s_read_reports (self, self->socket, 0);
+    s_check_liveness (self);
     int64_t now = s_usecs ();
     for (int index = 0; index < self->n_children; index++) {
         s_child_t *child = &self->children [index];
@@ -424,9 +683,17 @@ void
 zi_launcher_stop (zi_launcher_t *self)
 {
     s_stop_all (self);
-    //  The workers' ipc sockets went with them; their folder goes now
-    //  (rmdir leaves it if another launcher's workers still use it)
-    rmdir (self->deploy->ipc_dir);
+    for (int index = 0; index < self->n_children; index++)
+        s_heartbeat_close (&self->children [index]);
+    //  Only a launcher that held the lock started this run's files: one
+    //  refused for a running launcher leaves that one's alone
+    if (self->lock_fd >= 0) {
+        s_remove_sockets (self);
+        //  Unlinked while still held: s_lock tells a file removed under it
+        unlink (self->lock_path);
+        close (self->lock_fd);
+        self->lock_fd = -1;
+    }
     if (self->socket) {
         zmq_close (self->socket);
         self->socket = NULL;

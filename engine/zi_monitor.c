@@ -9,7 +9,7 @@
     has sent the original on. Anything malformed gets an error reply.
 
     Queries and replies are msgpack (docs/monitor.md):
-        ["PING"]                          -> {"kind": "pong", ...}
+        ["PING"]                          -> {"kind": "pong", "stalled_msecs", ...}
         ["STATS"]                         -> {"kind": "stats", ...}
         ["TAP", actor, timeout_msecs]     -> {"kind": "tap", ...} + data frame
     =========================================================================
@@ -274,6 +274,23 @@ s_reply_error (zi_monitor_t *self, const void *identity, size_t identity_size, c
     msgpack_sbuffer_destroy (&buffer);
 }
 
+//  How long the worker thread that has gone longest without progress
+//  (a pass of its loop, an actor run) has gone without: an idle thread
+//  passes every 100 ms, so a large figure means a thread is stuck. The
+//  monitor answering at all proves only that its own thread runs.
+static uint64_t
+s_stalled_msecs (zi_worker_t *worker)
+{
+    int64_t now = zi_clock_usecs (), longest = 0;
+    for (int index = 0; index < worker->n_threads; index++) {
+        int64_t last = atomic_load_explicit (&worker->threads [index].progress_usecs,
+                                             memory_order_relaxed);
+        if (last > 0 && now - last > longest)
+            longest = now - last;
+    }
+    return (uint64_t) longest / 1000;
+}
+
 static bool
 s_is_str (const msgpack_object *object, const char *text)
 {
@@ -321,9 +338,10 @@ s_on_query (zi_monitor_t *self)
         msgpack_sbuffer_init (&buffer);
         msgpack_packer packer;
         msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
-        msgpack_pack_map (&packer, 4);
+        msgpack_pack_map (&packer, 5);
         s_pack_str (&packer, "kind");
         s_pack_str (&packer, "pong");
+        s_pack_key_u64 (&packer, "stalled_msecs", s_stalled_msecs (self->worker));
         s_pack_str (&packer, "process");
         s_pack_str (&packer, self->worker->deploy->topology->processes [self->worker->process].name);
         s_pack_key_u64 (&packer, "pid", (uint64_t) getpid ());
