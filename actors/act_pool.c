@@ -317,6 +317,11 @@ s_pool_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const 
 //  as max and add work lane by lane. Taps combine in the scalar loop's
 //  order, so sums round alike. Stops where a load would pass
 //  base [available); returns the first column it did not make.
+//
+//  A max takes maxps (tap, value), which keeps value when either is NaN:
+//  a NaN that came first stays. A NaN tap that comes later is caught by an
+//  unordered compare, one per pair of taps where they come in pairs, and
+//  OR-ed in at the end (all ones is a NaN), off the chain of maxps.
 static ZI_AVX2 int64_t
 s_horizontal_s2_avx2 (const float *base, float *hrow, int64_t first, int64_t end,
                       const s_axis_t *w, int64_t available, bool max)
@@ -328,21 +333,26 @@ s_horizontal_s2_avx2 (const float *base, float *hrow, int64_t first, int64_t end
     for (; col + 8 <= end && 2 * col + reach + 16 <= available; col += 8) {
         const float *at = base + 2 * col;
         __m256 value = _mm256_setzero_ps ();
+        __m256 nan = _mm256_setzero_ps ();      //  lanes that met a NaN tap
         for (int64_t kw = 0; kw < kernel; ) {
             const float *tap_at = at + kw * dilation;
             __m256 low = _mm256_loadu_ps (tap_at);
             __m256 high = _mm256_loadu_ps (tap_at + 8);
             __m256 even = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (2, 0, 2, 0));
-            //  maxps (tap, value) keeps value when tap is NaN, as the
-            //  scalar loop's tap > value ? tap : value does
             value = kw == 0? even: max? _mm256_max_ps (even, value): _mm256_add_ps (value, even);
             kw++;
             if (dilation == 1 && kw < kernel) {
                 __m256 odd = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (3, 1, 3, 1));
                 value = max? _mm256_max_ps (odd, value): _mm256_add_ps (value, odd);
+                if (max)
+                    nan = _mm256_or_ps (nan, _mm256_cmp_ps (even, odd, _CMP_UNORD_Q));
                 kw++;
             }
+            else
+            if (max)
+                nan = _mm256_or_ps (nan, _mm256_cmp_ps (even, even, _CMP_UNORD_Q));
         }
+        value = _mm256_or_ps (value, nan);
         value = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (value),
                                                          _MM_SHUFFLE (3, 1, 2, 0)));
         _mm256_storeu_ps (hrow + col, value);
@@ -351,6 +361,7 @@ s_horizontal_s2_avx2 (const float *base, float *hrow, int64_t first, int64_t end
     //  past it read nothing and make columns that are not stored)
     if (col < end && end - col <= 8) {
         __m256 value = _mm256_setzero_ps ();
+        __m256 nan = _mm256_setzero_ps ();
         for (int64_t kw = 0; kw < kernel; kw++) {
             const float *at = base + 2 * col + kw * dilation;
             int64_t left = available - (2 * col + kw * dilation);
@@ -359,7 +370,10 @@ s_horizontal_s2_avx2 (const float *base, float *hrow, int64_t first, int64_t end
                                                   left < 8? 0: left < 16? left - 8: 8));
             __m256 tap = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (2, 0, 2, 0));
             value = kw == 0? tap: max? _mm256_max_ps (tap, value): _mm256_add_ps (value, tap);
+            if (max)
+                nan = _mm256_or_ps (nan, _mm256_cmp_ps (tap, tap, _CMP_UNORD_Q));
         }
+        value = _mm256_or_ps (value, nan);
         value = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (value),
                                                          _MM_SHUFFLE (3, 1, 2, 0)));
         _mm256_maskstore_ps (hrow + col, zi_tail_mask_avx2 (end - col), value);
@@ -369,18 +383,38 @@ s_horizontal_s2_avx2 (const float *base, float *hrow, int64_t first, int64_t end
 }
 
 //  out = the max (or sum) of rows [0, n), n >= 2, taken in order, eight
-//  columns at a time; returns the first column it did not make
+//  columns at a time; returns the first column it did not make. NaN as in
+//  the horizontal pass: row 0's stays, the later rows' are caught a pair
+//  of rows to one unordered compare.
 static ZI_AVX2 int64_t
 s_vertical_avx2 (const float *const *rows, int n, int64_t width, float *out, bool max)
 {
     int64_t col = 0;
+    if (!max) {
+        for (; col + 8 <= width; col += 8) {
+            __m256 value = _mm256_loadu_ps (rows [0] + col);
+            for (int row = 1; row < n; row++)
+                value = _mm256_add_ps (value, _mm256_loadu_ps (rows [row] + col));
+            _mm256_storeu_ps (out + col, value);
+        }
+        return col;
+    }
     for (; col + 8 <= width; col += 8) {
         __m256 value = _mm256_loadu_ps (rows [0] + col);
-        for (int row = 1; row < n; row++) {
+        __m256 nan = _mm256_setzero_ps ();
+        int row = 1;
+        for (; row + 2 <= n; row += 2) {
             __m256 next = _mm256_loadu_ps (rows [row] + col);
-            value = max? _mm256_max_ps (next, value): _mm256_add_ps (value, next);
+            __m256 after = _mm256_loadu_ps (rows [row + 1] + col);
+            value = _mm256_max_ps (after, _mm256_max_ps (next, value));
+            nan = _mm256_or_ps (nan, _mm256_cmp_ps (next, after, _CMP_UNORD_Q));
         }
-        _mm256_storeu_ps (out + col, value);
+        if (row < n) {
+            __m256 next = _mm256_loadu_ps (rows [row] + col);
+            value = _mm256_max_ps (next, value);
+            nan = _mm256_or_ps (nan, _mm256_cmp_ps (next, next, _CMP_UNORD_Q));
+        }
+        _mm256_storeu_ps (out + col, _mm256_or_ps (value, nan));
     }
     return col;
 }
@@ -405,7 +439,7 @@ s_horizontal (const float *restrict x_row, float *restrict hrow, const s_axis_t 
         float value = start;
         for (int64_t kw = first; kw < end; kw++) {
             float tap = x_row [origin + kw * w->dilation];
-            value = max? (tap > value? tap: value): value + tap;
+            value = max? zi_max_nan (tap, value): value + tap;
         }
         hrow [col] = value;
     }
@@ -431,8 +465,17 @@ s_horizontal (const float *restrict x_row, float *restrict hrow, const s_axis_t 
     else
         for (int64_t col = first; col < end; col++)
             hrow [col] = base [col * stride];
+    //  The max loops below drop a NaN tap, so a row that has NaN (its sum
+    //  is NaN: a NaN, or infinities of both signs) takes a loop that keeps
+    //  it; the check is one add an input float, the keeping three
+    //  instructions a tap
+    bool keep_nan = max && w->kernel > 1 && isnan (zi_vec_sum (x_row, width));
     for (int64_t kw = 1; kw < w->kernel; kw++) {
         const float *restrict taps = base + kw * w->dilation;
+        if (keep_nan)
+            for (int64_t col = first; col < end; col++)
+                hrow [col] = zi_max_nan (taps [col * stride], hrow [col]);
+        else
         if (max) {
             if (stride == 1)
                 for (int64_t col = first; col < end; col++)
@@ -493,7 +536,7 @@ s_vertical (const float *const *rows, int n, int64_t width, float *out, bool max
         float value = rows [0][col];
         for (int row = 1; row < n; row++) {
             float next = rows [row][col];
-            value = max? (next > value? next: value): value + next;
+            value = max? zi_max_nan (next, value): value + next;
         }
         out [col] = value;
     }
@@ -708,6 +751,7 @@ typedef struct {
     const char *auto_pad;       //  NULL: attribute absent
     int ceil_mode;
     int count_include_pad;
+    bool specials;              //  NaN and infinities among the inputs
 } s_case_t;
 
 //  The spec's output extent and pads for one axis, written independently
@@ -782,8 +826,8 @@ s_ref_pool (const s_case_t *c, const float *x, float *y, int64_t *out_dims)
             double value = x [(plane * in_h + ih) * in_w + iw];
             valid++;
             sum += value;
-            if (value > best)
-                best = value;
+            if (value > best || isnan (value))
+                best = value;           //  NaN wins and stays, as in torch
         }
         int64_t divisor = c->count_include_pad? padded: valid;
         y [(plane * out_h + oh) * out_w + ow] =
@@ -831,6 +875,39 @@ s_check_threads (zi_test_t *t, const char *what, zi_node_t *node, zi_tensor_t *x
     zi_tensor_destroy (&again);
 }
 
+//  Puts NaN, +inf and -inf at scattered places of x, some windows with
+//  more than one, so a NaN meets every tap position and loop (border,
+//  vector body, tail) in one case or another
+static void
+s_sprinkle_specials (zi_tensor_t *x, uint32_t seed)
+{
+    float *data = zi_tensor_f32 (x);
+    size_t count = zi_tensor_count (x);
+    for (size_t item = seed % 7; item < count; item += 13 + seed % 5) {
+        uint32_t pick = (uint32_t) (item * 2654435761u) >> 28;
+        data [item] = pick < 10? NAN: pick < 13? INFINITY: -INFINITY;
+    }
+}
+
+//  The check of ZI_CHECK_CLOSE, where NaN must meet NaN and an infinity
+//  the same infinity
+static void
+s_check_close_nan (zi_test_t *t, const char *what, const float *got, const float *want,
+                   size_t count)
+{
+    size_t wrong = count;
+    for (size_t item = 0; item < count && wrong == count; item++) {
+        bool same = isnan (want [item])? isnan (got [item]):
+                    isinf (want [item])? got [item] == want [item]:
+                    fabsf (got [item] - want [item]) <= 1e-5f + 1e-5f * fabsf (want [item]);
+        if (!same)
+            wrong = item;
+    }
+    ZI_CHECK (t, wrong == count, "%s: %zu values, first wrong at [%zd]: got %g want %g",
+              what, count, wrong == count? (ssize_t) -1: (ssize_t) wrong,
+              wrong == count? 0: got [wrong], wrong == count? 0: want [wrong]);
+}
+
 static void
 s_check_case (zi_test_t *t, const s_case_t *c, uint32_t seed)
 {
@@ -844,8 +921,12 @@ s_check_case (zi_test_t *t, const s_case_t *c, uint32_t seed)
               (long long) c->pads [0], (long long) c->pads [1], (long long) c->pads [2],
               (long long) c->pads [3], c->auto_pad? c->auto_pad: "-", c->ceil_mode,
               c->count_include_pad);
+    if (c->specials)
+        strncat (what, " with NaN and infinities", sizeof what - strlen (what) - 1);
     int ndim = 2 + c->n_spatial;
     zi_tensor_t *x = zi_test_random (ndim, c->dims, seed);
+    if (c->specials)
+        s_sprinkle_specials (x, seed);
     zi_node_t *node = s_case_node (c);
     zi_tensor_t *y = NULL;
     int rc = zi_test_run_op (node, 1, &x, 1, &y);
@@ -861,6 +942,9 @@ s_check_case (zi_test_t *t, const s_case_t *c, uint32_t seed)
                      && (c->n_spatial == 1 || y->dims [2] == out_dims [0]);
         ZI_CHECK (t, shape_ok, "%s: output shape, want [.., %lld, %lld]", what,
                   (long long) out_dims [0], (long long) out_dims [1]);
+        if (shape_ok && c->specials)
+            s_check_close_nan (t, what, zi_tensor_f32 (y), want, zi_tensor_count (y));
+        else
         if (shape_ok)
             ZI_CHECK_CLOSE (t, what, zi_tensor_f32 (y), want, zi_tensor_count (y), 1e-5f, 1e-5f);
         free (want);
@@ -948,6 +1032,8 @@ zi_act_pool_test (zi_test_t *t)
         for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
             cases [index].op = ops [op];
             s_check_case (t, &cases [index], seed++);
+            cases [index].specials = true;
+            s_check_case (t, &cases [index], seed++);
         }
     }
     //  Dilations (MaxPool only before opset 19)
@@ -969,6 +1055,8 @@ zi_act_pool_test (zi_test_t *t)
     for (size_t index = 0; index < sizeof dilated / sizeof dilated [0]; index++) {
         dilated [index].op = "MaxPool";
         s_check_case (t, &dilated [index], seed++);
+        dilated [index].specials = true;
+        s_check_case (t, &dilated [index], seed++);
     }
 
     //  The portable interior loops too, where the SIMD ones would run
@@ -981,37 +1069,49 @@ zi_act_pool_test (zi_test_t *t)
         {.op = "MaxPool", .n_spatial = 2, .dims = {1, 2, 5, 71}, .kernel = {2, 3},
          .strides = {2, 2}, .dilations = {1, 3}, .pads = {0, 2, 1, 1}, .set_pads = true},
     };
-    for (size_t index = 0; index < sizeof portable / sizeof portable [0]; index++)
+    for (size_t index = 0; index < sizeof portable / sizeof portable [0]; index++) {
         s_check_case (t, &portable [index], seed++);
+        portable [index].specials = true;
+        s_check_case (t, &portable [index], seed++);
+    }
     zi_simd_portable_only = false;
 
     //  Global pools against a direct sum / max
     for (int op = 0; op < 2; op++) {
         int64_t shapes [3][5] = {{2, 3, 5, 7}, {1, 4, 33}, {1, 2, 3, 4, 5}};
         int ranks [3] = {4, 3, 5};
-        for (int shape = 0; shape < 3; shape++) {
+        for (int shape = 0; shape < 6; shape++) {
+            //  the shapes again with NaN and infinities among the inputs
+            bool specials = shape >= 3;
             zi_node_t *node = zi_node_new (op? "GlobalMaxPool": "GlobalAveragePool", "test");
-            zi_tensor_t *x = zi_test_random (ranks [shape], shapes [shape], seed++);
+            zi_tensor_t *x = zi_test_random (ranks [shape % 3], shapes [shape % 3], seed++);
+            if (specials)
+                s_sprinkle_specials (x, seed);
             zi_tensor_t *y = NULL;
             int rc = zi_test_run_op (node, 1, &x, 1, &y);
             ZI_CHECK (t, rc == 0, "%s runs: %s", node->op_type, rc? zi_error_text (): "ok");
             if (rc == 0) {
-                int64_t planes = shapes [shape][0] * shapes [shape][1];
+                int64_t planes = shapes [shape % 3][0] * shapes [shape % 3][1];
                 int64_t size = zi_tensor_count (x) / planes;
                 float want [16];
                 const float *xs = zi_tensor_f32 (x);
                 for (int64_t plane = 0; plane < planes; plane++) {
                     double sum = 0, best = -INFINITY;
                     for (int64_t item = 0; item < size; item++) {
-                        sum += xs [plane * size + item];
-                        best = fmax (best, xs [plane * size + item]);
+                        double value = xs [plane * size + item];
+                        sum += value;
+                        best = isnan (value) || isnan (best)? NAN: fmax (best, value);
                     }
                     want [plane] = (float) (op? best: sum / size);
                 }
-                ZI_CHECK (t, y->ndim == ranks [shape] && y->dims [1] == shapes [shape][1]
-                          && y->dims [2] == 1 && y->dims [ranks [shape] - 1] == 1,
+                ZI_CHECK (t, y->ndim == ranks [shape % 3] && y->dims [1] == shapes [shape % 3][1]
+                          && y->dims [2] == 1 && y->dims [ranks [shape % 3] - 1] == 1,
                           "%s keeps rank with 1s", node->op_type);
-                ZI_CHECK_CLOSE (t, node->op_type, zi_tensor_f32 (y), want, planes, 1e-5f, 1e-5f);
+                if (specials)
+                    s_check_close_nan (t, node->op_type, zi_tensor_f32 (y), want, planes);
+                else
+                    ZI_CHECK_CLOSE (t, node->op_type, zi_tensor_f32 (y), want, planes,
+                                    1e-5f, 1e-5f);
             }
             zi_tensor_destroy (&y);
             zi_tensor_destroy (&x);

@@ -18,6 +18,7 @@
 */
 
 #include "zi_classes.h"
+#include "act_simd.h"
 
 typedef enum {
     S_REDUCE_SUM,
@@ -197,21 +198,33 @@ s_row_prod (const float *x, int64_t n)
     return result;
 }
 
+//  NaN if any x is, as torch.amin. The min loop drops NaN; a sum beside
+//  it keeps one, and only when the sum is NaN (a NaN, or infinities of
+//  both signs) is the row searched for a NaN: one add a value, where a
+//  NaN-keeping min would take three instructions in the chain
 static float
 s_row_min (const float *x, int64_t n)
 {
-    float partial [8];
+    float partial [8], probe [8] = {0};
     for (int lane = 0; lane < 8; lane++)
         partial [lane] = INFINITY;
     int64_t item = 0;
     for (; item + 8 <= n; item += 8)
-        for (int lane = 0; lane < 8; lane++)
+        for (int lane = 0; lane < 8; lane++) {
             partial [lane] = x [item + lane] < partial [lane]? x [item + lane]: partial [lane];
-    float result = INFINITY;
-    for (int lane = 0; lane < 8; lane++)
+            probe [lane] += x [item + lane];
+        }
+    float result = INFINITY, sum = 0;
+    for (int lane = 0; lane < 8; lane++) {
         result = partial [lane] < result? partial [lane]: result;
+        sum += probe [lane];
+    }
     for (; item < n; item++)
-        result = x [item] < result? x [item]: result;
+        result = zi_min_nan (x [item], result);
+    if (sum != sum)
+        for (item = 0; item < n; item++)
+            if (x [item] != x [item])
+                return x [item];
     return result;
 }
 
@@ -247,11 +260,11 @@ s_reduce_fast (s_reduce_kind_t kind, const float *x, float *y, int64_t outer, in
                     break;
                 case S_REDUCE_MAX:
                     for (int64_t lane = 0; lane < inner; lane++)
-                        target [lane] = row [lane] > target [lane]? row [lane]: target [lane];
+                        target [lane] = zi_max_nan (row [lane], target [lane]);
                     break;
                 case S_REDUCE_MIN:
                     for (int64_t lane = 0; lane < inner; lane++)
-                        target [lane] = row [lane] < target [lane]? row [lane]: target [lane];
+                        target [lane] = zi_min_nan (row [lane], target [lane]);
                     break;
                 case S_REDUCE_PROD:
                     for (int64_t lane = 0; lane < inner; lane++)
@@ -308,8 +321,13 @@ s_general_##TYPE (s_reduce_kind_t kind, const s_layout_t *layout,             \
                 case S_REDUCE_SUM:                                            \
                 case S_REDUCE_MEAN: *slot += value; break;                    \
                 case S_REDUCE_PROD: *slot *= value; break;                    \
-                case S_REDUCE_MAX: *slot = value > *slot? value: *slot; break; \
-                case S_REDUCE_MIN: *slot = value < *slot? value: *slot; break; \
+                /*  NaN wins and stays (a float's only; int64 never is) */    \
+                case S_REDUCE_MAX:                                            \
+                    *slot = value > *slot || value != value? value: *slot;    \
+                    break;                                                    \
+                case S_REDUCE_MIN:                                            \
+                    *slot = value < *slot || value != value? value: *slot;    \
+                    break;                                                    \
             }                                                                 \
         }                                                                     \
         for (int group = groups - 2; group >= 0; group--) {                   \
@@ -443,8 +461,15 @@ s_reference (s_reduce_kind_t kind, const zi_tensor_t *x, const bool *reduced, bo
             case S_REDUCE_SUM:
             case S_REDUCE_MEAN: want [target] += value; break;
             case S_REDUCE_PROD: want [target] *= value; break;
-            case S_REDUCE_MAX:  want [target] = fmax (want [target], value); break;
-            case S_REDUCE_MIN:  want [target] = fmin (want [target], value); break;
+            //  NaN wins, as in torch.amax and numpy.max (fmax would drop it)
+            case S_REDUCE_MAX:
+                want [target] = isnan (want [target]) || isnan (value)? NAN:
+                                fmax (want [target], value);
+                break;
+            case S_REDUCE_MIN:
+                want [target] = isnan (want [target]) || isnan (value)? NAN:
+                                fmin (want [target], value);
+                break;
         }
     }
     if (kind == S_REDUCE_MEAN)
@@ -462,6 +487,7 @@ typedef struct {
     int keepdims;               //  -1: attribute absent (default 1)
     bool axes_as_input;         //  opset 13 ReduceSum style
     int noop;                   //  noop_with_empty_axes
+    bool specials;              //  NaN and infinities among the inputs
 } s_case_t;
 
 static void
@@ -476,6 +502,8 @@ s_check_case (zi_test_t *t, s_reduce_kind_t kind, zi_dtype_t dtype, int rank,
     snprintf (what + used, sizeof what - used, "%s keepdims %d%s",
               c->n_axes < 0? " none": "", c->keepdims,
               c->axes_as_input? " (input)": "");
+    if (c->specials)
+        strncat (what, " with NaN and infinities", sizeof what - strlen (what) - 1);
 
     zi_tensor_t *inputs [2] = {NULL, NULL};
     inputs [0] = zi_test_random (rank, dims, seed);
@@ -484,6 +512,16 @@ s_check_case (zi_test_t *t, s_reduce_kind_t kind, zi_dtype_t dtype, int rank,
         float *values = zi_tensor_f32 (inputs [0]);
         for (size_t item = 0; item < zi_tensor_count (inputs [0]); item++)
             values [item] = 1.0f + 0.25f * values [item];
+    }
+    if (c->specials) {
+        //  Scattered, so that some outputs see none, some an infinity,
+        //  some a NaN first, last or in the middle of their row
+        float *values = zi_tensor_f32 (inputs [0]);
+        size_t count = zi_tensor_count (inputs [0]);
+        for (size_t item = seed % 5; item < count; item += 11 + seed % 7) {
+            uint32_t pick = (uint32_t) (item * 2654435761u) >> 28;
+            values [item] = pick < 8? NAN: pick < 12? INFINITY: -INFINITY;
+        }
     }
     if (dtype == ZI_I64) {
         zi_tensor_t *ints = zi_tensor_new (ZI_I64, rank, dims);
@@ -536,7 +574,24 @@ s_check_case (zi_test_t *t, s_reduce_kind_t kind, zi_dtype_t dtype, int rank,
             float *want_f = malloc ((n + 1) * sizeof (float));
             for (size_t item = 0; item < n; item++)
                 want_f [item] = (float) want [item];
-            ZI_CHECK_CLOSE (t, what, zi_tensor_f32 (y), want_f, n, 1e-5f, 1e-5f);
+            if (c->specials) {
+                //  NaN must meet NaN and an infinity the same infinity
+                const float *got = zi_tensor_f32 (y);
+                size_t wrong = n;
+                for (size_t item = 0; item < n && wrong == n; item++) {
+                    bool same = isnan (want_f [item])? isnan (got [item]):
+                                isinf (want_f [item])? got [item] == want_f [item]:
+                                fabsf (got [item] - want_f [item])
+                                    <= 1e-5f + 1e-5f * fabsf (want_f [item]);
+                    if (!same)
+                        wrong = item;
+                }
+                ZI_CHECK (t, wrong == n, "%s: %zu values, first wrong at [%zd]: got %g want %g",
+                          what, n, wrong == n? (ssize_t) -1: (ssize_t) wrong,
+                          wrong == n? 0: got [wrong], wrong == n? 0: want_f [wrong]);
+            }
+            else
+                ZI_CHECK_CLOSE (t, what, zi_tensor_f32 (y), want_f, n, 1e-5f, 1e-5f);
             free (want_f);
         }
         else
@@ -596,8 +651,12 @@ zi_act_reduce_test (zi_test_t *t)
     };
     uint32_t seed = 1;
     for (int kind = 0; kind < 5; kind++)
-        for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++)
+        for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
             s_check_case (t, kind, ZI_F32, 4, dims, &cases [index], seed++);
+            s_case_t specials = cases [index];
+            specials.specials = true;
+            s_check_case (t, kind, ZI_F32, 4, dims, &specials, seed++);
+        }
 
     //  int64 (shape arithmetic during constant folding)
     s_reduce_kind_t int_kinds [] = {S_REDUCE_SUM, S_REDUCE_MAX, S_REDUCE_MIN, S_REDUCE_PROD};
@@ -627,6 +686,12 @@ zi_act_reduce_test (zi_test_t *t)
         s_case_t middle = {.n_axes = 1, .axes = {1}, .keepdims = 0};
         s_check_case (t, kind, ZI_F32, 3, wide_dims, &middle, seed++);
         s_case_t all = {.n_axes = -1, .keepdims = 0};
+        s_check_case (t, kind, ZI_F32, 1, flat_dims, &all, seed++);
+        //  and the vector loops and their tails meeting NaN
+        rows.specials = columns.specials = middle.specials = all.specials = true;
+        s_check_case (t, kind, ZI_F32, 2, long_dims, &rows, seed++);
+        s_check_case (t, kind, ZI_F32, 2, long_dims, &columns, seed++);
+        s_check_case (t, kind, ZI_F32, 3, wide_dims, &middle, seed++);
         s_check_case (t, kind, ZI_F32, 1, flat_dims, &all, seed++);
     }
 

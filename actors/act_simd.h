@@ -14,6 +14,7 @@
 
 #include "zi_classes.h"
 #include <stdbool.h>
+#include <string.h>
 
 #if defined (__GNUC__) && (defined (__x86_64__) || defined (__i386__))
 #   define ZI_HAVE_AVX2 1
@@ -82,6 +83,32 @@ zi_tail_mask_avx2 (int64_t n)
     return _mm256_loadu_si256 ((const __m256i *) (lanes + 8 - n));
 }
 #endif
+
+//  The larger (smaller) of tap and value, NaN if either is, as torch.max
+//  and max_pool2d: the compare keeps value when either is NaN, and a NaN
+//  tap then sets every bit, which is a NaN too. Compilers make a max, a
+//  compare and an or of it, where tap > value || tap != tap takes six.
+static inline float
+zi_max_nan (float tap, float value)
+{
+    float larger = tap > value? tap: value;
+    uint32_t bits, nan = tap != tap? 0xFFFFFFFFu: 0;
+    memcpy (&bits, &larger, sizeof bits);
+    bits |= nan;
+    memcpy (&larger, &bits, sizeof bits);
+    return larger;
+}
+
+static inline float
+zi_min_nan (float tap, float value)
+{
+    float smaller = tap < value? tap: value;
+    uint32_t bits, nan = tap != tap? 0xFFFFFFFFu: 0;
+    memcpy (&bits, &smaller, sizeof bits);
+    bits |= nan;
+    memcpy (&smaller, &bits, sizeof bits);
+    return smaller;
+}
 
 //  Is the activation one of the few that the SIMD kernels apply to a
 //  register before storing it? The others are left to zi_act_apply.
