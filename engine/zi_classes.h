@@ -364,6 +364,19 @@ typedef struct {
     int producer;               //  index of the producing node, -1 if none
 } zi_value_t;
 
+//  Limits on the counts a model file declares. ZI_MAX_DIMS limits a
+//  tensor's rank and nothing else; these limit how many of a thing there
+//  are. Each is checked where the model is read (zi_onnx.c) and where the
+//  command line names inputs and outputs, with an error naming the limit,
+//  so an array sized by one of them is never indexed past its end. They
+//  are generous for real models (InceptionV3's widest Concat has 4 inputs,
+//  DenseNet's 32, detection heads a few dozen outputs).
+#define ZI_MAX_GRAPH_INPUTS     256     //  inputs of a model (initializers aside)
+#define ZI_MAX_GRAPH_OUTPUTS    256     //  outputs of a model
+#define ZI_MAX_NODE_INPUTS      1024    //  input slots of one node (Concat, Sum)
+#define ZI_MAX_NODE_OUTPUTS     256     //  outputs of one node (Split)
+#define ZI_MAX_SUBGRAPH_DEPTH   64      //  graphs nested in attributes (If, Loop)
+
 typedef struct zi_graph_t {
     char *name;                 //  model or graph name, for messages
     int opset;                  //  ai.onnx opset imported by the model
@@ -464,6 +477,9 @@ void
 //  The plan of a session's last run (NULL before the first)
 const zi_graph_t *
     zi_session_plan (const zi_session_t *self);
+//  How many outputs a run fills: the size of the array zi_session_run takes
+int
+    zi_session_n_outputs (const zi_session_t *self);
 
 struct zi_model_t {
     char *source;               //  file name, for messages

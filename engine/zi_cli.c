@@ -136,12 +136,16 @@ s_compare_doubles (const void *a, const void *b)
 double
 zi_cli_timed_run (zi_session_t *session, zi_tensor_t *const *inputs)
 {
-    zi_tensor_t *outputs [ZI_MAX_DIMS] = {NULL};
+    //  As many outputs as the model has (a fixed 8 overflowed on a 9th)
+    int n_outputs = zi_session_n_outputs (session);
+    zi_tensor_t **outputs = calloc (n_outputs + 1, sizeof (zi_tensor_t *));
+    assert (outputs);
     int64_t start = zi_cli_usecs ();
     int rc = zi_session_run (session, inputs, outputs);
     double took = (zi_cli_usecs () - start) / 1000.0;
-    for (int output = 0; output < ZI_MAX_DIMS; output++)
+    for (int output = 0; output < n_outputs; output++)
         zi_tensor_destroy (&outputs [output]);
+    free (outputs);
     return rc? -1: took;
 }
 

@@ -40,12 +40,12 @@ zi_cli_infer (int argc, char **argv)
     const char *path = NULL, *output_path = NULL, *endpoint = NULL, *times_path = NULL;
     const char *check_path = NULL, *key_path = NULL;
     const char *local_path = NULL, *local_times_path = NULL;
-    const char *input_paths [ZI_MAX_DIMS];
+    const char *input_paths [ZI_MAX_GRAPH_INPUTS];
     int n_inputs = 0;
     long repeat = 1, inflight = 1, timeout = 30000, base_port = 0;
     bool no_shared_memory = false;
     const zi_opt_t table [] = {
-        ZI_CLI_LIST ("--input", input_paths, &n_inputs, ZI_MAX_DIMS),
+        ZI_CLI_LIST ("--input", input_paths, &n_inputs, ZI_MAX_GRAPH_INPUTS),
         ZI_CLI_TEXT ("--output", &output_path),
         ZI_CLI_TEXT ("--check", &check_path),
         ZI_CLI_TEXT ("--times", &times_path),
@@ -75,7 +75,7 @@ zi_cli_infer (int argc, char **argv)
     if (local_times_path && !local_path)
         return zi_cli_fail ("infer", "--local-times needs --local MODEL.onnx");
 
-    zi_tensor_t *inputs [ZI_MAX_DIMS] = {NULL};
+    zi_tensor_t *inputs [ZI_MAX_GRAPH_INPUTS] = {NULL};
     zi_tensor_t *expected = NULL;
     long differ = 0;
     zi_client_t *client = NULL;
@@ -132,8 +132,9 @@ zi_cli_infer (int argc, char **argv)
     if (repeat > 1) {
         //  One request first, outside the statistics: it pays for the
         //  connection set-up
-        zi_tensor_t *outputs [ZI_MAX_DIMS] = {NULL};
-        int n_outputs = zi_client_infer (client, inputs, n_inputs, outputs, ZI_MAX_DIMS, (int) timeout);
+        zi_tensor_t *outputs [ZI_MAX_GRAPH_OUTPUTS] = {NULL};
+        int n_outputs = zi_client_infer (client, inputs, n_inputs, outputs,
+                                         ZI_MAX_GRAPH_OUTPUTS, (int) timeout);
         if (n_outputs < 0) {
             fprintf (stderr, "zinfer infer: %s\n", zi_error_text ());
             goto done;
@@ -160,10 +161,11 @@ zi_cli_infer (int argc, char **argv)
             sent_at [id % (repeat + 2)] = now;
             sent++;
         }
-        zi_tensor_t *outputs [ZI_MAX_DIMS] = {NULL};
+        zi_tensor_t *outputs [ZI_MAX_GRAPH_OUTPUTS] = {NULL};
         int n_outputs = 0;
         uint64_t id = 0;
-        int got = zi_client_recv (client, &id, outputs, ZI_MAX_DIMS, &n_outputs, (int) timeout);
+        int got = zi_client_recv (client, &id, outputs, ZI_MAX_GRAPH_OUTPUTS, &n_outputs,
+                                  (int) timeout);
         if (got) {
             fprintf (stderr, "zinfer infer: %s\n", zi_error_text ());
             goto done;

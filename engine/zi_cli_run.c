@@ -31,22 +31,20 @@ static const char *s_usage =
     "  -h, --help            this text\n";
 
 typedef struct {
-    const char *name;           //  NAME= part, or NULL
+    char *name;                 //  NAME= part, owned, or NULL
     const char *path;           //  file
 } s_named_t;
 
-//  Splits NAME=FILE; a bare FILE has no name
+//  Splits NAME=FILE; a bare FILE has no name. The name is a copy of its
+//  own (a ring of static buffers was overwritten past 16 names)
 static s_named_t
 s_named (const char *text)
 {
     s_named_t named = {NULL, text};
     const char *equals = strchr (text, '=');
     if (equals && equals != text) {
-        static _Thread_local char names [16][256];
-        static _Thread_local int next;
-        char *name = names [next++ % 16];
-        snprintf (name, 256, "%.*s", (int) (equals - text), text);
-        named.name = name;
+        named.name = strndup (text, equals - text);
+        assert (named.name);
         named.path = equals + 1;
     }
     return named;
@@ -159,14 +157,16 @@ zi_cli_run (int argc, char **argv)
 {
     const char *model_path = NULL, *times_path = NULL, *profile_path = NULL;
     s_named_t tap = {NULL, NULL};
-    s_named_t inputs [ZI_MAX_DIMS], outputs [ZI_MAX_DIMS];
+    s_named_t inputs [ZI_MAX_GRAPH_INPUTS] = {{NULL, NULL}};
+    s_named_t outputs [ZI_MAX_GRAPH_OUTPUTS] = {{NULL, NULL}};
     int n_inputs = 0, n_outputs = 0;
     long threads = 0, repeat = 0;
     bool no_fuse = false, profile = false;
-    const char *input_texts [ZI_MAX_DIMS], *output_texts [ZI_MAX_DIMS], *tap_text = NULL;
+    const char *input_texts [ZI_MAX_GRAPH_INPUTS], *output_texts [ZI_MAX_GRAPH_OUTPUTS];
+    const char *tap_text = NULL;
     const zi_opt_t table [] = {
-        ZI_CLI_LIST ("--input", input_texts, &n_inputs, ZI_MAX_DIMS),
-        ZI_CLI_LIST ("--output", output_texts, &n_outputs, ZI_MAX_DIMS),
+        ZI_CLI_LIST ("--input", input_texts, &n_inputs, ZI_MAX_GRAPH_INPUTS),
+        ZI_CLI_LIST ("--output", output_texts, &n_outputs, ZI_MAX_GRAPH_OUTPUTS),
         ZI_CLI_INT ("--threads", &threads, 1, 256),
         ZI_CLI_INT ("--repeat", &repeat, 1, 10000000),
         ZI_CLI_TEXT ("--times", &times_path),
@@ -183,28 +183,49 @@ zi_cli_run (int argc, char **argv)
         inputs [index] = s_named (input_texts [index]);
     for (int index = 0; index < n_outputs; index++)
         outputs [index] = s_named (output_texts [index]);
-    if (tap_text) {
-        tap = s_named (tap_text);
-        if (!tap.name)
-            return zi_cli_fail ("run", "--tap expects NODE=FILE.npy, got '%s'", tap_text);
-    }
     profile = profile || profile_path;
-    if (!model_path)
-        return zi_cli_fail ("run", "no model given (usage: zinfer run MODEL.onnx --input FILE.npy)");
-
-    zi_model_t *model = zi_model_load (model_path);
-    if (!model) {
-        fprintf (stderr, "zinfer run: %s\n", zi_error_text ());
-        return ZI_EXIT_USAGE;
-    }
     int rc = ZI_EXIT_USAGE;
-    int want = zi_model_n_inputs (model);
-    zi_tensor_t *tensors [ZI_MAX_DIMS] = {NULL};
-    zi_tensor_t *results [ZI_MAX_DIMS] = {NULL};
+    zi_model_t *model = NULL;
+    zi_tensor_t **tensors = NULL;       //  per model input, in the model's order
+    zi_tensor_t **results = NULL;       //  per model output
+    int *output_slots = NULL;           //  per --output: which model output
     zi_session_t *session = NULL;
     double *times = NULL;
-    if (want > ZI_MAX_DIMS) {
-        zi_cli_fail ("run", "%s has %d inputs, at most %d supported", model_path, want, ZI_MAX_DIMS);
+    if (tap_text) {
+        tap = s_named (tap_text);
+        if (!tap.name) {
+            zi_cli_fail ("run", "--tap expects NODE=FILE.npy, got '%s'", tap_text);
+            goto done;
+        }
+    }
+    if (!model_path) {
+        zi_cli_fail ("run", "no model given (usage: zinfer run MODEL.onnx --input FILE.npy)");
+        goto done;
+    }
+    model = zi_model_load (model_path);
+    if (!model) {
+        fprintf (stderr, "zinfer run: %s\n", zi_error_text ());
+        goto done;
+    }
+    int want = zi_model_n_inputs (model);
+    tensors = calloc (want + 1, sizeof (zi_tensor_t *));
+    results = calloc (zi_model_n_outputs (model) + 1, sizeof (zi_tensor_t *));
+    output_slots = calloc (n_outputs + 1, sizeof (int));
+    assert (tensors && results && output_slots);
+    //  A graph input with an initializer is a constant here, as ONNX
+    //  Runtime holds it below IR version 4 (see docs/reliability.md)
+    for (int index = 0; index < n_inputs; index++) {
+        int value = inputs [index].name? zi_graph_find (model->graph, inputs [index].name): -1;
+        if (value >= 0 && model->graph->values [value].constant) {
+            zi_cli_fail ("run", "%s: input '%s' has an initializer, which zinfer keeps constant "
+                         "(overriding initializers is not supported)", model_path,
+                         inputs [index].name);
+            goto done;
+        }
+    }
+    if (n_inputs != want && want == 0) {
+        zi_cli_fail ("run", "%s has no inputs to feed (every graph input has an initializer, "
+                     "which zinfer keeps constant), got %d --input", model_path, n_inputs);
         goto done;
     }
     if (n_inputs != want) {
@@ -236,7 +257,6 @@ zi_cli_run (int argc, char **argv)
         }
     }
     //  Outputs are checked before anything runs
-    int output_slots [ZI_MAX_DIMS];
     for (int index = 0; index < n_outputs; index++) {
         output_slots [index] = index;
         if (outputs [index].name) {
@@ -312,10 +332,18 @@ zi_cli_run (int argc, char **argv)
         }
 done:
     free (times);
-    for (int index = 0; index < ZI_MAX_DIMS; index++) {
+    for (int index = 0; tensors && index < zi_model_n_inputs (model); index++)
         zi_tensor_destroy (&tensors [index]);
+    for (int index = 0; results && index < zi_model_n_outputs (model); index++)
         zi_tensor_destroy (&results [index]);
-    }
+    free (tensors);
+    free (results);
+    free (output_slots);
+    for (int index = 0; index < n_inputs; index++)
+        free (inputs [index].name);
+    for (int index = 0; index < n_outputs; index++)
+        free (outputs [index].name);
+    free (tap.name);
     zi_session_destroy (&session);
     zi_model_destroy (&model);
     return rc;

@@ -152,11 +152,11 @@ int
 zi_cli_trace (int argc, char **argv)
 {
     const char *path = NULL, *out_path = NULL, *png_path = NULL, *key_path = NULL;
-    const char *input_paths [ZI_MAX_DIMS];
+    const char *input_paths [ZI_MAX_GRAPH_INPUTS];
     int n_inputs = 0;
     long base_port = 0, inflight = 1;
     const zi_opt_t table [] = {
-        ZI_CLI_LIST ("--input", input_paths, &n_inputs, ZI_MAX_DIMS),
+        ZI_CLI_LIST ("--input", input_paths, &n_inputs, ZI_MAX_GRAPH_INPUTS),
         ZI_CLI_TEXT ("--out", &out_path),
         ZI_CLI_INT ("--inflight", &inflight, 1, S_MAX_INFLIGHT),
         ZI_CLI_TEXT ("--png", &png_path),
@@ -170,8 +170,8 @@ zi_cli_trace (int argc, char **argv)
     if (!path || !n_inputs || !out_path)
         return zi_cli_fail ("trace", "needs TOPOLOGY.yaml, --input and --out (see zinfer trace --help)");
 
-    zi_tensor_t *inputs [ZI_MAX_DIMS] = {NULL};
-    zi_tensor_t *outputs [ZI_MAX_DIMS] = {NULL};
+    zi_tensor_t *inputs [ZI_MAX_GRAPH_INPUTS] = {NULL};
+    zi_tensor_t *outputs [ZI_MAX_GRAPH_OUTPUTS] = {NULL};
     zi_deploy_t *deploy = NULL;
     zi_client_t *client = NULL;
     int64_t *offsets = NULL;
@@ -194,7 +194,8 @@ zi_cli_trace (int argc, char **argv)
         goto done;
     }
     //  A first request, untraced, sets up the connections
-    n_outputs = zi_client_infer (client, inputs, n_inputs, outputs, ZI_MAX_DIMS, 30000);
+    n_outputs = zi_client_infer (client, inputs, n_inputs, outputs, ZI_MAX_GRAPH_OUTPUTS,
+                                 30000);
     for (int output = 0; output < (n_outputs > 0? n_outputs: 0); output++)
         zi_tensor_destroy (&outputs [output]);
     if (n_outputs < 0) {
@@ -216,7 +217,8 @@ zi_cli_trace (int argc, char **argv)
         uint64_t answered = 0;
         for (int output = 0; output < n_outputs; output++)
             zi_tensor_destroy (&outputs [output]);
-        if (zi_client_recv (client, &answered, outputs, ZI_MAX_DIMS, &n_outputs, 30000)) {
+        if (zi_client_recv (client, &answered, outputs, ZI_MAX_GRAPH_OUTPUTS, &n_outputs,
+                            30000)) {
             fprintf (stderr, "zinfer trace: %s\n", zi_error_text ());
             goto done;
         }
@@ -423,10 +425,10 @@ zi_cli_trace (int argc, char **argv)
 done:
     free (events);
     free (offsets);
-    for (int index = 0; index < ZI_MAX_DIMS; index++) {
+    for (int index = 0; index < ZI_MAX_GRAPH_INPUTS; index++)
         zi_tensor_destroy (&inputs [index]);
+    for (int index = 0; index < ZI_MAX_GRAPH_OUTPUTS; index++)
         zi_tensor_destroy (&outputs [index]);
-    }
     zi_client_destroy (&client);
     zi_deploy_destroy (&deploy);
     return rc;

@@ -390,10 +390,12 @@ zi_graph_init_ops (zi_graph_t *self)
             return zi_error ("node '%s': op '%s' is not supported (supported: %s)",
                              node->name, node->op_type, zi_op_names ());
         const zi_op_t *op = node->op;
-        if (node->n_inputs > 64 || node->n_outputs > ZI_MAX_DIMS)
-            return zi_error ("node '%s' (%s): %d inputs and %d outputs, at most 64 and %d "
-                             "supported", node->name, node->op_type, node->n_inputs,
-                             node->n_outputs, ZI_MAX_DIMS);
+        if (node->n_inputs > ZI_MAX_NODE_INPUTS)
+            return zi_error ("node '%s' (%s): %d inputs, at most %d supported",
+                             node->name, node->op_type, node->n_inputs, ZI_MAX_NODE_INPUTS);
+        if (node->n_outputs > ZI_MAX_NODE_OUTPUTS)
+            return zi_error ("node '%s' (%s): %d outputs, at most %d supported",
+                             node->name, node->op_type, node->n_outputs, ZI_MAX_NODE_OUTPUTS);
         //  Trailing omitted inputs do not count against the arity
         int n_inputs = node->n_inputs;
         while (n_inputs > 0 && node->inputs [n_inputs - 1] < 0)

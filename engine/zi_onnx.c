@@ -349,6 +349,21 @@ s_import_graph (zi_graph_t *graph, const Onnx__GraphProto *proto)
                              constant->ndim, constant->dims);
         graph->values [value].known = true;
     }
+    //  Counts are checked here, as they are read: everything after sizes
+    //  its arrays by the limits, not by what a file says
+    size_t n_fed = 0;           //  inputs that are not initializers
+    for (size_t index = 0; index < proto->n_input; index++) {
+        const char *name = proto->input [index]->name;
+        int value = name? zi_graph_find (graph, name): -1;
+        if (value < 0 || !graph->values [value].constant)
+            n_fed++;
+    }
+    if (n_fed > ZI_MAX_GRAPH_INPUTS)
+        return zi_error ("the graph has %zu inputs (initializers aside), at most %d supported",
+                         n_fed, ZI_MAX_GRAPH_INPUTS);
+    if (proto->n_output > ZI_MAX_GRAPH_OUTPUTS)
+        return zi_error ("the graph has %zu outputs, at most %d supported",
+                         proto->n_output, ZI_MAX_GRAPH_OUTPUTS);
     graph->inputs = calloc (proto->n_input + 1, sizeof (int));
     assert (graph->inputs);
     for (size_t index = 0; index < proto->n_input; index++) {
@@ -384,6 +399,16 @@ s_import_graph (zi_graph_t *graph, const Onnx__GraphProto *proto)
                              "(only the default ai.onnx domain)",
                              node_proto->name? node_proto->name: "", node_proto->op_type,
                              node_proto->domain);
+        if (node_proto->n_input > ZI_MAX_NODE_INPUTS)
+            return zi_error ("node %zu '%s' (%s): %zu inputs, at most %d supported", index,
+                             node_proto->name? node_proto->name: "",
+                             node_proto->op_type? node_proto->op_type: "",
+                             node_proto->n_input, ZI_MAX_NODE_INPUTS);
+        if (node_proto->n_output > ZI_MAX_NODE_OUTPUTS)
+            return zi_error ("node %zu '%s' (%s): %zu outputs, at most %d supported", index,
+                             node_proto->name? node_proto->name: "",
+                             node_proto->op_type? node_proto->op_type: "",
+                             node_proto->n_output, ZI_MAX_NODE_OUTPUTS);
         //  Node names are optional in ONNX and need not be unique; actors
         //  are placed by name, so every node gets a unique one
         char name [256];

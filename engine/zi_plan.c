@@ -48,7 +48,6 @@ s_fold_node (zi_node_t *node, const zi_tensor_t **in, zi_tensor_t **out_info,
              zi_value_t *values)
 {
     const zi_op_t *op = node->op;
-    zi_tensor_t *outputs [ZI_MAX_DIMS] = {NULL};
     for (int slot = 0; slot < node->n_outputs; slot++)
         if ((int64_t) out_info [slot]->nbytes > S_MAX_FOLDED_BYTES) {
             char shape [128];
@@ -58,6 +57,8 @@ s_fold_node (zi_node_t *node, const zi_tensor_t **in, zi_tensor_t **out_info,
                                            sizeof shape), out_info [slot]->nbytes,
                              (long long) S_MAX_FOLDED_BYTES);
         }
+    zi_tensor_t **outputs = calloc (node->n_outputs + 1, sizeof (zi_tensor_t *));
+    assert (outputs);
     int rc = 0;
     for (int slot = 0; slot < node->n_outputs && rc == 0; slot++) {
         outputs [slot] = zi_tensor_new (out_info [slot]->dtype, out_info [slot]->ndim,
@@ -79,32 +80,71 @@ s_fold_node (zi_node_t *node, const zi_tensor_t **in, zi_tensor_t **out_info,
         else
             zi_tensor_destroy (&outputs [slot]);
     }
+    free (outputs);
     return rc;
+}
+
+//  Room for the input and output tensors of any node of the graph: node
+//  arity comes from the file, so it is sized by the graph, not fixed
+typedef struct {
+    const zi_tensor_t **in;     //  a node's inputs
+    zi_tensor_t **out;          //  its outputs' infos
+    zi_tensor_t *unused;        //  infos for outputs nobody named
+} s_slots_t;
+
+static s_slots_t
+s_slots_new (const zi_graph_t *self)
+{
+    int most_inputs = 0, most_outputs = 0;
+    for (int index = 0; index < self->n_nodes; index++) {
+        if (self->nodes [index].n_inputs > most_inputs)
+            most_inputs = self->nodes [index].n_inputs;
+        if (self->nodes [index].n_outputs > most_outputs)
+            most_outputs = self->nodes [index].n_outputs;
+    }
+    s_slots_t slots = {
+        .in = calloc (most_inputs + 1, sizeof (zi_tensor_t *)),
+        .out = calloc (most_outputs + 1, sizeof (zi_tensor_t *)),
+        .unused = calloc (most_outputs + 1, sizeof (zi_tensor_t))
+    };
+    assert (slots.in && slots.out && slots.unused);
+    return slots;
+}
+
+static void
+s_slots_destroy (s_slots_t *slots)
+{
+    free (slots->in);
+    free (slots->out);
+    free (slots->unused);
 }
 
 int
 zi_graph_infer (zi_graph_t *self, bool fold)
 {
-    for (int index = 0; index < self->n_nodes; index++) {
+    s_slots_t slots = s_slots_new (self);
+    int rc = 0;
+    for (int index = 0; index < self->n_nodes && rc == 0; index++) {
         zi_node_t *node = &self->nodes [index];
         assert (node->op);
-        assert (node->n_inputs <= 64 && node->n_outputs <= ZI_MAX_DIMS);
-        const zi_tensor_t *in [64];
+        const zi_tensor_t **in = slots.in;
         bool all_constant;
-        if (s_node_inputs (self, node, in, &all_constant))
-            return -1;
+        if (s_node_inputs (self, node, in, &all_constant)) {
+            rc = -1;
+            break;
+        }
         //  Outputs whose consumers were all removed still need somewhere
         //  for infer to write
-        zi_tensor_t unused [ZI_MAX_DIMS];
-        zi_tensor_t *out [ZI_MAX_DIMS];
+        zi_tensor_t **out = slots.out;
         for (int slot = 0; slot < node->n_outputs; slot++) {
             int value = node->outputs [slot];
-            out [slot] = value >= 0? &self->values [value].info: &unused [slot];
+            out [slot] = value >= 0? &self->values [value].info: &slots.unused [slot];
             memset (out [slot], 0, sizeof (zi_tensor_t));
         }
         if (node->op->infer (node, in, out)) {
             zi_error_prefix ("node '%s' (%s)", node->name, node->op_type);
-            return -1;
+            rc = -1;
+            break;
         }
         for (int slot = 0; slot < node->n_outputs; slot++) {
             int value = node->outputs [slot];
@@ -119,10 +159,11 @@ zi_graph_infer (zi_graph_t *self, bool fold)
         if (fold && all_constant && !already
         &&  s_fold_node (node, in, out, self->values)) {
             zi_error_prefix ("node '%s' (%s), folding constants", node->name, node->op_type);
-            return -1;
+            rc = -1;
         }
     }
-    return 0;
+    s_slots_destroy (&slots);
+    return rc;
 }
 
 //  Sets the graph inputs' shapes for this plan, checking them against the
@@ -179,17 +220,19 @@ zi_graph_plan (zi_graph_t *self, const zi_tensor_t *const *input_shapes, bool no
         if (zi_graph_sort (self) || zi_graph_infer (self, false))
             return -1;
     }
-    for (int index = 0; index < self->n_nodes; index++) {
+    s_slots_t slots = s_slots_new (self);
+    int rc = 0;
+    for (int index = 0; index < self->n_nodes && rc == 0; index++) {
         zi_node_t *node = &self->nodes [index];
         if (!node->op->prepare)
             continue;
-        const zi_tensor_t *in [64];
         bool all_constant;
-        if (s_node_inputs (self, node, in, &all_constant)
-        ||  node->op->prepare (node, in)) {
+        if (s_node_inputs (self, node, slots.in, &all_constant)
+        ||  node->op->prepare (node, slots.in)) {
             zi_error_prefix ("node '%s' (%s)", node->name, node->op_type);
-            return -1;
+            rc = -1;
         }
     }
-    return 0;
+    s_slots_destroy (&slots);
+    return rc;
 }

@@ -35,7 +35,7 @@ struct zi_session_t {
     s_buffer_t *buffers;        //  shared activation memory
     int n_buffers;              //  buffers in use
     zi_exec_t *exec;            //  scratch for kernels
-    zi_tensor_t *planned [ZI_MAX_DIMS];     //  input shapes of the plan
+    zi_tensor_t **planned;      //  per graph input: its shape in the plan
     bool *elided;               //  per node: a Concat its producers have done
     double *node_usecs;         //  per node: time summed over runs (profile)
     int runs;                   //  runs since the plan was made
@@ -81,8 +81,10 @@ s_drop_plan (zi_session_t *self)
     self->tensors = NULL;
     self->node_in = NULL;
     self->node_out = NULL;
-    for (int index = 0; index < ZI_MAX_DIMS; index++)
+    for (int index = 0; self->planned && index < self->plan->n_inputs; index++)
         zi_tensor_destroy (&self->planned [index]);
+    free (self->planned);
+    self->planned = NULL;
     zi_graph_destroy (&self->plan);
 }
 
@@ -217,10 +219,11 @@ s_plan (zi_session_t *self, zi_tensor_t *const *inputs)
     self->plan = plan;
     if (zi_graph_plan (plan, (const zi_tensor_t *const *) inputs, self->options.no_fuse))
         return -1;
-    for (int index = 0; index < plan->n_inputs && index < ZI_MAX_DIMS; index++) {
+    self->planned = calloc (plan->n_inputs + 1, sizeof (zi_tensor_t *));
+    assert (self->planned);
+    for (int index = 0; index < plan->n_inputs; index++)
         self->planned [index] = zi_tensor_wrap (inputs [index]->dtype, inputs [index]->ndim,
                                                 inputs [index]->dims, NULL, NULL, NULL);
-    }
     self->tensors = calloc (plan->n_values + 1, sizeof (zi_tensor_t *));
     self->node_in = calloc (plan->n_nodes + 1, sizeof (zi_tensor_t **));
     self->node_out = calloc (plan->n_nodes + 1, sizeof (zi_tensor_t **));
@@ -347,7 +350,7 @@ s_plan (zi_session_t *self, zi_tensor_t *const *inputs)
 static bool
 s_same_shapes (zi_session_t *self, zi_tensor_t *const *inputs)
 {
-    if (!self->plan)
+    if (!self->plan || !self->planned)
         return false;
     for (int index = 0; index < self->plan->n_inputs; index++)
         if (!self->planned [index] || !zi_tensor_same_shape (self->planned [index], inputs [index]))
@@ -359,8 +362,6 @@ int
 zi_session_run (zi_session_t *self, zi_tensor_t *const *inputs, zi_tensor_t **outputs)
 {
     const zi_graph_t *graph = self->model->graph;
-    if (graph->n_inputs > ZI_MAX_DIMS)
-        return zi_error ("models with more than %d inputs are not supported", ZI_MAX_DIMS);
     for (int index = 0; index < graph->n_inputs; index++)
         if (!inputs [index] || !inputs [index]->data)
             return zi_error ("input '%s' is missing", graph->values [graph->inputs [index]].name);
@@ -447,6 +448,12 @@ zi_session_profile_reset (zi_session_t *self)
     if (self->plan && self->node_usecs)
         memset (self->node_usecs, 0, self->plan->n_nodes * sizeof (double));
     self->runs = 0;
+}
+
+int
+zi_session_n_outputs (const zi_session_t *self)
+{
+    return self->model->graph->n_outputs;
 }
 
 //  The plan of the last run (for zinfer info and tests)
