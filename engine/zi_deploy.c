@@ -624,10 +624,17 @@ s_curve_on (const zi_deploy_t *self, const char *endpoint)
 int
 zi_deploy_listen (const zi_deploy_t *self, void *socket, const char *endpoint)
 {
+    return zi_deploy_listen_as (self, socket, endpoint, ZI_ROLE_HOST);
+}
+
+int
+zi_deploy_listen_as (const zi_deploy_t *self, void *socket, const char *endpoint,
+                     zi_role_t role)
+{
     bool curve = s_curve_on (self, endpoint);
     if (curve) {
         assert (self->has_keys);        //  zi_deploy_load_keys came first: our bug if not
-        zi_keys_serve (socket, &self->keys);
+        zi_keys_serve (socket, &self->keys, role);
     }
     int rc = zmq_bind (socket, endpoint);
     int error = zmq_errno ();
@@ -652,18 +659,6 @@ zi_deploy_connect (const zi_deploy_t *self, void *socket, const char *endpoint, 
     if (curve)
         zi_keys_plain (socket);
     return rc? zi_error ("cannot connect %s: %s", endpoint, zmq_strerror (error)): 0;
-}
-
-int
-zi_deploy_allowed_keys (const zi_deploy_t *self, const char **keys, int max)
-{
-    const zi_topology_t *topology = self->topology;
-    int count = 0;
-    for (int host = 0; host < topology->n_hosts && count < max; host++)
-        keys [count++] = topology->hosts [host].public_key;
-    for (int client = 0; client < topology->n_client_keys && count < max; client++)
-        keys [count++] = topology->client_keys [client];
-    return count;
 }
 
 void

@@ -110,19 +110,19 @@ int
 zi_client_t *
     zi_deploy_client (const zi_deploy_t *self, const char *endpoint);
 //  Binds socket to endpoint; a tcp endpoint with CURVE on is served with
-//  this host's keys and guarded by the process's ZAP handler
+//  this host's keys and guarded by the process's ZAP handler, which lets
+//  in the topology's hosts only (zi_deploy_listen_as: the peers of role)
 int
     zi_deploy_listen (const zi_deploy_t *self, void *socket, const char *endpoint);
+int
+    zi_deploy_listen_as (const zi_deploy_t *self, void *socket, const char *endpoint,
+                         zi_role_t role);
 //  Connects socket to endpoint, served by process; over tcp with CURVE on,
 //  as a CURVE client with own keys (this host's when NULL) that trusts
 //  only the serving host's public key
 int
     zi_deploy_connect (const zi_deploy_t *self, void *socket, const char *endpoint,
                        int process, const zi_keypair_t *own);
-//  The Z85 public keys allowed to connect: every host's, then the
-//  topology's clients'. Returns how many; keys points into the topology.
-int
-    zi_deploy_allowed_keys (const zi_deploy_t *self, const char **keys, int max);
 
 //  Runtime files (ipc sockets, launcher control sockets and locks) of this
 //  user: $XDG_RUNTIME_DIR/zinfer when XDG_RUNTIME_DIR is a private folder

@@ -172,8 +172,8 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
     zi_deploy_client_endpoint (deploy, endpoint, sizeof endpoint);
     char local [256];
     zi_deploy_client_ipc_endpoint (deploy, local, sizeof local);
-    if (zi_deploy_listen (deploy, self->clients, endpoint)
-    ||  zi_deploy_listen (deploy, self->clients, local)) {
+    if (zi_deploy_listen_as (deploy, self->clients, endpoint, ZI_ROLE_CLIENT)
+    ||  zi_deploy_listen_as (deploy, self->clients, local, ZI_ROLE_CLIENT)) {
         zi_error_prefix ("gateway: the client endpoint");
         zi_gateway_destroy (&self);
         return NULL;

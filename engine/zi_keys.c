@@ -136,15 +136,24 @@ zi_keys_read_public (const char *text_or_path, char *key)
     return 0;
 }
 
+const char *
+zi_role_domain (zi_role_t role)
+{
+    return role == ZI_ROLE_CLIENT? "zinfer-clients":
+           role == ZI_ROLE_MONITOR? "zinfer-monitor": "zinfer-hosts";
+}
+
 void
-zi_keys_serve (void *socket, const zi_keypair_t *own)
+zi_keys_serve (void *socket, const zi_keypair_t *own, zi_role_t role)
 {
     int server = 1;
     zmq_setsockopt (socket, ZMQ_CURVE_SERVER, &server, sizeof server);
     zmq_setsockopt (socket, ZMQ_CURVE_SECRETKEY, own->secret_key, 40);
     //  A domain makes libzmq ask the process's ZAP handler about every
-    //  peer; without one it would let any key in
-    zmq_setsockopt (socket, ZMQ_ZAP_DOMAIN, "zinfer", 6);
+    //  peer (without one it would let any key in); the domain names the
+    //  role, so a client's key opens no actor's mailbox
+    const char *domain = zi_role_domain (role);
+    zmq_setsockopt (socket, ZMQ_ZAP_DOMAIN, domain, strlen (domain));
 }
 
 void
@@ -264,13 +273,14 @@ zi_keys_test (zi_test_t *t)
     zi_keys_generate (client_path, "client", &client);
     zi_keys_generate (stranger_path, "stranger", &stranger);
     void *context = zmq_ctx_new ();
-    const char *allowed [] = {made.public_key, client.public_key};
-    zi_zap_t *zap = zi_zap_new (context, 2, allowed, "keys test");
+    const char *hosts [] = {made.public_key};
+    const char *clients [] = {client.public_key};
+    zi_zap_t *zap = zi_zap_new (context, 1, hosts, 1, clients, "keys test");
     ZI_CHECK (t, zap != NULL, "ZAP handler starts");
     void *server = zmq_socket (context, ZMQ_ROUTER);
     int linger = 0;
     zmq_setsockopt (server, ZMQ_LINGER, &linger, sizeof linger);
-    zi_keys_serve (server, &made);
+    zi_keys_serve (server, &made, ZI_ROLE_CLIENT);
     zmq_bind (server, "tcp://127.0.0.1:*");
     char endpoint [64];
     size_t size = sizeof endpoint;
@@ -283,10 +293,25 @@ zi_keys_test (zi_test_t *t)
               "a plain peer is refused");
     ZI_CHECK (t, !s_try_request (context, server, endpoint, &client, stranger.public_key),
               "a client that expects another server gets nothing");
+    ZI_CHECK (t, !s_try_request (context, server, endpoint, &made, made.public_key),
+              "a host's key is refused where clients connect");
+    //  Where hosts connect, a client's key is refused
+    void *mailbox = zmq_socket (context, ZMQ_ROUTER);
+    zmq_setsockopt (mailbox, ZMQ_LINGER, &linger, sizeof linger);
+    zi_keys_serve (mailbox, &made, ZI_ROLE_HOST);
+    zmq_bind (mailbox, "tcp://127.0.0.1:*");
+    char mailbox_endpoint [64];
+    size = sizeof mailbox_endpoint;
+    zmq_getsockopt (mailbox, ZMQ_LAST_ENDPOINT, mailbox_endpoint, &size);
+    ZI_CHECK (t, !s_try_request (context, mailbox, mailbox_endpoint, &client, made.public_key),
+              "a client's key is refused where hosts connect");
+    ZI_CHECK (t, s_try_request (context, mailbox, mailbox_endpoint, &made, made.public_key),
+              "a host's key is let in where hosts connect");
+    zmq_close (mailbox);
     char last [256];
     zi_zap_last_refusal (zap, last, sizeof last);
     ZI_CHECK (t, zi_zap_accepted (zap) >= 1 && zi_zap_refused (zap) >= 1
-              && strstr (last, stranger.public_key),
+              && strstr (last, client.public_key) && strstr (last, "only hosts"),
               "refusals are counted (%llu) and name the key: %s",
               (unsigned long long) zi_zap_refused (zap), last);
     zmq_close (server);

@@ -42,12 +42,29 @@ int
 bool
     zi_keys_valid (const char *text);
 
+//  Who may connect to a socket served with CURVE: the topology's hosts
+//  (actor mailboxes, the gateway's results), its clients (the gateway's
+//  client endpoint), or both (monitors, where only hosts may tap)
+typedef enum {
+    ZI_ROLE_HOST,
+    ZI_ROLE_CLIENT,
+    ZI_ROLE_MONITOR
+} zi_role_t;
+
+//  The ZAP domain that names a role, and the user id the ZAP handler
+//  gives each peer it lets in (ZeroMQ's "User-Id" message property)
+const char *
+    zi_role_domain (zi_role_t role);
+#define ZI_USER_HOST "host"
+#define ZI_USER_CLIENT "client"
+
 //  The next bind or connect of socket uses CURVE: as the server with own
-//  keys, or as a client of the server whose public key is given. Socket
-//  options are copied when an endpoint is bound or connected, so the
-//  endpoints of one socket can differ; zi_keys_plain turns it off again.
+//  keys, letting in the peers of one role, or as a client of the server
+//  whose public key is given. Socket options are copied when an endpoint
+//  is bound or connected, so the endpoints of one socket can differ;
+//  zi_keys_plain turns it off again.
 void
-    zi_keys_serve (void *socket, const zi_keypair_t *own);
+    zi_keys_serve (void *socket, const zi_keypair_t *own, zi_role_t role);
 void
     zi_keys_connect_as (void *socket, const zi_keypair_t *own, const char *server_public);
 void

@@ -17,6 +17,7 @@
 
 #include "zi_worker.h"
 #include "zi_zap.h"
+#include "zi_keys.h"
 #include <msgpack.h>
 #include <pthread.h>
 #include <sys/resource.h>
@@ -25,6 +26,8 @@
 #include <zmq.h>
 
 #define S_MAX_TAPS 64           //  taps waiting at once
+#define S_MAX_QUERY 4096        //  bytes of one query
+#define S_MAX_QUERY_FRAME (2 * S_MAX_QUERY)   //  larger frames disconnect the sender
 #define S_STATS_MSECS 1000      //  publishing period
 
 typedef struct {
@@ -318,10 +321,14 @@ s_on_query (zi_monitor_t *self)
         return;
     }
     zi_msg_drain (self->router);
+    //  Under CURVE the ZAP handler named the peer's role: a client may
+    //  read counters but no tensor, and no other client's request ids
+    const char *user = zmq_msg_gets (&frame, "User-Id");
+    bool client_role = user && strcmp (user, ZI_USER_CLIENT) == 0;
     msgpack_unpacked unpacked;
     msgpack_unpacked_init (&unpacked);
     size_t offset = 0;
-    msgpack_unpack_return rc = zmq_msg_size (&frame) > 4096
+    msgpack_unpack_return rc = zmq_msg_size (&frame) > S_MAX_QUERY
         || !zi_msgpack_plausible (zmq_msg_data (&frame), zmq_msg_size (&frame))?
         MSGPACK_UNPACK_PARSE_ERROR:
         msgpack_unpack_next (&unpacked, zmq_msg_data (&frame), zmq_msg_size (&frame), &offset);
@@ -372,6 +379,10 @@ s_on_query (zi_monitor_t *self)
         uint64_t timeout = 10000;
         if (query->via.array.size >= 3 && items [2].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
             timeout = items [2].via.u64 > 600000? 600000: items [2].via.u64;
+        if (client_role)
+            s_reply_error (self, identity, identity_size, "TAP: a client's key may not read "
+                           "tensors; tap with a host's key (--key HOST.key_secret)");
+        else
         if (actor < 0)
             s_reply_error (self, identity, identity_size, "TAP: no such actor in this process");
         else
@@ -503,13 +514,16 @@ zi_monitor_start (zi_worker_t *worker)
     int linger = 0;
     zmq_setsockopt (self->router, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt (self->pub, ZMQ_LINGER, &linger, sizeof linger);
+    //  A query is a few bytes: a larger frame disconnects its sender
+    //  before it is stored
+    zi_msg_limit_frames (self->router, S_MAX_QUERY_FRAME);
     zi_deploy_monitor_endpoint (worker->deploy, worker->process, endpoint, sizeof endpoint);
     //  With CURVE on, the monitor asks for an allowed key like the data
     //  path does: what it shows (tensors, timings) is as private
-    int rc = zi_deploy_listen (worker->deploy, self->router, endpoint);
+    int rc = zi_deploy_listen_as (worker->deploy, self->router, endpoint, ZI_ROLE_MONITOR);
     if (rc == 0) {
         zi_deploy_stats_endpoint (worker->deploy, worker->process, endpoint, sizeof endpoint);
-        rc = zi_deploy_listen (worker->deploy, self->pub, endpoint);
+        rc = zi_deploy_listen_as (worker->deploy, self->pub, endpoint, ZI_ROLE_MONITOR);
     }
     if (rc) {
         zi_error_prefix ("monitor");

@@ -30,7 +30,6 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define S_MAX_KEYS 4096         //  hosts and clients allowed in (the topology caps each at 1024)
 
 #define S_BATCH 16              //  messages per socket per poll round
 #define S_TICK_MSECS 100        //  idle housekeeping period
@@ -379,15 +378,24 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control, bool monit
     char failure [600] = "";
     //  CURVE: this host's keys, and the ZAP handler before any socket binds
     if (deploy->topology->curve) {
-        const char *keys [S_MAX_KEYS];
-        int n_keys = zi_deploy_allowed_keys (deploy, keys, S_MAX_KEYS);
+        const zi_topology_t *topology = deploy->topology;
+        const char **hosts = calloc (topology->n_hosts + 1, sizeof (char *));
+        const char **clients = calloc (topology->n_client_keys + 1, sizeof (char *));
+        assert (hosts && clients);
+        for (int host = 0; host < topology->n_hosts; host++)
+            hosts [host] = topology->hosts [host].public_key;
+        for (int client = 0; client < topology->n_client_keys; client++)
+            clients [client] = topology->client_keys [client];
         char who [96];
         snprintf (who, sizeof who, "process '%s'", info->name);
         if (zi_deploy_load_keys (deploy, process)
-        ||  !(worker.zap = zi_zap_new (worker.context, n_keys, keys, who))) {
+        ||  !(worker.zap = zi_zap_new (worker.context, topology->n_hosts, hosts,
+                                       topology->n_client_keys, clients, who))) {
             failed = 1;
             snprintf (failure, sizeof failure, "%s", zi_error_text ());
         }
+        free (hosts);
+        free (clients);
     }
     int started = 0;            //  threads running
     for (int index = 0; index < worker.n_threads && !failed; index++, started++) {

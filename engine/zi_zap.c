@@ -3,9 +3,11 @@
 
     libzmq asks a REP socket at inproc://zeromq.zap.01, in the same
     context, whether each peer that completed a CURVE handshake may in.
-    We answer yes only for the public keys the topology names (its hosts'
-    and its clients'), and count and log every no.
-
+    We answer yes only for the public keys the topology names, each in
+    its role: the domain a socket was served with (zi_keys_serve) says
+    whether hosts, clients or both may connect to it, and the user id we
+    give back ("host" or "client") is what a monitor reads to tell the
+    two apart. Every no is counted and logged.
     CZMQ's zauth does the same job, but lives in CZMQ's global context,
     which the engine's sockets do not use, and it cannot count refusals
     for the monitor; the protocol is small enough to answer here.
@@ -26,7 +28,8 @@ struct zi_zap_t {
     void *socket;               //  REP, owned by the thread once started
     pthread_t thread;
     atomic_bool stop;           //  set to end the thread
-    int n_keys;                 //  allowed public keys
+    int n_keys;                 //  allowed public keys, hosts first
+    int n_hosts;                //  of them, hosts'
     uint8_t (*keys) [32];       //  binary
     char who [96];              //  names the process in log lines
     atomic_uint_fast64_t accepted;
@@ -35,13 +38,25 @@ struct zi_zap_t {
     char last [256];            //  the last refusal in words
 };
 
-static bool
-s_allowed (const zi_zap_t *self, const uint8_t *key)
+//  The role of a known key: "host", "client", or NULL for a stranger
+static const char *
+s_user (const zi_zap_t *self, const uint8_t *key)
 {
     for (int index = 0; index < self->n_keys; index++)
         if (memcmp (self->keys [index], key, 32) == 0)
-            return true;
-    return false;
+            return index < self->n_hosts? ZI_USER_HOST: ZI_USER_CLIENT;
+    return NULL;
+}
+
+//  Whether a peer of that role may connect where the domain says
+static bool
+s_role_fits (const char *user, const char *domain)
+{
+    if (strcmp (domain, zi_role_domain (ZI_ROLE_MONITOR)) == 0)
+        return true;
+    if (strcmp (domain, zi_role_domain (ZI_ROLE_CLIENT)) == 0)
+        return strcmp (user, ZI_USER_CLIENT) == 0;
+    return strcmp (user, ZI_USER_HOST) == 0;
 }
 
 //  Answers one request; frames holds what came (count of them)
@@ -49,8 +64,11 @@ static void
 s_answer (zi_zap_t *self, zmq_msg_t *frames, int count)
 {
     const char *status = "400", *text = "malformed ZAP request";
-    char mechanism [16] = "", address [64] = "", key [ZI_KEY_TEXT] = "";
+    char mechanism [16] = "", address [64] = "", key [ZI_KEY_TEXT] = "", domain [32] = "";
+    const char *user = "";
     if (count >= 6) {
+        snprintf (domain, sizeof domain, "%.*s", (int) zmq_msg_size (&frames [2]),
+                  (const char *) zmq_msg_data (&frames [2]));
         snprintf (mechanism, sizeof mechanism, "%.*s", (int) zmq_msg_size (&frames [5]),
                   (const char *) zmq_msg_data (&frames [5]));
         snprintf (address, sizeof address, "%.*s", (int) zmq_msg_size (&frames [3]),
@@ -59,12 +77,17 @@ s_answer (zi_zap_t *self, zmq_msg_t *frames, int count)
     if (count == 7 && strcmp (mechanism, "CURVE") == 0 && zmq_msg_size (&frames [6]) == 32) {
         const uint8_t *binary = zmq_msg_data (&frames [6]);
         zmq_z85_encode (key, binary, 32);
-        if (s_allowed (self, binary)) {
+        const char *role = s_user (self, binary);
+        if (role && s_role_fits (role, domain)) {
             status = "200";
             text = "OK";
+            user = role;
         }
         else
-            text = "unknown public key";
+            text = role? (strcmp (role, ZI_USER_HOST) == 0?
+                          "a host's key where only clients connect":
+                          "a client's key where only hosts connect"):
+                   "unknown public key";
     }
     else
     if (count >= 6)
@@ -93,7 +116,7 @@ s_answer (zi_zap_t *self, zmq_msg_t *frames, int count)
         zmq_send (self->socket, "", 0, ZMQ_SNDMORE);
     zmq_send (self->socket, status, 3, ZMQ_SNDMORE);
     zmq_send (self->socket, text, strlen (text), ZMQ_SNDMORE);
-    zmq_send (self->socket, key, strlen (key), ZMQ_SNDMORE);
+    zmq_send (self->socket, user, strlen (user), ZMQ_SNDMORE);
     zmq_send (self->socket, "", 0, 0);
 }
 
@@ -130,14 +153,19 @@ s_run (void *argument)
 }
 
 zi_zap_t *
-zi_zap_new (void *context, int n_keys, const char *const *keys, const char *who)
+zi_zap_new (void *context, int n_hosts, const char *const *hosts,
+            int n_clients, const char *const *clients, const char *who)
 {
     zi_zap_t *self = calloc (1, sizeof (zi_zap_t));
     assert (self);
-    self->keys = calloc (n_keys + 1, 32);
+    self->keys = calloc (n_hosts + n_clients + 1, 32);
     assert (self->keys);
-    for (int index = 0; index < n_keys; index++)
-        if (zmq_z85_decode (self->keys [self->n_keys], keys [index]))
+    for (int index = 0; index < n_hosts; index++)
+        if (zmq_z85_decode (self->keys [self->n_keys], hosts [index]))
+            self->n_keys++;
+    self->n_hosts = self->n_keys;
+    for (int index = 0; index < n_clients; index++)
+        if (zmq_z85_decode (self->keys [self->n_keys], clients [index]))
             self->n_keys++;
     snprintf (self->who, sizeof self->who, "%s", who? who: "zinfer");
     pthread_mutex_init (&self->lock, NULL);

@@ -12,10 +12,13 @@
 typedef struct zi_zap_t zi_zap_t;
 
 //  Starts the handler in a ZeroMQ context, before any CURVE socket of
-//  that context binds. keys: the Z85 public keys allowed in. who names
-//  the process in log lines.
+//  that context binds. hosts, clients: the Z85 public keys of each role
+//  (zi_keys.h): hosts may connect where hosts or monitors listen,
+//  clients where clients or monitors do. who names the process in log
+//  lines.
 zi_zap_t *
-    zi_zap_new (void *context, int n_keys, const char *const *keys, const char *who);
+    zi_zap_new (void *context, int n_hosts, const char *const *hosts,
+                int n_clients, const char *const *clients, const char *who);
 //  Stops it; call before the context terminates
 void
     zi_zap_destroy (zi_zap_t **self_p);

@@ -215,6 +215,41 @@ def test(args, folder):
         check("refused a CURVE peer" in logged and rogue_public in logged,
               "refusals are logged by the hosts")
 
+        # Keys in the wrong role: a listed client's key opens no actor's
+        # mailbox (it could forge results), reads no tensor at a monitor,
+        # and a host's key is no client at the gateway
+        client_secret = zinfer_client.read_key(client_key, secret=True)
+        push = context.socket(zmq.PUSH)
+        push.linger = 0
+        push.curve_serverkey = zinfer_client.read_key(f"{keys}/b.key")
+        push.curve_secretkey = client_secret
+        push.curve_publickey = zmq.curve_public(client_secret)
+        push.connect(mailbox)
+        for _ in range(5):
+            try:
+                push.send_multipart([b"\x95\x01\x01\x00\x00\x00", b"\0" * 16], zmq.NOBLOCK)
+            except zmq.Again:
+                pass
+        time.sleep(1)
+        push.close()
+        snapshot = top_json(zinfer, path, client_key)
+        actor = next(a for a in snapshot["actors"] if a["name"] == b_first)
+        check(actor["messages_in"] == received_before and actor["rejected"] == 0,
+              "a listed client's key cannot push frames into an actor's mailbox")
+        last = security_of(snapshot, "p2")["last_refusal"]
+        check("a client's key where only hosts connect" in last,
+              f"the refusal says why: {last}")
+        tap = run(zinfer, "inspect", path, b_first, "--tap", os.path.join(folder, "tap.npy"),
+                  "--key", client_key)
+        check(tap.returncode != 0 and "may not read tensors" in tap.stderr,
+              f"a client's key may not tap a tensor: {tap.stderr.strip()[:160]}")
+        host_as_client = zinfer_client.Client(hosts["a"].endpoint, server_key=f"{keys}/a.key",
+                                              key_file=os.path.join(keys, "b.key_secret"),
+                                              resend=False, context=context)
+        host_as_client.send([x])
+        check(silent(host_as_client._socket, 1.5), "a host's key gets no answer as a client")
+        host_as_client.close()
+
         # A rogue listener on host b's mailbox port while b is down: the
         # gateway host will not talk to it; once b is back the request is
         # answered
