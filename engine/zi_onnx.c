@@ -454,12 +454,141 @@ s_import_graph (zi_graph_t *graph, const Onnx__GraphProto *proto)
     return 0;
 }
 
+//  protobuf-c's decoder calls itself once per nested message, and ONNX
+//  messages nest without bound (a graph in a node's attribute holds nodes
+//  with graphs in their attributes, a sequence type holds a type). A file
+//  of 133 kB nesting subgraphs 3,000 deep overflowed the stack inside it.
+//  So before decoding, a walk over the wire format measures how deep the
+//  messages that can recur are nested, with a fixed stack of its own,
+//  following only the fields the schema says hold such messages. Anything
+//  malformed ends the walk; the decoder then says what is wrong.
+typedef enum {
+    S_SCAN_MODEL, S_SCAN_GRAPH, S_SCAN_NODE, S_SCAN_ATTRIBUTE, S_SCAN_FUNCTION,
+    S_SCAN_TRAINING, S_SCAN_VALUE_INFO, S_SCAN_TYPE, S_SCAN_TYPE_HOLDER, S_SCAN_LEAF
+} s_scan_kind_t;
+
+//  Messages on the walk's stack at most: a subgraph level is three (graph,
+//  node, attribute), and a nested type two (type, sequence or map)
+#define S_SCAN_MAX_MESSAGES (3 * ZI_MAX_SUBGRAPH_DEPTH + 64)
+
+//  What message field number of a kind holds, if it can lead to nesting
+static s_scan_kind_t
+s_scan_child (s_scan_kind_t kind, uint64_t field)
+{
+    switch (kind) {
+        case S_SCAN_MODEL:          //  graph, training_info, functions
+            return field == 7? S_SCAN_GRAPH: field == 20? S_SCAN_TRAINING:
+                   field == 25? S_SCAN_FUNCTION: S_SCAN_LEAF;
+        case S_SCAN_TRAINING:       //  initialization, algorithm
+            return field == 1 || field == 2? S_SCAN_GRAPH: S_SCAN_LEAF;
+        case S_SCAN_FUNCTION:       //  node
+            return field == 7? S_SCAN_NODE: S_SCAN_LEAF;
+        case S_SCAN_GRAPH:          //  node; input, output, value_info
+            return field == 1? S_SCAN_NODE:
+                   field >= 11 && field <= 13? S_SCAN_VALUE_INFO: S_SCAN_LEAF;
+        case S_SCAN_NODE:           //  attribute
+            return field == 5? S_SCAN_ATTRIBUTE: S_SCAN_LEAF;
+        case S_SCAN_ATTRIBUTE:      //  g, graphs; tp, type_protos
+            return field == 6 || field == 11? S_SCAN_GRAPH:
+                   field == 14 || field == 15? S_SCAN_TYPE: S_SCAN_LEAF;
+        case S_SCAN_VALUE_INFO:     //  type
+            return field == 2? S_SCAN_TYPE: S_SCAN_LEAF;
+        case S_SCAN_TYPE:           //  sequence_type, map_type, optional_type
+            return field == 4 || field == 5 || field == 9? S_SCAN_TYPE_HOLDER: S_SCAN_LEAF;
+        case S_SCAN_TYPE_HOLDER:    //  elem_type (sequence, optional), value_type (map)
+            return field == 1 || field == 2? S_SCAN_TYPE: S_SCAN_LEAF;
+        default:
+            return S_SCAN_LEAF;
+    }
+}
+
+//  Reads a varint at *at, below end; false if it is cut off or too long
+static bool
+s_scan_varint (const uint8_t *data, size_t *at, size_t end, uint64_t *value)
+{
+    *value = 0;
+    for (int shift = 0; shift < 64 && *at < end; shift += 7) {
+        uint8_t byte = data [(*at)++];
+        *value |= (uint64_t) (byte & 0x7f) << shift;
+        if (!(byte & 0x80))
+            return true;
+    }
+    return false;
+}
+
+//  0 if the nesting is within the limits (or the bytes are malformed,
+//  which the decoder reports), else -1 with the error set
+static int
+s_check_nesting (const uint8_t *data, size_t size, const char *source)
+{
+    struct {
+        s_scan_kind_t kind;     //  message being walked
+        size_t end;             //  offset just past it
+    } stack [S_SCAN_MAX_MESSAGES];
+    int depth = 0, graphs = 0;  //  messages and graphs on the stack
+    stack [depth].kind = S_SCAN_MODEL;
+    stack [depth++].end = size;
+    size_t at = 0;
+    while (depth > 0) {
+        if (at == stack [depth - 1].end) {
+            graphs -= stack [--depth].kind == S_SCAN_GRAPH;
+            continue;
+        }
+        uint64_t key, length;
+        size_t end = stack [depth - 1].end;
+        if (!s_scan_varint (data, &at, end, &key))
+            return 0;
+        switch (key & 7) {
+            case 0:
+                if (!s_scan_varint (data, &at, end, &length))
+                    return 0;
+                break;
+            case 1:
+                at += 8;
+                break;
+            case 5:
+                at += 4;
+                break;
+            case 2: {
+                if (!s_scan_varint (data, &at, end, &length) || length > end - at)
+                    return 0;
+                s_scan_kind_t child = s_scan_child (stack [depth - 1].kind, key >> 3);
+                if (child == S_SCAN_LEAF) {
+                    at += length;
+                    break;
+                }
+                //  The model's own graph is the first; subgraphs nest in it
+                if (child == S_SCAN_GRAPH && ++graphs - 1 > ZI_MAX_SUBGRAPH_DEPTH)
+                    return zi_error ("%s: subgraphs nested %d deep in node attributes (at byte "
+                                     "%zu), at most %d supported", source, graphs - 1, at,
+                                     ZI_MAX_SUBGRAPH_DEPTH);
+                if (depth == S_SCAN_MAX_MESSAGES)
+                    return zi_error ("%s: messages nested more than %d deep (at byte %zu; "
+                                     "types within types?), at most %d supported", source,
+                                     S_SCAN_MAX_MESSAGES, at, S_SCAN_MAX_MESSAGES);
+                stack [depth].kind = child;
+                stack [depth++].end = at + length;
+                break;
+            }
+            default:
+                return 0;       //  groups or nonsense: not ONNX
+        }
+        if (at > end)
+            return 0;
+    }
+    return 0;
+}
+
 //  Imports from the bytes; frees owned (the bytes, or NULL) as soon as
 //  they are decoded, so the file and the decoded weights are not all held
 //  at once
 static zi_graph_t *
 s_import (const void *data, size_t size, const char *source, void *owned)
 {
+    if (s_check_nesting (data, size, source)) {
+        free (owned);
+        return NULL;
+    }
     Onnx__ModelProto *model = onnx__model_proto__unpack (&s_allocator, size, data);
     free (owned);
     if (!model) {

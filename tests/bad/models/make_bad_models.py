@@ -9,6 +9,11 @@ line in expect.txt, FILE<TAB>TEXT, where TEXT is part of the one error line
 are committed; run this again after changing a case (the output is
 deterministic).
 
+A few files are odd but legal, near a limit or a corner of the format
+(many outputs, inputs that have initializers): their TEXT is "(runs)",
+and FILE.npz beside them holds inputs and the outputs `zinfer run` must
+give, once and with --repeat.
+
 The files are built from protobuf messages directly where onnx.helper
 would refuse the mistake, and never passed through onnx.checker.
 """
@@ -76,6 +81,33 @@ def raw_tensor(name, data_type, dims, raw=b""):
 
 def serialize(proto):
     return proto.SerializeToString()
+
+
+def varint(number):
+    out = bytearray()
+    while True:
+        byte = number & 0x7F
+        number >>= 7
+        out.append(byte | (0x80 if number else 0))
+        if not number:
+            return bytes(out)
+
+
+def field(number, payload):
+    """A length-delimited protobuf field: a string, bytes or a message"""
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def deep_subgraphs(levels):
+    """A model whose graph holds a node whose attribute holds a graph whose
+    node... `levels` deep, written as wire bytes: onnx's own Python
+    protobuf refuses to build or parse messages nested this deep"""
+    inner = b""
+    for _ in range(levels):
+        attribute = field(1, b"g") + varint(20 << 3) + varint(5) + field(6, inner)
+        inner = field(1, field(4, b"If") + field(5, attribute))     # graph.node
+    opset = field(1, b"") + varint(2 << 3) + varint(13)
+    return varint(1 << 3) + varint(8) + field(8, opset) + field(7, inner)
 
 
 #   Each case: file name, bytes, expected part of the error line. The
@@ -282,21 +314,82 @@ def cases():
                       array("d", np.array(1, np.int64))])), \
         "Range would make 4611686018427387904 elements"
     # 16 GB of ones from a 2-element shape, made while folding constants
+    # Counts past zinfer's limits, refused where the file is read: a
+    # node with more inputs than ZI_MAX_NODE_INPUTS (1024), more outputs
+    # than ZI_MAX_NODE_OUTPUTS (256), a graph with more inputs or outputs
+    # than ZI_MAX_GRAPH_INPUTS / ZI_MAX_GRAPH_OUTPUTS (256)
+    yield "node_inputs_over_limit.onnx", serialize(model(
+        [helper.make_node("Concat", ["x"] * 1025, ["y"], name="wide", axis=1)])), \
+        "node 0 'wide' (Concat): 1025 inputs, at most 1024 supported"
+    yield "node_outputs_over_limit.onnx", serialize(model(
+        [helper.make_node("Split", ["x"], ["s%d" % index for index in range(257)],
+                          name="split", axis=1)], outputs=[value("s0")])), \
+        "node 0 'split' (Split): 257 outputs, at most 256 supported"
+    yield "graph_inputs_over_limit.onnx", serialize(model(
+        [helper.make_node("Relu", ["x0"], ["y"], name="relu")],
+        inputs=[value("x%d" % index, FLOAT, [1]) for index in range(257)])), \
+        "the graph has 257 inputs (initializers aside), at most 256 supported"
+    yield "graph_outputs_over_limit.onnx", serialize(model(
+        [helper.make_node("Relu", ["x"], ["y"], name="relu")],
+        outputs=[value("y")] * 257)), "the graph has 257 outputs, at most 256 supported"
+    # Subgraphs nested 3000 deep (about 70 kB): protobuf-c's decoder
+    # recursed once per level and ran out of stack
+    yield "deep_subgraphs.onnx", deep_subgraphs(3000), \
+        "subgraphs nested 65 deep in node attributes"
     yield "constant_of_shape_huge.onnx", serialize(model(
         [helper.make_node("ConstantOfShape", ["s"], ["y"], name="fill",
                           value=array("v", np.array([1], np.float32)))], inputs=[],
         initializers=[array("s", np.array([65536, 65536], np.int64))])), "'fill'"
 
 
+#   Legal models near a limit: file name, model, inputs, expected outputs
+def legal_cases():
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal([1, 4]).astype(np.float32)
+    # More outputs than the 8 a fixed array held (zinfer run --repeat
+    # wrote past it), and exactly as many as zinfer allows
+    for count, name in ((12, "many_outputs.onnx"), (256, "outputs_at_limit.onnx")):
+        nodes = [helper.make_node("Neg" if index % 2 else "Relu", ["x"], ["y%d" % index],
+                                  name="node%d" % index) for index in range(count)]
+        outputs = {"y%d" % index: -x if index % 2 else np.maximum(x, 0)
+                   for index in range(count)}
+        yield name, model(nodes, inputs=[value("x", FLOAT, [1, 4])],
+                          outputs=[value(output) for output in outputs]), {"x": x}, outputs
+    # Inputs that also have an initializer, as IR version 3 lists every
+    # weight: the initializer is used, and the model needs no input
+    w = np.arange(4, dtype=np.float32).reshape(1, 4)
+    old = model([helper.make_node("Add", ["x", "w"], ["y"], name="add")],
+                inputs=[value("x", FLOAT, [1, 4]), value("w", FLOAT, [1, 4])],
+                initializers=[array("w", w)], opset=9)
+    old.ir_version = 3
+    yield "initializer_input.onnx", old, {"x": x}, {"y": x + w}
+    only = model([helper.make_node("Relu", ["w"], ["y"], name="relu")],
+                 inputs=[value("w", FLOAT, [1, 4])], initializers=[array("w", w - 1)], opset=9)
+    only.ir_version = 3
+    yield "initializer_input_only.onnx", only, {}, {"y": np.maximum(w - 1, 0)}
+
+
+#   Cases larger than the 20 kB the others stay under
+LARGE = {"deep_subgraphs.onnx"}
+
+
 def main():
     expectations = []
     for name, data, expected in cases():
-        assert len(data) < 20000, name
+        assert len(data) < (200000 if name in LARGE else 20000), name
         with open(os.path.join(HERE, name), "wb") as handle:
             handle.write(data)
         expectations.append("%s\t%s\n" % (name, expected))
+    for name, proto, feeds, outputs in legal_cases():
+        with open(os.path.join(HERE, name), "wb") as handle:
+            handle.write(serialize(proto))
+        arrays = {"input_" + key: array for key, array in feeds.items()}
+        arrays.update({"output_" + key: array for key, array in outputs.items()})
+        np.savez(os.path.join(HERE, name[: -len(".onnx")] + ".npz"), **arrays)
+        expectations.append("%s\t(runs)\n" % name)
     with open(os.path.join(HERE, "expect.txt"), "w") as handle:
-        handle.write("# FILE<TAB>part of the one error line `zinfer info FILE` prints\n")
+        handle.write("# FILE<TAB>part of the one error line `zinfer info FILE` prints,\n"
+                     "# or (runs): legal; `zinfer run` gives the outputs in FILE.npz\n")
         handle.writelines(expectations)
     print("%d malformed models written to %s" % (len(expectations), HERE), file=sys.stderr)
 
