@@ -351,10 +351,10 @@ s_compute (zi_actor_t *self, uint64_t request, uint32_t flags, zi_tensor_t **arr
 {
     zi_node_t *node = self->node;
     zi_graph_t *plan = self->worker->plan;
-    const zi_tensor_t *inputs [64];
+    const zi_tensor_t *inputs [ZI_MAX_NODE_INPUTS];
     for (int slot = 0; slot < node->n_inputs; slot++)
         inputs [slot] = self->bound [slot]? self->bound [slot]: arrived [slot];
-    zi_tensor_t *outputs [ZI_MAX_DIMS] = {NULL};
+    zi_tensor_t *outputs [ZI_MAX_NODE_OUTPUTS] = {NULL};
     for (int slot = 0; slot < node->n_outputs; slot++) {
         int value = node->outputs [slot];
         if (value < 0)
@@ -447,7 +447,7 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, 
     if (self->n_dynamic == 1) {
         //  The node's slots only (an absent optional input reads NULL): not
         //  the whole array, 512 bytes to clear on every hop
-        zi_tensor_t *arrived [64];
+        zi_tensor_t *arrived [ZI_MAX_NODE_INPUTS];
         for (int index = 0; index < node->n_inputs; index++)
             arrived [index] = NULL;
         arrived [slot] = tensor;

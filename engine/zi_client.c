@@ -32,7 +32,7 @@ typedef struct {
     bool by_reference;          //  last sent with inputs in shared memory
     uint32_t flags;             //  header flags (tracing)
     int n_inputs;               //  inputs held for a resend
-    zi_tensor_t *inputs [ZI_MAX_DIMS];
+    zi_tensor_t *inputs [ZI_MAX_GRAPH_INPUTS];
     int64_t first_sent;         //  when it was first sent, usecs
     int64_t sent;               //  when it was last sent, usecs
     int attempts;               //  times sent
@@ -500,8 +500,8 @@ int
 zi_client_send_flags (zi_client_t *self, zi_tensor_t *const *inputs, int n_inputs,
                       uint32_t flags, uint64_t *request_id)
 {
-    if (n_inputs < 1 || n_inputs > ZI_MAX_DIMS)
-        return zi_error ("a request needs 1 to %d inputs, got %d", ZI_MAX_DIMS, n_inputs);
+    if (n_inputs < 1 || n_inputs > ZI_MAX_GRAPH_INPUTS)
+        return zi_error ("a request needs 1 to %d inputs, got %d", ZI_MAX_GRAPH_INPUTS, n_inputs);
     s_pending_t *pending = calloc (1, sizeof (s_pending_t));
     assert (pending);
     pending->client = self;
@@ -628,7 +628,7 @@ zi_client_recv (zi_client_t *self, uint64_t *request_id, zi_tensor_t **outputs, 
 
         //  One answer: a header + data pair per model output, or an error
         zi_msg_header_t header;
-        zi_tensor_t *tensors [ZI_MAX_DIMS] = {NULL};
+        zi_tensor_t *tensors [ZI_MAX_GRAPH_OUTPUTS] = {NULL};
         int received = 0, problem = 0;
         uint64_t id = 0;
         zi_trace_clear (&self->trace);
@@ -643,7 +643,7 @@ zi_client_recv (zi_client_t *self, uint64_t *request_id, zi_tensor_t **outputs, 
                 zi_msg_drain (self->socket);
                 break;
             }
-            if (header.kind != ZI_MSG_REPLY || header.slot >= ZI_MAX_DIMS || tensors [header.slot]) {
+            if (header.kind != ZI_MSG_REPLY || header.slot >= ZI_MAX_GRAPH_OUTPUTS || tensors [header.slot]) {
                 zi_tensor_destroy (&tensor);
                 zi_msg_drain (self->socket);
                 problem = 1;
@@ -679,7 +679,7 @@ zi_client_recv (zi_client_t *self, uint64_t *request_id, zi_tensor_t **outputs, 
             //  A duplicate, a stray or a malformed answer: not the caller's
             if (!known && !problem && id < self->next_id)
                 self->duplicates++;
-            for (int slot = 0; slot < ZI_MAX_DIMS; slot++)
+            for (int slot = 0; slot < ZI_MAX_GRAPH_OUTPUTS; slot++)
                 zi_tensor_destroy (&tensors [slot]);
             if (known && received > max_outputs) {
                 zhashx_delete (self->pending, key);

@@ -399,12 +399,13 @@ zi_deploy_new (const char *topology_path, int base_port)
     }
     self->plan = zi_graph_dup (self->model->graph);
     zi_graph_t *plan = self->plan;
-    if (plan->n_inputs > ZI_MAX_DIMS || plan->n_outputs > ZI_MAX_DIMS) {
-        zi_error ("%s: the model has %d inputs and %d outputs; a topology takes at most %d of each",
-                  topology->path, plan->n_inputs, plan->n_outputs, ZI_MAX_DIMS);
+    if (plan->n_inputs > ZI_MAX_GRAPH_INPUTS || plan->n_outputs > ZI_MAX_GRAPH_OUTPUTS) {
+        zi_error ("%s: the model has %d inputs and %d outputs; a topology takes at most %d "
+                  "and %d", topology->path, plan->n_inputs, plan->n_outputs,
+                  ZI_MAX_GRAPH_INPUTS, ZI_MAX_GRAPH_OUTPUTS);
         goto failed;
     }
-    zi_tensor_t *shapes [ZI_MAX_DIMS] = {NULL};
+    zi_tensor_t *shapes [ZI_MAX_GRAPH_INPUTS] = {NULL};
     if (topology->input_ndim && plan->n_inputs > 0) {
         //  input_shape: fixes the first input; the others keep the model's
         for (int input = 0; input < plan->n_inputs; input++) {
@@ -419,7 +420,7 @@ zi_deploy_new (const char *topology_path, int base_port)
     }
     int rc = zi_graph_plan (plan, topology->input_ndim? (const zi_tensor_t *const *) shapes: NULL,
                             !topology->fuse);
-    for (int input = 0; input < ZI_MAX_DIMS; input++)
+    for (int input = 0; input < ZI_MAX_GRAPH_INPUTS; input++)
         zi_tensor_destroy (&shapes [input]);
     if (rc) {
         zi_error_prefix ("%s: planning %s", topology->path, topology->model_path);

@@ -407,7 +407,7 @@ s_on_request (zi_gateway_t *self)
     if (identity_size > S_MAX_IDENTITY)
         identity_size = S_MAX_IDENTITY;     //  ROUTER identities are at most 255 bytes
     int n_inputs = plan->n_inputs;
-    zi_tensor_t *inputs [ZI_MAX_DIMS] = {NULL};
+    zi_tensor_t *inputs [ZI_MAX_GRAPH_INPUTS] = {NULL};
     zi_msg_header_t header = {0};
     uint64_t client_request = 0;
     uint32_t flags = 0;

@@ -26,7 +26,8 @@ import zmq
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from topotest import (Failure, HarnessError, Topology, check, local_result,  # noqa: E402
-                      rss_kib, split_topology, worker_pids, zinfer_client)
+                      node_names, range_placement, ranges, rss_kib, split_topology, worker_pids,
+                      write_topology, zinfer_client)
 
 ERROR = 4           # message kind of a refusal (docs/protocol.md)
 
@@ -328,12 +329,48 @@ def trace_flood_case(args, folder, port):
     context.term()
 
 
+def many_outputs_case(args, folder, port):
+    """A model with 12 outputs (counts from a file once overflowed arrays
+    sized for 8) split over two processes: every output of every answer is
+    the reference's, and a request with more inputs than any model may have
+    is refused with a clear error."""
+    model = os.path.join(HERE, "..", "bad", "models", "many_outputs.onnx")
+    reference = np.load(os.path.join(HERE, "..", "bad", "models", "many_outputs.npz"))
+    names = node_names(args.zinfer, model)
+    path = write_topology(folder, model, ["p0", "p1"], range_placement(ranges(names, 2)),
+                          port, "ipc")
+    context = zmq.Context()
+    with Topology(args.zinfer, path) as topology:
+        client = zinfer_client.Client(topology.endpoint, context=context)
+        for _ in range(5):
+            outputs = client.infer([reference["input_x"]])
+            check(len(outputs) == 12, f"12 outputs come back ({len(outputs)})")
+            for index, output in enumerate(outputs):
+                check(np.array_equal(output, reference[f"output_y{index}"]),
+                      f"output y{index} is the reference's")
+        client.close()
+        socket = dealer(context, topology.endpoint)
+        x = reference["input_x"]
+        frames = []
+        for slot in range(300):
+            frames += [msgpack.packb([1, 2, 9, 0xFFFF, slot, 300, 1, list(x.shape), 0]),
+                       x.tobytes()]
+        socket.send_multipart(frames)
+        check(socket.poll(10000), "a request of 300 inputs is answered")
+        header = msgpack.unpackb(socket.recv_multipart()[0])
+        check(header[1] == ERROR and "input" in header[-1],
+              f"it is refused, saying why: {header[-1]!r}")
+        socket.close()
+    context.term()
+
+
 CASES = {
     "gateway_restart": gateway_restart_case,
     "fair_share": fair_share_case,
     "resend_flood": resend_flood_case,
     "huge_frames": huge_frames_case,
     "trace_flood": trace_flood_case,
+    "many_outputs": many_outputs_case,
 }
 
 
