@@ -16,6 +16,7 @@
 */
 
 #include "zi_classes.h"
+#include "act_simd.h"
 #include <float.h>
 
 //  --------------------------------------------------------------------------
@@ -301,7 +302,15 @@ s_softmax_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *con
 static void
 s_softmax_row (const float *x, float *y, int64_t length, bool logarithm)
 {
+    //  A row with a NaN or +inf, or with nothing but -inf, is NaN
+    //  throughout, as in torch.softmax; checked once a row, since s_exp
+    //  takes only numbers <= 0 and -inf
     float peak = zi_vec_max (x, length);
+    if (!isfinite (peak)) {
+        for (int64_t item = 0; item < length; item++)
+            y [item] = NAN;
+        return;
+    }
     if (logarithm) {
         for (int64_t item = 0; item < length; item++)
             y [item] = x [item] - peak;
@@ -329,7 +338,8 @@ s_softmax_row (const float *x, float *y, int64_t length, bool logarithm)
 }
 
 //  One block of length x inner, normalised along length: the inner
-//  positions are the vector lanes, so every pass is a straight row sweep
+//  positions are the vector lanes, so every pass is a straight row sweep.
+//  peak has inner floats, sum the larger of inner and length.
 static void
 s_softmax_block (const float *x, float *y, int64_t length, int64_t inner, bool logarithm,
                  float *peak, float *sum)
@@ -341,7 +351,23 @@ s_softmax_block (const float *x, float *y, int64_t length, int64_t inner, bool l
     for (int64_t step = 1; step < length; step++) {
         const float *row = x + step * inner;
         for (int64_t lane = 0; lane < inner; lane++)
-            peak [lane] = row [lane] > peak [lane]? row [lane]: peak [lane];
+            peak [lane] = zi_max_nan (row [lane], peak [lane]);
+    }
+    //  Rare: a lane with a NaN or +inf, or nothing but -inf (peak not
+    //  finite) is NaN throughout, as in s_softmax_row; its neighbours go
+    //  one by one, through the row form
+    bool finite = true;
+    for (int64_t lane = 0; lane < inner; lane++)
+        finite = finite && isfinite (peak [lane]);
+    if (!finite) {
+        for (int64_t lane = 0; lane < inner; lane++) {
+            for (int64_t step = 0; step < length; step++)
+                sum [step] = x [step * inner + lane];
+            s_softmax_row (sum, sum, length, logarithm);
+            for (int64_t step = 0; step < length; step++)
+                y [step * inner + lane] = sum [step];
+        }
+        return;
     }
     for (int64_t step = 0; step < length; step++) {
         const float *row = x + step * inner;
@@ -390,7 +416,8 @@ s_softmax_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
         return 0;
     }
     float *peak = zi_exec_scratch (exec, 0, inner * sizeof (float));
-    float *sum = zi_exec_scratch (exec, 1, inner * sizeof (float));
+    //  sum also holds one strided lane, for a lane that is not finite
+    float *sum = zi_exec_scratch (exec, 1, (inner > length? inner: length) * sizeof (float));
     if (!peak || !sum)
         return -1;
     for (int64_t block = 0; block < outer; block++)
@@ -831,6 +858,45 @@ s_test_softmax (zi_test_t *t)
     zi_tensor_destroy (&y);
     zi_tensor_destroy (&x);
     zi_node_destroy (&node);
+
+    //  NaN and infinities as in torch.softmax: a row with a NaN, a +inf or
+    //  nothing but -inf is NaN throughout; masked rows stay finite. Along
+    //  the last axis (rows) and the first (blocks, rows as lanes)
+    for (int logarithm = 0; logarithm < 2; logarithm++)
+        for (int along_rows = 0; along_rows < 2; along_rows++) {
+            enum {ROWS = 5, LENGTH = 11};
+            float values [ROWS][LENGTH];
+            for (int row = 0; row < ROWS; row++)
+                for (int item = 0; item < LENGTH; item++)
+                    values [row][item] = (float) ((row * 7 + item * 3) % 5) - 2;
+            values [0][9] = NAN;
+            values [1][4] = INFINITY;
+            for (int item = 0; item < LENGTH; item++)
+                values [2][item] = -INFINITY;
+            values [3][1] = values [3][10] = -INFINITY;
+            float laid [ROWS * LENGTH];
+            for (int row = 0; row < ROWS; row++)
+                for (int item = 0; item < LENGTH; item++)
+                    laid [along_rows? row * LENGTH + item: item * ROWS + row] = values [row][item];
+            int64_t shape [2] = {along_rows? ROWS: LENGTH, along_rows? LENGTH: ROWS};
+            x = zi_test_tensor (2, shape, laid);
+            node = zi_node_new (logarithm? "LogSoftmax": "Softmax", "test");
+            zi_node_set_int (node, "axis", along_rows? 1: 0);
+            rc = zi_test_run_op (node, 1, &x, 1, &y);
+            bool right = rc == 0;
+            for (int row = 0; right && row < ROWS; row++)
+                for (int item = 0; item < LENGTH; item++) {
+                    float got = zi_tensor_f32 (y) [along_rows? row * LENGTH + item:
+                                                               item * ROWS + row];
+                    if (row < 3? !isnan (got): isnan (got))
+                        right = false;
+                }
+            ZI_CHECK (t, right, "%s along %s: rows with NaN, +inf or only -inf are NaN, "
+                      "the others not", node->op_type, along_rows? "rows": "columns");
+            zi_tensor_destroy (&y);
+            zi_tensor_destroy (&x);
+            zi_node_destroy (&node);
+        }
 
     //  Errors: axis out of range, both meanings
     x = zi_test_random (4, dims, 8);
