@@ -11,6 +11,7 @@
 */
 
 #include "zi_deploy.h"
+#include "zi_zap.h"
 #include <zmq.h>
 #include <errno.h>
 #include <sys/stat.h>
@@ -639,8 +640,11 @@ zi_deploy_listen_as (const zi_deploy_t *self, void *socket, const char *endpoint
     }
     int rc = zmq_bind (socket, endpoint);
     int error = zmq_errno ();
-    if (curve)
+    if (curve) {
         zi_keys_plain (socket);
+        if (rc == 0)
+            zi_zap_watch (socket);
+    }
     return rc? zi_error ("cannot bind %s: %s", endpoint, zmq_strerror (error)): 0;
 }
 

@@ -23,8 +23,13 @@
 
 #define S_FRAMES 8              //  version .. one credentials frame, and spare
 #define S_LOG_FIRST 10          //  refusals logged one by one, then every 1000th
+#define S_MAX_WATCHED 256       //  CURVE sockets whose failed handshakes are counted
+
+//  The handler of this process, for zi_zap_watch
+static zi_zap_t *s_process_zap = NULL;
 
 struct zi_zap_t {
+    void *context;              //  the context it serves
     void *socket;               //  REP, owned by the thread once started
     pthread_t thread;
     atomic_bool stop;           //  set to end the thread
@@ -34,7 +39,13 @@ struct zi_zap_t {
     char who [96];              //  names the process in log lines
     atomic_uint_fast64_t accepted;
     atomic_uint_fast64_t refused;
-    pthread_mutex_t lock;       //  guards last
+    pthread_mutex_t lock;       //  guards last and the watch list
+    //  Peers that do not speak CURVE never reach the ZAP handler: their
+    //  handshake fails first. Each CURVE socket's monitor reports them
+    int n_watch_asked;          //  endpoints of socket monitors to read (under lock)
+    char (*watch_asked) [48];
+    int n_watched;              //  of them, connected (the thread's own)
+    void *watched [S_MAX_WATCHED];
     char last [256];            //  the last refusal in words
 };
 
@@ -57,6 +68,61 @@ s_role_fits (const char *user, const char *domain)
     if (strcmp (domain, zi_role_domain (ZI_ROLE_CLIENT)) == 0)
         return strcmp (user, ZI_USER_CLIENT) == 0;
     return strcmp (user, ZI_USER_HOST) == 0;
+}
+
+//  Counts a refusal, keeps it as the last, and logs it (the first few,
+//  then every thousandth)
+static void
+s_refused (zi_zap_t *self, const char *line)
+{
+    uint64_t refused = atomic_fetch_add (&self->refused, 1) + 1;
+    pthread_mutex_lock (&self->lock);
+    snprintf (self->last, sizeof self->last, "%s", line);
+    pthread_mutex_unlock (&self->lock);
+    if (refused <= S_LOG_FIRST || refused % 1000 == 0)
+        fprintf (stderr, "zinfer worker: %s: security: %s (%llu so far)\n", self->who,
+                 line, (unsigned long long) refused);
+}
+
+//  Connects the socket monitors that zi_zap_watch asked for since
+static void
+s_connect_watches (zi_zap_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    while (self->n_watched < self->n_watch_asked && self->n_watched < S_MAX_WATCHED) {
+        void *pair = zmq_socket (self->context, ZMQ_PAIR);
+        if (!pair || zmq_connect (pair, self->watch_asked [self->n_watched])) {
+            if (pair)
+                zmq_close (pair);
+            break;
+        }
+        self->watched [self->n_watched++] = pair;
+    }
+    pthread_mutex_unlock (&self->lock);
+}
+
+//  One event from a socket monitor: a handshake that failed before any
+//  key was shown (a plain peer, or one speaking another mechanism)
+static void
+s_on_watch_event (zi_zap_t *self, void *pair)
+{
+    zmq_msg_t event, where;
+    zmq_msg_init (&event);
+    zmq_msg_init (&where);
+    if (zmq_msg_recv (&event, pair, ZMQ_DONTWAIT) >= 0 && zmq_msg_more (&event)
+    &&  zmq_msg_recv (&where, pair, 0) >= 0 && zmq_msg_size (&event) >= 6) {
+        uint16_t kind;
+        memcpy (&kind, zmq_msg_data (&event), sizeof kind);
+        if (kind & (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)) {
+            char line [256];
+            snprintf (line, sizeof line, "refused a peer at %.*s: its handshake failed before "
+                      "it showed a key (not CURVE, or not ZeroMQ)",
+                      (int) zmq_msg_size (&where), (const char *) zmq_msg_data (&where));
+            s_refused (self, line);
+        }
+    }
+    zmq_msg_close (&event);
+    zmq_msg_close (&where);
 }
 
 //  Answers one request; frames holds what came (count of them)
@@ -96,17 +162,11 @@ s_answer (zi_zap_t *self, zmq_msg_t *frames, int count)
     if (*status == '2')
         atomic_fetch_add (&self->accepted, 1);
     else {
-        uint64_t refused = atomic_fetch_add (&self->refused, 1) + 1;
         char line [256];
         snprintf (line, sizeof line, "refused a %s peer at %s%s%s: %s",
                   *mechanism? mechanism: "?", *address? address: "?",
                   *key? " with key ": "", key, text);
-        pthread_mutex_lock (&self->lock);
-        snprintf (self->last, sizeof self->last, "%s", line);
-        pthread_mutex_unlock (&self->lock);
-        if (refused <= S_LOG_FIRST || refused % 1000 == 0)
-            fprintf (stderr, "zinfer worker: %s: security: %s (%llu so far)\n", self->who,
-                     line, (unsigned long long) refused);
+        s_refused (self, line);
     }
     //  version, request id (echoed), status, text, user id, metadata
     zmq_send (self->socket, "1.0", 3, ZMQ_SNDMORE);
@@ -125,8 +185,16 @@ s_run (void *argument)
 {
     zi_zap_t *self = argument;
     while (!atomic_load (&self->stop)) {
-        zmq_pollitem_t item = {self->socket, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll (&item, 1, 100) <= 0)
+        s_connect_watches (self);
+        zmq_pollitem_t items [S_MAX_WATCHED + 1] = {{self->socket, 0, ZMQ_POLLIN, 0}};
+        for (int index = 0; index < self->n_watched; index++)
+            items [index + 1] = (zmq_pollitem_t) {self->watched [index], 0, ZMQ_POLLIN, 0};
+        if (zmq_poll (items, self->n_watched + 1, 100) <= 0)
+            continue;
+        for (int index = 0; index < self->n_watched; index++)
+            if (items [index + 1].revents & ZMQ_POLLIN)
+                s_on_watch_event (self, self->watched [index]);
+        if (!(items [0].revents & ZMQ_POLLIN))
             continue;
         zmq_msg_t frames [S_FRAMES];
         int count = 0;
@@ -149,6 +217,8 @@ s_run (void *argument)
             zmq_msg_close (&frames [index]);
     }
     zmq_close (self->socket);
+    for (int index = 0; index < self->n_watched; index++)
+        zmq_close (self->watched [index]);
     return NULL;
 }
 
@@ -169,6 +239,7 @@ zi_zap_new (void *context, int n_hosts, const char *const *hosts,
             self->n_keys++;
     snprintf (self->who, sizeof self->who, "%s", who? who: "zinfer");
     pthread_mutex_init (&self->lock, NULL);
+    self->context = context;
     self->socket = zmq_socket (context, ZMQ_REP);
     int linger = 0;
     zmq_setsockopt (self->socket, ZMQ_LINGER, &linger, sizeof linger);
@@ -186,6 +257,7 @@ zi_zap_new (void *context, int n_hosts, const char *const *hosts,
         free (self);
         return NULL;
     }
+    s_process_zap = self;
     return self;
 }
 
@@ -198,6 +270,9 @@ zi_zap_destroy (zi_zap_t **self_p)
         return;
     atomic_store (&self->stop, true);
     pthread_join (self->thread, NULL);
+    if (s_process_zap == self)
+        s_process_zap = NULL;
+    free (self->watch_asked);
     pthread_mutex_destroy (&self->lock);
     free (self->keys);
     free (self);
@@ -225,5 +300,26 @@ zi_zap_last_refusal (zi_zap_t *self, char *buffer, size_t size)
     }
     pthread_mutex_lock (&self->lock);
     snprintf (buffer, size, "%s", self->last);
+    pthread_mutex_unlock (&self->lock);
+}
+
+void
+zi_zap_watch (void *socket)
+{
+    zi_zap_t *self = s_process_zap;
+    if (!self)
+        return;
+    pthread_mutex_lock (&self->lock);
+    if (self->n_watch_asked < S_MAX_WATCHED) {
+        char endpoint [48];
+        snprintf (endpoint, sizeof endpoint, "inproc://zinfer-zap-watch-%d", self->n_watch_asked);
+        if (zmq_socket_monitor (socket, endpoint, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                              | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) == 0) {
+            self->watch_asked = realloc (self->watch_asked,
+                                         (self->n_watch_asked + 1) * sizeof *self->watch_asked);
+            assert (self->watch_asked);
+            snprintf (self->watch_asked [self->n_watch_asked++], 48, "%s", endpoint);
+        }
+    }
     pthread_mutex_unlock (&self->lock);
 }

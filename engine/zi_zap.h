@@ -23,6 +23,12 @@ zi_zap_t *
 void
     zi_zap_destroy (zi_zap_t **self_p);
 
+//  Counts and logs, as refusals, the failed handshakes of a socket just
+//  bound with CURVE (peers that do not speak CURVE never reach the
+//  handler); call from the socket's own thread, after the bind
+void
+    zi_zap_watch (void *socket);
+
 //  Peers let in and refused so far, and the last refusal in words
 uint64_t
     zi_zap_accepted (zi_zap_t *self);

@@ -214,6 +214,8 @@ def test(args, folder):
         logged = "".join(hosts["a"].stderr + hosts["b"].stderr)
         check("refused a CURVE peer" in logged and rogue_public in logged,
               "refusals are logged by the hosts")
+        check("handshake failed before it showed a key" in logged,
+              "plain peers (a client, a monitor query) are refused, counted and logged too")
 
         # Keys in the wrong role: a listed client's key opens no actor's
         # mailbox (it could forge results), reads no tensor at a monitor,
