@@ -87,3 +87,8 @@ foreach (case ${ZI_HOSTILE_CASES})
                       --case ${case} --port-base ${ZI_HOSTILE_PORT_BASE})
     set_tests_properties (hostile_${case} PROPERTIES FIXTURES_REQUIRED models TIMEOUT 600)
 endforeach ()
+
+#  NaN in, NaN out: activations, pools, reductions and Softmax fused and
+#  unfused against PyTorch on inputs with NaN and infinities
+add_test (NAME nan_propagation COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/nan_test.py
+                                       $<TARGET_FILE:zinfer>)
