@@ -83,6 +83,23 @@ def security_of(snapshot, process):
     return next(p for p in snapshot["processes"] if p["name"] == process)["security"]
 
 
+def push_forged(context, mailbox, server_key, secret):
+    """A PUSH with the given CURVE secret key that sends five forged
+    frames to an actor's mailbox; returned open, for the caller to close"""
+    push = context.socket(zmq.PUSH)
+    push.linger = 0
+    push.curve_serverkey = server_key
+    push.curve_secretkey = secret
+    push.curve_publickey = zmq.curve_public(secret)
+    push.connect(mailbox)
+    for _ in range(5):
+        try:
+            push.send_multipart([b"\x95\x01\x01\x00\x00\x00", b"\0" * 16], zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+    return push
+
+
 def silent(socket, seconds):
     """True when nothing arrives on socket within seconds."""
     return not socket.poll(int(seconds * 1000))
@@ -172,17 +189,7 @@ def test(args, folder):
         mailbox = next(e for e in actor["endpoints"] if e.startswith("tcp://"))
         received_before = actor["messages_in"]
         secret = zinfer_client.read_key(os.path.join(keys, "rogue.key_secret"), secret=True)
-        push = context.socket(zmq.PUSH)
-        push.linger = 0
-        push.curve_serverkey = zinfer_client.read_key(f"{keys}/b.key")
-        push.curve_secretkey = secret
-        push.curve_publickey = zmq.curve_public(secret)
-        push.connect(mailbox)
-        for _ in range(5):
-            try:
-                push.send_multipart([b"\x95\x01\x01\x00\x00\x00", b"\0" * 16], zmq.NOBLOCK)
-            except zmq.Again:
-                pass
+        push = push_forged(context, mailbox, zinfer_client.read_key(f"{keys}/b.key"), secret)
         # A rogue monitor query: plain, then with the unknown key
         monitor = next(p for p in snapshot["processes"] if p["name"] == "p0")["monitor"]
         for keyed in (False, True):
@@ -220,18 +227,8 @@ def test(args, folder):
         # Keys in the wrong role: a listed client's key opens no actor's
         # mailbox (it could forge results), reads no tensor at a monitor,
         # and a host's key is no client at the gateway
-        client_secret = zinfer_client.read_key(client_key, secret=True)
-        push = context.socket(zmq.PUSH)
-        push.linger = 0
-        push.curve_serverkey = zinfer_client.read_key(f"{keys}/b.key")
-        push.curve_secretkey = client_secret
-        push.curve_publickey = zmq.curve_public(client_secret)
-        push.connect(mailbox)
-        for _ in range(5):
-            try:
-                push.send_multipart([b"\x95\x01\x01\x00\x00\x00", b"\0" * 16], zmq.NOBLOCK)
-            except zmq.Again:
-                pass
+        push = push_forged(context, mailbox, zinfer_client.read_key(f"{keys}/b.key"),
+                           zinfer_client.read_key(client_key, secret=True))
         time.sleep(1)
         push.close()
         snapshot = top_json(zinfer, path, client_key)

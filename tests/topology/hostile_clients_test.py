@@ -10,13 +10,11 @@ clients bit for bit against `zinfer run --threads 1`.
         --models build/models --case NAME [--port-base BASE]
 """
 
-import argparse
 import json
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import msgpack
@@ -25,7 +23,8 @@ import zmq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from topotest import (Failure, HarnessError, Topology, check, local_result,  # noqa: E402
+import topotest  # noqa: E402
+from topotest import (Failure, Topology, check, local_result,  # noqa: E402
                       node_names, range_placement, ranges, rss_kib, split_topology, worker_pids,
                       write_topology, zinfer_client)
 
@@ -38,12 +37,16 @@ def request_frames(request_id, x, flags=0):
     return [header, x.tobytes()]
 
 
-def gateway_stats(args, path):
-    """The gateway's counters (a stopped process elsewhere makes `top` exit 1
-    after printing what the others said)"""
+def top_snapshot(args, path):
+    """`zinfer top --json` (a stopped process makes it exit 1 after printing
+    what the others said)"""
     out = subprocess.run([args.zinfer, "top", path, "--json"], capture_output=True, text=True,
                          timeout=30)
-    for process in json.loads(out.stdout)["processes"]:
+    return json.loads(out.stdout)
+
+
+def gateway_stats(args, path):
+    for process in top_snapshot(args, path)["processes"]:
         if "gateway" in process:
             return process["name"], process["gateway"]
     raise Failure("no process reports a gateway")
@@ -258,9 +261,7 @@ def huge_frames_case(args, folder, port):
     with Topology(args.zinfer, path) as topology:
         pids = worker_pids(topology.process.pid)
         before = {name: rss_kib(pid) for name, pid in pids.items()}
-        snapshot = json.loads(subprocess.run([args.zinfer, "top", path, "--json"],
-                                             capture_output=True, text=True,
-                                             timeout=30).stdout)
+        snapshot = top_snapshot(args, path)
         mailboxes = [endpoint for actor in snapshot["actors"]
                      for endpoint in actor["endpoints"] if endpoint.startswith("tcp://")]
         targets = [("gateway", topology.endpoint, zmq.DEALER),
@@ -300,9 +301,7 @@ def trace_flood_case(args, folder, port):
     context = zmq.Context()
     record = np.zeros(1, dtype=[("actor", "<u4"), ("process", "<u4"), ("times", "<i8", 4)])
     with Topology(args.zinfer, path) as topology:
-        snapshot = json.loads(subprocess.run([args.zinfer, "top", path, "--json"],
-                                             capture_output=True, text=True,
-                                             timeout=30).stdout)
+        snapshot = top_snapshot(args, path)
         mailboxes = [endpoint for actor in snapshot["actors"]
                      for endpoint in actor["endpoints"] if endpoint.startswith("tcp://")]
         check(mailboxes, "an actor listens on tcp")
@@ -374,34 +373,5 @@ CASES = {
 }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--zinfer")
-    parser.add_argument("--models")
-    parser.add_argument("--case")
-    parser.add_argument("--port-base", type=int, default=27000,
-                        help="each case uses ports from BASE + 100 * its index")
-    parser.add_argument("--requests", type=int)
-    parser.add_argument("--list", action="store_true")
-    args = parser.parse_args()
-    if args.list:
-        print("\n".join(CASES))
-        return 0
-    if args.case not in CASES:
-        print(f"unknown case {args.case!r}; cases: {', '.join(CASES)}", file=sys.stderr)
-        return 2
-    port = args.port_base + 100 * list(CASES).index(args.case)
-    args.zinfer = os.path.abspath(args.zinfer)
-    args.models = os.path.abspath(args.models)
-    with tempfile.TemporaryDirectory(prefix="zinfer-hostile-") as folder:
-        try:
-            CASES[args.case](args, folder, port)
-        except (Failure, HarnessError) as failure:
-            print("FAIL", failure, flush=True)
-            return 1
-    print(f"{args.case}: passed")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(topotest.main(CASES, __doc__, "zinfer-hostile-"))

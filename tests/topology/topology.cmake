@@ -1,25 +1,31 @@
 #  Distributed tests: real topologies started with `zinfer up` on
 #  127.0.0.1, each case on its own ports (see topotest.py)
 
-set (ZI_TOPOTEST ${CMAKE_SOURCE_DIR}/tests/topology/topotest.py)
 #  A second build tree testing at the same time needs other ports
 set (ZI_TEST_PORT_BASE 27000 CACHE STRING "first port of the distributed tests")
-execute_process (
-    COMMAND ${ZI_PYTHON} ${ZI_TOPOTEST} --list
-    OUTPUT_VARIABLE ZI_TOPOLOGY_CASES
-    RESULT_VARIABLE ZI_TOPOLOGY_LIST_RC
-    ERROR_VARIABLE ZI_TOPOLOGY_LIST_ERR)
-if (NOT ZI_TOPOLOGY_LIST_RC EQUAL 0)
-    message (FATAL_ERROR "cannot list the topology tests: ${ZI_TOPOLOGY_LIST_ERR}")
-endif ()
-string (REPLACE "\n" ";" ZI_TOPOLOGY_CASES "${ZI_TOPOLOGY_CASES}")
-list (FILTER ZI_TOPOLOGY_CASES EXCLUDE REGEX "^$")
-foreach (case ${ZI_TOPOLOGY_CASES})
-    add_test (NAME topology_${case}
-              COMMAND ${ZI_PYTHON} ${ZI_TOPOTEST} --zinfer $<TARGET_FILE:zinfer>
-                      --models ${ZI_MODEL_DIR} --case ${case} --port-base ${ZI_TEST_PORT_BASE})
-    set_tests_properties (topology_${case} PROPERTIES FIXTURES_REQUIRED models TIMEOUT 600)
-endforeach ()
+
+#  One ctest entry PREFIX_CASE per case a script lists (--list), each case
+#  on ports from PORT_BASE + 100 * its index
+function (zi_add_case_tests script prefix port_base)
+    execute_process (
+        COMMAND ${ZI_PYTHON} ${script} --list
+        OUTPUT_VARIABLE cases
+        RESULT_VARIABLE listed
+        ERROR_VARIABLE problem)
+    if (NOT listed EQUAL 0)
+        message (FATAL_ERROR "cannot list the cases of ${script}: ${problem}")
+    endif ()
+    string (REPLACE "\n" ";" cases "${cases}")
+    list (FILTER cases EXCLUDE REGEX "^$")
+    foreach (case ${cases})
+        add_test (NAME ${prefix}_${case}
+                  COMMAND ${ZI_PYTHON} ${script} --zinfer $<TARGET_FILE:zinfer>
+                          --models ${ZI_MODEL_DIR} --case ${case} --port-base ${port_base})
+        set_tests_properties (${prefix}_${case} PROPERTIES FIXTURES_REQUIRED models TIMEOUT 600)
+    endforeach ()
+endfunction ()
+
+zi_add_case_tests (${CMAKE_SOURCE_DIR}/tests/topology/topotest.py topology ${ZI_TEST_PORT_BASE})
 
 #  Bad input to the command line: one clear error line each, never a crash
 add_test (NAME cli_errors COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/cli_errors.py
@@ -71,24 +77,5 @@ set_tests_properties (topology_local_users PROPERTIES
 #  requests of its earlier epoch, a client that never reads, resend floods,
 #  oversized frames (tests/topology/hostile_clients_test.py)
 math (EXPR ZI_HOSTILE_PORT_BASE "${ZI_TEST_PORT_BASE} + 4000")
-execute_process (
-    COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/topology/hostile_clients_test.py --list
-    OUTPUT_VARIABLE ZI_HOSTILE_CASES
-    RESULT_VARIABLE ZI_HOSTILE_LIST_RC)
-if (NOT ZI_HOSTILE_LIST_RC EQUAL 0)
-    message (FATAL_ERROR "cannot list the hostile client tests")
-endif ()
-string (REPLACE "\n" ";" ZI_HOSTILE_CASES "${ZI_HOSTILE_CASES}")
-list (FILTER ZI_HOSTILE_CASES EXCLUDE REGEX "^$")
-foreach (case ${ZI_HOSTILE_CASES})
-    add_test (NAME hostile_${case}
-              COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/topology/hostile_clients_test.py
-                      --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR}
-                      --case ${case} --port-base ${ZI_HOSTILE_PORT_BASE})
-    set_tests_properties (hostile_${case} PROPERTIES FIXTURES_REQUIRED models TIMEOUT 600)
-endforeach ()
-
-#  NaN in, NaN out: activations, pools, reductions and Softmax fused and
-#  unfused against PyTorch on inputs with NaN and infinities
-add_test (NAME nan_propagation COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/nan_test.py
-                                       $<TARGET_FILE:zinfer>)
+zi_add_case_tests (${CMAKE_SOURCE_DIR}/tests/topology/hostile_clients_test.py hostile
+                   ${ZI_HOSTILE_PORT_BASE})

@@ -1073,8 +1073,11 @@ CASES = {
 }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(cases=None, doc=None, prefix="zinfer-topotest-"):
+    """Runs one case of a table like CASES from the command line (other
+    test scripts pass their own table)"""
+    cases = CASES if cases is None else cases
+    parser = argparse.ArgumentParser(description=(doc or __doc__).splitlines()[0])
     parser.add_argument("--zinfer")
     parser.add_argument("--models")
     parser.add_argument("--case")
@@ -1085,18 +1088,18 @@ def main():
     parser.add_argument("--requests", type=int, help="fewer requests, for a quick run")
     args = parser.parse_args()
     if args.list:
-        print("\n".join(CASES))
+        print("\n".join(cases))
         return 0
-    if args.case not in CASES:
-        print(f"unknown case {args.case!r}; cases: {', '.join(CASES)}", file=sys.stderr)
+    if args.case not in cases:
+        print(f"unknown case {args.case!r}; cases: {', '.join(cases)}", file=sys.stderr)
         return 2
     if args.port is None:
-        args.port = args.port_base + 100 * list(CASES).index(args.case)
+        args.port = args.port_base + 100 * list(cases).index(args.case)
     args.zinfer = os.path.abspath(args.zinfer)
     args.models = os.path.abspath(args.models)
-    with tempfile.TemporaryDirectory(prefix="zinfer-topotest-") as folder:
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
         try:
-            CASES[args.case](args, folder, args.port)
+            cases[args.case](args, folder, args.port)
         except (Failure, HarnessError) as failure:
             print("FAIL", failure, flush=True)
             return 1
