@@ -10,6 +10,7 @@
 
 #include "zi_classes.h"
 #include "onnx/onnx.pb-c.h"
+#include <czmq.h>
 
 #define S_MIN_OPSET 9
 #define S_MAX_OPSET 17
@@ -328,6 +329,9 @@ s_import_value_info (zi_graph_t *graph, const Onnx__ValueInfoProto *info, bool r
 }
 
 static int
+    s_import_nodes (zi_graph_t *graph, const Onnx__GraphProto *proto, zhashx_t *names);
+
+static int
 s_import_graph (zi_graph_t *graph, const Onnx__GraphProto *proto)
 {
     if (proto->n_sparse_initializer)
@@ -391,7 +395,15 @@ s_import_graph (zi_graph_t *graph, const Onnx__GraphProto *proto)
             return zi_error ("graph output %zu has no name", index);
         graph->outputs [graph->n_outputs++] = zi_graph_value (graph, name);
     }
+    zhashx_t *names = zhashx_new ();    //  node names taken so far
+    int rc = s_import_nodes (graph, proto, names);
+    zhashx_destroy (&names);
+    return rc;
+}
 
+static int
+s_import_nodes (zi_graph_t *graph, const Onnx__GraphProto *proto, zhashx_t *names)
+{
     for (size_t index = 0; index < proto->n_node; index++) {
         const Onnx__NodeProto *node_proto = proto->node [index];
         if (node_proto->domain && *node_proto->domain && strcmp (node_proto->domain, "ai.onnx"))
@@ -416,17 +428,17 @@ s_import_graph (zi_graph_t *graph, const Onnx__GraphProto *proto)
             snprintf (name, sizeof name, "%s", node_proto->name);
         else
             snprintf (name, sizeof name, "%s_%zu", node_proto->op_type, index);
+        //  Names taken so far are looked up, not compared with every node
+        //  (quadratic: 100,000 nodes took minutes)
         for (int suffix = 2; ; suffix++) {
-            bool taken = false;
-            for (int other = 0; other < graph->n_nodes && !taken; other++)
-                taken = strcmp (graph->nodes [other].name, name) == 0;
-            if (!taken)
+            if (!zhashx_lookup (names, name))
                 break;
             char base [256];
             snprintf (base, sizeof base, "%s", node_proto->name && *node_proto->name?
                       node_proto->name: node_proto->op_type);
             snprintf (name, sizeof name, "%.200s_%d", base, suffix);
         }
+        zhashx_insert (names, name, (void *) 1);
         zi_node_t *node = zi_node_new (node_proto->op_type? node_proto->op_type: "", name);
         node->opset = graph->opset;
         node->n_inputs = (int) node_proto->n_input;

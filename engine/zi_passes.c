@@ -70,6 +70,71 @@ s_kill (zi_node_t *node)
     zi_node_clear (node);       //  op_type NULL marks it dead for prune
 }
 
+//  The live readers of every value, kept up to date while a pass rewrites
+//  the graph: how many input slots read it, and the sum of the readers'
+//  node indexes, which is the reader itself when there is one. Asking
+//  zi_graph_sole_consumer afresh for each node scanned the whole graph
+//  each time (a 100,000-node chain took over a minute to fuse).
+typedef struct {
+    int n_values;               //  values known when it was made
+    int *count;                 //  per value: live input slots reading it
+    int64_t *index_sum;         //  per value: sum of those slots' node indexes
+    int *producer;              //  per value: live node making it, or -1
+} s_readers_t;
+
+static void
+s_readers_note (s_readers_t *self, const zi_node_t *node, int index, int sign)
+{
+    for (int slot = 0; slot < node->n_inputs; slot++) {
+        int value = node->inputs [slot];
+        if (value >= 0 && value < self->n_values) {
+            self->count [value] += sign;
+            self->index_sum [value] += sign * (int64_t) index;
+        }
+    }
+}
+
+static s_readers_t
+s_readers_new (const zi_graph_t *graph)
+{
+    s_readers_t self = {graph->n_values, calloc (graph->n_values + 1, sizeof (int)),
+                        calloc (graph->n_values + 1, sizeof (int64_t)),
+                        malloc ((graph->n_values + 1) * sizeof (int))};
+    assert (self.count && self.index_sum && self.producer);
+    for (int value = 0; value < graph->n_values; value++)
+        self.producer [value] = -1;
+    for (int index = 0; index < graph->n_nodes; index++) {
+        const zi_node_t *node = &graph->nodes [index];
+        if (!node->op_type)
+            continue;
+        s_readers_note (&self, node, index, 1);
+        for (int slot = 0; slot < node->n_outputs; slot++)
+            if (node->outputs [slot] >= 0)
+                self.producer [node->outputs [slot]] = index;
+    }
+    //  A graph output is read from outside: never a sole consumer
+    for (int index = 0; index < graph->n_outputs; index++)
+        self.count [graph->outputs [index]] += 2;
+    return self;
+}
+
+static void
+s_readers_destroy (s_readers_t *self)
+{
+    free (self->count);
+    free (self->index_sum);
+    free (self->producer);
+}
+
+//  The node reading value if it is the only reader, else -1
+static int
+s_readers_sole (const s_readers_t *self, int value)
+{
+    if (value < 0 || value >= self->n_values || self->count [value] != 1)
+        return -1;
+    return (int) self->index_sum [value];
+}
+
 int
 zi_pass_fold_batchnorm (zi_graph_t *self)
 {
@@ -350,6 +415,7 @@ int
 zi_pass_fuse_activations (zi_graph_t *self)
 {
     int rewrites = 0;
+    s_readers_t readers = s_readers_new (self);
     for (int index = 0; index < self->n_nodes; index++) {
         zi_node_t *producer = &self->nodes [index];
         if (!producer->op_type || !producer->op || !producer->op->fusable
@@ -358,7 +424,7 @@ zi_pass_fuse_activations (zi_graph_t *self)
         int output = producer->outputs [0];
         if (self->values [output].info.dtype != ZI_F32)
             continue;
-        int reader = zi_graph_sole_consumer (self, output);
+        int reader = s_readers_sole (&readers, output);
         if (reader < 0)
             continue;
         zi_node_t *activation = &self->nodes [reader];
@@ -367,31 +433,24 @@ zi_pass_fuse_activations (zi_graph_t *self)
             continue;
         producer->act = act;
         producer->outputs [0] = activation->outputs [0];
+        s_readers_note (&readers, activation, reader, -1);
+        if (producer->outputs [0] < readers.n_values)
+            readers.producer [producer->outputs [0]] = index;
         s_kill (activation);
         rewrites++;
     }
+    s_readers_destroy (&readers);
     return rewrites;
-}
-
-//  The live node that makes value, or -1 (earlier passes move outputs
-//  between nodes, so the values' producer fields are stale until the
-//  graph is sorted again)
-static int
-s_producer (const zi_graph_t *self, int value)
-{
-    for (int index = 0; index < self->n_nodes; index++) {
-        const zi_node_t *node = &self->nodes [index];
-        for (int slot = 0; node->op_type && slot < node->n_outputs; slot++)
-            if (node->outputs [slot] == value)
-                return index;
-    }
-    return -1;
 }
 
 int
 zi_pass_fuse_residuals (zi_graph_t *self)
 {
     int rewrites = 0;
+    //  Made afresh from the live nodes: earlier passes move outputs
+    //  between nodes, so the values' producer fields are stale until the
+    //  graph is sorted again
+    s_readers_t readers = s_readers_new (self);
     for (int index = 0; index < self->n_nodes; index++) {
         zi_node_t *add = &self->nodes [index];
         if (!add->op_type || !s_is (add, "Add") || add->n_inputs != 2 || add->n_outputs != 1)
@@ -407,12 +466,12 @@ zi_pass_fuse_residuals (zi_graph_t *self)
                 continue;
             const zi_value_t *info = &self->values [value];
             const zi_value_t *rest_info = &self->values [rest];
-            int made_by = s_producer (self, value);
+            int made_by = value < readers.n_values? readers.producer [value]: -1;
             if (info->constant || rest_info->constant || made_by < 0 || info->info.dtype != ZI_F32
             ||  !zi_tensor_same_shape (&info->info, &result->info)
             ||  !zi_tensor_same_shape (&rest_info->info, &result->info)
             ||  rest_info->info.dtype != ZI_F32
-            ||  zi_graph_sole_consumer (self, value) != index)
+            ||  s_readers_sole (&readers, value) != index)
                 continue;
             zi_node_t *producer = &self->nodes [made_by];
             if (!producer->op_type || !s_is (producer, "Conv") || producer->n_outputs != 1
@@ -425,6 +484,8 @@ zi_pass_fuse_residuals (zi_graph_t *self)
         }
         if (!conv)
             continue;
+        int conv_index = (int) (conv - self->nodes);
+        s_readers_note (&readers, conv, conv_index, -1);
         int *inputs = realloc (conv->inputs, 4 * sizeof (int));
         assert (inputs);
         for (int slot = conv->n_inputs; slot < 3; slot++)
@@ -432,11 +493,16 @@ zi_pass_fuse_residuals (zi_graph_t *self)
         inputs [3] = other;
         conv->inputs = inputs;
         conv->n_inputs = 4;
+        s_readers_note (&readers, conv, conv_index, 1);
         conv->act = add->act;
+        s_readers_note (&readers, add, index, -1);
         conv->outputs [0] = add->outputs [0];
+        if (conv->outputs [0] < readers.n_values)
+            readers.producer [conv->outputs [0]] = conv_index;
         s_kill (add);
         rewrites++;
     }
+    s_readers_destroy (&readers);
     return rewrites;
 }
 
