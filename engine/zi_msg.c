@@ -190,13 +190,14 @@ zi_msg_decode (const void *data, size_t size, zi_msg_header_t *header)
         goto done;
     }
     header->source = (int) value;
-    if (!s_uint (&field [4], 1023, &value)) {
-        zi_error ("slot is not an integer from 0 to 1023");
+    //  A slot names a node's input or a model's input or output
+    if (!s_uint (&field [4], ZI_MAX_NODE_INPUTS - 1, &value)) {
+        zi_error ("slot is not an integer from 0 to %d", ZI_MAX_NODE_INPUTS - 1);
         goto done;
     }
     header->slot = (int) value;
-    if (!s_uint (&field [5], 1024, &value)) {
-        zi_error ("count is not an integer from 0 to 1024");
+    if (!s_uint (&field [5], ZI_MAX_NODE_INPUTS, &value)) {
+        zi_error ("count is not an integer from 0 to %d", ZI_MAX_NODE_INPUTS);
         goto done;
     }
     header->count = (int) value;
