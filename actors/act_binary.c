@@ -1195,7 +1195,9 @@ zi_act_binary_test (zi_test_t *t)
         zi_tensor_t *q = zi_test_tensor (1, (int64_t []) {5}, (float []) {0, NAN, 3, 1, -INFINITY});
         zi_tensor_t *r = zi_test_tensor (1, (int64_t []) {5}, (float []) {0, 0, NAN, 0, 0});
         static const float wants [3][5] = {
-            {NAN, NAN, NAN, 0, -INFINITY}, {NAN, NAN, NAN, INFINITY, 0}, {NAN, 1, 2, INFINITY, INFINITY}
+            {NAN, NAN, NAN, 0, -INFINITY},          //  Min
+            {NAN, NAN, NAN, INFINITY, 0},           //  Max
+            {NAN, 1, 2, INFINITY, INFINITY}         //  PRelu, q the slope
         };
         for (int op = 0; op < 3; op++) {
             zi_node_t *node = zi_node_new (ops [op], "test");
