@@ -79,3 +79,8 @@ set_tests_properties (topology_local_users PROPERTIES
 math (EXPR ZI_HOSTILE_PORT_BASE "${ZI_TEST_PORT_BASE} + 4000")
 zi_add_case_tests (${CMAKE_SOURCE_DIR}/tests/topology/hostile_clients_test.py hostile
                    ${ZI_HOSTILE_PORT_BASE})
+
+#  NaN in, NaN out: activations, pools, reductions and Softmax fused and
+#  unfused against PyTorch on inputs with NaN and infinities
+add_test (NAME nan_propagation COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/nan_test.py
+                                       $<TARGET_FILE:zinfer>)
