@@ -65,6 +65,7 @@ typedef struct {
     int64_t backoff_usecs;      //  next pause
     void *heartbeat;            //  DEALER to its monitor, once READY; NULL without
     int64_t alive_at;           //  its last sign of life: READY, or a pong without a stall
+    int64_t answered_at;        //  its last pong
     int64_t next_ping;          //  when to ask again
     uint64_t stalled_msecs;     //  the stall its last pong reported
     uint64_t cpu_ticks;         //  its CPU time at the last pong (clock ticks)
@@ -117,6 +118,7 @@ s_heartbeat_open (zi_launcher_t *self, s_child_t *child)
         return;
     }
     child->alive_at = s_usecs ();
+    child->answered_at = child->alive_at;
     child->next_ping = child->alive_at;
     child->stalled_msecs = 0;
 }
@@ -195,6 +197,7 @@ s_check_liveness (zi_launcher_t *self)
             &&  pid == (uint64_t) child->pid) {
                 //  Alive as of its slowest thread's last progress
                 child->stalled_msecs = stalled;
+                child->answered_at = now;
                 s_process_state (child->pid, &child->cpu_ticks);
                 int64_t progress_at = now - (int64_t) stalled * 1000;
                 if (progress_at > child->alive_at)
@@ -216,7 +219,9 @@ s_check_liveness (zi_launcher_t *self)
             double cpu_secs = (double) (cpu_ticks - child->cpu_ticks) / sysconf (_SC_CLK_TCK);
             bool busy = state && state != 'T' && state != 't'
                      && cpu_secs >= 0.05 * (now - child->alive_at) / 1e6;
-            bool silent = child->stalled_msecs * 1000 < (uint64_t) deadline_usecs;
+            //  A monitor that answered within the last two periods is not
+            //  silent: its process's threads are what is stuck
+            bool silent = now - child->answered_at > 2 * period;
             if (silent && busy && now - child->alive_at < S_BUSY_DEADLINES * deadline_usecs)
                 continue;
             if (!silent)
@@ -229,7 +234,7 @@ s_check_liveness (zi_launcher_t *self)
                 fprintf (stderr, "zinfer up: process '%s' (pid %d) has not answered its "
                          "heartbeat for %.1f s (liveness_timeout_ms: %d); it is stopped or "
                          "hung: killing it to restart it\n", name, (int) child->pid,
-                         (now - child->alive_at) / 1e6,
+                         (now - child->answered_at) / 1e6,
                          self->deploy->topology->liveness_timeout_ms);
             kill (child->pid, SIGKILL);
             s_heartbeat_close (child);
