@@ -23,6 +23,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <zmq.h>
 
 #define S_MAX_TAPS 64           //  taps waiting at once
@@ -464,6 +465,7 @@ static void *
 s_monitor_main (void *args)
 {
     zi_monitor_t *self = args;
+    prctl (PR_SET_NAME, "zi-monitor", 0, 0, 0);
     zmq_pollitem_t items [] = {
         {self->control, 0, ZMQ_POLLIN, 0},
         {self->router, 0, ZMQ_POLLIN, 0},

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <zmq.h>
 
 
@@ -137,6 +138,8 @@ s_thread_loop (zi_thread_t *self)
         }
     n_items = item;
     int64_t last_tick = zi_clock_usecs ();
+    //  From the start: a thread stuck before its first pass is stuck too
+    atomic_store_explicit (&self->progress_usecs, last_tick, memory_order_relaxed);
 
     while (!atomic_load_explicit (&worker->stopping, memory_order_acquire)) {
         //  Same-thread hand-offs first: a request walks its chain here
@@ -194,6 +197,10 @@ s_thread_main (void *args)
 {
     zi_thread_t *self = args;
     zi_worker_t *worker = self->worker;
+    //  Named, so that top -H, perf and a debugger tell the threads apart
+    char name [16];
+    snprintf (name, sizeof name, "zi-worker-%d", self->index);
+    prctl (PR_SET_NAME, name, 0, 0, 0);
     self->exec = zi_exec_new ();
     self->ready = calloc (self->n_actors + 1, sizeof (zi_actor_t *));
     assert (self->ready);

@@ -19,6 +19,7 @@
 #include "zi_keys.h"
 
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <zmq.h>
 
 #define S_FRAMES 8              //  version .. one credentials frame, and spare
@@ -184,6 +185,7 @@ static void *
 s_run (void *argument)
 {
     zi_zap_t *self = argument;
+    prctl (PR_SET_NAME, "zi-zap", 0, 0, 0);
     while (!atomic_load (&self->stop)) {
         s_connect_watches (self);
         zmq_pollitem_t items [S_MAX_WATCHED + 1] = {{self->socket, 0, ZMQ_POLLIN, 0}};

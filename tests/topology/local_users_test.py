@@ -346,7 +346,8 @@ def second_up_case(args, folder, port):
 
 
 def hung_worker_case(args, folder, port):
-    """A stopped worker answers no heartbeat: after liveness_timeout_ms it
+    """A stopped worker answers no heartbeat, and one whose worker thread
+    is stuck reports no progress: either way, after liveness_timeout_ms it
     is killed and restarted, and the topology answers right after."""
     deadline_ms = 2000
     path = tiny_topology(args, folder, port, transport="tcp",
@@ -374,6 +375,83 @@ def hung_worker_case(args, folder, port):
                   for line in topology.stderr), "the launcher says why")
         answers_right(args, topology, data, want, "right after")
         check(not os.path.exists(f"/proc/{victim}"), "the stopped process is gone")
+
+        # Only its worker thread stuck (as in a deadlock or an endless
+        # loop), its monitor still answering: the heartbeat says the thread
+        # made no progress, and the worker is restarted all the same
+        victim = worker_pids(topology.process.pid)["p1"]
+        thread = worker_thread(victim)
+        check(thread is not None, "the worker thread is found by its name")
+        stopped_at = time.time()
+        if not stop_thread(thread):
+            print("skipped the stuck-thread part: ptrace is not permitted here", flush=True)
+            return
+        restarted = None
+        while time.time() - stopped_at < deadline_ms / 1000 + 5:
+            # A traced thread that dies must be reaped by its tracer before
+            # its process can be: until then the launcher sees no death
+            reap_traced(thread)
+            now = worker_pids(topology.process.pid).get("p1")
+            if now and now != victim:
+                restarted = time.time() - stopped_at
+                break
+            time.sleep(0.05)
+        release_thread(thread)
+        if restarted is None:
+            os.kill(victim, signal.SIGKILL)
+        check(restarted is not None and restarted < deadline_ms / 1000 + 1.5,
+              f"the worker whose thread was stuck was restarted "
+              f"{restarted and round(restarted, 2)} s after (deadline {deadline_ms / 1000} s)")
+        answers_right(args, topology, data, want, "after the stuck thread")
+
+
+def worker_thread(pid):
+    """The id of a worker process's first worker thread (named zi-worker-0)"""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            if open(f"/proc/{pid}/task/{tid}/comm").read().strip() == "zi-worker-0":
+                return int(tid)
+        except OSError:
+            pass
+    return None
+
+
+_PTRACE_SEIZE, _PTRACE_INTERRUPT, _WALL = 0x4206, 0x4207, 0x40000000
+
+
+def stop_thread(tid):
+    """Stops one thread of another process, leaving its other threads
+    running (PTRACE_SEIZE + PTRACE_INTERRUPT; SIGSTOP would stop them all)"""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    if libc.ptrace(_PTRACE_SEIZE, tid, None, None) != 0:
+        return False
+    libc.ptrace(_PTRACE_INTERRUPT, tid, None, None)
+    os.waitpid(tid, _WALL)
+    return True
+
+
+def reap_traced(tid):
+    """Reaps the stopped thread if it has died (non-blocking)"""
+    try:
+        os.waitpid(tid, _WALL | os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def release_thread(tid):
+    """Reaps what the tracer is told once the stopped thread's process is
+    killed (a traced thread otherwise lingers until its tracer waits)"""
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        try:
+            done, status = os.waitpid(tid, _WALL | os.WNOHANG)
+        except ChildProcessError:
+            return
+        if done and (os.WIFEXITED(status) or os.WIFSIGNALED(status)):
+            return
+        time.sleep(0.05)
 
 
 def orphan_stopped_case(args, folder, port):

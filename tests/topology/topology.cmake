@@ -65,7 +65,9 @@ set_tests_properties (session_chain_scale PROPERTIES TIMEOUT 300)
 #  Other local users and a launcher's own files and workers: a runtime
 #  folder planted, opened or symlinked, unsafe names, stale sockets, a
 #  second launcher, hung and orphaned workers (tests/topology/local_users_test.py)
-math (EXPR ZI_LOCAL_USERS_PORT_BASE "${ZI_TEST_PORT_BASE} + 2900")
+#  (after topotest.py at +0, curve_test.py at +3000 and the hostile tests at
+#  +4000; 80 ports per case, 12 cases)
+math (EXPR ZI_LOCAL_USERS_PORT_BASE "${ZI_TEST_PORT_BASE} + 4800")
 add_test (NAME topology_local_users
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/topology/local_users_test.py
                   --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR}

@@ -150,6 +150,17 @@ def rebuild_with_replica(names, parts, target, replicas):
     return placement
 
 
+def runtime_folder():
+    """Where zinfer keeps this user's runtime files (docs/security.md):
+    $XDG_RUNTIME_DIR/zinfer when that is a private folder of ours"""
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg:
+        info = os.stat(xdg)
+        if info.st_uid == os.getuid() and info.st_mode & 0o077 == 0:
+            return os.path.join(xdg, "zinfer")
+    return f"/tmp/zinfer-{os.getuid()}"
+
+
 def no_orphans_case(args, folder, port):
     """SIGINT or SIGTERM to zinfer up leaves no worker behind, and so
     does SIGKILL (workers die with their launcher)."""
@@ -172,7 +183,7 @@ def no_orphans_case(args, folder, port):
         check(not alive, f"after {signal.Signals(how).name}: no worker left ({alive})")
     # A launcher killed outright leaves its control socket; the next one
     # removes it
-    control = f"/tmp/zinfer-{os.getuid()}-up-{topology.process.pid}.ctl"
+    control = os.path.join(runtime_folder(), f"up-{topology.process.pid}.ctl")
     check(os.path.exists(control), "the killed launcher's control socket is left behind")
     with Topology(args.zinfer, path):
         check(not os.path.exists(control), "the next zinfer up removes it")
@@ -233,6 +244,12 @@ def inflight_case(args, folder, port):
         client.close()
 
 
+def relu(x):
+    """Relu as PyTorch computes it (and zinfer): -0 and NaN pass through,
+    where np.maximum (x, 0) gives +0 for -0"""
+    return np.where(x < 0, np.float32(0), x)
+
+
 def relu_neg_topology(folder, port, shape, transport):
     """y = -relu(x) on float32 of the given shape, Relu in process p0 and
     Neg in p1, so that x and y both cross a process boundary"""
@@ -255,7 +272,7 @@ def huge_tensor_case(args, folder, port):
     shape = [64, 1024, 1024]                       # 256 MiB of float32
     path = relu_neg_topology(folder, port, shape, "tcp")
     x = np.random.default_rng(3).standard_normal(shape, dtype=np.float32)
-    want = -np.maximum(x, 0)
+    want = -relu(x)
     with Topology(args.zinfer, path) as topology:
         client = zinfer_client.Client(topology.endpoint)
         start = time.time()
@@ -293,7 +310,7 @@ def relay_case(args, folder, port):
                  "  - process: p2", "    node: abs"]
     path = write_topology(folder, model, ["p0", "p1", "p2"], placement, port, "tcp")
     x = np.random.default_rng(11).standard_normal(shape, dtype=np.float32)
-    a = np.maximum(x, 0)
+    a = relu(x)
     requests = 40
     with Topology(args.zinfer, path) as topology:
         client = zinfer_client.Client(topology.endpoint)
@@ -925,7 +942,7 @@ def shared_memory_case(args, folder, port):
     x = np.random.default_rng(5).standard_normal(shape, dtype=np.float32)
     data, expected = os.path.join(folder, "x.npy"), os.path.join(folder, "want.npy")
     np.save(data, x)
-    np.save(expected, -np.maximum(x, 0))
+    np.save(expected, -relu(x))
     want = np.load(expected)
     ours = lambda: {n for n in os.listdir("/dev/shm") if n.startswith("zinfer-")}  # noqa: E731
     before = ours()
@@ -977,7 +994,7 @@ def shared_memory_case(args, folder, port):
               and shared_count()["shared"] == 47,
               "Client.array: read in place, bitwise right, no block made per request")
         placed *= -1
-        check(client.infer([placed])[0].tobytes() == (-np.maximum(-x, 0)).tobytes(),
+        check(client.infer([placed])[0].tobytes() == (-relu(-x)).tobytes(),
               "... and the next request sees the array as it is now")
         del placed
         client.close()
