@@ -52,6 +52,27 @@ def gateway_stats(args, path):
     raise Failure("no process reports a gateway")
 
 
+def admitted(args, path, count, seconds=30):
+    """Waits until the gateway has admitted count requests"""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if gateway_stats(args, path)[1]["requests"] >= count:
+                return
+        except (Failure, ValueError, KeyError):
+            pass            # the gateway's process restarting
+        time.sleep(0.1)
+    raise Failure(f"the gateway did not admit {count} requests within {seconds} s")
+
+
+def stopped_worker_topology(path):
+    """Tests that stop a worker on purpose keep the launcher's liveness
+    check from restarting it under them"""
+    with open(path, "a") as handle:
+        handle.write("liveness_timeout_ms: 120000\n")
+    return path
+
+
 def dealer(context, endpoint, receive_hwm=None):
     socket = context.socket(zmq.DEALER)
     socket.setsockopt(zmq.LINGER, 0)
@@ -77,25 +98,29 @@ def inputs_of(args, model_name, folder):
 
 
 def gateway_restart_case(args, folder, port):
-    """The gateway's process is killed while a stopped middle worker holds
-    requests it admitted; once the worker goes on, their results reach the
+    """The gateway's process is killed while a stopped worker further down
+    holds requests it admitted; once the worker goes on, their results reach the
     restarted gateway. They must be dropped (another epoch), never handed to
     a second client whose requests reuse the same internal counts."""
     model_name = "tiny_cnn_op13"
     model, names, path = split_topology(args, folder, port, model_name, 3)
+    stopped_worker_topology(path)
     first, second, want_first, want_second = inputs_of(args, model_name, folder)
     count = 50
     context = zmq.Context()
     with Topology(args.zinfer, path) as topology:
         gateway_name, _ = gateway_stats(args, path)
         pids = worker_pids(topology.process.pid)
-        middle = next(name for name in sorted(pids) if name != gateway_name)
+        #  The last process, which the gateway reaches through another: a
+        #  connection from the dying gateway could take queued data with it
+        middle = sorted(name for name in pids if name != gateway_name)[-1]
         os.kill(pids[middle], signal.SIGSTOP)
         try:
             alice = dealer(context, topology.endpoint)
             for request in range(1, count + 1):
                 alice.send_multipart(request_frames(request, first))
-            time.sleep(0.5)         # admitted, and queued for the stopped worker
+            admitted(args, path, count)
+            time.sleep(0.3)         # and passed on, queued for the stopped worker
             os.kill(pids[gateway_name], signal.SIGKILL)
             deadline = time.time() + 30
             while time.time() < deadline:
@@ -107,7 +132,7 @@ def gateway_restart_case(args, folder, port):
             bob = dealer(context, topology.endpoint)
             for request in range(1, count + 1):
                 bob.send_multipart(request_frames(request, second))
-            time.sleep(0.5)         # Bob's requests admitted behind Alice's
+            admitted(args, path, count)         # Bob's, behind Alice's
         finally:
             os.kill(pids[middle], signal.SIGCONT)
         answers, wrong = {}, 0
@@ -182,6 +207,7 @@ def resend_flood_case(args, folder, port):
     holds more than its limit and worker memory stays bounded."""
     model_name = "resnet18_op17"
     model, names, path = split_topology(args, folder, port, model_name, 2, "ipc")
+    stopped_worker_topology(path)
     first, second, want_first, want_second = inputs_of(args, model_name, folder)
     context = zmq.Context()
     bound_kib = 512 * 1024
