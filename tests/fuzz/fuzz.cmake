@@ -51,14 +51,12 @@ if (ZI_FUZZ)
     #  main; the generated sources come from zinfer_core's custom commands,
     #  so it waits for that target rather than running them a second time
     add_library (zinfer_fuzz STATIC
-        ${ENGINE_SOURCES} ${ACTOR_SOURCES} ${TOPOLOGY_SOURCES}
-        ${GEN_DIR}/onnx/onnx.pb-c.c ${DEMO_SOURCE})
+        ${ENGINE_SOURCES} ${ACTOR_SOURCES} ${TOPOLOGY_SOURCES} ${GEN_DIR}/onnx/onnx.pb-c.c)
     add_dependencies (zinfer_fuzz zinfer_core)
     target_compile_options (zinfer_fuzz PRIVATE
         -fsanitize=fuzzer-no-link,${ZI_FUZZ_SANITIZERS} ${ZI_FUZZ_FLAGS})
     target_include_directories (zinfer_fuzz PUBLIC
-        ${CMAKE_SOURCE_DIR}/engine ${CMAKE_SOURCE_DIR}/actors ${CMAKE_SOURCE_DIR}/topology
-        ${GEN_DIR})
+        ${ENGINE_INCLUDES} ${CMAKE_SOURCE_DIR}/actors ${CMAKE_SOURCE_DIR}/topology ${GEN_DIR})
     target_link_libraries (zinfer_fuzz PUBLIC
         PkgConfig::CZMQ PkgConfig::ZMQ PkgConfig::MSGPACK PkgConfig::OPENBLAS
         PkgConfig::YAML PkgConfig::PROTOBUF_C m pthread)

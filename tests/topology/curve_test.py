@@ -25,7 +25,7 @@ import numpy as np
 import zmq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "engine"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "engine", "client"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
 import zinfer_client  # noqa: E402
 from zinfer_harness import HarnessError, Topology, node_names, ranges  # noqa: E402

@@ -25,9 +25,9 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "engine"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "engine", "client"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
-import zinfer_client  # noqa: E402  (the Python client, engine/zinfer_client.py)
+import zinfer_client  # noqa: E402  (the Python client, engine/client/zinfer_client.py)
 from zinfer_harness import (HarnessError, Topology, node_names, range_placement,  # noqa: E402
                             ranges, write_topology)
 

@@ -35,14 +35,6 @@
 #define S_BATCH 16              //  messages per socket per poll round
 #define S_TICK_MSECS 100        //  idle housekeeping period
 
-int64_t
-zi_clock_usecs (void)
-{
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    return (int64_t) now.tv_sec * 1000000 + now.tv_nsec / 1000;
-}
-
 void
 zi_thread_wake (zi_thread_t *self, zi_actor_t *actor)
 {

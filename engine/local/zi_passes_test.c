@@ -1,0 +1,193 @@
+/*  =========================================================================
+    zi_passes_test - the fusion passes' self test
+
+    It runs hand-built graphs through a session with and without the
+    passes and compares the answers, so it lives beside the session: the
+    passes themselves (engine/plan) never run a graph.
+    =========================================================================
+*/
+
+#include "zi_classes.h"
+
+//  Runs a hand-built graph (one input) with and without the passes;
+//  returns the fused output and sets *unfused; *n_fused_nodes counts the
+//  nodes left after planning with the passes
+static zi_tensor_t *
+s_run_both (zi_test_t *t, zi_graph_t *graph, zi_tensor_t *input, zi_tensor_t **unfused,
+            int *n_fused_nodes, const char **first_op)
+{
+    zi_tensor_t *fused = NULL;
+    *unfused = NULL;
+    *n_fused_nodes = -1;
+    *first_op = "";
+    if (zi_graph_sort (graph) || zi_graph_init_ops (graph)) {
+        ZI_CHECK (t, false, "graph builds: %s", zi_error_text ());
+        return NULL;
+    }
+    zi_model_t model = {.source = "test", .graph = graph};
+    for (int pass = 0; pass < 2; pass++) {
+        zi_options_t options = {.no_fuse = pass == 1};
+        zi_session_t *session = zi_session_new (&model, &options);
+        zi_tensor_t *output = NULL;
+        int rc = zi_session_run (session, &input, &output);
+        ZI_CHECK (t, rc == 0, "run (%s): %s", pass? "unfused": "fused", zi_error_text ());
+        if (pass == 0) {
+            fused = output;
+            const zi_graph_t *plan = zi_session_plan (session);
+            *n_fused_nodes = plan? plan->n_nodes: -1;
+            static char op [64];
+            snprintf (op, sizeof op, "%s", plan && plan->n_nodes? plan->nodes [0].op_type: "");
+            *first_op = op;
+        }
+        else
+            *unfused = output;
+        zi_session_destroy (&session);
+    }
+    return fused;
+}
+
+void
+zi_passes_test (zi_test_t *t)
+{
+    //  Conv -> BatchNormalization -> Relu becomes one Conv with relu
+    zi_graph_t *graph = zi_graph_new ("conv_bn_relu");
+    int64_t x_dims [4] = {1, 3, 7, 6};
+    zi_test_graph_io (graph, "x", 4, x_dims, "y");
+    zi_test_graph_constant (graph, "w", zi_test_random (4, (int64_t []) {4, 3, 3, 3}, 1));
+    zi_test_graph_constant (graph, "b", zi_test_random (1, (int64_t []) {4}, 2));
+    zi_test_graph_constant (graph, "scale", zi_test_random (1, (int64_t []) {4}, 3));
+    zi_test_graph_constant (graph, "shift", zi_test_random (1, (int64_t []) {4}, 4));
+    zi_test_graph_constant (graph, "mean", zi_test_random (1, (int64_t []) {4}, 5));
+    zi_tensor_t *var = zi_test_random (1, (int64_t []) {4}, 6);
+    for (int channel = 0; channel < 4; channel++)
+        zi_tensor_f32 (var) [channel] = 1.5f + zi_tensor_f32 (var) [channel];
+    zi_test_graph_constant (graph, "var", var);
+    zi_node_t *conv = zi_test_graph_node (graph, "Conv", "conv", "x,w,b", "c");
+    zi_node_set_ints (conv, "pads", 4, (int64_t []) {1, 1, 1, 1});
+    zi_test_graph_node (graph, "BatchNormalization", "bn", "c,scale,shift,mean,var", "n");
+    zi_test_graph_node (graph, "Relu", "relu", "n", "y");
+    zi_tensor_t *input = zi_test_random (4, x_dims, 7);
+    zi_tensor_t *unfused;
+    int n_nodes;
+    const char *first_op;
+    zi_tensor_t *fused = s_run_both (t, graph, input, &unfused, &n_nodes, &first_op);
+    ZI_CHECK (t, n_nodes == 1 && strcmp (first_op, "Conv") == 0,
+              "conv+bn+relu is one Conv: %d nodes, first %s", n_nodes, first_op);
+    if (fused && unfused)
+        ZI_CHECK_CLOSE (t, "folded batchnorm", zi_tensor_f32 (fused), zi_tensor_f32 (unfused),
+                        zi_tensor_count (fused), 1e-5f, 1e-5f);
+    zi_tensor_destroy (&fused);
+    zi_tensor_destroy (&unfused);
+    zi_tensor_destroy (&input);
+    zi_graph_destroy (&graph);
+
+    //  A residual block: relu (conv (x) + x) is one Conv, same bits as the
+    //  Conv, Add and Relu run apart; 1x1 (packed product) and 3x3 (im2col)
+    for (int kernel = 1; kernel <= 3; kernel += 2) {
+        graph = zi_graph_new ("residual");
+        int64_t block [4] = {1, 8, 9, 10};
+        zi_test_graph_io (graph, "x", 4, block, "y");
+        zi_test_graph_constant (graph, "w", zi_test_random (4, (int64_t []) {8, 8, kernel, kernel},
+                                                            11));
+        zi_test_graph_constant (graph, "b", zi_test_random (1, (int64_t []) {8}, 12));
+        conv = zi_test_graph_node (graph, "Conv", "conv", "x,w,b", "c");
+        int64_t pad = kernel / 2;
+        zi_node_set_ints (conv, "pads", 4, (int64_t []) {pad, pad, pad, pad});
+        zi_test_graph_node (graph, "Add", "add", "x,c", "s");
+        zi_test_graph_node (graph, "Relu", "relu", "s", "y");
+        input = zi_test_random (4, block, 13);
+        fused = s_run_both (t, graph, input, &unfused, &n_nodes, &first_op);
+        ZI_CHECK (t, n_nodes == 1 && strcmp (first_op, "Conv") == 0,
+                  "%dx%d conv + add + relu is one Conv: %d nodes, first %s", kernel, kernel,
+                  n_nodes, first_op);
+        if (fused && unfused)
+            ZI_CHECK_CLOSE (t, "fused residual", zi_tensor_f32 (fused), zi_tensor_f32 (unfused),
+                            zi_tensor_count (fused), 0, 0);
+        zi_tensor_destroy (&fused);
+        zi_tensor_destroy (&unfused);
+        zi_tensor_destroy (&input);
+        zi_graph_destroy (&graph);
+    }
+
+    //  Keras hard-swish: x * clip (x + 3, 0, 6) * 0.1666667, and a
+    //  hard-sigmoid written clip (x + 3, 0, 6) / 6 after it
+    graph = zi_graph_new ("keras");
+    graph->opset = 13;
+    int64_t dims [2] = {3, 50};
+    zi_test_graph_io (graph, "x", 2, dims, "y");
+    zi_test_graph_constant (graph, "three", zi_test_scalar (3.0f));
+    zi_test_graph_constant (graph, "zero", zi_test_scalar (0.0f));
+    zi_test_graph_constant (graph, "six", zi_test_scalar (6.0f));
+    zi_test_graph_constant (graph, "sixth", zi_test_scalar (0.1666667f));
+    zi_test_graph_node (graph, "Add", "add", "x,three", "a");
+    zi_test_graph_node (graph, "Clip", "clip", "a,zero,six", "c");
+    zi_test_graph_node (graph, "Mul", "scale", "c,sixth", "s");
+    zi_test_graph_node (graph, "Mul", "times_x", "x,s", "h");
+    zi_test_graph_node (graph, "Add", "add2", "three,h", "a2");
+    zi_test_graph_node (graph, "Clip", "clip2", "a2,zero,six", "c2");
+    zi_test_graph_node (graph, "Div", "div", "c2,six", "s2");
+    //  and (x * clip (x + 3, 0, 6)) / 6, the product first
+    zi_test_graph_node (graph, "Add", "add3", "s2,three", "a3");
+    zi_test_graph_node (graph, "Clip", "clip3", "a3,zero,six", "c3");
+    zi_test_graph_node (graph, "Mul", "product3", "s2,c3", "p3");
+    zi_test_graph_node (graph, "Div", "div3", "p3,six", "y");
+    input = zi_test_random (2, dims, 8);
+    for (size_t item = 0; item < zi_tensor_count (input); item++)
+        zi_tensor_f32 (input) [item] *= 8;     //  cover both clamps
+    fused = s_run_both (t, graph, input, &unfused, &n_nodes, &first_op);
+    ZI_CHECK (t, n_nodes == 3 && strcmp (first_op, "HardSwish") == 0,
+              "three chains become HardSwish, HardSigmoid, HardSwish: %d nodes, first %s",
+              n_nodes, first_op);
+    if (fused && unfused)
+        ZI_CHECK_CLOSE (t, "keras hard-swish", zi_tensor_f32 (fused), zi_tensor_f32 (unfused),
+                        zi_tensor_count (fused), 1e-6f, 1e-6f);
+    zi_tensor_destroy (&fused);
+    zi_tensor_destroy (&unfused);
+    zi_tensor_destroy (&input);
+    zi_graph_destroy (&graph);
+
+    //  A chain that only looks alike (x + 2) stays as it is
+    graph = zi_graph_new ("lookalike");
+    zi_test_graph_io (graph, "x", 2, dims, "y");
+    zi_test_graph_constant (graph, "two", zi_test_scalar (2.0f));
+    zi_test_graph_constant (graph, "zero", zi_test_scalar (0.0f));
+    zi_test_graph_constant (graph, "six", zi_test_scalar (6.0f));
+    zi_test_graph_node (graph, "Add", "add", "x,two", "a");
+    zi_test_graph_node (graph, "Clip", "clip", "a,zero,six", "c");
+    zi_test_graph_node (graph, "Div", "div", "c,six", "y");
+    input = zi_test_random (2, dims, 9);
+    fused = s_run_both (t, graph, input, &unfused, &n_nodes, &first_op);
+    //  (the Clip still fuses into the Add as an activation)
+    ZI_CHECK (t, n_nodes == 2 && strcmp (first_op, "Add") == 0,
+              "x + 2 is not hard-sigmoid: %d nodes, first %s", n_nodes, first_op);
+    if (fused && unfused)
+        ZI_CHECK_CLOSE (t, "add with fused clip", zi_tensor_f32 (fused), zi_tensor_f32 (unfused),
+                        zi_tensor_count (fused), 0, 0);
+    zi_tensor_destroy (&fused);
+    zi_tensor_destroy (&unfused);
+    zi_tensor_destroy (&input);
+    zi_graph_destroy (&graph);
+
+    //  Shape arithmetic feeding Reshape folds to a constant
+    graph = zi_graph_new ("shape");
+    int64_t cube [3] = {2, 3, 4};
+    zi_test_graph_io (graph, "x", 3, cube, "y");
+    zi_test_graph_constant (graph, "zero_index", zi_test_ints (1, (int64_t []) {0}));
+    zi_test_graph_constant (graph, "minus_one", zi_test_ints (1, (int64_t []) {-1}));
+    zi_test_graph_node (graph, "Shape", "shape", "x", "s");
+    zi_test_graph_node (graph, "Gather", "gather", "s,zero_index", "g");
+    zi_test_graph_node (graph, "Concat", "concat", "g,minus_one", "target");
+    zi_node_set_int (&graph->nodes [graph->n_nodes - 1], "axis", 0);
+    zi_test_graph_node (graph, "Reshape", "reshape", "x,target", "y");
+    input = zi_test_random (3, cube, 10);
+    fused = s_run_both (t, graph, input, &unfused, &n_nodes, &first_op);
+    ZI_CHECK (t, n_nodes == 1 && strcmp (first_op, "Reshape") == 0,
+              "shape subgraph folded: %d nodes, first %s", n_nodes, first_op);
+    ZI_CHECK (t, fused && fused->ndim == 2 && fused->dims [0] == 2 && fused->dims [1] == 12,
+              "reshaped to [2, 12]");
+    ZI_CHECK (t, fused && memcmp (fused->data, input->data, input->nbytes) == 0, "data kept");
+    zi_tensor_destroy (&fused);
+    zi_tensor_destroy (&unfused);
+    zi_tensor_destroy (&input);
+    zi_graph_destroy (&graph);
+}
