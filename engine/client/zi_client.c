@@ -61,6 +61,7 @@ struct zi_client_t {
     int64_t next_check;         //  when to look for lost requests again
     uint64_t resends;           //  requests sent again
     uint64_t duplicates;        //  answers dropped as already delivered
+    uint64_t busy;              //  refusals of a busy gateway, the request kept to resend
     uint64_t given_up;          //  a request that ran out of attempts, or 0
     void *handshakes;           //  CURVE clients: the socket's handshake events
     int handshake_failure;      //  the last failed handshake's event, or 0
@@ -660,6 +661,13 @@ zi_client_recv (zi_client_t *self, uint64_t *request_id, zi_tensor_t **outputs, 
         }
         void *key = (void *) (uintptr_t) id;
         bool known = !problem && zhashx_lookup (self->pending, key);
+        if (known && header.kind == ZI_MSG_ERROR && self->resend_msecs >= 0
+        &&  strncmp (header.text, "busy:", 5) == 0) {
+            //  The gateway holds this client's share of its slots: the
+            //  request stays pending and goes again as a lost one would
+            self->busy++;
+            continue;
+        }
         if (known && header.kind == ZI_MSG_ERROR) {
             s_pending_t *pending = zhashx_lookup (self->pending, key);
             if (pending->by_reference && strstr (header.text, "shared memory:")) {

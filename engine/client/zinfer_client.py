@@ -185,6 +185,7 @@ class Client:
         self._last_progress = time.monotonic()
         self.resends = 0            # requests sent again
         self.duplicates = 0         # answers dropped as already delivered
+        self.busy = 0               # busy refusals, their requests kept to send again
         if shared_memory is None:
             shared_memory = os.environ.get("ZINFER_SHARED_MEMORY", "1") != "0"
         self.shared_memory = bool(shared_memory) and endpoint.startswith("ipc://") \
@@ -369,6 +370,11 @@ class Client:
                 entry[4] = None
                 entry[0] = self._frames(request, entry[5], None)
                 self._socket.send_multipart(entry[0], copy=False)
+                continue
+            if kind == ERROR and text.startswith("busy:") and self._resend is not False:
+                # The gateway holds our share of its slots: the request
+                # stays pending and goes again as a lost one would
+                self.busy += 1
                 continue
             if kind == ERROR:
                 self._release(self._pending.pop(request)[4])

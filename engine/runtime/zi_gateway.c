@@ -40,9 +40,24 @@
 #define S_MAX_IDENTITY 256
 //  Requests of one client waiting in ZeroMQ's queue for the gateway
 #define S_CLIENT_QUEUE 16
+//  While full with answers waiting for clients that do not read, the
+//  gateway reads one request this often: ZeroMQ's ROUTER takes its peers
+//  in turn, so every waiting client is heard, and a flooding one cannot
+//  make it refuse more than a few hundred requests a second
+#define S_PROBE_USECS 10000
+//  Busy refusals kept for clients whose queue is full, sent when they read
+#define S_MAX_HELD_REFUSALS 4096
 //  Internal ids: the epoch in the high half, a count in the low half
 #define S_EPOCH_SHIFT 32
 #define S_COUNT_MASK ((UINT64_C (1) << S_EPOCH_SHIFT) - 1)
+
+//  A refusal its client's full queue could not take yet
+typedef struct {
+    unsigned char identity [S_MAX_IDENTITY];
+    size_t identity_size;
+    uint64_t request;
+    char text [200];
+} s_refusal_t;
 
 //  What one client holds of the gateway: its entries in the table
 typedef struct {
@@ -80,6 +95,8 @@ struct zi_gateway_t {
     zi_actor_route_t *routes;   //  .output holds the model input index
     zhashx_t *inflight;         //  internal id -> s_request_t
     zlistx_t *undelivered;      //  ids of complete requests the client's queue refused
+    zlistx_t *refusals;         //  busy refusals waiting for their client's queue (s_refusal_t)
+    int64_t last_probe;         //  when a full gateway last read a request (usecs)
     zhashx_t *by_client;        //  "client identity/client id" -> internal id
     zhashx_t *clients_held;     //  client identity in hex -> s_client_t
     uint64_t epoch;             //  this incarnation's half of every internal id
@@ -116,6 +133,13 @@ s_request_destroy (void **item_p)
 }
 
 static void
+s_refusal_destroy (void **item_p)
+{
+    free (*item_p);
+    *item_p = NULL;
+}
+
+static void
 s_client_destroy (void **item_p)
 {
     free (*item_p);
@@ -147,6 +171,9 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
     self->next_id = self->epoch << S_EPOCH_SHIFT | 1;
     self->inflight = zi_id_table_new (s_request_destroy);
     self->undelivered = zlistx_new ();
+    self->refusals = zlistx_new ();
+    assert (self->refusals);
+    zlistx_set_destructor (self->refusals, s_refusal_destroy);
     self->by_client = zhashx_new ();
     self->clients_held = zhashx_new ();
     self->blocks = zi_shm_cache_new ();
@@ -255,6 +282,7 @@ zi_gateway_destroy (zi_gateway_t **self_p)
         zmq_close (self->results);
     zhashx_destroy (&self->inflight);
     zlistx_destroy (&self->undelivered);
+    zlistx_destroy (&self->refusals);
     zhashx_destroy (&self->by_client);
     zhashx_destroy (&self->clients_held);
     zi_shm_cache_destroy (&self->blocks);
@@ -347,9 +375,11 @@ zi_gateway_accepting (zi_gateway_t *self)
     if ((int) taken < self->max_inflight)
         return true;
     //  Full, with answers waiting for clients that do not read: reading on
-    //  (to a hard limit) lets every other client still be served; those
-    //  holding their share are refused in s_on_request
-    return ZI_READ (self->waiting) > 0 && (int) taken < 2 * self->max_inflight;
+    //  (a request now and then, to a hard limit) lets every other client
+    //  still be served; those holding their share are refused in
+    //  s_on_request
+    return ZI_READ (self->waiting) > 0 && (int) taken < 2 * self->max_inflight
+        && zi_clock_usecs () - self->last_probe >= S_PROBE_USECS;
 }
 
 int
@@ -379,6 +409,39 @@ zi_gateway_expire (zi_gateway_t *self, int64_t now_usecs)
     zlistx_destroy (&keys);
 }
 
+//  Sends a refusal; false if the client's queue is full
+static bool
+s_send_refusal (zi_gateway_t *self, const void *identity, size_t identity_size,
+                uint64_t request, const char *text)
+{
+    if (zmq_send (self->clients, identity, identity_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0) {
+        zi_msg_send_error (self->clients, request, text, false);
+        return true;
+    }
+    if (zmq_errno () != EAGAIN)
+        ZI_COUNT (self->unroutable, 1);     //  the client is gone
+    return zmq_errno () != EAGAIN;
+}
+
+//  Keeps a busy refusal its client cannot take yet: the client will read
+//  it with its answers, and resend the request then
+static void
+s_hold_refusal (zi_gateway_t *self, const void *identity, size_t identity_size,
+                uint64_t request, const char *text)
+{
+    if (zlistx_size (self->refusals) >= S_MAX_HELD_REFUSALS) {
+        ZI_COUNT (self->unroutable, 1);
+        return;
+    }
+    s_refusal_t *refusal = calloc (1, sizeof (s_refusal_t));
+    assert (refusal);
+    memcpy (refusal->identity, identity, identity_size);
+    refusal->identity_size = identity_size;
+    refusal->request = request;
+    snprintf (refusal->text, sizeof refusal->text, "%s", text);
+    zlistx_add_end (self->refusals, refusal);
+}
+
 //  Answers a client with an error and counts it
 static void
 s_refuse (zi_gateway_t *self, const void *identity, size_t identity_size,
@@ -388,12 +451,15 @@ s_refuse (zi_gateway_t *self, const void *identity, size_t identity_size,
     if (ZI_READ (self->rejected) <= 10 || ZI_READ (self->rejected) % 1000 == 0)
         fprintf (stderr, "zinfer worker: gateway: request %llu refused: %s (%llu so far)\n",
                  (unsigned long long) request, text, (unsigned long long) ZI_READ (self->rejected));
-    //  A refusal is not held like an answer: if the client's queue is
-    //  full it is dropped, and the client's resend is refused again later
-    if (zmq_send (self->clients, identity, identity_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
-        zi_msg_send_error (self->clients, request, text, false);
-    else
-        ZI_COUNT (self->unroutable, 1);
+    //  A busy refusal waits for a full queue like an answer (the client
+    //  resends what it says); others are dropped when the client's queue
+    //  is full, and the client's resend is refused again later
+    if (!s_send_refusal (self, identity, identity_size, request, text)) {
+        if (strncmp (text, "busy:", 5) == 0)
+            s_hold_refusal (self, identity, identity_size, request, text);
+        else
+            ZI_COUNT (self->unroutable, 1);
+    }
 }
 
 static void
@@ -475,6 +541,8 @@ s_on_request (zi_gateway_t *self)
     if (!*problem && self->worker->draining)
         snprintf (problem, sizeof problem, "the topology is shutting down; request not admitted");
     s_client_t *client = s_client_account (self, identity, identity_size, false);
+    if ((int) zhashx_size (self->inflight) >= self->max_inflight)
+        self->last_probe = zi_clock_usecs ();
     if (!*problem && (int) zhashx_size (self->inflight) >= self->max_inflight) {
         //  Past the limit only while answers wait for clients that do not
         //  read: each client may then hold its share of the slots
@@ -603,12 +671,19 @@ s_answer (zi_gateway_t *self, s_request_t *request)
 int
 zi_gateway_undelivered (zi_gateway_t *self)
 {
-    return (int) zlistx_size (self->undelivered);
+    return (int) (zlistx_size (self->undelivered) + zlistx_size (self->refusals));
 }
 
 void
 zi_gateway_flush (zi_gateway_t *self)
 {
+    for (s_refusal_t *refusal = zlistx_first (self->refusals); refusal;
+         refusal = zlistx_next (self->refusals))
+        if (s_send_refusal (self, refusal->identity, refusal->identity_size, refusal->request,
+                            refusal->text)) {
+            zlistx_detach_cur (self->refusals);     //  the cursor steps back
+            free (refusal);
+        }
     //  Clients differ: one with a full queue does not hold back the rest,
     //  but once it said no, its other answers need not ask again this time
     const s_request_t *refused = NULL;
