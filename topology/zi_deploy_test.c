@@ -1,7 +1,7 @@
 /*  =========================================================================
     zi_deploy_test - self test of the deployment computed from a topology
 
-    The digits CNN split over three processes as topology/examples has it:
+    The digits CNN split over three processes (topology/examples):
     every process must derive the same actors, threads, routes and ports
     from the same YAML, with nothing negotiated at run time, so the test
     checks that the layout is what the placement says and that computing
@@ -10,37 +10,16 @@
 */
 
 #include "zi_deploy.h"
-#include <unistd.h>
 
-//  Writes the split topology of the digits model into folder; returns the
-//  path in path
+//  The example topology beside this file: the digits CNN in three
+//  processes over tcp, base port 7100
 static void
-s_write_topology (const char *folder, int base_port, char *path, size_t size)
+s_example_path (char *path, size_t size)
 {
     const char *source = __FILE__;
     const char *slash = strrchr (source, '/');
-    snprintf (path, size, "%s/split.yaml", folder);
-    FILE *file = fopen (path, "w");
-    assert (file);
-    fprintf (file, "name: deploy-test\n"
-                   "model: %.*s../tests/models/digits/digits.onnx\n"
-                   "base_port: %d\n"
-                   "transport: tcp\n"
-                   "processes:\n"
-                   "  - name: features\n"
-                   "  - name: middle\n"
-                   "  - name: classifier\n"
-                   "placement:\n"
-                   "  - process: features\n"
-                   "    from: /conv1/Conv\n"
-                   "    to: /pool/MaxPool\n"
-                   "  - process: middle\n"
-                   "    from: /conv3/Conv\n"
-                   "    to: /flatten/Flatten\n"
-                   "  - process: classifier\n"
-                   "    from: /fc1/Gemm\n",
-             slash? (int) (slash - source + 1): 0, source, base_port);
-    fclose (file);
+    snprintf (path, size, "%.*sexamples/digits_split.yaml",
+              slash? (int) (slash - source + 1): 0, source);
 }
 
 //  The process a node's first actor runs in, by node name
@@ -74,17 +53,12 @@ s_ports (const zi_deploy_t *deploy, int *ports, int max)
 void
 zi_deploy_test (zi_test_t *t)
 {
-    char folder [] = "/tmp/zinfer-deploy-test-XXXXXX";
-    ZI_CHECK (t, mkdtemp (folder) != NULL, "a scratch folder");
-    char path [512];
-    s_write_topology (folder, 7100, path, sizeof path);
+    char path [1024];
+    s_example_path (path, sizeof path);
     zi_deploy_t *deploy = zi_deploy_new (path, 0);
     ZI_CHECK (t, deploy != NULL, "the digits split deploys: %s", deploy? "": zi_error_text ());
-    if (!deploy) {
-        unlink (path);
-        rmdir (folder);
+    if (!deploy)
         return;
-    }
     zi_graph_t *plan = deploy->plan;
 
     //  One actor per planned node, each where the placement puts it
@@ -182,6 +156,4 @@ zi_deploy_test (zi_test_t *t)
     zi_deploy_destroy (&again);
     zi_deploy_destroy (&moved);
     zi_deploy_destroy (&deploy);
-    unlink (path);
-    rmdir (folder);
 }

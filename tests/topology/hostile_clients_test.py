@@ -45,6 +45,12 @@ def top_snapshot(args, path):
     return json.loads(out.stdout)
 
 
+def tcp_mailboxes(snapshot):
+    """The tcp endpoints of the actors' mailboxes in a `top --json` snapshot"""
+    return [endpoint for actor in snapshot["actors"]
+            for endpoint in actor["endpoints"] if endpoint.startswith("tcp://")]
+
+
 def gateway_stats(args, path):
     for process in top_snapshot(args, path)["processes"]:
         if "gateway" in process:
@@ -288,8 +294,7 @@ def huge_frames_case(args, folder, port):
         pids = worker_pids(topology.process.pid)
         before = {name: rss_kib(pid) for name, pid in pids.items()}
         snapshot = top_snapshot(args, path)
-        mailboxes = [endpoint for actor in snapshot["actors"]
-                     for endpoint in actor["endpoints"] if endpoint.startswith("tcp://")]
+        mailboxes = tcp_mailboxes(snapshot)
         targets = [("gateway", topology.endpoint, zmq.DEALER),
                    ("monitor", snapshot["processes"][-1]["monitor"], zmq.DEALER)]
         check(mailboxes, "an actor listens on tcp")
@@ -328,8 +333,7 @@ def trace_flood_case(args, folder, port):
     record = np.zeros(1, dtype=[("actor", "<u4"), ("process", "<u4"), ("times", "<i8", 4)])
     with Topology(args.zinfer, path) as topology:
         snapshot = top_snapshot(args, path)
-        mailboxes = [endpoint for actor in snapshot["actors"]
-                     for endpoint in actor["endpoints"] if endpoint.startswith("tcp://")]
+        mailboxes = tcp_mailboxes(snapshot)
         check(mailboxes, "an actor listens on tcp")
         push = context.socket(zmq.PUSH)
         push.setsockopt(zmq.LINGER, 0)
