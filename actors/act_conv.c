@@ -1687,7 +1687,7 @@ s_check_threads (zi_test_t *t, const s_case_t *tc, uint32_t seed)
     //  sgemm's blocks (zi_sgemm) round a little differently from one call:
     //  where it runs, close is all that is asked (grouped, or portable)
     bool depthwise = group == tc->channels;
-    bool sgemm = !depthwise && (group > 1 || zi_simd_portable_only);
+    bool sgemm = !depthwise && (group > 1 || zi_isa_level () == ZI_ISA_PORTABLE);
     zi_tensor_t *inputs [3] = {
         zi_test_random (4, x_dims, seed), zi_test_random (4, w_dims, seed + 1),
         zi_test_random (1, &tc->maps, seed + 2)
@@ -1940,20 +1940,21 @@ zi_act_conv_test (zi_test_t *t)
         {"col2im in bands", "ConvTranspose", 2, 1, 2, 48, 48, 64, 3, 3, 0,
          {1, 1}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = none},
     };
-    for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++)
-        s_case_run (t, &cases [index], (uint32_t) (100 + 7 * index));
-
-    //  The same on the portable kernels (above ran the SIMD ones, where
-    //  the CPU has them)
-    zi_simd_portable_only = true;
-    for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
-        s_case_t portable = cases [index];
-        char label [160];
-        snprintf (label, sizeof label, "%s, portable", cases [index].label);
-        portable.label = label;
-        s_case_run (t, &portable, (uint32_t) (100 + 7 * index));
+    //  Every case at every instruction set the CPU has, from the widest
+    //  kernels down to the portable ones
+    for (int level = ZI_ISA_AVX512; level >= ZI_ISA_PORTABLE; level--) {
+        if (!zi_test_isa (t, (zi_isa_t) level))
+            continue;
+        for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
+            s_case_t at_level = cases [index];
+            char label [160];
+            snprintf (label, sizeof label, "%s, %s", cases [index].label,
+                      zi_isa_name ((zi_isa_t) level));
+            at_level.label = label;
+            s_case_run (t, &at_level, (uint32_t) (100 + 7 * index));
+        }
     }
-    zi_simd_portable_only = false;
+    zi_isa_set_cap (ZI_ISA_DEFAULT);
     s_check_packing (t);
 
     //  Each path shared out between threads: the same bits as one thread
@@ -1973,12 +1974,19 @@ zi_act_conv_test (zi_test_t *t)
         {"group 2 im2col and sgemm", "Conv", 2, 1, 32, 28, 28, 32, 3, 3, 2,
          {1, 1}, {0, 0}, {1, 1, 1, 1}, true, NULL, false, .act = relu},
     };
-    for (int portable = 0; portable < 2; portable++) {
-        zi_simd_portable_only = portable;
-        for (size_t index = 0; index < sizeof threaded / sizeof threaded [0]; index++)
-            s_check_threads (t, &threaded [index], (uint32_t) (500 + 3 * index));
+    for (int level = ZI_ISA_AVX512; level >= ZI_ISA_PORTABLE; level--) {
+        if (!zi_test_isa (t, (zi_isa_t) level))
+            continue;
+        for (size_t index = 0; index < sizeof threaded / sizeof threaded [0]; index++) {
+            s_case_t at_level = threaded [index];
+            char label [160];
+            snprintf (label, sizeof label, "%s, %s", threaded [index].label,
+                      zi_isa_name ((zi_isa_t) level));
+            at_level.label = label;
+            s_check_threads (t, &at_level, (uint32_t) (500 + 3 * index));
+        }
     }
-    zi_simd_portable_only = false;
+    zi_isa_set_cap (ZI_ISA_DEFAULT);
 
     //  Conv and ConvTranspose read the same in every opset from 9 to 17
     size_t n_cases = sizeof cases / sizeof cases [0];

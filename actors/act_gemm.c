@@ -665,8 +665,20 @@ zi_act_gemm_test (zi_test_t *t)
         {"batch 32 like an MLP", 32, 300, 70, false, true, 1, 1, 1, {70, 0}, .act = relu},
         {"batch 9 transA packed", 9, 40, 13, true, false, 2, 0.5f, 2, {1, 13}, .act = none},
     };
-    for (size_t index = 0; index < sizeof gemms / sizeof gemms [0]; index++)
-        s_gemm_case (t, &gemms [index], (uint32_t) (300 + 5 * index));
+    //  At every instruction set the CPU has: the batches run through zi_mm
+    for (int level = ZI_ISA_AVX512; level >= ZI_ISA_PORTABLE; level--) {
+        if (!zi_test_isa (t, (zi_isa_t) level))
+            continue;
+        for (size_t index = 0; index < sizeof gemms / sizeof gemms [0]; index++) {
+            s_gemm_case_t at_level = gemms [index];
+            char label [160];
+            snprintf (label, sizeof label, "%s, %s", gemms [index].label,
+                      zi_isa_name ((zi_isa_t) level));
+            at_level.label = label;
+            s_gemm_case (t, &at_level, (uint32_t) (300 + 5 * index));
+        }
+    }
+    zi_isa_set_cap (ZI_ISA_DEFAULT);
 
     s_matmul_case (t, "2-d x 2-d", S_DIMS (3, 4), S_DIMS (4, 5), none, 1);
     s_matmul_case (t, "1-d x 2-d", S_DIMS (4), S_DIMS (4, 5), none, 2);

@@ -11,8 +11,6 @@
 #include "act_mm.h"
 #include <cblas.h>
 
-bool zi_simd_portable_only = false;
-
 #if defined (ZI_HAVE_AVX2)
 static ZI_AVX2 void
 s_act_avx2 (const zi_act_t *act, float *y, int64_t n)
@@ -612,10 +610,11 @@ s_mm_case (zi_test_t *t, const s_mm_case_t *c, uint32_t seed)
                 c->transposed? c->maps: 1, packed);
     s_mm_reference (c, zi_tensor_f32 (w), zi_tensor_f32 (x), ldx, bias, residual, &act, want,
                     ldy);
-    for (int portable = 0; portable < 2; portable++) {
-        zi_simd_portable_only = portable;
+    for (int level = ZI_ISA_AVX512; level >= ZI_ISA_PORTABLE; level--) {
+        if (!zi_test_isa (t, (zi_isa_t) level))
+            continue;
         char which [160];
-        snprintf (which, sizeof which, "%s%s", what, portable? ", portable": "");
+        snprintf (which, sizeof which, "%s, %s", what, zi_isa_name ((zi_isa_t) level));
         //  The pad columns must be left alone: they start as a marker
         for (int64_t item = 0; item < c->maps * ldy; item++)
             got [item] = 7.0f;
@@ -642,7 +641,7 @@ s_mm_case (zi_test_t *t, const s_mm_case_t *c, uint32_t seed)
             zi_exec_destroy (&exec);
         }
     }
-    zi_simd_portable_only = false;
+    zi_isa_set_cap (ZI_ISA_DEFAULT);
     free (again);
     free (got);
     free (want);

@@ -1060,7 +1060,7 @@ zi_act_pool_test (zi_test_t *t)
     }
 
     //  The portable interior loops too, where the SIMD ones would run
-    zi_simd_portable_only = true;
+    zi_isa_set_cap (ZI_ISA_PORTABLE);
     s_case_t portable [] = {
         {.op = "MaxPool", .n_spatial = 2, .dims = {1, 3, 9, 67}, .kernel = {3, 3},
          .strides = {2, 2}, .pads = {1, 1, 1, 1}, .set_pads = true},
@@ -1074,7 +1074,7 @@ zi_act_pool_test (zi_test_t *t)
         portable [index].specials = true;
         s_check_case (t, &portable [index], seed++);
     }
-    zi_simd_portable_only = false;
+    zi_isa_set_cap (ZI_ISA_DEFAULT);
 
     //  Global pools against a direct sum / max
     for (int op = 0; op < 2; op++) {

@@ -1,11 +1,12 @@
 /*  =========================================================================
-    act_simd.h - AVX2 + FMA kernels chosen at run time
+    act_simd.h - AVX2 + FMA and AVX-512 kernels chosen at run time
 
-    Kernels that have an AVX2 + FMA version are compiled for those
-    instructions whatever the build's target (the attributes below) and
-    used only when the CPU has them; each has a portable twin that gives
-    the same results up to float rounding. The self tests set
-    zi_simd_portable_only to run the twins on a machine with AVX2 too.
+    Kernels that have an AVX2 + FMA (or AVX-512) version are compiled for
+    those instructions whatever the build's target (the attributes below)
+    and used only when zi_isa_level (act_isa.c) says so: the CPU has them
+    and ZI_ISA does not cap them. Each has a portable twin that gives the
+    same results up to float rounding; the self tests cap the level to run
+    the twins, and each SIMD form, on a machine that has more.
     =========================================================================
 */
 
@@ -21,27 +22,33 @@
 #   include <immintrin.h>
 #   define ZI_AVX2 __attribute__ ((target ("avx2,fma")))
 #   define ZI_AVX2_INLINE __attribute__ ((target ("avx2,fma"), always_inline)) inline
+//  AVX-512 kernels may call the AVX2 ones: the target is a superset
+#   define ZI_HAVE_AVX512 1
+#   define ZI_AVX512_TARGET "avx2,fma,avx512f,avx512bw,avx512vl,avx512dq"
+#   define ZI_AVX512 __attribute__ ((target (ZI_AVX512_TARGET)))
+#   define ZI_AVX512_INLINE __attribute__ ((target (ZI_AVX512_TARGET), always_inline)) inline
 #endif
 
-//  Set by self tests: the portable kernels even where AVX2 is there
-extern bool zi_simd_portable_only;
-
-//  Does the CPU have AVX2 and FMA? (A test of flags libgcc read at start.)
+//  Does the CPU have AVX2 and FMA, whatever the cap? (For choices made
+//  once at load, such as packing weights, that any level can use.)
 static inline bool
 zi_cpu_avx2 (void)
 {
-#if defined (ZI_HAVE_AVX2)
-    return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
-#else
-    return false;
-#endif
+    return zi_isa_cpu () >= ZI_ISA_AVX2;
 }
 
 //  Use the AVX2 + FMA kernels?
 static inline bool
 zi_use_avx2 (void)
 {
-    return zi_cpu_avx2 () && !zi_simd_portable_only;
+    return zi_isa_level () >= ZI_ISA_AVX2;
+}
+
+//  Use the AVX-512 kernels?
+static inline bool
+zi_use_avx512 (void)
+{
+    return zi_isa_level () >= ZI_ISA_AVX512;
 }
 
 #if defined (ZI_HAVE_AVX2)

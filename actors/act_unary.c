@@ -553,9 +553,9 @@ s_test_fused_specials (zi_test_t *t)
         memcpy (portable, x, sizeof x);
         zi_act_apply (act, applied, S_SPECIAL_COUNT);
         zi_act_simd (act, simd, S_SPECIAL_COUNT);
-        zi_simd_portable_only = true;
+        zi_isa_set_cap (ZI_ISA_PORTABLE);
         zi_act_simd (act, portable, S_SPECIAL_COUNT);
-        zi_simd_portable_only = false;
+        zi_isa_set_cap (ZI_ISA_DEFAULT);
         int wrong = -1;
         for (int item = 0; item < S_SPECIAL_COUNT && wrong < 0; item++) {
             float one = zi_act_one (act, x [item]);

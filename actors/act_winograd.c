@@ -801,7 +801,7 @@ s_case_run (zi_test_t *t, const s_case_t *tc, uint32_t seed)
         assert (u);
         zi_winograd_weights (&shape, zi_tensor_f32 (w), u);
         for (int portable = 0; portable < 2; portable++) {
-            zi_simd_portable_only = portable;
+            zi_isa_set_cap (portable? ZI_ISA_PORTABLE: ZI_ISA_DEFAULT);
             //  Old values in the output must not show through
             for (size_t item = 0; item < count; item++)
                 got [item] = NAN;
@@ -829,7 +829,7 @@ s_case_run (zi_test_t *t, const s_case_t *tc, uint32_t seed)
             }
             free (again);
         }
-        zi_simd_portable_only = false;
+        zi_isa_set_cap (ZI_ISA_DEFAULT);
         free (u);
     }
     zi_exec_destroy (&exec);

@@ -169,9 +169,14 @@ def main():
             ("infer at a stale ipc socket",
              ["infer", "--endpoint", "ipc://" + stale, "--input", good_input],
              ["nothing listens", "left by a topology that stopped"]),
+            # A fourth item: the environment the command runs in
+            ("unknown instruction set in ZI_ISA", ["run", DIGITS, "--input", good_input],
+             ["ZI_ISA", "'avx1024'", "portable, avx2, avx512"], {"ZI_ISA": "avx1024"}),
         ]
-        for name, args, needles in cases:
-            result = subprocess.run([zinfer] + args, capture_output=True, text=True, timeout=60)
+        for name, args, needles, *environment in cases:
+            env = dict(os.environ, **environment[0]) if environment else None
+            result = subprocess.run([zinfer] + args, capture_output=True, text=True, timeout=60,
+                                    env=env)
             lines = [line for line in result.stderr.splitlines() if line.strip()]
             problems = []
             if result.returncode <= 0:

@@ -44,6 +44,9 @@ zi_cli_info (int argc, char **argv)
     char shape [128];
     printf ("model %s: opset %d, %d nodes%s\n", model_path, graph->opset, graph->n_nodes,
             fuse? " after fusion": "");
+    char isa [160], cpu [256];
+    printf ("isa    %s on %s\n", zi_isa_describe (isa, sizeof isa),
+            zi_isa_cpu_model (cpu, sizeof cpu));
     for (int index = 0; index < model->graph->n_inputs; index++) {
         const zi_value_t *value = &model->graph->values [model->graph->inputs [index]];
         printf ("input  '%s': %s %s\n", value->name, zi_dtype_name (value->info.dtype),

@@ -41,6 +41,12 @@ main (int argc, char *argv [])
 {
     //  No command uses OpenBLAS's threads; stop them before they spin
     zi_exec_blas_single ();
+    //  A misspelt ZI_ISA would otherwise go unnoticed: the kernels ignore it
+    char message [160];
+    if (zi_isa_check_env (message, sizeof message)) {
+        fprintf (stderr, "zinfer: %s\n", message);
+        return ZI_EXIT_USAGE;
+    }
     if (argc < 2) {
         s_usage (stderr);
         return ZI_EXIT_USAGE;
@@ -50,8 +56,10 @@ main (int argc, char *argv [])
         return 0;
     }
     if (strcmp (argv [1], "--version") == 0) {
-        printf ("zinfer %d.%d.%d\n", ZINFER_VERSION_MAJOR, ZINFER_VERSION_MINOR,
-                ZINFER_VERSION_PATCH);
+        char isa [160], model [256];
+        printf ("zinfer %d.%d.%d\nisa: %s\ncpu: %s\n", ZINFER_VERSION_MAJOR,
+                ZINFER_VERSION_MINOR, ZINFER_VERSION_PATCH, zi_isa_describe (isa, sizeof isa),
+                zi_isa_cpu_model (model, sizeof model));
         return 0;
     }
     for (size_t index = 0; index < sizeof s_commands / sizeof s_commands [0]; index++)
