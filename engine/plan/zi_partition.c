@@ -1,0 +1,567 @@
+/*  =========================================================================
+    zi_partition - where to cut a planned graph into processes
+
+    The stages are contiguous ranges of the topological order, so a cut
+    set is a choice of n_parts - 1 positions among n_nodes - 1, and the
+    best cut set for the first j nodes in k stages extends a best one for
+    the first i nodes in k - 1 stages: both objectives (a sum, a maximum)
+    are monotone in the earlier stages' value. The table below holds that
+    value for every (k, j); the self test checks it against every cut set.
+    =========================================================================
+*/
+
+#include "zi_partition.h"
+#include <errno.h>
+#include <math.h>
+
+double
+zi_hop_usecs (const zi_hop_t *hop, double bytes)
+{
+    assert (hop->bytes_per_usec > 0);
+    return hop->usecs + bytes / hop->bytes_per_usec;
+}
+
+//  What a stage ending before node `end` sends: the cut there, or the
+//  model outputs back to the gateway when it is the last of two or more
+static double
+s_send_usecs (const zi_partition_t *self, int end)
+{
+    if (end < self->n_nodes)
+        return zi_hop_usecs (&self->hop, self->cut_bytes [end]);
+    return self->n_parts > 1? zi_hop_usecs (&self->hop, self->tail_bytes): 0;
+}
+
+//  Adds a stage to the value of the stages before it
+static double
+s_combine (const zi_partition_t *self, double before, double stage)
+{
+    if (self->objective == ZI_PARTITION_LATENCY)
+        return before + stage;
+    return before > stage? before: stage;
+}
+
+int
+zi_partition_solve (zi_partition_t *self)
+{
+    assert (self && self->usecs && self->cut_bytes && self->first);
+    int n_nodes = self->n_nodes, n_parts = self->n_parts;
+    if (n_parts < 1 || n_nodes < n_parts)
+        return zi_error ("cannot split %d node%s into %d process%s; expected at most one "
+                         "process per node", n_nodes, n_nodes == 1? "": "s", n_parts,
+                         n_parts == 1? "": "es");
+    //  prefix [j]: compute of nodes [0, j)
+    double *prefix = malloc ((n_nodes + 1) * sizeof (double));
+    //  best [k * (n + 1) + j]: the best value of nodes [0, j) in k stages;
+    //  start [same]: where the k-th of those stages starts
+    size_t cells = (size_t) (n_parts + 1) * (n_nodes + 1);
+    double *best = malloc (cells * sizeof (double));
+    int *start = malloc (cells * sizeof (int));
+    assert (prefix && best && start);
+    prefix [0] = 0;
+    for (int node = 0; node < n_nodes; node++)
+        prefix [node + 1] = prefix [node] + self->usecs [node];
+    int width = n_nodes + 1;
+    for (int end = 1; end <= n_nodes; end++) {
+        best [1 * width + end] = prefix [end] + s_send_usecs (self, end);
+        start [1 * width + end] = 0;
+    }
+    for (int stages = 2; stages <= n_parts; stages++)
+        //  The last stage must end at n_nodes, earlier ones leave a node
+        //  for every stage still to come
+        for (int end = stages; end <= n_nodes - (n_parts - stages); end++) {
+            double send = s_send_usecs (self, end);
+            double found = INFINITY;
+            int found_start = -1;
+            for (int begin = stages - 1; begin < end; begin++) {
+                double stage = prefix [end] - prefix [begin] + send;
+                double value = s_combine (self, best [(stages - 1) * width + begin], stage);
+                if (value < found) {
+                    found = value;
+                    found_start = begin;
+                }
+            }
+            best [stages * width + end] = found;
+            start [stages * width + end] = found_start;
+        }
+    self->value = best [n_parts * width + n_nodes];
+    self->first [n_parts] = n_nodes;
+    for (int stage = n_parts; stage >= 1; stage--)
+        self->first [stage - 1] = start [stage * width + self->first [stage]];
+    free (prefix);
+    free (best);
+    free (start);
+    return 0;
+}
+
+void
+zi_partition_stage (const zi_partition_t *self, int stage, double *compute_usecs,
+                    double *send_usecs)
+{
+    assert (stage >= 0 && stage < self->n_parts);
+    double compute = 0;
+    for (int node = self->first [stage]; node < self->first [stage + 1]; node++)
+        compute += self->usecs [node];
+    *compute_usecs = compute;
+    *send_usecs = s_send_usecs (self, self->first [stage + 1]);
+}
+
+double
+zi_partition_evaluate (const zi_partition_t *self)
+{
+    double value = 0;
+    for (int stage = 0; stage < self->n_parts; stage++) {
+        double compute, send;
+        zi_partition_stage (self, stage, &compute, &send);
+        value = stage? s_combine (self, value, compute + send): compute + send;
+    }
+    return value;
+}
+
+void
+zi_partition_cut_bytes (const zi_graph_t *plan, double *cut_bytes, double *tail_bytes)
+{
+    int n_nodes = plan->n_nodes;
+    //  A value made by node p (-1: a model input) and last read by node r
+    //  crosses every cut c with p < c <= r: a difference array adds its
+    //  bytes at p + 1 and takes them off after r
+    double *change = calloc (n_nodes + 2, sizeof (double));
+    int *last_reader = malloc ((plan->n_values + 1) * sizeof (int));
+    assert (change && last_reader);
+    for (int value = 0; value < plan->n_values; value++)
+        last_reader [value] = -1;
+    for (int node = 0; node < n_nodes; node++) {
+        const zi_node_t *reader = &plan->nodes [node];
+        for (int slot = 0; slot < reader->n_inputs; slot++) {
+            int value = reader->inputs [slot];
+            if (value >= 0 && !plan->values [value].constant)
+                last_reader [value] = node;
+        }
+    }
+    for (int value = 0; value < plan->n_values; value++) {
+        int reader = last_reader [value];
+        if (reader < 0)
+            continue;
+        int producer = plan->values [value].producer;
+        double bytes = (double) plan->values [value].info.nbytes;
+        if (producer + 1 <= reader) {
+            change [producer + 1] += bytes;
+            change [reader + 1] -= bytes;
+        }
+    }
+    double crossing = 0;
+    for (int cut = 0; cut <= n_nodes; cut++) {
+        crossing += change [cut];
+        cut_bytes [cut] = cut > 0 && cut < n_nodes? crossing: 0;
+    }
+    *tail_bytes = 0;
+    for (int output = 0; output < plan->n_outputs; output++)
+        *tail_bytes += (double) plan->values [plan->outputs [output]].info.nbytes;
+    free (change);
+    free (last_reader);
+}
+
+//  ---------------------------------------------------------------------
+//  Reading `zinfer run --profile-json`: just enough JSON for that file,
+//  every other value skipped whole
+
+typedef struct {
+    const char *path;           //  for messages
+    const char *start;          //  the text
+    const char *at;             //  next character to read
+    const char *end;            //  one past the text
+} s_json_t;
+
+static int
+s_json_fail (s_json_t *self, const char *expected)
+{
+    return zi_error ("%s: not a profile written by `zinfer run --profile-json` (at byte %zu: "
+                     "expected %s)", self->path, (size_t) (self->at - self->start), expected);
+}
+
+static void
+s_json_space (s_json_t *self)
+{
+    while (self->at < self->end && strchr (" \t\r\n", *self->at))
+        self->at++;
+}
+
+static bool
+s_json_take (s_json_t *self, char want)
+{
+    s_json_space (self);
+    if (self->at < self->end && *self->at == want) {
+        self->at++;
+        return true;
+    }
+    return false;
+}
+
+//  A string into buffer (cut at size - 1); \uXXXX becomes UTF-8
+static int
+s_json_string (s_json_t *self, char *buffer, size_t size)
+{
+    if (!s_json_take (self, '"'))
+        return s_json_fail (self, "a string");
+    size_t length = 0;
+    while (self->at < self->end && *self->at != '"') {
+        unsigned code = (unsigned char) *self->at++;
+        bool escaped = code == '\\';
+        if (escaped) {
+            if (self->at >= self->end)
+                break;
+            char escape = *self->at++;
+            const char *plain = strchr ("\"\\/bfnrt", escape);
+            if (plain)
+                code = (unsigned char) "\"\\/\b\f\n\r\t" [plain - "\"\\/bfnrt"];
+            else
+            if (escape == 'u' && self->end - self->at >= 4) {
+                char digits [5] = {0};
+                memcpy (digits, self->at, 4);
+                char *rest;
+                code = (unsigned) strtoul (digits, &rest, 16);
+                if (*rest)
+                    return s_json_fail (self, "four hex digits after \\u");
+                self->at += 4;
+            }
+            else
+                return s_json_fail (self, "a JSON escape");
+        }
+        //  UTF-8 for what \u gave; other bytes pass as they are
+        unsigned char bytes [3] = {(unsigned char) code};
+        int count = 1;
+        if (escaped && code >= 0x800) {
+            bytes [0] = 0xE0 | (code >> 12);
+            bytes [1] = 0x80 | ((code >> 6) & 0x3F);
+            bytes [2] = 0x80 | (code & 0x3F);
+            count = 3;
+        }
+        else
+        if (escaped && code >= 0x80) {
+            bytes [0] = 0xC0 | (code >> 6);
+            bytes [1] = 0x80 | (code & 0x3F);
+            count = 2;
+        }
+        for (int index = 0; index < count; index++)
+            if (length + 1 < size)
+                buffer [length++] = (char) bytes [index];
+    }
+    if (!s_json_take (self, '"'))
+        return s_json_fail (self, "the end of a string");
+    if (size)
+        buffer [length] = 0;
+    return 0;
+}
+
+static int
+s_json_number (s_json_t *self, double *number)
+{
+    s_json_space (self);
+    char *rest;
+    errno = 0;
+    *number = strtod (self->at, &rest);
+    if (rest == self->at || rest > self->end || errno)
+        return s_json_fail (self, "a number");
+    self->at = rest;
+    return 0;
+}
+
+//  Skips one value of any kind
+static int
+s_json_skip (s_json_t *self, int depth)
+{
+    if (depth > 64)
+        return s_json_fail (self, "less nesting");
+    s_json_space (self);
+    if (self->at >= self->end)
+        return s_json_fail (self, "a value");
+    char opening = *self->at;
+    if (opening == '"')
+        return s_json_string (self, NULL, 0);
+    if (opening == '{' || opening == '[') {
+        self->at++;
+        char closing = opening == '{'? '}': ']';
+        if (s_json_take (self, closing))
+            return 0;
+        do {
+            if (opening == '{' && (s_json_string (self, NULL, 0) || !s_json_take (self, ':')))
+                return s_json_fail (self, "a key and ':'");
+            if (s_json_skip (self, depth + 1))
+                return -1;
+        } while (s_json_take (self, ','));
+        return s_json_take (self, closing)? 0: s_json_fail (self, "',' or the end of a list");
+    }
+    for (const char *word = "true\0false\0null\0"; *word; word += strlen (word) + 1)
+        if ((size_t) (self->end - self->at) >= strlen (word)
+        &&  memcmp (self->at, word, strlen (word)) == 0) {
+            self->at += strlen (word);
+            return 0;
+        }
+    double number;
+    return s_json_number (self, &number);
+}
+
+//  The node of plan named name: where it is expected first, else anywhere
+static int
+s_find_node (const zi_graph_t *plan, const char *name, int expected)
+{
+    if (expected < plan->n_nodes && strcmp (plan->nodes [expected].name, name) == 0)
+        return expected;
+    for (int node = 0; node < plan->n_nodes; node++)
+        if (strcmp (plan->nodes [node].name, name) == 0)
+            return node;
+    return -1;
+}
+
+int
+zi_partition_read_profile (const char *path, const zi_graph_t *plan, double *usecs)
+{
+    FILE *file = fopen (path, "rb");
+    if (!file)
+        return zi_error ("%s: cannot open: %s", path, strerror (errno));
+    char *text = NULL;
+    size_t size = 0, room = 0, got;
+    do {
+        if (size + 65536 > room) {
+            room = room * 2 + 65536;
+            text = realloc (text, room);
+            assert (text);
+        }
+        got = fread (text + size, 1, room - size, file);
+        size += got;
+    } while (got > 0);
+    fclose (file);
+    text [size] = 0;            //  strtod stops there at the latest
+    s_json_t json = {path, text, text, text + size};
+    bool *seen = calloc (plan->n_nodes + 1, sizeof (bool));
+    assert (seen);
+    int rc = -1, listed = 0;
+    char name [1024];
+    if (!s_json_take (&json, '{')) {
+        s_json_fail (&json, "'{'");
+        goto done;
+    }
+    bool has_nodes = false;
+    do {
+        if (s_json_string (&json, name, sizeof name) || !s_json_take (&json, ':')) {
+            s_json_fail (&json, "a key and ':'");
+            goto done;
+        }
+        if (strcmp (name, "nodes")) {
+            if (s_json_skip (&json, 1))
+                goto done;
+            continue;
+        }
+        has_nodes = true;
+        if (!s_json_take (&json, '[')) {
+            s_json_fail (&json, "a list of nodes");
+            goto done;
+        }
+        if (s_json_take (&json, ']'))
+            continue;
+        do {
+            if (!s_json_take (&json, '{')) {
+                s_json_fail (&json, "a node's '{'");
+                goto done;
+            }
+            char node_name [1024] = "";
+            double ms = -1;
+            bool named = false;
+            do {
+                char key [64];
+                if (s_json_string (&json, key, sizeof key) || !s_json_take (&json, ':')) {
+                    s_json_fail (&json, "a key and ':'");
+                    goto done;
+                }
+                if (strcmp (key, "name") == 0) {
+                    if (s_json_string (&json, node_name, sizeof node_name))
+                        goto done;
+                    named = true;
+                }
+                else
+                if (strcmp (key, "ms") == 0) {
+                    if (s_json_number (&json, &ms))
+                        goto done;
+                }
+                else
+                if (s_json_skip (&json, 2))
+                    goto done;
+            } while (s_json_take (&json, ','));
+            if (!s_json_take (&json, '}')) {
+                s_json_fail (&json, "',' or a node's '}'");
+                goto done;
+            }
+            if (!named || ms < 0 || !isfinite (ms)) {
+                zi_error ("%s: node %d has no name or no time ('name' and 'ms' >= 0 expected)",
+                          path, listed);
+                goto done;
+            }
+            int node = s_find_node (plan, node_name, listed++);
+            if (node >= 0) {
+                usecs [node] = ms * 1000;
+                seen [node] = true;
+            }
+        } while (s_json_take (&json, ','));
+        if (!s_json_take (&json, ']')) {
+            s_json_fail (&json, "',' or the end of the node list");
+            goto done;
+        }
+    } while (s_json_take (&json, ','));
+    if (!s_json_take (&json, '}')) {
+        s_json_fail (&json, "',' or the final '}'");
+        goto done;
+    }
+    if (!has_nodes) {
+        zi_error ("%s: no \"nodes\" list; expected a file written by `zinfer run "
+                  "--profile-json`", path);
+        goto done;
+    }
+    for (int node = 0; node < plan->n_nodes; node++)
+        if (!seen [node]) {
+            zi_error ("%s: no time for node '%s' of the planned graph (%d of %d nodes "
+                      "profiled); expected a profile of the same model, fused as the "
+                      "topology says", path, plan->nodes [node].name, listed, plan->n_nodes);
+            goto done;
+        }
+    rc = 0;
+done:
+    free (seen);
+    free (text);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  Self test
+
+static uint32_t
+s_random (uint32_t *state)
+{
+    //  xorshift32, as zi_test_random
+    *state ^= *state << 13;
+    *state ^= *state >> 17;
+    *state ^= *state << 5;
+    return *state;
+}
+
+//  Every cut set, by recursion over the next cut: the least value
+static double
+s_brute (zi_partition_t *self, int stage, double least)
+{
+    if (stage == self->n_parts) {
+        double value = zi_partition_evaluate (self);
+        return value < least? value: least;
+    }
+    //  Stage `stage` starts after the previous one and leaves a node for
+    //  each stage after it
+    int lowest = self->first [stage - 1] + 1;
+    int highest = self->n_nodes - (self->n_parts - stage);
+    for (int begin = lowest; begin <= highest; begin++) {
+        self->first [stage] = begin;
+        least = s_brute (self, stage + 1, least);
+    }
+    return least;
+}
+
+void
+zi_partition_test (zi_test_t *t)
+{
+    //  Random chains of 6 to 10 nodes, each objective, every process count
+    uint32_t state = 2463534242u;
+    int compared = 0, mismatched = 0, inexact = 0;
+    for (int graph = 0; graph < 200; graph++) {
+        int n_nodes = 6 + (int) (s_random (&state) % 5);
+        double usecs [10], cut_bytes [11];
+        for (int node = 0; node < n_nodes; node++)
+            usecs [node] = (double) (s_random (&state) % 5000) / 10;
+        for (int cut = 0; cut <= n_nodes; cut++)
+            //  From a few bytes to a few MB, so that a hop sometimes costs
+            //  more than a stage and sometimes nothing to speak of
+            cut_bytes [cut] = (double) (s_random (&state) % 1000) * (1 << (s_random (&state) % 13));
+        zi_partition_t problem = {
+            .n_nodes = n_nodes, .usecs = usecs, .cut_bytes = cut_bytes,
+            .tail_bytes = (double) (s_random (&state) % 4000),
+            .hop = {.usecs = (double) (s_random (&state) % 100), .bytes_per_usec = 1000}
+        };
+        for (int objective = 0; objective < 2; objective++)
+            for (int n_parts = 1; n_parts <= n_nodes; n_parts++) {
+                int first [11], brute_first [11];
+                problem.objective = objective? ZI_PARTITION_THROUGHPUT: ZI_PARTITION_LATENCY;
+                problem.n_parts = n_parts;
+                problem.first = first;
+                if (zi_partition_solve (&problem)) {
+                    ZI_CHECK (t, false, "solve failed: %s", zi_error_text ());
+                    return;
+                }
+                double solved = problem.value;
+                //  The cuts it gives are in order and have the value it says
+                bool ordered = first [0] == 0 && first [n_parts] == n_nodes;
+                for (int stage = 0; stage < n_parts; stage++)
+                    ordered = ordered && first [stage] < first [stage + 1];
+                double check = zi_partition_evaluate (&problem);
+                if (!ordered || fabs (check - solved) > 1e-9 * (1 + fabs (solved)))
+                    inexact++;
+                zi_partition_t brute = problem;
+                brute.first = brute_first;
+                brute_first [0] = 0;
+                brute_first [n_parts] = n_nodes;
+                double least = s_brute (&brute, 1, INFINITY);
+                if (fabs (least - solved) > 1e-9 * (1 + fabs (least))) {
+                    mismatched++;
+                    if (t->verbose)
+                        printf ("  graph %d, %s, %d parts: DP %.6f, brute force %.6f\n", graph,
+                                objective? "throughput": "latency", n_parts, solved, least);
+                }
+                compared++;
+            }
+    }
+    ZI_CHECK (t, compared > 1000, "compared the DP with brute force %d times", compared);
+    ZI_CHECK (t, mismatched == 0, "the DP finds the least value every cut set has "
+              "(%d of %d differ)", mismatched, compared);
+    ZI_CHECK (t, inexact == 0, "the DP's cuts are in order and have the value it reports "
+              "(%d of %d not)", inexact, compared);
+
+    //  A hop so dear that one process is best for latency, while throughput
+    //  still splits a long chain with tiny tensors between its nodes
+    double usecs [8] = {100, 100, 100, 100, 100, 100, 100, 100};
+    double cut_bytes [9] = {0, 10, 10, 10, 10, 10, 10, 10, 0};
+    int first [5];
+    zi_partition_t even = {.n_nodes = 8, .usecs = usecs, .cut_bytes = cut_bytes,
+                           .tail_bytes = 10, .hop = {.usecs = 5, .bytes_per_usec = 1000},
+                           .n_parts = 4, .objective = ZI_PARTITION_THROUGHPUT, .first = first};
+    int solved = zi_partition_solve (&even);
+    ZI_CHECK (t, solved == 0 && first [1] == 2 && first [2] == 4 && first [3] == 6, "equal nodes split into equal stages (%d %d %d)", first [1],
+              first [2], first [3]);
+    //  A cheap cut beside a dear one: latency takes the cheap one
+    cut_bytes [3] = 1e6;
+    cut_bytes [4] = 100;
+    even.n_parts = 2;
+    even.objective = ZI_PARTITION_LATENCY;
+    solved = zi_partition_solve (&even);
+    ZI_CHECK (t, solved == 0 && first [1] != 3, "latency avoids the cut with a megabyte across (cut at %d)",
+              first [1]);
+    even.n_parts = 9;
+    solved = zi_partition_solve (&even);
+    ZI_CHECK (t, solved == -1 && strstr (zi_error_text (), "8 nodes into 9"),
+              "more processes than nodes is refused: %s", zi_error_text ());
+
+    //  Bytes across cuts of a graph: a residual's input crosses every cut
+    //  until its Add, the model input only the cuts before its last reader
+    zi_graph_t *plan = zi_graph_new ("residual");
+    int64_t dims [2] = {1, 4};
+    zi_test_graph_io (plan, "x", 2, dims, "y");
+    zi_test_graph_node (plan, "Relu", "a", "x", "h1");
+    zi_test_graph_node (plan, "Relu", "b", "h1", "h2");
+    zi_test_graph_node (plan, "Relu", "c", "h2", "h3");
+    zi_test_graph_node (plan, "Add", "d", "h1,h3", "y");
+    if (zi_graph_plan (plan, NULL, true)) {
+        ZI_CHECK (t, false, "the residual graph plans: %s", zi_error_text ());
+        zi_graph_destroy (&plan);
+        return;
+    }
+    double graph_cuts [5], tail;
+    zi_partition_cut_bytes (plan, graph_cuts, &tail);
+    ZI_CHECK (t, plan->n_nodes == 4 && graph_cuts [1] == 16 && graph_cuts [2] == 32
+              && graph_cuts [3] == 32 && tail == 16,
+              "cut bytes: h1; h1 and h2; h1 and h3; outputs back (%g %g %g, tail %g)",
+              graph_cuts [1], graph_cuts [2], graph_cuts [3], tail);
+    zi_graph_destroy (&plan);
+}

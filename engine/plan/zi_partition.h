@@ -1,0 +1,85 @@
+/*  =========================================================================
+    zi_partition - where to cut a planned graph into processes
+
+    Given each node's compute time (in topological order), the bytes each
+    cut would send and a cost per hop, chooses contiguous ranges of nodes,
+    one per process, by dynamic programming over the cut positions: exact,
+    O(processes * nodes^2). `zinfer split` writes the ranges as a topology,
+    `zinfer plan` predicts a written topology's stages with the same model.
+    docs/placement.md explains the cost model.
+    =========================================================================
+*/
+
+#ifndef ZI_PARTITION_H_INCLUDED
+#define ZI_PARTITION_H_INCLUDED
+
+#include "zi_classes.h"
+
+//  What the partition minimises
+typedef enum {
+    ZI_PARTITION_LATENCY,       //  the sum of stage times and hops: one request
+    ZI_PARTITION_THROUGHPUT     //  the slowest stage with its send: a pipeline
+} zi_objective_t;
+
+//  Cost of one hop between processes: fixed + bytes / bandwidth
+typedef struct {
+    double usecs;               //  fixed cost per message, microseconds
+    double bytes_per_usec;      //  bandwidth, bytes per microsecond
+} zi_hop_t;
+
+//  Documented defaults for processes of one host (docs/placement.md)
+#define ZI_HOP_IPC_USECS        30.0
+#define ZI_HOP_IPC_BANDWIDTH    2000.0
+#define ZI_HOP_TCP_USECS        60.0
+#define ZI_HOP_TCP_BANDWIDTH    1000.0
+
+//  The problem and, after zi_partition_solve, its answer. Stage k runs
+//  nodes [first [k], first [k + 1]); it sends what crosses the cut at its
+//  end, and the last stage of two or more sends the model's outputs back to
+//  the gateway (which runs with the first)
+typedef struct {
+    int n_nodes;                //  nodes in topological order
+    const double *usecs;        //  per node: compute time, microseconds
+    const double *cut_bytes;    //  per cut c in 1 .. n_nodes - 1: bytes that nodes
+                                //  [0, c) (and the model inputs) send to [c, n_nodes)
+    double tail_bytes;          //  the model outputs, back to the gateway
+    zi_hop_t hop;               //  cost of each hop
+    int n_parts;                //  processes, 1 .. n_nodes
+    zi_objective_t objective;   //  what to minimise
+    int *first;                 //  n_parts + 1 entries: each stage's first node,
+                                //  then n_nodes (filled by zi_partition_solve)
+    double value;               //  the objective's value there, microseconds
+} zi_partition_t;
+
+//  Cost of one hop carrying bytes
+double
+    zi_hop_usecs (const zi_hop_t *hop, double bytes);
+//  Finds the cut set that minimises the objective: fills first and value.
+//  Returns -1 with an error when there are fewer nodes than parts
+int
+    zi_partition_solve (zi_partition_t *self);
+//  One stage's compute and send time with the cuts in first
+void
+    zi_partition_stage (const zi_partition_t *self, int stage, double *compute_usecs,
+                        double *send_usecs);
+//  The objective's value for the cuts in first (sums the stages afresh)
+double
+    zi_partition_evaluate (const zi_partition_t *self);
+
+//  Bytes crossing each cut of a planned graph: cut_bytes [c] for c in
+//  1 .. n_nodes - 1 (cut_bytes has n_nodes + 1 entries; [0] and [n_nodes]
+//  are 0), counting every value a node (or the model's input) makes
+//  before the cut and a node reads after it; and the model outputs' bytes
+void
+    zi_partition_cut_bytes (const zi_graph_t *plan, double *cut_bytes, double *tail_bytes);
+//  Reads a `zinfer run --profile-json` file and fills usecs [i] with the
+//  time per run of the plan's node i, found by name. -1 with an error
+//  naming the first node the file lacks, or what is wrong with the file
+int
+    zi_partition_read_profile (const char *path, const zi_graph_t *plan, double *usecs);
+
+//  Self test: the DP against brute force over every cut set
+void
+    zi_partition_test (zi_test_t *t);
+
+#endif
