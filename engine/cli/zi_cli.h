@@ -20,6 +20,8 @@ int zi_cli_inspect (int argc, char **argv);
 int zi_cli_trace (int argc, char **argv);
 int zi_cli_status (int argc, char **argv);
 int zi_cli_keygen (int argc, char **argv);
+int zi_cli_split (int argc, char **argv);
+int zi_cli_plan (int argc, char **argv);
 
 //  Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad input
 #define ZI_EXIT_FAILURE 1
@@ -94,6 +96,14 @@ int64_t
 //  the run took in ms; -1 with the reason if it failed
 double
     zi_cli_timed_run (zi_session_t *session, zi_tensor_t *const *inputs);
+//  Each node's time per run (microseconds) of a planned graph: read from a
+//  `zinfer run --profile-json` file, or (profile_path NULL) measured now by
+//  running that command's code on random inputs, `runs` times at one
+//  thread, with a progress line on stderr (zi_cli_split.c). Returns 0, or
+//  the exit code after saying what went wrong
+int
+    zi_cli_profile_plan (const char *command, const char *model_path, const zi_graph_t *plan,
+                         bool no_fuse, int runs, const char *profile_path, double *usecs);
 //  Sorts doubles and returns the value at quantile q (0..1)
 double
     zi_cli_quantile (double *values, int count, double q);

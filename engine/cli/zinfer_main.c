@@ -15,6 +15,8 @@ typedef struct {
 static const s_command_t s_commands [] = {
     {"run",  zi_cli_run,  "run a model locally on .npy inputs"},
     {"info", zi_cli_info, "list a model's nodes, shapes, parameters and MACs"},
+    {"split", zi_cli_split, "write a topology that cuts a model into N processes"},
+    {"plan", zi_cli_plan, "what a topology would run where, predicted, without starting it"},
     {"demo", zi_cli_demo, "classify handwritten digits with the built-in model"},
     {"up",   zi_cli_up,   "start a topology's processes on this host and supervise them"},
     {"infer", zi_cli_infer, "send requests to a running topology"},

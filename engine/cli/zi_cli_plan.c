@@ -1,0 +1,496 @@
+/*  =========================================================================
+    zi_cli_plan - `zinfer plan`: what a topology would run where, and what
+    it would cost, without starting anything
+
+    Loads and places the topology as `zinfer up` does (zi_deploy_new),
+    then prints per host and process the nodes, threads and predicted
+    compute, every edge that crosses a thread, process or host with its
+    bytes and transport, the endpoints, and warnings. --dot draws it for
+    graphviz. The predictions use zi_partition's hop model
+    (docs/placement.md).
+    =========================================================================
+*/
+
+#include "zi_cli.h"
+#include "zi_deploy.h"
+#include "zi_partition.h"
+#include <errno.h>
+#include <math.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *s_usage =
+    "usage: zinfer plan TOPOLOGY.yaml [--profile FILE] [--dot FILE] [--png FILE] [options]\n"
+    "\n"
+    "Loads and places the topology without starting anything, and prints\n"
+    "per process its nodes, threads and predicted compute, every edge that\n"
+    "crosses a thread, process or host with its bytes and transport, the\n"
+    "endpoints and ports, the predicted latency and throughput, and warnings.\n"
+    "\n"
+    "  --profile FILE   node times from `zinfer run --profile-json` instead of\n"
+    "                   a quick profile now\n"
+    "  --runs R         timed runs of the quick profile, 1 to 100000 (default 5)\n"
+    "  --base-port P    as `zinfer up --base-port P` would place the ports\n"
+    "  --dot FILE       also write the placement as graphviz DOT: processes as\n"
+    "                   clusters inside host clusters, cross-process edges dashed\n"
+    "  --png FILE       also draw it with graphviz's dot (needs graphviz)\n"
+    "  -h, --help       this text\n";
+
+//  Where one end of an edge runs: an actor, or the gateway (actor -1)
+typedef struct {
+    int actor;                  //  actor index, -1: the gateway
+    int process;                //  its process
+    int thread;                 //  its worker thread there
+} s_end_t;
+
+static s_end_t
+s_actor_end (const zi_deploy_t *deploy, int node)
+{
+    if (node < 0)
+        return (s_end_t) {-1, deploy->gateway_process, deploy->gateway_thread};
+    int actor = deploy->first_actor [node];
+    return (s_end_t) {actor, deploy->actors [actor].process, deploy->actors [actor].thread};
+}
+
+//  What an edge crosses: 0 nothing, 1 a thread, 2 a process, 3 a host
+static int
+s_crossing (const zi_deploy_t *deploy, s_end_t from, s_end_t to)
+{
+    const zi_topology_t *topology = deploy->topology;
+    if (topology->processes [from.process].host != topology->processes [to.process].host)
+        return 3;
+    if (from.process != to.process)
+        return 2;
+    return from.thread != to.thread;
+}
+
+static const char *s_crossing_names [] = {"", "thread", "process", "host"};
+
+//  The name of an edge's end for people
+static const char *
+s_end_name (const zi_deploy_t *deploy, s_end_t end, char *buffer, size_t size)
+{
+    if (end.actor < 0)
+        return "gateway";
+    return zi_deploy_actor_name (deploy, end.actor, buffer, size);
+}
+
+//  Calls fn for every edge of the deployment: node outputs to their
+//  consumers or the gateway, and model inputs from the gateway. Routes
+//  handed on inside a process (relays) travel with another route
+typedef void (s_edge_fn) (const zi_deploy_t *deploy, s_end_t from, s_end_t to, double bytes,
+                          const char *value, void *args);
+
+static void
+s_for_each_edge (const zi_deploy_t *deploy, s_edge_fn *fn, void *args)
+{
+    const zi_graph_t *plan = deploy->plan;
+    for (int route = 0; route < deploy->n_input_routes; route++) {
+        int value = plan->inputs [deploy->input_route_input [route]];
+        fn (deploy, s_actor_end (deploy, -1), s_actor_end (deploy, deploy->input_routes [route].node),
+            (double) plan->values [value].info.nbytes, plan->values [value].name, args);
+    }
+    for (int node = 0; node < plan->n_nodes; node++)
+        for (int route = 0; route < deploy->n_routes [node]; route++) {
+            if (deploy->relay [node][route] >= 0)
+                continue;
+            int value = plan->nodes [node].outputs [deploy->route_output [node][route]];
+            fn (deploy, s_actor_end (deploy, node),
+                s_actor_end (deploy, deploy->routes [node][route].node),
+                (double) plan->values [value].info.nbytes, plan->values [value].name, args);
+        }
+}
+
+typedef struct {
+    const double *usecs;        //  per node
+    double *process_send;       //  per process: hop time of what it sends out
+    int crossing;               //  edges that cross a thread or more
+    FILE *out;                  //  where to print them, or NULL
+} s_edges_t;
+
+static zi_hop_t
+s_hop (const zi_deploy_t *deploy, s_end_t from, s_end_t to)
+{
+    const zi_topology_t *topology = deploy->topology;
+    bool tcp = topology->transport_tcp
+        || topology->processes [from.process].host != topology->processes [to.process].host;
+    return tcp? (zi_hop_t) {ZI_HOP_TCP_USECS, ZI_HOP_TCP_BANDWIDTH}:
+                (zi_hop_t) {ZI_HOP_IPC_USECS, ZI_HOP_IPC_BANDWIDTH};
+}
+
+static void
+s_on_edge (const zi_deploy_t *deploy, s_end_t from, s_end_t to, double bytes,
+           const char *value, void *args)
+{
+    s_edges_t *edges = args;
+    int crossing = s_crossing (deploy, from, to);
+    if (crossing == 0)
+        return;
+    edges->crossing++;
+    if (crossing >= 2) {
+        zi_hop_t hop = s_hop (deploy, from, to);
+        edges->process_send [from.process] += zi_hop_usecs (&hop, bytes);
+    }
+    if (!edges->out)
+        return;
+    char from_name [300], to_name [300], endpoint [300];
+    if (crossing == 1)
+        snprintf (endpoint, sizeof endpoint, "inproc");
+    else
+        zi_deploy_mailbox (deploy, to.actor, from.process, endpoint, sizeof endpoint);
+    fprintf (edges->out, "  %s -> %s: '%s' %.0f bytes, %s %s -> %s, %s\n",
+             s_end_name (deploy, from, from_name, sizeof from_name),
+             s_end_name (deploy, to, to_name, sizeof to_name), value, bytes,
+             s_crossing_names [crossing], deploy->topology->processes [from.process].name,
+             deploy->topology->processes [to.process].name, endpoint);
+}
+
+//  Whether a host is this machine, whose cores sysconf knows
+static bool
+s_local_host (const zi_topology_t *topology, int host)
+{
+    const char *address = topology->hosts [host].address;
+    return topology->n_hosts == 1 || strcmp (address, "127.0.0.1") == 0
+        || strcmp (address, "localhost") == 0 || strcmp (address, "::1") == 0;
+}
+
+//  Counts a warning, printing the heading before the first; true
+static bool
+s_warning (int *warnings)
+{
+    if ((*warnings)++ == 0)
+        printf ("\nwarnings\n");
+    return true;
+}
+
+//  A DOT identifier or label, quoted
+static void
+s_dot_string (FILE *out, const char *text)
+{
+    fputc ('"', out);
+    for (const char *at = text; *at; at++)
+        if (*at == '"' || *at == '\\')
+            fprintf (out, "\\%c", *at);
+        else
+        if (*at == '\n')
+            fprintf (out, "\\n");         //  a line break in a label
+        else
+        if ((unsigned char) *at >= 0x20)
+            fputc (*at, out);
+    fputc ('"', out);
+}
+
+typedef struct {
+    FILE *out;
+} s_dot_t;
+
+static void
+s_dot_edge (const zi_deploy_t *deploy, s_end_t from, s_end_t to, double bytes,
+            const char *value, void *args)
+{
+    FILE *out = ((s_dot_t *) args)->out;
+    char from_id [32], to_id [32];
+    snprintf (from_id, sizeof from_id, from.actor < 0? "gateway": "a%d", from.actor);
+    snprintf (to_id, sizeof to_id, to.actor < 0? "gateway": "a%d", to.actor);
+    if (from.process != to.process)
+        fprintf (out, "  %s -> %s [style=dashed, label=\"%.0f B\"];\n", from_id, to_id, bytes);
+    else
+        fprintf (out, "  %s -> %s;\n", from_id, to_id);
+}
+
+static int
+s_write_dot (const zi_deploy_t *deploy, const double *usecs, const double *process_compute,
+             const char *path)
+{
+    FILE *out = fopen (path, "w");
+    if (!out)
+        return zi_error ("%s: cannot create: %s", path, strerror (errno));
+    const zi_topology_t *topology = deploy->topology;
+    fprintf (out, "digraph ");
+    s_dot_string (out, topology->name);
+    fprintf (out, " {\n  node [shape=box, fontsize=10];\n  edge [fontsize=9];\n");
+    for (int host = 0; host < topology->n_hosts; host++) {
+        char label [300];
+        snprintf (label, sizeof label, "host %s (%s)", topology->hosts [host].name,
+                  topology->hosts [host].address);
+        fprintf (out, "  subgraph cluster_host%d {\n    label=", host);
+        s_dot_string (out, label);
+        fprintf (out, ";\n");
+        for (int process = 0; process < topology->n_processes; process++) {
+            if (topology->processes [process].host != host)
+                continue;
+            snprintf (label, sizeof label, "%s: %d thread%s, %.3f ms",
+                      topology->processes [process].name, topology->processes [process].threads,
+                      topology->processes [process].threads == 1? "": "s",
+                      process_compute [process] / 1000);
+            fprintf (out, "    subgraph cluster_p%d {\n      label=", process);
+            s_dot_string (out, label);
+            fprintf (out, ";\n");
+            if (process == deploy->gateway_process)
+                fprintf (out, "      gateway [shape=ellipse];\n");
+            for (int actor = 0; actor < deploy->n_actors; actor++) {
+                const zi_deploy_actor_t *info = &deploy->actors [actor];
+                if (info->process != process)
+                    continue;
+                char name [300];
+                snprintf (label, sizeof label, "%s\n%s, thread %d, %.3f ms",
+                          zi_deploy_actor_name (deploy, actor, name, sizeof name),
+                          deploy->plan->nodes [info->node].op_type, info->thread,
+                          usecs [info->node] / 1000);
+                fprintf (out, "      a%d [label=", actor);
+                s_dot_string (out, label);
+                fprintf (out, "];\n");
+            }
+            fprintf (out, "    }\n");
+        }
+        fprintf (out, "  }\n");
+    }
+    s_dot_t dot = {out};
+    s_for_each_edge (deploy, s_dot_edge, &dot);
+    fprintf (out, "}\n");
+    if (fclose (out))
+        return zi_error ("%s: write failed", path);
+    return 0;
+}
+
+//  Runs `dot -Tpng DOT -o PNG`
+static int
+s_draw_png (const char *dot_path, const char *png_path)
+{
+    pid_t child = fork ();
+    if (child < 0)
+        return zi_error ("cannot start dot: %s", strerror (errno));
+    if (child == 0) {
+        execlp ("dot", "dot", "-Tpng", dot_path, "-o", png_path, (char *) NULL);
+        fprintf (stderr, "zinfer plan: cannot run dot (is graphviz installed?): %s\n",
+                 strerror (errno));
+        _exit (127);
+    }
+    int status = 0;
+    while (waitpid (child, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+        return zi_error ("dot could not draw %s (exit %d)", png_path,
+                         WIFEXITED (status)? WEXITSTATUS (status): -1);
+    return 0;
+}
+
+int
+zi_cli_plan (int argc, char **argv)
+{
+    const char *path = NULL, *profile_path = NULL, *dot_path = NULL, *png_path = NULL;
+    long base_port = 0, runs = 5;
+    const zi_opt_t table [] = {
+        ZI_CLI_TEXT ("--profile", &profile_path),
+        ZI_CLI_INT ("--runs", &runs, 1, 100000),
+        ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
+        ZI_CLI_TEXT ("--dot", &dot_path),
+        ZI_CLI_TEXT ("--png", &png_path),
+        ZI_CLI_END
+    };
+    int parsed = zi_cli_parse ("plan", s_usage, argc, argv, table, &path, 1);
+    if (parsed != ZI_CLI_GO_ON)
+        return parsed;
+    if (!path)
+        return zi_cli_fail ("plan", "no topology given (usage: zinfer plan TOPOLOGY.yaml)");
+    zi_deploy_t *deploy = zi_deploy_new (path, (int) base_port);
+    if (!deploy)
+        return zi_cli_fail ("plan", "%s", zi_error_text ());
+    const zi_topology_t *topology = deploy->topology;
+    const zi_graph_t *plan = deploy->plan;
+    int n_processes = topology->n_processes;
+    double *usecs = calloc (plan->n_nodes + 1, sizeof (double));
+    double *process_compute = calloc (n_processes + 1, sizeof (double));
+    double *process_send = calloc (n_processes + 1, sizeof (double));
+    assert (usecs && process_compute && process_send);
+    int rc = zi_cli_profile_plan ("plan", topology->model_path, plan, !topology->fuse,
+                                  (int) runs, profile_path, usecs);
+    if (rc)
+        goto done;
+    rc = ZI_EXIT_USAGE;
+    double total = 0;
+    for (int actor = 0; actor < deploy->n_actors; actor++) {
+        int node = deploy->actors [actor].node;
+        //  Replicas share their node's requests
+        process_compute [deploy->actors [actor].process] += usecs [node] / deploy->replicas [node];
+    }
+    for (int node = 0; node < plan->n_nodes; node++)
+        total += usecs [node];
+    s_edges_t edges = {usecs, process_send, 0, NULL};
+    s_for_each_edge (deploy, s_on_edge, &edges);
+
+    printf ("topology '%s' (%s): %d nodes of %s in %d process%s on %d host%s, %s between "
+            "processes of a host\n", topology->name, topology->path, plan->n_nodes,
+            topology->model_path, n_processes, n_processes == 1? "": "es", topology->n_hosts,
+            topology->n_hosts == 1? "": "s", topology->transport_tcp? "tcp": "ipc");
+    if (profile_path)
+        printf ("node times from %s: %.3f ms per run\n", profile_path, total / 1000);
+    else
+        printf ("node times from a quick profile (%ld runs at one thread): %.3f ms per run\n",
+                runs, total / 1000);
+    long cores = sysconf (_SC_NPROCESSORS_ONLN);
+    for (int host = 0; host < topology->n_hosts; host++) {
+        int processes = 0, threads = 0;
+        for (int process = 0; process < n_processes; process++)
+            if (topology->processes [process].host == host) {
+                processes++;
+                threads += topology->processes [process].threads
+                         * topology->processes [process].blas_threads;
+            }
+        printf ("\nhost %s (%s): %d process%s, %d compute thread%s, ", topology->hosts [host].name,
+                topology->hosts [host].address, processes, processes == 1? "": "es", threads,
+                threads == 1? "": "s");
+        if (s_local_host (topology, host))
+            printf ("%ld cores here\n", cores);
+        else
+            printf ("cores not known from here\n");
+        for (int process = 0; process < n_processes; process++) {
+            const zi_topo_process_t *info = &topology->processes [process];
+            if (info->host != host)
+                continue;
+            int count = 0, first = -1, last = -1;
+            for (int node = 0; node < plan->n_nodes; node++)
+                if (deploy->actors [deploy->first_actor [node]].process == process) {
+                    count++;
+                    first = first < 0? node: first;
+                    last = node;
+                }
+            printf ("  process %s%s: %d thread%s (blas %d), %d node%s", info->name,
+                    process == deploy->gateway_process? " (gateway)": "", info->threads,
+                    info->threads == 1? "": "s", info->blas_threads, count, count == 1? "": "s");
+            if (count)
+                printf (" %s .. %s", plan->nodes [first].name, plan->nodes [last].name);
+            printf (", compute %.3f ms, sends %.3f ms\n", process_compute [process] / 1000,
+                    process_send [process] / 1000);
+            for (int thread = 0; thread < info->threads && info->threads > 1; thread++) {
+                int actors = 0, first_actor = -1, last_actor = -1;
+                double thread_usecs = 0;
+                for (int actor = 0; actor < deploy->n_actors; actor++)
+                    if (deploy->actors [actor].process == process
+                    &&  deploy->actors [actor].thread == thread) {
+                        int node = deploy->actors [actor].node;
+                        actors++;
+                        first_actor = first_actor < 0? actor: first_actor;
+                        last_actor = actor;
+                        thread_usecs += usecs [node] / deploy->replicas [node];
+                    }
+                char first_name [300], last_name [300];
+                printf ("    thread %d: %d actor%s", thread, actors, actors == 1? "": "s");
+                if (actors)
+                    printf (" %s .. %s", zi_deploy_actor_name (deploy, first_actor, first_name,
+                                                               sizeof first_name),
+                            zi_deploy_actor_name (deploy, last_actor, last_name, sizeof last_name));
+                printf (", compute %.3f ms\n", thread_usecs / 1000);
+            }
+        }
+    }
+
+    printf ("\nedges that cross a thread, process or host: %d\n", edges.crossing);
+    edges.out = stdout;
+    edges.crossing = 0;
+    for (int process = 0; process < n_processes; process++)
+        process_send [process] = 0;
+    s_for_each_edge (deploy, s_on_edge, &edges);
+
+    char endpoint [300], local [300];
+    zi_deploy_client_endpoint (deploy, endpoint, sizeof endpoint);
+    zi_deploy_client_ipc_endpoint (deploy, local, sizeof local);
+    printf ("\nendpoints\n  clients: %s (on its host also %s)\n", endpoint, local);
+    for (int process = 0; process < n_processes; process++) {
+        char stats [300];
+        zi_deploy_monitor_endpoint (deploy, process, endpoint, sizeof endpoint);
+        zi_deploy_stats_endpoint (deploy, process, stats, sizeof stats);
+        printf ("  process %s: monitor %s, stats %s\n", topology->processes [process].name,
+                endpoint, stats);
+    }
+    int tcp_mailboxes = 0;
+    for (int actor = 0; actor < deploy->n_actors; actor++)
+        if (deploy->actors [actor].tcp_port > 0) {
+            char name [300];
+            printf ("%s%s tcp port %d", tcp_mailboxes++? ", ": "  mailboxes on tcp: ",
+                    zi_deploy_actor_name (deploy, actor, name, sizeof name),
+                    deploy->actors [actor].tcp_port);
+        }
+    if (deploy->gateway_tcp_port > 0)
+        printf ("%sgateway results tcp port %d", tcp_mailboxes++? ", ": "  mailboxes on tcp: ",
+                deploy->gateway_tcp_port);
+    if (tcp_mailboxes)
+        printf ("\n");
+
+    //  Predicted: a request walks every stage and every hop between them;
+    //  a pipeline runs as fast as its slowest process with its sends
+    double hops = 0, slowest = 0, fastest = INFINITY;
+    int slowest_process = -1, fastest_process = -1;
+    for (int process = 0; process < n_processes; process++) {
+        hops += process_send [process];
+        double stage = process_compute [process] + process_send [process];
+        bool runs_nodes = process_compute [process] > 0 || process != deploy->gateway_process;
+        if (!runs_nodes)
+            continue;
+        if (stage > slowest) {
+            slowest = stage;
+            slowest_process = process;
+        }
+        if (stage < fastest) {
+            fastest = stage;
+            fastest_process = process;
+        }
+    }
+    printf ("\npredicted: latency %.3f ms (compute %.3f ms, hops %.3f ms); throughput %.0f "
+            "requests/s, the slowest process %s at %.3f ms with its sends\n",
+            (total + hops) / 1000, total / 1000, hops / 1000, slowest > 0? 1e6 / slowest: 0,
+            slowest_process >= 0? topology->processes [slowest_process].name: "-",
+            slowest / 1000);
+
+    int warnings = 0;
+    for (int host = 0; host < topology->n_hosts; host++) {
+        if (!s_local_host (topology, host))
+            continue;
+        int threads = 0;
+        for (int process = 0; process < n_processes; process++)
+            if (topology->processes [process].host == host)
+                threads += topology->processes [process].threads
+                         * topology->processes [process].blas_threads;
+        if (threads > cores && s_warning (&warnings))
+            printf ("  host %s: %d compute threads (threads x blas_threads) on %ld cores; "
+                    "they will take turns\n", topology->hosts [host].name, threads, cores);
+    }
+    if (fastest_process >= 0 && slowest > 2 * fastest && s_warning (&warnings))
+        printf ("  process %s (%.3f ms) is %.1fx slower than the fastest, %s (%.3f ms): a "
+                "pipeline runs at the pace of its slowest stage\n",
+                topology->processes [slowest_process].name, slowest / 1000,
+                fastest > 0? slowest / fastest: INFINITY,
+                topology->processes [fastest_process].name, fastest / 1000);
+    if (!warnings)
+        printf ("\nno warnings\n");
+
+    rc = ZI_EXIT_FAILURE;
+    char dot_temp [64] = "";
+    if (png_path && !dot_path) {
+        snprintf (dot_temp, sizeof dot_temp, "/tmp/zinfer-plan-%d.dot", (int) getpid ());
+        dot_path = dot_temp;
+    }
+    if (dot_path && s_write_dot (deploy, usecs, process_compute, dot_path)) {
+        zi_cli_fail ("plan", "--dot %s", zi_error_text ());
+        goto done;
+    }
+    if (dot_path && !*dot_temp)
+        printf ("graph written to %s (dot -Tpng %s -o plan.png)\n", dot_path, dot_path);
+    if (png_path) {
+        int drawn = s_draw_png (dot_path, png_path);
+        if (*dot_temp)
+            unlink (dot_temp);
+        if (drawn) {
+            zi_cli_fail ("plan", "--png: %s", zi_error_text ());
+            goto done;
+        }
+        printf ("picture written to %s\n", png_path);
+    }
+    rc = 0;
+done:
+    free (usecs);
+    free (process_compute);
+    free (process_send);
+    zi_deploy_destroy (&deploy);
+    return rc;
+}

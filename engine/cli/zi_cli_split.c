@@ -1,0 +1,340 @@
+/*  =========================================================================
+    zi_cli_split - `zinfer split`: a topology that cuts a model into N
+    processes where the measured time and the bytes crossing say to
+
+    Profiles the model as `zinfer run --profile-json` does (by running that
+    command's code, on random inputs), or reads such a profile, then lets
+    zi_partition choose the ranges and writes them as a commented YAML
+    topology that `zinfer up` runs unedited.
+    =========================================================================
+*/
+
+#include "zi_cli.h"
+#include "zi_partition.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+static const char *s_usage =
+    "usage: zinfer split MODEL.onnx -o TOPOLOGY.yaml --processes N [options]\n"
+    "\n"
+    "Writes a topology that runs MODEL in N processes on this host, each a\n"
+    "contiguous range of the planned nodes, cut where the predicted time is\n"
+    "least: it profiles the model first (or reads --profile), and prices a\n"
+    "hop between processes as a fixed cost plus its bytes over a bandwidth\n"
+    "(docs/placement.md).\n"
+    "\n"
+    "  -o, --output FILE      the topology to write\n"
+    "  --processes N          processes, 1 to 1024 (at most one per node)\n"
+    "  --objective KIND       latency (default): least time per request;\n"
+    "                         throughput: the slowest stage as fast as it can be\n"
+    "  --transport KIND       ipc (default) or tcp between the processes\n"
+    "  --threads T            worker threads per process, 1 to 256 (default 1)\n"
+    "  --profile FILE         node times from `zinfer run --profile-json` instead\n"
+    "                         of profiling now\n"
+    "  --runs R               timed runs of the profile, 1 to 100000 (default 20)\n"
+    "  --base-port P          the topology's base_port, 1 to 65535 (default 7100)\n"
+    "  -h, --help             this text\n";
+
+//  The profile: runs `zinfer run MODEL --input ... --threads 1 --repeat
+//  runs --profile-json PATH` in this process (its code, not a copy) on
+//  random inputs of the model's shapes, its output summary kept off stdout
+static int
+s_profile_to_file (const char *command, const char *model_path, bool no_fuse, int runs,
+                   const char *json_path, const char *folder)
+{
+    zi_model_t *model = zi_model_load (model_path);
+    if (!model)
+        return zi_cli_fail (command, "%s", zi_error_text ());
+    int n_inputs = zi_model_n_inputs (model);
+    char input_paths [ZI_MAX_GRAPH_INPUTS][300];
+    char runs_text [16];
+    snprintf (runs_text, sizeof runs_text, "%d", runs);
+    const char *args [2 * ZI_MAX_GRAPH_INPUTS + 12];
+    int n_args = 0;
+    args [n_args++] = "run";
+    args [n_args++] = model_path;
+    int rc = 0;
+    for (int input = 0; input < n_inputs && input < ZI_MAX_GRAPH_INPUTS; input++) {
+        const zi_value_t *value = &model->graph->values [model->graph->inputs [input]];
+        int64_t dims [ZI_MAX_DIMS];
+        for (int axis = 0; axis < value->info.ndim; axis++)
+            dims [axis] = value->info.dims [axis] < 0? 1: value->info.dims [axis];
+        zi_tensor_t *tensor = zi_test_data (value->info.dtype, value->info.ndim, dims,
+                                            1234 + input);
+        snprintf (input_paths [input], sizeof input_paths [input], "%s/input%d.npy", folder,
+                  input);
+        if (!tensor || zi_npy_save (tensor, input_paths [input]))
+            rc = zi_cli_fail (command, "cannot write a random input for the profile: %s",
+                              zi_error_text ());
+        zi_tensor_destroy (&tensor);
+        args [n_args++] = "--input";
+        args [n_args++] = input_paths [input];
+    }
+    zi_model_destroy (&model);
+    if (rc)
+        return rc;
+    args [n_args++] = "--threads";
+    args [n_args++] = "1";
+    args [n_args++] = "--repeat";
+    args [n_args++] = runs_text;
+    args [n_args++] = "--profile-json";
+    args [n_args++] = json_path;
+    if (no_fuse)
+        args [n_args++] = "--no-fuse";
+    args [n_args] = NULL;
+    //  run prints its outputs and the profile tables on stdout, which may
+    //  be where a script reads this command's own answer
+    fflush (stdout);
+    int saved = dup (STDOUT_FILENO);
+    int quiet = open ("/dev/null", O_WRONLY);
+    if (saved >= 0 && quiet >= 0)
+        dup2 (quiet, STDOUT_FILENO);
+    rc = zi_cli_run (n_args, (char **) args);
+    fflush (stdout);
+    if (saved >= 0) {
+        dup2 (saved, STDOUT_FILENO);
+        close (saved);
+    }
+    if (quiet >= 0)
+        close (quiet);
+    for (int input = 0; input < n_inputs && input < ZI_MAX_GRAPH_INPUTS; input++)
+        unlink (input_paths [input]);
+    return rc;
+}
+
+int
+zi_cli_profile_plan (const char *command, const char *model_path, const zi_graph_t *plan,
+                     bool no_fuse, int runs, const char *profile_path, double *usecs)
+{
+    if (profile_path) {
+        if (zi_partition_read_profile (profile_path, plan, usecs))
+            return zi_cli_fail (command, "--profile %s", zi_error_text ());
+        return 0;
+    }
+    char folder [] = "/tmp/zinfer-profile-XXXXXX";
+    if (!mkdtemp (folder))
+        return zi_cli_fail (command, "cannot create a folder for the profile: %s",
+                            strerror (errno));
+    char json_path [300];
+    snprintf (json_path, sizeof json_path, "%s/profile.json", folder);
+    fprintf (stderr, "zinfer %s: profiling %s (%d runs at one thread) ...\n", command,
+             model_path, runs);
+    int rc = s_profile_to_file (command, model_path, no_fuse, runs, json_path, folder);
+    if (rc == 0 && zi_partition_read_profile (json_path, plan, usecs))
+        rc = zi_cli_fail (command, "the profile: %s", zi_error_text ());
+    unlink (json_path);
+    rmdir (folder);
+    return rc;
+}
+
+//  A node name as a YAML double-quoted scalar: names may hold ':', '#' or
+//  quotes that a plain scalar cannot
+static void
+s_yaml_string (FILE *out, const char *text)
+{
+    fputc ('"', out);
+    for (const unsigned char *at = (const unsigned char *) text; *at; at++)
+        if (*at == '"' || *at == '\\')
+            fprintf (out, "\\%c", *at);
+        else
+        if (*at < 0x20 || *at == 0x7F)
+            fprintf (out, "\\x%02x", *at);
+        else
+            fputc (*at, out);
+    fputc ('"', out);
+}
+
+//  Values that cross the cut before node `cut`
+static int
+s_crossing_values (const zi_graph_t *plan, int cut)
+{
+    int count = 0;
+    for (int value = 0; value < plan->n_values; value++) {
+        if (plan->values [value].constant || plan->values [value].producer >= cut)
+            continue;
+        bool read = false;
+        for (int node = cut; node < plan->n_nodes && !read; node++)
+            for (int slot = 0; slot < plan->nodes [node].n_inputs; slot++)
+                if (plan->nodes [node].inputs [slot] == value)
+                    read = true;
+        count += read;
+    }
+    return count;
+}
+
+static int
+s_write_topology (FILE *out, const char *model_path, const char *real_model,
+                  const zi_graph_t *plan, const zi_partition_t *split, bool tcp, int threads,
+                  long base_port, int runs, const char *profile_path)
+{
+    int n_parts = split->n_parts;
+    double compute = 0, latency = 0, slowest = 0;
+    int slowest_stage = 0;
+    for (int stage = 0; stage < n_parts; stage++) {
+        double stage_compute, send;
+        zi_partition_stage (split, stage, &stage_compute, &send);
+        compute += stage_compute;
+        latency += stage_compute + send;
+        if (stage_compute + send > slowest) {
+            slowest = stage_compute + send;
+            slowest_stage = stage;
+        }
+    }
+    fprintf (out, "# Written by `zinfer split`: %s in %d process%s, cut for %s.\n",
+             model_path, n_parts, n_parts == 1? "": "es",
+             split->objective == ZI_PARTITION_LATENCY? "latency": "throughput");
+    if (profile_path)
+        fprintf (out, "# Node times from %s: %.3f ms per run.\n", profile_path, compute / 1000);
+    else
+        fprintf (out, "# Node times profiled at one thread over %d runs: %.3f ms per run.\n",
+                 runs, compute / 1000);
+    fprintf (out, "# A hop over %s costs %.0f us + bytes / %.0f bytes per us "
+             "(docs/placement.md).\n", tcp? "tcp": "ipc", split->hop.usecs,
+             split->hop.bytes_per_usec);
+    fprintf (out, "# Predicted: latency %.3f ms (compute %.3f ms, %d hop%s %.3f ms); "
+             "throughput %.0f requests/s, the slowest stage stage%d at %.3f ms with its "
+             "send.\n", latency / 1000, compute / 1000, n_parts > 1? n_parts: 0,
+             n_parts == 2? "": "s", (latency - compute) / 1000,
+             slowest > 0? 1e6 / slowest: 0, slowest_stage + 1, slowest / 1000);
+    fprintf (out, "model: ");
+    s_yaml_string (out, real_model);
+    fprintf (out, "\n");
+    if (base_port)
+        fprintf (out, "base_port: %ld\n", base_port);
+    fprintf (out, "transport: %s\n", tcp? "tcp": "ipc");
+    fprintf (out, "processes:\n");
+    for (int stage = 0; stage < n_parts; stage++)
+        fprintf (out, "  - name: stage%d\n    threads: %d\n", stage + 1, threads);
+    fprintf (out, "placement:\n");
+    for (int stage = 0; stage < n_parts; stage++) {
+        int first = split->first [stage], last = split->first [stage + 1] - 1;
+        double stage_compute, send;
+        zi_partition_stage (split, stage, &stage_compute, &send);
+        if (stage > 0) {
+            double bytes = split->cut_bytes [first];
+            int values = s_crossing_values (plan, first);
+            fprintf (out, "  # cut: %.0f bytes cross (%d tensor%s), a hop of %.3f ms\n",
+                     bytes, values, values == 1? "": "s",
+                     zi_hop_usecs (&split->hop, bytes) / 1000);
+        }
+        fprintf (out, "  # stage%d: %d node%s, predicted %.3f ms (compute %.3f ms, send %.3f ms)\n",
+                 stage + 1, last - first + 1, last == first? "": "s",
+                 (stage_compute + send) / 1000, stage_compute / 1000, send / 1000);
+        fprintf (out, "  - process: stage%d\n    from: ", stage + 1);
+        s_yaml_string (out, plan->nodes [first].name);
+        fprintf (out, "\n    to: ");
+        s_yaml_string (out, plan->nodes [last].name);
+        fprintf (out, "\n");
+    }
+    return 0;
+}
+
+int
+zi_cli_split (int argc, char **argv)
+{
+    const char *model_path = NULL, *output_path = NULL, *short_output = NULL;
+    const char *objective_text = "latency", *transport_text = "ipc", *profile_path = NULL;
+    long processes = 0, threads = 1, base_port = 0, runs = 20;
+    const zi_opt_t table [] = {
+        ZI_CLI_TEXT ("-o", &short_output),
+        ZI_CLI_TEXT ("--output", &output_path),
+        ZI_CLI_INT ("--processes", &processes, 1, 1024),
+        ZI_CLI_TEXT ("--objective", &objective_text),
+        ZI_CLI_TEXT ("--transport", &transport_text),
+        ZI_CLI_INT ("--threads", &threads, 1, 256),
+        ZI_CLI_TEXT ("--profile", &profile_path),
+        ZI_CLI_INT ("--runs", &runs, 1, 100000),
+        ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
+        ZI_CLI_END
+    };
+    int parsed = zi_cli_parse ("split", s_usage, argc, argv, table, &model_path, 1);
+    if (parsed != ZI_CLI_GO_ON)
+        return parsed;
+    if (short_output && output_path)
+        return zi_cli_fail ("split", "-o and --output both given; expected one");
+    output_path = output_path? output_path: short_output;
+    if (!model_path || !output_path || !processes)
+        return zi_cli_fail ("split", "needs MODEL.onnx, -o TOPOLOGY.yaml and --processes N "
+                            "(see zinfer split --help)");
+    zi_objective_t objective;
+    if (strcmp (objective_text, "latency") == 0)
+        objective = ZI_PARTITION_LATENCY;
+    else
+    if (strcmp (objective_text, "throughput") == 0)
+        objective = ZI_PARTITION_THROUGHPUT;
+    else
+        return zi_cli_fail ("split", "--objective expects latency or throughput, got '%s'",
+                            objective_text);
+    if (strcmp (transport_text, "ipc") && strcmp (transport_text, "tcp"))
+        return zi_cli_fail ("split", "--transport expects ipc or tcp, got '%s'", transport_text);
+    bool tcp = strcmp (transport_text, "tcp") == 0;
+
+    //  The graph a topology places: planned and fused, as `zinfer up` does
+    zi_model_t *model = zi_model_load (model_path);
+    if (!model)
+        return zi_cli_fail ("split", "%s", zi_error_text ());
+    zi_graph_t *plan = zi_graph_dup (model->graph);
+    int rc = ZI_EXIT_USAGE;
+    double *usecs = NULL, *cut_bytes = NULL;
+    int *first = NULL;
+    char *real_model = NULL;
+    if (zi_graph_plan (plan, NULL, false)) {
+        zi_cli_fail ("split", "%s: %s", model_path, zi_error_text ());
+        goto done;
+    }
+    if (processes > plan->n_nodes) {
+        zi_cli_fail ("split", "--processes %ld: %s has %d nodes after planning; expected at "
+                     "most one process per node", processes, model_path, plan->n_nodes);
+        goto done;
+    }
+    usecs = calloc (plan->n_nodes + 1, sizeof (double));
+    cut_bytes = calloc (plan->n_nodes + 1, sizeof (double));
+    first = calloc (processes + 1, sizeof (int));
+    assert (usecs && cut_bytes && first);
+    rc = zi_cli_profile_plan ("split", model_path, plan, false, (int) runs, profile_path, usecs);
+    if (rc)
+        goto done;
+    rc = ZI_EXIT_USAGE;
+    zi_partition_t split = {
+        .n_nodes = plan->n_nodes, .usecs = usecs, .cut_bytes = cut_bytes,
+        .hop = {tcp? ZI_HOP_TCP_USECS: ZI_HOP_IPC_USECS,
+                tcp? ZI_HOP_TCP_BANDWIDTH: ZI_HOP_IPC_BANDWIDTH},
+        .n_parts = (int) processes, .objective = objective, .first = first
+    };
+    zi_partition_cut_bytes (plan, cut_bytes, &split.tail_bytes);
+    if (zi_partition_solve (&split)) {
+        zi_cli_fail ("split", "%s", zi_error_text ());
+        goto done;
+    }
+    //  The model as an absolute path: the topology's folder anchors a
+    //  relative one, and that need not be where the model is found from here
+    real_model = realpath (model_path, NULL);
+    rc = ZI_EXIT_FAILURE;
+    FILE *out = fopen (output_path, "w");
+    if (!out) {
+        zi_cli_fail ("split", "%s: cannot create: %s", output_path, strerror (errno));
+        goto done;
+    }
+    s_write_topology (out, model_path, real_model? real_model: model_path, plan, &split, tcp,
+                      (int) threads, base_port, (int) runs, profile_path);
+    if (fclose (out)) {
+        zi_cli_fail ("split", "%s: write failed: %s", output_path, strerror (errno));
+        goto done;
+    }
+    printf ("zinfer split: wrote %s: %d process%s", output_path, split.n_parts,
+            split.n_parts == 1? "": "es");
+    for (int stage = 0; stage < split.n_parts; stage++)
+        printf ("%s %d", stage? ",": "; nodes", first [stage + 1] - first [stage]);
+    printf ("; predicted %s %.3f ms\n",
+            objective == ZI_PARTITION_LATENCY? "latency": "slowest stage", split.value / 1000);
+    rc = 0;
+done:
+    free (real_model);
+    free (usecs);
+    free (cut_bytes);
+    free (first);
+    zi_graph_destroy (&plan);
+    zi_model_destroy (&model);
+    return rc;
+}
