@@ -173,6 +173,51 @@ def main():
             ("unknown instruction set in ZI_ISA", ["run", DIGITS, "--input", good_input],
              ["ZI_ISA", "'avx1024'", "portable, avx2, avx512"], {"ZI_ISA": "avx1024"}),
         ]
+        # split and plan: each bad argument is one line and exit code 2,
+        # said before anything is profiled
+        with open(path("empty_profile.json"), "w") as handle:
+            handle.write('{"nodes": [], "runs": 1}\n')
+        with open(path("broken_profile.json"), "w") as handle:
+            handle.write('{"nodes": [{"name": "/conv1/Conv", "ms": }]}\n')
+        good_topology = topology("plan.yaml", "processes: [{name: p}]\n")
+        usage_cases = [
+            ("split without --processes", ["split", DIGITS, "-o", path("s.yaml")],
+             ["needs MODEL.onnx, -o TOPOLOGY.yaml and --processes N"]),
+            ("split without -o", ["split", DIGITS, "--processes", "2"],
+             ["needs MODEL.onnx, -o TOPOLOGY.yaml and --processes N"]),
+            ("split into no processes", ["split", DIGITS, "-o", path("s.yaml"),
+                                         "--processes", "0"], ["--processes", "'0'"]),
+            ("split into more processes than nodes", ["split", DIGITS, "-o", path("s.yaml"),
+                                                      "--processes", "9"],
+             ["--processes 9", "8 nodes", "at most one process per node"]),
+            ("split with an unknown objective", ["split", DIGITS, "-o", path("s.yaml"),
+                                                 "--processes", "2", "--objective", "speed"],
+             ["--objective expects latency or throughput", "'speed'"]),
+            ("split with an unknown transport", ["split", DIGITS, "-o", path("s.yaml"),
+                                                 "--processes", "2", "--transport", "udp"],
+             ["--transport expects ipc or tcp", "'udp'"]),
+            ("split with a missing profile", ["split", DIGITS, "-o", path("s.yaml"),
+                                              "--processes", "2", "--profile",
+                                              path("none.json")],
+             ["none.json", "cannot open"]),
+            ("split with a profile of another model", ["split", DIGITS, "-o", path("s.yaml"),
+                                                       "--processes", "2", "--profile",
+                                                       path("empty_profile.json")],
+             ["no time for node '/conv1/Conv'", "this model"]),
+            ("split of a truncated model", ["split", path("truncated.onnx"), "-o",
+                                            path("s.yaml"), "--processes", "2"],
+             ["not a valid ONNX"]),
+            ("plan without a topology", ["plan"], ["no topology given"]),
+            ("plan of a missing topology", ["plan", path("none.yaml")], ["none.yaml"]),
+            ("plan with a broken profile", ["plan", good_topology, "--profile",
+                                            path("broken_profile.json")],
+             ["broken_profile.json", "at byte", "expected a number"]),
+            ("plan with no runs", ["plan", good_topology, "--runs", "0"], ["--runs", "'0'"]),
+            ("plan with an unknown option", ["plan", good_topology, "--svg", "x.svg"],
+             ["unknown option '--svg'"]),
+        ]
+        cases += usage_cases
+        usage_names = {case[0] for case in usage_cases}
         for name, args, needles, *environment in cases:
             env = dict(os.environ, **environment[0]) if environment else None
             result = subprocess.run([zinfer] + args, capture_output=True, text=True, timeout=60,
@@ -181,6 +226,8 @@ def main():
             problems = []
             if result.returncode <= 0:
                 problems.append(f"exit code {result.returncode}, expected a positive one")
+            elif name in usage_names and result.returncode != 2:
+                problems.append(f"exit code {result.returncode}, expected 2")
             if len(lines) != 1:
                 problems.append(f"{len(lines)} error lines, expected exactly 1")
             for needle in needles:
@@ -193,7 +240,7 @@ def main():
                 print(f"ok   {name}: {lines[0]}")
         # --help works everywhere
         for command in ("run", "info", "demo", "up", "infer", "status", "top", "inspect",
-                        "trace", "keygen", "worker"):
+                        "trace", "keygen", "worker", "split", "plan"):
             result = subprocess.run([zinfer, command, "--help"], capture_output=True, text=True)
             ok = result.returncode == 0 and "usage: zinfer " + command in result.stdout
             failures += not ok

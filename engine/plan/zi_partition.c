@@ -418,8 +418,9 @@ zi_partition_read_profile (const char *path, const zi_graph_t *plan, double *use
     for (int node = 0; node < plan->n_nodes; node++)
         if (!seen [node]) {
             zi_error ("%s: no time for node '%s' of the planned graph (%d of %d nodes "
-                      "profiled); expected a profile of the same model, fused as the "
-                      "topology says", path, plan->nodes [node].name, listed, plan->n_nodes);
+                      "profiled); expected a profile of this model, fused unless the "
+                      "topology says fuse: false", path, plan->nodes [node].name, listed,
+                      plan->n_nodes);
             goto done;
         }
     rc = 0;

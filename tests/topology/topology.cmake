@@ -86,3 +86,13 @@ zi_add_case_tests (${CMAKE_SOURCE_DIR}/tests/topology/hostile_clients_test.py ho
 #  unfused against PyTorch on inputs with NaN and infinities
 add_test (NAME nan_propagation COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/nan_test.py
                                        $<TARGET_FILE:zinfer>)
+
+#  zinfer split and zinfer plan end to end: mobilenet split into 2 and 3
+#  processes, planned, started and answering bit for bit as zinfer run
+#  does (tests/split_test.py; 40 ports from +5000)
+math (EXPR ZI_SPLIT_PORT_BASE "${ZI_TEST_PORT_BASE} + 5000")
+add_test (NAME topology_split
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/split_test.py
+                  --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR}
+                  --port-base ${ZI_SPLIT_PORT_BASE})
+set_tests_properties (topology_split PROPERTIES FIXTURES_REQUIRED models TIMEOUT 600)

@@ -1,0 +1,155 @@
+#!/usr/bin/python3
+"""zinfer split and zinfer plan end to end: a model split into 2 and 3
+processes, the topology loaded by `zinfer plan`, started by `zinfer up`,
+and one request's answer bit for bit the one `zinfer run --threads 1`
+gives.
+
+    /usr/bin/python3 tests/split_test.py --zinfer build/zinfer --models build/models \
+        --port-base 32000
+
+Uses ports from --port-base to --port-base + 40.
+"""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+MODEL = "mobilenet_v3_small_op17"
+
+
+class Up:
+    """`zinfer up` in the background, in a session of its own; stop() ends it"""
+
+    def __init__(self, zinfer, topology, base_port, timeout=120):
+        self.process = subprocess.Popen(
+            [zinfer, "up", topology, "--base-port", str(base_port)], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.stderr = []
+        threading.Thread(target=self._drain, args=(self.process.stderr, self.stderr),
+                         daemon=True).start()
+        self.ready = False
+        deadline = time.time() + timeout
+        for line in self.process.stdout:
+            if "clients connect to" in line:
+                self.ready = True
+                break
+            if time.time() > deadline:
+                break
+        threading.Thread(target=self._drain, args=(self.process.stdout, []), daemon=True).start()
+
+    @staticmethod
+    def _drain(stream, lines):
+        for line in stream:
+            lines.append(line)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def run(args, **kwargs):
+    return subprocess.run(args, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zinfer", required=True)
+    parser.add_argument("--models", required=True)
+    parser.add_argument("--port-base", type=int, default=32000)
+    options = parser.parse_args()
+    zinfer = os.path.abspath(options.zinfer)
+    model = os.path.join(options.models, MODEL + ".onnx")
+    data = os.path.join(options.models, MODEL + ".input.npy")
+    failures = 0
+
+    def check(ok, what, detail=""):
+        nonlocal failures
+        failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {what}" + (f": {detail}" if detail and not ok else ""),
+              flush=True)
+        return ok
+
+    with tempfile.TemporaryDirectory(prefix="zinfer-split-") as folder:
+        reference = os.path.join(folder, "reference.npy")
+        result = run([zinfer, "run", model, "--input", data, "--threads", "1",
+                      "--output", reference])
+        if not check(result.returncode == 0, "zinfer run --threads 1 gives the reference",
+                     result.stderr):
+            return 1
+        profile = os.path.join(folder, "profile.json")
+        result = run([zinfer, "run", model, "--input", data, "--threads", "1", "--repeat", "5",
+                      "--profile-json", profile])
+        check(result.returncode == 0, "zinfer run --profile-json writes a profile", result.stderr)
+
+        # 2 processes: profiled by split itself, for latency, over ipc;
+        # 3 processes: from the profile file, for throughput, over tcp
+        cases = [(2, ["--objective", "latency", "--transport", "ipc", "--runs", "5"]),
+                 (3, ["--objective", "throughput", "--transport", "tcp", "--profile", profile])]
+        for index, (processes, extra) in enumerate(cases):
+            name = f"{processes} processes"
+            base_port = options.port_base + 20 * index
+            topology = os.path.join(folder, f"split{processes}.yaml")
+            result = run([zinfer, "split", model, "-o", topology, "--processes", str(processes)]
+                         + extra)
+            if not check(result.returncode == 0, f"{name}: zinfer split writes {topology}",
+                         result.stderr):
+                continue
+            if "--profile" not in extra:
+                check("profiling" in result.stderr, f"{name}: split says it profiles on stderr",
+                      result.stderr)
+            with open(topology) as handle:
+                text = handle.read()
+            check(text.count("  - process: stage") == processes
+                  and text.count("  # cut: ") == processes - 1
+                  and text.count("  # stage") == processes and "# Predicted: latency" in text,
+                  f"{name}: one range per process, a comment per process and per cut", text)
+
+            dot = os.path.join(folder, f"split{processes}.dot")
+            result = run([zinfer, "plan", topology, "--base-port", str(base_port),
+                          "--runs", "2", "--dot", dot])
+            check(result.returncode == 0 and "process stage1 (gateway)" in result.stdout
+                  and f"process stage{processes}:" in result.stdout
+                  and "predicted: latency" in result.stdout,
+                  f"{name}: zinfer plan loads and places it", result.stdout + result.stderr)
+            crossings = [line for line in result.stdout.splitlines()
+                         if ", process stage" in line and " -> " in line]
+            check(len(crossings) >= processes, f"{name}: plan lists the edges between "
+                  f"processes ({len(crossings)})", result.stdout)
+            with open(dot) as handle:
+                graph = handle.read()
+            check(graph.count("subgraph cluster_p") == processes and "style=dashed" in graph,
+                  f"{name}: --dot draws a cluster per process and dashed cuts", graph[:400])
+
+            up = Up(zinfer, topology, base_port)
+            try:
+                if not check(up.ready, f"{name}: zinfer up starts it", "".join(up.stderr[-20:])):
+                    continue
+                answer = os.path.join(folder, f"answer{processes}.npy")
+                result = run([zinfer, "infer", topology, "--base-port", str(base_port),
+                              "--input", data, "--output", answer, "--timeout", "60000"])
+                if check(result.returncode == 0, f"{name}: zinfer infer answers", result.stderr):
+                    got, want = np.load(answer), np.load(reference)
+                    check(got.dtype == want.dtype and got.shape == want.shape
+                          and got.tobytes() == want.tobytes(),
+                          f"{name}: the answer is bit for bit that of zinfer run --threads 1",
+                          f"max difference {np.max(np.abs(got - want))}")
+            finally:
+                up.stop()
+    print(f"split_test: {failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
