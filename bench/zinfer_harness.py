@@ -349,18 +349,27 @@ def progress(message):
     print(message, file=sys.stderr, flush=True)
 
 
+# The CPU flags that decide zinfer's instruction set (docs/performance.md)
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni",
+             "avx512_bf16")
+
+
 def machine_line():
-    """One line describing this machine, for the tables."""
-    model = "unknown CPU"
+    """One line describing this machine, for the tables: cores, CPU model,
+    the vector flags zinfer's kernels choose by, and the ZI_ISA cap."""
+    model, flags = "unknown CPU", set()
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:
-                if line.startswith("model name"):
+                if line.startswith("model name") and model == "unknown CPU":
                     model = line.split(":", 1)[1].strip()
-                    break
+                elif line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return f"{os.cpu_count()} cores, {model}"
+    present = " ".join(flag for flag in ISA_FLAGS if flag in flags) or "none of avx2/avx512"
+    return (f"{os.cpu_count()} cores, {model}, flags {present}, "
+            f"ZI_ISA {os.environ.get('ZI_ISA') or 'unset'}")
 
 
 def update_doc(doc_path, section, text):
