@@ -138,9 +138,16 @@ s_on_edge (const zi_deploy_t *deploy, s_end_t from, s_end_t to, double bytes,
         snprintf (endpoint, sizeof endpoint, "inproc");
     else
         zi_deploy_mailbox (deploy, to.actor, from.process, endpoint, sizeof endpoint);
-    fprintf (edges->out, "  %s -> %s: '%s' %.0f bytes, %s %s -> %s, %s\n",
+    //  A replicated consumer gets each message on one of its replicas; the
+    //  first stands for them all
+    int replicas = to.actor >= 0? deploy->replicas [deploy->actors [to.actor].node]: 1;
+    char others [64] = "";
+    if (replicas > 1)
+        snprintf (others, sizeof others, replicas == 2? " (or the other replica)":
+                  " (or one of %d other replicas)", replicas - 1);
+    fprintf (edges->out, "  %s -> %s%s: '%s' %.0f bytes, %s %s -> %s, %s\n",
              s_end_name (deploy, from, from_name, sizeof from_name),
-             s_end_name (deploy, to, to_name, sizeof to_name), value, bytes,
+             s_end_name (deploy, to, to_name, sizeof to_name), others, value, bytes,
              s_crossing_names [crossing], deploy->topology->processes [from.process].name,
              deploy->topology->processes [to.process].name, endpoint);
 }
