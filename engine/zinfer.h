@@ -3,7 +3,10 @@
 
     zinfer runs neural-network inference as a ZeroMQ dataflow of actors.
     This header is all a program needs to load an ONNX model, run it
-    locally, and (later) talk to a running topology.
+    locally, and talk to a running topology (zi_client). Link with
+    `pkg-config --cflags --libs zinfer` or CMake's zinfer::zinfer; the
+    shared library exports exactly the functions declared here
+    (docs/install.md).
 
     Conventions (CZMQ CLASS): zi_<class>_<method>; constructors return an
     owned object or NULL; destructors take the address of the reference and

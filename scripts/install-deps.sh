@@ -10,6 +10,7 @@ packages=(
     python3-numpy python3-torch python3-torchvision python3-onnx
     python3-sklearn python3-zmq python3-msgpack
     gnuplot-nox iproute2 procps clang libclang-rt-14-dev
+    dpkg-dev python3-pip python3-setuptools python3-wheel
 )
 
 missing=()
