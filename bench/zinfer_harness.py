@@ -368,8 +368,12 @@ def machine_line():
     except OSError:
         pass
     present = " ".join(flag for flag in ISA_FLAGS if flag in flags) or "none of avx2/avx512"
-    return (f"{os.cpu_count()} cores, {model}, flags {present}, "
+    line = (f"{os.cpu_count()} cores, {model}, flags {present}, "
             f"ZI_ISA {os.environ.get('ZI_ISA') or 'unset'}")
+    # OpenBLAS 0.3.21 takes CPUs newer than it for a Prescott (SSE3)
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        line += f", OPENBLAS_CORETYPE {os.environ['OPENBLAS_CORETYPE']}"
+    return line
 
 
 def update_doc(doc_path, section, text):

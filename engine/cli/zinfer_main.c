@@ -5,6 +5,7 @@
 */
 
 #include "zi_cli.h"
+#include <cblas.h>
 
 typedef struct {
     const char *name;           //  subcommand
@@ -59,9 +60,10 @@ main (int argc, char *argv [])
     }
     if (strcmp (argv [1], "--version") == 0) {
         char isa [160], model [256];
-        printf ("zinfer %d.%d.%d\nisa: %s\ncpu: %s\n", ZINFER_VERSION_MAJOR,
-                ZINFER_VERSION_MINOR, ZINFER_VERSION_PATCH, zi_isa_describe (isa, sizeof isa),
-                zi_isa_cpu_model (model, sizeof model));
+        printf ("zinfer %d.%d.%d\nisa: %s\ncpu: %s\nblas: %s, core %s\n",
+                ZINFER_VERSION_MAJOR, ZINFER_VERSION_MINOR, ZINFER_VERSION_PATCH,
+                zi_isa_describe (isa, sizeof isa), zi_isa_cpu_model (model, sizeof model),
+                openblas_get_config (), openblas_get_corename ());
         return 0;
     }
     for (size_t index = 0; index < sizeof s_commands / sizeof s_commands [0]; index++)
