@@ -14,6 +14,7 @@ Exposed or mismatched secret key files are refused before anything starts.
 """
 
 import argparse
+import faulthandler
 import json
 import os
 import subprocess
@@ -282,6 +283,9 @@ def main():
     parser.add_argument("--models", required=True)
     parser.add_argument("--port-base", type=int, default=27000)
     args = parser.parse_args()
+    # A case that hangs prints where every thread stands before ctest's
+    # timeout kills it silently
+    faulthandler.dump_traceback_later(540, exit=True)
     args.zinfer = os.path.abspath(args.zinfer)
     args.models = os.path.abspath(args.models)
     with tempfile.TemporaryDirectory(prefix="zinfer-curve-") as folder:

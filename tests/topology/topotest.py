@@ -13,6 +13,7 @@ Everything it starts is stopped again, also when a check fails.
 """
 
 import argparse
+import faulthandler
 import json
 import os
 import signal
@@ -1128,6 +1129,9 @@ def main(cases=None, doc=None, prefix="zinfer-topotest-"):
         return 2
     if args.port is None:
         args.port = args.port_base + 100 * list(cases).index(args.case)
+    # A case that hangs prints where every thread stands before ctest's
+    # timeout kills it silently
+    faulthandler.dump_traceback_later(540, exit=True)
     args.zinfer = os.path.abspath(args.zinfer)
     args.models = os.path.abspath(args.models)
     with tempfile.TemporaryDirectory(prefix=prefix) as folder:
