@@ -47,6 +47,8 @@ GATEWAY = 0xFFFF
 MAX_ATTEMPTS = 5        # a request sent this often without an answer is given up,
 GIVE_UP_AFTER = 30.0    # ... once this many seconds have passed since it was first sent
 DTYPES = {np.dtype(np.float32): 1, np.dtype(np.int64): 7, np.dtype(np.bool_): 9}
+# What `zinfer run` converts .npy files to, and so does the client
+WIDENED = {np.dtype(np.float64): np.dtype(np.float32), np.dtype(np.int32): np.dtype(np.int64)}
 NUMPY = {code: dtype for dtype, code in DTYPES.items()}
 
 
@@ -113,6 +115,33 @@ class _Block:
 
 
 PROBE_TIMEOUT = 1.5     # seconds to learn whether a tcp endpoint listens
+
+
+def _runtime_folder():
+    """Where zinfer keeps this user's runtime files (docs/security.md):
+    $XDG_RUNTIME_DIR/zinfer when that is a private folder of ours, else
+    /tmp/zinfer-UID"""
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg:
+        try:
+            info = os.stat(xdg)
+            if info.st_uid == os.getuid() and info.st_mode & 0o077 == 0:
+                return os.path.join(xdg, "zinfer")
+        except OSError:
+            pass
+    return f"/tmp/zinfer-{os.getuid()}"
+
+
+def _listening_ipc(path):
+    """True when a private folder of ours holds a socket something listens on"""
+    try:
+        folder = os.lstat(os.path.dirname(os.path.dirname(path)))
+        if folder.st_uid != os.getuid() or folder.st_mode & 0o077:
+            return False
+        check_listening("ipc://" + path)
+        return True
+    except (OSError, ConnectionRefusedError):
+        return False
 
 
 def check_listening(endpoint):
@@ -192,6 +221,49 @@ class Client:
             and os.path.isdir("/dev/shm")
         self._spare = []            # blocks free for the next requests
         self._arrays = {}           # address -> (block, bytes) of array()'s arrays
+        self._answered = {}         # id -> outputs received while waiting for another
+        self.input_names = None     # the model's input names, for dict inputs
+
+    @classmethod
+    def from_topology(cls, path, base_port=None, key_file=None, **options):
+        """A client of the topology described by the YAML file at path, as
+        `zinfer up` started it on this host (base_port: it was started
+        with --base-port). Over ipc when the gateway's folder is ours and
+        something listens there, else over tcp."""
+        import yaml
+        with open(path) as handle:
+            topology = yaml.safe_load(handle)
+        if not isinstance(topology, dict):
+            raise ValueError(f"{path}: not a topology (a YAML mapping)")
+        base = int(base_port or topology.get("base_port", 7400))
+        offset = base - int(topology.get("base_port", 7400))
+        port = int(topology.get("client_port") or topology.get("base_port", 7400)) + offset
+        name = topology.get("name") or os.path.splitext(os.path.basename(path))[0]
+        host = "127.0.0.1"
+        security = topology.get("security") or {}
+        hosts = {entry.get("name"): entry for entry in topology.get("hosts") or []}
+        if hosts:
+            gateway = (topology.get("processes") or [{}])[0].get("host")
+            entry = hosts.get(gateway) or next(iter(hosts.values()))
+            host = entry.get("address", host)
+        ipc = os.path.join(_runtime_folder(), f"{name}-{base}", "clients")
+        curve = security.get("curve", bool(hosts) and len(hosts) > 1)
+        if not curve and _listening_ipc(ipc):
+            return cls(f"ipc://{ipc}", **options)
+        if curve:
+            entry = hosts.get((topology.get("processes") or [{}])[0].get("host")) \
+                or next(iter(hosts.values()))
+            key_file = key_file or os.environ.get("ZINFER_KEY")
+            return cls(f"tcp://{host}:{port}", server_key=entry.get("public_key"),
+                       key_file=key_file, **options)
+        return cls(f"tcp://{host}:{port}", **options)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exception):
+        self.close()
+        return False
 
     def close(self):
         for entry in self._pending.values():
@@ -298,13 +370,41 @@ class Client:
         """Requests sent and not yet answered."""
         return len(self._pending)
 
-    def send(self, inputs):
-        """Sends one request (a list of arrays, in the model's input order)
-        and returns its id without waiting."""
-        arrays = [np.ascontiguousarray(x) for x in inputs]
-        for x in arrays:
+    def _arrays_of(self, inputs):
+        """The request's arrays in input order, from one array, a list or
+        tuple of them, or a dict by input name; converted as `zinfer run`
+        converts .npy files (float64 to float32, int32 to int64)"""
+        if isinstance(inputs, np.ndarray):
+            inputs = [inputs]
+        elif isinstance(inputs, dict):
+            if not self.input_names:
+                raise TypeError("inputs by name need the model's input names: set "
+                                "client.input_names (e.g. ['x']) or pass a list in order")
+            unknown = sorted(set(inputs) - set(self.input_names))
+            missing = [name for name in self.input_names if name not in inputs]
+            if unknown or missing:
+                raise KeyError(f"inputs by name: unknown {unknown}, missing {missing}; the "
+                               f"model's inputs are {self.input_names}")
+            inputs = [inputs[name] for name in self.input_names]
+        elif not isinstance(inputs, (list, tuple)):
+            raise TypeError(f"inputs: a numpy array, a list of arrays or a dict by name, "
+                            f"got {type(inputs).__name__}")
+        arrays = []
+        for slot, x in enumerate(inputs):
+            x = np.asarray(x)
+            if x.dtype in WIDENED:
+                x = x.astype(WIDENED[x.dtype])
             if x.dtype not in DTYPES:
-                raise TypeError(f"unsupported dtype {x.dtype} (float32, int64 or bool)")
+                raise TypeError(f"input {slot}: unsupported dtype {x.dtype} (float32 or "
+                                "float64, int64 or int32, bool)")
+            arrays.append(np.ascontiguousarray(x))
+        return arrays
+
+    def send(self, inputs):
+        """Sends one request and returns its id without waiting. inputs: a
+        numpy array (one-input models), a list of arrays in the model's
+        input order, or a dict by input name (with input_names set)."""
+        arrays = self._arrays_of(inputs)
         request = self._next_id
         self._next_id += 1
         block = self._share(arrays)
@@ -345,6 +445,13 @@ class Client:
         """Waits for the next answer; returns (id, [outputs]). Raises
         ZinferError for a failed request and TimeoutError when nothing
         comes within timeout seconds."""
+        if self._answered:
+            request = next(iter(self._answered))
+            return request, self._answered.pop(request)
+        return self._receive(timeout)
+
+    def _receive(self, timeout):
+        """The next answer off the socket"""
         deadline = time.monotonic() + timeout
         while True:
             self._resend_lost()
@@ -395,12 +502,24 @@ class Client:
             return request, outputs
 
     def infer(self, inputs, timeout=30.0):
-        """Sends one request and returns its outputs."""
+        """Sends one request and returns its outputs. Answers to earlier
+        send() calls that come meanwhile are kept for recv()."""
         request = self.send(inputs)
+        return self.wait(request, timeout)
+
+    def wait(self, request, timeout=30.0):
+        """The outputs of one request sent earlier; answers to others that
+        come meanwhile are kept for recv() or wait()."""
+        if request in self._answered:
+            return self._answered.pop(request)
+        if request not in self._pending:
+            raise KeyError(f"request {request} is not pending")
+        deadline = time.monotonic() + timeout
         while True:
-            answered, outputs = self.recv(timeout)
+            answered, outputs = self._receive(max(0.0, deadline - time.monotonic()))
             if answered == request:
                 return outputs
+            self._answered[answered] = outputs
 
     def infer_many(self, requests, inflight=8, timeout=30.0):
         """Runs many requests with up to `inflight` in flight; returns the
@@ -410,6 +529,9 @@ class Client:
             while sent < len(requests) and sent - len(answers) < inflight:
                 ids.append(self.send(requests[sent]))
                 sent += 1
-            request, outputs = self.recv(timeout)
-            answers[request] = outputs
+            request, outputs = self._receive(timeout)
+            if request in ids:
+                answers[request] = outputs
+            else:
+                self._answered[request] = outputs     # an earlier send()'s
         return [answers[request] for request in ids]

@@ -1078,6 +1078,65 @@ def shared_memory_case(args, folder, port):
         check(out.returncode == 0 and "0 differ" in out.stdout, "and serves on, bitwise right")
 
 
+def python_client_case(args, folder, port):
+    """The Python client behaves as numpy code expects: from_topology and a
+    with block; one array, a list, a tuple or a dict by input name;
+    float64 converted as zinfer run converts .npy files; infer() and wait()
+    keep the answers of earlier send() calls for recv(), none lost."""
+    model, names, path = split_topology(args, folder, port, "tiny_cnn_op13", 2, "ipc")
+    data = os.path.join(args.models, "tiny_cnn_op13.input.npy")
+    x = np.load(data)
+    other = (x[..., ::-1] * np.float32(0.5)).copy()
+    np.save(os.path.join(folder, "other.npy"), other)
+    want = local_result(args.zinfer, model, [data], folder).tobytes()
+    want_other = local_result(args.zinfer, model, [os.path.join(folder, "other.npy")],
+                              folder).tobytes()
+    input_name = subprocess.run([args.zinfer, "info", model], capture_output=True, text=True,
+                                check=True).stdout.split("input  '")[1].split("'")[0]
+    with Topology(args.zinfer, path):
+        with zinfer_client.Client.from_topology(path) as client:
+            check(client.endpoint.startswith("ipc://"), f"from_topology picks ipc on this host "
+                  f"({client.endpoint})")
+            early = [client.send([x]) for _ in range(3)]
+            (y,) = client.infer(other)
+            check(y.tobytes() == want_other, "infer() of one bare array: its own answer")
+            kept = {}
+            for _ in range(3):
+                request, (out,) = client.recv(timeout=30)
+                kept[request] = out.tobytes()
+            check(sorted(kept) == early and all(v == want for v in kept.values()),
+                  "the three earlier send()s' answers were kept for recv(), none lost")
+            a, b = client.send((x,)), client.send([other])
+            check(client.wait(b)[0].tobytes() == want_other
+                  and client.wait(a)[0].tobytes() == want, "wait() takes answers in any order")
+            (y,) = client.infer([x.astype(np.float64)])
+            check(y.tobytes() == want, "float64 is narrowed to float32 as zinfer run does")
+            try:
+                client.infer({input_name: x})
+                check(False, "a dict needs input names")
+            except TypeError as error:
+                check("input_names" in str(error), f"a dict without names says how: {error}")
+            client.input_names = [input_name]
+            (y,) = client.infer({input_name: other})
+            check(y.tobytes() == want_other, "a dict by input name")
+            try:
+                client.infer({"nope": x})
+                check(False, "an unknown input name is refused")
+            except KeyError as error:
+                check(input_name in str(error), f"an unknown name lists the real ones: {error}")
+            try:
+                client.send([x.astype(np.int8)])
+                check(False, "int8 is refused")
+            except TypeError as error:
+                check("int8" in str(error), f"an unsupported dtype is named: {error}")
+            pending = client.send([other])
+            outs = client.infer_many([[x], [x]])
+            check(all(o[0].tobytes() == want for o in outs), "infer_many answers in order")
+            check(client.recv(timeout=30)[1][0].tobytes() == want_other,
+                  "infer_many keeps an earlier send()'s answer too")
+            check(client.pending() == 0 and pending, "nothing left pending")
+
+
 CASES = {
     "backpressure": backpressure_case,
     "graceful_stop": graceful_case,
@@ -1104,6 +1163,7 @@ CASES = {
     "shared_memory": shared_memory_case,
     "relay_once": relay_case,
     "pipeline_order": pipeline_order_case,
+    "python_client": python_client_case,
 }
 
 
