@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config
     libzmq3-dev libczmq-dev libmsgpack-dev libopenblas-dev libyaml-dev
-    libprotobuf-c-dev protobuf-c-compiler libonnx-dev
+    libprotobuf-c-dev protobuf-c-compiler libonnx-dev libjson-c-dev
     python3-numpy python3-torch python3-torchvision python3-onnx
     python3-sklearn python3-zmq python3-msgpack
     gnuplot-nox iproute2 procps clang libclang-rt-14-dev

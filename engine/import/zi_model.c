@@ -7,6 +7,7 @@
 */
 
 #include "zi_classes.h"
+#include "zi_keras.h"
 #include <errno.h>
 #include <sys/stat.h>
 
@@ -29,6 +30,11 @@ s_model_new (zi_graph_t *graph, const char *name)
 zi_model_t *
 zi_model_load_buffer (const void *data, size_t size, const char *name)
 {
+    if (zi_keras_detect (data, size)) {
+        zi_error ("%s: a Keras model.json must be loaded from its file, beside its "
+                  "weight shards", name);
+        return NULL;
+    }
     return s_model_new (zi_onnx_import (data, size, name), name);
 }
 
@@ -65,6 +71,11 @@ zi_model_load (const char *path)
         zi_error ("%s: read %zu of %zu bytes", path, got, size);
         free (data);
         return NULL;
+    }
+    if (zi_keras_detect (data, size)) {
+        zi_graph_t *graph = zi_keras_import (data, size, path);
+        free (data);
+        return s_model_new (graph, path);
     }
     //  The file's bytes go as soon as they are decoded
     return s_model_new (zi_onnx_import_owned (data, size, path), path);

@@ -1,0 +1,100 @@
+/*  =========================================================================
+    zi_keras.h - Keras import, shared by zi_keras.c (model, weights, JSON)
+    and zi_keras_layers.c (one builder per Keras layer class)
+    =========================================================================
+*/
+
+#ifndef ZI_KERAS_H_INCLUDED
+#define ZI_KERAS_H_INCLUDED
+
+#include "zi_classes.h"
+#include <json-c/json.h>
+
+#define ZI_KERAS_MAX_INPUTS 64  //  inputs of one layer call (Concatenate, Add)
+
+//  A Keras tensor as built: the value holding it (NCHW when 4-d) and its
+//  Keras shape (channels last, -1 for unknown sizes)
+typedef struct {
+    int value;                  //  graph value index
+    int ndim;                   //  Keras rank, batch included
+    int64_t dims [ZI_MAX_DIMS]; //  Keras shape
+} zi_keras_tensor_t;
+
+//  One call of a layer (an entry of its inbound_nodes)
+typedef struct {
+    const char *layer;          //  layer name
+    const char *class_name;     //  Keras class, e.g. "Conv2D"
+    json_object *config;        //  the layer's config
+    int node_index;             //  which call of the layer (0 for most)
+    int n_inputs;               //  tensors in
+    zi_keras_tensor_t inputs [ZI_KERAS_MAX_INPUTS];     //  them
+    json_object *kwargs;        //  the call's keyword arguments, or NULL
+} zi_keras_call_t;
+
+typedef struct {
+    const char *source;         //  model.json path, for messages
+    char *dir;                  //  where the weight shards are
+    zi_graph_t *graph;          //  being built
+    void *weights;              //  weight name -> zi_tensor_t, Keras layout (zhashx)
+    void *tensors;              //  "layer:node:tensor" -> zi_keras_tensor_t (zhashx)
+    void *names;                //  node names taken (zhashx)
+    int n_outputs;              //  model outputs
+    zi_keras_tensor_t outputs [ZI_MAX_GRAPH_OUTPUTS];   //  them
+    char output_names [ZI_MAX_GRAPH_OUTPUTS][256];      //  their layers' names
+} zi_keras_t;
+
+//  Is this (a file's start) JSON, so not an ONNX protobuf?
+bool
+    zi_keras_detect (const void *data, size_t size);
+//  Imports a TF.js layers-model from its model.json bytes; source is the
+//  file's path, beside which the weight shards lie
+zi_graph_t *
+    zi_keras_import (const void *data, size_t size, const char *source);
+
+//  JSON: a member (NULL if absent or null), a string, a number or bool
+json_object *
+    zi_keras_get (json_object *object, const char *key);
+const char *
+    zi_keras_string (json_object *object, const char *key, const char *fallback);
+double
+    zi_keras_number (json_object *object, const char *key, double fallback);
+bool
+    zi_keras_is_number (json_object *value);
+//  A number or a list of numbers (null -> -1); the count, or -1
+int
+    zi_keras_ints (json_object *value, int64_t *values, int max);
+//  A [layer, node, tensor, ...] reference, and the tensor it names (NULL
+//  if not built)
+bool
+    zi_keras_ref (json_object *ref, const char **layer, int *node, int *tensor);
+const zi_keras_tensor_t *
+    zi_keras_lookup (zi_keras_t *self, json_object *ref);
+
+//  Graph building: a node of one output (*value gets it, named output or,
+//  if NULL, a name made from the node's); the node is valid until the next
+zi_node_t *
+    zi_keras_node (zi_keras_t *self, const char *op_type, const char *name,
+                   int n_inputs, const int *inputs, const char *output, int *value);
+//  Constants (the graph takes the tensor)
+int
+    zi_keras_constant (zi_keras_t *self, const char *name, zi_tensor_t *tensor);
+int
+    zi_keras_ints_constant (zi_keras_t *self, const char *name, int n, const int64_t *values);
+int
+    zi_keras_scalar (zi_keras_t *self, const char *name, float value);
+//  NHWC -> NCHW (to_nchw) or back
+int
+    zi_keras_transpose (zi_keras_t *self, const char *name, int input, bool to_nchw,
+                        const char *output);
+//  A weight by layer and weight name, checked against a shape (-1: any
+//  size); borrowed, NULL with an error when absent or of another shape
+zi_tensor_t *
+    zi_keras_weight (zi_keras_t *self, const char *layer, const char *weight,
+                     int ndim, const int64_t *dims);
+
+//  Builds one layer call (zi_keras_layers.c): sets output's value and shape
+int
+    zi_keras_build_layer (zi_keras_t *self, const zi_keras_call_t *call,
+                          zi_keras_tensor_t *output);
+
+#endif
