@@ -264,6 +264,9 @@ class Install:
         for name in DEPENDS:
             check(any(found == name or found.startswith(name + "-") for found in names),
                   f"Depends names {name}")
+        shlibs = run(["dpkg-deb", "-I", package, "shlibs"]).strip()
+        check(shlibs == f"libzinfer {self.soname[13:]} zinfer (>= {self.version})",
+              f"shlibs for packages that link it: {shlibs}")
         contents = run(["dpkg-deb", "-c", package])
         for path in ["./usr/bin/zinfer", f"./usr/lib/{self.soname}", "./usr/lib/libzinfer.a",
                      "./usr/lib/libzinfer.so", "./usr/include/zinfer.h",
