@@ -732,8 +732,20 @@ s_set_outputs (zi_keras_t *self)
             char node [300];
             snprintf (node, sizeof node, "%s/to_nhwc", name);
             char value_name [300];
-            snprintf (value_name, sizeof value_name, "%s:nhwc", name);
+            snprintf (value_name, sizeof value_name, "%s:nchw", name);
             value = zi_keras_transpose (self, node, value, false, value_name);
+            //  The model's output, in NHWC, takes the layer's name
+            zi_value_t *inside = &self->graph->values [output->value];
+            zi_value_t *outside = &self->graph->values [value];
+            if (strcmp (inside->name, name) == 0) {
+                char *swap = inside->name;
+                inside->name = outside->name;
+                outside->name = swap;
+                zhashx_update (self->graph->lookup, inside->name,
+                               (void *) (intptr_t) (output->value + 1));
+                zhashx_update (self->graph->lookup, outside->name,
+                               (void *) (intptr_t) (value + 1));
+            }
         }
         self->graph->outputs [self->graph->n_outputs++] = value;
     }

@@ -1,0 +1,315 @@
+//  tests/keras/make_keras_models.js - small Keras models as TF.js layers-models,
+//  with reference outputs from tfjs itself
+//
+//  node make_keras_models.js TFJS_DIR OUT_DIR
+//
+//  TFJS_DIR is where `npm install --prefix TFJS_DIR @tensorflow/tfjs` put
+//  tfjs. Each model goes to OUT_DIR/NAME/: model.json and its shard, the
+//  inputs as x0.npy, x1.npy, ..., the outputs model.predict gives as
+//  y0.npy, ..., and meta.json naming inputs and outputs in order. Models
+//  tfjs cannot build (TFOpLambda) are written by hand, their reference
+//  computed with tfjs ops.
+
+'use strict';
+const fs = require ('fs');
+const path = require ('path');
+const tf = require (path.resolve (process.argv [2], 'node_modules/@tensorflow/tfjs'));
+const out_dir = process.argv [3];
+
+//  Reproducible numbers in [-1, 1)
+let seed = 12345;
+function random () {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 1073741824 - 1;
+}
+function random_array (count, scale = 1) {
+    const values = new Float32Array (count);
+    for (let item = 0; item < count; item++)
+        values [item] = random () * scale;
+    return values;
+}
+function random_tensor (shape, scale = 1) {
+    return tf.tensor (random_array (shape.reduce ((a, b) => a * b, 1), scale), shape);
+}
+
+function save_npy (file, tensor) {
+    const shape = tensor.shape;
+    const values = tensor.dataSync ();
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+        shape.join (', ') + (shape.length == 1? ',': '') + '), }';
+    while ((10 + header.length + 1) % 64)
+        header += ' ';
+    header += '\n';
+    const head = Buffer.alloc (10);
+    head.write ('\x93NUMPY', 0, 'latin1');
+    head [6] = 1;
+    head [7] = 0;
+    head.writeUInt16LE (header.length, 8);
+    fs.writeFileSync (file, Buffer.concat ([head, Buffer.from (header, 'latin1'),
+                                            Buffer.from (new Float32Array (values).buffer)]));
+}
+
+function write_model (name, topology, specs, data, inputs, outputs, input_names, output_names) {
+    const dir = path.join (out_dir, name);
+    fs.mkdirSync (dir, {recursive: true});
+    const shard = 'group1-shard1of1.bin';
+    fs.writeFileSync (path.join (dir, 'model.json'), JSON.stringify ({
+        format: 'layers-model', generatedBy: 'TensorFlow.js tfjs-layers v' + tf.version.tfjs,
+        convertedBy: null, modelTopology: topology,
+        weightsManifest: [{paths: [shard], weights: specs}]}, null, 1));
+    fs.writeFileSync (path.join (dir, shard), Buffer.from (data));
+    inputs.forEach ((x, index) => save_npy (path.join (dir, 'x' + index + '.npy'), x));
+    outputs.forEach ((y, index) => save_npy (path.join (dir, 'y' + index + '.npy'), y));
+    fs.writeFileSync (path.join (dir, 'meta.json'),
+                      JSON.stringify ({inputs: input_names, outputs: output_names}));
+}
+
+//  Saves a tfjs model through an IOHandler; encode rewrites the weights
+//  (float16, uint8) when given
+async function save_model (name, model, inputs, encode) {
+    if (encode)
+        model.setWeights (model.getWeights ().map (w => tf.tensor (encode.round (w.dataSync ()),
+                                                                   w.shape)));
+    let outputs = model.predict (inputs.length == 1? inputs [0]: inputs);
+    if (!Array.isArray (outputs))
+        outputs = [outputs];
+    await model.save (tf.io.withSaveHandler (async (artifacts) => {
+        let data = artifacts.weightData;
+        if (Array.isArray (data))
+            data = tf.io.concatenateArrayBuffers (data);
+        let specs = artifacts.weightSpecs;
+        if (encode) {
+            const encoded = encode.encode (specs, new Float32Array (data));
+            specs = encoded.specs;
+            data = encoded.data;
+        }
+        write_model (name, artifacts.modelTopology, specs, data, inputs, outputs,
+                     model.inputs.map (t => t.name.split ('/') [0].replace (/:0$/, '')),
+                     model.outputNames);
+        return {modelArtifactsInfo: {dateSaved: new Date (), modelTopologyType: 'JSON'}};
+    }));
+}
+
+//  float16: weights rounded to values before predict, stored as values
+function to_half (value) {
+    const f = new Float32Array (1), i = new Uint32Array (f.buffer);
+    f [0] = value;
+    const x = i [0], sign = (x >>> 16) & 0x8000;
+    let exponent = ((x >>> 23) & 0xff) - 127 + 15, mantissa = x & 0x7fffff;
+    if (exponent <= 0)
+        return sign | Math.round ((mantissa | 0x800000) / Math.pow (2, 14 - exponent));
+    let half = sign | (exponent << 10) | (mantissa >>> 13);
+    if (mantissa & 0x1000)
+        half++;                 //  round half up; ties are rare in random data
+    return half;
+}
+function from_half (half) {
+    const exponent = (half >> 10) & 0x1f, mantissa = half & 0x3ff;
+    const value = exponent == 0? mantissa * Math.pow (2, -24):
+        (mantissa + 1024) * Math.pow (2, exponent - 25);
+    return half & 0x8000? -value: value;
+}
+const float16 = {
+    round: (values) => values.map (v => from_half (to_half (v))),
+    encode: (specs, values) => {
+        const halves = new Uint16Array (values.length);
+        values.forEach ((v, index) => halves [index] = to_half (v));
+        return {specs: specs.map (s => Object.assign ({}, s, {quantization: {dtype: 'float16'}})),
+                data: halves.buffer};
+    }
+};
+
+//  uint8: per weight, min and scale; the values set before predict are the
+//  dequantized ones
+function quantize_uint8 (values) {
+    let min = Math.min (...values), max = Math.max (...values);
+    const scale = max > min? (max - min) / 255: 1;
+    return {min: Math.fround (min), scale: Math.fround (scale),
+            q: Array.from (values, v => Math.round ((v - min) / scale))};
+}
+const uint8 = {
+    round: (values) => {
+        const {min, scale, q} = quantize_uint8 (values);
+        return Float32Array.from (q, v => Math.fround (Math.fround (v * scale) + min));
+    },
+    encode: (specs, values) => {
+        const bytes = [];
+        const out_specs = [];
+        let offset = 0;
+        for (const spec of specs) {
+            const count = spec.shape.reduce ((a, b) => a * b, 1);
+            const {min, scale, q} = quantize_uint8 (values.subarray (offset, offset + count));
+            offset += count;
+            bytes.push (...q);
+            out_specs.push (Object.assign ({}, spec, {quantization: {dtype: 'uint8', min, scale}}));
+        }
+        return {specs: out_specs, data: Uint8Array.from (bytes).buffer};
+    }
+};
+
+function randomize_batchnorm (model) {
+    //  Trained statistics, not the initial zeros and ones
+    model.layers.filter (l => l.getClassName () == 'BatchNormalization').forEach (layer =>
+        layer.setWeights (layer.getWeights ().map ((w, index) =>
+            index == 3? tf.add (tf.abs (random_tensor (w.shape)), 0.5): random_tensor (w.shape))));
+}
+
+async function conv_bn_relu () {
+    const model = tf.sequential ({name: 'conv_bn_relu'});
+    model.add (tf.layers.conv2d ({name: 'conv1', inputShape: [9, 9, 3], filters: 8,
+                                  kernelSize: 3, padding: 'same', useBias: true}));
+    model.add (tf.layers.batchNormalization ({name: 'bn1', epsilon: 1e-3}));
+    model.add (tf.layers.reLU ({name: 'relu1'}));
+    model.add (tf.layers.maxPooling2d ({name: 'pool1', poolSize: 2, padding: 'same'}));
+    model.add (tf.layers.conv2d ({name: 'conv2', filters: 6, kernelSize: [3, 2], strides: 2,
+                                  padding: 'valid', activation: 'relu'}));
+    model.add (tf.layers.conv2d ({name: 'conv3', filters: 4, kernelSize: 1, useBias: false,
+                                  dilationRate: 1, activation: 'sigmoid'}));
+    model.add (tf.layers.globalAveragePooling2d ({name: 'gap'}));
+    model.add (tf.layers.dense ({name: 'fc', units: 5, activation: 'softmax'}));
+    randomize_batchnorm (model);
+    await save_model ('conv_bn_relu', model, [random_tensor ([2, 9, 9, 3])]);
+}
+
+//  The same structure, its output the NHWC feature map
+async function conv_nhwc_out () {
+    const model = tf.sequential ({name: 'conv_nhwc_out'});
+    model.add (tf.layers.conv2d ({name: 'conv', inputShape: [7, 5, 2], filters: 3,
+                                  kernelSize: 3, strides: 2, padding: 'same',
+                                  activation: 'relu6'}));
+    model.add (tf.layers.zeroPadding2d ({name: 'pad', padding: [[1, 0], [2, 1]]}));
+    model.add (tf.layers.averagePooling2d ({name: 'avg', poolSize: 3, strides: 2, padding: 'same'}));
+    await save_model ('conv_nhwc_out', model, [random_tensor ([1, 7, 5, 2])]);
+}
+
+async function functional () {
+    const a = tf.input ({shape: [6, 6, 4], name: 'a'});
+    const b = tf.input ({shape: [6, 6, 4], name: 'b'});
+    const dw = tf.layers.depthwiseConv2d ({name: 'dw', kernelSize: 3, depthMultiplier: 2,
+                                           padding: 'same', activation: 'hardSigmoid'}).apply (a);
+    const pw = tf.layers.conv2d ({name: 'pw', filters: 8, kernelSize: 1,
+                                  activation: 'tanh'}).apply (b);
+    const sum = tf.layers.add ({name: 'sum'}).apply ([dw, pw]);
+    const prod = tf.layers.multiply ({name: 'prod'}).apply ([sum, pw, dw]);
+    const cat = tf.layers.concatenate ({name: 'cat', axis: -1}).apply ([prod, a]);
+    const act = tf.layers.activation ({name: 'act', activation: 'elu'}).apply (cat);
+    const clip = tf.layers.reLU ({name: 'clip', maxValue: 1.5}).apply (act);
+    const drop = tf.layers.dropout ({name: 'drop', rate: 0.5}).apply (clip);
+    const pool = tf.layers.maxPooling2d ({name: 'pool', poolSize: 2}).apply (drop);
+    const flat = tf.layers.flatten ({name: 'flat'}).apply (pool);
+    const fc = tf.layers.dense ({name: 'fc', units: 6, activation: 'softplus'}).apply (flat);
+    const shaped = tf.layers.reshape ({name: 'shaped', targetShape: [1, 2, 3]}).apply (fc);
+    const back = tf.layers.reshape ({name: 'back', targetShape: [-1]}).apply (pool);
+    const leaky = tf.layers.leakyReLU ({name: 'leaky', alpha: 0.1}).apply (back);
+    const soft = tf.layers.softmax ({name: 'soft'}).apply (leaky);
+    const model = tf.model ({name: 'functional', inputs: [a, b], outputs: [shaped, soft, pool]});
+    await save_model ('functional', model, [random_tensor ([2, 6, 6, 4]),
+                                            random_tensor ([2, 6, 6, 4])]);
+}
+
+async function dense_stack (name, encode) {
+    const model = tf.sequential ({name});
+    model.add (tf.layers.dense ({name: 'fc1', inputShape: [10], units: 16, activation: 'selu'}));
+    model.add (tf.layers.batchNormalization ({name: 'bn'}));
+    model.add (tf.layers.dense ({name: 'fc2', units: 7, activation: 'swish'}));
+    model.add (tf.layers.activation ({name: 'soft', activation: 'softsign'}));
+    randomize_batchnorm (model);
+    await save_model (name, model, [random_tensor ([3, 10])], encode);
+}
+
+async function rescaled () {
+    if (typeof tf.layers.rescaling != 'function')
+        return;
+    const model = tf.sequential ({name: 'rescaled'});
+    model.add (tf.layers.rescaling ({name: 'scale', inputShape: [4, 4, 3], scale: 1 / 127.5,
+                                     offset: -1}));
+    model.add (tf.layers.conv2d ({name: 'conv', filters: 2, kernelSize: 2}));
+    model.add (tf.layers.globalMaxPooling2d ({name: 'gmp'}));
+    const x = tf.mul (tf.add (random_tensor ([1, 4, 4, 3]), 1), 127.5);
+    await save_model ('rescaled', model, [x]);
+}
+
+//  A MobileNetV3 block as Keras writes it from Python: hard-swish as
+//  TFOpLambda layers (x * relu6 (x + 3) / 6), which tfjs cannot build;
+//  the topology is written here and the reference computed with tfjs ops
+async function mobilenet_v3_block () {
+    const c = 4, e = 8;
+    const weights = {
+        'expand/kernel': random_tensor ([1, 1, c, e], 0.5), 'expand/bias': random_tensor ([e]),
+        'dw/depthwise_kernel': random_tensor ([3, 3, e, 1], 0.5),
+        'dw_bn/gamma': random_tensor ([e]), 'dw_bn/beta': random_tensor ([e]),
+        'dw_bn/moving_mean': random_tensor ([e]),
+        'dw_bn/moving_variance': tf.add (tf.abs (random_tensor ([e])), 0.5),
+        'project/kernel': random_tensor ([1, 1, e, c], 0.5),
+    };
+    const layer = (class_name, config, inbound) => ({
+        class_name, name: config.name, config, inbound_nodes: inbound? [inbound]: []});
+    const ref = (name, kwargs) => kwargs? [name, 0, 0, kwargs]: [name, 0, 0, {}];
+    const op = (name, fn, x, y) => layer ('TFOpLambda', {name, trainable: true, dtype: 'float32',
+        function: fn}, [ref (x, y === undefined? {name: null}: {y, name: null})]);
+    const topology = {class_name: 'Functional', keras_version: '2.13.1', backend: 'tensorflow',
+        config: {name: 'mobilenet_v3_block', layers: [
+        layer ('InputLayer', {name: 'image', batch_input_shape: [null, 8, 8, c], dtype: 'float32',
+                              sparse: false, ragged: false}),
+        layer ('Conv2D', {name: 'expand', filters: e, kernel_size: [1, 1], strides: [1, 1],
+                          padding: 'same', data_format: 'channels_last', dilation_rate: [1, 1],
+                          groups: 1, activation: 'linear', use_bias: true}, [ref ('image')]),
+        op ('tf.__operators__.add', '__operators__.add', 'expand', 3.0),
+        op ('tf.nn.relu6', 'nn.relu6', 'tf.__operators__.add'),
+        op ('tf.math.truediv', 'math.truediv', 'tf.nn.relu6', 6.0),
+        op ('tf.math.multiply', 'math.multiply', 'expand', ['tf.math.truediv', 0, 0]),
+        layer ('DepthwiseConv2D', {name: 'dw', kernel_size: [3, 3], strides: [2, 2],
+                                   padding: 'same', depth_multiplier: 1,
+                                   data_format: 'channels_last', dilation_rate: [1, 1],
+                                   activation: 'linear', use_bias: false},
+               [ref ('tf.math.multiply')]),
+        layer ('BatchNormalization', {name: 'dw_bn', axis: -1, momentum: 0.99, epsilon: 0.001,
+                                      center: true, scale: true}, [ref ('dw')]),
+        layer ('ReLU', {name: 'dw_relu', max_value: 6.0, negative_slope: 0.0, threshold: 0.0},
+               [ref ('dw_bn')]),
+        op ('tf.math.multiply_1', 'math.multiply', 'dw_relu', [0.5, 1, 1.5, 2, 0.5, 1, 1.5, 2]),
+        layer ('Conv2D', {name: 'project', filters: c, kernel_size: [1, 1], strides: [1, 1],
+                          padding: 'valid', data_format: 'channels_last', dilation_rate: [1, 1],
+                          groups: 1, activation: 'linear', use_bias: false},
+               [ref ('tf.math.multiply_1')]),
+        layer ('GlobalAveragePooling2D', {name: 'gap', data_format: 'channels_last',
+                                          keepdims: true}, [ref ('project')]),
+        op ('tf.math.subtract', 'math.subtract', 'project', ['gap', 0, 0]),
+        ], input_layers: [['image', 0, 0]], output_layers: [['tf.math.subtract', 0, 0],
+                                                           ['gap', 0, 0]]}};
+    const x = random_tensor ([2, 8, 8, c]);
+    const w = weights;
+    const expand = tf.add (tf.conv2d (x, w ['expand/kernel'], 1, 'same'), w ['expand/bias']);
+    const hswish = tf.mul (expand, tf.div (tf.relu6 (tf.add (expand, 3)), 6));
+    const dw = tf.depthwiseConv2d (hswish, w ['dw/depthwise_kernel'], 2, 'same');
+    const bn = tf.batchNorm (dw, w ['dw_bn/moving_mean'], w ['dw_bn/moving_variance'],
+                             w ['dw_bn/beta'], w ['dw_bn/gamma'], 0.001);
+    const scaled = tf.mul (tf.relu6 (bn), tf.tensor ([0.5, 1, 1.5, 2, 0.5, 1, 1.5, 2]));
+    const project = tf.conv2d (scaled, w ['project/kernel'], 1, 'valid');
+    const gap = tf.mean (project, [1, 2], true);
+    const result = tf.sub (project, gap);
+    const specs = [], values = [];
+    for (const [name, tensor] of Object.entries (weights)) {
+        specs.push ({name, shape: tensor.shape, dtype: 'float32'});
+        values.push (...Array.from (tensor.dataSync (), v => v));
+    }
+    write_model ('mobilenet_v3_block', topology, specs, new Float32Array (values).buffer, [x],
+                 [result, gap], ['image'], ['tf.math.subtract', 'gap']);
+}
+
+async function main () {
+    await tf.setBackend ('cpu');
+    await conv_bn_relu ();
+    await conv_nhwc_out ();
+    await functional ();
+    await dense_stack ('dense_float32', null);
+    await dense_stack ('dense_float16', float16);
+    await dense_stack ('dense_uint8', uint8);
+    await rescaled ();
+    await mobilenet_v3_block ();
+}
+
+main ().catch (error => {
+    console.error ('make_keras_models: ' + (error.stack || error));
+    process.exit (1);
+});

@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+"""Keras import, end to end.
+
+    keras_test.py models ZINFER TFJS_DIR OUT_DIR
+        Builds the models of tests/keras/make_keras_models.js with tfjs (node
+        and `npm install --prefix TFJS_DIR @tensorflow/tfjs`; without them
+        the test is skipped, exit 77), runs `zinfer run` on each model.json
+        with the inputs tfjs was given, and compares every output with
+        tfjs's model.predict: within 1e-4 relative (1e-5 absolute near 0).
+
+    keras_test.py bad ZINFER
+        Runs `zinfer info` on each broken model of tests/bad/keras: exit
+        code 2, exactly one line on stderr, containing the text expect.txt
+        gives for it.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SKIP = 77
+
+
+def check_models(zinfer, tfjs_dir, out_dir):
+    if not shutil.which("node"):
+        print("keras_test: skipped: node is not installed (apt-get install nodejs)")
+        return SKIP
+    if not os.path.isdir(os.path.join(tfjs_dir, "node_modules", "@tensorflow", "tfjs")):
+        print("keras_test: skipped: @tensorflow/tfjs is not in %s "
+              "(npm install --prefix %s @tensorflow/tfjs)" % (tfjs_dir, tfjs_dir))
+        return SKIP
+    shutil.rmtree(out_dir, ignore_errors=True)
+    subprocess.run(["node", os.path.join(HERE, "keras", "make_keras_models.js"), tfjs_dir,
+                    out_dir], check=True, stdout=subprocess.DEVNULL)
+    failures = 0
+    names = sorted(os.listdir(out_dir))
+    for name in names:
+        folder = os.path.join(out_dir, name)
+        with open(os.path.join(folder, "meta.json")) as file:
+            meta = json.load(file)
+        command = [zinfer, "run", os.path.join(folder, "model.json")]
+        # By position: tfjs's own input names may differ from the saved ones
+        for index in range(len(meta["inputs"])):
+            command += ["--input", os.path.join(folder, "x%d.npy" % index)]
+        for index, output_name in enumerate(meta["outputs"]):
+            command += ["--output", "%s=%s" % (output_name,
+                                               os.path.join(folder, "got%d.npy" % index))]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            print("FAIL %s: zinfer run: %s" % (name, result.stderr.strip()))
+            failures += 1
+            continue
+        for index, output_name in enumerate(meta["outputs"]):
+            want = np.load(os.path.join(folder, "y%d.npy" % index))
+            got = np.load(os.path.join(folder, "got%d.npy" % index))
+            if got.shape != want.shape:
+                print("FAIL %s: output '%s': shape %s, tfjs gives %s"
+                      % (name, output_name, got.shape, want.shape))
+                failures += 1
+                continue
+            error = np.abs(got - want) / np.maximum(np.abs(want), 0.1)
+            worst = float(error.max()) if error.size else 0.0
+            ok = worst <= 1e-4
+            print("%s %s: output '%s' %s, worst relative error %.2e"
+                  % ("ok  " if ok else "FAIL", name, output_name, list(got.shape), worst))
+            failures += not ok
+    print("keras_test: %d models, %d failures" % (len(names), failures))
+    return 1 if failures else 0
+
+
+def check_bad(zinfer):
+    folder = os.path.join(HERE, "bad", "keras")
+    failures = 0
+    count = 0
+    with open(os.path.join(folder, "expect.txt")) as file:
+        cases = [line.rstrip("\n").split("\t", 1) for line in file
+                 if line.strip() and not line.startswith("#")]
+    for case, expected in cases:
+        count += 1
+        path = os.path.join(folder, case)
+        result = subprocess.run([zinfer, "info", path], capture_output=True, text=True)
+        lines = result.stderr.strip().splitlines()
+        ok = result.returncode == 2 and len(lines) == 1 and expected in lines[0]
+        print("%s %s: exit %d: %s" % ("ok  " if ok else "FAIL", case, result.returncode,
+                                     result.stderr.strip()))
+        if not ok:
+            print("     expected exit 2 and one line containing: %s" % expected)
+        failures += not ok
+    print("keras_test bad: %d files, %d failures" % (count, failures))
+    return 1 if failures else 0
+
+
+def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "models":
+        return check_models(sys.argv[2], sys.argv[3], sys.argv[4])
+    if len(sys.argv) == 3 and sys.argv[1] == "bad":
+        return check_bad(sys.argv[2])
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
