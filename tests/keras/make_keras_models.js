@@ -147,6 +147,33 @@ const uint8 = {
     }
 };
 
+//  uint16: as uint8, with 65535 steps
+function quantize_uint16 (values) {
+    let min = Math.min (...values), max = Math.max (...values);
+    const scale = max > min? (max - min) / 65535: 1;
+    return {min: Math.fround (min), scale: Math.fround (scale),
+            q: Array.from (values, v => Math.round ((v - min) / scale))};
+}
+const uint16 = {
+    round: (values) => {
+        const {min, scale, q} = quantize_uint16 (values);
+        return Float32Array.from (q, v => Math.fround (Math.fround (v * scale) + min));
+    },
+    encode: (specs, values) => {
+        const words = [];
+        const out_specs = [];
+        let offset = 0;
+        for (const spec of specs) {
+            const count = spec.shape.reduce ((a, b) => a * b, 1);
+            const {min, scale, q} = quantize_uint16 (values.subarray (offset, offset + count));
+            offset += count;
+            words.push (...q);
+            out_specs.push (Object.assign ({}, spec, {quantization: {dtype: 'uint16', min, scale}}));
+        }
+        return {specs: out_specs, data: Uint16Array.from (words).buffer};
+    }
+};
+
 function randomize_batchnorm (model) {
     //  Trained statistics, not the initial zeros and ones
     model.layers.filter (l => l.getClassName () == 'BatchNormalization').forEach (layer =>
@@ -205,6 +232,24 @@ async function functional () {
     const model = tf.model ({name: 'functional', inputs: [a, b], outputs: [shaped, soft, pool]});
     await save_model ('functional', model, [random_tensor ([2, 6, 6, 4]),
                                             random_tensor ([2, 6, 6, 4])]);
+}
+
+//  Dilation, Dense on a 4-d tensor, Reshape back to 4-d, Add of three,
+//  Maximum, Minimum, Average (tfjs has no Subtract layer)
+async function merges () {
+    const x = tf.input ({shape: [7, 7, 3], name: 'x'});
+    const conv = tf.layers.conv2d ({name: 'dilated', filters: 5, kernelSize: 3, dilationRate: 2,
+                                    padding: 'same'}).apply (x);
+    const dense = tf.layers.dense ({name: 'pixelwise', units: 5, activation: 'linear'}).apply (x);
+    const flat = tf.layers.flatten ({name: 'flat'}).apply (dense);
+    const back = tf.layers.reshape ({name: 'unflat', targetShape: [7, 7, 5]}).apply (flat);
+    const sub = tf.layers.add ({name: 'sum3'}).apply ([conv, back, conv]);
+    const max = tf.layers.maximum ({name: 'top'}).apply ([sub, back]);
+    const min = tf.layers.minimum ({name: 'bottom'}).apply ([sub, back]);
+    const avg = tf.layers.average ({name: 'mean'}).apply ([max, min]);
+    const lin = tf.layers.activation ({name: 'lin', activation: 'linear'}).apply (avg);
+    const model = tf.model ({name: 'merges', inputs: x, outputs: lin});
+    await save_model ('merges_uint16', model, [random_tensor ([2, 7, 7, 3])], uint16);
 }
 
 async function dense_stack (name, encode) {
@@ -272,11 +317,12 @@ async function mobilenet_v3_block () {
                           padding: 'valid', data_format: 'channels_last', dilation_rate: [1, 1],
                           groups: 1, activation: 'linear', use_bias: false},
                [ref ('tf.math.multiply_1')]),
+        layer ('Activation', {name: 'hs', activation: 'hard_swish'}, [ref ('expand')]),
         layer ('GlobalAveragePooling2D', {name: 'gap', data_format: 'channels_last',
                                           keepdims: true}, [ref ('project')]),
         op ('tf.math.subtract', 'math.subtract', 'project', ['gap', 0, 0]),
         ], input_layers: [['image', 0, 0]], output_layers: [['tf.math.subtract', 0, 0],
-                                                           ['gap', 0, 0]]}};
+                                                           ['gap', 0, 0], ['hs', 0, 0]]}};
     const x = random_tensor ([2, 8, 8, c]);
     const w = weights;
     const expand = tf.add (tf.conv2d (x, w ['expand/kernel'], 1, 'same'), w ['expand/bias']);
@@ -294,7 +340,7 @@ async function mobilenet_v3_block () {
         values.push (...Array.from (tensor.dataSync (), v => v));
     }
     write_model ('mobilenet_v3_block', topology, specs, new Float32Array (values).buffer, [x],
-                 [result, gap], ['image'], ['tf.math.subtract', 'gap']);
+                 [result, gap, hswish], ['image'], ['tf.math.subtract', 'gap', 'hs']);
 }
 
 async function main () {
@@ -306,6 +352,7 @@ async function main () {
     await dense_stack ('dense_float16', float16);
     await dense_stack ('dense_uint8', uint8);
     await rescaled ();
+    await merges ();
     await mobilenet_v3_block ();
 }
 
