@@ -407,18 +407,21 @@ s_load_weights (zi_keras_t *self, json_object *manifest)
 //  --------------------------------------------------------------------------
 //  Keras tensors: "layer:node:tensor" -> value and Keras shape
 
+//  Inside a nested model, keys start with the scope: the nested model's
+//  layers are its own
 static void
-s_key (char *key, size_t size, const char *layer, int node, int tensor)
+s_key (zi_keras_t *self, char *key, size_t size, const char *layer, int node, int tensor)
 {
-    snprintf (key, size, "%.400s:%d:%d", layer, node, tensor);
+    snprintf (key, size, "%.400s%.400s:%d:%d", self->scope? self->scope: "", layer, node,
+              tensor);
 }
 
 static void
 s_set_tensor (zi_keras_t *self, const char *layer, int node, int tensor,
               const zi_keras_tensor_t *value)
 {
-    char key [448];
-    s_key (key, sizeof key, layer, node, tensor);
+    char key [880];
+    s_key (self, key, sizeof key, layer, node, tensor);
     zi_keras_tensor_t *copy = malloc (sizeof *copy);
     assert (copy);
     *copy = *value;
@@ -428,8 +431,8 @@ s_set_tensor (zi_keras_t *self, const char *layer, int node, int tensor,
 static const zi_keras_tensor_t *
 s_get_tensor (zi_keras_t *self, const char *layer, int node, int tensor)
 {
-    char key [448];
-    s_key (key, sizeof key, layer, node, tensor);
+    char key [880];
+    s_key (self, key, sizeof key, layer, node, tensor);
     return zhashx_lookup (self->tensors, key);
 }
 
@@ -544,8 +547,38 @@ s_is_model_class (const char *class_name)
         || strcmp (class_name, "Model") == 0;
 }
 
-//  Builds one layer call; out_name names its result value (NULL: a name
-//  made from the layer's)
+static int
+    s_build_sequential (zi_keras_t *self, json_object *config, const char *model_name,
+                        const zi_keras_tensor_t *input, zi_keras_tensor_t *result);
+static int
+    s_build_functional (zi_keras_t *self, json_object *config, const char *model_name,
+                        const zi_keras_call_t *call, zi_keras_tensor_t *result);
+
+//  A model used as a layer: its layers are built on the call's inputs,
+//  in a scope of their own
+static int
+s_build_nested (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *result)
+{
+    if (self->depth == ZI_KERAS_MAX_DEPTH)
+        return zi_error ("layer '%s': models nested more than %d deep", call->layer,
+                         ZI_KERAS_MAX_DEPTH);
+    char scope [880];
+    snprintf (scope, sizeof scope, "%.400s%.400s#%d/", self->scope? self->scope: "",
+              call->layer, call->node_index);
+    const char *outer = self->scope;
+    self->scope = scope;
+    self->depth++;
+    int rc = strcmp (call->class_name, "Sequential") == 0?
+        s_build_sequential (self, call->config, call->layer, &call->inputs [0], result):
+        s_build_functional (self, call->config, call->layer, call, result);
+    self->depth--;
+    self->scope = outer;
+    if (rc)
+        zi_error_prefix ("in model '%s'", call->layer);
+    return rc;
+}
+
+//  Builds one layer call and records its result
 static int
 s_build_call (zi_keras_t *self, json_object *layer, zi_keras_call_t *call)
 {
@@ -555,14 +588,19 @@ s_build_call (zi_keras_t *self, json_object *layer, zi_keras_call_t *call)
     call->config = config;
     zi_keras_tensor_t output;
     memset (&output, 0, sizeof output);
-    if (zi_keras_build_layer (self, call, &output))
+    if (s_is_model_class (class_name)? s_build_nested (self, call, &output):
+                                       zi_keras_build_layer (self, call, &output))
         return -1;
-    s_set_tensor (self, call->layer, call->node_index, 0, &output);
+    s_set_tensor (self, call->layer, call->node_index + call->node_offset, 0, &output);
     return 0;
 }
 
+//  At the top (input NULL) the model's first layer makes its input and
+//  its last the model's output; nested, input is the call's and the last
+//  layer's output goes to result
 static int
-s_build_sequential (zi_keras_t *self, json_object *config, const char *model_name)
+s_build_sequential (zi_keras_t *self, json_object *config, const char *model_name,
+                    const zi_keras_tensor_t *input, zi_keras_tensor_t *result)
 {
     json_object *layers = json_object_is_type (config, json_type_array)?
         config: zi_keras_get (config, "layers");
@@ -570,6 +608,8 @@ s_build_sequential (zi_keras_t *self, json_object *config, const char *model_nam
     ||  json_object_array_length (layers) == 0)
         return zi_error ("Sequential model '%s' has no 'layers' list", model_name);
     zi_keras_tensor_t current = {.value = -1};
+    if (input)
+        current = *input;
     const char *last = NULL;
     for (size_t index = 0; index < json_object_array_length (layers); index++) {
         json_object *layer = json_object_array_get_idx (layers, index);
@@ -581,9 +621,8 @@ s_build_sequential (zi_keras_t *self, json_object *config, const char *model_nam
             snprintf (made, sizeof made, "layer_%zu", index);
             name = made;
         }
-        if (s_is_model_class (class_name))
-            return zi_error ("layer '%s': nested models (%s) are not supported yet",
-                             name, class_name);
+        if (input && strcmp (class_name, "InputLayer") == 0)
+            continue;           //  nested: the call gives the input
         if (strcmp (class_name, "InputLayer") == 0 || (index == 0 && current.value < 0
             && (zi_keras_get (config, "batch_input_shape") || zi_keras_get (config, "batch_shape")))) {
             //  The first layer may carry the input shape itself
@@ -607,14 +646,54 @@ s_build_sequential (zi_keras_t *self, json_object *config, const char *model_nam
         current = *s_get_tensor (self, name, 0, 0);
         last = name;
     }
+    if (input) {
+        *result = current;
+        return 0;
+    }
     self->n_outputs = 1;
     self->outputs [0] = current;
     snprintf (self->output_names [0], sizeof self->output_names [0], "%s", last);
     return 0;
 }
 
+//  How the calls of a nested model are numbered in references to it:
+//  Python's Keras counts from 0, tfjs from 1 (its node 0 is the model's
+//  own, from its construction). A reference one past the calls says 1
 static int
-s_build_functional (zi_keras_t *self, json_object *config, const char *model_name)
+s_model_node_offset (json_object *layers, json_object *outputs, const char *name, size_t n_calls)
+{
+    int64_t highest = -1;
+    for (size_t item = 0; item < json_object_array_length (layers); item++) {
+        json_object *nodes = zi_keras_get (json_object_array_get_idx (layers, item),
+                                           "inbound_nodes");
+        for (size_t node = 0; nodes && json_object_is_type (nodes, json_type_array)
+                              && node < json_object_array_length (nodes); node++) {
+            json_object *refs = json_object_array_get_idx (nodes, node);
+            for (size_t index = 0; json_object_is_type (refs, json_type_array)
+                                   && index < json_object_array_length (refs); index++) {
+                const char *layer;
+                int node_index, tensor;
+                if (zi_keras_ref (json_object_array_get_idx (refs, index), &layer, &node_index,
+                                  &tensor) && strcmp (layer, name) == 0 && node_index > highest)
+                    highest = node_index;
+            }
+        }
+    }
+    for (size_t index = 0; index < json_object_array_length (outputs); index++) {
+        const char *layer;
+        int node_index, tensor;
+        if (zi_keras_ref (json_object_array_get_idx (outputs, index), &layer, &node_index,
+                          &tensor) && strcmp (layer, name) == 0 && node_index > highest)
+            highest = node_index;
+    }
+    return highest == (int64_t) n_calls? 1: 0;
+}
+
+//  At the top (call NULL) the model's inputs and outputs are the graph's;
+//  nested, the call gives the inputs and result gets the one output
+static int
+s_build_functional (zi_keras_t *self, json_object *config, const char *model_name,
+                    const zi_keras_call_t *call, zi_keras_tensor_t *result)
 {
     json_object *layers = zi_keras_get (config, "layers");
     json_object *inputs = zi_keras_get (config, "input_layers");
@@ -625,6 +704,12 @@ s_build_functional (zi_keras_t *self, json_object *config, const char *model_nam
         return zi_error ("model '%s': 'layers', 'input_layers' and 'output_layers' must be "
                          "lists", model_name);
     size_t n_layers = json_object_array_length (layers);
+    if (call && (json_object_array_length (inputs) != (size_t) call->n_inputs
+             ||  json_object_array_length (outputs) != 1))
+        return zi_error ("nested model '%s': %zu inputs and %zu outputs for a call with %d "
+                         "inputs (only nested models of one output are supported)", model_name,
+                         json_object_array_length (inputs), json_object_array_length (outputs),
+                         call->n_inputs);
     //  Inputs first, in the model's order
     for (size_t index = 0; index < json_object_array_length (inputs); index++) {
         const char *name;
@@ -641,6 +726,9 @@ s_build_functional (zi_keras_t *self, json_object *config, const char *model_nam
         if (!found || strcmp (zi_keras_string (found, "class_name", ""), "InputLayer"))
             return zi_error ("model '%s': input '%s' is not an InputLayer of the model",
                              model_name, name);
+        if (call)
+            s_set_tensor (self, name, 0, 0, &call->inputs [index]);
+        else
         if (s_add_input (self, name, zi_keras_get (found, "config")))
             return -1;
     }
@@ -668,18 +756,16 @@ s_build_functional (zi_keras_t *self, json_object *config, const char *model_nam
             json_object *nodes = zi_keras_get (layer, "inbound_nodes");
             if (!nodes || !json_object_is_type (nodes, json_type_array))
                 continue;
+            int offset = s_is_model_class (class_name)?
+                s_model_node_offset (layers, outputs, name, json_object_array_length (nodes)): 0;
             for (size_t node = 0; node < json_object_array_length (nodes) && rc == 0;
                  node++, call_index++) {
                 if (built [call_index])
                     continue;
-                if (s_is_model_class (class_name)) {
-                    rc = zi_error ("layer '%s': nested models (%s) are not supported yet",
-                                   name, class_name);
-                    break;
-                }
-                zi_keras_call_t call = {.layer = name, .node_index = (int) node};
+                zi_keras_call_t inner = {.layer = name, .node_index = (int) node,
+                                         .node_offset = offset};
                 bool ready;
-                if (s_call_inputs (self, json_object_array_get_idx (nodes, node), &call,
+                if (s_call_inputs (self, json_object_array_get_idx (nodes, node), &inner,
                                    &ready)) {
                     zi_error_prefix ("layer '%s' (%s)", name, class_name);
                     rc = -1;
@@ -687,7 +773,7 @@ s_build_functional (zi_keras_t *self, json_object *config, const char *model_nam
                 }
                 if (!ready)
                     continue;
-                rc = s_build_call (self, layer, &call);
+                rc = s_build_call (self, layer, &inner);
                 built [call_index] = true;
                 n_built++;
                 progress = true;
@@ -711,6 +797,10 @@ s_build_functional (zi_keras_t *self, json_object *config, const char *model_nam
             return zi_error ("model '%s': output '%s' [%d, %d] is never computed (its inputs "
                              "do not lead back to the model's inputs)", model_name, name,
                              node, tensor);
+        if (call) {
+            *result = *output;
+            return 0;
+        }
         self->outputs [self->n_outputs] = *output;
         snprintf (self->output_names [self->n_outputs++], sizeof self->output_names [0],
                   "%s", name);
@@ -718,12 +808,24 @@ s_build_functional (zi_keras_t *self, json_object *config, const char *model_nam
     return 0;
 }
 
-//  The graph outputs: 4-d ones go back to NHWC, each named by its layer
+//  Gives a value a name no other value has
+static void
+s_rename (zi_graph_t *graph, int value, const char *name)
+{
+    zhashx_delete (graph->lookup, graph->values [value].name);
+    free (graph->values [value].name);
+    graph->values [value].name = strdup (name);
+    zhashx_insert (graph->lookup, name, (void *) (intptr_t) (value + 1));
+}
+
+//  The graph outputs: 4-d ones go back to NHWC. Each is named by its
+//  layer: a value inside that has the name gives it up
 static int
 s_set_outputs (zi_keras_t *self)
 {
-    self->graph->outputs = calloc (self->n_outputs + 1, sizeof (int));
-    assert (self->graph->outputs);
+    zi_graph_t *graph = self->graph;
+    graph->outputs = calloc (self->n_outputs + 1, sizeof (int));
+    assert (graph->outputs);
     for (int index = 0; index < self->n_outputs; index++) {
         zi_keras_tensor_t *output = &self->outputs [index];
         const char *name = self->output_names [index];
@@ -731,23 +833,21 @@ s_set_outputs (zi_keras_t *self)
         if (output->ndim == 4) {
             char node [300];
             snprintf (node, sizeof node, "%s/to_nhwc", name);
-            char value_name [300];
-            snprintf (value_name, sizeof value_name, "%s:nchw", name);
-            value = zi_keras_transpose (self, node, value, false, value_name);
-            //  The model's output, in NHWC, takes the layer's name
-            zi_value_t *inside = &self->graph->values [output->value];
-            zi_value_t *outside = &self->graph->values [value];
-            if (strcmp (inside->name, name) == 0) {
-                char *swap = inside->name;
-                inside->name = outside->name;
-                outside->name = swap;
-                zhashx_update (self->graph->lookup, inside->name,
-                               (void *) (intptr_t) (output->value + 1));
-                zhashx_update (self->graph->lookup, outside->name,
-                               (void *) (intptr_t) (value + 1));
-            }
+            value = zi_keras_transpose (self, node, value, false, NULL);
         }
-        self->graph->outputs [self->graph->n_outputs++] = value;
+        int holder = zi_graph_find (graph, name);
+        bool input = false;
+        for (int item = 0; item < graph->n_inputs; item++)
+            input |= graph->inputs [item] == holder;
+        if (holder != value && !input && !zi_graph_is_output (graph, holder)) {
+            if (holder >= 0) {
+                char inside [300];
+                snprintf (inside, sizeof inside, "%s:nchw", name);
+                s_rename (graph, holder, inside);
+            }
+            s_rename (graph, value, name);
+        }
+        graph->outputs [graph->n_outputs++] = value;
     }
     return 0;
 }
@@ -828,10 +928,10 @@ zi_keras_import (const void *data, size_t size, const char *source)
     int rc = s_load_weights (self, zi_keras_get (root, "weightsManifest"));
     if (rc == 0) {
         if (strcmp (class_name, "Sequential") == 0)
-            rc = s_build_sequential (self, config, model_name);
+            rc = s_build_sequential (self, config, model_name, NULL, NULL);
         else
         if (strcmp (class_name, "Functional") == 0 || strcmp (class_name, "Model") == 0)
-            rc = s_build_functional (self, config, model_name);
+            rc = s_build_functional (self, config, model_name, NULL, NULL);
         else
             rc = zi_error ("model class '%s' is not supported (supported: Sequential, "
                            "Functional, Model)", class_name);

@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #define ZI_KERAS_MAX_INPUTS 64  //  inputs of one layer call (Concatenate, Add)
+#define ZI_KERAS_MAX_DEPTH  16  //  models nested in models
 
 //  A Keras tensor as built: the value holding it (NCHW when 4-d) and its
 //  Keras shape (channels last, -1 for unknown sizes)
@@ -26,6 +27,7 @@ typedef struct {
     const char *class_name;     //  Keras class, e.g. "Conv2D"
     json_object *config;        //  the layer's config
     int node_index;             //  which call of the layer (0 for most)
+    int node_offset;            //  added to it in references (tfjs's nested models: 1)
     int n_inputs;               //  tensors in
     zi_keras_tensor_t inputs [ZI_KERAS_MAX_INPUTS];     //  them
     json_object *kwargs;        //  the call's keyword arguments, or NULL
@@ -38,6 +40,8 @@ typedef struct {
     void *weights;              //  weight name -> zi_tensor_t, Keras layout (zhashx)
     void *tensors;              //  "layer:node:tensor" -> zi_keras_tensor_t (zhashx)
     void *names;                //  node names taken (zhashx)
+    const char *scope;          //  key prefix inside a nested model, or NULL
+    int depth;                  //  models nested at this point
     int n_outputs;              //  model outputs
     zi_keras_tensor_t outputs [ZI_MAX_GRAPH_OUTPUTS];   //  them
     char output_names [ZI_MAX_GRAPH_OUTPUTS][256];      //  their layers' names

@@ -252,6 +252,29 @@ async function merges () {
     await save_model ('merges_uint16', model, [random_tensor ([2, 7, 7, 3])], uint16);
 }
 
+//  Models used as layers: a Sequential block and a Functional one inside a
+//  Functional model, the block called twice (shared weights)
+async function nested () {
+    const block = tf.sequential ({name: 'block', layers: [
+        tf.layers.conv2d ({name: 'block_conv', inputShape: [6, 6, 4], filters: 4,
+                           kernelSize: 3, padding: 'same'}),
+        tf.layers.batchNormalization ({name: 'block_bn'}),
+        tf.layers.activation ({name: 'block_relu', activation: 'relu'})]});
+    randomize_batchnorm (block);
+    const inner_in = tf.input ({shape: [6, 6, 4], name: 'inner_in'});
+    const inner_conv = tf.layers.conv2d ({name: 'inner_conv', filters: 4, kernelSize: 1})
+        .apply (inner_in);
+    const inner_sum = tf.layers.add ({name: 'inner_sum'}).apply ([inner_in, inner_conv]);
+    const inner = tf.model ({name: 'inner', inputs: inner_in, outputs: inner_sum});
+    const x = tf.input ({shape: [6, 6, 4], name: 'x'});
+    const once = block.apply (x);
+    const twice = block.apply (inner.apply (once));
+    const gap = tf.layers.globalAveragePooling2d ({name: 'gap'}).apply (twice);
+    const fc = tf.layers.dense ({name: 'fc', units: 3}).apply (gap);
+    const model = tf.model ({name: 'nested', inputs: x, outputs: [fc, twice]});
+    await save_model ('nested', model, [random_tensor ([2, 6, 6, 4])]);
+}
+
 async function dense_stack (name, encode) {
     const model = tf.sequential ({name});
     model.add (tf.layers.dense ({name: 'fc1', inputShape: [10], units: 16, activation: 'selu'}));
@@ -353,6 +376,7 @@ async function main () {
     await dense_stack ('dense_uint8', uint8);
     await rescaled ();
     await merges ();
+    await nested ();
     await mobilenet_v3_block ();
 }
 
