@@ -359,7 +359,7 @@ s_load_weights (zi_keras_t *self, json_object *manifest)
                                  "float16, uint8 or uint16)", name, dtype, stored);
             }
             size_t bytes = (size_t) count * item_size;
-            if (bytes > size - offset) {
+            if ((size_t) count > size - offset || bytes > size - offset) {
                 free (data);
                 return zi_error ("weight '%s' %s (%zu bytes at offset %zu) lies past the end "
                                  "of weightsManifest [%zu]'s shards (%zu bytes); a shard is "

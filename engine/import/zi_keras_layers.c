@@ -218,10 +218,15 @@ s_conv2d (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
     if (channels < 1 || groups < 1 || channels % groups)
         return zi_error ("input channels %lld and groups %lld do not fit", (long long) channels,
                          (long long) groups);
+    if (kernel [0] < 1 || kernel [1] < 1)
+        return zi_error ("'kernel_size' is missing");
     int64_t filters, per_group = channels / groups;
     zi_tensor_t *weights;
     if (depthwise) {
         int64_t multiplier = (int64_t) zi_keras_number (call->config, "depth_multiplier", 1);
+        if (multiplier < 1 || multiplier > INT32_MAX)
+            return zi_error ("'depth_multiplier' %lld; expected at least 1",
+                             (long long) multiplier);
         filters = channels * multiplier;
         zi_tensor_t *kernel_hwcm = zi_keras_weight (self, call->layer, "depthwise_kernel", 4,
             (int64_t []) {kernel [0], kernel [1], channels, multiplier});
@@ -240,6 +245,8 @@ s_conv2d (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
     }
     else {
         filters = (int64_t) zi_keras_number (call->config, "filters", 0);
+        if (filters < 1 || filters > INT32_MAX)
+            return zi_error ("'filters' %lld; expected at least 1", (long long) filters);
         zi_tensor_t *kernel_hwio = zi_keras_weight (self, call->layer, "kernel", 4,
             (int64_t []) {kernel [0], kernel [1], per_group, filters});
         if (!kernel_hwio)
