@@ -38,6 +38,24 @@ typedef struct {
     int attempts;               //  times sent
 } s_pending_t;
 
+//  An answer received while waiting for another request's
+typedef struct {
+    int n_outputs;
+    zi_tensor_t *outputs [];
+} s_answer_t;
+
+static void
+s_answer_destroy (void **item_p)
+{
+    s_answer_t *answer = *item_p;
+    if (!answer)
+        return;
+    for (int slot = 0; slot < answer->n_outputs; slot++)
+        zi_tensor_destroy (&answer->outputs [slot]);
+    free (answer);
+    *item_p = NULL;
+}
+
 //  A request sent this many times without an answer is given up on: the
 //  engine cannot compute it (a kernel fails on these inputs every time)
 #define S_MAX_ATTEMPTS 5
@@ -62,6 +80,8 @@ struct zi_client_t {
     uint64_t resends;           //  requests sent again
     uint64_t duplicates;        //  answers dropped as already delivered
     uint64_t busy;              //  refusals of a busy gateway, the request kept to resend
+    zhashx_t *answered;         //  id -> s_answer_t: answers zi_client_infer received
+                                //  for earlier zi_client_send calls, kept for recv
     uint64_t given_up;          //  a request that ran out of attempts, or 0
     void *handshakes;           //  CURVE clients: the socket's handshake events
     int handshake_failure;      //  the last failed handshake's event, or 0
@@ -102,6 +122,7 @@ s_client_new (const char *endpoint)
     self->next_id = 1;
     self->last_progress = zi_clock_usecs ();
     self->pending = zi_id_table_new (s_pending_destroy);
+    self->answered = zi_id_table_new (s_answer_destroy);
     const char *setting = getenv ("ZINFER_SHARED_MEMORY");
     zi_client_set_shared_memory (self, !setting || strcmp (setting, "0") != 0);
     return self;
@@ -355,6 +376,7 @@ zi_client_destroy (zi_client_t **self_p)
     if (!self)
         return;
     zhashx_destroy (&self->pending);
+    zhashx_destroy (&self->answered);
     for (int index = 0; index < self->n_spare; index++)
         zi_shm_block_destroy (&self->spare [index]);
     zi_trace_clear (&self->trace);
@@ -585,9 +607,42 @@ s_resend_lost (zi_client_t *self)
         self->last_progress = now;      //  wait a whole stall period again
 }
 
+static int
+s_receive (zi_client_t *self, uint64_t *request_id, zi_tensor_t **outputs, int max_outputs,
+           int *n_outputs, int timeout_msecs);
+
 int
 zi_client_recv (zi_client_t *self, uint64_t *request_id, zi_tensor_t **outputs, int max_outputs,
                 int *n_outputs, int timeout_msecs)
+{
+    *n_outputs = 0;
+    //  An answer zi_client_infer received for an earlier request goes first
+    void *kept = zhashx_first (self->answered);
+    if (kept) {
+        uint64_t id = (uintptr_t) zhashx_cursor (self->answered);
+        s_answer_t *answer = kept;
+        if (answer->n_outputs > max_outputs) {
+            zhashx_delete (self->answered, (void *) (uintptr_t) id);
+            return zi_error ("request %llu: %d outputs, room for %d", (unsigned long long) id,
+                             answer->n_outputs, max_outputs);
+        }
+        for (int slot = 0; slot < answer->n_outputs; slot++) {
+            outputs [slot] = answer->outputs [slot];
+            answer->outputs [slot] = NULL;
+        }
+        *n_outputs = answer->n_outputs;
+        if (request_id)
+            *request_id = id;
+        zhashx_delete (self->answered, (void *) (uintptr_t) id);
+        return 0;
+    }
+    return s_receive (self, request_id, outputs, max_outputs, n_outputs, timeout_msecs);
+}
+
+//  The next answer off the socket
+static int
+s_receive (zi_client_t *self, uint64_t *request_id, zi_tensor_t **outputs, int max_outputs,
+           int *n_outputs, int timeout_msecs)
 {
     int64_t deadline = zi_clock_usecs () + (int64_t) timeout_msecs * 1000;
     *n_outputs = 0;
@@ -718,19 +773,25 @@ int
 zi_client_infer (zi_client_t *self, zi_tensor_t *const *inputs, int n_inputs,
                  zi_tensor_t **outputs, int max_outputs, int timeout_msecs)
 {
-    uint64_t id, answered;
+    uint64_t id = 0, answered = 0;
     if (zi_client_send (self, inputs, n_inputs, &id))
         return -1;
     while (true) {
         int n_outputs;
-        int rc = zi_client_recv (self, &answered, outputs, max_outputs, &n_outputs, timeout_msecs);
+        int rc = s_receive (self, &answered, outputs, max_outputs, &n_outputs, timeout_msecs);
         if (rc)
             return -1;
         if (answered == id)
             return n_outputs;
-        //  An answer to an earlier asynchronous request: not ours to keep
-        for (int slot = 0; slot < n_outputs; slot++)
-            zi_tensor_destroy (&outputs [slot]);
+        //  An answer to an earlier zi_client_send: kept for zi_client_recv
+        s_answer_t *answer = calloc (1, sizeof (s_answer_t) + (n_outputs + 1) * sizeof (zi_tensor_t *));
+        assert (answer);
+        answer->n_outputs = n_outputs;
+        for (int slot = 0; slot < n_outputs; slot++) {
+            answer->outputs [slot] = outputs [slot];
+            outputs [slot] = NULL;
+        }
+        zhashx_update (self->answered, (void *) (uintptr_t) answered, answer);
     }
 }
 
@@ -809,6 +870,38 @@ zi_client_test (zi_test_t *t)
     zi_client_set_shared_memory (client, false);
     tensor = zi_client_tensor (client, ZI_F32, 2, dims);
     ZI_CHECK (t, tensor && !s_own_block (tensor), "so is any with shared memory off");
+    zi_tensor_destroy (&tensor);
+
+    //  zi_client_infer keeps the answer of an earlier zi_client_send for
+    //  zi_client_recv: the stand-in answers request 1 and, ahead of time,
+    //  request 2, which infer is about to send
+    tensor = zi_client_tensor (client, ZI_F32, 1, small);
+    uint64_t first = 0;
+    ZI_CHECK (t, zi_client_send (client, &tensor, 1, &first) == 0 && first == 1, "send one");
+    zmq_msg_init (&identity);
+    zmq_msg_recv (&identity, gateway, 0);
+    zi_msg_drain (gateway);
+    for (uint64_t request = 1; request <= 2; request++) {
+        zi_tensor_t *answer = zi_tensor_new (ZI_F32, 1, small);
+        zi_tensor_f32 (answer) [0] = (float) request;
+        zi_msg_header_t reply = {.kind = ZI_MSG_REPLY, .request = request, .source = ZI_MSG_GATEWAY,
+                                 .count = 1, .dtype = ZI_F32, .ndim = 1, .dims = {100}};
+        zmq_send (gateway, zmq_msg_data (&identity), zmq_msg_size (&identity), ZMQ_SNDMORE);
+        zi_msg_send (gateway, &reply, answer, NULL, false);
+        zi_tensor_destroy (&answer);
+    }
+    zmq_msg_close (&identity);
+    zi_tensor_t *outputs [1] = {NULL};
+    int n_outputs = zi_client_infer (client, &tensor, 1, outputs, 1, 5000);
+    ZI_CHECK (t, n_outputs == 1 && zi_tensor_f32 (outputs [0]) [0] == 2.0f,
+              "infer gets its own answer (request 2)");
+    zi_tensor_destroy (&outputs [0]);
+    uint64_t answered = 0;
+    rc = zi_client_recv (client, &answered, outputs, 1, &n_outputs, 1000);
+    ZI_CHECK (t, rc == 0 && answered == 1 && n_outputs == 1
+              && zi_tensor_f32 (outputs [0]) [0] == 1.0f,
+              "the earlier request's answer is kept for recv, not dropped");
+    zi_tensor_destroy (&outputs [0]);
     zi_tensor_destroy (&tensor);
     zi_client_destroy (&client);
     zmq_close (gateway);
