@@ -13,6 +13,15 @@ packages=(
     dpkg-dev python3-pip python3-setuptools python3-wheel
 )
 
+# The Keras tests compare with TensorFlow.js (pure JavaScript, from npm):
+# best effort, once; without it keras_models says so and skips
+tfjs=${ZI_TFJS_DIR:-/tmp/tfjs}
+if command -v npm > /dev/null && [ ! -d "$tfjs/node_modules/@tensorflow/tfjs" ]; then
+    timeout 300 npm install --prefix "$tfjs" --no-audit --no-fund --loglevel=error \
+        @tensorflow/tfjs > /dev/null 2>&1 \
+        || echo "install-deps: @tensorflow/tfjs not installed; the Keras model test will skip"
+fi
+
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
