@@ -40,6 +40,9 @@ void
 //  Element count of a shape; -1 if it overflows or a dimension is negative
 int64_t
     zi_shape_count (int ndim, const int64_t *dims);
+//  An IEEE half (float16, as ONNX and Keras store weights) as a float
+float
+    zi_half_to_float (uint16_t half);
 //  Row-major strides in elements
 void
     zi_shape_strides (int ndim, const int64_t *dims, int64_t *strides);

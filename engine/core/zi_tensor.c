@@ -268,6 +268,28 @@ zi_input_ints (const zi_tensor_t *tensor, int64_t *values, int max, const char *
     return (int) count;
 }
 
+
+float
+zi_half_to_float (uint16_t half)
+{
+    uint32_t sign = (uint32_t) (half >> 15) << 31;
+    int exponent = (half >> 10) & 0x1f;
+    uint32_t mantissa = half & 0x3ff;
+    float value;
+    if (exponent == 0)
+        value = ldexpf ((float) mantissa, -24);
+    else
+    if (exponent == 31)
+        value = mantissa? NAN: INFINITY;
+    else
+        value = ldexpf ((float) (mantissa | 0x400), exponent - 25);
+    uint32_t bits;
+    memcpy (&bits, &value, 4);
+    bits |= sign;
+    memcpy (&value, &bits, 4);
+    return value;
+}
+
 void
 zi_tensor_test (zi_test_t *t)
 {

@@ -27,27 +27,6 @@
 //  for .onnx files)
 #define S_MAX_SHARD_BYTES (INT64_C (2) << 30)
 
-static float
-s_half_to_float (uint16_t half)
-{
-    uint32_t sign = (uint32_t) (half >> 15) << 31;
-    int exponent = (half >> 10) & 0x1f;
-    uint32_t mantissa = half & 0x3ff;
-    float value;
-    if (exponent == 0)
-        value = ldexpf ((float) mantissa, -24);
-    else
-    if (exponent == 31)
-        value = mantissa? NAN: INFINITY;
-    else
-        value = ldexpf ((float) (mantissa | 0x400), exponent - 25);
-    uint32_t bits;
-    memcpy (&bits, &value, 4);
-    bits |= sign;
-    memcpy (&value, &bits, 4);
-    return value;
-}
-
 static void
 s_tensor_free (void **item_p)
 {
@@ -382,7 +361,7 @@ s_load_weights (zi_keras_t *self, json_object *manifest)
                 if (strcmp (stored, "float16") == 0) {
                     uint16_t half;
                     memcpy (&half, raw + item * 2, 2);
-                    values [item] = s_half_to_float (half);
+                    values [item] = zi_half_to_float (half);
                 }
                 else
                 if (item_size == 2) {

@@ -15,27 +15,6 @@
 #define S_MIN_OPSET 9
 #define S_MAX_OPSET 17
 
-static float
-s_half_to_float (uint16_t half)
-{
-    uint32_t sign = (uint32_t) (half >> 15) << 31;
-    int exponent = (half >> 10) & 0x1f;
-    uint32_t mantissa = half & 0x3ff;
-    float value;
-    if (exponent == 0)
-        value = ldexpf ((float) mantissa, -24);
-    else
-    if (exponent == 31)
-        value = mantissa? NAN: INFINITY;
-    else
-        value = ldexpf ((float) (mantissa | 0x400), exponent - 25);
-    uint32_t bits;
-    memcpy (&bits, &value, 4);
-    bits |= sign;
-    memcpy (&value, &bits, 4);
-    return value;
-}
-
 //  protobuf-c copies every bytes field out of the file's buffer. Large
 //  ones (the weights) get 64-byte aligned memory, so that a float32 or
 //  int64 initializer's raw_data can become its tensor as it is: the
@@ -199,7 +178,7 @@ s_tensor_from_proto (Onnx__TensorProto *proto, const char *what)
                     memcpy (&half, raw + item * 2, 2);
                 else
                     half = (uint16_t) proto->int32_data [item];
-                ((float *) tensor->data) [item] = s_half_to_float (half);
+                ((float *) tensor->data) [item] = zi_half_to_float (half);
                 break;
             }
             case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: {
