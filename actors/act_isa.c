@@ -12,6 +12,9 @@
 */
 
 #include "zi_classes.h"
+#if defined (__GNUC__) && (defined (__x86_64__) || defined (__i386__))
+#   include <cpuid.h>
+#endif
 
 static const char *s_names [] = {"portable", "avx2", "avx512"};
 
@@ -114,24 +117,37 @@ zi_isa_check_env (char *message, size_t size)
     return -1;
 }
 
-bool
-zi_isa_has_vnni (void)
+//  One feature bit of cpuid leaf 7 (register 0 = EAX .. 3 = EDX), asked
+//  directly: compilers differ in the feature names __builtin_cpu_supports
+//  knows (clang 14 has no "avxvnni")
+static bool
+s_leaf7_bit (unsigned subleaf, int reg, int bit)
 {
 #if defined (__GNUC__) && (defined (__x86_64__) || defined (__i386__))
-    return __builtin_cpu_supports ("avx512vnni") || __builtin_cpu_supports ("avxvnni");
+    unsigned regs [4] = {0, 0, 0, 0};
+    if (!__get_cpuid_count (7, subleaf, &regs [0], &regs [1], &regs [2], &regs [3]))
+        return false;
+    return (regs [reg] >> bit) & 1;
 #else
     return false;
 #endif
 }
 
 bool
+zi_isa_has_vnni (void)
+{
+    //  AVX512_VNNI (leaf 7.0 ECX bit 11) or AVX-VNNI (leaf 7.1 EAX bit 4),
+    //  usable only where the vector registers they need are
+    bool avx512_vnni = s_leaf7_bit (0, 2, 11) && zi_isa_cpu () >= ZI_ISA_AVX512;
+    bool avx_vnni = s_leaf7_bit (1, 0, 4) && zi_isa_cpu () >= ZI_ISA_AVX2;
+    return avx512_vnni || avx_vnni;
+}
+
+bool
 zi_isa_has_bf16 (void)
 {
-#if defined (__GNUC__) && (defined (__x86_64__) || defined (__i386__))
-    return __builtin_cpu_supports ("avx512bf16");
-#else
-    return false;
-#endif
+    //  AVX512_BF16: leaf 7.1 EAX bit 5
+    return s_leaf7_bit (1, 0, 5) && zi_isa_cpu () >= ZI_ISA_AVX512;
 }
 
 const char *
