@@ -7,8 +7,9 @@ packages=(
     build-essential cmake pkg-config
     libzmq3-dev libczmq-dev libmsgpack-dev libopenblas-dev libyaml-dev
     libprotobuf-c-dev protobuf-c-compiler libonnx-dev libjson-c-dev
+    libhdf5-dev libzip-dev
     python3-numpy python3-torch python3-torchvision python3-onnx
-    python3-sklearn python3-zmq python3-msgpack
+    python3-sklearn python3-zmq python3-msgpack python3-h5py
     gnuplot-nox iproute2 procps clang libclang-rt-14-dev
     dpkg-dev python3-pip python3-setuptools python3-wheel
 )

@@ -22,6 +22,7 @@
 #include <czmq.h>
 #include <errno.h>
 #include <libgen.h>
+#include <pthread.h>
 
 //  Shards larger than this are refused before reading (as zi_model.c does
 //  for .onnx files)
@@ -217,7 +218,7 @@ zi_keras_weight (zi_keras_t *self, const char *layer, const char *weight,
         }
     }
     if (!tensor) {
-        zi_error ("weight '%s' is not in the weights manifest", name);
+        zi_error ("weight '%s' is not among the model's weights", name);
         return NULL;
     }
     bool same = tensor->ndim == ndim;
@@ -416,10 +417,17 @@ s_get_tensor (zi_keras_t *self, const char *layer, int node, int tensor)
 }
 
 //  A reference [layer, node, tensor, ...] in inbound_nodes or the model's
-//  input and output lists; false if it is not one
+//  input and output lists, or Keras 3's {"class_name": "__keras_tensor__",
+//  "config": {"keras_history": [layer, node, tensor]}}; false if it is
+//  neither
 bool
 zi_keras_ref (json_object *ref, const char **layer, int *node, int *tensor)
 {
+    if (ref && json_object_is_type (ref, json_type_object)) {
+        if (strcmp (zi_keras_string (ref, "class_name", ""), "__keras_tensor__"))
+            return false;
+        ref = zi_keras_get (zi_keras_get (ref, "config"), "keras_history");
+    }
     if (!ref || !json_object_is_type (ref, json_type_array)
     ||  json_object_array_length (ref) < 3)
         return false;
@@ -433,6 +441,62 @@ zi_keras_ref (json_object *ref, const char **layer, int *node, int *tensor)
     *node = (int) json_object_get_int64 (node_index);
     *tensor = (int) json_object_get_int64 (tensor_index);
     return true;
+}
+
+//  Keras 3 tensors anywhere in a call's args (merge layers pass a list of
+//  them); adds them to refs, returns the new count or -1 past max
+static int
+s_keras3_tensors (json_object *value, json_object **refs, int count, int max)
+{
+    const char *layer;
+    int node, tensor;
+    if (zi_keras_ref (value, &layer, &node, &tensor)
+    &&  json_object_is_type (value, json_type_object)) {
+        if (count == max)
+            return -1;
+        refs [count++] = value;
+    }
+    else
+    if (value && json_object_is_type (value, json_type_array))
+        for (size_t index = 0; index < json_object_array_length (value) && count >= 0; index++)
+            count = s_keras3_tensors (json_object_array_get_idx (value, index), refs, count, max);
+    return count;
+}
+
+//  The tensors one call of a layer (an entry of its inbound_nodes) takes,
+//  in order, and its keyword arguments (NULL if none). Keras 2 and tfjs
+//  write [[layer, node, tensor, kwargs], ...]; Keras 3 writes {"args":
+//  [...], "kwargs": {...}}. The count, or -1 with an error
+static int
+s_call_refs (json_object *call, json_object **refs, json_object **kwargs)
+{
+    *kwargs = NULL;
+    if (call && json_object_is_type (call, json_type_object)) {
+        *kwargs = zi_keras_get (call, "kwargs");
+        int count = s_keras3_tensors (zi_keras_get (call, "args"), refs, 0,
+                                      ZI_KERAS_MAX_INPUTS);
+        if (count < 0)
+            return zi_error ("more than %d inputs", ZI_KERAS_MAX_INPUTS);
+        return count;
+    }
+    if (!call || !json_object_is_type (call, json_type_array))
+        return zi_error ("an inbound node is neither a list (Keras 2) nor {\"args\": ...} "
+                         "(Keras 3)");
+    size_t count = json_object_array_length (call);
+    if (count > ZI_KERAS_MAX_INPUTS)
+        return zi_error ("%zu inputs, at most %d supported", count, ZI_KERAS_MAX_INPUTS);
+    for (size_t index = 0; index < count; index++) {
+        json_object *ref = json_object_array_get_idx (call, index);
+        const char *layer;
+        int node, tensor;
+        if (!zi_keras_ref (ref, &layer, &node, &tensor))
+            return zi_error ("inbound node input %zu is not [layer, node, tensor, kwargs]",
+                             index);
+        refs [index] = ref;
+        if (index == 0 && json_object_array_length (ref) > 3)
+            *kwargs = json_object_array_get_idx (ref, 3);
+    }
+    return (int) count;
 }
 
 const zi_keras_tensor_t *
@@ -488,27 +552,17 @@ s_call_inputs (zi_keras_t *self, json_object *call, zi_keras_call_t *out, bool *
 {
     *ready = true;
     out->n_inputs = 0;
-    out->kwargs = NULL;
-    if (!json_object_is_type (call, json_type_array))
-        return zi_error ("an inbound node is not a list");
-    size_t count = json_object_array_length (call);
-    if (count > ZI_KERAS_MAX_INPUTS)
-        return zi_error ("%zu inputs, at most %d supported", count, ZI_KERAS_MAX_INPUTS);
-    for (size_t index = 0; index < count; index++) {
-        json_object *ref = json_object_array_get_idx (call, index);
-        const char *layer;
-        int node, tensor;
-        if (!zi_keras_ref (ref, &layer, &node, &tensor))
-            return zi_error ("inbound node input %zu is not [layer, node, tensor, kwargs]",
-                             index);
-        const zi_keras_tensor_t *input = s_get_tensor (self, layer, node, tensor);
+    json_object *refs [ZI_KERAS_MAX_INPUTS];
+    int count = s_call_refs (call, refs, &out->kwargs);
+    if (count < 0)
+        return -1;
+    for (int index = 0; index < count; index++) {
+        const zi_keras_tensor_t *input = zi_keras_lookup (self, refs [index]);
         if (!input) {
             *ready = false;
             return 0;
         }
         out->inputs [out->n_inputs++] = *input;
-        if (index == 0 && json_object_array_length (ref) > 3)
-            out->kwargs = json_object_array_get_idx (ref, 3);
     }
     //  A TFOpLambda's second tensor comes as a keyword argument
     json_object *other = zi_keras_get (out->kwargs, "y");
@@ -635,6 +689,25 @@ s_build_sequential (zi_keras_t *self, json_object *config, const char *model_nam
     return 0;
 }
 
+//  Keras 3 writes a model's only input or output as a bare reference
+//  instead of a list of one
+static size_t
+s_refs_length (json_object *list)
+{
+    const char *layer;
+    int node, tensor;
+    return zi_keras_ref (list, &layer, &node, &tensor)? 1: json_object_array_length (list);
+}
+
+static json_object *
+s_refs_get (json_object *list, size_t index)
+{
+    const char *layer;
+    int node, tensor;
+    return zi_keras_ref (list, &layer, &node, &tensor)? list:
+                                                        json_object_array_get_idx (list, index);
+}
+
 //  How the calls of a nested model are numbered in references to it:
 //  Python's Keras counts from 0, tfjs from 1 (its node 0 is the model's
 //  own, from its construction). A reference one past the calls says 1
@@ -647,21 +720,21 @@ s_model_node_offset (json_object *layers, json_object *outputs, const char *name
                                            "inbound_nodes");
         for (size_t node = 0; nodes && json_object_is_type (nodes, json_type_array)
                               && node < json_object_array_length (nodes); node++) {
-            json_object *refs = json_object_array_get_idx (nodes, node);
-            for (size_t index = 0; json_object_is_type (refs, json_type_array)
-                                   && index < json_object_array_length (refs); index++) {
+            json_object *refs [ZI_KERAS_MAX_INPUTS], *kwargs;
+            int count = s_call_refs (json_object_array_get_idx (nodes, node), refs, &kwargs);
+            for (int index = 0; index < count; index++) {
                 const char *layer;
                 int node_index, tensor;
-                if (zi_keras_ref (json_object_array_get_idx (refs, index), &layer, &node_index,
-                                  &tensor) && strcmp (layer, name) == 0 && node_index > highest)
+                if (zi_keras_ref (refs [index], &layer, &node_index, &tensor)
+                &&  strcmp (layer, name) == 0 && node_index > highest)
                     highest = node_index;
             }
         }
     }
-    for (size_t index = 0; index < json_object_array_length (outputs); index++) {
+    for (size_t index = 0; index < s_refs_length (outputs); index++) {
         const char *layer;
         int node_index, tensor;
-        if (zi_keras_ref (json_object_array_get_idx (outputs, index), &layer, &node_index,
+        if (zi_keras_ref (s_refs_get (outputs, index), &layer, &node_index,
                           &tensor) && strcmp (layer, name) == 0 && node_index > highest)
             highest = node_index;
     }
@@ -683,17 +756,17 @@ s_build_functional (zi_keras_t *self, json_object *config, const char *model_nam
         return zi_error ("model '%s': 'layers', 'input_layers' and 'output_layers' must be "
                          "lists", model_name);
     size_t n_layers = json_object_array_length (layers);
-    if (call && (json_object_array_length (inputs) != (size_t) call->n_inputs
-             ||  json_object_array_length (outputs) != 1))
+    if (call && (s_refs_length (inputs) != (size_t) call->n_inputs
+             ||  s_refs_length (outputs) != 1))
         return zi_error ("nested model '%s': %zu inputs and %zu outputs for a call with %d "
                          "inputs (only nested models of one output are supported)", model_name,
-                         json_object_array_length (inputs), json_object_array_length (outputs),
+                         s_refs_length (inputs), s_refs_length (outputs),
                          call->n_inputs);
     //  Inputs first, in the model's order
-    for (size_t index = 0; index < json_object_array_length (inputs); index++) {
+    for (size_t index = 0; index < s_refs_length (inputs); index++) {
         const char *name;
         int node, tensor;
-        if (!zi_keras_ref (json_object_array_get_idx (inputs, index), &name, &node, &tensor))
+        if (!zi_keras_ref (s_refs_get (inputs, index), &name, &node, &tensor))
             return zi_error ("model '%s': input_layers [%zu] is not [layer, node, tensor]",
                              model_name, index);
         json_object *found = NULL;
@@ -762,10 +835,10 @@ s_build_functional (zi_keras_t *self, json_object *config, const char *model_nam
     free (built);
     if (rc)
         return -1;
-    if (json_object_array_length (outputs) > ZI_MAX_GRAPH_OUTPUTS)
+    if (s_refs_length (outputs) > ZI_MAX_GRAPH_OUTPUTS)
         return zi_error ("model '%s': more than %d outputs", model_name, ZI_MAX_GRAPH_OUTPUTS);
-    for (size_t index = 0; index < json_object_array_length (outputs); index++) {
-        json_object *ref = json_object_array_get_idx (outputs, index);
+    for (size_t index = 0; index < s_refs_length (outputs); index++) {
+        json_object *ref = s_refs_get (outputs, index);
         const char *name;
         int node, tensor;
         if (!zi_keras_ref (ref, &name, &node, &tensor))
@@ -833,65 +906,81 @@ s_set_outputs (zi_keras_t *self)
 
 //  --------------------------------------------------------------------------
 
-bool
+zi_keras_kind_t
 zi_keras_detect (const void *data, size_t size)
 {
     const unsigned char *bytes = data;
+    if (size >= 8 && memcmp (bytes, "\x89HDF\r\n\x1a\n", 8) == 0)
+        return ZI_KERAS_HDF5;
+    if (size >= 4 && memcmp (bytes, "PK\x03\x04", 4) == 0)
+        return ZI_KERAS_ZIP;
     size_t at = 0;
     if (size >= 3 && bytes [0] == 0xef && bytes [1] == 0xbb && bytes [2] == 0xbf)
         at = 3;
     while (at < size && (bytes [at] == ' ' || bytes [at] == '\t'
                       || bytes [at] == '\n' || bytes [at] == '\r'))
         at++;
-    return at < size && bytes [at] == '{';
+    return at < size && bytes [at] == '{'? ZI_KERAS_JSON: ZI_KERAS_NONE;
 }
 
-zi_graph_t *
-zi_keras_import (const void *data, size_t size, const char *source)
+//  Parses JSON text; NULL with an error naming what it is
+static json_object *
+s_parse (const void *data, size_t size, const char *what)
 {
+    if (size > INT32_MAX) {
+        zi_error ("%s: %zu bytes of JSON is too much", what, size);
+        return NULL;
+    }
     json_tokener *tokener = json_tokener_new ();
     assert (tokener);
     json_object *root = json_tokener_parse_ex (tokener, data, (int) size);
     enum json_tokener_error problem = json_tokener_get_error (tokener);
     if (!root) {
         if (problem == json_tokener_continue)
-            zi_error ("%s: JSON ends early (%zu bytes)", source, size);
+            zi_error ("%s: JSON ends early (%zu bytes)", what, size);
         else
-            zi_error ("%s: not valid JSON at byte %zu: %s", source,
+            zi_error ("%s: not valid JSON at byte %zu: %s", what,
                       json_tokener_get_parse_end (tokener), json_tokener_error_desc (problem));
-        json_tokener_free (tokener);
-        return NULL;
     }
     json_tokener_free (tokener);
+    return root;
+}
 
-    zi_keras_t keras = {.source = source};
-    zi_keras_t *self = &keras;
-    zi_graph_t *graph = NULL;
-    json_object *topology = zi_keras_get (root, "modelTopology");
-    const char *format = zi_keras_string (root, "format", NULL);
-    if (!json_object_is_type (root, json_type_object) || !topology) {
-        zi_error ("%s: JSON, but not a TensorFlow.js layers-model (no \"modelTopology\")",
-                  source);
-        goto done;
-    }
-    if (format && strcmp (format, "layers-model")) {
-        zi_error ("%s: a TensorFlow.js '%s' is not supported, only 'layers-model'",
-                  source, format);
-        goto done;
-    }
-    //  Converted from a Keras .h5 file, the model sits one level down
-    json_object *model = zi_keras_get (topology, "model_config");
-    if (!model)
-        model = topology;
+//  Where a model's weights come from: each loader fills self->weights
+typedef int (s_loader_fn) (zi_keras_t *self, json_object *model, void *args);
+
+static int
+s_load_manifest (zi_keras_t *self, json_object *model, void *args)
+{
+    return s_load_weights (self, args);
+}
+
+static int
+s_load_keras2 (zi_keras_t *self, json_object *model, void *args)
+{
+    return zi_keras_h5_weights_keras2 (self, *(int64_t *) args);
+}
+
+static int
+s_load_keras3 (zi_keras_t *self, json_object *model, void *args)
+{
+    return zi_keras_h5_weights_keras3 (self, *(int64_t *) args, model);
+}
+
+//  Builds the graph of a model, {"class_name": ..., "config": ...}, with
+//  the weights a loader gives
+static zi_graph_t *
+s_import (json_object *model, const char *source, s_loader_fn *load, void *args)
+{
     const char *class_name = zi_keras_string (model, "class_name", NULL);
     json_object *config = zi_keras_get (model, "config");
     if (!class_name || !config) {
-        zi_error ("%s: modelTopology has no 'class_name' and 'config' of a Keras model",
-                  source);
-        goto done;
+        zi_error ("%s: no 'class_name' and 'config' of a Keras model", source);
+        return NULL;
     }
     const char *model_name = zi_keras_string (config, "name", "model");
-
+    zi_keras_t keras = {.source = source};
+    zi_keras_t *self = &keras;
     char *copy = strdup (source);
     self->dir = strdup (dirname (copy));
     free (copy);
@@ -900,20 +989,18 @@ zi_keras_import (const void *data, size_t size, const char *source)
     self->tensors = zhashx_new ();
     zhashx_set_destructor (self->tensors, s_item_free);
     self->names = zhashx_new ();
-    graph = zi_graph_new (model_name);
+    zi_graph_t *graph = zi_graph_new (model_name);
     graph->opset = 13;
     self->graph = graph;
 
-    int rc = s_load_weights (self, zi_keras_get (root, "weightsManifest"));
+    int rc = s_is_model_class (class_name)? load (self, model, args):
+        zi_error ("model class '%s' is not supported (supported: Sequential, Functional, "
+                  "Model)", class_name);
     if (rc == 0) {
         if (strcmp (class_name, "Sequential") == 0)
             rc = s_build_sequential (self, config, model_name, NULL, NULL);
         else
-        if (strcmp (class_name, "Functional") == 0 || strcmp (class_name, "Model") == 0)
             rc = s_build_functional (self, config, model_name, NULL, NULL);
-        else
-            rc = zi_error ("model class '%s' is not supported (supported: Sequential, "
-                           "Functional, Model)", class_name);
     }
     if (rc == 0 && self->graph->n_inputs == 0)
         rc = zi_error ("the model has no inputs");
@@ -927,8 +1014,108 @@ zi_keras_import (const void *data, size_t size, const char *source)
     zhashx_destroy ((zhashx_t **) &self->tensors);
     zhashx_destroy ((zhashx_t **) &self->names);
     free (self->dir);
-done:
+    return graph;
+}
+
+//  A TF.js layers-model: model.json, its shards beside it
+static zi_graph_t *
+s_import_json (const void *data, size_t size, const char *source)
+{
+    json_object *root = s_parse (data, size, source);
+    if (!root)
+        return NULL;
+    zi_graph_t *graph = NULL;
+    json_object *topology = zi_keras_get (root, "modelTopology");
+    const char *format = zi_keras_string (root, "format", NULL);
+    if (!json_object_is_type (root, json_type_object) || !topology)
+        zi_error ("%s: JSON, but not a TensorFlow.js layers-model (no \"modelTopology\")",
+                  source);
+    else
+    if (format && strcmp (format, "layers-model"))
+        zi_error ("%s: a TensorFlow.js '%s' is not supported, only 'layers-model'",
+                  source, format);
+    else {
+        //  Converted from a Keras .h5 file, the model sits one level down
+        json_object *model = zi_keras_get (topology, "model_config");
+        graph = s_import (model? model: topology, source, s_load_manifest,
+                          zi_keras_get (root, "weightsManifest"));
+    }
     json_object_put (root);
+    return graph;
+}
+
+//  A Keras 2 .h5 file: the model's config as the root's model_config
+//  attribute, the weights in the model_weights group
+static zi_graph_t *
+s_import_h5 (const void *data, size_t size, const char *source)
+{
+    int64_t file = zi_keras_h5_open (data, size, source);
+    if (file < 0)
+        return NULL;
+    zi_graph_t *graph = NULL;
+    char *text = zi_keras_h5_root_string (file, "model_config");
+    if (!text)
+        zi_error_prefix ("%s", source);
+    else {
+        char what [300];
+        snprintf (what, sizeof what, "%.250s: model_config", source);
+        json_object *model = s_parse (text, strlen (text), what);
+        if (model)
+            graph = s_import (model, source, s_load_keras2, &file);
+        json_object_put (model);
+        free (text);
+    }
+    zi_keras_h5_close (file);
+    return graph;
+}
+
+//  A .keras zip: config.json, and the weights in model.weights.h5
+static zi_graph_t *
+s_import_zip (const void *data, size_t size, const char *source)
+{
+    size_t config_size, weights_size;
+    char *config = zi_keras_zip_member (data, size, "config.json", &config_size);
+    void *weights = config? zi_keras_zip_member (data, size, "model.weights.h5",
+                                                 &weights_size): NULL;
+    if (!weights) {
+        zi_error_prefix ("%s", source);
+        free (config);
+        return NULL;
+    }
+    zi_graph_t *graph = NULL;
+    char what [300];
+    snprintf (what, sizeof what, "%.250s: config.json", source);
+    json_object *model = s_parse (config, config_size, what);
+    snprintf (what, sizeof what, "%.250s: model.weights.h5", source);
+    int64_t file = model? zi_keras_h5_open (weights, weights_size, what): -1;
+    if (file >= 0) {
+        graph = s_import (model, source, s_load_keras3, &file);
+        zi_keras_h5_close (file);
+    }
+    json_object_put (model);
+    free (weights);
+    free (config);
+    return graph;
+}
+
+zi_graph_t *
+zi_keras_import (const void *data, size_t size, const char *source)
+{
+    //  Debian's libhdf5 is built without thread safety: one import of an
+    //  HDF5 file at a time
+    static pthread_mutex_t s_hdf5_lock = PTHREAD_MUTEX_INITIALIZER;
+    zi_keras_kind_t kind = zi_keras_detect (data, size);
+    if (kind == ZI_KERAS_JSON)
+        return s_import_json (data, size, source);
+    if (kind == ZI_KERAS_NONE) {
+        zi_error ("%s: not a Keras model (expected a model.json, a .h5 or a .keras file)",
+                  source);
+        return NULL;
+    }
+    pthread_mutex_lock (&s_hdf5_lock);
+    zi_graph_t *graph = kind == ZI_KERAS_HDF5? s_import_h5 (data, size, source):
+                                               s_import_zip (data, size, source);
+    pthread_mutex_unlock (&s_hdf5_lock);
     return graph;
 }
 

@@ -1,6 +1,8 @@
 /*  =========================================================================
     zi_keras.h - Keras import, shared by zi_keras.c (model, weights, JSON)
-    and zi_keras_layers.c (one builder per Keras layer class)
+    and zi_keras_layers.c (one builder per Keras layer class); the
+    containers: zi_keras_h5.c (HDF5, through libhdf5) and zi_keras_zip.c
+    (the .keras zip, through libzip)
     =========================================================================
 */
 
@@ -33,8 +35,16 @@ typedef struct {
     json_object *kwargs;        //  the call's keyword arguments, or NULL
 } zi_keras_call_t;
 
+//  What a model file is, from its first bytes
+typedef enum {
+    ZI_KERAS_NONE,              //  not a Keras file (ONNX, for instance)
+    ZI_KERAS_JSON,              //  a TF.js model.json
+    ZI_KERAS_HDF5,              //  a Keras 2 .h5 file
+    ZI_KERAS_ZIP                //  a .keras zip (Keras 3, or Keras 2.13 and later)
+} zi_keras_kind_t;
+
 typedef struct {
-    const char *source;         //  model.json path, for messages
+    const char *source;         //  model file path, for messages
     char *dir;                  //  where the weight shards are
     zi_graph_t *graph;          //  being built
     void *weights;              //  weight name -> zi_tensor_t, Keras layout (zhashx)
@@ -47,13 +57,37 @@ typedef struct {
     char output_names [ZI_MAX_GRAPH_OUTPUTS][256];      //  their layers' names
 } zi_keras_t;
 
-//  Is this (a file's start) JSON, so not an ONNX protobuf?
-bool
+//  Is this (a file's start) a Keras model, and in which container?
+zi_keras_kind_t
     zi_keras_detect (const void *data, size_t size);
-//  Imports a TF.js layers-model from its model.json bytes; source is the
-//  file's path, beside which the weight shards lie
+//  Imports a Keras model from its file's bytes: a TF.js model.json (source
+//  is the file's path, beside which the weight shards lie), a .h5 or a
+//  .keras file (self-contained: source only names it in messages)
 zi_graph_t *
     zi_keras_import (const void *data, size_t size, const char *source);
+
+//  HDF5 (zi_keras_h5.c). Opens a file image held in memory; the handle
+//  is an hid_t, or -1 with an error
+int64_t
+    zi_keras_h5_open (const void *data, size_t size, const char *what);
+void
+    zi_keras_h5_close (int64_t file);
+//  A string attribute of the file's root (Keras 2's model_config); owned,
+//  NULL with an error
+char *
+    zi_keras_h5_root_string (int64_t file, const char *name);
+//  Reads the weights into self->weights, named layer/weight: from Keras
+//  2's model_weights group, or from Keras 3's layers/.../vars by walking
+//  the model's config (class_name and config of the top model)
+int
+    zi_keras_h5_weights_keras2 (zi_keras_t *self, int64_t file);
+int
+    zi_keras_h5_weights_keras3 (zi_keras_t *self, int64_t file, json_object *model);
+
+//  A .keras zip (zi_keras_zip.c): one member's bytes, owned, NULL with an
+//  error; *size gets its length
+void *
+    zi_keras_zip_member (const void *data, size_t size, const char *member, size_t *length);
 
 //  JSON: a member (NULL if absent or null), a string, a number or bool
 json_object *
@@ -67,8 +101,8 @@ bool
 //  A number or a list of numbers (null -> -1); the count, or -1
 int
     zi_keras_ints (json_object *value, int64_t *values, int max);
-//  A [layer, node, tensor, ...] reference, and the tensor it names (NULL
-//  if not built)
+//  A [layer, node, tensor, ...] reference (or Keras 3's __keras_tensor__
+//  with its keras_history), and the tensor it names (NULL if not built)
 bool
     zi_keras_ref (json_object *ref, const char **layer, int *node, int *tensor);
 const zi_keras_tensor_t *

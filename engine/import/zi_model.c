@@ -1,5 +1,6 @@
 /*  =========================================================================
-    zi_model - a loaded ONNX model: the imported graph, never modified
+    zi_model - a loaded model (ONNX or Keras): the imported graph, never
+    modified
 
     Sessions and topologies plan their own copies, so one model can serve
     several of them with different input shapes or passes.
@@ -30,11 +31,15 @@ s_model_new (zi_graph_t *graph, const char *name)
 zi_model_t *
 zi_model_load_buffer (const void *data, size_t size, const char *name)
 {
-    if (zi_keras_detect (data, size)) {
+    zi_keras_kind_t kind = zi_keras_detect (data, size);
+    if (kind == ZI_KERAS_JSON) {
         zi_error ("%s: a Keras model.json must be loaded from its file, beside its "
                   "weight shards", name);
         return NULL;
     }
+    //  .h5 and .keras files hold their weights
+    if (kind != ZI_KERAS_NONE)
+        return s_model_new (zi_keras_import (data, size, name), name);
     return s_model_new (zi_onnx_import (data, size, name), name);
 }
 
@@ -53,7 +58,7 @@ zi_model_load (const char *path)
         return NULL;
     }
     if (info.st_size == 0 || info.st_size > S_MAX_MODEL_BYTES) {
-        zi_error ("%s: %lld bytes is not a plausible ONNX model size", path,
+        zi_error ("%s: %lld bytes is not a plausible model size", path,
                   (long long) info.st_size);
         fclose (file);
         return NULL;

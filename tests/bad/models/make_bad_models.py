@@ -113,7 +113,7 @@ def deep_subgraphs(levels):
 #   Each case: file name, bytes, expected part of the error line. The
 #   comment says what is wrong when the name does not.
 def cases():
-    yield "empty.onnx", b"", "0 bytes is not a plausible ONNX model size"
+    yield "empty.onnx", b"", "0 bytes is not a plausible model size"
 
     good = serialize(conv_model())
     yield "truncated.onnx", good[: len(good) // 2], "not a valid ONNX model"

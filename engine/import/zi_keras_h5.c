@@ -1,0 +1,457 @@
+/*  =========================================================================
+    zi_keras_h5 - Keras weights and configs in HDF5 files, through libhdf5
+
+    Two layouts. Keras 2's .h5 file holds the model's config as the root's
+    model_config attribute and its weights as model_weights/<layer>/<name>,
+    each layer's group listing its weights' names in a weight_names
+    attribute ("conv/kernel:0"). Keras 3's model.weights.h5 (inside a
+    .keras zip) names nothing: a layer's variables are layers/<layer>/vars/0,
+    1, ... in the order the layer creates them, <layer> being the snake-case
+    class name numbered in the model's layer order (conv2d, conv2d_1, ...),
+    and a nested model's layers are under its own path. So the config is
+    walked here to give each variable its weight name.
+
+    Files are opened from memory (the file image API), so a .keras zip's
+    member never touches the disk.
+    =========================================================================
+*/
+
+#include "zi_keras.h"
+#include <czmq.h>
+#include <hdf5.h>
+#include <stdatomic.h>
+
+//  Strings and weights larger than this are refused before reading
+#define S_MAX_ATTRIBUTE_BYTES (64u << 20)
+#define S_MAX_WEIGHT_ITEMS    (INT64_C (1) << 31)
+
+//  What went wrong inside libhdf5: the innermost message of its error
+//  stack, which names the cause (e.g. "truncated file")
+static herr_t
+s_error_walk (unsigned depth, const H5E_error2_t *error, void *args)
+{
+    if (error->desc && *error->desc)
+        snprintf (args, 200, "%s", error->desc);
+    return 0;
+}
+
+static const char *
+s_reason (char *buffer)
+{
+    *buffer = 0;
+    H5Ewalk2 (H5E_DEFAULT, H5E_WALK_DOWNWARD, s_error_walk, buffer);
+    return *buffer? buffer: "no reason given";
+}
+
+int64_t
+zi_keras_h5_open (const void *data, size_t size, const char *what)
+{
+    //  Errors are ours to report, in one line; libhdf5 would print its
+    //  whole stack
+    H5Eset_auto2 (H5E_DEFAULT, NULL, NULL);
+    //  The core driver reads the image given; each open needs a name of
+    //  its own
+    static atomic_uint s_opened;
+    char name [64];
+    snprintf (name, sizeof name, "zi_keras_image_%u", atomic_fetch_add (&s_opened, 1));
+    hid_t access = H5Pcreate (H5P_FILE_ACCESS);
+    hid_t file = -1;
+    if (access >= 0 && H5Pset_fapl_core (access, 1 << 16, 0) >= 0
+    &&  H5Pset_file_image (access, (void *) data, size) >= 0)
+        file = H5Fopen (name, H5F_ACC_RDONLY, access);
+    if (file < 0) {
+        char reason [200];
+        zi_error ("%s: not a readable HDF5 file (%s; %zu bytes, truncated or damaged?)",
+                  what, s_reason (reason), size);
+    }
+    if (access >= 0)
+        H5Pclose (access);
+    return file;
+}
+
+void
+zi_keras_h5_close (int64_t file)
+{
+    if (file >= 0)
+        H5Fclose (file);
+}
+
+static bool
+s_exists (hid_t file, const char *path)
+{
+    //  Each part of the path in turn: H5Lexists fails on a missing parent
+    if (strcmp (path, "/") == 0)
+        return true;
+    char part [1024];
+    for (const char *slash = strchr (path + 1, '/'); ; slash = strchr (slash + 1, '/')) {
+        size_t length = slash? (size_t) (slash - path): strlen (path);
+        if (length >= sizeof part)
+            return false;
+        memcpy (part, path, length);
+        part [length] = 0;
+        if (H5Lexists (file, part, H5P_DEFAULT) <= 0)
+            return false;
+        if (!slash)
+            return H5Oexists_by_name (file, path, H5P_DEFAULT) > 0;
+    }
+}
+
+//  A string attribute of object, or a list of strings: each copied, in
+//  *strings (free each and the list); the count, or -1 with an error
+static int
+s_strings (hid_t file, const char *object, const char *name, char ***strings)
+{
+    *strings = NULL;
+    if (!s_exists (file, object) || H5Aexists_by_name (file, object, name, H5P_DEFAULT) <= 0)
+        return zi_error ("no '%s' attribute on %s", name, object);
+    hid_t attribute = H5Aopen_by_name (file, object, name, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t type = attribute >= 0? H5Aget_type (attribute): -1;
+    hid_t space = attribute >= 0? H5Aget_space (attribute): -1;
+    hssize_t count = space >= 0? H5Sget_simple_extent_npoints (space): -1;
+    int rc = -1;
+    if (type < 0 || space < 0 || count < 0)
+        zi_error ("attribute '%s' of %s cannot be read", name, object);
+    else
+    if (H5Tget_class (type) != H5T_STRING)
+        zi_error ("attribute '%s' of %s is not a string", name, object);
+    else
+    if (count > 1000000)
+        zi_error ("attribute '%s' of %s: %lld strings", name, object, (long long) count);
+    else
+    if (H5Tis_variable_str (type) > 0) {
+        hid_t memory = H5Tcopy (H5T_C_S1);
+        H5Tset_size (memory, H5T_VARIABLE);
+        H5Tset_cset (memory, H5Tget_cset (type));
+        char **values = calloc (count + 1, sizeof (char *));
+        assert (values);
+        if (H5Aread (attribute, memory, values) >= 0) {
+            *strings = calloc (count + 1, sizeof (char *));
+            assert (*strings);
+            for (hssize_t index = 0; index < count; index++)
+                (*strings) [index] = strdup (values [index]? values [index]: "");
+            H5Dvlen_reclaim (memory, space, H5P_DEFAULT, values);
+            rc = (int) count;
+        }
+        else
+            zi_error ("attribute '%s' of %s cannot be read", name, object);
+        free (values);
+        H5Tclose (memory);
+    }
+    else {
+        size_t size = H5Tget_size (type);
+        if (size == 0 || size * (size_t) count > S_MAX_ATTRIBUTE_BYTES)
+            zi_error ("attribute '%s' of %s: %lld strings of %zu bytes", name, object,
+                      (long long) count, size);
+        else {
+            //  Read as stored (null-padded or -terminated), cut here
+            char *values = calloc ((size_t) count, size);
+            assert (values);
+            if (H5Aread (attribute, type, values) >= 0) {
+                *strings = calloc (count + 1, sizeof (char *));
+                assert (*strings);
+                for (hssize_t index = 0; index < count; index++)
+                    (*strings) [index] = strndup (values + index * size, size);
+                rc = (int) count;
+            }
+            else
+                zi_error ("attribute '%s' of %s cannot be read", name, object);
+            free (values);
+        }
+    }
+    if (space >= 0)
+        H5Sclose (space);
+    if (type >= 0)
+        H5Tclose (type);
+    if (attribute >= 0)
+        H5Aclose (attribute);
+    return rc;
+}
+
+static void
+s_strings_free (char ***strings_p, int count)
+{
+    for (int index = 0; *strings_p && index < count; index++)
+        free ((*strings_p) [index]);
+    free (*strings_p);
+    *strings_p = NULL;
+}
+
+char *
+zi_keras_h5_root_string (int64_t file, const char *name)
+{
+    char **strings;
+    int count = s_strings (file, "/", name, &strings);
+    if (count < 0) {
+        if (strcmp (name, "model_config") == 0)
+            zi_error ("no 'model_config' attribute: an HDF5 file, but not a Keras model "
+                      "saved whole (model.save, not save_weights)");
+        return NULL;
+    }
+    char *value = count == 1? strings [0]: NULL;
+    if (count == 1)
+        strings [0] = NULL;
+    else
+        zi_error ("attribute '%s' holds %d strings, expected one", name, count);
+    s_strings_free (&strings, count);
+    return value;
+}
+
+//  A float or integer dataset as a float32 tensor; NULL with an error
+static zi_tensor_t *
+s_read_dataset (hid_t file, const char *path)
+{
+    hid_t set = s_exists (file, path)? H5Dopen2 (file, path, H5P_DEFAULT): -1;
+    if (set < 0) {
+        zi_error ("no dataset '%s'", path);
+        return NULL;
+    }
+    zi_tensor_t *tensor = NULL;
+    hid_t space = H5Dget_space (set);
+    hid_t type = H5Dget_type (set);
+    int ndim = space >= 0? H5Sget_simple_extent_ndims (space): -1;
+    hsize_t sizes [ZI_MAX_DIMS];
+    int64_t dims [ZI_MAX_DIMS];
+    int64_t count = 1;
+    H5T_class_t class_id = type >= 0? H5Tget_class (type): H5T_NO_CLASS;
+    if (ndim < 0 || ndim > ZI_MAX_DIMS)
+        zi_error ("dataset '%s': %d dimensions, at most %d supported", path, ndim, ZI_MAX_DIMS);
+    else
+    if (class_id != H5T_FLOAT && class_id != H5T_INTEGER)
+        zi_error ("dataset '%s' holds neither floats nor integers", path);
+    else {
+        H5Sget_simple_extent_dims (space, sizes, NULL);
+        for (int axis = 0; axis < ndim && count >= 0; axis++) {
+            dims [axis] = (int64_t) sizes [axis];
+            if (sizes [axis] > (hsize_t) S_MAX_WEIGHT_ITEMS
+            ||  (sizes [axis] && count > S_MAX_WEIGHT_ITEMS / (int64_t) sizes [axis]))
+                count = -1;
+            else
+                count *= (int64_t) sizes [axis];
+        }
+        //  A dataset claims its shape; the bytes it stores must back it
+        //  (Keras writes weights uncompressed)
+        hsize_t stored = H5Dget_storage_size (set);
+        size_t item_size = H5Tget_size (type);
+        if (count < 0)
+            zi_error ("dataset '%s': more than %lld values", path,
+                      (long long) S_MAX_WEIGHT_ITEMS);
+        else
+        if (count && stored < (hsize_t) count * item_size)
+            zi_error ("dataset '%s': %lld values of %zu bytes, but %llu bytes stored", path,
+                      (long long) count, item_size, (unsigned long long) stored);
+        else {
+            tensor = zi_tensor_new (ZI_F32, ndim, dims);
+            assert (tensor);
+            if (count && H5Dread (set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                  tensor->data) < 0) {
+                char reason [200];
+                zi_error ("dataset '%s' cannot be read: %s", path, s_reason (reason));
+                zi_tensor_destroy (&tensor);
+            }
+        }
+    }
+    if (type >= 0)
+        H5Tclose (type);
+    if (space >= 0)
+        H5Sclose (space);
+    H5Dclose (set);
+    return tensor;
+}
+
+//  --------------------------------------------------------------------------
+//  Keras 2: model_weights/<layer> lists weight_names, each a dataset there
+
+int
+zi_keras_h5_weights_keras2 (zi_keras_t *self, int64_t file)
+{
+    char **layers;
+    int n_layers = s_strings (file, "model_weights", "layer_names", &layers);
+    if (n_layers < 0)
+        return zi_error ("no weights: %s (expected model_weights with layer_names, as "
+                         "Keras 2 writes)", zi_error_text ());
+    int rc = 0;
+    for (int layer = 0; layer < n_layers && rc == 0; layer++) {
+        char group [600];
+        snprintf (group, sizeof group, "model_weights/%.500s", layers [layer]);
+        char **names;
+        int n_names = s_strings (file, group, "weight_names", &names);
+        if (n_names < 0) {
+            rc = -1;
+            break;
+        }
+        for (int index = 0; index < n_names && rc == 0; index++) {
+            char path [1200];
+            snprintf (path, sizeof path, "%s/%.500s", group, names [index]);
+            zi_tensor_t *tensor = s_read_dataset (file, path);
+            if (!tensor) {
+                rc = -1;
+                break;
+            }
+            //  "conv/kernel:0" is weight kernel of layer conv
+            char *colon = strrchr (names [index], ':');
+            if (colon)
+                *colon = 0;
+            zhashx_update (self->weights, names [index], tensor);
+        }
+        s_strings_free (&names, n_names);
+    }
+    s_strings_free (&layers, n_layers);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Keras 3: layers/<snake_case class>[_N]/vars/<index>
+
+//  The variables a layer class creates, in order; the optional ones only
+//  when its config says so
+static int
+s_variables (const char *class_name, json_object *config, const char **names)
+{
+    bool bias = zi_keras_number (config, "use_bias", 1) != 0;
+    bool scale = zi_keras_number (config, "scale", 1) != 0;
+    bool center = zi_keras_number (config, "center", 1) != 0;
+    int count = 0;
+    if (strcmp (class_name, "Dense") == 0 || strcmp (class_name, "Conv1D") == 0
+    ||  strcmp (class_name, "Conv2D") == 0 || strcmp (class_name, "Convolution2D") == 0
+    ||  strcmp (class_name, "Conv2DTranspose") == 0
+    ||  strcmp (class_name, "Conv1DTranspose") == 0) {
+        names [count++] = "kernel";
+        if (bias)
+            names [count++] = "bias";
+    }
+    else
+    if (strcmp (class_name, "DepthwiseConv2D") == 0
+    ||  strcmp (class_name, "DepthwiseConv1D") == 0) {
+        names [count++] = "depthwise_kernel";
+        if (bias)
+            names [count++] = "bias";
+    }
+    else
+    if (strcmp (class_name, "SeparableConv2D") == 0
+    ||  strcmp (class_name, "SeparableConv1D") == 0) {
+        names [count++] = "depthwise_kernel";
+        names [count++] = "pointwise_kernel";
+        if (bias)
+            names [count++] = "bias";
+    }
+    else
+    if (strcmp (class_name, "BatchNormalization") == 0
+    ||  strcmp (class_name, "LayerNormalization") == 0) {
+        if (scale)
+            names [count++] = "gamma";
+        if (center)
+            names [count++] = "beta";
+        if (strcmp (class_name, "BatchNormalization") == 0) {
+            names [count++] = "moving_mean";
+            names [count++] = "moving_variance";
+        }
+    }
+    else
+    if (strcmp (class_name, "PReLU") == 0)
+        names [count++] = "alpha";
+    else
+    if (strcmp (class_name, "Normalization") == 0) {
+        names [count++] = "mean";
+        names [count++] = "variance";
+        names [count++] = "count";
+    }
+    return count;
+}
+
+//  Keras's snake case of a class name: Conv2D conv2d, BatchNormalization
+//  batch_normalization, PReLU p_re_lu
+static void
+s_snake_case (const char *name, char *out, size_t size)
+{
+    size_t at = 0;
+    for (size_t index = 0; name [index] && at + 2 < size; index++) {
+        char c = name [index];
+        bool upper = c >= 'A' && c <= 'Z';
+        char before = index? name [index - 1]: 0;
+        char after = name [index + 1];
+        //  An underscore before a capital that starts a word (Xy after
+        //  anything) or that follows a lower-case letter (aX)
+        if (upper && index && ((after >= 'a' && after <= 'z') || (before >= 'a' && before <= 'z')))
+            out [at++] = '_';
+        out [at++] = upper? (char) (c - 'A' + 'a'): c;
+    }
+    out [at] = 0;
+}
+
+static int
+s_keras3_model (zi_keras_t *self, hid_t file, json_object *model, const char *path);
+
+//  One layer's variables, from the group Keras 3 gives it (or, as some
+//  writers do, the group of its name)
+static int
+s_keras3_layer (zi_keras_t *self, hid_t file, json_object *layer, const char *path,
+                zhashx_t *used)
+{
+    const char *class_name = zi_keras_string (layer, "class_name", "");
+    json_object *config = zi_keras_get (layer, "config");
+    const char *name = zi_keras_string (config, "name", zi_keras_string (layer, "name", "?"));
+    char snake [128], group [1024];
+    s_snake_case (class_name, snake, sizeof snake);
+    intptr_t seen = (intptr_t) zhashx_lookup (used, snake);
+    zhashx_update (used, snake, (void *) (seen + 1));
+    if (seen)
+        snprintf (group, sizeof group, "%.700slayers/%s_%d", path, snake, (int) seen);
+    else
+        snprintf (group, sizeof group, "%.700slayers/%s", path, snake);
+    if (!s_exists (file, group)) {
+        char named [1024];
+        snprintf (named, sizeof named, "%.700slayers/%.200s", path, name);
+        if (s_exists (file, named))
+            strcpy (group, named);
+    }
+
+    if (strcmp (class_name, "Sequential") == 0 || strcmp (class_name, "Functional") == 0
+    ||  strcmp (class_name, "Model") == 0) {
+        char inner [1100];
+        snprintf (inner, sizeof inner, "%s/", group);
+        return s_keras3_model (self, file, layer, inner);
+    }
+    const char *names [8];
+    int count = s_variables (class_name, config, names);
+    if (count && !s_exists (file, group))
+        return zi_error ("layer '%s' (%s): no weights in the file (expected group '%s' or "
+                         "'%.700slayers/%.200s')", name, class_name, group, path, name);
+    for (int index = 0; index < count; index++) {
+        char dataset [1100];
+        snprintf (dataset, sizeof dataset, "%s/vars/%d", group, index);
+        if (index == count - 1 && strcmp (names [index], "count") == 0
+        &&  !s_exists (file, dataset))
+            break;              //  Keras 3's Normalization keeps no count
+        zi_tensor_t *tensor = s_read_dataset (file, dataset);
+        if (!tensor) {
+            zi_error_prefix ("layer '%s' (%s): weight '%s'", name, class_name, names [index]);
+            return -1;
+        }
+        char key [300];
+        snprintf (key, sizeof key, "%.200s/%s", name, names [index]);
+        zhashx_update (self->weights, key, tensor);
+    }
+    return 0;
+}
+
+static int
+s_keras3_model (zi_keras_t *self, hid_t file, json_object *model, const char *path)
+{
+    json_object *config = zi_keras_get (model, "config");
+    json_object *layers = json_object_is_type (config, json_type_array)?
+        config: zi_keras_get (config, "layers");
+    if (!layers || !json_object_is_type (layers, json_type_array))
+        return zi_error ("model '%s' has no 'layers' list", zi_keras_string (config, "name", "?"));
+    zhashx_t *used = zhashx_new ();
+    int rc = 0;
+    for (size_t index = 0; index < json_object_array_length (layers) && rc == 0; index++)
+        rc = s_keras3_layer (self, file, json_object_array_get_idx (layers, index), path, used);
+    zhashx_destroy (&used);
+    return rc;
+}
+
+int
+zi_keras_h5_weights_keras3 (zi_keras_t *self, int64_t file, json_object *model)
+{
+    return s_keras3_model (self, file, model, "");
+}
