@@ -74,33 +74,46 @@ def crossing_bytes(nodes, cut):
     return sum(size for name, size in made.items() if name in read)
 
 
-def split_ranges(nodes, parts, slack=0.1):
-    """`parts` contiguous (from, to) ranges of nodes, placed as one would by
-    hand: each cut near an equal share of the measured time (within
-    `slack` of the total either way, so pipeline stages stay balanced) and,
-    among those places, where the fewest bytes cross (one small activation
-    rather than a wide one, or a residual's two)."""
-    if not 1 <= parts <= len(nodes):
-        raise HarnessError(f"cannot split {len(nodes)} nodes into {parts} processes")
-    total = sum(node["ms"] for node in nodes) or 1.0
-    before = [0.0]
-    for node in nodes:
-        before.append(before[-1] + node["ms"])
-    cuts, last = [], 0
-    for part in range(1, parts):
-        target = total * part / parts
-        # Leave at least one node for every part still to come
-        places = range(last + 1, len(nodes) - (parts - part) + 1)
-        near = [cut for cut in places if abs(before[cut] - target) <= slack * total]
-        if not near:
-            near = [min(places, key=lambda cut: abs(before[cut] - target))]
-        best = min(near, key=lambda cut: (crossing_bytes(nodes, cut),
-                                          abs(before[cut] - target)))
-        cuts.append(best)
-        last = best
-    bounds = [0] + cuts + [len(nodes)]
-    return [(nodes[bounds[i]]["name"], nodes[bounds[i + 1] - 1]["name"])
-            for i in range(parts)]
+def calibrate(zinfer, folder):
+    """`zinfer calibrate` into folder: this machine's hop costs, measured
+    now, for zinfer_split to price hops with. The path of the file."""
+    path = os.path.join(folder, "hops.json")
+    subprocess.run([zinfer, "calibrate", "-o", path, "--pings", "100"], check=True,
+                   capture_output=True)
+    return path
+
+
+def zinfer_split(zinfer, model, folder, parts, transport="ipc", objective="latency",
+                 profile=None, calibration=None):
+    """The cut `zinfer split` chooses: `parts` contiguous (from, to) node
+    ranges, and its prediction in ms (the latency of one request, or the
+    slowest stage for the throughput objective), as a dict with keys
+    ranges, latency_ms, slowest_ms."""
+    path = os.path.join(folder, f"split-{parts}-{transport}-{objective}.yaml")
+    command = [zinfer, "split", model, "-o", path, "--processes", str(parts),
+               "--transport", transport, "--objective", objective]
+    if profile:
+        command += ["--profile", profile]
+    if calibration:
+        command += ["--calibration", calibration]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode:
+        raise HarnessError(f"zinfer split failed: {result.stderr.strip()}")
+    starts, ends, latency, slowest = [], [], None, None
+    with open(path) as handle:
+        for line in handle:
+            stripped = line.strip()
+            if stripped.startswith("from: "):
+                starts.append(json.loads(stripped[6:]))
+            elif stripped.startswith("to: "):
+                ends.append(json.loads(stripped[4:]))
+            elif stripped.startswith("# Predicted: latency"):
+                words = stripped.split()
+                latency = float(words[3])
+                slowest = float(stripped.split(" at ")[-1].split()[0])
+    if len(starts) != parts or len(ends) != parts or latency is None:
+        raise HarnessError(f"cannot read the ranges and prediction of {path}")
+    return {"ranges": list(zip(starts, ends)), "latency_ms": latency, "slowest_ms": slowest}
 
 
 def write_topology(folder, model, processes, placement, base_port, transport="ipc",

@@ -211,8 +211,20 @@ def main():
             ("plan of a missing topology", ["plan", path("none.yaml")], ["none.yaml"]),
             ("plan with a broken profile", ["plan", good_topology, "--profile",
                                             path("broken_profile.json")],
-             ["broken_profile.json", "at byte", "expected a number"]),
+             ["broken_profile.json", "at byte", "not a profile written by"]),
             ("plan with no runs", ["plan", good_topology, "--runs", "0"], ["--runs", "'0'"]),
+            ("plan with a missing calibration", ["plan", good_topology, "--calibration",
+                                                 path("none.json")],
+             ["--calibration", "none.json", "cannot open"]),
+            ("split with a calibration that is not one", ["split", DIGITS, "-o", path("s.yaml"),
+                                                          "--processes", "2", "--calibration",
+                                                          path("empty_profile.json")],
+             ["empty_profile.json", "no \"ipc\" entry", "zinfer calibrate"]),
+            ("calibrate with too few pings", ["calibrate", "--pings", "3"],
+             ["--pings", "from 10", "'3'"]),
+            ("calibrate into a folder that cannot be made", ["calibrate", "--pings", "10", "-o",
+                                                              path("empty_profile.json") + "/x/h.json"],
+             ["cannot create", "empty_profile.json"]),
             ("plan with an unknown option", ["plan", good_topology, "--svg", "x.svg"],
              ["unknown option '--svg'"]),
         ]
@@ -240,7 +252,7 @@ def main():
                 print(f"ok   {name}: {lines[0]}")
         # --help works everywhere
         for command in ("run", "info", "demo", "up", "infer", "status", "top", "inspect",
-                        "trace", "keygen", "worker", "split", "plan"):
+                        "trace", "keygen", "worker", "split", "plan", "calibrate"):
             result = subprocess.run([zinfer, command, "--help"], capture_output=True, text=True)
             ok = result.returncode == 0 and "usage: zinfer " + command in result.stdout
             failures += not ok

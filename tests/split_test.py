@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """zinfer split and zinfer plan end to end: a model split into 2 and 3
-processes, the topology loaded by `zinfer plan`, started by `zinfer up`,
+processes (hops priced by `zinfer calibrate` in one of them), the
+topology loaded by `zinfer plan`, started by `zinfer up`,
 and one request's answer bit for bit the one `zinfer run --threads 1`
 gives.
 
@@ -11,6 +12,7 @@ Uses ports from --port-base to --port-base + 40.
 """
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -93,16 +95,38 @@ def main():
                       "--profile-json", profile])
         check(result.returncode == 0, "zinfer run --profile-json writes a profile", result.stderr)
 
-        # 2 processes: profiled by split itself, for latency, over ipc;
-        # 3 processes: from the profile file, for throughput, over tcp
-        cases = [(2, ["--objective", "latency", "--transport", "ipc", "--runs", "5"]),
-                 (3, ["--objective", "throughput", "--transport", "tcp", "--profile", profile])]
-        for index, (processes, extra) in enumerate(cases):
+        # zinfer calibrate into a configuration folder of the test's own,
+        # where split and plan then find it without being told
+        config = os.path.join(folder, "config")
+        calibrated = dict(os.environ, XDG_CONFIG_HOME=config)
+        result = run([zinfer, "calibrate", "--pings", "20"], env=calibrated)
+        hops_file = os.path.join(config, "zinfer", "hops.json")
+        hops = {}
+        if check(result.returncode == 0 and os.path.exists(hops_file),
+                 "zinfer calibrate measures and writes its default file",
+                 result.stdout + result.stderr):
+            with open(hops_file) as handle:
+                hops = json.load(handle)
+            for transport in ("ipc", "tcp"):
+                entry = hops.get(transport, {})
+                points = entry.get("measured", [])
+                check(entry.get("usecs", 0) > 0 and entry.get("bytes_per_usec", 0) > 0
+                      and len(points) >= 3 and points[-1]["usecs"] > points[0]["usecs"],
+                      f"calibrate: {transport} has a fixed cost, a bandwidth, and 4 MiB takes "
+                      f"longer than 64 bytes", json.dumps(entry))
+
+        # 2 processes: profiled by split itself, for latency, over ipc,
+        # hops from the calibration it finds; 3 processes: from the
+        # profile file, for throughput, over tcp, documented hop costs
+        cases = [(2, ["--objective", "latency", "--transport", "ipc", "--runs", "5"], calibrated),
+                 (3, ["--objective", "throughput", "--transport", "tcp", "--profile", profile],
+                  dict(os.environ, XDG_CONFIG_HOME=os.path.join(folder, "empty")))]
+        for index, (processes, extra, environment) in enumerate(cases):
             name = f"{processes} processes"
             base_port = options.port_base + 20 * index
             topology = os.path.join(folder, f"split{processes}.yaml")
             result = run([zinfer, "split", model, "-o", topology, "--processes", str(processes)]
-                         + extra)
+                         + extra, env=environment)
             if not check(result.returncode == 0, f"{name}: zinfer split writes {topology}",
                          result.stderr):
                 continue
@@ -115,10 +139,20 @@ def main():
                   and text.count("  # cut: ") == processes - 1
                   and text.count("  # stage") == processes and "# Predicted: latency" in text,
                   f"{name}: one range per process, a comment per process and per cut", text)
+            if environment is calibrated and hops:
+                check("measured by zinfer calibrate" in text
+                      and f"costs {hops['ipc']['usecs']:.1f} us" in text,
+                      f"{name}: split prices hops with the calibration", text[:600])
+            else:
+                check("documented defaults" in text, f"{name}: without a calibration split "
+                      "says it uses the documented defaults", text[:600])
 
             dot = os.path.join(folder, f"split{processes}.dot")
             result = run([zinfer, "plan", topology, "--base-port", str(base_port),
-                          "--runs", "2", "--dot", dot])
+                          "--runs", "2", "--dot", dot], env=environment)
+            check(("measured by zinfer calibrate" in result.stdout)
+                  == (environment is calibrated and bool(hops)),
+                  f"{name}: plan says where its hop costs come from", result.stdout)
             check(result.returncode == 0 and "process stage1 (gateway)" in result.stdout
                   and f"process stage{processes}:" in result.stdout
                   and "predicted: latency" in result.stdout,

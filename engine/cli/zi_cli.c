@@ -10,6 +10,7 @@
 #include "zi_deploy.h"
 #include <errno.h>
 #include <time.h>
+#include <unistd.h>
 
 int
 zi_cli_fail (const char *command, const char *format, ...)
@@ -116,6 +117,40 @@ zi_cli_parse (const char *command, const char *usage, int argc, char **argv,
             *(const char **) option->target = value;
     }
     return ZI_CLI_GO_ON;
+}
+
+void
+zi_cli_calibration_path (char *buffer, size_t size)
+{
+    const char *config = getenv ("XDG_CONFIG_HOME");
+    const char *home = getenv ("HOME");
+    if (config && *config == '/')
+        snprintf (buffer, size, "%s/zinfer/hops.json", config);
+    else
+        snprintf (buffer, size, "%s/.config/zinfer/hops.json", home && *home? home: ".");
+}
+
+int
+zi_cli_hop (const char *command, const char *calibration_path, const char *transport,
+            zi_hop_t *hop, char *source, size_t size)
+{
+    bool tcp = strcmp (transport, "tcp") == 0;
+    *hop = tcp? (zi_hop_t) {ZI_HOP_TCP_USECS, ZI_HOP_TCP_BANDWIDTH}
+              : (zi_hop_t) {ZI_HOP_IPC_USECS, ZI_HOP_IPC_BANDWIDTH};
+    char default_path [1024];
+    zi_cli_calibration_path (default_path, sizeof default_path);
+    const char *path = calibration_path;
+    if (!path && access (default_path, F_OK) == 0)
+        path = default_path;
+    if (!path) {
+        snprintf (source, size, "documented defaults; `zinfer calibrate` measures this host");
+        return 0;
+    }
+    if (zi_hop_read_calibration (path, transport, hop))
+        return zi_cli_fail (command, "%s%s", calibration_path? "--calibration ": "",
+                            zi_error_text ());
+    snprintf (source, size, "measured by zinfer calibrate, %s", path);
+    return 0;
 }
 
 int64_t

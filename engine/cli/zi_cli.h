@@ -7,6 +7,7 @@
 #define ZI_CLI_H_INCLUDED
 
 #include "zi_classes.h"
+#include "zi_partition.h"
 
 //  Each subcommand: argv [0] is the subcommand name; returns the exit code
 int zi_cli_run (int argc, char **argv);
@@ -22,6 +23,7 @@ int zi_cli_status (int argc, char **argv);
 int zi_cli_keygen (int argc, char **argv);
 int zi_cli_split (int argc, char **argv);
 int zi_cli_plan (int argc, char **argv);
+int zi_cli_calibrate (int argc, char **argv);
 
 //  Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad input
 #define ZI_EXIT_FAILURE 1
@@ -104,6 +106,18 @@ double
 int
     zi_cli_profile_plan (const char *command, const char *model_path, const zi_graph_t *plan,
                          bool no_fuse, int runs, const char *profile_path, double *usecs);
+//  Where `zinfer calibrate` writes the hop costs by default:
+//  $XDG_CONFIG_HOME/zinfer/hops.json, else ~/.config/zinfer/hops.json
+void
+    zi_cli_calibration_path (char *buffer, size_t size);
+//  The cost of a hop over transport ("ipc" or "tcp") for split and plan:
+//  from calibration_path if given (an error if it cannot be read), else
+//  from the default calibration file if there is one, else the documented
+//  defaults. source (size bytes) says which, for the user. Returns 0, or
+//  the exit code after saying what went wrong
+int
+    zi_cli_hop (const char *command, const char *calibration_path, const char *transport,
+                zi_hop_t *hop, char *source, size_t size);
 //  Sorts doubles and returns the value at quantile q (0..1)
 double
     zi_cli_quantile (double *values, int count, double q);

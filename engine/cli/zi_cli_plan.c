@@ -30,6 +30,8 @@ static const char *s_usage =
     "  --profile FILE   node times from `zinfer run --profile-json` instead of\n"
     "                   a quick profile now\n"
     "  --runs R         timed runs of the quick profile, 1 to 100000 (default 5)\n"
+    "  --calibration FILE  hop costs from `zinfer calibrate` (default: its file\n"
+    "                   if there is one, else the documented defaults)\n"
     "  --base-port P    as `zinfer up --base-port P` would place the ports\n"
     "  --dot FILE       also write the placement as graphviz DOT: processes as\n"
     "                   clusters inside host clusters, cross-process edges dashed\n"
@@ -106,16 +108,16 @@ typedef struct {
     double *process_send;       //  per process: hop time of what it sends out
     int crossing;               //  edges that cross a thread or more
     FILE *out;                  //  where to print them, or NULL
+    zi_hop_t ipc, tcp;          //  what a hop costs over each transport
 } s_edges_t;
 
 static zi_hop_t
-s_hop (const zi_deploy_t *deploy, s_end_t from, s_end_t to)
+s_hop (const zi_deploy_t *deploy, const s_edges_t *edges, s_end_t from, s_end_t to)
 {
     const zi_topology_t *topology = deploy->topology;
     bool tcp = topology->transport_tcp
         || topology->processes [from.process].host != topology->processes [to.process].host;
-    return tcp? (zi_hop_t) {ZI_HOP_TCP_USECS, ZI_HOP_TCP_BANDWIDTH}:
-                (zi_hop_t) {ZI_HOP_IPC_USECS, ZI_HOP_IPC_BANDWIDTH};
+    return tcp? edges->tcp: edges->ipc;
 }
 
 static void
@@ -128,7 +130,7 @@ s_on_edge (const zi_deploy_t *deploy, s_end_t from, s_end_t to, double bytes,
         return;
     edges->crossing++;
     if (crossing >= 2) {
-        zi_hop_t hop = s_hop (deploy, from, to);
+        zi_hop_t hop = s_hop (deploy, edges, from, to);
         edges->process_send [from.process] += zi_hop_usecs (&hop, bytes);
     }
     if (!edges->out)
@@ -286,9 +288,11 @@ int
 zi_cli_plan (int argc, char **argv)
 {
     const char *path = NULL, *profile_path = NULL, *dot_path = NULL, *png_path = NULL;
+    const char *calibration_path = NULL;
     long base_port = 0, runs = 5;
     const zi_opt_t table [] = {
         ZI_CLI_TEXT ("--profile", &profile_path),
+        ZI_CLI_TEXT ("--calibration", &calibration_path),
         ZI_CLI_INT ("--runs", &runs, 1, 100000),
         ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
         ZI_CLI_TEXT ("--dot", &dot_path),
@@ -300,6 +304,15 @@ zi_cli_plan (int argc, char **argv)
         return parsed;
     if (!path)
         return zi_cli_fail ("plan", "no topology given (usage: zinfer plan TOPOLOGY.yaml)");
+    s_edges_t edges = {.crossing = 0};
+    char hop_source [1200];
+    int hop_rc = zi_cli_hop ("plan", calibration_path, "ipc", &edges.ipc, hop_source,
+                             sizeof hop_source);
+    if (hop_rc == 0)
+        hop_rc = zi_cli_hop ("plan", calibration_path, "tcp", &edges.tcp, hop_source,
+                             sizeof hop_source);
+    if (hop_rc)
+        return hop_rc;
     zi_deploy_t *deploy = zi_deploy_new (path, (int) base_port);
     if (!deploy)
         return zi_cli_fail ("plan", "%s", zi_error_text ());
@@ -323,7 +336,8 @@ zi_cli_plan (int argc, char **argv)
     }
     for (int node = 0; node < plan->n_nodes; node++)
         total += usecs [node];
-    s_edges_t edges = {usecs, process_send, 0, NULL};
+    edges.usecs = usecs;
+    edges.process_send = process_send;
     s_for_each_edge (deploy, s_on_edge, &edges);
 
     printf ("topology '%s' (%s): %d nodes of %s in %d process%s on %d host%s, %s between "
@@ -448,6 +462,9 @@ zi_cli_plan (int argc, char **argv)
             (total + hops) / 1000, total / 1000, hops / 1000, slowest > 0? 1e6 / slowest: 0,
             slowest_process >= 0? topology->processes [slowest_process].name: "-",
             slowest / 1000);
+    printf ("  hops priced at ipc %.1f us + bytes / %.0f MB/s, tcp %.1f us + bytes / %.0f MB/s "
+            "(%s)\n", edges.ipc.usecs, edges.ipc.bytes_per_usec, edges.tcp.usecs,
+            edges.tcp.bytes_per_usec, hop_source);
 
     int warnings = 0;
     for (int host = 0; host < topology->n_hosts; host++) {

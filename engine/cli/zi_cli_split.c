@@ -33,6 +33,8 @@ static const char *s_usage =
     "  --profile FILE         node times from `zinfer run --profile-json` instead\n"
     "                         of profiling now\n"
     "  --runs R               timed runs of the profile, 1 to 100000 (default 20)\n"
+    "  --calibration FILE     hop costs from `zinfer calibrate` (default: its file\n"
+    "                         if there is one, else the documented defaults)\n"
     "  --base-port P          the topology's base_port, 1 to 65535 (default 7100)\n"
     "  -h, --help             this text\n";
 
@@ -165,6 +167,7 @@ s_crossing_values (const zi_graph_t *plan, int cut)
 
 static int
 s_write_topology (FILE *out, const char *model_path, const char *real_model,
+                  const char *hop_source,
                   const zi_graph_t *plan, const zi_partition_t *split, bool tcp, int threads,
                   long base_port, int runs, const char *profile_path)
 {
@@ -189,9 +192,9 @@ s_write_topology (FILE *out, const char *model_path, const char *real_model,
     else
         fprintf (out, "# Node times profiled at one thread over %d runs: %.3f ms per run.\n",
                  runs, compute / 1000);
-    fprintf (out, "# A hop over %s costs %.0f us + bytes / %.0f bytes per us "
-             "(docs/placement.md).\n", tcp? "tcp": "ipc", split->hop.usecs,
-             split->hop.bytes_per_usec);
+    fprintf (out, "# A hop over %s costs %.1f us + bytes / %.0f bytes per us "
+             "(docs/placement.md;\n# %s).\n", tcp? "tcp": "ipc", split->hop.usecs,
+             split->hop.bytes_per_usec, hop_source);
     fprintf (out, "# Predicted: latency %.3f ms (compute %.3f ms, %d hop%s %.3f ms); "
              "throughput %.0f requests/s, the slowest stage stage%d at %.3f ms with its "
              "send.\n", latency / 1000, compute / 1000, n_parts > 1? n_parts: 0,
@@ -235,6 +238,7 @@ zi_cli_split (int argc, char **argv)
 {
     const char *model_path = NULL, *output_path = NULL, *short_output = NULL;
     const char *objective_text = "latency", *transport_text = "ipc", *profile_path = NULL;
+    const char *calibration_path = NULL;
     long processes = 0, threads = 1, base_port = 0, runs = 20;
     const zi_opt_t table [] = {
         ZI_CLI_TEXT ("-o", &short_output),
@@ -244,6 +248,7 @@ zi_cli_split (int argc, char **argv)
         ZI_CLI_TEXT ("--transport", &transport_text),
         ZI_CLI_INT ("--threads", &threads, 1, 256),
         ZI_CLI_TEXT ("--profile", &profile_path),
+        ZI_CLI_TEXT ("--calibration", &calibration_path),
         ZI_CLI_INT ("--runs", &runs, 1, 100000),
         ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
         ZI_CLI_END
@@ -269,6 +274,12 @@ zi_cli_split (int argc, char **argv)
     if (strcmp (transport_text, "ipc") && strcmp (transport_text, "tcp"))
         return zi_cli_fail ("split", "--transport expects ipc or tcp, got '%s'", transport_text);
     bool tcp = strcmp (transport_text, "tcp") == 0;
+    zi_hop_t hop;
+    char hop_source [1200];
+    int hop_rc = zi_cli_hop ("split", calibration_path, transport_text, &hop, hop_source,
+                             sizeof hop_source);
+    if (hop_rc)
+        return hop_rc;
 
     //  The graph a topology places: planned and fused, as `zinfer up` does
     zi_model_t *model = zi_model_load (model_path);
@@ -298,8 +309,7 @@ zi_cli_split (int argc, char **argv)
     rc = ZI_EXIT_USAGE;
     zi_partition_t split = {
         .n_nodes = plan->n_nodes, .usecs = usecs, .cut_bytes = cut_bytes,
-        .hop = {tcp? ZI_HOP_TCP_USECS: ZI_HOP_IPC_USECS,
-                tcp? ZI_HOP_TCP_BANDWIDTH: ZI_HOP_IPC_BANDWIDTH},
+        .hop = hop,
         .n_parts = (int) processes, .objective = objective, .first = first
     };
     zi_partition_cut_bytes (plan, cut_bytes, &split.tail_bytes);
@@ -316,7 +326,8 @@ zi_cli_split (int argc, char **argv)
         zi_cli_fail ("split", "%s: cannot create: %s", output_path, strerror (errno));
         goto done;
     }
-    s_write_topology (out, model_path, real_model? real_model: model_path, plan, &split, tcp,
+    s_write_topology (out, model_path, real_model? real_model: model_path, hop_source, plan,
+                      &split, tcp,
                       (int) threads, base_port, (int) runs, profile_path);
     if (fclose (out)) {
         zi_cli_fail ("split", "%s: write failed: %s", output_path, strerror (errno));

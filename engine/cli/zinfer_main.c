@@ -18,6 +18,7 @@ static const s_command_t s_commands [] = {
     {"info", zi_cli_info, "list a model's nodes, shapes, parameters and MACs"},
     {"split", zi_cli_split, "write a topology that cuts a model into N processes"},
     {"plan", zi_cli_plan, "what a topology would run where, predicted, without starting it"},
+    {"calibrate", zi_cli_calibrate, "measure what a hop between processes costs here"},
     {"demo", zi_cli_demo, "classify handwritten digits with the built-in model"},
     {"up",   zi_cli_up,   "start a topology's processes on this host and supervise them"},
     {"infer", zi_cli_infer, "send requests to a running topology"},
@@ -34,7 +35,7 @@ s_usage (FILE *out)
 {
     fprintf (out, "usage: zinfer COMMAND [ARGS]   (zinfer COMMAND --help for more)\n\n");
     for (size_t index = 0; index < sizeof s_commands / sizeof s_commands [0]; index++)
-        fprintf (out, "  %-8s %s\n", s_commands [index].name, s_commands [index].summary);
+        fprintf (out, "  %-9s %s\n", s_commands [index].name, s_commands [index].summary);
     fprintf (out, "\nzinfer %d.%d.%d\n", ZINFER_VERSION_MAJOR, ZINFER_VERSION_MINOR,
              ZINFER_VERSION_PATCH);
 }

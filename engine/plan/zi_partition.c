@@ -12,6 +12,7 @@
 
 #include "zi_partition.h"
 #include <errno.h>
+#include <json-c/json.h>
 #include <math.h>
 
 double
@@ -161,143 +162,53 @@ zi_partition_cut_bytes (const zi_graph_t *plan, double *cut_bytes, double *tail_
 }
 
 //  ---------------------------------------------------------------------
-//  Reading `zinfer run --profile-json`: just enough JSON for that file,
-//  every other value skipped whole
+//  Reading the JSON files the cost model takes (json-c parses them)
 
-typedef struct {
-    const char *path;           //  for messages
-    const char *start;          //  the text
-    const char *at;             //  next character to read
-    const char *end;            //  one past the text
-} s_json_t;
-
-static int
-s_json_fail (s_json_t *self, const char *expected)
+//  The whole file as one JSON value, or NULL with an error naming the
+//  file and, for bad JSON, the byte where the parser gave up
+static json_object *
+s_json_read (const char *path, const char *what)
 {
-    return zi_error ("%s: not a profile written by `zinfer run --profile-json` (at byte %zu: "
-                     "expected %s)", self->path, (size_t) (self->at - self->start), expected);
-}
-
-static void
-s_json_space (s_json_t *self)
-{
-    while (self->at < self->end && strchr (" \t\r\n", *self->at))
-        self->at++;
-}
-
-static bool
-s_json_take (s_json_t *self, char want)
-{
-    s_json_space (self);
-    if (self->at < self->end && *self->at == want) {
-        self->at++;
-        return true;
-    }
-    return false;
-}
-
-//  A string into buffer (cut at size - 1); \uXXXX becomes UTF-8
-static int
-s_json_string (s_json_t *self, char *buffer, size_t size)
-{
-    if (!s_json_take (self, '"'))
-        return s_json_fail (self, "a string");
-    size_t length = 0;
-    while (self->at < self->end && *self->at != '"') {
-        unsigned code = (unsigned char) *self->at++;
-        bool escaped = code == '\\';
-        if (escaped) {
-            if (self->at >= self->end)
-                break;
-            char escape = *self->at++;
-            const char *plain = strchr ("\"\\/bfnrt", escape);
-            if (plain)
-                code = (unsigned char) "\"\\/\b\f\n\r\t" [plain - "\"\\/bfnrt"];
-            else
-            if (escape == 'u' && self->end - self->at >= 4) {
-                char digits [5] = {0};
-                memcpy (digits, self->at, 4);
-                char *rest;
-                code = (unsigned) strtoul (digits, &rest, 16);
-                if (*rest)
-                    return s_json_fail (self, "four hex digits after \\u");
-                self->at += 4;
-            }
-            else
-                return s_json_fail (self, "a JSON escape");
-        }
-        //  UTF-8 for what \u gave; other bytes pass as they are
-        unsigned char bytes [3] = {(unsigned char) code};
-        int count = 1;
-        if (escaped && code >= 0x800) {
-            bytes [0] = 0xE0 | (code >> 12);
-            bytes [1] = 0x80 | ((code >> 6) & 0x3F);
-            bytes [2] = 0x80 | (code & 0x3F);
-            count = 3;
-        }
+    FILE *file = fopen (path, "rb");
+    if (!file)
+        return zi_error ("%s: cannot open: %s", path, strerror (errno)), NULL;
+    json_tokener *tokener = json_tokener_new ();
+    assert (tokener);
+    json_object *value = NULL;
+    enum json_tokener_error status = json_tokener_continue;
+    char chunk [65536];
+    size_t got, offset = 0;
+    while (status == json_tokener_continue && (got = fread (chunk, 1, sizeof chunk, file)) > 0) {
+        value = json_tokener_parse_ex (tokener, chunk, (int) got);
+        status = json_tokener_get_error (tokener);
+        if (status != json_tokener_continue && status != json_tokener_success)
+            offset += json_tokener_get_parse_end (tokener);
         else
-        if (escaped && code >= 0x80) {
-            bytes [0] = 0xC0 | (code >> 6);
-            bytes [1] = 0x80 | (code & 0x3F);
-            count = 2;
-        }
-        for (int index = 0; index < count; index++)
-            if (length + 1 < size)
-                buffer [length++] = (char) bytes [index];
+            offset += got;
     }
-    if (!s_json_take (self, '"'))
-        return s_json_fail (self, "the end of a string");
-    if (size)
-        buffer [length] = 0;
-    return 0;
+    fclose (file);
+    if (status != json_tokener_success) {
+        zi_error ("%s: not %s (at byte %zu: %s)", path, what, offset,
+                  status == json_tokener_continue? "the file ends inside a value"
+                                                 : json_tokener_error_desc (status));
+        json_object_put (value);
+        value = NULL;
+    }
+    json_tokener_free (tokener);
+    return value;
 }
 
+//  A number member of object, or -1 with an error
 static int
-s_json_number (s_json_t *self, double *number)
+s_json_number (json_object *object, const char *key, double *number)
 {
-    s_json_space (self);
-    char *rest;
-    errno = 0;
-    *number = strtod (self->at, &rest);
-    if (rest == self->at || rest > self->end || errno)
-        return s_json_fail (self, "a number");
-    self->at = rest;
-    return 0;
-}
-
-//  Skips one value of any kind
-static int
-s_json_skip (s_json_t *self, int depth)
-{
-    if (depth > 64)
-        return s_json_fail (self, "less nesting");
-    s_json_space (self);
-    if (self->at >= self->end)
-        return s_json_fail (self, "a value");
-    char opening = *self->at;
-    if (opening == '"')
-        return s_json_string (self, NULL, 0);
-    if (opening == '{' || opening == '[') {
-        self->at++;
-        char closing = opening == '{'? '}': ']';
-        if (s_json_take (self, closing))
-            return 0;
-        do {
-            if (opening == '{' && (s_json_string (self, NULL, 0) || !s_json_take (self, ':')))
-                return s_json_fail (self, "a key and ':'");
-            if (s_json_skip (self, depth + 1))
-                return -1;
-        } while (s_json_take (self, ','));
-        return s_json_take (self, closing)? 0: s_json_fail (self, "',' or the end of a list");
-    }
-    for (const char *word = "true\0false\0null\0"; *word; word += strlen (word) + 1)
-        if ((size_t) (self->end - self->at) >= strlen (word)
-        &&  memcmp (self->at, word, strlen (word)) == 0) {
-            self->at += strlen (word);
-            return 0;
-        }
-    double number;
-    return s_json_number (self, &number);
+    json_object *member = NULL;
+    if (!json_object_object_get_ex (object, key, &member)
+    ||  !(json_object_is_type (member, json_type_double)
+       || json_object_is_type (member, json_type_int)))
+        return -1;
+    *number = json_object_get_double (member);
+    return isfinite (*number)? 0: -1;
 }
 
 //  The node of plan named name: where it is expected first, else anywhere
@@ -315,105 +226,38 @@ s_find_node (const zi_graph_t *plan, const char *name, int expected)
 int
 zi_partition_read_profile (const char *path, const zi_graph_t *plan, double *usecs)
 {
-    FILE *file = fopen (path, "rb");
-    if (!file)
-        return zi_error ("%s: cannot open: %s", path, strerror (errno));
-    char *text = NULL;
-    size_t size = 0, room = 0, got;
-    do {
-        if (size + 65536 > room) {
-            room = room * 2 + 65536;
-            text = realloc (text, room);
-            assert (text);
-        }
-        got = fread (text + size, 1, room - size, file);
-        size += got;
-    } while (got > 0);
-    fclose (file);
-    text [size] = 0;            //  strtod stops there at the latest
-    s_json_t json = {path, text, text, text + size};
+    const char *what = "a profile written by `zinfer run --profile-json`";
+    json_object *profile = s_json_read (path, what);
+    if (!profile)
+        return -1;
     bool *seen = calloc (plan->n_nodes + 1, sizeof (bool));
     assert (seen);
-    int rc = -1, listed = 0;
-    char name [1024];
-    if (!s_json_take (&json, '{')) {
-        s_json_fail (&json, "'{'");
+    int rc = -1;
+    json_object *nodes = NULL;
+    if (!json_object_is_type (profile, json_type_object)
+    ||  !json_object_object_get_ex (profile, "nodes", &nodes)
+    ||  !json_object_is_type (nodes, json_type_array)) {
+        zi_error ("%s: no \"nodes\" list; expected %s", path, what);
         goto done;
     }
-    bool has_nodes = false;
-    do {
-        if (s_json_string (&json, name, sizeof name) || !s_json_take (&json, ':')) {
-            s_json_fail (&json, "a key and ':'");
+    int listed = (int) json_object_array_length (nodes);
+    for (int index = 0; index < listed; index++) {
+        json_object *entry = json_object_array_get_idx (nodes, index);
+        json_object *name = NULL;
+        double ms;
+        if (!json_object_is_type (entry, json_type_object)
+        ||  !json_object_object_get_ex (entry, "name", &name)
+        ||  !json_object_is_type (name, json_type_string)
+        ||  s_json_number (entry, "ms", &ms) || ms < 0) {
+            zi_error ("%s: node %d has no name or no time ('name' and 'ms' >= 0 expected)",
+                      path, index);
             goto done;
         }
-        if (strcmp (name, "nodes")) {
-            if (s_json_skip (&json, 1))
-                goto done;
-            continue;
+        int node = s_find_node (plan, json_object_get_string (name), index);
+        if (node >= 0) {
+            usecs [node] = ms * 1000;
+            seen [node] = true;
         }
-        has_nodes = true;
-        if (!s_json_take (&json, '[')) {
-            s_json_fail (&json, "a list of nodes");
-            goto done;
-        }
-        if (s_json_take (&json, ']'))
-            continue;
-        do {
-            if (!s_json_take (&json, '{')) {
-                s_json_fail (&json, "a node's '{'");
-                goto done;
-            }
-            char node_name [1024] = "";
-            double ms = -1;
-            bool named = false;
-            do {
-                char key [64];
-                if (s_json_string (&json, key, sizeof key) || !s_json_take (&json, ':')) {
-                    s_json_fail (&json, "a key and ':'");
-                    goto done;
-                }
-                if (strcmp (key, "name") == 0) {
-                    if (s_json_string (&json, node_name, sizeof node_name))
-                        goto done;
-                    named = true;
-                }
-                else
-                if (strcmp (key, "ms") == 0) {
-                    if (s_json_number (&json, &ms))
-                        goto done;
-                }
-                else
-                if (s_json_skip (&json, 2))
-                    goto done;
-            } while (s_json_take (&json, ','));
-            if (!s_json_take (&json, '}')) {
-                s_json_fail (&json, "',' or a node's '}'");
-                goto done;
-            }
-            if (!named || ms < 0 || !isfinite (ms)) {
-                zi_error ("%s: node %d has no name or no time ('name' and 'ms' >= 0 expected)",
-                          path, listed);
-                goto done;
-            }
-            int node = s_find_node (plan, node_name, listed++);
-            if (node >= 0) {
-                usecs [node] = ms * 1000;
-                seen [node] = true;
-            }
-        } while (s_json_take (&json, ','));
-        if (!s_json_take (&json, ']')) {
-            s_json_fail (&json, "',' or the end of the node list");
-            goto done;
-        }
-    } while (s_json_take (&json, ','));
-    if (!s_json_take (&json, '}')) {
-        s_json_fail (&json, "',' or the final '}'");
-        goto done;
-    }
-    if (!has_nodes) {
-        zi_error ("%s: no \"nodes\" list; expected a file written by `zinfer run "
-                  "--profile-json`", path);
-        goto done;
     }
     for (int node = 0; node < plan->n_nodes; node++)
         if (!seen [node]) {
@@ -426,7 +270,33 @@ zi_partition_read_profile (const char *path, const zi_graph_t *plan, double *use
     rc = 0;
 done:
     free (seen);
-    free (text);
+    json_object_put (profile);
+    return rc;
+}
+
+int
+zi_hop_read_calibration (const char *path, const char *transport, zi_hop_t *hop)
+{
+    const char *what = "a calibration written by `zinfer calibrate`";
+    json_object *calibration = s_json_read (path, what);
+    if (!calibration)
+        return -1;
+    json_object *measured = NULL;
+    zi_hop_t read;
+    int rc = 0;
+    if (!json_object_is_type (calibration, json_type_object)
+    ||  !json_object_object_get_ex (calibration, transport, &measured)
+    ||  !json_object_is_type (measured, json_type_object)
+    ||  s_json_number (measured, "usecs", &read.usecs)
+    ||  s_json_number (measured, "bytes_per_usec", &read.bytes_per_usec)
+    ||  read.usecs < 0 || read.usecs > 1e7
+    ||  read.bytes_per_usec <= 0 || read.bytes_per_usec > 1e9)
+        rc = zi_error ("%s: no \"%s\" entry with \"usecs\" (0 to 1e7) and "
+                       "\"bytes_per_usec\" (above 0, at most 1e9); expected %s",
+                       path, transport, what);
+    else
+        *hop = read;
+    json_object_put (calibration);
     return rc;
 }
 

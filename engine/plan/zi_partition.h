@@ -77,6 +77,11 @@ void
 //  naming the first node the file lacks, or what is wrong with the file
 int
     zi_partition_read_profile (const char *path, const zi_graph_t *plan, double *usecs);
+//  Reads the hop cost of one transport ("ipc" or "tcp") from a file that
+//  `zinfer calibrate` wrote. -1 with an error naming the file and what it
+//  lacks; hop is left as it was then
+int
+    zi_hop_read_calibration (const char *path, const char *transport, zi_hop_t *hop);
 
 //  Self test: the DP against brute force over every cut set
 void
