@@ -103,6 +103,29 @@ zi_node_attr_floats (const zi_node_t *self, const char *name, float *values, int
     return attr->n;
 }
 
+int
+zi_node_attr_strings (const zi_node_t *self, const char *name, const char **values, int max)
+{
+    const zi_attr_t *attr = zi_node_attr (self, name);
+    if (!attr)
+        return 0;
+    if (attr->type == ZI_ATTR_STRING) {
+        if (max < 1)
+            return zi_error ("attribute '%s': expected at most %d values, got 1", name, max);
+        values [0] = attr->s;
+        return 1;
+    }
+    if (attr->type != ZI_ATTR_STRINGS)
+        return zi_error ("attribute '%s': expected a list of strings, got type %d",
+                         name, attr->type);
+    if (attr->n > max)
+        return zi_error ("attribute '%s': expected at most %d values, got %d",
+                         name, max, attr->n);
+    for (int index = 0; index < attr->n; index++)
+        values [index] = attr->strings [index];
+    return attr->n;
+}
+
 zi_node_t *
 zi_node_new (const char *op_type, const char *name)
 {
@@ -122,6 +145,9 @@ s_attr_clear (zi_attr_t *attr)
     free (attr->s);
     free (attr->floats);
     free (attr->ints);
+    for (int index = 0; attr->strings && index < attr->n; index++)
+        free (attr->strings [index]);
+    free (attr->strings);
     zi_tensor_destroy (&attr->t);
     memset (attr, 0, sizeof *attr);
 }
@@ -214,6 +240,39 @@ zi_node_set_floats (zi_node_t *self, const char *name, int n, const float *value
 }
 
 void
+zi_node_set_strings (zi_node_t *self, const char *name, int n, const char *const *values)
+{
+    zi_attr_t *attr = s_attr_slot (self, name, ZI_ATTR_STRINGS);
+    attr->n = n;
+    attr->strings = calloc (n + 1, sizeof (char *));
+    assert (attr->strings);
+    for (int index = 0; index < n; index++) {
+        attr->strings [index] = strdup (values [index]);
+        assert (attr->strings [index]);
+    }
+}
+
+void
+zi_attr_copy (zi_attr_t *into, const zi_attr_t *attr)
+{
+    *into = *attr;
+    into->name = strdup (attr->name);
+    into->s = attr->s? strdup (attr->s): NULL;
+    into->t = attr->t? zi_tensor_ref (attr->t): NULL;
+    into->ints = attr->ints? malloc ((attr->n + 1) * sizeof (int64_t)): NULL;
+    into->floats = attr->floats? malloc ((attr->n + 1) * sizeof (float)): NULL;
+    into->strings = attr->strings? calloc (attr->n + 1, sizeof (char *)): NULL;
+    if (attr->ints)
+        memcpy (into->ints, attr->ints, attr->n * sizeof (int64_t));
+    if (attr->floats)
+        memcpy (into->floats, attr->floats, attr->n * sizeof (float));
+    for (int index = 0; attr->strings && index < attr->n; index++) {
+        into->strings [index] = strdup (attr->strings [index]);
+        assert (into->strings [index]);
+    }
+}
+
+void
 zi_node_set_tensor (zi_node_t *self, const char *name, zi_tensor_t *value)
 {
     s_attr_slot (self, name, ZI_ATTR_TENSOR)->t = zi_tensor_ref (value);
@@ -237,6 +296,23 @@ zi_node_test (zi_test_t *t)
     int64_t pads [4];
     ZI_CHECK (t, zi_node_attr_ints (node, "pads", pads, 4) == 4 && pads [2] == 2, "ints");
     ZI_CHECK (t, zi_node_attr_ints (node, "pads", pads, 2) == -1, "too many ints is an error");
+    zi_node_set_strings (node, "activations", 2, (const char *[]) {"Sigmoid", "Tanh"});
+    const char *names [2];
+    ZI_CHECK (t, zi_node_attr_strings (node, "activations", names, 2) == 2
+              && strcmp (names [1], "Tanh") == 0, "strings");
+    zi_attr_t copy;
+    zi_attr_copy (&copy, zi_node_attr (node, "activations"));
+    zi_node_set_strings (node, "activations", 1, (const char *[]) {"Relu"});
+    ZI_CHECK (t, copy.n == 2 && strcmp (copy.strings [0], "Sigmoid") == 0
+              && strcmp (zi_node_attr (node, "activations")->strings [0], "Relu") == 0,
+              "a copied list of strings is its own");
+    zi_node_set_strings (node, "copy", copy.n, (const char *const *) copy.strings);
+    for (int index = 0; index < copy.n; index++)
+        free (copy.strings [index]);
+    free (copy.strings);
+    free (copy.name);
+    ZI_CHECK (t, zi_node_attr_strings (node, "copy", names, 1) == -1,
+              "too many strings is an error");
     zi_node_destroy (&node);
     zi_node_destroy (&node);
     ZI_CHECK (t, node == NULL, "destroy twice is safe");

@@ -74,7 +74,8 @@ typedef enum {
     ZI_ATTR_STRING = 3,
     ZI_ATTR_TENSOR = 4,
     ZI_ATTR_FLOATS = 6,
-    ZI_ATTR_INTS = 7
+    ZI_ATTR_INTS = 7,
+    ZI_ATTR_STRINGS = 8
 } zi_attr_type_t;               //  ONNX AttributeProto.AttributeType codes
 
 typedef struct {
@@ -84,9 +85,10 @@ typedef struct {
     int64_t i;                  //  INT
     char *s;                    //  STRING, NUL-terminated
     zi_tensor_t *t;             //  TENSOR
-    int n;                      //  number of FLOATS or INTS
+    int n;                      //  number of FLOATS, INTS or STRINGS
     float *floats;              //  FLOATS
     int64_t *ints;              //  INTS
+    char **strings;             //  STRINGS, each NUL-terminated
 } zi_attr_t;
 
 typedef struct zi_op_t zi_op_t;
@@ -160,6 +162,10 @@ int
     zi_node_attr_ints (const zi_node_t *self, const char *name, int64_t *values, int max);
 int
     zi_node_attr_floats (const zi_node_t *self, const char *name, float *values, int max);
+//  Borrowed pointers to up to max strings (RNN activations)
+int
+    zi_node_attr_strings (const zi_node_t *self, const char *name, const char **values,
+                          int max);
 
 //  Building nodes by hand (tests, graph passes)
 zi_node_t *
@@ -179,6 +185,11 @@ void
     zi_node_set_ints (zi_node_t *self, const char *name, int n, const int64_t *values);
 void
     zi_node_set_floats (zi_node_t *self, const char *name, int n, const float *values);
+void
+    zi_node_set_strings (zi_node_t *self, const char *name, int n, const char *const *values);
+//  Copies an attribute's lists and strings into a zeroed slot
+void
+    zi_attr_copy (zi_attr_t *into, const zi_attr_t *attr);
 //  Takes a reference to the tensor
 void
     zi_node_set_tensor (zi_node_t *self, const char *name, zi_tensor_t *value);
@@ -479,7 +490,8 @@ int
 //  Drop nodes marked dead (op_type NULL) and nodes nothing needs
 void
     zi_graph_prune (zi_graph_t *self);
-//  Multiply-accumulates of a planned node (Conv, ConvTranspose, Gemm, MatMul)
+//  Multiply-accumulates of a planned node (Conv, ConvTranspose, Gemm, MatMul,
+//  LSTM, GRU, RNN)
 int64_t
     zi_graph_node_macs (const zi_graph_t *self, const zi_node_t *node);
 //  Check arity and run op->init on every node; errors name the node

@@ -114,20 +114,8 @@ s_copy_node (zi_node_t *copy, const zi_node_t *node)
     memcpy (copy->outputs, node->outputs, node->n_outputs * sizeof (int));
     copy->attrs = calloc (node->n_attrs + 1, sizeof (zi_attr_t));
     assert (copy->attrs);
-    for (int index = 0; index < node->n_attrs; index++) {
-        const zi_attr_t *attr = &node->attrs [index];
-        zi_attr_t *into = &copy->attrs [index];
-        *into = *attr;
-        into->name = strdup (attr->name);
-        into->s = attr->s? strdup (attr->s): NULL;
-        into->t = attr->t? zi_tensor_ref (attr->t): NULL;
-        into->ints = attr->ints? malloc ((attr->n + 1) * sizeof (int64_t)): NULL;
-        into->floats = attr->floats? malloc ((attr->n + 1) * sizeof (float)): NULL;
-        if (attr->ints)
-            memcpy (into->ints, attr->ints, attr->n * sizeof (int64_t));
-        if (attr->floats)
-            memcpy (into->floats, attr->floats, attr->n * sizeof (float));
-    }
+    for (int index = 0; index < node->n_attrs; index++)
+        zi_attr_copy (&copy->attrs [index], &node->attrs [index]);
 }
 
 zi_graph_t *
@@ -460,6 +448,7 @@ s_attr_type_name (int type)
         case ZI_ATTR_TENSOR: return "a tensor";
         case ZI_ATTR_FLOATS: return "a list of floats";
         case ZI_ATTR_INTS:   return "a list of ints";
+        case ZI_ATTR_STRINGS: return "a list of strings";
         default:             return "another type";
     }
 }
@@ -514,11 +503,35 @@ zi_graph_init_ops (zi_graph_t *self)
     return 0;
 }
 
+//  LSTM, GRU and RNN: every step of every direction multiplies the input
+//  and the state by their gates' rows of W and R; Y may be omitted, so
+//  the sizes come from X, W and R
+static int64_t
+s_recurrent_macs (const zi_graph_t *graph, const zi_node_t *node)
+{
+    if ((strcmp (node->op_type, "LSTM") && strcmp (node->op_type, "GRU")
+    &&   strcmp (node->op_type, "RNN")) || node->n_inputs < 3)
+        return 0;
+    for (int slot = 0; slot < 3; slot++)
+        if (node->inputs [slot] < 0)
+            return 0;
+    const zi_tensor_t *x = &graph->values [node->inputs [0]].info;
+    const zi_tensor_t *w = &graph->values [node->inputs [1]].info;
+    const zi_tensor_t *r = &graph->values [node->inputs [2]].info;
+    if (x->ndim != 3 || w->ndim != 3 || r->ndim != 3)
+        return 0;
+    //  seq x batch whichever the layout; directions x gates x hidden rows
+    int64_t steps = x->dims [0] * x->dims [1];
+    return steps * w->dims [0] * w->dims [1] * (w->dims [2] + r->dims [2]);
+}
+
 //  Multiply-accumulates of one node, from its planned shapes (0 for ops
 //  whose cost is memory traffic rather than arithmetic)
 int64_t
 zi_graph_node_macs (const zi_graph_t *graph, const zi_node_t *node)
 {
+    if (node->n_outputs < 1 || node->outputs [0] < 0 || node->n_inputs < 1)
+        return s_recurrent_macs (graph, node);
     const zi_tensor_t *out = &graph->values [node->outputs [0]].info;
     int64_t out_count = zi_shape_count (out->ndim, out->dims);
     const zi_tensor_t *weight = node->n_inputs > 1 && node->inputs [1] >= 0?
@@ -543,7 +556,7 @@ zi_graph_node_macs (const zi_graph_t *graph, const zi_node_t *node)
             inner = first->dims [0];
         return out_count * inner;
     }
-    return 0;
+    return s_recurrent_macs (graph, node);
 }
 
 void

@@ -87,6 +87,12 @@ zi_add_case_tests (${CMAKE_SOURCE_DIR}/tests/topology/hostile_clients_test.py ho
 add_test (NAME nan_propagation COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/nan_test.py
                                        $<TARGET_FILE:zinfer>)
 
+#  LSTM, GRU and RNN exported by PyTorch at opsets 9 to 17, and written by
+#  hand for sequence_lens, layout and activations, against PyTorch
+add_test (NAME rnn_models COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/rnn_test.py
+                                  $<TARGET_FILE:zinfer>)
+set_tests_properties (rnn_models PROPERTIES TIMEOUT 300)
+
 #  zinfer split and zinfer plan end to end: mobilenet split into 2 and 3
 #  processes, planned, started and answering bit for bit as zinfer run
 #  does (tests/split_test.py; 40 ports from +5000)
