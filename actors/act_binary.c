@@ -2,9 +2,9 @@
     act_binary - element-wise ops on two or more inputs with numpy
     (multidirectional) broadcasting
 
-    Arithmetic: Add, Sub, Mul, Div, Pow, Min, Max, Sum, Mean (float32 and
-    int64; Min, Max, Sum and Mean take 1..N inputs), PRelu (float32, slope
-    broadcast to X). Comparisons: Equal, Less, Greater, LessOrEqual,
+    Arithmetic: Add, Sub, Mul, Div, Pow, Mod, Min, Max, Sum, Mean (float32
+    and int64; Min, Max, Sum and Mean take 1..N inputs), PRelu (float32,
+    slope broadcast to X). Comparisons: Equal, Less, Greater, LessOrEqual,
     GreaterOrEqual (bool out). Logic: And, Or, Xor. Selection: Where (any
     dtype).
 
@@ -32,7 +32,7 @@
 typedef enum {
     S_ADD, S_SUB, S_MUL, S_DIV, S_POW, S_MIN, S_MAX, S_SUM, S_MEAN, S_PRELU,
     S_EQUAL, S_LESS, S_GREATER, S_LESS_EQUAL, S_GREATER_EQUAL,
-    S_AND, S_OR, S_XOR, S_WHERE
+    S_AND, S_OR, S_XOR, S_WHERE, S_MOD, S_FMOD
 } s_kind_t;
 
 typedef struct {
@@ -49,8 +49,12 @@ static const s_info_t s_infos [] = {
     {"Equal", S_EQUAL, false}, {"Less", S_LESS, false}, {"Greater", S_GREATER, false},
     {"LessOrEqual", S_LESS_EQUAL, false}, {"GreaterOrEqual", S_GREATER_EQUAL, false},
     {"And", S_AND, false}, {"Or", S_OR, false}, {"Xor", S_XOR, false},
-    {"Where", S_WHERE, false}
+    {"Where", S_WHERE, false}, {"Mod", S_MOD, false}
 };
+
+//  Mod with fmod = 1: the remainder takes the dividend's sign, as C's
+//  fmod and % do; with fmod = 0 it takes the divisor's, as Python's %
+static const s_info_t s_fmod_info = {"Mod", S_FMOD, false};
 
 //  How one output shape is walked: collapsed axes and, per operand, the
 //  element stride along each (0 where the operand is broadcast)
@@ -146,6 +150,23 @@ S_ROW2 (mul_i64, int64_t, int64_t, int64_t, S_WRAP (*))
 S_ROW2 (div_i64, int64_t, int64_t, int64_t,
         z == -1? (int64_t) (0 - (uint64_t) x): x / z)
 S_ROW2 (pow_i64, int64_t, int64_t, int64_t, s_ipow (x, z))
+static inline float
+s_floor_mod_f32 (float x, float z)
+{
+    float r = fmodf (x, z);
+    return r != 0 && (r < 0) != (z < 0)? r + z: r;
+}
+static inline int64_t
+s_floor_mod_i64 (int64_t x, int64_t z)
+{
+    int64_t r = z == -1? 0: x % z;
+    return r != 0 && (r < 0) != (z < 0)? r + z: r;
+}
+S_ROW2 (mod_f32, float, float, float, s_floor_mod_f32 (x, z))
+S_ROW2 (fmod_f32, float, float, float, fmodf (x, z))
+//  Divisors of zero are refused before; -1 because INT64_MIN % -1 traps
+S_ROW2 (mod_i64, int64_t, int64_t, int64_t, s_floor_mod_i64 (x, z))
+S_ROW2 (fmod_i64, int64_t, int64_t, int64_t, z == -1? 0: x % z)
 S_ROW2 (min_i64, int64_t, int64_t, int64_t, x < z? x: z)
 S_ROW2 (max_i64, int64_t, int64_t, int64_t, x > z? x: z)
 S_ROW2 (equal_f32, float, float, uint8_t, x == z)
@@ -210,6 +231,10 @@ s_row_select (s_kind_t kind, zi_dtype_t a, zi_dtype_t b)
             return f32? s_mul_f32: i64? s_mul_i64: NULL;
         case S_DIV:
             return f32? s_div_f32: i64? s_div_i64: NULL;
+        case S_MOD:
+            return f32? s_mod_f32: i64? s_mod_i64: NULL;
+        case S_FMOD:
+            return f32? s_fmod_f32: i64? s_fmod_i64: NULL;
         case S_POW:
             if (f32)
                 return b == ZI_I64? s_pow_f32_i64: s_pow_f32;
@@ -440,6 +465,13 @@ s_init (zi_node_t *node)
                                                ||  zi_node_attr (node, "axis")))
         return zi_error ("opset %d limited broadcasting (attributes 'broadcast', 'axis') "
                          "is not supported; export with opset 7 or later", node->opset);
+    if (info->kind == S_MOD) {
+        int64_t fmod = zi_node_attr_int (node, "fmod", 0);
+        if (fmod != 0 && fmod != 1)
+            return zi_error ("attribute 'fmod' = %lld; expected 0 or 1", (long long) fmod);
+        if (fmod)
+            info = &s_fmod_info;
+    }
     s_binary_t *self = calloc (1, sizeof (s_binary_t));
     if (!self)
         return zi_error ("out of memory");
@@ -630,7 +662,8 @@ s_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
                         y, sources, sizes, NULL);
         return 0;
     }
-    if (kind == S_DIV && in [1]->dtype == ZI_I64 && s_check_divisor (in [1]))
+    if ((kind == S_DIV || kind == S_MOD || kind == S_FMOD) && in [1]->dtype == ZI_I64
+    &&  s_check_divisor (in [1]))
         return -1;
 
     //  Mean divides at the end, so the activation waits until then too
@@ -678,6 +711,7 @@ S_OP (Sub, 2, 2, true)
 S_OP (Mul, 2, 2, true)
 S_OP (Div, 2, 2, true)
 S_OP (Pow, 2, 2, true)
+S_OP (Mod, 2, 2, true)
 S_OP (Min, 1, S_MAX_INPUTS, true)
 S_OP (Max, 1, S_MAX_INPUTS, true)
 S_OP (Sum, 1, S_MAX_INPUTS, true)
@@ -885,9 +919,70 @@ s_test_fails (zi_test_t *t, zi_node_t *node, int n, zi_tensor_t **inputs, const 
     zi_tensor_destroy (&y);
 }
 
+//  Mod, both signs rules, float32 and int64, broadcast, against the
+//  rules in double: fmod's sign is the dividend's, floor mod's the divisor's
+static void
+s_test_mod (zi_test_t *t)
+{
+    for (int fmod_attr = 0; fmod_attr < 2; fmod_attr++)
+        for (int ints = 0; ints < 2; ints++) {
+            int64_t a_dims [2] = {4, 6}, b_dims [1] = {6};
+            zi_tensor_t *in [2] = {
+                zi_tensor_new (ints? ZI_I64: ZI_F32, 2, a_dims),
+                zi_tensor_new (ints? ZI_I64: ZI_F32, 1, b_dims)
+            };
+            static const double divisors [6] = {3, -3, 2.5, -0.75, 7, -1};
+            for (int item = 0; item < 24; item++) {
+                double value = (item * 37 % 29) - 14 + (ints? 0: 0.375);
+                if (ints)
+                    zi_tensor_i64 (in [0]) [item] = (int64_t) value;
+                else
+                    zi_tensor_f32 (in [0]) [item] = (float) value;
+            }
+            for (int item = 0; item < 6; item++) {
+                if (ints)
+                    zi_tensor_i64 (in [1]) [item] = (int64_t) divisors [item] + (item == 3);
+                else
+                    zi_tensor_f32 (in [1]) [item] = (float) divisors [item];
+            }
+            zi_node_t *node = zi_node_new ("Mod", "test");
+            if (fmod_attr)
+                zi_node_set_int (node, "fmod", 1);
+            zi_tensor_t *y = NULL;
+            int rc = zi_test_run_op (node, 2, in, 1, &y);
+            int wrong = rc == 0? -1: 0;
+            for (int item = 0; rc == 0 && item < 24 && wrong < 0; item++) {
+                double x = ints? (double) zi_tensor_i64 (in [0]) [item]
+                               : zi_tensor_f32 (in [0]) [item];
+                double z = ints? (double) zi_tensor_i64 (in [1]) [item % 6]
+                               : zi_tensor_f32 (in [1]) [item % 6];
+                double want = fmod (x, z);
+                if (!fmod_attr && want != 0 && (want < 0) != (z < 0))
+                    want += z;
+                double got = ints? (double) zi_tensor_i64 (y) [item]: zi_tensor_f32 (y) [item];
+                if (fabs (got - want) > 1e-6)
+                    wrong = item;
+            }
+            ZI_CHECK (t, wrong < 0, "Mod fmod %d %s: first wrong at %d (%s)", fmod_attr,
+                      ints? "int64": "float32", wrong, rc? zi_error_text (): "ran");
+            zi_tensor_destroy (&y);
+            if (ints) {
+                zi_tensor_i64 (in [1]) [2] = 0;
+                ZI_CHECK (t, zi_test_run_op (node, 2, in, 1, &y) == -1
+                          && strstr (zi_error_text (), "division by zero (input 1, element 2)"),
+                          "Mod by an int64 zero refused: %s", zi_error_text ());
+                zi_tensor_destroy (&y);
+            }
+            zi_tensor_destroy (&in [0]);
+            zi_tensor_destroy (&in [1]);
+            zi_node_destroy (&node);
+        }
+}
+
 void
 zi_act_binary_test (zi_test_t *t)
 {
+    s_test_mod (t);
     //  Broadcast corners, each pair in both orders
     static const struct {
         int a_ndim;

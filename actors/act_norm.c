@@ -1,6 +1,6 @@
 /*  =========================================================================
     act_norm - normalisations: BatchNormalization (inference), Softmax,
-    LogSoftmax, InstanceNormalization, LayerNormalization
+    LogSoftmax, Hardmax, InstanceNormalization, LayerNormalization
 
     BatchNormalization at inference is a per-channel affine map; prepare
     folds scale, bias, mean and variance into one multiplier and one
@@ -10,8 +10,9 @@
     Softmax changed meaning in opset 13: before, the input is coerced to
     2-d at `axis` (default 1) and each row of the flattened trailing dims
     is normalised; from 13 it normalises along the one axis `axis`
-    (default -1). Both become "outer x length x inner" here. Rows are made
-    numerically safe by subtracting their maximum before exp.
+    (default -1). Both become "outer x length x inner" here, for Hardmax
+    too. Rows are made numerically safe by subtracting their maximum
+    before exp.
     =========================================================================
 */
 
@@ -436,6 +437,38 @@ const zi_op_t zi_op_LogSoftmax = {
     .init = s_log_softmax_init, .infer = s_softmax_infer, .run = s_softmax_run
 };
 
+//  Hardmax: 1 at the first largest element of each line Softmax would
+//  normalise (a NaN counts as largest, as in ArgMax), 0 elsewhere
+static int
+s_hardmax_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
+               zi_tensor_t *const *out)
+{
+    int64_t outer = 0, length = 0, inner = 0;
+    if (s_softmax_layout (node->params, in [0], &outer, &length, &inner))
+        return -1;
+    const float *x = zi_tensor_f32 (in [0]);
+    float *y = zi_tensor_f32 (out [0]);
+    memset (y, 0, zi_tensor_count (out [0]) * sizeof (float));
+    for (int64_t block = 0; block < outer; block++)
+        for (int64_t lane = 0; lane < inner && length > 0; lane++) {
+            const float *line = x + block * length * inner + lane;
+            int64_t pick = 0;
+            for (int64_t step = 1; step < length && line [pick * inner] == line [pick * inner];
+                 step++) {
+                float value = line [step * inner];
+                if (value > line [pick * inner] || value != value)
+                    pick = step;
+            }
+            y [(block * length + pick) * inner + lane] = 1;
+        }
+    return 0;
+}
+
+const zi_op_t zi_op_Hardmax = {
+    .name = "Hardmax", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .init = s_softmax_init, .infer = s_softmax_infer, .run = s_hardmax_run
+};
+
 //  --------------------------------------------------------------------------
 //  InstanceNormalization: each (n, c) plane normalised by its own mean and
 //  variance, then scaled and shifted per channel
@@ -772,6 +805,59 @@ s_ref_softmax (const float *x, float *y, int64_t outer, int64_t length, int64_t 
         }
 }
 
+//  Hardmax over the opset forms, with ties (the first wins) and a NaN
+static void
+s_test_hardmax (zi_test_t *t)
+{
+    int64_t dims [3] = {3, 4, 5};
+    struct {
+        int opset;
+        bool set_axis;
+        int64_t axis;
+        int64_t outer, length, inner;   //  the spec's layout for dims
+    } cases [] = {
+        {11, false, 0, 3, 20, 1}, {11, true, 2, 12, 5, 1}, {11, true, 0, 1, 60, 1},
+        {13, false, 0, 12, 5, 1}, {13, true, 1, 3, 4, 5}, {13, true, -3, 1, 3, 20},
+    };
+    for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
+        zi_node_t *node = zi_node_new ("Hardmax", "test");
+        node->opset = cases [index].opset;
+        if (cases [index].set_axis)
+            zi_node_set_int (node, "axis", cases [index].axis);
+        zi_tensor_t *x = zi_tensor_new (ZI_F32, 3, dims), *y = NULL;
+        for (int item = 0; item < 60; item++)   //  few values: ties
+            zi_tensor_f32 (x) [item] = (float) ((item * 7 + (int) index) % 5);
+        zi_tensor_f32 (x) [17] = NAN;
+        int rc = zi_test_run_op (node, 1, &x, 1, &y);
+        int64_t wrong = rc == 0? -1: 0;
+        int64_t outer = cases [index].outer, length = cases [index].length;
+        int64_t inner = cases [index].inner;
+        for (int64_t block = 0; rc == 0 && block < outer; block++)
+            for (int64_t lane = 0; lane < inner; lane++) {
+                int64_t base = block * length * inner + lane, pick = -1;
+                for (int64_t step = 0; step < length && pick < 0; step++)
+                    if (isnan (zi_tensor_f32 (x) [base + step * inner]))
+                        pick = step;
+                for (int64_t step = 0; step < length && pick < 0; step++) {
+                    bool largest = true;
+                    for (int64_t other = 0; other < length; other++)
+                        largest &= zi_tensor_f32 (x) [base + other * inner]
+                                <= zi_tensor_f32 (x) [base + step * inner];
+                    if (largest)
+                        pick = step;
+                }
+                for (int64_t step = 0; step < length; step++)
+                    if (zi_tensor_f32 (y) [base + step * inner] != (step == pick) && wrong < 0)
+                        wrong = base + step * inner;
+            }
+        ZI_CHECK (t, wrong < 0, "Hardmax opset %d axis %lld: first wrong at %lld",
+                  cases [index].opset, (long long) cases [index].axis, (long long) wrong);
+        zi_tensor_destroy (&x);
+        zi_tensor_destroy (&y);
+        zi_node_destroy (&node);
+    }
+}
+
 static void
 s_test_softmax (zi_test_t *t)
 {
@@ -1051,6 +1137,7 @@ zi_act_norm_test (zi_test_t *t)
     s_test_exp (t);
     s_test_batch_norm (t);
     s_test_softmax (t);
+    s_test_hardmax (t);
     s_test_instance_norm (t);
     s_test_layer_norm (t);
 }

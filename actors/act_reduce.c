@@ -1,5 +1,6 @@
 /*  =========================================================================
-    act_reduce - ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd
+    act_reduce - ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd,
+    ReduceSumSquare, ReduceL1, ReduceL2, ReduceLogSum, ReduceLogSumExp
 
     The axes come from the 'axes' attribute (every opset up to 17, except
     ReduceSum from 13) or from the optional second input (ReduceSum from
@@ -14,6 +15,11 @@
     element-wise, which the compiler vectorises. Anything else (several
     separate runs of reduced axes, int64 data, empty reductions) takes a
     general odometer walk over the input.
+
+    The norms and logarithmic sums (float32 only) are rarer and small: one
+    walk over the input accumulates each output in double, and
+    ReduceLogSumExp keeps a running maximum beside its sum so that no
+    exponential overflows.
     =========================================================================
 */
 
@@ -25,7 +31,12 @@ typedef enum {
     S_REDUCE_MEAN,
     S_REDUCE_MAX,
     S_REDUCE_MIN,
-    S_REDUCE_PROD
+    S_REDUCE_PROD,
+    S_REDUCE_SUM_SQUARE,
+    S_REDUCE_L1,
+    S_REDUCE_L2,
+    S_REDUCE_LOG_SUM,
+    S_REDUCE_LOG_SUM_EXP
 } s_reduce_kind_t;
 
 typedef struct {
@@ -82,6 +93,11 @@ static int s_mean_init (zi_node_t *node) { return s_reduce_init (node, S_REDUCE_
 static int s_max_init (zi_node_t *node) { return s_reduce_init (node, S_REDUCE_MAX); }
 static int s_min_init (zi_node_t *node) { return s_reduce_init (node, S_REDUCE_MIN); }
 static int s_prod_init (zi_node_t *node) { return s_reduce_init (node, S_REDUCE_PROD); }
+static int s_square_init (zi_node_t *node) { return s_reduce_init (node, S_REDUCE_SUM_SQUARE); }
+static int s_l1_init (zi_node_t *node) { return s_reduce_init (node, S_REDUCE_L1); }
+static int s_l2_init (zi_node_t *node) { return s_reduce_init (node, S_REDUCE_L2); }
+static int s_log_sum_init (zi_node_t *node) { return s_reduce_init (node, S_REDUCE_LOG_SUM); }
+static int s_lse_init (zi_node_t *node) { return s_reduce_init (node, S_REDUCE_LOG_SUM_EXP); }
 
 //  Which axes of x are reduced; *identity is set when none is (noop)
 static int
@@ -132,9 +148,10 @@ s_reduce_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *cons
 {
     const s_reduce_t *params = node->params;
     const zi_tensor_t *x = in [0];
-    if (x->dtype != ZI_F32 && !(x->dtype == ZI_I64 && params->kind != S_REDUCE_MEAN))
-        return zi_error ("input 0: expected float32%s, got %s",
-                         params->kind == S_REDUCE_MEAN? "": " or int64",
+    bool ints = params->kind == S_REDUCE_SUM || params->kind == S_REDUCE_MAX
+             || params->kind == S_REDUCE_MIN || params->kind == S_REDUCE_PROD;
+    if (x->dtype != ZI_F32 && !(x->dtype == ZI_I64 && ints))
+        return zi_error ("input 0: expected float32%s, got %s", ints? " or int64": "",
                          zi_dtype_name (x->dtype));
     bool reduced [ZI_MAX_DIMS], identity;
     if (s_reduced_axes (node, in, reduced, &identity))
@@ -242,6 +259,7 @@ s_reduce_fast (s_reduce_kind_t kind, const float *x, float *y, int64_t outer, in
                 case S_REDUCE_MAX:  y [row] = zi_vec_max (source, reduce); break;
                 case S_REDUCE_MIN:  y [row] = s_row_min (source, reduce); break;
                 case S_REDUCE_PROD: y [row] = s_row_prod (source, reduce); break;
+                default:            assert (false);     //  s_reduce_norm's
             }
         }
         return;
@@ -270,6 +288,8 @@ s_reduce_fast (s_reduce_kind_t kind, const float *x, float *y, int64_t outer, in
                     for (int64_t lane = 0; lane < inner; lane++)
                         target [lane] *= row [lane];
                     break;
+                default:
+                    assert (false);
             }
         }
         if (kind == S_REDUCE_MEAN) {
@@ -328,6 +348,8 @@ s_general_##TYPE (s_reduce_kind_t kind, const s_layout_t *layout,             \
                 case S_REDUCE_MIN:                                            \
                     *slot = value < *slot || value != value? value: *slot;    \
                     break;                                                    \
+                default:                                                      \
+                    assert (false);                                           \
             }                                                                 \
         }                                                                     \
         for (int group = groups - 2; group >= 0; group--) {                   \
@@ -343,6 +365,74 @@ s_general_##TYPE (s_reduce_kind_t kind, const s_layout_t *layout,             \
 S_GENERAL_WALK (float, -INFINITY, INFINITY)
 S_GENERAL_WALK (int64_t, INT64_MIN, INT64_MAX)
 
+//  The norms and logarithmic sums: every input element folded into its
+//  output's double accumulators, found by an odometer over the input
+static int
+s_reduce_norm (const s_reduce_t *params, zi_exec_t *exec, const zi_tensor_t *x,
+               const bool *reduced, zi_tensor_t *y)
+{
+    int64_t y_count = zi_tensor_count (y);
+    double *sum = zi_exec_scratch (exec, 0, (2 * y_count + 1) * sizeof (double));
+    if (!sum)
+        return zi_error ("out of memory");
+    double *top = sum + y_count;            //  LogSumExp: the running maximum
+    for (int64_t item = 0; item < y_count; item++) {
+        sum [item] = 0;
+        top [item] = -INFINITY;
+    }
+    //  Output strides of the input's axes, 0 on the reduced ones
+    int rank = x->ndim;
+    int64_t y_stride [ZI_MAX_DIMS], stride = 1;
+    for (int axis = rank - 1; axis >= 0; axis--) {
+        y_stride [axis] = reduced [axis]? 0: stride;
+        if (!reduced [axis])
+            stride *= x->dims [axis];
+    }
+    int64_t index [ZI_MAX_DIMS] = {0}, at = 0, count = zi_tensor_count (x);
+    const float *data = zi_tensor_f32 (x);
+    for (int64_t item = 0; item < count; item++) {
+        double value = data [item];
+        switch (params->kind) {
+            case S_REDUCE_SUM_SQUARE:
+            case S_REDUCE_L2:       sum [at] += value * value; break;
+            case S_REDUCE_L1:       sum [at] += fabs (value); break;
+            case S_REDUCE_LOG_SUM:  sum [at] += value; break;
+            default:
+                //  sum holds exp (x - top) summed; a new maximum rescales
+                //  it. NaN sticks; -inf adds nothing.
+                if (value != value || top [at] != top [at])
+                    top [at] = NAN;
+                else
+                if (value > top [at]) {
+                    sum [at] = sum [at] * exp (top [at] - value) + 1;
+                    top [at] = value;
+                }
+                else
+                if (value > -INFINITY)
+                    sum [at] += exp (value - top [at]);
+        }
+        for (int axis = rank - 1; axis >= 0; axis--) {
+            at += y_stride [axis];
+            if (++index [axis] < x->dims [axis])
+                break;
+            at -= y_stride [axis] * x->dims [axis];
+            index [axis] = 0;
+        }
+    }
+    float *target = zi_tensor_f32 (y);
+    for (int64_t item = 0; item < y_count; item++)
+        switch (params->kind) {
+            case S_REDUCE_SUM_SQUARE:
+            case S_REDUCE_L1:       target [item] = (float) sum [item]; break;
+            case S_REDUCE_L2:       target [item] = (float) sqrt (sum [item]); break;
+            case S_REDUCE_LOG_SUM:  target [item] = (float) log (sum [item]); break;
+            default:
+                target [item] = isnan (top [item]) || isinf (top [item])? (float) top [item]
+                              : (float) (top [item] + log (sum [item]));
+        }
+    return 0;
+}
+
 static int
 s_reduce_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
               zi_tensor_t *const *out)
@@ -356,6 +446,12 @@ s_reduce_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     if (layout.identity) {
         memcpy (y->data, x->data, x->nbytes);
         return 0;
+    }
+    if (params->kind >= S_REDUCE_SUM_SQUARE) {
+        bool reduced [ZI_MAX_DIMS], identity;
+        if (s_reduced_axes (node, in, reduced, &identity))
+            return -1;
+        return s_reduce_norm (params, exec, x, reduced, y);
     }
     int64_t y_count = zi_shape_count (y->ndim, y->dims);
     int reduced_groups = 0, first = -1;
@@ -408,6 +504,31 @@ const zi_op_t zi_op_ReduceMean = {
     .init = s_mean_init, .infer = s_reduce_infer, .run = s_reduce_run
 };
 
+const zi_op_t zi_op_ReduceSumSquare = {
+    .name = "ReduceSumSquare", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
+    .init = s_square_init, .infer = s_reduce_infer, .run = s_reduce_run
+};
+
+const zi_op_t zi_op_ReduceL1 = {
+    .name = "ReduceL1", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
+    .init = s_l1_init, .infer = s_reduce_infer, .run = s_reduce_run
+};
+
+const zi_op_t zi_op_ReduceL2 = {
+    .name = "ReduceL2", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
+    .init = s_l2_init, .infer = s_reduce_infer, .run = s_reduce_run
+};
+
+const zi_op_t zi_op_ReduceLogSum = {
+    .name = "ReduceLogSum", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
+    .init = s_log_sum_init, .infer = s_reduce_infer, .run = s_reduce_run
+};
+
+const zi_op_t zi_op_ReduceLogSumExp = {
+    .name = "ReduceLogSumExp", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
+    .init = s_lse_init, .infer = s_reduce_infer, .run = s_reduce_run
+};
+
 const zi_op_t zi_op_ReduceMax = {
     .name = "ReduceMax", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
     .init = s_max_init, .infer = s_reduce_infer, .run = s_reduce_run
@@ -428,7 +549,8 @@ const zi_op_t zi_op_ReduceProd = {
 //  by zeroing the reduced coordinates, accumulating in double / int64
 
 static const char *s_op_names [] = {
-    "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd"
+    "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceSumSquare",
+    "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp"
 };
 
 static void
@@ -447,6 +569,8 @@ s_reference (s_reduce_kind_t kind, const zi_tensor_t *x, const bool *reduced, bo
         want [item] = kind == S_REDUCE_PROD? 1:
                       kind == S_REDUCE_MAX? -INFINITY:
                       kind == S_REDUCE_MIN? INFINITY: 0;
+    //  Straight from the definitions, exp without a shifted maximum: the
+    //  test data stay far below overflow
     for (int64_t item = 0; item < in_count; item++) {
         int64_t rest = item, target = 0;
         for (int axis = rank - 1; axis >= 0; axis--) {
@@ -470,8 +594,19 @@ s_reference (s_reduce_kind_t kind, const zi_tensor_t *x, const bool *reduced, bo
                 want [target] = isnan (want [target]) || isnan (value)? NAN:
                                 fmin (want [target], value);
                 break;
+            case S_REDUCE_SUM_SQUARE:
+            case S_REDUCE_L2: want [target] += value * value; break;
+            case S_REDUCE_L1: want [target] += fabs (value); break;
+            case S_REDUCE_LOG_SUM: want [target] += value; break;
+            case S_REDUCE_LOG_SUM_EXP: want [target] += exp (value); break;
         }
     }
+    for (int64_t item = 0; item < out_count; item++)
+        if (kind == S_REDUCE_L2)
+            want [item] = sqrt (want [item]);
+        else
+        if (kind == S_REDUCE_LOG_SUM || kind == S_REDUCE_LOG_SUM_EXP)
+            want [item] = log (want [item]);
     if (kind == S_REDUCE_MEAN)
         for (int64_t item = 0; item < out_count; item++)
             want [item] /= (double) reduce_count;
@@ -507,8 +642,9 @@ s_check_case (zi_test_t *t, s_reduce_kind_t kind, zi_dtype_t dtype, int rank,
 
     zi_tensor_t *inputs [2] = {NULL, NULL};
     inputs [0] = zi_test_random (rank, dims, seed);
-    if (kind == S_REDUCE_PROD) {
-        //  Keep products near 1 so float and double agree closely
+    if (kind == S_REDUCE_PROD || kind == S_REDUCE_LOG_SUM) {
+        //  Keep products near 1 so float and double agree closely, and
+        //  sums to be logged positive
         float *values = zi_tensor_f32 (inputs [0]);
         for (size_t item = 0; item < zi_tensor_count (inputs [0]); item++)
             values [item] = 1.0f + 0.25f * values [item];
@@ -657,6 +793,37 @@ zi_act_reduce_test (zi_test_t *t)
             specials.specials = true;
             s_check_case (t, kind, ZI_F32, 4, dims, &specials, seed++);
         }
+
+    //  The norms and logarithmic sums, float32
+    for (int kind = S_REDUCE_SUM_SQUARE; kind <= S_REDUCE_LOG_SUM_EXP; kind++)
+        for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++)
+            if (!cases [index].noop)    //  the spec's identity, not norms of one element
+                s_check_case (t, kind, ZI_F32, 4, dims, &cases [index], seed++);
+    //  LogSumExp of large values, which exp alone would overflow, -inf
+    //  rows, and NaN
+    {
+        int64_t rows [2] = {3, 4};
+        zi_tensor_t *x = zi_test_tensor (2, rows, (float []) {
+            1000, 1001, 999, 1000.5f, -INFINITY, -INFINITY, -INFINITY, -INFINITY,
+            1, NAN, 2, 3});
+        zi_node_t *node = zi_node_new ("ReduceLogSumExp", "test");
+        zi_node_set_ints (node, "axes", 1, (int64_t []) {1});
+        zi_tensor_t *y = NULL;
+        int rc = zi_test_run_op (node, 1, &x, 1, &y);
+        double first = 1001 + log (exp (-1.0) + 1 + exp (-2.0) + exp (-0.5));
+        ZI_CHECK (t, rc == 0 && fabsf (zi_tensor_f32 (y) [0] - (float) first) < 1e-3f
+                  && zi_tensor_f32 (y) [1] == -INFINITY && isnan (zi_tensor_f32 (y) [2]),
+                  "ReduceLogSumExp: large values %g (want %g), -inf row %g, NaN row %g",
+                  rc? 0: zi_tensor_f32 (y) [0], first, rc? 0: zi_tensor_f32 (y) [1],
+                  rc? 0: zi_tensor_f32 (y) [2]);
+        zi_tensor_destroy (&x);
+        zi_tensor_destroy (&y);
+        zi_node_destroy (&node);
+    }
+    zi_tensor_t *square_ints = zi_test_ints (2, (int64_t []) {1, 2});
+    s_check_error (t, zi_node_new ("ReduceL2", "test"), 1, &square_ints,
+                   "expected float32, got int64");
+    zi_tensor_destroy (&square_ints);
 
     //  int64 (shape arithmetic during constant folding)
     s_reduce_kind_t int_kinds [] = {S_REDUCE_SUM, S_REDUCE_MAX, S_REDUCE_MIN, S_REDUCE_PROD};

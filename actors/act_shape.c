@@ -4,7 +4,7 @@
 
     Flatten, Reshape, Squeeze, Unsqueeze, Identity and Dropout only relabel
     the shape: their run is one memcpy, which the engine may later turn into
-    an alias. Shape, Constant, ConstantOfShape and Range make tensors from
+    an alias. Shape, Size, Constant, ConstantOfShape and Range make tensors from
     shapes, attributes and scalars; Cast converts between element types.
 
     Constant folding runs these ops on int64 shape tensors, so nothing here
@@ -452,6 +452,30 @@ s_shape_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 const zi_op_t zi_op_Shape = {
     .name = "Shape", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
     .init = s_shape_init, .infer = s_shape_infer, .run = s_shape_run
+};
+
+//  --------------------------------------------------------------------------
+//  Size: the input's element count as an int64 scalar; like Shape it
+//  reads only dims, so the planner folds it
+
+static int
+s_size_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *out)
+{
+    zi_tensor_set_shape (out [0], ZI_I64, 0, NULL);
+    return 0;
+}
+
+static int
+s_size_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
+            zi_tensor_t *const *out)
+{
+    *zi_tensor_i64 (out [0]) = zi_shape_count (in [0]->ndim, in [0]->dims);
+    return 0;
+}
+
+const zi_op_t zi_op_Size = {
+    .name = "Size", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .infer = s_size_infer, .run = s_size_run
 };
 
 //  --------------------------------------------------------------------------
@@ -1121,6 +1145,20 @@ s_test_shape (zi_test_t *t)
         for (int item = 0; ok && item < length; item++)
             ok = zi_tensor_i64 (outputs [0]) [item] == dims [cases [index].first + item];
         ZI_CHECK (t, ok, "Shape case %zu", index);
+        s_test_outputs_free (outputs, 1);
+    }
+    //  Size, of a scalar, an empty tensor and a 4-d one
+    int64_t sizes [3][4] = {{0}, {3, 0, 2}, {2, 3, 4, 5}};
+    int ranks [3] = {0, 3, 4};
+    int64_t counts [3] = {1, 0, 120};
+    for (int index = 0; index < 3; index++) {
+        zi_node_t *node = zi_node_new ("Size", "test");
+        zi_tensor_t *inputs [1] = {zi_test_data (ZI_F32, ranks [index], sizes [index], 2)};
+        zi_tensor_t *outputs [1];
+        int rc = s_test_run (node, 1, inputs, 1, outputs);
+        ZI_CHECK (t, rc == 0 && outputs [0]->dtype == ZI_I64 && outputs [0]->ndim == 0
+                  && *zi_tensor_i64 (outputs [0]) == counts [index],
+                  "Size of a %d-d tensor is %lld", ranks [index], (long long) counts [index]);
         s_test_outputs_free (outputs, 1);
     }
 }

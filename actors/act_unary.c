@@ -4,9 +4,10 @@
     Relu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh and LeakyRelu run
     through zi_act_apply, the same code a producer runs when the fusion
     pass folds the activation into it, so a fused and an unfused graph give
-    the same bits. The rest (Sqrt, Exp, Erf, Log, Neg, Abs, Not...) are
-    plain loops in one switch. All ops share init, infer and run: the
-    output has the input's shape and dtype.
+    the same bits. The rest (Sqrt, Exp, Erf, Log, Neg, Abs, Not, Mish,
+    Gelu...) are plain loops in one switch. All ops share init, infer and
+    run: the output has the input's shape and dtype, but for IsNaN and
+    IsInf, whose output is bool.
     =========================================================================
 */
 
@@ -25,7 +26,8 @@
 typedef enum {
     S_RELU, S_CLIP, S_SIGMOID, S_HARD_SIGMOID, S_HARD_SWISH, S_TANH, S_LEAKY_RELU,
     S_SQRT, S_EXP, S_ERF, S_LOG, S_RECIPROCAL, S_NEG, S_ABS, S_SIGN, S_FLOOR,
-    S_CEIL, S_ROUND, S_SOFTPLUS, S_SOFTSIGN, S_ELU, S_SELU, S_SIN, S_COS, S_NOT
+    S_CEIL, S_ROUND, S_SOFTPLUS, S_SOFTSIGN, S_ELU, S_SELU, S_SIN, S_COS, S_NOT,
+    S_MISH, S_CELU, S_THRESHOLDED_RELU, S_SHRINK, S_GELU, S_IS_NAN, S_IS_INF
 } s_kind_t;
 
 typedef struct {
@@ -45,7 +47,10 @@ static const s_info_t s_infos [] = {
     {"Floor", S_FLOOR, S_F32}, {"Ceil", S_CEIL, S_F32}, {"Round", S_ROUND, S_F32},
     {"Softplus", S_SOFTPLUS, S_F32}, {"Softsign", S_SOFTSIGN, S_F32},
     {"Elu", S_ELU, S_F32}, {"Selu", S_SELU, S_F32}, {"Sin", S_SIN, S_F32},
-    {"Cos", S_COS, S_F32}, {"Not", S_NOT, S_BOOL}
+    {"Cos", S_COS, S_F32}, {"Not", S_NOT, S_BOOL}, {"Mish", S_MISH, S_F32},
+    {"Celu", S_CELU, S_F32}, {"ThresholdedRelu", S_THRESHOLDED_RELU, S_F32},
+    {"Shrink", S_SHRINK, S_F32 | S_I64}, {"Gelu", S_GELU, S_F32},
+    {"IsNaN", S_IS_NAN, S_F32}, {"IsInf", S_IS_INF, S_F32}
 };
 
 typedef struct {
@@ -53,8 +58,10 @@ typedef struct {
     zi_act_t act;               //  for the activations; Clip bounds from attributes
     bool min_attr;              //  Clip: min came from an attribute
     bool max_attr;              //  Clip: max came from an attribute
-    float alpha;                //  Elu, Selu
-    float gamma;                //  Selu
+    float alpha;                //  Elu, Selu, Celu, ThresholdedRelu; Shrink's lambd
+    float gamma;                //  Selu; Shrink's bias
+    bool tanh;                  //  Gelu: the tanh approximation
+    bool negative, positive;    //  IsInf: which infinities count
 } s_unary_t;
 
 //  Input slot index, or NULL when omitted
@@ -114,6 +121,32 @@ s_init (zi_node_t *node)
             self->alpha = zi_node_attr_float (node, "alpha", 1.67326319217681884765625f);
             self->gamma = zi_node_attr_float (node, "gamma", 1.05070102214813232421875f);
             break;
+        case S_CELU:
+        case S_THRESHOLDED_RELU:
+            self->alpha = zi_node_attr_float (node, "alpha", 1.0f);
+            if (info->kind == S_CELU && self->alpha == 0) {
+                free (self);
+                return zi_error ("attribute 'alpha' = 0; Celu divides by it");
+            }
+            break;
+        case S_SHRINK:
+            self->alpha = zi_node_attr_float (node, "lambd", 0.5f);
+            self->gamma = zi_node_attr_float (node, "bias", 0.0f);
+            break;
+        case S_GELU: {
+            const char *approximate = zi_node_attr_string (node, "approximate", "none");
+            if (strcmp (approximate, "none") && strcmp (approximate, "tanh")) {
+                free (self);
+                return zi_error ("attribute 'approximate' = '%s'; expected none or tanh",
+                                 approximate);
+            }
+            self->tanh = strcmp (approximate, "tanh") == 0;
+            break;
+        }
+        case S_IS_INF:
+            self->negative = zi_node_attr_int (node, "detect_negative", 1) != 0;
+            self->positive = zi_node_attr_int (node, "detect_positive", 1) != 0;
+            break;
         default:
             break;
     }
@@ -148,7 +181,8 @@ s_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *out)
                              zi_dtype_name (bound->dtype),
                              zi_shape_str (bound->ndim, bound->dims, shape, sizeof shape));
     }
-    zi_tensor_set_shape (out [0], x->dtype, x->ndim, x->dims);
+    bool to_bool = self->info->kind == S_IS_NAN || self->info->kind == S_IS_INF;
+    zi_tensor_set_shape (out [0], to_bool? ZI_BOOL: x->dtype, x->ndim, x->dims);
     return 0;
 }
 
@@ -291,6 +325,44 @@ s_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
         case S_NOT:
             S_MAP (uint8_t, x == 0);
             break;
+        case S_MISH:        //  x tanh (softplus (x)), softplus as above
+            S_MAP (float, x * tanhf (x > 0? x + log1pf (expf (-x)): log1pf (expf (x))));
+            break;
+        case S_CELU:
+            S_MAP (float, x > 0? x: alpha * expm1f (x / alpha));
+            break;
+        case S_THRESHOLDED_RELU:
+            S_MAP (float, x > alpha || x != x? x: 0);      //  NaN stays NaN
+            break;
+        case S_SHRINK:
+            if (f32)
+                S_MAP (float, x < -alpha? x + gamma: x > alpha? x - gamma: x != x? x: 0);
+            else
+                S_MAP (int64_t, (double) x < -alpha? x + (int64_t) gamma:
+                                (double) x > alpha? x - (int64_t) gamma: 0);
+            break;
+        case S_GELU:
+            if (self->tanh)
+                S_MAP (float, 0.5f * x * (1 + tanhf (0.7978845608028654f
+                                                    * (x + 0.044715f * x * x * x))));
+            else
+                S_MAP (float, 0.5f * x * erfcf (-x * 0.7071067811865476f));
+            break;
+        case S_IS_NAN: {
+            const float *from = zi_tensor_f32 (in [0]);
+            uint8_t *to = out [0]->data;
+            for (size_t item = 0; item < count; item++)
+                to [item] = from [item] != from [item];
+            break;
+        }
+        case S_IS_INF: {
+            const float *from = zi_tensor_f32 (in [0]);
+            uint8_t *to = out [0]->data;
+            for (size_t item = 0; item < count; item++)
+                to [item] = (self->positive && from [item] == INFINITY)
+                         || (self->negative && from [item] == -INFINITY);
+            break;
+        }
         default:
             assert (false);     //  float activations are handled above
     }
@@ -328,6 +400,13 @@ S_OP (Selu, 1)
 S_OP (Sin, 1)
 S_OP (Cos, 1)
 S_OP (Not, 1)
+S_OP (Mish, 1)
+S_OP (Celu, 1)
+S_OP (ThresholdedRelu, 1)
+S_OP (Shrink, 1)
+S_OP (Gelu, 1)
+S_OP (IsNaN, 1)
+S_OP (IsInf, 1)
 
 
 //  --------------------------------------------------------------------------
@@ -373,6 +452,13 @@ s_ref (s_kind_t kind, double x, double alpha, double beta)
         case S_SIN: return sin (x);
         case S_COS: return cos (x);
         case S_NOT: return x == 0;
+        case S_MISH: return x * tanh (log (exp (x) + 1));
+        case S_CELU: return fmax (0, x) + fmin (0, alpha * (exp (x / alpha) - 1));
+        case S_THRESHOLDED_RELU: return x > alpha? x: 0;
+        case S_SHRINK: return x < -alpha? x + beta: x > alpha? x - beta: 0;
+        case S_GELU: return 0.5 * x * (1 + erf (x / sqrt (2)));
+        case S_IS_NAN: return isnan (x);
+        case S_IS_INF: return isinf (x);
     }
     return 0;
 }
@@ -389,8 +475,8 @@ s_test_float (zi_test_t *t, const char *op, int ndim, const int64_t *dims,
         if (strcmp (s_infos [index].name, op) == 0)
             kind = s_infos [index].kind;
     if (set_attrs) {
-        zi_node_set_float (node, "alpha", alpha);
-        zi_node_set_float (node, kind == S_SELU? "gamma": "beta", beta);
+        zi_node_set_float (node, kind == S_SHRINK? "lambd": "alpha", alpha);
+        zi_node_set_float (node, kind == S_SELU? "gamma": kind == S_SHRINK? "bias": "beta", beta);
     }
     zi_tensor_t *x = zi_test_random (ndim, dims, 7 + ndim);
     float *data = zi_tensor_f32 (x);
@@ -571,13 +657,84 @@ s_test_fused_specials (zi_test_t *t)
     }
 }
 
+//  Gelu with approximate = tanh, against the tanh formula in double and
+//  within 1e-3 of the exact one
+static void
+s_test_gelu_tanh (zi_test_t *t)
+{
+    zi_node_t *node = zi_node_new ("Gelu", "test");
+    node->opset = 20;
+    zi_node_set_string (node, "approximate", "tanh");
+    int64_t dims [] = {200};
+    zi_tensor_t *x = zi_test_random (1, dims, 4), *y = NULL;
+    for (int item = 0; item < 200; item++)
+        zi_tensor_f32 (x) [item] *= 5;
+    int rc = zi_test_run_op (node, 1, &x, 1, &y);
+    ZI_CHECK (t, rc == 0, "Gelu tanh runs: %s", rc? zi_error_text (): "");
+    if (rc == 0) {
+        float want [200], exact [200];
+        for (int item = 0; item < 200; item++) {
+            double v = zi_tensor_f32 (x) [item];
+            want [item] = (float) (0.5 * v * (1 + tanh (sqrt (2 / M_PI)
+                                                         * (v + 0.044715 * v * v * v))));
+            exact [item] = (float) s_ref (S_GELU, v, 0, 0);
+        }
+        ZI_CHECK_CLOSE (t, "Gelu tanh", zi_tensor_f32 (y), want, 200, 1e-5f, 1e-5f);
+        ZI_CHECK_CLOSE (t, "Gelu tanh near the exact", zi_tensor_f32 (y), exact, 200,
+                        1e-3f, 0);
+    }
+    zi_tensor_destroy (&x);
+    zi_tensor_destroy (&y);
+    zi_node_destroy (&node);
+    node = zi_node_new ("Gelu", "test");
+    zi_node_set_string (node, "approximate", "sigmoid");
+    x = zi_test_random (1, dims, 4);
+    ZI_CHECK (t, zi_test_run_op (node, 1, &x, 1, &y) == -1
+              && strstr (zi_error_text (), "expected none or tanh"),
+              "Gelu refuses an unknown approximation: %s", zi_error_text ());
+    zi_tensor_destroy (&x);
+    zi_node_destroy (&node);
+}
+
+//  IsNaN and IsInf (each sign on its own) on the special values
+static void
+s_test_is (zi_test_t *t)
+{
+    static const char *ops [] = {"IsNaN", "IsInf", "IsInf", "IsInf"};
+    for (int index = 0; index < 4; index++) {
+        zi_node_t *node = zi_node_new (ops [index], "test");
+        bool negative = index != 2, positive = index != 3;
+        if (!negative)
+            zi_node_set_int (node, "detect_negative", 0);
+        if (!positive)
+            zi_node_set_int (node, "detect_positive", 0);
+        int64_t dims [] = {S_SPECIAL_COUNT};
+        zi_tensor_t *x = zi_tensor_new (ZI_F32, 1, dims), *y = NULL;
+        s_fill_specials (zi_tensor_f32 (x));
+        int rc = zi_test_run_op (node, 1, &x, 1, &y);
+        bool same = rc == 0 && y->dtype == ZI_BOOL;
+        for (int item = 0; same && item < S_SPECIAL_COUNT; item++) {
+            float v = zi_tensor_f32 (x) [item];
+            bool want = index == 0? isnan (v): (positive && v == INFINITY)
+                                             || (negative && v == -INFINITY);
+            same = ((uint8_t *) y->data) [item] == want;
+        }
+        ZI_CHECK (t, same, "%s (negative %d, positive %d) gives bools", ops [index],
+                  negative, positive);
+        zi_tensor_destroy (&x);
+        zi_tensor_destroy (&y);
+        zi_node_destroy (&node);
+    }
+}
+
 void
 zi_act_unary_test (zi_test_t *t)
 {
     static const char *ops [] = {
         "Relu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu", "Sqrt",
         "Exp", "Erf", "Log", "Reciprocal", "Neg", "Abs", "Sign", "Floor", "Ceil",
-        "Round", "Softplus", "Softsign", "Elu", "Selu", "Sin", "Cos"
+        "Round", "Softplus", "Softsign", "Elu", "Selu", "Sin", "Cos", "Mish", "Celu",
+        "ThresholdedRelu", "Shrink", "Gelu"
     };
     //  Defaults from the spec, as the reference parameters
     static const struct {
@@ -585,7 +742,8 @@ zi_act_unary_test (zi_test_t *t)
         float alpha, beta;
     } defaults [] = {
         {"HardSigmoid", 0.2f, 0.5f}, {"LeakyRelu", 0.01f, 0}, {"Elu", 1, 0},
-        {"Selu", 1.67326319217681884765625f, 1.05070102214813232421875f}
+        {"Selu", 1.67326319217681884765625f, 1.05070102214813232421875f},
+        {"Celu", 1, 0}, {"ThresholdedRelu", 1, 0}, {"Shrink", 0.5f, 0}
     };
     int64_t shapes [][3] = {{2, 3, 5}, {0, 0, 0}, {3, 0, 2}, {1, 1, 9000}};
     int ranks [] = {3, 0, 3, 3};
@@ -605,6 +763,11 @@ zi_act_unary_test (zi_test_t *t)
     s_test_float (t, "LeakyRelu", 2, dims, 0.25f, 0, true);
     s_test_float (t, "Elu", 2, dims, 0.7f, 0, true);
     s_test_float (t, "Selu", 2, dims, 1.5f, 2.0f, true);
+    s_test_float (t, "Celu", 2, dims, 0.6f, 0, true);
+    s_test_float (t, "ThresholdedRelu", 2, dims, -0.5f, 0, true);
+    s_test_float (t, "Shrink", 2, dims, 1.5f, 0.25f, true);
+    s_test_gelu_tanh (t);
+    s_test_is (t);
 
     //  NaN and infinities, standalone and fused
     for (size_t op = 0; op < sizeof ops / sizeof ops [0]; op++) {

@@ -151,8 +151,8 @@ zi_graph_infer (zi_graph_t *self, bool fold)
             if (value >= 0)
                 self->values [value].known = true;
         }
-        //  Shape needs only its input's shape, which planning knows
-        if (strcmp (node->op_type, "Shape") == 0)
+        //  Shape and Size need only their input's shape, which planning knows
+        if (strcmp (node->op_type, "Shape") == 0 || strcmp (node->op_type, "Size") == 0)
             all_constant = true;
         bool already = node->n_outputs > 0 && node->outputs [0] >= 0
                     && self->values [node->outputs [0]].constant;

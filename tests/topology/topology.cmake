@@ -93,6 +93,13 @@ add_test (NAME rnn_models COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/rnn_tes
                                   $<TARGET_FILE:zinfer>)
 set_tests_properties (rnn_models PROPERTIES TIMEOUT 300)
 
+#  TopK, ArgMax, GatherElements, scatters, CumSum, Trilu, Einsum,
+#  DepthToSpace, OneHot, Mod, the norms... as PyTorch exports them at
+#  opsets 9 to 17, against PyTorch
+add_test (NAME ops_export COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/ops_export_test.py
+                                  $<TARGET_FILE:zinfer>)
+set_tests_properties (ops_export PROPERTIES TIMEOUT 300)
+
 #  zinfer split and zinfer plan end to end: mobilenet split into 2 and 3
 #  processes, planned, started and answering bit for bit as zinfer run
 #  does (tests/split_test.py; 40 ports from +5000)
