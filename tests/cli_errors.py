@@ -225,8 +225,8 @@ def main():
             ("calibrate into a folder that cannot be made", ["calibrate", "--pings", "10", "-o",
                                                               path("empty_profile.json") + "/x/h.json"],
              ["cannot create", "empty_profile.json"]),
-            ("plan with an unknown option", ["plan", good_topology, "--svg", "x.svg"],
-             ["unknown option '--svg'"]),
+            ("plan with an unknown option", ["plan", good_topology, "--pdf", "x.pdf"],
+             ["unknown option '--pdf'"]),
         ]
         cases += usage_cases
         usage_names = {case[0] for case in usage_cases}

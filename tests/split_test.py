@@ -148,8 +148,9 @@ def main():
                       "says it uses the documented defaults", text[:600])
 
             dot = os.path.join(folder, f"split{processes}.dot")
+            svg = os.path.join(folder, f"split{processes}.svg")
             result = run([zinfer, "plan", topology, "--base-port", str(base_port),
-                          "--runs", "2", "--dot", dot], env=environment)
+                          "--runs", "2", "--dot", dot, "--svg", svg], env=environment)
             check(("measured by zinfer calibrate" in result.stdout)
                   == (environment is calibrated and bool(hops)),
                   f"{name}: plan says where its hop costs come from", result.stdout)
@@ -165,6 +166,10 @@ def main():
                 graph = handle.read()
             check(graph.count("subgraph cluster_p") == processes and "style=dashed" in graph,
                   f"{name}: --dot draws a cluster per process and dashed cuts", graph[:400])
+            with open(svg) as handle:
+                picture = handle.read()
+            check("<svg" in picture and picture.count("stage") >= processes,
+                  f"{name}: --svg draws it as SVG", picture[:300])
 
             up = Up(zinfer, topology, base_port)
             try:

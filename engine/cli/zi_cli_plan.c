@@ -20,7 +20,8 @@
 #include <unistd.h>
 
 static const char *s_usage =
-    "usage: zinfer plan TOPOLOGY.yaml [--profile FILE] [--dot FILE] [--png FILE] [options]\n"
+    "usage: zinfer plan TOPOLOGY.yaml [--profile FILE] [--dot FILE] [--png FILE] [--svg FILE]\n"
+    "                  [options]\n"
     "\n"
     "Loads and places the topology without starting anything, and prints\n"
     "per process its nodes, threads and predicted compute, every edge that\n"
@@ -36,6 +37,7 @@ static const char *s_usage =
     "  --dot FILE       also write the placement as graphviz DOT: processes as\n"
     "                   clusters inside host clusters, cross-process edges dashed\n"
     "  --png FILE       also draw it with graphviz's dot (needs graphviz)\n"
+    "  --svg FILE       the same drawing as SVG\n"
     "  -h, --help       this text\n";
 
 //  Where one end of an edge runs: an actor, or the gateway (actor -1)
@@ -262,15 +264,17 @@ s_write_dot (const zi_deploy_t *deploy, const double *usecs, const double *proce
     return 0;
 }
 
-//  Runs `dot -Tpng DOT -o PNG`
+//  Runs `dot -TFORMAT DOT -o PICTURE`
 static int
-s_draw_png (const char *dot_path, const char *png_path)
+s_draw (const char *dot_path, const char *format, const char *picture_path)
 {
+    char type [16];
+    snprintf (type, sizeof type, "-T%s", format);
     pid_t child = fork ();
     if (child < 0)
         return zi_error ("cannot start dot: %s", strerror (errno));
     if (child == 0) {
-        execlp ("dot", "dot", "-Tpng", dot_path, "-o", png_path, (char *) NULL);
+        execlp ("dot", "dot", type, dot_path, "-o", picture_path, (char *) NULL);
         fprintf (stderr, "zinfer plan: cannot run dot (is graphviz installed?): %s\n",
                  strerror (errno));
         _exit (127);
@@ -279,7 +283,7 @@ s_draw_png (const char *dot_path, const char *png_path)
     while (waitpid (child, &status, 0) < 0 && errno == EINTR)
         ;
     if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
-        return zi_error ("dot could not draw %s (exit %d)", png_path,
+        return zi_error ("dot could not draw %s (exit %d)", picture_path,
                          WIFEXITED (status)? WEXITSTATUS (status): -1);
     return 0;
 }
@@ -288,7 +292,7 @@ int
 zi_cli_plan (int argc, char **argv)
 {
     const char *path = NULL, *profile_path = NULL, *dot_path = NULL, *png_path = NULL;
-    const char *calibration_path = NULL;
+    const char *svg_path = NULL, *calibration_path = NULL;
     long base_port = 0, runs = 5;
     const zi_opt_t table [] = {
         ZI_CLI_TEXT ("--profile", &profile_path),
@@ -297,6 +301,7 @@ zi_cli_plan (int argc, char **argv)
         ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
         ZI_CLI_TEXT ("--dot", &dot_path),
         ZI_CLI_TEXT ("--png", &png_path),
+        ZI_CLI_TEXT ("--svg", &svg_path),
         ZI_CLI_END
     };
     int parsed = zi_cli_parse ("plan", s_usage, argc, argv, table, &path, 1);
@@ -489,27 +494,43 @@ zi_cli_plan (int argc, char **argv)
         printf ("\nno warnings\n");
 
     rc = ZI_EXIT_FAILURE;
-    char dot_temp [64] = "";
-    if (png_path && !dot_path) {
-        snprintf (dot_temp, sizeof dot_temp, "/tmp/zinfer-plan-%d.dot", (int) getpid ());
+    //  A picture without --dot draws from a DOT file of our own: made by
+    //  mkstemp, so nobody can have put a link to their choice there
+    char dot_temp [] = "/tmp/zinfer-plan-XXXXXX";
+    bool temporary = (png_path || svg_path) && !dot_path;
+    if (temporary) {
+        int fd = mkstemp (dot_temp);
+        if (fd < 0) {
+            zi_cli_fail ("plan", "cannot make a temporary DOT file: %s", strerror (errno));
+            rc = ZI_EXIT_FAILURE;
+            goto done;
+        }
+        close (fd);
         dot_path = dot_temp;
     }
     if (dot_path && s_write_dot (deploy, usecs, process_compute, dot_path)) {
         zi_cli_fail ("plan", "--dot %s", zi_error_text ());
+        if (temporary)
+            unlink (dot_temp);
         goto done;
     }
-    if (dot_path && !*dot_temp)
+    if (dot_path && !temporary)
         printf ("graph written to %s (dot -Tpng %s -o plan.png)\n", dot_path, dot_path);
-    if (png_path) {
-        int drawn = s_draw_png (dot_path, png_path);
-        if (*dot_temp)
-            unlink (dot_temp);
-        if (drawn) {
-            zi_cli_fail ("plan", "--png: %s", zi_error_text ());
-            goto done;
-        }
-        printf ("picture written to %s\n", png_path);
+    const char *pictures [2][2] = {{"png", png_path}, {"svg", svg_path}};
+    int drawn = 0;
+    for (int index = 0; index < 2 && drawn == 0; index++) {
+        if (!pictures [index][1])
+            continue;
+        drawn = s_draw (dot_path, pictures [index][0], pictures [index][1]);
+        if (drawn)
+            zi_cli_fail ("plan", "--%s: %s", pictures [index][0], zi_error_text ());
+        else
+            printf ("picture written to %s\n", pictures [index][1]);
     }
+    if (temporary)
+        unlink (dot_temp);
+    if (drawn)
+        goto done;
     rc = 0;
 done:
     free (usecs);

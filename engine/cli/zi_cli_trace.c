@@ -141,6 +141,34 @@ s_collect (zi_deploy_t *deploy, const int64_t *offsets, const zi_trace_t *trace,
     return n_events;
 }
 
+//  An event's chart row key: its actor, or one of the gateway's two ends
+static int
+s_row_key (const zi_deploy_t *deploy, const s_event_t *event)
+{
+    uint32_t actor = event->record.actor;
+    return actor < (uint32_t) deploy->n_actors? (int) actor
+         : deploy->n_actors + (actor == ZI_TRACE_GATEWAY_OUT);
+}
+
+//  Writes text as a gnuplot string in single quotes, where gnuplot
+//  substitutes nothing (in double quotes it runs `backquoted` commands)
+//  and a quote is written twice. Node names come from the model file: so
+//  a name cannot end the string and run gnuplot commands
+static void
+s_gnuplot_string (FILE *out, const char *text)
+{
+    fputc ('\'', out);
+    for (const unsigned char *at = (const unsigned char *) text; *at; at++)
+        if (*at == '\'')
+            fputs ("''", out);
+        else
+        if (*at < 0x20 || *at == 0x7F)
+            fputc ('?', out);
+        else
+            fputc (*at, out);
+    fputc ('\'', out);
+}
+
 static int
 s_compare_doubles (const void *a, const void *b)
 {
@@ -239,21 +267,34 @@ zi_cli_trace (int argc, char **argv)
         n_events += s_collect (deploy, offsets, trace, request, events + n_events);
     }
     qsort (events, n_events, sizeof (s_event_t), s_compare_events);
-    //  One chart row per actor and per gateway end, in order of first
+    //  One chart row per actor and per gateway end, grouped by process
+    //  (in the topology's order) and within a process in order of first
     //  arrival (s_collect kept only those)
-    int *row_of = malloc ((deploy->n_actors + 2) * sizeof (int));
-    assert (row_of);
-    for (int key = 0; key < deploy->n_actors + 2; key++)
-        row_of [key] = -1;
-    int n_rows = 0;
+    int n_keys = deploy->n_actors + 2;
+    int *first_seen = malloc (n_keys * sizeof (int));
+    int *process_of = malloc (n_keys * sizeof (int));
+    int *row_of = malloc (n_keys * sizeof (int));
+    assert (first_seen && process_of && row_of);
+    for (int key = 0; key < n_keys; key++)
+        first_seen [key] = row_of [key] = -1;
     for (int index = 0; index < n_events; index++) {
-        uint32_t actor = events [index].record.actor;
-        int key = actor < (uint32_t) deploy->n_actors? (int) actor:
-                  deploy->n_actors + (actor == ZI_TRACE_GATEWAY_OUT);
-        if (row_of [key] < 0)
-            row_of [key] = n_rows++;
-        events [index].row = row_of [key];
+        int key = s_row_key (deploy, &events [index]);
+        if (first_seen [key] < 0) {
+            first_seen [key] = index;
+            process_of [key] = (int) events [index].record.process;
+        }
     }
+    int n_rows = 0;
+    for (int process = 0; process < n_processes; process++)
+        for (int index = 0; index < n_events; index++) {
+            int key = s_row_key (deploy, &events [index]);
+            if (first_seen [key] == index && process_of [key] == process)
+                row_of [key] = n_rows++;
+        }
+    for (int index = 0; index < n_events; index++)
+        events [index].row = row_of [s_row_key (deploy, &events [index])];
+    free (first_seen);
+    free (process_of);
     free (row_of);
     int64_t origin = client_sent [0];
 
@@ -382,39 +423,86 @@ zi_cli_trace (int argc, char **argv)
             double started = (event->record.started - origin) / 1e6;
             double ended = (event->record.ended - origin) / 1e6;
             //  row x0 x1 kind: 0 compute, 1 waiting or in transfer before it
-            fprintf (data, "%d %.6f %.6f 0\n", event->row, started, ended);
+            fprintf (data, "%d %.6f %.6f 0 %d\n", event->row, started, ended, event->request);
             //  One request alone: the wait runs from the previous event's send
             double previous = index > 0 && inflight == 1?
                               (events [index - 1].record.sent - origin) / 1e6: arrived;
             if (previous < arrived)
-                fprintf (data, "%d %.6f %.6f 1\n", event->row, previous, started);
+                fprintf (data, "%d %.6f %.6f 1 %d\n", event->row, previous, started,
+                         event->request);
             else
             if (arrived < started)
-                fprintf (data, "%d %.6f %.6f 1\n", event->row, arrived, started);
+                fprintf (data, "%d %.6f %.6f 1 %d\n", event->row, arrived, started,
+                         event->request);
         }
         fclose (data);
-        char script [8192];
-        int used = snprintf (script, sizeof script,
-            "set terminal pngcairo size 1000,%d font ',9'\nset output '%s'\n"
-            "set title 'zinfer trace: %.3f ms end to end (compute %.0f%%, transfer %.0f%%)'\n"
-            "set xlabel 'ms since the client sent %s'\nset yrange [-1:%d] reverse\n"
-            "set ytics (", 200 + 18 * n_rows, png_path, total, 100 * compute / total,
-            100 * transfer / total, inflight > 1? "the first request": "the request", n_rows);
-        for (int index = 0, row = 0; index < n_events && used < (int) sizeof script - 300; index++)
-            if (events [index].row == row)
-                used += snprintf (script + used, sizeof script - used, "%s\"%.40s\" %d",
-                                  row? ", ": "", events [index].name, row), row++;
-        snprintf (script + used, sizeof script - used,
-            ")\nset key outside bottom\nset grid xtics\n"
-            "plot '%s' using (($4==1)?$2:1/0):1:($3-$2):(0) with vectors nohead lw 6 lc rgb '#ee9944' title 'transfer / waiting', "
-            "'' using (($4==0)?$2:1/0):1:($3-$2):(0) with vectors nohead lw 6 lc rgb '#3366aa' title 'compute'\n",
-            data_path);
+        char *script = NULL;
+        size_t script_size = 0;
+        FILE *chart = open_memstream (&script, &script_size);
+        assert (chart);
+        size_t longest = 0;
+        for (int index = 0; index < n_events; index++)
+            if (strlen (events [index].name) > longest)
+                longest = strlen (events [index].name);
+        //  Whole names on the left: the picture grows with the longest
+        int width = 1000 + 7 * (int) (longest < 400? longest: 400);
+        fprintf (chart, "set terminal pngcairo size %d,%d font ',9'\nset output ", width,
+                 200 + 18 * n_rows);
+        s_gnuplot_string (chart, png_path);
+        fprintf (chart, "\nset title 'zinfer trace: %.3f ms end to end (compute %.0f%%, "
+                 "transfer %.0f%%)'\nset xlabel 'ms since the client sent %s'\n"
+                 "set yrange [%d:-1]\nset ytics (", total, 100 * compute / total,
+                 100 * transfer / total, inflight > 1? "the first request": "the request",
+                 n_rows);
+        for (int row = 0; row < n_rows; row++)
+            for (int index = 0; index < n_events; index++)
+                if (events [index].row == row) {
+                    fprintf (chart, "%s", row? ", ": "");
+                    s_gnuplot_string (chart, events [index].name);
+                    fprintf (chart, " %d", row);
+                    break;
+                }
+        fprintf (chart, ")\n");
+        //  Process boundaries: a dashed line above each process's first
+        //  row, its name at the right
+        for (int process = 0, row = 0; process < n_processes; process++) {
+            int first_row = -1;
+            for (int index = 0; index < n_events; index++)
+                if ((int) events [index].record.process == process
+                &&  (first_row < 0 || events [index].row < first_row))
+                    first_row = events [index].row;
+            if (first_row < 0)
+                continue;
+            if (row++ > 0)
+                fprintf (chart, "set arrow from graph 0, first %.1f to graph 1, first %.1f "
+                         "nohead dt 2 lc rgb '#888888'\n", first_row - 0.5, first_row - 0.5);
+            fprintf (chart, "set label ");
+            char label [300];
+            snprintf (label, sizeof label, "process %s",
+                      deploy->topology->processes [process].name);
+            s_gnuplot_string (chart, label);
+            fprintf (chart, " at graph 0.995, first %.2f right font ',8' tc rgb '#555555'\n",
+                     first_row - 0.3);
+        }
+        //  One request: compute in one colour; several: a colour each
+        fprintf (chart, "set key outside bottom\nset grid xtics\nplot ");
+        s_gnuplot_string (chart, data_path);
+        fprintf (chart, " using (($4==1)?$2:1/0):1:($3-$2):(0) with vectors nohead lw 6 "
+                 "lc rgb '#ee9944' title 'transfer / waiting', ");
+        if (inflight > 1)
+            fprintf (chart, "'' using (($4==0)?$2:1/0):1:($3-$2):(0):($5+1) with vectors "
+                     "nohead lw 6 lc variable title 'compute (a colour per request)'\n");
+        else
+            fprintf (chart, "'' using (($4==0)?$2:1/0):1:($3-$2):(0) with vectors nohead lw 6 "
+                     "lc rgb '#3366aa' title 'compute'\n");
+        fclose (chart);
         FILE *gnuplot = popen ("gnuplot 2>&1", "w");
         int drawn = -1;
         if (gnuplot) {
             fputs (script, gnuplot);
             drawn = pclose (gnuplot);
         }
+        free (script);
         unlink (data_path);
         if (drawn != 0)
             fprintf (stderr, "zinfer trace: gnuplot could not draw %s\n", png_path);

@@ -393,6 +393,50 @@ def many_outputs_case(args, folder, port):
     context.term()
 
 
+def model_names_case(args, folder, port):
+    """Node names are the model file's, and a model can come from anyone:
+    names with quotes, backquotes and a gnuplot command in them go through
+    `zinfer trace --png` (gnuplot runs `backquoted` shell commands inside
+    double-quoted strings, and `system` in its commands) as plain text,
+    whole, and nothing they say runs."""
+    import onnx
+    from onnx import TensorProto, helper
+    marker = os.path.join(folder, "ran")
+    first = f"relu\"`touch {marker}-1`"
+    second = f"neg'; system('touch {marker}-2'); print '"
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"], name=first),
+         helper.make_node("Neg", ["r"], ["y"], name=second)],
+        "hostile_names", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])])
+    model = os.path.join(folder, "hostile_names.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), model)
+    # YAML's double-quoted scalars take JSON's escapes
+    placement = ["  - process: p0", f"    node: {json.dumps(first)}",
+                 "  - process: p1", f"    node: {json.dumps(second)}"]
+    path = write_topology(folder, model, ["p0", "p1"], placement, port, "ipc")
+    data = os.path.join(folder, "x.npy")
+    np.save(data, np.linspace(-1, 1, 64, dtype=np.float32).reshape(1, 64))
+    with Topology(args.zinfer, path):
+        for inflight in (1, 3):
+            trace_file = os.path.join(folder, f"trace{inflight}.json")
+            png_file = os.path.join(folder, f"trace{inflight}.png")
+            result = subprocess.run([args.zinfer, "trace", path, "--input", data, "--out",
+                                     trace_file, "--png", png_file, "--inflight", str(inflight)],
+                                    capture_output=True, text=True, timeout=120)
+            check(result.returncode == 0 and "chart written" in result.stdout,
+                  f"trace --png --inflight {inflight} draws its chart: "
+                  f"{(result.stdout + result.stderr)[-300:]}")
+            check(os.path.exists(png_file) and os.path.getsize(png_file) > 1000,
+                  f"the chart of {inflight} request(s) is a picture")
+            names = {e["name"] for e in json.load(open(trace_file))["traceEvents"]
+                     if e.get("cat") == "compute"}
+            check(any(first in name for name in names) and any(second in name for name in names),
+                  f"the trace keeps both names whole: {sorted(names)}")
+        ran = [name for name in os.listdir(folder) if name.startswith("ran")]
+        check(not ran, f"no command hidden in a node name ran (found {ran})")
+
+
 CASES = {
     "gateway_restart": gateway_restart_case,
     "fair_share": fair_share_case,
@@ -400,6 +444,7 @@ CASES = {
     "huge_frames": huge_frames_case,
     "trace_flood": trace_flood_case,
     "many_outputs": many_outputs_case,
+    "model_names": model_names_case,
 }
 
 
