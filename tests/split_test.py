@@ -186,6 +186,27 @@ def main():
                           f"max difference {np.max(np.abs(got - want))}")
             finally:
                 up.stop()
+        # Throughput with cores to spare: the slowest stage, one node that
+        # no cut makes shorter, gets replicas on threads of its own
+        tiny = os.path.join(options.models, "tiny_cnn_op13.onnx")
+        replicated = os.path.join(folder, "replicated.yaml")
+        result = run([zinfer, "split", tiny, "-o", replicated, "--processes", "7", "--objective",
+                      "throughput", "--cores", "10", "--runs", "5"])
+        if check(result.returncode == 0, "split for throughput with 3 cores to spare",
+                 result.stderr):
+            with open(replicated) as handle:
+                text = handle.read()
+            counts = [int(line.split(":")[1]) for line in text.splitlines()
+                      if line.strip().startswith("replicas:")]
+            threads = [int(line.split(":")[1]) for line in text.splitlines()
+                       if line.strip().startswith("threads:")]
+            check(counts and sum(c - 1 for c in counts) <= 3 and sum(threads) <= 10
+                  and all(c > 1 for c in counts),
+                  f"replicas on spare threads only ({counts}, threads {threads})", text)
+            result = run([zinfer, "plan", replicated, "--runs", "2",
+                          "--base-port", str(options.port_base + 60)])
+            check(result.returncode == 0 and "other replica" in result.stdout,
+                  "plan loads the replicated topology", result.stdout + result.stderr)
     print(f"split_test: {failures} failed")
     return 1 if failures else 0
 

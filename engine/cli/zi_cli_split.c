@@ -30,6 +30,9 @@ static const char *s_usage =
     "                         throughput: the slowest stage as fast as it can be\n"
     "  --transport KIND       ipc (default) or tcp between the processes\n"
     "  --threads T            worker threads per process, 1 to 256 (default 1)\n"
+    "  --cores C              cores the topology may use (default: this machine's);\n"
+    "                         for throughput, threads to spare replicate a stage of\n"
+    "                         one node that is the slowest\n"
     "  --profile FILE         node times from `zinfer run --profile-json` instead\n"
     "                         of profiling now\n"
     "  --runs R               timed runs of the profile, 1 to 100000 (default 20)\n"
@@ -177,8 +180,9 @@ s_write_topology (FILE *out, const char *model_path, const char *real_model,
     for (int stage = 0; stage < n_parts; stage++) {
         double stage_compute, send;
         zi_partition_stage (split, stage, &stage_compute, &send);
-        compute += stage_compute;
-        latency += stage_compute + send;
+        //  One request meets one replica, which does it all
+        compute += stage_compute * split->replicas [stage];
+        latency += (stage_compute + send) * split->replicas [stage];
         if (stage_compute + send > slowest) {
             slowest = stage_compute + send;
             slowest_stage = stage;
@@ -208,7 +212,8 @@ s_write_topology (FILE *out, const char *model_path, const char *real_model,
     fprintf (out, "transport: %s\n", tcp? "tcp": "ipc");
     fprintf (out, "processes:\n");
     for (int stage = 0; stage < n_parts; stage++)
-        fprintf (out, "  - name: stage%d\n    threads: %d\n", stage + 1, threads);
+        fprintf (out, "  - name: stage%d\n    threads: %d\n", stage + 1,
+                 threads + split->replicas [stage] - 1);
     fprintf (out, "placement:\n");
     for (int stage = 0; stage < n_parts; stage++) {
         int first = split->first [stage], last = split->first [stage + 1] - 1;
@@ -221,14 +226,21 @@ s_write_topology (FILE *out, const char *model_path, const char *real_model,
                      bytes, values, values == 1? "": "s",
                      zi_hop_usecs (&split->hop, bytes) / 1000);
         }
-        fprintf (out, "  # stage%d: %d node%s, predicted %.3f ms (compute %.3f ms, send %.3f ms)\n",
+        fprintf (out, "  # stage%d: %d node%s, predicted %.3f ms (compute %.3f ms, send %.3f ms)",
                  stage + 1, last - first + 1, last == first? "": "s",
                  (stage_compute + send) / 1000, stage_compute / 1000, send / 1000);
+        if (split->replicas [stage] > 1)
+            fprintf (out, ";\n  # %d replicas on as many threads take its requests in turn "
+                     "(times divided among them):\n  # one node, which no cut makes shorter",
+                     split->replicas [stage]);
+        fprintf (out, "\n");
         fprintf (out, "  - process: stage%d\n    from: ", stage + 1);
         s_yaml_string (out, plan->nodes [first].name);
         fprintf (out, "\n    to: ");
         s_yaml_string (out, plan->nodes [last].name);
         fprintf (out, "\n");
+        if (split->replicas [stage] > 1)
+            fprintf (out, "    replicas: %d\n", split->replicas [stage]);
     }
     return 0;
 }
@@ -240,6 +252,7 @@ zi_cli_split (int argc, char **argv)
     const char *objective_text = "latency", *transport_text = "ipc", *profile_path = NULL;
     const char *calibration_path = NULL;
     long processes = 0, threads = 1, base_port = 0, runs = 20;
+    long cores = sysconf (_SC_NPROCESSORS_ONLN) > 0? sysconf (_SC_NPROCESSORS_ONLN): 1;
     const zi_opt_t table [] = {
         ZI_CLI_TEXT ("-o", &short_output),
         ZI_CLI_TEXT ("--output", &output_path),
@@ -247,6 +260,7 @@ zi_cli_split (int argc, char **argv)
         ZI_CLI_TEXT ("--objective", &objective_text),
         ZI_CLI_TEXT ("--transport", &transport_text),
         ZI_CLI_INT ("--threads", &threads, 1, 256),
+        ZI_CLI_INT ("--cores", &cores, 1, 65536),
         ZI_CLI_TEXT ("--profile", &profile_path),
         ZI_CLI_TEXT ("--calibration", &calibration_path),
         ZI_CLI_INT ("--runs", &runs, 1, 100000),
@@ -288,7 +302,7 @@ zi_cli_split (int argc, char **argv)
     zi_graph_t *plan = zi_graph_dup (model->graph);
     int rc = ZI_EXIT_USAGE;
     double *usecs = NULL, *cut_bytes = NULL;
-    int *first = NULL;
+    int *first = NULL, *replicas = NULL;
     char *real_model = NULL;
     if (zi_graph_plan (plan, NULL, false)) {
         zi_cli_fail ("split", "%s: %s", model_path, zi_error_text ());
@@ -302,7 +316,8 @@ zi_cli_split (int argc, char **argv)
     usecs = calloc (plan->n_nodes + 1, sizeof (double));
     cut_bytes = calloc (plan->n_nodes + 1, sizeof (double));
     first = calloc (processes + 1, sizeof (int));
-    assert (usecs && cut_bytes && first);
+    replicas = calloc (processes + 1, sizeof (int));
+    assert (usecs && cut_bytes && first && replicas);
     rc = zi_cli_profile_plan ("split", model_path, plan, false, (int) runs, profile_path, usecs);
     if (rc)
         goto done;
@@ -310,7 +325,9 @@ zi_cli_split (int argc, char **argv)
     zi_partition_t split = {
         .n_nodes = plan->n_nodes, .usecs = usecs, .cut_bytes = cut_bytes,
         .hop = hop,
-        .n_parts = (int) processes, .objective = objective, .first = first
+        .n_parts = (int) processes, .objective = objective, .first = first,
+        .replicas = replicas,
+        .spare_threads = cores > processes * threads? (int) (cores - processes * threads): 0
     };
     zi_partition_cut_bytes (plan, cut_bytes, &split.tail_bytes);
     if (zi_partition_solve (&split)) {
@@ -345,6 +362,7 @@ done:
     free (usecs);
     free (cut_bytes);
     free (first);
+    free (replicas);
     zi_graph_destroy (&plan);
     zi_model_destroy (&model);
     return rc;

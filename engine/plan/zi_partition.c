@@ -41,6 +41,36 @@ s_combine (const zi_partition_t *self, double before, double stage)
     return before > stage? before: stage;
 }
 
+//  Throughput with threads to spare: the slowest stage, while it is one
+//  node that no cut can make shorter, gets another copy (requests are
+//  dealt out among copies, so its time per request divides)
+static void
+s_replicate (zi_partition_t *self)
+{
+    if (!self->replicas)
+        return;
+    for (int stage = 0; stage < self->n_parts; stage++)
+        self->replicas [stage] = 1;
+    if (self->objective != ZI_PARTITION_THROUGHPUT)
+        return;
+    for (int spare = self->spare_threads; spare > 0; spare--) {
+        int slowest = 0;
+        double slowest_usecs = -1;
+        for (int stage = 0; stage < self->n_parts; stage++) {
+            double compute, send;
+            zi_partition_stage (self, stage, &compute, &send);
+            if (compute + send > slowest_usecs) {
+                slowest_usecs = compute + send;
+                slowest = stage;
+            }
+        }
+        if (self->first [slowest + 1] - self->first [slowest] != 1)
+            break;
+        self->replicas [slowest]++;
+    }
+    self->value = zi_partition_evaluate (self);
+}
+
 int
 zi_partition_solve (zi_partition_t *self)
 {
@@ -91,6 +121,7 @@ zi_partition_solve (zi_partition_t *self)
     free (prefix);
     free (best);
     free (start);
+    s_replicate (self);
     return 0;
 }
 
@@ -102,8 +133,11 @@ zi_partition_stage (const zi_partition_t *self, int stage, double *compute_usecs
     double compute = 0;
     for (int node = self->first [stage]; node < self->first [stage + 1]; node++)
         compute += self->usecs [node];
-    *compute_usecs = compute;
-    *send_usecs = s_send_usecs (self, self->first [stage + 1]);
+    //  Each replica takes every r-th request and does all of its work,
+    //  compute and send, on a thread of its own
+    int copies = self->replicas? self->replicas [stage]: 1;
+    *compute_usecs = compute / copies;
+    *send_usecs = s_send_usecs (self, self->first [stage + 1]) / copies;
 }
 
 double
@@ -409,6 +443,32 @@ zi_partition_test (zi_test_t *t)
     solved = zi_partition_solve (&even);
     ZI_CHECK (t, solved == 0 && first [1] != 3, "latency avoids the cut with a megabyte across (cut at %d)",
               first [1]);
+
+    //  One node far slower than the rest: throughput gives it the spare
+    //  threads as replicas, and no replica where a cut could do better
+    double heavy_usecs [3] = {100, 900, 100};
+    double heavy_cuts [4] = {0, 10, 10, 0};
+    int heavy_first [4], replicas [3];
+    zi_partition_t heavy = {.n_nodes = 3, .usecs = heavy_usecs, .cut_bytes = heavy_cuts,
+                            .tail_bytes = 10, .hop = {.usecs = 0, .bytes_per_usec = 1e6},
+                            .n_parts = 3, .objective = ZI_PARTITION_THROUGHPUT,
+                            .first = heavy_first, .spare_threads = 4, .replicas = replicas};
+    solved = zi_partition_solve (&heavy);
+    ZI_CHECK (t, solved == 0 && replicas [0] == 1 && replicas [1] == 5 && replicas [2] == 1
+              && fabs (heavy.value - 180.000002) < 1e-3,
+              "the slow single node gets the 4 spare threads as replicas (%d %d %d), "
+              "slowest stage %.3f us", replicas [0], replicas [1], replicas [2], heavy.value);
+    heavy.spare_threads = 2;
+    heavy.n_parts = 2;
+    solved = zi_partition_solve (&heavy);
+    ZI_CHECK (t, solved == 0 && heavy_first [1] == 1 && replicas [1] == 1,
+              "a stage of two nodes is not replicated (stages from %d, replicas %d %d)",
+              heavy_first [1], replicas [0], replicas [1]);
+    heavy.n_parts = 3;
+    heavy.objective = ZI_PARTITION_LATENCY;
+    solved = zi_partition_solve (&heavy);
+    ZI_CHECK (t, solved == 0 && replicas [1] == 1, "latency gets no replicas");
+
     even.n_parts = 9;
     solved = zi_partition_solve (&even);
     ZI_CHECK (t, solved == -1 && strstr (zi_error_text (), "8 nodes into 9"),

@@ -48,6 +48,11 @@ typedef struct {
     zi_objective_t objective;   //  what to minimise
     int *first;                 //  n_parts + 1 entries: each stage's first node,
                                 //  then n_nodes (filled by zi_partition_solve)
+    int spare_threads;          //  throughput: threads beyond one per stage that
+                                //  replicas may use (0: none)
+    int *replicas;              //  n_parts entries, or NULL for one copy of each:
+                                //  copies of each stage's nodes (filled by solve;
+                                //  more than one only with spare threads)
     double value;               //  the objective's value there, microseconds
 } zi_partition_t;
 
@@ -55,10 +60,15 @@ typedef struct {
 double
     zi_hop_usecs (const zi_hop_t *hop, double bytes);
 //  Finds the cut set that minimises the objective: fills first and value.
-//  Returns -1 with an error when there are fewer nodes than parts
+//  For throughput with spare threads, then replicates the slowest stage
+//  while it is a single node (it cannot be cut finer) and threads remain,
+//  and fills replicas. Returns -1 with an error when there are fewer
+//  nodes than parts
 int
     zi_partition_solve (zi_partition_t *self);
-//  One stage's compute and send time with the cuts in first
+//  One stage's compute and send time per request with the cuts in first,
+//  divided among its replicas (each does all the work of the requests it
+//  takes, on a thread of its own)
 void
     zi_partition_stage (const zi_partition_t *self, int stage, double *compute_usecs,
                         double *send_usecs);
