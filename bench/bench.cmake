@@ -8,11 +8,25 @@ target_link_libraries (zi_bench_transport zinfer_core)
 add_executable (zi_bench_floor bench/zi_bench_floor.c)
 target_link_libraries (zi_bench_floor PkgConfig::ZMQ)
 
-#  Transport smoke test: tcp on ports 26700-26701, clear of the other
-#  tests and of the script's default (26500)
+#  The smoke tests' ports follow the test port base, so that two build
+#  trees testing at once stay apart: 3000 ports below it (24000 to 26999
+#  for the default 27000), or above the other tests' 6000 when the base is
+#  too low for that
+if (ZI_TEST_PORT_BASE GREATER 4000)
+    math (EXPR ZI_BENCH_PORT_BASE "${ZI_TEST_PORT_BASE} - 3000")
+else ()
+    math (EXPR ZI_BENCH_PORT_BASE "${ZI_TEST_PORT_BASE} + 6000")
+endif ()
+math (EXPR ZI_BENCH_SPLIT_PORT "${ZI_BENCH_PORT_BASE} + 0")          # 1000 ports
+math (EXPR ZI_BENCH_PIPELINE_PORT "${ZI_BENCH_PORT_BASE} + 1000")    # 1000 ports
+math (EXPR ZI_BENCH_MONITOR_PORT "${ZI_BENCH_PORT_BASE} + 1600")     # 300 ports
+math (EXPR ZI_BENCH_CURVE_PORT "${ZI_BENCH_PORT_BASE} + 2000")       # 500 ports
+math (EXPR ZI_BENCH_TRANSPORT_PORT "${ZI_BENCH_PORT_BASE} + 2700")   # 2 ports
+
+#  Transport smoke test: tcp on two ports
 add_test (NAME bench_transport_tiny
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/bench/transport --tiny
-                  --program $<TARGET_FILE:zi_bench_transport> --port 26700)
+                  --program $<TARGET_FILE:zi_bench_transport> --port ${ZI_BENCH_TRANSPORT_PORT})
 set_tests_properties (bench_transport_tiny PROPERTIES TIMEOUT 60)
 
 #  Peers smoke test: one small model; without the npm registry it still
@@ -24,15 +38,23 @@ set_tests_properties (bench_peers_tiny PROPERTIES FIXTURES_REQUIRED models TIMEO
 
 #  The other benchmark scripts, each in a quick mode so they cannot rot
 foreach (script local-latency split-latency pipeline-throughput monitor-cost peak-memory op-gap)
+    set (port_option)
+    if (script STREQUAL "split-latency")
+        set (port_option --port ${ZI_BENCH_SPLIT_PORT})
+    elseif (script STREQUAL "pipeline-throughput")
+        set (port_option --port ${ZI_BENCH_PIPELINE_PORT})
+    elseif (script STREQUAL "monitor-cost")
+        set (port_option --port ${ZI_BENCH_MONITOR_PORT})
+    endif ()
     add_test (NAME bench_${script}_tiny
               COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/bench/${script} --tiny
-                      --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR})
+                      --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR} ${port_option})
     set_tests_properties (bench_${script}_tiny PROPERTIES FIXTURES_REQUIRED models TIMEOUT 120)
 endforeach ()
 
-#  CURVE cost smoke test: the hop on 26000-26001, the split from 26200
+#  CURVE cost smoke test: the hop on its first two ports, the split from +200
 add_test (NAME bench_curve-cost_tiny
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/bench/curve-cost --tiny
                   --program $<TARGET_FILE:zi_bench_transport> --zinfer $<TARGET_FILE:zinfer>
-                  --models ${ZI_MODEL_DIR} --port 26000)
+                  --models ${ZI_MODEL_DIR} --port ${ZI_BENCH_CURVE_PORT})
 set_tests_properties (bench_curve-cost_tiny PROPERTIES FIXTURES_REQUIRED models TIMEOUT 120)

@@ -102,8 +102,9 @@ set_tests_properties (ops_export PROPERTIES TIMEOUT 300)
 
 #  zinfer split and zinfer plan end to end: mobilenet split into 2 and 3
 #  processes, planned, started and answering bit for bit as zinfer run
-#  does (tests/split_test.py; 40 ports from +5000)
-math (EXPR ZI_SPLIT_PORT_BASE "${ZI_TEST_PORT_BASE} + 5000")
+#  does (tests/split_test.py; 80 ports from +5800, after the local users'
+#  +4800 to +5760)
+math (EXPR ZI_SPLIT_PORT_BASE "${ZI_TEST_PORT_BASE} + 5800")
 add_test (NAME topology_split
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/split_test.py
                   --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR}
