@@ -404,6 +404,21 @@ s_step (const s_pass_t *pass, const float *gx, const float *hr, const float *ghr
             h [j] = s_apply (&fn [0], s_clip (self, gx [j] + hr [j]));
 }
 
+//  y [batch, n] (rows ldy apart) = h [batch, hidden] times the first n rows
+//  of R, transposed. A few sequences take one matrix-vector product each:
+//  sgemm would pack all of R again at every step, work that only a
+//  larger batch pays back
+static void
+s_times_r (zi_exec_t *exec, int64_t batch, int64_t n, int64_t hidden, const float *h,
+           const float *r, float *y, int64_t ldy)
+{
+    if (batch <= 4)
+        for (int64_t b = 0; b < batch; b++)
+            zi_sgemv (exec, false, n, hidden, 1, r, hidden, h + b * hidden, 1, 0, y + b * ldy);
+    else
+        zi_sgemm (exec, false, true, batch, n, hidden, 1, h, hidden, r, hidden, 0, y, ldy);
+}
+
 //  Runs one direction over every sequence: state [batch, hidden] in h
 //  (and c), started by the caller; steps written to y when it is not NULL
 static int
@@ -431,8 +446,7 @@ s_pass (zi_exec_t *exec, const s_pass_t *pass, float *h, float *c, float *y)
         //  The GRU that resets first needs r before R's h block can
         //  multiply r h; its z and r come from the first two blocks
         int64_t first_rows = reset_first? 2 * hidden: rows;
-        zi_sgemm (exec, false, true, batch, first_rows, hidden, 1, h, hidden, pass->r, hidden,
-                  0, hr, rows);
+        s_times_r (exec, batch, first_rows, hidden, h, pass->r, hr, rows);
         if (reset_first) {
             for (int64_t b = 0; b < batch; b++) {
                 int64_t length = pass->lengths [b];
@@ -446,8 +460,8 @@ s_pass (zi_exec_t *exec, const s_pass_t *pass, float *h, float *c, float *y)
                                         * h [b * hidden + j];
                 }
             }
-            zi_sgemm (exec, false, true, batch, hidden, hidden, 1, rh, hidden,
-                      pass->r + 2 * hidden * hidden, hidden, 0, ghr, hidden);
+            s_times_r (exec, batch, hidden, hidden, rh, pass->r + 2 * hidden * hidden, ghr,
+                       hidden);
         }
         for (int64_t b = 0; b < batch; b++) {
             int64_t length = pass->lengths [b];
@@ -919,17 +933,19 @@ zi_act_rnn_test (zi_test_t *t)
     char what [200];
     for (int cell = 0; cell < 3; cell++)
         for (int direction = 0; direction < 4; direction++)
-            for (int variant = 0; variant < 6; variant++) {
+            for (int variant = 0; variant < 7; variant++) {
                 s_case_t c = {
                     .cell = cell, .direction = directions [direction],
                     .seq = 5, .batch = 3, .input = 7, .hidden = 6
                 };
                 //  0 bare; 1 biases and initial states; 2 sequence_lens;
                 //  3 layout 1 with everything; 4 GRU's reset after R h /
-                //  LSTM's peepholes; 5 batch 1, hidden wider than a vector
+                //  LSTM's peepholes; 5 batch 1, hidden wider than a vector;
+                //  6 a batch of 7, whose state products are one sgemm
                 c.bias = variant >= 1;
-                c.initial_h = c.initial_c = variant == 1 || variant == 3 || variant == 4;
-                c.lens = variant == 2 || variant == 3;
+                c.initial_h = c.initial_c = variant == 1 || variant == 3 || variant == 4
+                                         || variant == 6;
+                c.lens = variant == 2 || variant == 3 || variant == 6;
                 c.layout = variant == 3;
                 c.peephole = cell == S_LSTM && (variant == 3 || variant == 4);
                 c.linear_before_reset = cell == S_GRU && (variant == 4 || variant == 5);
@@ -937,6 +953,10 @@ zi_act_rnn_test (zi_test_t *t)
                     c.batch = 1;
                     c.hidden = 37;
                     c.seq = 9;
+                }
+                if (variant == 6) {
+                    c.batch = 7;
+                    c.linear_before_reset = false;
                 }
                 if (cell != S_LSTM)
                     c.initial_c = false;
