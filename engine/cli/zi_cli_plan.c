@@ -203,10 +203,14 @@ s_dot_edge (const zi_deploy_t *deploy, s_end_t from, s_end_t to, double bytes,
     char from_id [32], to_id [32];
     snprintf (from_id, sizeof from_id, from.actor < 0? "gateway": "a%d", from.actor);
     snprintf (to_id, sizeof to_id, to.actor < 0? "gateway": "a%d", to.actor);
+    //  Answers going back to the gateway do not rank it: the drawing
+    //  reads top-down from where requests enter, as they flow
+    const char *back = to.actor < 0? ", constraint=false": "";
     if (from.process != to.process)
-        fprintf (out, "  %s -> %s [style=dashed, label=\"%.0f B\"];\n", from_id, to_id, bytes);
+        fprintf (out, "  %s -> %s [style=dashed, label=\"%.0f B\"%s];\n", from_id, to_id, bytes,
+                 back);
     else
-        fprintf (out, "  %s -> %s;\n", from_id, to_id);
+        fprintf (out, "  %s -> %s%s;\n", from_id, to_id, to.actor < 0? " [constraint=false]": "");
 }
 
 static int
