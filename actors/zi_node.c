@@ -64,6 +64,17 @@ zi_node_attr_string (const zi_node_t *self, const char *name, const char *fallba
     return fallback;
 }
 
+const struct zi_graph_t *
+zi_node_attr_graph (const zi_node_t *self, const char *name)
+{
+    const zi_attr_t *attr = zi_node_attr (self, name);
+    if (attr && attr->type == ZI_ATTR_GRAPH)
+        return attr->g;
+    if (attr)
+        s_wrong_type (self, attr, "a graph");
+    return NULL;
+}
+
 int
 zi_node_attr_ints (const zi_node_t *self, const char *name, int64_t *values, int max)
 {
@@ -149,6 +160,8 @@ s_attr_clear (zi_attr_t *attr)
         free (attr->strings [index]);
     free (attr->strings);
     zi_tensor_destroy (&attr->t);
+    if (attr->g)
+        attr->g_release (&attr->g);
     memset (attr, 0, sizeof *attr);
 }
 
@@ -259,6 +272,8 @@ zi_attr_copy (zi_attr_t *into, const zi_attr_t *attr)
     into->name = strdup (attr->name);
     into->s = attr->s? strdup (attr->s): NULL;
     into->t = attr->t? zi_tensor_ref (attr->t): NULL;
+    if (attr->g)                //  a subgraph is shared, not copied
+        atomic_fetch_add (&attr->g->refs, 1);
     into->ints = attr->ints? malloc ((attr->n + 1) * sizeof (int64_t)): NULL;
     into->floats = attr->floats? malloc ((attr->n + 1) * sizeof (float)): NULL;
     into->strings = attr->strings? calloc (attr->n + 1, sizeof (char *)): NULL;
@@ -270,6 +285,17 @@ zi_attr_copy (zi_attr_t *into, const zi_attr_t *attr)
         into->strings [index] = strdup (attr->strings [index]);
         assert (into->strings [index]);
     }
+}
+
+void
+zi_node_set_graph (zi_node_t *self, const char *name, struct zi_graph_t **graph_p,
+                   void (*release) (struct zi_graph_t **g_p))
+{
+    assert (graph_p && *graph_p && release);
+    zi_attr_t *attr = s_attr_slot (self, name, ZI_ATTR_GRAPH);
+    attr->g = *graph_p;
+    attr->g_release = release;
+    *graph_p = NULL;
 }
 
 void

@@ -73,6 +73,7 @@ typedef enum {
     ZI_ATTR_INT = 2,
     ZI_ATTR_STRING = 3,
     ZI_ATTR_TENSOR = 4,
+    ZI_ATTR_GRAPH = 5,
     ZI_ATTR_FLOATS = 6,
     ZI_ATTR_INTS = 7,
     ZI_ATTR_STRINGS = 8
@@ -89,6 +90,8 @@ typedef struct {
     float *floats;              //  FLOATS
     int64_t *ints;              //  INTS
     char **strings;             //  STRINGS, each NUL-terminated
+    struct zi_graph_t *g;       //  GRAPH: a branch or loop body, shared
+    void (*g_release) (struct zi_graph_t **g_p);    //  drops a reference to g
 } zi_attr_t;
 
 typedef struct zi_op_t zi_op_t;
@@ -156,6 +159,9 @@ float
     zi_node_attr_float (const zi_node_t *self, const char *name, float fallback);
 const char *
     zi_node_attr_string (const zi_node_t *self, const char *name, const char *fallback);
+//  A graph attribute (If's branches, Loop's and Scan's body), borrowed
+const struct zi_graph_t *
+    zi_node_attr_graph (const zi_node_t *self, const char *name);
 //  Copies up to max ints into values; returns how many there were (0 if
 //  absent), or -1 with an error if more than max
 int
@@ -187,9 +193,15 @@ void
     zi_node_set_floats (zi_node_t *self, const char *name, int n, const float *values);
 void
     zi_node_set_strings (zi_node_t *self, const char *name, int n, const char *const *values);
-//  Copies an attribute's lists and strings into a zeroed slot
+//  Copies an attribute's lists and strings into a zeroed slot (a
+//  subgraph is shared: one more reference)
 void
     zi_attr_copy (zi_attr_t *into, const zi_attr_t *attr);
+//  Takes the caller's reference to the graph; release (zi_graph_destroy)
+//  drops the node's when the node is cleared
+void
+    zi_node_set_graph (zi_node_t *self, const char *name, struct zi_graph_t **graph_p,
+                       void (*release) (struct zi_graph_t **g_p));
 //  Takes a reference to the tensor
 void
     zi_node_set_tensor (zi_node_t *self, const char *name, zi_tensor_t *value);
@@ -214,6 +226,35 @@ struct zi_op_t {
     int (*run) (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
                 zi_tensor_t *const *out);
     void (*destroy) (zi_node_t *node);  //  frees params; NULL means free ()
+    bool control;               //  runs graphs of its own: params is a zi_control_t
+};
+
+//  Ops that run graphs of their own (If, Loop, Scan in act_control.c).
+//  Planning and running a graph is the planner's work, and the kernels sit
+//  below the planner, so such an op's init makes a zi_control_t (what the
+//  attributes say) and the planner binds it to the callbacks that plan and
+//  run the branches or body (plan/zi_control.c) before the node's infer.
+typedef struct zi_control_ops_t zi_control_ops_t;
+typedef struct {
+    const zi_control_ops_t *ops;    //  set by the planner; NULL until bound
+    void *state;                //  the planner's: planned graphs per shape
+    int n_declared;             //  node inputs the op itself defines
+    int n_outer;                //  inputs after those: values of the enclosing graph
+    int n_carried;              //  Loop, Scan: loop-carried values
+    int n_scan_inputs;          //  Scan: inputs sliced per iteration
+    int n_scan_outputs;         //  Loop, Scan: outputs stacked over the iterations
+    int64_t *in_axes;           //  Scan: the axis each scan input is sliced along
+    bool *in_reverse;           //  Scan: sliced from the end
+    int64_t *out_axes;          //  Scan: the axis each scan output is stacked along
+    bool *out_reverse;          //  Scan: stacked from the end
+} zi_control_t;
+
+struct zi_control_ops_t {
+    int (*infer) (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *out);
+    int (*prepare) (zi_node_t *node, const zi_tensor_t *const *in);
+    int (*run) (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
+                zi_tensor_t *const *out);
+    void (*release) (zi_control_t *control);    //  frees state
 };
 
 //  The op of an ONNX op type, or NULL
@@ -453,6 +494,8 @@ typedef struct zi_graph_t {
     int n_outputs;              //  graph outputs
     int *outputs;               //  their value indexes
     void *lookup;               //  name -> value index + 1 (zhashx)
+    int n_outer;                //  subgraphs: the last inputs, read from enclosing graphs
+    atomic_int refs;            //  references: node attributes share subgraphs
 } zi_graph_t;
 
 zi_graph_t *
@@ -462,6 +505,10 @@ void
 //  A deep copy (constants are shared by reference)
 zi_graph_t *
     zi_graph_dup (const zi_graph_t *self);
+//  A copy of a node into copy, without params (op->init makes them again);
+//  subgraphs are shared
+void
+    zi_graph_copy_node (zi_node_t *copy, const zi_node_t *node);
 //  The index of a named value, or -1
 int
     zi_graph_find (const zi_graph_t *self, const char *name);
@@ -523,6 +570,15 @@ int
     zi_pass_fuse_activations (zi_graph_t *self);
 int
     zi_pass_fuse_residuals (zi_graph_t *self);
+
+//  Control flow (zi_control.c): binds an If, Loop or Scan node to the
+//  callbacks that plan and run its subgraphs (before its infer), and
+//  replaces each If whose condition is a constant by the nodes of the
+//  branch it takes; returns how many it replaced
+void
+    zi_control_bind (zi_node_t *node);
+int
+    zi_pass_inline_if (zi_graph_t *self);
 
 //  Building graphs by hand in tests: value names in comma-separated lists,
 //  an empty name for an omitted optional input

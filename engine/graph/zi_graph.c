@@ -18,6 +18,7 @@ zi_graph_new (const char *name)
     self->name = strdup (name? name: "graph");
     self->lookup = zhashx_new ();
     self->opset = 17;
+    atomic_init (&self->refs, 1);
     return self;
 }
 
@@ -27,6 +28,10 @@ zi_graph_destroy (zi_graph_t **self_p)
     assert (self_p);
     zi_graph_t *self = *self_p;
     if (!self)
+        return;
+    *self_p = NULL;
+    //  Subgraphs are shared by the copies of the node that holds them
+    if (atomic_fetch_sub (&self->refs, 1) > 1)
         return;
     for (int index = 0; index < self->n_nodes; index++)
         zi_node_clear (&self->nodes [index]);
@@ -42,7 +47,6 @@ zi_graph_destroy (zi_graph_t **self_p)
     zhashx_t *lookup = self->lookup;
     zhashx_destroy (&lookup);
     free (self);
-    *self_p = NULL;
 }
 
 int
@@ -99,8 +103,8 @@ zi_graph_add_node (zi_graph_t *self, zi_node_t *node)
     return self->n_nodes++;
 }
 
-static void
-s_copy_node (zi_node_t *copy, const zi_node_t *node)
+void
+zi_graph_copy_node (zi_node_t *copy, const zi_node_t *node)
 {
     *copy = *node;
     copy->bad_attr = NULL;
@@ -136,13 +140,14 @@ zi_graph_dup (const zi_graph_t *self)
     copy->max_nodes = self->n_nodes + 1;
     copy->n_nodes = self->n_nodes;
     for (int index = 0; index < self->n_nodes; index++)
-        s_copy_node (&copy->nodes [index], &self->nodes [index]);
+        zi_graph_copy_node (&copy->nodes [index], &self->nodes [index]);
     copy->n_inputs = self->n_inputs;
     copy->inputs = malloc ((self->n_inputs + 1) * sizeof (int));
     memcpy (copy->inputs, self->inputs, self->n_inputs * sizeof (int));
     copy->n_outputs = self->n_outputs;
     copy->outputs = malloc ((self->n_outputs + 1) * sizeof (int));
     memcpy (copy->outputs, self->outputs, self->n_outputs * sizeof (int));
+    copy->n_outer = self->n_outer;
     return copy;
 }
 
@@ -446,6 +451,7 @@ s_attr_type_name (int type)
         case ZI_ATTR_INT:    return "an int";
         case ZI_ATTR_STRING: return "a string";
         case ZI_ATTR_TENSOR: return "a tensor";
+        case ZI_ATTR_GRAPH:  return "a graph";
         case ZI_ATTR_FLOATS: return "a list of floats";
         case ZI_ATTR_INTS:   return "a list of ints";
         case ZI_ATTR_STRINGS: return "a list of strings";

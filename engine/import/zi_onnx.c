@@ -207,8 +207,18 @@ s_tensor_from_proto (Onnx__TensorProto *proto, const char *what)
     return tensor;
 }
 
+static zi_graph_t *
+    s_import_subgraph (const Onnx__GraphProto *proto, int opset, const char *what);
+
+static void
+s_release_graph (zi_graph_t **graph_p)
+{
+    zi_graph_destroy (graph_p);
+}
+
 static int
-s_import_attribute (zi_attr_t *attr, const Onnx__AttributeProto *proto, const char *node)
+s_import_attribute (zi_attr_t *attr, const Onnx__AttributeProto *proto, const char *node,
+                    int opset)
 {
     char what [512];
     snprintf (what, sizeof what, "node '%s' attribute '%s'", node, proto->name? proto->name: "");
@@ -271,8 +281,17 @@ s_import_attribute (zi_attr_t *attr, const Onnx__AttributeProto *proto, const ch
             }
             break;
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH:
+            attr->type = ZI_ATTR_GRAPH;
+            if (!proto->g)
+                return zi_error ("%s: graph attribute without a graph", what);
+            attr->g = s_import_subgraph (proto->g, opset, what);
+            attr->g_release = s_release_graph;
+            if (!attr->g)
+                return -1;
+            break;
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS:
-            return zi_error ("%s: subgraphs (If, Loop, Scan) are not supported", what);
+            return zi_error ("%s: lists of graphs are not supported (no ai.onnx op up to "
+                             "opset %d takes one)", what, S_MAX_OPSET);
         default:
             //  Sparse tensors, type protos: no supported op
             //  reads them, so they are kept as unknown-typed and ignored
@@ -323,9 +342,126 @@ s_import_value_info (zi_graph_t *graph, const Onnx__ValueInfoProto *info, bool r
 
 static int
     s_import_nodes (zi_graph_t *graph, const Onnx__GraphProto *proto, zhashx_t *names);
+static int
+    s_import_graph (zi_graph_t *graph, const Onnx__GraphProto *proto, bool subgraph);
+
+//  Values a subgraph reads but does not define (inputs, initializers and
+//  node outputs are its own) belong to an enclosing graph. They become
+//  the subgraph's last inputs, and inputs of the node that holds it, so
+//  that the enclosing graph orders and delivers them like any input; a
+//  value from further out is passed on the same way, level by level.
+static int
+s_find_outer_values (zi_graph_t *graph)
+{
+    bool *defined = calloc (graph->n_values + 1, sizeof (bool));
+    assert (defined);
+    for (int index = 0; index < graph->n_inputs; index++)
+        defined [graph->inputs [index]] = true;
+    for (int index = 0; index < graph->n_nodes; index++)
+        for (int slot = 0; slot < graph->nodes [index].n_outputs; slot++)
+            if (graph->nodes [index].outputs [slot] >= 0)
+                defined [graph->nodes [index].outputs [slot]] = true;
+    int n_outer = 0;
+    for (int value = 0; value < graph->n_values; value++)
+        if (!defined [value] && !graph->values [value].constant)
+            n_outer++;
+    if (graph->n_inputs + n_outer > ZI_MAX_NODE_INPUTS) {
+        free (defined);
+        return zi_error ("the subgraph reads %d values of enclosing graphs, at most %d "
+                         "supported", n_outer, ZI_MAX_NODE_INPUTS - graph->n_inputs);
+    }
+    graph->inputs = realloc (graph->inputs, (graph->n_inputs + n_outer + 1) * sizeof (int));
+    assert (graph->inputs);
+    for (int value = 0; value < graph->n_values; value++)
+        if (!defined [value] && !graph->values [value].constant)
+            graph->inputs [graph->n_inputs++] = value;
+    graph->n_outer = n_outer;
+    free (defined);
+    return 0;
+}
+
+//  Gives a node that holds subgraphs their outer values as inputs, after
+//  the inputs its op defines (If: 1; Loop and Scan: as many as the body
+//  declares, omitted ones padded). With several subgraphs (If's two
+//  branches) the node reads the union, and every subgraph lists all of it
+//  in the node's order, so the node's i-th outer input is each one's.
+static int
+s_read_outer_values (zi_graph_t *graph, zi_node_t *node)
+{
+    int n_graphs = 0;
+    for (int attr = 0; attr < node->n_attrs; attr++)
+        n_graphs += node->attrs [attr].type == ZI_ATTR_GRAPH;
+    if (n_graphs == 0)
+        return 0;
+    const zi_graph_t *body = NULL;
+    for (int attr = 0; attr < node->n_attrs; attr++)
+        if (node->attrs [attr].type == ZI_ATTR_GRAPH && strcmp (node->attrs [attr].name, "body") == 0)
+            body = node->attrs [attr].g;
+    int n_declared = body? body->n_inputs - body->n_outer: 1;
+    if (node->n_inputs > n_declared)
+        return zi_error ("node '%s' (%s): %d inputs, its subgraph declares %d", node->name,
+                         node->op_type, node->n_inputs, n_declared);
+    //  The union of the outer names, in the order first met
+    int most = n_declared;
+    for (int attr = 0; attr < node->n_attrs; attr++)
+        if (node->attrs [attr].type == ZI_ATTR_GRAPH)
+            most += node->attrs [attr].g->n_outer;
+    node->inputs = realloc (node->inputs, (most + 1) * sizeof (int));
+    assert (node->inputs);
+    while (node->n_inputs < n_declared)
+        node->inputs [node->n_inputs++] = -1;
+    for (int attr = 0; attr < node->n_attrs; attr++) {
+        const zi_graph_t *sub = node->attrs [attr].g;
+        if (node->attrs [attr].type != ZI_ATTR_GRAPH)
+            continue;
+        for (int index = sub->n_inputs - sub->n_outer; index < sub->n_inputs; index++) {
+            int value = zi_graph_value (graph, sub->values [sub->inputs [index]].name);
+            bool known = false;
+            for (int slot = n_declared; slot < node->n_inputs && !known; slot++)
+                known = node->inputs [slot] == value;
+            if (!known)
+                node->inputs [node->n_inputs++] = value;
+        }
+    }
+    if (node->n_inputs > ZI_MAX_NODE_INPUTS)
+        return zi_error ("node '%s' (%s): its subgraphs read %d values of enclosing graphs, "
+                         "at most %d supported", node->name, node->op_type,
+                         node->n_inputs - n_declared, ZI_MAX_NODE_INPUTS - n_declared);
+    int n_outer = node->n_inputs - n_declared;
+    for (int attr = 0; attr < node->n_attrs; attr++) {
+        zi_graph_t *sub = node->attrs [attr].g;
+        if (node->attrs [attr].type != ZI_ATTR_GRAPH || n_graphs == 1)
+            continue;
+        int n_own = sub->n_inputs - sub->n_outer;
+        sub->inputs = realloc (sub->inputs, (n_own + n_outer + 1) * sizeof (int));
+        assert (sub->inputs);
+        for (int outer = 0; outer < n_outer; outer++)
+            sub->inputs [n_own + outer] = zi_graph_value (sub,
+                graph->values [node->inputs [n_declared + outer]].name);
+        sub->n_inputs = n_own + n_outer;
+        sub->n_outer = n_outer;
+    }
+    return 0;
+}
+
+//  A graph held in a node's attribute, with the opset of the model
+static zi_graph_t *
+s_import_subgraph (const Onnx__GraphProto *proto, int opset, const char *what)
+{
+    zi_graph_t *graph = zi_graph_new (proto->name && *proto->name? proto->name: what);
+    graph->opset = opset;
+    if (s_import_graph (graph, proto, true)
+    ||  s_find_outer_values (graph)
+    ||  zi_graph_sort (graph)
+    ||  zi_graph_init_ops (graph)) {
+        zi_error_prefix ("%s", what);
+        zi_graph_destroy (&graph);
+    }
+    return graph;
+}
 
 static int
-s_import_graph (zi_graph_t *graph, const Onnx__GraphProto *proto)
+s_import_graph (zi_graph_t *graph, const Onnx__GraphProto *proto, bool subgraph)
 {
     if (proto->n_sparse_initializer)
         return zi_error ("sparse initializers are not supported");
@@ -371,7 +507,9 @@ s_import_graph (zi_graph_t *graph, const Onnx__GraphProto *proto)
         int value = zi_graph_find (graph, proto->input [index]->name);
         if (value >= 0 && graph->values [value].constant)
             continue;
-        value = s_import_value_info (graph, proto->input [index], true);
+        //  A subgraph's inputs take their shapes from the enclosing node
+        //  when it is planned; they need not declare them
+        value = s_import_value_info (graph, proto->input [index], !subgraph);
         if (value < 0)
             return -1;
         graph->inputs [graph->n_inputs++] = value;
@@ -459,9 +597,12 @@ s_import_nodes (zi_graph_t *graph, const Onnx__GraphProto *proto, zhashx_t *name
         }
         int rc = 0;
         for (size_t attr = 0; attr < node_proto->n_attribute && rc == 0; attr++) {
-            rc = s_import_attribute (&node->attrs [attr], node_proto->attribute [attr], name);
+            rc = s_import_attribute (&node->attrs [attr], node_proto->attribute [attr], name,
+                                     graph->opset);
             node->n_attrs++;
         }
+        if (rc == 0)
+            rc = s_read_outer_values (graph, node);
         zi_graph_add_node (graph, node);
         zi_node_destroy (&node);
         if (rc)
@@ -630,7 +771,7 @@ s_import (const void *data, size_t size, const char *source, void *owned)
     }
     graph = zi_graph_new (model->graph->name && *model->graph->name? model->graph->name: source);
     graph->opset = opset;
-    if (s_import_graph (graph, model->graph)
+    if (s_import_graph (graph, model->graph, false)
     ||  zi_graph_sort (graph)
     ||  zi_graph_init_ops (graph)) {
         zi_error_prefix ("%s", source);

@@ -127,6 +127,8 @@ zi_graph_infer (zi_graph_t *self, bool fold)
     for (int index = 0; index < self->n_nodes && rc == 0; index++) {
         zi_node_t *node = &self->nodes [index];
         assert (node->op);
+        if (node->op->control)
+            zi_control_bind (node);
         const zi_tensor_t **in = slots.in;
         bool all_constant;
         if (s_node_inputs (self, node, in, &all_constant)) {
@@ -207,6 +209,13 @@ zi_graph_plan (zi_graph_t *self, const zi_tensor_t *const *input_shapes, bool no
     if (zi_graph_init_ops (self)
     ||  s_bind_inputs (self, input_shapes) || zi_graph_infer (self, true))
         return -1;
+    //  An If whose condition folded to a constant gives way to the nodes
+    //  of its branch, which may hold more of them
+    while (zi_pass_inline_if (self) > 0) {
+        zi_graph_prune (self);
+        if (zi_graph_sort (self) || zi_graph_init_ops (self) || zi_graph_infer (self, true))
+            return -1;
+    }
     zi_graph_prune (self);
     if (!no_fuse) {
         //  Each pass may enable the next: hard-swish chains become single
