@@ -444,6 +444,38 @@ s_read_outer_values (zi_graph_t *graph, zi_node_t *node)
     return 0;
 }
 
+//  In the model's own graph every value its subgraphs read must be
+//  defined: says which one is not, and that a subgraph reads it (the
+//  node's extra input is no slot of the file's)
+static int
+s_check_outer_defined (const zi_graph_t *graph)
+{
+    bool *defined = calloc (graph->n_values + 1, sizeof (bool));
+    assert (defined);
+    for (int index = 0; index < graph->n_inputs; index++)
+        defined [graph->inputs [index]] = true;
+    for (int index = 0; index < graph->n_nodes; index++)
+        for (int slot = 0; slot < graph->nodes [index].n_outputs; slot++)
+            if (graph->nodes [index].outputs [slot] >= 0)
+                defined [graph->nodes [index].outputs [slot]] = true;
+    int rc = 0;
+    for (int index = 0; index < graph->n_nodes && rc == 0; index++) {
+        const zi_node_t *node = &graph->nodes [index];
+        int n_outer = 0;
+        for (int attr = 0; attr < node->n_attrs; attr++)
+            if (node->attrs [attr].type == ZI_ATTR_GRAPH)
+                n_outer = node->attrs [attr].g->n_outer;
+        for (int slot = node->n_inputs - n_outer; slot < node->n_inputs && rc == 0; slot++) {
+            const zi_value_t *value = &graph->values [node->inputs [slot]];
+            if (!defined [node->inputs [slot]] && !value->constant)
+                rc = zi_error ("node '%s' (%s): a subgraph reads '%s', which no graph "
+                               "defines", node->name, node->op_type, value->name);
+        }
+    }
+    free (defined);
+    return rc;
+}
+
 //  A graph held in a node's attribute, with the opset of the model
 static zi_graph_t *
 s_import_subgraph (const Onnx__GraphProto *proto, int opset, const char *what)
@@ -772,6 +804,7 @@ s_import (const void *data, size_t size, const char *source, void *owned)
     graph = zi_graph_new (model->graph->name && *model->graph->name? model->graph->name: source);
     graph->opset = opset;
     if (s_import_graph (graph, model->graph, false)
+    ||  s_check_outer_defined (graph)
     ||  zi_graph_sort (graph)
     ||  zi_graph_init_ops (graph)) {
         zi_error_prefix ("%s", source);

@@ -211,13 +211,59 @@ def cases():
     yield "foreign_domain.onnx", serialize(model(
         [helper.make_node("FusedConv", ["x", "w"], ["y"], name="fused", domain="com.microsoft")],
         initializers=[weights("w", [4, 3, 3, 3])])), "of domain 'com.microsoft' is not supported"
+    # Subgraphs that do not fit their node (If, Loop, Scan)
     branch = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "branch", [],
                                [value("t")])
-    yield "if_subgraph.onnx", serialize(model(
+    pair = helper.make_graph([helper.make_node("Relu", ["x"], ["t"]),
+                              helper.make_node("Neg", ["x"], ["u"])], "pair", [],
+                             [value("t"), value("u")])
+    wide = helper.make_graph([helper.make_node("Concat", ["x", "x"], ["t"], axis=1)], "wide",
+                             [], [value("t")])
+    if_inputs = [value("x", FLOAT, [1, 4]), value("c", TensorProto.BOOL, [])]
+    yield "if_missing_branch.onnx", serialize(model(
+        [helper.make_node("If", ["c"], ["y"], name="choose", then_branch=branch)],
+        inputs=if_inputs)), "node 'choose' (If): attribute 'else_branch' (a graph) is missing"
+    yield "if_output_count.onnx", serialize(model(
         [helper.make_node("If", ["c"], ["y"], name="choose", then_branch=branch,
+                          else_branch=pair)],
+        inputs=if_inputs)), "else_branch has 2 outputs, the node 1"
+    # Data-dependent condition, branches of different shapes
+    yield "if_branch_shapes.onnx", serialize(model(
+        [helper.make_node("If", ["c"], ["y"], name="choose", then_branch=branch,
+                          else_branch=wide)],
+        inputs=if_inputs)), "float32 [1, 4] in then_branch and float32 [1, 8] in else_branch"
+    yield "if_graphs_list.onnx", serialize(model(
+        [helper.make_node("If", ["c"], ["y"], name="choose", then_branch=branch,
+                          else_branch=branch, extra=[branch, branch])],
+        inputs=if_inputs)), "attribute 'extra': lists of graphs are not supported"
+    # A node of the branch reads a value no graph defines
+    lost = helper.make_graph([helper.make_node("Relu", ["nowhere"], ["t"])], "lost", [],
+                             [value("t")])
+    yield "if_undefined_value.onnx", serialize(model(
+        [helper.make_node("If", ["c"], ["y"], name="choose", then_branch=lost,
                           else_branch=branch)],
-        inputs=[value("x", FLOAT, [1, 4]), value("c", TensorProto.BOOL, [])])), \
-        "subgraphs (If, Loop, Scan) are not supported"
+        inputs=if_inputs)), "node 'choose' (If): a subgraph reads 'nowhere', which no graph defines"
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond"], ["cond_out"]),
+         helper.make_node("Add", ["h", "x"], ["h_next"])], "body",
+        [value("i", INT64, []), value("cond", TensorProto.BOOL, []), value("h")],
+        [value("cond_out"), value("h_next"), value("h_next")])
+    loop_inputs = [value("x", FLOAT, [1, 4]), value("m", INT64, [])]
+    yield "loop_output_count.onnx", serialize(model(
+        [helper.make_node("Loop", ["m", "", "x"], ["y"], name="loop", body=body)],
+        inputs=loop_inputs)), "node 'loop' (Loop): 1 outputs, expected 2"
+    # Scan outputs stack one slice per iteration: M must be known
+    yield "loop_trips_unknown.onnx", serialize(model(
+        [helper.make_node("Loop", ["m", "", "x"], ["y", "s"], name="loop", body=body)],
+        inputs=loop_inputs, outputs=[value("y"), value("s")])), \
+        "scan outputs need the number of iterations at plan time"
+    yield "scan_missing_count.onnx", serialize(model(
+        [helper.make_node("Scan", ["x", "x"], ["y", "s"], name="scan",
+                          body=helper.make_graph(
+                              [helper.make_node("Add", ["h", "r"], ["h_next"])], "body",
+                              [value("h"), value("r")], [value("h_next"), value("h_next")]))],
+        inputs=[value("x", FLOAT, [4, 4])], outputs=[value("y"), value("s")])), \
+        "attribute 'num_scan_inputs' is -1, expected 1 to 2"
     yield "too_many_inputs.onnx", serialize(model(
         [helper.make_node("Relu", ["x", "x"], ["y"], name="relu")])), \
         "expected 1 to 1 inputs, got 2"
