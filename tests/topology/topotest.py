@@ -336,6 +336,71 @@ def relay_case(args, folder, port):
               f"own {requests} and the {requests} it handed on")
 
 
+def control_flow_case(args, folder, port):
+    """An If on the data, alone in a second process: its condition and the
+    values its branches read from the enclosing graph (a weight, x, and
+    relu (x) computed in p0) travel there as its inputs, it runs the
+    branch the request takes inside its actor, and a Loop in p0 reads its
+    answer. Answers for both branches are bitwise those of zinfer run."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(16)
+    shape = [1, 16]
+
+    def value(name, elem_type=TensorProto.FLOAT):
+        return helper.make_tensor_value_info(name, elem_type, None)
+
+    then_branch = helper.make_graph(
+        [helper.make_node("MatMul", ["r", "w"], ["mm"], name="mm"),
+         helper.make_node("Add", ["mm", "x"], ["t"], name="add")], "then", [], [value("t")])
+    else_branch = helper.make_graph(
+        [helper.make_node("Neg", ["r"], ["nr"], name="neg"),
+         helper.make_node("Mul", ["nr", "x"], ["e"], name="mul")], "else", [], [value("e")])
+    body = helper.make_graph(
+        [helper.make_node("Tanh", ["h"], ["h_next"], name="tanh"),
+         helper.make_node("Add", ["h_next", "b"], ["h_out"], name="bias"),
+         helper.make_node("Identity", ["cond"], ["cond_out"], name="keep")], "body",
+        [value("i", TensorProto.INT64), value("cond", TensorProto.BOOL), value("h")],
+        [value("cond_out", TensorProto.BOOL), value("h_out")])
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+         helper.make_node("ReduceSum", ["x"], ["total"], name="total", keepdims=0),
+         helper.make_node("Greater", ["total", "zero"], ["positive"], name="positive"),
+         helper.make_node("If", ["positive"], ["chosen"], name="choose",
+                          then_branch=then_branch, else_branch=else_branch),
+         helper.make_node("Loop", ["trips", "", "chosen"], ["y"], name="loop", body=body)],
+        "control", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+        initializer=[numpy_helper.from_array(rng.standard_normal([16, 16]).astype(np.float32), "w"),
+                     numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), "b"),
+                     numpy_helper.from_array(np.array(0, np.float32), "zero"),
+                     numpy_helper.from_array(np.array(3, np.int64), "trips")])
+    model = os.path.join(folder, "control.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), model)
+    names = node_names(args.zinfer, model)
+    check("choose" in names and "loop" in names, f"the If and the Loop are planned nodes ({names})")
+    placement = []
+    for name in names:
+        placement += [f"  - process: {'p1' if name == 'choose' else 'p0'}", f"    node: {name}"]
+    path = write_topology(folder, model, ["p0", "p1"], placement, port, "tcp")
+    inputs = [np.abs(rng.standard_normal(shape)).astype(np.float32) * sign
+              for sign in (1, -1, 1, -1)]
+    wants = []
+    for index, x in enumerate(inputs):
+        np.save(os.path.join(folder, f"x{index}.npy"), x)
+        wants.append(local_result(args.zinfer, model, [os.path.join(folder, f"x{index}.npy")],
+                                  folder))
+    with Topology(args.zinfer, path) as topology:
+        client = zinfer_client.Client(topology.endpoint)
+        answers = client.infer_many([[x] for x in inputs] * 5, inflight=4)
+        check(all(y.tobytes() == wants[index % 4].tobytes() for index, (y,) in enumerate(answers)),
+              f"{len(answers)} answers, both branches, bitwise those of zinfer run")
+        client.close()
+        actors = {actor["name"]: actor for actor in top_json(args, path)["actors"]}
+        check(actors["choose"]["requests"] == len(answers),
+              f"the If's actor computed every request ({actors['choose']['requests']})")
+
+
 def split_topology(args, folder, port, model_name, parts, transport="tcp"):
     """A topology of model_name cut into parts processes by node count"""
     model = os.path.join(args.models, model_name + ".onnx")
@@ -1164,6 +1229,7 @@ CASES = {
     "relay_once": relay_case,
     "pipeline_order": pipeline_order_case,
     "python_client": python_client_case,
+    "control_flow_if": control_flow_case,
 }
 
 
