@@ -473,6 +473,11 @@ s_loop_plan (zi_node_t *node, const zi_tensor_t *const *in)
     int cond_value = s_through_identity (plan, plan->outputs [0]);
     bool stays = cond_value == state->bodies [0]->input_value [1]
               || s_constant_truth (plan->values [cond_value].constant) == 1;
+    if (first_truth == 1 && stays && !trips) {
+        state->n_keys = 0;
+        return zi_error ("the loop never stops: it has no trip count M, and its condition "
+                         "stays true");
+    }
     if (first_truth == 0)
         state->trips = 0;
     else

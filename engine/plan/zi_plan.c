@@ -158,7 +158,10 @@ zi_graph_infer (zi_graph_t *self, bool fold)
             all_constant = true;
         bool already = node->n_outputs > 0 && node->outputs [0] >= 0
                     && self->values [node->outputs [0]].constant;
-        if (fold && all_constant && !already
+        //  A node with subgraphs is not folded: a Loop's trip count is the
+        //  model's to choose, and loading must not run it (an If on a
+        //  constant is inlined instead, and its nodes fold)
+        if (fold && all_constant && !already && !node->op->control
         &&  s_fold_node (node, in, out, self->values)) {
             zi_error_prefix ("node '%s' (%s), folding constants", node->name, node->op_type);
             rc = -1;

@@ -190,6 +190,42 @@ def onnx_seeds():
         tensor("g", np.ones(2, np.float32)), tensor("beta", np.zeros(2, np.float32)),
         tensor("mean", np.zeros(2, np.float32)), tensor("var", np.ones(2, np.float32))])
 
+    # Subgraphs: an If on the data whose branches read outer values, and
+    # inside a Loop with a scan output a nested If on a constant; a Scan
+    then_branch = helper.make_graph(
+        [helper.make_node("Add", ["x", "w"], ["t"], name="add")], "then", [],
+        [value("t", TensorProto.FLOAT, None)])
+    else_branch = helper.make_graph(
+        [helper.make_node("Neg", ["x"], ["e"], name="neg")], "else", [],
+        [value("e", TensorProto.FLOAT, None)])
+    body = helper.make_graph(
+        [helper.make_node("If", ["yes"], ["h_next"], name="inner", then_branch=helper.make_graph(
+            [helper.make_node("Mul", ["h", "w"], ["m"], name="mul")], "inner_then", [],
+            [value("m", TensorProto.FLOAT, None)]), else_branch=else_branch),
+         helper.make_node("Identity", ["cond"], ["cond_out"], name="keep")], "body",
+        [value("i", TensorProto.INT64, []), value("cond", TensorProto.BOOL, []),
+         value("h", TensorProto.FLOAT, None)],
+        [value("cond_out", TensorProto.BOOL, []), value("h_next", TensorProto.FLOAT, None),
+         value("h_next", TensorProto.FLOAT, None)],
+        [tensor("yes", np.array(True))])
+    save_model("control", [
+        helper.make_node("If", ["c"], ["a"], name="choose", then_branch=then_branch,
+                         else_branch=else_branch),
+        helper.make_node("Loop", ["trips", "", "a"], ["y", "rows"], name="loop", body=body),
+    ], [value("x", TensorProto.FLOAT, [1, 4]), value("c", TensorProto.BOOL, [])],
+       [value("y", TensorProto.FLOAT, None), value("rows", TensorProto.FLOAT, None)],
+       [tensor("w", np.arange(4, dtype=np.float32)), tensor("trips", np.array(3, np.int64))])
+    scan_body = helper.make_graph(
+        [helper.make_node("Add", ["s", "r"], ["s_next"], name="add")], "body",
+        [value("s", TensorProto.FLOAT, None), value("r", TensorProto.FLOAT, None)],
+        [value("s_next", TensorProto.FLOAT, None), value("s_next", TensorProto.FLOAT, None)])
+    save_model("scan", [
+        helper.make_node("Scan", ["s0", "x"], ["y", "all"], name="scan", body=scan_body,
+                         num_scan_inputs=1, scan_input_axes=[1], scan_output_directions=[1]),
+    ], [value("x", TensorProto.FLOAT, [4, 3])],
+       [value("y", TensorProto.FLOAT, None), value("all", TensorProto.FLOAT, None)],
+       [tensor("s0", np.zeros(4, np.float32))])
+
 
 def npy_bytes(array, version=None):
     handle = io.BytesIO()
