@@ -179,6 +179,43 @@ S_ROW2 (less_i64, int64_t, int64_t, uint8_t, x < z)
 S_ROW2 (greater_i64, int64_t, int64_t, uint8_t, x > z)
 S_ROW2 (less_equal_i64, int64_t, int64_t, uint8_t, x <= z)
 S_ROW2 (greater_equal_i64, int64_t, int64_t, uint8_t, x >= z)
+//  int32 (shape arithmetic of some exporters), int8 and uint8 as int64:
+//  wrapping, truncating division, a zero divisor refused before the row.
+//  The 8-bit ones compute in int after C's promotion and keep the low bits
+#define S_WRAP32(op) ((int32_t) ((uint32_t) x op (uint32_t) z))
+S_ROW2 (add_i32, int32_t, int32_t, int32_t, S_WRAP32 (+))
+S_ROW2 (sub_i32, int32_t, int32_t, int32_t, S_WRAP32 (-))
+S_ROW2 (mul_i32, int32_t, int32_t, int32_t, S_WRAP32 (*))
+S_ROW2 (div_i32, int32_t, int32_t, int32_t,
+        z == -1? (int32_t) (0 - (uint32_t) x): x / z)
+S_ROW2 (pow_i32, int32_t, int32_t, int32_t, (int32_t) (uint32_t) (uint64_t) s_ipow (x, z))
+S_ROW2 (pow_f32_i32, float, int32_t, float, powf (x, (float) z))
+#define S_INT_ROWS(T, t)                                                    \
+    S_ROW2 (min_##t, T, T, T, x < z? x: z)                                  \
+    S_ROW2 (max_##t, T, T, T, x > z? x: z)                                  \
+    S_ROW2 (equal_##t, T, T, uint8_t, x == z)                               \
+    S_ROW2 (less_##t, T, T, uint8_t, x < z)                                 \
+    S_ROW2 (greater_##t, T, T, uint8_t, x > z)                              \
+    S_ROW2 (less_equal_##t, T, T, uint8_t, x <= z)                          \
+    S_ROW2 (greater_equal_##t, T, T, uint8_t, x >= z)
+S_INT_ROWS (int32_t, i32)
+S_INT_ROWS (int8_t, i8)
+S_INT_ROWS (uint8_t, u8)
+S_ROW2 (add_i8, int8_t, int8_t, int8_t, (int8_t) (uint8_t) (x + z))
+S_ROW2 (sub_i8, int8_t, int8_t, int8_t, (int8_t) (uint8_t) (x - z))
+S_ROW2 (mul_i8, int8_t, int8_t, int8_t, (int8_t) (uint8_t) (x * z))
+S_ROW2 (div_i8, int8_t, int8_t, int8_t, (int8_t) (uint8_t) (x / z))
+//  Mod on the narrower integers: the int64 rule, the result fits
+S_ROW2 (mod_i32, int32_t, int32_t, int32_t, (int32_t) s_floor_mod_i64 (x, z))
+S_ROW2 (fmod_i32, int32_t, int32_t, int32_t, z == -1? 0: x % z)
+S_ROW2 (mod_i8, int8_t, int8_t, int8_t, (int8_t) s_floor_mod_i64 (x, z))
+S_ROW2 (fmod_i8, int8_t, int8_t, int8_t, (int8_t) (x % z))
+S_ROW2 (mod_u8, uint8_t, uint8_t, uint8_t, (uint8_t) (x % z))
+S_ROW2 (fmod_u8, uint8_t, uint8_t, uint8_t, (uint8_t) (x % z))
+S_ROW2 (add_u8, uint8_t, uint8_t, uint8_t, (uint8_t) (x + z))
+S_ROW2 (sub_u8, uint8_t, uint8_t, uint8_t, (uint8_t) (x - z))
+S_ROW2 (mul_u8, uint8_t, uint8_t, uint8_t, (uint8_t) (x * z))
+S_ROW2 (div_u8, uint8_t, uint8_t, uint8_t, (uint8_t) (x / z))
 //  Bools are read as "non-zero" so a stray 2 in a buffer cannot leak out
 S_ROW2 (equal_bool, uint8_t, uint8_t, uint8_t, (x != 0) == (z != 0))
 S_ROW2 (and_bool, uint8_t, uint8_t, uint8_t, (x != 0) & (z != 0))
@@ -213,6 +250,7 @@ s_##name (void *y, const void *c, const void *a, const void *b,             \
 }
 
 S_WHERE_ROW (where_8, uint8_t)
+S_WHERE_ROW (where_16, uint16_t)
 S_WHERE_ROW (where_32, uint32_t)
 S_WHERE_ROW (where_64, uint64_t)
 
@@ -221,40 +259,49 @@ S_WHERE_ROW (where_64, uint64_t)
 static s_row_fn
 s_row_select (s_kind_t kind, zi_dtype_t a, zi_dtype_t b)
 {
-    bool f32 = a == ZI_F32, i64 = a == ZI_I64;
+    //  One row per dtype: float32, int64, int32, int8, uint8
+    #define S_PICK(f32, i64, i32, i8, u8)                                   \
+        (a == ZI_F32? (f32): a == ZI_I64? (i64): a == ZI_I32? (i32):        \
+         a == ZI_I8? (i8): a == ZI_U8? (u8): NULL)
     switch (kind) {
         case S_ADD: case S_SUM: case S_MEAN:
-            return f32? s_add_f32: i64? s_add_i64: NULL;
+            return S_PICK (s_add_f32, s_add_i64, s_add_i32, s_add_i8, s_add_u8);
         case S_SUB:
-            return f32? s_sub_f32: i64? s_sub_i64: NULL;
+            return S_PICK (s_sub_f32, s_sub_i64, s_sub_i32, s_sub_i8, s_sub_u8);
         case S_MUL:
-            return f32? s_mul_f32: i64? s_mul_i64: NULL;
+            return S_PICK (s_mul_f32, s_mul_i64, s_mul_i32, s_mul_i8, s_mul_u8);
         case S_DIV:
-            return f32? s_div_f32: i64? s_div_i64: NULL;
+            return S_PICK (s_div_f32, s_div_i64, s_div_i32, s_div_i8, s_div_u8);
         case S_MOD:
-            return f32? s_mod_f32: i64? s_mod_i64: NULL;
+            return S_PICK (s_mod_f32, s_mod_i64, s_mod_i32, s_mod_i8, s_mod_u8);
         case S_FMOD:
-            return f32? s_fmod_f32: i64? s_fmod_i64: NULL;
+            return S_PICK (s_fmod_f32, s_fmod_i64, s_fmod_i32, s_fmod_i8, s_fmod_u8);
         case S_POW:
-            if (f32)
-                return b == ZI_I64? s_pow_f32_i64: s_pow_f32;
-            return i64 && b == ZI_I64? s_pow_i64: NULL;
+            if (a == ZI_F32)
+                return b == ZI_I64? s_pow_f32_i64: b == ZI_I32? s_pow_f32_i32: s_pow_f32;
+            return a == ZI_I64 && b == ZI_I64? s_pow_i64: a == ZI_I32 && b == ZI_I32? s_pow_i32
+                 : NULL;
         case S_MIN:
-            return f32? s_min_f32: i64? s_min_i64: NULL;
+            return S_PICK (s_min_f32, s_min_i64, s_min_i32, s_min_i8, s_min_u8);
         case S_MAX:
-            return f32? s_max_f32: i64? s_max_i64: NULL;
+            return S_PICK (s_max_f32, s_max_i64, s_max_i32, s_max_i8, s_max_u8);
         case S_PRELU:
-            return f32? s_prelu_f32: NULL;
+            return a == ZI_F32? s_prelu_f32: NULL;
         case S_EQUAL:
-            return f32? s_equal_f32: i64? s_equal_i64: a == ZI_BOOL? s_equal_bool: NULL;
+            if (a == ZI_BOOL)
+                return s_equal_bool;
+            return S_PICK (s_equal_f32, s_equal_i64, s_equal_i32, s_equal_i8, s_equal_u8);
         case S_LESS:
-            return f32? s_less_f32: i64? s_less_i64: NULL;
+            return S_PICK (s_less_f32, s_less_i64, s_less_i32, s_less_i8, s_less_u8);
         case S_GREATER:
-            return f32? s_greater_f32: i64? s_greater_i64: NULL;
+            return S_PICK (s_greater_f32, s_greater_i64, s_greater_i32, s_greater_i8,
+                           s_greater_u8);
         case S_LESS_EQUAL:
-            return f32? s_less_equal_f32: i64? s_less_equal_i64: NULL;
+            return S_PICK (s_less_equal_f32, s_less_equal_i64, s_less_equal_i32,
+                           s_less_equal_i8, s_less_equal_u8);
         case S_GREATER_EQUAL:
-            return f32? s_greater_equal_f32: i64? s_greater_equal_i64: NULL;
+            return S_PICK (s_greater_equal_f32, s_greater_equal_i64, s_greater_equal_i32,
+                           s_greater_equal_i8, s_greater_equal_u8);
         case S_AND:
             return s_and_bool;
         case S_OR:
@@ -264,11 +311,13 @@ s_row_select (s_kind_t kind, zi_dtype_t a, zi_dtype_t b)
         case S_WHERE:     //  a is the condition; b the value dtype
             switch (zi_dtype_size (b)) {
                 case 1: return s_where_8;
+                case 2: return s_where_16;
                 case 4: return s_where_32;
                 case 8: return s_where_64;
             }
             return NULL;
     }
+    #undef S_PICK
     return NULL;
 }
 
@@ -503,12 +552,14 @@ s_check_dtypes (s_kind_t kind, int n, const zi_tensor_t *const *in)
                                  zi_dtype_name (in [1]->dtype), zi_dtype_name (in [2]->dtype));
             return in [1]->dtype;
         case S_POW:
-            if (first == ZI_F32 && (in [1]->dtype == ZI_F32 || in [1]->dtype == ZI_I64))
+            if (first == ZI_F32 && (in [1]->dtype == ZI_F32 || in [1]->dtype == ZI_I64
+                                ||  in [1]->dtype == ZI_I32))
                 return ZI_F32;
-            if (first == ZI_I64 && in [1]->dtype == ZI_I64)
-                return ZI_I64;
+            if ((first == ZI_I64 || first == ZI_I32) && in [1]->dtype == first)
+                return first;
             return zi_error ("base %s with exponent %s is not supported (supported: float32 "
-                             "base with float32 or int64 exponent, int64 with int64)",
+                             "base with float32, int64 or int32 exponent, int64 with int64, "
+                             "int32 with int32)",
                              zi_dtype_name (first), zi_dtype_name (in [1]->dtype));
         default:
             break;
@@ -517,10 +568,10 @@ s_check_dtypes (s_kind_t kind, int n, const zi_tensor_t *const *in)
         if (in [index]->dtype != first)
             return zi_error ("input %d: expected %s like input 0, got %s", index,
                              zi_dtype_name (first), zi_dtype_name (in [index]->dtype));
-    bool f32 = first == ZI_F32, i64 = first == ZI_I64, boolean = first == ZI_BOOL;
+    bool numeric = first == ZI_F32 || zi_dtype_is_int (first), boolean = first == ZI_BOOL;
     switch (kind) {
         case S_MEAN: case S_PRELU:
-            if (f32)
+            if (first == ZI_F32)
                 return ZI_F32;
             return zi_error ("expected float32 inputs, got %s", zi_dtype_name (first));
         case S_AND: case S_OR: case S_XOR:
@@ -528,20 +579,21 @@ s_check_dtypes (s_kind_t kind, int n, const zi_tensor_t *const *in)
                 return ZI_BOOL;
             return zi_error ("expected bool inputs, got %s", zi_dtype_name (first));
         case S_EQUAL:
-            if (f32 || i64 || boolean)
+            if (numeric || boolean)
                 return ZI_BOOL;
-            return zi_error ("expected float32, int64 or bool inputs, got %s",
+            return zi_error ("expected float32, integer or bool inputs, got %s",
                              zi_dtype_name (first));
         case S_LESS: case S_GREATER: case S_LESS_EQUAL: case S_GREATER_EQUAL:
-            if (f32 || i64)
+            if (numeric)
                 return ZI_BOOL;
             break;
         default:
-            if (f32 || i64)
+            if (numeric)
                 return first;
             break;
     }
-    return zi_error ("expected float32 or int64 inputs, got %s", zi_dtype_name (first));
+    return zi_error ("expected float32 or integer (int64, int32, int8, uint8) inputs, got %s",
+                     zi_dtype_name (first));
 }
 
 static int
@@ -611,10 +663,10 @@ s_prepare (zi_node_t *node, const zi_tensor_t *const *in)
 static int
 s_check_divisor (const zi_tensor_t *divisor)
 {
-    const int64_t *data = zi_tensor_i64 (divisor);
-    size_t count = zi_tensor_count (divisor);
+    size_t count = zi_tensor_count (divisor), size = zi_dtype_size (divisor->dtype);
+    static const uint8_t zero [8];
     for (size_t item = 0; item < count; item++)
-        if (data [item] == 0)
+        if (memcmp ((const uint8_t *) divisor->data + item * size, zero, size) == 0)
             return zi_error ("integer division by zero (input 1, element %zu)", item);
     return 0;
 }
@@ -628,7 +680,8 @@ s_is_square (const zi_tensor_t *exponent)
         return false;
     if (exponent->dtype == ZI_F32)
         return *(const float *) exponent->data == 2.0f;
-    return exponent->dtype == ZI_I64 && *(const int64_t *) exponent->data == 2;
+    return zi_dtype_is_int (exponent->dtype)
+        && zi_dtype_get (exponent->data, exponent->dtype, 0) == 2;
 }
 
 static int
@@ -662,7 +715,7 @@ s_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
                         y, sources, sizes, NULL);
         return 0;
     }
-    if ((kind == S_DIV || kind == S_MOD || kind == S_FMOD) && in [1]->dtype == ZI_I64
+    if ((kind == S_DIV || kind == S_MOD || kind == S_FMOD) && zi_dtype_is_int (in [1]->dtype)
     &&  s_check_divisor (in [1]))
         return -1;
 
@@ -757,6 +810,8 @@ s_test_make (zi_dtype_t dtype, int ndim, const int64_t *dims, uint32_t seed, boo
 {
     if (dtype == ZI_F32)
         return zi_test_random (ndim, dims, seed);
+    if (dtype == ZI_F16)
+        return zi_test_data (dtype, ndim, dims, seed);
     zi_tensor_t *tensor = zi_tensor_new (dtype, ndim, dims);
     assert (tensor);
     uint32_t state = seed * 2654435761u + 7;
@@ -765,8 +820,9 @@ s_test_make (zi_dtype_t dtype, int ndim, const int64_t *dims, uint32_t seed, boo
         int64_t value = (int64_t) ((state >> 16) % 19) - 9;
         if (nonzero && value == 0)
             value = 4;
-        if (dtype == ZI_I64)
-            ((int64_t *) tensor->data) [item] = value;
+        if (zi_dtype_is_int (dtype))
+            zi_dtype_convert ((char *) tensor->data + item * zi_dtype_size (dtype), dtype,
+                              &value, ZI_I64, 1);
         else
             ((uint8_t *) tensor->data) [item] = value > 0;
     }
@@ -832,11 +888,7 @@ s_ref_i64 (s_kind_t kind, int64_t x, int64_t z)
 static double
 s_test_get (const zi_tensor_t *tensor, int64_t item)
 {
-    switch (tensor->dtype) {
-        case ZI_F32: return ((const float *) tensor->data) [item];
-        case ZI_I64: return (double) ((const int64_t *) tensor->data) [item];
-        default:     return ((const uint8_t *) tensor->data) [item];
-    }
+    return zi_dtype_get (tensor->data, tensor->dtype, (size_t) item);
 }
 
 //  Runs a binary op on shapes a and b and compares with the reference
@@ -855,9 +907,12 @@ s_test_pair (zi_test_t *t, const char *op, zi_dtype_t dtype,
     if (positive)           //  real powers of negative bases are NaN
         for (size_t item = 0; item < zi_tensor_count (a); item++)
             ((float *) a->data) [item] = fabsf (((float *) a->data) [item]) + 0.25f;
-    if (kind == S_POW && dtype == ZI_I64)
-        for (size_t item = 0; item < zi_tensor_count (b); item++)
-            ((int64_t *) b->data) [item] = llabs (((int64_t *) b->data) [item]) % 5 - 1;
+    if (kind == S_POW && zi_dtype_is_int (dtype))
+        for (size_t item = 0; item < zi_tensor_count (b); item++) {
+            int64_t exponent = llabs ((int64_t) s_test_get (b, item)) % 5 - 1;
+            zi_dtype_convert ((char *) b->data + item * zi_dtype_size (dtype), dtype,
+                              &exponent, ZI_I64, 1);
+        }
     if (dtype == ZI_F32 && kind >= S_EQUAL) {
         //  Quantise so that equal pairs occur
         for (size_t item = 0; item < zi_tensor_count (a); item++)
@@ -885,9 +940,14 @@ s_test_pair (zi_test_t *t, const char *op, zi_dtype_t dtype,
             double expect;
             if (dtype == ZI_F32)
                 expect = s_ref_f32 (kind, s_test_get (a, ia), s_test_get (b, ib));
-            else
-                expect = (double) s_ref_i64 (kind, (int64_t) s_test_get (a, ia),
-                                             (int64_t) s_test_get (b, ib));
+            else {
+                //  In int64, then wrapped to the dtype as the kernel wraps
+                int64_t whole = s_ref_i64 (kind, (int64_t) s_test_get (a, ia),
+                                           (int64_t) s_test_get (b, ib));
+                uint8_t narrow [8];
+                zi_dtype_convert (narrow, y->dtype, &whole, ZI_I64, 1);
+                expect = zi_dtype_get (narrow, y->dtype, 0);
+            }
             got [item] = (float) s_test_get (y, item);
             want [item] = (float) expect;
             if (y->dtype != ZI_F32 && got [item] != want [item])
@@ -1022,8 +1082,14 @@ zi_act_binary_test (zi_test_t *t)
             const int64_t *b_dims = order? pairs [pair].a_dims: pairs [pair].b_dims;
             for (size_t op = 0; op < sizeof float_ops / sizeof float_ops [0]; op++)
                 s_test_pair (t, float_ops [op], ZI_F32, a_ndim, a_dims, b_ndim, b_dims);
-            for (size_t op = 0; op < sizeof int_ops / sizeof int_ops [0]; op++)
+            for (size_t op = 0; op < sizeof int_ops / sizeof int_ops [0]; op++) {
                 s_test_pair (t, int_ops [op], ZI_I64, a_ndim, a_dims, b_ndim, b_dims);
+                s_test_pair (t, int_ops [op], ZI_I32, a_ndim, a_dims, b_ndim, b_dims);
+                if (strcmp (int_ops [op], "Pow"))
+                    for (int narrow = 0; narrow < 2; narrow++)
+                        s_test_pair (t, int_ops [op], narrow? ZI_U8: ZI_I8,
+                                     a_ndim, a_dims, b_ndim, b_dims);
+            }
             for (size_t op = 0; op < sizeof bool_ops / sizeof bool_ops [0]; op++)
                 s_test_pair (t, bool_ops [op], ZI_BOOL, a_ndim, a_dims, b_ndim, b_dims);
         }
@@ -1159,10 +1225,10 @@ zi_act_binary_test (zi_test_t *t)
     }
     //  Where: all dtypes, three-way broadcast
     {
-        zi_dtype_t dtypes [] = {ZI_F32, ZI_I64, ZI_BOOL};
+        zi_dtype_t dtypes [] = {ZI_F32, ZI_I64, ZI_BOOL, ZI_I32, ZI_I8, ZI_U8, ZI_F16};
         int64_t dc [] = {2, 1, 4}, dx [] = {3, 1}, dy [] = {1, 3, 4}, dscalar [] = {1};
         for (int shapes = 0; shapes < 3; shapes++)
-            for (int dtype_nbr = 0; dtype_nbr < 3; dtype_nbr++) {
+            for (int dtype_nbr = 0; dtype_nbr < 7; dtype_nbr++) {
                 zi_dtype_t dtype = dtypes [dtype_nbr];
                 zi_node_t *node = zi_node_new ("Where", "test");
                 zi_tensor_t *cond = shapes == 2? s_test_make (ZI_BOOL, 0, dscalar, 9, false):
@@ -1359,7 +1425,8 @@ zi_act_binary_test (zi_test_t *t)
         s_test_fails (t, node, 2, (zi_tensor_t *[]) {a, c}, "expected bool inputs, got float32");
         zi_node_destroy (&node);
         node = zi_node_new ("Less", "test");
-        s_test_fails (t, node, 2, (zi_tensor_t *[]) {flags, flags}, "expected float32 or int64 inputs, got bool");
+        s_test_fails (t, node, 2, (zi_tensor_t *[]) {flags, flags},
+                      "expected float32 or integer (int64, int32, int8, uint8) inputs, got bool");
         zi_node_destroy (&node);
         node = zi_node_new ("PRelu", "test");
         s_test_fails (t, node, 2, (zi_tensor_t *[]) {c, a}, "slope of shape [2, 3] does not broadcast to X of shape [3]");

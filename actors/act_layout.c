@@ -32,6 +32,7 @@
 //  Element types by size. may_alias: the same bytes are floats or ints to
 //  other kernels, and we must not let the optimiser assume otherwise.
 typedef uint8_t s_e1_t;
+typedef uint16_t s_e2_t __attribute__ ((may_alias));
 typedef uint32_t s_e4_t __attribute__ ((may_alias));
 typedef uint64_t s_e8_t __attribute__ ((may_alias));
 
@@ -149,6 +150,7 @@ s_row_##T (T *dst, const T *src, int64_t n, int64_t dst_step, int64_t src_step) 
             dst [item * dst_step] = src [item * src_step]; \
 }
 S_ROW_COPY (s_e1_t)
+S_ROW_COPY (s_e2_t)
 S_ROW_COPY (s_e4_t)
 S_ROW_COPY (s_e8_t)
 
@@ -164,6 +166,9 @@ s_row (void *dst, const void *src, int64_t n, int64_t dst_step, int64_t src_step
     else
     if (esize == 4)
         s_row_s_e4_t (dst, src, n, dst_step, src_step);
+    else
+    if (esize == 2)
+        s_row_s_e2_t (dst, src, n, dst_step, src_step);
     else
         s_row_s_e1_t (dst, src, n, dst_step, src_step);
 }
@@ -186,6 +191,7 @@ s_plane_##T (T *dst, const T *src, int64_t rows, int64_t cols, int64_t dst_row, 
     } \
 }
 S_PLANE_COPY (s_e1_t)
+S_PLANE_COPY (s_e2_t)
 S_PLANE_COPY (s_e4_t)
 S_PLANE_COPY (s_e8_t)
 
@@ -198,6 +204,9 @@ s_plane (void *dst, const void *src, int64_t rows, int64_t cols, int64_t dst_row
     else
     if (esize == 4)
         s_plane_s_e4_t (dst, src, rows, cols, dst_row, src_col);
+    else
+    if (esize == 2)
+        s_plane_s_e2_t (dst, src, rows, cols, dst_row, src_col);
     else
         s_plane_s_e1_t (dst, src, rows, cols, dst_row, src_col);
 }
@@ -710,18 +719,27 @@ s_gather_init (zi_node_t *node)
     return s_keep (node, &self, sizeof self);
 }
 
+//  Index item of int64 or int32 indices
+static inline int64_t
+s_index_at (const zi_tensor_t *indices, size_t item)
+{
+    return indices->dtype == ZI_I64? ((const int64_t *) indices->data) [item]
+                                   : ((const int32_t *) indices->data) [item];
+}
+
 //  Every index must name an entry; the data come from outside, so a bad
 //  one is an error and never a read out of bounds
 static int
 s_gather_check (const zi_tensor_t *indices, int axis, int64_t dim)
 {
-    const int64_t *index = indices->data;
     size_t count = zi_tensor_count (indices);
-    for (size_t item = 0; item < count; item++)
-        if (index [item] < -dim || index [item] >= dim)
+    for (size_t item = 0; item < count; item++) {
+        int64_t index = s_index_at (indices, item);
+        if (index < -dim || index >= dim)
             return zi_error ("index %lld (at %zu) is out of range for axis %d of size %lld "
-                             "(expected %lld..%lld)", (long long) index [item], item, axis,
+                             "(expected %lld..%lld)", (long long) index, item, axis,
                              (long long) dim, (long long) -dim, (long long) dim - 1);
+    }
     return 0;
 }
 
@@ -735,8 +753,8 @@ s_gather_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *cons
     int axis;
     if (s_axis (self->axis, data->ndim, "attribute 'axis' =", &axis))
         return -1;
-    if (indices->dtype != ZI_I64)
-        return zi_error ("input 1 (indices): expected int64, got %s",
+    if (indices->dtype != ZI_I64 && indices->dtype != ZI_I32)
+        return zi_error ("input 1 (indices): expected int64 or int32, got %s",
                          zi_dtype_name (indices->dtype));
     int rank = data->ndim - 1 + indices->ndim;
     if (rank > ZI_MAX_DIMS)
@@ -770,7 +788,15 @@ s_gather_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     int64_t n_indices = zi_tensor_count (indices);
     size_t block = zi_shape_count (rank - axis - 1, data->dims + axis + 1)
                  * zi_dtype_size (data->dtype);
+    //  int32 indices are widened once, into scratch memory
     const int64_t *index = indices->data;
+    if (indices->dtype == ZI_I32) {
+        int64_t *wide = zi_exec_scratch (exec, 0, (n_indices + 1) * sizeof (int64_t));
+        if (!wide)
+            return zi_error ("out of memory for %lld indices", (long long) n_indices);
+        zi_dtype_convert (wide, ZI_I64, indices->data, ZI_I32, (size_t) n_indices);
+        index = wide;
+    }
     char *dst = out [0]->data;
     for (int64_t row = 0; row < outer; row++) {
         const char *src = (const char *) data->data + row * dim * block;
@@ -1058,6 +1084,13 @@ s_fill (void *data, size_t count, const uint8_t *value, size_t esize)
             to [item] = fill;
     }
     else
+    if (esize == 2) {
+        s_e2_t fill, *to = data;
+        memcpy (&fill, value, 2);
+        for (size_t item = 0; item < count; item++)
+            to [item] = fill;
+    }
+    else
         memset (data, value [0], count);
 }
 
@@ -1074,15 +1107,7 @@ s_pad_constant (const zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t
     if (given && given->data && zi_tensor_count (given) > 0)
         memcpy (value, given->data, esize);
     else
-    if (data->dtype == ZI_F32)
-        memcpy (value, &self->value, 4);
-    else
-    if (data->dtype == ZI_I64) {
-        int64_t whole = (int64_t) self->value;
-        memcpy (value, &whole, 8);
-    }
-    else
-        value [0] = self->value != 0;
+        zi_dtype_convert (value, data->dtype, &self->value, ZI_F32, 1);
 
     int64_t src_strides [ZI_MAX_DIMS], dst_strides [ZI_MAX_DIMS];
     zi_shape_strides (data->ndim, data->dims, src_strides);
@@ -1115,6 +1140,7 @@ s_pick_##T (T *dst, const T *src, const int64_t *map, int64_t from, int64_t to) 
         dst [item] = src [map [item]]; \
 }
 S_PICK (s_e1_t)
+S_PICK (s_e2_t)
 S_PICK (s_e4_t)
 S_PICK (s_e8_t)
 
@@ -1127,6 +1153,9 @@ s_pick (void *dst, const void *src, const int64_t *map, int64_t from, int64_t to
     else
     if (esize == 4)
         s_pick_s_e4_t (dst, src, map, from, to);
+    else
+    if (esize == 2)
+        s_pick_s_e2_t (dst, src, map, from, to);
     else
         s_pick_s_e1_t (dst, src, map, from, to);
 }
@@ -1230,7 +1259,8 @@ const zi_op_t zi_op_Pad = {
 //  Self test. The references index every element explicitly: unravel the
 //  output index, work out the input index the op's definition names, copy.
 
-static const zi_dtype_t s_test_dtypes [] = {ZI_F32, ZI_I64, ZI_BOOL};
+static const zi_dtype_t s_test_dtypes [] = {ZI_F32, ZI_I64, ZI_BOOL, ZI_I32, ZI_I8, ZI_U8, ZI_F16};
+#define S_TEST_N_DTYPES 7
 
 static void
 s_test_unravel (int64_t flat, int ndim, const int64_t *dims, int64_t *index)
@@ -1325,7 +1355,7 @@ s_test_transpose (zi_test_t *t)
         {0, {0}, 0, {0}}                        //  a scalar
     };
     for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++)
-        for (int kind = 0; kind < 3; kind++) {
+        for (int kind = 0; kind < S_TEST_N_DTYPES; kind++) {
             int ndim = cases [index].ndim;
             int64_t perm [ZI_MAX_DIMS], out_dims [ZI_MAX_DIMS];
             for (int axis = 0; axis < ndim; axis++)
@@ -1426,7 +1456,7 @@ s_test_slice (zi_test_t *t)
         {9, 2, {0, 1}, {-1, 1000}, {0}, {0}, false}
     };
     for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++)
-        for (int kind = 0; kind < 3; kind++) {
+        for (int kind = 0; kind < S_TEST_N_DTYPES; kind++) {
             int n = cases [index].n;
             bool has_steps = cases [index].steps [0] != 0;
             zi_node_t *node = zi_node_new ("Slice", "test");
@@ -1534,7 +1564,7 @@ s_test_concat_split (zi_test_t *t)
     int64_t extents [] = {3, 1, 5, 0};
     int64_t axes [] = {1, -2, 1};
     for (int index = 0; index < 3; index++)
-        for (int kind = 0; kind < 3; kind++) {
+        for (int kind = 0; kind < S_TEST_N_DTYPES; kind++) {
             zi_dtype_t dtype = s_test_dtypes [kind];
             zi_tensor_t *inputs [3];
             int64_t total = 0;
@@ -1616,7 +1646,7 @@ s_test_concat_split (zi_test_t *t)
         {18, {3, 7, 2}, -1, 2, {0}, false, 2, {1, 1}}
     };
     for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++)
-        for (int kind = 0; kind < 3; kind++) {
+        for (int kind = 0; kind < S_TEST_N_DTYPES; kind++) {
             zi_dtype_t dtype = s_test_dtypes [kind];
             int n_outputs = cases [index].n_outputs;
             bool has_split = false;
@@ -1689,16 +1719,19 @@ s_test_gather (zi_test_t *t)
         {1, 1, {0}, {0}}                        //  no indices at all
     };
     for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++)
-        for (int kind = 0; kind < 3; kind++) {
+        for (int kind = 0; kind < S_TEST_N_DTYPES; kind++) {
             zi_dtype_t dtype = s_test_dtypes [kind];
             zi_node_t *node = zi_node_new ("Gather", "test");
             zi_node_set_int (node, "axis", cases [index].axis);
             int n_indices = (int) zi_shape_count (cases [index].ndim, cases [index].index_dims);
+            //  Indices as int64, or int32 every other dtype
+            zi_dtype_t index_type = kind % 2? ZI_I32: ZI_I64;
             zi_tensor_t *inputs [2] = {
                 zi_test_data (dtype, 3, dims, index),
-                zi_tensor_new (ZI_I64, cases [index].ndim, cases [index].index_dims)
+                zi_tensor_new (index_type, cases [index].ndim, cases [index].index_dims)
             };
-            memcpy (inputs [1]->data, cases [index].indices, n_indices * sizeof (int64_t));
+            zi_dtype_convert (inputs [1]->data, index_type, cases [index].indices, ZI_I64,
+                              n_indices);
             zi_tensor_t *got = s_test_run1 (node, 2, inputs);
             int axis = (int) (cases [index].axis < 0? cases [index].axis + 3: cases [index].axis);
             //  Output shape: data dims before the axis, index dims, the rest
@@ -1778,7 +1811,7 @@ s_test_expand_tile (zi_test_t *t)
         {2, {2, 1}, 2, {2, 0}}                  //  to an empty tensor
     };
     for (size_t index = 0; index < sizeof expands / sizeof expands [0]; index++)
-        for (int kind = 0; kind < 3; kind++) {
+        for (int kind = 0; kind < S_TEST_N_DTYPES; kind++) {
             zi_dtype_t dtype = s_test_dtypes [kind];
             int ndim = expands [index].ndim, n_shape = expands [index].n_shape;
             zi_tensor_t *inputs [2] = {
@@ -1833,7 +1866,7 @@ s_test_expand_tile (zi_test_t *t)
         {3, {3, 2, 2}, {1, 3, 1}}
     };
     for (size_t index = 0; index < sizeof tiles / sizeof tiles [0]; index++)
-        for (int kind = 0; kind < 3; kind++) {
+        for (int kind = 0; kind < S_TEST_N_DTYPES; kind++) {
             zi_dtype_t dtype = s_test_dtypes [kind];
             int ndim = tiles [index].ndim;
             inputs [0] = zi_test_data (dtype, ndim, tiles [index].dims, index);
@@ -1911,7 +1944,7 @@ s_test_pad (zi_test_t *t)
         {13, 1, 1, {1}, {2, 3}, 0, {0}, 0}                            //  one element
     };
     for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++)
-        for (int kind = 0; kind < 3; kind++) {
+        for (int kind = 0; kind < S_TEST_N_DTYPES; kind++) {
             zi_dtype_t dtype = s_test_dtypes [kind];
             int ndim = cases [index].ndim, n_axes = cases [index].n_axes;
             int n_pads = 2 * (n_axes? n_axes: ndim);
@@ -1923,13 +1956,8 @@ s_test_pad (zi_test_t *t)
             //  The fill value as the data's type
             zi_tensor_t *fill = zi_tensor_new (dtype, 0, NULL);
             double value = cases [index].value;
-            if (dtype == ZI_F32)
-                *(float *) fill->data = (float) value;
-            else
-            if (dtype == ZI_I64)
-                *(int64_t *) fill->data = (int64_t) value;
-            else
-                *(uint8_t *) fill->data = value != 0;
+            float real = (float) value;
+            zi_dtype_convert (fill->data, dtype, &real, ZI_F32, 1);
             if (node->opset < 11) {
                 zi_node_set_ints (node, "pads", n_pads, cases [index].pads);
                 if (value != 0)

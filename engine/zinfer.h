@@ -36,9 +36,13 @@ extern "C" {
 //  Element types. The values are ONNX's TensorProto.DataType codes so that
 //  they travel unchanged from model files to wire headers.
 typedef enum {
-    ZI_F32  = 1,
-    ZI_I64  = 7,
-    ZI_BOOL = 9                 //  one byte per element, 0 or 1
+    ZI_F32  = 1,                //  float32
+    ZI_U8   = 2,                //  uint8
+    ZI_I8   = 3,                //  int8
+    ZI_I32  = 6,                //  int32
+    ZI_I64  = 7,                //  int64
+    ZI_BOOL = 9,                //  one byte per element, 0 or 1
+    ZI_F16  = 10                //  IEEE half; models compute it in float32
 } zi_dtype_t;
 
 typedef struct zi_tensor_t zi_tensor_t;
@@ -96,7 +100,8 @@ size_t
 //  Size of one element of a dtype, 0 for an unknown dtype
 size_t
     zi_dtype_size (int dtype);
-//  "float32", "int64", "bool", or "dtype N"
+//  "float32", "float16", "int64", "int32", "int8", "uint8", "bool", or
+//  "dtype N" for any other code
 const char *
     zi_dtype_name (int dtype);
 
@@ -104,7 +109,8 @@ const char *
 char *
     zi_shape_str (int ndim, const int64_t *dims, char *buf, size_t size);
 
-//  Read and write numpy .npy files (float32, int64, bool; C order)
+//  Read and write numpy .npy files (C order): float32, float16, int64,
+//  int32, int8, uint8 and bool as they are; float64 is read as float32
 zi_tensor_t *
     zi_npy_load (const char *path);
 zi_tensor_t *

@@ -241,19 +241,20 @@ zi_cli_summarise (const char *name, const zi_tensor_t *tensor)
     zi_shape_str (tensor->ndim, tensor->dims, shape, sizeof shape);
     printf ("output '%s': %s %s", name, zi_dtype_name (tensor->dtype), shape);
     size_t count = zi_tensor_count (tensor);
-    if (tensor->dtype == ZI_F32 && count > 0) {
-        const float *data = tensor->data;
-        double sum = 0;
-        size_t top = 0, bottom = 0;
+    if (tensor->dtype != ZI_BOOL && count > 0) {
+        double sum = 0, low = zi_dtype_get (tensor->data, tensor->dtype, 0), high = low;
+        size_t top = 0;
         for (size_t item = 0; item < count; item++) {
-            sum += data [item];
-            if (data [item] > data [top])
+            double value = zi_dtype_get (tensor->data, tensor->dtype, item);
+            sum += value;
+            if (value > high) {
+                high = value;
                 top = item;
-            if (data [item] < data [bottom])
-                bottom = item;
+            }
+            if (value < low)
+                low = value;
         }
-        printf ("  min %.6g  max %.6g  mean %.6g  argmax %zu",
-                data [bottom], data [top], sum / count, top);
+        printf ("  min %.6g  max %.6g  mean %.6g  argmax %zu", low, high, sum / count, top);
     }
     printf ("\n");
 }

@@ -255,6 +255,19 @@ zi_cli_run (int argc, char **argv)
             zi_cli_fail ("run", "%s", zi_error_text ());
             goto done;
         }
+        //  An int32 .npy for an int64 input and the like: exact, so taken
+        const zi_graph_t *graph = model->graph;
+        zi_dtype_t declared = graph->values [graph->inputs [slot]].info.dtype;
+        if (tensors [slot]->dtype != declared
+        &&  zi_dtype_widens (tensors [slot]->dtype, declared)) {
+            zi_tensor_t *wide = zi_tensor_convert (tensors [slot], declared);
+            if (!wide) {
+                zi_cli_fail ("run", "%s: %s", inputs [index].path, zi_error_text ());
+                goto done;
+            }
+            zi_tensor_destroy (&tensors [slot]);
+            tensors [slot] = wide;
+        }
     }
     //  Outputs are checked before anything runs
     for (int index = 0; index < n_outputs; index++) {

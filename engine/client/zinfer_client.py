@@ -46,9 +46,13 @@ SPARE_BLOCKS = 64
 GATEWAY = 0xFFFF
 MAX_ATTEMPTS = 5        # a request sent this often without an answer is given up,
 GIVE_UP_AFTER = 30.0    # ... once this many seconds have passed since it was first sent
-DTYPES = {np.dtype(np.float32): 1, np.dtype(np.int64): 7, np.dtype(np.bool_): 9}
-# What `zinfer run` converts .npy files to, and so does the client
-WIDENED = {np.dtype(np.float64): np.dtype(np.float32), np.dtype(np.int32): np.dtype(np.int64)}
+# The wire's element types, ONNX's TensorProto codes (docs/protocol.md)
+DTYPES = {np.dtype(np.float32): 1, np.dtype(np.uint8): 2, np.dtype(np.int8): 3,
+          np.dtype(np.int32): 6, np.dtype(np.int64): 7, np.dtype(np.bool_): 9,
+          np.dtype(np.float16): 10}
+# What `zinfer run` converts .npy files to, and so does the client; the
+# gateway itself widens int32 to an int64 input, float16 to float32 and so on
+WIDENED = {np.dtype(np.float64): np.dtype(np.float32)}
 NUMPY = {code: dtype for dtype, code in DTYPES.items()}
 
 
@@ -373,7 +377,7 @@ class Client:
     def _arrays_of(self, inputs):
         """The request's arrays in input order, from one array, a list or
         tuple of them, or a dict by input name; converted as `zinfer run`
-        converts .npy files (float64 to float32, int32 to int64)"""
+        converts .npy files (float64 to float32)"""
         if isinstance(inputs, np.ndarray):
             inputs = [inputs]
         elif isinstance(inputs, dict):
@@ -396,7 +400,7 @@ class Client:
                 x = x.astype(WIDENED[x.dtype])
             if x.dtype not in DTYPES:
                 raise TypeError(f"input {slot}: unsupported dtype {x.dtype} (float32 or "
-                                "float64, int64 or int32, bool)")
+                                "float64, float16, int64, int32, int8, uint8, bool)")
             arrays.append(np.ascontiguousarray(x))
         return arrays
 

@@ -4,8 +4,10 @@
     Format (numpy's NEP 1): magic "\x93NUMPY", version byte pair, header
     length (2 bytes in v1, 4 in v2/v3), then a Python dict literal such as
     {'descr': '<f4', 'fortran_order': False, 'shape': (1, 3), } and the raw
-    C-order data. We read little-endian float32, int64, int32 (widened to
-    int64), float64 (narrowed to float32) and bool; we write v1.
+    C-order data. We read and write little-endian float32 '<f4', float16
+    '<f2', int64 '<i8', int32 '<i4', int8 '|i1', uint8 '|u1' and bool
+    '|b1' as they are, and read float64 '<f8' narrowed to float32 (zinfer
+    has no float64 tensors); we write v1.
     =========================================================================
 */
 
@@ -38,10 +40,22 @@ s_header_value (const char *header, const char *key)
     return at;
 }
 
-typedef enum { S_F32, S_F64, S_I64, S_I32, S_BOOL } s_descr_t;
+//  The element types, as numpy spells them; the first of a dtype's
+//  spellings is the one written
+static const struct {
+    const char *descr;          //  numpy's type string
+    zi_dtype_t dtype;           //  the tensor's dtype
+    size_t size;                //  bytes per element in the file
+} s_descrs [] = {
+    {"<f4", ZI_F32, 4}, {"<f8", ZI_F32, 8}, {"<f2", ZI_F16, 2}, {"<i8", ZI_I64, 8},
+    {"<i4", ZI_I32, 4}, {"|i1", ZI_I8, 1}, {"<i1", ZI_I8, 1}, {"|u1", ZI_U8, 1},
+    {"<u1", ZI_U8, 1}, {"|b1", ZI_BOOL, 1}
+};
+#define S_N_DESCRS ((int) (sizeof s_descrs / sizeof s_descrs [0]))
 
+//  Parses the header dict: which entry of s_descrs, the shape
 static int
-s_parse_header (const char *path, const char *header, s_descr_t *descr,
+s_parse_header (const char *path, const char *header, int *descr,
                 int *ndim, int64_t *dims)
 {
     const char *value = s_header_value (header, "descr");
@@ -49,23 +63,13 @@ s_parse_header (const char *path, const char *header, s_descr_t *descr,
         return zi_error ("%s: .npy header has no 'descr'", path);
     char type [16] = "";
     sscanf (value + 1, "%15[^'\"]", type);
-    if (strcmp (type, "<f4") == 0)
-        *descr = S_F32;
-    else
-    if (strcmp (type, "<f8") == 0)
-        *descr = S_F64;
-    else
-    if (strcmp (type, "<i8") == 0)
-        *descr = S_I64;
-    else
-    if (strcmp (type, "<i4") == 0)
-        *descr = S_I32;
-    else
-    if (strcmp (type, "|b1") == 0)
-        *descr = S_BOOL;
-    else
-        return zi_error ("%s: element type '%s' is not supported "
-                         "(expected <f4, <f8, <i8, <i4 or |b1)", path, type);
+    *descr = -1;
+    for (int index = 0; index < S_N_DESCRS; index++)
+        if (strcmp (type, s_descrs [index].descr) == 0)
+            *descr = index;
+    if (*descr < 0)
+        return zi_error ("%s: element type '%s' is not supported (expected <f4, <f2, <f8, "
+                         "<i8, <i4, |i1, |u1 or |b1)", path, type);
 
     value = s_header_value (header, "fortran_order");
     if (!value)
@@ -132,7 +136,7 @@ s_load_file (const char *path, FILE *file)
         free (header);
         return NULL;
     }
-    s_descr_t descr = S_F32;
+    int descr = 0;
     int ndim = 0;
     int64_t dims [ZI_MAX_DIMS];
     int rc = s_parse_header (path, header, &descr, &ndim, dims);
@@ -140,22 +144,21 @@ s_load_file (const char *path, FILE *file)
     if (rc)
         return NULL;
 
-    zi_dtype_t dtype = descr == S_F32 || descr == S_F64? ZI_F32:
-                       descr == S_BOOL? ZI_BOOL: ZI_I64;
+    zi_dtype_t dtype = s_descrs [descr].dtype;
+    size_t file_size = s_descrs [descr].size;
     //  Does the file hold what the header declares? Checked before
     //  allocating: a small file may declare a huge shape
     int64_t declared = zi_shape_count (ndim, dims);
-    size_t element = descr == S_F64 || descr == S_I64? 8: descr == S_BOOL? 1: 4;
     long here = ftell (file);
     if (declared >= 0 && here >= 0 && fseek (file, 0, SEEK_END) == 0) {
         long end = ftell (file);
         fseek (file, here, SEEK_SET);
-        if (end >= here && (uint64_t) declared > (uint64_t) (end - here) / element) {
+        if (end >= here && (uint64_t) declared > (uint64_t) (end - here) / file_size) {
             char shape [128];
             zi_error ("%s: truncated: shape %s needs %lld elements of %zu bytes, the file "
                       "holds %ld bytes after its header", path,
                       zi_shape_str (ndim, dims, shape, sizeof shape), (long long) declared,
-                      element, end - here);
+                      file_size, end - here);
             return NULL;
         }
     }
@@ -165,31 +168,20 @@ s_load_file (const char *path, FILE *file)
         return NULL;
     }
     size_t count = zi_tensor_count (tensor);
-    size_t file_size = descr == S_F64 || descr == S_I64? 8: descr == S_BOOL? 1: 4;
     if (file_size == zi_dtype_size (dtype)) {
         if (fread (tensor->data, file_size, count, file) != count)
             goto truncated;
     }
     else {
-        //  Convert element by element through a small buffer
-        unsigned char buffer [4096];
-        size_t per = sizeof buffer / file_size;
+        //  float64, narrowed through a small buffer
+        double buffer [512];
+        size_t per = sizeof buffer / sizeof buffer [0];
         for (size_t done = 0; done < count; ) {
             size_t chunk = count - done < per? count - done: per;
             if (fread (buffer, file_size, chunk, file) != chunk)
                 goto truncated;
-            for (size_t item = 0; item < chunk; item++) {
-                if (descr == S_F64) {
-                    double value;
-                    memcpy (&value, buffer + item * 8, 8);
-                    ((float *) tensor->data) [done + item] = (float) value;
-                }
-                else {
-                    int32_t value;
-                    memcpy (&value, buffer + item * 4, 4);
-                    ((int64_t *) tensor->data) [done + item] = value;
-                }
-            }
+            for (size_t item = 0; item < chunk; item++)
+                ((float *) tensor->data) [done + item] = (float) buffer [item];
             done += chunk;
         }
     }
@@ -233,8 +225,12 @@ zi_npy_load_buffer (const void *data, size_t size, const char *name)
 int
 zi_npy_save (const zi_tensor_t *tensor, const char *path)
 {
-    const char *descr = tensor->dtype == ZI_F32? "<f4":
-                        tensor->dtype == ZI_I64? "<i8": "|b1";
+    const char *descr = NULL;
+    for (int index = S_N_DESCRS - 1; index >= 0; index--)
+        if (s_descrs [index].dtype == tensor->dtype)
+            descr = s_descrs [index].descr;
+    if (!descr)
+        return zi_error ("%s: cannot save a tensor of %s", path, zi_dtype_name (tensor->dtype));
     char header [512];
     int used = snprintf (header, sizeof header,
                          "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
@@ -290,6 +286,27 @@ zi_npy_test (zi_test_t *t)
               "int64 round trip");
     zi_tensor_destroy (&back);
     zi_tensor_destroy (&ints);
+
+    //  Every dtype comes back as it went, under numpy's name for it
+    zi_dtype_t dtypes [] = {ZI_F16, ZI_I32, ZI_I8, ZI_U8, ZI_BOOL};
+    const char *descrs [] = {"'<f2'", "'<i4'", "'|i1'", "'|u1'", "'|b1'"};
+    for (int index = 0; index < 5; index++) {
+        zi_tensor_t *data = zi_test_data (dtypes [index], 2, (int64_t []) {3, 7}, 5);
+        ZI_CHECK (t, zi_npy_save (data, path) == 0, "save %s", zi_dtype_name (dtypes [index]));
+        char header [128] = "";
+        FILE *file = fopen (path, "rb");
+        size_t got = fread (header, 1, sizeof header - 1, file);
+        fclose (file);
+        header [got] = 0;
+        ZI_CHECK (t, strstr (header + 10, descrs [index]) != NULL, "%s written as %s",
+                  zi_dtype_name (dtypes [index]), descrs [index]);
+        back = zi_npy_load (path);
+        ZI_CHECK (t, back && zi_tensor_same_shape (back, data)
+                  && memcmp (back->data, data->data, data->nbytes) == 0, "%s round trip",
+                  zi_dtype_name (dtypes [index]));
+        zi_tensor_destroy (&back);
+        zi_tensor_destroy (&data);
+    }
 
     //  Truncate the float file: a clear error, no crash
     ZI_CHECK (t, zi_npy_save (tensor, path) == 0, "save again");

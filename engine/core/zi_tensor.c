@@ -37,31 +37,6 @@ s_free_aligned (void *data, void *hint)
     zi_free (data);
 }
 
-size_t
-zi_dtype_size (int dtype)
-{
-    switch (dtype) {
-        case ZI_F32:  return 4;
-        case ZI_I64:  return 8;
-        case ZI_BOOL: return 1;
-        default:      return 0;
-    }
-}
-
-const char *
-zi_dtype_name (int dtype)
-{
-    static _Thread_local char other [32];
-    switch (dtype) {
-        case ZI_F32:  return "float32";
-        case ZI_I64:  return "int64";
-        case ZI_BOOL: return "bool";
-        default:
-            snprintf (other, sizeof other, "dtype %d", dtype);
-            return other;
-    }
-}
-
 int64_t
 zi_shape_count (int ndim, const int64_t *dims)
 {
@@ -249,10 +224,11 @@ zi_input_ints (const zi_tensor_t *tensor, int64_t *values, int max, const char *
     if (count > max)
         return zi_error ("%s has %lld values, at most %d supported",
                          what, (long long) count, max);
+    if (zi_dtype_is_int (tensor->dtype)) {
+        zi_dtype_convert (values, ZI_I64, tensor->data, tensor->dtype, (size_t) count);
+        return (int) count;
+    }
     for (int64_t item = 0; item < count; item++) {
-        if (tensor->dtype == ZI_I64)
-            values [item] = ((const int64_t *) tensor->data) [item];
-        else
         if (tensor->dtype == ZI_F32) {
             //  A float outside int64's range (or NaN) would be undefined
             //  behaviour to convert
@@ -268,27 +244,6 @@ zi_input_ints (const zi_tensor_t *tensor, int64_t *values, int max, const char *
     return (int) count;
 }
 
-
-float
-zi_half_to_float (uint16_t half)
-{
-    uint32_t sign = (uint32_t) (half >> 15) << 31;
-    int exponent = (half >> 10) & 0x1f;
-    uint32_t mantissa = half & 0x3ff;
-    float value;
-    if (exponent == 0)
-        value = ldexpf ((float) mantissa, -24);
-    else
-    if (exponent == 31)
-        value = mantissa? NAN: INFINITY;
-    else
-        value = ldexpf ((float) (mantissa | 0x400), exponent - 25);
-    uint32_t bits;
-    memcpy (&bits, &value, 4);
-    bits |= sign;
-    memcpy (&value, &bits, 4);
-    return value;
-}
 
 void
 zi_tensor_test (zi_test_t *t)

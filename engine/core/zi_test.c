@@ -143,10 +143,25 @@ zi_test_data (zi_dtype_t dtype, int ndim, const int64_t *dims, uint32_t seed)
     size_t count = zi_tensor_count (tensor);
     for (size_t item = 0; item < count; item++) {
         int64_t value = (int64_t) ((item + 1) * 2654435761u ^ seed) % 1000 - 500;
-        if (dtype == ZI_I64)
-            ((int64_t *) tensor->data) [item] = value * 1000003;
-        else
-            ((uint8_t *) tensor->data) [item] = (value & 4) != 0;
+        switch (dtype) {
+            case ZI_I64:
+                ((int64_t *) tensor->data) [item] = value * 1000003;
+                break;
+            case ZI_I32:
+                ((int32_t *) tensor->data) [item] = (int32_t) value * 1009;
+                break;
+            case ZI_I8:
+                ((int8_t *) tensor->data) [item] = (int8_t) (value % 128);
+                break;
+            case ZI_U8:
+                ((uint8_t *) tensor->data) [item] = (uint8_t) (value + 500) % 256;
+                break;
+            case ZI_F16:
+                ((uint16_t *) tensor->data) [item] = zi_float_to_half ((float) value / 256);
+                break;
+            default:
+                ((uint8_t *) tensor->data) [item] = (value & 4) != 0;
+        }
     }
     return tensor;
 }

@@ -71,6 +71,7 @@ s_tensor_from_proto (Onnx__TensorProto *proto, const char *what)
         return NULL;
     }
     int type = proto->has_data_type? proto->data_type: 0;
+    //  float16 and float64 weights become float32: models compute in it
     zi_dtype_t dtype;
     size_t file_size;           //  bytes per element in raw_data
     switch (type) {
@@ -78,11 +79,14 @@ s_tensor_from_proto (Onnx__TensorProto *proto, const char *what)
         case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE:  dtype = ZI_F32;  file_size = 8; break;
         case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: dtype = ZI_F32;  file_size = 2; break;
         case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:   dtype = ZI_I64;  file_size = 8; break;
-        case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:   dtype = ZI_I64;  file_size = 4; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:   dtype = ZI_I32;  file_size = 4; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:    dtype = ZI_I8;   file_size = 1; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:   dtype = ZI_U8;   file_size = 1; break;
         case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL:    dtype = ZI_BOOL; file_size = 1; break;
         default:
-            zi_error ("%s: element type %d is not supported "
-                      "(supported: float, double, float16, int64, int32, bool)", what, type);
+            zi_error ("%s: element type %d (%s) is not supported (supported: float, double, "
+                      "float16, int64, int32, int8, uint8, bool)", what, type,
+                      zi_onnx_type_name (type));
             return NULL;
     }
     int64_t dims [ZI_MAX_DIMS];
@@ -122,7 +126,7 @@ s_tensor_from_proto (Onnx__TensorProto *proto, const char *what)
         field = "int64_data";
     }
     else {
-        have = proto->n_int32_data;     //  int32, bool and float16 live here
+        have = proto->n_int32_data;     //  int32, int8, uint8, bool and float16
         field = "int32_data";
     }
     //  Checked before allocating: a small file may declare a huge shape
@@ -133,8 +137,8 @@ s_tensor_from_proto (Onnx__TensorProto *proto, const char *what)
         return NULL;
     }
     const unsigned char *raw = proto->has_raw_data? proto->raw_data.data: NULL;
-    bool same_layout = type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
-                    || type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+    bool same_layout = file_size == zi_dtype_size (dtype)
+                    && type != ONNX__TENSOR_PROTO__DATA_TYPE__BOOL;
     if (raw && count && same_layout && (uintptr_t) raw % 64 == 0) {
         zi_tensor_t *tensor = zi_tensor_wrap (dtype, (int) proto->n_dims, dims,
                                               proto->raw_data.data, s_free_raw, NULL);
@@ -196,9 +200,18 @@ s_tensor_from_proto (Onnx__TensorProto *proto, const char *what)
                     memcpy (&value, raw + item * 4, 4);
                 else
                     value = proto->int32_data [item];
-                ((int64_t *) tensor->data) [item] = value;
+                ((int32_t *) tensor->data) [item] = value;
                 break;
             }
+            //  The typed field holds each 8-bit value in an int32
+            case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
+                ((int8_t *) tensor->data) [item] =
+                    raw? (int8_t) raw [item]: (int8_t) proto->int32_data [item];
+                break;
+            case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
+                ((uint8_t *) tensor->data) [item] =
+                    raw? raw [item]: (uint8_t) proto->int32_data [item];
+                break;
             default:
                 ((unsigned char *) tensor->data) [item] =
                     (raw? raw [item]: proto->int32_data [item]) != 0;
@@ -317,11 +330,13 @@ s_import_value_info (zi_graph_t *graph, const Onnx__ValueInfoProto *info, bool r
     }
     const Onnx__TypeProto__Tensor *tensor = type->tensor_type;
     int elem = tensor->has_elem_type? tensor->elem_type: 0;
-    zi_dtype_t dtype = elem == 1? ZI_F32: elem == 7? ZI_I64: elem == 9? ZI_BOOL: 0;
+    //  The dtype codes are ONNX's
+    zi_dtype_t dtype = zi_dtype_size (elem)? (zi_dtype_t) elem: 0;
     if (!dtype) {
         if (required)
-            return zi_error ("graph input '%s': element type %d is not supported "
-                             "(supported: float, int64, bool)", info->name, elem);
+            return zi_error ("graph input '%s': element type %d (%s) is not supported "
+                             "(supported: %s)", info->name, elem, zi_onnx_type_name (elem),
+                             zi_dtype_list ());
         return index;
     }
     if (!tensor->shape)
@@ -491,6 +506,9 @@ s_import_subgraph (const Onnx__GraphProto *proto, int opset, const char *what)
     }
     return graph;
 }
+static void
+    s_float16_as_float32 (zi_graph_t *graph, const Onnx__GraphProto *proto, zhashx_t *names,
+                          bool subgraph);
 
 static int
 s_import_graph (zi_graph_t *graph, const Onnx__GraphProto *proto, bool subgraph)
@@ -560,8 +578,111 @@ s_import_graph (zi_graph_t *graph, const Onnx__GraphProto *proto, bool subgraph)
     }
     zhashx_t *names = zhashx_new ();    //  node names taken so far
     int rc = s_import_nodes (graph, proto, names);
+    if (rc == 0)
+        s_float16_as_float32 (graph, proto, names, subgraph);
     zhashx_destroy (&names);
     return rc;
+}
+
+//  Adds a node Cast (to) from value from into value into, named after
+//  into and unique among names
+static void
+s_add_cast (zi_graph_t *graph, zhashx_t *names, int from, int into, int to)
+{
+    char name [256];
+    snprintf (name, sizeof name, "%.200s/Cast", graph->values [into].name);
+    for (int suffix = 2; zhashx_lookup (names, name); suffix++)
+        snprintf (name, sizeof name, "%.200s/Cast_%d", graph->values [into].name, suffix);
+    zhashx_insert (names, name, (void *) 1);
+    zi_node_t *node = zi_node_new ("Cast", name);
+    node->opset = graph->opset;
+    node->n_inputs = node->n_outputs = 1;
+    node->inputs = malloc (sizeof (int));
+    node->outputs = malloc (sizeof (int));
+    assert (node->inputs && node->outputs);
+    node->inputs [0] = from;
+    node->outputs [0] = into;
+    zi_node_set_int (node, "to", to);
+    zi_graph_add_node (graph, node);
+    zi_node_destroy (&node);
+}
+
+//  Points every node input that reads value from at value into instead,
+//  among the first n_nodes nodes
+static void
+s_rewire (zi_graph_t *graph, int n_nodes, int from, int into)
+{
+    for (int index = 0; index < n_nodes; index++)
+        for (int slot = 0; slot < graph->nodes [index].n_inputs; slot++)
+            if (graph->nodes [index].inputs [slot] == from)
+                graph->nodes [index].inputs [slot] = into;
+}
+
+//  A new value named after value and what it holds
+static int
+s_value_beside (zi_graph_t *graph, int value, const char *what)
+{
+    char name [320];
+    snprintf (name, sizeof name, "%.256s/%s", graph->values [value].name, what);
+    return zi_graph_new_value (graph, name);
+}
+
+//  float16 models compute in float32. Weights and constants were widened
+//  as they were read; what is left are the places where the model itself
+//  holds float16 values, and each gets a Cast so that every op sees
+//  float32 while the model keeps its float16 inputs, outputs and roundings:
+//  - a float16 graph input is cast to float32 before anything reads it;
+//  - a model's Cast to float16 keeps its float16 output (the rounding is
+//    the model's) and a Cast to float32 follows it for its readers;
+//  - a graph output declared float16 is cast from the float32 its node
+//    computes, unless a Cast to float16 makes it already.
+//  A subgraph (If, Loop, Scan) gets the second only: its inputs and
+//  outputs are its node's business
+static void
+s_float16_as_float32 (zi_graph_t *graph, const Onnx__GraphProto *proto, zhashx_t *names,
+                      bool subgraph)
+{
+    int n_nodes = graph->n_nodes;       //  the model's own, before the casts
+    for (int index = 0; index < graph->n_inputs && !subgraph; index++) {
+        int value = graph->inputs [index];
+        if (graph->values [value].info.dtype != ZI_F16)
+            continue;
+        int wide = s_value_beside (graph, value, "float32");
+        s_rewire (graph, n_nodes, value, wide);
+        s_add_cast (graph, names, value, wide, ZI_F32);
+    }
+    for (int index = 0; index < n_nodes; index++) {
+        zi_node_t *node = &graph->nodes [index];
+        if (strcmp (node->op_type, "Cast") || zi_node_attr_int (node, "to", 0) != ZI_F16
+        ||  node->n_outputs < 1 || node->outputs [0] < 0)
+            continue;
+        int value = node->outputs [0];
+        int wide = s_value_beside (graph, value, "float32");
+        s_rewire (graph, n_nodes, value, wide);
+        s_add_cast (graph, names, value, wide, ZI_F32);
+    }
+    for (size_t index = 0; index < proto->n_output && !subgraph; index++) {
+        const Onnx__TypeProto *type = proto->output [index]->type;
+        if (!type || type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE
+        ||  !type->tensor_type->has_elem_type || type->tensor_type->elem_type != ZI_F16)
+            continue;
+        int value = graph->outputs [index];
+        zi_node_t *producer = NULL;
+        int producer_slot = -1;
+        for (int other = 0; other < n_nodes && !producer; other++)
+            for (int slot = 0; slot < graph->nodes [other].n_outputs; slot++)
+                if (graph->nodes [other].outputs [slot] == value) {
+                    producer = &graph->nodes [other];
+                    producer_slot = slot;
+                }
+        if (!producer || (strcmp (producer->op_type, "Cast") == 0
+                          && zi_node_attr_int (producer, "to", 0) == ZI_F16))
+            continue;       //  a graph input, a constant, or float16 already
+        int wide = s_value_beside (graph, value, "float32");
+        producer->outputs [producer_slot] = wide;
+        s_rewire (graph, n_nodes, value, wide);
+        s_add_cast (graph, names, wide, value, ZI_F16);
+    }
 }
 
 static int
@@ -851,6 +972,9 @@ typedef struct {
     Onnx__TensorShapeProto input_shape;
     Onnx__TensorShapeProto__Dimension input_dims [2];
     Onnx__TensorShapeProto__Dimension *input_dim_list [2];
+    Onnx__TypeProto output_type;
+    Onnx__TypeProto__Tensor output_tensor;
+    int32_t typed_values [4];
 } s_test_model_t;
 
 static void
@@ -924,6 +1048,10 @@ s_test_model_init (s_test_model_t *m)
     m->inputs [0] = &m->input;
     m->graph.n_input = 1;
     m->graph.input = m->inputs;
+    onnx__type_proto__init (&m->output_type);
+    onnx__type_proto__tensor__init (&m->output_tensor);
+    m->output_type.value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    m->output_type.tensor_type = &m->output_tensor;
     m->output.name = "y";
     m->outputs [0] = &m->output;
     m->graph.n_output = 1;
@@ -1000,6 +1128,68 @@ zi_onnx_test (zi_test_t *t)
     ZI_CHECK (t, s_test_import (&m, 0) == NULL && strstr (zi_error_text (), "com.microsoft"),
               "foreign domain: %s", zi_error_text ());
     m.node.domain = NULL;
+
+    //  int8 in and out, the weights in the typed field (int32_data)
+    m.input_tensor.elem_type = ZI_I8;
+    m.weight.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__INT8;
+    m.weight.has_raw_data = 0;
+    int32_t typed [4] = {-128, -1, 5, 127};
+    memcpy (m.typed_values, typed, sizeof typed);
+    m.weight.n_int32_data = 4;
+    m.weight.int32_data = m.typed_values;
+    graph = s_test_import (&m, 0);
+    ZI_CHECK (t, graph && graph->values [graph->inputs [0]].info.dtype == ZI_I8,
+              "an int8 input: %s", zi_error_text ());
+    if (graph) {
+        zi_model_t model = {.source = "test", .graph = graph};
+        zi_session_t *session = zi_session_new (&model, NULL);
+        zi_tensor_t *input = zi_tensor_new (ZI_I8, 2, (int64_t []) {1, 4}), *output = NULL;
+        memcpy (input->data, (int8_t []) {1, 2, 3, -4}, 4);
+        ZI_CHECK (t, zi_session_run (session, &input, &output) == 0 && output->dtype == ZI_I8
+                  && memcmp (output->data, (int8_t []) {-127, 1, 8, 123}, 4) == 0,
+                  "int8 weights from int32_data, added: %s", zi_error_text ());
+        zi_tensor_destroy (&output);
+        zi_tensor_destroy (&input);
+        zi_session_destroy (&session);
+        zi_graph_destroy (&graph);
+    }
+    m.weight.n_int32_data = 0;
+
+    //  A float16 model computes in float32: its input cast after it
+    //  arrives, its output declared float16 cast before it leaves, the
+    //  weights (float16 in raw_data) widened
+    uint16_t halves [4] = {0x3c00, 0xc000, 0x3800, 0x0000};    //  1, -2, 0.5, 0
+    m.input_tensor.elem_type = ZI_F16;
+    m.output_tensor.has_elem_type = 1;
+    m.output_tensor.elem_type = ZI_F16;
+    m.output.type = &m.output_type;
+    m.weight.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16;
+    m.weight.has_raw_data = 1;
+    m.weight.raw_data.len = sizeof halves;
+    m.weight.raw_data.data = (uint8_t *) halves;
+    graph = s_test_import (&m, 0);
+    ZI_CHECK (t, graph && graph->n_nodes == 3
+              && graph->values [graph->inputs [0]].info.dtype == ZI_F16,
+              "float16 model: Cast, Add, Cast: %s", zi_error_text ());
+    if (graph) {
+        zi_model_t model = {.source = "test", .graph = graph};
+        zi_session_t *session = zi_session_new (&model, NULL);
+        zi_tensor_t *input = zi_tensor_new (ZI_F16, 2, (int64_t []) {1, 4}), *output = NULL;
+        memcpy (input->data, (uint16_t []) {0x3c00, 0x3c00, 0x3c00, 0x7bff}, 8);
+        bool ok = zi_session_run (session, &input, &output) == 0 && output->dtype == ZI_F16;
+        //  2, -1, 1.5, 65504 (the largest half stays finite)
+        ok = ok && memcmp (output->data, (uint16_t []) {0x4000, 0xbc00, 0x3e00, 0x7bff}, 8) == 0;
+        ZI_CHECK (t, ok, "float16 in, float16 out: %s", zi_error_text ());
+        zi_tensor_destroy (&output);
+        zi_tensor_destroy (&input);
+        zi_session_destroy (&session);
+        zi_graph_destroy (&graph);
+    }
+    m.input_tensor.elem_type = ZI_F32;
+    m.output.type = NULL;
+    m.weight.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    m.weight.raw_data.len = sizeof m.weight_values;
+    m.weight.raw_data.data = (uint8_t *) m.weight_values;
 
     //  Weights that do not fill their shape
     m.weight_dims [0] = 5;

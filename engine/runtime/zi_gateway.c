@@ -519,6 +519,14 @@ s_on_request (zi_gateway_t *self)
             snprintf (problem, sizeof problem, "input %d given twice", slot);
         else {
             const zi_tensor_t *info = &plan->values [plan->inputs [slot]].info;
+            if (tensor->dtype != info->dtype && zi_dtype_widens (tensor->dtype, info->dtype)) {
+                //  int32 ids for an int64 input and the like: exact, so taken
+                zi_tensor_t *wide = zi_tensor_convert (tensor, info->dtype);
+                if (wide) {
+                    zi_tensor_destroy (&tensor);
+                    tensor = wide;
+                }
+            }
             if (!zi_tensor_same_shape (tensor, info))
                 snprintf (problem, sizeof problem, "input '%s': expected %s %s, got %s %s",
                           plan->values [plan->inputs [slot]].name, zi_dtype_name (info->dtype),

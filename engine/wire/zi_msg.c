@@ -203,7 +203,8 @@ zi_msg_decode (const void *data, size_t size, zi_msg_header_t *header)
     header->count = (int) value;
     if (!s_uint (&field [6], UINT32_MAX, &value)
     || (header->kind != ZI_MSG_ERROR && zi_dtype_size ((int) value) == 0)) {
-        zi_error ("dtype is not float32 (1), int64 (7) or bool (9)");
+        zi_error ("dtype %llu is not one of float32 (1), uint8 (2), int8 (3), int32 (6), "
+                  "int64 (7), bool (9), float16 (10)", (unsigned long long) value);
         goto done;
     }
     header->dtype = (int) value;

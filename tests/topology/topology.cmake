@@ -100,6 +100,11 @@ add_test (NAME ops_export COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/ops_exp
                                   $<TARGET_FILE:zinfer>)
 set_tests_properties (ops_export PROPERTIES TIMEOUT 300)
 
+#  Every dtype end to end: Cast between all of them, int32 shape
+#  arithmetic, float16 and 8-bit models, .npy in and out, against numpy
+add_test (NAME dtypes COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/dtypes_test.py
+                              $<TARGET_FILE:zinfer>)
+
 #  zinfer split and zinfer plan end to end: mobilenet split into 2 and 3
 #  processes, planned, started and answering bit for bit as zinfer run
 #  does (tests/split_test.py; 80 ports from +5800, after the local users'

@@ -1156,6 +1156,14 @@ def python_client_case(args, folder, port):
     want = local_result(args.zinfer, model, [data], folder).tobytes()
     want_other = local_result(args.zinfer, model, [os.path.join(folder, "other.npy")],
                               folder).tobytes()
+    # float16 inputs: zinfer run widens them to the model's float32, as the gateway does
+    np.save(os.path.join(folder, "half.npy"), other.astype(np.float16))
+    want_half = local_result(args.zinfer, model, [os.path.join(folder, "half.npy")],
+                             folder).tobytes()
+    np.save(os.path.join(folder, "half.npy"), other.astype(np.float16).astype(np.float32))
+    want_half_wide = local_result(args.zinfer, model, [os.path.join(folder, "half.npy")],
+                                  folder).tobytes()
+    check(want_half == want_half_wide, "zinfer run widens a float16 .npy to float32")
     input_name = subprocess.run([args.zinfer, "info", model], capture_output=True, text=True,
                                 check=True).stdout.split("input  '")[1].split("'")[0]
     with Topology(args.zinfer, path):
@@ -1190,10 +1198,18 @@ def python_client_case(args, folder, port):
             except KeyError as error:
                 check(input_name in str(error), f"an unknown name lists the real ones: {error}")
             try:
-                client.send([x.astype(np.int8)])
-                check(False, "int8 is refused")
+                client.send([x.astype(np.complex64)])
+                check(False, "complex64 is refused")
             except TypeError as error:
-                check("int8" in str(error), f"an unsupported dtype is named: {error}")
+                check("complex64" in str(error), f"an unsupported dtype is named: {error}")
+            (y,) = client.infer([other.astype(np.float16)])
+            check(y.tobytes() == want_half, "float16 goes on the wire; the gateway widens it")
+            try:
+                client.infer([x.astype(np.int8)])
+                check(False, "int8 for a float32 input is refused by the gateway")
+            except zinfer_client.ZinferError as error:
+                check("int8" in str(error) and "float32" in str(error),
+                      f"the gateway names both dtypes: {error}")
             pending = client.send([other])
             outs = client.infer_many([[x], [x]])
             check(all(o[0].tobytes() == want for o in outs), "infer_many answers in order")

@@ -131,11 +131,12 @@ def cases():
         "ai.onnx opset 99 is not supported"
 
     # Initializers
-    yield "uint8_initializer.onnx", serialize(relu_model(
-        raw_tensor("w", TensorProto.UINT8, [4], bytes(4)))), "element type 2 is not supported"
+    yield "uint16_initializer.onnx", serialize(relu_model(
+        raw_tensor("w", TensorProto.UINT16, [4], bytes(8)))), \
+        "element type 4 (UINT16) is not supported"
     strings = helper.make_tensor("w", TensorProto.STRING, [2], [b"a", b"b"])
     yield "string_initializer.onnx", serialize(relu_model(strings)), \
-        "element type 8 is not supported"
+        "element type 8 (STRING) is not supported"
     yield "raw_data_length.onnx", serialize(relu_model(
         raw_tensor("w", FLOAT, [2, 3], bytes(20)))), "needs 6 values, raw_data holds 5"
     short = raw_tensor("w", FLOAT, [4])
@@ -173,7 +174,8 @@ def cases():
         inputs=[value("x", FLOAT, [1] * 9)])), "'x' has 9 dimensions, at most 8"
     yield "double_input.onnx", serialize(model(
         [helper.make_node("Relu", ["x"], ["y"], name="relu")],
-        inputs=[value("x", TensorProto.DOUBLE, [1, 4])])), "element type 11 is not supported"
+        inputs=[value("x", TensorProto.DOUBLE, [1, 4])])), \
+        "element type 11 (DOUBLE) is not supported"
     sequence = helper.make_tensor_sequence_value_info("x", FLOAT, [1, 4])
     yield "sequence_input.onnx", serialize(model(
         [helper.make_node("Relu", ["x"], ["y"], name="relu")], inputs=[sequence])), \
