@@ -384,14 +384,16 @@ static int
 s_cumsum_axis (const zi_tensor_t *const *in, int *axis)
 {
     const zi_tensor_t *given = in [1];
-    if (given->dtype != ZI_I64 || given->ndim > 1
+    if ((given->dtype != ZI_I64 && given->dtype != ZI_I32) || given->ndim > 1
     ||  zi_shape_count (given->ndim, given->dims) != 1)
-        return zi_error ("input 1 (axis): expected an int64 scalar, got %s of %lld elements",
+        return zi_error ("input 1 (axis): expected an int64 or int32 scalar, got %s of %lld "
+                         "elements",
                          zi_dtype_name (given->dtype),
                          (long long) zi_shape_count (given->ndim, given->dims));
     if (!given->data)
         return 0;
-    int64_t value = *zi_tensor_i64 (given);
+    int64_t value;
+    zi_dtype_convert (&value, ZI_I64, given->data, given->dtype, 1);
     int rank = in [0]->ndim;
     if (value < -rank || value >= rank)
         return zi_error ("input 1 (axis) = %lld is out of range for a %d-d input "
@@ -754,7 +756,7 @@ zi_act_axis_test (zi_test_t *t)
                    "input 1 (axis) = -4 is out of range for a 3-d input");
     zi_tensor_destroy (&in [1]);
     in [1] = zi_test_ints (2, (int64_t []) {0, 1});
-    s_check_error (t, zi_node_new ("CumSum", "test"), 2, in, "expected an int64 scalar");
+    s_check_error (t, zi_node_new ("CumSum", "test"), 2, in, "expected an int64 or int32 scalar");
     zi_tensor_destroy (&in [1]);
     zi_tensor_t *bools = zi_test_data (ZI_BOOL, 1, (int64_t []) {4}, 3);
     s_check_error (t, zi_node_new ("ArgMax", "test"), 1, &bools,

@@ -82,6 +82,16 @@ s_int64_indices (const zi_tensor_t *indices, int slot)
     return 0;
 }
 
+//  GatherElements and ScatterElements take int32 indices too
+static int
+s_int_indices (const zi_tensor_t *indices, int slot)
+{
+    if (indices->dtype != ZI_I64 && indices->dtype != ZI_I32)
+        return zi_error ("input %d (indices): expected int64 or int32, got %s", slot,
+                         zi_dtype_name (indices->dtype));
+    return 0;
+}
+
 //  Combines one update into its target, as the reduction says
 static inline void
 s_reduce (int reduction, zi_dtype_t dtype, void *target, const void *update, size_t esize)
@@ -95,10 +105,18 @@ s_reduce (int reduction, zi_dtype_t dtype, void *target, const void *update, siz
         *to = reduction == S_ADD? *to + from: reduction == S_MUL? *to * from:
               reduction == S_MAX? fmaxf (*to, from): fminf (*to, from);
     }
+    else
+    if (dtype == ZI_F16)
+        memcpy (target, update, esize);     //  never reached: models compute in float32
     else {
-        int64_t *to = target, from = *(const int64_t *) update;
-        *to = reduction == S_ADD? *to + from: reduction == S_MUL? *to * from:
-              reduction == S_MAX? (*to > from? *to: from): (*to < from? *to: from);
+        //  Integers of any width, through int64, wrapping back to theirs
+        int64_t to, from;
+        zi_dtype_convert (&to, ZI_I64, target, dtype, 1);
+        zi_dtype_convert (&from, ZI_I64, update, dtype, 1);
+        to = reduction == S_ADD? (int64_t) ((uint64_t) to + (uint64_t) from)
+           : reduction == S_MUL? (int64_t) ((uint64_t) to * (uint64_t) from)
+           : reduction == S_MAX? (to > from? to: from): (to < from? to: from);
+        zi_dtype_convert (target, dtype, &to, ZI_I64, 1);
     }
 }
 
@@ -126,7 +144,7 @@ s_gather_elements_infer (zi_node_t *node, const zi_tensor_t *const *in,
     int axis = 0;
     if (data->ndim == 0)
         return zi_error ("input 0 is a scalar; GatherElements needs at least 1-d data");
-    if (s_axis (self->axis, data->ndim, &axis) || s_int64_indices (indices, 1)
+    if (s_axis (self->axis, data->ndim, &axis) || s_int_indices (indices, 1)
     ||  s_same_rank (data, indices, 1, "indices"))
         return -1;
     for (int dim = 0; dim < data->ndim; dim++)
@@ -148,8 +166,9 @@ s_element_offset (const zi_tensor_t *data, const zi_tensor_t *indices, int axis,
     for (int dim = indices->ndim - 1; dim >= 0; dim--) {
         int64_t coord = rest % indices->dims [dim];
         rest /= indices->dims [dim];
-        if (dim == axis && s_index (zi_tensor_i64 (indices) [item], data->dims [axis], &coord,
-                                    "input 1 (indices)", item))
+        int64_t index = indices->dtype == ZI_I64? zi_tensor_i64 (indices) [item]
+                                                : ((const int32_t *) indices->data) [item];
+        if (dim == axis && s_index (index, data->dims [axis], &coord, "input 1 (indices)", item))
             return -1;
         at += coord * data_strides [dim];
     }
@@ -363,8 +382,8 @@ s_onehot_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *cons
     const s_params_t *self = node->params;
     const zi_tensor_t *indices = in [0], *values = in [2];
     int64_t depth;
-    if (indices->dtype != ZI_I64 && indices->dtype != ZI_F32)
-        return zi_error ("input 0 (indices): expected int64 or float32, got %s",
+    if (indices->dtype != ZI_I64 && indices->dtype != ZI_I32 && indices->dtype != ZI_F32)
+        return zi_error ("input 0 (indices): expected int64, int32 or float32, got %s",
                          zi_dtype_name (indices->dtype));
     if (s_onehot_depth (in, &depth))
         return -1;
@@ -406,6 +425,9 @@ s_onehot_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
                 int64_t index = -depth - 1;     //  off, also for NaN
                 if (indices->dtype == ZI_I64)
                     index = zi_tensor_i64 (indices) [item];
+                else
+                if (indices->dtype == ZI_I32)
+                    index = ((const int32_t *) indices->data) [item];
                 else
                 if (fabsf (zi_tensor_f32 (indices) [item]) <= (float) depth)
                     index = (int64_t) zi_tensor_f32 (indices) [item];

@@ -223,8 +223,8 @@ s_check_input (const zi_tensor_t *const *in, int n_inputs, int slot, int ndim,
     for (int axis = 0; same && axis < ndim; axis++)
         same = tensor->dims [axis] == dims [axis];
     char got [64], want [64];
-    if (slot == S_LENS && tensor->dtype != ZI_I64)
-        return zi_error ("input %d (sequence_lens): expected int64, got %s",
+    if (slot == S_LENS && tensor->dtype != ZI_I32 && tensor->dtype != ZI_I64)
+        return zi_error ("input %d (sequence_lens): expected int32 or int64, got %s",
                          slot, zi_dtype_name (tensor->dtype));
     if (slot != S_LENS && tensor->dtype != ZI_F32)
         return zi_error ("input %d (%s): expected float32, got %s", slot,
@@ -506,7 +506,10 @@ s_rnn_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
         return zi_error ("out of memory");
     bool padded = false;
     for (int64_t b = 0; b < batch; b++) {
-        lengths [b] = lens? zi_tensor_i64 (lens) [b]: seq;
+        lengths [b] = seq;
+        if (lens)
+            zi_dtype_convert (&lengths [b], ZI_I64, (const char *) lens->data
+                              + b * zi_dtype_size (lens->dtype), lens->dtype, 1);
         if (lengths [b] < 0 || lengths [b] > seq)
             return zi_error ("input 4 (sequence_lens) [%lld] = %lld; expected 0..%lld",
                              (long long) b, (long long) lengths [b], (long long) seq);
