@@ -36,6 +36,7 @@
 #include "act_simd.h"
 #include "act_mm.h"
 #include "act_winograd.h"
+#include "act_conv.h"
 #include <cblas.h>
 
 //  The column buffer of one im2col / col2im band is kept under this many
@@ -92,20 +93,8 @@ typedef struct {
 } s_conv_t;
 
 //  Everything the loops need, derived from the attributes and the input
-//  shapes; a 1-d convolution has in_h = out_h = k_h = 1.
-typedef struct {
-    int n_spatial;              //  1 or 2
-    int64_t batch;              //  N
-    int64_t in_c;               //  channels of X
-    int64_t in_h, in_w;         //  spatial size of X
-    int64_t out_c;              //  channels of Y
-    int64_t out_h, out_w;       //  spatial size of Y
-    int64_t k_h, k_w;           //  kernel size
-    int64_t stride_h, stride_w; //  strides
-    int64_t dil_h, dil_w;       //  dilations
-    int64_t pad_t, pad_l;       //  padding before the first row and column
-    int64_t group;              //  channel groups
-} s_geom_t;
+//  shapes (act_conv.h)
+typedef zi_conv_geom_t s_geom_t;
 
 
 //  --------------------------------------------------------------------------
@@ -207,15 +196,17 @@ s_check_lengths (const s_conv_t *self, int n_spatial, const int64_t *kernel)
     return 0;
 }
 
-//  Checks X and W are float tensors of a supported rank and returns the
+//  Checks X and W are tensors of a supported rank, float32 unless
+//  any_dtype (the integer convolutions check their own), and returns the
 //  number of spatial axes, or -1
 static int
-s_check_ranks (const zi_tensor_t *x, const zi_tensor_t *w, const char *w_layout)
+s_check_ranks (const zi_tensor_t *x, const zi_tensor_t *w, const char *w_layout,
+               bool any_dtype)
 {
     char shape [128];
-    if (x->dtype != ZI_F32)
+    if (x->dtype != ZI_F32 && !any_dtype)
         return zi_error ("input 0: expected float32, got %s", zi_dtype_name (x->dtype));
-    if (w->dtype != ZI_F32)
+    if (w->dtype != ZI_F32 && !any_dtype)
         return zi_error ("input 1: expected float32, got %s", zi_dtype_name (w->dtype));
     int n_spatial = x->ndim - 2;
     if (n_spatial < 1 || n_spatial > S_MAX_SPATIAL)
@@ -277,11 +268,11 @@ s_geom_axes (s_geom_t *geom, int n_spatial, const int64_t *in, const int64_t *ou
 }
 
 static int
-s_conv_geometry (const s_conv_t *self, const zi_tensor_t *x, const zi_tensor_t *w,
-                 s_geom_t *geom)
+s_conv_geometry_of (const s_conv_t *self, const zi_tensor_t *x, const zi_tensor_t *w,
+                    s_geom_t *geom, bool any_dtype)
 {
     char x_shape [128], w_shape [128];
-    int n_spatial = s_check_ranks (x, w, "M, C/group");
+    int n_spatial = s_check_ranks (x, w, "M, C/group", any_dtype);
     if (n_spatial < 0)
         return -1;
     int64_t group = self->group;
@@ -338,11 +329,36 @@ s_conv_geometry (const s_conv_t *self, const zi_tensor_t *x, const zi_tensor_t *
 }
 
 static int
+s_conv_geometry (const s_conv_t *self, const zi_tensor_t *x, const zi_tensor_t *w,
+                 s_geom_t *geom)
+{
+    return s_conv_geometry_of (self, x, w, geom, false);
+}
+
+void *
+zi_conv_attrs_new (zi_node_t *node)
+{
+    void *saved = node->params;
+    if (s_conv_init (node))
+        return NULL;
+    void *attrs = node->params;
+    node->params = saved;
+    return attrs;
+}
+
+int
+zi_conv_geometry (const void *attrs, const zi_tensor_t *x, const zi_tensor_t *w,
+                  zi_conv_geom_t *geom)
+{
+    return s_conv_geometry_of (attrs, x, w, geom, true);
+}
+
+static int
 s_deconv_geometry (const s_conv_t *self, const zi_tensor_t *x, const zi_tensor_t *w,
                    s_geom_t *geom)
 {
     char x_shape [128], w_shape [128];
-    int n_spatial = s_check_ranks (x, w, "C, M/group");
+    int n_spatial = s_check_ranks (x, w, "C, M/group", false);
     if (n_spatial < 0)
         return -1;
     int64_t group = self->group;

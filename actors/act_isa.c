@@ -144,6 +144,12 @@ zi_isa_has_vnni (void)
 }
 
 bool
+zi_isa_has_avx512_vnni (void)
+{
+    return s_leaf7_bit (0, 2, 11) && zi_isa_cpu () >= ZI_ISA_AVX512;
+}
+
+bool
 zi_isa_has_bf16 (void)
 {
     //  AVX512_BF16: leaf 7.1 EAX bit 5

@@ -660,7 +660,8 @@ const zi_op_t zi_op_ConstantOfShape = {
 
 //  --------------------------------------------------------------------------
 //  Cast between any two dtypes, by the rules of zi_dtype_convert (ONNX's,
-//  with its open cases decided as ONNX Runtime on x86 decides them).
+//  ONNX Runtime's for every value that fits, saturating where the spec
+//  leaves the result undefined).
 //  Opset 19's saturate attribute concerns only float8 targets, which
 //  zinfer does not have: it is accepted and changes nothing.
 

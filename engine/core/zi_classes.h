@@ -424,6 +424,10 @@ int
 //  bf16 kernels to come; the level does not depend on them.
 bool
     zi_isa_has_vnni (void);
+//  AVX-512 VNNI itself (vpdpbusd on 512-bit registers), for the int8
+//  kernels of act_quant.c, which use it at the avx512 level
+bool
+    zi_isa_has_avx512_vnni (void);
 bool
     zi_isa_has_bf16 (void);
 //  The CPU's model name from /proc/cpuinfo, or "unknown CPU"; returns model
@@ -567,7 +571,8 @@ int
 void
     zi_graph_prune (zi_graph_t *self);
 //  Multiply-accumulates of a planned node (Conv, ConvTranspose, Gemm, MatMul,
-//  LSTM, GRU, RNN)
+//  LSTM, GRU, RNN, and the integer ConvInteger, MatMulInteger, QLinearConv,
+//  QLinearMatMul)
 int64_t
     zi_graph_node_macs (const zi_graph_t *self, const zi_node_t *node);
 //  Check arity and run op->init on every node; errors name the node

@@ -8,11 +8,14 @@
     0, which tensors, the wire decoder and the .npy reader refuse with one
     line naming it.
 
-    Conversion follows ONNX Cast, with the choices the spec leaves open
-    made the way ONNX Runtime on x86 makes them:
+    Conversion follows ONNX Cast. Where a value fits the target, every
+    choice is ONNX Runtime's (checked against it on x86); where the spec
+    leaves the result undefined, zinfer saturates:
     - float to integer truncates toward zero; to int64 and int32 it
-      saturates (NaN gives the most negative value), to int8 and uint8 it
-      keeps the low 8 bits of the int32 result, as a C++ static_cast does;
+      saturates (NaN gives the most negative value; x86, and so ONNX
+      Runtime, gives the most negative value for every overflow), to int8
+      and uint8 it keeps the low 8 bits of the int32 result, as a C++
+      static_cast does;
     - integer to narrower integer keeps the low bits (two's complement);
     - float32 to float16 rounds to nearest, ties to even; beyond 65504
       (from 65520 on) it gives an infinity;

@@ -543,7 +543,14 @@ zi_graph_node_macs (const zi_graph_t *graph, const zi_node_t *node)
     const zi_tensor_t *weight = node->n_inputs > 1 && node->inputs [1] >= 0?
         &graph->values [node->inputs [1]].info: NULL;
     const zi_tensor_t *first = node->inputs [0] >= 0? &graph->values [node->inputs [0]].info: NULL;
-    if (strcmp (node->op_type, "Conv") == 0 && weight && weight->ndim >= 3) {
+    //  The integer ops: their weights are input 1 (ConvInteger,
+    //  MatMulInteger) or input 3 (QLinearConv, QLinearMatMul)
+    bool qlinear = strncmp (node->op_type, "QLinear", 7) == 0;
+    if (qlinear)
+        weight = node->n_inputs > 3 && node->inputs [3] >= 0?
+            &graph->values [node->inputs [3]].info: NULL;
+    if ((strcmp (node->op_type, "Conv") == 0 || strcmp (node->op_type, "ConvInteger") == 0
+         || strcmp (node->op_type, "QLinearConv") == 0) && weight && weight->ndim >= 3) {
         int64_t per_output = 1;
         for (int axis = 1; axis < weight->ndim; axis++)
             per_output *= weight->dims [axis];
@@ -555,7 +562,9 @@ zi_graph_node_macs (const zi_graph_t *graph, const zi_node_t *node)
             per_input *= weight->dims [axis];
         return zi_shape_count (first->ndim, first->dims) * per_input;
     }
-    if ((strcmp (node->op_type, "Gemm") == 0 || strcmp (node->op_type, "MatMul") == 0)
+    if ((strcmp (node->op_type, "Gemm") == 0 || strcmp (node->op_type, "MatMul") == 0
+         || strcmp (node->op_type, "MatMulInteger") == 0
+         || strcmp (node->op_type, "QLinearMatMul") == 0)
     &&  first && first->ndim >= 1) {
         int64_t inner = first->dims [first->ndim - 1];
         if (strcmp (node->op_type, "Gemm") == 0 && zi_node_attr_int (node, "transA", 0))

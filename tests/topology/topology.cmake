@@ -105,6 +105,11 @@ set_tests_properties (ops_export PROPERTIES TIMEOUT 300)
 add_test (NAME dtypes COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/dtypes_test.py
                               $<TARGET_FILE:zinfer>)
 
+#  Quantized models (QDQ, QLinearConv / QLinearMatMul, dynamic) against
+#  numpy's integer and float arithmetic
+add_test (NAME quantized_models COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/quant_test.py
+                                        $<TARGET_FILE:zinfer>)
+
 #  zinfer split and zinfer plan end to end: mobilenet split into 2 and 3
 #  processes, planned, started and answering bit for bit as zinfer run
 #  does (tests/split_test.py; 80 ports from +5800, after the local users'

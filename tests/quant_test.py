@@ -1,0 +1,262 @@
+#!/usr/bin/python3
+"""Quantized models end to end: small models built with onnx.helper the
+way quantization tools write them, run by `zinfer run`, against numpy.
+
+- QDQ: QuantizeLinear -> DequantizeLinear around a Conv whose int8 weights
+  (per output channel) and int32 bias come through DequantizeLinear, then
+  Relu, QuantizeLinear, DequantizeLinear, and a MatMul the same way; the
+  answer within one quantization step of the same arithmetic in float64;
+- QOperator: QuantizeLinear, QLinearConv (uint8 x int8, per-channel
+  weights, int32 bias), Flatten on uint8, QLinearMatMul, DequantizeLinear,
+  against the integer formulas in numpy (within one step);
+- dynamic: DynamicQuantizeLinear, MatMulInteger and ConvInteger, Cast to
+  float and Mul by the scales, exactly as numpy's integer arithmetic, and
+  within the quantization error of the float product.
+
+    /usr/bin/python3 tests/quant_test.py ZINFER_BINARY
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+failures = 0
+
+
+def check(ok, what):
+    global failures
+    print(("ok   " if ok else "FAIL ") + what)
+    if not ok:
+        failures += 1
+
+
+def model(nodes, inputs, outputs, initializers, opset):
+    graph = helper.make_graph(nodes, "quant", inputs, outputs, initializers)
+    made = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    made.ir_version = 7
+    return made
+
+
+def run(zinfer, folder, made, feeds, names):
+    path = os.path.join(folder, "model.onnx")
+    onnx.save(made, path)
+    command = [zinfer, "run", path, "--threads", "2"]
+    for name, array in feeds.items():
+        np.save(os.path.join(folder, name + ".npy"), array)
+        command += ["--input", "%s=%s" % (name, os.path.join(folder, name + ".npy"))]
+    for name in names:
+        command += ["--output", "%s=%s" % (name, os.path.join(folder, "out_" + name + ".npy"))]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        check(False, "zinfer run: " + done.stderr.strip())
+        return [None] * len(names)
+    return [np.load(os.path.join(folder, "out_" + name + ".npy")) for name in names]
+
+
+def quantize(x, scale, zero, dtype, axis=None):
+    """The spec's QuantizeLinear in numpy: x / scale in float32, ties to even"""
+    if axis is not None:
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    info = np.iinfo(dtype)
+    q = np.rint(x.astype(np.float32) / scale.astype(np.float32)) + zero.astype(np.float32)
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def conv2d(x, w, pads, stride=1):
+    """NCHW direct convolution in float64 (or int64 for integer inputs)"""
+    kind = np.int64 if x.dtype.kind in "iu" else np.float64
+    x = np.pad(x.astype(kind), ((0, 0), (0, 0), (pads, pads), (pads, pads)))
+    w = w.astype(kind)
+    n, c, h, width = x.shape
+    m, _, kh, kw = w.shape
+    oh, ow = (h - kh) // stride + 1, (width - kw) // stride + 1
+    y = np.zeros((n, m, oh, ow), kind)
+    for i in range(oh):
+        for j in range(ow):
+            patch = x[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+            y[:, :, i, j] = np.tensordot(patch, w, ([1, 2, 3], [1, 2, 3]))
+    return y
+
+
+def within_one(got, want, step, what):
+    ok = got is not None and got.shape == want.shape
+    worst = np.max(np.abs(got.astype(np.float64) - want.astype(np.float64))) if ok else -1
+    check(ok and worst <= step * 1.0001, "%s: worst %g, one step %g" % (what, worst, step))
+
+
+def qdq_case(zinfer, folder, rng):
+    x = rng.standard_normal((2, 3, 10, 10)).astype(np.float32)
+    w = (rng.standard_normal((8, 3, 3, 3)) * 0.2).astype(np.float32)
+    bias = rng.standard_normal(8).astype(np.float32) * 0.1
+    fc = (rng.standard_normal((8 * 10 * 10, 5)) * 0.02).astype(np.float32)
+    x_scale, x_zero = np.float32(0.03), np.uint8(128)
+    w_scale = (np.abs(w).reshape(8, -1).max(1) / 127).astype(np.float32)
+    w_q = quantize(w, w_scale, np.zeros(8, np.int8), np.int8, axis=0)
+    b_scale = (x_scale * w_scale).astype(np.float32)
+    b_q = np.rint(bias / b_scale).astype(np.int32)
+    y_scale, y_zero = np.float32(0.02), np.uint8(0)
+    fc_scale = np.float32(np.abs(fc).max() / 127)
+    fc_q = quantize(fc, np.array(fc_scale), np.array(0), np.int8)
+    z_scale, z_zero = np.float32(0.05), np.int8(0)
+    inits = [numpy_helper.from_array(a, n) for a, n in (
+        (np.array(x_scale), "x_scale"), (np.array(x_zero), "x_zero"), (w_q, "w_q"),
+        (w_scale, "w_scale"), (np.zeros(8, np.int8), "w_zero"), (b_q, "b_q"),
+        (b_scale, "b_scale"), (np.zeros(8, np.int32), "b_zero"), (np.array(y_scale), "y_scale"),
+        (np.array(y_zero), "y_zero"), (fc_q, "fc_q"), (np.array(fc_scale), "fc_scale"),
+        (np.array(np.int8(0)), "fc_zero"), (np.array(z_scale), "z_scale"),
+        (np.array(z_zero), "z_zero"))]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zero"], ["x_q"]),
+        helper.make_node("DequantizeLinear", ["x_q", "x_scale", "x_zero"], ["x_dq"]),
+        helper.make_node("DequantizeLinear", ["w_q", "w_scale", "w_zero"], ["w_dq"], axis=0),
+        helper.make_node("DequantizeLinear", ["b_q", "b_scale", "b_zero"], ["b_dq"], axis=0),
+        helper.make_node("Conv", ["x_dq", "w_dq", "b_dq"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("QuantizeLinear", ["r", "y_scale", "y_zero"], ["r_q"]),
+        helper.make_node("DequantizeLinear", ["r_q", "y_scale", "y_zero"], ["r_dq"]),
+        helper.make_node("Flatten", ["r_dq"], ["flat"]),
+        helper.make_node("DequantizeLinear", ["fc_q", "fc_scale", "fc_zero"], ["fc_dq"]),
+        helper.make_node("MatMul", ["flat", "fc_dq"], ["m"]),
+        helper.make_node("QuantizeLinear", ["m", "z_scale", "z_zero"], ["m_q"]),
+        helper.make_node("DequantizeLinear", ["m_q", "z_scale", "z_zero"], ["y"]),
+    ]
+    # The same arithmetic in float64, rounding where the model rounds
+    x_dq = (quantize(x, np.array(x_scale), np.array(x_zero), np.uint8).astype(np.float64)
+            - 128) * x_scale
+    w_dq = w_q.astype(np.float64) * w_scale.reshape(8, 1, 1, 1)
+    r = np.maximum(conv2d(x_dq, w_dq, 1) + (b_q * b_scale).reshape(1, 8, 1, 1), 0)
+    r_dq = quantize(r, np.array(y_scale), np.array(y_zero), np.uint8).astype(np.float64) * y_scale
+    m = r_dq.reshape(2, -1) @ (fc_q.astype(np.float64) * fc_scale)
+    want = quantize(m, np.array(z_scale), np.array(z_zero), np.int8).astype(np.float32) * z_scale
+    for opset in (13, 17):
+        made = model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                     [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+                      helper.make_tensor_value_info("r_q", TensorProto.UINT8, None)],
+                     inits, opset)
+        y, r_q = run(zinfer, folder, made, {"x": x}, ["y", "r_q"])
+        within_one(r_q, quantize(r, np.array(y_scale), np.array(y_zero), np.uint8), 1,
+                   "QDQ opset %d: Conv + Relu, quantized" % opset)
+        within_one(y, want, z_scale, "QDQ opset %d: the MatMul after it" % opset)
+        check(r_q is not None and r_q.dtype == np.uint8, "QDQ: a uint8 output as declared")
+
+
+def qoperator_case(zinfer, folder, rng):
+    x = rng.standard_normal((1, 4, 9, 9)).astype(np.float32)
+    x_scale, x_zero = np.float32(0.025), np.uint8(120)
+    w_q = rng.integers(-127, 128, (6, 4, 3, 3)).astype(np.int8)
+    w_scale = (0.002 + 0.001 * np.arange(6)).astype(np.float32)
+    b_q = rng.integers(-3000, 3000, 6).astype(np.int32)
+    y_scale, y_zero = np.float32(0.1), np.uint8(100)
+    fc_q = rng.integers(-127, 128, (6 * 5 * 5, 4)).astype(np.int8)
+    fc_scale, fc_zero = np.float32(0.003), np.int8(0)
+    z_scale, z_zero = np.float32(0.4), np.uint8(128)
+    inits = [numpy_helper.from_array(a, n) for a, n in (
+        (np.array(x_scale), "x_scale"), (np.array(x_zero), "x_zero"), (w_q, "w_q"),
+        (w_scale, "w_scale"), (np.zeros(6, np.int8), "w_zero"), (b_q, "b_q"),
+        (np.array(y_scale), "y_scale"), (np.array(y_zero), "y_zero"), (fc_q, "fc_q"),
+        (np.array(fc_scale), "fc_scale"), (np.array(fc_zero), "fc_zero"),
+        (np.array(z_scale), "z_scale"), (np.array(z_zero), "z_zero"))]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zero"], ["x_q"]),
+        helper.make_node("QLinearConv", ["x_q", "x_scale", "x_zero", "w_q", "w_scale", "w_zero",
+                                         "y_scale", "y_zero", "b_q"], ["c_q"],
+                         pads=[1, 1, 1, 1], strides=[2, 2]),
+        helper.make_node("Flatten", ["c_q"], ["flat_q"]),
+        helper.make_node("QLinearMatMul", ["flat_q", "y_scale", "y_zero", "fc_q", "fc_scale",
+                                           "fc_zero", "z_scale", "z_zero"], ["m_q"]),
+        helper.make_node("DequantizeLinear", ["m_q", "z_scale", "z_zero"], ["y"]),
+    ]
+    x_q = quantize(x, np.array(x_scale), np.array(x_zero), np.uint8)
+    acc = conv2d(x_q.astype(np.int64) - 120, w_q, 1, 2) + b_q.reshape(1, 6, 1, 1)
+    multiplier = (x_scale * w_scale / y_scale).astype(np.float32).reshape(1, 6, 1, 1)
+    c_q = np.clip(np.rint(acc.astype(np.float32) * multiplier) + 100, 0, 255).astype(np.uint8)
+    m_acc = (c_q.reshape(1, -1).astype(np.int64) - 100) @ fc_q.astype(np.int64)
+    m_q = np.clip(np.rint(m_acc.astype(np.float32) * np.float32(y_scale * fc_scale / z_scale))
+                  + 128, 0, 255).astype(np.uint8)
+    want = (m_q.astype(np.float32) - 128) * z_scale
+    for opset in (10, 13, 17):
+        made = model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                     [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+                      helper.make_tensor_value_info("c_q", TensorProto.UINT8, None)],
+                     inits, opset)
+        y, got_c = run(zinfer, folder, made, {"x": x}, ["y", "c_q"])
+        within_one(got_c, c_q, 1, "QOperator opset %d: QLinearConv" % opset)
+        within_one(y, want, z_scale, "QOperator opset %d: QLinearMatMul, dequantized" % opset)
+
+
+def dynamic_case(zinfer, folder, rng):
+    x = rng.standard_normal((3, 7, 24)).astype(np.float32)
+    w = (rng.standard_normal((24, 10)) * 0.3).astype(np.float32)
+    for w_type in (np.uint8, np.int8):
+        w_scale = np.float32((w.max() - w.min()) / 255)
+        w_zero = (np.array(128 if w_type == np.uint8 else 0)).astype(w_type)
+        w_q = quantize(w, np.array(w_scale), w_zero, w_type)
+        inits = [numpy_helper.from_array(w_q, "w_q"), numpy_helper.from_array(w_zero, "w_zero"),
+                 numpy_helper.from_array(np.array(w_scale), "w_scale")]
+        nodes = [
+            helper.make_node("DynamicQuantizeLinear", ["x"], ["x_q", "x_scale", "x_zero"]),
+            helper.make_node("MatMulInteger", ["x_q", "w_q", "x_zero", "w_zero"], ["acc"]),
+            helper.make_node("Cast", ["acc"], ["acc_f"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", ["x_scale", "w_scale"], ["scale"]),
+            helper.make_node("Mul", ["acc_f", "scale"], ["y"]),
+        ]
+        # The spec's DynamicQuantizeLinear, then integer sums
+        low, high = min(0.0, x.min()), max(0.0, x.max())
+        x_scale = np.float32((high - low) / 255)
+        x_zero = np.uint8(np.clip(np.rint(-low / x_scale), 0, 255))
+        x_q = quantize(x, np.array(x_scale), np.array(x_zero), np.uint8)
+        acc = (x_q.astype(np.int64) - x_zero) @ (w_q.astype(np.int64) - w_zero.astype(np.int64))
+        for opset in (11, 13, 17):
+            made = model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+                          helper.make_tensor_value_info("acc", TensorProto.INT32, None)],
+                         inits, opset)
+            y, got_acc = run(zinfer, folder, made, {"x": x}, ["y", "acc"])
+            check(got_acc is not None and got_acc.dtype == np.int32
+                  and np.array_equal(got_acc, acc.astype(np.int32)),
+                  "dynamic, %s weights, opset %d: MatMulInteger exact" % (
+                      np.dtype(w_type).name, opset))
+            error = np.abs(y - x @ w).max() if y is not None else np.inf
+            # Each product is off by at most half a step of each factor
+            bound = 24 * (0.5 * x_scale * np.abs(w).max() + 0.5 * w_scale * np.abs(x).max()
+                          + 0.25 * x_scale * w_scale)
+            check(error <= bound, "dynamic, opset %d: within %g of the float product (%g)" % (
+                opset, bound, error))
+
+    # ConvInteger with a uint8 input and per-channel int8 weights
+    image = rng.integers(0, 256, (1, 3, 8, 8)).astype(np.uint8)
+    kernel = rng.integers(-128, 128, (4, 3, 3, 3)).astype(np.int8)
+    zeros = np.array([0, 1, -2, 3], np.int8)
+    inits = [numpy_helper.from_array(kernel, "w"), numpy_helper.from_array(zeros, "w_zero"),
+             numpy_helper.from_array(np.array(np.uint8(17)), "x_zero")]
+    nodes = [helper.make_node("ConvInteger", ["x", "w", "x_zero", "w_zero"], ["y"],
+                              pads=[1, 1, 1, 1], dilations=[1, 1])]
+    made = model(nodes, [helper.make_tensor_value_info("x", TensorProto.UINT8, image.shape)],
+                 [helper.make_tensor_value_info("y", TensorProto.INT32, None)], inits, 10)
+    (y,) = run(zinfer, folder, made, {"x": image}, ["y"])
+    # The padding is the zero point: padded taps add nothing
+    want = conv2d(np.pad(image.astype(np.int64) - 17, ((0, 0), (0, 0), (1, 1), (1, 1))),
+                  kernel.astype(np.int64) - zeros.reshape(4, 1, 1, 1), 0)
+    check(y is not None and y.dtype == np.int32 and np.array_equal(y, want),
+          "ConvInteger, uint8 x int8 per channel, exact")
+
+
+def main():
+    zinfer = sys.argv[1]
+    rng = np.random.default_rng(3)
+    with tempfile.TemporaryDirectory(prefix="zinfer-quant-") as folder:
+        for case in (qdq_case, qoperator_case, dynamic_case):
+            case(zinfer, folder, rng)
+    print("%d failed" % failures)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
