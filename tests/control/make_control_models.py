@@ -284,20 +284,38 @@ def torch_cases():
                 i += 1
             return h
 
-    def export(module, inputs, names, dynamic=None):
+    class Detector(torch.nn.Module):
+        """A voice-activity detector's shape: the sample rate, an input,
+        picks one of two LSTMs; the states go in and come out"""
+        def __init__(self):
+            super().__init__()
+            self.lstm16 = torch.nn.LSTM(8, 16)
+            self.lstm8 = torch.nn.LSTM(8, 16)
+            self.head = torch.nn.Linear(16, 1)
+
+        def forward(self, x, sr, h, c):
+            if bool(sr == 16000):
+                y, (h2, c2) = self.lstm16(x, (h, c))
+            else:
+                y, (h2, c2) = self.lstm8(x, (h, c))
+            return torch.sigmoid(self.head(y[-1])), h2, c2
+
+    def export(module, inputs, names, dynamic=None, output_names=("y",)):
         module.eval()
         scripted = torch.jit.script(module)
         path = os.path.join(SCRATCH, "export.onnx")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(scripted, tuple(inputs), path, opset_version=13,
-                              input_names=names, output_names=["y"], dynamic_axes=dynamic)
+                              input_names=names, output_names=list(output_names),
+                              dynamic_axes=dynamic)
         import onnx
         return onnx.load(path)
 
     def outputs(module, inputs):
         with torch.no_grad():
-            return [module(*inputs).numpy()]
+            answer = module(*inputs)
+        return [t.numpy() for t in answer] if isinstance(answer, tuple) else [answer.numpy()]
 
     choose = Choose()
     xs = [torch.randn(2, 4).abs(), -torch.randn(2, 4).abs()]
@@ -308,6 +326,16 @@ def torch_cases():
     # The trip count is x.size (0), a constant once the input shape is known
     yield "torch_loop", (export(recur, [x, h], ["x", "h"], {"x": {0: "steps"}}), ["x", "h"],
                          ["y"], [([x.numpy(), h.numpy()], outputs(recur, [x, h]))], [])
+    detector = Detector()
+    x, h, c = torch.randn(5, 1, 8), torch.randn(1, 1, 16), torch.randn(1, 1, 16)
+    names = ["x", "sr", "h", "c"]
+    runs = []
+    for rate in (16000, 8000):
+        feeds = [x, torch.tensor(rate), h, c]
+        runs.append(([t.numpy() for t in feeds], outputs(detector, feeds)))
+    yield "torch_detector", (export(detector, [x, torch.tensor(16000), h, c], names,
+                                    output_names=["p", "hn", "cn"]),
+                             names, ["p", "hn", "cn"], runs, [])
     grow = Grow()
     xs = [torch.randn(1, 4) * 0.1, torch.randn(1, 4) * 10]
     yield "torch_while", (export(grow, [xs[0]], ["x"]), ["x"], ["y"],
