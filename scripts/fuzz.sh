@@ -3,7 +3,7 @@
 # for SECONDS (default 60) on a copy of its committed corpus, so that what
 # the fuzzer adds never lands in tests/fuzz/corpus/.
 #
-#     scripts/fuzz.sh [SECONDS] [HARNESS...]      harnesses: msg topology onnx npy
+#     scripts/fuzz.sh [SECONDS] [HARNESS...]      harnesses: msg topology onnx npy keras
 #
 # Fails on any crash, leak, sanitizer report, timeout or out-of-memory; the
 # input that caused it is kept in build-fuzz/artifacts/HARNESS/ and can be
@@ -25,10 +25,10 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || ((seconds < 1)); then
 fi
 shift $(($# > 0 ? 1 : 0))
 harnesses=("$@")
-((${#harnesses[@]})) || harnesses=(msg topology onnx npy)
+((${#harnesses[@]})) || harnesses=(msg topology onnx npy keras)
 for name in "${harnesses[@]}"; do
     if [ ! -d "tests/fuzz/corpus/$name" ]; then
-        echo "fuzz: unknown harness '$name' (harnesses: msg topology onnx npy)" >&2
+        echo "fuzz: unknown harness '$name' (harnesses: msg topology onnx npy keras)" >&2
         exit 2
     fi
 done

@@ -1,22 +1,22 @@
 #  Fuzzing. Two parts:
 #
 #  Always: zi_fuzz_replay runs every committed corpus input through the
-#  four harnesses (ctest fuzz_corpus), and check_bad_models.py checks the
+#  harnesses (ctest fuzz_corpus), and check_bad_models.py checks the
 #  catalogue of malformed models (ctest bad_models). Both use the normal
 #  compiler and follow ZI_SANITIZE.
 #
 #  With -DZI_FUZZ=ON (clang only, in a build tree of its own):
 #      CC=clang cmake -S . -B build-fuzz -DZI_FUZZ=ON
 #  builds one libFuzzer program per harness, fuzz_msg, fuzz_topology,
-#  fuzz_onnx and fuzz_npy, against a copy of the library compiled with
+#  fuzz_onnx, fuzz_npy and fuzz_keras, against a copy of the library compiled with
 #  coverage instrumentation. scripts/fuzz.sh configures, builds and runs them.
 
 option (ZI_FUZZ "Build libFuzzer harnesses (needs clang)" OFF)
 
 set (ZI_FUZZ_DIR ${CMAKE_SOURCE_DIR}/tests/fuzz)
-set (ZI_FUZZ_HARNESSES msg topology onnx npy)
+set (ZI_FUZZ_HARNESSES msg topology onnx npy keras)
 
-#  The replay build renames each harness's entry point so that the four
+#  The replay build renames each harness's entry point so that they all
 #  link into one program
 set (ZI_FUZZ_REPLAY_OBJECTS)
 foreach (name ${ZI_FUZZ_HARNESSES})
@@ -57,9 +57,7 @@ if (ZI_FUZZ)
         -fsanitize=fuzzer-no-link,${ZI_FUZZ_SANITIZERS} ${ZI_FUZZ_FLAGS})
     target_include_directories (zinfer_fuzz PUBLIC
         ${ENGINE_INCLUDES} ${CMAKE_SOURCE_DIR}/actors ${CMAKE_SOURCE_DIR}/topology ${GEN_DIR})
-    target_link_libraries (zinfer_fuzz PUBLIC
-        PkgConfig::CZMQ PkgConfig::ZMQ PkgConfig::MSGPACK PkgConfig::OPENBLAS
-        PkgConfig::YAML PkgConfig::PROTOBUF_C m pthread)
+    target_link_libraries (zinfer_fuzz PUBLIC ${ZI_DEPENDENCIES})
 
     foreach (name ${ZI_FUZZ_HARNESSES})
         add_executable (fuzz_${name} ${ZI_FUZZ_DIR}/fuzz_${name}.c)

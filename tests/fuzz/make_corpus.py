@@ -14,6 +14,7 @@ tests/fuzz/crashes/ when fixed) and are kept.
 import glob
 import io
 import os
+import sys
 
 import msgpack
 import numpy as np
@@ -22,6 +23,8 @@ from onnx import TensorProto, helper, numpy_helper
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CORPUS = os.path.join(HERE, "corpus")
+sys.path.insert(0, os.path.join(ROOT, "tests", "keras"))
+import write_keras_files  # noqa: E402
 
 
 def write(harness, name, data):
@@ -250,6 +253,56 @@ def npy_seeds():
     write("npy", "u8.npy", npy_bytes(np.ones(2, np.uint8)))
 
 
+def keras_layer(class_name, name, inbound=None, **config):
+    layer = {"class_name": class_name, "name": name, "config": dict(config, name=name)}
+    if inbound is not None:
+        layer["inbound_nodes"] = [[[ref, 0, 0, {}] for ref in inbound]]
+    return layer
+
+
+def keras_seeds():
+    rng = np.random.default_rng(0)
+
+    def weights(**shapes):
+        return [(name, rng.standard_normal(shape).astype(np.float32))
+                for name, shape in shapes.items()]
+
+    sequential = {"class_name": "Sequential", "config": {"name": "small", "layers": [
+        keras_layer("InputLayer", "image", batch_input_shape=[None, 6, 6, 2]),
+        keras_layer("Conv2D", "conv", filters=3, kernel_size=[3, 3], padding="same",
+                    activation="relu"),
+        keras_layer("BatchNormalization", "bn"),
+        keras_layer("MaxPooling2D", "pool", pool_size=[2, 2]),
+        keras_layer("Flatten", "flat"),
+        keras_layer("Dense", "fc", units=2, activation="softmax")]}}
+    by_layer = {"conv": weights(kernel=(3, 3, 2, 3), bias=(3,)),
+                "bn": weights(gamma=(3,), beta=(3,), moving_mean=(3,))
+                + [("moving_variance", np.ones(3, np.float32))],
+                "fc": weights(kernel=(27, 2), bias=(2,))}
+    functional = {"class_name": "Functional", "config": {
+        "name": "two", "input_layers": [["a", 0, 0], ["b", 0, 0]],
+        "output_layers": [["sum", 0, 0], ["hs", 0, 0]], "layers": [
+            keras_layer("InputLayer", "a", None, batch_input_shape=[None, 4]),
+            keras_layer("InputLayer", "b", None, batch_input_shape=[None, 4]),
+            keras_layer("Dense", "fc", ["a"], units=4),
+            keras_layer("Add", "sum", ["fc", "b"]),
+            keras_layer("Activation", "hs", ["sum"], activation="hard_swish")]}}
+    for name, model, weights_of in (("sequential", sequential, by_layer),
+                                    ("functional", functional,
+                                     {"fc": weights(kernel=(4, 4), bias=(4,))})):
+        folder = os.path.join(CORPUS, "keras")
+        os.makedirs(folder, exist_ok=True)
+        h5_path = os.path.join(folder, name + ".h5")
+        keras_path = os.path.join(folder, name + ".keras")
+        write_keras_files.write_h5(h5_path, model, weights_of)
+        write_keras_files.write_keras(keras_path, model, weights_of)
+        # Near misses: each cut short
+        for path in (h5_path, keras_path):
+            with open(path, "rb") as handle:
+                data = handle.read()
+            write("keras", "cut_" + os.path.basename(path), data[:len(data) * 3 // 4])
+
+
 def main():
     # Inputs that once crashed the engine stay as regress_* files; the rest
     # is made afresh
@@ -260,6 +313,7 @@ def main():
     topology_seeds()
     onnx_seeds()
     npy_seeds()
+    keras_seeds()
     for harness in sorted(os.listdir(CORPUS)):
         print("%s: %d seeds" % (harness, len(os.listdir(os.path.join(CORPUS, harness)))))
 

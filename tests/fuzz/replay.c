@@ -9,9 +9,9 @@
         zi_fuzz_replay CORPUS               every file in CORPUS/<harness>/
         zi_fuzz_replay HARNESS PATH...      the given files or folders
 
-    Harnesses: msg, topology, onnx, npy. Each harness source defines
+    Harnesses: msg, topology, onnx, npy, keras. Each harness source defines
     LLVMFuzzerTestOneInput; this build renames it per harness (see
-    tests/fuzz/fuzz.cmake) so that all four link into one program.
+    tests/fuzz/fuzz.cmake) so that all of them link into one program.
     =========================================================================
 */
 
@@ -24,7 +24,7 @@
 
 typedef int (s_entry_fn) (const uint8_t *data, size_t size);
 
-s_entry_fn zi_fuzz_msg, zi_fuzz_topology, zi_fuzz_onnx, zi_fuzz_npy;
+s_entry_fn zi_fuzz_msg, zi_fuzz_topology, zi_fuzz_onnx, zi_fuzz_npy, zi_fuzz_keras;
 
 static const struct {
     const char *name;           //  harness, and its corpus folder
@@ -34,6 +34,7 @@ static const struct {
     {"topology", zi_fuzz_topology},
     {"onnx", zi_fuzz_onnx},
     {"npy", zi_fuzz_npy},
+    {"keras", zi_fuzz_keras},
 };
 #define S_HARNESSES (sizeof s_harnesses / sizeof s_harnesses [0])
 
@@ -155,7 +156,7 @@ main (int argc, char *argv [])
     s_entry_fn *entry = s_harness (argv [1]);
     if (!entry) {
         fprintf (stderr, "zi_fuzz_replay: unknown harness '%s' (harnesses: msg, topology, "
-                 "onnx, npy)\n", argv [1]);
+                 "onnx, npy, keras)\n", argv [1]);
         return 2;
     }
     int total = 0;

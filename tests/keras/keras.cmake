@@ -1,8 +1,10 @@
 #  Keras import tests. keras_models builds small Keras models with tfjs
 #  (tests/keras/make_keras_models.js; needs node and
 #  `npm install --prefix ${ZI_TFJS_DIR} @tensorflow/tfjs`, else it skips)
-#  and compares zinfer run with tfjs's predict; keras_bad checks the error
-#  line of each broken model.json in tests/bad/keras. The self test
+#  and compares zinfer run with tfjs's predict, for each model.json and the
+#  same model written as .h5 and .keras; keras_bad checks the error
+#  line of each broken model file (tests/bad/keras and the .h5 and .keras
+#  files tests/keras/bad_keras_files.py writes). The self test
 #  `zi_selftest keras` needs neither.
 
 set (ZI_TFJS_DIR /tmp/tfjs CACHE PATH "where npm install --prefix put @tensorflow/tfjs")
@@ -16,3 +18,13 @@ add_test (NAME keras_bad
           COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/keras_test.py bad
                   $<TARGET_FILE:zinfer>)
 set_tests_properties (keras_bad PROPERTIES TIMEOUT 120)
+
+#  A .keras model split over 3 processes by its Keras layer names answers
+#  bit for bit as zinfer run does (tests/keras/keras_split_test.py; 20
+#  ports from +5850, after topology_split's 40 from +5800 and before the
+#  benchmarks at +6000)
+math (EXPR ZI_KERAS_SPLIT_PORT_BASE "${ZI_TEST_PORT_BASE} + 5850")
+add_test (NAME keras_split
+          COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/keras/keras_split_test.py
+                  --zinfer $<TARGET_FILE:zinfer> --port-base ${ZI_KERAS_SPLIT_PORT_BASE})
+set_tests_properties (keras_split PROPERTIES TIMEOUT 300)
