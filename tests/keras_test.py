@@ -11,6 +11,15 @@
         .keras zip (tests/keras/write_keras_files.py, with h5py), and those
         are checked against the same tfjs outputs.
 
+    keras_test.py versions ZINFER
+        A Dense layer with a hard_sigmoid activation, which Keras 2
+        defines as clip (0.2 x + 0.5, 0, 1) and Keras 3 as relu6 (x + 3)
+        / 6: written as .h5 (Keras 2) and as .keras with metadata.json
+        naming Keras 3, each checked against numpy within 1e-5. Then a
+        Keras 3 model whose hard-swish is written with keras.ops on Keras
+        tensors (recorded as operations of module keras.src.ops.*, a
+        constant as first operand too), against numpy.
+
     keras_test.py bad ZINFER
         Runs `zinfer info` on each broken model of tests/bad/keras and on
         the broken .h5 and .keras files tests/keras/bad_keras_files.py
@@ -18,12 +27,14 @@
         text expect.txt (or the script) gives for it.
 """
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 
 import numpy as np
 
@@ -97,6 +108,91 @@ def check_model(zinfer, folder, name, model_file):
     return failures
 
 
+def check_versions(zinfer):
+    sys.path.insert(0, os.path.join(HERE, "keras"))
+    import write_keras_files as writer
+    model = {"class_name": "Sequential", "config": {"name": "gate", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "x", "batch_input_shape": [None, 5]}},
+        {"class_name": "Dense", "config": {"name": "fc", "units": 8,
+                                           "activation": "hard_sigmoid"}}]}}
+    rng = np.random.default_rng(3)
+    kernel = rng.standard_normal((5, 8)).astype(np.float32) * 2
+    bias = rng.standard_normal(8).astype(np.float32)
+    x = rng.standard_normal((4, 5)).astype(np.float32) * 3
+    z = x @ kernel + bias
+    failures = 0
+    with tempfile.TemporaryDirectory() as folder:
+        np.save(os.path.join(folder, "x.npy"), x)
+        cases = (("model.h5", writer.write_h5, np.clip(0.2 * z + 0.5, 0, 1)),
+                 ("model.keras", lambda *args: writer.write_keras(*args, keras3=True),
+                  np.clip(z / 6 + 0.5, 0, 1)))
+        for name, write, want in cases:
+            path = os.path.join(folder, name)
+            write(path, model, {"fc": [("kernel", kernel), ("bias", bias)]})
+            result = subprocess.run([zinfer, "run", path, "--input", os.path.join(folder, "x.npy"),
+                                     "--output", os.path.join(folder, "y.npy")],
+                                    capture_output=True, text=True)
+            got = np.load(os.path.join(folder, "y.npy")) if result.returncode == 0 else None
+            ok = got is not None and got.shape == want.shape and np.allclose(got, want, atol=1e-5)
+            print("%s %s: hard_sigmoid as its Keras version defines it%s"
+                  % ("ok  " if ok else "FAIL", name, "" if ok else ": " + result.stderr.strip()))
+            failures += not ok
+    return (1 if failures else 0) | check_keras3_ops(zinfer, writer)
+
+
+def keras3_tensor(layer):
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": None, "dtype": "float32", "keras_history": [layer, 0, 0]}}
+
+
+def keras3_op(class_name, name, module, *args):
+    args = [keras3_tensor(a) if isinstance(a, str) else a for a in args]
+    return {"module": "keras.src.ops." + module, "class_name": class_name, "config": {"name": name},
+            "registered_name": class_name, "name": name,
+            "inbound_nodes": [{"args": args, "kwargs": {}}]}
+
+
+def check_keras3_ops(zinfer, writer):
+    config = {"module": "keras", "class_name": "Functional", "config": {
+        "name": "ops", "input_layers": ["x", 0, 0], "output_layers": ["subtract", 0, 0],
+        "layers": [
+            {"module": "keras.layers", "class_name": "InputLayer", "name": "x",
+             "config": {"name": "x", "batch_shape": [None, 4, 4, 3]}, "inbound_nodes": []},
+            {"module": "keras.layers", "class_name": "Conv2D", "name": "conv",
+             "config": {"name": "conv", "filters": 4, "kernel_size": [1, 1]},
+             "inbound_nodes": [{"args": [keras3_tensor("x")], "kwargs": {}}]},
+            keras3_op("Add", "add", "numpy", "conv", 3.0),
+            keras3_op("Relu6", "relu6", "nn", "add"),
+            keras3_op("Multiply", "multiply", "numpy", "conv", "relu6"),
+            keras3_op("TrueDivide", "true_divide", "numpy", "multiply", 6.0),
+            keras3_op("Subtract", "subtract", "numpy", 1.0, "true_divide")]}}
+    rng = np.random.default_rng(4)
+    kernel = rng.standard_normal((1, 1, 3, 4)).astype(np.float32) * 2
+    bias = rng.standard_normal(4).astype(np.float32)
+    x = rng.standard_normal((2, 4, 4, 3)).astype(np.float32) * 2
+    z = np.einsum("nhwc,cf->nhwf", x, kernel[0, 0]) + bias
+    want = 1 - z * np.clip(z + 3, 0, 6) / 6
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "ops.keras")
+        weights = io.BytesIO()
+        with writer.h5py.File(weights, "w") as file:
+            writer.write_keras3_weights(file, config, {"conv": [("kernel", kernel),
+                                                                ("bias", bias)]})
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("metadata.json", json.dumps({"keras_version": "3.3.3"}))
+            archive.writestr("config.json", json.dumps(config))
+            archive.writestr("model.weights.h5", weights.getvalue())
+        np.save(os.path.join(folder, "x.npy"), x)
+        result = subprocess.run([zinfer, "run", path, "--input", os.path.join(folder, "x.npy"),
+                                 "--output", os.path.join(folder, "y.npy")],
+                                capture_output=True, text=True)
+        got = np.load(os.path.join(folder, "y.npy")) if result.returncode == 0 else None
+    ok = got is not None and got.shape == want.shape and np.allclose(got, want, atol=1e-5)
+    print("%s ops.keras: keras.ops on Keras tensors%s"
+          % ("ok  " if ok else "FAIL", "" if ok else ": " + result.stderr.strip()))
+    return 0 if ok else 1
+
+
 def check_bad(zinfer):
     folder = os.path.join(HERE, "bad", "keras")
     with open(os.path.join(folder, "expect.txt")) as file:
@@ -132,6 +228,8 @@ def check_bad_file(zinfer, path, expected):
 def main():
     if len(sys.argv) == 5 and sys.argv[1] == "models":
         return check_models(sys.argv[2], sys.argv[3], sys.argv[4])
+    if len(sys.argv) == 3 and sys.argv[1] == "versions":
+        return check_versions(sys.argv[2])
     if len(sys.argv) == 3 and sys.argv[1] == "bad":
         return check_bad(sys.argv[2])
     print(__doc__, file=sys.stderr)

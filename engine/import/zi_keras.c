@@ -554,6 +554,7 @@ s_call_inputs (zi_keras_t *self, json_object *call, zi_keras_call_t *out, bool *
     out->n_inputs = 0;
     json_object *refs [ZI_KERAS_MAX_INPUTS];
     int count = s_call_refs (call, refs, &out->kwargs);
+    out->args = json_object_is_type (call, json_type_object)? zi_keras_get (call, "args"): NULL;
     if (count < 0)
         return -1;
     for (int index = 0; index < count; index++) {
@@ -585,12 +586,14 @@ static int
                         const zi_keras_tensor_t *input, zi_keras_tensor_t *result);
 static int
     s_build_functional (zi_keras_t *self, json_object *config, const char *model_name,
-                        const zi_keras_call_t *call, zi_keras_tensor_t *result);
+                        const zi_keras_call_t *call, zi_keras_tensor_t *results,
+                        int *n_results);
 
 //  A model used as a layer: its layers are built on the call's inputs,
-//  in a scope of their own
+//  in a scope of their own; results gets its outputs, *n_results how many
 static int
-s_build_nested (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *result)
+s_build_nested (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *results,
+                int *n_results)
 {
     if (self->depth == ZI_KERAS_MAX_DEPTH)
         return zi_error ("layer '%s': models nested more than %d deep", call->layer,
@@ -601,9 +604,10 @@ s_build_nested (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t
     const char *outer = self->scope;
     self->scope = scope;
     self->depth++;
+    *n_results = 1;
     int rc = strcmp (call->class_name, "Sequential") == 0?
-        s_build_sequential (self, call->config, call->layer, &call->inputs [0], result):
-        s_build_functional (self, call->config, call->layer, call, result);
+        s_build_sequential (self, call->config, call->layer, &call->inputs [0], results):
+        s_build_functional (self, call->config, call->layer, call, results, n_results);
     self->depth--;
     self->scope = outer;
     if (rc)
@@ -618,13 +622,17 @@ s_build_call (zi_keras_t *self, json_object *layer, zi_keras_call_t *call)
     const char *class_name = zi_keras_string (layer, "class_name", "");
     json_object *config = zi_keras_get (layer, "config");
     call->class_name = class_name;
+    call->module = zi_keras_string (layer, "module", "");
     call->config = config;
-    zi_keras_tensor_t output;
-    memset (&output, 0, sizeof output);
-    if (s_is_model_class (class_name)? s_build_nested (self, call, &output):
-                                       zi_keras_build_layer (self, call, &output))
+    zi_keras_tensor_t outputs [ZI_MAX_GRAPH_OUTPUTS];
+    memset (outputs, 0, sizeof outputs);
+    int n_outputs = 1;
+    if (s_is_model_class (class_name)? s_build_nested (self, call, outputs, &n_outputs):
+                                       zi_keras_build_layer (self, call, &outputs [0]))
         return -1;
-    s_set_tensor (self, call->layer, call->node_index + call->node_offset, 0, &output);
+    for (int index = 0; index < n_outputs; index++)
+        s_set_tensor (self, call->layer, call->node_index + call->node_offset, index,
+                      &outputs [index]);
     return 0;
 }
 
@@ -742,10 +750,10 @@ s_model_node_offset (json_object *layers, json_object *outputs, const char *name
 }
 
 //  At the top (call NULL) the model's inputs and outputs are the graph's;
-//  nested, the call gives the inputs and result gets the one output
+//  nested, the call gives the inputs and results get the outputs
 static int
 s_build_functional (zi_keras_t *self, json_object *config, const char *model_name,
-                    const zi_keras_call_t *call, zi_keras_tensor_t *result)
+                    const zi_keras_call_t *call, zi_keras_tensor_t *results, int *n_results)
 {
     json_object *layers = zi_keras_get (config, "layers");
     json_object *inputs = zi_keras_get (config, "input_layers");
@@ -756,12 +764,9 @@ s_build_functional (zi_keras_t *self, json_object *config, const char *model_nam
         return zi_error ("model '%s': 'layers', 'input_layers' and 'output_layers' must be "
                          "lists", model_name);
     size_t n_layers = json_object_array_length (layers);
-    if (call && (s_refs_length (inputs) != (size_t) call->n_inputs
-             ||  s_refs_length (outputs) != 1))
-        return zi_error ("nested model '%s': %zu inputs and %zu outputs for a call with %d "
-                         "inputs (only nested models of one output are supported)", model_name,
-                         s_refs_length (inputs), s_refs_length (outputs),
-                         call->n_inputs);
+    if (call && s_refs_length (inputs) != (size_t) call->n_inputs)
+        return zi_error ("nested model '%s': %zu inputs for a call with %d inputs", model_name,
+                         s_refs_length (inputs), call->n_inputs);
     //  Inputs first, in the model's order
     for (size_t index = 0; index < s_refs_length (inputs); index++) {
         const char *name;
@@ -850,12 +855,18 @@ s_build_functional (zi_keras_t *self, json_object *config, const char *model_nam
                              "do not lead back to the model's inputs)", model_name, name,
                              node, tensor);
         if (call) {
-            *result = *output;
-            return 0;
+            results [index] = *output;
+            *n_results = (int) index + 1;
+            continue;
         }
+        //  A nested model's second output and on: layer:tensor
         self->outputs [self->n_outputs] = *output;
-        snprintf (self->output_names [self->n_outputs++], sizeof self->output_names [0],
-                  "%s", name);
+        if (tensor > 0)
+            snprintf (self->output_names [self->n_outputs++], sizeof self->output_names [0],
+                      "%.240s:%d", name, tensor);
+        else
+            snprintf (self->output_names [self->n_outputs++], sizeof self->output_names [0],
+                      "%s", name);
     }
     return 0;
 }
@@ -970,7 +981,7 @@ s_load_keras3 (zi_keras_t *self, json_object *model, void *args)
 //  Builds the graph of a model, {"class_name": ..., "config": ...}, with
 //  the weights a loader gives
 static zi_graph_t *
-s_import (json_object *model, const char *source, s_loader_fn *load, void *args)
+s_import (json_object *model, const char *source, bool keras3, s_loader_fn *load, void *args)
 {
     const char *class_name = zi_keras_string (model, "class_name", NULL);
     json_object *config = zi_keras_get (model, "config");
@@ -979,7 +990,7 @@ s_import (json_object *model, const char *source, s_loader_fn *load, void *args)
         return NULL;
     }
     const char *model_name = zi_keras_string (config, "name", "model");
-    zi_keras_t keras = {.source = source};
+    zi_keras_t keras = {.source = source, .keras3 = keras3};
     zi_keras_t *self = &keras;
     char *copy = strdup (source);
     self->dir = strdup (dirname (copy));
@@ -1000,7 +1011,7 @@ s_import (json_object *model, const char *source, s_loader_fn *load, void *args)
         if (strcmp (class_name, "Sequential") == 0)
             rc = s_build_sequential (self, config, model_name, NULL, NULL);
         else
-            rc = s_build_functional (self, config, model_name, NULL, NULL);
+            rc = s_build_functional (self, config, model_name, NULL, NULL, NULL);
     }
     if (rc == 0 && self->graph->n_inputs == 0)
         rc = zi_error ("the model has no inputs");
@@ -1037,7 +1048,7 @@ s_import_json (const void *data, size_t size, const char *source)
     else {
         //  Converted from a Keras .h5 file, the model sits one level down
         json_object *model = zi_keras_get (topology, "model_config");
-        graph = s_import (model? model: topology, source, s_load_manifest,
+        graph = s_import (model? model: topology, source, false, s_load_manifest,
                           zi_keras_get (root, "weightsManifest"));
     }
     json_object_put (root);
@@ -1061,12 +1072,26 @@ s_import_h5 (const void *data, size_t size, const char *source)
         snprintf (what, sizeof what, "%.250s: model_config", source);
         json_object *model = s_parse (text, strlen (text), what);
         if (model)
-            graph = s_import (model, source, s_load_keras2, &file);
+            graph = s_import (model, source, false, s_load_keras2, &file);
         json_object_put (model);
         free (text);
     }
     zi_keras_h5_close (file);
     return graph;
+}
+
+//  The Keras major version metadata.json names, 0 if it names none
+static int
+s_keras_major (const void *data, size_t size)
+{
+    size_t length;
+    char *text = zi_keras_zip_member (data, size, "metadata.json", &length);
+    json_object *metadata = text? json_tokener_parse (text): NULL;
+    const char *version = zi_keras_string (metadata, "keras_version", "0");
+    int major = atoi (version);
+    json_object_put (metadata);
+    free (text);
+    return major;
 }
 
 //  A .keras zip: config.json, and the weights in model.weights.h5
@@ -1089,7 +1114,7 @@ s_import_zip (const void *data, size_t size, const char *source)
     snprintf (what, sizeof what, "%.250s: model.weights.h5", source);
     int64_t file = model? zi_keras_h5_open (weights, weights_size, what): -1;
     if (file >= 0) {
-        graph = s_import (model, source, s_load_keras3, &file);
+        graph = s_import (model, source, s_keras_major (data, size) >= 3, s_load_keras3, &file);
         zi_keras_h5_close (file);
     }
     json_object_put (model);

@@ -27,11 +27,13 @@ typedef struct {
 typedef struct {
     const char *layer;          //  layer name
     const char *class_name;     //  Keras class, e.g. "Conv2D"
+    const char *module;         //  Keras 3's module ("keras.src.ops.numpy"), or ""
     json_object *config;        //  the layer's config
     int node_index;             //  which call of the layer (0 for most)
     int node_offset;            //  added to it in references (tfjs's nested models: 1)
     int n_inputs;               //  tensors in
     zi_keras_tensor_t inputs [ZI_KERAS_MAX_INPUTS];     //  them
+    json_object *args;          //  Keras 3: the call's positional arguments, or NULL
     json_object *kwargs;        //  the call's keyword arguments, or NULL
 } zi_keras_call_t;
 
@@ -52,6 +54,7 @@ typedef struct {
     void *names;                //  node names taken (zhashx)
     const char *scope;          //  key prefix inside a nested model, or NULL
     int depth;                  //  models nested at this point
+    bool keras3;                //  saved by Keras 3, whose hard_sigmoid differs
     int n_outputs;              //  model outputs
     zi_keras_tensor_t outputs [ZI_MAX_GRAPH_OUTPUTS];   //  them
     char output_names [ZI_MAX_GRAPH_OUTPUTS][256];      //  their layers' names

@@ -76,10 +76,13 @@ zi_keras_h5_close (int64_t file)
         H5Fclose (file);
 }
 
+//  Whether path names an object of the file. Each part of the path in
+//  turn, as H5Lexists fails on a missing parent; only hard links count,
+//  so that a file cannot send the reader to another file (an external
+//  link) or around in circles (soft links)
 static bool
 s_exists (hid_t file, const char *path)
 {
-    //  Each part of the path in turn: H5Lexists fails on a missing parent
     if (strcmp (path, "/") == 0)
         return true;
     char part [1024];
@@ -89,7 +92,9 @@ s_exists (hid_t file, const char *path)
             return false;
         memcpy (part, path, length);
         part [length] = 0;
-        if (H5Lexists (file, part, H5P_DEFAULT) <= 0)
+        H5L_info_t link;
+        if (H5Lexists (file, part, H5P_DEFAULT) <= 0
+        ||  H5Lget_info (file, part, &link, H5P_DEFAULT) < 0 || link.type != H5L_TYPE_HARD)
             return false;
         if (!slash)
             return H5Oexists_by_name (file, path, H5P_DEFAULT) > 0;
@@ -303,7 +308,8 @@ zi_keras_h5_weights_keras2 (zi_keras_t *self, int64_t file)
 //  Keras 3: layers/<snake_case class>[_N]/vars/<index>
 
 //  The variables a layer class creates, in order; the optional ones only
-//  when its config says so
+//  when its config says so (Normalization has none when given its mean
+//  and variance)
 static int
 s_variables (const char *class_name, json_object *config, const char **names)
 {
@@ -350,7 +356,7 @@ s_variables (const char *class_name, json_object *config, const char **names)
     if (strcmp (class_name, "PReLU") == 0)
         names [count++] = "alpha";
     else
-    if (strcmp (class_name, "Normalization") == 0) {
+    if (strcmp (class_name, "Normalization") == 0 && !zi_keras_get (config, "mean")) {
         names [count++] = "mean";
         names [count++] = "variance";
         names [count++] = "count";
@@ -390,6 +396,9 @@ s_keras3_layer (zi_keras_t *self, hid_t file, json_object *layer, const char *pa
     const char *class_name = zi_keras_string (layer, "class_name", "");
     json_object *config = zi_keras_get (layer, "config");
     const char *name = zi_keras_string (config, "name", zi_keras_string (layer, "name", "?"));
+    //  Operations (x + 3 on Keras tensors) are no layers: no place here
+    if (strncmp (zi_keras_string (layer, "module", ""), "keras.src.ops.", 14) == 0)
+        return 0;
     char snake [128], group [1024];
     s_snake_case (class_name, snake, sizeof snake);
     intptr_t seen = (intptr_t) zhashx_lookup (used, snake);

@@ -9,6 +9,7 @@
 */
 
 #include "zi_keras.h"
+#include <ctype.h>
 
 typedef int (s_builder_fn) (zi_keras_t *self, const zi_keras_call_t *call,
                             zi_keras_tensor_t *out);
@@ -128,10 +129,11 @@ s_activation (zi_keras_t *self, const char *node_name, const char *activation,
         zi_keras_node (self, "Sigmoid", node_name, 1, &input, output, value);
     else
     if (strcmp (activation, "hard_sigmoid") == 0) {
-        //  Keras 2 and tfjs: clip (0.2 x + 0.5, 0, 1)
+        //  Keras 2 and tfjs: clip (0.2 x + 0.5, 0, 1); Keras 3: relu6 (x +
+        //  3) / 6, clip (x / 6 + 0.5, 0, 1)
         zi_node_t *node = zi_keras_node (self, "HardSigmoid", node_name, 1, &input,
                                          output, value);
-        zi_node_set_float (node, "alpha", 0.2f);
+        zi_node_set_float (node, "alpha", self->keras3? 1 / 6.0f: 0.2f);
         zi_node_set_float (node, "beta", 0.5f);
     }
     else
@@ -143,6 +145,26 @@ s_activation (zi_keras_t *self, const char *node_name, const char *activation,
         snprintf (name, sizeof name, "%s/sigmoid", node_name);
         zi_keras_node (self, "Sigmoid", name, 1, &input, NULL, &gate);
         zi_keras_node (self, "Mul", node_name, 2, (int []) {input, gate}, output, value);
+    }
+    else
+    if (strcmp (activation, "gelu") == 0) {
+        //  Exact, as Keras's default: x (1 + erf (x / sqrt 2)) / 2
+        int scaled, erf, shifted, product;
+        snprintf (name, sizeof name, "%s:sqrt2", node_name);
+        int root = zi_keras_scalar (self, name, 1.41421356f);
+        snprintf (name, sizeof name, "%s:one", node_name);
+        int one = zi_keras_scalar (self, name, 1);
+        snprintf (name, sizeof name, "%s:half", node_name);
+        int half = zi_keras_scalar (self, name, 0.5f);
+        snprintf (name, sizeof name, "%s/div", node_name);
+        zi_keras_node (self, "Div", name, 2, (int []) {input, root}, NULL, &scaled);
+        snprintf (name, sizeof name, "%s/erf", node_name);
+        zi_keras_node (self, "Erf", name, 1, &scaled, NULL, &erf);
+        snprintf (name, sizeof name, "%s/add", node_name);
+        zi_keras_node (self, "Add", name, 2, (int []) {erf, one}, NULL, &shifted);
+        snprintf (name, sizeof name, "%s/mul", node_name);
+        zi_keras_node (self, "Mul", name, 2, (int []) {input, shifted}, NULL, &product);
+        zi_keras_node (self, "Mul", node_name, 2, (int []) {product, half}, output, value);
     }
     else
     if (strcmp (activation, "tanh") == 0)
@@ -172,7 +194,7 @@ s_activation (zi_keras_t *self, const char *node_name, const char *activation,
         zi_keras_node (self, "Identity", node_name, 1, &input, output, value);
     else
         return zi_error ("activation '%s' is not supported (supported: relu, relu6, sigmoid, "
-                         "hard_sigmoid, swish, silu, hard_swish, tanh, softmax, elu, selu, "
+                         "hard_sigmoid, swish, silu, hard_swish, hard_silu, gelu, tanh, softmax, elu, selu, "
                          "softplus, softsign, exponential, linear)", activation);
     return 0;
 }
@@ -404,35 +426,60 @@ s_activation_layer (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tens
                          s_out_name (call, buffer, sizeof buffer), &out->value);
 }
 
+//  max_value above, threshold and negative_slope below: x from threshold
+//  up, negative_slope (x - threshold) under it, then at most max_value
 static int
 s_relu (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
 {
     double max_value = zi_keras_number (call->config, "max_value", -1);
     double slope = zi_keras_number (call->config, "negative_slope", 0);
     double threshold = zi_keras_number (call->config, "threshold", 0);
-    if (threshold != 0 || (slope != 0 && max_value >= 0))
-        return zi_error ("threshold %g with negative_slope %g and max_value %g is not "
-                         "supported (a max_value, or a negative_slope, alone)",
-                         threshold, slope, max_value);
     char name [300], buffer [300];
     const char *output = s_out_name (call, buffer, sizeof buffer);
     int input = call->inputs [0].value;
     s_same_shape (&call->inputs [0], out);
-    if (max_value >= 0) {
+    bool clip = max_value >= 0;
+    if (threshold == 0 && slope == 0 && clip) {
         int low = zi_keras_scalar (self, s_sub_name (call, "min", name, sizeof name), 0);
         int high = zi_keras_scalar (self, s_sub_name (call, "max", name, sizeof name),
                                     (float) max_value);
         zi_keras_node (self, "Clip", call->layer, 3, (int []) {input, low, high}, output,
                        &out->value);
+        return 0;
     }
+    int value;
+    if (threshold == 0 && slope == 0)
+        zi_keras_node (self, "Relu", clip? s_sub_name (call, "relu", name, sizeof name):
+                       call->layer, 1, &input, clip? NULL: output, &value);
     else
-    if (slope != 0) {
-        zi_node_t *node = zi_keras_node (self, "LeakyRelu", call->layer, 1, &input, output,
-                                         &out->value);
+    if (threshold == 0) {
+        zi_node_t *node = zi_keras_node (self, "LeakyRelu",
+                                         clip? s_sub_name (call, "leaky", name, sizeof name):
+                                         call->layer, 1, &input, clip? NULL: output, &value);
         zi_node_set_float (node, "alpha", (float) slope);
     }
-    else
-        zi_keras_node (self, "Relu", call->layer, 1, &input, output, &out->value);
+    else {
+        int cut = zi_keras_scalar (self, s_sub_name (call, "threshold", name, sizeof name),
+                                   (float) threshold);
+        int factor = zi_keras_scalar (self, s_sub_name (call, "slope", name, sizeof name),
+                                      (float) slope);
+        int above, shifted, leak;
+        zi_keras_node (self, "GreaterOrEqual", s_sub_name (call, "above", name, sizeof name), 2,
+                       (int []) {input, cut}, NULL, &above);
+        zi_keras_node (self, "Sub", s_sub_name (call, "shift", name, sizeof name), 2,
+                       (int []) {input, cut}, NULL, &shifted);
+        zi_keras_node (self, "Mul", s_sub_name (call, "leak", name, sizeof name), 2,
+                       (int []) {shifted, factor}, NULL, &leak);
+        zi_keras_node (self, "Where", clip? s_sub_name (call, "select", name, sizeof name):
+                       call->layer, 3, (int []) {above, input, leak}, clip? NULL: output,
+                       &value);
+    }
+    if (clip) {
+        int high = zi_keras_scalar (self, s_sub_name (call, "max", name, sizeof name),
+                                    (float) max_value);
+        zi_keras_node (self, "Min", call->layer, 2, (int []) {value, high}, output, &value);
+    }
+    out->value = value;
     return 0;
 }
 
@@ -818,6 +865,642 @@ s_tf_op (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
     return 0;
 }
 
+//  --------------------------------------------------------------------------
+//  Convolutions besides Conv2D
+
+//  Keras's Conv2D kernel, HWIO, as ONNX's OIHW
+static zi_tensor_t *
+s_hwio_to_oihw (const zi_tensor_t *kernel, int64_t height, int64_t width, int64_t in,
+                int64_t out)
+{
+    zi_tensor_t *weights = zi_tensor_new (ZI_F32, 4, (int64_t []) {out, in, height, width});
+    assert (weights);
+    const float *from = kernel->data;
+    float *to = weights->data;
+    for (int64_t h = 0; h < height; h++)
+        for (int64_t w = 0; w < width; w++)
+            for (int64_t i = 0; i < in; i++)
+                for (int64_t o = 0; o < out; o++)
+                    to [((o * in + i) * height + h) * width + w] =
+                        from [((h * width + w) * in + i) * out + o];
+    return weights;
+}
+
+//  A 3-d tensor's two last axes swapped: Keras's [N, L, C] as the [N, C,
+//  L] a 1-d Conv takes, and back
+static int
+s_swap_last (zi_keras_t *self, const char *name, int input, const char *output)
+{
+    int value;
+    zi_node_t *node = zi_keras_node (self, "Transpose", name, 1, &input, output, &value);
+    zi_node_set_ints (node, "perm", 3, (int64_t []) {0, 2, 1});
+    return value;
+}
+
+static int
+s_conv1d (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
+{
+    const zi_keras_tensor_t *x = &call->inputs [0];
+    int64_t kernel [2], strides [2], dilation [2];
+    bool same;
+    if (s_need_rank (call, 3) || s_channels_last (call) || s_padding (call, &same)
+    ||  s_pair (call, "kernel_size", 0, kernel) || s_pair (call, "strides", 1, strides)
+    ||  s_pair (call, "dilation_rate", 1, dilation))
+        return -1;
+    if (kernel [0] < 1)
+        return zi_error ("'kernel_size' is missing");
+    int64_t channels = x->dims [2];
+    int64_t groups = (int64_t) zi_keras_number (call->config, "groups", 1);
+    int64_t filters = (int64_t) zi_keras_number (call->config, "filters", 0);
+    if (channels < 1 || groups < 1 || channels % groups || filters < 1 || filters > INT32_MAX)
+        return zi_error ("input channels %lld, groups %lld and filters %lld do not fit",
+                         (long long) channels, (long long) groups, (long long) filters);
+    int64_t per_group = channels / groups;
+    zi_tensor_t *kernel_wio = zi_keras_weight (self, call->layer, "kernel", 3,
+                                               (int64_t []) {kernel [0], per_group, filters});
+    if (!kernel_wio)
+        return -1;
+    //  WIO -> OIW
+    zi_tensor_t *weights = zi_tensor_new (ZI_F32, 3, (int64_t []) {filters, per_group,
+                                                                  kernel [0]});
+    assert (weights);
+    for (int64_t w = 0; w < kernel [0]; w++)
+        for (int64_t i = 0; i < per_group; i++)
+            for (int64_t o = 0; o < filters; o++)
+                ((float *) weights->data) [(o * per_group + i) * kernel [0] + w] =
+                    ((const float *) kernel_wio->data) [(w * per_group + i) * filters + o];
+    char name [300], buffer [300];
+    int inputs [3] = {s_swap_last (self, s_sub_name (call, "to_ncl", name, sizeof name),
+                                   x->value, NULL),
+                      zi_keras_constant (self, s_sub_name (call, "weights", name, sizeof name),
+                                         weights)};
+    int n_inputs = 2;
+    if (zi_keras_number (call->config, "use_bias", 1)) {
+        zi_tensor_t *bias = zi_keras_weight (self, call->layer, "bias", 1, &filters);
+        if (!bias)
+            return -1;
+        inputs [n_inputs++] = zi_keras_constant (self, s_sub_name (call, "bias", name,
+                                                                   sizeof name), s_ref (bias));
+    }
+    int value;
+    zi_node_t *node = zi_keras_node (self, "Conv", call->layer, n_inputs, inputs, NULL, &value);
+    zi_node_set_ints (node, "kernel_shape", 1, kernel);
+    zi_node_set_ints (node, "strides", 1, strides);
+    zi_node_set_ints (node, "dilations", 1, dilation);
+    zi_node_set_int (node, "group", groups);
+    zi_node_set_string (node, "auto_pad", same? "SAME_UPPER": "VALID");
+    const char *output = s_layer_activation (call)? NULL: s_out_name (call, buffer, sizeof buffer);
+    value = s_swap_last (self, s_sub_name (call, "to_nlc", name, sizeof name), value, output);
+    *out = (zi_keras_tensor_t) {.ndim = 3, .dims = {x->dims [0],
+        s_window_size (x->dims [1], kernel [0], strides [0], dilation [0], same), filters}};
+    return s_finish_activation (self, call, value, 3, s_out_name (call, buffer, sizeof buffer),
+                                out);
+}
+
+//  A depthwise convolution (each channel by depth_multiplier kernels of
+//  its own) and then a 1x1 one across channels
+static int
+s_separable_conv2d (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
+{
+    const zi_keras_tensor_t *x = &call->inputs [0];
+    int64_t kernel [2], strides [2], dilation [2];
+    bool same;
+    if (s_need_rank (call, 4) || s_channels_last (call) || s_padding (call, &same)
+    ||  s_pair (call, "kernel_size", 0, kernel) || s_pair (call, "strides", 1, strides)
+    ||  s_pair (call, "dilation_rate", 1, dilation))
+        return -1;
+    int64_t channels = x->dims [3];
+    //  tfjs leaves depth_multiplier out of the config: then the kernel
+    //  says it
+    int64_t multiplier = (int64_t) zi_keras_number (call->config, "depth_multiplier", -1);
+    int64_t filters = (int64_t) zi_keras_number (call->config, "filters", 0);
+    if (kernel [0] < 1 || channels < 1 || multiplier == 0 || multiplier > INT32_MAX
+    ||  filters < 1 || filters > INT32_MAX)
+        return zi_error ("needs 'kernel_size', known input channels, 'depth_multiplier' and "
+                         "'filters' of at least 1");
+    zi_tensor_t *depthwise = zi_keras_weight (self, call->layer, "depthwise_kernel", 4,
+        (int64_t []) {kernel [0], kernel [1], channels, multiplier});
+    if (!depthwise)
+        return -1;
+    multiplier = depthwise->dims [3];
+    int64_t middle = channels * multiplier;
+    if (multiplier < 1 || multiplier > INT32_MAX || middle > INT32_MAX)
+        return zi_error ("depthwise_kernel's depth multiplier %lld", (long long) multiplier);
+    zi_tensor_t *pointwise = zi_keras_weight (self, call->layer, "pointwise_kernel", 4,
+                                              (int64_t []) {1, 1, middle, filters});
+    if (!pointwise)
+        return -1;
+    //  HWCM is HWIO of one input per group, M outputs each: (C M) 1 H W
+    zi_tensor_t *weights = zi_tensor_new (ZI_F32, 4, (int64_t []) {middle, 1, kernel [0],
+                                                                  kernel [1]});
+    const float *from = depthwise->data;
+    float *to = weights->data;
+    for (int64_t h = 0; h < kernel [0]; h++)
+        for (int64_t w = 0; w < kernel [1]; w++)
+            for (int64_t item = 0; item < middle; item++)
+                to [(item * kernel [0] + h) * kernel [1] + w] =
+                    from [(h * kernel [1] + w) * middle + item];
+    char name [300], buffer [300];
+    int value;
+    int inputs [3] = {x->value, zi_keras_constant (self, s_sub_name (call, "depthwise_weights",
+                                                                     name, sizeof name),
+                                                   weights)};
+    zi_node_t *node = zi_keras_node (self, "Conv", s_sub_name (call, "depthwise", name,
+                                                               sizeof name),
+                                     2, inputs, NULL, &value);
+    zi_node_set_ints (node, "kernel_shape", 2, kernel);
+    zi_node_set_ints (node, "strides", 2, strides);
+    zi_node_set_ints (node, "dilations", 2, dilation);
+    zi_node_set_int (node, "group", channels);
+    zi_node_set_string (node, "auto_pad", same? "SAME_UPPER": "VALID");
+
+    inputs [0] = value;
+    inputs [1] = zi_keras_constant (self, s_sub_name (call, "pointwise_weights", name,
+                                                      sizeof name),
+                                    s_hwio_to_oihw (pointwise, 1, 1, middle, filters));
+    int n_inputs = 2;
+    if (zi_keras_number (call->config, "use_bias", 1)) {
+        zi_tensor_t *bias = zi_keras_weight (self, call->layer, "bias", 1, &filters);
+        if (!bias)
+            return -1;
+        inputs [n_inputs++] = zi_keras_constant (self, s_sub_name (call, "bias", name,
+                                                                   sizeof name), s_ref (bias));
+    }
+    const char *output = s_layer_activation (call)? NULL: s_out_name (call, buffer, sizeof buffer);
+    node = zi_keras_node (self, "Conv", call->layer, n_inputs, inputs, output, &value);
+    zi_node_set_ints (node, "kernel_shape", 2, (int64_t []) {1, 1});
+    *out = (zi_keras_tensor_t) {.ndim = 4, .dims = {x->dims [0],
+        s_window_size (x->dims [1], kernel [0], strides [0], dilation [0], same),
+        s_window_size (x->dims [2], kernel [1], strides [1], dilation [1], same), filters}};
+    return s_finish_activation (self, call, value, 4, s_out_name (call, buffer, sizeof buffer),
+                                out);
+}
+
+//  TensorFlow's transposed convolution: 'valid' gives (in - 1) s + k,
+//  at least in s; 'same' gives in s, cropping k - s of the full output,
+//  the smaller half at the start
+static int
+s_conv2d_transpose (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
+{
+    const zi_keras_tensor_t *x = &call->inputs [0];
+    int64_t kernel [2], strides [2], dilation [2];
+    bool same;
+    if (s_need_rank (call, 4) || s_channels_last (call) || s_padding (call, &same)
+    ||  s_pair (call, "kernel_size", 0, kernel) || s_pair (call, "strides", 1, strides)
+    ||  s_pair (call, "dilation_rate", 1, dilation))
+        return -1;
+    if (dilation [0] != 1 || dilation [1] != 1 || zi_keras_get (call->config, "output_padding"))
+        return zi_error ("'dilation_rate' other than 1 and 'output_padding' are not supported");
+    int64_t channels = x->dims [3];
+    int64_t filters = (int64_t) zi_keras_number (call->config, "filters", 0);
+    if (kernel [0] < 1 || channels < 1 || filters < 1 || filters > INT32_MAX)
+        return zi_error ("needs 'kernel_size', known input channels and 'filters' of at "
+                         "least 1");
+    zi_tensor_t *kernel_hwoi = zi_keras_weight (self, call->layer, "kernel", 4,
+        (int64_t []) {kernel [0], kernel [1], filters, channels});
+    if (!kernel_hwoi)
+        return -1;
+    //  H W F C -> C F H W, ConvTranspose's layout
+    zi_tensor_t *weights = s_hwio_to_oihw (kernel_hwoi, kernel [0], kernel [1], filters,
+                                           channels);
+    char name [300], buffer [300];
+    int inputs [3] = {x->value, zi_keras_constant (self, s_sub_name (call, "weights", name,
+                                                                     sizeof name), weights)};
+    int n_inputs = 2;
+    if (zi_keras_number (call->config, "use_bias", 1)) {
+        zi_tensor_t *bias = zi_keras_weight (self, call->layer, "bias", 1, &filters);
+        if (!bias)
+            return -1;
+        inputs [n_inputs++] = zi_keras_constant (self, s_sub_name (call, "bias", name,
+                                                                   sizeof name), s_ref (bias));
+    }
+    int64_t pads [4], extra [2];
+    *out = (zi_keras_tensor_t) {.ndim = 4, .dims = {x->dims [0], -1, -1, filters}};
+    for (int axis = 0; axis < 2; axis++) {
+        int64_t total = same && kernel [axis] > strides [axis]? kernel [axis] - strides [axis]: 0;
+        pads [axis] = total / 2;
+        pads [axis + 2] = total - total / 2;
+        extra [axis] = strides [axis] > kernel [axis]? strides [axis] - kernel [axis]: 0;
+        if (x->dims [1 + axis] >= 0)
+            out->dims [1 + axis] = x->dims [1 + axis] * strides [axis]
+                                 + (same? 0: kernel [axis] - strides [axis] + extra [axis]);
+    }
+    const char *output = s_layer_activation (call)? NULL: s_out_name (call, buffer, sizeof buffer);
+    int value;
+    zi_node_t *node = zi_keras_node (self, "ConvTranspose", call->layer, n_inputs, inputs,
+                                     output, &value);
+    zi_node_set_ints (node, "kernel_shape", 2, kernel);
+    zi_node_set_ints (node, "strides", 2, strides);
+    zi_node_set_ints (node, "pads", 4, pads);
+    zi_node_set_ints (node, "output_padding", 2, extra);
+    return s_finish_activation (self, call, value, 4, s_out_name (call, buffer, sizeof buffer),
+                                out);
+}
+
+//  --------------------------------------------------------------------------
+//  Normalizations and PReLU
+
+//  The one axis a layer normalizes: its config's 'axis' (a number or a
+//  list of one) must be the last
+static int
+s_last_axis_only (const zi_keras_call_t *call)
+{
+    int64_t axes [2];
+    json_object *value = zi_keras_get (call->config, "axis");
+    int count = value? zi_keras_ints (value, axes, 2): 1;
+    if (!value)
+        axes [0] = -1;
+    int ndim = call->inputs [0].ndim;
+    if (count != 1 || (axes [0] != -1 && axes [0] != ndim - 1))
+        return zi_error ("only the last axis can be normalized, got 'axis' %s",
+                         value? json_object_to_json_string (value): "?");
+    return 0;
+}
+
+//  A per-channel constant shaped to broadcast against the graph's tensor:
+//  [C, 1, 1] for a 4-d one (NCHW), [C] otherwise
+static zi_tensor_t *
+s_channel_constant (int ndim, int64_t channels)
+{
+    return ndim == 4? zi_tensor_new (ZI_F32, 3, (int64_t []) {channels, 1, 1}):
+                      zi_tensor_new (ZI_F32, 1, &channels);
+}
+
+static int
+s_layer_norm (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
+{
+    const zi_keras_tensor_t *x = &call->inputs [0];
+    if (s_last_axis_only (call))
+        return -1;
+    if (zi_keras_number (call->config, "rms_scaling", 0))
+        return zi_error ("'rms_scaling' is not supported");
+    int64_t channels = x->dims [x->ndim - 1];
+    if (x->ndim < 2 || channels < 1)
+        return zi_error ("needs an input of known last size");
+    const char *names [2] = {"gamma", "beta"};
+    bool present [2] = {zi_keras_number (call->config, "scale", 1) != 0,
+                        zi_keras_number (call->config, "center", 1) != 0};
+    char name [300], buffer [300];
+    const char *output = s_out_name (call, buffer, sizeof buffer);
+    //  LayerNormalization normalizes the trailing axes: a 4-d tensor goes
+    //  channels last for it
+    int inputs [3] = {x->ndim == 4? zi_keras_transpose (self, s_sub_name (call, "to_nhwc", name,
+                                                                           sizeof name),
+                                                        x->value, false, NULL): x->value};
+    for (int index = 0; index < 2; index++) {
+        zi_tensor_t *tensor;
+        if (present [index]) {
+            zi_tensor_t *weight = zi_keras_weight (self, call->layer, names [index], 1,
+                                                   &channels);
+            if (!weight)
+                return -1;
+            tensor = s_ref (weight);
+        }
+        else {
+            tensor = zi_tensor_new (ZI_F32, 1, &channels);
+            for (int64_t item = 0; item < channels; item++)
+                ((float *) tensor->data) [item] = index == 0? 1: 0;
+        }
+        inputs [1 + index] = zi_keras_constant (self, s_sub_name (call, names [index], name,
+                                                                  sizeof name), tensor);
+    }
+    zi_node_t *node = zi_keras_node (self, "LayerNormalization", call->layer, 3, inputs,
+                                     x->ndim == 4? NULL: output, &out->value);
+    node->opset = 17;
+    zi_node_set_int (node, "axis", -1);
+    zi_node_set_float (node, "epsilon", (float) zi_keras_number (call->config, "epsilon", 1e-3));
+    if (x->ndim == 4)
+        out->value = zi_keras_transpose (self, s_sub_name (call, "to_nchw", name, sizeof name),
+                                         out->value, true, output);
+    s_same_shape (x, out);
+    return 0;
+}
+
+//  (x - mean) / max (sqrt (variance), 1e-7), per channel, from the config
+//  (mean and variance given) or from the weights (adapted)
+static int
+s_normalization (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
+{
+    const zi_keras_tensor_t *x = &call->inputs [0];
+    if (s_last_axis_only (call))
+        return -1;
+    if (zi_keras_number (call->config, "invert", 0))
+        return zi_error ("'invert' is not supported");
+    int64_t channels = x->dims [x->ndim - 1];
+    if (x->ndim < 2 || channels < 1)
+        return zi_error ("needs an input of known last size");
+    zi_tensor_t *mean = s_channel_constant (x->ndim, channels);
+    zi_tensor_t *scale = s_channel_constant (x->ndim, channels);
+    const char *names [2] = {"mean", "variance"};
+    for (int index = 0; index < 2; index++) {
+        json_object *given = zi_keras_get (call->config, names [index]);
+        zi_tensor_t *weight = given? NULL: zi_keras_weight (self, call->layer, names [index],
+                                                            1, &channels);
+        if (!given && !weight) {
+            zi_tensor_destroy (&mean);
+            zi_tensor_destroy (&scale);
+            return -1;
+        }
+        float *to = index == 0? mean->data: scale->data;
+        for (int64_t item = 0; item < channels; item++) {
+            json_object *number = !given? NULL: zi_keras_is_number (given)? given:
+                json_object_is_type (given, json_type_array)
+                && json_object_array_length (given) == (size_t) channels?
+                json_object_array_get_idx (given, item): NULL;
+            if (given && !zi_keras_is_number (number)) {
+                zi_tensor_destroy (&mean);
+                zi_tensor_destroy (&scale);
+                return zi_error ("'%s' must be a number or a list of %lld numbers",
+                                 names [index], (long long) channels);
+            }
+            float value = given? (float) json_object_get_double (number):
+                                 ((float *) weight->data) [item];
+            if (index == 0)
+                to [item] = value;
+            else {
+                float deviation = sqrtf (value > 0? value: 0);
+                to [item] = 1 / (deviation > 1e-7f? deviation: 1e-7f);
+            }
+        }
+    }
+    char name [300], buffer [300];
+    int shifted;
+    zi_keras_node (self, "Sub", s_sub_name (call, "center", name, sizeof name), 2,
+                   (int []) {x->value, zi_keras_constant (self, s_sub_name (call, "mean", name,
+                                                                            sizeof name),
+                                                          mean)}, NULL, &shifted);
+    zi_keras_node (self, "Mul", call->layer, 2,
+                   (int []) {shifted, zi_keras_constant (self, s_sub_name (call, "scale", name,
+                                                                           sizeof name),
+                                                         scale)},
+                   s_out_name (call, buffer, sizeof buffer), &out->value);
+    s_same_shape (x, out);
+    return 0;
+}
+
+static int
+s_prelu (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
+{
+    const zi_keras_tensor_t *x = &call->inputs [0];
+    //  alpha has the input's shape without the batch, 1 on shared axes
+    int64_t any [ZI_MAX_DIMS];
+    for (int axis = 0; axis < ZI_MAX_DIMS; axis++)
+        any [axis] = -1;
+    zi_tensor_t *alpha = zi_keras_weight (self, call->layer, "alpha", x->ndim - 1, any);
+    if (!alpha)
+        return -1;
+    zi_tensor_t *slope = s_ref (alpha);
+    if (x->ndim == 4) {
+        //  H W C -> C H W, to broadcast against NCHW
+        int64_t h = alpha->dims [0], w = alpha->dims [1], c = alpha->dims [2];
+        zi_tensor_destroy (&slope);
+        slope = zi_tensor_new (ZI_F32, 3, (int64_t []) {c, h, w});
+        for (int64_t y = 0; y < h; y++)
+            for (int64_t z = 0; z < w; z++)
+                for (int64_t k = 0; k < c; k++)
+                    ((float *) slope->data) [(k * h + y) * w + z] =
+                        ((float *) alpha->data) [(y * w + z) * c + k];
+    }
+    char name [300], buffer [300];
+    zi_keras_node (self, "PRelu", call->layer, 2,
+                   (int []) {x->value, zi_keras_constant (self, s_sub_name (call, "alpha", name,
+                                                                            sizeof name),
+                                                          slope)},
+                   s_out_name (call, buffer, sizeof buffer), &out->value);
+    s_same_shape (x, out);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Rearranging: Permute, Cropping2D, UpSampling2D
+
+//  Keras axis of graph axis (the graph holds 4-d tensors as NCHW)
+static int
+s_keras_axis_of (int axis, int ndim)
+{
+    return ndim == 4? (int []) {0, 3, 1, 2} [axis]: axis;
+}
+
+static int
+s_permute (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
+{
+    const zi_keras_tensor_t *x = &call->inputs [0];
+    int64_t dims [ZI_MAX_DIMS];
+    int count = zi_keras_ints (zi_keras_get (call->config, "dims"), dims, ZI_MAX_DIMS - 1);
+    if (count != x->ndim - 1)
+        return zi_error ("'dims' must list the %d axes after the batch", x->ndim - 1);
+    //  Keras's output axis j is its input axis order [j]; one Transpose
+    //  does that between the graph's layouts
+    int order [ZI_MAX_DIMS] = {0}, graph_axis [ZI_MAX_DIMS];
+    bool seen [ZI_MAX_DIMS] = {false};
+    for (int axis = 0; axis < count; axis++) {
+        if (dims [axis] < 1 || dims [axis] > count || seen [dims [axis]])
+            return zi_error ("'dims' is not a permutation of 1 to %d", count);
+        seen [dims [axis]] = true;
+        order [axis + 1] = (int) dims [axis];
+    }
+    for (int axis = 0; axis < x->ndim; axis++)
+        graph_axis [s_keras_axis_of (axis, x->ndim)] = axis;
+    int64_t perm [ZI_MAX_DIMS];
+    out->ndim = x->ndim;
+    for (int axis = 0; axis < x->ndim; axis++) {
+        perm [axis] = graph_axis [order [s_keras_axis_of (axis, x->ndim)]];
+        out->dims [axis] = x->dims [order [axis]];
+    }
+    char buffer [300];
+    zi_node_t *node = zi_keras_node (self, "Transpose", call->layer, 1, &x->value,
+                                     s_out_name (call, buffer, sizeof buffer), &out->value);
+    zi_node_set_ints (node, "perm", x->ndim, perm);
+    return 0;
+}
+
+//  n, [h, w] or [[top, bottom], [left, right]], as ZeroPadding2D's
+//  padding and Cropping2D's cropping are given
+static int
+s_four_sides (const zi_keras_call_t *call, const char *key, int64_t *sides)
+{
+    json_object *value = zi_keras_get (call->config, key);
+    int64_t pair [2];
+    if (zi_keras_is_number (value))
+        sides [0] = sides [1] = sides [2] = sides [3] = json_object_get_int64 (value);
+    else
+    if (zi_keras_ints (value, pair, 2) == 2) {
+        sides [0] = sides [1] = pair [0];
+        sides [2] = sides [3] = pair [1];
+    }
+    else
+    if (!value || !json_object_is_type (value, json_type_array)
+    ||  json_object_array_length (value) != 2
+    ||  zi_keras_ints (json_object_array_get_idx (value, 0), sides, 2) != 2
+    ||  zi_keras_ints (json_object_array_get_idx (value, 1), sides + 2, 2) != 2)
+        return zi_error ("'%s' must be n, [h, w] or [[top, bottom], [left, right]]", key);
+    for (int index = 0; index < 4; index++)
+        if (sides [index] < 0)
+            return zi_error ("negative '%s'", key);
+    return 0;
+}
+
+static int
+s_cropping (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
+{
+    const zi_keras_tensor_t *x = &call->inputs [0];
+    int64_t crop [4];                   //  top, bottom, left, right
+    if (s_need_rank (call, 4) || s_channels_last (call) || s_four_sides (call, "cropping", crop))
+        return -1;
+    s_same_shape (x, out);
+    for (int axis = 0; axis < 2; axis++) {
+        int64_t size = x->dims [1 + axis], cut = crop [2 * axis] + crop [2 * axis + 1];
+        if (size >= 0 && cut >= size)
+            return zi_error ("cropping %lld of a size of %lld leaves nothing", (long long) cut,
+                             (long long) size);
+        out->dims [1 + axis] = size < 0? -1: size - cut;
+    }
+    //  Ends count back from the end, so unknown sizes work too
+    char name [300], buffer [300];
+    int starts = zi_keras_ints_constant (self, s_sub_name (call, "starts", name, sizeof name), 2,
+                                         (int64_t []) {crop [0], crop [2]});
+    int ends = zi_keras_ints_constant (self, s_sub_name (call, "ends", name, sizeof name), 2,
+        (int64_t []) {crop [1]? -crop [1]: INT64_MAX, crop [3]? -crop [3]: INT64_MAX});
+    int axes = zi_keras_ints_constant (self, s_sub_name (call, "axes", name, sizeof name), 2,
+                                       (int64_t []) {2, 3});
+    zi_keras_node (self, "Slice", call->layer, 4, (int []) {x->value, starts, ends, axes},
+                   s_out_name (call, buffer, sizeof buffer), &out->value);
+    return 0;
+}
+
+//  nearest repeats each pixel, as Keras does; bilinear interpolates with
+//  half-pixel centres, as tf.image.resize does for Keras
+static int
+s_upsampling (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
+{
+    const zi_keras_tensor_t *x = &call->inputs [0];
+    int64_t size [2];
+    if (s_need_rank (call, 4) || s_channels_last (call) || s_pair (call, "size", 2, size))
+        return -1;
+    const char *interpolation = zi_keras_string (call->config, "interpolation", "nearest");
+    bool bilinear = strcmp (interpolation, "bilinear") == 0;
+    if (!bilinear && strcmp (interpolation, "nearest"))
+        return zi_error ("interpolation '%s' is not supported (supported: nearest, bilinear)",
+                         interpolation);
+    char name [300], buffer [300];
+    zi_tensor_t *roi = zi_tensor_new (ZI_F32, 1, (int64_t []) {0});
+    zi_tensor_t *scales = zi_tensor_new (ZI_F32, 1, (int64_t []) {4});
+    float *factors = scales->data;
+    factors [0] = factors [1] = 1;
+    factors [2] = (float) size [0];
+    factors [3] = (float) size [1];
+    int inputs [3] = {x->value,
+                      zi_keras_constant (self, s_sub_name (call, "roi", name, sizeof name), roi),
+                      zi_keras_constant (self, s_sub_name (call, "scales", name, sizeof name),
+                                         scales)};
+    zi_node_t *node = zi_keras_node (self, "Resize", call->layer, 3, inputs,
+                                     s_out_name (call, buffer, sizeof buffer), &out->value);
+    zi_node_set_string (node, "mode", bilinear? "linear": "nearest");
+    zi_node_set_string (node, "coordinate_transformation_mode",
+                        bilinear? "half_pixel": "asymmetric");
+    zi_node_set_string (node, "nearest_mode", "floor");
+    s_same_shape (x, out);
+    for (int axis = 0; axis < 2; axis++)
+        if (x->dims [1 + axis] >= 0)
+            out->dims [1 + axis] = x->dims [1 + axis] * size [axis];
+    return 0;
+}
+
+//  Keras 3 records a keras.ops function called on Keras tensors (x + 3,
+//  ops.relu6 (x)) as an operation of module keras.src.ops.*, its
+//  operands positional: Keras tensors, numbers or lists of numbers
+static int
+s_keras_op (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
+{
+    static const struct {
+        const char *class_name; //  as Keras 3 records it
+        const char *op;         //  the op, or the activation, it becomes
+        bool binary;            //  takes two operands
+    } s_ops [] = {
+        {"Add", "Add", true}, {"Subtract", "Sub", true}, {"Multiply", "Mul", true},
+        {"Divide", "Div", true}, {"TrueDivide", "Div", true}, {"Maximum", "Max", true},
+        {"Minimum", "Min", true}, {"Power", "Pow", true},
+        {"Relu", "relu", false}, {"Relu6", "relu6", false}, {"Sigmoid", "sigmoid", false},
+        {"HardSigmoid", "hard_sigmoid", false}, {"HardSilu", "hard_silu", false},
+        {"HardSwish", "hard_silu", false}, {"Silu", "silu", false}, {"Swish", "silu", false},
+        {"Tanh", "tanh", false}, {"Negative", "Neg", false}, {"Absolute", "Abs", false},
+        {"Abs", "Abs", false}, {"Sqrt", "Sqrt", false}, {"Exp", "Exp", false},
+    };
+    int which = -1;
+    for (size_t index = 0; index < sizeof s_ops / sizeof s_ops [0]; index++)
+        if (strcmp (s_ops [index].class_name, call->class_name) == 0)
+            which = (int) index;
+    if (which < 0) {
+        char known [1024] = "";
+        for (size_t index = 0; index < sizeof s_ops / sizeof s_ops [0]; index++)
+            snprintf (known + strlen (known), sizeof known - strlen (known), "%s%s",
+                      index? ", ": "", s_ops [index].class_name);
+        return zi_error ("Keras operation '%s' (%s) is not supported (supported: %s)",
+                         call->class_name, call->module, known);
+    }
+    const char *op = s_ops [which].op;
+    const zi_keras_tensor_t *x = &call->inputs [0];
+    char name [300], buffer [300];
+    const char *output = s_out_name (call, buffer, sizeof buffer);
+    s_same_shape (x, out);
+    if (!s_ops [which].binary) {
+        if (strcmp (op, "hard_sigmoid") == 0) {
+            //  ops.hard_sigmoid is relu6 (x + 3) / 6 whatever the file
+            zi_node_t *node = zi_keras_node (self, "HardSigmoid", call->layer, 1, &x->value,
+                                             output, &out->value);
+            zi_node_set_float (node, "alpha", 1 / 6.0f);
+            zi_node_set_float (node, "beta", 0.5f);
+            return 0;
+        }
+        if (islower (op [0]))
+            return s_activation (self, call->layer, op, x->value, x->ndim, output, &out->value);
+        zi_keras_node (self, op, call->layer, 1, &x->value, output, &out->value);
+        return 0;
+    }
+    json_object *args = call->args;
+    if (!args || !json_object_is_type (args, json_type_array)
+    ||  json_object_array_length (args) != 2)
+        return zi_error ("expected two operands in 'args'");
+    int operands [2];
+    for (int index = 0; index < 2; index++) {
+        json_object *item = json_object_array_get_idx (args, index);
+        const zi_keras_tensor_t *tensor = zi_keras_lookup (self, item);
+        snprintf (name, sizeof name, "%s/%s", call->layer, index? "y": "x");
+        if (tensor) {
+            if (tensor->ndim != x->ndim && tensor->ndim != 0)
+                return zi_error ("operands of ranks %d and %d are not supported", x->ndim,
+                                 tensor->ndim);
+            operands [index] = tensor->value;
+        }
+        else
+        if (zi_keras_is_number (item))
+            operands [index] = zi_keras_scalar (self, name, (float) json_object_get_double (item));
+        else
+        if (item && json_object_is_type (item, json_type_array)) {
+            //  Numbers broadcast against the last axis, the graph's axis
+            //  1 when 4-d
+            int64_t count = (int64_t) json_object_array_length (item);
+            zi_tensor_t *constant = x->ndim == 4?
+                zi_tensor_new (ZI_F32, 3, (int64_t []) {count, 1, 1}):
+                zi_tensor_new (ZI_F32, 1, &count);
+            for (int64_t at = 0; at < count; at++) {
+                json_object *number = json_object_array_get_idx (item, at);
+                if (!zi_keras_is_number (number)) {
+                    zi_tensor_destroy (&constant);
+                    return zi_error ("operand %d is a list of something other than numbers",
+                                     index);
+                }
+                ((float *) constant->data) [at] = (float) json_object_get_double (number);
+            }
+            operands [index] = zi_keras_constant (self, name, constant);
+        }
+        else
+            return zi_error ("operand %d is neither a Keras tensor nor numbers", index);
+    }
+    zi_keras_node (self, op, call->layer, 2, operands, output, &out->value);
+    return 0;
+}
+
 static int
 s_lambda (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
 {
@@ -831,10 +1514,15 @@ static const struct {
     const char *class_name;     //  Keras class
     s_builder_fn *build;        //  its builder
 } s_layers [] = {
+    {"Conv1D", s_conv1d}, {"Convolution1D", s_conv1d},
     {"Conv2D", s_conv2d}, {"Convolution2D", s_conv2d}, {"DepthwiseConv2D", s_conv2d},
+    {"SeparableConv2D", s_separable_conv2d}, {"SeparableConvolution2D", s_separable_conv2d},
+    {"Conv2DTranspose", s_conv2d_transpose}, {"Convolution2DTranspose", s_conv2d_transpose},
     {"Dense", s_dense},
-    {"BatchNormalization", s_batchnorm},
+    {"BatchNormalization", s_batchnorm}, {"LayerNormalization", s_layer_norm},
+    {"Normalization", s_normalization},
     {"Activation", s_activation_layer}, {"ReLU", s_relu}, {"LeakyReLU", s_leaky_relu},
+    {"PReLU", s_prelu},
     {"Softmax", s_softmax},
     {"Add", s_merge}, {"Subtract", s_merge}, {"Multiply", s_merge}, {"Maximum", s_merge},
     {"Minimum", s_merge}, {"Average", s_merge},
@@ -843,7 +1531,8 @@ static const struct {
     {"MaxPooling2D", s_pooling}, {"AveragePooling2D", s_pooling},
     {"MaxPool2D", s_pooling}, {"AvgPool2D", s_pooling},
     {"GlobalAveragePooling2D", s_global_pooling}, {"GlobalMaxPooling2D", s_global_pooling},
-    {"Flatten", s_flatten}, {"Reshape", s_reshape},
+    {"Cropping2D", s_cropping}, {"UpSampling2D", s_upsampling},
+    {"Flatten", s_flatten}, {"Reshape", s_reshape}, {"Permute", s_permute},
     {"Dropout", s_identity}, {"SpatialDropout2D", s_identity}, {"GaussianNoise", s_identity},
     {"GaussianDropout", s_identity}, {"AlphaDropout", s_identity},
     {"ActivityRegularization", s_identity},
@@ -859,6 +1548,8 @@ zi_keras_build_layer (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_te
     for (size_t index = 0; index < sizeof s_layers / sizeof s_layers [0]; index++)
         if (strcmp (s_layers [index].class_name, call->class_name) == 0)
             build = s_layers [index].build;
+    if (call->module && strncmp (call->module, "keras.src.ops.", 14) == 0)
+        build = s_keras_op;
     if (!build) {
         char known [2048] = "";
         for (size_t index = 0; index < sizeof s_layers / sizeof s_layers [0]; index++)

@@ -4,7 +4,8 @@
 #  and compares zinfer run with tfjs's predict, for each model.json and the
 #  same model written as .h5 and .keras; keras_bad checks the error
 #  line of each broken model file (tests/bad/keras and the .h5 and .keras
-#  files tests/keras/bad_keras_files.py writes). The self test
+#  files tests/keras/bad_keras_files.py writes); keras_versions checks that
+#  hard_sigmoid follows the Keras version that saved the file. The self test
 #  `zi_selftest keras` needs neither.
 
 set (ZI_TFJS_DIR /tmp/tfjs CACHE PATH "where npm install --prefix put @tensorflow/tfjs")
@@ -13,6 +14,11 @@ add_test (NAME keras_models
           COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/keras_test.py models
                   $<TARGET_FILE:zinfer> ${ZI_TFJS_DIR} ${CMAKE_BINARY_DIR}/keras_models)
 set_tests_properties (keras_models PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+
+add_test (NAME keras_versions
+          COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/keras_test.py versions
+                  $<TARGET_FILE:zinfer>)
+set_tests_properties (keras_versions PROPERTIES TIMEOUT 120)
 
 add_test (NAME keras_bad
           COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/keras_test.py bad

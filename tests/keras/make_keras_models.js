@@ -275,6 +275,21 @@ async function nested () {
     await save_model ('nested', model, [random_tensor ([2, 6, 6, 4])]);
 }
 
+//  A nested Functional model of two outputs, each used by the outer model
+async function nested_outputs () {
+    const pair_in = tf.input ({shape: [5, 5, 3], name: 'pair_in'});
+    const pair_a = tf.layers.conv2d ({name: 'pair_a', filters: 3, kernelSize: 3,
+                                      padding: 'same'}).apply (pair_in);
+    const pair_b = tf.layers.activation ({name: 'pair_b', activation: 'sigmoid'}).apply (pair_in);
+    const pair = tf.model ({name: 'pair', inputs: pair_in, outputs: [pair_a, pair_b]});
+    const x = tf.input ({shape: [5, 5, 3], name: 'x'});
+    const [a, b] = pair.apply (x);
+    const gated = tf.layers.multiply ({name: 'gated'}).apply ([a, b]);
+    const rest = tf.layers.maximum ({name: 'rest'}).apply ([b, a]);
+    const model = tf.model ({name: 'nested_outputs', inputs: x, outputs: [gated, rest]});
+    await save_model ('nested_outputs', model, [random_tensor ([2, 5, 5, 3])]);
+}
+
 async function dense_stack (name, encode) {
     const model = tf.sequential ({name});
     model.add (tf.layers.dense ({name: 'fc1', inputShape: [10], units: 16, activation: 'selu'}));
@@ -366,6 +381,79 @@ async function mobilenet_v3_block () {
                  [result, gap, hswish], ['image'], ['tf.math.subtract', 'gap', 'hs']);
 }
 
+//  Every weight of the named layers random, so that none is an initial
+//  zero or one that would hide a layout mistake
+function randomize (model, names, scale = 0.5) {
+    for (const name of names) {
+        const layer = model.getLayer (name);
+        layer.setWeights (layer.getWeights ().map (w => random_tensor (w.shape, scale)));
+    }
+}
+
+//  SeparableConv2D, Conv2DTranspose (same; valid with a kernel smaller
+//  than its stride), LayerNormalization, PReLU, Cropping2D, nearest
+//  UpSampling2D and Permute on 4-d tensors
+async function conv_variants () {
+    const x = tf.input ({shape: [7, 6, 3], name: 'x'});
+    const sep = tf.layers.separableConv2d ({name: 'sep', filters: 5, kernelSize: 3,
+        depthMultiplier: 2, padding: 'same', activation: 'relu'}).apply (x);
+    const up = tf.layers.conv2dTranspose ({name: 'up', filters: 4, kernelSize: 3, strides: 2,
+        padding: 'same'}).apply (sep);
+    const ln = tf.layers.layerNormalization ({name: 'ln', epsilon: 1e-3}).apply (up);
+    const pr = tf.layers.prelu ({name: 'pr'}).apply (ln);
+    const crop = tf.layers.cropping2D ({name: 'crop', cropping: [[1, 0], [2, 3]]}).apply (pr);
+    const near = tf.layers.upSampling2d ({name: 'near', size: [2, 3]}).apply (crop);
+    const wide = tf.layers.conv2dTranspose ({name: 'wide', filters: 3, kernelSize: 2,
+        strides: 3, padding: 'valid', activation: 'tanh'}).apply (sep);
+    const perm = tf.layers.permute ({name: 'perm', dims: [3, 1, 2]}).apply (wide);
+    const model = tf.model ({name: 'conv_variants', inputs: x, outputs: [near, perm]});
+    randomize (model, ['sep', 'up', 'ln', 'pr', 'wide']);
+    await save_model ('conv_variants', model, [random_tensor ([2, 7, 6, 3])]);
+}
+
+//  Conv1D (same with a stride, valid with a dilation), gelu,
+//  LayerNormalization and PReLU (shared over the steps) on 3-d tensors,
+//  Permute of a 3-d tensor
+async function conv1d_stack () {
+    const model = tf.sequential ({name: 'conv1d_stack'});
+    model.add (tf.layers.conv1d ({name: 'c1', inputShape: [12, 4], filters: 6, kernelSize: 3,
+                                  strides: 2, padding: 'same', activation: 'gelu'}));
+    model.add (tf.layers.conv1d ({name: 'c2', filters: 5, kernelSize: 2, dilationRate: 2,
+                                  padding: 'valid'}));
+    model.add (tf.layers.layerNormalization ({name: 'ln'}));
+    model.add (tf.layers.prelu ({name: 'pr', sharedAxes: [1]}));
+    model.add (tf.layers.permute ({name: 'swap', dims: [2, 1]}));
+    model.add (tf.layers.flatten ({name: 'flat'}));
+    model.add (tf.layers.dense ({name: 'fc', units: 3}));
+    randomize (model, ['c1', 'c2', 'ln', 'pr', 'fc']);
+    await save_model ('conv1d_stack', model, [random_tensor ([2, 12, 4])]);
+}
+
+//  Layers tfjs has not (Normalization) or not as Keras has them (ReLU's
+//  threshold, UpSampling2D's bilinear with half-pixel centres as
+//  tf.image.resize does in Keras), written by hand, the reference
+//  computed with tfjs ops
+async function keras_only () {
+    const mean = [0.5, -1, 2], variance = [4, 0.25, 1];
+    const layer = (class_name, config, inbound) => ({
+        class_name, name: config.name, config, inbound_nodes: inbound? [[[inbound, 0, 0, {}]]]: []});
+    const topology = {class_name: 'Functional', config: {name: 'keras_only', layers: [
+        layer ('InputLayer', {name: 'x', batch_input_shape: [null, 3, 4, 3]}),
+        layer ('Normalization', {name: 'norm', axis: -1, mean, variance}, 'x'),
+        layer ('ReLU', {name: 'thresh', max_value: 1.5, negative_slope: 0.2, threshold: 0.25},
+               'norm'),
+        layer ('UpSampling2D', {name: 'smooth', size: [2, 3], interpolation: 'bilinear',
+                                data_format: 'channels_last'}, 'thresh'),
+        ], input_layers: [['x', 0, 0]], output_layers: [['smooth', 0, 0], ['thresh', 0, 0]]}};
+    const x = random_tensor ([2, 3, 4, 3], 3);
+    const norm = tf.div (tf.sub (x, tf.tensor (mean)), tf.sqrt (tf.tensor (variance)));
+    const leak = tf.mul (tf.sub (norm, 0.25), 0.2);
+    const thresh = tf.minimum (tf.where (tf.greaterEqual (norm, 0.25), norm, leak), 1.5);
+    const smooth = tf.image.resizeBilinear (thresh, [6, 12], false, true);
+    write_model ('keras_only', topology, [], new ArrayBuffer (0), [x], [smooth, thresh], ['x'],
+                 ['smooth', 'thresh']);
+}
+
 async function main () {
     await tf.setBackend ('cpu');
     await conv_bn_relu ();
@@ -377,7 +465,11 @@ async function main () {
     await rescaled ();
     await merges ();
     await nested ();
+    await nested_outputs ();
     await mobilenet_v3_block ();
+    await conv_variants ();
+    await conv1d_stack ();
+    await keras_only ();
 }
 
 main ().catch (error => {

@@ -13,7 +13,10 @@ The files follow Keras's own layouts, written with h5py and zipfile:
   layers in `layer_names`, each layer's group lists its weights in
   `weight_names` ("conv/kernel:0") and holds them at those paths (a nested
   model's group holds the weights of all its layers).
-- model.keras (Keras 3, `model.save("m.keras")`): a zip of config.json
+- model.keras (Keras 3, `model.save("m.keras")`; a model whose meaning
+  differs in Keras 3, hard_sigmoid, as Keras 2.13 and later write it, the
+  config in Keras 2's form and metadata.json naming Keras 2): a zip of
+  config.json
   (inbound_nodes as {"args": [...], "kwargs": {...}} with __keras_tensor__
   references, a model's only input or output as a bare reference),
   metadata.json and model.weights.h5, where a layer's variables are
@@ -207,14 +210,25 @@ def write_keras3_weights(group, model, by_layer):
                 var_group.create_dataset(str(index), data=array)
 
 
-def write_keras(path, model, by_layer):
-    config = keras3_config(model)
+def keras2_only(model):
+    """Whether the model means what only Keras 2 means: hard_sigmoid is
+    clip(0.2 x + 0.5, 0, 1) in Keras 2 and tfjs, relu6(x + 3) / 6 in Keras 3."""
+    return '"hard_sigmoid"' in json.dumps(model)
+
+
+def write_keras(path, model, by_layer, keras3=None):
+    """As Keras 3 writes it, or as Keras 2.13 and later do (the config in
+    Keras 2's form, metadata naming Keras 2) for a model only Keras 2
+    reads as meant; keras3 True or False chooses."""
+    keras2 = keras2_only(model) if keras3 is None else not keras3
+    config = model if keras2 else keras3_config(model)
     weights = io.BytesIO()
     with h5py.File(weights, "w") as file:
         write_keras3_weights(file, config, by_layer)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("metadata.json", json.dumps({"keras_version": "3.3.3",
-                                                      "date_saved": "2024-01-01@00:00:00"}))
+        archive.writestr("metadata.json", json.dumps({
+            "keras_version": "2.15.0" if keras2 else "3.3.3",
+            "date_saved": "2024-01-01@00:00:00"}))
         archive.writestr("config.json", json.dumps(config))
         archive.writestr("model.weights.h5", weights.getvalue())
 
