@@ -16,6 +16,7 @@
     =========================================================================
 */
 
+#define _GNU_SOURCE             //  memmem
 #include "zi_keras.h"
 #include <czmq.h>
 #include <hdf5.h>
@@ -43,9 +44,56 @@ s_reason (char *buffer)
     return *buffer? buffer: "no reason given";
 }
 
+static uint64_t
+s_little_endian (const unsigned char *bytes, int count)
+{
+    uint64_t value = 0;
+    for (int index = count - 1; index >= 0; index--)
+        value = value << 8 | bytes [index];
+    return value;
+}
+
+//  libhdf5 1.10 loops for ever on a global heap collection (where
+//  variable-length strings live) holding an object whose size makes it
+//  take no room: it steps from one object to the next by that size. So
+//  before libhdf5 sees the file, every collection ("GCOL", version 1, a
+//  length of 8 bytes) is walked as libhdf5 walks it, and a step that
+//  would not move on refuses the file. Returns the offending offset, or
+//  -1 if there is none
+static int64_t
+s_endless_heap (const unsigned char *data, size_t size)
+{
+    const size_t header = 16, object_header = 16;
+    for (const unsigned char *at = data; (size_t) (at - data) + header <= size; at++) {
+        at = memmem (at, size - (size_t) (at - data), "GCOL", 4);
+        if (!at || (size_t) (at - data) + header > size)
+            break;
+        uint64_t length = s_little_endian (at + 8, 8);
+        if (at [4] != 1 || length > size - (size_t) (at - data))
+            continue;           //  libhdf5 refuses these itself
+        for (uint64_t offset = header; offset < length; ) {
+            if (offset + object_header > length)
+                break;
+            uint64_t index = s_little_endian (at + offset, 2);
+            uint64_t bytes = s_little_endian (at + offset + 8, 8);
+            uint64_t step = index? object_header + ((bytes + 7) & ~(uint64_t) 7): bytes;
+            if (step == 0 || step > length)
+                return at - data + (int64_t) offset;
+            offset += step;
+        }
+    }
+    return -1;
+}
+
 int64_t
 zi_keras_h5_open (const void *data, size_t size, const char *what)
 {
+    int64_t endless = s_endless_heap (data, size);
+    if (endless >= 0) {
+        zi_error ("%s: not a readable HDF5 file (a global heap object at byte %lld has a "
+                  "size that takes no room; damaged?)", what, (long long) endless);
+        return -1;
+    }
     //  Errors are ours to report, in one line; libhdf5 would print its
     //  whole stack
     H5Eset_auto2 (H5E_DEFAULT, NULL, NULL);
