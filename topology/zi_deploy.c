@@ -494,6 +494,29 @@ failed:
     return NULL;
 }
 
+zi_deploy_t *
+zi_deploy_new_endpoints (const char *topology_path, int base_port)
+{
+    zi_deploy_t *self = calloc (1, sizeof (zi_deploy_t));
+    assert (self);
+    self->topology = zi_topology_load (topology_path);
+    if (!self->topology) {
+        free (self);
+        return NULL;
+    }
+    //  The client, monitor and stats ports come before any actor's on
+    //  each host, so they are the same without the plan's actors
+    self->gateway_process = s_gateway_process (self->topology);
+    int offset = base_port > 0? base_port - self->topology->base_port: 0;
+    if (s_assign_ports (self, offset)) {
+        zi_deploy_destroy (&self);
+        return NULL;
+    }
+    s_names (self->topology, offset, self->id, sizeof self->id, self->ipc_dir,
+             sizeof self->ipc_dir);
+    return self;
+}
+
 void
 zi_deploy_destroy (zi_deploy_t **self_p)
 {

@@ -65,6 +65,12 @@ typedef struct zi_deploy_t {
 //  overrides the topology's ports (every host's base port moves with it).
 zi_deploy_t *
     zi_deploy_new (const char *topology_path, int base_port);
+//  The same from the topology alone, without loading or planning the
+//  model: processes, the gateway and the client, monitor and stats
+//  endpoints, no actors (n_actors 0, plan NULL). For commands that only
+//  ask the monitors (status), which must stay quick for a large model.
+zi_deploy_t *
+    zi_deploy_new_endpoints (const char *topology_path, int base_port);
 void
     zi_deploy_destroy (zi_deploy_t **self_p);
 

@@ -8,6 +8,7 @@
 
 #include "zi_cli.h"
 #include "zi_deploy.h"
+#include "zi_probe.h"
 #include <errno.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,6 +64,54 @@ zi_cli_deploy (const char *command, const char *path, long base_port, const char
     if (!deploy)
         zi_cli_fail (command, "%s", zi_error_text ());
     return deploy;
+}
+
+zi_deploy_t *
+zi_cli_endpoints (const char *command, const char *path, long base_port, const char *key_file)
+{
+    if (!path) {
+        zi_cli_fail (command, "no topology given (see zinfer %s --help)", command);
+        return NULL;
+    }
+    zi_deploy_t *deploy = zi_deploy_new_endpoints (path, (int) base_port);
+    if (deploy && zi_deploy_load_client_key (deploy, key_file))
+        zi_deploy_destroy (&deploy);
+    if (!deploy)
+        zi_cli_fail (command, "%s", zi_error_text ());
+    return deploy;
+}
+
+int
+zi_cli_check_running (const char *command, const zi_deploy_t *deploy)
+{
+    //  The gateway's process first: its refusal is the one to report
+    const zi_topology_t *topology = deploy->topology;
+    char endpoint [256], first [1024] = "";
+    for (int item = 0; item < topology->n_processes; item++) {
+        int process = item == 0? deploy->gateway_process:
+                      item <= deploy->gateway_process? item - 1: item;
+        zi_deploy_monitor_endpoint (deploy, process, endpoint, sizeof endpoint);
+        if (zi_probe_listening (endpoint) == 0)
+            return 0;
+        if (!*first)
+            snprintf (first, sizeof first, "%s", zi_error_text ());
+    }
+    fprintf (stderr, "zinfer %s: topology '%s': no process answers; %s\n", command,
+             topology->name, first);
+    return ZI_EXIT_FAILURE;
+}
+
+zi_cli_named_t
+zi_cli_named (const char *text)
+{
+    zi_cli_named_t named = {NULL, text};
+    const char *equals = strchr (text, '=');
+    if (equals && equals != text) {
+        named.name = strndup (text, equals - text);
+        assert (named.name);
+        named.path = equals + 1;
+    }
+    return named;
 }
 
 bool

@@ -88,6 +88,25 @@ const char *
 struct zi_deploy_t;
 struct zi_deploy_t *
     zi_cli_deploy (const char *command, const char *path, long base_port, const char *key_file);
+//  The same without loading the model: the processes and their monitor
+//  endpoints only (zi_deploy_new_endpoints), for status
+struct zi_deploy_t *
+    zi_cli_endpoints (const char *command, const char *path, long base_port, const char *key_file);
+//  0 when some process of the topology listens at its monitor endpoint;
+//  else says that nothing does, where, and the likely cause (not running,
+//  or started with --base-port) and returns ZI_EXIT_FAILURE. Quick: a
+//  stopped topology refuses the connection at once
+int
+    zi_cli_check_running (const char *command, const struct zi_deploy_t *deploy);
+//  An option value of the form [NAME=]FILE (--input, --output)
+typedef struct {
+    char *name;                 //  NAME= part, owned (free it), or NULL
+    const char *path;           //  file
+} zi_cli_named_t;
+//  Splits NAME=FILE; a bare FILE has no name. The name is a copy of its
+//  own (a ring of static buffers was overwritten past 16 names)
+zi_cli_named_t
+    zi_cli_named (const char *text);
 //  Is the argument -h or --help?
 bool
     zi_cli_is_help (const char *arg);

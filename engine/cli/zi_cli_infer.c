@@ -4,15 +4,20 @@
 */
 
 #include "zi_cli.h"
+#include "zi_deploy.h"
+#include "zi_watch.h"
+#include "zi_probe.h"
 
 static const char *s_usage =
     "usage: zinfer infer TOPOLOGY.yaml --input FILE.npy ... [options]\n"
     "\n"
     "Sends requests to the gateway of a topology started with `zinfer up`\n"
-    "and prints a summary of each output of the first answer.\n"
+    "and prints a summary of each output of the first answer, by name.\n"
     "\n"
-    "  --input FILE      an input as .npy, one per model input, in order\n"
-    "  --output FILE     write the first output of the first answer\n"
+    "  --input [NAME=]FILE   an input as .npy, one per model input: by name,\n"
+    "                    or else in the model's input order\n"
+    "  --output [NAME=]FILE  write an output of the first answer (by name, or\n"
+    "                    else in order: a single unnamed one is the first)\n"
     "  --repeat N        send N requests (default 1) and print latency and\n"
     "                    throughput\n"
     "  --inflight K      keep up to K requests in flight (default 1)\n"
@@ -34,19 +39,144 @@ static const char *s_usage =
     "                    over local), which a shared machine's drift cancels in\n"
     "  --local-times FILE  with --local: write each local run's latency (ms)\n";
 
+//  The model's input and output names, as the gateway's process plans it
+typedef struct {
+    int n_inputs;               //  -1: not known (no monitor answered)
+    char *inputs [ZI_MAX_GRAPH_INPUTS];
+    int n_outputs;
+    char *outputs [ZI_MAX_GRAPH_OUTPUTS];
+} s_names_t;
+
+static void
+s_names_clear (s_names_t *names)
+{
+    for (int index = 0; index < names->n_inputs; index++)
+        free (names->inputs [index]);
+    for (int index = 0; index < names->n_outputs; index++)
+        free (names->outputs [index]);
+}
+
+static char *
+s_string (const msgpack_object *object)
+{
+    if (object->type != MSGPACK_OBJECT_STR)
+        return strdup ("?");
+    return strndup (object->via.str.ptr, object->via.str.size);
+}
+
+//  Asks the gateway process's monitor (MODEL) for the names: infer reads
+//  the topology, never the model, so that it starts at once whatever the
+//  model's size. Without an answer (a worker without its monitor, or one
+//  not running, which the request then reports) names stay unknown.
+static void
+s_ask_names (const char *path, int base_port, const char *key_path, s_names_t *names)
+{
+    zi_deploy_t *deploy = zi_deploy_new_endpoints (path, base_port);
+    if (!deploy || zi_deploy_load_client_key (deploy, key_path)) {
+        zi_deploy_destroy (&deploy);
+        return;             //  the client says what is wrong, in its words
+    }
+    char endpoint [256];
+    zi_deploy_monitor_endpoint (deploy, deploy->gateway_process, endpoint, sizeof endpoint);
+    if (zi_probe_listening (endpoint)) {
+        zi_deploy_destroy (&deploy);
+        return;
+    }
+    zi_watch_t *watch = zi_watch_new (deploy);
+    zi_watch_reply_t *replies = calloc (deploy->topology->n_processes, sizeof (zi_watch_reply_t));
+    assert (replies);
+    zi_watch_query (watch, deploy->gateway_process, "MODEL", NULL, -1, 1000, replies);
+    const zi_watch_reply_t *reply = &replies [deploy->gateway_process];
+    const msgpack_object *inputs = reply->answered? zi_watch_get (&reply->reply.data, "inputs"): NULL;
+    const msgpack_object *outputs = reply->answered? zi_watch_get (&reply->reply.data, "outputs"): NULL;
+    if (inputs && outputs && inputs->type == MSGPACK_OBJECT_ARRAY
+    &&  outputs->type == MSGPACK_OBJECT_ARRAY && inputs->via.array.size <= ZI_MAX_GRAPH_INPUTS
+    &&  outputs->via.array.size <= ZI_MAX_GRAPH_OUTPUTS) {
+        names->n_inputs = 0;
+        for (uint32_t index = 0; index < inputs->via.array.size; index++) {
+            const msgpack_object *name = zi_watch_get (&inputs->via.array.ptr [index], "name");
+            names->inputs [names->n_inputs++] = name? s_string (name): strdup ("?");
+        }
+        for (uint32_t index = 0; index < outputs->via.array.size; index++)
+            names->outputs [names->n_outputs++] = s_string (&outputs->via.array.ptr [index]);
+    }
+    zi_watch_replies_clear (watch, replies);
+    free (replies);
+    zi_watch_destroy (&watch);
+    zi_deploy_destroy (&deploy);
+}
+
+//  Loads the --input files into the model's input order: NAME= ones by
+//  name, the others by position, as zinfer run does
+static int
+s_order_inputs (const s_names_t *names, const zi_cli_named_t *files, int n_files,
+                zi_tensor_t **inputs)
+{
+    if (names->n_inputs >= 0 && n_files != names->n_inputs)
+        return zi_cli_fail ("infer", "the model has %d input%s (%s%s), got %d --input",
+                            names->n_inputs, names->n_inputs == 1? "": "s",
+                            names->n_inputs? names->inputs [0]: "",
+                            names->n_inputs > 1? ", ...": "", n_files);
+    for (int index = 0; index < n_files; index++) {
+        int slot = index;
+        if (files [index].name) {
+            if (names->n_inputs < 0)
+                return zi_cli_fail ("infer", "--input %s=...: input names come from the "
+                                    "topology's monitor, which did not answer (--endpoint, "
+                                    "or workers without their monitor); give the inputs in "
+                                    "order without NAME=", files [index].name);
+            slot = -1;
+            for (int input = 0; input < names->n_inputs; input++)
+                if (strcmp (names->inputs [input], files [index].name) == 0)
+                    slot = input;
+            if (slot < 0)
+                return zi_cli_fail ("infer", "the model has no input named '%s' (its inputs: "
+                                    "%s%s)", files [index].name, names->inputs [0],
+                                    names->n_inputs > 1? ", ...": "");
+        }
+        if (inputs [slot])
+            return zi_cli_fail ("infer", "input '%s' given twice", names->n_inputs > slot?
+                                names->inputs [slot]: files [index].path);
+        if (!(inputs [slot] = zi_npy_load (files [index].path)))
+            return zi_cli_fail ("infer", "%s", zi_error_text ());
+    }
+    return 0;
+}
+
+//  Which output each --output file takes: by name, or else by position
+static int
+s_order_outputs (const s_names_t *names, const zi_cli_named_t *files, int n_files, int *slots)
+{
+    for (int index = 0; index < n_files; index++) {
+        slots [index] = index;
+        if (!files [index].name)
+            continue;
+        slots [index] = -1;
+        for (int output = 0; output < names->n_outputs; output++)
+            if (strcmp (names->outputs [output], files [index].name) == 0)
+                slots [index] = output;
+        if (slots [index] < 0)
+            return zi_cli_fail ("infer", names->n_inputs < 0?
+                                "--output %s=...: output names come from the topology's "
+                                "monitor, which did not answer; give outputs in order":
+                                "the model has no output named '%s'", files [index].name);
+    }
+    return 0;
+}
+
 int
 zi_cli_infer (int argc, char **argv)
 {
-    const char *path = NULL, *output_path = NULL, *endpoint = NULL, *times_path = NULL;
+    const char *path = NULL, *endpoint = NULL, *times_path = NULL;
     const char *check_path = NULL, *key_path = NULL;
     const char *local_path = NULL, *local_times_path = NULL;
-    const char *input_paths [ZI_MAX_GRAPH_INPUTS];
-    int n_inputs = 0;
+    const char *input_texts [ZI_MAX_GRAPH_INPUTS], *output_texts [ZI_MAX_GRAPH_OUTPUTS];
+    int n_inputs = 0, n_output_files = 0;
     long repeat = 1, inflight = 1, timeout = 30000, base_port = 0;
     bool no_shared_memory = false;
     const zi_opt_t table [] = {
-        ZI_CLI_LIST ("--input", input_paths, &n_inputs, ZI_MAX_GRAPH_INPUTS),
-        ZI_CLI_TEXT ("--output", &output_path),
+        ZI_CLI_LIST ("--input", input_texts, &n_inputs, ZI_MAX_GRAPH_INPUTS),
+        ZI_CLI_LIST ("--output", output_texts, &n_output_files, ZI_MAX_GRAPH_OUTPUTS),
         ZI_CLI_TEXT ("--check", &check_path),
         ZI_CLI_TEXT ("--times", &times_path),
         ZI_CLI_TEXT ("--key", &key_path),
@@ -76,6 +206,10 @@ zi_cli_infer (int argc, char **argv)
         return zi_cli_fail ("infer", "--local-times needs --local MODEL.onnx");
 
     zi_tensor_t *inputs [ZI_MAX_GRAPH_INPUTS] = {NULL};
+    zi_cli_named_t input_files [ZI_MAX_GRAPH_INPUTS] = {{NULL, NULL}};
+    zi_cli_named_t output_files [ZI_MAX_GRAPH_OUTPUTS] = {{NULL, NULL}};
+    int output_slots [ZI_MAX_GRAPH_OUTPUTS];
+    s_names_t names = {.n_inputs = -1};
     zi_tensor_t *expected = NULL;
     long differ = 0;
     zi_client_t *client = NULL;
@@ -87,10 +221,14 @@ zi_cli_infer (int argc, char **argv)
     int64_t *sent_at = NULL;
     int rc = ZI_EXIT_USAGE;
     for (int index = 0; index < n_inputs; index++)
-        if (!(inputs [index] = zi_npy_load (input_paths [index]))) {
-            zi_cli_fail ("infer", "%s", zi_error_text ());
-            goto done;
-        }
+        input_files [index] = zi_cli_named (input_texts [index]);
+    for (int index = 0; index < n_output_files; index++)
+        output_files [index] = zi_cli_named (output_texts [index]);
+    if (path && !endpoint)
+        s_ask_names (path, (int) base_port, key_path, &names);
+    if (s_order_inputs (&names, input_files, n_inputs, inputs)
+    ||  s_order_outputs (&names, output_files, n_output_files, output_slots))
+        goto done;
     if (check_path && !(expected = zi_npy_load (check_path))) {
         zi_cli_fail ("infer", "%s", zi_error_text ());
         goto done;
@@ -178,11 +316,19 @@ zi_cli_infer (int argc, char **argv)
             for (int output = 0; output < n_outputs; output++) {
                 char name [32];
                 snprintf (name, sizeof name, "%d", output);
-                zi_cli_summarise (name, outputs [output]);
+                zi_cli_summarise (output < names.n_outputs? names.outputs [output]: name,
+                                  outputs [output]);
             }
-            if (output_path && zi_npy_save (outputs [0], output_path)) {
-                fprintf (stderr, "zinfer infer: %s\n", zi_error_text ());
-                goto done;
+            for (int file = 0; file < n_output_files; file++) {
+                if (output_slots [file] >= n_outputs) {
+                    fprintf (stderr, "zinfer infer: the answer has %d output%s, got %d "
+                             "--output\n", n_outputs, n_outputs == 1? "": "s", n_output_files);
+                    goto done;
+                }
+                if (zi_npy_save (outputs [output_slots [file]], output_files [file].path)) {
+                    fprintf (stderr, "zinfer infer: %s\n", zi_error_text ());
+                    goto done;
+                }
             }
         }
         answered++;
@@ -228,7 +374,12 @@ done:
     free (latency);
     free (sent_at);
     zi_client_destroy (&client);
-    for (int index = 0; index < n_inputs; index++)
+    for (int index = 0; index < n_inputs; index++) {
         zi_tensor_destroy (&inputs [index]);
+        free (input_files [index].name);
+    }
+    for (int index = 0; index < n_output_files; index++)
+        free (output_files [index].name);
+    s_names_clear (&names);
     return rc;
 }

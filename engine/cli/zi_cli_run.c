@@ -30,26 +30,6 @@ static const char *s_usage =
     "  --no-fuse             run the graph as exported, without fusion passes\n"
     "  -h, --help            this text\n";
 
-typedef struct {
-    char *name;                 //  NAME= part, owned, or NULL
-    const char *path;           //  file
-} s_named_t;
-
-//  Splits NAME=FILE; a bare FILE has no name. The name is a copy of its
-//  own (a ring of static buffers was overwritten past 16 names)
-static s_named_t
-s_named (const char *text)
-{
-    s_named_t named = {NULL, text};
-    const char *equals = strchr (text, '=');
-    if (equals && equals != text) {
-        named.name = strndup (text, equals - text);
-        assert (named.name);
-        named.path = equals + 1;
-    }
-    return named;
-}
-
 //  Where the time went: by op type, then the ten slowest nodes
 static void
 s_print_profile (zi_session_t *session)
@@ -156,9 +136,9 @@ int
 zi_cli_run (int argc, char **argv)
 {
     const char *model_path = NULL, *times_path = NULL, *profile_path = NULL;
-    s_named_t tap = {NULL, NULL};
-    s_named_t inputs [ZI_MAX_GRAPH_INPUTS] = {{NULL, NULL}};
-    s_named_t outputs [ZI_MAX_GRAPH_OUTPUTS] = {{NULL, NULL}};
+    zi_cli_named_t tap = {NULL, NULL};
+    zi_cli_named_t inputs [ZI_MAX_GRAPH_INPUTS] = {{NULL, NULL}};
+    zi_cli_named_t outputs [ZI_MAX_GRAPH_OUTPUTS] = {{NULL, NULL}};
     int n_inputs = 0, n_outputs = 0;
     long threads = 0, repeat = 0;
     bool no_fuse = false, profile = false;
@@ -180,9 +160,9 @@ zi_cli_run (int argc, char **argv)
     if (parsed != ZI_CLI_GO_ON)
         return parsed;
     for (int index = 0; index < n_inputs; index++)
-        inputs [index] = s_named (input_texts [index]);
+        inputs [index] = zi_cli_named (input_texts [index]);
     for (int index = 0; index < n_outputs; index++)
-        outputs [index] = s_named (output_texts [index]);
+        outputs [index] = zi_cli_named (output_texts [index]);
     profile = profile || profile_path;
     int rc = ZI_EXIT_USAGE;
     zi_model_t *model = NULL;
@@ -192,7 +172,7 @@ zi_cli_run (int argc, char **argv)
     zi_session_t *session = NULL;
     double *times = NULL;
     if (tap_text) {
-        tap = s_named (tap_text);
+        tap = zi_cli_named (tap_text);
         if (!tap.name) {
             zi_cli_fail ("run", "--tap expects NODE=FILE.npy, got '%s'", tap_text);
             goto done;

@@ -12,9 +12,11 @@ static const char *s_usage =
     "\n"
     "Asks the monitor of every process of the topology, on every host, whether\n"
     "it is up, and prints one line per host and per process with its actors\n"
-    "and, when the topology uses CURVE, how many peers it refused.\n"
-    "Exits 0 when everything answers, 1 otherwise.\n"
+    "and, when the topology uses CURVE, how many peers it refused. Reads only\n"
+    "the topology, not the model, so it answers at once however large the\n"
+    "model. Exits 0 when everything answers, 1 otherwise.\n"
     "\n"
+    "  --timeout MS  how long to wait for each process (default 1000)\n"
     "  --key FILE    client secret key file, when the topology uses CURVE\n"
     "                (default: the ZINFER_KEY environment variable)\n";
 
@@ -32,7 +34,7 @@ zi_cli_status (int argc, char **argv)
     int parsed = zi_cli_parse ("status", s_usage, argc, argv, table, &path, 1);
     if (parsed != ZI_CLI_GO_ON)
         return parsed;
-    zi_deploy_t *deploy = zi_cli_deploy ("status", path, base_port, key_path);
+    zi_deploy_t *deploy = zi_cli_endpoints ("status", path, base_port, key_path);
     if (!deploy)
         return ZI_EXIT_USAGE;
     zi_topology_t *topology = deploy->topology;
@@ -52,9 +54,6 @@ zi_cli_status (int argc, char **argv)
         for (int process = 0; process < topology->n_processes; process++) {
             if (topology->processes [process].host != host)
                 continue;
-            int actors = 0;
-            for (int index = 0; index < deploy->n_actors; index++)
-                actors += deploy->actors [index].process == process;
             char endpoint [256];
             zi_deploy_monitor_endpoint (deploy, process, endpoint, sizeof endpoint);
             zi_watch_reply_t *reply = &replies [process];
@@ -67,9 +66,9 @@ zi_cli_status (int argc, char **argv)
                 if (topology->curve && security)
                     snprintf (curve, sizeof curve, ", CURVE, %.0f peers refused",
                               zi_watch_number (security, "refused"));
-                printf ("  process %-14s up    pid %-7.0f %d of %d actors, up %.1f s%s%s\n",
+                printf ("  process %-14s up    pid %-7.0f %d actor%s, up %.1f s%s%s\n",
                         topology->processes [process].name, zi_watch_number (stats, "pid"),
-                        reported, actors, zi_watch_number (stats, "uptime_usecs") / 1e6,
+                        reported, reported == 1? "": "s", zi_watch_number (stats, "uptime_usecs") / 1e6,
                         process == deploy->gateway_process? ", gateway": "", curve);
             }
             else {
@@ -79,6 +78,9 @@ zi_cli_status (int argc, char **argv)
             }
         }
     }
+    if (down == topology->n_processes && zi_cli_check_running ("status", deploy) == 0)
+        fprintf (stderr, "zinfer status: topology '%s': no process answered within %ld ms "
+                 "(see the endpoints above)\n", topology->name, timeout);
     if (!down) {
         char endpoint [256];
         zi_deploy_client_endpoint (deploy, endpoint, sizeof endpoint);

@@ -21,6 +21,7 @@ static const char *s_top_usage =
     "  --json          print one snapshot as JSON and exit\n"
     "  --sort KEY      busy (default), latency, queue, requests or order\n"
     "  --interval S    seconds between refreshes (default 1)\n"
+    "  --timeout MS    how long to wait for each process's answer (default 800)\n"
     "  --base-port P   the topology was started with --base-port P\n"
     "  --key FILE      client secret key file, when the topology uses CURVE\n"
     "                  (default: the ZINFER_KEY environment variable)\n";
@@ -355,7 +356,7 @@ int
 zi_cli_top (int argc, char **argv)
 {
     const char *path = NULL, *key_path = NULL;
-    long base_port = 0, interval = 1;
+    long base_port = 0, interval = 1, timeout = 800;
     bool once = false, json = false;
     const char *sort = NULL;
     const zi_opt_t table [] = {
@@ -365,6 +366,7 @@ zi_cli_top (int argc, char **argv)
         ZI_CLI_TEXT ("--key", &key_path),
         ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
         ZI_CLI_INT ("--interval", &interval, 1, 3600),
+        ZI_CLI_INT ("--timeout", &timeout, 1, 60000),
         ZI_CLI_END
     };
     int parsed = zi_cli_parse ("top", s_top_usage, argc, argv, table, &path, 1);
@@ -380,6 +382,10 @@ zi_cli_top (int argc, char **argv)
     zi_deploy_t *deploy = zi_cli_deploy ("top", path, base_port, key_path);
     if (!deploy)
         return ZI_EXIT_USAGE;
+    if (zi_cli_check_running ("top", deploy)) {
+        zi_deploy_destroy (&deploy);
+        return ZI_EXIT_FAILURE;
+    }
     int n_processes = deploy->topology->n_processes;
     s_view_t view = {.deploy = deploy, .watch = zi_watch_new (deploy)};
     zi_watch_reply_t *snapshots [2];
@@ -389,7 +395,7 @@ zi_cli_top (int argc, char **argv)
     int64_t previous_time = 0;
     while (true) {
         int64_t now = zi_clock_usecs ();
-        zi_watch_query (view.watch, -1, "STATS", NULL, -1, 800, snapshots [current]);
+        zi_watch_query (view.watch, -1, "STATS", NULL, -1, (int) timeout, snapshots [current]);
         view.now = snapshots [current];
         view.seconds = previous_time? (now - previous_time) / 1e6: 0;
         s_build_rows (&view);
@@ -484,6 +490,10 @@ zi_cli_inspect (int argc, char **argv)
     zi_deploy_t *deploy = zi_cli_deploy ("inspect", path, base_port, key_path);
     if (!deploy)
         return ZI_EXIT_USAGE;
+    if (zi_cli_check_running ("inspect", deploy)) {
+        zi_deploy_destroy (&deploy);
+        return ZI_EXIT_FAILURE;
+    }
     //  Which process runs it?
     int process = -1;
     char name [256];

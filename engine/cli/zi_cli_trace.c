@@ -32,6 +32,7 @@ static const char *s_usage =
     "  --inflight K      send K traced requests at once (default 1), to see how\n"
     "                    they share the threads; each event names its request\n"
     "  --png CHART.png   also draw a Gantt chart (needs gnuplot)\n"
+    "  --timeout MS      give up when an answer takes longer (default 30000)\n"
     "  --base-port P     the topology was started with --base-port P\n"
     "  --key FILE        client secret key file, when the topology uses CURVE\n"
     "                    (default: the ZINFER_KEY environment variable)\n";
@@ -49,7 +50,7 @@ typedef struct {
 //  Clock offset of each process: its clock minus ours, from the ping
 //  with the shortest round trip
 static void
-s_offsets (zi_deploy_t *deploy, int64_t *offsets)
+s_offsets (zi_deploy_t *deploy, int64_t *offsets, int timeout_msecs)
 {
     int n_processes = deploy->topology->n_processes;
     zi_watch_t *watch = zi_watch_new (deploy);
@@ -59,7 +60,10 @@ s_offsets (zi_deploy_t *deploy, int64_t *offsets)
         best [process] = INT64_MAX;
     int64_t *trip_of = calloc (n_processes, sizeof (int64_t));
     for (int round = 0; round < 20; round++) {
-        zi_watch_query (watch, -1, "PING", NULL, -1, 1000, replies);
+        zi_watch_query (watch, -1, "PING", NULL, -1, timeout_msecs, replies);
+        int answered = 0;
+        for (int process = 0; process < n_processes; process++)
+            answered += replies [process].answered;
         for (int process = 0; process < n_processes; process++) {
             zi_watch_reply_t *reply = &replies [process];
             if (!reply->answered)
@@ -73,6 +77,8 @@ s_offsets (zi_deploy_t *deploy, int64_t *offsets)
             }
         }
         zi_watch_replies_clear (watch, replies);
+        if (answered == 0)
+            break;          //  nobody to measure: the request will say why
     }
     //  An offset smaller than half the round trip cannot be told from
     //  zero: the clocks agree as far as we can measure (one host)
@@ -182,7 +188,7 @@ zi_cli_trace (int argc, char **argv)
     const char *path = NULL, *out_path = NULL, *png_path = NULL, *key_path = NULL;
     const char *input_paths [ZI_MAX_GRAPH_INPUTS];
     int n_inputs = 0;
-    long base_port = 0, inflight = 1;
+    long base_port = 0, inflight = 1, timeout = 30000;
     const zi_opt_t table [] = {
         ZI_CLI_LIST ("--input", input_paths, &n_inputs, ZI_MAX_GRAPH_INPUTS),
         ZI_CLI_TEXT ("--out", &out_path),
@@ -190,6 +196,7 @@ zi_cli_trace (int argc, char **argv)
         ZI_CLI_TEXT ("--png", &png_path),
         ZI_CLI_TEXT ("--key", &key_path),
         ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
+        ZI_CLI_INT ("--timeout", &timeout, 1, 100000000),
         ZI_CLI_END
     };
     int parsed = zi_cli_parse ("trace", s_usage, argc, argv, table, &path, 1);
@@ -213,9 +220,11 @@ zi_cli_trace (int argc, char **argv)
     if (!(deploy = zi_cli_deploy ("trace", path, base_port, key_path)))
         goto done;
     rc = ZI_EXIT_FAILURE;
+    if (zi_cli_check_running ("trace", deploy))
+        goto done;
     int n_processes = deploy->topology->n_processes;
     offsets = calloc (n_processes, sizeof (int64_t));
-    s_offsets (deploy, offsets);
+    s_offsets (deploy, offsets, timeout < 1000? (int) timeout: 1000);
     client = zi_deploy_client (deploy, NULL);
     if (!client) {
         fprintf (stderr, "zinfer trace: %s\n", zi_error_text ());
@@ -223,7 +232,7 @@ zi_cli_trace (int argc, char **argv)
     }
     //  A first request, untraced, sets up the connections
     n_outputs = zi_client_infer (client, inputs, n_inputs, outputs, ZI_MAX_GRAPH_OUTPUTS,
-                                 30000);
+                                 (int) timeout);
     for (int output = 0; output < (n_outputs > 0? n_outputs: 0); output++)
         zi_tensor_destroy (&outputs [output]);
     if (n_outputs < 0) {
@@ -246,7 +255,7 @@ zi_cli_trace (int argc, char **argv)
         for (int output = 0; output < n_outputs; output++)
             zi_tensor_destroy (&outputs [output]);
         if (zi_client_recv (client, &answered, outputs, ZI_MAX_GRAPH_OUTPUTS, &n_outputs,
-                            30000)) {
+                            (int) timeout)) {
             fprintf (stderr, "zinfer trace: %s\n", zi_error_text ());
             goto done;
         }

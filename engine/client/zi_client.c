@@ -14,6 +14,7 @@
 #include "zi_deploy.h"
 #include "zi_keys.h"
 #include "zi_shm.h"
+#include "zi_probe.h"
 #include <czmq.h>
 #include <zmq.h>
 #include <sys/stat.h>
@@ -182,92 +183,10 @@ s_read_handshakes (zi_client_t *self)
     zmq_msg_close (&frame);
 }
 
-//  How long a client waits to learn whether anything listens over tcp;
-//  a host that has not answered by then is taken as slow, not absent
-#define S_PROBE_MSECS 1500
-
-//  Connects a plain socket to a unix socket path: 0 when something
-//  listens there, else the errno (ENOENT: no socket; ECONNREFUSED: a
-//  socket file whose listener is gone)
-static int
-s_unix_connect (const char *path)
-{
-    struct sockaddr_un address = {.sun_family = AF_UNIX};
-    if (strlen (path) >= sizeof address.sun_path)
-        return ENAMETOOLONG;
-    strcpy (address.sun_path, path);
-    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return errno;
-    int rc = connect (fd, (struct sockaddr *) &address, sizeof address) == 0
-          || errno == EAGAIN? 0: errno;     //  EAGAIN: listening, its backlog full
-    close (fd);
-    return rc;
-}
-
-//  Connects a plain socket to tcp://HOST:PORT: 0 when something accepted
-//  or nothing was said within S_PROBE_MSECS, ECONNREFUSED when refused
-static int
-s_tcp_connect (const char *address)
-{
-    char host [256];
-    snprintf (host, sizeof host, "%s", address);
-    char *colon = strrchr (host, ':');
-    if (!colon)
-        return 0;
-    *colon = 0;
-    const char *port = colon + 1, *name = host;
-    if (*name == '[' && name [strlen (name) - 1] == ']') {
-        host [strlen (host) - 1] = 0;       //  [v6 address]
-        name++;
-    }
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *found;
-    if (getaddrinfo (name, port, &hints, &found))
-        return 0;                           //  ZeroMQ will say what it makes of it
-    int rc = 0;
-    int fd = socket (found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd >= 0 && connect (fd, found->ai_addr, found->ai_addrlen) < 0) {
-        rc = errno == EINPROGRESS? 0: errno;
-        struct pollfd item = {.fd = fd, .events = POLLOUT};
-        if (rc == 0 && poll (&item, 1, S_PROBE_MSECS) == 1) {
-            socklen_t size = sizeof rc;
-            getsockopt (fd, SOL_SOCKET, SO_ERROR, &rc, &size);
-        }
-    }
-    if (fd >= 0)
-        close (fd);
-    freeaddrinfo (found);
-    return rc == ECONNREFUSED? rc: 0;
-}
-
-//  ZeroMQ retries a connection nobody accepts forever, in silence, and a
-//  request would wait its whole timeout (30 s) for an answer that cannot
-//  come. A plain connect tells a stopped topology from a slow one at once.
-static int
-s_check_listening (const char *endpoint)
-{
-    if (strncmp (endpoint, "ipc://", 6) == 0) {
-        int error = s_unix_connect (endpoint + 6);
-        if (error == ENOENT)
-            return zi_error ("nothing listens at %s (no socket there): is the topology "
-                             "running? see zinfer status", endpoint);
-        if (error == ECONNREFUSED)
-            return zi_error ("nothing listens at %s (a socket file left by a topology that "
-                             "stopped): the topology is not running; see zinfer status",
-                             endpoint);
-    }
-    else
-    if (strncmp (endpoint, "tcp://", 6) == 0 && s_tcp_connect (endpoint + 6) == ECONNREFUSED)
-        return zi_error ("nothing listens at %s (connection refused): is the topology "
-                         "running? see zinfer status. Started with --base-port? Give the "
-                         "same --base-port", endpoint);
-    return 0;
-}
-
 static zi_client_t *
 s_client_connect (zi_client_t *self)
 {
-    if (s_check_listening (self->endpoint)) {
+    if (zi_probe_listening (self->endpoint)) {
         zi_client_destroy (&self);
         return NULL;
     }
@@ -324,7 +243,7 @@ s_pick_endpoint (bool curve, const char *local, const char *remote)
         *slash = 0;
     bool ours = zi_deploy_check_private_dir (runtime) == 0
              && zi_deploy_check_private_dir (folder) == 0;
-    return ours && s_unix_connect (local + strlen ("ipc://")) == 0? local: remote;
+    return ours && zi_probe_unix (local + strlen ("ipc://")) == 0? local: remote;
 }
 
 zi_client_t *
@@ -336,7 +255,7 @@ zi_deploy_client (const zi_deploy_t *deploy, const char *endpoint)
         zi_deploy_client_endpoint (deploy, remote, sizeof remote);
         endpoint = s_pick_endpoint (deploy->topology->curve, local, remote);
     }
-    if (s_check_listening (endpoint))
+    if (zi_probe_listening (endpoint))
         return NULL;
     zi_client_t *self = s_client_new (endpoint);
     if (deploy->topology->curve)

@@ -188,15 +188,20 @@ class Client:
     """One DEALER connection to a topology's gateway."""
 
     def __init__(self, endpoint, context=None, resend=None, server_key=None, key_file=None,
-                 shared_memory=None):
+                 shared_memory=None, timeout=30.0):
         """resend: None for an adaptive grace (4x the recent latency, at
         least 0.2 s), a number of seconds to fix it, or False to never
         resend a request whose answer is overdue. server_key and key_file:
         for a topology that uses CURVE, the gateway host's public key and
         this client's secret key file. shared_memory: None for the default
         (on for ipc endpoints unless ZINFER_SHARED_MEMORY=0), False to send
-        inputs inline; never over tcp. Raises ConnectionRefusedError when
-        nothing listens at endpoint (check_listening)."""
+        inputs inline; never over tcp. timeout: seconds that infer(),
+        recv(), wait() and infer_many() wait for an answer unless given
+        one of their own. Raises ConnectionRefusedError when nothing
+        listens at endpoint (check_listening), within PROBE_TIMEOUT."""
+        if not timeout or timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.timeout = float(timeout)
         check_listening(endpoint)
         self.endpoint = endpoint
         self._context = context or zmq.Context.instance()
@@ -445,14 +450,14 @@ class Client:
         if stalled:
             self._last_progress = now
 
-    def recv(self, timeout=30.0):
+    def recv(self, timeout=None):
         """Waits for the next answer; returns (id, [outputs]). Raises
         ZinferError for a failed request and TimeoutError when nothing
         comes within timeout seconds."""
         if self._answered:
             request = next(iter(self._answered))
             return request, self._answered.pop(request)
-        return self._receive(timeout)
+        return self._receive(timeout or self.timeout)
 
     def _receive(self, timeout):
         """The next answer off the socket"""
@@ -505,19 +510,20 @@ class Client:
             self._last_progress = now
             return request, outputs
 
-    def infer(self, inputs, timeout=30.0):
+    def infer(self, inputs, timeout=None):
         """Sends one request and returns its outputs. Answers to earlier
         send() calls that come meanwhile are kept for recv()."""
         request = self.send(inputs)
-        return self.wait(request, timeout)
+        return self.wait(request, timeout or self.timeout)
 
-    def wait(self, request, timeout=30.0):
+    def wait(self, request, timeout=None):
         """The outputs of one request sent earlier; answers to others that
         come meanwhile are kept for recv() or wait()."""
         if request in self._answered:
             return self._answered.pop(request)
         if request not in self._pending:
             raise KeyError(f"request {request} is not pending")
+        timeout = timeout or self.timeout
         deadline = time.monotonic() + timeout
         while True:
             answered, outputs = self._receive(max(0.0, deadline - time.monotonic()))
@@ -525,10 +531,11 @@ class Client:
                 return outputs
             self._answered[answered] = outputs
 
-    def infer_many(self, requests, inflight=8, timeout=30.0):
+    def infer_many(self, requests, inflight=8, timeout=None):
         """Runs many requests with up to `inflight` in flight; returns the
         outputs in the order of the requests."""
         ids, answers, sent = [], {}, 0
+        timeout = timeout or self.timeout
         while len(answers) < len(requests):
             while sent < len(requests) and sent - len(answers) < inflight:
                 ids.append(self.send(requests[sent]))

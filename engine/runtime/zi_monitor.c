@@ -12,6 +12,7 @@
         ["PING"]                          -> {"kind": "pong", "stalled_msecs", ...}
         ["STATS"]                         -> {"kind": "stats", ...}
         ["TAP", actor, timeout_msecs]     -> {"kind": "tap", ...} + data frame
+        ["MODEL"]                         -> {"kind": "model", "inputs", "outputs"}
     =========================================================================
 */
 
@@ -253,6 +254,37 @@ s_pack_stats (zi_monitor_t *self, msgpack_sbuffer *buffer)
         s_pack_actor (&packer, worker, &worker->actors [index]);
 }
 
+//  The planned model's inputs (name, dtype, shape) and output names, in
+//  order: clients that read only the topology name what they send and
+//  get by these (zinfer infer NAME=FILE.npy, outputs by name)
+static void
+s_pack_model (zi_monitor_t *self, msgpack_sbuffer *buffer)
+{
+    const zi_graph_t *plan = self->worker->deploy->plan;
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, buffer, msgpack_sbuffer_write);
+    msgpack_pack_map (&packer, 3);
+    s_pack_str (&packer, "kind");
+    s_pack_str (&packer, "model");
+    s_pack_str (&packer, "inputs");
+    msgpack_pack_array (&packer, plan->n_inputs);
+    for (int input = 0; input < plan->n_inputs; input++) {
+        const zi_value_t *value = &plan->values [plan->inputs [input]];
+        msgpack_pack_map (&packer, 3);
+        s_pack_str (&packer, "name");
+        s_pack_str (&packer, value->name);
+        s_pack_key_u64 (&packer, "dtype", (uint64_t) value->info.dtype);
+        s_pack_str (&packer, "shape");
+        msgpack_pack_array (&packer, value->info.ndim);
+        for (int axis = 0; axis < value->info.ndim; axis++)
+            msgpack_pack_int64 (&packer, value->info.dims [axis]);
+    }
+    s_pack_str (&packer, "outputs");
+    msgpack_pack_array (&packer, plan->n_outputs);
+    for (int output = 0; output < plan->n_outputs; output++)
+        s_pack_str (&packer, plan->values [plan->outputs [output]].name);
+}
+
 static void
 s_reply (zi_monitor_t *self, const void *identity, size_t identity_size,
          const void *data, size_t size, bool more)
@@ -368,6 +400,15 @@ s_on_query (zi_monitor_t *self)
         ZI_COUNT (self->queries, 1);
     }
     else
+    if (s_is_str (&items [0], "MODEL")) {
+        msgpack_sbuffer buffer;
+        msgpack_sbuffer_init (&buffer);
+        s_pack_model (self, &buffer);
+        s_reply (self, identity, identity_size, buffer.data, buffer.size, false);
+        msgpack_sbuffer_destroy (&buffer);
+        ZI_COUNT (self->queries, 1);
+    }
+    else
     if (s_is_str (&items [0], "TAP")) {
         int actor = -1;
         if (query->via.array.size >= 2 && items [1].type == MSGPACK_OBJECT_STR)
@@ -401,7 +442,7 @@ s_on_query (zi_monitor_t *self)
     }
     else
         s_reply_error (self, identity, identity_size,
-                       "unknown query (known: PING, STATS, TAP)");
+                       "unknown query (known: PING, STATS, MODEL, TAP)");
     msgpack_unpacked_destroy (&unpacked);
     zmq_msg_close (&frame);
 }
