@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 import onnx
@@ -166,6 +167,17 @@ def main():
                                 "processes: [{name: p}]\n"), "--input", good_input],
              [f"tcp://127.0.0.1:{free_port}", "connection refused", "zinfer status",
               "--base-port"]),
+            # Every command that talks to a running topology says at once
+            # that nothing listens, where, and the likely causes (timed below)
+            *[(f"{command} of a topology that is not running",
+               [command, path("off.yaml")] + extra,
+               [f"tcp://127.0.0.1:{free_port + 1}", "connection refused", "zinfer status",
+                "--base-port"])
+              for command, extra in (("status", []), ("top", ["--once"]),
+                                     ("top", ["--json", "--timeout", "500"]),
+                                     ("inspect", ["/conv1/Conv"]),
+                                     ("trace", ["--input", good_input, "--out",
+                                                path("t.json"), "--timeout", "60000"]))],
             ("infer at a stale ipc socket",
              ["infer", "--endpoint", "ipc://" + stale, "--input", good_input],
              ["nothing listens", "left by a topology that stopped"]),
@@ -232,10 +244,14 @@ def main():
         usage_names = {case[0] for case in usage_cases}
         for name, args, needles, *environment in cases:
             env = dict(os.environ, **environment[0]) if environment else None
+            started = time.monotonic()
             result = subprocess.run([zinfer] + args, capture_output=True, text=True, timeout=60,
                                     env=env)
+            took = time.monotonic() - started
             lines = [line for line in result.stderr.splitlines() if line.strip()]
             problems = []
+            if "not running" in name and took > 2:
+                problems.append(f"took {took:.1f} s, expected an answer within 2 s")
             if result.returncode <= 0:
                 problems.append(f"exit code {result.returncode}, expected a positive one")
             elif name in usage_names and result.returncode != 2:
@@ -250,6 +266,29 @@ def main():
                 print(f"FAIL {name}: {'; '.join(problems)}\n     stderr: {result.stderr.strip()}")
             else:
                 print(f"ok   {name}: {lines[0]}")
+        # The Python client: a topology that is not running is refused at
+        # once, naming the cause; a timeout that is no positive number too
+        sys.path.insert(0, os.path.join(HERE, "..", "engine", "client"))
+        import zinfer_client
+        started = time.monotonic()
+        try:
+            zinfer_client.Client.from_topology(path("off.yaml"), timeout=5)
+            refused = "no error"
+        except ConnectionRefusedError as error:
+            refused = str(error)
+        took = time.monotonic() - started
+        ok = took < 2 and "connection refused" in refused and "zinfer status" in refused
+        failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} python client of a topology that is not running "
+              f"({took:.2f} s): {refused}")
+        try:
+            zinfer_client.Client(f"tcp://127.0.0.1:{free_port}", timeout=0)
+            refused = "no error"
+        except (ValueError, ConnectionRefusedError) as error:
+            refused = str(error)
+        ok = "timeout must be a positive number" in refused
+        failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} python client with timeout=0: {refused}")
         # --help works everywhere
         for command in ("run", "info", "demo", "up", "infer", "status", "top", "inspect",
                         "trace", "keygen", "worker", "split", "plan", "calibrate"):

@@ -114,6 +114,50 @@ zi_cli_named (const char *text)
     return named;
 }
 
+//  A wait shorter than this needs no progress line; redraws this often
+#define S_PROGRESS_AFTER_USECS 500000
+#define S_PROGRESS_EVERY_USECS 250000
+
+void
+zi_cli_progress_start (zi_cli_progress_t *self, const char *command)
+{
+    self->command = command;
+    self->terminal = isatty (STDERR_FILENO);
+    self->start = zi_cli_usecs ();
+    self->next = self->start + S_PROGRESS_AFTER_USECS;
+    self->shown = false;
+}
+
+void
+zi_cli_progress (zi_cli_progress_t *self, const char *format, ...)
+{
+    int64_t now = zi_cli_usecs ();
+    if (!self->terminal || now < self->next)
+        return;
+    self->next = now + S_PROGRESS_EVERY_USECS;
+    char text [256];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (text, sizeof text, format, args);
+    va_end (args);
+    //  \r and erase to the end of the line: the line is redrawn in place
+    fprintf (stderr, "\rzinfer %s: %s, %.1f s\033[K", self->command, text,
+             (now - self->start) / 1e6);
+    fflush (stderr);
+    self->shown = true;
+}
+
+void
+zi_cli_progress_end (zi_cli_progress_t *self)
+{
+    if (self->shown) {
+        fprintf (stderr, "\r\033[K");
+        fflush (stderr);
+    }
+    self->shown = false;
+    self->next = INT64_MAX;
+}
+
 bool
 zi_cli_is_help (const char *arg)
 {

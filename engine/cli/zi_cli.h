@@ -107,6 +107,25 @@ typedef struct {
 //  own (a ring of static buffers was overwritten past 16 names)
 zi_cli_named_t
     zi_cli_named (const char *text);
+//  A progress line on stderr for long waits (up starting a big model,
+//  run and infer with --repeat): only when stderr is a terminal, only
+//  once the wait has lasted a while, redrawn in place a few times a
+//  second, and wiped when done so the results print on a clean line
+typedef struct {
+    const char *command;        //  "up", "run", "infer"
+    bool terminal;              //  stderr is a terminal
+    int64_t start;              //  usecs
+    int64_t next;               //  no redraw before this
+    bool shown;                 //  a line is on the screen
+} zi_cli_progress_t;
+
+void
+    zi_cli_progress_start (zi_cli_progress_t *self, const char *command);
+void
+    zi_cli_progress (zi_cli_progress_t *self, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+void
+    zi_cli_progress_end (zi_cli_progress_t *self);
 //  Is the argument -h or --help?
 bool
     zi_cli_is_help (const char *arg);

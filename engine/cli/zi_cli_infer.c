@@ -226,16 +226,17 @@ zi_cli_infer (int argc, char **argv)
         output_files [index] = zi_cli_named (output_texts [index]);
     if (path && !endpoint)
         s_ask_names (path, (int) base_port, key_path, &names);
+    //  A topology that is not running is said before anything else
+    client = endpoint? zi_client_new (endpoint):
+             zi_client_new_topology (path, (int) base_port, key_path);
+    if (!client) {
+        zi_cli_fail ("infer", "%s", zi_error_text ());
+        goto done;
+    }
     if (s_order_inputs (&names, input_files, n_inputs, inputs)
     ||  s_order_outputs (&names, output_files, n_output_files, output_slots))
         goto done;
     if (check_path && !(expected = zi_npy_load (check_path))) {
-        zi_cli_fail ("infer", "%s", zi_error_text ());
-        goto done;
-    }
-    client = endpoint? zi_client_new (endpoint):
-             zi_client_new_topology (path, (int) base_port, key_path);
-    if (!client) {
         zi_cli_fail ("infer", "%s", zi_error_text ());
         goto done;
     }
@@ -281,8 +282,13 @@ zi_cli_infer (int argc, char **argv)
             zi_tensor_destroy (&outputs [output]);
     }
     long sent = 0, answered = 0;
+    zi_cli_progress_t progress;
+    zi_cli_progress_start (&progress, "infer");
     int64_t start = zi_cli_usecs ();
     while (answered < repeat) {
+        if (repeat > 1)
+            zi_cli_progress (&progress, "%ld of %ld answered, %ld in flight", answered, repeat,
+                             sent - answered);
         while (sent < repeat && sent - answered < inflight) {
             uint64_t id;
             //  The local run right before its request: both see the
@@ -305,6 +311,7 @@ zi_cli_infer (int argc, char **argv)
         int got = zi_client_recv (client, &id, outputs, ZI_MAX_GRAPH_OUTPUTS, &n_outputs,
                                   (int) timeout);
         if (got) {
+            zi_cli_progress_end (&progress);
             fprintf (stderr, "zinfer infer: %s\n", zi_error_text ());
             goto done;
         }
@@ -336,6 +343,7 @@ zi_cli_infer (int argc, char **argv)
             zi_tensor_destroy (&outputs [output]);
     }
     double seconds = (zi_cli_usecs () - start) / 1e6;
+    zi_cli_progress_end (&progress);
     if (session) {
         //  With one in flight, answer i is request i's; paired before
         //  the quantiles below sort the arrays

@@ -292,11 +292,17 @@ zi_cli_run (int argc, char **argv)
         zi_session_profile_reset (session);
         times = malloc (repeat * sizeof (double));
         assert (times);
-        for (long run = 0; run < repeat; run++)
+        zi_cli_progress_t progress;
+        zi_cli_progress_start (&progress, "run");
+        for (long run = 0; run < repeat; run++) {
             if ((times [run] = zi_cli_timed_run (session, tensors)) < 0) {
+                zi_cli_progress_end (&progress);
                 fprintf (stderr, "zinfer run: %s\n", zi_error_text ());
                 goto done;
             }
+            zi_cli_progress (&progress, "%ld of %ld runs", run + 1, repeat);
+        }
+        zi_cli_progress_end (&progress);
     }
     for (int output = 0; output < zi_model_n_outputs (model); output++)
         zi_cli_summarise (zi_model_output_name (model, output), results [output]);

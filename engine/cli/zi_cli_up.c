@@ -14,6 +14,7 @@
 #include "zi_cli.h"
 #include "zi_launcher.h"
 #include <signal.h>
+#include <unistd.h>
 
 static const char *s_usage =
     "usage: zinfer up TOPOLOGY.yaml [--host NAME] [--base-port P]\n"
@@ -29,6 +30,47 @@ static const char *s_usage =
     "  --no-monitor     start the workers without their monitors (top, inspect,\n"
     "                   trace and status then see nothing; for measuring the\n"
     "                   monitor's cost)\n";
+
+static void
+s_progress (void *arg, int ready, int total)
+{
+    zi_cli_progress (arg, "%d of %d processes ready (loading and planning the model)",
+                     ready, total);
+}
+
+//  Threads beyond the cores only take turns on them: each waits while
+//  another computes, and latency rises with no gain. Said before
+//  starting, as a warning (a test or a demo may mean it)
+static void
+s_warn_cores (zi_deploy_t *deploy, int host)
+{
+    const zi_topology_t *topology = deploy->topology;
+    long cores = sysconf (_SC_NPROCESSORS_ONLN);
+    int threads = 0, most_replicas = 0;
+    const char *replicated = NULL;
+    for (int process = 0; process < topology->n_processes; process++)
+        if (topology->processes [process].host == host)
+            threads += topology->processes [process].threads
+                     * topology->processes [process].blas_threads;
+    for (int index = 0; index < deploy->n_actors; index++) {
+        const zi_deploy_actor_t *actor = &deploy->actors [index];
+        if (topology->processes [actor->process].host == host
+        &&  deploy->replicas [actor->node] > most_replicas) {
+            most_replicas = deploy->replicas [actor->node];
+            replicated = deploy->plan->nodes [actor->node].name;
+        }
+    }
+    if (cores < 1)
+        return;
+    if (threads > cores)
+        fprintf (stderr, "zinfer up: warning: host '%s' runs %d worker threads (threads x "
+                 "blas_threads, summed over its processes) on %ld cores; they take turns, "
+                 "and latency rises\n", topology->hosts [host].name, threads, cores);
+    if (most_replicas > cores)
+        fprintf (stderr, "zinfer up: warning: '%s' has %d replicas on host '%s', which has "
+                 "%ld cores; replicas beyond the cores cannot run at once\n", replicated,
+                 most_replicas, topology->hosts [host].name, cores);
+}
 
 int
 zi_cli_up (int argc, char **argv)
@@ -57,7 +99,13 @@ zi_cli_up (int argc, char **argv)
     if (!launcher)
         return zi_cli_fail ("up", "%s", zi_error_text ());
     zi_launcher_set_monitor (launcher, !no_monitor);
-    if (zi_launcher_start (launcher, (int) ready_timeout, true)) {
+    s_warn_cores (zi_launcher_deploy (launcher), zi_launcher_host (launcher));
+    zi_cli_progress_t progress;
+    zi_cli_progress_start (&progress, "up");
+    zi_launcher_set_progress (launcher, s_progress, &progress);
+    int started = zi_launcher_start (launcher, (int) ready_timeout, true);
+    zi_cli_progress_end (&progress);
+    if (started) {
         fprintf (stderr, "zinfer up: %s\n", zi_error_text ());
         zi_launcher_destroy (&launcher);
         return ZI_EXIT_FAILURE;

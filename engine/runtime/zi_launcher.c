@@ -85,6 +85,8 @@ struct zi_launcher_t {
     void *socket;               //  PULL: READY / FAILED reports
     int n_children;
     s_child_t *children;
+    zi_launcher_progress_fn *progress;  //  told while starting, or NULL
+    void *progress_arg;         //  its argument
 };
 
 static void
@@ -662,6 +664,8 @@ zi_launcher_start (zi_launcher_t *self, int ready_timeout_secs, bool interruptib
             ready += self->children [index].ready;
         if (ready == self->n_children)
             return 0;
+        if (self->progress)
+            self->progress (self->progress_arg, ready, self->n_children);
         if (s_usecs () > deadline)
             return zi_error ("only %d of %d processes ready after %d s",
                              ready, self->n_children, ready_timeout_secs);
@@ -708,6 +712,13 @@ zi_launcher_stop (zi_launcher_t *self)
         zmq_ctx_term (self->context);
         self->context = NULL;
     }
+}
+
+void
+zi_launcher_set_progress (zi_launcher_t *self, zi_launcher_progress_fn *progress, void *arg)
+{
+    self->progress = progress;
+    self->progress_arg = arg;
 }
 
 void

@@ -30,6 +30,11 @@ int
 void
     zi_launcher_stop (zi_launcher_t *self);
 
+//  Called every 20 ms or so while zi_launcher_start waits, with how many
+//  processes are ready of how many (for a progress line)
+typedef void (zi_launcher_progress_fn) (void *arg, int ready, int total);
+void
+    zi_launcher_set_progress (zi_launcher_t *self, zi_launcher_progress_fn *progress, void *arg);
 //  Start workers with or without their monitor thread (default with)
 void
     zi_launcher_set_monitor (zi_launcher_t *self, bool monitor);
