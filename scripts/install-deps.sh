@@ -7,7 +7,7 @@ packages=(
     build-essential cmake pkg-config
     libzmq3-dev libczmq-dev libmsgpack-dev libopenblas-dev libyaml-dev
     libprotobuf-c-dev protobuf-c-compiler libonnx-dev libjson-c-dev
-    libhdf5-dev libzip-dev
+    libhdf5-dev libzip-dev libmicrohttpd-dev
     python3-numpy python3-torch python3-torchvision python3-onnx
     python3-sklearn python3-zmq python3-msgpack python3-h5py
     gnuplot-nox iproute2 procps clang libclang-rt-14-dev

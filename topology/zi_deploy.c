@@ -218,6 +218,8 @@ s_next_port (const zi_topology_t *topology, int gateway_process, int host, int *
             &&  topology->processes [process].monitor_port
             &&  topology->processes [process].monitor_port + offset == port)
                 taken = true;
+        if (topology->metrics_port && topology->metrics_port + offset == port)
+            taken = true;
         if (!taken)
             return port;
     }

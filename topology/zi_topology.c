@@ -25,10 +25,11 @@
 #include <limits.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
 #include <yaml.h>
 
 #define S_MAX_FILE (16 << 20)   //  a topology is a few hundred bytes
-#define S_MAX_KEYS 16           //  most keys one mapping of the schema allows
+#define S_MAX_KEYS 24           //  most keys one mapping of the schema allows
 #define S_MAX_DEPTH 32          //  deepest nesting read (the schema needs 4)
 #define S_MAX_ANCHORS 256       //  most anchors read
 #define S_MAX_ITEMS 1024        //  most hosts, and most processes
@@ -46,6 +47,7 @@ typedef struct {
     zi_topo_mark_t client_port_mark;    //  where client_port: is written
     zi_topo_mark_t *monitor_marks;  //  per process: where monitor_port: is written
     zi_topo_mark_t curve_mark;      //  where security: curve: is written, if it is
+    zi_topo_mark_t metrics_mark;    //  where metrics: port: is written, if it is
 } s_topology_t;
 
 //  One load in progress
@@ -65,12 +67,13 @@ typedef struct {
 static const char *const s_top_keys [] = {
     "name", "model", "input_shape", "fuse", "base_port", "client_port", "transport",
     "hosts", "processes", "placement", "default", "gateway", "security",
-    "liveness_timeout_ms", NULL
+    "liveness_timeout_ms", "metrics", NULL
 };
 static const char *const s_host_keys [] = {
     "name", "address", "base_port", "public_key", "secret_key_file", NULL
 };
 static const char *const s_security_keys [] = {"curve", "clients", NULL};
+static const char *const s_metrics_keys [] = {"port", "bind", NULL};
 static const char *const s_process_keys [] = {
     "name", "host", "threads", "blas_threads", "monitor_port", NULL
 };
@@ -753,6 +756,21 @@ s_check_ports (s_loader_t *self)
                                    topo->processes [other].name, marks [other].line,
                                    marks [other].column);
     }
+    //  Every host's launcher binds the metrics port (its own loopback by
+    //  default), so no process's port on any host may be it
+    zi_topo_mark_t metrics_mark = self->topo->metrics_mark;
+    for (int index = 0; index < topo->n_processes && topo->metrics_port; index++)
+        if (topo->processes [index].monitor_port == topo->metrics_port)
+            return s_error_at (self->path, metrics_mark, "port %d is taken twice; expected a "
+                               "metrics port no process uses, but monitor_port of process "
+                               "'%s' at %d:%d has it", topo->metrics_port,
+                               topo->processes [index].name, marks [index].line,
+                               marks [index].column);
+    if (topo->metrics_port && topo->metrics_port == topo->client_port)
+        return s_error_at (self->path, metrics_mark, "port %d is taken twice; expected a "
+                           "metrics port that is not the client_port at %d:%d",
+                           topo->metrics_port, self->topo->client_port_mark.line,
+                           self->topo->client_port_mark.column);
     if (topo->client_port == 0 || topo->n_processes == 0)
         return 0;
     int gateway_host = topo->processes [topo->gateway_process >= 0? topo->gateway_process: 0].host;
@@ -806,6 +824,37 @@ s_load_security (s_loader_t *self, yaml_node_t *node)
                                    topo->client_keys [index]))
                 return -1;
     }
+    return 0;
+}
+
+//  metrics: where each host's launcher serves /metrics, /healthz and
+//  /readyz over HTTP. Loopback unless the file says otherwise: the
+//  counters tell anyone who can connect how busy the topology is
+static int
+s_load_metrics (s_loader_t *self, yaml_node_t *node)
+{
+    zi_topology_t *topo = &self->topo->base;
+    s_fields_t fields;
+    if (s_fields (self, node, "metrics", s_metrics_keys, &fields))
+        return -1;
+    yaml_node_t *port = s_field (&fields, "port");
+    if (!port)
+        return s_fail (self, node, "missing key 'port' in metrics; expected the port to "
+                       "serve /metrics on, e.g. metrics: {port: 9464}");
+    if (s_read_small (self, &fields, "port", 1, 65535, &topo->metrics_port))
+        return -1;
+    self->topo->metrics_mark = s_mark (port);
+    yaml_node_t *bind = s_field (&fields, "bind");
+    const char *expected = "an IP address to listen on (127.0.0.1, 0.0.0.0, ::1, ...) or "
+                           "'host' for each host's own address";
+    if (bind && s_read_text (self, bind, "bind", expected, &topo->metrics_bind))
+        return -1;
+    unsigned char address [16];
+    if (topo->metrics_bind && strcmp (topo->metrics_bind, "host")
+    &&  inet_pton (AF_INET, topo->metrics_bind, address) != 1
+    &&  inet_pton (AF_INET6, topo->metrics_bind, address) != 1)
+        return s_fail (self, bind, "bad value for bind; expected %s, got %s", expected,
+                       s_got (bind));
     return 0;
 }
 
@@ -911,6 +960,8 @@ s_load (s_loader_t *self, yaml_node_t *root)
         topo->n_hosts = 1;
     }
     if (s_load_security (self, s_field (&top, "security")))
+        return -1;
+    if ((node = s_field (&top, "metrics")) && s_load_metrics (self, node))
         return -1;
 
     node = s_field (&top, "processes");
@@ -1155,6 +1206,7 @@ zi_topology_destroy (zi_topology_t **self_p)
         free (self->hosts [index].secret_key_file);
     }
     free (self->client_keys);
+    free (self->metrics_bind);
     for (int index = 0; index < self->n_processes; index++)
         free (self->processes [index].name);
     for (int index = 0; index < self->n_rules; index++) {

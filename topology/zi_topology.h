@@ -79,6 +79,8 @@ typedef struct zi_topology_t {
     bool curve;                 //  tcp sockets use CURVE (default: when hosts > 1)
     int n_client_keys;          //  public keys of clients allowed in, Z85
     char (*client_keys) [41];
+    int metrics_port;           //  HTTP /metrics /healthz /readyz of each host's launcher, 0: none
+    char *metrics_bind;         //  its address: NULL for 127.0.0.1, "host" for the host's own
 } zi_topology_t;
 
 //  Reads and checks a topology file; NULL with zi_error_text () set

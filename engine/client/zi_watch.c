@@ -173,39 +173,17 @@ zi_watch_replies_clear (zi_watch_t *self, zi_watch_reply_t *replies)
 const msgpack_object *
 zi_watch_get (const msgpack_object *map, const char *key)
 {
-    if (!map || map->type != MSGPACK_OBJECT_MAP)
-        return NULL;
-    size_t length = strlen (key);
-    for (uint32_t index = 0; index < map->via.map.size; index++) {
-        const msgpack_object *name = &map->via.map.ptr [index].key;
-        if (name->type == MSGPACK_OBJECT_STR && name->via.str.size == length
-        &&  memcmp (name->via.str.ptr, key, length) == 0)
-            return &map->via.map.ptr [index].val;
-    }
-    return NULL;
+    return zi_msgpack_get (map, key);
 }
 
 double
 zi_watch_number (const msgpack_object *map, const char *key)
 {
-    const msgpack_object *value = zi_watch_get (map, key);
-    if (!value)
-        return 0;
-    switch (value->type) {
-        case MSGPACK_OBJECT_POSITIVE_INTEGER: return (double) value->via.u64;
-        case MSGPACK_OBJECT_NEGATIVE_INTEGER: return (double) value->via.i64;
-        case MSGPACK_OBJECT_FLOAT32:
-        case MSGPACK_OBJECT_FLOAT64: return value->via.f64;
-        default: return 0;
-    }
+    return zi_msgpack_number (map, key);
 }
 
 const char *
 zi_watch_string (const msgpack_object *map, const char *key, char *buffer, size_t size)
 {
-    const msgpack_object *value = zi_watch_get (map, key);
-    buffer [0] = 0;
-    if (value && value->type == MSGPACK_OBJECT_STR)
-        snprintf (buffer, size, "%.*s", (int) value->via.str.size, value->via.str.ptr);
-    return buffer;
+    return zi_msgpack_string (map, key, buffer, size);
 }

@@ -106,6 +106,7 @@ struct zi_gateway_t {
     zi_counter_t replies;       //  answers sent
     zi_counter_t rejected;      //  malformed requests and stray results
     zi_counter_t admitted;      //  admitted and not yet answered
+    zi_window_t latency;        //  admission to answer, per request answered
     zi_counter_t expired;       //  given up on after the deadline
     zi_counter_t held;          //  answers that had to wait for a slow client
     zi_counter_t waiting;       //  of them, waiting now (the list's size, for the monitor)
@@ -671,6 +672,7 @@ s_answer (zi_gateway_t *self, s_request_t *request)
                          output + 1 < request->n_outputs);
         }
         ZI_COUNT (self->replies, 1);
+        zi_window_add (&self->latency, zi_clock_usecs () - request->started);
     }
     ZI_COUNT (self->admitted, -1);
     return true;
@@ -844,13 +846,14 @@ zi_gateway_pack_stats (zi_gateway_t *self, void *packer_)
         {"stale", &self->stale}, {"busy", &self->busy}, {"ghosts", &self->ghosts}
     };
     size_t n_counters = sizeof counters / sizeof counters [0];
-    msgpack_pack_map (packer, (uint32_t) n_counters + 2);
+    msgpack_pack_map (packer, (uint32_t) n_counters + 4);
     for (size_t index = 0; index < n_counters; index++) {
         s_pack_key (packer, counters [index].key);
         msgpack_pack_uint64 (packer, ZI_READ (*counters [index].counter));
     }
     s_pack_key (packer, "max_inflight");
     msgpack_pack_uint64 (packer, self->max_inflight);
+    zi_window_pack (&self->latency, packer, "latency");
     s_pack_key (packer, "sent");
     msgpack_pack_array (packer, self->n_peers);
     for (int peer = 0; peer < self->n_peers; peer++) {

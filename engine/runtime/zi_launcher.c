@@ -22,6 +22,7 @@
 */
 
 #include "zi_launcher.h"
+#include "zi_metrics.h"
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -69,6 +70,8 @@ typedef struct {
     int64_t next_ping;          //  when to ask again
     uint64_t stalled_msecs;     //  the stall its last pong reported
     uint64_t cpu_ticks;         //  its CPU time at the last pong (clock ticks)
+    void *stats;                //  SUB to its monitor's stats, once READY; NULL without
+    uint64_t restarts_total;    //  restarts since the launcher started
 } s_child_t;
 
 struct zi_launcher_t {
@@ -87,6 +90,7 @@ struct zi_launcher_t {
     s_child_t *children;
     zi_launcher_progress_fn *progress;  //  told while starting, or NULL
     void *progress_arg;         //  its argument
+    zi_health_t *health;        //  /metrics /healthz /readyz, when the topology asks
 };
 
 static void
@@ -244,10 +248,68 @@ s_check_liveness (zi_launcher_t *self)
     }
 }
 
+//  The worker's monitor publishes its stats every second; the latest is
+//  what /metrics shows. Only when the topology asks for metrics
+static void
+s_stats_close (zi_launcher_t *self, s_child_t *child)
+{
+    if (child->stats) {
+        zmq_close (child->stats);
+        child->stats = NULL;
+    }
+    if (self->health)
+        zi_health_set_stats (self->health, (int) (child - self->children), NULL, 0);
+}
+
+static void
+s_stats_open (zi_launcher_t *self, s_child_t *child)
+{
+    s_stats_close (self, child);
+    if (!self->health || self->no_monitor)
+        return;
+    char endpoint [256];
+    zi_deploy_stats_endpoint (self->deploy, child->process, endpoint, sizeof endpoint);
+    child->stats = zmq_socket (self->context, ZMQ_SUB);
+    int linger = 0, conflate = 1;
+    int64_t largest = 64 << 20;     //  a stats map of thousands of actors fits
+    zmq_setsockopt (child->stats, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (child->stats, ZMQ_CONFLATE, &conflate, sizeof conflate);
+    zmq_setsockopt (child->stats, ZMQ_MAXMSGSIZE, &largest, sizeof largest);
+    zmq_setsockopt (child->stats, ZMQ_SUBSCRIBE, "", 0);
+    if (zi_deploy_connect (self->deploy, child->stats, endpoint, child->process, NULL)) {
+        fprintf (stderr, "zinfer up: cannot read the stats of process '%s' at %s: %s\n",
+                 self->deploy->topology->processes [child->process].name, endpoint,
+                 zi_error_text ());
+        zmq_close (child->stats);
+        child->stats = NULL;
+    }
+}
+
+//  Tells the HTTP server what the workers are doing now
+static void
+s_publish (zi_launcher_t *self)
+{
+    if (!self->health)
+        return;
+    for (int index = 0; index < self->n_children; index++) {
+        s_child_t *child = &self->children [index];
+        zi_health_set_process (self->health, index, (int) child->pid, child->ready,
+                               child->restarts_total);
+        //  Conflated: at most one waits, the latest
+        zmq_msg_t latest;
+        zmq_msg_init (&latest);
+        if (child->stats && zmq_msg_recv (&latest, child->stats, ZMQ_DONTWAIT) >= 0)
+            zi_health_set_stats (self->health, index, zmq_msg_data (&latest),
+                                 zmq_msg_size (&latest));
+        zmq_msg_close (&latest);
+    }
+}
+
 static int
 s_spawn (zi_launcher_t *self, s_child_t *child)
 {
     s_heartbeat_close (child);
+    s_stats_close (self, child);
     const char *name = self->deploy->topology->processes [child->process].name;
     char parent [32];
     snprintf (parent, sizeof parent, "%d", (int) getpid ());
@@ -396,10 +458,13 @@ s_reap (zi_launcher_t *self, bool starting)
         char how [128];
         s_describe_exit (status, how, sizeof how);
         child->pid = 0;
+        child->ready = false;
+        s_stats_close (self, child);
         if (starting) {
             fprintf (stderr, "zinfer up: process '%s' %s while starting\n", name, how);
             return -1;
         }
+        child->restarts_total++;
         int64_t now = s_usecs ();
         if (now - child->window_start > S_RESTART_WINDOW_USECS) {
             child->window_start = now;
@@ -444,6 +509,7 @@ s_read_reports (zi_launcher_t *self, void *control, int wait_msecs)
         if (strcmp (status, "READY") == 0) {
             child->ready = true;
             s_heartbeat_open (self, child);
+            s_stats_open (self, child);
         }
         else {
             fprintf (stderr, "zinfer up: process '%s' failed to start: %s\n", name, report + used);
@@ -633,6 +699,33 @@ s_remove_sockets (zi_launcher_t *self)
     rmdir (deploy->ipc_dir);
 }
 
+//  The topology's metrics: key: an HTTP server for this host, on the
+//  host's loopback unless the topology names an address (bind: host, the
+//  host's own). Its port moves with --base-port as every other port does
+static int
+s_serve_health (zi_launcher_t *self)
+{
+    const zi_topology_t *topology = self->deploy->topology;
+    if (!topology->metrics_port)
+        return 0;
+    const char *address = !topology->metrics_bind? "127.0.0.1":
+                          strcmp (topology->metrics_bind, "host") == 0?
+                          topology->hosts [self->host].address: topology->metrics_bind;
+    int offset = *self->base_port? atoi (self->base_port) - topology->base_port: 0;
+    int port = topology->metrics_port + offset;
+    if (port < 1 || port > 65535)
+        return zi_error ("metrics: port %d moved by --base-port %s is %d, outside 1 to 65535",
+                         topology->metrics_port, self->base_port, port);
+    const char **names = calloc (self->n_children + 1, sizeof (char *));
+    assert (names);
+    for (int index = 0; index < self->n_children; index++)
+        names [index] = topology->processes [self->children [index].process].name;
+    self->health = zi_health_new (topology->name, topology->hosts [self->host].name, names,
+                                  self->n_children, address, port);
+    free (names);
+    return self->health? 0: -1;
+}
+
 int
 zi_launcher_start (zi_launcher_t *self, int ready_timeout_secs, bool interruptible)
 {
@@ -648,6 +741,8 @@ zi_launcher_start (zi_launcher_t *self, int ready_timeout_secs, bool interruptib
     snprintf (self->control, sizeof self->control, "ipc://%s/up-%d.ctl", runtime, (int) getpid ());
     if (zmq_bind (self->socket, self->control))
         return zi_error ("cannot bind %s: %s", self->control, zmq_strerror (zmq_errno ()));
+    if (s_serve_health (self))
+        return -1;
     for (int index = 0; index < self->n_children; index++) {
         self->children [index].window_start = s_usecs ();
         if (s_spawn (self, &self->children [index]))
@@ -662,8 +757,12 @@ zi_launcher_start (zi_launcher_t *self, int ready_timeout_secs, bool interruptib
         int ready = 0;
         for (int index = 0; index < self->n_children; index++)
             ready += self->children [index].ready;
-        if (ready == self->n_children)
+        s_publish (self);
+        if (ready == self->n_children) {
+            if (self->health)
+                zi_health_set_phase (self->health, "running");
             return 0;
+        }
         if (self->progress)
             self->progress (self->progress_arg, ready, self->n_children);
         if (s_usecs () > deadline)
@@ -679,6 +778,7 @@ zi_launcher_supervise (zi_launcher_t *self)
         return -1;
     s_read_reports (self, self->socket, 0);
     s_check_liveness (self);
+    s_publish (self);
     int64_t now = s_usecs ();
     for (int index = 0; index < self->n_children; index++) {
         s_child_t *child = &self->children [index];
@@ -691,9 +791,14 @@ zi_launcher_supervise (zi_launcher_t *self)
 void
 zi_launcher_stop (zi_launcher_t *self)
 {
+    if (self->health)
+        zi_health_set_phase (self->health, "stopping");
     s_stop_all (self);
-    for (int index = 0; index < self->n_children; index++)
+    for (int index = 0; index < self->n_children; index++) {
         s_heartbeat_close (&self->children [index]);
+        s_stats_close (self, &self->children [index]);
+    }
+    zi_health_destroy (&self->health);
     //  Only a launcher that held the lock started this run's files: one
     //  refused for a running launcher leaves that one's alone
     if (self->lock_fd >= 0) {

@@ -90,18 +90,6 @@ s_rss_bytes (void)
 }
 
 static void
-s_pack_window (msgpack_packer *packer, const char *key, zi_window_t *window)
-{
-    double p50, p95, p99;
-    zi_window_percentiles (window, &p50, &p95, &p99);
-    s_pack_str (packer, key);
-    msgpack_pack_array (packer, 3);
-    msgpack_pack_double (packer, p50);
-    msgpack_pack_double (packer, p95);
-    msgpack_pack_double (packer, p99);
-}
-
-static void
 s_pack_sent (msgpack_packer *packer, zi_actor_t *actor)
 {
     //  Its peers, then the consumers it hands tensors on to
@@ -125,7 +113,7 @@ s_pack_actor (msgpack_packer *packer, zi_worker_t *worker, zi_actor_t *actor)
     zi_deploy_t *deploy = worker->deploy;
     const zi_deploy_actor_t *info = &deploy->actors [actor->index];
     zi_actor_stats_t *stats = &actor->stats;
-    msgpack_pack_map (packer, 23);
+    msgpack_pack_map (packer, 25);
     s_pack_str (packer, "name");
     s_pack_str (packer, actor->name);
     s_pack_key_u64 (packer, "index", actor->index);
@@ -149,8 +137,8 @@ s_pack_actor (msgpack_packer *packer, zi_worker_t *worker, zi_actor_t *actor)
     s_pack_key_u64 (packer, "busy_usecs", ZI_READ (stats->busy_usecs));
     s_pack_key_u64 (packer, "joins_pending", ZI_READ (stats->joins_pending));
     s_pack_key_u64 (packer, "dynamic_inputs", actor->n_dynamic);
-    s_pack_window (packer, "compute_usecs", &stats->compute);
-    s_pack_window (packer, "wait_usecs", &stats->wait);
+    zi_window_pack (&stats->compute, packer, "compute");
+    zi_window_pack (&stats->wait, packer, "wait");
     char error [256];
     pthread_mutex_lock (&stats->lock);
     snprintf (error, sizeof error, "%s", stats->last_error);

@@ -1,5 +1,6 @@
 /*  =========================================================================
-    zi_window - the latest latencies of an actor, for percentiles
+    zi_window - the latest latencies of an actor, for percentiles, and a
+    histogram of all of them
 
     An actor's thread adds each request's time; the monitor's thread reads
     the window whenever it is asked. Entries are relaxed atomics: a reader
@@ -9,6 +10,14 @@
 */
 
 #include "zi_worker.h"
+#include <msgpack.h>
+
+//  From 10 us (a small kernel) to 10 s (a large model on one core), about
+//  2.5 times apart: the percentiles read from them are that coarse
+const uint32_t zi_histogram_bounds [ZI_HISTOGRAM_BOUNDS] = {
+    10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
+    500000, 1000000, 2500000, 5000000, 10000000
+};
 
 void
 zi_window_add (zi_window_t *self, int64_t usecs)
@@ -16,6 +25,11 @@ zi_window_add (zi_window_t *self, int64_t usecs)
     uint64_t count = ZI_READ (self->count);
     uint32_t value = usecs < 0? 0: usecs > UINT32_MAX? UINT32_MAX: (uint32_t) usecs;
     atomic_store_explicit (&self->usecs [count % ZI_WINDOW], value, memory_order_relaxed);
+    int bucket = 0;
+    while (bucket < ZI_HISTOGRAM_BOUNDS && value > zi_histogram_bounds [bucket])
+        bucket++;
+    ZI_COUNT (self->buckets [bucket], 1);
+    ZI_COUNT (self->sum_usecs, value);
     ZI_COUNT (self->count, 1);
 }
 
@@ -41,4 +55,32 @@ zi_window_percentiles (zi_window_t *self, double *p50, double *p95, double *p99)
     *p50 = values [(size - 1) * 50 / 100];
     *p95 = values [(size - 1) * 95 / 100];
     *p99 = values [(size - 1) * 99 / 100];
+}
+
+static void
+s_pack_key (msgpack_packer *packer, const char *name, const char *suffix)
+{
+    char key [64];
+    int length = snprintf (key, sizeof key, "%s%s", name, suffix);
+    msgpack_pack_str (packer, length);
+    msgpack_pack_str_body (packer, key, length);
+}
+
+void
+zi_window_pack (zi_window_t *self, void *packer_, const char *name)
+{
+    msgpack_packer *packer = packer_;
+    double p50, p95, p99;
+    zi_window_percentiles (self, &p50, &p95, &p99);
+    s_pack_key (packer, name, "_usecs");
+    msgpack_pack_array (packer, 3);
+    msgpack_pack_double (packer, p50);
+    msgpack_pack_double (packer, p95);
+    msgpack_pack_double (packer, p99);
+    s_pack_key (packer, name, "_histogram");
+    msgpack_pack_array (packer, 2);
+    msgpack_pack_uint64 (packer, ZI_READ (self->sum_usecs));
+    msgpack_pack_array (packer, ZI_HISTOGRAM_BOUNDS + 1);
+    for (int bucket = 0; bucket <= ZI_HISTOGRAM_BOUNDS; bucket++)
+        msgpack_pack_uint64 (packer, ZI_READ (self->buckets [bucket]));
 }

@@ -44,12 +44,18 @@ typedef _Atomic uint64_t zi_counter_t;
         atomic_load_explicit (&(counter), memory_order_relaxed) + (amount), memory_order_relaxed)
 #define ZI_READ(counter) atomic_load_explicit (&(counter), memory_order_relaxed)
 
-//  Recent latencies for percentiles: a ring of the last ZI_WINDOW values
+//  Recent latencies for percentiles: a ring of the last ZI_WINDOW values;
+//  and every latency ever, counted in fixed buckets for histograms that
+//  only grow (Prometheus computes quantiles over any interval from them)
 #define ZI_WINDOW 256
+#define ZI_HISTOGRAM_BOUNDS 19  //  upper bounds; one more bucket holds the rest
+extern const uint32_t zi_histogram_bounds [ZI_HISTOGRAM_BOUNDS];    //  usecs
 typedef struct {
     zi_counter_t count;         //  values ever recorded (first: it shares a
                                 //  cache line with the counters before it)
     _Atomic uint32_t usecs [ZI_WINDOW];  //  values, microseconds
+    zi_counter_t sum_usecs;     //  of every value recorded
+    zi_counter_t buckets [ZI_HISTOGRAM_BOUNDS + 1];     //  values in each bucket
 } zi_window_t;
 
 void
@@ -57,6 +63,11 @@ void
 //  p50, p95, p99 of what the window holds (0 when empty)
 void
     zi_window_percentiles (zi_window_t *self, double *p50, double *p95, double *p99);
+//  Two entries of a msgpack map: "NAME_usecs": [p50, p95, p99] of the
+//  window, and "NAME_histogram": [sum_usecs, [count per bucket, ...]]
+//  (bounds: zi_histogram_bounds, the last bucket unbounded)
+void
+    zi_window_pack (zi_window_t *self, void *packer, const char *name);
 
 //  Per-actor counters (read by the monitor)
 typedef struct {

@@ -792,3 +792,43 @@ zi_msg_test (zi_test_t *t)
         free (records);
     }
 }
+
+const msgpack_object *
+zi_msgpack_get (const msgpack_object *map, const char *key)
+{
+    if (!map || map->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    size_t length = strlen (key);
+    for (uint32_t index = 0; index < map->via.map.size; index++) {
+        const msgpack_object *name = &map->via.map.ptr [index].key;
+        if (name->type == MSGPACK_OBJECT_STR && name->via.str.size == length
+        &&  memcmp (name->via.str.ptr, key, length) == 0)
+            return &map->via.map.ptr [index].val;
+    }
+    return NULL;
+}
+
+double
+zi_msgpack_number (const msgpack_object *map, const char *key)
+{
+    const msgpack_object *value = zi_msgpack_get (map, key);
+    if (!value)
+        return 0;
+    switch (value->type) {
+        case MSGPACK_OBJECT_POSITIVE_INTEGER: return (double) value->via.u64;
+        case MSGPACK_OBJECT_NEGATIVE_INTEGER: return (double) value->via.i64;
+        case MSGPACK_OBJECT_FLOAT32:
+        case MSGPACK_OBJECT_FLOAT64: return value->via.f64;
+        default: return 0;
+    }
+}
+
+const char *
+zi_msgpack_string (const msgpack_object *map, const char *key, char *buffer, size_t size)
+{
+    const msgpack_object *value = zi_msgpack_get (map, key);
+    buffer [0] = 0;
+    if (value && value->type == MSGPACK_OBJECT_STR)
+        snprintf (buffer, size, "%.*s", (int) value->via.str.size, value->via.str.ptr);
+    return buffer;
+}

@@ -14,6 +14,7 @@
 #define ZI_MSG_H_INCLUDED
 
 #include "zi_classes.h"
+#include <msgpack.h>
 
 #define ZI_MSG_VERSION 1
 
@@ -103,6 +104,15 @@ void
 //  (check before msgpack-c unpacks untrusted data: it allocates by them)
 bool
     zi_msgpack_plausible (const void *data, size_t size);
+//  Reading a decoded msgpack map: the value of a key (NULL if absent or
+//  not a map), a number (0 if absent or not a number), a string copied
+//  into buffer ("" if absent)
+const msgpack_object *
+    zi_msgpack_get (const msgpack_object *map, const char *key);
+double
+    zi_msgpack_number (const msgpack_object *map, const char *key);
+const char *
+    zi_msgpack_string (const msgpack_object *map, const char *key, char *buffer, size_t size);
 
 //  Encodes a header; returns its size in bytes
 size_t

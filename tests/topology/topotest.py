@@ -16,7 +16,9 @@ import argparse
 import faulthandler
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -1218,6 +1220,172 @@ def python_client_case(args, folder, port):
             check(client.pending() == 0 and pending, "nothing left pending")
 
 
+def http_get(port, path, method="GET", headers=None, timeout=5):
+    """(status, body) of one HTTP request to 127.0.0.1:port"""
+    import http.client
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, path, body=b"x=1" if method == "POST" else None,
+                           headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+def metric_samples(text):
+    """{(name, frozenset of label pairs): value} of a Prometheus text page"""
+    import re
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = re.fullmatch(r'([a-z_]+)(?:\{(.*)\})? (\S+)', line)
+        if not match:
+            raise Failure(f"not a sample line: {line!r}")
+        labels = frozenset(re.findall(r'([a-z_]+)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
+        samples[(match.group(1), labels)] = float(match.group(3))
+    return samples
+
+
+def metric(samples, name, **labels):
+    """The sum of a series over the samples whose labels include these"""
+    wanted = set(labels.items())
+    return sum(value for (series, pairs), value in samples.items()
+               if series == name and wanted <= set(pairs))
+
+
+def metrics_case(args, folder, port):
+    """Each host's launcher serves /metrics (Prometheus text), /healthz and
+    /readyz over HTTP where the topology's metrics: key says (loopback).
+    The series move with traffic; readyz fails while a killed worker is
+    restarted and names it; bad and hostile HTTP requests are refused and
+    the server and topology serve on. zinfer status needs no model load."""
+    model, names, path = split_topology(args, folder, port, "tiny_cnn_op17", 2)
+    metrics_port = port + 90
+    with open(path, "a") as handle:
+        handle.write(f"metrics: {{port: {metrics_port}}}\n")
+    data = os.path.join(args.models, "tiny_cnn_op17.input.npy")
+    x = np.load(data)
+    with Topology(args.zinfer, path) as topology:
+        started = time.time()
+        status, body = http_get(metrics_port, "/healthz")
+        check(status == 200 and body == "ok\n", "/healthz answers 200 ok")
+        status, body = http_get(metrics_port, "/readyz")
+        took = time.time() - started
+        check(status == 200 and body.startswith("ready: 2 of 2"),
+              f"/readyz: {status} {body.strip()} (both in {took * 1000:.0f} ms)")
+        check(took < 1, "health answers in well under a second")
+        # The monitors publish every second: wait for the first stats
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            samples = metric_samples(http_get(metrics_port, "/metrics")[1])
+            if metric(samples, "zinfer_process_resident_memory_bytes", process="p1") > 0:
+                break
+            time.sleep(0.2)
+        labels = {"topology": f"test-{port}", "host": "local"}
+        check(metric(samples, "zinfer_process_up", process="p0", **labels) == 1
+              and metric(samples, "zinfer_process_up", process="p1", **labels) == 1,
+              "zinfer_process_up is 1 for both processes, labelled with topology and host")
+        check(metric(samples, "zinfer_process_resident_memory_bytes", process="p0") > 1 << 20,
+              "RSS of each process is there")
+        before = samples
+        client = zinfer_client.Client(topology.endpoint, resend=False)
+        requests = 30
+        client.infer_many([[x]] * requests, inflight=4, timeout=60)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            samples = metric_samples(http_get(metrics_port, "/metrics")[1])
+            if metric(samples, "zinfer_gateway_replies_total") - \
+                    metric(before, "zinfer_gateway_replies_total") >= requests:
+                break
+            time.sleep(0.2)
+
+        def grew(name, **labels):
+            return metric(samples, name, **labels) - metric(before, name, **labels)
+        check(grew("zinfer_gateway_requests_total") == requests
+              and grew("zinfer_gateway_replies_total") == requests,
+              f"gateway requests and replies grew by {requests}")
+        check(grew("zinfer_gateway_latency_seconds_count") == requests
+              and grew("zinfer_gateway_latency_seconds_sum") > 0
+              and metric(samples, "zinfer_gateway_latency_seconds_bucket", le="+Inf")
+              == metric(samples, "zinfer_gateway_latency_seconds_count"),
+              "the end-to-end latency histogram counted every request")
+        check(all(grew("zinfer_actor_requests_total", actor=name) == requests for name in names),
+              f"every actor's requests_total grew by {requests}")
+        check(all(grew("zinfer_actor_compute_seconds_count", actor=name) == requests
+                  for name in names), "every actor's compute histogram counted them")
+        buckets = sorted((float(dict(pairs)["le"]) if dict(pairs)["le"] != "+Inf" else 1e99,
+                          value) for (series, pairs), value in samples.items()
+                         if series == "zinfer_actor_compute_seconds_bucket"
+                         and ("actor", names[0]) in pairs)
+        check(len(buckets) == 20 and all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])),
+              "histogram buckets are cumulative, 19 bounds and +Inf")
+        check(grew("zinfer_process_worker_cpu_seconds_total") > 0
+              and grew("zinfer_process_cpu_seconds_total") > 0, "CPU seconds grew")
+        check(metric(samples, "zinfer_curve_refused_total") == 0,
+              "CURVE refusals are counted (none here)")
+        promtool = subprocess.run(["promtool", "check", "metrics"],
+                                  input=http_get(metrics_port, "/metrics")[1], text=True,
+                                  capture_output=True) if shutil.which("promtool") else None
+        if promtool:
+            check(promtool.returncode == 0, f"promtool check metrics: {promtool.stdout.strip()}"
+                  f"{promtool.stderr.strip()}")
+
+        # zinfer status reads the topology only, and answers in milliseconds
+        started = time.time()
+        result = subprocess.run([args.zinfer, "status", path], capture_output=True, text=True,
+                                timeout=30)
+        took = time.time() - started
+        check(result.returncode == 0 and "all 2 processes up" in result.stdout and took < 1,
+              f"zinfer status in {took * 1000:.0f} ms")
+
+        # Hostile requests: each refused, nothing else changes
+        check(http_get(metrics_port, "/metrics", "POST")[0] == 405, "POST is refused with 405")
+        check(http_get(metrics_port, "/nope")[0] == 404, "an unknown path is 404")
+        check(http_get(metrics_port, "/metrics", headers={"X-Big": "a" * 20000})[0] in (413, 431),
+              "a 20 kB header is refused")
+        silent = [socket.create_connection(("127.0.0.1", metrics_port)) for _ in range(40)]
+        client.infer([x], timeout=30)
+        check(True, "40 silent connections open; the topology still answers")
+        for connection in silent:
+            connection.close()
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if http_get(metrics_port, "/healthz", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        check(http_get(metrics_port, "/healthz")[0] == 200,
+              "after the silent connections, health answers again")
+
+        # A worker killed: readyz says which is down until it is back
+        victim = worker_pids(topology.process.pid)["p1"]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.time() + 5
+        status, body = 200, ""
+        while time.time() < deadline and status == 200:
+            status, body = http_get(metrics_port, "/readyz")
+            time.sleep(0.02)
+        check(status == 503 and "'p1'" in body, f"/readyz while p1 restarts: {status} {body.strip()}")
+        deadline = time.time() + 30
+        while time.time() < deadline and http_get(metrics_port, "/readyz")[0] != 200:
+            time.sleep(0.1)
+        samples = metric_samples(http_get(metrics_port, "/metrics")[1])
+        check(http_get(metrics_port, "/readyz")[0] == 200
+              and metric(samples, "zinfer_process_restarts_total", process="p1") == 1,
+              "ready again once p1 restarted; restarts_total counts it")
+        client.close()
+        code = topology.stop()
+        check(code == 0, f"zinfer up stopped cleanly (exit {code})")
+    try:
+        http_get(metrics_port, "/healthz", timeout=2)
+        check(False, "the HTTP server stopped with the launcher")
+    except OSError:
+        check(True, "the HTTP server stopped with the launcher")
+
+
 CASES = {
     "backpressure": backpressure_case,
     "graceful_stop": graceful_case,
@@ -1246,6 +1414,7 @@ CASES = {
     "pipeline_order": pipeline_order_case,
     "python_client": python_client_case,
     "control_flow_if": control_flow_case,
+    "metrics": metrics_case,
 }
 
 
