@@ -129,3 +129,13 @@ add_test (NAME terminal
                   --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR}
                   --port-base ${ZI_TEST_PORT_BASE})
 set_tests_properties (terminal PROPERTIES FIXTURES_REQUIRED models TIMEOUT 600)
+
+#  A Prometheus server scrapes a running topology's /metrics and answers
+#  queries over its series (tests/topology/prometheus_test.py; ports from
+#  +6100; skipped where Debian's prometheus is not installed)
+add_test (NAME topology_prometheus
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/topology/prometheus_test.py
+                  --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR}
+                  --port-base ${ZI_TEST_PORT_BASE})
+set_tests_properties (topology_prometheus PROPERTIES
+    FIXTURES_REQUIRED models TIMEOUT 600 SKIP_RETURN_CODE 77)
