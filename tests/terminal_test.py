@@ -162,6 +162,80 @@ def cores_cases(args, folder, port):
               f"{'warns' if warned else 'does not warn'}: {err.strip()[:160]!r}")
 
 
+def last_screen(output):
+    """The last complete screen top drew: the text between the last two
+    clear-screen sequences, as lines"""
+    text = output.decode(errors="replace").replace("\x1b[?25l", "").replace("\x1b[?25h", "")
+    screens = text.split("\x1b[H\x1b[2J")
+    complete = [screen for screen in screens if "q quit" in screen]
+    return complete[-1].split("\r\n") if complete else []
+
+
+def top_cases(args, folder, port):
+    zinfer = args.zinfer
+    model = os.path.join(args.models, "resnet18_op17.onnx")
+    path = write_topology(folder, "top", model, port, processes=2)
+    up = subprocess.Popen([zinfer, "up", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+    try:
+        for line in up.stdout:
+            if "clients connect to" in line:
+                break
+        rows, cols = 12, 60
+        terminal = Terminal([zinfer, "top", path], rows=rows, cols=cols)
+        try:
+            terminal.read(8, until=b"q quit")
+            terminal.read(1.5)
+            lines = last_screen(terminal.output)
+            check(0 < len(lines) <= rows and all(len(line) <= cols for line in lines),
+                  f"top fits a {rows} x {cols} terminal: {len(lines)} lines, the longest "
+                  f"{max(map(len, lines)) if lines else 0} characters")
+            check(lines and lines[0].startswith("zinfer top:")
+                  and lines[1].lstrip().startswith("process p0")
+                  and any(line.startswith("ACTOR") for line in lines)
+                  and lines[-1].startswith("sort busy, process all"),
+                  "process lines first, then the actors that fit, the keys last")
+            actors = [line for line in lines[lines.index(next(line for line in lines
+                                                               if line.startswith("ACTOR"))) + 1:-1]]
+            check(len(actors) >= 3, f"{len(actors)} actors shown of resnet18's many")
+
+            terminal.output = b""
+            terminal.send("l")
+            terminal.read(3, until=b"sort latency")
+            check(b"sort latency" in terminal.output, "l sorts by latency, redrawn at once")
+            terminal.send("p")
+            terminal.read(3, until=b"process p0 |")
+            terminal.output = b""
+            terminal.send("p")
+            terminal.read(3, until=b"process p1 |")
+            terminal.read(0.5)
+            lines = last_screen(terminal.output)
+            process_lines = [line for line in lines if line.startswith("  process")]
+            check(lines and "process p1 |" in lines[-1] and len(process_lines) == 1
+                  and "p1" in process_lines[0], "p, p shows process p1 alone")
+            fcntl.ioctl(terminal.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+            terminal.output = b""
+            terminal.read(4, until=b"q quit")
+            terminal.read(0.3)
+            lines = last_screen(terminal.output)
+            check(rows < len(lines) <= 30 and all(len(line) <= 100 for line in lines),
+                  f"a larger window (30 x 100) shows more: {len(lines)} lines")
+            started = time.time()
+            terminal.send("q")
+            code = terminal.wait(5)
+            check(code == 0, f"q quits (exit {code}, {time.time() - started:.2f} s)")
+        finally:
+            terminal.stop()
+        once = subprocess.run([zinfer, "top", path, "--once", "--sort", "name"],
+                              capture_output=True, text=True, timeout=30)
+        names = [line.split()[0] for line in once.stdout.splitlines()[5:] if line.strip()]
+        check(once.returncode == 0 and len(names) > 10 and names == sorted(names),
+              f"top --once --sort name lists every actor, by name ({len(names)})")
+    finally:
+        up.send_signal(signal.SIGTERM)
+        up.communicate(timeout=30)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zinfer", required=True)
@@ -174,6 +248,7 @@ def main():
     port = args.port_base + PORT_OFFSET
     with tempfile.TemporaryDirectory(prefix="zinfer-terminal-") as folder:
         cores_cases(args, folder, port)
+        top_cases(args, folder, port + 40)
         progress_cases(args, folder, port + 20)
     print(f"terminal: {failures} failed")
     return 1 if failures else 0

@@ -7,6 +7,10 @@
 #include "zi_cli.h"
 #include "zi_watch.h"
 #include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 static const char *s_top_usage =
@@ -16,10 +20,14 @@ static const char *s_top_usage =
     "A live view of every actor of every process, refreshed every second:\n"
     "requests, queue depth, busy %, compute and wait latency, errors. The\n"
     "bottleneck stage is the one with the highest busy % or the longest queue.\n"
+    "On a terminal it fits the window: process lines, then as many actors as\n"
+    "fit, the first by the sort. Keys: b busy, d queue depth, l latency,\n"
+    "r requests, n name, o order; p shows one process after another, then\n"
+    "all; q (or Ctrl-C) quits.\n"
     "\n"
     "  --once          print one snapshot as a table and exit (for scripts)\n"
     "  --json          print one snapshot as JSON and exit\n"
-    "  --sort KEY      busy (default), latency, queue, requests or order\n"
+    "  --sort KEY      busy (default), latency, queue, requests, name or order\n"
     "  --interval S    seconds between refreshes (default 1)\n"
     "  --timeout MS    how long to wait for each process's answer (default 800)\n"
     "  --base-port P   the topology was started with --base-port P\n"
@@ -183,21 +191,38 @@ s_compare_rows (const void *a, const void *b)
     if (strcmp (s_sort_key, "order") == 0)
         return x->index - y->index;
     else
+    if (strcmp (s_sort_key, "name") == 0) {
+        char left_name [256], right_name [256];
+        int order = strcmp (zi_watch_string (x->stats, "name", left_name, sizeof left_name),
+                            zi_watch_string (y->stats, "name", right_name, sizeof right_name));
+        return order? order: x->index - y->index;
+    }
+    else
         left = x->busy, right = y->busy;
     if (left != right)
         return left > right? -1: 1;
     return x->index - y->index;
 }
 
+//  The table: process lines (only `only`'s when it is >= 0, at most
+//  max_processes of them), then the actors sorted, of `only` if >= 0
 static void
-s_print_table (s_view_t *view, FILE *out)
+s_print_table (s_view_t *view, FILE *out, int only, int max_processes)
 {
     zi_deploy_t *deploy = view->deploy;
     zi_topology_t *topology = deploy->topology;
     char text [256];
     fprintf (out, "zinfer top: topology '%s', %d processes, %d actors\n", topology->name,
              topology->n_processes, deploy->n_actors);
+    int shown = 0;
     for (int process = 0; process < topology->n_processes; process++) {
+        if (only >= 0 && process != only)
+            continue;
+        if (shown++ == max_processes) {
+            fprintf (out, "  ... %d more processes (p shows one at a time)\n",
+                     topology->n_processes - max_processes);
+            break;
+        }
         zi_watch_reply_t *reply = &view->now [process];
         if (!reply->answered) {
             char endpoint [256];
@@ -244,6 +269,8 @@ s_print_table (s_view_t *view, FILE *out)
              "COMP p50", "COMP p99", "WAIT p50", "REJ", "ERR");
     for (int item = 0; item < view->n_rows; item++) {
         s_row_t *row = &view->rows [item];
+        if (only >= 0 && row->process != only)
+            continue;
         char name [256], op [64];
         fprintf (out, "%-*.*s %-18.18s %-10.10s %3.0f %9.0f %9.0f %6.0f %5.0f %6.1f %9.3f %9.3f %9.3f %6.0f %6.0f\n",
                  width, width, zi_watch_string (row->stats, "name", name, sizeof name),
@@ -352,6 +379,122 @@ s_print_json (s_view_t *view, FILE *out)
     fprintf (out, "\n]}\n");
 }
 
+//  The live view on a terminal: keys read one at a time without echo,
+//  the table cut to the window, the terminal restored however top ends
+typedef struct {
+    bool on;                    //  stdin and stdout are a terminal
+    struct termios saved;       //  the terminal's settings before
+    int only;                   //  the process shown, -1: all
+    bool quit;                  //  q or a stop signal
+} s_live_t;
+
+static void
+s_live_start (s_live_t *self)
+{
+    if (tcgetattr (STDIN_FILENO, &self->saved) || zi_signals_install ())
+        return;
+    struct termios raw = self->saved;
+    raw.c_lflag &= ~(ICANON | ECHO);
+    raw.c_cc [VMIN] = 0;
+    raw.c_cc [VTIME] = 0;
+    if (tcsetattr (STDIN_FILENO, TCSANOW, &raw))
+        return;
+    self->on = true;
+    printf ("\033[?25l");              //  no cursor blinking over the table
+}
+
+static void
+s_live_end (s_live_t *self)
+{
+    if (!self->on)
+        return;
+    tcsetattr (STDIN_FILENO, TCSANOW, &self->saved);
+    printf ("\033[?25h\n");
+    fflush (stdout);
+    self->on = false;
+}
+
+//  Rows and columns of the window; 24 x 80 when it does not say
+static void
+s_window_size (int *rows, int *cols)
+{
+    struct winsize size;
+    *rows = 24;
+    *cols = 80;
+    if (ioctl (STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_row > 0 && size.ws_col > 0) {
+        *rows = size.ws_row;
+        *cols = size.ws_col;
+    }
+}
+
+//  Draws the table cut to the window: at most rows - 1 lines of at most
+//  cols characters, then the keys on the last line, which ends without a
+//  newline so that the screen never scrolls
+static void
+s_live_show (s_live_t *self, s_view_t *view)
+{
+    int rows, cols;
+    s_window_size (&rows, &cols);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *table = open_memstream (&text, &size);
+    assert (table);
+    //  Process lines take at most a third of the window; actors the rest
+    int max_processes = rows / 3 > 1? rows / 3: 1;
+    s_print_table (view, table, self->only, max_processes);
+    fclose (table);
+    printf ("\033[H\033[2J");
+    int line = 0;
+    for (char *start = text; *start && line < rows - 1; line++) {
+        char *end = strchr (start, '\n');
+        size_t length = end? (size_t) (end - start): strlen (start);
+        printf ("%.*s\n", (int) (length < (size_t) cols? length: (size_t) cols), start);
+        start = end? end + 1: start + length;
+    }
+    free (text);
+    char footer [512];
+    snprintf (footer, sizeof footer, "sort %s, process %s | q quit, p process | b busy d queue "
+              "l latency r requests n name o order", s_sort_key,
+              self->only >= 0? view->deploy->topology->processes [self->only].name: "all");
+    printf ("%.*s", cols, footer);
+    fflush (stdout);
+}
+
+//  Waits up to msecs for keys, acting on each; true once top should end.
+//  A key that changes the view redraws it at once from the same snapshot
+static bool
+s_live_wait (s_live_t *self, s_view_t *view, int64_t msecs)
+{
+    int64_t deadline = zi_clock_usecs () + (msecs > 0? msecs: 0) * 1000;
+    while (true) {
+        if (zi_signals_wait (0))
+            return true;
+        int64_t left = (deadline - zi_clock_usecs ()) / 1000;
+        if (left <= 0)
+            return false;
+        struct pollfd item = {STDIN_FILENO, POLLIN, 0};
+        if (poll (&item, 1, (int) (left < 50? left: 50)) <= 0)
+            continue;
+        char key;
+        if (read (STDIN_FILENO, &key, 1) != 1)
+            return true;            //  the terminal is gone
+        const char *sort = key == 'b'? "busy": key == 'd'? "queue": key == 'l'? "latency":
+                           key == 'r'? "requests": key == 'n'? "name": key == 'o'? "order": NULL;
+        if (key == 'q' || key == 'Q')
+            return true;
+        if (sort)
+            s_sort_key = sort;
+        else
+        if (key == 'p') {
+            int n_processes = view->deploy->topology->n_processes;
+            self->only = self->only + 1 < n_processes? self->only + 1: -1;
+        }
+        else
+            continue;
+        s_live_show (self, view);
+    }
+}
+
 int
 zi_cli_top (int argc, char **argv)
 {
@@ -374,9 +517,9 @@ zi_cli_top (int argc, char **argv)
         return parsed;
     if (sort) {
         if (strcmp (sort, "busy") && strcmp (sort, "latency") && strcmp (sort, "queue")
-        &&  strcmp (sort, "requests") && strcmp (sort, "order"))
-            return zi_cli_fail ("top", "--sort expects busy, latency, queue, requests or "
-                                "order, got '%s'", sort);
+        &&  strcmp (sort, "requests") && strcmp (sort, "name") && strcmp (sort, "order"))
+            return zi_cli_fail ("top", "--sort expects busy, latency, queue, requests, name "
+                                "or order, got '%s'", sort);
         s_sort_key = sort;
     }
     zi_deploy_t *deploy = zi_cli_deploy ("top", path, base_port, key_path);
@@ -388,6 +531,9 @@ zi_cli_top (int argc, char **argv)
     }
     int n_processes = deploy->topology->n_processes;
     s_view_t view = {.deploy = deploy, .watch = zi_watch_new (deploy)};
+    s_live_t live = {.only = -1};
+    if (!once && !json && isatty (STDIN_FILENO) && isatty (STDOUT_FILENO))
+        s_live_start (&live);
     zi_watch_reply_t *snapshots [2];
     snapshots [0] = calloc (n_processes, sizeof (zi_watch_reply_t));
     snapshots [1] = calloc (n_processes, sizeof (zi_watch_reply_t));
@@ -406,13 +552,25 @@ zi_cli_top (int argc, char **argv)
             if (json)
                 s_print_json (&view, stdout);
             else
-                s_print_table (&view, stdout);
+                s_print_table (&view, stdout, -1, INT_MAX);
             rc = answered == n_processes? 0: ZI_EXIT_FAILURE;
             break;
         }
-        //  A plain terminal: clear, home, redraw
+        if (live.on) {
+            s_live_show (&live, &view);
+            bool stop = s_live_wait (&live, &view,
+                                     interval * 1000 - (zi_clock_usecs () - now) / 1000);
+            previous_time = now;
+            current = 1 - current;
+            view.before = snapshots [1 - current];
+            zi_watch_replies_clear (view.watch, snapshots [current]);
+            if (stop)
+                break;
+            continue;
+        }
+        //  Not a terminal: clear, home, redraw it all
         printf ("\033[H\033[2J");
-        s_print_table (&view, stdout);
+        s_print_table (&view, stdout, -1, INT_MAX);
         printf ("\n(refresh every %ld s, sorted by %s; Ctrl-C to quit)\n", interval, s_sort_key);
         fflush (stdout);
         previous_time = now;
@@ -421,6 +579,7 @@ zi_cli_top (int argc, char **argv)
         zi_watch_replies_clear (view.watch, snapshots [current]);
         usleep ((useconds_t) (interval * 1000000 - (zi_clock_usecs () - now) % 1000000));
     }
+    s_live_end (&live);
     zi_watch_replies_clear (view.watch, snapshots [0]);
     zi_watch_replies_clear (view.watch, snapshots [1]);
     free (snapshots [0]);

@@ -6,6 +6,7 @@
                 READY (all its actors bound and connected), else 503 with
                 the reason: starting, a process restarting, stopping
     /metrics    the processes' latest monitor stats (zi_metrics_render)
+    /           the live web view, and /api/view its JSON (zi_view.c)
 
     The launcher's thread sets the state here as it changes; the server's
     thread only reads it, under a lock, and never waits on a worker: an
@@ -84,7 +85,7 @@ s_handle (void *arg, const char *path, int *status, const char **content_type, s
         body = s_copy (text, size);
     }
     else
-    if (strcmp (path, "/metrics") == 0) {
+    if (strcmp (path, "/metrics") == 0 || strcmp (path, "/api/view") == 0) {
         zi_metrics_process_t *processes = calloc (self->n_processes + 1,
                                                   sizeof (zi_metrics_process_t));
         assert (processes);
@@ -95,10 +96,22 @@ s_handle (void *arg, const char *path, int *status, const char **content_type, s
                 .restarts = process->restarts, .stats = process->stats,
                 .stats_size = process->stats_size};
         }
-        body = zi_metrics_render (self->topology, self->host, processes, self->n_processes,
-                                  size);
+        if (strcmp (path, "/metrics") == 0) {
+            body = zi_metrics_render (self->topology, self->host, processes,
+                                      self->n_processes, size);
+            *content_type = "text/plain; version=0.0.4; charset=utf-8";
+        }
+        else {
+            body = zi_view_json (self->topology, self->host, processes, self->n_processes,
+                                 size);
+            *content_type = "application/json";
+        }
         free (processes);
-        *content_type = "text/plain; version=0.0.4; charset=utf-8";
+    }
+    else
+    if (strcmp (path, "/") == 0) {
+        body = s_copy (zi_view_page, size);
+        *content_type = "text/html; charset=utf-8";
     }
     pthread_mutex_unlock (&self->lock);
     return body;

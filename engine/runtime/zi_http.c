@@ -41,6 +41,12 @@ s_reply (struct MHD_Connection *connection, int status, const char *content_type
     MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     //  Counters change every second: no cache should keep them
     MHD_add_response_header (response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    //  The page's script is inline and fetches from here alone; nothing
+    //  else may run or load
+    MHD_add_response_header (response, "Content-Security-Policy",
+                             "default-src 'none'; script-src 'unsafe-inline'; "
+                             "style-src 'unsafe-inline'; connect-src 'self'");
+    MHD_add_response_header (response, "X-Content-Type-Options", "nosniff");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header (response, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     enum MHD_Result rc = MHD_queue_response (connection, (unsigned int) status, response);
@@ -79,7 +85,7 @@ s_on_request (void *cls, struct MHD_Connection *connection, const char *url,
     char *body = self->handler (self->arg, url, &status, &content_type, &size);
     if (!body)
         return s_reply (connection, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8",
-                        s_text ("not found; served here: /metrics /healthz /readyz\n", &size),
+                        s_text ("not found; served here: / /api/view /metrics /healthz /readyz\n", &size),
                         size);
     return s_reply (connection, status, content_type, body, size);
 }

@@ -28,6 +28,14 @@ char *
     zi_metrics_render (const char *topology, const char *host,
                        const zi_metrics_process_t *processes, int count, size_t *size);
 
+//  The live web view (zi_view.c): the host's processes and actors as JSON
+//  for the page (cumulative counters, queue depths, latency percentiles),
+//  and the page itself, one static HTML document
+char *
+    zi_view_json (const char *topology, const char *host,
+                  const zi_metrics_process_t *processes, int count, size_t *size);
+extern const char *zi_view_page;
+
 //  An HTTP server in a thread of its own. handler answers a GET of path:
 //  returns a malloc'd body (NULL: 404) and sets *status, *content_type
 //  and *size. It runs in the server's thread.

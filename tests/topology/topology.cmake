@@ -123,7 +123,7 @@ set_tests_properties (topology_split PROPERTIES FIXTURES_REQUIRED models TIMEOUT
 
 #  What zinfer shows on a terminal: progress lines, the cores warning of
 #  up, and zinfer top fitted to the terminal, through pseudo-terminals
-#  (tests/terminal_test.py; 40 ports from +6000)
+#  (tests/terminal_test.py; 100 ports from +6000)
 add_test (NAME terminal
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/terminal_test.py
                   --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR}

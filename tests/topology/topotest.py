@@ -1256,8 +1256,9 @@ def metric(samples, name, **labels):
 
 
 def metrics_case(args, folder, port):
-    """Each host's launcher serves /metrics (Prometheus text), /healthz and
-    /readyz over HTTP where the topology's metrics: key says (loopback).
+    """Each host's launcher serves /metrics (Prometheus text), /healthz,
+    /readyz and the live web view (/ and /api/view) over HTTP where the
+    topology's metrics: key says (loopback).
     The series move with traffic; readyz fails while a killed worker is
     restarted and names it; bad and hostile HTTP requests are refused and
     the server and topology serve on. zinfer status needs no model load."""
@@ -1280,7 +1281,8 @@ def metrics_case(args, folder, port):
         deadline = time.time() + 10
         while time.time() < deadline:
             samples = metric_samples(http_get(metrics_port, "/metrics")[1])
-            if metric(samples, "zinfer_process_resident_memory_bytes", process="p1") > 0:
+            if metric(samples, "zinfer_process_resident_memory_bytes", process="p0") > 0 and \
+                    metric(samples, "zinfer_process_resident_memory_bytes", process="p1") > 0:
                 break
             time.sleep(0.2)
         labels = {"topology": f"test-{port}", "host": "local"}
@@ -1331,6 +1333,22 @@ def metrics_case(args, folder, port):
         if promtool:
             check(promtool.returncode == 0, f"promtool check metrics: {promtool.stdout.strip()}"
                   f"{promtool.stderr.strip()}")
+
+        # The live web view: one static page and the JSON it polls
+        status, page = http_get(metrics_port, "/")
+        check(status == 200 and "<script>" in page and "/api/view" in page,
+              "/ serves the live view's page")
+        status, body = http_get(metrics_port, "/api/view")
+        view = json.loads(body) if status == 200 else {}
+        shown = {a["name"]: a for p in view.get("processes", []) for a in p["actors"]}
+        check(view.get("topology") == f"test-{port}" and sorted(shown) == sorted(names)
+              and all(a["requests"] == requests and a["queue"] == 0 for a in shown.values())
+              and any(a["busy_s"] > 0 and a["compute_p50_ms"] > 0 for a in shown.values()),
+              "/api/view lists every actor with its requests, queue depth, busy time and "
+              "latency")
+        gateway = [p["gateway"] for p in view.get("processes", []) if "gateway" in p]
+        check(len(gateway) == 1 and gateway[0]["replies"] == requests
+              and gateway[0]["latency_p50_ms"] > 0, "and the gateway's answers and latency")
 
         # zinfer status reads the topology only, and answers in milliseconds
         started = time.time()
