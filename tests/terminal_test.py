@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-PORT_OFFSET = 6000          # after the other topology tests' ports
+PORT_OFFSET = 5850          # after split_test.py (+5800, 40 ports); 60 ports
 failures = 0
 
 

@@ -30,7 +30,7 @@ import zinfer_client  # noqa: E402
 from zinfer_harness import Topology, node_names, range_placement, ranges, \
     write_topology  # noqa: E402
 
-PORT_OFFSET = 6100          # after terminal_test.py's ports
+PORT_OFFSET = 5920          # after terminal_test.py (+5850); 40 ports
 failures = 0
 
 
@@ -76,7 +76,7 @@ def main():
     zinfer = os.path.abspath(args.zinfer)
     models = os.path.abspath(args.models)
     port = args.port_base + PORT_OFFSET
-    metrics_port, prometheus_port = port + 90, port + 95
+    metrics_port, prometheus_port = port + 30, port + 35
     with tempfile.TemporaryDirectory(prefix="zinfer-prometheus-") as folder:
         model = os.path.join(models, "tiny_cnn_op17.onnx")
         names = node_names(zinfer, model)

@@ -123,7 +123,7 @@ set_tests_properties (topology_split PROPERTIES FIXTURES_REQUIRED models TIMEOUT
 
 #  What zinfer shows on a terminal: progress lines, the cores warning of
 #  up, and zinfer top fitted to the terminal, through pseudo-terminals
-#  (tests/terminal_test.py; 100 ports from +6000)
+#  (tests/terminal_test.py; 60 ports from +5850)
 add_test (NAME terminal
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/terminal_test.py
                   --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR}
@@ -132,7 +132,7 @@ set_tests_properties (terminal PROPERTIES FIXTURES_REQUIRED models TIMEOUT 600)
 
 #  A Prometheus server scrapes a running topology's /metrics and answers
 #  queries over its series (tests/topology/prometheus_test.py; ports from
-#  +6100; skipped where Debian's prometheus is not installed)
+#  +5920; skipped where Debian's prometheus is not installed)
 add_test (NAME topology_prometheus
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/topology/prometheus_test.py
                   --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR}
