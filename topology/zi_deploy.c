@@ -385,6 +385,53 @@ s_assign_ports (zi_deploy_t *self, int offset)
     return 0;
 }
 
+//  The model's unknown input dimensions, which requests size as they like
+//  (input_shape: fixes the first input's), the frame limit that follows,
+//  and whether batching can stack requests along dimension 0
+static int
+s_find_dynamic (zi_deploy_t *self)
+{
+    const zi_topology_t *topology = self->topology;
+    const zi_graph_t *model = self->model->graph;
+    for (int input = 0; input < model->n_inputs; input++) {
+        const zi_value_t *value = &model->values [model->inputs [input]];
+        if (input == 0 && topology->input_ndim)
+            continue;
+        for (int axis = 0; axis < value->info.ndim; axis++) {
+            if (value->info.dims [axis] >= 0)
+                continue;
+            if (self->n_dynamic == ZI_MSG_MAX_DYNAMIC)
+                return zi_error ("%s: the model has more than %d unknown input dimensions; "
+                                 "a topology serves at most %d (fix some with input_shape:)",
+                                 topology->path, ZI_MSG_MAX_DYNAMIC, ZI_MSG_MAX_DYNAMIC);
+            self->dynamic_input [self->n_dynamic] = input;
+            self->dynamic_axis [self->n_dynamic++] = axis;
+        }
+        if (topology->max_batch
+        && (value->info.ndim == 0 || value->info.dims [0] >= 0)) {
+            char shape [128];
+            zi_shape_str (value->info.ndim, value->info.dims, shape, sizeof shape);
+            return zi_error ("%s:%d:%d: batching stacks requests along dimension 0, which "
+                             "the model must leave unknown; input '%s' is %s %s",
+                             topology->path, topology->batching_mark.line,
+                             topology->batching_mark.column, value->name,
+                             zi_dtype_name (value->info.dtype), shape);
+        }
+    }
+    if (topology->max_batch && topology->input_ndim)
+        return zi_error ("%s:%d:%d: batching stacks requests along dimension 0, which "
+                         "input_shape: fixes; expected one or the other", topology->path,
+                         topology->batching_mark.line, topology->batching_mark.column);
+    self->frame_limit = zi_msg_frame_limit (self->plan);
+    if (self->n_dynamic) {
+        int64_t bound = topology->max_tensor_bytes? topology->max_tensor_bytes:
+                        ZI_DEPLOY_MAX_TENSOR_BYTES;
+        if (bound + ZI_MSG_HEADER_MAX > self->frame_limit)
+            self->frame_limit = bound + ZI_MSG_HEADER_MAX;
+    }
+    return 0;
+}
+
 zi_deploy_t *
 zi_deploy_new (const char *topology_path, int base_port)
 {
@@ -433,6 +480,8 @@ zi_deploy_new (const char *topology_path, int base_port)
         zi_error ("%s: the model has no nodes left to run after planning", topology->path);
         goto failed;
     }
+    if (s_find_dynamic (self))
+        goto failed;
 
     //  Placement: which process and how many replicas per node
     int n_nodes = plan->n_nodes;

@@ -15,6 +15,13 @@
 #include "zi_classes.h"
 #include "zi_topology.h"
 #include "zi_keys.h"
+#include "zi_msg.h"
+
+//  Largest tensor a topology of a model with unknown input dimensions
+//  takes when max_tensor_bytes is not given (or the plan's largest, if
+//  larger): what a request may make grows with the sizes it picks, and
+//  the sockets' frame limit must bound it before a frame is read
+#define ZI_DEPLOY_MAX_TENSOR_BYTES (INT64_C (64) << 20)
 
 //  Where a tensor goes: an input slot of a node, or a model output
 typedef struct {
@@ -57,6 +64,10 @@ typedef struct zi_deploy_t {
     int *stats_port;            //  per process: periodic stats (PUB)
     zi_keypair_t keys;          //  this host's CURVE keys, once zi_deploy_load_keys read them
     bool has_keys;              //  keys is set
+    int n_dynamic;              //  unknown model input dimensions (not fixed by input_shape:)
+    int dynamic_input [ZI_MSG_MAX_DYNAMIC]; //  each one's model input
+    int dynamic_axis [ZI_MSG_MAX_DYNAMIC];  //  and axis; the plan took each as 1
+    int64_t frame_limit;        //  largest frame a socket of the topology reads
     char ipc_dir [128];         //  folder for ipc endpoints of this deployment
     char id [64];               //  names inproc endpoints uniquely
 } zi_deploy_t;

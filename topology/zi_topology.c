@@ -67,8 +67,9 @@ typedef struct {
 static const char *const s_top_keys [] = {
     "name", "model", "input_shape", "fuse", "base_port", "client_port", "transport",
     "hosts", "processes", "placement", "default", "gateway", "security",
-    "liveness_timeout_ms", "metrics", NULL
+    "liveness_timeout_ms", "metrics", "max_tensor_bytes", "plan_cache", "batching", NULL
 };
+static const char *const s_batching_keys [] = {"max_batch", "max_delay_us", NULL};
 static const char *const s_host_keys [] = {
     "name", "address", "base_port", "public_key", "secret_key_file", NULL
 };
@@ -927,6 +928,26 @@ s_load (s_loader_t *self, yaml_node_t *root)
     topo->liveness_timeout_ms = ZI_TOPO_LIVENESS_MSECS;
     if (s_read_small (self, &top, "liveness_timeout_ms", 0, 3600000, &topo->liveness_timeout_ms))
         return -1;
+    if ((node = s_field (&top, "max_tensor_bytes"))
+    &&  s_read_int (self, node, "max_tensor_bytes", 4096, INT64_C (1) << 40,
+                    &topo->max_tensor_bytes))
+        return -1;
+    topo->plan_cache = ZI_TOPO_PLAN_CACHE;
+    if (s_read_small (self, &top, "plan_cache", 1, 1024, &topo->plan_cache))
+        return -1;
+    if ((node = s_field (&top, "batching"))) {
+        s_fields_t batching;
+        if (s_fields (self, node, "batching", s_batching_keys, &batching))
+            return -1;
+        topo->batching_mark = s_mark (node);
+        if (!s_field (&batching, "max_batch"))
+            return s_fail (self, node, "missing key 'max_batch' in batching; expected the most "
+                           "requests stacked into one, an integer from 2 to 1024");
+        topo->max_delay_us = ZI_TOPO_BATCH_DELAY_USECS;
+        if (s_read_small (self, &batching, "max_batch", 2, 1024, &topo->max_batch)
+        ||  s_read_small (self, &batching, "max_delay_us", 0, 1000000, &topo->max_delay_us))
+            return -1;
+    }
     if ((node = s_field (&top, "transport"))) {
         const char *text = node->type == YAML_SCALAR_NODE
                         && strlen (s_text (node)) == node->data.scalar.length? s_text (node): "";

@@ -19,6 +19,8 @@
 //  How long a worker may leave its heartbeat unanswered, or a worker
 //  thread go without a pass of its loop, before the launcher restarts it
 #define ZI_TOPO_LIVENESS_MSECS 5000
+#define ZI_TOPO_PLAN_CACHE 8            //  plan_cache: default
+#define ZI_TOPO_BATCH_DELAY_USECS 500   //  batching: max_delay_us default
 
 typedef struct {
     int line;                   //  1-based line in the YAML file
@@ -74,6 +76,12 @@ typedef struct zi_topology_t {
     int n_rules;                //  placement rules, in file order
     zi_topo_rule_t *rules;
     int liveness_timeout_ms;    //  restart a worker silent or stuck this long, 0: never
+    int64_t max_tensor_bytes;   //  largest tensor a request may make, 0: the default
+                                //  (zi_deploy.c, s_frame_limit)
+    int plan_cache;             //  input shapes each worker thread keeps planned
+    int max_batch;              //  batching: requests stacked into one at most, 0: off
+    int max_delay_us;           //  batching: longest wait of a request for company
+    zi_topo_mark_t batching_mark;   //  where batching: is written
     int default_process;        //  for nodes no rule names, -1: none
     int gateway_process;        //  hosts ingress and egress, -1: the first process listed
     bool curve;                 //  tcp sockets use CURVE (default: when hosts > 1)

@@ -208,6 +208,35 @@ s_bind_inputs (zi_graph_t *self, const zi_tensor_t *const *shapes)
 int
 zi_graph_plan (zi_graph_t *self, const zi_tensor_t *const *input_shapes, bool no_fuse)
 {
+    if (zi_graph_plan_shapes (self, input_shapes, no_fuse))
+        return -1;
+    for (int index = 0; index < self->n_nodes; index++)
+        if (zi_graph_prepare_node (self, index))
+            return -1;
+    return 0;
+}
+
+int
+zi_graph_prepare_node (zi_graph_t *self, int index)
+{
+    zi_node_t *node = &self->nodes [index];
+    if (!node->op->prepare)
+        return 0;
+    s_slots_t slots = s_slots_new (self);
+    bool all_constant;
+    int rc = 0;
+    if (s_node_inputs (self, node, slots.in, &all_constant)
+    ||  node->op->prepare (node, slots.in)) {
+        zi_error_prefix ("node '%s' (%s)", node->name, node->op_type);
+        rc = -1;
+    }
+    s_slots_destroy (&slots);
+    return rc;
+}
+
+int
+zi_graph_plan_shapes (zi_graph_t *self, const zi_tensor_t *const *input_shapes, bool no_fuse)
+{
     //  A copied graph has no op params yet (zi_graph_dup leaves them out)
     if (zi_graph_init_ops (self)
     ||  s_bind_inputs (self, input_shapes) || zi_graph_infer (self, true))
@@ -232,19 +261,5 @@ zi_graph_plan (zi_graph_t *self, const zi_tensor_t *const *input_shapes, bool no
         if (zi_graph_sort (self) || zi_graph_infer (self, false))
             return -1;
     }
-    s_slots_t slots = s_slots_new (self);
-    int rc = 0;
-    for (int index = 0; index < self->n_nodes && rc == 0; index++) {
-        zi_node_t *node = &self->nodes [index];
-        if (!node->op->prepare)
-            continue;
-        bool all_constant;
-        if (s_node_inputs (self, node, slots.in, &all_constant)
-        ||  node->op->prepare (node, slots.in)) {
-            zi_error_prefix ("node '%s' (%s)", node->name, node->op_type);
-            rc = -1;
-        }
-    }
-    s_slots_destroy (&slots);
-    return rc;
+    return 0;
 }

@@ -19,6 +19,8 @@ typedef struct {
     uint32_t flags;             //  from the first header
     int64_t started;            //  when the first input arrived (usecs)
     int64_t arrived_nsecs;      //  the same on the realtime clock (traces)
+    int n_dynamic;              //  the request's dynamic sizes, from the first header
+    int64_t dynamic [ZI_MSG_MAX_DYNAMIC];
     zi_trace_t trace;           //  records of traced inputs so far
     zi_tensor_t *inputs [];     //  per slot
 } s_join_t;
@@ -344,16 +346,23 @@ s_tap (zi_actor_t *self, uint64_t request, zi_tensor_t *output)
     zi_tensor_destroy (&copy);
 }
 
-//  Runs the node on a complete set of inputs and sends the outputs on
+//  Runs the node on a complete set of inputs and sends the outputs on.
+//  plan is the topology's, or the one for the request's dynamic sizes
+//  (sized: the header that carried them), whose node and constants are
+//  this request's
 static void
-s_compute (zi_actor_t *self, uint64_t request, uint32_t flags, zi_tensor_t **arrived,
-           int64_t arrival, zi_trace_t *trace, int64_t arrived_nsecs)
+s_compute (zi_actor_t *self, zi_graph_t *plan, const zi_msg_header_t *sized, uint64_t request,
+           uint32_t flags, zi_tensor_t **arrived, int64_t arrival, zi_trace_t *trace,
+           int64_t arrived_nsecs)
 {
-    zi_node_t *node = self->node;
-    zi_graph_t *plan = self->worker->plan;
+    bool own = plan == self->worker->plan;
+    zi_node_t *node = own? self->node: &plan->nodes [self->node_index];
     const zi_tensor_t *inputs [ZI_MAX_NODE_INPUTS];
-    for (int slot = 0; slot < node->n_inputs; slot++)
-        inputs [slot] = self->bound [slot]? self->bound [slot]: arrived [slot];
+    for (int slot = 0; slot < node->n_inputs; slot++) {
+        const zi_tensor_t *bound = own? self->bound [slot]:
+            node->inputs [slot] >= 0? plan->values [node->inputs [slot]].constant: NULL;
+        inputs [slot] = bound? bound: arrived [slot];
+    }
     zi_tensor_t *outputs [ZI_MAX_NODE_OUTPUTS] = {NULL};
     for (int slot = 0; slot < node->n_outputs; slot++) {
         int value = node->outputs [slot];
@@ -394,8 +403,10 @@ s_compute (zi_actor_t *self, uint64_t request, uint32_t flags, zi_tensor_t **arr
         zi_tensor_t *tensor = outputs [route->output];
         zi_msg_header_t header = {.kind = ZI_MSG_TENSOR, .request = request,
                                   .source = self->node_index, .slot = route->slot, .count = 1,
-                                  .dtype = tensor->dtype, .ndim = tensor->ndim, .flags = flags};
+                                  .dtype = tensor->dtype, .ndim = tensor->ndim, .flags = flags,
+                                  .n_dynamic = sized->n_dynamic};
         memcpy (header.dims, tensor->dims, tensor->ndim * sizeof (int64_t));
+        memcpy (header.dynamic, sized->dynamic, sized->n_dynamic * sizeof (int64_t));
         if (flags & ZI_MSG_TRACE)
             trace->records [trace->count - 1].sent = zi_trace_now ();
         if (zi_actor_send (route, self->peers, self->peer_local, self->peer_sent, &header, tensor,
@@ -431,9 +442,20 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, 
         zi_tensor_destroy (&tensor);
         return;
     }
-    if (!zi_tensor_same_shape (tensor, self->expect [slot])) {
+    //  A request of other shapes than the topology's comes with its sizes,
+    //  and is checked against (and computed by) the plan for them
+    zi_graph_t *plan = zi_variants_plan (self->thread->variants, header->n_dynamic,
+                                         header->dynamic);
+    if (!plan) {
+        s_reject (self, "request %llu: %s", (unsigned long long) header->request,
+                  zi_error_text ());
+        zi_tensor_destroy (&tensor);
+        return;
+    }
+    const zi_tensor_t *expect = plan == self->worker->plan? self->expect [slot]:
+        &plan->values [plan->nodes [self->node_index].inputs [slot]].info;
+    if (!zi_tensor_same_shape (tensor, expect)) {
         char got [128], want [128];
-        const zi_tensor_t *expect = self->expect [slot];
         s_reject (self, "request %llu: slot %d: expected %s %s, got %s %s",
                   (unsigned long long) header->request, slot, zi_dtype_name (expect->dtype),
                   zi_shape_str (expect->ndim, expect->dims, want, sizeof want),
@@ -451,7 +473,8 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, 
         for (int index = 0; index < node->n_inputs; index++)
             arrived [index] = NULL;
         arrived [slot] = tensor;
-        s_compute (self, header->request, header->flags, arrived, arrival, trace, arrived_nsecs);
+        s_compute (self, plan, header, header->request, header->flags, arrived, arrival, trace,
+                   arrived_nsecs);
         zi_tensor_destroy (&tensor);
         return;
     }
@@ -460,6 +483,8 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, 
     if (!join) {
         join = s_join_new (node->n_inputs, header->flags);
         join->arrived_nsecs = arrived_nsecs;
+        join->n_dynamic = header->n_dynamic;
+        memcpy (join->dynamic, header->dynamic, header->n_dynamic * sizeof (int64_t));
         zhashx_insert (self->joins, key, join);
         ZI_COUNT (self->stats.joins_pending, 1);
     }
@@ -469,12 +494,19 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, 
         zi_tensor_destroy (&tensor);
         return;
     }
+    if (join->n_dynamic != header->n_dynamic
+    ||  memcmp (join->dynamic, header->dynamic, header->n_dynamic * sizeof (int64_t))) {
+        s_reject (self, "request %llu: slot %d carries other dynamic sizes than its first input",
+                  (unsigned long long) header->request, slot);
+        zi_tensor_destroy (&tensor);
+        return;
+    }
     join->inputs [slot] = tensor;
     if (trace->count)
         zi_trace_merge (&join->trace, trace->records, trace->count);
     if (++join->have == self->n_dynamic) {
-        s_compute (self, header->request, join->flags, join->inputs, join->started,
-                   &join->trace, join->arrived_nsecs);
+        s_compute (self, plan, header, header->request, join->flags, join->inputs,
+                   join->started, &join->trace, join->arrived_nsecs);
         zhashx_delete (self->joins, key);
         ZI_COUNT (self->stats.joins_pending, -1);
     }

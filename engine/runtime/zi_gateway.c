@@ -25,13 +25,28 @@
     Internal ids carry the gateway's epoch, a random number drawn as it
     starts: results of requests a dead incarnation admitted, still
     travelling through other processes, never match a new request.
+
+    A request may size the model's unknown input dimensions as it likes:
+    it is checked against the model's declared shape, planned for (once
+    per thread, zi_variant.c) and sent on with its sizes in every header.
+
+    With batching: in the topology, requests of the same shapes but
+    dimension 0 wait up to max_delay_us for company, and are then stacked
+    along dimension 0 into one request, a carrier, that goes through the
+    actors as one. Each client request keeps its own entry (its slot, its
+    answer, a resend replacing it); the carrier's outputs are cut back
+    into a slice per request when they come, and each slice is that
+    request's result.
     =========================================================================
 */
 
 #include "zi_worker.h"
 #include "zi_shm.h"
 #include <msgpack.h>
+#include <errno.h>
 #include <sys/random.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define S_MAX_INFLIGHT 1024
@@ -77,9 +92,29 @@ typedef struct {
     int64_t first_result;       //  realtime nsecs the first output came (traced)
     int have;                   //  outputs arrived
     int64_t started;            //  when it entered (usecs)
+    zi_tensor_t *expect;        //  per output: its shape when the request's sizes are
+                                //  not the topology's plan's, else NULL
     int n_outputs;
     zi_tensor_t *outputs [];    //  per model output
 } s_request_t;
+
+//  A request waiting in the open batch, its inputs not sent yet
+typedef struct {
+    uint64_t id;                //  its internal id (admitted, in the table)
+    int64_t rows;               //  its size in dimension 0
+    zi_tensor_t **inputs;       //  per model input
+} s_member_t;
+
+//  Requests sent on as one, until the carrier's outputs are back
+typedef struct {
+    int n_members;
+    int have;                   //  outputs arrived
+    int64_t started;            //  when it was sent (usecs)
+    zi_tensor_t *expect;        //  per output: its planned shape
+    zi_tensor_t **outputs;      //  per output, as they come
+    int n_outputs;
+    s_member_t members [];      //  ids and rows (inputs NULL)
+} s_batch_t;
 
 struct zi_gateway_t {
     zi_worker_t *worker;        //  owning process
@@ -117,7 +152,16 @@ struct zi_gateway_t {
     zi_counter_t busy;          //  requests refused: their client held its share
     zi_counter_t ghosts;        //  replaced copies still travelling (they hold slots)
     zi_counter_t shared;        //  requests whose inputs came in shared memory
+    zi_counter_t batches;       //  carriers sent (batching)
+    zi_counter_t batched;       //  requests sent in them
     zi_shm_cache_t *blocks;     //  clients' shared-memory blocks, kept open and mapped
+    int max_batch;              //  batching: rows stacked at most, 0: off
+    int64_t max_delay_usecs;    //  batching: longest wait for company
+    int timer;                  //  timerfd: the open batch's deadline, -1 without batching
+    int n_open;                 //  requests in the open batch
+    int64_t open_rows;          //  their rows
+    s_member_t *open;           //  the open batch, max_batch places
+    zhashx_t *batches_out;      //  carrier id -> s_batch_t
 };
 
 static void
@@ -129,7 +173,22 @@ s_request_destroy (void **item_p)
     for (int output = 0; output < request->n_outputs; output++)
         zi_tensor_destroy (&request->outputs [output]);
     zi_trace_clear (&request->trace);
+    free (request->expect);
     free (request);
+    *item_p = NULL;
+}
+
+static void
+s_batch_destroy (void **item_p)
+{
+    s_batch_t *batch = *item_p;
+    if (!batch)
+        return;
+    for (int output = 0; output < batch->n_outputs; output++)
+        zi_tensor_destroy (&batch->outputs [output]);
+    free (batch->outputs);
+    free (batch->expect);
+    free (batch);
     *item_p = NULL;
 }
 
@@ -178,7 +237,25 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
     self->by_client = zhashx_new ();
     self->clients_held = zhashx_new ();
     self->blocks = zi_shm_cache_new ();
-    assert (self->undelivered && self->by_client && self->clients_held);
+    self->batches_out = zi_id_table_new (s_batch_destroy);
+    assert (self->undelivered && self->by_client && self->clients_held && self->batches_out);
+    self->timer = -1;
+    self->max_batch = deploy->topology->max_batch;
+    self->max_delay_usecs = deploy->topology->max_delay_us;
+    if (self->max_batch) {
+        self->timer = timerfd_create (CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        self->open = calloc (self->max_batch, sizeof (s_member_t));
+        assert (self->open);
+        for (int member = 0; member < self->max_batch; member++) {
+            self->open [member].inputs = calloc (worker->plan->n_inputs + 1, sizeof (zi_tensor_t *));
+            assert (self->open [member].inputs);
+        }
+        if (self->timer < 0) {
+            zi_error ("gateway: cannot make the batching timer: %s", strerror (errno));
+            zi_gateway_destroy (&self);
+            return NULL;
+        }
+    }
     zhashx_set_destructor (self->clients_held, s_client_destroy);
 
     char endpoint [256];
@@ -287,6 +364,15 @@ zi_gateway_destroy (zi_gateway_t **self_p)
     zhashx_destroy (&self->by_client);
     zhashx_destroy (&self->clients_held);
     zi_shm_cache_destroy (&self->blocks);
+    zhashx_destroy (&self->batches_out);
+    for (int member = 0; self->open && member < self->max_batch; member++) {
+        for (int input = 0; input < self->worker->plan->n_inputs; input++)
+            zi_tensor_destroy (&self->open [member].inputs [input]);
+        free (self->open [member].inputs);
+    }
+    free (self->open);
+    if (self->timer >= 0)
+        close (self->timer);
     free (self->peers);
     free (self->peer_local);
     free (self->peer_actor);
@@ -393,6 +479,17 @@ void
 zi_gateway_expire (zi_gateway_t *self, int64_t now_usecs)
 {
     zi_shm_cache_prune (self->blocks);
+    if (zhashx_size (self->batches_out)) {
+        //  Carriers whose outputs are not coming: their requests expire
+        //  on their own below
+        zlistx_t *keys = zhashx_keys (self->batches_out);
+        for (void *key = zlistx_first (keys); key; key = zlistx_next (keys)) {
+            s_batch_t *batch = zhashx_lookup (self->batches_out, key);
+            if (batch && now_usecs - batch->started > S_REQUEST_DEADLINE_USECS)
+                zhashx_delete (self->batches_out, key);
+        }
+        zlistx_destroy (&keys);
+    }
     if (zhashx_size (self->inflight) == 0)
         return;
     zlistx_t *keys = zhashx_keys (self->inflight);
@@ -463,6 +560,365 @@ s_refuse (zi_gateway_t *self, const void *identity, size_t identity_size,
     }
 }
 
+//  The next internal id
+static uint64_t
+s_next_id (zi_gateway_t *self)
+{
+    uint64_t id = self->next_id++;
+    if ((self->next_id & S_COUNT_MASK) == 0) {
+        //  Four billion requests: a new epoch rather than ids used before
+        self->epoch = s_new_epoch ();
+        self->next_id = self->epoch << S_EPOCH_SHIFT | 1;
+    }
+    return id;
+}
+
+//  Whether tensor may be model input `input`: the planned shape, but any
+//  size from 1 in the model's unknown dimensions. Fills dims with the
+//  shape expected, -1 where any size goes (for the message).
+static bool
+s_input_fits (zi_gateway_t *self, int input, const zi_tensor_t *tensor, int64_t *dims)
+{
+    const zi_deploy_t *deploy = self->worker->deploy;
+    const zi_graph_t *plan = self->worker->plan;
+    const zi_tensor_t *info = &plan->values [plan->inputs [input]].info;
+    memcpy (dims, info->dims, ZI_MAX_DIMS * sizeof (int64_t));
+    for (int index = 0; index < deploy->n_dynamic; index++)
+        if (deploy->dynamic_input [index] == input)
+            dims [deploy->dynamic_axis [index]] = -1;
+    if (tensor->dtype != info->dtype || tensor->ndim != info->ndim)
+        return false;
+    for (int axis = 0; axis < info->ndim; axis++)
+        if (dims [axis] >= 0? tensor->dims [axis] != dims [axis]:
+            tensor->dims [axis] < 1 || tensor->dims [axis] > INT32_MAX)
+            return false;
+    return true;
+}
+
+//  The request's sizes of the model's unknown dimensions; 0 when they are
+//  those the topology planned for (its messages then carry none)
+static int
+s_sizes (zi_gateway_t *self, zi_tensor_t *const *inputs, int64_t *sizes)
+{
+    const zi_deploy_t *deploy = self->worker->deploy;
+    const zi_graph_t *plan = self->worker->plan;
+    bool planned = true;
+    for (int index = 0; index < deploy->n_dynamic; index++) {
+        int input = deploy->dynamic_input [index], axis = deploy->dynamic_axis [index];
+        sizes [index] = inputs [input]->dims [axis];
+        if (sizes [index] != plan->values [plan->inputs [input]].info.dims [axis])
+            planned = false;
+    }
+    return planned? 0: deploy->n_dynamic;
+}
+
+//  With batching: the request's rows, its size in dimension 0, the same
+//  in every input; 0 if they differ (it goes alone)
+static int64_t
+s_rows (zi_gateway_t *self, zi_tensor_t *const *inputs)
+{
+    if (!self->max_batch)
+        return 0;
+    int64_t rows = inputs [0]->dims [0];
+    for (int input = 1; input < self->worker->plan->n_inputs; input++)
+        if (inputs [input]->dims [0] != rows)
+            return 0;
+    return rows;
+}
+
+//  A plan's output shapes, dimension 0 set to rows unless 0 (malloc'd)
+static zi_tensor_t *
+s_expected_outputs (const zi_graph_t *plan, int64_t rows)
+{
+    zi_tensor_t *expect = calloc (plan->n_outputs + 1, sizeof (zi_tensor_t));
+    assert (expect);
+    for (int output = 0; output < plan->n_outputs; output++) {
+        const zi_tensor_t *info = &plan->values [plan->outputs [output]].info;
+        int64_t dims [ZI_MAX_DIMS];
+        memcpy (dims, info->dims, sizeof dims);
+        if (rows)
+            dims [0] = rows;
+        zi_tensor_set_shape (&expect [output], info->dtype, info->ndim, dims);
+    }
+    return expect;
+}
+
+//  Sends a request's inputs (id: a request's or a carrier's) to the actors
+//  that read them, with its dynamic sizes
+static void
+s_dispatch (zi_gateway_t *self, uint64_t id, uint32_t flags, int n_sizes, const int64_t *sizes,
+            zi_tensor_t *const *inputs, const zi_trace_t *trace)
+{
+    for (int index = 0; index < self->n_routes; index++) {
+        zi_actor_route_t *route = &self->routes [index];
+        zi_tensor_t *tensor = inputs [route->output];
+        zi_msg_header_t out = {.kind = ZI_MSG_TENSOR, .request = id, .source = ZI_MSG_GATEWAY,
+                               .slot = route->slot, .count = 1, .dtype = tensor->dtype,
+                               .ndim = tensor->ndim, .flags = flags, .n_dynamic = n_sizes};
+        memcpy (out.dims, tensor->dims, tensor->ndim * sizeof (int64_t));
+        memcpy (out.dynamic, sizes, n_sizes * sizeof (int64_t));
+        if (zi_actor_send (route, self->peers, self->peer_local, self->peer_sent, &out, tensor,
+                           trace))
+            fprintf (stderr, "zinfer worker: gateway: %s\n", zi_error_text ());
+    }
+}
+
+//  An admitted request that cannot be served after all: its client gets
+//  the error, and its entry goes
+static void
+s_fail_admitted (zi_gateway_t *self, uint64_t id, const char *text)
+{
+    void *key = (void *) (uintptr_t) id;
+    s_request_t *request = zhashx_lookup (self->inflight, key);
+    if (!request)
+        return;
+    if (!request->replaced) {
+        s_refuse (self, request->identity, request->identity_size, request->client_request,
+                  text);
+        ZI_COUNT (self->admitted, -1);
+    }
+    s_forget (self, key);
+}
+
+//  Sends the open batch on: alone if it holds one request, else stacked
+//  along dimension 0 under a carrier id. A batch whose stacked shapes the
+//  model cannot take fails every request in it, with the reason.
+static void
+s_flush (zi_gateway_t *self)
+{
+    if (self->n_open == 0)
+        return;
+    zi_graph_t *plan = self->worker->plan;
+    int n_inputs = plan->n_inputs;
+    struct itimerspec off = {{0, 0}, {0, 0}};
+    timerfd_settime (self->timer, 0, &off, NULL);
+    int n_members = self->n_open;
+    self->n_open = 0;
+    self->open_rows = 0;
+    zi_tensor_t *stacked [ZI_MAX_GRAPH_INPUTS] = {NULL};
+    if (n_members == 1)
+        memcpy (stacked, self->open [0].inputs, n_inputs * sizeof (zi_tensor_t *));
+    else
+    for (int input = 0; input < n_inputs; input++) {
+        const zi_tensor_t *first = self->open [0].inputs [input];
+        int64_t dims [ZI_MAX_DIMS];
+        memcpy (dims, first->dims, sizeof dims);
+        dims [0] = 0;
+        for (int member = 0; member < n_members; member++)
+            dims [0] += self->open [member].inputs [input]->dims [0];
+        stacked [input] = zi_pool_tensor (self->worker->pool, first->dtype, first->ndim, dims);
+        assert (stacked [input]);
+        char *into = zi_tensor_data (stacked [input]);
+        for (int member = 0; member < n_members; member++) {
+            const zi_tensor_t *part = self->open [member].inputs [input];
+            memcpy (into, zi_tensor_data ((zi_tensor_t *) part), part->nbytes);
+            into += part->nbytes;
+        }
+    }
+    int64_t sizes [ZI_MSG_MAX_DYNAMIC];
+    int n_sizes = s_sizes (self, stacked, sizes);
+    zi_graph_t *variant = zi_variants_plan (self->thread->variants, n_sizes, sizes);
+    char problem [400] = "";
+    if (!variant)
+        snprintf (problem, sizeof problem, "%s", zi_error_text ());
+    for (int output = 0; variant && n_members > 1 && !*problem && output < plan->n_outputs;
+         output++) {
+        const zi_tensor_t *info = &variant->values [variant->outputs [output]].info;
+        if (info->ndim == 0 || info->dims [0] != stacked [0]->dims [0]) {
+            char shape [128];
+            snprintf (problem, sizeof problem, "batching: output '%s' of a batch of %lld rows "
+                      "is %s, not stacked along dimension 0; it cannot be cut back into "
+                      "answers (turn batching off for this model)",
+                      variant->values [variant->outputs [output]].name,
+                      (long long) stacked [0]->dims [0],
+                      zi_shape_str (info->ndim, info->dims, shape, sizeof shape));
+        }
+    }
+    if (*problem) {
+        for (int member = 0; member < n_members; member++)
+            s_fail_admitted (self, self->open [member].id, problem);
+    }
+    else
+    if (n_members == 1) {
+        s_request_t *request = zhashx_lookup (self->inflight,
+                                              (void *) (uintptr_t) self->open [0].id);
+        if (request && variant != plan)
+            request->expect = s_expected_outputs (variant, 0);
+        s_dispatch (self, self->open [0].id, 0, n_sizes, sizes, stacked, NULL);
+    }
+    else {
+        s_batch_t *batch = calloc (1, sizeof (s_batch_t) + n_members * sizeof (s_member_t));
+        assert (batch);
+        batch->n_members = n_members;
+        batch->n_outputs = plan->n_outputs;
+        batch->started = zi_clock_usecs ();
+        batch->expect = s_expected_outputs (variant, 0);
+        batch->outputs = calloc (plan->n_outputs + 1, sizeof (zi_tensor_t *));
+        assert (batch->outputs);
+        for (int member = 0; member < n_members; member++) {
+            s_member_t *open = &self->open [member];
+            batch->members [member] = (s_member_t) {.id = open->id, .rows = open->rows};
+            s_request_t *request = zhashx_lookup (self->inflight, (void *) (uintptr_t) open->id);
+            if (request)
+                request->expect = s_expected_outputs (variant, open->rows);
+        }
+        uint64_t carrier = s_next_id (self);
+        zhashx_insert (self->batches_out, (void *) (uintptr_t) carrier, batch);
+        ZI_COUNT (self->batches, 1);
+        ZI_COUNT (self->batched, n_members);
+        s_dispatch (self, carrier, 0, n_sizes, sizes, stacked, NULL);
+        for (int input = 0; input < n_inputs; input++)
+            zi_tensor_destroy (&stacked [input]);
+    }
+    for (int member = 0; member < n_members; member++)
+        for (int input = 0; input < n_inputs; input++)
+            zi_tensor_destroy (&self->open [member].inputs [input]);
+}
+
+//  Whether a request can join the open batch: every input of the shape
+//  of the batch's first request but in dimension 0
+static bool
+s_fits_open (zi_gateway_t *self, zi_tensor_t *const *inputs)
+{
+    const s_member_t *first = &self->open [0];
+    for (int input = 0; input < self->worker->plan->n_inputs; input++) {
+        const zi_tensor_t *mine = inputs [input], *theirs = first->inputs [input];
+        if (mine->ndim != theirs->ndim
+        ||  memcmp (mine->dims + 1, theirs->dims + 1, (mine->ndim - 1) * sizeof (int64_t)))
+            return false;
+    }
+    return true;
+}
+
+//  Puts an admitted request into the open batch (takes its inputs): the
+//  batch goes once it is full, else when its first request has waited
+//  max_delay_us
+static void
+s_gather (zi_gateway_t *self, uint64_t id, int64_t rows, zi_tensor_t **inputs)
+{
+    int n_inputs = self->worker->plan->n_inputs;
+    if (self->n_open > 0
+    && (self->open_rows + rows > self->max_batch || !s_fits_open (self, inputs)))
+        s_flush (self);
+    s_member_t *member = &self->open [self->n_open++];
+    member->id = id;
+    member->rows = rows;
+    memcpy (member->inputs, inputs, n_inputs * sizeof (zi_tensor_t *));
+    self->open_rows += rows;
+    if (self->open_rows >= self->max_batch)
+        s_flush (self);
+    else
+    if (self->n_open == 1) {
+        int64_t delay = self->max_delay_usecs > 0? self->max_delay_usecs: 1;
+        struct itimerspec when = {{0, 0}, {delay / 1000000, (delay % 1000000) * 1000}};
+        timerfd_settime (self->timer, 0, &when, NULL);
+    }
+}
+
+int
+zi_gateway_timer (zi_gateway_t *self)
+{
+    return self->timer;
+}
+
+void
+zi_gateway_tick (zi_gateway_t *self)
+{
+    uint64_t expired;
+    if (read (self->timer, &expired, sizeof expired) == (ssize_t) sizeof expired)
+        s_flush (self);
+}
+
+//  Cuts a carrier's outputs into each request's rows, each slice that
+//  request's result
+static void
+s_unstack (zi_gateway_t *self, s_batch_t *batch, int64_t arrived)
+{
+    int64_t row = 0;
+    for (int member = 0; member < batch->n_members; member++) {
+        const s_member_t *part = &batch->members [member];
+        for (int output = 0; output < batch->n_outputs; output++) {
+            zi_tensor_t *whole = batch->outputs [output];
+            int64_t dims [ZI_MAX_DIMS];
+            memcpy (dims, whole->dims, sizeof dims);
+            dims [0] = part->rows;
+            zi_tensor_t *slice = zi_pool_tensor (self->worker->pool, whole->dtype, whole->ndim,
+                                                 dims);
+            assert (slice);
+            size_t row_bytes = whole->nbytes / (size_t) whole->dims [0];
+            memcpy (zi_tensor_data (slice), (char *) zi_tensor_data (whole) + row * row_bytes,
+                    slice->nbytes);
+            zi_msg_header_t header = {.kind = ZI_MSG_TENSOR, .request = part->id,
+                                      .source = ZI_MSG_GATEWAY, .slot = output, .count = 1,
+                                      .dtype = slice->dtype, .ndim = slice->ndim};
+            memcpy (header.dims, dims, sizeof header.dims);
+            zi_gateway_result (self, &header, slice, NULL, arrived);
+        }
+        row += part->rows;
+    }
+}
+
+//  Takes a checked request in: its entry in the table, under a new
+//  internal id, on its client's account; a resend of one in flight
+//  replaces it. Returns the id.
+static uint64_t
+s_admit (zi_gateway_t *self, const unsigned char *identity, size_t identity_size,
+         uint64_t client_request, uint32_t flags)
+{
+    zi_graph_t *plan = self->worker->plan;
+    int64_t arrived = flags & ZI_MSG_TRACE? zi_trace_now (): 0;
+    uint64_t id = s_next_id (self);
+    s_request_t *request = calloc (1, sizeof (s_request_t) + plan->n_outputs * sizeof (zi_tensor_t *));
+    assert (request);
+    memcpy (request->identity, identity, identity_size);
+    request->identity_size = identity_size;
+    request->client_request = client_request;
+    request->flags = flags;
+    request->n_outputs = plan->n_outputs;
+    request->started = zi_clock_usecs ();
+    if (flags & ZI_MSG_TRACE) {
+        zi_trace_record_t record = {.actor = ZI_TRACE_GATEWAY_IN,
+                                    .process = (uint32_t) self->worker->process,
+                                    .arrived = arrived, .started = arrived,
+                                    .ended = zi_trace_now (), .sent = zi_trace_now ()};
+        zi_trace_merge (&request->trace, &record, 1);
+    }
+    //  A client sends a request again when its answer is overdue: the
+    //  earlier copy was lost (a worker died with it) or is late. Either way
+    //  the client waits for one answer: the earlier copy is no longer
+    //  admitted (a graceful stop does not wait for it) and its results are
+    //  counted as late
+    char client_key [S_KEY_SIZE];
+    s_client_key (identity, identity_size, &client_request, client_key, sizeof client_key);
+    void *earlier_key = zhashx_lookup (self->by_client, client_key);
+    s_request_t *earlier = earlier_key? zhashx_lookup (self->inflight, earlier_key): NULL;
+    if (earlier) {
+        ZI_COUNT (self->admitted, -1);
+        ZI_COUNT (self->replaced, 1);
+        if (earlier->have == earlier->n_outputs)
+            //  Complete and held for the client: its answer goes now; it
+            //  leaves the undelivered list at the next flush
+            s_forget (self, earlier_key);
+        else {
+            //  Still travelling: it keeps its slot until its results are
+            //  back (or it expires), so resending cannot lift the bound
+            //  on what is in flight
+            earlier->replaced = true;
+            ZI_COUNT (self->ghosts, 1);
+            zhashx_delete (self->by_client, client_key);
+        }
+    }
+    //  Looked up again: forgetting the earlier copy may have closed it
+    s_client_t *client = s_client_account (self, identity, identity_size, true);
+    client->slots++;
+    request->client = client;
+    zhashx_insert (self->inflight, (void *) (uintptr_t) id, request);
+    zhashx_update (self->by_client, client_key, (void *) (uintptr_t) id);
+    ZI_COUNT (self->requests, 1);
+    ZI_COUNT (self->admitted, 1);
+    return id;
+}
+
 static void
 s_on_request (zi_gateway_t *self)
 {
@@ -528,10 +984,11 @@ s_on_request (zi_gateway_t *self)
                     tensor = wide;
                 }
             }
-            if (!zi_tensor_same_shape (tensor, info))
+            int64_t dims [ZI_MAX_DIMS];
+            if (!s_input_fits (self, slot, tensor, dims))
                 snprintf (problem, sizeof problem, "input '%s': expected %s %s, got %s %s",
                           plan->values [plan->inputs [slot]].name, zi_dtype_name (info->dtype),
-                          zi_shape_str (info->ndim, info->dims, want, sizeof want),
+                          zi_shape_str (info->ndim, dims, want, sizeof want),
                           zi_dtype_name (tensor->dtype),
                           zi_shape_str (tensor->ndim, tensor->dims, got, sizeof got));
         }
@@ -571,74 +1028,36 @@ s_on_request (zi_gateway_t *self)
         return;
     }
 
-    int64_t arrived = flags & ZI_MSG_TRACE? zi_trace_now (): 0;
-    uint64_t id = self->next_id++;
-    if ((self->next_id & S_COUNT_MASK) == 0) {
-        //  Four billion requests: a new epoch rather than ids used before
-        self->epoch = s_new_epoch ();
-        self->next_id = self->epoch << S_EPOCH_SHIFT | 1;
-    }
-    s_request_t *request = calloc (1, sizeof (s_request_t) + plan->n_outputs * sizeof (zi_tensor_t *));
-    assert (request);
-    memcpy (request->identity, identity, identity_size);
-    request->identity_size = identity_size;
-    request->client_request = client_request;
-    request->flags = flags;
-    request->n_outputs = plan->n_outputs;
-    request->started = zi_clock_usecs ();
-    if (flags & ZI_MSG_TRACE) {
-        zi_trace_record_t record = {.actor = ZI_TRACE_GATEWAY_IN,
-                                    .process = (uint32_t) self->worker->process,
-                                    .arrived = arrived, .started = arrived,
-                                    .ended = zi_trace_now (), .sent = zi_trace_now ()};
-        zi_trace_merge (&request->trace, &record, 1);
-    }
-    //  A client sends a request again when its answer is overdue: the
-    //  earlier copy was lost (a worker died with it) or is late. Either way
-    //  the client waits for one answer: the earlier copy is no longer
-    //  admitted (a graceful stop does not wait for it) and its results are
-    //  counted as late
-    char client_key [S_KEY_SIZE];
-    s_client_key (identity, identity_size, &client_request, client_key, sizeof client_key);
-    void *earlier_key = zhashx_lookup (self->by_client, client_key);
-    s_request_t *earlier = earlier_key? zhashx_lookup (self->inflight, earlier_key): NULL;
-    if (earlier) {
-        ZI_COUNT (self->admitted, -1);
-        ZI_COUNT (self->replaced, 1);
-        if (earlier->have == earlier->n_outputs)
-            //  Complete and held for the client: its answer goes now; it
-            //  leaves the undelivered list at the next flush
-            s_forget (self, earlier_key);
-        else {
-            //  Still travelling: it keeps its slot until its results are
-            //  back (or it expires), so resending cannot lift the bound
-            //  on what is in flight
-            earlier->replaced = true;
-            ZI_COUNT (self->ghosts, 1);
-            zhashx_delete (self->by_client, client_key);
+    //  A request of other sizes than planned is planned for before it is
+    //  admitted, so that shapes the model cannot take are refused here;
+    //  one that may wait for company is planned for with its batch
+    int64_t rows = s_rows (self, inputs);
+    bool batchable = rows > 0 && rows < self->max_batch && !(flags & ZI_MSG_TRACE);
+    int n_sizes = 0;
+    int64_t sizes [ZI_MSG_MAX_DYNAMIC];
+    zi_graph_t *variant = plan;
+    if (!batchable) {
+        n_sizes = s_sizes (self, inputs, sizes);
+        variant = zi_variants_plan (self->thread->variants, n_sizes, sizes);
+        if (!variant) {
+            snprintf (problem, sizeof problem, "%s", zi_error_text ());
+            s_refuse (self, identity, identity_size, client_request, problem);
+            for (int slot = 0; slot < n_inputs; slot++)
+                zi_tensor_destroy (&inputs [slot]);
+            return;
         }
     }
-    //  Looked up again: forgetting the earlier copy may have closed it
-    client = s_client_account (self, identity, identity_size, true);
-    client->slots++;
-    request->client = client;
-    zhashx_insert (self->inflight, (void *) (uintptr_t) id, request);
-    zhashx_update (self->by_client, client_key, (void *) (uintptr_t) id);
-    ZI_COUNT (self->requests, 1);
-    ZI_COUNT (self->admitted, 1);
+    uint64_t id = s_admit (self, identity, identity_size, client_request, flags);
     if (shared)
         ZI_COUNT (self->shared, 1);
-    for (int index = 0; index < self->n_routes; index++) {
-        zi_actor_route_t *route = &self->routes [index];
-        zi_tensor_t *tensor = inputs [route->output];
-        zi_msg_header_t out = {.kind = ZI_MSG_TENSOR, .request = id, .source = ZI_MSG_GATEWAY,
-                               .slot = route->slot, .count = 1, .dtype = tensor->dtype,
-                               .ndim = tensor->ndim, .flags = flags};
-        memcpy (out.dims, tensor->dims, tensor->ndim * sizeof (int64_t));
-        if (zi_actor_send (route, self->peers, self->peer_local, self->peer_sent, &out, tensor,
-                           &request->trace))
-            fprintf (stderr, "zinfer worker: gateway: %s\n", zi_error_text ());
+    if (batchable) {
+        s_gather (self, id, rows, inputs);
+        return;
     }
+    s_request_t *request = zhashx_lookup (self->inflight, (void *) (uintptr_t) id);
+    if (variant != plan)
+        request->expect = s_expected_outputs (variant, 0);
+    s_dispatch (self, id, flags, n_sizes, sizes, inputs, &request->trace);
     for (int slot = 0; slot < n_inputs; slot++)
         zi_tensor_destroy (&inputs [slot]);
 }
@@ -739,6 +1158,22 @@ zi_gateway_result (zi_gateway_t *self, const zi_msg_header_t *header, zi_tensor_
         zi_tensor_destroy (&tensor);
         return;
     }
+    s_batch_t *batch = zhashx_lookup (self->batches_out, (void *) (uintptr_t) header->request);
+    if (batch) {
+        if (header->kind != ZI_MSG_TENSOR || header->slot >= batch->n_outputs
+        ||  batch->outputs [header->slot]
+        ||  !zi_tensor_same_shape (tensor, &batch->expect [header->slot])) {
+            s_drop_result (self, "unexpected slot or shape");
+            zi_tensor_destroy (&tensor);
+            return;
+        }
+        batch->outputs [header->slot] = tensor;
+        if (++batch->have == batch->n_outputs) {
+            s_unstack (self, batch, arrived);
+            zhashx_delete (self->batches_out, (void *) (uintptr_t) header->request);
+        }
+        return;
+    }
     s_request_t *request = zhashx_lookup (self->inflight, (void *) (uintptr_t) header->request);
     if (request && request->replaced) {
         //  A copy a resend replaced: its results only free its slot
@@ -750,7 +1185,8 @@ zi_gateway_result (zi_gateway_t *self, const zi_msg_header_t *header, zi_tensor_
     }
     if (header->kind == ZI_MSG_TENSOR && request && header->slot < plan->n_outputs
     &&  !request->outputs [header->slot]
-    &&  zi_tensor_same_shape (tensor, &plan->values [plan->outputs [header->slot]].info)) {
+    &&  zi_tensor_same_shape (tensor, request->expect? &request->expect [header->slot]:
+                              &plan->values [plan->outputs [header->slot]].info)) {
         request->outputs [header->slot] = tensor;
         if (trace && trace->count)
             zi_trace_merge (&request->trace, trace->records, trace->count);
@@ -843,7 +1279,8 @@ zi_gateway_pack_stats (zi_gateway_t *self, void *packer_)
         {"expired", &self->expired}, {"held", &self->held},
         {"undelivered", &self->waiting}, {"unroutable", &self->unroutable},
         {"replaced", &self->replaced}, {"late", &self->late}, {"shared", &self->shared},
-        {"stale", &self->stale}, {"busy", &self->busy}, {"ghosts", &self->ghosts}
+        {"stale", &self->stale}, {"busy", &self->busy}, {"ghosts", &self->ghosts},
+        {"batches", &self->batches}, {"batched", &self->batched}
     };
     size_t n_counters = sizeof counters / sizeof counters [0];
     msgpack_pack_map (packer, (uint32_t) n_counters + 4);

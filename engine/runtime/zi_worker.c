@@ -107,7 +107,7 @@ static void
 s_thread_loop (zi_thread_t *self)
 {
     zi_worker_t *worker = self->worker;
-    int n_items = 1 + (self->gateway? 2: 0) + self->n_actors;
+    int n_items = 1 + (self->gateway? 3: 0) + self->n_actors;
     zmq_pollitem_t *items = calloc (n_items, sizeof (zmq_pollitem_t));
     assert (items);
     int item = 0;
@@ -118,6 +118,10 @@ s_thread_loop (zi_thread_t *self)
         items [item++] = (zmq_pollitem_t) {gateway_sockets [0], 0, ZMQ_POLLIN, 0};
         items [item++] = (zmq_pollitem_t) {gateway_sockets [1], 0, ZMQ_POLLIN, 0};
     }
+    //  The batching deadline, when the gateway batches
+    int timer_item = self->gateway && zi_gateway_timer (self->gateway) >= 0? item: -1;
+    if (timer_item >= 0)
+        items [item++] = (zmq_pollitem_t) {NULL, zi_gateway_timer (self->gateway), ZMQ_POLLIN, 0};
     //  Mailboxes that only same-thread peers feed never receive anything:
     //  polling them would cost a file descriptor each per wait
     int first_actor_item = item;
@@ -164,6 +168,8 @@ s_thread_loop (zi_thread_t *self)
                     zi_gateway_handle (self->gateway, gateway_sockets [0]);
                 if (items [2].revents & ZMQ_POLLIN)
                     zi_gateway_handle (self->gateway, gateway_sockets [1]);
+                if (timer_item >= 0 && (items [timer_item].revents & ZMQ_POLLIN))
+                    zi_gateway_tick (self->gateway);
             }
             s_drain_mailboxes (self, items + first_actor_item, polled,
                                n_items - first_actor_item);
@@ -194,6 +200,7 @@ s_thread_main (void *args)
     snprintf (name, sizeof name, "zi-worker-%d", self->index);
     prctl (PR_SET_NAME, name, 0, 0, 0);
     self->exec = zi_exec_new ();
+    self->variants = zi_variants_new (worker, self);
     self->ready = calloc (self->n_actors + 1, sizeof (zi_actor_t *));
     assert (self->ready);
     //  Set up every socket here: ZeroMQ sockets belong to one thread
@@ -242,6 +249,7 @@ s_thread_main (void *args)
     zmq_close (self->control);
     zmq_close (self->taps);
     zi_exec_destroy (&self->exec);
+    zi_variants_destroy (&self->variants);
     free (self->ready);
     return NULL;
 }
@@ -345,7 +353,7 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control, bool monit
     }
 
     zi_worker_t worker = {.deploy = deploy, .process = process, .plan = deploy->plan};
-    worker.frame_limit = zi_msg_frame_limit (worker.plan);
+    worker.frame_limit = deploy->frame_limit;
     worker.context = zmq_ctx_new ();
     zmq_ctx_set (worker.context, ZMQ_MAX_SOCKETS, 65536);
     worker.pool = zi_pool_new ();

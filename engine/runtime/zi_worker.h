@@ -23,6 +23,7 @@ typedef struct zi_thread_t zi_thread_t;
 typedef struct zi_actor_t zi_actor_t;
 typedef struct zi_gateway_t zi_gateway_t;
 typedef struct zi_monitor_t zi_monitor_t;
+typedef struct zi_variants_t zi_variants_t;
 
 //  A tensor handed from one actor to another on the same thread: no
 //  socket, no copy, no system call. ZeroMQ would charge a poll() of its
@@ -152,6 +153,7 @@ struct zi_thread_t {
     zi_actor_t **actors;
     zi_gateway_t *gateway;      //  when the gateway runs on this thread
     zi_exec_t *exec;            //  kernel scratch
+    zi_variants_t *variants;    //  plans for the input shapes requests bring
     zi_actor_t **ready;         //  actors that may have messages waiting
     int n_ready;
     bool depth_first;           //  requests one at a time down the chain
@@ -232,6 +234,12 @@ int
 //  Tries again to send the answers that waited
 void
     zi_gateway_flush (zi_gateway_t *self);
+//  With batching, a timerfd that is readable once the open batch waited
+//  long enough (then call zi_gateway_tick); else -1
+int
+    zi_gateway_timer (zi_gateway_t *self);
+void
+    zi_gateway_tick (zi_gateway_t *self);
 //  Handles what is waiting on one of its sockets
 void
     zi_gateway_handle (zi_gateway_t *self, void *socket);
@@ -250,6 +258,24 @@ zi_monitor_t *
     zi_monitor_start (zi_worker_t *worker);
 void
     zi_monitor_stop (zi_monitor_t **self_p);
+
+//  Plans per set of input shapes (zi_variant.c), one cache per thread
+zi_variants_t *
+    zi_variants_new (zi_worker_t *worker, zi_thread_t *thread);
+void
+    zi_variants_destroy (zi_variants_t **self_p);
+//  The plan for a request whose messages carry these dynamic sizes: the
+//  topology's own plan for none, else one planned (once) for them, its
+//  node indexes those of the topology's plan. NULL with the reason.
+zi_graph_t *
+    zi_variants_plan (zi_variants_t *self, int n_sizes, const int64_t *sizes);
+//  Plans this cache has made
+uint64_t
+    zi_variants_planned (zi_variants_t *self);
+//  The model inputs' shapes for these dynamic sizes, for messages
+void
+    zi_variants_describe (const zi_deploy_t *deploy, const int64_t *sizes, char *text,
+                          size_t size);
 
 //  Threads (zi_worker.c): put an actor on its thread's ready list
 void

@@ -6,6 +6,9 @@
 
         [version, kind, request, source, slot, count, dtype, [dims...], flags]
         (+ text, for ZI_MSG_ERROR)
+        (+ [sizes...], for a TENSOR of a request whose shapes are not the
+           ones the topology planned: the sizes of the model's unknown
+           input dimensions, from which every receiver plans the same)
 
     Decoding checks everything before anyone uses it: version, kind, dtype,
     rank, that dims are non-negative and their product fits, and the
@@ -46,7 +49,8 @@ zi_msg_encode (const zi_msg_header_t *header, unsigned char *buffer, size_t size
     msgpack_packer packer;
     msgpack_packer_init (&packer, &writer, s_write);
     bool error = header->kind == ZI_MSG_ERROR;
-    msgpack_pack_array (&packer, error? 10: 9);
+    bool sized = !error && header->n_dynamic > 0;
+    msgpack_pack_array (&packer, error || sized? 10: 9);
     msgpack_pack_uint32 (&packer, ZI_MSG_VERSION);
     msgpack_pack_uint32 (&packer, header->kind);
     msgpack_pack_uint64 (&packer, header->request);
@@ -62,6 +66,11 @@ zi_msg_encode (const zi_msg_header_t *header, unsigned char *buffer, size_t size
         size_t length = strnlen (header->text, sizeof header->text);
         msgpack_pack_str (&packer, length);
         msgpack_pack_str_body (&packer, header->text, length);
+    }
+    if (sized) {
+        msgpack_pack_array (&packer, header->n_dynamic);
+        for (int index = 0; index < header->n_dynamic; index++)
+            msgpack_pack_int64 (&packer, header->dynamic [index]);
     }
     assert (writer.used > 0 && writer.used <= size);
     return writer.used;
@@ -235,6 +244,23 @@ zi_msg_decode (const void *data, size_t size, zi_msg_header_t *header)
         if (length)
             memcpy (header->text, field [9].via.str.ptr, length);
         header->text [length] = 0;
+    }
+    if (header->kind == ZI_MSG_TENSOR && root.via.array.size > 9) {
+        const msgpack_object *sizes = &field [9];
+        if (sizes->type != MSGPACK_OBJECT_ARRAY || sizes->via.array.size > ZI_MSG_MAX_DYNAMIC) {
+            zi_error ("dynamic sizes are not an array of at most %d sizes", ZI_MSG_MAX_DYNAMIC);
+            goto done;
+        }
+        header->n_dynamic = (int) sizes->via.array.size;
+        for (int index = 0; index < header->n_dynamic; index++) {
+            const msgpack_object *size = &sizes->via.array.ptr [index];
+            if (size->type != MSGPACK_OBJECT_POSITIVE_INTEGER || size->via.u64 < 1
+            ||  size->via.u64 > INT32_MAX) {
+                zi_error ("dynamic size %d is not an integer from 1 to %d", index, INT32_MAX);
+                goto done;
+            }
+            header->dynamic [index] = (int64_t) size->via.u64;
+        }
     }
     if (header->kind != ZI_MSG_ERROR && zi_msg_data_size (header) < 0) {
         zi_error ("shape is too large");
@@ -641,6 +667,22 @@ zi_msg_test (zi_test_t *t)
               && back.ndim == 4 && back.dims [1] == 16 && back.dims [3] == 5
               && back.flags == ZI_MSG_TRACE, "round trip keeps every field");
     ZI_CHECK (t, zi_msg_data_size (&back) == 16 * 7 * 5 * 4, "data size");
+    ZI_CHECK (t, back.n_dynamic == 0, "no dynamic sizes unless given");
+
+    //  A request of other shapes than planned carries its dynamic sizes
+    zi_msg_header_t sized = header;
+    sized.n_dynamic = 2;
+    sized.dynamic [0] = 8;
+    sized.dynamic [1] = 224;
+    size_t sized_size = zi_msg_encode (&sized, buffer, sizeof buffer);
+    ZI_CHECK (t, zi_msg_decode (buffer, sized_size, &back) == 0 && back.n_dynamic == 2
+              && back.dynamic [0] == 8 && back.dynamic [1] == 224, "dynamic sizes round trip");
+    sized.dynamic [1] = 0;
+    sized_size = zi_msg_encode (&sized, buffer, sizeof buffer);
+    ZI_CHECK (t, zi_msg_decode (buffer, sized_size, &back) == -1
+              && strstr (zi_error_text (), "dynamic size 1"), "a size of 0 is refused: %s",
+              zi_error_text ());
+    size = zi_msg_encode (&header, buffer, sizeof buffer);
 
     //  Every prefix of a valid header is refused, none crashes
     for (size_t cut = 0; cut < size; cut++)

@@ -33,6 +33,9 @@ typedef enum {
 //  Source of messages that come from the gateway rather than an actor
 #define ZI_MSG_GATEWAY 0xffff
 
+//  Unknown input dimensions a request may give sizes for (zi_deploy.h)
+#define ZI_MSG_MAX_DYNAMIC 16
+
 typedef struct {
     int kind;                   //  zi_msg_kind_t
     uint64_t request;           //  request id (client's id on client links)
@@ -43,6 +46,9 @@ typedef struct {
     int ndim;                   //  rank
     int64_t dims [ZI_MAX_DIMS]; //  shape
     uint32_t flags;             //  ZI_MSG_TRACE ...
+    int n_dynamic;              //  values in dynamic; 0: the shapes the topology planned
+    int64_t dynamic [ZI_MSG_MAX_DYNAMIC];   //  TENSOR: the request's sizes of the model's
+                                //  unknown input dimensions, in input and axis order
     char text [256];            //  ZI_MSG_ERROR: what went wrong
 } zi_msg_header_t;
 
