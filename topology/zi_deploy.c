@@ -423,11 +423,17 @@ s_find_dynamic (zi_deploy_t *self)
                          "input_shape: fixes; expected one or the other", topology->path,
                          topology->batching_mark.line, topology->batching_mark.column);
     self->frame_limit = zi_msg_frame_limit (self->plan);
+    for (int value = 0; value < self->plan->n_values; value++)
+        if ((int64_t) self->plan->values [value].info.nbytes > self->tensor_limit)
+            self->tensor_limit = (int64_t) self->plan->values [value].info.nbytes;
     if (self->n_dynamic) {
-        int64_t bound = topology->max_tensor_bytes? topology->max_tensor_bytes:
-                        ZI_DEPLOY_MAX_TENSOR_BYTES;
-        if (bound + ZI_MSG_HEADER_MAX > self->frame_limit)
-            self->frame_limit = bound + ZI_MSG_HEADER_MAX;
+        if (topology->max_tensor_bytes)
+            self->tensor_limit = topology->max_tensor_bytes;
+        else
+        if (self->tensor_limit < ZI_DEPLOY_MAX_TENSOR_BYTES)
+            self->tensor_limit = ZI_DEPLOY_MAX_TENSOR_BYTES;
+        if (self->tensor_limit + ZI_MSG_HEADER_MAX > self->frame_limit)
+            self->frame_limit = self->tensor_limit + ZI_MSG_HEADER_MAX;
     }
     return 0;
 }

@@ -67,6 +67,7 @@ typedef struct zi_deploy_t {
     int n_dynamic;              //  unknown model input dimensions (not fixed by input_shape:)
     int dynamic_input [ZI_MSG_MAX_DYNAMIC]; //  each one's model input
     int dynamic_axis [ZI_MSG_MAX_DYNAMIC];  //  and axis; the plan took each as 1
+    int64_t tensor_limit;       //  largest tensor a request's plan may make
     int64_t frame_limit;        //  largest frame a socket of the topology reads
     char ipc_dir [128];         //  folder for ipc endpoints of this deployment
     char id [64];               //  names inproc endpoints uniquely

@@ -719,6 +719,10 @@ s_flush (zi_gateway_t *self)
     int n_sizes = s_sizes (self, stacked, sizes);
     zi_graph_t *variant = zi_variants_plan (self->thread->variants, n_sizes, sizes);
     char problem [400] = "";
+    if (!variant && n_members > 1)
+        snprintf (problem, sizeof problem, "a batch of %d requests: %s", n_members,
+                  zi_error_text ());
+    else
     if (!variant)
         snprintf (problem, sizeof problem, "%s", zi_error_text ());
     for (int output = 0; variant && n_members > 1 && !*problem && output < plan->n_outputs;

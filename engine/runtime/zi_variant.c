@@ -137,9 +137,9 @@ s_plan (zi_variants_t *self, const int64_t *sizes)
         zi_tensor_destroy (&shapes [input]);
     if (rc == 0)
         rc = s_check_layout (plan, placed);
-    //  The bound on what crosses a socket: a plan beyond it could not
-    //  send its tensors (the receiver would drop the connection)
-    int64_t bound = deploy->frame_limit - ZI_MSG_HEADER_MAX;
+    //  The topology's stated bound (the sockets' frame limit follows from
+    //  it): a plan beyond it could not send its tensors
+    int64_t bound = deploy->tensor_limit;
     for (int value = 0; rc == 0 && value < plan->n_values; value++) {
         const zi_value_t *info = &plan->values [value];
         if (!info->constant && (int64_t) info->info.nbytes > bound) {

@@ -82,6 +82,13 @@ math (EXPR ZI_HOSTILE_PORT_BASE "${ZI_TEST_PORT_BASE} + 4000")
 zi_add_case_tests (${CMAKE_SOURCE_DIR}/tests/topology/hostile_clients_test.py hostile
                    ${ZI_HOSTILE_PORT_BASE})
 
+#  Dynamic shapes and batching: requests sized as the model allows through
+#  split topologies, the gateway's batches (tests/topology/dynamic_test.py;
+#  cases 100 ports apart from +5200)
+math (EXPR ZI_DYNAMIC_PORT_BASE "${ZI_TEST_PORT_BASE} + 5200")
+zi_add_case_tests (${CMAKE_SOURCE_DIR}/tests/topology/dynamic_test.py dynamic
+                   ${ZI_DYNAMIC_PORT_BASE})
+
 #  NaN in, NaN out: activations, pools, reductions and Softmax fused and
 #  unfused against PyTorch on inputs with NaN and infinities
 add_test (NAME nan_propagation COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/nan_test.py
