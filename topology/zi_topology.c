@@ -947,6 +947,10 @@ s_load (s_loader_t *self, yaml_node_t *root)
         if (s_read_small (self, &batching, "max_batch", 2, 1024, &topo->max_batch)
         ||  s_read_small (self, &batching, "max_delay_us", 0, 1000000, &topo->max_delay_us))
             return -1;
+        //  Batches come in every size up to max_batch, each a plan: a
+        //  smaller cache would plan again and again
+        if (!s_field (&top, "plan_cache") && topo->plan_cache < topo->max_batch)
+            topo->plan_cache = topo->max_batch;
     }
     if ((node = s_field (&top, "transport"))) {
         const char *text = node->type == YAML_SCALAR_NODE

@@ -616,6 +616,24 @@ s_test_names (zi_test_t *t, const s_fixture_t *fixture)
     zi_topology_destroy (&topo);
     S_EXPECT_ERROR ("model: m.onnx\nliveness_timeout_ms: -5\nprocesses: [{name: p}]\n",
                     "2:22", "bad value for liveness_timeout_ms|from 0 to 3600000|got '-5'");
+
+    //  Dynamic shapes and batching: off and 8 plans unless given; a
+    //  batching topology keeps a plan per batch size it can make
+    topo = s_load (fixture, text);
+    ZI_CHECK (t, topo && topo->max_batch == 0 && topo->plan_cache == 8
+              && topo->max_tensor_bytes == 0, "no batching, 8 plans, the default bound");
+    zi_topology_destroy (&topo);
+    topo = s_load (fixture, "model: m.onnx\nbatching: {max_batch: 32}\n"
+                            "max_tensor_bytes: 1048576\nprocesses: [{name: p}]\n");
+    ZI_CHECK (t, topo && topo->max_batch == 32 && topo->max_delay_us == 500
+              && topo->plan_cache == 32 && topo->max_tensor_bytes == 1048576
+              && topo->batching_mark.line == 2, "batching: max_batch 32, 500 us, 32 plans");
+    zi_topology_destroy (&topo);
+    topo = s_load (fixture, "model: m.onnx\nbatching: {max_batch: 32, max_delay_us: 0}\n"
+                            "plan_cache: 4\nprocesses: [{name: p}]\n");
+    ZI_CHECK (t, topo && topo->max_delay_us == 0 && topo->plan_cache == 4,
+              "plan_cache given stays as given, max_delay_us: 0 loads");
+    zi_topology_destroy (&topo);
 }
 
 static void
