@@ -222,15 +222,17 @@ zi_graph_prepare_node (zi_graph_t *self, int index)
     zi_node_t *node = &self->nodes [index];
     if (!node->op->prepare)
         return 0;
-    s_slots_t slots = s_slots_new (self);
+    //  Room for this node's inputs only: sizing it by the whole graph
+    //  would make preparing every node quadratic
+    const zi_tensor_t **in = calloc (node->n_inputs + 1, sizeof (zi_tensor_t *));
+    assert (in);
     bool all_constant;
     int rc = 0;
-    if (s_node_inputs (self, node, slots.in, &all_constant)
-    ||  node->op->prepare (node, slots.in)) {
+    if (s_node_inputs (self, node, in, &all_constant) || node->op->prepare (node, in)) {
         zi_error_prefix ("node '%s' (%s)", node->name, node->op_type);
         rc = -1;
     }
-    s_slots_destroy (&slots);
+    free (in);
     return rc;
 }
 
