@@ -84,8 +84,9 @@ zi_add_case_tests (${CMAKE_SOURCE_DIR}/tests/topology/hostile_clients_test.py ho
 
 #  Dynamic shapes and batching: requests sized as the model allows through
 #  split topologies, the gateway's batches (tests/topology/dynamic_test.py;
-#  cases 100 ports apart from +6000, clear of the local users tests)
-math (EXPR ZI_DYNAMIC_PORT_BASE "${ZI_TEST_PORT_BASE} + 6000")
+#  3 cases 100 ports apart from +2700, after topotest.py's 26 cases and
+#  before curve_test.py's +3000)
+math (EXPR ZI_DYNAMIC_PORT_BASE "${ZI_TEST_PORT_BASE} + 2700")
 zi_add_case_tests (${CMAKE_SOURCE_DIR}/tests/topology/dynamic_test.py dynamic
                    ${ZI_DYNAMIC_PORT_BASE})
 
