@@ -943,7 +943,11 @@ s_is_pointwise (const s_geom_t *geom)
 
 //  Products deeper than this (the 3x3 convolutions of wide layers) stay
 //  with sgemm: over a long K its packing pays for itself, and its larger
-//  blocking came out a few percent ahead of the tiles here
+//  blocking came out a few percent ahead of the tiles here (AVX-512:
+//  OpenBLAS's SkylakeX kernels 1.1-1.2x zi_mm on 256 x 2304 x 196 and
+//  512 x 4608 x 49). Unless OpenBLAS runs kernels older than the CPU's
+//  (zi_isa_blas_behind): then its sgemm is 3-4x slower and zi_mm takes
+//  these too.
 #define S_MM_MAX_DEPTH 1536
 
 //  1x1, stride 1, no padding: Y_g = W_g X_g straight from the input. A
@@ -1216,7 +1220,9 @@ s_conv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     if (s_is_pointwise (&geom)) {
         int64_t plane = geom.out_h * geom.out_w;
 #if defined (ZI_HAVE_AVX2)
-        if (packed && plane > 1) {
+        //  A 1x1 image is a matrix-vector product: sgemv reads the weights
+        //  once, as zi_mm does, and stays unless its kernels are behind
+        if (packed && (plane > 1 || zi_isa_blas_behind ())) {
             for (int64_t n = 0; n < geom.batch; n++)
                 zi_mm_parallel (exec, packed, geom.out_c, geom.in_c, plane,
                                 x + n * geom.in_c * plane, plane, bias,
@@ -1269,7 +1275,7 @@ s_conv_prepare (zi_node_t *node, const zi_tensor_t *const *in)
     ||  !zi_cpu_avx2 ())
         return 0;
     int64_t depth = geom.in_c * geom.k_h * geom.k_w;
-    if (depth > S_MM_MAX_DEPTH && !s_is_pointwise (&geom))
+    if (depth > S_MM_MAX_DEPTH && !s_is_pointwise (&geom) && !zi_isa_blas_behind ())
         return 0;
     self->packed = zi_alloc (zi_mm_packed_floats (geom.out_c, depth) * sizeof (float));
     if (!self->packed)
@@ -1919,6 +1925,12 @@ zi_act_conv_test (zi_test_t *t)
          {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
         {"stem 7x7 s2 pad 3", "Conv", 2, 1, 3, 20, 19, 8, 7, 7, 0, {2, 2}, {0, 0},
          {3, 3, 3, 3}, true, NULL, false, .act = relu},
+        //  Deeper than S_MM_MAX_DEPTH: sgemm, or zi_mm when OpenBLAS's
+        //  kernels are behind the level in use
+        {"3x3 s2 1800 deep", "Conv", 2, 1, 200, 9, 8, 13, 3, 3, 0, {2, 2}, {0, 0},
+         {1, 1, 1, 1}, true, NULL, true, .act = relu},
+        {"1x1 image 1x1 600 deep", "Conv", 2, 1, 600, 1, 1, 45, 1, 1, 0, {0, 0}, {0, 0},
+         {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
         {"width 1 kernel 5 (taps that see only padding)", "Conv", 2, 1, 2, 6, 1, 3, 5, 5, 0,
          {0, 0}, {0, 0}, {2, 2, 2, 2}, true, NULL, true, .act = none},
 

@@ -12,6 +12,9 @@
 */
 
 #include "zi_classes.h"
+#include "act_simd.h"
+#include <cblas.h>
+#include <strings.h>
 #if defined (__GNUC__) && (defined (__x86_64__) || defined (__i386__))
 #   include <cpuid.h>
 #endif
@@ -115,6 +118,44 @@ zi_isa_check_env (char *message, size_t size)
     snprintf (message, size, "ZI_ISA: unknown instruction set '%s' (known: portable, avx2, "
               "avx512)", value);
     return -1;
+}
+
+//  The instruction set of the kernels OpenBLAS chose, from the name of
+//  its core: OpenBLAS picks them once at load by its own CPU table, and a
+//  release older than the CPU takes it for something old (0.3.21 runs
+//  its SSE3 "Prescott" kernels on Sapphire and Emerald Rapids, a tenth
+//  of what its SkylakeX kernels do there). Cores with no AVX2 kernels,
+//  and names not known here, count as portable.
+static zi_isa_t
+s_blas_core_level (const char *core)
+{
+    static const char *avx512 [] = {"skylakex", "cooperlake", "sapphirerapids"};
+    static const char *avx2 [] = {"haswell", "zen", "skylake", "excavator"};
+    for (size_t index = 0; core && index < sizeof avx512 / sizeof avx512 [0]; index++)
+        if (strcasecmp (core, avx512 [index]) == 0)
+            return ZI_ISA_AVX512;
+    for (size_t index = 0; core && index < sizeof avx2 / sizeof avx2 [0]; index++)
+        if (strcasecmp (core, avx2 [index]) == 0)
+            return ZI_ISA_AVX2;
+    return ZI_ISA_PORTABLE;
+}
+
+zi_isa_t
+zi_isa_blas (void)
+{
+    return s_blas_core_level (openblas_get_corename ());
+}
+
+bool
+zi_isa_blas_behind (void)
+{
+    static atomic_int blas = -1;
+    int level = atomic_load_explicit (&blas, memory_order_relaxed);
+    if (level < 0) {
+        level = (int) zi_isa_blas ();
+        atomic_store (&blas, level);
+    }
+    return level < (int) zi_isa_level ();
 }
 
 //  One feature bit of cpuid leaf 7 (register 0 = EAX .. 3 = EDX), asked
@@ -231,4 +272,24 @@ zi_act_isa_test (zi_test_t *t)
     ZI_CHECK (t, strlen (model) > 0, "a CPU model name");
     if (t->verbose)
         printf ("  isa: %s on %s\n", zi_isa_describe (text, sizeof text), model);
+    //  OpenBLAS's cores by the vector kernels they run
+    ZI_CHECK (t, s_blas_core_level ("Prescott") == ZI_ISA_PORTABLE
+              && s_blas_core_level ("Sandybridge") == ZI_ISA_PORTABLE
+              && s_blas_core_level ("Haswell") == ZI_ISA_AVX2
+              && s_blas_core_level ("Zen") == ZI_ISA_AVX2
+              && s_blas_core_level ("SkylakeX") == ZI_ISA_AVX512
+              && s_blas_core_level ("COOPERLAKE") == ZI_ISA_AVX512
+              && s_blas_core_level ("unknown") == ZI_ISA_PORTABLE
+              && s_blas_core_level (NULL) == ZI_ISA_PORTABLE, "OpenBLAS cores to levels");
+    //  OpenBLAS's kernels are behind exactly when their level is below the
+    //  one in use: never at the portable cap
+    zi_isa_t blas = zi_isa_blas ();
+    for (int cap = ZI_ISA_PORTABLE; cap <= ZI_ISA_AVX512; cap++) {
+        zi_isa_set_cap ((zi_isa_t) cap);
+        ZI_CHECK (t, zi_isa_blas_behind () == (blas < zi_isa_level ()),
+                  "OpenBLAS core %s (%s) behind %s: %s", openblas_get_corename (),
+                  zi_isa_name (blas), zi_isa_name (zi_isa_level ()),
+                  zi_isa_blas_behind ()? "yes": "no");
+    }
+    zi_isa_set_cap (ZI_ISA_DEFAULT);
 }

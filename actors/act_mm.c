@@ -575,6 +575,192 @@ s_mm_avx512 (const float *packed, int64_t maps, int64_t depth, int64_t cols, con
 
 #endif
 
+#if defined (ZI_HAVE_AVX2)
+//  --------------------------------------------------------------------------
+//  One column: y = act (W x + b + s), a matrix-vector product on the same
+//  packed panels (a classifier at batch 1, a squeeze-excite 1x1 on a 1x1
+//  image). A tile of columns would leave all but one lane idle, and the
+//  column kernel above fills six of eight lanes with one load per row of
+//  K. Here x is first written out six times over, S_MV_X [6k + r] = x [k],
+//  in the order the panel holds its weights, so a panel's K x 6 floats
+//  and the spread x meet lane for lane: each full vector of weights is
+//  one load of each and one FMA, at any vector width. Lane j of a vector
+//  at offset o of the panel sums row (o + j) mod 6; the rows are gathered
+//  once per panel. K longer than S_MV_DEPTH goes in chunks whose sums
+//  pass through y, the residual and activation applied at the end.
+#define S_MV_DEPTH 2048
+
+static _Thread_local float s_mv_x [S_MV_DEPTH * S_MM_ROWS + 64] __attribute__ ((aligned (64)));
+
+//  The six rows' sums of a panel from lanes laid out as the panel is:
+//  sums [j] belongs to row j mod 6, for j < 48 (eight rows of K)
+static ZI_AVX2_INLINE void
+s_mv_gather6 (const float *lanes, float *six)
+{
+    __m256 total = _mm256_loadu_ps (lanes);
+    for (int group = 1; group < 8; group++)
+        total = _mm256_add_ps (total, _mm256_loadu_ps (lanes + 6 * group));
+    float out [8];
+    _mm256_storeu_ps (out, total);
+    memcpy (six, out, S_MM_ROWS * sizeof (float));
+}
+
+//  Chunk [k0, k0 + rows) of x, ldx apart, spread six-fold into s_mv_x
+static ZI_AVX2_INLINE void
+s_mv_spread (const float *x, int64_t ldx, int64_t rows)
+{
+    float *at = s_mv_x;
+    for (int64_t k = 0; k < rows; k++, at += S_MM_ROWS) {
+        float value = x [k * ldx];
+        at [0] = at [1] = at [2] = at [3] = at [4] = at [5] = value;
+    }
+    memset (at, 0, 64 * sizeof (float));
+}
+
+//  Sums of one panel over a spread chunk of `rows` rows of K: eight rows
+//  (48 floats, six vectors) a step, two steps' sums kept apart so that
+//  the FMAs do not wait on one chain
+static ZI_AVX2_INLINE void
+s_mv_panel_avx2 (const float *panel, int64_t rows, float *lanes)
+{
+    __m256 a0 = _mm256_setzero_ps (), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    const float *x = s_mv_x;
+    int64_t floats = rows * S_MM_ROWS, at = 0;
+    for (; at + 48 <= floats; at += 48) {
+        a0 = _mm256_fmadd_ps (_mm256_loadu_ps (panel + at), _mm256_load_ps (x + at), a0);
+        a1 = _mm256_fmadd_ps (_mm256_loadu_ps (panel + at + 8), _mm256_load_ps (x + at + 8), a1);
+        a2 = _mm256_fmadd_ps (_mm256_loadu_ps (panel + at + 16), _mm256_load_ps (x + at + 16), a2);
+        a3 = _mm256_fmadd_ps (_mm256_loadu_ps (panel + at + 24), _mm256_load_ps (x + at + 24), a3);
+        a4 = _mm256_fmadd_ps (_mm256_loadu_ps (panel + at + 32), _mm256_load_ps (x + at + 32), a4);
+        a5 = _mm256_fmadd_ps (_mm256_loadu_ps (panel + at + 40), _mm256_load_ps (x + at + 40), a5);
+    }
+    //  The last rows: whole vectors, the final one masked (the spread x
+    //  is zero past the chunk, the weights past the panel are not read)
+    __m256 *acc [6] = {&a0, &a1, &a2, &a3, &a4, &a5};
+    for (int vec = 0; at < floats; at += 8, vec++) {
+        int64_t left = floats - at < 8? floats - at: 8;
+        __m256 w = _mm256_maskload_ps (panel + at, zi_tail_mask_avx2 (left));
+        *acc [vec] = _mm256_fmadd_ps (w, _mm256_load_ps (x + at), *acc [vec]);
+    }
+    _mm256_storeu_ps (lanes, a0);
+    _mm256_storeu_ps (lanes + 8, a1);
+    _mm256_storeu_ps (lanes + 16, a2);
+    _mm256_storeu_ps (lanes + 24, a3);
+    _mm256_storeu_ps (lanes + 32, a4);
+    _mm256_storeu_ps (lanes + 40, a5);
+}
+
+#if defined (ZI_HAVE_AVX512)
+//  The same, sixteen lanes a vector: 48 floats are three vectors, and two
+//  steps' sums are kept apart
+static ZI_AVX512_INLINE void
+s_mv_panel_avx512 (const float *panel, int64_t rows, float *lanes)
+{
+    __m512 a0 = _mm512_setzero_ps (), a1 = a0, a2 = a0, b0 = a0, b1 = a0, b2 = a0;
+    const float *x = s_mv_x;
+    int64_t floats = rows * S_MM_ROWS, at = 0;
+    for (; at + 96 <= floats; at += 96) {
+        a0 = _mm512_fmadd_ps (_mm512_loadu_ps (panel + at), _mm512_load_ps (x + at), a0);
+        a1 = _mm512_fmadd_ps (_mm512_loadu_ps (panel + at + 16), _mm512_load_ps (x + at + 16), a1);
+        a2 = _mm512_fmadd_ps (_mm512_loadu_ps (panel + at + 32), _mm512_load_ps (x + at + 32), a2);
+        b0 = _mm512_fmadd_ps (_mm512_loadu_ps (panel + at + 48), _mm512_load_ps (x + at + 48), b0);
+        b1 = _mm512_fmadd_ps (_mm512_loadu_ps (panel + at + 64), _mm512_load_ps (x + at + 64), b1);
+        b2 = _mm512_fmadd_ps (_mm512_loadu_ps (panel + at + 80), _mm512_load_ps (x + at + 80), b2);
+    }
+    a0 = _mm512_add_ps (a0, b0);
+    a1 = _mm512_add_ps (a1, b1);
+    a2 = _mm512_add_ps (a2, b2);
+    //  Up to 95 floats left: 48 offsets on, a vector keeps its rows
+    __m512 *acc [3] = {&a0, &a1, &a2};
+    for (int vec = 0; at < floats; at += 16, vec = (vec + 1) % 3) {
+        int64_t left = floats - at < 16? floats - at: 16;
+        __mmask16 mask = (__mmask16) ((1u << left) - 1);
+        __m512 w = _mm512_maskz_loadu_ps (mask, panel + at);
+        *acc [vec] = _mm512_fmadd_ps (w, _mm512_load_ps (x + at), *acc [vec]);
+    }
+    _mm512_storeu_ps (lanes, a0);
+    _mm512_storeu_ps (lanes + 16, a1);
+    _mm512_storeu_ps (lanes + 32, a2);
+}
+#endif
+
+//  Panels whose lanes are kept before their rows are gathered: read back
+//  long after they were stored, not right after (a load spanning two
+//  stores in flight waits for both)
+#define S_MV_PANELS 32
+
+//  One chunk of K for panels [p0, p1): their sums added to y (or to the
+//  bias, first chunk)
+#define S_MV_CHUNK(panel_fn) \
+    for (int64_t p0 = 0; p0 < panels; p0 += S_MV_PANELS) { \
+        int64_t p1 = p0 + S_MV_PANELS < panels? p0 + S_MV_PANELS: panels; \
+        for (int64_t p = p0; p < p1; p++) \
+            panel_fn (packed + (p * depth + k0) * S_MM_ROWS, rows, lanes + (p - p0) * 48); \
+        for (int64_t p = p0; p < p1; p++) { \
+            float six [S_MM_ROWS]; \
+            s_mv_gather6 (lanes + (p - p0) * 48, six); \
+            int64_t valid = maps - p * S_MM_ROWS < S_MM_ROWS? maps - p * S_MM_ROWS: S_MM_ROWS; \
+            for (int64_t r = 0; r < valid; r++) { \
+                int64_t m = p * S_MM_ROWS + r; \
+                y [m * ldy] = (k0 > 0? y [m * ldy]: bias? bias [m]: 0) + six [r]; \
+            } \
+        } \
+    }
+
+//  y [m ldy] for every output m: one pass over the packed weights per
+//  chunk of K, then the residual and the activation
+static ZI_AVX2 void
+s_mv_avx2 (const float *packed, int64_t maps, int64_t depth, const float *x, int64_t ldx,
+           const float *bias, float *y, int64_t ldy)
+{
+    float lanes [S_MV_PANELS * 48 + 8];
+    memset (lanes + S_MV_PANELS * 48, 0, 8 * sizeof (float));
+    int64_t panels = (maps + S_MM_ROWS - 1) / S_MM_ROWS;
+    for (int64_t k0 = 0; k0 < depth || k0 == 0; k0 += S_MV_DEPTH) {
+        int64_t rows = depth - k0 < S_MV_DEPTH? depth - k0: S_MV_DEPTH;
+        s_mv_spread (x + k0 * ldx, ldx, rows);
+        S_MV_CHUNK (s_mv_panel_avx2)
+        if (depth == 0)
+            break;
+    }
+}
+
+#if defined (ZI_HAVE_AVX512)
+static ZI_AVX512 void
+s_mv_avx512 (const float *packed, int64_t maps, int64_t depth, const float *x, int64_t ldx,
+             const float *bias, float *y, int64_t ldy)
+{
+    float lanes [S_MV_PANELS * 48 + 8];
+    memset (lanes + S_MV_PANELS * 48, 0, 8 * sizeof (float));
+    int64_t panels = (maps + S_MM_ROWS - 1) / S_MM_ROWS;
+    for (int64_t k0 = 0; k0 < depth || k0 == 0; k0 += S_MV_DEPTH) {
+        int64_t rows = depth - k0 < S_MV_DEPTH? depth - k0: S_MV_DEPTH;
+        s_mv_spread (x + k0 * ldx, ldx, rows);
+        S_MV_CHUNK (s_mv_panel_avx512)
+        if (depth == 0)
+            break;
+    }
+}
+#endif
+
+static void
+s_mv (const float *packed, int64_t maps, int64_t depth, const float *x, int64_t ldx,
+      const float *bias, const float *sum, int64_t ldsum, const zi_act_t *act, float *y,
+      int64_t ldy)
+{
+#if defined (ZI_HAVE_AVX512)
+    if (zi_use_avx512 ())
+        s_mv_avx512 (packed, maps, depth, x, ldx, bias, y, ldy);
+    else
+#endif
+        s_mv_avx2 (packed, maps, depth, x, ldx, bias, y, ldy);
+    for (int64_t m = 0; m < maps; m++) {
+        float value = y [m * ldy] + (sum? sum [m * ldsum]: 0);
+        y [m * ldy] = zi_act_one (act, value);
+    }
+}
+#endif
+
 //  The portable product: each row of Y an axpy per row of X, which gcc
 //  vectorises for whatever the build targets
 static void
@@ -606,6 +792,12 @@ zi_mm (const float *packed, int64_t maps, int64_t depth, int64_t cols, const flo
        int64_t ldx, const float *bias, const float *sum, int64_t ldsum, const zi_act_t *act,
        float *y, int64_t ldy)
 {
+#if defined (ZI_HAVE_AVX2)
+    if (cols == 1 && zi_use_avx2 ()) {
+        s_mv (packed, maps, depth, x, ldx, bias, sum, ldsum, act, y, ldy);
+        return;
+    }
+#endif
 #if defined (ZI_HAVE_AVX512)
     if (zi_use_avx512 ()) {
         s_mm_avx512 (packed, maps, depth, cols, x, ldx, bias, sum, ldsum, act, y, ldy);
@@ -900,6 +1092,17 @@ zi_act_mm_test (zi_test_t *t)
         //  K, a tail tile of 6 columns, a residual in the last slice
         {.maps = 27, .depth = 300, .cols = 1030, .pad = 2, .bias = true, .residual = true,
          .act = ZI_ACT_RELU},
+        //  One column, the matrix-vector kernel: full steps of K and every
+        //  tail, a last panel of fewer rows, x strided, K in two chunks
+        //  (the sums passing through y), a residual, an activation applied
+        //  after the product, K of 1
+        {.maps = 1000, .depth = 512, .cols = 1, .bias = true, .act = ZI_ACT_RELU},
+        {.maps = 37, .depth = 101, .cols = 1, .pad = 2, .bias = true, .act = ZI_ACT_HARD_SWISH},
+        {.maps = 13, .depth = 4100, .cols = 1, .pad = 1, .bias = true, .residual = true,
+         .act = ZI_ACT_CLIP},
+        {.maps = 8, .depth = 23, .cols = 1, .transposed = true, .residual = true,
+         .act = ZI_ACT_SIGMOID},
+        {.maps = 2, .depth = 1, .cols = 1},
     };
     for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++)
         s_mm_case (t, &cases [index], (uint32_t) (100 + 3 * index));

@@ -29,6 +29,14 @@
 #   define ZI_AVX512_INLINE __attribute__ ((target (ZI_AVX512_TARGET), always_inline)) inline
 #endif
 
+//  The instruction set of OpenBLAS's kernels, judged by the core it chose
+//  (act_isa.c), and whether that is below the level in use: then
+//  zinfer's own kernels run the products that OpenBLAS would
+zi_isa_t
+    zi_isa_blas (void);
+bool
+    zi_isa_blas_behind (void);
+
 //  Does the CPU have AVX2 and FMA, whatever the cap? (For choices made
 //  once at load, such as packing weights, that any level can use.)
 static inline bool
