@@ -606,6 +606,8 @@ int
 int
     zi_pass_fold_batchnorm (zi_graph_t *self);
 int
+    zi_pass_fold_pad (zi_graph_t *self);
+int
     zi_pass_hard_activations (zi_graph_t *self);
 int
     zi_pass_fuse_activations (zi_graph_t *self);

@@ -109,6 +109,71 @@ zi_passes_test (zi_test_t *t)
         zi_graph_destroy (&graph);
     }
 
+    //  A zero Pad over H and W before a Conv becomes the Conv's pads (as
+    //  an attribute, and as inputs with a constant 0 from opset 11); a Pad
+    //  that is not zeros on the spatial axes stays. Pads: begins then ends
+    //  over N, C, H, W.
+    struct {
+        const char *label;          //  what the case covers
+        int opset;                  //  11 and later: pads as an input
+        const char *mode;           //  Pad's mode
+        float value;                //  its constant
+        int64_t pads [8];           //  its pads
+        bool folds;                 //  does it become the Conv's pads?
+    } pad_cases [] = {
+        {"zero pad attribute", 9, "constant", 0, {0, 0, 1, 2, 0, 0, 3, 1}, true},
+        {"zero pad inputs", 13, "constant", 0, {0, 0, 2, 0, 0, 0, 1, 1}, true},
+        {"reflect pad", 13, "reflect", 0, {0, 0, 1, 1, 0, 0, 1, 1}, false},
+        {"pad of ones", 13, "constant", 1, {0, 0, 1, 1, 0, 0, 1, 1}, false},
+        {"pad on channels", 9, "constant", 0, {0, 1, 1, 1, 0, 0, 1, 1}, false},
+        {"pad on the batch", 13, "constant", 0, {1, 0, 1, 1, 0, 0, 1, 1}, false},
+        {"cropping pad", 13, "constant", 0, {0, 0, -1, 1, 0, 0, 1, 1}, false},
+    };
+    for (size_t index = 0; index < sizeof pad_cases / sizeof pad_cases [0]; index++) {
+        graph = zi_graph_new ("pad_conv");
+        graph->opset = pad_cases [index].opset;
+        int64_t image [4] = {1, 3, 11, 9};
+        zi_test_graph_io (graph, "x", 4, image, "y");
+        int64_t channels = 3 + pad_cases [index].pads [1] + pad_cases [index].pads [5];
+        zi_test_graph_constant (graph, "w", zi_test_random (4, (int64_t []) {5, channels, 3, 3},
+                                                            21));
+        zi_test_graph_constant (graph, "b", zi_test_random (1, (int64_t []) {5}, 22));
+        zi_node_t *pad;
+        if (pad_cases [index].opset < 11) {
+            pad = zi_test_graph_node (graph, "Pad", "pad", "x", "p");
+            zi_node_set_ints (pad, "pads", 8, pad_cases [index].pads);
+            zi_node_set_float (pad, "value", pad_cases [index].value);
+        }
+        else {
+            zi_test_graph_constant (graph, "pads", zi_test_ints (8, pad_cases [index].pads));
+            zi_test_graph_constant (graph, "value", zi_test_scalar (pad_cases [index].value));
+            pad = zi_test_graph_node (graph, "Pad", "pad", "x,pads,value", "p");
+        }
+        zi_node_set_string (pad, "mode", pad_cases [index].mode);
+        conv = zi_test_graph_node (graph, "Conv", "conv", "p,w,b", "c");
+        zi_node_set_ints (conv, "pads", 4, (int64_t []) {1, 0, 0, 1});
+        zi_node_set_ints (conv, "strides", 2, (int64_t []) {2, 1});
+        zi_test_graph_node (graph, "Relu", "relu", "c", "y");
+        int64_t batch = 1 + pad_cases [index].pads [0] + pad_cases [index].pads [4];
+        zi_tensor_t *x = zi_test_random (4, image, 23);
+        input = x;
+        fused = s_run_both (t, graph, input, &unfused, &n_nodes, &first_op);
+        bool folds = pad_cases [index].folds;
+        ZI_CHECK (t, n_nodes == (folds? 1: 2)
+                  && strcmp (first_op, folds? "Conv": "Pad") == 0,
+                  "%s: %s: %d nodes, first %s", pad_cases [index].label,
+                  folds? "one Conv": "Pad and Conv", n_nodes, first_op);
+        ZI_CHECK (t, fused && fused->dims [0] == batch && fused->dims [1] == 5,
+                  "%s: output shape kept", pad_cases [index].label);
+        if (fused && unfused)
+            ZI_CHECK_CLOSE (t, pad_cases [index].label, zi_tensor_f32 (fused),
+                            zi_tensor_f32 (unfused), zi_tensor_count (fused), 1e-5f, 1e-5f);
+        zi_tensor_destroy (&fused);
+        zi_tensor_destroy (&unfused);
+        zi_tensor_destroy (&input);
+        zi_graph_destroy (&graph);
+    }
+
     //  Keras hard-swish: x * clip (x + 3, 0, 6) * 0.1666667, and a
     //  hard-sigmoid written clip (x + 3, 0, 6) / 6 after it
     graph = zi_graph_new ("keras");

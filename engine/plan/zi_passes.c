@@ -3,6 +3,10 @@
 
     - fold_batchnorm: Conv followed by BatchNormalization becomes one Conv
       with scaled weights and a shifted bias.
+    - fold_pad: a Pad of zeros over the spatial axes whose only reader is
+      a Conv (Keras's ZeroPadding2D, TensorFlow's explicit padding) becomes
+      that Conv's pads: no padded copy of the image, and the Conv's own
+      kernels treat the border as they do any padding.
     - hard_activations: the element-wise chains that Keras and others emit
       for hard-sigmoid and hard-swish (x + 3, clip 0..6, * 1/6 or / 6, * x)
       become HardSigmoid and HardSwish nodes.
@@ -207,6 +211,79 @@ zi_pass_fold_batchnorm (zi_graph_t *self)
         conv->inputs [2] = bias_value;
         conv->outputs [0] = norm->outputs [0];
         s_kill (norm);
+        rewrites++;
+    }
+    return rewrites;
+}
+
+//  The ints of a constant int64 input, or -1
+static int
+s_constant_ints (const zi_graph_t *self, int value, int64_t *values, int max)
+{
+    if (value < 0 || !self->values [value].constant)
+        return -1;
+    const zi_tensor_t *tensor = self->values [value].constant;
+    if (tensor->dtype != ZI_I64 || tensor->ndim != 1 || tensor->dims [0] > max)
+        return -1;
+    memcpy (values, tensor->data, tensor->dims [0] * sizeof (int64_t));
+    return (int) tensor->dims [0];
+}
+
+int
+zi_pass_fold_pad (zi_graph_t *self)
+{
+    int rewrites = 0;
+    for (int index = 0; index < self->n_nodes; index++) {
+        zi_node_t *pad = &self->nodes [index];
+        if (!s_is (pad, "Pad") || pad->n_outputs != 1 || pad->act.kind != ZI_ACT_NONE
+        ||  strcmp (zi_node_attr_string (pad, "mode", "constant"), "constant") != 0
+        ||  zi_node_attr_float (pad, "value", 0) != 0)
+            continue;
+        //  Zeros only: no constant_value input, or a constant 0; no axes
+        if (pad->n_inputs > 2 && pad->inputs [2] >= 0
+        &&  s_scalar (self, pad->inputs [2]) != 0.0f)
+            continue;
+        if ((pad->n_inputs > 3 && pad->inputs [3] >= 0) || pad->inputs [0] < 0)
+            continue;
+        int rank = self->values [pad->inputs [0]].info.ndim;
+        int64_t pads [2 * ZI_MAX_DIMS];
+        int n_pads = zi_node_attr (pad, "pads")?
+            zi_node_attr_ints (pad, "pads", pads, 2 * ZI_MAX_DIMS):
+            s_constant_ints (self, pad->n_inputs > 1? pad->inputs [1]: -1, pads,
+                             2 * ZI_MAX_DIMS);
+        if ((rank != 3 && rank != 4) || n_pads != 2 * rank
+        ||  self->values [pad->inputs [0]].info.dtype != ZI_F32)
+            continue;
+        //  Nothing on the batch and channel axes, nothing cropped
+        bool spatial = pads [0] == 0 && pads [1] == 0 && pads [rank] == 0 && pads [rank + 1] == 0;
+        for (int item = 0; item < n_pads; item++)
+            spatial &= pads [item] >= 0;
+        int reader = zi_graph_sole_consumer (self, pad->outputs [0]);
+        if (!spatial || reader < 0 || !s_is (&self->nodes [reader], "Conv"))
+            continue;
+        zi_node_t *conv = &self->nodes [reader];
+        const char *auto_pad = zi_node_attr_string (conv, "auto_pad", "NOTSET");
+        if (conv->inputs [0] != pad->outputs [0]
+        ||  (strcmp (auto_pad, "NOTSET") != 0 && *auto_pad))
+            continue;
+        //  The Conv's pads (begins, then ends, over the spatial axes) grow
+        //  by the Pad's
+        int n_spatial = rank - 2;
+        int64_t conv_pads [2 * ZI_MAX_DIMS] = {0};
+        int n_conv = zi_node_attr_ints (conv, "pads", conv_pads, 2 * ZI_MAX_DIMS);
+        if (n_conv > 0 && n_conv != 2 * n_spatial)
+            continue;
+        for (int axis = 0; axis < n_spatial; axis++) {
+            conv_pads [axis] += pads [2 + axis];
+            conv_pads [n_spatial + axis] += pads [rank + 2 + axis];
+        }
+        zi_node_set_ints (conv, "pads", 2 * n_spatial, conv_pads);
+        zi_act_t act = conv->act;
+        if (s_retype (conv, "Conv"))
+            return -1;
+        conv->act = act;
+        conv->inputs [0] = pad->inputs [0];
+        s_kill (pad);
         rewrites++;
     }
     return rewrites;

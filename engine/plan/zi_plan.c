@@ -255,6 +255,7 @@ zi_graph_plan_shapes (zi_graph_t *self, const zi_tensor_t *const *input_shapes, 
         //  Each pass may enable the next: hard-swish chains become single
         //  nodes only once constants are folded, and an activation fuses
         //  into a Conv only once BatchNormalization is out of the way
+        zi_pass_fold_pad (self);
         zi_pass_fold_batchnorm (self);
         zi_pass_hard_activations (self);
         zi_pass_fuse_activations (self);
