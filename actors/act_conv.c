@@ -1144,6 +1144,277 @@ s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const floa
     return 0;
 }
 
+//  --------------------------------------------------------------------------
+//  Few output channels (an image network's last layer: 64 channels to 3
+//  on a large image). im2col would write the whole column matrix (K floats
+//  per output pixel) for a product of three rows, and a panel of zi_mm
+//  would be half empty; here the kernel works on the image directly, a
+//  vector of output pixels along a row, for S_FEW_ROWS rows and every
+//  output channel at once (twelve sums in registers for three channels),
+//  each tap one load of the input row and one FMA per output channel. The
+//  input is copied a band of rows at a time into a zero-bordered block,
+//  so the loads need no bounds checks; the row's last vector is stored
+//  masked. Stride 1, dilation 1, one group.
+
+//  Output channels up to this take the direct kernel
+#define S_FEW_MAPS 4
+//  Output rows per band: AVX-512 has 32 registers, AVX2 16
+#define S_FEW_ROWS_AVX512 4
+#define S_FEW_ROWS_AVX2 3
+//  Floats of slack after a band: the last vector of a row may read past
+//  its end (into lanes that are not stored)
+#define S_FEW_SLACK 64
+
+static bool
+s_is_few_maps (const s_geom_t *geom)
+{
+    return geom->out_c <= S_FEW_MAPS && geom->group == 1 && geom->n_spatial == 2
+        && geom->stride_h == 1 && geom->stride_w == 1 && geom->dil_h == 1 && geom->dil_w == 1
+        && geom->k_h * geom->k_w > 1 && geom->out_w >= 16 && geom->out_h >= 4;
+}
+
+typedef struct {
+    const s_geom_t *geom;       //  the convolution
+    zi_exec_t *exec;            //  per thread: the padded band
+    const float *x, *w, *bias;  //  input, weights, bias or NULL
+    const float *sum;           //  fused residual, Y's shape, or NULL
+    const zi_act_t *act;        //  fused activation
+    float *y;                   //  output
+    int64_t rows;               //  output rows per band
+    int64_t bands;              //  bands per image
+    int64_t width;              //  floats per padded row: out_w + k_w - 1
+} s_few_job_t;
+
+//  Input rows [oh0 - pad_t, oh0 - pad_t + band_rows) of every channel of
+//  one image, zero where they fall in the padding
+static void
+s_few_fill (const s_geom_t *geom, const float *x_n, int64_t oh0, int64_t band_rows,
+            int64_t width, float *band)
+{
+    int64_t in_plane = geom->in_h * geom->in_w;
+    int64_t copy = geom->in_w < width - geom->pad_l? geom->in_w: width - geom->pad_l;
+    for (int64_t c = 0; c < geom->in_c; c++)
+        for (int64_t row = 0; row < band_rows; row++) {
+            float *dst = band + (c * band_rows + row) * width;
+            int64_t ih = oh0 + row - geom->pad_t;
+            if (ih < 0 || ih >= geom->in_h || copy <= 0) {
+                memset (dst, 0, width * sizeof (float));
+                continue;
+            }
+            memset (dst, 0, geom->pad_l * sizeof (float));
+            memcpy (dst + geom->pad_l, x_n + c * in_plane + ih * geom->in_w,
+                    copy * sizeof (float));
+            memset (dst + geom->pad_l + copy, 0, (width - geom->pad_l - copy) * sizeof (float));
+        }
+    memset (band + geom->in_c * band_rows * width, 0, S_FEW_SLACK * sizeof (float));
+}
+
+#if defined (ZI_HAVE_AVX512)
+//  One block of sixteen output columns by S_FEW_ROWS_AVX512 rows, for the
+//  first `maps` output channels (a constant where it is inlined, so the
+//  sums stay in registers); y and sum at the block's first pixel
+static ZI_AVX512_INLINE void
+s_few_block_avx512 (const s_geom_t *geom, const float *band, int64_t band_rows, int64_t width,
+                    const float *w, const float *bias, const float *sum, float *y, int maps,
+                    int64_t rows, __mmask16 mask, zi_act_kind_t kind, __m512 alpha,
+                    __m512 beta)
+{
+    __m512 acc [S_FEW_MAPS][S_FEW_ROWS_AVX512];
+    for (int m = 0; m < maps; m++)
+        for (int r = 0; r < S_FEW_ROWS_AVX512; r++)
+            acc [m][r] = _mm512_set1_ps (bias? bias [m]: 0);
+    int64_t taps = geom->k_h * geom->k_w, per_map = geom->in_c * taps;
+    for (int64_t c = 0; c < geom->in_c; c++) {
+        const float *plane = band + c * band_rows * width;
+        const float *w_c = w + c * taps;
+        for (int64_t kh = 0; kh < geom->k_h; kh++)
+            for (int64_t kw = 0; kw < geom->k_w; kw++) {
+                const float *at = plane + kh * width + kw;
+                __m512 v [S_FEW_ROWS_AVX512];
+                for (int r = 0; r < S_FEW_ROWS_AVX512; r++)
+                    v [r] = _mm512_loadu_ps (at + r * width);
+                for (int m = 0; m < maps; m++) {
+                    __m512 tap = _mm512_set1_ps (w_c [m * per_map + kh * geom->k_w + kw]);
+                    for (int r = 0; r < S_FEW_ROWS_AVX512; r++)
+                        acc [m][r] = _mm512_fmadd_ps (tap, v [r], acc [m][r]);
+                }
+            }
+    }
+    int64_t out_plane = geom->out_h * geom->out_w;
+    for (int m = 0; m < maps; m++)
+        for (int r = 0; r < S_FEW_ROWS_AVX512 && r < rows; r++) {
+            int64_t at = m * out_plane + r * geom->out_w;
+            __m512 value = acc [m][r];
+            if (sum)
+                value = _mm512_add_ps (value, _mm512_maskz_loadu_ps (mask, sum + at));
+            _mm512_mask_storeu_ps (y + at, mask, zi_act16_avx512 (value, kind, alpha, beta));
+        }
+}
+
+static ZI_AVX512 void
+s_few_band_avx512 (const s_few_job_t *job, const float *band, int64_t n, int64_t oh0,
+                   int64_t rows)
+{
+    const s_geom_t *geom = job->geom;
+    const zi_act_t *act = job->act;
+    zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
+    __m512 alpha = _mm512_set1_ps (act->alpha), beta = _mm512_set1_ps (act->beta);
+    int64_t band_rows = S_FEW_ROWS_AVX512 + geom->k_h - 1;
+    int64_t at = (n * geom->out_c) * geom->out_h * geom->out_w + oh0 * geom->out_w;
+    for (int64_t ow0 = 0; ow0 < geom->out_w; ow0 += 16) {
+        int64_t left = geom->out_w - ow0;
+        __mmask16 mask = left >= 16? 0xFFFF: (__mmask16) ((1u << left) - 1);
+        const float *sum = job->sum? job->sum + at + ow0: NULL;
+        float *y = job->y + at + ow0;
+        const float *from = band + ow0;
+        switch (geom->out_c) {
+            case 1:
+                s_few_block_avx512 (geom, from, band_rows, job->width, job->w, job->bias, sum,
+                                    y, 1, rows, mask, kind, alpha, beta);
+                break;
+            case 2:
+                s_few_block_avx512 (geom, from, band_rows, job->width, job->w, job->bias, sum,
+                                    y, 2, rows, mask, kind, alpha, beta);
+                break;
+            case 3:
+                s_few_block_avx512 (geom, from, band_rows, job->width, job->w, job->bias, sum,
+                                    y, 3, rows, mask, kind, alpha, beta);
+                break;
+            default:
+                s_few_block_avx512 (geom, from, band_rows, job->width, job->w, job->bias, sum,
+                                    y, 4, rows, mask, kind, alpha, beta);
+                break;
+        }
+    }
+}
+#endif
+
+#if defined (ZI_HAVE_AVX2)
+//  The same with eight columns by S_FEW_ROWS_AVX2 rows
+static ZI_AVX2_INLINE void
+s_few_block_avx2 (const s_geom_t *geom, const float *band, int64_t band_rows, int64_t width,
+                  const float *w, const float *bias, const float *sum, float *y, int maps,
+                  int64_t rows, __m256i mask, zi_act_kind_t kind, __m256 alpha, __m256 beta)
+{
+    __m256 acc [S_FEW_MAPS][S_FEW_ROWS_AVX2];
+    for (int m = 0; m < maps; m++)
+        for (int r = 0; r < S_FEW_ROWS_AVX2; r++)
+            acc [m][r] = _mm256_set1_ps (bias? bias [m]: 0);
+    int64_t taps = geom->k_h * geom->k_w, per_map = geom->in_c * taps;
+    for (int64_t c = 0; c < geom->in_c; c++) {
+        const float *plane = band + c * band_rows * width;
+        const float *w_c = w + c * taps;
+        for (int64_t kh = 0; kh < geom->k_h; kh++)
+            for (int64_t kw = 0; kw < geom->k_w; kw++) {
+                const float *at = plane + kh * width + kw;
+                __m256 v [S_FEW_ROWS_AVX2];
+                for (int r = 0; r < S_FEW_ROWS_AVX2; r++)
+                    v [r] = _mm256_loadu_ps (at + r * width);
+                for (int m = 0; m < maps; m++) {
+                    __m256 tap = _mm256_broadcast_ss (w_c + m * per_map + kh * geom->k_w + kw);
+                    for (int r = 0; r < S_FEW_ROWS_AVX2; r++)
+                        acc [m][r] = _mm256_fmadd_ps (tap, v [r], acc [m][r]);
+                }
+            }
+    }
+    int64_t out_plane = geom->out_h * geom->out_w;
+    for (int m = 0; m < maps; m++)
+        for (int r = 0; r < S_FEW_ROWS_AVX2 && r < rows; r++) {
+            int64_t at = m * out_plane + r * geom->out_w;
+            __m256 value = acc [m][r];
+            if (sum)
+                value = _mm256_add_ps (value, _mm256_maskload_ps (sum + at, mask));
+            _mm256_maskstore_ps (y + at, mask, zi_act8_avx2 (value, kind, alpha, beta));
+        }
+}
+
+static ZI_AVX2 void
+s_few_band_avx2 (const s_few_job_t *job, const float *band, int64_t n, int64_t oh0,
+                 int64_t rows)
+{
+    const s_geom_t *geom = job->geom;
+    const zi_act_t *act = job->act;
+    zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
+    __m256 alpha = _mm256_set1_ps (act->alpha), beta = _mm256_set1_ps (act->beta);
+    int64_t band_rows = S_FEW_ROWS_AVX2 + geom->k_h - 1;
+    int64_t at = (n * geom->out_c) * geom->out_h * geom->out_w + oh0 * geom->out_w;
+    for (int64_t ow0 = 0; ow0 < geom->out_w; ow0 += 8) {
+        int64_t left = geom->out_w - ow0;
+        __m256i mask = zi_tail_mask_avx2 (left < 8? left: 8);
+        const float *sum = job->sum? job->sum + at + ow0: NULL;
+        float *y = job->y + at + ow0;
+        const float *from = band + ow0;
+        switch (geom->out_c) {
+            case 1:
+                s_few_block_avx2 (geom, from, band_rows, job->width, job->w, job->bias, sum,
+                                  y, 1, rows, mask, kind, alpha, beta);
+                break;
+            case 2:
+                s_few_block_avx2 (geom, from, band_rows, job->width, job->w, job->bias, sum,
+                                  y, 2, rows, mask, kind, alpha, beta);
+                break;
+            case 3:
+                s_few_block_avx2 (geom, from, band_rows, job->width, job->w, job->bias, sum,
+                                  y, 3, rows, mask, kind, alpha, beta);
+                break;
+            default:
+                s_few_block_avx2 (geom, from, band_rows, job->width, job->w, job->bias, sum,
+                                  y, 4, rows, mask, kind, alpha, beta);
+                break;
+        }
+    }
+}
+
+//  Bands [first, last), numbered over the batch
+static void
+s_few_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_few_job_t *job = args;
+    const s_geom_t *geom = job->geom;
+    float *band = zi_exec_scratch_of (job->exec, thread, 0, 0);
+    for (int64_t item = first; item < last; item++) {
+        int64_t n = item / job->bands, oh0 = item % job->bands * job->rows;
+        int64_t rows = geom->out_h - oh0 < job->rows? geom->out_h - oh0: job->rows;
+        s_few_fill (geom, job->x + n * geom->in_c * geom->in_h * geom->in_w, oh0,
+                    job->rows + geom->k_h - 1, job->width, band);
+#if defined (ZI_HAVE_AVX512)
+        if (job->rows == S_FEW_ROWS_AVX512) {
+            s_few_band_avx512 (job, band, n, oh0, rows);
+            continue;
+        }
+#endif
+        s_few_band_avx2 (job, band, n, oh0, rows);
+    }
+}
+
+//  The direct kernel over every band of every image, whole bands per
+//  thread; the activations it cannot apply in registers after
+static int
+s_conv_few_maps (const s_geom_t *geom, zi_exec_t *exec, const float *x, const float *w,
+                 const float *bias, const float *sum, const zi_act_t *act, float *y)
+{
+    bool avx512 = zi_use_avx512 ();
+    s_few_job_t job = {
+        .geom = geom, .exec = exec, .x = x, .w = w, .bias = bias, .sum = sum, .act = act,
+        .y = y, .rows = avx512? S_FEW_ROWS_AVX512: S_FEW_ROWS_AVX2,
+        .width = geom->out_w + geom->k_w - 1
+    };
+    job.bands = (geom->out_h + job.rows - 1) / job.rows;
+    size_t bytes = (geom->in_c * (job.rows + geom->k_h - 1) * job.width + S_FEW_SLACK)
+                 * sizeof (float);
+    for (int thread = 0; thread < zi_exec_threads (exec); thread++)
+        if (!zi_exec_scratch_of (exec, thread, 0, bytes))
+            return -1;
+    int64_t macs = job.rows * geom->out_w * geom->out_c * geom->in_c * geom->k_h * geom->k_w;
+    zi_exec_parallel (exec, geom->batch * job.bands, zi_exec_unit (macs), s_few_part, &job);
+    if (!zi_act_inline (act))
+        for (int64_t n = 0; n < geom->batch; n++)
+            zi_act_rows (act, y + n * geom->out_c * geom->out_h * geom->out_w, geom->out_c,
+                         geom->out_h * geom->out_w, geom->out_h * geom->out_w);
+    return 0;
+}
+#endif
+
 //  The weights packed by prepare, if they are this run's weights and the
 //  SIMD kernels are in use; else NULL
 static const float *
@@ -1217,6 +1488,11 @@ s_conv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     if (geom.group == geom.in_c && geom.stride_w <= S_DW_MAX_STRIDE)
         rc = s_conv_depthwise (&geom, exec, x, w, bias, act, y);
     else
+#if defined (ZI_HAVE_AVX2)
+    if (s_is_few_maps (&geom) && zi_use_avx2 ())
+        return s_conv_few_maps (&geom, exec, x, w, bias, sum, &node->act, y);
+    else
+#endif
     if (s_is_pointwise (&geom)) {
         int64_t plane = geom.out_h * geom.out_w;
 #if defined (ZI_HAVE_AVX2)
@@ -1925,6 +2201,16 @@ zi_act_conv_test (zi_test_t *t)
          {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
         {"stem 7x7 s2 pad 3", "Conv", 2, 1, 3, 20, 19, 8, 7, 7, 0, {2, 2}, {0, 0},
          {3, 3, 3, 3}, true, NULL, false, .act = relu},
+        //  Few output channels: the direct kernel, rows and columns with
+        //  tails, every map count, activations in registers and after
+        {"few maps 3x3 16 to 3 pad 1", "Conv", 2, 1, 16, 30, 37, 3, 3, 3, 0, {1, 1}, {1, 1},
+         {1, 1, 1, 1}, true, NULL, true, .act = relu},
+        {"few maps 5x5 4 to 1 asymmetric pads", "Conv", 2, 1, 4, 21, 17, 1, 5, 5, 0, {0, 0},
+         {0, 0}, {2, 1, 0, 3}, true, NULL, false, .act = none},
+        {"few maps 3x3 6 to 4 batch 2 no pad", "Conv", 2, 2, 6, 9, 23, 4, 3, 3, 0, {0, 0},
+         {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"few maps 3x2 5 to 2 width 16 sigmoid", "Conv", 2, 1, 5, 6, 17, 2, 3, 2, 0, {0, 0},
+         {0, 0}, {1, 0, 1, 0}, true, NULL, true, .act = {ZI_ACT_SIGMOID, 0, 0}},
         //  Deeper than S_MM_MAX_DEPTH: sgemm, or zi_mm when OpenBLAS's
         //  kernels are behind the level in use
         {"3x3 s2 1800 deep", "Conv", 2, 1, 200, 9, 8, 13, 3, 3, 0, {2, 2}, {0, 0},

@@ -369,32 +369,6 @@ s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const
 //  to three go through the AVX2 column kernel, which spreads the panel's
 //  rows over a vector instead of wasting fifteen lanes of sixteen.
 
-//  zi_act8_avx2 on sixteen floats, NaN kept the same way
-static ZI_AVX512_INLINE __m512
-s_act16_avx512 (__m512 v, zi_act_kind_t kind, __m512 alpha, __m512 beta)
-{
-    __m512 zero = _mm512_setzero_ps ();
-    __m512 one = _mm512_set1_ps (1.0f);
-    switch (kind) {
-        case ZI_ACT_RELU:
-            return _mm512_max_ps (zero, v);
-        case ZI_ACT_CLIP:
-            return _mm512_min_ps (beta, _mm512_max_ps (alpha, v));
-        case ZI_ACT_LEAKY_RELU:
-            return _mm512_mask_blend_ps (_mm512_cmp_ps_mask (v, zero, _CMP_GE_OQ),
-                                         _mm512_mul_ps (v, alpha), v);
-        case ZI_ACT_HARD_SIGMOID:
-            return _mm512_min_ps (one, _mm512_max_ps (zero, _mm512_fmadd_ps (v, alpha, beta)));
-        case ZI_ACT_HARD_SWISH: {
-            __m512 gate = _mm512_fmadd_ps (v, _mm512_set1_ps (1.0f / 6.0f),
-                                           _mm512_set1_ps (0.5f));
-            return _mm512_mul_ps (v, _mm512_min_ps (one, _mm512_max_ps (zero, gate)));
-        }
-        default:
-            return v;
-    }
-}
-
 //  Sixteen floats at p, or the lanes of mask (the others zero, not read)
 static ZI_AVX512_INLINE __m512
 s_load16 (const float *p, bool masked, __mmask16 mask)
@@ -457,14 +431,14 @@ s_mm_tile_avx512 (const float *panel, const float *x, int64_t depth, int64_t ldx
             if (!narrow)
                 sums [r][1] = _mm512_add_ps (sums [r][1], s_load16 (srow + 16, masked, mask_hi));
         }
-        __m512 lo = s_act16_avx512 (sums [r][0], kind, alpha, beta);
+        __m512 lo = zi_act16_avx512 (sums [r][0], kind, alpha, beta);
         if (masked)
             _mm512_mask_storeu_ps (yrow, mask_lo, lo);
         else
             _mm512_storeu_ps (yrow, lo);
         if (narrow)
             continue;
-        __m512 hi = s_act16_avx512 (sums [r][1], kind, alpha, beta);
+        __m512 hi = zi_act16_avx512 (sums [r][1], kind, alpha, beta);
         if (masked)
             _mm512_mask_storeu_ps (yrow + 16, mask_hi, hi);
         else

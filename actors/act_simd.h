@@ -166,6 +166,34 @@ zi_act8_avx2 (__m256 v, zi_act_kind_t kind, __m256 alpha, __m256 beta)
 }
 #endif
 
+#if defined (ZI_HAVE_AVX512)
+//  zi_act8_avx2 on sixteen floats, NaN kept the same way
+static ZI_AVX512_INLINE __m512
+zi_act16_avx512 (__m512 v, zi_act_kind_t kind, __m512 alpha, __m512 beta)
+{
+    __m512 zero = _mm512_setzero_ps ();
+    __m512 one = _mm512_set1_ps (1.0f);
+    switch (kind) {
+        case ZI_ACT_RELU:
+            return _mm512_max_ps (zero, v);
+        case ZI_ACT_CLIP:
+            return _mm512_min_ps (beta, _mm512_max_ps (alpha, v));
+        case ZI_ACT_LEAKY_RELU:
+            return _mm512_mask_blend_ps (_mm512_cmp_ps_mask (v, zero, _CMP_GE_OQ),
+                                         _mm512_mul_ps (v, alpha), v);
+        case ZI_ACT_HARD_SIGMOID:
+            return _mm512_min_ps (one, _mm512_max_ps (zero, _mm512_fmadd_ps (v, alpha, beta)));
+        case ZI_ACT_HARD_SWISH: {
+            __m512 gate = _mm512_fmadd_ps (v, _mm512_set1_ps (1.0f / 6.0f),
+                                           _mm512_set1_ps (0.5f));
+            return _mm512_mul_ps (v, _mm512_min_ps (one, _mm512_max_ps (zero, gate)));
+        }
+        default:
+            return v;
+    }
+}
+#endif
+
 //  The activation over n floats: the vector forms of the common cases,
 //  the rest (and machines without AVX2) left to zi_act_apply
 void

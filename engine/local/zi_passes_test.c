@@ -83,13 +83,15 @@ zi_passes_test (zi_test_t *t)
 
     //  A residual block: relu (conv (x) + x) is one Conv, same bits as the
     //  Conv, Add and Relu run apart; 1x1 (packed product) and 3x3 (im2col)
-    for (int kernel = 1; kernel <= 3; kernel += 2) {
+    //  and three channels on a wider image (the few-maps kernel)
+    for (int kernel = 1; kernel <= 5; kernel += 2) {
         graph = zi_graph_new ("residual");
-        int64_t block [4] = {1, 8, 9, 10};
+        int64_t maps = kernel == 5? 3: 8;
+        int64_t block [4] = {1, maps, 9, kernel == 5? 21: 10};
         zi_test_graph_io (graph, "x", 4, block, "y");
-        zi_test_graph_constant (graph, "w", zi_test_random (4, (int64_t []) {8, 8, kernel, kernel},
-                                                            11));
-        zi_test_graph_constant (graph, "b", zi_test_random (1, (int64_t []) {8}, 12));
+        zi_test_graph_constant (graph, "w", zi_test_random (4, (int64_t []) {maps, maps, kernel,
+                                                                             kernel}, 11));
+        zi_test_graph_constant (graph, "b", zi_test_random (1, (int64_t []) {maps}, 12));
         conv = zi_test_graph_node (graph, "Conv", "conv", "x,w,b", "c");
         int64_t pad = kernel / 2;
         zi_node_set_ints (conv, "pads", 4, (int64_t []) {pad, pad, pad, pad});
