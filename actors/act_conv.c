@@ -24,9 +24,10 @@
     that gives the same results up to float rounding; the self test runs
     both.
 
-    ConvTranspose multiplies W^T by the input (sgemm) into columns and
-    scatters them into the output (col2im), also a band of input rows at a
-    time.
+    ConvTranspose multiplies W^T by the input (sgemm, or zi_mm on W^T
+    packed at load when OpenBLAS's kernels are older than the CPU's) into
+    columns and scatters them into the output (col2im), also a band of
+    input rows at a time.
 
     A 1-d convolution is run as a 2-d one with a height of 1.
     =========================================================================
@@ -1612,6 +1613,36 @@ s_col2im (const s_geom_t *geom, const float *col, int64_t channels, int64_t ih0,
             }
 }
 
+//  ConvTranspose's product is W_g^T X_g, W_g being [in_g][depth] row-major.
+//  When OpenBLAS's kernels are behind the CPU's (zi_isa_blas_behind), each
+//  group's W_g^T is packed once for zi_mm, the groups one after another;
+//  else sgemm runs it
+static int
+s_deconv_prepare (zi_node_t *node, const zi_tensor_t *const *in)
+{
+    s_conv_t *self = node->params;
+    zi_free (self->packed);
+    self->packed = NULL;
+    self->packed_from = NULL;
+    s_geom_t geom;
+    if (!in [1]->data || s_deconv_geometry (self, in [0], in [1], &geom)
+    ||  !zi_cpu_avx2 () || !zi_isa_blas_behind ())
+        return 0;
+    int64_t in_g = geom.in_c / geom.group;
+    int64_t depth = geom.out_c / geom.group * geom.k_h * geom.k_w;
+    size_t per_group = zi_mm_packed_floats (depth, in_g);
+    self->packed = zi_alloc (per_group * geom.group * sizeof (float));
+    if (!self->packed)
+        return zi_error ("out of memory for packed weights");
+    const float *w = zi_tensor_f32 (in [1]);
+    for (int64_t g = 0; g < geom.group; g++)
+        zi_mm_pack (w + g * in_g * depth, depth, in_g, 1, depth, self->packed + g * per_group);
+    self->packed_from = w;
+    self->packed_maps = depth;
+    self->packed_depth = in_g;
+    return 0;
+}
+
 static int
 s_deconv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
               zi_tensor_t *const *out)
@@ -1636,6 +1667,11 @@ s_deconv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     float *col = zi_exec_scratch (exec, 0, depth * band * geom.in_w * sizeof (float));
     if (!col)
         return -1;
+    const s_conv_t *self = node->params;
+    const float *packed = self->packed && self->packed_from == w && zi_use_avx2 ()
+                       && self->packed_maps == depth && self->packed_depth == in_g?
+                          self->packed: NULL;
+    static const zi_act_t none = {ZI_ACT_NONE, 0, 0};
     for (int64_t n = 0; n < geom.batch; n++)
         for (int64_t g = 0; g < geom.group; g++) {
             const float *x_ng = x + (n * geom.in_c + g * in_g) * in_plane;
@@ -1651,8 +1687,13 @@ s_deconv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
                 int64_t rows = geom.in_h - ih0 < band? geom.in_h - ih0: band;
                 int64_t cols = rows * geom.in_w;
                 //  W_g is [in_g, depth] row-major: its transpose times X_g
-                zi_sgemm (exec, true, false, depth, cols, in_g, 1.0f, w_g, depth,
-                          x_ng + ih0 * geom.in_w, in_plane, 0.0f, col, cols);
+                if (packed)
+                    zi_mm_parallel (exec, packed + g * zi_mm_packed_floats (depth, in_g), depth,
+                                    in_g, cols, x_ng + ih0 * geom.in_w, in_plane, NULL, NULL, 0,
+                                    &none, col, cols);
+                else
+                    zi_sgemm (exec, true, false, depth, cols, in_g, 1.0f, w_g, depth,
+                              x_ng + ih0 * geom.in_w, in_plane, 0.0f, col, cols);
                 s_col2im (&geom, col, out_g, ih0, rows, y_ng);
             }
             zi_act_apply (&node->act, y_ng, (size_t) (out_g * out_plane));
@@ -1673,8 +1714,8 @@ const zi_op_t zi_op_Conv = {
 const zi_op_t zi_op_ConvTranspose = {
     .name = "ConvTranspose", .min_inputs = 2, .max_inputs = 3, .max_outputs = 1,
     .fusable = true,
-    .init = s_conv_init, .infer = s_deconv_infer, .run = s_deconv_run,
-    .destroy = s_conv_destroy
+    .init = s_conv_init, .infer = s_deconv_infer, .prepare = s_deconv_prepare,
+    .run = s_deconv_run, .destroy = s_conv_destroy
 };
 
 
@@ -2253,6 +2294,9 @@ zi_act_conv_test (zi_test_t *t)
          {1, 1}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_LEAKY_RELU, 0.2f, 0}},
         {"col2im in bands", "ConvTranspose", 2, 1, 2, 48, 48, 64, 3, 3, 0,
          {1, 1}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = none},
+        //  A generator's upsampling: W^T of 13 x 4 x 4 rows, 40 deep
+        {"4x4 stride 2 40 to 13 channels", "ConvTranspose", 2, 2, 40, 7, 9, 13, 4, 4, 0,
+         {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
     };
     //  Every case at every instruction set the CPU has, from the widest
     //  kernels down to the portable ones

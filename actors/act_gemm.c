@@ -1,5 +1,5 @@
 /*  =========================================================================
-    act_gemm - matrix products (ONNX Gemm, MatMul) through OpenBLAS sgemm
+    act_gemm - matrix products (ONNX Gemm, MatMul)
 
     Gemm: Y = alpha * A' * B' + beta * C, with C broadcast to [M, N]. The
     broadcast C (times beta) is written into Y first and sgemm accumulates
@@ -13,7 +13,8 @@
     MatMul follows numpy: 1-d operands get a 1 put in front (A) or behind
     (B) and dropped from the result, and the batch axes broadcast. When B
     has no batch (the usual [batch, seq, K] x [K, N] of a linear layer),
-    A's batch axes fold into M and the whole product is one sgemm;
+    A's batch axes fold into M and the whole product is one sgemm, or,
+    when B is constant, one zi_mm on B packed at load as for Gemm;
     otherwise there is one sgemm per output matrix.
 
     Both apply the fused activation to their output.
@@ -179,15 +180,20 @@ s_gemm_prepare (zi_node_t *node, const zi_tensor_t *const *in)
     return 0;
 }
 
-//  Y = act (A' B' + C) for M rows through zi_mm on the packed B'^T:
-//  Y^T [N][M] = W [N][K] A'^T [K][M], A transposed first unless stored so
+//  Y [M][N] = act (A' W^T + bias) for M rows through zi_mm on W [N][K]
+//  packed: Y^T [N][M] = W A'^T, A transposed first unless stored so (one
+//  row needs neither: it is a matrix-vector product)
 static int
-s_gemm_packed (const s_gemm_t *self, zi_exec_t *exec, const float *a,
-               const s_gemm_size_t *size, const zi_act_t *act, float *y)
+s_packed_rows (zi_exec_t *exec, const float *packed, const float *bias, const float *a,
+               bool a_transposed, int64_t m, int64_t k, int64_t n, const zi_act_t *act,
+               float *y)
 {
-    int64_t m = size->m, k = size->k, n = size->n;
+    if (m == 1) {
+        zi_mm_parallel (exec, packed, n, k, 1, a, 1, bias, NULL, 0, act, y, 1);
+        return 0;
+    }
     const float *a_t = a;
-    if (!self->trans_a) {
+    if (!a_transposed) {
         float *scratch = zi_exec_scratch (exec, 0, m * k * sizeof (float));
         if (!scratch)
             return -1;
@@ -199,7 +205,7 @@ s_gemm_packed (const s_gemm_t *self, zi_exec_t *exec, const float *a,
     float *y_t = zi_exec_scratch (exec, 1, n * m * sizeof (float));
     if (!y_t)
         return -1;
-    zi_mm_parallel (exec, self->packed, n, k, m, a_t, m, self->bias, NULL, 0, act, y_t, m);
+    zi_mm_parallel (exec, packed, n, k, m, a_t, m, bias, NULL, 0, act, y_t, m);
     for (int64_t row = 0; row < m; row++)
         for (int64_t col = 0; col < n; col++)
             y [row * n + col] = y_t [col * m + row];
@@ -227,12 +233,8 @@ s_gemm_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     if (self->packed && zi_use_avx2 () && (size.m > 1 || zi_isa_blas_behind ())
     &&  self->packed_from == zi_tensor_f32 (in [1]) && self->bias_from == c_data
     &&  self->packed_k == size.k && self->packed_n == size.n) {
-        if (size.m == 1) {
-            zi_mm_parallel (exec, self->packed, size.n, size.k, 1, zi_tensor_f32 (in [0]), 1,
-                            self->bias, NULL, 0, &node->act, y, 1);
-            return 0;
-        }
-        return s_gemm_packed (self, exec, zi_tensor_f32 (in [0]), &size, &node->act, y);
+        return s_packed_rows (exec, self->packed, self->bias, zi_tensor_f32 (in [0]),
+                              self->trans_a, size.m, size.k, size.n, &node->act, y);
     }
 
     float beta = 0;
@@ -370,10 +372,58 @@ s_matmul_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *cons
     return 0;
 }
 
+//  A constant B of one matrix (a linear layer), packed at load as for Gemm
+typedef struct {
+    float *packed;              //  B^T packed by prepare, or NULL
+    const float *packed_from;   //  the B it was packed from
+    int64_t packed_k, packed_n; //  B's sizes then
+} s_matmul_t;
+
+static int
+s_matmul_init (zi_node_t *node)
+{
+    node->params = calloc (1, sizeof (s_matmul_t));
+    return node->params? 0: zi_error ("out of memory");
+}
+
+static void
+s_matmul_destroy (zi_node_t *node)
+{
+    s_matmul_t *self = node->params;
+    if (self)
+        zi_free (self->packed);
+    free (self);
+    node->params = NULL;
+}
+
+static int
+s_matmul_prepare (zi_node_t *node, const zi_tensor_t *const *in)
+{
+    s_matmul_t *self = node->params;
+    zi_free (self->packed);
+    self->packed = NULL;
+    self->packed_from = NULL;
+    s_matmul_size_t size = {0};
+    if (!zi_cpu_avx2 () || !in [1]->data || in [1]->ndim < 2
+    ||  s_matmul_size (in [0], in [1], &size) || size.b_batches != 1 || size.k == 0
+    ||  size.n == 0)
+        return 0;
+    self->packed = zi_alloc (zi_mm_packed_floats (size.n, size.k) * sizeof (float));
+    if (!self->packed)
+        return zi_error ("out of memory for packed weights");
+    //  Row n of the packed matrix is column n of B
+    zi_mm_pack (zi_tensor_f32 (in [1]), size.n, size.k, 1, size.n, self->packed);
+    self->packed_from = zi_tensor_f32 (in [1]);
+    self->packed_k = size.k;
+    self->packed_n = size.n;
+    return 0;
+}
+
 static int
 s_matmul_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
               zi_tensor_t *const *out)
 {
+    const s_matmul_t *self = node->params;
     s_matmul_size_t size = {0};
     if (s_matmul_size (in [0], in [1], &size))
         return -1;
@@ -389,6 +439,14 @@ s_matmul_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
         zi_act_apply (&node->act, y, (size_t) (size.batches * y_matrix));
         return 0;
     }
+    //  The stacked rows on B packed at load, as Gemm runs them: a single
+    //  row only when OpenBLAS's sgemv is behind the CPU
+    int64_t rows = size.batches * size.m;
+    if (self && self->packed && zi_use_avx2 () && size.b_batches == 1
+    &&  self->packed_from == b && self->packed_k == size.k && self->packed_n == size.n
+    &&  (rows > 1 || zi_isa_blas_behind ()))
+        return s_packed_rows (exec, self->packed, NULL, a, false, rows, size.k, size.n,
+                              &node->act, y);
     if (size.b_batches == 1 && size.batches * size.m <= INT32_MAX) {
         //  Every output matrix uses the one B and A's matrices lie one
         //  after the other, so they stack into one tall A
@@ -432,7 +490,8 @@ const zi_op_t zi_op_Gemm = {
 
 const zi_op_t zi_op_MatMul = {
     .name = "MatMul", .min_inputs = 2, .max_inputs = 2, .max_outputs = 1, .fusable = true,
-    .infer = s_matmul_infer, .run = s_matmul_run
+    .init = s_matmul_init, .infer = s_matmul_infer, .prepare = s_matmul_prepare,
+    .run = s_matmul_run, .destroy = s_matmul_destroy
 };
 
 
@@ -587,9 +646,11 @@ s_matmul_reference (const zi_tensor_t *a, const zi_tensor_t *b, const zi_act_t *
 }
 
 static void
-s_matmul_case (zi_test_t *t, const char *label, int a_ndim, const int64_t *a_dims,
+s_matmul_case (zi_test_t *t, int level, const char *name, int a_ndim, const int64_t *a_dims,
                int b_ndim, const int64_t *b_dims, zi_act_t act, uint32_t seed)
 {
+    char label [160];
+    snprintf (label, sizeof label, "%s, %s", name, zi_isa_name ((zi_isa_t) level));
     zi_tensor_t *inputs [2] = {
         zi_test_random (a_ndim, a_dims, seed),
         zi_test_random (b_ndim, b_dims, seed + 1)
@@ -610,7 +671,7 @@ s_matmul_case (zi_test_t *t, const char *label, int a_ndim, const int64_t *a_dim
         ZI_CHECK (t, shape_ok, "MatMul %s: shape %s, want %s", label,
                   zi_shape_str (output->ndim, output->dims, got, sizeof got),
                   zi_shape_str (ndim, dims, want, sizeof want));
-        char what [128];
+        char what [192];
         snprintf (what, sizeof what, "MatMul %s", label);
         if (shape_ok)
             ZI_CHECK_CLOSE (t, what, output->data, expect, zi_tensor_count (output),
@@ -692,29 +753,42 @@ zi_act_gemm_test (zi_test_t *t)
     }
     zi_isa_set_cap (ZI_ISA_DEFAULT);
 
-    s_matmul_case (t, "2-d x 2-d", S_DIMS (3, 4), S_DIMS (4, 5), none, 1);
-    s_matmul_case (t, "1-d x 2-d", S_DIMS (4), S_DIMS (4, 5), none, 2);
-    s_matmul_case (t, "2-d x 1-d", S_DIMS (3, 4), S_DIMS (4), none, 3);
-    s_matmul_case (t, "1-d x 1-d", S_DIMS (4), S_DIMS (4), none, 4);
-    s_matmul_case (t, "batched x 2-d (folded)", S_DIMS (2, 3, 4), S_DIMS (4, 5), none, 5);
-    s_matmul_case (t, "4-d x 2-d (folded)", S_DIMS (2, 3, 2, 4), S_DIMS (4, 5), none, 6);
-    s_matmul_case (t, "batched x 1-d", S_DIMS (2, 3, 4), S_DIMS (4), none, 7);
-    s_matmul_case (t, "1-d x batched", S_DIMS (4), S_DIMS (2, 4, 5), none, 8);
-    s_matmul_case (t, "2-d x batched", S_DIMS (3, 4), S_DIMS (2, 4, 5), none, 9);
-    s_matmul_case (t, "batched x batched", S_DIMS (2, 3, 4), S_DIMS (2, 4, 5), none, 10);
-    s_matmul_case (t, "broadcast [2,1,3,4] x [5,4,6]", S_DIMS (2, 1, 3, 4),
-                   S_DIMS (5, 4, 6), none, 11);
-    s_matmul_case (t, "broadcast [1,3,2,4] x [2,1,4,3]", S_DIMS (1, 3, 2, 4),
-                   S_DIMS (2, 1, 4, 3), none, 12);
-    s_matmul_case (t, "B batch of ones", S_DIMS (3, 4), S_DIMS (1, 1, 4, 5), none, 13);
-    s_matmul_case (t, "K 0 gives zeros", S_DIMS (3, 0), S_DIMS (0, 4), none, 14);
-    s_matmul_case (t, "empty batch", S_DIMS (0, 3, 4), S_DIMS (4, 5), none, 15);
-    s_matmul_case (t, "larger 37x53 x 53x41", S_DIMS (37, 53), S_DIMS (53, 41), none, 16);
-    s_matmul_case (t, "relu folded", S_DIMS (2, 3, 4), S_DIMS (4, 5), relu, 17);
-    s_matmul_case (t, "leaky relu batched", S_DIMS (2, 1, 3, 4), S_DIMS (3, 4, 2),
-                   ((zi_act_t) {ZI_ACT_LEAKY_RELU, 0.1f, 0}), 18);
-    s_matmul_case (t, "hard swish 1-d", S_DIMS (6), S_DIMS (6, 3),
-                   ((zi_act_t) {ZI_ACT_HARD_SWISH, 0, 0}), 19);
+    //  MatMul at every level: B is constant here, so the products with one
+    //  B run on it packed (rows stacked), the others through sgemm
+    for (int level = ZI_ISA_AVX512; level >= ZI_ISA_PORTABLE; level--) {
+        if (!zi_test_isa (t, (zi_isa_t) level))
+            continue;
+        s_matmul_case (t, level, "2-d x 2-d", S_DIMS (3, 4), S_DIMS (4, 5), none, 1);
+        s_matmul_case (t, level, "1-d x 2-d", S_DIMS (4), S_DIMS (4, 5), none, 2);
+        s_matmul_case (t, level, "2-d x 1-d", S_DIMS (3, 4), S_DIMS (4), none, 3);
+        s_matmul_case (t, level, "1-d x 1-d", S_DIMS (4), S_DIMS (4), none, 4);
+        s_matmul_case (t, level, "batched x 2-d (folded)",
+                       S_DIMS (2, 3, 4), S_DIMS (4, 5), none, 5);
+        s_matmul_case (t, level, "4-d x 2-d (folded)", S_DIMS (2, 3, 2, 4), S_DIMS (4, 5), none, 6);
+        s_matmul_case (t, level, "batched x 1-d", S_DIMS (2, 3, 4), S_DIMS (4), none, 7);
+        s_matmul_case (t, level, "1-d x batched", S_DIMS (4), S_DIMS (2, 4, 5), none, 8);
+        s_matmul_case (t, level, "2-d x batched", S_DIMS (3, 4), S_DIMS (2, 4, 5), none, 9);
+        s_matmul_case (t, level, "batched x batched", S_DIMS (2, 3, 4), S_DIMS (2, 4, 5), none, 10);
+        s_matmul_case (t, level, "broadcast [2,1,3,4] x [5,4,6]", S_DIMS (2, 1, 3, 4),
+                       S_DIMS (5, 4, 6), none, 11);
+        s_matmul_case (t, level, "broadcast [1,3,2,4] x [2,1,4,3]", S_DIMS (1, 3, 2, 4),
+                       S_DIMS (2, 1, 4, 3), none, 12);
+        s_matmul_case (t, level, "B batch of ones", S_DIMS (3, 4), S_DIMS (1, 1, 4, 5), none, 13);
+        s_matmul_case (t, level, "K 0 gives zeros", S_DIMS (3, 0), S_DIMS (0, 4), none, 14);
+        s_matmul_case (t, level, "empty batch", S_DIMS (0, 3, 4), S_DIMS (4, 5), none, 15);
+        s_matmul_case (t, level, "larger 37x53 x 53x41",
+                       S_DIMS (37, 53), S_DIMS (53, 41), none, 16);
+        s_matmul_case (t, level, "relu folded", S_DIMS (2, 3, 4), S_DIMS (4, 5), relu, 17);
+        s_matmul_case (t, level, "leaky relu batched", S_DIMS (2, 1, 3, 4), S_DIMS (3, 4, 2),
+                       ((zi_act_t) {ZI_ACT_LEAKY_RELU, 0.1f, 0}), 18);
+        s_matmul_case (t, level, "hard swish 1-d", S_DIMS (6), S_DIMS (6, 3),
+                       ((zi_act_t) {ZI_ACT_HARD_SWISH, 0, 0}), 19);
+        s_matmul_case (t, level, "linear layer [3, 40, 70] x [70, 37]", S_DIMS (3, 40, 70),
+                       S_DIMS (70, 37), relu, 20);
+        s_matmul_case (t, level, "one row [1, 300] x [300, 50]", S_DIMS (1, 300),
+                       S_DIMS (300, 50), none, 21);
+    }
+    zi_isa_set_cap (ZI_ISA_DEFAULT);
 
     //  Errors
     zi_tensor_t *inputs [3];
