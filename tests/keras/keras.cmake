@@ -27,10 +27,10 @@ set_tests_properties (keras_bad PROPERTIES TIMEOUT 120)
 
 #  A .keras model split over 3 processes by its Keras layer names answers
 #  bit for bit as zinfer run does (tests/keras/keras_split_test.py; 20
-#  ports from +5850, after topology_split's 40 from +5800 and before the
-#  benchmarks at +6000)
-math (EXPR ZI_KERAS_SPLIT_PORT_BASE "${ZI_TEST_PORT_BASE} + 5850")
+#  ports from +5980: after topology_split's from +5800, the terminal test's
+#  60 from +5850 and the Prometheus test's from +5920)
+math (EXPR ZI_KERAS_SPLIT_PORT_BASE "${ZI_TEST_PORT_BASE} + 5980")
 add_test (NAME keras_split
-          COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/keras/keras_split_test.py
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/keras/keras_split_test.py
                   --zinfer $<TARGET_FILE:zinfer> --port-base ${ZI_KERAS_SPLIT_PORT_BASE})
 set_tests_properties (keras_split PROPERTIES TIMEOUT 300)

@@ -15,17 +15,16 @@ and checks that one request's answer is bit for bit the one
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import write_keras_files  # noqa: E402
+from split_test import Up  # noqa: E402
 
 
 def layer(class_name, name, inbound, **config):
@@ -97,41 +96,6 @@ def weights():
             "dw": [("depthwise_kernel", normal(3, 3, 8, 1))], "dw_bn": batchnorm(8),
             "project": [("kernel", normal(1, 1, 8, 8)), ("bias", normal(8))],
             "logits": [("kernel", normal(8, 10)), ("bias", normal(10))]}
-
-
-class Up:
-    """`zinfer up` in the background, in a session of its own"""
-
-    def __init__(self, zinfer, topology, base_port, timeout=120):
-        self.process = subprocess.Popen(
-            [zinfer, "up", topology, "--base-port", str(base_port)], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, start_new_session=True)
-        self.stderr = []
-        threading.Thread(target=self._drain, args=(self.process.stderr, self.stderr),
-                         daemon=True).start()
-        self.ready = False
-        deadline = time.time() + timeout
-        for line in self.process.stdout:
-            if "clients connect to" in line:
-                self.ready = True
-                break
-            if time.time() > deadline:
-                break
-        threading.Thread(target=self._drain, args=(self.process.stdout, []), daemon=True).start()
-
-    @staticmethod
-    def _drain(stream, lines):
-        for line in stream:
-            lines.append(line)
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
 
 
 def run(args):
