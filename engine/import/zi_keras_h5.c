@@ -294,7 +294,10 @@ s_read_dataset (hid_t file, const char *path)
                       (long long) count, item_size, (unsigned long long) stored);
         else {
             tensor = zi_tensor_new (ZI_F32, ndim, dims);
-            assert (tensor);
+            if (!tensor)
+                zi_error ("dataset '%s': no memory for %lld float32 values", path,
+                          (long long) count);
+            else
             if (count && H5Dread (set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
                                   tensor->data) < 0) {
                 char reason [200];

@@ -741,6 +741,9 @@ s_flush (zi_gateway_t *self)
     if (*problem) {
         for (int member = 0; member < n_members; member++)
             s_fail_admitted (self, self->open [member].id, problem);
+        //  The stacked copies are ours when there are several members
+        for (int input = 0; n_members > 1 && input < n_inputs; input++)
+            zi_tensor_destroy (&stacked [input]);
     }
     else
     if (n_members == 1) {
