@@ -8,15 +8,8 @@ target_link_libraries (zi_bench_transport zinfer_core)
 add_executable (zi_bench_floor bench/zi_bench_floor.c)
 target_link_libraries (zi_bench_floor PkgConfig::ZMQ)
 
-#  The smoke tests' ports follow the test port base, so that two build
-#  trees testing at once stay apart: 3000 ports below it (24000 to 26999
-#  for the default 27000), or above the other tests' 6000 when the base is
-#  too low for that
-if (ZI_TEST_PORT_BASE GREATER 4000)
-    math (EXPR ZI_BENCH_PORT_BASE "${ZI_TEST_PORT_BASE} - 3000")
-else ()
-    math (EXPR ZI_BENCH_PORT_BASE "${ZI_TEST_PORT_BASE} + 6000")
-endif ()
+#  The smoke tests' ports: the 3000 below the test port base
+#  (tests/ports.cmake)
 math (EXPR ZI_BENCH_SPLIT_PORT "${ZI_BENCH_PORT_BASE} + 0")          # 1000 ports
 math (EXPR ZI_BENCH_PIPELINE_PORT "${ZI_BENCH_PORT_BASE} + 1000")    # 1000 ports
 math (EXPR ZI_BENCH_MONITOR_PORT "${ZI_BENCH_PORT_BASE} + 1600")     # 300 ports

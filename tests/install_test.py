@@ -24,7 +24,7 @@ Everything it starts is stopped, everything it writes is removed. Parts
 whose tools are missing are skipped with a message; the test exits 77 only
 if it could check nothing else.
 
-    /usr/bin/python3 tests/install_test.py --build build --source . --port-base 30600
+    /usr/bin/python3 tests/install_test.py --build build --source . --port-base 28200
 """
 
 import argparse
@@ -293,7 +293,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build", required=True, help="the build tree to install")
     parser.add_argument("--source", required=True, help="the source tree")
-    parser.add_argument("--port-base", type=int, default=30600)
+    parser.add_argument("--port-base", type=int, default=28200)
     parser.add_argument("--sanitized", action="store_true",
                         help="the build tree uses a sanitizer: skip")
     args = parser.parse_args()

@@ -6,9 +6,9 @@ and one request's answer bit for bit the one `zinfer run --threads 1`
 gives.
 
     /usr/bin/python3 tests/split_test.py --zinfer build/zinfer --models build/models \
-        --port-base 32000
+        --port-base 30300
 
-Uses ports from --port-base to --port-base + 40.
+Uses ports from --port-base to --port-base + 100 (tests/ports.cmake).
 """
 
 import argparse
@@ -69,7 +69,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zinfer", required=True)
     parser.add_argument("--models", required=True)
-    parser.add_argument("--port-base", type=int, default=32000)
+    parser.add_argument("--port-base", type=int, default=30300)
     options = parser.parse_args()
     zinfer = os.path.abspath(options.zinfer)
     model = os.path.join(options.models, MODEL + ".onnx")

@@ -6,7 +6,7 @@ in, with keys that sort and filter and `q` that quits. Each command runs in
 a pseudo-terminal of a known size (python pty), and once with stderr piped.
 
     /usr/bin/python3 tests/terminal_test.py --zinfer build/zinfer \
-        --models build/models --port-base 27000
+        --models build/models --port-base 30400
 """
 
 import argparse
@@ -26,7 +26,6 @@ import time
 
 import numpy as np
 
-PORT_OFFSET = 5850          # after split_test.py (+5800, 40 ports); 60 ports
 failures = 0
 
 
@@ -183,6 +182,10 @@ def top_cases(args, folder, port):
         for line in up.stdout:
             if "clients connect to" in line:
                 break
+        else:
+            up.wait(timeout=30)
+            check(False, f"up starts the topology for top: {up.stderr.read().strip()[:300]!r}")
+            return
         rows, cols = 12, 60
         terminal = Terminal([zinfer, "top", path], rows=rows, cols=cols)
         try:
@@ -191,7 +194,10 @@ def top_cases(args, folder, port):
             lines = last_screen(terminal.output)
             check(0 < len(lines) <= rows and all(len(line) <= cols for line in lines),
                   f"top fits a {rows} x {cols} terminal: {len(lines)} lines, the longest "
-                  f"{max(map(len, lines)) if lines else 0} characters")
+                  f"{max(map(len, lines)) if lines else 0} characters"
+                  + ("" if lines else f"; top wrote {terminal.output[-300:]!r}"))
+            if not lines:
+                return
             check(lines and lines[0].startswith("zinfer top:")
                   and lines[1].lstrip().startswith("process p0")
                   and any(line.startswith("ACTOR") for line in lines)
@@ -242,12 +248,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zinfer", required=True)
     parser.add_argument("--models", required=True)
-    parser.add_argument("--port-base", type=int, default=27000)
+    parser.add_argument("--port-base", type=int, default=30400)
     args = parser.parse_args()
     args.zinfer = os.path.abspath(args.zinfer)
     args.models = os.path.abspath(args.models)
     faulthandler.dump_traceback_later(540, exit=True)
-    port = args.port_base + PORT_OFFSET
+    port = args.port_base
     with tempfile.TemporaryDirectory(prefix="zinfer-terminal-") as folder:
         cores_cases(args, folder, port)
         top_cases(args, folder, port + 40)

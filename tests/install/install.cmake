@@ -1,11 +1,8 @@
 #  zinfer as its users get it (tests/install_test.py): cmake --install into
 #  a fresh prefix, C programs built with pkg-config (shared and static) and
 #  with find_package, the exported symbols, the Python package, the .deb.
-#  Its topology takes ports from +3600, clear of topotest.py (+0), the CURVE
-#  test (+3000), the hostile tests (+4000) and the local users (+4800).
 #  A sanitizer build's libraries need the sanitizer's runtime linked first,
 #  which a user's program does not do: there the test says so and skips
-math (EXPR ZI_INSTALL_PORT_BASE "${ZI_TEST_PORT_BASE} + 3600")
 set (ZI_INSTALL_SANITIZED)
 if (ZI_SANITIZE OR ZI_TSAN)
     set (ZI_INSTALL_SANITIZED --sanitized)

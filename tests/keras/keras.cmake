@@ -26,10 +26,7 @@ add_test (NAME keras_bad
 set_tests_properties (keras_bad PROPERTIES TIMEOUT 120)
 
 #  A .keras model split over 3 processes by its Keras layer names answers
-#  bit for bit as zinfer run does (tests/keras/keras_split_test.py; 20
-#  ports from +5980: after topology_split's from +5800, the terminal test's
-#  60 from +5850 and the Prometheus test's from +5920)
-math (EXPR ZI_KERAS_SPLIT_PORT_BASE "${ZI_TEST_PORT_BASE} + 5980")
+#  bit for bit as zinfer run does (tests/keras/keras_split_test.py)
 add_test (NAME keras_split
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/keras/keras_split_test.py
                   --zinfer $<TARGET_FILE:zinfer> --port-base ${ZI_KERAS_SPLIT_PORT_BASE})

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A Keras model split over 3 processes by its Keras layer names.
 
-    keras_split_test.py --zinfer build/zinfer --port-base 32000
+    keras_split_test.py --zinfer build/zinfer --port-base 30600
 
 Writes a small MobileNetV3-style model (Conv2D, BatchNormalization, a
 hard-swish as TFOpLambda layers, DepthwiseConv2D, ReLU, a residual Add,
@@ -105,7 +105,7 @@ def run(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zinfer", required=True)
-    parser.add_argument("--port-base", type=int, default=32000)
+    parser.add_argument("--port-base", type=int, default=30600)
     options = parser.parse_args()
     zinfer = os.path.abspath(options.zinfer)
     failures = 0

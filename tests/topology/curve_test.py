@@ -10,7 +10,7 @@ monitor query, and a rogue listener that takes over a stopped host's port
 Exposed or mismatched secret key files are refused before anything starts.
 
     /usr/bin/python3 tests/topology/curve_test.py --zinfer build/zinfer \
-        --models build/models --port-base 27000
+        --models build/models --port-base 27800
 """
 
 import argparse
@@ -31,7 +31,6 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
 import zinfer_client  # noqa: E402
 from zinfer_harness import HarnessError, Topology, node_names, ranges  # noqa: E402
 
-PORT_OFFSET = 3000          # after topotest.py's cases (100 ports each)
 MODEL = "mobilenet_v3_small_op17"
 
 
@@ -107,7 +106,7 @@ def silent(socket, seconds):
 
 
 def test(args, folder):
-    zinfer, port = args.zinfer, args.port_base + PORT_OFFSET
+    zinfer, port = args.zinfer, args.port_base
     keys = os.path.join(folder, "keys")
     os.mkdir(keys)
     for name in ("a", "b", "client", "rogue"):
@@ -281,7 +280,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zinfer", required=True)
     parser.add_argument("--models", required=True)
-    parser.add_argument("--port-base", type=int, default=27000)
+    parser.add_argument("--port-base", type=int, default=27800)
     args = parser.parse_args()
     # A case that hangs prints where every thread stands before ctest's
     # timeout kills it silently

@@ -30,7 +30,7 @@ user could plant without disturbing anyone else's runs, and checks:
                    worker dies too and its ports are free
 
     /usr/bin/python3 tests/topology/local_users_test.py --zinfer build/zinfer \\
-        --models build/models [--port-base 23000] [--case NAME]
+        --models build/models [--port-base 29300] [--case NAME]
 
 Exits 77 (skipped) when it cannot hand a folder to another uid (not root)
 and every other case passed.
@@ -505,7 +505,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zinfer", required=True)
     parser.add_argument("--models", required=True)
-    parser.add_argument("--port-base", type=int, default=23000,
+    parser.add_argument("--port-base", type=int, default=29300,
                         help="case i uses ports from BASE + 80 * i")
     parser.add_argument("--case", choices=list(CASES), action="append")
     args = parser.parse_args()

@@ -6,7 +6,7 @@ the gateway's and the actors' series with the requests sent. Exits 77
 (skipped) where the prometheus command is not installed.
 
     /usr/bin/python3 tests/topology/prometheus_test.py --zinfer build/zinfer \
-        --models build/models --port-base 27000
+        --models build/models --port-base 30500
 """
 
 import argparse
@@ -30,7 +30,6 @@ import zinfer_client  # noqa: E402
 from zinfer_harness import Topology, node_names, range_placement, ranges, \
     write_topology  # noqa: E402
 
-PORT_OFFSET = 5920          # after terminal_test.py (+5850); 40 ports
 failures = 0
 
 
@@ -66,7 +65,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zinfer", required=True)
     parser.add_argument("--models", required=True)
-    parser.add_argument("--port-base", type=int, default=27000)
+    parser.add_argument("--port-base", type=int, default=30500)
     args = parser.parse_args()
     prometheus = shutil.which("prometheus")
     if not prometheus:
@@ -75,7 +74,7 @@ def main():
     faulthandler.dump_traceback_later(540, exit=True)
     zinfer = os.path.abspath(args.zinfer)
     models = os.path.abspath(args.models)
-    port = args.port_base + PORT_OFFSET
+    port = args.port_base
     metrics_port, prometheus_port = port + 30, port + 35
     with tempfile.TemporaryDirectory(prefix="zinfer-prometheus-") as folder:
         model = os.path.join(models, "tiny_cnn_op17.onnx")

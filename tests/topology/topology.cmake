@@ -1,12 +1,12 @@
 #  Distributed tests: real topologies started with `zinfer up` on
 #  127.0.0.1, each case on its own ports (see topotest.py)
 
-#  A second build tree testing at the same time needs other ports
-set (ZI_TEST_PORT_BASE 27000 CACHE STRING "first port of the distributed tests")
+#  Ports: tests/ports.cmake
 
 #  One ctest entry PREFIX_CASE per case a script lists (--list), each case
-#  on ports from PORT_BASE + 100 * its index
-function (zi_add_case_tests script prefix port_base)
+#  on ports from PORT_BASE + 100 * its index; more than MAX_CASES would
+#  run into the next test's ports
+function (zi_add_case_tests script prefix port_base max_cases)
     execute_process (
         COMMAND ${ZI_PYTHON} ${script} --list
         OUTPUT_VARIABLE cases
@@ -17,6 +17,11 @@ function (zi_add_case_tests script prefix port_base)
     endif ()
     string (REPLACE "\n" ";" cases "${cases}")
     list (FILTER cases EXCLUDE REGEX "^$")
+    list (LENGTH cases count)
+    if (count GREATER max_cases)
+        message (FATAL_ERROR "${script} lists ${count} cases, but tests/ports.cmake gives it "
+                 "ports for ${max_cases}")
+    endif ()
     foreach (case ${cases})
         add_test (NAME ${prefix}_${case}
                   COMMAND ${ZI_PYTHON} ${script} --zinfer $<TARGET_FILE:zinfer>
@@ -25,7 +30,8 @@ function (zi_add_case_tests script prefix port_base)
     endforeach ()
 endfunction ()
 
-zi_add_case_tests (${CMAKE_SOURCE_DIR}/tests/topology/topotest.py topology ${ZI_TEST_PORT_BASE})
+zi_add_case_tests (${CMAKE_SOURCE_DIR}/tests/topology/topotest.py topology
+                   ${ZI_TOPOTEST_PORT_BASE} ${ZI_TOPOTEST_MAX_CASES})
 
 #  Bad input to the command line: one clear error line each, never a crash
 add_test (NAME cli_errors COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/cli_errors.py
@@ -47,7 +53,7 @@ set_tests_properties (topology_multi_host_netns PROPERTIES
 add_test (NAME topology_curve
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/topology/curve_test.py
                   --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR}
-                  --port-base ${ZI_TEST_PORT_BASE})
+                  --port-base ${ZI_CURVE_PORT_BASE})
 set_tests_properties (topology_curve PROPERTIES FIXTURES_REQUIRED models TIMEOUT 600)
 
 #  A local session's shared buffers (nested Concat elision, lifetimes)
@@ -65,9 +71,6 @@ set_tests_properties (session_chain_scale PROPERTIES TIMEOUT 300)
 #  Other local users and a launcher's own files and workers: a runtime
 #  folder planted, opened or symlinked, unsafe names, stale sockets, a
 #  second launcher, hung and orphaned workers (tests/topology/local_users_test.py)
-#  (after topotest.py at +0, curve_test.py at +3000 and the hostile tests at
-#  +4000; 80 ports per case, 12 cases)
-math (EXPR ZI_LOCAL_USERS_PORT_BASE "${ZI_TEST_PORT_BASE} + 4800")
 add_test (NAME topology_local_users
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/topology/local_users_test.py
                   --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR}
@@ -78,17 +81,13 @@ set_tests_properties (topology_local_users PROPERTIES
 #  Clients and peers that break the rules: a gateway restarted under
 #  requests of its earlier epoch, a client that never reads, resend floods,
 #  oversized frames (tests/topology/hostile_clients_test.py)
-math (EXPR ZI_HOSTILE_PORT_BASE "${ZI_TEST_PORT_BASE} + 4000")
 zi_add_case_tests (${CMAKE_SOURCE_DIR}/tests/topology/hostile_clients_test.py hostile
-                   ${ZI_HOSTILE_PORT_BASE})
+                   ${ZI_HOSTILE_PORT_BASE} ${ZI_HOSTILE_MAX_CASES})
 
 #  Dynamic shapes and batching: requests sized as the model allows through
-#  split topologies, the gateway's batches (tests/topology/dynamic_test.py;
-#  3 cases 100 ports apart from +2700, after topotest.py's 26 cases and
-#  before curve_test.py's +3000)
-math (EXPR ZI_DYNAMIC_PORT_BASE "${ZI_TEST_PORT_BASE} + 2700")
+#  split topologies, the gateway's batches (tests/topology/dynamic_test.py)
 zi_add_case_tests (${CMAKE_SOURCE_DIR}/tests/topology/dynamic_test.py dynamic
-                   ${ZI_DYNAMIC_PORT_BASE})
+                   ${ZI_DYNAMIC_PORT_BASE} ${ZI_DYNAMIC_MAX_CASES})
 
 #  NaN in, NaN out: activations, pools, reductions and Softmax fused and
 #  unfused against PyTorch on inputs with NaN and infinities
@@ -120,9 +119,7 @@ add_test (NAME quantized_models COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/q
 
 #  zinfer split and zinfer plan end to end: mobilenet split into 2 and 3
 #  processes, planned, started and answering bit for bit as zinfer run
-#  does (tests/split_test.py; 80 ports from +5800, after the local users'
-#  +4800 to +5760)
-math (EXPR ZI_SPLIT_PORT_BASE "${ZI_TEST_PORT_BASE} + 5800")
+#  does (tests/split_test.py)
 add_test (NAME topology_split
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/split_test.py
                   --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR}
@@ -131,19 +128,19 @@ set_tests_properties (topology_split PROPERTIES FIXTURES_REQUIRED models TIMEOUT
 
 #  What zinfer shows on a terminal: progress lines, the cores warning of
 #  up, and zinfer top fitted to the terminal, through pseudo-terminals
-#  (tests/terminal_test.py; 60 ports from +5850)
+#  (tests/terminal_test.py)
 add_test (NAME terminal
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/terminal_test.py
                   --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR}
-                  --port-base ${ZI_TEST_PORT_BASE})
+                  --port-base ${ZI_TERMINAL_PORT_BASE})
 set_tests_properties (terminal PROPERTIES FIXTURES_REQUIRED models TIMEOUT 600)
 
 #  A Prometheus server scrapes a running topology's /metrics and answers
-#  queries over its series (tests/topology/prometheus_test.py; ports from
-#  +5920; skipped where Debian's prometheus is not installed)
+#  queries over its series (tests/topology/prometheus_test.py; skipped
+#  where Debian's prometheus is not installed)
 add_test (NAME topology_prometheus
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/topology/prometheus_test.py
                   --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR}
-                  --port-base ${ZI_TEST_PORT_BASE})
+                  --port-base ${ZI_PROMETHEUS_PORT_BASE})
 set_tests_properties (topology_prometheus PROPERTIES
     FIXTURES_REQUIRED models TIMEOUT 600 SKIP_RETURN_CODE 77)

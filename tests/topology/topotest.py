@@ -1455,7 +1455,7 @@ def main(cases=None, doc=None, prefix="zinfer-topotest-"):
     parser.add_argument("--models")
     parser.add_argument("--case")
     parser.add_argument("--port", type=int)
-    parser.add_argument("--port-base", type=int, default=27000,
+    parser.add_argument("--port-base", type=int, default=24000,
                         help="each case uses ports from BASE + 100 * its index")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--requests", type=int, help="fewer requests, for a quick run")
