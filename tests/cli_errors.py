@@ -192,11 +192,24 @@ def main():
         with open(path("broken_profile.json"), "w") as handle:
             handle.write('{"nodes": [{"name": "/conv1/Conv", "ms": }]}\n')
         good_topology = topology("plan.yaml", "processes: [{name: p}]\n")
+        with open(path("nine_hosts.yaml"), "w") as handle:
+            handle.write("security: {curve: false}\nhosts:\n" + "".join(
+                f"  - {{name: h{index}, address: 10.0.0.{index + 1}}}\n" for index in range(9)))
         usage_cases = [
+            ("split over a missing hosts file", ["split", DIGITS, "-o", path("s.yaml"),
+                                                 "--hosts", path("none.yaml")],
+             ["--hosts", "none.yaml", "cannot open the hosts file"]),
+            ("split over more hosts than nodes", ["split", DIGITS, "-o", path("s.yaml"),
+                                                  "--hosts", path("nine_hosts.yaml")],
+             ["--hosts: 9 hosts", "8 nodes", "at most one process per node"]),
+            ("split with --hosts and --cores", ["split", DIGITS, "-o", path("s.yaml"),
+                                                "--hosts", path("nine_hosts.yaml"),
+                                                "--cores", "4"],
+             ["--hosts with --cores", "the hosts file alone"]),
             ("split without --processes", ["split", DIGITS, "-o", path("s.yaml")],
-             ["needs MODEL.onnx, -o TOPOLOGY.yaml and --processes N"]),
+             ["needs MODEL, -o TOPOLOGY.yaml and --processes N or --hosts FILE"]),
             ("split without -o", ["split", DIGITS, "--processes", "2"],
-             ["needs MODEL.onnx, -o TOPOLOGY.yaml and --processes N"]),
+             ["needs MODEL, -o TOPOLOGY.yaml and --processes N or --hosts FILE"]),
             ("split into no processes", ["split", DIGITS, "-o", path("s.yaml"),
                                          "--processes", "0"], ["--processes", "'0'"]),
             ("split into more processes than nodes", ["split", DIGITS, "-o", path("s.yaml"),

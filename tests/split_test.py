@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """zinfer split and zinfer plan end to end: a model split into 2 and 3
-processes (hops priced by `zinfer calibrate` in one of them), the
+processes (hops priced by `zinfer calibrate` in one of them) and over the
+two hosts of a hosts file (--hosts), the
 topology loaded by `zinfer plan`, started by `zinfer up`,
 and one request's answer bit for bit the one `zinfer run --threads 1`
 gives.
@@ -8,7 +9,8 @@ gives.
     /usr/bin/python3 tests/split_test.py --zinfer build/zinfer --models build/models \
         --port-base 30300
 
-Uses ports from --port-base to --port-base + 100 (tests/ports.cmake).
+Uses ports from --port-base to --port-base + 100 (tests/ports.cmake): the
+splits from +0 and +20, the two hosts of --hosts from +80.
 """
 
 import argparse
@@ -29,17 +31,21 @@ MODEL = "mobilenet_v3_small_op17"
 class Up:
     """`zinfer up` in the background, in a session of its own; stop() ends it"""
 
-    def __init__(self, zinfer, topology, base_port, timeout=120):
-        self.process = subprocess.Popen(
-            [zinfer, "up", topology, "--base-port", str(base_port)], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    def __init__(self, zinfer, topology, base_port, timeout=120, host=None,
+                 until="clients connect to"):
+        command = [zinfer, "up", topology]
+        command += ["--base-port", str(base_port)] if base_port else []
+        command += ["--host", host] if host else []
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True,
+                                        start_new_session=True)
         self.stderr = []
         threading.Thread(target=self._drain, args=(self.process.stderr, self.stderr),
                          daemon=True).start()
         self.ready = False
         deadline = time.time() + timeout
         for line in self.process.stdout:
-            if "clients connect to" in line:
+            if until in line:
                 self.ready = True
                 break
             if time.time() > deadline:
@@ -63,6 +69,88 @@ class Up:
 
 def run(args, **kwargs):
     return subprocess.run(args, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def hosts_case(zinfer, model, data, reference, profile, folder, port, check):
+    """zinfer split --hosts: one process per host of a hosts file, each
+    host's speed weighing its stage, the file's network pricing the hops,
+    its keys and client list carried into a topology that runs on two
+    "hosts" of loopback and answers bit for bit"""
+    keys = os.path.join(folder, "keys")
+    os.mkdir(keys)
+    for name in ("a", "b", "client"):
+        run([zinfer, "keygen", os.path.join(keys, name)])
+
+    def hosts_file(name, b_speed):
+        path = os.path.join(folder, name)
+        with open(path, "w") as handle:
+            handle.write("\n".join([
+                f"base_port: {port}",
+                "network: {usecs: 200, megabytes_per_second: 100}",
+                "security: {clients: [keys/client.key]}",
+                "hosts:",
+                "  - {name: a, address: 127.0.0.1, cores: 1, public_key: keys/a.key,",
+                "     secret_key_file: keys/a.key_secret}",
+                f"  - {{name: b, address: 127.0.0.1, base_port: {port + 10}, cores: 3,",
+                f"     speed: {b_speed}, public_key: keys/b.key, secret_key_file: keys/b.key_secret}}",
+                ""]))
+        return path
+
+    stage_nodes = {}
+    for speed in (4, 0.25):
+        topology = os.path.join(folder, f"hosts{speed}.yaml")
+        result = run([zinfer, "split", model, "-o", topology, "--profile", profile,
+                      "--hosts", hosts_file(f"machines{speed}.yaml", speed)])
+        if not check(result.returncode == 0, f"split --hosts (b at speed {speed}) writes a "
+                     "topology", result.stderr):
+            return
+        with open(topology) as handle:
+            text = handle.read()
+        stage_nodes[speed] = [int(word) for word in
+                              result.stdout.split("nodes ")[1].split(";")[0].split(", ")]
+        check("host: a" in text and "host: b" in text and f"speed: {speed:g}" in text
+              and "network: {usecs: 200, megabytes_per_second: 100}" in text
+              and "a hop between hosts costs 200.0 us" in text.replace("A hop", "a hop")
+              and "clients:" in text and text.count("public_key:") == 2,
+              f"speed {speed}: the topology has both hosts, their speeds, keys, clients and "
+              "the network", text[:1500])
+    check(stage_nodes[4][1] > stage_nodes[0.25][1],
+          f"a faster host b takes more of the model (nodes {stage_nodes[4]} at speed 4, "
+          f"{stage_nodes[0.25]} at 0.25)")
+
+    both = run([zinfer, "split", model, "-o", os.path.join(folder, "x.yaml"), "--profile",
+                profile, "--hosts", os.path.join(folder, "machines4.yaml"), "--processes", "2"])
+    check(both.returncode == 2 and "--hosts with --processes" in both.stderr,
+          "--hosts with --processes is refused", both.stderr)
+    bad = os.path.join(folder, "bad_hosts.yaml")
+    with open(bad, "w") as handle:
+        handle.write("hosts:\n  - {name: a, address: 127.0.0.1, speed: fast}\n")
+    refused = run([zinfer, "split", model, "-o", os.path.join(folder, "x.yaml"), "--profile",
+                   profile, "--hosts", bad])
+    check(refused.returncode != 0 and "bad_hosts.yaml:2:" in refused.stderr
+          and "bad value for speed" in refused.stderr,
+          "a bad hosts file: where and what", refused.stderr)
+
+    topology = os.path.join(folder, "hosts4.yaml")
+    host_b = Up(zinfer, topology, None, host="b", until="ready")
+    host_a = None
+    try:
+        host_a = Up(zinfer, topology, None, host="a")
+        if not check(host_b.ready and host_a.ready, "zinfer up --host b, then --host a",
+                     "".join(host_b.stderr[-10:] + host_a.stderr[-10:])):
+            return
+        answer = os.path.join(folder, "answer_hosts.npy")
+        result = run([zinfer, "infer", topology, "--input", data, "--output", answer,
+                      "--key", os.path.join(keys, "client.key_secret"), "--timeout", "60000"])
+        if check(result.returncode == 0, "zinfer infer with the client key answers",
+                 result.stderr):
+            got, want = np.load(answer), np.load(reference)
+            check(got.tobytes() == want.tobytes() and got.shape == want.shape,
+                  "the two-host answer is bit for bit that of zinfer run --threads 1")
+    finally:
+        if host_a:
+            host_a.stop()
+        host_b.stop()
 
 
 def main():
@@ -207,6 +295,8 @@ def main():
                           "--base-port", str(options.port_base + 60)])
             check(result.returncode == 0 and "other replica" in result.stdout,
                   "plan loads the replicated topology", result.stdout + result.stderr)
+        hosts_case(zinfer, model, data, reference, profile, folder, options.port_base + 80,
+                   check)
     print(f"split_test: {failures} failed")
     return 1 if failures else 0
 

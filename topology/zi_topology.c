@@ -23,6 +23,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <arpa/inet.h>
@@ -55,6 +56,7 @@ typedef struct {
     const char *path;           //  names the file in messages
     yaml_document_t document;   //  the parsed tree
     s_topology_t *topo;         //  being filled
+    bool hosts_only;            //  a hosts file, not a topology
 } s_loader_t;
 
 //  The keys of one mapping, checked and looked up by name
@@ -67,11 +69,17 @@ typedef struct {
 static const char *const s_top_keys [] = {
     "name", "model", "input_shape", "fuse", "base_port", "client_port", "transport",
     "hosts", "processes", "placement", "default", "gateway", "security",
-    "liveness_timeout_ms", "metrics", "max_tensor_bytes", "plan_cache", "batching", NULL
+    "liveness_timeout_ms", "metrics", "max_tensor_bytes", "plan_cache", "batching",
+    "network", NULL
 };
+//  A hosts file (zinfer split --hosts): the machines, without a model
+static const char *const s_hosts_file_keys [] = {
+    "hosts", "network", "security", "base_port", NULL
+};
+static const char *const s_network_keys [] = {"usecs", "megabytes_per_second", NULL};
 static const char *const s_batching_keys [] = {"max_batch", "max_delay_us", NULL};
 static const char *const s_host_keys [] = {
-    "name", "address", "base_port", "public_key", "secret_key_file", NULL
+    "name", "address", "base_port", "public_key", "secret_key_file", "cores", "speed", NULL
 };
 static const char *const s_security_keys [] = {"curve", "clients", NULL};
 static const char *const s_metrics_keys [] = {"port", "bind", NULL};
@@ -418,6 +426,29 @@ s_read_small (s_loader_t *self, const s_fields_t *fields, const char *key, int m
     return 0;
 }
 
+//  A decimal number from min to max (exclusive of 0 when min is 0: a
+//  speed or a bandwidth of nothing means nothing)
+static int
+s_read_real (s_loader_t *self, yaml_node_t *node, const char *key, double min, double max,
+             double *value_p)
+{
+    if (node->type == YAML_SCALAR_NODE && strlen (s_text (node)) == node->data.scalar.length) {
+        const char *text = s_text (node);
+        if (isdigit ((unsigned char) *text) || (*text == '.' && isdigit ((unsigned char) text [1]))) {
+            errno = 0;
+            char *end;
+            double number = strtod (text, &end);
+            if (errno == 0 && *end == 0 && isfinite (number) && number > 0
+            &&  number >= min && number <= max) {
+                *value_p = number;
+                return 0;
+            }
+        }
+    }
+    return s_fail (self, node, "bad value for %s; expected a number above 0 and at most %g, "
+                   "got %s", key, max, s_got (node));
+}
+
 static int
 s_read_bool (s_loader_t *self, yaml_node_t *node, const char *key, bool *value_p)
 {
@@ -561,7 +592,13 @@ s_load_host (s_loader_t *self, yaml_node_t *item)
         return -1;
     if (s_read_small (self, &fields, "base_port", 1, 65535, &host->base_port))
         return -1;
-    yaml_node_t *node = s_field (&fields, "public_key");
+    if (s_read_small (self, &fields, "cores", 1, 65536, &host->cores))
+        return -1;
+    host->speed = 1;
+    yaml_node_t *node = s_field (&fields, "speed");
+    if (node && s_read_real (self, node, "speed", 0, 1000, &host->speed))
+        return -1;
+    node = s_field (&fields, "public_key");
     if (node && s_read_public_key (self, node, "public_key", host->public_key))
         return -1;
     if ((node = s_field (&fields, "secret_key_file"))) {
@@ -881,9 +918,91 @@ s_check_keys (s_loader_t *self)
     return 0;
 }
 
+//  network: what a hop between hosts costs, for the predictions of zinfer
+//  plan and split (a calibration on one host only knows loopback)
+static int
+s_load_network (s_loader_t *self, yaml_node_t *node)
+{
+    zi_topology_t *topo = &self->topo->base;
+    s_fields_t fields;
+    if (s_fields (self, node, "network", s_network_keys, &fields))
+        return -1;
+    yaml_node_t *usecs = s_field (&fields, "usecs");
+    yaml_node_t *rate = s_field (&fields, "megabytes_per_second");
+    if (!usecs || !rate)
+        return s_fail (self, node, "missing key '%s' in network; expected usecs (the fixed "
+                       "cost of a hop between hosts, microseconds) and megabytes_per_second "
+                       "(their bandwidth)", usecs? "megabytes_per_second": "usecs");
+    //  A megabyte per second is a byte per microsecond
+    return s_read_real (self, usecs, "usecs", 0, 1e9, &topo->network_usecs)
+        || s_read_real (self, rate, "megabytes_per_second", 0, 1e9,
+                        &topo->network_bytes_per_usec)? -1: 0;
+}
+
+//  The machines: hosts:, security: and network:, in a topology and in a
+//  hosts file alike
+static int
+s_load_machines (s_loader_t *self, const s_fields_t *top)
+{
+    s_topology_t *priv = self->topo;
+    zi_topology_t *topo = &priv->base;
+    yaml_node_item_t *items = NULL;
+    int count = 0;
+    yaml_node_t *node;
+    if ((node = s_field (top, "hosts"))) {
+        if (s_read_list (self, node, "hosts", "a list of 1 to 1024 hosts", 1, S_MAX_ITEMS,
+                         &items, &count))
+            return -1;
+        topo->hosts = calloc (count, sizeof (zi_topo_host_t));
+        assert (topo->hosts);
+        for (int index = 0; index < count; index++)
+            if (s_load_host (self, s_node (self, items [index])))
+                return -1;
+    }
+    else {
+        topo->hosts = calloc (1, sizeof (zi_topo_host_t));
+        assert (topo->hosts);
+        topo->hosts [0].name = strdup ("local");
+        topo->hosts [0].address = strdup ("127.0.0.1");
+        topo->hosts [0].base_port = topo->base_port;
+        topo->hosts [0].speed = 1;
+        topo->hosts [0].mark = priv->root_mark;
+        topo->n_hosts = 1;
+    }
+    if (s_load_security (self, s_field (top, "security")))
+        return -1;
+    if ((node = s_field (top, "network")) && s_load_network (self, node))
+        return -1;
+    return 0;
+}
+
+//  A hosts file: the machines alone, checked as a topology's
+static int
+s_load_hosts_file (s_loader_t *self, yaml_node_t *root)
+{
+    s_topology_t *priv = self->topo;
+    zi_topology_t *topo = &priv->base;
+    priv->root_mark = s_mark (root);
+    topo->path = strdup (self->path);
+    topo->name = s_default_name (self->path);
+    topo->base_port = 7100;
+    s_fields_t top;
+    if (s_fields (self, root, "the top-level mapping of a hosts file", s_hosts_file_keys, &top))
+        return -1;
+    if (!s_field (&top, "hosts"))
+        return s_fail (self, root, "missing key 'hosts' at the top level; expected a list "
+                       "of the hosts to split over, as in a topology (docs/placement.md)");
+    if (s_read_small (self, &top, "base_port", 1, 65535, &topo->base_port)
+    ||  s_load_machines (self, &top))
+        return -1;
+    return s_check_keys (self);
+}
+
 static int
 s_load (s_loader_t *self, yaml_node_t *root)
 {
+    if (self->hosts_only)
+        return s_load_hosts_file (self, root);
     s_topology_t *priv = self->topo;
     zi_topology_t *topo = &priv->base;
     priv->root_mark = s_mark (root);
@@ -963,31 +1082,13 @@ s_load (s_loader_t *self, yaml_node_t *root)
                            s_got (node));
     }
 
-    yaml_node_item_t *items = NULL;
-    int count = 0;
-    if ((node = s_field (&top, "hosts"))) {
-        if (s_read_list (self, node, "hosts", "a list of 1 to 1024 hosts", 1, S_MAX_ITEMS,
-                         &items, &count))
-            return -1;
-        topo->hosts = calloc (count, sizeof (zi_topo_host_t));
-        assert (topo->hosts);
-        for (int index = 0; index < count; index++)
-            if (s_load_host (self, s_node (self, items [index])))
-                return -1;
-    }
-    else {
-        topo->hosts = calloc (1, sizeof (zi_topo_host_t));
-        assert (topo->hosts);
-        topo->hosts [0].name = strdup ("local");
-        topo->hosts [0].address = strdup ("127.0.0.1");
-        topo->hosts [0].base_port = topo->base_port;
-        topo->hosts [0].mark = priv->root_mark;
-        topo->n_hosts = 1;
-    }
-    if (s_load_security (self, s_field (&top, "security")))
+    if (s_load_machines (self, &top))
         return -1;
     if ((node = s_field (&top, "metrics")) && s_load_metrics (self, node))
         return -1;
+
+    yaml_node_item_t *items = NULL;
+    int count = 0;
 
     node = s_field (&top, "processes");
     if (!node)
@@ -1127,8 +1228,8 @@ s_prescan (const char *path, const char *text, size_t size)
 //  --------------------------------------------------------------------------
 //  Public API
 
-zi_topology_t *
-zi_topology_load_text (const char *text, size_t size, const char *path)
+static zi_topology_t *
+s_load_text (const char *text, size_t size, const char *path, bool hosts_only)
 {
     assert (text || size == 0);
     if (!path)
@@ -1143,7 +1244,7 @@ zi_topology_load_text (const char *text, size_t size, const char *path)
         return NULL;
     }
     yaml_parser_set_input_string (&parser, (const unsigned char *) text, size);
-    s_loader_t loader = {.path = path};
+    s_loader_t loader = {.path = path, .hosts_only = hosts_only};
     if (!yaml_parser_load (&parser, &loader.document)) {
         s_syntax_error (path, &parser, text, size);
         yaml_parser_delete (&parser);
@@ -1153,8 +1254,10 @@ zi_topology_load_text (const char *text, size_t size, const char *path)
     yaml_node_t *root = yaml_document_get_root_node (&loader.document);
     if (!root || s_is_null (root)) {
         zi_topo_mark_t top = {1, 1};
-        rc = s_error_at (path, top, "empty topology; expected a mapping with at least "
-                         "model: and processes:");
+        rc = hosts_only?
+            s_error_at (path, top, "empty hosts file; expected a mapping with hosts:"):
+            s_error_at (path, top, "empty topology; expected a mapping with at least "
+                        "model: and processes:");
     }
     else {
         //  A second document would be ignored without a word; refuse it
@@ -1183,23 +1286,30 @@ zi_topology_load_text (const char *text, size_t size, const char *path)
 }
 
 zi_topology_t *
-zi_topology_load (const char *path)
+zi_topology_load_text (const char *text, size_t size, const char *path)
+{
+    return s_load_text (text, size, path, false);
+}
+
+static zi_topology_t *
+s_load_file (const char *path, bool hosts_only)
 {
     assert (path);
+    const char *what = hosts_only? "hosts file": "topology";
     FILE *file = fopen (path, "rb");
     if (!file) {
-        zi_error ("%s: cannot open the topology: %s", path, strerror (errno));
+        zi_error ("%s: cannot open the %s: %s", path, what, strerror (errno));
         return NULL;
     }
     struct stat info;
     if (fstat (fileno (file), &info) || !S_ISREG (info.st_mode)) {
-        zi_error ("%s: not a regular file; expected a YAML topology", path);
+        zi_error ("%s: not a regular file; expected a YAML %s", path, what);
         fclose (file);
         return NULL;
     }
     if (info.st_size > S_MAX_FILE) {
-        zi_error ("%s: %lld bytes; expected a topology of at most %d bytes", path,
-                  (long long) info.st_size, S_MAX_FILE);
+        zi_error ("%s: %lld bytes; expected a %s of at most %d bytes", path,
+                  (long long) info.st_size, what, S_MAX_FILE);
         fclose (file);
         return NULL;
     }
@@ -1213,9 +1323,21 @@ zi_topology_load (const char *path)
         free (text);
         return NULL;
     }
-    zi_topology_t *self = zi_topology_load_text (text, size, path);
+    zi_topology_t *self = s_load_text (text, size, path, hosts_only);
     free (text);
     return self;
+}
+
+zi_topology_t *
+zi_topology_load (const char *path)
+{
+    return s_load_file (path, false);
+}
+
+zi_topology_t *
+zi_topology_load_hosts (const char *path)
+{
+    return s_load_file (path, true);
 }
 
 void

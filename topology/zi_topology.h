@@ -33,6 +33,8 @@ typedef struct {
     int base_port;              //  first port zinfer allocates on this host
     char public_key [41];       //  CURVE public key, Z85; "" when not given
     char *secret_key_file;      //  its secret key file (read on that host only), or NULL
+    int cores;                  //  cores it has, for plan's warnings and split; 0: not said
+    double speed;               //  its compute speed relative to the profile's machine (1)
     zi_topo_mark_t mark;        //  where the host is declared
 } zi_topo_host_t;
 
@@ -89,6 +91,8 @@ typedef struct zi_topology_t {
     char (*client_keys) [41];
     int metrics_port;           //  HTTP /metrics /healthz /readyz of each host's launcher, 0: none
     char *metrics_bind;         //  its address: NULL for 127.0.0.1, "host" for the host's own
+    double network_usecs;       //  network: a hop between hosts, fixed cost, microseconds
+    double network_bytes_per_usec;  //  and bandwidth; 0 when the file does not say
 } zi_topology_t;
 
 //  Reads and checks a topology file; NULL with zi_error_text () set
@@ -98,6 +102,12 @@ zi_topology_t *
 //  the model path
 zi_topology_t *
     zi_topology_load_text (const char *text, size_t size, const char *path);
+//  Reads a hosts file, the machines `zinfer split --hosts` may use: a
+//  mapping of hosts: (as in a topology, where cores: and speed: matter
+//  most), and optionally network:, security: and base_port:, checked as
+//  a topology's are. The result has hosts and no processes
+zi_topology_t *
+    zi_topology_load_hosts (const char *path);
 void
     zi_topology_destroy (zi_topology_t **self_p);
 

@@ -840,7 +840,9 @@ s_test_catalogue (zi_test_t *t)
             continue;
         }
         const char *wanted = expect + 10;
-        zi_topology_t *topo = zi_topology_load (path);
+        //  hosts_*.yaml are hosts files (zinfer split --hosts), the rest topologies
+        zi_topology_t *topo = strncmp (name, "hosts_", 6) == 0? zi_topology_load_hosts (path):
+                                                             zi_topology_load (path);
         int rc = topo? 0: -1;
         if (topo && strncmp (nodes, "# nodes: ", 9) == 0) {
             const char *names [64];
@@ -858,6 +860,51 @@ s_test_catalogue (zi_test_t *t)
     if (count >= 0)
         free (entries);
     ZI_CHECK (t, files >= 10, "catalogue has %d files", files);
+}
+
+//  A hosts file (zinfer split --hosts): cores, speed, network and the
+//  keys as written; a topology's hosts default to speed 1, cores unsaid
+static void
+s_test_hosts_file (zi_test_t *t, const s_fixture_t *fixture)
+{
+    FILE *file = fopen (fixture->yaml, "w");
+    assert (file);
+    fputs ("base_port: 7300\n"
+           "security: {curve: false}\n"
+           "network: {usecs: 120.5, megabytes_per_second: 110}\n"
+           "hosts:\n"
+           "  - {name: big, address: 10.0.0.1, cores: 16, speed: 2.5}\n"
+           "  - {name: small, address: 10.0.0.2, base_port: 7400}\n", file);
+    fclose (file);
+    zi_topology_t *hosts = zi_topology_load_hosts (fixture->yaml);
+    ZI_CHECK (t, hosts != NULL, "a hosts file loads: %s", hosts? "": zi_error_text ());
+    if (hosts) {
+        ZI_CHECK (t, hosts->n_hosts == 2 && hosts->n_processes == 0 && !hosts->curve
+                  && hosts->hosts [0].cores == 16 && hosts->hosts [0].speed == 2.5
+                  && hosts->hosts [1].cores == 0 && hosts->hosts [1].speed == 1
+                  && hosts->hosts [0].base_port == 7300 && hosts->hosts [1].base_port == 7400
+                  && hosts->network_usecs == 120.5 && hosts->network_bytes_per_usec == 110,
+                  "its hosts, cores, speeds, ports and network as written");
+        zi_topology_destroy (&hosts);
+    }
+    //  The same file is not a topology, and a topology is not a hosts file
+    zi_topology_t *topo = zi_topology_load (fixture->yaml);
+    ZI_CHECK (t, !topo && strstr (zi_error_text (), "missing key 'model'"),
+              "a hosts file is no topology: %s", zi_error_text ());
+    zi_topology_destroy (&topo);
+    topo = s_load (fixture, "model: m.onnx\nprocesses: [{name: p}]\n");
+    ZI_CHECK (t, topo && topo->hosts [0].speed == 1 && topo->hosts [0].cores == 0
+              && topo->network_usecs == 0, "a topology's default host: speed 1, cores unsaid");
+    zi_topology_destroy (&topo);
+    file = fopen (fixture->yaml, "w");
+    assert (file);
+    fputs ("model: m.onnx\nprocesses: [{name: p}]\n", file);
+    fclose (file);
+    hosts = zi_topology_load_hosts (fixture->yaml);
+    ZI_CHECK (t, !hosts && strstr (zi_error_text (), "unknown key 'model'"),
+              "a topology is no hosts file: %s", zi_error_text ());
+    zi_topology_destroy (&hosts);
+    unlink (fixture->yaml);
 }
 
 void
@@ -883,6 +930,7 @@ zi_topology_test (zi_test_t *t)
     s_test_names (t, fixture);
     s_test_files (t, fixture);
     s_test_garbage (t, fixture);
+    s_test_hosts_file (t, fixture);
     s_test_catalogue (t);
 
     unlink (fixture->model);

@@ -117,9 +117,12 @@ static zi_hop_t
 s_hop (const zi_deploy_t *deploy, const s_edges_t *edges, s_end_t from, s_end_t to)
 {
     const zi_topology_t *topology = deploy->topology;
-    bool tcp = topology->transport_tcp
-        || topology->processes [from.process].host != topology->processes [to.process].host;
-    return tcp? edges->tcp: edges->ipc;
+    bool hosts = topology->processes [from.process].host != topology->processes [to.process].host;
+    //  Between hosts the network the topology describes, if it does: a
+    //  calibration on one host measures loopback only
+    if (hosts && topology->network_bytes_per_usec > 0)
+        return (zi_hop_t) {topology->network_usecs, topology->network_bytes_per_usec};
+    return hosts || topology->transport_tcp? edges->tcp: edges->ipc;
 }
 
 static void
@@ -337,14 +340,16 @@ zi_cli_plan (int argc, char **argv)
     if (rc)
         goto done;
     rc = ZI_EXIT_USAGE;
+    //  Each node's time divided by its host's speed (hosts: speed:, against
+    //  the machine the profile ran on)
     double total = 0;
     for (int actor = 0; actor < deploy->n_actors; actor++) {
-        int node = deploy->actors [actor].node;
-        //  Replicas share their node's requests
-        process_compute [deploy->actors [actor].process] += usecs [node] / deploy->replicas [node];
+        int node = deploy->actors [actor].node, process = deploy->actors [actor].process;
+        double speed = topology->hosts [topology->processes [process].host].speed;
+        //  Replicas share their node's requests; a request meets one of them
+        process_compute [process] += usecs [node] / speed / deploy->replicas [node];
+        total += usecs [node] / speed / deploy->replicas [node];
     }
-    for (int node = 0; node < plan->n_nodes; node++)
-        total += usecs [node];
     edges.usecs = usecs;
     edges.process_send = process_send;
     s_for_each_edge (deploy, s_on_edge, &edges);
@@ -371,9 +376,15 @@ zi_cli_plan (int argc, char **argv)
                 topology->hosts [host].address, processes, processes == 1? "": "es", threads,
                 threads == 1? "": "s");
         if (s_local_host (topology, host))
-            printf ("%ld cores here\n", cores);
+            printf ("%ld cores here", cores);
         else
-            printf ("cores not known from here\n");
+        if (topology->hosts [host].cores)
+            printf ("%d cores", topology->hosts [host].cores);
+        else
+            printf ("cores not known from here (hosts: cores: says)");
+        if (topology->hosts [host].speed != 1)
+            printf (", %.3gx the profile's speed", topology->hosts [host].speed);
+        printf ("\n");
         for (int process = 0; process < n_processes; process++) {
             const zi_topo_process_t *info = &topology->processes [process];
             if (info->host != host)
@@ -474,19 +485,23 @@ zi_cli_plan (int argc, char **argv)
     printf ("  hops priced at ipc %.1f us + bytes / %.0f MB/s, tcp %.1f us + bytes / %.0f MB/s "
             "(%s)\n", edges.ipc.usecs, edges.ipc.bytes_per_usec, edges.tcp.usecs,
             edges.tcp.bytes_per_usec, hop_source);
+    if (topology->network_bytes_per_usec > 0)
+        printf ("  between hosts %.1f us + bytes / %.0f MB/s (the topology's network:)\n",
+                topology->network_usecs, topology->network_bytes_per_usec);
 
     int warnings = 0;
     for (int host = 0; host < topology->n_hosts; host++) {
-        if (!s_local_host (topology, host))
+        long host_cores = s_local_host (topology, host)? cores: topology->hosts [host].cores;
+        if (host_cores < 1)
             continue;
         int threads = 0;
         for (int process = 0; process < n_processes; process++)
             if (topology->processes [process].host == host)
                 threads += topology->processes [process].threads
                          * topology->processes [process].blas_threads;
-        if (threads > cores && s_warning (&warnings))
+        if (threads > host_cores && s_warning (&warnings))
             printf ("  host %s: %d compute threads (threads x blas_threads) on %ld cores; "
-                    "they will take turns\n", topology->hosts [host].name, threads, cores);
+                    "they will take turns\n", topology->hosts [host].name, threads, host_cores);
     }
     if (fastest_process >= 0 && slowest > 2 * fastest && s_warning (&warnings))
         printf ("  process %s (%.3f ms) is %.1fx slower than the fastest, %s (%.3f ms): a "

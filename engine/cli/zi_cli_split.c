@@ -11,21 +11,26 @@
 
 #include "zi_cli.h"
 #include "zi_partition.h"
+#include "zi_topology.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 static const char *s_usage =
-    "usage: zinfer split MODEL.onnx -o TOPOLOGY.yaml --processes N [options]\n"
+    "usage: zinfer split MODEL -o TOPOLOGY.yaml (--processes N | --hosts FILE) [options]\n"
     "\n"
-    "Writes a topology that runs MODEL in N processes on this host, each a\n"
-    "contiguous range of the planned nodes, cut where the predicted time is\n"
-    "least: it profiles the model first (or reads --profile), and prices a\n"
-    "hop between processes as a fixed cost plus its bytes over a bandwidth\n"
-    "(docs/placement.md).\n"
+    "Writes a topology that runs MODEL in N processes on this host, or one\n"
+    "process on each host of a hosts file, each a contiguous range of the\n"
+    "planned nodes, cut where the predicted time is least: it profiles the\n"
+    "model first (or reads --profile), and prices a hop between processes as\n"
+    "a fixed cost plus its bytes over a bandwidth (docs/placement.md).\n"
     "\n"
     "  -o, --output FILE      the topology to write\n"
     "  --processes N          processes, 1 to 1024 (at most one per node)\n"
+    "  --hosts FILE           hosts, in the order requests flow: a YAML file with\n"
+    "                         hosts: as a topology has them, each with its cores:\n"
+    "                         and speed: (against this machine), and network:, the\n"
+    "                         cost of a hop between them (docs/placement.md)\n"
     "  --objective KIND       latency (default): least time per request;\n"
     "                         throughput: the slowest stage as fast as it can be\n"
     "  --transport KIND       ipc (default) or tcp between the processes\n"
@@ -38,7 +43,8 @@ static const char *s_usage =
     "  --runs R               timed runs of the profile, 1 to 100000 (default 20)\n"
     "  --calibration FILE     hop costs from `zinfer calibrate` (default: its file\n"
     "                         if there is one, else the documented defaults)\n"
-    "  --base-port P          the topology's base_port, 1 to 65535 (default 7100)\n"
+    "  --base-port P          the topology's base_port, 1 to 65535 (default 7100;\n"
+    "                         with --hosts, the hosts file's)\n"
     "  -h, --help             this text\n";
 
 //  The profile: runs `zinfer run MODEL --input ... --threads 1 --repeat
@@ -168,14 +174,65 @@ s_crossing_values (const zi_graph_t *plan, int cut)
     return count;
 }
 
+//  The hosts of a hosts file, as a topology's hosts:, security: and
+//  network: sections
+static void
+s_write_hosts (FILE *out, const zi_topology_t *hosts)
+{
+    fprintf (out, "hosts:\n");
+    for (int host = 0; host < hosts->n_hosts; host++) {
+        const zi_topo_host_t *info = &hosts->hosts [host];
+        fprintf (out, "  - name: %s\n    address: ", info->name);
+        s_yaml_string (out, info->address);
+        fprintf (out, "\n");
+        if (info->base_port != hosts->base_port)
+            fprintf (out, "    base_port: %d\n", info->base_port);
+        if (info->cores)
+            fprintf (out, "    cores: %d\n", info->cores);
+        if (info->speed != 1)
+            fprintf (out, "    speed: %.17g\n", info->speed);
+        if (*info->public_key) {
+            fprintf (out, "    public_key: ");
+            s_yaml_string (out, info->public_key);
+            fprintf (out, "\n");
+        }
+        if (info->secret_key_file) {
+            //  Relative to the hosts file's folder, as the hosts file meant
+            //  it, wherever the topology is written
+            char cwd [4096] = "", path [8300];
+            if (info->secret_key_file [0] != '/' && getcwd (cwd, sizeof cwd))
+                snprintf (path, sizeof path, "%s/%s", cwd, info->secret_key_file);
+            else
+                snprintf (path, sizeof path, "%s", info->secret_key_file);
+            fprintf (out, "    secret_key_file: ");
+            s_yaml_string (out, path);
+            fprintf (out, "\n");
+        }
+    }
+    fprintf (out, "security:\n  curve: %s\n", hosts->curve? "true": "false");
+    if (hosts->n_client_keys) {
+        fprintf (out, "  clients:\n");
+        for (int key = 0; key < hosts->n_client_keys; key++) {
+            fprintf (out, "    - ");
+            s_yaml_string (out, hosts->client_keys [key]);
+            fprintf (out, "\n");
+        }
+    }
+    if (hosts->network_bytes_per_usec > 0)
+        fprintf (out, "network: {usecs: %.17g, megabytes_per_second: %.17g}\n",
+                 hosts->network_usecs, hosts->network_bytes_per_usec);
+}
+
 static int
 s_write_topology (FILE *out, const char *model_path, const char *real_model,
-                  const char *hop_source,
+                  const char *hop_source, const zi_topology_t *hosts,
                   const zi_graph_t *plan, const zi_partition_t *split, bool tcp, int threads,
                   long base_port, int runs, const char *profile_path)
 {
     int n_parts = split->n_parts;
-    double compute = 0, latency = 0, slowest = 0;
+    double profiled = 0, compute = 0, latency = 0, slowest = 0;
+    for (int node = 0; node < split->n_nodes; node++)
+        profiled += split->usecs [node];
     int slowest_stage = 0;
     for (int stage = 0; stage < n_parts; stage++) {
         double stage_compute, send;
@@ -188,32 +245,42 @@ s_write_topology (FILE *out, const char *model_path, const char *real_model,
             slowest_stage = stage;
         }
     }
-    fprintf (out, "# Written by `zinfer split`: %s in %d process%s, cut for %s.\n",
-             model_path, n_parts, n_parts == 1? "": "es",
+    fprintf (out, "# Written by `zinfer split`: %s in %d process%s%s%s, cut for %s.\n",
+             model_path, n_parts, n_parts == 1? "": "es", hosts? ", one on each host of ": "",
+             hosts? hosts->path: "",
              split->objective == ZI_PARTITION_LATENCY? "latency": "throughput");
     if (profile_path)
-        fprintf (out, "# Node times from %s: %.3f ms per run.\n", profile_path, compute / 1000);
+        fprintf (out, "# Node times from %s: %.3f ms per run.\n", profile_path, profiled / 1000);
     else
         fprintf (out, "# Node times profiled at one thread over %d runs: %.3f ms per run.\n",
-                 runs, compute / 1000);
-    fprintf (out, "# A hop over %s costs %.1f us + bytes / %.0f bytes per us "
-             "(docs/placement.md;\n# %s).\n", tcp? "tcp": "ipc", split->hop.usecs,
+                 runs, profiled / 1000);
+    fprintf (out, "# A hop %s costs %.1f us + bytes / %.0f bytes per us "
+             "(docs/placement.md;\n# %s).\n",
+             hosts? "between hosts": tcp? "over tcp": "over ipc", split->hop.usecs,
              split->hop.bytes_per_usec, hop_source);
-    fprintf (out, "# Predicted: latency %.3f ms (compute %.3f ms, %d hop%s %.3f ms); "
+    fprintf (out, "# Predicted: latency %.3f ms (compute %.3f ms, %d hops %.3f ms); "
              "throughput %.0f requests/s, the slowest stage stage%d at %.3f ms with its "
              "send.\n", latency / 1000, compute / 1000, n_parts > 1? n_parts: 0,
-             n_parts == 2? "": "s", (latency - compute) / 1000,
+             (latency - compute) / 1000,
              slowest > 0? 1e6 / slowest: 0, slowest_stage + 1, slowest / 1000);
     fprintf (out, "model: ");
     s_yaml_string (out, real_model);
     fprintf (out, "\n");
     if (base_port)
         fprintf (out, "base_port: %ld\n", base_port);
+    else
+    if (hosts)
+        fprintf (out, "base_port: %d\n", hosts->base_port);
     fprintf (out, "transport: %s\n", tcp? "tcp": "ipc");
+    if (hosts)
+        s_write_hosts (out, hosts);
     fprintf (out, "processes:\n");
-    for (int stage = 0; stage < n_parts; stage++)
-        fprintf (out, "  - name: stage%d\n    threads: %d\n", stage + 1,
-                 threads + split->replicas [stage] - 1);
+    for (int stage = 0; stage < n_parts; stage++) {
+        fprintf (out, "  - name: stage%d\n", stage + 1);
+        if (hosts)
+            fprintf (out, "    host: %s\n", hosts->hosts [stage].name);
+        fprintf (out, "    threads: %d\n", threads + split->replicas [stage] - 1);
+    }
     fprintf (out, "placement:\n");
     for (int stage = 0; stage < n_parts; stage++) {
         int first = split->first [stage], last = split->first [stage + 1] - 1;
@@ -250,13 +317,13 @@ zi_cli_split (int argc, char **argv)
 {
     const char *model_path = NULL, *output_path = NULL, *short_output = NULL;
     const char *objective_text = "latency", *transport_text = "ipc", *profile_path = NULL;
-    const char *calibration_path = NULL;
-    long processes = 0, threads = 1, base_port = 0, runs = 20;
-    long cores = sysconf (_SC_NPROCESSORS_ONLN) > 0? sysconf (_SC_NPROCESSORS_ONLN): 1;
+    const char *calibration_path = NULL, *hosts_path = NULL;
+    long processes = 0, threads = 1, base_port = 0, runs = 20, cores = 0;
     const zi_opt_t table [] = {
         ZI_CLI_TEXT ("-o", &short_output),
         ZI_CLI_TEXT ("--output", &output_path),
         ZI_CLI_INT ("--processes", &processes, 1, 1024),
+        ZI_CLI_TEXT ("--hosts", &hosts_path),
         ZI_CLI_TEXT ("--objective", &objective_text),
         ZI_CLI_TEXT ("--transport", &transport_text),
         ZI_CLI_INT ("--threads", &threads, 1, 256),
@@ -273,9 +340,16 @@ zi_cli_split (int argc, char **argv)
     if (short_output && output_path)
         return zi_cli_fail ("split", "-o and --output both given; expected one");
     output_path = output_path? output_path: short_output;
-    if (!model_path || !output_path || !processes)
-        return zi_cli_fail ("split", "needs MODEL.onnx, -o TOPOLOGY.yaml and --processes N "
-                            "(see zinfer split --help)");
+    if (!model_path || !output_path || (!processes && !hosts_path))
+        return zi_cli_fail ("split", "needs MODEL, -o TOPOLOGY.yaml and --processes N or "
+                            "--hosts FILE (see zinfer split --help)");
+    if (hosts_path && (processes || cores || base_port))
+        return zi_cli_fail ("split", "--hosts with %s; expected the hosts file alone to say "
+                            "how many processes (one per host), each host's cores and the "
+                            "base port", processes? "--processes": cores? "--cores":
+                            "--base-port");
+    if (!cores)
+        cores = sysconf (_SC_NPROCESSORS_ONLN) > 0? sysconf (_SC_NPROCESSORS_ONLN): 1;
     zi_objective_t objective;
     if (strcmp (objective_text, "latency") == 0)
         objective = ZI_PARTITION_LATENCY;
@@ -288,12 +362,33 @@ zi_cli_split (int argc, char **argv)
     if (strcmp (transport_text, "ipc") && strcmp (transport_text, "tcp"))
         return zi_cli_fail ("split", "--transport expects ipc or tcp, got '%s'", transport_text);
     bool tcp = strcmp (transport_text, "tcp") == 0;
+    zi_topology_t *hosts = NULL;
+    if (hosts_path) {
+        hosts = zi_topology_load_hosts (hosts_path);
+        if (!hosts)
+            return zi_cli_fail ("split", "--hosts %s", zi_error_text ());
+        processes = hosts->n_hosts;
+    }
+    //  Between hosts the network the hosts file describes; without it, tcp
+    //  as measured here (loopback: a floor, no more)
     zi_hop_t hop;
     char hop_source [1200];
-    int hop_rc = zi_cli_hop ("split", calibration_path, transport_text, &hop, hop_source,
-                             sizeof hop_source);
-    if (hop_rc)
-        return hop_rc;
+    if (hosts && hosts->network_bytes_per_usec > 0) {
+        hop = (zi_hop_t) {hosts->network_usecs, hosts->network_bytes_per_usec};
+        snprintf (hop_source, sizeof hop_source, "network: of %s", hosts_path);
+    }
+    else {
+        int hop_rc = zi_cli_hop ("split", calibration_path, hosts? "tcp": transport_text, &hop,
+                                 hop_source, sizeof hop_source);
+        if (hop_rc) {
+            zi_topology_destroy (&hosts);
+            return hop_rc;
+        }
+        if (hosts)
+            snprintf (hop_source + strlen (hop_source), sizeof hop_source - strlen (hop_source),
+                      "; tcp on loopback, which a network between hosts only adds to: "
+                      "network: in the hosts file prices it");
+    }
 
     //  The graph a topology places: planned and fused, as `zinfer up` does
     zi_model_t *model = zi_model_load (model_path);
@@ -301,16 +396,17 @@ zi_cli_split (int argc, char **argv)
         return zi_cli_fail ("split", "%s", zi_error_text ());
     zi_graph_t *plan = zi_graph_dup (model->graph);
     int rc = ZI_EXIT_USAGE;
-    double *usecs = NULL, *cut_bytes = NULL;
-    int *first = NULL, *replicas = NULL;
+    double *usecs = NULL, *cut_bytes = NULL, *speed = NULL;
+    int *first = NULL, *replicas = NULL, *stage_spare = NULL, *stage_host = NULL;
     char *real_model = NULL;
     if (zi_graph_plan (plan, NULL, false)) {
         zi_cli_fail ("split", "%s: %s", model_path, zi_error_text ());
         goto done;
     }
     if (processes > plan->n_nodes) {
-        zi_cli_fail ("split", "--processes %ld: %s has %d nodes after planning; expected at "
-                     "most one process per node", processes, model_path, plan->n_nodes);
+        zi_cli_fail ("split", "%s %ld%s: %s has %d nodes after planning; expected at most "
+                     "one process per node", hosts? "--hosts:": "--processes", processes,
+                     hosts? " hosts": "", model_path, plan->n_nodes);
         goto done;
     }
     usecs = calloc (plan->n_nodes + 1, sizeof (double));
@@ -318,6 +414,20 @@ zi_cli_split (int argc, char **argv)
     first = calloc (processes + 1, sizeof (int));
     replicas = calloc (processes + 1, sizeof (int));
     assert (usecs && cut_bytes && first && replicas);
+    if (hosts) {
+        //  Stage k on host k: its speed, and the cores it has beyond the
+        //  process's threads for replicas
+        speed = calloc (processes, sizeof (double));
+        stage_spare = calloc (processes, sizeof (int));
+        stage_host = calloc (processes, sizeof (int));
+        assert (speed && stage_spare && stage_host);
+        for (int stage = 0; stage < processes; stage++) {
+            speed [stage] = hosts->hosts [stage].speed;
+            stage_host [stage] = stage;
+            int spare = hosts->hosts [stage].cores - (int) threads;
+            stage_spare [stage] = spare > 0? spare: 0;
+        }
+    }
     rc = zi_cli_profile_plan ("split", model_path, plan, false, (int) runs, profile_path, usecs);
     if (rc)
         goto done;
@@ -327,7 +437,8 @@ zi_cli_split (int argc, char **argv)
         .hop = hop,
         .n_parts = (int) processes, .objective = objective, .first = first,
         .replicas = replicas,
-        .spare_threads = cores > processes * threads? (int) (cores - processes * threads): 0
+        .spare_threads = cores > processes * threads? (int) (cores - processes * threads): 0,
+        .speed = speed, .stage_spare = stage_spare, .stage_host = stage_host
     };
     zi_partition_cut_bytes (plan, cut_bytes, &split.tail_bytes);
     if (zi_partition_solve (&split)) {
@@ -343,8 +454,8 @@ zi_cli_split (int argc, char **argv)
         zi_cli_fail ("split", "%s: cannot create: %s", output_path, strerror (errno));
         goto done;
     }
-    s_write_topology (out, model_path, real_model? real_model: model_path, hop_source, plan,
-                      &split, tcp,
+    s_write_topology (out, model_path, real_model? real_model: model_path, hop_source, hosts,
+                      plan, &split, tcp,
                       (int) threads, base_port, (int) runs, profile_path);
     if (fclose (out)) {
         zi_cli_fail ("split", "%s: write failed: %s", output_path, strerror (errno));
@@ -363,6 +474,10 @@ done:
     free (cut_bytes);
     free (first);
     free (replicas);
+    free (speed);
+    free (stage_spare);
+    free (stage_host);
+    zi_topology_destroy (&hosts);
     zi_graph_destroy (&plan);
     zi_model_destroy (&model);
     return rc;

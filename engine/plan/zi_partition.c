@@ -32,6 +32,15 @@ s_send_usecs (const zi_partition_t *self, int end)
     return self->n_parts > 1? zi_hop_usecs (&self->hop, self->tail_bytes): 0;
 }
 
+//  The profile's time of nodes [begin, end) on stage `stage`'s machine
+static double
+s_compute_usecs (const zi_partition_t *self, const double *prefix, int stage, int begin,
+                 int end)
+{
+    double usecs = prefix [end] - prefix [begin];
+    return self->speed? usecs / self->speed [stage]: usecs;
+}
+
 //  Adds a stage to the value of the stages before it
 static double
 s_combine (const zi_partition_t *self, double before, double stage)
@@ -53,7 +62,13 @@ s_replicate (zi_partition_t *self)
         self->replicas [stage] = 1;
     if (self->objective != ZI_PARTITION_THROUGHPUT)
         return;
-    for (int spare = self->spare_threads; spare > 0; spare--) {
+    int spare_total = self->spare_threads;
+    if (self->stage_spare) {
+        spare_total = 0;
+        for (int stage = 0; stage < self->n_parts; stage++)
+            spare_total += self->stage_spare [stage] > 0? self->stage_spare [stage]: 0;
+    }
+    for (int spare = spare_total; spare > 0; spare--) {
         int slowest = 0;
         double slowest_usecs = -1;
         for (int stage = 0; stage < self->n_parts; stage++) {
@@ -66,6 +81,15 @@ s_replicate (zi_partition_t *self)
         }
         if (self->first [slowest + 1] - self->first [slowest] != 1)
             break;
+        if (self->stage_spare) {
+            //  A replica runs on its stage's host: take one of that host's
+            //  threads, which every stage on the host shares
+            if (self->stage_spare [slowest] <= 0)
+                break;
+            for (int stage = 0; stage < self->n_parts; stage++)
+                if (self->stage_host [stage] == self->stage_host [slowest])
+                    self->stage_spare [stage]--;
+        }
         self->replicas [slowest]++;
     }
     self->value = zi_partition_evaluate (self);
@@ -93,7 +117,8 @@ zi_partition_solve (zi_partition_t *self)
         prefix [node + 1] = prefix [node] + self->usecs [node];
     int width = n_nodes + 1;
     for (int end = 1; end <= n_nodes; end++) {
-        best [1 * width + end] = prefix [end] + s_send_usecs (self, end);
+        best [1 * width + end] = s_compute_usecs (self, prefix, 0, 0, end)
+                               + s_send_usecs (self, end);
         start [1 * width + end] = 0;
     }
     for (int stages = 2; stages <= n_parts; stages++)
@@ -104,7 +129,7 @@ zi_partition_solve (zi_partition_t *self)
             double found = INFINITY;
             int found_start = -1;
             for (int begin = stages - 1; begin < end; begin++) {
-                double stage = prefix [end] - prefix [begin] + send;
+                double stage = s_compute_usecs (self, prefix, stages - 1, begin, end) + send;
                 double value = s_combine (self, best [(stages - 1) * width + begin], stage);
                 if (value < found) {
                     found = value;
@@ -133,6 +158,8 @@ zi_partition_stage (const zi_partition_t *self, int stage, double *compute_usecs
     double compute = 0;
     for (int node = self->first [stage]; node < self->first [stage + 1]; node++)
         compute += self->usecs [node];
+    if (self->speed)
+        compute /= self->speed [stage];
     //  Each replica takes every r-th request and does all of its work,
     //  compute and send, on a thread of its own
     int copies = self->replicas? self->replicas [stage]: 1;
@@ -386,6 +413,12 @@ zi_partition_test (zi_test_t *t)
             .tail_bytes = (double) (s_random (&state) % 4000),
             .hop = {.usecs = (double) (s_random (&state) % 100), .bytes_per_usec = 1000}
         };
+        //  Every other graph runs on hosts of their own speeds
+        double speed [10];
+        for (int stage = 0; stage < 10; stage++)
+            speed [stage] = 0.25 + (double) (s_random (&state) % 400) / 100;
+        if (graph % 2)
+            problem.speed = speed;
         for (int objective = 0; objective < 2; objective++)
             for (int n_parts = 1; n_parts <= n_nodes; n_parts++) {
                 int first [11], brute_first [11];
@@ -418,7 +451,8 @@ zi_partition_test (zi_test_t *t)
                 compared++;
             }
     }
-    ZI_CHECK (t, compared > 1000, "compared the DP with brute force %d times", compared);
+    ZI_CHECK (t, compared > 1000, "compared the DP with brute force %d times, half of them "
+              "on hosts of different speeds", compared);
     ZI_CHECK (t, mismatched == 0, "the DP finds the least value every cut set has "
               "(%d of %d differ)", mismatched, compared);
     ZI_CHECK (t, inexact == 0, "the DP's cuts are in order and have the value it reports "
@@ -468,6 +502,31 @@ zi_partition_test (zi_test_t *t)
     heavy.objective = ZI_PARTITION_LATENCY;
     solved = zi_partition_solve (&heavy);
     ZI_CHECK (t, solved == 0 && replicas [1] == 1, "latency gets no replicas");
+
+    //  Hosts: the slow node's host has 1 thread to spare, the others 5
+    //  between them; its replicas take only its own host's
+    int stage_spare [3] = {5, 1, 5}, stage_host [3] = {0, 1, 0};
+    heavy.objective = ZI_PARTITION_THROUGHPUT;
+    heavy.stage_spare = stage_spare;
+    heavy.stage_host = stage_host;
+    solved = zi_partition_solve (&heavy);
+    ZI_CHECK (t, solved == 0 && replicas [1] == 2 && stage_spare [1] == 0 && stage_spare [0] == 5,
+              "a replica takes a thread of its own host only (replicas %d %d %d)",
+              replicas [0], replicas [1], replicas [2]);
+    //  A host twice as fast takes the heavy node in a cut for latency, and
+    //  a stage on a host of speed 2 predicts half the profile's time
+    heavy.stage_spare = NULL;
+    heavy.stage_host = NULL;
+    heavy.n_parts = 2;
+    heavy.objective = ZI_PARTITION_LATENCY;
+    double fast_second [2] = {1, 2};
+    heavy.speed = fast_second;
+    solved = zi_partition_solve (&heavy);
+    double compute, send;
+    zi_partition_stage (&heavy, 1, &compute, &send);
+    ZI_CHECK (t, solved == 0 && heavy_first [1] == 1 && fabs (compute - 500) < 1e-9,
+              "the fast host takes the heavy node (from %d, %.1f us)", heavy_first [1], compute);
+    heavy.speed = NULL;
 
     even.n_parts = 9;
     solved = zi_partition_solve (&even);

@@ -44,12 +44,18 @@ typedef struct {
                                 //  [0, c) (and the model inputs) send to [c, n_nodes)
     double tail_bytes;          //  the model outputs, back to the gateway
     zi_hop_t hop;               //  cost of each hop
+    const double *speed;        //  per stage: its machine's speed, dividing the
+                                //  profile's times, NULL: all 1
     int n_parts;                //  processes, 1 .. n_nodes
     zi_objective_t objective;   //  what to minimise
     int *first;                 //  n_parts + 1 entries: each stage's first node,
                                 //  then n_nodes (filled by zi_partition_solve)
     int spare_threads;          //  throughput: threads beyond one per stage that
                                 //  replicas may use (0: none)
+    int *stage_spare;           //  or per stage: those of its own host, which its
+                                //  replicas use up (shared by the stages of a host
+                                //  through stage_host), NULL: spare_threads
+    const int *stage_host;      //  per stage: its host, with stage_spare
     int *replicas;              //  n_parts entries, or NULL for one copy of each:
                                 //  copies of each stage's nodes (filled by solve;
                                 //  more than one only with spare threads)
