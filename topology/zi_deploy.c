@@ -11,6 +11,7 @@
 */
 
 #include "zi_deploy.h"
+#include "zi_batch_axis.h"
 #include "zi_zap.h"
 #include <zmq.h>
 #include <errno.h>
@@ -422,6 +423,16 @@ s_find_dynamic (zi_deploy_t *self)
         return zi_error ("%s:%d:%d: batching stacks requests along dimension 0, which "
                          "input_shape: fixes; expected one or the other", topology->path,
                          topology->batching_mark.line, topology->batching_mark.column);
+    //  Stacked rows must stay apart through the model, or each answer
+    //  would depend on who else was in the batch
+    if (topology->max_batch && zi_batch_axis_check (model)) {
+        char why [600];
+        snprintf (why, sizeof why, "%s", zi_error_text ());
+        return zi_error ("%s:%d:%d: batching needs each row of an answer computed from the "
+                         "same row of the inputs alone; %s (turn batching off for this model)",
+                         topology->path, topology->batching_mark.line,
+                         topology->batching_mark.column, why);
+    }
     self->frame_limit = zi_msg_frame_limit (self->plan);
     for (int value = 0; value < self->plan->n_values; value++)
         if ((int64_t) self->plan->values [value].info.nbytes > self->tensor_limit)

@@ -306,10 +306,112 @@ def batching_case(args, folder, port):
           f"batching a fixed batch is refused: {out.stderr.strip()[:200]}")
 
 
+ROWS_SCRIPT = r"""
+import sys
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+def model(path, nodes, inits=(), out_shape=("N", 4)):
+    graph = helper.make_graph(
+        nodes, "rows",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(out_shape))],
+        [numpy_helper.from_array(np.asarray(v), name) for name, v in inits])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+w = np.arange(16, dtype=np.float32).reshape(4, 4) / 16
+folder = sys.argv[1]
+# Rows apart: a weight on the right, softmax along the features, a reshape keeping dim 0
+model(folder + "/apart.onnx", [
+    helper.make_node("MatMul", ["x", "w"], ["h"], name="fc"),
+    helper.make_node("Softmax", ["h"], ["s"], name="soft", axis=-1),
+    helper.make_node("Reshape", ["s", "shape"], ["y"], name="keep")],
+    [("w", w), ("shape", np.array([0, -1], np.int64))])
+# Rows mixed, each a different way
+model(folder + "/fold.onnx", [
+    helper.make_node("Reshape", ["x", "shape"], ["y"], name="fold")],
+    [("shape", np.array([-1, 2], np.int64))], ("M", 2))
+model(folder + "/reduce.onnx", [
+    helper.make_node("ReduceSum", ["x", "axes"], ["y"], name="total", keepdims=1)],
+    [("axes", np.array([0], np.int64))], (1, 4))
+model(folder + "/softmax0.onnx", [
+    helper.make_node("Softmax", ["x"], ["y"], name="soft0", axis=0)])
+model(folder + "/gram.onnx", [
+    helper.make_node("Transpose", ["x"], ["xt"], name="turn", perm=[1, 0]),
+    helper.make_node("MatMul", ["xt", "x"], ["y"], name="gram")], (), (4, 4))
+model(folder + "/concat.onnx", [
+    helper.make_node("Concat", ["x", "pad"], ["y"], name="append", axis=0)],
+    [("pad", np.zeros((1, 4), np.float32))], ("M", 4))
+model(folder + "/flatten0.onnx", [
+    helper.make_node("Flatten", ["x"], ["y"], name="flat", axis=0)], (), (1, "M"))
+model(folder + "/place.onnx", [
+    helper.make_node("Add", ["x", "bias"], ["y"], name="by_place")],
+    [("bias", np.arange(20, dtype=np.float32).reshape(5, 4))])
+"""
+
+
+def batching_rows_case(args, folder, port):
+    """Batching is refused at load for a model that mixes the rows of a
+    batch, naming the first node that does and how, and accepted for one
+    that keeps them apart and for every model of the model set (their
+    dimension 0 opened to any size)"""
+    import onnx
+    script = os.path.join(folder, "make_rows.py")
+    with open(script, "w") as handle:
+        handle.write(ROWS_SCRIPT)
+    subprocess.run([sys.executable, script, folder], check=True, capture_output=True)
+
+    def plan(model, name):
+        path = write(folder, f"{name}.yaml", [
+            f"name: rows-{name}", f"model: {model}", f"base_port: {port}",
+            "batching: {max_batch: 4}", "processes:", "  - name: p0", "default: p0"])
+        return subprocess.run([args.zinfer, "plan", path, "--runs", "1"], capture_output=True, text=True,
+                               timeout=300)
+
+    out = plan(os.path.join(folder, "apart.onnx"), "apart")
+    check(out.returncode == 0, f"rows kept apart are accepted: {out.stderr.strip()[:300]}")
+    refused = {
+        "fold": "node 'fold' (Reshape) folds the batch axis (axis 0 of [5, 4]) into others: "
+                "[5, 4] -> [10, 2]",
+        "reduce": "node 'total' (ReduceSum) reduces along axis 0, where the batch runs",
+        "softmax0": "node 'soft0' (Softmax) normalises along axis 0, where the batch runs",
+        "gram": "node 'gram' (MatMul) contracts axis 1 of 'xt', where the batch runs",
+        "concat": "node 'append' (Concat) concatenates along axis 0, where the batch runs",
+        "flatten0": "node 'flat' (Flatten) folds the batch axis",
+        "place": "node 'by_place' (Add) meets the batch with 'bias', whose rows along the "
+                 "batch axis differ",
+    }
+    for name, why in refused.items():
+        out = plan(os.path.join(folder, f"{name}.onnx"), name)
+        check(out.returncode != 0 and ":4:11: batching needs each row of an answer computed "
+              "from the same row of the inputs alone; " in out.stderr and why in out.stderr,
+              f"{name} is refused, saying '{why}': {out.stderr.strip()[:400]}")
+
+    # Every model of the set, its inputs' dimension 0 opened
+    checked = 0
+    for file in sorted(os.listdir(args.models)):
+        if not file.endswith(".onnx"):
+            continue
+        proto = onnx.load(os.path.join(args.models, file))
+        for value in list(proto.graph.input) + list(proto.graph.output):
+            dim = value.type.tensor_type.shape.dim[0]
+            dim.Clear()
+            dim.dim_param = "batch"
+        opened = os.path.join(folder, "open-" + file)
+        onnx.save(proto, opened)
+        out = plan(opened, "open-" + file[:-5])
+        check(out.returncode == 0, f"{file} keeps rows apart: {out.stderr.strip()[:400]}")
+        os.remove(opened)
+        checked += 1
+    check(checked >= 20, f"every model of the set checked ({checked})")
+
+
 CASES = {
     "dynamic_shapes": dynamic_shapes_case,
     "resnet18_dynbatch_2_ipc": resnet18_dynbatch_case,
     "batching": batching_case,
+    "batching_rows": batching_rows_case,
 }
 
 
