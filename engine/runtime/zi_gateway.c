@@ -37,6 +37,12 @@
     answer, a resend replacing it); the carrier's outputs are cut back
     into a slice per request when they come, and each slice is that
     request's result.
+
+    The last answers sent are kept a while (a bounded number and size):
+    a client that lost one asks again under the same id, and gets the
+    same answer again at once, bits and all, rather than a second run
+    that a different batch could round differently. A resend of a request
+    whose answer waits for the client's full queue is answered by that.
     =========================================================================
 */
 
@@ -53,6 +59,8 @@
 //  A request not answered within this is taken as lost and forgotten
 #define S_REQUEST_DEADLINE_USECS (60 * INT64_C (1000000))
 #define S_MAX_IDENTITY 256
+//  A client key: its identity in hex, "/", its request id
+#define S_KEY_SIZE (2 * S_MAX_IDENTITY + 24)
 //  Requests of one client waiting in ZeroMQ's queue for the gateway
 #define S_CLIENT_QUEUE 16
 //  While full with answers waiting for clients that do not read, the
@@ -65,6 +73,10 @@
 //  Internal ids: the epoch in the high half, a count in the low half
 #define S_EPOCH_SHIFT 32
 #define S_COUNT_MASK ((UINT64_C (1) << S_EPOCH_SHIFT) - 1)
+//  Answers kept for clients that lost one: the newest, at most this many
+//  and this many bytes, none larger than a quarter of that
+#define S_KEPT_ANSWERS 64
+#define S_KEPT_BYTES (INT64_C (16) << 20)
 
 //  A refusal its client's full queue could not take yet
 typedef struct {
@@ -92,6 +104,7 @@ typedef struct {
     int64_t first_result;       //  realtime nsecs the first output came (traced)
     int have;                   //  outputs arrived
     int64_t started;            //  when it entered (usecs)
+    uint64_t signature;         //  of its inputs (s_signature)
     zi_tensor_t *expect;        //  per output: its shape when the request's sizes are
                                 //  not the topology's plan's, else NULL
     int n_outputs;
@@ -115,6 +128,14 @@ typedef struct {
     int n_outputs;
     s_member_t members [];      //  ids and rows (inputs NULL)
 } s_batch_t;
+
+//  An answer sent, kept for a resend of its request (under its client key)
+typedef struct {
+    uint64_t signature;         //  of the request's inputs
+    int64_t bytes;              //  of its outputs
+    int n_outputs;
+    zi_tensor_t *outputs [];    //  shared with the messages that carried them
+} s_kept_t;
 
 struct zi_gateway_t {
     zi_worker_t *worker;        //  owning process
@@ -162,6 +183,12 @@ struct zi_gateway_t {
     int64_t open_rows;          //  their rows
     s_member_t *open;           //  the open batch, max_batch places
     zhashx_t *batches_out;      //  carrier id -> s_batch_t
+    zhashx_t *kept;             //  client key -> s_kept_t, answers kept for resends
+    char (*kept_keys) [S_KEY_SIZE];     //  their keys, oldest first, in a ring
+    int kept_first;             //  the oldest's place in the ring
+    int kept_count;             //  keys in the ring
+    int64_t kept_bytes;         //  bytes of the kept answers
+    zi_counter_t repeated;      //  resends answered with an answer already made
 };
 
 static void
@@ -189,6 +216,18 @@ s_batch_destroy (void **item_p)
     free (batch->outputs);
     free (batch->expect);
     free (batch);
+    *item_p = NULL;
+}
+
+static void
+s_kept_destroy (void **item_p)
+{
+    s_kept_t *kept = *item_p;
+    if (!kept)
+        return;
+    for (int output = 0; output < kept->n_outputs; output++)
+        zi_tensor_destroy (&kept->outputs [output]);
+    free (kept);
     *item_p = NULL;
 }
 
@@ -238,7 +277,11 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
     self->clients_held = zhashx_new ();
     self->blocks = zi_shm_cache_new ();
     self->batches_out = zi_id_table_new (s_batch_destroy);
+    self->kept = zhashx_new ();
+    self->kept_keys = calloc (S_KEPT_ANSWERS, sizeof self->kept_keys [0]);
     assert (self->undelivered && self->by_client && self->clients_held && self->batches_out);
+    assert (self->kept && self->kept_keys);
+    zhashx_set_destructor (self->kept, s_kept_destroy);
     self->timer = -1;
     self->max_batch = deploy->topology->max_batch;
     self->max_delay_usecs = deploy->topology->max_delay_us;
@@ -365,6 +408,8 @@ zi_gateway_destroy (zi_gateway_t **self_p)
     zhashx_destroy (&self->clients_held);
     zi_shm_cache_destroy (&self->blocks);
     zhashx_destroy (&self->batches_out);
+    zhashx_destroy (&self->kept);
+    free (self->kept_keys);
     for (int member = 0; self->open && member < self->max_batch; member++) {
         for (int input = 0; input < self->worker->plan->n_inputs; input++)
             zi_tensor_destroy (&self->open [member].inputs [input]);
@@ -406,8 +451,6 @@ s_client_key (const unsigned char *identity, size_t identity_size, const uint64_
     if (client_request)
         snprintf (key + at, key_size - at, "/%llu", (unsigned long long) *client_request);
 }
-
-#define S_KEY_SIZE (2 * S_MAX_IDENTITY + 24)
 
 //  The account of a client, made when it first takes a slot
 static s_client_t *
@@ -926,6 +969,43 @@ s_admit (zi_gateway_t *self, const unsigned char *identity, size_t identity_size
     return id;
 }
 
+//  A fingerprint of a request's inputs: their shapes and their first and
+//  last bytes. A kept answer goes only to a resend of the same inputs,
+//  never to a client that reuses an id for others; reading every byte
+//  would cost the gateway a pass over every input.
+static uint64_t
+s_signature (zi_tensor_t *const *inputs, int n_inputs)
+{
+    uint64_t hash = UINT64_C (0x9e3779b97f4a7c15);
+#define S_MIX(word) (hash = (hash ^ (uint64_t) (word)) * UINT64_C (0xff51afd7ed558ccd), \
+                     hash ^= hash >> 32)
+    for (int input = 0; input < n_inputs; input++) {
+        const zi_tensor_t *tensor = inputs [input];
+        S_MIX (tensor->dtype);
+        S_MIX (tensor->ndim);
+        for (int axis = 0; axis < tensor->ndim; axis++)
+            S_MIX (tensor->dims [axis]);
+        const unsigned char *data = zi_tensor_data (tensor);
+        size_t ends = tensor->nbytes < 1024? tensor->nbytes: 512;
+        for (int end = 0; end < 2 && data; end++) {
+            const unsigned char *from = end? data + tensor->nbytes - ends: data;
+            for (size_t at = 0; at + 8 <= ends; at += 8) {
+                uint64_t word;
+                memcpy (&word, from + at, 8);
+                S_MIX (word);
+            }
+            for (size_t at = ends & ~(size_t) 7; at < ends; at++)
+                S_MIX (from [at]);
+        }
+    }
+#undef S_MIX
+    return hash;
+}
+
+static bool
+    s_answer_again (zi_gateway_t *self, const unsigned char *identity, size_t identity_size,
+                    uint64_t client_request, uint32_t flags, uint64_t signature);
+
 static void
 s_on_request (zi_gateway_t *self)
 {
@@ -1034,6 +1114,14 @@ s_on_request (zi_gateway_t *self)
             zi_tensor_destroy (&inputs [slot]);
         return;
     }
+    //  A resend of a request answered already, or whose answer waits for
+    //  the client's queue, is not run again
+    uint64_t signature = s_signature (inputs, n_inputs);
+    if (s_answer_again (self, identity, identity_size, client_request, flags, signature)) {
+        for (int slot = 0; slot < n_inputs; slot++)
+            zi_tensor_destroy (&inputs [slot]);
+        return;
+    }
 
     //  A request of other sizes than planned is planned for before it is
     //  admitted, so that shapes the model cannot take are refused here;
@@ -1055,6 +1143,8 @@ s_on_request (zi_gateway_t *self)
         }
     }
     uint64_t id = s_admit (self, identity, identity_size, client_request, flags);
+    s_request_t *admitted = zhashx_lookup (self->inflight, (void *) (uintptr_t) id);
+    admitted->signature = signature;
     if (shared)
         ZI_COUNT (self->shared, 1);
     if (batchable) {
@@ -1069,38 +1159,140 @@ s_on_request (zi_gateway_t *self)
         zi_tensor_destroy (&inputs [slot]);
 }
 
-//  Answers a complete request under the client's own id, data frames
-//  passed through as they came. False when the client's queue is full:
+//  Sends an answer under the client's own id, data frames passed through
+//  as they came: 0 when sent, 1 when the client's queue is full (nothing
+//  sent), -1 when the client is gone (counted)
+static int
+s_send_answer (zi_gateway_t *self, const unsigned char *identity, size_t identity_size,
+               uint64_t client_request, uint32_t flags, int n_outputs,
+               zi_tensor_t *const *outputs, const zi_trace_t *trace)
+{
+    if (zmq_send (self->clients, identity, identity_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        if (zmq_errno () == EAGAIN)
+            return 1;
+        ZI_COUNT (self->unroutable, 1);
+        return -1;
+    }
+    //  Past the identity frame ZeroMQ takes the rest of the message
+    for (int output = 0; output < n_outputs; output++) {
+        zi_tensor_t *result = outputs [output];
+        zi_msg_header_t reply = {.kind = ZI_MSG_REPLY, .request = client_request,
+                                 .source = ZI_MSG_GATEWAY, .slot = output,
+                                 .count = n_outputs, .dtype = result->dtype,
+                                 .ndim = result->ndim, .flags = flags};
+        memcpy (reply.dims, result->dims, result->ndim * sizeof (int64_t));
+        //  A traced answer carries the records once, after its last output
+        if (output + 1 < n_outputs)
+            reply.flags &= ~ZI_MSG_TRACE;
+        zi_msg_send (self->clients, &reply, result, trace, output + 1 < n_outputs);
+    }
+    return 0;
+}
+
+//  Answers a complete request. False when the client's queue is full:
 //  the answer stays for a later try. A client that is gone has its answer
 //  dropped (true: nothing more to do).
 static bool
 s_answer (zi_gateway_t *self, s_request_t *request)
 {
-    if (zmq_send (self->clients, request->identity, request->identity_size,
-                  ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-        if (zmq_errno () == EAGAIN)
-            return false;
-        ZI_COUNT (self->unroutable, 1);
-    }
-    else {
-        //  Past the identity frame ZeroMQ takes the rest of the message
-        for (int output = 0; output < request->n_outputs; output++) {
-            zi_tensor_t *result = request->outputs [output];
-            zi_msg_header_t reply = {.kind = ZI_MSG_REPLY, .request = request->client_request,
-                                     .source = ZI_MSG_GATEWAY, .slot = output,
-                                     .count = request->n_outputs, .dtype = result->dtype,
-                                     .ndim = result->ndim, .flags = request->flags};
-            memcpy (reply.dims, result->dims, result->ndim * sizeof (int64_t));
-            //  A traced answer carries the records once, after its last output
-            if (output + 1 < request->n_outputs)
-                reply.flags &= ~ZI_MSG_TRACE;
-            zi_msg_send (self->clients, &reply, result, &request->trace,
-                         output + 1 < request->n_outputs);
-        }
+    int rc = s_send_answer (self, request->identity, request->identity_size,
+                            request->client_request, request->flags, request->n_outputs,
+                            request->outputs, &request->trace);
+    if (rc == 1)
+        return false;
+    if (rc == 0) {
         ZI_COUNT (self->replies, 1);
         zi_window_add (&self->latency, zi_clock_usecs () - request->started);
     }
     ZI_COUNT (self->admitted, -1);
+    return true;
+}
+
+//  Drops the oldest kept answer
+static void
+s_kept_evict (zi_gateway_t *self)
+{
+    const char *key = self->kept_keys [self->kept_first];
+    s_kept_t *kept = zhashx_lookup (self->kept, key);
+    if (kept) {
+        self->kept_bytes -= kept->bytes;
+        zhashx_delete (self->kept, key);
+    }
+    self->kept_first = (self->kept_first + 1) % S_KEPT_ANSWERS;
+    self->kept_count--;
+}
+
+//  Keeps the outputs of an answered request (they leave it) for a resend.
+//  Traced answers are not kept: a trace is of one run.
+static void
+s_keep (zi_gateway_t *self, s_request_t *request)
+{
+    if (request->flags & ZI_MSG_TRACE)
+        return;
+    int64_t bytes = 0;
+    for (int output = 0; output < request->n_outputs; output++)
+        bytes += (int64_t) request->outputs [output]->nbytes;
+    if (bytes > S_KEPT_BYTES / 4)
+        return;
+    char key [S_KEY_SIZE];
+    s_client_key (request->identity, request->identity_size, &request->client_request,
+                  key, sizeof key);
+    s_kept_t *earlier = zhashx_lookup (self->kept, key);
+    if (earlier) {
+        self->kept_bytes -= earlier->bytes;
+        zhashx_delete (self->kept, key);
+    }
+    while (self->kept_count > 0
+       && (self->kept_count == S_KEPT_ANSWERS || self->kept_bytes + bytes > S_KEPT_BYTES))
+        s_kept_evict (self);
+    s_kept_t *kept = calloc (1, sizeof (s_kept_t) + request->n_outputs * sizeof (zi_tensor_t *));
+    assert (kept);
+    kept->signature = request->signature;
+    kept->bytes = bytes;
+    kept->n_outputs = request->n_outputs;
+    for (int output = 0; output < request->n_outputs; output++) {
+        kept->outputs [output] = request->outputs [output];
+        request->outputs [output] = NULL;
+    }
+    zhashx_insert (self->kept, key, kept);
+    snprintf (self->kept_keys [(self->kept_first + self->kept_count) % S_KEPT_ANSWERS],
+              S_KEY_SIZE, "%s", key);
+    self->kept_count++;
+    self->kept_bytes += bytes;
+}
+
+//  A resend of a request whose answer is made already: its answer waits
+//  for the client's full queue (the client gets it as it reads), or was
+//  sent and is kept (it goes again now). True when so answered; false
+//  when the request is to run (again).
+static bool
+s_answer_again (zi_gateway_t *self, const unsigned char *identity, size_t identity_size,
+                uint64_t client_request, uint32_t flags, uint64_t signature)
+{
+    if (flags & ZI_MSG_TRACE)
+        return false;
+    char key [S_KEY_SIZE];
+    s_client_key (identity, identity_size, &client_request, key, sizeof key);
+    void *earlier_key = zhashx_lookup (self->by_client, key);
+    s_request_t *earlier = earlier_key? zhashx_lookup (self->inflight, earlier_key): NULL;
+    if (earlier && earlier->held && earlier->signature == signature) {
+        ZI_COUNT (self->repeated, 1);
+        return true;
+    }
+    s_kept_t *kept = zhashx_lookup (self->kept, key);
+    if (!kept || earlier)
+        return false;
+    if (kept->signature != signature) {
+        //  The id names other inputs now: the kept answer is not theirs
+        self->kept_bytes -= kept->bytes;
+        zhashx_delete (self->kept, key);
+        return false;
+    }
+    //  A full queue: the request runs again and its answer waits as usual
+    if (s_send_answer (self, identity, identity_size, client_request, flags, kept->n_outputs,
+                       kept->outputs, NULL) == 1)
+        return false;
+    ZI_COUNT (self->repeated, 1);
     return true;
 }
 
@@ -1134,8 +1326,10 @@ zi_gateway_flush (zi_gateway_t *self)
             refused = request;
             continue;
         }
-        if (request)
+        if (request) {
+            s_keep (self, request);
             s_forget (self, key);
+        }
         zlistx_detach_cur (self->undelivered);
         ZI_COUNT (self->waiting, -1);
     }
@@ -1209,8 +1403,10 @@ zi_gateway_result (zi_gateway_t *self, const zi_msg_header_t *header, zi_tensor_
                                         .ended = now, .sent = now};
             zi_trace_merge (&request->trace, &record, 1);
         }
-        if (s_answer (self, request))
+        if (s_answer (self, request)) {
+            s_keep (self, request);
             s_forget (self, (void *) (uintptr_t) header->request);
+        }
         else {
             request->held = true;
             request->client->held++;
@@ -1287,7 +1483,8 @@ zi_gateway_pack_stats (zi_gateway_t *self, void *packer_)
         {"undelivered", &self->waiting}, {"unroutable", &self->unroutable},
         {"replaced", &self->replaced}, {"late", &self->late}, {"shared", &self->shared},
         {"stale", &self->stale}, {"busy", &self->busy}, {"ghosts", &self->ghosts},
-        {"batches", &self->batches}, {"batched", &self->batched}
+        {"batches", &self->batches}, {"batched", &self->batched},
+        {"repeated", &self->repeated}
     };
     size_t n_counters = sizeof counters / sizeof counters [0];
     msgpack_pack_map (packer, (uint32_t) n_counters + 4);

@@ -437,6 +437,58 @@ def model_names_case(args, folder, port):
         check(not ran, f"no command hidden in a node name ran (found {ran})")
 
 
+def resend_answered_case(args, folder, port):
+    """A client that lost an answer the gateway had sent asks again under
+    the same id and gets it again, bitwise the same, without the model
+    running again; a resend whose first answer is still unread in its
+    queue gets a second copy; an id reused for other inputs is run for
+    them, never answered with the kept answer of the first."""
+    model_name = "tiny_cnn_op17"
+    model, names, path = split_topology(args, folder, port, model_name, 2, "ipc")
+    first, second, want_first, want_second = inputs_of(args, model_name, folder)
+    context = zmq.Context()
+
+    def answer(socket, request_id, what):
+        check(socket.poll(10000), f"{what}: an answer comes")
+        reply = socket.recv_multipart()
+        header = msgpack.unpackb(reply[0])
+        check(header[1] != ERROR and header[2] == request_id,
+              f"{what}: an answer to request {request_id} ({header})")
+        return reply[1]
+
+    with Topology(args.zinfer, path) as topology:
+        client = dealer(context, topology.endpoint)
+        client.send_multipart(request_frames(7, first))
+        check(answer(client, 7, "the first copy") == want_first, "the first answer is right")
+        _, before = gateway_stats(args, path)
+        # The answer was read and "lost": the client asks again
+        client.send_multipart(request_frames(7, first))
+        check(answer(client, 7, "the resend") == want_first,
+              "the resend of an answered request gets the same answer, bitwise")
+        _, after = gateway_stats(args, path)
+        check(after["requests"] == before["requests"] and after["repeated"] == 1,
+              f"it came from the kept answers, the model did not run again ({after})")
+        # Sent twice before reading: the second copy is answered from the first
+        client.send_multipart(request_frames(8, second))
+        deadline = time.time() + 10
+        while gateway_stats(args, path)[1]["replies"] < after["replies"] + 1:
+            check(time.time() < deadline, "the answer to request 8 is sent")
+            time.sleep(0.05)
+        client.send_multipart(request_frames(8, second))
+        check(answer(client, 8, "the unread answer") == want_second
+              and answer(client, 8, "its resend") == want_second,
+              "a resend while the answer waits unread gets a second copy, both right")
+        # The same id with other inputs is a new request: run, not answered from memory
+        client.send_multipart(request_frames(7, second))
+        check(answer(client, 7, "an id reused for other inputs") == want_second,
+              "an id reused for other inputs gets their answer, not the kept one")
+        _, last = gateway_stats(args, path)
+        check(last["repeated"] == 2 and last["requests"] == after["requests"] + 2,
+              f"two answers repeated, three requests run ({last})")
+        client.close()
+    context.term()
+
+
 CASES = {
     "gateway_restart": gateway_restart_case,
     "fair_share": fair_share_case,
@@ -445,6 +497,7 @@ CASES = {
     "trace_flood": trace_flood_case,
     "many_outputs": many_outputs_case,
     "model_names": model_names_case,
+    "resend_answered": resend_answered_case,
 }
 
 
