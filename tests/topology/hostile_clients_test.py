@@ -442,7 +442,9 @@ def resend_answered_case(args, folder, port):
     the same id and gets it again, bitwise the same, without the model
     running again; a resend whose first answer is still unread in its
     queue gets a second copy; an id reused for other inputs is run for
-    them, never answered with the kept answer of the first."""
+    them, never answered with the kept answer of the first; a resend of a
+    request whose answer waits in the gateway for the client's full queue
+    is answered by it, once."""
     model_name = "tiny_cnn_op17"
     model, names, path = split_topology(args, folder, port, model_name, 2, "ipc")
     first, second, want_first, want_second = inputs_of(args, model_name, folder)
@@ -486,6 +488,56 @@ def resend_answered_case(args, folder, port):
         check(last["repeated"] == 2 and last["requests"] == after["requests"] + 2,
               f"two answers repeated, three requests run ({last})")
         client.close()
+
+        # A client that does not read until answers wait in the gateway for
+        # its full queue, then resends the last request admitted: answered
+        # by the waiting answer, once, not run again
+        hog = dealer(context, topology.local_endpoint, receive_hwm=10)
+        hog.setsockopt(zmq.SNDHWM, 20)
+        sent, deadline = 0, time.time() + 120
+        while time.time() < deadline:
+            try:
+                while True:
+                    hog.send_multipart(request_frames(1000 + sent, first), flags=zmq.NOBLOCK)
+                    sent += 1
+            except zmq.Again:
+                pass
+            _, gateway = gateway_stats(args, path)
+            if gateway["undelivered"] > 0:
+                break
+            time.sleep(0.2)
+        stable, previous = time.time(), None
+        while time.time() - stable < 1.0 and time.time() < deadline:
+            _, gateway = gateway_stats(args, path)
+            if previous is None or gateway["requests"] != previous["requests"] \
+                    or gateway["inflight"] != gateway["undelivered"]:
+                stable = time.time()
+            previous = gateway
+            time.sleep(0.1)
+        admitted = gateway["requests"] - last["requests"]
+        print(f"the hog sent {sent} without reading; gateway: {gateway}", flush=True)
+        check(gateway["undelivered"] > 0 and gateway["inflight"] == gateway["undelivered"],
+              "answers wait for the hog's queue, none still running")
+        check(gateway["busy"] == 0 and admitted == sent,
+              f"every request of the hog admitted ({admitted} of {sent})")
+        hog.send_multipart(request_frames(1000 + sent - 1, first))
+        deadline = time.time() + 10
+        while gateway["repeated"] == last["repeated"] and time.time() < deadline:
+            time.sleep(0.1)
+            _, gateway = gateway_stats(args, path)
+        check(gateway["repeated"] == last["repeated"] + 1 and gateway["requests"] == last["requests"] + sent,
+              f"the resend is answered by the waiting answer, not run again ({gateway})")
+        counts, wrong = {}, []
+        while len(counts) < sent and hog.poll(10000):
+            reply = hog.recv_multipart()
+            header = msgpack.unpackb(reply[0])
+            if header[1] == ERROR or reply[1] != want_first:
+                wrong.append(header)
+            counts[header[2]] = counts.get(header[2], 0) + 1
+        check(not wrong, f"every answer of the hog is bitwise right ({wrong[:2]})")
+        check(hog.poll(500) == 0 and len(counts) == sent and max(counts.values()) == 1,
+              f"every request of the hog answered once ({len(counts)} of {sent})")
+        hog.close()
     context.term()
 
 
