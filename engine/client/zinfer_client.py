@@ -8,6 +8,12 @@ Needs only Debian's python3-zmq, python3-msgpack and python3-numpy:
     client = Client("tcp://127.0.0.1:7100")      # printed by `zinfer up`
     (probabilities,) = client.infer([np.zeros((1, 1, 8, 8), np.float32)])
 
+    # From a topology file: ipc on the gateway's host, and the model's
+    # input and output names, so that answers are also found by name
+    with Client.from_topology("topology.yaml") as client:
+        outputs = client.infer({"input": x})
+        probabilities = outputs["output"]             # or outputs[0]
+
     # Many requests in flight: send, then collect answers in any order
     ids = [client.send([x]) for x in batch]
     answers = dict(client.recv() for _ in ids)    # id -> list of outputs
@@ -42,6 +48,7 @@ VERSION = 1
 REQUEST, REPLY, ERROR = 2, 3, 4
 SHARED = 2              # header flag: the data frame says where the bytes are
 SHARED_MIN_BYTES = 64 * 1024
+DEFAULT_BASE_PORT = 7100    # a topology's base_port when it gives none
 SPARE_BLOCKS = 64
 GATEWAY = 0xFFFF
 MAX_ATTEMPTS = 5        # a request sent this often without an answer is given up,
@@ -54,6 +61,34 @@ DTYPES = {np.dtype(np.float32): 1, np.dtype(np.uint8): 2, np.dtype(np.int8): 3,
 # gateway itself widens int32 to an int64 input, float16 to float32 and so on
 WIDENED = {np.dtype(np.float64): np.dtype(np.float32)}
 NUMPY = {code: dtype for dtype, code in DTYPES.items()}
+NAMES_TIMEOUT = 1.0     # seconds from_topology waits for the model's names
+
+
+class Outputs(list):
+    """A request's outputs in the model's order; also by name
+    (outputs["logits"]) when the client knows the model's output names,
+    as Client.from_topology does."""
+
+    def __init__(self, arrays, names=None):
+        super().__init__(arrays)
+        self.names = list(names) if names and len(names) == len(self) else None
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            if self.names is None:
+                raise KeyError(f"output {key!r}: the model's output names are unknown here "
+                               "(Client.from_topology asks for them; or set "
+                               "client.output_names)")
+            if key not in self.names:
+                raise KeyError(f"no output {key!r}; the model's outputs are {self.names}")
+            key = self.names.index(key)
+        return super().__getitem__(key)
+
+    def as_dict(self):
+        """{name: array}; needs the names"""
+        if self.names is None:
+            raise KeyError("the model's output names are unknown here")
+        return dict(zip(self.names, self))
 
 
 class ZinferError(Exception):
@@ -184,6 +219,73 @@ def check_listening(endpoint):
             pass                # slow, unreachable or unusual: ZeroMQ will retry
 
 
+def _gateway_ports(topology, offset):
+    """The gateway's client port and its process's monitor port, and the
+    host's address, allocated as `zinfer up` allocates them: from the
+    host's base_port upwards, client port first, then each process's
+    monitor and stats ports in file order, skipping explicit ones
+    (docs/topology.md, Ports)"""
+    base = int(topology.get("base_port", DEFAULT_BASE_PORT))
+    processes = topology.get("processes") or [{}]
+    names = [process.get("name") for process in processes]
+    gateway = names.index(topology["gateway"]) if topology.get("gateway") in names else 0
+    hosts = {entry.get("name"): entry for entry in topology.get("hosts") or []}
+
+    def host_of(process):
+        return process.get("host") or next(iter(hosts), None)
+
+    host = host_of(processes[gateway])
+    entry = hosts.get(host) or {}
+    explicit = {int(p["monitor_port"]) + offset for p in processes
+                if host_of(p) == host and p.get("monitor_port")}
+    if topology.get("client_port"):
+        explicit.add(int(topology["client_port"]) + offset)
+    if isinstance(topology.get("metrics"), dict) and topology["metrics"].get("port"):
+        explicit.add(int(topology["metrics"]["port"]) + offset)
+    following = [int(entry.get("base_port", base)) + offset]
+
+    def allocate():
+        while following[0] in explicit:
+            following[0] += 1
+        following[0] += 1
+        return following[0] - 1
+
+    client = int(topology["client_port"]) + offset if topology.get("client_port") else allocate()
+    monitor = None
+    for index, process in enumerate(processes):
+        if host_of(process) != host:
+            continue
+        port = int(process["monitor_port"]) + offset if process.get("monitor_port") \
+            else allocate()
+        allocate()      # its stats port
+        if index == gateway:
+            monitor = port
+            break
+    return entry.get("address", "127.0.0.1"), client, monitor
+
+
+def model_names(monitor_endpoint, context=None, timeout=NAMES_TIMEOUT):
+    """The model's input and output names, as a topology's gateway process
+    plans it, from that process's monitor (its MODEL query); (None, None)
+    when it does not answer within timeout seconds"""
+    context = context or zmq.Context.instance()
+    query = context.socket(zmq.DEALER)
+    query.setsockopt(zmq.LINGER, 0)
+    try:
+        query.connect(monitor_endpoint)
+        query.send(msgpack.packb(["MODEL"]))
+        if not query.poll(int(timeout * 1000)):
+            return None, None
+        reply = msgpack.unpackb(query.recv(), raw=False)
+        if not isinstance(reply, dict) or reply.get("kind") != "model":
+            return None, None
+        return [entry["name"] for entry in reply["inputs"]], list(reply["outputs"])
+    except (zmq.ZMQError, ValueError, KeyError, TypeError):
+        return None, None
+    finally:
+        query.close()
+
+
 class Client:
     """One DEALER connection to a topology's gateway."""
 
@@ -232,40 +334,46 @@ class Client:
         self._arrays = {}           # address -> (block, bytes) of array()'s arrays
         self._answered = {}         # id -> outputs received while waiting for another
         self.input_names = None     # the model's input names, for dict inputs
+        self.output_names = None    # the model's output names, for outputs by name
 
     @classmethod
     def from_topology(cls, path, base_port=None, key_file=None, **options):
         """A client of the topology described by the YAML file at path, as
         `zinfer up` started it on this host (base_port: it was started
         with --base-port). Over ipc when the gateway's folder is ours and
-        something listens there, else over tcp."""
+        something listens there, else over tcp. Without CURVE it also asks
+        the gateway's process for the model's input and output names
+        (input_names, output_names), so that inputs and outputs go by
+        name; they stay None if it does not answer within a second."""
         import yaml
         with open(path) as handle:
             topology = yaml.safe_load(handle)
         if not isinstance(topology, dict):
             raise ValueError(f"{path}: not a topology (a YAML mapping)")
-        base = int(base_port or topology.get("base_port", 7400))
-        offset = base - int(topology.get("base_port", 7400))
-        port = int(topology.get("client_port") or topology.get("base_port", 7400)) + offset
+        declared = int(topology.get("base_port", DEFAULT_BASE_PORT))
+        base = int(base_port or declared)
+        offset = base - declared
+        host, port, monitor = _gateway_ports(topology, offset)
         name = topology.get("name") or os.path.splitext(os.path.basename(path))[0]
-        host = "127.0.0.1"
         security = topology.get("security") or {}
         hosts = {entry.get("name"): entry for entry in topology.get("hosts") or []}
-        if hosts:
-            gateway = (topology.get("processes") or [{}])[0].get("host")
-            entry = hosts.get(gateway) or next(iter(hosts.values()))
-            host = entry.get("address", host)
         ipc = os.path.join(_runtime_folder(), f"{name}-{base}", "clients")
         curve = security.get("curve", bool(hosts) and len(hosts) > 1)
-        if not curve and _listening_ipc(ipc):
-            return cls(f"ipc://{ipc}", **options)
         if curve:
-            entry = hosts.get((topology.get("processes") or [{}])[0].get("host")) \
-                or next(iter(hosts.values()))
+            processes = topology.get("processes") or [{}]
+            names = [process.get("name") for process in processes]
+            gateway = processes[names.index(topology["gateway"])
+                                if topology.get("gateway") in names else 0]
+            entry = hosts.get(gateway.get("host")) or next(iter(hosts.values()))
             key_file = key_file or os.environ.get("ZINFER_KEY")
             return cls(f"tcp://{host}:{port}", server_key=entry.get("public_key"),
                        key_file=key_file, **options)
-        return cls(f"tcp://{host}:{port}", **options)
+        endpoint = f"ipc://{ipc}" if _listening_ipc(ipc) else f"tcp://{host}:{port}"
+        client = cls(endpoint, **options)
+        if monitor:
+            client.input_names, client.output_names = model_names(
+                f"tcp://{host}:{monitor}", client._context)
+        return client
 
     def __enter__(self):
         return self
@@ -451,7 +559,8 @@ class Client:
             self._last_progress = now
 
     def recv(self, timeout=None):
-        """Waits for the next answer; returns (id, [outputs]). Raises
+        """Waits for the next answer; returns (id, outputs), outputs an
+        Outputs list (by name too when output_names are known). Raises
         ZinferError for a failed request and TimeoutError when nothing
         comes within timeout seconds."""
         if self._answered:
@@ -495,12 +604,13 @@ class Client:
             if kind == ERROR:
                 self._release(self._pending.pop(request)[4])
                 raise ZinferError(request, text)
-            outputs = [None] * header[5]
+            arrays = [None] * header[5]
             for index in range(0, len(frames), 2):
                 part = msgpack.unpackb(frames[index].bytes)
                 shape = tuple(part[7])
                 data = np.frombuffer(frames[index + 1].buffer, dtype=NUMPY[part[6]])
-                outputs[part[4]] = data.reshape(shape).copy()
+                arrays[part[4]] = data.reshape(shape).copy()
+            outputs = Outputs(arrays, self.output_names)
             now = time.monotonic()
             entry = self._pending.pop(request)
             self._release(entry[4])

@@ -1158,6 +1158,7 @@ def shared_memory_case(args, folder, port):
 def python_client_case(args, folder, port):
     """The Python client behaves as numpy code expects: from_topology and a
     with block; one array, a list, a tuple or a dict by input name;
+    outputs by index or by name (names from the gateway's process);
     float64 converted as zinfer run converts .npy files; infer() and wait()
     keep the answers of earlier send() calls for recv(), none lost."""
     model, names, path = split_topology(args, folder, port, "tiny_cnn_op13", 2, "ipc")
@@ -1176,10 +1177,26 @@ def python_client_case(args, folder, port):
     want_half_wide = local_result(args.zinfer, model, [os.path.join(folder, "half.npy")],
                                   folder).tobytes()
     check(want_half == want_half_wide, "zinfer run widens a float16 .npy to float32")
-    input_name = subprocess.run([args.zinfer, "info", model], capture_output=True, text=True,
-                                check=True).stdout.split("input  '")[1].split("'")[0]
+    info = subprocess.run([args.zinfer, "info", model], capture_output=True, text=True,
+                          check=True).stdout
+    input_name = info.split("input  '")[1].split("'")[0]
+    output_name = info.split("output '")[1].split("'")[0]
     with Topology(args.zinfer, path):
         with zinfer_client.Client.from_topology(path) as client:
+            check(client.input_names == [input_name] and client.output_names == [output_name],
+                  f"from_topology learns the model's names ({client.input_names}, "
+                  f"{client.output_names})")
+            outputs = client.infer({input_name: other})
+            check(outputs[output_name].tobytes() == want_other
+                  and outputs[0] is outputs[output_name]
+                  and list(outputs.as_dict()) == [output_name],
+                  "inputs and outputs by name, outputs by index too")
+            try:
+                outputs["nope"]
+                check(False, "an unknown output name is refused")
+            except KeyError as error:
+                check(output_name in str(error), f"an unknown output lists the real ones: {error}")
+            client.input_names = client.output_names = None
             check(client.endpoint.startswith("ipc://"), f"from_topology picks ipc on this host "
                   f"({client.endpoint})")
             early = [client.send([x]) for _ in range(3)]

@@ -11,8 +11,9 @@ in the source tree), installed beside this package; its docstring tells the
 rest: many requests in flight, CURVE, shared memory.
 """
 
-from zinfer_client import (VERSION as PROTOCOL_VERSION, Client, ZinferError,  # noqa: F401
-                           check_listening, read_key)
+from zinfer_client import (VERSION as PROTOCOL_VERSION, Client, Outputs,  # noqa: F401
+                           ZinferError, check_listening, model_names, read_key)
 
 __version__ = "0.1.0"
-__all__ = ["Client", "ZinferError", "check_listening", "read_key", "PROTOCOL_VERSION"]
+__all__ = ["Client", "Outputs", "ZinferError", "check_listening", "model_names", "read_key",
+           "PROTOCOL_VERSION"]
