@@ -434,10 +434,10 @@ s_rule_slice (s_check_t *self)
     if (n_starts < 0 || n_axes < 0 || n_steps < 0)
         return s_refuse (self, "has bounds that planning does not know");
     for (int index = 0; index < n_starts; index++) {
-        int axis = n_axes? s_norm_axis (axes [index], from->ndim): index;
+        int axis = !n_axes? index: index < n_axes? s_norm_axis (axes [index], from->ndim): -1;
         if (axis != in)
             continue;
-        if ((n_steps && steps [index] != 1) || to->dims [in] != from->dims [in])
+        if ((index < n_steps && steps [index] != 1) || to->dims [in] != from->dims [in])
             return s_refuse (self, "slices along axis %d, where the batch runs", in);
     }
     s_set_outputs (self, in);
@@ -490,7 +490,7 @@ s_rule_pad (s_check_t *self)
         return s_refuse (self, "has pads that planning does not know");
     int n = n_pads / 2;
     for (int index = 0; index < n; index++) {
-        int axis = n_axes? s_norm_axis (axes [index], ndim): index;
+        int axis = !n_axes? index: index < n_axes? s_norm_axis (axes [index], ndim): -1;
         if (axis == in && (pads [index] || pads [index + n]))
             return s_refuse (self, "pads along axis %d, where the batch runs", in);
     }
@@ -664,8 +664,9 @@ s_rule_quantize (s_check_t *self)
     int in = s_in (self, 0);
     if (s_weights_fixed (self, 0, 0))
         return -1;
-    const zi_tensor_t *scale = s_in_info (self, 1);
-    if (zi_shape_count (scale->ndim, scale->dims) > 1) {
+    const zi_tensor_t *scale = self->node->n_inputs > 1 && self->node->inputs [1] >= 0?
+                               s_in_info (self, 1): NULL;
+    if (scale && zi_shape_count (scale->ndim, scale->dims) > 1) {
         int axis = s_norm_axis (zi_node_attr_int (self->node, "axis", 1), s_in_info (self, 0)->ndim);
         if (axis == in)
             return s_refuse (self, "scales each row of axis %d, where the batch runs, its own way",
@@ -732,7 +733,7 @@ s_rule_einsum (s_check_t *self)
     for (slot = 0; slot < self->node->n_inputs; slot++) {
         char *in_letters = letters [slot];
         char *at = strchr (in_letters, letter);
-        if (at && s_in (self, slot) < 0 && !s_rows_alike (self, self->node->inputs [slot],
+        if (at && self->node->inputs [slot] >= 0 && s_in (self, slot) < 0 && !s_rows_alike (self, self->node->inputs [slot],
                                                           (int) (at - in_letters)))
             return s_rows_differ (self, self->node->inputs [slot]);
     }
