@@ -69,6 +69,8 @@ static const s_metric_t s_metrics [] = {
      "answers for clients that had disconnected"},
     {S_GATEWAY, "replaced", "zinfer_gateway_replaced_total", "counter", 1,
      "requests sent again by their client while an earlier copy was admitted"},
+    {S_GATEWAY, "repeated", "zinfer_gateway_repeated_total", "counter", 1,
+     "resends of answered requests, answered again from the recent answers"},
     {S_GATEWAY, "late", "zinfer_gateway_late_total", "counter", 1,
      "results dropped for requests no longer waited for"},
     {S_GATEWAY, "stale", "zinfer_gateway_stale_total", "counter", 1,
