@@ -71,6 +71,92 @@ def run(args, **kwargs):
     return subprocess.run(args, capture_output=True, text=True, timeout=300, **kwargs)
 
 
+def plan_warning_cases(zinfer, folder, check):
+    """zinfer plan's warnings, each made to happen, split's note, and --png"""
+    digits = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "digits",
+                          "digits.onnx")
+    base = [f"model: {digits}", "processes:"]
+
+    def plan(name, lines, *extra):
+        path = os.path.join(folder, name)
+        with open(path, "w") as handle:
+            handle.write("\n".join(base + lines) + "\n")
+        return run([zinfer, "plan", path, "--runs", "3"] + list(extra))
+
+    # Three replicas on the one thread of their process take turns
+    result = plan("lonely.yaml", ["  - {name: front}", "  - {name: back}", "placement:",
+                                  "  - {process: back, node: /conv2/Conv, replicas: 3}",
+                                  "default: back"], "--profile", uneven_profile(folder))
+    check(result.returncode == 0 and "has 3 replicas on 1 thread of process back"
+          in result.stdout, "plan warns of replicas sharing one thread", result.stdout)
+    lonely = float(result.stdout.split("the slowest process ")[1].split(" at ")[1].split()[0])
+    result = plan("spread.yaml", ["  - {name: front}", "  - {name: back, threads: 3}",
+                                  "placement:",
+                                  "  - {process: back, node: /conv2/Conv, replicas: 3}",
+                                  "default: back"], "--profile", uneven_profile(folder))
+    spread = float(result.stdout.split("the slowest process ")[1].split(" at ")[1].split()[0])
+    check(result.returncode == 0 and "replicas on one" not in result.stdout,
+          "three threads for three replicas: no warning", result.stdout)
+    # /conv2/Conv takes 1 ms: on one thread its replicas share nothing,
+    # on three each takes a third of the requests
+    check(abs(lonely - spread - 2 / 3) < 0.01, f"three replicas on one thread predict the "
+          f"node's whole time, on three a third ({lonely} ms against {spread} ms)")
+    # More compute threads than this machine has cores
+    cores = os.cpu_count()
+    result = plan("crowded.yaml", [f"  - {{name: p, threads: {cores + 1}}}"])
+    check(result.returncode == 0 and f"{cores + 1} compute threads" in result.stdout
+          and "take turns" in result.stdout, "plan warns of more threads than cores",
+          result.stdout)
+    # A remote host that says its cores is checked against those
+    result = plan("remote.yaml", ["  - {name: p, host: a}", "  - {name: q, host: b, threads: 4}",
+                                  "placement:", "  - {process: p, node: /conv1/Conv}",
+                                  "default: q", "security: {curve: false}", "hosts:",
+                                  "  - {name: a, address: 127.0.0.1}",
+                                  "  - {name: b, address: 10.9.9.9, cores: 2}"])
+    check(result.returncode == 0 and "host b: 4 compute threads" in result.stdout
+          and "on 2 cores" in result.stdout, "plan checks a remote host's declared cores",
+          result.stdout)
+    # One process far slower than the other
+    result = plan("uneven.yaml", ["  - {name: front}", "  - {name: back}", "placement:",
+                                  "  - {process: front, node: /conv1/Conv}", "default: back"],
+                  "--profile", uneven_profile(folder))
+    check(result.returncode == 0 and "slower than the fastest" in result.stdout,
+          "plan warns of a stage far slower than the others", result.stdout)
+    # split for latency into stages that do next to nothing says so
+    result = run([zinfer, "split", digits, "-o", os.path.join(folder, "tiny.yaml"),
+                  "--processes", "3", "--profile", uneven_profile(folder, range(2, 8))])
+    check(result.returncode == 0 and "of the compute: for latency every process adds hops"
+          in result.stderr, "split for latency notes a stage with next to no compute",
+          result.stderr)
+    result = run([zinfer, "split", digits, "-o", os.path.join(folder, "even.yaml"),
+                  "--processes", "2", "--objective", "throughput", "--profile",
+                  uneven_profile(folder)])
+    check(result.returncode == 0 and "note:" not in result.stderr,
+          "no note for throughput", result.stderr)
+    # --png draws it with graphviz
+    png = os.path.join(folder, "plan.png")
+    result = plan("picture.yaml", ["  - {name: front}", "  - {name: back}", "placement:",
+                                   "  - {process: front, node: /conv1/Conv}", "default: back"],
+                  "--png", png)
+    with open(png, "rb") as handle:
+        head = handle.read(24)
+    check(result.returncode == 0 and head[:8] == b"\x89PNG\r\n\x1a\n"
+          and int.from_bytes(head[16:20], "big") > 100, "plan --png draws a PNG",
+          result.stderr)
+
+
+def uneven_profile(folder, fast=(0,)):
+    """A profile of digits.onnx whose nodes at the indices fast take 1 us,
+    the others 1 ms"""
+    nodes = ["/conv1/Conv", "/conv2/Conv", "/pool/MaxPool", "/conv3/Conv", "/flatten/Flatten",
+             "/fc1/Gemm", "/fc2/Gemm", "/softmax/Softmax"]
+    path = os.path.join(folder, f"uneven{len(fast)}.json")
+    with open(path, "w") as handle:
+        json.dump({"runs": 1, "nodes": [{"name": name, "ms": 0.001 if index in fast else 1.0}
+                                         for index, name in enumerate(nodes)]}, handle)
+    return path
+
+
 def hosts_case(zinfer, model, data, reference, profile, folder, port, check):
     """zinfer split --hosts: one process per host of a hosts file, each
     host's speed weighing its stage, the file's network pricing the hops,
@@ -264,9 +350,16 @@ def main():
                 if not check(up.ready, f"{name}: zinfer up starts it", "".join(up.stderr[-20:])):
                     continue
                 answer = os.path.join(folder, f"answer{processes}.npy")
+                # Inputs and outputs by the model's names (input, output)
                 result = run([zinfer, "infer", topology, "--base-port", str(base_port),
-                              "--input", data, "--output", answer, "--timeout", "60000"])
-                if check(result.returncode == 0, f"{name}: zinfer infer answers", result.stderr):
+                              "--input", f"input={data}", "--output", f"output={answer}",
+                              "--timeout", "60000"])
+                summary = [line for line in result.stdout.splitlines() if line.strip()]
+                check(any(line.lstrip().startswith("output") for line in summary)
+                      and not any(line.lstrip().startswith("0:") for line in summary),
+                      f"{name}: infer names the output as the model does", result.stdout)
+                if check(result.returncode == 0, f"{name}: zinfer infer NAME=FILE answers",
+                         result.stderr):
                     got, want = np.load(answer), np.load(reference)
                     check(got.dtype == want.dtype and got.shape == want.shape
                           and got.tobytes() == want.tobytes(),
@@ -293,8 +386,11 @@ def main():
                   f"replicas on spare threads only ({counts}, threads {threads})", text)
             result = run([zinfer, "plan", replicated, "--runs", "2",
                           "--base-port", str(options.port_base + 60)])
-            check(result.returncode == 0 and "other replica" in result.stdout,
-                  "plan loads the replicated topology", result.stdout + result.stderr)
+            check(result.returncode == 0 and "other replica" in result.stdout
+                  and "replicas on one thread" not in result.stdout,
+                  "plan loads the replicated topology: a thread per replica, no warning",
+                  result.stdout + result.stderr)
+        plan_warning_cases(zinfer, folder, check)
         hosts_case(zinfer, model, data, reference, profile, folder, options.port_base + 80,
                    check)
     print(f"split_test: {failures} failed")

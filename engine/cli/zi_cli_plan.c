@@ -341,14 +341,30 @@ zi_cli_plan (int argc, char **argv)
         goto done;
     rc = ZI_EXIT_USAGE;
     //  Each node's time divided by its host's speed (hosts: speed:, against
-    //  the machine the profile ran on)
+    //  the machine the profile ran on). Replicas share their node's
+    //  requests, but only those on threads of their own run at once: the
+    //  share divides by the threads they are on, not by their count
     double total = 0;
-    for (int actor = 0; actor < deploy->n_actors; actor++) {
-        int node = deploy->actors [actor].node, process = deploy->actors [actor].process;
-        double speed = topology->hosts [topology->processes [process].host].speed;
-        //  Replicas share their node's requests; a request meets one of them
-        process_compute [process] += usecs [node] / speed / deploy->replicas [node];
-        total += usecs [node] / speed / deploy->replicas [node];
+    int lonely_node = -1, lonely_threads = 0;
+    for (int node = 0; node < plan->n_nodes; node++) {
+        int first = deploy->first_actor [node], replicas = deploy->replicas [node];
+        int threads = 0;
+        for (int actor = first; actor < first + replicas; actor++) {
+            bool seen = false;
+            for (int other = first; other < actor && !seen; other++)
+                seen = deploy->actors [other].process == deploy->actors [actor].process
+                    && deploy->actors [other].thread == deploy->actors [actor].thread;
+            threads += !seen;
+        }
+        if (threads < replicas && lonely_node < 0) {
+            lonely_node = node;
+            lonely_threads = threads;
+        }
+        //  A placement rule puts every replica of a node in one process
+        int process = deploy->actors [first].process;
+        double node_usecs = usecs [node] / topology->hosts [topology->processes [process].host].speed;
+        process_compute [process] += node_usecs / threads;
+        total += node_usecs;            //  a request meets one replica, which does it all
     }
     edges.usecs = usecs;
     edges.process_send = process_send;
@@ -509,6 +525,14 @@ zi_cli_plan (int argc, char **argv)
                 topology->processes [slowest_process].name, slowest / 1000,
                 fastest > 0? slowest / fastest: INFINITY,
                 topology->processes [fastest_process].name, fastest / 1000);
+    if (lonely_node >= 0 && s_warning (&warnings)) {
+        int actor = deploy->first_actor [lonely_node];
+        printf ("  node %s has %d replicas on %d thread%s of process %s: replicas on one "
+                "thread take turns (give the process a thread per replica)\n",
+                plan->nodes [lonely_node].name, deploy->replicas [lonely_node], lonely_threads,
+                lonely_threads == 1? "": "s",
+                topology->processes [deploy->actors [actor].process].name);
+    }
     if (!warnings)
         printf ("\nno warnings\n");
 

@@ -461,6 +461,27 @@ zi_cli_split (int argc, char **argv)
         zi_cli_fail ("split", "%s: write failed: %s", output_path, strerror (errno));
         goto done;
     }
+    //  Least latency with N processes forced is often a few nodes left in
+    //  the later ones: each process adds hops and saves nothing. Say so
+    if (objective == ZI_PARTITION_LATENCY && split.n_parts > 1) {
+        double all = 0, least = INFINITY;
+        int smallest = 0;
+        for (int node = 0; node < split.n_nodes; node++)
+            all += usecs [node];
+        for (int stage = 0; stage < split.n_parts; stage++) {
+            double compute, send;
+            zi_partition_stage (&split, stage, &compute, &send);
+            if (compute < least) {
+                least = compute;
+                smallest = stage;
+            }
+        }
+        if (all > 0 && least < 0.05 * all)
+            fprintf (stderr, "zinfer split: note: stage%d does %.1f%% of the compute: for "
+                     "latency every process adds hops and takes no time off, so fewer "
+                     "processes would answer sooner (--objective throughput balances the "
+                     "stages instead)\n", smallest + 1, 100 * least / all);
+    }
     printf ("zinfer split: wrote %s: %d process%s", output_path, split.n_parts,
             split.n_parts == 1? "": "es");
     for (int stage = 0; stage < split.n_parts; stage++)
