@@ -9,6 +9,7 @@
 #define ZI_ISA_H_INCLUDED
 
 #include "zinfer.h"
+#include "zi_test.h"
 
 //  Instruction sets (actors/act_isa.c): the CPU's best, asked once, and the
 //  one in use, capped by ZI_ISA=portable|avx2|avx512 or zi_isa_set_cap
@@ -54,5 +55,11 @@ const char *
 //  "avx512 (cpu: avx512, vnni, bf16; ZI_ISA unset)"; returns text
 const char *
     zi_isa_describe (char *text, size_t size);
+
+//  Caps the instruction set at level for a test's round: false, after a
+//  printed line saying so, when the CPU lacks it and the round is to be
+//  skipped. zi_isa_set_cap (ZI_ISA_DEFAULT) after the last round.
+bool
+    zi_test_isa (zi_test_t *t, zi_isa_t level);
 
 #endif

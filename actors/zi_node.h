@@ -11,10 +11,15 @@
 #include "zinfer.h"
 #include "zi_tensor.h"
 #include "zi_act.h"
+#include "zi_exec.h"
 
-//  A node's kernel (zi_op.h) and the context kernels run in (zi_exec.h)
+//  A node's kernel (zi_op.h)
 typedef struct zi_op_t zi_op_t;
-typedef struct zi_exec_t zi_exec_t;
+
+//  Limits on a node's counts, checked where a model is read (see the
+//  graph's in zi_graph.h)
+#define ZI_MAX_NODE_INPUTS      1024    //  input slots of one node (Concat, Sum)
+#define ZI_MAX_NODE_OUTPUTS     256     //  outputs of one node (Split)
 
 //  Graph nodes and attributes
 
@@ -43,9 +48,6 @@ typedef struct {
     struct zi_graph_t *g;       //  GRAPH: a branch or loop body, shared
     void (*g_release) (struct zi_graph_t **g_p);    //  drops a reference to g
 } zi_attr_t;
-
-typedef struct zi_op_t zi_op_t;
-typedef struct zi_exec_t zi_exec_t;
 
 typedef struct zi_node_t {
     char *name;                 //  node name (made unique on import)

@@ -73,9 +73,11 @@ int
 const zi_op_t *
     zi_op_at (int index);
 
-//  Helpers for kernels: an input's data as a list of int64 (any integer
-//  or float32 tensor), NULL inputs allowed (return 0)
+//  Tests: runs one op on standalone inputs: init, infer, allocate outputs, prepare,
+//  run. outputs[i] are new tensors. Returns -1 with the error on failure.
+//  The node keeps its attributes; inputs may be NULL for omitted slots.
 int
-    zi_input_ints (const zi_tensor_t *tensor, int64_t *values, int max, const char *what);
+    zi_test_run_op (zi_node_t *node, int n_inputs, zi_tensor_t *const *inputs,
+                    int n_outputs, zi_tensor_t **outputs);
 
 #endif

@@ -81,3 +81,50 @@ zi_ops_test (zi_test_t *t)
                       "op %s listed once", op->name);
     }
 }
+
+//  --------------------------------------------------------------------------
+//  For tests: one op, start to end, on inputs of its own
+
+int
+zi_test_run_op (zi_node_t *node, int n_inputs, zi_tensor_t *const *inputs,
+                int n_outputs, zi_tensor_t **outputs)
+{
+    const zi_op_t *op = node->op;
+    if (!op)
+        return zi_error ("no kernel for op '%s'", node->op_type);
+    if (n_inputs < op->min_inputs || n_inputs > op->max_inputs)
+        return zi_error ("%s takes %d..%d inputs, got %d",
+                         op->name, op->min_inputs, op->max_inputs, n_inputs);
+    free (node->inputs);
+    free (node->outputs);
+    node->n_inputs = n_inputs;
+    node->inputs = calloc (n_inputs + 1, sizeof (int));
+    node->n_outputs = n_outputs;
+    node->outputs = calloc (n_outputs + 1, sizeof (int));
+    for (int slot = 0; slot < n_inputs; slot++)
+        node->inputs [slot] = inputs [slot]? slot: -1;
+    for (int slot = 0; slot < n_outputs; slot++)
+        node->outputs [slot] = n_inputs + slot;
+
+    if (!node->params && op->init && op->init (node) != 0)
+        return -1;
+    zi_tensor_t shapes [ZI_MAX_DIMS];
+    zi_tensor_t *shape_ptrs [ZI_MAX_DIMS];
+    assert (n_outputs <= ZI_MAX_DIMS);
+    memset (shapes, 0, sizeof shapes);
+    for (int slot = 0; slot < n_outputs; slot++)
+        shape_ptrs [slot] = &shapes [slot];
+    if (op->infer (node, (const zi_tensor_t *const *) inputs, shape_ptrs) != 0)
+        return -1;
+    for (int slot = 0; slot < n_outputs; slot++) {
+        outputs [slot] = zi_tensor_new (shapes [slot].dtype, shapes [slot].ndim, shapes [slot].dims);
+        if (!outputs [slot])
+            return -1;
+    }
+    if (op->prepare && op->prepare (node, (const zi_tensor_t *const *) inputs) != 0)
+        return -1;
+    zi_exec_t *exec = zi_exec_new ();
+    int rc = op->run (node, exec, (const zi_tensor_t *const *) inputs, outputs);
+    zi_exec_destroy (&exec);
+    return rc;
+}

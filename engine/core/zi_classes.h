@@ -40,6 +40,5 @@
 #include "zi_control.h"
 #include "zi_test_graph.h"
 #include "zi_session.h"
-#include "zi_model.h"
 
 #endif

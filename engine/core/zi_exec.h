@@ -9,7 +9,8 @@
 #define ZI_EXEC_H_INCLUDED
 
 #include "zinfer.h"
-#include "zi_node.h"
+
+typedef struct zi_exec_t zi_exec_t;
 
 //  Execution context: one per thread that runs kernels. Holds reusable
 //  scratch memory so kernels allocate nothing per request.

@@ -83,4 +83,9 @@ void *
 void
     zi_free (void *data);
 
+//  An input's data as a list of int64 (any integer or float32 tensor),
+//  for kernels; NULL allowed (returns 0)
+int
+    zi_input_ints (const zi_tensor_t *tensor, int64_t *values, int max, const char *what);
+
 #endif

@@ -9,8 +9,7 @@
 #define ZI_TEST_H_INCLUDED
 
 #include "zinfer.h"
-#include "zi_node.h"
-#include "zi_isa.h"
+#include "zi_tensor.h"
 
 //  Self tests: each class / op family ends with a test function.
 
@@ -34,12 +33,6 @@ bool
 #define ZI_CHECK_CLOSE(t, what, got, want, n, atol, rtol) \
     zi_test_close ((t), __FILE__, __LINE__, (what), (got), (want), (n), (atol), (rtol))
 
-//  Run one op on standalone inputs: init, infer, allocate outputs, prepare,
-//  run. outputs[i] are new tensors. Returns -1 with the error on failure.
-//  The node keeps its attributes; inputs may be NULL for omitted slots.
-int
-    zi_test_run_op (zi_node_t *node, int n_inputs, zi_tensor_t *const *inputs,
-                    int n_outputs, zi_tensor_t **outputs);
 
 //  Tensors for tests: from values, and seeded pseudo-random in [-1, 1)
 zi_tensor_t *
@@ -56,11 +49,5 @@ zi_tensor_t *
 //  A shape without data, as a non-constant input looks to shape inference
 zi_tensor_t *
     zi_test_shape_only (zi_dtype_t dtype, int ndim, const int64_t *dims);
-
-//  Caps the instruction set at level for a test's round (act_isa.c): false,
-//  after a printed line saying so, when the CPU lacks it and the round is
-//  to be skipped. zi_isa_set_cap (ZI_ISA_DEFAULT) after the last round.
-bool
-    zi_test_isa (zi_test_t *t, zi_isa_t level);
 
 #endif

@@ -28,11 +28,10 @@ typedef struct {
 //  command line names inputs and outputs, with an error naming the limit,
 //  so an array sized by one of them is never indexed past its end. They
 //  are generous for real models (InceptionV3's widest Concat has 4 inputs,
-//  DenseNet's 32, detection heads a few dozen outputs).
+//  DenseNet's 32, detection heads a few dozen outputs). A node's own
+//  limits are in zi_node.h.
 #define ZI_MAX_GRAPH_INPUTS     256     //  inputs of a model (initializers aside)
 #define ZI_MAX_GRAPH_OUTPUTS    256     //  outputs of a model
-#define ZI_MAX_NODE_INPUTS      1024    //  input slots of one node (Concat, Sum)
-#define ZI_MAX_NODE_OUTPUTS     256     //  outputs of one node (Split)
 #define ZI_MAX_SUBGRAPH_DEPTH   64      //  graphs nested in attributes (If, Loop)
 
 typedef struct zi_graph_t {
@@ -100,5 +99,11 @@ int64_t
 //  Check arity and run op->init on every node; errors name the node
 int
     zi_graph_init_ops (zi_graph_t *self);
+
+//  A loaded model: what zi_model_load (import/) makes of a file
+struct zi_model_t {
+    char *source;               //  file name, for messages
+    zi_graph_t *graph;          //  as imported, never planned
+};
 
 #endif

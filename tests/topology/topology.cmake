@@ -49,6 +49,11 @@ add_test (NAME topology_multi_host_netns
 set_tests_properties (topology_multi_host_netns PROPERTIES
     FIXTURES_REQUIRED models TIMEOUT 600 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
 
+#  The engine's folders as layers: no source uses a folder above its own
+#  (tests/layers_test.py; engine/README.md)
+add_test (NAME layers COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/layers_test.py
+                              ${CMAKE_SOURCE_DIR})
+
 #  CURVE between two hosts on loopback: keys, refusals, rogue peers
 add_test (NAME topology_curve
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/topology/curve_test.py
