@@ -1,15 +1,15 @@
 /*  =========================================================================
-    act_conv - convolution and transposed convolution (ONNX Conv,
-    ConvTranspose), 1-d and 2-d, NCHW
+    act_conv - convolution (ONNX Conv), 1-d and 2-d, NCHW: the attributes
+    and geometry Conv and ConvTranspose share, and Conv's paths
 
-    Conv takes one of three paths:
+    Conv takes one of these paths:
       - depthwise (one input channel per group): a direct loop over a
-        padded copy of each input plane, no BLAS. The SIMD kernels sum
-        every tap of eight columns of several rows in registers; 3x3 and
-        5x5 at stride 1 and 2 have kernels of their own;
+        padded copy of each input plane, no BLAS (act_conv_depthwise.c);
       - 1x1, stride 1, no padding: the input already is the column matrix;
       - 3x3, stride 1, one group, where it pays: Winograd F(4x4, 3x3) or
         F(2x2, 3x3) (act_winograd.c), on weights transformed by prepare;
+      - few output channels (an image network's last layer): a direct
+        SIMD kernel on the image;
       - anything else: im2col into exec scratch, a band of output rows at a
         time so the column matrix stays near cache size however large the
         image, then the matrix product.
@@ -22,12 +22,8 @@
 
     Every SIMD kernel (AVX2 + FMA, chosen at run time) has a portable twin
     that gives the same results up to float rounding; the self test runs
-    both.
-
-    ConvTranspose multiplies W^T by the input (sgemm, or zi_mm on W^T
-    packed at load when OpenBLAS's kernels are older than the CPU's) into
-    columns and scatters them into the output (col2im), also a band of
-    input rows at a time.
+    both. ConvTranspose is in act_deconv.c; the self-test reference that
+    the family's tests share is at the end of this file.
 
     A 1-d convolution is run as a 2-d one with a height of 1.
     =========================================================================
@@ -40,11 +36,6 @@
 #include "act_conv.h"
 #include <cblas.h>
 
-//  The column buffer of one im2col / col2im band is kept under this many
-//  bytes: large enough for sgemm to run at full speed, small enough to
-//  stay in L2/L3 while the band is written, multiplied and post-processed.
-#define S_BAND_BYTES (2 * 1024 * 1024)
-
 //  The packed-weight product copies nothing per call, so its bands can be
 //  small enough to stay in L2 between im2col writing them and the product
 //  reading them; worth most for a network's first layer, whose large input
@@ -54,47 +45,9 @@
 //  Spatial axes supported: 1 (L) and 2 (H, W)
 #define S_MAX_SPATIAL 2
 
-//  Column strides of depthwise convolutions beyond this go to im2col
-#define S_DW_MAX_STRIDE 4
-
-//  Output rows made together by the SIMD depthwise kernels: seven divides
-//  the 112, 56, 28, 14 and 7 row planes of the usual image networks
-#define S_DW_ROWS 7
-
-typedef enum {
-    S_PAD_NOTSET,               //  explicit pads
-    S_PAD_SAME_UPPER,           //  output = ceil (in / stride), extra pad at end
-    S_PAD_SAME_LOWER,           //  same, extra pad at start
-    S_PAD_VALID                 //  no padding
-} s_auto_pad_t;
-
-//  Attributes as the model gave them. Their lengths depend on the input
-//  rank, so they are checked in infer, the first time the rank is known.
-typedef struct {
-    int64_t group;              //  channel groups
-    s_auto_pad_t auto_pad;      //  how padding is chosen
-    int n_kernel;               //  entries in kernel (0: take W's shape)
-    int64_t kernel [2 * ZI_MAX_DIMS];           //  kernel_shape
-    int n_strides;              //  entries in strides (0: all 1)
-    int64_t strides [2 * ZI_MAX_DIMS];          //  step per spatial axis
-    int n_dilations;            //  entries in dilations (0: all 1)
-    int64_t dilations [2 * ZI_MAX_DIMS];        //  kernel spacing per axis
-    int n_pads;                 //  entries in pads (0: all 0)
-    int64_t pads [2 * ZI_MAX_DIMS];             //  begins, then ends
-    int n_output_padding;       //  entries in output_padding (ConvTranspose)
-    int64_t output_padding [2 * ZI_MAX_DIMS];   //  extra output at the end
-    int n_output_shape;         //  entries in output_shape (ConvTranspose)
-    int64_t output_shape [2 * ZI_MAX_DIMS];     //  requested output size
-    float *packed;              //  1x1 weights packed by prepare, or NULL
-    float *winograd;            //  3x3 weights transformed by prepare, or NULL
-    int winograd_tile;          //  the output tile they were transformed for
-    const float *packed_from;   //  the weights they were packed or transformed from
-    int64_t packed_maps;        //  their output channels
-    int64_t packed_depth;       //  their input channels, times the kernel size
-} s_conv_t;
-
-//  Everything the loops need, derived from the attributes and the input
-//  shapes (act_conv.h)
+//  The attributes, and everything the loops need, derived from them and
+//  the input shapes (act_conv.h)
+typedef zi_conv_attrs_t s_conv_t;
 typedef zi_conv_geom_t s_geom_t;
 
 
@@ -113,8 +66,8 @@ s_attr_ints (const zi_node_t *node, const char *name, int64_t *values, int64_t m
     return count;
 }
 
-static int
-s_conv_init (zi_node_t *node)
+int
+zi_conv_init (zi_node_t *node)
 {
     s_conv_t conf = {.group = zi_node_attr_int (node, "group", 1)};
     if (conf.group < 1)
@@ -122,16 +75,16 @@ s_conv_init (zi_node_t *node)
                          (long long) conf.group);
     const char *auto_pad = zi_node_attr_string (node, "auto_pad", "NOTSET");
     if (strcmp (auto_pad, "NOTSET") == 0 || *auto_pad == 0)
-        conf.auto_pad = S_PAD_NOTSET;
+        conf.auto_pad = ZI_CONV_PAD_NOTSET;
     else
     if (strcmp (auto_pad, "SAME_UPPER") == 0)
-        conf.auto_pad = S_PAD_SAME_UPPER;
+        conf.auto_pad = ZI_CONV_PAD_SAME_UPPER;
     else
     if (strcmp (auto_pad, "SAME_LOWER") == 0)
-        conf.auto_pad = S_PAD_SAME_LOWER;
+        conf.auto_pad = ZI_CONV_PAD_SAME_LOWER;
     else
     if (strcmp (auto_pad, "VALID") == 0)
-        conf.auto_pad = S_PAD_VALID;
+        conf.auto_pad = ZI_CONV_PAD_VALID;
     else
         return zi_error ("attribute 'auto_pad' = '%s' is not supported "
                          "(supported: NOTSET, SAME_UPPER, SAME_LOWER, VALID)", auto_pad);
@@ -151,13 +104,6 @@ s_conv_init (zi_node_t *node)
     *self = conf;
     node->params = self;
     return 0;
-}
-
-//  An optional input, NULL when omitted
-static const zi_tensor_t *
-s_input (const zi_node_t *node, const zi_tensor_t *const *in, int slot)
-{
-    return slot < node->n_inputs? in [slot]: NULL;
 }
 
 
@@ -228,8 +174,8 @@ s_check_ranks (const zi_tensor_t *x, const zi_tensor_t *w, const char *w_layout,
 }
 
 //  Checks the optional bias is [out_c]
-static int
-s_check_bias (const zi_tensor_t *bias, int64_t out_c)
+int
+zi_conv_check_bias (const zi_tensor_t *bias, int64_t out_c)
 {
     char shape [128];
     if (bias && (bias->dtype != ZI_F32 || bias->ndim != 1 || bias->dims [0] != out_c))
@@ -300,16 +246,16 @@ s_conv_geometry_of (const s_conv_t *self, const zi_tensor_t *x, const zi_tensor_
         int64_t begin = self->n_pads? self->pads [axis]: 0;
         int64_t end = self->n_pads? self->pads [n_spatial + axis]: 0;
         int64_t span = (kernel - 1) * dilation [axis] + 1;
-        if (self->auto_pad == S_PAD_VALID)
+        if (self->auto_pad == ZI_CONV_PAD_VALID)
             begin = end = 0;
         else
-        if (self->auto_pad != S_PAD_NOTSET) {
+        if (self->auto_pad != ZI_CONV_PAD_NOTSET) {
             //  SAME: as many outputs as strides fit, padding split evenly
             int64_t want = (in + stride [axis] - 1) / stride [axis];
             int64_t total = (want - 1) * stride [axis] + span - in;
             if (total < 0)
                 total = 0;
-            begin = self->auto_pad == S_PAD_SAME_UPPER? total / 2: total - total / 2;
+            begin = self->auto_pad == ZI_CONV_PAD_SAME_UPPER? total / 2: total - total / 2;
             end = total - begin;
         }
         if (in + begin + end < span)
@@ -340,7 +286,7 @@ void *
 zi_conv_attrs_new (zi_node_t *node)
 {
     void *saved = node->params;
-    if (s_conv_init (node))
+    if (zi_conv_init (node))
         return NULL;
     void *attrs = node->params;
     node->params = saved;
@@ -354,9 +300,9 @@ zi_conv_geometry (const void *attrs, const zi_tensor_t *x, const zi_tensor_t *w,
     return s_conv_geometry_of (attrs, x, w, geom, true);
 }
 
-static int
-s_deconv_geometry (const s_conv_t *self, const zi_tensor_t *x, const zi_tensor_t *w,
-                   s_geom_t *geom)
+int
+zi_deconv_geometry (const s_conv_t *self, const zi_tensor_t *x, const zi_tensor_t *w,
+                    s_geom_t *geom)
 {
     char x_shape [128], w_shape [128];
     int n_spatial = s_check_ranks (x, w, "C, M/group", false);
@@ -387,8 +333,8 @@ s_deconv_geometry (const s_conv_t *self, const zi_tensor_t *x, const zi_tensor_t
         dilation [axis] = self->n_dilations? self->dilations [axis]: 1;
         int64_t extra = self->n_output_padding? self->output_padding [axis]: 0;
         int64_t full = stride [axis] * (in - 1) + extra + (kernel - 1) * dilation [axis] + 1;
-        if (wanted || self->auto_pad == S_PAD_SAME_UPPER
-        ||  self->auto_pad == S_PAD_SAME_LOWER) {
+        if (wanted || self->auto_pad == ZI_CONV_PAD_SAME_UPPER
+        ||  self->auto_pad == ZI_CONV_PAD_SAME_LOWER) {
             //  The output size is given; the padding that trims the full
             //  result to it is derived, as the ONNX spec's equations say.
             //  When more output is asked for than the full result, the
@@ -397,10 +343,10 @@ s_deconv_geometry (const s_conv_t *self, const zi_tensor_t *x, const zi_tensor_t
             int64_t total = full - out [axis];
             if (total < 0)
                 total = 0;
-            pad_begin [axis] = self->auto_pad == S_PAD_SAME_UPPER? total / 2: total - total / 2;
+            pad_begin [axis] = self->auto_pad == ZI_CONV_PAD_SAME_UPPER? total / 2: total - total / 2;
         }
         else
-        if (self->auto_pad == S_PAD_VALID) {
+        if (self->auto_pad == ZI_CONV_PAD_VALID) {
             out [axis] = full;
             pad_begin [axis] = 0;
         }
@@ -425,8 +371,8 @@ s_deconv_geometry (const s_conv_t *self, const zi_tensor_t *x, const zi_tensor_t
     return 0;
 }
 
-static void
-s_geom_shape (const s_geom_t *geom, zi_tensor_t *out)
+void
+zi_conv_geom_shape (const s_geom_t *geom, zi_tensor_t *out)
 {
     int64_t dims [4] = {geom->batch, geom->out_c, geom->out_h, geom->out_w};
     if (geom->n_spatial == 1) {
@@ -442,12 +388,12 @@ s_conv_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const 
 {
     s_geom_t geom;
     if (s_conv_geometry (node->params, in [0], in [1], &geom)
-    ||  s_check_bias (s_input (node, in, 2), geom.out_c))
+    ||  zi_conv_check_bias (zi_conv_input (node, in, 2), geom.out_c))
         return -1;
-    s_geom_shape (&geom, out [0]);
+    zi_conv_geom_shape (&geom, out [0]);
     //  A fused residual (never in a model file: the passes add it) has
     //  exactly the output's shape
-    const zi_tensor_t *sum = s_input (node, in, 3);
+    const zi_tensor_t *sum = zi_conv_input (node, in, 3);
     if (sum && (!zi_tensor_same_shape (sum, out [0]) || sum->dtype != ZI_F32)) {
         char got [128], want [128];
         return zi_error ("fused residual: expected float32 %s, got %s %s",
@@ -456,68 +402,6 @@ s_conv_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const 
                          zi_shape_str (sum->ndim, sum->dims, got, sizeof got));
     }
     return 0;
-}
-
-static int
-s_deconv_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *out)
-{
-    s_geom_t geom;
-    if (s_deconv_geometry (node->params, in [0], in [1], &geom)
-    ||  s_check_bias (s_input (node, in, 2), geom.out_c))
-        return -1;
-    s_geom_shape (&geom, out [0]);
-    return 0;
-}
-
-
-//  --------------------------------------------------------------------------
-//  Loop helpers
-
-//  The indices i in [0, count) for which 0 <= i * stride + offset < limit
-//  form one range [*lo, *hi); this is the part of a row that needs no
-//  padding, so inner loops over it have no bounds checks.
-static void
-s_valid_range (int64_t offset, int64_t stride, int64_t limit, int64_t count,
-               int64_t *lo, int64_t *hi)
-{
-    int64_t first = offset >= 0? 0: (-offset + stride - 1) / stride;
-    int64_t last = limit - 1 - offset;          //  i * stride <= last
-    int64_t end = last < 0? 0: last / stride + 1;
-    if (first > count)
-        first = count;
-    if (end > count)
-        end = count;
-    if (end < first)
-        end = first;
-    *lo = first;
-    *hi = end;
-}
-
-//  y [i] += a * x [i]; restrict lets gcc vectorise without alias checks
-static inline void
-s_axpy (float *restrict y, const float *restrict x, float a, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        y [i] += a * x [i];
-}
-
-//  y [i * stride] += x [i]: the scatter of col2im
-static inline void
-s_add_strided (float *restrict y, const float *restrict x, int64_t stride, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        y [i * stride] += x [i];
-}
-
-//  Output rows per band so the band's column matrix fits in limit bytes
-static int64_t
-s_band_rows (int64_t col_rows, int64_t row_width, int64_t rows, int64_t limit)
-{
-    int64_t bytes = col_rows * row_width * (int64_t) sizeof (float);
-    int64_t band = bytes > 0? limit / bytes: rows;
-    if (band < 1)
-        band = 1;
-    return band < rows? band: rows;
 }
 
 
@@ -546,377 +430,7 @@ s_gather2_avx2 (float *dst, const float *src, int64_t n, int64_t available)
     }
 }
 
-//  Splits columns [0, n) of one input row between the two phases of a
-//  stride-2 padded copy, sixteen at a time: its even columns go to
-//  even_dst, its odd ones to odd_dst, each packed; the row's end with
-//  masked loads and stores
-static ZI_AVX2 void
-s_split2_avx2 (const float *src, int64_t n, float *even_dst, float *odd_dst)
-{
-    for (int64_t c = 0; c < n; c += 16) {
-        int64_t left = n - c;
-        __m256 low, high;
-        if (left >= 16) {
-            low = _mm256_loadu_ps (src + c);
-            high = _mm256_loadu_ps (src + c + 8);
-        }
-        else {
-            low = _mm256_maskload_ps (src + c, zi_tail_mask_avx2 (left < 8? left: 8));
-            high = _mm256_maskload_ps (src + c + 8, zi_tail_mask_avx2 (left < 8? 0: left - 8));
-        }
-        __m256 even, odd;
-        zi_split16_avx2 (low, high, &even, &odd);
-        if (left >= 16) {
-            _mm256_storeu_ps (even_dst + c / 2, even);
-            _mm256_storeu_ps (odd_dst + c / 2, odd);
-        }
-        else {
-            _mm256_maskstore_ps (even_dst + c / 2, zi_tail_mask_avx2 ((left + 1) / 2), even);
-            _mm256_maskstore_ps (odd_dst + c / 2, zi_tail_mask_avx2 (left / 2), odd);
-        }
-    }
-}
-
 #endif
-
-
-//  --------------------------------------------------------------------------
-//  Conv
-
-//  Depthwise convolution reads a padded copy of one input plane at a time.
-//  The copy has the zero padding written out, so each output pixel sums
-//  all its taps with no bounds checks. With a column stride s the copy is
-//  split into s phase planes, column q s + p of the padded row going to
-//  column q of phase p: tap kw of output column ow then sits in phase
-//  (kw dil_w) mod s at column ow + (kw dil_w) / s, so a strided kernel
-//  loads consecutive floats like an unstrided one. The copy is made once
-//  per input channel and serves every output channel that reads it; the
-//  padding is the same for every channel, so it is zeroed once per run and
-//  only the input pixels are copied per channel.
-typedef struct {
-    int64_t rows;               //  padded rows, with slack below for S_DW_ROWS
-    int64_t width;              //  floats per row of a phase plane
-    int64_t phases;             //  phase planes, the column stride
-    int64_t plane;              //  floats per phase plane
-    int64_t lo [S_DW_MAX_STRIDE];   //  per phase: first column holding input
-    int64_t hi [S_DW_MAX_STRIDE];   //  per phase: end of the input columns
-} s_dw_t;
-
-//  The SIMD kernels make eight columns of S_DW_ROWS rows at a time, and
-//  read whole groups of eight even where the output is narrower, or stops
-//  short of a group of rows; the copy is large enough that those reads
-//  stay inside it (and see zeros).
-static void
-s_dw_layout (const s_geom_t *geom, s_dw_t *dw)
-{
-    assert (geom->stride_w <= S_DW_MAX_STRIDE);
-    int64_t reach = (geom->k_w - 1) * geom->dil_w / geom->stride_w;
-    dw->rows = (geom->out_h + S_DW_ROWS - 2) * geom->stride_h
-             + (geom->k_h - 1) * geom->dil_h + 1;
-    dw->width = (geom->out_w + 7) / 8 * 8 + reach;
-    dw->phases = geom->stride_w;
-    dw->plane = dw->rows * dw->width;
-    for (int64_t phase = 0; phase < dw->phases; phase++)
-        s_valid_range (phase - geom->pad_l, dw->phases, geom->in_w, dw->width,
-                       &dw->lo [phase], &dw->hi [phase]);
-}
-
-//  Where tap kw of output column 0 is in the padded copy
-static int64_t
-s_dw_column (const s_geom_t *geom, const s_dw_t *dw, int64_t kw)
-{
-    int64_t at = kw * geom->dil_w;
-    return at % dw->phases * dw->plane + at / dw->phases;
-}
-
-//  Copies one input plane into a zeroed padded copy. Input rows that no
-//  output reads are left out; so are the columns past the copy's width.
-static void
-s_dw_fill (const s_geom_t *geom, const s_dw_t *dw, const float *x, float *pad, bool avx2)
-{
-    int64_t stride = dw->phases;
-    int64_t first = geom->pad_t < dw->rows? geom->pad_t: dw->rows;
-    int64_t last = geom->pad_t + geom->in_h < dw->rows? geom->pad_t + geom->in_h: dw->rows;
-#if defined (ZI_HAVE_AVX2)
-    if (avx2 && stride == 2) {
-        //  Input column c lands at padded column t = c + pad_l: phase t % 2,
-        //  element t / 2; columns whose element is past the copy's width
-        //  are never read
-        int64_t used = 2 * dw->width - geom->pad_l;
-        if (used > geom->in_w)
-            used = geom->in_w;
-        if (used <= 0)
-            return;
-        int64_t even_phase = geom->pad_l & 1, even_at = geom->pad_l >> 1;
-        int64_t odd_phase = (geom->pad_l + 1) & 1, odd_at = (geom->pad_l + 1) >> 1;
-        for (int64_t row = first; row < last; row++) {
-            float *dst = pad + row * dw->width;
-            s_split2_avx2 (x + (row - geom->pad_t) * geom->in_w, used,
-                           dst + even_phase * dw->plane + even_at,
-                           dst + odd_phase * dw->plane + odd_at);
-        }
-        return;
-    }
-#endif
-    for (int64_t phase = 0; phase < stride; phase++) {
-        int64_t lo = dw->lo [phase], hi = dw->hi [phase];
-        if (hi <= lo)
-            continue;
-        int64_t iw = lo * stride + phase - geom->pad_l;
-        for (int64_t row = first; row < last; row++) {
-            float *dst = pad + phase * dw->plane + row * dw->width + lo;
-            const float *src = x + (row - geom->pad_t) * geom->in_w + iw;
-            if (stride == 1)
-                memcpy (dst, src, (hi - lo) * sizeof (float));
-            else
-                for (int64_t q = 0; q < hi - lo; q++)
-                    dst [q] = src [q * stride];
-        }
-    }
-}
-
-//  One output plane, portable: each tap adds its share to the whole output
-//  row, which stays in L1 while the taps go by
-static void
-s_dw_plane (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
-            const float *pad, const float *w, float bias, const zi_act_t *act, float *y)
-{
-    for (int64_t oh = 0; oh < geom->out_h; oh++) {
-        float *yrow = y + oh * geom->out_w;
-        for (int64_t ow = 0; ow < geom->out_w; ow++)
-            yrow [ow] = bias;
-        for (int64_t kh = 0; kh < geom->k_h; kh++) {
-            const float *prow = pad + (oh * geom->stride_h + kh * geom->dil_h) * dw->width;
-            for (int64_t kw = 0; kw < geom->k_w; kw++)
-                s_axpy (yrow, prow + columns [kw], w [kh * geom->k_w + kw], geom->out_w);
-        }
-        zi_act_apply (act, yrow, (size_t) geom->out_w);
-    }
-}
-
-#if defined (ZI_HAVE_AVX2)
-//  Stores eight sums, or the first out_w - ow of them at the row's end
-static ZI_AVX2_INLINE void
-s_store_avx2 (float *yrow, int64_t ow, int64_t full, __m256i tail, __m256 sum)
-{
-    if (ow < full)
-        _mm256_storeu_ps (yrow + ow, sum);
-    else
-        _mm256_maskstore_ps (yrow + ow, tail, sum);
-}
-
-//  One output plane of a k x k kernel with stride s on both axes and no
-//  dilation, k and s constants so every loop below unrolls. A step makes
-//  eight columns of S_DW_ROWS rows: for each kernel column kw it holds the
-//  k weights of that column in registers and walks down the input rows
-//  once, each row it loads feeding every output row it reaches. That is
-//  about one load per two multiply-adds instead of two per one, and seven
-//  independent sums keep both FMA units busy. Rows past the end of the
-//  plane are computed into spare and dropped.
-static ZI_AVX2_INLINE void
-s_dw_square_avx2 (const s_geom_t *geom, const s_dw_t *dw, const float *pad, const float *w,
-                  float bias, const zi_act_t *act, float *y, float *spare,
-                  const int k, const int s)
-{
-    assert (k <= 5);
-    zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
-    __m256 alpha = _mm256_set1_ps (act->alpha);
-    __m256 beta = _mm256_set1_ps (act->beta);
-    int64_t out_w = geom->out_w;
-    int64_t full = out_w / 8 * 8;
-    int64_t width = dw->width;
-    __m256i tail = zi_tail_mask_avx2 (out_w - full);
-    __m256 start = _mm256_set1_ps (bias);
-    for (int64_t oh = 0; oh < geom->out_h; oh += S_DW_ROWS) {
-        int64_t rows = geom->out_h - oh < S_DW_ROWS? geom->out_h - oh: S_DW_ROWS;
-        const float *base = pad + oh * s * width;
-        float *yrow = y + oh * out_w;
-        for (int64_t ow = 0; ow < out_w; ow += 8) {
-            __m256 sum [S_DW_ROWS];
-            for (int r = 0; r < S_DW_ROWS; r++)
-                sum [r] = start;
-            for (int kw = 0; kw < k; kw++) {
-                __m256 tap [5];
-                for (int kh = 0; kh < k; kh++)
-                    tap [kh] = _mm256_broadcast_ss (w + kh * k + kw);
-                const float *at = base + ow + kw % s * dw->plane + kw / s;
-                for (int row = 0; row < (S_DW_ROWS - 1) * s + k; row++) {
-                    __m256 in = _mm256_loadu_ps (at);
-                    for (int r = 0; r < S_DW_ROWS; r++) {
-                        int kh = row - r * s;
-                        if (kh >= 0 && kh < k)
-                            sum [r] = _mm256_fmadd_ps (tap [kh], in, sum [r]);
-                    }
-                    at += width;
-                }
-            }
-            //  Stored unconditionally: a store under "if (r < rows)" lets
-            //  gcc sink that row's arithmetic into the branch, serialising
-            //  it after the store of the row before
-            for (int r = 0; r < S_DW_ROWS; r++)
-                s_store_avx2 (r < rows? yrow + r * out_w: spare, ow, full, tail,
-                              zi_act8_avx2 (sum [r], kind, alpha, beta));
-        }
-        if (kind != act->kind)
-            zi_act_simd (act, yrow, rows * out_w);
-    }
-}
-
-//  One output plane of any other shape: four rows per step, one tap at a
-//  time, the taps' columns from the table
-static ZI_AVX2 void
-s_dw_general_avx2 (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
-                   const float *pad, const float *w, float bias, const zi_act_t *act,
-                   float *y, float *spare)
-{
-    int64_t out_w = geom->out_w;
-    int64_t full = out_w / 8 * 8;
-    int64_t row_step = geom->stride_h * dw->width;
-    int64_t tap_step = geom->dil_h * dw->width;
-    zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
-    __m256 alpha = _mm256_set1_ps (act->alpha);
-    __m256 beta = _mm256_set1_ps (act->beta);
-    __m256i tail = zi_tail_mask_avx2 (out_w - full);
-    __m256 start = _mm256_set1_ps (bias);
-    for (int64_t oh = 0; oh < geom->out_h; oh += 4) {
-        int64_t rows = geom->out_h - oh < 4? geom->out_h - oh: 4;
-        const float *base = pad + oh * row_step;
-        float *yrow = y + oh * out_w;
-        for (int64_t ow = 0; ow < out_w; ow += 8) {
-            __m256 sum0 = start, sum1 = start, sum2 = start, sum3 = start;
-            const float *at = base + ow;
-            const float *taps = w;
-            for (int64_t kh = 0; kh < geom->k_h; kh++) {
-                for (int64_t kw = 0; kw < geom->k_w; kw++) {
-                    __m256 tap = _mm256_broadcast_ss (taps + kw);
-                    const float *in = at + columns [kw];
-                    sum0 = _mm256_fmadd_ps (tap, _mm256_loadu_ps (in), sum0);
-                    sum1 = _mm256_fmadd_ps (tap, _mm256_loadu_ps (in + row_step), sum1);
-                    sum2 = _mm256_fmadd_ps (tap, _mm256_loadu_ps (in + 2 * row_step), sum2);
-                    sum3 = _mm256_fmadd_ps (tap, _mm256_loadu_ps (in + 3 * row_step), sum3);
-                }
-                at += tap_step;
-                taps += geom->k_w;
-            }
-            s_store_avx2 (yrow, ow, full, tail, zi_act8_avx2 (sum0, kind, alpha, beta));
-            s_store_avx2 (rows > 1? yrow + out_w: spare, ow, full, tail,
-                          zi_act8_avx2 (sum1, kind, alpha, beta));
-            s_store_avx2 (rows > 2? yrow + 2 * out_w: spare, ow, full, tail,
-                          zi_act8_avx2 (sum2, kind, alpha, beta));
-            s_store_avx2 (rows > 3? yrow + 3 * out_w: spare, ow, full, tail,
-                          zi_act8_avx2 (sum3, kind, alpha, beta));
-        }
-        if (kind != act->kind)
-            zi_act_simd (act, yrow, rows * out_w);
-    }
-}
-
-static ZI_AVX2 void
-s_dw_plane_avx2 (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
-                 const float *pad, const float *w, float bias, const zi_act_t *act,
-                 float *y, float *spare)
-{
-    bool square = geom->k_h == geom->k_w && geom->stride_h == geom->stride_w
-               && geom->dil_h == 1 && geom->dil_w == 1;
-    int64_t k = geom->k_w, s = geom->stride_w;
-    if (square && k == 3 && s == 1)
-        s_dw_square_avx2 (geom, dw, pad, w, bias, act, y, spare, 3, 1);
-    else
-    if (square && k == 3 && s == 2)
-        s_dw_square_avx2 (geom, dw, pad, w, bias, act, y, spare, 3, 2);
-    else
-    if (square && k == 5 && s == 1)
-        s_dw_square_avx2 (geom, dw, pad, w, bias, act, y, spare, 5, 1);
-    else
-    if (square && k == 5 && s == 2)
-        s_dw_square_avx2 (geom, dw, pad, w, bias, act, y, spare, 5, 2);
-    else
-        s_dw_general_avx2 (geom, dw, columns, pad, w, bias, act, y, spare);
-}
-#endif
-
-//  Depthwise: each output channel reads one input channel (group == C);
-//  with M = k C, output channels c k .. c k + k - 1 read input channel c.
-//  The input channels of the batch are shared out between the exec's
-//  threads, each with a padded copy of its own.
-typedef struct {
-    const s_geom_t *geom;       //  the convolution
-    const s_dw_t *dw;           //  layout of the padded copies
-    zi_exec_t *exec;            //  per thread: columns, copy, spare row
-    size_t columns_bytes;       //  where in a thread's scratch the copy starts
-    size_t pad_bytes;           //  and where the spare row starts
-    const float *x, *w, *bias;  //  input, weights, optional bias
-    const zi_act_t *act;        //  fused activation
-    float *y;                   //  output
-    bool avx2;                  //  use the SIMD kernels
-} s_dw_job_t;
-
-//  Input planes [first, last) of the batch, n C + c
-static void
-s_dw_part (void *args, int64_t first, int64_t last, int thread)
-{
-    s_dw_job_t *job = args;
-    const s_geom_t *geom = job->geom;
-    char *scratch = zi_exec_scratch_of (job->exec, thread, 0, 0);
-    int64_t *columns = (int64_t *) scratch;
-    float *pad = (float *) (scratch + job->columns_bytes);
-    float *spare = (float *) (scratch + job->columns_bytes + job->pad_bytes);
-    int64_t multiplier = geom->out_c / geom->in_c;
-    int64_t in_plane = geom->in_h * geom->in_w;
-    int64_t out_plane = geom->out_h * geom->out_w;
-    int64_t taps = geom->k_h * geom->k_w;
-    for (int64_t plane = first; plane < last; plane++) {
-        int64_t n = plane / geom->in_c, c = plane % geom->in_c;
-        s_dw_fill (geom, job->dw, job->x + plane * in_plane, pad, job->avx2);
-        for (int64_t m = c * multiplier; m < (c + 1) * multiplier; m++) {
-            float *y_nm = job->y + (n * geom->out_c + m) * out_plane;
-            float b = job->bias? job->bias [m]: 0;
-#if defined (ZI_HAVE_AVX2)
-            if (job->avx2) {
-                s_dw_plane_avx2 (geom, job->dw, columns, pad, job->w + m * taps, b, job->act,
-                                 y_nm, spare);
-                continue;
-            }
-#endif
-            s_dw_plane (geom, job->dw, columns, pad, job->w + m * taps, b, job->act, y_nm);
-        }
-    }
-}
-
-static int
-s_conv_depthwise (const s_geom_t *geom, zi_exec_t *exec, const float *x, const float *w,
-                  const float *bias, const zi_act_t *act, float *y)
-{
-    s_dw_t dw;
-    s_dw_layout (geom, &dw);
-    //  Scratch holds the taps' column offsets, the copy, and a spare output
-    //  row for the rows the SIMD kernels make past the end
-    s_dw_job_t job = {
-        .geom = geom, .dw = &dw, .exec = exec,
-        .columns_bytes = (geom->k_w * sizeof (int64_t) + 63) / 64 * 64,
-        .pad_bytes = dw.phases * dw.plane * sizeof (float),
-        .x = x, .w = w, .bias = bias, .act = act, .y = y, .avx2 = zi_use_avx2 ()
-    };
-    size_t spare_bytes = (geom->out_w + 7) / 8 * 8 * sizeof (float);
-    int64_t planes = geom->batch * geom->in_c;
-    int64_t macs = geom->out_c / geom->in_c * geom->out_h * geom->out_w * geom->k_h * geom->k_w;
-    int64_t unit = zi_exec_unit (macs);
-    int threads = zi_exec_threads (exec);
-    if (threads > (planes + unit - 1) / unit)
-        threads = (int) ((planes + unit - 1) / unit);
-    for (int thread = 0; thread < threads; thread++) {
-        char *scratch = zi_exec_scratch_of (exec, thread, 0,
-                                            job.columns_bytes + job.pad_bytes + spare_bytes);
-        if (!scratch)
-            return -1;
-        int64_t *columns = (int64_t *) scratch;
-        memset (scratch + job.columns_bytes, 0, job.pad_bytes);
-        for (int64_t kw = 0; kw < geom->k_w; kw++)
-            columns [kw] = s_dw_column (geom, &dw, kw);
-    }
-    zi_exec_parallel (exec, planes, unit, s_dw_part, &job);
-    return 0;
-}
 
 //  Sets each row of an output block to its channel's bias, so the sgemm
 //  that follows can add to it (beta 1): cheaper than sgemm zeroing the
@@ -993,7 +507,7 @@ s_im2col (const s_geom_t *geom, const float *x, int64_t channels, int64_t oh0,
                 float *dst = col + ((c * geom->k_h + kh) * geom->k_w + kw) * cols;
                 int64_t offset = kw * geom->dil_w - geom->pad_l;
                 int64_t lo, hi;
-                s_valid_range (offset, geom->stride_w, geom->in_w, geom->out_w, &lo, &hi);
+                zi_conv_valid_range (offset, geom->stride_w, geom->in_w, geom->out_w, &lo, &hi);
                 for (int64_t row = 0; row < rows; row++) {
                     float *drow = dst + row * geom->out_w;
                     int64_t ih = (oh0 + row) * geom->stride_h + kh * geom->dil_h - geom->pad_t;
@@ -1095,8 +609,8 @@ s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const floa
     int64_t depth = in_g * geom->k_h * geom->k_w;      //  sgemm's K
     int64_t in_plane = geom->in_h * geom->in_w;
     int64_t out_plane = geom->out_h * geom->out_w;
-    int64_t band = s_band_rows (depth, geom->out_w, geom->out_h,
-                                packed? S_MM_BAND_BYTES: S_BAND_BYTES);
+    int64_t band = zi_conv_band_rows (depth, geom->out_w, geom->out_h,
+                                      packed? S_MM_BAND_BYTES: ZI_CONV_BAND_BYTES);
     size_t col_bytes = depth * band * geom->out_w * sizeof (float);
     float *col = zi_exec_scratch (exec, 0, col_bytes);
     if (!col)
@@ -1468,14 +982,14 @@ s_conv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
         return 0;
     const float *x = zi_tensor_f32 (in [0]);
     const float *w = zi_tensor_f32 (in [1]);
-    const zi_tensor_t *bias_tensor = s_input (node, in, 2);
+    const zi_tensor_t *bias_tensor = zi_conv_input (node, in, 2);
     const float *bias = bias_tensor? zi_tensor_f32 (bias_tensor): NULL;
     float *y = zi_tensor_f32 (out [0]);
 
     //  A residual Add fused in (zi_pass_fuse_residuals): Y = act (conv + S).
     //  The products add S in their store; the other paths run without the
     //  activation and then add S and apply it, as the Add would have
-    const zi_tensor_t *sum_tensor = s_input (node, in, 3);
+    const zi_tensor_t *sum_tensor = zi_conv_input (node, in, 3);
     const float *sum = sum_tensor? zi_tensor_f32 (sum_tensor): NULL;
     static const zi_act_t none = {ZI_ACT_NONE, 0, 0};
     const zi_act_t *act = sum? &none: &node->act;
@@ -1486,8 +1000,8 @@ s_conv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     if (winograd)
         rc = zi_winograd_run (&shape, exec, x, winograd, bias, act, y);
     else
-    if (geom.group == geom.in_c && geom.stride_w <= S_DW_MAX_STRIDE)
-        rc = s_conv_depthwise (&geom, exec, x, w, bias, act, y);
+    if (geom.group == geom.in_c && geom.stride_w <= ZI_CONV_DW_MAX_STRIDE)
+        rc = zi_conv_depthwise (&geom, exec, x, w, bias, act, y);
     else
 #if defined (ZI_HAVE_AVX2)
     if (s_is_few_maps (&geom) && zi_use_avx2 ())
@@ -1548,7 +1062,7 @@ s_conv_prepare (zi_node_t *node, const zi_tensor_t *const *in)
         self->packed_depth = geom.in_c * 9;
         return 0;
     }
-    if (geom.group != 1 || (geom.group == geom.in_c && geom.stride_w <= S_DW_MAX_STRIDE)
+    if (geom.group != 1 || (geom.group == geom.in_c && geom.stride_w <= ZI_CONV_DW_MAX_STRIDE)
     ||  !zi_cpu_avx2 ())
         return 0;
     int64_t depth = geom.in_c * geom.k_h * geom.k_w;
@@ -1564,8 +1078,8 @@ s_conv_prepare (zi_node_t *node, const zi_tensor_t *const *in)
     return 0;
 }
 
-static void
-s_conv_destroy (zi_node_t *node)
+void
+zi_conv_destroy (zi_node_t *node)
 {
     s_conv_t *self = node->params;
     if (self) {
@@ -1578,176 +1092,23 @@ s_conv_destroy (zi_node_t *node)
 
 
 //  --------------------------------------------------------------------------
-//  ConvTranspose
-
-//  Scatters the columns of input rows [ih0, ih0 + rows) of one group into
-//  the output: column row (m, kh, kw) adds to the output pixel that input
-//  pixel reaches through that tap
-static void
-s_col2im (const s_geom_t *geom, const float *col, int64_t channels, int64_t ih0,
-          int64_t rows, float *y)
-{
-    int64_t cols = rows * geom->in_w;
-    int64_t out_plane = geom->out_h * geom->out_w;
-    for (int64_t m = 0; m < channels; m++)
-        for (int64_t kh = 0; kh < geom->k_h; kh++)
-            for (int64_t kw = 0; kw < geom->k_w; kw++) {
-                const float *src = col + ((m * geom->k_h + kh) * geom->k_w + kw) * cols;
-                int64_t offset = kw * geom->dil_w - geom->pad_l;
-                int64_t lo, hi;
-                s_valid_range (offset, geom->stride_w, geom->out_w, geom->in_w, &lo, &hi);
-                if (hi <= lo)
-                    continue;
-                for (int64_t row = 0; row < rows; row++) {
-                    int64_t oh = (ih0 + row) * geom->stride_h + kh * geom->dil_h - geom->pad_t;
-                    if (oh < 0 || oh >= geom->out_h)
-                        continue;
-                    float *dst = y + m * out_plane + oh * geom->out_w
-                               + lo * geom->stride_w + offset;
-                    const float *srow = src + row * geom->in_w + lo;
-                    if (geom->stride_w == 1)
-                        s_axpy (dst, srow, 1.0f, hi - lo);
-                    else
-                        s_add_strided (dst, srow, geom->stride_w, hi - lo);
-                }
-            }
-}
-
-//  ConvTranspose's product is W_g^T X_g, W_g being [in_g][depth] row-major.
-//  When OpenBLAS's kernels are behind the CPU's (zi_isa_blas_behind), each
-//  group's W_g^T is packed once for zi_mm, the groups one after another;
-//  else sgemm runs it
-static int
-s_deconv_prepare (zi_node_t *node, const zi_tensor_t *const *in)
-{
-    s_conv_t *self = node->params;
-    zi_free (self->packed);
-    self->packed = NULL;
-    self->packed_from = NULL;
-    s_geom_t geom;
-    if (!in [1]->data || s_deconv_geometry (self, in [0], in [1], &geom)
-    ||  !zi_cpu_avx2 () || !zi_isa_blas_behind ())
-        return 0;
-    int64_t in_g = geom.in_c / geom.group;
-    int64_t depth = geom.out_c / geom.group * geom.k_h * geom.k_w;
-    size_t per_group = zi_mm_packed_floats (depth, in_g);
-    self->packed = zi_alloc (per_group * geom.group * sizeof (float));
-    if (!self->packed)
-        return zi_error ("out of memory for packed weights");
-    const float *w = zi_tensor_f32 (in [1]);
-    for (int64_t g = 0; g < geom.group; g++)
-        zi_mm_pack (w + g * in_g * depth, depth, in_g, 1, depth, self->packed + g * per_group);
-    self->packed_from = w;
-    self->packed_maps = depth;
-    self->packed_depth = in_g;
-    return 0;
-}
-
-static int
-s_deconv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
-              zi_tensor_t *const *out)
-{
-    s_geom_t geom;
-    if (s_deconv_geometry (node->params, in [0], in [1], &geom))
-        return -1;
-    if (zi_tensor_count (out [0]) == 0)
-        return 0;
-    const float *x = zi_tensor_f32 (in [0]);
-    const float *w = zi_tensor_f32 (in [1]);
-    const zi_tensor_t *bias_tensor = s_input (node, in, 2);
-    const float *bias = bias_tensor? zi_tensor_f32 (bias_tensor): NULL;
-    float *y = zi_tensor_f32 (out [0]);
-
-    int64_t in_g = geom.in_c / geom.group;
-    int64_t out_g = geom.out_c / geom.group;
-    int64_t depth = out_g * geom.k_h * geom.k_w;       //  rows of W_g^T X_g
-    int64_t in_plane = geom.in_h * geom.in_w;
-    int64_t out_plane = geom.out_h * geom.out_w;
-    int64_t band = s_band_rows (depth, geom.in_w, geom.in_h, S_BAND_BYTES);
-    float *col = zi_exec_scratch (exec, 0, depth * band * geom.in_w * sizeof (float));
-    if (!col)
-        return -1;
-    const s_conv_t *self = node->params;
-    const float *packed = self->packed && self->packed_from == w && zi_use_avx2 ()
-                       && self->packed_maps == depth && self->packed_depth == in_g?
-                          self->packed: NULL;
-    static const zi_act_t none = {ZI_ACT_NONE, 0, 0};
-    for (int64_t n = 0; n < geom.batch; n++)
-        for (int64_t g = 0; g < geom.group; g++) {
-            const float *x_ng = x + (n * geom.in_c + g * in_g) * in_plane;
-            const float *w_g = w + g * in_g * depth;
-            float *y_ng = y + (n * geom.out_c + g * out_g) * out_plane;
-            for (int64_t m = 0; m < out_g; m++) {
-                float value = bias? bias [g * out_g + m]: 0;
-                float *plane = y_ng + m * out_plane;
-                for (int64_t item = 0; item < out_plane; item++)
-                    plane [item] = value;
-            }
-            for (int64_t ih0 = 0; ih0 < geom.in_h; ih0 += band) {
-                int64_t rows = geom.in_h - ih0 < band? geom.in_h - ih0: band;
-                int64_t cols = rows * geom.in_w;
-                //  W_g is [in_g, depth] row-major: its transpose times X_g
-                if (packed)
-                    zi_mm_parallel (exec, packed + g * zi_mm_packed_floats (depth, in_g), depth,
-                                    in_g, cols, x_ng + ih0 * geom.in_w, in_plane, NULL, NULL, 0,
-                                    &none, col, cols);
-                else
-                    zi_sgemm (exec, true, false, depth, cols, in_g, 1.0f, w_g, depth,
-                              x_ng + ih0 * geom.in_w, in_plane, 0.0f, col, cols);
-                s_col2im (&geom, col, out_g, ih0, rows, y_ng);
-            }
-            zi_act_apply (&node->act, y_ng, (size_t) (out_g * out_plane));
-        }
-    return 0;
-}
-
-
-//  --------------------------------------------------------------------------
 //  Op table entries
 
 const zi_op_t zi_op_Conv = {
     .name = "Conv", .min_inputs = 2, .max_inputs = 3, .max_outputs = 1, .fusable = true,
-    .init = s_conv_init, .infer = s_conv_infer, .prepare = s_conv_prepare,
-    .run = s_conv_run, .destroy = s_conv_destroy
-};
-
-const zi_op_t zi_op_ConvTranspose = {
-    .name = "ConvTranspose", .min_inputs = 2, .max_inputs = 3, .max_outputs = 1,
-    .fusable = true,
-    .init = s_conv_init, .infer = s_deconv_infer, .prepare = s_deconv_prepare,
-    .run = s_deconv_run, .destroy = s_conv_destroy
+    .init = zi_conv_init, .infer = s_conv_infer, .prepare = s_conv_prepare,
+    .run = s_conv_run, .destroy = zi_conv_destroy
 };
 
 
 //  --------------------------------------------------------------------------
 //  Self test: every path against naive loops written from the ONNX spec
 
-typedef struct {
-    const char *label;          //  what the case covers
-    const char *op;             //  "Conv" or "ConvTranspose"
-    int n_spatial;              //  1 or 2; for 1-d only the w values count
-    int64_t batch, channels;    //  N, C of X
-    int64_t in_h, in_w;         //  spatial size of X
-    int64_t maps;               //  M, output channels
-    int64_t k_h, k_w;           //  kernel
-    int64_t group;              //  0: leave the attribute out (1)
-    int64_t stride [2];         //  {0, 0}: leave the attribute out
-    int64_t dilation [2];       //  {0, 0}: leave the attribute out
-    int64_t pads [4];           //  top, left, bottom, right
-    bool set_pads;              //  give the pads attribute
-    const char *auto_pad;       //  NULL: leave the attribute out
-    bool bias;                  //  pass a bias input
-    zi_act_t act;               //  fused activation
-    bool kernel_shape;          //  give kernel_shape
-    int64_t output_padding [2]; //  ConvTranspose
-    int64_t output_shape [2];   //  ConvTranspose, {0, 0}: none
-    bool full_output_shape;     //  output_shape as [N, M, H, W]
-    int opset;                  //  0: the default
-} s_case_t;
+//  The case table format is zi_conv_case_t (act_conv.h)
 
 //  Per-axis value of the case: 1-d cases only use the w column
 static int64_t
-s_case_axis (const s_case_t *tc, const int64_t *pair, int axis, int64_t fallback)
+s_case_axis (const zi_conv_case_t *tc, const int64_t *pair, int axis, int64_t fallback)
 {
     int64_t value = pair [tc->n_spatial == 1? 1: axis];
     return value? value: fallback;
@@ -1755,7 +1116,7 @@ s_case_axis (const s_case_t *tc, const int64_t *pair, int axis, int64_t fallback
 
 //  Output size and begin padding of one axis, straight from the spec
 static void
-s_ref_axis (const s_case_t *tc, int axis, int64_t *out, int64_t *begin)
+s_ref_axis (const zi_conv_case_t *tc, int axis, int64_t *out, int64_t *begin)
 {
     bool deconv = strcmp (tc->op, "ConvTranspose") == 0;
     int64_t in = axis? tc->in_w: tc->in_h;
@@ -1807,7 +1168,7 @@ s_ref_axis (const s_case_t *tc, int axis, int64_t *out, int64_t *begin)
 //  The seven loops, in double; for ConvTranspose the same loops with the
 //  roles of input and output pixels swapped (each input pixel scatters)
 static void
-s_ref_conv (const s_case_t *tc, const float *x, const float *w, const float *b,
+s_ref_conv (const zi_conv_case_t *tc, const float *x, const float *w, const float *b,
             int64_t out_h, int64_t out_w, int64_t pad_t, int64_t pad_l, float *y)
 {
     bool deconv = strcmp (tc->op, "ConvTranspose") == 0;
@@ -1857,7 +1218,7 @@ s_ref_conv (const s_case_t *tc, const float *x, const float *w, const float *b,
 
 //  Builds the node for a case
 static zi_node_t *
-s_case_node (const s_case_t *tc)
+s_case_node (const zi_conv_case_t *tc)
 {
     zi_node_t *node = zi_node_new (tc->op, tc->label);
     int ns = tc->n_spatial;
@@ -1898,8 +1259,8 @@ s_case_node (const s_case_t *tc)
     return node;
 }
 
-static void
-s_case_run (zi_test_t *t, const s_case_t *tc, uint32_t seed)
+void
+zi_conv_case_run (zi_test_t *t, const zi_conv_case_t *tc, uint32_t seed)
 {
     bool deconv = strcmp (tc->op, "ConvTranspose") == 0;
     int ns = tc->n_spatial;
@@ -1954,7 +1315,7 @@ s_case_run (zi_test_t *t, const s_case_t *tc, uint32_t seed)
 
 //  Checks y against the spec's loops for a case
 static void
-s_check_case (zi_test_t *t, const s_case_t *tc, const char *what, const zi_tensor_t *x,
+s_check_case (zi_test_t *t, const zi_conv_case_t *tc, const char *what, const zi_tensor_t *x,
               const zi_tensor_t *w, const zi_tensor_t *b, const zi_tensor_t *y)
 {
     int64_t out_h, out_w, pad_t, pad_l;
@@ -1974,7 +1335,7 @@ s_check_case (zi_test_t *t, const s_case_t *tc, const char *what, const zi_tenso
 static void
 s_check_packing (zi_test_t *t)
 {
-    s_case_t tc = {"packing", "Conv", 2, 1, 8, 5, 6, 7, 1, 1, 0, {0, 0}, {0, 0},
+    zi_conv_case_t tc = {"packing", "Conv", 2, 1, 8, 5, 6, 7, 1, 1, 0, {0, 0}, {0, 0},
                    {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_RELU, 0, 0}};
     int64_t x_dims [4] = {1, 8, 5, 6}, w_dims [4] = {7, 8, 1, 1}, b_dims [1] = {7};
     zi_tensor_t *x = zi_test_random (4, x_dims, 31);
@@ -2018,7 +1379,7 @@ s_check_packing (zi_test_t *t)
 //  differently in blocks. The shapes are large enough for every path to be
 //  shared out.
 static void
-s_check_threads (zi_test_t *t, const s_case_t *tc, uint32_t seed)
+s_check_threads (zi_test_t *t, const zi_conv_case_t *tc, uint32_t seed)
 {
     int64_t group = tc->group? tc->group: 1;
     int64_t x_dims [4] = {tc->batch, tc->channels, tc->in_h, tc->in_w};
@@ -2069,9 +1430,9 @@ s_check_threads (zi_test_t *t, const s_case_t *tc, uint32_t seed)
 
 //  Runs a node on the given input shapes and checks it fails with an error
 //  mentioning `expect`
-static void
-s_check_fails (zi_test_t *t, zi_node_t *node, int ndim_x, const int64_t *x_dims,
-               int ndim_w, const int64_t *w_dims, const int64_t *b_dim, const char *expect)
+void
+zi_conv_check_fails (zi_test_t *t, zi_node_t *node, int ndim_x, const int64_t *x_dims,
+                     int ndim_w, const int64_t *w_dims, const int64_t *b_dim, const char *expect)
 {
     zi_tensor_t *inputs [3] = {
         zi_test_random (ndim_x, x_dims, 1),
@@ -2088,12 +1449,52 @@ s_check_fails (zi_test_t *t, zi_node_t *node, int ndim_x, const int64_t *x_dims,
     zi_node_destroy (&node);
 }
 
+//  Every case at every instruction set the CPU has, from the widest
+//  kernels down to the portable ones
+void
+zi_conv_cases_run (zi_test_t *t, const zi_conv_case_t *cases, size_t count,
+                   uint32_t first_seed)
+{
+    for (int level = ZI_ISA_AVX512; level >= ZI_ISA_PORTABLE; level--) {
+        if (!zi_test_isa (t, (zi_isa_t) level))
+            continue;
+        for (size_t index = 0; index < count; index++) {
+            zi_conv_case_t at_level = cases [index];
+            char label [160];
+            snprintf (label, sizeof label, "%s, %s", cases [index].label,
+                      zi_isa_name ((zi_isa_t) level));
+            at_level.label = label;
+            zi_conv_case_run (t, &at_level, (uint32_t) (first_seed + 7 * index));
+        }
+    }
+    zi_isa_set_cap (ZI_ISA_DEFAULT);
+}
+
+void
+zi_conv_cases_threads (zi_test_t *t, const zi_conv_case_t *cases, size_t count,
+                       uint32_t first_seed)
+{
+    for (int level = ZI_ISA_AVX512; level >= ZI_ISA_PORTABLE; level--) {
+        if (!zi_test_isa (t, (zi_isa_t) level))
+            continue;
+        for (size_t index = 0; index < count; index++) {
+            zi_conv_case_t at_level = cases [index];
+            char label [160];
+            snprintf (label, sizeof label, "%s, %s", cases [index].label,
+                      zi_isa_name ((zi_isa_t) level));
+            at_level.label = label;
+            s_check_threads (t, &at_level, (uint32_t) (first_seed + 3 * index));
+        }
+    }
+    zi_isa_set_cap (ZI_ISA_DEFAULT);
+}
+
 void
 zi_act_conv_test (zi_test_t *t)
 {
     const zi_act_t none = {ZI_ACT_NONE, 0, 0};
     const zi_act_t relu = {ZI_ACT_RELU, 0, 0};
-    const s_case_t cases [] = {
+    const zi_conv_case_t cases [] = {
         //  label, op, ns, N, C, H, W, M, kH, kW, group, strides, dilations,
         //  pads, set_pads, auto_pad, bias, then the rest by name
         {"3x3 pad 1 bias", "Conv", 2, 1, 3, 7, 5, 4, 3, 3, 0, {0, 0}, {0, 0},
@@ -2108,26 +1509,6 @@ zi_act_conv_test (zi_test_t *t)
          {1, 1, 1, 1}, true, NULL, true, .act = none},
         {"group 3 stride 2", "Conv", 2, 1, 6, 7, 7, 3, 3, 3, 3, {2, 2}, {0, 0},
          {1, 0, 0, 1}, true, NULL, false, .act = none},
-        {"depthwise stride 2 pad 1", "Conv", 2, 2, 4, 7, 5, 4, 3, 3, 4, {2, 2}, {0, 0},
-         {1, 1, 1, 1}, true, NULL, true, .act = none},
-        //  stride 2 rows split into phases sixteen columns a step, the
-        //  row's end masked, with even and odd left pads
-        {"depthwise 3x3 s2 pad 1 wide", "Conv", 2, 1, 5, 9, 37, 5, 3, 3, 5, {2, 2}, {0, 0},
-         {1, 1, 1, 1}, true, NULL, true, .act = relu},
-        {"depthwise 3x3 s2 pad 0 even width", "Conv", 2, 1, 4, 8, 40, 4, 3, 3, 4, {2, 2},
-         {0, 0}, {0, 0, 0, 0}, true, NULL, true, .act = none},
-        {"depthwise 5x5 s2 pad 2 odd width", "Conv", 2, 1, 3, 11, 33, 3, 5, 5, 3, {2, 2},
-         {0, 0}, {2, 2, 2, 2}, true, NULL, false, .act = relu},
-        {"depthwise 3x3 s2 left pad 2", "Conv", 2, 1, 3, 7, 21, 3, 3, 3, 3, {2, 2}, {0, 0},
-         {1, 2, 1, 0}, true, NULL, true, .act = none},
-        {"depthwise 3x3 s2 dilation 2", "Conv", 2, 1, 3, 9, 35, 3, 3, 3, 3, {2, 2}, {2, 2},
-         {1, 1, 0, 0}, true, NULL, true, .act = none},
-        {"depthwise stride 1 pad 1", "Conv", 2, 1, 5, 6, 9, 5, 3, 3, 5, {0, 0}, {0, 0},
-         {1, 1, 1, 1}, true, NULL, true, .act = none},
-        {"depthwise multiplier 2 dilation 2", "Conv", 2, 1, 3, 9, 8, 6, 3, 3, 3, {1, 1}, {2, 2},
-         {2, 1, 0, 3}, true, NULL, true, .act = none},
-        {"depthwise 5x5 big pad", "Conv", 2, 1, 2, 3, 4, 2, 5, 5, 2, {1, 2}, {0, 0},
-         {3, 2, 2, 3}, true, NULL, false, .act = none},
         {"single channel (depthwise path)", "Conv", 2, 1, 1, 6, 7, 4, 3, 3, 0, {0, 0}, {0, 0},
          {1, 1, 1, 1}, true, NULL, true, .act = none},
         {"1x1 pointwise batch 2", "Conv", 2, 2, 5, 7, 5, 3, 1, 1, 0, {0, 0}, {0, 0},
@@ -2184,35 +1565,6 @@ zi_act_conv_test (zi_test_t *t)
         {"tanh", "Conv", 2, 1, 3, 5, 4, 2, 2, 2, 0, {0, 0}, {0, 0},
          {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_TANH, 0, 0}},
 
-        //  Depthwise kernels: 3x3 and 5x5 at stride 1 and 2 have their own
-        //  SIMD kernels, other shapes a general one. Widths that are not a
-        //  multiple of 8 leave a part group of columns, heights that are
-        //  not a multiple of 7 a part group of rows.
-        {"dw 3x3 s1 width 13 height 10", "Conv", 2, 1, 3, 10, 13, 3, 3, 3, 3, {1, 1},
-         {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
-        {"dw 3x3 s2 width 17 batch 2", "Conv", 2, 2, 2, 9, 17, 2, 3, 3, 2, {2, 2}, {0, 0},
-         {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
-        {"dw 3x3 s2 width 8", "Conv", 2, 1, 3, 16, 16, 3, 3, 3, 3, {2, 2}, {0, 0},
-         {0, 0, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
-        {"dw 5x5 s1 width 9 height 15", "Conv", 2, 1, 4, 15, 9, 4, 5, 5, 4, {1, 1}, {0, 0},
-         {2, 2, 2, 2}, true, NULL, true, .act = {ZI_ACT_CLIP, -0.5f, 0.5f}},
-        {"dw 5x5 s2 asymmetric pads", "Conv", 2, 1, 3, 14, 11, 3, 5, 5, 3, {2, 2}, {0, 0},
-         {2, 1, 1, 2}, true, NULL, true, .act = {ZI_ACT_LEAKY_RELU, 0.1f, 0}},
-        {"dw multiplier 3 5x5 s2", "Conv", 2, 1, 2, 12, 12, 6, 5, 5, 2, {2, 2}, {0, 0},
-         {2, 2, 2, 2}, true, NULL, true, .act = {ZI_ACT_HARD_SIGMOID, 0.2f, 0.5f}},
-        {"dw 3x3 no pad 20x30 sigmoid", "Conv", 2, 1, 2, 20, 30, 2, 3, 3, 2, {0, 0}, {0, 0},
-         {0, 0, 0, 0}, false, NULL, false, .act = {ZI_ACT_SIGMOID, 0, 0}},
-        {"dw 3x5 stride 3 dilation 2", "Conv", 2, 1, 3, 17, 19, 3, 3, 5, 3, {3, 3}, {2, 2},
-         {2, 1, 1, 3}, true, NULL, true, .act = {ZI_ACT_TANH, 0, 0}},
-        {"dw 7x7 stride 2x1", "Conv", 2, 1, 2, 11, 10, 4, 7, 7, 2, {2, 1}, {0, 0},
-         {3, 3, 3, 3}, true, NULL, true, .act = relu},
-        {"dw stride 5 (im2col)", "Conv", 2, 1, 2, 11, 12, 2, 3, 3, 2, {5, 5}, {0, 0},
-         {1, 1, 1, 1}, true, NULL, true, .act = none},
-        {"dw 1-d 5 stride 2", "Conv", 1, 1, 3, 1, 21, 3, 1, 5, 3, {0, 2}, {0, 0},
-         {0, 2, 0, 2}, true, NULL, true, .act = relu},
-        {"dw s2 width 1 (a phase with no input)", "Conv", 2, 1, 2, 5, 1, 2, 3, 3, 2,
-         {2, 2}, {0, 0}, {1, 0, 1, 2}, true, NULL, true, .act = none},
-
         //  1x1 on packed weights: tiles of 6 maps by 16 columns, a row's
         //  last columns in a masked tile (9..15 left), a narrow one (4..8)
         //  or one at a time (1..3); more than 256 input channels in slices
@@ -2260,67 +1612,13 @@ zi_act_conv_test (zi_test_t *t)
          {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
         {"width 1 kernel 5 (taps that see only padding)", "Conv", 2, 1, 2, 6, 1, 3, 5, 5, 0,
          {0, 0}, {0, 0}, {2, 2, 2, 2}, true, NULL, true, .act = none},
-
-        //  ConvTranspose
-        {"basic bias", "ConvTranspose", 2, 1, 2, 4, 5, 3, 3, 3, 0, {0, 0}, {0, 0},
-         {0, 0, 0, 0}, false, NULL, true, .act = none, .kernel_shape = true},
-        {"stride 2 pads 1 output_padding 1", "ConvTranspose", 2, 1, 3, 7, 5, 2, 3, 3, 0,
-         {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = none, .output_padding = {1, 1}},
-        {"asymmetric pads dilation 2 batch 2", "ConvTranspose", 2, 2, 2, 5, 4, 3, 3, 2, 0,
-         {2, 3}, {2, 2}, {1, 0, 2, 1}, true, NULL, false, .act = none},
-        {"group 2 stride 2", "ConvTranspose", 2, 1, 4, 5, 3, 6, 3, 3, 2,
-         {2, 2}, {0, 0}, {1, 1, 0, 0}, true, NULL, true, .act = none, .output_padding = {1, 0}},
-        {"depthwise stride 2", "ConvTranspose", 2, 1, 3, 4, 4, 3, 4, 4, 3,
-         {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = none},
-        {"kernel 2 stride 2 (upsample)", "ConvTranspose", 2, 1, 3, 4, 5, 2, 2, 2, 0,
-         {2, 2}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = none},
-        {"output_shape", "ConvTranspose", 2, 1, 2, 4, 5, 3, 3, 3, 0,
-         {2, 2}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = none, .output_padding = {0, 0}, .output_shape = {8, 10}},
-        {"output_shape full form", "ConvTranspose", 2, 1, 2, 4, 5, 3, 3, 3, 0,
-         {2, 2}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = none, .output_padding = {1, 1}, .output_shape = {9, 10}, .full_output_shape = true},
-        {"output_shape larger than full", "ConvTranspose", 2, 1, 2, 3, 3, 2, 3, 3, 0,
-         {1, 1}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = none, .output_padding = {0, 0}, .output_shape = {6, 7}},
-        {"SAME_UPPER stride 2", "ConvTranspose", 2, 1, 2, 4, 5, 3, 3, 3, 0,
-         {2, 2}, {0, 0}, {0, 0, 0, 0}, false, "SAME_UPPER", true, .act = none},
-        {"SAME_LOWER stride 2", "ConvTranspose", 2, 1, 2, 4, 5, 3, 3, 3, 0,
-         {2, 2}, {0, 0}, {0, 0, 0, 0}, false, "SAME_LOWER", true, .act = none},
-        {"VALID stride 2", "ConvTranspose", 2, 1, 2, 4, 5, 3, 3, 2, 0,
-         {2, 2}, {0, 0}, {0, 0, 0, 0}, false, "VALID", false, .act = none},
-        {"1-d stride 2 output_padding", "ConvTranspose", 1, 2, 3, 1, 7, 2, 1, 3, 0,
-         {0, 2}, {0, 0}, {0, 1, 0, 0}, true, NULL, true, .act = none, .kernel_shape = true, .output_padding = {0, 1}},
-        {"relu", "ConvTranspose", 2, 1, 3, 5, 4, 4, 3, 3, 0,
-         {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
-        {"leaky relu group 3", "ConvTranspose", 2, 1, 3, 4, 4, 3, 2, 2, 3,
-         {1, 1}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_LEAKY_RELU, 0.2f, 0}},
-        {"col2im in bands", "ConvTranspose", 2, 1, 2, 48, 48, 64, 3, 3, 0,
-         {1, 1}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = none},
-        //  A generator's upsampling: W^T of 13 x 4 x 4 rows, 40 deep
-        {"4x4 stride 2 40 to 13 channels", "ConvTranspose", 2, 2, 40, 7, 9, 13, 4, 4, 0,
-         {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
     };
-    //  Every case at every instruction set the CPU has, from the widest
-    //  kernels down to the portable ones
-    for (int level = ZI_ISA_AVX512; level >= ZI_ISA_PORTABLE; level--) {
-        if (!zi_test_isa (t, (zi_isa_t) level))
-            continue;
-        for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
-            s_case_t at_level = cases [index];
-            char label [160];
-            snprintf (label, sizeof label, "%s, %s", cases [index].label,
-                      zi_isa_name ((zi_isa_t) level));
-            at_level.label = label;
-            s_case_run (t, &at_level, (uint32_t) (100 + 7 * index));
-        }
-    }
-    zi_isa_set_cap (ZI_ISA_DEFAULT);
+    zi_conv_cases_run (t, cases, sizeof cases / sizeof cases [0], 100);
     s_check_packing (t);
 
     //  Each path shared out between threads: the same bits as one thread
-    const s_case_t threaded [] = {
-        {"depthwise 3x3 s1 24 channels 30x29", "Conv", 2, 1, 24, 30, 29, 24, 3, 3, 24,
-         {1, 1}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
-        {"depthwise 5x5 s2 batch 2", "Conv", 2, 2, 12, 40, 38, 12, 5, 5, 12,
-         {2, 2}, {0, 0}, {2, 2, 2, 2}, true, NULL, true, .act = relu},
+    //  (the depthwise kernels' cases are in act_conv_depthwise.c)
+    const zi_conv_case_t threaded [] = {
         {"1x1 by columns 3136 wide", "Conv", 2, 1, 32, 56, 56, 40, 1, 1, 0,
          {0, 0}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = relu},
         {"1x1 by panels 7x7 batch 2", "Conv", 2, 2, 200, 7, 7, 100, 1, 1, 0,
@@ -2332,80 +1630,47 @@ zi_act_conv_test (zi_test_t *t)
         {"group 2 im2col and sgemm", "Conv", 2, 1, 32, 28, 28, 32, 3, 3, 2,
          {1, 1}, {0, 0}, {1, 1, 1, 1}, true, NULL, false, .act = relu},
     };
-    for (int level = ZI_ISA_AVX512; level >= ZI_ISA_PORTABLE; level--) {
-        if (!zi_test_isa (t, (zi_isa_t) level))
-            continue;
-        for (size_t index = 0; index < sizeof threaded / sizeof threaded [0]; index++) {
-            s_case_t at_level = threaded [index];
-            char label [160];
-            snprintf (label, sizeof label, "%s, %s", threaded [index].label,
-                      zi_isa_name ((zi_isa_t) level));
-            at_level.label = label;
-            s_check_threads (t, &at_level, (uint32_t) (500 + 3 * index));
-        }
-    }
-    zi_isa_set_cap (ZI_ISA_DEFAULT);
+    zi_conv_cases_threads (t, threaded, sizeof threaded / sizeof threaded [0], 500);
 
-    //  Conv and ConvTranspose read the same in every opset from 9 to 17
-    size_t n_cases = sizeof cases / sizeof cases [0];
-    size_t first_deconv = 0;
-    while (first_deconv < n_cases && strcmp (cases [first_deconv].op, "ConvTranspose") != 0)
-        first_deconv++;
-    assert (first_deconv < n_cases);
-    for (int index = 0; index < 2; index++) {
-        s_case_t legacy = cases [index? first_deconv + 1: 1];
-        legacy.label = "opset 9";
-        legacy.opset = 9;
-        s_case_run (t, &legacy, 7);
-    }
+    //  Conv reads the same in every opset from 9 to 17
+    zi_conv_case_t legacy = cases [1];
+    legacy.label = "opset 9";
+    legacy.opset = 9;
+    zi_conv_case_run (t, &legacy, 7);
     zi_node_t *node;
 
     //  Errors: each names what was expected and what came
     int64_t x4 [] = {1, 4, 5, 5}, w4 [] = {2, 4, 3, 3}, w3 [] = {2, 4, 3};
-    s_check_fails (t, zi_node_new ("Conv", "weights rank"), 4, x4, 3, w3, NULL,
-                   "expected 4-d weights");
-    s_check_fails (t, zi_node_new ("Conv", "channels"), 4, x4, 4, (int64_t []) {2, 3, 3, 3},
-                   NULL, "take 3 input channels");
+    zi_conv_check_fails (t, zi_node_new ("Conv", "weights rank"), 4, x4, 3, w3, NULL,
+                         "expected 4-d weights");
+    zi_conv_check_fails (t, zi_node_new ("Conv", "channels"), 4, x4, 4, (int64_t []) {2, 3, 3, 3},
+                         NULL, "take 3 input channels");
     node = zi_node_new ("Conv", "group channels");
     zi_node_set_int (node, "group", 2);
-    s_check_fails (t, node, 4, x4, 4, w4, NULL, "with group 2 take 8 input channels");
+    zi_conv_check_fails (t, node, 4, x4, 4, w4, NULL, "with group 2 take 8 input channels");
     node = zi_node_new ("Conv", "group maps");
     zi_node_set_int (node, "group", 2);
-    s_check_fails (t, node, 4, x4, 4, (int64_t []) {3, 2, 3, 3}, NULL,
-                   "3 output channels do not divide into 2 groups");
+    zi_conv_check_fails (t, node, 4, x4, 4, (int64_t []) {3, 2, 3, 3}, NULL,
+                         "3 output channels do not divide into 2 groups");
     node = zi_node_new ("Conv", "auto_pad");
     zi_node_set_string (node, "auto_pad", "SAME");
-    s_check_fails (t, node, 4, x4, 4, w4, NULL, "'auto_pad' = 'SAME' is not supported");
+    zi_conv_check_fails (t, node, 4, x4, 4, w4, NULL, "'auto_pad' = 'SAME' is not supported");
     node = zi_node_new ("Conv", "kernel_shape");
     zi_node_set_ints (node, "kernel_shape", 2, (int64_t []) {3, 2});
-    s_check_fails (t, node, 4, x4, 4, w4, NULL, "does not match");
+    zi_conv_check_fails (t, node, 4, x4, 4, w4, NULL, "does not match");
     node = zi_node_new ("Conv", "strides length");
     zi_node_set_ints (node, "strides", 3, (int64_t []) {1, 1, 1});
-    s_check_fails (t, node, 4, x4, 4, w4, NULL, "'strides' has 3 values, expected 2");
+    zi_conv_check_fails (t, node, 4, x4, 4, w4, NULL, "'strides' has 3 values, expected 2");
     node = zi_node_new ("Conv", "negative pads");
     zi_node_set_ints (node, "pads", 4, (int64_t []) {1, -1, 1, 1});
-    s_check_fails (t, node, 4, x4, 4, w4, NULL, "at least 0");
+    zi_conv_check_fails (t, node, 4, x4, 4, w4, NULL, "at least 0");
     node = zi_node_new ("Conv", "zero stride");
     zi_node_set_ints (node, "strides", 2, (int64_t []) {1, 0});
-    s_check_fails (t, node, 4, x4, 4, w4, NULL, "at least 1");
-    s_check_fails (t, zi_node_new ("Conv", "bias size"), 4, x4, 4, w4, (int64_t []) {3},
-                   "expected float32 bias [2]");
-    s_check_fails (t, zi_node_new ("Conv", "kernel too large"), 4, (int64_t []) {1, 4, 2, 5},
-                   4, w4, NULL, "more than the padded input");
-    s_check_fails (t, zi_node_new ("Conv", "3-d"), 5, (int64_t []) {1, 4, 3, 3, 3},
-                   5, (int64_t []) {2, 4, 1, 1, 1}, NULL, "only 1-d and 2-d");
-    s_check_fails (t, zi_node_new ("ConvTranspose", "weights rank"), 4, x4, 3, w3, NULL,
-                   "expected 4-d weights [C, M/group");
-    s_check_fails (t, zi_node_new ("ConvTranspose", "channels"), 4, x4, 4, w4, NULL,
-                   "take 2 input channels");
-    node = zi_node_new ("ConvTranspose", "group");
-    zi_node_set_int (node, "group", 3);
-    s_check_fails (t, node, 4, x4, 4, (int64_t []) {4, 1, 3, 3}, NULL,
-                   "4 channels do not divide into 3 groups");
-    node = zi_node_new ("ConvTranspose", "pads too large");
-    zi_node_set_ints (node, "pads", 4, (int64_t []) {4, 0, 4, 0});
-    s_check_fails (t, node, 4, x4, 4, (int64_t []) {4, 2, 3, 3}, NULL, "less than 1");
-    node = zi_node_new ("ConvTranspose", "auto_pad");
-    zi_node_set_string (node, "auto_pad", "same_upper");
-    s_check_fails (t, node, 4, x4, 4, (int64_t []) {4, 2, 3, 3}, NULL, "not supported");
+    zi_conv_check_fails (t, node, 4, x4, 4, w4, NULL, "at least 1");
+    zi_conv_check_fails (t, zi_node_new ("Conv", "bias size"), 4, x4, 4, w4, (int64_t []) {3},
+                         "expected float32 bias [2]");
+    zi_conv_check_fails (t, zi_node_new ("Conv", "kernel too large"), 4, (int64_t []) {1, 4, 2, 5},
+                         4, w4, NULL, "more than the padded input");
+    zi_conv_check_fails (t, zi_node_new ("Conv", "3-d"), 5, (int64_t []) {1, 4, 3, 3, 3},
+                         5, (int64_t []) {2, 4, 1, 1, 1}, NULL, "only 1-d and 2-d");
 }

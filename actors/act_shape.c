@@ -10,7 +10,7 @@
     Constant folding runs these ops on int64 shape tensors, so nothing here
     assumes float data unless the op itself is about floats.
     Ops that reorder elements (Transpose, Slice, Gather...) are in
-    act_layout.c.
+    act_layout.c and the files it names.
     =========================================================================
 */
 

@@ -1,0 +1,474 @@
+/*  =========================================================================
+    act_conv_depthwise - Conv's depthwise path: one input channel per group
+    (group == C), a direct loop over a padded copy of each input plane, no
+    BLAS. act_conv.c chooses it; it is not an op of its own.
+
+    The SIMD kernels sum every tap of eight columns of several rows in
+    registers; 3x3 and 5x5 at stride 1 and 2 have kernels of their own,
+    other shapes a general one. Every SIMD kernel (chosen at run time) has
+    a portable twin that gives the same results up to float rounding; the
+    self test runs each case at every instruction set the CPU has.
+    =========================================================================
+*/
+
+#include "zi_classes.h"
+#include "act_simd.h"
+#include "act_conv.h"
+
+//  The geometry (act_conv.h)
+typedef zi_conv_geom_t s_geom_t;
+
+//  Output rows made together by the SIMD depthwise kernels: seven divides
+//  the 112, 56, 28, 14 and 7 row planes of the usual image networks
+#define S_DW_ROWS 7
+
+//  --------------------------------------------------------------------------
+//  SIMD helpers (see act_simd.h for how the AVX2 + FMA kernels are chosen)
+
+#if defined (ZI_HAVE_AVX2)
+//  Splits columns [0, n) of one input row between the two phases of a
+//  stride-2 padded copy, sixteen at a time: its even columns go to
+//  even_dst, its odd ones to odd_dst, each packed; the row's end with
+//  masked loads and stores
+static ZI_AVX2 void
+s_split2_avx2 (const float *src, int64_t n, float *even_dst, float *odd_dst)
+{
+    for (int64_t c = 0; c < n; c += 16) {
+        int64_t left = n - c;
+        __m256 low, high;
+        if (left >= 16) {
+            low = _mm256_loadu_ps (src + c);
+            high = _mm256_loadu_ps (src + c + 8);
+        }
+        else {
+            low = _mm256_maskload_ps (src + c, zi_tail_mask_avx2 (left < 8? left: 8));
+            high = _mm256_maskload_ps (src + c + 8, zi_tail_mask_avx2 (left < 8? 0: left - 8));
+        }
+        __m256 even, odd;
+        zi_split16_avx2 (low, high, &even, &odd);
+        if (left >= 16) {
+            _mm256_storeu_ps (even_dst + c / 2, even);
+            _mm256_storeu_ps (odd_dst + c / 2, odd);
+        }
+        else {
+            _mm256_maskstore_ps (even_dst + c / 2, zi_tail_mask_avx2 ((left + 1) / 2), even);
+            _mm256_maskstore_ps (odd_dst + c / 2, zi_tail_mask_avx2 (left / 2), odd);
+        }
+    }
+}
+
+#endif
+
+
+//  --------------------------------------------------------------------------
+//  The padded copy and the kernels
+
+//  Depthwise convolution reads a padded copy of one input plane at a time.
+//  The copy has the zero padding written out, so each output pixel sums
+//  all its taps with no bounds checks. With a column stride s the copy is
+//  split into s phase planes, column q s + p of the padded row going to
+//  column q of phase p: tap kw of output column ow then sits in phase
+//  (kw dil_w) mod s at column ow + (kw dil_w) / s, so a strided kernel
+//  loads consecutive floats like an unstrided one. The copy is made once
+//  per input channel and serves every output channel that reads it; the
+//  padding is the same for every channel, so it is zeroed once per run and
+//  only the input pixels are copied per channel.
+typedef struct {
+    int64_t rows;               //  padded rows, with slack below for S_DW_ROWS
+    int64_t width;              //  floats per row of a phase plane
+    int64_t phases;             //  phase planes, the column stride
+    int64_t plane;              //  floats per phase plane
+    int64_t lo [ZI_CONV_DW_MAX_STRIDE];   //  per phase: first column holding input
+    int64_t hi [ZI_CONV_DW_MAX_STRIDE];   //  per phase: end of the input columns
+} s_dw_t;
+
+//  The SIMD kernels make eight columns of S_DW_ROWS rows at a time, and
+//  read whole groups of eight even where the output is narrower, or stops
+//  short of a group of rows; the copy is large enough that those reads
+//  stay inside it (and see zeros).
+static void
+s_dw_layout (const s_geom_t *geom, s_dw_t *dw)
+{
+    assert (geom->stride_w <= ZI_CONV_DW_MAX_STRIDE);
+    int64_t reach = (geom->k_w - 1) * geom->dil_w / geom->stride_w;
+    dw->rows = (geom->out_h + S_DW_ROWS - 2) * geom->stride_h
+             + (geom->k_h - 1) * geom->dil_h + 1;
+    dw->width = (geom->out_w + 7) / 8 * 8 + reach;
+    dw->phases = geom->stride_w;
+    dw->plane = dw->rows * dw->width;
+    for (int64_t phase = 0; phase < dw->phases; phase++)
+        zi_conv_valid_range (phase - geom->pad_l, dw->phases, geom->in_w, dw->width,
+                             &dw->lo [phase], &dw->hi [phase]);
+}
+
+//  Where tap kw of output column 0 is in the padded copy
+static int64_t
+s_dw_column (const s_geom_t *geom, const s_dw_t *dw, int64_t kw)
+{
+    int64_t at = kw * geom->dil_w;
+    return at % dw->phases * dw->plane + at / dw->phases;
+}
+
+//  Copies one input plane into a zeroed padded copy. Input rows that no
+//  output reads are left out; so are the columns past the copy's width.
+static void
+s_dw_fill (const s_geom_t *geom, const s_dw_t *dw, const float *x, float *pad, bool avx2)
+{
+    int64_t stride = dw->phases;
+    int64_t first = geom->pad_t < dw->rows? geom->pad_t: dw->rows;
+    int64_t last = geom->pad_t + geom->in_h < dw->rows? geom->pad_t + geom->in_h: dw->rows;
+#if defined (ZI_HAVE_AVX2)
+    if (avx2 && stride == 2) {
+        //  Input column c lands at padded column t = c + pad_l: phase t % 2,
+        //  element t / 2; columns whose element is past the copy's width
+        //  are never read
+        int64_t used = 2 * dw->width - geom->pad_l;
+        if (used > geom->in_w)
+            used = geom->in_w;
+        if (used <= 0)
+            return;
+        int64_t even_phase = geom->pad_l & 1, even_at = geom->pad_l >> 1;
+        int64_t odd_phase = (geom->pad_l + 1) & 1, odd_at = (geom->pad_l + 1) >> 1;
+        for (int64_t row = first; row < last; row++) {
+            float *dst = pad + row * dw->width;
+            s_split2_avx2 (x + (row - geom->pad_t) * geom->in_w, used,
+                           dst + even_phase * dw->plane + even_at,
+                           dst + odd_phase * dw->plane + odd_at);
+        }
+        return;
+    }
+#endif
+    for (int64_t phase = 0; phase < stride; phase++) {
+        int64_t lo = dw->lo [phase], hi = dw->hi [phase];
+        if (hi <= lo)
+            continue;
+        int64_t iw = lo * stride + phase - geom->pad_l;
+        for (int64_t row = first; row < last; row++) {
+            float *dst = pad + phase * dw->plane + row * dw->width + lo;
+            const float *src = x + (row - geom->pad_t) * geom->in_w + iw;
+            if (stride == 1)
+                memcpy (dst, src, (hi - lo) * sizeof (float));
+            else
+                for (int64_t q = 0; q < hi - lo; q++)
+                    dst [q] = src [q * stride];
+        }
+    }
+}
+
+//  One output plane, portable: each tap adds its share to the whole output
+//  row, which stays in L1 while the taps go by
+static void
+s_dw_plane (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
+            const float *pad, const float *w, float bias, const zi_act_t *act, float *y)
+{
+    for (int64_t oh = 0; oh < geom->out_h; oh++) {
+        float *yrow = y + oh * geom->out_w;
+        for (int64_t ow = 0; ow < geom->out_w; ow++)
+            yrow [ow] = bias;
+        for (int64_t kh = 0; kh < geom->k_h; kh++) {
+            const float *prow = pad + (oh * geom->stride_h + kh * geom->dil_h) * dw->width;
+            for (int64_t kw = 0; kw < geom->k_w; kw++)
+                zi_conv_axpy (yrow, prow + columns [kw], w [kh * geom->k_w + kw], geom->out_w);
+        }
+        zi_act_apply (act, yrow, (size_t) geom->out_w);
+    }
+}
+
+#if defined (ZI_HAVE_AVX2)
+//  Stores eight sums, or the first out_w - ow of them at the row's end
+static ZI_AVX2_INLINE void
+s_store_avx2 (float *yrow, int64_t ow, int64_t full, __m256i tail, __m256 sum)
+{
+    if (ow < full)
+        _mm256_storeu_ps (yrow + ow, sum);
+    else
+        _mm256_maskstore_ps (yrow + ow, tail, sum);
+}
+
+//  One output plane of a k x k kernel with stride s on both axes and no
+//  dilation, k and s constants so every loop below unrolls. A step makes
+//  eight columns of S_DW_ROWS rows: for each kernel column kw it holds the
+//  k weights of that column in registers and walks down the input rows
+//  once, each row it loads feeding every output row it reaches. That is
+//  about one load per two multiply-adds instead of two per one, and seven
+//  independent sums keep both FMA units busy. Rows past the end of the
+//  plane are computed into spare and dropped.
+static ZI_AVX2_INLINE void
+s_dw_square_avx2 (const s_geom_t *geom, const s_dw_t *dw, const float *pad, const float *w,
+                  float bias, const zi_act_t *act, float *y, float *spare,
+                  const int k, const int s)
+{
+    assert (k <= 5);
+    zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
+    __m256 alpha = _mm256_set1_ps (act->alpha);
+    __m256 beta = _mm256_set1_ps (act->beta);
+    int64_t out_w = geom->out_w;
+    int64_t full = out_w / 8 * 8;
+    int64_t width = dw->width;
+    __m256i tail = zi_tail_mask_avx2 (out_w - full);
+    __m256 start = _mm256_set1_ps (bias);
+    for (int64_t oh = 0; oh < geom->out_h; oh += S_DW_ROWS) {
+        int64_t rows = geom->out_h - oh < S_DW_ROWS? geom->out_h - oh: S_DW_ROWS;
+        const float *base = pad + oh * s * width;
+        float *yrow = y + oh * out_w;
+        for (int64_t ow = 0; ow < out_w; ow += 8) {
+            __m256 sum [S_DW_ROWS];
+            for (int r = 0; r < S_DW_ROWS; r++)
+                sum [r] = start;
+            for (int kw = 0; kw < k; kw++) {
+                __m256 tap [5];
+                for (int kh = 0; kh < k; kh++)
+                    tap [kh] = _mm256_broadcast_ss (w + kh * k + kw);
+                const float *at = base + ow + kw % s * dw->plane + kw / s;
+                for (int row = 0; row < (S_DW_ROWS - 1) * s + k; row++) {
+                    __m256 in = _mm256_loadu_ps (at);
+                    for (int r = 0; r < S_DW_ROWS; r++) {
+                        int kh = row - r * s;
+                        if (kh >= 0 && kh < k)
+                            sum [r] = _mm256_fmadd_ps (tap [kh], in, sum [r]);
+                    }
+                    at += width;
+                }
+            }
+            //  Stored unconditionally: a store under "if (r < rows)" lets
+            //  gcc sink that row's arithmetic into the branch, serialising
+            //  it after the store of the row before
+            for (int r = 0; r < S_DW_ROWS; r++)
+                s_store_avx2 (r < rows? yrow + r * out_w: spare, ow, full, tail,
+                              zi_act8_avx2 (sum [r], kind, alpha, beta));
+        }
+        if (kind != act->kind)
+            zi_act_simd (act, yrow, rows * out_w);
+    }
+}
+
+//  One output plane of any other shape: four rows per step, one tap at a
+//  time, the taps' columns from the table
+static ZI_AVX2 void
+s_dw_general_avx2 (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
+                   const float *pad, const float *w, float bias, const zi_act_t *act,
+                   float *y, float *spare)
+{
+    int64_t out_w = geom->out_w;
+    int64_t full = out_w / 8 * 8;
+    int64_t row_step = geom->stride_h * dw->width;
+    int64_t tap_step = geom->dil_h * dw->width;
+    zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
+    __m256 alpha = _mm256_set1_ps (act->alpha);
+    __m256 beta = _mm256_set1_ps (act->beta);
+    __m256i tail = zi_tail_mask_avx2 (out_w - full);
+    __m256 start = _mm256_set1_ps (bias);
+    for (int64_t oh = 0; oh < geom->out_h; oh += 4) {
+        int64_t rows = geom->out_h - oh < 4? geom->out_h - oh: 4;
+        const float *base = pad + oh * row_step;
+        float *yrow = y + oh * out_w;
+        for (int64_t ow = 0; ow < out_w; ow += 8) {
+            __m256 sum0 = start, sum1 = start, sum2 = start, sum3 = start;
+            const float *at = base + ow;
+            const float *taps = w;
+            for (int64_t kh = 0; kh < geom->k_h; kh++) {
+                for (int64_t kw = 0; kw < geom->k_w; kw++) {
+                    __m256 tap = _mm256_broadcast_ss (taps + kw);
+                    const float *in = at + columns [kw];
+                    sum0 = _mm256_fmadd_ps (tap, _mm256_loadu_ps (in), sum0);
+                    sum1 = _mm256_fmadd_ps (tap, _mm256_loadu_ps (in + row_step), sum1);
+                    sum2 = _mm256_fmadd_ps (tap, _mm256_loadu_ps (in + 2 * row_step), sum2);
+                    sum3 = _mm256_fmadd_ps (tap, _mm256_loadu_ps (in + 3 * row_step), sum3);
+                }
+                at += tap_step;
+                taps += geom->k_w;
+            }
+            s_store_avx2 (yrow, ow, full, tail, zi_act8_avx2 (sum0, kind, alpha, beta));
+            s_store_avx2 (rows > 1? yrow + out_w: spare, ow, full, tail,
+                          zi_act8_avx2 (sum1, kind, alpha, beta));
+            s_store_avx2 (rows > 2? yrow + 2 * out_w: spare, ow, full, tail,
+                          zi_act8_avx2 (sum2, kind, alpha, beta));
+            s_store_avx2 (rows > 3? yrow + 3 * out_w: spare, ow, full, tail,
+                          zi_act8_avx2 (sum3, kind, alpha, beta));
+        }
+        if (kind != act->kind)
+            zi_act_simd (act, yrow, rows * out_w);
+    }
+}
+
+static ZI_AVX2 void
+s_dw_plane_avx2 (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
+                 const float *pad, const float *w, float bias, const zi_act_t *act,
+                 float *y, float *spare)
+{
+    bool square = geom->k_h == geom->k_w && geom->stride_h == geom->stride_w
+               && geom->dil_h == 1 && geom->dil_w == 1;
+    int64_t k = geom->k_w, s = geom->stride_w;
+    if (square && k == 3 && s == 1)
+        s_dw_square_avx2 (geom, dw, pad, w, bias, act, y, spare, 3, 1);
+    else
+    if (square && k == 3 && s == 2)
+        s_dw_square_avx2 (geom, dw, pad, w, bias, act, y, spare, 3, 2);
+    else
+    if (square && k == 5 && s == 1)
+        s_dw_square_avx2 (geom, dw, pad, w, bias, act, y, spare, 5, 1);
+    else
+    if (square && k == 5 && s == 2)
+        s_dw_square_avx2 (geom, dw, pad, w, bias, act, y, spare, 5, 2);
+    else
+        s_dw_general_avx2 (geom, dw, columns, pad, w, bias, act, y, spare);
+}
+#endif
+
+//  Depthwise: each output channel reads one input channel (group == C);
+//  with M = k C, output channels c k .. c k + k - 1 read input channel c.
+//  The input channels of the batch are shared out between the exec's
+//  threads, each with a padded copy of its own.
+typedef struct {
+    const s_geom_t *geom;       //  the convolution
+    const s_dw_t *dw;           //  layout of the padded copies
+    zi_exec_t *exec;            //  per thread: columns, copy, spare row
+    size_t columns_bytes;       //  where in a thread's scratch the copy starts
+    size_t pad_bytes;           //  and where the spare row starts
+    const float *x, *w, *bias;  //  input, weights, optional bias
+    const zi_act_t *act;        //  fused activation
+    float *y;                   //  output
+    bool avx2;                  //  use the SIMD kernels
+} s_dw_job_t;
+
+//  Input planes [first, last) of the batch, n C + c
+static void
+s_dw_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_dw_job_t *job = args;
+    const s_geom_t *geom = job->geom;
+    char *scratch = zi_exec_scratch_of (job->exec, thread, 0, 0);
+    int64_t *columns = (int64_t *) scratch;
+    float *pad = (float *) (scratch + job->columns_bytes);
+    float *spare = (float *) (scratch + job->columns_bytes + job->pad_bytes);
+    int64_t multiplier = geom->out_c / geom->in_c;
+    int64_t in_plane = geom->in_h * geom->in_w;
+    int64_t out_plane = geom->out_h * geom->out_w;
+    int64_t taps = geom->k_h * geom->k_w;
+    for (int64_t plane = first; plane < last; plane++) {
+        int64_t n = plane / geom->in_c, c = plane % geom->in_c;
+        s_dw_fill (geom, job->dw, job->x + plane * in_plane, pad, job->avx2);
+        for (int64_t m = c * multiplier; m < (c + 1) * multiplier; m++) {
+            float *y_nm = job->y + (n * geom->out_c + m) * out_plane;
+            float b = job->bias? job->bias [m]: 0;
+#if defined (ZI_HAVE_AVX2)
+            if (job->avx2) {
+                s_dw_plane_avx2 (geom, job->dw, columns, pad, job->w + m * taps, b, job->act,
+                                 y_nm, spare);
+                continue;
+            }
+#endif
+            s_dw_plane (geom, job->dw, columns, pad, job->w + m * taps, b, job->act, y_nm);
+        }
+    }
+}
+
+int
+zi_conv_depthwise (const s_geom_t *geom, zi_exec_t *exec, const float *x, const float *w,
+                   const float *bias, const zi_act_t *act, float *y)
+{
+    s_dw_t dw;
+    s_dw_layout (geom, &dw);
+    //  Scratch holds the taps' column offsets, the copy, and a spare output
+    //  row for the rows the SIMD kernels make past the end
+    s_dw_job_t job = {
+        .geom = geom, .dw = &dw, .exec = exec,
+        .columns_bytes = (geom->k_w * sizeof (int64_t) + 63) / 64 * 64,
+        .pad_bytes = dw.phases * dw.plane * sizeof (float),
+        .x = x, .w = w, .bias = bias, .act = act, .y = y, .avx2 = zi_use_avx2 ()
+    };
+    size_t spare_bytes = (geom->out_w + 7) / 8 * 8 * sizeof (float);
+    int64_t planes = geom->batch * geom->in_c;
+    int64_t macs = geom->out_c / geom->in_c * geom->out_h * geom->out_w * geom->k_h * geom->k_w;
+    int64_t unit = zi_exec_unit (macs);
+    int threads = zi_exec_threads (exec);
+    if (threads > (planes + unit - 1) / unit)
+        threads = (int) ((planes + unit - 1) / unit);
+    for (int thread = 0; thread < threads; thread++) {
+        char *scratch = zi_exec_scratch_of (exec, thread, 0,
+                                            job.columns_bytes + job.pad_bytes + spare_bytes);
+        if (!scratch)
+            return -1;
+        int64_t *columns = (int64_t *) scratch;
+        memset (scratch + job.columns_bytes, 0, job.pad_bytes);
+        for (int64_t kw = 0; kw < geom->k_w; kw++)
+            columns [kw] = s_dw_column (geom, &dw, kw);
+    }
+    zi_exec_parallel (exec, planes, unit, s_dw_part, &job);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Self test: the depthwise cases of the family's case table (act_conv.h),
+//  against its reference loops
+
+void
+zi_act_conv_depthwise_test (zi_test_t *t)
+{
+    const zi_act_t none = {ZI_ACT_NONE, 0, 0};
+    const zi_act_t relu = {ZI_ACT_RELU, 0, 0};
+    const zi_conv_case_t cases [] = {
+        //  label, op, ns, N, C, H, W, M, kH, kW, group, strides, dilations,
+        //  pads, set_pads, auto_pad, bias, then the rest by name
+        {"depthwise stride 2 pad 1", "Conv", 2, 2, 4, 7, 5, 4, 3, 3, 4, {2, 2}, {0, 0},
+         {1, 1, 1, 1}, true, NULL, true, .act = none},
+        //  stride 2 rows split into phases sixteen columns a step, the
+        //  row's end masked, with even and odd left pads
+        {"depthwise 3x3 s2 pad 1 wide", "Conv", 2, 1, 5, 9, 37, 5, 3, 3, 5, {2, 2}, {0, 0},
+         {1, 1, 1, 1}, true, NULL, true, .act = relu},
+        {"depthwise 3x3 s2 pad 0 even width", "Conv", 2, 1, 4, 8, 40, 4, 3, 3, 4, {2, 2},
+         {0, 0}, {0, 0, 0, 0}, true, NULL, true, .act = none},
+        {"depthwise 5x5 s2 pad 2 odd width", "Conv", 2, 1, 3, 11, 33, 3, 5, 5, 3, {2, 2},
+         {0, 0}, {2, 2, 2, 2}, true, NULL, false, .act = relu},
+        {"depthwise 3x3 s2 left pad 2", "Conv", 2, 1, 3, 7, 21, 3, 3, 3, 3, {2, 2}, {0, 0},
+         {1, 2, 1, 0}, true, NULL, true, .act = none},
+        {"depthwise 3x3 s2 dilation 2", "Conv", 2, 1, 3, 9, 35, 3, 3, 3, 3, {2, 2}, {2, 2},
+         {1, 1, 0, 0}, true, NULL, true, .act = none},
+        {"depthwise stride 1 pad 1", "Conv", 2, 1, 5, 6, 9, 5, 3, 3, 5, {0, 0}, {0, 0},
+         {1, 1, 1, 1}, true, NULL, true, .act = none},
+        {"depthwise multiplier 2 dilation 2", "Conv", 2, 1, 3, 9, 8, 6, 3, 3, 3, {1, 1}, {2, 2},
+         {2, 1, 0, 3}, true, NULL, true, .act = none},
+        {"depthwise 5x5 big pad", "Conv", 2, 1, 2, 3, 4, 2, 5, 5, 2, {1, 2}, {0, 0},
+         {3, 2, 2, 3}, true, NULL, false, .act = none},
+
+        //  Depthwise kernels: 3x3 and 5x5 at stride 1 and 2 have their own
+        //  SIMD kernels, other shapes a general one. Widths that are not a
+        //  multiple of 8 leave a part group of columns, heights that are
+        //  not a multiple of 7 a part group of rows.
+        {"dw 3x3 s1 width 13 height 10", "Conv", 2, 1, 3, 10, 13, 3, 3, 3, 3, {1, 1},
+         {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
+        {"dw 3x3 s2 width 17 batch 2", "Conv", 2, 2, 2, 9, 17, 2, 3, 3, 2, {2, 2}, {0, 0},
+         {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"dw 3x3 s2 width 8", "Conv", 2, 1, 3, 16, 16, 3, 3, 3, 3, {2, 2}, {0, 0},
+         {0, 0, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"dw 5x5 s1 width 9 height 15", "Conv", 2, 1, 4, 15, 9, 4, 5, 5, 4, {1, 1}, {0, 0},
+         {2, 2, 2, 2}, true, NULL, true, .act = {ZI_ACT_CLIP, -0.5f, 0.5f}},
+        {"dw 5x5 s2 asymmetric pads", "Conv", 2, 1, 3, 14, 11, 3, 5, 5, 3, {2, 2}, {0, 0},
+         {2, 1, 1, 2}, true, NULL, true, .act = {ZI_ACT_LEAKY_RELU, 0.1f, 0}},
+        {"dw multiplier 3 5x5 s2", "Conv", 2, 1, 2, 12, 12, 6, 5, 5, 2, {2, 2}, {0, 0},
+         {2, 2, 2, 2}, true, NULL, true, .act = {ZI_ACT_HARD_SIGMOID, 0.2f, 0.5f}},
+        {"dw 3x3 no pad 20x30 sigmoid", "Conv", 2, 1, 2, 20, 30, 2, 3, 3, 2, {0, 0}, {0, 0},
+         {0, 0, 0, 0}, false, NULL, false, .act = {ZI_ACT_SIGMOID, 0, 0}},
+        {"dw 3x5 stride 3 dilation 2", "Conv", 2, 1, 3, 17, 19, 3, 3, 5, 3, {3, 3}, {2, 2},
+         {2, 1, 1, 3}, true, NULL, true, .act = {ZI_ACT_TANH, 0, 0}},
+        {"dw 7x7 stride 2x1", "Conv", 2, 1, 2, 11, 10, 4, 7, 7, 2, {2, 1}, {0, 0},
+         {3, 3, 3, 3}, true, NULL, true, .act = relu},
+        {"dw stride 5 (im2col)", "Conv", 2, 1, 2, 11, 12, 2, 3, 3, 2, {5, 5}, {0, 0},
+         {1, 1, 1, 1}, true, NULL, true, .act = none},
+        {"dw 1-d 5 stride 2", "Conv", 1, 1, 3, 1, 21, 3, 1, 5, 3, {0, 2}, {0, 0},
+         {0, 2, 0, 2}, true, NULL, true, .act = relu},
+        {"dw s2 width 1 (a phase with no input)", "Conv", 2, 1, 2, 5, 1, 2, 3, 3, 2,
+         {2, 2}, {0, 0}, {1, 0, 1, 2}, true, NULL, true, .act = none},
+    };
+    zi_conv_cases_run (t, cases, sizeof cases / sizeof cases [0], 300);
+
+    //  Shared out between threads: the same bits as one thread
+    const zi_conv_case_t threaded [] = {
+        {"depthwise 3x3 s1 24 channels 30x29", "Conv", 2, 1, 24, 30, 29, 24, 3, 3, 24,
+         {1, 1}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"depthwise 5x5 s2 batch 2", "Conv", 2, 2, 12, 40, 38, 12, 5, 5, 12,
+         {2, 2}, {0, 0}, {2, 2, 2, 2}, true, NULL, true, .act = relu},
+    };
+    zi_conv_cases_threads (t, threaded, sizeof threaded / sizeof threaded [0], 600);
+}
