@@ -5,9 +5,11 @@
 
     The SIMD kernels sum every tap of eight columns of several rows in
     registers; 3x3 and 5x5 at stride 1 and 2 have kernels of their own,
-    other shapes a general one. Every SIMD kernel (chosen at run time) has
-    a portable twin that gives the same results up to float rounding; the
-    self test runs each case at every instruction set the CPU has.
+    other shapes a general one. With AVX-512 those four take sixteen
+    columns a step, the row's end under a mask, on rows wider than eight.
+    Every SIMD kernel (chosen at run time) has a portable twin that gives
+    the same results up to float rounding; the self test runs each case at
+    every instruction set the CPU has.
     =========================================================================
 */
 
@@ -56,7 +58,35 @@ s_split2_avx2 (const float *src, int64_t n, float *even_dst, float *odd_dst)
         }
     }
 }
+#endif
 
+#if defined (ZI_HAVE_AVX512)
+//  The first n of sixteen lanes, n in [0, 16]
+static inline __mmask16
+s_mask16 (int64_t n)
+{
+    return n >= 16? (__mmask16) 0xFFFF: (__mmask16) ((1u << n) - 1);
+}
+
+//  s_split2_avx2 thirty-two columns at a time: one permute of the two
+//  loaded vectors gives the sixteen even columns, another the sixteen odd
+//  ones; the row's end loads and stores under masks
+static ZI_AVX512 void
+s_split2_avx512 (const float *src, int64_t n, float *even_dst, float *odd_dst)
+{
+    const __m512i even_index = _mm512_set_epi32 (30, 28, 26, 24, 22, 20, 18, 16,
+                                                 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd_index = _mm512_add_epi32 (even_index, _mm512_set1_epi32 (1));
+    for (int64_t c = 0; c < n; c += 32) {
+        int64_t left = n - c < 32? n - c: 32;
+        __m512 low = _mm512_maskz_loadu_ps (s_mask16 (left), src + c);
+        __m512 high = _mm512_maskz_loadu_ps (s_mask16 (left > 16? left - 16: 0), src + c + 16);
+        _mm512_mask_storeu_ps (even_dst + c / 2, s_mask16 ((left + 1) / 2),
+                               _mm512_permutex2var_ps (low, even_index, high));
+        _mm512_mask_storeu_ps (odd_dst + c / 2, s_mask16 (left / 2),
+                               _mm512_permutex2var_ps (low, odd_index, high));
+    }
+}
 #endif
 
 
@@ -112,7 +142,8 @@ s_dw_column (const s_geom_t *geom, const s_dw_t *dw, int64_t kw)
 //  Copies one input plane into a zeroed padded copy. Input rows that no
 //  output reads are left out; so are the columns past the copy's width.
 static void
-s_dw_fill (const s_geom_t *geom, const s_dw_t *dw, const float *x, float *pad, bool avx2)
+s_dw_fill (const s_geom_t *geom, const s_dw_t *dw, const float *x, float *pad, bool avx2,
+           bool avx512)
 {
     int64_t stride = dw->phases;
     int64_t first = geom->pad_t < dw->rows? geom->pad_t: dw->rows;
@@ -130,9 +161,16 @@ s_dw_fill (const s_geom_t *geom, const s_dw_t *dw, const float *x, float *pad, b
         int64_t even_phase = geom->pad_l & 1, even_at = geom->pad_l >> 1;
         int64_t odd_phase = (geom->pad_l + 1) & 1, odd_at = (geom->pad_l + 1) >> 1;
         for (int64_t row = first; row < last; row++) {
+            const float *src = x + (row - geom->pad_t) * geom->in_w;
             float *dst = pad + row * dw->width;
-            s_split2_avx2 (x + (row - geom->pad_t) * geom->in_w, used,
-                           dst + even_phase * dw->plane + even_at,
+#if defined (ZI_HAVE_AVX512)
+            if (avx512) {
+                s_split2_avx512 (src, used, dst + even_phase * dw->plane + even_at,
+                                 dst + odd_phase * dw->plane + odd_at);
+                continue;
+            }
+#endif
+            s_split2_avx2 (src, used, dst + even_phase * dw->plane + even_at,
                            dst + odd_phase * dw->plane + odd_at);
         }
         return;
@@ -315,6 +353,88 @@ s_dw_plane_avx2 (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
 }
 #endif
 
+#if defined (ZI_HAVE_AVX512)
+//  The AVX-512 form of s_dw_square_avx2: sixteen columns of S_DW_ROWS
+//  rows a step, 32 registers holding the sums, taps and input row with
+//  room to spare. The row's last group loads and stores under a mask
+//  (lanes masked off read nothing and are not written), so no column of a
+//  step is done twice or by scalar code, and the padded copy needs no
+//  more slack than the AVX2 kernels' eight-column groups do.
+static ZI_AVX512_INLINE void
+s_dw_square_avx512 (const s_geom_t *geom, const s_dw_t *dw, const float *pad, const float *w,
+                    float bias, const zi_act_t *act, float *y, float *spare,
+                    const int k, const int s)
+{
+    assert (k <= 5);
+    zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
+    __m512 alpha = _mm512_set1_ps (act->alpha);
+    __m512 beta = _mm512_set1_ps (act->beta);
+    int64_t out_w = geom->out_w;
+    int64_t width = dw->width;
+    __m512 start = _mm512_set1_ps (bias);
+    for (int64_t oh = 0; oh < geom->out_h; oh += S_DW_ROWS) {
+        int64_t rows = geom->out_h - oh < S_DW_ROWS? geom->out_h - oh: S_DW_ROWS;
+        const float *base = pad + oh * s * width;
+        float *yrow = y + oh * out_w;
+        for (int64_t ow = 0; ow < out_w; ow += 16) {
+            int64_t left = out_w - ow;
+            __mmask16 mask = left >= 16? (__mmask16) 0xFFFF: (__mmask16) ((1u << left) - 1);
+            __m512 sum [S_DW_ROWS];
+            for (int r = 0; r < S_DW_ROWS; r++)
+                sum [r] = start;
+            for (int kw = 0; kw < k; kw++) {
+                __m512 tap [5];
+                for (int kh = 0; kh < k; kh++)
+                    tap [kh] = _mm512_set1_ps (w [kh * k + kw]);
+                const float *at = base + ow + kw % s * dw->plane + kw / s;
+                for (int row = 0; row < (S_DW_ROWS - 1) * s + k; row++) {
+                    __m512 in = _mm512_maskz_loadu_ps (mask, at);
+                    for (int r = 0; r < S_DW_ROWS; r++) {
+                        int kh = row - r * s;
+                        if (kh >= 0 && kh < k)
+                            sum [r] = _mm512_fmadd_ps (tap [kh], in, sum [r]);
+                    }
+                    at += width;
+                }
+            }
+            //  Stored unconditionally, as in s_dw_square_avx2
+            for (int r = 0; r < S_DW_ROWS; r++)
+                _mm512_mask_storeu_ps ((r < rows? yrow + r * out_w: spare) + ow, mask,
+                                       zi_act16_avx512 (sum [r], kind, alpha, beta));
+        }
+        if (kind != act->kind)
+            zi_act_simd (act, yrow, rows * out_w);
+    }
+}
+
+//  The AVX-512 kernels take 3x3 and 5x5 at stride 1 and 2 on rows wider
+//  than eight columns; a row of eight or fewer fills one AVX2 vector, and
+//  would leave half of a sixteen-float one idle, so it stays with the
+//  AVX2 kernels, as does every other shape
+static ZI_AVX512 void
+s_dw_plane_avx512 (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
+                   const float *pad, const float *w, float bias, const zi_act_t *act,
+                   float *y, float *spare)
+{
+    bool square = geom->k_h == geom->k_w && geom->stride_h == geom->stride_w
+               && geom->dil_h == 1 && geom->dil_w == 1 && geom->out_w > 8;
+    int64_t k = geom->k_w, s = geom->stride_w;
+    if (square && k == 3 && s == 1)
+        s_dw_square_avx512 (geom, dw, pad, w, bias, act, y, spare, 3, 1);
+    else
+    if (square && k == 3 && s == 2)
+        s_dw_square_avx512 (geom, dw, pad, w, bias, act, y, spare, 3, 2);
+    else
+    if (square && k == 5 && s == 1)
+        s_dw_square_avx512 (geom, dw, pad, w, bias, act, y, spare, 5, 1);
+    else
+    if (square && k == 5 && s == 2)
+        s_dw_square_avx512 (geom, dw, pad, w, bias, act, y, spare, 5, 2);
+    else
+        s_dw_plane_avx2 (geom, dw, columns, pad, w, bias, act, y, spare);
+}
+#endif
+
 //  Depthwise: each output channel reads one input channel (group == C);
 //  with M = k C, output channels c k .. c k + k - 1 read input channel c.
 //  The input channels of the batch are shared out between the exec's
@@ -329,6 +449,7 @@ typedef struct {
     const zi_act_t *act;        //  fused activation
     float *y;                   //  output
     bool avx2;                  //  use the SIMD kernels
+    bool avx512;                //  and of those the AVX-512 ones
 } s_dw_job_t;
 
 //  Input planes [first, last) of the batch, n C + c
@@ -347,10 +468,17 @@ s_dw_part (void *args, int64_t first, int64_t last, int thread)
     int64_t taps = geom->k_h * geom->k_w;
     for (int64_t plane = first; plane < last; plane++) {
         int64_t n = plane / geom->in_c, c = plane % geom->in_c;
-        s_dw_fill (geom, job->dw, job->x + plane * in_plane, pad, job->avx2);
+        s_dw_fill (geom, job->dw, job->x + plane * in_plane, pad, job->avx2, job->avx512);
         for (int64_t m = c * multiplier; m < (c + 1) * multiplier; m++) {
             float *y_nm = job->y + (n * geom->out_c + m) * out_plane;
             float b = job->bias? job->bias [m]: 0;
+#if defined (ZI_HAVE_AVX512)
+            if (job->avx512) {
+                s_dw_plane_avx512 (geom, job->dw, columns, pad, job->w + m * taps, b, job->act,
+                                   y_nm, spare);
+                continue;
+            }
+#endif
 #if defined (ZI_HAVE_AVX2)
             if (job->avx2) {
                 s_dw_plane_avx2 (geom, job->dw, columns, pad, job->w + m * taps, b, job->act,
@@ -375,7 +503,8 @@ zi_conv_depthwise (const s_geom_t *geom, zi_exec_t *exec, const float *x, const 
         .geom = geom, .dw = &dw, .exec = exec,
         .columns_bytes = (geom->k_w * sizeof (int64_t) + 63) / 64 * 64,
         .pad_bytes = dw.phases * dw.plane * sizeof (float),
-        .x = x, .w = w, .bias = bias, .act = act, .y = y, .avx2 = zi_use_avx2 ()
+        .x = x, .w = w, .bias = bias, .act = act, .y = y, .avx2 = zi_use_avx2 (),
+        .avx512 = zi_use_avx512 ()
     };
     size_t spare_bytes = (geom->out_w + 7) / 8 * 8 * sizeof (float);
     int64_t planes = geom->batch * geom->in_c;
@@ -460,6 +589,27 @@ zi_act_conv_depthwise_test (zi_test_t *t)
          {0, 2, 0, 2}, true, NULL, true, .act = relu},
         {"dw s2 width 1 (a phase with no input)", "Conv", 2, 1, 2, 5, 1, 2, 3, 3, 2,
          {2, 2}, {0, 0}, {1, 0, 1, 2}, true, NULL, true, .act = none},
+
+        //  AVX-512: sixteen columns a step on rows wider than eight; rows
+        //  of exactly 16 and 32 (no masked group), 17 and 47 (a masked
+        //  group of 1 and of 15), 12 (one masked group), and 8 (stays with
+        //  AVX2), with part groups of rows and every fused activation
+        {"dw 3x3 s1 width 16 height 9", "Conv", 2, 1, 3, 9, 16, 3, 3, 3, 3, {1, 1}, {0, 0},
+         {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"dw 3x3 s1 width 47 multiplier 2", "Conv", 2, 1, 2, 8, 47, 4, 3, 3, 2, {1, 1}, {0, 0},
+         {1, 1, 1, 1}, true, NULL, true, .act = relu},
+        {"dw 3x3 s2 width 32 from 64", "Conv", 2, 1, 2, 15, 64, 2, 3, 3, 2, {2, 2}, {0, 0},
+         {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_CLIP, -0.4f, 0.4f}},
+        {"dw 3x3 s2 width 17 pad 0 1", "Conv", 2, 1, 3, 12, 35, 3, 3, 3, 3, {2, 2}, {0, 0},
+         {0, 0, 1, 1}, true, NULL, false, .act = {ZI_ACT_LEAKY_RELU, 0.1f, 0}},
+        {"dw 5x5 s1 width 12", "Conv", 2, 2, 2, 11, 12, 2, 5, 5, 2, {1, 1}, {0, 0},
+         {2, 2, 2, 2}, true, NULL, true, .act = {ZI_ACT_HARD_SIGMOID, 0.2f, 0.5f}},
+        {"dw 5x5 s1 width 33 no pad", "Conv", 2, 1, 2, 13, 37, 2, 5, 5, 2, {1, 1}, {0, 0},
+         {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_SIGMOID, 0, 0}},
+        {"dw 5x5 s2 width 28 from 56", "Conv", 2, 1, 3, 16, 56, 3, 5, 5, 3, {2, 2}, {0, 0},
+         {2, 2, 2, 2}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"dw 5x5 s2 width 8 (AVX2)", "Conv", 2, 1, 2, 9, 16, 2, 5, 5, 2, {2, 2}, {0, 0},
+         {2, 2, 2, 2}, true, NULL, true, .act = none},
     };
     zi_conv_cases_run (t, cases, sizeof cases / sizeof cases [0], 300);
 
