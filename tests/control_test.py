@@ -7,7 +7,8 @@ Builds the models of tests/control/make_control_models.py into OUT_DIR,
 runs `zinfer run` on each run's inputs and compares every output with the
 expected one: numpy's arithmetic for the onnx.helper models, PyTorch's
 own answer for the torch.jit.script exports, within 1e-5 absolute plus
-1e-4 relative (integer and bool outputs exactly). A case that names op
+1e-4 relative (integer and bool outputs exactly); a run meant to fail
+must fail with the error its case names. A case that names op
 types the plan must not hold (an If on a constant is inlined) is checked
 in `zinfer info --fuse` too.
 """
@@ -34,6 +35,12 @@ def check_case(zinfer, folder):
         for index, name in enumerate(meta["outputs"]):
             command += ["--output", "%s=%s" % (name, os.path.join(folder, "got%d_%d.npy" % (run, index)))]
         result = subprocess.run(command, capture_output=True, text=True)
+        error = meta.get("errors", [None] * meta["runs"])[run]
+        if error:
+            if result.returncode == 0 or error not in result.stderr:
+                problems.append("run %d: expected to fail with '%s', got exit %d: %s"
+                                % (run, error, result.returncode, result.stderr.strip()))
+            continue
         if result.returncode != 0:
             problems.append("run %d: zinfer run: %s" % (run, result.stderr.strip()))
             continue

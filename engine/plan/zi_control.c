@@ -36,6 +36,7 @@ typedef struct {
     int n_keys;                 //  node inputs
     zi_tensor_t *keys;          //  per input: dtype and shape (data: the constant or NULL)
     s_body_t *bodies [2];       //  If: then, else (NULL when not taken); Loop, Scan: [0]
+    char *unplanned [2];        //  If: why a branch could not be planned, or NULL
     int64_t trips;              //  Loop: iterations known at plan time, -1 if not known
 } s_state_t;
 
@@ -60,6 +61,8 @@ s_state_release (zi_control_t *control)
         return;
     s_body_destroy (&state->bodies [0]);
     s_body_destroy (&state->bodies [1]);
+    free (state->unplanned [0]);
+    free (state->unplanned [1]);
     free (state->keys);
     free (state);
     control->state = NULL;
@@ -235,6 +238,10 @@ s_same_inputs (zi_control_t *control, zi_node_t *node, const zi_tensor_t *const 
         return true;
     s_body_destroy (&state->bodies [0]);
     s_body_destroy (&state->bodies [1]);
+    for (int side = 0; side < 2; side++) {
+        free (state->unplanned [side]);
+        state->unplanned [side] = NULL;
+    }
     free (state->keys);
     state->n_keys = node->n_inputs;
     state->keys = calloc (node->n_inputs + 1, sizeof (zi_tensor_t));
@@ -302,6 +309,11 @@ s_shape_text (const zi_tensor_t *tensor, char *text, size_t size)
 //  --------------------------------------------------------------------------
 //  If
 
+//  With the condition known only per request, a branch that cannot be
+//  planned for these inputs does not fail the model as long as the other
+//  can: exporters guard code for other input sizes with an If (Silero VAD
+//  runs its 8 kHz network only on 8 kHz chunks), and a request fails only
+//  if it takes that branch, with the reason found here
 static int
 s_if_plan (zi_node_t *node, const zi_tensor_t *const *in)
 {
@@ -325,6 +337,13 @@ s_if_plan (zi_node_t *node, const zi_tensor_t *const *in)
         free (sub_in);
         free (constant);
         if (!state->bodies [side]) {
+            if (truth < 0) {
+                state->unplanned [side] = strdup (zi_error_text ());
+                assert (state->unplanned [side]);
+                if (side == 0 || state->bodies [0])
+                    continue;
+                zi_error ("%s; %s", state->unplanned [0], state->unplanned [1]);
+            }
             state->n_keys = 0;  //  plan again next time
             return -1;
         }
@@ -374,7 +393,11 @@ s_if_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     s_state_t *state = control->state;
     int side = ((const uint8_t *) in [0]->data) [0]? 0: 1;
     const s_body_t *body = state->bodies [side];
-    assert (body);              //  planned for every condition it can see
+    if (!body) {
+        assert (state->unplanned [side]);       //  planned for every condition it can see
+        return zi_error ("%s cannot run on these inputs: %s",
+                         side? "else_branch": "then_branch", state->unplanned [side]);
+    }
     s_frame_t frame = {0};
     int rc = s_frame_init (&frame, body);
     for (int outer = 0; outer < control->n_outer; outer++)
@@ -902,8 +925,28 @@ s_unique_name (zhashx_t *names, const char *outer, const char *inner)
     return strdup (name);
 }
 
-//  Puts the nodes of branch into self in place of the If node at index
+//  Replaces the node at index by count nodes (taken over), in that place:
+//  the graph stays in topological order, which pruning relies on
 static void
+s_splice (zi_graph_t *self, int index, zi_node_t *nodes, int count)
+{
+    int n_after = self->n_nodes - index - 1;
+    int most = self->n_nodes - 1 + count;
+    if (most > self->max_nodes) {
+        self->max_nodes = most;
+        self->nodes = realloc (self->nodes, self->max_nodes * sizeof (zi_node_t));
+        assert (self->nodes);
+    }
+    zi_node_clear (&self->nodes [index]);
+    memmove (&self->nodes [index + count], &self->nodes [index + 1],
+             n_after * sizeof (zi_node_t));
+    memcpy (&self->nodes [index], nodes, count * sizeof (zi_node_t));
+    self->n_nodes = most;
+}
+
+//  Puts the nodes of branch into self in place of the If node at index;
+//  returns how many nodes took its place
+static int
 s_inline (zi_graph_t *self, int index, const zi_graph_t *branch, zhashx_t *names)
 {
     zi_node_t *node = &self->nodes [index];
@@ -948,6 +991,10 @@ s_inline (zi_graph_t *self, int index, const zi_graph_t *branch, zhashx_t *names
             fresh->known = true;
         }
     }
+    //  The branch's nodes, then an Identity per output copied
+    zi_node_t *fresh = calloc (branch->n_nodes + n_node_outputs + 1, sizeof (zi_node_t));
+    assert (fresh);
+    int n_fresh = 0;
     for (int at = 0; at < branch->n_nodes; at++) {
         zi_node_t copy;
         zi_graph_copy_node (&copy, &branch->nodes [at]);
@@ -959,7 +1006,7 @@ s_inline (zi_graph_t *self, int index, const zi_graph_t *branch, zhashx_t *names
         for (int slot = 0; slot < copy.n_outputs; slot++)
             if (copy.outputs [slot] >= 0)
                 copy.outputs [slot] = into [copy.outputs [slot]];
-        zi_graph_add_node (self, &copy);
+        fresh [n_fresh++] = copy;
     }
     for (int slot = 0; slot < n_node_outputs; slot++) {
         if (!copied [slot] || node_outputs [slot] < 0)
@@ -976,16 +1023,17 @@ s_inline (zi_graph_t *self, int index, const zi_graph_t *branch, zhashx_t *names
         assert (identity->inputs && identity->outputs);
         identity->inputs [0] = into [branch->outputs [slot]];
         identity->outputs [0] = node_outputs [slot];
-        zi_graph_add_node (self, identity);
-        zi_node_destroy (&identity);
+        fresh [n_fresh++] = *identity;
+        free (identity);
     }
-    //  The If itself goes (nodes may have moved as they were added)
-    zi_node_clear (&self->nodes [index]);
+    s_splice (self, index, fresh, n_fresh);
+    free (fresh);
     free (copied);
     free (made);
     free (into);
     free (node_outputs);
     free (if_name);
+    return n_fresh;
 }
 
 int
@@ -1006,8 +1054,12 @@ zi_pass_inline_if (zi_graph_t *self)
                 if (self->nodes [other].op_type)
                     zhashx_insert (names, self->nodes [other].name, (void *) 1);
         }
-        s_inline (self, index, zi_node_attr_graph (node, truth? "then_branch": "else_branch"),
-                  names);
+        int count = s_inline (self, index,
+                              zi_node_attr_graph (node, truth? "then_branch": "else_branch"),
+                              names);
+        //  The nodes put in its place are looked at on the next pass
+        index += count - 1;
+        n_nodes += count - 1;
         inlined++;
     }
     zhashx_destroy (&names);

@@ -6,10 +6,11 @@ and the outputs they must give.
 
 Each case is a folder OUT_DIR/NAME holding model.onnx, meta.json (input and
 output names, how many runs, the tolerance, op types the plan must no
-longer hold) and, per run k, in{k}_{j}.npy and want{k}_{j}.npy. Models
-built with onnx.helper get their expected outputs from the same arithmetic
-written in numpy; torch.jit.script modules exported by torch.onnx.export
-get PyTorch's own outputs. control_test.py runs them through zinfer.
+longer hold, per run the error it must fail with, if any) and, per run k,
+in{k}_{j}.npy and want{k}_{j}.npy. Models built with onnx.helper get their
+expected outputs from the same arithmetic written in numpy;
+torch.jit.script modules exported by torch.onnx.export get PyTorch's own
+outputs. control_test.py runs them through zinfer.
 """
 
 import json
@@ -232,6 +233,72 @@ def if_in_loop():
     return proto, ["x", "z"], ["y", "sums"], [([x, z], [h, np.stack(sums)])], []
 
 
+def if_nested():
+    """If in the branch of an If on the data, the shape of Silero VAD's
+    exports: the outer condition is known per request; inside its then
+    branch one If folds (on x's rank) and is inlined there, another stays
+    on the data; both read values of the enclosing branch (t) and of the
+    model's graph (w, z), and a node of the enclosing branch reads what
+    each gives. w is positive, so the sign of x picks data_if's branch"""
+    w = np.abs(randn(3, 3))
+    folded_then = graph([node("Add", ["t", "z"], ["ft"])], "folded_then", [], [value("ft")])
+    folded_else = graph([node("Sub", ["t", "z"], ["fe"])], "folded_else", [], [value("fe")])
+    data_then = graph([node("Mul", ["t", "z"], ["dt"])], "data_then", [], [value("dt")])
+    data_else = graph([node("Neg", ["x"], ["de"])], "data_else", [], [value("de")])
+    then_branch = graph(
+        [node("MatMul", ["x", "w"], ["t"]),
+         node("Shape", ["x"], ["shape"]),
+         node("Size", ["shape"], ["rank"]),
+         node("Equal", ["rank", "two"], ["is_matrix"]),
+         node("If", ["is_matrix"], ["folded"], name="folded_if", then_branch=folded_then,
+              else_branch=folded_else),
+         node("ReduceMax", ["t"], ["peak"], keepdims=0),
+         node("Greater", ["peak", "zero"], ["rising"]),
+         node("If", ["rising"], ["data"], name="data_if", then_branch=data_then,
+              else_branch=data_else),
+         node("Add", ["folded", "data"], ["both"]),
+         node("Relu", ["folded"], ["folded_relu"])],
+        "then", [], [value("both"), value("folded_relu")],
+        [const("two", np.array(2, np.int64))])
+    else_branch = graph([node("Neg", ["x"], ["nx"]), node("Identity", ["z"], ["nz"])],
+                        "else", [], [value("nx"), value("nz")])
+    nodes = [node("If", ["c"], ["y", "v"], name="outer_if", then_branch=then_branch,
+                  else_branch=else_branch)]
+    proto = model(nodes, [value("x", FLOAT, [2, 3]), value("z", FLOAT, [2, 3]),
+                          value("c", BOOL, [])],
+                  [value("y"), value("v")],
+                  [const("w", w), const("zero", np.array(0, np.float32))])
+    runs = []
+    for c, sign in ((True, 1), (True, -1), (False, 1)):
+        x, z = np.abs(randn(2, 3)) * sign, randn(2, 3)
+        t = x @ w
+        if c:
+            folded = t + z
+            data = t * z if t.max() > 0 else -x
+            want = [folded + data, np.maximum(folded, 0)]
+        else:
+            want = [-x, z]
+        runs.append(([x, z, np.array(c)], want))
+    return proto, ["x", "z", "c"], ["y", "v"], runs, []
+
+
+def if_branch_unplannable():
+    """An If on the data whose else branch cannot run on the inputs' shape
+    (a Reshape to 5 elements of a [2, 3] tensor): the model loads and runs
+    the then branch; a request that takes the else branch fails, saying
+    why"""
+    then_branch = graph([node("Relu", ["x"], ["r"])], "then", [], [value("r")])
+    else_branch = graph([node("Reshape", ["x", "five"], ["e"])], "else", [], [value("e")],
+                        [const("five", np.array([5], np.int64))])
+    nodes = [node("If", ["c"], ["y"], name="guarded_if", then_branch=then_branch,
+                  else_branch=else_branch)]
+    proto = model(nodes, [value("x", FLOAT, [2, 3]), value("c", BOOL, [])], [value("y")])
+    x = randn(2, 3)
+    runs = [([x, np.array(True)], [np.maximum(x, 0)]),
+            ([x, np.array(False)], "else_branch cannot run on these inputs")]
+    return proto, ["x", "c"], ["y"], runs, []
+
+
 def onnx_cases():
     yield "if_constant", if_constant()
     yield "if_dynamic", if_dynamic()
@@ -241,6 +308,8 @@ def onnx_cases():
     yield "scan_reverse", scan_case(True, 13)
     yield "scan_opset9", scan_case(True, 9)
     yield "if_in_loop", if_in_loop()
+    yield "if_nested", if_nested()
+    yield "if_branch_unplannable", if_branch_unplannable()
 
 
 def torch_cases():
@@ -360,14 +429,17 @@ def main():
         os.makedirs(folder)
         with open(os.path.join(folder, "model.onnx"), "wb") as handle:
             handle.write(proto.SerializeToString())
+        errors = []
         for run, (feeds, wants) in enumerate(runs):
             for index, data in enumerate(feeds):
                 np.save(os.path.join(folder, "in%d_%d.npy" % (run, index)), data)
-            for index, data in enumerate(wants):
+            #   A string instead of outputs: the run must fail with it
+            errors.append(wants if isinstance(wants, str) else None)
+            for index, data in enumerate([] if errors[-1] else wants):
                 np.save(os.path.join(folder, "want%d_%d.npy" % (run, index)), data)
         with open(os.path.join(folder, "meta.json"), "w") as handle:
             json.dump({"inputs": inputs, "outputs": outputs, "runs": len(runs),
-                       "absent": absent}, handle)
+                       "errors": errors, "absent": absent}, handle)
     os.remove(os.path.join(out, "export.onnx"))
 
 
