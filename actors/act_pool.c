@@ -178,9 +178,11 @@ s_max_pool_init (zi_node_t *node)
 static int
 s_average_pool_init (zi_node_t *node)
 {
-    if (zi_node_attr (node, "dilations"))
-        return zi_error ("attribute 'dilations' is not part of AveragePool before opset 19 "
-                         "and is not supported");
+    //  The windows are walked tap by tap with their dilation for max and
+    //  average alike, so opset 19's dilations need nothing more
+    if (zi_node_attr (node, "dilations") && node->opset < 19)
+        return zi_error ("attribute 'dilations' is part of AveragePool from opset 19; the "
+                         "model imports opset %d", node->opset);
     return s_pool_init (node, S_POOL_AVERAGE);
 }
 
@@ -834,6 +836,7 @@ typedef struct {
     int ceil_mode;
     int count_include_pad;
     bool specials;              //  NaN and infinities among the inputs
+    int opset;                  //  0: the default
 } s_case_t;
 
 //  The spec's output extent and pads for one axis, written independently
@@ -921,6 +924,8 @@ static zi_node_t *
 s_case_node (const s_case_t *c)
 {
     zi_node_t *node = zi_node_new (c->op, "test");
+    if (c->opset)
+        node->opset = c->opset;
     zi_node_set_ints (node, "kernel_shape", c->n_spatial, c->kernel);
     if (c->strides [0])
         zi_node_set_ints (node, "strides", c->n_spatial, c->strides);
@@ -1118,7 +1123,8 @@ zi_act_pool_test (zi_test_t *t)
             s_check_case (t, &cases [index], seed++);
         }
     }
-    //  Dilations (MaxPool only before opset 19)
+    //  Dilations: MaxPool, and AveragePool from opset 19 (with and
+    //  without the padding counted)
     s_case_t dilated [] = {
         {.n_spatial = 2, .dims = {1, 2, 9, 10}, .kernel = {3, 3}, .strides = {1, 1},
          .dilations = {2, 2}},
@@ -1138,6 +1144,12 @@ zi_act_pool_test (zi_test_t *t)
         dilated [index].op = "MaxPool";
         s_check_case (t, &dilated [index], seed++);
         dilated [index].specials = true;
+        s_check_case (t, &dilated [index], seed++);
+        dilated [index].specials = false;
+        dilated [index].op = "AveragePool";
+        dilated [index].opset = 19;
+        s_check_case (t, &dilated [index], seed++);
+        dilated [index].count_include_pad = 1;
         s_check_case (t, &dilated [index], seed++);
     }
 
@@ -1259,6 +1271,11 @@ zi_act_pool_test (zi_test_t *t)
     zi_node_set_ints (node, "kernel_shape", 2, (int64_t []) {2, 2});
     zi_node_set_ints (node, "pads", 2, (int64_t []) {1, 1});
     s_check_error (t, node, x, 1, "pads");
+    node = zi_node_new ("AveragePool", "test");
+    node->opset = 18;
+    zi_node_set_ints (node, "kernel_shape", 2, (int64_t []) {2, 2});
+    zi_node_set_ints (node, "dilations", 2, (int64_t []) {2, 2});
+    s_check_error (t, node, x, 1, "from opset 19");
     node = zi_node_new ("MaxPool", "test");
     zi_node_set_ints (node, "kernel_shape", 2, (int64_t []) {6, 6});
     s_check_error (t, node, x, 1, "larger than the padded input");

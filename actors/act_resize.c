@@ -1,5 +1,5 @@
 /*  =========================================================================
-    act_resize - Resize (opsets 10..17) and Upsample (opsets 7, 9)
+    act_resize - Resize (opsets 10..21) and Upsample (opsets 7, 9)
 
     Each output coordinate is mapped back to the input axis by axis
     (coordinate_transformation_mode), then either rounded to the nearest
@@ -19,6 +19,11 @@
     attributes: they use asymmetric coordinates and, for nearest, floor
     when an axis grows and ceil when it shrinks, as ONNX Runtime and the
     ONNX opset-10 test data do.
+
+    Opset 18's 'axes' gives scales or sizes for some axes only (the others
+    keep their extent); opset 19's half_pixel_symmetric is half_pixel with
+    the grid centred. antialias and keep_aspect_ratio_policy other than
+    stretch (opset 18) are refused.
     =========================================================================
 */
 
@@ -34,7 +39,8 @@ typedef enum {
     S_COORD_PYTORCH_HALF_PIXEL,
     S_COORD_ALIGN_CORNERS,
     S_COORD_ASYMMETRIC,
-    S_COORD_TF_HALF_PIXEL_FOR_NN
+    S_COORD_TF_HALF_PIXEL_FOR_NN,
+    S_COORD_HALF_PIXEL_SYMMETRIC
 } s_coord_t;
 
 typedef enum {
@@ -62,6 +68,8 @@ typedef struct {
     bool legacy_inputs;         //  input 1 is scales (Resize 10, Upsample 9)
     int n_attr_scales;          //  Upsample 7 'scales' attribute, 0: none
     float attr_scales [ZI_MAX_DIMS];
+    int n_only;                 //  opset 18 'axes': how many, -1 when absent
+    int64_t only [ZI_MAX_DIMS]; //  the axes scales or sizes are given for
     //  Tables made by prepare for one input shape
     int ndim;                   //  rank the tables are for, 0: none yet
     int64_t in_dims [ZI_MAX_DIMS];  //  input shape the tables are for
@@ -99,6 +107,7 @@ s_parse_mode (const zi_node_t *node, s_resize_t *params)
 static int
 s_resize_parse (zi_node_t *node, s_resize_t *params)
 {
+    params->n_only = -1;
     if (s_parse_mode (node, params))
         return -1;
     if (params->legacy_inputs) {
@@ -116,7 +125,8 @@ s_resize_parse (zi_node_t *node, s_resize_t *params)
         {"pytorch_half_pixel", S_COORD_PYTORCH_HALF_PIXEL},
         {"align_corners", S_COORD_ALIGN_CORNERS},
         {"asymmetric", S_COORD_ASYMMETRIC},
-        {"tf_half_pixel_for_nn", S_COORD_TF_HALF_PIXEL_FOR_NN}
+        {"tf_half_pixel_for_nn", S_COORD_TF_HALF_PIXEL_FOR_NN},
+        {"half_pixel_symmetric", S_COORD_HALF_PIXEL_SYMMETRIC}
     };
     size_t index;
     for (index = 0; index < sizeof coords / sizeof coords [0]; index++)
@@ -125,8 +135,11 @@ s_resize_parse (zi_node_t *node, s_resize_t *params)
     if (index == sizeof coords / sizeof coords [0])
         return zi_error ("attribute 'coordinate_transformation_mode' = '%s' is not supported "
                          "(supported: half_pixel, pytorch_half_pixel, align_corners, "
-                         "asymmetric, tf_half_pixel_for_nn)", coord);
+                         "asymmetric, tf_half_pixel_for_nn, half_pixel_symmetric)", coord);
     params->coord = coords [index].coord;
+    if (params->coord == S_COORD_HALF_PIXEL_SYMMETRIC && node->opset < 19)
+        return zi_error ("attribute 'coordinate_transformation_mode' = 'half_pixel_symmetric' "
+                         "exists from opset 19; the model imports opset %d", node->opset);
 
     const char *rounding = zi_node_attr_string (node, "nearest_mode", "round_prefer_floor");
     if (strcmp (rounding, "round_prefer_floor") == 0)
@@ -147,9 +160,14 @@ s_resize_parse (zi_node_t *node, s_resize_t *params)
     if (zi_node_attr_int (node, "antialias", 0) != 0)
         return zi_error ("attribute 'antialias' = %lld is not supported (supported: 0)",
                          (long long) zi_node_attr_int (node, "antialias", 0));
-    if (zi_node_attr (node, "axes"))
-        return zi_error ("attribute 'axes' (opset 18) is not supported; give scales or sizes "
-                         "for every axis");
+    if (zi_node_attr (node, "axes")) {
+        if (node->opset < 18)
+            return zi_error ("attribute 'axes' exists from opset 18; the model imports opset %d",
+                             node->opset);
+        params->n_only = zi_node_attr_ints (node, "axes", params->only, ZI_MAX_DIMS);
+        if (params->n_only < 0)
+            return -1;
+    }
     const char *policy = zi_node_attr_string (node, "keep_aspect_ratio_policy", "stretch");
     if (strcmp (policy, "stretch") != 0)
         return zi_error ("attribute 'keep_aspect_ratio_policy' = '%s' is not supported "
@@ -210,6 +228,33 @@ s_absent (const zi_node_t *node, const zi_tensor_t *const *in, int slot)
         || zi_shape_count (in [slot]->ndim, in [slot]->dims) == 0;
 }
 
+//  Opset 18's 'axes': scales or sizes are given for those axes only, and
+//  the others keep their extent. Spreads count values given for the axes
+//  over all rank axes, fill [axis] elsewhere; what: for errors
+static int
+s_spread_axes (const s_resize_t *params, int rank, double *values, int count,
+               const double *fill, const char *what)
+{
+    if (count != params->n_only)
+        return zi_error ("%s has %d values; expected %d (one per entry of attribute 'axes')",
+                         what, count, params->n_only);
+    double given [ZI_MAX_DIMS];
+    memcpy (given, values, count * sizeof (double));
+    bool seen [ZI_MAX_DIMS] = {false};
+    for (int axis = 0; axis < rank; axis++)
+        values [axis] = fill [axis];
+    for (int index = 0; index < count; index++) {
+        int64_t axis = params->only [index] < 0? params->only [index] + rank: params->only [index];
+        if (axis < 0 || axis >= rank || seen [axis])
+            return zi_error ("attribute 'axes' [%d] = %lld is %s for a %d-d input", index,
+                             (long long) params->only [index],
+                             axis < 0 || axis >= rank? "out of range": "repeated", rank);
+        seen [axis] = true;
+        values [axis] = given [index];
+    }
+    return 0;
+}
+
 //  The scale and output extent of every axis; scales [axis] is what the
 //  coordinate transform divides by
 static int
@@ -238,6 +283,18 @@ s_geometry (const zi_node_t *node, const zi_tensor_t *const *in, float *scales,
         int count = zi_input_ints (in [sizes_slot], sizes, ZI_MAX_DIMS, "input 3 (sizes)");
         if (count < 0)
             return -1;
+        if (params->n_only >= 0) {
+            double spread [ZI_MAX_DIMS], fill [ZI_MAX_DIMS] = {0};
+            for (int index = 0; index < count; index++)
+                spread [index] = (double) sizes [index];
+            for (int axis = 0; axis < rank; axis++)
+                fill [axis] = (double) x->dims [axis];
+            if (s_spread_axes (params, rank, spread, count, fill, "input 3 (sizes)"))
+                return -1;
+            for (int axis = 0; axis < rank; axis++)
+                sizes [axis] = (int64_t) spread [axis];
+            count = rank;
+        }
         if (count != rank)
             return zi_error ("input 3 (sizes) has %d values; expected %d (one per axis of %s)",
                              count, rank, zi_shape_str (rank, x->dims, shape, sizeof shape));
@@ -267,6 +324,18 @@ s_geometry (const zi_node_t *node, const zi_tensor_t *const *in, float *scales,
                              scales_slot, (long long) total, rank);
         count = (int) total;
         memcpy (scales, tensor->data, count * sizeof (float));
+    }
+    if (params->n_only >= 0) {
+        double spread [ZI_MAX_DIMS], ones [ZI_MAX_DIMS];
+        for (int index = 0; index < count; index++)
+            spread [index] = scales [index];
+        for (int axis = 0; axis < ZI_MAX_DIMS; axis++)
+            ones [axis] = 1;
+        if (s_spread_axes (params, rank, spread, count, ones, "scales"))
+            return -1;
+        for (int axis = 0; axis < rank; axis++)
+            scales [axis] = (float) spread [axis];
+        count = rank;
     }
     if (count != rank)
         return zi_error ("scales has %d values; expected %d (one per axis of %s)",
@@ -318,6 +387,14 @@ s_source_coordinate (s_coord_t coord, int64_t position, float scale, int64_t in_
             return x / scale;
         case S_COORD_TF_HALF_PIXEL_FOR_NN:
             return (x + 0.5f) / scale;
+        case S_COORD_HALF_PIXEL_SYMMETRIC: {
+            //  Opset 19: half_pixel, shifted so that the output, whose
+            //  extent was rounded down from scale * in, stays centred on
+            //  the input
+            float adjustment = (float) out_extent / (scale * (float) in_extent);
+            float offset = (float) in_extent / 2 * (1 - adjustment);
+            return offset + (x + 0.5f) / scale - 0.5f;
+        }
     }
     return x;
 }
@@ -588,6 +665,12 @@ s_ref_coordinate (const char *coord, int64_t x_resized, float scale, int64_t len
              : x * (float) (length_original - 1) / (float) (length_resized - 1);
     if (strcmp (coord, "tf_half_pixel_for_nn") == 0)
         return (x + 0.5f) / scale;
+    if (strcmp (coord, "half_pixel_symmetric") == 0) {
+        double output_width = (double) scale * (double) length_original;
+        double adjustment = (double) length_resized / output_width;
+        double center = (double) length_original / 2;
+        return (float) (center * (1 - adjustment) + (x + 0.5) / scale - 0.5);
+    }
     return x / scale;           //  asymmetric
 }
 
@@ -813,6 +896,56 @@ zi_act_resize_test (zi_test_t *t)
                     s_check_case (t, &c, seed++);
                 }
             }
+    //  Opset 19's half_pixel_symmetric: scales whose output extent is
+    //  rounded down (5 x 1.5 = 7.5, 6 x 1.7 = 10.2) shift the grid; exact
+    //  ones and sizes do not
+    for (size_t scale = 0; scale < sizeof spatial / sizeof spatial [0]; scale++)
+        for (int linear = 0; linear < 2; linear++) {
+            s_case_t c = {.op = "Resize", .opset = 19, .coord = "half_pixel_symmetric",
+                          .mode = linear? "linear": "nearest", .rank = 4,
+                          .dims = {1, 2, 5, 6},
+                          .scales = {1, 1, spatial [scale][0], spatial [scale][1]}};
+            s_check_case (t, &c, seed++);
+        }
+    s_case_t symmetric_sizes = {.op = "Resize", .opset = 19, .coord = "half_pixel_symmetric",
+                                .mode = "linear", .rank = 4, .dims = {1, 2, 5, 6},
+                                .use_sizes = true, .sizes = {1, 2, 7, 4}};
+    s_check_case (t, &symmetric_sizes, seed++);
+    //  Opset 18's axes: scales or sizes for some axes give what the same
+    //  values spread over every axis (others 1, or their extent) give
+    for (int sized = 0; sized < 2; sized++) {
+        int64_t dims [4] = {1, 2, 5, 6}, two = 2, four = 4, none = 0;
+        zi_tensor_t *x = zi_test_random (4, dims, seed++);
+        zi_tensor_t *outs [2] = {NULL, NULL};
+        for (int partial = 0; partial < 2; partial++) {
+            zi_node_t *node = zi_node_new ("Resize", "axes");
+            node->opset = 18;
+            zi_node_set_string (node, "mode", "linear");
+            if (partial)
+                zi_node_set_ints (node, "axes", 2, (int64_t []) {-1, 2});
+            zi_tensor_t *values = sized
+                ? (partial? zi_test_ints (2, (int64_t []) {9, 3})
+                          : zi_test_ints (4, (int64_t []) {1, 2, 3, 9}))
+                : (partial? zi_test_tensor (1, &two, (float []) {1.5f, 0.6f})
+                          : zi_test_tensor (1, &four, (float []) {1, 1, 0.6f, 1.5f}));
+            zi_tensor_t *empty = zi_tensor_new (ZI_F32, 1, &none);
+            zi_tensor_t *in [4] = {x, NULL, sized? empty: values, sized? values: NULL};
+            int rc = zi_test_run_op (node, sized? 4: 3, in, 1, &outs [partial]);
+            ZI_CHECK (t, rc == 0, "Resize-18 axes, %s, %s: runs (%s)",
+                      sized? "sizes": "scales", partial? "two axes": "every axis",
+                      rc? zi_error_text (): "ok");
+            zi_tensor_destroy (&values);
+            zi_tensor_destroy (&empty);
+            zi_node_destroy (&node);
+        }
+        ZI_CHECK (t, outs [0] && outs [1] && zi_tensor_same_shape (outs [0], outs [1])
+                  && memcmp (outs [0]->data, outs [1]->data, outs [0]->nbytes) == 0,
+                  "Resize-18 axes, %s: the same as given for every axis",
+                  sized? "sizes": "scales");
+        zi_tensor_destroy (&outs [0]);
+        zi_tensor_destroy (&outs [1]);
+        zi_tensor_destroy (&x);
+    }
     //  Other ranks; linear over every axis, N and C included
     s_case_t others [] = {
         {.op = "Resize", .opset = 13, .mode = "linear", .rank = 3, .dims = {2, 3, 7},
@@ -891,6 +1024,40 @@ zi_act_resize_test (zi_test_t *t)
     inputs [0] = zi_test_random (4, dims, 1);
     inputs [2] = zi_test_tensor (1, &four, twos);
     s_check_error (t, node, 3, inputs, "'tf_crop_and_resize' is not supported");
+
+    node = zi_node_new ("Resize", "test");
+    node->opset = 18;
+    zi_node_set_string (node, "coordinate_transformation_mode", "half_pixel_symmetric");
+    inputs [0] = zi_test_random (4, dims, 1);
+    inputs [2] = zi_test_tensor (1, &four, twos);
+    s_check_error (t, node, 3, inputs, "exists from opset 19");
+
+    node = zi_node_new ("Resize", "test");
+    node->opset = 18;
+    zi_node_set_ints (node, "axes", 2, (int64_t []) {2, 2});
+    inputs [0] = zi_test_random (4, dims, 1);
+    inputs [2] = zi_test_tensor (1, (int64_t []) {2}, twos);
+    s_check_error (t, node, 3, inputs, "is repeated");
+
+    node = zi_node_new ("Resize", "test");
+    node->opset = 18;
+    zi_node_set_ints (node, "axes", 1, (int64_t []) {3});
+    inputs [0] = zi_test_random (4, dims, 1);
+    inputs [2] = zi_test_tensor (1, (int64_t []) {2}, twos);
+    s_check_error (t, node, 3, inputs, "one per entry of attribute 'axes'");
+
+    node = zi_node_new ("Resize", "test");
+    zi_node_set_ints (node, "axes", 1, (int64_t []) {3});
+    inputs [0] = zi_test_random (4, dims, 1);
+    inputs [2] = zi_test_tensor (1, (int64_t []) {1}, twos);
+    s_check_error (t, node, 3, inputs, "exists from opset 18");
+
+    node = zi_node_new ("Resize", "test");
+    node->opset = 18;
+    zi_node_set_int (node, "antialias", 1);
+    inputs [0] = zi_test_random (4, dims, 1);
+    inputs [2] = zi_test_tensor (1, &four, twos);
+    s_check_error (t, node, 3, inputs, "'antialias' = 1 is not supported");
 
     node = zi_node_new ("Resize", "test");
     zi_node_set_string (node, "nearest_mode", "round");

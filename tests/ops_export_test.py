@@ -10,7 +10,8 @@ Scatter and ScatterElements (with reduction add from 16), CumSum, Trilu,
 Einsum, DepthToSpace, Celu, IsNaN, Mod, ReduceL1, ReduceL2,
 ReduceLogSumExp and OneHot. (torch.isinf goes through a Cast to float64,
 which zinfer does not run; the self test covers IsInf.) A ScatterND written with onnx.helper is
-compared with numpy.
+compared with numpy, and so are the forms opsets 18 to 21 give ops, which
+torch.onnx does not write (tests/ops_later_opsets.py).
 
     /usr/bin/python3 tests/ops_export_test.py ZINFER_BINARY
 """
@@ -25,6 +26,9 @@ import numpy as np
 import onnx
 import onnx.helper as oh
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ops_later_opsets  # noqa: E402
 
 
 def cases():
@@ -169,6 +173,7 @@ def main():
             print("%s ScatterND reduction %s%s" % ("FAIL" if problem else "ok  ", reduction,
                                                   ": " + problem if problem else ""))
             failures += bool(problem)
+    failures += ops_later_opsets.run_all(zinfer)
     print("ops_export_test: %d failed" % failures)
     return 1 if failures else 0
 
