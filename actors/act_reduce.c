@@ -152,8 +152,13 @@ s_reduce_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *cons
     const zi_tensor_t *x = in [0];
     bool ints = params->kind == S_REDUCE_SUM || params->kind == S_REDUCE_MAX
              || params->kind == S_REDUCE_MIN || params->kind == S_REDUCE_PROD;
-    if (x->dtype != ZI_F32 && !(x->dtype == ZI_I64 && ints))
-        return zi_error ("input 0: expected float32%s, got %s", ints? " or int64": "",
+    bool truths = params->kind == S_REDUCE_MAX || params->kind == S_REDUCE_MIN;
+    if (x->dtype == ZI_BOOL && truths && node->opset < 20)
+        return zi_error ("input 0: bool is an opset 20 form of %s; the model imports opset %d",
+                         node->op_type, node->opset);
+    if (x->dtype != ZI_F32 && !(x->dtype == ZI_I64 && ints) && !(x->dtype == ZI_BOOL && truths))
+        return zi_error ("input 0: expected float32%s, got %s",
+                         truths? ", int64 or bool": ints? " or int64": "",
                          zi_dtype_name (x->dtype));
     bool reduced [ZI_MAX_DIMS], identity;
     if (s_reduced_axes (node, in, reduced, &identity))
@@ -366,6 +371,7 @@ s_general_##TYPE (s_reduce_kind_t kind, const s_layout_t *layout,             \
 
 S_GENERAL_WALK (float, -INFINITY, INFINITY)
 S_GENERAL_WALK (int64_t, INT64_MIN, INT64_MAX)
+S_GENERAL_WALK (uint8_t, 0, 1)          //  bool (opset 20): max is any, min all
 
 //  The norms and logarithmic sums: every input element folded into its
 //  output's double accumulators, found by an odometer over the input
@@ -513,6 +519,9 @@ s_reduce_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
                 target [item] *= scale;
         }
     }
+    else
+    if (x->dtype == ZI_BOOL)
+        s_general_uint8_t (params->kind, &layout, x->data, y->data, y_count);
     else
         s_general_int64_t (params->kind, &layout, zi_tensor_i64 (x), zi_tensor_i64 (y), y_count);
     return 0;
@@ -822,6 +831,49 @@ zi_act_reduce_test (zi_test_t *t)
     for (int kind = S_REDUCE_SUM_SQUARE; kind <= S_REDUCE_LOG_SUM_EXP; kind++)
         for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++)
             s_check_case (t, kind, ZI_F32, 4, dims, &cases [index], seed++);
+    //  ReduceMax and ReduceMin of bool (opset 20): any and all along the
+    //  axes, against the same in plain loops; refused before opset 20
+    for (int kind = S_REDUCE_MAX; kind <= S_REDUCE_MIN; kind++)
+        for (int axis = -1; axis < 2; axis++) {
+            int64_t shape [2] = {4, 5};
+            zi_tensor_t *x = zi_tensor_new (ZI_BOOL, 2, shape);
+            uint8_t *bits = x->data;
+            for (int item = 0; item < 20; item++)
+                bits [item] = (uint8_t) ((item * 7 + kind) % 5 < 2);
+            bits [5] = bits [6] = bits [7] = bits [8] = bits [9] = kind == S_REDUCE_MIN;
+            zi_node_t *node = zi_node_new (s_op_names [kind], "bools");
+            node->opset = 20;
+            zi_node_set_int (node, "keepdims", 0);
+            if (axis >= 0)
+                zi_node_set_ints (node, "axes", 1, (int64_t []) {axis});
+            zi_tensor_t *y = NULL;
+            int rc = zi_test_run_op (node, 1, &x, 1, &y);
+            bool right = rc == 0 && y->dtype == ZI_BOOL;
+            int64_t n_out = axis < 0? 1: shape [1 - axis];
+            for (int64_t at = 0; right && at < n_out; at++) {
+                bool any = false, all = true;
+                for (int64_t item = 0; item < 20; item++) {
+                    int64_t row = item / 5, col = item % 5;
+                    if (axis == 0? col != at: axis == 1? row != at: false)
+                        continue;
+                    any = any || bits [item];
+                    all = all && bits [item];
+                }
+                right = ((const uint8_t *) y->data) [at] == (kind == S_REDUCE_MAX? any: all);
+            }
+            ZI_CHECK (t, right, "%s of bool, axis %d: %s", s_op_names [kind], axis,
+                      rc? zi_error_text (): "any or all");
+            zi_tensor_destroy (&y);
+            zi_node_destroy (&node);
+            node = zi_node_new (s_op_names [kind], "bools");
+            node->opset = 18;
+            rc = zi_test_run_op (node, 1, &x, 1, &y);
+            ZI_CHECK (t, rc != 0 && strstr (zi_error_text (), "opset 20 form"),
+                      "%s of bool refused at opset 18: %s", s_op_names [kind], zi_error_text ());
+            zi_tensor_destroy (&y);
+            zi_node_destroy (&node);
+            zi_tensor_destroy (&x);
+        }
     //  LogSumExp of large values, which exp alone would overflow, -inf
     //  rows, and NaN
     {

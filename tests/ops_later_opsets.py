@@ -7,11 +7,12 @@ and its expected output is the same arithmetic in numpy, from the ONNX
 text: Reduce* with axes as an input (18), Split's num_outputs (18), Pad's
 axes input (18), ScatterElements and ScatterND max and min (18), Resize's
 axes (18) and half_pixel_symmetric (19), Mish (18), AveragePool's
-dilations (19), Cast's saturate (19), Gelu (20), QuantizeLinear's
-output_dtype (21), and the shape ops at 21. Forms zinfer does not run
+dilations (19), Cast's saturate (19), Gelu (20), ReduceMax and ReduceMin
+of bool (20), QuantizeLinear's output_dtype (21), and the shape ops at
+21. Forms zinfer does not run
 must be refused with an error that names them (Pad's wrap, Resize's
-antialias and keep_aspect_ratio_policy, blocked quantization, ReduceMax
-of bool, opset 22), never answered wrongly.
+antialias and keep_aspect_ratio_policy, blocked quantization, opset 22),
+never answered wrongly.
 
     /usr/bin/python3 tests/ops_later_opsets.py ZINFER_BINARY
 
@@ -154,9 +155,19 @@ def reduce_cases():
         yield Case("%s-18 empty axes, noop" % op, 18,
                    [node(op, ["in0", "axes"], noop_with_empty_axes=1)], [data],
                    [reduce_reference(op, data, [], 1)], empty)
-    #   Opset 20 lets ReduceMax and ReduceMin take bool, which zinfer does not
-    yield Case("ReduceMax-20 of bool", 20, [node("ReduceMax", ["in0"], keepdims=0)],
-               [x > 0], "expected float32")
+    #   Opset 20 lets ReduceMax and ReduceMin take bool: any and all
+    truths = x > 0.3
+    truths[1] = True
+    yield Case("ReduceMax-20 of bool", 20, [node("ReduceMax", ["in0", "axes"], keepdims=0)],
+               [truths], [truths.any(axis=(0, 2))],
+               [const("axes", np.array([0, 2], np.int64))])
+    yield Case("ReduceMin-20 of bool", 20, [node("ReduceMin", ["in0"], keepdims=1)],
+               [truths[1:2]], [truths[1:2].all(axis=(0, 1, 2), keepdims=True)])
+    yield Case("ReduceMin-20 of bool, one axis", 20,
+               [node("ReduceMin", ["in0", "axes"], keepdims=1)], [truths],
+               [truths.all(axis=1, keepdims=True)], [const("axes", np.array([1], np.int64))])
+    yield Case("ReduceMax-18 of bool", 18, [node("ReduceMax", ["in0"], keepdims=0)],
+               [truths], "opset 20 form")
 
 
 def split_cases():
