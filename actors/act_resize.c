@@ -26,8 +26,8 @@
 
     Opset 18's 'axes' gives scales or sizes for some axes only (the others
     keep their extent); opset 19's half_pixel_symmetric is half_pixel with
-    the grid centred. antialias and keep_aspect_ratio_policy other than
-    stretch (opset 18) are refused.
+    the grid centred; opset 18's keep_aspect_ratio_policy gives the axes
+    of sizes one scale. antialias (opset 18) is refused.
     =========================================================================
 */
 
@@ -72,6 +72,8 @@ typedef struct {
     bool legacy_inputs;         //  input 1 is scales (Resize 10, Upsample 9)
     int n_attr_scales;          //  Upsample 7 'scales' attribute, 0: none
     float attr_scales [ZI_MAX_DIMS];
+    int policy;                 //  keep_aspect_ratio_policy: 0 stretch, 1 not_larger,
+                                //  2 not_smaller
     int n_only;                 //  opset 18 'axes': how many, -1 when absent
     int64_t only [ZI_MAX_DIMS]; //  the axes scales or sizes are given for
     //  Tables made by prepare for one input shape
@@ -173,9 +175,16 @@ s_resize_parse (zi_node_t *node, s_resize_t *params)
             return -1;
     }
     const char *policy = zi_node_attr_string (node, "keep_aspect_ratio_policy", "stretch");
-    if (strcmp (policy, "stretch") != 0)
+    static const char *policies [] = {"stretch", "not_larger", "not_smaller"};
+    for (params->policy = 0; params->policy < 3; params->policy++)
+        if (strcmp (policy, policies [params->policy]) == 0)
+            break;
+    if (params->policy == 3)
         return zi_error ("attribute 'keep_aspect_ratio_policy' = '%s' is not supported "
-                         "(supported: stretch)", policy);
+                         "(supported: stretch, not_larger, not_smaller)", policy);
+    if (params->policy && node->opset < 18)
+        return zi_error ("attribute 'keep_aspect_ratio_policy' exists from opset 18; the "
+                         "model imports opset %d", node->opset);
     return 0;
 }
 
@@ -259,6 +268,39 @@ s_spread_axes (const s_resize_t *params, int rank, double *values, int count,
     return 0;
 }
 
+//  Opset 18's keep_aspect_ratio_policy: the axes sizes are given for (all,
+//  or those of 'axes') take one scale, the smallest of their size / extent
+//  ratios (not_larger) or the largest (not_smaller), and extents of that
+//  scale times theirs, rounded half up. scales holds the ratios.
+static int
+s_keep_aspect_ratio (const s_resize_t *params, const zi_tensor_t *x, float *scales,
+                     int64_t *out_dims)
+{
+    int rank = x->ndim;
+    bool listed [ZI_MAX_DIMS];
+    for (int axis = 0; axis < rank; axis++)
+        listed [axis] = params->n_only < 0;
+    for (int index = 0; index < params->n_only; index++)
+        listed [params->only [index] < 0? params->only [index] + rank: params->only [index]] = true;
+    float scale = 0;
+    bool first = true;
+    for (int axis = 0; axis < rank; axis++) {
+        if (!listed [axis])
+            continue;
+        if (x->dims [axis] == 0)
+            return zi_error ("keep_aspect_ratio_policy: axis %d of the input is empty", axis);
+        if (first || (params->policy == 1? scales [axis] < scale: scales [axis] > scale))
+            scale = scales [axis];
+        first = false;
+    }
+    for (int axis = 0; axis < rank; axis++)
+        if (listed [axis]) {
+            scales [axis] = scale;
+            out_dims [axis] = (int64_t) floorf (scale * (float) x->dims [axis] + 0.5f);
+        }
+    return 0;
+}
+
 //  The scale and output extent of every axis; scales [axis] is what the
 //  coordinate transform divides by
 static int
@@ -309,6 +351,8 @@ s_geometry (const zi_node_t *node, const zi_tensor_t *const *in, float *scales,
             out_dims [axis] = sizes [axis];
             scales [axis] = x->dims [axis]? (float) sizes [axis] / (float) x->dims [axis]: 1;
         }
+        if (params->policy)
+            return s_keep_aspect_ratio (params, x, scales, out_dims);
         return 0;
     }
     int count = params->n_attr_scales;
@@ -1071,6 +1115,40 @@ zi_act_resize_test (zi_test_t *t)
         zi_tensor_destroy (&outs [1]);
         zi_tensor_destroy (&x);
     }
+    //  keep_aspect_ratio_policy (opset 18): the extents one scale gives,
+    //  rounded (ops_later_opsets.py has a half, rounded up); refused
+    //  before 18
+    static const struct {
+        const char *policy;
+        int64_t sizes [2], want [2];
+    } aspects [] = {
+        {"not_larger", {8, 8}, {6, 8}},         //  min (8/5, 8/7) = 8/7
+        {"not_smaller", {3, 3}, {3, 4}},        //  max (3/5, 3/7) = 3/5
+        {"not_smaller", {8, 3}, {8, 11}},       //  8/5: 7 x 1.6 = 11.2
+        {"not_larger", {100, 14}, {10, 14}},    //  2
+    };
+    for (size_t index = 0; index < sizeof aspects / sizeof aspects [0]; index++) {
+        zi_node_t *node = zi_node_new ("Resize", "aspect");
+        node->opset = 18;
+        zi_node_set_string (node, "keep_aspect_ratio_policy", aspects [index].policy);
+        zi_node_set_ints (node, "axes", 2, (int64_t []) {2, 3});
+        int64_t none = 0;
+        zi_tensor_t *in [4] = {zi_test_random (4, (int64_t []) {1, 2, 5, 7}, seed++), NULL,
+                               zi_tensor_new (ZI_F32, 1, &none),
+                               zi_test_ints (2, aspects [index].sizes)};
+        zi_tensor_t *y = NULL;
+        int rc = zi_test_run_op (node, 4, in, 1, &y);
+        ZI_CHECK (t, rc == 0 && y->dims [2] == aspects [index].want [0]
+                  && y->dims [3] == aspects [index].want [1],
+                  "keep_aspect_ratio_policy %s to %lld x %lld: %lld x %lld wanted (%s)",
+                  aspects [index].policy, (long long) aspects [index].sizes [0],
+                  (long long) aspects [index].sizes [1], (long long) aspects [index].want [0],
+                  (long long) aspects [index].want [1], rc? zi_error_text (): "ok");
+        zi_tensor_destroy (&y);
+        for (int slot = 0; slot < 4; slot++)
+            zi_tensor_destroy (&in [slot]);
+        zi_node_destroy (&node);
+    }
     //  Other ranks; linear over every axis, N and C included
     s_case_t others [] = {
         {.op = "Resize", .opset = 13, .mode = "linear", .rank = 3, .dims = {2, 3, 7},
@@ -1175,6 +1253,12 @@ zi_act_resize_test (zi_test_t *t)
     zi_node_set_ints (node, "axes", 1, (int64_t []) {3});
     inputs [0] = zi_test_random (4, dims, 1);
     inputs [2] = zi_test_tensor (1, (int64_t []) {1}, twos);
+    s_check_error (t, node, 3, inputs, "exists from opset 18");
+
+    node = zi_node_new ("Resize", "test");
+    zi_node_set_string (node, "keep_aspect_ratio_policy", "not_larger");
+    inputs [0] = zi_test_random (4, dims, 1);
+    inputs [2] = zi_test_tensor (1, &four, twos);
     s_check_error (t, node, 3, inputs, "exists from opset 18");
 
     node = zi_node_new ("Resize", "test");

@@ -6,13 +6,12 @@ a few) written with onnx.helper at the opset that introduced the form,
 and its expected output is the same arithmetic in numpy, from the ONNX
 text: Reduce* with axes as an input (18), Split's num_outputs (18), Pad's
 axes input (18), ScatterElements and ScatterND max and min (18), Resize's
-axes (18) and half_pixel_symmetric (19), Mish (18), AveragePool's
-dilations (19), Cast's saturate (19), Gelu (20), ReduceMax and ReduceMin
-of bool (20), QuantizeLinear's output_dtype (21), and the shape ops at
-21. Forms zinfer does not run
-must be refused with an error that names them (Pad's wrap, Resize's
-antialias and keep_aspect_ratio_policy, blocked quantization, opset 22),
-never answered wrongly.
+axes and keep_aspect_ratio_policy (18) and half_pixel_symmetric (19),
+Mish (18), AveragePool's dilations (19), Cast's saturate (19), Gelu (20),
+ReduceMax and ReduceMin of bool (20), QuantizeLinear's output_dtype (21),
+and the shape ops at 21. Forms zinfer does not run must be refused with
+an error that names them (Pad's wrap, Resize's antialias, blocked
+quantization, opset 22), never answered wrongly.
 
     /usr/bin/python3 tests/ops_later_opsets.py ZINFER_BINARY
 
@@ -249,10 +248,24 @@ def resize_cases():
     yield Case("Resize-18 antialias", 18,
                [node("Resize", ["in0", "", "scales"], mode="linear", antialias=1)], [x],
                "'antialias' = 1 is not supported", scales)
-    yield Case("Resize-18 keep_aspect_ratio_policy", 18,
-               [node("Resize", ["in0", "", "", "sizes"], keep_aspect_ratio_policy="not_larger")],
-               [x], "'keep_aspect_ratio_policy' = 'not_larger' is not supported",
-               [const("sizes", np.array([1, 2, 6, 6], np.int64))])
+    #   keep_aspect_ratio_policy: one scale for the axes of sizes, the
+    #   smallest ratio (not_larger) or the largest (not_smaller); extents
+    #   rounded half up (6 x 1.25 = 7.5 gives 8)
+    image = randn(1, 2, 5, 7)
+    for policy, sizes, pick in (("not_larger", [8, 8], min), ("not_smaller", [3, 3], max),
+                                ("not_smaller", [9, 4], max)):
+        data = image if sizes != [9, 4] else randn(1, 2, 6, 5)
+        ratio = pick(np.float32(sizes[0]) / np.float32(data.shape[2]),
+                     np.float32(sizes[1]) / np.float32(data.shape[3]))
+        want = data
+        for axis in (2, 3):
+            extent = int(math.floor(ratio * np.float32(data.shape[axis]) + np.float32(0.5)))
+            want = linear_resize_axis(want, axis, extent,
+                                      lambda i: (i + 0.5) / float(ratio) - 0.5)
+        yield Case("Resize-18 keep_aspect_ratio_policy %s %s" % (policy, sizes), 18,
+                   [node("Resize", ["in0", "", "", "sizes"], mode="linear", axes=[2, 3],
+                         keep_aspect_ratio_policy=policy)],
+                   [data], [want], [const("sizes", np.array(sizes, np.int64))])
 
 
 def other_cases():
