@@ -282,6 +282,27 @@ def if_nested():
     return proto, ["x", "z", "c"], ["y", "v"], runs, []
 
 
+def if_folded_then_read():
+    """An If of the model's graph whose condition folds (x's rank), its
+    output read by later nodes: the branch's nodes take the If's place,
+    ahead of their readers"""
+    then_branch = graph([node("Mul", ["x", "x"], ["sq"]), node("Add", ["sq", "one"], ["t"])],
+                        "then", [], [value("t")])
+    else_branch = graph([node("Neg", ["x"], ["e"])], "else", [], [value("e")])
+    nodes = [node("Shape", ["x"], ["shape"]),
+             node("Size", ["shape"], ["rank"]),
+             node("Equal", ["rank", "two"], ["is_matrix"]),
+             node("If", ["is_matrix"], ["chosen"], name="rank_if", then_branch=then_branch,
+                  else_branch=else_branch),
+             node("Mul", ["chosen", "x"], ["scaled"]),
+             node("Sigmoid", ["scaled"], ["y"])]
+    proto = model(nodes, [value("x", FLOAT, [2, 3])], [value("y")],
+                  [const("one", np.array(1, np.float32)), const("two", np.array(2, np.int64))])
+    x = randn(2, 3)
+    want = 1 / (1 + np.exp(-((x * x + 1) * x)))
+    return proto, ["x"], ["y"], [([x], [want])], ["If"]
+
+
 def if_branch_unplannable():
     """An If on the data whose else branch cannot run on the inputs' shape
     (a Reshape to 5 elements of a [2, 3] tensor): the model loads and runs
@@ -309,6 +330,7 @@ def onnx_cases():
     yield "scan_opset9", scan_case(True, 9)
     yield "if_in_loop", if_in_loop()
     yield "if_nested", if_nested()
+    yield "if_folded_then_read", if_folded_then_read()
     yield "if_branch_unplannable", if_branch_unplannable()
 
 
