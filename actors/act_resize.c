@@ -986,10 +986,12 @@ s_check_bilinear_bits (zi_test_t *t, int rank, const int64_t *dims, const int64_
                     distance [axis][0] = distance [axis][1] = 0.5f;
             }
             const float *p = zi_tensor_f32 (x) + plane * in_h * in_w;
-            float want = distance [1][0] * distance [0][0] * p [corner [0][0] * in_w + corner [1][0]]
-                       + distance [1][1] * distance [0][0] * p [corner [0][0] * in_w + corner [1][1]]
-                       + distance [1][0] * distance [0][1] * p [corner [0][1] * in_w + corner [1][0]]
-                       + distance [1][1] * distance [0][1] * p [corner [0][1] * in_w + corner [1][1]];
+            const float *top = p + corner [0][0] * in_w, *bottom = p + corner [0][1] * in_w;
+            int64_t left = corner [1][0], right = corner [1][1];
+            float want = distance [1][0] * distance [0][0] * top [left]
+                       + distance [1][1] * distance [0][0] * top [right]
+                       + distance [1][0] * distance [0][1] * bottom [left]
+                       + distance [1][1] * distance [0][1] * bottom [right];
             float got = zi_tensor_f32 (y) [(plane * out_h + row) * out_w + col];
             wrong += memcmp (&got, &want, sizeof got) != 0;
         }
