@@ -17,15 +17,16 @@
 #    base + 6400                terminal_test.py, 100
 #    base + 6500                prometheus_test.py, 100
 #    base + 6600                keras_split_test.py, 100
-#    base + 6700                (end)
+#    base + 6700                webview_test.py, 100
+#    base + 6800                (end)
 #
-#  The defaults: 24000 for README's suite (21000 to 30700), 17000 for the
+#  The defaults: 24000 for README's suite (21000 to 30800), 17000 for the
 #  AddressSanitizer build (.ci/run), 20000 for ThreadSanitizer's cases
 
 set (ZI_TEST_PORT_BASE 24000 CACHE STRING "first port of the distributed tests")
 if (ZI_TEST_PORT_BASE LESS 4000 OR ZI_TEST_PORT_BASE GREATER 58000)
     message (FATAL_ERROR "ZI_TEST_PORT_BASE = ${ZI_TEST_PORT_BASE}: the plan in "
-             "tests/ports.cmake needs 3000 ports below it and 6700 above")
+             "tests/ports.cmake needs 3000 ports below it and 6800 above")
 elseif (ZI_TEST_PORT_BASE GREATER 26000)
     message (WARNING "ZI_TEST_PORT_BASE = ${ZI_TEST_PORT_BASE}: some test ports lie above "
              "32767, where an outgoing connection may take one first")
@@ -50,4 +51,5 @@ zi_test_ports (ZI_SPLIT_PORT_BASE 6300)
 zi_test_ports (ZI_TERMINAL_PORT_BASE 6400)
 zi_test_ports (ZI_PROMETHEUS_PORT_BASE 6500)
 zi_test_ports (ZI_KERAS_SPLIT_PORT_BASE 6600)
+zi_test_ports (ZI_WEBVIEW_PORT_BASE 6700)
 math (EXPR ZI_BENCH_PORT_BASE "${ZI_TEST_PORT_BASE} - 3000")

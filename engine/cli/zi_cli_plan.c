@@ -6,14 +6,16 @@
     then prints per host and process the nodes, threads and predicted
     compute, every edge that crosses a thread, process or host with its
     bytes and transport, the endpoints, and warnings. --dot draws it for
-    graphviz. The predictions use zi_partition's hop model
-    (docs/placement.md).
+    graphviz; the edges and the DOT come from zi_placement.c, which the
+    launcher's web view draws from too. The predictions use zi_partition's
+    hop model (docs/placement.md).
     =========================================================================
 */
 
 #include "zi_cli.h"
 #include "zi_deploy.h"
 #include "zi_partition.h"
+#include "zi_placement.h"
 #include <errno.h>
 #include <math.h>
 #include <sys/wait.h>
@@ -40,69 +42,13 @@ static const char *s_usage =
     "  --svg FILE       the same drawing as SVG\n"
     "  -h, --help       this text\n";
 
-//  Where one end of an edge runs: an actor, or the gateway (actor -1)
-typedef struct {
-    int actor;                  //  actor index, -1: the gateway
-    int process;                //  its process
-    int thread;                 //  its worker thread there
-} s_end_t;
-
-static s_end_t
-s_actor_end (const zi_deploy_t *deploy, int node)
-{
-    if (node < 0)
-        return (s_end_t) {-1, deploy->gateway_process, deploy->gateway_thread};
-    int actor = deploy->first_actor [node];
-    return (s_end_t) {actor, deploy->actors [actor].process, deploy->actors [actor].thread};
-}
-
-//  What an edge crosses: 0 nothing, 1 a thread, 2 a process, 3 a host
-static int
-s_crossing (const zi_deploy_t *deploy, s_end_t from, s_end_t to)
-{
-    const zi_topology_t *topology = deploy->topology;
-    if (topology->processes [from.process].host != topology->processes [to.process].host)
-        return 3;
-    if (from.process != to.process)
-        return 2;
-    return from.thread != to.thread;
-}
-
-static const char *s_crossing_names [] = {"", "thread", "process", "host"};
-
 //  The name of an edge's end for people
 static const char *
-s_end_name (const zi_deploy_t *deploy, s_end_t end, char *buffer, size_t size)
+s_end_name (const zi_deploy_t *deploy, zi_placement_end_t end, char *buffer, size_t size)
 {
     if (end.actor < 0)
         return "gateway";
     return zi_deploy_actor_name (deploy, end.actor, buffer, size);
-}
-
-//  Calls fn for every edge of the deployment: node outputs to their
-//  consumers or the gateway, and model inputs from the gateway. Routes
-//  handed on inside a process (relays) travel with another route
-typedef void (s_edge_fn) (const zi_deploy_t *deploy, s_end_t from, s_end_t to, double bytes,
-                          const char *value, void *args);
-
-static void
-s_for_each_edge (const zi_deploy_t *deploy, s_edge_fn *fn, void *args)
-{
-    const zi_graph_t *plan = deploy->plan;
-    for (int route = 0; route < deploy->n_input_routes; route++) {
-        int value = plan->inputs [deploy->input_route_input [route]];
-        fn (deploy, s_actor_end (deploy, -1), s_actor_end (deploy, deploy->input_routes [route].node),
-            (double) plan->values [value].info.nbytes, plan->values [value].name, args);
-    }
-    for (int node = 0; node < plan->n_nodes; node++)
-        for (int route = 0; route < deploy->n_routes [node]; route++) {
-            if (deploy->relay [node][route] >= 0)
-                continue;
-            int value = plan->nodes [node].outputs [deploy->route_output [node][route]];
-            fn (deploy, s_actor_end (deploy, node),
-                s_actor_end (deploy, deploy->routes [node][route].node),
-                (double) plan->values [value].info.nbytes, plan->values [value].name, args);
-        }
 }
 
 typedef struct {
@@ -114,7 +60,8 @@ typedef struct {
 } s_edges_t;
 
 static zi_hop_t
-s_hop (const zi_deploy_t *deploy, const s_edges_t *edges, s_end_t from, s_end_t to)
+s_hop (const zi_deploy_t *deploy, const s_edges_t *edges, zi_placement_end_t from,
+       zi_placement_end_t to)
 {
     const zi_topology_t *topology = deploy->topology;
     bool hosts = topology->processes [from.process].host != topology->processes [to.process].host;
@@ -126,11 +73,11 @@ s_hop (const zi_deploy_t *deploy, const s_edges_t *edges, s_end_t from, s_end_t 
 }
 
 static void
-s_on_edge (const zi_deploy_t *deploy, s_end_t from, s_end_t to, double bytes,
-           const char *value, void *args)
+s_on_edge (const zi_deploy_t *deploy, zi_placement_end_t from, zi_placement_end_t to,
+           double bytes, const char *value, void *args)
 {
     s_edges_t *edges = args;
-    int crossing = s_crossing (deploy, from, to);
+    int crossing = zi_placement_crossing (deploy, from, to);
     if (crossing == 0)
         return;
     edges->crossing++;
@@ -155,7 +102,7 @@ s_on_edge (const zi_deploy_t *deploy, s_end_t from, s_end_t to, double bytes,
     fprintf (edges->out, "  %s -> %s%s: '%s' %.0f bytes, %s %s -> %s, %s\n",
              s_end_name (deploy, from, from_name, sizeof from_name),
              s_end_name (deploy, to, to_name, sizeof to_name), others, value, bytes,
-             s_crossing_names [crossing], deploy->topology->processes [from.process].name,
+             zi_placement_crossing_name (crossing), deploy->topology->processes [from.process].name,
              deploy->topology->processes [to.process].name, endpoint);
 }
 
@@ -177,45 +124,7 @@ s_warning (int *warnings)
     return true;
 }
 
-//  A DOT identifier or label, quoted
-static void
-s_dot_string (FILE *out, const char *text)
-{
-    fputc ('"', out);
-    for (const char *at = text; *at; at++)
-        if (*at == '"' || *at == '\\')
-            fprintf (out, "\\%c", *at);
-        else
-        if (*at == '\n')
-            fprintf (out, "\\n");         //  a line break in a label
-        else
-        if ((unsigned char) *at >= 0x20)
-            fputc (*at, out);
-    fputc ('"', out);
-}
-
-typedef struct {
-    FILE *out;
-} s_dot_t;
-
-static void
-s_dot_edge (const zi_deploy_t *deploy, s_end_t from, s_end_t to, double bytes,
-            const char *value, void *args)
-{
-    FILE *out = ((s_dot_t *) args)->out;
-    char from_id [32], to_id [32];
-    snprintf (from_id, sizeof from_id, from.actor < 0? "gateway": "a%d", from.actor);
-    snprintf (to_id, sizeof to_id, to.actor < 0? "gateway": "a%d", to.actor);
-    //  Answers going back to the gateway do not rank it: the drawing
-    //  reads top-down from where requests enter, as they flow
-    const char *back = to.actor < 0? ", constraint=false": "";
-    if (from.process != to.process)
-        fprintf (out, "  %s -> %s [style=dashed, label=\"%.0f B\"%s];\n", from_id, to_id, bytes,
-                 back);
-    else
-        fprintf (out, "  %s -> %s%s;\n", from_id, to_id, to.actor < 0? " [constraint=false]": "");
-}
-
+//  The placement as DOT (zi_placement.c) into path
 static int
 s_write_dot (const zi_deploy_t *deploy, const double *usecs, const double *process_compute,
              const char *path)
@@ -223,52 +132,10 @@ s_write_dot (const zi_deploy_t *deploy, const double *usecs, const double *proce
     FILE *out = fopen (path, "w");
     if (!out)
         return zi_error ("%s: cannot create: %s", path, strerror (errno));
-    const zi_topology_t *topology = deploy->topology;
-    fprintf (out, "digraph ");
-    s_dot_string (out, topology->name);
-    fprintf (out, " {\n  node [shape=box, fontsize=10];\n  edge [fontsize=9];\n");
-    for (int host = 0; host < topology->n_hosts; host++) {
-        char label [300];
-        snprintf (label, sizeof label, "host %s (%s)", topology->hosts [host].name,
-                  topology->hosts [host].address);
-        fprintf (out, "  subgraph cluster_host%d {\n    label=", host);
-        s_dot_string (out, label);
-        fprintf (out, ";\n");
-        for (int process = 0; process < topology->n_processes; process++) {
-            if (topology->processes [process].host != host)
-                continue;
-            snprintf (label, sizeof label, "%s: %d thread%s, %.3f ms",
-                      topology->processes [process].name, topology->processes [process].threads,
-                      topology->processes [process].threads == 1? "": "s",
-                      process_compute [process] / 1000);
-            fprintf (out, "    subgraph cluster_p%d {\n      label=", process);
-            s_dot_string (out, label);
-            fprintf (out, ";\n");
-            if (process == deploy->gateway_process)
-                fprintf (out, "      gateway [shape=ellipse];\n");
-            for (int actor = 0; actor < deploy->n_actors; actor++) {
-                const zi_deploy_actor_t *info = &deploy->actors [actor];
-                if (info->process != process)
-                    continue;
-                char name [300];
-                snprintf (label, sizeof label, "%s\n%s, thread %d, %.3f ms",
-                          zi_deploy_actor_name (deploy, actor, name, sizeof name),
-                          deploy->plan->nodes [info->node].op_type, info->thread,
-                          usecs [info->node] / 1000);
-                fprintf (out, "      a%d [label=", actor);
-                s_dot_string (out, label);
-                fprintf (out, "];\n");
-            }
-            fprintf (out, "    }\n");
-        }
-        fprintf (out, "  }\n");
-    }
-    s_dot_t dot = {out};
-    s_for_each_edge (deploy, s_dot_edge, &dot);
-    fprintf (out, "}\n");
-    if (fclose (out))
-        return zi_error ("%s: write failed", path);
-    return 0;
+    int rc = zi_placement_write_dot (deploy, usecs, process_compute, out);
+    if (fclose (out) && rc == 0)
+        rc = zi_error ("%s: write failed", path);
+    return rc;
 }
 
 //  Runs `dot -TFORMAT DOT -o PICTURE`
@@ -368,7 +235,7 @@ zi_cli_plan (int argc, char **argv)
     }
     edges.usecs = usecs;
     edges.process_send = process_send;
-    s_for_each_edge (deploy, s_on_edge, &edges);
+    zi_placement_for_each_edge (deploy, s_on_edge, &edges);
 
     printf ("topology '%s' (%s): %d nodes of %s in %d process%s on %d host%s, %s between "
             "processes of a host\n", topology->name, topology->path, plan->n_nodes,
@@ -447,7 +314,7 @@ zi_cli_plan (int argc, char **argv)
     edges.crossing = 0;
     for (int process = 0; process < n_processes; process++)
         process_send [process] = 0;
-    s_for_each_edge (deploy, s_on_edge, &edges);
+    zi_placement_for_each_edge (deploy, s_on_edge, &edges);
 
     char endpoint [300], local [300];
     zi_deploy_client_endpoint (deploy, endpoint, sizeof endpoint);

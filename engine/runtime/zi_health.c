@@ -6,7 +6,9 @@
                 READY (all its actors bound and connected), else 503 with
                 the reason: starting, a process restarting, stopping
     /metrics    the processes' latest monitor stats (zi_metrics_render)
-    /           the live web view, and /api/view its JSON (zi_view.c)
+    /           the live web view, /api/view its live JSON (zi_view.c) and
+                /api/placement the topology's placement it draws, set once
+                by the launcher (zi_placement.c)
 
     The launcher's thread sets the state here as it changes; the server's
     thread only reads it, under a lock, and never waits on a worker: an
@@ -33,6 +35,7 @@ struct zi_health_t {
     char phase [32];            //  "starting", "running" or "stopping"
     int n_processes;
     s_process_t *processes;
+    char *placement;            //  the placement's JSON, owned, or NULL
     zi_http_t *http;            //  the server, last: it reads the rest
 };
 
@@ -109,6 +112,11 @@ s_handle (void *arg, const char *path, int *status, const char **content_type, s
         free (processes);
     }
     else
+    if (strcmp (path, "/api/placement") == 0 && self->placement) {
+        body = s_copy (self->placement, size);
+        *content_type = "application/json";
+    }
+    else
     if (strcmp (path, "/") == 0) {
         body = s_copy (zi_view_page, size);
         *content_type = "text/html; charset=utf-8";
@@ -154,6 +162,7 @@ zi_health_destroy (zi_health_t **self_p)
         free (self->processes [index].stats);
     }
     free (self->processes);
+    free (self->placement);
     pthread_mutex_destroy (&self->lock);
     free (self->topology);
     free (self->host);
@@ -198,4 +207,16 @@ zi_health_set_phase (zi_health_t *self, const char *phase)
     pthread_mutex_lock (&self->lock);
     snprintf (self->phase, sizeof self->phase, "%s", phase);
     pthread_mutex_unlock (&self->lock);
+}
+
+void
+zi_health_set_placement (zi_health_t *self, const char *placement)
+{
+    char *copy = strdup (placement);
+    assert (copy);
+    pthread_mutex_lock (&self->lock);
+    char *old = self->placement;
+    self->placement = copy;
+    pthread_mutex_unlock (&self->lock);
+    free (old);
 }

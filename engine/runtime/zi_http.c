@@ -1,6 +1,6 @@
 /*  =========================================================================
     zi_http - a small HTTP server (libmicrohttpd) for a launcher's
-    /metrics, /healthz and /readyz
+    /metrics, /healthz, /readyz and the live web view
 
     It listens where the topology says (loopback by default), so other
     local users, and hosts the topology lets in, can reach it: it answers
@@ -85,8 +85,8 @@ s_on_request (void *cls, struct MHD_Connection *connection, const char *url,
     char *body = self->handler (self->arg, url, &status, &content_type, &size);
     if (!body)
         return s_reply (connection, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8",
-                        s_text ("not found; served here: / /api/view /metrics /healthz /readyz\n", &size),
-                        size);
+                        s_text ("not found; served here: / /api/view /api/placement /metrics "
+                                "/healthz /readyz\n", &size), size);
     return s_reply (connection, status, content_type, body, size);
 }
 

@@ -23,6 +23,7 @@
 
 #include "zi_launcher.h"
 #include "zi_metrics.h"
+#include "zi_placement.h"
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -38,6 +39,10 @@
 #include <zmq.h>
 
 extern char **environ;
+
+//  Past this many actors the web view draws no placement, only its tables:
+//  the page's picture and its JSON stay a few hundred kilobytes at most
+#define S_VIEW_MAX_ACTORS 2000
 
 static int64_t
 s_usecs (void)
@@ -723,7 +728,15 @@ s_serve_health (zi_launcher_t *self)
     self->health = zi_health_new (topology->name, topology->hosts [self->host].name, names,
                                   self->n_children, address, port);
     free (names);
-    return self->health? 0: -1;
+    if (!self->health)
+        return -1;
+    //  The web view draws the whole topology, every host's processes,
+    //  with live numbers for this host's
+    size_t size = 0;
+    char *placement = zi_placement_json (self->deploy, S_VIEW_MAX_ACTORS, &size);
+    zi_health_set_placement (self->health, placement);
+    free (placement);
+    return 0;
 }
 
 int

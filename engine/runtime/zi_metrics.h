@@ -73,5 +73,9 @@ void
 //  or stopping them (readyz fails from then on)
 void
     zi_health_set_phase (zi_health_t *self, const char *phase);
+//  The topology's placement as JSON (zi_placement_json, copied), served
+//  as /api/placement for the web view to draw
+void
+    zi_health_set_placement (zi_health_t *self, const char *placement);
 
 #endif

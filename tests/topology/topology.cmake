@@ -149,3 +149,14 @@ add_test (NAME topology_prometheus
                   --port-base ${ZI_PROMETHEUS_PORT_BASE})
 set_tests_properties (topology_prometheus PROPERTIES
     FIXTURES_REQUIRED models TIMEOUT 600 SKIP_RETURN_CODE 77)
+
+#  The live web view in Debian's headless Chromium: the placement drawn
+#  with every process, actor and edge, live numbers that move with load,
+#  a screenshot, and markup in node names shown as text
+#  (tests/topology/webview_test.py; skipped where chromium is not installed)
+add_test (NAME topology_webview
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/topology/webview_test.py
+                  --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR}
+                  --port-base ${ZI_WEBVIEW_PORT_BASE})
+set_tests_properties (topology_webview PROPERTIES
+    FIXTURES_REQUIRED models TIMEOUT 600 SKIP_RETURN_CODE 77)
