@@ -32,6 +32,8 @@ send them inline). An input made with Client.array(shape) lies in such a
 block from the start and is never copied.
 """
 
+from __future__ import annotations
+
 import mmap
 import os
 import secrets
@@ -39,9 +41,12 @@ import socket
 import stat
 import time
 import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Union
 
 import msgpack
 import numpy as np
+import numpy.typing as npt
 import zmq
 
 VERSION = 1
@@ -63,17 +68,27 @@ WIDENED = {np.dtype(np.float64): np.dtype(np.float32)}
 NUMPY = {code: dtype for dtype, code in DTYPES.items()}
 NAMES_TIMEOUT = 1.0     # seconds from_topology waits for the model's names
 
+# What send() and infer() take: one array (a one-input model), arrays in the
+# model's input order, or arrays by input name; anything numpy.asarray takes
+# stands for an array
+Inputs = Union[npt.ArrayLike, Sequence[npt.ArrayLike], Mapping[str, npt.ArrayLike]]
+
 
 class Outputs(list):
     """A request's outputs in the model's order; also by name
     (outputs["logits"]) when the client knows the model's output names,
     as Client.from_topology does."""
 
-    def __init__(self, arrays, names=None):
+    def __init__(self, arrays: Iterable[np.ndarray],
+                 names: Sequence[str] | None = None) -> None:
+        """arrays in the model's output order; names: the model's output
+        names, kept when there is one per array"""
         super().__init__(arrays)
         self.names = list(names) if names and len(names) == len(self) else None
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> Any:
+        """outputs[0], outputs[1:], or outputs["name"] when the names are
+        known (KeyError naming the outputs when not)"""
         if isinstance(key, str):
             if self.names is None:
                 raise KeyError(f"output {key!r}: the model's output names are unknown here "
@@ -84,7 +99,7 @@ class Outputs(list):
             key = self.names.index(key)
         return super().__getitem__(key)
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, np.ndarray]:
         """{name: array}; needs the names"""
         if self.names is None:
             raise KeyError("the model's output names are unknown here")
@@ -94,13 +109,13 @@ class Outputs(list):
 class ZinferError(Exception):
     """A request the topology refused or failed; `request` is its id."""
 
-    def __init__(self, request, text):
+    def __init__(self, request: int, text: str) -> None:
         super().__init__(f"request {request}: {text}")
         self.request = request
         self.text = text
 
 
-def read_key(text_or_path, secret=False):
+def read_key(text_or_path: str, secret: bool = False) -> bytes:
     """A CURVE key from 40 Z85 characters or a key file made by `zinfer
     keygen`; secret=True reads the secret key, refusing a file that group
     or others may read, as zinfer does."""
@@ -126,7 +141,7 @@ class _Block:
 
     _sequence = 0
 
-    def __init__(self, size, owner=None):
+    def __init__(self, size: int, owner: int | None = None) -> None:
         """owner: the pid the name carries (this process's; a test may
         name another, which the gateway then refuses)"""
         self.size = (size + 65535) // 65536 * 65536
@@ -141,11 +156,12 @@ class _Block:
         finally:
             os.close(fd)
 
-    def close(self):
+    def close(self) -> None:
+        """Unmaps and unlinks the block"""
         self.map.close()
         self.unlink()
 
-    def unlink(self):
+    def unlink(self) -> None:
         """Removes the name; the memory goes with the last mapping"""
         try:
             os.unlink("/dev/shm" + self.name)
@@ -156,7 +172,7 @@ class _Block:
 PROBE_TIMEOUT = 1.5     # seconds to learn whether a tcp endpoint listens
 
 
-def _runtime_folder():
+def _runtime_folder() -> str:
     """Where zinfer keeps this user's runtime files (docs/security.md):
     $XDG_RUNTIME_DIR/zinfer when that is a private folder of ours, else
     /tmp/zinfer-UID"""
@@ -171,7 +187,7 @@ def _runtime_folder():
     return f"/tmp/zinfer-{os.getuid()}"
 
 
-def _listening_ipc(path):
+def _listening_ipc(path: str) -> bool:
     """True when a private folder of ours holds a socket something listens on"""
     try:
         folder = os.lstat(os.path.dirname(os.path.dirname(path)))
@@ -183,7 +199,7 @@ def _listening_ipc(path):
         return False
 
 
-def check_listening(endpoint):
+def check_listening(endpoint: str) -> None:
     """Raises ConnectionRefusedError, saying why, when nothing listens at
     endpoint. ZeroMQ retries a refused connection forever in silence, and a
     request would wait its whole timeout; a plain connect tells a stopped
@@ -219,7 +235,8 @@ def check_listening(endpoint):
             pass                # slow, unreachable or unusual: ZeroMQ will retry
 
 
-def _gateway_ports(topology, offset):
+def _gateway_ports(topology: dict[str, Any],
+                   offset: int) -> tuple[str, int, int | None]:
     """The gateway's client port and its process's monitor port, and the
     host's address, allocated as `zinfer up` allocates them: from the
     host's base_port upwards, client port first, then each process's
@@ -231,7 +248,7 @@ def _gateway_ports(topology, offset):
     gateway = names.index(topology["gateway"]) if topology.get("gateway") in names else 0
     hosts = {entry.get("name"): entry for entry in topology.get("hosts") or []}
 
-    def host_of(process):
+    def host_of(process: dict[str, Any]) -> str | None:
         return process.get("host") or next(iter(hosts), None)
 
     host = host_of(processes[gateway])
@@ -244,7 +261,7 @@ def _gateway_ports(topology, offset):
         explicit.add(int(topology["metrics"]["port"]) + offset)
     following = [int(entry.get("base_port", base)) + offset]
 
-    def allocate():
+    def allocate() -> int:
         while following[0] in explicit:
             following[0] += 1
         following[0] += 1
@@ -264,7 +281,8 @@ def _gateway_ports(topology, offset):
     return entry.get("address", "127.0.0.1"), client, monitor
 
 
-def model_names(monitor_endpoint, context=None, timeout=NAMES_TIMEOUT):
+def model_names(monitor_endpoint: str, context: zmq.Context | None = None,
+                timeout: float = NAMES_TIMEOUT) -> tuple[list[str] | None, list[str] | None]:
     """The model's input and output names, as a topology's gateway process
     plans it, from that process's monitor (its MODEL query); (None, None)
     when it does not answer within timeout seconds"""
@@ -289,8 +307,10 @@ def model_names(monitor_endpoint, context=None, timeout=NAMES_TIMEOUT):
 class Client:
     """One DEALER connection to a topology's gateway."""
 
-    def __init__(self, endpoint, context=None, resend=None, server_key=None, key_file=None,
-                 shared_memory=None, timeout=30.0):
+    def __init__(self, endpoint: str, context: zmq.Context | None = None,
+                 resend: float | bool | None = None, server_key: str | None = None,
+                 key_file: str | None = None, shared_memory: bool | None = None,
+                 timeout: float = 30.0) -> None:
         """resend: None for an adaptive grace (4x the recent latency, at
         least 0.2 s), a number of seconds to fix it, or False to never
         resend a request whose answer is overdue. server_key and key_file:
@@ -318,7 +338,8 @@ class Client:
             self._socket.curve_publickey = zmq.curve_public(secret)
         self._socket.connect(endpoint)
         self._next_id = 1
-        self._pending = {}          # id -> [frames, first sent, last sent]
+        # id -> [frames, first sent, last sent, attempts, block, arrays]
+        self._pending: dict[int, list[Any]] = {}
         self._resend = resend
         self._latency = 0.0
         self._highest_answered = 0
@@ -330,14 +351,19 @@ class Client:
             shared_memory = os.environ.get("ZINFER_SHARED_MEMORY", "1") != "0"
         self.shared_memory = bool(shared_memory) and endpoint.startswith("ipc://") \
             and os.path.isdir("/dev/shm")
-        self._spare = []            # blocks free for the next requests
-        self._arrays = {}           # address -> (block, bytes) of array()'s arrays
-        self._answered = {}         # id -> outputs received while waiting for another
-        self.input_names = None     # the model's input names, for dict inputs
-        self.output_names = None    # the model's output names, for outputs by name
+        self._spare: list[_Block] = []      # blocks free for the next requests
+        # address -> (block, bytes) of array()'s arrays
+        self._arrays: dict[int, tuple[_Block, int]] = {}
+        # id -> outputs received while waiting for another
+        self._answered: dict[int, Outputs] = {}
+        # the model's input names, for dict inputs
+        self.input_names: list[str] | None = None
+        # the model's output names, for outputs by name
+        self.output_names: list[str] | None = None
 
     @classmethod
-    def from_topology(cls, path, base_port=None, key_file=None, **options):
+    def from_topology(cls, path: str | os.PathLike[str], base_port: int | None = None,
+                      key_file: str | None = None, **options: Any) -> Client:
         """A client of the topology described by the YAML file at path, as
         `zinfer up` started it on this host (base_port: it was started
         with --base-port). Over ipc when the gateway's folder is ours and
@@ -375,14 +401,18 @@ class Client:
                 f"tcp://{host}:{monitor}", client._context)
         return client
 
-    def __enter__(self):
+    def __enter__(self) -> Client:
+        """with Client(...) as client: closes it on the way out"""
         return self
 
-    def __exit__(self, *exception):
+    def __exit__(self, *exception: object) -> bool:
+        """Closes the client; exceptions go on"""
         self.close()
         return False
 
-    def close(self):
+    def close(self) -> None:
+        """Closes the connection and frees this client's shared memory;
+        answers still pending are dropped"""
         for entry in self._pending.values():
             if entry[4]:
                 entry[4].close()
@@ -391,7 +421,8 @@ class Client:
         self._pending, self._spare = {}, []
         self._socket.close()
 
-    def _frames(self, request, arrays, block):
+    def _frames(self, request: int, arrays: Sequence[np.ndarray],
+                block: _Block | None) -> list[Any]:
         """The request's frames: header and data per input, or header and
         where the data is: in an array's own block (Client.array) or in
         the request's block"""
@@ -410,7 +441,8 @@ class Client:
                 frames += [msgpack.packb(header), memoryview(x).cast("B")]
         return frames
 
-    def array(self, shape, dtype=np.float32):
+    def array(self, shape: int | Sequence[int],
+              dtype: npt.DTypeLike = np.float32) -> np.ndarray:
         """A zeroed array to fill with a request's input. On the gateway's
         host with shared memory on, a large one lies in a block of this
         client's, and requests that carry it are read in place by the
@@ -430,13 +462,13 @@ class Client:
         weakref.finalize(array, self._drop_array, array.__array_interface__["data"][0], block)
         return array
 
-    def _drop_array(self, address, block):
+    def _drop_array(self, address: int, block: _Block) -> None:
         # The array's memory may still be exported as this runs: the
         # mapping closes itself once nothing uses it
         self._arrays.pop(address, None)
         block.unlink()
 
-    def _own_block(self, x):
+    def _own_block(self, x: np.ndarray) -> list[Any] | None:
         """[name, offset, size] when x lies in a block made by array()"""
         if not self.shared_memory or not self._arrays:
             return None
@@ -446,7 +478,7 @@ class Client:
                 return [block.name, start - base, x.nbytes]
         return None
 
-    def _share(self, arrays):
+    def _share(self, arrays: Sequence[np.ndarray]) -> _Block | None:
         """A block holding the arrays that are not in blocks of their own,
         or None to send those inline"""
         rest = [x for x in arrays if not self._own_block(x)]
@@ -470,12 +502,12 @@ class Client:
         return block
 
     @staticmethod
-    def _by_reference(frames):
+    def _by_reference(frames: Sequence[Any]) -> bool:
         """Whether a request's frames pass an input in shared memory"""
         return any(msgpack.unpackb(frames[index])[8] & SHARED
                    for index in range(0, len(frames), 2))
 
-    def _release(self, block):
+    def _release(self, block: _Block | None) -> None:
         if block is None:
             return
         if len(self._spare) < SPARE_BLOCKS:
@@ -483,11 +515,11 @@ class Client:
         else:
             block.close()
 
-    def pending(self):
+    def pending(self) -> int:
         """Requests sent and not yet answered."""
         return len(self._pending)
 
-    def _arrays_of(self, inputs):
+    def _arrays_of(self, inputs: Inputs) -> list[np.ndarray]:
         """The request's arrays in input order, from one array, a list or
         tuple of them, or a dict by input name; converted as `zinfer run`
         converts .npy files (float64 to float32)"""
@@ -517,7 +549,7 @@ class Client:
             arrays.append(np.ascontiguousarray(x))
         return arrays
 
-    def send(self, inputs):
+    def send(self, inputs: Inputs) -> int:
         """Sends one request and returns its id without waiting. inputs: a
         numpy array (one-input models), a list of arrays in the model's
         input order, or a dict by input name (with input_names set)."""
@@ -533,7 +565,7 @@ class Client:
         self._last_progress = now
         return request
 
-    def _resend_lost(self):
+    def _resend_lost(self) -> None:
         """Sends overdue requests again under the same id: those overtaken
         by a later answer for longer than the grace, or all of them when
         nothing has come back for a while (a process died with them)."""
@@ -558,7 +590,7 @@ class Client:
         if stalled:
             self._last_progress = now
 
-    def recv(self, timeout=None):
+    def recv(self, timeout: float | None = None) -> tuple[int, Outputs]:
         """Waits for the next answer; returns (id, outputs), outputs an
         Outputs list (by name too when output_names are known). Raises
         ZinferError for a failed request and TimeoutError when nothing
@@ -568,7 +600,7 @@ class Client:
             return request, self._answered.pop(request)
         return self._receive(timeout or self.timeout)
 
-    def _receive(self, timeout):
+    def _receive(self, timeout: float) -> tuple[int, Outputs]:
         """The next answer off the socket"""
         deadline = time.monotonic() + timeout
         while True:
@@ -620,13 +652,13 @@ class Client:
             self._last_progress = now
             return request, outputs
 
-    def infer(self, inputs, timeout=None):
+    def infer(self, inputs: Inputs, timeout: float | None = None) -> Outputs:
         """Sends one request and returns its outputs. Answers to earlier
         send() calls that come meanwhile are kept for recv()."""
         request = self.send(inputs)
         return self.wait(request, timeout or self.timeout)
 
-    def wait(self, request, timeout=None):
+    def wait(self, request: int, timeout: float | None = None) -> Outputs:
         """The outputs of one request sent earlier; answers to others that
         come meanwhile are kept for recv() or wait()."""
         if request in self._answered:
@@ -641,7 +673,8 @@ class Client:
                 return outputs
             self._answered[answered] = outputs
 
-    def infer_many(self, requests, inflight=8, timeout=None):
+    def infer_many(self, requests: Sequence[Inputs], inflight: int = 8,
+                   timeout: float | None = None) -> list[Outputs]:
         """Runs many requests with up to `inflight` in flight; returns the
         outputs in the order of the requests."""
         ids, answers, sent = [], {}, 0

@@ -8,12 +8,14 @@
 
 The client itself is the module zinfer_client (engine/client/zinfer_client.py
 in the source tree), installed beside this package; its docstring tells the
-rest: many requests in flight, CURVE, shared memory.
+rest: many requests in flight, CURVE, shared memory. Every public function
+and method is annotated (numpy.typing for arrays); `Inputs` is the type of
+what send() and infer() take.
 """
 
-from zinfer_client import (VERSION as PROTOCOL_VERSION, Client, Outputs,  # noqa: F401
-                           ZinferError, check_listening, model_names, read_key)
+from zinfer_client import (VERSION as PROTOCOL_VERSION, Client, Inputs,  # noqa: F401
+                           Outputs, ZinferError, check_listening, model_names, read_key)
 
 __version__ = "0.1.0"
-__all__ = ["Client", "Outputs", "ZinferError", "check_listening", "model_names", "read_key",
-           "PROTOCOL_VERSION"]
+__all__ = ["Client", "Inputs", "Outputs", "ZinferError", "check_listening", "model_names",
+           "read_key", "PROTOCOL_VERSION"]
