@@ -153,6 +153,21 @@ zi_placement_write_dot (const zi_deploy_t *deploy, const double *usecs,
     return 0;
 }
 
+//  How much of a name from the model goes into the JSON: at most limit
+//  bytes, cut where a character starts, so that a model's long names
+//  cannot make the placement large
+static int
+s_cut (const char *text, int limit)
+{
+    int length = (int) strnlen (text, (size_t) limit + 1);
+    if (length <= limit)
+        return length;
+    length = limit;
+    while (length > 0 && ((unsigned char) text [length] & 0xC0) == 0x80)
+        length--;
+    return length;
+}
+
 typedef struct {
     json_object *edges;
     int count;
@@ -168,7 +183,8 @@ s_json_edge (const zi_deploy_t *deploy, zi_placement_end_t from, zi_placement_en
     json_object_object_add (edge, "from", json_object_new_int (from.actor));
     json_object_object_add (edge, "to", json_object_new_int (to.actor));
     json_object_object_add (edge, "bytes", json_object_new_double (bytes));
-    json_object_object_add (edge, "value", json_object_new_string (value));
+    json_object_object_add (edge, "value", json_object_new_string_len (value,
+                                                                       s_cut (value, 200)));
     json_object_object_add (edge, "crossing", json_object_new_string (
                             zi_placement_crossing_name (zi_placement_crossing (deploy, from, to))));
     json_object_array_add (self->edges, edge);
@@ -213,7 +229,7 @@ zi_placement_json (const zi_deploy_t *deploy, int max_actors, size_t *size)
     json_object_object_add (root, "processes", processes);
     int n_edges = 0;
     zi_placement_for_each_edge (deploy, s_count_edge, &n_edges);
-    bool truncated = deploy->n_actors > max_actors || n_edges > 4 * max_actors;
+    bool truncated = deploy->n_actors > max_actors || n_edges > 3 * max_actors;
     json_object_object_add (root, "n_actors", json_object_new_int (deploy->n_actors));
     json_object_object_add (root, "n_edges", json_object_new_int (n_edges));
     json_object_object_add (root, "truncated", json_object_new_boolean (truncated));

@@ -56,9 +56,9 @@ int
 //  The placement as compact JSON for the web view: hosts, processes
 //  (host, threads, whether it runs the gateway), actors (name, op, node,
 //  process, thread) and edges (from, to: actor indexes or -1 for the
-//  gateway; bytes; value; crossing). Past max_actors actors or
-//  max_actors * 4 edges it lists none and says "truncated": a page must
-//  stay small. Returns a malloc'd text and its length in *size
+//  gateway; bytes; value, its first 200 bytes; crossing). Past max_actors
+//  actors or max_actors * 3 edges it lists none and says "truncated": a
+//  page must stay small. Returns a malloc'd text and its length in *size
 char *
     zi_placement_json (const zi_deploy_t *deploy, int max_actors, size_t *size);
 

@@ -41,7 +41,7 @@
 extern char **environ;
 
 //  Past this many actors the web view draws no placement, only its tables:
-//  the page's picture and its JSON stay a few hundred kilobytes at most
+//  the placement's JSON stays under 3 MB (names are cut to 300 bytes)
 #define S_VIEW_MAX_ACTORS 2000
 
 static int64_t
