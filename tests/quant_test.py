@@ -9,14 +9,24 @@ way quantization tools write them, run by `zinfer run`, against numpy.
 - QOperator: QuantizeLinear, QLinearConv (uint8 x int8, per-channel
   weights, int32 bias), Flatten on uint8, QLinearMatMul, DequantizeLinear,
   against the integer formulas in numpy (within one step);
+- QDQ fusion: Conv (per-tensor and per-channel int8 or uint8 weights,
+  int32 or float bias, strides and pads, Relu or Clip before the
+  quantizer, int8 and uint8 activations) and MatMul in the QDQ pattern
+  become QLinearConv and QLinearMatMul (`zinfer info --fuse`); their
+  outputs equal the unfused graph's within one step, most exactly, and
+  numpy's float64 QDQ arithmetic within one step; a chain the pass must
+  leave alone (the DequantizeLinear read twice, a Relu the output range
+  does not absorb) stays in float;
 - dynamic: DynamicQuantizeLinear, MatMulInteger and ConvInteger, Cast to
   float and Mul by the scales, exactly as numpy's integer arithmetic, and
   within the quantization error of the float product.
 
     /usr/bin/python3 tests/quant_test.py ZINFER_BINARY
+    /usr/bin/python3 tests/quant_test.py --write-cnn MODEL.onnx   (the timed CNN)
 """
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -42,10 +52,10 @@ def model(nodes, inputs, outputs, initializers, opset):
     return made
 
 
-def run(zinfer, folder, made, feeds, names):
+def run(zinfer, folder, made, feeds, names, flags=()):
     path = os.path.join(folder, "model.onnx")
     onnx.save(made, path)
-    command = [zinfer, "run", path, "--threads", "2"]
+    command = [zinfer, "run", path, "--threads", "2"] + list(flags)
     for name, array in feeds.items():
         np.save(os.path.join(folder, name + ".npy"), array)
         command += ["--input", "%s=%s" % (name, os.path.join(folder, name + ".npy"))]
@@ -145,6 +155,197 @@ def qdq_case(zinfer, folder, rng):
                    "QDQ opset %d: Conv + Relu, quantized" % opset)
         within_one(y, want, z_scale, "QDQ opset %d: the MatMul after it" % opset)
         check(r_q is not None and r_q.dtype == np.uint8, "QDQ: a uint8 output as declared")
+
+
+def fused_ops(zinfer, folder, made):
+    """The op types of the graph after the fusion passes, by count"""
+    path = os.path.join(folder, "model.onnx")
+    onnx.save(made, path)
+    done = subprocess.run([zinfer, "info", path, "--fuse"], capture_output=True, text=True)
+    if done.returncode != 0:
+        check(False, "zinfer info --fuse: " + done.stderr.strip())
+        return {}
+    counts = {}
+    for op in ("QLinearConv", "QLinearMatMul", "QuantizeLinear", "DequantizeLinear", "Conv",
+               "MatMul", "Relu", "Clip"):
+        counts[op] = len(re.findall(r"\b%s\b" % op, done.stdout))
+    return counts
+
+
+def qdq_fusion_case(zinfer, folder, rng):
+    """QuantizeLinear (x) -> DequantizeLinear -> op (DequantizeLinear (W_q))
+    [-> Relu or Clip] -> QuantizeLinear: fused, unfused and numpy agree"""
+    cases = [
+        # label, op, x type, x zero, W type, per channel, bias, act, stride, pads, y type, y zero
+        ("Conv u8 x, per-tensor s8 W, stride 2, pads", "Conv", np.uint8, 121, np.int8, False,
+         None, None, 2, 1, np.uint8, 131),
+        ("Conv u8 x, per-channel s8 W, int32 bias, Relu", "Conv", np.uint8, 128, np.int8, True,
+         "int32", "Relu", 1, 1, np.uint8, 0),
+        ("Conv s8 x, per-channel s8 W, float bias, s8 out", "Conv", np.int8, -5, np.int8, True,
+         "float", None, 1, 0, np.int8, 3),
+        ("Conv s8 x, per-tensor u8 W, Clip to the range, stride 2", "Conv", np.int8, 2,
+         np.uint8, False, "int32", "Clip", 2, 0, np.int8, -128),
+        ("MatMul u8 A, per-tensor s8 B", "MatMul", np.uint8, 100, np.int8, False, None, None,
+         1, 0, np.uint8, 120),
+        ("MatMul s8 A, per-column s8 B, Relu", "MatMul", np.int8, 0, np.int8, True, None,
+         "Relu", 1, 0, np.int8, -128),
+    ]
+    for (label, op, x_type, x_zero, w_type, per_channel, bias_kind, act, stride, pads, y_type,
+         y_zero) in cases:
+        conv = op == "Conv"
+        x = rng.standard_normal((2, 6, 11, 9) if conv else (2, 5, 24)).astype(np.float32)
+        w = (rng.standard_normal((8, 6, 3, 3) if conv else (24, 10)) * 0.2).astype(np.float32)
+        axis = 0 if conv else 1
+        channels = w.shape[axis]
+        w_info = np.iinfo(w_type)
+        w_zero = np.zeros(channels, w_type) + (0 if w_type == np.int8 else 128)
+        moved = np.moveaxis(w, axis, 0).reshape(channels, -1)
+        w_scale = (np.abs(moved).max(1) / 127).astype(np.float32)
+        if not per_channel:
+            w_scale, w_zero = np.float32(w_scale.max()), w_zero[:1].reshape(())
+        w_q = quantize(w, np.asarray(w_scale), np.asarray(w_zero), w_type,
+                       axis=axis if per_channel else None)
+        x_scale, y_scale = np.float32(0.025), np.float32(0.04 if conv else 0.05)
+        inits = [(np.array(x_scale), "x_scale"), (np.array(x_type(x_zero)), "x_zero"),
+                 (w_q, "w_q"), (np.asarray(w_scale), "w_scale"), (np.asarray(w_zero), "w_zero"),
+                 (np.array(y_scale), "y_scale"), (np.array(y_type(y_zero)), "y_zero")]
+        nodes = [
+            helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zero"], ["x_q"]),
+            helper.make_node("DequantizeLinear", ["x_q", "x_scale", "x_zero"], ["x_dq"]),
+            helper.make_node("DequantizeLinear", ["w_q", "w_scale", "w_zero"], ["w_dq"],
+                             axis=axis),
+        ]
+        # numpy: the QDQ semantics in float64
+        x_dq = (quantize(x, np.array(x_scale), np.array(x_zero), x_type).astype(np.float64)
+                - x_zero) * x_scale
+        shape = [1] * w.ndim
+        shape[axis] = -1
+        w_dq = ((w_q.astype(np.float64) - np.asarray(w_zero, np.float64).reshape(
+            shape if per_channel else ())) * np.asarray(w_scale, np.float64).reshape(
+            shape if per_channel else ()))
+        inputs = ["x_dq", "w_dq"]
+        bias_value = 0
+        if bias_kind:
+            bias = rng.standard_normal(channels).astype(np.float32) * 0.3
+            b_scale = (x_scale * np.broadcast_to(w_scale, (channels,))).astype(np.float32)
+            b_q = np.rint(bias / b_scale).astype(np.int32)
+            if bias_kind == "int32":
+                inits += [(b_q, "b_q"), (b_scale, "b_scale")]
+                nodes.append(helper.make_node("DequantizeLinear", ["b_q", "b_scale"], ["b"],
+                                              axis=0))
+            else:
+                inits.append(((b_q * b_scale).astype(np.float32), "b"))
+            bias_value = (b_q * b_scale).astype(np.float32).astype(np.float64).reshape(1, -1, 1, 1)
+            inputs.append("b")
+        if conv:
+            nodes.append(helper.make_node("Conv", inputs, ["c"], pads=[pads] * 4,
+                                          strides=[stride, stride]))
+            c = conv2d(x_dq, w_dq, pads, stride) + bias_value
+        else:
+            nodes.append(helper.make_node("MatMul", inputs, ["c"]))
+            c = x_dq @ w_dq
+        last = "c"
+        if act == "Relu":
+            nodes.append(helper.make_node("Relu", ["c"], ["a"]))
+            c, last = np.maximum(c, 0), "a"
+        elif act == "Clip":
+            # Wider than the int8 range from -128 at this scale: it folds
+            inits += [(np.array(np.float32(-1.0)), "lo"), (np.array(np.float32(20.0)), "hi")]
+            nodes.append(helper.make_node("Clip", ["c", "lo", "hi"], ["a"]))
+            c, last = np.clip(c, -1.0, 20.0), "a"
+        nodes.append(helper.make_node("QuantizeLinear", [last, "y_scale", "y_zero"], ["y"]))
+        made = model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                     [helper.make_tensor_value_info("y", TensorProto.UINT8 if y_type == np.uint8
+                                                   else TensorProto.INT8, None)],
+                     [numpy_helper.from_array(a, n) for a, n in inits], 13)
+        counts = fused_ops(zinfer, folder, made)
+        fused_op = "QLinearConv" if conv else "QLinearMatMul"
+        check(counts.get(fused_op) == 1 and counts.get("DequantizeLinear") == 0
+              and counts.get(op) == 0 and counts.get("QuantizeLinear") == 1
+              and counts.get("Relu") == 0 and counts.get("Clip") == 0,
+              "QDQ fusion, %s: one %s after --fuse (%s)" % (label, fused_op, counts))
+        fused, = run(zinfer, folder, made, {"x": x}, ["y"])
+        plain, = run(zinfer, folder, made, {"x": x}, ["y"], ["--no-fuse"])
+        want = quantize(c, np.array(y_scale), np.array(y_zero), y_type)
+        within_one(fused, plain, 1, "QDQ fusion, %s: fused vs unfused" % label)
+        same = np.mean(fused == plain) if fused is not None and plain is not None else 0
+        check(same >= 0.98 and fused.dtype == y_type,
+              "QDQ fusion, %s: %.2f%% of elements exactly as unfused" % (label, 100 * same))
+        within_one(fused, want, 1, "QDQ fusion, %s: fused vs numpy" % label)
+        # Not every output on one saturated value: the test can fail
+        check(fused is not None and len(np.unique(fused)) > 20,
+              "QDQ fusion, %s: %d distinct outputs" % (label, len(np.unique(fused))))
+
+    # Chains the pass must leave alone: X's DequantizeLinear read by a
+    # second node; a Relu whose zero the output range does not absorb
+    x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
+    w_q = rng.integers(-100, 100, (4, 3, 3, 3)).astype(np.int8)
+    inits = [numpy_helper.from_array(a, n) for a, n in (
+        (np.array(np.float32(0.02)), "s"), (np.array(np.uint8(128)), "z"), (w_q, "w_q"),
+        (np.array(np.float32(0.01)), "w_scale"), (np.array(np.int8(0)), "w_zero"),
+        (np.array(np.float32(0.1)), "y_scale"), (np.array(np.uint8(50)), "y_zero"))]
+    head = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["x_q"]),
+            helper.make_node("DequantizeLinear", ["x_q", "s", "z"], ["x_dq"]),
+            helper.make_node("DequantizeLinear", ["w_q", "w_scale", "w_zero"], ["w_dq"]),
+            helper.make_node("Conv", ["x_dq", "w_dq"], ["c"])]
+    chains = {
+        "the DequantizeLinear read twice": (head + [
+            helper.make_node("QuantizeLinear", ["c", "y_scale", "y_zero"], ["y"]),
+            helper.make_node("ReduceMean", ["x_dq"], ["m"], keepdims=0)], ["y", "m"]),
+        "a Relu above the output's lowest value": (head + [
+            helper.make_node("Relu", ["c"], ["r"]),
+            helper.make_node("QuantizeLinear", ["r", "y_scale", "y_zero"], ["y"])], ["y"]),
+    }
+    for label, (nodes, names) in chains.items():
+        outputs = [helper.make_tensor_value_info(n, TensorProto.UINT8 if n == "y" else
+                                                 TensorProto.FLOAT, None) for n in names]
+        made = model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                     outputs, inits, 13)
+        counts = fused_ops(zinfer, folder, made)
+        check(counts.get("QLinearConv") == 0 and counts.get("Conv") == 1,
+              "QDQ fusion left alone, %s (%s)" % (label, counts))
+        fused = run(zinfer, folder, made, {"x": x}, names)
+        plain = run(zinfer, folder, made, {"x": x}, names, ["--no-fuse"])
+        check(all(a is not None and b is not None and np.array_equal(a, b)
+                  for a, b in zip(fused, plain)),
+              "QDQ fusion left alone, %s: same outputs as unfused" % label)
+
+
+def qdq_cnn(rng, size=128):
+    """A small quantized CNN as quantization tools write it: five QDQ convs
+    (per-channel int8 weights, int32 biases, Relu), uint8 activations"""
+    widths, strides = [3, 16, 32, 32, 64, 64], [1, 2, 1, 2, 1]
+    scale = np.float32(0.05)
+    inits = [(np.array(scale), "s"), (np.array(np.uint8(0)), "z"),
+             (np.array(np.float32(0.02)), "in_s"), (np.array(np.uint8(128)), "in_z")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "in_s", "in_z"], ["q0"])]
+    for layer in range(5):
+        m, c = widths[layer + 1], widths[layer]
+        w = (rng.standard_normal((m, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+        w_scale = (np.abs(w).reshape(m, -1).max(1) / 127).astype(np.float32)
+        w_q = quantize(w, w_scale, np.zeros(m, np.int8), np.int8, axis=0)
+        x_s, x_z = ("in_s", "in_z") if layer == 0 else ("s", "z")
+        b_scale = ((np.float32(0.02) if layer == 0 else scale) * w_scale).astype(np.float32)
+        b_q = rng.integers(-500, 500, m).astype(np.int32)
+        name = "l%d_" % layer
+        inits += [(w_q, name + "w"), (w_scale, name + "ws"), (b_q, name + "b"),
+                  (b_scale, name + "bs")]
+        nodes += [
+            helper.make_node("DequantizeLinear", ["q%d" % layer, x_s, x_z], [name + "x"]),
+            helper.make_node("DequantizeLinear", [name + "w", name + "ws"], [name + "wd"],
+                             axis=0),
+            helper.make_node("DequantizeLinear", [name + "b", name + "bs"], [name + "bd"],
+                             axis=0),
+            helper.make_node("Conv", [name + "x", name + "wd", name + "bd"], [name + "c"],
+                             pads=[1, 1, 1, 1], strides=[strides[layer]] * 2),
+            helper.make_node("Relu", [name + "c"], [name + "r"]),
+            helper.make_node("QuantizeLinear", [name + "r", "s", "z"], ["q%d" % (layer + 1)]),
+        ]
+    nodes.append(helper.make_node("DequantizeLinear", ["q5", "s", "z"], ["y"]))
+    shape = (1, 3, size, size)
+    return model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                 [numpy_helper.from_array(a, n) for a, n in inits], 13)
 
 
 def qoperator_case(zinfer, folder, rng):
@@ -249,10 +450,14 @@ def dynamic_case(zinfer, folder, rng):
 
 
 def main():
+    if sys.argv[1] == "--write-cnn":
+        # The model docs/performance.md times, fused and not
+        onnx.save(qdq_cnn(np.random.default_rng(5)), sys.argv[2])
+        return 0
     zinfer = sys.argv[1]
     rng = np.random.default_rng(3)
     with tempfile.TemporaryDirectory(prefix="zinfer-quant-") as folder:
-        for case in (qdq_case, qoperator_case, dynamic_case):
+        for case in (qdq_case, qdq_fusion_case, qoperator_case, dynamic_case):
             case(zinfer, folder, rng)
     print("%d failed" % failures)
     return 1 if failures else 0

@@ -235,6 +235,69 @@ zi_passes_test (zi_test_t *t)
     zi_tensor_destroy (&input);
     zi_graph_destroy (&graph);
 
+    //  The QDQ pattern: quantize, dequantize, Conv with per-channel int8
+    //  weights and an int32 bias through DequantizeLinear, Relu, quantize
+    //  (zero point 0, so the Relu is the saturation), dequantize: the
+    //  middle five nodes become one QLinearConv, within one output step of
+    //  the float chain
+    graph = zi_graph_new ("qdq_conv");
+    int64_t image [4] = {1, 4, 7, 7};
+    zi_test_graph_io (graph, "x", 4, image, "y");
+    int64_t w_dims [4] = {5, 4, 3, 3}, channels [1] = {5};
+    zi_tensor_t *w_q = zi_tensor_new (ZI_I8, 4, w_dims);
+    zi_tensor_t *w_scale = zi_tensor_new (ZI_F32, 1, channels);
+    zi_tensor_t *b_q = zi_tensor_new (ZI_I32, 1, channels);
+    zi_tensor_t *b_scale = zi_tensor_new (ZI_F32, 1, channels);
+    zi_tensor_t *x_zero = zi_tensor_new (ZI_U8, 0, NULL);
+    zi_tensor_t *y_zero = zi_tensor_new (ZI_U8, 0, NULL);
+    assert (w_q && w_scale && b_q && b_scale && x_zero && y_zero);
+    for (size_t item = 0; item < zi_tensor_count (w_q); item++)
+        ((int8_t *) w_q->data) [item] = (int8_t) ((item * 37 + 11) % 255 - 127);
+    float x_step = 0.02f, y_step = 0.05f;
+    for (int channel = 0; channel < 5; channel++) {
+        zi_tensor_f32 (w_scale) [channel] = 0.002f * (channel + 1);
+        zi_tensor_f32 (b_scale) [channel] = x_step * zi_tensor_f32 (w_scale) [channel];
+        ((int32_t *) b_q->data) [channel] = (channel - 2) * 900;
+    }
+    *(uint8_t *) x_zero->data = 128;
+    *(uint8_t *) y_zero->data = 0;
+    zi_test_graph_constant (graph, "x_scale", zi_test_scalar (x_step));
+    zi_test_graph_constant (graph, "x_zero", x_zero);
+    zi_test_graph_constant (graph, "w_q", w_q);
+    zi_test_graph_constant (graph, "w_scale", w_scale);
+    zi_test_graph_constant (graph, "b_q", b_q);
+    zi_test_graph_constant (graph, "b_scale", b_scale);
+    zi_test_graph_constant (graph, "y_scale", zi_test_scalar (y_step));
+    zi_test_graph_constant (graph, "y_zero", y_zero);
+    zi_test_graph_node (graph, "QuantizeLinear", "quantize_x", "x,x_scale,x_zero", "x_q");
+    zi_test_graph_node (graph, "DequantizeLinear", "dequantize_x", "x_q,x_scale,x_zero", "x_dq");
+    zi_node_set_int (zi_test_graph_node (graph, "DequantizeLinear", "dequantize_w",
+                                         "w_q,w_scale", "w_dq"), "axis", 0);
+    zi_node_set_int (zi_test_graph_node (graph, "DequantizeLinear", "dequantize_b",
+                                         "b_q,b_scale", "b_dq"), "axis", 0);
+    conv = zi_test_graph_node (graph, "Conv", "conv", "x_dq,w_dq,b_dq", "c");
+    zi_node_set_ints (conv, "pads", 4, (int64_t []) {1, 1, 1, 1});
+    zi_test_graph_node (graph, "Relu", "relu", "c", "r");
+    zi_test_graph_node (graph, "QuantizeLinear", "quantize_y", "r,y_scale,y_zero", "y_q");
+    zi_test_graph_node (graph, "DequantizeLinear", "dequantize_y", "y_q,y_scale,y_zero", "y");
+    input = zi_test_random (4, image, 14);
+    fused = s_run_both (t, graph, input, &unfused, &n_nodes, &first_op);
+    ZI_CHECK (t, n_nodes == 3, "QDQ conv is quantize, QLinearConv, dequantize: %d nodes",
+              n_nodes);
+    if (fused && unfused) {
+        size_t same = 0, count = zi_tensor_count (fused);
+        for (size_t item = 0; item < count; item++)
+            same += zi_tensor_f32 (fused) [item] == zi_tensor_f32 (unfused) [item];
+        ZI_CHECK_CLOSE (t, "QDQ conv, fused", zi_tensor_f32 (fused), zi_tensor_f32 (unfused),
+                        count, y_step * 1.001f, 0);
+        ZI_CHECK (t, same * 50 >= count * 49, "QDQ conv: %zu of %zu outputs exactly as unfused",
+                  same, count);
+    }
+    zi_tensor_destroy (&fused);
+    zi_tensor_destroy (&unfused);
+    zi_tensor_destroy (&input);
+    zi_graph_destroy (&graph);
+
     //  Shape arithmetic feeding Reshape folds to a constant
     graph = zi_graph_new ("shape");
     int64_t cube [3] = {2, 3, 4};

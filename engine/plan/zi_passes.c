@@ -17,9 +17,14 @@
       added in its output loop before the Add's activation: the residual
       connections of ResNet-style blocks cost no pass of their own, and
       in a topology one actor fewer per block.
+    - fuse_qdq: the QDQ pattern quantization tools emit (DequantizeLinear
+      of the activation and of constant weights, Conv or MatMul, an
+      optional Relu or Clip, QuantizeLinear) becomes one QLinearConv or
+      QLinearMatMul on the 8-bit tensors, with the integer kernels.
 
     A pass only rewrites when the result differs from the original by float
-    rounding at most; the original graph stays available (no_fuse) and
+    rounding at most (fuse_qdq: by where that rounding puts a value that
+    lies on the edge between two quantized steps); the original graph stays available (no_fuse) and
     every distributable actor still sees plain ONNX semantics.
     =========================================================================
 */
@@ -577,6 +582,277 @@ zi_pass_fuse_residuals (zi_graph_t *self)
         if (conv->outputs [0] < readers.n_values)
             readers.producer [conv->outputs [0]] = conv_index;
         s_kill (add);
+        rewrites++;
+    }
+    s_readers_destroy (&readers);
+    return rewrites;
+}
+
+//  --------------------------------------------------------------------------
+//  fuse_qdq: the QDQ pattern quantization tools emit,
+//      QuantizeLinear (op (DequantizeLinear (x_q), DequantizeLinear (W_q)))
+//  becomes QLinearConv or QLinearMatMul on the 8-bit tensors. It runs
+//  before the first prune: planning folds the DequantizeLinear of constant
+//  weights into float constants, and only the folded node still says which
+//  8-bit tensor, scale and zero point made them.
+
+static const zi_tensor_t *
+s_constant (const zi_graph_t *self, int value)
+{
+    return value >= 0 && value < self->n_values? self->values [value].constant: NULL;
+}
+
+static bool
+s_is_8bit (zi_dtype_t dtype)
+{
+    return dtype == ZI_U8 || dtype == ZI_I8;
+}
+
+//  A new constant value holding tensor (taken)
+static int
+s_new_constant (zi_graph_t *self, const char *name, zi_tensor_t *tensor)
+{
+    int value = zi_graph_new_value (self, name);
+    self->values [value].constant = tensor;
+    zi_tensor_set_shape (&self->values [value].info, tensor->dtype, tensor->ndim, tensor->dims);
+    self->values [value].known = true;
+    return value;
+}
+
+//  A scalar 0 of an 8-bit type, for a zero point the model left out
+static int
+s_new_zero (zi_graph_t *self, zi_dtype_t dtype)
+{
+    zi_tensor_t *zero = zi_tensor_new (dtype, 0, NULL);
+    assert (zero);
+    memset (zero->data, 0, zi_dtype_size (dtype));
+    return s_new_constant (self, "qdq_zero_point", zero);
+}
+
+//  A DequantizeLinear's operands: the 8-bit tensor, its float32 scale and
+//  zero point (-1 when left out), both constant; per axis, the axis
+typedef struct {
+    int quantized, scale, zero;
+    zi_dtype_t dtype;           //  the 8-bit tensor's type
+    int64_t count;              //  scales: 1, or one per entry of axis
+    int axis;                   //  per axis: the axis, from 0
+} s_dequant_t;
+
+static bool
+s_dequant_parts (const zi_graph_t *self, const zi_node_t *node, s_dequant_t *parts)
+{
+    if (!node->op_type || !s_is (node, "DequantizeLinear") || node->n_inputs < 2
+    ||  node->n_outputs != 1 || zi_node_attr_int (node, "block_size", 0) != 0)
+        return false;
+    parts->quantized = node->inputs [0];
+    parts->scale = node->inputs [1];
+    parts->zero = node->n_inputs > 2? node->inputs [2]: -1;
+    if (parts->quantized < 0 || !self->values [parts->quantized].known)
+        return false;
+    const zi_tensor_t *info = &self->values [parts->quantized].info;
+    const zi_tensor_t *scale = s_constant (self, parts->scale);
+    const zi_tensor_t *zero = s_constant (self, parts->zero);
+    parts->dtype = info->dtype;
+    if (!s_is_8bit (info->dtype) || !scale || scale->dtype != ZI_F32 || scale->ndim > 1
+    ||  (parts->zero >= 0 && (!zero || zero->dtype != info->dtype
+                          ||  zi_tensor_count (zero) != zi_tensor_count (scale))))
+        return false;
+    parts->count = (int64_t) zi_tensor_count (scale);
+    parts->axis = -1;
+    if (parts->count != 1) {
+        int64_t axis = zi_node_attr_int (node, "axis", 1);
+        if (axis < 0)
+            axis += info->ndim;
+        if (axis < 0 || axis >= info->ndim || info->dims [axis] != parts->count)
+            return false;
+        parts->axis = (int) axis;
+    }
+    return true;
+}
+
+//  Does an activation between the op and QuantizeLinear change nothing
+//  the quantizer's saturation does not already do? Quantizing is monotone,
+//  so quantize (clip (y, lo, hi)) = clamp (quantize (y), q (lo), q (hi)):
+//  exact when q (lo) and q (hi) lie at or beyond the type's range (a Relu
+//  when the zero point is the type's lowest value, as tools emit it)
+static bool
+s_act_folds (const zi_act_t *act, float y_scale, int32_t y_zero, zi_dtype_t dtype)
+{
+    float low = dtype == ZI_U8? 0: -128, high = dtype == ZI_U8? 255: 127;
+    float lo = act->kind == ZI_ACT_RELU? 0: act->alpha;
+    float hi = act->kind == ZI_ACT_RELU? INFINITY: act->beta;
+    return rintf (lo / y_scale) + (float) y_zero <= low
+        && rintf (hi / y_scale) + (float) y_zero >= high;
+}
+
+//  The Conv's bias as QLinearConv's int32 one (quantized with scale
+//  x_scale * w_scale [channel]), as a new value, or -1 when that is not
+//  exact: a DequantizeLinear of int32 with that very scale and zero point
+//  0 is taken as it is; a float bias only if quantizing it moves no
+//  channel by more than 1/1000 of the output's step
+static int
+s_qdq_bias (zi_graph_t *self, const s_readers_t *readers, int bias, float x_scale,
+            const zi_tensor_t *w_scale, int64_t channels, float y_scale)
+{
+    const zi_tensor_t *floats = s_constant (self, bias);
+    if (!floats || floats->dtype != ZI_F32 || (int64_t) zi_tensor_count (floats) != channels)
+        return -1;
+    int64_t dims [1] = {channels};
+    zi_tensor_t *ints = zi_tensor_new (ZI_I32, 1, dims);
+    assert (ints);
+    int32_t *to = ints->data;
+    const float *w_scales = w_scale->data;
+    bool per_channel = zi_tensor_count (w_scale) != 1;
+    //  The DequantizeLinear that made it (folded, not yet pruned)
+    int made_by = bias < readers->n_values? readers->producer [bias]: -1;
+    const zi_node_t *dequant = made_by >= 0? &self->nodes [made_by]: NULL;
+    const zi_tensor_t *source = NULL, *source_scale = NULL, *source_zero = NULL;
+    if (dequant && s_is (dequant, "DequantizeLinear") && dequant->n_inputs >= 2) {
+        source = s_constant (self, dequant->inputs [0]);
+        source_scale = s_constant (self, dequant->inputs [1]);
+        source_zero = dequant->n_inputs > 2? s_constant (self, dequant->inputs [2]): NULL;
+        if (dequant->n_inputs > 2 && dequant->inputs [2] >= 0 && !source_zero)
+            source = NULL;
+        if (!source || source->dtype != ZI_I32 || (int64_t) zi_tensor_count (source) != channels
+        ||  !source_scale || source_scale->dtype != ZI_F32
+        ||  (zi_tensor_count (source_scale) != 1
+            && (int64_t) zi_tensor_count (source_scale) != channels))
+            source = NULL;
+        if (source_zero && source_zero->dtype == ZI_I32)
+            for (size_t item = 0; item < zi_tensor_count (source_zero); item++)
+                if (((const int32_t *) source_zero->data) [item] != 0)
+                    source = NULL;
+        if (source_zero && source_zero->dtype != ZI_I32)
+            source = NULL;
+    }
+    for (int64_t channel = 0; channel < channels; channel++) {
+        float scale = x_scale * w_scales [per_channel? channel: 0];
+        if (source) {
+            const float *given = source_scale->data;
+            float said = given [zi_tensor_count (source_scale) == 1? 0: channel];
+            if (said == scale) {
+                to [channel] = ((const int32_t *) source->data) [channel];
+                continue;
+            }
+        }
+        float value = ((const float *) floats->data) [channel];
+        double steps = rint ((double) value / scale);
+        if (!(fabs (steps) < 2147483647.0)
+        ||  fabs ((double) value - steps * scale) > 1e-3 * y_scale) {
+            zi_tensor_destroy (&ints);
+            return -1;
+        }
+        to [channel] = (int32_t) steps;
+    }
+    return s_new_constant (self, "qdq_bias", ints);
+}
+
+int
+zi_pass_fuse_qdq (zi_graph_t *self)
+{
+    int rewrites = 0;
+    s_readers_t readers = s_readers_new (self);
+    for (int index = 0; index < self->n_nodes; index++) {
+        zi_node_t *node = &self->nodes [index];
+        bool conv = node->op_type && s_is (node, "Conv");
+        bool matmul = node->op_type && s_is (node, "MatMul");
+        if ((!conv && !matmul) || node->act.kind != ZI_ACT_NONE || node->n_outputs != 1
+        ||  node->n_inputs < 2 || node->n_inputs > (conv? 3: 2) || node->opset < 10)
+            continue;
+        //  X: a DequantizeLinear per tensor, read by this op alone
+        int x = node->inputs [0], w = node->inputs [1];
+        if (x < 0 || w < 0 || x >= readers.n_values || w >= readers.n_values
+        ||  self->values [x].constant || s_readers_sole (&readers, x) != index
+        ||  readers.producer [x] < 0 || readers.producer [w] < 0)
+            continue;
+        int x_made_by = readers.producer [x];
+        s_dequant_t x_parts, w_parts;
+        if (!s_dequant_parts (self, &self->nodes [x_made_by], &x_parts) || x_parts.count != 1
+        ||  self->values [x_parts.quantized].info.ndim < (conv? 3: 2))
+            continue;
+        //  W: a DequantizeLinear of constants (folded into W), per tensor
+        //  or per output channel (Conv's axis 0, MatMul's columns)
+        const zi_tensor_t *w_q = NULL;
+        if (!s_constant (self, w)
+        ||  !s_dequant_parts (self, &self->nodes [readers.producer [w]], &w_parts)
+        ||  !(w_q = s_constant (self, w_parts.quantized)))
+            continue;
+        if (conv && (w_q->ndim < 3 || (w_parts.count != 1 && w_parts.axis != 0)))
+            continue;
+        if (matmul && (w_q->ndim < 2 || (w_parts.count != 1
+                                         && (w_q->ndim != 2 || w_parts.axis != 1))))
+            continue;
+        //  Then an optional Relu or Clip, then QuantizeLinear per tensor
+        int y = node->outputs [0];
+        int next = s_readers_sole (&readers, y);
+        zi_node_t *act_node = NULL;
+        zi_act_t act = {0};
+        if (next >= 0 && !s_is (&self->nodes [next], "QuantizeLinear")) {
+            act_node = &self->nodes [next];
+            if (!s_activation (self, act_node, &act) || act_node->inputs [0] != y
+            ||  act_node->n_outputs != 1
+            ||  (act.kind != ZI_ACT_RELU && act.kind != ZI_ACT_CLIP))
+                continue;
+            y = act_node->outputs [0];
+            next = s_readers_sole (&readers, y);
+        }
+        if (next < 0 || !s_is (&self->nodes [next], "QuantizeLinear"))
+            continue;
+        zi_node_t *quant = &self->nodes [next];
+        int y_zero = quant->n_inputs > 2? quant->inputs [2]: -1;
+        const zi_tensor_t *y_scale = s_constant (self, quant->inputs [1]);
+        const zi_tensor_t *y_zero_t = s_constant (self, y_zero);
+        if (quant->inputs [0] != y || quant->n_outputs != 1 || !y_scale
+        ||  y_scale->dtype != ZI_F32 || zi_tensor_count (y_scale) != 1
+        ||  (y_zero >= 0 && (!y_zero_t || !s_is_8bit (y_zero_t->dtype)
+                          || zi_tensor_count (y_zero_t) != 1))
+        ||  (y_zero < 0 && zi_node_attr (quant, "output_dtype")))
+            continue;
+        zi_dtype_t y_type = y_zero_t? y_zero_t->dtype: ZI_U8;
+        float y_step = *(const float *) y_scale->data;
+        int32_t y_zero_value = !y_zero_t? 0: y_type == ZI_U8? *(const uint8_t *) y_zero_t->data
+                                                            : *(const int8_t *) y_zero_t->data;
+        if (act_node && !s_act_folds (&act, y_step, y_zero_value, y_type))
+            continue;
+        //  The bias, when there is one, in int32
+        int bias = -1;
+        if (conv && node->n_inputs > 2 && node->inputs [2] >= 0) {
+            float x_step = *(const float *) s_constant (self, x_parts.scale)->data;
+            bias = s_qdq_bias (self, &readers, node->inputs [2], x_step,
+                               s_constant (self, w_parts.scale), w_q->dims [0], y_step);
+            if (bias < 0)
+                continue;
+        }
+        //  Rewrite: X, its scale and zero point, W's three, Y's two, bias
+        int x_zero = x_parts.zero >= 0? x_parts.zero: s_new_zero (self, x_parts.dtype);
+        int w_zero = w_parts.zero >= 0? w_parts.zero: s_new_zero (self, w_parts.dtype);
+        if (y_zero < 0)
+            y_zero = s_new_zero (self, ZI_U8);
+        int inputs [9] = {x_parts.quantized, x_parts.scale, x_zero, w_parts.quantized,
+                          w_parts.scale, w_zero, quant->inputs [1], y_zero, bias};
+        int n_inputs = bias >= 0? 9: 8;
+        s_readers_note (&readers, node, index, -1);
+        int *slots = realloc (node->inputs, n_inputs * sizeof (int));
+        assert (slots);
+        memcpy (slots, inputs, n_inputs * sizeof (int));
+        node->inputs = slots;
+        node->n_inputs = n_inputs;
+        s_readers_note (&readers, node, index, 1);
+        if (s_retype (node, conv? "QLinearConv": "QLinearMatMul")) {
+            s_readers_destroy (&readers);
+            return -1;
+        }
+        node->outputs [0] = quant->outputs [0];
+        if (node->outputs [0] < readers.n_values)
+            readers.producer [node->outputs [0]] = index;
+        s_readers_note (&readers, quant, next, -1);
+        s_kill (quant);
+        if (act_node) {
+            s_readers_note (&readers, act_node, (int) (act_node - self->nodes), -1);
+            s_kill (act_node);
+        }
+        s_readers_note (&readers, &self->nodes [x_made_by], x_made_by, -1);
+        s_kill (&self->nodes [x_made_by]);
         rewrites++;
     }
     s_readers_destroy (&readers);

@@ -22,5 +22,7 @@ int
     zi_pass_fuse_activations (zi_graph_t *self);
 int
     zi_pass_fuse_residuals (zi_graph_t *self);
+int
+    zi_pass_fuse_qdq (zi_graph_t *self);
 
 #endif

@@ -250,6 +250,10 @@ zi_graph_plan_shapes (zi_graph_t *self, const zi_tensor_t *const *input_shapes, 
         if (zi_graph_sort (self) || zi_graph_init_ops (self) || zi_graph_infer (self, true))
             return -1;
     }
+    //  Before pruning: the folded DequantizeLinear nodes of constant
+    //  weights still say which 8-bit tensors made them
+    if (!no_fuse)
+        zi_pass_fuse_qdq (self);
     zi_graph_prune (self);
     if (!no_fuse) {
         //  Each pass may enable the next: hard-swish chains become single
