@@ -11,12 +11,13 @@ way quantization tools write them, run by `zinfer run`, against numpy.
   against the integer formulas in numpy (within one step);
 - QDQ fusion: Conv (per-tensor and per-channel int8 or uint8 weights,
   int32 or float bias, strides and pads, Relu or Clip before the
-  quantizer, int8 and uint8 activations) and MatMul in the QDQ pattern
+  quantizer, int8 and uint8 activations), MatMul and Gemm (B as it is
+  and transposed) in the QDQ pattern
   become QLinearConv and QLinearMatMul (`zinfer info --fuse`); their
   outputs equal the unfused graph's within one step, most exactly, and
   numpy's float64 QDQ arithmetic within one step; a chain the pass must
   leave alone (the DequantizeLinear read twice, a Relu the output range
-  does not absorb) stays in float;
+  does not absorb, a Gemm with a bias) stays in float;
 - dynamic: DynamicQuantizeLinear, MatMulInteger and ConvInteger, Cast to
   float and Mul by the scales, exactly as numpy's integer arithmetic, and
   within the quantization error of the float product.
@@ -167,7 +168,7 @@ def fused_ops(zinfer, folder, made):
         return {}
     counts = {}
     for op in ("QLinearConv", "QLinearMatMul", "QuantizeLinear", "DequantizeLinear", "Conv",
-               "MatMul", "Relu", "Clip"):
+               "MatMul", "Gemm", "Relu", "Clip"):
         counts[op] = len(re.findall(r"\b%s\b" % op, done.stdout))
     return counts
 
@@ -189,13 +190,19 @@ def qdq_fusion_case(zinfer, folder, rng):
          1, 0, np.uint8, 120),
         ("MatMul s8 A, per-column s8 B, Relu", "MatMul", np.int8, 0, np.int8, True, None,
          "Relu", 1, 0, np.int8, -128),
+        ("Gemm u8 A, transB, per-output s8 B", "GemmT", np.uint8, 90, np.int8, True, None,
+         None, 1, 0, np.uint8, 140),
+        ("Gemm s8 A, per-tensor u8 B", "Gemm", np.int8, 7, np.uint8, False, None, None,
+         1, 0, np.int8, 0),
     ]
     for (label, op, x_type, x_zero, w_type, per_channel, bias_kind, act, stride, pads, y_type,
          y_zero) in cases:
-        conv = op == "Conv"
-        x = rng.standard_normal((2, 6, 11, 9) if conv else (2, 5, 24)).astype(np.float32)
-        w = (rng.standard_normal((8, 6, 3, 3) if conv else (24, 10)) * 0.2).astype(np.float32)
-        axis = 0 if conv else 1
+        conv, gemm, turned = op == "Conv", op.startswith("Gemm"), op == "GemmT"
+        x = rng.standard_normal((2, 6, 11, 9) if conv else (6, 24) if gemm else (2, 5, 24))
+        x = x.astype(np.float32)
+        w_shape = (8, 6, 3, 3) if conv else (10, 24) if turned else (24, 10)
+        w = (rng.standard_normal(w_shape) * 0.2).astype(np.float32)
+        axis = 0 if conv or turned else 1
         channels = w.shape[axis]
         w_info = np.iinfo(w_type)
         w_zero = np.zeros(channels, w_type) + (0 if w_type == np.int8 else 128)
@@ -241,6 +248,9 @@ def qdq_fusion_case(zinfer, folder, rng):
             nodes.append(helper.make_node("Conv", inputs, ["c"], pads=[pads] * 4,
                                           strides=[stride, stride]))
             c = conv2d(x_dq, w_dq, pads, stride) + bias_value
+        elif gemm:
+            nodes.append(helper.make_node("Gemm", inputs, ["c"], transB=int(turned)))
+            c = x_dq @ (w_dq.T if turned else w_dq)
         else:
             nodes.append(helper.make_node("MatMul", inputs, ["c"]))
             c = x_dq @ w_dq
@@ -261,7 +271,7 @@ def qdq_fusion_case(zinfer, folder, rng):
         counts = fused_ops(zinfer, folder, made)
         fused_op = "QLinearConv" if conv else "QLinearMatMul"
         check(counts.get(fused_op) == 1 and counts.get("DequantizeLinear") == 0
-              and counts.get(op) == 0 and counts.get("QuantizeLinear") == 1
+              and counts.get(op.rstrip("T")) == 0 and counts.get("QuantizeLinear") == 1
               and counts.get("Relu") == 0 and counts.get("Clip") == 0,
               "QDQ fusion, %s: one %s after --fuse (%s)" % (label, fused_op, counts))
         fused, = run(zinfer, folder, made, {"x": x}, ["y"])
@@ -283,7 +293,9 @@ def qdq_fusion_case(zinfer, folder, rng):
     inits = [numpy_helper.from_array(a, n) for a, n in (
         (np.array(np.float32(0.02)), "s"), (np.array(np.uint8(128)), "z"), (w_q, "w_q"),
         (np.array(np.float32(0.01)), "w_scale"), (np.array(np.int8(0)), "w_zero"),
-        (np.array(np.float32(0.1)), "y_scale"), (np.array(np.uint8(50)), "y_zero"))]
+        (np.array(np.float32(0.1)), "y_scale"), (np.array(np.uint8(50)), "y_zero"),
+        (rng.integers(-100, 100, (12, 5)).astype(np.int8), "g_q"),
+        (rng.standard_normal(5).astype(np.float32), "g_bias"))]
     head = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["x_q"]),
             helper.make_node("DequantizeLinear", ["x_q", "s", "z"], ["x_dq"]),
             helper.make_node("DequantizeLinear", ["w_q", "w_scale", "w_zero"], ["w_dq"]),
@@ -292,6 +304,12 @@ def qdq_fusion_case(zinfer, folder, rng):
         "the DequantizeLinear read twice": (head + [
             helper.make_node("QuantizeLinear", ["c", "y_scale", "y_zero"], ["y"]),
             helper.make_node("ReduceMean", ["x_dq"], ["m"], keepdims=0)], ["y", "m"]),
+        "a Gemm with a bias C": ([
+            helper.make_node("QuantizeLinear", ["x2", "s", "z"], ["x_q"]),
+            helper.make_node("DequantizeLinear", ["x_q", "s", "z"], ["x_dq"]),
+            helper.make_node("DequantizeLinear", ["g_q", "w_scale", "w_zero"], ["g_dq"]),
+            helper.make_node("Gemm", ["x_dq", "g_dq", "g_bias"], ["c"]),
+            helper.make_node("QuantizeLinear", ["c", "y_scale", "y_zero"], ["y"])], ["y"]),
         "a Relu above the output's lowest value": (head + [
             helper.make_node("Relu", ["c"], ["r"]),
             helper.make_node("QuantizeLinear", ["r", "y_scale", "y_zero"], ["y"])], ["y"]),
@@ -299,13 +317,17 @@ def qdq_fusion_case(zinfer, folder, rng):
     for label, (nodes, names) in chains.items():
         outputs = [helper.make_tensor_value_info(n, TensorProto.UINT8 if n == "y" else
                                                  TensorProto.FLOAT, None) for n in names]
-        made = model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
-                     outputs, inits, 13)
+        gemm = "Gemm" in label
+        feed = {"x2": rng.standard_normal((3, 12)).astype(np.float32)} if gemm else {"x": x}
+        made = model(nodes, [helper.make_tensor_value_info(name, TensorProto.FLOAT, array.shape)
+                             for name, array in feed.items()],
+                     outputs, [i for i in inits if gemm or not i.name.startswith("g_")], 13)
         counts = fused_ops(zinfer, folder, made)
-        check(counts.get("QLinearConv") == 0 and counts.get("Conv") == 1,
+        check(counts.get("QLinearConv") == 0 and counts.get("QLinearMatMul") == 0
+              and counts.get("Gemm" if gemm else "Conv") == 1,
               "QDQ fusion left alone, %s (%s)" % (label, counts))
-        fused = run(zinfer, folder, made, {"x": x}, names)
-        plain = run(zinfer, folder, made, {"x": x}, names, ["--no-fuse"])
+        fused = run(zinfer, folder, made, feed, names)
+        plain = run(zinfer, folder, made, feed, names, ["--no-fuse"])
         check(all(a is not None and b is not None and np.array_equal(a, b)
                   for a, b in zip(fused, plain)),
               "QDQ fusion left alone, %s: same outputs as unfused" % label)

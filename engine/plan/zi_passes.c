@@ -18,7 +18,8 @@
       connections of ResNet-style blocks cost no pass of their own, and
       in a topology one actor fewer per block.
     - fuse_qdq: the QDQ pattern quantization tools emit (DequantizeLinear
-      of the activation and of constant weights, Conv or MatMul, an
+      of the activation and of constant weights, Conv, MatMul or a Gemm
+      without bias, an
       optional Relu or Clip, QuantizeLinear) becomes one QLinearConv or
       QLinearMatMul on the 8-bit tensors, with the integer kernels.
 
@@ -591,7 +592,8 @@ zi_pass_fuse_residuals (zi_graph_t *self)
 //  --------------------------------------------------------------------------
 //  fuse_qdq: the QDQ pattern quantization tools emit,
 //      QuantizeLinear (op (DequantizeLinear (x_q), DequantizeLinear (W_q)))
-//  becomes QLinearConv or QLinearMatMul on the 8-bit tensors. It runs
+//  becomes QLinearConv (op Conv) or QLinearMatMul (MatMul, or a Gemm
+//  without C) on the 8-bit tensors. It runs
 //  before the first prune: planning folds the DequantizeLinear of constant
 //  weights into float constants, and only the folded node still says which
 //  8-bit tensor, scale and zero point made them.
@@ -755,9 +757,16 @@ zi_pass_fuse_qdq (zi_graph_t *self)
     for (int index = 0; index < self->n_nodes; index++) {
         zi_node_t *node = &self->nodes [index];
         bool conv = node->op_type && s_is (node, "Conv");
-        bool matmul = node->op_type && s_is (node, "MatMul");
+        bool gemm = node->op_type && s_is (node, "Gemm");
+        bool matmul = gemm || (node->op_type && s_is (node, "MatMul"));
+        //  A Gemm without C (QLinearMatMul has no bias), alpha 1, A as it is
+        if (gemm && ((node->n_inputs > 2 && node->inputs [2] >= 0)
+                 ||  zi_node_attr_float (node, "alpha", 1.0f) != 1.0f
+                 ||  zi_node_attr_int (node, "transA", 0) != 0))
+            continue;
+        bool transposed = gemm && zi_node_attr_int (node, "transB", 0) != 0;
         if ((!conv && !matmul) || node->act.kind != ZI_ACT_NONE || node->n_outputs != 1
-        ||  node->n_inputs < 2 || node->n_inputs > (conv? 3: 2) || node->opset < 10)
+        ||  node->n_inputs < 2 || node->n_inputs > (conv || gemm? 3: 2) || node->opset < 10)
             continue;
         //  X: a DequantizeLinear per tensor, read by this op alone
         int x = node->inputs [0], w = node->inputs [1];
@@ -779,8 +788,11 @@ zi_pass_fuse_qdq (zi_graph_t *self)
             continue;
         if (conv && (w_q->ndim < 3 || (w_parts.count != 1 && w_parts.axis != 0)))
             continue;
-        if (matmul && (w_q->ndim < 2 || (w_parts.count != 1
-                                         && (w_q->ndim != 2 || w_parts.axis != 1))))
+        if (matmul && (w_q->ndim < 2 || (gemm && w_q->ndim != 2)
+                   ||  (w_parts.count != 1 && (w_q->ndim != 2
+                                               || w_parts.axis != (transposed? 0: 1)))))
+            continue;
+        if (gemm && self->values [x_parts.quantized].info.ndim != 2)
             continue;
         //  Then an optional Relu or Clip, then QuantizeLinear per tensor
         int y = node->outputs [0];
@@ -828,7 +840,22 @@ zi_pass_fuse_qdq (zi_graph_t *self)
         int w_zero = w_parts.zero >= 0? w_parts.zero: s_new_zero (self, w_parts.dtype);
         if (y_zero < 0)
             y_zero = s_new_zero (self, ZI_U8);
-        int inputs [9] = {x_parts.quantized, x_parts.scale, x_zero, w_parts.quantized,
+        //  Gemm's B^T: QLinearMatMul wants [K, N], so the 8-bit weights
+        //  are transposed once here
+        int weights = w_parts.quantized;
+        if (transposed) {
+            int64_t dims [2] = {w_q->dims [1], w_q->dims [0]};
+            zi_tensor_t *turned = zi_tensor_new (w_q->dtype, 2, dims);
+            assert (turned);
+            const uint8_t *from = w_q->data;
+            uint8_t *to = turned->data;
+            for (int64_t row = 0; row < dims [0]; row++)
+                for (int64_t col = 0; col < dims [1]; col++)
+                    to [row * dims [1] + col] = from [col * dims [0] + row];
+            weights = s_new_constant (self, "qdq_weights_transposed", turned);
+            zi_node_set_int (node, "transB", 0);
+        }
+        int inputs [9] = {x_parts.quantized, x_parts.scale, x_zero, weights,
                           w_parts.scale, w_zero, quant->inputs [1], y_zero, bias};
         int n_inputs = bias >= 0? 9: 8;
         s_readers_note (&readers, node, index, -1);
