@@ -10,7 +10,7 @@ way quantization tools write them, run by `zinfer run`, against numpy.
   weights, int32 bias), Flatten on uint8, QLinearMatMul, DequantizeLinear,
   against the integer formulas in numpy (within one step);
 - QDQ fusion: Conv (per-tensor and per-channel int8 or uint8 weights,
-  int32 or float bias, strides and pads, Relu or Clip before the
+  int32 or float bias, strides and pads, groups and depthwise, Relu or Clip before the
   quantizer, int8 and uint8 activations), MatMul and Gemm (B as it is
   and transposed) in the QDQ pattern
   become QLinearConv and QLinearMatMul (`zinfer info --fuse`); their
@@ -186,6 +186,10 @@ def qdq_fusion_case(zinfer, folder, rng):
          "float", None, 1, 0, np.int8, 3),
         ("Conv s8 x, per-tensor u8 W, Clip to the range, stride 2", "Conv", np.int8, 2,
          np.uint8, False, "int32", "Clip", 2, 0, np.int8, -128),
+        ("Conv u8 x, depthwise (6 groups), per-channel s8 W, int32 bias, Relu", "Conv",
+         np.uint8, 128, np.int8, True, "int32", "Relu", 1, 1, np.uint8, 0, 6),
+        ("Conv s8 x, 2 groups, per-channel s8 W, stride 2", "Conv", np.int8, -1, np.int8,
+         True, None, None, 2, 1, np.int8, 5, 2),
         ("MatMul u8 A, per-tensor s8 B", "MatMul", np.uint8, 100, np.int8, False, None, None,
          1, 0, np.uint8, 120),
         ("MatMul s8 A, per-column s8 B, Relu", "MatMul", np.int8, 0, np.int8, True, None,
@@ -196,11 +200,12 @@ def qdq_fusion_case(zinfer, folder, rng):
          1, 0, np.int8, 0),
     ]
     for (label, op, x_type, x_zero, w_type, per_channel, bias_kind, act, stride, pads, y_type,
-         y_zero) in cases:
+         y_zero, *more) in cases:
+        groups = more[0] if more else 1
         conv, gemm, turned = op == "Conv", op.startswith("Gemm"), op == "GemmT"
         x = rng.standard_normal((2, 6, 11, 9) if conv else (6, 24) if gemm else (2, 5, 24))
         x = x.astype(np.float32)
-        w_shape = (8, 6, 3, 3) if conv else (10, 24) if turned else (24, 10)
+        w_shape = (6 if groups == 6 else 8, 6 // groups, 3, 3) if conv else (10, 24) if turned else (24, 10)
         w = (rng.standard_normal(w_shape) * 0.2).astype(np.float32)
         axis = 0 if conv or turned else 1
         channels = w.shape[axis]
@@ -246,8 +251,11 @@ def qdq_fusion_case(zinfer, folder, rng):
             inputs.append("b")
         if conv:
             nodes.append(helper.make_node("Conv", inputs, ["c"], pads=[pads] * 4,
-                                          strides=[stride, stride]))
-            c = conv2d(x_dq, w_dq, pads, stride) + bias_value
+                                          strides=[stride, stride], group=groups))
+            ins, outs = x.shape[1] // groups, w.shape[0] // groups
+            c = np.concatenate([conv2d(x_dq[:, g * ins:(g + 1) * ins],
+                                       w_dq[g * outs:(g + 1) * outs], pads, stride)
+                                for g in range(groups)], axis=1) + bias_value
         elif gemm:
             nodes.append(helper.make_node("Gemm", inputs, ["c"], transB=int(turned)))
             c = x_dq @ (w_dq.T if turned else w_dq)
