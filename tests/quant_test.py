@@ -205,7 +205,8 @@ def qdq_fusion_case(zinfer, folder, rng):
         conv, gemm, turned = op == "Conv", op.startswith("Gemm"), op == "GemmT"
         x = rng.standard_normal((2, 6, 11, 9) if conv else (6, 24) if gemm else (2, 5, 24))
         x = x.astype(np.float32)
-        w_shape = (6 if groups == 6 else 8, 6 // groups, 3, 3) if conv else (10, 24) if turned else (24, 10)
+        w_shape = ((6 if groups == 6 else 8, 6 // groups, 3, 3) if conv
+                   else (10, 24) if turned else (24, 10))
         w = (rng.standard_normal(w_shape) * 0.2).astype(np.float32)
         axis = 0 if conv or turned else 1
         channels = w.shape[axis]
