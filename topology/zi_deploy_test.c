@@ -1,15 +1,22 @@
 /*  =========================================================================
     zi_deploy_test - self test of the deployment computed from a topology
 
-    The digits CNN split over three processes (topology/examples):
-    every process must derive the same actors, threads, routes and ports
-    from the same YAML, with nothing negotiated at run time, so the test
-    checks that the layout is what the placement says and that computing
-    it twice (or with another base port) gives the same answer.
+    Every process must derive the same actors, threads, routes and ports
+    from the same YAML, with nothing negotiated at run time. The test lays
+    the digits CNN (the model `zinfer demo` embeds) out in one, two and
+    three processes, from topologies it writes itself, and checks each
+    layout against what its own YAML says: which process and thread runs
+    each actor, which edges cross processes and by which transport, the
+    endpoints each mailbox binds and each peer connects to, the ports in
+    the documented order, relays and the gateway's fan-out. Then the
+    example topology (topology/examples): the same answer computed twice,
+    or moved by a base port. Then topologies that must be refused.
     =========================================================================
 */
 
 #include "zi_deploy.h"
+#include <errno.h>
+#include <unistd.h>
 
 //  The example topology beside this file: the digits CNN in three
 //  processes over tcp, base port 7100
@@ -50,8 +57,8 @@ s_ports (const zi_deploy_t *deploy, int *ports, int max)
     return count;
 }
 
-void
-zi_deploy_test (zi_test_t *t)
+static void
+s_test_example (zi_test_t *t)
 {
     char path [1024];
     s_example_path (path, sizeof path);
@@ -156,4 +163,534 @@ zi_deploy_test (zi_test_t *t)
     zi_deploy_destroy (&again);
     zi_deploy_destroy (&moved);
     zi_deploy_destroy (&deploy);
+}
+
+//  --------------------------------------------------------------------------
+//  Layouts of topologies the test writes
+
+#define S_MAX_NODES 16
+#define S_MAX_PROCESSES 4
+
+//  What a topology says, in the test's own terms: the YAML is written
+//  from it and the deployment checked against it, never against what
+//  zi_deploy.c computed
+typedef struct {
+    const char *name;           //  the topology's name
+    int n_processes;
+    int process [S_MAX_NODES];  //  per planned node: its process
+    int replicas [S_MAX_NODES]; //  per planned node: its replicas
+    int threads [S_MAX_PROCESSES];      //  per process
+    int monitor_port [S_MAX_PROCESSES]; //  per process: explicit, else 0
+    int client_port;            //  explicit, else 0
+    int gateway;                //  the gateway's process
+    bool tcp;                   //  transport between the processes (one host)
+    bool rules;                 //  write placement rules (else one process runs all)
+    int base_port;
+} s_expect_t;
+
+//  The digits model beside the sources (the very file `zinfer demo` embeds)
+static void
+s_model_path (char *path, size_t size)
+{
+    const char *source = __FILE__;
+    const char *slash = strrchr (source, '/');
+    snprintf (path, size, "%.*s../tests/models/digits/digits.onnx",
+              slash? (int) (slash - source + 1): 0, source);
+}
+
+static int
+s_write_text (const char *path, const char *text)
+{
+    FILE *file = fopen (path, "w");
+    if (!file)
+        return -1;
+    bool ok = fputs (text, file) >= 0;
+    return fclose (file) == 0 && ok? 0: -1;
+}
+
+//  The topology's YAML: one rule per run of nodes that share process and
+//  replicas, as a person would write it
+static void
+s_yaml (const s_expect_t *expect, const zi_graph_t *plan, const char *model, char *text,
+        size_t size)
+{
+    size_t used = snprintf (text, size, "name: %s\nmodel: %s\ninput_shape: [1, 1, 8, 8]\n"
+                            "base_port: %d\ntransport: %s\n", expect->name, model,
+                            expect->base_port, expect->tcp? "tcp": "ipc");
+    if (expect->client_port)
+        used += snprintf (text + used, size - used, "client_port: %d\n", expect->client_port);
+    if (expect->gateway)
+        used += snprintf (text + used, size - used, "gateway: p%d\n", expect->gateway);
+    used += snprintf (text + used, size - used, "processes:\n");
+    for (int process = 0; process < expect->n_processes; process++) {
+        used += snprintf (text + used, size - used, "  - name: p%d\n    threads: %d\n",
+                          process, expect->threads [process]);
+        if (expect->monitor_port [process])
+            used += snprintf (text + used, size - used, "    monitor_port: %d\n",
+                              expect->monitor_port [process]);
+    }
+    if (!expect->rules)
+        return;
+    used += snprintf (text + used, size - used, "placement:\n");
+    for (int first = 0; first < plan->n_nodes; ) {
+        int last = first;
+        while (last + 1 < plan->n_nodes
+        &&     expect->process [last + 1] == expect->process [first]
+        &&     expect->replicas [last + 1] == expect->replicas [first])
+            last++;
+        used += snprintf (text + used, size - used, "  - process: p%d\n    from: %s\n"
+                          "    to: %s\n    replicas: %d\n", expect->process [first],
+                          plan->nodes [first].name, plan->nodes [last].name,
+                          expect->replicas [first]);
+        first = last + 1;
+    }
+}
+
+//  How a peer in process from reaches a mailbox in process to: 0 inproc,
+//  1 ipc, 2 tcp
+static int
+s_kind (const s_expect_t *expect, int from, int to)
+{
+    return from == to? 0: expect->tcp? 2: 1;
+}
+
+//  The actor index of a node's replica: replicas of a node next to each
+//  other, nodes in the plan's order
+static int
+s_actor_of (const s_expect_t *expect, int node, int replica)
+{
+    int actor = 0;
+    for (int before = 0; before < node; before++)
+        actor += expect->replicas [before];
+    return actor + replica;
+}
+
+//  The node that makes value, -1 for a model input or constant
+static int
+s_producer (const zi_graph_t *plan, int value)
+{
+    return value >= 0 && !plan->values [value].constant? plan->values [value].producer: -1;
+}
+
+static bool
+s_is_model_input (const zi_graph_t *plan, int value)
+{
+    for (int input = 0; input < plan->n_inputs; input++)
+        if (plan->inputs [input] == value)
+            return true;
+    return false;
+}
+
+//  Whether a node's mailbox (node -1: the gateway's results) is fed over
+//  the kind of transport given, from another process
+static bool
+s_fed_over (const s_expect_t *expect, const zi_graph_t *plan, int node, int kind)
+{
+    int here = node >= 0? expect->process [node]: expect->gateway;
+    if (node < 0) {
+        for (int output = 0; output < plan->n_outputs; output++) {
+            int producer = s_producer (plan, plan->outputs [output]);
+            if (producer >= 0 && s_kind (expect, expect->process [producer], here) == kind)
+                return true;
+        }
+        return false;
+    }
+    const zi_node_t *consumer = &plan->nodes [node];
+    for (int slot = 0; slot < consumer->n_inputs; slot++) {
+        int value = consumer->inputs [slot];
+        int producer = s_producer (plan, value);
+        int from = producer >= 0? expect->process [producer]:
+                   value >= 0 && s_is_model_input (plan, value)? expect->gateway: -1;
+        if (from >= 0 && s_kind (expect, from, here) == kind)
+            return true;
+    }
+    return false;
+}
+
+//  Where the mailbox of actor (-1: the gateway's results) is reached by
+//  kind of transport
+static void
+s_endpoint (const zi_deploy_t *deploy, int kind, int actor, int port, char *buffer, size_t size)
+{
+    char name [32] = "results";
+    if (actor >= 0)
+        snprintf (name, sizeof name, "a%d", actor);
+    if (kind == 0)
+        snprintf (buffer, size, "inproc://%s/%s", deploy->id, name);
+    else
+    if (kind == 1)
+        snprintf (buffer, size, "ipc://%s/%s", deploy->ipc_dir, name);
+    else
+        snprintf (buffer, size, "tcp://127.0.0.1:%d", port);
+}
+
+//  The ports of the layout in the documented order, one host: from the
+//  base upwards, skipping the explicit ones, the client port, then each
+//  process's monitor and stats ports, then the mailboxes reached over
+//  tcp in actor order, then the gateway's results if reached over tcp
+typedef struct {
+    int client;
+    int monitor [S_MAX_PROCESSES];
+    int stats [S_MAX_PROCESSES];
+    int actor [S_MAX_NODES * 4];     //  0: no tcp
+    int results;                    //  0: no tcp
+} s_ports_t;
+
+static int
+s_next_free (const s_expect_t *expect, int *next)
+{
+    while (true) {
+        int port = (*next)++;
+        bool explicit = port == expect->client_port;
+        for (int process = 0; process < expect->n_processes; process++)
+            explicit |= port == expect->monitor_port [process];
+        if (!explicit)
+            return port;
+    }
+}
+
+static void
+s_expected_ports (const s_expect_t *expect, const zi_graph_t *plan, s_ports_t *ports)
+{
+    memset (ports, 0, sizeof *ports);
+    int next = expect->base_port;
+    ports->client = expect->client_port? expect->client_port: s_next_free (expect, &next);
+    for (int process = 0; process < expect->n_processes; process++) {
+        ports->monitor [process] = expect->monitor_port [process]?
+                                   expect->monitor_port [process]: s_next_free (expect, &next);
+        ports->stats [process] = s_next_free (expect, &next);
+    }
+    for (int node = 0; node < plan->n_nodes; node++)
+        if (s_fed_over (expect, plan, node, 2))
+            for (int replica = 0; replica < expect->replicas [node]; replica++)
+                ports->actor [s_actor_of (expect, node, replica)] = s_next_free (expect, &next);
+    if (s_fed_over (expect, plan, -1, 2))
+        ports->results = s_next_free (expect, &next);
+}
+
+//  Where the deployment puts every actor: process, replica and thread
+static void
+s_check_actors (zi_test_t *t, const zi_deploy_t *deploy, const s_expect_t *expect)
+{
+    const zi_graph_t *plan = deploy->plan;
+    int n_actors = 0;
+    for (int node = 0; node < plan->n_nodes; node++)
+        n_actors += expect->replicas [node];
+    ZI_CHECK (t, deploy->n_actors == n_actors, "%s: %d actors, one per node and replica (%d)",
+              expect->name, n_actors, deploy->n_actors);
+    if (deploy->n_actors != n_actors)
+        return;
+    bool placed = true, threads_fit = true, runs = true, spread = true;
+    int last_thread [S_MAX_PROCESSES] = {0};
+    for (int node = 0; node < plan->n_nodes; node++) {
+        int process = expect->process [node];
+        int threads = expect->threads [process];
+        int first = s_actor_of (expect, node, 0);
+        placed &= deploy->first_actor [node] == first && deploy->replicas [node] == expect->replicas [node];
+        for (int replica = 0; replica < expect->replicas [node]; replica++) {
+            const zi_deploy_actor_t *actor = &deploy->actors [first + replica];
+            placed &= actor->node == node && actor->replica == replica && actor->process == process;
+            threads_fit &= actor->thread >= 0 && actor->thread < threads;
+            //  Replicas spread over the threads after their first one's
+            spread &= actor->thread == (deploy->actors [first].thread + replica) % threads;
+        }
+        //  A thread runs a contiguous run of its process's nodes: a
+        //  request walks along one thread as long as it can
+        runs &= deploy->actors [first].thread >= last_thread [process];
+        last_thread [process] = deploy->actors [first].thread;
+    }
+    ZI_CHECK (t, placed, "%s: each actor in the process its rule names, replicas next to "
+              "each other", expect->name);
+    ZI_CHECK (t, threads_fit && runs, "%s: each actor on one of its process's threads, each "
+              "thread a contiguous run of nodes", expect->name);
+    ZI_CHECK (t, spread, "%s: a node's replicas on successive threads", expect->name);
+    int gateway_thread = -1;
+    for (int actor = 0; actor < n_actors && gateway_thread < 0; actor++)
+        if (deploy->actors [actor].process == expect->gateway)
+            gateway_thread = deploy->actors [actor].thread;
+    ZI_CHECK (t, deploy->gateway_process == expect->gateway
+              && deploy->gateway_thread == (gateway_thread < 0? 0: gateway_thread),
+              "%s: the gateway in process %d, on the thread of its first actor (%d, thread %d)",
+              expect->name, expect->gateway, deploy->gateway_process, deploy->gateway_thread);
+}
+
+//  Routes follow the graph's edges, one per edge; a tensor that crosses
+//  to another process once for several consumers there is relayed
+static void
+s_check_routes (zi_test_t *t, const zi_deploy_t *deploy, const s_expect_t *expect)
+{
+    const zi_graph_t *plan = deploy->plan;
+    bool edges_right = true, relays_right = true, mailboxes_right = true;
+    char got [256], want [256];
+    for (int node = 0; node < plan->n_nodes; node++) {
+        const zi_node_t *producer = &plan->nodes [node];
+        int edges = 0;
+        for (int consumer = 0; consumer < plan->n_nodes; consumer++)
+            for (int slot = 0; slot < plan->nodes [consumer].n_inputs; slot++)
+                edges += s_producer (plan, plan->nodes [consumer].inputs [slot]) == node;
+        for (int output = 0; output < plan->n_outputs; output++)
+            edges += s_producer (plan, plan->outputs [output]) == node;
+        edges_right &= deploy->n_routes [node] == edges;
+        for (int route = 0; route < deploy->n_routes [node]; route++) {
+            zi_route_t to = deploy->routes [node][route];
+            int value = producer->outputs [deploy->route_output [node][route]];
+            edges_right &= to.node >= 0? plan->nodes [to.node].inputs [to.slot] == value:
+                                         plan->outputs [to.slot] == value;
+            //  Relayed: a single consumer in another process, when an
+            //  earlier route of the same output goes, not relayed, to a
+            //  single consumer on the same process and thread
+            int relay = -1;
+            int to_process = to.node >= 0? expect->process [to.node]: expect->gateway;
+            if (to.node >= 0 && expect->replicas [node] == 1 && expect->replicas [to.node] == 1
+            &&  to_process != expect->process [node]) {
+                const zi_deploy_actor_t *mine = &deploy->actors [deploy->first_actor [to.node]];
+                for (int entry = 0; entry < route && relay < 0; entry++) {
+                    int other = deploy->routes [node][entry].node;
+                    if (other < 0 || deploy->relay [node][entry] >= 0 || expect->replicas [other] != 1
+                    ||  deploy->route_output [node][entry] != deploy->route_output [node][route])
+                        continue;
+                    const zi_deploy_actor_t *first = &deploy->actors [deploy->first_actor [other]];
+                    if (first->process == mine->process && first->thread == mine->thread)
+                        relay = entry;
+                }
+            }
+            relays_right &= deploy->relay [node][route] == relay;
+            if (relay >= 0)
+                continue;
+            //  Every replica of the producer reaches every replica of the
+            //  consumer by the transport the two processes call for
+            int replicas = to.node >= 0? expect->replicas [to.node]: 1;
+            for (int replica = 0; replica < replicas; replica++) {
+                int actor = to.node >= 0? s_actor_of (expect, to.node, replica): -1;
+                int kind = s_kind (expect, expect->process [node], to_process);
+                int port = actor >= 0? deploy->actors [actor].tcp_port: deploy->gateway_tcp_port;
+                s_endpoint (deploy, kind, actor, port, want, sizeof want);
+                zi_deploy_mailbox (deploy, actor, expect->process [node], got, sizeof got);
+                if (strcmp (got, want)) {
+                    mailboxes_right = false;
+                    if (t->verbose)
+                        printf ("  %s -> %d: %s, expected %s\n", producer->name, actor, got, want);
+                }
+            }
+        }
+    }
+    ZI_CHECK (t, edges_right, "%s: one route per edge out of each node, each to the input "
+              "slot (or model output) that reads it", expect->name);
+    ZI_CHECK (t, relays_right, "%s: relays exactly where a tensor would cross to one thread "
+              "twice", expect->name);
+    ZI_CHECK (t, mailboxes_right, "%s: every producer reaches each consumer inproc in its "
+              "process, over %s across processes", expect->name, expect->tcp? "tcp": "ipc");
+
+    //  The gateway's fan-out: every slot that reads a model input, each
+    //  replica of its node reached from the gateway's process
+    int slots = 0;
+    for (int node = 0; node < plan->n_nodes; node++)
+        for (int slot = 0; slot < plan->nodes [node].n_inputs; slot++)
+            slots += plan->nodes [node].inputs [slot] >= 0
+                  && s_is_model_input (plan, plan->nodes [node].inputs [slot]);
+    bool fan_out = deploy->n_input_routes == slots;
+    for (int route = 0; fan_out && route < deploy->n_input_routes; route++) {
+        zi_route_t to = deploy->input_routes [route];
+        fan_out &= plan->nodes [to.node].inputs [to.slot]
+                == plan->inputs [deploy->input_route_input [route]];
+        for (int replica = 0; replica < expect->replicas [to.node]; replica++) {
+            int actor = s_actor_of (expect, to.node, replica);
+            s_endpoint (deploy, s_kind (expect, expect->gateway, expect->process [to.node]),
+                        actor, deploy->actors [actor].tcp_port, want, sizeof want);
+            zi_deploy_mailbox (deploy, actor, expect->gateway, got, sizeof got);
+            fan_out &= strcmp (got, want) == 0;
+        }
+    }
+    ZI_CHECK (t, fan_out, "%s: the gateway sends each request to the %d slot(s) reading a "
+              "model input, each replica by its process's transport", expect->name, slots);
+}
+
+//  The endpoints each mailbox binds, and the ports
+static void
+s_check_binds (zi_test_t *t, const zi_deploy_t *deploy, const s_expect_t *expect)
+{
+    const zi_graph_t *plan = deploy->plan;
+    s_ports_t ports;
+    s_expected_ports (expect, plan, &ports);
+    bool ports_right = deploy->client_port == ports.client
+                    && deploy->gateway_tcp_port == ports.results;
+    for (int process = 0; process < expect->n_processes; process++)
+        ports_right &= deploy->monitor_port [process] == ports.monitor [process]
+                    && deploy->stats_port [process] == ports.stats [process];
+    for (int actor = 0; actor < deploy->n_actors; actor++)
+        ports_right &= deploy->actors [actor].tcp_port == ports.actor [actor];
+    ZI_CHECK (t, ports_right, "%s: client port %d, monitors from %d, tcp mailboxes and "
+              "results in actor order after them, explicit ports skipped", expect->name,
+              ports.client, ports.monitor [0]);
+    char client [256], want [256];
+    zi_deploy_client_endpoint (deploy, client, sizeof client);
+    snprintf (want, sizeof want, "tcp://127.0.0.1:%d", ports.client);
+    ZI_CHECK (t, strcmp (client, want) == 0, "%s: clients connect at %s (%s)", expect->name,
+              want, client);
+
+    //  inproc always; ipc and tcp when a peer in another process feeds it
+    bool binds_right = true;
+    for (int actor = -1; actor < deploy->n_actors; actor++) {
+        int node = actor >= 0? deploy->actors [actor].node: -1;
+        int port = actor >= 0? ports.actor [actor]: ports.results;
+        int kinds [3], count = 0;
+        kinds [count++] = 0;
+        if (s_fed_over (expect, plan, node, 1))
+            kinds [count++] = 1;
+        if (s_fed_over (expect, plan, node, 2))
+            kinds [count++] = 2;
+        char got [256];
+        for (int index = 0; index < 3; index++) {
+            bool more = zi_deploy_bind (deploy, actor, index, got, sizeof got);
+            binds_right &= more == (index < count);
+            if (more && index < count) {
+                s_endpoint (deploy, kinds [index], actor, port, want, sizeof want);
+                binds_right &= strcmp (got, want) == 0;
+            }
+        }
+    }
+    ZI_CHECK (t, binds_right, "%s: each mailbox binds inproc, plus ipc or tcp exactly when "
+              "another process feeds it", expect->name);
+    char id [64];
+    snprintf (id, sizeof id, "%s-%d", expect->name, expect->base_port);
+    ZI_CHECK (t, strcmp (deploy->id, id) == 0, "%s: inproc names under '%s' (%s)", expect->name,
+              id, deploy->id);
+}
+
+//  Writes the topology, deploys it and checks everything above
+static void
+s_check_layout (zi_test_t *t, const char *folder, const char *model, const zi_graph_t *plan,
+                const s_expect_t *expect)
+{
+    char text [4096], path [256];
+    s_yaml (expect, plan, model, text, sizeof text);
+    snprintf (path, sizeof path, "%s/%s.yaml", folder, expect->name);
+    ZI_CHECK (t, s_write_text (path, text) == 0, "write %s", path);
+    if (t->verbose)
+        printf ("%s", text);
+    zi_deploy_t *deploy = zi_deploy_new (path, 0);
+    ZI_CHECK (t, deploy != NULL, "%s deploys: %s", expect->name, deploy? "yes": zi_error_text ());
+    if (!deploy)
+        return;
+    ZI_CHECK (t, deploy->plan->n_nodes == plan->n_nodes, "%s: the same plan (%d nodes)",
+              expect->name, deploy->plan->n_nodes);
+    if (deploy->plan->n_nodes == plan->n_nodes) {
+        s_check_actors (t, deploy, expect);
+        if (deploy->n_actors == s_actor_of (expect, plan->n_nodes, 0)) {
+            s_check_routes (t, deploy, expect);
+            s_check_binds (t, deploy, expect);
+        }
+    }
+    zi_deploy_destroy (&deploy);
+    unlink (path);
+}
+
+//  A topology that must be refused, with an error that names the file,
+//  the line of the culprit and says what is wrong
+static void
+s_check_refused (zi_test_t *t, const char *folder, const char *name, const char *text,
+                 int line, const char *problem)
+{
+    char path [256];
+    snprintf (path, sizeof path, "%s/%s.yaml", folder, name);
+    ZI_CHECK (t, s_write_text (path, text) == 0, "write %s", path);
+    zi_deploy_t *deploy = zi_deploy_new (path, 0);
+    char where [300];
+    snprintf (where, sizeof where, "%s:%d:", path, line);
+    const char *error = deploy? "": zi_error_text ();
+    ZI_CHECK (t, !deploy && strstr (error, where) && strstr (error, problem),
+              "%s: refused at %s with \"%s\" (%s)", name, where, problem, error);
+    zi_deploy_destroy (&deploy);
+    unlink (path);
+}
+
+static void
+s_test_layouts (zi_test_t *t)
+{
+    char folder [] = "/tmp/zi-deploy-test-XXXXXX";
+    if (!mkdtemp (folder)) {
+        ZI_CHECK (t, false, "mkdtemp: %s", strerror (errno));
+        return;
+    }
+    char model [1024];
+    s_model_path (model, sizeof model);
+
+    //  One process, everything on its three threads; its plan gives the
+    //  node names the others cut at
+    s_expect_t one = {.name = "one", .n_processes = 1, .threads = {3}, .base_port = 7400};
+    for (int node = 0; node < S_MAX_NODES; node++)
+        one.replicas [node] = 1;
+    char text [4096], path [256];
+    s_yaml (&one, NULL, model, text, sizeof text);
+    snprintf (path, sizeof path, "%s/plan.yaml", folder);
+    s_write_text (path, text);
+    zi_deploy_t *first = zi_deploy_new (path, 0);
+    unlink (path);
+    ZI_CHECK (t, first != NULL, "the digits model deploys in one process: %s",
+              first? "yes": zi_error_text ());
+    if (!first || first->plan->n_nodes < 6 || first->plan->n_nodes > S_MAX_NODES) {
+        ZI_CHECK (t, false, "the digits model plans to 6 .. %d nodes", S_MAX_NODES);
+        zi_deploy_destroy (&first);
+        rmdir (folder);
+        return;
+    }
+    const zi_graph_t *plan = first->plan;
+    int n_nodes = plan->n_nodes;
+    s_check_layout (t, folder, model, plan, &one);
+
+    //  Two processes cut in the middle, over ipc, the gateway in the
+    //  second: requests cross to the first, answers come home inproc
+    s_expect_t two = {.name = "two", .n_processes = 2, .threads = {2, 1}, .gateway = 1,
+                      .rules = true, .base_port = 7500};
+    for (int node = 0; node < n_nodes; node++) {
+        two.process [node] = node < n_nodes / 2? 0: 1;
+        two.replicas [node] = 1;
+    }
+    s_check_layout (t, folder, model, plan, &two);
+
+    //  Three processes over tcp, cut after the third node and before the
+    //  last three; the middle one replicated on its two threads; explicit
+    //  client and monitor ports among the ones allocated
+    s_expect_t three = {.name = "three", .n_processes = 3, .threads = {1, 2, 1},
+                        .client_port = 7605, .monitor_port = {0, 0, 7603}, .tcp = true,
+                        .rules = true, .base_port = 7600};
+    for (int node = 0; node < n_nodes; node++) {
+        three.process [node] = node < 3? 0: node < n_nodes - 3? 1: 2;
+        three.replicas [node] = three.process [node] == 1? 2: 1;
+    }
+    s_check_layout (t, folder, model, plan, &three);
+
+    //  Refused: a node the plan does not have, ranges that overlap, a
+    //  range backwards, a node no rule places, a process with no node
+    const char *a = plan->nodes [0].name, *b = plan->nodes [2].name;
+    const char *c = plan->nodes [3].name, *d = plan->nodes [4].name;
+    char header [1200];
+    snprintf (header, sizeof header, "model: %s\ninput_shape: [1, 1, 8, 8]\nprocesses:\n"
+              "  - name: p0\n  - name: p1\nplacement:\n  - process: p0\n    from: %s\n", model, a);
+    //  lines: model 1, input_shape 2, processes 3-5, placement 6, rule 7, from: 8
+    snprintf (text, sizeof text, "%s    to: /conv9/Conv\n  - process: p1\n    from: %s\n",
+              header, c);
+    s_check_refused (t, folder, "unknown", text, 9, "unknown node '/conv9/Conv'");
+    snprintf (text, sizeof text, "%s    to: %s\n  - process: p1\n    from: %s\n", header, c, b);
+    char overlap [256];
+    snprintf (overlap, sizeof overlap, "node '%s' is already placed by the rule at 7:", b);
+    s_check_refused (t, folder, "overlap", text, 10, overlap);
+    snprintf (text, sizeof text, "%s    to: %s\n  - process: p1\n    from: %s\n    to: %s\n",
+              header, b, d, c);
+    s_check_refused (t, folder, "backwards", text, 12, "backwards range");
+    snprintf (text, sizeof text, "%s    to: %s\n  - process: p1\n    node: %s\n", header, b, d);
+    s_check_refused (t, folder, "unplaced", text, 6, "not placed by any rule");
+    snprintf (text, sizeof text, "model: %s\ninput_shape: [1, 1, 8, 8]\nprocesses:\n"
+              "  - name: p0\n  - name: p1\n  - name: p2\nplacement:\n  - process: p0\n"
+              "    to: %s\n  - process: p1\n    from: %s\n", model, c, d);
+    s_check_refused (t, folder, "idle", text, 6, "process 'p2' runs no node");
+    zi_deploy_destroy (&first);
+    rmdir (folder);
+}
+
+void
+zi_deploy_test (zi_test_t *t)
+{
+    s_test_layouts (t);
+    s_test_example (t);
 }
