@@ -4,7 +4,7 @@
 #  All of it stays below 32768, where Linux starts handing out ephemeral
 #  ports for outgoing connections: a test port up there can be taken by any
 #  client's connect() a moment before the test binds it. A second build
-#  tree testing at the same time needs a base at least 9,800 away.
+#  tree testing at the same time needs a base at least 9,900 away.
 #
 #    base - 3000 .. base        the benchmarks' smoke runs (bench/bench.cmake)
 #    base + 0                   topotest.py, 100 per case, at most 32 cases
@@ -18,15 +18,16 @@
 #    base + 6500                prometheus_test.py, 100
 #    base + 6600                keras_split_test.py, 100
 #    base + 6700                webview_test.py, 100
-#    base + 6800                (end)
+#    base + 6800                the runtime selftest (zi_selftest runtime), 100
+#    base + 6900                (end)
 #
-#  The defaults: 24000 for README's suite (21000 to 30800), 17000 for the
+#  The defaults: 24000 for README's suite (21000 to 30900), 17000 for the
 #  AddressSanitizer build (.ci/run), 20000 for ThreadSanitizer's cases
 
 set (ZI_TEST_PORT_BASE 24000 CACHE STRING "first port of the distributed tests")
 if (ZI_TEST_PORT_BASE LESS 4000 OR ZI_TEST_PORT_BASE GREATER 58000)
     message (FATAL_ERROR "ZI_TEST_PORT_BASE = ${ZI_TEST_PORT_BASE}: the plan in "
-             "tests/ports.cmake needs 3000 ports below it and 6800 above")
+             "tests/ports.cmake needs 3000 ports below it and 6900 above")
 elseif (ZI_TEST_PORT_BASE GREATER 26000)
     message (WARNING "ZI_TEST_PORT_BASE = ${ZI_TEST_PORT_BASE}: some test ports lie above "
              "32767, where an outgoing connection may take one first")
@@ -52,4 +53,5 @@ zi_test_ports (ZI_TERMINAL_PORT_BASE 6400)
 zi_test_ports (ZI_PROMETHEUS_PORT_BASE 6500)
 zi_test_ports (ZI_KERAS_SPLIT_PORT_BASE 6600)
 zi_test_ports (ZI_WEBVIEW_PORT_BASE 6700)
+zi_test_ports (ZI_RUNTIME_PORT_BASE 6800)
 math (EXPR ZI_BENCH_PORT_BASE "${ZI_TEST_PORT_BASE} - 3000")

@@ -1,0 +1,353 @@
+/*  =========================================================================
+    zi_runtime_test - a whole deployment inside the test binary
+
+    `zinfer worker` runs zi_worker_run: threads, actors, the gateway and
+    the monitor of one process. Here it runs on a thread of the test
+    itself, one process of two worker threads serving the digits CNN, and
+    the test is its client, as CZMQ's actor tests talk to the actor they
+    start: requests from the C client over tcp and ipc, several in flight,
+    each answer compared bit for bit with a local session of the same
+    model; the monitor's STATS counting what was sent; a malformed frame
+    and a wrongly shaped input refused while the runtime keeps serving;
+    then SIGTERM, as the launcher stops a worker, and nothing left behind
+    (the AddressSanitizer build checks for leaks at exit).
+    =========================================================================
+*/
+
+#include "zi_worker.h"
+#include "zi_watch.h"
+#include <errno.h>
+#include <signal.h>
+#include <unistd.h>
+#include <zmq.h>
+
+//  Its ports come from the test suite's plan (tests/ports.cmake)
+#ifndef ZI_RUNTIME_TEST_PORT
+#define ZI_RUNTIME_TEST_PORT 30700
+#endif
+
+#define S_IN_FLIGHT 48          //  requests sent before the first answer is read
+#define S_TIMEOUT_MSECS 30000   //  generous: the sanitizer builds are slow
+
+//  The worker process's main, on a thread of the test
+typedef struct {
+    zi_deploy_t *deploy;        //  the deployment, not owned
+    char control [256];         //  where it reports READY
+    pthread_t handle;
+    int rc;                     //  zi_worker_run's exit code
+} s_worker_t;
+
+static void *
+s_worker_main (void *args)
+{
+    s_worker_t *self = args;
+    self->rc = zi_worker_run (self->deploy, 0, self->control, true);
+    return NULL;
+}
+
+//  A file beside the sources
+static void
+s_source_path (const char *relative, char *path, size_t size)
+{
+    const char *source = __FILE__;
+    const char *slash = strrchr (source, '/');
+    snprintf (path, size, "%.*s../../%s", slash? (int) (slash - source + 1): 0, source,
+              relative);
+}
+
+static bool
+s_same (const zi_tensor_t *got, const zi_tensor_t *want)
+{
+    return got && want && got->dtype == want->dtype && got->ndim == want->ndim
+        && memcmp (got->dims, want->dims, want->ndim * sizeof (int64_t)) == 0
+        && got->nbytes == want->nbytes && memcmp (got->data, want->data, want->nbytes) == 0;
+}
+
+//  Image index of images, as a request's input (borrowing its data)
+static zi_tensor_t *
+s_image (const zi_tensor_t *images, int index)
+{
+    int64_t dims [4] = {1, images->dims [1], images->dims [2], images->dims [3]};
+    size_t size = zi_shape_count (3, dims + 1) * sizeof (float);
+    return zi_tensor_wrap (ZI_F32, 4, dims, (char *) images->data + index * size, NULL, NULL);
+}
+
+//  Requests from one client, all sent before any answer is read; true if
+//  every answer came, the same as the local session's
+static bool
+s_serve_in_flight (zi_test_t *t, zi_client_t *client, const zi_tensor_t *images,
+                   zi_tensor_t **expected, int count)
+{
+    uint64_t ids [S_IN_FLIGHT];
+    bool sent = true;
+    for (int image = 0; image < count; image++) {
+        zi_tensor_t *input = s_image (images, image);
+        sent &= zi_client_send (client, &input, 1, &ids [image]) == 0;
+        zi_tensor_destroy (&input);         //  the client keeps its own reference
+    }
+    ZI_CHECK (t, sent && zi_client_pending (client) == count, "%d requests in flight from "
+              "%s (%d pending)", count, zi_client_endpoint (client), zi_client_pending (client));
+    int same = 0, answered = 0;
+    for (int answer = 0; answer < count; answer++) {
+        uint64_t id = 0;
+        zi_tensor_t *output = NULL;
+        int n_outputs = 0;
+        if (zi_client_recv (client, &id, &output, 1, &n_outputs, S_TIMEOUT_MSECS)) {
+            ZI_CHECK (t, false, "answer %d: %s", answer, zi_error_text ());
+            break;
+        }
+        answered++;
+        for (int image = 0; image < count; image++)
+            if (ids [image] == id && n_outputs == 1 && s_same (output, expected [image]))
+                same++;
+        zi_tensor_destroy (&output);
+    }
+    ZI_CHECK (t, answered == count && same == count, "%d of %d answers, %d bit for bit the "
+              "local session's", answered, count, same);
+    return same == count;
+}
+
+//  A frame that is no request, straight to the gateway: it answers with
+//  an error, not with silence or a crash
+static void
+s_check_malformed (zi_test_t *t, const char *endpoint)
+{
+    void *context = zmq_ctx_new ();
+    void *dealer = zmq_socket (context, ZMQ_DEALER);
+    int linger = 0, timeout = S_TIMEOUT_MSECS;
+    zmq_setsockopt (dealer, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (dealer, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_connect (dealer, endpoint);
+    zmq_send (dealer, "no msgpack header here", 22, 0);
+    zi_msg_header_t header = {0};
+    zi_tensor_t *tensor = NULL;
+    int rc = zi_msg_recv (dealer, &header, &tensor, NULL, false);
+    ZI_CHECK (t, rc == 0 && header.kind == ZI_MSG_ERROR
+              && strstr (header.text, "malformed request"),
+              "a malformed frame gets an error answer: %s",
+              rc? zi_error_text (): header.text);
+    zi_tensor_destroy (&tensor);
+    zmq_close (dealer);
+    zmq_ctx_term (context);
+}
+
+//  The monitor's STATS of the only process, once the gateway has counted
+//  the replies expected (it counts them as it sends them)
+static bool
+s_stats (zi_watch_t *watch, uint64_t replies, zi_watch_reply_t *reply)
+{
+    for (int attempt = 0; attempt < 50; attempt++) {
+        zi_watch_query (watch, -1, "STATS", NULL, -1, S_TIMEOUT_MSECS, reply);
+        const msgpack_object *gateway = reply->answered?
+            zi_watch_get (&reply->reply.data, "gateway"): NULL;
+        if (gateway && gateway->type == MSGPACK_OBJECT_MAP
+        &&  zi_watch_number (gateway, "replies") >= replies)
+            return true;
+        zi_watch_replies_clear (watch, reply);
+        usleep (20000);
+    }
+    return false;
+}
+
+static void
+s_check_stats (zi_test_t *t, zi_deploy_t *deploy, uint64_t served, uint64_t refused)
+{
+    zi_watch_t *watch = zi_watch_new (deploy);
+    zi_watch_reply_t reply [1];
+    memset (reply, 0, sizeof reply);
+    zi_watch_query (watch, -1, "PING", NULL, -1, S_TIMEOUT_MSECS, reply);
+    char text [64];
+    ZI_CHECK (t, reply->answered && strcmp (zi_watch_string (&reply->reply.data, "kind", text,
+              sizeof text), "pong") == 0, "the monitor answers PING");
+    zi_watch_replies_clear (watch, reply);
+    zi_watch_query (watch, -1, "NO SUCH QUERY", NULL, -1, S_TIMEOUT_MSECS, reply);
+    ZI_CHECK (t, reply->answered && strcmp (zi_watch_string (&reply->reply.data, "kind", text,
+              sizeof text), "error") == 0, "the monitor answers an unknown query with an error");
+    zi_watch_replies_clear (watch, reply);
+
+    bool answered = s_stats (watch, served, reply);
+    ZI_CHECK (t, answered, "the monitor answers STATS, its gateway counting %llu replies",
+              (unsigned long long) served);
+    if (answered) {
+        const msgpack_object *stats = &reply->reply.data;
+        const msgpack_object *gateway = zi_watch_get (stats, "gateway");
+        ZI_CHECK (t, strcmp (zi_watch_string (stats, "process", text, sizeof text), "main") == 0
+                  && zi_watch_number (stats, "threads") == 2
+                  && zi_watch_number (stats, "pid") == getpid (),
+                  "STATS names process 'main' of this very process, 2 threads");
+        ZI_CHECK (t, zi_watch_number (gateway, "requests") == served
+                  && zi_watch_number (gateway, "replies") == served
+                  && zi_watch_number (gateway, "rejected") == refused,
+                  "the gateway admitted and answered %llu requests and refused %llu "
+                  "(%.0f, %.0f, %.0f)", (unsigned long long) served,
+                  (unsigned long long) refused, zi_watch_number (gateway, "requests"),
+                  zi_watch_number (gateway, "replies"), zi_watch_number (gateway, "rejected"));
+        ZI_CHECK (t, zi_watch_number (stats, "bad_queries") == 1, "one bad query counted (%.0f)",
+                  zi_watch_number (stats, "bad_queries"));
+        //  Every actor computed every request, on the thread the deployment gave it
+        const msgpack_object *actors = zi_watch_get (stats, "actors");
+        bool all = actors && actors->type == MSGPACK_OBJECT_ARRAY
+                && (int) actors->via.array.size == deploy->n_actors;
+        for (uint32_t index = 0; all && index < actors->via.array.size; index++) {
+            const msgpack_object *actor = &actors->via.array.ptr [index];
+            int which = (int) zi_watch_number (actor, "index");
+            all = which >= 0 && which < deploy->n_actors
+               && zi_watch_number (actor, "requests") == served
+               && zi_watch_number (actor, "errors") == 0
+               && zi_watch_number (actor, "rejected") == 0
+               && zi_watch_number (actor, "thread") == deploy->actors [which].thread;
+        }
+        ZI_CHECK (t, all, "each of the %d actors computed the %llu requests on its thread, "
+                  "with no error", deploy->n_actors, (unsigned long long) served);
+    }
+    zi_watch_replies_clear (watch, reply);
+    zi_watch_destroy (&watch);
+}
+
+//  Requests over both endpoints, refusals, STATS; the worker is running
+static void
+s_exercise (zi_test_t *t, zi_deploy_t *deploy, const zi_tensor_t *images,
+            zi_tensor_t **expected, int count)
+{
+    uint64_t served = 0, refused = 0;
+    char endpoint [256];
+    zi_deploy_client_endpoint (deploy, endpoint, sizeof endpoint);
+    zi_client_t *remote = zi_client_new (endpoint);
+    ZI_CHECK (t, remote != NULL, "a client connects over tcp: %s",
+              remote? endpoint: zi_error_text ());
+    if (remote && s_serve_in_flight (t, remote, images, expected, count))
+        served += count;
+
+    //  On the gateway's host, under its user, a client takes ipc
+    zi_client_t *local = zi_deploy_client (deploy, NULL);
+    const char *where = local? zi_client_endpoint (local): "";
+    ZI_CHECK (t, local && strncmp (where, "ipc://", 6) == 0,
+              "a client of the topology on this host takes ipc (%s)",
+              local? where: zi_error_text ());
+    if (local && s_serve_in_flight (t, local, images, expected, count / 2))
+        served += count / 2;
+
+    //  Refused: a frame that is no request, and an input of the wrong shape
+    s_check_malformed (t, endpoint);
+    refused++;
+    if (remote) {
+        int64_t dims [4] = {1, 1, 4, 4};
+        zi_tensor_t *wrong = zi_tensor_new (ZI_F32, 4, dims);
+        memset (wrong->data, 0, wrong->nbytes);
+        zi_tensor_t *output = NULL;
+        int rc = zi_client_infer (remote, &wrong, 1, &output, 1, S_TIMEOUT_MSECS);
+        ZI_CHECK (t, rc < 0 && strstr (zi_error_text (), "expected float32 [1, 1, 8, 8], "
+                  "got float32 [1, 1, 4, 4]"), "a wrongly shaped input is refused: %s",
+                  rc < 0? zi_error_text (): "answered");
+        refused++;
+        zi_tensor_destroy (&output);
+        zi_tensor_destroy (&wrong);
+
+        //  ... and the runtime serves on
+        zi_tensor_t *input = s_image (images, count - 1);
+        rc = zi_client_infer (remote, &input, 1, &output, 1, S_TIMEOUT_MSECS);
+        ZI_CHECK (t, rc == 1 && s_same (output, expected [count - 1]),
+                  "after the refusals it still answers, bit for bit: %s",
+                  rc == 1? "yes": zi_error_text ());
+        served += rc == 1;
+        zi_tensor_destroy (&output);
+        zi_tensor_destroy (&input);
+    }
+    s_check_stats (t, deploy, served, refused);
+    zi_client_destroy (&local);
+    zi_client_destroy (&remote);
+}
+
+//  Waits for the worker's report; true on READY
+static bool
+s_wait_ready (zi_test_t *t, void *control)
+{
+    char report [800] = "";
+    int size = zmq_recv (control, report, sizeof report - 1, 0);
+    if (size > 0)
+        report [size < (int) sizeof report? size: (int) sizeof report - 1] = 0;
+    bool ready = strncmp (report, "READY main ", 11) == 0;
+    ZI_CHECK (t, ready, "the worker reports READY: %s", size < 0? "nothing came": report);
+    return ready;
+}
+
+void
+zi_runtime_test (zi_test_t *t)
+{
+    char folder [] = "/tmp/zi-runtime-test-XXXXXX";
+    if (!mkdtemp (folder)) {
+        ZI_CHECK (t, false, "mkdtemp: %s", strerror (errno));
+        return;
+    }
+    char model_path [1024], images_path [1024], path [256], text [2048];
+    s_source_path ("tests/models/digits/digits.onnx", model_path, sizeof model_path);
+    s_source_path ("tests/models/digits/digits_x.npy", images_path, sizeof images_path);
+    snprintf (path, sizeof path, "%s/runtime.yaml", folder);
+    //  One process, its two threads; everything else as a topology
+    //  leaves it by default
+    snprintf (text, sizeof text, "name: runtime-test\nmodel: %s\ninput_shape: [1, 1, 8, 8]\n"
+              "base_port: %d\nprocesses:\n  - name: main\n    threads: 2\n", model_path,
+              ZI_RUNTIME_TEST_PORT);
+    FILE *file = fopen (path, "w");
+    if (file) {
+        fputs (text, file);
+        fclose (file);
+    }
+    zi_deploy_t *deploy = zi_deploy_new (path, 0);
+    ZI_CHECK (t, deploy && zi_deploy_make_ipc_dir (deploy) == 0, "deploy: %s",
+              deploy? "yes": zi_error_text ());
+
+    //  The answers to compare with: a local session of the same model
+    zi_tensor_t *images = zi_npy_load (images_path);
+    zi_model_t *model = zi_model_load (model_path);
+    zi_options_t options = {.threads = 1};
+    zi_session_t *session = model? zi_session_new (model, &options): NULL;
+    int count = images? (int) images->dims [0]: 0;
+    if (count > S_IN_FLIGHT)
+        count = S_IN_FLIGHT;
+    zi_tensor_t *expected [S_IN_FLIGHT] = {NULL};
+    bool local = session && images && images->ndim == 4 && count >= 2;
+    for (int image = 0; local && image < count; image++) {
+        zi_tensor_t *input = s_image (images, image);
+        local = zi_session_run (session, &input, &expected [image]) == 0;
+        zi_tensor_destroy (&input);
+    }
+    ZI_CHECK (t, local, "the local session answers %d images: %s", count,
+              local? "yes": zi_error_text ());
+
+    //  The worker, reporting to the test as to a launcher. The test's own
+    //  handler takes SIGTERM first, so that the stop below can never end
+    //  the test instead, whatever became of the worker
+    zi_signals_install ();
+    void *context = zmq_ctx_new ();
+    void *control = zmq_socket (context, ZMQ_PULL);
+    int timeout = S_TIMEOUT_MSECS, linger = 0;
+    zmq_setsockopt (control, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt (control, ZMQ_LINGER, &linger, sizeof linger);
+    s_worker_t worker = {.deploy = deploy, .rc = -1};
+    snprintf (worker.control, sizeof worker.control, "ipc://%s/control", folder);
+    bool started = deploy && local && zmq_bind (control, worker.control) == 0
+                && pthread_create (&worker.handle, NULL, s_worker_main, &worker) == 0;
+    if (started) {
+        if (s_wait_ready (t, control))
+            s_exercise (t, deploy, images, expected, count);
+        //  Stopped as the launcher stops it
+        raise (SIGTERM);
+        pthread_join (worker.handle, NULL);
+        ZI_CHECK (t, worker.rc == 0, "SIGTERM stops the worker cleanly (exit code %d)",
+                  worker.rc);
+    }
+    zmq_close (control);
+    zmq_ctx_term (context);
+
+    for (int image = 0; image < S_IN_FLIGHT; image++)
+        zi_tensor_destroy (&expected [image]);
+    zi_session_destroy (&session);
+    zi_model_destroy (&model);
+    zi_tensor_destroy (&images);
+    if (deploy)
+        rmdir (deploy->ipc_dir);
+    zi_deploy_destroy (&deploy);
+    unlink (path);
+    rmdir (folder);
+}
