@@ -2,7 +2,9 @@
     zi_monitor - a worker process's window for people and tools
 
     A thread of its own in every worker process, so that a query never
-    waits behind compute. It answers queries on a ROUTER socket and
+    waits behind compute: a CZMQ actor (zactor), started and stopped with
+    its one handshake, told to leave with "$TERM". It answers queries on a
+    ROUTER socket and
     publishes a stats snapshot every second on a PUB socket. It only
     reads: counters are relaxed atomics the actors write, and a tap asks an
     actor for a copy of its next output, which the actor makes after it
@@ -19,6 +21,7 @@
 #include "zi_worker.h"
 #include "zi_zap.h"
 #include "zi_keys.h"
+#include "zi_zactor.h"
 #include <msgpack.h>
 #include <pthread.h>
 #include <sys/resource.h>
@@ -41,10 +44,9 @@ typedef struct {
 
 struct zi_monitor_t {
     zi_worker_t *worker;        //  the process
-    pthread_t handle;
+    zactor_t *actor;            //  the monitor's thread
     void *router;               //  queries
     void *pub;                  //  periodic stats
-    void *control;              //  PAIR: STOP from the main thread
     void *taps;                 //  PULL: copies from actors
     int64_t started;            //  usecs, for uptime
     int n_taps;
@@ -490,13 +492,17 @@ s_expire_taps (zi_monitor_t *self)
     }
 }
 
-static void *
-s_monitor_main (void *args)
+//  The monitor's thread: the sockets, bound by zi_monitor_start, are its
+//  own from the handshake until it leaves; it reads the worker's counters
+//  and nothing else of the worker's
+static void
+s_monitor_actor (zsock_t *pipe, void *args)
 {
     zi_monitor_t *self = args;
     prctl (PR_SET_NAME, "zi-monitor", 0, 0, 0);
+    zsock_signal (pipe, 0);
     zmq_pollitem_t items [] = {
-        {self->control, 0, ZMQ_POLLIN, 0},
+        {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
         {self->router, 0, ZMQ_POLLIN, 0},
         {self->taps, 0, ZMQ_POLLIN, 0}
     };
@@ -505,8 +511,14 @@ s_monitor_main (void *args)
         int64_t wait = (next_publish - zi_clock_usecs ()) / 1000;
         if (zmq_poll (items, 3, wait < 0? 0: wait) < 0 && zmq_errno () != EINTR)
             break;
-        if (items [0].revents & ZMQ_POLLIN)
+        if (items [0].revents & ZMQ_POLLIN) {
+            //  The pipe carries one command, from zactor_destroy
+            char *command = zstr_recv (pipe);
+            bool terminate = !command || streq (command, "$TERM");
+            assert (terminate);
+            zstr_free (&command);
             break;
+        }
         for (int round = 0; round < 64 && (items [1].revents & ZMQ_POLLIN); round++) {
             s_on_query (self);
             int events = 0;
@@ -527,7 +539,14 @@ s_monitor_main (void *args)
             msgpack_sbuffer_destroy (&buffer);
         }
     }
-    return NULL;
+}
+
+static void
+s_close_sockets (zi_monitor_t *self)
+{
+    zmq_close (self->router);
+    zmq_close (self->pub);
+    zmq_close (self->taps);
 }
 
 zi_monitor_t *
@@ -541,7 +560,6 @@ zi_monitor_start (zi_worker_t *worker)
     self->router = zmq_socket (worker->context, ZMQ_ROUTER);
     self->pub = zmq_socket (worker->context, ZMQ_PUB);
     self->taps = zmq_socket (worker->context, ZMQ_PULL);
-    self->control = zmq_socket (worker->context, ZMQ_PAIR);
     int linger = 0;
     zmq_setsockopt (self->router, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt (self->pub, ZMQ_LINGER, &linger, sizeof linger);
@@ -558,18 +576,18 @@ zi_monitor_start (zi_worker_t *worker)
     }
     if (rc) {
         zi_error_prefix ("monitor");
-        zmq_close (self->router);
-        zmq_close (self->pub);
-        zmq_close (self->taps);
-        zmq_close (self->control);
+        s_close_sockets (self);
         free (self);
         return NULL;
     }
     zmq_bind (self->taps, "inproc://monitor-taps");
-    zmq_bind (self->control, "inproc://monitor-control");
-    worker->monitor_control = zmq_socket (worker->context, ZMQ_PAIR);
-    zmq_connect (worker->monitor_control, "inproc://monitor-control");
-    pthread_create (&self->handle, NULL, s_monitor_main, self);
+    self->actor = zi_zactor_new (s_monitor_actor, self);
+    if (!self->actor) {
+        zi_error ("monitor: cannot start its thread");
+        s_close_sockets (self);
+        free (self);
+        return NULL;
+    }
     return self;
 }
 
@@ -579,13 +597,9 @@ zi_monitor_stop (zi_monitor_t **self_p)
     zi_monitor_t *self = self_p? *self_p: NULL;
     if (!self)
         return;
-    zmq_send (self->worker->monitor_control, "STOP", 4, 0);
-    pthread_join (self->handle, NULL);
-    zmq_close (self->worker->monitor_control);
-    zmq_close (self->router);
-    zmq_close (self->pub);
-    zmq_close (self->taps);
-    zmq_close (self->control);
+    //  Returns once the thread has left: its sockets are ours again
+    zactor_destroy (&self->actor);
+    s_close_sockets (self);
     free (self);
     *self_p = NULL;
 }

@@ -180,7 +180,6 @@ struct zi_worker_t {
     _Atomic (zi_gateway_t *) gateway;   //  published once set up, for the main and monitor threads
     atomic_int draining;        //  SIGTERM: finish what is in flight, take nothing new
     zi_monitor_t *monitor;      //  the monitor thread
-    void *monitor_control;      //  PAIR to stop it
     struct zi_zap_t *zap;       //  CURVE key checks, when the topology uses CURVE
 };
 

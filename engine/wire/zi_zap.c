@@ -10,13 +10,16 @@
     two apart. Every no is counted and logged.
     CZMQ's zauth does the same job, but lives in CZMQ's global context,
     which the engine's sockets do not use, and it cannot count refusals
-    for the monitor; the protocol is small enough to answer here.
+    for the monitor; the protocol is small enough to answer here. The
+    handler's thread is a CZMQ actor all the same (zactor: one start/stop
+    handshake, "$TERM" to leave); its REP socket is in the served context.
     =========================================================================
 */
 
 #include "zi_classes.h"
 #include "zi_zap.h"
 #include "zi_keys.h"
+#include "zi_zactor.h"
 
 #include <pthread.h>
 #include <sys/prctl.h>
@@ -25,6 +28,7 @@
 #define S_FRAMES 8              //  version .. one credentials frame, and spare
 #define S_LOG_FIRST 10          //  refusals logged one by one, then every 1000th
 #define S_MAX_WATCHED 256       //  CURVE sockets whose failed handshakes are counted
+#define S_WATCH_MSECS 100       //  how soon a socket monitor asked for is connected
 
 //  The handler of this process, for zi_zap_watch
 static zi_zap_t *s_process_zap = NULL;
@@ -32,8 +36,7 @@ static zi_zap_t *s_process_zap = NULL;
 struct zi_zap_t {
     void *context;              //  the context it serves
     void *socket;               //  REP, owned by the thread once started
-    pthread_t thread;
-    atomic_bool stop;           //  set to end the thread
+    zactor_t *actor;            //  the handler's thread
     int n_keys;                 //  allowed public keys, hosts first
     int n_hosts;                //  of them, hosts'
     uint8_t (*keys) [32];       //  binary
@@ -181,22 +184,38 @@ s_answer (zi_zap_t *self, zmq_msg_t *frames, int count)
     zmq_send (self->socket, "", 0, 0);
 }
 
-static void *
-s_run (void *argument)
+//  The handler's thread: answers ZAP requests and reads the socket
+//  monitors until "$TERM", then closes the sockets it owns
+static void
+s_zap_actor (zsock_t *pipe, void *args)
 {
-    zi_zap_t *self = argument;
+    zi_zap_t *self = args;
     prctl (PR_SET_NAME, "zi-zap", 0, 0, 0);
-    while (!atomic_load (&self->stop)) {
+    zsock_signal (pipe, 0);
+    while (true) {
         s_connect_watches (self);
-        zmq_pollitem_t items [S_MAX_WATCHED + 1] = {{self->socket, 0, ZMQ_POLLIN, 0}};
+        zmq_pollitem_t items [S_MAX_WATCHED + 2] = {
+            {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
+            {self->socket, 0, ZMQ_POLLIN, 0}
+        };
         for (int index = 0; index < self->n_watched; index++)
-            items [index + 1] = (zmq_pollitem_t) {self->watched [index], 0, ZMQ_POLLIN, 0};
-        if (zmq_poll (items, self->n_watched + 1, 100) <= 0)
+            items [index + 2] = (zmq_pollitem_t) {self->watched [index], 0, ZMQ_POLLIN, 0};
+        //  Not forever: zi_zap_watch asks for monitors from other threads,
+        //  which connect on the next pass
+        if (zmq_poll (items, self->n_watched + 2, S_WATCH_MSECS) <= 0)
             continue;
+        if (items [0].revents & ZMQ_POLLIN) {
+            //  The pipe carries one command, from zactor_destroy
+            char *command = zstr_recv (pipe);
+            bool terminate = !command || streq (command, "$TERM");
+            assert (terminate);
+            zstr_free (&command);
+            break;
+        }
         for (int index = 0; index < self->n_watched; index++)
-            if (items [index + 1].revents & ZMQ_POLLIN)
+            if (items [index + 2].revents & ZMQ_POLLIN)
                 s_on_watch_event (self, self->watched [index]);
-        if (!(items [0].revents & ZMQ_POLLIN))
+        if (!(items [1].revents & ZMQ_POLLIN))
             continue;
         zmq_msg_t frames [S_FRAMES];
         int count = 0;
@@ -221,7 +240,6 @@ s_run (void *argument)
     zmq_close (self->socket);
     for (int index = 0; index < self->n_watched; index++)
         zmq_close (self->watched [index]);
-    return NULL;
 }
 
 zi_zap_t *
@@ -252,9 +270,11 @@ zi_zap_new (void *context, int n_hosts, const char *const *hosts,
         free (self);
         return NULL;
     }
-    if (pthread_create (&self->thread, NULL, s_run, self)) {
+    self->actor = zi_zactor_new (s_zap_actor, self);
+    if (!self->actor) {
         zi_error ("cannot start the ZAP handler's thread");
         zmq_close (self->socket);
+        pthread_mutex_destroy (&self->lock);
         free (self->keys);
         free (self);
         return NULL;
@@ -270,8 +290,8 @@ zi_zap_destroy (zi_zap_t **self_p)
     zi_zap_t *self = *self_p;
     if (!self)
         return;
-    atomic_store (&self->stop, true);
-    pthread_join (self->thread, NULL);
+    //  Returns once the thread has left and closed its sockets
+    zactor_destroy (&self->actor);
     if (s_process_zap == self)
         s_process_zap = NULL;
     free (self->watch_asked);
