@@ -10,7 +10,9 @@
     model; the monitor's STATS counting what was sent; a malformed frame
     and a wrongly shaped input refused while the runtime keeps serving;
     then SIGTERM, as the launcher stops a worker, and nothing left behind
-    (the AddressSanitizer build checks for leaks at exit).
+    (the AddressSanitizer build checks for leaks at exit). A test sits on
+    top of what it tests: this one uses client/ (zi_client, zi_watch),
+    which the runtime itself never does.
     =========================================================================
 */
 
