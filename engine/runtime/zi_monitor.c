@@ -4,11 +4,11 @@
     A thread of its own in every worker process, so that a query never
     waits behind compute: a CZMQ actor (zactor), started and stopped with
     its one handshake, told to leave with "$TERM". It answers queries on a
-    ROUTER socket and
-    publishes a stats snapshot every second on a PUB socket. It only
-    reads: counters are relaxed atomics the actors write, and a tap asks an
-    actor for a copy of its next output, which the actor makes after it
-    has sent the original on. Anything malformed gets an error reply.
+    ROUTER socket and publishes a stats snapshot every second on a PUB
+    socket. It only reads: counters are relaxed atomics the actors write,
+    and a tap asks an actor for a copy of its next output, which the actor
+    makes after it has sent the original on. Anything malformed gets an
+    error reply.
 
     Queries and replies are msgpack (docs/monitor.md):
         ["PING"]                          -> {"kind": "pong", "stalled_msecs", ...}

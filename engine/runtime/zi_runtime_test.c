@@ -10,7 +10,9 @@
     model; the monitor's STATS counting what was sent; a malformed frame
     and a wrongly shaped input refused while the runtime keeps serving;
     then SIGTERM, as the launcher stops a worker, and nothing left behind
-    (the AddressSanitizer build checks for leaks at exit). A test sits on
+    (the AddressSanitizer build checks for leaks at exit). Then once more
+    with CURVE: the process's ZAP handler lets the listed client in and
+    refuses a stranger, and the monitor counts both. A test sits on
     top of what it tests: this one uses client/ (zi_client, zi_watch),
     which the runtime itself never does.
     =========================================================================
@@ -18,6 +20,7 @@
 
 #include "zi_worker.h"
 #include "zi_watch.h"
+#include "zi_keys.h"
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
@@ -260,6 +263,72 @@ s_exercise (zi_test_t *t, zi_deploy_t *deploy, const zi_tensor_t *images,
     zi_client_destroy (&remote);
 }
 
+//  With CURVE on: the listed client's requests, the monitor read with
+//  its key, a stranger's key refused by the ZAP handler and counted
+static void
+s_exercise_curve (zi_test_t *t, const char *path, const char *folder,
+                  const zi_tensor_t *images, zi_tensor_t **expected, int count)
+{
+    //  A client computes its side from the YAML alone, with its own key
+    char client_key [256], stranger_key [256], host_key [256];
+    snprintf (client_key, sizeof client_key, "%s/client.key_secret", folder);
+    snprintf (stranger_key, sizeof stranger_key, "%s/stranger.key_secret", folder);
+    snprintf (host_key, sizeof host_key, "%s/host.key", folder);
+    zi_deploy_t *mine = zi_deploy_new_endpoints (path, 0);
+    bool keyed = mine && zi_deploy_load_client_key (mine, client_key) == 0;
+    ZI_CHECK (t, keyed, "the client side loads its key: %s", keyed? "yes": zi_error_text ());
+    if (!keyed) {
+        zi_deploy_destroy (&mine);
+        return;
+    }
+    zi_client_t *client = zi_deploy_client (mine, NULL);
+    const char *where = client? zi_client_endpoint (client): "";
+    ZI_CHECK (t, client && strncmp (where, "tcp://", 6) == 0,
+              "with CURVE on, a client takes tcp even on the gateway's host (%s)",
+              client? where: zi_error_text ());
+    if (client)
+        s_serve_in_flight (t, client, images, expected, count / 4);
+
+    char endpoint [256];
+    zi_deploy_client_endpoint (mine, endpoint, sizeof endpoint);
+    zi_client_t *stranger = zi_client_new_secure (endpoint, host_key, stranger_key);
+    if (stranger) {
+        zi_tensor_t *input = s_image (images, 0);
+        zi_tensor_t *output = NULL;
+        int rc = zi_client_infer (stranger, &input, 1, &output, 1, 2000);
+        ZI_CHECK (t, rc < 0 && strstr (zi_error_text (), "refused this client's key"),
+                  "a key the topology does not list is refused: %s",
+                  rc < 0? zi_error_text (): "answered");
+        zi_tensor_destroy (&output);
+        zi_tensor_destroy (&input);
+    }
+    ZI_CHECK (t, stranger != NULL, "a stranger's client starts: %s",
+              stranger? "yes": zi_error_text ());
+
+    zi_watch_t *watch = zi_watch_new (mine);
+    zi_watch_reply_t reply [1];
+    memset (reply, 0, sizeof reply);
+    zi_watch_query (watch, -1, "STATS", NULL, -1, S_TIMEOUT_MSECS, reply);
+    const msgpack_object *security = reply->answered?
+        zi_watch_get (&reply->reply.data, "security"): NULL;
+    const msgpack_object *curve = security? zi_watch_get (security, "curve"): NULL;
+    char last [256] = "";
+    if (security)
+        zi_watch_string (security, "last_refusal", last, sizeof last);
+    ZI_CHECK (t, curve && curve->type == MSGPACK_OBJECT_BOOLEAN && curve->via.boolean
+              && zi_watch_number (security, "accepted") >= 2
+              && zi_watch_number (security, "refused") >= 1
+              && strstr (last, "unknown public key"),
+              "the monitor, asked with the client's key, counts the keys let in (%.0f) "
+              "and refused (%.0f): %s", security? zi_watch_number (security, "accepted"): 0,
+              security? zi_watch_number (security, "refused"): 0, last);
+    zi_watch_replies_clear (watch, reply);
+    zi_watch_destroy (&watch);
+    zi_client_destroy (&stranger);
+    zi_client_destroy (&client);
+    zi_deploy_destroy (&mine);
+}
+
 //  Waits for the worker's report; true on READY
 static bool
 s_wait_ready (zi_test_t *t, void *control)
@@ -273,6 +342,53 @@ s_wait_ready (zi_test_t *t, void *control)
     return ready;
 }
 
+//  Writes the topology, deploys it, runs its one process on a thread of
+//  the test while exercise runs, then stops it with SIGTERM
+static void
+s_run (zi_test_t *t, const char *folder, const char *name, const char *yaml,
+       const zi_tensor_t *images, zi_tensor_t **expected, int count, bool curve)
+{
+    char path [256];
+    snprintf (path, sizeof path, "%s/%s.yaml", folder, name);
+    FILE *file = fopen (path, "w");
+    if (file) {
+        fputs (yaml, file);
+        fclose (file);
+    }
+    zi_deploy_t *deploy = zi_deploy_new (path, 0);
+    ZI_CHECK (t, deploy && zi_deploy_make_ipc_dir (deploy) == 0, "%s deploys: %s", name,
+              deploy? "yes": zi_error_text ());
+    //  The worker reports to the test as to a launcher
+    void *context = zmq_ctx_new ();
+    void *control = zmq_socket (context, ZMQ_PULL);
+    int timeout = S_TIMEOUT_MSECS, linger = 0;
+    zmq_setsockopt (control, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt (control, ZMQ_LINGER, &linger, sizeof linger);
+    s_worker_t worker = {.deploy = deploy, .rc = -1};
+    snprintf (worker.control, sizeof worker.control, "ipc://%s/control", folder);
+    bool started = deploy && zmq_bind (control, worker.control) == 0
+                && pthread_create (&worker.handle, NULL, s_worker_main, &worker) == 0;
+    if (started) {
+        if (s_wait_ready (t, control)) {
+            if (curve)
+                s_exercise_curve (t, path, folder, images, expected, count);
+            else
+                s_exercise (t, deploy, images, expected, count);
+        }
+        //  Stopped as the launcher stops it
+        raise (SIGTERM);
+        pthread_join (worker.handle, NULL);
+        ZI_CHECK (t, worker.rc == 0, "%s: SIGTERM stops the worker cleanly (exit code %d)",
+                  name, worker.rc);
+    }
+    zmq_close (control);
+    zmq_ctx_term (context);
+    if (deploy)
+        rmdir (deploy->ipc_dir);
+    zi_deploy_destroy (&deploy);
+    unlink (path);
+}
+
 void
 zi_runtime_test (zi_test_t *t)
 {
@@ -281,23 +397,9 @@ zi_runtime_test (zi_test_t *t)
         ZI_CHECK (t, false, "mkdtemp: %s", strerror (errno));
         return;
     }
-    char model_path [1024], images_path [1024], path [256], text [2048];
+    char model_path [1024], images_path [1024];
     s_source_path ("tests/models/digits/digits.onnx", model_path, sizeof model_path);
     s_source_path ("tests/models/digits/digits_x.npy", images_path, sizeof images_path);
-    snprintf (path, sizeof path, "%s/runtime.yaml", folder);
-    //  One process, its two threads; everything else as a topology
-    //  leaves it by default
-    snprintf (text, sizeof text, "name: runtime-test\nmodel: %s\ninput_shape: [1, 1, 8, 8]\n"
-              "base_port: %d\nprocesses:\n  - name: main\n    threads: 2\n", model_path,
-              ZI_RUNTIME_TEST_PORT);
-    FILE *file = fopen (path, "w");
-    if (file) {
-        fputs (text, file);
-        fclose (file);
-    }
-    zi_deploy_t *deploy = zi_deploy_new (path, 0);
-    ZI_CHECK (t, deploy && zi_deploy_make_ipc_dir (deploy) == 0, "deploy: %s",
-              deploy? "yes": zi_error_text ());
 
     //  The answers to compare with: a local session of the same model
     zi_tensor_t *images = zi_npy_load (images_path);
@@ -308,7 +410,7 @@ zi_runtime_test (zi_test_t *t)
     if (count > S_IN_FLIGHT)
         count = S_IN_FLIGHT;
     zi_tensor_t *expected [S_IN_FLIGHT] = {NULL};
-    bool local = session && images && images->ndim == 4 && count >= 2;
+    bool local = session && images && images->ndim == 4 && count >= 4;
     for (int image = 0; local && image < count; image++) {
         zi_tensor_t *input = s_image (images, image);
         local = zi_session_run (session, &input, &expected [image]) == 0;
@@ -316,40 +418,51 @@ zi_runtime_test (zi_test_t *t)
     }
     ZI_CHECK (t, local, "the local session answers %d images: %s", count,
               local? "yes": zi_error_text ());
-
-    //  The worker, reporting to the test as to a launcher. The test's own
-    //  handler takes SIGTERM first, so that the stop below can never end
-    //  the test instead, whatever became of the worker
+    //  The test's own handler takes SIGTERM before any worker runs, so
+    //  that the stop can never end the test instead, whatever became of
+    //  the worker
     zi_signals_install ();
-    void *context = zmq_ctx_new ();
-    void *control = zmq_socket (context, ZMQ_PULL);
-    int timeout = S_TIMEOUT_MSECS, linger = 0;
-    zmq_setsockopt (control, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-    zmq_setsockopt (control, ZMQ_LINGER, &linger, sizeof linger);
-    s_worker_t worker = {.deploy = deploy, .rc = -1};
-    snprintf (worker.control, sizeof worker.control, "ipc://%s/control", folder);
-    bool started = deploy && local && zmq_bind (control, worker.control) == 0
-                && pthread_create (&worker.handle, NULL, s_worker_main, &worker) == 0;
-    if (started) {
-        if (s_wait_ready (t, control))
-            s_exercise (t, deploy, images, expected, count);
-        //  Stopped as the launcher stops it
-        raise (SIGTERM);
-        pthread_join (worker.handle, NULL);
-        ZI_CHECK (t, worker.rc == 0, "SIGTERM stops the worker cleanly (exit code %d)",
-                  worker.rc);
+
+    //  One process, its two threads; everything else as a topology
+    //  leaves it by default
+    char yaml [2048];
+    snprintf (yaml, sizeof yaml, "name: runtime-test\nmodel: %s\ninput_shape: [1, 1, 8, 8]\n"
+              "base_port: %d\nprocesses:\n  - name: main\n    threads: 2\n", model_path,
+              ZI_RUNTIME_TEST_PORT);
+    if (local)
+        s_run (t, folder, "runtime", yaml, images, expected, count, false);
+
+    //  The same with CURVE, keys made for the host, a client and a stranger
+    char key [256];
+    zi_keypair_t pair;
+    bool keys = true;
+    const char *names [] = {"host", "client", "stranger"};
+    for (int index = 0; index < 3; index++) {
+        snprintf (key, sizeof key, "%s/%s.key", folder, names [index]);
+        keys &= zi_keys_generate (key, names [index], &pair) == 0;
     }
-    zmq_close (control);
-    zmq_ctx_term (context);
+    memset (&pair, 0, sizeof pair);
+    ZI_CHECK (t, keys, "keys for the host, a client and a stranger: %s",
+              keys? "yes": zi_error_text ());
+    snprintf (yaml, sizeof yaml, "name: runtime-curve\nmodel: %s\ninput_shape: [1, 1, 8, 8]\n"
+              "base_port: %d\nhosts:\n  - name: local\n    address: 127.0.0.1\n"
+              "    public_key: host.key\n    secret_key_file: host.key_secret\n"
+              "security: {curve: true, clients: [client.key]}\n"
+              "processes:\n  - name: main\n    threads: 2\n", model_path,
+              ZI_RUNTIME_TEST_PORT + 50);
+    if (local && keys)
+        s_run (t, folder, "curve", yaml, images, expected, count, true);
+    for (int index = 0; index < 3; index++) {
+        snprintf (key, sizeof key, "%s/%s.key", folder, names [index]);
+        unlink (key);
+        snprintf (key, sizeof key, "%s/%s.key_secret", folder, names [index]);
+        unlink (key);
+    }
 
     for (int image = 0; image < S_IN_FLIGHT; image++)
         zi_tensor_destroy (&expected [image]);
     zi_session_destroy (&session);
     zi_model_destroy (&model);
     zi_tensor_destroy (&images);
-    if (deploy)
-        rmdir (deploy->ipc_dir);
-    zi_deploy_destroy (&deploy);
-    unlink (path);
     rmdir (folder);
 }
