@@ -44,7 +44,7 @@ typedef struct {
 
 struct zi_monitor_t {
     zi_worker_t *worker;        //  the process
-    zactor_t *actor;            //  the monitor's thread
+    zi_zactor_t *actor;         //  the monitor's thread
     void *router;               //  queries
     void *pub;                  //  periodic stats
     void *taps;                 //  PULL: copies from actors
@@ -512,10 +512,9 @@ s_monitor_actor (zsock_t *pipe, void *args)
         if (zmq_poll (items, 3, wait < 0? 0: wait) < 0 && zmq_errno () != EINTR)
             break;
         if (items [0].revents & ZMQ_POLLIN) {
-            //  The pipe carries one command, from zactor_destroy
+            //  The pipe carries one command, from zi_zactor_destroy
             char *command = zstr_recv (pipe);
-            bool terminate = !command || streq (command, "$TERM");
-            assert (terminate);
+            assert (!command || streq (command, "$TERM"));
             zstr_free (&command);
             break;
         }
@@ -598,7 +597,7 @@ zi_monitor_stop (zi_monitor_t **self_p)
     if (!self)
         return;
     //  Returns once the thread has left: its sockets are ours again
-    zactor_destroy (&self->actor);
+    zi_zactor_destroy (&self->actor);
     s_close_sockets (self);
     free (self);
     *self_p = NULL;

@@ -36,7 +36,7 @@ static zi_zap_t *s_process_zap = NULL;
 struct zi_zap_t {
     void *context;              //  the context it serves
     void *socket;               //  REP, owned by the thread once started
-    zactor_t *actor;            //  the handler's thread
+    zi_zactor_t *actor;         //  the handler's thread
     int n_keys;                 //  allowed public keys, hosts first
     int n_hosts;                //  of them, hosts'
     uint8_t (*keys) [32];       //  binary
@@ -205,10 +205,9 @@ s_zap_actor (zsock_t *pipe, void *args)
         if (zmq_poll (items, self->n_watched + 2, S_WATCH_MSECS) <= 0)
             continue;
         if (items [0].revents & ZMQ_POLLIN) {
-            //  The pipe carries one command, from zactor_destroy
+            //  The pipe carries one command, from zi_zactor_destroy
             char *command = zstr_recv (pipe);
-            bool terminate = !command || streq (command, "$TERM");
-            assert (terminate);
+            assert (!command || streq (command, "$TERM"));
             zstr_free (&command);
             break;
         }
@@ -291,7 +290,7 @@ zi_zap_destroy (zi_zap_t **self_p)
     if (!self)
         return;
     //  Returns once the thread has left and closed its sockets
-    zactor_destroy (&self->actor);
+    zi_zactor_destroy (&self->actor);
     if (s_process_zap == self)
         s_process_zap = NULL;
     free (self->watch_asked);
