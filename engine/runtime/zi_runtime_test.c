@@ -386,8 +386,15 @@ s_run (zi_test_t *t, const char *folder, const char *name, const char *yaml,
     }
     zmq_close (control);
     zmq_ctx_term (context);
-    if (deploy)
+    unlink (worker.control + strlen ("ipc://"));
+    if (deploy) {
+        //  The gateway's ipc endpoint outlives it, as a file (clients
+        //  probe it before they connect)
+        char socket_path [256];
+        snprintf (socket_path, sizeof socket_path, "%s/clients", deploy->ipc_dir);
+        unlink (socket_path);
         rmdir (deploy->ipc_dir);
+    }
     zi_deploy_destroy (&deploy);
     unlink (path);
 }
