@@ -25,6 +25,14 @@ add_test (NAME keras_bad
                   $<TARGET_FILE:zinfer>)
 set_tests_properties (keras_bad PROPERTIES TIMEOUT 120)
 
+#  A layer called on two inputs and layers reused inside a nested model
+#  called twice, as model.json, .h5 and .keras, against numpy
+#  (tests/keras/shared_layers_test.py)
+add_test (NAME keras_shared
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/keras/shared_layers_test.py
+                  $<TARGET_FILE:zinfer>)
+set_tests_properties (keras_shared PROPERTIES TIMEOUT 120)
+
 #  A .keras model split over 3 processes by its Keras layer names answers
 #  bit for bit as zinfer run does (tests/keras/keras_split_test.py)
 add_test (NAME keras_split
