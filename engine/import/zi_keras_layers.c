@@ -1551,13 +1551,16 @@ zi_keras_build_layer (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_te
     if (call->module && strncmp (call->module, "keras.src.ops.", 14) == 0)
         build = s_keras_op;
     if (!build) {
+        //  The list docs/keras.md shows is taken from this message
+        //  (tests/keras/layer_lists.py), so that the two cannot differ
         char known [2048] = "";
         for (size_t index = 0; index < sizeof s_layers / sizeof s_layers [0]; index++)
             if (strcmp (s_layers [index].class_name, "Lambda"))
                 snprintf (known + strlen (known), sizeof known - strlen (known), "%s%s",
                           index? ", ": "", s_layers [index].class_name);
         return zi_error ("layer '%s': Keras layer class '%s' is not supported (supported: "
-                         "InputLayer, %s)", call->layer, call->class_name, known);
+                         "InputLayer, Sequential, Functional, Model, %s)", call->layer,
+                         call->class_name, known);
     }
     //  MaxPooling2D's names aside, the pooling builders test for Max
     zi_keras_call_t named = *call;

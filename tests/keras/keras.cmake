@@ -25,6 +25,14 @@ add_test (NAME keras_bad
                   $<TARGET_FILE:zinfer>)
 set_tests_properties (keras_bad PROPERTIES TIMEOUT 120)
 
+#  docs/keras.md lists exactly the layer classes, TFOpLambda functions and
+#  Keras 3 operations the importer's error messages name
+#  (tests/keras/layer_lists.py; --write rewrites the doc's lists)
+add_test (NAME keras_layer_lists
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/keras/layer_lists.py
+                  $<TARGET_FILE:zinfer> --doc ${CMAKE_SOURCE_DIR}/docs/keras.md)
+set_tests_properties (keras_layer_lists PROPERTIES TIMEOUT 60)
+
 #  A layer called on two inputs and layers reused inside a nested model
 #  called twice, as model.json, .h5 and .keras, against numpy
 #  (tests/keras/shared_layers_test.py)
