@@ -966,16 +966,24 @@ s_load_manifest (zi_keras_t *self, json_object *model, void *args)
     return s_load_weights (self, args);
 }
 
+//  An HDF5 file image opened, for the loaders below
+typedef struct {
+    int64_t file;               //  the open file
+    size_t size;                //  its image's size
+} s_hdf5_t;
+
 static int
 s_load_keras2 (zi_keras_t *self, json_object *model, void *args)
 {
-    return zi_keras_h5_weights_keras2 (self, *(int64_t *) args);
+    s_hdf5_t *hdf5 = args;
+    return zi_keras_h5_weights_keras2 (self, hdf5->file, hdf5->size);
 }
 
 static int
 s_load_keras3 (zi_keras_t *self, json_object *model, void *args)
 {
-    return zi_keras_h5_weights_keras3 (self, *(int64_t *) args, model);
+    s_hdf5_t *hdf5 = args;
+    return zi_keras_h5_weights_keras3 (self, hdf5->file, hdf5->size, model);
 }
 
 //  Builds the graph of a model, {"class_name": ..., "config": ...}, with
@@ -1072,7 +1080,8 @@ s_import_h5 (const void *data, size_t size, const char *source)
         snprintf (what, sizeof what, "%.250s: model_config", source);
         json_object *model = s_parse (text, strlen (text), what);
         if (model)
-            graph = s_import (model, source, false, s_load_keras2, &file);
+            graph = s_import (model, source, false, s_load_keras2,
+                              &(s_hdf5_t) {file, size});
         json_object_put (model);
         free (text);
     }
@@ -1114,7 +1123,8 @@ s_import_zip (const void *data, size_t size, const char *source)
     snprintf (what, sizeof what, "%.250s: model.weights.h5", source);
     int64_t file = model? zi_keras_h5_open (weights, weights_size, what): -1;
     if (file >= 0) {
-        graph = s_import (model, source, s_keras_major (data, size) >= 3, s_load_keras3, &file);
+        graph = s_import (model, source, s_keras_major (data, size) >= 3, s_load_keras3,
+                          &(s_hdf5_t) {file, weights_size});
         zi_keras_h5_close (file);
     }
     json_object_put (model);

@@ -81,11 +81,13 @@ char *
     zi_keras_h5_root_string (int64_t file, const char *name);
 //  Reads the weights into self->weights, named layer/weight: from Keras
 //  2's model_weights group, or from Keras 3's layers/.../vars by walking
-//  the model's config (class_name and config of the top model)
+//  the model's config (class_name and config of the top model).
+//  image_size is the size of the file image opened (no weight is larger)
 int
-    zi_keras_h5_weights_keras2 (zi_keras_t *self, int64_t file);
+    zi_keras_h5_weights_keras2 (zi_keras_t *self, int64_t file, size_t image_size);
 int
-    zi_keras_h5_weights_keras3 (zi_keras_t *self, int64_t file, json_object *model);
+    zi_keras_h5_weights_keras3 (zi_keras_t *self, int64_t file, size_t image_size,
+                                json_object *model);
 
 //  A .keras zip (zi_keras_zip.c): one member's bytes, owned, NULL with an
 //  error; *size gets its length

@@ -58,12 +58,23 @@ s_little_endian (const unsigned char *bytes, int count)
 //  take no room: it steps from one object to the next by that size. So
 //  before libhdf5 sees the file, every collection ("GCOL", version 1, a
 //  length of 8 bytes) is walked as libhdf5 walks it, and a step that
-//  would not move on refuses the file. Returns the offending offset, or
-//  -1 if there is none
-static int64_t
-s_endless_heap (const unsigned char *data, size_t size)
+//  would not move on refuses the file (*offset gets where).
+//
+//  The walk itself must not take for ever either: collections may
+//  overlap (every "GCOL" is walked, wherever it lies), so a crafted file
+//  of N bytes could make it take N * N / 64 steps. An object takes at
+//  least 16 bytes, so collections that do not overlap hold fewer than
+//  N / 16 of them in all; more than twice that many steps (and some
+//  room for tiny files) refuses the file as well. Returns 0 if the file
+//  can be given to libhdf5, else -1 (step that does not move on) or -2
+//  (too many steps)
+#define S_HEAP_SPARE_STEPS 4096
+
+static int
+s_endless_heap (const unsigned char *data, size_t size, int64_t *offset_p)
 {
     const size_t header = 16, object_header = 16;
+    uint64_t budget = size / 8 + S_HEAP_SPARE_STEPS;
     for (const unsigned char *at = data; (size_t) (at - data) + header <= size; at++) {
         at = memmem (at, size - (size_t) (at - data), "GCOL", 4);
         if (!at || (size_t) (at - data) + header > size)
@@ -77,21 +88,32 @@ s_endless_heap (const unsigned char *data, size_t size)
             uint64_t index = s_little_endian (at + offset, 2);
             uint64_t bytes = s_little_endian (at + offset + 8, 8);
             uint64_t step = index? object_header + ((bytes + 7) & ~(uint64_t) 7): bytes;
+            *offset_p = at - data + (int64_t) offset;
             if (step == 0 || step > length)
-                return at - data + (int64_t) offset;
+                return -1;
+            if (budget-- == 0)
+                return -2;
             offset += step;
         }
     }
-    return -1;
+    return 0;
 }
 
 int64_t
 zi_keras_h5_open (const void *data, size_t size, const char *what)
 {
-    int64_t endless = s_endless_heap (data, size);
-    if (endless >= 0) {
+    int64_t offset = 0;
+    int heap = s_endless_heap (data, size, &offset);
+    if (heap == -1) {
         zi_error ("%s: not a readable HDF5 file (a global heap object at byte %lld has a "
-                  "size that takes no room; damaged?)", what, (long long) endless);
+                  "size that takes no room; damaged?)", what, (long long) offset);
+        return -1;
+    }
+    if (heap == -2) {
+        zi_error ("%s: not a readable HDF5 file (its global heap collections overlap: more "
+                  "than %llu objects to step through in %zu bytes, the last at byte %lld; "
+                  "damaged?)", what, (unsigned long long) (size / 8 + S_HEAP_SPARE_STEPS),
+                  size, (long long) offset);
         return -1;
     }
     //  Errors are ours to report, in one line; libhdf5 would print its
@@ -249,9 +271,11 @@ zi_keras_h5_root_string (int64_t file, const char *name)
     return value;
 }
 
-//  A float or integer dataset as a float32 tensor; NULL with an error
+//  A float or integer dataset as a float32 tensor; NULL with an error.
+//  image_size is the size of the file image: Keras stores weights
+//  uncompressed, so no dataset holds more bytes than the file has
 static zi_tensor_t *
-s_read_dataset (hid_t file, const char *path)
+s_read_dataset (hid_t file, const char *path, size_t image_size)
 {
     hid_t set = s_exists (file, path)? H5Dopen2 (file, path, H5P_DEFAULT): -1;
     if (set < 0) {
@@ -282,12 +306,20 @@ s_read_dataset (hid_t file, const char *path)
                 count *= (int64_t) sizes [axis];
         }
         //  A dataset claims its shape; the bytes it stores must back it
-        //  (Keras writes weights uncompressed)
+        //  (Keras writes weights uncompressed). What it says it stores is
+        //  only a claim too (a chunk's size in the chunk index, a
+        //  contiguous layout's size), and libhdf5 fills what is missing
+        //  with the fill value, so before any allocation the shape is held
+        //  against the file image, whose size is known
         hsize_t stored = H5Dget_storage_size (set);
         size_t item_size = H5Tget_size (type);
         if (count < 0)
             zi_error ("dataset '%s': more than %lld values", path,
                       (long long) S_MAX_WEIGHT_ITEMS);
+        else
+        if (item_size == 0 || (uint64_t) count > image_size / item_size)
+            zi_error ("dataset '%s': %lld values of %zu bytes, more than the whole file "
+                      "(%zu bytes) holds", path, (long long) count, item_size, image_size);
         else
         if (count && stored < (hsize_t) count * item_size)
             zi_error ("dataset '%s': %lld values of %zu bytes, but %llu bytes stored", path,
@@ -318,7 +350,7 @@ s_read_dataset (hid_t file, const char *path)
 //  Keras 2: model_weights/<layer> lists weight_names, each a dataset there
 
 int
-zi_keras_h5_weights_keras2 (zi_keras_t *self, int64_t file)
+zi_keras_h5_weights_keras2 (zi_keras_t *self, int64_t file, size_t image_size)
 {
     char **layers;
     int n_layers = s_strings (file, "model_weights", "layer_names", &layers);
@@ -338,7 +370,7 @@ zi_keras_h5_weights_keras2 (zi_keras_t *self, int64_t file)
         for (int index = 0; index < n_names && rc == 0; index++) {
             char path [1200];
             snprintf (path, sizeof path, "%s/%.500s", group, names [index]);
-            zi_tensor_t *tensor = s_read_dataset (file, path);
+            zi_tensor_t *tensor = s_read_dataset (file, path, image_size);
             if (!tensor) {
                 rc = -1;
                 break;
@@ -436,13 +468,14 @@ s_snake_case (const char *name, char *out, size_t size)
 }
 
 static int
-s_keras3_model (zi_keras_t *self, hid_t file, json_object *model, const char *path);
+s_keras3_model (zi_keras_t *self, hid_t file, size_t image_size, json_object *model,
+                const char *path);
 
 //  One layer's variables, from the group Keras 3 gives it (or, as some
 //  writers do, the group of its name)
 static int
-s_keras3_layer (zi_keras_t *self, hid_t file, json_object *layer, const char *path,
-                zhashx_t *used)
+s_keras3_layer (zi_keras_t *self, hid_t file, size_t image_size, json_object *layer,
+                const char *path, zhashx_t *used)
 {
     const char *class_name = zi_keras_string (layer, "class_name", "");
     json_object *config = zi_keras_get (layer, "config");
@@ -469,7 +502,7 @@ s_keras3_layer (zi_keras_t *self, hid_t file, json_object *layer, const char *pa
     ||  strcmp (class_name, "Model") == 0) {
         char inner [1100];
         snprintf (inner, sizeof inner, "%s/", group);
-        return s_keras3_model (self, file, layer, inner);
+        return s_keras3_model (self, file, image_size, layer, inner);
     }
     const char *names [8];
     int count = s_variables (class_name, config, names);
@@ -482,7 +515,7 @@ s_keras3_layer (zi_keras_t *self, hid_t file, json_object *layer, const char *pa
         if (index == count - 1 && strcmp (names [index], "count") == 0
         &&  !s_exists (file, dataset))
             break;              //  Keras 3's Normalization keeps no count
-        zi_tensor_t *tensor = s_read_dataset (file, dataset);
+        zi_tensor_t *tensor = s_read_dataset (file, dataset, image_size);
         if (!tensor) {
             zi_error_prefix ("layer '%s' (%s): weight '%s'", name, class_name, names [index]);
             return -1;
@@ -495,7 +528,8 @@ s_keras3_layer (zi_keras_t *self, hid_t file, json_object *layer, const char *pa
 }
 
 static int
-s_keras3_model (zi_keras_t *self, hid_t file, json_object *model, const char *path)
+s_keras3_model (zi_keras_t *self, hid_t file, size_t image_size, json_object *model,
+                const char *path)
 {
     json_object *config = zi_keras_get (model, "config");
     json_object *layers = json_object_is_type (config, json_type_array)?
@@ -505,13 +539,15 @@ s_keras3_model (zi_keras_t *self, hid_t file, json_object *model, const char *pa
     zhashx_t *used = zhashx_new ();
     int rc = 0;
     for (size_t index = 0; index < json_object_array_length (layers) && rc == 0; index++)
-        rc = s_keras3_layer (self, file, json_object_array_get_idx (layers, index), path, used);
+        rc = s_keras3_layer (self, file, image_size, json_object_array_get_idx (layers, index),
+                             path, used);
     zhashx_destroy (&used);
     return rc;
 }
 
 int
-zi_keras_h5_weights_keras3 (zi_keras_t *self, int64_t file, json_object *model)
+zi_keras_h5_weights_keras3 (zi_keras_t *self, int64_t file, size_t image_size,
+                            json_object *model)
 {
-    return s_keras3_model (self, file, model, "");
+    return s_keras3_model (self, file, image_size, model, "");
 }

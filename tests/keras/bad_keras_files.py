@@ -14,6 +14,7 @@ import copy
 import io
 import json
 import os
+import struct
 import sys
 import zipfile
 
@@ -55,6 +56,55 @@ def keras_members(model, by_layer):
             "model.weights.h5": data.getvalue()}
 
 
+# A chunked dataset whose shape claims 30000 x 30000 float32 values
+# (3.6 GB) in a file of a few kilobytes: one chunk of 4 x 2 is written,
+# and its size in the chunk index (a version 1 B-tree, as h5py writes by
+# default) is made to claim 4 GB, so that what libhdf5 says the dataset
+# stores no longer gives it away. libhdf5 would fill the missing chunks
+# with the fill value: the shape alone must be refused.
+HUGE_SHAPE = (30000, 30000)
+
+
+def lying_chunked(group, name):
+    dataset = group.create_dataset(name, shape=HUGE_SHAPE, dtype="f4", chunks=(4, 2))
+    dataset[0:4, 0:2] = np.ones((4, 2), np.float32)
+
+
+def claim_big_chunks(data):
+    """The file's bytes, each raw-data chunk's size in its B-tree made
+    0xfffffff0; the B-tree keys of a rank-2 dataset: size (4 bytes),
+    filter mask (4), 3 offsets (8 each)"""
+    data = bytearray(data)
+    at, patched = data.find(b"TREE"), 0
+    while at >= 0:
+        node_type, entries = data[at + 4], struct.unpack_from("<H", data, at + 6)[0]
+        if node_type == 1:
+            for entry in range(entries):
+                key = at + 24 + entry * (32 + 8)
+                if struct.unpack_from("<I", data, key)[0] == 4 * 2 * 4:
+                    struct.pack_into("<I", data, key, 0xFFFFFFF0)
+                    patched += 1
+        at = data.find(b"TREE", at + 4)
+    assert patched == 1, "expected one chunk of 32 bytes in the file's chunk B-tree"
+    return bytes(data)
+
+
+def overlapping_heaps(count, tail):
+    """count global heap collections ("GCOL", version 1, each reaching the
+    end of the file) back to back, then tail bytes of words that read as
+    objects of 8 bytes. Each collection's first object steps over the
+    other collections to the tail, through which the walk goes 24 bytes
+    at a time: checking them all would take count * tail / 24 steps"""
+    heads = 32 * count
+    size = heads + tail
+    data = bytearray(struct.pack("<Q", 8) * (size // 8))
+    for index in range(count):
+        at = 32 * index
+        data[at:at + 16] = b"GCOL\x01\x00\x00\x00" + struct.pack("<Q", size - at)
+        data[at + 16:at + 32] = struct.pack("<HHIQ", 1, 1, 0, heads - at - 32)
+    return bytes(data)
+
+
 def cases(folder):
     def path(name):
         return os.path.join(folder, name)
@@ -80,6 +130,23 @@ def cases(folder):
     with writer.h5py.File(path("weights_only.h5"), "w") as file:
         file.create_dataset("fc/kernel", data=np.ones((4, 2), np.float32))
     yield "weights_only.h5", "no 'model_config' attribute"
+    writer.write_h5(path("huge_chunked.h5"), MODEL, weights())
+    with writer.h5py.File(path("huge_chunked.h5"), "a") as file:
+        del file["model_weights/fc/fc/kernel:0"]
+        lying_chunked(file["model_weights/fc/fc"], "kernel:0")
+    with open(path("huge_chunked.h5"), "rb") as file:
+        lying = claim_big_chunks(file.read())
+    with open(path("huge_chunked.h5"), "wb") as file:
+        file.write(lying)
+    with writer.h5py.File(path("huge_chunked.h5"), "r") as file:
+        claimed = file["model_weights/fc/fc/kernel:0"].id.get_storage_size()
+        assert claimed >= HUGE_SHAPE[0] * HUGE_SHAPE[1] * 4, claimed
+    yield ("huge_chunked.h5", "dataset 'model_weights/fc/fc/kernel:0': 900000000 values of "
+           "4 bytes, more than the whole file (%d bytes) holds" % len(lying))
+    with open(path("overlapping_heaps.h5"), "wb") as file:
+        file.write(good + overlapping_heaps(8192, 3 << 18))
+    yield ("overlapping_heaps.h5", "not a readable HDF5 file (its global heap collections "
+           "overlap: more than")
 
     members = keras_members(MODEL, weights())
     keras_zip(path("good.keras"), members)
@@ -101,6 +168,14 @@ def cases(folder):
     yield "wrong_shape.keras", "weight 'fc/kernel' has shape [4, 3], expected [4, 2]"
     keras_zip(path("lambda.keras"), keras_members(with_layer("Lambda"), weights()))
     yield "lambda.keras", "layer 'custom' (Lambda): Lambda layers hold Python code"
+    data = io.BytesIO()
+    with writer.h5py.File(data, "w") as file:
+        lying_chunked(file.require_group("layers/dense/vars"), "0")
+        file["layers/dense/vars/1"] = np.zeros(2, np.float32)
+    lying = claim_big_chunks(data.getvalue())
+    keras_zip(path("huge_chunked.keras"), dict(members, **{"model.weights.h5": lying}))
+    yield ("huge_chunked.keras", "dataset 'layers/dense/vars/0': 900000000 values of 4 bytes, "
+           "more than the whole file (%d bytes) holds" % len(lying))
 
 
 def main():
