@@ -171,14 +171,14 @@ s_exists (hid_t file, const char *path)
     }
 }
 
-//  A string attribute of object, or a list of strings: each copied, in
+#define S_MAX_STRINGS 1000000
+
+//  One string attribute of object, or a list of strings: each copied, in
 //  *strings (free each and the list); the count, or -1 with an error
 static int
-s_strings (hid_t file, const char *object, const char *name, char ***strings)
+s_attribute_strings (hid_t file, const char *object, const char *name, char ***strings)
 {
     *strings = NULL;
-    if (!s_exists (file, object) || H5Aexists_by_name (file, object, name, H5P_DEFAULT) <= 0)
-        return zi_error ("no '%s' attribute on %s", name, object);
     hid_t attribute = H5Aopen_by_name (file, object, name, H5P_DEFAULT, H5P_DEFAULT);
     hid_t type = attribute >= 0? H5Aget_type (attribute): -1;
     hid_t space = attribute >= 0? H5Aget_space (attribute): -1;
@@ -187,10 +187,18 @@ s_strings (hid_t file, const char *object, const char *name, char ***strings)
     if (type < 0 || space < 0 || count < 0)
         zi_error ("attribute '%s' of %s cannot be read", name, object);
     else
+    if (count == 0) {
+        //  Keras writes a layer without weights an empty weight_names,
+        //  which numpy makes an array of float64
+        *strings = calloc (1, sizeof (char *));
+        assert (*strings);
+        rc = 0;
+    }
+    else
     if (H5Tget_class (type) != H5T_STRING)
         zi_error ("attribute '%s' of %s is not a string", name, object);
     else
-    if (count > 1000000)
+    if (count > S_MAX_STRINGS)
         zi_error ("attribute '%s' of %s: %lld strings", name, object, (long long) count);
     else
     if (H5Tis_variable_str (type) > 0) {
@@ -249,6 +257,47 @@ s_strings_free (char ***strings_p, int count)
         free ((*strings_p) [index]);
     free (*strings_p);
     *strings_p = NULL;
+}
+
+//  A list of strings Keras saved as an attribute of object: as name, or,
+//  when the list is too long for one attribute (HDF5 keeps an object's
+//  attributes in 64 kB), in parts name0, name1, ... that Keras 2's
+//  save_attributes_to_hdf5_group splits it into. As s_attribute_strings
+static int
+s_strings (hid_t file, const char *object, const char *name, char ***strings)
+{
+    *strings = NULL;
+    if (!s_exists (file, object))
+        return zi_error ("no '%s' attribute on %s (no such object)", name, object);
+    if (H5Aexists_by_name (file, object, name, H5P_DEFAULT) > 0)
+        return s_attribute_strings (file, object, name, strings);
+    int count = 0;
+    for (int part_nbr = 0; ; part_nbr++) {
+        char part [300];
+        snprintf (part, sizeof part, "%.280s%d", name, part_nbr);
+        if (H5Aexists_by_name (file, object, part, H5P_DEFAULT) <= 0) {
+            if (part_nbr == 0)
+                return zi_error ("no '%s' attribute on %s", name, object);
+            return count;
+        }
+        char **more;
+        int n_more = s_attribute_strings (file, object, part, &more);
+        if (n_more < 0 || count + n_more > S_MAX_STRINGS) {
+            if (n_more >= 0)
+                zi_error ("attribute '%s' of %s: more than %d strings in its parts", name,
+                          object, S_MAX_STRINGS);
+            s_strings_free (&more, n_more);
+            s_strings_free (strings, count);
+            return -1;
+        }
+        char **joined = realloc (*strings, (count + n_more + 1) * sizeof (char *));
+        assert (joined);
+        memcpy (joined + count, more, n_more * sizeof (char *));
+        count += n_more;
+        joined [count] = NULL;
+        *strings = joined;
+        free (more);
+    }
 }
 
 char *

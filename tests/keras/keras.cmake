@@ -33,6 +33,14 @@ add_test (NAME keras_layer_lists
                   $<TARGET_FILE:zinfer> --doc ${CMAKE_SOURCE_DIR}/docs/keras.md)
 set_tests_properties (keras_layer_lists PROPERTIES TIMEOUT 60)
 
+#  Keras 2 .h5 attributes as Keras writes them beyond the suite's own
+#  writer: lists split into name0, name1, ..., an empty weight_names of
+#  float64 (tests/keras/h5_attributes_test.py)
+add_test (NAME keras_h5_attributes
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/keras/h5_attributes_test.py
+                  $<TARGET_FILE:zinfer>)
+set_tests_properties (keras_h5_attributes PROPERTIES TIMEOUT 60)
+
 #  A layer called on two inputs and layers reused inside a nested model
 #  called twice, as model.json, .h5 and .keras, against numpy
 #  (tests/keras/shared_layers_test.py)

@@ -76,8 +76,9 @@ def model_dir(cache, model):
     return os.path.join(cache, model["name"])
 
 
-def model_json(cache, model):
-    return os.path.join(model_dir(cache, model), "model.json")
+def model_file(cache, model):
+    """The file zinfer runs: model.json unless the manifest names another"""
+    return os.path.join(model_dir(cache, model), model.get("model", "model.json"))
 
 
 def present(cache, model):
@@ -162,8 +163,38 @@ def fetch(cache, models, log=print):
 # Checking against tfjs
 # --------------------------------------------------------------------------
 
+def h5_as_layers_model(h5_path, folder):
+    """A Keras 2 .h5 file (model.save) written again as a layers-model, as
+    the TensorFlow.js converter writes one but with float32 weights, so
+    that tfjs can give the reference for the .h5 file itself; returns the
+    model.json's path"""
+    import h5py
+    import numpy as np
+    os.makedirs(folder, exist_ok=True)
+    specs, data = [], []
+    with h5py.File(h5_path, "r") as file:
+        config = file.attrs["model_config"]
+        config = json.loads(config.decode() if isinstance(config, bytes) else config)
+        weights = file["model_weights"]
+        for layer in weights.attrs["layer_names"]:
+            group = weights[layer.decode() if isinstance(layer, bytes) else layer]
+            for name in group.attrs["weight_names"]:
+                name = name.decode() if isinstance(name, bytes) else name
+                array = np.asarray(group[name], dtype="<f4")
+                specs.append({"name": name.rsplit(":", 1)[0], "shape": list(array.shape),
+                              "dtype": "float32"})
+                data.append(array.tobytes())
+    with open(os.path.join(folder, "weights.bin"), "wb") as file:
+        file.write(b"".join(data))
+    path = os.path.join(folder, "model.json")
+    with open(path, "w") as file:
+        json.dump({"format": "layers-model", "modelTopology": {"model_config": config},
+                   "weightsManifest": [{"paths": ["weights.bin"], "weights": specs}]}, file)
+    return path
+
+
 def check_refused(zinfer, cache, model):
-    result = subprocess.run([zinfer, "info", model_json(cache, model)],
+    result = subprocess.run([zinfer, "info", model_file(cache, model)],
                             capture_output=True, text=True, timeout=300)
     lines = result.stderr.strip().splitlines()
     ok = result.returncode == 2 and len(lines) == 1 and model["error"] in lines[0]
@@ -183,8 +214,11 @@ def check_model(zinfer, tfjs_dir, cache, model, tolerance):
     with tempfile.TemporaryDirectory(prefix="zinfer-keras-") as scratch:
         inputs = zoo.make_inputs(model, os.path.join(scratch, "inputs"))
         reference = os.path.join(scratch, "tfjs")
+        tfjs_model = model_file(cache, model)
+        if model.get("reference") == "h5":
+            tfjs_model = h5_as_layers_model(tfjs_model, os.path.join(scratch, "from_h5"))
         result = subprocess.run(["node", os.path.join(HERE, "tfjs_predict.js"), tfjs_dir,
-                                 model_json(cache, model), reference]
+                                 tfjs_model, reference]
                                 + [path for _, path in inputs],
                                 capture_output=True, text=True, timeout=900)
         if result.returncode != 0:
@@ -192,7 +226,7 @@ def check_model(zinfer, tfjs_dir, cache, model, tolerance):
             return False
         with open(os.path.join(reference, "outputs.txt")) as handle:
             names = handle.read().split()
-        command = [zinfer, "run", model_json(cache, model)]
+        command = [zinfer, "run", model_file(cache, model)]
         for _, path in inputs:
             command += ["--input", path]
         for index, name in enumerate(names):
