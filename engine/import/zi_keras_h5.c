@@ -25,6 +25,7 @@
 //  Strings and weights larger than this are refused before reading
 #define S_MAX_ATTRIBUTE_BYTES (64u << 20)
 #define S_MAX_WEIGHT_ITEMS    (INT64_C (1) << 31)
+#define S_MAX_STRINGS         1000000
 
 //  What went wrong inside libhdf5: the innermost message of its error
 //  stack, which names the cause (e.g. "truncated file")
@@ -61,13 +62,13 @@ s_little_endian (const unsigned char *bytes, int count)
 //  would not move on refuses the file (*offset gets where).
 //
 //  The walk itself must not take for ever either: collections may
-//  overlap (every "GCOL" is walked, wherever it lies), so a crafted file
-//  of N bytes could make it take N * N / 64 steps. An object takes at
-//  least 16 bytes, so collections that do not overlap hold fewer than
-//  N / 16 of them in all; more than twice that many steps (and some
-//  room for tiny files) refuses the file as well. Returns 0 if the file
-//  can be given to libhdf5, else -1 (step that does not move on) or -2
-//  (too many steps)
+//  overlap (every "GCOL" is walked, wherever it lies), so the steps a
+//  crafted file of N bytes could make it take grow as N * N. An object
+//  takes at least 16 bytes, so collections that do not overlap hold
+//  fewer than N / 16 of them in all; more than twice that many steps
+//  (and some room for tiny files) refuses the file as well. Returns 0 if
+//  the file can be given to libhdf5, else -1 (a step that does not move
+//  on) or -2 (too many steps)
 #define S_HEAP_SPARE_STEPS 4096
 
 static int
@@ -170,8 +171,6 @@ s_exists (hid_t file, const char *path)
             return H5Oexists_by_name (file, path, H5P_DEFAULT) > 0;
     }
 }
-
-#define S_MAX_STRINGS 1000000
 
 //  One string attribute of object, or a list of strings: each copied, in
 //  *strings (free each and the list); the count, or -1 with an error
