@@ -1562,6 +1562,18 @@ zi_keras_build_layer (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_te
                          "InputLayer, Sequential, Functional, Model, %s)", call->layer,
                          call->class_name, known);
     }
+    //  Keras 1 named the same settings otherwise (nb_filter for filters,
+    //  border_mode for padding, ...) and its weights too; say so rather
+    //  than that a Keras 2 setting is missing
+    static const char *s_keras1_keys [] = {
+        "nb_filter", "nb_row", "nb_col", "border_mode", "subsample", "output_dim",
+        "dim_ordering", "W_regularizer"
+    };
+    for (size_t index = 0; index < sizeof s_keras1_keys / sizeof s_keras1_keys [0]; index++)
+        if (json_object_object_get_ex (call->config, s_keras1_keys [index], NULL))
+            return zi_error ("layer '%s' (%s): a Keras 1 config ('%s'), which is not supported; "
+                             "load the model in Keras 2 or later and save it again",
+                             call->layer, call->class_name, s_keras1_keys [index]);
     //  MaxPooling2D's names aside, the pooling builders test for Max
     zi_keras_call_t named = *call;
     if (strcmp (call->class_name, "MaxPool2D") == 0)
