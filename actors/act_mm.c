@@ -11,38 +11,9 @@
 #include "act_mm.h"
 #include <cblas.h>
 
-#if defined (ZI_HAVE_AVX2)
-static ZI_AVX2 void
-s_act_avx2 (const zi_act_t *act, float *y, int64_t n)
-{
-    if (!zi_act_inline (act)) {
-        zi_act_apply (act, y, (size_t) n);
-        return;
-    }
-    __m256 alpha = _mm256_set1_ps (act->alpha);
-    __m256 beta = _mm256_set1_ps (act->beta);
-    int64_t full = n / 8 * 8;
-    for (int64_t i = 0; i < full; i += 8)
-        _mm256_storeu_ps (y + i, zi_act8_avx2 (_mm256_loadu_ps (y + i), act->kind, alpha, beta));
-    if (full < n) {
-        __m256i tail = zi_tail_mask_avx2 (n - full);
-        __m256 v = _mm256_maskload_ps (y + full, tail);
-        _mm256_maskstore_ps (y + full, tail, zi_act8_avx2 (v, act->kind, alpha, beta));
-    }
-}
-#endif
-
 void
 zi_act_simd (const zi_act_t *act, float *y, int64_t n)
 {
-    if (act->kind == ZI_ACT_NONE)
-        return;
-#if defined (ZI_HAVE_AVX2)
-    if (zi_use_avx2 ()) {
-        s_act_avx2 (act, y, n);
-        return;
-    }
-#endif
     zi_act_apply (act, y, (size_t) n);
 }
 

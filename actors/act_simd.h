@@ -194,8 +194,139 @@ zi_act16_avx512 (__m512 v, zi_act_kind_t kind, __m512 alpha, __m512 beta)
 }
 #endif
 
-//  The activation over n floats: the vector forms of the common cases,
-//  the rest (and machines without AVX2) left to zi_act_apply
+#if defined (ZI_HAVE_AVX2)
+//  exp (x) on eight floats by act_norm's method: x = n ln2 + r with
+//  |r| <= ln2 / 2, exp (r) by its Taylor series to r^7, times 2^n built in
+//  the exponent bits; x clamped to [-87, 88] so that 2^n stays a normal
+//  float. Within 2 ulp of exp there, 0 below and infinity above (so that
+//  the sigmoid of -inf is 0, as libm's); NaN stays NaN (the clamps keep
+//  their second operand, x, when it is NaN). The AVX-512 twin below runs
+//  the same operations in the same order, so the two agree to the bit.
+static ZI_AVX2_INLINE __m256
+zi_exp8_avx2 (__m256 x)
+{
+    __m256 above = _mm256_cmp_ps (x, _mm256_set1_ps (88.0f), _CMP_GT_OQ);
+    __m256 below = _mm256_cmp_ps (x, _mm256_set1_ps (-87.0f), _CMP_LT_OQ);
+    x = _mm256_max_ps (_mm256_set1_ps (-87.0f), x);
+    x = _mm256_min_ps (_mm256_set1_ps (88.0f), x);
+    __m256 n = _mm256_round_ps (_mm256_mul_ps (x, _mm256_set1_ps (1.44269504f)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps (n, _mm256_set1_ps (0.693145752f), x);
+    r = _mm256_fnmadd_ps (n, _mm256_set1_ps (1.42860677e-6f), r);
+    __m256 p = _mm256_set1_ps (1.0f / 5040);
+    p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f / 720));
+    p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f / 120));
+    p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f / 24));
+    p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f / 6));
+    p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (0.5f));
+    p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f));
+    p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f));
+    __m256i scale = _mm256_slli_epi32 (_mm256_add_epi32 (_mm256_cvtps_epi32 (n),
+                                                         _mm256_set1_epi32 (127)), 23);
+    __m256 y = _mm256_mul_ps (p, _mm256_castsi256_ps (scale));
+    y = _mm256_blendv_ps (y, _mm256_set1_ps (INFINITY), above);
+    return _mm256_andnot_ps (below, y);
+}
+
+//  1 / (1 + exp (-x)): within 3 ulp of the sigmoid (exp's 2 and the
+//  division's rounding) where it is a normal float, 0 below -88 and 1
+//  above 87 (as libm's), NaN for NaN
+static ZI_AVX2_INLINE __m256
+zi_sigmoid8_avx2 (__m256 x)
+{
+    __m256 minus = _mm256_xor_ps (x, _mm256_set1_ps (-0.0f));
+    return _mm256_div_ps (_mm256_set1_ps (1.0f),
+                          _mm256_add_ps (_mm256_set1_ps (1.0f), zi_exp8_avx2 (minus)));
+}
+
+//  tanh: below |x| = 0.5 its Taylor series to x^15 (truncation under
+//  1e-8 relative), so that small x keep their relative precision; above,
+//  1 - 2 / (exp (2 |x|) + 1), where no digits cancel. Sign copied from
+//  x (tanh (-0) is -0); within 5 ulp of tanh, NaN for NaN.
+static ZI_AVX2_INLINE __m256
+zi_tanh8_avx2 (__m256 x)
+{
+    __m256 sign = _mm256_set1_ps (-0.0f), one = _mm256_set1_ps (1.0f);
+    __m256 ax = _mm256_andnot_ps (sign, x);
+    __m256 s = _mm256_mul_ps (ax, ax);
+    __m256 p = _mm256_set1_ps (-929569.0f / 638512875);
+    p = _mm256_fmadd_ps (p, s, _mm256_set1_ps (21844.0f / 6081075));
+    p = _mm256_fmadd_ps (p, s, _mm256_set1_ps (-1382.0f / 155925));
+    p = _mm256_fmadd_ps (p, s, _mm256_set1_ps (62.0f / 2835));
+    p = _mm256_fmadd_ps (p, s, _mm256_set1_ps (-17.0f / 315));
+    p = _mm256_fmadd_ps (p, s, _mm256_set1_ps (2.0f / 15));
+    p = _mm256_fmadd_ps (p, s, _mm256_set1_ps (-1.0f / 3));
+    __m256 small = _mm256_fmadd_ps (_mm256_mul_ps (p, s), ax, ax);
+    __m256 e = zi_exp8_avx2 (_mm256_add_ps (ax, ax));
+    __m256 large = _mm256_sub_ps (one, _mm256_div_ps (_mm256_set1_ps (2.0f),
+                                                      _mm256_add_ps (e, one)));
+    __m256 y = _mm256_blendv_ps (large, small,
+                                 _mm256_cmp_ps (ax, _mm256_set1_ps (0.5f), _CMP_LT_OQ));
+    return _mm256_or_ps (y, _mm256_and_ps (x, sign));
+}
+#endif
+
+#if defined (ZI_HAVE_AVX512)
+//  zi_exp8_avx2 on sixteen floats, the same bits
+static ZI_AVX512_INLINE __m512
+zi_exp16_avx512 (__m512 x)
+{
+    __mmask16 above = _mm512_cmp_ps_mask (x, _mm512_set1_ps (88.0f), _CMP_GT_OQ);
+    __mmask16 below = _mm512_cmp_ps_mask (x, _mm512_set1_ps (-87.0f), _CMP_LT_OQ);
+    x = _mm512_max_ps (_mm512_set1_ps (-87.0f), x);
+    x = _mm512_min_ps (_mm512_set1_ps (88.0f), x);
+    __m512 n = _mm512_roundscale_ps (_mm512_mul_ps (x, _mm512_set1_ps (1.44269504f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps (n, _mm512_set1_ps (0.693145752f), x);
+    r = _mm512_fnmadd_ps (n, _mm512_set1_ps (1.42860677e-6f), r);
+    __m512 p = _mm512_set1_ps (1.0f / 5040);
+    p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f / 720));
+    p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f / 120));
+    p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f / 24));
+    p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f / 6));
+    p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (0.5f));
+    p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f));
+    p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.0f));
+    __m512i scale = _mm512_slli_epi32 (_mm512_add_epi32 (_mm512_cvtps_epi32 (n),
+                                                         _mm512_set1_epi32 (127)), 23);
+    __m512 y = _mm512_mul_ps (p, _mm512_castsi512_ps (scale));
+    y = _mm512_mask_blend_ps (above, y, _mm512_set1_ps (INFINITY));
+    return _mm512_maskz_mov_ps ((__mmask16) ~below, y);
+}
+
+static ZI_AVX512_INLINE __m512
+zi_sigmoid16_avx512 (__m512 x)
+{
+    __m512 minus = _mm512_xor_ps (x, _mm512_set1_ps (-0.0f));
+    return _mm512_div_ps (_mm512_set1_ps (1.0f),
+                          _mm512_add_ps (_mm512_set1_ps (1.0f), zi_exp16_avx512 (minus)));
+}
+
+static ZI_AVX512_INLINE __m512
+zi_tanh16_avx512 (__m512 x)
+{
+    __m512 sign = _mm512_set1_ps (-0.0f), one = _mm512_set1_ps (1.0f);
+    __m512 ax = _mm512_andnot_ps (sign, x);
+    __m512 s = _mm512_mul_ps (ax, ax);
+    __m512 p = _mm512_set1_ps (-929569.0f / 638512875);
+    p = _mm512_fmadd_ps (p, s, _mm512_set1_ps (21844.0f / 6081075));
+    p = _mm512_fmadd_ps (p, s, _mm512_set1_ps (-1382.0f / 155925));
+    p = _mm512_fmadd_ps (p, s, _mm512_set1_ps (62.0f / 2835));
+    p = _mm512_fmadd_ps (p, s, _mm512_set1_ps (-17.0f / 315));
+    p = _mm512_fmadd_ps (p, s, _mm512_set1_ps (2.0f / 15));
+    p = _mm512_fmadd_ps (p, s, _mm512_set1_ps (-1.0f / 3));
+    __m512 small = _mm512_fmadd_ps (_mm512_mul_ps (p, s), ax, ax);
+    __m512 e = zi_exp16_avx512 (_mm512_add_ps (ax, ax));
+    __m512 large = _mm512_sub_ps (one, _mm512_div_ps (_mm512_set1_ps (2.0f),
+                                                      _mm512_add_ps (e, one)));
+    __m512 y = _mm512_mask_blend_ps (_mm512_cmp_ps_mask (ax, _mm512_set1_ps (0.5f), _CMP_LT_OQ),
+                                     large, small);
+    return _mm512_or_ps (y, _mm512_and_ps (x, sign));
+}
+#endif
+
+//  The activation over n floats: zi_act_apply, whose vector forms are
+//  chosen by the level in use
 void
     zi_act_simd (const zi_act_t *act, float *y, int64_t n);
 //  The same over rows floats apart

@@ -657,6 +657,95 @@ s_test_fused_specials (zi_test_t *t)
     }
 }
 
+//  Distance in units in the last place between two finite floats
+static double
+s_ulps (float got, float want)
+{
+    double ulp = want == 0? ldexp (1, -149): ldexp (1, ilogbf (want) - 23);
+    return fabs ((double) got - (double) want) / ulp;
+}
+
+//  zi_act_apply at every level the CPU has, on a sweep of [-30, 30],
+//  tiny and denormal values, NaN and infinities, in a count that leaves a
+//  tail for the masked loads: against the formula in double (Sigmoid
+//  within 3 ulp and Tanh within 5 at the vector levels, libm's at the
+//  portable one; the rest to float rounding); Relu, Clip and LeakyRelu
+//  the same bits at every level; AVX2 and AVX-512 the same bits
+static void
+s_test_levels (zi_test_t *t)
+{
+    enum { S_SWEEP = 1237 };
+    zi_act_t acts [] = {
+        {ZI_ACT_RELU, 0, 0}, {ZI_ACT_CLIP, -0.5f, 6}, {ZI_ACT_LEAKY_RELU, 0.1f, 0},
+        {ZI_ACT_SIGMOID, 0, 0}, {ZI_ACT_HARD_SIGMOID, 0.2f, 0.5f}, {ZI_ACT_HARD_SWISH, 0, 0},
+        {ZI_ACT_TANH, 0, 0}
+    };
+    s_kind_t kinds [] = {S_RELU, S_CLIP, S_LEAKY_RELU, S_SIGMOID, S_HARD_SIGMOID,
+                         S_HARD_SWISH, S_TANH};
+    float *x = malloc (S_SWEEP * sizeof (float));
+    float *got [3];
+    for (int level = 0; level < 3; level++)
+        got [level] = malloc (S_SWEEP * sizeof (float));
+    assert (x && got [0] && got [1] && got [2]);
+    for (int item = 0; item < S_SWEEP; item++)
+        x [item] = -30.0f + 60.0f * (float) item / (S_SWEEP - 1);
+    for (int item = 0; item < 200; item++)       //  tiny ones keep their digits
+        x [item * 3] = (item % 2? -1: 1) * ldexpf (1.0f + (float) item / 200, -item / 4);
+    s_fill_specials (x + S_SWEEP - S_SPECIAL_COUNT);
+    for (size_t index = 0; index < sizeof acts / sizeof acts [0]; index++) {
+        const zi_act_t *act = &acts [index];
+        bool ran [3] = {false, false, false};
+        for (int level = ZI_ISA_PORTABLE; level <= ZI_ISA_AVX512; level++) {
+            if (!zi_test_isa (t, (zi_isa_t) level))
+                continue;
+            ran [level] = true;
+            memcpy (got [level], x, S_SWEEP * sizeof (float));
+            zi_act_apply (act, got [level], S_SWEEP);
+            double worst = 0;
+            int wrong = -1;
+            for (int item = 0; item < S_SWEEP && wrong < 0; item++) {
+                double ref = s_ref (kinds [index], x [item], act->alpha, act->beta);
+                float want = (float) ref, value = got [level][item];
+                bool vector_fn = level > ZI_ISA_PORTABLE
+                              && (act->kind == ZI_ACT_SIGMOID || act->kind == ZI_ACT_TANH);
+                if (isnan (want) || isinf (want) || isnan (value) || isinf (value)) {
+                    if (!(isnan (want) && isnan (value)) && value != want)
+                        wrong = item;
+                    continue;
+                }
+                double ulps = s_ulps (value, want);
+                worst = ulps > worst? ulps: worst;
+                double limit = act->kind == ZI_ACT_TANH? 5: 3;
+                if (vector_fn? ulps > limit
+                             : fabs (value - ref) > 1e-6 + 1e-6 * fabs (ref))
+                    wrong = item;
+            }
+            ZI_CHECK (t, wrong < 0, "activation %d at %s: first wrong at [%d]: %.9g of %.9g",
+                      (int) act->kind, zi_isa_name ((zi_isa_t) level), wrong,
+                      wrong < 0? 0: got [level][wrong], wrong < 0? 0: x [wrong]);
+            if (t->verbose)
+                printf ("  activation %d at %s: %.2f ulp at most\n", (int) act->kind,
+                        zi_isa_name ((zi_isa_t) level), worst);
+        }
+        bool exact = act->kind == ZI_ACT_RELU || act->kind == ZI_ACT_CLIP
+                  || act->kind == ZI_ACT_LEAKY_RELU;
+        for (int level = ZI_ISA_AVX2; level <= ZI_ISA_AVX512; level++)
+            if (ran [level] && exact)
+                ZI_CHECK (t, memcmp (got [level], got [ZI_ISA_PORTABLE],
+                                     S_SWEEP * sizeof (float)) == 0,
+                          "activation %d: %s gives the portable bits", (int) act->kind,
+                          zi_isa_name ((zi_isa_t) level));
+        if (ran [ZI_ISA_AVX2] && ran [ZI_ISA_AVX512])
+            ZI_CHECK (t, memcmp (got [ZI_ISA_AVX2], got [ZI_ISA_AVX512],
+                                 S_SWEEP * sizeof (float)) == 0,
+                      "activation %d: avx2 and avx512 give the same bits", (int) act->kind);
+    }
+    zi_isa_set_cap (ZI_ISA_DEFAULT);
+    free (x);
+    for (int level = 0; level < 3; level++)
+        free (got [level]);
+}
+
 //  Gelu with approximate = tanh, against the tanh formula in double and
 //  within 1e-3 of the exact one
 static void
@@ -782,6 +871,7 @@ zi_act_unary_test (zi_test_t *t)
     s_test_specials (t, "Clip", -0.5f, 0.5f);
     s_test_specials (t, "Clip", 0, 6);
     s_test_fused_specials (t);
+    s_test_levels (t);
 
     //  Integer and bool ops, exact
     {
