@@ -14,6 +14,12 @@
     one matrix product over all time steps and both directions at once,
     started from the biases. What is left per step is the state times R
     (one product over the batch) and the gates' element-wise arithmetic.
+    Constant W and R are packed once at prepare for zinfer's own product
+    (act_mm.h), which runs both products on AVX2 or AVX-512 machines; a
+    batch of one is then a packed matrix-vector product per step. OpenBLAS
+    runs them when the weights come at run time, at the portable level,
+    and for a batch of one when its kernels are as new as the CPU's (as
+    Gemm decides).
     With sequence_lens, a sequence shorter than the longest one stops
     early (a reverse one starts at its own last step); its rows of Y past
     its end are zero and Y_h holds its state at its last step, as
@@ -55,6 +61,13 @@ typedef struct {
     bool input_forget;          //  LSTM: forget gate = 1 - input gate
     bool linear_before_reset;   //  GRU: R h is made before r multiplies it
     s_fn_t fn [2][3];           //  f, g, h per direction
+    float *packed_w;            //  W of every direction packed by prepare, or NULL
+    float *packed_r [2];        //  per direction: R's rows the first product takes
+    float *packed_rh [2];       //  GRU resetting first: R's h block, apart
+    const float *w_from;        //  the W and R they were packed from
+    const float *r_from;
+    int64_t packed_input;       //  input and hidden sizes then
+    int64_t packed_hidden;
 } s_rnn_t;
 
 //  The functions an activations list may name, with their parameters'
@@ -197,6 +210,28 @@ s_rnn_init (zi_node_t *node, s_cell_t cell)
     return s_activations_init (node, self);
 }
 
+static void
+s_rnn_release (s_rnn_t *self)
+{
+    zi_free (self->packed_w);
+    self->packed_w = NULL;
+    for (int direction = 0; direction < 2; direction++) {
+        zi_free (self->packed_r [direction]);
+        zi_free (self->packed_rh [direction]);
+        self->packed_r [direction] = self->packed_rh [direction] = NULL;
+    }
+    self->w_from = self->r_from = NULL;
+}
+
+static void
+s_rnn_destroy (zi_node_t *node)
+{
+    if (node->params)
+        s_rnn_release (node->params);
+    free (node->params);
+    node->params = NULL;
+}
+
 static int s_lstm_init (zi_node_t *node) { return s_rnn_init (node, S_LSTM); }
 static int s_gru_init (zi_node_t *node) { return s_rnn_init (node, S_GRU); }
 static int s_plain_init (zi_node_t *node) { return s_rnn_init (node, S_RNN); }
@@ -310,6 +345,73 @@ s_rnn_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *
 }
 
 
+//  Rows of R the first product of a step takes: all of them, but for a
+//  GRU that resets first, whose h block waits for r (s_pass)
+static int64_t
+s_first_rows (const s_rnn_t *self, int64_t hidden)
+{
+    bool reset_first = self->cell == S_GRU && !self->linear_before_reset;
+    return reset_first? 2 * hidden: self->gates * hidden;
+}
+
+//  Packs constant W and R for zi_mm: W of every direction as one matrix
+//  of dirs x gates x hidden rows, whose product with X is a whole row of
+//  the input gates; R per direction, a GRU's h block apart when it is
+//  multiplied by r h on its own
+static int
+s_rnn_prepare (zi_node_t *node, const zi_tensor_t *const *in)
+{
+    s_rnn_t *self = node->params;
+    s_rnn_release (self);
+    s_sizes_t sizes;
+    if (!zi_cpu_avx2 () || !in [S_W]->data || !in [S_R]->data || s_sizes (node, in, &sizes)
+    ||  sizes.input == 0)
+        return 0;
+    int64_t hidden = sizes.hidden, rows = self->gates * hidden, dirs = self->directions;
+    int64_t first = s_first_rows (self, hidden);
+    self->packed_w = zi_alloc (zi_mm_packed_floats (dirs * rows, sizes.input) * sizeof (float));
+    bool fail = !self->packed_w;
+    for (int direction = 0; direction < dirs; direction++) {
+        self->packed_r [direction] = zi_alloc (zi_mm_packed_floats (first, hidden)
+                                               * sizeof (float));
+        fail |= !self->packed_r [direction];
+        if (first < rows) {
+            self->packed_rh [direction] = zi_alloc (zi_mm_packed_floats (rows - first, hidden)
+                                                    * sizeof (float));
+            fail |= !self->packed_rh [direction];
+        }
+    }
+    if (fail) {
+        s_rnn_release (self);
+        return zi_error ("out of memory for packed weights");
+    }
+    zi_mm_pack (zi_tensor_f32 (in [S_W]), dirs * rows, sizes.input, sizes.input, 1,
+                self->packed_w);
+    for (int direction = 0; direction < dirs; direction++) {
+        const float *r = zi_tensor_f32 (in [S_R]) + direction * rows * hidden;
+        zi_mm_pack (r, first, hidden, hidden, 1, self->packed_r [direction]);
+        if (first < rows)
+            zi_mm_pack (r + first * hidden, rows - first, hidden, hidden, 1,
+                        self->packed_rh [direction]);
+    }
+    self->w_from = zi_tensor_f32 (in [S_W]);
+    self->r_from = zi_tensor_f32 (in [S_R]);
+    self->packed_input = sizes.input;
+    self->packed_hidden = hidden;
+    return 0;
+}
+
+//  Are the packed weights those of this run, and is zinfer's product the
+//  one to use at the level in use?
+static bool
+s_packed_usable (const s_rnn_t *self, const zi_tensor_t *const *in, const s_sizes_t *sizes)
+{
+    return self->packed_w && zi_use_avx2 () && self->w_from == zi_tensor_f32 (in [S_W])
+        && self->r_from == zi_tensor_f32 (in [S_R]) && self->packed_input == sizes->input
+        && self->packed_hidden == sizes->hidden;
+}
+
+
 //  --------------------------------------------------------------------------
 //  Running
 
@@ -321,6 +423,8 @@ typedef struct {
     int64_t stride;             //  floats per row of the input gates: dirs x gates x hidden
     const float *gates_x;       //  input share of the gates, plus biases
     const float *r;             //  this direction's R
+    const float *packed_r;      //  R's first rows packed, or NULL: OpenBLAS
+    const float *packed_rh;     //  GRU resetting first: R's h block packed
     const float *rb_h;          //  GRU with linear_before_reset: R's bias of the h gate
     const float *peephole;      //  LSTM: P's i, o, f, or NULL
     const int64_t *lengths;     //  steps of each sequence
@@ -405,13 +509,31 @@ s_step (const s_pass_t *pass, const float *gx, const float *hr, const float *ghr
 }
 
 //  y [batch, n] (rows ldy apart) = h [batch, hidden] times the first n rows
-//  of R, transposed. A few sequences take one matrix-vector product each:
-//  sgemm would pack all of R again at every step, work that only a
-//  larger batch pays back
+//  of R, transposed. Packed R: a batch of one is a matrix-vector product
+//  on the packed panels, more sequences one product on h transposed into
+//  work (which holds (n + hidden) x batch floats). OpenBLAS: a few
+//  sequences take one matrix-vector product each, as sgemm would pack all
+//  of R again at every step, work that only a larger batch pays back
 static void
 s_times_r (zi_exec_t *exec, int64_t batch, int64_t n, int64_t hidden, const float *h,
-           const float *r, float *y, int64_t ldy)
+           const float *r, const float *packed, float *work, float *y, int64_t ldy)
 {
+    static const zi_act_t none = {ZI_ACT_NONE, 0, 0};
+    if (packed && batch == 1)
+        zi_mm_parallel (exec, packed, n, hidden, 1, h, 1, NULL, NULL, 0, &none, y, 1);
+    else
+    if (packed) {
+        float *h_t = work, *y_t = work + hidden * batch;
+        for (int64_t b = 0; b < batch; b++)
+            for (int64_t k = 0; k < hidden; k++)
+                h_t [k * batch + b] = h [b * hidden + k];
+        zi_mm_parallel (exec, packed, n, hidden, batch, h_t, batch, NULL, NULL, 0, &none,
+                        y_t, batch);
+        for (int64_t b = 0; b < batch; b++)
+            for (int64_t j = 0; j < n; j++)
+                y [b * ldy + j] = y_t [j * batch + b];
+    }
+    else
     if (batch <= 4)
         for (int64_t b = 0; b < batch; b++)
             zi_sgemv (exec, false, n, hidden, 1, r, hidden, h + b * hidden, 1, 0, y + b * ldy);
@@ -436,17 +558,19 @@ s_pass (zi_exec_t *exec, const s_pass_t *pass, float *h, float *c, float *y)
 
     //  hr: the state times R, [batch, rows]; for a GRU resetting first,
     //  rh = r h [batch, hidden] and ghr, its product with R's h block
-    float *hr = zi_exec_scratch (exec, 2, (batch * rows + 2 * batch * hidden + 1) * sizeof (float));
+    //  and work for s_times_r
+    float *hr = zi_exec_scratch (exec, 2, (2 * batch * rows + 3 * batch * hidden + 1)
+                                          * sizeof (float));
     if (!hr)
         return zi_error ("out of memory for %lld x %lld recurrent products",
                          (long long) batch, (long long) rows);
-    float *rh = hr + batch * rows, *ghr = rh + batch * hidden;
+    float *rh = hr + batch * rows, *ghr = rh + batch * hidden, *work = ghr + batch * hidden;
     const s_fn_t *gate_fn = &self->fn [pass->direction][0];
     for (int64_t step = 0; step < longest; step++) {
         //  The GRU that resets first needs r before R's h block can
         //  multiply r h; its z and r come from the first two blocks
-        int64_t first_rows = reset_first? 2 * hidden: rows;
-        s_times_r (exec, batch, first_rows, hidden, h, pass->r, hr, rows);
+        int64_t first_rows = s_first_rows (self, hidden);
+        s_times_r (exec, batch, first_rows, hidden, h, pass->r, pass->packed_r, work, hr, rows);
         if (reset_first) {
             for (int64_t b = 0; b < batch; b++) {
                 int64_t length = pass->lengths [b];
@@ -460,8 +584,8 @@ s_pass (zi_exec_t *exec, const s_pass_t *pass, float *h, float *c, float *y)
                                         * h [b * hidden + j];
                 }
             }
-            s_times_r (exec, batch, hidden, hidden, rh, pass->r + 2 * hidden * hidden, ghr,
-                       hidden);
+            s_times_r (exec, batch, hidden, hidden, rh, pass->r + 2 * hidden * hidden,
+                       pass->packed_r? pass->packed_rh: NULL, work, ghr, hidden);
         }
         for (int64_t b = 0; b < batch; b++) {
             int64_t length = pass->lengths [b];
@@ -518,8 +642,16 @@ s_rnn_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     if (y && padded)
         memset (y, 0, zi_tensor_count (out [0]) * sizeof (float));
 
-    //  The input gates of every step and direction: biases, then X W^T
-    float *gates_x = zi_exec_scratch (exec, 0, (steps * stride + 1) * sizeof (float));
+    //  The input gates of every step and direction: biases, then X W^T.
+    //  Packed W: W X^T + biases made transposed, [stride][steps], from X
+    //  transposed (one step needs neither), then put in place
+    bool packed = s_packed_usable (self, in, &sizes);
+    bool packed_x = packed && (steps > 1 || zi_isa_blas_behind ());
+    bool packed_h = packed && (batch > 1 || zi_isa_blas_behind ());
+    int64_t input = sizes.input;
+    size_t transposed = packed_x? (size_t) (steps * (input + stride)): 0;
+    float *gates_x = zi_exec_scratch (exec, 0, (steps * stride + transposed + stride + 1)
+                                               * sizeof (float));
     //  h, c and a row of zeros for a GRU's missing bias
     float *state = zi_exec_scratch (exec, 1, ((2 * batch + 1) * hidden + 1) * sizeof (float));
     if (!gates_x || !state)
@@ -537,11 +669,33 @@ s_rnn_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
             first [g] = sum;
         }
     }
-    for (int64_t row = 1; row < steps; row++)
-        memcpy (gates_x + row * stride, gates_x, stride * sizeof (float));
-    if (steps > 0 && sizes.input > 0)
-        zi_sgemm (exec, false, true, steps, stride, sizes.input, 1, zi_tensor_f32 (in [S_X]),
-                  sizes.input, zi_tensor_f32 (in [S_W]), sizes.input, 1, gates_x, stride);
+    const float *x = zi_tensor_f32 (in [S_X]);
+    if (packed_x && steps > 0) {
+        static const zi_act_t none = {ZI_ACT_NONE, 0, 0};
+        float *x_t = gates_x + steps * stride, *g_t = x_t + steps * input;
+        float *biases = g_t + steps * stride;
+        memcpy (biases, gates_x, stride * sizeof (float));
+        if (steps == 1)
+            zi_mm_parallel (exec, self->packed_w, stride, input, 1, x, 1, biases, NULL, 0,
+                            &none, gates_x, 1);
+        else {
+            for (int64_t row = 0; row < steps; row++)
+                for (int64_t k = 0; k < input; k++)
+                    x_t [k * steps + row] = x [row * input + k];
+            zi_mm_parallel (exec, self->packed_w, stride, input, steps, x_t, steps, biases,
+                            NULL, 0, &none, g_t, steps);
+            for (int64_t row = 0; row < steps; row++)
+                for (int64_t g = 0; g < stride; g++)
+                    gates_x [row * stride + g] = g_t [g * steps + row];
+        }
+    }
+    else {
+        for (int64_t row = 1; row < steps; row++)
+            memcpy (gates_x + row * stride, gates_x, stride * sizeof (float));
+        if (steps > 0 && input > 0)
+            zi_sgemm (exec, false, true, steps, stride, input, 1, x, input,
+                      zi_tensor_f32 (in [S_W]), input, 1, gates_x, stride);
+    }
 
     float *zeros = state + 2 * batch * hidden;
     memset (zeros, 0, hidden * sizeof (float));
@@ -563,6 +717,8 @@ s_rnn_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
             .self = self, .sizes = sizes, .direction = direction, .stride = stride,
             .gates_x = gates_x + direction * rows,
             .r = zi_tensor_f32 (in [S_R]) + direction * rows * hidden,
+            .packed_r = packed_h? self->packed_r [direction]: NULL,
+            .packed_rh = packed_h? self->packed_rh [direction]: NULL,
             .rb_h = bias? zi_tensor_f32 (bias) + direction * 2 * rows + rows + 2 * hidden
                         : zeros,
             .peephole = peephole? zi_tensor_f32 (peephole) + direction * 3 * hidden: NULL,
@@ -583,17 +739,20 @@ s_rnn_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_LSTM = {
     .name = "LSTM", .min_inputs = 3, .max_inputs = 8, .max_outputs = 3,
-    .init = s_lstm_init, .infer = s_rnn_infer, .run = s_rnn_run
+    .init = s_lstm_init, .infer = s_rnn_infer, .prepare = s_rnn_prepare, .run = s_rnn_run,
+    .destroy = s_rnn_destroy
 };
 
 const zi_op_t zi_op_GRU = {
     .name = "GRU", .min_inputs = 3, .max_inputs = 6, .max_outputs = 2,
-    .init = s_gru_init, .infer = s_rnn_infer, .run = s_rnn_run
+    .init = s_gru_init, .infer = s_rnn_infer, .prepare = s_rnn_prepare, .run = s_rnn_run,
+    .destroy = s_rnn_destroy
 };
 
 const zi_op_t zi_op_RNN = {
     .name = "RNN", .min_inputs = 3, .max_inputs = 6, .max_outputs = 2,
-    .init = s_plain_init, .infer = s_rnn_infer, .run = s_rnn_run
+    .init = s_plain_init, .infer = s_rnn_infer, .prepare = s_rnn_prepare, .run = s_rnn_run,
+    .destroy = s_rnn_destroy
 };
 
 
@@ -928,8 +1087,10 @@ s_check_error (zi_test_t *t, zi_node_t *node, int n_inputs, zi_tensor_t *const *
     zi_node_destroy (&node);
 }
 
-void
-zi_act_rnn_test (zi_test_t *t)
+//  Every case at one level: OpenBLAS's products at the portable level,
+//  zinfer's on weights packed at prepare above it
+static void
+s_check_cases (zi_test_t *t, zi_isa_t level)
 {
     static const char *directions [] = {NULL, "forward", "reverse", "bidirectional"};
     uint32_t seed = 1;
@@ -963,8 +1124,9 @@ zi_act_rnn_test (zi_test_t *t)
                 }
                 if (cell != S_LSTM)
                     c.initial_c = false;
-                snprintf (what, sizeof what, "%s %s variant %d", s_cell_names [cell],
-                          c.direction? c.direction: "(default direction)", variant);
+                snprintf (what, sizeof what, "%s %s variant %d at %s", s_cell_names [cell],
+                          c.direction? c.direction: "(default direction)", variant,
+                          zi_isa_name (level));
                 s_check_case (t, what, &c, seed);
                 seed += 10;
             }
@@ -994,6 +1156,22 @@ zi_act_rnn_test (zi_test_t *t)
         .input_forget = true, .initial_c = true, .initial_h = true
     };
     s_check_case (t, "LSTM input_forget", &forget, seed++);
+    //  A batch of one with more hidden units than a panel's depth chunk
+    //  holds rows of, and a long input: the packed matrix-vector product
+    s_case_t wide = {
+        .cell = S_LSTM, .direction = "bidirectional", .seq = 3, .batch = 1, .input = 70,
+        .hidden = 64, .bias = true, .initial_h = true, .initial_c = true
+    };
+    s_check_case (t, "LSTM batch 1, 64 hidden", &wide, seed++);
+}
+
+void
+zi_act_rnn_test (zi_test_t *t)
+{
+    for (int level = ZI_ISA_PORTABLE; level <= ZI_ISA_AVX512; level++)
+        if (zi_test_isa (t, (zi_isa_t) level))
+            s_check_cases (t, (zi_isa_t) level);
+    zi_isa_set_cap (ZI_ISA_DEFAULT);
 
     //  Only Y_h: out [0] absent at run time
     {
