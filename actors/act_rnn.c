@@ -462,16 +462,35 @@ s_y_at (const s_rnn_t *self, const s_sizes_t *sizes, int direction, int64_t step
                              : (b * sizes->seq + step) * dirs + direction) * sizes->hidden;
 }
 
+//  fn over a row of n floats: Sigmoid and Tanh by zi_act_apply, whose
+//  vector forms the level in use picks (libm's at the portable level, as
+//  s_apply), the rest one by one
+static void
+s_apply_row (const s_fn_t *fn, float *v, int64_t n)
+{
+    if (fn->kind == S_SIGMOID || fn->kind == S_TANH) {
+        zi_act_t act = {fn->kind == S_SIGMOID? ZI_ACT_SIGMOID: ZI_ACT_TANH, 0, 0};
+        zi_act_apply (&act, v, (size_t) n);
+        return;
+    }
+    for (int64_t j = 0; j < n; j++)
+        v [j] = s_apply (fn, v [j]);
+}
+
 //  One step of sequence b: h (and c) updated in place from the input
 //  gates gx and the state's product with R, ghr (GRU without
-//  linear_before_reset: the h gate's product, made from r h)
+//  linear_before_reset: the h gate's product, made from r h). Each gate's
+//  inputs are gathered into a row of work (5 x hidden floats) and its
+//  function applied to the whole row, so that it runs as vectors.
 static void
 s_step (const s_pass_t *pass, const float *gx, const float *hr, const float *ghr,
-        float *h, float *c)
+        float *h, float *c, float *work)
 {
     const s_rnn_t *self = pass->self;
     const s_fn_t *fn = self->fn [pass->direction];
     int64_t hidden = pass->sizes.hidden;
+    float *gate_i = work, *gate_f = work + hidden, *gate_c = work + 2 * hidden;
+    float *gate_o = work + 3 * hidden, *cell_h = work + 4 * hidden;
     if (self->cell == S_LSTM) {
         const float *p = pass->peephole;
         for (int64_t j = 0; j < hidden; j++) {
@@ -479,33 +498,52 @@ s_step (const s_pass_t *pass, const float *gx, const float *hr, const float *ghr
             float pre_f = gx [2 * hidden + j] + hr [2 * hidden + j]
                         + (p? p [2 * hidden + j] * c [j]: 0);
             float pre_c = gx [3 * hidden + j] + hr [3 * hidden + j];
-            float input = s_apply (&fn [0], s_clip (self, pre_i));
-            float forget = self->input_forget? 1 - input: s_apply (&fn [0], s_clip (self, pre_f));
-            float cell = forget * c [j] + input * s_apply (&fn [1], s_clip (self, pre_c));
-            float pre_o = gx [hidden + j] + hr [hidden + j] + (p? p [hidden + j] * cell: 0);
-            float output = s_apply (&fn [0], s_clip (self, pre_o));
-            c [j] = cell;
-            h [j] = output * s_apply (&fn [2], cell);
+            gate_i [j] = s_clip (self, pre_i);
+            gate_f [j] = s_clip (self, pre_f);
+            gate_c [j] = s_clip (self, pre_c);
         }
+        s_apply_row (&fn [0], gate_i, hidden);
+        if (!self->input_forget)
+            s_apply_row (&fn [0], gate_f, hidden);
+        s_apply_row (&fn [1], gate_c, hidden);
+        for (int64_t j = 0; j < hidden; j++) {
+            float forget = self->input_forget? 1 - gate_i [j]: gate_f [j];
+            float cell = forget * c [j] + gate_i [j] * gate_c [j];
+            float pre_o = gx [hidden + j] + hr [hidden + j] + (p? p [hidden + j] * cell: 0);
+            gate_o [j] = s_clip (self, pre_o);
+            c [j] = cell_h [j] = cell;
+        }
+        s_apply_row (&fn [0], gate_o, hidden);
+        s_apply_row (&fn [2], cell_h, hidden);
+        for (int64_t j = 0; j < hidden; j++)
+            h [j] = gate_o [j] * cell_h [j];
     }
     else
     if (self->cell == S_GRU) {
+        float *update = gate_i, *reset = gate_f, *candidate = gate_c;
         for (int64_t j = 0; j < hidden; j++) {
-            float update = s_apply (&fn [0], s_clip (self, gx [j] + hr [j]));
-            float pre_h;
-            if (self->linear_before_reset) {
-                float reset = s_apply (&fn [0], s_clip (self, gx [hidden + j] + hr [hidden + j]));
-                pre_h = gx [2 * hidden + j] + reset * (hr [2 * hidden + j] + pass->rb_h [j]);
-            }
-            else
-                pre_h = gx [2 * hidden + j] + ghr [j];
-            float candidate = s_apply (&fn [1], s_clip (self, pre_h));
-            h [j] = (1 - update) * candidate + update * h [j];
+            update [j] = s_clip (self, gx [j] + hr [j]);
+            if (self->linear_before_reset)
+                reset [j] = s_clip (self, gx [hidden + j] + hr [hidden + j]);
         }
-    }
-    else
+        s_apply_row (&fn [0], update, hidden);
+        if (self->linear_before_reset)
+            s_apply_row (&fn [0], reset, hidden);
+        for (int64_t j = 0; j < hidden; j++) {
+            float pre_h = self->linear_before_reset?
+                gx [2 * hidden + j] + reset [j] * (hr [2 * hidden + j] + pass->rb_h [j]):
+                gx [2 * hidden + j] + ghr [j];
+            candidate [j] = s_clip (self, pre_h);
+        }
+        s_apply_row (&fn [1], candidate, hidden);
         for (int64_t j = 0; j < hidden; j++)
-            h [j] = s_apply (&fn [0], s_clip (self, gx [j] + hr [j]));
+            h [j] = (1 - update [j]) * candidate [j] + update [j] * h [j];
+    }
+    else {
+        for (int64_t j = 0; j < hidden; j++)
+            h [j] = s_clip (self, gx [j] + hr [j]);
+        s_apply_row (&fn [0], h, hidden);
+    }
 }
 
 //  y [batch, n] (rows ldy apart) = h [batch, hidden] times the first n rows
@@ -558,13 +596,14 @@ s_pass (zi_exec_t *exec, const s_pass_t *pass, float *h, float *c, float *y)
 
     //  hr: the state times R, [batch, rows]; for a GRU resetting first,
     //  rh = r h [batch, hidden] and ghr, its product with R's h block
-    //  and work for s_times_r
-    float *hr = zi_exec_scratch (exec, 2, (2 * batch * rows + 3 * batch * hidden + 1)
-                                          * sizeof (float));
+    //  work for s_times_r, and gates, s_step's rows
+    float *hr = zi_exec_scratch (exec, 2, (2 * batch * rows + 3 * batch * hidden + 5 * hidden
+                                           + 1) * sizeof (float));
     if (!hr)
         return zi_error ("out of memory for %lld x %lld recurrent products",
                          (long long) batch, (long long) rows);
     float *rh = hr + batch * rows, *ghr = rh + batch * hidden, *work = ghr + batch * hidden;
+    float *gates = work + batch * (rows + hidden);
     const s_fn_t *gate_fn = &self->fn [pass->direction][0];
     for (int64_t step = 0; step < longest; step++) {
         //  The GRU that resets first needs r before R's h block can
@@ -578,11 +617,11 @@ s_pass (zi_exec_t *exec, const s_pass_t *pass, float *h, float *c, float *y)
                 if (step >= length)
                     continue;
                 const float *gx = pass->gates_x + s_row (self, sizes, t, b) * pass->stride;
-                for (int64_t j = 0; j < hidden; j++) {
-                    float pre_r = gx [hidden + j] + hr [b * rows + hidden + j];
-                    rh [b * hidden + j] = s_apply (gate_fn, s_clip (self, pre_r))
-                                        * h [b * hidden + j];
-                }
+                for (int64_t j = 0; j < hidden; j++)
+                    gates [j] = s_clip (self, gx [hidden + j] + hr [b * rows + hidden + j]);
+                s_apply_row (gate_fn, gates, hidden);
+                for (int64_t j = 0; j < hidden; j++)
+                    rh [b * hidden + j] = gates [j] * h [b * hidden + j];
             }
             s_times_r (exec, batch, hidden, hidden, rh, pass->r + 2 * hidden * hidden,
                        pass->packed_r? pass->packed_rh: NULL, work, ghr, hidden);
@@ -594,7 +633,8 @@ s_pass (zi_exec_t *exec, const s_pass_t *pass, float *h, float *c, float *y)
             int64_t t = reverse? length - 1 - step: step;
             const float *gx = pass->gates_x + s_row (self, sizes, t, b) * pass->stride;
             float *state = h + b * hidden;
-            s_step (pass, gx, hr + b * rows, ghr + b * hidden, state, c? c + b * hidden: NULL);
+            s_step (pass, gx, hr + b * rows, ghr + b * hidden, state, c? c + b * hidden: NULL,
+                    gates);
             if (y)
                 memcpy (y + s_y_at (self, sizes, pass->direction, t, b), state,
                         hidden * sizeof (float));
