@@ -15,11 +15,15 @@
     function whose inner loop reads every operand with stride 1 or 0,
     which the compiler turns into plain vector code. Same-shape inputs,
     tensor op scalar and per-channel [N, C, H, W] op [C, 1, 1] all end up
-    as one or a few long rows.
+    as one or a few long rows. The float rows of Add, Sub, Mul, Div and
+    Add + Relu, which networks run most (residuals, squeeze-and-excite
+    scales), have AVX2 and AVX-512 forms with masked tails, chosen by the
+    level in use; they give the portable rows' bits.
     =========================================================================
 */
 
 #include "zi_classes.h"
+#include "act_simd.h"
 
 //  Most inputs a variadic op (Min, Max, Sum, Mean) accepts
 #define S_MAX_INPUTS 64
@@ -254,6 +258,112 @@ S_WHERE_ROW (where_16, uint16_t)
 S_WHERE_ROW (where_32, uint32_t)
 S_WHERE_ROW (where_64, uint64_t)
 
+//  The float rows of the common arithmetic with vectors of the level in
+//  use, the last elements masked (a row of a 7 x 7 plane is 49 floats).
+//  Each lane is the IEEE sum, difference, product or quotient the
+//  portable row makes, and max (0, s) is s < 0? 0: s for NaN and -0 too
+//  (maxps returns its second operand, s, then), so every level gives the
+//  same bits.
+#if defined (ZI_HAVE_AVX2)
+static ZI_AVX2_INLINE __m256
+s_relu8 (__m256 sum)
+{
+    return _mm256_max_ps (_mm256_setzero_ps (), sum);
+}
+
+#define S_ROW_AVX2(name, combine)                                           \
+static ZI_AVX2_INLINE void                                                  \
+s_##name##_avx2_loop (float *y, const float *a, const float *b, int64_t n,  \
+                      bool va, bool vb)                                     \
+{                                                                           \
+    __m256 a0 = _mm256_set1_ps (a [0]), b0 = _mm256_set1_ps (b [0]);        \
+    int64_t item = 0;                                                       \
+    for (; item + 8 <= n; item += 8) {                                      \
+        __m256 x = va? _mm256_loadu_ps (a + item): a0;                      \
+        __m256 z = vb? _mm256_loadu_ps (b + item): b0;                      \
+        _mm256_storeu_ps (y + item, combine);                               \
+    }                                                                       \
+    if (item < n) {                                                         \
+        __m256i mask = zi_tail_mask_avx2 (n - item);                        \
+        __m256 x = va? _mm256_maskload_ps (a + item, mask): a0;             \
+        __m256 z = vb? _mm256_maskload_ps (b + item, mask): b0;             \
+        _mm256_maskstore_ps (y + item, mask, combine);                      \
+    }                                                                       \
+}                                                                           \
+static ZI_AVX2 void                                                         \
+s_##name##_avx2 (void *y, const void *a, const void *b, const void *c,      \
+                 int64_t n, int pattern)                                    \
+{                                                                           \
+    switch (pattern & 3) {                                                  \
+        case 3: s_##name##_avx2_loop (y, a, b, n, true, true); break;       \
+        case 1: s_##name##_avx2_loop (y, a, b, n, true, false); break;      \
+        case 2: s_##name##_avx2_loop (y, a, b, n, false, true); break;      \
+        default: s_##name##_avx2_loop (y, a, b, n, false, false);           \
+    }                                                                       \
+}
+
+S_ROW_AVX2 (add_f32, _mm256_add_ps (x, z))
+S_ROW_AVX2 (add_relu_f32, s_relu8 (_mm256_add_ps (x, z)))
+S_ROW_AVX2 (sub_f32, _mm256_sub_ps (x, z))
+S_ROW_AVX2 (mul_f32, _mm256_mul_ps (x, z))
+S_ROW_AVX2 (div_f32, _mm256_div_ps (x, z))
+#endif
+
+#if defined (ZI_HAVE_AVX512)
+static ZI_AVX512_INLINE __m512
+s_relu16 (__m512 sum)
+{
+    return _mm512_max_ps (_mm512_setzero_ps (), sum);
+}
+
+#define S_ROW_AVX512(name, combine)                                         \
+static ZI_AVX512_INLINE void                                                \
+s_##name##_avx512_loop (float *y, const float *a, const float *b, int64_t n, \
+                        bool va, bool vb)                                   \
+{                                                                           \
+    __m512 a0 = _mm512_set1_ps (a [0]), b0 = _mm512_set1_ps (b [0]);        \
+    int64_t item = 0;                                                       \
+    for (; item + 16 <= n; item += 16) {                                    \
+        __m512 x = va? _mm512_loadu_ps (a + item): a0;                      \
+        __m512 z = vb? _mm512_loadu_ps (b + item): b0;                      \
+        _mm512_storeu_ps (y + item, combine);                               \
+    }                                                                       \
+    if (item < n) {                                                         \
+        __mmask16 mask = (__mmask16) ((1u << (n - item)) - 1);              \
+        __m512 x = va? _mm512_maskz_loadu_ps (mask, a + item): a0;          \
+        __m512 z = vb? _mm512_maskz_loadu_ps (mask, b + item): b0;          \
+        _mm512_mask_storeu_ps (y + item, mask, combine);                    \
+    }                                                                       \
+}                                                                           \
+static ZI_AVX512 void                                                       \
+s_##name##_avx512 (void *y, const void *a, const void *b, const void *c,    \
+                   int64_t n, int pattern)                                  \
+{                                                                           \
+    switch (pattern & 3) {                                                  \
+        case 3: s_##name##_avx512_loop (y, a, b, n, true, true); break;     \
+        case 1: s_##name##_avx512_loop (y, a, b, n, true, false); break;    \
+        case 2: s_##name##_avx512_loop (y, a, b, n, false, true); break;    \
+        default: s_##name##_avx512_loop (y, a, b, n, false, false);         \
+    }                                                                       \
+}
+
+S_ROW_AVX512 (add_f32, _mm512_add_ps (x, z))
+S_ROW_AVX512 (add_relu_f32, s_relu16 (_mm512_add_ps (x, z)))
+S_ROW_AVX512 (sub_f32, _mm512_sub_ps (x, z))
+S_ROW_AVX512 (mul_f32, _mm512_mul_ps (x, z))
+S_ROW_AVX512 (div_f32, _mm512_div_ps (x, z))
+#endif
+
+//  One of the rows above at the level in use, else the portable one
+#if defined (ZI_HAVE_AVX512)
+#   define S_LEVEL_ROW(name)                                                \
+        (zi_use_avx512 ()? s_##name##_avx512: zi_use_avx2 ()? s_##name##_avx2: s_##name)
+#elif defined (ZI_HAVE_AVX2)
+#   define S_LEVEL_ROW(name) (zi_use_avx2 ()? s_##name##_avx2: s_##name)
+#else
+#   define S_LEVEL_ROW(name) (s_##name)
+#endif
+
 //  The row function for an op on operands of the given dtypes; NULL when
 //  the combination is not supported (infer has refused it already)
 static s_row_fn
@@ -265,13 +375,13 @@ s_row_select (s_kind_t kind, zi_dtype_t a, zi_dtype_t b)
          a == ZI_I8? (i8): a == ZI_U8? (u8): NULL)
     switch (kind) {
         case S_ADD: case S_SUM: case S_MEAN:
-            return S_PICK (s_add_f32, s_add_i64, s_add_i32, s_add_i8, s_add_u8);
+            return S_PICK (S_LEVEL_ROW (add_f32), s_add_i64, s_add_i32, s_add_i8, s_add_u8);
         case S_SUB:
-            return S_PICK (s_sub_f32, s_sub_i64, s_sub_i32, s_sub_i8, s_sub_u8);
+            return S_PICK (S_LEVEL_ROW (sub_f32), s_sub_i64, s_sub_i32, s_sub_i8, s_sub_u8);
         case S_MUL:
-            return S_PICK (s_mul_f32, s_mul_i64, s_mul_i32, s_mul_i8, s_mul_u8);
+            return S_PICK (S_LEVEL_ROW (mul_f32), s_mul_i64, s_mul_i32, s_mul_i8, s_mul_u8);
         case S_DIV:
-            return S_PICK (s_div_f32, s_div_i64, s_div_i32, s_div_i8, s_div_u8);
+            return S_PICK (S_LEVEL_ROW (div_f32), s_div_i64, s_div_i32, s_div_i8, s_div_u8);
         case S_MOD:
             return S_PICK (s_mod_f32, s_mod_i64, s_mod_i32, s_mod_i8, s_mod_u8);
         case S_FMOD:
@@ -730,7 +840,7 @@ s_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
         bool final = step == self->n_plans - 1;
         const zi_act_t *row_act = final && last_act? act: NULL;
         if (kind == S_ADD && a->dtype == ZI_F32 && act->kind == ZI_ACT_RELU) {
-            row = s_add_relu_f32;
+            row = S_LEVEL_ROW (add_relu_f32);
             row_act = NULL;
         }
         assert (row);
@@ -1039,10 +1149,80 @@ s_test_mod (zi_test_t *t)
         }
 }
 
+//  Add, Sub, Mul, Div and Add + Relu at every level the CPU has: against
+//  the reference, and the bits of the portable rows, on rows that take
+//  each broadcast pattern, with tails of every length and NaN, infinities
+//  and signed zeros among the values
+static void
+s_test_levels (zi_test_t *t)
+{
+    static const struct {
+        int a_ndim;
+        int64_t a_dims [4];
+        int b_ndim;
+        int64_t b_dims [4];
+    } pairs [] = {
+        {3, {2, 3, 37}, 3, {2, 3, 37}},         //  both full
+        {3, {2, 3, 37}, 2, {3, 1}},             //  b per row
+        {1, {1}, 3, {2, 3, 37}},                //  a one value
+        {4, {1, 16, 7, 7}, 4, {1, 16, 1, 1}},   //  squeeze-and-excite scale
+        {1, {4103}, 1, {4103}},                 //  across the chunk
+    };
+    static const char *ops [] = {"Add", "Sub", "Mul", "Div", "Add"};
+    for (size_t pair = 0; pair < sizeof pairs / sizeof pairs [0]; pair++)
+        for (int op = 0; op < 5; op++) {
+            zi_tensor_t *a = zi_test_random (pairs [pair].a_ndim, pairs [pair].a_dims, 41);
+            zi_tensor_t *b = zi_test_random (pairs [pair].b_ndim, pairs [pair].b_dims, 42);
+            static const float specials [] = {NAN, INFINITY, -INFINITY, -0.0f, 0.0f};
+            for (size_t item = 3; item < zi_tensor_count (a); item += 7)
+                zi_tensor_f32 (a) [item] = specials [item % 5];
+            for (size_t item = 5; item < zi_tensor_count (b); item += 11)
+                zi_tensor_f32 (b) [item] = specials [item % 5];
+            zi_tensor_t *inputs [2] = {a, b}, *got [3] = {NULL, NULL, NULL};
+            for (int level = ZI_ISA_PORTABLE; level <= ZI_ISA_AVX512; level++) {
+                if (!zi_test_isa (t, (zi_isa_t) level))
+                    continue;
+                zi_node_t *node = zi_node_new (ops [op], "test");
+                if (op == 4)
+                    node->act.kind = ZI_ACT_RELU;
+                ZI_CHECK (t, zi_test_run_op (node, 2, inputs, 1, &got [level]) == 0,
+                          "%s at %s runs", ops [op], zi_isa_name ((zi_isa_t) level));
+                zi_node_destroy (&node);
+                if (!got [level])
+                    continue;
+                int wrong = -1;
+                for (size_t item = 0; item < zi_tensor_count (got [level]) && wrong < 0; item++) {
+                    int64_t ia = s_ref_index (got [level]->ndim, got [level]->dims, item, a);
+                    int64_t ib = s_ref_index (got [level]->ndim, got [level]->dims, item, b);
+                    float x = zi_tensor_f32 (a) [ia], z = zi_tensor_f32 (b) [ib];
+                    float want = op == 0 || op == 4? x + z: op == 1? x - z: op == 2? x * z: x / z;
+                    if (op == 4)
+                        want = want < 0? 0: want;
+                    float value = zi_tensor_f32 (got [level]) [item];
+                    if (memcmp (&value, &want, sizeof value) != 0 && !(isnan (value) && isnan (want)))
+                        wrong = (int) item;
+                }
+                ZI_CHECK (t, wrong < 0, "%s%s pair %zu at %s: first wrong at [%d]", ops [op],
+                          op == 4? " + Relu": "", pair, zi_isa_name ((zi_isa_t) level), wrong);
+                if (level > ZI_ISA_PORTABLE && got [ZI_ISA_PORTABLE])
+                    ZI_CHECK (t, memcmp (got [level]->data, got [ZI_ISA_PORTABLE]->data,
+                                         got [level]->nbytes) == 0,
+                              "%s%s pair %zu: %s gives the portable bits", ops [op],
+                              op == 4? " + Relu": "", pair, zi_isa_name ((zi_isa_t) level));
+            }
+            zi_isa_set_cap (ZI_ISA_DEFAULT);
+            for (int level = 0; level < 3; level++)
+                zi_tensor_destroy (&got [level]);
+            zi_tensor_destroy (&a);
+            zi_tensor_destroy (&b);
+        }
+}
+
 void
 zi_act_binary_test (zi_test_t *t)
 {
     s_test_mod (t);
+    s_test_levels (t);
     //  Broadcast corners, each pair in both orders
     static const struct {
         int a_ndim;
