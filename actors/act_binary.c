@@ -1216,6 +1216,27 @@ s_test_levels (zi_test_t *t)
             zi_tensor_destroy (&a);
             zi_tensor_destroy (&b);
         }
+    //  zi_vec_add, the residual add of a fused convolution, likewise
+    for (int64_t n = 1; n < 40; n += 3) {
+        zi_tensor_t *y = zi_test_random (1, (int64_t []) {n}, 51);
+        zi_tensor_t *x = zi_test_random (1, (int64_t []) {n}, 52);
+        zi_tensor_f32 (x) [0] = NAN;
+        for (int level = ZI_ISA_PORTABLE; level <= ZI_ISA_AVX512; level++) {
+            if (!zi_test_isa (t, (zi_isa_t) level))
+                continue;
+            float got [40], want [40];
+            memcpy (got, zi_tensor_f32 (y), n * sizeof (float));
+            zi_vec_add (got, zi_tensor_f32 (x), n);
+            for (int64_t item = 0; item < n; item++)
+                want [item] = zi_tensor_f32 (y) [item] + zi_tensor_f32 (x) [item];
+            ZI_CHECK (t, isnan (got [0]) && memcmp (got + 1, want + 1, (n - 1) * sizeof (float)) == 0,
+                      "zi_vec_add of %lld floats at %s", (long long) n,
+                      zi_isa_name ((zi_isa_t) level));
+        }
+        zi_isa_set_cap (ZI_ISA_DEFAULT);
+        zi_tensor_destroy (&y);
+        zi_tensor_destroy (&x);
+    }
 }
 
 void

@@ -9,6 +9,7 @@
 */
 
 #include "zi_classes.h"
+#include "act_simd.h"
 #if defined (__SSE2__)
 #   include <emmintrin.h>
 #endif
@@ -77,9 +78,60 @@ zi_vec_max (const float *x, int64_t n)
     return nan? NAN: best;
 }
 
+//  y += x at the level in use, the last floats masked; every lane is
+//  the one IEEE sum, so each level gives the same bits. (zi_vec_sum and
+//  zi_vec_max keep to eight lanes whatever the level: their order of
+//  operations is what makes every kernel's bits agree, and a wider vector
+//  would change it.)
+#if defined (ZI_HAVE_AVX512)
+static ZI_AVX512 void
+s_add_avx512 (float *restrict y, const float *restrict x, int64_t n)
+{
+    int64_t item = 0;
+    for (; item + 16 <= n; item += 16)
+        _mm512_storeu_ps (y + item, _mm512_add_ps (_mm512_loadu_ps (y + item),
+                                                   _mm512_loadu_ps (x + item)));
+    if (item < n) {
+        __mmask16 mask = (__mmask16) ((1u << (n - item)) - 1);
+        _mm512_mask_storeu_ps (y + item, mask,
+                               _mm512_add_ps (_mm512_maskz_loadu_ps (mask, y + item),
+                                              _mm512_maskz_loadu_ps (mask, x + item)));
+    }
+}
+#endif
+
+#if defined (ZI_HAVE_AVX2)
+static ZI_AVX2 void
+s_add_avx2 (float *restrict y, const float *restrict x, int64_t n)
+{
+    int64_t item = 0;
+    for (; item + 8 <= n; item += 8)
+        _mm256_storeu_ps (y + item, _mm256_add_ps (_mm256_loadu_ps (y + item),
+                                                   _mm256_loadu_ps (x + item)));
+    if (item < n) {
+        __m256i mask = zi_tail_mask_avx2 (n - item);
+        _mm256_maskstore_ps (y + item, mask,
+                             _mm256_add_ps (_mm256_maskload_ps (y + item, mask),
+                                            _mm256_maskload_ps (x + item, mask)));
+    }
+}
+#endif
+
 void
 zi_vec_add (float *restrict y, const float *restrict x, int64_t n)
 {
+#if defined (ZI_HAVE_AVX512)
+    if (zi_use_avx512 ()) {
+        s_add_avx512 (y, x, n);
+        return;
+    }
+#endif
+#if defined (ZI_HAVE_AVX2)
+    if (zi_use_avx2 ()) {
+        s_add_avx2 (y, x, n);
+        return;
+    }
+#endif
     for (int64_t item = 0; item < n; item++)
         y [item] += x [item];
 }
