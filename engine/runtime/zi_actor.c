@@ -10,6 +10,7 @@
 */
 
 #include "zi_worker.h"
+#include <stddef.h>
 #include <zmq.h>
 
 //  Partial inputs of one request, for nodes with several dynamic inputs
@@ -43,13 +44,13 @@ s_join_destroy (void **item_p)
 }
 
 static s_join_t *
-s_join_new (int slots, uint32_t flags)
+s_join_new (int slots, uint32_t flags, int64_t started)
 {
     s_join_t *join = calloc (1, sizeof (s_join_t) + (slots + 1) * sizeof (zi_tensor_t *));
     assert (join);
     join->slots = slots;
     join->flags = flags;
-    join->started = zi_clock_usecs ();
+    join->started = started;
     return join;
 }
 
@@ -274,10 +275,27 @@ zi_actor_teardown (zi_actor_t *self)
     pthread_mutex_destroy (&self->stats.lock);
 }
 
-//  Hands a tensor to an actor on this same thread
+//  A header as it is kept in a local queue: all but the error text,
+//  which only ZI_MSG_ERROR headers carry and no actor is handed (half of
+//  the header's bytes, copied twice on every hop otherwise)
+static void
+s_copy_header (zi_msg_header_t *into, const zi_msg_header_t *header)
+{
+    if (header->kind == ZI_MSG_ERROR)
+        *into = *header;
+    else {
+        memcpy (into, header, offsetof (zi_msg_header_t, text));
+        into->text [0] = 0;
+    }
+}
+
+//  Hands a tensor to an actor on this same thread. handed is when, on
+//  the monotonic clock (usecs): the producer's end of compute, which it
+//  read anyway; 0 when the caller has no time at hand, and the consumer
+//  reads the clock as it takes the tensor
 static void
 s_hand_over (zi_actor_t *target, const zi_msg_header_t *header, zi_tensor_t *tensor,
-             const zi_trace_t *trace)
+             const zi_trace_t *trace, int64_t handed)
 {
     if (target->n_local == target->max_local && target->local_head > 0) {
         //  Room at the front, where items were taken: close the gap
@@ -292,18 +310,18 @@ s_hand_over (zi_actor_t *target, const zi_msg_header_t *header, zi_tensor_t *ten
         assert (target->local);
     }
     zi_local_t *item = &target->local [target->n_local++];
-    item->header = *header;
+    s_copy_header (&item->header, header);
     item->tensor = zi_tensor_ref (tensor);
+    item->handed = handed;
     item->trace = (zi_trace_t) {0, NULL};
     if (trace && (header->flags & ZI_MSG_TRACE))
         zi_trace_merge (&item->trace, trace->records, trace->count);
     zi_thread_wake (target->thread, target);
 }
 
-int
-zi_actor_send (zi_actor_route_t *route, void **peers, zi_actor_t **local,
-               zi_counter_t *sent, zi_msg_header_t *header, zi_tensor_t *tensor,
-               const zi_trace_t *trace)
+static int
+s_send (zi_actor_route_t *route, void **peers, zi_actor_t **local, zi_counter_t *sent,
+        zi_msg_header_t *header, zi_tensor_t *tensor, const zi_trace_t *trace, int64_t handed)
 {
     if (route->gateway_here) {
         zi_gateway_result (route->gateway_here->gateway, header, zi_tensor_ref (tensor),
@@ -317,13 +335,21 @@ zi_actor_send (zi_actor_route_t *route, void **peers, zi_actor_t **local,
         pick += route->by_request? (int) (header->request % route->n_peers):
                                    (int) (route->next++ % route->n_peers);
     if (local [pick])
-        s_hand_over (local [pick], header, tensor, trace);
+        s_hand_over (local [pick], header, tensor, trace, handed);
     else
     if (zi_msg_send (peers [pick], header, tensor, trace, false))
         return zi_error ("send failed: %s", zmq_strerror (zmq_errno ()));
     if (sent)
         ZI_COUNT (sent [pick], 1);
     return 0;
+}
+
+int
+zi_actor_send (zi_actor_route_t *route, void **peers, zi_actor_t **local,
+               zi_counter_t *sent, zi_msg_header_t *header, zi_tensor_t *tensor,
+               const zi_trace_t *trace)
+{
+    return s_send (route, peers, local, sent, header, tensor, trace, 0);
 }
 
 //  Hands the monitor a copy of an output it asked for. The copy is made
@@ -382,7 +408,12 @@ s_compute (zi_actor_t *self, zi_graph_t *plan, const zi_msg_header_t *sized, uin
         record.started = zi_trace_now ();
     int64_t start = zi_clock_usecs ();
     int rc = node->op->run (node, self->thread->exec, inputs, outputs);
-    int64_t took = zi_clock_usecs () - start;
+    //  The one clock read after the kernel serves its time, the thread's
+    //  liveness (a long batch of requests is progress, not a hang) and
+    //  the arrival of the outputs at consumers on this thread
+    int64_t end = zi_clock_usecs ();
+    int64_t took = end - start;
+    atomic_store_explicit (&self->thread->progress_usecs, end, memory_order_relaxed);
     if (flags & ZI_MSG_TRACE) {
         //  The record goes out with the outputs, its send time taken as
         //  they are handed over
@@ -398,19 +429,30 @@ s_compute (zi_actor_t *self, zi_graph_t *plan, const zi_msg_header_t *sized, uin
         goto done;
     }
     ZI_COUNT (self->stats.requests, 1);
+    //  One header for every route, its fields of the route's output set
+    //  in turn; only the fields a tensor header carries are written (the
+    //  error text is half its bytes)
+    zi_msg_header_t header;
+    memset (&header, 0, offsetof (zi_msg_header_t, text));
+    header.kind = ZI_MSG_TENSOR;
+    header.request = request;
+    header.source = self->node_index;
+    header.count = 1;
+    header.flags = flags;
+    header.n_dynamic = sized->n_dynamic;
+    memcpy (header.dynamic, sized->dynamic, sized->n_dynamic * sizeof (int64_t));
+    header.text [0] = 0;
     for (int index = 0; index < self->n_routes; index++) {
         zi_actor_route_t *route = &self->routes [index];
         zi_tensor_t *tensor = outputs [route->output];
-        zi_msg_header_t header = {.kind = ZI_MSG_TENSOR, .request = request,
-                                  .source = self->node_index, .slot = route->slot, .count = 1,
-                                  .dtype = tensor->dtype, .ndim = tensor->ndim, .flags = flags,
-                                  .n_dynamic = sized->n_dynamic};
-        memcpy (header.dims, tensor->dims, tensor->ndim * sizeof (int64_t));
-        memcpy (header.dynamic, sized->dynamic, sized->n_dynamic * sizeof (int64_t));
+        header.slot = route->slot;
+        header.dtype = tensor->dtype;
+        header.ndim = tensor->ndim;
+        memcpy (header.dims, tensor->dims, sizeof header.dims);
         if (flags & ZI_MSG_TRACE)
             trace->records [trace->count - 1].sent = zi_trace_now ();
-        if (zi_actor_send (route, self->peers, self->peer_local, self->peer_sent, &header, tensor,
-                           trace))
+        if (s_send (route, self->peers, self->peer_local, self->peer_sent, &header, tensor,
+                    trace, end))
             s_failed (self, "request %llu: %s", (unsigned long long) request, zi_error_text ());
         else {
             ZI_COUNT (self->stats.messages_out, 1);
@@ -481,7 +523,7 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, 
     void *key = (void *) (uintptr_t) header->request;
     s_join_t *join = zhashx_lookup (self->joins, key);
     if (!join) {
-        join = s_join_new (node->n_inputs, header->flags);
+        join = s_join_new (node->n_inputs, header->flags, arrival);
         join->arrived_nsecs = arrived_nsecs;
         join->n_dynamic = header->n_dynamic;
         memcpy (join->dynamic, header->dynamic, header->n_dynamic * sizeof (int64_t));
@@ -517,13 +559,18 @@ zi_actor_drain_local (zi_actor_t *self, int budget)
 {
     for (int count = 0; count < budget && self->local_head < self->n_local; count++) {
         //  Taken out first: whatever is handed over meanwhile lands behind
-        zi_local_t item = self->local [self->local_head++];
+        const zi_local_t *item = &self->local [self->local_head++];
+        zi_msg_header_t header;
+        s_copy_header (&header, &item->header);
+        zi_tensor_t *tensor = item->tensor;
+        int64_t arrival = item->handed? item->handed: zi_clock_usecs ();
+        zi_trace_t trace = item->trace;
         if (self->local_head == self->n_local)
             self->local_head = self->n_local = 0;
         ZI_COUNT (self->stats.local_in, 1);
-        s_accept (self, &item.header, item.tensor, zi_clock_usecs (), &item.trace,
-                  item.header.flags & ZI_MSG_TRACE? zi_trace_now (): 0);
-        zi_trace_clear (&item.trace);
+        s_accept (self, &header, tensor, arrival, &trace,
+                  header.flags & ZI_MSG_TRACE? zi_trace_now (): 0);
+        zi_trace_clear (&trace);
     }
 }
 
@@ -551,16 +598,17 @@ zi_actor_drain (zi_actor_t *self, int budget)
         if (rc == -1)
             s_reject (self, "%s", zi_error_text ());
         else {
+            int64_t arrival = zi_clock_usecs ();
             for (int index = 0; index < self->n_relays; index++) {
                 zi_actor_relay_t *relay = &self->relays [index];
                 if (relay->source == header.source && relay->slot == header.slot) {
                     zi_msg_header_t handed = header;
                     handed.slot = relay->target_slot;
-                    s_hand_over (relay->target, &handed, tensor, &trace);
+                    s_hand_over (relay->target, &handed, tensor, &trace, arrival);
                     ZI_COUNT (relay->sent, 1);
                 }
             }
-            s_accept (self, &header, tensor, zi_clock_usecs (), &trace,
+            s_accept (self, &header, tensor, arrival, &trace,
                       header.flags & ZI_MSG_TRACE? zi_trace_now (): 0);
         }
         zi_trace_clear (&trace);

@@ -69,8 +69,8 @@ s_run_ready (zi_thread_t *self)
 {
     int budget = self->depth_first? 1: INT_MAX;
     while (self->n_ready > 0) {
-        //  A long batch of requests makes progress too: it is not a hang
-        atomic_store_explicit (&self->progress_usecs, zi_clock_usecs (), memory_order_relaxed);
+        //  (A long batch of requests makes progress too, not a hang: each
+        //  kernel run marks the thread's progress, s_compute in zi_actor.c)
         zi_actor_t *actor = self->ready [--self->n_ready];
         actor->queued = false;
         if (self->depth_first && actor->n_local - actor->local_head > 1)

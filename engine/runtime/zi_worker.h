@@ -33,6 +33,7 @@ typedef struct zi_variants_t zi_variants_t;
 typedef struct {
     zi_msg_header_t header;     //  as it would have gone on the wire
     zi_tensor_t *tensor;        //  a reference
+    int64_t handed;             //  when (usecs), the producer's end of compute; 0: unknown
     zi_trace_t trace;           //  records, for traced requests
 } zi_local_t;
 
