@@ -29,6 +29,7 @@
 #define S_CLASSES 51            //  4 KiB to 2^62 bytes, a bucket each
 #define S_MAX_KEPT 32           //  buffers kept per size; more are freed
 #define S_LARGER 2              //  classes above a request's that may serve it
+#define S_MAX_BYTES (INT64_C (1) << 38) //  the largest tensor, as zi_tensor_new allows
 
 typedef struct {
     int count;                  //  buffers on the stack
@@ -114,8 +115,9 @@ s_give_back (void *data, void *hint)
 zi_tensor_t *
 zi_pool_tensor (zi_pool_t *self, zi_dtype_t dtype, int ndim, const int64_t *dims)
 {
-    int64_t count = zi_shape_count (ndim, dims);
-    if (count < 0 || zi_dtype_size (dtype) == 0) {
+    int64_t count = ndim >= 0 && ndim <= ZI_MAX_DIMS? zi_shape_count (ndim, dims): -1;
+    if (count < 0 || zi_dtype_size (dtype) == 0
+    ||  count > S_MAX_BYTES / (int64_t) zi_dtype_size (dtype)) {
         zi_error ("bad tensor shape");
         return NULL;
     }
@@ -141,11 +143,21 @@ zi_pool_tensor (zi_pool_t *self, zi_dtype_t dtype, int ndim, const int64_t *dims
         }
         *(size_t *) block = size;
     }
-    zi_tensor_t *tensor = zi_tensor_wrap (dtype, ndim, dims, (char *) block + 64, s_give_back, self);
+    //  The tensor around it made here, not by zi_tensor_wrap: the shape
+    //  was checked above, and its calloc takes glibc's slow path (calloc
+    //  skips the per-thread cache that malloc serves small blocks from),
+    //  the dearest part of a hop between two actors after the kernel
+    zi_tensor_t *tensor = malloc (sizeof (zi_tensor_t));
     if (!tensor) {
+        zi_error ("out of memory");
         zi_free (block);
         return NULL;
     }
+    *tensor = (zi_tensor_t) {.dtype = dtype, .ndim = ndim, .data = (char *) block + 64,
+                             .nbytes = (size_t) count * zi_dtype_size (dtype),
+                             .free_fn = s_give_back, .hint = self};
+    memcpy (tensor->dims, dims, ndim * sizeof (int64_t));
+    atomic_init (&tensor->refs, 1);
     atomic_fetch_add (&self->live, 1);
     return tensor;
 }
@@ -206,5 +218,17 @@ zi_pool_test (zi_test_t *t)
               "a buffer more than four times the size is not taken");
     zi_tensor_destroy (&tiny);
     ZI_CHECK (t, zi_pool_live (pool) == 0, "every tensor given back");
+
+    //  Shapes no tensor can have are refused, not wrapped
+    int64_t nine [9] = {1, 1, 1, 1, 1, 1, 1, 1, 1}, negative [2] = {4, -1};
+    ZI_CHECK (t, !zi_pool_tensor (pool, ZI_F32, 9, nine), "a rank above %d refused", ZI_MAX_DIMS);
+    ZI_CHECK (t, !zi_pool_tensor (pool, ZI_F32, 2, negative), "a negative size refused");
+    ZI_CHECK (t, !zi_pool_tensor (pool, 99, 2, dims), "an unknown element type refused");
+    zi_tensor_t *shaped = zi_pool_tensor (pool, ZI_I64, 2, dims);
+    ZI_CHECK (t, shaped && shaped->dtype == ZI_I64 && shaped->ndim == 2 && shaped->dims [0] == 100
+              && shaped->dims [1] == 100 && shaped->dims [2] == 0 && shaped->nbytes == 80000
+              && zi_tensor_count (shaped) == 10000, "a pooled tensor has its dtype and shape");
+    zi_tensor_destroy (&shaped);
+    ZI_CHECK (t, zi_pool_live (pool) == 0, "none live after the refusals");
     zi_pool_destroy (&pool);
 }
