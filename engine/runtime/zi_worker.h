@@ -55,9 +55,11 @@ extern const uint32_t zi_histogram_bounds [ZI_HISTOGRAM_BOUNDS];    //  usecs
 typedef struct {
     zi_counter_t count;         //  values ever recorded (first: it shares a
                                 //  cache line with the counters before it)
-    _Atomic uint32_t usecs [ZI_WINDOW];  //  values, microseconds
     zi_counter_t sum_usecs;     //  of every value recorded
     zi_counter_t buckets [ZI_HISTOGRAM_BOUNDS + 1];     //  values in each bucket
+    _Atomic uint32_t usecs [ZI_WINDOW];  //  values, microseconds (last: the
+                                //  fields above, written on every value, then
+                                //  share two or three cache lines, not four)
 } zi_window_t;
 
 void
