@@ -29,6 +29,15 @@ add_test (NAME bench_peers_tiny
                   --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR})
 set_tests_properties (bench_peers_tiny PROPERTIES FIXTURES_REQUIRED models TIMEOUT 60)
 
+#  Two builds side by side over the floor, the same build as both here
+#  (ports above split-latency's, below pipeline-throughput's)
+math (EXPR ZI_BENCH_SPLIT_AB_PORT "${ZI_BENCH_SPLIT_PORT} + 650")
+add_test (NAME bench_split-ab_tiny
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/bench/split-ab --tiny
+                  --zinfer $<TARGET_FILE:zinfer> --baseline $<TARGET_FILE:zinfer>
+                  --models ${ZI_MODEL_DIR} --port ${ZI_BENCH_SPLIT_AB_PORT})
+set_tests_properties (bench_split-ab_tiny PROPERTIES FIXTURES_REQUIRED models TIMEOUT 120)
+
 #  The other benchmark scripts, each in a quick mode so they cannot rot
 foreach (script local-latency split-latency pipeline-throughput monitor-cost peak-memory op-gap)
     set (port_option)
