@@ -11,10 +11,11 @@ target_link_libraries (zi_bench_floor PkgConfig::ZMQ)
 #  The smoke tests' ports: the 3000 below the test port base
 #  (tests/ports.cmake)
 math (EXPR ZI_BENCH_SPLIT_PORT "${ZI_BENCH_PORT_BASE} + 0")          # 1000 ports
-math (EXPR ZI_BENCH_PIPELINE_PORT "${ZI_BENCH_PORT_BASE} + 1000")    # 1000 ports
+math (EXPR ZI_BENCH_PIPELINE_PORT "${ZI_BENCH_PORT_BASE} + 1000")    # 600 ports
 math (EXPR ZI_BENCH_MONITOR_PORT "${ZI_BENCH_PORT_BASE} + 1600")     # 300 ports
 math (EXPR ZI_BENCH_CURVE_PORT "${ZI_BENCH_PORT_BASE} + 2000")       # 500 ports
-math (EXPR ZI_BENCH_TRANSPORT_PORT "${ZI_BENCH_PORT_BASE} + 2700")   # 2 ports
+math (EXPR ZI_BENCH_SPLIT_AB_PORT "${ZI_BENCH_PORT_BASE} + 2500")    # 450 ports
+math (EXPR ZI_BENCH_TRANSPORT_PORT "${ZI_BENCH_PORT_BASE} + 2990")   # 2 ports
 
 #  Transport smoke test: tcp on two ports
 add_test (NAME bench_transport_tiny
@@ -31,7 +32,6 @@ set_tests_properties (bench_peers_tiny PROPERTIES FIXTURES_REQUIRED models TIMEO
 
 #  Two builds side by side over the floor, the same build as both here
 #  (ports above split-latency's, below pipeline-throughput's)
-math (EXPR ZI_BENCH_SPLIT_AB_PORT "${ZI_BENCH_SPLIT_PORT} + 650")
 add_test (NAME bench_split-ab_tiny
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/bench/split-ab --tiny
                   --zinfer $<TARGET_FILE:zinfer> --baseline $<TARGET_FILE:zinfer>
