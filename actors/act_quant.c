@@ -747,6 +747,130 @@ s_requantize (int32_t acc, float multiplier, int32_t zero, float low, float high
     return s_saturate (rintf ((float) acc * multiplier) + (float) zero, low, high);
 }
 
+//  One row of requantization: y [i] from acc [i] + bias (int32 sums wrap
+//  as the spec's do), by multipliers [i * step] (step 0: one for all),
+//  into uint8 or int8. The vector forms make the same float operations in
+//  the same order as s_requantize: the int32 to float conversion, the
+//  product and the rounding to nearest even; the clamp comes before the
+//  conversion back, with max (v, low) giving low for a NaN as s_saturate
+//  does, so every form gives the same bytes
+typedef struct {
+    const int32_t *acc;         //  the sums
+    int32_t bias;               //  added to each
+    const float *multipliers;   //  one per item, or one for all
+    int step;                   //  1 or 0
+    int32_t zero;               //  Y's zero point
+    zi_dtype_t type;            //  uint8 or int8
+    void *y;                    //  the output
+} s_requant_row_t;
+
+typedef enum {
+    S_REQUANT_AUTO, S_REQUANT_PORTABLE, S_REQUANT_AVX2, S_REQUANT_AVX512
+} s_requant_t;
+
+//  The self test's choice; AUTO in real runs
+static s_requant_t s_requant_forced = S_REQUANT_AUTO;
+
+static void
+s_requant_portable (const s_requant_row_t *row, int64_t first, int64_t count)
+{
+    int32_t low, high;
+    s_range (row->type, &low, &high);
+    for (int64_t item = first; item < first + count; item++) {
+        int32_t value = s_requantize ((int32_t) ((uint32_t) row->acc [item]
+                                                 + (uint32_t) row->bias),
+                                      row->multipliers [item * row->step], row->zero,
+                                      (float) low, (float) high);
+        if (row->type == ZI_U8)
+            ((uint8_t *) row->y) [item] = (uint8_t) value;
+        else
+            ((int8_t *) row->y) [item] = (int8_t) value;
+    }
+}
+
+#if defined (ZI_HAVE_AVX2)
+static ZI_AVX2 inline __m256i
+s_requant8_avx2 (const s_requant_row_t *row, int64_t at, __m256 low, __m256 high,
+                 __m256 zero)
+{
+    __m256i acc = _mm256_add_epi32 (_mm256_loadu_si256 ((const __m256i *) (row->acc + at)),
+                                    _mm256_set1_epi32 (row->bias));
+    __m256 multiplier = row->step? _mm256_loadu_ps (row->multipliers + at)
+                                 : _mm256_set1_ps (row->multipliers [0]);
+    __m256 value = _mm256_mul_ps (_mm256_cvtepi32_ps (acc), multiplier);
+    value = _mm256_round_ps (value, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    value = _mm256_add_ps (value, zero);
+    value = _mm256_min_ps (_mm256_max_ps (value, low), high);
+    return _mm256_cvtps_epi32 (value);
+}
+
+static ZI_AVX2 void
+s_requant_avx2 (const s_requant_row_t *row, int64_t count)
+{
+    int32_t low_int, high_int;
+    s_range (row->type, &low_int, &high_int);
+    __m256 low = _mm256_set1_ps ((float) low_int), high = _mm256_set1_ps ((float) high_int);
+    __m256 zero = _mm256_set1_ps ((float) row->zero);
+    int64_t item = 0;
+    for (; item + 16 <= count; item += 16) {
+        __m256i first = s_requant8_avx2 (row, item, low, high, zero);
+        __m256i second = s_requant8_avx2 (row, item + 8, low, high, zero);
+        //  [f0-3 s0-3 | f4-7 s4-7] as int16, put in order; in range, so
+        //  the saturating packs change nothing
+        __m256i halves = _mm256_permute4x64_epi64 (_mm256_packs_epi32 (first, second),
+                                                   _MM_SHUFFLE (3, 1, 2, 0));
+        __m128i lo = _mm256_castsi256_si128 (halves), hi = _mm256_extracti128_si256 (halves, 1);
+        __m128i bytes = row->type == ZI_U8? _mm_packus_epi16 (lo, hi): _mm_packs_epi16 (lo, hi);
+        _mm_storeu_si128 ((__m128i *) ((uint8_t *) row->y + item), bytes);
+    }
+    s_requant_portable (row, item, count - item);
+}
+#endif
+
+#if defined (ZI_HAVE_AVX512)
+static ZI_AVX512 void
+s_requant_avx512 (const s_requant_row_t *row, int64_t count)
+{
+    int32_t low_int, high_int;
+    s_range (row->type, &low_int, &high_int);
+    __m512 low = _mm512_set1_ps ((float) low_int), high = _mm512_set1_ps ((float) high_int);
+    __m512 zero = _mm512_set1_ps ((float) row->zero);
+    __m512i bias = _mm512_set1_epi32 (row->bias);
+    for (int64_t item = 0; item < count; item += 16) {
+        __mmask16 mask = count - item >= 16? 0xffff: (__mmask16) ((1u << (count - item)) - 1);
+        __m512i acc = _mm512_add_epi32 (_mm512_maskz_loadu_epi32 (mask, row->acc + item), bias);
+        __m512 multiplier = row->step? _mm512_maskz_loadu_ps (mask, row->multipliers + item)
+                                     : _mm512_set1_ps (row->multipliers [0]);
+        __m512 value = _mm512_mul_ps (_mm512_cvtepi32_ps (acc), multiplier);
+        value = _mm512_roundscale_ps (value, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        value = _mm512_add_ps (value, zero);
+        value = _mm512_min_ps (_mm512_max_ps (value, low), high);
+        //  In range: the truncating narrowing keeps each value's byte
+        _mm512_mask_cvtepi32_storeu_epi8 ((uint8_t *) row->y + item, mask,
+                                          _mm512_cvtps_epi32 (value));
+    }
+}
+#endif
+
+//  A row at the current level, or the forced form
+static void
+s_requant_row (const s_requant_row_t *row, int64_t count)
+{
+    s_requant_t form = s_requant_forced;
+    if (form == S_REQUANT_AUTO)
+        form = zi_isa_level () >= ZI_ISA_AVX512? S_REQUANT_AVX512
+             : zi_isa_level () >= ZI_ISA_AVX2? S_REQUANT_AVX2: S_REQUANT_PORTABLE;
+    switch (form) {
+#if defined (ZI_HAVE_AVX512)
+        case S_REQUANT_AVX512: s_requant_avx512 (row, count); return;
+#endif
+#if defined (ZI_HAVE_AVX2)
+        case S_REQUANT_AVX2: s_requant_avx2 (row, count); return;
+#endif
+        default: s_requant_portable (row, 0, count);
+    }
+}
+
 
 //  --------------------------------------------------------------------------
 //  MatMulInteger and QLinearMatMul: [..., M, K] x [..., K, N], batch axes
@@ -968,13 +1092,13 @@ s_matmul_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     int32_t *acc = self->qlinear? zi_exec_scratch (exec, 2, (size_t) (shape.m * shape.n + 1)
                                                              * sizeof (int32_t))
                                 : out [0]->data;
-    if (!acc)
+    float *multipliers = self->qlinear? zi_exec_scratch (exec, 3, (size_t) (shape.n + 1)
+                                                                  * sizeof (float))
+                                      : NULL;
+    if (!acc || (self->qlinear && !multipliers))
         return zi_error ("out of memory");
     s_zeros_t zeros = {ops.a_zero, ops.b_zero, ops.a->dtype == ZI_I8? 128: 0,
                        ops.b->dtype == ZI_U8? -128: 0};
-    int32_t low = 0, high = 0;
-    if (self->qlinear)
-        s_range (out [0]->dtype, &low, &high);
     size_t out_size = zi_dtype_size (out [0]->dtype);
     for (int64_t batch = 0; batch < shape.batches; batch++) {
         int64_t b_offset = s_batch_offset (ops.b, &shape, batch);
@@ -991,19 +1115,19 @@ s_matmul_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
         if (!self->qlinear)
             continue;
         float y_scale = s_scale_at (ops.y_scale, 0);
-        int32_t y_zero = s_zero_at (ops.y_zero, 0);
         uint8_t *y = (uint8_t *) out [0]->data + batch * shape.m * shape.n * out_size;
-        for (int64_t m = 0; m < shape.m; m++)
-            for (int64_t n = 0; n < shape.n; n++) {
-                float multiplier = s_scale_at (ops.a_scale, m) * s_scale_at (ops.b_scale, n)
-                                 / y_scale;
-                int32_t value = s_requantize (acc [m * shape.n + n], multiplier, y_zero,
-                                              (float) low, (float) high);
-                if (out [0]->dtype == ZI_U8)
-                    y [m * shape.n + n] = (uint8_t) value;
-                else
-                    ((int8_t *) y) [m * shape.n + n] = (int8_t) value;
-            }
+        bool a_per_row = zi_tensor_count (ops.a_scale) > 1;
+        for (int64_t m = 0; m < shape.m; m++) {
+            //  One multiplier per column, made as the formula says
+            if (m == 0 || a_per_row)
+                for (int64_t n = 0; n < shape.n; n++)
+                    multipliers [n] = s_scale_at (ops.a_scale, m) * s_scale_at (ops.b_scale, n)
+                                    / y_scale;
+            s_requant_row_t row = {acc + m * shape.n, 0, multipliers, 1,
+                                   s_zero_at (ops.y_zero, 0), out [0]->dtype,
+                                   y + m * shape.n};
+            s_requant_row (&row, shape.n);
+        }
     }
     return 0;
 }
@@ -1160,18 +1284,57 @@ s_interleave (const uint8_t rows [4][S_NR], int8_t *to)
 #endif
 }
 
+//  The columns of a panel on one output row: a run of count columns from
+//  column first of the panel, whose left tap (before the kernel offsets)
+//  is at image row y and column x
+typedef struct {
+    int first, count;
+    int64_t y, x;
+} s_segment_t;
+
+//  One row of a panel's quad (one k): for each segment, the taps that fall
+//  inside the image copied (one memcpy at stride 1, a strided loop else),
+//  pad for those outside, the row's zero point
+static inline void
+s_qconv_pack_row (uint8_t *to, const uint8_t *plane, const zi_conv_geom_t *geom,
+                  const s_segment_t *segments, int n_segments, int64_t dy, int64_t dx,
+                  uint8_t pad)
+{
+    int64_t stride = geom->stride_w;
+    for (int index = 0; index < n_segments; index++) {
+        const s_segment_t *segment = segments + index;
+        uint8_t *out = to + segment->first;
+        int64_t count = segment->count, iy = segment->y + dy, ix = segment->x + dx;
+        if ((uint64_t) iy >= (uint64_t) geom->in_h) {
+            memset (out, pad, count);
+            continue;
+        }
+        //  Columns [lo, hi) fall inside the row
+        int64_t lo = ix < 0? (-ix + stride - 1) / stride: 0;
+        int64_t hi = ix < geom->in_w? (geom->in_w - ix + stride - 1) / stride: 0;
+        lo = lo < count? lo: count;
+        hi = hi < lo? lo: hi > count? count: hi;
+        const uint8_t *from = plane + iy * geom->in_w + ix;
+        memset (out, pad, lo);
+        if (stride == 1)
+            memcpy (out + lo, from + lo, hi - lo);
+        else
+            for (int64_t col = lo; col < hi; col++)
+                out [col] = from [col * stride];
+        memset (out + hi, pad, count - hi);
+    }
+}
+
 //  Packs the im2col columns of one group of one image into pack, the
 //  value pad where a tap falls outside the image, a quad of K of a panel
-//  at a time; a tap's 16 columns are one copy when they lie side by side
-//  in the image, as they do at stride 1 away from the borders. taps holds
+//  at a time, each panel's columns in runs along output rows. taps holds
 //  per k the offset of its channel plane and its kernel row and column (3
-//  depth values), corners per column the image row and column of its top
-//  left tap (2 cols), and ones depth bytes of 1: the column sums are the
+//  depth values), and ones depth bytes of 1: the column sums are the
 //  kernel's product of a row of ones with each panel
 static void
 s_qconv_pack (s_qpack_t *pack, const zi_conv_geom_t *geom, const uint8_t *image,
               int64_t first_channel, uint8_t pad, zi_dtype_t dtype, int64_t *taps,
-              int64_t *corners, const uint8_t *ones)
+              const uint8_t *ones)
 {
     int64_t kernel = geom->k_h * geom->k_w, depth = pack->depth, cols = pack->cols;
     for (int64_t k = 0; k < depth; k++) {
@@ -1180,10 +1343,6 @@ s_qconv_pack (s_qpack_t *pack, const zi_conv_geom_t *geom, const uint8_t *image,
         taps [3 * k + 1] = (tap / geom->k_w) * geom->dil_h;
         taps [3 * k + 2] = (tap % geom->k_w) * geom->dil_w;
     }
-    for (int64_t col = 0; col < cols; col++) {
-        corners [2 * col] = (col / geom->out_w) * geom->stride_h - geom->pad_t;
-        corners [2 * col + 1] = (col % geom->out_w) * geom->stride_w - geom->pad_l;
-    }
     uint8_t flip = dtype == ZI_U8? 0x80: 0;
     s_kernel_fn_t *kernel_fn = s_kernel_for (pack);
     const uint8_t *one_rows [S_MR] = {ones, ones, ones, ones};
@@ -1191,38 +1350,33 @@ s_qconv_pack (s_qpack_t *pack, const zi_conv_geom_t *geom, const uint8_t *image,
         int8_t *to = pack->data + panel * pack->quads * S_NR * S_KQ;
         int64_t first = panel * S_NR;
         int n_cols = (int) (cols - first < S_NR? cols - first: S_NR);
-        //  All 16 columns on one output row, one image column apart
-        bool side_by_side = n_cols == S_NR && geom->stride_w == 1
-                         && first / geom->out_w == (first + S_NR - 1) / geom->out_w;
-        int64_t y0 = corners [2 * first], x0 = corners [2 * first + 1];
+        s_segment_t segments [S_NR];
+        int n_segments = 0;
+        for (int col = 0; col < n_cols; ) {
+            int64_t out_y = (first + col) / geom->out_w, out_x = (first + col) % geom->out_w;
+            int64_t count = geom->out_w - out_x;
+            count = count < n_cols - col? count: n_cols - col;
+            segments [n_segments++] = (s_segment_t) {
+                col, (int) count, out_y * geom->stride_h - geom->pad_t,
+                out_x * geom->stride_w - geom->pad_l
+            };
+            col += (int) count;
+        }
         for (int64_t quad = 0; quad < pack->quads; quad++) {
             uint8_t rows [S_KQ][S_NR];
             for (int j = 0; j < S_KQ; j++) {
                 int64_t k = quad * S_KQ + j;
                 if (k >= depth) {
-                    memset (rows [j], 0, S_NR);
+                    memset (rows [j], flip, S_NR);      //  0 once flipped
                     continue;
                 }
-                const uint8_t *plane = image + taps [3 * k];
-                int64_t dy = taps [3 * k + 1], dx = taps [3 * k + 2];
-                if (side_by_side && (uint64_t) (y0 + dy) < (uint64_t) geom->in_h
-                &&  x0 + dx >= 0 && x0 + dx + S_NR <= geom->in_w)
-                    memcpy (rows [j], plane + (y0 + dy) * geom->in_w + x0 + dx, S_NR);
-                else
-                    for (int col = 0; col < S_NR; col++) {
-                        if (col >= n_cols) {
-                            rows [j][col] = flip;       //  0 once flipped
-                            continue;
-                        }
-                        int64_t iy = corners [2 * (first + col)] + dy;
-                        int64_t ix = corners [2 * (first + col) + 1] + dx;
-                        bool inside = (uint64_t) iy < (uint64_t) geom->in_h
-                                   && (uint64_t) ix < (uint64_t) geom->in_w;
-                        rows [j][col] = inside? plane [iy * geom->in_w + ix]: pad;
-                    }
+                s_qconv_pack_row (rows [j], image + taps [3 * k], geom, segments, n_segments,
+                                  taps [3 * k + 1], taps [3 * k + 2], pad);
+                memset (rows [j] + n_cols, flip, S_NR - n_cols);
+            }
+            for (int j = 0; j < S_KQ; j++)
                 for (int col = 0; col < S_NR; col++)
                     rows [j][col] ^= flip;
-            }
             s_interleave (rows, to + quad * S_NR * S_KQ);
         }
         int32_t sums [S_MR][S_NR];
@@ -1253,24 +1407,21 @@ s_qconv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     int32_t *acc = self->qlinear? zi_exec_scratch (exec, 2, (size_t) (group_out * cols + 1)
                                                              * sizeof (int32_t))
                                 : NULL;
-    int64_t *taps = zi_exec_scratch (exec, 3, (size_t) (3 * depth + 2 * cols + 1)
-                                               * sizeof (int64_t) + depth + S_KQ);
+    int64_t *taps = zi_exec_scratch (exec, 3, (size_t) (3 * depth + 1) * sizeof (int64_t)
+                                              + depth + S_KQ);
     if (!pack.data || !pack.col_sums || !taps || (self->qlinear && !acc))
         return zi_error ("out of memory");
-    uint8_t *ones = (uint8_t *) (taps + 3 * depth + 2 * cols + 1);
+    uint8_t *ones = (uint8_t *) (taps + 3 * depth + 1);
     memset (ones, 1, depth);
     //  The weights are A, one row per output channel: their zero point is
     //  per row, X's is B's
     uint8_t pad = ops.x_zero? *(const uint8_t *) ops.x_zero->data: 0;
-    int32_t low = 0, high = 0;
-    if (self->qlinear)
-        s_range (out [0]->dtype, &low, &high);
     size_t out_size = zi_dtype_size (out [0]->dtype);
     int64_t in_image = geom.in_c * geom.in_h * geom.in_w;
     for (int64_t image = 0; image < geom.batch; image++)
         for (int64_t group = 0; group < geom.group; group++) {
             s_qconv_pack (&pack, &geom, (const uint8_t *) ops.x->data + image * in_image,
-                          group * group_in, pad, ops.x->dtype, taps, taps + 3 * depth, ones);
+                          group * group_in, pad, ops.x->dtype, taps, ones);
             //  The weight zero points of this group's rows
             zi_tensor_t w_zero_view;
             const zi_tensor_t *w_zero = ops.w_zero;
@@ -1294,16 +1445,11 @@ s_qconv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
                 int64_t channel = group * group_out + map;
                 float multiplier = x_scale * s_scale_at (ops.w_scale, channel) / y_scale;
                 int32_t bias = ops.bias? ((const int32_t *) ops.bias->data) [channel]: 0;
-                uint8_t *y = (uint8_t *) out [0]->data + (first_map + map) * cols * out_size;
-                for (int64_t col = 0; col < cols; col++) {
-                    int32_t value = s_requantize ((int32_t) ((uint32_t) acc [map * cols + col]
-                                                             + (uint32_t) bias),
-                                                  multiplier, y_zero, (float) low, (float) high);
-                    if (out [0]->dtype == ZI_U8)
-                        y [col] = (uint8_t) value;
-                    else
-                        ((int8_t *) y) [col] = (int8_t) value;
-                }
+                s_requant_row_t row = {acc + map * cols, bias, &multiplier, 0, y_zero,
+                                       out [0]->dtype,
+                                       (uint8_t *) out [0]->data + (first_map + map) * cols
+                                                                   * out_size};
+                s_requant_row (&row, cols);
             }
         }
     return 0;
@@ -1732,6 +1878,9 @@ s_test_conv (zi_test_t *t)
         {{2, 4, 8, 8}, {6, 2, 3, 3}, 2, 2, 1, 1},
         {{1, 5, 9, 6}, {5, 1, 3, 3}, 5, 1, 2, 2},
         {{1, 17, 5, 5}, {3, 17, 1, 1}, 1, 1, 1, 0},
+        //  Long rows: stride 1 runs copied whole, stride 2 ones gathered
+        {{1, 3, 5, 41}, {4, 3, 3, 3}, 1, 1, 1, 1},
+        {{1, 2, 6, 45}, {3, 2, 3, 3}, 1, 2, 1, 1},
     };
     for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++)
         for (int variant = 0; variant < 4; variant++) {
@@ -1838,9 +1987,85 @@ s_test_conv (zi_test_t *t)
         }
 }
 
+//  Every requantization form the CPU has against the portable one, byte
+//  for byte: ties (x.5 both ways), both ends and past them, int32 sums
+//  that wrap with the bias, NaN and infinite multipliers, awkward lengths
+static void
+s_test_requant (zi_test_t *t)
+{
+    s_requant_t forms [] = {S_REQUANT_AVX2, S_REQUANT_AVX512};
+    const char *names [] = {"avx2", "avx512"};
+    bool have [] = {zi_isa_cpu () >= ZI_ISA_AVX2, zi_isa_cpu () >= ZI_ISA_AVX512};
+    enum { S_ITEMS = 133 };
+    int32_t acc [S_ITEMS];
+    float multipliers [S_ITEMS];
+    uint32_t state = 99;
+    for (int item = 0; item < S_ITEMS; item++) {
+        state = state * 1664525u + 1013904223u;
+        acc [item] = item % 5 == 0? (int32_t) state: (int32_t) (state >> 20) - 2048;
+        multipliers [item] = 0.5f / (1 + item % 7);
+    }
+    acc [1] = INT32_MAX;
+    acc [2] = INT32_MIN;
+    acc [3] = 5;            //  2.5 at 0.5: even, 2
+    acc [4] = 7;            //  3.5: 4
+    acc [6] = -5;           //  -2.5: -2
+    multipliers [3] = multipliers [4] = multipliers [6] = 0.5f;
+    multipliers [8] = INFINITY;
+    multipliers [9] = -INFINITY;
+    multipliers [10] = NAN;
+    acc [11] = 0;
+    multipliers [11] = INFINITY;    //  0 x inf, NaN
+    int64_t counts [] = {1, 7, 15, 16, 17, 33, S_ITEMS};
+    for (int form = 0; form < 2; form++) {
+        if (!have [form]) {
+            printf ("  act_quant: %s requantization skipped: this CPU lacks it\n",
+                    names [form]);
+            continue;
+        }
+        int worst = 0;
+        for (int type = 0; type < 2; type++)
+            for (int step = 0; step < 2; step++)
+                for (size_t count = 0; count < sizeof counts / sizeof counts [0]; count++)
+                    for (int bias = -1; bias <= 1; bias++) {
+                        uint8_t want [S_ITEMS + 1], got [S_ITEMS + 1];
+                        memset (want, 0xa5, sizeof want);
+                        memset (got, 0xa5, sizeof got);
+                        zi_dtype_t y_type = type? ZI_I8: ZI_U8;
+                        s_requant_row_t row = {acc, bias * 1000000007, multipliers + 3 * !step,
+                                               step, type? -3: 131, y_type, want};
+                        s_requant_forced = S_REQUANT_PORTABLE;
+                        s_requant_row (&row, counts [count]);
+                        row.y = got;
+                        s_requant_forced = forms [form];
+                        s_requant_row (&row, counts [count]);
+                        if (memcmp (want, got, sizeof want))
+                            worst++;
+                    }
+        ZI_CHECK (t, worst == 0, "%s requantization as the portable one (%d rows differ)",
+                  names [form], worst);
+    }
+    s_requant_forced = S_REQUANT_AUTO;
+    //  The portable one against the formula, in double
+    int32_t value_acc [] = {5, 7, -5, 1000, -1000, 0};
+    for (int item = 0; item < 6; item++) {
+        float multiplier = 0.5f;
+        double want = rint ((double) ((float) value_acc [item] * multiplier)) + 131;
+        want = want < 0? 0: want > 255? 255: want;
+        uint8_t got;
+        s_requant_row_t row = {value_acc + item, 0, &multiplier, 0, 131, ZI_U8, &got};
+        s_requant_forced = S_REQUANT_PORTABLE;
+        s_requant_row (&row, 1);
+        ZI_CHECK (t, got == want, "portable requantization of %d: %d, want %g",
+                  value_acc [item], got, want);
+    }
+    s_requant_forced = S_REQUANT_AUTO;
+}
+
 void
 zi_act_quant_test (zi_test_t *t)
 {
+    s_test_requant (t);
     s_test_linear (t);
     s_test_dynamic (t);
     s_test_kernels (t);
