@@ -40,6 +40,7 @@
 #include "zi_classes.h"
 #include "act_simd.h"
 #include "act_conv.h"
+#include <stdatomic.h>
 
 //  Columns of a packed panel, and bytes of K per group in it
 #define S_NR 16
@@ -629,10 +630,15 @@ typedef void (s_kernel_fn_t) (const uint8_t *const *rows, int64_t depth, uint32_
 static s_kernel_fn_t *
 s_kernel_for (const s_qpack_t *pack)
 {
+    //  Asked once: cpuid is slow, a trap under some hypervisors
+    static atomic_int has_vnni = -1;
+    if (atomic_load_explicit (&has_vnni, memory_order_relaxed) < 0)
+        atomic_store_explicit (&has_vnni, zi_isa_has_avx512_vnni (), memory_order_relaxed);
     s_kernel_t kernel = s_forced;
     if (kernel == S_KERNEL_AUTO) {
         kernel = S_KERNEL_PORTABLE;
-        if (zi_isa_level () >= ZI_ISA_AVX512 && zi_isa_has_avx512_vnni ())
+        if (zi_isa_level () >= ZI_ISA_AVX512
+        &&  atomic_load_explicit (&has_vnni, memory_order_relaxed))
             kernel = S_KERNEL_VNNI;
         else
         if (zi_isa_level () >= ZI_ISA_AVX2)
@@ -1262,15 +1268,16 @@ s_qconv_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const
 }
 
 //  Four rows of 16 bytes (k, k + 1, k + 2, k + 3 of 16 columns) into the
-//  panel's layout: each column's four bytes together
+//  panel's layout, each column's four bytes together, each byte xor flip
 static inline void
-s_interleave (const uint8_t rows [4][S_NR], int8_t *to)
+s_interleave (const uint8_t rows [4][S_NR], uint8_t flip, int8_t *to)
 {
 #if defined (__SSE2__)
-    __m128i r0 = _mm_loadu_si128 ((const __m128i *) rows [0]);
-    __m128i r1 = _mm_loadu_si128 ((const __m128i *) rows [1]);
-    __m128i r2 = _mm_loadu_si128 ((const __m128i *) rows [2]);
-    __m128i r3 = _mm_loadu_si128 ((const __m128i *) rows [3]);
+    __m128i flips = _mm_set1_epi8 ((char) flip);
+    __m128i r0 = _mm_xor_si128 (_mm_loadu_si128 ((const __m128i *) rows [0]), flips);
+    __m128i r1 = _mm_xor_si128 (_mm_loadu_si128 ((const __m128i *) rows [1]), flips);
+    __m128i r2 = _mm_xor_si128 (_mm_loadu_si128 ((const __m128i *) rows [2]), flips);
+    __m128i r3 = _mm_xor_si128 (_mm_loadu_si128 ((const __m128i *) rows [3]), flips);
     __m128i low01 = _mm_unpacklo_epi8 (r0, r1), high01 = _mm_unpackhi_epi8 (r0, r1);
     __m128i low23 = _mm_unpacklo_epi8 (r2, r3), high23 = _mm_unpackhi_epi8 (r2, r3);
     _mm_storeu_si128 ((__m128i *) to, _mm_unpacklo_epi16 (low01, low23));
@@ -1280,7 +1287,22 @@ s_interleave (const uint8_t rows [4][S_NR], int8_t *to)
 #else
     for (int col = 0; col < S_NR; col++)
         for (int k = 0; k < S_KQ; k++)
-            to [col * S_KQ + k] = (int8_t) rows [k][col];
+            to [col * S_KQ + k] = (int8_t) (rows [k][col] ^ flip);
+#endif
+}
+
+//  The 16 even bytes of 32 (stride 2 taps)
+static inline void
+s_even_bytes (const uint8_t *from, uint8_t *to)
+{
+#if defined (__SSE2__)
+    __m128i mask = _mm_set1_epi16 (0xff);
+    __m128i low = _mm_and_si128 (_mm_loadu_si128 ((const __m128i *) from), mask);
+    __m128i high = _mm_and_si128 (_mm_loadu_si128 ((const __m128i *) (from + 16)), mask);
+    _mm_storeu_si128 ((__m128i *) to, _mm_packus_epi16 (low, high));
+#else
+    for (int col = 0; col < S_NR; col++)
+        to [col] = from [2 * col];
 #endif
 }
 
@@ -1315,13 +1337,16 @@ s_qconv_pack_row (uint8_t *to, const uint8_t *plane, const zi_conv_geom_t *geom,
         lo = lo < count? lo: count;
         hi = hi < lo? lo: hi > count? count: hi;
         const uint8_t *from = plane + iy * geom->in_w + ix;
-        memset (out, pad, lo);
+        //  A few bytes at most on each side: loops, not calls
+        for (int64_t col = 0; col < lo; col++)
+            out [col] = pad;
         if (stride == 1)
             memcpy (out + lo, from + lo, hi - lo);
         else
             for (int64_t col = lo; col < hi; col++)
                 out [col] = from [col * stride];
-        memset (out + hi, pad, count - hi);
+        for (int64_t col = hi; col < count; col++)
+            out [col] = pad;
     }
 }
 
@@ -1370,14 +1395,30 @@ s_qconv_pack (s_qpack_t *pack, const zi_conv_geom_t *geom, const uint8_t *image,
                     memset (rows [j], flip, S_NR);      //  0 once flipped
                     continue;
                 }
-                s_qconv_pack_row (rows [j], image + taps [3 * k], geom, segments, n_segments,
+                const uint8_t *plane = image + taps [3 * k];
+                int64_t iy = segments [0].y + taps [3 * k + 1];
+                int64_t ix = segments [0].x + taps [3 * k + 2];
+                if (n_segments == 1 && n_cols == S_NR
+                &&  (uint64_t) iy < (uint64_t) geom->in_h && ix >= 0
+                &&  ix + S_NR * geom->stride_w <= geom->in_w) {
+                    //  16 taps inside one image row, the common case
+                    const uint8_t *from = plane + iy * geom->in_w + ix;
+                    if (geom->stride_w == 1)
+                        memcpy (rows [j], from, S_NR);
+                    else
+                    if (geom->stride_w == 2)
+                        s_even_bytes (from, rows [j]);
+                    else
+                        for (int col = 0; col < S_NR; col++)
+                            rows [j][col] = from [col * geom->stride_w];
+                    continue;
+                }
+                s_qconv_pack_row (rows [j], plane, geom, segments, n_segments,
                                   taps [3 * k + 1], taps [3 * k + 2], pad);
-                memset (rows [j] + n_cols, flip, S_NR - n_cols);
+                if (n_cols < S_NR)
+                    memset (rows [j] + n_cols, flip, S_NR - n_cols);
             }
-            for (int j = 0; j < S_KQ; j++)
-                for (int col = 0; col < S_NR; col++)
-                    rows [j][col] ^= flip;
-            s_interleave (rows, to + quad * S_NR * S_KQ);
+            s_interleave (rows, flip, to + quad * S_NR * S_KQ);
         }
         int32_t sums [S_MR][S_NR];
         kernel_fn (one_rows, depth, 0, to, pack->quads, sums);
