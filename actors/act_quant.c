@@ -601,25 +601,48 @@ s_kernel_avx2_bytes (const uint8_t *const *rows, int64_t depth, uint32_t flip,
 #endif
 
 #if defined (ZI_HAVE_AVX512)
-//  vpdpbusd: four u8 x s8 products into each int32 lane, exact
+_Static_assert (S_MR == 4, "the VNNI kernel names its four rows' sums");
+
+//  vpdpbusd: four u8 x s8 products into each int32 lane, exact. The four
+//  sums are named, not an array, so that they stay in registers; whole
+//  quads of A are broadcast straight from memory and flipped there
 static __attribute__ ((target (ZI_AVX512_TARGET ",avx512vnni"))) void
 s_kernel_vnni (const uint8_t *const *rows, int64_t depth, uint32_t flip,
                const int8_t *panel, int64_t quads, int32_t (*c) [S_NR])
 {
     int64_t whole = depth / S_KQ;
-    __m512i acc [S_MR];
-    for (int row = 0; row < S_MR; row++)
-        acc [row] = _mm512_setzero_si512 ();
-    for (int64_t quad = 0; quad < quads; quad++) {
+    const uint8_t *row0 = rows [0], *row1 = rows [1], *row2 = rows [2], *row3 = rows [3];
+    __m512i flips = _mm512_set1_epi32 ((int) flip);
+    __m512i acc0 = _mm512_setzero_si512 (), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    int64_t quad = 0;
+    for (; quad < whole; quad++) {
         __m512i b = _mm512_loadu_si512 ((const void *) (panel + quad * S_NR * S_KQ));
-        for (int row = 0; row < S_MR; row++) {
-            uint32_t quad_a = quad < whole? s_quad_whole (rows [row], quad, flip)
-                                          : s_quad (rows [row], quad, depth, flip);
-            acc [row] = _mm512_dpbusd_epi32 (acc [row], _mm512_set1_epi32 ((int) quad_a), b);
-        }
+        int32_t a0, a1, a2, a3;
+        memcpy (&a0, row0 + quad * S_KQ, 4);
+        memcpy (&a1, row1 + quad * S_KQ, 4);
+        memcpy (&a2, row2 + quad * S_KQ, 4);
+        memcpy (&a3, row3 + quad * S_KQ, 4);
+        acc0 = _mm512_dpbusd_epi32 (acc0, _mm512_xor_si512 (_mm512_set1_epi32 (a0), flips), b);
+        acc1 = _mm512_dpbusd_epi32 (acc1, _mm512_xor_si512 (_mm512_set1_epi32 (a1), flips), b);
+        acc2 = _mm512_dpbusd_epi32 (acc2, _mm512_xor_si512 (_mm512_set1_epi32 (a2), flips), b);
+        acc3 = _mm512_dpbusd_epi32 (acc3, _mm512_xor_si512 (_mm512_set1_epi32 (a3), flips), b);
     }
-    for (int row = 0; row < S_MR; row++)
-        _mm512_storeu_si512 ((void *) c [row], acc [row]);
+    if (quad < quads) {
+        //  The last, partial quad
+        __m512i b = _mm512_loadu_si512 ((const void *) (panel + quad * S_NR * S_KQ));
+        acc0 = _mm512_dpbusd_epi32 (acc0, _mm512_set1_epi32 ((int) s_quad (row0, quad, depth,
+                                                                             flip)), b);
+        acc1 = _mm512_dpbusd_epi32 (acc1, _mm512_set1_epi32 ((int) s_quad (row1, quad, depth,
+                                                                             flip)), b);
+        acc2 = _mm512_dpbusd_epi32 (acc2, _mm512_set1_epi32 ((int) s_quad (row2, quad, depth,
+                                                                             flip)), b);
+        acc3 = _mm512_dpbusd_epi32 (acc3, _mm512_set1_epi32 ((int) s_quad (row3, quad, depth,
+                                                                             flip)), b);
+    }
+    _mm512_storeu_si512 ((void *) c [0], acc0);
+    _mm512_storeu_si512 ((void *) c [1], acc1);
+    _mm512_storeu_si512 ((void *) c [2], acc2);
+    _mm512_storeu_si512 ((void *) c [3], acc3);
 }
 #endif
 
@@ -665,6 +688,28 @@ typedef struct {
     int32_t b_shift;            //  added to B's (-128 for uint8)
 } s_zeros_t;
 
+#if defined (ZI_HAVE_AVX512)
+//  The zero points' correction of a tile, 16 columns at a time:
+//  out [row][col] = tile - b_zero [col] row_sums [row] - a_zero [row] adjust [col]
+static ZI_AVX512 void
+s_correct_avx512 (int32_t (*tile) [S_NR], int n_rows, int n_cols, const uint32_t *b_zero,
+                  const uint32_t *adjust, const int32_t *row_sums, const int32_t *a_zero,
+                  int32_t *out, int64_t ldc)
+{
+    __mmask16 mask = (__mmask16) ((1u << n_cols) - 1);
+    __m512i zeros = _mm512_loadu_si512 ((const void *) b_zero);
+    __m512i adjusts = _mm512_loadu_si512 ((const void *) adjust);
+    for (int row = 0; row < n_rows; row++) {
+        __m512i value = _mm512_loadu_si512 ((const void *) tile [row]);
+        value = _mm512_sub_epi32 (value, _mm512_mullo_epi32 (zeros,
+                                                             _mm512_set1_epi32 (row_sums [row])));
+        value = _mm512_sub_epi32 (value, _mm512_mullo_epi32 (adjusts,
+                                                             _mm512_set1_epi32 (a_zero [row])));
+        _mm512_mask_storeu_epi32 (out + row * ldc, mask, value);
+    }
+}
+#endif
+
 //  C [m][n] (int32, ldc apart) = sum_k (A [m][k] - a_zp) (B [k][n] - b_zp)
 //  for rows [first, last) of A (lda apart, 8-bit of type a_type) and the
 //  packed B; row_sums is scratch for S_MR values
@@ -677,6 +722,8 @@ s_qgemm_rows (const s_qpack_t *pack, const uint8_t *a, int64_t lda, zi_dtype_t a
     int64_t depth = pack->depth, cols = pack->cols;
     bool b_per_column = zeros->b_zero && zi_tensor_count (zeros->b_zero) > 1;
     int32_t b_zero_all = s_zero_at (zeros->b_zero, 0) + zeros->b_shift;
+    bool wide = zi_isa_level () >= ZI_ISA_AVX512;
+    (void) wide;
     for (int64_t row0 = first; row0 < last; row0 += S_MR) {
         int n_rows = (int) (last - row0 < S_MR? last - row0: S_MR);
         const uint8_t *rows [S_MR];
@@ -695,22 +742,29 @@ s_qgemm_rows (const s_qpack_t *pack, const uint8_t *a, int64_t lda, zi_dtype_t a
             kernel (rows, depth, flip, pack->data + panel * pack->quads * S_NR * S_KQ,
                     pack->quads, tile);
             int n_cols = (int) (cols - panel * S_NR < S_NR? cols - panel * S_NR: S_NR);
-            //  The zero points back in; int32 sums wrap as the spec's
-            //  int32 output does
-            uint32_t b_zero [S_NR], col_sums [S_NR];
-            for (int col = 0; col < n_cols; col++) {
-                int64_t n = panel * S_NR + col;
+            //  The zero points back in:
+            //      C = AB - b_zp sum A - a_zp (sum B - K b_zp)
+            //  int32 sums wrap as the spec's int32 output does
+            uint32_t b_zero [S_NR], adjust [S_NR];
+            for (int col = 0; col < S_NR; col++) {
+                int64_t n = panel * S_NR + (col < n_cols? col: 0);
                 b_zero [col] = (uint32_t) (b_per_column? s_zero_at (zeros->b_zero, n)
                                                          + zeros->b_shift: b_zero_all);
-                col_sums [col] = (uint32_t) pack->col_sums [n];
+                adjust [col] = (uint32_t) pack->col_sums [n] - (uint32_t) depth * b_zero [col];
             }
+            int32_t *out = c + row0 * ldc + panel * S_NR;
+#if defined (ZI_HAVE_AVX512)
+            if (wide) {
+                s_correct_avx512 (tile, n_rows, n_cols, b_zero, adjust, row_sums, a_zero,
+                                  out, ldc);
+                continue;
+            }
+#endif
             for (int row = 0; row < n_rows; row++) {
-                int32_t *out = c + (row0 + row) * ldc + panel * S_NR;
                 uint32_t az = (uint32_t) a_zero [row], sum = (uint32_t) row_sums [row];
                 for (int col = 0; col < n_cols; col++)
-                    out [col] = (int32_t) ((uint32_t) tile [row][col] - b_zero [col] * sum
-                                           - az * col_sums [col]
-                                           + (uint32_t) depth * az * b_zero [col]);
+                    out [row * ldc + col] = (int32_t) ((uint32_t) tile [row][col]
+                                                       - b_zero [col] * sum - az * adjust [col]);
             }
         }
     }
