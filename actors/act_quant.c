@@ -615,18 +615,29 @@ s_kernel_vnni (const uint8_t *const *rows, int64_t depth, uint32_t flip,
     __m512i flips = _mm512_set1_epi32 ((int) flip);
     __m512i acc0 = _mm512_setzero_si512 (), acc1 = acc0, acc2 = acc0, acc3 = acc0;
     int64_t quad = 0;
-    for (; quad < whole; quad++) {
-        __m512i b = _mm512_loadu_si512 ((const void *) (panel + quad * S_NR * S_KQ));
-        int32_t a0, a1, a2, a3;
-        memcpy (&a0, row0 + quad * S_KQ, 4);
-        memcpy (&a1, row1 + quad * S_KQ, 4);
-        memcpy (&a2, row2 + quad * S_KQ, 4);
-        memcpy (&a3, row3 + quad * S_KQ, 4);
-        acc0 = _mm512_dpbusd_epi32 (acc0, _mm512_xor_si512 (_mm512_set1_epi32 (a0), flips), b);
-        acc1 = _mm512_dpbusd_epi32 (acc1, _mm512_xor_si512 (_mm512_set1_epi32 (a1), flips), b);
-        acc2 = _mm512_dpbusd_epi32 (acc2, _mm512_xor_si512 (_mm512_set1_epi32 (a2), flips), b);
-        acc3 = _mm512_dpbusd_epi32 (acc3, _mm512_xor_si512 (_mm512_set1_epi32 (a3), flips), b);
+    //  Unflipped A (uint8, or int8 its caller flipped once) skips the xors
+#define S_VNNI_QUADS(A) \
+    for (; quad < whole; quad++) { \
+        __m512i b = _mm512_loadu_si512 ((const void *) (panel + quad * S_NR * S_KQ)); \
+        int32_t a0, a1, a2, a3; \
+        memcpy (&a0, row0 + quad * S_KQ, 4); \
+        memcpy (&a1, row1 + quad * S_KQ, 4); \
+        memcpy (&a2, row2 + quad * S_KQ, 4); \
+        memcpy (&a3, row3 + quad * S_KQ, 4); \
+        acc0 = _mm512_dpbusd_epi32 (acc0, A (_mm512_set1_epi32 (a0)), b); \
+        acc1 = _mm512_dpbusd_epi32 (acc1, A (_mm512_set1_epi32 (a1)), b); \
+        acc2 = _mm512_dpbusd_epi32 (acc2, A (_mm512_set1_epi32 (a2)), b); \
+        acc3 = _mm512_dpbusd_epi32 (acc3, A (_mm512_set1_epi32 (a3)), b); \
     }
+#define S_AS_IS(a) (a)
+#define S_FLIPPED(a) _mm512_xor_si512 ((a), flips)
+    if (flip)
+        S_VNNI_QUADS (S_FLIPPED)
+    else
+        S_VNNI_QUADS (S_AS_IS)
+#undef S_VNNI_QUADS
+#undef S_AS_IS
+#undef S_FLIPPED
     if (quad < quads) {
         //  The last, partial quad
         __m512i b = _mm512_loadu_si512 ((const void *) (panel + quad * S_NR * S_KQ));
@@ -1503,11 +1514,19 @@ s_qconv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
                                                              * sizeof (int32_t))
                                 : NULL;
     int64_t *taps = zi_exec_scratch (exec, 3, (size_t) (3 * depth + 1) * sizeof (int64_t)
-                                              + depth + S_KQ);
+                                              + depth + ops.w->nbytes + S_KQ);
     if (!pack.data || !pack.col_sums || !taps || (self->qlinear && !acc))
         return zi_error ("out of memory");
     uint8_t *ones = (uint8_t *) (taps + 3 * depth + 1);
     memset (ones, 1, depth);
+    //  int8 weights flipped to uint8 once here, not in the kernel's inner
+    //  loop at every output block (their zero point's shift stays 128)
+    uint8_t *flipped = NULL;
+    if (ops.w->dtype == ZI_I8) {
+        flipped = ones + depth;
+        for (size_t item = 0; item < ops.w->nbytes; item++)
+            flipped [item] = ((const uint8_t *) ops.w->data) [item] ^ 0x80;
+    }
     //  The weights are A, one row per output channel: their zero point is
     //  per row, X's is B's
     uint8_t pad = ops.x_zero? *(const uint8_t *) ops.x_zero->data: 0;
@@ -1531,7 +1550,8 @@ s_qconv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
             const uint8_t *weights = (const uint8_t *) ops.w->data + group * group_out * depth;
             int64_t first_map = image * geom.out_c + group * group_out;
             int32_t *c = self->qlinear? acc: (int32_t *) out [0]->data + first_map * cols;
-            s_qgemm (exec, &pack, weights, group_out, depth, ops.w->dtype, &zeros, c, cols);
+            s_qgemm (exec, &pack, flipped? flipped + group * group_out * depth: weights,
+                     group_out, depth, flipped? ZI_U8: ops.w->dtype, &zeros, c, cols);
             if (!self->qlinear)
                 continue;
             float x_scale = s_scale_at (ops.x_scale, 0), y_scale = s_scale_at (ops.y_scale, 0);
