@@ -1418,8 +1418,9 @@ s_qconv_pack_row (uint8_t *to, const uint8_t *plane, const zi_conv_geom_t *geom,
 //  Packs the im2col columns of one group of one image into pack, the
 //  value pad where a tap falls outside the image, a quad of K of a panel
 //  at a time, each panel's columns in runs along output rows. taps holds
-//  per k the offset of its channel plane and its kernel row and column (3
-//  depth values), and ones depth bytes of 1: the column sums are the
+//  per k the offset of its channel plane, its kernel row and column, and
+//  the offset of its tap from a column's top left corner (4 depth
+//  values), and ones depth bytes of 1: the column sums are the
 //  kernel's product of a row of ones with each panel
 static void
 s_qconv_pack (s_qpack_t *pack, const zi_conv_geom_t *geom, const uint8_t *image,
@@ -1429,10 +1430,15 @@ s_qconv_pack (s_qpack_t *pack, const zi_conv_geom_t *geom, const uint8_t *image,
     int64_t kernel = geom->k_h * geom->k_w, depth = pack->depth, cols = pack->cols;
     for (int64_t k = 0; k < depth; k++) {
         int64_t tap = k % kernel;
-        taps [3 * k] = (first_channel + k / kernel) * geom->in_h * geom->in_w;
-        taps [3 * k + 1] = (tap / geom->k_w) * geom->dil_h;
-        taps [3 * k + 2] = (tap % geom->k_w) * geom->dil_w;
+        taps [4 * k] = (first_channel + k / kernel) * geom->in_h * geom->in_w;
+        taps [4 * k + 1] = (tap / geom->k_w) * geom->dil_h;
+        taps [4 * k + 2] = (tap % geom->k_w) * geom->dil_w;
+        taps [4 * k + 3] = taps [4 * k] + taps [4 * k + 1] * geom->in_w + taps [4 * k + 2];
     }
+    //  A panel whose every tap is inside the image needs no checks
+    int64_t reach_y = (geom->k_h - 1) * geom->dil_h;
+    int64_t reach_x = (geom->k_w - 1) * geom->dil_w + S_NR * geom->stride_w;
+    int64_t whole = depth / S_KQ;
     uint8_t flip = dtype == ZI_U8? 0x80: 0;
     s_kernel_fn_t *kernel_fn = s_kernel_for (pack);
     const uint8_t *one_rows [S_MR] = {ones, ones, ones, ones};
@@ -1452,7 +1458,30 @@ s_qconv_pack (s_qpack_t *pack, const zi_conv_geom_t *geom, const uint8_t *image,
             };
             col += (int) count;
         }
-        for (int64_t quad = 0; quad < pack->quads; quad++) {
+        int64_t y0 = segments [0].y, x0 = segments [0].x;
+        bool inside = n_segments == 1 && n_cols == S_NR && y0 >= 0 && y0 + reach_y < geom->in_h
+                   && x0 >= 0 && x0 + reach_x <= geom->in_w;
+        int64_t quad = 0;
+        if (inside) {
+            const uint8_t *origin = image + y0 * geom->in_w + x0;
+            for (; quad < whole; quad++) {
+                uint8_t rows [S_KQ][S_NR];
+                const int64_t *at = taps + 4 * S_KQ * quad + 3;
+                if (geom->stride_w == 1)
+                    for (int j = 0; j < S_KQ; j++)
+                        memcpy (rows [j], origin + at [4 * j], S_NR);
+                else
+                if (geom->stride_w == 2)
+                    for (int j = 0; j < S_KQ; j++)
+                        s_even_bytes (origin + at [4 * j], rows [j]);
+                else
+                    for (int j = 0; j < S_KQ; j++)
+                        for (int col = 0; col < S_NR; col++)
+                            rows [j][col] = origin [at [4 * j] + col * geom->stride_w];
+                s_interleave (rows, flip, to + quad * S_NR * S_KQ);
+            }
+        }
+        for (; quad < pack->quads; quad++) {
             uint8_t rows [S_KQ][S_NR];
             for (int j = 0; j < S_KQ; j++) {
                 int64_t k = quad * S_KQ + j;
@@ -1460,9 +1489,9 @@ s_qconv_pack (s_qpack_t *pack, const zi_conv_geom_t *geom, const uint8_t *image,
                     memset (rows [j], flip, S_NR);      //  0 once flipped
                     continue;
                 }
-                const uint8_t *plane = image + taps [3 * k];
-                int64_t iy = segments [0].y + taps [3 * k + 1];
-                int64_t ix = segments [0].x + taps [3 * k + 2];
+                const uint8_t *plane = image + taps [4 * k];
+                int64_t iy = segments [0].y + taps [4 * k + 1];
+                int64_t ix = segments [0].x + taps [4 * k + 2];
                 if (n_segments == 1 && n_cols == S_NR
                 &&  (uint64_t) iy < (uint64_t) geom->in_h && ix >= 0
                 &&  ix + S_NR * geom->stride_w <= geom->in_w) {
@@ -1479,7 +1508,7 @@ s_qconv_pack (s_qpack_t *pack, const zi_conv_geom_t *geom, const uint8_t *image,
                     continue;
                 }
                 s_qconv_pack_row (rows [j], plane, geom, segments, n_segments,
-                                  taps [3 * k + 1], taps [3 * k + 2], pad);
+                                  taps [4 * k + 1], taps [4 * k + 2], pad);
                 if (n_cols < S_NR)
                     memset (rows [j] + n_cols, flip, S_NR - n_cols);
             }
@@ -1513,11 +1542,11 @@ s_qconv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     int32_t *acc = self->qlinear? zi_exec_scratch (exec, 2, (size_t) (group_out * cols + 1)
                                                              * sizeof (int32_t))
                                 : NULL;
-    int64_t *taps = zi_exec_scratch (exec, 3, (size_t) (3 * depth + 1) * sizeof (int64_t)
+    int64_t *taps = zi_exec_scratch (exec, 3, (size_t) (4 * depth + 1) * sizeof (int64_t)
                                               + depth + ops.w->nbytes + S_KQ);
     if (!pack.data || !pack.col_sums || !taps || (self->qlinear && !acc))
         return zi_error ("out of memory");
-    uint8_t *ones = (uint8_t *) (taps + 3 * depth + 1);
+    uint8_t *ones = (uint8_t *) (taps + 4 * depth + 1);
     memset (ones, 1, depth);
     //  int8 weights flipped to uint8 once here, not in the kernel's inner
     //  loop at every output block (their zero point's shift stays 128)
