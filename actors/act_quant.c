@@ -1372,73 +1372,58 @@ s_even_bytes (const uint8_t *from, uint8_t *to)
 }
 
 //  The columns of a panel on one output row: a run of count columns from
-//  column first of the panel, whose left tap (before the kernel offsets)
-//  is at image row y and column x
+//  column first of the panel, whose top left tap is at offset in the
+//  padded image
 typedef struct {
     int first, count;
-    int64_t y, x;
+    int64_t offset;
 } s_segment_t;
 
-//  One row of a panel's quad (one k): for each segment, the taps that fall
-//  inside the image copied (one memcpy at stride 1, a strided loop else),
-//  pad for those outside, the row's zero point
-static inline void
-s_qconv_pack_row (uint8_t *to, const uint8_t *plane, const zi_conv_geom_t *geom,
-                  const s_segment_t *segments, int n_segments, int64_t dy, int64_t dx,
-                  uint8_t pad)
+//  The padded image s_qconv_pack reads: X's rows with the padding around
+//  them (and a column of slack on the right for the stride-2 gather's
+//  last, unused byte), so that no tap needs a bounds check
+typedef struct {
+    int64_t height, width;      //  of each padded plane
+} s_padded_t;
+
+static s_padded_t
+s_padded_size (const zi_conv_geom_t *geom)
 {
-    int64_t stride = geom->stride_w;
-    for (int index = 0; index < n_segments; index++) {
-        const s_segment_t *segment = segments + index;
-        uint8_t *out = to + segment->first;
-        int64_t count = segment->count, iy = segment->y + dy, ix = segment->x + dx;
-        if ((uint64_t) iy >= (uint64_t) geom->in_h) {
-            memset (out, pad, count);
-            continue;
-        }
-        //  Columns [lo, hi) fall inside the row
-        int64_t lo = ix < 0? (-ix + stride - 1) / stride: 0;
-        int64_t hi = ix < geom->in_w? (geom->in_w - ix + stride - 1) / stride: 0;
-        lo = lo < count? lo: count;
-        hi = hi < lo? lo: hi > count? count: hi;
-        const uint8_t *from = plane + iy * geom->in_w + ix;
-        //  A few bytes at most on each side: loops, not calls
-        for (int64_t col = 0; col < lo; col++)
-            out [col] = pad;
-        if (stride == 1)
-            memcpy (out + lo, from + lo, hi - lo);
-        else
-            for (int64_t col = lo; col < hi; col++)
-                out [col] = from [col * stride];
-        for (int64_t col = hi; col < count; col++)
-            out [col] = pad;
-    }
+    int64_t reach_y = (geom->out_h - 1) * geom->stride_h + (geom->k_h - 1) * geom->dil_h + 1;
+    int64_t reach_x = (geom->out_w - 1) * geom->stride_w + (geom->k_w - 1) * geom->dil_w + 1;
+    int64_t height = geom->pad_t + geom->in_h, width = geom->pad_l + geom->in_w;
+    return (s_padded_t) {height > reach_y? height: reach_y, (width > reach_x? width: reach_x) + 1};
 }
 
 //  Packs the im2col columns of one group of one image into pack, the
-//  value pad where a tap falls outside the image, a quad of K of a panel
-//  at a time, each panel's columns in runs along output rows. taps holds
-//  per k the offset of its channel plane, its kernel row and column, and
-//  the offset of its tap from a column's top left corner (4 depth
-//  values), and ones depth bytes of 1: the column sums are the
-//  kernel's product of a row of ones with each panel
+//  value pad where a tap falls outside the image. The group's channels
+//  are first copied into padded (size from s_padded_size); then a panel
+//  whose 16 columns lie on one output row takes each row of a quad in
+//  one copy (stride 1) or one gather (stride 2), and any other panel
+//  goes through its runs along output rows. taps holds per k the offset
+//  of its tap from a column's top left one (depth values), and ones depth
+//  bytes of 1: the column sums are the kernel's product of a row of ones
+//  with each panel
 static void
 s_qconv_pack (s_qpack_t *pack, const zi_conv_geom_t *geom, const uint8_t *image,
-              int64_t first_channel, uint8_t pad, zi_dtype_t dtype, int64_t *taps,
-              const uint8_t *ones)
+              int64_t first_channel, int64_t channels, uint8_t pad, zi_dtype_t dtype,
+              int64_t *taps, const uint8_t *ones, uint8_t *padded)
 {
+    s_padded_t size = s_padded_size (geom);
+    int64_t plane = size.height * size.width;
+    memset (padded, pad, (size_t) (channels * plane));
+    for (int64_t channel = 0; channel < channels; channel++)
+        for (int64_t y = 0; y < geom->in_h; y++)
+            memcpy (padded + channel * plane + (geom->pad_t + y) * size.width + geom->pad_l,
+                    image + ((first_channel + channel) * geom->in_h + y) * geom->in_w,
+                    (size_t) geom->in_w);
     int64_t kernel = geom->k_h * geom->k_w, depth = pack->depth, cols = pack->cols;
+    int64_t stride = geom->stride_w;
     for (int64_t k = 0; k < depth; k++) {
         int64_t tap = k % kernel;
-        taps [4 * k] = (first_channel + k / kernel) * geom->in_h * geom->in_w;
-        taps [4 * k + 1] = (tap / geom->k_w) * geom->dil_h;
-        taps [4 * k + 2] = (tap % geom->k_w) * geom->dil_w;
-        taps [4 * k + 3] = taps [4 * k] + taps [4 * k + 1] * geom->in_w + taps [4 * k + 2];
+        taps [k] = (k / kernel) * plane + (tap / geom->k_w) * geom->dil_h * size.width
+                 + (tap % geom->k_w) * geom->dil_w;
     }
-    //  A panel whose every tap is inside the image needs no checks
-    int64_t reach_y = (geom->k_h - 1) * geom->dil_h;
-    int64_t reach_x = (geom->k_w - 1) * geom->dil_w + S_NR * geom->stride_w;
-    int64_t whole = depth / S_KQ;
     uint8_t flip = dtype == ZI_U8? 0x80: 0;
     s_kernel_fn_t *kernel_fn = s_kernel_for (pack);
     const uint8_t *one_rows [S_MR] = {ones, ones, ones, ones};
@@ -1453,35 +1438,13 @@ s_qconv_pack (s_qpack_t *pack, const zi_conv_geom_t *geom, const uint8_t *image,
             int64_t count = geom->out_w - out_x;
             count = count < n_cols - col? count: n_cols - col;
             segments [n_segments++] = (s_segment_t) {
-                col, (int) count, out_y * geom->stride_h - geom->pad_t,
-                out_x * geom->stride_w - geom->pad_l
+                col, (int) count, out_y * geom->stride_h * size.width + out_x * stride
             };
             col += (int) count;
         }
-        int64_t y0 = segments [0].y, x0 = segments [0].x;
-        bool inside = n_segments == 1 && n_cols == S_NR && y0 >= 0 && y0 + reach_y < geom->in_h
-                   && x0 >= 0 && x0 + reach_x <= geom->in_w;
-        int64_t quad = 0;
-        if (inside) {
-            const uint8_t *origin = image + y0 * geom->in_w + x0;
-            for (; quad < whole; quad++) {
-                uint8_t rows [S_KQ][S_NR];
-                const int64_t *at = taps + 4 * S_KQ * quad + 3;
-                if (geom->stride_w == 1)
-                    for (int j = 0; j < S_KQ; j++)
-                        memcpy (rows [j], origin + at [4 * j], S_NR);
-                else
-                if (geom->stride_w == 2)
-                    for (int j = 0; j < S_KQ; j++)
-                        s_even_bytes (origin + at [4 * j], rows [j]);
-                else
-                    for (int j = 0; j < S_KQ; j++)
-                        for (int col = 0; col < S_NR; col++)
-                            rows [j][col] = origin [at [4 * j] + col * geom->stride_w];
-                s_interleave (rows, flip, to + quad * S_NR * S_KQ);
-            }
-        }
-        for (; quad < pack->quads; quad++) {
+        bool one_run = n_segments == 1 && n_cols == S_NR;
+        const uint8_t *origin = padded + segments [0].offset;
+        for (int64_t quad = 0; quad < pack->quads; quad++) {
             uint8_t rows [S_KQ][S_NR];
             for (int j = 0; j < S_KQ; j++) {
                 int64_t k = quad * S_KQ + j;
@@ -1489,26 +1452,24 @@ s_qconv_pack (s_qpack_t *pack, const zi_conv_geom_t *geom, const uint8_t *image,
                     memset (rows [j], flip, S_NR);      //  0 once flipped
                     continue;
                 }
-                const uint8_t *plane = image + taps [4 * k];
-                int64_t iy = segments [0].y + taps [4 * k + 1];
-                int64_t ix = segments [0].x + taps [4 * k + 2];
-                if (n_segments == 1 && n_cols == S_NR
-                &&  (uint64_t) iy < (uint64_t) geom->in_h && ix >= 0
-                &&  ix + S_NR * geom->stride_w <= geom->in_w) {
-                    //  16 taps inside one image row, the common case
-                    const uint8_t *from = plane + iy * geom->in_w + ix;
-                    if (geom->stride_w == 1)
+                if (one_run) {
+                    const uint8_t *from = origin + taps [k];
+                    if (stride == 1)
                         memcpy (rows [j], from, S_NR);
                     else
-                    if (geom->stride_w == 2)
+                    if (stride == 2)
                         s_even_bytes (from, rows [j]);
                     else
                         for (int col = 0; col < S_NR; col++)
-                            rows [j][col] = from [col * geom->stride_w];
+                            rows [j][col] = from [col * stride];
                     continue;
                 }
-                s_qconv_pack_row (rows [j], plane, geom, segments, n_segments,
-                                  taps [4 * k + 1], taps [4 * k + 2], pad);
+                for (int index = 0; index < n_segments; index++) {
+                    const s_segment_t *segment = segments + index;
+                    const uint8_t *from = padded + segment->offset + taps [k];
+                    for (int col = 0; col < segment->count; col++)
+                        rows [j][segment->first + col] = from [col * stride];
+                }
                 if (n_cols < S_NR)
                     memset (rows [j] + n_cols, flip, S_NR - n_cols);
             }
@@ -1542,11 +1503,13 @@ s_qconv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     int32_t *acc = self->qlinear? zi_exec_scratch (exec, 2, (size_t) (group_out * cols + 1)
                                                              * sizeof (int32_t))
                                 : NULL;
-    int64_t *taps = zi_exec_scratch (exec, 3, (size_t) (4 * depth + 1) * sizeof (int64_t)
-                                              + depth + ops.w->nbytes + S_KQ);
+    s_padded_t padded_size = s_padded_size (&geom);
+    int64_t padded_bytes = group_in * padded_size.height * padded_size.width;
+    int64_t *taps = zi_exec_scratch (exec, 3, (size_t) (depth + 1) * sizeof (int64_t)
+                                              + depth + ops.w->nbytes + padded_bytes + S_KQ);
     if (!pack.data || !pack.col_sums || !taps || (self->qlinear && !acc))
         return zi_error ("out of memory");
-    uint8_t *ones = (uint8_t *) (taps + 4 * depth + 1);
+    uint8_t *ones = (uint8_t *) (taps + depth + 1);
     memset (ones, 1, depth);
     //  int8 weights flipped to uint8 once here, not in the kernel's inner
     //  loop at every output block (their zero point's shift stays 128)
@@ -1564,7 +1527,8 @@ s_qconv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     for (int64_t image = 0; image < geom.batch; image++)
         for (int64_t group = 0; group < geom.group; group++) {
             s_qconv_pack (&pack, &geom, (const uint8_t *) ops.x->data + image * in_image,
-                          group * group_in, pad, ops.x->dtype, taps, ones);
+                          group * group_in, group_in, pad, ops.x->dtype, taps, ones,
+                          ones + depth + ops.w->nbytes);
             //  The weight zero points of this group's rows
             zi_tensor_t w_zero_view;
             const zi_tensor_t *w_zero = ops.w_zero;
