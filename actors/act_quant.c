@@ -670,6 +670,36 @@ s_kernel_vnni (const uint8_t *const *rows, int64_t depth, uint32_t flip,
     _mm512_storeu_si512 ((void *) c [2], acc2);
     _mm512_storeu_si512 ((void *) c [3], acc3);
 }
+
+//  Two panels side by side (the second quads x 64 bytes after the first)
+//  for the same four rows: eight sums in flight, enough to cover
+//  vpdpbusd's latency, and each quad of A broadcast once for both
+static __attribute__ ((target (ZI_AVX512_TARGET ",avx512vnni"))) void
+s_kernel_vnni_pair (const uint8_t *const *rows, int64_t depth, uint32_t flip,
+                    const int8_t *panel, int64_t quads, int32_t (*c0) [S_NR],
+                    int32_t (*c1) [S_NR])
+{
+    int64_t whole = depth / S_KQ;
+    const int8_t *next = panel + quads * S_NR * S_KQ;
+    __m512i acc [2][S_MR];
+    for (int row = 0; row < S_MR; row++)
+        acc [0][row] = acc [1][row] = _mm512_setzero_si512 ();
+    for (int64_t quad = 0; quad < quads; quad++) {
+        __m512i b0 = _mm512_loadu_si512 ((const void *) (panel + quad * S_NR * S_KQ));
+        __m512i b1 = _mm512_loadu_si512 ((const void *) (next + quad * S_NR * S_KQ));
+        for (int row = 0; row < S_MR; row++) {
+            uint32_t quad_a = quad < whole? s_quad_whole (rows [row], quad, flip)
+                                          : s_quad (rows [row], quad, depth, flip);
+            __m512i a = _mm512_set1_epi32 ((int) quad_a);
+            acc [0][row] = s_dpbusd (acc [0][row], a, b0);
+            acc [1][row] = s_dpbusd (acc [1][row], a, b1);
+        }
+    }
+    for (int row = 0; row < S_MR; row++) {
+        _mm512_storeu_si512 ((void *) c0 [row], acc [0][row]);
+        _mm512_storeu_si512 ((void *) c1 [row], acc [1][row]);
+    }
+}
 #endif
 
 typedef void (s_kernel_fn_t) (const uint8_t *const *rows, int64_t depth, uint32_t flip,
@@ -763,10 +793,24 @@ s_qgemm_rows (const s_qpack_t *pack, const uint8_t *a, int64_t lda, zi_dtype_t a
             row_sums [row] = sum;
             a_zero [row] = s_zero_at (zeros->a_zero, at) + zeros->a_shift;
         }
+        int32_t tiles [2][S_MR][S_NR];
+        bool second_ready = false;      //  tiles [1] holds this panel, made with the last
         for (int64_t panel = 0; panel < pack->panels; panel++) {
-            int32_t tile [S_MR][S_NR];
-            kernel (rows, depth, flip, pack->data + panel * pack->quads * S_NR * S_KQ,
-                    pack->quads, tile);
+            int32_t (*tile) [S_NR] = tiles [0];
+            const int8_t *data = pack->data + panel * pack->quads * S_NR * S_KQ;
+            if (second_ready) {
+                tile = tiles [1];
+                second_ready = false;
+            }
+#if defined (ZI_HAVE_AVX512)
+            else
+            if (kernel == s_kernel_vnni && panel + 1 < pack->panels) {
+                s_kernel_vnni_pair (rows, depth, flip, data, pack->quads, tiles [0], tiles [1]);
+                second_ready = true;
+            }
+#endif
+            else
+                kernel (rows, depth, flip, data, pack->quads, tile);
             int n_cols = (int) (cols - panel * S_NR < S_NR? cols - panel * S_NR: S_NR);
             //  The zero points back in:
             //      C = AB - b_zp sum A - a_zp (sum B - K b_zp)
