@@ -702,6 +702,26 @@ s_kernel_vnni_pair (const uint8_t *const *rows, int64_t depth, uint32_t flip,
 }
 #endif
 
+#if defined (ZI_HAVE_AVX512)
+//  The column sums of a packed panel (its padding is zeros): one row of
+//  ones through vpdpbusd, where the kernels would make four
+static __attribute__ ((target (ZI_AVX512_TARGET ",avx512vnni"))) void
+s_col_sums_vnni (const int8_t *panel, int64_t quads, int32_t *sums, int n_cols)
+{
+    __m512i ones = _mm512_set1_epi8 (1), acc0 = _mm512_setzero_si512 (), acc1 = acc0;
+    int64_t quad = 0;
+    for (; quad + 1 < quads; quad += 2) {
+        acc0 = s_dpbusd (acc0, ones, _mm512_loadu_si512 ((const void *) (panel + quad * 64)));
+        acc1 = s_dpbusd (acc1, ones, _mm512_loadu_si512 ((const void *) (panel + quad * 64
+                                                                         + 64)));
+    }
+    if (quad < quads)
+        acc0 = s_dpbusd (acc0, ones, _mm512_loadu_si512 ((const void *) (panel + quad * 64)));
+    _mm512_mask_storeu_epi32 (sums, (__mmask16) ((1u << n_cols) - 1),
+                              _mm512_add_epi32 (acc0, acc1));
+}
+#endif
+
 typedef void (s_kernel_fn_t) (const uint8_t *const *rows, int64_t depth, uint32_t flip,
                               const int8_t *panel, int64_t quads, int32_t (*c) [S_NR]);
 
@@ -816,12 +836,21 @@ s_qgemm_rows (const s_qpack_t *pack, const uint8_t *a, int64_t lda, zi_dtype_t a
             //      C = AB - b_zp sum A - a_zp (sum B - K b_zp)
             //  int32 sums wrap as the spec's int32 output does
             uint32_t b_zero [S_NR], adjust [S_NR];
-            for (int col = 0; col < S_NR; col++) {
-                int64_t n = panel * S_NR + (col < n_cols? col: 0);
-                b_zero [col] = (uint32_t) (b_per_column? s_zero_at (zeros->b_zero, n)
-                                                         + zeros->b_shift: b_zero_all);
-                adjust [col] = (uint32_t) pack->col_sums [n] - (uint32_t) depth * b_zero [col];
-            }
+            const int32_t *col_sums = pack->col_sums + panel * S_NR;
+            if (!b_per_column && n_cols == S_NR)
+                //  The common case, in a loop the compiler makes vector code of
+                for (int col = 0; col < S_NR; col++) {
+                    b_zero [col] = (uint32_t) b_zero_all;
+                    adjust [col] = (uint32_t) col_sums [col] - (uint32_t) depth * b_zero [col];
+                }
+            else
+                for (int col = 0; col < S_NR; col++) {
+                    int64_t n = panel * S_NR + (col < n_cols? col: 0);
+                    b_zero [col] = (uint32_t) (b_per_column? s_zero_at (zeros->b_zero, n)
+                                                             + zeros->b_shift: b_zero_all);
+                    adjust [col] = (uint32_t) pack->col_sums [n]
+                                 - (uint32_t) depth * b_zero [col];
+                }
             int32_t *out = c + row0 * ldc + panel * S_NR;
 #if defined (ZI_HAVE_AVX512)
             if (wide) {
@@ -1534,6 +1563,12 @@ s_qconv_pack (s_qpack_t *pack, const zi_conv_geom_t *geom, const uint8_t *image,
             }
             s_interleave (rows, flip, to + quad * S_NR * S_KQ);
         }
+#if defined (ZI_HAVE_AVX512)
+        if (kernel_fn == s_kernel_vnni) {
+            s_col_sums_vnni (to, pack->quads, pack->col_sums + first, n_cols);
+            continue;
+        }
+#endif
         int32_t sums [S_MR][S_NR];
         kernel_fn (one_rows, depth, 0, to, pack->quads, sums);
         memcpy (pack->col_sums + first, sums [0], n_cols * sizeof (int32_t));
