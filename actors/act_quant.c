@@ -765,20 +765,22 @@ typedef struct {
 } s_zeros_t;
 
 #if defined (ZI_HAVE_AVX512)
-//  The zero points' correction of a tile, 16 columns at a time:
-//  out [row][col] = tile - b_zero [col] row_sums [row] - a_zero [row] adjust [col]
+//  The zero points' correction of a tile when B's is one value, 16
+//  columns at a time, with the terms made in registers (made in memory
+//  by narrower stores, the wide loads of them would wait):
+//  out [row][col] = tile - b_zero row_sums [row] - a_zero [row] (col_sums [col] - K b_zero)
 static ZI_AVX512 void
-s_correct_avx512 (int32_t (*tile) [S_NR], int n_rows, int n_cols, const uint32_t *b_zero,
-                  const uint32_t *adjust, const int32_t *row_sums, const int32_t *a_zero,
-                  int32_t *out, int64_t ldc)
+s_correct_avx512 (int32_t (*tile) [S_NR], int n_rows, int n_cols, uint32_t b_zero,
+                  const int32_t *col_sums, int64_t depth, const int32_t *row_sums,
+                  const int32_t *a_zero, int32_t *out, int64_t ldc)
 {
     __mmask16 mask = (__mmask16) ((1u << n_cols) - 1);
-    __m512i zeros = _mm512_loadu_si512 ((const void *) b_zero);
-    __m512i adjusts = _mm512_loadu_si512 ((const void *) adjust);
+    __m512i adjusts = _mm512_sub_epi32 (_mm512_maskz_loadu_epi32 (mask, col_sums),
+                                        _mm512_set1_epi32 ((int) ((uint32_t) depth * b_zero)));
     for (int row = 0; row < n_rows; row++) {
         __m512i value = _mm512_loadu_si512 ((const void *) tile [row]);
-        value = _mm512_sub_epi32 (value, _mm512_mullo_epi32 (zeros,
-                                                             _mm512_set1_epi32 (row_sums [row])));
+        value = _mm512_sub_epi32 (value, _mm512_set1_epi32 ((int) (b_zero
+                                                                    * (uint32_t) row_sums [row])));
         value = _mm512_sub_epi32 (value, _mm512_mullo_epi32 (adjusts,
                                                              _mm512_set1_epi32 (a_zero [row])));
         _mm512_mask_storeu_epi32 (out + row * ldc, mask, value);
@@ -813,7 +815,7 @@ s_qgemm_rows (const s_qpack_t *pack, const uint8_t *a, int64_t lda, zi_dtype_t a
             row_sums [row] = sum;
             a_zero [row] = s_zero_at (zeros->a_zero, at) + zeros->a_shift;
         }
-        int32_t tiles [2][S_MR][S_NR];
+        _Alignas (64) int32_t tiles [2][S_MR][S_NR];      //  whole lines: stores forward
         bool second_ready = false;      //  tiles [1] holds this panel, made with the last
         for (int64_t panel = 0; panel < pack->panels; panel++) {
             int32_t (*tile) [S_NR] = tiles [0];
@@ -835,30 +837,22 @@ s_qgemm_rows (const s_qpack_t *pack, const uint8_t *a, int64_t lda, zi_dtype_t a
             //  The zero points back in:
             //      C = AB - b_zp sum A - a_zp (sum B - K b_zp)
             //  int32 sums wrap as the spec's int32 output does
-            uint32_t b_zero [S_NR], adjust [S_NR];
-            const int32_t *col_sums = pack->col_sums + panel * S_NR;
-            if (!b_per_column && n_cols == S_NR)
-                //  The common case, in a loop the compiler makes vector code of
-                for (int col = 0; col < S_NR; col++) {
-                    b_zero [col] = (uint32_t) b_zero_all;
-                    adjust [col] = (uint32_t) col_sums [col] - (uint32_t) depth * b_zero [col];
-                }
-            else
-                for (int col = 0; col < S_NR; col++) {
-                    int64_t n = panel * S_NR + (col < n_cols? col: 0);
-                    b_zero [col] = (uint32_t) (b_per_column? s_zero_at (zeros->b_zero, n)
-                                                             + zeros->b_shift: b_zero_all);
-                    adjust [col] = (uint32_t) pack->col_sums [n]
-                                 - (uint32_t) depth * b_zero [col];
-                }
             int32_t *out = c + row0 * ldc + panel * S_NR;
 #if defined (ZI_HAVE_AVX512)
-            if (wide) {
-                s_correct_avx512 (tile, n_rows, n_cols, b_zero, adjust, row_sums, a_zero,
+            if (wide && !b_per_column) {
+                s_correct_avx512 (tile, n_rows, n_cols, (uint32_t) b_zero_all,
+                                  pack->col_sums + panel * S_NR, depth, row_sums, a_zero,
                                   out, ldc);
                 continue;
             }
 #endif
+            uint32_t b_zero [S_NR], adjust [S_NR];
+            for (int col = 0; col < n_cols; col++) {
+                int64_t n = panel * S_NR + col;
+                b_zero [col] = (uint32_t) (b_per_column? s_zero_at (zeros->b_zero, n)
+                                                         + zeros->b_shift: b_zero_all);
+                adjust [col] = (uint32_t) pack->col_sums [n] - (uint32_t) depth * b_zero [col];
+            }
             for (int row = 0; row < n_rows; row++) {
                 uint32_t az = (uint32_t) a_zero [row], sum = (uint32_t) row_sums [row];
                 for (int col = 0; col < n_cols; col++)
