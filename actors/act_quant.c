@@ -1416,21 +1416,42 @@ s_qconv_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const
 
 //  Four rows of 16 bytes (k, k + 1, k + 2, k + 3 of 16 columns) into the
 //  panel's layout, each column's four bytes together, each byte xor flip
-static inline void
-s_interleave (const uint8_t rows [4][S_NR], uint8_t flip, int8_t *to)
-{
 #if defined (__SSE2__)
+static inline void
+s_interleave_sse2 (__m128i r0, __m128i r1, __m128i r2, __m128i r3, uint8_t flip, int8_t *to)
+{
     __m128i flips = _mm_set1_epi8 ((char) flip);
-    __m128i r0 = _mm_xor_si128 (_mm_loadu_si128 ((const __m128i *) rows [0]), flips);
-    __m128i r1 = _mm_xor_si128 (_mm_loadu_si128 ((const __m128i *) rows [1]), flips);
-    __m128i r2 = _mm_xor_si128 (_mm_loadu_si128 ((const __m128i *) rows [2]), flips);
-    __m128i r3 = _mm_xor_si128 (_mm_loadu_si128 ((const __m128i *) rows [3]), flips);
+    r0 = _mm_xor_si128 (r0, flips);
+    r1 = _mm_xor_si128 (r1, flips);
+    r2 = _mm_xor_si128 (r2, flips);
+    r3 = _mm_xor_si128 (r3, flips);
     __m128i low01 = _mm_unpacklo_epi8 (r0, r1), high01 = _mm_unpackhi_epi8 (r0, r1);
     __m128i low23 = _mm_unpacklo_epi8 (r2, r3), high23 = _mm_unpackhi_epi8 (r2, r3);
     _mm_storeu_si128 ((__m128i *) to, _mm_unpacklo_epi16 (low01, low23));
     _mm_storeu_si128 ((__m128i *) (to + 16), _mm_unpackhi_epi16 (low01, low23));
     _mm_storeu_si128 ((__m128i *) (to + 32), _mm_unpacklo_epi16 (high01, high23));
     _mm_storeu_si128 ((__m128i *) (to + 48), _mm_unpackhi_epi16 (high01, high23));
+}
+
+//  The 16 even bytes of 32 (stride 2 taps)
+static inline __m128i
+s_even_bytes_sse2 (const uint8_t *from)
+{
+    __m128i mask = _mm_set1_epi16 (0xff);
+    __m128i low = _mm_and_si128 (_mm_loadu_si128 ((const __m128i *) from), mask);
+    __m128i high = _mm_and_si128 (_mm_loadu_si128 ((const __m128i *) (from + 16)), mask);
+    return _mm_packus_epi16 (low, high);
+}
+#endif
+
+static inline void
+s_interleave (const uint8_t rows [4][S_NR], uint8_t flip, int8_t *to)
+{
+#if defined (__SSE2__)
+    s_interleave_sse2 (_mm_loadu_si128 ((const __m128i *) rows [0]),
+                       _mm_loadu_si128 ((const __m128i *) rows [1]),
+                       _mm_loadu_si128 ((const __m128i *) rows [2]),
+                       _mm_loadu_si128 ((const __m128i *) rows [3]), flip, to);
 #else
     for (int col = 0; col < S_NR; col++)
         for (int k = 0; k < S_KQ; k++)
@@ -1443,10 +1464,7 @@ static inline void
 s_even_bytes (const uint8_t *from, uint8_t *to)
 {
 #if defined (__SSE2__)
-    __m128i mask = _mm_set1_epi16 (0xff);
-    __m128i low = _mm_and_si128 (_mm_loadu_si128 ((const __m128i *) from), mask);
-    __m128i high = _mm_and_si128 (_mm_loadu_si128 ((const __m128i *) (from + 16)), mask);
-    _mm_storeu_si128 ((__m128i *) to, _mm_packus_epi16 (low, high));
+    _mm_storeu_si128 ((__m128i *) to, s_even_bytes_sse2 (from));
 #else
     for (int col = 0; col < S_NR; col++)
         to [col] = from [2 * col];
@@ -1526,7 +1544,30 @@ s_qconv_pack (s_qpack_t *pack, const zi_conv_geom_t *geom, const uint8_t *image,
         }
         bool one_run = n_segments == 1 && n_cols == S_NR;
         const uint8_t *origin = padded + segments [0].offset;
-        for (int64_t quad = 0; quad < pack->quads; quad++) {
+        int64_t quad = 0;
+#if defined (__SSE2__)
+        //  Whole quads of a panel on one output row, in registers only
+        if (one_run && stride == 1)
+            for (; quad < depth / S_KQ; quad++) {
+                const int64_t *at = taps + quad * S_KQ;
+                s_interleave_sse2 (_mm_loadu_si128 ((const __m128i *) (origin + at [0])),
+                                   _mm_loadu_si128 ((const __m128i *) (origin + at [1])),
+                                   _mm_loadu_si128 ((const __m128i *) (origin + at [2])),
+                                   _mm_loadu_si128 ((const __m128i *) (origin + at [3])),
+                                   flip, to + quad * S_NR * S_KQ);
+            }
+        else
+        if (one_run && stride == 2)
+            for (; quad < depth / S_KQ; quad++) {
+                const int64_t *at = taps + quad * S_KQ;
+                s_interleave_sse2 (s_even_bytes_sse2 (origin + at [0]),
+                                   s_even_bytes_sse2 (origin + at [1]),
+                                   s_even_bytes_sse2 (origin + at [2]),
+                                   s_even_bytes_sse2 (origin + at [3]),
+                                   flip, to + quad * S_NR * S_KQ);
+            }
+#endif
+        for (; quad < pack->quads; quad++) {
             uint8_t rows [S_KQ][S_NR];
             for (int j = 0; j < S_KQ; j++) {
                 int64_t k = quad * S_KQ + j;
