@@ -103,6 +103,154 @@ s_scale_at (const zi_tensor_t *scale, int64_t item)
     return ((const float *) scale->data) [zi_tensor_count (scale) == 1? 0: item];
 }
 
+//  y = saturate (round (acc * multiplier) + zero), the requantization of
+//  the QLinear ops
+static inline int32_t
+s_requantize (int32_t acc, float multiplier, int32_t zero, float low, float high)
+{
+    return s_saturate (rintf ((float) acc * multiplier) + (float) zero, low, high);
+}
+
+//  One row of requantization: y [i] from acc [i] + bias (int32 sums wrap
+//  as the spec's do), by multipliers [i * step] (step 0: one for all),
+//  into uint8 or int8. The vector forms make the same float operations in
+//  the same order as s_requantize: the int32 to float conversion, the
+//  product and the rounding to nearest even; the clamp comes before the
+//  conversion back, with max (v, low) giving low for a NaN as s_saturate
+//  does, so every form gives the same bytes
+typedef struct {
+    const float *x;             //  QuantizeLinear's input, divided by divisor,
+    float divisor;              //  instead of the sums when not NULL
+    const int32_t *acc;         //  the sums
+    int32_t bias;               //  added to each
+    const float *multipliers;   //  one per item, or one for all
+    int step;                   //  1 or 0
+    int32_t zero;               //  Y's zero point
+    zi_dtype_t type;            //  uint8 or int8
+    void *y;                    //  the output
+} s_requant_row_t;
+
+typedef enum {
+    S_REQUANT_AUTO, S_REQUANT_PORTABLE, S_REQUANT_AVX2, S_REQUANT_AVX512
+} s_requant_t;
+
+//  The self test's choice; AUTO in real runs
+static s_requant_t s_requant_forced = S_REQUANT_AUTO;
+
+static void
+s_requant_portable (const s_requant_row_t *row, int64_t first, int64_t count)
+{
+    int32_t low, high;
+    s_range (row->type, &low, &high);
+    for (int64_t item = first; item < first + count; item++) {
+        int32_t value = row->x? s_saturate (rintf (row->x [item] / row->divisor)
+                                            + (float) row->zero, (float) low, (float) high)
+                              : s_requantize ((int32_t) ((uint32_t) row->acc [item]
+                                                         + (uint32_t) row->bias),
+                                              row->multipliers [item * row->step], row->zero,
+                                              (float) low, (float) high);
+        if (row->type == ZI_U8)
+            ((uint8_t *) row->y) [item] = (uint8_t) value;
+        else
+            ((int8_t *) row->y) [item] = (int8_t) value;
+    }
+}
+
+#if defined (ZI_HAVE_AVX2)
+static ZI_AVX2 inline __m256i
+s_requant8_avx2 (const s_requant_row_t *row, int64_t at, __m256 low, __m256 high,
+                 __m256 zero)
+{
+    __m256 value;
+    if (row->x)
+        value = _mm256_div_ps (_mm256_loadu_ps (row->x + at), _mm256_set1_ps (row->divisor));
+    else {
+        __m256i acc = _mm256_add_epi32 (_mm256_loadu_si256 ((const __m256i *) (row->acc + at)),
+                                        _mm256_set1_epi32 (row->bias));
+        __m256 multiplier = row->step? _mm256_loadu_ps (row->multipliers + at)
+                                     : _mm256_set1_ps (row->multipliers [0]);
+        value = _mm256_mul_ps (_mm256_cvtepi32_ps (acc), multiplier);
+    }
+    value = _mm256_round_ps (value, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    value = _mm256_add_ps (value, zero);
+    value = _mm256_min_ps (_mm256_max_ps (value, low), high);
+    return _mm256_cvtps_epi32 (value);
+}
+
+static ZI_AVX2 void
+s_requant_avx2 (const s_requant_row_t *row, int64_t count)
+{
+    int32_t low_int, high_int;
+    s_range (row->type, &low_int, &high_int);
+    __m256 low = _mm256_set1_ps ((float) low_int), high = _mm256_set1_ps ((float) high_int);
+    __m256 zero = _mm256_set1_ps ((float) row->zero);
+    int64_t item = 0;
+    for (; item + 16 <= count; item += 16) {
+        __m256i first = s_requant8_avx2 (row, item, low, high, zero);
+        __m256i second = s_requant8_avx2 (row, item + 8, low, high, zero);
+        //  [f0-3 s0-3 | f4-7 s4-7] as int16, put in order; in range, so
+        //  the saturating packs change nothing
+        __m256i halves = _mm256_permute4x64_epi64 (_mm256_packs_epi32 (first, second),
+                                                   _MM_SHUFFLE (3, 1, 2, 0));
+        __m128i lo = _mm256_castsi256_si128 (halves), hi = _mm256_extracti128_si256 (halves, 1);
+        __m128i bytes = row->type == ZI_U8? _mm_packus_epi16 (lo, hi): _mm_packs_epi16 (lo, hi);
+        _mm_storeu_si128 ((__m128i *) ((uint8_t *) row->y + item), bytes);
+    }
+    s_requant_portable (row, item, count - item);
+}
+#endif
+
+#if defined (ZI_HAVE_AVX512)
+static ZI_AVX512 void
+s_requant_avx512 (const s_requant_row_t *row, int64_t count)
+{
+    int32_t low_int, high_int;
+    s_range (row->type, &low_int, &high_int);
+    __m512 low = _mm512_set1_ps ((float) low_int), high = _mm512_set1_ps ((float) high_int);
+    __m512 zero = _mm512_set1_ps ((float) row->zero);
+    __m512i bias = _mm512_set1_epi32 (row->bias);
+    for (int64_t item = 0; item < count; item += 16) {
+        __mmask16 mask = count - item >= 16? 0xffff: (__mmask16) ((1u << (count - item)) - 1);
+        __m512 value;
+        if (row->x)
+            value = _mm512_div_ps (_mm512_maskz_loadu_ps (mask, row->x + item),
+                                   _mm512_set1_ps (row->divisor));
+        else {
+            __m512i acc = _mm512_add_epi32 (_mm512_maskz_loadu_epi32 (mask, row->acc + item),
+                                            bias);
+            __m512 multiplier = row->step? _mm512_maskz_loadu_ps (mask, row->multipliers + item)
+                                         : _mm512_set1_ps (row->multipliers [0]);
+            value = _mm512_mul_ps (_mm512_cvtepi32_ps (acc), multiplier);
+        }
+        value = _mm512_roundscale_ps (value, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        value = _mm512_add_ps (value, zero);
+        value = _mm512_min_ps (_mm512_max_ps (value, low), high);
+        //  In range: the truncating narrowing keeps each value's byte
+        _mm512_mask_cvtepi32_storeu_epi8 ((uint8_t *) row->y + item, mask,
+                                          _mm512_cvtps_epi32 (value));
+    }
+}
+#endif
+
+//  A row at the current level, or the forced form
+static void
+s_requant_row (const s_requant_row_t *row, int64_t count)
+{
+    s_requant_t form = s_requant_forced;
+    if (form == S_REQUANT_AUTO)
+        form = zi_isa_level () >= ZI_ISA_AVX512? S_REQUANT_AVX512
+             : zi_isa_level () >= ZI_ISA_AVX2? S_REQUANT_AVX2: S_REQUANT_PORTABLE;
+    switch (form) {
+#if defined (ZI_HAVE_AVX512)
+        case S_REQUANT_AVX512: s_requant_avx512 (row, count); return;
+#endif
+#if defined (ZI_HAVE_AVX2)
+        case S_REQUANT_AVX2: s_requant_avx2 (row, count); return;
+#endif
+        default: s_requant_portable (row, 0, count);
+    }
+}
+
 //  Is a scale or zero point one value, or a 1-d tensor of count values?
 static int
 s_check_param (const zi_tensor_t *tensor, const char *what, int64_t count, bool per_axis_ok)
@@ -258,6 +406,14 @@ s_quantize_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
             float s = s_scale_at (scale, channel);
             float zp = (float) s_zero_at (zero, channel);
             int64_t first = (block * extent + channel) * inner;
+            if (xf) {
+                //  Float in: the requantization's row, dividing
+                s_requant_row_t row = {.x = xf + first, .divisor = s,
+                                       .zero = s_zero_at (zero, channel), .type = y->dtype,
+                                       .y = (uint8_t *) y->data + first};
+                s_requant_row (&row, inner);
+                continue;
+            }
             if (y->dtype == ZI_U8) {
                 uint8_t *to = (uint8_t *) y->data + first;
                 for (int64_t item = 0; item < inner; item++) {
@@ -892,137 +1048,6 @@ s_qgemm (zi_exec_t *exec, const s_qpack_t *pack, const uint8_t *a, int64_t rows,
     zi_exec_parallel (exec, rows, unit, s_qgemm_part, &args);
 }
 
-//  y = saturate (round (acc * multiplier) + zero), the requantization of
-//  the QLinear ops
-static inline int32_t
-s_requantize (int32_t acc, float multiplier, int32_t zero, float low, float high)
-{
-    return s_saturate (rintf ((float) acc * multiplier) + (float) zero, low, high);
-}
-
-//  One row of requantization: y [i] from acc [i] + bias (int32 sums wrap
-//  as the spec's do), by multipliers [i * step] (step 0: one for all),
-//  into uint8 or int8. The vector forms make the same float operations in
-//  the same order as s_requantize: the int32 to float conversion, the
-//  product and the rounding to nearest even; the clamp comes before the
-//  conversion back, with max (v, low) giving low for a NaN as s_saturate
-//  does, so every form gives the same bytes
-typedef struct {
-    const int32_t *acc;         //  the sums
-    int32_t bias;               //  added to each
-    const float *multipliers;   //  one per item, or one for all
-    int step;                   //  1 or 0
-    int32_t zero;               //  Y's zero point
-    zi_dtype_t type;            //  uint8 or int8
-    void *y;                    //  the output
-} s_requant_row_t;
-
-typedef enum {
-    S_REQUANT_AUTO, S_REQUANT_PORTABLE, S_REQUANT_AVX2, S_REQUANT_AVX512
-} s_requant_t;
-
-//  The self test's choice; AUTO in real runs
-static s_requant_t s_requant_forced = S_REQUANT_AUTO;
-
-static void
-s_requant_portable (const s_requant_row_t *row, int64_t first, int64_t count)
-{
-    int32_t low, high;
-    s_range (row->type, &low, &high);
-    for (int64_t item = first; item < first + count; item++) {
-        int32_t value = s_requantize ((int32_t) ((uint32_t) row->acc [item]
-                                                 + (uint32_t) row->bias),
-                                      row->multipliers [item * row->step], row->zero,
-                                      (float) low, (float) high);
-        if (row->type == ZI_U8)
-            ((uint8_t *) row->y) [item] = (uint8_t) value;
-        else
-            ((int8_t *) row->y) [item] = (int8_t) value;
-    }
-}
-
-#if defined (ZI_HAVE_AVX2)
-static ZI_AVX2 inline __m256i
-s_requant8_avx2 (const s_requant_row_t *row, int64_t at, __m256 low, __m256 high,
-                 __m256 zero)
-{
-    __m256i acc = _mm256_add_epi32 (_mm256_loadu_si256 ((const __m256i *) (row->acc + at)),
-                                    _mm256_set1_epi32 (row->bias));
-    __m256 multiplier = row->step? _mm256_loadu_ps (row->multipliers + at)
-                                 : _mm256_set1_ps (row->multipliers [0]);
-    __m256 value = _mm256_mul_ps (_mm256_cvtepi32_ps (acc), multiplier);
-    value = _mm256_round_ps (value, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    value = _mm256_add_ps (value, zero);
-    value = _mm256_min_ps (_mm256_max_ps (value, low), high);
-    return _mm256_cvtps_epi32 (value);
-}
-
-static ZI_AVX2 void
-s_requant_avx2 (const s_requant_row_t *row, int64_t count)
-{
-    int32_t low_int, high_int;
-    s_range (row->type, &low_int, &high_int);
-    __m256 low = _mm256_set1_ps ((float) low_int), high = _mm256_set1_ps ((float) high_int);
-    __m256 zero = _mm256_set1_ps ((float) row->zero);
-    int64_t item = 0;
-    for (; item + 16 <= count; item += 16) {
-        __m256i first = s_requant8_avx2 (row, item, low, high, zero);
-        __m256i second = s_requant8_avx2 (row, item + 8, low, high, zero);
-        //  [f0-3 s0-3 | f4-7 s4-7] as int16, put in order; in range, so
-        //  the saturating packs change nothing
-        __m256i halves = _mm256_permute4x64_epi64 (_mm256_packs_epi32 (first, second),
-                                                   _MM_SHUFFLE (3, 1, 2, 0));
-        __m128i lo = _mm256_castsi256_si128 (halves), hi = _mm256_extracti128_si256 (halves, 1);
-        __m128i bytes = row->type == ZI_U8? _mm_packus_epi16 (lo, hi): _mm_packs_epi16 (lo, hi);
-        _mm_storeu_si128 ((__m128i *) ((uint8_t *) row->y + item), bytes);
-    }
-    s_requant_portable (row, item, count - item);
-}
-#endif
-
-#if defined (ZI_HAVE_AVX512)
-static ZI_AVX512 void
-s_requant_avx512 (const s_requant_row_t *row, int64_t count)
-{
-    int32_t low_int, high_int;
-    s_range (row->type, &low_int, &high_int);
-    __m512 low = _mm512_set1_ps ((float) low_int), high = _mm512_set1_ps ((float) high_int);
-    __m512 zero = _mm512_set1_ps ((float) row->zero);
-    __m512i bias = _mm512_set1_epi32 (row->bias);
-    for (int64_t item = 0; item < count; item += 16) {
-        __mmask16 mask = count - item >= 16? 0xffff: (__mmask16) ((1u << (count - item)) - 1);
-        __m512i acc = _mm512_add_epi32 (_mm512_maskz_loadu_epi32 (mask, row->acc + item), bias);
-        __m512 multiplier = row->step? _mm512_maskz_loadu_ps (mask, row->multipliers + item)
-                                     : _mm512_set1_ps (row->multipliers [0]);
-        __m512 value = _mm512_mul_ps (_mm512_cvtepi32_ps (acc), multiplier);
-        value = _mm512_roundscale_ps (value, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        value = _mm512_add_ps (value, zero);
-        value = _mm512_min_ps (_mm512_max_ps (value, low), high);
-        //  In range: the truncating narrowing keeps each value's byte
-        _mm512_mask_cvtepi32_storeu_epi8 ((uint8_t *) row->y + item, mask,
-                                          _mm512_cvtps_epi32 (value));
-    }
-}
-#endif
-
-//  A row at the current level, or the forced form
-static void
-s_requant_row (const s_requant_row_t *row, int64_t count)
-{
-    s_requant_t form = s_requant_forced;
-    if (form == S_REQUANT_AUTO)
-        form = zi_isa_level () >= ZI_ISA_AVX512? S_REQUANT_AVX512
-             : zi_isa_level () >= ZI_ISA_AVX2? S_REQUANT_AVX2: S_REQUANT_PORTABLE;
-    switch (form) {
-#if defined (ZI_HAVE_AVX512)
-        case S_REQUANT_AVX512: s_requant_avx512 (row, count); return;
-#endif
-#if defined (ZI_HAVE_AVX2)
-        case S_REQUANT_AVX2: s_requant_avx2 (row, count); return;
-#endif
-        default: s_requant_portable (row, 0, count);
-    }
-}
 
 
 //  --------------------------------------------------------------------------
@@ -1276,9 +1301,9 @@ s_matmul_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
                 for (int64_t n = 0; n < shape.n; n++)
                     multipliers [n] = s_scale_at (ops.a_scale, m) * s_scale_at (ops.b_scale, n)
                                     / y_scale;
-            s_requant_row_t row = {acc + m * shape.n, 0, multipliers, 1,
-                                   s_zero_at (ops.y_zero, 0), out [0]->dtype,
-                                   y + m * shape.n};
+            s_requant_row_t row = {.acc = acc + m * shape.n, .multipliers = multipliers,
+                                   .step = 1, .zero = s_zero_at (ops.y_zero, 0),
+                                   .type = out [0]->dtype, .y = y + m * shape.n};
             s_requant_row (&row, shape.n);
         }
     }
@@ -1682,10 +1707,11 @@ s_qconv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
                 int64_t channel = group * group_out + map;
                 float multiplier = x_scale * s_scale_at (ops.w_scale, channel) / y_scale;
                 int32_t bias = ops.bias? ((const int32_t *) ops.bias->data) [channel]: 0;
-                s_requant_row_t row = {acc + map * cols, bias, &multiplier, 0, y_zero,
-                                       out [0]->dtype,
-                                       (uint8_t *) out [0]->data + (first_map + map) * cols
-                                                                   * out_size};
+                s_requant_row_t row = {.acc = acc + map * cols, .bias = bias,
+                                       .multipliers = &multiplier, .zero = y_zero,
+                                       .type = out [0]->dtype,
+                                       .y = (uint8_t *) out [0]->data
+                                          + (first_map + map) * cols * out_size};
                 s_requant_row (&row, cols);
             }
         }
@@ -2226,7 +2252,8 @@ s_test_conv (zi_test_t *t)
 
 //  Every requantization form the CPU has against the portable one, byte
 //  for byte: ties (x.5 both ways), both ends and past them, int32 sums
-//  that wrap with the bias, NaN and infinite multipliers, awkward lengths
+//  that wrap with the bias, NaN and infinite multipliers, awkward lengths;
+//  and QuantizeLinear's float form, NaN and infinities in
 static void
 s_test_requant (zi_test_t *t)
 {
@@ -2253,6 +2280,15 @@ s_test_requant (zi_test_t *t)
     multipliers [10] = NAN;
     acc [11] = 0;
     multipliers [11] = INFINITY;    //  0 x inf, NaN
+    //  Floats for QuantizeLinear: halves (ties at divisor 1), NaN, both
+    //  infinities, far out of range
+    float floats [S_ITEMS], divisors [2] = {1.0f, 0.0371f};
+    for (int item = 0; item < S_ITEMS; item++)
+        floats [item] = (float) ((int32_t) (acc [item] % 601) - 300) * 0.5f;
+    floats [5] = NAN;
+    floats [7] = INFINITY;
+    floats [12] = -INFINITY;
+    floats [13] = 3e9f;
     int64_t counts [] = {1, 7, 15, 16, 17, 33, S_ITEMS};
     for (int form = 0; form < 2; form++) {
         if (!have [form]) {
@@ -2269,8 +2305,15 @@ s_test_requant (zi_test_t *t)
                         memset (want, 0xa5, sizeof want);
                         memset (got, 0xa5, sizeof got);
                         zi_dtype_t y_type = type? ZI_I8: ZI_U8;
-                        s_requant_row_t row = {acc, bias * 1000000007, multipliers + 3 * !step,
-                                               step, type? -3: 131, y_type, want};
+                        s_requant_row_t row = {.acc = acc, .bias = bias * 1000000007,
+                                               .multipliers = multipliers + 3 * !step,
+                                               .step = step, .zero = type? -3: 131,
+                                               .type = y_type, .y = want};
+                        //  bias 1: QuantizeLinear's float form, dividing
+                        if (bias == 1) {
+                            row.x = floats;
+                            row.divisor = divisors [step];
+                        }
                         s_requant_forced = S_REQUANT_PORTABLE;
                         s_requant_row (&row, counts [count]);
                         row.y = got;
@@ -2290,7 +2333,8 @@ s_test_requant (zi_test_t *t)
         double want = rint ((double) ((float) value_acc [item] * multiplier)) + 131;
         want = want < 0? 0: want > 255? 255: want;
         uint8_t got;
-        s_requant_row_t row = {value_acc + item, 0, &multiplier, 0, 131, ZI_U8, &got};
+        s_requant_row_t row = {.acc = value_acc + item, .multipliers = &multiplier,
+                               .zero = 131, .type = ZI_U8, .y = &got};
         s_requant_forced = S_REQUANT_PORTABLE;
         s_requant_row (&row, 1);
         ZI_CHECK (t, got == want, "portable requantization of %d: %d, want %g",
