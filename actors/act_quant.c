@@ -920,17 +920,37 @@ typedef struct {
     int32_t b_shift;            //  added to B's (-128 for uint8)
 } s_zeros_t;
 
+//  Where a product goes straight to 8 bits (QLinearConv): per row of A a
+//  multiplier and a bias, Y's zero point and type, and the rows of Y
+typedef struct {
+    const float *multipliers;   //  per row of A
+    const int32_t *biases;      //  per row of A, or NULL
+    int32_t zero;               //  Y's zero point
+    zi_dtype_t type;            //  uint8 or int8
+    uint8_t *y;                 //  Y, row m at y + m ldy
+    int64_t ldy;
+} s_requant_out_t;
+
 #if defined (ZI_HAVE_AVX512)
 //  The zero points' correction of a tile when B's is one value, 16
 //  columns at a time, with the terms made in registers (made in memory
 //  by narrower stores, the wide loads of them would wait):
 //  out [row][col] = tile - b_zero row_sums [row] - a_zero [row] (col_sums [col] - K b_zero)
+//  With rq, the requantization follows in registers, the steps of
+//  s_requant_avx512, and Y's bytes are stored, not the sums (row0 and col0
+//  place the tile in Y)
 static ZI_AVX512 void
 s_correct_avx512 (int32_t (*tile) [S_NR], int n_rows, int n_cols, uint32_t b_zero,
                   const int32_t *col_sums, int64_t depth, const int32_t *row_sums,
-                  const int32_t *a_zero, int32_t *out, int64_t ldc)
+                  const int32_t *a_zero, int32_t *out, int64_t ldc,
+                  const s_requant_out_t *rq, int64_t row0, int64_t col0)
 {
     __mmask16 mask = (__mmask16) ((1u << n_cols) - 1);
+    int32_t low_int = 0, high_int = 0;
+    if (rq)
+        s_range (rq->type, &low_int, &high_int);
+    __m512 low = _mm512_set1_ps ((float) low_int), high = _mm512_set1_ps ((float) high_int);
+    __m512 zero = _mm512_set1_ps (rq? (float) rq->zero: 0);
     __m512i adjusts = _mm512_sub_epi32 (_mm512_maskz_loadu_epi32 (mask, col_sums),
                                         _mm512_set1_epi32 ((int) ((uint32_t) depth * b_zero)));
     for (int row = 0; row < n_rows; row++) {
@@ -939,7 +959,18 @@ s_correct_avx512 (int32_t (*tile) [S_NR], int n_rows, int n_cols, uint32_t b_zer
                                                                     * (uint32_t) row_sums [row])));
         value = _mm512_sub_epi32 (value, _mm512_mullo_epi32 (adjusts,
                                                              _mm512_set1_epi32 (a_zero [row])));
-        _mm512_mask_storeu_epi32 (out + row * ldc, mask, value);
+        if (!rq) {
+            _mm512_mask_storeu_epi32 (out + row * ldc, mask, value);
+            continue;
+        }
+        int64_t m = row0 + row;
+        value = _mm512_add_epi32 (value, _mm512_set1_epi32 (rq->biases? rq->biases [m]: 0));
+        __m512 scaled = _mm512_mul_ps (_mm512_cvtepi32_ps (value),
+                                       _mm512_set1_ps (rq->multipliers [m]));
+        scaled = _mm512_roundscale_ps (scaled, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        scaled = _mm512_min_ps (_mm512_max_ps (_mm512_add_ps (scaled, zero), low), high);
+        _mm512_mask_cvtepi32_storeu_epi8 (rq->y + m * rq->ldy + col0, mask,
+                                          _mm512_cvtps_epi32 (scaled));
     }
 }
 #endif
@@ -949,7 +980,8 @@ s_correct_avx512 (int32_t (*tile) [S_NR], int n_rows, int n_cols, uint32_t b_zer
 //  packed B; row_sums is scratch for S_MR values
 static void
 s_qgemm_rows (const s_qpack_t *pack, const uint8_t *a, int64_t lda, zi_dtype_t a_type,
-              const s_zeros_t *zeros, int64_t first, int64_t last, int32_t *c, int64_t ldc)
+              const s_zeros_t *zeros, int64_t first, int64_t last, int32_t *c, int64_t ldc,
+              const s_requant_out_t *rq)
 {
     s_kernel_fn_t *kernel = s_kernel_for (pack);
     uint32_t flip = a_type == ZI_I8? 0x80808080u: 0;
@@ -993,15 +1025,23 @@ s_qgemm_rows (const s_qpack_t *pack, const uint8_t *a, int64_t lda, zi_dtype_t a
             //  The zero points back in:
             //      C = AB - b_zp sum A - a_zp (sum B - K b_zp)
             //  int32 sums wrap as the spec's int32 output does
-            int32_t *out = c + row0 * ldc + panel * S_NR;
+            int32_t *out = rq? NULL: c + row0 * ldc + panel * S_NR;
 #if defined (ZI_HAVE_AVX512)
             if (wide && !b_per_column) {
                 s_correct_avx512 (tile, n_rows, n_cols, (uint32_t) b_zero_all,
                                   pack->col_sums + panel * S_NR, depth, row_sums, a_zero,
-                                  out, ldc);
+                                  out, ldc, rq, row0, panel * S_NR);
                 continue;
             }
 #endif
+            //  To 8 bits: the sums into a tile of their own, then a row of
+            //  requantization each
+            int32_t fixed [S_MR][S_NR];
+            int64_t ld_out = ldc;
+            if (rq) {
+                out = fixed [0];
+                ld_out = S_NR;
+            }
             uint32_t b_zero [S_NR], adjust [S_NR];
             for (int col = 0; col < n_cols; col++) {
                 int64_t n = panel * S_NR + col;
@@ -1012,8 +1052,18 @@ s_qgemm_rows (const s_qpack_t *pack, const uint8_t *a, int64_t lda, zi_dtype_t a
             for (int row = 0; row < n_rows; row++) {
                 uint32_t az = (uint32_t) a_zero [row], sum = (uint32_t) row_sums [row];
                 for (int col = 0; col < n_cols; col++)
-                    out [row * ldc + col] = (int32_t) ((uint32_t) tile [row][col]
-                                                       - b_zero [col] * sum - az * adjust [col]);
+                    out [row * ld_out + col] = (int32_t) ((uint32_t) tile [row][col]
+                                                          - b_zero [col] * sum
+                                                          - az * adjust [col]);
+            }
+            for (int row = 0; rq && row < n_rows; row++) {
+                int64_t m = row0 + row;
+                s_requant_row_t line = {
+                    .acc = fixed [row], .bias = rq->biases? rq->biases [m]: 0,
+                    .multipliers = rq->multipliers + m, .zero = rq->zero, .type = rq->type,
+                    .y = rq->y + m * rq->ldy + panel * S_NR
+                };
+                s_requant_row (&line, n_cols);
             }
         }
     }
@@ -1027,6 +1077,7 @@ typedef struct {
     const s_zeros_t *zeros;     //  zero points
     int32_t *c;                 //  C
     int64_t ldc;                //  its row stride
+    const s_requant_out_t *rq;  //  or straight to 8 bits, C unused
 } s_qgemm_args_t;
 
 static void
@@ -1034,15 +1085,17 @@ s_qgemm_part (void *args, int64_t first, int64_t last, int thread)
 {
     const s_qgemm_args_t *self = args;
     s_qgemm_rows (self->pack, self->a, self->lda, self->a_type, self->zeros, first, last,
-                  self->c, self->ldc);
+                  self->c, self->ldc, self->rq);
 }
 
-//  All rows of A, shared out between the exec's threads
+//  All rows of A, shared out between the exec's threads; into C, or with
+//  rq requantized into Y
 static void
 s_qgemm (zi_exec_t *exec, const s_qpack_t *pack, const uint8_t *a, int64_t rows,
-         int64_t lda, zi_dtype_t a_type, const s_zeros_t *zeros, int32_t *c, int64_t ldc)
+         int64_t lda, zi_dtype_t a_type, const s_zeros_t *zeros, int32_t *c, int64_t ldc,
+         const s_requant_out_t *rq)
 {
-    s_qgemm_args_t args = {pack, a, lda, a_type, zeros, c, ldc};
+    s_qgemm_args_t args = {pack, a, lda, a_type, zeros, c, ldc, rq};
     int64_t unit = zi_exec_unit (pack->depth * pack->cols);
     unit = (unit + S_MR - 1) / S_MR * S_MR;
     zi_exec_parallel (exec, rows, unit, s_qgemm_part, &args);
@@ -1289,7 +1342,7 @@ s_matmul_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
                          + s_batch_offset (ops.a, &shape, batch) * shape.m * shape.k;
         int32_t *c = self->qlinear? acc: acc + batch * shape.m * shape.n;
         s_qgemm (exec, pack? pack: &scratch_pack, a, shape.m, shape.k, ops.a->dtype, &zeros,
-                 c, shape.n);
+                 c, shape.n, NULL);
         if (!self->qlinear)
             continue;
         float y_scale = s_scale_at (ops.y_scale, 0);
@@ -1654,14 +1707,15 @@ s_qconv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
         .data = zi_exec_scratch (exec, 0, s_qpack_bytes (depth, cols) + 64),
         .col_sums = zi_exec_scratch (exec, 1, (cols + 1) * sizeof (int32_t))
     };
-    int32_t *acc = self->qlinear? zi_exec_scratch (exec, 2, (size_t) (group_out * cols + 1)
-                                                             * sizeof (int32_t))
-                                : NULL;
+    //  QLinearConv's multipliers, one per output channel of a group
+    float *multipliers = self->qlinear? zi_exec_scratch (exec, 2, (size_t) (group_out + 1)
+                                                                  * sizeof (float))
+                                      : NULL;
     s_padded_t padded_size = s_padded_size (&geom);
     int64_t padded_bytes = group_in * padded_size.height * padded_size.width;
     int64_t *taps = zi_exec_scratch (exec, 3, (size_t) (depth + 1) * sizeof (int64_t)
                                               + depth + ops.w->nbytes + padded_bytes + S_KQ);
-    if (!pack.data || !pack.col_sums || !taps || (self->qlinear && !acc))
+    if (!pack.data || !pack.col_sums || !taps || (self->qlinear && !multipliers))
         return zi_error ("out of memory");
     uint8_t *ones = (uint8_t *) (taps + depth + 1);
     memset (ones, 1, depth);
@@ -1696,24 +1750,25 @@ s_qconv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
                                ops.x->dtype == ZI_U8? -128: 0};
             const uint8_t *weights = (const uint8_t *) ops.w->data + group * group_out * depth;
             int64_t first_map = image * geom.out_c + group * group_out;
-            int32_t *c = self->qlinear? acc: (int32_t *) out [0]->data + first_map * cols;
-            s_qgemm (exec, &pack, flipped? flipped + group * group_out * depth: weights,
-                     group_out, depth, flipped? ZI_U8: ops.w->dtype, &zeros, c, cols);
-            if (!self->qlinear)
-                continue;
-            float x_scale = s_scale_at (ops.x_scale, 0), y_scale = s_scale_at (ops.y_scale, 0);
-            int32_t y_zero = s_zero_at (ops.y_zero, 0);
-            for (int64_t map = 0; map < group_out; map++) {
-                int64_t channel = group * group_out + map;
-                float multiplier = x_scale * s_scale_at (ops.w_scale, channel) / y_scale;
-                int32_t bias = ops.bias? ((const int32_t *) ops.bias->data) [channel]: 0;
-                s_requant_row_t row = {.acc = acc + map * cols, .bias = bias,
-                                       .multipliers = &multiplier, .zero = y_zero,
-                                       .type = out [0]->dtype,
-                                       .y = (uint8_t *) out [0]->data
-                                          + (first_map + map) * cols * out_size};
-                s_requant_row (&row, cols);
+            //  QLinearConv's sums go to 8 bits tile by tile, never stored
+            s_requant_out_t requant, *rq = NULL;
+            if (self->qlinear) {
+                float x_scale = s_scale_at (ops.x_scale, 0);
+                float y_scale = s_scale_at (ops.y_scale, 0);
+                for (int64_t map = 0; map < group_out; map++)
+                    multipliers [map] = x_scale * s_scale_at (ops.w_scale, group * group_out + map)
+                                      / y_scale;
+                requant = (s_requant_out_t) {
+                    .multipliers = multipliers,
+                    .biases = ops.bias? (const int32_t *) ops.bias->data + group * group_out: NULL,
+                    .zero = s_zero_at (ops.y_zero, 0), .type = out [0]->dtype,
+                    .y = (uint8_t *) out [0]->data + first_map * cols * out_size, .ldy = cols
+                };
+                rq = &requant;
             }
+            int32_t *c = self->qlinear? NULL: (int32_t *) out [0]->data + first_map * cols;
+            s_qgemm (exec, &pack, flipped? flipped + group * group_out * depth: weights,
+                     group_out, depth, flipped? ZI_U8: ops.w->dtype, &zeros, c, cols, rq);
         }
     return 0;
 }
