@@ -32,8 +32,13 @@
         every value;
       - portable C, the reference the self test holds the others to.
     ConvInteger and QLinearConv pack their im2col columns straight into
-    B's layout, with the weights as A; MatMulInteger and QLinearMatMul
-    pack a constant B once in prepare, and a computed one per run.
+    B's layout, with the weights as A, from a padded copy of X so that no
+    tap needs a bounds check; MatMulInteger and QLinearMatMul pack a
+    constant B once in prepare, and a computed one per run.
+    Requantization (the QLinear ops, and QuantizeLinear of floats) runs a
+    row at a time in AVX-512, AVX2 or portable C, the same float steps in
+    the same order in each, so all give the same bytes; QLinearConv's
+    sums go to 8 bits tile by tile in registers under AVX-512.
     =========================================================================
 */
 
