@@ -249,7 +249,7 @@ zi_tanh8_avx2 (__m256 x)
     __m256 sign = _mm256_set1_ps (-0.0f), one = _mm256_set1_ps (1.0f);
     __m256 ax = _mm256_andnot_ps (sign, x);
     __m256 s = _mm256_mul_ps (ax, ax);
-    __m256 p = _mm256_set1_ps (-929569.0f / 638512875);
+    __m256 p = _mm256_set1_ps (-929569.0f / 638512875.0f);
     p = _mm256_fmadd_ps (p, s, _mm256_set1_ps (21844.0f / 6081075));
     p = _mm256_fmadd_ps (p, s, _mm256_set1_ps (-1382.0f / 155925));
     p = _mm256_fmadd_ps (p, s, _mm256_set1_ps (62.0f / 2835));
@@ -308,7 +308,7 @@ zi_tanh16_avx512 (__m512 x)
     __m512 sign = _mm512_set1_ps (-0.0f), one = _mm512_set1_ps (1.0f);
     __m512 ax = _mm512_andnot_ps (sign, x);
     __m512 s = _mm512_mul_ps (ax, ax);
-    __m512 p = _mm512_set1_ps (-929569.0f / 638512875);
+    __m512 p = _mm512_set1_ps (-929569.0f / 638512875.0f);
     p = _mm512_fmadd_ps (p, s, _mm512_set1_ps (21844.0f / 6081075));
     p = _mm512_fmadd_ps (p, s, _mm512_set1_ps (-1382.0f / 155925));
     p = _mm512_fmadd_ps (p, s, _mm512_set1_ps (62.0f / 2835));
