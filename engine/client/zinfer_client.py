@@ -329,6 +329,10 @@ class Client:
         self._context = context or zmq.Context.instance()
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
+        # A gateway that refused this client's handshake (a CURVE key it
+        # does not know, or none) leaves the socket no peer to queue for,
+        # and a send would wait forever: it waits the timeout at most
+        self._socket.setsockopt(zmq.SNDTIMEO, int(self.timeout * 1000))
         if server_key or key_file:
             if not (server_key and key_file):
                 raise ValueError("CURVE needs both server_key and key_file")
@@ -549,6 +553,15 @@ class Client:
             arrays.append(np.ascontiguousarray(x))
         return arrays
 
+    def _send_again(self, frames: list[Any]) -> bool:
+        """Sends a pending request again; False when the socket cannot
+        take it now (it stays pending and goes at the next resend)"""
+        try:
+            self._socket.send_multipart(frames, copy=False, flags=zmq.NOBLOCK)
+            return True
+        except zmq.Again:
+            return False
+
     def send(self, inputs: Inputs) -> int:
         """Sends one request and returns its id without waiting. inputs: a
         numpy array (one-input models), a list of arrays in the model's
@@ -558,7 +571,14 @@ class Client:
         self._next_id += 1
         block = self._share(arrays)
         frames = self._frames(request, arrays, block)
-        self._socket.send_multipart(frames, copy=False)
+        try:
+            self._socket.send_multipart(frames, copy=False)
+        except zmq.Again:
+            self._release(block)
+            raise TimeoutError(f"the gateway at {self.endpoint} took no request within "
+                               f"{self.timeout} s: it refused this client's handshake (a "
+                               "CURVE key it does not list, or none where it uses CURVE), "
+                               "or it stopped") from None
         now = time.monotonic()
         # frames, first sent, last sent, attempts, block, arrays
         self._pending[request] = [frames, now, now, 1, block, arrays]
@@ -583,7 +603,8 @@ class Client:
                     self._release(self._pending.pop(request)[4])
                     raise ZinferError(request, f"no answer after {MAX_ATTEMPTS} attempts; "
                                       "given up")
-                self._socket.send_multipart(entry[0], copy=False)
+                if not self._send_again(entry[0]):
+                    continue
                 entry[2] = now
                 entry[3] += 1
                 self.resends += 1
@@ -626,7 +647,7 @@ class Client:
                 self.shared_memory = False
                 entry[4] = None
                 entry[0] = self._frames(request, entry[5], None)
-                self._socket.send_multipart(entry[0], copy=False)
+                self._send_again(entry[0])
                 continue
             if kind == ERROR and text.startswith("busy:") and self._resend is not False:
                 # The gateway holds our share of its slots: the request
