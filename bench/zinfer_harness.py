@@ -86,9 +86,10 @@ def calibrate(zinfer, folder):
 def zinfer_split(zinfer, model, folder, parts, transport="ipc", objective="latency",
                  profile=None, calibration=None):
     """The cut `zinfer split` chooses: `parts` contiguous (from, to) node
-    ranges, and its prediction in ms (the latency of one request, or the
-    slowest stage for the throughput objective), as a dict with keys
-    ranges, latency_ms, slowest_ms."""
+    ranges, and its prediction in ms (the latency of one request, and the
+    time per request of the pipeline: its slowest stage, or all stages'
+    work shared by this host's cores), as a dict with keys ranges,
+    latency_ms, slowest_ms."""
     path = os.path.join(folder, f"split-{parts}-{transport}-{objective}.yaml")
     command = [zinfer, "split", model, "-o", path, "--processes", str(parts),
                "--transport", transport, "--objective", objective]
@@ -110,7 +111,8 @@ def zinfer_split(zinfer, model, folder, parts, transport="ipc", objective="laten
             elif stripped.startswith("# Predicted: latency"):
                 words = stripped.split()
                 latency = float(words[3])
-                slowest = float(stripped.split(" at ")[-1].split()[0])
+                rate = float(stripped.split(" throughput ")[1].split()[0])
+                slowest = 1000.0 / rate if rate > 0 else float("inf")
     if len(starts) != parts or len(ends) != parts or latency is None:
         raise HarnessError(f"cannot read the ranges and prediction of {path}")
     return {"ranges": list(zip(starts, ends)), "latency_ms": latency, "slowest_ms": slowest}

@@ -360,11 +360,30 @@ zi_cli_plan (int argc, char **argv)
             fastest_process = process;
         }
     }
+    //  ... or as fast as a host's cores get through the work of all its
+    //  processes, when they outnumber the cores
+    double pace = slowest;
+    int busiest_host = -1;
+    for (int host = 0; host < topology->n_hosts; host++) {
+        long host_cores = s_local_host (topology, host)? cores: topology->hosts [host].cores;
+        double work = 0;
+        for (int process = 0; process < n_processes; process++)
+            if (topology->processes [process].host == host)
+                work += process_compute [process] + process_send [process];
+        if (host_cores > 0 && work / host_cores > pace) {
+            pace = work / host_cores;
+            busiest_host = host;
+        }
+    }
     printf ("\npredicted: latency %.3f ms (compute %.3f ms, hops %.3f ms); throughput %.0f "
-            "requests/s, the slowest process %s at %.3f ms with its sends\n",
-            (total + hops) / 1000, total / 1000, hops / 1000, slowest > 0? 1e6 / slowest: 0,
+            "requests/s, the slowest process %s at %.3f ms with its sends",
+            (total + hops) / 1000, total / 1000, hops / 1000, pace > 0? 1e6 / pace: 0,
             slowest_process >= 0? topology->processes [slowest_process].name: "-",
             slowest / 1000);
+    if (busiest_host >= 0)
+        printf ("; but host %s's cores share all its processes' work, %.3f ms a request",
+                topology->hosts [busiest_host].name, pace / 1000);
+    printf ("\n");
     printf ("  hops priced at ipc %.1f us + bytes / %.0f MB/s, tcp %.1f us + bytes / %.0f MB/s "
             "(%s)\n", edges.ipc.usecs, edges.ipc.bytes_per_usec, edges.tcp.usecs,
             edges.tcp.bytes_per_usec, hop_source);

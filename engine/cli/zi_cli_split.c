@@ -227,7 +227,7 @@ static int
 s_write_topology (FILE *out, const char *model_path, const char *real_model,
                   const char *hop_source, const zi_topology_t *hosts,
                   const zi_graph_t *plan, const zi_partition_t *split, bool tcp, int threads,
-                  long base_port, int runs, const char *profile_path)
+                  int cores, long base_port, int runs, const char *profile_path)
 {
     int n_parts = split->n_parts;
     double profiled = 0, compute = 0, latency = 0, slowest = 0;
@@ -258,11 +258,20 @@ s_write_topology (FILE *out, const char *model_path, const char *real_model,
              "(docs/placement.md;\n# %s).\n",
              hosts? "between hosts": tcp? "over tcp": "over ipc", split->hop.usecs,
              split->hop.bytes_per_usec, hop_source);
+    //  A pipeline runs at the pace of its slowest stage, or of the cores
+    //  when its stages outnumber them: all of a request's work, compute
+    //  and sends, shared among the cores of this host
+    double shared = cores > 0? latency / cores: 0;
+    double pace = slowest > shared? slowest: shared;
     fprintf (out, "# Predicted: latency %.3f ms (compute %.3f ms, %d hops %.3f ms); "
-             "throughput %.0f requests/s, the slowest stage stage%d at %.3f ms with its "
-             "send.\n", latency / 1000, compute / 1000, n_parts > 1? n_parts: 0,
-             (latency - compute) / 1000,
-             slowest > 0? 1e6 / slowest: 0, slowest_stage + 1, slowest / 1000);
+             "throughput %.0f requests/s: the slowest stage stage%d at %.3f ms with its "
+             "send", latency / 1000, compute / 1000, n_parts > 1? n_parts: 0,
+             (latency - compute) / 1000, pace > 0? 1e6 / pace: 0, slowest_stage + 1,
+             slowest / 1000);
+    if (cores > 0)
+        fprintf (out, ", or %d core%s doing all stages' work at %.3f ms a request, "
+                 "whichever is longer", cores, cores == 1? "": "s", shared / 1000);
+    fprintf (out, ".\n");
     fprintf (out, "model: ");
     s_yaml_string (out, real_model);
     fprintf (out, "\n");
@@ -456,7 +465,7 @@ zi_cli_split (int argc, char **argv)
     }
     s_write_topology (out, model_path, real_model? real_model: model_path, hop_source, hosts,
                       plan, &split, tcp,
-                      (int) threads, base_port, (int) runs, profile_path);
+                      (int) threads, hosts? 0: (int) cores, base_port, (int) runs, profile_path);
     if (fclose (out)) {
         zi_cli_fail ("split", "%s: write failed: %s", output_path, strerror (errno));
         goto done;
