@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import numpy as np
 
@@ -221,7 +222,8 @@ def batching_case(args, folder, port):
 
     # Convolutions only: bitwise equal however requests were stacked
     path = two_processes(folder, convs, port, "/c1/Conv",
-                         ["batching: {max_batch: 8, max_delay_us: 20000}"])
+                         ["batching: {max_batch: 8, max_delay_us: 20000}",
+                          f"metrics: {{port: {port + 90}}}"])
     expected = Expected(args.zinfer, convs, folder)
     inputs = {k: [rng.standard_normal((1 + (k + i) % 2, 3, 16, 16)).astype(np.float32)
                   for i in range(6)] for k in range(4)}
@@ -247,6 +249,14 @@ def batching_case(args, folder, port):
         check(stats["batched"] >= 4 and stats["batches"] < stats["batched"],
               f"requests went in batches ({stats['batched']} requests in "
               f"{stats['batches']} batches)")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port + 90}/metrics", timeout=10) as page:
+            text = page.read().decode()
+        exported = {name: float(line.split()[-1]) for line in text.splitlines()
+                    for name in ("zinfer_gateway_batches_total", "zinfer_gateway_batched_total")
+                    if line.startswith(name)}
+        check(exported.get("zinfer_gateway_batched_total", 0) >= stats["batched"]
+              and exported.get("zinfer_gateway_batches_total", 0) >= stats["batches"],
+              f"/metrics exports the batch counters ({exported})")
 
         # Alone, a request waits max_delay_us (20 ms) for company, no longer
         client = zinfer_client.Client(topology.endpoint, resend=False)
