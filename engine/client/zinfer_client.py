@@ -282,14 +282,23 @@ def _gateway_ports(topology: dict[str, Any],
 
 
 def model_names(monitor_endpoint: str, context: zmq.Context | None = None,
-                timeout: float = NAMES_TIMEOUT) -> tuple[list[str] | None, list[str] | None]:
+                timeout: float = NAMES_TIMEOUT, server_key: str | None = None,
+                key_file: str | None = None) -> tuple[list[str] | None, list[str] | None]:
     """The model's input and output names, as a topology's gateway process
-    plans it, from that process's monitor (its MODEL query); (None, None)
-    when it does not answer within timeout seconds"""
+    plans it, from that process's monitor (its MODEL query; over CURVE with
+    server_key and key_file); (None, None) when it does not answer within
+    timeout seconds"""
     context = context or zmq.Context.instance()
     query = context.socket(zmq.DEALER)
     query.setsockopt(zmq.LINGER, 0)
+    # A monitor that refused the handshake leaves no peer to send to
+    query.setsockopt(zmq.SNDTIMEO, int(timeout * 1000))
     try:
+        if server_key and key_file:
+            secret = read_key(key_file, secret=True)
+            query.curve_serverkey = read_key(server_key)
+            query.curve_secretkey = secret
+            query.curve_publickey = zmq.curve_public(secret)
         query.connect(monitor_endpoint)
         query.send(msgpack.packb(["MODEL"]))
         if not query.poll(int(timeout * 1000)):
@@ -298,7 +307,7 @@ def model_names(monitor_endpoint: str, context: zmq.Context | None = None,
         if not isinstance(reply, dict) or reply.get("kind") != "model":
             return None, None
         return [entry["name"] for entry in reply["inputs"]], list(reply["outputs"])
-    except (zmq.ZMQError, ValueError, KeyError, TypeError):
+    except (zmq.ZMQError, ValueError, KeyError, TypeError, OSError):
         return None, None
     finally:
         query.close()
@@ -371,8 +380,9 @@ class Client:
         """A client of the topology described by the YAML file at path, as
         `zinfer up` started it on this host (base_port: it was started
         with --base-port). Over ipc when the gateway's folder is ours and
-        something listens there, else over tcp. Without CURVE it also asks
-        the gateway's process for the model's input and output names
+        something listens there, else over tcp (always with CURVE, with
+        key_file or ZINFER_KEY as the client's key). It also asks the
+        gateway's process for the model's input and output names
         (input_names, output_names), so that inputs and outputs go by
         name; they stay None if it does not answer within a second."""
         import yaml
@@ -396,8 +406,19 @@ class Client:
                                 if topology.get("gateway") in names else 0]
             entry = hosts.get(gateway.get("host")) or next(iter(hosts.values()))
             key_file = key_file or os.environ.get("ZINFER_KEY")
-            return cls(f"tcp://{host}:{port}", server_key=entry.get("public_key"),
-                       key_file=key_file, **options)
+            # A key file's path is relative to the topology's folder, as
+            # zinfer reads it
+            server_key = entry.get("public_key")
+            beside = os.path.join(os.path.dirname(os.path.abspath(path)), str(server_key))
+            if server_key and not os.path.isabs(server_key) and os.path.exists(beside):
+                server_key = beside
+            client = cls(f"tcp://{host}:{port}", server_key=server_key, key_file=key_file,
+                         **options)
+            if monitor:
+                client.input_names, client.output_names = model_names(
+                    f"tcp://{host}:{monitor}", client._context, server_key=server_key,
+                    key_file=key_file)
+            return client
         endpoint = f"ipc://{ipc}" if _listening_ipc(ipc) else f"tcp://{host}:{port}"
         client = cls(endpoint, **options)
         if monitor:

@@ -168,6 +168,14 @@ def test(args, folder):
                                       key_file=client_key, context=context)
         (y,) = client.infer([x])
         check(y.tobytes() == want, "the Python client with keys: bitwise right")
+        with zinfer_client.Client.from_topology(path, key_file=client_key,
+                                                context=context) as named:
+            check(named.input_names == ["input"] and named.output_names == ["output"],
+                  f"from_topology with CURVE learns the model's names from the monitor "
+                  f"({named.input_names}, {named.output_names})")
+            answer = named.infer({"input": x})
+            check(answer["output"].tobytes() == want, "and answers a dict of named inputs "
+                  "by name, bitwise right")
 
         no_key = run(zinfer, "top", path, "--json", env=NO_KEY)
         check(no_key.returncode == 2 and "--key" in no_key.stderr,
