@@ -196,6 +196,10 @@ def main():
             handle.write("security: {curve: false}\nhosts:\n" + "".join(
                 f"  - {{name: h{index}, address: 10.0.0.{index + 1}}}\n" for index in range(9)))
         usage_cases = [
+            ("trace with --gnuplot but no --png", ["trace", good_topology, "--input", DIGITS,
+                                                   "--out", path("t.json"), "--gnuplot",
+                                                   path("t.gp")],
+             ["--gnuplot keeps the script of the --png chart"]),
             ("split over a missing hosts file", ["split", DIGITS, "-o", path("s.yaml"),
                                                  "--hosts", path("none.yaml")],
              ["--hosts", "none.yaml", "cannot open the hosts file"]),

@@ -15,6 +15,7 @@
 #include "zi_cli.h"
 #include "zi_msg.h"
 #include "zi_watch.h"
+#include <errno.h>
 #include <unistd.h>
 
 static const char *s_usage =
@@ -32,6 +33,8 @@ static const char *s_usage =
     "  --inflight K      send K traced requests at once (default 1), to see how\n"
     "                    they share the threads; each event names its request\n"
     "  --png CHART.png   also draw a Gantt chart (needs gnuplot)\n"
+    "  --gnuplot FILE    with --png: also keep the chart's gnuplot script in\n"
+    "                    FILE and its data in FILE.dat, to restyle and redraw it\n"
     "  --timeout MS      give up when an answer takes longer (default 30000)\n"
     "  --base-port P     the topology was started with --base-port P\n"
     "  --key FILE        client secret key file, when the topology uses CURVE\n"
@@ -186,6 +189,7 @@ int
 zi_cli_trace (int argc, char **argv)
 {
     const char *path = NULL, *out_path = NULL, *png_path = NULL, *key_path = NULL;
+    const char *gnuplot_path = NULL;
     const char *input_paths [ZI_MAX_GRAPH_INPUTS];
     int n_inputs = 0;
     long base_port = 0, inflight = 1, timeout = 30000;
@@ -194,6 +198,7 @@ zi_cli_trace (int argc, char **argv)
         ZI_CLI_TEXT ("--out", &out_path),
         ZI_CLI_INT ("--inflight", &inflight, 1, S_MAX_INFLIGHT),
         ZI_CLI_TEXT ("--png", &png_path),
+        ZI_CLI_TEXT ("--gnuplot", &gnuplot_path),
         ZI_CLI_TEXT ("--key", &key_path),
         ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
         ZI_CLI_INT ("--timeout", &timeout, 1, 100000000),
@@ -204,6 +209,9 @@ zi_cli_trace (int argc, char **argv)
         return parsed;
     if (!path || !n_inputs || !out_path)
         return zi_cli_fail ("trace", "needs TOPOLOGY.yaml, --input and --out (see zinfer trace --help)");
+    if (gnuplot_path && !png_path)
+        return zi_cli_fail ("trace", "--gnuplot keeps the script of the --png chart; expected "
+                            "--png CHART.png too");
 
     zi_tensor_t *inputs [ZI_MAX_GRAPH_INPUTS] = {NULL};
     zi_tensor_t *outputs [ZI_MAX_GRAPH_OUTPUTS] = {NULL};
@@ -419,11 +427,21 @@ zi_cli_trace (int argc, char **argv)
 
     if (png_path) {
         //  Gantt chart: one row per actor, compute and transfer told apart
-        char data_path [] = "/tmp/zinfer-trace-XXXXXX";
-        int fd = mkstemp (data_path);
-        FILE *data = fd >= 0? fdopen (fd, "w"): NULL;
+        //  The data in a file of our own (mkstemp: nobody can have put a
+        //  link there), or beside the script the user keeps
+        char data_path [4200] = "/tmp/zinfer-trace-XXXXXX";
+        FILE *data = NULL;
+        if (gnuplot_path) {
+            snprintf (data_path, sizeof data_path, "%s.dat", gnuplot_path);
+            data = fopen (data_path, "w");
+        }
+        else {
+            int fd = mkstemp (data_path);
+            data = fd >= 0? fdopen (fd, "w"): NULL;
+        }
         if (!data) {
-            fprintf (stderr, "zinfer trace: cannot write chart data\n");
+            fprintf (stderr, "zinfer trace: cannot write chart data to %s: %s\n", data_path,
+                     strerror (errno));
             goto done;
         }
         for (int index = 0; index < n_events; index++) {
@@ -505,6 +523,15 @@ zi_cli_trace (int argc, char **argv)
             fprintf (chart, "'' using (($4==0)?$2:1/0):1:($3-$2):(0) with vectors nohead lw 6 "
                      "lc rgb '#3366aa' title 'compute'\n");
         fclose (chart);
+        if (gnuplot_path) {
+            FILE *kept = fopen (gnuplot_path, "w");
+            if (!kept || fwrite (script, 1, script_size, kept) != script_size) {
+                fprintf (stderr, "zinfer trace: cannot write %s: %s\n", gnuplot_path,
+                         strerror (errno));
+            }
+            if (kept)
+                fclose (kept);
+        }
         FILE *gnuplot = popen ("gnuplot 2>&1", "w");
         int drawn = -1;
         if (gnuplot) {
@@ -512,7 +539,8 @@ zi_cli_trace (int argc, char **argv)
             drawn = pclose (gnuplot);
         }
         free (script);
-        unlink (data_path);
+        if (!gnuplot_path)
+            unlink (data_path);
         if (drawn != 0)
             fprintf (stderr, "zinfer trace: gnuplot could not draw %s\n", png_path);
         else

@@ -441,8 +441,10 @@ def pipeline_order_case(args, folder, port):
     with Topology(args.zinfer, path, quiet=True):
         trace_file = os.path.join(folder, "trace.json")
         png_file = os.path.join(folder, "trace.png")
+        script_file = os.path.join(folder, "trace.gp")
         result = subprocess.run([args.zinfer, "trace", path, "--input", data, "--out", trace_file,
-                                 "--inflight", str(requests), "--png", png_file],
+                                 "--inflight", str(requests), "--png", png_file,
+                                 "--gnuplot", script_file],
                                 capture_output=True, text=True, timeout=120)
         check(result.returncode == 0 and f"{requests} requests in flight" in result.stdout,
               f"zinfer trace --inflight {requests} ran: {(result.stdout + result.stderr)[:300]}")
@@ -463,6 +465,15 @@ def pipeline_order_case(args, folder, port):
             check(runs == requests, f"process {process} took the {requests} requests one at "
                   f"a time ({runs} runs of compute events, by request: {order})")
         check(os.path.getsize(png_file) > 1000, "a Gantt chart of them was drawn")
+        script = open(script_file).read()
+        data_rows = [line.split() for line in open(script_file + ".dat")]
+        check("lc variable" in script and "a colour per request" in script
+              and {row[4] for row in data_rows if row[3] == "0"} == {str(r) for r in
+                                                                      range(requests)},
+              "several requests: compute in a colour per request, each request's rows "
+              "marked with it")
+        check(script.count("set arrow") == 1 and "'process p0'" in script
+              and "'process p1'" in script, "the line between p0 and p1, and their names")
 
 
 def top_json(args, path):
@@ -545,8 +556,10 @@ def monitor_case(args, folder, port):
         # A trace lists every actor once, in an order the graph allows
         trace_file = os.path.join(folder, "trace.json")
         png_file = os.path.join(folder, "trace.png")
+        script_file = os.path.join(folder, "trace.gp")
         result = subprocess.run([args.zinfer, "trace", path, "--input", data, "--out", trace_file,
-                                 "--png", png_file], capture_output=True, text=True, timeout=60)
+                                 "--png", png_file, "--gnuplot", script_file],
+                                capture_output=True, text=True, timeout=60)
         check(result.returncode == 0, f"zinfer trace ran: {result.stdout.strip()[:200]}")
         events = json.load(open(trace_file))["traceEvents"]
         computes = [e for e in events if e.get("cat") == "compute"]
@@ -558,6 +571,19 @@ def monitor_case(args, folder, port):
         ordered = all(end[p] <= start[n] + 1e-3 for n in names for p in producers.get(n, []))
         check(ordered, "every actor starts after its producers ended")
         check(os.path.getsize(png_file) > 1000, "a Gantt chart was drawn")
+        # The chart's script: every actor's whole name on its row, a line
+        # and a label at each process's first row, one colour for compute
+        script = open(script_file).read()
+        processes = sorted({p["name"] for p in snapshot["processes"]})
+        check(all(f"'{name}'" in script for name in names),
+              "the chart names every actor's row by its whole name")
+        check(script.count("set arrow") == len(processes) - 1
+              and all(f"'process {name}'" in script for name in processes),
+              f"a dashed line between processes and each process's name "
+              f"({script.count('set arrow')} lines, {len(processes)} processes)")
+        check("lc rgb '#3366aa' title 'compute'" in script and "lc variable" not in script,
+              "one request: compute in one colour")
+        check(os.path.getsize(script_file + ".dat") > 0, "the chart's data is kept beside it")
 
         # Garbage to a monitor gets an error reply, and the topology serves on
         monitor = snapshot["processes"][0]["monitor"]
