@@ -53,23 +53,11 @@ def default_cache():
 
 
 def load_manifest(path=MANIFEST):
-    with open(path) as handle:
-        manifest = json.load(handle)
-    names = [model["name"] for model in manifest["models"]]
-    duplicates = {name for name in names if names.count(name) > 1}
-    if duplicates:
-        raise ValueError(f"{path}: model names used twice: {', '.join(sorted(duplicates))}")
-    return manifest
+    """This corpus's manifest, read and checked as the ONNX corpus's is"""
+    return zoo.load_manifest(path)
 
 
-def select(manifest, names):
-    if not names:
-        return manifest["models"]
-    known = {model["name"]: model for model in manifest["models"]}
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        raise ValueError(f"unknown model {', '.join(unknown)} (known: {', '.join(known)})")
-    return [known[name] for name in names]
+select = zoo.select
 
 
 def model_dir(cache, model):
