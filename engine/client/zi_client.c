@@ -27,6 +27,9 @@
 #include <poll.h>
 #include <unistd.h>
 
+//  Longest a send waits for a peer to take a request
+#define S_SEND_WAIT_MSECS 1000
+
 typedef struct {
     zi_client_t *client;        //  owner, who takes the block back
     zi_shm_block_t *block;      //  shared-memory copy of the inputs, or NULL
@@ -120,6 +123,11 @@ s_client_new (const char *endpoint)
     self->socket = zmq_socket (self->context, ZMQ_DEALER);
     int linger = 0;
     zmq_setsockopt (self->socket, ZMQ_LINGER, &linger, sizeof linger);
+    //  A gateway that refused the handshake (a key it does not list) leaves
+    //  the socket no peer, and a blocking send would wait forever: a send
+    //  waits a second at most, and the request stays pending (s_send_request)
+    int send_wait = S_SEND_WAIT_MSECS;
+    zmq_setsockopt (self->socket, ZMQ_SNDTIMEO, &send_wait, sizeof send_wait);
     self->next_id = 1;
     self->last_progress = zi_clock_usecs ();
     self->pending = zi_id_table_new (s_pending_destroy);
@@ -424,6 +432,13 @@ s_send_request (zi_client_t *self, uint64_t id, s_pending_t *pending)
         }
         else
             rc = zi_msg_send (self->socket, &header, tensor, NULL, more);
+        //  No peer took the first frame within the send wait: the request
+        //  stays pending, goes again as a lost one would, and the wait for
+        //  its answer says why nothing came (a refused key, a full queue).
+        //  ZeroMQ sends a message's frames all or none, so only the first
+        //  can meet this
+        if (rc && zmq_errno () == EAGAIN && input == 0)
+            break;
         if (rc)
             return zi_error ("send to %s failed: %s", self->endpoint, zmq_strerror (zmq_errno ()));
     }

@@ -249,11 +249,21 @@ def batching_case(args, folder, port):
         check(stats["batched"] >= 4 and stats["batches"] < stats["batched"],
               f"requests went in batches ({stats['batched']} requests in "
               f"{stats['batches']} batches)")
-        with urllib.request.urlopen(f"http://127.0.0.1:{port + 90}/metrics", timeout=10) as page:
-            text = page.read().decode()
-        exported = {name: float(line.split()[-1]) for line in text.splitlines()
-                    for name in ("zinfer_gateway_batches_total", "zinfer_gateway_batched_total")
-                    if line.startswith(name)}
+        # The launcher refreshes what it serves from the workers' stats
+        # now and then: read until the counters catch up, 15 s at most
+        deadline, exported = time.monotonic() + 15, {}
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port + 90}/metrics",
+                                        timeout=10) as page:
+                text = page.read().decode()
+            exported = {name: float(line.split()[-1]) for line in text.splitlines()
+                        for name in ("zinfer_gateway_batches_total",
+                                     "zinfer_gateway_batched_total")
+                        if line.startswith(name)}
+            if (exported.get("zinfer_gateway_batched_total", 0) >= stats["batched"]
+                    and exported.get("zinfer_gateway_batches_total", 0) >= stats["batches"]):
+                break
+            time.sleep(0.2)
         check(exported.get("zinfer_gateway_batched_total", 0) >= stats["batched"]
               and exported.get("zinfer_gateway_batches_total", 0) >= stats["batches"],
               f"/metrics exports the batch counters ({exported})")
