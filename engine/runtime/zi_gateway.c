@@ -970,9 +970,12 @@ s_admit (zi_gateway_t *self, const unsigned char *identity, size_t identity_size
 }
 
 //  A fingerprint of a request's inputs: their shapes and their first and
-//  last bytes. A kept answer goes only to a resend of the same inputs,
-//  never to a client that reuses an id for others; reading every byte
-//  would cost the gateway a pass over every input.
+//  last 512 bytes. A kept answer goes to a resend whose inputs match it,
+//  so a client that breaks the protocol by reusing an id for other inputs
+//  is caught when they differ in shape or at either end; inputs that
+//  differ only in between get the kept answer, as an idempotency key
+//  would (docs/protocol.md). Reading every byte would cost the gateway a
+//  pass over every input of every request.
 static uint64_t
 s_signature (zi_tensor_t *const *inputs, int n_inputs)
 {
