@@ -23,6 +23,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -111,7 +112,7 @@ s_thread_loop (zi_thread_t *self)
     zmq_pollitem_t *items = calloc (n_items, sizeof (zmq_pollitem_t));
     assert (items);
     int item = 0;
-    items [item++] = (zmq_pollitem_t) {self->control, 0, ZMQ_POLLIN, 0};
+    items [item++] = (zmq_pollitem_t) {self->pipe, 0, ZMQ_POLLIN, 0};
     void *gateway_sockets [2] = {NULL, NULL};
     if (self->gateway) {
         zi_gateway_sockets (self->gateway, gateway_sockets);
@@ -157,12 +158,9 @@ s_thread_loop (zi_thread_t *self)
             break;
         }
         if (rc > 0) {
-            if (items [0].revents & ZMQ_POLLIN) {
-                char command [32] = "";
-                zmq_recv (self->control, command, sizeof command - 1, ZMQ_DONTWAIT);
-                if (strcmp (command, "STOP") == 0)
-                    break;
-            }
+            //  The pipe carries one command, zi_zactor_destroy's "$TERM"
+            if (items [0].revents & ZMQ_POLLIN)
+                break;
             if (self->gateway) {
                 if (items [1].revents & ZMQ_POLLIN)
                     zi_gateway_handle (self->gateway, gateway_sockets [0]);
@@ -190,10 +188,15 @@ s_thread_loop (zi_thread_t *self)
     free (polled);
 }
 
-static void *
-s_thread_main (void *args)
+//  A worker thread, as a CZMQ actor: zi_zactor_new returns once its
+//  actors (and the gateway, on its thread) are set up or have failed to,
+//  and zi_zactor_destroy's "$TERM" ends it, whether it runs or failed
+static void
+s_thread_actor (zsock_t *pipe, void *args)
 {
     zi_thread_t *self = args;
+    self->pipe = zsock_resolve (pipe);
+    self->handle = pthread_self ();
     zi_worker_t *worker = self->worker;
     //  Named, so that top -H, perf and a debugger tell the threads apart
     char name [16];
@@ -204,10 +207,6 @@ s_thread_main (void *args)
     self->ready = calloc (self->n_actors + 1, sizeof (zi_actor_t *));
     assert (self->ready);
     //  Set up every socket here: ZeroMQ sockets belong to one thread
-    char endpoint [64];
-    snprintf (endpoint, sizeof endpoint, "inproc://control-%d", self->index);
-    self->control = zmq_socket (worker->context, ZMQ_PAIR);
-    zmq_connect (self->control, endpoint);
     self->taps = zmq_socket (worker->context, ZMQ_PUSH);
     int unlimited = 0;
     zmq_setsockopt (self->taps, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
@@ -230,28 +229,32 @@ s_thread_main (void *args)
             snprintf (self->error, sizeof self->error, "%s", zi_error_text ());
         }
     }
-    //  Tell the main thread how setting up went, then run. The atomic
-    //  publishes what setting up wrote (names, peers) to the main and
-    //  monitor threads in a way the memory model, and ThreadSanitizer,
+    //  Tell the main thread how setting up went (self->rc), then run. The
+    //  atomic publishes what setting up wrote (names, peers) to the main
+    //  and monitor threads in a way the memory model, and ThreadSanitizer,
     //  see; ZeroMQ's own hand-over is invisible to both.
     atomic_store_explicit (&self->set_up, 1, memory_order_release);
-    zmq_send (self->control, self->rc? "FAILED": "READY", self->rc? 6: 5, 0);
+    zsock_signal (pipe, 0);
     if (self->rc == 0)
         s_thread_loop (self);
-    //  Whatever ended the loop, the stop was published first: acquiring it
-    //  orders the teardown below after the monitor's last read
-    while (self->rc == 0 && !atomic_load_explicit (&worker->stopping, memory_order_acquire))
-        usleep (1000);
+    //  Whatever ended the loop, wait for "$TERM": the main thread
+    //  publishes the stop before sending it, and acquiring the stop orders
+    //  the teardown below after the monitor's last read
+    if (!atomic_load_explicit (&worker->stopping, memory_order_acquire)) {
+        zmq_pollitem_t item = {self->pipe, 0, ZMQ_POLLIN, 0};
+        while (zmq_poll (&item, 1, -1) < 0 && zmq_errno () == EINTR)
+            ;
+    }
+    while (!atomic_load_explicit (&worker->stopping, memory_order_acquire))
+        sched_yield ();
     //  The gateway outlives this thread: the main thread may still read
     //  its counters while draining; it is destroyed after the join
     for (int index = 0; index < self->n_actors; index++)
         zi_actor_teardown (self->actors [index]);
-    zmq_close (self->control);
     zmq_close (self->taps);
     zi_exec_destroy (&self->exec);
     zi_variants_destroy (&self->variants);
     free (self->ready);
-    return NULL;
 }
 
 //  Lets a process hold as many sockets as a large model needs: every
@@ -380,7 +383,6 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control, bool monit
     }
 
     zi_signals_install ();
-    void **controls = calloc (worker.n_threads, sizeof (void *));
     int failed = 0;
     char failure [600] = "";
     //  CURVE: this host's keys, and the ZAP handler before any socket binds
@@ -404,25 +406,27 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control, bool monit
         free (hosts);
         free (clients);
     }
+    //  One thread after the other: each has set up its sockets when
+    //  zi_zactor_new returns (connecting to a peer's inproc endpoint
+    //  before the peer binds it is fine), and the first failure stops
+    //  the rest from starting
     int started = 0;            //  threads running
-    for (int index = 0; index < worker.n_threads && !failed; index++, started++) {
+    for (int index = 0; index < worker.n_threads && !failed; index++) {
         zi_thread_t *thread = &worker.threads [index];
         thread->worker = &worker;
         thread->index = index;
-        char endpoint [64];
-        snprintf (endpoint, sizeof endpoint, "inproc://control-%d", index);
-        controls [index] = zmq_socket (worker.context, ZMQ_PAIR);
-        zmq_bind (controls [index], endpoint);
-        pthread_create (&thread->handle, NULL, s_thread_main, thread);
-    }
-    for (int index = 0; index < started; index++) {
-        char reply [16] = "";
-        zmq_recv (controls [index], reply, sizeof reply - 1, 0);
-        while (!atomic_load_explicit (&worker.threads [index].set_up, memory_order_acquire))
-            ;       //  set before the reply was sent: no wait in practice
-        if (strcmp (reply, "READY") != 0 && !failed) {
+        thread->actor = zi_zactor_new (s_thread_actor, thread);
+        if (!thread->actor) {
             failed = 1;
-            snprintf (failure, sizeof failure, "%s", worker.threads [index].error);
+            snprintf (failure, sizeof failure, "cannot start worker thread %d", index);
+            break;
+        }
+        started++;
+        while (!atomic_load_explicit (&thread->set_up, memory_order_acquire))
+            ;       //  set before the signal: no wait in practice
+        if (thread->rc) {
+            failed = 1;
+            snprintf (failure, sizeof failure, "%s", thread->error);
         }
     }
 
@@ -456,13 +460,10 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control, bool monit
     //  The monitor reads the actors: it stops before they are torn down
     zi_monitor_stop (&worker.monitor);
     atomic_store_explicit (&worker.stopping, 1, memory_order_release);
-    for (int index = 0; index < started; index++)
-        zmq_send (controls [index], "STOP", 4, ZMQ_DONTWAIT);
     for (int index = 0; index < worker.n_threads; index++) {
         if (index < started) {
-            pthread_join (worker.threads [index].handle, NULL);
+            zi_zactor_destroy (&worker.threads [index].actor);
             zi_gateway_destroy (&worker.threads [index].gateway);
-            zmq_close (controls [index]);
         }
         free (worker.threads [index].actors);
     }
@@ -471,7 +472,6 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control, bool monit
     zi_zap_destroy (&worker.zap);
     zmq_ctx_term (worker.context);
     zi_pool_destroy (&worker.pool);
-    free (controls);
     free (worker.threads);
     free (worker.actors);
     return failed? 1: 0;

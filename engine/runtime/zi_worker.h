@@ -15,6 +15,7 @@
 
 #include "zi_deploy.h"
 #include "zi_msg.h"
+#include "zi_zactor.h"
 #include <czmq.h>
 #include <pthread.h>
 
@@ -149,8 +150,9 @@ struct zi_actor_t {
 struct zi_thread_t {
     zi_worker_t *worker;        //  owning process
     int index;                  //  thread number in the process
-    pthread_t handle;
-    void *control;              //  PAIR: commands from the process's main thread
+    zi_zactor_t *actor;         //  the thread, a CZMQ actor: "$TERM" stops it
+    void *pipe;                 //  its end of the actor's pipe (raw, for zmq_poll)
+    pthread_t handle;           //  set as it starts: the monitor reads its CPU clock
     void *taps;                 //  PUSH: output copies to the monitor
     int n_actors;
     zi_actor_t **actors;

@@ -1,7 +1,7 @@
 /*  =========================================================================
     zi_zactor - CZMQ actors in a process whose signals are its own
 
-    A worker's monitor and ZAP handler are CZMQ actors (zactor): one
+    A worker's threads, monitor and ZAP handler are CZMQ actors (zactor): one
     start/stop handshake, "$TERM" to leave. Their pipes live in CZMQ's
     global context, which CZMQ sets up when the first actor starts, with
     a SIGINT and SIGTERM handler of its own that would replace the
