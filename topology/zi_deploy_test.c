@@ -15,6 +15,7 @@
 */
 
 #include "zi_deploy.h"
+#include "zi_wiring.h"
 #include <errno.h>
 #include <unistd.h>
 
@@ -557,6 +558,137 @@ s_check_binds (zi_test_t *t, const zi_deploy_t *deploy, const s_expect_t *expect
               id, deploy->id);
 }
 
+//  Where a sender (actor, or -1: the gateway) runs
+static void
+s_place (const zi_deploy_t *deploy, int actor, int *process, int *thread)
+{
+    *process = actor >= 0? deploy->actors [actor].process: deploy->gateway_process;
+    *thread = actor >= 0? deploy->actors [actor].thread: deploy->gateway_thread;
+}
+
+//  Whether the consumers of one wiring route are right: every replica of
+//  the consumer node (or the gateway), each on the sender's thread or
+//  behind the endpoint its process's transport calls for
+static bool
+s_route_peers_right (const zi_deploy_t *deploy, const s_expect_t *expect, const zi_wiring_t *wiring,
+                     const zi_wire_route_t *route, zi_route_t to)
+{
+    int process, thread;
+    s_place (deploy, wiring->owner, &process, &thread);
+    int replicas = to.node >= 0? expect->replicas [to.node]: 1;
+    bool right = route->n_peers == replicas && route->first_peer >= 0
+              && route->first_peer + replicas <= wiring->n_peers;
+    for (int replica = 0; right && replica < replicas; replica++) {
+        const zi_wire_peer_t *peer = &wiring->peers [route->first_peer + replica];
+        int actor = to.node >= 0? s_actor_of (expect, to.node, replica): -1;
+        int peer_process, peer_thread;
+        s_place (deploy, actor, &peer_process, &peer_thread);
+        right &= peer->actor == actor && peer->process == peer_process
+              && peer->same_thread == (peer_process == process && peer_thread == thread);
+        if (right && !peer->same_thread) {
+            char want [256];
+            int port = actor >= 0? deploy->actors [actor].tcp_port: deploy->gateway_tcp_port;
+            s_endpoint (deploy, s_kind (expect, process, peer_process), actor, port, want,
+                        sizeof want);
+            right &= strcmp (peer->endpoint, want) == 0;
+        }
+    }
+    //  A replica by request id exactly where replicas must join inputs
+    if (right && to.node >= 0) {
+        int dynamic = 0;
+        const zi_node_t *consumer = &deploy->plan->nodes [to.node];
+        for (int slot = 0; slot < consumer->n_inputs; slot++)
+            dynamic += consumer->inputs [slot] >= 0
+                    && !deploy->plan->values [consumer->inputs [slot]].constant;
+        right &= route->by_request == (replicas > 1 && dynamic > 1);
+    }
+    return right;
+}
+
+//  Each actor's and the gateway's own wiring, against the deployment's
+//  tables and the layout: its routes (relayed ones left to the relaying
+//  consumer), their consumers, whether its mailbox is polled, its relays
+static void
+s_check_wiring (zi_test_t *t, const zi_deploy_t *deploy, const s_expect_t *expect)
+{
+    const zi_graph_t *plan = deploy->plan;
+    bool routes_right = true, polled_right = true, relays_right = true, peers_shared = true;
+    for (int actor = -1; actor < deploy->n_actors; actor++) {
+        zi_wiring_t *wiring = zi_wiring_new (deploy, actor);
+        int node = actor >= 0? deploy->actors [actor].node: -1;
+        int n_routes = actor >= 0? deploy->n_routes [node]: deploy->n_input_routes;
+        int sent = 0;
+        for (int route = 0; route < n_routes; route++) {
+            if (actor >= 0 && deploy->relay [node][route] >= 0)
+                continue;
+            zi_route_t to = actor >= 0? deploy->routes [node][route]: deploy->input_routes [route];
+            int output = actor >= 0? deploy->route_output [node][route]:
+                                     deploy->input_route_input [route];
+            if (sent >= wiring->n_routes) {
+                routes_right = false;
+                break;
+            }
+            const zi_wire_route_t *into = &wiring->routes [sent++];
+            routes_right &= into->output == output && into->slot == to.slot
+                         && s_route_peers_right (deploy, expect, wiring, into, to);
+        }
+        routes_right &= sent == wiring->n_routes;
+        //  Peers: each consumer actor once, however many routes go to it
+        for (int one = 0; one < wiring->n_peers; one++)
+            for (int other = one + 1; other < wiring->n_peers; other++)
+                peers_shared &= wiring->peers [one].actor != wiring->peers [other].actor;
+        if (actor < 0) {
+            zi_wiring_destroy (&wiring);
+            continue;
+        }
+        //  Polled: another process feeds it, or a producer (or the
+        //  gateway) in its own process on another thread
+        const zi_deploy_actor_t *me = &deploy->actors [actor];
+        bool polled = s_fed_over (expect, plan, node, 1) || s_fed_over (expect, plan, node, 2);
+        for (int producer = 0; producer < plan->n_nodes; producer++)
+            for (int route = 0; route < deploy->n_routes [producer]; route++)
+                if (deploy->routes [producer][route].node == node && deploy->relay [producer][route] < 0)
+                    for (int replica = 0; replica < deploy->replicas [producer]; replica++) {
+                        const zi_deploy_actor_t *other = &deploy->actors [deploy->first_actor [producer] + replica];
+                        polled |= other->process == me->process && other->thread != me->thread;
+                    }
+        for (int route = 0; route < deploy->n_input_routes; route++)
+            polled |= deploy->input_routes [route].node == node
+                   && deploy->gateway_process == me->process && deploy->gateway_thread != me->thread;
+        polled_right &= wiring->polled == polled;
+        //  Relays: each route some producer sends through this actor's
+        //  node to another consumer on its thread
+        int relays = 0;
+        for (int producer = 0; producer < plan->n_nodes; producer++)
+            for (int route = 0; route < deploy->n_routes [producer]; route++) {
+                int entry = deploy->relay [producer][route];
+                if (entry < 0 || deploy->routes [producer][entry].node != node)
+                    continue;
+                int target = deploy->first_actor [deploy->routes [producer][route].node];
+                bool found = false;
+                for (int index = 0; index < wiring->n_relays; index++) {
+                    const zi_wire_relay_t *relay = &wiring->relays [index];
+                    found |= relay->source == producer && relay->target == target
+                          && relay->slot == deploy->routes [producer][entry].slot
+                          && relay->target_slot == deploy->routes [producer][route].slot;
+                }
+                relays_right &= found && deploy->actors [target].process == me->process
+                             && deploy->actors [target].thread == me->thread;
+                relays++;
+            }
+        relays_right &= wiring->n_relays == relays;
+        zi_wiring_destroy (&wiring);
+    }
+    ZI_CHECK (t, routes_right, "%s: each sender's wiring routes each of its outputs to every "
+              "replica of the consumer, on its thread or at the endpoint its transport calls for",
+              expect->name);
+    ZI_CHECK (t, peers_shared, "%s: each consumer a sender's peer once", expect->name);
+    ZI_CHECK (t, polled_right, "%s: an actor polls its mailbox exactly when another thread or "
+              "process feeds it", expect->name);
+    ZI_CHECK (t, relays_right, "%s: each actor hands on exactly the tensors relayed through it, "
+              "to consumers on its thread", expect->name);
+}
+
 //  Writes the topology, deploys it and checks everything above
 static void
 s_check_layout (zi_test_t *t, const char *folder, const char *model, const zi_graph_t *plan,
@@ -579,6 +711,7 @@ s_check_layout (zi_test_t *t, const char *folder, const char *model, const zi_gr
         if (deploy->n_actors == s_actor_of (expect, plan->n_nodes, 0)) {
             s_check_routes (t, deploy, expect);
             s_check_binds (t, deploy, expect);
+            s_check_wiring (t, deploy, expect);
         }
     }
     zi_deploy_destroy (&deploy);

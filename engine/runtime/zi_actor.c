@@ -9,7 +9,7 @@
     =========================================================================
 */
 
-#include "zi_worker.h"
+#include "zi_fanout.h"
 #include <stddef.h>
 #include <zmq.h>
 
@@ -89,21 +89,12 @@ s_failed (zi_actor_t *self, const char *format, ...)
     va_end (args);
 }
 
-//  Whether a producer's route is handed on by node's actor
-static bool
-s_relayed_here (const zi_deploy_t *deploy, int producer, int route, int node)
-{
-    int entry = deploy->relay [producer][route];
-    return entry >= 0 && deploy->routes [producer][entry].node == node;
-}
-
 int
 zi_actor_setup (zi_actor_t *self)
 {
     zi_worker_t *worker = self->worker;
     zi_deploy_t *deploy = worker->deploy;
     zi_graph_t *plan = worker->plan;
-    int node_index = self->node_index;
     zi_node_t *node = self->node;
     zi_deploy_actor_name (deploy, self->index, self->name, sizeof self->name);
     pthread_mutex_init (&self->stats.lock, NULL);
@@ -119,26 +110,10 @@ zi_actor_setup (zi_actor_t *self)
             return -1;
         }
 
-    //  Is any producer on another thread (or the gateway, elsewhere)? Only
-    //  then can anything arrive in the mailbox, and only then is it polled
-    const zi_deploy_actor_t *me = &deploy->actors [self->index];
-    for (int producer = 0; producer < plan->n_nodes && !self->remote; producer++)
-        for (int route = 0; route < deploy->n_routes [producer]; route++) {
-            if (deploy->routes [producer][route].node != node_index
-            ||  deploy->relay [producer][route] >= 0)
-                continue;
-            for (int replica = 0; replica < deploy->replicas [producer]; replica++) {
-                const zi_deploy_actor_t *other = &deploy->actors [deploy->first_actor [producer] + replica];
-                if (other->process != me->process || other->thread != me->thread)
-                    self->remote = true;
-            }
-        }
-    for (int route = 0; route < deploy->n_input_routes; route++)
-        if (deploy->input_routes [route].node == node_index
-        && (deploy->gateway_process != me->process || deploy->gateway_thread != me->thread))
-            self->remote = true;
-    if (me->ipc || me->tcp_port > 0)
-        self->remote = true;
+    //  Polled only if something can arrive in the mailbox: a producer (or
+    //  the gateway) on another thread
+    zi_wiring_t *wiring = zi_wiring_new (deploy, self->index);
+    self->remote = wiring->polled;
 
     //  Inputs: constants are bound once; the rest arrive as messages
     self->bound = calloc (node->n_inputs + 1, sizeof (zi_tensor_t *));
@@ -157,105 +132,31 @@ zi_actor_setup (zi_actor_t *self)
     }
     self->joins = zi_id_table_new (s_join_destroy);
 
-    //  Peers: one PUSH per consuming actor, the replicas of one consumer
-    //  node side by side so a route can pick among them
-    int n_routes = deploy->n_routes [node_index];
-    self->routes = calloc (n_routes + 1, sizeof (zi_actor_route_t));
-    self->peers = calloc (deploy->n_actors + 2, sizeof (void *));
-    self->peer_local = calloc (deploy->n_actors + 2, sizeof (zi_actor_t *));
-    self->peer_actor = calloc (deploy->n_actors + 2, sizeof (int));
-    self->peer_sent = calloc (deploy->n_actors + 2, sizeof (zi_counter_t));
-    assert (self->peer_actor && self->peer_sent);
-    int *first_peer_of = malloc ((plan->n_nodes + 1) * sizeof (int));
-    assert (self->routes && self->peers && self->peer_local && first_peer_of);
-    for (int index = 0; index <= plan->n_nodes; index++)
-        first_peer_of [index] = -1;
-    for (int index = 0; index < n_routes; index++) {
-        if (deploy->relay [node_index][index] >= 0)
-            continue;           //  a consumer in that process hands it on
-        zi_route_t route = deploy->routes [node_index][index];
-        zi_actor_route_t *into = &self->routes [self->n_routes++];
-        into->output = deploy->route_output [node_index][index];
-        into->slot = route.slot;
-        int key = route.node >= 0? route.node: plan->n_nodes;   //  last: the gateway
-        int replicas = route.node >= 0? deploy->replicas [route.node]: 1;
-        into->n_peers = replicas;
-        //  The gateway on this same thread gets results handed over too: no
-        //  inproc hop, no poll to wake it
-        if (route.node < 0 && deploy->gateway_process == worker->process
-        &&  deploy->gateway_thread == self->thread->index)
-            into->gateway_here = self->thread;
-        into->by_request = route.node >= 0 && deploy->replicas [route.node] > 1;
-        if (into->by_request) {
-            //  A replicated consumer with several inputs must get all of
-            //  a request's inputs in the same replica
-            int dynamic = 0;
-            zi_node_t *consumer = &plan->nodes [route.node];
-            for (int slot = 0; slot < consumer->n_inputs; slot++)
-                if (consumer->inputs [slot] >= 0 && !plan->values [consumer->inputs [slot]].constant)
-                    dynamic++;
-            into->by_request = dynamic > 1;
-        }
-        if (first_peer_of [key] >= 0) {
-            into->first_peer = first_peer_of [key];
-            continue;
-        }
-        into->first_peer = first_peer_of [key] = self->n_peers;
-        for (int replica = 0; replica < replicas; replica++) {
-            int actor = route.node >= 0? deploy->first_actor [route.node] + replica: -1;
-            self->peer_actor [self->n_peers] = actor;
-            //  A consumer on this same thread gets tensors handed over
-            for (int local = 0; actor >= 0 && local < self->thread->n_actors; local++)
-                if (self->thread->actors [local]->index == actor)
-                    self->peer_local [self->n_peers] = self->thread->actors [local];
-            if (!self->peer_local [self->n_peers] && !into->gateway_here) {
-                void *peer = zmq_socket (worker->context, ZMQ_PUSH);
-                zmq_setsockopt (peer, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
-                zi_deploy_mailbox (deploy, actor, worker->process, endpoint, sizeof endpoint);
-                int serving = actor >= 0? deploy->actors [actor].process: deploy->gateway_process;
-                if (zi_deploy_connect (deploy, peer, endpoint, serving, NULL)) {
-                    zmq_close (peer);
-                    free (first_peer_of);
-                    zi_error_prefix ("actor '%s'", self->name);
-                    return -1;
-                }
-                self->peers [self->n_peers] = peer;
-            }
-            self->n_peers++;
-        }
+    self->fanout = zi_fanout_new (self->thread, wiring);
+    if (!self->fanout) {
+        zi_wiring_destroy (&wiring);
+        zi_error_prefix ("actor '%s'", self->name);
+        return -1;
     }
-    free (first_peer_of);
-
-    //  Tensors this actor receives for other consumers on its thread (as
-    //  many as routes relayed through it: one tensor may fill many slots)
-    int n_relayed = 0;
-    for (int producer = 0; producer < plan->n_nodes; producer++)
-        for (int route = 0; route < deploy->n_routes [producer]; route++)
-            n_relayed += s_relayed_here (deploy, producer, route, node_index);
-    self->relays = calloc (n_relayed + 1, sizeof (zi_actor_relay_t));
+    //  Tensors this actor receives for other consumers on its thread
+    self->relays = calloc (wiring->n_relays + 1, sizeof (zi_actor_relay_t));
     assert (self->relays);
-    for (int producer = 0; producer < plan->n_nodes; producer++)
-        for (int route = 0; route < deploy->n_routes [producer]; route++) {
-            if (!s_relayed_here (deploy, producer, route, node_index))
-                continue;
-            int entry = deploy->relay [producer][route];
-            int actor = deploy->first_actor [deploy->routes [producer][route].node];
-            for (int local = 0; local < self->thread->n_actors; local++)
-                if (self->thread->actors [local]->index == actor)
-                    self->relays [self->n_relays++] = (zi_actor_relay_t) {
-                        .source = producer, .slot = deploy->routes [producer][entry].slot,
-                        .target = self->thread->actors [local],
-                        .target_slot = deploy->routes [producer][route].slot};
-        }
+    for (int index = 0; index < wiring->n_relays; index++) {
+        const zi_wire_relay_t *relay = &wiring->relays [index];
+        for (int local = 0; local < self->thread->n_actors; local++)
+            if (self->thread->actors [local]->index == relay->target)
+                self->relays [self->n_relays++] = (zi_actor_relay_t) {
+                    .source = relay->source, .slot = relay->slot,
+                    .target = self->thread->actors [local], .target_slot = relay->target_slot};
+    }
+    zi_wiring_destroy (&wiring);
     return 0;
 }
 
 void
 zi_actor_teardown (zi_actor_t *self)
 {
-    for (int peer = 0; peer < self->n_peers; peer++)
-        if (self->peers [peer])
-            zmq_close (self->peers [peer]);
+    zi_fanout_destroy (&self->fanout);
     if (self->mailbox)
         zmq_close (self->mailbox);
     zhashx_destroy (&self->joins);
@@ -265,11 +166,6 @@ zi_actor_teardown (zi_actor_t *self)
     }
     free (self->local);
     free (self->relays);
-    free (self->peers);
-    free (self->peer_local);
-    free (self->peer_actor);
-    free (self->peer_sent);
-    free (self->routes);
     free (self->bound);
     free (self->expect);
     pthread_mutex_destroy (&self->stats.lock);
@@ -289,12 +185,10 @@ s_copy_header (zi_msg_header_t *into, const zi_msg_header_t *header)
     }
 }
 
-//  Hands a tensor to an actor on this same thread. handed is when, on
-//  the monotonic clock (usecs): the producer's end of compute, which it
-//  read anyway; 0 when the caller has no time at hand, and the consumer
-//  reads the clock as it takes the tensor
-static void
-s_hand_over (zi_actor_t *target, const zi_msg_header_t *header, zi_tensor_t *tensor,
+//  handed: the producer's end of compute, which it read anyway; 0, and
+//  the consumer reads the clock as it takes the tensor
+void
+zi_actor_hand_over (zi_actor_t *target, const zi_msg_header_t *header, zi_tensor_t *tensor,
              const zi_trace_t *trace, int64_t handed)
 {
     if (target->n_local == target->max_local && target->local_head > 0) {
@@ -317,39 +211,6 @@ s_hand_over (zi_actor_t *target, const zi_msg_header_t *header, zi_tensor_t *ten
     if (trace && (header->flags & ZI_MSG_TRACE))
         zi_trace_merge (&item->trace, trace->records, trace->count);
     zi_thread_wake (target->thread, target);
-}
-
-static int
-s_send (zi_actor_route_t *route, void **peers, zi_actor_t **local, zi_counter_t *sent,
-        zi_msg_header_t *header, zi_tensor_t *tensor, const zi_trace_t *trace, int64_t handed)
-{
-    if (route->gateway_here) {
-        zi_gateway_result (route->gateway_here->gateway, header, zi_tensor_ref (tensor),
-                           header->flags & ZI_MSG_TRACE? trace: NULL, zi_trace_now ());
-        if (sent)
-            ZI_COUNT (sent [route->first_peer], 1);
-        return 0;
-    }
-    int pick = route->first_peer;
-    if (route->n_peers > 1)
-        pick += route->by_request? (int) (header->request % route->n_peers):
-                                   (int) (route->next++ % route->n_peers);
-    if (local [pick])
-        s_hand_over (local [pick], header, tensor, trace, handed);
-    else
-    if (zi_msg_send (peers [pick], header, tensor, trace, false))
-        return zi_error ("send failed: %s", zmq_strerror (zmq_errno ()));
-    if (sent)
-        ZI_COUNT (sent [pick], 1);
-    return 0;
-}
-
-int
-zi_actor_send (zi_actor_route_t *route, void **peers, zi_actor_t **local,
-               zi_counter_t *sent, zi_msg_header_t *header, zi_tensor_t *tensor,
-               const zi_trace_t *trace)
-{
-    return s_send (route, peers, local, sent, header, tensor, trace, 0);
 }
 
 //  Hands the monitor a copy of an output it asked for. The copy is made
@@ -445,8 +306,8 @@ s_compute (zi_actor_t *self, zi_graph_t *plan, const zi_msg_header_t *sized, uin
     header.n_dynamic = sized->n_dynamic;
     memcpy (header.dynamic, sized->dynamic, sized->n_dynamic * sizeof (int64_t));
     header.text [0] = 0;
-    for (int index = 0; index < self->n_routes; index++) {
-        zi_actor_route_t *route = &self->routes [index];
+    for (int index = 0; index < self->fanout->n_routes; index++) {
+        zi_fanout_route_t *route = &self->fanout->routes [index];
         zi_tensor_t *tensor = outputs [route->output];
         header.slot = route->slot;
         header.dtype = tensor->dtype;
@@ -454,8 +315,7 @@ s_compute (zi_actor_t *self, zi_graph_t *plan, const zi_msg_header_t *sized, uin
         memcpy (header.dims, tensor->dims, sizeof header.dims);
         if (flags & ZI_MSG_TRACE)
             trace->records [trace->count - 1].sent = zi_trace_now ();
-        if (s_send (route, self->peers, self->peer_local, self->peer_sent, &header, tensor,
-                    trace, end))
+        if (zi_fanout_send (self->fanout, route, &header, tensor, trace, end))
             s_failed (self, "request %llu: %s", (unsigned long long) request, zi_error_text ());
         else {
             ZI_COUNT (self->stats.messages_out, 1);
@@ -580,10 +440,7 @@ zi_actor_drain_local (zi_actor_t *self, int budget)
 bool
 zi_actor_feeds_others (const zi_actor_t *self)
 {
-    for (int peer = 0; peer < self->n_peers; peer++)
-        if (self->peers [peer])
-            return true;
-    return false;
+    return zi_fanout_leaves_thread (self->fanout);
 }
 
 int
@@ -607,7 +464,7 @@ zi_actor_drain (zi_actor_t *self, int budget)
                 if (relay->source == header.source && relay->slot == header.slot) {
                     zi_msg_header_t handed = header;
                     handed.slot = relay->target_slot;
-                    s_hand_over (relay->target, &handed, tensor, &trace, arrival);
+                    zi_actor_hand_over (relay->target, &handed, tensor, &trace, arrival);
                     ZI_COUNT (relay->sent, 1);
                 }
             }

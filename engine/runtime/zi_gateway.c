@@ -46,7 +46,7 @@
     =========================================================================
 */
 
-#include "zi_worker.h"
+#include "zi_fanout.h"
 #include "zi_shm.h"
 #include <msgpack.h>
 #include <errno.h>
@@ -142,13 +142,7 @@ struct zi_gateway_t {
     zi_thread_t *thread;        //  thread it runs on
     void *clients;              //  ROUTER, clients connect here
     void *results;              //  PULL, actors send model outputs here
-    int n_peers;                //  PUSH sockets to actors reading model inputs
-    void **peers;
-    zi_actor_t **peer_local;    //  consumer actor if on the same thread
-    int *peer_actor;            //  deployment index of each peer's actor
-    zi_counter_t *peer_sent;    //  messages sent to each peer (queue depths)
-    int n_routes;               //  model input -> consumer routes
-    zi_actor_route_t *routes;   //  .output holds the model input index
+    zi_fanout_t *fanout;        //  model inputs to the actors that read them
     zhashx_t *inflight;         //  internal id -> s_request_t
     zlistx_t *undelivered;      //  ids of complete requests the client's queue refused
     zlistx_t *refusals;         //  busy refusals waiting for their client's queue (s_refusal_t)
@@ -336,53 +330,14 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
             return NULL;
         }
 
-    //  One PUSH per consuming actor, replicas of a node side by side
-    self->routes = calloc (deploy->n_input_routes + 1, sizeof (zi_actor_route_t));
-    self->peers = calloc (deploy->n_actors + 1, sizeof (void *));
-    self->peer_local = calloc (deploy->n_actors + 1, sizeof (zi_actor_t *));
-    self->peer_actor = calloc (deploy->n_actors + 1, sizeof (int));
-    self->peer_sent = calloc (deploy->n_actors + 1, sizeof (zi_counter_t));
-    assert (self->routes && self->peers && self->peer_local && self->peer_actor && self->peer_sent);
-    for (int index = 0; index < deploy->n_input_routes; index++) {
-        zi_route_t route = deploy->input_routes [index];
-        zi_actor_route_t *into = &self->routes [self->n_routes++];
-        into->output = deploy->input_route_input [index];
-        into->slot = route.slot;
-        into->n_peers = deploy->replicas [route.node];
-        into->first_peer = -1;
-        for (int earlier = 0; earlier < index; earlier++)
-            if (deploy->input_routes [earlier].node == route.node)
-                into->first_peer = self->routes [earlier].first_peer;
-        zi_node_t *consumer = &worker->plan->nodes [route.node];
-        int dynamic = 0;
-        for (int slot = 0; slot < consumer->n_inputs; slot++)
-            if (consumer->inputs [slot] >= 0 && !worker->plan->values [consumer->inputs [slot]].constant)
-                dynamic++;
-        into->by_request = into->n_peers > 1 && dynamic > 1;
-        if (into->first_peer >= 0)
-            continue;
-        into->first_peer = self->n_peers;
-        for (int replica = 0; replica < into->n_peers; replica++) {
-            int actor = deploy->first_actor [route.node] + replica;
-            self->peer_actor [self->n_peers] = actor;
-            for (int local = 0; local < thread->n_actors; local++)
-                if (thread->actors [local]->index == actor)
-                    self->peer_local [self->n_peers] = thread->actors [local];
-            if (!self->peer_local [self->n_peers]) {
-                void *peer = zmq_socket (worker->context, ZMQ_PUSH);
-                zmq_setsockopt (peer, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
-                zi_deploy_mailbox (deploy, actor, worker->process, endpoint, sizeof endpoint);
-                if (zi_deploy_connect (deploy, peer, endpoint, deploy->actors [actor].process,
-                                       NULL)) {
-                    zmq_close (peer);
-                    zi_error_prefix ("gateway");
-                    zi_gateway_destroy (&self);
-                    return NULL;
-                }
-                self->peers [self->n_peers] = peer;
-            }
-            self->n_peers++;
-        }
+    //  Model inputs to the actors that read them, the same way actors send
+    zi_wiring_t *wiring = zi_wiring_new (deploy, -1);
+    self->fanout = zi_fanout_new (thread, wiring);
+    zi_wiring_destroy (&wiring);
+    if (!self->fanout) {
+        zi_error_prefix ("gateway");
+        zi_gateway_destroy (&self);
+        return NULL;
     }
     return self;
 }
@@ -394,9 +349,7 @@ zi_gateway_destroy (zi_gateway_t **self_p)
     zi_gateway_t *self = *self_p;
     if (!self)
         return;
-    for (int peer = 0; peer < self->n_peers; peer++)
-        if (self->peers [peer])
-            zmq_close (self->peers [peer]);
+    zi_fanout_destroy (&self->fanout);
     if (self->clients)
         zmq_close (self->clients);
     if (self->results)
@@ -418,11 +371,6 @@ zi_gateway_destroy (zi_gateway_t **self_p)
     free (self->open);
     if (self->timer >= 0)
         close (self->timer);
-    free (self->peers);
-    free (self->peer_local);
-    free (self->peer_actor);
-    free (self->peer_sent);
-    free (self->routes);
     free (self);
     *self_p = NULL;
 }
@@ -692,16 +640,15 @@ static void
 s_dispatch (zi_gateway_t *self, uint64_t id, uint32_t flags, int n_sizes, const int64_t *sizes,
             zi_tensor_t *const *inputs, const zi_trace_t *trace)
 {
-    for (int index = 0; index < self->n_routes; index++) {
-        zi_actor_route_t *route = &self->routes [index];
+    for (int index = 0; index < self->fanout->n_routes; index++) {
+        zi_fanout_route_t *route = &self->fanout->routes [index];
         zi_tensor_t *tensor = inputs [route->output];
         zi_msg_header_t out = {.kind = ZI_MSG_TENSOR, .request = id, .source = ZI_MSG_GATEWAY,
                                .slot = route->slot, .count = 1, .dtype = tensor->dtype,
                                .ndim = tensor->ndim, .flags = flags, .n_dynamic = n_sizes};
         memcpy (out.dims, tensor->dims, tensor->ndim * sizeof (int64_t));
         memcpy (out.dynamic, sizes, n_sizes * sizeof (int64_t));
-        if (zi_actor_send (route, self->peers, self->peer_local, self->peer_sent, &out, tensor,
-                           trace))
+        if (zi_fanout_send (self->fanout, route, &out, tensor, trace, 0))
             fprintf (stderr, "zinfer worker: gateway: %s\n", zi_error_text ());
     }
 }
@@ -1499,10 +1446,11 @@ zi_gateway_pack_stats (zi_gateway_t *self, void *packer_)
     msgpack_pack_uint64 (packer, self->max_inflight);
     zi_window_pack (&self->latency, packer, "latency");
     s_pack_key (packer, "sent");
-    msgpack_pack_array (packer, self->n_peers);
-    for (int peer = 0; peer < self->n_peers; peer++) {
+    const zi_fanout_t *fanout = self->fanout;
+    msgpack_pack_array (packer, fanout->n_peers);
+    for (int peer = 0; peer < fanout->n_peers; peer++) {
         msgpack_pack_array (packer, 2);
-        msgpack_pack_int64 (packer, self->peer_actor [peer]);
-        msgpack_pack_uint64 (packer, ZI_READ (self->peer_sent [peer]));
+        msgpack_pack_int64 (packer, fanout->actor [peer]);
+        msgpack_pack_uint64 (packer, ZI_READ (fanout->sent [peer]));
     }
 }

@@ -18,7 +18,7 @@
     =========================================================================
 */
 
-#include "zi_worker.h"
+#include "zi_fanout.h"
 #include "zi_zap.h"
 #include "zi_keys.h"
 #include "zi_zactor.h"
@@ -96,11 +96,12 @@ s_pack_sent (msgpack_packer *packer, zi_actor_t *actor)
 {
     //  Its peers, then the consumers it hands tensors on to
     s_pack_str (packer, "sent");
-    msgpack_pack_array (packer, actor->n_peers + actor->n_relays);
-    for (int peer = 0; peer < actor->n_peers; peer++) {
+    const zi_fanout_t *fanout = actor->fanout;
+    msgpack_pack_array (packer, fanout->n_peers + actor->n_relays);
+    for (int peer = 0; peer < fanout->n_peers; peer++) {
         msgpack_pack_array (packer, 2);
-        msgpack_pack_int64 (packer, actor->peer_actor [peer]);
-        msgpack_pack_uint64 (packer, ZI_READ (actor->peer_sent [peer]));
+        msgpack_pack_int64 (packer, fanout->actor [peer]);
+        msgpack_pack_uint64 (packer, ZI_READ (fanout->sent [peer]));
     }
     for (int index = 0; index < actor->n_relays; index++) {
         msgpack_pack_array (packer, 2);

@@ -25,6 +25,7 @@ typedef struct zi_actor_t zi_actor_t;
 typedef struct zi_gateway_t zi_gateway_t;
 typedef struct zi_monitor_t zi_monitor_t;
 typedef struct zi_variants_t zi_variants_t;
+typedef struct zi_fanout_t zi_fanout_t;
 
 //  A tensor handed from one actor to another on the same thread: no
 //  socket, no copy, no system call. ZeroMQ would charge a poll() of its
@@ -93,17 +94,6 @@ typedef struct {
     char last_error [256];      //  text of the last rejection or error
 } zi_actor_stats_t;
 
-//  Where an actor's output goes: one PUSH socket per consuming actor
-typedef struct {
-    int output;                 //  which output of the node
-    int slot;                   //  consumer's input slot (or model output index)
-    int first_peer;             //  consumer replicas' sockets: peers [first_peer ..]
-    int n_peers;                //  number of replicas
-    bool by_request;            //  pick the replica by request id (joins), else rotate
-    unsigned next;              //  rotation counter
-    zi_thread_t *gateway_here;  //  a route to the gateway on this very thread: results
-                                //  are handed to it in memory, else NULL
-} zi_actor_route_t;
 
 //  A tensor this actor hands on to a consumer on its thread when it
 //  arrives from another process (zi_deploy.c, s_mark_relays)
@@ -122,13 +112,7 @@ struct zi_actor_t {
     int node_index;             //  planned graph node
     zi_node_t *node;            //  the node (process-local copy of the plan)
     void *mailbox;              //  PULL
-    int n_peers;                //  PUSH sockets, one per consuming actor
-    void **peers;
-    zi_actor_t **peer_local;    //  the consuming actor when on this thread, else NULL
-    int *peer_actor;            //  deployment index of each peer's actor, -1: gateway
-    zi_counter_t *peer_sent;    //  messages sent to each peer (queue depths)
-    int n_routes;
-    zi_actor_route_t *routes;
+    zi_fanout_t *fanout;        //  where its outputs go (zi_fanout.h)
     int n_dynamic;              //  inputs that arrive as messages
     const zi_tensor_t **bound;  //  per input slot: constant, or NULL if dynamic
     zi_tensor_t **expect;       //  per input slot: planned dtype and shape
@@ -208,12 +192,12 @@ bool
 //  Drops partial joins older than the deadline
 void
     zi_actor_expire (zi_actor_t *self, int64_t now_usecs);
-//  Sends a tensor along a route, marking local consumers ready and
-//  counting it in sent [peer] (sent may be NULL)
-int
-    zi_actor_send (zi_actor_route_t *route, void **peers, zi_actor_t **local,
-                   zi_counter_t *sent, zi_msg_header_t *header, zi_tensor_t *tensor,
-                   const zi_trace_t *trace);
+//  Hands a tensor (taking a reference) to an actor on the caller's thread
+//  and puts it on the ready list. handed is when, on the monotonic clock
+//  (usecs); 0 when the caller has no time at hand
+void
+    zi_actor_hand_over (zi_actor_t *target, const zi_msg_header_t *header,
+                        zi_tensor_t *tensor, const zi_trace_t *trace, int64_t handed);
 
 //  The gateway (zi_gateway.c): clients in, results out
 zi_gateway_t *

@@ -1,0 +1,107 @@
+/*  =========================================================================
+    zi_fanout - sends a sender's outputs to their consumers
+
+    Replicas of a consumer node take a sender's tensors in turn, unless
+    the node joins several inputs: then all of a request's inputs must
+    meet in one replica, which the request id picks.
+    =========================================================================
+*/
+
+#include "zi_fanout.h"
+#include <zmq.h>
+
+zi_fanout_t *
+zi_fanout_new (zi_thread_t *thread, const zi_wiring_t *wiring)
+{
+    zi_worker_t *worker = thread->worker;
+    zi_fanout_t *self = calloc (1, sizeof (zi_fanout_t));
+    assert (self);
+    self->thread = thread;
+    self->routes = calloc (wiring->n_routes + 1, sizeof (zi_fanout_route_t));
+    self->sockets = calloc (wiring->n_peers + 1, sizeof (void *));
+    self->local = calloc (wiring->n_peers + 1, sizeof (zi_actor_t *));
+    self->actor = calloc (wiring->n_peers + 1, sizeof (int));
+    self->sent = calloc (wiring->n_peers + 1, sizeof (zi_counter_t));
+    assert (self->routes && self->sockets && self->local && self->actor && self->sent);
+    for (int index = 0; index < wiring->n_routes; index++) {
+        const zi_wire_route_t *wire = &wiring->routes [index];
+        self->routes [index] = (zi_fanout_route_t) {
+            .output = wire->output, .slot = wire->slot, .first_peer = wire->first_peer,
+            .n_peers = wire->n_peers, .by_request = wire->by_request};
+        const zi_wire_peer_t *first = &wiring->peers [wire->first_peer];
+        self->routes [index].gateway_here = first->actor < 0 && first->same_thread;
+    }
+    self->n_routes = wiring->n_routes;
+    int unlimited = 0;
+    for (int index = 0; index < wiring->n_peers; index++) {
+        const zi_wire_peer_t *peer = &wiring->peers [index];
+        self->actor [index] = peer->actor;
+        self->n_peers++;
+        if (peer->same_thread) {
+            for (int local = 0; peer->actor >= 0 && local < thread->n_actors; local++)
+                if (thread->actors [local]->index == peer->actor)
+                    self->local [index] = thread->actors [local];
+            continue;
+        }
+        void *socket = zmq_socket (worker->context, ZMQ_PUSH);
+        zmq_setsockopt (socket, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
+        if (zi_deploy_connect (worker->deploy, socket, peer->endpoint, peer->process, NULL)) {
+            zmq_close (socket);
+            zi_fanout_destroy (&self);
+            return NULL;
+        }
+        self->sockets [index] = socket;
+    }
+    return self;
+}
+
+void
+zi_fanout_destroy (zi_fanout_t **self_p)
+{
+    assert (self_p);
+    zi_fanout_t *self = *self_p;
+    if (!self)
+        return;
+    for (int peer = 0; peer < self->n_peers; peer++)
+        if (self->sockets [peer])
+            zmq_close (self->sockets [peer]);
+    free (self->routes);
+    free (self->sockets);
+    free (self->local);
+    free (self->actor);
+    free (self->sent);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+zi_fanout_send (zi_fanout_t *self, zi_fanout_route_t *route, zi_msg_header_t *header,
+                zi_tensor_t *tensor, const zi_trace_t *trace, int64_t handed)
+{
+    if (route->gateway_here) {
+        zi_gateway_result (self->thread->gateway, header, zi_tensor_ref (tensor),
+                           header->flags & ZI_MSG_TRACE? trace: NULL, zi_trace_now ());
+        ZI_COUNT (self->sent [route->first_peer], 1);
+        return 0;
+    }
+    int pick = route->first_peer;
+    if (route->n_peers > 1)
+        pick += route->by_request? (int) (header->request % route->n_peers):
+                                   (int) (route->next++ % route->n_peers);
+    if (self->local [pick])
+        zi_actor_hand_over (self->local [pick], header, tensor, trace, handed);
+    else
+    if (zi_msg_send (self->sockets [pick], header, tensor, trace, false))
+        return zi_error ("send failed: %s", zmq_strerror (zmq_errno ()));
+    ZI_COUNT (self->sent [pick], 1);
+    return 0;
+}
+
+bool
+zi_fanout_leaves_thread (const zi_fanout_t *self)
+{
+    for (int peer = 0; peer < self->n_peers; peer++)
+        if (self->sockets [peer])
+            return true;
+    return false;
+}
