@@ -12,7 +12,8 @@
     is normalised; from 13 it normalises along the one axis `axis`
     (default -1). Both become "outer x length x inner" here, for Hardmax
     too. Rows are made numerically safe by subtracting their maximum
-    before exp.
+    before exp. Softmax and LogSoftmax have AVX2 and AVX-512 forms, chosen
+    by the level in use (act_isa.c), with the vector exp of act_simd.h.
     =========================================================================
 */
 
@@ -41,43 +42,6 @@ s_sum_squares (const float *x, int64_t n, float mean)
     for (; item < n; item++)
         sum += (x [item] - mean) * (x [item] - mean);
     return sum;
-}
-
-//  exp (x) for x <= 0 (softmax after subtracting the row maximum), in
-//  plain float arithmetic the compiler vectorises, where libm's expf is a
-//  call per element. x = n ln2 + r with |r| <= ln2 / 2; exp (r) by its
-//  Taylor series to r^7 (truncation below 1e-8 relative), times 2^n built
-//  in the exponent bits. Within 2 ulp of exp over all of [-87, 0].
-static inline float
-s_exp (float x)
-{
-    //  Clamp at -87 (and -inf, from masked inputs) so 2^n stays a normal
-    //  float. As unsigned bits, negative floats sort by magnitude above
-    //  every positive one, and an integer min compiles without a branch,
-    //  where a float compare would block vectorisation.
-    union {
-        float value;
-        uint32_t bits;
-    } clamp = {.value = x};
-    clamp.bits = clamp.bits < 0xC2AE0000u? clamp.bits: 0xC2AE0000u;     //  -87.0f
-    x = clamp.value;
-    //  Adding then subtracting 1.5 * 2^23 rounds to the nearest integer
-    float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693145752f;         //  ln2, high bits: n * this is exact
-    r = r - n * 1.42860677e-6f;             //  ln2, remaining bits
-    float p = 1.0f / 5040;
-    p = p * r + 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    union {
-        int32_t bits;
-        float value;
-    } scale = {.bits = ((int32_t) n + 127) << 23};
-    return p * scale.value;
 }
 
 //  True when an optional output beyond the first is wired to a value
@@ -304,8 +268,8 @@ static void
 s_softmax_row (const float *x, float *y, int64_t length, bool logarithm)
 {
     //  A row with a NaN or +inf, or with nothing but -inf, is NaN
-    //  throughout, as in torch.softmax; checked once a row, since s_exp
-    //  takes only numbers <= 0 and -inf
+    //  throughout, as in torch.softmax; checked once a row, since
+    //  zi_exp_nonpositive takes only numbers <= 0 and -inf
     float peak = zi_vec_max (x, length);
     if (!isfinite (peak)) {
         for (int64_t item = 0; item < length; item++)
@@ -319,19 +283,19 @@ s_softmax_row (const float *x, float *y, int64_t length, bool logarithm)
         int64_t item = 0;
         for (; item + 8 <= length; item += 8)
             for (int lane = 0; lane < 8; lane++)
-                partial [lane] += s_exp (y [item + lane]);
+                partial [lane] += zi_exp_nonpositive (y [item + lane]);
         float sum = 0;
         for (int lane = 0; lane < 8; lane++)
             sum += partial [lane];
         for (; item < length; item++)
-            sum += s_exp (y [item]);
+            sum += zi_exp_nonpositive (y [item]);
         float log_sum = logf (sum);
         for (int64_t item = 0; item < length; item++)
             y [item] -= log_sum;
     }
     else {
         for (int64_t item = 0; item < length; item++)
-            y [item] = s_exp (x [item] - peak);
+            y [item] = zi_exp_nonpositive (x [item] - peak);
         float scale = 1.0f / zi_vec_sum (y, length);
         for (int64_t item = 0; item < length; item++)
             y [item] *= scale;
@@ -374,7 +338,7 @@ s_softmax_block (const float *x, float *y, int64_t length, int64_t inner, bool l
         const float *row = x + step * inner;
         float *target = y + step * inner;
         for (int64_t lane = 0; lane < inner; lane++) {
-            float value = s_exp (row [lane] - peak [lane]);
+            float value = zi_exp_nonpositive (row [lane] - peak [lane]);
             sum [lane] += value;
             target [lane] = logarithm? row [lane] - peak [lane]: value;
         }
@@ -399,6 +363,279 @@ s_softmax_block (const float *x, float *y, int64_t length, int64_t inner, bool l
     }
 }
 
+//  The same two at AVX2 and AVX-512: max, exp, sum and scale a vector at a
+//  time, exp by zi_exp8_avx2 and zi_exp16_avx512 (act_simd.h: within 2 ulp
+//  of exp on [-87, 0], 0 below). The sums run in vector lanes, so the last
+//  bits differ from the portable forms' eight partials; outputs agree with
+//  a double-precision softmax to about 1e-6 relative (see the self test).
+//  A row or block that is not finite is left to the portable form, which
+//  makes it NaN as torch.softmax does.
+
+#if defined (ZI_HAVE_AVX512)
+static ZI_AVX512 bool
+s_softmax_row_avx512 (const float *x, float *y, int64_t length, bool logarithm)
+{
+    __m512 peaks = _mm512_set1_ps (-INFINITY);
+    __mmask16 unordered = 0;
+    int64_t item = 0;
+    for (; item + 16 <= length; item += 16) {
+        __m512 v = _mm512_loadu_ps (x + item);
+        peaks = _mm512_max_ps (v, peaks);
+        unordered |= _mm512_cmp_ps_mask (v, v, _CMP_UNORD_Q);
+    }
+    __mmask16 tail = zi_tail_mask_avx512 (length - item);
+    __m512 last = _mm512_maskz_loadu_ps (tail, x + item);
+    peaks = _mm512_mask_max_ps (peaks, tail, last, peaks);
+    unordered |= _mm512_mask_cmp_ps_mask (tail, last, last, _CMP_UNORD_Q);
+    float peak = _mm512_reduce_max_ps (peaks);
+    if (unordered || !isfinite (peak))
+        return false;
+    __m512 shift = _mm512_set1_ps (peak), sums = _mm512_setzero_ps ();
+    for (item = 0; item + 16 <= length; item += 16) {
+        __m512 value = zi_exp16_avx512 (_mm512_sub_ps (_mm512_loadu_ps (x + item), shift));
+        sums = _mm512_add_ps (sums, value);
+        if (!logarithm)
+            _mm512_storeu_ps (y + item, value);
+    }
+    __m512 value = zi_exp16_avx512 (_mm512_sub_ps (_mm512_maskz_loadu_ps (tail, x + item),
+                                                   shift));
+    sums = _mm512_mask_add_ps (sums, tail, sums, value);
+    if (!logarithm)
+        _mm512_mask_storeu_ps (y + item, tail, value);
+    float sum = _mm512_reduce_add_ps (sums);
+    if (logarithm) {
+        __m512 log_sum = _mm512_set1_ps (logf (sum));
+        for (item = 0; item < length; item += 16) {
+            __mmask16 mask = zi_tail_mask_avx512 (length - item < 16? length - item: 16);
+            __m512 shifted = _mm512_sub_ps (_mm512_maskz_loadu_ps (mask, x + item), shift);
+            _mm512_mask_storeu_ps (y + item, mask, _mm512_sub_ps (shifted, log_sum));
+        }
+    }
+    else {
+        __m512 scale = _mm512_set1_ps (1.0f / sum);
+        for (item = 0; item < length; item += 16) {
+            __mmask16 mask = zi_tail_mask_avx512 (length - item < 16? length - item: 16);
+            _mm512_mask_storeu_ps (y + item, mask,
+                                   _mm512_mul_ps (_mm512_maskz_loadu_ps (mask, y + item), scale));
+        }
+    }
+    return true;
+}
+
+//  Lanes are inner positions, as in s_softmax_block; peak and sum have
+//  inner floats
+static ZI_AVX512 bool
+s_softmax_block_avx512 (const float *x, float *y, int64_t length, int64_t inner,
+                        bool logarithm, float *peak, float *sum)
+{
+    __mmask16 unordered = 0;
+    for (int64_t lane = 0; lane < inner; lane += 16) {
+        __mmask16 mask = zi_tail_mask_avx512 (inner - lane < 16? inner - lane: 16);
+        __m512 v = _mm512_maskz_loadu_ps (mask, x + lane);
+        unordered |= _mm512_mask_cmp_ps_mask (mask, v, v, _CMP_UNORD_Q);
+        _mm512_mask_storeu_ps (peak + lane, mask, v);
+        _mm512_mask_storeu_ps (sum + lane, mask, _mm512_setzero_ps ());
+    }
+    for (int64_t step = 1; step < length; step++)
+        for (int64_t lane = 0; lane < inner; lane += 16) {
+            __mmask16 mask = zi_tail_mask_avx512 (inner - lane < 16? inner - lane: 16);
+            __m512 v = _mm512_maskz_loadu_ps (mask, x + step * inner + lane);
+            unordered |= _mm512_mask_cmp_ps_mask (mask, v, v, _CMP_UNORD_Q);
+            _mm512_mask_storeu_ps (peak + lane, mask,
+                                   _mm512_max_ps (v, _mm512_maskz_loadu_ps (mask, peak + lane)));
+        }
+    bool finite = !unordered;
+    for (int64_t lane = 0; lane < inner; lane++)
+        finite = finite && isfinite (peak [lane]);
+    if (!finite)
+        return false;
+    for (int64_t step = 0; step < length; step++)
+        for (int64_t lane = 0; lane < inner; lane += 16) {
+            __mmask16 mask = zi_tail_mask_avx512 (inner - lane < 16? inner - lane: 16);
+            int64_t at = step * inner + lane;
+            __m512 shifted = _mm512_sub_ps (_mm512_maskz_loadu_ps (mask, x + at),
+                                            _mm512_maskz_loadu_ps (mask, peak + lane));
+            __m512 value = zi_exp16_avx512 (shifted);
+            _mm512_mask_storeu_ps (sum + lane, mask,
+                                   _mm512_add_ps (_mm512_maskz_loadu_ps (mask, sum + lane), value));
+            _mm512_mask_storeu_ps (y + at, mask, logarithm? shifted: value);
+        }
+    for (int64_t lane = 0; lane < inner; lane++)
+        sum [lane] = logarithm? logf (sum [lane]): 1.0f / sum [lane];
+    for (int64_t step = 0; step < length; step++)
+        for (int64_t lane = 0; lane < inner; lane += 16) {
+            __mmask16 mask = zi_tail_mask_avx512 (inner - lane < 16? inner - lane: 16);
+            int64_t at = step * inner + lane;
+            __m512 target = _mm512_maskz_loadu_ps (mask, y + at);
+            __m512 by = _mm512_maskz_loadu_ps (mask, sum + lane);
+            _mm512_mask_storeu_ps (y + at, mask, logarithm? _mm512_sub_ps (target, by)
+                                                          : _mm512_mul_ps (target, by));
+        }
+    return true;
+}
+#endif
+
+#if defined (ZI_HAVE_AVX2)
+static ZI_AVX2_INLINE float
+s_hmax8_avx2 (__m256 v)
+{
+    __m128 half = _mm_max_ps (_mm256_castps256_ps128 (v), _mm256_extractf128_ps (v, 1));
+    half = _mm_max_ps (half, _mm_movehl_ps (half, half));
+    half = _mm_max_ss (half, _mm_movehdup_ps (half));
+    return _mm_cvtss_f32 (half);
+}
+
+static ZI_AVX2_INLINE float
+s_hsum8_avx2 (__m256 v)
+{
+    __m128 half = _mm_add_ps (_mm256_castps256_ps128 (v), _mm256_extractf128_ps (v, 1));
+    half = _mm_add_ps (half, _mm_movehl_ps (half, half));
+    half = _mm_add_ss (half, _mm_movehdup_ps (half));
+    return _mm_cvtss_f32 (half);
+}
+
+//  The last n floats of a row (0 <= n <= 8), -inf in the lanes past it
+static ZI_AVX2_INLINE __m256
+s_tail_or_minus_inf_avx2 (const float *x, int64_t n)
+{
+    __m256i mask = zi_tail_mask_avx2 (n);
+    return _mm256_blendv_ps (_mm256_set1_ps (-INFINITY), _mm256_maskload_ps (x, mask),
+                             _mm256_castsi256_ps (mask));
+}
+
+static ZI_AVX2 bool
+s_softmax_row_avx2 (const float *x, float *y, int64_t length, bool logarithm)
+{
+    __m256 peaks = _mm256_set1_ps (-INFINITY), unordered = _mm256_setzero_ps ();
+    int64_t item = 0;
+    for (; item + 8 <= length; item += 8) {
+        __m256 v = _mm256_loadu_ps (x + item);
+        peaks = _mm256_max_ps (v, peaks);
+        unordered = _mm256_or_ps (unordered, _mm256_cmp_ps (v, v, _CMP_UNORD_Q));
+    }
+    int64_t rest = length - item;
+    __m256i tail = zi_tail_mask_avx2 (rest);
+    __m256 last = s_tail_or_minus_inf_avx2 (x + item, rest);
+    peaks = _mm256_max_ps (last, peaks);
+    unordered = _mm256_or_ps (unordered, _mm256_cmp_ps (last, last, _CMP_UNORD_Q));
+    float peak = s_hmax8_avx2 (peaks);
+    if (_mm256_movemask_ps (unordered) || !isfinite (peak))
+        return false;
+    __m256 shift = _mm256_set1_ps (peak), sums = _mm256_setzero_ps ();
+    for (item = 0; item + 8 <= length; item += 8) {
+        __m256 value = zi_exp8_avx2 (_mm256_sub_ps (_mm256_loadu_ps (x + item), shift));
+        sums = _mm256_add_ps (sums, value);
+        if (!logarithm)
+            _mm256_storeu_ps (y + item, value);
+    }
+    //  exp (-inf - peak) is 0: the lanes past the row add nothing
+    __m256 value = zi_exp8_avx2 (_mm256_sub_ps (last, shift));
+    sums = _mm256_add_ps (sums, value);
+    if (!logarithm)
+        _mm256_maskstore_ps (y + item, tail, value);
+    float sum = s_hsum8_avx2 (sums);
+    if (logarithm) {
+        __m256 log_sum = _mm256_set1_ps (logf (sum));
+        for (item = 0; item < length; item += 8) {
+            __m256i mask = zi_tail_mask_avx2 (length - item < 8? length - item: 8);
+            __m256 shifted = _mm256_sub_ps (_mm256_maskload_ps (x + item, mask), shift);
+            _mm256_maskstore_ps (y + item, mask, _mm256_sub_ps (shifted, log_sum));
+        }
+    }
+    else {
+        __m256 scale = _mm256_set1_ps (1.0f / sum);
+        for (item = 0; item < length; item += 8) {
+            __m256i mask = zi_tail_mask_avx2 (length - item < 8? length - item: 8);
+            _mm256_maskstore_ps (y + item, mask,
+                                 _mm256_mul_ps (_mm256_maskload_ps (y + item, mask), scale));
+        }
+    }
+    return true;
+}
+
+static ZI_AVX2 bool
+s_softmax_block_avx2 (const float *x, float *y, int64_t length, int64_t inner,
+                      bool logarithm, float *peak, float *sum)
+{
+    __m256 unordered = _mm256_setzero_ps ();
+    for (int64_t lane = 0; lane < inner; lane += 8) {
+        __m256i mask = zi_tail_mask_avx2 (inner - lane < 8? inner - lane: 8);
+        __m256 v = _mm256_maskload_ps (x + lane, mask);
+        unordered = _mm256_or_ps (unordered, _mm256_cmp_ps (v, v, _CMP_UNORD_Q));
+        _mm256_maskstore_ps (peak + lane, mask, v);
+        _mm256_maskstore_ps (sum + lane, mask, _mm256_setzero_ps ());
+    }
+    for (int64_t step = 1; step < length; step++)
+        for (int64_t lane = 0; lane < inner; lane += 8) {
+            __m256i mask = zi_tail_mask_avx2 (inner - lane < 8? inner - lane: 8);
+            __m256 v = _mm256_maskload_ps (x + step * inner + lane, mask);
+            unordered = _mm256_or_ps (unordered, _mm256_cmp_ps (v, v, _CMP_UNORD_Q));
+            _mm256_maskstore_ps (peak + lane, mask,
+                                 _mm256_max_ps (v, _mm256_maskload_ps (peak + lane, mask)));
+        }
+    bool finite = !_mm256_movemask_ps (unordered);
+    for (int64_t lane = 0; lane < inner; lane++)
+        finite = finite && isfinite (peak [lane]);
+    if (!finite)
+        return false;
+    for (int64_t step = 0; step < length; step++)
+        for (int64_t lane = 0; lane < inner; lane += 8) {
+            __m256i mask = zi_tail_mask_avx2 (inner - lane < 8? inner - lane: 8);
+            int64_t at = step * inner + lane;
+            __m256 shifted = _mm256_sub_ps (_mm256_maskload_ps (x + at, mask),
+                                            _mm256_maskload_ps (peak + lane, mask));
+            __m256 value = zi_exp8_avx2 (shifted);
+            _mm256_maskstore_ps (sum + lane, mask,
+                                 _mm256_add_ps (_mm256_maskload_ps (sum + lane, mask), value));
+            _mm256_maskstore_ps (y + at, mask, logarithm? shifted: value);
+        }
+    for (int64_t lane = 0; lane < inner; lane++)
+        sum [lane] = logarithm? logf (sum [lane]): 1.0f / sum [lane];
+    for (int64_t step = 0; step < length; step++)
+        for (int64_t lane = 0; lane < inner; lane += 8) {
+            __m256i mask = zi_tail_mask_avx2 (inner - lane < 8? inner - lane: 8);
+            int64_t at = step * inner + lane;
+            __m256 target = _mm256_maskload_ps (y + at, mask);
+            __m256 by = _mm256_maskload_ps (sum + lane, mask);
+            _mm256_maskstore_ps (y + at, mask, logarithm? _mm256_sub_ps (target, by)
+                                                        : _mm256_mul_ps (target, by));
+        }
+    return true;
+}
+#endif
+
+//  A row at the level in use
+static void
+s_softmax_row_any (zi_isa_t level, const float *x, float *y, int64_t length, bool logarithm)
+{
+#if defined (ZI_HAVE_AVX512)
+    if (level >= ZI_ISA_AVX512 && s_softmax_row_avx512 (x, y, length, logarithm))
+        return;
+#endif
+#if defined (ZI_HAVE_AVX2)
+    if (level == ZI_ISA_AVX2 && s_softmax_row_avx2 (x, y, length, logarithm))
+        return;
+#endif
+    s_softmax_row (x, y, length, logarithm);
+}
+
+//  A block at the level in use
+static void
+s_softmax_block_any (zi_isa_t level, const float *x, float *y, int64_t length, int64_t inner,
+                     bool logarithm, float *peak, float *sum)
+{
+#if defined (ZI_HAVE_AVX512)
+    if (level >= ZI_ISA_AVX512
+    &&  s_softmax_block_avx512 (x, y, length, inner, logarithm, peak, sum))
+        return;
+#endif
+#if defined (ZI_HAVE_AVX2)
+    if (level == ZI_ISA_AVX2 && s_softmax_block_avx2 (x, y, length, inner, logarithm, peak, sum))
+        return;
+#endif
+    s_softmax_block (x, y, length, inner, logarithm, peak, sum);
+}
+
 static int
 s_softmax_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
                zi_tensor_t *const *out)
@@ -409,11 +646,13 @@ s_softmax_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
         return -1;
     const float *x = zi_tensor_f32 (in [0]);
     float *y = zi_tensor_f32 (out [0]);
+    zi_isa_t level = zi_isa_level ();
     if (length == 0)
         return 0;
     if (inner == 1) {
         for (int64_t row = 0; row < outer; row++)
-            s_softmax_row (x + row * length, y + row * length, length, params->logarithm);
+            s_softmax_row_any (level, x + row * length, y + row * length, length,
+                               params->logarithm);
         return 0;
     }
     float *peak = zi_exec_scratch (exec, 0, inner * sizeof (float));
@@ -422,8 +661,8 @@ s_softmax_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     if (!peak || !sum)
         return -1;
     for (int64_t block = 0; block < outer; block++)
-        s_softmax_block (x + block * length * inner, y + block * length * inner,
-                         length, inner, params->logarithm, peak, sum);
+        s_softmax_block_any (level, x + block * length * inner, y + block * length * inner,
+                             length, inner, params->logarithm, peak, sum);
     return 0;
 }
 
@@ -858,6 +1097,57 @@ s_test_hardmax (zi_test_t *t)
     }
 }
 
+//  Softmax and LogSoftmax at every level the CPU has, against the double
+//  reference: rows of 1, 7, 16 (one AVX-512 vector), 1000 and 1001 (a
+//  masked tail), and blocks along an inner axis whose width leaves tails
+//  at 8 and 16 lanes. Softmax within 1e-5 relative (exp's 2 ulp and the
+//  rounding of a sum over up to 1001 terms, with room), LogSoftmax within
+//  1e-5 absolute (log of the sum, then one subtraction)
+static void
+s_test_softmax_levels (zi_test_t *t)
+{
+    struct {
+        int64_t outer, length, inner;
+    } cases [] = {
+        {3, 1, 1}, {5, 7, 1}, {4, 16, 1}, {2, 1000, 1}, {3, 1001, 1},
+        {2, 7, 19}, {1, 1, 33}, {2, 16, 40}, {1, 1001, 3}, {2, 5, 1000}
+    };
+    for (int level = ZI_ISA_PORTABLE; level <= ZI_ISA_AVX512; level++) {
+        if (!zi_test_isa (t, (zi_isa_t) level))
+            continue;
+        for (int logarithm = 0; logarithm < 2; logarithm++)
+            for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
+                int64_t dims [3] = {cases [index].outer, cases [index].length,
+                                    cases [index].inner};
+                int64_t count = dims [0] * dims [1] * dims [2];
+                zi_tensor_t *x = zi_test_random (3, dims, 90 + (uint32_t) index), *y = NULL;
+                float *xs = zi_tensor_f32 (x);
+                for (int64_t item = 0; item < count; item++)
+                    xs [item] *= 12.0f;     //  exp over e^-24 .. 1
+                zi_node_t *node = zi_node_new (logarithm? "LogSoftmax": "Softmax", "test");
+                zi_node_set_int (node, "axis", 1);
+                int rc = zi_test_run_op (node, 1, &x, 1, &y);
+                char what [128];
+                snprintf (what, sizeof what, "%s %s [%lld, %lld, %lld] along 1", node->op_type,
+                          zi_isa_name ((zi_isa_t) level), (long long) dims [0],
+                          (long long) dims [1], (long long) dims [2]);
+                ZI_CHECK (t, rc == 0, "%s runs: %s", what, rc? zi_error_text (): "ok");
+                if (rc == 0) {
+                    float *want = malloc (count * sizeof (float));
+                    assert (want);
+                    s_ref_softmax (xs, want, dims [0], dims [1], dims [2], logarithm);
+                    ZI_CHECK_CLOSE (t, what, zi_tensor_f32 (y), want, (size_t) count,
+                                    logarithm? 1e-5f: 1e-9f, logarithm? 1e-6f: 1e-5f);
+                    free (want);
+                }
+                zi_tensor_destroy (&y);
+                zi_tensor_destroy (&x);
+                zi_node_destroy (&node);
+            }
+    }
+    zi_isa_set_cap (ZI_ISA_DEFAULT);
+}
+
 static void
 s_test_softmax (zi_test_t *t)
 {
@@ -947,42 +1237,50 @@ s_test_softmax (zi_test_t *t)
 
     //  NaN and infinities as in torch.softmax: a row with a NaN, a +inf or
     //  nothing but -inf is NaN throughout; masked rows stay finite. Along
-    //  the last axis (rows) and the first (blocks, rows as lanes)
-    for (int logarithm = 0; logarithm < 2; logarithm++)
-        for (int along_rows = 0; along_rows < 2; along_rows++) {
-            enum {ROWS = 5, LENGTH = 11};
-            float values [ROWS][LENGTH];
-            for (int row = 0; row < ROWS; row++)
+    //  the last axis (rows) and the first (blocks, rows as lanes), at
+    //  every level
+    for (int level = ZI_ISA_PORTABLE; level <= ZI_ISA_AVX512; level++) {
+        if (!zi_test_isa (t, (zi_isa_t) level))
+            continue;
+        for (int logarithm = 0; logarithm < 2; logarithm++)
+            for (int along_rows = 0; along_rows < 2; along_rows++) {
+                enum {ROWS = 5, LENGTH = 11};
+                float values [ROWS][LENGTH];
+                for (int row = 0; row < ROWS; row++)
+                    for (int item = 0; item < LENGTH; item++)
+                        values [row][item] = (float) ((row * 7 + item * 3) % 5) - 2;
+                values [0][9] = NAN;
+                values [1][4] = INFINITY;
                 for (int item = 0; item < LENGTH; item++)
-                    values [row][item] = (float) ((row * 7 + item * 3) % 5) - 2;
-            values [0][9] = NAN;
-            values [1][4] = INFINITY;
-            for (int item = 0; item < LENGTH; item++)
-                values [2][item] = -INFINITY;
-            values [3][1] = values [3][10] = -INFINITY;
-            float laid [ROWS * LENGTH];
-            for (int row = 0; row < ROWS; row++)
-                for (int item = 0; item < LENGTH; item++)
-                    laid [along_rows? row * LENGTH + item: item * ROWS + row] = values [row][item];
-            int64_t shape [2] = {along_rows? ROWS: LENGTH, along_rows? LENGTH: ROWS};
-            x = zi_test_tensor (2, shape, laid);
-            node = zi_node_new (logarithm? "LogSoftmax": "Softmax", "test");
-            zi_node_set_int (node, "axis", along_rows? 1: 0);
-            rc = zi_test_run_op (node, 1, &x, 1, &y);
-            bool right = rc == 0;
-            for (int row = 0; right && row < ROWS; row++)
-                for (int item = 0; item < LENGTH; item++) {
-                    float got = zi_tensor_f32 (y) [along_rows? row * LENGTH + item:
-                                                               item * ROWS + row];
-                    if (row < 3? !isnan (got): isnan (got))
-                        right = false;
-                }
-            ZI_CHECK (t, right, "%s along %s: rows with NaN, +inf or only -inf are NaN, "
-                      "the others not", node->op_type, along_rows? "rows": "columns");
-            zi_tensor_destroy (&y);
-            zi_tensor_destroy (&x);
-            zi_node_destroy (&node);
-        }
+                    values [2][item] = -INFINITY;
+                values [3][1] = values [3][10] = -INFINITY;
+                float laid [ROWS * LENGTH];
+                for (int row = 0; row < ROWS; row++)
+                    for (int item = 0; item < LENGTH; item++)
+                        laid [along_rows? row * LENGTH + item: item * ROWS + row]
+                            = values [row][item];
+                int64_t shape [2] = {along_rows? ROWS: LENGTH, along_rows? LENGTH: ROWS};
+                x = zi_test_tensor (2, shape, laid);
+                node = zi_node_new (logarithm? "LogSoftmax": "Softmax", "test");
+                zi_node_set_int (node, "axis", along_rows? 1: 0);
+                rc = zi_test_run_op (node, 1, &x, 1, &y);
+                bool right = rc == 0;
+                for (int row = 0; right && row < ROWS; row++)
+                    for (int item = 0; item < LENGTH; item++) {
+                        float got = zi_tensor_f32 (y) [along_rows? row * LENGTH + item:
+                                                                   item * ROWS + row];
+                        if (row < 3? !isnan (got): isnan (got))
+                            right = false;
+                    }
+                ZI_CHECK (t, right, "%s %s along %s: rows with NaN, +inf or only -inf are NaN, "
+                          "the others not", node->op_type, zi_isa_name ((zi_isa_t) level),
+                          along_rows? "rows": "columns");
+                zi_tensor_destroy (&y);
+                zi_tensor_destroy (&x);
+                zi_node_destroy (&node);
+            }
+    }
+    zi_isa_set_cap (ZI_ISA_DEFAULT);
 
     //  Errors: axis out of range, both meanings
     x = zi_test_random (4, dims, 8);
@@ -1110,7 +1408,77 @@ s_test_layer_norm (zi_test_t *t)
     zi_tensor_destroy (&inputs [1]);
 }
 
-//  s_exp against libm over every float in [-87, 0] (and what lies below)
+//  The vector forms of exp that softmax runs, n a multiple of their width
+#if defined (ZI_HAVE_AVX2)
+static ZI_AVX2 void
+s_exp_avx2 (const float *x, float *y, int64_t n)
+{
+    for (int64_t item = 0; item < n; item += 8)
+        _mm256_storeu_ps (y + item, zi_exp8_avx2 (_mm256_loadu_ps (x + item)));
+}
+#endif
+#if defined (ZI_HAVE_AVX512)
+static ZI_AVX512 void
+s_exp_avx512 (const float *x, float *y, int64_t n)
+{
+    for (int64_t item = 0; item < n; item += 16)
+        _mm512_storeu_ps (y + item, zi_exp16_avx512 (_mm512_loadu_ps (x + item)));
+}
+#endif
+
+//  zi_exp8_avx2 and zi_exp16_avx512 against libm on every 61st float of
+//  [-87, 0] (the range softmax gives them): within 2.5 ulp, as stated in
+//  act_simd.h; 0 below -87 and at -inf
+static void
+s_test_exp_vector (zi_test_t *t)
+{
+    enum {BATCH = 4096};
+    float x [BATCH], y [BATCH];
+    for (int level = ZI_ISA_AVX2; level <= ZI_ISA_AVX512; level++) {
+        if (zi_isa_cpu () < (zi_isa_t) level)
+            continue;
+        double worst = 0;
+        float worst_at = 0, next = -87.0f;
+        bool done = false, edges = true;
+        while (!done) {
+            int filled = 0;
+            for (; filled < BATCH && !done; filled++) {
+                x [filled] = next;
+                for (int skip = 0; skip < 61; skip++)
+                    next = nextafterf (next, 1);
+                done = next > 0;
+            }
+            for (; filled < BATCH; filled++)
+                x [filled] = 0;
+            if (level == ZI_ISA_AVX2)
+                s_exp_avx2 (x, y, BATCH);
+            else
+                s_exp_avx512 (x, y, BATCH);
+            for (int item = 0; item < BATCH; item++) {
+                double want = exp ((double) x [item]);
+                double error = fabs ((double) y [item] - want) / want;
+                if (error > worst) {
+                    worst = error;
+                    worst_at = x [item];
+                }
+            }
+        }
+        for (int item = 0; item < 16; item++)
+            x [item] = item % 2? -INFINITY: -88.0f - 100.0f * (float) item;
+        if (level == ZI_ISA_AVX2)
+            s_exp_avx2 (x, y, 16);
+        else
+            s_exp_avx512 (x, y, 16);
+        for (int item = 0; item < 16; item++)
+            edges = edges && y [item] == 0;
+        ZI_CHECK (t, worst < 2.5 * FLT_EPSILON / 2, "exp at %s within 2.5 ulp on [-87, 0]: "
+                  "worst %.3g at %g", zi_isa_name ((zi_isa_t) level), worst, (double) worst_at);
+        ZI_CHECK (t, edges, "exp at %s is 0 below -87 and at -inf", zi_isa_name ((zi_isa_t) level));
+    }
+}
+
+//  zi_exp_nonpositive against libm over every float in [-87, 0] (and what
+//  lies below), then the vector forms
 static void
 s_test_exp (zi_test_t *t)
 {
@@ -1118,17 +1486,19 @@ s_test_exp (zi_test_t *t)
     float worst_at = 0;
     for (float x = -87.0f; x <= 0; x = nextafterf (x, 1)) {
         double want = exp ((double) x);
-        double error = fabs ((double) s_exp (x) - want) / want;
+        double error = fabs ((double) zi_exp_nonpositive (x) - want) / want;
         if (error > worst) {
             worst = error;
             worst_at = x;
         }
     }
-    ZI_CHECK (t, worst < 2.5 * FLT_EPSILON / 2, "s_exp within 2.5 ulp on [-87, 0]: "
-              "worst %.3g at %g", worst, (double) worst_at);
-    ZI_CHECK (t, s_exp (-INFINITY) < 1e-37f && s_exp (-INFINITY) >= 0
-              && s_exp (-1000) < 1e-37f && s_exp (0) == 1 && s_exp (-0.0f) == 1,
-              "s_exp at 0, -0, -1000, -inf");
+    ZI_CHECK (t, worst < 2.5 * FLT_EPSILON / 2, "zi_exp_nonpositive within 2.5 ulp on "
+              "[-87, 0]: worst %.3g at %g", worst, (double) worst_at);
+    ZI_CHECK (t, zi_exp_nonpositive (-INFINITY) < 1e-37f
+              && zi_exp_nonpositive (-INFINITY) >= 0 && zi_exp_nonpositive (-1000) < 1e-37f
+              && zi_exp_nonpositive (0) == 1 && zi_exp_nonpositive (-0.0f) == 1,
+              "zi_exp_nonpositive at 0, -0, -1000, -inf");
+    s_test_exp_vector (t);
 }
 
 void
@@ -1137,6 +1507,7 @@ zi_act_norm_test (zi_test_t *t)
     s_test_exp (t);
     s_test_batch_norm (t);
     s_test_softmax (t);
+    s_test_softmax_levels (t);
     s_test_hardmax (t);
     s_test_instance_norm (t);
     s_test_layer_norm (t);

@@ -99,6 +99,16 @@ zi_tail_mask_avx2 (int64_t n)
 }
 #endif
 
+#if defined (ZI_HAVE_AVX512)
+//  A mask of the first n lanes (0 <= n <= 16): masked loads read nothing,
+//  and so cannot fault, past the end of a row
+static ZI_AVX512_INLINE __mmask16
+zi_tail_mask_avx512 (int64_t n)
+{
+    return (__mmask16) ((1u << n) - 1);
+}
+#endif
+
 //  The larger (smaller) of tap and value, NaN if either is, as torch.max
 //  and max_pool2d: the compare keeps value when either is NaN, and a NaN
 //  tap then sets every bit, which is a NaN too. Compilers make a max, a
@@ -194,8 +204,45 @@ zi_act16_avx512 (__m512 v, zi_act_kind_t kind, __m512 alpha, __m512 beta)
 }
 #endif
 
+//  exp (x) for x <= 0 (softmax after subtracting the row maximum), in
+//  plain float arithmetic the compiler vectorises, where libm's expf is a
+//  call per element. x = n ln2 + r with |r| <= ln2 / 2; exp (r) by its
+//  Taylor series to r^7 (truncation below 1e-8 relative), times 2^n built
+//  in the exponent bits. Within 2 ulp of exp over all of [-87, 0].
+static inline float
+zi_exp_nonpositive (float x)
+{
+    //  Clamp at -87 (and -inf, from masked inputs) so 2^n stays a normal
+    //  float. As unsigned bits, negative floats sort by magnitude above
+    //  every positive one, and an integer min compiles without a branch,
+    //  where a float compare would block vectorisation.
+    union {
+        float value;
+        uint32_t bits;
+    } clamp = {.value = x};
+    clamp.bits = clamp.bits < 0xC2AE0000u? clamp.bits: 0xC2AE0000u;     //  -87.0f
+    x = clamp.value;
+    //  Adding then subtracting 1.5 * 2^23 rounds to the nearest integer
+    float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
+    float r = x - n * 0.693145752f;         //  ln2, high bits: n * this is exact
+    r = r - n * 1.42860677e-6f;             //  ln2, remaining bits
+    float p = 1.0f / 5040;
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    union {
+        int32_t bits;
+        float value;
+    } scale = {.bits = ((int32_t) n + 127) << 23};
+    return p * scale.value;
+}
+
 #if defined (ZI_HAVE_AVX2)
-//  exp (x) on eight floats by act_norm's method: x = n ln2 + r with
+//  exp (x) on eight floats by zi_exp_nonpositive's method: x = n ln2 + r with
 //  |r| <= ln2 / 2, exp (r) by its Taylor series to r^7, times 2^n built in
 //  the exponent bits; x clamped to [-87, 88] so that 2^n stays a normal
 //  float. Within 2 ulp of exp there, 0 below and infinity above (so that
