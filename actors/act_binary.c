@@ -33,32 +33,48 @@
 //  activation runs over data that is still in L1
 #define S_CHUNK 4096
 
+//  Input dtypes the ops accept
+#define S_F32       ZI_DT (ZI_F32)
+#define S_BOOL      ZI_DT (ZI_BOOL)
+#define S_NUM       ZI_DT_NUMERIC
+#define S_POW_SIDE  (ZI_DT (ZI_F32) | ZI_DT (ZI_I64) | ZI_DT (ZI_I32))
+
+//  Every op of the family, one row each: ROW (OnnxOpType, fewest inputs,
+//  most inputs, honours a fused activation, dtypes per input slot). A row
+//  makes the op's kind S_<OnnxOpType> and its table entry zi_op_<OnnxOpType>
+//  (at the end of the kernel), whose .row tells the shared init which op
+//  it is building. Add..Div come first: their opset 6 form is refused as
+//  a range of kinds. Every arithmetic op
+//  honours node->act on its output; comparisons, logic and Where produce
+//  bools or move data and take no activation.
+#define S_BINARY_OPS(ROW)                                   \
+    ROW (Add, 2, 2, true, ZI_DT_EVERY (S_NUM))              \
+    ROW (Sub, 2, 2, true, ZI_DT_EVERY (S_NUM))              \
+    ROW (Mul, 2, 2, true, ZI_DT_EVERY (S_NUM))              \
+    ROW (Div, 2, 2, true, ZI_DT_EVERY (S_NUM))              \
+    ROW (Pow, 2, 2, true, ZI_DT_EVERY (S_POW_SIDE))         \
+    ROW (Min, 1, S_MAX_INPUTS, true, ZI_DT_EVERY (S_NUM))   \
+    ROW (Max, 1, S_MAX_INPUTS, true, ZI_DT_EVERY (S_NUM))   \
+    ROW (Sum, 1, S_MAX_INPUTS, true, ZI_DT_EVERY (S_NUM))   \
+    ROW (Mean, 1, S_MAX_INPUTS, true, ZI_DT_EVERY (S_F32))  \
+    ROW (PRelu, 2, 2, true, ZI_DT_EVERY (S_F32))            \
+    ROW (Equal, 2, 2, false, ZI_DT_EVERY (S_NUM | S_BOOL))  \
+    ROW (Less, 2, 2, false, ZI_DT_EVERY (S_NUM))            \
+    ROW (Greater, 2, 2, false, ZI_DT_EVERY (S_NUM))         \
+    ROW (LessOrEqual, 2, 2, false, ZI_DT_EVERY (S_NUM))     \
+    ROW (GreaterOrEqual, 2, 2, false, ZI_DT_EVERY (S_NUM))  \
+    ROW (And, 2, 2, false, ZI_DT_EVERY (S_BOOL))            \
+    ROW (Or, 2, 2, false, ZI_DT_EVERY (S_BOOL))             \
+    ROW (Xor, 2, 2, false, ZI_DT_EVERY (S_BOOL))            \
+    ROW (Where, 3, 3, false, {S_BOOL})                      \
+    ROW (Mod, 2, 2, true, ZI_DT_EVERY (S_NUM))
+
+#define S_KIND(Name, min, max, fuse, accepted) S_##Name,
 typedef enum {
-    S_ADD, S_SUB, S_MUL, S_DIV, S_POW, S_MIN, S_MAX, S_SUM, S_MEAN, S_PRELU,
-    S_EQUAL, S_LESS, S_GREATER, S_LESS_EQUAL, S_GREATER_EQUAL,
-    S_AND, S_OR, S_XOR, S_WHERE, S_MOD, S_FMOD
+    S_BINARY_OPS (S_KIND)
+    S_FMOD                      //  Mod with fmod = 1 (not a row: an attribute of Mod)
 } s_kind_t;
-
-typedef struct {
-    const char *name;           //  ONNX op type
-    s_kind_t kind;              //  what it computes
-    bool variadic;              //  folds 1..N inputs left to right
-} s_info_t;
-
-static const s_info_t s_infos [] = {
-    {"Add", S_ADD, false}, {"Sub", S_SUB, false}, {"Mul", S_MUL, false},
-    {"Div", S_DIV, false}, {"Pow", S_POW, false}, {"PRelu", S_PRELU, false},
-    {"Min", S_MIN, true}, {"Max", S_MAX, true}, {"Sum", S_SUM, true},
-    {"Mean", S_MEAN, true},
-    {"Equal", S_EQUAL, false}, {"Less", S_LESS, false}, {"Greater", S_GREATER, false},
-    {"LessOrEqual", S_LESS_EQUAL, false}, {"GreaterOrEqual", S_GREATER_EQUAL, false},
-    {"And", S_AND, false}, {"Or", S_OR, false}, {"Xor", S_XOR, false},
-    {"Where", S_WHERE, false}, {"Mod", S_MOD, false}
-};
-
-//  Mod with fmod = 1: the remainder takes the dividend's sign, as C's
-//  fmod and % do; with fmod = 0 it takes the divisor's, as Python's %
-static const s_info_t s_fmod_info = {"Mod", S_FMOD, false};
+#undef S_KIND
 
 //  How one output shape is walked: collapsed axes and, per operand, the
 //  element stride along each (0 where the operand is broadcast)
@@ -71,7 +87,7 @@ typedef struct {
 } s_plan_t;
 
 typedef struct {
-    const s_info_t *info;       //  the op
+    s_kind_t kind;              //  the op; Mod with fmod = 1 is S_FMOD
     int n_plans;                //  plans made by prepare
     s_plan_t *plans;            //  one per fold step: (in0, in1), (out, in2)...
 } s_binary_t;
@@ -374,51 +390,51 @@ s_row_select (s_kind_t kind, zi_dtype_t a, zi_dtype_t b)
         (a == ZI_F32? (f32): a == ZI_I64? (i64): a == ZI_I32? (i32):        \
          a == ZI_I8? (i8): a == ZI_U8? (u8): NULL)
     switch (kind) {
-        case S_ADD: case S_SUM: case S_MEAN:
+        case S_Add: case S_Sum: case S_Mean:
             return S_PICK (S_LEVEL_ROW (add_f32), s_add_i64, s_add_i32, s_add_i8, s_add_u8);
-        case S_SUB:
+        case S_Sub:
             return S_PICK (S_LEVEL_ROW (sub_f32), s_sub_i64, s_sub_i32, s_sub_i8, s_sub_u8);
-        case S_MUL:
+        case S_Mul:
             return S_PICK (S_LEVEL_ROW (mul_f32), s_mul_i64, s_mul_i32, s_mul_i8, s_mul_u8);
-        case S_DIV:
+        case S_Div:
             return S_PICK (S_LEVEL_ROW (div_f32), s_div_i64, s_div_i32, s_div_i8, s_div_u8);
-        case S_MOD:
+        case S_Mod:
             return S_PICK (s_mod_f32, s_mod_i64, s_mod_i32, s_mod_i8, s_mod_u8);
         case S_FMOD:
             return S_PICK (s_fmod_f32, s_fmod_i64, s_fmod_i32, s_fmod_i8, s_fmod_u8);
-        case S_POW:
+        case S_Pow:
             if (a == ZI_F32)
                 return b == ZI_I64? s_pow_f32_i64: b == ZI_I32? s_pow_f32_i32: s_pow_f32;
             return a == ZI_I64 && b == ZI_I64? s_pow_i64: a == ZI_I32 && b == ZI_I32? s_pow_i32
                  : NULL;
-        case S_MIN:
+        case S_Min:
             return S_PICK (s_min_f32, s_min_i64, s_min_i32, s_min_i8, s_min_u8);
-        case S_MAX:
+        case S_Max:
             return S_PICK (s_max_f32, s_max_i64, s_max_i32, s_max_i8, s_max_u8);
-        case S_PRELU:
+        case S_PRelu:
             return a == ZI_F32? s_prelu_f32: NULL;
-        case S_EQUAL:
+        case S_Equal:
             if (a == ZI_BOOL)
                 return s_equal_bool;
             return S_PICK (s_equal_f32, s_equal_i64, s_equal_i32, s_equal_i8, s_equal_u8);
-        case S_LESS:
+        case S_Less:
             return S_PICK (s_less_f32, s_less_i64, s_less_i32, s_less_i8, s_less_u8);
-        case S_GREATER:
+        case S_Greater:
             return S_PICK (s_greater_f32, s_greater_i64, s_greater_i32, s_greater_i8,
                            s_greater_u8);
-        case S_LESS_EQUAL:
+        case S_LessOrEqual:
             return S_PICK (s_less_equal_f32, s_less_equal_i64, s_less_equal_i32,
                            s_less_equal_i8, s_less_equal_u8);
-        case S_GREATER_EQUAL:
+        case S_GreaterOrEqual:
             return S_PICK (s_greater_equal_f32, s_greater_equal_i64, s_greater_equal_i32,
                            s_greater_equal_i8, s_greater_equal_u8);
-        case S_AND:
+        case S_And:
             return s_and_bool;
-        case S_OR:
+        case S_Or:
             return s_or_bool;
-        case S_XOR:
+        case S_Xor:
             return s_xor_bool;
-        case S_WHERE:     //  a is the condition; b the value dtype
+        case S_Where:     //  a is the condition; b the value dtype
             switch (zi_dtype_size (b)) {
                 case 1: return s_where_8;
                 case 2: return s_where_16;
@@ -615,26 +631,24 @@ s_plan_execute (const s_plan_t *plan, s_row_fn row, zi_tensor_t *y,
 static int
 s_init (zi_node_t *node)
 {
-    const s_info_t *info = NULL;
-    for (size_t index = 0; index < sizeof s_infos / sizeof s_infos [0]; index++)
-        if (strcmp (s_infos [index].name, node->op_type) == 0)
-            info = &s_infos [index];
-    assert (info);          //  only our op table points here
-    if (node->opset < 7 && info->kind <= S_DIV && (zi_node_attr (node, "broadcast")
-                                               ||  zi_node_attr (node, "axis")))
+    s_kind_t kind = (s_kind_t) node->op->row;
+    if (node->opset < 7 && kind <= S_Div && (zi_node_attr (node, "broadcast")
+                                          || zi_node_attr (node, "axis")))
         return zi_error ("opset %d limited broadcasting (attributes 'broadcast', 'axis') "
                          "is not supported; export with opset 7 or later", node->opset);
-    if (info->kind == S_MOD) {
+    if (kind == S_Mod) {
+        //  fmod = 1: the remainder takes the dividend's sign, as C's fmod
+        //  and % do; with fmod = 0 it takes the divisor's, as Python's %
         int64_t fmod = zi_node_attr_int (node, "fmod", 0);
         if (fmod != 0 && fmod != 1)
             return zi_error ("attribute 'fmod' = %lld; expected 0 or 1", (long long) fmod);
         if (fmod)
-            info = &s_fmod_info;
+            kind = S_FMOD;
     }
     s_binary_t *self = calloc (1, sizeof (s_binary_t));
     if (!self)
         return zi_error ("out of memory");
-    self->info = info;
+    self->kind = kind;
     node->params = self;
     return 0;
 }
@@ -647,25 +661,23 @@ s_destroy (zi_node_t *node)
     free (self);
 }
 
-//  Check input dtypes; return the output dtype or -1 with an error
+//  The output dtype, or -1 with an error. Which dtypes each input takes is
+//  in the op's row, checked before infer; what is left is how the inputs'
+//  dtypes relate
 static int
-s_check_dtypes (s_kind_t kind, int n, const zi_tensor_t *const *in)
+s_output_dtype (s_kind_t kind, int n, const zi_tensor_t *const *in)
 {
     zi_dtype_t first = in [0]->dtype;
     switch (kind) {
-        case S_WHERE:
-            if (in [0]->dtype != ZI_BOOL)
-                return zi_error ("input 0 (condition): expected bool, got %s",
-                                 zi_dtype_name (in [0]->dtype));
+        case S_Where:
             if (in [2]->dtype != in [1]->dtype)
                 return zi_error ("input 2: expected %s like input 1, got %s",
                                  zi_dtype_name (in [1]->dtype), zi_dtype_name (in [2]->dtype));
             return in [1]->dtype;
-        case S_POW:
-            if (first == ZI_F32 && (in [1]->dtype == ZI_F32 || in [1]->dtype == ZI_I64
-                                ||  in [1]->dtype == ZI_I32))
+        case S_Pow:
+            if (first == ZI_F32)
                 return ZI_F32;
-            if ((first == ZI_I64 || first == ZI_I32) && in [1]->dtype == first)
+            if (in [1]->dtype == first)
                 return first;
             return zi_error ("base %s with exponent %s is not supported (supported: float32 "
                              "base with float32, int64 or int32 exponent, int64 with int64, "
@@ -678,32 +690,13 @@ s_check_dtypes (s_kind_t kind, int n, const zi_tensor_t *const *in)
         if (in [index]->dtype != first)
             return zi_error ("input %d: expected %s like input 0, got %s", index,
                              zi_dtype_name (first), zi_dtype_name (in [index]->dtype));
-    bool numeric = first == ZI_F32 || zi_dtype_is_int (first), boolean = first == ZI_BOOL;
     switch (kind) {
-        case S_MEAN: case S_PRELU:
-            if (first == ZI_F32)
-                return ZI_F32;
-            return zi_error ("expected float32 inputs, got %s", zi_dtype_name (first));
-        case S_AND: case S_OR: case S_XOR:
-            if (boolean)
-                return ZI_BOOL;
-            return zi_error ("expected bool inputs, got %s", zi_dtype_name (first));
-        case S_EQUAL:
-            if (numeric || boolean)
-                return ZI_BOOL;
-            return zi_error ("expected float32, integer or bool inputs, got %s",
-                             zi_dtype_name (first));
-        case S_LESS: case S_GREATER: case S_LESS_EQUAL: case S_GREATER_EQUAL:
-            if (numeric)
-                return ZI_BOOL;
-            break;
+        case S_Equal: case S_Less: case S_Greater: case S_LessOrEqual: case S_GreaterOrEqual:
+        case S_And: case S_Or: case S_Xor:
+            return ZI_BOOL;
         default:
-            if (numeric)
-                return first;
-            break;
+            return first;
     }
-    return zi_error ("expected float32 or integer (int64, int32, int8, uint8) inputs, got %s",
-                     zi_dtype_name (first));
 }
 
 static int
@@ -714,14 +707,14 @@ s_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *out)
     for (int index = 0; index < n; index++)
         if (!in [index])
             return zi_error ("input %d is required", index);
-    int dtype = s_check_dtypes (self->info->kind, n, in);
+    int dtype = s_output_dtype (self->kind, n, in);
     if (dtype < 0)
         return -1;
     int ndim;
     int64_t dims [ZI_MAX_DIMS];
     if (s_broadcast_all (n, in, &ndim, dims))
         return -1;
-    if (self->info->kind == S_PRELU) {
+    if (self->kind == S_PRelu) {
         //  PRelu broadcasts the slope to X, never the other way
         zi_tensor_t shape;
         memset (&shape, 0, sizeof shape);
@@ -751,13 +744,13 @@ s_prepare (zi_node_t *node, const zi_tensor_t *const *in)
     zi_tensor_set_shape (&shape, in [0]->dtype, ndim, dims);
 
     free (self->plans);
-    self->n_plans = self->info->kind == S_WHERE? 1: n - 1;
+    self->n_plans = self->kind == S_Where? 1: n - 1;
     self->plans = calloc (self->n_plans + 1, sizeof (s_plan_t));
     if (!self->plans) {
         self->n_plans = 0;
         return zi_error ("out of memory");
     }
-    if (self->info->kind == S_WHERE)
+    if (self->kind == S_Where)
         s_plan_make (&self->plans [0], 3, in, ndim, dims);
     else
     for (int step = 0; step < self->n_plans; step++) {
@@ -799,7 +792,7 @@ s_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
        zi_tensor_t *const *out)
 {
     s_binary_t *self = node->params;
-    s_kind_t kind = self->info->kind;
+    s_kind_t kind = self->kind;
     zi_tensor_t *y = out [0];
     int n = node->n_inputs;
     const zi_act_t *act = &node->act;
@@ -816,30 +809,30 @@ s_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
             s_act_range (act, y, 0, (int64_t) zi_tensor_count (y));
         return 0;
     }
-    assert (self->plans && self->n_plans == (kind == S_WHERE? 1: n - 1));
+    assert (self->plans && self->n_plans == (kind == S_Where? 1: n - 1));
 
-    if (kind == S_WHERE) {
+    if (kind == S_Where) {
         const void *sources [3] = {in [0]->data, in [1]->data, in [2]->data};
         size_t sizes [3] = {1, zi_dtype_size (in [1]->dtype), zi_dtype_size (in [2]->dtype)};
         s_plan_execute (&self->plans [0], s_row_select (kind, ZI_BOOL, in [1]->dtype),
                         y, sources, sizes, NULL);
         return 0;
     }
-    if ((kind == S_DIV || kind == S_MOD || kind == S_FMOD) && zi_dtype_is_int (in [1]->dtype)
+    if ((kind == S_Div || kind == S_Mod || kind == S_FMOD) && zi_dtype_is_int (in [1]->dtype)
     &&  s_check_divisor (in [1]))
         return -1;
 
     //  Mean divides at the end, so the activation waits until then too
-    bool last_act = kind != S_MEAN;
+    bool last_act = kind != S_Mean;
     for (int step = 0; step < self->n_plans; step++) {
         const zi_tensor_t *a = step? y: in [0];
         const zi_tensor_t *b = in [step + 1];
         s_row_fn row = s_row_select (kind, a->dtype, b->dtype);
-        if (kind == S_POW && a->dtype == ZI_F32 && s_is_square (b))
+        if (kind == S_Pow && a->dtype == ZI_F32 && s_is_square (b))
             row = s_square_f32;
         bool final = step == self->n_plans - 1;
         const zi_act_t *row_act = final && last_act? act: NULL;
-        if (kind == S_ADD && a->dtype == ZI_F32 && act->kind == ZI_ACT_RELU) {
+        if (kind == S_Add && a->dtype == ZI_F32 && act->kind == ZI_ACT_RELU) {
             row = S_LEVEL_ROW (add_relu_f32);
             row_act = NULL;
         }
@@ -848,7 +841,7 @@ s_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
         size_t sizes [2] = {zi_dtype_size (a->dtype), zi_dtype_size (b->dtype)};
         s_plan_execute (&self->plans [step], row, y, sources, sizes, row_act);
     }
-    if (kind == S_MEAN) {
+    if (kind == S_Mean) {
         float *data = zi_tensor_f32 (y);
         size_t count = zi_tensor_count (y);
         float inputs = (float) n;
@@ -860,35 +853,14 @@ s_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     return 0;
 }
 
-#define S_OP(Name, min, max, fuse)                                          \
+#define S_OP(Name, min, max, fuse, accepted)                                \
 const zi_op_t zi_op_##Name = {                                              \
     .name = #Name, .min_inputs = min, .max_inputs = max, .max_outputs = 1,  \
     .fusable = fuse, .init = s_init, .infer = s_infer, .prepare = s_prepare,\
-    .run = s_run, .destroy = s_destroy                                      \
+    .run = s_run, .destroy = s_destroy, .dtypes = accepted, .row = S_##Name \
 };
-
-//  Every arithmetic op honours node->act on its output; comparisons,
-//  logic and Where produce bools or move data and take no activation
-S_OP (Add, 2, 2, true)
-S_OP (Sub, 2, 2, true)
-S_OP (Mul, 2, 2, true)
-S_OP (Div, 2, 2, true)
-S_OP (Pow, 2, 2, true)
-S_OP (Mod, 2, 2, true)
-S_OP (Min, 1, S_MAX_INPUTS, true)
-S_OP (Max, 1, S_MAX_INPUTS, true)
-S_OP (Sum, 1, S_MAX_INPUTS, true)
-S_OP (Mean, 1, S_MAX_INPUTS, true)
-S_OP (PRelu, 2, 2, true)
-S_OP (Equal, 2, 2, false)
-S_OP (Less, 2, 2, false)
-S_OP (Greater, 2, 2, false)
-S_OP (LessOrEqual, 2, 2, false)
-S_OP (GreaterOrEqual, 2, 2, false)
-S_OP (And, 2, 2, false)
-S_OP (Or, 2, 2, false)
-S_OP (Xor, 2, 2, false)
-S_OP (Where, 3, 3, false)
+S_BINARY_OPS (S_OP)
+#undef S_OP
 
 
 //  --------------------------------------------------------------------------
@@ -943,19 +915,19 @@ static double
 s_ref_f32 (s_kind_t kind, double x, double z)
 {
     switch (kind) {
-        case S_ADD: case S_SUM: return x + z;
-        case S_SUB: return x - z;
-        case S_MUL: return x * z;
-        case S_DIV: return x / z;
-        case S_POW: return pow (x, z);
-        case S_MIN: return x < z? x: z;
-        case S_MAX: return x > z? x: z;
-        case S_PRELU: return x < 0? z * x: x;
-        case S_EQUAL: return x == z;
-        case S_LESS: return x < z;
-        case S_GREATER: return x > z;
-        case S_LESS_EQUAL: return x <= z;
-        case S_GREATER_EQUAL: return x >= z;
+        case S_Add: case S_Sum: return x + z;
+        case S_Sub: return x - z;
+        case S_Mul: return x * z;
+        case S_Div: return x / z;
+        case S_Pow: return pow (x, z);
+        case S_Min: return x < z? x: z;
+        case S_Max: return x > z? x: z;
+        case S_PRelu: return x < 0? z * x: x;
+        case S_Equal: return x == z;
+        case S_Less: return x < z;
+        case S_Greater: return x > z;
+        case S_LessOrEqual: return x <= z;
+        case S_GreaterOrEqual: return x >= z;
         default: assert (false);
     }
     return 0;
@@ -965,30 +937,30 @@ static int64_t
 s_ref_i64 (s_kind_t kind, int64_t x, int64_t z)
 {
     switch (kind) {
-        case S_ADD: case S_SUM: return x + z;
-        case S_SUB: return x - z;
-        case S_MUL: return x * z;
-        case S_DIV: {
+        case S_Add: case S_Sum: return x + z;
+        case S_Sub: return x - z;
+        case S_Mul: return x * z;
+        case S_Div: {
             //  toward zero: divide magnitudes, then put the sign back
             int64_t quotient = llabs (x) / llabs (z);
             return (x < 0) != (z < 0)? -quotient: quotient;
         }
-        case S_POW: {
+        case S_Pow: {
             int64_t result = 1;
             for (int64_t step = 0; step < z; step++)
                 result *= x;
             return z < 0? (x == 1? 1: x == -1? (z % 2? -1: 1): 0): result;
         }
-        case S_MIN: return x < z? x: z;
-        case S_MAX: return x > z? x: z;
-        case S_EQUAL: return x == z;
-        case S_LESS: return x < z;
-        case S_GREATER: return x > z;
-        case S_LESS_EQUAL: return x <= z;
-        case S_GREATER_EQUAL: return x >= z;
-        case S_AND: return x && z;
-        case S_OR: return x || z;
-        case S_XOR: return !x != !z;
+        case S_Min: return x < z? x: z;
+        case S_Max: return x > z? x: z;
+        case S_Equal: return x == z;
+        case S_Less: return x < z;
+        case S_Greater: return x > z;
+        case S_LessOrEqual: return x <= z;
+        case S_GreaterOrEqual: return x >= z;
+        case S_And: return x && z;
+        case S_Or: return x || z;
+        case S_Xor: return !x != !z;
         default: assert (false);
     }
     return 0;
@@ -1007,23 +979,21 @@ s_test_pair (zi_test_t *t, const char *op, zi_dtype_t dtype,
              int a_ndim, const int64_t *a_dims, int b_ndim, const int64_t *b_dims)
 {
     zi_node_t *node = zi_node_new (op, "test");
-    s_kind_t kind = S_ADD;
-    for (size_t index = 0; index < sizeof s_infos / sizeof s_infos [0]; index++)
-        if (strcmp (s_infos [index].name, op) == 0)
-            kind = s_infos [index].kind;
-    bool positive = kind == S_POW && dtype == ZI_F32;
+    s_kind_t kind = S_Add;
+    kind = (s_kind_t) zi_op_lookup (op)->row;
+    bool positive = kind == S_Pow && dtype == ZI_F32;
     zi_tensor_t *a = s_test_make (dtype, a_ndim, a_dims, 11 + a_ndim, false);
-    zi_tensor_t *b = s_test_make (dtype, b_ndim, b_dims, 23 + b_ndim, kind == S_DIV);
+    zi_tensor_t *b = s_test_make (dtype, b_ndim, b_dims, 23 + b_ndim, kind == S_Div);
     if (positive)           //  real powers of negative bases are NaN
         for (size_t item = 0; item < zi_tensor_count (a); item++)
             ((float *) a->data) [item] = fabsf (((float *) a->data) [item]) + 0.25f;
-    if (kind == S_POW && zi_dtype_is_int (dtype))
+    if (kind == S_Pow && zi_dtype_is_int (dtype))
         for (size_t item = 0; item < zi_tensor_count (b); item++) {
             int64_t exponent = llabs ((int64_t) s_test_get (b, item)) % 5 - 1;
             zi_dtype_convert ((char *) b->data + item * zi_dtype_size (dtype), dtype,
                               &exponent, ZI_I64, 1);
         }
-    if (dtype == ZI_F32 && kind >= S_EQUAL) {
+    if (dtype == ZI_F32 && kind >= S_Equal) {
         //  Quantise so that equal pairs occur
         for (size_t item = 0; item < zi_tensor_count (a); item++)
             ((float *) a->data) [item] = roundf (((float *) a->data) [item] * 2);
@@ -1617,17 +1587,17 @@ zi_act_binary_test (zi_test_t *t)
         s_test_fails (t, node, 3, (zi_tensor_t *[]) {a, c, b}, "input 2 of shape [4] does not broadcast with shape [2, 3]");
         zi_node_destroy (&node);
         node = zi_node_new ("Where", "test");
-        s_test_fails (t, node, 3, (zi_tensor_t *[]) {c, a, c}, "condition): expected bool, got float32");
+        s_test_fails (t, node, 3, (zi_tensor_t *[]) {c, a, c}, "Where at node 'test': input 0 is float32, expected bool");
         zi_node_destroy (&node);
         node = zi_node_new ("Where", "test");
         s_test_fails (t, node, 3, (zi_tensor_t *[]) {flags, a, ints}, "expected float32 like input 1, got int64");
         zi_node_destroy (&node);
         node = zi_node_new ("And", "test");
-        s_test_fails (t, node, 2, (zi_tensor_t *[]) {a, c}, "expected bool inputs, got float32");
+        s_test_fails (t, node, 2, (zi_tensor_t *[]) {a, c}, "input 0 is float32, expected bool");
         zi_node_destroy (&node);
         node = zi_node_new ("Less", "test");
         s_test_fails (t, node, 2, (zi_tensor_t *[]) {flags, flags},
-                      "expected float32 or integer (int64, int32, int8, uint8) inputs, got bool");
+                      "input 0 is bool, expected float32, uint8, int8, int32 or int64");
         zi_node_destroy (&node);
         node = zi_node_new ("PRelu", "test");
         s_test_fails (t, node, 2, (zi_tensor_t *[]) {c, a}, "slope of shape [2, 3] does not broadcast to X of shape [3]");

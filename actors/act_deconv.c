@@ -163,11 +163,26 @@ s_deconv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     return 0;
 }
 
+//  Every input element is scattered through one filter: the weight's
+//  extents after the first (output channels per group times the kernel)
+static int64_t
+s_deconv_macs (const zi_node_t *node, const zi_tensor_t *const *in,
+               const zi_tensor_t *const *out)
+{
+    const zi_tensor_t *x = in [0], *weight = in [1];
+    if (!x || !weight || !out [0])
+        return 0;
+    int64_t per_input = 1;
+    for (int axis = 1; axis < weight->ndim; axis++)
+        per_input *= weight->dims [axis];
+    return zi_shape_count (x->ndim, x->dims) * per_input;
+}
+
 const zi_op_t zi_op_ConvTranspose = {
     .name = "ConvTranspose", .min_inputs = 2, .max_inputs = 3, .max_outputs = 1,
     .fusable = true,
     .init = zi_conv_init, .infer = s_deconv_infer, .prepare = s_deconv_prepare,
-    .run = s_deconv_run, .destroy = zi_conv_destroy
+    .run = s_deconv_run, .destroy = zi_conv_destroy, .macs = s_deconv_macs
 };
 
 

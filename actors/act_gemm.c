@@ -482,16 +482,29 @@ s_matmul_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 //  --------------------------------------------------------------------------
 //  Op table entries
 
+//  Every element of Y sums over K: A's last extent, or its first when A
+//  is transposed
+static int64_t
+s_gemm_macs (const zi_node_t *node, const zi_tensor_t *const *in,
+             const zi_tensor_t *const *out)
+{
+    const zi_tensor_t *a = in [0], *y = out [0];
+    if (!a || !y || a->ndim < 1)
+        return 0;
+    int64_t inner = zi_node_attr_int (node, "transA", 0)? a->dims [0]: a->dims [a->ndim - 1];
+    return zi_shape_count (y->ndim, y->dims) * inner;
+}
+
 const zi_op_t zi_op_Gemm = {
     .name = "Gemm", .min_inputs = 2, .max_inputs = 3, .max_outputs = 1, .fusable = true,
     .init = s_gemm_init, .infer = s_gemm_infer, .prepare = s_gemm_prepare,
-    .run = s_gemm_run, .destroy = s_gemm_destroy
+    .run = s_gemm_run, .destroy = s_gemm_destroy, .macs = s_gemm_macs
 };
 
 const zi_op_t zi_op_MatMul = {
     .name = "MatMul", .min_inputs = 2, .max_inputs = 2, .max_outputs = 1, .fusable = true,
     .init = s_matmul_init, .infer = s_matmul_infer, .prepare = s_matmul_prepare,
-    .run = s_matmul_run, .destroy = s_matmul_destroy
+    .run = s_matmul_run, .destroy = s_matmul_destroy, .macs = zi_op_macs_matmul
 };
 
 

@@ -1371,13 +1371,13 @@ s_matmul_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 const zi_op_t zi_op_MatMulInteger = {
     .name = "MatMulInteger", .min_inputs = 2, .max_inputs = 4, .max_outputs = 1,
     .init = s_matmul_init, .infer = s_matmul_infer, .prepare = s_matmul_prepare,
-    .run = s_matmul_run, .destroy = s_matmul_destroy
+    .run = s_matmul_run, .destroy = s_matmul_destroy, .macs = zi_op_macs_matmul
 };
 
 const zi_op_t zi_op_QLinearMatMul = {
     .name = "QLinearMatMul", .min_inputs = 8, .max_inputs = 8, .max_outputs = 1,
     .init = s_matmul_init, .infer = s_matmul_infer, .prepare = s_matmul_prepare,
-    .run = s_matmul_run, .destroy = s_matmul_destroy
+    .run = s_matmul_run, .destroy = s_matmul_destroy, .macs = zi_op_macs_matmul
 };
 
 
@@ -1781,13 +1781,13 @@ s_qconv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 const zi_op_t zi_op_ConvInteger = {
     .name = "ConvInteger", .min_inputs = 2, .max_inputs = 4, .max_outputs = 1,
     .init = s_qconv_init, .infer = s_qconv_infer, .run = s_qconv_run,
-    .destroy = s_qconv_destroy
+    .destroy = s_qconv_destroy, .macs = zi_op_macs_conv
 };
 
 const zi_op_t zi_op_QLinearConv = {
     .name = "QLinearConv", .min_inputs = 8, .max_inputs = 9, .max_outputs = 1,
     .init = s_qconv_init, .infer = s_qconv_infer, .run = s_qconv_run,
-    .destroy = s_qconv_destroy
+    .destroy = s_qconv_destroy, .macs = zi_op_macs_qlinear_conv
 };
 
 

@@ -28,18 +28,32 @@
 #include "zi_classes.h"
 #include "act_simd.h"
 
+//  Input dtypes the ops accept (bool from opset 20)
+#define S_F32  ZI_DT (ZI_F32)
+#define S_I64  ZI_DT (ZI_I64)
+#define S_BOOL ZI_DT (ZI_BOOL)
+
+//  Every op of the family, one row each: ROW (OnnxOpType, dtypes input 0
+//  accepts; the axes input is read by zi_input_ints). A row makes the op's
+//  kind S_<OnnxOpType> and its table entry zi_op_<OnnxOpType> (after the
+//  kernel), whose .row tells the shared init which reduction it builds.
+#define S_REDUCE_OPS(ROW)                    \
+    ROW (ReduceSum, S_F32 | S_I64)           \
+    ROW (ReduceMean, S_F32)                  \
+    ROW (ReduceMax, S_F32 | S_I64 | S_BOOL)  \
+    ROW (ReduceMin, S_F32 | S_I64 | S_BOOL)  \
+    ROW (ReduceProd, S_F32 | S_I64)          \
+    ROW (ReduceSumSquare, S_F32)             \
+    ROW (ReduceL1, S_F32)                    \
+    ROW (ReduceL2, S_F32)                    \
+    ROW (ReduceLogSum, S_F32)                \
+    ROW (ReduceLogSumExp, S_F32)
+
+#define S_KIND(Name, accepted) S_##Name,
 typedef enum {
-    S_REDUCE_SUM,
-    S_REDUCE_MEAN,
-    S_REDUCE_MAX,
-    S_REDUCE_MIN,
-    S_REDUCE_PROD,
-    S_REDUCE_SUM_SQUARE,
-    S_REDUCE_L1,
-    S_REDUCE_L2,
-    S_REDUCE_LOG_SUM,
-    S_REDUCE_LOG_SUM_EXP
+    S_REDUCE_OPS (S_KIND)
 } s_reduce_kind_t;
+#undef S_KIND
 
 typedef struct {
     s_reduce_kind_t kind;       //  what to compute
@@ -63,12 +77,12 @@ typedef struct {
 //  Attributes and shapes
 
 static int
-s_reduce_init (zi_node_t *node, s_reduce_kind_t kind)
+s_reduce_init (zi_node_t *node)
 {
     s_reduce_t *params = calloc (1, sizeof (s_reduce_t));
     if (!params)
         return zi_error ("out of memory");
-    params->kind = kind;
+    params->kind = (s_reduce_kind_t) node->op->row;
     params->n_axes = -1;
     if (zi_node_attr (node, "axes")) {
         params->n_axes = zi_node_attr_ints (node, "axes", params->axes, ZI_MAX_DIMS);
@@ -89,17 +103,6 @@ s_reduce_init (zi_node_t *node, s_reduce_kind_t kind)
     node->params = params;
     return 0;
 }
-
-static int s_sum_init (zi_node_t *node) { return s_reduce_init (node, S_REDUCE_SUM); }
-static int s_mean_init (zi_node_t *node) { return s_reduce_init (node, S_REDUCE_MEAN); }
-static int s_max_init (zi_node_t *node) { return s_reduce_init (node, S_REDUCE_MAX); }
-static int s_min_init (zi_node_t *node) { return s_reduce_init (node, S_REDUCE_MIN); }
-static int s_prod_init (zi_node_t *node) { return s_reduce_init (node, S_REDUCE_PROD); }
-static int s_square_init (zi_node_t *node) { return s_reduce_init (node, S_REDUCE_SUM_SQUARE); }
-static int s_l1_init (zi_node_t *node) { return s_reduce_init (node, S_REDUCE_L1); }
-static int s_l2_init (zi_node_t *node) { return s_reduce_init (node, S_REDUCE_L2); }
-static int s_log_sum_init (zi_node_t *node) { return s_reduce_init (node, S_REDUCE_LOG_SUM); }
-static int s_lse_init (zi_node_t *node) { return s_reduce_init (node, S_REDUCE_LOG_SUM_EXP); }
 
 //  Which axes of x are reduced; *identity is set when none is (noop)
 static int
@@ -150,16 +153,10 @@ s_reduce_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *cons
 {
     const s_reduce_t *params = node->params;
     const zi_tensor_t *x = in [0];
-    bool ints = params->kind == S_REDUCE_SUM || params->kind == S_REDUCE_MAX
-             || params->kind == S_REDUCE_MIN || params->kind == S_REDUCE_PROD;
-    bool truths = params->kind == S_REDUCE_MAX || params->kind == S_REDUCE_MIN;
-    if (x->dtype == ZI_BOOL && truths && node->opset < 20)
+    //  Only ReduceMax and ReduceMin accept bool (their rows say so)
+    if (x->dtype == ZI_BOOL && node->opset < 20)
         return zi_error ("input 0: bool is an opset 20 form of %s; the model imports opset %d",
                          node->op_type, node->opset);
-    if (x->dtype != ZI_F32 && !(x->dtype == ZI_I64 && ints) && !(x->dtype == ZI_BOOL && truths))
-        return zi_error ("input 0: expected float32%s, got %s",
-                         truths? ", int64 or bool": ints? " or int64": "",
-                         zi_dtype_name (x->dtype));
     bool reduced [ZI_MAX_DIMS], identity;
     if (s_reduced_axes (node, in, reduced, &identity))
         return -1;
@@ -261,11 +258,11 @@ s_reduce_fast (s_reduce_kind_t kind, const float *x, float *y, int64_t outer, in
         for (int64_t row = 0; row < outer; row++) {
             const float *source = x + row * reduce;
             switch (kind) {
-                case S_REDUCE_SUM:  y [row] = zi_vec_sum (source, reduce); break;
-                case S_REDUCE_MEAN: y [row] = zi_vec_sum (source, reduce) / (float) reduce; break;
-                case S_REDUCE_MAX:  y [row] = zi_vec_max (source, reduce); break;
-                case S_REDUCE_MIN:  y [row] = s_row_min (source, reduce); break;
-                case S_REDUCE_PROD: y [row] = s_row_prod (source, reduce); break;
+                case S_ReduceSum:  y [row] = zi_vec_sum (source, reduce); break;
+                case S_ReduceMean: y [row] = zi_vec_sum (source, reduce) / (float) reduce; break;
+                case S_ReduceMax:  y [row] = zi_vec_max (source, reduce); break;
+                case S_ReduceMin:  y [row] = s_row_min (source, reduce); break;
+                case S_ReduceProd: y [row] = s_row_prod (source, reduce); break;
                 default:            assert (false);     //  s_reduce_norm's
             }
         }
@@ -278,20 +275,20 @@ s_reduce_fast (s_reduce_kind_t kind, const float *x, float *y, int64_t outer, in
         for (int64_t step = 1; step < reduce; step++) {
             const float *row = source + step * inner;
             switch (kind) {
-                case S_REDUCE_SUM:
-                case S_REDUCE_MEAN:
+                case S_ReduceSum:
+                case S_ReduceMean:
                     for (int64_t lane = 0; lane < inner; lane++)
                         target [lane] += row [lane];
                     break;
-                case S_REDUCE_MAX:
+                case S_ReduceMax:
                     for (int64_t lane = 0; lane < inner; lane++)
                         target [lane] = zi_max_nan (row [lane], target [lane]);
                     break;
-                case S_REDUCE_MIN:
+                case S_ReduceMin:
                     for (int64_t lane = 0; lane < inner; lane++)
                         target [lane] = zi_min_nan (row [lane], target [lane]);
                     break;
-                case S_REDUCE_PROD:
+                case S_ReduceProd:
                     for (int64_t lane = 0; lane < inner; lane++)
                         target [lane] *= row [lane];
                     break;
@@ -299,7 +296,7 @@ s_reduce_fast (s_reduce_kind_t kind, const float *x, float *y, int64_t outer, in
                     assert (false);
             }
         }
-        if (kind == S_REDUCE_MEAN) {
+        if (kind == S_ReduceMean) {
             float scale = 1.0f / (float) reduce;
             for (int64_t lane = 0; lane < inner; lane++)
                 target [lane] *= scale;
@@ -317,9 +314,9 @@ static void                                                                   \
 s_general_##TYPE (s_reduce_kind_t kind, const s_layout_t *layout,             \
                   const TYPE *x, TYPE *y, int64_t y_count)                    \
 {                                                                             \
-    TYPE start = kind == S_REDUCE_PROD? 1:                                    \
-                 kind == S_REDUCE_MAX? LOWEST:                                \
-                 kind == S_REDUCE_MIN? HIGHEST: 0;                            \
+    TYPE start = kind == S_ReduceProd? 1:                                    \
+                 kind == S_ReduceMax? LOWEST:                                \
+                 kind == S_ReduceMin? HIGHEST: 0;                            \
     for (int64_t item = 0; item < y_count; item++)                            \
         y [item] = start;                                                     \
     int groups = layout->n_groups;                                            \
@@ -345,14 +342,14 @@ s_general_##TYPE (s_reduce_kind_t kind, const s_layout_t *layout,             \
         for (int64_t item = 0; item < last; item++) {                         \
             TYPE value = source [item], *slot = target + item * step;         \
             switch (kind) {                                                   \
-                case S_REDUCE_SUM:                                            \
-                case S_REDUCE_MEAN: *slot += value; break;                    \
-                case S_REDUCE_PROD: *slot *= value; break;                    \
+                case S_ReduceSum:                                            \
+                case S_ReduceMean: *slot += value; break;                    \
+                case S_ReduceProd: *slot *= value; break;                    \
                 /*  NaN wins and stays (a float's only; int64 never is) */    \
-                case S_REDUCE_MAX:                                            \
+                case S_ReduceMax:                                            \
                     *slot = value > *slot || value != value? value: *slot;    \
                     break;                                                    \
-                case S_REDUCE_MIN:                                            \
+                case S_ReduceMin:                                            \
                     *slot = value < *slot || value != value? value: *slot;    \
                     break;                                                    \
                 default:                                                      \
@@ -401,10 +398,10 @@ s_reduce_norm (const s_reduce_t *params, zi_exec_t *exec, const zi_tensor_t *x,
     for (int64_t item = 0; item < count; item++) {
         double value = data [item];
         switch (params->kind) {
-            case S_REDUCE_SUM_SQUARE:
-            case S_REDUCE_L2:       sum [at] += value * value; break;
-            case S_REDUCE_L1:       sum [at] += fabs (value); break;
-            case S_REDUCE_LOG_SUM:  sum [at] += value; break;
+            case S_ReduceSumSquare:
+            case S_ReduceL2:       sum [at] += value * value; break;
+            case S_ReduceL1:       sum [at] += fabs (value); break;
+            case S_ReduceLogSum:  sum [at] += value; break;
             default:
                 //  sum holds exp (x - top) summed; a new maximum rescales
                 //  it. NaN sticks; -inf adds nothing.
@@ -430,10 +427,10 @@ s_reduce_norm (const s_reduce_t *params, zi_exec_t *exec, const zi_tensor_t *x,
     float *target = zi_tensor_f32 (y);
     for (int64_t item = 0; item < y_count; item++)
         switch (params->kind) {
-            case S_REDUCE_SUM_SQUARE:
-            case S_REDUCE_L1:       target [item] = (float) sum [item]; break;
-            case S_REDUCE_L2:       target [item] = (float) sqrt (sum [item]); break;
-            case S_REDUCE_LOG_SUM:  target [item] = (float) log (sum [item]); break;
+            case S_ReduceSumSquare:
+            case S_ReduceL1:       target [item] = (float) sum [item]; break;
+            case S_ReduceL2:       target [item] = (float) sqrt (sum [item]); break;
+            case S_ReduceLogSum:  target [item] = (float) log (sum [item]); break;
             default:
                 target [item] = isnan (top [item]) || isinf (top [item])? (float) top [item]
                               : (float) (top [item] + log (sum [item]));
@@ -459,16 +456,16 @@ s_reduce_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
         float *into = y->data;
         int64_t count = (int64_t) zi_tensor_count (x);
         switch (params->kind) {
-            case S_REDUCE_SUM_SQUARE:
+            case S_ReduceSumSquare:
                 for (int64_t item = 0; item < count; item++)
                     into [item] = from [item] * from [item];
                 break;
-            case S_REDUCE_L1:
-            case S_REDUCE_L2:
+            case S_ReduceL1:
+            case S_ReduceL2:
                 for (int64_t item = 0; item < count; item++)
                     into [item] = fabsf (from [item]);
                 break;
-            case S_REDUCE_LOG_SUM:
+            case S_ReduceLogSum:
                 for (int64_t item = 0; item < count; item++)
                     into [item] = logf (from [item]);
                 break;
@@ -477,7 +474,7 @@ s_reduce_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
         }
         return 0;
     }
-    if (params->kind >= S_REDUCE_SUM_SQUARE) {
+    if (params->kind >= S_ReduceSumSquare) {
         bool reduced [ZI_MAX_DIMS], identity;
         if (s_reduced_axes (node, in, reduced, &identity))
             return -1;
@@ -513,7 +510,7 @@ s_reduce_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     if (x->dtype == ZI_F32) {
         float *target = zi_tensor_f32 (y);
         s_general_float (params->kind, &layout, zi_tensor_f32 (x), target, y_count);
-        if (params->kind == S_REDUCE_MEAN) {
+        if (params->kind == S_ReduceMean) {
             float scale = 1.0f / (float) layout.count;
             for (int64_t item = 0; item < y_count; item++)
                 target [item] *= scale;
@@ -527,64 +524,24 @@ s_reduce_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     return 0;
 }
 
-const zi_op_t zi_op_ReduceSum = {
-    .name = "ReduceSum", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
-    .init = s_sum_init, .infer = s_reduce_infer, .run = s_reduce_run
+#define S_OP(Name, accepted)                                                \
+const zi_op_t zi_op_##Name = {                                              \
+    .name = #Name, .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,      \
+    .init = s_reduce_init, .infer = s_reduce_infer, .run = s_reduce_run,    \
+    .dtypes = {accepted}, .row = S_##Name                                   \
 };
-
-const zi_op_t zi_op_ReduceMean = {
-    .name = "ReduceMean", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
-    .init = s_mean_init, .infer = s_reduce_infer, .run = s_reduce_run
-};
-
-const zi_op_t zi_op_ReduceSumSquare = {
-    .name = "ReduceSumSquare", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
-    .init = s_square_init, .infer = s_reduce_infer, .run = s_reduce_run
-};
-
-const zi_op_t zi_op_ReduceL1 = {
-    .name = "ReduceL1", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
-    .init = s_l1_init, .infer = s_reduce_infer, .run = s_reduce_run
-};
-
-const zi_op_t zi_op_ReduceL2 = {
-    .name = "ReduceL2", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
-    .init = s_l2_init, .infer = s_reduce_infer, .run = s_reduce_run
-};
-
-const zi_op_t zi_op_ReduceLogSum = {
-    .name = "ReduceLogSum", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
-    .init = s_log_sum_init, .infer = s_reduce_infer, .run = s_reduce_run
-};
-
-const zi_op_t zi_op_ReduceLogSumExp = {
-    .name = "ReduceLogSumExp", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
-    .init = s_lse_init, .infer = s_reduce_infer, .run = s_reduce_run
-};
-
-const zi_op_t zi_op_ReduceMax = {
-    .name = "ReduceMax", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
-    .init = s_max_init, .infer = s_reduce_infer, .run = s_reduce_run
-};
-
-const zi_op_t zi_op_ReduceMin = {
-    .name = "ReduceMin", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
-    .init = s_min_init, .infer = s_reduce_infer, .run = s_reduce_run
-};
-
-const zi_op_t zi_op_ReduceProd = {
-    .name = "ReduceProd", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
-    .init = s_prod_init, .infer = s_reduce_infer, .run = s_reduce_run
-};
+S_REDUCE_OPS (S_OP)
+#undef S_OP
 
 //  --------------------------------------------------------------------------
 //  Self test: a naive reference maps every input element to its output
 //  by zeroing the reduced coordinates, accumulating in double / int64
 
+#define S_NAME(Name, accepted) #Name,
 static const char *s_op_names [] = {
-    "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceSumSquare",
-    "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp"
+    S_REDUCE_OPS (S_NAME)
 };
+#undef S_NAME
 
 static void
 s_reference (s_reduce_kind_t kind, const zi_tensor_t *x, const bool *reduced, bool keepdims,
@@ -599,9 +556,9 @@ s_reference (s_reduce_kind_t kind, const zi_tensor_t *x, const bool *reduced, bo
     int64_t in_count = zi_shape_count (rank, x->dims);
     int64_t reduce_count = in_count / (out_count? out_count: 1);
     for (int64_t item = 0; item < out_count; item++)
-        want [item] = kind == S_REDUCE_PROD? 1:
-                      kind == S_REDUCE_MAX? -INFINITY:
-                      kind == S_REDUCE_MIN? INFINITY: 0;
+        want [item] = kind == S_ReduceProd? 1:
+                      kind == S_ReduceMax? -INFINITY:
+                      kind == S_ReduceMin? INFINITY: 0;
     //  Straight from the definitions, exp without a shifted maximum: the
     //  test data stay far below overflow
     for (int64_t item = 0; item < in_count; item++) {
@@ -615,32 +572,32 @@ s_reference (s_reduce_kind_t kind, const zi_tensor_t *x, const bool *reduced, bo
         double value = x->dtype == ZI_F32? zi_tensor_f32 (x) [item]
                                          : (double) zi_tensor_i64 (x) [item];
         switch (kind) {
-            case S_REDUCE_SUM:
-            case S_REDUCE_MEAN: want [target] += value; break;
-            case S_REDUCE_PROD: want [target] *= value; break;
+            case S_ReduceSum:
+            case S_ReduceMean: want [target] += value; break;
+            case S_ReduceProd: want [target] *= value; break;
             //  NaN wins, as in torch.amax and numpy.max (fmax would drop it)
-            case S_REDUCE_MAX:
+            case S_ReduceMax:
                 want [target] = isnan (want [target]) || isnan (value)? NAN:
                                 fmax (want [target], value);
                 break;
-            case S_REDUCE_MIN:
+            case S_ReduceMin:
                 want [target] = isnan (want [target]) || isnan (value)? NAN:
                                 fmin (want [target], value);
                 break;
-            case S_REDUCE_SUM_SQUARE:
-            case S_REDUCE_L2: want [target] += value * value; break;
-            case S_REDUCE_L1: want [target] += fabs (value); break;
-            case S_REDUCE_LOG_SUM: want [target] += value; break;
-            case S_REDUCE_LOG_SUM_EXP: want [target] += exp (value); break;
+            case S_ReduceSumSquare:
+            case S_ReduceL2: want [target] += value * value; break;
+            case S_ReduceL1: want [target] += fabs (value); break;
+            case S_ReduceLogSum: want [target] += value; break;
+            case S_ReduceLogSumExp: want [target] += exp (value); break;
         }
     }
     for (int64_t item = 0; item < out_count; item++)
-        if (kind == S_REDUCE_L2)
+        if (kind == S_ReduceL2)
             want [item] = sqrt (want [item]);
         else
-        if (kind == S_REDUCE_LOG_SUM || kind == S_REDUCE_LOG_SUM_EXP)
+        if (kind == S_ReduceLogSum || kind == S_ReduceLogSumExp)
             want [item] = log (want [item]);
-    if (kind == S_REDUCE_MEAN)
+    if (kind == S_ReduceMean)
         for (int64_t item = 0; item < out_count; item++)
             want [item] /= (double) reduce_count;
     *want_ndim = 0;
@@ -675,7 +632,7 @@ s_check_case (zi_test_t *t, s_reduce_kind_t kind, zi_dtype_t dtype, int rank,
 
     zi_tensor_t *inputs [2] = {NULL, NULL};
     inputs [0] = zi_test_random (rank, dims, seed);
-    if (kind == S_REDUCE_PROD || kind == S_REDUCE_LOG_SUM) {
+    if (kind == S_ReduceProd || kind == S_ReduceLogSum) {
         //  Keep products near 1 so float and double agree closely, and
         //  sums to be logged positive
         float *values = zi_tensor_f32 (inputs [0]);
@@ -696,14 +653,14 @@ s_check_case (zi_test_t *t, s_reduce_kind_t kind, zi_dtype_t dtype, int rank,
         zi_tensor_t *ints = zi_tensor_new (ZI_I64, rank, dims);
         for (size_t item = 0; item < zi_tensor_count (ints); item++)
             zi_tensor_i64 (ints) [item] = (int64_t) (zi_tensor_f32 (inputs [0]) [item] * 1000)
-                                        * (kind == S_REDUCE_PROD? 1: 1000000007);
+                                        * (kind == S_ReduceProd? 1: 1000000007);
         zi_tensor_destroy (&inputs [0]);
         inputs [0] = ints;
     }
     zi_node_t *node = zi_node_new (s_op_names [kind], "test");
     int n_inputs = 1;
     if (c->axes_as_input) {
-        node->opset = kind == S_REDUCE_SUM? 13: 18;
+        node->opset = kind == S_ReduceSum? 13: 18;
         inputs [1] = zi_test_ints ((int) (c->n_axes > 0? c->n_axes: 0), c->axes);
         n_inputs = 2;
     }
@@ -828,19 +785,19 @@ zi_act_reduce_test (zi_test_t *t)
         }
 
     //  The norms and logarithmic sums, float32
-    for (int kind = S_REDUCE_SUM_SQUARE; kind <= S_REDUCE_LOG_SUM_EXP; kind++)
+    for (int kind = S_ReduceSumSquare; kind <= S_ReduceLogSumExp; kind++)
         for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++)
             s_check_case (t, kind, ZI_F32, 4, dims, &cases [index], seed++);
     //  ReduceMax and ReduceMin of bool (opset 20): any and all along the
     //  axes, against the same in plain loops; refused before opset 20
-    for (int kind = S_REDUCE_MAX; kind <= S_REDUCE_MIN; kind++)
+    for (int kind = S_ReduceMax; kind <= S_ReduceMin; kind++)
         for (int axis = -1; axis < 2; axis++) {
             int64_t shape [2] = {4, 5};
             zi_tensor_t *x = zi_tensor_new (ZI_BOOL, 2, shape);
             uint8_t *bits = x->data;
             for (int item = 0; item < 20; item++)
                 bits [item] = (uint8_t) ((item * 7 + kind) % 5 < 2);
-            bits [5] = bits [6] = bits [7] = bits [8] = bits [9] = kind == S_REDUCE_MIN;
+            bits [5] = bits [6] = bits [7] = bits [8] = bits [9] = kind == S_ReduceMin;
             zi_node_t *node = zi_node_new (s_op_names [kind], "bools");
             node->opset = 20;
             zi_node_set_int (node, "keepdims", 0);
@@ -859,7 +816,7 @@ zi_act_reduce_test (zi_test_t *t)
                     any = any || bits [item];
                     all = all && bits [item];
                 }
-                right = ((const uint8_t *) y->data) [at] == (kind == S_REDUCE_MAX? any: all);
+                right = ((const uint8_t *) y->data) [at] == (kind == S_ReduceMax? any: all);
             }
             ZI_CHECK (t, right, "%s of bool, axis %d: %s", s_op_names [kind], axis,
                       rc? zi_error_text (): "any or all");
@@ -897,14 +854,14 @@ zi_act_reduce_test (zi_test_t *t)
     }
     zi_tensor_t *square_ints = zi_test_ints (2, (int64_t []) {1, 2});
     s_check_error (t, zi_node_new ("ReduceL2", "test"), 1, &square_ints,
-                   "expected float32, got int64");
+                   "input 0 is int64, expected float32");
     zi_tensor_destroy (&square_ints);
 
     //  int64 (shape arithmetic during constant folding)
-    s_reduce_kind_t int_kinds [] = {S_REDUCE_SUM, S_REDUCE_MAX, S_REDUCE_MIN, S_REDUCE_PROD};
+    s_reduce_kind_t int_kinds [] = {S_ReduceSum, S_ReduceMax, S_ReduceMin, S_ReduceProd};
     for (int kind = 0; kind < 4; kind++)
         for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index += 3)
-            if (int_kinds [kind] != S_REDUCE_PROD || cases [index].n_axes == 1)
+            if (int_kinds [kind] != S_ReduceProd || cases [index].n_axes == 1)
                 s_check_case (t, int_kinds [kind], ZI_I64, 4, dims, &cases [index], seed++);
 
     //  Unit dims, long rows (vector loops and their tails), rank 1 and 3
@@ -950,7 +907,8 @@ zi_act_reduce_test (zi_test_t *t)
     s_check_error (t, node, 1, &x, "expected 0 or 1");
     zi_tensor_t *ints = zi_tensor_new (ZI_I64, 4, dims);
     memset (ints->data, 0, ints->nbytes);
-    s_check_error (t, zi_node_new ("ReduceMean", "test"), 1, &ints, "expected float32, got int64");
+    s_check_error (t, zi_node_new ("ReduceMean", "test"), 1, &ints,
+                   "ReduceMean at node 'test': input 0 is int64, expected float32");
     zi_tensor_destroy (&ints);
 
     //  Axes must be a constant: infer with a shape-only axes input

@@ -777,22 +777,38 @@ s_rnn_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     return 0;
 }
 
+//  Every step of every direction multiplies the input and the state by
+//  their gates' rows of W and R. Y may be omitted, so the sizes come from
+//  X, W and R: seq x batch whichever the layout; directions x gates x
+//  hidden rows of W, each as long as an input row plus a state row
+static int64_t
+s_rnn_macs (const zi_node_t *node, const zi_tensor_t *const *in,
+            const zi_tensor_t *const *out)
+{
+    (void) out;
+    const zi_tensor_t *x = in [0], *w = in [1], *r = in [2];
+    if (!x || !w || !r || x->ndim != 3 || w->ndim != 3 || r->ndim != 3)
+        return 0;
+    int64_t steps = x->dims [0] * x->dims [1];
+    return steps * w->dims [0] * w->dims [1] * (w->dims [2] + r->dims [2]);
+}
+
 const zi_op_t zi_op_LSTM = {
     .name = "LSTM", .min_inputs = 3, .max_inputs = 8, .max_outputs = 3,
     .init = s_lstm_init, .infer = s_rnn_infer, .prepare = s_rnn_prepare, .run = s_rnn_run,
-    .destroy = s_rnn_destroy
+    .destroy = s_rnn_destroy, .macs = s_rnn_macs
 };
 
 const zi_op_t zi_op_GRU = {
     .name = "GRU", .min_inputs = 3, .max_inputs = 6, .max_outputs = 2,
     .init = s_gru_init, .infer = s_rnn_infer, .prepare = s_rnn_prepare, .run = s_rnn_run,
-    .destroy = s_rnn_destroy
+    .destroy = s_rnn_destroy, .macs = s_rnn_macs
 };
 
 const zi_op_t zi_op_RNN = {
     .name = "RNN", .min_inputs = 3, .max_inputs = 6, .max_outputs = 2,
     .init = s_plain_init, .infer = s_rnn_infer, .prepare = s_rnn_prepare, .run = s_rnn_run,
-    .destroy = s_rnn_destroy
+    .destroy = s_rnn_destroy, .macs = s_rnn_macs
 };
 
 

@@ -442,7 +442,7 @@ s_shape_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Shape = {
     .name = "Shape", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
-    .init = s_shape_init, .infer = s_shape_infer, .run = s_shape_run
+    .init = s_shape_init, .infer = s_shape_infer, .run = s_shape_run, .shape_only = true
 };
 
 //  --------------------------------------------------------------------------
@@ -466,7 +466,7 @@ s_size_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Size = {
     .name = "Size", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
-    .infer = s_size_infer, .run = s_size_run
+    .infer = s_size_infer, .run = s_size_run, .shape_only = true
 };
 
 //  --------------------------------------------------------------------------

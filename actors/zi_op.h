@@ -17,6 +17,21 @@
 //  supported); infer whenever input shapes are known (set output dtype and
 //  shape; inputs carry data only when constant); prepare once shapes are
 //  fixed (optional: pack weights); run per request.
+//
+//  What is the same for every op is checked once, by the engine, from the
+//  table entry: the number of inputs (min_inputs, max_inputs) and the
+//  dtypes each input slot accepts (dtypes), so a kernel's infer starts
+//  from inputs it can take. What only the op knows (two inputs of one
+//  dtype, a scalar bound) stays in its infer.
+
+//  Accepted dtypes of an input slot: a set of ZI_DT () bits; 0 accepts any
+#define ZI_DT(dtype)    (1u << (dtype))
+#define ZI_DT_INT       (ZI_DT (ZI_I64) | ZI_DT (ZI_I32) | ZI_DT (ZI_I8) | ZI_DT (ZI_U8))
+#define ZI_DT_NUMERIC   (ZI_DT (ZI_F32) | ZI_DT_INT)
+//  Slots with their own entry in zi_op_t.dtypes; later slots share the last
+#define ZI_OP_DTYPE_SLOTS 4
+//  One set for every input slot (variadic ops, elementwise binaries)
+#define ZI_DT_EVERY(set) {set, set, set, set}
 
 struct zi_op_t {
     const char *name;           //  ONNX op type
@@ -31,6 +46,14 @@ struct zi_op_t {
                 zi_tensor_t *const *out);
     void (*destroy) (zi_node_t *node);  //  frees params; NULL means free ()
     bool control;               //  runs graphs of its own: params is a zi_control_t
+    uint32_t dtypes [ZI_OP_DTYPE_SLOTS];    //  accepted dtypes per input slot (ZI_DT)
+    int row;                    //  the op's row in its family's table (act_<family>.c)
+    int residual_input;         //  slot a fused residual Add arrives on; 0: none
+    bool shape_only;            //  reads only its input's shape: foldable once shapes are known
+    //  Multiply-accumulates of one node from its planned shapes (omitted
+    //  slots NULL); NULL for ops whose cost is memory traffic, not arithmetic
+    int64_t (*macs) (const zi_node_t *node, const zi_tensor_t *const *in,
+                     const zi_tensor_t *const *out);
 };
 
 //  Ops that run graphs of their own (If, Loop, Scan in act_control.c).
@@ -72,6 +95,25 @@ int
     zi_op_count (void);
 const zi_op_t *
     zi_op_at (int index);
+
+//  Checks the node's inputs against its op's dtypes; the engine calls it
+//  before every infer. Returns -1 with an error naming the op, the node,
+//  the slot, the dtype that came and the ones expected.
+int
+    zi_op_check_dtypes (const zi_node_t *node, const zi_tensor_t *const *in);
+
+//  Multiply-accumulate counts several kernels share (zi_op_macs.c): Conv
+//  and ConvInteger read their weight at input 1, QLinearConv at input 3;
+//  MatMul, MatMulInteger and QLinearMatMul take the inner extent from A
+int64_t
+    zi_op_macs_conv (const zi_node_t *node, const zi_tensor_t *const *in,
+                     const zi_tensor_t *const *out);
+int64_t
+    zi_op_macs_qlinear_conv (const zi_node_t *node, const zi_tensor_t *const *in,
+                             const zi_tensor_t *const *out);
+int64_t
+    zi_op_macs_matmul (const zi_node_t *node, const zi_tensor_t *const *in,
+                       const zi_tensor_t *const *out);
 
 //  Tests: runs one op on standalone inputs: init, infer, allocate outputs, prepare,
 //  run. outputs[i] are new tensors. Returns -1 with the error on failure.

@@ -38,6 +38,44 @@ zi_op_lookup (const char *op_type)
     return NULL;
 }
 
+//  "float32, int64 or bool": the dtypes of a ZI_DT set, in code order
+static const char *
+s_dtype_set_str (uint32_t set, char *text, size_t size)
+{
+    int listed = 0, total = 0;
+    for (int dtype = 0; dtype < 32; dtype++)
+        total += (set & ZI_DT (dtype)) != 0;
+    size_t used = 0;
+    text [0] = 0;
+    for (int dtype = 0; dtype < 32 && used < size; dtype++)
+        if (set & ZI_DT (dtype)) {
+            listed++;
+            used += snprintf (text + used, size - used, "%s%s",
+                              listed == 1? "": listed == total? " or ": ", ",
+                              zi_dtype_name (dtype));
+        }
+    return text;
+}
+
+int
+zi_op_check_dtypes (const zi_node_t *node, const zi_tensor_t *const *in)
+{
+    const zi_op_t *op = node->op;
+    assert (op);
+    for (int slot = 0; slot < node->n_inputs; slot++) {
+        int entry = slot < ZI_OP_DTYPE_SLOTS? slot: ZI_OP_DTYPE_SLOTS - 1;
+        uint32_t accepted = op->dtypes [entry];
+        if (!accepted || !in [slot]
+        ||  ((unsigned) in [slot]->dtype < 32 && (accepted & ZI_DT (in [slot]->dtype))))
+            continue;
+        char expected [160];
+        return zi_error ("%s at node '%s': input %d is %s, expected %s", op->name,
+                         node->name, slot, zi_dtype_name (in [slot]->dtype),
+                         s_dtype_set_str (accepted, expected, sizeof expected));
+    }
+    return 0;
+}
+
 const char *
 zi_op_names (void)
 {
@@ -114,7 +152,8 @@ zi_test_run_op (zi_node_t *node, int n_inputs, zi_tensor_t *const *inputs,
     memset (shapes, 0, sizeof shapes);
     for (int slot = 0; slot < n_outputs; slot++)
         shape_ptrs [slot] = &shapes [slot];
-    if (op->infer (node, (const zi_tensor_t *const *) inputs, shape_ptrs) != 0)
+    if (zi_op_check_dtypes (node, (const zi_tensor_t *const *) inputs) != 0
+    ||  op->infer (node, (const zi_tensor_t *const *) inputs, shape_ptrs) != 0)
         return -1;
     for (int slot = 0; slot < n_outputs; slot++) {
         outputs [slot] = zi_tensor_new (shapes [slot].dtype, shapes [slot].ndim, shapes [slot].dims);

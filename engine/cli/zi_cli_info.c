@@ -76,9 +76,10 @@ zi_cli_info (int argc, char **argv)
         total_macs += macs;
         const zi_tensor_t *out = &graph->values [node->outputs [0]].info;
         char op [64];
-        //  What the passes fused in: a residual Add (a Conv's fourth input)
-        //  and an activation
-        bool residual = strcmp (node->op_type, "Conv") == 0 && node->n_inputs > 3;
+        //  What the passes fused in: a residual Add (an input on the op's
+        //  residual slot) and an activation
+        int residual_slot = node->op? node->op->residual_input: 0;
+        bool residual = residual_slot > 0 && node->n_inputs > residual_slot;
         snprintf (op, sizeof op, "%s%s%s", node->op_type, residual? "+add": "",
                   node->act.kind? "+act": "");
         printf ("%4d  %-*s %-20.20s %-22s %12lld %14lld\n", index, width, node->name, op,

@@ -509,69 +509,26 @@ zi_graph_init_ops (zi_graph_t *self)
     return 0;
 }
 
-//  LSTM, GRU and RNN: every step of every direction multiplies the input
-//  and the state by their gates' rows of W and R; Y may be omitted, so
-//  the sizes come from X, W and R
-static int64_t
-s_recurrent_macs (const zi_graph_t *graph, const zi_node_t *node)
-{
-    if ((strcmp (node->op_type, "LSTM") && strcmp (node->op_type, "GRU")
-    &&   strcmp (node->op_type, "RNN")) || node->n_inputs < 3)
-        return 0;
-    for (int slot = 0; slot < 3; slot++)
-        if (node->inputs [slot] < 0)
-            return 0;
-    const zi_tensor_t *x = &graph->values [node->inputs [0]].info;
-    const zi_tensor_t *w = &graph->values [node->inputs [1]].info;
-    const zi_tensor_t *r = &graph->values [node->inputs [2]].info;
-    if (x->ndim != 3 || w->ndim != 3 || r->ndim != 3)
-        return 0;
-    //  seq x batch whichever the layout; directions x gates x hidden rows
-    int64_t steps = x->dims [0] * x->dims [1];
-    return steps * w->dims [0] * w->dims [1] * (w->dims [2] + r->dims [2]);
-}
-
-//  Multiply-accumulates of one node, from its planned shapes (0 for ops
-//  whose cost is memory traffic rather than arithmetic)
+//  Multiply-accumulates of one node, from its planned shapes: the op's
+//  count (zi_op_t.macs), or 0 for ops whose cost is memory traffic
 int64_t
 zi_graph_node_macs (const zi_graph_t *graph, const zi_node_t *node)
 {
-    if (node->n_outputs < 1 || node->outputs [0] < 0 || node->n_inputs < 1)
-        return s_recurrent_macs (graph, node);
-    const zi_tensor_t *out = &graph->values [node->outputs [0]].info;
-    int64_t out_count = zi_shape_count (out->ndim, out->dims);
-    const zi_tensor_t *weight = node->n_inputs > 1 && node->inputs [1] >= 0?
-        &graph->values [node->inputs [1]].info: NULL;
-    const zi_tensor_t *first = node->inputs [0] >= 0? &graph->values [node->inputs [0]].info: NULL;
-    //  The integer ops: their weights are input 1 (ConvInteger,
-    //  MatMulInteger) or input 3 (QLinearConv, QLinearMatMul)
-    bool qlinear = strncmp (node->op_type, "QLinear", 7) == 0;
-    if (qlinear)
-        weight = node->n_inputs > 3 && node->inputs [3] >= 0?
-            &graph->values [node->inputs [3]].info: NULL;
-    if ((strcmp (node->op_type, "Conv") == 0 || strcmp (node->op_type, "ConvInteger") == 0
-         || strcmp (node->op_type, "QLinearConv") == 0) && weight && weight->ndim >= 3) {
-        int64_t per_output = 1;
-        for (int axis = 1; axis < weight->ndim; axis++)
-            per_output *= weight->dims [axis];
-        return out_count * per_output;
-    }
-    if (strcmp (node->op_type, "ConvTranspose") == 0 && weight && first) {
-        int64_t per_input = 1;
-        for (int axis = 1; axis < weight->ndim; axis++)
-            per_input *= weight->dims [axis];
-        return zi_shape_count (first->ndim, first->dims) * per_input;
-    }
-    if ((strcmp (node->op_type, "Gemm") == 0 || strcmp (node->op_type, "MatMul") == 0
-         || strcmp (node->op_type, "MatMulInteger") == 0
-         || strcmp (node->op_type, "QLinearMatMul") == 0)
-    &&  first && first->ndim >= 1) {
-        int64_t inner = first->dims [first->ndim - 1];
-        if (strcmp (node->op_type, "Gemm") == 0 && zi_node_attr_int (node, "transA", 0))
-            inner = first->dims [0];
-        return out_count * inner;
-    }
-    return s_recurrent_macs (graph, node);
+    if (!node->op || !node->op->macs)
+        return 0;
+    const zi_tensor_t **in = calloc (node->n_inputs + 1, sizeof (zi_tensor_t *));
+    const zi_tensor_t **out = calloc (node->n_outputs + 1, sizeof (zi_tensor_t *));
+    assert (in && out);
+    for (int slot = 0; slot < node->n_inputs; slot++)
+        if (node->inputs [slot] >= 0)
+            in [slot] = &graph->values [node->inputs [slot]].info;
+    for (int slot = 0; slot < node->n_outputs; slot++)
+        if (node->outputs [slot] >= 0)
+            out [slot] = &graph->values [node->outputs [slot]].info;
+    int64_t macs = node->op->macs (node, in, out);
+    free (in);
+    free (out);
+    return macs;
 }
 
 void

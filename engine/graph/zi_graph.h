@@ -91,9 +91,9 @@ int
 //  Drop nodes marked dead (op_type NULL) and nodes nothing needs
 void
     zi_graph_prune (zi_graph_t *self);
-//  Multiply-accumulates of a planned node (Conv, ConvTranspose, Gemm, MatMul,
-//  LSTM, GRU, RNN, and the integer ConvInteger, MatMulInteger, QLinearConv,
-//  QLinearMatMul)
+//  Multiply-accumulates of a planned node, as its op counts them (zi_op_t.macs:
+//  Conv, ConvTranspose, Gemm, MatMul, LSTM, GRU, RNN, and the integer
+//  ConvInteger, MatMulInteger, QLinearConv, QLinearMatMul); 0 for the rest
 int64_t
     zi_graph_node_macs (const zi_graph_t *self, const zi_node_t *node);
 //  Check arity and run op->init on every node; errors name the node

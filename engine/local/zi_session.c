@@ -463,9 +463,62 @@ zi_session_plan (const zi_session_t *self)
     return self->plan;
 }
 
+//  Plans x (float32 [2, 3]) -> Cast to int64 (xi) and to bool (flags) ->
+//  one node of op_type on inputs; returns the planner's result
+static int
+s_test_plan_node (const char *op_type, const char *name, const char *inputs)
+{
+    zi_graph_t *graph = zi_graph_new ("dtypes");
+    int64_t dims [2] = {2, 3};
+    zi_test_graph_io (graph, "x", 2, dims, "y");
+    zi_node_set_int (zi_test_graph_node (graph, "Cast", "to_int", "x", "xi"), "to", ZI_I64);
+    zi_node_set_int (zi_test_graph_node (graph, "Cast", "to_bool", "x", "flags"), "to", ZI_BOOL);
+    zi_test_graph_node (graph, op_type, name, inputs, "y");
+    int rc = zi_graph_sort (graph) || zi_graph_init_ops (graph)
+          || zi_graph_plan (graph, NULL, true)? -1: 0;
+    zi_graph_destroy (&graph);
+    return rc;
+}
+
+//  An input of a dtype its op does not take is refused by the planner
+//  from the op's table entry, with one message for every op
+static void
+s_test_dtypes (zi_test_t *t)
+{
+    static const struct {
+        const char *op, *name, *inputs;
+        const char *error;          //  NULL: plans
+    } cases [] = {
+        {"Sqrt", "root", "xi", "Sqrt at node 'root': input 0 is int64, expected float32"},
+        {"Not", "not", "x", "Not at node 'not': input 0 is float32, expected bool"},
+        {"And", "both", "flags,x", "And at node 'both': input 1 is float32, expected bool"},
+        {"Sum", "sum5", "x,x,x,x,flags",
+         "Sum at node 'sum5': input 4 is bool, expected float32, uint8, int8, int32 or int64"},
+        {"Where", "pick", "x,x,x", "Where at node 'pick': input 0 is float32, expected bool"},
+        {"ReduceMean", "mean", "xi",
+         "ReduceMean at node 'mean': input 0 is int64, expected float32"},
+        {"Sqrt", "root", "x", NULL},
+        {"Where", "pick", "flags,xi,xi", NULL},
+        {"Sum", "sum5", "xi,xi,xi,xi,xi", NULL},
+        {"ReduceMax", "max", "xi", NULL},
+    };
+    for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
+        int rc = s_test_plan_node (cases [index].op, cases [index].name, cases [index].inputs);
+        if (cases [index].error)
+            ZI_CHECK (t, rc == -1 && strcmp (zi_error_text (), cases [index].error) == 0,
+                      "%s (%s) refused: %s", cases [index].op, cases [index].inputs,
+                      zi_error_text ());
+        else
+            ZI_CHECK (t, rc == 0, "%s (%s) plans: %s", cases [index].op, cases [index].inputs,
+                      rc? zi_error_text (): "");
+    }
+}
+
 void
 zi_session_test (zi_test_t *t)
 {
+    s_test_dtypes (t);
+
     //  A chain long enough for buffers to be shared, with a skip that
     //  keeps one value alive across it: y = relu (-(|x| + x)) + x * 2
     zi_graph_t *graph = zi_graph_new ("chain");

@@ -143,6 +143,11 @@ zi_graph_infer (zi_graph_t *self, bool fold)
             out [slot] = value >= 0? &self->values [value].info: &slots.unused [slot];
             memset (out [slot], 0, sizeof (zi_tensor_t));
         }
+        //  The dtype error names the op and the node itself
+        if (zi_op_check_dtypes (node, in)) {
+            rc = -1;
+            break;
+        }
         if (node->op->infer (node, in, out)) {
             zi_error_prefix ("node '%s' (%s)", node->name, node->op_type);
             rc = -1;
@@ -153,8 +158,9 @@ zi_graph_infer (zi_graph_t *self, bool fold)
             if (value >= 0)
                 self->values [value].known = true;
         }
-        //  Shape and Size need only their input's shape, which planning knows
-        if (strcmp (node->op_type, "Shape") == 0 || strcmp (node->op_type, "Size") == 0)
+        //  Shape and Size (shape_only) need only their input's shape, which
+        //  planning knows
+        if (node->op->shape_only)
             all_constant = true;
         bool already = node->n_outputs > 0 && node->outputs [0] >= 0
                     && self->values [node->outputs [0]].constant;
