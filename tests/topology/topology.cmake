@@ -37,6 +37,12 @@ zi_add_case_tests (${CMAKE_SOURCE_DIR}/tests/topology/topotest.py topology
 add_test (NAME cli_errors COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/cli_errors.py
                                   $<TARGET_FILE:zinfer>)
 
+#  The MACs `zinfer info` lists per node (each op's zi_op_t.macs), against
+#  the count from the ONNX shapes: resnet18 and every op that counts
+add_test (NAME macs COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/macs_test.py
+                            $<TARGET_FILE:zinfer> ${ZI_MODEL_DIR})
+set_tests_properties (macs PROPERTIES FIXTURES_REQUIRED models)
+
 #  No zinfer process keeps a thread it does not need (OpenBLAS's own)
 add_test (NAME process_threads COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/threads_test.py
                                        $<TARGET_FILE:zinfer> ${ZI_MODEL_DIR})
