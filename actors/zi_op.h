@@ -62,6 +62,12 @@ struct zi_op_t {
 //  attributes say) and the planner binds it to the callbacks that plan and
 //  run the branches or body (plan/zi_control.c) before the node's infer.
 typedef struct zi_control_ops_t zi_control_ops_t;
+//  Which of them a node is: its op's row, so the planner binds it by number
+typedef enum {
+    ZI_CONTROL_IF,
+    ZI_CONTROL_LOOP,
+    ZI_CONTROL_SCAN
+} zi_control_kind_t;
 typedef struct {
     const zi_control_ops_t *ops;    //  set by the planner; NULL until bound
     void *state;                //  the planner's: planned graphs per shape

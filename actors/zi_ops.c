@@ -114,6 +114,12 @@ zi_ops_test (zi_test_t *t)
         ZI_CHECK (t, op->name && op->infer && op->run, "op %s has infer and run", op->name);
         ZI_CHECK (t, op->min_inputs <= op->max_inputs && op->max_outputs >= 1,
                   "op %s arity is sane", op->name);
+        //  Every dtype an entry accepts is a dtype tensors can have
+        for (int slot = 0; slot < ZI_OP_DTYPE_SLOTS; slot++)
+            for (int dtype = 0; dtype < 32; dtype++)
+                if (op->dtypes [slot] & ZI_DT (dtype))
+                    ZI_CHECK (t, zi_dtype_size (dtype) > 0,
+                              "op %s input %d accepts a known dtype (%d)", op->name, slot, dtype);
         for (int other = 0; other < index; other++)
             ZI_CHECK (t, strcmp (s_ops [other]->name, op->name) != 0,
                       "op %s listed once", op->name);

@@ -897,15 +897,18 @@ zi_control_bind (zi_node_t *node)
     assert (node->op->control && control);
     if (control->ops)
         return;
-    if (strcmp (node->op_type, "If") == 0)
-        control->ops = &s_if_ops;
-    else
-    if (strcmp (node->op_type, "Loop") == 0)
-        control->ops = &s_loop_ops;
-    else {
-        assert (strcmp (node->op_type, "Scan") == 0);
-        control->ops = &s_scan_ops;
+    switch ((zi_control_kind_t) node->op->row) {
+        case ZI_CONTROL_IF:
+            control->ops = &s_if_ops;
+            break;
+        case ZI_CONTROL_LOOP:
+            control->ops = &s_loop_ops;
+            break;
+        case ZI_CONTROL_SCAN:
+            control->ops = &s_scan_ops;
+            break;
     }
+    assert (control->ops);
 }
 
 //  --------------------------------------------------------------------------
