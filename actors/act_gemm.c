@@ -72,12 +72,6 @@ s_gemm_size (const s_gemm_t *self, const zi_tensor_t *a, const zi_tensor_t *b,
              const zi_tensor_t *c, s_gemm_size_t *size)
 {
     char a_shape [128], b_shape [128];
-    for (int slot = 0; slot < 3; slot++) {
-        const zi_tensor_t *tensor = slot == 0? a: slot == 1? b: c;
-        if (tensor && tensor->dtype != ZI_F32)
-            return zi_error ("input %d: expected float32, got %s",
-                             slot, zi_dtype_name (tensor->dtype));
-    }
     if (a->ndim != 2)
         return zi_error ("input 0: expected a matrix [%s], got %s",
                          self->trans_a? "K, M": "M, K",
@@ -315,10 +309,6 @@ static int
 s_matmul_size (const zi_tensor_t *a, const zi_tensor_t *b, s_matmul_size_t *size)
 {
     char a_shape [128], b_shape [128];
-    if (a->dtype != ZI_F32)
-        return zi_error ("input 0: expected float32, got %s", zi_dtype_name (a->dtype));
-    if (b->dtype != ZI_F32)
-        return zi_error ("input 1: expected float32, got %s", zi_dtype_name (b->dtype));
     if (a->ndim < 1 || b->ndim < 1)
         return zi_error ("input %d: MatMul needs at least 1-d operands, got a scalar",
                          a->ndim < 1? 0: 1);
@@ -498,13 +488,15 @@ s_gemm_macs (const zi_node_t *node, const zi_tensor_t *const *in,
 const zi_op_t zi_op_Gemm = {
     .name = "Gemm", .min_inputs = 2, .max_inputs = 3, .max_outputs = 1, .fusable = true,
     .init = s_gemm_init, .infer = s_gemm_infer, .prepare = s_gemm_prepare,
-    .run = s_gemm_run, .destroy = s_gemm_destroy, .macs = s_gemm_macs
+    .run = s_gemm_run, .destroy = s_gemm_destroy, .macs = s_gemm_macs,
+    .dtypes = ZI_DT_EVERY (ZI_DT (ZI_F32))
 };
 
 const zi_op_t zi_op_MatMul = {
     .name = "MatMul", .min_inputs = 2, .max_inputs = 2, .max_outputs = 1, .fusable = true,
     .init = s_matmul_init, .infer = s_matmul_infer, .prepare = s_matmul_prepare,
-    .run = s_matmul_run, .destroy = s_matmul_destroy, .macs = zi_op_macs_matmul
+    .run = s_matmul_run, .destroy = s_matmul_destroy, .macs = zi_op_macs_matmul,
+    .dtypes = ZI_DT_EVERY (ZI_DT (ZI_F32))
 };
 
 
@@ -847,5 +839,5 @@ zi_act_gemm_test (zi_test_t *t)
     s_check_fails (t, zi_node_new ("MatMul", "scalar"), 2, inputs, "got a scalar");
     inputs [0] = zi_test_ints (3, (int64_t []) {1, 2, 3});
     inputs [1] = zi_test_random (S_DIMS (3, 4), 2);
-    s_check_fails (t, zi_node_new ("MatMul", "int64"), 2, inputs, "expected float32, got int64");
+    s_check_fails (t, zi_node_new ("MatMul", "int64"), 2, inputs, "input 0 is int64, expected float32");
 }

@@ -286,8 +286,6 @@ s_pool_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const 
     const s_pool_t *params = node->params;
     const zi_tensor_t *x = in [0];
     char shape [128];
-    if (x->dtype != ZI_F32)
-        return zi_error ("input 0: expected float32, got %s", zi_dtype_name (x->dtype));
     if (x->ndim != 2 + params->n_spatial)
         return zi_error ("input 0: expected %d-d input [N, C%s] for a %d-d kernel, got %s",
                          2 + params->n_spatial, params->n_spatial == 2? ", H, W": ", L",
@@ -694,12 +692,14 @@ s_pool_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_MaxPool = {
     .name = "MaxPool", .min_inputs = 1, .max_inputs = 1, .max_outputs = 2,
-    .init = s_max_pool_init, .infer = s_pool_infer, .run = s_pool_run
+    .init = s_max_pool_init, .infer = s_pool_infer, .run = s_pool_run,
+    .dtypes = {ZI_DT (ZI_F32)}
 };
 
 const zi_op_t zi_op_AveragePool = {
     .name = "AveragePool", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
-    .init = s_average_pool_init, .infer = s_pool_infer, .run = s_pool_run
+    .init = s_average_pool_init, .infer = s_pool_infer, .run = s_pool_run,
+    .dtypes = {ZI_DT (ZI_F32)}
 };
 
 //  --------------------------------------------------------------------------
@@ -710,8 +710,6 @@ s_global_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *cons
 {
     const zi_tensor_t *x = in [0];
     char shape [128];
-    if (x->dtype != ZI_F32)
-        return zi_error ("input 0: expected float32, got %s", zi_dtype_name (x->dtype));
     if (x->ndim < 3)
         return zi_error ("input 0: expected [N, C, spatial...] with at least one spatial axis, "
                          "got %s", zi_shape_str (x->ndim, x->dims, shape, sizeof shape));
@@ -811,12 +809,14 @@ s_global_max_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in
 
 const zi_op_t zi_op_GlobalAveragePool = {
     .name = "GlobalAveragePool", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
-    .infer = s_global_infer, .run = s_global_average_run
+    .infer = s_global_infer, .run = s_global_average_run,
+    .dtypes = {ZI_DT (ZI_F32)}
 };
 
 const zi_op_t zi_op_GlobalMaxPool = {
     .name = "GlobalMaxPool", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
-    .infer = s_global_infer, .run = s_global_max_run
+    .infer = s_global_infer, .run = s_global_max_run,
+    .dtypes = {ZI_DT (ZI_F32)}
 };
 
 //  --------------------------------------------------------------------------
