@@ -30,7 +30,8 @@
 #define ZI_DT_NUMERIC   (ZI_DT (ZI_F32) | ZI_DT_INT)
 //  Slots with their own entry in zi_op_t.dtypes; later slots share the last
 #define ZI_OP_DTYPE_SLOTS 4
-//  One set for every input slot (variadic ops, elementwise binaries)
+//  One set for every input slot (variadic ops, elementwise binaries); as
+//  many sets as ZI_OP_DTYPE_SLOTS, which zi_ops.c asserts
 #define ZI_DT_EVERY(set) {set, set, set, set}
 
 struct zi_op_t {
