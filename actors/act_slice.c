@@ -3,8 +3,8 @@
 
     Slice is one strided copy (act_layout.h), its steps the strides, a
     negative step a negative stride. Pad writes its constant and copies the
-    input into the middle; reflect and edge map each output index of an
-    axis to an input index through a table.
+    input into the middle; reflect, edge and wrap map each output index of
+    an axis to an input index through a table.
     =========================================================================
 */
 
@@ -179,13 +179,16 @@ const zi_op_t zi_op_Slice = {
 
 //  --------------------------------------------------------------------------
 //  Pad: pads as attribute (before opset 11) or constant input (from 11),
-//  optional axes (opset 18). Negative pads crop; reflect and edge work on
-//  what is left after cropping.
+//  optional axes (opset 18), mode wrap (opset 19). Negative pads crop;
+//  reflect, edge and wrap work on what is left after cropping, as ONNX
+//  Runtime does. Wrap treats each axis as a circle, so pads longer than
+//  the axis go round it more than once (numpy.pad's wrap).
 
 typedef enum {
     S_PAD_CONSTANT,
     S_PAD_REFLECT,
-    S_PAD_EDGE
+    S_PAD_EDGE,
+    S_PAD_WRAP
 } s_pad_mode_t;
 
 typedef struct {
@@ -219,8 +222,15 @@ s_pad_init (zi_node_t *node)
     if (strcmp (mode, "edge") == 0)
         self.mode = S_PAD_EDGE;
     else
+    if (strcmp (mode, "wrap") == 0 && node->opset >= 19)
+        self.mode = S_PAD_WRAP;
+    else
+    if (strcmp (mode, "wrap") == 0)
+        return zi_error ("attribute 'mode' = 'wrap' exists from opset 19; the model imports "
+                         "opset %d", node->opset);
+    else
         return zi_error ("attribute 'mode' = '%s' is not supported "
-                         "(supported: constant, reflect, edge)", mode);
+                         "(supported: constant, reflect, edge, wrap)", mode);
     self.n_pads = zi_node_attr_ints (node, "pads", self.pads, 2 * ZI_MAX_DIMS);
     if (self.n_pads < 0)
         return -1;
@@ -270,7 +280,7 @@ s_pad_plan (const zi_node_t *node, const zi_tensor_t *const *in, s_pad_plan_t *p
         plan->begin [axis] = pads [index];
         plan->end [axis] = pads [index + n_axes];
     }
-    static const char *mode_names [] = {"constant", "reflect", "edge"};
+    static const char *mode_names [] = {"constant", "reflect", "edge", "wrap"};
     for (int axis = 0; axis < rank; axis++) {
         int64_t begin = plan->begin [axis], end = plan->end [axis], dim = data->dims [axis];
         if (begin > S_PAD_MAX || end > S_PAD_MAX || begin < -S_PAD_MAX || end < -S_PAD_MAX)
@@ -399,8 +409,8 @@ s_pick (void *dst, const void *src, const int64_t *map, int64_t from, int64_t to
         s_pick_s_e1_t (dst, src, map, from, to);
 }
 
-//  Reflect and edge: each output index of an axis maps to an input index
-//  through a table; rows copy their middle with memcpy
+//  Reflect, edge and wrap: each output index of an axis maps to an input
+//  index through a table; rows copy their middle with memcpy
 static int
 s_pad_mirror (const zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *data,
               zi_tensor_t *result, const s_pad_plan_t *plan)
@@ -434,6 +444,11 @@ s_pad_mirror (const zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *data,
             if (from < 0 || from >= length) {
                 if (self->mode == S_PAD_EDGE || length == 1)
                     from = from < 0? 0: length - 1;
+                else
+                if (self->mode == S_PAD_WRAP) {
+                    from %= length;
+                    from = from < 0? from + length: from;
+                }
                 else {
                     //  Mirror without repeating the edge: the indices run
                     //  0 1 .. n-1 n-2 .. 1 0 1 .., with period 2 (n - 1)
@@ -659,7 +674,8 @@ s_test_slice (zi_test_t *t)
 }
 
 //  Source index of output index `at` of a padded axis, by the modes'
-//  definitions: crop, then reflect back and forth or clamp to the edge
+//  definitions: crop, then reflect back and forth, clamp to the edge or
+//  go round the axis as round a circle
 static int64_t
 s_test_pad_source (int mode, int64_t dim, int64_t begin, int64_t end, int64_t at)
 {
@@ -672,6 +688,11 @@ s_test_pad_source (int mode, int64_t dim, int64_t begin, int64_t end, int64_t at
         return -1;                      //  the fill value
     if (mode == 2 || length == 1)
         return first + (from < 0? 0: length - 1);
+    if (mode == 3) {
+        while (from < 0)
+            from += length;
+        return first + from % length;
+    }
     while (from < 0 || from >= length)
         from = from < 0? -from: 2 * (length - 1) - from;
     return first + from;
@@ -680,7 +701,7 @@ s_test_pad_source (int mode, int64_t dim, int64_t begin, int64_t end, int64_t at
 static void
 s_test_pad (zi_test_t *t)
 {
-    static const char *modes [] = {"constant", "reflect", "edge"};
+    static const char *modes [] = {"constant", "reflect", "edge", "wrap"};
     struct {
         int opset;                      //  < 11: attributes
         int mode;                       //  index into modes
@@ -704,7 +725,12 @@ s_test_pad (zi_test_t *t)
         {13, 2, 3, {2, 3, 5}, {0, -2, 1, 1, 3, -1}, 0, {0}, 0},
         {18, 0, 3, {2, 3, 5}, {1, 2}, 1, {-1}, 3},                    //  axes input
         {18, 2, 3, {2, 3, 5}, {1, 2, 3, 0}, 2, {0, 2}, 0},
-        {13, 1, 1, {1}, {2, 3}, 0, {0}, 0}                            //  one element
+        {13, 1, 1, {1}, {2, 3}, 0, {0}, 0},                           //  one element
+        {19, 3, 2, {3, 4}, {1, 2, 2, 3}, 0, {0}, 0},
+        {19, 3, 2, {3, 2}, {7, 5, 4, 9}, 0, {0}, 0},                  //  round more than once
+        {19, 3, 3, {2, 3, 5}, {1, -1, -2, 0, 2, 3}, 0, {0}, 0},       //  crop then wrap
+        {19, 3, 3, {2, 4, 5}, {-1, 2, 6, -1}, 2, {1, -1}, 0},         //  axes input
+        {19, 3, 1, {1}, {3, 2}, 0, {0}, 0}                            //  one element
     };
     for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++)
         for (int kind = 0; kind < ZI_LAYOUT_TEST_N_DTYPES; kind++) {
@@ -782,10 +808,25 @@ s_test_pad (zi_test_t *t)
     zi_layout_test_free (inputs, 2);
 
     node = zi_node_new ("Pad", "test");
+    node->opset = 18;
     zi_node_set_string (node, "mode", "wrap");
     inputs [0] = zi_test_data (ZI_F32, 1, (int64_t []) {3}, 1);
     inputs [1] = zi_test_ints (2, (int64_t []) {1, 1});
-    zi_layout_test_fails (t, node, 2, inputs, 1, "Pad mode wrap", "'wrap' is not supported", "edge");
+    zi_layout_test_fails (t, node, 2, inputs, 1, "Pad mode wrap before opset 19",
+                          "'wrap' exists from opset 19", "imports opset 18");
+    node = zi_node_new ("Pad", "test");
+    node->opset = 19;
+    zi_node_set_string (node, "mode", "wrap");
+    inputs [0] = zi_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
+    inputs [1] = zi_test_ints (4, (int64_t []) {0, 1, 0, -3});
+    zi_layout_test_fails (t, node, 2, inputs, 1, "Pad wrap of a cropped-away axis",
+                          "cannot wrap-pad axis 1", "no elements left");
+    node = zi_node_new ("Pad", "test");
+    zi_node_set_string (node, "mode", "mirror");
+    inputs [0] = zi_test_data (ZI_F32, 1, (int64_t []) {3}, 1);
+    inputs [1] = zi_test_ints (2, (int64_t []) {1, 1});
+    zi_layout_test_fails (t, node, 2, inputs, 1, "Pad mode mirror", "'mirror' is not supported",
+                          "wrap");
     inputs [0] = zi_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
     inputs [1] = zi_test_ints (2, (int64_t []) {1, 1});
     zi_layout_test_fails (t, zi_node_new ("Pad", "test"), 2, inputs, 1, "Pad with too few pads",
