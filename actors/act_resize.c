@@ -18,6 +18,15 @@
       pass per resized axis, innermost first. The innermost pass gathers
       pairs; every outer pass blends whole input rows, which vectorises.
       Any axis may be resized, N and C included.
+    - cubic, and linear with antialias where an axis shrinks: each output
+      position is a weighed sum of the input positions under a filter
+      centred on its source coordinate (Keys' cubic with cubic_coeff_a,
+      or the triangle of linear). antialias stretches the filter by
+      1 / scale on a shrinking axis so that every input contributes, and
+      divides the weights by their sum; positions beyond the input take
+      the edge value, or weigh nothing with exclude_outside (then the
+      weights are divided by their sum too). One pass per resized axis,
+      innermost first, each output a sum over its axis' taps.
 
     Opset 10 Resize and Upsample have no transformation or rounding
     attributes: they use asymmetric coordinates and, for nearest, floor
@@ -27,7 +36,9 @@
     Opset 18's 'axes' gives scales or sizes for some axes only (the others
     keep their extent); opset 19's half_pixel_symmetric is half_pixel with
     the grid centred; opset 18's keep_aspect_ratio_policy gives the axes
-    of sizes one scale. antialias (opset 18) is refused.
+    of sizes one scale; opset 18's antialias filters linear and cubic
+    downscaling as above (PyTorch's antialias=True is exclude_outside=1,
+    with cubic_coeff_a -0.5 for bicubic).
     =========================================================================
 */
 
@@ -35,7 +46,8 @@
 
 typedef enum {
     S_MODE_NEAREST,
-    S_MODE_LINEAR
+    S_MODE_LINEAR,
+    S_MODE_CUBIC
 } s_mode_t;
 
 typedef enum {
@@ -62,6 +74,9 @@ typedef struct {
     int64_t *high;              //  linear: upper neighbour
     float *weight_low;          //  linear: weight of the lower neighbour
     float *weight_high;         //  linear: weight of the upper neighbour
+    int64_t n_taps;             //  filtered: input positions per output position
+    int64_t *tap_index;         //  filtered: n_taps input indexes per output position
+    float *tap_weight;          //  filtered: their weights
     bool identity;              //  output position i reads input i only
 } s_axis_t;
 
@@ -76,8 +91,12 @@ typedef struct {
                                 //  2 not_smaller
     int n_only;                 //  opset 18 'axes': how many, -1 when absent
     int64_t only [ZI_MAX_DIMS]; //  the axes scales or sizes are given for
+    float cubic_a;              //  cubic_coeff_a: Keys' a
+    bool exclude_outside;       //  positions beyond the input weigh nothing
+    bool antialias;             //  stretch the filter when an axis shrinks
     //  Tables made by prepare for one input shape
     int ndim;                   //  rank the tables are for, 0: none yet
+    bool filtered;              //  tap tables (cubic, antialiased linear)
     int64_t in_dims [ZI_MAX_DIMS];  //  input shape the tables are for
     int64_t out_dims [ZI_MAX_DIMS]; //  output shape
     s_axis_t axes [ZI_MAX_DIMS];    //  per-axis mappings
@@ -105,8 +124,11 @@ s_parse_mode (const zi_node_t *node, s_resize_t *params)
     if (strcmp (mode, "linear") == 0 || strcmp (mode, "bilinear") == 0)
         params->mode = S_MODE_LINEAR;
     else
-        return zi_error ("attribute 'mode' = '%s' is not supported (supported: nearest, linear)",
-                         mode);
+    if (strcmp (mode, "cubic") == 0 && !params->legacy_inputs)
+        params->mode = S_MODE_CUBIC;
+    else
+        return zi_error ("attribute 'mode' = '%s' is not supported (supported: nearest, linear%s)",
+                         mode, params->legacy_inputs? "": ", cubic");
     return 0;
 }
 
@@ -163,9 +185,21 @@ s_resize_parse (zi_node_t *node, s_resize_t *params)
         return zi_error ("attribute 'nearest_mode' = '%s' is not supported (supported: "
                          "round_prefer_floor, round_prefer_ceil, floor, ceil)", rounding);
 
-    if (zi_node_attr_int (node, "antialias", 0) != 0)
-        return zi_error ("attribute 'antialias' = %lld is not supported (supported: 0)",
-                         (long long) zi_node_attr_int (node, "antialias", 0));
+    params->cubic_a = zi_node_attr_float (node, "cubic_coeff_a", -0.75f);
+    int64_t exclude = zi_node_attr_int (node, "exclude_outside", 0);
+    int64_t antialias = zi_node_attr_int (node, "antialias", 0);
+    if (exclude != 0 && exclude != 1)
+        return zi_error ("attribute 'exclude_outside' = %lld; expected 0 or 1", (long long) exclude);
+    if (antialias != 0 && antialias != 1)
+        return zi_error ("attribute 'antialias' = %lld; expected 0 or 1", (long long) antialias);
+    if (antialias && node->opset < 18)
+        return zi_error ("attribute 'antialias' exists from opset 18; the model imports opset %d",
+                         node->opset);
+    if (!isfinite (params->cubic_a))
+        return zi_error ("attribute 'cubic_coeff_a' = %g; expected a finite value",
+                         (double) params->cubic_a);
+    params->exclude_outside = exclude == 1;
+    params->antialias = antialias == 1;
     if (zi_node_attr (node, "axes")) {
         if (node->opset < 18)
             return zi_error ("attribute 'axes' exists from opset 18; the model imports opset %d",
@@ -196,10 +230,6 @@ s_resize_init (zi_node_t *node)
         return zi_error ("attribute 'coordinate_transformation_mode' = 'tf_crop_and_resize' is "
                          "not supported (supported: half_pixel, pytorch_half_pixel, "
                          "align_corners, asymmetric, tf_half_pixel_for_nn)");
-    const char *mode = zi_node_attr_string (node, "mode", "nearest");
-    if (strcmp (mode, "cubic") == 0)
-        return zi_error ("attribute 'mode' = 'cubic' is not supported (supported: nearest, "
-                         "linear)");
     s_resize_t *params = calloc (1, sizeof (s_resize_t));
     if (!params)
         return zi_error ("out of memory");
@@ -462,6 +492,106 @@ s_nearest (s_rounding_t rounding, float x, float scale, int64_t in_extent)
     return index < 0? 0: (index >= in_extent? in_extent - 1: index);
 }
 
+//  The filter's weight at distance t (in its own units) from the centre:
+//  the triangle of linear, or Keys' cubic with parameter a
+static double
+s_filter (s_mode_t mode, double a, double t)
+{
+    t = fabs (t);
+    if (mode == S_MODE_LINEAR)
+        return t < 1? 1 - t: 0;
+    if (t <= 1)
+        return ((a + 2) * t - (a + 3)) * t * t + 1;
+    if (t < 2)
+        return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a;
+    return 0;
+}
+
+//  Tap tables for cubic and antialiased linear: output position i of an
+//  axis reads the input positions j within the filter's reach of its
+//  source coordinate c, weighed filter ((j - c) * s), where s is the
+//  axis' scale when antialias shrinks it and 1 otherwise. The reach of a
+//  shrinking axis is at most (in / out) * 4 + 1, so each axis' table
+//  holds at most about four times its input.
+static int
+s_filter_tables (s_resize_t *params, const float *scales)
+{
+    int rank = params->ndim;
+    double reach [ZI_MAX_DIMS], stretch [ZI_MAX_DIMS];
+    size_t taps = 0;
+    for (int axis = 0; axis < rank; axis++) {
+        double scale = scales [axis];
+        stretch [axis] = params->antialias && scale < 1? scale: 1;
+        reach [axis] = (params->mode == S_MODE_CUBIC? 2: 1) / stretch [axis];
+        double n_taps = params->out_dims [axis] > 0? ceil (2 * reach [axis]) + 1: 1;
+        if (n_taps > (double) (params->in_dims [axis] * 4 + 8))
+            return zi_error ("scale %g of axis %d: the filter would span %g inputs of %lld",
+                             scale, axis, n_taps, (long long) params->in_dims [axis]);
+        params->axes [axis].n_taps = (int64_t) n_taps;
+        taps += (size_t) n_taps * (size_t) params->out_dims [axis];
+    }
+    int64_t most = 0;
+    for (int axis = 0; axis < rank; axis++)
+        most = params->axes [axis].n_taps > most? params->axes [axis].n_taps: most;
+    double *raw = malloc ((size_t) most * sizeof (double));
+    params->tables = malloc (taps * (sizeof (int64_t) + sizeof (float)) + 64);
+    if (!params->tables || !raw) {
+        free (raw);
+        return zi_error ("out of memory for resize tables");
+    }
+    int64_t *indexes = params->tables;
+    float *weights = (float *) (indexes + taps);
+    for (int axis = 0; axis < rank; axis++) {
+        s_axis_t *self = &params->axes [axis];
+        int64_t in_extent = params->in_dims [axis], out_extent = params->out_dims [axis];
+        self->tap_index = indexes;
+        self->tap_weight = weights;
+        indexes += self->n_taps * out_extent;
+        weights += self->n_taps * out_extent;
+        self->identity = in_extent == out_extent;
+        for (int64_t position = 0; position < out_extent; position++) {
+            double source = s_source_coordinate (params->coord, position, scales [axis],
+                                                 in_extent, out_extent);
+            int64_t first = (int64_t) floor (source - reach [axis]) + 1;
+            int64_t *index = self->tap_index + position * self->n_taps;
+            float *weight = self->tap_weight + position * self->n_taps;
+            double total = 0, inside = 0;
+            for (int64_t tap = 0; tap < self->n_taps; tap++) {
+                int64_t at = first + tap;
+                raw [tap] = s_filter (params->mode, params->cubic_a,
+                                      ((double) at - source) * stretch [axis]);
+                total += raw [tap];
+                if (at < 0 || at >= in_extent) {
+                    if (params->exclude_outside)
+                        raw [tap] = 0;
+                    at = at < 0? 0: in_extent - 1;
+                }
+                inside += raw [tap];
+                index [tap] = at;
+            }
+            //  antialias: the weights sum to 1; exclude_outside: those left do
+            double divisor = params->exclude_outside? inside: params->antialias? total: 1;
+            if (divisor == 0)
+                divisor = 1;
+            //  An axis is the identity when each output takes all of its
+            //  own input and nothing of any other
+            double own = 0;
+            for (int64_t tap = 0; tap < self->n_taps; tap++) {
+                weight [tap] = (float) (raw [tap] / divisor);
+                if (index [tap] == position)
+                    own += weight [tap];
+                else
+                if (weight [tap] != 0)
+                    self->identity = false;
+            }
+            if (own != 1)
+                self->identity = false;
+        }
+    }
+    free (raw);
+    return 0;
+}
+
 static int
 s_resize_prepare (zi_node_t *node, const zi_tensor_t *const *in)
 {
@@ -474,6 +604,24 @@ s_resize_prepare (zi_node_t *node, const zi_tensor_t *const *in)
     params->ndim = 0;
     if (s_geometry (node, in, scales, params->out_dims))
         return -1;
+    //  Cubic always, linear with antialias only where an axis shrinks:
+    //  elsewhere it is the plain linear below, which keeps its bits
+    params->filtered = params->mode == S_MODE_CUBIC;
+    for (int axis = 0; axis < rank; axis++)
+        if (params->mode == S_MODE_LINEAR && params->antialias && scales [axis] < 1
+        &&  x->dims [axis] != params->out_dims [axis])
+            params->filtered = true;
+    if (params->filtered) {
+        memcpy (params->in_dims, x->dims, rank * sizeof (int64_t));
+        params->ndim = rank;
+        if (s_filter_tables (params, scales)) {
+            free (params->tables);
+            params->tables = NULL;
+            params->ndim = 0;
+            return -1;
+        }
+        return 0;
+    }
 
     //  One block: per axis, int64 arrays then float arrays
     size_t positions = 0;
@@ -644,8 +792,41 @@ s_run_bilinear (const s_resize_t *params, const float *x, float *y)
     }
 }
 
+//  One filtered pass along an axis: [outer, in_extent, inner] to
+//  [outer, out_extent, inner], each output the weighed sum of its taps
+static void
+s_filter_pass (const s_axis_t *axis, const float *x, float *y, int64_t outer,
+               int64_t in_extent, int64_t out_extent, int64_t inner)
+{
+    int64_t n_taps = axis->n_taps;
+    for (int64_t block = 0; block < outer; block++) {
+        const float *source = x + block * in_extent * inner;
+        float *target = y + block * out_extent * inner;
+        for (int64_t position = 0; position < out_extent; position++) {
+            const int64_t *index = axis->tap_index + position * n_taps;
+            const float *weight = axis->tap_weight + position * n_taps;
+            if (inner == 1) {
+                float sum = 0;
+                for (int64_t tap = 0; tap < n_taps; tap++)
+                    sum += weight [tap] * source [index [tap]];
+                target [position] = sum;
+                continue;
+            }
+            float *row = target + position * inner;
+            memset (row, 0, inner * sizeof (float));
+            for (int64_t tap = 0; tap < n_taps; tap++) {
+                const float *from = source + index [tap] * inner;
+                float w = weight [tap];
+                if (w != 0)
+                    for (int64_t lane = 0; lane < inner; lane++)
+                        row [lane] += w * from [lane];
+            }
+        }
+    }
+}
+
 static int
-s_run_linear (const s_resize_t *params, zi_exec_t *exec, const float *x, float *y)
+s_run_interpolate (const s_resize_t *params, zi_exec_t *exec, const float *x, float *y)
 {
     int rank = params->ndim;
     int active [ZI_MAX_DIMS], n_active = 0;
@@ -656,9 +837,10 @@ s_run_linear (const s_resize_t *params, zi_exec_t *exec, const float *x, float *
         memcpy (y, x, zi_shape_count (rank, params->in_dims) * sizeof (float));
         return 0;
     }
-    //  An image (or a matrix) resized in height and width, or either: the
-    //  one-pass bilinear sum. Other shapes take one pass per axis.
-    if ((rank == 2 || rank == 4) && active [n_active - 1] >= rank - 2) {
+    //  Plain linear of an image (or a matrix) resized in height and
+    //  width, or either: the one-pass bilinear sum. Other shapes, cubic
+    //  and antialiased linear take one pass per axis.
+    if (!params->filtered && (rank == 2 || rank == 4) && active [n_active - 1] >= rank - 2) {
         s_run_bilinear (params, x, y);
         return 0;
     }
@@ -677,8 +859,12 @@ s_run_linear (const s_resize_t *params, zi_exec_t *exec, const float *x, float *
             if (!target)
                 return -1;
         }
-        s_linear_pass (&params->axes [axis], source, target, outer, dims [axis],
-                       params->out_dims [axis], inner);
+        if (params->filtered)
+            s_filter_pass (&params->axes [axis], source, target, outer, dims [axis],
+                           params->out_dims [axis], inner);
+        else
+            s_linear_pass (&params->axes [axis], source, target, outer, dims [axis],
+                           params->out_dims [axis], inner);
         dims [axis] = params->out_dims [axis];
         source = target;
     }
@@ -707,7 +893,7 @@ s_resize_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     if (params->mode == S_MODE_NEAREST)
         s_run_nearest (params, zi_tensor_f32 (x), zi_tensor_f32 (out [0]));
     else
-    if (s_run_linear (params, exec, zi_tensor_f32 (x), zi_tensor_f32 (out [0])))
+    if (s_run_interpolate (params, exec, zi_tensor_f32 (x), zi_tensor_f32 (out [0])))
         return -1;
     return 0;
 }
@@ -933,6 +1119,99 @@ s_check_error (zi_test_t *t, zi_node_t *node, int n_inputs, zi_tensor_t **inputs
     zi_tensor_destroy (&y);
     zi_node_destroy (&node);
     for (int slot = 0; slot < n_inputs; slot++)
+        zi_tensor_destroy (&inputs [slot]);
+}
+
+//  Cubic and antialiased linear against the spec's definition, applied
+//  per output element over the whole 2-d neighbourhood at once: each
+//  axis gives every input index a weight (the filter, stretched by
+//  1 / scale when antialias shrinks the axis, at the distance to the
+//  source coordinate; beyond the input the edge's index, or nothing with
+//  exclude_outside; normalised by the sum when antialias or
+//  exclude_outside asks), and the output is the double sum of products
+static void
+s_ref_filter_axis (const char *mode, double a, bool antialias, bool exclude, int64_t in,
+                   int64_t out, double *weights)
+{
+    double scale = (double) ((float) out / (float) in);
+    double stretch = antialias && scale < 1? scale: 1;
+    double reach = (strcmp (mode, "cubic") == 0? 2: 1) / stretch;
+    for (int64_t position = 0; position < out; position++) {
+        double *row = weights + position * in;
+        double source = (double) (((float) position + 0.5f) / (float) scale - 0.5f);
+        double total = 0, kept = 0;
+        memset (row, 0, in * sizeof (double));
+        for (int64_t at = (int64_t) floor (source - reach) - 2; at <= source + reach + 2; at++) {
+            double d = fabs ((double) at - source) * stretch, w;
+            if (strcmp (mode, "linear") == 0)
+                w = d < 1? 1 - d: 0;
+            else
+                w = d <= 1? (a + 2) * d * d * d - (a + 3) * d * d + 1
+                  : d < 2? a * d * d * d - 5 * a * d * d + 8 * a * d - 4 * a: 0;
+            total += w;
+            bool outside = at < 0 || at >= in;
+            if (outside && exclude)
+                continue;
+            kept += w;
+            row [outside? (at < 0? 0: in - 1): at] += w;
+        }
+        double divisor = exclude? kept: antialias? total: 1;
+        for (int64_t at = 0; at < in; at++)
+            row [at] /= divisor;
+    }
+}
+
+static void
+s_check_filtered (zi_test_t *t, const char *mode, float a, bool antialias, bool exclude,
+                  const int64_t *dims, const int64_t *sizes, uint32_t seed)
+{
+    zi_node_t *node = zi_node_new ("Resize", "filtered");
+    node->opset = 18;
+    zi_node_set_string (node, "mode", mode);
+    zi_node_set_float (node, "cubic_coeff_a", a);
+    zi_node_set_int (node, "antialias", antialias);
+    zi_node_set_int (node, "exclude_outside", exclude);
+    int64_t none = 0;
+    zi_tensor_t *inputs [4] = {
+        zi_test_random (4, dims, seed), zi_tensor_new (ZI_F32, 1, &none),
+        zi_tensor_new (ZI_F32, 1, &none), zi_test_ints (4, sizes)
+    };
+    zi_tensor_t *y = NULL;
+    int rc = zi_test_run_op (node, 4, inputs, 1, &y);
+    char what [160];
+    snprintf (what, sizeof what, "Resize %s a=%g antialias %d exclude_outside %d, "
+              "%lldx%lld to %lldx%lld", mode, (double) a, antialias, exclude,
+              (long long) dims [2], (long long) dims [3], (long long) sizes [2],
+              (long long) sizes [3]);
+    ZI_CHECK (t, rc == 0 && y && y->dims [2] == sizes [2] && y->dims [3] == sizes [3],
+              "%s runs: %s", what, rc? zi_error_text (): "");
+    if (rc == 0 && y) {
+        int64_t in_h = dims [2], in_w = dims [3], out_h = sizes [2], out_w = sizes [3];
+        double *rows = malloc (out_h * in_h * sizeof (double));
+        double *cols = malloc (out_w * in_w * sizeof (double));
+        float *want = malloc (zi_tensor_count (y) * sizeof (float));
+        assert (rows && cols && want);
+        s_ref_filter_axis (mode, a, antialias, exclude, in_h, out_h, rows);
+        s_ref_filter_axis (mode, a, antialias, exclude, in_w, out_w, cols);
+        const float *x = zi_tensor_f32 (inputs [0]);
+        for (int64_t plane = 0; plane < dims [0] * dims [1]; plane++)
+            for (int64_t i = 0; i < out_h; i++)
+                for (int64_t j = 0; j < out_w; j++) {
+                    double sum = 0;
+                    for (int64_t p = 0; p < in_h; p++)
+                        for (int64_t q = 0; q < in_w; q++)
+                            sum += rows [i * in_h + p] * cols [j * in_w + q]
+                                 * x [(plane * in_h + p) * in_w + q];
+                    want [(plane * out_h + i) * out_w + j] = (float) sum;
+                }
+        ZI_CHECK_CLOSE (t, what, zi_tensor_f32 (y), want, zi_tensor_count (y), 2e-6f, 2e-6f);
+        free (rows);
+        free (cols);
+        free (want);
+    }
+    zi_tensor_destroy (&y);
+    zi_node_destroy (&node);
+    for (int slot = 0; slot < 4; slot++)
         zi_tensor_destroy (&inputs [slot]);
 }
 
@@ -1216,13 +1495,39 @@ zi_act_resize_test (zi_test_t *t)
         zi_node_destroy (&node);
     }
 
+    //  Cubic (up, down, both, Keys' a of PyTorch and of PIL), with and
+    //  without exclude_outside; antialiased linear and cubic shrinking by
+    //  whole and uneven factors, to one element, and growing one axis
+    //  while shrinking the other
+    static const struct {
+        const char *mode;
+        float a;
+        bool antialias, exclude;
+        int64_t dims [4], sizes [4];
+    } filtered [] = {
+        {"cubic", -0.75f, false, false, {1, 2, 5, 6}, {1, 2, 11, 9}},
+        {"cubic", -0.5f, false, true, {2, 1, 9, 8}, {2, 1, 4, 13}},
+        {"cubic", -0.75f, false, false, {1, 1, 7, 7}, {1, 1, 3, 2}},
+        {"linear", 0, true, false, {1, 2, 13, 17}, {1, 2, 5, 7}},
+        {"linear", 0, true, true, {1, 2, 16, 12}, {1, 2, 4, 3}},
+        {"linear", 0, true, false, {1, 1, 9, 6}, {1, 1, 1, 14}},
+        {"cubic", -0.5f, true, true, {1, 2, 13, 17}, {1, 2, 5, 30}},
+        {"cubic", -0.75f, true, false, {2, 1, 12, 11}, {2, 1, 3, 2}},
+        {"cubic", -0.5f, true, false, {1, 1, 6, 40}, {1, 1, 6, 3}}
+    };
+    for (size_t index = 0; index < sizeof filtered / sizeof filtered [0]; index++)
+        s_check_filtered (t, filtered [index].mode, filtered [index].a, filtered [index].antialias,
+                          filtered [index].exclude, filtered [index].dims,
+                          filtered [index].sizes, seed++);
+
     //  Errors
     int64_t dims [4] = {1, 1, 2, 2}, four = 4, three = 3, zero = 0;
     float twos [4] = {1, 1, 2, 2};
     zi_node_t *node = zi_node_new ("Resize", "test");
+    node->opset = 10;
     zi_node_set_string (node, "mode", "cubic");
-    zi_tensor_t *inputs [4] = {zi_test_random (4, dims, 1), NULL, zi_test_tensor (1, &four, twos)};
-    s_check_error (t, node, 3, inputs, "'cubic' is not supported");
+    zi_tensor_t *inputs [4] = {zi_test_random (4, dims, 1), zi_test_tensor (1, &four, twos)};
+    s_check_error (t, node, 2, inputs, "'cubic' is not supported");
 
     node = zi_node_new ("Resize", "test");
     zi_node_set_string (node, "coordinate_transformation_mode", "tf_crop_and_resize");
@@ -1265,10 +1570,16 @@ zi_act_resize_test (zi_test_t *t)
 
     node = zi_node_new ("Resize", "test");
     node->opset = 18;
+    zi_node_set_int (node, "antialias", 2);
+    inputs [0] = zi_test_random (4, dims, 1);
+    inputs [2] = zi_test_tensor (1, &four, twos);
+    s_check_error (t, node, 3, inputs, "'antialias' = 2; expected 0 or 1");
+
+    node = zi_node_new ("Resize", "test");
     zi_node_set_int (node, "antialias", 1);
     inputs [0] = zi_test_random (4, dims, 1);
     inputs [2] = zi_test_tensor (1, &four, twos);
-    s_check_error (t, node, 3, inputs, "'antialias' = 1 is not supported");
+    s_check_error (t, node, 3, inputs, "'antialias' exists from opset 18");
 
     node = zi_node_new ("Resize", "test");
     zi_node_set_string (node, "nearest_mode", "round");

@@ -53,8 +53,9 @@ def main():
             handle.write("hello")
         unsupported = small_model(folder, "unsupported", helper.make_node(
             "LpNormalization", ["x"], ["y"], name="the_norm"))
-        cubic = small_model(folder, "cubic", helper.make_node(
-            "Resize", ["x", "", "scales"], ["y"], name="upsample", mode="cubic"),
+        cropping = small_model(folder, "cropping", helper.make_node(
+            "Resize", ["x", "", "scales"], ["y"], name="upsample", mode="linear",
+            coordinate_transformation_mode="tf_crop_and_resize"),
             initializers=[helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 2, 2])])
         # A topology that uses CURVE (keys made here), for the key options
         with open(path("good.key"), "w") as handle:     # keygen must not overwrite it
@@ -87,8 +88,8 @@ def main():
              ["text.onnx", "not a valid ONNX"]),
             ("unsupported op", ["run", unsupported, "--input", path("x.npy")],
              ["'the_norm'", "'LpNormalization'", "supported: ", "Conv"]),
-            ("unsupported attribute", ["run", cubic, "--input", path("x.npy")],
-             ["'upsample'", "cubic"]),
+            ("unsupported attribute", ["run", cropping, "--input", path("x.npy")],
+             ["'upsample'", "tf_crop_and_resize"]),
             ("external data", ["run", path("external.onnx"), "--input", good_input],
              ["external data", "external.bin"]),
             ("cyclic graph", ["run", path("cycle.onnx"), "--input", good_input],

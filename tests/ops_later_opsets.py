@@ -9,11 +9,13 @@ axes input (18), ScatterElements and ScatterND max and min (18), Resize's
 axes and keep_aspect_ratio_policy (18) and half_pixel_symmetric (19),
 Mish (18), AveragePool's dilations (19), Cast's saturate (19), Gelu (20),
 ReduceMax and ReduceMin of bool (20), QuantizeLinear's output_dtype (21),
-and the shape ops at 21. Pad's wrap (19) is compared with numpy.pad,
-and also run by ONNX Runtime when onnxruntime-node is installed in
+and the shape ops at 21. Pad's wrap (19) is compared with numpy.pad, and
+Resize's antialias (18) and cubic mode with PyTorch's interpolate where
+it computes the same and with the ONNX text in numpy elsewhere; those
+cases are also run by ONNX Runtime when onnxruntime-node is installed in
 bench/node_modules. Forms zinfer does not run must be refused with an
-error that names them (Resize's antialias, blocked quantization, opset
-22), never answered wrongly.
+error that names them (blocked quantization, opset 22), never answered
+wrongly.
 
     /usr/bin/python3 tests/ops_later_opsets.py ZINFER_BINARY
 
@@ -272,10 +274,7 @@ def resize_cases():
                [node("Resize", ["in0", "", "scales"], mode="linear",
                      coordinate_transformation_mode="half_pixel_symmetric")],
                [line], [want], [const("scales", np.array([1, 1, 1, scale], np.float32))])
-    scales = [const("scales", np.array([1, 1, 2, 2], np.float32))]
-    yield Case("Resize-18 antialias", 18,
-               [node("Resize", ["in0", "", "scales"], mode="linear", antialias=1)], [x],
-               "'antialias' = 1 is not supported", scales)
+    yield from filtered_resize_cases()
     #   keep_aspect_ratio_policy: one scale for the axes of sizes, the
     #   smallest ratio (not_larger) or the largest (not_smaller); extents
     #   rounded half up (6 x 1.25 = 7.5 gives 8)
@@ -294,6 +293,85 @@ def resize_cases():
                    [node("Resize", ["in0", "", "", "sizes"], mode="linear", axes=[2, 3],
                          keep_aspect_ratio_policy=policy)],
                    [data], [want], [const("sizes", np.array(sizes, np.int64))])
+
+
+def filter_resize_axis(x, axis, out, mode, a, antialias, exclude):
+    """One axis of cubic or antialiased linear Resize (half_pixel), by the
+    ONNX text: the filter (stretched by 1 / scale when antialias shrinks
+    the axis) weighs the inputs around the source coordinate; those beyond
+    the input take the edge value, or weigh nothing with exclude_outside;
+    antialias and exclude_outside divide the weights by their sum"""
+    n = x.shape[axis]
+    scale = float(np.float32(out) / np.float32(n))
+    stretch = min(scale, 1.0) if antialias else 1.0
+    reach = (2.0 if mode == "cubic" else 1.0) / stretch
+
+    def weight(t):
+        t = np.abs(t)
+        if mode == "linear":
+            return np.maximum(0.0, 1 - t)
+        return np.where(t <= 1, (a + 2) * t ** 3 - (a + 3) * t ** 2 + 1,
+                        np.where(t < 2, a * t ** 3 - 5 * a * t ** 2 + 8 * a * t - 4 * a, 0.0))
+
+    moved = np.moveaxis(x.astype(np.float64), axis, -1)
+    y = np.empty(moved.shape[:-1] + (out,))
+    for i in range(out):
+        c = (i + 0.5) / scale - 0.5
+        taps = np.arange(math.floor(c - reach) + 1, math.floor(c + reach) + 1)
+        w = weight((taps - c) * stretch)
+        if antialias:
+            w = w / w.sum()
+        if exclude:
+            w = np.where((taps < 0) | (taps >= n), 0, w)
+            w = w / w.sum()
+        y[..., i] = (moved[..., np.clip(taps, 0, n - 1)] * w).sum(-1)
+    return np.moveaxis(y, -1, axis)
+
+
+def filtered_resize_cases():
+    """Cubic, and antialias (opset 18) for linear and cubic: against
+    PyTorch's interpolate where it computes the same (bicubic is cubic
+    with a = -0.75; its antialias=True is exclude_outside=1, with a = -0.5
+    for bicubic), against the ONNX text in numpy otherwise, and against
+    ONNX Runtime when it is installed"""
+    import torch
+    import torch.nn.functional as F
+    image = randn(1, 2, 13, 17)
+    for sizes in ([5, 7], [4, 30], [6, 3], [1, 2]):
+        full = np.array([1, 2] + sizes, np.int64)
+        for mode, torch_mode, a in (("linear", "bilinear", -0.75), ("cubic", "bicubic", -0.5)):
+            with torch.no_grad():
+                want = F.interpolate(torch.from_numpy(image), size=sizes, mode=torch_mode,
+                                     antialias=True, align_corners=False).numpy()
+            yield Case("Resize-18 antialias %s to %s, as PyTorch" % (mode, sizes), 18,
+                       [node("Resize", ["in0", "", "", "sizes"], mode=mode, antialias=1,
+                             exclude_outside=1, cubic_coeff_a=a)],
+                       [image], [want], [const("sizes", full)], ort=True)
+            #   exclude_outside 0: the edge value beyond the input
+            want = image
+            for axis in (2, 3):
+                want = filter_resize_axis(want, axis, full[axis], mode, a, True, False)
+            yield Case("Resize-18 antialias %s to %s, edge beyond the input" % (mode, sizes),
+                       18, [node("Resize", ["in0", "", "", "sizes"], mode=mode, antialias=1,
+                                 cubic_coeff_a=a)],
+                       [image], [want.astype(np.float32)], [const("sizes", full)], ort=True)
+        with torch.no_grad():
+            want = F.interpolate(torch.from_numpy(image), size=sizes, mode="bicubic",
+                                 align_corners=False).numpy()
+        yield Case("Resize-13 cubic to %s, as PyTorch" % sizes, 13,
+                   [node("Resize", ["in0", "", "", "sizes"], mode="cubic")],
+                   [image], [want], [const("sizes", full)], ort=True)
+    #   Growing: antialias changes nothing; scales rather than sizes
+    with torch.no_grad():
+        want = F.interpolate(torch.from_numpy(image), scale_factor=2, mode="bilinear",
+                             antialias=True, align_corners=False).numpy()
+    yield Case("Resize-18 antialias linear growing", 18,
+               [node("Resize", ["in0", "", "scales"], mode="linear", antialias=1)],
+               [image], [want], [const("scales", np.array([1, 1, 2, 2], np.float32))], ort=True)
+    yield Case("Resize-17 antialias", 17,
+               [node("Resize", ["in0", "", "scales"], mode="linear", antialias=1)], [image],
+               "'antialias' exists from opset 18",
+               [const("scales", np.array([1, 1, 0.5, 0.5], np.float32))])
 
 
 def other_cases():
