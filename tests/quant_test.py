@@ -16,8 +16,14 @@ way quantization tools write them, run by `zinfer run`, against numpy.
   become QLinearConv and QLinearMatMul (`zinfer info --fuse`); their
   outputs equal the unfused graph's within one step, most exactly, and
   numpy's float64 QDQ arithmetic within one step; a chain the pass must
-  leave alone (the DequantizeLinear read twice, a Relu the output range
-  does not absorb, a Gemm with a bias) stays in float;
+  leave alone (a Relu the output range does not absorb, a Gemm with a
+  bias) stays in float;
+- QDQ fusion with a DequantizeLinear read by several nodes (one
+  activation into two Convs and a ReduceMean, one into two MatMuls and
+  the graph's output, one weight shared by two Convs): every Conv and
+  MatMul fuses, the activation's DequantizeLinear stays only for the
+  ReduceMean or the output, and the outputs equal the unfused graph's
+  as above (the ReduceMean's and the output's bit for bit);
 - dynamic: DynamicQuantizeLinear, MatMulInteger and ConvInteger, Cast to
   float and Mul by the scales, exactly as numpy's integer arithmetic, and
   within the quantization error of the float product.
@@ -295,8 +301,8 @@ def qdq_fusion_case(zinfer, folder, rng):
         check(fused is not None and len(np.unique(fused)) > 20,
               "QDQ fusion, %s: %d distinct outputs" % (label, len(np.unique(fused))))
 
-    # Chains the pass must leave alone: X's DequantizeLinear read by a
-    # second node; a Relu whose zero the output range does not absorb
+    # Chains the pass must leave alone: a Relu whose zero the output range
+    # does not absorb; a Gemm with a bias
     x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
     w_q = rng.integers(-100, 100, (4, 3, 3, 3)).astype(np.int8)
     inits = [numpy_helper.from_array(a, n) for a, n in (
@@ -310,9 +316,6 @@ def qdq_fusion_case(zinfer, folder, rng):
             helper.make_node("DequantizeLinear", ["w_q", "w_scale", "w_zero"], ["w_dq"]),
             helper.make_node("Conv", ["x_dq", "w_dq"], ["c"])]
     chains = {
-        "the DequantizeLinear read twice": (head + [
-            helper.make_node("QuantizeLinear", ["c", "y_scale", "y_zero"], ["y"]),
-            helper.make_node("ReduceMean", ["x_dq"], ["m"], keepdims=0)], ["y", "m"]),
         "a Gemm with a bias C": ([
             helper.make_node("QuantizeLinear", ["x2", "s", "z"], ["x_q"]),
             helper.make_node("DequantizeLinear", ["x_q", "s", "z"], ["x_dq"]),
@@ -340,6 +343,78 @@ def qdq_fusion_case(zinfer, folder, rng):
         check(all(a is not None and b is not None and np.array_equal(a, b)
                   for a, b in zip(fused, plain)),
               "QDQ fusion left alone, %s: same outputs as unfused" % label)
+
+
+def qdq_shared_case(zinfer, folder, rng):
+    """DequantizeLinear nodes read by several nodes, as quantizers share
+    them: each Conv and MatMul fuses, and a DequantizeLinear stays only
+    while something that cannot fuse still reads it"""
+    x = rng.standard_normal((2, 6, 9, 8)).astype(np.float32)
+    x_scale, y_scale = np.float32(0.03), np.float32(0.05)
+    w_a = rng.integers(-90, 90, (8, 6, 3, 3)).astype(np.int8)
+    w_b = rng.integers(-90, 90, (4, 6, 1, 1)).astype(np.int8)
+    w_m = rng.integers(-90, 90, (8, 5)).astype(np.int8)
+    w_scale = np.float32(0.004)
+    inits = [numpy_helper.from_array(a, n) for a, n in (
+        (np.array(x_scale), "x_scale"), (np.array(np.uint8(120)), "x_zero"),
+        (w_a, "w_a_q"), (w_b, "w_b_q"), (w_m, "w_m_q"), (np.array(w_scale), "w_scale"),
+        (np.array(np.int8(0)), "w_zero"), (np.array(y_scale), "y_scale"),
+        (np.array(np.uint8(128)), "y_zero"))]
+    dq = lambda q, out: helper.make_node("DequantizeLinear", [q, "w_scale", "w_zero"], [out])
+    quant = lambda value, out: helper.make_node("QuantizeLinear", [value, "y_scale", "y_zero"],
+                                                [out])
+    head = [helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zero"], ["x_q"]),
+            helper.make_node("DequantizeLinear", ["x_q", "x_scale", "x_zero"], ["x_dq"])]
+    layouts = {
+        # One activation into two Convs and a ReduceMean
+        "one activation read by two Convs and a ReduceMean": (head + [
+            dq("w_a_q", "w_a"), dq("w_b_q", "w_b"),
+            helper.make_node("Conv", ["x_dq", "w_a"], ["c1"], pads=[1, 1, 1, 1]),
+            helper.make_node("Conv", ["x_dq", "w_b"], ["c2"]),
+            helper.make_node("ReduceMean", ["x_dq"], ["m"], keepdims=0),
+            quant("c1", "y1"), quant("c2", "y2")], ["y1", "y2", "m"],
+            {"QLinearConv": 2, "Conv": 0, "DequantizeLinear": 1}),
+        # One weight into two Convs, on the activation and on its half
+        "one weight read by two Convs": (head + [
+            dq("w_a_q", "w_a"),
+            helper.make_node("QuantizeLinear", ["x2", "x_scale", "x_zero"], ["x2_q"]),
+            helper.make_node("DequantizeLinear", ["x2_q", "x_scale", "x_zero"], ["x2_dq"]),
+            helper.make_node("Conv", ["x_dq", "w_a"], ["c1"], pads=[1, 1, 1, 1]),
+            helper.make_node("Conv", ["x2_dq", "w_a"], ["c2"], strides=[2, 2]),
+            quant("c1", "y1"), quant("c2", "y2")], ["y1", "y2"],
+            {"QLinearConv": 2, "Conv": 0, "DequantizeLinear": 0}),
+        # One activation into two MatMuls, and the graph's output too
+        "one activation read by two MatMuls and the graph's output": ([
+            helper.make_node("QuantizeLinear", ["v", "x_scale", "x_zero"], ["x_q"]),
+            helper.make_node("DequantizeLinear", ["x_q", "x_scale", "x_zero"], ["x_dq"]),
+            dq("w_m_q", "w_m"),
+            helper.make_node("MatMul", ["x_dq", "w_m"], ["c1"]),
+            helper.make_node("MatMul", ["x_dq", "w_m"], ["c2"]),
+            quant("c1", "y1"), quant("c2", "y2")], ["y1", "y2", "x_dq"],
+            {"QLinearMatMul": 2, "MatMul": 0, "DequantizeLinear": 1}),
+    }
+    for label, (nodes, names, wanted) in layouts.items():
+        feeds = ({"v": rng.standard_normal((16, 8)).astype(np.float32)} if "MatMuls" in label
+                 else {"x": x, "x2": x[:, :, :5, :6] * 0.5} if "weight" in label else {"x": x})
+        outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT if n in ("m", "x_dq")
+                                                 else TensorProto.UINT8, None) for n in names]
+        made = model(nodes, [helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape)
+                             for n, a in feeds.items()], outputs, inits, 13)
+        counts = fused_ops(zinfer, folder, made)
+        check(all(counts.get(op) == n for op, n in wanted.items()),
+              "QDQ fusion, %s: %s after --fuse (%s)" % (label, wanted, counts))
+        fused = run(zinfer, folder, made, feeds, names)
+        plain = run(zinfer, folder, made, feeds, names, ["--no-fuse"])
+        for name, got, want in zip(names, fused, plain):
+            if name in ("m", "x_dq"):
+                check(got is not None and want is not None and np.array_equal(got, want),
+                      "QDQ fusion, %s: %s as unfused, bit for bit" % (label, name))
+                continue
+            within_one(got, want, 1, "QDQ fusion, %s: %s fused vs unfused" % (label, name))
+            same = np.mean(got == want) if got is not None and want is not None else 0
+            check(same >= 0.98 and len(np.unique(got)) > 10,
+                  "QDQ fusion, %s: %s %.2f%% exactly as unfused, %d distinct" % (
+                      label, name, 100 * same, len(np.unique(got)) if got is not None else 0))
 
 
 def qdq_cnn(rng, size=128):
@@ -488,7 +563,7 @@ def main():
     zinfer = sys.argv[1]
     rng = np.random.default_rng(3)
     with tempfile.TemporaryDirectory(prefix="zinfer-quant-") as folder:
-        for case in (qdq_case, qdq_fusion_case, qoperator_case, dynamic_case):
+        for case in (qdq_case, qdq_fusion_case, qdq_shared_case, qoperator_case, dynamic_case):
             case(zinfer, folder, rng)
     print("%d failed" % failures)
     return 1 if failures else 0

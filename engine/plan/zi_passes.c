@@ -593,7 +593,11 @@ zi_pass_fuse_residuals (zi_graph_t *self)
 //  fuse_qdq: the QDQ pattern quantization tools emit,
 //      QuantizeLinear (op (DequantizeLinear (x_q), DequantizeLinear (W_q)))
 //  becomes QLinearConv (op Conv) or QLinearMatMul (MatMul, or a Gemm
-//  without C) on the 8-bit tensors. It runs
+//  without C) on the 8-bit tensors. Quantizers share one
+//  DequantizeLinear among all the readers of a tensor (two branches of a
+//  block, a weight used twice): each reader that fits the pattern fuses
+//  on its own, reading the 8-bit tensor, and the DequantizeLinear stays
+//  for the readers that do not, until prune finds none left. It runs
 //  before the first prune: planning folds the DequantizeLinear of constant
 //  weights into float constants, and only the folded node still says which
 //  8-bit tensor, scale and zero point made them.
@@ -768,10 +772,10 @@ zi_pass_fuse_qdq (zi_graph_t *self)
         if ((!conv && !matmul) || node->act.kind != ZI_ACT_NONE || node->n_outputs != 1
         ||  node->n_inputs < 2 || node->n_inputs > (conv || gemm? 3: 2) || node->opset < 10)
             continue;
-        //  X: a DequantizeLinear per tensor, read by this op alone
+        //  X: a DequantizeLinear per tensor, perhaps read by others too
         int x = node->inputs [0], w = node->inputs [1];
         if (x < 0 || w < 0 || x >= readers.n_values || w >= readers.n_values
-        ||  self->values [x].constant || s_readers_sole (&readers, x) != index
+        ||  self->values [x].constant
         ||  readers.producer [x] < 0 || readers.producer [w] < 0)
             continue;
         int x_made_by = readers.producer [x];
@@ -878,8 +882,8 @@ zi_pass_fuse_qdq (zi_graph_t *self)
             s_readers_note (&readers, act_node, (int) (act_node - self->nodes), -1);
             s_kill (act_node);
         }
-        s_readers_note (&readers, &self->nodes [x_made_by], x_made_by, -1);
-        s_kill (&self->nodes [x_made_by]);
+        //  X's DequantizeLinear is left to prune: other nodes or the
+        //  graph's outputs may still read it
         rewrites++;
     }
     s_readers_destroy (&readers);
