@@ -26,7 +26,7 @@
       divides the weights by their sum; positions beyond the input take
       the edge value, or weigh nothing with exclude_outside (then the
       weights are divided by their sum too). One pass per resized axis,
-      innermost first, each output a sum over its axis' taps.
+      the most shrinking first, each output a sum over its axis' taps.
 
     Opset 10 Resize and Upsample have no transformation or rounding
     attributes: they use asymmetric coordinates and, for nearest, floor
@@ -844,7 +844,23 @@ s_run_interpolate (const s_resize_t *params, zi_exec_t *exec, const float *x, fl
         s_run_bilinear (params, x, y);
         return 0;
     }
-    //  Current shape: input extents, resized from the innermost pass out
+    //  Filtered passes cost a sum over the taps per output, and the
+    //  innermost axis' sums gather where the outer axes' run along whole
+    //  rows: the axes that shrink most go first, so that the later
+    //  passes, the innermost among them, see less data
+    if (params->filtered)
+        for (int pass = 1; pass < n_active; pass++)
+            for (int at = pass; at > 0; at--) {
+                int this = active [at], before = active [at - 1];
+                double ratio = (double) params->out_dims [this] / (double) params->in_dims [this];
+                double previous = (double) params->out_dims [before]
+                                / (double) params->in_dims [before];
+                if (ratio >= previous)
+                    break;
+                active [at] = before;
+                active [at - 1] = this;
+            }
+    //  Current shape: input extents, resized one pass after another
     int64_t dims [ZI_MAX_DIMS];
     memcpy (dims, params->in_dims, rank * sizeof (int64_t));
     const float *source = x;
