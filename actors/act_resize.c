@@ -189,7 +189,8 @@ s_resize_parse (zi_node_t *node, s_resize_t *params)
     int64_t exclude = zi_node_attr_int (node, "exclude_outside", 0);
     int64_t antialias = zi_node_attr_int (node, "antialias", 0);
     if (exclude != 0 && exclude != 1)
-        return zi_error ("attribute 'exclude_outside' = %lld; expected 0 or 1", (long long) exclude);
+        return zi_error ("attribute 'exclude_outside' = %lld; expected 0 or 1",
+                         (long long) exclude);
     if (antialias != 0 && antialias != 1)
         return zi_error ("attribute 'antialias' = %lld; expected 0 or 1", (long long) antialias);
     if (antialias && node->opset < 18)

@@ -225,8 +225,8 @@ def pad_cases():
                    [want], ints, ort=name != "longer than the axis")
     yield Case("Pad-18 wrap", 18, [node("Pad", ["in0", "pads"], mode="wrap")], [x],
                "'wrap' exists from opset 19", [const("pads", np.ones(6, np.int64))])
-    yield Case("Pad-19 wrap of an axis cropped away", 19, [node("Pad", ["in0", "pads"], mode="wrap")],
-               [x], "cannot wrap-pad axis 0",
+    yield Case("Pad-19 wrap of an axis cropped away", 19,
+               [node("Pad", ["in0", "pads"], mode="wrap")], [x], "cannot wrap-pad axis 0",
                [const("pads", np.array([1, 0, 0, -2, 0, 0], np.int64))])
 
 
