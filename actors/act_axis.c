@@ -51,8 +51,8 @@ s_lines (const zi_tensor_t *x, int axis)
 static int
 s_numeric (const zi_tensor_t *x, int slot)
 {
-    if (x->dtype != ZI_F32 && x->dtype != ZI_I64)
-        return zi_error ("input %d: expected float32 or int64, got %s", slot,
+    if (x->dtype != ZI_F32 && x->dtype != ZI_I64 && x->dtype != ZI_I32)
+        return zi_error ("input %d: expected float32, int64 or int32, got %s", slot,
                          zi_dtype_name (x->dtype));
     return 0;
 }
@@ -66,6 +66,12 @@ s_above_f32 (float a, float b)
 
 static inline bool
 s_above_i64 (int64_t a, int64_t b)
+{
+    return a > b;
+}
+
+static inline bool
+s_above_i32 (int32_t a, int32_t b)
 {
     return a > b;
 }
@@ -188,6 +194,7 @@ s_topk_line_##TYPE (const TYPE *x, int64_t extent, int64_t inner,             \
 
 S_TOPK_LINE (float, s_above_f32)
 S_TOPK_LINE (int64_t, s_above_i64)
+S_TOPK_LINE (int32_t, s_above_i32)
 
 static int
 s_topk_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
@@ -213,6 +220,9 @@ s_topk_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
             const int64_t *best = x->dtype == ZI_F32
                 ? s_topk_line_float (zi_tensor_f32 (x) + from, lines.extent, lines.inner,
                                      self->largest, order, spare)
+                : x->dtype == ZI_I32
+                ? s_topk_line_int32_t ((const int32_t *) x->data + from, lines.extent,
+                                       lines.inner, self->largest, order, spare)
                 : s_topk_line_int64_t (zi_tensor_i64 (x) + from, lines.extent, lines.inner,
                                        self->largest, order, spare);
             for (int64_t rank = 0; rank < k; rank++) {
@@ -319,6 +329,7 @@ s_arg_line_##TYPE (const s_arg_t *self, const TYPE *x, int64_t extent,        \
 
 S_ARG_LINE (float, s_above_f32)
 S_ARG_LINE (int64_t, s_above_i64)
+S_ARG_LINE (int32_t, s_above_i32)
 
 static int
 s_arg_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
@@ -336,6 +347,9 @@ s_arg_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
             int64_t from = outer * lines.extent * lines.inner + inner;
             y [outer * lines.inner + inner] = x->dtype == ZI_F32
                 ? s_arg_line_float (self, zi_tensor_f32 (x) + from, lines.extent, lines.inner)
+                : x->dtype == ZI_I32
+                ? s_arg_line_int32_t (self, (const int32_t *) x->data + from, lines.extent,
+                                      lines.inner)
                 : s_arg_line_int64_t (self, zi_tensor_i64 (x) + from, lines.extent,
                                       lines.inner);
         }
@@ -415,7 +429,10 @@ s_cumsum_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *cons
     return 0;
 }
 
-#define S_CUMSUM(TYPE)                                                        \
+//  SUM: the type the running sum is kept in; integers wrap around as
+//  two's complement (unsigned arithmetic), as ONNX Runtime's do, rather
+//  than overflow a signed type
+#define S_CUMSUM(TYPE, SUM)                                                   \
 static void                                                                   \
 s_cumsum_##TYPE (const s_cumsum_t *self, const TYPE *x, TYPE *y, s_lines_t lines) \
 {                                                                             \
@@ -423,14 +440,14 @@ s_cumsum_##TYPE (const s_cumsum_t *self, const TYPE *x, TYPE *y, s_lines_t lines
         const TYPE *from = x + outer * lines.extent * lines.inner;            \
         TYPE *to = y + outer * lines.extent * lines.inner;                    \
         for (int64_t inner = 0; inner < lines.inner; inner++) {               \
-            TYPE sum = 0;                                                     \
+            SUM sum = 0;                                                      \
             for (int64_t step = 0; step < lines.extent; step++) {             \
                 int64_t at = (self->reverse? lines.extent - 1 - step: step)   \
                            * lines.inner + inner;                             \
-                TYPE value = from [at];                                       \
+                SUM value = (SUM) from [at];                                  \
                 if (!self->exclusive)                                         \
                     sum += value;                                             \
-                to [at] = sum;                                                \
+                to [at] = (TYPE) sum;                                         \
                 if (self->exclusive)                                          \
                     sum += value;                                             \
             }                                                                 \
@@ -438,8 +455,9 @@ s_cumsum_##TYPE (const s_cumsum_t *self, const TYPE *x, TYPE *y, s_lines_t lines
     }                                                                         \
 }
 
-S_CUMSUM (float)
-S_CUMSUM (int64_t)
+S_CUMSUM (float, float)
+S_CUMSUM (int64_t, uint64_t)
+S_CUMSUM (int32_t, uint32_t)
 
 static int
 s_cumsum_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
@@ -452,6 +470,9 @@ s_cumsum_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     s_lines_t lines = s_lines (in [0], axis);
     if (in [0]->dtype == ZI_F32)
         s_cumsum_float (self, zi_tensor_f32 (in [0]), zi_tensor_f32 (out [0]), lines);
+    else
+    if (in [0]->dtype == ZI_I32)
+        s_cumsum_int32_t (self, in [0]->data, out [0]->data, lines);
     else
         s_cumsum_int64_t (self, zi_tensor_i64 (in [0]), zi_tensor_i64 (out [0]), lines);
     return 0;
@@ -466,13 +487,15 @@ const zi_op_t zi_op_CumSum = {
 //  --------------------------------------------------------------------------
 //  Self test: against naive references (TopK by repeated selection of the
 //  best remaining element, ArgMax and ArgMin by a scan, CumSum in double)
-//  over every axis of a 3-d input, with ties, NaN and int64 data
+//  over every axis of a 3-d input, with ties, NaN, int64 and int32 data
 
-//  Value of element `at` as a double (int64 test data stay exact)
+//  Value of element `at` as a double (integer test data stay exact)
 static double
 s_value (const zi_tensor_t *x, int64_t at)
 {
-    return x->dtype == ZI_F32? zi_tensor_f32 (x) [at]: (double) zi_tensor_i64 (x) [at];
+    return x->dtype == ZI_F32? zi_tensor_f32 (x) [at]
+         : x->dtype == ZI_I32? ((const int32_t *) x->data) [at]
+         : (double) zi_tensor_i64 (x) [at];
 }
 
 static bool
@@ -493,6 +516,9 @@ s_test_input (zi_dtype_t dtype, bool nans, uint32_t seed)
         int value = (int) ((state >> 16) % 9) - 4;     //  few values: many ties
         if (dtype == ZI_F32)
             zi_tensor_f32 (x) [item] = nans && (state >> 8) % 13 == 0? NAN: value * 0.5f;
+        else
+        if (dtype == ZI_I32)                            //  sums of 6 stay in range
+            ((int32_t *) x->data) [item] = value * 100000007;
         else
             zi_tensor_i64 (x) [item] = value * INT64_C (1000000007);
     }
@@ -654,7 +680,7 @@ s_test_cumsum (zi_test_t *t, zi_dtype_t dtype, int axis, bool exclusive, bool re
             }
             want [item] = (float) sum;
             got [item] = (float) s_value (y, (int64_t) item);
-            if (dtype == ZI_I64 && zi_tensor_i64 (y) [item] != (int64_t) sum && wrong_int < 0)
+            if (dtype != ZI_F32 && s_value (y, (int64_t) item) != sum && wrong_int < 0)
                 wrong_int = (int64_t) item;
         }
         if (dtype == ZI_F32)
@@ -694,6 +720,7 @@ zi_act_axis_test (zi_test_t *t)
             for (int largest = 0; largest < 2; largest++) {
                 s_test_topk (t, ZI_F32, axis, ks [pick], largest, pick % 2? 9: 11, seed++);
                 s_test_topk (t, ZI_I64, axis, ks [pick], largest, 10, seed++);
+                s_test_topk (t, ZI_I32, axis, ks [pick], largest, 13, seed++);
             }
         for (int keepdims = 0; keepdims < 2; keepdims++)
             for (int last = 0; last < 2; last++)
@@ -701,11 +728,13 @@ zi_act_axis_test (zi_test_t *t)
                     s_test_arg (t, max, ZI_F32, axis, keepdims, last, seed++);
                     s_test_arg (t, max, ZI_F32, axis, keepdims, last, 3 * seed++);
                     s_test_arg (t, max, ZI_I64, axis, keepdims, last, seed++);
+                    s_test_arg (t, max, ZI_I32, axis, keepdims, last, seed++);
                 }
         for (int exclusive = 0; exclusive < 2; exclusive++)
             for (int reverse = 0; reverse < 2; reverse++) {
                 s_test_cumsum (t, ZI_F32, axis, exclusive, reverse, seed++);
                 s_test_cumsum (t, ZI_I64, axis, exclusive, reverse, seed++);
+                s_test_cumsum (t, ZI_I32, axis, exclusive, reverse, seed++);
             }
     }
 
@@ -760,7 +789,7 @@ zi_act_axis_test (zi_test_t *t)
     zi_tensor_destroy (&in [1]);
     zi_tensor_t *bools = zi_test_data (ZI_BOOL, 1, (int64_t []) {4}, 3);
     s_check_error (t, zi_node_new ("ArgMax", "test"), 1, &bools,
-                   "expected float32 or int64, got bool");
+                   "expected float32, int64 or int32, got bool");
     zi_tensor_destroy (&bools);
     zi_tensor_destroy (&x);
 }

@@ -31,22 +31,23 @@
 //  Input dtypes the ops accept (bool from opset 20)
 #define S_F32  ZI_DT (ZI_F32)
 #define S_I64  ZI_DT (ZI_I64)
+#define S_I32  ZI_DT (ZI_I32)
 #define S_BOOL ZI_DT (ZI_BOOL)
 
 //  Every op of the family, one row each: ROW (OnnxOpType, dtypes input 0
 //  accepts; the axes input is read by zi_input_ints). A row makes the op's
 //  kind S_<OnnxOpType> and its table entry zi_op_<OnnxOpType> (after the
 //  kernel), whose .row tells the shared init which reduction it builds.
-#define S_REDUCE_OPS(ROW)                    \
-    ROW (ReduceSum, S_F32 | S_I64)           \
-    ROW (ReduceMean, S_F32)                  \
-    ROW (ReduceMax, S_F32 | S_I64 | S_BOOL)  \
-    ROW (ReduceMin, S_F32 | S_I64 | S_BOOL)  \
-    ROW (ReduceProd, S_F32 | S_I64)          \
-    ROW (ReduceSumSquare, S_F32)             \
-    ROW (ReduceL1, S_F32)                    \
-    ROW (ReduceL2, S_F32)                    \
-    ROW (ReduceLogSum, S_F32)                \
+#define S_REDUCE_OPS(ROW)                           \
+    ROW (ReduceSum, S_F32 | S_I64 | S_I32)          \
+    ROW (ReduceMean, S_F32)                         \
+    ROW (ReduceMax, S_F32 | S_I64 | S_I32 | S_BOOL) \
+    ROW (ReduceMin, S_F32 | S_I64 | S_I32 | S_BOOL) \
+    ROW (ReduceProd, S_F32 | S_I64 | S_I32)         \
+    ROW (ReduceSumSquare, S_F32)                    \
+    ROW (ReduceL1, S_F32)                           \
+    ROW (ReduceL2, S_F32)                           \
+    ROW (ReduceLogSum, S_F32)                       \
     ROW (ReduceLogSumExp, S_F32)
 
 #define S_KIND(Name, accepted) S_##Name,
@@ -368,6 +369,7 @@ s_general_##TYPE (s_reduce_kind_t kind, const s_layout_t *layout,             \
 
 S_GENERAL_WALK (float, -INFINITY, INFINITY)
 S_GENERAL_WALK (int64_t, INT64_MIN, INT64_MAX)
+S_GENERAL_WALK (int32_t, INT32_MIN, INT32_MAX)
 S_GENERAL_WALK (uint8_t, 0, 1)          //  bool (opset 20): max is any, min all
 
 //  The norms and logarithmic sums: every input element folded into its
@@ -520,6 +522,9 @@ s_reduce_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     if (x->dtype == ZI_BOOL)
         s_general_uint8_t (params->kind, &layout, x->data, y->data, y_count);
     else
+    if (x->dtype == ZI_I32)
+        s_general_int32_t (params->kind, &layout, x->data, y->data, y_count);
+    else
         s_general_int64_t (params->kind, &layout, zi_tensor_i64 (x), zi_tensor_i64 (y), y_count);
     return 0;
 }
@@ -570,7 +575,8 @@ s_reference (s_reduce_kind_t kind, const zi_tensor_t *x, const bool *reduced, bo
                 target += coord * out_strides [axis];
         }
         double value = x->dtype == ZI_F32? zi_tensor_f32 (x) [item]
-                                         : (double) zi_tensor_i64 (x) [item];
+                     : x->dtype == ZI_I32? ((const int32_t *) x->data) [item]
+                     : (double) zi_tensor_i64 (x) [item];
         switch (kind) {
             case S_ReduceSum:
             case S_ReduceMean: want [target] += value; break;
@@ -657,6 +663,18 @@ s_check_case (zi_test_t *t, s_reduce_kind_t kind, zi_dtype_t dtype, int rank,
         zi_tensor_destroy (&inputs [0]);
         inputs [0] = ints;
     }
+    if (dtype == ZI_I32) {
+        //  Sums of up to 120 values of up to 1009 x 1000 stay in range,
+        //  and so do products of at most five values from 15 to 25
+        zi_tensor_t *ints = zi_tensor_new (ZI_I32, rank, dims);
+        for (size_t item = 0; item < zi_tensor_count (ints); item++) {
+            float value = zi_tensor_f32 (inputs [0]) [item];
+            ((int32_t *) ints->data) [item] = kind == S_ReduceProd? (int32_t) (value * 20)
+                                            : (int32_t) (value * 1000) * 1009;
+        }
+        zi_tensor_destroy (&inputs [0]);
+        inputs [0] = ints;
+    }
     zi_node_t *node = zi_node_new (s_op_names [kind], "test");
     int n_inputs = 1;
     if (c->axes_as_input) {
@@ -724,9 +742,11 @@ s_check_case (zi_test_t *t, s_reduce_kind_t kind, zi_dtype_t dtype, int rank,
         if (shape_ok) {
             size_t n = zi_tensor_count (y), bad = 0;
             for (size_t item = 0; item < n; item++)
-                if (zi_tensor_i64 (y) [item] != (int64_t) want [item])
+                if ((dtype == ZI_I32? ((const int32_t *) y->data) [item]
+                                    : zi_tensor_i64 (y) [item]) != (int64_t) want [item])
                     bad++;
-            ZI_CHECK (t, bad == 0, "%s: %zu of %zu int64 values wrong", what, bad, n);
+            ZI_CHECK (t, bad == 0, "%s: %zu of %zu %s values wrong", what, bad, n,
+                      zi_dtype_name (dtype));
         }
         free (want);
     }
@@ -861,8 +881,10 @@ zi_act_reduce_test (zi_test_t *t)
     s_reduce_kind_t int_kinds [] = {S_ReduceSum, S_ReduceMax, S_ReduceMin, S_ReduceProd};
     for (int kind = 0; kind < 4; kind++)
         for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index += 3)
-            if (int_kinds [kind] != S_ReduceProd || cases [index].n_axes == 1)
+            if (int_kinds [kind] != S_ReduceProd || cases [index].n_axes == 1) {
                 s_check_case (t, int_kinds [kind], ZI_I64, 4, dims, &cases [index], seed++);
+                s_check_case (t, int_kinds [kind], ZI_I32, 4, dims, &cases [index], seed++);
+            }
 
     //  Unit dims, long rows (vector loops and their tails), rank 1 and 3
     int64_t unit_dims [4] = {3, 1, 4, 1};

@@ -10,8 +10,11 @@ Scatter and ScatterElements (with reduction add from 16), CumSum, Trilu,
 Einsum, DepthToSpace, Celu, IsNaN, Mod, ReduceL1, ReduceL2,
 ReduceLogSumExp and OneHot. (torch.isinf goes through a Cast to float64,
 which zinfer does not run; the self test covers IsInf.) A ScatterND written with onnx.helper is
-compared with numpy, and so are the forms opsets 18 to 21 give ops, which
-torch.onnx does not write (tests/ops_later_opsets.py).
+compared with numpy, and so are TopK, ArgMax, ArgMin, CumSum, ReduceSum,
+ReduceMax, ReduceMin and ReduceProd of int32 tensors (which the spec
+allows for all of them), and the
+forms opsets 18 to 21 give ops, which torch.onnx does not write
+(tests/ops_later_opsets.py).
 
     /usr/bin/python3 tests/ops_export_test.py ZINFER_BINARY
 """
@@ -25,6 +28,7 @@ import warnings
 import numpy as np
 import onnx
 import onnx.helper as oh
+from onnx import numpy_helper
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -112,6 +116,54 @@ def differs(got, want):
     return ""
 
 
+def int32_cases(zinfer, folder, path):
+    """Ops on int32 tensors, written with onnx.helper, against numpy;
+    returns how many failed"""
+    g = np.random.default_rng(7)
+    x = g.integers(-9, 9, (3, 5, 4)).astype(np.int32) * 100003   # ties, large values
+    small = g.integers(1, 6, (3, 5, 4)).astype(np.int32)
+    order = np.argsort(-x, axis=1, kind="stable")[:, :3]
+    cases = [
+        # name, node, input, initializers {name: array}, outputs (numpy)
+        ("TopK", oh.make_node("TopK", ["in0", "k"], ["out0", "out1"], axis=1), x,
+         {"k": np.array([3], np.int64)},
+         [np.take_along_axis(x, order, 1), order]),
+        ("ArgMax", oh.make_node("ArgMax", ["in0"], ["out0"], axis=2, keepdims=0), x, {},
+         [np.argmax(x, axis=2)]),
+        ("ArgMin select_last_index",
+         oh.make_node("ArgMin", ["in0"], ["out0"], axis=0, select_last_index=1), x, {},
+         [x.shape[0] - 1 - np.argmin(x[::-1], axis=0)[None]]),
+        ("CumSum reverse", oh.make_node("CumSum", ["in0", "axis"], ["out0"], reverse=1), x,
+         {"axis": np.array(1, np.int32)},
+         [np.flip(np.cumsum(np.flip(x, 1), 1, dtype=np.int32), 1)]),
+        ("ReduceSum", oh.make_node("ReduceSum", ["in0", "axes"], ["out0"], keepdims=0), x,
+         {"axes": np.array([0, 2], np.int64)}, [x.sum((0, 2), dtype=np.int32)]),
+        ("ReduceMax", oh.make_node("ReduceMax", ["in0"], ["out0"], axes=[1]), x, {},
+         [x.max(1, keepdims=True)]),
+        ("ReduceMin", oh.make_node("ReduceMin", ["in0"], ["out0"], axes=[-1], keepdims=0), x,
+         {}, [x.min(-1)]),
+        ("ReduceProd", oh.make_node("ReduceProd", ["in0"], ["out0"], axes=[1]), small, {},
+         [small.prod(1, keepdims=True, dtype=np.int32)]),
+    ]
+    failures = 0
+    for name, node, data, inits, wants in cases:
+        graph = oh.make_graph(
+            [node], "int32", [oh.make_tensor_value_info("in0", onnx.TensorProto.INT32,
+                                                        data.shape)],
+            [oh.make_empty_tensor_value_info(output) for output in node.output],
+            [numpy_helper.from_array(value, key) for key, value in inits.items()])
+        onnx.save(oh.make_model(graph, opset_imports=[oh.make_opsetid("", 13)]), path)
+        got = run_zinfer(zinfer, folder, path, [data], len(wants))
+        problem = got if isinstance(got, str) else next(
+            (differs(g_, w) for g_, w in zip(got, wants) if differs(g_, w)), "")
+        if not problem and not isinstance(got, str) and got[0].dtype != wants[0].dtype:
+            problem = "output 0 is %s, want %s" % (got[0].dtype, wants[0].dtype)
+        print("%s %s of int32%s" % ("FAIL" if problem else "ok  ", name,
+                                    ": " + problem if problem else ""))
+        failures += bool(problem)
+    return failures
+
+
 def main():
     zinfer = os.path.abspath(sys.argv[1])
     warnings.filterwarnings("ignore")
@@ -173,6 +225,7 @@ def main():
             print("%s ScatterND reduction %s%s" % ("FAIL" if problem else "ok  ", reduction,
                                                   ": " + problem if problem else ""))
             failures += bool(problem)
+        failures += int32_cases(zinfer, folder, path)
     failures += ops_later_opsets.run_all(zinfer)
     print("ops_export_test: %d failed" % failures)
     return 1 if failures else 0
