@@ -893,6 +893,19 @@ s_load_metrics (s_loader_t *self, yaml_node_t *node)
     &&  inet_pton (AF_INET6, topo->metrics_bind, address) != 1)
         return s_fail (self, bind, "bad value for bind; expected %s, got %s", expected,
                        s_got (bind));
+    //  The server listens on an address, not a name: a DNS name would have
+    //  to be resolved on each host, and may resolve to an address that is
+    //  not the host's own, so bind: host needs each host's address numeric
+    for (int index = 0; topo->metrics_bind && index < topo->n_hosts; index++) {
+        const zi_topo_host_t *host = &topo->hosts [index];
+        if (strcmp (topo->metrics_bind, "host") == 0
+        &&  inet_pton (AF_INET, host->address, address) != 1
+        &&  inet_pton (AF_INET6, host->address, address) != 1)
+            return s_fail (self, bind, "bind: host listens on each host's own address, but "
+                           "host '%s' at %d:%d has address '%s'; expected an IP address "
+                           "there, or bind: an IP address to listen on", host->name,
+                           host->mark.line, host->mark.column, host->address);
+    }
     return 0;
 }
 

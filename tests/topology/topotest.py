@@ -1273,10 +1273,10 @@ def python_client_case(args, folder, port):
             check(client.pending() == 0 and pending, "nothing left pending")
 
 
-def http_get(port, path, method="GET", headers=None, timeout=5):
-    """(status, body) of one HTTP request to 127.0.0.1:port"""
+def http_get(port, path, method="GET", headers=None, timeout=5, address="127.0.0.1"):
+    """(status, body) of one HTTP request to address:port"""
     import http.client
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    connection = http.client.HTTPConnection(address, port, timeout=timeout)
     try:
         connection.request(method, path, body=b"x=1" if method == "POST" else None,
                            headers=headers or {})
@@ -1457,6 +1457,63 @@ def metrics_case(args, folder, port):
         check(True, "the HTTP server stopped with the launcher")
 
 
+def answers_at(address, port):
+    """Whether address:port answers /healthz with 200; False when nothing
+    listens there (connection refused)"""
+    try:
+        return http_get(port, "/healthz", timeout=2, address=address)[0] == 200
+    except OSError:
+        return False
+
+
+def metrics_bind_case(args, folder, port):
+    """The metrics server listens where metrics: bind says, and only there:
+    by default the loopback 127.0.0.1; bind: host the host's own address
+    (127.0.0.2 here, which Linux routes to loopback like all of 127/8); an
+    explicit address that one (IPv4 or IPv6), 0.0.0.0 every interface. An
+    address this machine does not have stops zinfer up with a clear error."""
+    model = os.path.join(args.models, "tiny_cnn_op17.onnx")
+    metrics_port = port + 90
+    path = os.path.join(folder, "topology.yaml")
+
+    def write(bind):
+        with open(path, "w") as handle:
+            handle.write(f"name: bind-{port}\nmodel: {model}\nbase_port: {port}\n"
+                         "transport: ipc\nhosts:\n  - {name: here, address: 127.0.0.2}\n"
+                         "processes:\n  - {name: p0}\n"
+                         f"metrics: {{port: {metrics_port}"
+                         + (f", bind: '{bind}'" if bind else "") + "}\n")
+
+    ipv6 = socket.has_ipv6 and os.path.exists("/proc/net/if_inet6")
+    forms = [(None, ["127.0.0.1"], ["127.0.0.2"]),
+             ("host", ["127.0.0.2"], ["127.0.0.1"]),
+             ("127.0.0.3", ["127.0.0.3"], ["127.0.0.1", "127.0.0.2"]),
+             ("0.0.0.0", ["127.0.0.1", "127.0.0.2"], [])]
+    if ipv6:
+        forms.append(("::1", ["::1"], ["127.0.0.1", "127.0.0.2"]))
+    for bind, served, silent in forms:
+        write(bind)
+        with Topology(args.zinfer, path, quiet=True) as topology:
+            said = f"bind: {bind}" if bind else "no bind"
+            for address in served:
+                check(answers_at(address, metrics_port),
+                      f"{said}: /healthz answers on {address}")
+            for address in silent:
+                check(not answers_at(address, metrics_port),
+                      f"{said}: nothing listens on {address}")
+            code = topology.stop()
+            check(code == 0, f"{said}: zinfer up stopped cleanly (exit {code})")
+
+    # An address that is no interface of this machine (TEST-NET-1): up
+    # refuses to start rather than serve nowhere
+    write("192.0.2.1")
+    result = subprocess.run([args.zinfer, "up", path], capture_output=True, text=True,
+                            timeout=60)
+    check(result.returncode != 0 and f"cannot listen on 192.0.2.1:{metrics_port}"
+          in result.stderr, f"bind: 192.0.2.1 stops zinfer up (exit {result.returncode}): "
+          f"{result.stderr.strip().splitlines()[-1:] }")
+
+
 CASES = {
     "backpressure": backpressure_case,
     "graceful_stop": graceful_case,
@@ -1486,6 +1543,7 @@ CASES = {
     "python_client": python_client_case,
     "control_flow_if": control_flow_case,
     "metrics": metrics_case,
+    "metrics_bind": metrics_bind_case,
 }
 
 
