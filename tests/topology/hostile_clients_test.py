@@ -441,8 +441,9 @@ def resend_answered_case(args, folder, port):
     """A client that lost an answer the gateway had sent asks again under
     the same id and gets it again, bitwise the same, without the model
     running again; a resend whose first answer is still unread in its
-    queue gets a second copy; an id reused for other inputs is run for
-    them, never answered with the kept answer of the first; a resend of a
+    queue gets a second copy; an id reused for other inputs (also ones
+    that differ in a single byte in the middle) is run for them, never
+    answered with the kept answer of the first; a resend of a
     request whose answer waits in the gateway for the client's full queue
     is answered by it, once."""
     model_name = "tiny_cnn_op17"
@@ -484,9 +485,26 @@ def resend_answered_case(args, folder, port):
         client.send_multipart(request_frames(7, second))
         check(answer(client, 7, "an id reused for other inputs") == want_second,
               "an id reused for other inputs gets their answer, not the kept one")
+        # ... also when they differ in one byte in the middle, far from
+        # either end: the fingerprint reads every byte
+        middle_input = bytearray(first.tobytes())
+        middle = len(middle_input) // 2 // 4 * 4 + 2      # a float's high mantissa byte
+        middle_input[middle] ^= 0x40
+        third = np.frombuffer(bytes(middle_input), first.dtype).reshape(first.shape)
+        np.save(os.path.join(folder, "third.npy"), third)
+        want_third = local_result(args.zinfer, model, [os.path.join(folder, "third.npy")],
+                                  folder).tobytes()
+        check(want_third != want_first and len(middle_input) > 1024 + 4,
+              f"the input with byte {middle} of {len(middle_input)} changed has another answer")
+        client.send_multipart(request_frames(9, first))
+        check(answer(client, 9, "request 9") == want_first, "request 9 is answered")
+        client.send_multipart(request_frames(9, third))
+        check(answer(client, 9, "id 9 reused, one middle byte changed") == want_third,
+              "an id reused for inputs that differ in one middle byte gets their answer, "
+              "not the kept one")
         _, last = gateway_stats(args, path)
-        check(last["repeated"] == 2 and last["requests"] == after["requests"] + 2,
-              f"two answers repeated, three requests run ({last})")
+        check(last["repeated"] == 2 and last["requests"] == after["requests"] + 4,
+              f"two answers repeated, five requests run ({last})")
         client.close()
 
         # A client that does not read until answers wait in the gateway for
