@@ -16,7 +16,9 @@ checks what a user of each piece would do with it:
   python     `pip install --no-index --no-build-isolation` into a venv
              (--system-site-packages for Debian's numpy, zmq and msgpack),
              then `import zinfer` asks the running topology
-  deb        cpack -G DEB: contents, Depends, and the package unpacked with
+  deb        cpack -G DEB: contents; Depends names real Debian packages, among
+             them the package of every library the binary and libzinfer.so
+             link (readelf's NEEDED, ldd, dpkg -S); and the package unpacked with
              dpkg -x into a scratch root (not installed: that would change
              the system) runs the model and imports the client
 
@@ -46,6 +48,36 @@ SKIP = 77
 PUBLIC = re.compile(r"^    (zi_[a-z0-9_]+) \(", re.M)
 DEPENDS = ["libc6", "libzmq5", "libczmq4", "libmsgpackc2", "libopenblas0",
            "libyaml-0-2", "libprotobuf-c1"]
+
+
+def dpkg_owners(path):
+    """The packages that hold a file, whichever name dpkg knows it by:
+    Debian 12 merges /lib into /usr/lib, and the loader may name either,
+    or an alternatives link to the file"""
+    paths = [path, os.path.realpath(path)]
+    paths += [p[4:] if p.startswith("/usr/") else "/usr" + p for p in paths]
+    for candidate in paths:
+        result = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
+        if result.returncode == 0:
+            packages = result.stdout.splitlines()[0].rsplit(": ", 1)[0]
+            return [name.strip().split(":")[0] for name in packages.split(",")]
+    return []
+
+
+def provided_by(package):
+    """The virtual names a package provides (libopenblas0-pthread:
+    libblas.so.3 ...)"""
+    result = subprocess.run(["dpkg-query", "-W", "-f", "${Provides}", package],
+                            capture_output=True, text=True)
+    return {item.split()[0] for item in result.stdout.split(",") if item.strip()}
+
+
+def dependencies_of(package):
+    """Every package a package's Depends names, alternatives included"""
+    result = subprocess.run(["dpkg-query", "-W", "-f", "${Depends}", package],
+                            capture_output=True, text=True)
+    return {alternative.split()[0] for item in result.stdout.split(",")
+            for alternative in item.split("|") if alternative.strip()}
 
 
 class Failure(Exception):
@@ -246,6 +278,49 @@ class Install:
         check(place.startswith(where), f"{what}: import zinfer from {place}")
         self.same_as_run(out, f"{what}: zinfer.Client", self.input1)
 
+    def depends_cover_libraries(self, root, depends):
+        """Every library the packaged binary and libzinfer.so link directly
+        (their DT_NEEDED entries, as the dynamic loader finds them here)
+        belongs to a Debian package that Depends names, and every package
+        Depends names is a real one, not a name only this build tree knows"""
+        names = [alternative.split()[0] for item in depends.split(",")
+                 for alternative in item.split("|")]
+        for name in names:
+            known = subprocess.run(["apt-cache", "show", "--no-all-versions", name],
+                                   capture_output=True, text=True)
+            installed = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", name],
+                                       capture_output=True, text=True)
+            check((known.returncode == 0 and known.stdout.startswith("Package:"))
+                  or (installed.returncode == 0 and installed.stdout.strip() != ""),
+                  f"Depends: {name} is a Debian package")
+        lib = os.path.join(root, "usr", "lib")
+        env = dict(os.environ, LD_LIBRARY_PATH=lib)
+        for binary in [os.path.join(root, "usr", "bin", "zinfer"),
+                       os.path.join(lib, self.soname)]:
+            needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.+)\]",
+                                run(["readelf", "-d", binary]))
+            listing = run(["ldd", binary], env=env)
+            found = dict(re.findall(r"^\s*(\S+) => (\S+)", listing, re.M))
+            # The loader itself is listed by its path alone
+            found.update((os.path.basename(path), path)
+                         for path in re.findall(r"^\s*(/\S+) \(", listing, re.M))
+            check(len(needed) >= 10, f"{os.path.basename(binary)} links {len(needed)} "
+                  f"libraries: {', '.join(needed)}")
+            for soname in needed:
+                path = found.get(soname, "not")
+                if path.startswith(root):
+                    continue        # the package's own libzinfer.so
+                owners = dpkg_owners(path) if path != "not" else []
+                # libopenblas.so.0 is an alternative that libopenblas0-pthread,
+                # -openmp or -serial provide; Depends names libopenblas0, the
+                # package that depends on one of them
+                covered = [owner for owner in owners if owner in names
+                           or set(names) & provided_by(owner)
+                           or any(owner in dependencies_of(name) for name in names)]
+                check(covered, f"{os.path.basename(binary)}: {soname} ({path}) is in "
+                      f"{' or '.join(owners) or 'no package'}, which Depends names or "
+                      "pulls in")
+
     def deb(self, endpoint):
         """cpack -G DEB, then the package's contents, Depends, and the
         package unpacked into a scratch root"""
@@ -264,6 +339,9 @@ class Install:
         for name in DEPENDS:
             check(any(found == name or found.startswith(name + "-") for found in names),
                   f"Depends names {name}")
+        root = os.path.join(folder, "root")
+        run(["dpkg", "-x", package, root])
+        self.depends_cover_libraries(root, depends)
         shlibs = run(["dpkg-deb", "-I", package, "shlibs"]).strip()
         check(shlibs == f"libzinfer {self.soname[13:]} zinfer (>= {self.version})",
               f"shlibs for packages that link it: {shlibs}")
@@ -276,8 +354,6 @@ class Install:
                      "./usr/lib/python3/dist-packages/zinfer/__init__.py"]:
             check(re.search(rf" {re.escape(path)}( |$)", contents, re.M) is not None,
                   f"package holds {path[1:]}")
-        root = os.path.join(folder, "root")
-        run(["dpkg", "-x", package, root])
         pc = open(os.path.join(root, "usr", "lib", "pkgconfig", "zinfer.pc")).read()
         check("prefix=/usr\n" in pc, "its zinfer.pc has prefix=/usr")
         out = os.path.join(self.folder, "deb.npy")
