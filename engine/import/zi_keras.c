@@ -22,7 +22,6 @@
 #include <czmq.h>
 #include <errno.h>
 #include <libgen.h>
-#include <pthread.h>
 
 //  Shards larger than this are refused before reading (as zi_model.c does
 //  for .onnx files)
@@ -966,24 +965,17 @@ s_load_manifest (zi_keras_t *self, json_object *model, void *args)
     return s_load_weights (self, args);
 }
 
-//  An HDF5 file image opened, for the loaders below
-typedef struct {
-    int64_t file;               //  the open file
-    size_t size;                //  its image's size
-} s_hdf5_t;
-
+//  An HDF5 reader's answer: its weights move over, in the order read
 static int
-s_load_keras2 (zi_keras_t *self, json_object *model, void *args)
+s_load_answer (zi_keras_t *self, json_object *model, void *args)
 {
-    s_hdf5_t *hdf5 = args;
-    return zi_keras_h5_weights_keras2 (self, hdf5->file, hdf5->size);
-}
-
-static int
-s_load_keras3 (zi_keras_t *self, json_object *model, void *args)
-{
-    s_hdf5_t *hdf5 = args;
-    return zi_keras_h5_weights_keras3 (self, hdf5->file, hdf5->size, model);
+    zi_keras_answer_t *answer = args;
+    if (answer->weights_error)
+        return zi_error ("%s", answer->weights_error);
+    zhashx_destroy ((zhashx_t **) &self->weights);
+    self->weights = answer->weights;
+    answer->weights = NULL;
+    return 0;
 }
 
 //  Builds the graph of a model, {"class_name": ..., "config": ...}, with
@@ -1063,29 +1055,40 @@ s_import_json (const void *data, size_t size, const char *source)
     return graph;
 }
 
-//  A Keras 2 .h5 file: the model's config as the root's model_config
-//  attribute, the weights in the model_weights group
+//  A Keras 2 model from an HDF5 reader's answer: the model's config (the
+//  root's model_config attribute) and its weights (the model_weights
+//  group)
+static zi_graph_t *
+s_import_keras2 (zi_keras_answer_t *answer, const char *source)
+{
+    char what [300];
+    snprintf (what, sizeof what, "%.250s: model_config", source);
+    json_object *model = s_parse (answer->config, strlen (answer->config), what);
+    zi_graph_t *graph = model? s_import (model, source, false, s_load_answer, answer): NULL;
+    json_object_put (model);
+    return graph;
+}
+
+//  A Keras 2 .h5 file, read by the HDF5 reader
 static zi_graph_t *
 s_import_h5 (const void *data, size_t size, const char *source)
 {
-    int64_t file = zi_keras_h5_open (data, size, source);
-    if (file < 0)
+    zi_keras_answer_t answer;
+    if (zi_keras_reader_load (data, size, source, NULL, &answer))
         return NULL;
-    zi_graph_t *graph = NULL;
-    char *text = zi_keras_h5_root_string (file, "model_config");
-    if (!text)
-        zi_error_prefix ("%s", source);
-    else {
-        char what [300];
-        snprintf (what, sizeof what, "%.250s: model_config", source);
-        json_object *model = s_parse (text, strlen (text), what);
-        if (model)
-            graph = s_import (model, source, false, s_load_keras2,
-                              &(s_hdf5_t) {file, size});
-        json_object_put (model);
-        free (text);
-    }
-    zi_keras_h5_close (file);
+    zi_graph_t *graph = s_import_keras2 (&answer, source);
+    zi_keras_answer_free (&answer);
+    return graph;
+}
+
+zi_graph_t *
+zi_keras_import_answer (const void *data, size_t size, const char *source)
+{
+    zi_keras_answer_t answer;
+    if (zi_keras_reader_decode (data, size, size, source, &answer))
+        return NULL;
+    zi_graph_t *graph = s_import_keras2 (&answer, source);
+    zi_keras_answer_free (&answer);
     return graph;
 }
 
@@ -1121,11 +1124,11 @@ s_import_zip (const void *data, size_t size, const char *source)
     snprintf (what, sizeof what, "%.250s: config.json", source);
     json_object *model = s_parse (config, config_size, what);
     snprintf (what, sizeof what, "%.250s: model.weights.h5", source);
-    int64_t file = model? zi_keras_h5_open (weights, weights_size, what): -1;
-    if (file >= 0) {
-        graph = s_import (model, source, s_keras_major (data, size) >= 3, s_load_keras3,
-                          &(s_hdf5_t) {file, weights_size});
-        zi_keras_h5_close (file);
+    zi_keras_answer_t answer;
+    if (model && zi_keras_reader_load (weights, weights_size, what, model, &answer) == 0) {
+        graph = s_import (model, source, s_keras_major (data, size) >= 3, s_load_answer,
+                          &answer);
+        zi_keras_answer_free (&answer);
     }
     json_object_put (model);
     free (weights);
@@ -1136,9 +1139,6 @@ s_import_zip (const void *data, size_t size, const char *source)
 zi_graph_t *
 zi_keras_import (const void *data, size_t size, const char *source)
 {
-    //  Debian's libhdf5 is built without thread safety: one import of an
-    //  HDF5 file at a time
-    static pthread_mutex_t s_hdf5_lock = PTHREAD_MUTEX_INITIALIZER;
     zi_keras_kind_t kind = zi_keras_detect (data, size);
     if (kind == ZI_KERAS_JSON)
         return s_import_json (data, size, source);
@@ -1147,11 +1147,11 @@ zi_keras_import (const void *data, size_t size, const char *source)
                   source);
         return NULL;
     }
-    pthread_mutex_lock (&s_hdf5_lock);
-    zi_graph_t *graph = kind == ZI_KERAS_HDF5? s_import_h5 (data, size, source):
-                                               s_import_zip (data, size, source);
-    pthread_mutex_unlock (&s_hdf5_lock);
-    return graph;
+    //  libhdf5 runs only in the HDF5 reader's child processes, so
+    //  imports in several threads need no lock although Debian's libhdf5
+    //  is built without thread safety
+    return kind == ZI_KERAS_HDF5? s_import_h5 (data, size, source):
+                                  s_import_zip (data, size, source);
 }
 
 //  --------------------------------------------------------------------------
@@ -1298,6 +1298,8 @@ zi_keras_test (zi_test_t *t)
                   "not a TensorFlow.js layers-model", "other JSON");
     s_test_fails (t, s_test_write (dir, "Flatten", "weights.bin", "2, 3", "{\"modelTopology\": "),
                   "JSON ends early", "cut JSON");
+
+    zi_keras_reader_test (t);
 
     char command [600];
     snprintf (command, sizeof command, "rm -rf '%s'", dir);

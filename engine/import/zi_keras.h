@@ -1,8 +1,9 @@
 /*  =========================================================================
     zi_keras.h - Keras import, shared by zi_keras.c (model, weights, JSON)
     and zi_keras_layers.c (one builder per Keras layer class); the
-    containers: zi_keras_h5.c (HDF5, through libhdf5) and zi_keras_zip.c
-    (the .keras zip, through libzip)
+    containers: zi_keras_h5.c (HDF5, through libhdf5, in a child process
+    that zi_keras_reader.c runs) and zi_keras_zip.c (the .keras zip,
+    through libzip)
     =========================================================================
 */
 
@@ -69,8 +70,17 @@ zi_keras_kind_t
 zi_graph_t *
     zi_keras_import (const void *data, size_t size, const char *source);
 
-//  HDF5 (zi_keras_h5.c). Opens a file image held in memory; the handle
-//  is an hid_t, or -1 with an error
+//  Where the HDF5 reader puts each weight it reads, in the order read:
+//  keep takes the tensor (it nulls *tensor_p, even when it fails), named
+//  layer/weight; -1 stops the reading with an error
+typedef struct {
+    int (*keep) (void *args, const char *name, zi_tensor_t **tensor_p);
+    void *args;                 //  keep's own
+} zi_keras_sink_t;
+
+//  HDF5 (zi_keras_h5.c), called only inside the HDF5 reader's child
+//  process. Opens a file image held in memory; the handle is an hid_t, or
+//  -1 with an error
 int64_t
     zi_keras_h5_open (const void *data, size_t size, const char *what);
 void
@@ -79,15 +89,49 @@ void
 //  NULL with an error
 char *
     zi_keras_h5_root_string (int64_t file, const char *name);
-//  Reads the weights into self->weights, named layer/weight: from Keras
-//  2's model_weights group, or from Keras 3's layers/.../vars by walking
-//  the model's config (class_name and config of the top model).
-//  image_size is the size of the file image opened (no weight is larger)
+//  Reads the weights into the sink, named layer/weight: from Keras 2's
+//  model_weights group, or from Keras 3's layers/.../vars by walking the
+//  model's config (class_name and config of the top model). image_size is
+//  the size of the file image opened (no weight is larger)
 int
-    zi_keras_h5_weights_keras2 (zi_keras_t *self, int64_t file, size_t image_size);
+    zi_keras_h5_weights_keras2 (zi_keras_sink_t *sink, int64_t file, size_t image_size);
 int
-    zi_keras_h5_weights_keras3 (zi_keras_t *self, int64_t file, size_t image_size,
+    zi_keras_h5_weights_keras3 (zi_keras_sink_t *sink, int64_t file, size_t image_size,
                                 json_object *model);
+
+//  The HDF5 reader (zi_keras_reader.c): an HDF5 file image read in a
+//  child process, which answers over a pipe with what the import needs
+typedef struct {
+    char *config;               //  the root's model_config (Keras 2), or NULL
+    void *weights;              //  weight name -> zi_tensor_t, Keras layout (zhashx)
+    char *weights_error;        //  why the weights could not be read, or NULL
+} zi_keras_answer_t;
+
+//  Reads an HDF5 file image in a child process, within a time limit that
+//  grows with its size: with model NULL, a Keras 2 file's model_config
+//  and weights; else a Keras 3 weights file, named by walking model's
+//  config. what names the file in messages. 0 with the answer filled in
+//  (its weights_error set if only the weights could not be read), or -1
+//  with an error: the file is not HDF5, has no model_config, or the
+//  reader crashed, ran out of time or answered garbage
+int
+    zi_keras_reader_load (const void *data, size_t size, const char *what, json_object *model,
+                          zi_keras_answer_t *answer);
+//  Decodes a reader's answer held in memory, as zi_keras_reader_load
+//  decodes the pipe's (the fuzzer's way in); image_size is the size of
+//  the file it would have read, which bounds the weights
+int
+    zi_keras_reader_decode (const void *data, size_t size, size_t image_size, const char *what,
+                            zi_keras_answer_t *answer);
+void
+    zi_keras_answer_free (zi_keras_answer_t *answer);
+//  Imports a Keras 2 model from a reader's answer held in memory: the
+//  fuzzer reaches the import through it without a child process
+zi_graph_t *
+    zi_keras_import_answer (const void *data, size_t size, const char *source);
+//  The reader's self test: answers garbled in every way it checks
+void
+    zi_keras_reader_test (zi_test_t *t);
 
 //  A .keras zip (zi_keras_zip.c): one member's bytes, owned, NULL with an
 //  error; *size gets its length

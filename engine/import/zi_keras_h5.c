@@ -12,7 +12,10 @@
     walked here to give each variable its weight name.
 
     Files are opened from memory (the file image API), so a .keras zip's
-    member never touches the disk.
+    member never touches the disk. Only the HDF5 reader, a child process
+    (zi_keras_reader.c), calls these: libhdf5 is not hardened against
+    crafted files, and a crash or an endless loop inside it must not take
+    the process importing the model with it.
     =========================================================================
 */
 
@@ -398,7 +401,7 @@ s_read_dataset (hid_t file, const char *path, size_t image_size)
 //  Keras 2: model_weights/<layer> lists weight_names, each a dataset there
 
 int
-zi_keras_h5_weights_keras2 (zi_keras_t *self, int64_t file, size_t image_size)
+zi_keras_h5_weights_keras2 (zi_keras_sink_t *sink, int64_t file, size_t image_size)
 {
     char **layers;
     int n_layers = s_strings (file, "model_weights", "layer_names", &layers);
@@ -427,7 +430,7 @@ zi_keras_h5_weights_keras2 (zi_keras_t *self, int64_t file, size_t image_size)
             char *colon = strrchr (names [index], ':');
             if (colon)
                 *colon = 0;
-            zhashx_update (self->weights, names [index], tensor);
+            rc = sink->keep (sink->args, names [index], &tensor);
         }
         s_strings_free (&names, n_names);
     }
@@ -516,13 +519,13 @@ s_snake_case (const char *name, char *out, size_t size)
 }
 
 static int
-s_keras3_model (zi_keras_t *self, hid_t file, size_t image_size, json_object *model,
+s_keras3_model (zi_keras_sink_t *sink, hid_t file, size_t image_size, json_object *model,
                 const char *path);
 
 //  One layer's variables, from the group Keras 3 gives it (or, as some
 //  writers do, the group of its name)
 static int
-s_keras3_layer (zi_keras_t *self, hid_t file, size_t image_size, json_object *layer,
+s_keras3_layer (zi_keras_sink_t *sink, hid_t file, size_t image_size, json_object *layer,
                 const char *path, zhashx_t *used)
 {
     const char *class_name = zi_keras_string (layer, "class_name", "");
@@ -550,7 +553,7 @@ s_keras3_layer (zi_keras_t *self, hid_t file, size_t image_size, json_object *la
     ||  strcmp (class_name, "Model") == 0) {
         char inner [1100];
         snprintf (inner, sizeof inner, "%s/", group);
-        return s_keras3_model (self, file, image_size, layer, inner);
+        return s_keras3_model (sink, file, image_size, layer, inner);
     }
     const char *names [8];
     int count = s_variables (class_name, config, names);
@@ -570,13 +573,14 @@ s_keras3_layer (zi_keras_t *self, hid_t file, size_t image_size, json_object *la
         }
         char key [300];
         snprintf (key, sizeof key, "%.200s/%s", name, names [index]);
-        zhashx_update (self->weights, key, tensor);
+        if (sink->keep (sink->args, key, &tensor))
+            return -1;
     }
     return 0;
 }
 
 static int
-s_keras3_model (zi_keras_t *self, hid_t file, size_t image_size, json_object *model,
+s_keras3_model (zi_keras_sink_t *sink, hid_t file, size_t image_size, json_object *model,
                 const char *path)
 {
     json_object *config = zi_keras_get (model, "config");
@@ -587,15 +591,15 @@ s_keras3_model (zi_keras_t *self, hid_t file, size_t image_size, json_object *mo
     zhashx_t *used = zhashx_new ();
     int rc = 0;
     for (size_t index = 0; index < json_object_array_length (layers) && rc == 0; index++)
-        rc = s_keras3_layer (self, file, image_size, json_object_array_get_idx (layers, index),
+        rc = s_keras3_layer (sink, file, image_size, json_object_array_get_idx (layers, index),
                              path, used);
     zhashx_destroy (&used);
     return rc;
 }
 
 int
-zi_keras_h5_weights_keras3 (zi_keras_t *self, int64_t file, size_t image_size,
+zi_keras_h5_weights_keras3 (zi_keras_sink_t *sink, int64_t file, size_t image_size,
                             json_object *model)
 {
-    return s_keras3_model (self, file, image_size, model, "");
+    return s_keras3_model (sink, file, image_size, model, "");
 }

@@ -13,7 +13,9 @@ tests/fuzz/crashes/ when fixed) and are kept.
 
 import glob
 import io
+import json
 import os
+import struct
 import sys
 
 import msgpack
@@ -301,6 +303,29 @@ def keras_seeds():
             with open(path, "rb") as handle:
                 data = handle.read()
             write("keras", "cut_" + os.path.basename(path), data[:len(data) * 3 // 4])
+        # What the HDF5 reader's child answers for the .h5 file, which the
+        # harness decodes as the parent would
+        write("keras", name + ".answer", reader_answer(model, weights_of))
+    write("keras", "weights_error.answer",
+          reader_answer(sequential, {}, error=b"Wno weights: model_weights is missing"))
+
+
+def reader_answer(model, by_layer, error=None):
+    """The HDF5 reader's answer for a Keras 2 .h5 file holding model and
+    by_layer's weights (engine/import/zi_keras_reader.c): "ZIH5", then
+    records of a kind, a length and a payload"""
+    records = [(b"C", json.dumps(model).encode())]
+    for layer, weights in by_layer.items():
+        for name, array in weights:
+            key = ("%s/%s" % (layer, name)).encode()
+            records.append((b"W", struct.pack("<H", len(key)) + key
+                            + struct.pack("<B%dq" % array.ndim, array.ndim, *array.shape)
+                            + array.astype("<f4").tobytes()))
+    if error:
+        records.append((b"E", error))
+    records.append((b"D", b""))
+    return b"ZIH5" + b"".join(kind + struct.pack("<Q", len(payload)) + payload
+                              for kind, payload in records)
 
 
 def main():

@@ -69,3 +69,12 @@ add_test (NAME keras_corpus
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/keras/keras_corpus.py
                   ${ZI_KERAS_CORPUS_ARGS})
 set_tests_properties (keras_corpus PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
+
+#  The HDF5 reader's child process: .h5 and .keras files load bit for bit
+#  as their model.json, and a truncated file, a crash, a hang and a
+#  garbled answer of the child each end in one line
+#  (tests/keras/h5_reader_test.py)
+add_test (NAME keras_h5_reader
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/keras/h5_reader_test.py
+                  $<TARGET_FILE:zinfer>)
+set_tests_properties (keras_h5_reader PROPERTIES TIMEOUT 120)
