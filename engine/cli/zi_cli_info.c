@@ -64,15 +64,24 @@ zi_cli_info (int argc, char **argv)
             width = (int) strlen (graph->nodes [index].name);
     printf ("\n%4s  %-*s %-20s %-22s %12s %14s\n", "#", width, "node", "op", "output",
             "params", "MACs");
+    //  The total counts a constant that several nodes read (a shared
+    //  layer's weights) once, as the graph holds it
     int64_t total_params = 0, total_macs = 0;
+    bool *counted = calloc (graph->n_values + 1, sizeof (bool));
+    assert (counted);
     for (int index = 0; index < graph->n_nodes; index++) {
         const zi_node_t *node = &graph->nodes [index];
         int64_t params = 0;
-        for (int slot = 0; slot < node->n_inputs; slot++)
-            if (node->inputs [slot] >= 0 && graph->values [node->inputs [slot]].constant)
-                params += zi_tensor_count (graph->values [node->inputs [slot]].constant);
+        for (int slot = 0; slot < node->n_inputs; slot++) {
+            int input = node->inputs [slot];
+            if (input < 0 || !graph->values [input].constant)
+                continue;
+            params += zi_tensor_count (graph->values [input].constant);
+            if (!counted [input])
+                total_params += zi_tensor_count (graph->values [input].constant);
+            counted [input] = true;
+        }
         int64_t macs = zi_graph_node_macs (graph, node);
-        total_params += params;
         total_macs += macs;
         const zi_tensor_t *out = &graph->values [node->outputs [0]].info;
         char op [64];
@@ -88,6 +97,7 @@ zi_cli_info (int argc, char **argv)
     }
     printf ("\ntotal: %d nodes, %lld parameters, %.3f GMACs\n", graph->n_nodes,
             (long long) total_params, total_macs / 1e9);
+    free (counted);
     zi_graph_destroy (&graph);
     zi_model_destroy (&model);
     return 0;

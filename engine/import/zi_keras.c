@@ -149,10 +149,28 @@ zi_keras_node (zi_keras_t *self, const char *op_type, const char *name,
     return &self->graph->nodes [index];
 }
 
+static bool
+s_same_tensor (const zi_tensor_t *one, const zi_tensor_t *other)
+{
+    if (one == other)
+        return true;
+    if (one->dtype != other->dtype || one->ndim != other->ndim
+    ||  memcmp (one->dims, other->dims, one->ndim * sizeof (int64_t)))
+        return false;
+    size_t bytes = zi_tensor_nbytes (one);
+    return bytes == 0 || memcmp (one->data, other->data, bytes) == 0;
+}
+
 int
 zi_keras_constant (zi_keras_t *self, const char *name, zi_tensor_t *tensor)
 {
+    intptr_t earlier = (intptr_t) zhashx_lookup (self->constants, name);
+    if (earlier && s_same_tensor (self->graph->values [earlier - 1].constant, tensor)) {
+        zi_tensor_destroy (&tensor);
+        return (int) earlier - 1;
+    }
     int value = zi_graph_new_value (self->graph, name);
+    zhashx_update (self->constants, name, (void *) (intptr_t) (value + 1));
     self->graph->values [value].constant = tensor;
     zi_tensor_set_shape (&self->graph->values [value].info, tensor->dtype,
                          tensor->ndim, tensor->dims);
@@ -1000,6 +1018,7 @@ s_import (json_object *model, const char *source, bool keras3, s_loader_fn *load
     self->tensors = zhashx_new ();
     zhashx_set_destructor (self->tensors, s_item_free);
     self->names = zhashx_new ();
+    self->constants = zhashx_new ();
     zi_graph_t *graph = zi_graph_new (model_name);
     graph->opset = 13;
     self->graph = graph;
@@ -1024,6 +1043,7 @@ s_import (json_object *model, const char *source, bool keras3, s_loader_fn *load
     zhashx_destroy ((zhashx_t **) &self->weights);
     zhashx_destroy ((zhashx_t **) &self->tensors);
     zhashx_destroy ((zhashx_t **) &self->names);
+    zhashx_destroy ((zhashx_t **) &self->constants);
     free (self->dir);
     return graph;
 }

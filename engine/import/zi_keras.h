@@ -53,6 +53,7 @@ typedef struct {
     void *weights;              //  weight name -> zi_tensor_t, Keras layout (zhashx)
     void *tensors;              //  "layer:node:tensor" -> zi_keras_tensor_t (zhashx)
     void *names;                //  node names taken (zhashx)
+    void *constants;            //  constant name -> its value + 1 (zhashx), for reuse
     const char *scope;          //  key prefix inside a nested model, or NULL
     int depth;                  //  models nested at this point
     bool keras3;                //  saved by Keras 3, whose hard_sigmoid differs
@@ -162,7 +163,10 @@ const zi_keras_tensor_t *
 zi_node_t *
     zi_keras_node (zi_keras_t *self, const char *op_type, const char *name,
                    int n_inputs, const int *inputs, const char *output, int *value);
-//  Constants (the graph takes the tensor)
+//  Constants (the graph takes the tensor). A layer called again makes its
+//  constants again under the same names: one equal in shape and bytes to
+//  the constant already made under its name is that constant, so a
+//  shared layer's weights are in the graph once
 int
     zi_keras_constant (zi_keras_t *self, const char *name, zi_tensor_t *tensor);
 int

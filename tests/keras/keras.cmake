@@ -42,8 +42,8 @@ add_test (NAME keras_h5_attributes
 set_tests_properties (keras_h5_attributes PROPERTIES TIMEOUT 60)
 
 #  A layer called on two inputs and layers reused inside a nested model
-#  called twice, as model.json, .h5 and .keras, against numpy
-#  (tests/keras/shared_layers_test.py)
+#  called twice, as model.json, .h5 and .keras, against numpy, the graph
+#  holding each layer's weights once (tests/keras/shared_layers_test.py)
 add_test (NAME keras_shared
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/keras/shared_layers_test.py
                   $<TARGET_FILE:zinfer>)

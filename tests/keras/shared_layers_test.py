@@ -21,8 +21,11 @@ layer's calls counted from 0):
 written as a TF.js model.json with its shard, as a Keras 2 .h5 file and
 as a .keras zip in Keras 3's form (tests/keras/write_keras_files.py).
 Each output of each file must match the numpy reference within 1e-5
-relative (1e-6 absolute), and `zinfer info` must name the later calls
-as Keras layers' calls are named: shared_2, t_conv_2, t_conv_3, ...
+relative (1e-6 absolute), `zinfer info` must name the later calls as
+Keras layers' calls are named: shared_2, t_conv_2, t_conv_3, ..., and
+the graph must hold each layer's weights once: the parameters `zinfer
+info` totals (each constant counted once) are exactly the layers'
+weights (147), not one copy per call (334).
 """
 
 import json
@@ -122,7 +125,7 @@ def write_model_json(folder, model, weights):
                                         "weights": specs}]}, file)
 
 
-def check_file(zinfer, folder, path, want):
+def check_file(zinfer, folder, path, want, n_weights):
     command = [zinfer, "run", path, "--input", os.path.join(folder, "a.npy"),
                "--input", os.path.join(folder, "b.npy")]
     for name in want:
@@ -148,6 +151,14 @@ def check_file(zinfer, folder, path, want):
         if node not in names:
             print("FAIL %s: zinfer info lists no node '%s'" % (label, node))
             failures += 1
+    # The graph holds each layer's weights once, however often it is
+    # called: zinfer info's total counts each constant once
+    totals = [line for line in info.splitlines() if line.startswith("total:")]
+    held = int(totals[0].split(",")[1].split()[0]) if totals else -1
+    ok = held == n_weights
+    print("%s %s: the graph holds %d weights, the layers have %d" % ("ok  " if ok else "FAIL",
+                                                                   label, held, n_weights))
+    failures += not ok
     return failures
 
 
@@ -182,7 +193,9 @@ def main():
         writer.write_keras(os.path.join(folder, "model.keras"), json.loads(json.dumps(model)),
                            by_layer, keras3=True)
         for name in ("model.json", "model.h5", "model.keras"):
-            failures += check_file(zinfer, folder, os.path.join(folder, name), want)
+            failures += check_file(zinfer, folder, os.path.join(folder, name), want,
+                                   sum(array.size for arrays in weights.values()
+                                       for array in arrays))
     print("shared_layers: %d failures" % failures)
     return 1 if failures else 0
 
