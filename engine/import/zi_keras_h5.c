@@ -405,9 +405,13 @@ zi_keras_h5_weights_keras2 (zi_keras_sink_t *sink, int64_t file, size_t image_si
 {
     char **layers;
     int n_layers = s_strings (file, "model_weights", "layer_names", &layers);
-    if (n_layers < 0)
+    if (n_layers < 0) {
+        //  The reason is copied out first: zi_error writes where it lies
+        char reason [512];
+        snprintf (reason, sizeof reason, "%s", zi_error_text ());
         return zi_error ("no weights: %s (expected model_weights with layer_names, as "
-                         "Keras 2 writes)", zi_error_text ());
+                         "Keras 2 writes)", reason);
+    }
     int rc = 0;
     for (int layer = 0; layer < n_layers && rc == 0; layer++) {
         char group [600];
