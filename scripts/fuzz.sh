@@ -68,7 +68,7 @@ fi
 # every input by libFuzzer itself
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
-#  Leaks inside libhdf5 on damaged files are the library's (tests/fuzz/lsan.supp)
+#  Leaks that are a library's own, not zinfer's, are suppressed in tests/fuzz/lsan.supp
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/fuzz/lsan.supp}
 
 passed=0
