@@ -611,6 +611,14 @@ s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const floa
     int64_t out_plane = geom->out_h * geom->out_w;
     int64_t band = zi_conv_band_rows (depth, geom->out_w, geom->out_h,
                                       packed? S_MM_BAND_BYTES: ZI_CONV_BAND_BYTES);
+    //  Each band reads all of W again, and late in a network W is the
+    //  larger operand (512 x 4608 floats, 9 MB, on a 7x7 image): a band of
+    //  at least as many columns as W has rows reads no more of W than of
+    //  its own column matrix. A small band there streamed W from memory
+    //  four times per layer (resnet18's 3x3 convolutions on 7x7 images)
+    int64_t least = (out_g + geom->out_w - 1) / geom->out_w;
+    if (packed && band < least)
+        band = least < geom->out_h? least: geom->out_h;
     size_t col_bytes = depth * band * geom->out_w * sizeof (float);
     float *col = zi_exec_scratch (exec, 0, col_bytes);
     if (!col)
@@ -1595,6 +1603,10 @@ zi_act_conv_test (zi_test_t *t)
          {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
         {"stem 7x7 s2 pad 3", "Conv", 2, 1, 3, 20, 19, 8, 7, 7, 0, {2, 2}, {0, 0},
          {3, 3, 3, 3}, true, NULL, false, .act = relu},
+        //  More maps than a band's columns: bands widened from seven rows
+        //  to ten, as many columns as W has rows, two of them
+        {"3x3 s2 bands of W's rows", "Conv", 2, 1, 64, 40, 32, 160, 3, 3, 0,
+         {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
         //  Few output channels: the direct kernel, rows and columns with
         //  tails, every map count, activations in registers and after
         {"few maps 3x3 16 to 3 pad 1", "Conv", 2, 1, 16, 30, 37, 3, 3, 3, 0, {1, 1}, {1, 1},
@@ -1627,6 +1639,8 @@ zi_act_conv_test (zi_test_t *t)
         {"stem 3x3 s2 whole bands", "Conv", 2, 1, 3, 224, 224, 16, 3, 3, 0,
          {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
         {"3x3 s2 one band split", "Conv", 2, 1, 64, 14, 14, 70, 3, 3, 0,
+         {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
+        {"3x3 s2 widened bands", "Conv", 2, 2, 64, 40, 32, 130, 3, 3, 0,
          {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
         {"group 2 im2col and sgemm", "Conv", 2, 1, 32, 28, 28, 32, 3, 3, 2,
          {1, 1}, {0, 0}, {1, 1, 1, 1}, true, NULL, false, .act = relu},
