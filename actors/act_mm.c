@@ -38,8 +38,8 @@ zi_act_rows (const zi_act_t *act, float *y, int64_t rows, int64_t cols, int64_t 
 //  reads stays in L1 for every panel of W.
 #define S_MM_ROWS 6
 #define S_MM_COLS 16
-//  The AVX-512 tile's columns: two vectors of sixteen (see s_mm_avx512)
-#define S_MM_WIDE_COLS 32
+//  The AVX-512 tile's columns: three vectors of sixteen (see s_mm_avx512)
+#define S_MM_WIDE_COLS 48
 #define S_MM_DEPTH 256
 
 //  Products this shallow run panel by panel (see s_mm_avx2)
@@ -332,13 +332,17 @@ s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const
 #if defined (ZI_HAVE_AVX512)
 //  --------------------------------------------------------------------------
 //  AVX-512: the same panels of six rows, so weights packed once serve
-//  every level, and tiles twice as wide: 32 columns, two sixteen-float
-//  vectors per row of the panel, twelve sums in registers fed per row of
-//  X by two loads and six broadcasts, as in the AVX2 tile but with twice
-//  the work per instruction. The tails are masked loads and stores (a
-//  mask register costs nothing here) down to four columns; the last one
-//  to three go through the AVX2 column kernel, which spreads the panel's
-//  rows over a vector instead of wasting fifteen lanes of sixteen.
+//  every level, and tiles up to three times as wide: 48 columns, three
+//  sixteen-float vectors per row of the panel, eighteen sums in registers
+//  (of 32) fed per row of X by three loads and six broadcasts. 48, not
+//  32 or 64, because the products late in an image network are 49
+//  columns wide (7x7 images, and Winograd's 49 tiles on 28x28 and 14x14):
+//  one full tile and one column, where 32 + 17 left fifteen lanes of
+//  sixteen idle in the second tile. A row's last columns are a tile of
+//  one to three vectors, the last one masked (a mask costs nothing here);
+//  one to three columns past whole vectors go through the AVX2 column
+//  kernel, whose vector spans the panel's rows instead of leaving most
+//  lanes of a tile empty.
 
 //  Sixteen floats at p, or the lanes of mask (the others zero, not read)
 static ZI_AVX512_INLINE __m512
@@ -347,74 +351,92 @@ s_load16 (const float *p, bool masked, __mmask16 mask)
     return masked? _mm512_maskz_loadu_ps (mask, p): _mm512_loadu_ps (p);
 }
 
-//  One tile: rows output channels (the panel's valid ones) by 32 columns,
-//  or by 16 when narrow; masked when the tile passes the end of the row
+static ZI_AVX512_INLINE void
+s_store16 (float *p, __m512 v, bool masked, __mmask16 mask)
+{
+    if (masked)
+        _mm512_mask_storeu_ps (p, mask, v);
+    else
+        _mm512_storeu_ps (p, v);
+}
+
+//  One tile: rows output channels (the panel's valid ones) by `vectors`
+//  vectors of sixteen columns (1 to 3, a constant where it is inlined),
+//  the last one masked by tail when masked. While it runs it prefetches
+//  `ahead`, the weights the next tile will read (NULL: none): a panel's
+//  slice is a few kB far from the last one, too short a run for the
+//  hardware prefetcher to find before it ends, and the weights of the
+//  large late layers come from memory.
 static ZI_AVX512_INLINE void
 s_mm_tile_avx512 (const float *panel, const float *x, int64_t depth, int64_t ldx,
                   const float *bias, const float *sum, int64_t ldsum, zi_act_kind_t kind,
-                  __m512 alpha, __m512 beta, float *y, int64_t ldy, int64_t rows, bool narrow,
-                  bool masked, __mmask16 mask_lo, __mmask16 mask_hi)
+                  __m512 alpha, __m512 beta, float *y, int64_t ldy, int64_t rows,
+                  const int vectors, bool masked, __mmask16 tail, const float *ahead)
 {
+    //  Is vector v the masked one?
+#define S_MASKED(v) (masked && (v) == vectors - 1)
     //  bias == NULL: the sums so far are in y (a later slice of K)
-    __m512 s0a, s0b, s1a, s1b, s2a, s2b, s3a, s3b, s4a, s4b, s5a, s5b;
+    __m512 zero = _mm512_setzero_ps ();
+    __m512 s0a, s0b, s0c, s1a, s1b, s1c, s2a, s2b, s2c, s3a, s3b, s3c, s4a, s4b, s4c,
+           s5a, s5b, s5c;
     if (bias) {
-        s0a = s0b = _mm512_set1_ps (bias [0]);
-        s1a = s1b = _mm512_set1_ps (bias [1]);
-        s2a = s2b = _mm512_set1_ps (bias [2]);
-        s3a = s3b = _mm512_set1_ps (bias [3]);
-        s4a = s4b = _mm512_set1_ps (bias [4]);
-        s5a = s5b = _mm512_set1_ps (bias [5]);
+        s0a = s0b = s0c = _mm512_set1_ps (bias [0]);
+        s1a = s1b = s1c = _mm512_set1_ps (bias [1]);
+        s2a = s2b = s2c = _mm512_set1_ps (bias [2]);
+        s3a = s3b = s3c = _mm512_set1_ps (bias [3]);
+        s4a = s4b = s4c = _mm512_set1_ps (bias [4]);
+        s5a = s5b = s5c = _mm512_set1_ps (bias [5]);
     }
     else {
-        __m512 sums [S_MM_ROWS][2];
+        __m512 sums [S_MM_ROWS][3];
         for (int64_t r = 0; r < S_MM_ROWS; r++) {
             const float *yrow = y + (r < rows? r: 0) * ldy;
-            sums [r][0] = s_load16 (yrow, masked, mask_lo);
-            sums [r][1] = narrow? _mm512_setzero_ps (): s_load16 (yrow + 16, masked, mask_hi);
+            for (int v = 0; v < 3; v++)
+                sums [r][v] = v < vectors? s_load16 (yrow + 16 * v, S_MASKED (v), tail): zero;
         }
-        s0a = sums [0][0]; s0b = sums [0][1]; s1a = sums [1][0]; s1b = sums [1][1];
-        s2a = sums [2][0]; s2b = sums [2][1]; s3a = sums [3][0]; s3b = sums [3][1];
-        s4a = sums [4][0]; s4b = sums [4][1]; s5a = sums [5][0]; s5b = sums [5][1];
+        s0a = sums [0][0]; s0b = sums [0][1]; s0c = sums [0][2];
+        s1a = sums [1][0]; s1b = sums [1][1]; s1c = sums [1][2];
+        s2a = sums [2][0]; s2b = sums [2][1]; s2c = sums [2][2];
+        s3a = sums [3][0]; s3b = sums [3][1]; s3c = sums [3][2];
+        s4a = sums [4][0]; s4b = sums [4][1]; s4c = sums [4][2];
+        s5a = sums [5][0]; s5b = sums [5][1]; s5c = sums [5][2];
     }
     for (int64_t k = 0; k < depth; k++) {
-        __m512 lo = s_load16 (x, masked, mask_lo);
-        __m512 hi = narrow? _mm512_setzero_ps (): s_load16 (x + 16, masked, mask_hi);
+        //  Six floats of weights a step: a line of the next tile's every
+        //  two or three steps
+        if (ahead)
+            _mm_prefetch ((const char *) (ahead + k * S_MM_ROWS), _MM_HINT_T0);
+        __m512 xa = s_load16 (x, S_MASKED (0), tail);
+        __m512 xb = vectors > 1? s_load16 (x + 16, S_MASKED (1), tail): zero;
+        __m512 xc = vectors > 2? s_load16 (x + 32, S_MASKED (2), tail): zero;
         __m512 tap;
 #define S_MM_STEP(r) \
         tap = _mm512_set1_ps (panel [r]); \
-        s##r##a = _mm512_fmadd_ps (tap, lo, s##r##a); \
-        if (!narrow) \
-            s##r##b = _mm512_fmadd_ps (tap, hi, s##r##b);
+        s##r##a = _mm512_fmadd_ps (tap, xa, s##r##a); \
+        if (vectors > 1) \
+            s##r##b = _mm512_fmadd_ps (tap, xb, s##r##b); \
+        if (vectors > 2) \
+            s##r##c = _mm512_fmadd_ps (tap, xc, s##r##c);
         S_MM_STEP (0) S_MM_STEP (1) S_MM_STEP (2) S_MM_STEP (3) S_MM_STEP (4) S_MM_STEP (5)
 #undef S_MM_STEP
         panel += S_MM_ROWS;
         x += ldx;
     }
-    __m512 sums [S_MM_ROWS][2] = {
-        {s0a, s0b}, {s1a, s1b}, {s2a, s2b}, {s3a, s3b}, {s4a, s4b}, {s5a, s5b}
+    __m512 sums [S_MM_ROWS][3] = {
+        {s0a, s0b, s0c}, {s1a, s1b, s1c}, {s2a, s2b, s2c},
+        {s3a, s3b, s3c}, {s4a, s4b, s4c}, {s5a, s5b, s5c}
     };
-    for (int64_t r = 0; r < rows; r++) {
-        float *yrow = y + r * ldy;
-        //  A fused residual joins the finished sums, then the activation
-        if (sum) {
-            const float *srow = sum + r * ldsum;
-            sums [r][0] = _mm512_add_ps (sums [r][0], s_load16 (srow, masked, mask_lo));
-            if (!narrow)
-                sums [r][1] = _mm512_add_ps (sums [r][1], s_load16 (srow + 16, masked, mask_hi));
+    for (int64_t r = 0; r < rows; r++)
+        for (int v = 0; v < vectors; v++) {
+            //  A fused residual joins the finished sums, then the activation
+            __m512 value = sums [r][v];
+            if (sum)
+                value = _mm512_add_ps (value, s_load16 (sum + r * ldsum + 16 * v,
+                                                        S_MASKED (v), tail));
+            s_store16 (y + r * ldy + 16 * v, zi_act16_avx512 (value, kind, alpha, beta),
+                       S_MASKED (v), tail);
         }
-        __m512 lo = zi_act16_avx512 (sums [r][0], kind, alpha, beta);
-        if (masked)
-            _mm512_mask_storeu_ps (yrow, mask_lo, lo);
-        else
-            _mm512_storeu_ps (yrow, lo);
-        if (narrow)
-            continue;
-        __m512 hi = zi_act16_avx512 (sums [r][1], kind, alpha, beta);
-        if (masked)
-            _mm512_mask_storeu_ps (yrow + 16, mask_hi, hi);
-        else
-            _mm512_storeu_ps (yrow + 16, hi);
-    }
+#undef S_MASKED
 }
 
 //  The first n lanes of sixteen (0 <= n <= 16)
@@ -433,14 +455,19 @@ s_mm_pack_strip_avx512 (const float *x, int64_t ldx, int64_t rows, int64_t width
         if (width >= S_MM_WIDE_COLS) {
             _mm512_store_ps (strip, _mm512_loadu_ps (x));
             _mm512_store_ps (strip + 16, _mm512_loadu_ps (x + 16));
+            _mm512_store_ps (strip + 32, _mm512_loadu_ps (x + 32));
         }
         else
             memcpy (strip, x, width * sizeof (float));
 }
 
+//  The tile of panel p from column col: 48 columns, or the row's last
+//  ones. Those are whole vectors, the last masked, except that one to
+//  three columns past whole vectors go to the column kernel (a 49-column
+//  row is a full tile and one column). ahead: see s_mm_tile_avx512.
 static ZI_AVX512_INLINE void
 s_mm_tile_at_avx512 (const s_mm_slice_t *at, int64_t p, int64_t col, __m512 alpha,
-                     __m512 beta)
+                     __m512 beta, const float *ahead)
 {
     int64_t maps = at->maps, left = at->cols - col;
     int64_t rows = maps - p * S_MM_ROWS < S_MM_ROWS? maps - p * S_MM_ROWS: S_MM_ROWS;
@@ -453,28 +480,36 @@ s_mm_tile_at_avx512 (const s_mm_slice_t *at, int64_t p, int64_t col, __m512 alph
     int64_t ldx = at->strip? S_MM_WIDE_COLS: at->ldx;
     float *y_p = at->y + p * S_MM_ROWS * at->ldy + col;
     const float *sum = at->sum && at->last? at->sum + p * S_MM_ROWS * at->ldsum + col: NULL;
-    int64_t ldsum = at->ldsum;
-    if (left >= S_MM_WIDE_COLS)
-        s_mm_tile_avx512 (panel, strip, at->rows_x, ldx, start, sum, ldsum, at->now,
-                          alpha, beta, y_p, at->ldy, rows, false, false, 0xFFFF, 0xFFFF);
+    int64_t ldsum = at->ldsum, depth = at->rows_x, ldy = at->ldy;
+    zi_act_kind_t now = at->now;
+    if (left >= S_MM_WIDE_COLS) {
+        s_mm_tile_avx512 (panel, strip, depth, ldx, start, sum, ldsum, now, alpha, beta,
+                          y_p, ldy, rows, 3, false, 0xFFFF, ahead);
+        return;
+    }
+    int64_t whole = left / 16, part = left % 16;
+    bool masked = part >= 4;            //  else the column kernel takes them
+    int64_t vectors = whole + masked;
+    __mmask16 tail = s_mask16 (part);
+    if (vectors == 3)
+        s_mm_tile_avx512 (panel, strip, depth, ldx, start, sum, ldsum, now, alpha, beta,
+                          y_p, ldy, rows, 3, true, tail, ahead);
     else
-    if (left > 16)
-        s_mm_tile_avx512 (panel, strip, at->rows_x, ldx, start, sum, ldsum, at->now,
-                          alpha, beta, y_p, at->ldy, rows, false, true, 0xFFFF,
-                          s_mask16 (left - 16));
+    if (vectors == 2)
+        s_mm_tile_avx512 (panel, strip, depth, ldx, start, sum, ldsum, now, alpha, beta,
+                          y_p, ldy, rows, 2, masked, tail, ahead);
     else
-    if (left >= 4)
-        s_mm_tile_avx512 (panel, strip, at->rows_x, ldx, start, sum, ldsum, at->now,
-                          alpha, beta, y_p, at->ldy, rows, true, true, s_mask16 (left), 0);
-    else
-        for (int64_t c = 0; c < left; c++)
-            s_mm_column_avx2 (panel, strip + c, at->rows_x, ldx, start,
-                              sum? sum + c: NULL, ldsum, at->now, at->alpha, at->beta, y_p + c,
-                              at->ldy, rows);
+    if (vectors == 1)
+        s_mm_tile_avx512 (panel, strip, depth, ldx, start, sum, ldsum, now, alpha, beta,
+                          y_p, ldy, rows, 1, masked, tail, ahead);
+    for (int64_t c = vectors * 16; c < left; c++)
+        s_mm_column_avx2 (panel, strip + c, depth, ldx, start, sum? sum + c: NULL, ldsum,
+                          now, at->alpha, at->beta, y_p + c, ldy, rows);
 }
 
 //  s_mm_avx2 with the wide tiles: the same slices of K and the same order
-//  of panels and column tiles
+//  of panels and column tiles. Panel by panel, each panel's first tile
+//  prefetches the next panel's slice of W.
 static ZI_AVX512 void
 s_mm_avx512 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const float *x,
              int64_t ldx, const float *bias, const float *sum, int64_t ldsum,
@@ -497,9 +532,12 @@ s_mm_avx512 (const float *packed, int64_t maps, int64_t depth, int64_t cols, con
         at.last = at.k0 + at.rows_x == depth;
         at.now = at.last? kind: ZI_ACT_NONE;
         if (panels_outer)
-            for (int64_t p = 0; p < panels; p++)
+            for (int64_t p = 0; p < panels; p++) {
+                const float *ahead = p + 1 < panels?
+                                     packed + ((p + 1) * depth + at.k0) * S_MM_ROWS: NULL;
                 for (int64_t col = 0; col < cols; col += S_MM_WIDE_COLS)
-                    s_mm_tile_at_avx512 (&at, p, col, alpha, beta);
+                    s_mm_tile_at_avx512 (&at, p, col, alpha, beta, col? NULL: ahead);
+            }
         else
             for (int64_t col = 0; col < cols; col += S_MM_WIDE_COLS) {
                 if (panels >= S_MM_PACK_PANELS && at.rows_x >= S_MM_PACK_DEPTH
@@ -509,7 +547,7 @@ s_mm_avx512 (const float *packed, int64_t maps, int64_t depth, int64_t cols, con
                     at.strip = s_strip;
                 }
                 for (int64_t p = 0; p < panels; p++)
-                    s_mm_tile_at_avx512 (&at, p, col, alpha, beta);
+                    s_mm_tile_at_avx512 (&at, p, col, alpha, beta, NULL);
                 at.strip = NULL;
             }
     }
@@ -1032,6 +1070,10 @@ zi_act_mm_test (zi_test_t *t)
          .act = ZI_ACT_RELU},
         {.maps = 9, .depth = 520, .cols = 19, .residual = true, .act = ZI_ACT_HARD_SWISH},
         {.maps = 64, .depth = 16, .cols = 30, .residual = true, .act = ZI_ACT_SIGMOID},
+        //  AVX-512 row ends: two whole vectors after full tiles, and three
+        //  with the last masked, over two slices of K with a residual
+        {.maps = 14, .depth = 270, .cols = 80, .bias = true, .act = ZI_ACT_RELU},
+        {.maps = 25, .depth = 300, .cols = 132, .pad = 1, .residual = true, .act = ZI_ACT_CLIP},
         {.maps = 3, .depth = 17, .cols = 12, .transposed = true, .act = ZI_ACT_SIGMOID},
         //  Strips of X packed before the panels read them: two slices of
         //  K, a tail tile of 6 columns, a residual in the last slice
