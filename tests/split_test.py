@@ -10,7 +10,8 @@ gives.
         --port-base 30300
 
 Uses ports from --port-base to --port-base + 100 (tests/ports.cmake): the
-splits from +0 and +20, the two hosts of --hosts from +80.
+splits from +0 and +20, calibrate's chains of actors from +30, the two
+hosts of --hosts from +80.
 """
 
 import argparse
@@ -69,6 +70,73 @@ class Up:
 
 def run(args, **kwargs):
     return subprocess.run(args, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def runtime_cost_case(zinfer, model, profile, folder, check):
+    """The calibration's runtime costs are read and priced: the same split
+    and plan with 500 us per actor predict 500 us more per node than with
+    none, 50 ms per hand-over between threads a hand-over's worth more, and
+    a calibration written before the runtime was measured still reads"""
+    base = {"host": "test", "ipc": {"usecs": 20, "bytes_per_usec": 2000},
+            "tcp": {"usecs": 40, "bytes_per_usec": 1000}}
+    files = {}
+    for name, runtime in (("none", {"actor_usecs": 0, "thread_usecs": 0}),
+                          ("actors", {"actor_usecs": 500, "thread_usecs": 0}),
+                          ("threads", {"actor_usecs": 0, "thread_usecs": 50000}), ("old", None)):
+        files[name] = os.path.join(folder, f"hops-{name}.json")
+        with open(files[name], "w") as handle:
+            json.dump(dict(base, runtime=runtime) if runtime else base, handle)
+
+    def predicted(name, threads=1):
+        topology = os.path.join(folder, f"runtime-{name}-{threads}.yaml")
+        result = run([zinfer, "split", model, "-o", topology, "--processes", "2",
+                      "--threads", str(threads), "--profile", profile, "--calibration",
+                      files[name]])
+        if not check(result.returncode == 0, f"split with the {name} calibration",
+                     result.stderr):
+            return None, None, ""
+        with open(topology) as handle:
+            comment = [line for line in handle if line.startswith("# Predicted: latency")]
+        result = run([zinfer, "plan", topology, "--profile", profile, "--calibration",
+                      files[name]])
+        line = [line for line in result.stdout.splitlines() if line.startswith("predicted:")]
+        if not check(result.returncode == 0 and comment and line,
+                     f"plan with the {name} calibration predicts", result.stdout + result.stderr):
+            return None, None, ""
+        nodes = int(result.stdout.split(" nodes of ")[0].rsplit(" ", 1)[1])
+        return (float(comment[0].split()[3]), float(line[0].split()[2]), nodes,
+                result.stdout)
+
+    none_split, none_plan, nodes, _ = predicted("none")
+    actor_split, actor_plan, _, text = predicted("actors")
+    if none_split is not None and actor_split is not None:
+        extra = nodes * 0.5
+        check(abs(actor_split - none_split - extra) < 0.01
+              and abs(actor_plan - none_plan - extra) < 0.01,
+              f"500 us per actor adds {extra:.1f} ms for {nodes} nodes to split's and plan's "
+              f"predicted latency",
+              f"split {none_split} -> {actor_split}, plan {none_plan} -> {actor_plan}")
+        check("500.00 us per actor" in text and "measured by zinfer calibrate" in text,
+              "plan says what an actor costs and where that comes from", text[-600:])
+    thread_split, thread_plan, _, _ = predicted("threads", threads=2)
+    same_split, same_plan, _, _ = predicted("none", threads=2)
+    if thread_split is not None and same_split is not None:
+        # Two threads in each of two processes: split counts one hand-over
+        # in each process of two nodes or more (a hand-over this dear may
+        # move the cut to leave one node alone); plan every edge between
+        # threads, at least as many (a skip connection may cross too)
+        by_split = (thread_split - same_split) / 50
+        by_plan = (thread_plan - same_plan) / 50
+        check(min(abs(by_split - 1), abs(by_split - 2)) < 0.001
+              and by_plan > by_split - 0.001 and abs(by_plan - round(by_plan)) < 0.001,
+              "50 ms per hand-over between threads adds one or two of them to split's "
+              "prediction for two processes of two threads, and a whole number to plan's",
+              f"split {same_split} -> {thread_split}, plan {same_plan} -> {thread_plan}")
+    old_split, old_plan, _, text = predicted("old")
+    check(old_split is not None and abs(old_split - none_split) < 0.01
+          and "written before zinfer calibrate measured it" in text,
+          "a calibration without the runtime's costs prices them at 0 and says so",
+          text[-600:])
 
 
 def plan_warning_cases(zinfer, folder, check):
@@ -273,7 +341,8 @@ def main():
         # where split and plan then find it without being told
         config = os.path.join(folder, "config")
         calibrated = dict(os.environ, XDG_CONFIG_HOME=config)
-        result = run([zinfer, "calibrate", "--pings", "20"], env=calibrated)
+        result = run([zinfer, "calibrate", "--pings", "20", "--base-port",
+                      str(options.port_base + 30)], env=calibrated)
         hops_file = os.path.join(config, "zinfer", "hops.json")
         hops = {}
         if check(result.returncode == 0 and os.path.exists(hops_file),
@@ -288,6 +357,12 @@ def main():
                       and len(points) >= 3 and points[-1]["usecs"] > points[0]["usecs"],
                       f"calibrate: {transport} has a fixed cost, a bandwidth, and 4 MiB takes "
                       f"longer than 64 bytes", json.dumps(entry))
+            runtime = hops.get("runtime", {})
+            check(0 <= runtime.get("actor_usecs", -1) < 1000
+                  and 0 <= runtime.get("thread_usecs", -1) < 10000
+                  and "per actor" in result.stdout,
+                  "calibrate measures the runtime's cost per actor and per hand-over between "
+                  "threads", json.dumps(runtime) + result.stdout)
 
         # 2 processes: profiled by split itself, for latency, over ipc,
         # hops from the calibration it finds; 3 processes: from the
@@ -390,6 +465,7 @@ def main():
                   and "replicas on one thread" not in result.stdout,
                   "plan loads the replicated topology: a thread per replica, no warning",
                   result.stdout + result.stderr)
+        runtime_cost_case(zinfer, model, profile, folder, check)
         plan_warning_cases(zinfer, folder, check)
         hosts_case(zinfer, model, data, reference, profile, folder, options.port_base + 80,
                    check)

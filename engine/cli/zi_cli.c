@@ -256,6 +256,32 @@ zi_cli_hop (const char *command, const char *calibration_path, const char *trans
     return 0;
 }
 
+int
+zi_cli_runtime_cost (const char *command, const char *calibration_path,
+                     zi_runtime_cost_t *cost, char *source, size_t size)
+{
+    *cost = (zi_runtime_cost_t) {0, 0};
+    char default_path [1024];
+    zi_cli_calibration_path (default_path, sizeof default_path);
+    const char *path = calibration_path;
+    if (!path && access (default_path, F_OK) == 0)
+        path = default_path;
+    if (!path) {
+        snprintf (source, size, "not known: `zinfer calibrate` measures it");
+        return 0;
+    }
+    bool found = false;
+    if (zi_runtime_read_calibration (path, cost, &found))
+        return zi_cli_fail (command, "%s%s", calibration_path? "--calibration ": "",
+                            zi_error_text ());
+    if (found)
+        snprintf (source, size, "measured by zinfer calibrate, %s", path);
+    else
+        snprintf (source, size, "not in %s, written before zinfer calibrate measured it; "
+                  "run it again", path);
+    return 0;
+}
+
 int64_t
 zi_cli_usecs (void)
 {

@@ -156,6 +156,17 @@ void
 int
     zi_cli_hop (const char *command, const char *calibration_path, const char *transport,
                 zi_hop_t *hop, char *source, size_t size);
+//  The runtime's own costs for split and plan, from the same file as
+//  zi_cli_hop; zero when there is none or it predates them (source then
+//  says so). Returns 0, or the exit code after saying what went wrong
+int
+    zi_cli_runtime_cost (const char *command, const char *calibration_path,
+                         zi_runtime_cost_t *cost, char *source, size_t size);
+//  Measures them (zi_cli_calibrate_actors.c): chains of trivial actors in
+//  topologies on ports base_port .. base_port + 29, requests per
+//  measurement and round. -1 with an error
+int
+    zi_cli_calibrate_actors (int base_port, int requests, zi_runtime_cost_t *cost);
 //  Sorts doubles and returns the value at quantile q (0..1)
 double
     zi_cli_quantile (double *values, int count, double q);

@@ -10,6 +10,9 @@
     hop includes waking a waiting process, as a pipeline stage waiting for
     its input pays. A least-squares line through the sizes gives the cost
     model's fixed part and bandwidth (docs/placement.md), written as JSON.
+    Then it measures what the runtime itself costs per actor and per
+    hand-over between threads (zi_cli_calibrate_actors.c), which the cost
+    model adds to a stage's compute.
     =========================================================================
 */
 
@@ -33,7 +36,9 @@ static const char *s_usage =
     "\n"
     "Measures what a hop between two processes of this host costs over ipc\n"
     "and over tcp on 127.0.0.1, for messages of 64 bytes to 4 MiB, fits the\n"
-    "cost model's fixed time and bandwidth to it, and writes them where\n"
+    "cost model's fixed time and bandwidth to it, measures what the runtime\n"
+    "costs per actor (chains of trivial actors in topologies of one process\n"
+    "against a local session), and writes them where\n"
     "`zinfer split` and `zinfer plan` look for them (docs/placement.md).\n"
     "Takes a few seconds; run it on each host, on a machine as quiet as it\n"
     "will be in use.\n"
@@ -41,6 +46,8 @@ static const char *s_usage =
     "  -o, --output FILE      where to write (default: $XDG_CONFIG_HOME/zinfer/\n"
     "                         hops.json, else ~/.config/zinfer/hops.json)\n"
     "  --pings N              round trips per size, 10 to 100000 (default 300)\n"
+    "  --base-port P          ports P .. P+29 for the chains of actors (default\n"
+    "                         7900)\n"
     "  -h, --help             this text\n";
 
 #define S_TRANSPORTS 2
@@ -211,7 +218,8 @@ s_fit (const double *usecs)
 }
 
 static int
-s_write (const char *path, const zi_hop_t *hops, double usecs [S_TRANSPORTS][S_SIZES])
+s_write (const char *path, const zi_hop_t *hops, double usecs [S_TRANSPORTS][S_SIZES],
+         const zi_runtime_cost_t *runtime)
 {
     json_object *root = json_object_new_object ();
     char host [256] = "";
@@ -239,6 +247,14 @@ s_write (const char *path, const zi_hop_t *hops, double usecs [S_TRANSPORTS][S_S
         json_object_object_add (entry, "measured", points);
         json_object_object_add (root, s_transport_names [transport], entry);
     }
+    json_object *entry = json_object_new_object ();
+    json_object_object_add (entry, "actor_usecs", json_object_new_double (runtime->actor_usecs));
+    json_object_object_add (entry, "thread_usecs",
+                            json_object_new_double (runtime->thread_usecs));
+    json_object_object_add (entry, "method", json_object_new_string (
+        "chains of 2 and 66 trivial actors in one process against a local session, and of "
+        "66 on two threads against one; medians of alternating rounds"));
+    json_object_object_add (root, "runtime", entry);
     int rc = json_object_to_file_ext (path, root, JSON_C_TO_STRING_PRETTY);
     json_object_put (root);
     if (rc)
@@ -314,11 +330,12 @@ int
 zi_cli_calibrate (int argc, char **argv)
 {
     const char *output_path = NULL, *short_output = NULL;
-    long pings = 300;
+    long pings = 300, base_port = 7900;
     const zi_opt_t table [] = {
         ZI_CLI_TEXT ("-o", &short_output),
         ZI_CLI_TEXT ("--output", &output_path),
         ZI_CLI_INT ("--pings", &pings, 10, 100000),
+        ZI_CLI_INT ("--base-port", &base_port, 1, 65535 - 30),
         ZI_CLI_END
     };
     int parsed = zi_cli_parse ("calibrate", s_usage, argc, argv, table, NULL, 0);
@@ -359,6 +376,8 @@ zi_cli_calibrate (int argc, char **argv)
     int rc = ZI_EXIT_FAILURE;
     double usecs [S_TRANSPORTS][S_SIZES];
     zi_hop_t hops [S_TRANSPORTS];
+    zi_runtime_cost_t cost = {0, 0};
+    bool measured = false;
     if (!reported)
         zi_cli_fail ("calibrate", "the peer process could not bind its sockets (ipc in %s, "
                      "tcp on 127.0.0.1)", runtime);
@@ -380,17 +399,33 @@ zi_cli_calibrate (int argc, char **argv)
             printf ("%9.1f us%10.0f MB/s\n", hops [transport].usecs,
                     hops [transport].bytes_per_usec);
         }
-        if (s_write (output_path, hops, usecs))
+        fflush (stdout);
+        //  The peer has quit at the stop sign: the chains of actors have
+        //  the cores to themselves
+        waitpid (peer, NULL, 0);
+        peer = 0;
+        if (zi_cli_calibrate_actors ((int) base_port, (int) (pings < 200? pings: 200), &cost))
             zi_cli_fail ("calibrate", "%s", zi_error_text ());
         else {
-            printf ("\nwrote %s: zinfer split and plan price hops with it%s\n", output_path,
-                    strcmp (output_path, default_path) == 0? ""
+            printf ("\nthe runtime's own work (chains of trivial actors against a local "
+                    "session)\n  %.2f us per actor a request passes, %.2f us per hand-over "
+                    "between threads of a process\n", cost.actor_usecs, cost.thread_usecs);
+            measured = true;
+        }
+    }
+    if (measured) {
+        if (s_write (output_path, hops, usecs, &cost))
+            zi_cli_fail ("calibrate", "%s", zi_error_text ());
+        else {
+            printf ("\nwrote %s: zinfer split and plan price hops and actors with it%s\n",
+                    output_path, strcmp (output_path, default_path) == 0? ""
                     : " when given --calibration");
             rc = 0;
         }
     }
     if (!reported)
         kill (peer, SIGKILL);
-    waitpid (peer, NULL, 0);
+    if (peer > 0)
+        waitpid (peer, NULL, 0);
     return rc;
 }

@@ -54,9 +54,13 @@ s_end_name (const zi_deploy_t *deploy, zi_placement_end_t end, char *buffer, siz
 typedef struct {
     const double *usecs;        //  per node
     double *process_send;       //  per process: hop time of what it sends out
+    double *process_runtime;    //  per process: the runtime's own work, hand-overs
+                                //  between its threads and its actors
     int crossing;               //  edges that cross a thread or more
     FILE *out;                  //  where to print them, or NULL
     zi_hop_t ipc, tcp;          //  what a hop costs over each transport
+    zi_runtime_cost_t runtime;  //  what an actor and a hand-over between threads cost
+    double handovers;           //  a request's hand-overs between threads, usecs
 } s_edges_t;
 
 static zi_hop_t
@@ -81,6 +85,11 @@ s_on_edge (const zi_deploy_t *deploy, zi_placement_end_t from, zi_placement_end_
     if (crossing == 0)
         return;
     edges->crossing++;
+    //  (the runtime's share once, on the first walk over the edges)
+    if (crossing == 1 && !edges->out) {
+        edges->process_runtime [from.process] += edges->runtime.thread_usecs;
+        edges->handovers += edges->runtime.thread_usecs;
+    }
     if (crossing >= 2) {
         zi_hop_t hop = s_hop (deploy, edges, from, to);
         edges->process_send [from.process] += zi_hop_usecs (&hop, bytes);
@@ -190,6 +199,10 @@ zi_cli_plan (int argc, char **argv)
     if (hop_rc == 0)
         hop_rc = zi_cli_hop ("plan", calibration_path, "tcp", &edges.tcp, hop_source,
                              sizeof hop_source);
+    char runtime_source [1200];
+    if (hop_rc == 0)
+        hop_rc = zi_cli_runtime_cost ("plan", calibration_path, &edges.runtime, runtime_source,
+                                      sizeof runtime_source);
     if (hop_rc)
         return hop_rc;
     zi_deploy_t *deploy = zi_deploy_new (path, (int) base_port);
@@ -201,7 +214,8 @@ zi_cli_plan (int argc, char **argv)
     double *usecs = calloc (plan->n_nodes + 1, sizeof (double));
     double *process_compute = calloc (n_processes + 1, sizeof (double));
     double *process_send = calloc (n_processes + 1, sizeof (double));
-    assert (usecs && process_compute && process_send);
+    double *process_runtime = calloc (n_processes + 1, sizeof (double));
+    assert (usecs && process_compute && process_send && process_runtime);
     int rc = zi_cli_profile_plan ("plan", topology->model_path, plan, !topology->fuse,
                                   (int) runs, profile_path, usecs);
     if (rc)
@@ -211,7 +225,7 @@ zi_cli_plan (int argc, char **argv)
     //  the machine the profile ran on). Replicas share their node's
     //  requests, but only those on threads of their own run at once: the
     //  share divides by the threads they are on, not by their count
-    double total = 0;
+    double total = 0, runtime_total = 0;
     int lonely_node = -1, lonely_threads = 0;
     for (int node = 0; node < plan->n_nodes; node++) {
         int first = deploy->first_actor [node], replicas = deploy->replicas [node];
@@ -232,10 +246,27 @@ zi_cli_plan (int argc, char **argv)
         double node_usecs = usecs [node] / topology->hosts [topology->processes [process].host].speed;
         process_compute [process] += node_usecs / threads;
         total += node_usecs;            //  a request meets one replica, which does it all
+        //  and pays for one actor; the runtime runs as fast as the host
+        double actor_usecs = edges.runtime.actor_usecs
+                           / topology->hosts [topology->processes [process].host].speed;
+        process_runtime [process] += actor_usecs / threads;
+        runtime_total += actor_usecs;
     }
     edges.usecs = usecs;
     edges.process_send = process_send;
+    edges.process_runtime = process_runtime;
     zi_placement_for_each_edge (deploy, s_on_edge, &edges);
+    //  The gateway's part, on its process: a client on its host (ipc)
+    //  sends the inputs and takes the outputs
+    double input_bytes = 0, output_bytes = 0;
+    for (int input = 0; input < plan->n_inputs; input++)
+        input_bytes += (double) plan->values [plan->inputs [input]].info.nbytes;
+    for (int output = 0; output < plan->n_outputs; output++)
+        output_bytes += (double) plan->values [plan->outputs [output]].info.nbytes;
+    double gateway_usecs = zi_hop_usecs (&edges.ipc, input_bytes)
+                         + zi_hop_usecs (&edges.ipc, output_bytes);
+    process_runtime [deploy->gateway_process] += gateway_usecs;
+    runtime_total += edges.handovers + gateway_usecs;
 
     printf ("topology '%s' (%s): %d nodes of %s in %d process%s on %d host%s, %s between "
             "processes of a host\n", topology->name, topology->path, plan->n_nodes,
@@ -284,7 +315,8 @@ zi_cli_plan (int argc, char **argv)
                     info->threads == 1? "": "s", info->blas_threads, count, count == 1? "": "s");
             if (count)
                 printf (" %s .. %s", plan->nodes [first].name, plan->nodes [last].name);
-            printf (", compute %.3f ms, sends %.3f ms\n", process_compute [process] / 1000,
+            printf (", compute %.3f ms, runtime %.3f ms, sends %.3f ms\n",
+                    process_compute [process] / 1000, process_runtime [process] / 1000,
                     process_send [process] / 1000);
             for (int thread = 0; thread < info->threads && info->threads > 1; thread++) {
                 int actors = 0, first_actor = -1, last_actor = -1;
@@ -347,7 +379,8 @@ zi_cli_plan (int argc, char **argv)
     int slowest_process = -1, fastest_process = -1;
     for (int process = 0; process < n_processes; process++) {
         hops += process_send [process];
-        double stage = process_compute [process] + process_send [process];
+        double stage = process_compute [process] + process_runtime [process]
+                     + process_send [process];
         bool runs_nodes = process_compute [process] > 0 || process != deploy->gateway_process;
         if (!runs_nodes)
             continue;
@@ -369,15 +402,17 @@ zi_cli_plan (int argc, char **argv)
         double work = 0;
         for (int process = 0; process < n_processes; process++)
             if (topology->processes [process].host == host)
-                work += process_compute [process] + process_send [process];
+                work += process_compute [process] + process_runtime [process]
+                      + process_send [process];
         if (host_cores > 0 && work / host_cores > pace) {
             pace = work / host_cores;
             busiest_host = host;
         }
     }
-    printf ("\npredicted: latency %.3f ms (compute %.3f ms, hops %.3f ms); throughput %.0f "
-            "requests/s, the slowest process %s at %.3f ms with its sends",
-            (total + hops) / 1000, total / 1000, hops / 1000, pace > 0? 1e6 / pace: 0,
+    printf ("\npredicted: latency %.3f ms (compute %.3f ms, runtime %.3f ms, hops %.3f ms); "
+            "throughput %.0f requests/s, the slowest process %s at %.3f ms with its sends",
+            (total + runtime_total + hops) / 1000, total / 1000, runtime_total / 1000,
+            hops / 1000, pace > 0? 1e6 / pace: 0,
             slowest_process >= 0? topology->processes [slowest_process].name: "-",
             slowest / 1000);
     if (busiest_host >= 0)
@@ -387,6 +422,9 @@ zi_cli_plan (int argc, char **argv)
     printf ("  hops priced at ipc %.1f us + bytes / %.0f MB/s, tcp %.1f us + bytes / %.0f MB/s "
             "(%s)\n", edges.ipc.usecs, edges.ipc.bytes_per_usec, edges.tcp.usecs,
             edges.tcp.bytes_per_usec, hop_source);
+    printf ("  the runtime at %.2f us per actor, %.2f us per hand-over between threads (%s), "
+            "the client's hops %.3f ms\n", edges.runtime.actor_usecs, edges.runtime.thread_usecs,
+            runtime_source, gateway_usecs / 1000);
     if (topology->network_bytes_per_usec > 0)
         printf ("  between hosts %.1f us + bytes / %.0f MB/s (the topology's network:)\n",
                 topology->network_usecs, topology->network_bytes_per_usec);
@@ -465,6 +503,7 @@ done:
     free (usecs);
     free (process_compute);
     free (process_send);
+    free (process_runtime);
     zi_deploy_destroy (&deploy);
     return rc;
 }

@@ -225,12 +225,12 @@ s_write_hosts (FILE *out, const zi_topology_t *hosts)
 
 static int
 s_write_topology (FILE *out, const char *model_path, const char *real_model,
-                  const char *hop_source, const zi_topology_t *hosts,
+                  const char *hop_source, const char *runtime_source, const zi_topology_t *hosts,
                   const zi_graph_t *plan, const zi_partition_t *split, bool tcp, int threads,
                   int cores, long base_port, int runs, const char *profile_path)
 {
     int n_parts = split->n_parts;
-    double profiled = 0, compute = 0, latency = 0, slowest = 0;
+    double profiled = 0, compute = 0, runtime = 0, latency = 0, slowest = 0;
     for (int node = 0; node < split->n_nodes; node++)
         profiled += split->usecs [node];
     int slowest_stage = 0;
@@ -239,6 +239,7 @@ s_write_topology (FILE *out, const char *model_path, const char *real_model,
         zi_partition_stage (split, stage, &stage_compute, &send);
         //  One request meets one replica, which does it all
         compute += stage_compute * split->replicas [stage];
+        runtime += zi_partition_stage_runtime (split, stage) * split->replicas [stage];
         latency += (stage_compute + send) * split->replicas [stage];
         if (stage_compute + send > slowest) {
             slowest = stage_compute + send;
@@ -258,16 +259,20 @@ s_write_topology (FILE *out, const char *model_path, const char *real_model,
              "(docs/placement.md;\n# %s).\n",
              hosts? "between hosts": tcp? "over tcp": "over ipc", split->hop.usecs,
              split->hop.bytes_per_usec, hop_source);
+    fprintf (out, "# The runtime costs %.2f us per actor, %.2f us per hand-over between threads\n"
+             "# (%s),\n# and the client's hops to the gateway %.3f ms a request.\n",
+             split->runtime.actor_usecs, split->runtime.thread_usecs, runtime_source,
+             split->gateway_usecs / 1000);
     //  A pipeline runs at the pace of its slowest stage, or of the cores
     //  when its stages outnumber them: all of a request's work, compute
     //  and sends, shared among the cores of this host
     double shared = cores > 0? latency / cores: 0;
     double pace = slowest > shared? slowest: shared;
-    fprintf (out, "# Predicted: latency %.3f ms (compute %.3f ms, %d hops %.3f ms); "
-             "throughput %.0f requests/s: the slowest stage stage%d at %.3f ms with its "
-             "send", latency / 1000, compute / 1000, n_parts > 1? n_parts: 0,
-             (latency - compute) / 1000, pace > 0? 1e6 / pace: 0, slowest_stage + 1,
-             slowest / 1000);
+    fprintf (out, "# Predicted: latency %.3f ms (compute %.3f ms, runtime %.3f ms, %d hops "
+             "%.3f ms); throughput %.0f requests/s: the slowest stage stage%d at %.3f ms with "
+             "its send", latency / 1000, (compute - runtime) / 1000, runtime / 1000,
+             n_parts > 1? n_parts: 0, (latency - compute) / 1000, pace > 0? 1e6 / pace: 0,
+             slowest_stage + 1, slowest / 1000);
     if (cores > 0)
         fprintf (out, ", or %d core%s doing all stages' work at %.3f ms a request, "
                  "whichever is longer", cores, cores == 1? "": "s", shared / 1000);
@@ -302,9 +307,11 @@ s_write_topology (FILE *out, const char *model_path, const char *real_model,
                      bytes, values, values == 1? "": "s",
                      zi_hop_usecs (&split->hop, bytes) / 1000);
         }
-        fprintf (out, "  # stage%d: %d node%s, predicted %.3f ms (compute %.3f ms, send %.3f ms)",
-                 stage + 1, last - first + 1, last == first? "": "s",
-                 (stage_compute + send) / 1000, stage_compute / 1000, send / 1000);
+        double stage_runtime = zi_partition_stage_runtime (split, stage);
+        fprintf (out, "  # stage%d: %d node%s, predicted %.3f ms (compute %.3f ms, runtime "
+                 "%.3f ms, send %.3f ms)", stage + 1, last - first + 1, last == first? "": "s",
+                 (stage_compute + send) / 1000, (stage_compute - stage_runtime) / 1000,
+                 stage_runtime / 1000, send / 1000);
         if (split->replicas [stage] > 1)
             fprintf (out, ";\n  # %d replicas on as many threads take its requests in turn "
                      "(times divided among them):\n  # one node, which no cut makes shorter",
@@ -399,6 +406,21 @@ zi_cli_split (int argc, char **argv)
                       "network: in the hosts file prices it");
     }
 
+    //  The runtime's own costs, from the same calibration; the client's
+    //  hops to and from the gateway go over ipc on its host
+    zi_runtime_cost_t runtime;
+    zi_hop_t client_hop;
+    char runtime_source [1200], client_source [1200];
+    int runtime_rc = zi_cli_runtime_cost ("split", calibration_path, &runtime, runtime_source,
+                                          sizeof runtime_source);
+    if (runtime_rc == 0)
+        runtime_rc = zi_cli_hop ("split", calibration_path, "ipc", &client_hop, client_source,
+                                 sizeof client_source);
+    if (runtime_rc) {
+        zi_topology_destroy (&hosts);
+        return runtime_rc;
+    }
+
     //  The graph a topology places: planned and fused, as `zinfer up` does
     zi_model_t *model = zi_model_load (model_path);
     if (!model)
@@ -443,13 +465,18 @@ zi_cli_split (int argc, char **argv)
     rc = ZI_EXIT_USAGE;
     zi_partition_t split = {
         .n_nodes = plan->n_nodes, .usecs = usecs, .cut_bytes = cut_bytes,
-        .hop = hop,
+        .hop = hop, .runtime = runtime, .threads = (int) threads,
         .n_parts = (int) processes, .objective = objective, .first = first,
         .replicas = replicas,
         .spare_threads = cores > processes * threads? (int) (cores - processes * threads): 0,
         .speed = speed, .stage_spare = stage_spare, .stage_host = stage_host
     };
     zi_partition_cut_bytes (plan, cut_bytes, &split.tail_bytes);
+    double input_bytes = 0;
+    for (int input = 0; input < plan->n_inputs; input++)
+        input_bytes += (double) plan->values [plan->inputs [input]].info.nbytes;
+    split.gateway_usecs = zi_hop_usecs (&client_hop, input_bytes)
+                        + zi_hop_usecs (&client_hop, split.tail_bytes);
     if (zi_partition_solve (&split)) {
         zi_cli_fail ("split", "%s", zi_error_text ());
         goto done;
@@ -463,7 +490,8 @@ zi_cli_split (int argc, char **argv)
         zi_cli_fail ("split", "%s: cannot create: %s", output_path, strerror (errno));
         goto done;
     }
-    s_write_topology (out, model_path, real_model? real_model: model_path, hop_source, hosts,
+    s_write_topology (out, model_path, real_model? real_model: model_path, hop_source,
+                      runtime_source, hosts,
                       plan, &split, tcp,
                       (int) threads, hosts? 0: (int) cores, base_port, (int) runs, profile_path);
     if (fclose (out)) {

@@ -32,12 +32,25 @@ s_send_usecs (const zi_partition_t *self, int end)
     return self->n_parts > 1? zi_hop_usecs (&self->hop, self->tail_bytes): 0;
 }
 
-//  The profile's time of nodes [begin, end) on stage `stage`'s machine
+//  What the runtime adds to a stage of nodes [begin, end): an actor per
+//  node, a hand-over per thread its nodes spread over beyond the first,
+//  and for the first stage the gateway's part
+static double
+s_runtime_usecs (const zi_partition_t *self, int stage, int begin, int end)
+{
+    int nodes = end - begin;
+    int threads = self->threads > 1? (self->threads < nodes? self->threads: nodes): 1;
+    return nodes * self->runtime.actor_usecs + (threads - 1) * self->runtime.thread_usecs
+         + (stage == 0? self->gateway_usecs: 0);
+}
+
+//  The time of nodes [begin, end) on stage `stage`'s machine: the
+//  profile's and the runtime's, both as fast as that machine is
 static double
 s_compute_usecs (const zi_partition_t *self, const double *prefix, int stage, int begin,
                  int end)
 {
-    double usecs = prefix [end] - prefix [begin];
+    double usecs = prefix [end] - prefix [begin] + s_runtime_usecs (self, stage, begin, end);
     return self->speed? usecs / self->speed [stage]: usecs;
 }
 
@@ -155,7 +168,7 @@ zi_partition_stage (const zi_partition_t *self, int stage, double *compute_usecs
                     double *send_usecs)
 {
     assert (stage >= 0 && stage < self->n_parts);
-    double compute = 0;
+    double compute = s_runtime_usecs (self, stage, self->first [stage], self->first [stage + 1]);
     for (int node = self->first [stage]; node < self->first [stage + 1]; node++)
         compute += self->usecs [node];
     if (self->speed)
@@ -165,6 +178,16 @@ zi_partition_stage (const zi_partition_t *self, int stage, double *compute_usecs
     int copies = self->replicas? self->replicas [stage]: 1;
     *compute_usecs = compute / copies;
     *send_usecs = s_send_usecs (self, self->first [stage + 1]) / copies;
+}
+
+double
+zi_partition_stage_runtime (const zi_partition_t *self, int stage)
+{
+    assert (stage >= 0 && stage < self->n_parts);
+    double usecs = s_runtime_usecs (self, stage, self->first [stage], self->first [stage + 1]);
+    if (self->speed)
+        usecs /= self->speed [stage];
+    return usecs / (self->replicas? self->replicas [stage]: 1);
 }
 
 double
@@ -361,6 +384,32 @@ zi_hop_read_calibration (const char *path, const char *transport, zi_hop_t *hop)
     return rc;
 }
 
+int
+zi_runtime_read_calibration (const char *path, zi_runtime_cost_t *cost, bool *found)
+{
+    const char *what = "a calibration written by `zinfer calibrate`";
+    json_object *calibration = s_json_read (path, what);
+    if (!calibration)
+        return -1;
+    json_object *measured = NULL;
+    zi_runtime_cost_t read = {0, 0};
+    int rc = 0;
+    *found = json_object_is_type (calibration, json_type_object)
+          && json_object_object_get_ex (calibration, "runtime", &measured);
+    if (*found
+    &&  (!json_object_is_type (measured, json_type_object)
+      || s_json_number (measured, "actor_usecs", &read.actor_usecs)
+      || s_json_number (measured, "thread_usecs", &read.thread_usecs)
+      || read.actor_usecs < 0 || read.actor_usecs > 1e6
+      || read.thread_usecs < 0 || read.thread_usecs > 1e6))
+        rc = zi_error ("%s: a \"runtime\" entry without \"actor_usecs\" and \"thread_usecs\" "
+                       "(0 to 1e6 each); expected %s", path, what);
+    else
+        *cost = read;
+    json_object_put (calibration);
+    return rc;
+}
+
 //  ---------------------------------------------------------------------
 //  Self test
 
@@ -413,6 +462,14 @@ zi_partition_test (zi_test_t *t)
             .tail_bytes = (double) (s_random (&state) % 4000),
             .hop = {.usecs = (double) (s_random (&state) % 100), .bytes_per_usec = 1000}
         };
+        //  Every third graph pays the runtime per actor, per hand-over
+        //  between its stages' threads and for the gateway on the first
+        if (graph % 3 == 0) {
+            problem.runtime = (zi_runtime_cost_t) {(double) (s_random (&state) % 50),
+                                                   (double) (s_random (&state) % 80)};
+            problem.threads = 1 + (int) (s_random (&state) % 3);
+            problem.gateway_usecs = (double) (s_random (&state) % 300);
+        }
         //  Every other graph runs on hosts of their own speeds
         double speed [10];
         for (int stage = 0; stage < 10; stage++)
@@ -452,7 +509,7 @@ zi_partition_test (zi_test_t *t)
             }
     }
     ZI_CHECK (t, compared > 1000, "compared the DP with brute force %d times, half of them "
-              "on hosts of different speeds", compared);
+              "on hosts of different speeds, a third with the runtime's costs", compared);
     ZI_CHECK (t, mismatched == 0, "the DP finds the least value every cut set has "
               "(%d of %d differ)", mismatched, compared);
     ZI_CHECK (t, inexact == 0, "the DP's cuts are in order and have the value it reports "
@@ -527,6 +584,33 @@ zi_partition_test (zi_test_t *t)
     ZI_CHECK (t, solved == 0 && heavy_first [1] == 1 && fabs (compute - 500) < 1e-9,
               "the fast host takes the heavy node (from %d, %.1f us)", heavy_first [1], compute);
     heavy.speed = NULL;
+
+    //  The runtime's cost per actor counts per node: a stage of many cheap
+    //  nodes is dearer than its kernels say, and the first stage carries
+    //  the gateway. By their kernels alone, a node of 60 us and four of
+    //  10 us cut after the first (60 us against 40) ...
+    double few_usecs [5] = {60, 10, 10, 10, 10};
+    double few_cuts [6] = {0, 10, 10, 10, 10, 0};
+    int few_first [3];
+    zi_partition_t few = {.n_nodes = 5, .usecs = few_usecs, .cut_bytes = few_cuts,
+                          .tail_bytes = 0, .hop = {.usecs = 0, .bytes_per_usec = 1e6},
+                          .n_parts = 2, .objective = ZI_PARTITION_THROUGHPUT, .first = few_first};
+    solved = zi_partition_solve (&few);
+    double kernels_only = few.value;
+    //  ... and with 20 us per actor the four cheap nodes cost 120 us: the
+    //  cut moves to give the second stage three (110 us against 90)
+    few.runtime.actor_usecs = 20;
+    solved = solved || zi_partition_solve (&few);
+    double runtime_part = zi_partition_stage_runtime (&few, 1);
+    ZI_CHECK (t, solved == 0 && fabs (kernels_only - 60) < 1e-3 && few_first [1] == 2
+              && fabs (few.value - 110) < 1e-3 && fabs (runtime_part - 60) < 1e-9,
+              "20 us per actor moves the cut to node %d (slowest stage %.1f us, of the second "
+              "%.1f us the runtime's)", few_first [1], few.value, runtime_part);
+    few.gateway_usecs = 100;
+    solved = zi_partition_solve (&few);
+    ZI_CHECK (t, solved == 0 && few_first [1] == 1
+              && fabs (zi_partition_stage_runtime (&few, 0) - 120) < 1e-9,
+              "the gateway's part weighs on the first stage (cut at %d)", few_first [1]);
 
     even.n_parts = 9;
     solved = zi_partition_solve (&even);

@@ -27,6 +27,14 @@ typedef struct {
     double bytes_per_usec;      //  bandwidth, bytes per microsecond
 } zi_hop_t;
 
+//  What the runtime itself costs a request, beyond its kernels and hops:
+//  `zinfer calibrate` measures it (docs/placement.md); 0 when not known
+typedef struct {
+    double actor_usecs;         //  per actor a request passes: receive, join,
+                                //  pool buffer, hand-over, counters
+    double thread_usecs;        //  per hand-over between threads of a process
+} zi_runtime_cost_t;
+
 //  Documented defaults for processes of one host (docs/placement.md)
 #define ZI_HOP_IPC_USECS        30.0
 #define ZI_HOP_IPC_BANDWIDTH    2000.0
@@ -44,6 +52,12 @@ typedef struct {
                                 //  [0, c) (and the model inputs) send to [c, n_nodes)
     double tail_bytes;          //  the model outputs, back to the gateway
     zi_hop_t hop;               //  cost of each hop
+    zi_runtime_cost_t runtime;  //  the runtime's own cost per actor and per
+                                //  hand-over between threads (0: left out)
+    int threads;                //  worker threads per process, over which a
+                                //  stage's nodes spread in contiguous runs (0: 1)
+    double gateway_usecs;       //  the gateway's part of a request, on the first
+                                //  stage's thread: the client's hops in and out
     const double *speed;        //  per stage: its machine's speed, dividing the
                                 //  profile's times, NULL: all 1
     int n_parts;                //  processes, 1 .. n_nodes
@@ -78,6 +92,11 @@ int
 void
     zi_partition_stage (const zi_partition_t *self, int stage, double *compute_usecs,
                         double *send_usecs);
+//  Of a stage's compute time from zi_partition_stage, the runtime's own
+//  part: its actors, hand-overs between its threads, and for the first
+//  stage the gateway (per request, divided among its replicas)
+double
+    zi_partition_stage_runtime (const zi_partition_t *self, int stage);
 //  The objective's value for the cuts in first (sums the stages afresh)
 double
     zi_partition_evaluate (const zi_partition_t *self);
@@ -98,6 +117,11 @@ int
 //  lacks; hop is left as it was then
 int
     zi_hop_read_calibration (const char *path, const char *transport, zi_hop_t *hop);
+//  Reads the runtime's own costs from such a file into cost. A file
+//  written before `zinfer calibrate` measured them has none: cost is then
+//  zeroed and *found false. -1 with an error for a malformed entry
+int
+    zi_runtime_read_calibration (const char *path, zi_runtime_cost_t *cost, bool *found);
 
 //  Self test: the DP against brute force over every cut set
 void
