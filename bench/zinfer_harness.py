@@ -74,12 +74,14 @@ def crossing_bytes(nodes, cut):
     return sum(size for name, size in made.items() if name in read)
 
 
-def calibrate(zinfer, folder):
-    """`zinfer calibrate` into folder: this machine's hop costs, measured
-    now, for zinfer_split to price hops with. The path of the file."""
+def calibrate(zinfer, folder, base_port):
+    """`zinfer calibrate` into folder: this machine's hop costs and the
+    runtime's cost per actor, measured now (its chains of actors on ports
+    base_port .. base_port + 29), for zinfer_split to price them with. The
+    path of the file."""
     path = os.path.join(folder, "hops.json")
-    subprocess.run([zinfer, "calibrate", "-o", path, "--pings", "100"], check=True,
-                   capture_output=True)
+    subprocess.run([zinfer, "calibrate", "-o", path, "--pings", "100", "--base-port",
+                    str(base_port)], check=True, capture_output=True)
     return path
 
 

@@ -167,6 +167,11 @@ int
 //  measurement and round. -1 with an error
 int
     zi_cli_calibrate_actors (int base_port, int requests, zi_runtime_cost_t *cost);
+//  How many cores' worth of the model at model_path this machine runs at
+//  once (zi_cli_cores.c): `cores` sessions of one thread each, runs runs
+//  each at once, against one alone; 1 .. cores. -1 with an error
+int
+    zi_cli_effective_cores (const char *model_path, int cores, int runs, double *effective);
 //  Sorts doubles and returns the value at quantile q (0..1)
 double
     zi_cli_quantile (double *values, int count, double q);

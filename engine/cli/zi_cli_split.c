@@ -227,7 +227,8 @@ static int
 s_write_topology (FILE *out, const char *model_path, const char *real_model,
                   const char *hop_source, const char *runtime_source, const zi_topology_t *hosts,
                   const zi_graph_t *plan, const zi_partition_t *split, bool tcp, int threads,
-                  int cores, long base_port, int runs, const char *profile_path)
+                  int cores, double effective, long base_port, int runs,
+                  const char *profile_path)
 {
     int n_parts = split->n_parts;
     double profiled = 0, compute = 0, runtime = 0, latency = 0, slowest = 0;
@@ -265,8 +266,10 @@ s_write_topology (FILE *out, const char *model_path, const char *real_model,
              split->gateway_usecs / 1000);
     //  A pipeline runs at the pace of its slowest stage, or of the cores
     //  when its stages outnumber them: all of a request's work, compute
-    //  and sends, shared among the cores of this host
-    double shared = cores > 0? latency / cores: 0;
+    //  and sends, shared among the cores of this host. Cores that slow
+    //  each other down (hyperthreads, a shared cache) give `effective`
+    //  cores' worth of the model at once
+    double shared = cores > 0? latency / effective: 0;
     double pace = slowest > shared? slowest: shared;
     fprintf (out, "# Predicted: latency %.3f ms (compute %.3f ms, runtime %.3f ms, %d hops "
              "%.3f ms); throughput %.0f requests/s: the slowest stage stage%d at %.3f ms with "
@@ -274,8 +277,9 @@ s_write_topology (FILE *out, const char *model_path, const char *real_model,
              n_parts > 1? n_parts: 0, (latency - compute) / 1000, pace > 0? 1e6 / pace: 0,
              slowest_stage + 1, slowest / 1000);
     if (cores > 0)
-        fprintf (out, ", or %d core%s doing all stages' work at %.3f ms a request, "
-                 "whichever is longer", cores, cores == 1? "": "s", shared / 1000);
+        fprintf (out, ", or %d core%s (%.2f cores' worth of this model at once) doing all "
+                 "stages' work at %.3f ms a request, whichever is longer", cores,
+                 cores == 1? "": "s", effective, shared / 1000);
     fprintf (out, ".\n");
     fprintf (out, "model: ");
     s_yaml_string (out, real_model);
@@ -462,6 +466,18 @@ zi_cli_split (int argc, char **argv)
     rc = zi_cli_profile_plan ("split", model_path, plan, false, (int) runs, profile_path, usecs);
     if (rc)
         goto done;
+    //  How much of the model this host's cores run at once: a pipeline's
+    //  stages run side by side
+    double effective = (double) cores;
+    if (!hosts && cores > 1) {
+        fprintf (stderr, "zinfer split: timing %s in %ld sessions at once ...\n", model_path,
+                 cores);
+        if (zi_cli_effective_cores (model_path, (int) cores, runs / 4 > 3? runs / 4: 3,
+                                    &effective)) {
+            rc = zi_cli_fail ("split", "%s", zi_error_text ());
+            goto done;
+        }
+    }
     rc = ZI_EXIT_USAGE;
     zi_partition_t split = {
         .n_nodes = plan->n_nodes, .usecs = usecs, .cut_bytes = cut_bytes,
@@ -493,7 +509,8 @@ zi_cli_split (int argc, char **argv)
     s_write_topology (out, model_path, real_model? real_model: model_path, hop_source,
                       runtime_source, hosts,
                       plan, &split, tcp,
-                      (int) threads, hosts? 0: (int) cores, base_port, (int) runs, profile_path);
+                      (int) threads, hosts? 0: (int) cores, effective, base_port, (int) runs,
+                      profile_path);
     if (fclose (out)) {
         zi_cli_fail ("split", "%s: write failed: %s", output_path, strerror (errno));
         goto done;
