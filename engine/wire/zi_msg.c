@@ -566,8 +566,10 @@ s_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, zi_trace_t 
     }
     int rc = zi_msg_decode (zmq_msg_data (&frame), zmq_msg_size (&frame), header);
     //  Frames from the wire carry who sent them (a ROUTER's identity
-    //  frame, made locally, does not)
-    int peer_pid = cache? zi_shm_peer_pid (&frame): -1;
+    //  frame, made locally, does not); only a shared block's owner is
+    //  checked against it
+    int peer_pid = cache && rc == 0 && (header->flags & ZI_MSG_SHARED)?
+                   zi_shm_peer_pid (&frame): -1;
     zmq_msg_close (&frame);
     bool more = s_has_more (socket);
     if (rc) {

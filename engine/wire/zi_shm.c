@@ -29,6 +29,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
@@ -459,13 +460,27 @@ zi_shm_cache_read (zi_shm_cache_t *self, int peer_pid, const zi_shm_ref_t *ref, 
 int
 zi_shm_peer_pid (void *frame)
 {
+    //  "localhost:UID:GID:PID" over ipc, read by hand: sscanf took
+    //  several thousand instructions, on every request
     const char *address = zmq_msg_gets ((zmq_msg_t *) frame, "Peer-Address");
-    int uid, gid, pid;
-    char tail;
-    if (address && sscanf (address, "localhost:%d:%d:%d%c", &uid, &gid, &pid, &tail) == 3
-    &&  pid > 0)
-        return pid;
-    return -1;
+    static const char prefix [] = "localhost:";
+    if (!address || strncmp (address, prefix, sizeof prefix - 1))
+        return -1;
+    const char *cursor = address + sizeof prefix - 1;
+    long fields [3];
+    for (int field = 0; field < 3; field++) {
+        if (field > 0 && *cursor++ != ':')
+            return -1;
+        if (*cursor < '0' || *cursor > '9')
+            return -1;
+        long value = 0;
+        while (*cursor >= '0' && *cursor <= '9' && value <= INT_MAX)
+            value = value * 10 + (*cursor++ - '0');
+        if (value > INT_MAX)
+            return -1;
+        fields [field] = value;
+    }
+    return *cursor == 0 && fields [2] > 0? (int) fields [2]: -1;
 }
 
 //  --------------------------------------------------------------------------
