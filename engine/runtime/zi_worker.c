@@ -108,11 +108,15 @@ static void
 s_thread_loop (zi_thread_t *self)
 {
     zi_worker_t *worker = self->worker;
-    int n_items = 1 + (self->gateway? 3: 0) + self->n_actors;
-    zmq_pollitem_t *items = calloc (n_items, sizeof (zmq_pollitem_t));
+    //  The pipe is not polled: it carries only "$TERM", sent after
+    //  worker->stopping is set, which the loop reads on every pass, at
+    //  most S_TICK_MSECS apart. Polled, it cost a poll and a getpid for
+    //  every other socket's wake-up: zmq_poll asks each socket for its
+    //  events, a system call each, twice per call
+    int n_items = (self->gateway? 3: 0) + self->n_actors;
+    zmq_pollitem_t *items = calloc (n_items + 1, sizeof (zmq_pollitem_t));
     assert (items);
     int item = 0;
-    items [item++] = (zmq_pollitem_t) {self->pipe, 0, ZMQ_POLLIN, 0};
     void *gateway_sockets [2] = {NULL, NULL};
     if (self->gateway) {
         zi_gateway_sockets (self->gateway, gateway_sockets);
@@ -149,7 +153,7 @@ s_thread_loop (zi_thread_t *self)
                 zi_gateway_flush (self->gateway);
                 timeout = zi_gateway_undelivered (self->gateway)? 1: S_TICK_MSECS;
             }
-            items [2].events = zi_gateway_accepting (self->gateway)? ZMQ_POLLIN: 0;
+            items [1].events = zi_gateway_accepting (self->gateway)? ZMQ_POLLIN: 0;
         }
         int rc = zmq_poll (items, n_items, timeout);
         if (rc < 0 && zmq_errno () != EINTR) {
@@ -158,13 +162,10 @@ s_thread_loop (zi_thread_t *self)
             break;
         }
         if (rc > 0) {
-            //  The pipe carries one command, zi_zactor_destroy's "$TERM"
-            if (items [0].revents & ZMQ_POLLIN)
-                break;
             if (self->gateway) {
-                if (items [1].revents & ZMQ_POLLIN)
+                if (items [0].revents & ZMQ_POLLIN)
                     zi_gateway_handle (self->gateway, gateway_sockets [0]);
-                if (items [2].revents & ZMQ_POLLIN)
+                if (items [1].revents & ZMQ_POLLIN)
                     zi_gateway_handle (self->gateway, gateway_sockets [1]);
                 if (timer_item >= 0 && (items [timer_item].revents & ZMQ_POLLIN))
                     zi_gateway_tick (self->gateway);
