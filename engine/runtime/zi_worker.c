@@ -6,7 +6,7 @@
 
         while running
             run every actor on the ready list (woken by a same-thread peer)
-            poll control, gateway and all mailboxes (blocking when idle)
+            poll the gateway and remote-fed mailboxes (blocking when idle)
             drain what is readable, a bounded batch per socket
 
     Sends never block (unlimited high-water marks on data edges), so no
