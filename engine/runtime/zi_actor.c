@@ -46,11 +46,21 @@ s_join_destroy (void **item_p)
 static s_join_t *
 s_join_new (int slots, uint32_t flags, int64_t started)
 {
-    s_join_t *join = calloc (1, sizeof (s_join_t) + (slots + 1) * sizeof (zi_tensor_t *));
+    //  malloc and the fields set one by one, not calloc: calloc skips
+    //  glibc's per-thread cache and clears the dynamic sizes too, which
+    //  are read only up to n_dynamic (a join per add or multiply of
+    //  two activations, on every request)
+    s_join_t *join = malloc (sizeof (s_join_t) + (slots + 1) * sizeof (zi_tensor_t *));
     assert (join);
     join->slots = slots;
+    join->have = 0;
     join->flags = flags;
     join->started = started;
+    join->arrived_nsecs = 0;
+    join->n_dynamic = 0;
+    join->trace = (zi_trace_t) {0, NULL};
+    for (int slot = 0; slot <= slots; slot++)
+        join->inputs [slot] = NULL;
     return join;
 }
 
