@@ -48,14 +48,8 @@ s_lines (const zi_tensor_t *x, int axis)
     return lines;
 }
 
-static int
-s_numeric (const zi_tensor_t *x, int slot)
-{
-    if (x->dtype != ZI_F32 && x->dtype != ZI_I64 && x->dtype != ZI_I32)
-        return zi_error ("input %d: expected float32, int64 or int32, got %s", slot,
-                         zi_dtype_name (x->dtype));
-    return 0;
-}
+//  The data every op of the family sorts, finds or sums
+#define S_NUMERIC (ZI_DT (ZI_F32) | ZI_DT (ZI_I64) | ZI_DT (ZI_I32))
 
 //  a ranks before b in "largest first" order: NaN above every number
 static inline bool
@@ -139,8 +133,6 @@ s_topk_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const 
 {
     const s_topk_t *self = node->params;
     const zi_tensor_t *x = in [0];
-    if (s_numeric (x, 0))
-        return -1;
     if (x->ndim == 0)
         return zi_error ("input 0 is a scalar; TopK needs at least 1-d data");
     int axis = 0;
@@ -240,7 +232,8 @@ s_topk_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_TopK = {
     .name = "TopK", .min_inputs = 1, .max_inputs = 2, .max_outputs = 2,
-    .init = s_topk_init, .infer = s_topk_infer, .run = s_topk_run
+    .init = s_topk_init, .infer = s_topk_infer, .run = s_topk_run,
+    .dtypes = {S_NUMERIC, 0}
 };
 
 
@@ -285,7 +278,7 @@ s_arg_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *
     const s_arg_t *self = node->params;
     const zi_tensor_t *x = in [0];
     int axis = 0;
-    if (s_numeric (x, 0) || s_resolve_axis (self->axis, x->ndim, &axis))
+    if (s_resolve_axis (self->axis, x->ndim, &axis))
         return -1;
     if (x->ndim > 0 && x->dims [axis] == 0)
         return zi_error ("axis %d is empty: an empty line has no largest or smallest value",
@@ -358,12 +351,14 @@ s_arg_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_ArgMax = {
     .name = "ArgMax", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
-    .init = s_argmax_init, .infer = s_arg_infer, .run = s_arg_run
+    .init = s_argmax_init, .infer = s_arg_infer, .run = s_arg_run,
+    .dtypes = {S_NUMERIC}
 };
 
 const zi_op_t zi_op_ArgMin = {
     .name = "ArgMin", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
-    .init = s_argmin_init, .infer = s_arg_infer, .run = s_arg_run
+    .init = s_argmin_init, .infer = s_arg_infer, .run = s_arg_run,
+    .dtypes = {S_NUMERIC}
 };
 
 
@@ -398,12 +393,9 @@ static int
 s_cumsum_axis (const zi_tensor_t *const *in, int *axis)
 {
     const zi_tensor_t *given = in [1];
-    if ((given->dtype != ZI_I64 && given->dtype != ZI_I32) || given->ndim > 1
-    ||  zi_shape_count (given->ndim, given->dims) != 1)
-        return zi_error ("input 1 (axis): expected an int64 or int32 scalar, got %s of %lld "
-                         "elements",
-                         zi_dtype_name (given->dtype),
-                         (long long) zi_shape_count (given->ndim, given->dims));
+    if (given->ndim > 1 || zi_shape_count (given->ndim, given->dims) != 1)
+        return zi_error ("input 1 (axis): expected a scalar, got %lld elements in %d-d",
+                         (long long) zi_shape_count (given->ndim, given->dims), given->ndim);
     if (!given->data)
         return 0;
     int64_t value;
@@ -421,7 +413,7 @@ s_cumsum_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *cons
 {
     const zi_tensor_t *x = in [0];
     int axis = 0;
-    if (s_numeric (x, 0) || s_cumsum_axis (in, &axis))
+    if (s_cumsum_axis (in, &axis))
         return -1;
     if (x->ndim == 0)
         return zi_error ("input 0 is a scalar; CumSum needs at least 1-d data");
@@ -480,7 +472,8 @@ s_cumsum_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_CumSum = {
     .name = "CumSum", .min_inputs = 2, .max_inputs = 2, .max_outputs = 1,
-    .init = s_cumsum_init, .infer = s_cumsum_infer, .run = s_cumsum_run
+    .init = s_cumsum_init, .infer = s_cumsum_infer, .run = s_cumsum_run,
+    .dtypes = {S_NUMERIC, ZI_DT (ZI_I64) | ZI_DT (ZI_I32)}
 };
 
 
@@ -785,11 +778,15 @@ zi_act_axis_test (zi_test_t *t)
                    "input 1 (axis) = -4 is out of range for a 3-d input");
     zi_tensor_destroy (&in [1]);
     in [1] = zi_test_ints (2, (int64_t []) {0, 1});
-    s_check_error (t, zi_node_new ("CumSum", "test"), 2, in, "expected an int64 or int32 scalar");
+    s_check_error (t, zi_node_new ("CumSum", "test"), 2, in, "expected a scalar, got 2");
+    zi_tensor_destroy (&in [1]);
+    in [1] = zi_tensor_new (ZI_F32, 0, NULL);
+    s_check_error (t, zi_node_new ("CumSum", "test"), 2, in,
+                   "CumSum at node 'test': input 1 is float32, expected int32 or int64");
     zi_tensor_destroy (&in [1]);
     zi_tensor_t *bools = zi_test_data (ZI_BOOL, 1, (int64_t []) {4}, 3);
     s_check_error (t, zi_node_new ("ArgMax", "test"), 1, &bools,
-                   "expected float32, int64 or int32, got bool");
+                   "ArgMax at node 'test': input 0 is bool, expected float32, int32 or int64");
     zi_tensor_destroy (&bools);
     zi_tensor_destroy (&x);
 }

@@ -248,14 +248,14 @@ const zi_op_t zi_op_If = {
     .name = "If", .min_inputs = 1, .max_inputs = ZI_MAX_NODE_INPUTS,
     .max_outputs = ZI_MAX_NODE_OUTPUTS, .control = true, .init = s_if_init,
     .infer = s_infer, .prepare = s_prepare, .run = s_run, .destroy = s_control_destroy,
-    .row = ZI_CONTROL_IF
+    .row = ZI_CONTROL_IF, .dtypes = {ZI_DT (ZI_BOOL)}
 };
 
 const zi_op_t zi_op_Loop = {
     .name = "Loop", .min_inputs = 0, .max_inputs = ZI_MAX_NODE_INPUTS,
     .max_outputs = ZI_MAX_NODE_OUTPUTS, .control = true, .init = s_loop_init,
     .infer = s_infer, .prepare = s_prepare, .run = s_run, .destroy = s_control_destroy,
-    .row = ZI_CONTROL_LOOP
+    .row = ZI_CONTROL_LOOP, .dtypes = {ZI_DT (ZI_I64), ZI_DT (ZI_BOOL)}
 };
 
 const zi_op_t zi_op_Scan = {
@@ -365,6 +365,11 @@ zi_act_control_test (zi_test_t *t)
     ZI_CHECK (t, y && zi_tensor_same_shape (x, y)
               && memcmp (y->data, x->data, x->nbytes) == 0, "the planner's answer");
     ZI_CHECK (t, s_test_calls == 3, "infer, prepare and run handed on (%d)", s_test_calls);
+    zi_tensor_destroy (&y);
+    //  A condition that is not bool stops before the planner sees it
+    ZI_CHECK (t, zi_test_run_op (node, 2, (zi_tensor_t *[]) {x, x}, 1, &y) == -1
+              && strstr (zi_error_text (), "If at node 'If': input 0 is float32, expected bool")
+              && s_test_calls == 3, "float condition refused: %s", zi_error_text ());
     zi_tensor_destroy (&y);
     zi_node_destroy (&node);
     ZI_CHECK (t, s_test_calls == 4, "the planner's state released with the node");

@@ -130,9 +130,6 @@ s_resolve (const zi_node_t *node, const zi_tensor_t *const *in, s_resolved_t *r)
     int ellipsis_rank = 0;
     for (int term = 0; term < self->n_terms; term++) {
         const zi_tensor_t *x = in [term];
-        if (x->dtype != ZI_F32)
-            return zi_error ("input %d: expected float32, got %s", term,
-                             zi_dtype_name (x->dtype));
         int named = 0;
         bool has_ellipsis = false;
         for (int at = 0; at < self->length [term]; at++) {
@@ -365,7 +362,8 @@ s_einsum_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Einsum = {
     .name = "Einsum", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
-    .init = s_einsum_init, .infer = s_einsum_infer, .run = s_einsum_run
+    .init = s_einsum_init, .infer = s_einsum_infer, .run = s_einsum_run,
+    .dtypes = ZI_DT_EVERY (ZI_DT (ZI_F32))
 };
 
 
@@ -523,4 +521,19 @@ zi_act_einsum_test (zi_test_t *t)
         zi_tensor_destroy (&y);
         zi_node_destroy (&node);
     }
+    //  Float32 only, as the op entry says
+    zi_tensor_t *in [2] = {zi_test_random (2, (int64_t []) {3, 4}, 1),
+                           zi_test_ints (4, (int64_t []) {1, 2, 3, 4})};
+    zi_tensor_set_shape (in [1], ZI_I64, 2, (int64_t []) {4, 1});
+    zi_node_t *node = zi_node_new ("Einsum", "test");
+    zi_node_set_string (node, "equation", "ij,jk->ik");
+    zi_tensor_t *y = NULL;
+    ZI_CHECK (t, zi_test_run_op (node, 2, in, 1, &y) == -1
+              && strstr (zi_error_text (), "Einsum at node 'test': input 1 is int64, "
+                         "expected float32"),
+              "Einsum of int64 refused: %s", zi_error_text ());
+    zi_tensor_destroy (&in [0]);
+    zi_tensor_destroy (&in [1]);
+    zi_tensor_destroy (&y);
+    zi_node_destroy (&node);
 }

@@ -55,9 +55,6 @@ s_gather_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *cons
     int axis;
     if (zi_layout_axis (self->axis, data->ndim, "attribute 'axis' =", &axis))
         return -1;
-    if (indices->dtype != ZI_I64 && indices->dtype != ZI_I32)
-        return zi_error ("input 1 (indices): expected int64 or int32, got %s",
-                         zi_dtype_name (indices->dtype));
     int rank = data->ndim - 1 + indices->ndim;
     if (rank > ZI_MAX_DIMS)
         return zi_error ("output rank %d is more than the %d supported", rank, ZI_MAX_DIMS);
@@ -129,7 +126,8 @@ s_gather_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Gather = {
     .name = "Gather", .min_inputs = 2, .max_inputs = 2, .max_outputs = 1,
-    .init = s_gather_init, .infer = s_gather_infer, .run = s_gather_run
+    .init = s_gather_init, .infer = s_gather_infer, .run = s_gather_run,
+    .dtypes = {0, ZI_DT (ZI_I64) | ZI_DT (ZI_I32)}
 };
 
 //  --------------------------------------------------------------------------
@@ -225,7 +223,9 @@ s_test_gather (zi_test_t *t)
     inputs [0] = zi_test_data (ZI_F32, 3, dims, 1);
     inputs [1] = zi_test_data (ZI_F32, 1, (int64_t []) {2}, 1);
     zi_layout_test_fails (t, zi_node_new ("Gather", "test"), 2, inputs, 1,
-                          "Gather with float indices", "expected int64", NULL);
+                          "Gather with float indices",
+                          "Gather at node 'test': input 1 is float32, expected int32 or int64",
+                          NULL);
 }
 
 void

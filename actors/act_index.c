@@ -18,6 +18,9 @@
 
 #include "zi_classes.h"
 
+//  Indices GatherElements and the element scatters accept
+#define S_INDICES (ZI_DT (ZI_I64) | ZI_DT (ZI_I32))
+
 static int
 s_axis (int64_t axis, int rank, int *resolved)
 {
@@ -73,25 +76,6 @@ s_params_init (zi_node_t *node)
     return 0;
 }
 
-static int
-s_int64_indices (const zi_tensor_t *indices, int slot)
-{
-    if (indices->dtype != ZI_I64)
-        return zi_error ("input %d (indices): expected int64, got %s", slot,
-                         zi_dtype_name (indices->dtype));
-    return 0;
-}
-
-//  GatherElements and ScatterElements take int32 indices too
-static int
-s_int_indices (const zi_tensor_t *indices, int slot)
-{
-    if (indices->dtype != ZI_I64 && indices->dtype != ZI_I32)
-        return zi_error ("input %d (indices): expected int64 or int32, got %s", slot,
-                         zi_dtype_name (indices->dtype));
-    return 0;
-}
-
 //  Combines one update into its target, as the reduction says
 static inline void
 s_reduce (int reduction, zi_dtype_t dtype, void *target, const void *update, size_t esize)
@@ -144,7 +128,7 @@ s_gather_elements_infer (zi_node_t *node, const zi_tensor_t *const *in,
     int axis = 0;
     if (data->ndim == 0)
         return zi_error ("input 0 is a scalar; GatherElements needs at least 1-d data");
-    if (s_axis (self->axis, data->ndim, &axis) || s_int_indices (indices, 1)
+    if (s_axis (self->axis, data->ndim, &axis)
     ||  s_same_rank (data, indices, 1, "indices"))
         return -1;
     for (int dim = 0; dim < data->ndim; dim++)
@@ -201,7 +185,8 @@ s_gather_elements_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *cons
 
 const zi_op_t zi_op_GatherElements = {
     .name = "GatherElements", .min_inputs = 2, .max_inputs = 2, .max_outputs = 1,
-    .init = s_params_init, .infer = s_gather_elements_infer, .run = s_gather_elements_run
+    .init = s_params_init, .infer = s_gather_elements_infer, .run = s_gather_elements_run,
+    .dtypes = {0, S_INDICES}
 };
 
 
@@ -255,12 +240,14 @@ s_scatter_elements_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *con
 
 const zi_op_t zi_op_ScatterElements = {
     .name = "ScatterElements", .min_inputs = 3, .max_inputs = 3, .max_outputs = 1,
-    .init = s_params_init, .infer = s_scatter_elements_infer, .run = s_scatter_elements_run
+    .init = s_params_init, .infer = s_scatter_elements_infer, .run = s_scatter_elements_run,
+    .dtypes = {0, S_INDICES, 0}
 };
 
 const zi_op_t zi_op_Scatter = {
     .name = "Scatter", .min_inputs = 3, .max_inputs = 3, .max_outputs = 1,
-    .init = s_params_init, .infer = s_scatter_elements_infer, .run = s_scatter_elements_run
+    .init = s_params_init, .infer = s_scatter_elements_infer, .run = s_scatter_elements_run,
+    .dtypes = {0, S_INDICES, 0}
 };
 
 
@@ -272,8 +259,6 @@ static int
 s_scatter_nd_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *out)
 {
     const zi_tensor_t *data = in [0], *indices = in [1], *updates = in [2];
-    if (s_int64_indices (indices, 1))
-        return -1;
     if (indices->ndim < 1)
         return zi_error ("input 1 (indices): expected at least 1 dimension, got a scalar");
     int64_t depth = indices->dims [indices->ndim - 1];
@@ -340,7 +325,8 @@ s_scatter_nd_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in
 
 const zi_op_t zi_op_ScatterND = {
     .name = "ScatterND", .min_inputs = 3, .max_inputs = 3, .max_outputs = 1,
-    .init = s_params_init, .infer = s_scatter_nd_infer, .run = s_scatter_nd_run
+    .init = s_params_init, .infer = s_scatter_nd_infer, .run = s_scatter_nd_run,
+    .dtypes = {0, ZI_DT (ZI_I64), 0}
 };
 
 
@@ -382,9 +368,6 @@ s_onehot_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *cons
     const s_params_t *self = node->params;
     const zi_tensor_t *indices = in [0], *values = in [2];
     int64_t depth;
-    if (indices->dtype != ZI_I64 && indices->dtype != ZI_I32 && indices->dtype != ZI_F32)
-        return zi_error ("input 0 (indices): expected int64, int32 or float32, got %s",
-                         zi_dtype_name (indices->dtype));
     if (s_onehot_depth (in, &depth))
         return -1;
     if (zi_shape_count (values->ndim, values->dims) != 2 || values->ndim != 1)
@@ -441,7 +424,8 @@ s_onehot_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_OneHot = {
     .name = "OneHot", .min_inputs = 3, .max_inputs = 3, .max_outputs = 1,
-    .init = s_onehot_init, .infer = s_onehot_infer, .run = s_onehot_run
+    .init = s_onehot_init, .infer = s_onehot_infer, .run = s_onehot_run,
+    .dtypes = {ZI_DT (ZI_I64) | ZI_DT (ZI_I32) | ZI_DT (ZI_F32)}
 };
 
 
@@ -473,9 +457,8 @@ s_trilu_k (const zi_node_t *node, const zi_tensor_t *const *in, int64_t *k)
     *k = 0;
     if (node->n_inputs < 2 || !in [1])
         return 0;
-    if (in [1]->dtype != ZI_I64 || zi_shape_count (in [1]->ndim, in [1]->dims) != 1)
-        return zi_error ("input 1 (k): expected one int64 value, got %s of %lld elements",
-                         zi_dtype_name (in [1]->dtype),
+    if (zi_shape_count (in [1]->ndim, in [1]->dims) != 1)
+        return zi_error ("input 1 (k): expected one value, got %lld",
                          (long long) zi_shape_count (in [1]->ndim, in [1]->dims));
     if (in [1]->data)
         *k = *zi_tensor_i64 (in [1]);
@@ -529,7 +512,8 @@ s_trilu_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Trilu = {
     .name = "Trilu", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
-    .init = s_trilu_init, .infer = s_trilu_infer, .run = s_trilu_run
+    .init = s_trilu_init, .infer = s_trilu_infer, .run = s_trilu_run,
+    .dtypes = {0, ZI_DT (ZI_I64)}
 };
 
 
@@ -551,9 +535,6 @@ static int
 s_nonzero_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *out)
 {
     const zi_tensor_t *x = in [0];
-    if (x->dtype != ZI_F32 && x->dtype != ZI_I64 && x->dtype != ZI_BOOL)
-        return zi_error ("input 0: expected float32, int64 or bool, got %s",
-                         zi_dtype_name (x->dtype));
     if (!x->data)
         return zi_error ("input 0 must be a constant: NonZero's output shape depends on its "
                          "input's values, and zinfer sizes every tensor before the run");
@@ -590,7 +571,8 @@ s_nonzero_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_NonZero = {
     .name = "NonZero", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
-    .infer = s_nonzero_infer, .run = s_nonzero_run
+    .infer = s_nonzero_infer, .run = s_nonzero_run,
+    .dtypes = {ZI_DT (ZI_F32) | ZI_DT (ZI_I64) | ZI_DT (ZI_BOOL)}
 };
 
 
@@ -1006,6 +988,15 @@ zi_act_index_test (zi_test_t *t)
     s_check_error (t, zi_node_new ("OneHot", "test"), 3, (zi_tensor_t *[]) {bad, depth, bad},
                    "input 1 (depth) = 0; expected at least 1");
     s_check_error (t, zi_node_new ("Trilu", "test"), 1, &bad, "expected at least 2 dimensions");
+    //  Dtypes, checked from the op entries
+    s_check_error (t, zi_node_new ("GatherElements", "test"), 2, (zi_tensor_t *[]) {data, data},
+                   "GatherElements at node 'test': input 1 is float32, expected int32 or int64");
+    s_check_error (t, zi_node_new ("Trilu", "test"), 2, (zi_tensor_t *[]) {data, data},
+                   "input 1 is float32, expected int64");
+    zi_tensor_t *narrow = zi_tensor_new (ZI_I32, 2, dims);
+    s_check_error (t, zi_node_new ("NonZero", "test"), 1, &narrow,
+                   "input 0 is int32, expected float32, int64 or bool");
+    zi_tensor_destroy (&narrow);
     zi_tensor_destroy (&depth);
     zi_tensor_destroy (&data);
     zi_tensor_destroy (&bad);

@@ -108,9 +108,6 @@ s_batch_norm_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *
     for (int slot = 0; slot < 5; slot++) {
         if (!in [slot])
             return zi_error ("input %d (%s) is required", slot, names [slot]);
-        if (in [slot]->dtype != ZI_F32)
-            return zi_error ("input %d (%s): expected float32, got %s",
-                             slot, names [slot], zi_dtype_name (in [slot]->dtype));
         if (slot > 0 && (in [slot]->ndim != 1 || in [slot]->dims [0] != x->dims [1]))
             return zi_error ("input %d (%s): expected [%lld] (one per channel), got %s",
                              slot, names [slot], (long long) x->dims [1],
@@ -191,7 +188,8 @@ s_batch_norm_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in
 const zi_op_t zi_op_BatchNormalization = {
     .name = "BatchNormalization", .min_inputs = 5, .max_inputs = 5, .max_outputs = 5,
     .fusable = true, .init = s_batch_norm_init, .infer = s_batch_norm_infer,
-    .prepare = s_batch_norm_prepare, .run = s_batch_norm_run, .destroy = s_batch_norm_destroy
+    .prepare = s_batch_norm_prepare, .run = s_batch_norm_run, .destroy = s_batch_norm_destroy,
+    .dtypes = ZI_DT_EVERY (ZI_DT (ZI_F32))
 };
 
 //  --------------------------------------------------------------------------
@@ -254,8 +252,6 @@ static int
 s_softmax_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *out)
 {
     const zi_tensor_t *x = in [0];
-    if (x->dtype != ZI_F32)
-        return zi_error ("input 0: expected float32, got %s", zi_dtype_name (x->dtype));
     int64_t outer = 0, length = 0, inner = 0;
     if (s_softmax_layout (node->params, x, &outer, &length, &inner))
         return -1;
@@ -668,12 +664,14 @@ s_softmax_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Softmax = {
     .name = "Softmax", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
-    .init = s_softmax_init, .infer = s_softmax_infer, .run = s_softmax_run
+    .init = s_softmax_init, .infer = s_softmax_infer, .run = s_softmax_run,
+    .dtypes = ZI_DT_EVERY (ZI_DT (ZI_F32))
 };
 
 const zi_op_t zi_op_LogSoftmax = {
     .name = "LogSoftmax", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
-    .init = s_log_softmax_init, .infer = s_softmax_infer, .run = s_softmax_run
+    .init = s_log_softmax_init, .infer = s_softmax_infer, .run = s_softmax_run,
+    .dtypes = ZI_DT_EVERY (ZI_DT (ZI_F32))
 };
 
 //  Hardmax: 1 at the first largest element of each line Softmax would
@@ -705,7 +703,8 @@ s_hardmax_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Hardmax = {
     .name = "Hardmax", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
-    .init = s_softmax_init, .infer = s_softmax_infer, .run = s_hardmax_run
+    .init = s_softmax_init, .infer = s_softmax_infer, .run = s_hardmax_run,
+    .dtypes = ZI_DT_EVERY (ZI_DT (ZI_F32))
 };
 
 //  --------------------------------------------------------------------------
@@ -739,9 +738,6 @@ s_instance_norm_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_
     for (int slot = 0; slot < 3; slot++) {
         if (!in [slot])
             return zi_error ("input %d (%s) is required", slot, names [slot]);
-        if (in [slot]->dtype != ZI_F32)
-            return zi_error ("input %d (%s): expected float32, got %s",
-                             slot, names [slot], zi_dtype_name (in [slot]->dtype));
         if (slot > 0 && (in [slot]->ndim != 1 || in [slot]->dims [0] != x->dims [1]))
             return zi_error ("input %d (%s): expected [%lld] (one per channel), got %s",
                              slot, names [slot], (long long) x->dims [1],
@@ -782,7 +778,8 @@ s_instance_norm_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const 
 const zi_op_t zi_op_InstanceNormalization = {
     .name = "InstanceNormalization", .min_inputs = 3, .max_inputs = 3, .max_outputs = 1,
     .fusable = true, .init = s_instance_norm_init, .infer = s_instance_norm_infer,
-    .run = s_instance_norm_run
+    .run = s_instance_norm_run,
+    .dtypes = ZI_DT_EVERY (ZI_DT (ZI_F32))
 };
 
 //  --------------------------------------------------------------------------
@@ -838,9 +835,6 @@ s_layer_norm_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *
                 continue;
             return zi_error ("input %d (%s) is required", slot, names [slot]);
         }
-        if (tensor->dtype != ZI_F32)
-            return zi_error ("input %d (%s): expected float32, got %s",
-                             slot, names [slot], zi_dtype_name (tensor->dtype));
         //  Scale and B hold one value per normalised element; leading 1s
         //  (broadcasting) are harmless
         if (slot == 0)
@@ -908,7 +902,8 @@ s_layer_norm_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in
 const zi_op_t zi_op_LayerNormalization = {
     .name = "LayerNormalization", .min_inputs = 2, .max_inputs = 3, .max_outputs = 3,
     .fusable = true, .init = s_layer_norm_init, .infer = s_layer_norm_infer,
-    .run = s_layer_norm_run
+    .run = s_layer_norm_run,
+    .dtypes = ZI_DT_EVERY (ZI_DT (ZI_F32))
 };
 
 //  --------------------------------------------------------------------------
@@ -1019,6 +1014,11 @@ s_test_batch_norm (zi_test_t *t)
     inputs [3] = zi_test_random (1, &four, 3);
     node = zi_node_new ("BatchNormalization", "test");
     s_check_error (t, node, 5, inputs, 1, "input 3 (mean): expected [3]");
+    zi_tensor_destroy (&inputs [3]);
+    inputs [3] = zi_test_ints (3, (int64_t []) {0, 1, 2});
+    node = zi_node_new ("BatchNormalization", "test");
+    s_check_error (t, node, 5, inputs, 1,
+                   "BatchNormalization at node 'test': input 3 is int64, expected float32");
     for (int slot = 0; slot < 5; slot++)
         zi_tensor_destroy (&inputs [slot]);
 }

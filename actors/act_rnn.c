@@ -246,7 +246,7 @@ static const char *s_input_names [] = {
     "X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"
 };
 
-//  An optional float input of exactly the given shape
+//  An optional input of exactly the given shape
 static int
 s_check_input (const zi_tensor_t *const *in, int n_inputs, int slot, int ndim,
                const int64_t *dims)
@@ -258,12 +258,6 @@ s_check_input (const zi_tensor_t *const *in, int n_inputs, int slot, int ndim,
     for (int axis = 0; same && axis < ndim; axis++)
         same = tensor->dims [axis] == dims [axis];
     char got [64], want [64];
-    if (slot == S_LENS && tensor->dtype != ZI_I32 && tensor->dtype != ZI_I64)
-        return zi_error ("input %d (sequence_lens): expected int32 or int64, got %s",
-                         slot, zi_dtype_name (tensor->dtype));
-    if (slot != S_LENS && tensor->dtype != ZI_F32)
-        return zi_error ("input %d (%s): expected float32, got %s", slot,
-                         s_input_names [slot], zi_dtype_name (tensor->dtype));
     if (!same)
         return zi_error ("input %d (%s): expected shape %s, got %s", slot,
                          s_input_names [slot], zi_shape_str (ndim, dims, want, sizeof want),
@@ -284,9 +278,9 @@ s_sizes (const zi_node_t *node, const zi_tensor_t *const *in, s_sizes_t *sizes)
     if (!x || !w || !r)
         return zi_error ("inputs X, W and R are required");
     char got [64];
-    if (x->dtype != ZI_F32 || x->ndim != 3)
-        return zi_error ("input 0 (X): expected a 3-d float32 tensor, got %s %s",
-                         zi_dtype_name (x->dtype), zi_shape_str (x->ndim, x->dims, got, sizeof got));
+    if (x->ndim != 3)
+        return zi_error ("input 0 (X): expected 3 dimensions, got %s",
+                         zi_shape_str (x->ndim, x->dims, got, sizeof got));
     sizes->seq = x->dims [self->layout == 0? 0: 1];
     sizes->batch = x->dims [self->layout == 0? 1: 0];
     sizes->input = x->dims [2];
@@ -793,22 +787,32 @@ s_rnn_macs (const zi_node_t *node, const zi_tensor_t *const *in,
     return steps * w->dims [0] * w->dims [1] * (w->dims [2] + r->dims [2]);
 }
 
+//  X, W, R, B, then sequence_lens, then initial_h (and LSTM's initial_c
+//  and peepholes P)
+#define S_F32 ZI_DT (ZI_F32)
+#define S_LENS_DT (ZI_DT (ZI_I32) | ZI_DT (ZI_I64))
+#define S_LSTM_DTYPES {S_F32, S_F32, S_F32, S_F32, S_LENS_DT, S_F32, S_F32, S_F32}
+#define S_CELL_DTYPES {S_F32, S_F32, S_F32, S_F32, S_LENS_DT, S_F32}
+
 const zi_op_t zi_op_LSTM = {
     .name = "LSTM", .min_inputs = 3, .max_inputs = 8, .max_outputs = 3,
     .init = s_lstm_init, .infer = s_rnn_infer, .prepare = s_rnn_prepare, .run = s_rnn_run,
-    .destroy = s_rnn_destroy, .macs = s_rnn_macs
+    .destroy = s_rnn_destroy, .macs = s_rnn_macs,
+    .dtypes = S_LSTM_DTYPES
 };
 
 const zi_op_t zi_op_GRU = {
     .name = "GRU", .min_inputs = 3, .max_inputs = 6, .max_outputs = 2,
     .init = s_gru_init, .infer = s_rnn_infer, .prepare = s_rnn_prepare, .run = s_rnn_run,
-    .destroy = s_rnn_destroy, .macs = s_rnn_macs
+    .destroy = s_rnn_destroy, .macs = s_rnn_macs,
+    .dtypes = S_CELL_DTYPES
 };
 
 const zi_op_t zi_op_RNN = {
     .name = "RNN", .min_inputs = 3, .max_inputs = 6, .max_outputs = 2,
     .init = s_plain_init, .infer = s_rnn_infer, .prepare = s_rnn_prepare, .run = s_rnn_run,
-    .destroy = s_rnn_destroy, .macs = s_rnn_macs
+    .destroy = s_rnn_destroy, .macs = s_rnn_macs,
+    .dtypes = S_CELL_DTYPES
 };
 
 
@@ -1285,7 +1289,14 @@ zi_act_rnn_test (zi_test_t *t)
     s_check_error (t, node, 5, in, "sequence_lens) [1] = 4; expected 0..3");
     zi_tensor_t *ints = zi_test_ints (2, (int64_t []) {1, 2});
     zi_tensor_t *bad [3] = {ints, in [1], in [2]};
-    s_check_error (t, zi_node_new ("LSTM", "test"), 3, bad, "input 0 (X): expected a 3-d float32");
+    s_check_error (t, zi_node_new ("LSTM", "test"), 3, bad,
+                   "LSTM at node 'test': input 0 is int64, expected float32");
+    zi_tensor_t *flat [3] = {in [4], in [1], in [2]};
+    zi_tensor_set_shape (in [4], ZI_F32, 1, (int64_t []) {2});
+    s_check_error (t, zi_node_new ("GRU", "test"), 3, flat, "input 0 (X): expected 3 dimensions");
+    zi_tensor_t *float_lens [5] = {in [0], in [1], in [2], NULL, in [4]};
+    s_check_error (t, zi_node_new ("RNN", "test"), 5, float_lens,
+                   "RNN at node 'test': input 4 is float32, expected int32 or int64");
     zi_tensor_destroy (&ints);
     for (int slot = 0; slot < 6; slot++)
         zi_tensor_destroy (&in [slot]);

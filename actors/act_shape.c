@@ -340,9 +340,6 @@ s_dropout_check_mode (const zi_tensor_t *mode)
 {
     if (!mode || !mode->data)
         return 0;
-    if (mode->dtype != ZI_BOOL)
-        return zi_error ("input 2 (training_mode): expected bool, got %s",
-                         zi_dtype_name (mode->dtype));
     if (zi_tensor_count (mode) > 0 && ((const uint8_t *) mode->data) [0])
         return zi_error ("input 2 (training_mode) is true: training-mode dropout is not "
                          "supported, only inference");
@@ -352,11 +349,7 @@ s_dropout_check_mode (const zi_tensor_t *mode)
 static int
 s_dropout_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const *out)
 {
-    const zi_tensor_t *mode = s_input (node, in, 2);
-    if (mode && mode->dtype != ZI_BOOL)
-        return zi_error ("input 2 (training_mode): expected bool, got %s",
-                         zi_dtype_name (mode->dtype));
-    if (s_dropout_check_mode (mode))
+    if (s_dropout_check_mode (s_input (node, in, 2)))
         return -1;
     zi_tensor_set_shape (out [0], in [0]->dtype, in [0]->ndim, in [0]->dims);
     zi_tensor_t *mask = s_output (node, out, 1);
@@ -382,7 +375,8 @@ s_dropout_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Dropout = {
     .name = "Dropout", .min_inputs = 1, .max_inputs = 3, .max_outputs = 2,
-    .infer = s_dropout_infer, .run = s_dropout_run
+    .infer = s_dropout_infer, .run = s_dropout_run,
+    .dtypes = {0, 0, ZI_DT (ZI_BOOL)}
 };
 
 //  --------------------------------------------------------------------------
@@ -726,9 +720,6 @@ s_range_args (const zi_node_t *node, const zi_tensor_t *const *in, s_scalar_t *a
 {
     static const char *names [] = {"start", "limit", "delta"};
     zi_dtype_t dtype = in [0]->dtype;
-    if (dtype != ZI_F32 && dtype != ZI_I64 && dtype != ZI_I32)
-        return zi_error ("input 0 (start): expected float32, int64 or int32, got %s",
-                         zi_dtype_name (dtype));
     for (int index = 0; index < 3; index++) {
         const zi_tensor_t *arg = in [index];
         if (arg->dtype != dtype)
@@ -812,7 +803,8 @@ s_range_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Range = {
     .name = "Range", .min_inputs = 3, .max_inputs = 3, .max_outputs = 1,
-    .infer = s_range_infer, .run = s_range_run
+    .infer = s_range_infer, .run = s_range_run,
+    .dtypes = ZI_DT_EVERY (ZI_DT (ZI_F32) | ZI_DT (ZI_I64) | ZI_DT (ZI_I32))
 };
 
 //  --------------------------------------------------------------------------
@@ -1069,6 +1061,13 @@ s_test_relabel_errors (zi_test_t *t)
     inputs [1] = NULL;
     inputs [2] = s_test_scalar (ZI_BOOL, 1);
     s_test_fails (t, node, 3, inputs, "Dropout in training mode", "training", "not supported");
+
+    node = zi_node_new ("Dropout", "test");
+    inputs [0] = zi_test_data (ZI_F32, 2, (int64_t []) {2, 3}, 1);
+    inputs [1] = NULL;
+    inputs [2] = s_test_scalar (ZI_F32, 0);
+    s_test_fails (t, node, 3, inputs, "Dropout with a float training_mode",
+                  "Dropout at node 'test': input 2 is float32, expected bool", NULL);
 }
 
 static void
@@ -1358,6 +1357,17 @@ s_test_range (zi_test_t *t)
     inputs [2] = s_test_scalar (ZI_I64, 1);
     s_test_fails (t, zi_node_new ("Range", "test"), 3, inputs, "Range with a computed limit",
                   "limit", "must be a constant");
+    inputs [0] = s_test_scalar (ZI_I64, 0);
+    inputs [1] = s_test_scalar (ZI_I64, 4);
+    inputs [2] = s_test_scalar (ZI_I32, 1);
+    s_test_fails (t, zi_node_new ("Range", "test"), 3, inputs, "Range of mixed types",
+                  "input 2 (delta): expected int64 like start, got int32", NULL);
+    inputs [0] = s_test_scalar (ZI_BOOL, 0);
+    inputs [1] = s_test_scalar (ZI_BOOL, 1);
+    inputs [2] = s_test_scalar (ZI_BOOL, 1);
+    s_test_fails (t, zi_node_new ("Range", "test"), 3, inputs, "Range of bools",
+                  "Range at node 'test': input 0 is bool, expected float32, int32 or int64",
+                  NULL);
 }
 
 void

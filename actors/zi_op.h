@@ -28,11 +28,13 @@
 #define ZI_DT(dtype)    (1u << (dtype))
 #define ZI_DT_INT       (ZI_DT (ZI_I64) | ZI_DT (ZI_I32) | ZI_DT (ZI_I8) | ZI_DT (ZI_U8))
 #define ZI_DT_NUMERIC   (ZI_DT (ZI_F32) | ZI_DT_INT)
-//  Slots with their own entry in zi_op_t.dtypes; later slots share the last
-#define ZI_OP_DTYPE_SLOTS 4
+//  Slots with their own entry in zi_op_t.dtypes: as many as the op with
+//  the most fixed inputs has (QLinearConv); the slots of a variadic op
+//  past them share the last
+#define ZI_OP_DTYPE_SLOTS 9
 //  One set for every input slot (variadic ops, elementwise binaries); as
 //  many sets as ZI_OP_DTYPE_SLOTS, which zi_ops.c asserts
-#define ZI_DT_EVERY(set) {set, set, set, set}
+#define ZI_DT_EVERY(set) {set, set, set, set, set, set, set, set, set}
 
 struct zi_op_t {
     const char *name;           //  ONNX op type

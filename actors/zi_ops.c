@@ -18,7 +18,7 @@ static const zi_op_t *s_ops [] = {
 #define ZI_OP_COUNT ((int) (sizeof s_ops / sizeof s_ops [0]))
 
 //  ZI_DT_EVERY spells out one set per slot
-_Static_assert (sizeof ((zi_op_t *) 0)->dtypes / sizeof (uint32_t) == 4,
+_Static_assert (sizeof ((zi_op_t *) 0)->dtypes / sizeof (uint32_t) == 9,
                 "ZI_DT_EVERY lists ZI_OP_DTYPE_SLOTS sets");
 
 int
