@@ -232,6 +232,7 @@ s_topk_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_TopK = {
     .name = "TopK", .min_inputs = 1, .max_inputs = 2, .max_outputs = 2,
+    .batch = ZI_BATCH_TOPK,
     .init = s_topk_init, .infer = s_topk_infer, .run = s_topk_run,
     .dtypes = {S_NUMERIC, 0}
 };
@@ -351,12 +352,14 @@ s_arg_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_ArgMax = {
     .name = "ArgMax", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .batch = ZI_BATCH_ARGMAX,
     .init = s_argmax_init, .infer = s_arg_infer, .run = s_arg_run,
     .dtypes = {S_NUMERIC}
 };
 
 const zi_op_t zi_op_ArgMin = {
     .name = "ArgMin", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .batch = ZI_BATCH_ARGMAX,
     .init = s_argmin_init, .infer = s_arg_infer, .run = s_arg_run,
     .dtypes = {S_NUMERIC}
 };
@@ -472,6 +475,7 @@ s_cumsum_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_CumSum = {
     .name = "CumSum", .min_inputs = 2, .max_inputs = 2, .max_outputs = 1,
+    .batch = ZI_BATCH_CUMSUM,
     .init = s_cumsum_init, .infer = s_cumsum_infer, .run = s_cumsum_run,
     .dtypes = {S_NUMERIC, ZI_DT (ZI_I64) | ZI_DT (ZI_I32)}
 };

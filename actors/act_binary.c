@@ -857,7 +857,8 @@ s_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 const zi_op_t zi_op_##Name = {                                              \
     .name = #Name, .min_inputs = min, .max_inputs = max, .max_outputs = 1,  \
     .fusable = fuse, .init = s_init, .infer = s_infer, .prepare = s_prepare,\
-    .run = s_run, .destroy = s_destroy, .dtypes = accepted, .row = S_##Name \
+    .run = s_run, .destroy = s_destroy, .dtypes = accepted, .row = S_##Name,\
+    .batch = ZI_BATCH_ELEMENTWISE                                           \
 };
 S_BINARY_OPS (S_OP)
 #undef S_OP

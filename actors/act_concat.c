@@ -91,6 +91,7 @@ s_concat_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 //  64 inputs: as many as the planner holds for one node
 const zi_op_t zi_op_Concat = {
     .name = "Concat", .min_inputs = 1, .max_inputs = 64, .max_outputs = 1,
+    .batch = ZI_BATCH_CONCAT,
     .init = s_concat_init, .infer = s_concat_infer, .run = s_concat_run
 };
 
@@ -224,6 +225,7 @@ s_split_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 //  the kernel itself takes up to S_SPLIT_MAX
 const zi_op_t zi_op_Split = {
     .name = "Split", .min_inputs = 1, .max_inputs = 2, .max_outputs = ZI_MAX_DIMS,
+    .batch = ZI_BATCH_SPLIT,
     .init = s_split_init, .infer = s_split_infer, .run = s_split_run
 };
 

@@ -246,6 +246,7 @@ s_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_If = {
     .name = "If", .min_inputs = 1, .max_inputs = ZI_MAX_NODE_INPUTS,
+    .batch = ZI_BATCH_SUBGRAPH,
     .max_outputs = ZI_MAX_NODE_OUTPUTS, .control = true, .init = s_if_init,
     .infer = s_infer, .prepare = s_prepare, .run = s_run, .destroy = s_control_destroy,
     .row = ZI_CONTROL_IF, .dtypes = {ZI_DT (ZI_BOOL)}
@@ -253,6 +254,7 @@ const zi_op_t zi_op_If = {
 
 const zi_op_t zi_op_Loop = {
     .name = "Loop", .min_inputs = 0, .max_inputs = ZI_MAX_NODE_INPUTS,
+    .batch = ZI_BATCH_SUBGRAPH,
     .max_outputs = ZI_MAX_NODE_OUTPUTS, .control = true, .init = s_loop_init,
     .infer = s_infer, .prepare = s_prepare, .run = s_run, .destroy = s_control_destroy,
     .row = ZI_CONTROL_LOOP, .dtypes = {ZI_DT (ZI_I64), ZI_DT (ZI_BOOL)}
@@ -260,6 +262,7 @@ const zi_op_t zi_op_Loop = {
 
 const zi_op_t zi_op_Scan = {
     .name = "Scan", .min_inputs = 1, .max_inputs = ZI_MAX_NODE_INPUTS,
+    .batch = ZI_BATCH_SUBGRAPH,
     .max_outputs = ZI_MAX_NODE_OUTPUTS, .control = true, .init = s_scan_init,
     .infer = s_infer, .prepare = s_prepare, .run = s_run, .destroy = s_control_destroy,
     .row = ZI_CONTROL_SCAN

@@ -1104,6 +1104,7 @@ zi_conv_destroy (zi_node_t *node)
 
 const zi_op_t zi_op_Conv = {
     .name = "Conv", .min_inputs = 2, .max_inputs = 3, .max_outputs = 1, .fusable = true,
+    .batch = ZI_BATCH_FIRST,
     .init = zi_conv_init, .infer = s_conv_infer, .prepare = s_conv_prepare,
     .run = s_conv_run, .destroy = zi_conv_destroy, .macs = zi_op_macs_conv,
     .residual_input = 3

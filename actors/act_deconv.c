@@ -180,6 +180,7 @@ s_deconv_macs (const zi_node_t *node, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_ConvTranspose = {
     .name = "ConvTranspose", .min_inputs = 2, .max_inputs = 3, .max_outputs = 1,
+    .batch = ZI_BATCH_FIRST,
     .fusable = true,
     .init = zi_conv_init, .infer = s_deconv_infer, .prepare = s_deconv_prepare,
     .run = s_deconv_run, .destroy = zi_conv_destroy, .macs = s_deconv_macs

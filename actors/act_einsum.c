@@ -362,6 +362,7 @@ s_einsum_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Einsum = {
     .name = "Einsum", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
+    .batch = ZI_BATCH_EINSUM,
     .init = s_einsum_init, .infer = s_einsum_infer, .run = s_einsum_run,
     .dtypes = ZI_DT_EVERY (ZI_DT (ZI_F32))
 };

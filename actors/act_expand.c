@@ -61,6 +61,7 @@ s_expand_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Expand = {
     .name = "Expand", .min_inputs = 2, .max_inputs = 2, .max_outputs = 1,
+    .batch = ZI_BATCH_EXPAND,
     .infer = s_expand_infer, .run = s_expand_run
 };
 
@@ -115,6 +116,7 @@ s_tile_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Tile = {
     .name = "Tile", .min_inputs = 2, .max_inputs = 2, .max_outputs = 1,
+    .batch = ZI_BATCH_TILE,
     .infer = s_tile_infer, .run = s_tile_run
 };
 

@@ -126,6 +126,7 @@ s_gather_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Gather = {
     .name = "Gather", .min_inputs = 2, .max_inputs = 2, .max_outputs = 1,
+    .batch = ZI_BATCH_GATHER,
     .init = s_gather_init, .infer = s_gather_infer, .run = s_gather_run,
     .dtypes = {0, ZI_DT (ZI_I64) | ZI_DT (ZI_I32)}
 };

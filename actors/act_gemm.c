@@ -487,6 +487,7 @@ s_gemm_macs (const zi_node_t *node, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Gemm = {
     .name = "Gemm", .min_inputs = 2, .max_inputs = 3, .max_outputs = 1, .fusable = true,
+    .batch = ZI_BATCH_GEMM,
     .init = s_gemm_init, .infer = s_gemm_infer, .prepare = s_gemm_prepare,
     .run = s_gemm_run, .destroy = s_gemm_destroy, .macs = s_gemm_macs,
     .dtypes = ZI_DT_EVERY (ZI_DT (ZI_F32))
@@ -494,6 +495,7 @@ const zi_op_t zi_op_Gemm = {
 
 const zi_op_t zi_op_MatMul = {
     .name = "MatMul", .min_inputs = 2, .max_inputs = 2, .max_outputs = 1, .fusable = true,
+    .batch = ZI_BATCH_MATMUL,
     .init = s_matmul_init, .infer = s_matmul_infer, .prepare = s_matmul_prepare,
     .run = s_matmul_run, .destroy = s_matmul_destroy, .macs = zi_op_macs_matmul,
     .dtypes = ZI_DT_EVERY (ZI_DT (ZI_F32))

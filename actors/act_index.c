@@ -185,6 +185,7 @@ s_gather_elements_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *cons
 
 const zi_op_t zi_op_GatherElements = {
     .name = "GatherElements", .min_inputs = 2, .max_inputs = 2, .max_outputs = 1,
+    .batch = ZI_BATCH_ELEMENTS,
     .init = s_params_init, .infer = s_gather_elements_infer, .run = s_gather_elements_run,
     .dtypes = {0, S_INDICES}
 };
@@ -240,12 +241,14 @@ s_scatter_elements_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *con
 
 const zi_op_t zi_op_ScatterElements = {
     .name = "ScatterElements", .min_inputs = 3, .max_inputs = 3, .max_outputs = 1,
+    .batch = ZI_BATCH_ELEMENTS,
     .init = s_params_init, .infer = s_scatter_elements_infer, .run = s_scatter_elements_run,
     .dtypes = {0, S_INDICES, 0}
 };
 
 const zi_op_t zi_op_Scatter = {
     .name = "Scatter", .min_inputs = 3, .max_inputs = 3, .max_outputs = 1,
+    .batch = ZI_BATCH_ELEMENTS,
     .init = s_params_init, .infer = s_scatter_elements_infer, .run = s_scatter_elements_run,
     .dtypes = {0, S_INDICES, 0}
 };
@@ -424,6 +427,7 @@ s_onehot_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_OneHot = {
     .name = "OneHot", .min_inputs = 3, .max_inputs = 3, .max_outputs = 1,
+    .batch = ZI_BATCH_ONEHOT,
     .init = s_onehot_init, .infer = s_onehot_infer, .run = s_onehot_run,
     .dtypes = {ZI_DT (ZI_I64) | ZI_DT (ZI_I32) | ZI_DT (ZI_F32)}
 };
@@ -512,6 +516,7 @@ s_trilu_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Trilu = {
     .name = "Trilu", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
+    .batch = ZI_BATCH_TRILU,
     .init = s_trilu_init, .infer = s_trilu_infer, .run = s_trilu_run,
     .dtypes = {0, ZI_DT (ZI_I64)}
 };
@@ -571,6 +576,7 @@ s_nonzero_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_NonZero = {
     .name = "NonZero", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .batch = ZI_BATCH_NONZERO,
     .infer = s_nonzero_infer, .run = s_nonzero_run,
     .dtypes = {ZI_DT (ZI_F32) | ZI_DT (ZI_I64) | ZI_DT (ZI_BOOL)}
 };

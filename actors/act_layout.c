@@ -299,6 +299,7 @@ s_transpose_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Transpose = {
     .name = "Transpose", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .batch = ZI_BATCH_TRANSPOSE,
     .init = s_transpose_init, .infer = s_transpose_infer, .run = s_transpose_run
 };
 

@@ -187,6 +187,7 @@ s_batch_norm_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in
 
 const zi_op_t zi_op_BatchNormalization = {
     .name = "BatchNormalization", .min_inputs = 5, .max_inputs = 5, .max_outputs = 5,
+    .batch = ZI_BATCH_BATCHNORM,
     .fusable = true, .init = s_batch_norm_init, .infer = s_batch_norm_infer,
     .prepare = s_batch_norm_prepare, .run = s_batch_norm_run, .destroy = s_batch_norm_destroy,
     .dtypes = ZI_DT_EVERY (ZI_DT (ZI_F32))
@@ -664,12 +665,14 @@ s_softmax_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Softmax = {
     .name = "Softmax", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .batch = ZI_BATCH_SOFTMAX,
     .init = s_softmax_init, .infer = s_softmax_infer, .run = s_softmax_run,
     .dtypes = ZI_DT_EVERY (ZI_DT (ZI_F32))
 };
 
 const zi_op_t zi_op_LogSoftmax = {
     .name = "LogSoftmax", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .batch = ZI_BATCH_SOFTMAX,
     .init = s_log_softmax_init, .infer = s_softmax_infer, .run = s_softmax_run,
     .dtypes = ZI_DT_EVERY (ZI_DT (ZI_F32))
 };
@@ -703,6 +706,7 @@ s_hardmax_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Hardmax = {
     .name = "Hardmax", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .batch = ZI_BATCH_SOFTMAX,
     .init = s_softmax_init, .infer = s_softmax_infer, .run = s_hardmax_run,
     .dtypes = ZI_DT_EVERY (ZI_DT (ZI_F32))
 };
@@ -777,6 +781,7 @@ s_instance_norm_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const 
 
 const zi_op_t zi_op_InstanceNormalization = {
     .name = "InstanceNormalization", .min_inputs = 3, .max_inputs = 3, .max_outputs = 1,
+    .batch = ZI_BATCH_FIRST,
     .fusable = true, .init = s_instance_norm_init, .infer = s_instance_norm_infer,
     .run = s_instance_norm_run,
     .dtypes = ZI_DT_EVERY (ZI_DT (ZI_F32))
@@ -901,6 +906,7 @@ s_layer_norm_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in
 
 const zi_op_t zi_op_LayerNormalization = {
     .name = "LayerNormalization", .min_inputs = 2, .max_inputs = 3, .max_outputs = 3,
+    .batch = ZI_BATCH_LAYERNORM,
     .fusable = true, .init = s_layer_norm_init, .infer = s_layer_norm_infer,
     .run = s_layer_norm_run,
     .dtypes = ZI_DT_EVERY (ZI_DT (ZI_F32))

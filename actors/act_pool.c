@@ -692,12 +692,14 @@ s_pool_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_MaxPool = {
     .name = "MaxPool", .min_inputs = 1, .max_inputs = 1, .max_outputs = 2,
+    .batch = ZI_BATCH_FIRST,
     .init = s_max_pool_init, .infer = s_pool_infer, .run = s_pool_run,
     .dtypes = {ZI_DT (ZI_F32)}
 };
 
 const zi_op_t zi_op_AveragePool = {
     .name = "AveragePool", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .batch = ZI_BATCH_FIRST,
     .init = s_average_pool_init, .infer = s_pool_infer, .run = s_pool_run,
     .dtypes = {ZI_DT (ZI_F32)}
 };
@@ -809,12 +811,14 @@ s_global_max_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in
 
 const zi_op_t zi_op_GlobalAveragePool = {
     .name = "GlobalAveragePool", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .batch = ZI_BATCH_FIRST,
     .infer = s_global_infer, .run = s_global_average_run,
     .dtypes = {ZI_DT (ZI_F32)}
 };
 
 const zi_op_t zi_op_GlobalMaxPool = {
     .name = "GlobalMaxPool", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .batch = ZI_BATCH_FIRST,
     .infer = s_global_infer, .run = s_global_max_run,
     .dtypes = {ZI_DT (ZI_F32)}
 };

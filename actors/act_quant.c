@@ -501,11 +501,13 @@ s_dequantize_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in
 
 const zi_op_t zi_op_QuantizeLinear = {
     .name = "QuantizeLinear", .min_inputs = 2, .max_inputs = 3, .max_outputs = 1,
+    .batch = ZI_BATCH_QUANTIZE,
     .init = s_linear_init, .infer = s_quantize_infer, .run = s_quantize_run
 };
 
 const zi_op_t zi_op_DequantizeLinear = {
     .name = "DequantizeLinear", .min_inputs = 2, .max_inputs = 3, .max_outputs = 1,
+    .batch = ZI_BATCH_QUANTIZE,
     .init = s_linear_init, .infer = s_dequantize_infer, .run = s_dequantize_run
 };
 
@@ -560,6 +562,7 @@ s_dynamic_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_DynamicQuantizeLinear = {
     .name = "DynamicQuantizeLinear", .min_inputs = 1, .max_inputs = 1, .max_outputs = 3,
+    .batch = ZI_BATCH_ONE_SCALE,
     .init = s_dynamic_init, .infer = s_dynamic_infer, .run = s_dynamic_run
 };
 
@@ -1370,12 +1373,14 @@ s_matmul_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_MatMulInteger = {
     .name = "MatMulInteger", .min_inputs = 2, .max_inputs = 4, .max_outputs = 1,
+    .batch = ZI_BATCH_MATMUL,
     .init = s_matmul_init, .infer = s_matmul_infer, .prepare = s_matmul_prepare,
     .run = s_matmul_run, .destroy = s_matmul_destroy, .macs = zi_op_macs_matmul
 };
 
 const zi_op_t zi_op_QLinearMatMul = {
     .name = "QLinearMatMul", .min_inputs = 8, .max_inputs = 8, .max_outputs = 1,
+    .batch = ZI_BATCH_QLINEAR_MATMUL,
     .init = s_matmul_init, .infer = s_matmul_infer, .prepare = s_matmul_prepare,
     .run = s_matmul_run, .destroy = s_matmul_destroy, .macs = zi_op_macs_matmul
 };
@@ -1780,12 +1785,14 @@ s_qconv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_ConvInteger = {
     .name = "ConvInteger", .min_inputs = 2, .max_inputs = 4, .max_outputs = 1,
+    .batch = ZI_BATCH_FIRST,
     .init = s_qconv_init, .infer = s_qconv_infer, .run = s_qconv_run,
     .destroy = s_qconv_destroy, .macs = zi_op_macs_conv
 };
 
 const zi_op_t zi_op_QLinearConv = {
     .name = "QLinearConv", .min_inputs = 8, .max_inputs = 9, .max_outputs = 1,
+    .batch = ZI_BATCH_FIRST,
     .init = s_qconv_init, .infer = s_qconv_infer, .run = s_qconv_run,
     .destroy = s_qconv_destroy, .macs = zi_op_macs_qlinear_conv
 };

@@ -533,7 +533,7 @@ s_reduce_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 const zi_op_t zi_op_##Name = {                                              \
     .name = #Name, .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,      \
     .init = s_reduce_init, .infer = s_reduce_infer, .run = s_reduce_run,    \
-    .dtypes = {accepted}, .row = S_##Name                                   \
+    .dtypes = {accepted}, .row = S_##Name, .batch = ZI_BATCH_REDUCE                 \
 };
 S_REDUCE_OPS (S_OP)
 #undef S_OP

@@ -917,12 +917,14 @@ s_resize_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Resize = {
     .name = "Resize", .min_inputs = 1, .max_inputs = 4, .max_outputs = 1,
+    .batch = ZI_BATCH_RESIZE,
     .init = s_resize_init, .infer = s_resize_infer, .prepare = s_resize_prepare,
     .run = s_resize_run, .destroy = s_resize_destroy
 };
 
 const zi_op_t zi_op_Upsample = {
     .name = "Upsample", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
+    .batch = ZI_BATCH_UPSAMPLE,
     .init = s_upsample_init, .infer = s_resize_infer, .prepare = s_resize_prepare,
     .run = s_resize_run, .destroy = s_resize_destroy
 };

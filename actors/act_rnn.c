@@ -796,6 +796,7 @@ s_rnn_macs (const zi_node_t *node, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_LSTM = {
     .name = "LSTM", .min_inputs = 3, .max_inputs = 8, .max_outputs = 3,
+    .batch = ZI_BATCH_RNN,
     .init = s_lstm_init, .infer = s_rnn_infer, .prepare = s_rnn_prepare, .run = s_rnn_run,
     .destroy = s_rnn_destroy, .macs = s_rnn_macs,
     .dtypes = S_LSTM_DTYPES
@@ -803,6 +804,7 @@ const zi_op_t zi_op_LSTM = {
 
 const zi_op_t zi_op_GRU = {
     .name = "GRU", .min_inputs = 3, .max_inputs = 6, .max_outputs = 2,
+    .batch = ZI_BATCH_RNN,
     .init = s_gru_init, .infer = s_rnn_infer, .prepare = s_rnn_prepare, .run = s_rnn_run,
     .destroy = s_rnn_destroy, .macs = s_rnn_macs,
     .dtypes = S_CELL_DTYPES
@@ -810,6 +812,7 @@ const zi_op_t zi_op_GRU = {
 
 const zi_op_t zi_op_RNN = {
     .name = "RNN", .min_inputs = 3, .max_inputs = 6, .max_outputs = 2,
+    .batch = ZI_BATCH_RNN,
     .init = s_plain_init, .infer = s_rnn_infer, .prepare = s_rnn_prepare, .run = s_rnn_run,
     .destroy = s_rnn_destroy, .macs = s_rnn_macs,
     .dtypes = S_CELL_DTYPES

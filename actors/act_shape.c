@@ -120,6 +120,7 @@ s_flatten_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *con
 
 const zi_op_t zi_op_Flatten = {
     .name = "Flatten", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .batch = ZI_BATCH_RESHAPE,
     .init = s_flatten_init, .infer = s_flatten_infer, .run = s_copy_run
 };
 
@@ -202,6 +203,7 @@ s_reshape_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *con
 
 const zi_op_t zi_op_Reshape = {
     .name = "Reshape", .min_inputs = 2, .max_inputs = 2, .max_outputs = 1,
+    .batch = ZI_BATCH_RESHAPE,
     .init = s_reshape_init, .infer = s_reshape_infer, .run = s_copy_run
 };
 
@@ -289,6 +291,7 @@ s_squeeze_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *con
 
 const zi_op_t zi_op_Squeeze = {
     .name = "Squeeze", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
+    .batch = ZI_BATCH_RESHAPE,
     .init = s_axes_init, .infer = s_squeeze_infer, .run = s_copy_run
 };
 
@@ -319,6 +322,7 @@ s_unsqueeze_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *c
 
 const zi_op_t zi_op_Unsqueeze = {
     .name = "Unsqueeze", .min_inputs = 1, .max_inputs = 2, .max_outputs = 1,
+    .batch = ZI_BATCH_RESHAPE,
     .init = s_axes_init, .infer = s_unsqueeze_infer, .run = s_copy_run
 };
 
@@ -327,6 +331,7 @@ const zi_op_t zi_op_Unsqueeze = {
 
 const zi_op_t zi_op_Identity = {
     .name = "Identity", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .batch = ZI_BATCH_ELEMENTWISE,
     .infer = s_same_infer, .run = s_copy_run
 };
 
@@ -375,6 +380,7 @@ s_dropout_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Dropout = {
     .name = "Dropout", .min_inputs = 1, .max_inputs = 3, .max_outputs = 2,
+    .batch = ZI_BATCH_ELEMENTWISE,
     .infer = s_dropout_infer, .run = s_dropout_run,
     .dtypes = {0, 0, ZI_DT (ZI_BOOL)}
 };
@@ -700,6 +706,7 @@ s_cast_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Cast = {
     .name = "Cast", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .batch = ZI_BATCH_ELEMENTWISE,
     .init = s_cast_init, .infer = s_cast_infer, .run = s_cast_run
 };
 

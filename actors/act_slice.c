@@ -174,6 +174,7 @@ s_slice_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Slice = {
     .name = "Slice", .min_inputs = 1, .max_inputs = 5, .max_outputs = 1,
+    .batch = ZI_BATCH_SLICE,
     .init = s_slice_init, .infer = s_slice_infer, .run = s_slice_run
 };
 
@@ -506,6 +507,7 @@ s_pad_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 
 const zi_op_t zi_op_Pad = {
     .name = "Pad", .min_inputs = 1, .max_inputs = 4, .max_outputs = 1,
+    .batch = ZI_BATCH_PAD,
     .init = s_pad_init, .infer = s_pad_infer, .run = s_pad_run
 };
 

@@ -144,11 +144,13 @@ s_space_to_depth_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const
 
 const zi_op_t zi_op_DepthToSpace = {
     .name = "DepthToSpace", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .batch = ZI_BATCH_FIRST,
     .init = s_space_init, .infer = s_depth_to_space_infer, .run = s_depth_to_space_run
 };
 
 const zi_op_t zi_op_SpaceToDepth = {
     .name = "SpaceToDepth", .min_inputs = 1, .max_inputs = 1, .max_outputs = 1,
+    .batch = ZI_BATCH_FIRST,
     .init = s_space_init, .infer = s_space_to_depth_infer, .run = s_space_to_depth_run
 };
 

@@ -375,7 +375,7 @@ s_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
 const zi_op_t zi_op_##Name = {                                              \
     .name = #Name, .min_inputs = 1, .max_inputs = max, .max_outputs = 1,    \
     .init = s_init, .infer = s_infer, .run = s_run,                         \
-    .dtypes = {accepted}, .row = S_##Name                                   \
+    .dtypes = {accepted}, .row = S_##Name, .batch = ZI_BATCH_ELEMENTWISE            \
 };
 S_UNARY_OPS (S_OP)
 #undef S_OP

@@ -36,6 +36,47 @@
 //  many sets as ZI_OP_DTYPE_SLOTS, which zi_ops.c asserts
 #define ZI_DT_EVERY(set) {set, set, set, set, set, set, set, set, set}
 
+//  What an op does with the batch axis: the rule by which the check that
+//  a model keeps the rows of a batch apart (plan/zi_batch_axis.c) follows
+//  the batch through it. ZI_BATCH_NONE, what a row leaves unset, has no
+//  rule, and the check refuses the op rather than guess.
+typedef enum {
+    ZI_BATCH_NONE,              //  no rule: refused when the batch comes in
+    ZI_BATCH_ELEMENTWISE,       //  numpy broadcasting keeps the batch's place
+    ZI_BATCH_FIRST,             //  data [N, C, ...], N the batch: convolutions, pools
+    ZI_BATCH_BATCHNORM,         //  statistics per channel, not in training mode
+    ZI_BATCH_SOFTMAX,           //  normalises along its axis (opset 13: one axis)
+    ZI_BATCH_LAYERNORM,         //  normalises axis and after
+    ZI_BATCH_REDUCE,            //  reduces its axes (attribute or input 1)
+    ZI_BATCH_ARGMAX,            //  reduces one axis to positions
+    ZI_BATCH_TOPK,              //  sorts along one axis
+    ZI_BATCH_CUMSUM,            //  runs along the axis of input 1
+    ZI_BATCH_RESHAPE,           //  keeps the elements, maybe not the axes
+    ZI_BATCH_TRANSPOSE,         //  moves the axes by perm
+    ZI_BATCH_CONCAT,            //  joins along one axis
+    ZI_BATCH_SPLIT,             //  cuts along one axis
+    ZI_BATCH_SLICE,             //  cuts ranges of its axes
+    ZI_BATCH_GATHER,            //  picks along one axis by index
+    ZI_BATCH_EXPAND,            //  broadcasts input 0 to a shape
+    ZI_BATCH_TILE,              //  repeats along its axes
+    ZI_BATCH_PAD,               //  pads its axes
+    ZI_BATCH_ELEMENTS,          //  index and data walk together, one axis indexed
+    ZI_BATCH_RESIZE,            //  scales at input 2 (input 1 before opset 11)
+    ZI_BATCH_UPSAMPLE,          //  scales at input 1
+    ZI_BATCH_RNN,               //  X [seq, batch, input], or batch first by layout
+    ZI_BATCH_GEMM,              //  A [M, K] B [K, N], transposed by attributes
+    ZI_BATCH_MATMUL,            //  A at input 0, B at input 1
+    ZI_BATCH_QLINEAR_MATMUL,    //  A at input 0, B at input 3
+    ZI_BATCH_QUANTIZE,          //  scales per tensor or along one axis
+    ZI_BATCH_ONEHOT,            //  adds an axis
+    ZI_BATCH_TRILU,             //  works on the last two axes
+    ZI_BATCH_EINSUM,            //  follows the batch's letter through the equation
+    ZI_BATCH_ONE_SCALE,         //  refused: one scale from every row
+    ZI_BATCH_NONZERO,           //  refused: lists places across every row
+    ZI_BATCH_SUBGRAPH,          //  refused: runs graphs the check does not follow
+    ZI_BATCH_RULES              //  how many there are
+} zi_batch_rule_t;
+
 struct zi_op_t {
     const char *name;           //  ONNX op type
     int min_inputs;             //  fewest input slots
@@ -53,6 +94,7 @@ struct zi_op_t {
     int row;                    //  the op's row in its family's table (act_<family>.c)
     int residual_input;         //  slot a fused residual Add arrives on; 0: none
     bool shape_only;            //  reads only its input's shape: foldable once shapes are known
+    zi_batch_rule_t batch;      //  what it does with the batch axis
     //  Multiply-accumulates of one node from its planned shapes (omitted
     //  slots NULL); NULL for ops whose cost is memory traffic, not arithmetic
     int64_t (*macs) (const zi_node_t *node, const zi_tensor_t *const *in,

@@ -118,6 +118,8 @@ zi_ops_test (zi_test_t *t)
         ZI_CHECK (t, op->name && op->infer && op->run, "op %s has infer and run", op->name);
         ZI_CHECK (t, op->min_inputs <= op->max_inputs && op->max_outputs >= 1,
                   "op %s arity is sane", op->name);
+        ZI_CHECK (t, op->batch >= ZI_BATCH_NONE && op->batch < ZI_BATCH_RULES,
+                  "op %s names a batch rule that exists (%d)", op->name, (int) op->batch);
         //  Every dtype an entry accepts is a dtype tensors can have
         for (int slot = 0; slot < ZI_OP_DTYPE_SLOTS; slot++)
             for (int dtype = 0; dtype < 32; dtype++)

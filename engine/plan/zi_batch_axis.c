@@ -6,7 +6,8 @@
     size is the batch. Each value then gets the axis along which the batch
     runs through it (-1: it has none, as weights), from dimension 0 of the
     graph inputs on, node by node in topological order, by what each op
-    does with that axis: elementwise ops and broadcasting keep it,
+    does with that axis, which its row says (zi_op_t.batch, a rule of
+    this file): elementwise ops and broadcasting keep it,
     convolutions and pools want it first, reshapes keep it when the
     elements before it stay the same, reductions, softmax, sorts and
     contractions must leave it alone. An op without a rule is refused:
@@ -522,8 +523,10 @@ s_rule_expand (s_check_t *self)
     return s_elementwise (self, 0, 0);
 }
 
+//  Resize and Upsample: the batch's extent and scale stay 1; the scales
+//  come at input 1 in the early forms, at input 2 from Resize 11 on
 static int
-s_rule_resize (s_check_t *self)
+s_resize (s_check_t *self, int scales_slot)
 {
     int in = s_in (self, 0);
     const zi_tensor_t *from = s_in_info (self, 0), *to = s_out_info (self, 0);
@@ -532,8 +535,6 @@ s_rule_resize (s_check_t *self)
     if (to->dims [in] != from->dims [in])
         return s_refuse (self, "resizes along axis %d, where the batch runs", in);
     //  Same size but scaled or cropped would still move rows
-    bool early = strcmp (self->node->op_type, "Upsample") == 0 || self->node->opset < 11;
-    int scales_slot = early? 1: 2;
     const zi_value_t *scales = scales_slot < self->node->n_inputs
                             && self->node->inputs [scales_slot] >= 0?
                                &self->graph->values [self->node->inputs [scales_slot]]: NULL;
@@ -546,6 +547,18 @@ s_rule_resize (s_check_t *self)
         return s_refuse (self, "crops, which the check does not follow along the batch");
     s_set_outputs (self, in);
     return 0;
+}
+
+static int
+s_rule_resize (s_check_t *self)
+{
+    return s_resize (self, self->node->opset < 11? 1: 2);
+}
+
+static int
+s_rule_upsample (s_check_t *self)
+{
+    return s_resize (self, 1);
 }
 
 //  MatMul (and its integer forms): the batch may run along the rows of A,
@@ -591,8 +604,14 @@ s_matmul (s_check_t *self, int slot_a, int slot_b)
 static int
 s_rule_matmul (s_check_t *self)
 {
-    bool qlinear = strcmp (self->node->op_type, "QLinearMatMul") == 0;
-    return s_matmul (self, 0, qlinear? 3: 1);
+    return s_matmul (self, 0, 1);
+}
+
+//  QLinearMatMul: A's scale and zero point come between A and B
+static int
+s_rule_qlinear_matmul (s_check_t *self)
+{
+    return s_matmul (self, 0, 3);
 }
 
 static int
@@ -745,77 +764,59 @@ s_rule_einsum (s_check_t *self)
     return 0;
 }
 
+//  Ops that mix rows whatever their attributes
 static int
-s_rule_mixes (s_check_t *self)
+s_rule_one_scale (s_check_t *self)
 {
-    if (strcmp (self->node->op_type, "DynamicQuantizeLinear") == 0)
-        return s_refuse (self, "computes one scale from every row");
-    if (strcmp (self->node->op_type, "NonZero") == 0)
-        return s_refuse (self, "lists the places of nonzero elements across every row");
+    return s_refuse (self, "computes one scale from every row");
+}
+
+static int
+s_rule_nonzero (s_check_t *self)
+{
+    return s_refuse (self, "lists the places of nonzero elements across every row");
+}
+
+static int
+s_rule_subgraph (s_check_t *self)
+{
     return s_refuse (self, "runs a subgraph, which the check does not follow");
 }
 
-typedef struct {
-    const char *op_type;
-    int (*rule) (s_check_t *self);
-} s_rule_t;
-
-static const s_rule_t s_rules [] = {
-    {"Relu", s_rule_elementwise}, {"Clip", s_rule_elementwise},
-    {"Sigmoid", s_rule_elementwise}, {"HardSigmoid", s_rule_elementwise},
-    {"HardSwish", s_rule_elementwise}, {"Tanh", s_rule_elementwise},
-    {"LeakyRelu", s_rule_elementwise}, {"Sqrt", s_rule_elementwise},
-    {"Exp", s_rule_elementwise}, {"Erf", s_rule_elementwise}, {"Log", s_rule_elementwise},
-    {"Reciprocal", s_rule_elementwise}, {"Neg", s_rule_elementwise},
-    {"Abs", s_rule_elementwise}, {"Sign", s_rule_elementwise}, {"Floor", s_rule_elementwise},
-    {"Ceil", s_rule_elementwise}, {"Round", s_rule_elementwise},
-    {"Softplus", s_rule_elementwise}, {"Softsign", s_rule_elementwise},
-    {"Elu", s_rule_elementwise}, {"Selu", s_rule_elementwise}, {"Sin", s_rule_elementwise},
-    {"Cos", s_rule_elementwise}, {"Not", s_rule_elementwise}, {"Mish", s_rule_elementwise},
-    {"Celu", s_rule_elementwise}, {"ThresholdedRelu", s_rule_elementwise},
-    {"Shrink", s_rule_elementwise}, {"Gelu", s_rule_elementwise},
-    {"IsNaN", s_rule_elementwise}, {"IsInf", s_rule_elementwise},
-    {"Identity", s_rule_elementwise}, {"Dropout", s_rule_elementwise},
-    {"Cast", s_rule_elementwise},
-    {"Add", s_rule_elementwise}, {"Sub", s_rule_elementwise}, {"Mul", s_rule_elementwise},
-    {"Div", s_rule_elementwise}, {"Pow", s_rule_elementwise}, {"Mod", s_rule_elementwise},
-    {"Min", s_rule_elementwise}, {"Max", s_rule_elementwise}, {"Sum", s_rule_elementwise},
-    {"Mean", s_rule_elementwise}, {"PRelu", s_rule_elementwise},
-    {"Equal", s_rule_elementwise}, {"Less", s_rule_elementwise},
-    {"Greater", s_rule_elementwise}, {"LessOrEqual", s_rule_elementwise},
-    {"GreaterOrEqual", s_rule_elementwise}, {"And", s_rule_elementwise},
-    {"Or", s_rule_elementwise}, {"Xor", s_rule_elementwise}, {"Where", s_rule_elementwise},
-    {"Conv", s_rule_batch_first}, {"ConvTranspose", s_rule_batch_first},
-    {"ConvInteger", s_rule_batch_first}, {"QLinearConv", s_rule_batch_first},
-    {"MaxPool", s_rule_batch_first}, {"AveragePool", s_rule_batch_first},
-    {"GlobalAveragePool", s_rule_batch_first}, {"GlobalMaxPool", s_rule_batch_first},
-    {"InstanceNormalization", s_rule_batch_first},
-    {"DepthToSpace", s_rule_batch_first}, {"SpaceToDepth", s_rule_batch_first},
-    {"BatchNormalization", s_rule_batchnorm},
-    {"Softmax", s_rule_softmax}, {"LogSoftmax", s_rule_softmax}, {"Hardmax", s_rule_softmax},
-    {"LayerNormalization", s_rule_layernorm},
-    {"ReduceSum", s_rule_reduce}, {"ReduceMean", s_rule_reduce}, {"ReduceMax", s_rule_reduce},
-    {"ReduceMin", s_rule_reduce}, {"ReduceProd", s_rule_reduce},
-    {"ReduceSumSquare", s_rule_reduce}, {"ReduceL1", s_rule_reduce},
-    {"ReduceL2", s_rule_reduce}, {"ReduceLogSum", s_rule_reduce},
-    {"ReduceLogSumExp", s_rule_reduce},
-    {"ArgMax", s_rule_argmax}, {"ArgMin", s_rule_argmax}, {"TopK", s_rule_topk},
-    {"CumSum", s_rule_cumsum},
-    {"Flatten", s_rule_reshape}, {"Reshape", s_rule_reshape}, {"Squeeze", s_rule_reshape},
-    {"Unsqueeze", s_rule_reshape},
-    {"Transpose", s_rule_transpose}, {"Concat", s_rule_concat}, {"Split", s_rule_split},
-    {"Slice", s_rule_slice}, {"Gather", s_rule_gather}, {"Expand", s_rule_expand},
-    {"Tile", s_rule_tile}, {"Pad", s_rule_pad},
-    {"GatherElements", s_rule_elements}, {"ScatterElements", s_rule_elements},
-    {"Scatter", s_rule_elements},
-    {"Resize", s_rule_resize}, {"Upsample", s_rule_resize},
-    {"LSTM", s_rule_rnn}, {"GRU", s_rule_rnn}, {"RNN", s_rule_rnn},
-    {"Gemm", s_rule_gemm}, {"MatMul", s_rule_matmul}, {"MatMulInteger", s_rule_matmul},
-    {"QLinearMatMul", s_rule_matmul},
-    {"QuantizeLinear", s_rule_quantize}, {"DequantizeLinear", s_rule_quantize},
-    {"OneHot", s_rule_onehot}, {"Trilu", s_rule_trilu}, {"Einsum", s_rule_einsum},
-    {"DynamicQuantizeLinear", s_rule_mixes}, {"NonZero", s_rule_mixes},
-    {"If", s_rule_mixes}, {"Loop", s_rule_mixes}, {"Scan", s_rule_mixes},
+//  The rule of each zi_batch_rule_t an op's row names
+static int (*const s_rules [ZI_BATCH_RULES]) (s_check_t *self) = {
+    [ZI_BATCH_ELEMENTWISE] = s_rule_elementwise,
+    [ZI_BATCH_FIRST] = s_rule_batch_first,
+    [ZI_BATCH_BATCHNORM] = s_rule_batchnorm,
+    [ZI_BATCH_SOFTMAX] = s_rule_softmax,
+    [ZI_BATCH_LAYERNORM] = s_rule_layernorm,
+    [ZI_BATCH_REDUCE] = s_rule_reduce,
+    [ZI_BATCH_ARGMAX] = s_rule_argmax,
+    [ZI_BATCH_TOPK] = s_rule_topk,
+    [ZI_BATCH_CUMSUM] = s_rule_cumsum,
+    [ZI_BATCH_RESHAPE] = s_rule_reshape,
+    [ZI_BATCH_TRANSPOSE] = s_rule_transpose,
+    [ZI_BATCH_CONCAT] = s_rule_concat,
+    [ZI_BATCH_SPLIT] = s_rule_split,
+    [ZI_BATCH_SLICE] = s_rule_slice,
+    [ZI_BATCH_GATHER] = s_rule_gather,
+    [ZI_BATCH_EXPAND] = s_rule_expand,
+    [ZI_BATCH_TILE] = s_rule_tile,
+    [ZI_BATCH_PAD] = s_rule_pad,
+    [ZI_BATCH_ELEMENTS] = s_rule_elements,
+    [ZI_BATCH_RESIZE] = s_rule_resize,
+    [ZI_BATCH_UPSAMPLE] = s_rule_upsample,
+    [ZI_BATCH_RNN] = s_rule_rnn,
+    [ZI_BATCH_GEMM] = s_rule_gemm,
+    [ZI_BATCH_MATMUL] = s_rule_matmul,
+    [ZI_BATCH_QLINEAR_MATMUL] = s_rule_qlinear_matmul,
+    [ZI_BATCH_QUANTIZE] = s_rule_quantize,
+    [ZI_BATCH_ONEHOT] = s_rule_onehot,
+    [ZI_BATCH_TRILU] = s_rule_trilu,
+    [ZI_BATCH_EINSUM] = s_rule_einsum,
+    [ZI_BATCH_ONE_SCALE] = s_rule_one_scale,
+    [ZI_BATCH_NONZERO] = s_rule_nonzero,
+    [ZI_BATCH_SUBGRAPH] = s_rule_subgraph,
 };
 
 static int
@@ -831,9 +832,11 @@ s_check_node (s_check_t *self)
         s_set_outputs (self, -1);
         return 0;
     }
-    for (size_t index = 0; index < sizeof s_rules / sizeof s_rules [0]; index++)
-        if (strcmp (s_rules [index].op_type, node->op_type) == 0)
-            return s_rules [index].rule (self);
+    //  The op's row says what it does with the batch
+    zi_batch_rule_t kind = node->op? node->op->batch: ZI_BATCH_NONE;
+    assert (kind >= ZI_BATCH_NONE && kind < ZI_BATCH_RULES);
+    if (s_rules [kind])
+        return s_rules [kind] (self);
     return s_refuse (self, "has no rule saying what it does with the batch's axis, so the "
                      "check cannot show that it keeps rows apart");
 }
@@ -927,6 +930,10 @@ s_expect (zi_test_t *t, zi_graph_t *graph, const char *why)
 void
 zi_batch_axis_test (zi_test_t *t)
 {
+    //  Every rule an op's row can name is one the check has
+    for (int kind = ZI_BATCH_NONE + 1; kind < ZI_BATCH_RULES; kind++)
+        ZI_CHECK (t, s_rules [kind] != NULL, "batch rule %d has a function", kind);
+
     //  Elementwise with a weight broadcast over rows: apart
     zi_graph_t *graph = s_test_graph ("Add", "x,w");
     int64_t row [2] = {4, 6};
