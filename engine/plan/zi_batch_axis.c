@@ -1078,6 +1078,19 @@ zi_batch_axis_test (zi_test_t *t)
         s_expect (t, graph, layout? NULL: "runs along axis 0, where the batch runs");
     }
 
+    //  Upsample reads its scales at input 1: features scaled, rows apart;
+    //  the batch scaled by 1.1 keeps 5 and 7 rows, but moves them
+    graph = s_test_graph ("Upsample", "x,scales");
+    graph->opset = graph->nodes [0].opset = 9;
+    zi_test_graph_constant (graph, "scales", zi_test_tensor (1, (int64_t [1]) {3},
+                                                             (float [3]) {1, 1, 2}));
+    s_expect (t, graph, NULL);
+    graph = s_test_graph ("Upsample", "x,scales");
+    graph->opset = graph->nodes [0].opset = 9;
+    zi_test_graph_constant (graph, "scales", zi_test_tensor (1, (int64_t [1]) {3},
+                                                             (float [3]) {1.1f, 1, 1}));
+    s_expect (t, graph, "scales axis 0");
+
     //  An op without a rule is refused as such
     graph = s_test_graph ("ScatterND", "x,index,update");
     int64_t one [2] = {1, 1}, slab [3] = {1, 4, 6};
