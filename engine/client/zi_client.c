@@ -773,7 +773,7 @@ zi_client_test (zi_test_t *t)
     zi_msg_header_t header;
     zi_tensor_t *received = NULL;
     zi_shm_cache_t *cache = zi_shm_cache_new ();
-    int rc = zi_msg_recv_request (gateway, &header, &received, cache);
+    int rc = zi_msg_recv_request (gateway, &header, &received, cache, NULL);
     ZI_CHECK (t, rc == 0 && (header.flags & ZI_MSG_SHARED) && received
               && received->nbytes == tensor->nbytes
               && memcmp (received->data, tensor->data, tensor->nbytes) == 0,

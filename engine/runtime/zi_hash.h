@@ -19,4 +19,9 @@
 uint64_t
     zi_hash (const void *data, size_t size, uint64_t seed);
 
+//  Copies size bytes from src to dst (they must not overlap) and returns
+//  zi_hash of them, reading src once: for data that is copied anyway
+uint64_t
+    zi_hash_copy (void *dst, const void *src, size_t size, uint64_t seed);
+
 #endif

@@ -524,10 +524,11 @@ s_recv_trace (void *socket, zi_trace_t *trace)
 //  Frames up to this size that are not 64-byte aligned are copied
 #define S_COPY_SMALL_BYTES 8192
 
-//  Copies an input out of the client's shared memory into a tensor
+//  Copies an input out of the client's shared memory into a tensor,
+//  hashing it on the way if hash is not NULL
 static zi_tensor_t *
 s_read_shared (const zi_msg_header_t *header, zmq_msg_t *data, zi_shm_cache_t *cache,
-               int peer_pid, int64_t want)
+               int peer_pid, int64_t want, uint64_t *hash)
 {
     zi_shm_ref_t ref;
     if (!cache) {
@@ -545,14 +546,14 @@ s_read_shared (const zi_msg_header_t *header, zmq_msg_t *data, zi_shm_cache_t *c
         return NULL;
     }
     zi_tensor_t *tensor = zi_tensor_new (header->dtype, header->ndim, header->dims);
-    if (tensor && zi_shm_cache_read (cache, peer_pid, &ref, tensor->data))
+    if (tensor && zi_shm_cache_read (cache, peer_pid, &ref, tensor->data, hash))
         zi_tensor_destroy (&tensor);
     return tensor;
 }
 
 static int
 s_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, zi_trace_t *trace,
-        bool dontwait, zi_shm_cache_t *cache)
+        bool dontwait, zi_shm_cache_t *cache, uint64_t *hash)
 {
     *tensor = NULL;
     zmq_msg_t frame;
@@ -597,7 +598,7 @@ s_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, zi_trace_t 
         if (want < 0)
             zi_error ("shared memory: a shape too large to take");
         else
-            *tensor = s_read_shared (header, data, cache, peer_pid, want);
+            *tensor = s_read_shared (header, data, cache, peer_pid, want, hash);
         zmq_msg_close (data);
         free (data);
     }
@@ -644,14 +645,14 @@ int
 zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, zi_trace_t *trace,
              bool dontwait)
 {
-    return s_recv (socket, header, tensor, trace, dontwait, NULL);
+    return s_recv (socket, header, tensor, trace, dontwait, NULL, NULL);
 }
 
 int
 zi_msg_recv_request (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor,
-                     zi_shm_cache_t *cache)
+                     zi_shm_cache_t *cache, uint64_t *hash)
 {
-    return s_recv (socket, header, tensor, NULL, false, cache);
+    return s_recv (socket, header, tensor, NULL, false, cache, hash);
 }
 
 void

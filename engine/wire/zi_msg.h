@@ -164,9 +164,12 @@ int
 //  cache, for a client on ipc, in its own blocks (who the peer is comes
 //  from the header frame's metadata, as the kernel reports it; over tcp
 //  such references are refused). zi_msg_recv refuses them everywhere.
+//  With hash, an input read from shared memory also gets *hash, zi_hash
+//  of its bytes (seed 0), taken while they are copied; other inputs leave
+//  it alone.
 int
     zi_msg_recv_request (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor,
-                         zi_shm_cache_t *cache);
+                         zi_shm_cache_t *cache, uint64_t *hash);
 
 //  Discards the remaining frames of a partly received multipart message
 void

@@ -23,6 +23,7 @@
 
 #include "zi_shm.h"
 #include "zi_msg.h"
+#include "zi_hash.h"
 #include <czmq.h>
 #include <msgpack.h>
 #include <zmq.h>
@@ -268,9 +269,10 @@ s_bus_install (void)
     sigaction (SIGBUS, &action, &s_bus_before);
 }
 
-//  0, or -1 if the source went away under the copy
+//  0, or -1 if the source went away under the copy. With hash, the
+//  bytes are hashed as they are copied (zi_hash_copy), under the same guard
 static int
-s_guarded_copy (void *dst, const void *src, size_t size)
+s_guarded_copy (void *dst, const void *src, size_t size, uint64_t *hash)
 {
     pthread_once (&s_bus_once, s_bus_install);
     sigjmp_buf jump;
@@ -287,7 +289,10 @@ s_guarded_copy (void *dst, const void *src, size_t size)
     }
     s_guard = &jump;
     atomic_signal_fence (memory_order_seq_cst);
-    memcpy (dst, src, size);
+    if (hash)
+        *hash = zi_hash_copy (dst, src, size, 0);
+    else
+        memcpy (dst, src, size);
     atomic_signal_fence (memory_order_seq_cst);
     s_guard = NULL;
     return 0;
@@ -429,7 +434,8 @@ s_shrunk (zi_shm_cache_t *self, s_mapping_t *mapping, const zi_shm_ref_t *ref)
 }
 
 int
-zi_shm_cache_read (zi_shm_cache_t *self, int peer_pid, const zi_shm_ref_t *ref, void *dst)
+zi_shm_cache_read (zi_shm_cache_t *self, int peer_pid, const zi_shm_ref_t *ref, void *dst,
+                   uint64_t *hash)
 {
     if (peer_pid <= 0)
         return zi_error ("shared memory: only for clients on the gateway's host, connected "
@@ -447,7 +453,8 @@ zi_shm_cache_read (zi_shm_cache_t *self, int peer_pid, const zi_shm_ref_t *ref, 
                          mapping->size);
     mapping->used = ++self->clock;
     if (mapping->map)
-        return s_guarded_copy (dst, (const char *) mapping->map + ref->offset, ref->size) == 0?
+        return s_guarded_copy (dst, (const char *) mapping->map + ref->offset, ref->size,
+                               hash) == 0?
                0: s_shrunk (self, mapping, ref);
     //  pread moves at most about 2 GiB a call, and a block shrunk since it
     //  was opened reads short
@@ -461,6 +468,8 @@ zi_shm_cache_read (zi_shm_cache_t *self, int peer_pid, const zi_shm_ref_t *ref, 
             return s_shrunk (self, mapping, ref);
         done += (uint64_t) got;
     }
+    if (hash)
+        *hash = zi_hash (dst, ref->size, 0);
     return 0;
 }
 
@@ -523,42 +532,47 @@ zi_shm_test (zi_test_t *t)
     ref.offset = 1000;
     ref.size = 5000;
     uint8_t copy [5000];
-    ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &ref, copy) == 0
+    ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &ref, copy, NULL) == 0
               && memcmp (copy, data + 1000, 5000) == 0, "the owner's bytes are read");
     //  A later write is seen: the mapping is shared, not a snapshot
     data [1000] ^= 0xff;
-    ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &ref, copy) == 0 && copy [0] == data [1000]
+    ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &ref, copy, NULL) == 0 && copy [0] == data [1000]
               && zi_shm_cache_size (cache) == 1, "one mapping, kept and current");
-    ZI_CHECK (t, zi_shm_cache_read (cache, getpid () + 1, &ref, copy) == -1
+    uint64_t hash = 0;
+    ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &ref, copy, &hash) == 0
+              && memcmp (copy, data + 1000, 5000) == 0 && hash == zi_hash (data + 1000, 5000, 0),
+              "read with its hash: the bytes, and zi_hash of them");
+    ZI_CHECK (t, zi_shm_cache_read (cache, getpid () + 1, &ref, copy, NULL) == -1
               && strstr (zi_error_text (), "not this client's"), "another process's block is refused");
-    ZI_CHECK (t, zi_shm_cache_read (cache, -1, &ref, copy) == -1
+    ZI_CHECK (t, zi_shm_cache_read (cache, -1, &ref, copy, NULL) == -1
               && strstr (zi_error_text (), "ipc"), "a peer that is not on ipc is refused");
     ref.offset = zi_shm_block_size (block) - 10;
-    ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &ref, copy) == -1
+    ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &ref, copy, NULL) == -1
               && strstr (zi_error_text (), "past the end"), "bytes past the block are refused");
     ref.offset = UINT64_MAX - 2;
-    ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &ref, copy) == -1, "an offset that wraps");
+    ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &ref, copy, NULL) == -1, "an offset that wraps");
     zi_shm_ref_t missing = {.offset = 0, .size = 1};
     snprintf (missing.name, sizeof missing.name, S_PREFIX "%d-9-0000dead", (int) getpid ());
-    ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &missing, copy) == -1
+    ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &missing, copy, NULL) == -1
               && strstr (zi_error_text (), "cannot open"), "a block that is not there");
     snprintf (missing.name, sizeof missing.name, S_PREFIX "%d-../../etc/passwd", (int) getpid ());
-    ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &missing, copy) == -1
+    ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &missing, copy, NULL) == -1
               && strstr (zi_error_text (), "not this client's"), "a name that leaves /dev/shm");
 
     //  A client that shrinks its block after the gateway opened it: the
     //  copy out of the mapping faults (SIGBUS), and the guard turns that
-    //  into a clean refusal
+    //  into a clean refusal (the read that hashes as it copies is the
+    //  gateway's, so that is the one checked)
     zi_shm_block_t *shrinking = zi_shm_block_new (100000);
     if (shrinking) {
         zi_shm_ref_t tail = {.offset = 90000, .size = 4096};
         snprintf (tail.name, sizeof tail.name, "%s", zi_shm_block_name (shrinking));
-        ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &tail, copy) == 0, "read before");
+        ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &tail, copy, NULL) == 0, "read before");
         int fd = shm_open (tail.name, O_RDWR, 0);
         ZI_CHECK (t, fd >= 0 && ftruncate (fd, 4096) == 0, "the client shrinks its block");
         if (fd >= 0)
             close (fd);
-        ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &tail, copy) == -1
+        ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &tail, copy, &hash) == -1
                   && strstr (zi_error_text (), "past the end"), "... and is refused: %s",
                   zi_error_text ());
         sigset_t mask;
@@ -589,7 +603,7 @@ zi_shm_test (zi_test_t *t)
         zi_shm_block_destroy (&shrinking);
     }
     snprintf (missing.name, sizeof missing.name, S_PREFIX "+%d-1-00", (int) getpid ());
-    ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &missing, copy) == -1
+    ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &missing, copy, NULL) == -1
               && strstr (zi_error_text (), "not this client's"), "a pid with a sign");
 
     //  The peer's pid comes from ZeroMQ's ipc metadata
@@ -620,7 +634,7 @@ zi_shm_test (zi_test_t *t)
     zi_shm_block_destroy (&block);
     ref.offset = 0;
     ref.size = 16;
-    ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &ref, copy) == 0,
+    ZI_CHECK (t, zi_shm_cache_read (cache, getpid (), &ref, copy, NULL) == 0,
               "a mapped block stays readable after its name is gone");
     zi_shm_cache_prune (cache);
     ZI_CHECK (t, zi_shm_cache_size (cache) == 0, "... until the cache is pruned");

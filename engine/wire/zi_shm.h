@@ -74,9 +74,12 @@ void
 
 //  Copies what ref names into dst (ref->size bytes). The block must be
 //  named after peer_pid, the process at the other end of the connection;
-//  -1 with the reason when it is not, is gone, or is too small
+//  -1 with the reason when it is not, is gone, or is too small. With
+//  hash, *hash is set to zi_hash of the bytes (seed 0), taken as they are
+//  copied rather than in a second pass
 int
-    zi_shm_cache_read (zi_shm_cache_t *self, int peer_pid, const zi_shm_ref_t *ref, void *dst);
+    zi_shm_cache_read (zi_shm_cache_t *self, int peer_pid, const zi_shm_ref_t *ref, void *dst,
+                       uint64_t *hash);
 
 //  Blocks open now
 int
