@@ -64,6 +64,23 @@ s_join_new (int slots, uint32_t flags, int64_t started)
     return join;
 }
 
+//  For zi_id_map_purge: a join past the deadline at *now_usecs
+static bool
+s_join_stale (void *item, void *now_usecs)
+{
+    s_join_t *join = item;
+    return *(int64_t *) now_usecs - join->started > S_JOIN_DEADLINE_USECS;
+}
+
+//  For zi_id_map_purge: every join, when the actor goes
+static bool
+s_join_any (void *item, void *arg)
+{
+    (void) item;
+    (void) arg;
+    return true;
+}
+
 //  Records an error text for the monitor and logs it, the first few and
 //  then every thousandth, so a flood of garbage cannot flood the log too
 static void
@@ -140,7 +157,7 @@ zi_actor_setup (zi_actor_t *self)
             self->n_dynamic++;
         }
     }
-    self->joins = zi_id_table_new (s_join_destroy);
+    self->joins = zi_id_map_new ();
 
     self->fanout = zi_fanout_new (self->thread, wiring);
     if (!self->fanout) {
@@ -169,7 +186,10 @@ zi_actor_teardown (zi_actor_t *self)
     zi_fanout_destroy (&self->fanout);
     if (self->mailbox)
         zmq_close (self->mailbox);
-    zhashx_destroy (&self->joins);
+    if (self->joins) {
+        zi_id_map_purge (self->joins, s_join_any, NULL, s_join_destroy);
+        zi_id_map_destroy (&self->joins);
+    }
     for (int index = self->local_head; index < self->n_local; index++) {
         zi_tensor_destroy (&self->local [index].tensor);
         zi_trace_clear (&self->local [index].trace);
@@ -393,14 +413,13 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, 
         zi_tensor_destroy (&tensor);
         return;
     }
-    void *key = (void *) (uintptr_t) header->request;
-    s_join_t *join = zhashx_lookup (self->joins, key);
+    s_join_t *join = zi_id_map_lookup (self->joins, header->request);
     if (!join) {
         join = s_join_new (node->n_inputs, header->flags, arrival);
         join->arrived_nsecs = arrived_nsecs;
         join->n_dynamic = header->n_dynamic;
         memcpy (join->dynamic, header->dynamic, header->n_dynamic * sizeof (int64_t));
-        zhashx_insert (self->joins, key, join);
+        zi_id_map_insert (self->joins, header->request, join);
         ZI_COUNT (self->stats.joins_pending, 1);
     }
     if (join->inputs [slot]) {
@@ -422,7 +441,8 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, 
     if (++join->have == self->n_dynamic) {
         s_compute (self, plan, header, header->request, join->flags, join->inputs,
                    join->started, &join->trace, join->arrived_nsecs);
-        zhashx_delete (self->joins, key);
+        zi_id_map_take (self->joins, header->request);
+        s_join_destroy ((void **) &join);
         ZI_COUNT (self->stats.joins_pending, -1);
     }
 }
@@ -489,16 +509,9 @@ zi_actor_drain (zi_actor_t *self, int budget)
 void
 zi_actor_expire (zi_actor_t *self, int64_t now_usecs)
 {
-    if (zhashx_size (self->joins) == 0)
+    if (zi_id_map_size (self->joins) == 0)
         return;
-    zlistx_t *keys = zhashx_keys (self->joins);
-    for (void *key = zlistx_first (keys); key; key = zlistx_next (keys)) {
-        s_join_t *join = zhashx_lookup (self->joins, key);
-        if (join && now_usecs - join->started > S_JOIN_DEADLINE_USECS) {
-            zhashx_delete (self->joins, key);
-            ZI_COUNT (self->stats.stale_joins, 1);
-            ZI_COUNT (self->stats.joins_pending, -1);
-        }
-    }
-    zlistx_destroy (&keys);
+    size_t stale = zi_id_map_purge (self->joins, s_join_stale, &now_usecs, s_join_destroy);
+    ZI_COUNT (self->stats.stale_joins, stale);
+    ZI_COUNT (self->stats.joins_pending, -(int64_t) stale);
 }

@@ -116,7 +116,7 @@ struct zi_actor_t {
     int n_dynamic;              //  inputs that arrive as messages
     const zi_tensor_t **bound;  //  per input slot: constant, or NULL if dynamic
     zi_tensor_t **expect;       //  per input slot: planned dtype and shape
-    zhashx_t *joins;            //  request id -> partial inputs
+    zi_id_map_t *joins;         //  request id -> partial inputs (s_join_t)
     bool queued;                //  on the thread's ready list
     bool remote;                //  some producer is on another thread: poll the mailbox
     int local_head;             //  the oldest hand-off waiting in local
