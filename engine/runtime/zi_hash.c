@@ -299,19 +299,22 @@ zi_hash_test (zi_test_t *t)
         printf ("    zi_hash: 1 MiB in %lld us (%s), %.1f GB/s (%llx)\n", (long long) best,
                 zi_isa_name (zi_isa_level ()), best? size / 1e3 / best: 0,
                 (unsigned long long) sink);
-        //  Against a copy then a hash, as the gateway did for shared memory
+        //  Against a copy then a hash, as the gateway did for shared
+        //  memory, on mobilenet's 224x224 image (588 KiB)
+        size_t image = 3 * 224 * 224 * sizeof (float);
         int64_t apart = INT64_MAX, together = INT64_MAX;
         for (int round = 0; round < 50; round++) {
             int64_t started = zi_clock_usecs ();
-            memcpy (copy, buffer, size);
-            sink += zi_hash (copy, size, sink);
+            memcpy (copy, buffer, image);
+            sink += zi_hash (copy, image, sink);
             int64_t middle = zi_clock_usecs ();
-            sink += zi_hash_copy (copy, buffer, size, sink);
+            sink += zi_hash_copy (copy, buffer, image, sink);
             int64_t ended = zi_clock_usecs ();
             apart = middle - started < apart? middle - started: apart;
             together = ended - middle < together? ended - middle: together;
         }
-        printf ("    1 MiB copied then hashed in %lld us, hashed while copied in %lld us (%llx)\n",
+        printf ("    588 KiB copied then hashed in %lld us, hashed while copied in %lld us "
+                "(%llx)\n",
                 (long long) apart, (long long) together, (unsigned long long) sink);
     }
     free (copy);
