@@ -41,6 +41,12 @@ zi_act_rows (const zi_act_t *act, float *y, int64_t rows, int64_t cols, int64_t 
 //  The AVX-512 tile's columns: three vectors of sixteen (see s_mm_avx512)
 #define S_MM_WIDE_COLS 48
 #define S_MM_DEPTH 256
+//  The AVX-512 tile's slices of K: a strip of 48 columns by this many rows
+//  stays in L1 (24 kB of 48) beside the panel and the tile of Y, where
+//  256 rows (48 kB) filled it and each panel read the strip from L2
+#ifndef S_MM_WIDE_DEPTH
+#define S_MM_WIDE_DEPTH 128
+#endif
 
 //  Products this shallow run panel by panel (see s_mm_avx2)
 #define S_MM_SHALLOW 64
@@ -517,7 +523,7 @@ s_mm_avx512 (const float *packed, int64_t maps, int64_t depth, int64_t cols, con
 {
     zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
     int64_t panels = (maps + S_MM_ROWS - 1) / S_MM_ROWS;
-    int64_t slices = (depth + S_MM_DEPTH - 1) / S_MM_DEPTH;
+    int64_t slices = (depth + S_MM_WIDE_DEPTH - 1) / S_MM_WIDE_DEPTH;
     int64_t slice = (depth + slices - 1) / slices;
     __m512 alpha = _mm512_set1_ps (act->alpha), beta = _mm512_set1_ps (act->beta);
     s_mm_slice_t at = {
@@ -1079,6 +1085,9 @@ zi_act_mm_test (zi_test_t *t)
         //  K, a tail tile of 6 columns, a residual in the last slice
         {.maps = 27, .depth = 300, .cols = 1030, .pad = 2, .bias = true, .residual = true,
          .act = ZI_ACT_RELU},
+        //  The same in four slices of 128 (AVX-512) or two of 256 (AVX2)
+        {.maps = 27, .depth = 512, .cols = 1030, .bias = true, .residual = true,
+         .act = ZI_ACT_CLIP},
         //  One column, the matrix-vector kernel: full steps of K and every
         //  tail, a last panel of fewer rows, x strided, K in two chunks
         //  (the sums passing through y), a residual, an activation applied
