@@ -24,8 +24,12 @@
 
         zi_bench_floor stage IN OUT ITERATIONS BYTES
             binds a PULL on IN, connects a PUSH to OUT; per message: spins
-            ITERATIONS, sends BYTES on (zero-copy, one buffer kept);
-            exits after 120 s without a message, or on an empty one
+            ITERATIONS, sends BYTES on (zero-copy, one buffer kept; at
+            least one, as an empty message means stop); exits on an empty
+            message, or once the process that started it has gone. A
+            stage may wait for its turn as long as it takes: a benchmark
+            starts its chains before all its rounds, and a chain used last
+            in a round of a slow model sat idle for minutes
 
         zi_bench_floor client FIRST LAST ITERATIONS RUNS
             connects a PUSH to FIRST, binds a PULL on LAST; per run: spins
@@ -49,6 +53,7 @@
 */
 
 #include <assert.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -56,10 +61,11 @@
 #include <string.h>
 #include <time.h>
 #include <immintrin.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define S_WARM_UP 5                 //  runs not counted
-#define S_IDLE_MSECS 120000         //  a stage left alone this long exits
+#define S_PARENT_MSECS 1000         //  how often an idle stage checks its parent
 #define S_CLIENT_MSECS 60000        //  a chain silent this long has failed
 #define S_REQUEST_BYTES 64
 
@@ -168,18 +174,26 @@ static int
 s_stage (void *context, const char *in, const char *out, int64_t iterations, size_t bytes)
 {
     void *input, *output;
-    if (s_link (context, "stage", in, out, S_IDLE_MSECS, &input, &output))
+    //  No limit on silence: a stage used last in a benchmark's round waits
+    //  for the whole round. It stops when its parent goes instead, so a
+    //  benchmark that dies leaves no stage behind
+    pid_t parent = getppid ();
+    if (s_link (context, "stage", in, out, S_PARENT_MSECS, &input, &output))
         return 1;
-    char *buffer = calloc (1, bytes? bytes: 1);
+    if (bytes == 0)
+        bytes = 1;
+    char *buffer = calloc (1, bytes);
     assert (buffer);
     while (true) {
         zmq_msg_t message;
         zmq_msg_init (&message);
-        if (zmq_msg_recv (&message, input, 0) < 0 || zmq_msg_size (&message) == 0) {
-            zmq_msg_close (&message);
-            break;
-        }
+        int size = zmq_msg_recv (&message, input, 0);
+        bool silent = size < 0 && zmq_errno () == EAGAIN;
         zmq_msg_close (&message);
+        if (silent && getppid () == parent)
+            continue;
+        if (size <= 0)
+            break;
         s_spin (iterations);
         zmq_msg_t result;
         zmq_msg_init_data (&result, buffer, bytes, s_keep, NULL);
