@@ -17,6 +17,7 @@ hosts of --hosts from +80.
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -137,6 +138,90 @@ def runtime_cost_case(zinfer, model, profile, folder, check):
           and "written before zinfer calibrate measured it" in text,
           "a calibration without the runtime's costs prices them at 0 and says so",
           text[-600:])
+
+
+def cores_worth_case(zinfer, models, model, profile, folder, check):
+    """plan divides a host's work by the cores' worth of the model that
+    split divides it by, not by the host's cores. Given the same profile,
+    calibration and cores' worth, plan predicts split's throughput to the
+    request per second for tiny_cnn, a chain: each cut crosses one value,
+    so both price the same hops (where a cut crosses several, plan prices
+    each edge and split one hop per cut). For MODEL both divide their
+    latency by that cores' worth; measured, plan says so and divides by
+    what it read"""
+    calibration = os.path.join(folder, "hops-worth.json")
+    with open(calibration, "w") as handle:
+        json.dump({"host": "test", "ipc": {"usecs": 20, "bytes_per_usec": 2000},
+                   "tcp": {"usecs": 40, "bytes_per_usec": 1000},
+                   "runtime": {"actor_usecs": 3, "thread_usecs": 10}}, handle)
+    tiny = os.path.join(models, "tiny_cnn_op13")
+    tiny_profile = os.path.join(folder, "tiny-profile.json")
+    result = run([zinfer, "run", tiny + ".onnx", "--input", tiny + ".input.npy", "--threads",
+                  "1", "--repeat", "5", "--profile-json", tiny_profile])
+    if not check(result.returncode == 0, "a profile of tiny_cnn", result.stderr):
+        return
+    cores = os.cpu_count()
+    # Below the cores, so that dividing by their count would predict more
+    worth = "1.25" if cores > 1 else "1"
+
+    def predicted(onnx, node_times, processes):
+        """split's and plan's predicted lines, or None"""
+        topology = os.path.join(folder, f"worth-{os.path.basename(onnx)}-{processes}.yaml")
+        common = ["--profile", node_times, "--calibration", calibration]
+        result = run([zinfer, "split", onnx, "-o", topology, "--processes", str(processes),
+                      "--objective", "throughput", "--cores-worth", worth] + common)
+        if not check(result.returncode == 0, f"split --cores-worth {worth}, {processes} "
+                     "processes", result.stderr):
+            return None
+        with open(topology) as handle:
+            comment = [line for line in handle if line.startswith("# Predicted: latency")]
+        result = run([zinfer, "plan", topology, "--cores-worth", worth] + common)
+        line = [line for line in result.stdout.splitlines() if line.startswith("predicted:")]
+        if not check(result.returncode == 0 and comment and line
+                     and f"{float(worth):.2f} cores' worth of this model at once (given by "
+                     "--cores-worth)" in result.stdout,
+                     f"plan --cores-worth {worth} predicts and says what it divides by, "
+                     f"{processes} processes", result.stdout + result.stderr):
+            return None
+        return comment[0], line[0]
+
+    def rate(line):
+        return float(line.split(" throughput ")[1].split()[0])
+
+    def shared_ms(line):
+        return float(line.split("work at " if line.startswith("#") else "work, ")[1].split()[0])
+
+    for processes in (2, 3):
+        lines = predicted(tiny + ".onnx", tiny_profile, processes)
+        if lines:
+            check(rate(lines[0]) == rate(lines[1]) and " share all its" in lines[1],
+                  f"tiny_cnn in {processes} processes: plan predicts split's throughput from "
+                  f"the same {worth} cores' worth", "\n".join(lines))
+        lines = predicted(model, profile, processes)
+        if lines:
+            latencies = [float(lines[0].split()[3]), float(lines[1].split()[2])]
+            check(all(abs(shared_ms(text) * float(worth) - latency) < 0.01
+                      for text, latency in zip(lines, latencies)),
+                  f"{MODEL} in {processes} processes: split and plan share their latency "
+                  f"among {worth} cores' worth", "\n".join(lines))
+    if cores < 2:
+        return
+    # Measured: three processes on this host's cores
+    result = run([zinfer, "plan", os.path.join(folder, f"worth-{MODEL}.onnx-3.yaml"),
+                  "--profile", profile, "--calibration", calibration])
+    line = [line for line in result.stdout.splitlines() if line.startswith("predicted:")]
+    read = re.search(r"([0-9.]+) cores' worth of this model at once \(measured now",
+                     result.stdout)
+    if check(result.returncode == 0 and line and read and "timing" in result.stderr,
+             "plan measures the cores' worth when this host runs three processes",
+             result.stdout + result.stderr):
+        latency = float(line[0].split()[2])
+        shared = 1000 / (latency / float(read.group(1)))
+        slowest = 1000 / float(line[0].split(" with its sends")[0].rsplit(" at ", 1)[1].split()[0])
+        check(abs(rate(line[0]) - min(shared, slowest)) <= 0.01 * rate(line[0]) + 1,
+              "plan's throughput is the least of its slowest process and the host's work "
+              "over the measured cores' worth", f"shared {shared:.1f}/s, slowest "
+              f"{slowest:.1f}/s\n{line[0]}")
 
 
 def plan_warning_cases(zinfer, folder, check):
@@ -466,6 +551,7 @@ def main():
                   "plan loads the replicated topology: a thread per replica, no warning",
                   result.stdout + result.stderr)
         runtime_cost_case(zinfer, model, profile, folder, check)
+        cores_worth_case(zinfer, options.models, model, profile, folder, check)
         plan_warning_cases(zinfer, folder, check)
         hosts_case(zinfer, model, data, reference, profile, folder, options.port_base + 80,
                    check)

@@ -116,3 +116,30 @@ zi_cli_effective_cores (const char *model_path, int cores, int runs, double *eff
         s_runner_destroy (&runners [index]);
     return rc;
 }
+
+int
+zi_cli_cores_worth (const char *command, const char *model_path, const char *given, int cores,
+                    int runs, double *worth, char *source, size_t size)
+{
+    *worth = cores;
+    if (given) {
+        char *end = NULL;
+        double value = strtod (given, &end);
+        if (end == given || *end || !(value >= 1) || value > cores)
+            return zi_cli_fail (command, "--cores-worth expects a number from 1 to %d, the "
+                                "cores it runs on, got '%s'", cores, given);
+        *worth = value;
+        snprintf (source, size, "given by --cores-worth");
+        return 0;
+    }
+    if (cores < 2) {
+        snprintf (source, size, "one core");
+        return 0;
+    }
+    fprintf (stderr, "zinfer %s: timing %s in %d sessions at once ...\n", command, model_path,
+             cores);
+    if (zi_cli_effective_cores (model_path, cores, runs, worth))
+        return zi_cli_fail (command, "%s", zi_error_text ());
+    snprintf (source, size, "measured now in %d sessions at once", cores);
+    return 0;
+}

@@ -35,6 +35,9 @@ static const char *s_usage =
     "  --runs R         timed runs of the quick profile, 1 to 100000 (default 5)\n"
     "  --calibration FILE  hop costs from `zinfer calibrate` (default: its file\n"
     "                   if there is one, else the documented defaults)\n"
+    "  --cores-worth W  how many cores' worth of the model this host's cores run\n"
+    "                   at once, as `zinfer split --cores-worth` (default: measured\n"
+    "                   when this host runs two processes or more)\n"
     "  --base-port P    as `zinfer up --base-port P` would place the ports\n"
     "  --dot FILE       also write the placement as graphviz DOT: processes as\n"
     "                   clusters inside host clusters, cross-process edges dashed\n"
@@ -175,11 +178,12 @@ int
 zi_cli_plan (int argc, char **argv)
 {
     const char *path = NULL, *profile_path = NULL, *dot_path = NULL, *png_path = NULL;
-    const char *svg_path = NULL, *calibration_path = NULL;
+    const char *svg_path = NULL, *calibration_path = NULL, *cores_worth = NULL;
     long base_port = 0, runs = 5;
     const zi_opt_t table [] = {
         ZI_CLI_TEXT ("--profile", &profile_path),
         ZI_CLI_TEXT ("--calibration", &calibration_path),
+        ZI_CLI_TEXT ("--cores-worth", &cores_worth),
         ZI_CLI_INT ("--runs", &runs, 1, 100000),
         ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
         ZI_CLI_TEXT ("--dot", &dot_path),
@@ -278,6 +282,30 @@ zi_cli_plan (int argc, char **argv)
         printf ("node times from a quick profile (%ld runs at one thread): %.3f ms per run\n",
                 runs, total / 1000);
     long cores = sysconf (_SC_NPROCESSORS_ONLN);
+    if (cores < 1)
+        cores = 1;
+    //  A host's cores get through its processes' work together, at the
+    //  cores' worth of the model they run at once: on this host measured
+    //  as split measures it (or given), when two processes or more would
+    //  share them; elsewhere assumed to be a host's cores: count
+    bool crowded = false;
+    for (int host = 0; host < topology->n_hosts; host++) {
+        int processes = 0;
+        for (int process = 0; process < n_processes; process++)
+            processes += topology->processes [process].host == host;
+        crowded |= s_local_host (topology, host) && processes > 1;
+    }
+    double worth = (double) cores;
+    char worth_source [100] = "";
+    if (crowded || cores_worth) {
+        fflush (stdout);
+        rc = zi_cli_cores_worth ("plan", topology->model_path, cores_worth, (int) cores,
+                                 runs / 4 > 3? (int) runs / 4: 3, &worth, worth_source,
+                                 sizeof worth_source);
+        if (rc)
+            goto done;
+        rc = ZI_EXIT_USAGE;
+    }
     for (int host = 0; host < topology->n_hosts; host++) {
         int processes = 0, threads = 0;
         for (int process = 0; process < n_processes; process++)
@@ -289,11 +317,16 @@ zi_cli_plan (int argc, char **argv)
         printf ("\nhost %s (%s): %d process%s, %d compute thread%s, ", topology->hosts [host].name,
                 topology->hosts [host].address, processes, processes == 1? "": "es", threads,
                 threads == 1? "": "s");
+        if (s_local_host (topology, host) && *worth_source)
+            printf ("%ld cores here, %.2f cores' worth of this model at once (%s)", cores,
+                    worth, worth_source);
+        else
         if (s_local_host (topology, host))
             printf ("%ld cores here", cores);
         else
         if (topology->hosts [host].cores)
-            printf ("%d cores", topology->hosts [host].cores);
+            printf ("%d cores, assumed to run %d cores' worth of this model at once",
+                    topology->hosts [host].cores, topology->hosts [host].cores);
         else
             printf ("cores not known from here (hosts: cores: says)");
         if (topology->hosts [host].speed != 1)
@@ -394,19 +427,20 @@ zi_cli_plan (int argc, char **argv)
         }
     }
     //  ... or as fast as a host's cores get through the work of all its
-    //  processes, when they outnumber the cores
-    double pace = slowest;
+    //  processes, at the cores' worth of the model they run at once
+    double pace = slowest, busiest_worth = 0;
     int busiest_host = -1;
     for (int host = 0; host < topology->n_hosts; host++) {
-        long host_cores = s_local_host (topology, host)? cores: topology->hosts [host].cores;
+        double host_worth = s_local_host (topology, host)? worth: topology->hosts [host].cores;
         double work = 0;
         for (int process = 0; process < n_processes; process++)
             if (topology->processes [process].host == host)
                 work += process_compute [process] + process_runtime [process]
                       + process_send [process];
-        if (host_cores > 0 && work / host_cores > pace) {
-            pace = work / host_cores;
+        if (host_worth > 0 && work / host_worth > pace) {
+            pace = work / host_worth;
             busiest_host = host;
+            busiest_worth = host_worth;
         }
     }
     printf ("\npredicted: latency %.3f ms (compute %.3f ms, runtime %.3f ms, hops %.3f ms); "
@@ -416,8 +450,8 @@ zi_cli_plan (int argc, char **argv)
             slowest_process >= 0? topology->processes [slowest_process].name: "-",
             slowest / 1000);
     if (busiest_host >= 0)
-        printf ("; but host %s's cores share all its processes' work, %.3f ms a request",
-                topology->hosts [busiest_host].name, pace / 1000);
+        printf ("; but host %s's %.2f cores' worth share all its processes' work, %.3f ms a "
+                "request", topology->hosts [busiest_host].name, busiest_worth, pace / 1000);
     printf ("\n");
     printf ("  hops priced at ipc %.1f us + bytes / %.0f MB/s, tcp %.1f us + bytes / %.0f MB/s "
             "(%s)\n", edges.ipc.usecs, edges.ipc.bytes_per_usec, edges.tcp.usecs,

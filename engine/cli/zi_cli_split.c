@@ -38,6 +38,9 @@ static const char *s_usage =
     "  --cores C              cores the topology may use (default: this machine's);\n"
     "                         for throughput, threads to spare replicate a stage of\n"
     "                         one node that is the slowest\n"
+    "  --cores-worth W        how many cores' worth of MODEL those cores run at\n"
+    "                         once, 1 to C (default: measured, MODEL in C sessions\n"
+    "                         at once against one alone)\n"
     "  --profile FILE         node times from `zinfer run --profile-json` instead\n"
     "                         of profiling now\n"
     "  --runs R               timed runs of the profile, 1 to 100000 (default 20)\n"
@@ -227,8 +230,8 @@ static int
 s_write_topology (FILE *out, const char *model_path, const char *real_model,
                   const char *hop_source, const char *runtime_source, const zi_topology_t *hosts,
                   const zi_graph_t *plan, const zi_partition_t *split, bool tcp, int threads,
-                  int cores, double effective, long base_port, int runs,
-                  const char *profile_path)
+                  int cores, double effective, const char *worth_source, long base_port,
+                  int runs, const char *profile_path)
 {
     int n_parts = split->n_parts;
     double profiled = 0, compute = 0, runtime = 0, latency = 0, slowest = 0;
@@ -277,9 +280,9 @@ s_write_topology (FILE *out, const char *model_path, const char *real_model,
              n_parts > 1? n_parts: 0, (latency - compute) / 1000, pace > 0? 1e6 / pace: 0,
              slowest_stage + 1, slowest / 1000);
     if (cores > 0)
-        fprintf (out, ", or %d core%s (%.2f cores' worth of this model at once) doing all "
-                 "stages' work at %.3f ms a request, whichever is longer", cores,
-                 cores == 1? "": "s", effective, shared / 1000);
+        fprintf (out, ", or %d core%s (%.2f cores' worth of this model at once, %s) doing "
+                 "all stages' work at %.3f ms a request, whichever is longer", cores,
+                 cores == 1? "": "s", effective, worth_source, shared / 1000);
     fprintf (out, ".\n");
     fprintf (out, "model: ");
     s_yaml_string (out, real_model);
@@ -337,7 +340,7 @@ zi_cli_split (int argc, char **argv)
 {
     const char *model_path = NULL, *output_path = NULL, *short_output = NULL;
     const char *objective_text = "latency", *transport_text = "ipc", *profile_path = NULL;
-    const char *calibration_path = NULL, *hosts_path = NULL;
+    const char *calibration_path = NULL, *hosts_path = NULL, *cores_worth = NULL;
     long processes = 0, threads = 1, base_port = 0, runs = 20, cores = 0;
     const zi_opt_t table [] = {
         ZI_CLI_TEXT ("-o", &short_output),
@@ -350,6 +353,7 @@ zi_cli_split (int argc, char **argv)
         ZI_CLI_INT ("--cores", &cores, 1, 65536),
         ZI_CLI_TEXT ("--profile", &profile_path),
         ZI_CLI_TEXT ("--calibration", &calibration_path),
+        ZI_CLI_TEXT ("--cores-worth", &cores_worth),
         ZI_CLI_INT ("--runs", &runs, 1, 100000),
         ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
         ZI_CLI_END
@@ -363,11 +367,11 @@ zi_cli_split (int argc, char **argv)
     if (!model_path || !output_path || (!processes && !hosts_path))
         return zi_cli_fail ("split", "needs MODEL, -o TOPOLOGY.yaml and --processes N or "
                             "--hosts FILE (see zinfer split --help)");
-    if (hosts_path && (processes || cores || base_port))
+    if (hosts_path && (processes || cores || base_port || cores_worth))
         return zi_cli_fail ("split", "--hosts with %s; expected the hosts file alone to say "
                             "how many processes (one per host), each host's cores and the "
                             "base port", processes? "--processes": cores? "--cores":
-                            "--base-port");
+                            base_port? "--base-port": "--cores-worth");
     if (!cores)
         cores = sysconf (_SC_NPROCESSORS_ONLN) > 0? sysconf (_SC_NPROCESSORS_ONLN): 1;
     zi_objective_t objective;
@@ -469,14 +473,13 @@ zi_cli_split (int argc, char **argv)
     //  How much of the model this host's cores run at once: a pipeline's
     //  stages run side by side
     double effective = (double) cores;
-    if (!hosts && cores > 1) {
-        fprintf (stderr, "zinfer split: timing %s in %ld sessions at once ...\n", model_path,
-                 cores);
-        if (zi_cli_effective_cores (model_path, (int) cores, runs / 4 > 3? runs / 4: 3,
-                                    &effective)) {
-            rc = zi_cli_fail ("split", "%s", zi_error_text ());
+    char worth_source [100] = "";
+    if (!hosts) {
+        rc = zi_cli_cores_worth ("split", model_path, cores_worth, (int) cores,
+                                 runs / 4 > 3? runs / 4: 3, &effective, worth_source,
+                                 sizeof worth_source);
+        if (rc)
             goto done;
-        }
     }
     rc = ZI_EXIT_USAGE;
     zi_partition_t split = {
@@ -509,8 +512,8 @@ zi_cli_split (int argc, char **argv)
     s_write_topology (out, model_path, real_model? real_model: model_path, hop_source,
                       runtime_source, hosts,
                       plan, &split, tcp,
-                      (int) threads, hosts? 0: (int) cores, effective, base_port, (int) runs,
-                      profile_path);
+                      (int) threads, hosts? 0: (int) cores, effective, worth_source, base_port,
+                      (int) runs, profile_path);
     if (fclose (out)) {
         zi_cli_fail ("split", "%s: write failed: %s", output_path, strerror (errno));
         goto done;
