@@ -257,6 +257,13 @@ def main():
              ["cannot create", "empty_profile.json"]),
             ("plan with an unknown option", ["plan", good_topology, "--pdf", "x.pdf"],
              ["unknown option '--pdf'"]),
+            ("split with a cores' worth below one core", ["split", DIGITS, "-o",
+                                                          path("s.yaml"), "--processes", "2",
+                                                          "--cores-worth", "0.5"],
+             ["--cores-worth expects a number from 1 to", "'0.5'"]),
+            ("plan with a cores' worth that is not a number", ["plan", good_topology,
+                                                              "--cores-worth", "many"],
+             ["--cores-worth expects a number from 1 to", "'many'"]),
         ]
         cases += usage_cases
         usage_names = {case[0] for case in usage_cases}

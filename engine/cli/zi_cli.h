@@ -172,14 +172,19 @@ int
 //  each at once, against one alone; 1 .. cores. -1 with an error
 int
     zi_cli_effective_cores (const char *model_path, int cores, int runs, double *effective);
-//  The cores' worth of the model at model_path by which split and plan
-//  divide the work of all the processes on this host: given (the text of
-//  --cores-worth, 1 .. cores) if not NULL, else cores when there is one,
-//  else measured by zi_cli_effective_cores with runs runs. source (size
-//  bytes) says which, for the user. Returns 0, or the exit code after
-//  saying what went wrong
+//  The text of --cores-worth as a number from 1 to cores in worth, 0 when
+//  given is NULL. Returns 0, or the exit code after saying what was wrong
 int
-    zi_cli_cores_worth (const char *command, const char *model_path, const char *given,
+    zi_cli_cores_worth_given (const char *command, const char *given, int cores,
+                              double *worth);
+//  The cores' worth of the model at model_path by which split and plan
+//  divide the work of all the processes on this host: given, if above 0
+//  (zi_cli_cores_worth_given), else cores when there is one, else
+//  measured by zi_cli_effective_cores with runs runs. source (size bytes)
+//  says which, for the user. Returns 0, or the exit code after saying
+//  what went wrong
+int
+    zi_cli_cores_worth (const char *command, const char *model_path, double given,
                         int cores, int runs, double *worth, char *source, size_t size);
 //  Sorts doubles and returns the value at quantile q (0..1)
 double

@@ -118,17 +118,27 @@ zi_cli_effective_cores (const char *model_path, int cores, int runs, double *eff
 }
 
 int
-zi_cli_cores_worth (const char *command, const char *model_path, const char *given, int cores,
+zi_cli_cores_worth_given (const char *command, const char *given, int cores, double *worth)
+{
+    *worth = 0;
+    if (!given)
+        return 0;
+    char *end = NULL;
+    double value = strtod (given, &end);
+    if (end == given || *end || !(value >= 1) || value > cores)
+        return zi_cli_fail (command, "--cores-worth expects a number from 1 to %d, the cores "
+                            "it runs on, got '%s'", cores, given);
+    *worth = value;
+    return 0;
+}
+
+int
+zi_cli_cores_worth (const char *command, const char *model_path, double given, int cores,
                     int runs, double *worth, char *source, size_t size)
 {
     *worth = cores;
-    if (given) {
-        char *end = NULL;
-        double value = strtod (given, &end);
-        if (end == given || *end || !(value >= 1) || value > cores)
-            return zi_cli_fail (command, "--cores-worth expects a number from 1 to %d, the "
-                                "cores it runs on, got '%s'", cores, given);
-        *worth = value;
+    if (given > 0) {
+        *worth = given;
         snprintf (source, size, "given by --cores-worth");
         return 0;
     }

@@ -196,6 +196,13 @@ zi_cli_plan (int argc, char **argv)
         return parsed;
     if (!path)
         return zi_cli_fail ("plan", "no topology given (usage: zinfer plan TOPOLOGY.yaml)");
+    long cores = sysconf (_SC_NPROCESSORS_ONLN);
+    if (cores < 1)
+        cores = 1;
+    double given_worth;
+    int worth_rc = zi_cli_cores_worth_given ("plan", cores_worth, (int) cores, &given_worth);
+    if (worth_rc)
+        return worth_rc;
     s_edges_t edges = {.crossing = 0};
     char hop_source [1200];
     int hop_rc = zi_cli_hop ("plan", calibration_path, "ipc", &edges.ipc, hop_source,
@@ -281,9 +288,6 @@ zi_cli_plan (int argc, char **argv)
     else
         printf ("node times from a quick profile (%ld runs at one thread): %.3f ms per run\n",
                 runs, total / 1000);
-    long cores = sysconf (_SC_NPROCESSORS_ONLN);
-    if (cores < 1)
-        cores = 1;
     //  A host's cores get through its processes' work together, at the
     //  cores' worth of the model they run at once: on this host measured
     //  as split measures it (or given), when two processes or more would
@@ -297,9 +301,9 @@ zi_cli_plan (int argc, char **argv)
     }
     double worth = (double) cores;
     char worth_source [100] = "";
-    if (crowded || cores_worth) {
+    if (crowded || given_worth > 0) {
         fflush (stdout);
-        rc = zi_cli_cores_worth ("plan", topology->model_path, cores_worth, (int) cores,
+        rc = zi_cli_cores_worth ("plan", topology->model_path, given_worth, (int) cores,
                                  runs / 4 > 3? (int) runs / 4: 3, &worth, worth_source,
                                  sizeof worth_source);
         if (rc)

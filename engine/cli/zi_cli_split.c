@@ -374,6 +374,10 @@ zi_cli_split (int argc, char **argv)
                             base_port? "--base-port": "--cores-worth");
     if (!cores)
         cores = sysconf (_SC_NPROCESSORS_ONLN) > 0? sysconf (_SC_NPROCESSORS_ONLN): 1;
+    double given_worth;
+    int worth_rc = zi_cli_cores_worth_given ("split", cores_worth, (int) cores, &given_worth);
+    if (worth_rc)
+        return worth_rc;
     zi_objective_t objective;
     if (strcmp (objective_text, "latency") == 0)
         objective = ZI_PARTITION_LATENCY;
@@ -475,7 +479,7 @@ zi_cli_split (int argc, char **argv)
     double effective = (double) cores;
     char worth_source [100] = "";
     if (!hosts) {
-        rc = zi_cli_cores_worth ("split", model_path, cores_worth, (int) cores,
+        rc = zi_cli_cores_worth ("split", model_path, given_worth, (int) cores,
                                  runs / 4 > 3? runs / 4: 3, &effective, worth_source,
                                  sizeof worth_source);
         if (rc)
