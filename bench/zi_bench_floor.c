@@ -285,6 +285,9 @@ s_pipeline (void *context, const char *first, const char *last, int64_t iteratio
     int per_round = requests / ROUNDS > 0? requests / ROUNDS: 1;
     double speedups [ROUNDS], local_seconds = 0, remote_seconds = 0;
     int rc = s_pipeline_round (output, input, inflight, inflight) < 0;     //  warm-up
+    if (rc)
+        fprintf (stderr, "zi_bench_floor: no answer from the chain in %d s\n",
+                 S_CLIENT_MSECS / 1000);
     for (int round = 0; round < ROUNDS && rc == 0; round++) {
         double start = s_now_msecs ();
         for (int index = 0; index < per_round; index++)
