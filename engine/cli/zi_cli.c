@@ -233,6 +233,17 @@ zi_cli_calibration_path (char *buffer, size_t size)
         snprintf (buffer, size, "%s/.config/zinfer/hops.json", home && *home? home: ".");
 }
 
+//  The calibration file to read: the one given, else this host's default
+//  if `zinfer calibrate` wrote it (into buffer), else NULL
+static const char *
+s_calibration_file (const char *given, char *buffer, size_t size)
+{
+    if (given)
+        return given;
+    zi_cli_calibration_path (buffer, size);
+    return access (buffer, F_OK) == 0? buffer: NULL;
+}
+
 int
 zi_cli_hop (const char *command, const char *calibration_path, const char *transport,
             zi_hop_t *hop, char *source, size_t size)
@@ -241,10 +252,7 @@ zi_cli_hop (const char *command, const char *calibration_path, const char *trans
     *hop = tcp? (zi_hop_t) {ZI_HOP_TCP_USECS, ZI_HOP_TCP_BANDWIDTH}
               : (zi_hop_t) {ZI_HOP_IPC_USECS, ZI_HOP_IPC_BANDWIDTH};
     char default_path [1024];
-    zi_cli_calibration_path (default_path, sizeof default_path);
-    const char *path = calibration_path;
-    if (!path && access (default_path, F_OK) == 0)
-        path = default_path;
+    const char *path = s_calibration_file (calibration_path, default_path, sizeof default_path);
     if (!path) {
         snprintf (source, size, "documented defaults; `zinfer calibrate` measures this host");
         return 0;
@@ -262,10 +270,7 @@ zi_cli_runtime_cost (const char *command, const char *calibration_path,
 {
     *cost = (zi_runtime_cost_t) {0, 0};
     char default_path [1024];
-    zi_cli_calibration_path (default_path, sizeof default_path);
-    const char *path = calibration_path;
-    if (!path && access (default_path, F_OK) == 0)
-        path = default_path;
+    const char *path = s_calibration_file (calibration_path, default_path, sizeof default_path);
     if (!path) {
         snprintf (source, size, "not known: `zinfer calibrate` measures it");
         return 0;
