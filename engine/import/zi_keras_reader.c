@@ -124,7 +124,8 @@ s_put (s_writer_t *self, const void *data, size_t size)
         s_flush (self);
     if (size > S_BUFFER_BYTES)
         s_write (self->fd, data, size);
-    else {
+    else
+    if (size) {                 //  an empty payload may come with no pointer
         memcpy (self->buffer + self->used, data, size);
         self->used += size;
     }
@@ -692,7 +693,8 @@ static void
 s_test_add (s_test_answer_t *self, const void *data, size_t size)
 {
     assert (self->size + size <= sizeof self->data);
-    memcpy (self->data + self->size, data, size);
+    if (size)                   //  an empty payload may come with no pointer
+        memcpy (self->data + self->size, data, size);
     self->size += size;
 }
 
@@ -716,7 +718,8 @@ s_test_weight (s_test_answer_t *self, const char *name, int ndim, const int64_t 
     memcpy (payload + 2, name, name_length);
     at = 2 + name_length;
     payload [at++] = (unsigned char) ndim;
-    memcpy (payload + at, dims, 8 * ndim);
+    if (ndim)                   //  a scalar may come with no dims
+        memcpy (payload + at, dims, 8 * ndim);
     at += 8 * ndim;
     for (int item = 0; item < count; item++) {
         float value = item * 0.5f - 1;
