@@ -34,6 +34,7 @@
 #include "act_mm.h"
 #include "act_winograd.h"
 #include "act_conv.h"
+#include "zi_mm_shared.h"
 #include <cblas.h>
 
 //  The packed-weight product copies nothing per call, so its bands can be
@@ -1051,20 +1052,17 @@ static int
 s_conv_prepare (zi_node_t *node, const zi_tensor_t *const *in)
 {
     s_conv_t *self = node->params;
-    zi_free (self->packed);
-    zi_free (self->winograd);
-    self->packed = NULL;
-    self->winograd = NULL;
+    zi_packed_release (&self->packed);
+    zi_packed_release (&self->winograd);
     self->packed_from = NULL;
     s_geom_t geom;
     if (!in [1]->data || s_conv_geometry (self, in [0], in [1], &geom))
         return 0;
     zi_winograd_shape_t shape;
     if (s_winograd_shape (&geom, &shape) && (shape.tile = zi_winograd_tile (&shape))) {
-        self->winograd = zi_alloc (zi_winograd_weights_floats (&shape) * sizeof (float));
+        self->winograd = zi_winograd_weights_shared (in [1], &shape);
         if (!self->winograd)
-            return zi_error ("out of memory for transformed weights");
-        zi_winograd_weights (&shape, zi_tensor_f32 (in [1]), self->winograd);
+            return -1;
         self->winograd_tile = shape.tile;
         self->packed_from = zi_tensor_f32 (in [1]);
         self->packed_maps = geom.out_c;
@@ -1078,10 +1076,9 @@ s_conv_prepare (zi_node_t *node, const zi_tensor_t *const *in)
     if (depth > S_MM_MAX_DEPTH && !s_is_pointwise (&geom) && !zi_isa_blas_behind ()
     &&  !zi_use_avx512 ())
         return 0;
-    self->packed = zi_alloc (zi_mm_packed_floats (geom.out_c, depth) * sizeof (float));
+    self->packed = zi_mm_pack_shared (in [1], geom.out_c, depth, depth, 1, 1, 0, 1);
     if (!self->packed)
-        return zi_error ("out of memory for packed weights");
-    zi_mm_pack (zi_tensor_f32 (in [1]), geom.out_c, depth, depth, 1, self->packed);
+        return -1;
     self->packed_from = zi_tensor_f32 (in [1]);
     self->packed_maps = geom.out_c;
     self->packed_depth = depth;
@@ -1093,8 +1090,8 @@ zi_conv_destroy (zi_node_t *node)
 {
     s_conv_t *self = node->params;
     if (self) {
-        zi_free (self->packed);
-        zi_free (self->winograd);
+        zi_packed_release (&self->packed);
+        zi_packed_release (&self->winograd);
     }
     free (self);
     node->params = NULL;

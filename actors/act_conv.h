@@ -45,8 +45,8 @@ typedef struct {
     int64_t output_padding [2 * ZI_MAX_DIMS];   //  extra output at the end
     int n_output_shape;         //  entries in output_shape (ConvTranspose)
     int64_t output_shape [2 * ZI_MAX_DIMS];     //  requested output size
-    float *packed;              //  1x1 weights packed by prepare, or NULL
-    float *winograd;            //  3x3 weights transformed by prepare, or NULL
+    const float *packed;        //  1x1 weights packed by prepare (zi_mm_shared.h), or NULL
+    const float *winograd;      //  3x3 weights transformed by prepare, or NULL
     int winograd_tile;          //  the output tile they were transformed for
     const float *packed_from;   //  the weights they were packed or transformed from
     int64_t packed_maps;        //  their output channels

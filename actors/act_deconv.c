@@ -14,6 +14,7 @@
 #include "act_simd.h"
 #include "act_mm.h"
 #include "act_conv.h"
+#include "zi_mm_shared.h"
 #include <cblas.h>
 
 //  The attributes and the geometry (act_conv.h)
@@ -83,8 +84,7 @@ static int
 s_deconv_prepare (zi_node_t *node, const zi_tensor_t *const *in)
 {
     s_conv_t *self = node->params;
-    zi_free (self->packed);
-    self->packed = NULL;
+    zi_packed_release (&self->packed);
     self->packed_from = NULL;
     s_geom_t geom;
     if (!in [1]->data || zi_deconv_geometry (self, in [0], in [1], &geom)
@@ -92,14 +92,10 @@ s_deconv_prepare (zi_node_t *node, const zi_tensor_t *const *in)
         return 0;
     int64_t in_g = geom.in_c / geom.group;
     int64_t depth = geom.out_c / geom.group * geom.k_h * geom.k_w;
-    size_t per_group = zi_mm_packed_floats (depth, in_g);
-    self->packed = zi_alloc (per_group * geom.group * sizeof (float));
+    self->packed = zi_mm_pack_shared (in [1], depth, in_g, 1, depth, geom.group, in_g * depth, 1);
     if (!self->packed)
-        return zi_error ("out of memory for packed weights");
-    const float *w = zi_tensor_f32 (in [1]);
-    for (int64_t g = 0; g < geom.group; g++)
-        zi_mm_pack (w + g * in_g * depth, depth, in_g, 1, depth, self->packed + g * per_group);
-    self->packed_from = w;
+        return -1;
+    self->packed_from = zi_tensor_f32 (in [1]);
     self->packed_maps = depth;
     self->packed_depth = in_g;
     return 0;

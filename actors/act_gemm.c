@@ -23,6 +23,7 @@
 
 #include "zi_classes.h"
 #include "act_mm.h"
+#include "zi_mm_shared.h"
 #include <cblas.h>
 
 //  --------------------------------------------------------------------------
@@ -33,7 +34,7 @@ typedef struct {
     float beta;                 //  scale of C
     bool trans_a;               //  A is stored [K, M]
     bool trans_b;               //  B is stored [N, K]
-    float *packed;              //  alpha B'^T packed by prepare, or NULL
+    const float *packed;        //  alpha B'^T packed by prepare (zi_mm_shared.h), or NULL
     float *bias;                //  beta C as one value per column of Y, or NULL
     const float *packed_from;   //  the B it was packed from
     const float *bias_from;     //  the C the bias came from (NULL: no C)
@@ -124,9 +125,9 @@ s_gemm_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *const 
 static void
 s_gemm_release (s_gemm_t *self)
 {
-    zi_free (self->packed);
+    zi_packed_release (&self->packed);
     zi_free (self->bias);
-    self->packed = self->bias = NULL;
+    self->bias = NULL;
     self->packed_from = self->bias_from = NULL;
 }
 
@@ -151,19 +152,16 @@ s_gemm_prepare (zi_node_t *node, const zi_tensor_t *const *in)
     ||  s_gemm_size (self, in [0], in [1], c, &size) || size.k == 0 || size.n == 0
     ||  (c && size.c_rows != 1))
         return 0;
-    self->packed = zi_alloc (zi_mm_packed_floats (size.n, size.k) * sizeof (float));
-    self->bias = zi_alloc (size.n * sizeof (float));
+    //  Row n of the packed matrix is column n of B', times alpha; shared
+    //  with the nodes that pack the same B so (zi_mm_shared.c)
+    const float *b = zi_tensor_f32 (in [1]);
+    self->packed = zi_mm_pack_shared (in [1], size.n, size.k, self->trans_b? size.k: 1,
+                                      self->trans_b? 1: size.n, 1, 0, self->alpha);
+    self->bias = self->packed? zi_alloc (size.n * sizeof (float)): NULL;
     if (!self->packed || !self->bias) {
         s_gemm_release (self);
         return zi_error ("out of memory for packed weights");
     }
-    //  Row n of the packed matrix is column n of B'
-    const float *b = zi_tensor_f32 (in [1]);
-    zi_mm_pack (b, size.n, size.k, self->trans_b? size.k: 1, self->trans_b? 1: size.n,
-                self->packed);
-    if (self->alpha != 1)
-        for (size_t item = 0; item < zi_mm_packed_floats (size.n, size.k); item++)
-            self->packed [item] *= self->alpha;
     for (int64_t col = 0; col < size.n; col++)
         self->bias [col] = c && self->beta != 0?
             self->beta * zi_tensor_f32 (c) [size.c_cols == 1? 0: col]: 0;
@@ -364,7 +362,7 @@ s_matmul_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *cons
 
 //  A constant B of one matrix (a linear layer), packed at load as for Gemm
 typedef struct {
-    float *packed;              //  B^T packed by prepare, or NULL
+    const float *packed;        //  B^T packed by prepare (zi_mm_shared.h), or NULL
     const float *packed_from;   //  the B it was packed from
     int64_t packed_k, packed_n; //  B's sizes then
 } s_matmul_t;
@@ -381,7 +379,7 @@ s_matmul_destroy (zi_node_t *node)
 {
     s_matmul_t *self = node->params;
     if (self)
-        zi_free (self->packed);
+        zi_packed_release (&self->packed);
     free (self);
     node->params = NULL;
 }
@@ -390,19 +388,17 @@ static int
 s_matmul_prepare (zi_node_t *node, const zi_tensor_t *const *in)
 {
     s_matmul_t *self = node->params;
-    zi_free (self->packed);
-    self->packed = NULL;
+    zi_packed_release (&self->packed);
     self->packed_from = NULL;
     s_matmul_size_t size = {0};
     if (!zi_cpu_avx2 () || !in [1]->data || in [1]->ndim < 2
     ||  s_matmul_size (in [0], in [1], &size) || size.b_batches != 1 || size.k == 0
     ||  size.n == 0)
         return 0;
-    self->packed = zi_alloc (zi_mm_packed_floats (size.n, size.k) * sizeof (float));
-    if (!self->packed)
-        return zi_error ("out of memory for packed weights");
     //  Row n of the packed matrix is column n of B
-    zi_mm_pack (zi_tensor_f32 (in [1]), size.n, size.k, 1, size.n, self->packed);
+    self->packed = zi_mm_pack_shared (in [1], size.n, size.k, 1, size.n, 1, 0, 1);
+    if (!self->packed)
+        return -1;
     self->packed_from = zi_tensor_f32 (in [1]);
     self->packed_k = size.k;
     self->packed_n = size.n;

@@ -16,7 +16,7 @@
 #    base + 6300                split_test.py, 100
 #    base + 6400                terminal_test.py, 100
 #    base + 6500                prometheus_test.py, 100
-#    base + 6600                keras_split_test.py, 100
+#    base + 6600                keras_split_test.py, 50; packed_once_test.py from + 50
 #    base + 6700                webview_test.py, 100
 #    base + 6800                the runtime selftest (zi_selftest runtime), 100
 #    base + 6900                (end)

@@ -30,6 +30,7 @@
 #include "zi_pool.h"
 #include "zi_signals.h"
 #include "zi_ids.h"
+#include "zi_packed.h"
 #include "zi_clock.h"
 #include "zi_isa.h"
 #include "zi_test.h"

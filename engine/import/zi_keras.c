@@ -171,11 +171,29 @@ zi_keras_constant (zi_keras_t *self, const char *name, zi_tensor_t *tensor)
     }
     int value = zi_graph_new_value (self->graph, name);
     zhashx_update (self->constants, name, (void *) (intptr_t) (value + 1));
+    //  What the name was made from before is not what this is made from
+    zhashx_delete (self->derived, name);
     self->graph->values [value].constant = tensor;
     zi_tensor_set_shape (&self->graph->values [value].info, tensor->dtype,
                          tensor->ndim, tensor->dims);
     self->graph->values [value].known = true;
     return value;
+}
+
+int
+zi_keras_derived (zi_keras_t *self, const char *name, const zi_tensor_t *from)
+{
+    intptr_t value = (intptr_t) zhashx_lookup (self->constants, name);
+    return value && zhashx_lookup (self->derived, name) == from? (int) value - 1: -1;
+}
+
+void
+zi_keras_derive (zi_keras_t *self, const char *name, const zi_tensor_t *from, int value)
+{
+    //  Only the constant that holds the name: an equal-named constant of
+    //  other contents (a later call's, if the weights differed) is not it
+    if ((intptr_t) zhashx_lookup (self->constants, name) == value + 1)
+        zhashx_update (self->derived, name, (void *) from);
 }
 
 int
@@ -1019,6 +1037,7 @@ s_import (json_object *model, const char *source, bool keras3, s_loader_fn *load
     zhashx_set_destructor (self->tensors, s_item_free);
     self->names = zhashx_new ();
     self->constants = zhashx_new ();
+    self->derived = zhashx_new ();
     zi_graph_t *graph = zi_graph_new (model_name);
     graph->opset = 13;
     self->graph = graph;
@@ -1044,6 +1063,7 @@ s_import (json_object *model, const char *source, bool keras3, s_loader_fn *load
     zhashx_destroy ((zhashx_t **) &self->tensors);
     zhashx_destroy ((zhashx_t **) &self->names);
     zhashx_destroy ((zhashx_t **) &self->constants);
+    zhashx_destroy ((zhashx_t **) &self->derived);
     free (self->dir);
     return graph;
 }

@@ -54,6 +54,7 @@ typedef struct {
     void *tensors;              //  "layer:node:tensor" -> zi_keras_tensor_t (zhashx)
     void *names;                //  node names taken (zhashx)
     void *constants;            //  constant name -> its value + 1 (zhashx), for reuse
+    void *derived;              //  constant name -> the Keras weight it was made from (zhashx)
     const char *scope;          //  key prefix inside a nested model, or NULL
     int depth;                  //  models nested at this point
     bool keras3;                //  saved by Keras 3, whose hard_sigmoid differs
@@ -169,6 +170,15 @@ zi_node_t *
 //  shared layer's weights are in the graph once
 int
     zi_keras_constant (zi_keras_t *self, const char *name, zi_tensor_t *tensor);
+//  A constant made from a Keras weight in another layout (a kernel
+//  transposed to ONNX's) is recorded with that weight by zi_keras_derive;
+//  zi_keras_derived gives it back to a later call of the layer, which then
+//  skips making it again: the value under name if it was made from from,
+//  else -1
+int
+    zi_keras_derived (zi_keras_t *self, const char *name, const zi_tensor_t *from);
+void
+    zi_keras_derive (zi_keras_t *self, const char *name, const zi_tensor_t *from, int value);
 int
     zi_keras_ints_constant (zi_keras_t *self, const char *name, int n, const int64_t *values);
 int

@@ -243,7 +243,13 @@ s_conv2d (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
     if (kernel [0] < 1 || kernel [1] < 1)
         return zi_error ("'kernel_size' is missing");
     int64_t filters, per_group = channels / groups;
-    zi_tensor_t *weights;
+    //  A layer called again finds its weights already in the graph, made
+    //  from the same Keras kernel: it neither copies nor transposes them
+    char name [300];
+    s_sub_name (call, "weights", name, sizeof name);
+    int weights_value = -1;
+    zi_tensor_t *weights = NULL;
+    const zi_tensor_t *source;      //  the Keras kernel they are made from
     if (depthwise) {
         int64_t multiplier = (int64_t) zi_keras_number (call->config, "depth_multiplier", 1);
         if (multiplier < 1 || multiplier > INT32_MAX)
@@ -254,11 +260,15 @@ s_conv2d (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
             (int64_t []) {kernel [0], kernel [1], channels, multiplier});
         if (!kernel_hwcm)
             return -1;
+        source = kernel_hwcm;
+        weights_value = zi_keras_derived (self, name, source);
         //  HWCM -> (C M) 1 H W
-        weights = zi_tensor_new (ZI_F32, 4, (int64_t []) {filters, 1, kernel [0], kernel [1]});
+        if (weights_value < 0)
+            weights = zi_tensor_new (ZI_F32, 4, (int64_t []) {filters, 1, kernel [0],
+                                                              kernel [1]});
         const float *from = kernel_hwcm->data;
-        float *to = weights->data;
-        for (int64_t h = 0; h < kernel [0]; h++)
+        float *to = weights? weights->data: NULL;
+        for (int64_t h = 0; to && h < kernel [0]; h++)
             for (int64_t w = 0; w < kernel [1]; w++)
                 for (int64_t c = 0; c < channels; c++)
                     for (int64_t m = 0; m < multiplier; m++)
@@ -273,21 +283,26 @@ s_conv2d (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
             (int64_t []) {kernel [0], kernel [1], per_group, filters});
         if (!kernel_hwio)
             return -1;
+        source = kernel_hwio;
+        weights_value = zi_keras_derived (self, name, source);
         //  HWIO -> OIHW
-        weights = zi_tensor_new (ZI_F32, 4, (int64_t []) {filters, per_group, kernel [0],
-                                                        kernel [1]});
+        if (weights_value < 0)
+            weights = zi_tensor_new (ZI_F32, 4, (int64_t []) {filters, per_group, kernel [0],
+                                                              kernel [1]});
         const float *from = kernel_hwio->data;
-        float *to = weights->data;
-        for (int64_t h = 0; h < kernel [0]; h++)
+        float *to = weights? weights->data: NULL;
+        for (int64_t h = 0; to && h < kernel [0]; h++)
             for (int64_t w = 0; w < kernel [1]; w++)
                 for (int64_t i = 0; i < per_group; i++)
                     for (int64_t o = 0; o < filters; o++)
                         to [((o * per_group + i) * kernel [0] + h) * kernel [1] + w] =
                             from [((h * kernel [1] + w) * per_group + i) * filters + o];
     }
-    char name [300];
-    int inputs [3] = {x->value, zi_keras_constant (self, s_sub_name (call, "weights", name,
-                                                                      sizeof name), weights)};
+    if (weights_value < 0) {
+        weights_value = zi_keras_constant (self, name, weights);
+        zi_keras_derive (self, name, source, weights_value);
+    }
+    int inputs [3] = {x->value, weights_value};
     int n_inputs = 2;
     if (zi_keras_number (call->config, "use_bias", 1)) {
         zi_tensor_t *bias = zi_keras_weight (self, call->layer, "bias", 1, &filters);

