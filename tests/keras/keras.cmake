@@ -33,6 +33,15 @@ add_test (NAME keras_layer_lists
                   $<TARGET_FILE:zinfer> --doc ${CMAKE_SOURCE_DIR}/docs/keras.md)
 set_tests_properties (keras_layer_lists PROPERTIES TIMEOUT 60)
 
+#  Each TensorFlow function, Keras 3 operation and layer class the importer
+#  lists that no other test's model uses, against numpy or, for the other
+#  names of layers, bit for bit as the usual names
+#  (tests/keras/every_name_test.py)
+add_test (NAME keras_every_name
+          COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/keras/every_name_test.py
+                  $<TARGET_FILE:zinfer>)
+set_tests_properties (keras_every_name PROPERTIES TIMEOUT 120)
+
 #  Keras 2 .h5 attributes as Keras writes them beyond the suite's own
 #  writer: lists split into name0, name1, ..., an empty weight_names of
 #  float64 (tests/keras/h5_attributes_test.py)
