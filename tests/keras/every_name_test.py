@@ -16,7 +16,9 @@ Keras test's model uses.
   written with the usual names (which keras_models checks against tfjs);
   and the layers that do nothing at inference (SpatialDropout2D,
   GaussianNoise, GaussianDropout, AlphaDropout, ActivityRegularization),
-  which must give their input back bit for bit.
+  which must give their input back bit for bit;
+- and the one weight dtype of model.json no other test stores: a Dense
+  kernel of int32 values, against numpy.
 
 All names are taken from `tests/keras/layer_lists.py`'s reading of the
 importer, so a name added there without a case here fails.
@@ -322,6 +324,30 @@ def layer_lists_layers_elsewhere():
     return found
 
 
+def check_int32_weights(zinfer, folder, check):
+    rng = np.random.default_rng(53)
+    kernel = rng.integers(-5, 6, (4, 3)).astype(np.int32)
+    bias = rng.standard_normal(3).astype(np.float32)
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    model = {"class_name": "Sequential", "config": {"name": "int32_weights", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "x", "batch_input_shape": [None, 4]}},
+        {"class_name": "Dense", "config": {"name": "fc", "units": 3}}]}}
+    os.makedirs(os.path.join(folder, "int32"))
+    with open(os.path.join(folder, "int32", "group1-shard1of1.bin"), "wb") as file:
+        file.write(kernel.astype("<i4").tobytes() + bias.astype("<f4").tobytes())
+    path = os.path.join(folder, "int32", "model.json")
+    with open(path, "w") as file:
+        json.dump({"format": "layers-model", "modelTopology": model, "weightsManifest": [
+            {"paths": ["group1-shard1of1.bin"], "weights": [
+                {"name": "fc/kernel", "shape": [4, 3], "dtype": "int32"},
+                {"name": "fc/bias", "shape": [3], "dtype": "float32"}]}]}, file)
+    got = run(zinfer, path, {"x": x}, ("fc",), folder)
+    want = x.astype(np.float64) @ kernel + bias
+    check(isinstance(got, dict) and np.allclose(got["fc"], want, rtol=1e-5, atol=1e-6),
+          "a model.json weight stored as int32", str(got) if not isinstance(got, dict) else
+          "max difference %.2e" % float(np.abs(got["fc"] - want).max()))
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -345,6 +371,7 @@ def main():
         check_tf_functions(zinfer, folder, listed["tf-functions"], check)
         check_keras3_ops(zinfer, folder, listed["ops"], check)
         check_aliases(zinfer, folder, listed["layers"], check)
+        check_int32_weights(zinfer, folder, check)
     print("every_name_test: %d failed" % failures)
     return 1 if failures else 0
 
