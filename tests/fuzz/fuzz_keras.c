@@ -9,8 +9,12 @@
     sent it, and imported: that is how the fuzzer reaches the parent's
     side of the pipe with answers no child would write. Import must turn
     any bytes into a graph or one error, and a graph that imports is
-    planned as `zinfer info` and `zinfer run` plan it. Model.json input
-    is left out: its weights are files beside it, not in the input.
+    planned as `zinfer info` and `zinfer run` plan it. A TF.js model.json
+    goes through json-c and the same builders too; its weight shards
+    would be files beside it, which a fuzzed input does not have, so it
+    is imported from a folder that does not exist: a model without
+    weights imports and plans, a manifest is parsed up to its first
+    shard.
 
     The child's coverage is its own, so the fuzzer learns from the
     parent's code only; a child that crashes or hangs is an error like
@@ -44,11 +48,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     zi_keras_kind_t kind = zi_keras_detect (data, size);
     bool answer = size >= 4 && memcmp (data, "ZIH5", 4) == 0;
-    if (kind != ZI_KERAS_HDF5 && kind != ZI_KERAS_ZIP && !answer)
+    if (kind != ZI_KERAS_HDF5 && kind != ZI_KERAS_ZIP && kind != ZI_KERAS_JSON && !answer)
         return 0;
     zi_error ("%s", "");
+    const char *source = kind == ZI_KERAS_JSON? "/nonexistent-zinfer-fuzz/model.json":
+                                                "fuzz.keras";
     zi_graph_t *graph = answer? zi_keras_import_answer (data, size, "fuzz.h5"):
-                                zi_keras_import (data, size, "fuzz.keras");
+                                zi_keras_import (data, size, source);
     if (!graph) {
         s_expect (*zi_error_text ());
         return 0;

@@ -310,6 +310,40 @@ def keras_seeds():
           reader_answer(sequential, {}, error=b"Wno weights: model_weights is missing"))
 
 
+def keras_json_seeds():
+    """TF.js model.json files: one without weights, which imports and plans
+    as it is, and one with a weights manifest, whose shard the harness
+    cannot open (it imports from a folder that does not exist)"""
+    def tf_op(name, function, x, **kwargs):
+        return {"class_name": "TFOpLambda", "name": name,
+                "config": {"name": name, "function": function},
+                "inbound_nodes": [[[x, 0, 0, dict(kwargs, name=None)]]]}
+
+    weightless = {"class_name": "Functional", "config": {
+        "name": "weightless", "input_layers": [["a", 0, 0], ["b", 0, 0]],
+        "output_layers": [["joined", 0, 0], ["grid", 0, 0]], "layers": [
+            keras_layer("InputLayer", "a", None, batch_input_shape=[None, 4]),
+            keras_layer("InputLayer", "b", None, batch_input_shape=[None, 4]),
+            tf_op("shifted", "__operators__.add", "a", y=3.0),
+            tf_op("capped", "nn.relu6", "shifted"),
+            tf_op("scaled", "math.multiply", "capped", y=[0.5, 1.0, 2.0, 4.0]),
+            keras_layer("Multiply", "product", ["scaled", "b"]),
+            keras_layer("Concatenate", "joined", ["product", "a"], axis=-1),
+            keras_layer("Reshape", "grid", ["joined"], target_shape=[2, 4])]}}
+    write("keras", "weightless.json", json.dumps(
+        {"format": "layers-model", "modelTopology": weightless,
+         "weightsManifest": []}).encode())
+    dense = {"class_name": "Sequential", "config": {"name": "dense", "layers": [
+        keras_layer("InputLayer", "x", batch_input_shape=[None, 3]),
+        keras_layer("Dense", "fc", units=2)]}}
+    write("keras", "manifest.json", json.dumps(
+        {"format": "layers-model", "modelTopology": dense, "weightsManifest": [
+            {"paths": ["group1-shard1of1.bin"], "weights": [
+                {"name": "fc/kernel", "shape": [3, 2], "dtype": "float32"},
+                {"name": "fc/bias", "shape": [2], "dtype": "float32",
+                 "quantization": {"dtype": "uint8", "scale": 0.1, "min": -1}}]}]}).encode())
+
+
 def reader_answer(model, by_layer, error=None):
     """The HDF5 reader's answer for a Keras 2 .h5 file holding model and
     by_layer's weights (engine/import/zi_keras_reader.c): "ZIH5", then
@@ -339,6 +373,7 @@ def main():
     onnx_seeds()
     npy_seeds()
     keras_seeds()
+    keras_json_seeds()
     for harness in sorted(os.listdir(CORPUS)):
         print("%s: %d seeds" % (harness, len(os.listdir(os.path.join(CORPUS, harness)))))
 
