@@ -84,15 +84,18 @@ def _maxpool(node, inputs, attrs, fdtype):
     x = inputs[0]
     if len(node.output) > 1 and node.output[1]:
         raise ValueError("MaxPool's Indices output")
-    if _text(attrs.get("auto_pad", "NOTSET")) != "NOTSET" or attrs.get("ceil_mode", 0) \
-            or x.ndim != 4:
+    if _text(attrs.get("auto_pad", "NOTSET")) != "NOTSET" or x.ndim != 4:
         raise ValueError("MaxPool other than 2-D with explicit pads")
     kernel = list(attrs["kernel_shape"])
     pads = list(attrs.get("pads", [0, 0, 0, 0]))
     tx = torch.nn.functional.pad(torch.from_numpy(np.ascontiguousarray(x)),
                                  [pads[1], pads[3], pads[0], pads[2]], value=-np.inf)
+    # ceil_mode keeps a last window that runs past the input, the max of
+    # what it covers; torch and ONNX agree on it while no window would
+    # start in the padding, as with none
     y = torch.nn.functional.max_pool2d(tx, kernel, stride=list(attrs.get("strides", [1, 1])),
-                                       dilation=list(attrs.get("dilations", [1, 1])))
+                                       dilation=list(attrs.get("dilations", [1, 1])),
+                                       ceil_mode=bool(attrs.get("ceil_mode", 0)))
     return [y.numpy()]
 
 
@@ -170,14 +173,25 @@ def _clip(node, inputs, attrs, fdtype):
 def _cast(node, inputs, attrs, fdtype):
     import onnx
     target = attrs["to"]
-    if target == onnx.TensorProto.FLOAT:
+    # A float16 model's casts between float types round in float32 and
+    # float16 engines; the exact answer keeps every float in double
+    if target in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE) \
+            and inputs[0].dtype.kind == "f":
         return [inputs[0].astype(fdtype)]
     return [inputs[0].astype(onnx.helper.tensor_dtype_to_np_dtype(target)
                              if hasattr(onnx.helper, "tensor_dtype_to_np_dtype")
                              else onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[target])]
 
 
+def _constant(node, inputs, attrs, fdtype):
+    from onnx import numpy_helper
+    if "value" not in attrs:
+        raise ValueError(f"Constant with {sorted(attrs)}")
+    return [numpy_helper.to_array(attrs["value"])]
+
+
 OPS = {
+    "Constant": _constant,
     "Conv": _conv,
     "MaxPool": _maxpool,
     "Resize": _resize,
@@ -212,6 +226,23 @@ def _to(value, fdtype):
     return value.astype(fdtype) if value.dtype.kind == "f" else value
 
 
+def _in_order(nodes, known):
+    """The nodes so that each comes after those that make its inputs: a
+    float16 converter appends the graph input's Cast at the end"""
+    known, waiting, ordered = set(known), list(nodes), []
+    while waiting:
+        ready = [node for node in waiting if all(name in known for name in node.input)]
+        if not ready:
+            raise ValueError(f"node '{waiting[0].name}' ({waiting[0].op_type}) reads a value "
+                             "no node makes")
+        for node in ready:
+            ordered.append(node)
+            known.update(node.output)
+        taken = {id(node) for node in ready}
+        waiting = [node for node in waiting if id(node) not in taken]
+    return ordered
+
+
 def evaluate(model, feeds, outputs=None, fdtype=np.float64):
     """{name: array} of the graph's outputs (or the named values), every
     floating weight, input and intermediate value held in fdtype"""
@@ -224,7 +255,7 @@ def evaluate(model, feeds, outputs=None, fdtype=np.float64):
     values.update({name: _to(np.asarray(array), fdtype) for name, array in feeds.items()})
     values[""] = None
     wanted = list(outputs or [o.name for o in graph.output])
-    for node in graph.node:
+    for node in _in_order(graph.node, set(values)):
         inputs = [values[name] for name in node.input]
         try:
             results = OPS[node.op_type](node, inputs, _attributes(node), fdtype)
