@@ -5,8 +5,8 @@
     element-wise products and Gemm with constant weights all multiply a
     constant W by a fresh X. Packing W once at load into panels of six
     rows lets one AVX2 kernel run each product with nothing copied per
-    call, the bias as the sums' start and the activation applied before
-    the one store (see act_mm.c).
+    call, the bias added to the finished sums and the activation applied
+    before the one store (see act_mm.c).
     =========================================================================
 */
 
