@@ -683,6 +683,10 @@ s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const floa
 
 //  Output channels up to this take the direct kernel
 #define S_FEW_MAPS 4
+//  Input channels summed apart before their sums are added: one chain
+//  down 64 to 512 channels was 2.7-4.7 times ONNX Runtime's distance from
+//  float64 on isnet's side outputs (docs/models.md)
+#define S_FEW_CHUNK 16
 //  Output rows per band: AVX-512 has 32 registers, AVX2 16
 #define S_FEW_ROWS_AVX512 4
 #define S_FEW_ROWS_AVX2 3
@@ -744,32 +748,45 @@ s_few_block_avx512 (const s_geom_t *geom, const float *band, int64_t band_rows, 
                     int64_t rows, __mmask16 mask, zi_act_kind_t kind, __m512 alpha,
                     __m512 beta)
 {
-    __m512 acc [S_FEW_MAPS][S_FEW_ROWS_AVX512];
-    for (int m = 0; m < maps; m++)
+    //  Each chunk of input channels summed from zero and added to the
+    //  chunks before, the bias last, as zi_mm sums its slices of K
+    __m512 acc [S_FEW_MAPS][S_FEW_ROWS_AVX512], total [S_FEW_MAPS][S_FEW_ROWS_AVX512];
+    for (int m = 0; m < S_FEW_MAPS; m++)
         for (int r = 0; r < S_FEW_ROWS_AVX512; r++)
-            acc [m][r] = _mm512_set1_ps (bias? bias [m]: 0);
+            total [m][r] = _mm512_setzero_ps ();
     int64_t taps = geom->k_h * geom->k_w, per_map = geom->in_c * taps;
-    for (int64_t c = 0; c < geom->in_c; c++) {
-        const float *plane = band + c * band_rows * width;
-        const float *w_c = w + c * taps;
-        for (int64_t kh = 0; kh < geom->k_h; kh++)
-            for (int64_t kw = 0; kw < geom->k_w; kw++) {
-                const float *at = plane + kh * width + kw;
-                __m512 v [S_FEW_ROWS_AVX512];
-                for (int r = 0; r < S_FEW_ROWS_AVX512; r++)
-                    v [r] = _mm512_loadu_ps (at + r * width);
-                for (int m = 0; m < maps; m++) {
-                    __m512 tap = _mm512_set1_ps (w_c [m * per_map + kh * geom->k_w + kw]);
+    for (int64_t c0 = 0; c0 < geom->in_c; c0 += S_FEW_CHUNK) {
+        for (int m = 0; m < maps; m++)
+            for (int r = 0; r < S_FEW_ROWS_AVX512; r++)
+                acc [m][r] = _mm512_setzero_ps ();
+        int64_t c1 = c0 + S_FEW_CHUNK < geom->in_c? c0 + S_FEW_CHUNK: geom->in_c;
+        for (int64_t c = c0; c < c1; c++) {
+            const float *plane = band + c * band_rows * width;
+            const float *w_c = w + c * taps;
+            for (int64_t kh = 0; kh < geom->k_h; kh++)
+                for (int64_t kw = 0; kw < geom->k_w; kw++) {
+                    const float *at = plane + kh * width + kw;
+                    __m512 v [S_FEW_ROWS_AVX512];
                     for (int r = 0; r < S_FEW_ROWS_AVX512; r++)
-                        acc [m][r] = _mm512_fmadd_ps (tap, v [r], acc [m][r]);
+                        v [r] = _mm512_loadu_ps (at + r * width);
+                    for (int m = 0; m < maps; m++) {
+                        __m512 tap = _mm512_set1_ps (w_c [m * per_map + kh * geom->k_w + kw]);
+                        for (int r = 0; r < S_FEW_ROWS_AVX512; r++)
+                            acc [m][r] = _mm512_fmadd_ps (tap, v [r], acc [m][r]);
+                    }
                 }
-            }
+        }
+        for (int m = 0; m < maps; m++)
+            for (int r = 0; r < S_FEW_ROWS_AVX512; r++)
+                total [m][r] = _mm512_add_ps (total [m][r], acc [m][r]);
     }
     int64_t out_plane = geom->out_h * geom->out_w;
     for (int m = 0; m < maps; m++)
         for (int r = 0; r < S_FEW_ROWS_AVX512 && r < rows; r++) {
             int64_t at = m * out_plane + r * geom->out_w;
-            __m512 value = acc [m][r];
+            __m512 value = total [m][r];
+            if (bias)
+                value = _mm512_add_ps (value, _mm512_set1_ps (bias [m]));
             if (sum)
                 value = _mm512_add_ps (value, _mm512_maskz_loadu_ps (mask, sum + at));
             _mm512_mask_storeu_ps (y + at, mask, zi_act16_avx512 (value, kind, alpha, beta));
@@ -821,32 +838,45 @@ s_few_block_avx2 (const s_geom_t *geom, const float *band, int64_t band_rows, in
                   const float *w, const float *bias, const float *sum, float *y, int maps,
                   int64_t rows, __m256i mask, zi_act_kind_t kind, __m256 alpha, __m256 beta)
 {
-    __m256 acc [S_FEW_MAPS][S_FEW_ROWS_AVX2];
-    for (int m = 0; m < maps; m++)
+    //  Each chunk of input channels summed from zero and added to the
+    //  chunks before, the bias last, as zi_mm sums its slices of K
+    __m256 acc [S_FEW_MAPS][S_FEW_ROWS_AVX2], total [S_FEW_MAPS][S_FEW_ROWS_AVX2];
+    for (int m = 0; m < S_FEW_MAPS; m++)
         for (int r = 0; r < S_FEW_ROWS_AVX2; r++)
-            acc [m][r] = _mm256_set1_ps (bias? bias [m]: 0);
+            total [m][r] = _mm256_setzero_ps ();
     int64_t taps = geom->k_h * geom->k_w, per_map = geom->in_c * taps;
-    for (int64_t c = 0; c < geom->in_c; c++) {
-        const float *plane = band + c * band_rows * width;
-        const float *w_c = w + c * taps;
-        for (int64_t kh = 0; kh < geom->k_h; kh++)
-            for (int64_t kw = 0; kw < geom->k_w; kw++) {
-                const float *at = plane + kh * width + kw;
-                __m256 v [S_FEW_ROWS_AVX2];
-                for (int r = 0; r < S_FEW_ROWS_AVX2; r++)
-                    v [r] = _mm256_loadu_ps (at + r * width);
-                for (int m = 0; m < maps; m++) {
-                    __m256 tap = _mm256_broadcast_ss (w_c + m * per_map + kh * geom->k_w + kw);
+    for (int64_t c0 = 0; c0 < geom->in_c; c0 += S_FEW_CHUNK) {
+        for (int m = 0; m < maps; m++)
+            for (int r = 0; r < S_FEW_ROWS_AVX2; r++)
+                acc [m][r] = _mm256_setzero_ps ();
+        int64_t c1 = c0 + S_FEW_CHUNK < geom->in_c? c0 + S_FEW_CHUNK: geom->in_c;
+        for (int64_t c = c0; c < c1; c++) {
+            const float *plane = band + c * band_rows * width;
+            const float *w_c = w + c * taps;
+            for (int64_t kh = 0; kh < geom->k_h; kh++)
+                for (int64_t kw = 0; kw < geom->k_w; kw++) {
+                    const float *at = plane + kh * width + kw;
+                    __m256 v [S_FEW_ROWS_AVX2];
                     for (int r = 0; r < S_FEW_ROWS_AVX2; r++)
-                        acc [m][r] = _mm256_fmadd_ps (tap, v [r], acc [m][r]);
+                        v [r] = _mm256_loadu_ps (at + r * width);
+                    for (int m = 0; m < maps; m++) {
+                        __m256 tap = _mm256_broadcast_ss (w_c + m * per_map + kh * geom->k_w + kw);
+                        for (int r = 0; r < S_FEW_ROWS_AVX2; r++)
+                            acc [m][r] = _mm256_fmadd_ps (tap, v [r], acc [m][r]);
+                    }
                 }
-            }
+        }
+        for (int m = 0; m < maps; m++)
+            for (int r = 0; r < S_FEW_ROWS_AVX2; r++)
+                total [m][r] = _mm256_add_ps (total [m][r], acc [m][r]);
     }
     int64_t out_plane = geom->out_h * geom->out_w;
     for (int m = 0; m < maps; m++)
         for (int r = 0; r < S_FEW_ROWS_AVX2 && r < rows; r++) {
             int64_t at = m * out_plane + r * geom->out_w;
-            __m256 value = acc [m][r];
+            __m256 value = total [m][r];
+            if (bias)
+                value = _mm256_add_ps (value, _mm256_set1_ps (bias [m]));
             if (sum)
                 value = _mm256_add_ps (value, _mm256_maskload_ps (sum + at, mask));
             _mm256_maskstore_ps (y + at, mask, zi_act8_avx2 (value, kind, alpha, beta));
