@@ -1530,9 +1530,65 @@ zi_conv_cases_threads (zi_test_t *t, const zi_conv_case_t *cases, size_t count,
     zi_isa_set_cap (ZI_ISA_DEFAULT);
 }
 
+//  The order of the sums in the direct kernel for few output channels, bit
+//  for bit: each S_FEW_CHUNK input channels an FMA chain from zero (channel,
+//  then kernel row, then column), added to the chunks before, the bias
+//  last. Taps over the padding add a zero product, which changes nothing.
+static void
+s_few_order_test (zi_test_t *t)
+{
+    int64_t channels = 40, maps = 3, height = 9, width = 37;
+    zi_tensor_t *inputs [3] = {
+        zi_test_random (4, (int64_t []) {1, channels, height, width}, 51),
+        zi_test_random (4, (int64_t []) {maps, channels, 3, 3}, 52),
+        zi_test_random (1, &maps, 53)
+    };
+    const float *x = zi_tensor_f32 (inputs [0]), *w = zi_tensor_f32 (inputs [1]);
+    const float *bias = zi_tensor_f32 (inputs [2]);
+    float *want = malloc (maps * height * width * sizeof (float));
+    assert (want);
+    for (int64_t m = 0; m < maps; m++)
+        for (int64_t oh = 0; oh < height; oh++)
+            for (int64_t ow = 0; ow < width; ow++) {
+                float total = 0;
+                for (int64_t c0 = 0; c0 < channels; c0 += S_FEW_CHUNK) {
+                    float part = 0;
+                    for (int64_t c = c0; c < c0 + S_FEW_CHUNK && c < channels; c++)
+                        for (int64_t kh = 0; kh < 3; kh++)
+                            for (int64_t kw = 0; kw < 3; kw++) {
+                                int64_t ih = oh - 1 + kh, iw = ow - 1 + kw;
+                                if (ih >= 0 && ih < height && iw >= 0 && iw < width)
+                                    part = fmaf (w [((m * channels + c) * 3 + kh) * 3 + kw],
+                                                 x [(c * height + ih) * width + iw], part);
+                            }
+                    total += part;
+                }
+                want [(m * height + oh) * width + ow] = total + bias [m];
+            }
+    for (int level = ZI_ISA_AVX512; level >= ZI_ISA_AVX2; level--) {
+        if (!zi_test_isa (t, (zi_isa_t) level))
+            continue;
+        zi_node_t *node = zi_node_new ("Conv", "few order");
+        zi_node_set_ints (node, "pads", 4, (int64_t []) {1, 1, 1, 1});
+        zi_tensor_t *output = NULL;
+        int rc = zi_test_run_op (node, 3, inputs, 1, &output);
+        ZI_CHECK (t, rc == 0 && zi_tensor_count (output) == (size_t) (maps * height * width)
+                  && memcmp (output->data, want, zi_tensor_count (output) * sizeof (float)) == 0,
+                  "few maps at %s: chunks of %d channels from zero, the bias last",
+                  zi_isa_name ((zi_isa_t) level), S_FEW_CHUNK);
+        zi_tensor_destroy (&output);
+        zi_node_destroy (&node);
+    }
+    zi_isa_set_cap (ZI_ISA_DEFAULT);
+    free (want);
+    for (int slot = 0; slot < 3; slot++)
+        zi_tensor_destroy (&inputs [slot]);
+}
+
 void
 zi_act_conv_test (zi_test_t *t)
 {
+    s_few_order_test (t);
     const zi_act_t none = {ZI_ACT_NONE, 0, 0};
     const zi_act_t relu = {ZI_ACT_RELU, 0, 0};
     const zi_conv_case_t cases [] = {
