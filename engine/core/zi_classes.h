@@ -31,6 +31,7 @@
 #include "zi_signals.h"
 #include "zi_ids.h"
 #include "zi_packed.h"
+#include "zi_folded.h"
 #include "zi_clock.h"
 #include "zi_isa.h"
 #include "zi_test.h"

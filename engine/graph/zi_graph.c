@@ -19,6 +19,7 @@ zi_graph_new (const char *name)
     self->lookup = zhashx_new ();
     self->opset = 17;
     atomic_init (&self->refs, 1);
+    self->folded = zi_folded_new ();
     return self;
 }
 
@@ -39,6 +40,7 @@ zi_graph_destroy (zi_graph_t **self_p)
         free (self->values [index].name);
         zi_tensor_destroy (&self->values [index].constant);
     }
+    zi_folded_destroy (&self->folded);
     free (self->nodes);
     free (self->values);
     free (self->inputs);
@@ -127,6 +129,9 @@ zi_graph_dup (const zi_graph_t *self)
 {
     zi_graph_t *copy = zi_graph_new (self->name);
     copy->opset = self->opset;
+    //  Plans of the model fold its constants once between them
+    zi_folded_destroy (&copy->folded);
+    copy->folded = zi_folded_ref (self->folded);
     for (int index = 0; index < self->n_values; index++) {
         const zi_value_t *value = &self->values [index];
         int into = s_add_value (copy, value->name);

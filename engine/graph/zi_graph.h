@@ -11,6 +11,7 @@
 #include "zinfer.h"
 #include <stdatomic.h>
 #include "zi_node.h"
+#include "zi_folded.h"
 
 //  Graphs: values (named tensors) and the nodes between them
 
@@ -50,13 +51,15 @@ typedef struct zi_graph_t {
     void *lookup;               //  name -> value index + 1 (zhashx)
     int n_outer;                //  subgraphs: the last inputs, read from enclosing graphs
     atomic_int refs;            //  references: node attributes share subgraphs
+    zi_folded_t *folded;        //  constants passes made from these, shared with copies
 } zi_graph_t;
 
 zi_graph_t *
     zi_graph_new (const char *name);
 void
     zi_graph_destroy (zi_graph_t **self_p);
-//  A deep copy (constants are shared by reference)
+//  A deep copy (constants, and the table of constants folded from them,
+//  are shared by reference)
 zi_graph_t *
     zi_graph_dup (const zi_graph_t *self);
 //  A copy of a node into copy, without params (op->init makes them again);

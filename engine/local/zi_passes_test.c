@@ -81,6 +81,80 @@ zi_passes_test (zi_test_t *t)
     zi_tensor_destroy (&input);
     zi_graph_destroy (&graph);
 
+    //  A Conv + BatchNormalization pair called twice (a shared Keras
+    //  block; its second BatchNormalization reads a scale of its own of the
+    //  same contents, as Keras makes ones anew for a layer without scale)
+    //  folds into one constant, which a second plan of the model reuses;
+    //  a third call with another mean folds apart
+    graph = zi_graph_new ("shared_conv_bn");
+    int64_t maps_dims [4] = {1, 4, 7, 6};
+    zi_test_graph_io (graph, "x", 4, maps_dims, "y");
+    zi_test_graph_constant (graph, "w", zi_test_random (4, (int64_t []) {4, 4, 3, 3}, 1));
+    zi_test_graph_constant (graph, "b", zi_test_random (1, (int64_t []) {4}, 2));
+    zi_test_graph_constant (graph, "scale", zi_test_random (1, (int64_t []) {4}, 3));
+    zi_test_graph_constant (graph, "scale_again", zi_test_random (1, (int64_t []) {4}, 3));
+    zi_test_graph_constant (graph, "shift", zi_test_random (1, (int64_t []) {4}, 4));
+    zi_test_graph_constant (graph, "mean", zi_test_random (1, (int64_t []) {4}, 5));
+    zi_test_graph_constant (graph, "other_mean", zi_test_random (1, (int64_t []) {4}, 8));
+    var = zi_test_random (1, (int64_t []) {4}, 6);
+    for (int channel = 0; channel < 4; channel++)
+        zi_tensor_f32 (var) [channel] = 1.5f + zi_tensor_f32 (var) [channel];
+    zi_test_graph_constant (graph, "var", var);
+    const char *calls [3][4] = {{"x", "c1", "scale,shift,mean,var", "n1"},
+                                {"n1", "c2", "scale_again,shift,mean,var", "n2"},
+                                {"n2", "c3", "scale,shift,other_mean,var", "y"}};
+    for (int call = 0; call < 3; call++) {
+        char inputs [64], bn_inputs [96], name [16];
+        snprintf (inputs, sizeof inputs, "%s,w,b", calls [call][0]);
+        snprintf (name, sizeof name, "conv%d", call);
+        conv = zi_test_graph_node (graph, "Conv", name, inputs, calls [call][1]);
+        zi_node_set_ints (conv, "pads", 4, (int64_t []) {1, 1, 1, 1});
+        snprintf (bn_inputs, sizeof bn_inputs, "%s,%s", calls [call][1], calls [call][2]);
+        snprintf (name, sizeof name, "bn%d", call);
+        zi_test_graph_node (graph, "BatchNormalization", name, bn_inputs, calls [call][3]);
+    }
+    input = zi_test_random (4, maps_dims, 7);
+    fused = s_run_both (t, graph, input, &unfused, &n_nodes, &first_op);
+    ZI_CHECK (t, n_nodes == 3, "three conv+bn calls are three Convs: %d nodes", n_nodes);
+    if (fused && unfused)
+        ZI_CHECK_CLOSE (t, "shared folded batchnorm", zi_tensor_f32 (fused),
+                        zi_tensor_f32 (unfused), zi_tensor_count (fused), 1e-5f, 1e-5f);
+    zi_tensor_destroy (&fused);
+    zi_tensor_destroy (&unfused);
+    //  Two plans of the model at once, as two threads make them
+    zi_model_t shared_model = {.source = "test", .graph = graph};
+    zi_options_t fold = {.no_fuse = false};
+    const zi_tensor_t *weights [2][3] = {{NULL}}, *biases [2][3] = {{NULL}};
+    zi_session_t *sessions [2];
+    for (int plan = 0; plan < 2; plan++) {
+        sessions [plan] = zi_session_new (&shared_model, &fold);
+        zi_tensor_t *output = NULL;
+        ZI_CHECK (t, zi_session_run (sessions [plan], &input, &output) == 0, "plan %d runs: %s",
+                  plan, zi_error_text ());
+        zi_tensor_destroy (&output);
+        const zi_graph_t *planned = zi_session_plan (sessions [plan]);
+        for (int index = 0; planned && index < planned->n_nodes && index < 3; index++) {
+            const zi_node_t *node = &planned->nodes [index];
+            if (node->op_type && strcmp (node->op_type, "Conv") == 0 && node->n_inputs > 2) {
+                weights [plan][index] = planned->values [node->inputs [1]].constant;
+                biases [plan][index] = planned->values [node->inputs [2]].constant;
+            }
+        }
+    }
+    ZI_CHECK (t, weights [0][0] && weights [0][0] == weights [0][1]
+                 && biases [0][0] == biases [0][1],
+              "the pair called twice folds into one weight and bias");
+    ZI_CHECK (t, weights [0][2] && weights [0][2] != weights [0][0]
+                 && biases [0][2] != biases [0][0],
+              "a call with another mean folds into its own");
+    ZI_CHECK (t, weights [1][0] == weights [0][0] && weights [1][2] == weights [0][2]
+                 && biases [1][1] == biases [0][1],
+              "a second plan of the model reuses the first plan's folded constants");
+    zi_session_destroy (&sessions [0]);
+    zi_session_destroy (&sessions [1]);
+    zi_tensor_destroy (&input);
+    zi_graph_destroy (&graph);
+
     //  A residual block: relu (conv (x) + x) is one Conv, same bits as the
     //  Conv, Add and Relu run apart; 1x1 (packed product) and 3x3 (im2col)
     //  and three channels on a wider image (the few-maps kernel)

@@ -145,6 +145,35 @@ s_readers_sole (const s_readers_t *self, int value)
     return (int) self->index_sum [value];
 }
 
+//  The Conv weight and bias with a BatchNormalization's scale, shift,
+//  mean and variance folded in (new tensors)
+static void
+s_fold_batchnorm (const zi_tensor_t *weight, const zi_tensor_t *bias,
+                  const zi_tensor_t *params [4], float epsilon,
+                  zi_tensor_t **weight_p, zi_tensor_t **bias_p)
+{
+    const float *scale = params [0]->data, *shift = params [1]->data;
+    const float *mean = params [2]->data, *var = params [3]->data;
+    int64_t channels = weight->dims [0];
+    zi_tensor_t *new_weight = zi_tensor_dup (weight);
+    zi_tensor_t *new_bias = zi_tensor_new (ZI_F32, 1, &channels);
+    assert (new_weight && new_bias);
+    size_t per_channel = zi_tensor_count (weight) / channels;
+    for (int64_t channel = 0; channel < channels; channel++) {
+        //  In double, so folding adds no rounding of its own beyond
+        //  the final conversion to float
+        double factor = scale [channel] / sqrt ((double) var [channel] + epsilon);
+        float *row = (float *) new_weight->data + channel * per_channel;
+        for (size_t item = 0; item < per_channel; item++)
+            row [item] = (float) (row [item] * factor);
+        double old_bias = bias? ((const float *) bias->data) [channel]: 0;
+        ((float *) new_bias->data) [channel] =
+            (float) ((old_bias - mean [channel]) * factor + shift [channel]);
+    }
+    *weight_p = new_weight;
+    *bias_p = new_bias;
+}
+
 int
 zi_pass_fold_batchnorm (zi_graph_t *self)
 {
@@ -178,26 +207,25 @@ zi_pass_fold_batchnorm (zi_graph_t *self)
         }
         if (!constant)
             continue;
-        const float *scale = params [0]->data, *shift = params [1]->data;
-        const float *mean = params [2]->data, *var = params [3]->data;
         float epsilon = zi_node_attr_float (norm, "epsilon", 1e-5f);
-
-        zi_tensor_t *new_weight = zi_tensor_dup (weight);
-        int64_t bias_dims [1] = {channels};
-        zi_tensor_t *new_bias = zi_tensor_new (ZI_F32, 1, bias_dims);
-        assert (new_weight && new_bias);
-        size_t per_channel = zi_tensor_count (weight) / channels;
-        for (int64_t channel = 0; channel < channels; channel++) {
-            //  In double, so folding adds no rounding of its own beyond
-            //  the final conversion to float
-            double factor = scale [channel] / sqrt ((double) var [channel] + epsilon);
-            float *row = (float *) new_weight->data + channel * per_channel;
-            for (size_t item = 0; item < per_channel; item++)
-                row [item] = (float) (row [item] * factor);
-            double old_bias = bias? ((const float *) bias->data) [channel]: 0;
-            ((float *) new_bias->data) [channel] =
-                (float) ((old_bias - mean [channel]) * factor + shift [channel]);
+        //  A Conv and BatchNormalization called again (a shared Keras
+        //  block), or planned again, fold into the constants made the
+        //  first time: one copy, and so one packed form
+        zi_folded_key_t key = {.recipe = "batchnorm weight",
+                               .sources = {weight, bias, params [0], params [1], params [2],
+                                           params [3]},
+                               .params = {epsilon}};
+        zi_tensor_t *new_weight = zi_folded_find (self->folded, &key);
+        key.recipe = "batchnorm bias";
+        zi_tensor_t *new_bias = new_weight? zi_folded_find (self->folded, &key): NULL;
+        if (!new_bias) {
+            zi_tensor_destroy (&new_weight);
+            s_fold_batchnorm (weight, bias, params, epsilon, &new_weight, &new_bias);
+            new_bias = zi_folded_keep (self->folded, &key, &new_bias);
+            key.recipe = "batchnorm weight";
+            new_weight = zi_folded_keep (self->folded, &key, &new_weight);
         }
+        int64_t bias_dims [1] = {channels};
         int weight_value = zi_graph_new_value (self, self->values [conv->inputs [1]].name);
         self->values [weight_value].constant = new_weight;
         zi_tensor_set_shape (&self->values [weight_value].info, ZI_F32, new_weight->ndim, new_weight->dims);
@@ -845,17 +873,23 @@ zi_pass_fuse_qdq (zi_graph_t *self)
         if (y_zero < 0)
             y_zero = s_new_zero (self, ZI_U8);
         //  Gemm's B^T: QLinearMatMul wants [K, N], so the 8-bit weights
-        //  are transposed once here
+        //  are transposed once here, and once for every Gemm of the
+        //  model (and every plan) that reads them
         int weights = w_parts.quantized;
         if (transposed) {
-            int64_t dims [2] = {w_q->dims [1], w_q->dims [0]};
-            zi_tensor_t *turned = zi_tensor_new (w_q->dtype, 2, dims);
-            assert (turned);
-            const uint8_t *from = w_q->data;
-            uint8_t *to = turned->data;
-            for (int64_t row = 0; row < dims [0]; row++)
-                for (int64_t col = 0; col < dims [1]; col++)
-                    to [row * dims [1] + col] = from [col * dims [0] + row];
+            zi_folded_key_t key = {.recipe = "qdq weights transposed", .sources = {w_q}};
+            zi_tensor_t *turned = zi_folded_find (self->folded, &key);
+            if (!turned) {
+                int64_t dims [2] = {w_q->dims [1], w_q->dims [0]};
+                turned = zi_tensor_new (w_q->dtype, 2, dims);
+                assert (turned);
+                const uint8_t *from = w_q->data;
+                uint8_t *to = turned->data;
+                for (int64_t row = 0; row < dims [0]; row++)
+                    for (int64_t col = 0; col < dims [1]; col++)
+                        to [row * dims [1] + col] = from [col * dims [0] + row];
+                turned = zi_folded_keep (self->folded, &key, &turned);
+            }
             weights = s_new_constant (self, "qdq_weights_transposed", turned);
             zi_node_set_int (node, "transB", 0);
         }
