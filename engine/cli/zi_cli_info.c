@@ -10,12 +10,21 @@ static const char *s_usage =
     "\n"
     "Lists the model's inputs and outputs, then every node in execution\n"
     "order with its op, output shape, parameter count and multiply-\n"
-    "accumulates (MACs), and totals. Unknown dimensions are taken as 1.\n"
+    "accumulates (MACs), and totals, then the bytes of weights the kernels\n"
+    "packed for themselves. Unknown dimensions are taken as 1.\n"
     "Constant subgraphs (shape arithmetic) are folded away first.\n"
     "\n"
     "  --fuse      show the graph after the fusion passes, as `zinfer run`\n"
     "              executes it\n"
     "  -h, --help  this text\n";
+
+static int
+s_by_address (const void *one, const void *other)
+{
+    uintptr_t left = (uintptr_t) *(const zi_tensor_t *const *) one;
+    uintptr_t right = (uintptr_t) *(const zi_tensor_t *const *) other;
+    return (left > right) - (left < right);
+}
 
 int
 zi_cli_info (int argc, char **argv)
@@ -65,10 +74,15 @@ zi_cli_info (int argc, char **argv)
     printf ("\n%4s  %-*s %-20s %-22s %12s %14s\n", "#", width, "node", "op", "output",
             "params", "MACs");
     //  The total counts a constant that several nodes read (a shared
-    //  layer's weights) once, as the graph holds it
+    //  layer's weights, folded once however often it is called) once, as
+    //  the process holds it: by the tensor, not by the value naming it
     int64_t total_params = 0, total_macs = 0;
-    bool *counted = calloc (graph->n_values + 1, sizeof (bool));
-    assert (counted);
+    int n_read = 0;
+    for (int index = 0; index < graph->n_nodes; index++)
+        n_read += graph->nodes [index].n_inputs;
+    const zi_tensor_t **read = calloc (n_read + 1, sizeof (zi_tensor_t *));
+    assert (read);
+    n_read = 0;
     for (int index = 0; index < graph->n_nodes; index++) {
         const zi_node_t *node = &graph->nodes [index];
         int64_t params = 0;
@@ -77,9 +91,7 @@ zi_cli_info (int argc, char **argv)
             if (input < 0 || !graph->values [input].constant)
                 continue;
             params += zi_tensor_count (graph->values [input].constant);
-            if (!counted [input])
-                total_params += zi_tensor_count (graph->values [input].constant);
-            counted [input] = true;
+            read [n_read++] = graph->values [input].constant;
         }
         int64_t macs = zi_graph_node_macs (graph, node);
         total_macs += macs;
@@ -95,9 +107,18 @@ zi_cli_info (int argc, char **argv)
                 zi_shape_str (out->ndim, out->dims, shape, sizeof shape),
                 (long long) params, (long long) macs);
     }
+    qsort (read, n_read, sizeof read [0], s_by_address);
+    for (int item = 0; item < n_read; item++)
+        if (item == 0 || read [item] != read [item - 1])
+            total_params += zi_tensor_count (read [item]);
+    free (read);
     printf ("\ntotal: %d nodes, %lld parameters, %.3f GMACs\n", graph->n_nodes,
             (long long) total_params, total_macs / 1e9);
-    free (counted);
+    //  What the kernels packed while planning, each form once however
+    //  many nodes read it
+    zi_packed_stats_t packed = zi_packed_stats ();
+    printf ("packed weights: %zu forms, %.1f MB, read by %zu nodes\n", packed.forms,
+            packed.bytes / 1e6, packed.references);
     zi_graph_destroy (&graph);
     zi_model_destroy (&model);
     return 0;

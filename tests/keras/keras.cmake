@@ -67,7 +67,8 @@ set_tests_properties (keras_split PROPERTIES TIMEOUT 300)
 
 #  A layer called 4 times packs its weights once: peak memory of zinfer run
 #  against the layers called once and against 4 layers of the same weights,
-#  answers bit for bit, and the model split over 2 processes of 2 threads
+#  answers bit for bit, and the model split over 2 processes of 2 threads;
+#  the same for Conv2D + BatchNormalization pairs, folded once per pair
 #  (tests/keras/packed_once_test.py; ports from keras_split's base + 50)
 math (EXPR ZI_KERAS_PACKED_PORT_BASE "${ZI_KERAS_SPLIT_PORT_BASE} + 50")
 add_test (NAME keras_packed_once

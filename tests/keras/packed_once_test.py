@@ -26,10 +26,22 @@ model.json.) Then `shared.keras` is placed over 2 processes of 2
 threads with calls of one layer in both processes and on different
 threads, and answers a batch of 1 and a batch of 3 (which each thread
 plans afresh, at once: threads ask for the same forms together) bit for
-bit as `zinfer run`. Uses ports from PORT to PORT + 20.
+bit as `zinfer run`.
+
+Then the same three kinds of a chain of Conv2D + BatchNormalization
+pairs (a 1x1 Conv2D without bias and a BatchNormalization, a 3x3 Conv2D
+and a BatchNormalization without scale, as Keras applications build
+their blocks), each pair called CALLS times: each BatchNormalization
+folds into its Conv2D, and the calls of a pair fold into one constant
+and so pack it once. The peak grows from `once` to `shared` by less
+than half a copy, `zinfer info --fuse` reports for `shared` the packed
+forms and bytes of `once` (and CALLS times as many for `distinct`), and
+`shared` answers bit for bit as `distinct` and as its .keras file, and
+matches numpy. Uses ports from PORT to PORT + 20.
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -118,6 +130,106 @@ def reference(x, arrays):
     x = x.mean(axis=(1, 2))
     for _ in range(CALLS):
         x = x @ w["dense"][0] + w["dense"][1]
+    return x
+
+
+#  Conv2D + BatchNormalization pairs: (conv, its config, its norm, the
+#  norm's config); the second norm has no scale, so Keras's importer makes
+#  its ones anew at each call
+PAIRS = [("point", {"filters": CHANNELS, "kernel_size": [1, 1], "use_bias": False},
+          "point_bn", {"axis": 3, "epsilon": 1e-3}),
+         ("wide", {"filters": CHANNELS, "kernel_size": [3, 3], "padding": "same"},
+          "wide_bn", {"axis": 3, "epsilon": 1e-3, "scale": False})]
+
+
+def pair_model(kind):
+    """x -> (point, point_bn)^CALLS -> (wide, wide_bn)^CALLS, each pair
+    called CALLS times (shared), once (once) or CALLS pairs of layers of
+    the same weights (distinct)"""
+    calls = 1 if kind == "once" else CALLS
+    layers = [layer("InputLayer", "x", {"batch_input_shape": [None, SIZE, SIZE, CHANNELS]},
+                    [])]
+    previous = ref("x")
+    for conv, conv_config, norm, norm_config in PAIRS:
+        if kind == "distinct":
+            for index in range(calls):
+                names = ("%s%d" % (conv, index), "%s%d" % (norm, index))
+                layers.append(layer("Conv2D", names[0], conv_config, [[previous]]))
+                layers.append(layer("BatchNormalization", names[1], norm_config,
+                                    [[ref(names[0])]]))
+                previous = ref(names[1])
+        else:
+            conv_calls = [[previous]] + [[ref(norm, index)] for index in range(calls - 1)]
+            layers.append(layer("Conv2D", conv, conv_config, conv_calls))
+            layers.append(layer("BatchNormalization", norm, norm_config,
+                                [[ref(conv, index)] for index in range(calls)]))
+            previous = ref(norm, calls - 1)
+    return {"class_name": "Functional", "config": {
+        "name": "pairs_" + kind, "layers": layers, "input_layers": [["x", 0, 0]],
+        "output_layers": [[previous[0], previous[1], 0]]}}
+
+
+def pair_weights():
+    """Each layer's weights, by Keras's names"""
+    rng = np.random.default_rng(37)
+
+    def normal(shape, fan_in):
+        return (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32)
+
+    def norm(scale):
+        weights = [("gamma", (1 + 0.2 * rng.standard_normal(CHANNELS)).astype(np.float32))] \
+            if scale else []
+        return weights + [("beta", normal(CHANNELS, 25)),
+                          ("moving_mean", normal(CHANNELS, 25)),
+                          ("moving_variance",
+                           rng.uniform(0.5, 2, CHANNELS).astype(np.float32))]
+
+    return {"point": [("kernel", normal((1, 1, CHANNELS, CHANNELS), CHANNELS))],
+            "point_bn": norm(True),
+            "wide": [("kernel", normal((3, 3, CHANNELS, CHANNELS), 9 * CHANNELS)),
+                     ("bias", normal(CHANNELS, 25))],
+            "wide_bn": norm(False)}
+
+
+def pair_by_layer(kind, arrays):
+    if kind != "distinct":
+        return arrays
+    return {"%s%d" % (name, index): weights for name, weights in arrays.items()
+            for index in range(CALLS)}
+
+
+def write_named_model_json(folder, model, by_name):
+    """A TF.js layers-model of weights named by layer and weight"""
+    specs, data = [], b""
+    for name, weights in by_name.items():
+        for weight, array in weights:
+            specs.append({"name": "%s/%s" % (name, weight), "shape": list(array.shape),
+                          "dtype": "float32"})
+            data += array.astype("<f4").tobytes()
+    with open(os.path.join(folder, "group1-shard1of1.bin"), "wb") as file:
+        file.write(data)
+    with open(os.path.join(folder, "model.json"), "w") as file:
+        json.dump({"format": "layers-model", "generatedBy": "keras v2.15.0",
+                   "convertedBy": "hand-written test", "modelTopology": {
+                       "keras_version": "2.15.0", "backend": "tensorflow",
+                       "model_config": model},
+                   "weightsManifest": [{"paths": ["group1-shard1of1.bin"],
+                                        "weights": specs}]}, file)
+
+
+def pair_reference(x, arrays):
+    x = x.astype(np.float64)
+    w = {name: {weight: array.astype(np.float64) for weight, array in weights}
+         for name, weights in arrays.items()}
+    for conv, _, norm, config in PAIRS:
+        kernel = w[conv]["kernel"]
+        bias = w[conv].get("bias", np.zeros(CHANNELS))
+        gamma = w[norm].get("gamma", np.ones(CHANNELS))
+        for _ in range(CALLS):
+            x = conv_same(x, kernel, bias)
+            x = (x - w[norm]["moving_mean"]) / np.sqrt(w[norm]["moving_variance"]
+                                                       + config["epsilon"])
+            x = x * gamma + w[norm]["beta"]
     return x
 
 
@@ -238,6 +350,69 @@ def main():
         check(np.allclose(answers["shared"], want, rtol=1e-4, atol=1e-5),
               "and as numpy within 1e-4", "max difference %s" %
               np.abs(answers["shared"] - want).max())
+
+        # Conv2D + BatchNormalization pairs called CALLS times fold once
+        pair_arrays = pair_weights()
+        pair_rss, pair_answers = {}, {}
+        for kind in ("once", "shared", "distinct"):
+            where = os.path.join(folder, "pairs_" + kind)
+            os.makedirs(where)
+            write_named_model_json(where, pair_model(kind), pair_by_layer(kind, pair_arrays))
+            answer = os.path.join(folder, "pairs_%s.npy" % kind)
+            peaks = []
+            for _ in range(3):
+                code, stderr, peak = peak_rss([zinfer, "run", os.path.join(where, "model.json"),
+                                               "--threads", "1",
+                                               "--input", os.path.join(folder, "x1.npy"),
+                                               "--output", answer])
+                if not check(code == 0, "zinfer run pairs_%s/model.json" % kind,
+                             stderr.strip()):
+                    return 1
+                peaks.append(peak)
+            pair_rss[kind] = sorted(peaks)[1]
+            pair_answers[kind] = np.load(answer)
+        # zinfer info's packed bytes after planning: the calls of a pair
+        # share one form, where distinct pairs pack one each
+        packed = {}
+        for kind in ("once", "shared", "distinct"):
+            result = run([zinfer, "info", "--fuse",
+                          os.path.join(folder, "pairs_" + kind, "model.json")])
+            lines = [line for line in result.stdout.splitlines()
+                     if line.startswith("packed weights:")]
+            packed[kind] = lines[0] if lines else result.stdout + result.stderr
+        forms = {kind: packed[kind].split(":")[1].split(",")[:2] for kind in packed}
+        check(forms["shared"] == forms["once"] and "2 forms" in forms["once"][0]
+              and "%d forms" % (2 * CALLS) in forms["distinct"][0],
+              "zinfer info --fuse: the shared pairs pack what one call does (%s), distinct "
+              "ones %d times as many" % (packed["once"], CALLS),
+              "%s / %s / %s" % (packed["once"], packed["shared"], packed["distinct"]))
+        one_copy = sum(array.nbytes for name, _, _, _ in PAIRS
+                       for weight, array in pair_arrays[name] if weight == "kernel")
+        grown = pair_rss["shared"] - pair_rss["once"]
+        print("     peak RSS: pairs once %.1f MB, shared (%d calls) %.1f MB, distinct %.1f MB; "
+              "one copy of the kernels %.1f MB" % (pair_rss["once"] / 1e6, CALLS,
+                                                   pair_rss["shared"] / 1e6,
+                                                   pair_rss["distinct"] / 1e6, one_copy / 1e6))
+        check(grown < one_copy / 2,
+              "calling each Conv2D + BatchNormalization pair %d times folds and packs its "
+              "weights once: peak RSS grows by %.1f MB, under half a copy (%.1f MB)"
+              % (CALLS, grown / 1e6, one_copy / 2e6))
+        check(pair_answers["shared"].tobytes() == pair_answers["distinct"].tobytes(),
+              "the shared pairs answer bit for bit as the distinct ones",
+              "max difference %s" % np.abs(pair_answers["shared"]
+                                           - pair_answers["distinct"]).max())
+        pairs_keras = os.path.join(folder, "pairs_shared.keras")
+        write_keras_files.write_keras(pairs_keras, pair_model("shared"), pair_arrays)
+        answer = os.path.join(folder, "pairs_shared_keras.npy")
+        result = run([zinfer, "run", pairs_keras, "--threads", "1",
+                      "--input", os.path.join(folder, "x1.npy"), "--output", answer])
+        check(result.returncode == 0 and np.load(answer).tobytes()
+              == pair_answers["shared"].tobytes(),
+              "pairs_shared.keras answers bit for bit as its model.json", result.stderr)
+        want = pair_reference(inputs[1], pair_arrays)
+        check(np.allclose(pair_answers["shared"], want, rtol=1e-4, atol=1e-4),
+              "and as numpy within 1e-4", "max difference %s" %
+              np.abs(pair_answers["shared"] - want).max())
 
         # Placed over processes and threads: each process packs its own,
         # and threads planning a new batch size at once share the forms
