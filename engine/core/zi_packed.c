@@ -15,8 +15,9 @@
     weight, while a form made from it is alive. Plans of other shapes and
     other threads' plans share the model's constants (zi_graph_dup takes
     references), so they find the forms the first plan made; constants
-    folded per plan (a BatchNormalization folded into a Conv) are new
-    tensors and get forms of their own.
+    the passes fold (a BatchNormalization into a Conv) come from the
+    model's table of folded constants (zi_folded), one tensor for every
+    call and plan that folds the same ones, and so share a form too.
 
     One mutex guards the table; a form is filled outside it, so threads
     preparing different weights pack at once, and a thread that asks for
