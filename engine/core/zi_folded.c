@@ -164,6 +164,28 @@ zi_folded_size (zi_folded_t *self)
 //  --------------------------------------------------------------------------
 //  Self test
 
+//  A thread that folds a key the others fold at once, as threads planning
+//  a new batch size do
+typedef struct {
+    zi_folded_t *folded;        //  the table they share
+    const zi_folded_key_t *key; //  what each folds
+    pthread_barrier_t *start;   //  they begin together
+    zi_tensor_t *got;           //  the constant this thread ended with
+} s_folder_t;
+
+static void *
+s_folder (void *arg)
+{
+    s_folder_t *self = arg;
+    pthread_barrier_wait (self->start);
+    self->got = zi_folded_find (self->folded, self->key);
+    if (!self->got) {
+        zi_tensor_t *made = zi_test_random (1, (int64_t []) {64}, 11);
+        self->got = zi_folded_keep (self->folded, self->key, &made);
+    }
+    return NULL;
+}
+
 void
 zi_folded_test (zi_test_t *t)
 {
@@ -229,10 +251,34 @@ zi_folded_test (zi_test_t *t)
               "a late keep gets the first constant");
     zi_tensor_destroy (&second);
 
+    //  Threads folding one key at once all end with one constant
+    enum { S_FOLDERS = 8 };
+    zi_folded_key_t raced = {.recipe = "raced", .sources = {weight}};
+    pthread_barrier_t start;
+    pthread_barrier_init (&start, NULL, S_FOLDERS);
+    pthread_t threads [S_FOLDERS];
+    s_folder_t folders [S_FOLDERS];
+    for (int index = 0; index < S_FOLDERS; index++) {
+        folders [index] = (s_folder_t) {.folded = folded, .key = &raced, .start = &start};
+        int rc = pthread_create (&threads [index], NULL, s_folder, &folders [index]);
+        assert (rc == 0);
+    }
+    for (int index = 0; index < S_FOLDERS; index++)
+        pthread_join (threads [index], NULL);
+    pthread_barrier_destroy (&start);
+    int agree = 0;
+    for (int index = 0; index < S_FOLDERS; index++)
+        agree += folders [index].got && folders [index].got == folders [0].got;
+    ZI_CHECK (t, agree == S_FOLDERS && zi_folded_size (folded) == 3,
+              "%d threads folding one key at once end with one constant: %d do, %zu kept",
+              S_FOLDERS, agree, zi_folded_size (folded));
+    for (int index = 0; index < S_FOLDERS; index++)
+        zi_tensor_destroy (&folders [index].got);
+
     //  Copies share the table; the last reference frees what it holds
     zi_folded_t *copy = zi_folded_ref (folded);
     zi_folded_destroy (&folded);
-    ZI_CHECK (t, folded == NULL && zi_folded_size (copy) == 2, "a copy keeps the table");
+    ZI_CHECK (t, folded == NULL && zi_folded_size (copy) == 3, "a copy keeps the table");
     zi_folded_destroy (&copy);
     ZI_CHECK (t, atomic_load (&kept->refs) == 1 && atomic_load (&weight->refs) == 1,
               "the last reference lets go of constants and sources: %d, %d",
