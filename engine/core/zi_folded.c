@@ -2,14 +2,15 @@
     zi_folded - constants that passes make from a model's constants, once
 
     Passes fold constants into new ones: a BatchNormalization's scale and
-    shift into the Conv before it, 8-bit weights turned for QLinearMatMul.
-    They rewrite each node on its own, and planning runs once per copy of
-    the model (each thread's plan, each new input shape), so a Keras block
-    called four times, planned on two threads, would fold its weights
-    eight times; and since zi_packed knows a weight by its address, each
-    copy would also be packed again. Here a pass asks first whether the
-    same recipe was already applied to the same sources, and takes that
-    constant if so.
+    shift into the Conv before it, 8-bit weights turned for QLinearMatMul;
+    and planning runs each node whose inputs are all constant (a Cast of
+    float16 weights). Each node is folded on its own, and planning runs
+    once per copy of the model (each thread's plan, each new input shape),
+    so a Keras block called four times, planned on two threads, would fold
+    its weights eight times; and since zi_packed knows a weight by its
+    address, each copy would also be packed again. Here a pass asks first
+    whether the same recipe was already applied to the same sources, and
+    takes that constant if so.
 
     A table belongs to an imported graph and is shared by reference with
     every zi_graph_dup of it, so it lives as long as the model or one of
@@ -74,6 +75,7 @@ zi_folded_destroy (zi_folded_t **self_p)
             zi_tensor_destroy (&source);
         }
         zi_tensor_destroy (&entry->tensor);
+        free ((char *) entry->key.recipe);
         free (entry);
     }
     pthread_mutex_destroy (&self->lock);
@@ -137,6 +139,8 @@ zi_folded_keep (zi_folded_t *self, const zi_folded_key_t *key, zi_tensor_t **ten
         entry = calloc (1, sizeof (s_entry_t));
         assert (entry);
         entry->key = *key;
+        entry->key.recipe = strdup (key->recipe);
+        assert (entry->key.recipe);
         for (int slot = 0; slot < ZI_FOLDED_SOURCES; slot++)
             if (key->sources [slot])
                 entry->key.sources [slot] = zi_tensor_ref ((zi_tensor_t *) key->sources [slot]);

@@ -29,7 +29,7 @@ typedef struct zi_folded_t zi_folded_t;
 //  can stand for both. Weights are known by identity, as zi_packed knows
 //  them: comparing them whole on every lookup would cost what folding does.
 typedef struct {
-    const char *recipe;         //  which pass and which of its outputs (static)
+    const char *recipe;         //  which pass and which of its outputs (copied when kept)
     const zi_tensor_t *sources [ZI_FOLDED_SOURCES];    //  its inputs; NULL: none
     double params [2];          //  what else the fold reads (an epsilon); 0 unused
 } zi_folded_key_t;

@@ -155,6 +155,51 @@ zi_passes_test (zi_test_t *t)
     zi_tensor_destroy (&input);
     zi_graph_destroy (&graph);
 
+    //  A weight made at planning from constants (here a Transpose of a
+    //  channels-last kernel, 144 KB) is folded once for the model: a
+    //  second plan takes the first plan's constant, so the Conv's packed
+    //  form is shared too
+    graph = zi_graph_new ("transposed_weight");
+    int64_t wide_dims [4] = {1, 64, 5, 5};
+    zi_test_graph_io (graph, "x", 4, wide_dims, "y");
+    zi_test_graph_constant (graph, "w_hwio", zi_test_random (4, (int64_t []) {3, 3, 64, 64},
+                                                             21));
+    zi_node_t *turn = zi_test_graph_node (graph, "Transpose", "turn", "w_hwio", "w");
+    zi_node_set_ints (turn, "perm", 4, (int64_t []) {3, 2, 0, 1});
+    conv = zi_test_graph_node (graph, "Conv", "conv", "x,w", "y");
+    zi_node_set_ints (conv, "pads", 4, (int64_t []) {1, 1, 1, 1});
+    input = zi_test_random (4, wide_dims, 22);
+    fused = s_run_both (t, graph, input, &unfused, &n_nodes, &first_op);
+    if (fused && unfused)
+        ZI_CHECK_CLOSE (t, "conv on a transposed weight", zi_tensor_f32 (fused),
+                        zi_tensor_f32 (unfused), zi_tensor_count (fused), 0, 0);
+    zi_tensor_destroy (&unfused);
+    zi_model_t turned_model = {.source = "test", .graph = graph};
+    const zi_tensor_t *turned [2] = {NULL};
+    zi_packed_stats_t packed_before = zi_packed_stats ();
+    for (int plan = 0; plan < 2; plan++) {
+        sessions [plan] = zi_session_new (&turned_model, &fold);
+        zi_tensor_t *output = NULL;
+        ZI_CHECK (t, zi_session_run (sessions [plan], &input, &output) == 0, "plan %d runs: %s",
+                  plan, zi_error_text ());
+        ZI_CHECK (t, output && fused && memcmp (output->data, fused->data, fused->nbytes) == 0,
+                  "plan %d answers bit for bit as the first", plan);
+        zi_tensor_destroy (&output);
+        const zi_graph_t *planned = zi_session_plan (sessions [plan]);
+        if (planned && planned->n_nodes == 1)
+            turned [plan] = planned->values [planned->nodes [0].inputs [1]].constant;
+    }
+    zi_packed_stats_t packed_after = zi_packed_stats ();
+    ZI_CHECK (t, turned [0] && turned [0] == turned [1],
+              "two plans of the model share one transposed weight");
+    ZI_CHECK (t, packed_after.forms - packed_before.forms <= 1,
+              "and one packed form of it: %zu forms", packed_after.forms - packed_before.forms);
+    zi_session_destroy (&sessions [0]);
+    zi_session_destroy (&sessions [1]);
+    zi_tensor_destroy (&fused);
+    zi_tensor_destroy (&input);
+    zi_graph_destroy (&graph);
+
     //  A residual block: relu (conv (x) + x) is one Conv, same bits as the
     //  Conv, Add and Relu run apart; 1x1 (packed product) and 3x3 (im2col)
     //  and three channels on a wider image (the few-maps kernel)

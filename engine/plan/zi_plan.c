@@ -84,6 +84,77 @@ s_fold_node (zi_node_t *node, const zi_tensor_t **in, zi_tensor_t **out_info,
     return rc;
 }
 
+//  A fold that makes a weight-sized constant from constants alone (an
+//  ONNX weight stored as float16 and Cast, a Transpose or
+//  DequantizeLinear of a weight) is kept in the model's table of folded
+//  constants, keyed by the node: every plan of the model folds the node
+//  alike, so another thread's plan, or a plan for a new batch size, takes
+//  the constant the first plan made, and zi_packed, which knows a weight
+//  by its address, packs it once. Smaller folds (shape arithmetic) are
+//  cheaper to redo than to look up.
+#define S_KEPT_FOLD_BYTES (64 << 10)
+
+//  A hash of a node's attributes, so that a key names what the node
+//  computes and not only its name
+static uint64_t
+s_attrs_hash (const zi_node_t *node)
+{
+    uint64_t hash = 1469598103934665603ULL;
+#define S_MIX(data, size) \
+    for (size_t byte = 0; byte < (size); byte++) \
+        hash = (hash ^ ((const uint8_t *) (data)) [byte]) * 1099511628211ULL
+    for (int index = 0; index < node->n_attrs; index++) {
+        const zi_attr_t *attr = &node->attrs [index];
+        S_MIX (attr->name, strlen (attr->name) + 1);
+        S_MIX (&attr->type, sizeof attr->type);
+        S_MIX (&attr->f, sizeof attr->f);
+        S_MIX (&attr->i, sizeof attr->i);
+        if (attr->s)
+            S_MIX (attr->s, strlen (attr->s) + 1);
+        if (attr->t && attr->t->data)
+            S_MIX (attr->t->data, attr->t->nbytes);
+        if (attr->floats)
+            S_MIX (attr->floats, attr->n * sizeof (float));
+        if (attr->ints)
+            S_MIX (attr->ints, attr->n * sizeof (int64_t));
+        for (int item = 0; attr->strings && item < attr->n; item++)
+            S_MIX (attr->strings [item], strlen (attr->strings [item]) + 1);
+    }
+#undef S_MIX
+    return hash;
+}
+
+//  The key for keeping a node's fold, or false when it is not kept: one
+//  output of at least S_KEPT_FOLD_BYTES from constant inputs only (Shape
+//  and Size fold from shapes), and no random numbers, which each node
+//  draws afresh
+static bool
+s_kept_fold_key (const zi_graph_t *self, const zi_node_t *node, zi_tensor_t *const *out_info,
+                 zi_folded_key_t *key, char *recipe, size_t size)
+{
+    if (node->n_outputs != 1 || node->outputs [0] < 0 || node->n_inputs < 1
+    ||  node->n_inputs > ZI_FOLDED_SOURCES || out_info [0]->nbytes < S_KEPT_FOLD_BYTES
+    ||  strstr (node->op_type, "Random") || strcmp (node->op_type, "Bernoulli") == 0
+    ||  strcmp (node->op_type, "Multinomial") == 0)
+        return false;
+    memset (key, 0, sizeof *key);
+    bool any = false;
+    for (int slot = 0; slot < node->n_inputs; slot++) {
+        int value = node->inputs [slot];
+        if (value < 0)
+            continue;
+        if (!self->values [value].constant)
+            return false;
+        key->sources [slot] = self->values [value].constant;
+        any = true;
+    }
+    snprintf (recipe, size, "fold %s %s", node->op_type, node->name);
+    key->recipe = recipe;
+    key->params [0] = node->opset;
+    key->params [1] = (double) (s_attrs_hash (node) >> 12);    //  exact in a double
+    return any;
+}
+
 //  Room for the input and output tensors of any node of the graph: node
 //  arity comes from the file, so it is sized by the graph, not fixed
 typedef struct {
@@ -167,10 +238,26 @@ zi_graph_infer (zi_graph_t *self, bool fold)
         //  A node with subgraphs is not folded: a Loop's trip count is the
         //  model's to choose, and loading must not run it (an If on a
         //  constant is inlined instead, and its nodes fold)
-        if (fold && all_constant && !already && !node->op->control
-        &&  s_fold_node (node, in, out, self->values)) {
-            zi_error_prefix ("node '%s' (%s), folding constants", node->name, node->op_type);
-            rc = -1;
+        if (fold && all_constant && !already && !node->op->control) {
+            zi_folded_key_t key;
+            char recipe [300];
+            bool kept = s_kept_fold_key (self, node, out, &key, recipe, sizeof recipe);
+            zi_tensor_t *made = kept? zi_folded_find (self->folded, &key): NULL;
+            if (made && zi_tensor_same_shape (made, out [0]))
+                self->values [node->outputs [0]].constant = made;
+            else {
+                zi_tensor_destroy (&made);
+                if (s_fold_node (node, in, out, self->values)) {
+                    zi_error_prefix ("node '%s' (%s), folding constants", node->name,
+                                     node->op_type);
+                    rc = -1;
+                }
+                else
+                if (kept) {
+                    zi_tensor_t **constant = &self->values [node->outputs [0]].constant;
+                    *constant = zi_folded_keep (self->folded, &key, constant);
+                }
+            }
         }
     }
     s_slots_destroy (&slots);
