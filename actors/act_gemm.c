@@ -189,18 +189,14 @@ s_packed_rows (zi_exec_t *exec, const float *packed, const float *bias, const fl
         float *scratch = zi_exec_scratch (exec, 0, m * k * sizeof (float));
         if (!scratch)
             return -1;
-        for (int64_t row = 0; row < m; row++)
-            for (int64_t col = 0; col < k; col++)
-                scratch [col * m + row] = a [row * k + col];
+        zi_mm_transpose (a, m, k, k, scratch, m);
         a_t = scratch;
     }
     float *y_t = zi_exec_scratch (exec, 1, n * m * sizeof (float));
     if (!y_t)
         return -1;
     zi_mm_parallel (exec, packed, n, k, m, a_t, m, bias, NULL, 0, act, y_t, m);
-    for (int64_t row = 0; row < m; row++)
-        for (int64_t col = 0; col < n; col++)
-            y [row * n + col] = y_t [col * m + row];
+    zi_mm_transpose (y_t, n, m, m, y, n);
     return 0;
 }
 

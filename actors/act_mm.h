@@ -44,6 +44,12 @@ void
                     const float *sum, int64_t ldsum, const zi_act_t *act, float *y,
                     int64_t ldy);
 
+//  dst [c ldd + r] = src [r lds + c] for a rows x cols src: the transposes
+//  around a product whose rows are the columns of zi_mm's X and Y
+void
+    zi_mm_transpose (const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst,
+                     int64_t ldd);
+
 //  cblas_sgemv and cblas_sgemm, row-major, shared out between the exec's
 //  threads: y in blocks of elements, C in blocks of whole columns (or
 //  rows, when it is narrow), each one BLAS call on one thread. OpenBLAS
