@@ -25,9 +25,13 @@
     of tile rows at a time:
       1. each input channel's rows, copied into phase planes (below), are
          transformed eight tiles at a time into V;
-      2. the (m + 2)^2 products, shared out whole between the threads;
-      3. the products are transformed back, the bias added and the fused
-         activation applied before the one store into Y.
+      2. the (m + 2)^2 products, a block of maps at a time;
+      3. that block's products are transformed back while they are still
+         in cache, the bias added and the fused activation applied before
+         the one store into Y.
+    Blocks of maps are what the threads share out; where V is too large
+    to read again for every block (resnet's 56x56 layers), the products
+    are shared out whole by points and the transform follows them.
 
     The transforms are AVX2 + FMA, chosen at run time, with portable twins
     that give the same results up to float rounding; the self test runs
@@ -590,6 +594,7 @@ typedef struct {
     const float *u;             //  the transformed weights, packed per point
     float *v, *products;        //  the band's transformed input and products
     int64_t first, rows;        //  the band's tile rows over the batch
+    int64_t block;              //  maps per block of products, whole panels
     bool avx2;                  //  use the SIMD transforms
 } s_band_t;
 
@@ -660,9 +665,53 @@ s_products_part (void *args, int64_t first, int64_t last, int thread)
                stride, NULL, NULL, 0, &none, band->products + p * tiles, stride);
 }
 
-//  Channels (maps) per part: a part should transform at least this many
-//  floats, or a thread's wake-up costs more than it saves
+//  The element-wise products and the output transform of a block of
+//  maps at a time: products_p [maps of the block][tiles] = U_p V_p, one
+//  zi_mm for each point p, then those maps transformed back while their
+//  products are still in cache. Each zi_mm is small (C and the tiles of a
+//  band in the tens to hundreds), where sgemm's per-call packing cost more
+//  than the product. Blocks start on whole panels of U_p, and a panel's
+//  sums come out of zi_mm the same whichever block holds it, so the bits
+//  do not depend on the thread count.
+static void
+s_maps_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_band_t *band = args;
+    const zi_winograd_shape_t *shape = band->shape;
+    int64_t tiles = band->rows * band->plan->tiles_w;
+    int64_t stride = band->plan->points * tiles;
+    int64_t channels = shape->channels;
+    size_t matrix = zi_mm_packed_floats (shape->maps, channels);
+    static const zi_act_t none = {ZI_ACT_NONE, 0, 0};
+    for (int64_t m0 = first; m0 < last; m0 += band->block) {
+        int64_t maps = last - m0 < band->block? last - m0: band->block;
+        //  U_p's panels from map m0 on: m0 is a whole number of panels
+        for (int p = 0; p < band->plan->points; p++)
+            zi_mm (band->u + p * matrix + m0 * channels, maps, channels, tiles,
+                   band->v + p * tiles, stride, NULL, NULL, 0, &none,
+                   band->products + m0 * stride + p * tiles, stride);
+        s_output_part (band, m0, m0 + maps, thread);
+    }
+}
+
+//  Channels per part of the input transform: a part should transform at
+//  least this many floats, or a thread's wake-up costs more than it saves
 #define S_PART_FLOATS (16 * 1024)
+//  Products of a block of maps are kept under this many bytes, so that the
+//  output transform finds them in L2 (a band's products for all maps were
+//  1.8 MB on squeezenet's first 3x3 layer, 64 maps of 36 points by 196
+//  tiles, and went out to L3 between zi_mm and the transform)
+#define S_BLOCK_BYTES (256 * 1024)
+//  Each block reads all of V again: blocks only while V stays in L2.
+//  resnet's 56x56 layers (V 1.8 MB) ran 10 % slower in blocks of maps;
+//  its 28x28 ones (0.9 MB) 10 % faster, squeezenet's at two threads 10 to
+//  25 % faster (V 0.15 to 0.45 MB), see docs/performance.md
+#define S_BLOCK_V_BYTES (1024 * 1024)
+
+//  Set to 0 by the self test to run the products by points
+static int64_t s_block_v_bytes = S_BLOCK_V_BYTES;
+//  Floats of U_p in a panel: a block is whole panels
+#define S_PANEL_ROWS 6
 
 int
 zi_winograd_run (const zi_winograd_shape_t *shape, zi_exec_t *exec, const float *x,
@@ -677,21 +726,37 @@ zi_winograd_run (const zi_winograd_shape_t *shape, zi_exec_t *exec, const float 
     size_t phases_bytes = (plan.tile * plan.plane + plan.tile * plan.width) * sizeof (float);
     if (!v || !products)
         return -1;
-    for (int thread = 0; thread < zi_exec_threads (exec); thread++)
+    int threads = zi_exec_threads (exec);
+    for (int thread = 0; thread < threads; thread++)
         if (!zi_exec_scratch_of (exec, thread, 2, phases_bytes))
             return -1;
     int64_t per_channel = plan.points * most;
     int64_t unit = per_channel >= S_PART_FLOATS? 1: S_PART_FLOATS / per_channel;
+    //  Maps per block: its products within S_BLOCK_BYTES, and with more
+    //  than one thread at least two blocks a thread, so a thread that
+    //  finishes early takes another instead of waiting
+    int64_t per_map = plan.points * most * (int64_t) sizeof (float);
+    int64_t block = S_BLOCK_BYTES / per_map;
+    if (threads > 1 && block > (maps + 2 * threads - 1) / (2 * threads))
+        block = (maps + 2 * threads - 1) / (2 * threads);
+    block = block < S_PANEL_ROWS? S_PANEL_ROWS: block / S_PANEL_ROWS * S_PANEL_ROWS;
     s_band_t band = {
         .shape = shape, .plan = &plan, .exec = exec, .x = x, .bias = bias, .act = act,
-        .y = y, .u = u, .v = v, .products = products, .avx2 = zi_use_avx2 ()
+        .y = y, .u = u, .v = v, .products = products, .block = block,
+        .avx2 = zi_use_avx2 ()
     };
+    bool blocks = plan.points * channels * most * (int64_t) sizeof (float) <= s_block_v_bytes;
     for (band.first = 0; band.first < plan.tile_rows; band.first += plan.band) {
         band.rows = plan.tile_rows - band.first < plan.band?
                     plan.tile_rows - band.first: plan.band;
         zi_exec_parallel (exec, channels, unit, s_input_part, &band);
-        zi_exec_parallel (exec, plan.points, 1, s_products_part, &band);
-        zi_exec_parallel (exec, maps, unit, s_output_part, &band);
+        if (blocks)
+            zi_exec_parallel (exec, maps, block, s_maps_part, &band);
+        else {
+            //  The products shared out whole by points, then the transform
+            zi_exec_parallel (exec, plan.points, 1, s_products_part, &band);
+            zi_exec_parallel (exec, maps, unit, s_output_part, &band);
+        }
     }
     return 0;
 }
@@ -913,6 +978,14 @@ zi_act_winograd_test (zi_test_t *t)
     s_case_t bands = {"bands over a batch of 3", 3, 32, 50, 61, 24, {1, 1, 1, 1}, true, relu};
     s_case_run (t, &bands, 400);
     s_band_bytes = S_BAND_BYTES;
+
+    //  V too large for blocks of maps (resnet's 56x56 layers): the
+    //  products by points, then the output transform by maps
+    s_block_v_bytes = 0;
+    s_case_t by_points = {"products by points", 1, 19, 17, 23, 10, {1, 1, 1, 1}, true, relu};
+    s_case_run (t, &by_points, 410);
+    s_case_run (t, &bands, 420);
+    s_block_v_bytes = S_BLOCK_V_BYTES;
 
     //  Where each tile pays (the shapes of resnet and squeezenet layers), and
     //  Conv taking it
