@@ -458,6 +458,67 @@ s_vertical_avx512 (const float *const *rows, int n, int64_t width, float *out, b
 }
 #endif
 
+#if defined (ZI_HAVE_AVX512)
+//  s_horizontal_s2_avx2 sixteen columns at a time: the even and odd floats
+//  of a pair of sixteen-float loads are each one two-source permute, already
+//  in lane order, and the row's end is loaded and stored under a mask, so
+//  it makes every column of [first, end). Taps combine in the same order,
+//  and a NaN tap sets every bit of its lane at the end, as there.
+static ZI_AVX512 int64_t
+s_horizontal_s2_avx512 (const float *base, float *hrow, int64_t first, int64_t end,
+                        const s_axis_t *w, int64_t available, bool max)
+{
+    const __m512i evens = _mm512_set_epi32 (30, 28, 26, 24, 22, 20, 18, 16,
+                                            14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odds = _mm512_add_epi32 (evens, _mm512_set1_epi32 (1));
+    const __m512 all_bits = _mm512_castsi512_ps (_mm512_set1_epi32 (-1));
+    int64_t kernel = w->kernel, dilation = w->dilation;
+    int64_t reach = dilation == 1? ((kernel - 1) & ~(int64_t) 1): (kernel - 1) * dilation;
+    for (int64_t col = first; col < end; col += 16) {
+        bool whole = end - col >= 16 && 2 * col + reach + 32 <= available;
+        const float *at = base + 2 * col;
+        __m512 value = _mm512_setzero_ps ();
+        __mmask16 nan = 0;
+        for (int64_t kw = 0; kw < kernel; ) {
+            int64_t offset = 2 * col + kw * dilation;
+            __m512 low, high;
+            if (whole) {
+                low = _mm512_loadu_ps (at + kw * dilation);
+                high = _mm512_loadu_ps (at + kw * dilation + 16);
+            }
+            else {
+                //  Lanes past the row load nothing; they only make
+                //  columns past end, which are not stored
+                int64_t left = available - offset;
+                int64_t lows = left < 0? 0: left < 16? left: 16;
+                int64_t highs = left < 16? 0: left < 32? left - 16: 16;
+                low = _mm512_maskz_loadu_ps ((__mmask16) ((1u << lows) - 1), at + kw * dilation);
+                high = _mm512_maskz_loadu_ps ((__mmask16) ((1u << highs) - 1),
+                                              at + kw * dilation + 16);
+            }
+            __m512 even = _mm512_permutex2var_ps (low, evens, high);
+            value = kw == 0? even: max? _mm512_max_ps (even, value): _mm512_add_ps (value, even);
+            kw++;
+            if (dilation == 1 && kw < kernel) {
+                __m512 odd = _mm512_permutex2var_ps (low, odds, high);
+                value = max? _mm512_max_ps (odd, value): _mm512_add_ps (value, odd);
+                if (max)
+                    nan |= _mm512_cmp_ps_mask (even, odd, _CMP_UNORD_Q);
+                kw++;
+            }
+            else
+            if (max)
+                nan |= _mm512_cmp_ps_mask (even, even, _CMP_UNORD_Q);
+        }
+        value = _mm512_mask_blend_ps (nan, value, all_bits);
+        int64_t left = end - col;
+        _mm512_mask_storeu_ps (hrow + col, left >= 16? 0xFFFF: (__mmask16) ((1u << left) - 1),
+                               value);
+    }
+    return end;
+}
+#endif
+
 //  One input row reduced over the kernel width: hrow [col] is the max (or
 //  sum) of the taps of output column col that fall inside the input
 static void
@@ -486,6 +547,12 @@ s_horizontal (const float *restrict x_row, float *restrict hrow, const s_axis_t 
     const float *base = x_row - w->pad_begin;
     if (first >= end)
         return;
+#if defined (ZI_HAVE_AVX512)
+    if (stride == 2 && zi_use_avx512 ()) {
+        s_horizontal_s2_avx512 (base, hrow, first, end, w, w->pad_begin + width, max);
+        return;
+    }
+#endif
 #if defined (ZI_HAVE_AVX2)
     if (stride == 2 && zi_use_avx2 ()) {
         //  Loads stay within this row: base [pad_begin + in) is its end
@@ -1174,8 +1241,9 @@ zi_act_pool_test (zi_test_t *t)
     }
     zi_isa_set_cap (ZI_ISA_DEFAULT);
 
-    //  The AVX2 column pass too, where the AVX-512 one would run: rows
-    //  with a tail of three columns and of seven, specials included
+    //  The AVX2 column and stride-2 row passes too, where the AVX-512 ones
+    //  would run: rows with a tail of three columns and of seven, specials
+    //  included
     if (zi_test_isa (t, ZI_ISA_AVX2)) {
         s_case_t avx2 [] = {
             {.op = "MaxPool", .n_spatial = 2, .dims = {1, 3, 9, 67}, .kernel = {3, 3},
@@ -1184,6 +1252,10 @@ zi_act_pool_test (zi_test_t *t)
              .strides = {2, 2}, .ceil_mode = 1},
             {.op = "MaxPool", .n_spatial = 2, .dims = {1, 2, 16, 23}, .kernel = {4, 2},
              .strides = {1, 1}},
+            {.op = "MaxPool", .n_spatial = 2, .dims = {1, 3, 9, 67}, .kernel = {3, 3},
+             .strides = {2, 2}, .pads = {1, 1, 1, 1}, .set_pads = true},
+            {.op = "MaxPool", .n_spatial = 2, .dims = {2, 16, 55, 55}, .kernel = {3, 3},
+             .strides = {2, 2}, .ceil_mode = 1},
         };
         for (size_t index = 0; index < sizeof avx2 / sizeof avx2 [0]; index++) {
             s_check_case (t, &avx2 [index], seed++);
