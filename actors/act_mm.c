@@ -529,10 +529,12 @@ s_mm_avx512 (const float *packed, int64_t maps, int64_t depth, int64_t cols, con
     //  outside, so the strip of X a tile reads stays in L1 (24 kB) and the
     //  panels come from L2, where panel by panel every tile read its strip
     //  from L2 (squeezenet's classifier, 1000 x 512 x 169, 11 % faster,
-    //  resnet50's 1x1 convolutions on 14x14 8-24 %)
+    //  resnet50's 1x1 convolutions on 14x14 8-10 %). Shallow products too,
+    //  unlike the AVX2 tile's: three times as wide, each tile writes rows
+    //  of three lines, and columns outside ran faster (squeezenet's first
+    //  layer 8 %, its Winograd 3x3 layers and resnet's on 56x56 9-13 %)
     int64_t w_slice_bytes = slice * panels * S_MM_ROWS * (int64_t) sizeof (float);
-    bool panels_outer = (maps > cols && w_slice_bytes > S_MM_WIDE_L2_BYTES)
-                     || depth <= S_MM_SHALLOW;
+    bool panels_outer = maps > cols && w_slice_bytes > S_MM_WIDE_L2_BYTES;
     for (at.k0 = 0; at.k0 < depth; at.k0 += slice) {
         at.rows_x = depth - at.k0 < slice? depth - at.k0: slice;
         at.first = at.k0 == 0;
