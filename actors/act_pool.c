@@ -464,15 +464,14 @@ s_vertical_avx512 (const float *const *rows, int n, int64_t width, float *out, b
 //  in lane order, and the row's end is loaded and stored under a mask, so
 //  it makes every column of [first, end). Taps combine in the same order,
 //  and a NaN tap sets every bit of its lane at the end, as there.
-static ZI_AVX512 int64_t
-s_horizontal_s2_avx512 (const float *base, float *hrow, int64_t first, int64_t end,
-                        const s_axis_t *w, int64_t available, bool max)
+static ZI_AVX512_INLINE int64_t
+s_horizontal_s2_avx512_k (const float *base, float *hrow, int64_t first, int64_t end,
+                          int64_t kernel, int64_t dilation, int64_t available, bool max)
 {
     const __m512i evens = _mm512_set_epi32 (30, 28, 26, 24, 22, 20, 18, 16,
                                             14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i odds = _mm512_add_epi32 (evens, _mm512_set1_epi32 (1));
     const __m512 all_bits = _mm512_castsi512_ps (_mm512_set1_epi32 (-1));
-    int64_t kernel = w->kernel, dilation = w->dilation;
     int64_t reach = dilation == 1? ((kernel - 1) & ~(int64_t) 1): (kernel - 1) * dilation;
     for (int64_t col = first; col < end; col += 16) {
         bool whole = end - col >= 16 && 2 * col + reach + 32 <= available;
@@ -516,6 +515,18 @@ s_horizontal_s2_avx512 (const float *base, float *hrow, int64_t first, int64_t e
                                value);
     }
     return end;
+}
+
+//  The 3-wide window of most networks' pools (squeezenet's, resnet's) with
+//  its taps known at compile time, the loop over them unrolled
+static ZI_AVX512 int64_t
+s_horizontal_s2_avx512 (const float *base, float *hrow, int64_t first, int64_t end,
+                        const s_axis_t *w, int64_t available, bool max)
+{
+    if (w->kernel == 3 && w->dilation == 1)
+        return s_horizontal_s2_avx512_k (base, hrow, first, end, 3, 1, available, max);
+    return s_horizontal_s2_avx512_k (base, hrow, first, end, w->kernel, w->dilation,
+                                     available, max);
 }
 #endif
 
