@@ -94,6 +94,16 @@ s_split2_avx512 (const float *src, int64_t n, float *even_dst, float *odd_dst)
                                _mm512_permutex2var_ps (low, odd_index, high));
     }
 }
+
+//  dst [0, n) = src [0, n), sixteen floats a step, the end masked
+static ZI_AVX512 void
+s_copy_avx512 (float *dst, const float *src, int64_t n)
+{
+    for (int64_t q = 0; q < n; q += 16) {
+        __mmask16 lanes = s_mask16 (n - q);
+        _mm512_mask_storeu_ps (dst + q, lanes, _mm512_maskz_loadu_ps (lanes, src + q));
+    }
+}
 #endif
 
 
@@ -180,6 +190,18 @@ s_dw_fill (const s_geom_t *geom, const s_dw_t *dw, const float *x, float *pad, b
             s_split2_avx2 (src, used, dst + even_phase * dw->plane + even_at,
                            dst + odd_phase * dw->plane + odd_at);
         }
+        return;
+    }
+#endif
+#if defined (ZI_HAVE_AVX512)
+    if (avx512 && stride == 1 && dw->hi [0] > dw->lo [0]) {
+        //  Rows of a small plane (14 floats on a 14x14 image) are too short
+        //  for a memcpy call to pay its way: a masked vector or few each
+        int64_t lo = dw->lo [0];
+        for (int64_t row = first; row < last; row++)
+            s_copy_avx512 (pad + row * dw->width + lo,
+                           x + (row - geom->pad_t) * geom->in_w + lo - geom->pad_l,
+                           dw->hi [0] - lo);
         return;
     }
 #endif
