@@ -190,6 +190,11 @@ s_check_stats (zi_test_t *t, zi_deploy_t *deploy, uint64_t served, uint64_t refu
                   "(%.0f, %.0f, %.0f)", (unsigned long long) served,
                   (unsigned long long) refused, zi_watch_number (gateway, "requests"),
                   zi_watch_number (gateway, "replies"), zi_watch_number (gateway, "rejected"));
+        //  Kept answers are signed once the thread is idle: no request's
+        //  input stays held for it
+        ZI_CHECK (t, zi_watch_number (gateway, "unsigned_kept") == 0,
+                  "every kept answer signed while idle, none holding its inputs (%.0f)",
+                  zi_watch_number (gateway, "unsigned_kept"));
         ZI_CHECK (t, zi_watch_number (stats, "bad_queries") == 1, "one bad query counted (%.0f)",
                   zi_watch_number (stats, "bad_queries"));
         //  Every actor computed every request, on the thread the deployment gave it

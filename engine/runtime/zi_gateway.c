@@ -78,6 +78,8 @@
 //  and this many bytes, none larger than a quarter of that
 #define S_KEPT_ANSWERS 64
 #define S_KEPT_BYTES (INT64_C (16) << 20)
+//  Kept answers whose inputs are held, not signed yet, at most
+#define S_UNSIGNED_KEPT 4
 
 //  A refusal its client's full queue could not take yet
 typedef struct {
@@ -105,7 +107,11 @@ typedef struct {
     int64_t first_result;       //  realtime nsecs the first output came (traced)
     int have;                   //  outputs arrived
     int64_t started;            //  when it entered (usecs)
-    uint64_t signature;         //  of its inputs (s_signature)
+    uint64_t signature;         //  of its inputs (s_signature), once signed
+    bool hashed;                //  signature made; until then inputs are held
+    int n_inputs;               //  model inputs
+    zi_tensor_t **inputs;       //  per model input, held for the signature
+                                //  (in the same block as outputs, after them)
     zi_tensor_t *expect;        //  per output: its shape when the request's sizes are
                                 //  not the topology's plan's, else NULL
     int n_outputs;
@@ -132,7 +138,10 @@ typedef struct {
 
 //  An answer sent, kept for a resend of its request (under its client key)
 typedef struct {
-    uint64_t signature;         //  of the request's inputs
+    uint64_t signature;         //  of the request's inputs, once signed
+    int n_inputs;               //  inputs held until it is signed, else 0
+    zi_tensor_t **inputs;       //  (in the same block, after the outputs)
+    zi_counter_t *unsigned_kept;    //  the gateway's count of those still held
     int64_t bytes;              //  of its outputs
     int n_outputs;
     zi_tensor_t *outputs [];    //  shared with the messages that carried them
@@ -179,6 +188,7 @@ struct zi_gateway_t {
     s_member_t *open;           //  the open batch, max_batch places
     zhashx_t *batches_out;      //  carrier id -> s_batch_t
     zhashx_t *kept;             //  client key -> s_kept_t, answers kept for resends
+    zi_counter_t unsigned_kept; //  of them, not signed yet (zi_gateway_sign)
     char (*kept_keys) [S_KEY_SIZE];     //  their keys, oldest first, in a ring
     int kept_first;             //  the oldest's place in the ring
     int kept_count;             //  keys in the ring
@@ -194,6 +204,8 @@ s_request_destroy (void **item_p)
         return;
     for (int output = 0; output < request->n_outputs; output++)
         zi_tensor_destroy (&request->outputs [output]);
+    for (int input = 0; input < request->n_inputs; input++)
+        zi_tensor_destroy (&request->inputs [input]);
     zi_trace_clear (&request->trace);
     free (request->expect);
     free (request);
@@ -222,6 +234,10 @@ s_kept_destroy (void **item_p)
         return;
     for (int output = 0; output < kept->n_outputs; output++)
         zi_tensor_destroy (&kept->outputs [output]);
+    if (kept->n_inputs)
+        ZI_COUNT (*kept->unsigned_kept, -1);
+    for (int input = 0; input < kept->n_inputs; input++)
+        zi_tensor_destroy (&kept->inputs [input]);
     free (kept);
     *item_p = NULL;
 }
@@ -879,8 +895,11 @@ s_admit (zi_gateway_t *self, const unsigned char *identity, size_t identity_size
     zi_graph_t *plan = self->worker->plan;
     int64_t arrived = flags & ZI_MSG_TRACE? zi_trace_now (): 0;
     uint64_t id = s_next_id (self);
-    s_request_t *request = calloc (1, sizeof (s_request_t) + plan->n_outputs * sizeof (zi_tensor_t *));
+    s_request_t *request = calloc (1, sizeof (s_request_t)
+                                      + (plan->n_outputs + plan->n_inputs) * sizeof (zi_tensor_t *));
     assert (request);
+    request->n_inputs = plan->n_inputs;
+    request->inputs = request->outputs + plan->n_outputs;
     memcpy (request->identity, identity, identity_size);
     request->identity_size = identity_size;
     request->client_request = client_request;
@@ -934,14 +953,15 @@ s_admit (zi_gateway_t *self, const unsigned char *identity, size_t identity_size
 //  byte. A kept answer goes to a resend whose inputs match it, so a
 //  client that breaks the protocol by reusing an id for other inputs gets
 //  their answer, not the kept one, whatever byte differs
-//  (docs/protocol.md). zi_hash reads at about the speed of memory: a
-//  fraction of what the request costs otherwise (docs/reliability.md).
-//  Each input's bytes are hashed on their own (seed 0), so that an input
-//  copied out of shared memory brings its hash from the copy
-//  (data_hashes [input], where hashed [input]) instead of being read again.
+//  (docs/protocol.md). zi_hash reads at about the speed of memory, but
+//  that is still tens of microseconds for an image, so it is made when
+//  needed rather than as the request comes in: once its answer is kept
+//  and the thread is idle (zi_gateway_sign), or when another request
+//  under the same id must be told from it (s_answer_again). Until then
+//  the request, and then its kept answer, hold its inputs
+//  (docs/reliability.md).
 static uint64_t
-s_signature (zi_tensor_t *const *inputs, int n_inputs, const uint64_t *data_hashes,
-             const bool *hashed)
+s_signature (zi_tensor_t *const *inputs, int n_inputs)
 {
     uint64_t hash = 0;
     for (int input = 0; input < n_inputs; input++) {
@@ -951,16 +971,62 @@ s_signature (zi_tensor_t *const *inputs, int n_inputs, const uint64_t *data_hash
             shape [2 + axis] = tensor->dims [axis];
         hash = zi_hash (shape, (size_t) (2 + tensor->ndim) * sizeof shape [0], hash);
         const void *data = zi_tensor_data (tensor);
-        uint64_t data_hash = hashed [input]? data_hashes [input]:
-                             zi_hash (data, data? tensor->nbytes: 0, 0);
+        uint64_t data_hash = zi_hash (data, data? tensor->nbytes: 0, 0);
         hash = zi_hash (&data_hash, sizeof data_hash, hash);
     }
     return hash;
 }
 
+//  A request's signature, made from its held inputs the first time it is
+//  asked for; the inputs are let go then
+static uint64_t
+s_request_signature (s_request_t *request)
+{
+    if (!request->hashed) {
+        request->signature = s_signature (request->inputs, request->n_inputs);
+        request->hashed = true;
+        for (int input = 0; input < request->n_inputs; input++)
+            zi_tensor_destroy (&request->inputs [input]);
+    }
+    return request->signature;
+}
+
+//  A kept answer's signature, made from its held inputs the first time
+//  it is asked for (zi_gateway_sign, or a resend)
+static uint64_t
+s_kept_signature (s_kept_t *kept)
+{
+    if (kept->n_inputs) {
+        kept->signature = s_signature (kept->inputs, kept->n_inputs);
+        for (int input = 0; input < kept->n_inputs; input++)
+            zi_tensor_destroy (&kept->inputs [input]);
+        kept->n_inputs = 0;
+        ZI_COUNT (*kept->unsigned_kept, -1);
+    }
+    return kept->signature;
+}
+
+//  The signature of inputs that just came, made once if at all
+typedef struct {
+    zi_tensor_t *const *inputs;
+    int n_inputs;
+    bool made;
+    uint64_t signature;
+} s_incoming_t;
+
+static uint64_t
+s_incoming_signature (s_incoming_t *incoming)
+{
+    if (!incoming->made) {
+        incoming->signature = s_signature (incoming->inputs, incoming->n_inputs);
+        incoming->made = true;
+    }
+    return incoming->signature;
+}
+
 static bool
     s_answer_again (zi_gateway_t *self, const unsigned char *identity, size_t identity_size,
-                    uint64_t client_request, uint32_t flags, uint64_t signature);
+                    uint64_t client_request, uint32_t flags, s_incoming_t *incoming);
 
 static void
 s_on_request (zi_gateway_t *self)
@@ -974,8 +1040,6 @@ s_on_request (zi_gateway_t *self)
         identity_size = S_MAX_IDENTITY;     //  ROUTER identities are at most 255 bytes
     int n_inputs = plan->n_inputs;
     zi_tensor_t *inputs [ZI_MAX_GRAPH_INPUTS] = {NULL};
-    uint64_t data_hashes [ZI_MAX_GRAPH_INPUTS];     //  of inputs read from shared memory
-    bool hashed [ZI_MAX_GRAPH_INPUTS] = {false};    //  which of them have one
     zi_msg_header_t header = {0};
     uint64_t client_request = 0;
     uint32_t flags = 0;
@@ -989,8 +1053,7 @@ s_on_request (zi_gateway_t *self)
         if (!more)
             break;
         zi_tensor_t *tensor = NULL;
-        uint64_t data_hash = 0;
-        if (zi_msg_recv_request (self->clients, &header, &tensor, self->blocks, &data_hash)) {
+        if (zi_msg_recv_request (self->clients, &header, &tensor, self->blocks, NULL)) {
             //  A header that decoded names the request, even if its data
             //  did not match it: the refusal goes back under that id
             if (received == 0)
@@ -1022,16 +1085,12 @@ s_on_request (zi_gateway_t *self)
             snprintf (problem, sizeof problem, "input %d given twice", slot);
         else {
             const zi_tensor_t *info = &plan->values [plan->inputs [slot]].info;
-            //  The copy's hash is of the bytes as they came
-            hashed [slot] = header.flags & ZI_MSG_SHARED;
-            data_hashes [slot] = data_hash;
             if (tensor->dtype != info->dtype && zi_dtype_widens (tensor->dtype, info->dtype)) {
                 //  int32 ids for an int64 input and the like: exact, so taken
                 zi_tensor_t *wide = zi_tensor_convert (tensor, info->dtype);
                 if (wide) {
                     zi_tensor_destroy (&tensor);
                     tensor = wide;
-                    hashed [slot] = false;
                 }
             }
             int64_t dims [ZI_MAX_DIMS];
@@ -1079,8 +1138,8 @@ s_on_request (zi_gateway_t *self)
     }
     //  A resend of a request answered already, or whose answer waits for
     //  the client's queue, is not run again
-    uint64_t signature = s_signature (inputs, n_inputs, data_hashes, hashed);
-    if (s_answer_again (self, identity, identity_size, client_request, flags, signature)) {
+    s_incoming_t incoming = {.inputs = inputs, .n_inputs = n_inputs};
+    if (s_answer_again (self, identity, identity_size, client_request, flags, &incoming)) {
         for (int slot = 0; slot < n_inputs; slot++)
             zi_tensor_destroy (&inputs [slot]);
         return;
@@ -1107,7 +1166,13 @@ s_on_request (zi_gateway_t *self)
     }
     uint64_t id = s_admit (self, identity, identity_size, client_request, flags);
     s_request_t *admitted = zhashx_lookup (self->inflight, (void *) (uintptr_t) id);
-    admitted->signature = signature;
+    if (incoming.made) {
+        admitted->signature = incoming.signature;
+        admitted->hashed = true;
+    }
+    else
+        for (int slot = 0; slot < n_inputs; slot++)
+            admitted->inputs [slot] = zi_tensor_ref (inputs [slot]);
     if (shared)
         ZI_COUNT (self->shared, 1);
     if (batchable) {
@@ -1208,9 +1273,23 @@ s_keep (zi_gateway_t *self, s_request_t *request)
     while (self->kept_count > 0
        && (self->kept_count == S_KEPT_ANSWERS || self->kept_bytes + bytes > S_KEPT_BYTES))
         s_kept_evict (self);
-    s_kept_t *kept = calloc (1, sizeof (s_kept_t) + request->n_outputs * sizeof (zi_tensor_t *));
+    //  Unsigned, the kept answer takes the request's inputs: they are
+    //  hashed when the thread has nothing else to do (zi_gateway_sign),
+    //  not between the answer and the I/O thread that sends it
+    int n_inputs = request->hashed? 0: request->n_inputs;
+    s_kept_t *kept = calloc (1, sizeof (s_kept_t)
+                                + (request->n_outputs + n_inputs) * sizeof (zi_tensor_t *));
     assert (kept);
     kept->signature = request->signature;
+    kept->inputs = kept->outputs + request->n_outputs;
+    kept->unsigned_kept = &self->unsigned_kept;
+    for (int input = 0; input < n_inputs; input++) {
+        kept->inputs [input] = request->inputs [input];
+        request->inputs [input] = NULL;
+    }
+    kept->n_inputs = n_inputs;
+    if (n_inputs)
+        ZI_COUNT (self->unsigned_kept, 1);
     kept->bytes = bytes;
     kept->n_outputs = request->n_outputs;
     for (int output = 0; output < request->n_outputs; output++) {
@@ -1222,6 +1301,30 @@ s_keep (zi_gateway_t *self, s_request_t *request)
             strlen (key) + 1);
     self->kept_count++;
     self->kept_bytes += bytes;
+    //  A thread that is never idle signs as it goes, a few answers behind,
+    //  so that held inputs stay few
+    if (ZI_READ (self->unsigned_kept) > S_UNSIGNED_KEPT)
+        zi_gateway_sign (self);
+}
+
+int
+zi_gateway_unsigned (zi_gateway_t *self)
+{
+    return (int) ZI_READ (self->unsigned_kept);
+}
+
+void
+zi_gateway_sign (zi_gateway_t *self)
+{
+    //  The oldest first: its inputs have waited longest
+    for (int index = 0; index < self->kept_count && ZI_READ (self->unsigned_kept) > 0; index++) {
+        const char *key = self->kept_keys [(self->kept_first + index) % S_KEPT_ANSWERS];
+        s_kept_t *kept = zhashx_lookup (self->kept, key);
+        if (kept && kept->n_inputs) {
+            s_kept_signature (kept);
+            return;
+        }
+    }
 }
 
 //  A resend of a request whose answer is made already: its answer waits
@@ -1230,7 +1333,7 @@ s_keep (zi_gateway_t *self, s_request_t *request)
 //  when the request is to run (again).
 static bool
 s_answer_again (zi_gateway_t *self, const unsigned char *identity, size_t identity_size,
-                uint64_t client_request, uint32_t flags, uint64_t signature)
+                uint64_t client_request, uint32_t flags, s_incoming_t *incoming)
 {
     if (flags & ZI_MSG_TRACE)
         return false;
@@ -1238,14 +1341,15 @@ s_answer_again (zi_gateway_t *self, const unsigned char *identity, size_t identi
     s_client_key (identity, identity_size, &client_request, key, sizeof key);
     void *earlier_key = zhashx_lookup (self->by_client, key);
     s_request_t *earlier = earlier_key? zhashx_lookup (self->inflight, earlier_key): NULL;
-    if (earlier && earlier->held && earlier->signature == signature) {
+    if (earlier && earlier->held
+    &&  s_request_signature (earlier) == s_incoming_signature (incoming)) {
         ZI_COUNT (self->repeated, 1);
         return true;
     }
     s_kept_t *kept = zhashx_lookup (self->kept, key);
     if (!kept || earlier)
         return false;
-    if (kept->signature != signature) {
+    if (s_kept_signature (kept) != s_incoming_signature (incoming)) {
         //  The id names other inputs now: the kept answer is not theirs
         self->kept_bytes -= kept->bytes;
         zhashx_delete (self->kept, key);
@@ -1447,7 +1551,7 @@ zi_gateway_pack_stats (zi_gateway_t *self, void *packer_)
         {"replaced", &self->replaced}, {"late", &self->late}, {"shared", &self->shared},
         {"stale", &self->stale}, {"busy", &self->busy}, {"ghosts", &self->ghosts},
         {"batches", &self->batches}, {"batched", &self->batched},
-        {"repeated", &self->repeated}
+        {"repeated", &self->repeated}, {"unsigned_kept", &self->unsigned_kept}
     };
     size_t n_counters = sizeof counters / sizeof counters [0];
     msgpack_pack_map (packer, (uint32_t) n_counters + 4);

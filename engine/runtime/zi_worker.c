@@ -155,6 +155,14 @@ s_thread_loop (zi_thread_t *self)
             }
             items [1].events = zi_gateway_accepting (self->gateway)? ZMQ_POLLIN: 0;
         }
+        //  Kept answers are signed when nothing waits: a look first
+        if (self->gateway && zi_gateway_unsigned (self->gateway)) {
+            int ready = zmq_poll (items, n_items, 0);
+            if (ready == 0) {
+                zi_gateway_sign (self->gateway);
+                continue;
+            }
+        }
         int rc = zmq_poll (items, n_items, timeout);
         if (rc < 0 && zmq_errno () != EINTR) {
             fprintf (stderr, "zinfer worker: thread %d: poll failed: %s\n", self->index,
