@@ -15,6 +15,7 @@
 #include "zi_cli.h"
 #include "zi_msg.h"
 #include "zi_watch.h"
+#include "zi_wiring.h"
 #include <errno.h>
 #include <unistd.h>
 
@@ -49,6 +50,35 @@ typedef struct {
 } s_event_t;
 
 #define S_MAX_INFLIGHT 64
+
+//  Whether what one event sent reached another's receiver, as the runtime
+//  wires them (zi_wiring; wirings [n_actors] is the gateway's intake): an
+//  actor, or the gateway taking a request in, to a consumer's replica or
+//  to the gateway answering. A tensor from another process that a
+//  neighbour received and handed on (a relay) came from its producer too.
+static bool
+s_wired (const zi_deploy_t *deploy, zi_wiring_t *const *wirings, const s_event_t *from,
+         const s_event_t *to)
+{
+    int sender = from->node >= 0? (int) from->record.actor:
+                 from->record.actor == ZI_TRACE_GATEWAY_IN? -1: -2;
+    int receiver = to->node >= 0? (int) to->record.actor:
+                   to->record.actor == ZI_TRACE_GATEWAY_OUT? -1: -2;
+    if (sender == -2 || receiver == -2 || (sender < 0 && receiver < 0))
+        return false;
+    const zi_wiring_t *wiring = wirings [sender < 0? deploy->n_actors: sender];
+    for (int peer = 0; peer < wiring->n_peers; peer++) {
+        int actor = wiring->peers [peer].actor;
+        if (actor == receiver)
+            return true;
+        const zi_wiring_t *relaying = actor >= 0? wirings [actor]: NULL;
+        for (int relay = 0; relaying && relay < relaying->n_relays; relay++)
+            if (relaying->relays [relay].target == receiver
+            &&  relaying->relays [relay].source == from->node)
+                return true;
+    }
+    return false;
+}
 
 //  Clock offset of each process: its clock minus ours, from the ping
 //  with the shortest round trip
@@ -219,6 +249,7 @@ zi_cli_trace (int argc, char **argv)
     zi_client_t *client = NULL;
     int64_t *offsets = NULL;
     s_event_t *events = NULL;
+    zi_wiring_t **wirings = NULL;   //  per actor, then the gateway's intake
     int rc = ZI_EXIT_USAGE, n_outputs = 0;
     for (int index = 0; index < n_inputs; index++)
         if (!(inputs [index] = zi_npy_load (input_paths [index]))) {
@@ -349,6 +380,10 @@ zi_cli_trace (int argc, char **argv)
     double total = totals [inflight / 2], compute = computes [inflight / 2];
     double transfer = total - compute;
 
+    wirings = calloc (deploy->n_actors + 1, sizeof (zi_wiring_t *));
+    assert (wirings);
+    for (int actor = 0; actor <= deploy->n_actors; actor++)
+        wirings [actor] = zi_wiring_new (deploy, actor < deploy->n_actors? actor: -1);
     FILE *out = fopen (out_path, "w");
     if (!out) {
         fprintf (stderr, "zinfer trace: cannot create %s\n", out_path);
@@ -377,28 +412,18 @@ zi_cli_trace (int argc, char **argv)
         s_json_event (out, &first, event->name, event->node >= 0? "compute": "gateway",
                       record->started, record->ended, origin, (int) record->process, thread,
                       event->request);
-        //  Transfers into this actor: from each producer's send
-        for (int other = 0; other < index && event->node >= 0; other++) {
+        //  Transfers into this actor, or into the gateway's answer: from
+        //  each sender's send, along the wiring
+        //  (All of them: an actor that joins inputs arrived with its first,
+        //  perhaps before the producer of another had started)
+        for (int other = 0; other < n_events; other++) {
             s_event_t *from = &events [other];
-            if (from->request != event->request)
+            if (from->request != event->request || !s_wired (deploy, wirings, from, event))
                 continue;
-            bool feeds = false;
-            if (from->node < 0)
-                feeds = from->record.actor == ZI_TRACE_GATEWAY_IN;
-            for (int route = 0; from->node >= 0 && route < deploy->n_routes [from->node]; route++)
-                if (deploy->routes [from->node][route].node == event->node)
-                    feeds = true;
-            if (feeds && (from->node >= 0 || deploy->n_input_routes > 0)) {
-                bool input = false;
-                for (int route = 0; from->node < 0 && route < deploy->n_input_routes; route++)
-                    input |= deploy->input_routes [route].node == event->node;
-                if (from->node < 0 && !input)
-                    continue;
-                char name [600];
-                snprintf (name, sizeof name, "%s -> %s", from->name, event->name);
-                s_json_event (out, &first, name, "transfer", from->record.sent, record->arrived,
-                              origin, (int) record->process, 1000, event->request);
-            }
+            char name [600];
+            snprintf (name, sizeof name, "%s -> %s", from->name, event->name);
+            s_json_event (out, &first, name, "transfer", from->record.sent, record->arrived,
+                          origin, (int) record->process, 1000, event->request);
         }
     }
     fprintf (out, "\n]}\n");
@@ -548,6 +573,9 @@ zi_cli_trace (int argc, char **argv)
     }
     rc = 0;
 done:
+    for (int actor = 0; wirings && actor <= deploy->n_actors; actor++)
+        zi_wiring_destroy (&wirings [actor]);
+    free (wirings);
     free (events);
     free (offsets);
     for (int index = 0; index < ZI_MAX_GRAPH_INPUTS; index++)

@@ -570,6 +570,13 @@ def monitor_case(args, folder, port):
         producers = producers_of(args.zinfer, model)
         ordered = all(end[p] <= start[n] + 1e-3 for n in names for p in producers.get(n, []))
         check(ordered, "every actor starts after its producers ended")
+        # Its transfers are the graph's edges, the gateway's two ends
+        # included, also where a tensor crossed once and a neighbour
+        # handed it on: what the wiring sends, not guessed from routes
+        transfers = {tuple(e["name"].split(" -> ")) for e in events if e.get("cat") == "transfer"}
+        edges = planned_edges(args.zinfer, model, data, folder)
+        check(transfers == edges, f"the trace's transfers are the graph's {len(edges)} edges "
+              f"(missing {sorted(edges - transfers)[:3]}, extra {sorted(transfers - edges)[:3]})")
         check(os.path.getsize(png_file) > 1000, "a Gantt chart was drawn")
         # The chart's script: every actor's whole name on its row, a line
         # and a label at each process's first row, one colour for compute
@@ -639,6 +646,25 @@ def producers_of(zinfer, model):
                 stack += [i for n in graph.node if n.name == maker for i in n.input]
         producers[node.name] = feeding
     return producers
+
+
+def planned_edges(zinfer, model, data, folder):
+    """(producer, consumer) of every tensor between planned nodes, and
+    ("gateway in", node) / (node, "gateway out") for the model's inputs
+    and outputs, from the plan a local session runs (`zinfer run
+    --profile-json`): the trace's transfers must be these"""
+    import onnx
+    graph = onnx.load(model, load_external_data=False).graph
+    profile = os.path.join(folder, "edges-profile.json")
+    subprocess.run([zinfer, "run", model, "--input", data, "--repeat", "1",
+                    "--profile-json", profile], check=True, capture_output=True)
+    nodes = json.load(open(profile))["nodes"]
+    made_by = {node["output"]: node["name"] for node in nodes}
+    made_by.update({value.name: "gateway in" for value in graph.input})
+    edges = {(made_by[value], node["name"]) for node in nodes for value in node["inputs"]
+             if value in made_by}
+    edges |= {(made_by[value.name], "gateway out") for value in graph.output}
+    return edges
 
 
 def hostile_case(args, folder, port):
