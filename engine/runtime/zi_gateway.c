@@ -80,6 +80,10 @@
 #define S_KEPT_BYTES (INT64_C (16) << 20)
 //  Kept answers whose inputs are held, not signed yet, at most
 #define S_UNSIGNED_KEPT 4
+//  Requests in flight from which on a new one is signed as it comes in:
+//  a request that queues behind many gains nothing from a later hash,
+//  and its held inputs would add up (a request holds them till answered)
+#define S_SIGN_AT_INTAKE 8
 
 //  A refusal its client's full queue could not take yet
 typedef struct {
@@ -1139,6 +1143,8 @@ s_on_request (zi_gateway_t *self)
     //  A resend of a request answered already, or whose answer waits for
     //  the client's queue, is not run again
     s_incoming_t incoming = {.inputs = inputs, .n_inputs = n_inputs};
+    if (zhashx_size (self->inflight) >= S_SIGN_AT_INTAKE)
+        s_incoming_signature (&incoming);
     if (s_answer_again (self, identity, identity_size, client_request, flags, &incoming)) {
         for (int slot = 0; slot < n_inputs; slot++)
             zi_tensor_destroy (&inputs [slot]);
