@@ -1319,7 +1319,7 @@ zi_gateway_unsigned (zi_gateway_t *self)
     return (int) ZI_READ (self->unsigned_kept);
 }
 
-void
+bool
 zi_gateway_sign (zi_gateway_t *self)
 {
     //  The oldest first: its inputs have waited longest
@@ -1328,9 +1328,10 @@ zi_gateway_sign (zi_gateway_t *self)
         s_kept_t *kept = zhashx_lookup (self->kept, key);
         if (kept && kept->n_inputs) {
             s_kept_signature (kept);
-            return;
+            return true;
         }
     }
+    return false;
 }
 
 //  A resend of a request whose answer is made already: its answer waits

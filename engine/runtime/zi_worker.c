@@ -35,6 +35,7 @@
 
 #define S_BATCH 16              //  messages per socket per poll round
 #define S_TICK_MSECS 100        //  idle housekeeping period
+#define S_SIGN_MSECS 1          //  quiet before kept answers are hashed
 
 void
 zi_thread_wake (zi_thread_t *self, zi_actor_t *actor)
@@ -155,15 +156,16 @@ s_thread_loop (zi_thread_t *self)
             }
             items [1].events = zi_gateway_accepting (self->gateway)? ZMQ_POLLIN: 0;
         }
-        //  Kept answers are signed when nothing waits: a look first
-        if (self->gateway && zi_gateway_unsigned (self->gateway)) {
-            int ready = zmq_poll (items, n_items, 0);
-            if (ready == 0) {
-                zi_gateway_sign (self->gateway);
-                continue;
-            }
-        }
+        //  Kept answers are hashed once nothing has come for a while: not
+        //  at once, when the I/O thread that sends the answer, and the
+        //  client that reads it, may be waiting for this very core
+        bool signing = self->gateway && zi_gateway_unsigned (self->gateway);
+        if (signing && timeout > S_SIGN_MSECS)
+            timeout = S_SIGN_MSECS;
         int rc = zmq_poll (items, n_items, timeout);
+        if (rc == 0 && signing)
+            while (zi_gateway_sign (self->gateway))
+                ;
         if (rc < 0 && zmq_errno () != EINTR) {
             fprintf (stderr, "zinfer worker: thread %d: poll failed: %s\n", self->index,
                      zmq_strerror (zmq_errno ()));

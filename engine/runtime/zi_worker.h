@@ -223,10 +223,11 @@ int
 void
     zi_gateway_flush (zi_gateway_t *self);
 //  Kept answers not yet signed: their requests' inputs are still held.
-//  zi_gateway_sign hashes one (the thread calls it when idle)
+//  zi_gateway_sign hashes one (the thread calls it when idle); false if
+//  it found none to hash
 int
     zi_gateway_unsigned (zi_gateway_t *self);
-void
+bool
     zi_gateway_sign (zi_gateway_t *self);
 //  With batching, a timerfd that is readable once the open batch waited
 //  long enough (then call zi_gateway_tick); else -1
