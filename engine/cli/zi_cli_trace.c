@@ -413,9 +413,9 @@ zi_cli_trace (int argc, char **argv)
                       record->started, record->ended, origin, (int) record->process, thread,
                       event->request);
         //  Transfers into this actor, or into the gateway's answer: from
-        //  each sender's send, along the wiring
-        //  (All of them: an actor that joins inputs arrived with its first,
-        //  perhaps before the producer of another had started)
+        //  each sender's send, along the wiring. Senders later in the list
+        //  too: an actor that joins inputs arrived with its first, maybe
+        //  before the producer of another had started
         for (int other = 0; other < n_events; other++) {
             s_event_t *from = &events [other];
             if (from->request != event->request || !s_wired (deploy, wirings, from, event))
