@@ -49,7 +49,8 @@ zi_tensor_t *
     zi_folded_find (zi_folded_t *self, const zi_folded_key_t *key);
 //  Keeps *tensor_p (taken) as key's constant and returns a new reference
 //  to it; when another thread kept one for an equal key first, drops
-//  *tensor_p and returns a reference to that one instead
+//  *tensor_p and returns a reference to that one instead. A new entry
+//  first drops the constants nobody but the table holds any more
 zi_tensor_t *
     zi_folded_keep (zi_folded_t *self, const zi_folded_key_t *key, zi_tensor_t **tensor_p);
 //  Constants kept, for tests

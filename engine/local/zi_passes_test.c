@@ -200,6 +200,37 @@ zi_passes_test (zi_test_t *t)
     zi_tensor_destroy (&input);
     zi_graph_destroy (&graph);
 
+    //  A weight-sized constant made from the input's shape (ConstantOfShape
+    //  of Shape) is folded anew for each input size: a session re-planned
+    //  for many sizes keeps only the constants its plan still uses, not
+    //  one per size it ever saw, or a long-running server grows without end
+    graph = zi_graph_new ("shaped_constant");
+    zi_test_graph_io (graph, "x", 2, (int64_t []) {-1, 16384}, "y");
+    zi_test_graph_node (graph, "Shape", "shape", "x", "x_shape");
+    zi_test_graph_node (graph, "ConstantOfShape", "zeros", "x_shape", "zeros");
+    zi_test_graph_node (graph, "Add", "add", "x,zeros", "y");
+    if (zi_graph_sort (graph) || zi_graph_init_ops (graph))
+        ZI_CHECK (t, false, "graph builds: %s", zi_error_text ());
+    zi_model_t shaped_model = {.source = "test", .graph = graph};
+    zi_session_t *shaped = zi_session_new (&shaped_model, &fold);
+    enum { S_SIZES = 6 };
+    for (int rows = 1; rows <= S_SIZES; rows++) {
+        input = zi_test_random (2, (int64_t []) {rows, 16384}, 30 + rows);
+        zi_tensor_t *output = NULL;
+        ZI_CHECK (t, zi_session_run (shaped, &input, &output) == 0, "%d rows run: %s", rows,
+                  zi_error_text ());
+        ZI_CHECK (t, output && output->nbytes == input->nbytes
+                     && memcmp (output->data, input->data, input->nbytes) == 0,
+                  "%d rows: x plus zeros is x", rows);
+        zi_tensor_destroy (&output);
+        zi_tensor_destroy (&input);
+    }
+    ZI_CHECK (t, zi_folded_size (graph->folded) <= 1,
+              "after %d input sizes the model keeps %zu shaped constants, not one a size",
+              S_SIZES, zi_folded_size (graph->folded));
+    zi_session_destroy (&shaped);
+    zi_graph_destroy (&graph);
+
     //  A residual block: relu (conv (x) + x) is one Conv, same bits as the
     //  Conv, Add and Relu run apart; 1x1 (packed product) and 3x3 (im2col)
     //  and three channels on a wider image (the few-maps kernel)
