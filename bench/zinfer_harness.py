@@ -56,12 +56,16 @@ def cut_points(names, parts_ranges):
     return [names.index(first) for first, _ in parts_ranges][1:]
 
 
-def node_profile(zinfer, model, data, folder, runs=20):
+def node_profile(zinfer, model, data, folder, runs=20, gap=None):
     """Planned nodes in execution order with their measured time at one
-    thread, output bytes and inputs (`zinfer run --profile-json`)."""
+    thread, output bytes and inputs (`zinfer run --profile-json`); gap
+    paces the runs as `zinfer run --gap` does (None: back to back, as a
+    pipeline's requests come; "run": single requests, as `zinfer split
+    --objective latency` profiles)."""
     out = os.path.join(folder, "profile.json")
     subprocess.run([zinfer, "run", model, "--input", data, "--threads", "1",
-                    "--repeat", str(runs), "--profile-json", out],
+                    "--repeat", str(runs), "--profile-json", out]
+                   + (["--gap", str(gap)] if gap is not None else []),
                    check=True, capture_output=True)
     with open(out) as file:
         return json.load(file)["nodes"]
@@ -238,11 +242,14 @@ def read_times(path):
         return [float(line) for line in handle if line.strip()]
 
 
-def run_local(zinfer, model, data, runs, threads, folder, fuse=True):
-    """Per-run latencies (ms) of `zinfer run` (one warm-up run excluded)."""
+def run_local(zinfer, model, data, runs, threads, folder, fuse=True, gap=None):
+    """Per-run latencies (ms) of `zinfer run` (one warm-up run excluded),
+    back to back or paced by gap as `zinfer run --gap` takes it."""
     times = os.path.join(folder, "local-times.txt")
     args = [zinfer, "run", model, "--input", data, "--repeat", str(runs),
             "--threads", str(threads), "--times", times]
+    if gap is not None:
+        args += ["--gap", str(gap)]
     if not fuse:
         args.append("--no-fuse")
     subprocess.run(args, check=True, capture_output=True)

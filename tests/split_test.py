@@ -298,6 +298,67 @@ def plan_warning_cases(zinfer, folder, check):
           result.stderr)
 
 
+def profile_pacing_case(zinfer, models, profile, folder, check):
+    """`zinfer run --gap` and `--cold` time the same nodes as a profile run
+    back to back, and the pause is honoured: four runs with --gap 100 take
+    about 400 ms longer than back to back. zinfer split profiles with --gap run for latency and back to
+    back for throughput, and says so in the topology; a bad --gap is
+    refused before anything runs."""
+    with open(profile) as handle:
+        names = [node["name"] for node in json.load(handle)["nodes"]]
+    tiny = os.path.join(models, "tiny_cnn_op13")
+    model = os.path.join(models, MODEL + ".onnx")
+    data = os.path.join(models, MODEL + ".input.npy")
+    walls = {}
+    for label, extra, runs in (("back to back", [], 4), ("--gap 100", ["--gap", "100"], 4),
+                               ("--gap run", ["--gap", "run"], 4), ("--cold", ["--cold"], 2)):
+        paced = os.path.join(folder, "paced.json")
+        start = time.monotonic()
+        result = run([zinfer, "run", model, "--input", data, "--threads", "1", "--repeat",
+                      str(runs), "--profile-json", paced] + extra)
+        walls[label] = time.monotonic() - start
+        if not check(result.returncode == 0, f"zinfer run {label} writes a profile",
+                     result.stderr):
+            continue
+        with open(paced) as handle:
+            written = json.load(handle)
+        check([node["name"] for node in written["nodes"]] == names
+              and all(node["ms"] >= 0 for node in written["nodes"])
+              and sum(node["ms"] for node in written["nodes"]) > 0 and written["runs"] == runs,
+              f"{label}: every node of the first profile, in its order, timed over {runs} runs",
+              f"{len(written['nodes'])} nodes against {len(names)}")
+    # Four pauses of 100 ms add 400 ms to the same runs back to back; half
+    # of that leaves room for a busy machine's slower start
+    if "--gap 100" in walls and "back to back" in walls:
+        added = (walls["--gap 100"] - walls["back to back"]) * 1000
+        check(added >= 200, f"--gap 100: the pauses are honoured ({added:.0f} ms more than "
+              f"back to back, 400 expected)")
+    result = run([zinfer, "run", tiny + ".onnx", "--input", tiny + ".input.npy", "--repeat",
+                  "2", "--gap", "-5"])
+    check(result.returncode == 2 and "--gap expects milliseconds" in result.stderr
+          and "'-5'" in result.stderr, "zinfer run refuses --gap -5, saying what it expects",
+          result.stderr)
+    for objective, words in (("latency", "each after a pause as long as the run before"),
+                             ("throughput", "back to back")):
+        topology = os.path.join(folder, f"paced-{objective}.yaml")
+        result = run([zinfer, "split", tiny + ".onnx", "-o", topology, "--processes", "2",
+                      "--objective", objective, "--runs", "3", "--cores-worth", "1"])
+        text = open(topology).read() if os.path.exists(topology) else ""
+        check(result.returncode == 0 and words in result.stderr
+              and f"over 3 runs, {words}:" in text,
+              f"split --objective {objective} profiles {words}", result.stderr + text[:400])
+    result = run([zinfer, "split", tiny + ".onnx", "-o", os.path.join(folder, "x.yaml"),
+                  "--processes", "2", "--gap", "soon"])
+    check(result.returncode == 2 and "--gap expects milliseconds" in result.stderr
+          and "profiling" not in result.stderr,
+          "split refuses --gap soon before it profiles", result.stderr)
+    result = run([zinfer, "split", tiny + ".onnx", "-o", os.path.join(folder, "x.yaml"),
+                  "--processes", "2", "--gap", "5", "--profile", profile])
+    check(result.returncode == 2 and "--gap 5 with --profile" in result.stderr,
+          "split refuses --gap with --profile: a file's profile is paced already",
+          result.stderr)
+
+
 def uneven_profile(folder, fast=(0,)):
     """A profile of digits.onnx whose nodes at the indices fast take 1 us,
     the others 1 ms"""
@@ -552,6 +613,7 @@ def main():
                   result.stdout + result.stderr)
         runtime_cost_case(zinfer, model, profile, folder, check)
         cores_worth_case(zinfer, options.models, model, profile, folder, check)
+        profile_pacing_case(zinfer, options.models, profile, folder, check)
         plan_warning_cases(zinfer, folder, check)
         hosts_case(zinfer, model, data, reference, profile, folder, options.port_base + 80,
                    check)

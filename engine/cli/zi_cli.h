@@ -139,11 +139,13 @@ double
 //  Each node's time per run (microseconds) of a planned graph: read from a
 //  `zinfer run --profile-json` file, or (profile_path NULL) measured now by
 //  running that command's code on random inputs, `runs` times at one
-//  thread, with a progress line on stderr (zi_cli_split.c). Returns 0, or
-//  the exit code after saying what went wrong
+//  thread, paced by gap as `zinfer run --gap` takes it (NULL: back to back),
+//  with a progress line on stderr (zi_cli_split.c). Returns 0, or the exit
+//  code after saying what went wrong
 int
     zi_cli_profile_plan (const char *command, const char *model_path, const zi_graph_t *plan,
-                         bool no_fuse, int runs, const char *profile_path, double *usecs);
+                         bool no_fuse, int runs, const char *gap, const char *profile_path,
+                         double *usecs);
 //  Where `zinfer calibrate` writes the hop costs by default:
 //  $XDG_CONFIG_HOME/zinfer/hops.json, else ~/.config/zinfer/hops.json
 void

@@ -33,6 +33,8 @@ static const char *s_usage =
     "  --profile FILE   node times from `zinfer run --profile-json` instead of\n"
     "                   a quick profile now\n"
     "  --runs R         timed runs of the quick profile, 1 to 100000 (default 5)\n"
+    "  --gap MS|run     pace the quick profile as `zinfer run --gap` (default: back\n"
+    "                   to back; `zinfer split --gap` says when to pause)\n"
     "  --calibration FILE  hop costs from `zinfer calibrate` (default: its file\n"
     "                   if there is one, else the documented defaults)\n"
     "  --cores-worth W  how many cores' worth of the model this host's cores run\n"
@@ -179,12 +181,14 @@ zi_cli_plan (int argc, char **argv)
 {
     const char *path = NULL, *profile_path = NULL, *dot_path = NULL, *png_path = NULL;
     const char *svg_path = NULL, *calibration_path = NULL, *cores_worth = NULL;
+    const char *gap = NULL;
     long base_port = 0, runs = 5;
     const zi_opt_t table [] = {
         ZI_CLI_TEXT ("--profile", &profile_path),
         ZI_CLI_TEXT ("--calibration", &calibration_path),
         ZI_CLI_TEXT ("--cores-worth", &cores_worth),
         ZI_CLI_INT ("--runs", &runs, 1, 100000),
+        ZI_CLI_TEXT ("--gap", &gap),
         ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
         ZI_CLI_TEXT ("--dot", &dot_path),
         ZI_CLI_TEXT ("--png", &png_path),
@@ -228,7 +232,7 @@ zi_cli_plan (int argc, char **argv)
     double *process_runtime = calloc (n_processes + 1, sizeof (double));
     assert (usecs && process_compute && process_send && process_runtime);
     int rc = zi_cli_profile_plan ("plan", topology->model_path, plan, !topology->fuse,
-                                  (int) runs, profile_path, usecs);
+                                  (int) runs, gap, profile_path, usecs);
     if (rc)
         goto done;
     rc = ZI_EXIT_USAGE;

@@ -6,6 +6,8 @@
 #include "zi_cli.h"
 #include <errno.h>
 #include <math.h>
+#include <time.h>
+#include <unistd.h>
 
 static const char *s_usage =
     "usage: zinfer run MODEL.onnx --input [NAME=]FILE.npy ... [options]\n"
@@ -22,6 +24,13 @@ static const char *s_usage =
     "                        one per line\n"
     "  --tap NODE=FILE       also save the output of planned node NODE\n"
     "                        (names as `zinfer info --fuse` lists them)\n"
+    "  --gap MS|run          with --repeat: pause MS milliseconds (0 to 60000)\n"
+    "                        before each timed run, or (run) as long as the run\n"
+    "                        before took: single requests, each finding the core\n"
+    "                        idle and its caches taken by other work\n"
+    "  --cold                with --repeat: before each timed run, write over\n"
+    "                        twice the last-level cache, so the run finds the\n"
+    "                        weights in memory as a request after other work does\n"
     "  --profile             with --repeat: time every node and print where the\n"
     "                        time goes, by op type and the ten slowest nodes\n"
     "  --profile-json FILE   with --repeat: also write every node's time to FILE\n"
@@ -29,6 +38,33 @@ static const char *s_usage =
     "                        ms per run)\n"
     "  --no-fuse             run the graph as exported, without fusion passes\n"
     "  -h, --help            this text\n";
+
+//  The last-level cache's size in bytes, or 64 MiB when the system does
+//  not say: what --cold must write over to push the model's weights out
+static size_t
+s_last_level_cache (void)
+{
+    long size = 0;
+#ifdef _SC_LEVEL3_CACHE_SIZE
+    size = sysconf (_SC_LEVEL3_CACHE_SIZE);
+    if (size <= 0)
+        size = sysconf (_SC_LEVEL2_CACHE_SIZE);
+#endif
+    return size > 0? (size_t) size: (size_t) 64 << 20;
+}
+
+//  Writes then reads every cache line of the buffer, so the caches hold
+//  it and nothing of the model's; the sum keeps the reads from being
+//  optimised away
+static void
+s_evict_caches (unsigned char *buffer, size_t size, unsigned char stamp)
+{
+    memset (buffer, stamp, size);
+    volatile unsigned char sink = 0;
+    for (size_t offset = 0; offset < size; offset += 64)
+        sink += buffer [offset];
+    (void) sink;
+}
 
 //  Where the time went: by op type, then the ten slowest nodes
 static void
@@ -141,7 +177,8 @@ zi_cli_run (int argc, char **argv)
     zi_cli_named_t outputs [ZI_MAX_GRAPH_OUTPUTS] = {{NULL, NULL}};
     int n_inputs = 0, n_outputs = 0;
     long threads = 0, repeat = 0;
-    bool no_fuse = false, profile = false;
+    const char *gap_text = NULL;
+    bool no_fuse = false, profile = false, cold = false;
     const char *input_texts [ZI_MAX_GRAPH_INPUTS], *output_texts [ZI_MAX_GRAPH_OUTPUTS];
     const char *tap_text = NULL;
     const zi_opt_t table [] = {
@@ -150,6 +187,8 @@ zi_cli_run (int argc, char **argv)
         ZI_CLI_INT ("--threads", &threads, 1, 256),
         ZI_CLI_INT ("--repeat", &repeat, 1, 10000000),
         ZI_CLI_TEXT ("--times", &times_path),
+        ZI_CLI_TEXT ("--gap", &gap_text),
+        ZI_CLI_FLAG ("--cold", &cold),
         ZI_CLI_TEXT ("--tap", &tap_text),
         ZI_CLI_FLAG ("--no-fuse", &no_fuse),
         ZI_CLI_FLAG ("--profile", &profile),
@@ -171,6 +210,20 @@ zi_cli_run (int argc, char **argv)
     int *output_slots = NULL;           //  per --output: which model output
     zi_session_t *session = NULL;
     double *times = NULL;
+    unsigned char *evict = NULL;        //  --cold: what each run's caches hold before it
+    size_t evict_size = 0;
+    double gap_ms = 0;                  //  --gap: the pause before each timed run
+    bool gap_as_run = false;            //  --gap run: as long as the run before
+    if (gap_text) {
+        char *end;
+        gap_ms = strtod (gap_text, &end);
+        gap_as_run = strcmp (gap_text, "run") == 0;
+        if (!gap_as_run && (end == gap_text || *end || !(gap_ms >= 0 && gap_ms <= 60000))) {
+            zi_cli_fail ("run", "--gap expects milliseconds from 0 to 60000 or 'run', got '%s'",
+                         gap_text);
+            goto done;
+        }
+    }
     if (tap_text) {
         tap = zi_cli_named (tap_text);
         if (!tap.name) {
@@ -273,10 +326,12 @@ zi_cli_run (int argc, char **argv)
     zi_options_t options = {.threads = (int) threads, .no_fuse = no_fuse, .tap_node = tap.name,
                             .profile = profile};
     session = zi_session_new (model, &options);
+    int64_t first_start = zi_cli_usecs ();
     if (zi_session_run (session, tensors, results)) {
         zi_cli_fail ("run", "%s", zi_error_text ());
         goto done;
     }
+    double first_ms = (zi_cli_usecs () - first_start) / 1000.0;
     rc = ZI_EXIT_FAILURE;
     if (tap.name) {
         zi_tensor_t *tapped = zi_session_tap (session);
@@ -292,9 +347,29 @@ zi_cli_run (int argc, char **argv)
         zi_session_profile_reset (session);
         times = malloc (repeat * sizeof (double));
         assert (times);
+        if (cold) {
+            evict_size = 2 * s_last_level_cache ();
+            evict = malloc (evict_size);
+            if (!evict) {
+                zi_cli_fail ("run", "--cold: cannot allocate %zu MiB to write over the caches",
+                             evict_size >> 20);
+                goto done;
+            }
+        }
         zi_cli_progress_t progress;
         zi_cli_progress_start (&progress, "run");
         for (long run = 0; run < repeat; run++) {
+            //  Caches first, then the pause: a request that arrives after
+            //  other work finds both cold caches and an idle core
+            if (evict)
+                s_evict_caches (evict, evict_size, (unsigned char) run);
+            double pause_ms = gap_as_run? (run? times [run - 1]: first_ms): gap_ms;
+            if (pause_ms > 0) {
+                struct timespec pause = {(time_t) (pause_ms / 1000),
+                                         (long) (fmod (pause_ms, 1000) * 1e6)};
+                while (nanosleep (&pause, &pause) && errno == EINTR)
+                    ;
+            }
             if ((times [run] = zi_cli_timed_run (session, tensors)) < 0) {
                 zi_cli_progress_end (&progress);
                 fprintf (stderr, "zinfer run: %s\n", zi_error_text ());
@@ -331,6 +406,7 @@ zi_cli_run (int argc, char **argv)
         }
 done:
     free (times);
+    free (evict);
     for (int index = 0; tensors && index < zi_model_n_inputs (model); index++)
         zi_tensor_destroy (&tensors [index]);
     for (int index = 0; results && index < zi_model_n_outputs (model); index++)

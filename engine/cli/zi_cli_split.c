@@ -44,6 +44,10 @@ static const char *s_usage =
     "  --profile FILE         node times from `zinfer run --profile-json` instead\n"
     "                         of profiling now\n"
     "  --runs R               timed runs of the profile, 1 to 100000 (default 20)\n"
+    "  --gap MS|run           pause before each profiled run, as `zinfer run --gap`\n"
+    "                         (default: run for latency, single requests finding\n"
+    "                         the core idle and run slower; 0 for throughput, as a\n"
+    "                         pipeline's requests follow each other)\n"
     "  --calibration FILE     hop costs from `zinfer calibrate` (default: its file\n"
     "                         if there is one, else the documented defaults)\n"
     "  --base-port P          the topology's base_port, 1 to 65535 (default 7100;\n"
@@ -51,11 +55,25 @@ static const char *s_usage =
     "  -h, --help             this text\n";
 
 //  The profile: runs `zinfer run MODEL --input ... --threads 1 --repeat
-//  runs --profile-json PATH` in this process (its code, not a copy) on
-//  random inputs of the model's shapes, its output summary kept off stdout
+//  runs --gap MS --profile-json PATH` in this process (its code, not a
+//  copy) on random inputs of the model's shapes, its output summary kept
+//  off stdout
+//  How a profile's runs were paced, for people
+static const char *
+s_gap_words (const char *gap)
+{
+    static char words [80];
+    if (!gap || strcmp (gap, "0") == 0)
+        return "back to back";
+    if (strcmp (gap, "run") == 0)
+        return "each after a pause as long as the run before";
+    snprintf (words, sizeof words, "%.40s ms apart", gap);
+    return words;
+}
+
 static int
 s_profile_to_file (const char *command, const char *model_path, bool no_fuse, int runs,
-                   const char *json_path, const char *folder)
+                   const char *gap, const char *json_path, const char *folder)
 {
     zi_model_t *model = zi_model_load (model_path);
     if (!model)
@@ -64,7 +82,7 @@ s_profile_to_file (const char *command, const char *model_path, bool no_fuse, in
     char input_paths [ZI_MAX_GRAPH_INPUTS][300];
     char runs_text [16];
     snprintf (runs_text, sizeof runs_text, "%d", runs);
-    const char *args [2 * ZI_MAX_GRAPH_INPUTS + 12];
+    const char *args [2 * ZI_MAX_GRAPH_INPUTS + 14];
     int n_args = 0;
     args [n_args++] = "run";
     args [n_args++] = model_path;
@@ -92,6 +110,10 @@ s_profile_to_file (const char *command, const char *model_path, bool no_fuse, in
     args [n_args++] = "1";
     args [n_args++] = "--repeat";
     args [n_args++] = runs_text;
+    if (gap) {
+        args [n_args++] = "--gap";
+        args [n_args++] = gap;
+    }
     args [n_args++] = "--profile-json";
     args [n_args++] = json_path;
     if (no_fuse)
@@ -119,8 +141,15 @@ s_profile_to_file (const char *command, const char *model_path, bool no_fuse, in
 
 int
 zi_cli_profile_plan (const char *command, const char *model_path, const zi_graph_t *plan,
-                     bool no_fuse, int runs, const char *profile_path, double *usecs)
+                     bool no_fuse, int runs, const char *gap, const char *profile_path,
+                     double *usecs)
 {
+    char *end = NULL;
+    double gap_ms = gap? strtod (gap, &end): 0;
+    if (gap && strcmp (gap, "run")
+    &&  (end == gap || *end || !(gap_ms >= 0 && gap_ms <= 60000)))
+        return zi_cli_fail (command, "--gap expects milliseconds from 0 to 60000 or 'run', "
+                            "got '%s'", gap);
     if (profile_path) {
         if (zi_partition_read_profile (profile_path, plan, usecs))
             return zi_cli_fail (command, "--profile %s", zi_error_text ());
@@ -132,9 +161,9 @@ zi_cli_profile_plan (const char *command, const char *model_path, const zi_graph
                             strerror (errno));
     char json_path [300];
     snprintf (json_path, sizeof json_path, "%s/profile.json", folder);
-    fprintf (stderr, "zinfer %s: profiling %s (%d runs at one thread) ...\n", command,
-             model_path, runs);
-    int rc = s_profile_to_file (command, model_path, no_fuse, runs, json_path, folder);
+    fprintf (stderr, "zinfer %s: profiling %s (%d runs at one thread, %s) ...\n",
+             command, model_path, runs, s_gap_words (gap));
+    int rc = s_profile_to_file (command, model_path, no_fuse, runs, gap, json_path, folder);
     if (rc == 0 && zi_partition_read_profile (json_path, plan, usecs))
         rc = zi_cli_fail (command, "the profile: %s", zi_error_text ());
     unlink (json_path);
@@ -231,7 +260,7 @@ s_write_topology (FILE *out, const char *model_path, const char *real_model,
                   const char *hop_source, const char *runtime_source, const zi_topology_t *hosts,
                   const zi_graph_t *plan, const zi_partition_t *split, bool tcp, int threads,
                   int cores, double effective, const char *worth_source, long base_port,
-                  int runs, const char *profile_path)
+                  int runs, const char *gap, const char *profile_path)
 {
     int n_parts = split->n_parts;
     double profiled = 0, compute = 0, runtime = 0, latency = 0, slowest = 0;
@@ -257,8 +286,8 @@ s_write_topology (FILE *out, const char *model_path, const char *real_model,
     if (profile_path)
         fprintf (out, "# Node times from %s: %.3f ms per run.\n", profile_path, profiled / 1000);
     else
-        fprintf (out, "# Node times profiled at one thread over %d runs: %.3f ms per run.\n",
-                 runs, profiled / 1000);
+        fprintf (out, "# Node times profiled at one thread over %d runs, %s: %.3f ms per "
+                 "run.\n", runs, s_gap_words (gap), profiled / 1000);
     fprintf (out, "# A hop %s costs %.1f us + bytes / %.0f bytes per us "
              "(docs/placement.md;\n# %s).\n",
              hosts? "between hosts": tcp? "over tcp": "over ipc", split->hop.usecs,
@@ -341,6 +370,7 @@ zi_cli_split (int argc, char **argv)
     const char *model_path = NULL, *output_path = NULL, *short_output = NULL;
     const char *objective_text = "latency", *transport_text = "ipc", *profile_path = NULL;
     const char *calibration_path = NULL, *hosts_path = NULL, *cores_worth = NULL;
+    const char *gap = NULL;
     long processes = 0, threads = 1, base_port = 0, runs = 20, cores = 0;
     const zi_opt_t table [] = {
         ZI_CLI_TEXT ("-o", &short_output),
@@ -355,6 +385,7 @@ zi_cli_split (int argc, char **argv)
         ZI_CLI_TEXT ("--calibration", &calibration_path),
         ZI_CLI_TEXT ("--cores-worth", &cores_worth),
         ZI_CLI_INT ("--runs", &runs, 1, 100000),
+        ZI_CLI_TEXT ("--gap", &gap),
         ZI_CLI_INT ("--base-port", &base_port, 1, 65535),
         ZI_CLI_END
     };
@@ -387,6 +418,15 @@ zi_cli_split (int argc, char **argv)
     else
         return zi_cli_fail ("split", "--objective expects latency or throughput, got '%s'",
                             objective_text);
+    //  The profile describes the requests the objective is about: single
+    //  requests find the core idle and its caches taken by whatever ran in
+    //  the pause, a pipeline's follow each other (docs/placement.md)
+    if (profile_path && gap)
+        return zi_cli_fail ("split", "--gap %s with --profile %s; expected one: the gap "
+                            "paces a profile made now (`zinfer run --gap` paces a file's)",
+                            gap, profile_path);
+    if (!gap)
+        gap = objective == ZI_PARTITION_LATENCY? "run": NULL;
     if (strcmp (transport_text, "ipc") && strcmp (transport_text, "tcp"))
         return zi_cli_fail ("split", "--transport expects ipc or tcp, got '%s'", transport_text);
     bool tcp = strcmp (transport_text, "tcp") == 0;
@@ -471,7 +511,8 @@ zi_cli_split (int argc, char **argv)
             stage_spare [stage] = spare > 0? spare: 0;
         }
     }
-    rc = zi_cli_profile_plan ("split", model_path, plan, false, (int) runs, profile_path, usecs);
+    rc = zi_cli_profile_plan ("split", model_path, plan, false, (int) runs, gap,
+                              profile_path, usecs);
     if (rc)
         goto done;
     //  How much of the model this host's cores run at once: a pipeline's
@@ -517,7 +558,7 @@ zi_cli_split (int argc, char **argv)
                       runtime_source, hosts,
                       plan, &split, tcp,
                       (int) threads, hosts? 0: (int) cores, effective, worth_source, base_port,
-                      (int) runs, profile_path);
+                      (int) runs, gap, profile_path);
     if (fclose (out)) {
         zi_cli_fail ("split", "%s: write failed: %s", output_path, strerror (errno));
         goto done;
