@@ -290,8 +290,8 @@ zi_cli_plan (int argc, char **argv)
     if (profile_path)
         printf ("node times from %s: %.3f ms per run\n", profile_path, total / 1000);
     else
-        printf ("node times from a quick profile (%ld runs at one thread): %.3f ms per run\n",
-                runs, total / 1000);
+        printf ("node times from a quick profile (%ld runs at one thread%s%s): %.3f ms per "
+                "run\n", runs, gap? ", --gap ": "", gap? gap: "", total / 1000);
     //  A host's cores get through its processes' work together, at the
     //  cores' worth of the model they run at once: on this host measured
     //  as split measures it (or given), when two processes or more would

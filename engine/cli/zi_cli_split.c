@@ -54,10 +54,6 @@ static const char *s_usage =
     "                         with --hosts, the hosts file's)\n"
     "  -h, --help             this text\n";
 
-//  The profile: runs `zinfer run MODEL --input ... --threads 1 --repeat
-//  runs --gap MS --profile-json PATH` in this process (its code, not a
-//  copy) on random inputs of the model's shapes, its output summary kept
-//  off stdout
 //  How a profile's runs were paced, for people
 static const char *
 s_gap_words (const char *gap)
@@ -71,6 +67,10 @@ s_gap_words (const char *gap)
     return words;
 }
 
+//  The profile: runs `zinfer run MODEL --input ... --threads 1 --repeat
+//  runs [--gap G] --profile-json PATH` in this process (its code, not a
+//  copy) on random inputs of the model's shapes, its output summary kept
+//  off stdout
 static int
 s_profile_to_file (const char *command, const char *model_path, bool no_fuse, int runs,
                    const char *gap, const char *json_path, const char *folder)
