@@ -7,6 +7,8 @@
         the test is skipped, exit 77), runs `zinfer run` on each model.json
         with the inputs tfjs was given, and compares every output with
         tfjs's model.predict: within 1e-4 relative (1e-5 absolute near 0).
+        It fails if the script did not write the MobileNetV3, ResNet and
+        Inception models (REQUIRED).
         Each model is also written as a Keras 2 .h5 file and a Keras 3
         .keras zip (tests/keras/write_keras_files.py, with h5py), and those
         are checked against the same tfjs outputs.
@@ -41,6 +43,9 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 SKIP = 77
 FORMATS = ("model.json", "model.h5", "model.keras")
+# The architectures the Keras import is held to by name: a script that
+# stopped building one of them would otherwise still pass
+REQUIRED = ("mobilenet_v3_block", "resnet_block", "inception_module")
 
 
 def check_models(zinfer, tfjs_dir, out_dir):
@@ -58,6 +63,10 @@ def check_models(zinfer, tfjs_dir, out_dir):
         print("FAIL make_keras_models.js exited with %d" % made.returncode)
         return 1
     names = sorted(os.listdir(out_dir))
+    missing = [name for name in REQUIRED if name not in names]
+    if missing:
+        print("FAIL make_keras_models.js did not write %s" % ", ".join(missing))
+        return 1
     written = subprocess.run([sys.executable, os.path.join(HERE, "keras", "write_keras_files.py")]
                              + [os.path.join(out_dir, name) for name in names])
     if written.returncode != 0:

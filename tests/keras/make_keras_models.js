@@ -175,10 +175,12 @@ const uint16 = {
 };
 
 function randomize_batchnorm (model) {
-    //  Trained statistics, not the initial zeros and ones
+    //  Trained statistics, not the initial zeros and ones; by name, since a
+    //  layer without scale or center has no gamma or beta
     model.layers.filter (l => l.getClassName () == 'BatchNormalization').forEach (layer =>
         layer.setWeights (layer.getWeights ().map ((w, index) =>
-            index == 3? tf.add (tf.abs (random_tensor (w.shape)), 0.5): random_tensor (w.shape))));
+            layer.weights [index].originalName.endsWith ('moving_variance')?
+                tf.add (tf.abs (random_tensor (w.shape)), 0.5): random_tensor (w.shape))));
 }
 
 async function conv_bn_relu () {
@@ -454,6 +456,115 @@ async function keras_only () {
                  ['smooth', 'thresh']);
 }
 
+//  Every Conv2D and Dense kernel random and scaled by its fan-in, so that
+//  a stack of them neither dies out nor saturates the softmax, and every
+//  bias random too
+function randomize_convs (model) {
+    const classes = ['Conv2D', 'Dense'];
+    model.layers.filter (l => classes.includes (l.getClassName ())).forEach (layer =>
+        layer.setWeights (layer.getWeights ().map ((w, index) => {
+            if (index > 0)
+                return random_tensor (w.shape, 0.2);
+            const fan_in = w.shape.slice (0, -1).reduce ((a, b) => a * b, 1);
+            return random_tensor (w.shape, Math.sqrt (3 / fan_in));
+        })));
+}
+
+//  BatchNormalization as training leaves it in a deep stack: moving
+//  statistics those of the batch it normalizes (give or take a little, so
+//  that they still matter), gamma positive, beta small, so that after
+//  each relu most channels still carry something for the comparison
+function settle_batchnorm (model, x) {
+    for (const layer of model.layers.filter (l => l.getClassName () == 'BatchNormalization')) {
+        const seen = tf.model ({inputs: model.inputs, outputs: layer.input}).predict (x);
+        const {mean, variance} = tf.moments (seen, [0, 1, 2]);
+        layer.setWeights (layer.getWeights ().map ((w, index) => {
+            const name = layer.weights [index].originalName;
+            if (name.endsWith ('gamma'))
+                return tf.add (tf.abs (random_tensor (w.shape, 0.5)), 0.75);
+            if (name.endsWith ('beta'))
+                return random_tensor (w.shape, 0.5);
+            if (name.endsWith ('moving_mean'))
+                return tf.add (mean, tf.mul (random_tensor (w.shape, 0.2), tf.sqrt (variance)));
+            return tf.mul (variance, tf.add (random_tensor (w.shape, 0.2), 1));
+        }));
+    }
+}
+
+//  A ResNet stage as Keras's applications write it (their names too):
+//  ResNet50's stem (ZeroPadding2D, 7x7 Conv2D of stride 2, its
+//  BatchNormalization and relu, ZeroPadding2D, 3x3 MaxPooling2D of stride
+//  2), then a basic block that halves the size, its shortcut a 1x1
+//  Conv2D of stride 2, and an identity block adding its own input;
+//  GlobalAveragePooling2D and a softmax Dense
+async function resnet_block () {
+    const conv = (name, filters, size, strides, x) => tf.layers.conv2d ({name: name + '_conv',
+        filters, kernelSize: size, strides, padding: size == 7? 'valid': 'same'}).apply (x);
+    const bn = (name, x) => tf.layers.batchNormalization ({name: name + '_bn', axis: 3,
+        epsilon: 1.001e-5}).apply (x);
+    const relu = (name, x) => tf.layers.activation ({name, activation: 'relu'}).apply (x);
+    const block = (name, filters, strides, x) => {
+        const shortcut = strides == 1? x:
+            bn (name + '_0', conv (name + '_0', filters, 1, strides, x));
+        let y = relu (name + '_1_relu', bn (name + '_1', conv (name + '_1', filters, 3, strides, x)));
+        y = bn (name + '_2', conv (name + '_2', filters, 3, 1, y));
+        return relu (name + '_out', tf.layers.add ({name: name + '_add'}).apply ([shortcut, y]));
+    };
+    const image = tf.input ({shape: [32, 32, 3], name: 'image'});
+    let x = tf.layers.zeroPadding2d ({name: 'conv1_pad', padding: 3}).apply (image);
+    x = relu ('conv1_relu', bn ('conv1', conv ('conv1', 8, 7, 2, x)));
+    x = tf.layers.zeroPadding2d ({name: 'pool1_pad', padding: 1}).apply (x);
+    x = tf.layers.maxPooling2d ({name: 'pool1_pool', poolSize: 3, strides: 2}).apply (x);
+    const stage = block ('conv2_block2', 12, 1, block ('conv2_block1', 12, 2, x));
+    const gap = tf.layers.globalAveragePooling2d ({name: 'avg_pool'}).apply (stage);
+    const head = tf.layers.dense ({name: 'predictions', units: 10, activation: 'softmax'})
+        .apply (gap);
+    const model = tf.model ({name: 'resnet_block', inputs: image, outputs: [head, stage]});
+    const input = random_tensor ([2, 32, 32, 3]);
+    randomize_convs (model);
+    settle_batchnorm (model, input);
+    await save_model ('resnet_block', model, [input]);
+}
+
+//  Two InceptionV3 mixed blocks, one after the other, as Keras's
+//  applications write them: each conv a Conv2D without bias, a
+//  BatchNormalization without scale and a relu (conv2d_bn); branches 1x1,
+//  1x1 -> 3x3, 1x1 -> 3x3 -> (1x3 | 3x1) and 3x3 AveragePooling2D of
+//  stride 1 -> 1x1, concatenated on axis 3, the third branch ending in a
+//  Concatenate of its own (as mixed9 and mixed10 do);
+//  GlobalMaxPooling2D head
+async function inception_module () {
+    const conv_bn = (name, filters, size, x) => {
+        const conv = tf.layers.conv2d ({name: name + '_conv', filters, kernelSize: size,
+                                        padding: 'same', useBias: false}).apply (x);
+        const bn = tf.layers.batchNormalization ({name: name + '_bn', axis: 3, scale: false})
+            .apply (conv);
+        return tf.layers.activation ({name: name + '_relu', activation: 'relu'}).apply (bn);
+    };
+    const mixed = (name, x) => {
+        const branch1x1 = conv_bn (name + '_1x1', 6, 1, x);
+        const branch3x3 = conv_bn (name + '_3x3', 6, 3, conv_bn (name + '_3x3_reduce', 4, 1, x));
+        let dbl = conv_bn (name + '_dbl_reduce', 4, 1, x);
+        dbl = conv_bn (name + '_dbl_3x3', 6, 3, dbl);
+        dbl = tf.layers.concatenate ({name: name + '_dbl', axis: 3}).apply (
+            [conv_bn (name + '_dbl_1x3', 4, [1, 3], dbl), conv_bn (name + '_dbl_3x1', 4, [3, 1], dbl)]);
+        const pool = tf.layers.averagePooling2d ({name: name + '_pool', poolSize: 3, strides: 1,
+                                                  padding: 'same'}).apply (x);
+        const branch_pool = conv_bn (name + '_pool_1x1', 5, 1, pool);
+        return tf.layers.concatenate ({name, axis: 3}).apply ([branch1x1, branch3x3, dbl,
+                                                                branch_pool]);
+    };
+    const image = tf.input ({shape: [9, 7, 5], name: 'image'});
+    const first = mixed ('mixed0', image);
+    const second = mixed ('mixed1', first);
+    const head = tf.layers.globalMaxPooling2d ({name: 'max_pool'}).apply (second);
+    const model = tf.model ({name: 'inception_module', inputs: image, outputs: [head, first]});
+    const input = random_tensor ([2, 9, 7, 5]);
+    randomize_convs (model);
+    settle_batchnorm (model, input);
+    await save_model ('inception_module', model, [input]);
+}
+
 async function main () {
     await tf.setBackend ('cpu');
     await conv_bn_relu ();
@@ -470,6 +581,8 @@ async function main () {
     await conv_variants ();
     await conv1d_stack ();
     await keras_only ();
+    await resnet_block ();
+    await inception_module ();
 }
 
 main ().catch (error => {
