@@ -33,6 +33,11 @@
     when an axis grows and ceil when it shrinks, as ONNX Runtime and the
     ONNX opset-10 test data do.
 
+    tf_crop_and_resize maps each axis' output onto the crop its 'roi'
+    input gives; the tables clamp positions beyond the input to its edge
+    like any mode, and a last pass writes extrapolation_value into every
+    output that has such a position on some axis. Other modes skip it.
+
     Opset 18's 'axes' gives scales or sizes for some axes only (the others
     keep their extent); opset 19's half_pixel_symmetric is half_pixel with
     the grid centred; opset 18's keep_aspect_ratio_policy gives the axes
@@ -56,7 +61,8 @@ typedef enum {
     S_COORD_ALIGN_CORNERS,
     S_COORD_ASYMMETRIC,
     S_COORD_TF_HALF_PIXEL_FOR_NN,
-    S_COORD_HALF_PIXEL_SYMMETRIC
+    S_COORD_HALF_PIXEL_SYMMETRIC,
+    S_COORD_TF_CROP_AND_RESIZE
 } s_coord_t;
 
 typedef enum {
@@ -78,6 +84,7 @@ typedef struct {
     int64_t *tap_index;         //  filtered: n_taps input indexes per output position
     float *tap_weight;          //  filtered: their weights
     bool identity;              //  output position i reads input i only
+    bool *outside;              //  tf_crop_and_resize: position maps beyond the input
 } s_axis_t;
 
 typedef struct {
@@ -94,6 +101,7 @@ typedef struct {
     float cubic_a;              //  cubic_coeff_a: Keys' a
     bool exclude_outside;       //  positions beyond the input weigh nothing
     bool antialias;             //  stretch the filter when an axis shrinks
+    float extrapolation;        //  tf_crop_and_resize: value of outputs beyond the input
     //  Tables made by prepare for one input shape
     int ndim;                   //  rank the tables are for, 0: none yet
     bool filtered;              //  tap tables (cubic, antialiased linear)
@@ -101,6 +109,10 @@ typedef struct {
     int64_t out_dims [ZI_MAX_DIMS]; //  output shape
     s_axis_t axes [ZI_MAX_DIMS];    //  per-axis mappings
     void *tables;               //  one block holding every axis' arrays
+    float roi_start [ZI_MAX_DIMS];  //  tf_crop_and_resize: crop start per axis, normalised
+    float roi_end [ZI_MAX_DIMS];    //  and its end
+    bool *outside_flags;        //  one block holding every axis' outside flags
+    bool any_outside;           //  some output takes the extrapolation value
 } s_resize_t;
 
 //  --------------------------------------------------------------------------
@@ -111,6 +123,7 @@ s_resize_destroy (zi_node_t *node)
 {
     s_resize_t *params = node->params;
     free (params->tables);
+    free (params->outside_flags);
     free (params);
 }
 
@@ -154,7 +167,8 @@ s_resize_parse (zi_node_t *node, s_resize_t *params)
         {"align_corners", S_COORD_ALIGN_CORNERS},
         {"asymmetric", S_COORD_ASYMMETRIC},
         {"tf_half_pixel_for_nn", S_COORD_TF_HALF_PIXEL_FOR_NN},
-        {"half_pixel_symmetric", S_COORD_HALF_PIXEL_SYMMETRIC}
+        {"half_pixel_symmetric", S_COORD_HALF_PIXEL_SYMMETRIC},
+        {"tf_crop_and_resize", S_COORD_TF_CROP_AND_RESIZE}
     };
     size_t index;
     for (index = 0; index < sizeof coords / sizeof coords [0]; index++)
@@ -163,7 +177,8 @@ s_resize_parse (zi_node_t *node, s_resize_t *params)
     if (index == sizeof coords / sizeof coords [0])
         return zi_error ("attribute 'coordinate_transformation_mode' = '%s' is not supported "
                          "(supported: half_pixel, pytorch_half_pixel, align_corners, "
-                         "asymmetric, tf_half_pixel_for_nn, half_pixel_symmetric)", coord);
+                         "asymmetric, tf_half_pixel_for_nn, half_pixel_symmetric, "
+                         "tf_crop_and_resize)", coord);
     params->coord = coords [index].coord;
     if (params->coord == S_COORD_HALF_PIXEL_SYMMETRIC && node->opset < 19)
         return zi_error ("attribute 'coordinate_transformation_mode' = 'half_pixel_symmetric' "
@@ -201,6 +216,12 @@ s_resize_parse (zi_node_t *node, s_resize_t *params)
                          (double) params->cubic_a);
     params->exclude_outside = exclude == 1;
     params->antialias = antialias == 1;
+    params->extrapolation = zi_node_attr_float (node, "extrapolation_value", 0);
+    //  The antialiasing filter's width follows the scale, which a crop
+    //  changes; no exporter writes the two together
+    if (params->antialias && params->coord == S_COORD_TF_CROP_AND_RESIZE)
+        return zi_error ("attribute 'antialias' = 1 with coordinate_transformation_mode "
+                         "'tf_crop_and_resize' is not supported");
     if (zi_node_attr (node, "axes")) {
         if (node->opset < 18)
             return zi_error ("attribute 'axes' exists from opset 18; the model imports opset %d",
@@ -226,11 +247,6 @@ s_resize_parse (zi_node_t *node, s_resize_t *params)
 static int
 s_resize_init (zi_node_t *node)
 {
-    const char *coord = zi_node_attr_string (node, "coordinate_transformation_mode", "");
-    if (strcmp (coord, "tf_crop_and_resize") == 0)
-        return zi_error ("attribute 'coordinate_transformation_mode' = 'tf_crop_and_resize' is "
-                         "not supported (supported: half_pixel, pytorch_half_pixel, "
-                         "align_corners, asymmetric, tf_half_pixel_for_nn)");
     s_resize_t *params = calloc (1, sizeof (s_resize_t));
     if (!params)
         return zi_error ("out of memory");
@@ -295,6 +311,52 @@ s_spread_axes (const s_resize_t *params, int rank, double *values, int count,
                              axis < 0 || axis >= rank? "out of range": "repeated", rank);
         seen [axis] = true;
         values [axis] = given [index];
+    }
+    return 0;
+}
+
+//  tf_crop_and_resize's crop: input 1 (roi) holds the starts, then the
+//  ends, of every axis (or of those of opset 18's 'axes'; the others
+//  take all of the input), as fractions of the input's extent. Fills
+//  start and end for every axis of a rank-d input.
+static int
+s_roi (const zi_node_t *node, const zi_tensor_t *const *in, int rank, float *start,
+       float *end)
+{
+    const s_resize_t *params = node->params;
+    if (s_absent (node, in, 1))
+        return zi_error ("coordinate_transformation_mode 'tf_crop_and_resize' needs input 1 "
+                         "(roi); it is absent or empty");
+    const zi_tensor_t *roi = in [1];
+    if (roi->dtype != ZI_F32)
+        return zi_error ("input 1 (roi): expected float32, got %s", zi_dtype_name (roi->dtype));
+    if (!roi->data)
+        return zi_error ("input 1 (roi) must be a constant known before the run");
+    int64_t count = zi_shape_count (roi->ndim, roi->dims);
+    int n_axes = params->n_only >= 0? params->n_only: rank;
+    if (count != 2 * n_axes)
+        return zi_error ("input 1 (roi) has %lld values; expected %d (a start and an end "
+                         "for each of %d %s)", (long long) count, 2 * n_axes, n_axes,
+                         params->n_only >= 0? "entries of attribute 'axes'": "axes");
+    const float *values = roi->data;
+    for (int index = 0; index < 2 * n_axes; index++)
+        if (!isfinite (values [index]))
+            return zi_error ("input 1 (roi) [%d] = %g; expected a finite value",
+                             index, (double) values [index]);
+    for (int axis = 0; axis < rank; axis++) {
+        start [axis] = 0;
+        end [axis] = 1;
+    }
+    for (int index = 0; index < n_axes; index++) {
+        int64_t axis = index;
+        if (params->n_only >= 0) {
+            axis = params->only [index] < 0? params->only [index] + rank: params->only [index];
+            if (axis < 0 || axis >= rank)
+                return zi_error ("attribute 'axes' [%d] = %lld is out of range for a %d-d "
+                                 "input", index, (long long) params->only [index], rank);
+        }
+        start [axis] = values [index];
+        end [axis] = values [n_axes + index];
     }
     return 0;
 }
@@ -442,6 +504,10 @@ s_resize_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *cons
     int64_t dims [ZI_MAX_DIMS];
     if (s_geometry (node, in, scales, dims))
         return -1;
+    const s_resize_t *params = node->params;
+    float start [ZI_MAX_DIMS], end [ZI_MAX_DIMS];
+    if (params->coord == S_COORD_TF_CROP_AND_RESIZE && s_roi (node, in, x->ndim, start, end))
+        return -1;
     zi_tensor_set_shape (out [0], ZI_F32, x->ndim, dims);
     return 0;
 }
@@ -449,13 +515,21 @@ s_resize_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *cons
 //  --------------------------------------------------------------------------
 //  Tables
 
-//  Where output position `position` of an axis lies on the input axis
+//  Where output position `position` of an axis lies on the input axis;
+//  start and end: the axis' crop (tf_crop_and_resize only)
 static float
 s_source_coordinate (s_coord_t coord, int64_t position, float scale, int64_t in_extent,
-                     int64_t out_extent)
+                     int64_t out_extent, float start, float end)
 {
     float x = (float) position;
     switch (coord) {
+        case S_COORD_TF_CROP_AND_RESIZE:
+            //  In float and in this order, as ONNX Runtime computes it,
+            //  so that nearest rounds the same ties the same way
+            if (out_extent > 1)
+                return start * (float) (in_extent - 1)
+                     + x * (end - start) * (float) (in_extent - 1) / (float) (out_extent - 1);
+            return (float) (0.5 * (double) (start + end) * (double) (in_extent - 1));
         case S_COORD_HALF_PIXEL:
             return (x + 0.5f) / scale - 0.5f;
         case S_COORD_PYTORCH_HALF_PIXEL:
@@ -552,7 +626,8 @@ s_filter_tables (s_resize_t *params, const float *scales)
         self->identity = in_extent == out_extent;
         for (int64_t position = 0; position < out_extent; position++) {
             double source = s_source_coordinate (params->coord, position, scales [axis],
-                                                 in_extent, out_extent);
+                                                 in_extent, out_extent, params->roi_start [axis],
+                                                 params->roi_end [axis]);
             int64_t first = (int64_t) floor (source - reach [axis]) + 1;
             int64_t *index = self->tap_index + position * self->n_taps;
             float *weight = self->tap_weight + position * self->n_taps;
@@ -594,7 +669,7 @@ s_filter_tables (s_resize_t *params, const float *scales)
 }
 
 static int
-s_resize_prepare (zi_node_t *node, const zi_tensor_t *const *in)
+s_prepare_tables (zi_node_t *node, const zi_tensor_t *const *in)
 {
     s_resize_t *params = node->params;
     const zi_tensor_t *x = in [0];
@@ -657,7 +732,8 @@ s_resize_prepare (zi_node_t *node, const zi_tensor_t *const *in)
         }
         for (int64_t position = 0; position < out_extent; position++) {
             float source = s_source_coordinate (params->coord, position, scales [axis],
-                                                in_extent, out_extent);
+                                                in_extent, out_extent, params->roi_start [axis],
+                                                params->roi_end [axis]);
             if (params->mode == S_MODE_NEAREST) {
                 self->source [position] = in_extent?
                     s_nearest (params->rounding, source, scales [axis], in_extent): 0;
@@ -691,8 +767,87 @@ s_resize_prepare (zi_node_t *node, const zi_tensor_t *const *in)
     return 0;
 }
 
+//  tf_crop_and_resize: which positions of each axis map beyond the input.
+//  The tables above read the edge there, as other modes do; run then
+//  overwrites every output with such a position on some axis with
+//  extrapolation_value, since each output reads only its own positions.
+static int
+s_outside_tables (s_resize_t *params)
+{
+    int rank = params->ndim;
+    size_t positions = 0;
+    for (int axis = 0; axis < rank; axis++)
+        positions += (size_t) params->out_dims [axis];
+    params->outside_flags = calloc (positions + 1, sizeof (bool));
+    if (!params->outside_flags)
+        return zi_error ("out of memory for resize tables");
+    bool *flags = params->outside_flags;
+    for (int axis = 0; axis < rank; axis++) {
+        s_axis_t *self = &params->axes [axis];
+        int64_t in_extent = params->in_dims [axis], out_extent = params->out_dims [axis];
+        float limit = (float) (in_extent - 1);
+        self->outside = flags;
+        flags += out_extent;
+        for (int64_t position = 0; position < out_extent; position++) {
+            float source = s_source_coordinate (S_COORD_TF_CROP_AND_RESIZE, position, 1,
+                                                in_extent, out_extent, params->roi_start [axis],
+                                                params->roi_end [axis]);
+            self->outside [position] = source < 0 || source > limit;
+            if (self->outside [position])
+                params->any_outside = true;
+        }
+    }
+    return 0;
+}
+
+static int
+s_resize_prepare (zi_node_t *node, const zi_tensor_t *const *in)
+{
+    s_resize_t *params = node->params;
+    free (params->outside_flags);
+    params->outside_flags = NULL;
+    params->any_outside = false;
+    bool cropping = params->coord == S_COORD_TF_CROP_AND_RESIZE;
+    if ((cropping && s_roi (node, in, in [0]->ndim, params->roi_start, params->roi_end))
+    ||  s_prepare_tables (node, in)
+    ||  (cropping && s_outside_tables (params))) {
+        free (params->tables);
+        params->tables = NULL;
+        params->ndim = 0;
+        return -1;
+    }
+    return 0;
+}
+
 //  --------------------------------------------------------------------------
 //  Run
+
+//  tf_crop_and_resize: extrapolation_value wherever some axis' position
+//  lies beyond the input, row by row over the innermost axis
+static void
+s_run_extrapolate (const s_resize_t *params, float *y)
+{
+    int rank = params->ndim;
+    int64_t width = params->out_dims [rank - 1];
+    const bool *columns = params->axes [rank - 1].outside;
+    int64_t rows = zi_shape_count (rank - 1, params->out_dims);
+    int64_t index [ZI_MAX_DIMS] = {0};
+    float value = params->extrapolation;
+    for (int64_t row = 0; row < rows; row++) {
+        bool whole = false;
+        for (int axis = 0; axis < rank - 1; axis++)
+            whole = whole || params->axes [axis].outside [index [axis]];
+        float *target = y + row * width;
+        for (int64_t column = 0; column < width; column++)
+            if (whole || columns [column])
+                target [column] = value;
+        for (int axis = rank - 2; axis >= 0; axis--) {
+            if (++index [axis] < params->out_dims [axis])
+                break;
+            index [axis] = 0;
+        }
+    }
+}
 
 static void
 s_run_nearest (const s_resize_t *params, const float *x, float *y)
@@ -912,6 +1067,8 @@ s_resize_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     else
     if (s_run_interpolate (params, exec, zi_tensor_f32 (x), zi_tensor_f32 (out [0])))
         return -1;
+    if (params->any_outside)
+        s_run_extrapolate (params, zi_tensor_f32 (out [0]));
     return 0;
 }
 
@@ -1302,6 +1459,162 @@ s_check_bilinear_bits (zi_test_t *t, int rank, const int64_t *dims, const int64_
     zi_node_destroy (&node);
 }
 
+//  tf_crop_and_resize against the ONNX text, one axis at a time: output
+//  position i lies at start * (in - 1) + i * (end - start) * (in - 1) /
+//  (out - 1) (the middle of the crop when out is 1); beyond [0, in - 1]
+//  it is outside, elsewhere weights [i * in + j] is what input j gives
+//  it: the nearest element, the two neighbours' distances, or Keys'
+//  cubic at the four neighbours (the edge's index beyond the input, or
+//  nothing with exclude_outside, then divided by what is left)
+static void
+s_ref_crop_axis (const char *mode, const char *nearest, double a, bool exclude, int64_t in,
+                 int64_t out, float start, float end, double *weights, bool *outside)
+{
+    for (int64_t position = 0; position < out; position++) {
+        double *row = weights + position * in;
+        memset (row, 0, in * sizeof (double));
+        float c = out > 1
+                ? start * (float) (in - 1)
+                  + (float) position * (end - start) * (float) (in - 1) / (float) (out - 1)
+                : (float) (0.5 * (start + end) * (in - 1));
+        outside [position] = c < 0 || c > (float) (in - 1);
+        if (outside [position])
+            continue;
+        if (strcmp (mode, "nearest") == 0) {
+            int64_t index = s_ref_round (nearest, c, 1);
+            row [index < 0? 0: index >= in? in - 1: index] = 1;
+            continue;
+        }
+        int64_t low = (int64_t) floor (c);
+        if (strcmp (mode, "linear") == 0) {
+            double fraction = c - (double) low;
+            row [low] += 1 - fraction;
+            row [low + 1 < in? low + 1: low] += fraction;
+            continue;
+        }
+        double kept = 0;
+        double taps [4];
+        for (int tap = 0; tap < 4; tap++) {
+            int64_t at = low - 1 + tap;
+            double d = fabs ((double) at - c);
+            taps [tap] = d <= 1? (a + 2) * d * d * d - (a + 3) * d * d + 1
+                       : d < 2? a * d * d * d - 5 * a * d * d + 8 * a * d - 4 * a: 0;
+            if ((at < 0 || at >= in) && exclude)
+                taps [tap] = 0;
+            kept += taps [tap];
+        }
+        for (int tap = 0; tap < 4; tap++) {
+            int64_t at = low - 1 + tap;
+            row [at < 0? 0: at >= in? in - 1: at] += taps [tap] / (exclude? kept: 1);
+        }
+    }
+}
+
+//  One tf_crop_and_resize of a 4-d input: roi holds 8 values (starts,
+//  ends), or 4 with opset 18's axes = [2, 3]; sizes or scales give the
+//  output
+static void
+s_check_crop (zi_test_t *t, const char *mode, const char *nearest, bool exclude,
+              const int64_t *dims, const int64_t *wanted, const float *roi, bool only_hw,
+              bool use_scales, uint32_t seed)
+{
+    //  Scales of wanted / dims give the extents floor (dims * scales),
+    //  which float may round to one less than wanted; the crop does not
+    //  change them (as in ONNX Runtime and ONNX's shape inference)
+    float scales [4];
+    int64_t sizes [4];
+    for (int axis = 0; axis < 4; axis++) {
+        scales [axis] = (float) wanted [axis] / (float) dims [axis];
+        sizes [axis] = use_scales? (int64_t) floor ((double) dims [axis] * (double) scales [axis])
+                     : wanted [axis];
+    }
+    zi_node_t *node = zi_node_new ("Resize", "crop");
+    node->opset = only_hw? 18: 13;
+    zi_node_set_string (node, "mode", mode);
+    zi_node_set_string (node, "coordinate_transformation_mode", "tf_crop_and_resize");
+    if (nearest)
+        zi_node_set_string (node, "nearest_mode", nearest);
+    zi_node_set_int (node, "exclude_outside", exclude);
+    zi_node_set_float (node, "extrapolation_value", -7.5f);
+    if (only_hw)
+        zi_node_set_ints (node, "axes", 2, (int64_t []) {2, 3});
+    int64_t n_roi = only_hw? 4: 8, none = 0, four = 4;
+    float full_roi [8] = {0, 0, 0, 0, 1, 1, 1, 1};
+    for (int index = 0; index < 4; index++)
+        if (only_hw) {
+            full_roi [2 + index % 2 + (index / 2) * 4] = roi [index];
+        }
+        else {
+            full_roi [index] = roi [index];
+            full_roi [4 + index] = roi [4 + index];
+        }
+    zi_tensor_t *inputs [4] = {
+        zi_test_random (4, dims, seed), zi_test_tensor (1, &n_roi, roi),
+        use_scales? zi_test_tensor (1, &four, scales): zi_tensor_new (ZI_F32, 1, &none),
+        use_scales? NULL: only_hw? zi_test_ints (2, sizes + 2): zi_test_ints (4, sizes)
+    };
+    zi_tensor_t *y = NULL;
+    int rc = zi_test_run_op (node, use_scales? 3: 4, inputs, 1, &y);
+    char what [200];
+    snprintf (what, sizeof what, "Resize-%d tf_crop_and_resize %s %s exclude_outside %d, "
+              "%lldx%lldx%lldx%lld to %lldx%lldx%lldx%lld, roi %g %g %g %g .. %g %g %g %g",
+              node->opset, mode, nearest? nearest: "", exclude, (long long) dims [0],
+              (long long) dims [1], (long long) dims [2], (long long) dims [3],
+              (long long) sizes [0], (long long) sizes [1], (long long) sizes [2],
+              (long long) sizes [3], full_roi [0], full_roi [1], full_roi [2], full_roi [3],
+              full_roi [4], full_roi [5], full_roi [6], full_roi [7]);
+    bool shape_ok = rc == 0 && y->ndim == 4;
+    for (int axis = 0; shape_ok && axis < 4; axis++)
+        shape_ok = y->dims [axis] == sizes [axis];
+    ZI_CHECK (t, shape_ok, "%s runs: %s", what, rc? zi_error_text (): "");
+    if (shape_ok) {
+        double *weights [4];
+        bool *outside [4];
+        for (int axis = 0; axis < 4; axis++) {
+            weights [axis] = malloc (sizes [axis] * dims [axis] * sizeof (double));
+            outside [axis] = malloc (sizes [axis] * sizeof (bool));
+            assert (weights [axis] && outside [axis]);
+            s_ref_crop_axis (mode, nearest? nearest: "round_prefer_floor", -0.75, exclude,
+                             dims [axis], sizes [axis], full_roi [axis], full_roi [4 + axis],
+                             weights [axis], outside [axis]);
+        }
+        float *want = malloc (zi_tensor_count (y) * sizeof (float));
+        assert (want);
+        const float *x = zi_tensor_f32 (inputs [0]);
+        int64_t item = 0;
+        for (int64_t n = 0; n < sizes [0]; n++)
+        for (int64_t c = 0; c < sizes [1]; c++)
+        for (int64_t h = 0; h < sizes [2]; h++)
+        for (int64_t w = 0; w < sizes [3]; w++, item++) {
+            if (outside [0][n] || outside [1][c] || outside [2][h] || outside [3][w]) {
+                want [item] = -7.5f;
+                continue;
+            }
+            const double *wn = weights [0] + n * dims [0], *wc = weights [1] + c * dims [1];
+            const double *wh = weights [2] + h * dims [2], *ww = weights [3] + w * dims [3];
+            double sum = 0;
+            for (int64_t p = 0; p < dims [0]; p++)
+            for (int64_t q = 0; q < dims [1]; q++)
+            for (int64_t r = 0; r < dims [2]; r++)
+            for (int64_t s = 0; s < dims [3]; s++)
+                if (wn [p] != 0 && wc [q] != 0 && wh [r] != 0 && ww [s] != 0)
+                    sum += wn [p] * wc [q] * wh [r] * ww [s]
+                         * x [((p * dims [1] + q) * dims [2] + r) * dims [3] + s];
+            want [item] = (float) sum;
+        }
+        ZI_CHECK_CLOSE (t, what, zi_tensor_f32 (y), want, zi_tensor_count (y), 1e-5f, 1e-5f);
+        free (want);
+        for (int axis = 0; axis < 4; axis++) {
+            free (weights [axis]);
+            free (outside [axis]);
+        }
+    }
+    zi_tensor_destroy (&y);
+    zi_node_destroy (&node);
+    for (int slot = 0; slot < 4; slot++)
+        zi_tensor_destroy (&inputs [slot]);
+}
+
 void
 zi_act_resize_test (zi_test_t *t)
 {
@@ -1539,6 +1852,40 @@ zi_act_resize_test (zi_test_t *t)
                           filtered [index].exclude, filtered [index].dims,
                           filtered [index].sizes, seed++);
 
+    //  tf_crop_and_resize: crops inside the input, crossing its border
+    //  (extrapolation), growing and shrinking, to one element, crops of N
+    //  and C, reversed crops; every mode and nearest_mode
+    static const struct {
+        int64_t dims [4], sizes [4];
+        float roi [8];
+    } crops [] = {
+        {{1, 2, 7, 8}, {1, 2, 11, 13}, {0, 0, 0.2f, 0.1f, 1, 1, 0.8f, 0.7f}},
+        {{1, 2, 9, 8}, {1, 2, 4, 3}, {0, 0, 0.15f, 0.3f, 1, 1, 0.9f, 0.95f}},
+        {{2, 1, 6, 7}, {2, 1, 9, 5}, {0, 0, -0.3f, 0.4f, 1, 1, 0.9f, 1.45f}},
+        {{1, 2, 5, 6}, {1, 2, 1, 1}, {0, 0, 0.3f, 0.6f, 1, 1, 0.5f, 0.9f}},
+        {{1, 1, 5, 6}, {1, 1, 1, 7}, {0, 0, 1.2f, -0.2f, 1, 1, 1.4f, 0.9f}},
+        {{3, 4, 3, 4}, {2, 6, 3, 4}, {0.2f, -0.1f, 0, 0, 0.9f, 1.2f, 1, 1}},
+        {{1, 2, 6, 6}, {1, 2, 8, 5}, {0, 0, 0.9f, 0.8f, 1, 1, 0.1f, -0.1f}},
+    };
+    static const struct {
+        const char *mode, *nearest;
+        bool exclude;
+    } crop_modes [] = {
+        {"nearest", "round_prefer_floor", false}, {"nearest", "round_prefer_ceil", false},
+        {"nearest", "floor", false}, {"nearest", "ceil", false}, {"linear", NULL, false},
+        {"cubic", NULL, false}, {"cubic", NULL, true}
+    };
+    for (size_t crop = 0; crop < sizeof crops / sizeof crops [0]; crop++)
+        for (size_t mode = 0; mode < sizeof crop_modes / sizeof crop_modes [0]; mode++)
+            s_check_crop (t, crop_modes [mode].mode, crop_modes [mode].nearest,
+                          crop_modes [mode].exclude, crops [crop].dims, crops [crop].sizes,
+                          crops [crop].roi, false, mode % 2 == 1, seed++);
+    //  Opset 18's axes: roi for height and width only
+    s_check_crop (t, "linear", NULL, false, (int64_t []) {1, 2, 6, 7}, (int64_t []) {1, 2, 9, 4},
+                  (float []) {-0.1f, 0.2f, 0.8f, 1.3f}, true, false, seed++);
+    s_check_crop (t, "cubic", NULL, true, (int64_t []) {1, 2, 6, 7}, (int64_t []) {1, 2, 3, 10},
+                  (float []) {0.1f, -0.2f, 1.1f, 0.6f}, true, false, seed++);
+
     //  Errors
     int64_t dims [4] = {1, 1, 2, 2}, four = 4, three = 3, zero = 0;
     float twos [4] = {1, 1, 2, 2};
@@ -1548,11 +1895,42 @@ zi_act_resize_test (zi_test_t *t)
     zi_tensor_t *inputs [4] = {zi_test_random (4, dims, 1), zi_test_tensor (1, &four, twos)};
     s_check_error (t, node, 2, inputs, "'cubic' is not supported");
 
+    //  tf_crop_and_resize without roi, with too few values, with NaN, of
+    //  another type, with antialias
     node = zi_node_new ("Resize", "test");
     zi_node_set_string (node, "coordinate_transformation_mode", "tf_crop_and_resize");
     inputs [0] = zi_test_random (4, dims, 1);
     inputs [2] = zi_test_tensor (1, &four, twos);
-    s_check_error (t, node, 3, inputs, "'tf_crop_and_resize' is not supported");
+    s_check_error (t, node, 3, inputs, "'tf_crop_and_resize' needs input 1 (roi)");
+
+    node = zi_node_new ("Resize", "test");
+    zi_node_set_string (node, "coordinate_transformation_mode", "tf_crop_and_resize");
+    inputs [0] = zi_test_random (4, dims, 1);
+    inputs [1] = zi_test_tensor (1, &four, (float []) {0, 0, 1, 1});
+    inputs [2] = zi_test_tensor (1, &four, twos);
+    s_check_error (t, node, 3, inputs, "(roi) has 4 values; expected 8");
+
+    node = zi_node_new ("Resize", "test");
+    zi_node_set_string (node, "coordinate_transformation_mode", "tf_crop_and_resize");
+    inputs [0] = zi_test_random (4, dims, 1);
+    inputs [1] = zi_test_tensor (1, (int64_t []) {8}, (float []) {0, 0, 0, NAN, 1, 1, 1, 1});
+    inputs [2] = zi_test_tensor (1, &four, twos);
+    s_check_error (t, node, 3, inputs, "(roi) [3] = nan; expected a finite value");
+
+    node = zi_node_new ("Resize", "test");
+    zi_node_set_string (node, "coordinate_transformation_mode", "tf_crop_and_resize");
+    inputs [0] = zi_test_random (4, dims, 1);
+    inputs [1] = zi_test_ints (8, (int64_t []) {0, 0, 0, 0, 1, 1, 1, 1});
+    inputs [2] = zi_test_tensor (1, &four, twos);
+    s_check_error (t, node, 3, inputs, "(roi): expected float32, got int64");
+
+    node = zi_node_new ("Resize", "test");
+    node->opset = 18;
+    zi_node_set_string (node, "coordinate_transformation_mode", "tf_crop_and_resize");
+    zi_node_set_int (node, "antialias", 1);
+    inputs [0] = zi_test_random (4, dims, 1);
+    inputs [2] = zi_test_tensor (1, &four, twos);
+    s_check_error (t, node, 3, inputs, "'antialias' = 1 with");
 
     node = zi_node_new ("Resize", "test");
     node->opset = 18;
@@ -1651,6 +2029,24 @@ zi_act_resize_test (zi_test_t *t)
     int rc = node->op->infer (node, infer_in, infer_out);
     ZI_CHECK (t, rc == -1 && strstr (zi_error_text (), "must be a constant"),
               "non-constant scales rejected: %s", zi_error_text ());
+    zi_node_destroy (&node);
+
+    //  So must roi: a shape-only roi, with constant scales
+    node = zi_node_new ("Resize", "test");
+    zi_node_set_string (node, "coordinate_transformation_mode", "tf_crop_and_resize");
+    node->n_inputs = 3;
+    node->inputs = calloc (3, sizeof (int));
+    node->inputs [1] = 1;
+    node->inputs [2] = 2;
+    ZI_CHECK (t, node->op->init (node) == 0, "Resize init");
+    zi_tensor_t roi_shape = {0};
+    zi_tensor_set_shape (&roi_shape, ZI_F32, 1, (int64_t []) {8});
+    zi_tensor_t *scales = zi_test_tensor (1, &four, twos);
+    const zi_tensor_t *crop_in [3] = {x, &roi_shape, scales};
+    rc = node->op->infer (node, crop_in, infer_out);
+    ZI_CHECK (t, rc == -1 && strstr (zi_error_text (), "(roi) must be a constant"),
+              "non-constant roi rejected: %s", zi_error_text ());
+    zi_tensor_destroy (&scales);
     zi_tensor_destroy (&x);
     zi_node_destroy (&node);
 }

@@ -118,6 +118,12 @@ add_test (NAME ops_export COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/ops_exp
                                   $<TARGET_FILE:zinfer>)
 set_tests_properties (ops_export PROPERTIES TIMEOUT 300)
 
+#  Resize's tf_crop_and_resize (crops inside and across the border, every
+#  mode, opsets 11 to 19) against numpy and, when installed, ONNX Runtime
+add_test (NAME ops_resize_crop COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/ops_resize_crop.py
+                                       $<TARGET_FILE:zinfer>)
+set_tests_properties (ops_resize_crop PROPERTIES TIMEOUT 300)
+
 #  Every dtype end to end: Cast between all of them, int32 shape
 #  arithmetic, float16 and 8-bit models, .npy in and out, against numpy
 add_test (NAME dtypes COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/dtypes_test.py
