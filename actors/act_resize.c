@@ -85,6 +85,8 @@ typedef struct {
     float *tap_weight;          //  filtered: their weights
     bool identity;              //  output position i reads input i only
     bool *outside;              //  tf_crop_and_resize: position maps beyond the input
+    int64_t n_lead;             //  tf_crop_and_resize: outside positions at the start
+    int64_t n_trail;            //  and at the end (there are none between)
 } s_axis_t;
 
 typedef struct {
@@ -796,6 +798,15 @@ s_outside_tables (s_resize_t *params)
             if (self->outside [position])
                 params->any_outside = true;
         }
+        //  The coordinate is monotonic in the position (float products
+        //  and quotients by one constant keep order), so the positions
+        //  outside are a run at each end
+        for (self->n_lead = 0; self->n_lead < out_extent; self->n_lead++)
+            if (!self->outside [self->n_lead])
+                break;
+        for (self->n_trail = 0; self->n_trail < out_extent - self->n_lead; self->n_trail++)
+            if (!self->outside [out_extent - 1 - self->n_trail])
+                break;
     }
     return 0;
 }
@@ -829,7 +840,8 @@ s_run_extrapolate (const s_resize_t *params, float *y)
 {
     int rank = params->ndim;
     int64_t width = params->out_dims [rank - 1];
-    const bool *columns = params->axes [rank - 1].outside;
+    int64_t n_lead = params->axes [rank - 1].n_lead;
+    int64_t n_trail = params->axes [rank - 1].n_trail;
     int64_t rows = zi_shape_count (rank - 1, params->out_dims);
     int64_t index [ZI_MAX_DIMS] = {0};
     float value = params->extrapolation;
@@ -838,9 +850,15 @@ s_run_extrapolate (const s_resize_t *params, float *y)
         for (int axis = 0; axis < rank - 1; axis++)
             whole = whole || params->axes [axis].outside [index [axis]];
         float *target = y + row * width;
-        for (int64_t column = 0; column < width; column++)
-            if (whole || columns [column])
+        if (whole)
+            for (int64_t column = 0; column < width; column++)
                 target [column] = value;
+        else {
+            for (int64_t column = 0; column < n_lead; column++)
+                target [column] = value;
+            for (int64_t column = width - n_trail; column < width; column++)
+                target [column] = value;
+        }
         for (int axis = rank - 2; axis >= 0; axis--) {
             if (++index [axis] < params->out_dims [axis])
                 break;
