@@ -517,6 +517,21 @@ s_resize_infer (zi_node_t *node, const zi_tensor_t *const *in, zi_tensor_t *cons
 //  --------------------------------------------------------------------------
 //  Tables
 
+//  tf_crop_and_resize: where output position `position` of an axis lies
+//  on the input axis, its crop going from start to end. In float and in
+//  this order, as ONNX Runtime computes it, so that nearest rounds the
+//  same ties the same way. A huge crop may give an infinity, or NaN.
+static float
+s_crop_coordinate (int64_t position, int64_t in_extent, int64_t out_extent, float start,
+                   float end)
+{
+    if (out_extent > 1)
+        return start * (float) (in_extent - 1)
+             + (float) position * (end - start) * (float) (in_extent - 1)
+             / (float) (out_extent - 1);
+    return (float) (0.5 * (double) (start + end) * (double) (in_extent - 1));
+}
+
 //  Where output position `position` of an axis lies on the input axis;
 //  start and end: the axis' crop (tf_crop_and_resize only)
 static float
@@ -525,13 +540,14 @@ s_source_coordinate (s_coord_t coord, int64_t position, float scale, int64_t in_
 {
     float x = (float) position;
     switch (coord) {
-        case S_COORD_TF_CROP_AND_RESIZE:
-            //  In float and in this order, as ONNX Runtime computes it,
-            //  so that nearest rounds the same ties the same way
-            if (out_extent > 1)
-                return start * (float) (in_extent - 1)
-                     + x * (end - start) * (float) (in_extent - 1) / (float) (out_extent - 1);
-            return (float) (0.5 * (double) (start + end) * (double) (in_extent - 1));
+        case S_COORD_TF_CROP_AND_RESIZE: {
+            //  Positions beyond the input take extrapolation_value after
+            //  the tables are used, so they may read anything inside;
+            //  the edge keeps the tables' indexes in range, NaN included
+            float limit = (float) (in_extent > 0? in_extent - 1: 0);
+            float source = s_crop_coordinate (position, in_extent, out_extent, start, end);
+            return source >= 0 && source <= limit? source: source > limit? limit: 0;
+        }
         case S_COORD_HALF_PIXEL:
             return (x + 0.5f) / scale - 0.5f;
         case S_COORD_PYTORCH_HALF_PIXEL:
@@ -791,10 +807,9 @@ s_outside_tables (s_resize_t *params)
         self->outside = flags;
         flags += out_extent;
         for (int64_t position = 0; position < out_extent; position++) {
-            float source = s_source_coordinate (S_COORD_TF_CROP_AND_RESIZE, position, 1,
-                                                in_extent, out_extent, params->roi_start [axis],
-                                                params->roi_end [axis]);
-            self->outside [position] = source < 0 || source > limit;
+            float source = s_crop_coordinate (position, in_extent, out_extent,
+                                              params->roi_start [axis], params->roi_end [axis]);
+            self->outside [position] = !(source >= 0 && source <= limit);
             if (self->outside [position])
                 params->any_outside = true;
         }
@@ -1903,6 +1918,33 @@ zi_act_resize_test (zi_test_t *t)
                   (float []) {-0.1f, 0.2f, 0.8f, 1.3f}, true, false, seed++);
     s_check_crop (t, "cubic", NULL, true, (int64_t []) {1, 2, 6, 7}, (int64_t []) {1, 2, 3, 10},
                   (float []) {0.1f, -0.2f, 1.1f, 0.6f}, true, false, seed++);
+
+    //  A crop so wide that its coordinates overflow to infinities and NaN
+    //  (0 x inf): every output beyond the input, extrapolation_value 0
+    static const char *huge_modes [] = {"nearest", "linear", "cubic"};
+    for (int mode = 0; mode < 3; mode++) {
+        zi_node_t *node = zi_node_new ("Resize", "huge");
+        zi_node_set_string (node, "mode", huge_modes [mode]);
+        zi_node_set_string (node, "coordinate_transformation_mode", "tf_crop_and_resize");
+        int64_t eight = 8, none = 0;
+        zi_tensor_t *in [4] = {
+            zi_test_random (4, (int64_t []) {1, 2, 5, 6}, seed++),
+            zi_test_tensor (1, &eight, (float []) {0, 0, -3e38f, 3e38f, 1, 1, 3e38f, -3e38f}),
+            zi_tensor_new (ZI_F32, 1, &none), zi_test_ints (4, (int64_t []) {1, 2, 7, 4})
+        };
+        zi_tensor_t *y = NULL;
+        int rc = zi_test_run_op (node, 4, in, 1, &y);
+        size_t nonzero = 0;
+        for (size_t item = 0; rc == 0 && item < zi_tensor_count (y); item++)
+            nonzero += zi_tensor_f32 (y) [item] != 0;
+        ZI_CHECK (t, rc == 0 && nonzero == 0, "tf_crop_and_resize %s, a crop of +-3e38: "
+                  "%zu outputs not the extrapolation value (%s)", huge_modes [mode],
+                  nonzero, rc? zi_error_text (): "ok");
+        zi_tensor_destroy (&y);
+        for (int slot = 0; slot < 4; slot++)
+            zi_tensor_destroy (&in [slot]);
+        zi_node_destroy (&node);
+    }
 
     //  Errors
     int64_t dims [4] = {1, 1, 2, 2}, four = 4, three = 3, zero = 0;
