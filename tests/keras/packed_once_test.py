@@ -198,25 +198,6 @@ def pair_by_layer(kind, arrays):
             for index in range(CALLS)}
 
 
-def write_named_model_json(folder, model, by_name):
-    """A TF.js layers-model of weights named by layer and weight"""
-    specs, data = [], b""
-    for name, weights in by_name.items():
-        for weight, array in weights:
-            specs.append({"name": "%s/%s" % (name, weight), "shape": list(array.shape),
-                          "dtype": "float32"})
-            data += array.astype("<f4").tobytes()
-    with open(os.path.join(folder, "group1-shard1of1.bin"), "wb") as file:
-        file.write(data)
-    with open(os.path.join(folder, "model.json"), "w") as file:
-        json.dump({"format": "layers-model", "generatedBy": "keras v2.15.0",
-                   "convertedBy": "hand-written test", "modelTopology": {
-                       "keras_version": "2.15.0", "backend": "tensorflow",
-                       "model_config": model},
-                   "weightsManifest": [{"paths": ["group1-shard1of1.bin"],
-                                        "weights": specs}]}, file)
-
-
 def pair_reference(x, arrays):
     x = x.astype(np.float64)
     w = {name: {weight: array.astype(np.float64) for weight, array in weights}
@@ -357,7 +338,7 @@ def main():
         for kind in ("once", "shared", "distinct"):
             where = os.path.join(folder, "pairs_" + kind)
             os.makedirs(where)
-            write_named_model_json(where, pair_model(kind), pair_by_layer(kind, pair_arrays))
+            write_keras_files.write_model_json(where, pair_model(kind), pair_by_layer(kind, pair_arrays))
             answer = os.path.join(folder, "pairs_%s.npy" % kind)
             peaks = []
             for _ in range(3):

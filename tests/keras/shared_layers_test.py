@@ -107,22 +107,9 @@ def reference(x_a, x_b, weights):
 
 
 def write_model_json(folder, model, weights):
-    """A TF.js layers-model, as the converter writes one from a Keras file"""
-    specs, data = [], b""
-    for name, arrays in weights.items():
-        for weight, array in zip(("kernel", "bias"), arrays):
-            specs.append({"name": "%s/%s" % (name, weight), "shape": list(array.shape),
-                          "dtype": "float32"})
-            data += array.astype("<f4").tobytes()
-    with open(os.path.join(folder, "group1-shard1of1.bin"), "wb") as file:
-        file.write(data)
-    with open(os.path.join(folder, "model.json"), "w") as file:
-        json.dump({"format": "layers-model", "generatedBy": "keras v2.15.0",
-                   "convertedBy": "hand-written test", "modelTopology": {
-                       "keras_version": "2.15.0", "backend": "tensorflow",
-                       "model_config": model},
-                   "weightsManifest": [{"paths": ["group1-shard1of1.bin"],
-                                        "weights": specs}]}, file)
+    """A TF.js layers-model of each layer's kernel and bias"""
+    writer.write_model_json(folder, model, {name: list(zip(("kernel", "bias"), arrays))
+                                            for name, arrays in weights.items()})
 
 
 def check_file(zinfer, folder, path, want, n_weights):

@@ -74,6 +74,27 @@ def layer_weights(weights):
     return by_layer
 
 
+def write_model_json(folder, model_config, by_layer):
+    """A TF.js layers-model of float32 weights in one shard, as the
+    converter writes one from a Keras file; by_layer as layer_weights
+    returns it."""
+    specs, data = [], b""
+    for layer, weights in by_layer.items():
+        for weight, array in weights:
+            specs.append({"name": "%s/%s" % (layer, weight), "shape": list(array.shape),
+                          "dtype": "float32"})
+            data += array.astype("<f4").tobytes()
+    with open(os.path.join(folder, "group1-shard1of1.bin"), "wb") as file:
+        file.write(data)
+    with open(os.path.join(folder, "model.json"), "w") as file:
+        json.dump({"format": "layers-model", "generatedBy": "keras v2.15.0",
+                   "convertedBy": "hand-written test", "modelTopology": {
+                       "keras_version": "2.15.0", "backend": "tensorflow",
+                       "model_config": model_config},
+                   "weightsManifest": [{"paths": ["group1-shard1of1.bin"],
+                                        "weights": specs}]}, file)
+
+
 def model_layers(model):
     config = model["config"]
     return config if isinstance(config, list) else config["layers"]
