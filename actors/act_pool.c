@@ -530,6 +530,80 @@ s_horizontal_s2_avx512 (const float *base, float *hrow, int64_t first, int64_t e
 }
 #endif
 
+#if defined (ZI_HAVE_AVX512)
+//  The first n of sixteen lanes, none when n <= 0
+static inline __mmask16
+s_lanes16 (int64_t n)
+{
+    return n >= 16? (__mmask16) 0xFFFF: n <= 0? 0: (__mmask16) ((1u << n) - 1);
+}
+#endif
+
+#if defined (ZI_HAVE_AVX512)
+//  Max of three input rows by 3-wide windows at stride 2 (squeezenet's and
+//  resnet's pools), both passes at once for a row of width outputs: the
+//  three rows' maxima stay in registers for the row pass instead of
+//  going through a scratch row, and a plane's rows take one call each.
+//  Each step makes sixteen columns from the 33 input columns they cover:
+//  two vectors of column maxima give taps 0 and 1 as even and odd floats,
+//  tap 2 is the even floats one lane on, the last from a third vector's
+//  first float. Padded columns outside the input, [0, inside) and from
+//  available on, load as -FLT_MAX, the value a border window starts from,
+//  so border columns need no pass of their own. The operations and their
+//  order are those of s_vertical's and s_horizontal's AVX-512 forms, so
+//  the values are theirs, NaN included. base_k is input row k from padded
+//  column 0 (inside is the padding before the row, available its end).
+static ZI_AVX512_INLINE __m512
+s_max3_rows_avx512 (const float *r0, const float *r1, const float *r2, __mmask16 lanes)
+{
+    const __m512 lowest = _mm512_set1_ps (-FLT_MAX);
+    __m512 value = _mm512_mask_loadu_ps (lowest, lanes, r0);
+    __m512 next = _mm512_mask_loadu_ps (lowest, lanes, r1);
+    __m512 after = _mm512_mask_loadu_ps (lowest, lanes, r2);
+    value = _mm512_max_ps (after, _mm512_max_ps (next, value));
+    __mmask16 nan = _mm512_cmp_ps_mask (next, after, _CMP_UNORD_Q);
+    return _mm512_mask_blend_ps (nan, value, _mm512_castsi512_ps (_mm512_set1_epi32 (-1)));
+}
+
+//  Lanes of padded columns [at, at + 16) that hold input: [inside, available)
+static ZI_AVX512_INLINE __mmask16
+s_input_lanes (int64_t at, int64_t inside, int64_t available)
+{
+    return s_lanes16 (available - at) & (__mmask16) ~s_lanes16 (inside - at);
+}
+
+static ZI_AVX512 void
+s_max3x3_s2_avx512 (const float *base0, const float *base1, const float *base2, float *y_row,
+                    int64_t width, int64_t inside, int64_t available)
+{
+    const __m512i evens = _mm512_set_epi32 (30, 28, 26, 24, 22, 20, 18, 16,
+                                            14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odds = _mm512_add_epi32 (evens, _mm512_set1_epi32 (1));
+    //  Lanes 1..15 of the even floats, then the first of the third vector
+    const __m512i next_even = _mm512_set_epi32 (16, 15, 14, 13, 12, 11, 10, 9,
+                                                8, 7, 6, 5, 4, 3, 2, 1);
+    const __m512 all_bits = _mm512_castsi512_ps (_mm512_set1_epi32 (-1));
+    for (int64_t col = 0; col < width; col += 16) {
+        int64_t at = 2 * col;
+        __m512 low = s_max3_rows_avx512 (base0 + at, base1 + at, base2 + at,
+                                         s_input_lanes (at, inside, available));
+        __m512 high = s_max3_rows_avx512 (base0 + at + 16, base1 + at + 16, base2 + at + 16,
+                                          s_input_lanes (at + 16, inside, available));
+        __m512 third = s_max3_rows_avx512 (base0 + at + 32, base1 + at + 32, base2 + at + 32,
+                                           s_input_lanes (at + 32, inside, available) & 1);
+        __m512 even = _mm512_permutex2var_ps (low, evens, high);
+        __m512 odd = _mm512_permutex2var_ps (low, odds, high);
+        __m512 last = _mm512_permutex2var_ps (even, next_even, third);
+        __m512 value = _mm512_max_ps (odd, even);
+        __mmask16 nan = _mm512_cmp_ps_mask (even, odd, _CMP_UNORD_Q);
+        value = _mm512_max_ps (last, value);
+        nan |= _mm512_cmp_ps_mask (last, last, _CMP_UNORD_Q);
+        value = _mm512_mask_blend_ps (nan, value, all_bits);
+        _mm512_mask_storeu_ps (y_row + col, s_lanes16 (width - col), value);
+    }
+}
+#endif
+
 //  One input row reduced over the kernel width: hrow [col] is the max (or
 //  sum) of the taps of output column col that fall inside the input
 static void
@@ -690,14 +764,30 @@ s_pool_part (void *args, int64_t first_plane, int64_t last_plane, int thread)
     int64_t width = w.out;
     float *vrow = zi_exec_scratch_of (job->exec, thread, 0, 0);
     const float *column_scales = job->column_scales;
+#if defined (ZI_HAVE_AVX512)
+    //  The 3x3 stride-2 max pool of most networks, both passes in one
+    bool max3x3_s2 = max && zi_use_avx512 () && h.kernel == 3 && w.kernel == 3
+                  && h.stride == 2 && w.stride == 2 && h.dilation == 1 && w.dilation == 1;
+#endif
     for (int64_t plane = first_plane; plane < last_plane; plane++) {
         const float *x_plane = job->x_data + plane * h.in * w.in;
         float *y_plane = job->y_data + plane * h.out * width;
         for (int64_t row = 0; row < h.out; row++) {
             int64_t origin = row * h.stride - h.pad_begin;
+            float *restrict y_row = y_plane + row * width;
+#if defined (ZI_HAVE_AVX512)
+            //  Rows whose window is whole (a division per row cost a tenth
+            //  of a 112x112 pool, so it is left to the rows that need it)
+            if (max3x3_s2 && origin >= 0 && origin + 3 <= h.in) {
+                const float *r0 = x_plane + origin * w.in;
+                const float *r1 = r0 + w.in, *r2 = r1 + w.in;
+                s_max3x3_s2_avx512 (r0 - w.pad_begin, r1 - w.pad_begin, r2 - w.pad_begin, y_row,
+                                    width, w.pad_begin, w.pad_begin + w.in);
+                continue;
+            }
+#endif
             int64_t first, end;
             s_tap_range (origin, h.kernel, h.dilation, 0, h.in, &first, &end);
-            float *restrict y_row = y_plane + row * width;
             if (first == end) {
                 //  A window wholly in the padding (pads >= kernel)
                 for (int64_t col = 0; col < width; col++)
@@ -1272,6 +1362,33 @@ zi_act_pool_test (zi_test_t *t)
             s_check_case (t, &avx2 [index], seed++);
             avx2 [index].specials = true;
             s_check_case (t, &avx2 [index], seed++);
+        }
+    }
+    zi_isa_set_cap (ZI_ISA_DEFAULT);
+
+    //  AVX-512's 3x3 stride-2 max in one pass: rows whose last step is
+    //  whole, or ends one float short of the third vector (65 and 66
+    //  columns), or masked; with padding and ceil mode (border columns on
+    //  both sides), and a window past the bottom row
+    if (zi_test_isa (t, ZI_ISA_AVX512)) {
+        s_case_t avx512 [] = {
+            {.op = "MaxPool", .n_spatial = 2, .dims = {1, 3, 9, 65}, .kernel = {3, 3},
+             .strides = {2, 2}},
+            {.op = "MaxPool", .n_spatial = 2, .dims = {1, 3, 9, 66}, .kernel = {3, 3},
+             .strides = {2, 2}},
+            {.op = "MaxPool", .n_spatial = 2, .dims = {2, 5, 27, 27}, .kernel = {3, 3},
+             .strides = {2, 2}, .ceil_mode = 1},
+            {.op = "MaxPool", .n_spatial = 2, .dims = {1, 2, 12, 112}, .kernel = {3, 3},
+             .strides = {2, 2}, .pads = {1, 1, 1, 1}, .set_pads = true},
+            {.op = "MaxPool", .n_spatial = 2, .dims = {1, 2, 10, 100}, .kernel = {3, 3},
+             .strides = {2, 2}, .pads = {0, 2, 1, 0}, .set_pads = true, .ceil_mode = 1},
+            {.op = "MaxPool", .n_spatial = 2, .dims = {1, 4, 7, 5}, .kernel = {3, 3},
+             .strides = {2, 2}, .pads = {1, 1, 1, 1}, .set_pads = true},
+        };
+        for (size_t index = 0; index < sizeof avx512 / sizeof avx512 [0]; index++) {
+            s_check_case (t, &avx512 [index], seed++);
+            avx512 [index].specials = true;
+            s_check_case (t, &avx512 [index], seed++);
         }
     }
     zi_isa_set_cap (ZI_ISA_DEFAULT);
