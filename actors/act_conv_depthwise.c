@@ -31,6 +31,10 @@ typedef zi_conv_geom_t s_geom_t;
 //  the 112, 56, 28, 14 and 7 row planes of the usual image networks
 #define S_DW_ROWS 7
 
+//  Output rows at least this wide get rows of the padded copy a whole
+//  number of cache lines long (see s_dw_layout)
+#define S_ALIGNED_ROWS 32
+
 //  Input rows at least this wide are split for a stride-2 copy a call per
 //  row, narrower ones a call per plane (see s_split2_rows_avx512)
 #define S_SPLIT_ROW_CALL 64
@@ -173,6 +177,12 @@ s_dw_layout (const s_geom_t *geom, s_dw_t *dw)
     dw->rows = (geom->out_h + S_DW_ROWS - 2) * geom->stride_h
              + (geom->k_h - 1) * geom->dil_h + 1;
     dw->width = (geom->out_w + 7) / 8 * 8 + reach;
+    //  Wide rows start on a cache line, so that the loads of the taps that
+    //  fall on a multiple of sixteen do not straddle two (a 112x112 plane
+    //  at stride 2 took 8 % less time); on narrow rows the rounding would
+    //  add more to the copy than it saves
+    if (geom->out_w >= S_ALIGNED_ROWS)
+        dw->width = (dw->width + 15) / 16 * 16;
     dw->phases = geom->stride_w;
     dw->plane = dw->rows * dw->width;
     for (int64_t phase = 0; phase < dw->phases; phase++)
