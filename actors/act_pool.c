@@ -9,7 +9,11 @@
     columns, whose windows may stick out into the padding, are
     bounds-checked tap by tap; interior columns, whose windows lie wholly
     inside the input, take one straight (possibly strided) pass per tap,
-    with AVX2 where the stride is 2. GlobalAveragePool sums each plane
+    with AVX2 where the stride is 2. With AVX-512 a 3x3 max window at
+    stride 2 (most networks' pools) does both passes at once, the column
+    maxima kept in registers and the padding loaded as -FLT_MAX, for every
+    output row whose window has its three input rows. GlobalAveragePool
+    sums each plane
     with AVX-512 where the level allows, else with zi_vec_sum.
 
     Output extents follow ONNX, with the ceil_mode rule PyTorch and ONNX
@@ -537,22 +541,10 @@ s_lanes16 (int64_t n)
 {
     return n >= 16? (__mmask16) 0xFFFF: n <= 0? 0: (__mmask16) ((1u << n) - 1);
 }
-#endif
 
-#if defined (ZI_HAVE_AVX512)
-//  Max of three input rows by 3-wide windows at stride 2 (squeezenet's and
-//  resnet's pools), both passes at once for a row of width outputs: the
-//  three rows' maxima stay in registers for the row pass instead of
-//  going through a scratch row, and a plane's rows take one call each.
-//  Each step makes sixteen columns from the 33 input columns they cover:
-//  two vectors of column maxima give taps 0 and 1 as even and odd floats,
-//  tap 2 is the even floats one lane on, the last from a third vector's
-//  first float. Padded columns outside the input, [0, inside) and from
-//  available on, load as -FLT_MAX, the value a border window starts from,
-//  so border columns need no pass of their own. The operations and their
-//  order are those of s_vertical's and s_horizontal's AVX-512 forms, so
-//  the values are theirs, NaN included. base_k is input row k from padded
-//  column 0 (inside is the padding before the row, available its end).
+//  The maxima of three rows' sixteen columns, lanes off the input
+//  -FLT_MAX; a NaN in the later two rows sets every bit of its lane, as in
+//  s_vertical_avx512
 static ZI_AVX512_INLINE __m512
 s_max3_rows_avx512 (const float *r0, const float *r1, const float *r2, __mmask16 lanes)
 {
@@ -572,6 +564,19 @@ s_input_lanes (int64_t at, int64_t inside, int64_t available)
     return s_lanes16 (available - at) & (__mmask16) ~s_lanes16 (inside - at);
 }
 
+//  Max of three input rows by 3-wide windows at stride 2 (squeezenet's and
+//  resnet's pools), both passes at once for a row of width outputs: the
+//  three rows' maxima stay in registers for the row pass instead of
+//  going through a scratch row, and a plane's rows take one call each.
+//  Each step makes sixteen columns from the 33 input columns they cover:
+//  two vectors of column maxima give taps 0 and 1 as even and odd floats,
+//  tap 2 is the even floats one lane on, the last from a third vector's
+//  first float. Padded columns outside the input, [0, inside) and from
+//  available on, load as -FLT_MAX, the value a border window starts from,
+//  so border columns need no pass of their own. The operations and their
+//  order are those of s_vertical's and s_horizontal's AVX-512 forms, so
+//  the values are theirs, NaN included. base_k is input row k from padded
+//  column 0 (inside is the padding before the row, available its end).
 static ZI_AVX512 void
 s_max3x3_s2_avx512 (const float *base0, const float *base1, const float *base2, float *y_row,
                     int64_t width, int64_t inside, int64_t available)
