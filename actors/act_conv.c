@@ -1751,6 +1751,15 @@ zi_act_conv_test (zi_test_t *t)
         //  to ten, as many columns as W has rows, two of them
         {"3x3 s2 bands of W's rows", "Conv", 2, 1, 64, 40, 32, 160, 3, 3, 0,
          {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
+        //  Stride-2 rows of more than sixteen columns, the last step masked
+        //  (AVX-512 fills a tap's rows in one call), with padding on either
+        //  side, dilation and 1x1
+        {"3x3 s2 rows of 38", "Conv", 2, 1, 5, 9, 75, 6, 3, 3, 0, {2, 2}, {0, 0},
+         {1, 1, 1, 1}, true, NULL, true, .act = relu},
+        {"3x2 s2 dilation 2x3 rows of 36", "Conv", 2, 1, 3, 11, 70, 5, 3, 2, 0, {2, 2},
+         {2, 3}, {2, 1, 0, 3}, true, NULL, true, .act = none},
+        {"1x1 s2 rows of 35", "Conv", 2, 1, 4, 5, 69, 6, 1, 1, 0, {2, 2}, {0, 0},
+         {0, 0, 0, 0}, false, NULL, false, .act = none},
         //  Few output channels: the direct kernel, rows and columns with
         //  tails, every map count, activations in registers and after
         {"few maps 3x3 16 to 3 pad 1", "Conv", 2, 1, 16, 30, 37, 3, 3, 3, 0, {1, 1}, {1, 1},
