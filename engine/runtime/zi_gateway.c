@@ -78,8 +78,6 @@
 //  and this many bytes, none larger than a quarter of that
 #define S_KEPT_ANSWERS 64
 #define S_KEPT_BYTES (INT64_C (16) << 20)
-//  Kept answers whose inputs are held, not signed yet, at most
-#define S_UNSIGNED_KEPT 4
 //  Requests in flight from which on a new one is signed as it comes in:
 //  a request that queues behind many gains nothing from a later hash,
 //  and its held inputs would add up (a request holds them till answered)
@@ -146,7 +144,9 @@ typedef struct {
     int n_inputs;               //  inputs held until it is signed, else 0
     zi_tensor_t **inputs;       //  (in the same block, after the outputs)
     zi_counter_t *unsigned_kept;    //  the gateway's count of those still held
-    int64_t bytes;              //  of its outputs
+    int64_t *kept_bytes;        //  the gateway's total of kept bytes
+    int64_t bytes;              //  of its outputs, and of its inputs while held
+    int64_t held_bytes;         //  of those, its inputs'
     int n_outputs;
     zi_tensor_t *outputs [];    //  shared with the messages that carried them
 } s_kept_t;
@@ -1006,6 +1006,9 @@ s_kept_signature (s_kept_t *kept)
             zi_tensor_destroy (&kept->inputs [input]);
         kept->n_inputs = 0;
         ZI_COUNT (*kept->unsigned_kept, -1);
+        kept->bytes -= kept->held_bytes;
+        *kept->kept_bytes -= kept->held_bytes;
+        kept->held_bytes = 0;
     }
     return kept->signature;
 }
@@ -1268,6 +1271,20 @@ s_keep (zi_gateway_t *self, s_request_t *request)
         bytes += (int64_t) request->outputs [output]->nbytes;
     if (bytes > S_KEPT_BYTES / 4)
         return;
+    //  Held inputs count against the kept bytes as outputs do: the bound
+    //  on kept answers bounds them too, so no answer need be hashed just
+    //  after it was sent, when the I/O thread that sends it and the
+    //  client that reads it want this core (a thread that is never idle
+    //  lets the oldest go unhashed). Inputs too large for that are
+    //  hashed now, as kept answers cannot hold them.
+    int64_t held_bytes = 0;
+    for (int input = 0; !request->hashed && input < request->n_inputs; input++)
+        held_bytes += request->inputs [input]? (int64_t) request->inputs [input]->nbytes: 0;
+    if (held_bytes && bytes + held_bytes > S_KEPT_BYTES / 4) {
+        s_request_signature (request);
+        held_bytes = 0;
+    }
+    bytes += held_bytes;
     char key [S_KEY_SIZE];
     s_client_key (request->identity, request->identity_size, &request->client_request,
                   key, sizeof key);
@@ -1289,6 +1306,8 @@ s_keep (zi_gateway_t *self, s_request_t *request)
     kept->signature = request->signature;
     kept->inputs = kept->outputs + request->n_outputs;
     kept->unsigned_kept = &self->unsigned_kept;
+    kept->kept_bytes = &self->kept_bytes;
+    kept->held_bytes = held_bytes;
     for (int input = 0; input < n_inputs; input++) {
         kept->inputs [input] = request->inputs [input];
         request->inputs [input] = NULL;
@@ -1307,10 +1326,6 @@ s_keep (zi_gateway_t *self, s_request_t *request)
             strlen (key) + 1);
     self->kept_count++;
     self->kept_bytes += bytes;
-    //  A thread that is never idle signs as it goes, a few answers behind,
-    //  so that held inputs stay few
-    if (ZI_READ (self->unsigned_kept) > S_UNSIGNED_KEPT)
-        zi_gateway_sign (self);
 }
 
 int
