@@ -82,6 +82,12 @@
 //  a request that queues behind many gains nothing from a later hash,
 //  and its held inputs would add up (a request holds them till answered)
 #define S_SIGN_AT_INTAKE 8
+//  Kept answers whose inputs are held, not signed yet, at least as many
+//  as a client below S_SIGN_AT_INTAKE has in flight (the answers it may
+//  lose and ask for again), more while their inputs come to less than
+//  this many bytes
+#define S_UNSIGNED_KEPT S_SIGN_AT_INTAKE
+#define S_UNSIGNED_KEPT_BYTES (INT64_C (4) << 20)
 
 //  A refusal its client's full queue could not take yet
 typedef struct {
@@ -1259,6 +1265,22 @@ s_kept_evict (zi_gateway_t *self)
     self->kept_count--;
 }
 
+//  Forgets the oldest kept answer that still holds its inputs. Its key
+//  stays in the ring, found no more, until the ring passes it.
+static void
+s_kept_let_go (zi_gateway_t *self)
+{
+    for (int index = 0; index < self->kept_count; index++) {
+        const char *key = self->kept_keys [(self->kept_first + index) % S_KEPT_ANSWERS];
+        s_kept_t *kept = zhashx_lookup (self->kept, key);
+        if (kept && kept->n_inputs) {
+            self->kept_bytes -= kept->bytes;
+            zhashx_delete (self->kept, key);
+            return;
+        }
+    }
+}
+
 //  Keeps the outputs of an answered request (they leave it) for a resend.
 //  Traced answers are not kept: a trace is of one run.
 static void
@@ -1271,12 +1293,9 @@ s_keep (zi_gateway_t *self, s_request_t *request)
         bytes += (int64_t) request->outputs [output]->nbytes;
     if (bytes > S_KEPT_BYTES / 4)
         return;
-    //  Held inputs count against the kept bytes as outputs do: the bound
-    //  on kept answers bounds them too, so no answer need be hashed just
-    //  after it was sent, when the I/O thread that sends it and the
-    //  client that reads it want this core (a thread that is never idle
-    //  lets the oldest go unhashed). Inputs too large for that are
-    //  hashed now, as kept answers cannot hold them.
+    //  Held inputs count against the kept bytes as outputs do, so that
+    //  the bound on kept answers bounds them too. Inputs too large for
+    //  that are hashed now, as kept answers cannot hold them.
     int64_t held_bytes = 0;
     for (int input = 0; !request->hashed && input < request->n_inputs; input++)
         held_bytes += request->inputs [input]? (int64_t) request->inputs [input]->nbytes: 0;
@@ -1326,6 +1345,12 @@ s_keep (zi_gateway_t *self, s_request_t *request)
             strlen (key) + 1);
     self->kept_count++;
     self->kept_bytes += bytes;
+    //  A thread that is never idle lets the oldest unsigned one go rather
+    //  than hash it here, just after the answer, while the I/O thread
+    //  that sends it and the client that reads it want this core
+    if (held_bytes && ZI_READ (self->unsigned_kept) > S_UNSIGNED_KEPT
+    &&  ZI_READ (self->unsigned_kept) > S_UNSIGNED_KEPT_BYTES / held_bytes)
+        s_kept_let_go (self);
 }
 
 int
