@@ -61,6 +61,9 @@ zi_act_rows (const zi_act_t *act, float *y, int64_t rows, int64_t cols, int64_t 
 //  A slice of W up to this size stays in L2 while the AVX-512 tiles go
 //  over it once per column tile (see s_mm_avx512)
 #define S_MM_WIDE_L2_BYTES (1024 * 1024)
+//  A shallow product whose Y is larger than this (L2) goes panel by panel
+//  with the AVX-512 tile too (see s_mm_avx512)
+#define S_MM_WIDE_Y_BYTES (2 * 1024 * 1024)
 
 //  Products this shallow run panel by panel (see s_mm_avx2)
 #define S_MM_SHALLOW 64
@@ -535,6 +538,16 @@ s_mm_avx512 (const float *packed, int64_t maps, int64_t depth, int64_t cols, con
     //  layer 8 %, its Winograd 3x3 layers and resnet's on 56x56 9-13 %)
     int64_t w_slice_bytes = slice * panels * S_MM_ROWS * (int64_t) sizeof (float);
     bool panels_outer = maps > cols && w_slice_bytes > S_MM_WIDE_L2_BYTES;
+    //  But a shallow product whose Y outgrows L2 (resnet50's 64 to 256
+    //  channels on 56x56, 3.2 MB) goes panel by panel: a column tile
+    //  writes a few lines into each of M rows, each a page or more apart,
+    //  more streams than the hardware prefetcher follows, so every line of
+    //  Y (and of a fused residual) was a miss waited for; panel by panel a
+    //  tile carries on six rows' streams, and X, at most 64 rows, comes
+    //  again from L2 for each panel (in the model 1.4x faster, see
+    //  docs/performance.md)
+    if (depth <= S_MM_SHALLOW && maps * cols * (int64_t) sizeof (float) > S_MM_WIDE_Y_BYTES)
+        panels_outer = true;
     for (at.k0 = 0; at.k0 < depth; at.k0 += slice) {
         at.rows_x = depth - at.k0 < slice? depth - at.k0: slice;
         at.first = at.k0 == 0;
@@ -1230,6 +1243,11 @@ zi_act_mm_test (zi_test_t *t)
         //  The same in four slices of 128 (AVX-512) or two of 256 (AVX2)
         {.maps = 27, .depth = 512, .cols = 1030, .bias = true, .residual = true,
          .act = ZI_ACT_CLIP},
+        //  Shallow, with Y past S_MM_WIDE_Y_BYTES: panel by panel at
+        //  AVX-512 in one call, column tiles outside in each thread's
+        //  share of zi_mm_parallel, the same bits either way
+        {.maps = 70, .depth = 20, .cols = 7700, .pad = 3, .bias = true, .residual = true,
+         .act = ZI_ACT_RELU},
         //  One column, the matrix-vector kernel: full steps of K and every
         //  tail, a last panel of fewer rows, x strided, K in two chunks
         //  (the sums passing through y), a residual, an activation applied
