@@ -236,6 +236,9 @@ typedef struct {
     __m256 alpha, beta;         //  its parameters
     const float *strip;         //  the current column tile of X's slice, packed
                                 //  S_MM_COLS wide, or NULL to read X in place
+    const float *fetch;         //  rows of X (ldx apart) of the next strip, to
+                                //  fetch into L2 while a tile runs
+    int64_t fetch_rows;         //  how many (0: none)
 } s_mm_slice_t;
 
 //  A column tile of X's slice copied into contiguous rows of S_MM_COLS
@@ -387,13 +390,16 @@ s_store16 (float *p, __m512 v, bool masked, __mmask16 mask)
 //  `ahead`, the weights the next tile will read (NULL: none): a panel's
 //  slice is a few kB far from the last one, too short a run for the
 //  hardware prefetcher to find before it ends, and the weights of the
-//  large late layers come from memory.
+//  large late layers come from memory. It also fetches fetch_rows rows
+//  of X from fetch, fetch_ld floats apart, into L2, one each step: the
+//  strip the next column tile will pack (see s_mm_avx512).
 static ZI_AVX512_INLINE void
 s_mm_tile_avx512 (const float *panel, const float *x, int64_t depth, int64_t ldx,
                   bool add_y, const float *bias, const float *sum, int64_t ldsum,
                   zi_act_kind_t kind,
                   __m512 alpha, __m512 beta, float *y, int64_t ldy, int64_t rows,
-                  const int vectors, bool masked, __mmask16 tail, const float *ahead)
+                  const int vectors, bool masked, __mmask16 tail, const float *ahead,
+                  const float *fetch, int64_t fetch_ld, int64_t fetch_rows)
 {
     //  Is vector v the masked one?
 #define S_MASKED(v) (masked && (v) == vectors - 1)
@@ -407,6 +413,13 @@ s_mm_tile_avx512 (const float *panel, const float *x, int64_t depth, int64_t ldx
         //  two or three steps
         if (ahead)
             _mm_prefetch ((const char *) (ahead + k * S_MM_ROWS), _MM_HINT_T0);
+        //  A row of the next strip of X into L2, each a page of its own
+        if (k < fetch_rows) {
+            const float *row = fetch + k * fetch_ld;
+            _mm_prefetch ((const char *) row, _MM_HINT_T1);
+            _mm_prefetch ((const char *) (row + 16), _MM_HINT_T1);
+            _mm_prefetch ((const char *) (row + 32), _MM_HINT_T1);
+        }
         __m512 xa = s_load16 (x, S_MASKED (0), tail);
         __m512 xb = vectors > 1? s_load16 (x + 16, S_MASKED (1), tail): zero;
         __m512 xc = vectors > 2? s_load16 (x + 32, S_MASKED (2), tail): zero;
@@ -487,7 +500,8 @@ s_mm_tile_at_avx512 (const s_mm_slice_t *at, int64_t p, int64_t col, __m512 alph
     zi_act_kind_t now = at->now;
     if (left >= S_MM_WIDE_COLS) {
         s_mm_tile_avx512 (panel, strip, depth, ldx, add_y, bias, sum, ldsum, now, alpha, beta,
-                          y_p, ldy, rows, 3, false, 0xFFFF, ahead);
+                          y_p, ldy, rows, 3, false, 0xFFFF, ahead,
+                          at->fetch, at->ldx, at->fetch_rows);
         return;
     }
     int64_t whole = left / 16, part = left % 16;
@@ -496,15 +510,18 @@ s_mm_tile_at_avx512 (const s_mm_slice_t *at, int64_t p, int64_t col, __m512 alph
     __mmask16 tail = s_mask16 (part);
     if (vectors == 3)
         s_mm_tile_avx512 (panel, strip, depth, ldx, add_y, bias, sum, ldsum, now, alpha, beta,
-                          y_p, ldy, rows, 3, true, tail, ahead);
+                          y_p, ldy, rows, 3, true, tail, ahead,
+                          at->fetch, at->ldx, at->fetch_rows);
     else
     if (vectors == 2)
         s_mm_tile_avx512 (panel, strip, depth, ldx, add_y, bias, sum, ldsum, now, alpha, beta,
-                          y_p, ldy, rows, 2, masked, tail, ahead);
+                          y_p, ldy, rows, 2, masked, tail, ahead,
+                          at->fetch, at->ldx, at->fetch_rows);
     else
     if (vectors == 1)
         s_mm_tile_avx512 (panel, strip, depth, ldx, add_y, bias, sum, ldsum, now, alpha, beta,
-                          y_p, ldy, rows, 1, masked, tail, ahead);
+                          y_p, ldy, rows, 1, masked, tail, ahead,
+                          at->fetch, at->ldx, at->fetch_rows);
     for (int64_t c = vectors * 16; c < left; c++)
         s_mm_column_avx2 (panel, strip + c, depth, ldx, add_y, bias, sum? sum + c: NULL, ldsum,
                           now, at->alpha, at->beta, y_p + c, ldy, rows);
@@ -569,12 +586,24 @@ s_mm_avx512 (const float *packed, int64_t maps, int64_t depth, int64_t cols, con
                     at.strip = s_strip;
                 }
                 //  The first column tile meets W's slice cold: it fetches
-                //  each next panel ahead, as panel by panel does
+                //  each next panel ahead, as panel by panel does. A packed
+                //  strip's rows are each on a page of their own, and the
+                //  copy waited on every line of them (X is megabytes on
+                //  56x56 images, out of L2): the panels' tiles share out
+                //  the next strip's rows and fetch them into L2 as they
+                //  run (resnet50's 256 to 64 channels on 56x56 1.1x)
+                int64_t chunk = (at.rows_x + panels - 1) / panels;
+                bool fetch = at.strip && col + S_MM_WIDE_COLS < cols;
                 for (int64_t p = 0; p < panels; p++) {
                     const float *ahead = col == 0 && p + 1 < panels?
                                          packed + ((p + 1) * depth + at.k0) * S_MM_ROWS: NULL;
+                    int64_t first = p * chunk;
+                    at.fetch_rows = fetch && first < at.rows_x?
+                                    (at.rows_x - first < chunk? at.rows_x - first: chunk): 0;
+                    at.fetch = x + (at.k0 + first) * ldx + col + S_MM_WIDE_COLS;
                     s_mm_tile_at_avx512 (&at, p, col, alpha, beta, ahead);
                 }
+                at.fetch_rows = 0;
                 at.strip = NULL;
             }
     }
