@@ -72,6 +72,9 @@ zi_act_rows (const zi_act_t *act, float *y, int64_t rows, int64_t cols, int64_t 
 //  convolutions 4-6 % faster; shallower ones gained nothing)
 #define S_MM_PACK_PANELS 4
 #define S_MM_PACK_DEPTH 128
+//  Strips of X with rows this far apart (floats) or more are fetched
+//  ahead by the AVX-512 tiles, packed or not (see s_mm_avx512)
+#define S_MM_FETCH_LD 512
 
 
 //  Floats of packed weights for M output and K input channels: whole
@@ -586,14 +589,17 @@ s_mm_avx512 (const float *packed, int64_t maps, int64_t depth, int64_t cols, con
                     at.strip = s_strip;
                 }
                 //  The first column tile meets W's slice cold: it fetches
-                //  each next panel ahead, as panel by panel does. A packed
-                //  strip's rows are each on a page of their own, and the
-                //  copy waited on every line of them (X is megabytes on
-                //  56x56 images, out of L2): the panels' tiles share out
-                //  the next strip's rows and fetch them into L2 as they
-                //  run (resnet50's 256 to 64 channels on 56x56 1.1x)
+                //  each next panel ahead, as panel by panel does. The rows
+                //  of a strip of X lie a page or so apart on images of
+                //  28x28 and more, more streams than the hardware
+                //  prefetcher follows, and X (megabytes, out of L2) came
+                //  from memory a line at a time, waited for by the copy
+                //  into the packed strip or by the first panel: the
+                //  panels' tiles share out the next strip's rows and fetch
+                //  them into L2 as they run (resnet50's 1x1 convolutions
+                //  of 256 channels on 56x56 1.1x, 512 on 28x28 1.05-1.1x)
                 int64_t chunk = (at.rows_x + panels - 1) / panels;
-                bool fetch = at.strip && col + S_MM_WIDE_COLS < cols;
+                bool fetch = (at.strip || ldx >= S_MM_FETCH_LD) && col + S_MM_WIDE_COLS < cols;
                 for (int64_t p = 0; p < panels; p++) {
                     const float *ahead = col == 0 && p + 1 < panels?
                                          packed + ((p + 1) * depth + at.k0) * S_MM_ROWS: NULL;
@@ -1272,6 +1278,10 @@ zi_act_mm_test (zi_test_t *t)
         //  The same in four slices of 128 (AVX-512) or two of 256 (AVX2)
         {.maps = 27, .depth = 512, .cols = 1030, .bias = true, .residual = true,
          .act = ZI_ACT_CLIP},
+        //  X read in place with rows far apart: the next strip fetched
+        //  ahead at AVX-512, up to the row's last, masked tile
+        {.maps = 40, .depth = 150, .cols = 600, .pad = 1, .bias = true, .residual = true,
+         .act = ZI_ACT_RELU},
         //  Shallow, with Y past S_MM_WIDE_Y_BYTES: panel by panel at
         //  AVX-512 in one call, column tiles outside in each thread's
         //  share of zi_mm_parallel, the same bits either way
