@@ -564,7 +564,7 @@ s_mm_avx512 (const float *packed, int64_t maps, int64_t depth, int64_t cols, con
     //  more streams than the hardware prefetcher follows, so every line of
     //  Y (and of a fused residual) was a miss waited for; panel by panel a
     //  tile carries on six rows' streams, and X, at most 64 rows, comes
-    //  again from L2 for each panel (in the model 1.4x faster, see
+    //  again from L2 for each panel (those nodes 1.25-1.4x faster in the model, see
     //  docs/performance.md)
     if (depth <= S_MM_SHALLOW && maps * cols * (int64_t) sizeof (float) > S_MM_WIDE_Y_BYTES)
         panels_outer = true;
