@@ -596,8 +596,9 @@ s_mm_avx512 (const float *packed, int64_t maps, int64_t depth, int64_t cols, con
                 //  from memory a line at a time, waited for by the copy
                 //  into the packed strip or by the first panel: the
                 //  panels' tiles share out the next strip's rows and fetch
-                //  them into L2 as they run (resnet50's 1x1 convolutions
-                //  of 256 channels on 56x56 1.1x, 512 on 28x28 1.05-1.1x)
+                //  them into L2 as they run (resnet50's 1x1 products alone,
+                //  caches flushed: 256 channels on 56x56 1.1x, 512 on 28x28
+                //  1.05-1.1x; see docs/performance.md)
                 int64_t chunk = (at.rows_x + panels - 1) / panels;
                 bool fetch = (at.strip || ldx >= S_MM_FETCH_LD) && col + S_MM_WIDE_COLS < cols;
                 for (int64_t p = 0; p < panels; p++) {
