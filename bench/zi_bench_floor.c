@@ -22,30 +22,40 @@
         zi_bench_floor calibrate
             prints how many iterations of the arithmetic take 1 ms here
 
-        zi_bench_floor stage IN OUT ITERATIONS BYTES
-            binds a PULL on IN, connects a PUSH to OUT; per message: spins
-            ITERATIONS, sends BYTES on (zero-copy, one buffer kept; at
-            least one, as an empty message means stop); exits on an empty
-            message, or once the process that started it has gone. A
-            stage may wait for its turn as long as it takes: a benchmark
-            starts its chains before all its rounds, and a chain used last
-            in a round of a slow model sat idle for minutes
+        zi_bench_floor stage IN OUT ITERATIONS BYTES [INPUT]
+            binds a PULL on IN, connects a PUSH to OUT; per message: with
+            INPUT, copies INPUT bytes out of the client's shared-memory
+            block that the message names; spins ITERATIONS, sends BYTES
+            on (zero-copy, one buffer kept; at least one, as an empty
+            message means stop); exits on an empty message, or once the
+            process that started it has gone. A stage may wait for its
+            turn as long as it takes: a benchmark starts its chains
+            before all its rounds, and a chain used last in a round of a
+            slow model sat idle for minutes
 
-        zi_bench_floor client FIRST LAST ITERATIONS RUNS
+        zi_bench_floor client FIRST LAST ITERATIONS RUNS [INPUT]
             connects a PUSH to FIRST, binds a PULL on LAST; per run: spins
             ITERATIONS locally, then sends 64 bytes (a shared-memory
-            reference's worth) down the chain and waits for the answer.
-            Prints `local_ms`, `remote_ms` and `ratio` (medians of the
-            runs). The stages keep running: whoever started them stops
-            them, with a signal or an empty message
+            reference: with INPUT, the name of a block of INPUT bytes
+            that the client filled once, as `zinfer infer` places its
+            inputs) down the chain and waits for the answer. Prints
+            `local_ms`, `remote_ms` and `ratio` (medians of the runs). The
+            stages keep running: whoever started them stops them, with a
+            signal or an empty message
 
-        zi_bench_floor pipeline FIRST LAST ITERATIONS REQUESTS INFLIGHT
+        zi_bench_floor pipeline FIRST LAST ITERATIONS REQUESTS INFLIGHT [INPUT]
             the same chain kept INFLIGHT requests busy: in each of five
             rounds, a fifth of REQUESTS spun locally one after another,
             then through the chain. Prints `local_rate` and `remote_rate`
             (requests/s over all rounds) and `speedup` (the median of the
             rounds' remote over local rates): how much a pipeline of these
             stages can gain here from the cores the machine gives it
+
+    The copy is the one piece of a real pipeline's intake that no split
+    can leave out: the model's first stage must not read memory that its
+    client can still change, so the input's bytes are copied out of the
+    client's block into the stage's own, as zinfer's gateway does. The
+    local run it is paired with reads its input where it is.
 
     bench/split-latency runs it next to each split it measures,
     bench/pipeline-throughput as a pipeline next to each.
@@ -60,7 +70,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
 #include <immintrin.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -68,6 +81,17 @@
 #define S_PARENT_MSECS 1000         //  how often an idle stage checks its parent
 #define S_CLIENT_MSECS 60000        //  a chain silent this long has failed
 #define S_REQUEST_BYTES 64
+#define S_NAME_BYTES 48             //  a block's name, within the request
+
+//  What a request carries: the name of the client's block with the input
+//  in it, or an empty name when the chain copies nothing
+typedef struct {
+    char name [S_NAME_BYTES];       //  POSIX shared-memory name, "/..."
+    uint64_t size;                  //  bytes of input in it
+    char unused [S_REQUEST_BYTES - S_NAME_BYTES - sizeof (uint64_t)];
+} s_request_t;
+
+_Static_assert (sizeof (s_request_t) == S_REQUEST_BYTES, "a request is 64 bytes");
 
 static double
 s_now_msecs (void)
@@ -170,59 +194,165 @@ s_link (void *context, const char *role, const char *in, const char *out, int ti
     return -1;
 }
 
+//  The client's side of the input: a block of size bytes, filled once
+//  and named in every request; 0, or -1 with the reason printed
 static int
-s_stage (void *context, const char *in, const char *out, int64_t iterations, size_t bytes)
+s_block_new (size_t size, s_request_t *request, void **map)
 {
-    void *input, *output;
+    memset (request, 0, sizeof *request);
+    *map = NULL;
+    if (size == 0)
+        return 0;
+    snprintf (request->name, sizeof request->name, "/zi-bench-floor-%d", (int) getpid ());
+    request->size = size;
+    shm_unlink (request->name);         //  left by an earlier process of this pid
+    int fd = shm_open (request->name, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd >= 0 && ftruncate (fd, (off_t) size) == 0)
+        *map = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (fd < 0 || *map == MAP_FAILED) {
+        fprintf (stderr, "zi_bench_floor: shared memory %s of %zu bytes: %s\n", request->name,
+                 size, strerror (errno));
+        if (fd >= 0) {
+            close (fd);
+            shm_unlink (request->name);
+        }
+        *map = NULL;
+        return -1;
+    }
+    close (fd);
+    float *values = *map;
+    for (size_t index = 0; index < size / sizeof (float); index++)
+        values [index] = (float) (index % 251) / 251.0f;
+    return 0;
+}
+
+static void
+s_block_destroy (s_request_t *request, void *map)
+{
+    if (map) {
+        munmap (map, request->size);
+        shm_unlink (request->name);
+    }
+}
+
+//  The first stage's side: the client's block, mapped read-only the first
+//  time a request names it (each client run makes its own)
+typedef struct {
+    char name [S_NAME_BYTES];       //  the block mapped, or empty
+    const void *map;                //  its bytes
+    size_t size;                    //  how many are mapped
+} s_mapping_t;
+
+//  Copies the input the request names into copy (input bytes); 0, or -1
+//  with the reason printed
+static int
+s_copy_input (s_mapping_t *mapping, const void *data, size_t size, void *copy, size_t input)
+{
+    s_request_t request;
+    if (size != sizeof request) {
+        fprintf (stderr, "zi_bench_floor: stage: a request of %zu bytes, expected %zu\n",
+                 size, sizeof request);
+        return -1;
+    }
+    memcpy (&request, data, sizeof request);
+    request.name [S_NAME_BYTES - 1] = 0;
+    if (request.size != input) {
+        fprintf (stderr, "zi_bench_floor: stage: the request names %llu bytes of input, "
+                 "expected %zu\n", (unsigned long long) request.size, input);
+        return -1;
+    }
+    if (strcmp (request.name, mapping->name)) {
+        if (mapping->map)
+            munmap ((void *) mapping->map, mapping->size);
+        memset (mapping, 0, sizeof *mapping);
+        int fd = shm_open (request.name, O_RDONLY, 0);
+        void *map = fd >= 0? mmap (NULL, input, PROT_READ, MAP_SHARED, fd, 0): MAP_FAILED;
+        if (fd >= 0)
+            close (fd);
+        if (map == MAP_FAILED) {
+            fprintf (stderr, "zi_bench_floor: stage: shared memory '%s': %s\n", request.name,
+                     strerror (errno));
+            return -1;
+        }
+        snprintf (mapping->name, sizeof mapping->name, "%s", request.name);
+        mapping->map = map;
+        mapping->size = input;
+    }
+    memcpy (copy, mapping->map, input);
+    //  Read back, so that the copy is not optimised away
+    s_sink = ((volatile float *) copy) [input / sizeof (float) / 2];
+    return 0;
+}
+
+static int
+s_stage (void *context, const char *in, const char *out, int64_t iterations, size_t bytes,
+         size_t input)
+{
+    void *socket, *output;
     //  No limit on silence: a stage used last in a benchmark's round waits
     //  for the whole round. It stops when its parent goes instead, so a
     //  benchmark that dies leaves no stage behind
     pid_t parent = getppid ();
-    if (s_link (context, "stage", in, out, S_PARENT_MSECS, &input, &output))
+    if (s_link (context, "stage", in, out, S_PARENT_MSECS, &socket, &output))
         return 1;
     if (bytes == 0)
         bytes = 1;
     char *buffer = calloc (1, bytes);
-    assert (buffer);
+    //  The input's copy, touched once so that its pages are there
+    char *copy = input? calloc (1, input): NULL;
+    s_mapping_t mapping = {"", NULL, 0};
+    assert (buffer && (copy || !input));
+    if (copy)
+        memset (copy, 1, input);
     while (true) {
         zmq_msg_t message;
         zmq_msg_init (&message);
-        int size = zmq_msg_recv (&message, input, 0);
+        int size = zmq_msg_recv (&message, socket, 0);
         bool silent = size < 0 && zmq_errno () == EAGAIN;
+        bool failed = size > 0 && copy && s_copy_input (&mapping, zmq_msg_data (&message),
+                                                        (size_t) size, copy, input);
         zmq_msg_close (&message);
         if (silent && getppid () == parent)
             continue;
-        if (size <= 0)
+        if (size <= 0 || failed)
             break;
         s_spin (iterations);
         zmq_msg_t result;
         zmq_msg_init_data (&result, buffer, bytes, s_keep, NULL);
         zmq_msg_send (&result, output, 0);
     }
-    zmq_close (input);
+    zmq_close (socket);
     zmq_close (output);
+    if (mapping.map)
+        munmap ((void *) mapping.map, mapping.size);
+    free (copy);
     free (buffer);
     return 0;
 }
 
 static int
-s_client (void *context, const char *first, const char *last, int64_t iterations, int runs)
+s_client (void *context, const char *first, const char *last, int64_t iterations, int runs,
+          size_t input_bytes)
 {
-    void *input, *output;
-    if (s_link (context, "client", last, first, S_CLIENT_MSECS, &input, &output))
+    void *input, *output, *block;
+    s_request_t request;
+    if (s_block_new (input_bytes, &request, &block))
         return 1;
+    if (s_link (context, "client", last, first, S_CLIENT_MSECS, &input, &output)) {
+        s_block_destroy (&request, block);
+        return 1;
+    }
     double *local = calloc (runs, sizeof (double));
     double *remote = calloc (runs, sizeof (double));
     double *ratio = calloc (runs, sizeof (double));
     assert (local && remote && ratio);
-    char request [S_REQUEST_BYTES] = "";
     int rc = 0;
     for (int run = -S_WARM_UP; run < runs && rc == 0; run++) {
         double start = s_now_msecs ();
         s_spin (iterations);
         double local_msecs = s_now_msecs () - start;
         start = s_now_msecs ();
-        zmq_send (output, request, sizeof request, 0);
+        zmq_send (output, &request, sizeof request, 0);
         zmq_msg_t answer;
         zmq_msg_init (&answer);
         if (zmq_msg_recv (&answer, input, 0) < 0) {
@@ -243,6 +373,7 @@ s_client (void *context, const char *first, const char *last, int64_t iterations
                 s_median (remote, runs), s_median (ratio, runs));
     zmq_close (output);
     zmq_close (input);
+    s_block_destroy (&request, block);
     free (local);
     free (remote);
     free (ratio);
@@ -252,13 +383,13 @@ s_client (void *context, const char *first, const char *last, int64_t iterations
 //  Requests through the chain, inflight at a time; the seconds taken, or
 //  -1 if the chain went silent
 static double
-s_pipeline_round (void *output, void *input, int requests, int inflight)
+s_pipeline_round (void *output, void *input, const s_request_t *request, int requests,
+                  int inflight)
 {
-    char request [S_REQUEST_BYTES] = "";
     double start = s_now_msecs ();
     int sent = 0;
     for (; sent < inflight && sent < requests; sent++)
-        zmq_send (output, request, sizeof request, 0);
+        zmq_send (output, request, sizeof *request, 0);
     for (int received = 0; received < requests; received++) {
         zmq_msg_t answer;
         zmq_msg_init (&answer);
@@ -267,7 +398,7 @@ s_pipeline_round (void *output, void *input, int requests, int inflight)
         if (rc < 0)
             return -1;
         if (sent < requests) {
-            zmq_send (output, request, sizeof request, 0);
+            zmq_send (output, request, sizeof *request, 0);
             sent++;
         }
     }
@@ -276,15 +407,20 @@ s_pipeline_round (void *output, void *input, int requests, int inflight)
 
 static int
 s_pipeline (void *context, const char *first, const char *last, int64_t iterations,
-            int requests, int inflight)
+            int requests, int inflight, size_t input_bytes)
 {
-    void *input, *output;
-    if (s_link (context, "pipeline", last, first, S_CLIENT_MSECS, &input, &output))
+    void *input, *output, *block;
+    s_request_t request;
+    if (s_block_new (input_bytes, &request, &block))
         return 1;
+    if (s_link (context, "pipeline", last, first, S_CLIENT_MSECS, &input, &output)) {
+        s_block_destroy (&request, block);
+        return 1;
+    }
     enum { ROUNDS = 5 };
     int per_round = requests / ROUNDS > 0? requests / ROUNDS: 1;
     double speedups [ROUNDS], local_seconds = 0, remote_seconds = 0;
-    int rc = s_pipeline_round (output, input, inflight, inflight) < 0;     //  warm-up
+    int rc = s_pipeline_round (output, input, &request, inflight, inflight) < 0;     //  warm-up
     if (rc)
         fprintf (stderr, "zi_bench_floor: no answer from the chain in %d s\n",
                  S_CLIENT_MSECS / 1000);
@@ -293,7 +429,7 @@ s_pipeline (void *context, const char *first, const char *last, int64_t iteratio
         for (int index = 0; index < per_round; index++)
             s_spin (iterations);
         double local = (s_now_msecs () - start) / 1e3;
-        double remote = s_pipeline_round (output, input, per_round, inflight);
+        double remote = s_pipeline_round (output, input, &request, per_round, inflight);
         if (remote < 0) {
             fprintf (stderr, "zi_bench_floor: no answer from the chain in %d s\n",
                      S_CLIENT_MSECS / 1000);
@@ -310,6 +446,7 @@ s_pipeline (void *context, const char *first, const char *last, int64_t iteratio
                 s_median (speedups, ROUNDS));
     zmq_close (output);
     zmq_close (input);
+    s_block_destroy (&request, block);
     return rc;
 }
 
@@ -317,9 +454,10 @@ static int
 s_usage (void)
 {
     fprintf (stderr, "usage: zi_bench_floor calibrate\n"
-                     "       zi_bench_floor stage IN OUT ITERATIONS BYTES\n"
-                     "       zi_bench_floor client FIRST LAST ITERATIONS RUNS\n"
-                     "       zi_bench_floor pipeline FIRST LAST ITERATIONS REQUESTS INFLIGHT\n");
+                     "       zi_bench_floor stage IN OUT ITERATIONS BYTES [INPUT]\n"
+                     "       zi_bench_floor client FIRST LAST ITERATIONS RUNS [INPUT]\n"
+                     "       zi_bench_floor pipeline FIRST LAST ITERATIONS REQUESTS INFLIGHT "
+                     "[INPUT]\n");
     return 2;
 }
 
@@ -343,9 +481,9 @@ main (int argc, char *argv [])
     const char *mode = argc > 1? argv [1]: "";
     if (argc == 2 && strcmp (mode, "calibrate") == 0)
         return s_calibrate ();
-    bool pipeline = argc == 7 && strcmp (mode, "pipeline") == 0;
-    bool stage = argc == 6 && strcmp (mode, "stage") == 0;
-    bool client = argc == 6 && strcmp (mode, "client") == 0;
+    bool pipeline = (argc == 7 || argc == 8) && strcmp (mode, "pipeline") == 0;
+    bool stage = (argc == 6 || argc == 7) && strcmp (mode, "stage") == 0;
+    bool client = (argc == 6 || argc == 7) && strcmp (mode, "client") == 0;
     if (!pipeline && !stage && !client)
         return s_usage ();
     int64_t iterations = s_count (argv [4], "ITERATIONS", 0, INT64_C (1) << 40);
@@ -353,13 +491,18 @@ main (int argc, char *argv [])
     int64_t count = stage? s_count (argv [5], "BYTES", 0, INT64_C (1) << 36):
                            s_count (argv [5], client? "RUNS": "REQUESTS", 1, 1 << 24);
     int64_t inflight = pipeline? s_count (argv [6], "INFLIGHT", 1, 1 << 16): 1;
-    if (iterations < 0 || count < 0 || inflight < 0)
+    //  The input's bytes, last if given: copied by the first stage
+    int input_arg = pipeline? 7: 6;
+    int64_t input = argc > input_arg? s_count (argv [input_arg], "INPUT", 0, INT64_C (1) << 36): 0;
+    if (iterations < 0 || count < 0 || inflight < 0 || input < 0)
         return 2;
     void *context = zmq_ctx_new ();
-    int rc = stage?  s_stage (context, argv [2], argv [3], iterations, (size_t) count):
-             client? s_client (context, argv [2], argv [3], iterations, (int) count):
+    int rc = stage?  s_stage (context, argv [2], argv [3], iterations, (size_t) count,
+                              (size_t) input):
+             client? s_client (context, argv [2], argv [3], iterations, (int) count,
+                               (size_t) input):
                      s_pipeline (context, argv [2], argv [3], iterations, (int) count,
-                                 (int) inflight);
+                                 (int) inflight, (size_t) input);
     zmq_ctx_term (context);
     return rc;
 }

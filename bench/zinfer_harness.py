@@ -295,8 +295,12 @@ class FloorChain:
     arithmetic run locally. Its ratio is the least any ZeroMQ split at
     these cut points costs on this machine."""
 
-    def __init__(self, program, nodes, cuts, transport, folder, tag, port, iterations_per_ms):
+    def __init__(self, program, nodes, cuts, transport, folder, tag, port, iterations_per_ms,
+                 input_bytes=0):
         self.program = program
+        # The first stage copies the model's input out of the client's
+        # shared memory, as zinfer's gateway must (bench/zi_bench_floor.c)
+        self.input_bytes = input_bytes
         bounds = [0] + list(cuts) + [len(nodes)]
         stage_ms = [sum(node["ms"] for node in nodes[bounds[i]:bounds[i + 1]])
                     for i in range(len(bounds) - 1)]
@@ -313,7 +317,8 @@ class FloorChain:
             for i, iterations in enumerate(self.iterations):
                 output = inputs[i + 1] if i + 1 < len(inputs) else self.last
                 self.stages.append(subprocess.Popen(
-                    [program, "stage", inputs[i], output, str(iterations), str(sends[i])],
+                    [program, "stage", inputs[i], output, str(iterations), str(sends[i]),
+                     str(input_bytes if i == 0 else 0)],
                     stderr=subprocess.PIPE, text=True, start_new_session=True))
             time.sleep(0.2)
             for stage in self.stages:
@@ -333,13 +338,13 @@ class FloorChain:
     def run(self, runs):
         """The median of the per-request ratios over `runs` single requests"""
         return self._client(["client", self.first, self.last, str(sum(self.iterations)),
-                             str(runs)], "ratio")
+                             str(runs), str(self.input_bytes)], "ratio")
 
     def pipeline(self, requests, inflight):
         """Throughput with `inflight` requests in flight over the same
         arithmetic run on one thread (the median of five rounds' ratios)"""
         return self._client(["pipeline", self.first, self.last, str(sum(self.iterations)),
-                             str(requests), str(inflight)], "speedup")
+                             str(requests), str(inflight), str(self.input_bytes)], "speedup")
 
     def stop(self):
         for stage in self.stages:
@@ -347,6 +352,20 @@ class FloorChain:
                 stage.kill()
             stage.wait()
         self.stages = []
+
+
+def npy_data_bytes(path):
+    """Bytes of data in a .npy file (after its header): what a request
+    carries of that input"""
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+    if head[:6] != b"\x93NUMPY":
+        raise HarnessError(f"{path}: not a .npy file")
+    if head[6] == 1:
+        header = 10 + int.from_bytes(head[8:10], "little")
+    else:
+        header = 12 + int.from_bytes(head[8:12], "little")
+    return os.path.getsize(path) - header
 
 
 def floor_program(zinfer):
