@@ -162,6 +162,7 @@ struct zi_gateway_t {
     zi_thread_t *thread;        //  thread it runs on
     void *clients;              //  ROUTER, clients connect here
     void *results;              //  PULL, actors send model outputs here
+    bool results_polled;        //  an actor on another thread or process may send there
     zi_fanout_t *fanout;        //  model inputs to the actors that read them
     zhashx_t *inflight;         //  internal id -> s_request_t
     zlistx_t *undelivered;      //  ids of complete requests the client's queue refused
@@ -278,6 +279,32 @@ s_new_epoch (void)
     return epoch;
 }
 
+//  Whether anything can reach the results mailbox: an actor that sends a
+//  model output from another thread or process, or a listener on ipc or
+//  tcp for another process. In one process on one thread every output is
+//  handed over in memory, and polling the mailbox would only cost a system
+//  call each time the thread waits, and another when it wakes
+static bool
+s_results_polled (const zi_deploy_t *deploy)
+{
+    if (deploy->gateway_ipc || deploy->gateway_tcp_port > 0)
+        return true;
+    const zi_graph_t *plan = deploy->plan;
+    for (int producer = 0; producer < plan->n_nodes; producer++)
+        for (int route = 0; route < deploy->n_routes [producer]; route++) {
+            if (deploy->routes [producer][route].node >= 0)
+                continue;
+            for (int replica = 0; replica < deploy->replicas [producer]; replica++) {
+                const zi_deploy_actor_t *actor =
+                    &deploy->actors [deploy->first_actor [producer] + replica];
+                if (actor->process != deploy->gateway_process
+                ||  actor->thread != deploy->gateway_thread)
+                    return true;
+            }
+        }
+    return false;
+}
+
 zi_gateway_t *
 zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
 {
@@ -348,6 +375,7 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
         return NULL;
     }
     self->results = zmq_socket (worker->context, ZMQ_PULL);
+    self->results_polled = s_results_polled (deploy);
     zmq_setsockopt (self->results, ZMQ_RCVHWM, &unlimited, sizeof unlimited);
     zi_msg_limit_frames (self->results, worker->frame_limit);
     for (int index = 0; zi_deploy_bind (deploy, -1, index, endpoint, sizeof endpoint); index++)
@@ -405,7 +433,7 @@ zi_gateway_destroy (zi_gateway_t **self_p)
 int
 zi_gateway_sockets (zi_gateway_t *self, void **sockets)
 {
-    sockets [0] = self->results;
+    sockets [0] = self->results_polled? self->results: NULL;
     sockets [1] = self->clients;
     return 2;
 }
@@ -1559,11 +1587,14 @@ void
 zi_gateway_handle (zi_gateway_t *self, void *socket)
 {
     //  A bounded batch per call keeps one busy socket from starving the
-    //  actors on this thread
+    //  actors on this thread. The caller's poll has just found a message:
+    //  asking the socket again first would cost a system call for nothing
+    //  (a receive that finds none returns at once)
     for (int round = 0; round < 64; round++) {
-        int events = 0;
+        int events = ZMQ_POLLIN;
         size_t size = sizeof events;
-        zmq_getsockopt (socket, ZMQ_EVENTS, &events, &size);
+        if (round > 0)
+            zmq_getsockopt (socket, ZMQ_EVENTS, &events, &size);
         if (!(events & ZMQ_POLLIN))
             break;
         if (socket == self->clients) {

@@ -119,9 +119,16 @@ s_thread_loop (zi_thread_t *self)
     assert (items);
     int item = 0;
     void *gateway_sockets [2] = {NULL, NULL};
+    //  The gateway's results mailbox, when anything can reach it, and its
+    //  clients' socket: their places among the items, or -1
+    int results_item = -1, clients_item = -1;
     if (self->gateway) {
         zi_gateway_sockets (self->gateway, gateway_sockets);
-        items [item++] = (zmq_pollitem_t) {gateway_sockets [0], 0, ZMQ_POLLIN, 0};
+        if (gateway_sockets [0]) {
+            results_item = item;
+            items [item++] = (zmq_pollitem_t) {gateway_sockets [0], 0, ZMQ_POLLIN, 0};
+        }
+        clients_item = item;
         items [item++] = (zmq_pollitem_t) {gateway_sockets [1], 0, ZMQ_POLLIN, 0};
     }
     //  The batching deadline, when the gateway batches
@@ -154,7 +161,7 @@ s_thread_loop (zi_thread_t *self)
                 zi_gateway_flush (self->gateway);
                 timeout = zi_gateway_undelivered (self->gateway)? 1: S_TICK_MSECS;
             }
-            items [1].events = zi_gateway_accepting (self->gateway)? ZMQ_POLLIN: 0;
+            items [clients_item].events = zi_gateway_accepting (self->gateway)? ZMQ_POLLIN: 0;
         }
         //  Kept answers are hashed once nothing has come for a while: not
         //  at once, when the I/O thread that sends the answer, and the
@@ -173,9 +180,9 @@ s_thread_loop (zi_thread_t *self)
         }
         if (rc > 0) {
             if (self->gateway) {
-                if (items [0].revents & ZMQ_POLLIN)
+                if (results_item >= 0 && (items [results_item].revents & ZMQ_POLLIN))
                     zi_gateway_handle (self->gateway, gateway_sockets [0]);
-                if (items [1].revents & ZMQ_POLLIN)
+                if (items [clients_item].revents & ZMQ_POLLIN)
                     zi_gateway_handle (self->gateway, gateway_sockets [1]);
                 if (timer_item >= 0 && (items [timer_item].revents & ZMQ_POLLIN))
                     zi_gateway_tick (self->gateway);

@@ -204,7 +204,8 @@ zi_gateway_t *
     zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread);
 void
     zi_gateway_destroy (zi_gateway_t **self_p);
-//  Sockets to poll (client ROUTER, results PULL); count returned
+//  Sockets to poll: results PULL, or NULL when nothing can reach it from
+//  another thread or process, then client ROUTER; count returned
 int
     zi_gateway_sockets (zi_gateway_t *self, void **sockets);
 //  Below its in-flight limit and not draining, so it reads new requests
@@ -235,7 +236,8 @@ int
     zi_gateway_timer (zi_gateway_t *self);
 void
     zi_gateway_tick (zi_gateway_t *self);
-//  Handles what is waiting on one of its sockets
+//  Handles what is waiting on one of its sockets, which a poll has just
+//  found readable
 void
     zi_gateway_handle (zi_gateway_t *self, void *socket);
 //  One result for a request in flight (from the results socket, or handed
