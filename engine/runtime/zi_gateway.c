@@ -1069,14 +1069,12 @@ static bool
     s_answer_again (zi_gateway_t *self, const unsigned char *identity, size_t identity_size,
                     uint64_t client_request, uint32_t flags, s_incoming_t *incoming);
 
+//  Takes the request whose identity frame has just been read: its inputs
+//  checked, then admitted and sent to the actors, or refused
 static void
-s_on_request (zi_gateway_t *self)
+s_take_request (zi_gateway_t *self, const unsigned char *identity, int identity_size)
 {
     zi_graph_t *plan = self->worker->plan;
-    unsigned char identity [S_MAX_IDENTITY];
-    int identity_size = zmq_recv (self->clients, identity, sizeof identity, ZMQ_DONTWAIT);
-    if (identity_size < 0)
-        return;
     if (identity_size > S_MAX_IDENTITY)
         identity_size = S_MAX_IDENTITY;     //  ROUTER identities are at most 255 bytes
     int n_inputs = plan->n_inputs;
@@ -1228,6 +1226,40 @@ s_on_request (zi_gateway_t *self)
     s_dispatch (self, id, flags, n_sizes, sizes, inputs, &request->trace);
     for (int slot = 0; slot < n_inputs; slot++)
         zi_tensor_destroy (&inputs [slot]);
+}
+
+static void
+s_on_request (zi_gateway_t *self)
+{
+    unsigned char identity [S_MAX_IDENTITY];
+    int identity_size = zmq_recv (self->clients, identity, sizeof identity, ZMQ_DONTWAIT);
+    if (identity_size >= 0)
+        s_take_request (self, identity, identity_size);
+}
+
+int
+zi_gateway_wait (zi_gateway_t *self, int timeout_msecs)
+{
+    //  A receive that blocks asks the socket's mailbox once before it
+    //  sleeps and once when woken, where zmq_poll asks every socket on
+    //  two passes, each time with a system call
+    zmq_setsockopt (self->clients, ZMQ_RCVTIMEO, &timeout_msecs, sizeof timeout_msecs);
+    unsigned char identity [S_MAX_IDENTITY];
+    int identity_size = zmq_recv (self->clients, identity, sizeof identity, 0);
+    if (identity_size < 0)
+        return 0;                   //  none in time, or a signal
+    s_take_request (self, identity, identity_size);
+    //  Then what else has come, as zi_gateway_handle takes it: a batch
+    //  of requests reaches the actors together
+    int taken = 1;
+    while (taken < 64 && zi_gateway_accepting (self)) {
+        identity_size = zmq_recv (self->clients, identity, sizeof identity, ZMQ_DONTWAIT);
+        if (identity_size < 0)
+            break;
+        s_take_request (self, identity, identity_size);
+        taken++;
+    }
+    return taken;
 }
 
 //  Sends an answer under the client's own id, data frames passed through

@@ -240,6 +240,11 @@ void
 //  found readable
 void
     zi_gateway_handle (zi_gateway_t *self, void *socket);
+//  Waits up to timeout_msecs in a receive on the clients' socket, for a
+//  thread that serves no other socket, and takes what came: the requests
+//  taken, 0 if none came in time. Only while accepting
+int
+    zi_gateway_wait (zi_gateway_t *self, int timeout_msecs);
 //  One result for a request in flight (from the results socket, or handed
 //  over by an actor on the gateway's thread); takes the tensor
 void
