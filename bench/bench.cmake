@@ -8,6 +8,21 @@ target_link_libraries (zi_bench_transport zinfer_core)
 add_executable (zi_bench_floor bench/zi_bench_floor.c)
 target_link_libraries (zi_bench_floor PkgConfig::ZMQ)
 
+#  A preload library that caps the instruction set a whole process sees
+#  (CPUID faulting, x86-64 Linux only), so that bench/peers and
+#  bench/op-gap can run ONNX Runtime at each ISA cap next to zinfer
+if (CMAKE_SYSTEM_NAME STREQUAL "Linux" AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+    add_library (zi_isa_mask MODULE bench/zi_isa_mask.c)
+    set_target_properties (zi_isa_mask PROPERTIES PREFIX "")
+    target_link_libraries (zi_isa_mask ${CMAKE_DL_LIBS})
+    #  zinfer (and ONNX Runtime, where it is installed) see the cap
+    add_test (NAME isa_mask
+              COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/isa_mask_test.py
+                      $<TARGET_FILE:zinfer> $<TARGET_FILE:zi_isa_mask> ${ZI_MODEL_DIR})
+    set_tests_properties (isa_mask PROPERTIES
+        FIXTURES_REQUIRED models TIMEOUT 300 SKIP_RETURN_CODE 77)
+endif ()
+
 #  The smoke tests' ports: the 3000 below the test port base
 #  (tests/ports.cmake)
 math (EXPR ZI_BENCH_SPLIT_PORT "${ZI_BENCH_PORT_BASE} + 0")          # 1000 ports

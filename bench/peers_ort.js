@@ -11,7 +11,8 @@
 //              is the profiler's JSON (one event per node per run)
 //          quit
 //      The first line out says it is ready, with the largest difference
-//      between ONNX Runtime's output and the reference (if given).
+//      between ONNX Runtime's output and the reference (if given) and the
+//      SHA-256 of the output's bytes.
 //
 //  Sessions are created once per thread count and kept, so the timed runs
 //  measure inference only. Options match a fair single-request setup:
@@ -81,8 +82,14 @@ async function serve (modelPath, inputPath, referencePath) {
         for (let index = 0; index < reference.data.length; index++)
             maxAbsDiff = Math.max (maxAbsDiff, Math.abs (reference.data [index] - output.data [index]));
     }
+    //  The output's exact bits: kernels of another instruction set add in
+    //  another order, so a change of kernels shows here without timing
+    const digest = require ('crypto').createHash ('sha256')
+        .update (new Uint8Array (output.data.buffer, output.data.byteOffset, output.data.byteLength))
+        .digest ('hex');
     console.log (JSON.stringify ({ready: true, version: ort.env.versions.common,
-                                  output_dims: output.dims, max_abs_diff: maxAbsDiff}));
+                                  output_dims: output.dims, max_abs_diff: maxAbsDiff,
+                                  output_sha256: digest}));
 
     const lines = readline.createInterface ({input: process.stdin});
     for await (const line of lines) {

@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+"""bench/zi_isa_mask.so caps the instruction set a whole process sees: under
+ZI_ISA_MASK=avx2 zinfer finds an AVX2 CPU and under portable one without
+AVX, while without the mask it finds AVX-512; a bad ZI_ISA_MASK stops the
+process with one line; a fault that is not CPUID still kills the process
+as SIGSEGV. Where onnxruntime-node loads (bench/node_modules), ONNX
+Runtime's output under the avx2 mask has other bits than without it (its
+AVX2 kernels add in another order) and is still right.
+
+Skipped (exit 77) on machines without AVX-512 or without CPUID faulting.
+
+    isa_mask_test.py ZINFER MASK_LIBRARY MODELS_DIR
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+SKIP = 77
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+
+
+def cpu_flags():
+    with open("/proc/cpuinfo") as handle:
+        for line in handle:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def masked(mask, library):
+    env = dict(os.environ)
+    env.pop("ZI_ISA", None)
+    if mask is not None:
+        env.update(ZI_ISA_MASK=mask, LD_PRELOAD=library)
+    return env
+
+
+def isa_line(zinfer, mask, library):
+    """zinfer's `isa: LEVEL (cpu: ...)` line under the mask"""
+    result = subprocess.run([zinfer, "--version"], env=masked(mask, library),
+                            capture_output=True, text=True, timeout=60)
+    found = re.search(r"^isa: (\w+) \(cpu: (\w+)", result.stdout, re.M)
+    return (found.group(1), found.group(2)) if found else (None, result.stdout + result.stderr)
+
+
+def ort_hello(model, mask, library):
+    """peers_ort.js's first line (output digest, difference from the
+    reference) under the mask, or None where ONNX Runtime does not load"""
+    try:
+        result = subprocess.run(["node", os.path.join(BENCH, "peers_ort.js"), model + ".onnx",
+                                 model + ".input.npy", model + ".output.npy"],
+                                input="quit\n", env=masked(mask, library), cwd=BENCH,
+                                capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return None, str(error)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode != 0 or not lines:
+        return None, (result.stderr.strip().splitlines() or ["no output"])[-1]
+    return json.loads(lines[0]), ""
+
+
+def main():
+    zinfer, library, models = sys.argv[1:4]
+    flags = cpu_flags()
+    lacking = [flag for flag in ("avx512f", "avx512bw", "avx512vl", "avx512dq", "cpuid_fault")
+               if flag not in flags]
+    if lacking:
+        print(f"SKIP: the ISA mask test needs an AVX-512 CPU with CPUID faulting; "
+              f"this one lacks {', '.join(lacking)}")
+        return SKIP
+    failed = 0
+
+    def check(ok, what):
+        nonlocal failed
+        print(("ok   " if ok else "FAIL ") + what)
+        failed += not ok
+
+    for mask, want in ((None, "avx512"), ("avx2", "avx2"), ("portable", "portable"),
+                       ("native", "avx512")):
+        level, cpu = isa_line(zinfer, mask, library)
+        check(level == want and cpu == want,
+              f"ZI_ISA_MASK={mask or 'unset'}: zinfer finds {want}, got {level} ({cpu})")
+
+    bad = subprocess.run([zinfer, "--version"], env=masked("avx1024", library),
+                         capture_output=True, text=True, timeout=60)
+    check(bad.returncode != 0 and "avx1024" in bad.stderr and len(bad.stderr.splitlines()) == 1,
+          f"ZI_ISA_MASK=avx1024 refused in one line: exit {bad.returncode}, {bad.stderr.strip()!r}")
+
+    # A real fault goes on to the default action, not into a loop
+    crash = subprocess.run([sys.executable, "-c", "import ctypes; ctypes.string_at(8)"],
+                           env=masked("avx2", library), capture_output=True, timeout=60)
+    check(crash.returncode == -signal.SIGSEGV,
+          f"a bad address under the mask still ends in SIGSEGV: exit {crash.returncode}")
+
+    model = os.path.join(models, "mobilenet_v3_small_op17")
+    native, why = ort_hello(model, None, library)
+    if native is None:
+        print(f"note: ONNX Runtime part left out: {why}")
+    else:
+        capped, why = ort_hello(model, "avx2", library)
+        check(capped is not None, f"ONNX Runtime runs under the avx2 mask: {why or 'yes'}")
+        if capped:
+            check(capped["output_sha256"] != native["output_sha256"],
+                  "ONNX Runtime's output bits differ under the avx2 mask (other kernels)")
+            check(max(capped["max_abs_diff"], native["max_abs_diff"]) < 1e-4,
+                  f"ONNX Runtime's output right at both caps: largest difference from "
+                  f"PyTorch's {native['max_abs_diff']:.2e} and {capped['max_abs_diff']:.2e}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
