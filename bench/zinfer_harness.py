@@ -397,9 +397,8 @@ ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx5
              "avx512_bf16")
 
 
-def machine_line():
-    """One line describing this machine, for the tables: cores, CPU model,
-    the vector flags zinfer's kernels choose by, and the ZI_ISA cap."""
+def cpu_model_and_flags():
+    """The CPU's model name and its /proc/cpuinfo flags"""
     model, flags = "unknown CPU", set()
     try:
         with open("/proc/cpuinfo") as handle:
@@ -410,13 +409,121 @@ def machine_line():
                     flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
+    return model, flags
+
+
+def machine_line(isa=None):
+    """One line describing this machine, for the tables: cores, CPU model,
+    the vector flags zinfer's kernels choose by, and the ZI_ISA cap (or,
+    given isa, the caps a run went through)."""
+    model, flags = cpu_model_and_flags()
     present = " ".join(flag for flag in ISA_FLAGS if flag in flags) or "none of avx2/avx512"
-    line = (f"{os.cpu_count()} cores, {model}, flags {present}, "
-            f"ZI_ISA {os.environ.get('ZI_ISA') or 'unset'}")
+    cap = f"ISA caps {isa}" if isa else f"ZI_ISA {os.environ.get('ZI_ISA') or 'unset'}"
+    line = f"{os.cpu_count()} cores, {model}, flags {present}, {cap}"
     # OpenBLAS 0.3.21 takes CPUs newer than it for a Prescott (SSE3)
     if os.environ.get("OPENBLAS_CORETYPE"):
         line += f", OPENBLAS_CORETYPE {os.environ['OPENBLAS_CORETYPE']}"
     return line
+
+
+# --------------------------------------------------------------------------
+# Instruction-set caps for every engine in a run. zinfer obeys ZI_ISA;
+# ONNX Runtime, PyTorch, OpenBLAS and glibc have no such switch, so below
+# the CPU's own level each process runs under bench/zi_isa_mask.so, which
+# makes CPUID report no feature above the cap (CPUID faulting, Linux x86-64).
+# --------------------------------------------------------------------------
+
+ISA_LEVELS = ("portable", "avx2", "avx512")
+# glibc picks its string functions before the mask is on; its tunables cap them
+GLIBC_HIDDEN = {"avx2": "AVX512F,AVX512CD,AVX512BW,AVX512DQ,AVX512VL,AVX512ER,AVX512PF",
+                "portable": "AVX512F,AVX512CD,AVX512BW,AVX512DQ,AVX512VL,AVX512ER,AVX512PF,"
+                            "AVX,AVX2,FMA,F16C"}
+# OpenBLAS cores above each cap, and the core to take instead
+OPENBLAS_ABOVE = {"avx2": ({"skylakex", "cooperlake", "sapphirerapids"}, "Haswell"),
+                  "portable": ({"skylakex", "cooperlake", "sapphirerapids", "haswell", "zen",
+                               "skylake", "excavator"}, "Nehalem")}
+
+
+def machine_isa():
+    """The highest level of ISA_LEVELS this CPU has"""
+    _, flags = cpu_model_and_flags()
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+        return "avx512"
+    if {"avx2", "fma"} <= flags:
+        return "avx2"
+    return "portable"
+
+
+def isa_caps(text):
+    """The caps --isa names, checked: a comma-separated list of levels, or
+    `native` (no cap); None means every level from avx2 up to the CPU's"""
+    top = machine_isa()
+    if text is None:
+        return [level for level in ISA_LEVELS[1:ISA_LEVELS.index(top) + 1]] or [top]
+    caps = [word.strip() for word in text.split(",") if word.strip()]
+    for cap in caps:
+        if cap != "native" and cap not in ISA_LEVELS:
+            raise ValueError(f"--isa: unknown level '{cap}' (known: native, "
+                             f"{', '.join(ISA_LEVELS)})")
+        if cap != "native" and ISA_LEVELS.index(cap) > ISA_LEVELS.index(top):
+            raise ValueError(f"--isa: this CPU has no {cap} (its best is {top})")
+    if not caps:
+        raise ValueError("--isa: no level given")
+    return caps
+
+
+def isa_environment(cap, mask_library):
+    """The environment variables that put every engine at cap: {name: value,
+    or None to remove}. Raises RuntimeError where the cap cannot be set."""
+    if cap == "native":
+        return {"ZI_ISA": None, "ZI_ISA_MASK": None}
+    changes = {"ZI_ISA": cap, "ZI_ISA_MASK": None}
+    if cap == machine_isa():
+        return changes
+    _, flags = cpu_model_and_flags()
+    if "cpuid_fault" not in flags:
+        raise RuntimeError(f"cannot cap the other engines at {cap}: this CPU (or its "
+                           "hypervisor) has no CPUID faulting (cpuid_fault in /proc/cpuinfo)")
+    if not os.path.isfile(mask_library):
+        raise RuntimeError(f"cannot cap the other engines at {cap}: no {mask_library} "
+                           "(built with zinfer: cmake --build build --target zi_isa_mask)")
+    preload = os.environ.get("LD_PRELOAD")
+    changes.update(ZI_ISA_MASK=cap,
+                   LD_PRELOAD=f"{mask_library}:{preload}" if preload else mask_library)
+    hidden = ",".join("-" + name for name in GLIBC_HIDDEN[cap].split(","))
+    tunables = os.environ.get("GLIBC_TUNABLES")
+    changes["GLIBC_TUNABLES"] = (f"{tunables}:" if tunables else "") + f"glibc.cpu.hwcaps={hidden}"
+    above, instead = OPENBLAS_ABOVE[cap]
+    if os.environ.get("OPENBLAS_CORETYPE", "").lower() in above:
+        changes["OPENBLAS_CORETYPE"] = instead
+    return changes
+
+
+class isa_cap:
+    """`with isa_cap(cap, library):` runs every process started inside at cap"""
+    def __init__(self, cap, mask_library):
+        self.changes = isa_environment(cap, mask_library)
+
+    def __enter__(self):
+        self.saved = {name: os.environ.get(name) for name in self.changes}
+        self._apply(self.changes)
+        return self
+
+    def __exit__(self, *exc):
+        self._apply(self.saved)
+
+    @staticmethod
+    def _apply(changes):
+        for name, value in changes.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def default_mask(zinfer):
+    """zi_isa_mask.so, built next to the zinfer it is given"""
+    return os.path.join(os.path.dirname(os.path.abspath(zinfer)), "zi_isa_mask.so")
 
 
 def update_doc(doc_path, section, text):
