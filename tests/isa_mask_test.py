@@ -3,7 +3,8 @@
 ZI_ISA_MASK=avx2 zinfer finds an AVX2 CPU and under portable one without
 AVX, while without the mask it finds AVX-512; a bad ZI_ISA_MASK stops the
 process with one line; a fault that is not CPUID still kills the process
-as SIGSEGV. Where onnxruntime-node loads (bench/node_modules), ONNX
+as SIGSEGV; PyTorch (where it loads) dispatches to no AVX kernel under
+the portable mask. Where onnxruntime-node loads (bench/node_modules), ONNX
 Runtime's output under the avx2 mask has other bits than without it (its
 AVX2 kernels add in another order) and is still right.
 
@@ -65,7 +66,7 @@ def ort_hello(model, mask, library):
 
 
 def main():
-    zinfer, library, models = sys.argv[1:4]
+    zinfer, library, models = (os.path.abspath(arg) for arg in sys.argv[1:4])
     flags = cpu_flags()
     lacking = [flag for flag in ("avx512f", "avx512bw", "avx512vl", "avx512dq", "cpuid_fault")
                if flag not in flags]
@@ -96,6 +97,19 @@ def main():
                            env=masked("avx2", library), capture_output=True, timeout=60)
     check(crash.returncode == -signal.SIGSEGV,
           f"a bad address under the mask still ends in SIGSEGV: exit {crash.returncode}")
+
+    # PyTorch says which kernels it dispatches to; its own best may be below
+    # the CPU's, so only the portable cap's answer is sure
+    probe = ("import torch; print([line.split(':')[1].strip() for line in "
+             "torch.__config__.show().splitlines() if 'CPU capability' in line][0])")
+    torch = subprocess.run([sys.executable, "-c", probe], env=masked("portable", library),
+                           capture_output=True, text=True, timeout=120)
+    if torch.returncode != 0:
+        print("note: PyTorch part left out: " +
+              (torch.stderr.strip().splitlines() or ["no output"])[-1])
+    else:
+        check(torch.stdout.strip() == "NO AVX",
+              f"PyTorch under the portable mask uses no AVX: {torch.stdout.strip()}")
 
     model = os.path.join(models, "mobilenet_v3_small_op17")
     native, why = ort_hello(model, None, library)
