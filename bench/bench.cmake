@@ -15,10 +15,18 @@ if (CMAKE_SYSTEM_NAME STREQUAL "Linux" AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_6
     add_library (zi_isa_mask MODULE bench/zi_isa_mask.c)
     set_target_properties (zi_isa_mask PROPERTIES PREFIX "")
     target_link_libraries (zi_isa_mask ${CMAKE_DL_LIBS})
-    #  zinfer (and ONNX Runtime, where it is installed) see the cap
+    #  Its constructor first, before any library's that asks CPUID (OpenBLAS)
+    target_link_options (zi_isa_mask PRIVATE "LINKER:-z,initfirst")
+    #  A library that asks CPUID as it loads, and a program linking it
+    add_library (zi_isa_probe SHARED tests/isa_mask_probe.c)
+    add_executable (zi_isa_probe_main tests/isa_mask_probe.c)
+    target_compile_definitions (zi_isa_probe_main PRIVATE ZI_ISA_PROBE_MAIN)
+    target_link_libraries (zi_isa_probe_main zi_isa_probe)
+    #  zinfer (and ONNX Runtime and PyTorch, where installed) see the cap
     add_test (NAME isa_mask
               COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/tests/isa_mask_test.py
-                      $<TARGET_FILE:zinfer> $<TARGET_FILE:zi_isa_mask> ${ZI_MODEL_DIR})
+                      $<TARGET_FILE:zinfer> $<TARGET_FILE:zi_isa_mask> ${ZI_MODEL_DIR}
+                      $<TARGET_FILE:zi_isa_probe_main>)
     set_tests_properties (isa_mask PROPERTIES
         FIXTURES_REQUIRED models TIMEOUT 300 SKIP_RETURN_CODE 77)
 endif ()

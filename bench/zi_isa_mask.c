@@ -18,6 +18,11 @@
     above the cap and steps over the instruction. The setting is per
     thread but passes to threads created later, so one call in the
     constructor covers every pool thread an engine starts after it.
+    The library is linked with -z initfirst, so that its constructor runs
+    before those of the program's other libraries: OpenBLAS picks its
+    kernels in its own constructor, from CPUID, and must already see the
+    cap. That is before the C library's constructor too, so the
+    environment is read from the constructor's arguments, not getenv.
 
     Engines may install SIGSEGV handlers of their own (node's V8 does).
     sigaction and signal are wrapped so that for SIGSEGV they record the
@@ -203,12 +208,26 @@ s_refuse (const char *value, const char *why)
     _exit (3);
 }
 
+//  The environment as the loader passes it to constructors: this one runs
+//  before the C library's own, which is what sets up getenv
+static const char *
+s_env (char **envp, const char *name)
+{
+    size_t length = strlen (name);
+    for (char **entry = envp; entry && *entry; entry++)
+        if (strncmp (*entry, name, length) == 0 && (*entry) [length] == '=')
+            return *entry + length + 1;
+    return NULL;
+}
+
 __attribute__ ((constructor))
 static void
-s_start (void)
+s_start (int argc, char **argv, char **envp)
 {
+    (void) argc;
+    (void) argv;
     s_real_sigaction = (zi_sigaction_fn *) dlsym (RTLD_NEXT, "sigaction");
-    const char *value = getenv ("ZI_ISA_MASK");
+    const char *value = s_env (envp, "ZI_ISA_MASK");
     if (!value || !*value || strcmp (value, "native") == 0 || strcmp (value, "avx512") == 0)
         return;
     zi_mask_level_t level;

@@ -2,7 +2,8 @@
 """bench/zi_isa_mask.so caps the instruction set a whole process sees: under
 ZI_ISA_MASK=avx2 zinfer finds an AVX2 CPU and under portable one without
 AVX, while without the mask it finds AVX-512; a bad ZI_ISA_MASK stops the
-process with one line; a fault that is not CPUID still kills the process
+process with one line; libraries asking CPUID in their constructors
+(OpenBLAS) already see the cap; a fault that is not CPUID still kills the process
 as SIGSEGV; PyTorch (where it loads) dispatches to no AVX kernel under
 the portable mask. Where onnxruntime-node loads (bench/node_modules), ONNX
 Runtime's output under the avx2 mask has other bits than without it (its
@@ -10,7 +11,10 @@ AVX2 kernels add in another order) and is still right.
 
 Skipped (exit 77) on machines without AVX-512 or without CPUID faulting.
 
-    isa_mask_test.py ZINFER MASK_LIBRARY MODELS_DIR
+    isa_mask_test.py ZINFER MASK_LIBRARY MODELS_DIR PROBE_PROGRAM
+
+PROBE_PROGRAM (tests/isa_mask_probe.c) prints what CPUID said about
+AVX-512 in a library's constructor and in main.
 """
 
 import json
@@ -66,7 +70,7 @@ def ort_hello(model, mask, library):
 
 
 def main():
-    zinfer, library, models = (os.path.abspath(arg) for arg in sys.argv[1:4])
+    zinfer, library, models, probe_program = (os.path.abspath(arg) for arg in sys.argv[1:5])
     flags = cpu_flags()
     lacking = [flag for flag in ("avx512f", "avx512bw", "avx512vl", "avx512dq", "cpuid_fault")
                if flag not in flags]
@@ -86,6 +90,15 @@ def main():
         level, cpu = isa_line(zinfer, mask, library)
         check(level == want and cpu == want,
               f"ZI_ISA_MASK={mask or 'unset'}: zinfer finds {want}, got {level} ({cpu})")
+
+    # A library's constructor asks CPUID before main, as OpenBLAS's does
+    # to pick its kernels: the mask must already be on
+    for mask, want in ((None, "1"), ("avx2", "0")):
+        probe = subprocess.run([probe_program], env=masked(mask, library),
+                               capture_output=True, text=True, timeout=60)
+        check(probe.stdout.strip() == f"avx512f at load {want}, in main {want}",
+              f"ZI_ISA_MASK={mask or 'unset'}: a library's constructor and main see "
+              f"avx512f={want}: {probe.stdout.strip() or probe.stderr.strip()}")
 
     bad = subprocess.run([zinfer, "--version"], env=masked("avx1024", library),
                          capture_output=True, text=True, timeout=60)
