@@ -195,7 +195,9 @@ signal (int signum, sighandler_t handler)
     memset (&action, 0, sizeof action);
     action.sa_handler = handler;
     action.sa_flags = SA_RESTART;
+    //  As the C library's signal: the signal blocked while its handler runs
     sigemptyset (&action.sa_mask);
+    sigaddset (&action.sa_mask, signum);
     if (sigaction (signum, &action, &old))
         return SIG_ERR;
     return old.sa_handler;
