@@ -11,7 +11,10 @@ target_link_libraries (zi_bench_floor PkgConfig::ZMQ)
 #  A preload library that caps the instruction set a whole process sees
 #  (CPUID faulting, x86-64 Linux only), so that bench/peers and
 #  bench/op-gap can run ONNX Runtime at each ISA cap next to zinfer
-if (CMAKE_SYSTEM_NAME STREQUAL "Linux" AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+#  Not in sanitizer builds: a preloaded library would come before the
+#  sanitizer's runtime, which must be the first library a process loads
+if (CMAKE_SYSTEM_NAME STREQUAL "Linux" AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64"
+    AND NOT ZI_SANITIZE AND NOT ZI_TSAN)
     add_library (zi_isa_mask MODULE bench/zi_isa_mask.c)
     set_target_properties (zi_isa_mask PROPERTIES PREFIX "")
     target_link_libraries (zi_isa_mask ${CMAKE_DL_LIBS})
