@@ -359,6 +359,40 @@ def profile_pacing_case(zinfer, models, profile, folder, check):
           result.stderr)
 
 
+def profile_middle_case(zinfer, models, folder, check):
+    """A profile's node times are their means over the middle half of the
+    runs ranked by time, with what the session spends between nodes shared
+    out over them: the nodes add up to a run time between the quartiles of
+    the same runs' times, whatever a preempted run took. Without --runs,
+    split profiles as many runs as last about a second, 20 to 1000."""
+    model = os.path.join(models, MODEL + ".onnx")
+    data = os.path.join(models, MODEL + ".input.npy")
+    written, times = os.path.join(folder, "middle.json"), os.path.join(folder, "middle.txt")
+    result = run([zinfer, "run", model, "--input", data, "--threads", "1", "--repeat", "12",
+                  "--profile-json", written, "--times", times])
+    if check(result.returncode == 0, "zinfer run --profile-json --times", result.stderr):
+        with open(written) as handle:
+            total = sum(node["ms"] for node in json.load(handle)["nodes"])
+        with open(times) as handle:
+            runs = sorted(float(line) for line in handle if line.strip())
+        low, high = runs[round(0.25 * (len(runs) - 1))], runs[round(0.75 * (len(runs) - 1))]
+        # The times file rounds each run to a microsecond
+        check(low - 0.002 <= total <= high + 0.002,
+              f"the profile's nodes add up to a run between the quartiles of its runs "
+              f"({total:.3f} ms in {low:.3f} .. {high:.3f})", f"runs {runs}")
+    tiny = os.path.join(models, "tiny_cnn_op13")
+    topology = os.path.join(folder, "auto-runs.yaml")
+    result = run([zinfer, "split", tiny + ".onnx", "-o", topology, "--processes", "2",
+                  "--objective", "throughput", "--cores-worth", "1"])
+    text = open(topology).read() if os.path.exists(topology) else ""
+    found = re.search(r"over (\d+) runs, back to back: ([0-9.]+) ms", text)
+    check(result.returncode == 0 and found and 20 <= int(found.group(1)) <= 1000
+          and (int(found.group(1)) in (20, 1000)
+               or 300 <= int(found.group(1)) * float(found.group(2)) <= 3000),
+          "split without --runs profiles about a second's worth of runs, 20 to 1000",
+          result.stderr + text[:300])
+
+
 def uneven_profile(folder, fast=(0,)):
     """A profile of digits.onnx whose nodes at the indices fast take 1 us,
     the others 1 ms"""
@@ -614,6 +648,7 @@ def main():
         runtime_cost_case(zinfer, model, profile, folder, check)
         cores_worth_case(zinfer, options.models, model, profile, folder, check)
         profile_pacing_case(zinfer, options.models, profile, folder, check)
+        profile_middle_case(zinfer, options.models, folder, check)
         plan_warning_cases(zinfer, folder, check)
         hosts_case(zinfer, model, data, reference, profile, folder, options.port_base + 80,
                    check)

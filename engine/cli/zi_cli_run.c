@@ -35,7 +35,8 @@ static const char *s_usage =
     "                        time goes, by op type and the ten slowest nodes\n"
     "  --profile-json FILE   with --repeat: also write every node's time to FILE\n"
     "                        as JSON (name, op, output and its bytes, inputs,\n"
-    "                        ms per run)\n"
+    "                        ms per run over the middle half of\n"
+    "                        the runs)\n"
     "  --no-fuse             run the graph as exported, without fusion passes\n"
     "  -h, --help            this text\n";
 
@@ -128,9 +129,107 @@ s_print_profile (zi_session_t *session)
     }
 }
 
-//  Every node's time, for scripts that compare engines node by node
+//  Every node's time in each profiled run, for --profile-json, which
+//  gives each node's mean over the middle half of the runs ranked by
+//  their time. On a shared machine a run that another process preempted
+//  takes several times as long, and a few of them moved the mean of 20
+//  runs by a third (docs/placement.md); the middle half moves with the
+//  machine's speed, not with its interruptions. What a run spends between
+//  its nodes (the session's own work) is shared out evenly over them, so
+//  the nodes add up to the run, as a local run's time is measured. Only
+//  the last S_SAMPLE_ROWS runs are kept
+#define S_SAMPLE_ROWS 1024
+
+typedef struct {
+    int n_nodes;                //  of the plan
+    int rows;                   //  runs kept, at most S_SAMPLE_ROWS
+    long taken;                 //  runs sampled so far
+    double *before;             //  per node: its time summed up to the last sample
+    double *usecs;              //  rows x (n_nodes + 1): each kept run's node
+                                //  times, then the whole run's
+    double *middle;             //  per node: the profile's time (s_node_samples_sum)
+} s_node_samples_t;
+
 static int
-s_write_profile_json (zi_session_t *session, const char *path)
+s_node_samples_init (s_node_samples_t *self, zi_session_t *session, long repeat)
+{
+    memset (self, 0, sizeof *self);
+    self->n_nodes = zi_session_plan (session)->n_nodes;
+    self->rows = repeat < S_SAMPLE_ROWS? (int) repeat: S_SAMPLE_ROWS;
+    self->before = calloc (self->n_nodes + 1, sizeof (double));
+    self->middle = calloc (self->n_nodes + 1, sizeof (double));
+    self->usecs = calloc ((size_t) self->rows * (self->n_nodes + 1), sizeof (double));
+    if (!self->before || !self->middle || !self->usecs)
+        return zi_error ("cannot keep %d runs of %d node times", self->rows, self->n_nodes);
+    return 0;
+}
+
+//  After a run of run_ms: what each node's sum grew by
+static void
+s_node_samples_take (s_node_samples_t *self, zi_session_t *session, double run_ms)
+{
+    double *row = self->usecs + (self->taken % self->rows) * (self->n_nodes + 1);
+    const char *name, *op_type;
+    double usecs;
+    int runs;
+    for (int index = 0; index < self->n_nodes
+                     && zi_session_profile (session, index, &name, &op_type, &usecs, &runs);
+         index++) {
+        row [index] = usecs - self->before [index];
+        self->before [index] = usecs;
+    }
+    row [self->n_nodes] = run_ms * 1000;
+    self->taken++;
+}
+
+//  Fills middle: per node, its mean over the runs whose time lies between
+//  the quartiles, plus its share of their time between nodes
+static int
+s_node_samples_sum (s_node_samples_t *self)
+{
+    int count = self->taken < self->rows? (int) self->taken: self->rows;
+    int width = self->n_nodes + 1;
+    double *runs = malloc ((count + 1) * sizeof (double));
+    if (!runs)
+        return zi_error ("cannot sort %d run times", count);
+    for (int row = 0; row < count; row++)
+        runs [row] = self->usecs [row * width + self->n_nodes];
+    double low = zi_cli_quantile (runs, count, 0.25);
+    double high = zi_cli_quantile (runs, count, 0.75);
+    free (runs);
+    double between = 0;
+    int kept = 0;
+    memset (self->middle, 0, self->n_nodes * sizeof (double));
+    for (int row = 0; row < count; row++) {
+        const double *sample = self->usecs + row * width;
+        if (sample [self->n_nodes] < low || sample [self->n_nodes] > high)
+            continue;
+        double nodes = 0;
+        for (int index = 0; index < self->n_nodes; index++) {
+            self->middle [index] += sample [index];
+            nodes += sample [index];
+        }
+        between += sample [self->n_nodes] > nodes? sample [self->n_nodes] - nodes: 0;
+        kept++;
+    }
+    for (int index = 0; kept && index < self->n_nodes; index++)
+        self->middle [index] = (self->middle [index] + between / self->n_nodes) / kept;
+    return 0;
+}
+
+static void
+s_node_samples_destroy (s_node_samples_t *self)
+{
+    free (self->before);
+    free (self->middle);
+    free (self->usecs);
+    memset (self, 0, sizeof *self);
+}
+
+//  Every node's time (s_node_samples_sum), for split, plan and the
+//  scripts that compare engines node by node
+static int
+s_write_profile_json (zi_session_t *session, s_node_samples_t *samples, const char *path)
 {
     FILE *file = fopen (path, "w");
     if (!file)
@@ -139,6 +238,10 @@ s_write_profile_json (zi_session_t *session, const char *path)
     const char *name, *op_type;
     double usecs;
     int runs = 1;
+    if (s_node_samples_sum (samples)) {
+        fclose (file);
+        return -1;
+    }
     fprintf (file, "{\"nodes\": [");
     for (int index = 0; zi_session_profile (session, index, &name, &op_type, &usecs, &runs); index++) {
         int output = plan->nodes [index].n_outputs? plan->nodes [index].outputs [0]: -1;
@@ -160,9 +263,11 @@ s_write_profile_json (zi_session_t *session, const char *path)
             fprintf (file, "%s", listed++? ", ": "");
             zi_cli_json_string (file, plan->values [value].name);
         }
-        fprintf (file, "], \"ms\": %.6f}", runs > 0? usecs / runs / 1000: 0);
+        double usecs_per_run = index < samples->n_nodes? samples->middle [index]: 0;
+        fprintf (file, "], \"ms\": %.6f}", usecs_per_run / 1000);
     }
-    fprintf (file, "\n], \"runs\": %d}\n", runs);
+    fprintf (file, "\n], \"runs\": %d, \"node_ms\": \"mean over the middle half of the runs\"}\n",
+             runs);
     if (fclose (file))
         return zi_error ("cannot write '%s': %s", path, strerror (errno));
     return 0;
@@ -210,6 +315,7 @@ zi_cli_run (int argc, char **argv)
     int *output_slots = NULL;           //  per --output: which model output
     zi_session_t *session = NULL;
     double *times = NULL;
+    s_node_samples_t samples = {0};     //  --profile-json: each run's node times
     unsigned char *evict = NULL;        //  --cold: what each run's caches hold before it
     size_t evict_size = 0;
     double gap_ms = 0;                  //  --gap: the pause before each timed run
@@ -347,6 +453,10 @@ zi_cli_run (int argc, char **argv)
         zi_session_profile_reset (session);
         times = malloc (repeat * sizeof (double));
         assert (times);
+        if (profile_path && s_node_samples_init (&samples, session, repeat)) {
+            zi_cli_fail ("run", "--profile-json: %s", zi_error_text ());
+            goto done;
+        }
         if (cold) {
             evict_size = 2 * s_last_level_cache ();
             evict = malloc (evict_size);
@@ -375,6 +485,8 @@ zi_cli_run (int argc, char **argv)
                 fprintf (stderr, "zinfer run: %s\n", zi_error_text ());
                 goto done;
             }
+            if (samples.rows)
+                s_node_samples_take (&samples, session, times [run]);
             zi_cli_progress (&progress, "%ld of %ld runs", run + 1, repeat);
         }
         zi_cli_progress_end (&progress);
@@ -387,7 +499,7 @@ zi_cli_run (int argc, char **argv)
     }
     if (profile)
         s_print_profile (session);
-    if (profile_path && repeat > 0 && s_write_profile_json (session, profile_path)) {
+    if (profile_path && repeat > 0 && s_write_profile_json (session, &samples, profile_path)) {
         fprintf (stderr, "zinfer run: --profile-json: %s\n", zi_error_text ());
         goto done;
     }
@@ -406,6 +518,7 @@ zi_cli_run (int argc, char **argv)
         }
 done:
     free (times);
+    s_node_samples_destroy (&samples);
     free (evict);
     for (int index = 0; tensors && index < zi_model_n_inputs (model); index++)
         zi_tensor_destroy (&tensors [index]);

@@ -43,7 +43,8 @@ static const char *s_usage =
     "                         at once against one alone)\n"
     "  --profile FILE         node times from `zinfer run --profile-json` instead\n"
     "                         of profiling now\n"
-    "  --runs R               timed runs of the profile, 1 to 100000 (default 20)\n"
+    "  --runs R               timed runs of the profile, 1 to 100000 (default: as\n"
+    "                         many as last a second, 20 to 1000)\n"
     "  --gap MS|run           pause before each profiled run, as `zinfer run --gap`\n"
     "                         (default: run for latency, single requests finding\n"
     "                         the core idle and run slower; 0 for throughput, as a\n"
@@ -53,6 +54,13 @@ static const char *s_usage =
     "  --base-port P          the topology's base_port, 1 to 65535 (default 7100;\n"
     "                         with --hosts, the hosts file's)\n"
     "  -h, --help             this text\n";
+
+//  The profile's runs when --runs is not given: as many as last
+//  S_PROFILE_USECS by a probe of S_PROBE_RUNS, within these bounds
+#define S_PROBE_RUNS        3
+#define S_PROFILE_USECS     1e6
+#define S_MIN_RUNS          20
+#define S_MAX_RUNS          1000
 
 //  How a profile's runs were paced, for people
 static const char *
@@ -371,7 +379,7 @@ zi_cli_split (int argc, char **argv)
     const char *objective_text = "latency", *transport_text = "ipc", *profile_path = NULL;
     const char *calibration_path = NULL, *hosts_path = NULL, *cores_worth = NULL;
     const char *gap = NULL;
-    long processes = 0, threads = 1, base_port = 0, runs = 20, cores = 0;
+    long processes = 0, threads = 1, base_port = 0, runs = 0, cores = 0;
     const zi_opt_t table [] = {
         ZI_CLI_TEXT ("-o", &short_output),
         ZI_CLI_TEXT ("--output", &output_path),
@@ -511,6 +519,22 @@ zi_cli_split (int argc, char **argv)
             stage_spare [stage] = spare > 0? spare: 0;
         }
     }
+    if (runs == 0 && !profile_path) {
+        //  Runs enough to last a second: the speed of a shared machine
+        //  swings by a quarter within a second, and 20 runs of a 2 ms
+        //  model caught one moment of it (docs/placement.md)
+        rc = zi_cli_profile_plan ("split", model_path, plan, false, S_PROBE_RUNS, gap, NULL,
+                                  usecs);
+        if (rc)
+            goto done;
+        double probed = 0;
+        for (int node = 0; node < plan->n_nodes; node++)
+            probed += usecs [node];
+        runs = probed > 0? (long) (S_PROFILE_USECS / probed) + 1: S_MIN_RUNS;
+        runs = runs < S_MIN_RUNS? S_MIN_RUNS: runs > S_MAX_RUNS? S_MAX_RUNS: runs;
+    }
+    if (runs == 0)
+        runs = S_MIN_RUNS;
     rc = zi_cli_profile_plan ("split", model_path, plan, false, (int) runs, gap,
                               profile_path, usecs);
     if (rc)
