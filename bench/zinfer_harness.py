@@ -56,19 +56,28 @@ def cut_points(names, parts_ranges):
     return [names.index(first) for first, _ in parts_ranges][1:]
 
 
-def node_profile(zinfer, model, data, folder, runs=20, gap=None):
+def node_profile(zinfer, model, data, folder, runs=None, gap=None):
     """Planned nodes in execution order with their measured time at one
-    thread, output bytes and inputs (`zinfer run --profile-json`); gap
-    paces the runs as `zinfer run --gap` does (None: back to back, as a
-    pipeline's requests come; "run": single requests, as `zinfer split
-    --objective latency` profiles)."""
+    thread, output bytes and inputs (`zinfer run --profile-json`: each
+    node's mean over the middle half of the runs); gap paces the runs as
+    `zinfer run --gap` does (None: back to back, as a pipeline's requests
+    come; "run": single requests, as `zinfer split --objective latency`
+    profiles). runs None: as many as last about a second, 20 to 1000, as
+    `zinfer split` profiles by default: this machine's speed swings within
+    a second, and 20 runs of a small model caught one moment of it."""
     out = os.path.join(folder, "profile.json")
-    subprocess.run([zinfer, "run", model, "--input", data, "--threads", "1",
-                    "--repeat", str(runs), "--profile-json", out]
-                   + (["--gap", str(gap)] if gap is not None else []),
-                   check=True, capture_output=True)
-    with open(out) as file:
-        return json.load(file)["nodes"]
+
+    def profile(count):
+        subprocess.run([zinfer, "run", model, "--input", data, "--threads", "1",
+                        "--repeat", str(count), "--profile-json", out]
+                       + (["--gap", str(gap)] if gap is not None else []),
+                       check=True, capture_output=True)
+        with open(out) as file:
+            return json.load(file)["nodes"]
+    if runs is None:
+        probe_ms = sum(node["ms"] for node in profile(3))
+        runs = min(1000, max(20, int(1000.0 / probe_ms) + 1 if probe_ms > 0 else 20))
+    return profile(runs)
 
 
 def crossing_bytes(nodes, cut):

@@ -210,10 +210,11 @@ def cores_worth_case(zinfer, models, model, profile, folder, check):
     result = run([zinfer, "plan", os.path.join(folder, f"worth-{MODEL}.onnx-3.yaml"),
                   "--profile", profile, "--calibration", calibration])
     line = [line for line in result.stdout.splitlines() if line.startswith("predicted:")]
-    read = re.search(r"([0-9.]+) cores' worth of this model at once \(measured now",
-                     result.stdout)
+    read = re.search(r"([0-9.]+) cores' worth of this model at once \(measured now as "
+                     rf"{cores} stages at once", result.stdout)
     if check(result.returncode == 0 and line and read and "timing" in result.stderr,
-             "plan measures the cores' worth when this host runs three processes",
+             "plan measures the cores' worth, the model cut into a stage per core, when this "
+             "host runs three processes",
              result.stdout + result.stderr):
         latency = float(line[0].split()[2])
         shared = 1000 / (latency / float(read.group(1)))

@@ -170,10 +170,13 @@ int
 int
     zi_cli_calibrate_actors (int base_port, int requests, zi_runtime_cost_t *cost);
 //  How many cores' worth of the model at model_path this machine runs at
-//  once (zi_cli_cores.c): `cores` sessions of one thread each, runs runs
-//  each at once, against one alone; 1 .. cores. -1 with an error
+//  once (zi_cli_cores.c): the plan cut into `cores` stages of about equal
+//  time by usecs (its n_nodes planned nodes' times; NULL: `cores` copies
+//  of the whole model), each on a thread of its own, at least runs runs
+//  each at once, against each alone; 1 .. cores. -1 with an error
 int
-    zi_cli_effective_cores (const char *model_path, int cores, int runs, double *effective);
+    zi_cli_effective_cores (const char *model_path, int cores, int runs, const double *usecs,
+                            int n_nodes, double *effective);
 //  The text of --cores-worth as a number from 1 to cores in worth, 0 when
 //  given is NULL. Returns 0, or the exit code after saying what was wrong
 int
@@ -182,12 +185,13 @@ int
 //  The cores' worth of the model at model_path by which split and plan
 //  divide the work of all the processes on this host: given, if above 0
 //  (zi_cli_cores_worth_given), else cores when there is one, else
-//  measured by zi_cli_effective_cores with runs runs. source (size bytes)
-//  says which, for the user. Returns 0, or the exit code after saying
-//  what went wrong
+//  measured by zi_cli_effective_cores with runs runs and the node times
+//  usecs. source (size bytes) says which, for the user. Returns 0, or the
+//  exit code after saying what went wrong
 int
     zi_cli_cores_worth (const char *command, const char *model_path, double given,
-                        int cores, int runs, double *worth, char *source, size_t size);
+                        int cores, int runs, const double *usecs, int n_nodes, double *worth,
+                        char *source, size_t size);
 //  Sorts doubles and returns the value at quantile q (0..1)
 double
     zi_cli_quantile (double *values, int count, double q);

@@ -5,13 +5,17 @@
     A pipeline of N processes on C cores runs up to min(N, C) stages at a
     time, and the cost model took each at the speed the profile measured
     alone. Cores that share a physical core (hyperthreads) or a cache and
-    memory bus do not give that: on the 2-vCPU machine of the benchmarks
-    two local runs of mobilenet_v3_small at once each ran at about two
-    thirds of their speed alone. So the model is run alone, then in
-    `cores` sessions on as many threads at once, for the same number of
-    runs each; the work done per second at once over alone is the
-    machine's effective cores for this model: the median of five rounds,
-    each phase at least 0.1 s.
+    memory bus do not give that. So the model is cut into `cores` stages
+    of about equal profiled time, as a pipeline cuts it, and the stages are
+    run each alone, then all at once on as many threads; the work done per
+    second at once over alone is the machine's effective cores for this
+    model. Stages, not copies of the whole model: on the 2-vCPU machine of
+    the benchmarks two copies of mobilenet_v3_small at once each ran 1.3
+    to 3 times slower than alone, where its two halves side by side ran
+    1.0 to 1.2 times slower in the same rounds (each half has half the
+    weights and activations to keep in cache), and a 2-process pipeline
+    served what the halves predicted (docs/placement.md). The measure is
+    the median of five rounds, each phase at least 0.1 s.
     =========================================================================
 */
 
@@ -19,12 +23,20 @@
 #include <pthread.h>
 
 #define S_MAX_SESSIONS 16
+//  Each phase (alone, or all at once) lasts at least this long, and the
+//  measure is the median of S_ROUNDS rounds: five runs of a 2 ms model
+//  were 10 ms, which one time slice of another process on the machine
+//  swung from 1.3 to 2.0 cores' worth
+#define S_PHASE_USECS   100000
+#define S_ROUNDS        5
 
 typedef struct {
     zi_model_t *model;          //  its own copy: sessions plan into their model
     zi_session_t *session;      //  at one thread
     zi_tensor_t *inputs [ZI_MAX_GRAPH_INPUTS];  //  random, of the model's shapes
+    int first, last;            //  the planned nodes it runs; last 0: all
     int runs;                   //  to time
+    double usecs;               //  how long they took
     int rc;                     //  0, or -1 when a run failed
 } s_runner_t;
 
@@ -32,17 +44,20 @@ static void *
 s_run_all (void *args)
 {
     s_runner_t *self = args;
+    int64_t start = zi_cli_usecs ();
     for (int run = 0; run < self->runs && self->rc == 0; run++)
-        if (zi_cli_timed_run (self->session, self->inputs) < 0)
+        if (self->last? zi_session_run_stage (self->session, self->inputs, self->first,
+                                              self->last):
+                        zi_cli_timed_run (self->session, self->inputs) < 0)
             self->rc = -1;
+    self->usecs = (double) (zi_cli_usecs () - start);
     return NULL;
 }
 
 static int
-s_runner_init (s_runner_t *self, const char *model_path, int runs)
+s_runner_init (s_runner_t *self, const char *model_path)
 {
     memset (self, 0, sizeof *self);
-    self->runs = runs;
     self->model = zi_model_load (model_path);
     if (!self->model)
         return -1;
@@ -74,12 +89,33 @@ s_runner_destroy (s_runner_t *self)
     zi_model_destroy (&self->model);
 }
 
-//  Each phase (alone, or all at once) lasts at least this long, and the
-//  measure is the median of S_ROUNDS rounds: five runs of a 2 ms model
-//  were 10 ms, which one time slice of another process on the machine
-//  swung from 1.3 to 2.0 cores' worth (docs/placement.md)
-#define S_PHASE_USECS   100000
-#define S_ROUNDS        5
+//  Gives runner k of count the k-th of count contiguous ranges of the
+//  plan's nodes of about equal time, each on its own thread as a pipeline
+//  stage runs; false when usecs does not describe this plan (then each
+//  runs the whole model)
+static bool
+s_cut_stages (s_runner_t *runners, int count, const double *usecs, int n_nodes)
+{
+    const zi_graph_t *plan = zi_session_plan (runners [0].session);
+    if (!usecs || !plan || plan->n_nodes != n_nodes || n_nodes < count)
+        return false;
+    double total = 0, sum = 0;
+    for (int node = 0; node < n_nodes; node++)
+        total += usecs [node];
+    int stage = 0;
+    runners [0].first = 0;
+    for (int node = 0; node < n_nodes && stage < count - 1; node++) {
+        sum += usecs [node];
+        //  A cut after node once the stages so far hold their share, and
+        //  every later stage keeps a node
+        if (sum >= total * (stage + 1) / count || n_nodes - node - 1 == count - stage - 1) {
+            runners [stage].last = node + 1;
+            runners [++stage].first = node + 1;
+        }
+    }
+    runners [count - 1].last = n_nodes;
+    return true;
+}
 
 static int
 s_compare (const void *a, const void *b)
@@ -88,8 +124,33 @@ s_compare (const void *a, const void *b)
     return x < y? -1: x > y;
 }
 
+//  Runs every runner alone, one after another, then all at once: the
+//  work of the round over its wall time at once
+static double
+s_round (s_runner_t *runners, int count, double *alone)
+{
+    pthread_t threads [S_MAX_SESSIONS];
+    for (int index = 0; index < count; index++)
+        pthread_create (&threads [index], NULL, s_run_all, &runners [index]);
+    double together = 0;
+    for (int index = 0; index < count; index++) {
+        pthread_join (threads [index], NULL);
+        if (runners [index].usecs > together)
+            together = runners [index].usecs;
+    }
+    double after = 0;
+    for (int index = 0; index < count; index++) {
+        s_run_all (&runners [index]);
+        after += runners [index].usecs;
+    }
+    double worth = together > 0? (*alone + after) / 2 / together: count;
+    *alone = after;
+    return worth;
+}
+
 int
-zi_cli_effective_cores (const char *model_path, int cores, int runs, double *effective)
+zi_cli_effective_cores (const char *model_path, int cores, int runs, const double *usecs,
+                        int n_nodes, double *effective)
 {
     if (cores > S_MAX_SESSIONS)
         cores = S_MAX_SESSIONS;
@@ -99,45 +160,36 @@ zi_cli_effective_cores (const char *model_path, int cores, int runs, double *eff
     s_runner_t runners [S_MAX_SESSIONS];
     int ready = 0, rc = 0;
     for (; ready < cores && rc == 0; ready++)
-        rc = s_runner_init (&runners [ready], model_path, runs);
-    if (rc == 0) {
-        //  Enough runs that a phase outlasts a few time slices
-        int64_t start = zi_cli_usecs ();
-        runners [0].runs = 1;
-        s_run_all (&runners [0]);
-        double one = (double) (zi_cli_usecs () - start);
-        int phase_runs = one > 0 && S_PHASE_USECS / one > runs?
-                         (int) (S_PHASE_USECS / one) + 1: runs;
+        rc = s_runner_init (&runners [ready], model_path);
+    if (rc == 0 && !s_cut_stages (runners, cores, usecs, n_nodes))
         for (int index = 0; index < cores; index++)
-            runners [index].runs = phase_runs;
-        //  Alone, all at once, alone again, in rounds: a machine whose
-        //  speed drifts meets both sides of each round alike
-        double ratios [S_ROUNDS];
-        start = zi_cli_usecs ();
-        s_run_all (&runners [0]);
-        double alone = (double) (zi_cli_usecs () - start);
-        for (int round = 0; round < S_ROUNDS && rc == 0; round++) {
-            pthread_t threads [S_MAX_SESSIONS];
-            start = zi_cli_usecs ();
-            for (int index = 0; index < cores; index++)
-                pthread_create (&threads [index], NULL, s_run_all, &runners [index]);
-            for (int index = 0; index < cores; index++)
-                pthread_join (threads [index], NULL);
-            double together = (double) (zi_cli_usecs () - start);
-            start = zi_cli_usecs ();
-            s_run_all (&runners [0]);
-            double after = (double) (zi_cli_usecs () - start);
-            ratios [round] = together > 0? cores * (alone + after) / 2 / together: cores;
-            alone = after;
-            for (int index = 0; index < cores && rc == 0; index++)
-                rc = runners [index].rc;
-        }
-        if (rc == 0) {
-            //  Between one core and all of them, whatever the noise says
-            qsort (ratios, S_ROUNDS, sizeof (double), s_compare);
-            double measured = ratios [S_ROUNDS / 2];
-            *effective = measured < 1? 1: measured > cores? cores: measured;
-        }
+            runners [index].first = runners [index].last = 0;
+    //  Each runner's part alone once, for enough runs that a phase
+    //  outlasts a few time slices
+    double alone = 0;
+    for (int index = 0; index < cores && rc == 0; index++) {
+        s_runner_t *runner = &runners [index];
+        runner->runs = 1;
+        s_run_all (runner);
+        runner->runs = runner->usecs > 0 && S_PHASE_USECS / runner->usecs > runs?
+                       (int) (S_PHASE_USECS / runner->usecs) + 1: runs;
+        s_run_all (runner);
+        alone += runner->usecs;
+        rc = runner->rc;
+    }
+    //  Then at once and alone again, in rounds: a machine whose speed
+    //  drifts meets both sides of each round alike
+    double ratios [S_ROUNDS];
+    for (int round = 0; round < S_ROUNDS && rc == 0; round++) {
+        ratios [round] = s_round (runners, cores, &alone);
+        for (int index = 0; index < cores && rc == 0; index++)
+            rc = runners [index].rc;
+    }
+    if (rc == 0) {
+        //  Between one core and all of them, whatever the noise says
+        qsort (ratios, S_ROUNDS, sizeof (double), s_compare);
+        double measured = ratios [S_ROUNDS / 2];
+        *effective = measured < 1? 1: measured > cores? cores: measured;
     }
     if (rc)
         zi_error ("cannot time %s in %d sessions at once: %s", model_path, cores,
@@ -164,7 +216,8 @@ zi_cli_cores_worth_given (const char *command, const char *given, int cores, dou
 
 int
 zi_cli_cores_worth (const char *command, const char *model_path, double given, int cores,
-                    int runs, double *worth, char *source, size_t size)
+                    int runs, const double *usecs, int n_nodes, double *worth, char *source,
+                    size_t size)
 {
     *worth = cores;
     if (given > 0) {
@@ -176,10 +229,10 @@ zi_cli_cores_worth (const char *command, const char *model_path, double given, i
         snprintf (source, size, "one core");
         return 0;
     }
-    fprintf (stderr, "zinfer %s: timing %s in %d sessions at once ...\n", command, model_path,
+    fprintf (stderr, "zinfer %s: timing %s as %d stages at once ...\n", command, model_path,
              cores);
-    if (zi_cli_effective_cores (model_path, cores, runs, worth))
+    if (zi_cli_effective_cores (model_path, cores, runs, usecs, n_nodes, worth))
         return zi_cli_fail (command, "%s", zi_error_text ());
-    snprintf (source, size, "measured now in %d sessions at once", cores);
+    snprintf (source, size, "measured now as %d stages at once", cores);
     return 0;
 }

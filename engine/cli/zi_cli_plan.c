@@ -308,8 +308,8 @@ zi_cli_plan (int argc, char **argv)
     if (crowded || given_worth > 0) {
         fflush (stdout);
         rc = zi_cli_cores_worth ("plan", topology->model_path, given_worth, (int) cores,
-                                 runs / 4 > 3? (int) runs / 4: 3, &worth, worth_source,
-                                 sizeof worth_source);
+                                 runs / 4 > 3? (int) runs / 4: 3, usecs, plan->n_nodes, &worth,
+                                 worth_source, sizeof worth_source);
         if (rc)
             goto done;
         rc = ZI_EXIT_USAGE;

@@ -545,8 +545,8 @@ zi_cli_split (int argc, char **argv)
     char worth_source [100] = "";
     if (!hosts) {
         rc = zi_cli_cores_worth ("split", model_path, given_worth, (int) cores,
-                                 runs / 4 > 3? runs / 4: 3, &effective, worth_source,
-                                 sizeof worth_source);
+                                 runs / 4 > 3? runs / 4: 3, usecs, plan->n_nodes, &effective,
+                                 worth_source, sizeof worth_source);
         if (rc)
             goto done;
     }

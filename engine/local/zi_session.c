@@ -39,6 +39,8 @@ struct zi_session_t {
     bool *elided;               //  per node: a Concat its producers have done
     double *node_usecs;         //  per node: time summed over runs (profile)
     int runs;                   //  runs since the plan was made
+    zi_tensor_t **stage_kept;   //  per plan value: a copy for zi_session_run_stage
+    int stage_first, stage_last;    //  the nodes it runs
 };
 
 zi_session_t *
@@ -55,10 +57,20 @@ zi_session_new (zi_model_t *model, const zi_options_t *options)
 }
 
 static void
+s_drop_stage (zi_session_t *self)
+{
+    for (int index = 0; self->stage_kept && index < self->plan->n_values; index++)
+        zi_tensor_destroy (&self->stage_kept [index]);
+    free (self->stage_kept);
+    self->stage_kept = NULL;
+}
+
+static void
 s_drop_plan (zi_session_t *self)
 {
     if (!self->plan)
         return;
+    s_drop_stage (self);
     for (int index = 0; self->tensors && index < self->plan->n_values; index++)
         zi_tensor_destroy (&self->tensors [index]);
     for (int index = 0; self->node_in && index < self->plan->n_nodes; index++) {
@@ -358,6 +370,29 @@ s_same_shapes (zi_session_t *self, zi_tensor_t *const *inputs)
     return true;
 }
 
+//  Runs the planned nodes [first, last), their inputs bound
+static int
+s_run_nodes (zi_session_t *self, int first, int last)
+{
+    zi_graph_t *plan = self->plan;
+    for (int index = first; index < last; index++) {
+        zi_node_t *node = &plan->nodes [index];
+        if (self->elided [index])
+            continue;
+        const zi_tensor_t **in = self->node_in [index];
+        for (int slot = 0; slot < node->n_inputs; slot++)
+            in [slot] = node->inputs [slot] >= 0? self->tensors [node->inputs [slot]]: NULL;
+        int64_t start = self->node_usecs? zi_clock_usecs (): 0;
+        if (node->op->run (node, self->exec, in, self->node_out [index])) {
+            zi_error_prefix ("node '%s' (%s)", node->name, node->op_type);
+            return -1;
+        }
+        if (self->node_usecs)
+            self->node_usecs [index] += zi_clock_usecs () - start;
+    }
+    return 0;
+}
+
 int
 zi_session_run (zi_session_t *self, zi_tensor_t *const *inputs, zi_tensor_t **outputs)
 {
@@ -384,21 +419,8 @@ zi_session_run (zi_session_t *self, zi_tensor_t *const *inputs, zi_tensor_t **ou
         self->node_usecs = calloc (plan->n_nodes + 1, sizeof (double));
         assert (self->node_usecs);
     }
-    for (int index = 0; index < plan->n_nodes; index++) {
-        zi_node_t *node = &plan->nodes [index];
-        if (self->elided [index])
-            continue;
-        const zi_tensor_t **in = self->node_in [index];
-        for (int slot = 0; slot < node->n_inputs; slot++)
-            in [slot] = node->inputs [slot] >= 0? self->tensors [node->inputs [slot]]: NULL;
-        int64_t start = self->node_usecs? zi_clock_usecs (): 0;
-        if (node->op->run (node, self->exec, in, self->node_out [index])) {
-            zi_error_prefix ("node '%s' (%s)", node->name, node->op_type);
-            return -1;
-        }
-        if (self->node_usecs)
-            self->node_usecs [index] += zi_clock_usecs () - start;
-    }
+    if (s_run_nodes (self, 0, plan->n_nodes))
+        return -1;
     self->runs++;
     for (int index = 0; index < plan->n_outputs; index++) {
         const zi_tensor_t *result = self->tensors [plan->outputs [index]];
@@ -413,6 +435,69 @@ zi_session_run (zi_session_t *self, zi_tensor_t *const *inputs, zi_tensor_t **ou
     for (int index = 0; index < plan->n_inputs; index++)
         zi_tensor_destroy (&self->tensors [plan->inputs [index]]);
     return 0;
+}
+
+//  Keeps a copy of every value that nodes before first make and nodes
+//  [first, last) read, from a run of the nodes before first
+static int
+s_keep_stage_inputs (zi_session_t *self, int first, int last)
+{
+    zi_graph_t *plan = self->plan;
+    if (s_run_nodes (self, 0, first))
+        return -1;
+    bool *made = calloc (plan->n_values + 1, sizeof (bool));
+    self->stage_kept = calloc (plan->n_values + 1, sizeof (zi_tensor_t *));
+    assert (made && self->stage_kept);
+    for (int index = 0; index < first; index++)
+        for (int slot = 0; slot < plan->nodes [index].n_outputs; slot++)
+            if (plan->nodes [index].outputs [slot] >= 0)
+                made [plan->nodes [index].outputs [slot]] = true;
+    int rc = 0;
+    for (int index = first; index < last && rc == 0; index++)
+        for (int slot = 0; slot < plan->nodes [index].n_inputs && rc == 0; slot++) {
+            int value = plan->nodes [index].inputs [slot];
+            if (value < 0 || !made [value] || self->stage_kept [value] || !self->tensors [value])
+                continue;
+            self->stage_kept [value] = zi_tensor_dup (self->tensors [value]);
+            if (!self->stage_kept [value])
+                rc = zi_error ("out of memory for the input '%s' of a stage",
+                               plan->values [value].name);
+        }
+    free (made);
+    self->stage_first = first;
+    self->stage_last = last;
+    return rc;
+}
+
+int
+zi_session_run_stage (zi_session_t *self, zi_tensor_t *const *inputs, int first, int last)
+{
+    zi_graph_t *plan = self->plan;
+    if (!plan || !s_same_shapes (self, inputs))
+        return zi_error ("a stage runs on a plan made by a whole run on inputs of its shapes");
+    if (first < 0 || last > plan->n_nodes || first >= last)
+        return zi_error ("stage [%d, %d) is not a range of the plan's %d nodes", first, last,
+                         plan->n_nodes);
+    for (int index = 0; index < plan->n_inputs; index++) {
+        int value = plan->inputs [index];
+        zi_tensor_destroy (&self->tensors [value]);
+        self->tensors [value] = zi_tensor_ref (inputs [index]);
+    }
+    int rc = 0;
+    if (!self->stage_kept || self->stage_first != first || self->stage_last != last) {
+        s_drop_stage (self);
+        rc = s_keep_stage_inputs (self, first, last);
+    }
+    //  Back into the buffers they share with later values
+    for (int value = 0; rc == 0 && value < plan->n_values; value++)
+        if (self->stage_kept [value])
+            memcpy (self->tensors [value]->data, self->stage_kept [value]->data,
+                    self->stage_kept [value]->nbytes);
+    if (rc == 0)
+        rc = s_run_nodes (self, first, last);
+    for (int index = 0; index < plan->n_inputs; index++)
+        zi_tensor_destroy (&self->tensors [plan->inputs [index]]);
+    return rc;
 }
 
 zi_tensor_t *
@@ -552,6 +637,23 @@ zi_session_test (zi_test_t *t)
             }
             ZI_CHECK_CLOSE (t, "chain result", zi_tensor_f32 (output), want,
                             zi_tensor_count (input), 0, 0);
+            //  Every tail of the chain run as a stage gives the chain's
+            //  result, twice: the second time on the kept copies of its
+            //  inputs, whose buffers the first time's nodes wrote over
+            int n_nodes = session->plan->n_nodes;
+            for (int cut = 1; batch == 3 && cut < n_nodes; cut++) {
+                bool same = zi_session_run_stage (session, &input, cut, n_nodes) == 0
+                         && zi_session_run_stage (session, &input, cut, n_nodes) == 0;
+                const zi_tensor_t *tail = session->tensors [session->plan->outputs [0]];
+                same = same && memcmp (zi_tensor_data (tail), zi_tensor_data (output),
+                                       zi_tensor_nbytes (output)) == 0;
+                ZI_CHECK (t, same, "nodes %d .. %d run as a stage give the chain's result: %s",
+                          cut, n_nodes - 1, zi_error_text ());
+            }
+            if (batch == 3)
+                ZI_CHECK (t, zi_session_run_stage (session, &input, 2, 1) == -1
+                          && strstr (zi_error_text (), "stage [2, 1) is not a range"),
+                          "an empty stage is refused: %s", zi_error_text ());
         }
         zi_tensor_destroy (&output);
         zi_tensor_destroy (&input);
