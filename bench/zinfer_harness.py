@@ -104,7 +104,9 @@ def zinfer_split(zinfer, model, folder, parts, transport="ipc", objective="laten
     ranges, and its prediction in ms (the latency of one request, and the
     time per request of the pipeline: its slowest stage, or all stages'
     work shared by this host's cores), as a dict with keys ranges,
-    latency_ms, slowest_ms."""
+    latency_ms, slowest_ms, stage_ms (the slowest stage with its send
+    alone), and cores_worth: the cores' worth of the model split measured
+    (None when it did not say)."""
     path = os.path.join(folder, f"split-{parts}-{transport}-{objective}.yaml")
     command = [zinfer, "split", model, "-o", path, "--processes", str(parts),
                "--transport", transport, "--objective", objective]
@@ -115,7 +117,7 @@ def zinfer_split(zinfer, model, folder, parts, transport="ipc", objective="laten
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
         raise HarnessError(f"zinfer split failed: {result.stderr.strip()}")
-    starts, ends, latency, slowest = [], [], None, None
+    starts, ends, latency, slowest, worth, stage = [], [], None, None, None, None
     with open(path) as handle:
         for line in handle:
             stripped = line.strip()
@@ -128,9 +130,14 @@ def zinfer_split(zinfer, model, folder, parts, transport="ipc", objective="laten
                 latency = float(words[3])
                 rate = float(stripped.split(" throughput ")[1].split()[0])
                 slowest = 1000.0 / rate if rate > 0 else float("inf")
+                stage = float(stripped.split(" ms with its send")[0].rsplit(" at ", 1)[1])
+                if " cores' worth of this model" in stripped:
+                    worth = float(stripped.split(" cores' worth of this model")[0]
+                                  .rsplit("(", 1)[1])
     if len(starts) != parts or len(ends) != parts or latency is None:
         raise HarnessError(f"cannot read the ranges and prediction of {path}")
-    return {"ranges": list(zip(starts, ends)), "latency_ms": latency, "slowest_ms": slowest}
+    return {"ranges": list(zip(starts, ends)), "latency_ms": latency, "slowest_ms": slowest,
+            "cores_worth": worth, "stage_ms": stage}
 
 
 def write_topology(folder, model, processes, placement, base_port, transport="ipc",

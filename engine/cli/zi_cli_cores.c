@@ -15,7 +15,7 @@
     1.0 to 1.2 times slower in the same rounds (each half has half the
     weights and activations to keep in cache), and a 2-process pipeline
     served what the halves predicted (docs/placement.md). The measure is
-    the median of five rounds, each phase at least 0.1 s.
+    the median of five rounds, each phase 0.1 to 1 s.
     =========================================================================
 */
 
@@ -165,14 +165,17 @@ zi_cli_effective_cores (const char *model_path, int cores, int runs, const doubl
         for (int index = 0; index < cores; index++)
             runners [index].first = runners [index].last = 0;
     //  Each runner's part alone once, for enough runs that a phase
-    //  outlasts a few time slices
+    //  outlasts a few time slices: runs, or fewer when they would take
+    //  over ten phases, or more when they would take under one
     double alone = 0;
     for (int index = 0; index < cores && rc == 0; index++) {
         s_runner_t *runner = &runners [index];
         runner->runs = 1;
         s_run_all (runner);
-        runner->runs = runner->usecs > 0 && S_PHASE_USECS / runner->usecs > runs?
-                       (int) (S_PHASE_USECS / runner->usecs) + 1: runs;
+        double once = runner->usecs > 1? runner->usecs: 1;
+        int least = (int) (S_PHASE_USECS / once) + 1;
+        int most = (int) (10 * S_PHASE_USECS / once) + 1;
+        runner->runs = runs > most? most: runs < least? least: runs;
         s_run_all (runner);
         alone += runner->usecs;
         rc = runner->rc;
