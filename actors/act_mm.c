@@ -976,6 +976,8 @@ typedef struct {
     const zi_act_t *act;        //  fused activation
     float *y;                   //  Y [M][cols]
     int64_t ldy;                //  floats between rows of Y
+    int64_t tile;               //  columns per item of a split by columns
+    int64_t tiles;              //  such items; the last takes the columns left
 } s_mm_job_t;
 
 static void
@@ -989,13 +991,15 @@ s_mm_panels_part (void *args, int64_t first, int64_t last, int thread)
            job->ldsum, job->act, job->y + m0 * job->ldy, job->ldy);
 }
 
+//  Tiles [first, last) of columns: the last tile runs to the last column
 static void
 s_mm_columns_part (void *args, int64_t first, int64_t last, int thread)
 {
     s_mm_job_t *job = args;
-    zi_mm (job->packed, job->maps, job->depth, last - first, job->x + first, job->ldx,
-           job->bias, job->sum? job->sum + first: NULL, job->ldsum, job->act, job->y + first,
-           job->ldy);
+    int64_t col = first * job->tile;
+    int64_t cols = (last == job->tiles? job->cols: last * job->tile) - col;
+    zi_mm (job->packed, job->maps, job->depth, cols, job->x + col, job->ldx, job->bias,
+           job->sum? job->sum + col: NULL, job->ldsum, job->act, job->y + col, job->ldy);
 }
 
 void
@@ -1003,16 +1007,20 @@ zi_mm_parallel (zi_exec_t *exec, const float *packed, int64_t maps, int64_t dept
                 int64_t cols, const float *x, int64_t ldx, const float *bias, const float *sum,
                 int64_t ldsum, const zi_act_t *act, float *y, int64_t ldy)
 {
-    s_mm_job_t job = {packed, maps, depth, cols, x, ldx, bias, sum, ldsum, act, y, ldy};
+    s_mm_job_t job = {packed, maps, depth, cols, x, ldx, bias, sum, ldsum, act, y, ldy, 0, 0};
     if (maps >= cols)
         zi_exec_parallel (exec, (maps + S_MM_ROWS - 1) / S_MM_ROWS,
                           zi_exec_unit (S_MM_ROWS * depth * cols), s_mm_panels_part, &job);
     else {
         //  Blocks of whole tiles, so that each makes its tail columns as
-        //  one call would
-        int64_t unit = zi_exec_unit (maps * depth);
-        int64_t tile = zi_use_avx512 ()? S_MM_WIDE_COLS: S_MM_COLS;
-        zi_exec_parallel (exec, cols, (unit + tile - 1) / tile * tile, s_mm_columns_part, &job);
+        //  one call would. A tail of one column joins the tile before it:
+        //  alone it would be a call of one column, which zi_mm makes as a
+        //  matrix-vector product, summed in another order (squeezenet's
+        //  55x55 images: 3025 columns, 63 tiles of 48 and one column)
+        job.tile = zi_use_avx512 ()? S_MM_WIDE_COLS: S_MM_COLS;
+        job.tiles = cols / job.tile + (cols % job.tile > 1);
+        int64_t unit = zi_exec_unit (maps * depth * job.tile);
+        zi_exec_parallel (exec, job.tiles, unit, s_mm_columns_part, &job);
     }
 }
 
@@ -1320,6 +1328,10 @@ zi_act_mm_test (zi_test_t *t)
         //  share of zi_mm_parallel, the same bits either way
         {.maps = 70, .depth = 20, .cols = 7700, .pad = 3, .bias = true, .residual = true,
          .act = ZI_ACT_RELU},
+        //  Whole tiles and a last column (97 = 2 x 48 + 1 = 6 x 16 + 1),
+        //  each tile worth a part of its own: the column stays with the
+        //  tile before it when the columns are shared out
+        {.maps = 16, .depth = 300, .cols = 97, .bias = true, .act = ZI_ACT_RELU},
         //  One column, the matrix-vector kernel: full steps of K and every
         //  tail, a last panel of fewer rows, x strided, K in two chunks
         //  (the sums passing through y), a residual, an activation applied

@@ -187,30 +187,36 @@ zi_exec_scratch (zi_exec_t *self, int slot, size_t size)
 //
 //  A loop is cut into parts that the calling thread and the helpers take
 //  one at a time. Taking a part is one compare-and-swap on a ticket that
-//  holds the loop's generation, its number of parts and threads, and the
-//  next part; the caller then waits only for the parts a helper has
+//  holds the loop's generation, its units of work and threads, and the
+//  next unit; the caller then waits only for the parts a helper has
 //  actually taken. A helper that the scheduler keeps off the CPU (the
 //  machine is shared) thus never holds a loop up: the caller does its
 //  parts, and the helper, when it runs, finds the ticket spent or moved on
 //  to a later loop.
+//
+//  Parts shrink as the loop goes on: each is the units left divided by
+//  threads + 1 (guided scheduling). The first parts are large, so a
+//  kernel is called few times (each call of a product reads its weights
+//  again); the last are one unit, so the threads finish within a unit of
+//  each other. Equal parts, four a thread, left a thread idle for half a
+//  part at the end of every loop on average, 5-6 % of resnet18's time
+//  at two threads. Where a part starts depends only on the units taken
+//  before it, never on which thread takes it, and each item is computed
+//  as it would be alone, so the bits do not depend on the schedule.
 
 //  How long an idle helper spins, yielding the CPU on each turn, before it
 //  sleeps: long enough to span the serial ops between two parallel loops
 //  of one request, short enough not to hold a core between requests
 #define S_SPIN_USECS 200
 
-//  Parts handed out per thread: a thread that finishes early (the second
-//  core of a shared machine is not always as fast as the first) takes
-//  another part instead of waiting at the end
-#define S_PARTS_PER_THREAD 4
-
-//  The ticket: generation (24 bits), threads (8), parts (16), next part (16)
-#define S_TICKET(generation, threads, parts, next) \
+//  The ticket: generation (24 bits), threads (8), units (16), next unit (16)
+#define S_TICKET(generation, threads, units, next) \
     ((uint64_t) (generation) << 40 | (uint64_t) (threads) << 32 \
-   | (uint64_t) (parts) << 16 | (uint64_t) (next))
+   | (uint64_t) (units) << 16 | (uint64_t) (next))
 #define S_TICKET_THREADS(ticket) ((int) ((ticket) >> 32 & 0xff))
-#define S_TICKET_PARTS(ticket) ((int64_t) ((ticket) >> 16 & 0xffff))
+#define S_TICKET_UNITS(ticket) ((int64_t) ((ticket) >> 16 & 0xffff))
 #define S_TICKET_NEXT(ticket) ((int64_t) ((ticket) & 0xffff))
+#define S_TICKET_MAX_UNITS 0xffff
 
 typedef struct {
     struct s_pool_t *pool;      //  the pool it belongs to
@@ -227,10 +233,10 @@ struct s_pool_t {
     zi_exec_fn_t *fn;           //  the kernel's part
     void *args;                 //  its arguments
     int64_t count;              //  work items
-    int64_t part_size;          //  items per part
+    int64_t unit;               //  items per unit of work
     unsigned generation;        //  loops run so far (the caller's count)
     atomic_uint_least64_t ticket;   //  the current loop's parts, see above
-    atomic_llong done;          //  parts of the current loop finished
+    atomic_llong done;          //  units of the current loop finished
     atomic_uint wakes;          //  bumped for each loop, and to stop
     atomic_int sleepers;        //  helpers waiting on the condition variable
     atomic_bool stopping;       //  helpers should leave
@@ -244,14 +250,16 @@ s_pool_work (s_pool_t *pool, int thread)
 {
     uint64_t ticket = atomic_load (&pool->ticket);
     while (thread < S_TICKET_THREADS (ticket)
-    &&     S_TICKET_NEXT (ticket) < S_TICKET_PARTS (ticket)) {
-        if (!atomic_compare_exchange_weak (&pool->ticket, &ticket, ticket + 1))
+    &&     S_TICKET_NEXT (ticket) < S_TICKET_UNITS (ticket)) {
+        int64_t next = S_TICKET_NEXT (ticket);
+        int64_t left = S_TICKET_UNITS (ticket) - next;
+        int64_t units = (left + S_TICKET_THREADS (ticket)) / (S_TICKET_THREADS (ticket) + 1);
+        if (!atomic_compare_exchange_weak (&pool->ticket, &ticket, ticket + units))
             continue;           //  ticket now holds what another thread left
-        int64_t first = S_TICKET_NEXT (ticket) * pool->part_size;
-        int64_t last = first + pool->part_size < pool->count? first + pool->part_size:
-                                                              pool->count;
-        pool->fn (pool->args, first, last, thread);
-        atomic_fetch_add (&pool->done, 1);
+        int64_t first = next * pool->unit;
+        int64_t last = (next + units) * pool->unit;
+        pool->fn (pool->args, first, last < pool->count? last: pool->count, thread);
+        atomic_fetch_add (&pool->done, units);
         ticket = atomic_load (&pool->ticket);
     }
 }
@@ -403,21 +411,81 @@ zi_exec_parallel (zi_exec_t *self, int64_t count, int64_t unit, zi_exec_fn_t *fn
         fn (args, 0, count, 0);         //  the one-thread path: one call, no split
         return;
     }
-    int64_t parts = (int64_t) threads * S_PARTS_PER_THREAD;
-    if (parts > units)
-        parts = units;
+    if (units > S_TICKET_MAX_UNITS) {
+        //  Larger units, still whole multiples of the kernel's
+        unit *= (units + S_TICKET_MAX_UNITS - 1) / S_TICKET_MAX_UNITS;
+        units = (count + unit - 1) / unit;
+    }
     s_pool_t *pool = self->pool;
     pool->fn = fn;
     pool->args = args;
     pool->count = count;
-    pool->part_size = (units + parts - 1) / parts * unit;
-    parts = (count + pool->part_size - 1) / pool->part_size;
+    pool->unit = unit;
     pool->generation = (pool->generation + 1) & 0xffffff;
     atomic_store (&pool->done, 0);
-    atomic_store (&pool->ticket, S_TICKET (pool->generation, threads, parts, 0));
+    atomic_store (&pool->ticket, S_TICKET (pool->generation, threads, units, 0));
     s_pool_kick (pool);
     s_pool_work (pool, 0);
     //  Only parts a helper has taken can still be running
-    while (atomic_load (&pool->done) < parts)
+    while (atomic_load (&pool->done) < units)
         sched_yield ();
+}
+
+
+//  --------------------------------------------------------------------------
+//  Self test: every item of a loop done exactly once, by parts that start
+//  on whole units, at one to three threads, and with more units than a
+//  ticket can count (the units then grow, still whole multiples)
+
+typedef struct {
+    atomic_int *visits;         //  per item: times a part covered it
+    int64_t unit;               //  the loop's unit
+    int threads;                //  the exec's threads
+    atomic_int misplaced;       //  parts that started inside a unit
+    atomic_int strangers;       //  parts on a thread index out of range
+} s_test_loop_t;
+
+static void
+s_test_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_test_loop_t *loop = args;
+    if (first % loop->unit)
+        atomic_fetch_add (&loop->misplaced, 1);
+    if (thread < 0 || thread >= loop->threads)
+        atomic_fetch_add (&loop->strangers, 1);
+    for (int64_t item = first; item < last; item++)
+        atomic_fetch_add (&loop->visits [item], 1);
+}
+
+void
+zi_exec_test (zi_test_t *t)
+{
+    static const int64_t shapes [][2] = {
+        {1, 1}, {7, 1}, {11, 1}, {13, 4}, {100, 7}, {4096, 48}, {200000, 1}, {300001, 3}
+    };
+    zi_exec_t *exec = zi_exec_new ();
+    for (int threads = 1; threads <= 3; threads++) {
+        zi_exec_set_threads (exec, threads);
+        for (size_t shape = 0; shape < sizeof shapes / sizeof shapes [0]; shape++) {
+            int64_t count = shapes [shape][0], unit = shapes [shape][1];
+            s_test_loop_t loop = {.visits = calloc (count, sizeof (atomic_int)), .unit = unit,
+                                  .threads = threads};
+            assert (loop.visits);
+            //  Twice on one exec: the second loop must not see the first's ticket
+            for (int round = 0; round < 2; round++)
+                zi_exec_parallel (exec, count, unit, s_test_part, &loop);
+            int64_t wrong = 0;
+            for (int64_t item = 0; item < count; item++)
+                wrong += atomic_load (&loop.visits [item]) != 2;
+            ZI_CHECK (t, wrong == 0, "%d threads, %lld items in units of %lld: %lld items "
+                      "not done exactly once per loop", threads, (long long) count,
+                      (long long) unit, (long long) wrong);
+            ZI_CHECK (t, atomic_load (&loop.misplaced) == 0 && atomic_load (&loop.strangers) == 0,
+                      "%d threads, %lld items: %d parts inside a unit, %d on no thread",
+                      threads, (long long) count, atomic_load (&loop.misplaced),
+                      atomic_load (&loop.strangers));
+            free (loop.visits);
+        }
+    }
+    zi_exec_destroy (&exec);
 }

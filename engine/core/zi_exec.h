@@ -9,6 +9,7 @@
 #define ZI_EXEC_H_INCLUDED
 
 #include "zinfer.h"
+#include "zi_test.h"
 
 typedef struct zi_exec_t zi_exec_t;
 
@@ -62,5 +63,8 @@ void
 //  each, so that a part is worth a thread's wake-up
 int64_t
     zi_exec_unit (int64_t macs_per_item);
+//  Self test
+void
+    zi_exec_test (zi_test_t *t);
 
 #endif
