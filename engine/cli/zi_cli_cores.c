@@ -45,11 +45,13 @@ s_run_all (void *args)
 {
     s_runner_t *self = args;
     int64_t start = zi_cli_usecs ();
-    for (int run = 0; run < self->runs && self->rc == 0; run++)
-        if (self->last? zi_session_run_stage (self->session, self->inputs, self->first,
-                                              self->last):
-                        zi_cli_timed_run (self->session, self->inputs) < 0)
+    for (int run = 0; run < self->runs && self->rc == 0; run++) {
+        bool failed = self->last
+            ? zi_session_run_stage (self->session, self->inputs, self->first, self->last) != 0
+            : zi_cli_timed_run (self->session, self->inputs) < 0;
+        if (failed)
             self->rc = -1;
+    }
     self->usecs = (double) (zi_cli_usecs () - start);
     return NULL;
 }
