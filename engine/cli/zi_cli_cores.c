@@ -16,11 +16,20 @@
     weights and activations to keep in cache), and a 2-process pipeline
     served what the halves predicted (docs/placement.md). The measure is
     the median of five rounds, each phase 0.1 to 1 s.
+
+    At once, the stages stop together: when the first has done its runs
+    the others stop after the one they are in, and each counts the runs it
+    finished. Each stage's rate at once over its rate alone, summed, is the
+    round's measure. A round timed until the last stage finished counted a
+    stretch where one stage ran alone on an idle machine as time at once:
+    with 98 runs of one half and 71 of the other, at most 1.72 cores'
+    worth however well the cores ran side by side.
     =========================================================================
 */
 
 #include "zi_cli.h"
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define S_MAX_SESSIONS 16
 //  Each phase (alone, or all at once) lasts at least this long, and the
@@ -36,7 +45,10 @@ typedef struct {
     zi_tensor_t *inputs [ZI_MAX_GRAPH_INPUTS];  //  random, of the model's shapes
     int first, last;            //  the planned nodes it runs; last 0: all
     int runs;                   //  to time
+    atomic_bool *stop;          //  at once: set by the first runner done, NULL alone
+    int done;                   //  runs finished
     double usecs;               //  how long they took
+    double alone;               //  usecs a run alone, the last time it ran alone
     int rc;                     //  0, or -1 when a run failed
 } s_runner_t;
 
@@ -45,15 +57,28 @@ s_run_all (void *args)
 {
     s_runner_t *self = args;
     int64_t start = zi_cli_usecs ();
-    for (int run = 0; run < self->runs && self->rc == 0; run++) {
+    self->done = 0;
+    while (self->done < self->runs && self->rc == 0
+       && !(self->stop && atomic_load (self->stop))) {
         bool failed = self->last
             ? zi_session_run_stage (self->session, self->inputs, self->first, self->last) != 0
             : zi_cli_timed_run (self->session, self->inputs) < 0;
         if (failed)
             self->rc = -1;
+        else
+            self->done++;
     }
+    if (self->stop)
+        atomic_store (self->stop, true);
     self->usecs = (double) (zi_cli_usecs () - start);
     return NULL;
+}
+
+//  A runner's usecs a run in its last phase
+static double
+s_per_run (const s_runner_t *self)
+{
+    return self->usecs / (self->done > 0? self->done: 1);
 }
 
 static int
@@ -126,27 +151,34 @@ s_compare (const void *a, const void *b)
     return x < y? -1: x > y;
 }
 
-//  Runs every runner alone, one after another, then all at once: the
-//  work of the round over its wall time at once
+//  Runs every runner all at once, until the first is done, then each
+//  alone again: the sum of each runner's speed at once over its speed
+//  alone (before and after, against the machine's drift)
 static double
-s_round (s_runner_t *runners, int count, double *alone)
+s_round (s_runner_t *runners, int count)
 {
     pthread_t threads [S_MAX_SESSIONS];
-    for (int index = 0; index < count; index++)
+    atomic_bool stop = false;
+    for (int index = 0; index < count; index++) {
+        runners [index].stop = &stop;
         pthread_create (&threads [index], NULL, s_run_all, &runners [index]);
-    double together = 0;
+    }
+    //  A runner that finished no run before the others were done (its
+    //  thread never got a core) did no work at once
+    double together [S_MAX_SESSIONS];
     for (int index = 0; index < count; index++) {
         pthread_join (threads [index], NULL);
-        if (runners [index].usecs > together)
-            together = runners [index].usecs;
+        runners [index].stop = NULL;
+        together [index] = runners [index].done > 0? s_per_run (&runners [index]): 0;
     }
-    double after = 0;
+    double worth = 0;
     for (int index = 0; index < count; index++) {
+        double before = runners [index].alone;
         s_run_all (&runners [index]);
-        after += runners [index].usecs;
+        runners [index].alone = s_per_run (&runners [index]);
+        if (together [index] > 0)
+            worth += (before + runners [index].alone) / 2 / together [index];
     }
-    double worth = together > 0? (*alone + after) / 2 / together: count;
-    *alone = after;
     return worth;
 }
 
@@ -169,7 +201,6 @@ zi_cli_effective_cores (const char *model_path, int cores, int runs, const doubl
     //  Each runner's part alone once, for enough runs that a phase
     //  outlasts a few time slices: runs, or fewer when they would take
     //  over ten phases, or more when they would take under one
-    double alone = 0;
     for (int index = 0; index < cores && rc == 0; index++) {
         s_runner_t *runner = &runners [index];
         runner->runs = 1;
@@ -179,14 +210,14 @@ zi_cli_effective_cores (const char *model_path, int cores, int runs, const doubl
         int most = (int) (10 * S_PHASE_USECS / once) + 1;
         runner->runs = runs > most? most: runs < least? least: runs;
         s_run_all (runner);
-        alone += runner->usecs;
+        runner->alone = s_per_run (runner);
         rc = runner->rc;
     }
     //  Then at once and alone again, in rounds: a machine whose speed
     //  drifts meets both sides of each round alike
     double ratios [S_ROUNDS];
     for (int round = 0; round < S_ROUNDS && rc == 0; round++) {
-        ratios [round] = s_round (runners, cores, &alone);
+        ratios [round] = s_round (runners, cores);
         for (int index = 0; index < cores && rc == 0; index++)
             rc = runners [index].rc;
     }
