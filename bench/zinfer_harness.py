@@ -105,8 +105,9 @@ def zinfer_split(zinfer, model, folder, parts, transport="ipc", objective="laten
     time per request of the pipeline: its slowest stage, or all stages'
     work shared by this host's cores), as a dict with keys ranges,
     latency_ms, slowest_ms, stage_ms (the slowest stage with its send
-    alone), and cores_worth: the cores' worth of the model split measured
-    (None when it did not say)."""
+    alone), work_ms (a request's work that the cores share, copies priced
+    for a pipeline), and cores_worth: the cores' worth of the model split
+    measured (None when it did not say)."""
     path = os.path.join(folder, f"split-{parts}-{transport}-{objective}.yaml")
     command = [zinfer, "split", model, "-o", path, "--processes", str(parts),
                "--transport", transport, "--objective", objective]
@@ -117,7 +118,7 @@ def zinfer_split(zinfer, model, folder, parts, transport="ipc", objective="laten
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
         raise HarnessError(f"zinfer split failed: {result.stderr.strip()}")
-    starts, ends, latency, slowest, worth, stage = [], [], None, None, None, None
+    starts, ends, latency, slowest, worth, stage, work = [], [], None, None, None, None, None
     with open(path) as handle:
         for line in handle:
             stripped = line.strip()
@@ -134,10 +135,13 @@ def zinfer_split(zinfer, model, folder, parts, transport="ipc", objective="laten
                 if " cores' worth of this model" in stripped:
                     worth = float(stripped.split(" cores' worth of this model")[0]
                                   .rsplit("(", 1)[1])
+                if " ms of work" in stripped:
+                    work = float(stripped.split(" ms of work")[0].rsplit("(", 1)[1])
     if len(starts) != parts or len(ends) != parts or latency is None:
         raise HarnessError(f"cannot read the ranges and prediction of {path}")
     return {"ranges": list(zip(starts, ends)), "latency_ms": latency, "slowest_ms": slowest,
-            "cores_worth": worth, "stage_ms": stage}
+            "cores_worth": worth, "stage_ms": stage,
+            "work_ms": work if work is not None else latency}
 
 
 def write_topology(folder, model, processes, placement, base_port, transport="ipc",
@@ -592,9 +596,9 @@ def load_peers():
 
 def process_times(zinfer, topology_path):
     """Per process of a running topology, so far, in usecs, from one
-    `zinfer top --json`: its kernels' time (sum of its actors' busy_usecs)
-    and its worker threads' CPU (kernels, and the gateway's and the
-    actors' own work)"""
+    `zinfer top --json`: its kernels' time (sum of its actors' busy_usecs),
+    its worker threads' CPU (kernels, and the gateway's and the actors' own
+    work) and the whole process's CPU (ZeroMQ's I/O threads too)"""
     import json
     out = subprocess.run([zinfer, "top", topology_path, "--json"], capture_output=True,
                          text=True, timeout=60)
@@ -604,6 +608,7 @@ def process_times(zinfer, topology_path):
     busy = {}
     for actor in snapshot["actors"]:
         busy[actor["process"]] = busy.get(actor["process"], 0) + actor["busy_usecs"]
-    cpu = {process["name"]: process.get("cpu_usecs", 0)
-           for process in snapshot["processes"] if process.get("answered")}
-    return busy, cpu
+    answered = [process for process in snapshot["processes"] if process.get("answered")]
+    cpu = {process["name"]: process.get("cpu_usecs", 0) for process in answered}
+    whole = {process["name"]: process.get("process_cpu_usecs", 0) for process in answered}
+    return busy, cpu, whole

@@ -146,9 +146,9 @@ def cores_worth_case(zinfer, models, model, profile, folder, check):
     calibration and cores' worth, plan predicts split's throughput to the
     request per second for tiny_cnn, a chain: each cut crosses one value,
     so both price the same hops (where a cut crosses several, plan prices
-    each edge and split one hop per cut). For MODEL both divide their
-    latency by that cores' worth; measured, plan says so and divides by
-    what it read"""
+    each edge and split one hop per cut). For MODEL both divide a request's
+    work (its latency and the gateway's copies of the request) by that
+    cores' worth; measured, plan says so and divides by what it read"""
     calibration = os.path.join(folder, "hops-worth.json")
     with open(calibration, "w") as handle:
         json.dump({"host": "test", "ipc": {"usecs": 20, "bytes_per_usec": 2000},
@@ -191,6 +191,9 @@ def cores_worth_case(zinfer, models, model, profile, folder, check):
     def shared_ms(line):
         return float(line.split("work at " if line.startswith("#") else "work, ")[1].split()[0])
 
+    def work_ms(line):
+        return float(line.split(" ms of work")[0].rsplit("(", 1)[1])
+
     for processes in (2, 3):
         lines = predicted(tiny + ".onnx", tiny_profile, processes)
         if lines:
@@ -200,10 +203,17 @@ def cores_worth_case(zinfer, models, model, profile, folder, check):
         lines = predicted(model, profile, processes)
         if lines:
             latencies = [float(lines[0].split()[3]), float(lines[1].split()[2])]
-            check(all(abs(shared_ms(text) * float(worth) - latency) < 0.01
-                      for text, latency in zip(lines, latencies)),
-                  f"{MODEL} in {processes} processes: split and plan share their latency "
+            works = [work_ms(text) for text in lines]
+            check(all(abs(shared_ms(text) * float(worth) - work) < 0.01
+                      for text, work in zip(lines, works)),
+                  f"{MODEL} in {processes} processes: split and plan share a request's work "
                   f"among {worth} cores' worth", "\n".join(lines))
+            # The gateway copies the 602112 bytes in and 4000 out at 2000
+            # bytes a us
+            expected = [latency + 606112 / 2000 / 1000 for latency in latencies]
+            check(all(abs(work - want) < 0.003 for work, want in zip(works, expected)),
+                  f"{MODEL} in {processes} processes: the work is the latency and the "
+                  f"gateway's copies ({works} ms, expected {expected})", "\n".join(lines))
     if cores < 2:
         return
     # Measured: three processes on this host's cores
@@ -216,8 +226,7 @@ def cores_worth_case(zinfer, models, model, profile, folder, check):
              "plan measures the cores' worth, the model cut into a stage per core, when this "
              "host runs three processes",
              result.stdout + result.stderr):
-        latency = float(line[0].split()[2])
-        shared = 1000 / (latency / float(read.group(1)))
+        shared = 1000 / (work_ms(line[0]) / float(read.group(1)))
         slowest = 1000 / float(line[0].split(" with its sends")[0].rsplit(" at ", 1)[1].split()[0])
         check(abs(rate(line[0]) - min(shared, slowest)) <= 0.01 * rate(line[0]) + 1,
               "plan's throughput is the least of its slowest process and the host's work "

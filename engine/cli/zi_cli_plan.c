@@ -59,6 +59,8 @@ s_end_name (const zi_deploy_t *deploy, zi_placement_end_t end, char *buffer, siz
 typedef struct {
     const double *usecs;        //  per node
     double *process_send;       //  per process: hop time of what it sends out
+    double *process_copy;       //  per process: of that, the copies of the bytes
+                                //  alone, what it pays with requests in flight
     double *process_runtime;    //  per process: the runtime's own work, hand-overs
                                 //  between its threads and its actors
     int crossing;               //  edges that cross a thread or more
@@ -98,6 +100,8 @@ s_on_edge (const zi_deploy_t *deploy, zi_placement_end_t from, zi_placement_end_
     if (crossing >= 2) {
         zi_hop_t hop = s_hop (deploy, edges, from, to);
         edges->process_send [from.process] += zi_hop_usecs (&hop, bytes);
+        if (!edges->out)
+            edges->process_copy [from.process] += zi_hop_copy_usecs (&hop, bytes);
     }
     if (!edges->out)
         return;
@@ -230,7 +234,8 @@ zi_cli_plan (int argc, char **argv)
     double *process_compute = calloc (n_processes + 1, sizeof (double));
     double *process_send = calloc (n_processes + 1, sizeof (double));
     double *process_runtime = calloc (n_processes + 1, sizeof (double));
-    assert (usecs && process_compute && process_send && process_runtime);
+    double *process_copy = calloc (n_processes + 1, sizeof (double));
+    assert (usecs && process_compute && process_send && process_runtime && process_copy);
     int rc = zi_cli_profile_plan ("plan", topology->model_path, plan, !topology->fuse,
                                   (int) runs, gap, profile_path, usecs);
     if (rc)
@@ -270,6 +275,7 @@ zi_cli_plan (int argc, char **argv)
     edges.usecs = usecs;
     edges.process_send = process_send;
     edges.process_runtime = process_runtime;
+    edges.process_copy = process_copy;
     zi_placement_for_each_edge (deploy, s_on_edge, &edges);
     //  The gateway's part, on its process: a client on its host (ipc)
     //  sends the inputs and takes the outputs
@@ -280,6 +286,11 @@ zi_cli_plan (int argc, char **argv)
         output_bytes += (double) plan->values [plan->outputs [output]].info.nbytes;
     double gateway_usecs = zi_hop_usecs (&edges.ipc, input_bytes)
                          + zi_hop_usecs (&edges.ipc, output_bytes);
+    //  With requests in flight its thread pays only the copies of them,
+    //  the client's hops being waits that other requests fill
+    //  (docs/placement.md)
+    double intake_usecs = zi_hop_copy_usecs (&edges.ipc, input_bytes)
+                        + zi_hop_copy_usecs (&edges.ipc, output_bytes);
     process_runtime [deploy->gateway_process] += gateway_usecs;
     runtime_total += edges.handovers + gateway_usecs;
 
@@ -415,13 +426,21 @@ zi_cli_plan (int argc, char **argv)
         printf ("\n");
 
     //  Predicted: a request walks every stage and every hop between them;
-    //  a pipeline runs as fast as its slowest process with its sends
+    //  a pipeline runs as fast as its slowest process with its sends, each
+    //  priced for requests in flight: the gateway's and the hops' copies
     double hops = 0, slowest = 0, fastest = INFINITY;
     int slowest_process = -1, fastest_process = -1;
+    double *process_piped = calloc (n_processes + 1, sizeof (double));
+    assert (process_piped);
     for (int process = 0; process < n_processes; process++) {
         hops += process_send [process];
-        double stage = process_compute [process] + process_runtime [process]
-                     + process_send [process];
+        process_piped [process] = process_compute [process] + process_runtime [process]
+                                + process_copy [process]
+                                + (process == deploy->gateway_process
+                                   ? intake_usecs - gateway_usecs: 0);
+    }
+    for (int process = 0; process < n_processes; process++) {
+        double stage = process_piped [process];
         bool runs_nodes = process_compute [process] > 0 || process != deploy->gateway_process;
         if (!runs_nodes)
             continue;
@@ -436,19 +455,24 @@ zi_cli_plan (int argc, char **argv)
     }
     //  ... or as fast as a host's cores get through the work of all its
     //  processes, at the cores' worth of the model they run at once
-    double pace = slowest, busiest_worth = 0;
+    double pace = slowest, busiest_worth = 0, busiest_work = 0;
     int busiest_host = -1;
     for (int host = 0; host < topology->n_hosts; host++) {
         double host_worth = s_local_host (topology, host)? worth: topology->hosts [host].cores;
+        //  All of its processes' time on a request, hops and the client's
+        //  hops whole (their fixed part is CPU in ZeroMQ's I/O threads),
+        //  and the gateway's copies besides
         double work = 0;
         for (int process = 0; process < n_processes; process++)
             if (topology->processes [process].host == host)
                 work += process_compute [process] + process_runtime [process]
-                      + process_send [process];
+                      + process_send [process]
+                      + (process == deploy->gateway_process? intake_usecs: 0);
         if (host_worth > 0 && work / host_worth > pace) {
             pace = work / host_worth;
             busiest_host = host;
             busiest_worth = host_worth;
+            busiest_work = work;
         }
     }
     printf ("\npredicted: latency %.3f ms (compute %.3f ms, runtime %.3f ms, hops %.3f ms); "
@@ -459,7 +483,9 @@ zi_cli_plan (int argc, char **argv)
             slowest / 1000);
     if (busiest_host >= 0)
         printf ("; but host %s's %.2f cores' worth share all its processes' work, %.3f ms a "
-                "request", topology->hosts [busiest_host].name, busiest_worth, pace / 1000);
+                "request (%.3f ms of work, the latency and the gateway's copies)",
+                topology->hosts [busiest_host].name, busiest_worth, pace / 1000,
+                busiest_work / 1000);
     printf ("\n");
     printf ("  hops priced at ipc %.1f us + bytes / %.0f MB/s, tcp %.1f us + bytes / %.0f MB/s "
             "(%s)\n", edges.ipc.usecs, edges.ipc.bytes_per_usec, edges.tcp.usecs,
@@ -467,6 +493,10 @@ zi_cli_plan (int argc, char **argv)
     printf ("  the runtime at %.2f us per actor, %.2f us per hand-over between threads (%s), "
             "the client's hops %.3f ms\n", edges.runtime.actor_usecs, edges.runtime.thread_usecs,
             runtime_source, gateway_usecs / 1000);
+    printf ("  with requests in flight each process pays the copies of what it sends (bytes "
+            "over bandwidth) and the gateway its copies of the requests, %.3f ms, not the "
+            "hops' fixed part (docs/placement.md)\n", intake_usecs / 1000);
+    free (process_piped);
     if (topology->network_bytes_per_usec > 0)
         printf ("  between hosts %.1f us + bytes / %.0f MB/s (the topology's network:)\n",
                 topology->network_usecs, topology->network_bytes_per_usec);
@@ -546,6 +576,7 @@ done:
     free (process_compute);
     free (process_send);
     free (process_runtime);
+    free (process_copy);
     zi_deploy_destroy (&deploy);
     return rc;
 }

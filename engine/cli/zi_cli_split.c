@@ -271,22 +271,32 @@ s_write_topology (FILE *out, const char *model_path, const char *real_model,
                   int runs, const char *gap, const char *profile_path)
 {
     int n_parts = split->n_parts;
-    double profiled = 0, compute = 0, runtime = 0, latency = 0, slowest = 0;
+    //  A request on its own pays every hop whole; a pipeline's threads pay
+    //  the copies (docs/placement.md), whichever objective chose the cuts
+    zi_partition_t alone = zi_partition_priced_for (split, ZI_PARTITION_LATENCY);
+    zi_partition_t piped = zi_partition_priced_for (split, ZI_PARTITION_THROUGHPUT);
+    double profiled = 0, compute = 0, runtime = 0, latency = 0, slowest = 0, work = 0;
     for (int node = 0; node < split->n_nodes; node++)
         profiled += split->usecs [node];
     int slowest_stage = 0;
     for (int stage = 0; stage < n_parts; stage++) {
         double stage_compute, send;
-        zi_partition_stage (split, stage, &stage_compute, &send);
+        zi_partition_stage (&alone, stage, &stage_compute, &send);
         //  One request meets one replica, which does it all
         compute += stage_compute * split->replicas [stage];
-        runtime += zi_partition_stage_runtime (split, stage) * split->replicas [stage];
+        runtime += zi_partition_stage_runtime (&alone, stage) * split->replicas [stage];
         latency += (stage_compute + send) * split->replicas [stage];
+        zi_partition_stage (&piped, stage, &stage_compute, &send);
         if (stage_compute + send > slowest) {
             slowest = stage_compute + send;
             slowest_stage = stage;
         }
     }
+    //  What the host's cores do for a request: all of a request's time on
+    //  its own, as the hops' fixed part is CPU too, in ZeroMQ's I/O threads
+    //  of both ends (the client's included), beside the stages' threads;
+    //  and the gateway's copies of the request besides (docs/placement.md)
+    work = latency + split->intake_usecs;
     fprintf (out, "# Written by `zinfer split`: %s in %d process%s%s%s, cut for %s.\n",
              model_path, n_parts, n_parts == 1? "": "es", hosts? ", one on each host of ": "",
              hosts? hosts->path: "",
@@ -301,15 +311,16 @@ s_write_topology (FILE *out, const char *model_path, const char *real_model,
              hosts? "between hosts": tcp? "over tcp": "over ipc", split->hop.usecs,
              split->hop.bytes_per_usec, hop_source);
     fprintf (out, "# The runtime costs %.2f us per actor, %.2f us per hand-over between threads\n"
-             "# (%s),\n# and the client's hops to the gateway %.3f ms a request.\n",
-             split->runtime.actor_usecs, split->runtime.thread_usecs, runtime_source,
-             split->gateway_usecs / 1000);
+             "# (%s),\n# the client's hops to the gateway %.3f ms a request, and with requests "
+             "in flight\n# the gateway's copies of them %.3f ms (a hop's bytes over its "
+             "bandwidth).\n", split->runtime.actor_usecs, split->runtime.thread_usecs,
+             runtime_source, split->gateway_usecs / 1000, split->intake_usecs / 1000);
     //  A pipeline runs at the pace of its slowest stage, or of the cores
-    //  when its stages outnumber them: all of a request's work, compute
-    //  and sends, shared among the cores of this host. Cores that slow
+    //  when its stages outnumber them: all of a request's work shared
+    //  among the cores of this host. Cores that slow
     //  each other down (hyperthreads, a shared cache) give `effective`
     //  cores' worth of the model at once
-    double shared = cores > 0? latency / effective: 0;
+    double shared = cores > 0? work / effective: 0;
     double pace = slowest > shared? slowest: shared;
     fprintf (out, "# Predicted: latency %.3f ms (compute %.3f ms, runtime %.3f ms, %d hops "
              "%.3f ms); throughput %.0f requests/s: the slowest stage stage%d at %.3f ms with "
@@ -318,8 +329,9 @@ s_write_topology (FILE *out, const char *model_path, const char *real_model,
              slowest_stage + 1, slowest / 1000);
     if (cores > 0)
         fprintf (out, ", or %d core%s (%.2f cores' worth of this model at once, %s) doing "
-                 "all stages' work at %.3f ms a request, whichever is longer", cores,
-                 cores == 1? "": "s", effective, worth_source, shared / 1000);
+                 "all stages' work at %.3f ms a request (%.3f ms of work, the latency and the "
+                 "gateway's copies), whichever is longer", cores, cores == 1? "": "s", effective,
+                 worth_source, shared / 1000, work / 1000);
     fprintf (out, ".\n");
     fprintf (out, "model: ");
     s_yaml_string (out, real_model);
@@ -565,6 +577,8 @@ zi_cli_split (int argc, char **argv)
         input_bytes += (double) plan->values [plan->inputs [input]].info.nbytes;
     split.gateway_usecs = zi_hop_usecs (&client_hop, input_bytes)
                         + zi_hop_usecs (&client_hop, split.tail_bytes);
+    split.intake_usecs = zi_hop_copy_usecs (&client_hop, input_bytes)
+                       + zi_hop_copy_usecs (&client_hop, split.tail_bytes);
     if (zi_partition_solve (&split)) {
         zi_cli_fail ("split", "%s", zi_error_text ());
         goto done;

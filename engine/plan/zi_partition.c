@@ -22,26 +22,46 @@ zi_hop_usecs (const zi_hop_t *hop, double bytes)
     return hop->usecs + bytes / hop->bytes_per_usec;
 }
 
+double
+zi_hop_copy_usecs (const zi_hop_t *hop, double bytes)
+{
+    assert (hop->bytes_per_usec > 0);
+    return bytes / hop->bytes_per_usec;
+}
+
+//  A hop as the objective prices it: whole for a request on its own; for
+//  a pipeline only its copy, as the fixed part is the wait for the next
+//  process to wake, which the requests in flight fill
+static double
+s_hop_usecs (const zi_partition_t *self, double bytes)
+{
+    return self->objective == ZI_PARTITION_THROUGHPUT
+         ? zi_hop_copy_usecs (&self->hop, bytes): zi_hop_usecs (&self->hop, bytes);
+}
+
 //  What a stage ending before node `end` sends: the cut there, or the
 //  model outputs back to the gateway when it is the last of two or more
 static double
 s_send_usecs (const zi_partition_t *self, int end)
 {
     if (end < self->n_nodes)
-        return zi_hop_usecs (&self->hop, self->cut_bytes [end]);
-    return self->n_parts > 1? zi_hop_usecs (&self->hop, self->tail_bytes): 0;
+        return s_hop_usecs (self, self->cut_bytes [end]);
+    return self->n_parts > 1? s_hop_usecs (self, self->tail_bytes): 0;
 }
 
 //  What the runtime adds to a stage of nodes [begin, end): an actor per
 //  node, a hand-over per thread its nodes spread over beyond the first,
-//  and for the first stage the gateway's part
+//  and for the first stage the gateway's part: the client's hops for a
+//  request on its own, the copies its thread makes for a pipeline
 static double
 s_runtime_usecs (const zi_partition_t *self, int stage, int begin, int end)
 {
     int nodes = end - begin;
     int threads = self->threads > 1? (self->threads < nodes? self->threads: nodes): 1;
+    double gateway = self->objective == ZI_PARTITION_THROUGHPUT
+                   ? self->intake_usecs: self->gateway_usecs;
     return nodes * self->runtime.actor_usecs + (threads - 1) * self->runtime.thread_usecs
-         + (stage == 0? self->gateway_usecs: 0);
+         + (stage == 0? gateway: 0);
 }
 
 //  The time of nodes [begin, end) on stage `stage`'s machine: the
@@ -188,6 +208,14 @@ zi_partition_stage_runtime (const zi_partition_t *self, int stage)
     if (self->speed)
         usecs /= self->speed [stage];
     return usecs / (self->replicas? self->replicas [stage]: 1);
+}
+
+zi_partition_t
+zi_partition_priced_for (const zi_partition_t *self, zi_objective_t objective)
+{
+    zi_partition_t priced = *self;
+    priced.objective = objective;
+    return priced;
 }
 
 double
@@ -469,6 +497,7 @@ zi_partition_test (zi_test_t *t)
                                                    (double) (s_random (&state) % 80)};
             problem.threads = 1 + (int) (s_random (&state) % 3);
             problem.gateway_usecs = (double) (s_random (&state) % 300);
+            problem.intake_usecs = (double) (s_random (&state) % 150);
         }
         //  Every other graph runs on hosts of their own speeds
         double speed [10];
@@ -606,11 +635,40 @@ zi_partition_test (zi_test_t *t)
               && fabs (few.value - 110) < 1e-3 && fabs (runtime_part - 60) < 1e-9,
               "20 us per actor moves the cut to node %d (slowest stage %.1f us, of the second "
               "%.1f us the runtime's)", few_first [1], few.value, runtime_part);
+    //  For a pipeline the gateway's thread pays its copies, not the
+    //  client's hops: 100 us of hops there move nothing ...
     few.gateway_usecs = 100;
+    solved = zi_partition_solve (&few);
+    ZI_CHECK (t, solved == 0 && few_first [1] == 2
+              && fabs (zi_partition_stage_runtime (&few, 0) - 40) < 1e-9,
+              "the client's hops are not on the gateway's thread of a pipeline (cut at %d)",
+              few_first [1]);
+    //  ... where 100 us of copies weigh on the first stage
+    few.intake_usecs = 100;
     solved = zi_partition_solve (&few);
     ZI_CHECK (t, solved == 0 && few_first [1] == 1
               && fabs (zi_partition_stage_runtime (&few, 0) - 120) < 1e-9,
-              "the gateway's part weighs on the first stage (cut at %d)", few_first [1]);
+              "the gateway's copies weigh on the first stage (cut at %d)", few_first [1]);
+    zi_partition_t alone = zi_partition_priced_for (&few, ZI_PARTITION_LATENCY);
+    ZI_CHECK (t, fabs (zi_partition_stage_runtime (&alone, 0) - 120) < 1e-9
+              && alone.objective == ZI_PARTITION_LATENCY && alone.first == few.first,
+              "priced for a request on its own, the first stage pays the client's hops, "
+              "on the same cuts");
+    //  A hop of 1000 bytes at 10 bytes a us and 30 us fixed: 130 us for a
+    //  request on its own, the 100 us copy for a pipeline
+    few.hop = (zi_hop_t) {30, 10};
+    few.gateway_usecs = few.intake_usecs = 0;
+    few.runtime.actor_usecs = 0;
+    few_cuts [1] = 1000;
+    few_first [1] = 1;
+    double piped_compute, piped_send, alone_compute, alone_send;
+    zi_partition_stage (&few, 0, &piped_compute, &piped_send);
+    alone = zi_partition_priced_for (&few, ZI_PARTITION_LATENCY);
+    zi_partition_stage (&alone, 0, &alone_compute, &alone_send);
+    ZI_CHECK (t, fabs (piped_send - 100) < 1e-9 && fabs (alone_send - 130) < 1e-9
+              && piped_compute == alone_compute,
+              "a pipeline's stage pays a hop's copy (%.1f us), a request on its own the whole "
+              "hop (%.1f us)", piped_send, alone_send);
 
     even.n_parts = 9;
     solved = zi_partition_solve (&even);

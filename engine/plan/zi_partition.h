@@ -15,10 +15,14 @@
 
 #include "zi_classes.h"
 
-//  What the partition minimises
+//  What the partition minimises, and how it prices a stage: a request on
+//  its own waits for every hop whole, while a pipeline with requests in
+//  flight pays on each stage's thread only the copies of the bytes it
+//  moves; the fixed part of a hop (waking the next process) overlaps with
+//  other requests' work (docs/placement.md)
 typedef enum {
     ZI_PARTITION_LATENCY,       //  the sum of stage times and hops: one request
-    ZI_PARTITION_THROUGHPUT     //  the slowest stage with its send: a pipeline
+    ZI_PARTITION_THROUGHPUT     //  the slowest stage with its copies: a pipeline
 } zi_objective_t;
 
 //  Cost of one hop between processes: fixed + bytes / bandwidth
@@ -56,8 +60,10 @@ typedef struct {
                                 //  hand-over between threads (0: left out)
     int threads;                //  worker threads per process, over which a
                                 //  stage's nodes spread in contiguous runs (0: 1)
-    double gateway_usecs;       //  the gateway's part of a request, on the first
-                                //  stage's thread: the client's hops in and out
+    double gateway_usecs;       //  latency: the gateway's part of a request, on
+                                //  the first stage: the client's hops in and out
+    double intake_usecs;        //  throughput: what the gateway's thread itself
+                                //  does, copying the inputs in and the outputs out
     const double *speed;        //  per stage: its machine's speed, dividing the
                                 //  profile's times, NULL: all 1
     int n_parts;                //  processes, 1 .. n_nodes
@@ -79,6 +85,10 @@ typedef struct {
 //  Cost of one hop carrying bytes
 double
     zi_hop_usecs (const zi_hop_t *hop, double bytes);
+//  Of that, the copy of the bytes alone: what a pipeline's stages pay
+//  for a hop when requests in flight hide its fixed part
+double
+    zi_hop_copy_usecs (const zi_hop_t *hop, double bytes);
 //  Finds the cut set that minimises the objective: fills first and value.
 //  For throughput with spare threads, then replicates the slowest stage
 //  while it is a single node (it cannot be cut finer) and threads remain,
@@ -87,19 +97,25 @@ double
 int
     zi_partition_solve (zi_partition_t *self);
 //  One stage's compute and send time per request with the cuts in first,
-//  divided among its replicas (each does all the work of the requests it
-//  takes, on a thread of its own)
+//  priced for the objective, divided among its replicas (each does all the
+//  work of the requests it takes, on a thread of its own)
 void
     zi_partition_stage (const zi_partition_t *self, int stage, double *compute_usecs,
                         double *send_usecs);
 //  Of a stage's compute time from zi_partition_stage, the runtime's own
 //  part: its actors, hand-overs between its threads, and for the first
-//  stage the gateway (per request, divided among its replicas)
+//  stage the gateway's (per request, divided among its replicas)
 double
     zi_partition_stage_runtime (const zi_partition_t *self, int stage);
 //  The objective's value for the cuts in first (sums the stages afresh)
 double
     zi_partition_evaluate (const zi_partition_t *self);
+//  The same problem with its stages priced for another objective (the
+//  cuts, replicas and everything else shared): a split cut for latency
+//  still predicts a pipeline's pace, and one cut for throughput a
+//  request's latency
+zi_partition_t
+    zi_partition_priced_for (const zi_partition_t *self, zi_objective_t objective);
 
 //  Bytes crossing each cut of a planned graph: cut_bytes [c] for c in
 //  1 .. n_nodes - 1 (cut_bytes has n_nodes + 1 entries; [0] and [n_nodes]
