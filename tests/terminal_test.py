@@ -221,18 +221,21 @@ def top_cases(args, folder, port):
             process_lines = [line for line in lines if line.startswith("  process")]
             check(lines and "process p1 |" in lines[-1] and len(process_lines) == 1
                   and "p1" in process_lines[0], "p, p shows process p1 alone")
-            fcntl.ioctl(terminal.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+            #  Resized just after a once-a-second redraw, so that a top that
+            #  waits for its next tick to read the size shows the new one
+            #  only a second later: the resize (SIGWINCH) must redraw at once
             terminal.output = b""
-            #  top reads the window's size as it redraws, once a second: a
-            #  screen drawn before the resize may come first, so wait up to
-            #  4 s for a later one
-            waited = time.time()
+            terminal.read(3, until=b"q quit")
+            fcntl.ioctl(terminal.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+            resized = time.time()
+            terminal.output = b""
             lines = []
-            while time.time() - waited < 4 and len(lines) <= rows:
-                terminal.read(0.3)
+            while time.time() - resized < 0.5 and len(lines) <= rows:
+                terminal.read(0.05)
                 lines = last_screen(terminal.output)
             check(rows < len(lines) <= 30 and all(len(line) <= 100 for line in lines),
-                  f"a larger window (30 x 100) shows more: {len(lines)} lines")
+                  f"a larger window (30 x 100) shows more within 0.5 s of the resize: "
+                  f"{len(lines)} lines after {time.time() - resized:.2f} s")
             started = time.time()
             terminal.send("q")
             code = terminal.wait(5)

@@ -8,7 +8,10 @@
 #include "zi_watch.h"
 #include <inttypes.h>
 #include <limits.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
@@ -388,11 +391,46 @@ typedef struct {
     bool quit;                  //  q or a stop signal
 } s_live_t;
 
+//  A resized window: the handler only sets the flag and wakes the wait
+//  loop through a pipe (a write is safe in a handler, drawing is not);
+//  the loop redraws at once, rather than at the next second's tick
+static volatile sig_atomic_t s_resized;
+static int s_resize_pipe [2] = {-1, -1};
+
+static void
+s_on_resize (int signal_number)
+{
+    (void) signal_number;
+    int saved = errno;
+    s_resized = 1;
+    ssize_t written = write (s_resize_pipe [1], "w", 1);
+    (void) written;             //  a full pipe has woken the loop already
+    errno = saved;
+}
+
+//  The pipe's ends do not block: the handler must never wait on a full
+//  one, and the loop empties it without knowing how many bytes it holds
+static void
+s_resize_install (void)
+{
+    if (s_resize_pipe [0] >= 0 || pipe (s_resize_pipe))
+        return;
+    for (int end = 0; end < 2; end++)
+        fcntl (s_resize_pipe [end], F_SETFL, fcntl (s_resize_pipe [end], F_GETFL) | O_NONBLOCK);
+    struct sigaction action;
+    memset (&action, 0, sizeof action);
+    action.sa_handler = s_on_resize;
+    sigemptyset (&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    sigaction (SIGWINCH, &action, NULL);
+}
+
 static void
 s_live_start (s_live_t *self)
 {
     if (tcgetattr (STDIN_FILENO, &self->saved) || zi_signals_install ())
         return;
+    s_resize_install ();
     struct termios raw = self->saved;
     raw.c_lflag &= ~(ICANON | ECHO);
     raw.c_cc [VMIN] = 0;
@@ -461,7 +499,8 @@ s_live_show (s_live_t *self, s_view_t *view)
 }
 
 //  Waits up to msecs for keys, acting on each; true once top should end.
-//  A key that changes the view redraws it at once from the same snapshot
+//  A key that changes the view, or a resized window, redraws it at once
+//  from the same snapshot
 static bool
 s_live_wait (s_live_t *self, s_view_t *view, int64_t msecs)
 {
@@ -469,11 +508,25 @@ s_live_wait (s_live_t *self, s_view_t *view, int64_t msecs)
     while (true) {
         if (zi_signals_wait (0))
             return true;
+        if (s_resized) {
+            s_resized = 0;
+            s_live_show (self, view);
+        }
         int64_t left = (deadline - zi_clock_usecs ()) / 1000;
         if (left <= 0)
             return false;
-        struct pollfd item = {STDIN_FILENO, POLLIN, 0};
-        if (poll (&item, 1, (int) (left < 50? left: 50)) <= 0)
+        //  Stop signals come through their own pipe, looked at every 50 ms
+        struct pollfd items [2] = {{STDIN_FILENO, POLLIN, 0}, {s_resize_pipe [0], POLLIN, 0}};
+        int n_items = s_resize_pipe [0] >= 0? 2: 1;
+        if (poll (items, n_items, (int) (left < 50? left: 50)) <= 0)
+            continue;
+        if (n_items == 2 && (items [1].revents & POLLIN)) {
+            char drained [64];
+            while (read (s_resize_pipe [0], drained, sizeof drained) > 0)
+                ;
+        }
+        //  A hung-up terminal reads as its end below
+        if (!(items [0].revents & (POLLIN | POLLHUP | POLLERR)))
             continue;
         char key;
         if (read (STDIN_FILENO, &key, 1) != 1)
