@@ -386,6 +386,38 @@ s_assign_ports (zi_deploy_t *self, int offset)
     return 0;
 }
 
+//  The gateway's budget of admitted input bytes. A request is its inputs
+//  at the sizes the plan took (with unknown dimensions a request may be
+//  larger, and is refused by the gateway if it can never fit): a budget
+//  below one such request could admit nothing, so it is refused here
+static int
+s_inflight_budget (zi_deploy_t *self)
+{
+    const zi_topology_t *topology = self->topology;
+    const zi_graph_t *plan = self->plan;
+    int64_t request = 0, largest = 0;
+    for (int input = 0; input < plan->n_inputs; input++) {
+        request += (int64_t) plan->values [plan->inputs [input]].info.nbytes;
+        //  What a frame may carry, with unknown dimensions: the most a
+        //  request could be
+        largest += self->n_dynamic? self->tensor_limit:
+                   (int64_t) plan->values [plan->inputs [input]].info.nbytes;
+    }
+    if (topology->max_inflight_bytes) {
+        self->inflight_bytes = topology->max_inflight_bytes;
+        if (self->inflight_bytes < request)
+            return zi_error ("%s:%d:%d: max_inflight_bytes %lld is less than one request's "
+                             "inputs; expected at least %lld", topology->path,
+                             topology->max_inflight_bytes_mark.line,
+                             topology->max_inflight_bytes_mark.column,
+                             (long long) self->inflight_bytes, (long long) request);
+        return 0;
+    }
+    self->inflight_bytes = largest > ZI_DEPLOY_MAX_INFLIGHT_BYTES?
+                           largest: ZI_DEPLOY_MAX_INFLIGHT_BYTES;
+    return 0;
+}
+
 //  The model's unknown input dimensions, which requests size as they like
 //  (input_shape: fixes the first input's), the frame limit that follows,
 //  and whether batching can stack requests along dimension 0
@@ -446,7 +478,7 @@ s_find_dynamic (zi_deploy_t *self)
         if (self->tensor_limit + ZI_MSG_HEADER_MAX > self->frame_limit)
             self->frame_limit = self->tensor_limit + ZI_MSG_HEADER_MAX;
     }
-    return 0;
+    return s_inflight_budget (self);
 }
 
 zi_deploy_t *

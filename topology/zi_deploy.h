@@ -23,6 +23,13 @@
 //  the sockets' frame limit must bound it before a frame is read
 #define ZI_DEPLOY_MAX_TENSOR_BYTES (INT64_C (64) << 20)
 
+//  Input bytes the gateway holds admitted at once when max_inflight_bytes
+//  is not given (or one largest request's, if larger): ordinary requests
+//  fill the 1024 slots long before (an ImageNet image is 588 KiB), while
+//  large ones are held to this rather than to 1024 of them (3 GiB of 3 MiB
+//  images, 64 GiB of 64 MiB tensors)
+#define ZI_DEPLOY_MAX_INFLIGHT_BYTES (INT64_C (1) << 30)
+
 //  Where a tensor goes: an input slot of a node, or a model output
 typedef struct {
     int node;                   //  consuming node, or -1 for the gateway
@@ -69,6 +76,7 @@ typedef struct zi_deploy_t {
     int dynamic_axis [ZI_MSG_MAX_DYNAMIC];  //  and axis; the plan took each as 1
     int64_t tensor_limit;       //  largest tensor a request's plan may make
     int64_t frame_limit;        //  largest frame a socket of the topology reads
+    int64_t inflight_bytes;     //  input bytes the gateway holds admitted at once
     char ipc_dir [128];         //  folder for ipc endpoints of this deployment
     char id [64];               //  names inproc endpoints uniquely
 } zi_deploy_t;

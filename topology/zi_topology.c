@@ -69,8 +69,8 @@ typedef struct {
 static const char *const s_top_keys [] = {
     "name", "model", "input_shape", "fuse", "base_port", "client_port", "transport",
     "hosts", "processes", "placement", "default", "gateway", "security",
-    "liveness_timeout_ms", "metrics", "max_tensor_bytes", "plan_cache", "batching",
-    "network", NULL
+    "liveness_timeout_ms", "metrics", "max_tensor_bytes", "max_inflight_bytes",
+    "plan_cache", "batching", "network", NULL
 };
 //  A hosts file (zinfer split --hosts): the machines, without a model
 static const char *const s_hosts_file_keys [] = {
@@ -1064,6 +1064,14 @@ s_load (s_loader_t *self, yaml_node_t *root)
     &&  s_read_int (self, node, "max_tensor_bytes", 4096, INT64_C (1) << 40,
                     &topo->max_tensor_bytes))
         return -1;
+    //  From one small request's worth (4 KiB) to 1 TiB: below that a
+    //  model's inputs hardly fit, above it the bound bounds nothing
+    if ((node = s_field (&top, "max_inflight_bytes"))) {
+        if (s_read_int (self, node, "max_inflight_bytes", 4096, INT64_C (1) << 40,
+                        &topo->max_inflight_bytes))
+            return -1;
+        topo->max_inflight_bytes_mark = s_mark (node);
+    }
     topo->plan_cache = ZI_TOPO_PLAN_CACHE;
     if (s_read_small (self, &top, "plan_cache", 1, 1024, &topo->plan_cache))
         return -1;

@@ -80,6 +80,9 @@ typedef struct zi_topology_t {
     int liveness_timeout_ms;    //  restart a worker silent or stuck this long, 0: never
     int64_t max_tensor_bytes;   //  largest tensor a request may make, 0: the default
                                 //  (zi_deploy.c, s_frame_limit)
+    int64_t max_inflight_bytes; //  input bytes the gateway holds admitted at once, 0: the
+                                //  default (zi_deploy.c, s_inflight_budget)
+    zi_topo_mark_t max_inflight_bytes_mark; //  where it is written
     int plan_cache;             //  input shapes each worker thread keeps planned
     int max_batch;              //  batching: requests stacked into one at most, 0: off
     int max_delay_us;           //  batching: longest wait of a request for company

@@ -9,9 +9,16 @@
     once a request has all of them the gateway answers the client that
     asked, under the client's own request id.
 
-    The gateway admits at most max_inflight requests at a time. Beyond
-    that it stops reading from clients, so ZeroMQ's queues push back on
-    them instead of memory growing without bound. A request counts until
+    The gateway admits at most max_inflight requests at a time, and
+    requests whose inputs come to at most the topology's byte budget
+    (max_inflight_bytes). Beyond either it stops reading from clients, so
+    ZeroMQ's queues push back on them instead of memory growing without
+    bound. What a request admitted costs downstream (its activations,
+    queued for a slow or stopped worker) grows with its inputs, so it is
+    their bytes that bound memory, where slots alone let large inputs
+    add up to gigabytes. The gateway learns a request's size only as it
+    reads it: one that does not fit waits, read but not admitted, and the
+    gateway reads nothing more until it does. A request counts until
     its answer is in the client's queue, not merely computed: when that
     queue is full (a client that reads slower than it sends) the answer
     waits here, holding its slot, and is sent once the client reads.
@@ -101,6 +108,7 @@ typedef struct {
 typedef struct {
     int slots;                  //  requests admitted, answers held, replaced copies
     int held;                   //  of them, answers waiting for its queue
+    int64_t bytes;              //  their input bytes
 } s_client_t;
 
 typedef struct {
@@ -115,6 +123,7 @@ typedef struct {
     int64_t first_result;       //  realtime nsecs the first output came (traced)
     int have;                   //  outputs arrived
     int64_t started;            //  when it entered (usecs)
+    int64_t bytes;              //  of its inputs, counted against the budget till forgotten
     uint64_t signature;         //  of its inputs (s_signature), once signed
     bool hashed;                //  signature made; until then inputs are held
     int n_inputs;               //  model inputs
@@ -143,6 +152,20 @@ typedef struct {
     int n_outputs;
     s_member_t members [];      //  ids and rows (inputs NULL)
 } s_batch_t;
+
+//  A request read and checked, not yet admitted or refused: it waits
+//  here while it does not fit the byte budget
+typedef struct {
+    unsigned char identity [S_MAX_IDENTITY];
+    size_t identity_size;
+    uint64_t client_request;    //  the client's id for it
+    uint32_t flags;             //  from its header, without SHARED
+    bool shared;                //  its inputs came in shared memory
+    int64_t bytes;              //  of its inputs
+    bool hashed;                //  signature made (s_incoming_t), kept while it waits
+    uint64_t signature;
+    zi_tensor_t *inputs [ZI_MAX_GRAPH_INPUTS];
+} s_pending_t;
 
 //  An answer sent, kept for a resend of its request (under its client key)
 typedef struct {
@@ -173,6 +196,10 @@ struct zi_gateway_t {
     uint64_t epoch;             //  this incarnation's half of every internal id
     uint64_t next_id;           //  next internal request id
     int max_inflight;           //  admission limit
+    int64_t max_bytes;          //  admission limit on input bytes (max_inflight_bytes)
+    zi_counter_t bytes;         //  input bytes of the table's entries, ghosts and held too
+    s_pending_t waiting_room;   //  a request read that did not fit the byte budget
+    bool parked;                //  waiting_room holds one
     zi_counter_t requests;      //  requests admitted
     zi_counter_t replies;       //  answers sent
     zi_counter_t rejected;      //  malformed requests and stray results
@@ -314,6 +341,7 @@ zi_gateway_new (zi_worker_t *worker, zi_thread_t *thread)
     self->worker = worker;
     self->thread = thread;
     self->max_inflight = S_MAX_INFLIGHT;
+    self->max_bytes = deploy->inflight_bytes;
     self->epoch = s_new_epoch ();
     self->next_id = self->epoch << S_EPOCH_SHIFT | 1;
     self->inflight = zi_id_table_new (s_request_destroy);
@@ -410,6 +438,8 @@ zi_gateway_destroy (zi_gateway_t **self_p)
     if (self->results)
         zmq_close (self->results);
     zhashx_destroy (&self->inflight);
+    for (int input = 0; input < ZI_MAX_GRAPH_INPUTS; input++)
+        zi_tensor_destroy (&self->waiting_room.inputs [input]);
     zlistx_destroy (&self->undelivered);
     zlistx_destroy (&self->refusals);
     zhashx_destroy (&self->by_client);
@@ -503,6 +533,8 @@ s_forget (zi_gateway_t *self, void *key)
     s_client_t *client = request->client;
     if (request->held)
         client->held--;
+    client->bytes -= request->bytes;
+    ZI_COUNT (self->bytes, -request->bytes);
     if (--client->slots == 0) {
         s_client_key (request->identity, request->identity_size, NULL, client_key,
                       sizeof client_key);
@@ -517,14 +549,19 @@ zi_gateway_accepting (zi_gateway_t *self)
     //  A draining process still reads requests, to refuse them at once
     if (self->worker->draining)
         return true;
+    //  A request read waits for room: it goes first (zi_gateway_retry)
+    if (self->parked)
+        return false;
     size_t taken = zhashx_size (self->inflight);
-    if ((int) taken < self->max_inflight)
+    int64_t bytes = (int64_t) ZI_READ (self->bytes);
+    if ((int) taken < self->max_inflight && bytes < self->max_bytes)
         return true;
     //  Full, with answers waiting for clients that do not read: reading on
     //  (a request now and then, to a hard limit) lets every other client
     //  still be served; those holding their share are refused in
-    //  s_on_request
+    //  s_settle
     return ZI_READ (self->waiting) > 0 && (int) taken < 2 * self->max_inflight
+        && bytes < 2 * self->max_bytes
         && zi_clock_usecs () - self->last_probe >= S_PROBE_USECS;
 }
 
@@ -928,7 +965,7 @@ s_unstack (zi_gateway_t *self, s_batch_t *batch, int64_t arrived)
 //  replaces it. Returns the id.
 static uint64_t
 s_admit (zi_gateway_t *self, const unsigned char *identity, size_t identity_size,
-         uint64_t client_request, uint32_t flags)
+         uint64_t client_request, uint32_t flags, int64_t bytes)
 {
     zi_graph_t *plan = self->worker->plan;
     int64_t arrived = flags & ZI_MSG_TRACE? zi_trace_now (): 0;
@@ -979,6 +1016,9 @@ s_admit (zi_gateway_t *self, const unsigned char *identity, size_t identity_size
     //  Looked up again: forgetting the earlier copy may have closed it
     s_client_t *client = s_client_account (self, identity, identity_size, true);
     client->slots++;
+    client->bytes += bytes;
+    request->bytes = bytes;
+    ZI_COUNT (self->bytes, bytes);
     request->client = client;
     zhashx_insert (self->inflight, (void *) (uintptr_t) id, request);
     zhashx_update (self->by_client, client_key, (void *) (uintptr_t) id);
@@ -1069,8 +1109,12 @@ static bool
     s_answer_again (zi_gateway_t *self, const unsigned char *identity, size_t identity_size,
                     uint64_t client_request, uint32_t flags, s_incoming_t *incoming);
 
+static void
+    s_settle_or_park (zi_gateway_t *self, s_pending_t *pending);
+
 //  Takes the request whose identity frame has just been read: its inputs
-//  checked, then admitted and sent to the actors, or refused
+//  checked, then admitted and sent to the actors, refused, or kept till
+//  it fits the byte budget
 static void
 s_take_request (zi_gateway_t *self, const unsigned char *identity, int identity_size)
 {
@@ -1150,40 +1194,101 @@ s_take_request (zi_gateway_t *self, const unsigned char *identity, int identity_
     if (!*problem && received != n_inputs)
         snprintf (problem, sizeof problem, "the model has %d input%s, the request carries %d",
                   n_inputs, n_inputs == 1? "": "s", received);
-    //  A draining process (SIGTERM) finishes what it admitted and turns
-    //  the rest away with a clear answer rather than leaving them unread
-    if (!*problem && self->worker->draining)
-        snprintf (problem, sizeof problem, "the topology is shutting down; request not admitted");
-    s_client_t *client = s_client_account (self, identity, identity_size, false);
-    if ((int) zhashx_size (self->inflight) >= self->max_inflight)
-        self->last_probe = zi_clock_usecs ();
-    if (!*problem && (int) zhashx_size (self->inflight) >= self->max_inflight) {
-        //  Past the limit only while answers wait for clients that do not
-        //  read: each client may then hold its share of the slots
-        int clients = (int) zhashx_size (self->clients_held) + (client? 0: 1);
-        int share = self->max_inflight / clients;
-        if (client && client->slots >= share) {
-            ZI_COUNT (self->busy, 1);
-            snprintf (problem, sizeof problem, "busy: this client holds %d requests and unread "
-                      "answers, its share of the gateway's %d slots; read its answers first",
-                      client->slots, self->max_inflight);
-        }
-    }
     if (*problem) {
         s_refuse (self, identity, identity_size, client_request, problem);
         for (int slot = 0; slot < n_inputs; slot++)
             zi_tensor_destroy (&inputs [slot]);
         return;
     }
+    s_pending_t pending = {.identity_size = (size_t) identity_size,
+                           .client_request = client_request, .flags = flags, .shared = shared};
+    memcpy (pending.identity, identity, (size_t) identity_size);
+    for (int slot = 0; slot < n_inputs; slot++) {
+        pending.inputs [slot] = inputs [slot];
+        pending.bytes += (int64_t) inputs [slot]->nbytes;
+    }
+    s_settle_or_park (self, &pending);
+}
+
+//  Lets the pending request's inputs go (the model's, not every place)
+static void
+s_pending_clear (s_pending_t *pending, int n_inputs)
+{
+    for (int input = 0; input < n_inputs; input++)
+        zi_tensor_destroy (&pending->inputs [input]);
+}
+
+//  Admits a request read and checked, or refuses it; false, its inputs
+//  kept (and its signature, if made), while it must wait for room in the
+//  byte budget or for a slot
+static bool
+s_settle (zi_gateway_t *self, s_pending_t *pending)
+{
+    zi_graph_t *plan = self->worker->plan;
+    int n_inputs = plan->n_inputs;
+    const unsigned char *identity = pending->identity;
+    size_t identity_size = pending->identity_size;
+    uint64_t client_request = pending->client_request;
+    uint32_t flags = pending->flags;
+    zi_tensor_t **inputs = pending->inputs;
+    char problem [256] = "";
+    //  A draining process (SIGTERM) finishes what it admitted and turns
+    //  the rest away with a clear answer rather than leaving them unread
+    if (self->worker->draining)
+        snprintf (problem, sizeof problem, "the topology is shutting down; request not admitted");
+    else
+    //  Refused rather than admitted alone: the budget is a bound the
+    //  operator set on memory, and a request it can never hold would
+    //  either lift it or wait forever. A budget below the planned inputs
+    //  is refused as the topology loads, so only a request of sizes
+    //  larger than planned gets here
+    if (pending->bytes > self->max_bytes)
+        snprintf (problem, sizeof problem, "the request's inputs take %lld bytes, more than "
+                  "the gateway admits at once (max_inflight_bytes: %lld)",
+                  (long long) pending->bytes, (long long) self->max_bytes);
+    s_client_t *client = s_client_account (self, identity, identity_size, false);
+    int taken = (int) zhashx_size (self->inflight);
+    int64_t bytes = (int64_t) ZI_READ (self->bytes);
+    bool full = taken >= self->max_inflight || bytes + pending->bytes > self->max_bytes;
+    if (full)
+        self->last_probe = zi_clock_usecs ();
+    //  Past the limits only while answers wait for clients that do not
+    //  read, and within twice them: each client may then hold its share of
+    //  the slots and of the bytes. Otherwise the request waits for room,
+    //  and the gateway reads no more
+    bool wait = full && (ZI_READ (self->waiting) == 0 || taken >= 2 * self->max_inflight
+                         || bytes + pending->bytes > 2 * self->max_bytes);
+    if (!*problem && full && !wait) {
+        int clients = (int) zhashx_size (self->clients_held) + (client? 0: 1);
+        int share = self->max_inflight / clients;
+        int64_t byte_share = self->max_bytes / clients;
+        if (client && (client->slots >= share || client->bytes >= byte_share)) {
+            ZI_COUNT (self->busy, 1);
+            snprintf (problem, sizeof problem, "busy: this client holds %d requests and unread "
+                      "answers of %lld input bytes, its share of the gateway's %d slots and "
+                      "%lld bytes; read its answers first", client->slots,
+                      (long long) client->bytes, self->max_inflight, (long long) self->max_bytes);
+        }
+    }
+    if (*problem) {
+        s_refuse (self, identity, identity_size, client_request, problem);
+        s_pending_clear (pending, n_inputs);
+        return true;
+    }
     //  A resend of a request answered already, or whose answer waits for
     //  the client's queue, is not run again
-    s_incoming_t incoming = {.inputs = inputs, .n_inputs = n_inputs};
+    s_incoming_t incoming = {.inputs = inputs, .n_inputs = n_inputs,
+                             .made = pending->hashed, .signature = pending->signature};
     if (zhashx_size (self->inflight) >= S_SIGN_AT_INTAKE)
         s_incoming_signature (&incoming);
     if (s_answer_again (self, identity, identity_size, client_request, flags, &incoming)) {
-        for (int slot = 0; slot < n_inputs; slot++)
-            zi_tensor_destroy (&inputs [slot]);
-        return;
+        s_pending_clear (pending, n_inputs);
+        return true;
+    }
+    if (wait) {
+        pending->hashed = incoming.made;
+        pending->signature = incoming.signature;
+        return false;
     }
 
     //  A request of other sizes than planned is planned for before it is
@@ -1200,12 +1305,11 @@ s_take_request (zi_gateway_t *self, const unsigned char *identity, int identity_
         if (!variant) {
             snprintf (problem, sizeof problem, "%s", zi_error_text ());
             s_refuse (self, identity, identity_size, client_request, problem);
-            for (int slot = 0; slot < n_inputs; slot++)
-                zi_tensor_destroy (&inputs [slot]);
-            return;
+            s_pending_clear (pending, n_inputs);
+            return true;
         }
     }
-    uint64_t id = s_admit (self, identity, identity_size, client_request, flags);
+    uint64_t id = s_admit (self, identity, identity_size, client_request, flags, pending->bytes);
     s_request_t *admitted = zhashx_lookup (self->inflight, (void *) (uintptr_t) id);
     if (incoming.made) {
         admitted->signature = incoming.signature;
@@ -1214,18 +1318,45 @@ s_take_request (zi_gateway_t *self, const unsigned char *identity, int identity_
     else
         for (int slot = 0; slot < n_inputs; slot++)
             admitted->inputs [slot] = zi_tensor_ref (inputs [slot]);
-    if (shared)
+    if (pending->shared)
         ZI_COUNT (self->shared, 1);
     if (batchable) {
         s_gather (self, id, rows, inputs);
-        return;
+        //  Taken by the open batch
+        memset (pending->inputs, 0, n_inputs * sizeof pending->inputs [0]);
+        return true;
     }
     s_request_t *request = zhashx_lookup (self->inflight, (void *) (uintptr_t) id);
     if (variant != plan)
         request->expect = s_expected_outputs (variant, 0);
     s_dispatch (self, id, flags, n_sizes, sizes, inputs, &request->trace);
-    for (int slot = 0; slot < n_inputs; slot++)
-        zi_tensor_destroy (&inputs [slot]);
+    s_pending_clear (pending, n_inputs);
+    return true;
+}
+
+//  Settles a request just read, or keeps it while it does not fit
+static void
+s_settle_or_park (zi_gateway_t *self, s_pending_t *pending)
+{
+    if (s_settle (self, pending))
+        return;
+    self->waiting_room = *pending;
+    self->parked = true;
+}
+
+void
+zi_gateway_retry (zi_gateway_t *self)
+{
+    if (!self->parked)
+        return;
+    //  Tried again only when something may have changed its fate: room
+    //  made, answers waiting (the fair share may admit it), or a stop
+    const s_pending_t *pending = &self->waiting_room;
+    bool room = (int) zhashx_size (self->inflight) < self->max_inflight
+             && (int64_t) ZI_READ (self->bytes) + pending->bytes <= self->max_bytes;
+    if ((room || ZI_READ (self->waiting) > 0 || self->worker->draining)
+    &&  s_settle (self, &self->waiting_room))
+        self->parked = false;
 }
 
 static void
@@ -1656,6 +1787,7 @@ zi_gateway_pack_stats (zi_gateway_t *self, void *packer_)
     } counters [] = {
         {"requests", &self->requests}, {"replies", &self->replies},
         {"rejected", &self->rejected}, {"inflight", &self->admitted},
+        {"inflight_bytes", &self->bytes},
         {"expired", &self->expired}, {"held", &self->held},
         {"undelivered", &self->waiting}, {"unroutable", &self->unroutable},
         {"replaced", &self->replaced}, {"late", &self->late}, {"shared", &self->shared},
@@ -1664,13 +1796,15 @@ zi_gateway_pack_stats (zi_gateway_t *self, void *packer_)
         {"repeated", &self->repeated}, {"unsigned_kept", &self->unsigned_kept}
     };
     size_t n_counters = sizeof counters / sizeof counters [0];
-    msgpack_pack_map (packer, (uint32_t) n_counters + 4);
+    msgpack_pack_map (packer, (uint32_t) n_counters + 5);
     for (size_t index = 0; index < n_counters; index++) {
         s_pack_key (packer, counters [index].key);
         msgpack_pack_uint64 (packer, ZI_READ (*counters [index].counter));
     }
     s_pack_key (packer, "max_inflight");
     msgpack_pack_uint64 (packer, self->max_inflight);
+    s_pack_key (packer, "max_inflight_bytes");
+    msgpack_pack_uint64 (packer, (uint64_t) self->max_bytes);
     zi_window_pack (&self->latency, packer, "latency");
     s_pack_key (packer, "sent");
     const zi_fanout_t *fanout = self->fanout;

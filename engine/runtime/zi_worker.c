@@ -185,6 +185,7 @@ s_thread_loop (zi_thread_t *self)
                 zi_gateway_flush (self->gateway);
                 timeout = zi_gateway_undelivered (self->gateway)? 1: S_TICK_MSECS;
             }
+            zi_gateway_retry (self->gateway);
             items [clients_item].events = zi_gateway_accepting (self->gateway)? ZMQ_POLLIN: 0;
         }
         //  Kept answers are hashed once nothing has come for a while: not

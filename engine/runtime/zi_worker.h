@@ -208,9 +208,14 @@ void
 //  another thread or process, then client ROUTER; count returned
 int
     zi_gateway_sockets (zi_gateway_t *self, void **sockets);
-//  Below its in-flight limit and not draining, so it reads new requests
+//  Below its in-flight limits (slots and bytes), no request read waiting
+//  for room, or draining: it reads new requests
 bool
     zi_gateway_accepting (zi_gateway_t *self);
+//  Admits (or refuses) the request read that waited for room, once there
+//  is room; call before asking zi_gateway_accepting
+void
+    zi_gateway_retry (zi_gateway_t *self);
 //  Requests admitted and not yet answered
 int
     zi_gateway_inflight (zi_gateway_t *self);

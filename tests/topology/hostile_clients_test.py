@@ -79,6 +79,30 @@ def stopped_worker_topology(path):
     return path
 
 
+def byte_budget_topology(path, budget):
+    """Caps the input bytes the gateway holds admitted (max_inflight_bytes)"""
+    with open(path, "a") as handle:
+        handle.write(f"max_inflight_bytes: {budget}\n")
+    return path
+
+
+def cut_bytes(args, model, names, folder):
+    """Bytes one request sends from the first process of a split in two
+    (split_topology's ranges) to the second: each tensor made there that a
+    node placed later reads, once per reader (as many copies as could
+    queue for a stopped worker), from the plan's own sizes
+    (`zinfer run --profile-json`)"""
+    profile = os.path.join(folder, "cut-profile.json")
+    data = model[:-len(".onnx")] + ".input.npy"
+    subprocess.run([args.zinfer, "run", model, "--input", data, "--repeat", "1",
+                    "--profile-json", profile], check=True, capture_output=True)
+    nodes = json.load(open(profile))["nodes"]
+    first = set(names[:names.index(ranges(names, 2)[1][0])])
+    made = {node["output"]: node for node in nodes}
+    return sum(made[value]["bytes"] for node in nodes if node["name"] not in first
+               for value in node["inputs"] if value in made and made[value]["name"] in first)
+
+
 def dealer(context, endpoint, receive_hwm=None):
     socket = context.socket(zmq.DEALER)
     socket.setsockopt(zmq.LINGER, 0)
@@ -209,22 +233,41 @@ def fair_share_case(args, folder, port):
 def resend_flood_case(args, folder, port):
     """A client resends one request id in a loop as fast as it can, then
     resends waves while the downstream worker is stopped: replaced copies
-    keep their slots until their results are back, so the gateway never
-    holds more than its limit and worker memory stays bounded."""
+    keep their slots and their bytes until their results are back, so the
+    gateway never holds more than its limits and worker memory stays
+    within what its byte budget allows."""
     model_name = "resnet18_op17"
     model, names, path = split_topology(args, folder, port, model_name, 2, "ipc")
     stopped_worker_topology(path)
+    #  32 MiB of inputs: 55 requests of 588 KiB, where the 1024 slots
+    #  alone let 420 ghosts and 600 requests grow the gateway's process
+    #  past 550 MiB
+    budget = 32 << 20
+    byte_budget_topology(path, budget)
     first, second, want_first, want_second = inputs_of(args, model_name, folder)
-    context = zmq.Context()
-    bound_kib = 512 * 1024
+    #  What a worker may hold beyond its memory at rest, from the budget:
+    #  each admitted request's input and what it sends towards the stopped
+    #  worker (queued in the sender, or received by the other), plus the
+    #  requests read but not admitted (one waiting for room, 16 in the
+    #  client's queue at the gateway); doubled for the allocator's and
+    #  ZeroMQ's buffers and copies on the way, and 64 MiB for the rest
+    cut = cut_bytes(args, model, names, folder)
+    admitted_at_most = budget // first.nbytes
+    held = admitted_at_most * (first.nbytes + cut) + 17 * first.nbytes
+    growth_kib = (2 * held + (64 << 20)) // 1024
     ldd = os.popen(f"ldd {args.zinfer}").read()
     if "libasan" in ldd or "libtsan" in ldd:
-        bound_kib *= 4
+        growth_kib *= 4
+    context = zmq.Context()
     with Topology(args.zinfer, path) as topology:
         pids = worker_pids(topology.process.pid)
         gateway_name, _ = gateway_stats(args, path)
         downstream = next(name for name in pids if name != gateway_name)
         peak = {name: rss_kib(pid) for name, pid in pids.items()}
+        bound_kib = max(peak.values()) + growth_kib
+        print(f"budget {budget} bytes: at most {admitted_at_most} requests of {first.nbytes} "
+              f"bytes, each sending {cut} bytes on; RSS at rest {peak} KiB, bound {bound_kib} KiB",
+              flush=True)
         flooder = dealer(context, topology.endpoint)
         frames = request_frames(7, first)
         sent, start = 0, time.time()
@@ -242,6 +285,9 @@ def resend_flood_case(args, folder, port):
               flush=True)
         check(gateway["inflight"] + gateway["ghosts"] <= gateway["max_inflight"],
               "replaced copies count against the limit")
+        check(gateway.get("inflight_bytes", budget + 1) <= budget
+              and gateway.get("max_inflight_bytes") == budget,
+              "replaced copies count against the byte budget")
         os.kill(pids[downstream], signal.SIGSTOP)
         try:
             for wave in range(3):
@@ -260,6 +306,9 @@ def resend_flood_case(args, folder, port):
               f"peak RSS {peak} KiB", flush=True)
         check(gateway["inflight"] + gateway["ghosts"] <= gateway["max_inflight"],
               "resend waves stay within the limit")
+        check(gateway.get("inflight_bytes", budget + 1) <= budget,
+              f"resend waves stay within the byte budget ({gateway.get('inflight_bytes')} "
+              f"of {budget})")
         check(max(peak.values()) < bound_kib,
               f"every worker stayed under {bound_kib // 1024} MiB (peak {max(peak.values())} KiB)")
         # Once the flood stops (the flooder gone, its queue with it),
@@ -268,15 +317,92 @@ def resend_flood_case(args, folder, port):
         deadline = time.time() + 90
         while True:
             _, gateway = gateway_stats(args, path)
-            if gateway["inflight"] == 0 and gateway["ghosts"] == 0 or time.time() > deadline:
+            if (gateway["inflight"] == 0 and gateway["ghosts"] == 0
+                    and gateway.get("inflight_bytes") == 0 or time.time() > deadline):
                 break
             time.sleep(0.3)
-        check(gateway["inflight"] == 0 and gateway["ghosts"] == 0,
-              f"every slot free after the flood ({gateway})")
+        check(gateway["inflight"] == 0 and gateway["ghosts"] == 0
+              and gateway.get("inflight_bytes") == 0,
+              f"every slot and byte free after the flood ({gateway})")
         honest = zinfer_client.Client(topology.endpoint, context=context)
         (y,) = honest.infer([second])
         check(y.tobytes() == want_second, "served right after the flood")
         honest.close()
+    context.term()
+
+
+def byte_budget_case(args, folder, port):
+    """The gateway admits requests while their inputs fit its byte budget
+    (max_inflight_bytes), however many slots are free: with the
+    downstream worker stopped, of 40 distinct requests only as many as fit
+    are admitted, the bytes admitted never above the budget; once the
+    worker goes on, every request is answered once, bitwise right."""
+    model_name = "resnet18_op17"
+    model, names, path = split_topology(args, folder, port, model_name, 2, "ipc")
+    stopped_worker_topology(path)
+    first, second, want_first, want_second = inputs_of(args, model_name, folder)
+    #  A budget that cannot hold one request is refused as the file loads
+    small = os.path.join(folder, "small-budget.yaml")
+    with open(path) as source, open(small, "w") as target:
+        target.write(source.read() + "max_inflight_bytes: 4096\n")
+    refused = subprocess.run([args.zinfer, "plan", small], capture_output=True, text=True,
+                             timeout=60)
+    lines = refused.stderr.strip().splitlines()
+    check(refused.returncode != 0 and len(lines) == 1
+          and f"max_inflight_bytes 4096 is less than one request's inputs; expected at least "
+              f"{first.nbytes}" in lines[0],
+          f"a budget below one request is refused in one line: {lines}")
+    fit = 8
+    budget = fit * first.nbytes + first.nbytes // 2     # 8 fit, a ninth does not
+    byte_budget_topology(path, budget)
+    count = 40
+    context = zmq.Context()
+    with Topology(args.zinfer, path) as topology:
+        pids = worker_pids(topology.process.pid)
+        gateway_name, _ = gateway_stats(args, path)
+        downstream = next(name for name in pids if name != gateway_name)
+        client = dealer(context, topology.endpoint)
+        os.kill(pids[downstream], signal.SIGSTOP)
+        try:
+            for request in range(1, count + 1):
+                client.send_multipart(request_frames(request, first if request % 2 else second))
+            #  Watched for 3 s: what is admitted stays within the budget
+            highest, admitted_most, deadline = 0, 0, time.time() + 3
+            while time.time() < deadline:
+                _, gateway = gateway_stats(args, path)
+                highest = max(highest, gateway.get("inflight_bytes", budget + 1))
+                admitted_most = max(admitted_most, gateway["requests"])
+                time.sleep(0.2)
+        finally:
+            os.kill(pids[downstream], signal.SIGCONT)
+        print(f"{count} requests of {first.nbytes} bytes, budget {budget}: {admitted_most} "
+              f"admitted, at most {highest} bytes; gateway: {gateway}", flush=True)
+        check(gateway.get("max_inflight_bytes") == budget, "the monitor shows the budget")
+        check(highest <= budget, f"bytes admitted never above the budget ({highest} of {budget})")
+        check(admitted_most == fit and highest == fit * first.nbytes,
+              f"{fit} requests fill the budget and no more are admitted ({admitted_most})")
+        answers, wrong = {}, []
+        while len(answers) < count:
+            if not client.poll(60000):
+                raise Failure(f"not answered after the worker went on ({len(answers)} of {count})")
+            reply = client.recv_multipart()
+            header = msgpack.unpackb(reply[0])
+            want = want_first if header[2] % 2 else want_second
+            if header[1] == ERROR or reply[1] != want or header[2] in answers:
+                wrong.append(header)
+            answers[header[2]] = reply[1]
+        check(not wrong and sorted(answers) == list(range(1, count + 1)),
+              f"every request answered once, bitwise right ({wrong[:2]})")
+        check(client.poll(500) == 0, "and nothing more")
+        deadline = time.time() + 10
+        while True:
+            _, gateway = gateway_stats(args, path)
+            if gateway.get("inflight_bytes") == 0 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        check(gateway.get("inflight_bytes") == 0 and gateway["inflight"] == 0,
+              f"every byte free once answered ({gateway})")
+        client.close()
     context.term()
 
 
@@ -568,6 +694,7 @@ CASES = {
     "many_outputs": many_outputs_case,
     "model_names": model_names_case,
     "resend_answered": resend_answered_case,
+    "byte_budget": byte_budget_case,
 }
 
 
