@@ -403,6 +403,36 @@ def byte_budget_case(args, folder, port):
         check(gateway.get("inflight_bytes") == 0 and gateway["inflight"] == 0,
               f"every byte free once answered ({gateway})")
         client.close()
+    #  With an unknown batch dimension a request may be larger than the
+    #  whole budget: refused, saying why, never admitted alone; one that
+    #  fills the budget exactly is answered
+    model = os.path.join(args.models, "resnet18_dynbatch_op17.onnx")
+    image = np.load(os.path.join(args.models, "resnet18_dynbatch_op17.input.npy"))[:1]
+    two = np.concatenate([image, image[:, :, ::-1, :]]).astype(np.float32)
+    np.save(os.path.join(folder, "two.npy"), two)
+    want_two = local_result(args.zinfer, model, [os.path.join(folder, "two.npy")],
+                            folder).tobytes()
+    dynamic = os.path.join(folder, "dynamic")
+    os.makedirs(dynamic, exist_ok=True)
+    path = byte_budget_topology(write_topology(dynamic, model, ["p0"], [], port + 50, "ipc"),
+                                two.nbytes)
+    with Topology(args.zinfer, path) as topology:
+        client = dealer(context, topology.endpoint)
+        four = np.concatenate([two, two])
+        client.send_multipart(request_frames(1, four))
+        client.send_multipart(request_frames(2, two))
+        replies = {}
+        while len(replies) < 2 and client.poll(30000):
+            reply = client.recv_multipart()
+            replies[msgpack.unpackb(reply[0])[2]] = reply
+        refusal = msgpack.unpackb(replies[1][0]) if 1 in replies else []
+        check(refusal[1:2] == [ERROR] and f"take {four.nbytes} bytes" in str(refusal[-1])
+              and f"max_inflight_bytes: {two.nbytes}" in str(refusal[-1]),
+              f"a request larger than the budget is refused, saying why: {refusal}")
+        check(2 in replies and msgpack.unpackb(replies[2][0])[1] != ERROR
+              and replies[2][1] == want_two,
+              "a request that fills the budget exactly is answered, bitwise right")
+        client.close()
     context.term()
 
 
