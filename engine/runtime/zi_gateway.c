@@ -438,7 +438,7 @@ zi_gateway_destroy (zi_gateway_t **self_p)
     if (self->results)
         zmq_close (self->results);
     zhashx_destroy (&self->inflight);
-    for (int input = 0; input < ZI_MAX_GRAPH_INPUTS; input++)
+    for (int input = 0; self->parked && input < self->worker->plan->n_inputs; input++)
         zi_tensor_destroy (&self->waiting_room.inputs [input]);
     zlistx_destroy (&self->undelivered);
     zlistx_destroy (&self->refusals);
@@ -1200,8 +1200,17 @@ s_take_request (zi_gateway_t *self, const unsigned char *identity, int identity_
             zi_tensor_destroy (&inputs [slot]);
         return;
     }
-    s_pending_t pending = {.identity_size = (size_t) identity_size,
-                           .client_request = client_request, .flags = flags, .shared = shared};
+    //  Set field by field: zeroing its 256 input places would cost each
+    //  request as much as the rest of the bookkeeping (only the model's
+    //  inputs are ever read)
+    s_pending_t pending;
+    pending.identity_size = (size_t) identity_size;
+    pending.client_request = client_request;
+    pending.flags = flags;
+    pending.shared = shared;
+    pending.bytes = 0;
+    pending.hashed = false;
+    pending.signature = 0;
     memcpy (pending.identity, identity, (size_t) identity_size);
     for (int slot = 0; slot < n_inputs; slot++) {
         pending.inputs [slot] = inputs [slot];
