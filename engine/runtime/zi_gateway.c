@@ -1353,11 +1353,11 @@ s_settle_or_park (zi_gateway_t *self, s_pending_t *pending)
     self->parked = true;
 }
 
-void
+bool
 zi_gateway_retry (zi_gateway_t *self)
 {
     if (!self->parked)
-        return;
+        return false;
     //  Tried again only when something may have changed its fate: room
     //  made, answers waiting (the fair share may admit it), or a stop
     const s_pending_t *pending = &self->waiting_room;
@@ -1366,6 +1366,7 @@ zi_gateway_retry (zi_gateway_t *self)
     if ((room || ZI_READ (self->waiting) > 0 || self->worker->draining)
     &&  s_settle (self, &self->waiting_room))
         self->parked = false;
+    return !self->parked;
 }
 
 static void

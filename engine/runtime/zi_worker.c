@@ -185,7 +185,10 @@ s_thread_loop (zi_thread_t *self)
                 zi_gateway_flush (self->gateway);
                 timeout = zi_gateway_undelivered (self->gateway)? 1: S_TICK_MSECS;
             }
-            zi_gateway_retry (self->gateway);
+            //  A request that waited for room, admitted now, is run
+            //  before the thread waits for anything else
+            if (zi_gateway_retry (self->gateway) && self->n_ready > 0)
+                continue;
             items [clients_item].events = zi_gateway_accepting (self->gateway)? ZMQ_POLLIN: 0;
         }
         //  Kept answers are hashed once nothing has come for a while: not

@@ -213,8 +213,8 @@ int
 bool
     zi_gateway_accepting (zi_gateway_t *self);
 //  Admits (or refuses) the request read that waited for room, once there
-//  is room; call before asking zi_gateway_accepting
-void
+//  is room; call before asking zi_gateway_accepting. True when it did
+bool
     zi_gateway_retry (zi_gateway_t *self);
 //  Requests admitted and not yet answered
 int
