@@ -201,18 +201,44 @@ zi_actor_teardown (zi_actor_t *self)
     pthread_mutex_destroy (&self->stats.lock);
 }
 
-//  A header as it is kept in a local queue: all but the error text,
-//  which only ZI_MSG_ERROR headers carry and no actor is handed (half of
-//  the header's bytes, copied twice on every hop otherwise)
+//  A header as it is kept in a local queue: the fields an actor reads.
+//  Its shape is the tensor's, and an error text is never read (an actor
+//  turns away anything but a tensor by its kind)
 static void
-s_copy_header (zi_msg_header_t *into, const zi_msg_header_t *header)
+s_keep_header (zi_local_t *item, const zi_msg_header_t *header)
 {
-    if (header->kind == ZI_MSG_ERROR)
-        *into = *header;
-    else {
-        memcpy (into, header, offsetof (zi_msg_header_t, text));
-        into->text [0] = 0;
-    }
+    item->request = header->request;
+    item->kind = header->kind;
+    item->source = header->source;
+    item->slot = header->slot;
+    item->flags = header->flags;
+    //  Bounded by zi_msg_decode, and by the gateway for its own
+    assert (header->n_dynamic >= 0 && header->n_dynamic <= ZI_MSG_MAX_DYNAMIC);
+    item->n_dynamic = header->n_dynamic;
+    if (header->n_dynamic)
+        memcpy (item->dynamic, header->dynamic, header->n_dynamic * sizeof (int64_t));
+}
+
+static_assert (offsetof (zi_local_t, dynamic) == 64, "a local item's hot fields fill one line");
+
+//  The header again, as it came, from a kept one and its tensor
+static void
+s_restore_header (zi_msg_header_t *header, const zi_local_t *item)
+{
+    const zi_tensor_t *tensor = item->tensor;
+    header->kind = item->kind;
+    header->request = item->request;
+    header->source = item->source;
+    header->slot = item->slot;
+    header->count = 1;
+    header->dtype = tensor->dtype;
+    header->ndim = tensor->ndim;
+    memcpy (header->dims, tensor->dims, sizeof header->dims);
+    header->flags = item->flags;
+    header->n_dynamic = item->n_dynamic;
+    if (item->n_dynamic)
+        memcpy (header->dynamic, item->dynamic, item->n_dynamic * sizeof (int64_t));
+    header->text [0] = 0;
 }
 
 //  handed: the producer's end of compute, which it read anyway; 0, and
@@ -229,18 +255,36 @@ zi_actor_hand_over (zi_actor_t *target, const zi_msg_header_t *header, zi_tensor
         target->local_head = 0;
     }
     if (target->n_local == target->max_local) {
-        target->max_local = target->max_local? target->max_local * 2: 8;
-        target->local = realloc (target->local, target->max_local * sizeof (zi_local_t));
-        assert (target->local);
+        //  Aligned, so that an item's fields read on every hop are one line
+        int grown = target->max_local? target->max_local * 2: 8;
+        zi_local_t *local = aligned_alloc (_Alignof (zi_local_t), grown * sizeof (zi_local_t));
+        assert (local);
+        if (target->n_local)
+            memcpy (local, target->local, target->n_local * sizeof (zi_local_t));
+        free (target->local);
+        target->local = local;
+        target->max_local = grown;
     }
     zi_local_t *item = &target->local [target->n_local++];
-    s_copy_header (&item->header, header);
+    s_keep_header (item, header);
     item->tensor = zi_tensor_ref (tensor);
     item->handed = handed;
     item->trace = (zi_trace_t) {0, NULL};
     if (trace && (header->flags & ZI_MSG_TRACE))
         zi_trace_merge (&item->trace, trace->records, trace->count);
     zi_thread_wake (target->thread, target);
+    //  The target runs next, or soon, and what it reads first was last
+    //  touched a request ago: the kernels since have swept it out of the
+    //  caches. Asked for now, its lines come while this actor finishes
+    //  (its counters, its buffers back to the pool), together rather than
+    //  one miss after the other as the target's code reaches them
+    __builtin_prefetch (target->node);
+    __builtin_prefetch (target->expect);
+    __builtin_prefetch (target->bound);
+    __builtin_prefetch (target->fanout);
+    __builtin_prefetch (&target->stats.messages_in);
+    __builtin_prefetch (&target->stats.compute);
+    __builtin_prefetch (&target->stats.wait);
 }
 
 //  Hands the monitor a copy of an output it asked for. The copy is made
@@ -454,7 +498,7 @@ zi_actor_drain_local (zi_actor_t *self, int budget)
         //  Taken out first: whatever is handed over meanwhile lands behind
         const zi_local_t *item = &self->local [self->local_head++];
         zi_msg_header_t header;
-        s_copy_header (&header, &item->header);
+        s_restore_header (&header, item);
         zi_tensor_t *tensor = item->tensor;
         int64_t arrival = item->handed? item->handed: zi_clock_usecs ();
         zi_trace_t trace = item->trace;

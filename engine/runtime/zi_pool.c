@@ -31,12 +31,18 @@
 #define S_LARGER 2              //  classes above a request's that may serve it
 #define S_MAX_BYTES (INT64_C (1) << 38) //  the largest tensor, as zi_tensor_new allows
 
+//  A free buffer and when it was freed (the pool's tick), side by side:
+//  taking the top buffer reads one line, not one in each of two arrays
+typedef struct {
+    void *block;
+    uint64_t freed;
+} s_kept_t;
+
 typedef struct {
     int count;                  //  buffers on the stack
     uint64_t top_freed;         //  when the top one was freed (the pool's tick),
                                 //  next to count: a look at a bucket is one line
-    void *stack [S_MAX_KEPT];   //  free buffers
-    uint64_t freed [S_MAX_KEPT];    //  when each was freed
+    s_kept_t stack [S_MAX_KEPT];    //  free buffers, the last freed on top
 } s_bucket_t;
 
 //  A bucket per size class, found by the class's power of two: taking a
@@ -45,16 +51,23 @@ typedef struct {
 //  every hop, in caches the kernels had just swept)
 typedef struct zi_pool_t {
     pthread_mutex_t lock;       //  buffers come back from any thread
-    s_bucket_t buckets [S_CLASSES];
     uint64_t tick;              //  buffers given back so far
     atomic_int live;            //  tensors handed out and not returned
+                                //  (these three share a line, touched on
+                                //  every take and give, a line fewer each)
+    s_bucket_t buckets [S_CLASSES];
 } zi_pool_t;
+
+static_assert (offsetof (zi_pool_t, buckets) <= 64, "the pool's shared fields fit one line");
 
 zi_pool_t *
 zi_pool_new (void)
 {
-    zi_pool_t *self = calloc (1, sizeof (zi_pool_t));
+    //  On a line of its own, so that the lock, tick and count share one
+    size_t size = (sizeof (zi_pool_t) + 63) & ~(size_t) 63;
+    zi_pool_t *self = aligned_alloc (64, size);
     assert (self);
+    memset (self, 0, size);
     pthread_mutex_init (&self->lock, NULL);
     return self;
 }
@@ -68,7 +81,7 @@ zi_pool_destroy (zi_pool_t **self_p)
         return;
     for (int index = 0; index < S_CLASSES; index++)
         for (int item = 0; item < self->buckets [index].count; item++)
-            zi_free (self->buckets [index].stack [item]);
+            zi_free (self->buckets [index].stack [item].block);
     pthread_mutex_destroy (&self->lock);
     free (self);
     *self_p = NULL;
@@ -103,8 +116,8 @@ s_give_back (void *data, void *hint)
     pthread_mutex_lock (&self->lock);
     s_bucket_t *bucket = s_bucket (self, size);
     if (bucket->count < S_MAX_KEPT) {
-        bucket->freed [bucket->count] = bucket->top_freed = ++self->tick;
-        bucket->stack [bucket->count++] = block;
+        bucket->top_freed = ++self->tick;
+        bucket->stack [bucket->count++] = (s_kept_t) {block, bucket->top_freed};
         block = NULL;
     }
     pthread_mutex_unlock (&self->lock);
@@ -131,8 +144,8 @@ zi_pool_tensor (zi_pool_t *self, zi_dtype_t dtype, int ndim, const int64_t *dims
         if (larger->count > 0 && (!chosen || larger->top_freed > chosen->top_freed))
             chosen = larger;
     if (chosen) {
-        block = chosen->stack [--chosen->count];
-        chosen->top_freed = chosen->count? chosen->freed [chosen->count - 1]: 0;
+        block = chosen->stack [--chosen->count].block;
+        chosen->top_freed = chosen->count? chosen->stack [chosen->count - 1].freed: 0;
     }
     pthread_mutex_unlock (&self->lock);
     if (!block) {

@@ -32,12 +32,25 @@ typedef struct zi_fanout_t zi_fanout_t;
 //  command mailbox on nearly every send (its throttle admits one per
 //  millisecond per socket), about 10 us a hop here; this costs a few
 //  hundred nanoseconds.
+//
+//  Kept as the header's fields a consumer reads, in one cache line, not
+//  the whole header: the queue is the consumer's, last touched a request
+//  ago, and the kernels in between have swept the caches, so every line
+//  of it written and read again is a miss. The whole header (dims and
+//  dynamic sizes, four lines) made the hand-over the thread's largest
+//  source of cache misses outside the kernels. The shape is the
+//  tensor's own; the dynamic sizes, when a request has any, follow in
+//  lines that are touched only then.
 typedef struct {
-    zi_msg_header_t header;     //  as it would have gone on the wire
+    uint64_t request;           //  the header's fields, as it would have gone on the wire
+    int kind, source, slot;
+    uint32_t flags;
+    int n_dynamic;
     zi_tensor_t *tensor;        //  a reference
     int64_t handed;             //  when (usecs), the producer's end of compute; 0: unknown
     zi_trace_t trace;           //  records, for traced requests
-} zi_local_t;
+    int64_t dynamic [ZI_MSG_MAX_DYNAMIC] __attribute__ ((aligned (64)));
+} __attribute__ ((aligned (64))) zi_local_t;
 
 //  Counters are written by the actor's thread only and read by the
 //  monitor thread: relaxed atomics make that well defined and cost no
