@@ -491,12 +491,41 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, 
     }
 }
 
+//  Asks for the lines a run reaches through those the hand-over
+//  prefetched (zi_actor_hand_over), before the header is rebuilt and
+//  checked: the input's planned shape, the node's slot tables and
+//  parameters, the weights' descriptors, the fan-out's tables, this
+//  request's entries in the latency windows and the output's planned
+//  shape. Each was last read a request ago; asked for together, their
+//  misses overlap instead of coming one after the other
+static void
+s_prefetch_run (zi_actor_t *self, int slot)
+{
+    zi_node_t *node = self->node;
+    if (slot >= 0 && slot < node->n_inputs && self->expect [slot])
+        __builtin_prefetch (self->expect [slot]);
+    __builtin_prefetch (node->inputs);
+    __builtin_prefetch (node->outputs);
+    __builtin_prefetch (node->params);
+    __builtin_prefetch (self->fanout->routes);
+    __builtin_prefetch (self->fanout->local);
+    __builtin_prefetch (self->fanout->sent);
+    __builtin_prefetch (&self->stats.compute.usecs [ZI_READ (self->stats.compute.count) % ZI_WINDOW]);
+    __builtin_prefetch (&self->stats.wait.usecs [ZI_READ (self->stats.wait.count) % ZI_WINDOW]);
+    for (int input = 0; input < node->n_inputs; input++)
+        if (self->bound [input])
+            __builtin_prefetch (self->bound [input]);
+    if (node->n_outputs > 0 && node->outputs [0] >= 0)
+        __builtin_prefetch (&self->worker->plan->values [node->outputs [0]].info);
+}
+
 void
 zi_actor_drain_local (zi_actor_t *self, int budget)
 {
     for (int count = 0; count < budget && self->local_head < self->n_local; count++) {
         //  Taken out first: whatever is handed over meanwhile lands behind
         const zi_local_t *item = &self->local [self->local_head++];
+        s_prefetch_run (self, item->slot);
         zi_msg_header_t header;
         s_restore_header (&header, item);
         zi_tensor_t *tensor = item->tensor;
