@@ -168,6 +168,13 @@ int
 bool
     zi_session_profile (const zi_session_t *self, int index, const char **name,
                         const char **op_type, double *usecs, int *runs);
+//  With options.profile and more than one thread: the kernels' parallel
+//  loops over all runs, how many of them a helper thread took part in,
+//  the share of their work the helpers did, and the microseconds the
+//  calling thread waited for helpers' parts; false with one thread
+bool
+    zi_session_threads_profile (const zi_session_t *self, int64_t *loops, int64_t *joined,
+                                double *helper_share, double *wait_usecs);
 //  Starts the profile afresh: a warm-up run's page faults and cold caches
 //  are then left out of the sums
 void

@@ -45,7 +45,35 @@ def main():
     finally:
         run.kill()
         run.wait()
+    failed += check_helper_profile(zinfer, model)
     return 1 if failed else 0
+
+
+def check_helper_profile(zinfer, model):
+    """--profile says what the helper threads did with two threads, and
+    says nothing of them with one (no loop is shared)"""
+    failed = 0
+    for threads in (1, 2):
+        done = subprocess.run([zinfer, "run", model + ".onnx", "--input", model + ".input.npy",
+                               "--threads", str(threads), "--repeat", "20", "--profile"],
+                              capture_output=True, text=True, timeout=120)
+        lines = [line for line in done.stdout.splitlines() if "helper threads:" in line]
+        if threads == 1:
+            ok = done.returncode == 0 and not lines
+            detail = lines[0].strip() if lines else "no helper line"
+        else:
+            # e.g. "helper threads: 5.6% of the shared work; in 13% of 43
+            # shared loops per run; waited for 0.260 ms per run"
+            numbers = []
+            if len(lines) == 1:
+                words = lines[0].replace("%", " ").replace(";", " ").split()
+                numbers = [float(word) for word in words if word.replace(".", "", 1).isdigit()]
+            ok = (done.returncode == 0 and len(numbers) == 4 and 0 <= numbers[0] <= 100
+                  and 0 <= numbers[1] <= 100 and numbers[2] > 0 and numbers[3] >= 0)
+            detail = lines[0].strip() if lines else done.stdout.strip()[-200:]
+        print(f"{'ok  ' if ok else 'FAIL'} zinfer run --threads {threads} --profile: {detail}")
+        failed += not ok
+    return failed
 
 
 if __name__ == "__main__":

@@ -91,6 +91,15 @@ s_print_profile (zi_session_t *session)
     if (runs < 1 || total <= 0)
         return;
     printf ("\nprofile over %d runs: %.3f ms per run in kernels\n", runs, total / runs / 1000);
+    //  Whether the second thread did anything: on a busy machine a helper
+    //  kept off the CPU finds the kernels' loops done before it runs
+    int64_t loops, joined;
+    double helper_share, wait_usecs;
+    if (zi_session_threads_profile (session, &loops, &joined, &helper_share, &wait_usecs)
+    &&  loops > 0)
+        printf ("  helper threads: %.1f%% of the shared work; in %.0f%% of %.0f shared loops "
+                "per run; waited for %.3f ms per run\n", 100 * helper_share,
+                100.0 * joined / loops, (double) loops / runs, wait_usecs / runs / 1000);
     printf ("  %-20s %6s %12s %7s\n", "op", "nodes", "ms per run", "share");
     for (int pass = 0; pass < n_types; pass++) {
         int best = -1;

@@ -52,6 +52,7 @@ struct zi_exec_t {
     int threads;                        //  threads its kernels may use
     s_scratch_t *scratch;               //  per thread: its buffers
     s_pool_t *pool;                     //  threads - 1 helpers, or NULL
+    zi_exec_stats_t stats;              //  its shared loops so far
 };
 
 static void
@@ -237,6 +238,7 @@ struct s_pool_t {
     unsigned generation;        //  loops run so far (the caller's count)
     atomic_uint_least64_t ticket;   //  the current loop's parts, see above
     atomic_llong done;          //  units of the current loop finished
+    atomic_llong helped;        //  of those, units a helper did
     atomic_uint wakes;          //  bumped for each loop, and to stop
     atomic_int sleepers;        //  helpers waiting on the condition variable
     atomic_bool stopping;       //  helpers should leave
@@ -259,6 +261,9 @@ s_pool_work (s_pool_t *pool, int thread)
         int64_t first = next * pool->unit;
         int64_t last = (next + units) * pool->unit;
         pool->fn (pool->args, first, last < pool->count? last: pool->count, thread);
+        //  Before done, so the caller sees it once the loop is over
+        if (thread > 0)
+            atomic_fetch_add (&pool->helped, units);
         atomic_fetch_add (&pool->done, units);
         ticket = atomic_load (&pool->ticket);
     }
@@ -423,12 +428,36 @@ zi_exec_parallel (zi_exec_t *self, int64_t count, int64_t unit, zi_exec_fn_t *fn
     pool->unit = unit;
     pool->generation = (pool->generation + 1) & 0xffffff;
     atomic_store (&pool->done, 0);
+    atomic_store (&pool->helped, 0);
     atomic_store (&pool->ticket, S_TICKET (pool->generation, threads, units, 0));
     s_pool_kick (pool);
     s_pool_work (pool, 0);
     //  Only parts a helper has taken can still be running
-    while (atomic_load (&pool->done) < units)
-        sched_yield ();
+    if (atomic_load (&pool->done) < units) {
+        int64_t waited = zi_clock_usecs ();
+        while (atomic_load (&pool->done) < units)
+            sched_yield ();
+        self->stats.wait_usecs += zi_clock_usecs () - waited;
+    }
+    int64_t helped = atomic_load (&pool->helped);
+    self->stats.loops++;
+    self->stats.joined += helped > 0;
+    self->stats.units += units;
+    self->stats.helper_units += helped;
+}
+
+void
+zi_exec_stats (const zi_exec_t *self, zi_exec_stats_t *stats)
+{
+    assert (self && stats);
+    *stats = self->stats;
+}
+
+void
+zi_exec_stats_reset (zi_exec_t *self)
+{
+    assert (self);
+    memset (&self->stats, 0, sizeof self->stats);
 }
 
 
@@ -457,9 +486,64 @@ s_test_part (void *args, int64_t first, int64_t last, int thread)
         atomic_fetch_add (&loop->visits [item], 1);
 }
 
+//  A loop of two units whose caller's part waits (up to 5 s) until a
+//  helper has done one: the stats must then count one shared loop that a
+//  helper joined, and the helper's unit
+typedef struct {
+    atomic_bool helped;         //  a helper's part has run
+    atomic_int parts;           //  parts run
+} s_test_meet_t;
+
+static void
+s_test_meet_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_test_meet_t *meet = args;
+    atomic_fetch_add (&meet->parts, 1);
+    if (thread > 0)
+        atomic_store (&meet->helped, true);
+    else {
+        int64_t deadline = zi_clock_usecs () + 5000000;
+        while (!atomic_load (&meet->helped) && zi_clock_usecs () < deadline)
+            sched_yield ();
+    }
+}
+
+static void
+s_test_stats (zi_test_t *t)
+{
+    zi_exec_t *exec = zi_exec_new ();
+    zi_exec_stats_t stats;
+    //  One thread: nothing is shared, so nothing is counted (and no
+    //  helper to wait for)
+    s_test_meet_t meet = {.helped = true};
+    zi_exec_parallel (exec, 2, 1, s_test_meet_part, &meet);
+    zi_exec_stats (exec, &stats);
+    ZI_CHECK (t, stats.loops == 0 && stats.units == 0,
+              "1 thread: %lld loops and %lld units counted as shared",
+              (long long) stats.loops, (long long) stats.units);
+    zi_exec_set_threads (exec, 2);
+    atomic_store (&meet.parts, 0);
+    atomic_store (&meet.helped, false);
+    zi_exec_parallel (exec, 2, 1, s_test_meet_part, &meet);
+    zi_exec_stats (exec, &stats);
+    ZI_CHECK (t, atomic_load (&meet.parts) == 2 && stats.loops == 1 && stats.joined == 1
+              && stats.units == 2 && stats.helper_units == 1,
+              "2 threads, a loop a helper must join: %d parts, stats %lld loops, %lld "
+              "joined, %lld units, %lld by helpers (want 2, 1, 1, 2, 1)",
+              atomic_load (&meet.parts), (long long) stats.loops, (long long) stats.joined,
+              (long long) stats.units, (long long) stats.helper_units);
+    zi_exec_stats_reset (exec);
+    zi_exec_stats (exec, &stats);
+    ZI_CHECK (t, stats.loops == 0 && stats.joined == 0 && stats.units == 0
+              && stats.helper_units == 0 && stats.wait_usecs == 0,
+              "stats not zero after a reset");
+    zi_exec_destroy (&exec);
+}
+
 void
 zi_exec_test (zi_test_t *t)
 {
+    s_test_stats (t);
     static const int64_t shapes [][2] = {
         {1, 1}, {7, 1}, {11, 1}, {13, 4}, {100, 7}, {4096, 48}, {200000, 1}, {300001, 3}
     };

@@ -59,6 +59,21 @@ typedef void (zi_exec_fn_t) (void *args, int64_t first, int64_t last, int thread
 void
     zi_exec_parallel (zi_exec_t *self, int64_t count, int64_t unit, zi_exec_fn_t *fn,
                       void *args);
+//  What the parallel loops of an exec did with more than one thread, to
+//  tell whether its helpers take part: a helper the scheduler keeps off
+//  the CPU finds each loop already done (docs/performance.md, "Whether
+//  the helpers take part")
+typedef struct {
+    int64_t loops;              //  loops shared out (more than one thread)
+    int64_t joined;             //  of those, loops a helper took a part of
+    int64_t units;              //  units of work in those loops
+    int64_t helper_units;       //  of those, units the helpers did
+    int64_t wait_usecs;         //  the caller's time waiting for helpers' parts
+} zi_exec_stats_t;
+void
+    zi_exec_stats (const zi_exec_t *self, zi_exec_stats_t *stats);
+void
+    zi_exec_stats_reset (zi_exec_t *self);
 //  Items per part of a loop whose items cost macs_per_item multiply-adds
 //  each, so that a part is worth a thread's wake-up
 int64_t

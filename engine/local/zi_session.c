@@ -527,12 +527,28 @@ zi_session_profile (const zi_session_t *self, int index, const char **name,
     return true;
 }
 
+bool
+zi_session_threads_profile (const zi_session_t *self, int64_t *loops, int64_t *joined,
+                            double *helper_share, double *wait_usecs)
+{
+    if (!self->options.profile || zi_exec_threads (self->exec) < 2)
+        return false;
+    zi_exec_stats_t stats;
+    zi_exec_stats (self->exec, &stats);
+    *loops = stats.loops;
+    *joined = stats.joined;
+    *helper_share = stats.units? (double) stats.helper_units / stats.units: 0;
+    *wait_usecs = (double) stats.wait_usecs;
+    return true;
+}
+
 void
 zi_session_profile_reset (zi_session_t *self)
 {
     if (self->plan && self->node_usecs)
         memset (self->node_usecs, 0, self->plan->n_nodes * sizeof (double));
     self->runs = 0;
+    zi_exec_stats_reset (self->exec);
 }
 
 int
