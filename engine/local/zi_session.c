@@ -401,7 +401,12 @@ zi_session_run (zi_session_t *self, zi_tensor_t *const *inputs, zi_tensor_t **ou
         if (!inputs [index] || !inputs [index]->data)
             return zi_error ("input '%s' is missing", graph->values [graph->inputs [index]].name);
     //  Every kernel, sgemm calls included, is shared out by the exec's own
-    //  threads; OpenBLAS runs single-threaded inside them (zi_sgemm)
+    //  threads; OpenBLAS runs single-threaded inside them (zi_sgemm). Said
+    //  here too, not only by zinfer's main: a program that links the
+    //  library and asks for one thread got OpenBLAS's own threads inside
+    //  sgemm, whose split of K rounds otherwise than one thread, so its
+    //  answers differed from a topology's in the last bits
+    zi_exec_blas_single ();
     zi_exec_set_threads (self->exec, self->options.threads > 0? self->options.threads:
                                      zi_exec_blas_default ());
     if (!s_same_shapes (self, inputs) && s_plan (self, inputs)) {
@@ -635,6 +640,22 @@ zi_session_test (zi_test_t *t)
     ZI_CHECK (t, zi_graph_sort (graph) == 0 && zi_graph_init_ops (graph) == 0,
               "graph builds: %s", zi_error_text ());
     zi_model_t model = {.source = "test", .graph = graph};
+    //  Asked for one thread, a session runs OpenBLAS on one too (checked
+    //  first, before any run with the default threads stops OpenBLAS's
+    //  own): they split sgemm's K and round otherwise than one thread, so
+    //  a program linking the library got other bits than a topology did
+    zi_options_t one_thread = {.threads = 1};
+    zi_session_t *single = zi_session_new (&model, &one_thread);
+    int64_t single_dims [2] = {2, 5};
+    zi_tensor_t *single_input = zi_test_random (2, single_dims, 9);
+    zi_tensor_t *single_output = NULL;
+    ZI_CHECK (t, single && zi_session_run (single, &single_input, &single_output) == 0
+              && openblas_get_num_threads () == 1,
+              "a one-thread session runs OpenBLAS on one thread (%d)", openblas_get_num_threads ());
+    zi_tensor_destroy (&single_output);
+    zi_tensor_destroy (&single_input);
+    zi_session_destroy (&single);
+
     zi_session_t *session = zi_session_new (&model, NULL);
 
     for (int64_t batch = 2; batch <= 3; batch++) {
