@@ -43,40 +43,64 @@ typedef zi_conv_geom_t s_geom_t;
 //  SIMD helpers (see act_simd.h for how the AVX2 + FMA kernels are chosen)
 
 #if defined (ZI_HAVE_AVX2)
+//  How s_split2_tail_avx2 ends a row of n floats, worked out once for the
+//  rows of a plane: the masks of its last step's loads and stores, and
+//  whether that step may store whole
+typedef struct {
+    int64_t at;                 //  where the last step starts, n rounded down to 16
+    __m256i low, high;          //  its load masks
+    __m256i even, odd;          //  its store masks
+    bool whole;                 //  eight floats fit there before the copy's row ends
+} s_tail2_t;
+
+//  Both phases' rows have room floats before the copy's row ends
+static ZI_AVX2_INLINE s_tail2_t
+s_tail2_avx2 (int64_t n, int64_t room)
+{
+    s_tail2_t tail;
+    tail.at = n / 16 * 16;
+    int64_t left = n - tail.at;
+    tail.low = zi_tail_mask_avx2 (left < 8? left: 8);
+    tail.high = zi_tail_mask_avx2 (left < 8? 0: left - 8);
+    tail.even = zi_tail_mask_avx2 ((left + 1) / 2);
+    tail.odd = zi_tail_mask_avx2 (left / 2);
+    tail.whole = tail.at / 2 + 8 <= room;
+    return tail;
+}
+
 //  Splits columns [0, n) of one input row between the two phases of a
 //  stride-2 padded copy, sixteen at a time: its even columns go to
-//  even_dst, its odd ones to odd_dst, each packed; the row's end with
-//  masked loads. Both rows have room floats before the copy's row ends:
-//  where eight fit, the row's end is stored whole, its lanes past the
-//  input zeros (the masked loads read zeros there) over the zero padding,
-//  since a masked store costs far more than a store on Zen 5 (a plane of
-//  14 columns split 15 % slower than this with one)
+//  even_dst, its odd ones to odd_dst, each packed. n is a multiple of
+//  sixteen: no test of the row's end inside, where the tests had made the
+//  loop some twenty instructions a step for eight of work.
 static ZI_AVX2_INLINE void
-s_split2_avx2 (const float *src, int64_t n, float *even_dst, float *odd_dst, int64_t room)
+s_split2_avx2 (const float *src, int64_t n, float *even_dst, float *odd_dst)
 {
-    //  Whole steps first, with no test of the row's end inside: the tests
-    //  had made the loop some twenty instructions a step for eight of work
-    int64_t c = 0;
-    for (; c + 16 <= n; c += 16) {
+    for (int64_t c = 0; c < n; c += 16) {
         __m256 even, odd;
         zi_split16_avx2 (_mm256_loadu_ps (src + c), _mm256_loadu_ps (src + c + 8), &even, &odd);
         _mm256_storeu_ps (even_dst + c / 2, even);
         _mm256_storeu_ps (odd_dst + c / 2, odd);
     }
-    if (c < n) {
-        int64_t left = n - c;
-        __m256 low = _mm256_maskload_ps (src + c, zi_tail_mask_avx2 (left < 8? left: 8));
-        __m256 high = _mm256_maskload_ps (src + c + 8, zi_tail_mask_avx2 (left < 8? 0: left - 8));
-        __m256 even, odd;
-        zi_split16_avx2 (low, high, &even, &odd);
-        if (c / 2 + 8 <= room) {
-            _mm256_storeu_ps (even_dst + c / 2, even);
-            _mm256_storeu_ps (odd_dst + c / 2, odd);
-        }
-        else {
-            _mm256_maskstore_ps (even_dst + c / 2, zi_tail_mask_avx2 ((left + 1) / 2), even);
-            _mm256_maskstore_ps (odd_dst + c / 2, zi_tail_mask_avx2 (left / 2), odd);
-        }
+}
+
+//  The row's last, part step, with masked loads. Where eight floats fit,
+//  it is stored whole, its lanes past the input zeros (the masked loads
+//  read zeros there) over the zero padding: a masked store costs far more
+//  than a store on Zen 5 (see docs/performance.md, the depthwise rows)
+static ZI_AVX2_INLINE void
+s_split2_tail_avx2 (const float *src, float *even_dst, float *odd_dst, const s_tail2_t *tail)
+{
+    __m256 even, odd;
+    zi_split16_avx2 (_mm256_maskload_ps (src, tail->low), _mm256_maskload_ps (src + 8, tail->high),
+                     &even, &odd);
+    if (tail->whole) {
+        _mm256_storeu_ps (even_dst, even);
+        _mm256_storeu_ps (odd_dst, odd);
+    }
+    else {
+        _mm256_maskstore_ps (even_dst, tail->even, even);
+        _mm256_maskstore_ps (odd_dst, tail->odd, odd);
     }
 }
 
@@ -85,18 +109,28 @@ static ZI_AVX2 void
 s_split2_row_avx2 (const float *src, int64_t n, float *even_dst, float *odd_dst,
                    int64_t room)
 {
-    s_split2_avx2 (src, n, even_dst, odd_dst, room);
+    int64_t at = n / 16 * 16;
+    s_split2_avx2 (src, at, even_dst, odd_dst);
+    if (at < n) {
+        s_tail2_t tail = s_tail2_avx2 (n, room);
+        s_split2_tail_avx2 (src + at, even_dst + at / 2, odd_dst + at / 2, &tail);
+    }
 }
 
 //  Rows of a plane, in_w floats apart, each split by s_split2_avx2 into
 //  rows width floats apart: one call a plane, as with AVX-512, since a
-//  call a row costs about as much as splitting a row of 14 or 28 floats
+//  call a row costs about as much as splitting a row of 14 or 28 floats;
+//  the row's end worked out once
 static ZI_AVX2 void
 s_split2_rows_avx2 (const float *x, int64_t in_w, int64_t rows, int64_t n, float *even_dst,
                     float *odd_dst, int64_t width, int64_t room)
 {
-    for (int64_t row = 0; row < rows; row++)
-        s_split2_avx2 (x + row * in_w, n, even_dst + row * width, odd_dst + row * width, room);
+    s_tail2_t tail = s_tail2_avx2 (n, room);
+    for (int64_t row = 0; row < rows; row++, x += in_w, even_dst += width, odd_dst += width) {
+        s_split2_avx2 (x, tail.at, even_dst, odd_dst);
+        if (tail.at < n)
+            s_split2_tail_avx2 (x + tail.at, even_dst + tail.at / 2, odd_dst + tail.at / 2, &tail);
+    }
 }
 #endif
 
