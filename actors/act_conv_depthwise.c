@@ -275,9 +275,9 @@ s_dw_fill (const s_geom_t *geom, const s_dw_t *dw, const float *x, float *pad, b
 #if defined (ZI_HAVE_AVX512)
         //  A narrow plane takes the AVX2 split with AVX-512 too: its rows'
         //  ends stored whole, where the AVX-512 split stores them under a
-        //  mask, and the kernel's loads then wait on those masked stores
-        //  (a 672-channel 14x14 layer ran in 0.73 of the time, a 240-channel
-        //  28x28 one in 0.68); wide rows gain nothing either way
+        //  mask, which costs far more than its instructions (a 672-channel
+        //  14x14 layer ran in 0.73 of the time, a 240-channel 28x28 one in
+        //  0.68); wide rows gain nothing either way
         if (avx512 && used >= S_SPLIT_ROW_CALL) {
             for (int64_t row = 0; row < last - first; row++)
                 s_split2_row_avx512 (src + row * geom->in_w, used,
