@@ -16,10 +16,24 @@ class HarnessError(Exception):
     pass
 
 
+def run_checked(args):
+    """Runs a command to its end, its output captured (text). A failure
+    raises HarnessError with the command and the end of what it said on
+    stderr: CalledProcessError drops that, and a benchmark that fails
+    once on a loaded machine must say why in the test log, as it may not
+    fail again when rerun."""
+    result = subprocess.run(args, capture_output=True, text=True)
+    if result.returncode != 0:
+        said = "\n".join(result.stderr.strip().splitlines()[-20:])
+        raise HarnessError(f"{' '.join(str(arg) for arg in args)} exited with "
+                           f"{result.returncode}: {said or '(nothing on stderr)'}")
+    return result
+
+
 def node_names(zinfer, model, fuse=True):
     """Planned node names in execution order, from `zinfer info`."""
     args = [zinfer, "info", model] + (["--fuse"] if fuse else [])
-    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    out = run_checked(args).stdout
     names, table = [], False
     for line in out.splitlines():
         if line.strip().startswith("#  node"):
@@ -68,10 +82,9 @@ def node_profile(zinfer, model, data, folder, runs=None, gap=None):
     out = os.path.join(folder, "profile.json")
 
     def profile(count):
-        subprocess.run([zinfer, "run", model, "--input", data, "--threads", "1",
-                        "--repeat", str(count), "--profile-json", out]
-                       + (["--gap", str(gap)] if gap is not None else []),
-                       check=True, capture_output=True)
+        run_checked([zinfer, "run", model, "--input", data, "--threads", "1",
+                     "--repeat", str(count), "--profile-json", out]
+                    + (["--gap", str(gap)] if gap is not None else []))
         with open(out) as file:
             return json.load(file)["nodes"]
     if runs is None:
@@ -93,8 +106,8 @@ def calibrate(zinfer, folder, base_port):
     base_port .. base_port + 29), for zinfer_split to price them with. The
     path of the file."""
     path = os.path.join(folder, "hops.json")
-    subprocess.run([zinfer, "calibrate", "-o", path, "--pings", "100", "--base-port",
-                    str(base_port)], check=True, capture_output=True)
+    run_checked([zinfer, "calibrate", "-o", path, "--pings", "100", "--base-port",
+                 str(base_port)])
     return path
 
 
@@ -272,7 +285,7 @@ def run_local(zinfer, model, data, runs, threads, folder, fuse=True, gap=None):
         args += ["--gap", str(gap)]
     if not fuse:
         args.append("--no-fuse")
-    subprocess.run(args, check=True, capture_output=True)
+    run_checked(args)
     return read_times(times)
 
 
@@ -282,9 +295,8 @@ def run_remote(zinfer, endpoint, data, runs, folder, inflight=1, topology=None, 
     topology file with a client key when it uses CURVE."""
     times = os.path.join(folder, "remote-times.txt")
     target = [topology, "--key", key] if topology else ["--endpoint", endpoint]
-    out = subprocess.run([zinfer, "infer"] + target + ["--input", data,
-                          "--repeat", str(runs), "--inflight", str(inflight), "--times", times],
-                         check=True, capture_output=True, text=True).stdout
+    out = run_checked([zinfer, "infer"] + target + ["--input", data, "--repeat", str(runs),
+                       "--inflight", str(inflight), "--times", times]).stdout
     throughput = 0.0
     for line in out.splitlines():
         if "throughput" in line:
@@ -298,9 +310,8 @@ def run_paired(zinfer, endpoint, model, data, runs, folder):
     remote latencies (ms) and the median of the per-request ratios, which
     drift on a shared machine cancels in"""
     times = os.path.join(folder, "paired.txt")
-    out = subprocess.run([zinfer, "infer", "--endpoint", endpoint, "--input", data,
-                          "--repeat", str(runs), "--times", times, "--local", model],
-                         check=True, capture_output=True, text=True).stdout
+    out = run_checked([zinfer, "infer", "--endpoint", endpoint, "--input", data,
+                       "--repeat", str(runs), "--times", times, "--local", model]).stdout
     for line in out.splitlines():
         if "split over local, per request" in line:
             return read_times(times), float(line.rsplit("median", 1)[1])
@@ -395,7 +406,7 @@ def floor_program(zinfer):
 
 def floor_calibrate(program):
     """Iterations of zi_bench_floor's arithmetic per millisecond here"""
-    out = subprocess.run([program, "calibrate"], check=True, capture_output=True, text=True)
+    out = run_checked([program, "calibrate"])
     return float(out.stdout.split(":")[1])
 
 
