@@ -242,8 +242,10 @@ def top_cases(args, folder, port):
             check(code == 0, f"q quits (exit {code}, {time.time() - started:.2f} s)")
         finally:
             terminal.stop()
-        once = subprocess.run([zinfer, "top", path, "--once", "--sort", "name"],
-                              capture_output=True, text=True, timeout=30)
+        # Each monitor given up to 10 s: top's 800 ms is for a person
+        # watching, and a loaded machine answers later
+        once = subprocess.run([zinfer, "top", path, "--once", "--sort", "name",
+                               "--timeout", "10000"], capture_output=True, text=True, timeout=60)
         names = [line.split()[0] for line in once.stdout.splitlines()[5:] if line.strip()]
         check(once.returncode == 0 and len(names) > 10 and names == sorted(names),
               f"top --once --sort name lists every actor, by name ({len(names)})")

@@ -74,7 +74,10 @@ def write_yaml(path, model, names, port, keys, host_b_secret=None):
 
 
 def top_json(zinfer, path, key):
-    out = run(zinfer, "top", path, "--json", "--key", key)
+    # Each monitor given up to 10 s (top ends once all have answered): its
+    # 800 ms default is for a person watching, and a loaded machine
+    # answers later
+    out = run(zinfer, "top", path, "--json", "--key", key, "--timeout", "10000")
     check(out.returncode == 0, f"zinfer top --json --key answers ({out.stderr.strip()[:200]})")
     return json.loads(out.stdout)
 
