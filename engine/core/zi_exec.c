@@ -209,6 +209,12 @@ zi_exec_scratch (zi_exec_t *self, int slot, size_t size)
 //  sleeps: long enough to span the serial ops between two parallel loops
 //  of one request, short enough not to hold a core between requests
 #define S_SPIN_USECS 200
+//  For the first part of that spin it keeps its CPU (pause, no yield):
+//  on a shared machine a yield hands the core to any other runnable task
+//  for a whole time slice, and the next loop, tens of microseconds of work
+//  at AVX-512, was over before the helper ran again (see
+//  docs/performance.md, "Whether the helpers take part")
+#define S_HOLD_USECS 50
 
 //  The ticket: generation (24 bits), threads (8), units (16), next unit (16)
 #define S_TICKET(generation, threads, units, next) \
@@ -269,24 +275,43 @@ s_pool_work (s_pool_t *pool, int thread)
     }
 }
 
+//  A short wait on the CPU, without handing it to another task
+static inline void
+s_pause (void)
+{
+#if defined (__x86_64__) || defined (__i386__)
+    for (int spin = 0; spin < 8; spin++)
+        __builtin_ia32_pause ();
+#elif defined (__aarch64__)
+    __asm__ volatile ("yield");
+#endif
+}
+
 //  Waits until wakes is no longer seen: spinning, then asleep
 static unsigned
 s_helper_wait (s_pool_t *pool, unsigned seen)
 {
-    int64_t deadline = 0;
+    int64_t deadline = 0, hold = 0;
+    bool holding = true;
     for (int turn = 0; ; turn++) {
         unsigned now = atomic_load (&pool->wakes);
         if (now != seen)
             return now;
         if (turn % 64 == 0) {
             int64_t clock = zi_clock_usecs ();
-            if (!deadline)
+            if (!deadline) {
                 deadline = clock + S_SPIN_USECS;
+                hold = clock + S_HOLD_USECS;
+            }
             else
             if (clock > deadline)
                 break;
+            holding = clock <= hold;
         }
-        sched_yield ();
+        if (holding)
+            s_pause ();
+        else
+            sched_yield ();
     }
     //  Counted as a sleeper before the last look at wakes: a caller that
     //  moves it after that look sees the count and signals
@@ -432,9 +457,18 @@ zi_exec_parallel (zi_exec_t *self, int64_t count, int64_t unit, zi_exec_fn_t *fn
     atomic_store (&pool->ticket, S_TICKET (pool->generation, threads, units, 0));
     s_pool_kick (pool);
     s_pool_work (pool, 0);
-    //  Only parts a helper has taken can still be running
+    //  Only parts a helper has taken can still be running: they are
+    //  waited for on the CPU at first (a yield could hand it to another
+    //  task for a whole time slice), then yielding it, in case the helper
+    //  was preempted and waits for this CPU
     if (atomic_load (&pool->done) < units) {
         int64_t waited = zi_clock_usecs ();
+        int64_t hold = waited + S_HOLD_USECS;
+        for (int turn = 1; atomic_load (&pool->done) < units; turn++) {
+            if (turn % 64 == 0 && zi_clock_usecs () > hold)
+                break;
+            s_pause ();
+        }
         while (atomic_load (&pool->done) < units)
             sched_yield ();
         self->stats.wait_usecs += zi_clock_usecs () - waited;
