@@ -1432,16 +1432,22 @@ def metrics_case(args, folder, port):
         client = zinfer_client.Client(topology.endpoint, resend=False)
         requests = 30
         client.infer_many([[x]] * requests, inflight=4, timeout=60)
+        # Each process's monitor publishes on its own second: the gateway's
+        # process can show all the replies while the other process's last
+        # stats still predate the last requests, so wait for every series
+        # the checks read
+        def grew(name, **labels):
+            return metric(samples, name, **labels) - metric(before, name, **labels)
+
         deadline = time.time() + 10
         while time.time() < deadline:
             samples = metric_samples(http_get(metrics_port, "/metrics")[1])
-            if metric(samples, "zinfer_gateway_replies_total") - \
-                    metric(before, "zinfer_gateway_replies_total") >= requests:
+            if grew("zinfer_gateway_replies_total") >= requests and \
+                    all(grew("zinfer_actor_requests_total", actor=name) >= requests
+                        and grew("zinfer_actor_compute_seconds_count", actor=name) >= requests
+                        for name in names):
                 break
             time.sleep(0.2)
-
-        def grew(name, **labels):
-            return metric(samples, name, **labels) - metric(before, name, **labels)
         check(grew("zinfer_gateway_requests_total") == requests
               and grew("zinfer_gateway_replies_total") == requests,
               f"gateway requests and replies grew by {requests}")
