@@ -53,6 +53,11 @@ zi_session_new (zi_model_t *model, const zi_options_t *options)
     if (options)
         self->options = *options;
     self->exec = zi_exec_new ();
+    //  Said here too, not only by zinfer's main: a program that links the
+    //  library and asks for one thread got OpenBLAS's own threads inside
+    //  sgemm, whose split of K rounds otherwise than one thread, so its
+    //  answers differed from a topology's in the last bits
+    zi_exec_blas_single ();
     return self;
 }
 
@@ -401,12 +406,8 @@ zi_session_run (zi_session_t *self, zi_tensor_t *const *inputs, zi_tensor_t **ou
         if (!inputs [index] || !inputs [index]->data)
             return zi_error ("input '%s' is missing", graph->values [graph->inputs [index]].name);
     //  Every kernel, sgemm calls included, is shared out by the exec's own
-    //  threads; OpenBLAS runs single-threaded inside them (zi_sgemm). Said
-    //  here too, not only by zinfer's main: a program that links the
-    //  library and asks for one thread got OpenBLAS's own threads inside
-    //  sgemm, whose split of K rounds otherwise than one thread, so its
-    //  answers differed from a topology's in the last bits
-    zi_exec_blas_single ();
+    //  threads; OpenBLAS runs single-threaded inside them (zi_sgemm, and
+    //  zi_session_new)
     zi_exec_set_threads (self->exec, self->options.threads > 0? self->options.threads:
                                      zi_exec_blas_default ());
     if (!s_same_shapes (self, inputs) && s_plan (self, inputs)) {
