@@ -1,16 +1,18 @@
 #!/usr/bin/python3
 """bench/zi_isa_mask.so caps the instruction set a whole process sees: under
 ZI_ISA_MASK=avx2 zinfer finds an AVX2 CPU and under portable one without
-AVX, while without the mask it finds AVX-512; a bad ZI_ISA_MASK stops the
-process with one line; libraries asking CPUID in their constructors
-(OpenBLAS) already see the cap; node's own SIGSEGV handler (WebAssembly
-bounds checks) still gets its faults; a fault that is not CPUID still kills the process
-as SIGSEGV; PyTorch (where it loads) dispatches to no AVX kernel under
-the portable mask. Where onnxruntime-node loads (bench/node_modules), ONNX
-Runtime's output under the avx2 mask has other bits than without it (its
-AVX2 kernels add in another order) and is still right.
+AVX, while without the mask it finds the CPU's own level (AVX-512 or
+AVX2); a bad ZI_ISA_MASK stops the process with one line; libraries asking
+CPUID in their constructors (OpenBLAS) already see the cap; node's own
+SIGSEGV handler (WebAssembly bounds checks) still gets its faults; a fault
+that is not CPUID still kills the process as SIGSEGV; PyTorch (where it
+loads) dispatches to no AVX kernel under the portable mask. Where
+onnxruntime-node loads (bench/node_modules), ONNX Runtime's output under
+the cap below the CPU's (avx2 on an AVX-512 CPU, portable on an AVX2 one)
+has other bits than without it (other kernels add in another order) and is
+still right.
 
-Skipped (exit 77) on machines without AVX-512 or without CPUID faulting.
+Skipped (exit 77) on machines without AVX2 or without CPUID faulting.
 
     isa_mask_test.py ZINFER MASK_LIBRARY MODELS_DIR PROBE_PROGRAM
 
@@ -83,12 +85,15 @@ def ort_hello(model, mask, library):
 def main():
     zinfer, library, models, probe_program = (os.path.abspath(arg) for arg in sys.argv[1:5])
     flags = cpu_flags()
-    lacking = [flag for flag in ("avx512f", "avx512bw", "avx512vl", "avx512dq", "cpuid_fault")
-               if flag not in flags]
+    lacking = [flag for flag in ("avx2", "fma", "cpuid_fault") if flag not in flags]
     if lacking:
-        print(f"SKIP: the ISA mask test needs an AVX-512 CPU with CPUID faulting; "
+        print(f"SKIP: the ISA mask test needs an AVX2 CPU with CPUID faulting; "
               f"this one lacks {', '.join(lacking)}")
         return SKIP
+    # The CPU's own level, and the cap below it whose kernels differ
+    avx512 = all(flag in flags for flag in ("avx512f", "avx512bw", "avx512vl", "avx512dq"))
+    top, below = ("avx512", "avx2") if avx512 else ("avx2", "portable")
+    print(f"note: this CPU's level is {top}; the cap below it is {below}")
     failed = 0
 
     def check(ok, what):
@@ -96,20 +101,23 @@ def main():
         print(("ok   " if ok else "FAIL ") + what)
         failed += not ok
 
-    for mask, want in ((None, "avx512"), ("avx2", "avx2"), ("portable", "portable"),
-                       ("native", "avx512")):
+    for mask, want in ((None, top), ("avx2", "avx2"), ("portable", "portable"),
+                       ("native", top)):
         level, cpu = isa_line(zinfer, mask, library)
         check(level == want and cpu == want,
               f"ZI_ISA_MASK={mask or 'unset'}: zinfer finds {want}, got {level} ({cpu})")
 
     # A library's constructor asks CPUID before main, as OpenBLAS's does
     # to pick its kernels: the mask must already be on
-    for mask, want in ((None, "1"), ("avx2", "0")):
+    has512 = int(avx512)
+    for mask, want512, want2 in ((None, has512, 1), ("avx2", 0, 1), ("portable", 0, 0)):
         probe = subprocess.run([probe_program], env=masked(mask, library),
                                capture_output=True, text=True, timeout=60)
-        check(probe.stdout.strip() == f"avx512f at load {want}, in main {want}",
+        want = (f"avx512f at load {want512}, in main {want512}; "
+                f"avx2 at load {want2}, in main {want2}")
+        check(probe.stdout.strip() == want,
               f"ZI_ISA_MASK={mask or 'unset'}: a library's constructor and main see "
-              f"avx512f={want}: {probe.stdout.strip() or probe.stderr.strip()}")
+              f"avx512f={want512} avx2={want2}: {probe.stdout.strip() or probe.stderr.strip()}")
 
     bad = subprocess.run([zinfer, "--version"], env=masked("avx1024", library),
                          capture_output=True, text=True, timeout=60)
@@ -118,14 +126,14 @@ def main():
 
     # A real fault goes on to the default action, not into a loop
     crash = subprocess.run([sys.executable, "-c", "import ctypes; ctypes.string_at(8)"],
-                           env=masked("avx2", library), capture_output=True, timeout=60)
+                           env=masked(below, library), capture_output=True, timeout=60)
     check(crash.returncode == -signal.SIGSEGV,
           f"a bad address under the mask still ends in SIGSEGV: exit {crash.returncode}")
 
     # node's V8 takes its WebAssembly bounds checks as SIGSEGV in a handler
     # of its own, installed after the mask's: the fault must reach it
     if shutil.which("node"):
-        trap = subprocess.run(["node", "-e", WASM_OUT_OF_BOUNDS], env=masked("avx2", library),
+        trap = subprocess.run(["node", "-e", WASM_OUT_OF_BOUNDS], env=masked(below, library),
                               capture_output=True, text=True, timeout=60)
         check(trap.returncode == 0 and "out of bounds" in trap.stdout,
               f"node's own SIGSEGV handler still gets its faults under the mask: exit "
@@ -151,11 +159,11 @@ def main():
     if native is None:
         print(f"note: ONNX Runtime part left out: {why}")
     else:
-        capped, why = ort_hello(model, "avx2", library)
-        check(capped is not None, f"ONNX Runtime runs under the avx2 mask: {why or 'yes'}")
+        capped, why = ort_hello(model, below, library)
+        check(capped is not None, f"ONNX Runtime runs under the {below} mask: {why or 'yes'}")
         if capped:
             check(capped["output_sha256"] != native["output_sha256"],
-                  "ONNX Runtime's output bits differ under the avx2 mask (other kernels)")
+                  f"ONNX Runtime's output bits differ under the {below} mask (other kernels)")
             check(max(capped["max_abs_diff"], native["max_abs_diff"]) < 1e-4,
                   f"ONNX Runtime's output right at both caps: largest difference from "
                   f"PyTorch's {native['max_abs_diff']:.2e} and {capped['max_abs_diff']:.2e}")
