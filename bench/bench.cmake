@@ -5,6 +5,10 @@
 add_executable (zi_bench_transport bench/zi_bench_transport.c)
 target_link_libraries (zi_bench_transport zinfer_core)
 
+#  zinfer as a long-lived worker for bench/peers, as ONNX Runtime is
+add_executable (zi_bench_peer bench/zi_bench_peer.c)
+target_link_libraries (zi_bench_peer zinfer_core m)
+
 add_executable (zi_bench_floor bench/zi_bench_floor.c)
 target_link_libraries (zi_bench_floor PkgConfig::ZMQ)
 
