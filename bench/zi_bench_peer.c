@@ -23,23 +23,14 @@
     =========================================================================
 */
 
-#include "zinfer.h"
+#include "zi_clock.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define S_MAX_THREADS   64
 #define S_MAX_RUNS      1000000
-
-static double
-s_ms_now (void)
-{
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    return now.tv_sec * 1e3 + now.tv_nsec / 1e6;
-}
 
 //  Prints an error as the one JSON line bench/peers reads, with the
 //  characters JSON forbids in a string replaced
@@ -122,9 +113,9 @@ s_serve (s_peer_t *self)
         for (long run = 0; rc == 0 && run < warmup; run++)
             rc = s_run (self, session, NULL);
         for (long run = 0; rc == 0 && run < runs; run++) {
-            double start = s_ms_now ();
+            int64_t start = zi_clock_nsecs ();
             rc = s_run (self, session, NULL);
-            ms [run] = s_ms_now () - start;
+            ms [run] = (zi_clock_nsecs () - start) / 1e6;
         }
         if (rc)
             s_answer_error ("run", zi_error_text ());

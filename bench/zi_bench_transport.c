@@ -30,6 +30,7 @@
 */
 
 #include "zi_msg.h"
+#include "zi_clock.h"
 #include <czmq.h>                  //  streq
 #include <errno.h>
 #include <limits.h>
@@ -86,9 +87,7 @@ typedef struct {
 static double
 s_now_usecs (void)
 {
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    return now.tv_sec * 1e6 + now.tv_nsec / 1e3;
+    return zi_clock_nsecs () / 1e3;
 }
 
 static long

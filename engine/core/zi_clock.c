@@ -17,3 +17,11 @@ zi_clock_usecs (void)
     clock_gettime (CLOCK_MONOTONIC, &now);
     return (int64_t) now.tv_sec * 1000000 + now.tv_nsec / 1000;
 }
+
+int64_t
+zi_clock_nsecs (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (int64_t) now.tv_sec * 1000000000 + now.tv_nsec;
+}

@@ -13,5 +13,8 @@
 //  Monotonic clock in microseconds
 int64_t
     zi_clock_usecs (void);
+//  The same in nanoseconds, for timing runs of a few microseconds
+int64_t
+    zi_clock_nsecs (void);
 
 #endif
