@@ -609,6 +609,79 @@ s_max3x3_s2_avx512 (const float *base0, const float *base1, const float *base2, 
 }
 #endif
 
+#if defined (ZI_HAVE_AVX2)
+//  The maxima of three rows' eight padded columns [at, at + 8), lanes off
+//  the input [inside, available) -FLT_MAX; a NaN in the later two rows
+//  sets every bit of its lane, as in s_vertical_avx2. Columns wholly
+//  inside take plain loads; the masked form is for a row's two ends.
+static ZI_AVX2_INLINE __m256
+s_max3_rows_avx2 (const float *r0, const float *r1, const float *r2, int64_t at,
+                  int64_t inside, int64_t available)
+{
+    __m256 value, next, after;
+    if (at >= inside && at + 8 <= available) {
+        value = _mm256_loadu_ps (r0 + at);
+        next = _mm256_loadu_ps (r1 + at);
+        after = _mm256_loadu_ps (r2 + at);
+    }
+    else {
+        const __m256 lowest = _mm256_set1_ps (-FLT_MAX);
+        __m256i lane = _mm256_add_epi32 (_mm256_set1_epi32 ((int32_t) at),
+                                         _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7));
+        __m256i lanes = _mm256_andnot_si256 (
+            _mm256_cmpgt_epi32 (_mm256_set1_epi32 ((int32_t) inside), lane),
+            _mm256_cmpgt_epi32 (_mm256_set1_epi32 ((int32_t) available), lane));
+        //  Lanes masked off are not read (no fault past the row's end)
+        __m256 mask = _mm256_castsi256_ps (lanes);
+        value = _mm256_blendv_ps (lowest, _mm256_maskload_ps (r0 + at, lanes), mask);
+        next = _mm256_blendv_ps (lowest, _mm256_maskload_ps (r1 + at, lanes), mask);
+        after = _mm256_blendv_ps (lowest, _mm256_maskload_ps (r2 + at, lanes), mask);
+    }
+    value = _mm256_max_ps (after, _mm256_max_ps (next, value));
+    return _mm256_or_ps (value, _mm256_cmp_ps (next, after, _CMP_UNORD_Q));
+}
+
+//  s_max3x3_s2_avx512 eight columns at a time, for AVX2: both passes in
+//  registers, the padding loaded as -FLT_MAX. Each step makes eight
+//  columns from the column maxima of padded columns [2 col, 2 col + 24):
+//  the first vector is the step before's third, so a step loads two.
+//  Taps 0 and 1 are the even and odd floats of the first two vectors
+//  (in the shuffled lane order), combined and put right with one
+//  permute; tap 2 is the even floats one on, the last of them the third
+//  vector's first float, blended into the lane of the even float no
+//  output needs (tap 0 of column 0) and moved with one more permute.
+//  Operations and order are those of the AVX2 column and row passes, so
+//  values are theirs, signed zeros and NaN included.
+static ZI_AVX2 void
+s_max3x3_s2_avx2 (const float *base0, const float *base1, const float *base2, float *y_row,
+                  int64_t width, int64_t inside, int64_t available)
+{
+    //  Output j's tap 2 is even float j + 1: where it sits in the even
+    //  vector's shuffled order [0 1 4 5 | 2 3 6 7], 8 at lane 0
+    const __m256i next_even = _mm256_setr_epi32 (1, 4, 5, 2, 3, 6, 7, 0);
+    __m256 low = s_max3_rows_avx2 (base0, base1, base2, 0, inside, available);
+    for (int64_t col = 0; col < width; col += 8) {
+        int64_t at = 2 * col;
+        __m256 high = s_max3_rows_avx2 (base0, base1, base2, at + 8, inside, available);
+        __m256 third = s_max3_rows_avx2 (base0, base1, base2, at + 16, inside, available);
+        __m256 even = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (2, 0, 2, 0));
+        __m256 odd = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (3, 1, 3, 1));
+        __m256 value = _mm256_max_ps (odd, even);
+        value = _mm256_or_ps (value, _mm256_cmp_ps (even, odd, _CMP_UNORD_Q));
+        value = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (value),
+                                                         _MM_SHUFFLE (3, 1, 2, 0)));
+        __m256 last = _mm256_permutevar8x32_ps (_mm256_blend_ps (even, third, 1), next_even);
+        value = _mm256_max_ps (last, value);
+        value = _mm256_or_ps (value, _mm256_cmp_ps (last, last, _CMP_UNORD_Q));
+        if (col + 8 <= width)
+            _mm256_storeu_ps (y_row + col, value);
+        else
+            _mm256_maskstore_ps (y_row + col, zi_tail_mask_avx2 (width - col), value);
+        low = third;
+    }
+}
+#endif
+
 //  One input row reduced over the kernel width: hrow [col] is the max (or
 //  sum) of the taps of output column col that fall inside the input
 static void
@@ -769,10 +842,14 @@ s_pool_part (void *args, int64_t first_plane, int64_t last_plane, int thread)
     int64_t width = w.out;
     float *vrow = zi_exec_scratch_of (job->exec, thread, 0, 0);
     const float *column_scales = job->column_scales;
-#if defined (ZI_HAVE_AVX512)
     //  The 3x3 stride-2 max pool of most networks, both passes in one
-    bool max3x3_s2 = max && zi_use_avx512 () && h.kernel == 3 && w.kernel == 3
+    bool max3x3_s2 = max && h.kernel == 3 && w.kernel == 3
                   && h.stride == 2 && w.stride == 2 && h.dilation == 1 && w.dilation == 1;
+#if defined (ZI_HAVE_AVX512)
+    bool fused512 = max3x3_s2 && zi_use_avx512 ();
+#endif
+#if defined (ZI_HAVE_AVX2)
+    bool fused256 = max3x3_s2 && zi_use_avx2 ();
 #endif
     for (int64_t plane = first_plane; plane < last_plane; plane++) {
         const float *x_plane = job->x_data + plane * h.in * w.in;
@@ -780,17 +857,26 @@ s_pool_part (void *args, int64_t first_plane, int64_t last_plane, int thread)
         for (int64_t row = 0; row < h.out; row++) {
             int64_t origin = row * h.stride - h.pad_begin;
             float *restrict y_row = y_plane + row * width;
-#if defined (ZI_HAVE_AVX512)
             //  Rows whose window is whole (a division per row cost a tenth
             //  of a 112x112 pool, so it is left to the rows that need it)
             if (max3x3_s2 && origin >= 0 && origin + 3 <= h.in) {
                 const float *r0 = x_plane + origin * w.in;
                 const float *r1 = r0 + w.in, *r2 = r1 + w.in;
-                s_max3x3_s2_avx512 (r0 - w.pad_begin, r1 - w.pad_begin, r2 - w.pad_begin, y_row,
-                                    width, w.pad_begin, w.pad_begin + w.in);
-                continue;
-            }
+#if defined (ZI_HAVE_AVX512)
+                if (fused512) {
+                    s_max3x3_s2_avx512 (r0 - w.pad_begin, r1 - w.pad_begin, r2 - w.pad_begin,
+                                        y_row, width, w.pad_begin, w.pad_begin + w.in);
+                    continue;
+                }
 #endif
+#if defined (ZI_HAVE_AVX2)
+                if (fused256) {
+                    s_max3x3_s2_avx2 (r0 - w.pad_begin, r1 - w.pad_begin, r2 - w.pad_begin,
+                                      y_row, width, w.pad_begin, w.pad_begin + w.in);
+                    continue;
+                }
+#endif
+            }
             int64_t first, end;
             s_tap_range (origin, h.kernel, h.dilation, 0, h.in, &first, &end);
             if (first == end) {
@@ -1371,29 +1457,42 @@ zi_act_pool_test (zi_test_t *t)
     }
     zi_isa_set_cap (ZI_ISA_DEFAULT);
 
-    //  AVX-512's 3x3 stride-2 max in one pass: rows whose last step is
-    //  whole, or ends one float short of the third vector (65 and 66
-    //  columns), or masked; with padding and ceil mode (border columns on
-    //  both sides), and a window past the bottom row
-    if (zi_test_isa (t, ZI_ISA_AVX512)) {
-        s_case_t avx512 [] = {
-            {.op = "MaxPool", .n_spatial = 2, .dims = {1, 3, 9, 65}, .kernel = {3, 3},
-             .strides = {2, 2}},
-            {.op = "MaxPool", .n_spatial = 2, .dims = {1, 3, 9, 66}, .kernel = {3, 3},
-             .strides = {2, 2}},
-            {.op = "MaxPool", .n_spatial = 2, .dims = {2, 5, 27, 27}, .kernel = {3, 3},
-             .strides = {2, 2}, .ceil_mode = 1},
-            {.op = "MaxPool", .n_spatial = 2, .dims = {1, 2, 12, 112}, .kernel = {3, 3},
-             .strides = {2, 2}, .pads = {1, 1, 1, 1}, .set_pads = true},
-            {.op = "MaxPool", .n_spatial = 2, .dims = {1, 2, 10, 100}, .kernel = {3, 3},
-             .strides = {2, 2}, .pads = {0, 2, 1, 0}, .set_pads = true, .ceil_mode = 1},
-            {.op = "MaxPool", .n_spatial = 2, .dims = {1, 4, 7, 5}, .kernel = {3, 3},
-             .strides = {2, 2}, .pads = {1, 1, 1, 1}, .set_pads = true},
-        };
-        for (size_t index = 0; index < sizeof avx512 / sizeof avx512 [0]; index++) {
-            s_check_case (t, &avx512 [index], seed++);
-            avx512 [index].specials = true;
-            s_check_case (t, &avx512 [index], seed++);
+    //  The 3x3 stride-2 max in one pass, at AVX-512 and at AVX2: rows
+    //  whose last step is whole, or ends one float short of the third
+    //  vector (65 and 66 columns at AVX-512; 33, 34 and 17 at AVX2), or
+    //  masked; with padding and ceil mode (border columns on both sides),
+    //  a window past the bottom row, and planes narrower than one step
+    s_case_t fused [] = {
+        {.op = "MaxPool", .n_spatial = 2, .dims = {1, 3, 9, 65}, .kernel = {3, 3},
+         .strides = {2, 2}},
+        {.op = "MaxPool", .n_spatial = 2, .dims = {1, 3, 9, 66}, .kernel = {3, 3},
+         .strides = {2, 2}},
+        {.op = "MaxPool", .n_spatial = 2, .dims = {2, 5, 27, 27}, .kernel = {3, 3},
+         .strides = {2, 2}, .ceil_mode = 1},
+        {.op = "MaxPool", .n_spatial = 2, .dims = {1, 2, 12, 112}, .kernel = {3, 3},
+         .strides = {2, 2}, .pads = {1, 1, 1, 1}, .set_pads = true},
+        {.op = "MaxPool", .n_spatial = 2, .dims = {1, 2, 10, 100}, .kernel = {3, 3},
+         .strides = {2, 2}, .pads = {0, 2, 1, 0}, .set_pads = true, .ceil_mode = 1},
+        {.op = "MaxPool", .n_spatial = 2, .dims = {1, 4, 7, 5}, .kernel = {3, 3},
+         .strides = {2, 2}, .pads = {1, 1, 1, 1}, .set_pads = true},
+        {.op = "MaxPool", .n_spatial = 2, .dims = {1, 3, 7, 33}, .kernel = {3, 3},
+         .strides = {2, 2}},
+        {.op = "MaxPool", .n_spatial = 2, .dims = {1, 3, 7, 34}, .kernel = {3, 3},
+         .strides = {2, 2}, .ceil_mode = 1},
+        {.op = "MaxPool", .n_spatial = 2, .dims = {1, 3, 7, 17}, .kernel = {3, 3},
+         .strides = {2, 2}, .pads = {0, 1, 0, 1}, .set_pads = true},
+        {.op = "MaxPool", .n_spatial = 2, .dims = {2, 8, 111, 111}, .kernel = {3, 3},
+         .strides = {2, 2}, .ceil_mode = 1},
+    };
+    zi_isa_t fused_levels [2] = {ZI_ISA_AVX512, ZI_ISA_AVX2};
+    for (int level = 0; level < 2; level++) {
+        if (!zi_test_isa (t, fused_levels [level]))
+            continue;
+        for (size_t index = 0; index < sizeof fused / sizeof fused [0]; index++) {
+            s_case_t one = fused [index];
+            s_check_case (t, &one, seed++);
+            one.specials = true;
+            s_check_case (t, &one, seed++);
         }
     }
     zi_isa_set_cap (ZI_ISA_DEFAULT);
