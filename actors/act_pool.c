@@ -9,8 +9,8 @@
     columns, whose windows may stick out into the padding, are
     bounds-checked tap by tap; interior columns, whose windows lie wholly
     inside the input, take one straight (possibly strided) pass per tap,
-    with AVX2 where the stride is 2. With AVX-512 a 3x3 max window at
-    stride 2 (most networks' pools) does both passes at once, the column
+    with AVX2 where the stride is 2. With AVX-512 or AVX2 a 3x3 max window
+    at stride 2 (most networks' pools) does both passes at once, the column
     maxima kept in registers and the padding loaded as -FLT_MAX, for every
     output row whose window has its three input rows. GlobalAveragePool
     sums each plane
