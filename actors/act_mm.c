@@ -77,6 +77,13 @@ zi_act_rows (const zi_act_t *act, float *y, int64_t rows, int64_t cols, int64_t 
 //  convolutions 4-6 % faster; shallower ones gained nothing)
 #define S_MM_PACK_PANELS 4
 #define S_MM_PACK_DEPTH 128
+//  At AVX2 the slice of X a product panel by panel reads is packed whole
+//  when it is at most this many floats (256 kB, half of Zen 3's L2: a slice
+//  of 256 rows by 196 columns, resnet50's 14x14 layers). Alone, one thread,
+//  old / new interleaved, best calls: M x K x columns 1024 x 512 x 196
+//  0.83, 512 x 1024 x 196 0.90, 2048 x 512 x 49 0.92, 2048 x 1024 x 49
+//  0.86; products not panel by panel 0.93-1.02 (unchanged code)
+#define S_MM_SLICE_FLOATS 65536
 //  Strips of X with rows this far apart (floats) or more are fetched
 //  ahead by the tiles of either width, packed or not (see s_mm_avx512)
 #define S_MM_FETCH_LD 512
@@ -327,7 +334,10 @@ s_mm_tile_at (const s_mm_slice_t *at, int64_t p, int64_t col)
 //  same way in either order, so the order does not change the bits. Only
 //  the last slice adds the bias and applies the activation.
 //  One packed strip per thread: a slice of K by one column tile
-static _Thread_local float s_strip [S_MM_DEPTH * S_MM_WIDE_COLS] __attribute__ ((aligned (64)));
+//  (S_MM_DEPTH * S_MM_WIDE_COLS floats), or at AVX2 a whole slice of X
+//  packed for a product that goes panel by panel
+static _Thread_local float s_strip [S_MM_SLICE_FLOATS] __attribute__ ((aligned (64)));
+_Static_assert (S_MM_SLICE_FLOATS >= S_MM_DEPTH * S_MM_WIDE_COLS, "a strip fits the buffer");
 
 static ZI_AVX2 void
 s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const float *x,
@@ -348,6 +358,14 @@ s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const
     //  columns, each block's X small enough to stay in L2 while every
     //  panel reads it: over all of a 56x56 image (K 64: 800 kB) each panel
     //  read X from L3 where the core's L2 is 512 kB (Zen 3)
+    //  A deeper product with more output channels than columns (late
+    //  layers, Winograd's products) reads X's slice in place once per
+    //  panel, from L2, rows ldx floats apart: 196 columns are 784 bytes, so
+    //  most rows of a 16-column strip span two lines. Packed once per
+    //  slice into contiguous strips, each panel reads whole aligned lines
+    //  in order (see S_MM_SLICE_FLOATS)
+    int64_t tiled = (cols + S_MM_COLS - 1) / S_MM_COLS * S_MM_COLS;
+    bool whole = panels_outer && depth > S_MM_SHALLOW && panels >= S_MM_PACK_PANELS;
     int64_t block = cols;
     if (depth <= S_MM_SHALLOW && maps <= cols) {
         block = S_MM_SHALLOW_X_BYTES / (int64_t) sizeof (float) / depth / S_MM_COLS * S_MM_COLS;
@@ -359,6 +377,19 @@ s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const
         at.first = at.k0 == 0;
         at.last = at.k0 + at.rows_x == depth;
         at.now = at.last? kind: ZI_ACT_NONE;
+        if (panels_outer && whole && at.rows_x * tiled <= S_MM_SLICE_FLOATS) {
+            //  X's slice packed once, tile by tile, and read by every panel
+            for (int64_t col = 0; col < cols; col += S_MM_COLS)
+                s_mm_pack_strip (x + at.k0 * ldx + col, ldx, at.rows_x, cols - col,
+                                 s_strip + col * at.rows_x);
+            for (int64_t p = 0; p < panels; p++)
+                for (int64_t col = 0; col < cols; col += S_MM_COLS) {
+                    at.strip = s_strip + col * at.rows_x;
+                    s_mm_tile_at (&at, p, col);
+                }
+            at.strip = NULL;
+        }
+        else
         if (panels_outer)
             for (int64_t c0 = 0; c0 < cols; c0 += block) {
                 int64_t c1 = cols - c0 < block? cols: c0 + block;
