@@ -10,6 +10,7 @@
 #include "zi_classes.h"
 #include "act_mm.h"
 #include <cblas.h>
+#include <pthread.h>
 
 void
 zi_act_simd (const zi_act_t *act, float *y, int64_t n)
@@ -334,10 +335,36 @@ s_mm_tile_at (const s_mm_slice_t *at, int64_t p, int64_t col)
 //  same way in either order, so the order does not change the bits. Only
 //  the last slice adds the bias and applies the activation.
 //  One packed strip per thread: a slice of K by one column tile
-//  (S_MM_DEPTH * S_MM_WIDE_COLS floats), or at AVX2 a whole slice of X
-//  packed for a product that goes panel by panel
-static _Thread_local float s_strip [S_MM_SLICE_FLOATS] __attribute__ ((aligned (64)));
-_Static_assert (S_MM_SLICE_FLOATS >= S_MM_DEPTH * S_MM_WIDE_COLS, "a strip fits the buffer");
+static _Thread_local float s_strip [S_MM_DEPTH * S_MM_WIDE_COLS] __attribute__ ((aligned (64)));
+
+//  A whole slice of X, packed for a product that goes panel by panel: one
+//  buffer per thread that makes such a product, made on its first one and
+//  freed as the thread ends (thread-local storage would be zeroed, so
+//  resident, in every thread of the process)
+static pthread_key_t s_slice_key;
+static pthread_once_t s_slice_once = PTHREAD_ONCE_INIT;
+
+static void
+s_slice_key_new (void)
+{
+    pthread_key_create (&s_slice_key, free);
+}
+
+//  The calling thread's buffer, or NULL if it cannot be had
+static float *
+s_mm_slice_buffer (void)
+{
+    pthread_once (&s_slice_once, s_slice_key_new);
+    float *buffer = pthread_getspecific (s_slice_key);
+    if (!buffer) {
+        buffer = aligned_alloc (64, S_MM_SLICE_FLOATS * sizeof (float));
+        if (buffer && pthread_setspecific (s_slice_key, buffer)) {
+            free (buffer);
+            buffer = NULL;
+        }
+    }
+    return buffer;
+}
 
 static ZI_AVX2 void
 s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const float *x,
@@ -365,7 +392,9 @@ s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const
     //  slice into contiguous strips, each panel reads whole aligned lines
     //  in order (see S_MM_SLICE_FLOATS)
     int64_t tiled = (cols + S_MM_COLS - 1) / S_MM_COLS * S_MM_COLS;
-    bool whole = panels_outer && depth > S_MM_SHALLOW && panels >= S_MM_PACK_PANELS;
+    float *whole = panels_outer && depth > S_MM_SHALLOW && panels >= S_MM_PACK_PANELS
+                 && slice * tiled <= S_MM_SLICE_FLOATS?
+                   s_mm_slice_buffer (): NULL;
     int64_t block = cols;
     if (depth <= S_MM_SHALLOW && maps <= cols) {
         block = S_MM_SHALLOW_X_BYTES / (int64_t) sizeof (float) / depth / S_MM_COLS * S_MM_COLS;
@@ -377,14 +406,14 @@ s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const
         at.first = at.k0 == 0;
         at.last = at.k0 + at.rows_x == depth;
         at.now = at.last? kind: ZI_ACT_NONE;
-        if (panels_outer && whole && at.rows_x * tiled <= S_MM_SLICE_FLOATS) {
+        if (whole) {
             //  X's slice packed once, tile by tile, and read by every panel
             for (int64_t col = 0; col < cols; col += S_MM_COLS)
                 s_mm_pack_strip (x + at.k0 * ldx + col, ldx, at.rows_x, cols - col,
-                                 s_strip + col * at.rows_x);
+                                 whole + col * at.rows_x);
             for (int64_t p = 0; p < panels; p++)
                 for (int64_t col = 0; col < cols; col += S_MM_COLS) {
-                    at.strip = s_strip + col * at.rows_x;
+                    at.strip = whole + col * at.rows_x;
                     s_mm_tile_at (&at, p, col);
                 }
             at.strip = NULL;
