@@ -24,12 +24,16 @@
 
 #include "zi_classes.h"
 #include <pthread.h>
+#include <sched.h>
 
 #define S_MIN_SHIFT 12          //  the smallest class: 4 KiB
 #define S_CLASSES 51            //  4 KiB to 2^62 bytes, a bucket each
 #define S_MAX_KEPT 32           //  buffers kept per size; more are freed
 #define S_LARGER 2              //  classes above a request's that may serve it
 #define S_MAX_BYTES (INT64_C (1) << 38) //  the largest tensor, as zi_tensor_new allows
+#define S_CACHE_KEPT 4          //  buffers a thread cache keeps per class
+#define S_CACHE_BYTES (16 << 20)    //  and in all: more go to the shared stacks
+#define S_CACHE_CLASSES 13      //  classes a thread cache holds: 4 KiB to 16 MiB
 
 //  A free buffer and when it was freed (the pool's tick), side by side:
 //  taking the top buffer reads one line, not one in each of two arrays
@@ -45,6 +49,18 @@ typedef struct {
     s_kept_t stack [S_MAX_KEPT];    //  free buffers, the last freed on top
 } s_bucket_t;
 
+//  A thread's own free buffers of one pool, the last freed on top of
+//  each class. Only its thread reads and writes the stacks, except when
+//  the pool is destroyed (the thread is then done with the pool) or the
+//  thread exits (under s_caches_lock, which pool destruction holds too)
+typedef struct s_cache_t {
+    _Atomic (struct zi_pool_t *) pool;  //  the pool it caches, or NULL
+    struct s_cache_t *next;     //  in the pool's list of caches
+    uint64_t tick;              //  buffers given back to this cache so far
+    size_t bytes;               //  bytes of the buffers it holds
+    s_bucket_t *buckets;        //  S_CACHE_CLASSES of them
+} s_cache_t;
+
 //  A bucket per size class, found by the class's power of two: taking a
 //  buffer and giving it back touch that bucket's cache lines and no
 //  others (a search through the buckets touched one line per size, on
@@ -55,10 +71,105 @@ typedef struct zi_pool_t {
     atomic_int live;            //  tensors handed out and not returned
                                 //  (these three share a line, touched on
                                 //  every take and give, a line fewer each)
+    s_cache_t *caches;          //  threads' caches, under s_caches_lock
     s_bucket_t buckets [S_CLASSES];
 } zi_pool_t;
 
 static_assert (offsetof (zi_pool_t, buckets) <= 64, "the pool's shared fields fit one line");
+
+//  Guards every pool's list of caches and each cache's tie to its pool:
+//  taken when a thread first caches a pool, when it exits, and when a
+//  pool is destroyed, never on a take or a give
+static pthread_mutex_t s_caches_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t s_cache_key;
+static pthread_once_t s_cache_once = PTHREAD_ONCE_INIT;
+//  This thread's cache (also held by s_cache_key, for its destructor)
+static __thread s_cache_t *s_cache;
+
+static void s_shared_give (zi_pool_t *self, void *block, size_t size);
+
+//  Empties a cache into its pool's shared stacks and unties it; the
+//  caller holds s_caches_lock
+static void
+s_cache_untie (s_cache_t *cache, bool to_pool)
+{
+    zi_pool_t *pool = atomic_load_explicit (&cache->pool, memory_order_relaxed);
+    if (!pool)
+        return;
+    for (int index = 0; index < S_CACHE_CLASSES; index++) {
+        s_bucket_t *bucket = &cache->buckets [index];
+        //  Oldest first, so that the most recent ends on top
+        for (int item = 0; item < bucket->count; item++) {
+            void *block = bucket->stack [item].block;
+            if (to_pool)
+                s_shared_give (pool, block, *(size_t *) block);
+            else
+                zi_free (block);
+        }
+        bucket->count = 0;
+        bucket->top_freed = 0;
+    }
+    cache->bytes = 0;
+    for (s_cache_t **link = &pool->caches; *link; link = &(*link)->next)
+        if (*link == cache) {
+            *link = cache->next;
+            break;
+        }
+    cache->next = NULL;
+    atomic_store_explicit (&cache->pool, NULL, memory_order_relaxed);
+}
+
+//  At a thread's exit: its buffers go back to the shared stacks
+static void
+s_cache_exit (void *arg)
+{
+    s_cache_t *cache = arg;
+    s_cache = NULL;             //  a tensor freed later on this thread goes to the shared stacks
+    pthread_mutex_lock (&s_caches_lock);
+    s_cache_untie (cache, true);
+    pthread_mutex_unlock (&s_caches_lock);
+    free (cache->buckets);
+    free (cache);
+}
+
+static void
+s_cache_key_new (void)
+{
+    int rc = pthread_key_create (&s_cache_key, s_cache_exit);
+    assert (rc == 0);
+}
+
+//  This thread's cache of the pool, tying an untied one to it first; NULL
+//  when the thread caches another pool
+static s_cache_t *
+s_cache_of (zi_pool_t *self)
+{
+    s_cache_t *cache = s_cache;
+    if (cache && atomic_load_explicit (&cache->pool, memory_order_relaxed) == self)
+        return cache;
+    if (!cache) {
+        pthread_once (&s_cache_once, s_cache_key_new);
+        cache = calloc (1, sizeof (s_cache_t));
+        s_bucket_t *buckets = aligned_alloc (64, S_CACHE_CLASSES * sizeof (s_bucket_t));
+        if (!cache || !buckets) {
+            free (cache);
+            free (buckets);
+            return NULL;
+        }
+        memset (buckets, 0, S_CACHE_CLASSES * sizeof (s_bucket_t));
+        cache->buckets = buckets;
+        s_cache = cache;
+        pthread_setspecific (s_cache_key, cache);
+    }
+    if (atomic_load_explicit (&cache->pool, memory_order_relaxed))
+        return NULL;
+    pthread_mutex_lock (&s_caches_lock);
+    atomic_store_explicit (&cache->pool, self, memory_order_relaxed);
+    cache->next = self->caches;
+    self->caches = cache;
+    pthread_mutex_unlock (&s_caches_lock);
+    return cache;
+}
 
 zi_pool_t *
 zi_pool_new (void)
@@ -79,6 +190,12 @@ zi_pool_destroy (zi_pool_t **self_p)
     zi_pool_t *self = *self_p;
     if (!self)
         return;
+    //  Threads still alive may hold buffers of it: freed here, and their
+    //  caches untied, ready for another pool
+    pthread_mutex_lock (&s_caches_lock);
+    while (self->caches)
+        s_cache_untie (self->caches, false);
+    pthread_mutex_unlock (&s_caches_lock);
     for (int index = 0; index < S_CLASSES; index++)
         for (int item = 0; item < self->buckets [index].count; item++)
             zi_free (self->buckets [index].stack [item].block);
@@ -106,13 +223,10 @@ s_bucket (zi_pool_t *self, size_t class)
     return &self->buckets [shift - S_MIN_SHIFT];
 }
 
+//  A block to the shared stacks, or freed when its class's is full
 static void
-s_give_back (void *data, void *hint)
+s_shared_give (zi_pool_t *self, void *block, size_t size)
 {
-    zi_pool_t *self = hint;
-    //  The size travels in the 64 bytes before the data
-    size_t size = *(size_t *) ((char *) data - 64);
-    void *block = (char *) data - 64;
     pthread_mutex_lock (&self->lock);
     s_bucket_t *bucket = s_bucket (self, size);
     if (bucket->count < S_MAX_KEPT) {
@@ -122,6 +236,36 @@ s_give_back (void *data, void *hint)
     }
     pthread_mutex_unlock (&self->lock);
     zi_free (block);
+}
+
+static void
+s_give_back (void *data, void *hint)
+{
+    zi_pool_t *self = hint;
+    //  The size travels in the 64 bytes before the data
+    size_t size = *(size_t *) ((char *) data - 64);
+    void *block = (char *) data - 64;
+    //  To this thread's cache if it caches this pool and has room: a
+    //  full class gives its oldest to the shared stacks, keeping the
+    //  warm one here
+    s_cache_t *cache = s_cache;
+    int shift = __builtin_ctzll ((unsigned long long) size) - S_MIN_SHIFT;
+    if (cache && atomic_load_explicit (&cache->pool, memory_order_relaxed) == self
+    &&  shift < S_CACHE_CLASSES && cache->bytes + size <= S_CACHE_BYTES) {
+        s_bucket_t *bucket = &cache->buckets [shift];
+        if (bucket->count == S_CACHE_KEPT) {
+            void *oldest = bucket->stack [0].block;
+            memmove (bucket->stack, bucket->stack + 1, (S_CACHE_KEPT - 1) * sizeof (s_kept_t));
+            bucket->count--;
+            cache->bytes -= size;
+            s_shared_give (self, oldest, size);
+        }
+        bucket->top_freed = ++cache->tick;
+        bucket->stack [bucket->count++] = (s_kept_t) {block, bucket->top_freed};
+        cache->bytes += size;
+    }
+    else
+        s_shared_give (self, block, size);
     atomic_fetch_sub (&self->live, 1);
 }
 
@@ -136,18 +280,38 @@ zi_pool_tensor (zi_pool_t *self, zi_dtype_t dtype, int ndim, const int64_t *dims
     }
     size_t size = s_class ((size_t) count * zi_dtype_size (dtype));
     void *block = NULL;
-    pthread_mutex_lock (&self->lock);
-    //  The most recently freed buffer of this class or a few above
-    s_bucket_t *bucket = s_bucket (self, size), *last = &self->buckets [S_CLASSES - 1];
-    s_bucket_t *chosen = NULL;
-    for (s_bucket_t *larger = bucket; larger <= bucket + S_LARGER && larger <= last; larger++)
-        if (larger->count > 0 && (!chosen || larger->top_freed > chosen->top_freed))
-            chosen = larger;
-    if (chosen) {
-        block = chosen->stack [--chosen->count].block;
-        chosen->top_freed = chosen->count? chosen->stack [chosen->count - 1].freed: 0;
+    //  This thread's cache first: the most recently freed buffer of this
+    //  class or a few above, as in the shared stacks below
+    s_cache_t *cache = s_cache_of (self);
+    int shift = __builtin_ctzll ((unsigned long long) size) - S_MIN_SHIFT;
+    if (cache && shift < S_CACHE_CLASSES) {
+        s_bucket_t *chosen = NULL;
+        for (int index = shift; index <= shift + S_LARGER && index < S_CACHE_CLASSES; index++) {
+            s_bucket_t *larger = &cache->buckets [index];
+            if (larger->count > 0 && (!chosen || larger->top_freed > chosen->top_freed))
+                chosen = larger;
+        }
+        if (chosen) {
+            block = chosen->stack [--chosen->count].block;
+            chosen->top_freed = chosen->count? chosen->stack [chosen->count - 1].freed: 0;
+            cache->bytes -= *(size_t *) block;
+        }
     }
-    pthread_mutex_unlock (&self->lock);
+    if (!block) {
+        pthread_mutex_lock (&self->lock);
+        //  The most recently freed buffer of this class or a few above
+        s_bucket_t *bucket = s_bucket (self, size), *last = &self->buckets [S_CLASSES - 1];
+        s_bucket_t *chosen = NULL;
+        for (s_bucket_t *larger = bucket; larger <= bucket + S_LARGER && larger <= last;
+             larger++)
+            if (larger->count > 0 && (!chosen || larger->top_freed > chosen->top_freed))
+                chosen = larger;
+        if (chosen) {
+            block = chosen->stack [--chosen->count].block;
+            chosen->top_freed = chosen->count? chosen->stack [chosen->count - 1].freed: 0;
+        }
+        pthread_mutex_unlock (&self->lock);
+    }
     if (!block) {
         block = zi_alloc (size + 64);
         if (!block) {
@@ -179,6 +343,76 @@ int
 zi_pool_live (zi_pool_t *self)
 {
     return atomic_load (&self->live);
+}
+
+//  For the self test: a thread that takes tensors of a pool and lets
+//  them go, or hands them out
+typedef struct {
+    zi_pool_t *pool;
+    int64_t elements;           //  floats a tensor
+    int n_tensors;
+    bool keep;                  //  hand them out rather than let them go
+    zi_tensor_t *tensors [8];
+    void *data [8];             //  their buffers
+    atomic_int stage;           //  1: done with the tensors; 2: told to exit
+    bool wait;                  //  wait for stage 2 before exiting
+} s_tester_t;
+
+static void *
+s_tester_run (void *args)
+{
+    s_tester_t *tester = args;
+    for (int index = 0; index < tester->n_tensors; index++) {
+        tester->tensors [index] = zi_pool_tensor (tester->pool, ZI_F32, 1, &tester->elements);
+        tester->data [index] = tester->tensors [index]? tester->tensors [index]->data: NULL;
+    }
+    if (!tester->keep)
+        for (int index = 0; index < tester->n_tensors; index++)
+            zi_tensor_destroy (&tester->tensors [index]);
+    atomic_store (&tester->stage, 1);
+    while (tester->wait && atomic_load (&tester->stage) < 2)
+        sched_yield ();
+    return NULL;
+}
+
+//  A thread that only lets go, as ZeroMQ's I/O thread does
+static void *
+s_tester_free (void *args)
+{
+    s_tester_t *tester = args;
+    for (int index = 0; index < tester->n_tensors; index++)
+        zi_tensor_destroy (&tester->tensors [index]);
+    return NULL;
+}
+
+static void
+s_tester_go (s_tester_t *tester, void *(*fn) (void *))
+{
+    pthread_t thread;
+    int rc = pthread_create (&thread, NULL, fn, tester);
+    assert (rc == 0);
+    pthread_join (thread, NULL);
+}
+
+//  Buffers in the pool's shared stacks
+static int
+s_shared_count (zi_pool_t *self)
+{
+    int count = 0;
+    pthread_mutex_lock (&self->lock);
+    for (int index = 0; index < S_CLASSES; index++)
+        count += self->buckets [index].count;
+    pthread_mutex_unlock (&self->lock);
+    return count;
+}
+
+static bool
+s_contains (void **set, int count, void *data)
+{
+    for (int index = 0; index < count; index++)
+        if (set [index] == data)
+            return true;
+    return false;
 }
 
 void
@@ -244,4 +478,93 @@ zi_pool_test (zi_test_t *t)
     zi_tensor_destroy (&shaped);
     ZI_CHECK (t, zi_pool_live (pool) == 0, "none live after the refusals");
     zi_pool_destroy (&pool);
+
+    //  Thread caches. A thread's exit gives its buffers back: another
+    //  thread takes them from the shared stacks
+    pool = zi_pool_new ();
+    s_tester_t tester = {.pool = pool, .elements = 20000, .n_tensors = 1, .keep = true};
+    s_tester_go (&tester, s_tester_run);
+    void *held = tester.tensors [0]->data;
+    zi_tensor_destroy (&tester.tensors [0]);
+    ZI_CHECK (t, zi_pool_live (pool) == 0, "a tensor freed by another thread is counted back");
+    zi_tensor_t *taken = zi_pool_tensor (pool, ZI_F32, 1, &tester.elements);
+    ZI_CHECK (t, taken && taken->data == held,
+              "a buffer let go on another thread than its taker's is taken again");
+    zi_tensor_destroy (&taken);
+    zi_pool_destroy (&pool);
+
+    pool = zi_pool_new ();
+    tester = (s_tester_t) {.pool = pool, .elements = 20000, .n_tensors = 2};
+    tester.keep = true;
+    s_tester_go (&tester, s_tester_run);
+    void *pair [2] = {tester.tensors [0]->data, tester.tensors [1]->data};
+    tester.keep = false;
+    //  Let go on a thread that never took any (ZeroMQ's I/O thread)
+    s_tester_go (&tester, s_tester_free);
+    ZI_CHECK (t, s_shared_count (pool) == 2, "a thread without a cache gives to the shared stacks");
+    taken = zi_pool_tensor (pool, ZI_F32, 1, &tester.elements);
+    ZI_CHECK (t, taken && s_contains (pair, 2, taken->data),
+              "a buffer let go on a thread without a cache goes to the shared stacks");
+    zi_tensor_destroy (&taken);
+    zi_pool_destroy (&pool);
+
+    //  A thread's buffers go back to the shared stacks when it exits
+    pool = zi_pool_new ();
+    tester = (s_tester_t) {.pool = pool, .elements = 20000, .n_tensors = 2, .keep = true};
+    s_tester_t exiting = {.pool = pool, .elements = 20000, .n_tensors = 2};
+    s_tester_go (&exiting, s_tester_run);       //  takes two, lets them go, exits
+    ZI_CHECK (t, s_shared_count (pool) == 2, "an exiting thread gives its cache back");
+    //  It kept them: the next taker is given the same two
+    tester.keep = true;
+    s_tester_go (&tester, s_tester_run);
+    ZI_CHECK (t, tester.tensors [0] && tester.tensors [1]
+              && tester.tensors [0]->data != tester.tensors [1]->data,
+              "two buffers taken");
+    void *again [2] = {tester.tensors [0]->data, tester.tensors [1]->data};
+    zi_tensor_destroy (&tester.tensors [0]);
+    zi_tensor_destroy (&tester.tensors [1]);
+    tester.keep = true;
+    s_tester_go (&tester, s_tester_run);
+    ZI_CHECK (t, s_contains (again, 2, tester.tensors [0]->data)
+              && s_contains (again, 2, tester.tensors [1]->data),
+              "an exited thread's cached buffers are taken by the next thread");
+    zi_tensor_destroy (&tester.tensors [0]);
+    zi_tensor_destroy (&tester.tensors [1]);
+    zi_pool_destroy (&pool);
+
+    //  A thread cache holds at most S_CACHE_KEPT a class: the first let
+    //  go of the rest go to the shared stacks while the thread lives
+    pool = zi_pool_new ();
+    s_tester_t hoarder = {.pool = pool, .elements = 20000, .n_tensors = S_CACHE_KEPT + 2,
+                          .wait = true};
+    pthread_t thread;
+    int rc = pthread_create (&thread, NULL, s_tester_run, &hoarder);
+    assert (rc == 0);
+    while (atomic_load (&hoarder.stage) < 1)
+        sched_yield ();
+    ZI_CHECK (t, s_shared_count (pool) == 2, "a thread cache passes on what it cannot keep");
+    zi_tensor_t *first_out = zi_pool_tensor (pool, ZI_F32, 1, &hoarder.elements);
+    zi_tensor_t *second_out = zi_pool_tensor (pool, ZI_F32, 1, &hoarder.elements);
+    ZI_CHECK (t, first_out && second_out && s_contains (hoarder.data, 2, first_out->data)
+              && s_contains (hoarder.data, 2, second_out->data),
+              "a thread cache keeps %d buffers of a class and passes on the rest",
+              S_CACHE_KEPT);
+    zi_tensor_destroy (&first_out);
+    zi_tensor_destroy (&second_out);
+    atomic_store (&hoarder.stage, 2);
+    pthread_join (thread, NULL);
+    zi_pool_destroy (&pool);
+
+    //  Destroying a pool frees what live threads' caches hold of it (the
+    //  leak check finds any left), and the thread can cache another
+    pool = zi_pool_new ();
+    s_tester_t alive = {.pool = pool, .elements = 20000, .n_tensors = 3, .wait = true};
+    rc = pthread_create (&thread, NULL, s_tester_run, &alive);
+    assert (rc == 0);
+    while (atomic_load (&alive.stage) < 1)
+        sched_yield ();
+    ZI_CHECK (t, zi_pool_live (pool) == 0, "a live thread's tensors let go");
+    zi_pool_destroy (&pool);
+    atomic_store (&alive.stage, 2);
+    pthread_join (thread, NULL);
 }
