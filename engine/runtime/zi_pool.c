@@ -150,13 +150,15 @@ s_cache_of (zi_pool_t *self)
     if (!cache) {
         pthread_once (&s_cache_once, s_cache_key_new);
         cache = calloc (1, sizeof (s_cache_t));
-        s_bucket_t *buckets = aligned_alloc (64, S_CACHE_CLASSES * sizeof (s_bucket_t));
+        //  Whole lines: aligned_alloc wants a multiple of the alignment
+        size_t size = (S_CACHE_CLASSES * sizeof (s_bucket_t) + 63) & ~(size_t) 63;
+        s_bucket_t *buckets = aligned_alloc (64, size);
         if (!cache || !buckets) {
             free (cache);
             free (buckets);
             return NULL;
         }
-        memset (buckets, 0, S_CACHE_CLASSES * sizeof (s_bucket_t));
+        memset (buckets, 0, size);
         cache->buckets = buckets;
         s_cache = cache;
         pthread_setspecific (s_cache_key, cache);
@@ -205,13 +207,13 @@ zi_pool_destroy (zi_pool_t **self_p)
 }
 
 //  The size class of a request: the next power of two, at least 4 KiB
+//  (a size is at most S_MAX_BYTES, so the shift stays in range)
 static size_t
 s_class (size_t size)
 {
-    size_t class = (size_t) 1 << S_MIN_SHIFT;
-    while (class < size && class < ((size_t) 1 << 62))
-        class <<= 1;
-    return class;
+    if (size <= ((size_t) 1 << S_MIN_SHIFT))
+        return (size_t) 1 << S_MIN_SHIFT;
+    return (size_t) 1 << (64 - __builtin_clzll ((unsigned long long) (size - 1)));
 }
 
 //  The bucket of a size class (a power of two from 4 KiB)
@@ -273,12 +275,12 @@ zi_tensor_t *
 zi_pool_tensor (zi_pool_t *self, zi_dtype_t dtype, int ndim, const int64_t *dims)
 {
     int64_t count = ndim >= 0 && ndim <= ZI_MAX_DIMS? zi_shape_count (ndim, dims): -1;
-    if (count < 0 || zi_dtype_size (dtype) == 0
-    ||  count > S_MAX_BYTES / (int64_t) zi_dtype_size (dtype)) {
+    int64_t element = (int64_t) zi_dtype_size (dtype);
+    if (count < 0 || element == 0 || count > S_MAX_BYTES / element) {
         zi_error ("bad tensor shape");
         return NULL;
     }
-    size_t size = s_class ((size_t) count * zi_dtype_size (dtype));
+    size_t size = s_class ((size_t) (count * element));
     void *block = NULL;
     //  This thread's cache first: the most recently freed buffer of this
     //  class or a few above, as in the shared stacks below
@@ -331,7 +333,7 @@ zi_pool_tensor (zi_pool_t *self, zi_dtype_t dtype, int ndim, const int64_t *dims
         return NULL;
     }
     *tensor = (zi_tensor_t) {.dtype = dtype, .ndim = ndim, .data = (char *) block + 64,
-                             .nbytes = (size_t) count * zi_dtype_size (dtype),
+                             .nbytes = (size_t) (count * element),
                              .free_fn = s_give_back, .hint = self};
     memcpy (tensor->dims, dims, ndim * sizeof (int64_t));
     atomic_init (&tensor->refs, 1);
