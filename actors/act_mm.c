@@ -344,10 +344,12 @@ static _Thread_local float s_strip [S_MM_DEPTH * S_MM_WIDE_COLS] __attribute__ (
 static pthread_key_t s_slice_key;
 static pthread_once_t s_slice_once = PTHREAD_ONCE_INIT;
 
+static bool s_slice_keyed;       //  the key was made: threads may have a buffer
+
 static void
 s_slice_key_new (void)
 {
-    pthread_key_create (&s_slice_key, free);
+    s_slice_keyed = pthread_key_create (&s_slice_key, free) == 0;
 }
 
 //  The calling thread's buffer, or NULL if it cannot be had
@@ -355,6 +357,8 @@ static float *
 s_mm_slice_buffer (void)
 {
     pthread_once (&s_slice_once, s_slice_key_new);
+    if (!s_slice_keyed)
+        return NULL;
     float *buffer = pthread_getspecific (s_slice_key);
     if (!buffer) {
         buffer = aligned_alloc (64, S_MM_SLICE_FLOATS * sizeof (float));

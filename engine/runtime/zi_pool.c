@@ -132,11 +132,12 @@ s_cache_exit (void *arg)
     free (cache);
 }
 
+static bool s_cache_keyed;       //  the key was made: threads may cache
+
 static void
 s_cache_key_new (void)
 {
-    int rc = pthread_key_create (&s_cache_key, s_cache_exit);
-    assert (rc == 0);
+    s_cache_keyed = pthread_key_create (&s_cache_key, s_cache_exit) == 0;
 }
 
 //  This thread's cache of the pool, tying an untied one to it first; NULL
@@ -148,7 +149,11 @@ s_cache_of (zi_pool_t *self)
     if (cache && atomic_load_explicit (&cache->pool, memory_order_relaxed) == self)
         return cache;
     if (!cache) {
+        //  Without the key a cache could not be given back at the
+        //  thread's exit: the thread takes from the shared stacks
         pthread_once (&s_cache_once, s_cache_key_new);
+        if (!s_cache_keyed)
+            return NULL;
         cache = calloc (1, sizeof (s_cache_t));
         //  Whole lines: aligned_alloc wants a multiple of the alignment
         size_t size = (S_CACHE_CLASSES * sizeof (s_bucket_t) + 63) & ~(size_t) 63;
@@ -160,8 +165,12 @@ s_cache_of (zi_pool_t *self)
         }
         memset (buckets, 0, size);
         cache->buckets = buckets;
+        if (pthread_setspecific (s_cache_key, cache)) {
+            free (buckets);
+            free (cache);
+            return NULL;
+        }
         s_cache = cache;
-        pthread_setspecific (s_cache_key, cache);
     }
     if (atomic_load_explicit (&cache->pool, memory_order_relaxed))
         return NULL;
@@ -391,9 +400,8 @@ static void
 s_tester_go (s_tester_t *tester, void *(*fn) (void *))
 {
     pthread_t thread;
-    int rc = pthread_create (&thread, NULL, fn, tester);
-    assert (rc == 0);
-    pthread_join (thread, NULL);
+    if (pthread_create (&thread, NULL, fn, tester) == 0)
+        pthread_join (thread, NULL);        //  else the checks after it fail
 }
 
 //  Buffers in the pool's shared stacks
@@ -540,8 +548,8 @@ zi_pool_test (zi_test_t *t)
     s_tester_t hoarder = {.pool = pool, .elements = 20000, .n_tensors = S_CACHE_KEPT + 2,
                           .wait = true};
     pthread_t thread;
-    int rc = pthread_create (&thread, NULL, s_tester_run, &hoarder);
-    assert (rc == 0);
+    if (pthread_create (&thread, NULL, s_tester_run, &hoarder))
+        abort ();       //  the test cannot go on without its thread
     while (atomic_load (&hoarder.stage) < 1)
         sched_yield ();
     ZI_CHECK (t, s_shared_count (pool) == 2, "a thread cache passes on what it cannot keep");
@@ -561,8 +569,8 @@ zi_pool_test (zi_test_t *t)
     //  leak check finds any left), and the thread can cache another
     pool = zi_pool_new ();
     s_tester_t alive = {.pool = pool, .elements = 20000, .n_tensors = 3, .wait = true};
-    rc = pthread_create (&thread, NULL, s_tester_run, &alive);
-    assert (rc == 0);
+    if (pthread_create (&thread, NULL, s_tester_run, &alive))
+        abort ();       //  the test cannot go on without its thread
     while (atomic_load (&alive.stage) < 1)
         sched_yield ();
     ZI_CHECK (t, zi_pool_live (pool) == 0, "a live thread's tensors let go");
