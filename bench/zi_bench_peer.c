@@ -157,10 +157,18 @@ main (int argc, char **argv)
         s_answer_error ("first run", zi_error_text ());
         goto done;
     }
+    double diff = reference? s_max_abs_diff (output, reference): 0;
+    if (diff < 0) {
+        char detail [96];
+        snprintf (detail, sizeof detail, "the output has %lld values, the reference %lld",
+                  (long long) zi_tensor_count (output), (long long) zi_tensor_count (reference));
+        s_answer_error ("reference", detail);
+        goto done;
+    }
     printf ("{\"ready\": true, \"version\": \"%d.%d.%d\", \"max_abs_diff\": ",
             ZINFER_VERSION_MAJOR, ZINFER_VERSION_MINOR, ZINFER_VERSION_PATCH);
     if (reference)
-        printf ("%.6g}\n", s_max_abs_diff (output, reference));
+        printf ("%.6g}\n", diff);
     else
         printf ("null}\n");
     fflush (stdout);
