@@ -521,7 +521,12 @@ s_is_pointwise (const s_geom_t *geom)
 //  every depth: 1.2-1.4x OpenBLAS's SkylakeX sgemm on the 49-column
 //  products of 7x7 images, 0.92-0.99x on 196 columns. So does any level
 //  whose OpenBLAS runs kernels older than the CPU's (zi_isa_blas_behind),
-//  where sgemm is 3-4x slower.
+//  where sgemm is 3-4x slower, and OpenBLAS's Zen core (zi_isa_blas_zen):
+//  on Zen 3 the AVX2 tile, its loop over K unrolled, takes 0.87-0.98x
+//  sgemm's time on resnet50's deep products (512 x 4608 x 49, 256 x 2304 x
+//  196, 128 x 2304 x 784; alone, one thread, pairs of calls alternating),
+//  and the im2col product then adds the bias and the activation in its
+//  store where sgemm needs passes of its own.
 #define S_MM_MAX_DEPTH 1536
 
 //  1x1, stride 1, no padding: Y_g = W_g X_g straight from the input. A
@@ -1173,7 +1178,7 @@ s_conv_prepare (zi_node_t *node, const zi_tensor_t *const *in)
         return 0;
     int64_t depth = geom.in_c * geom.k_h * geom.k_w;
     if (depth > S_MM_MAX_DEPTH && !s_is_pointwise (&geom) && !zi_isa_blas_behind ()
-    &&  !zi_use_avx512 ())
+    &&  !zi_use_avx512 () && !zi_isa_blas_zen ())
         return 0;
     self->packed = zi_mm_pack_shared (in [1], geom.out_c, depth, depth, 1, 1, 0, 1);
     if (!self->packed)
@@ -1497,7 +1502,11 @@ s_check_threads (zi_test_t *t, const zi_conv_case_t *tc, uint32_t seed)
     //  OpenBLAS's Haswell kernels, splitting K by thread count, come
     //  within 1.2e-5 of one thread on sums of a thousand products
     bool depthwise = group == tc->channels;
-    bool sgemm = !depthwise && (group > 1 || zi_isa_level () == ZI_ISA_PORTABLE);
+    bool deep = tc->channels / group * tc->k_h * tc->k_w > S_MM_MAX_DEPTH
+             && (tc->k_h > 1 || tc->k_w > 1);
+    bool sgemm = !depthwise && (group > 1 || zi_isa_level () == ZI_ISA_PORTABLE
+                             || (deep && !zi_use_avx512 () && !zi_isa_blas_behind ()
+                                 && !zi_isa_blas_zen ()));
     zi_tensor_t *inputs [3] = {
         zi_test_random (4, x_dims, seed), zi_test_random (4, w_dims, seed + 1),
         zi_test_random (1, &tc->maps, seed + 2)
@@ -1787,8 +1796,8 @@ zi_act_conv_test (zi_test_t *t)
          {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
         {"few maps 3x2 5 to 2 width 16 sigmoid", "Conv", 2, 1, 5, 6, 17, 2, 3, 2, 0, {0, 0},
          {0, 0}, {1, 0, 1, 0}, true, NULL, true, .act = {ZI_ACT_SIGMOID, 0, 0}},
-        //  Deeper than S_MM_MAX_DEPTH: sgemm at AVX2, zi_mm at AVX-512 or when OpenBLAS's
-        //  kernels are behind the level in use
+        //  Deeper than S_MM_MAX_DEPTH: sgemm at AVX2, zi_mm at AVX-512, on
+        //  OpenBLAS's Zen core or when its kernels are behind the level in use
         {"3x3 s2 1800 deep", "Conv", 2, 1, 200, 9, 8, 13, 3, 3, 0, {2, 2}, {0, 0},
          {1, 1, 1, 1}, true, NULL, true, .act = relu},
         {"1x1 image 1x1 600 deep", "Conv", 2, 1, 600, 1, 1, 45, 1, 1, 0, {0, 0}, {0, 0},
@@ -1816,6 +1825,10 @@ zi_act_conv_test (zi_test_t *t)
          {2, 2}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = relu},
         {"group 2 im2col and sgemm", "Conv", 2, 1, 32, 28, 28, 32, 3, 3, 2,
          {1, 1}, {0, 0}, {1, 1, 1, 1}, true, NULL, false, .act = relu},
+        //  Deeper than S_MM_MAX_DEPTH: the packed product wherever it
+        //  takes such depths, sgemm's blocks elsewhere
+        {"3x3 s2 1800 deep", "Conv", 2, 1, 200, 13, 13, 48, 3, 3, 0,
+         {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
     };
     zi_conv_cases_threads (t, threaded, sizeof threaded / sizeof threaded [0], 500);
 

@@ -158,6 +158,13 @@ zi_isa_blas_behind (void)
     return level < (int) zi_isa_level ();
 }
 
+bool
+zi_isa_blas_zen (void)
+{
+    const char *core = openblas_get_corename ();
+    return core && strcasecmp (core, "zen") == 0;
+}
+
 //  One feature bit of cpuid leaf 7 (register 0 = EAX .. 3 = EDX), asked
 //  directly: compilers differ in the feature names __builtin_cpu_supports
 //  knows (clang 14 has no "avxvnni")

@@ -36,6 +36,10 @@ zi_isa_t
     zi_isa_blas (void);
 bool
     zi_isa_blas_behind (void);
+//  Is OpenBLAS on its Zen core (AMD Zen 1-3, and later ones it takes for
+//  those)? Its sgemm there trails the AVX2 tile on deep products
+bool
+    zi_isa_blas_zen (void);
 
 //  Does the CPU have AVX2 and FMA, whatever the cap? (For choices made
 //  once at load, such as packing weights, that any level can use.)
