@@ -126,7 +126,7 @@ s_mm_tile_avx2 (const float *panel, const float *x, int64_t depth, int64_t ldx,
     //  sums are added to those y holds; bias (the last slice) or NULL
     __m256 s0a = _mm256_setzero_ps (), s0b = s0a, s1a = s0a, s1b = s0a, s2a = s0a, s2b = s0a,
            s3a = s0a, s3b = s0a, s4a = s0a, s4b = s0a, s5a = s0a, s5b = s0a;
-    //  Four rows of K a pass: one step is 12 FMAs among 23 instructions,
+    //  Four rows of K a pass: one step is 12 FMAs among 25 instructions,
     //  and a hyperthread sibling at work shares the front end, so the
     //  loop's own adds and branch cost FMAs (Zen 3, products on 196 and 49
     //  columns 1.03-1.13x at one thread); each sum's chain is unchanged
