@@ -414,7 +414,7 @@ s_dw_square_avx2 (const s_geom_t *geom, const s_dw_t *dw, const float *pad, cons
     __m256 beta = _mm256_set1_ps (act->beta);
     int64_t out_w = geom->out_w;
     int64_t full = out_w / 8 * 8;
-    int64_t width = dw->width;
+    int64_t width = dw->width, phase = dw->plane;
     __m256i tail = zi_tail_mask_avx2 (out_w - full);
     __m256 late = _mm256_set1_ps (bias);
     //  The k x k weights broadcast once per plane: read from w in the
@@ -430,19 +430,26 @@ s_dw_square_avx2 (const s_geom_t *geom, const s_dw_t *dw, const float *pad, cons
             __m256 sum [S_DW_ROWS];
             for (int r = 0; r < S_DW_ROWS; r++)
                 sum [r] = _mm256_setzero_ps ();
-            //  Unrolled whole, so that every tap and row index is a constant
+            //  Unrolled whole, so that every tap and row index is a constant.
+            //  The input row is a pointer stepped a row at a time and hidden
+            //  from the optimiser: left to itself, gcc works out the 9 to 17
+            //  rows' offsets before the loop and spills them, a reload and
+            //  an add on every load of the input
+            const float *at = base + ow;
 #pragma GCC unroll 32
-            for (int row = 0; row < (S_DW_ROWS - 1) * s + k; row++)
+            for (int row = 0; row < (S_DW_ROWS - 1) * s + k; row++) {
 #pragma GCC unroll 5
                 for (int kw = 0; kw < k; kw++) {
-                    __m256 in = _mm256_loadu_ps (base + ow + kw % s * dw->plane + kw / s
-                                                 + row * width);
+                    __m256 in = _mm256_loadu_ps (at + kw % s * phase + kw / s);
                     for (int r = 0; r < S_DW_ROWS; r++) {
                         int kh = row - r * s;
                         if (kh >= 0 && kh < k)
                             sum [r] = _mm256_fmadd_ps (tap [kh * k + kw], in, sum [r]);
                     }
                 }
+                at += width;
+                __asm__ ("" : "+r" (at));
+            }
             for (int r = 0; r < S_DW_ROWS; r++)
                 sum [r] = _mm256_add_ps (sum [r], late);
             //  Stored unconditionally: a store under "if (r < rows)" lets
