@@ -396,12 +396,17 @@ s_store_avx2 (float *yrow, int64_t ow, int64_t full, __m256i tail, __m256 sum)
 }
 
 //  The activation of S_DW_ROWS rows of eight sums, and their stores: one
-//  switch on the kind and one test of the row's end a step. Inside each
-//  store gcc made both a jump through a table (seven a step), which took
-//  a tenth of a 14x14 layer's time.
+//  switch on the kind a step. Inside each store gcc made it a jump
+//  through a table, seven a step, which took a tenth of a 14x14 layer's
+//  time. Every store is whole but the plane's last row on planes under
+//  eight columns: on rows of eight or more the caller's last step ends on
+//  the row's end; on narrower rows a row's spare lanes land on the next
+//  row's first columns, stored after it. A masked store (vmaskmovps)
+//  costs Zen 3 far more than its one instruction: the two on every row of
+//  a 14x14 plane took a third of its time.
 static ZI_AVX2_INLINE void
 s_store_rows_avx2 (__m256 *sum, zi_act_kind_t kind, __m256 alpha, __m256 beta, float *yrow,
-                   int64_t out_w, int64_t rows, float *spare, int64_t ow, int64_t full,
+                   int64_t out_w, int64_t rows, int last, float *spare, int64_t ow,
                    __m256i tail)
 {
     switch (kind) {
@@ -431,12 +436,17 @@ s_store_rows_avx2 (__m256 *sum, zi_act_kind_t kind, __m256 alpha, __m256 beta, f
     //  Stored unconditionally: a store under "if (r < rows)" lets gcc sink
     //  that row's arithmetic into the branch, serialising it after the
     //  store of the row before
-    if (ow < full)
+    if (out_w >= 8)
         for (int r = 0; r < S_DW_ROWS; r++)
             _mm256_storeu_ps ((r < rows? yrow + r * out_w: spare) + ow, sum [r]);
     else
-        for (int r = 0; r < S_DW_ROWS; r++)
-            _mm256_maskstore_ps ((r < rows? yrow + r * out_w: spare) + ow, tail, sum [r]);
+        for (int r = 0; r < S_DW_ROWS; r++) {
+            float *to = r < rows? yrow + r * out_w: spare;
+            if (r == last)
+                _mm256_maskstore_ps (to, tail, sum [r]);
+            else
+                _mm256_storeu_ps (to, sum [r]);
+        }
 }
 
 //  One output plane of a k x k kernel with stride s on both axes and no
@@ -457,9 +467,8 @@ s_dw_square_avx2 (const s_geom_t *geom, const s_dw_t *dw, const float *pad, cons
     __m256 alpha = _mm256_set1_ps (act->alpha);
     __m256 beta = _mm256_set1_ps (act->beta);
     int64_t out_w = geom->out_w;
-    int64_t full = out_w / 8 * 8;
     int64_t width = dw->width, phase = dw->plane;
-    __m256i tail = zi_tail_mask_avx2 (out_w - full);
+    __m256i tail = zi_tail_mask_avx2 (out_w < 8? out_w: 8);
     __m256 late = _mm256_set1_ps (bias);
     //  The k x k weights broadcast once per plane: read from w in the
     //  loop, each would be a load beside the input's on every FMA
@@ -470,7 +479,13 @@ s_dw_square_avx2 (const s_geom_t *geom, const s_dw_t *dw, const float *pad, cons
         int64_t rows = geom->out_h - oh < S_DW_ROWS? geom->out_h - oh: S_DW_ROWS;
         const float *base = pad + oh * s * width;
         float *yrow = y + oh * out_w;
-        for (int64_t ow = 0; ow < out_w; ow += 8) {
+        //  The row of the plane's last row that is stored masked
+        int last = oh + rows == geom->out_h? (int) rows - 1: -1;
+        for (int64_t step = 0; step < out_w; step += 8) {
+            //  A row's last step ends on its end, over columns of the step
+            //  before where the width is not a multiple of eight (the same
+            //  sums again), so that its stores are whole
+            int64_t ow = step + 8 <= out_w || out_w < 8? step: out_w - 8;
             __m256 sum [S_DW_ROWS];
             for (int r = 0; r < S_DW_ROWS; r++)
                 sum [r] = _mm256_setzero_ps ();
@@ -496,7 +511,7 @@ s_dw_square_avx2 (const s_geom_t *geom, const s_dw_t *dw, const float *pad, cons
             }
             for (int r = 0; r < S_DW_ROWS; r++)
                 sum [r] = _mm256_add_ps (sum [r], late);
-            s_store_rows_avx2 (sum, kind, alpha, beta, yrow, out_w, rows, spare, ow, full, tail);
+            s_store_rows_avx2 (sum, kind, alpha, beta, yrow, out_w, rows, last, spare, ow, tail);
         }
         if (kind != act->kind)
             zi_act_simd (act, yrow, rows * out_w);
@@ -904,6 +919,23 @@ zi_act_conv_depthwise_test (zi_test_t *t)
          {2, 2, 2, 2}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
         {"dw 5x5 s2 width 8 (AVX2)", "Conv", 2, 1, 2, 9, 16, 2, 5, 5, 2, {2, 2}, {0, 0},
          {2, 2, 2, 2}, true, NULL, true, .act = none},
+
+        //  AVX2 stores whole: a row's last step of eight ends on the row's
+        //  end over the step before (widths 14, 13, 9), rows under eight
+        //  store over the next row's first columns (widths 7, 5, 3), with
+        //  steps of S_DW_ROWS rows that end inside the plane and at it
+        {"dw 3x3 s1 14x14 whole stores", "Conv", 2, 1, 3, 14, 14, 3, 3, 3, 3, {1, 1}, {0, 0},
+         {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"dw 5x5 s2 13 from 26, rows 11", "Conv", 2, 1, 2, 22, 26, 2, 5, 5, 2, {2, 2},
+         {0, 0}, {2, 2, 2, 2}, true, NULL, true, .act = relu},
+        {"dw 3x3 s2 9 from 18 multiplier 2", "Conv", 2, 1, 2, 17, 18, 4, 3, 3, 2, {2, 2},
+         {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = none},
+        {"dw 5x5 s1 7x7 batch 2", "Conv", 2, 2, 3, 7, 7, 3, 5, 5, 3, {1, 1}, {0, 0},
+         {2, 2, 2, 2}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"dw 3x3 s1 width 5 height 16", "Conv", 2, 1, 3, 16, 5, 3, 3, 3, 3, {1, 1}, {0, 0},
+         {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_SIGMOID, 0, 0}},
+        {"dw 5x5 s2 3 from 6 height 30", "Conv", 2, 1, 2, 30, 6, 2, 5, 5, 2, {2, 2}, {0, 0},
+         {2, 2, 2, 2}, true, NULL, true, .act = {ZI_ACT_CLIP, -0.3f, 0.3f}},
     };
     zi_conv_cases_run (t, cases, sizeof cases / sizeof cases [0], 300);
 
@@ -913,6 +945,13 @@ zi_act_conv_depthwise_test (zi_test_t *t)
          {1, 1}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
         {"depthwise 5x5 s2 batch 2", "Conv", 2, 2, 12, 40, 38, 12, 5, 5, 12,
          {2, 2}, {0, 0}, {2, 2, 2, 2}, true, NULL, true, .act = relu},
+        //  Planes under eight columns stored whole but for their last row:
+        //  a spare lane stored past a plane lands on a plane that another
+        //  thread made before
+        {"depthwise 5x5 s1 160 channels 7x7", "Conv", 2, 1, 160, 7, 7, 160, 5, 5, 160,
+         {1, 1}, {0, 0}, {2, 2, 2, 2}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"depthwise 3x3 s2 300 channels 5 from 10", "Conv", 2, 1, 300, 10, 10, 300, 3, 3, 300,
+         {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
     };
     zi_conv_cases_threads (t, threaded, sizeof threaded / sizeof threaded [0], 600);
 }
