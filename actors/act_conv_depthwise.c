@@ -479,7 +479,8 @@ s_dw_square_avx2 (const s_geom_t *geom, const s_dw_t *dw, const float *pad, cons
         int64_t rows = geom->out_h - oh < S_DW_ROWS? geom->out_h - oh: S_DW_ROWS;
         const float *base = pad + oh * s * width;
         float *yrow = y + oh * out_w;
-        //  The row of the plane's last row that is stored masked
+        //  The step's row that is the plane's last (-1: none), stored under
+        //  a mask on planes under eight columns
         int last = oh + rows == geom->out_h? (int) rows - 1: -1;
         for (int64_t step = 0; step < out_w; step += 8) {
             //  A row's last step ends on its end, over columns of the step
