@@ -385,14 +385,15 @@ s_dw_plane (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
 }
 
 #if defined (ZI_HAVE_AVX2)
-//  Stores eight sums, or the first out_w - ow of them at the row's end
+//  Stores eight sums whole, or under the mask where masked (a plane's
+//  last row under eight columns, see s_store_rows_avx2)
 static ZI_AVX2_INLINE void
-s_store_avx2 (float *yrow, int64_t ow, int64_t full, __m256i tail, __m256 sum)
+s_store8_avx2 (float *to, bool masked, __m256i tail, __m256 sum)
 {
-    if (ow < full)
-        _mm256_storeu_ps (yrow + ow, sum);
+    if (masked)
+        _mm256_maskstore_ps (to, tail, sum);
     else
-        _mm256_maskstore_ps (yrow + ow, tail, sum);
+        _mm256_storeu_ps (to, sum);
 }
 
 //  The activation of S_DW_ROWS rows of eight sums, and their stores: one
@@ -440,13 +441,8 @@ s_store_rows_avx2 (__m256 *sum, zi_act_kind_t kind, __m256 alpha, __m256 beta, f
         for (int r = 0; r < S_DW_ROWS; r++)
             _mm256_storeu_ps ((r < rows? yrow + r * out_w: spare) + ow, sum [r]);
     else
-        for (int r = 0; r < S_DW_ROWS; r++) {
-            float *to = r < rows? yrow + r * out_w: spare;
-            if (r == last)
-                _mm256_maskstore_ps (to, tail, sum [r]);
-            else
-                _mm256_storeu_ps (to, sum [r]);
-        }
+        for (int r = 0; r < S_DW_ROWS; r++)
+            s_store8_avx2 (r < rows? yrow + r * out_w: spare, r == last, tail, sum [r]);
 }
 
 //  One output plane of a k x k kernel with stride s on both axes and no
@@ -527,19 +523,23 @@ s_dw_general_avx2 (const s_geom_t *geom, const s_dw_t *dw, const int64_t *column
                    float *y, float *spare)
 {
     int64_t out_w = geom->out_w;
-    int64_t full = out_w / 8 * 8;
     int64_t row_step = geom->stride_h * dw->width;
     int64_t tap_step = geom->dil_h * dw->width;
     zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
     __m256 alpha = _mm256_set1_ps (act->alpha);
     __m256 beta = _mm256_set1_ps (act->beta);
-    __m256i tail = zi_tail_mask_avx2 (out_w - full);
+    __m256i tail = zi_tail_mask_avx2 (out_w < 8? out_w: 8);
     __m256 start = _mm256_setzero_ps (), late = _mm256_set1_ps (bias);
     for (int64_t oh = 0; oh < geom->out_h; oh += 4) {
         int64_t rows = geom->out_h - oh < 4? geom->out_h - oh: 4;
         const float *base = pad + oh * row_step;
         float *yrow = y + oh * out_w;
-        for (int64_t ow = 0; ow < out_w; ow += 8) {
+        //  Stores whole as s_dw_square_avx2's: the plane's last row masked
+        //  on planes under eight columns, a row's last step moved back to
+        //  end on the row's end on wider ones
+        int last = out_w < 8 && oh + rows == geom->out_h? (int) rows - 1: -1;
+        for (int64_t step = 0; step < out_w; step += 8) {
+            int64_t ow = step + 8 <= out_w || out_w < 8? step: out_w - 8;
             __m256 sum0 = start, sum1 = start, sum2 = start, sum3 = start;
             const float *at = base + ow;
             const float *taps = w;
@@ -559,13 +559,13 @@ s_dw_general_avx2 (const s_geom_t *geom, const s_dw_t *dw, const int64_t *column
             sum1 = _mm256_add_ps (sum1, late);
             sum2 = _mm256_add_ps (sum2, late);
             sum3 = _mm256_add_ps (sum3, late);
-            s_store_avx2 (yrow, ow, full, tail, zi_act8_avx2 (sum0, kind, alpha, beta));
-            s_store_avx2 (rows > 1? yrow + out_w: spare, ow, full, tail,
-                          zi_act8_avx2 (sum1, kind, alpha, beta));
-            s_store_avx2 (rows > 2? yrow + 2 * out_w: spare, ow, full, tail,
-                          zi_act8_avx2 (sum2, kind, alpha, beta));
-            s_store_avx2 (rows > 3? yrow + 3 * out_w: spare, ow, full, tail,
-                          zi_act8_avx2 (sum3, kind, alpha, beta));
+            s_store8_avx2 (yrow + ow, last == 0, tail, zi_act8_avx2 (sum0, kind, alpha, beta));
+            s_store8_avx2 ((rows > 1? yrow + out_w: spare) + ow, last == 1, tail,
+                           zi_act8_avx2 (sum1, kind, alpha, beta));
+            s_store8_avx2 ((rows > 2? yrow + 2 * out_w: spare) + ow, last == 2, tail,
+                           zi_act8_avx2 (sum2, kind, alpha, beta));
+            s_store8_avx2 ((rows > 3? yrow + 3 * out_w: spare) + ow, last == 3, tail,
+                           zi_act8_avx2 (sum3, kind, alpha, beta));
         }
         if (kind != act->kind)
             zi_act_simd (act, yrow, rows * out_w);
@@ -937,6 +937,13 @@ zi_act_conv_depthwise_test (zi_test_t *t)
          {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_SIGMOID, 0, 0}},
         {"dw 5x5 s2 3 from 6 height 30", "Conv", 2, 1, 2, 30, 6, 2, 5, 5, 2, {2, 2}, {0, 0},
          {2, 2, 2, 2}, true, NULL, true, .act = {ZI_ACT_CLIP, -0.3f, 0.3f}},
+        //  The same in the general kernel, four rows a step
+        {"dw 7x7 s1 width 13 height 10", "Conv", 2, 1, 2, 10, 13, 2, 7, 7, 2, {1, 1}, {0, 0},
+         {3, 3, 3, 3}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"dw 7x7 s1 7x7 batch 2", "Conv", 2, 2, 3, 7, 7, 3, 7, 7, 3, {1, 1}, {0, 0},
+         {3, 3, 3, 3}, true, NULL, true, .act = relu},
+        {"dw 3x3 dilation 2 width 6 height 9", "Conv", 2, 1, 3, 9, 6, 3, 3, 3, 3, {1, 1},
+         {2, 2}, {2, 2, 2, 2}, true, NULL, true, .act = {ZI_ACT_SIGMOID, 0, 0}},
     };
     zi_conv_cases_run (t, cases, sizeof cases / sizeof cases [0], 300);
 
@@ -953,6 +960,8 @@ zi_act_conv_depthwise_test (zi_test_t *t)
          {1, 1}, {0, 0}, {2, 2, 2, 2}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
         {"depthwise 3x3 s2 300 channels 5 from 10", "Conv", 2, 1, 300, 10, 10, 300, 3, 3, 300,
          {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
+        {"depthwise 7x7 s1 120 channels 6x6", "Conv", 2, 1, 120, 6, 6, 120, 7, 7, 120,
+         {1, 1}, {0, 0}, {3, 3, 3, 3}, true, NULL, true, .act = none},
     };
     zi_conv_cases_threads (t, threaded, sizeof threaded / sizeof threaded [0], 600);
 }
