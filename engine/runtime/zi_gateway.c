@@ -200,6 +200,7 @@ struct zi_gateway_t {
     zi_counter_t bytes;         //  input bytes of the table's entries, ghosts and held too
     s_pending_t waiting_room;   //  a request read that did not fit the byte budget
     bool parked;                //  waiting_room holds one
+    uint64_t client_sends;      //  sends tried on the clients' socket (zi_gateway_client_sends)
     zi_counter_t requests;      //  requests admitted
     zi_counter_t replies;       //  answers sent
     zi_counter_t rejected;      //  malformed requests and stray results
@@ -608,6 +609,7 @@ static bool
 s_send_refusal (zi_gateway_t *self, const void *identity, size_t identity_size,
                 uint64_t request, const char *text)
 {
+    self->client_sends++;
     if (zmq_send (self->clients, identity, identity_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0) {
         zi_msg_send_error (self->clients, request, text, false);
         return true;
@@ -1411,6 +1413,7 @@ s_send_answer (zi_gateway_t *self, const unsigned char *identity, size_t identit
                uint64_t client_request, uint32_t flags, int n_outputs,
                zi_tensor_t *const *outputs, const zi_trace_t *trace)
 {
+    self->client_sends++;
     if (zmq_send (self->clients, identity, identity_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         if (zmq_errno () == EAGAIN)
             return 1;
@@ -1756,7 +1759,7 @@ s_on_result (zi_gateway_t *self)
     zi_trace_clear (&trace);
 }
 
-void
+bool
 zi_gateway_handle (zi_gateway_t *self, void *socket)
 {
     //  A bounded batch per call keeps one busy socket from starving the
@@ -1769,7 +1772,7 @@ zi_gateway_handle (zi_gateway_t *self, void *socket)
         if (round > 0)
             zmq_getsockopt (socket, ZMQ_EVENTS, &events, &size);
         if (!(events & ZMQ_POLLIN))
-            break;
+            return true;
         if (socket == self->clients) {
             if (!zi_gateway_accepting (self))
                 break;
@@ -1778,6 +1781,13 @@ zi_gateway_handle (zi_gateway_t *self, void *socket)
         else
             s_on_result (self);
     }
+    return false;
+}
+
+uint64_t
+zi_gateway_client_sends (zi_gateway_t *self)
+{
+    return self->client_sends;
 }
 
 static void

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -85,24 +86,33 @@ s_run_ready (zi_thread_t *self)
 //  Handles what the readable mailboxes hold, at most S_BATCH messages
 //  each. Depth first, one message from each in turn, each followed down
 //  the thread's chain: the tensors of one request that come through
-//  several mailboxes meet before the next request's are taken
+//  several mailboxes meet before the next request's are taken. A mailbox
+//  whose receive found nothing is settled (s_waiter_t) and not asked
+//  again in this pass: that receive took its commands in
 static void
-s_drain_mailboxes (zi_thread_t *self, zmq_pollitem_t *items, zi_actor_t **actors, int count)
+s_drain_mailboxes (zi_thread_t *self, zmq_pollitem_t *items, bool *settled, zi_actor_t **actors,
+                   int count)
 {
     if (!self->depth_first) {
         for (int index = 0; index < count; index++)
-            if (items [index].revents & ZMQ_POLLIN)
-                zi_actor_drain (actors [index], S_BATCH);
+            if ((items [index].revents & ZMQ_POLLIN)
+            &&  zi_actor_drain (actors [index], S_BATCH) < S_BATCH)
+                settled [index] = true;
         return;
     }
     bool took = true;
     for (int round = 0; round < S_BATCH && took; round++) {
         took = false;
-        for (int index = 0; index < count; index++)
-            if ((items [index].revents & ZMQ_POLLIN) && zi_actor_drain (actors [index], 1) == 1) {
+        for (int index = 0; index < count; index++) {
+            if (!(items [index].revents & ZMQ_POLLIN) || settled [index])
+                continue;
+            if (zi_actor_drain (actors [index], 1) == 1) {
                 took = true;
                 s_run_ready (self);
             }
+            else
+                settled [index] = true;
+        }
     }
 }
 
@@ -122,6 +132,134 @@ s_tick (zi_thread_t *self, int64_t *last_tick)
         if (self->gateway)
             zi_gateway_expire (self->gateway, now);
     }
+}
+
+//  The thread's wait: zmq_poll's answer, with fewer system calls.
+//
+//  A ZeroMQ socket's descriptor (ZMQ_FD) turns readable when commands
+//  reach the socket, a message's arrival among them, and quiet once
+//  anything on the socket takes them in: a send, a receive, or asking
+//  for its events (ZMQ_EVENTS). So a socket may hold a message behind a
+//  quiet descriptor, and zmq_poll asks every socket for its events before
+//  it sleeps and again when woken, a poll and libzmq's fork check (a
+//  getpid) per socket and pass, even for sockets nothing has touched.
+//  Here a socket is asked before the sleep only when it is not settled:
+//  settled means it was last found empty, by this wait or by a handler
+//  whose receive found nothing, and nothing has touched it since. The
+//  handlers touch only the sockets that were reported readable, but for
+//  the clients' socket, on which the gateway sends answers whenever they
+//  are complete (the loop watches zi_gateway_client_sends). After the
+//  sleep only the sockets whose descriptors woke it are asked
+typedef struct {
+    zmq_pollitem_t *items;      //  the thread's items, as zmq_poll takes them
+    bool *settled;              //  per item: found empty, and untouched since
+    struct pollfd *fds;         //  the descriptors of the items asked for input
+    int *item_of;               //  the item each descriptor belongs to
+    int count;
+} s_waiter_t;
+
+static void
+s_waiter_init (s_waiter_t *self, zmq_pollitem_t *items, int count)
+{
+    self->items = items;
+    self->count = count;
+    self->settled = calloc (count + 1, sizeof (bool));
+    self->fds = calloc (count + 1, sizeof (struct pollfd));
+    self->item_of = calloc (count + 1, sizeof (int));
+    assert (self->settled && self->fds && self->item_of);
+}
+
+static void
+s_waiter_free (s_waiter_t *self)
+{
+    free (self->settled);
+    free (self->fds);
+    free (self->item_of);
+}
+
+//  Asks a socket for its events; marks its item readable (counted in
+//  *ready), or settled. -1 if the socket is gone (its context ended)
+static int
+s_waiter_ask (s_waiter_t *self, int index, int *ready)
+{
+    zmq_pollitem_t *item = &self->items [index];
+    int events = 0;
+    size_t size = sizeof events;
+    if (zmq_getsockopt (item->socket, ZMQ_EVENTS, &events, &size))
+        return -1;
+    self->settled [index] = !(events & ZMQ_POLLIN);
+    if ((events & ZMQ_POLLIN) && !item->revents) {
+        item->revents = ZMQ_POLLIN;
+        (*ready)++;
+    }
+    return 0;
+}
+
+//  Waits up to timeout_msecs (-1: no limit) for input on the items that
+//  ask for it, and sets their revents as zmq_poll does: the number of
+//  items readable, 0 when the time ran out, -1 on failure (EINTR when a
+//  signal came). Readable items are no longer settled: the caller takes
+//  from them
+static int
+s_waiter_wait (s_waiter_t *self, int timeout_msecs)
+{
+    int ready = 0, polled = 0;
+    for (int index = 0; index < self->count; index++) {
+        zmq_pollitem_t *item = &self->items [index];
+        item->revents = 0;
+        if (!(item->events & ZMQ_POLLIN))
+            continue;
+        if (item->socket && !self->settled [index] && s_waiter_ask (self, index, &ready))
+            return -1;
+        int fd = item->fd;
+        if (item->socket) {
+            size_t size = sizeof fd;
+            zmq_getsockopt (item->socket, ZMQ_FD, &fd, &size);
+        }
+        self->fds [polled] = (struct pollfd) {.fd = fd, .events = POLLIN};
+        self->item_of [polled++] = index;
+    }
+    int64_t deadline = timeout_msecs < 0? -1: zi_clock_usecs () + timeout_msecs * INT64_C (1000);
+    int wait_msecs = timeout_msecs;
+    while (true) {
+        //  Even with a socket found readable, the others' descriptors are
+        //  looked at (not waited for): a busy socket does not starve them
+        int rc = poll (self->fds, polled, ready? 0: wait_msecs);
+        if (rc < 0) {
+            if (ready)
+                break;
+            return -1;
+        }
+        for (int entry = 0; entry < polled && rc > 0; entry++) {
+            if (!self->fds [entry].revents)
+                continue;
+            rc--;
+            int index = self->item_of [entry];
+            zmq_pollitem_t *item = &self->items [index];
+            if (item->socket) {
+                if (s_waiter_ask (self, index, &ready))
+                    return -1;
+            }
+            else
+            if (!item->revents) {
+                item->revents = ZMQ_POLLIN;
+                ready++;
+            }
+        }
+        if (ready || wait_msecs == 0)
+            break;
+        //  Woken by commands that brought no input: sleep out the rest
+        if (deadline >= 0) {
+            int64_t left = deadline - zi_clock_usecs ();
+            if (left <= 0)
+                break;
+            wait_msecs = (int) ((left + 999) / 1000);
+        }
+    }
+    for (int index = 0; index < self->count; index++)
+        if (self->items [index].revents)
+            self->settled [index] = false;
+    return ready;
 }
 
 static void
@@ -170,6 +308,9 @@ s_thread_loop (zi_thread_t *self)
     //  as a floor stage waits, rather than in zmq_poll: four system calls
     //  fewer a request (docs/performance.md)
     bool receive_waits = self->gateway && n_items == 1;
+    s_waiter_t waiter;
+    s_waiter_init (&waiter, items, n_items);
+    uint64_t client_sends = self->gateway? zi_gateway_client_sends (self->gateway): 0;
     int64_t last_tick = zi_clock_usecs ();
     //  From the start: a thread stuck before its first pass is stuck too
     atomic_store_explicit (&self->progress_usecs, last_tick, memory_order_relaxed);
@@ -204,7 +345,13 @@ s_thread_loop (zi_thread_t *self)
             s_tick (self, &last_tick);
             continue;
         }
-        int rc = zmq_poll (items, n_items, timeout);
+        //  An answer sent on the clients' socket may have taken in the
+        //  arrival of a new request: the socket is asked before the sleep
+        if (self->gateway && zi_gateway_client_sends (self->gateway) != client_sends) {
+            client_sends = zi_gateway_client_sends (self->gateway);
+            waiter.settled [clients_item] = false;
+        }
+        int rc = s_waiter_wait (&waiter, timeout);
         if (rc == 0 && signing)
             while (zi_gateway_sign (self->gateway))
                 ;
@@ -215,18 +362,21 @@ s_thread_loop (zi_thread_t *self)
         }
         if (rc > 0) {
             if (self->gateway) {
-                if (results_item >= 0 && (items [results_item].revents & ZMQ_POLLIN))
-                    zi_gateway_handle (self->gateway, gateway_sockets [0]);
-                if (items [clients_item].revents & ZMQ_POLLIN)
-                    zi_gateway_handle (self->gateway, gateway_sockets [1]);
+                if (results_item >= 0 && (items [results_item].revents & ZMQ_POLLIN)
+                &&  zi_gateway_handle (self->gateway, gateway_sockets [0]))
+                    waiter.settled [results_item] = true;
+                if ((items [clients_item].revents & ZMQ_POLLIN)
+                &&  zi_gateway_handle (self->gateway, gateway_sockets [1]))
+                    waiter.settled [clients_item] = true;
                 if (timer_item >= 0 && (items [timer_item].revents & ZMQ_POLLIN))
                     zi_gateway_tick (self->gateway);
             }
-            s_drain_mailboxes (self, items + first_actor_item, polled,
-                               n_items - first_actor_item);
+            s_drain_mailboxes (self, items + first_actor_item, waiter.settled + first_actor_item,
+                               polled, n_items - first_actor_item);
         }
         s_tick (self, &last_tick);
     }
+    s_waiter_free (&waiter);
     free (items);
     free (polled);
 }

@@ -255,9 +255,15 @@ int
 void
     zi_gateway_tick (zi_gateway_t *self);
 //  Handles what is waiting on one of its sockets, which a poll has just
-//  found readable
-void
+//  found readable. True when it stopped because the socket had nothing
+//  more: asked just now, with its commands taken in, as a poll would ask
+bool
     zi_gateway_handle (zi_gateway_t *self, void *socket);
+//  How many sends the gateway has tried on its clients' socket. A send
+//  takes in the socket's pending commands, a new request's among them:
+//  a thread that saw this change must ask the socket before it sleeps
+uint64_t
+    zi_gateway_client_sends (zi_gateway_t *self);
 //  Waits up to timeout_msecs in a receive on the clients' socket, for a
 //  thread that serves no other socket, and takes what came: the requests
 //  taken, 0 if none came in time. Only while accepting
