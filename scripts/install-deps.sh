@@ -10,13 +10,14 @@ packages=(
     libhdf5-dev libzip-dev libmicrohttpd-dev
     python3-numpy python3-torch python3-torchvision python3-onnx
     python3-sklearn python3-zmq python3-msgpack python3-h5py
-    gnuplot-nox iproute2 procps clang libclang-rt-14-dev
+    gnuplot-nox iproute2 procps strace clang libclang-rt-14-dev
     dpkg-dev python3-pip python3-setuptools python3-wheel
     prometheus chromium graphviz
 )
 # prometheus and chromium: the tests that scrape a running topology's
 # /metrics with a Prometheus server and screenshot its web view; graphviz:
-# `zinfer plan --svg/--png` runs its dot, and topology_split draws with it
+# `zinfer plan --svg/--png` runs its dot, and topology_split draws with it;
+# strace: topology_syscalls_per_request counts the gateway thread's calls
 
 # The Keras tests compare with TensorFlow.js (pure JavaScript, from npm):
 # best effort, once; without it keras_models says so and skips
