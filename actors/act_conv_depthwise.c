@@ -385,8 +385,24 @@ s_dw_plane (const s_geom_t *geom, const s_dw_t *dw, const int64_t *columns,
 }
 
 #if defined (ZI_HAVE_AVX2)
-//  Stores eight sums whole, or under the mask where masked (a plane's
-//  last row under eight columns, see s_store_rows_avx2)
+//  On planes under eight columns a row stored whole writes eight floats
+//  from its start: its own and the start of the rows after it, which are
+//  stored later. That must not reach past the plane (the next plane may
+//  be another thread's, or the end of the tensor), so every row that
+//  starts less than eight floats before the plane's end is stored under
+//  a mask: from this row of the plane on. Rows under four columns have
+//  more than one such row (3 columns: the last two; 1 column: seven)
+static inline int64_t
+s_masked_from (int64_t out_h, int64_t out_w)
+{
+    if (out_w >= 8)
+        return out_h;
+    return out_h - ((8 + out_w - 1) / out_w - 1);
+}
+
+//  Stores eight sums whole, or under the mask where masked (the rows of a
+//  plane under eight columns that start less than eight floats before
+//  its end, see s_masked_from)
 static ZI_AVX2_INLINE void
 s_store8_avx2 (float *to, bool masked, __m256i tail, __m256 sum)
 {
@@ -399,15 +415,16 @@ s_store8_avx2 (float *to, bool masked, __m256i tail, __m256 sum)
 //  The activation of S_DW_ROWS rows of eight sums, and their stores: one
 //  switch on the kind a step. Inside each store gcc made it a jump
 //  through a table, seven a step, which took a tenth of a 14x14 layer's
-//  time. Every store is whole but the plane's last row on planes under
-//  eight columns: on rows of eight or more the caller's last step ends on
-//  the row's end; on narrower rows a row's spare lanes land on the next
-//  row's first columns, stored after it. A masked store (vmaskmovps)
+//  time. Every store is whole but the plane's last rows on planes under
+//  eight columns (from masked, counted in this step's rows; see
+//  s_masked_from): on rows of eight or more the caller's last step ends
+//  on the row's end; on narrower rows a row's spare lanes land on the
+//  next rows' first columns, stored after it. A masked store (vmaskmovps)
 //  costs Zen 3 far more than its one instruction: the two on every row of
 //  a 14x14 plane took a third of its time.
 static ZI_AVX2_INLINE void
 s_store_rows_avx2 (__m256 *sum, zi_act_kind_t kind, __m256 alpha, __m256 beta, float *yrow,
-                   int64_t out_w, int64_t rows, int last, float *spare, int64_t ow,
+                   int64_t out_w, int64_t rows, int64_t masked, float *spare, int64_t ow,
                    __m256i tail)
 {
     switch (kind) {
@@ -442,7 +459,7 @@ s_store_rows_avx2 (__m256 *sum, zi_act_kind_t kind, __m256 alpha, __m256 beta, f
             _mm256_storeu_ps ((r < rows? yrow + r * out_w: spare) + ow, sum [r]);
     else
         for (int r = 0; r < S_DW_ROWS; r++)
-            s_store8_avx2 (r < rows? yrow + r * out_w: spare, r == last, tail, sum [r]);
+            s_store8_avx2 (r < rows? yrow + r * out_w: spare, r >= masked, tail, sum [r]);
 }
 
 //  One output plane of a k x k kernel with stride s on both axes and no
@@ -471,13 +488,13 @@ s_dw_square_avx2 (const s_geom_t *geom, const s_dw_t *dw, const float *pad, cons
     __m256 tap [25];
     for (int t = 0; t < k * k; t++)
         tap [t] = _mm256_broadcast_ss (w + t);
+    int64_t masked_from = s_masked_from (geom->out_h, out_w);
     for (int64_t oh = 0; oh < geom->out_h; oh += S_DW_ROWS) {
         int64_t rows = geom->out_h - oh < S_DW_ROWS? geom->out_h - oh: S_DW_ROWS;
         const float *base = pad + oh * s * width;
         float *yrow = y + oh * out_w;
-        //  The step's row that is the plane's last (-1: none), stored under
-        //  a mask on planes under eight columns
-        int last = oh + rows == geom->out_h? (int) rows - 1: -1;
+        //  The first of the step's rows stored under a mask (s_masked_from)
+        int64_t masked = masked_from - oh;
         for (int64_t step = 0; step < out_w; step += 8) {
             //  A row's last step ends on its end, over columns of the step
             //  before where the width is not a multiple of eight (the same
@@ -508,7 +525,7 @@ s_dw_square_avx2 (const s_geom_t *geom, const s_dw_t *dw, const float *pad, cons
             }
             for (int r = 0; r < S_DW_ROWS; r++)
                 sum [r] = _mm256_add_ps (sum [r], late);
-            s_store_rows_avx2 (sum, kind, alpha, beta, yrow, out_w, rows, last, spare, ow, tail);
+            s_store_rows_avx2 (sum, kind, alpha, beta, yrow, out_w, rows, masked, spare, ow, tail);
         }
         if (kind != act->kind)
             zi_act_simd (act, yrow, rows * out_w);
@@ -534,10 +551,10 @@ s_dw_general_avx2 (const s_geom_t *geom, const s_dw_t *dw, const int64_t *column
         int64_t rows = geom->out_h - oh < 4? geom->out_h - oh: 4;
         const float *base = pad + oh * row_step;
         float *yrow = y + oh * out_w;
-        //  Stores whole as s_dw_square_avx2's: the plane's last row masked
-        //  on planes under eight columns, a row's last step moved back to
-        //  end on the row's end on wider ones
-        int last = out_w < 8 && oh + rows == geom->out_h? (int) rows - 1: -1;
+        //  Stores whole as s_dw_square_avx2's: the plane's last rows masked
+        //  on planes under eight columns (s_masked_from), a row's last step
+        //  moved back to end on the row's end on wider ones
+        int64_t masked = s_masked_from (geom->out_h, out_w) - oh;
         for (int64_t step = 0; step < out_w; step += 8) {
             int64_t ow = step + 8 <= out_w || out_w < 8? step: out_w - 8;
             __m256 sum0 = start, sum1 = start, sum2 = start, sum3 = start;
@@ -559,12 +576,12 @@ s_dw_general_avx2 (const s_geom_t *geom, const s_dw_t *dw, const int64_t *column
             sum1 = _mm256_add_ps (sum1, late);
             sum2 = _mm256_add_ps (sum2, late);
             sum3 = _mm256_add_ps (sum3, late);
-            s_store8_avx2 (yrow + ow, last == 0, tail, zi_act8_avx2 (sum0, kind, alpha, beta));
-            s_store8_avx2 ((rows > 1? yrow + out_w: spare) + ow, last == 1, tail,
+            s_store8_avx2 (yrow + ow, masked <= 0, tail, zi_act8_avx2 (sum0, kind, alpha, beta));
+            s_store8_avx2 ((rows > 1? yrow + out_w: spare) + ow, masked <= 1, tail,
                            zi_act8_avx2 (sum1, kind, alpha, beta));
-            s_store8_avx2 ((rows > 2? yrow + 2 * out_w: spare) + ow, last == 2, tail,
+            s_store8_avx2 ((rows > 2? yrow + 2 * out_w: spare) + ow, masked <= 2, tail,
                            zi_act8_avx2 (sum2, kind, alpha, beta));
-            s_store8_avx2 ((rows > 3? yrow + 3 * out_w: spare) + ow, last == 3, tail,
+            s_store8_avx2 ((rows > 3? yrow + 3 * out_w: spare) + ow, masked <= 3, tail,
                            zi_act8_avx2 (sum3, kind, alpha, beta));
         }
         if (kind != act->kind)
@@ -962,6 +979,16 @@ zi_act_conv_depthwise_test (zi_test_t *t)
          {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
         {"depthwise 7x7 s1 120 channels 6x6", "Conv", 2, 1, 120, 6, 6, 120, 7, 7, 120,
          {1, 1}, {0, 0}, {3, 3, 3, 3}, true, NULL, true, .act = none},
+        //  Planes of fewer than eight floats from a row on: rows of 3 (the
+        //  last two masked), of 1 (a plane of 3, every row masked), and the
+        //  general kernel's 3x5 on rows of 2. A row stored whole there
+        //  writes into the next plane, another thread's, or past the tensor
+        {"depthwise 3x3 s1 96 channels 3x3", "Conv", 2, 1, 96, 3, 3, 96, 3, 3, 96,
+         {1, 1}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
+        {"depthwise 3x3 s2 64 channels 3x1", "Conv", 2, 1, 64, 5, 2, 64, 3, 3, 64,
+         {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = none},
+        {"depthwise 3x5 s1 80 channels 5x2", "Conv", 2, 1, 80, 5, 2, 80, 3, 5, 80,
+         {1, 1}, {0, 0}, {1, 2, 1, 2}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
     };
     zi_conv_cases_threads (t, threaded, sizeof threaded / sizeof threaded [0], 600);
 }
