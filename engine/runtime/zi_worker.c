@@ -155,6 +155,7 @@ typedef struct {
     bool *settled;              //  per item: found empty, and untouched since
     struct pollfd *fds;         //  the descriptors of the items asked for input
     int *item_of;               //  the item each descriptor belongs to
+    int *fd_of;                 //  per item: its descriptor (a socket's never changes)
     int count;
 } s_waiter_t;
 
@@ -166,7 +167,15 @@ s_waiter_init (s_waiter_t *self, zmq_pollitem_t *items, int count)
     self->settled = calloc (count + 1, sizeof (bool));
     self->fds = calloc (count + 1, sizeof (struct pollfd));
     self->item_of = calloc (count + 1, sizeof (int));
-    assert (self->settled && self->fds && self->item_of);
+    self->fd_of = calloc (count + 1, sizeof (int));
+    assert (self->settled && self->fds && self->item_of && self->fd_of);
+    for (int index = 0; index < count; index++) {
+        self->fd_of [index] = items [index].fd;
+        if (items [index].socket) {
+            size_t size = sizeof self->fd_of [index];
+            zmq_getsockopt (items [index].socket, ZMQ_FD, &self->fd_of [index], &size);
+        }
+    }
 }
 
 static void
@@ -175,6 +184,7 @@ s_waiter_free (s_waiter_t *self)
     free (self->settled);
     free (self->fds);
     free (self->item_of);
+    free (self->fd_of);
 }
 
 //  Asks a socket for its events; marks its item readable (counted in
@@ -211,12 +221,7 @@ s_waiter_wait (s_waiter_t *self, int timeout_msecs)
             continue;
         if (item->socket && !self->settled [index] && s_waiter_ask (self, index, &ready))
             return -1;
-        int fd = item->fd;
-        if (item->socket) {
-            size_t size = sizeof fd;
-            zmq_getsockopt (item->socket, ZMQ_FD, &fd, &size);
-        }
-        self->fds [polled] = (struct pollfd) {.fd = fd, .events = POLLIN};
+        self->fds [polled] = (struct pollfd) {.fd = self->fd_of [index], .events = POLLIN};
         self->item_of [polled++] = index;
     }
     int64_t deadline = timeout_msecs < 0? -1: zi_clock_usecs () + timeout_msecs * INT64_C (1000);
