@@ -529,6 +529,13 @@ s_is_pointwise (const s_geom_t *geom)
 //  store where sgemm needs passes of its own.
 #define S_MM_MAX_DEPTH 1536
 
+//  Do products deeper than S_MM_MAX_DEPTH (im2col ones) go to sgemm here?
+static bool
+s_deep_on_sgemm (void)
+{
+    return !zi_isa_blas_behind () && !zi_use_avx512 () && !zi_isa_blas_zen ();
+}
+
 //  1x1, stride 1, no padding: Y_g = W_g X_g straight from the input. A
 //  1x1 image (the squeeze-excite blocks) is a matrix-vector product, for
 //  which sgemv reads the weights once where sgemm would copy them first.
@@ -1177,8 +1184,7 @@ s_conv_prepare (zi_node_t *node, const zi_tensor_t *const *in)
     ||  !zi_cpu_avx2 ())
         return 0;
     int64_t depth = geom.in_c * geom.k_h * geom.k_w;
-    if (depth > S_MM_MAX_DEPTH && !s_is_pointwise (&geom) && !zi_isa_blas_behind ()
-    &&  !zi_use_avx512 () && !zi_isa_blas_zen ())
+    if (depth > S_MM_MAX_DEPTH && !s_is_pointwise (&geom) && s_deep_on_sgemm ())
         return 0;
     self->packed = zi_mm_pack_shared (in [1], geom.out_c, depth, depth, 1, 1, 0, 1);
     if (!self->packed)
@@ -1505,8 +1511,7 @@ s_check_threads (zi_test_t *t, const zi_conv_case_t *tc, uint32_t seed)
     bool deep = tc->channels / group * tc->k_h * tc->k_w > S_MM_MAX_DEPTH
              && (tc->k_h > 1 || tc->k_w > 1);
     bool sgemm = !depthwise && (group > 1 || zi_isa_level () == ZI_ISA_PORTABLE
-                             || (deep && !zi_use_avx512 () && !zi_isa_blas_behind ()
-                                 && !zi_isa_blas_zen ()));
+                             || (deep && s_deep_on_sgemm ()));
     zi_tensor_t *inputs [3] = {
         zi_test_random (4, x_dims, seed), zi_test_random (4, w_dims, seed + 1),
         zi_test_random (1, &tc->maps, seed + 2)
