@@ -264,6 +264,19 @@ def plan_warning_cases(zinfer, folder, check):
     # on three each takes a third of the requests
     check(abs(lonely - spread - 2 / 3) < 0.01, f"three replicas on one thread predict the "
           f"node's whole time, on three a third ({lonely} ms against {spread} ms)")
+    # The first node in four replicas on the gateway's process: the
+    # gateway's thread runs one replica, and the input edge still crosses
+    # a thread to the other three, so the edge list names it
+    result = plan("entry.yaml", ["  - {name: front, threads: 4}", "  - {name: back}",
+                                 "placement:",
+                                 "  - {process: front, node: /conv1/Conv, replicas: 4}",
+                                 "default: back"], "--profile", uneven_profile(folder))
+    entry = [line for line in result.stdout.splitlines() if line.startswith("  gateway -> ")]
+    check(result.returncode == 0 and len(entry) == 1
+          and "/conv1/Conv#" in entry[0] and "(or one of 3 other replicas)" in entry[0]
+          and "thread front -> front, inproc" in entry[0],
+          "plan lists the gateway's edge into replicas when one shares the gateway's thread",
+          result.stdout + result.stderr)
     # More compute threads than this machine has cores
     cores = os.cpu_count()
     result = plan("crowded.yaml", [f"  - {{name: p, threads: {cores + 1}}}"])

@@ -39,14 +39,39 @@ zi_placement_crossing_name (int crossing)
     return crossing >= 0 && crossing <= 3? names [crossing]: "?";
 }
 
+//  The consumer's end of an edge from `from`: a replicated consumer takes
+//  messages on each replica in turn, so the edge crosses what its most
+//  distant replica crosses. The first replica stands for them unless
+//  another crosses more (one sharing the producer's thread would hide
+//  that the others are reached across threads)
+static zi_placement_end_t
+s_consumer_end (const zi_deploy_t *deploy, zi_placement_end_t from, int node)
+{
+    zi_placement_end_t best = zi_placement_end (deploy, node);
+    if (node < 0)
+        return best;
+    int crossing = zi_placement_crossing (deploy, from, best);
+    for (int replica = 1; replica < deploy->replicas [node]; replica++) {
+        int actor = deploy->first_actor [node] + replica;
+        zi_placement_end_t end = {actor, deploy->actors [actor].process,
+                                  deploy->actors [actor].thread};
+        int other = zi_placement_crossing (deploy, from, end);
+        if (other > crossing) {
+            best = end;
+            crossing = other;
+        }
+    }
+    return best;
+}
+
 void
 zi_placement_for_each_edge (const zi_deploy_t *deploy, zi_placement_edge_fn *fn, void *args)
 {
     const zi_graph_t *plan = deploy->plan;
     for (int route = 0; route < deploy->n_input_routes; route++) {
         int value = plan->inputs [deploy->input_route_input [route]];
-        fn (deploy, zi_placement_end (deploy, -1),
-            zi_placement_end (deploy, deploy->input_routes [route].node),
+        zi_placement_end_t from = zi_placement_end (deploy, -1);
+        fn (deploy, from, s_consumer_end (deploy, from, deploy->input_routes [route].node),
             (double) plan->values [value].info.nbytes, plan->values [value].name, args);
     }
     for (int node = 0; node < plan->n_nodes; node++)
@@ -54,8 +79,8 @@ zi_placement_for_each_edge (const zi_deploy_t *deploy, zi_placement_edge_fn *fn,
             if (deploy->relay [node][route] >= 0)
                 continue;
             int value = plan->nodes [node].outputs [deploy->route_output [node][route]];
-            fn (deploy, zi_placement_end (deploy, node),
-                zi_placement_end (deploy, deploy->routes [node][route].node),
+            zi_placement_end_t from = zi_placement_end (deploy, node);
+            fn (deploy, from, s_consumer_end (deploy, from, deploy->routes [node][route].node),
                 (double) plan->values [value].info.nbytes, plan->values [value].name, args);
         }
 }

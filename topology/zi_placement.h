@@ -36,8 +36,11 @@ const char *
 
 //  Calls fn for every edge of the deployment: model inputs from the
 //  gateway, node outputs to their consumers or the gateway, with the
-//  bytes of the value it carries (as planned) and its name. Routes handed
-//  on inside a process (relays) travel with another route and are left out
+//  bytes of the value it carries (as planned) and its name. A replicated
+//  consumer's end is its first replica, or the first that crosses more
+//  from the producer (a thread, where the first shares the producer's).
+//  Routes handed on inside a process (relays) travel with another route
+//  and are left out
 typedef void (zi_placement_edge_fn) (const zi_deploy_t *deploy, zi_placement_end_t from,
                                      zi_placement_end_t to, double bytes, const char *value,
                                      void *args);

@@ -111,7 +111,7 @@ s_on_edge (const zi_deploy_t *deploy, zi_placement_end_t from, zi_placement_end_
     else
         zi_deploy_mailbox (deploy, to.actor, from.process, endpoint, sizeof endpoint);
     //  A replicated consumer gets each message on one of its replicas; the
-    //  first stands for them all
+    //  walk names one that stands for them all
     int replicas = to.actor >= 0? deploy->replicas [deploy->actors [to.actor].node]: 1;
     char others [64] = "";
     if (replicas > 1)
