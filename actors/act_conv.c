@@ -12,7 +12,9 @@
         SIMD kernel on the image;
       - anything else: im2col into exec scratch, a band of output rows at a
         time so the column matrix stays near cache size however large the
-        image, then the matrix product.
+        image, then the matrix product; at AVX2, products of many output
+        channels on kernels of more than one tap skip the column matrix
+        and pack each strip of it straight from the image (zi_mm_fill).
     The matrix products with one group run on a small AVX2 kernel over
     weights that prepare packed once, with the bias and the fused activation
     applied in registers. The rest (no AVX2, groups, 3x3 convolutions of
@@ -675,6 +677,246 @@ s_band_part (void *args, int64_t first, int64_t last, int thread)
 }
 #endif
 
+#if defined (ZI_HAVE_AVX2)
+//  --------------------------------------------------------------------------
+//  Strips straight from the image: the product's X is the column matrix
+//  im2col would write, but zi_mm_fill asks for it a strip at a time (a
+//  slice of K by sixteen output pixels), and each strip is gathered from
+//  the input where it lies, in L2 while a slice's channels are read. The
+//  column matrix never goes out to L3 and back (resnet50's 3x3 stride-2
+//  layer on 56x56: 3.6 MB, about a fifth of the layer's time).
+
+//  Taps at most: a strip's indices and masks for every tap are made once
+#define S_STRIP_TAPS 64
+
+typedef struct {
+    const s_geom_t *geom;       //  the convolution (one group)
+    const float *x;             //  one image: in_c planes
+} s_strip_job_t;
+
+//  A strip's pixels lie on at most this many output rows for the loads
+//  by row (four: rows of seven pixels or more), and kernels at most this
+//  wide; others go by gathers (s_strip_gather)
+#define S_STRIP_SEGMENTS 4
+#define S_STRIP_KW 16
+
+//  Rows [k0, k0 + rows) of the column matrix, output pixels [col, col +
+//  width): row k = (c, kh, kw) of pixel (oh, ow) is input (c, oh sh + kh
+//  dh - pt, ow sw + kw dw - pl), or 0 in the padding; by a masked gather
+//  of eight per row and half, from an index and a mask per tap made once
+//  a strip. A gather takes several times as long as the loads by row
+//  below on Zen 3 (resnet50's stem was 1.26x slower by gathers than by
+//  im2col), so this is only the fallback for strides above 2 and for
+//  strips over more than S_STRIP_SEGMENTS output rows
+static ZI_AVX2 void
+s_strip_gather (const s_strip_job_t *job, int64_t k0, int64_t rows, int64_t col,
+                int64_t width, float *strip)
+{
+    const s_geom_t *geom = job->geom;
+    int64_t taps = geom->k_h * geom->k_w;
+    int64_t in_plane = geom->in_h * geom->in_w;
+    int32_t top [ZI_MM_STRIP_COLS] __attribute__ ((aligned (32)));
+    int32_t left [ZI_MM_STRIP_COLS] __attribute__ ((aligned (32)));
+    for (int64_t j = 0; j < ZI_MM_STRIP_COLS; j++) {
+        int64_t pixel = col + (j < width? j: 0);
+        top [j] = (int32_t) (pixel / geom->out_w * geom->stride_h - geom->pad_t);
+        left [j] = (int32_t) (pixel % geom->out_w * geom->stride_w - geom->pad_l);
+    }
+    __m256i in_h = _mm256_set1_epi32 ((int32_t) geom->in_h);
+    __m256i in_w = _mm256_set1_epi32 ((int32_t) geom->in_w);
+    __m256i none = _mm256_set1_epi32 (-1);
+    __m256i index [S_STRIP_TAPS][2];
+    __m256 mask [S_STRIP_TAPS][2];
+    for (int64_t half = 0; half < 2; half++) {
+        __m256i row0 = _mm256_load_si256 ((const __m256i *) (top + 8 * half));
+        __m256i col0 = _mm256_load_si256 ((const __m256i *) (left + 8 * half));
+        __m256i lanes = zi_tail_mask_avx2 (width - 8 * half < 0? 0:
+                                           width - 8 * half > 8? 8: width - 8 * half);
+        for (int64_t t = 0; t < taps; t++) {
+            int32_t dy = (int32_t) (t / geom->k_w * geom->dil_h);
+            int32_t dx = (int32_t) (t % geom->k_w * geom->dil_w);
+            __m256i row = _mm256_add_epi32 (row0, _mm256_set1_epi32 (dy));
+            __m256i column = _mm256_add_epi32 (col0, _mm256_set1_epi32 (dx));
+            //  0 <= row < in_h and 0 <= column < in_w, on the valid lanes
+            __m256i ok = _mm256_and_si256 (_mm256_cmpgt_epi32 (row, none),
+                                           _mm256_cmpgt_epi32 (in_h, row));
+            ok = _mm256_and_si256 (ok, _mm256_cmpgt_epi32 (column, none));
+            ok = _mm256_and_si256 (ok, _mm256_cmpgt_epi32 (in_w, column));
+            mask [t][half] = _mm256_castsi256_ps (_mm256_and_si256 (ok, lanes));
+            index [t][half] = _mm256_add_epi32 (_mm256_mullo_epi32 (row, in_w), column);
+        }
+    }
+    __m256 zero = _mm256_setzero_ps ();
+    int64_t t = k0 % taps;
+    const float *plane = job->x + k0 / taps * in_plane;
+    for (int64_t k = 0; k < rows; k++, strip += ZI_MM_STRIP_COLS) {
+        _mm256_store_ps (strip, _mm256_mask_i32gather_ps (zero, plane, index [t][0],
+                                                          mask [t][0], 4));
+        _mm256_store_ps (strip + 8, _mm256_mask_i32gather_ps (zero, plane, index [t][1],
+                                                              mask [t][1], 4));
+        if (++t == taps) {
+            t = 0;
+            plane += in_plane;
+        }
+    }
+}
+
+//  The same at column stride 1 or 2: the strip's pixels are split where
+//  their output row changes (a segment each), and a segment's values for
+//  one tap are one run of its input row, loaded whole (stride 2: 32
+//  floats, their even ones kept) under a mask of the lanes that fall
+//  inside the input row, so the padding loads as 0 and nothing outside the
+//  input is read. A row of the strip is its segments' loads ORed together
+//  (each lane is 0 in all but its own); a tap whose sixteen lanes lie
+//  inside one input row loads them unmasked.
+static ZI_AVX2 void
+s_strip_fill (const void *args, int64_t k0, int64_t rows, int64_t col, int64_t width,
+              float *strip)
+{
+    const s_strip_job_t *job = args;
+    const s_geom_t *geom = job->geom;
+    int64_t stride = geom->stride_w;
+    //  The segments: first lane, lanes, first input row and column
+    int64_t first [S_STRIP_SEGMENTS], count [S_STRIP_SEGMENTS];
+    int64_t row0 [S_STRIP_SEGMENTS], col0 [S_STRIP_SEGMENTS];
+    int segments = 0;
+    for (int64_t j = 0; j < width; segments++) {
+        int64_t oh = (col + j) / geom->out_w, ow = (col + j) % geom->out_w;
+        int64_t n = geom->out_w - ow < width - j? geom->out_w - ow: width - j;
+        if (segments == S_STRIP_SEGMENTS || stride > 2) {
+            s_strip_gather (job, k0, rows, col, width, strip);
+            return;
+        }
+        first [segments] = j;
+        count [segments] = n;
+        row0 [segments] = oh * geom->stride_h - geom->pad_t;
+        col0 [segments] = ow * stride - geom->pad_l;
+        j += n;
+    }
+    //  Per kw and segment, the loads' masks: lanes whose input column is
+    //  inside the row. At stride 2, float f of the 32 loaded is lane f / 2
+    //  when even, and never read when odd (-64 below any first lane)
+    const __m256i s2_lane [4] = {
+        _mm256_setr_epi32 (0, -64, 1, -64, 2, -64, 3, -64),
+        _mm256_setr_epi32 (4, -64, 5, -64, 6, -64, 7, -64),
+        _mm256_setr_epi32 (8, -64, 9, -64, 10, -64, 11, -64),
+        _mm256_setr_epi32 (12, -64, 13, -64, 14, -64, 15, -64)
+    };
+    const __m256i s1_lane [2] = {
+        _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7),
+        _mm256_setr_epi32 (8, 9, 10, 11, 12, 13, 14, 15)
+    };
+    __m256i mask [S_STRIP_KW][S_STRIP_SEGMENTS][4];
+    bool any [S_STRIP_KW][S_STRIP_SEGMENTS], all [S_STRIP_KW][S_STRIP_SEGMENTS];
+    for (int64_t kw = 0; kw < geom->k_w; kw++)
+        for (int s = 0; s < segments; s++) {
+            int64_t lo, hi;
+            zi_conv_valid_range (col0 [s] + kw * geom->dil_w, stride, geom->in_w, count [s],
+                                 &lo, &hi);
+            any [kw][s] = hi > lo;
+            //  Whole loads at stride 2 read one float past the last lane's
+            all [kw][s] = lo == 0 && hi == ZI_MM_STRIP_COLS
+                       && col0 [s] + kw * geom->dil_w + stride * ZI_MM_STRIP_COLS <= geom->in_w;
+            __m256i above = _mm256_set1_epi32 ((int32_t) (first [s] + lo - 1));
+            __m256i below = _mm256_set1_epi32 ((int32_t) (first [s] + hi));
+            for (int v = 0; v < 2 * stride; v++) {
+                __m256i lane = stride == 2? s2_lane [v]: s1_lane [v];
+                mask [kw][s][v] = _mm256_and_si256 (_mm256_cmpgt_epi32 (lane, above),
+                                                    _mm256_cmpgt_epi32 (below, lane));
+            }
+        }
+    //  Per tap, the loads of its row: where each starts in the plane (lane
+    //  j reads base [stride j]) and under which mask, or whole (one
+    //  segment of sixteen lanes, all inside the input)
+    int64_t taps = geom->k_h * geom->k_w;
+    struct {
+        int64_t at;
+        const __m256i *mask;
+    } load [S_STRIP_TAPS][S_STRIP_SEGMENTS];
+    int loads [S_STRIP_TAPS];
+    bool whole [S_STRIP_TAPS];
+    for (int64_t t = 0; t < taps; t++) {
+        int64_t kh = t / geom->k_w, kw = t % geom->k_w;
+        loads [t] = 0;
+        whole [t] = false;
+        for (int s = 0; s < segments; s++) {
+            int64_t ih = row0 [s] + kh * geom->dil_h;
+            if (ih < 0 || ih >= geom->in_h || !any [kw][s])
+                continue;
+            load [t][loads [t]].at = ih * geom->in_w + col0 [s] + kw * geom->dil_w
+                                   - first [s] * stride;
+            load [t][loads [t]].mask = mask [kw][s];
+            whole [t] = segments == 1 && all [kw][s];
+            loads [t]++;
+        }
+    }
+    int64_t in_plane = geom->in_h * geom->in_w;
+    int64_t t = k0 % taps;
+    const float *plane = job->x + k0 / taps * in_plane;
+    for (int64_t k = 0; k < rows; k++, strip += ZI_MM_STRIP_COLS) {
+        __m256 lo = _mm256_setzero_ps (), hi = lo;
+        if (whole [t]) {
+            const float *base = plane + load [t][0].at;
+            if (stride == 2) {
+                lo = zi_even8_avx2 (base);
+                hi = zi_even8_avx2 (base + 16);
+            }
+            else {
+                lo = _mm256_loadu_ps (base);
+                hi = _mm256_loadu_ps (base + 8);
+            }
+        }
+        else
+            for (int i = 0; i < loads [t]; i++) {
+                const float *base = plane + load [t][i].at;
+                const __m256i *m = load [t][i].mask;
+                if (stride == 2) {
+                    __m256 a = _mm256_maskload_ps (base, m [0]);
+                    __m256 b = _mm256_maskload_ps (base + 8, m [1]);
+                    __m256 c = _mm256_maskload_ps (base + 16, m [2]);
+                    __m256 d = _mm256_maskload_ps (base + 24, m [3]);
+                    __m256 even = _mm256_shuffle_ps (a, b, _MM_SHUFFLE (2, 0, 2, 0));
+                    lo = _mm256_or_ps (lo, _mm256_castpd_ps (_mm256_permute4x64_pd (
+                                           _mm256_castps_pd (even), _MM_SHUFFLE (3, 1, 2, 0))));
+                    even = _mm256_shuffle_ps (c, d, _MM_SHUFFLE (2, 0, 2, 0));
+                    hi = _mm256_or_ps (hi, _mm256_castpd_ps (_mm256_permute4x64_pd (
+                                           _mm256_castps_pd (even), _MM_SHUFFLE (3, 1, 2, 0))));
+                }
+                else {
+                    lo = _mm256_or_ps (lo, _mm256_maskload_ps (base, m [0]));
+                    hi = _mm256_or_ps (hi, _mm256_maskload_ps (base + 8, m [1]));
+                }
+            }
+        _mm256_store_ps (strip, lo);
+        _mm256_store_ps (strip + 8, hi);
+        if (++t == taps) {
+            t = 0;
+            plane += in_plane;
+        }
+    }
+}
+
+//  Does this im2col product take its strips straight from the image?
+//  Packed weights at AVX2 (the AVX-512 tile keeps its bands); more than
+//  one tap and at least S_STRIP_MIN_MAPS output channels, so that a
+//  strip's loads are shared by many panels; taps few enough for the
+//  strip's tables and a plane's indices within int32. Alone on Zen 3, one
+//  thread, batches alternating, median new / old: resnet50's 3x3
+//  stride-2 layers 0.92 (56x56), 0.89 (28x28), 0.92 (14x14); its stem (7x7,
+//  64 channels) 0.99 and its 1x1 stride-2 layer on 56x56 1.07, which keep
+//  im2col: a 1x1 kernel's im2col is one strided copy per channel
+#define S_STRIP_MIN_MAPS 96
+
+static bool
+s_strips_direct (const s_geom_t *geom, const float *packed)
+{
+    return packed && zi_use_avx2 () && !zi_use_avx512 ()
+        && geom->k_h * geom->k_w > 1 && geom->out_c >= S_STRIP_MIN_MAPS
+        && geom->k_h * geom->k_w <= S_STRIP_TAPS && geom->k_w <= S_STRIP_KW
+        && geom->in_h * geom->in_w < (1 << 30);
+}
+#endif
+
 //  With packed weights (group 1, AVX2) each band goes to zi_mm instead of
 //  sgemm. With more than one thread: whole bands per thread when there
 //  are enough of them, else each band's im2col shared out by channels and
@@ -689,6 +931,17 @@ s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const floa
     int64_t depth = in_g * geom->k_h * geom->k_w;      //  sgemm's K
     int64_t in_plane = geom->in_h * geom->in_w;
     int64_t out_plane = geom->out_h * geom->out_w;
+#if defined (ZI_HAVE_AVX2)
+    if (s_strips_direct (geom, packed)) {
+        for (int64_t n = 0; n < geom->batch; n++) {
+            s_strip_job_t job = {geom, x + n * geom->in_c * in_plane};
+            int64_t at = n * geom->out_c * out_plane;
+            zi_mm_fill_parallel (exec, packed, out_g, depth, out_plane, s_strip_fill, &job,
+                                 bias, sum? sum + at: NULL, out_plane, act, y + at, out_plane);
+        }
+        return 0;
+    }
+#endif
     size_t band_bytes = packed? S_MM_BAND_BYTES: ZI_CONV_BAND_BYTES;
     if (packed && !zi_use_avx512 ()
     &&  (size_t) out_g * depth * sizeof (float) >= S_MM_BAND_BYTES)
@@ -1809,6 +2062,20 @@ zi_act_conv_test (zi_test_t *t)
          {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
         {"width 1 kernel 5 (taps that see only padding)", "Conv", 2, 1, 2, 6, 1, 3, 5, 5, 0,
          {0, 0}, {0, 0}, {2, 2, 2, 2}, true, NULL, true, .act = none},
+        //  Strips straight from the image (96 maps or more, at AVX2): rows
+        //  of 7 (a strip over four output rows), stride 1 with dilation
+        //  and padding on every side, a 1-d kernel, batch 2; stride 3 and
+        //  rows of 3 (more than four output rows) by gathers
+        {"strips 3x3 s2 rows of 7", "Conv", 2, 1, 24, 14, 14, 100, 3, 3, 0, {2, 2}, {0, 0},
+         {1, 1, 1, 1}, true, NULL, true, .act = relu},
+        {"strips 3x2 dilation 2x3 pads", "Conv", 2, 2, 8, 9, 23, 96, 3, 2, 0, {1, 1}, {2, 3},
+         {2, 1, 0, 3}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"strips 1-d 5 taps stride 2", "Conv", 1, 1, 30, 1, 41, 97, 1, 5, 0, {0, 2}, {0, 0},
+         {0, 2, 0, 1}, true, NULL, false, .act = none},
+        {"strips 3x3 s3 (gathers)", "Conv", 2, 1, 5, 11, 20, 97, 3, 3, 0, {3, 3}, {0, 0},
+         {1, 0, 2, 1}, true, NULL, true, .act = none},
+        {"strips rows of 3 (gathers)", "Conv", 2, 1, 4, 20, 5, 98, 3, 3, 0, {2, 2}, {0, 0},
+         {1, 1, 1, 1}, true, NULL, true, .act = relu},
     };
     zi_conv_cases_run (t, cases, sizeof cases / sizeof cases [0], 100);
     s_check_packing (t);
@@ -1833,6 +2100,12 @@ zi_act_conv_test (zi_test_t *t)
         //  Deeper than S_MM_MAX_DEPTH: the packed product wherever it
         //  takes such depths, sgemm's blocks elsewhere
         {"3x3 s2 1800 deep", "Conv", 2, 1, 200, 13, 13, 48, 3, 3, 0,
+         {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},        //  Strips straight from the image: by columns (156 of them: tiles
+        //  of 16 and a tail of 12), by panels (rows of 7, over four output
+        //  rows a strip)
+        {"strips 3x3 s2 by columns", "Conv", 2, 2, 20, 24, 26, 96, 3, 3, 0,
+         {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
+        {"strips 3x3 s2 by panels", "Conv", 2, 1, 30, 14, 14, 200, 3, 3, 0,
          {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
     };
     zi_conv_cases_threads (t, threaded, sizeof threaded / sizeof threaded [0], 500);

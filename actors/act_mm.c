@@ -466,6 +466,71 @@ s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const
         zi_act_rows (act, y, maps, cols, ldy);
 }
 
+//  The same product with X never written out: fill packs each strip of
+//  it, a slice of K by one tile of columns, straight from where X's
+//  values are (an image, for a convolution's taps), into the contiguous
+//  rows the tiles read. The slices and the tiles are those of
+//  s_mm_avx2, so are the bits: only the order of the tiles differs,
+//  panel by panel when W has more rows than X has columns (every strip
+//  of a block of columns packed once and read by all panels), else
+//  column tile by column tile (one strip packed, then every panel).
+//  col0 is where these columns start among the fill's.
+static ZI_AVX2 void
+s_mm_fill_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, int64_t col0,
+                zi_mm_fill_fn *fill, const void *args, const float *bias, const float *sum,
+                int64_t ldsum, const zi_act_t *act, float *y, int64_t ldy)
+{
+    zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
+    int64_t panels = (maps + S_MM_ROWS - 1) / S_MM_ROWS;
+    int64_t slices = (depth + S_MM_DEPTH - 1) / S_MM_DEPTH;
+    int64_t slice = (depth + slices - 1) / slices;
+    s_mm_slice_t at = {
+        .packed = packed, .maps = maps, .depth = depth, .cols = cols, .ldx = S_MM_COLS,
+        .ldy = ldy, .bias = bias, .sum = sum, .ldsum = ldsum, .y = y,
+        .alpha = _mm256_set1_ps (act->alpha), .beta = _mm256_set1_ps (act->beta)
+    };
+    float *whole = maps > cols && panels >= S_MM_PACK_PANELS? s_mm_slice_buffer (): NULL;
+    //  Whole tiles of columns whose strips fit the buffer together
+    int64_t block = S_MM_SLICE_FLOATS / slice / S_MM_COLS * S_MM_COLS;
+    for (at.k0 = 0; at.k0 < depth; at.k0 += slice) {
+        at.rows_x = depth - at.k0 < slice? depth - at.k0: slice;
+        at.first = at.k0 == 0;
+        at.last = at.k0 + at.rows_x == depth;
+        at.now = at.last? kind: ZI_ACT_NONE;
+        if (whole)
+            for (int64_t c0 = 0; c0 < cols; c0 += block) {
+                int64_t c1 = cols - c0 < block? cols: c0 + block;
+                for (int64_t col = c0; col < c1; col += S_MM_COLS)
+                    fill (args, at.k0, at.rows_x, col0 + col,
+                          cols - col < S_MM_COLS? cols - col: S_MM_COLS,
+                          whole + (col - c0) * at.rows_x);
+                for (int64_t p = 0; p < panels; p++)
+                    for (int64_t col = c0; col < c1; col += S_MM_COLS) {
+                        at.strip = whole + (col - c0) * at.rows_x;
+                        s_mm_tile_at (&at, p, col);
+                    }
+            }
+        else
+            for (int64_t col = 0; col < cols; col += S_MM_COLS) {
+                fill (args, at.k0, at.rows_x, col0 + col,
+                      cols - col < S_MM_COLS? cols - col: S_MM_COLS, s_strip);
+                at.strip = s_strip;
+                for (int64_t p = 0; p < panels; p++)
+                    s_mm_tile_at (&at, p, col);
+            }
+    }
+    if (kind != act->kind)
+        zi_act_rows (act, y, maps, cols, ldy);
+}
+
+void
+zi_mm_fill (const float *packed, int64_t maps, int64_t depth, int64_t cols, int64_t col0,
+            zi_mm_fill_fn *fill, const void *args, const float *bias, const float *sum,
+            int64_t ldsum, const zi_act_t *act, float *y, int64_t ldy)
+{
+    s_mm_fill_avx2 (packed, maps, depth, cols, col0, fill, args, bias, sum, ldsum, act, y, ldy);
+}
+
 #if defined (ZI_HAVE_AVX512)
 //  --------------------------------------------------------------------------
 //  AVX-512: the same panels of six rows, so weights packed once serve
@@ -1112,6 +1177,67 @@ zi_mm_parallel (zi_exec_t *exec, const float *packed, int64_t maps, int64_t dept
 }
 
 
+#if defined (ZI_HAVE_AVX2)
+//  zi_mm_fill shared out as zi_mm_parallel shares out zi_mm: by panels
+//  or by blocks of whole column tiles, every tile made as by one call
+typedef struct {
+    const float *packed;        //  weights packed by zi_mm_pack
+    int64_t maps, depth, cols;  //  M, K, columns of X and Y
+    zi_mm_fill_fn *fill;        //  packs X's strips
+    const void *args;           //  its arguments
+    const float *bias;          //  [M] or NULL
+    const float *sum;           //  residual [M][cols], ldsum apart, or NULL
+    int64_t ldsum;
+    const zi_act_t *act;        //  fused activation
+    float *y;                   //  Y [M][cols]
+    int64_t ldy;                //  floats between rows of Y
+    int64_t tiles;              //  column tiles; the last takes the columns left
+} s_mm_fill_job_t;
+
+static void
+s_mm_fill_panels_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_mm_fill_job_t *job = args;
+    int64_t m0 = first * S_MM_ROWS;
+    int64_t m1 = last * S_MM_ROWS < job->maps? last * S_MM_ROWS: job->maps;
+    s_mm_fill_avx2 (job->packed + m0 * job->depth, m1 - m0, job->depth, job->cols, 0,
+                    job->fill, job->args, job->bias? job->bias + m0: NULL,
+                    job->sum? job->sum + m0 * job->ldsum: NULL, job->ldsum, job->act,
+                    job->y + m0 * job->ldy, job->ldy);
+}
+
+static void
+s_mm_fill_columns_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_mm_fill_job_t *job = args;
+    int64_t col = first * S_MM_COLS;
+    int64_t cols = (last == job->tiles? job->cols: last * S_MM_COLS) - col;
+    s_mm_fill_avx2 (job->packed, job->maps, job->depth, cols, col, job->fill, job->args,
+                    job->bias, job->sum? job->sum + col: NULL, job->ldsum, job->act,
+                    job->y + col, job->ldy);
+}
+
+void
+zi_mm_fill_parallel (zi_exec_t *exec, const float *packed, int64_t maps, int64_t depth,
+                     int64_t cols, zi_mm_fill_fn *fill, const void *args, const float *bias,
+                     const float *sum, int64_t ldsum, const zi_act_t *act, float *y,
+                     int64_t ldy)
+{
+    s_mm_fill_job_t job = {packed, maps, depth, cols, fill, args, bias, sum, ldsum, act, y,
+                           ldy, 0};
+    if (maps >= cols)
+        zi_exec_parallel (exec, (maps + S_MM_ROWS - 1) / S_MM_ROWS,
+                          zi_exec_unit (S_MM_ROWS * depth * cols), s_mm_fill_panels_part,
+                          &job);
+    else {
+        //  Whole tiles, so that the tail is made as one call makes it
+        job.tiles = cols / S_MM_COLS + (cols % S_MM_COLS > 0);
+        zi_exec_parallel (exec, job.tiles, zi_exec_unit (maps * depth * S_MM_COLS),
+                          s_mm_fill_columns_part, &job);
+    }
+}
+#endif
+
 
 //  --------------------------------------------------------------------------
 //  sgemm over the exec's threads
@@ -1372,9 +1498,97 @@ s_mm_order_test (zi_test_t *t, int64_t maps, int64_t cols)
     zi_tensor_destroy (&w);
 }
 
+#if defined (ZI_HAVE_AVX2)
+//  zi_mm_fill's X: strips copied from a matrix, columns [col, col + width)
+typedef struct {
+    const float *x;
+    int64_t ldx;
+} s_fill_matrix_t;
+
+static void
+s_fill_from_matrix (const void *args, int64_t k0, int64_t rows, int64_t col, int64_t width,
+                    float *strip)
+{
+    const s_fill_matrix_t *from = args;
+    for (int64_t k = 0; k < rows; k++)
+        for (int64_t j = 0; j < ZI_MM_STRIP_COLS; j++)
+            strip [k * ZI_MM_STRIP_COLS + j] = j < width? from->x [(k0 + k) * from->ldx + col + j]
+                                                        : NAN;
+}
+
+//  zi_mm_fill, on one thread and shared out, gives zi_mm's bits on the
+//  same X, in either order of tiles and with the panels' strips in more
+//  than one block; lanes past a strip's width (NaN here) are never used
+static void
+s_mm_fill_test (zi_test_t *t)
+{
+    if (!zi_use_avx2 () || zi_use_avx512 ())
+        return;
+    struct { int64_t maps, depth, cols; bool bias, residual; zi_act_kind_t act; } shapes [] = {
+        //  columns outer, two slices, tails of 1, 3, 7 and 12 columns
+        {40, 300, 33, true, false, ZI_ACT_RELU},
+        {30, 520, 35, false, true, ZI_ACT_HARD_SWISH},
+        {13, 27, 71, true, true, ZI_ACT_NONE},
+        {50, 100, 44, true, false, ZI_ACT_SIGMOID},
+        //  panels outer (more maps than columns), a tail of 2
+        {100, 600, 50, true, true, ZI_ACT_CLIP},
+        //  panels outer over three slices of 171 rows: 380 columns are
+        //  more than one block of whole tiles in the packed slice
+        {384, 513, 380, true, false, ZI_ACT_RELU},
+    };
+    for (size_t index = 0; index < sizeof shapes / sizeof shapes [0]; index++) {
+        int64_t maps = shapes [index].maps, depth = shapes [index].depth;
+        int64_t cols = shapes [index].cols;
+        zi_act_t act = {shapes [index].act, -0.5f, 0.5f};
+        uint32_t seed = (uint32_t) (700 + 5 * index);
+        zi_tensor_t *w = zi_test_random (1, (int64_t []) {maps * depth}, seed);
+        zi_tensor_t *x = zi_test_random (1, (int64_t []) {depth * cols}, seed + 1);
+        zi_tensor_t *b = zi_test_random (1, (int64_t []) {maps}, seed + 2);
+        zi_tensor_t *r = zi_test_random (1, (int64_t []) {maps * cols}, seed + 3);
+        float *packed = aligned_alloc (64, (zi_mm_packed_floats (maps, depth) * sizeof (float)
+                                            + 63) / 64 * 64);
+        float *want = malloc (maps * cols * sizeof (float));
+        float *got = malloc (maps * cols * sizeof (float));
+        assert (packed && want && got);
+        zi_mm_pack (zi_tensor_f32 (w), maps, depth, depth, 1, packed);
+        const float *bias = shapes [index].bias? zi_tensor_f32 (b): NULL;
+        const float *sum = shapes [index].residual? zi_tensor_f32 (r): NULL;
+        zi_mm (packed, maps, depth, cols, zi_tensor_f32 (x), cols, bias, sum, cols, &act,
+               want, cols);
+        s_fill_matrix_t from = {zi_tensor_f32 (x), cols};
+        zi_mm_fill (packed, maps, depth, cols, 0, s_fill_from_matrix, &from, bias, sum, cols,
+                    &act, got, cols);
+        ZI_CHECK (t, memcmp (got, want, maps * cols * sizeof (float)) == 0,
+                  "mm fill %lld x %lld x %lld: zi_mm's bits", (long long) maps,
+                  (long long) depth, (long long) cols);
+        for (int threads = 2; threads <= 3; threads++) {
+            zi_exec_t *exec = zi_exec_new ();
+            zi_exec_set_threads (exec, threads);
+            memset (got, 0, maps * cols * sizeof (float));
+            zi_mm_fill_parallel (exec, packed, maps, depth, cols, s_fill_from_matrix, &from,
+                                 bias, sum, cols, &act, got, cols);
+            ZI_CHECK (t, memcmp (got, want, maps * cols * sizeof (float)) == 0,
+                      "mm fill %lld x %lld x %lld on %d threads: zi_mm's bits",
+                      (long long) maps, (long long) depth, (long long) cols, threads);
+            zi_exec_destroy (&exec);
+        }
+        free (packed);
+        free (want);
+        free (got);
+        zi_tensor_destroy (&w);
+        zi_tensor_destroy (&x);
+        zi_tensor_destroy (&b);
+        zi_tensor_destroy (&r);
+    }
+}
+#endif
+
 void
 zi_act_mm_test (zi_test_t *t)
 {
+#if defined (ZI_HAVE_AVX2)
+    s_mm_fill_test (t);
+#endif
     s_mm_order_test (t, 6, 48);
     //  Rows of X 600 floats apart and several panels: column tiles
     //  outside, each fetching the next strip ahead as it runs
