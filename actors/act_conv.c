@@ -897,14 +897,17 @@ s_strip_fill (const void *args, int64_t k0, int64_t rows, int64_t col, int64_t w
 }
 
 //  Does this im2col product take its strips straight from the image?
-//  Packed weights at AVX2 (the AVX-512 tile keeps its bands); more than
-//  one tap and at least S_STRIP_MIN_MAPS output channels, so that a
-//  strip's loads are shared by many panels; taps few enough for the
-//  strip's tables and a plane's indices within int32. Alone on Zen 3, one
-//  thread, batches alternating, median new / old: resnet50's 3x3
-//  stride-2 layers 0.92 (56x56), 0.89 (28x28), 0.92 (14x14); its stem (7x7,
-//  64 channels) 0.99 and its 1x1 stride-2 layer on 56x56 1.07, which keep
-//  im2col: a 1x1 kernel's im2col is one strided copy per channel
+//  Packed weights at AVX2 (the AVX-512 tile keeps its bands); at least
+//  S_STRIP_MIN_MAPS output channels, so that a strip's loads are shared by
+//  many panels; more than one tap, or a 1x1 kernel (strided) with more
+//  channels than pixels, whose panels go outside and would pack the
+//  im2col matrix's strips again; taps few enough for the strip's tables
+//  and a plane's indices within int32. Alone on Zen 3, one thread,
+//  batches alternating, median new / old: resnet50's 3x3 stride-2 layers
+//  0.92 (56x56), 0.89 (28x28), 0.92 (14x14), its 3x3 layer on 7x7 0.89,
+//  its 1x1 stride-2 layers on 28x28 and 14x14 0.97-0.71 and 0.90; its stem
+//  (7x7, 64 channels) 0.99 and its 1x1 stride-2 layer on 56x56 (more
+//  pixels than channels) 1.07, which keep im2col
 #define S_STRIP_MIN_MAPS 96
 
 //  On more than one thread, only where the threads share the columns:
@@ -919,7 +922,8 @@ s_strips_direct (const s_geom_t *geom, const float *packed, int threads)
 {
     int64_t out_plane = geom->out_h * geom->out_w;
     return packed && zi_use_avx2 () && !zi_use_avx512 ()
-        && geom->k_h * geom->k_w > 1 && geom->out_c >= S_STRIP_MIN_MAPS
+        && (geom->k_h * geom->k_w > 1 || geom->out_c >= out_plane)
+        && geom->out_c >= S_STRIP_MIN_MAPS
         && geom->k_h * geom->k_w <= S_STRIP_TAPS && geom->k_w <= S_STRIP_KW
         && geom->in_h * geom->in_w < (1 << 30) && out_plane > 1
         && (threads == 1 || geom->out_c < out_plane);
@@ -2085,6 +2089,8 @@ zi_act_conv_test (zi_test_t *t)
          {1, 0, 2, 1}, true, NULL, true, .act = none},
         {"strips rows of 3 (gathers)", "Conv", 2, 1, 4, 20, 5, 98, 3, 3, 0, {2, 2}, {0, 0},
          {1, 1, 1, 1}, true, NULL, true, .act = relu},
+        {"strips 1x1 s2 more maps than pixels", "Conv", 2, 2, 40, 15, 13, 120, 1, 1, 0,
+         {2, 2}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = relu},
     };
     zi_conv_cases_run (t, cases, sizeof cases / sizeof cases [0], 100);
     s_check_packing (t);
@@ -2116,6 +2122,8 @@ zi_act_conv_test (zi_test_t *t)
          {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
         {"strips 3x3 s2 by panels", "Conv", 2, 1, 30, 14, 14, 200, 3, 3, 0,
          {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
+        {"strips 1x1 s2 by panels", "Conv", 2, 1, 64, 28, 28, 300, 1, 1, 0,
+         {2, 2}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = relu},
     };
     zi_conv_cases_threads (t, threaded, sizeof threaded / sizeof threaded [0], 500);
 
