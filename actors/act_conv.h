@@ -103,6 +103,20 @@ int
     zi_conv_depthwise (const zi_conv_geom_t *geom, zi_exec_t *exec, const float *x,
                        const float *w, const float *bias, const zi_act_t *act, float *y);
 
+//  Whether Conv's direct kernel for few output channels takes this
+//  geometry (act_conv_few.c): up to four output channels, one group, stride
+//  and dilation 1, a kernel of more than one tap, an output of at least
+//  4 rows of 16
+bool
+    zi_conv_is_few_maps (const zi_conv_geom_t *geom);
+//  That kernel (AVX2 or AVX-512, as the CPU has): y = act (conv (x, w) +
+//  bias + sum), bias and sum optional. 0, or -1 with an error when scratch
+//  memory could not be had
+int
+    zi_conv_few_maps (const zi_conv_geom_t *geom, zi_exec_t *exec, const float *x,
+                      const float *w, const float *bias, const float *sum,
+                      const zi_act_t *act, float *y);
+
 //  An optional input, NULL when omitted
 static inline const zi_tensor_t *
 zi_conv_input (const zi_node_t *node, const zi_tensor_t *const *in, int slot)
