@@ -41,13 +41,11 @@ int64_t
 zi_shape_count (int ndim, const int64_t *dims)
 {
     int64_t count = 1;
-    for (int axis = 0; axis < ndim; axis++) {
-        if (dims [axis] < 0)
+    //  The overflow from the multiply's flag, not a division per axis:
+    //  every pooled output's size is counted, on every hop
+    for (int axis = 0; axis < ndim; axis++)
+        if (dims [axis] < 0 || __builtin_mul_overflow (count, dims [axis], &count))
             return -1;
-        if (dims [axis] > 0 && count > INT64_MAX / dims [axis])
-            return -1;
-        count *= dims [axis];
-    }
     return count;
 }
 
@@ -161,9 +159,13 @@ zi_tensor_destroy (zi_tensor_t **self_p)
     *self_p = NULL;
     if (atomic_fetch_sub_explicit (&self->refs, 1, memory_order_acq_rel) != 1)
         return;
+    //  Read first: once free_fn has given the block back, another
+    //  thread may already have taken it, this struct included
+    bool shell_in_block = self->shell_in_block;
     if (self->free_fn)
         self->free_fn (self->data, self->hint);
-    free (self);
+    if (!shell_in_block)
+        free (self);
 }
 
 zi_tensor_t *

@@ -21,6 +21,8 @@ struct zi_tensor_t {
     void *data;                 //  elements, row-major; NULL for shape-only
     size_t nbytes;              //  bytes of data
     atomic_int refs;            //  references; the last one frees
+    bool shell_in_block;        //  this struct lives in the block free_fn
+                                //  gives back, and goes with it (zi_pool.c)
     void (*free_fn) (void *data, void *hint);   //  how to free data
     void *hint;                 //  passed to free_fn
 };

@@ -221,24 +221,20 @@ s_keep_header (zi_local_t *item, const zi_msg_header_t *header)
 
 static_assert (offsetof (zi_local_t, dynamic) == 64, "a local item's hot fields fill one line");
 
-//  The header again, as it came, from a kept one and its tensor
+//  The header again from a kept one, as far as s_accept and s_compute
+//  read it: the tensor carries its own shape, and the rest (count, dtype,
+//  dims, text) would be written for nothing on every hop
 static void
 s_restore_header (zi_msg_header_t *header, const zi_local_t *item)
 {
-    const zi_tensor_t *tensor = item->tensor;
     header->kind = item->kind;
     header->request = item->request;
     header->source = item->source;
     header->slot = item->slot;
-    header->count = 1;
-    header->dtype = tensor->dtype;
-    header->ndim = tensor->ndim;
-    memcpy (header->dims, tensor->dims, sizeof header->dims);
     header->flags = item->flags;
     header->n_dynamic = item->n_dynamic;
     if (item->n_dynamic)
         memcpy (header->dynamic, item->dynamic, item->n_dynamic * sizeof (int64_t));
-    header->text [0] = 0;
 }
 
 //  handed: the producer's end of compute, which it read anyway; 0, and
@@ -423,7 +419,10 @@ s_accept (zi_actor_t *self, const zi_msg_header_t *header, zi_tensor_t *tensor, 
     }
     //  A request of other shapes than the topology's comes with its sizes,
     //  and is checked against (and computed by) the plan for them
-    zi_graph_t *plan = zi_variants_plan (self->thread->variants, header->n_dynamic,
+    //  (the topology's plan without asking the variants: their lines and
+    //  the deployment's, on every hop, for a request that brings no sizes)
+    zi_graph_t *plan = header->n_dynamic == 0? self->worker->plan:
+                       zi_variants_plan (self->thread->variants, header->n_dynamic,
                                          header->dynamic);
     if (!plan) {
         s_reject (self, "request %llu: %s", (unsigned long long) header->request,

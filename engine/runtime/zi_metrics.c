@@ -301,6 +301,37 @@ zi_metrics_test (zi_test_t *t)
     zi_window_add (window, 7);          //  in the first bucket (le 10 us)
     zi_window_add (window, 300);        //  le 500 us
     zi_window_add (window, 20000000);   //  past the last bound: +Inf only
+
+    //  Each bound, either side of it, and each power of two, in the
+    //  bucket a search from the first would find (zi_window_add starts
+    //  from a table by the value's bit length)
+    zi_window_t *probe = calloc (1, sizeof (zi_window_t));
+    assert (probe);
+    uint32_t values [3 * ZI_HISTOGRAM_BOUNDS + 2 * 32 + 2];
+    int n_values = 0;
+    for (int bucket = 0; bucket < ZI_HISTOGRAM_BOUNDS; bucket++) {
+        values [n_values++] = zi_histogram_bounds [bucket] - 1;
+        values [n_values++] = zi_histogram_bounds [bucket];
+        values [n_values++] = zi_histogram_bounds [bucket] + 1;
+    }
+    for (int bit = 0; bit < 32; bit++) {
+        values [n_values++] = UINT32_C (1) << bit;
+        values [n_values++] = (UINT32_C (1) << bit) - 1;
+    }
+    values [n_values++] = 0;
+    values [n_values++] = UINT32_MAX;
+    bool placed = true;
+    for (int index = 0; index < n_values; index++) {
+        int want = 0;
+        while (want < ZI_HISTOGRAM_BOUNDS && values [index] > zi_histogram_bounds [want])
+            want++;
+        uint64_t before = ZI_READ (probe->buckets [want]);
+        zi_window_add (probe, values [index]);
+        placed &= ZI_READ (probe->buckets [want]) == before + 1;
+    }
+    ZI_CHECK (t, placed && ZI_READ (probe->count) == (uint64_t) n_values,
+              "every latency goes into the bucket of the first bound not below it");
+    free (probe);
     msgpack_pack_map (&packer, 4);
     msgpack_pack_str_with_body (&packer, "process_cpu_usecs", 17);
     msgpack_pack_uint64 (&packer, 2500000);

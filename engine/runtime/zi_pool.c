@@ -35,6 +35,19 @@
 #define S_CACHE_BYTES (16 << 20)    //  and in all: more go to the shared stacks
 #define S_CACHE_CLASSES 13      //  classes a thread cache holds: 4 KiB to 16 MiB
 
+//  A buffer's block: its size, then the tensor around it, then the data,
+//  aligned as zi_alloc aligns the block. The tensor lives with its buffer
+//  and goes back to the pool with it (shell_in_block): a malloc and a free
+//  for it on every hop cost more than the rest of taking and giving the
+//  buffer, and their bookkeeping was lines of glibc's the kernels had
+//  swept from the caches since the last hop
+#define S_HEAD 128
+typedef struct {
+    size_t size;                //  the block's class
+    zi_tensor_t tensor;         //  the tensor, while the buffer is handed out
+} s_head_t;
+static_assert (sizeof (s_head_t) <= S_HEAD, "a block's head fits before its data");
+
 //  A free buffer and when it was freed (the pool's tick), side by side:
 //  taking the top buffer reads one line, not one in each of two arrays
 typedef struct {
@@ -102,7 +115,7 @@ s_cache_untie (s_cache_t *cache, bool to_pool)
         for (int item = 0; item < bucket->count; item++) {
             void *block = bucket->stack [item].block;
             if (to_pool)
-                s_shared_give (pool, block, *(size_t *) block);
+                s_shared_give (pool, block, ((s_head_t *) block)->size);
             else
                 zi_free (block);
         }
@@ -253,9 +266,9 @@ static void
 s_give_back (void *data, void *hint)
 {
     zi_pool_t *self = hint;
-    //  The size travels in the 64 bytes before the data
-    size_t size = *(size_t *) ((char *) data - 64);
-    void *block = (char *) data - 64;
+    //  The size travels in the head before the data
+    void *block = (char *) data - S_HEAD;
+    size_t size = ((s_head_t *) block)->size;
     //  To this thread's cache if it caches this pool and has room: a
     //  full class gives its oldest to the shared stacks, keeping the
     //  warm one here
@@ -305,7 +318,7 @@ zi_pool_tensor (zi_pool_t *self, zi_dtype_t dtype, int ndim, const int64_t *dims
         if (chosen) {
             block = chosen->stack [--chosen->count].block;
             chosen->top_freed = chosen->count? chosen->stack [chosen->count - 1].freed: 0;
-            cache->bytes -= *(size_t *) block;
+            cache->bytes -= ((s_head_t *) block)->size;
         }
     }
     if (!block) {
@@ -324,28 +337,27 @@ zi_pool_tensor (zi_pool_t *self, zi_dtype_t dtype, int ndim, const int64_t *dims
         pthread_mutex_unlock (&self->lock);
     }
     if (!block) {
-        block = zi_alloc (size + 64);
+        block = zi_alloc (size + S_HEAD);
         if (!block) {
             zi_error ("out of memory for a %zu-byte tensor", size);
             return NULL;
         }
-        *(size_t *) block = size;
+        ((s_head_t *) block)->size = size;
     }
-    //  The tensor around it made here, not by zi_tensor_wrap: the shape
-    //  was checked above, and its calloc takes glibc's slow path (calloc
-    //  skips the per-thread cache that malloc serves small blocks from),
-    //  the dearest part of a hop between two actors after the kernel
-    zi_tensor_t *tensor = malloc (sizeof (zi_tensor_t));
-    if (!tensor) {
-        zi_error ("out of memory");
-        zi_free (block);
-        return NULL;
-    }
-    *tensor = (zi_tensor_t) {.dtype = dtype, .ndim = ndim, .data = (char *) block + 64,
-                             .nbytes = (size_t) (count * element),
-                             .free_fn = s_give_back, .hint = self};
+    //  The tensor made here, in the block's head, not by zi_tensor_wrap:
+    //  the shape was checked above. The dims past ndim are cleared, as a
+    //  new tensor's are, whoever last used the block
+    zi_tensor_t *tensor = &((s_head_t *) block)->tensor;
+    tensor->dtype = dtype;
+    tensor->ndim = ndim;
     memcpy (tensor->dims, dims, ndim * sizeof (int64_t));
+    memset (tensor->dims + ndim, 0, (ZI_MAX_DIMS - ndim) * sizeof (int64_t));
+    tensor->data = (char *) block + S_HEAD;
+    tensor->nbytes = (size_t) (count * element);
     atomic_init (&tensor->refs, 1);
+    tensor->shell_in_block = true;
+    tensor->free_fn = s_give_back;
+    tensor->hint = self;
     atomic_fetch_add (&self->live, 1);
     return tensor;
 }

@@ -19,13 +19,23 @@ const uint32_t zi_histogram_bounds [ZI_HISTOGRAM_BOUNDS] = {
     500000, 1000000, 2500000, 5000000, 10000000
 };
 
+//  By a value's bit length, the first bucket whose bound is not below
+//  the smallest value of that length. The bounds are at least twice
+//  apart, so at most one lies inside a power of two: a value is then at
+//  most one bucket on, where a search from the first bucket took up to
+//  twenty steps (an actor adds two values on every hop)
+static const uint8_t s_first_bucket [33] = {
+    0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 16,
+    17, 18, 19, 19, 19, 19, 19, 19, 19, 19
+};
+
 void
 zi_window_add (zi_window_t *self, int64_t usecs)
 {
     uint64_t count = ZI_READ (self->count);
     uint32_t value = usecs < 0? 0: usecs > UINT32_MAX? UINT32_MAX: (uint32_t) usecs;
     atomic_store_explicit (&self->usecs [count % ZI_WINDOW], value, memory_order_relaxed);
-    int bucket = 0;
+    int bucket = s_first_bucket [value? 32 - __builtin_clz (value): 0];
     while (bucket < ZI_HISTOGRAM_BOUNDS && value > zi_histogram_bounds [bucket])
         bucket++;
     ZI_COUNT (self->buckets [bucket], 1);
