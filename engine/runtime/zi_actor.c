@@ -143,9 +143,14 @@ zi_actor_setup (zi_actor_t *self)
     self->remote = wiring->polled;
 
     //  Inputs: constants are bound once; the rest arrive as messages
-    self->bound = calloc (node->n_inputs + 1, sizeof (zi_tensor_t *));
-    self->expect = calloc (node->n_inputs + 1, sizeof (zi_tensor_t *));
-    assert (self->bound && self->expect);
+    //  Both tables in one block, side by side: a node of up to three
+    //  inputs has them in one line, read on every hop, not two
+    size_t slots = node->n_inputs + 1;
+    size_t size = (2 * slots * sizeof (zi_tensor_t *) + 63) & ~(size_t) 63;
+    self->bound = aligned_alloc (64, size);
+    assert (self->bound);
+    memset (self->bound, 0, size);
+    self->expect = (zi_tensor_t **) (self->bound + slots);
     for (int slot = 0; slot < node->n_inputs; slot++) {
         int value = node->inputs [slot];
         if (value < 0)
@@ -158,6 +163,12 @@ zi_actor_setup (zi_actor_t *self)
         }
     }
     self->joins = zi_id_map_new ();
+    //  Outputs of the topology's plan, checked once here rather than
+    //  counted again on every hop
+    self->outputs_fit = true;
+    for (int slot = 0; slot < node->n_outputs; slot++)
+        if (node->outputs [slot] >= 0 && !zi_pool_fits (&plan->values [node->outputs [slot]].info))
+            self->outputs_fit = false;
 
     self->fanout = zi_fanout_new (self->thread, wiring);
     if (!self->fanout) {
@@ -196,8 +207,7 @@ zi_actor_teardown (zi_actor_t *self)
     }
     free (self->local);
     free (self->relays);
-    free (self->bound);
-    free (self->expect);
+    free (self->bound);         //  and expect, in the same block
     pthread_mutex_destroy (&self->stats.lock);
 }
 
@@ -329,7 +339,8 @@ s_compute (zi_actor_t *self, zi_graph_t *plan, const zi_msg_header_t *sized, uin
         if (value < 0)
             continue;
         const zi_tensor_t *info = &plan->values [value].info;
-        outputs [slot] = zi_pool_tensor (self->worker->pool, info->dtype, info->ndim, info->dims);
+        outputs [slot] = own && self->outputs_fit? zi_pool_tensor_like (self->worker->pool, info):
+            zi_pool_tensor (self->worker->pool, info->dtype, info->ndim, info->dims);
         if (!outputs [slot]) {
             s_failed (self, "request %llu: %s", (unsigned long long) request, zi_error_text ());
             goto done;

@@ -293,19 +293,13 @@ s_give_back (void *data, void *hint)
     atomic_fetch_sub (&self->live, 1);
 }
 
-zi_tensor_t *
-zi_pool_tensor (zi_pool_t *self, zi_dtype_t dtype, int ndim, const int64_t *dims)
+//  A block of at least size bytes (a class): the most recently freed of
+//  its class or a few above, from this thread's cache, then from the
+//  shared stacks, else a new one; NULL when out of memory
+static void *
+s_take_block (zi_pool_t *self, size_t size)
 {
-    int64_t count = ndim >= 0 && ndim <= ZI_MAX_DIMS? zi_shape_count (ndim, dims): -1;
-    int64_t element = (int64_t) zi_dtype_size (dtype);
-    if (count < 0 || element == 0 || count > S_MAX_BYTES / element) {
-        zi_error ("bad tensor shape");
-        return NULL;
-    }
-    size_t size = s_class ((size_t) (count * element));
     void *block = NULL;
-    //  This thread's cache first: the most recently freed buffer of this
-    //  class or a few above, as in the shared stacks below
     s_cache_t *cache = s_cache_of (self);
     int shift = __builtin_ctzll ((unsigned long long) size) - S_MIN_SHIFT;
     if (cache && shift < S_CACHE_CLASSES) {
@@ -344,21 +338,71 @@ zi_pool_tensor (zi_pool_t *self, zi_dtype_t dtype, int ndim, const int64_t *dims
         }
         ((s_head_t *) block)->size = size;
     }
-    //  The tensor made here, in the block's head, not by zi_tensor_wrap:
-    //  the shape was checked above. The dims past ndim are cleared, as a
-    //  new tensor's are, whoever last used the block
+    return block;
+}
+
+//  The tensor in a block's head, made here, not by zi_tensor_wrap: its
+//  shape was checked. Its dims from ndim on are the caller's to set
+static zi_tensor_t *
+s_dress (zi_pool_t *self, void *block, zi_dtype_t dtype, int ndim, size_t nbytes)
+{
     zi_tensor_t *tensor = &((s_head_t *) block)->tensor;
     tensor->dtype = dtype;
     tensor->ndim = ndim;
-    memcpy (tensor->dims, dims, ndim * sizeof (int64_t));
-    memset (tensor->dims + ndim, 0, (ZI_MAX_DIMS - ndim) * sizeof (int64_t));
     tensor->data = (char *) block + S_HEAD;
-    tensor->nbytes = (size_t) (count * element);
+    tensor->nbytes = nbytes;
     atomic_init (&tensor->refs, 1);
     tensor->shell_in_block = true;
     tensor->free_fn = s_give_back;
     tensor->hint = self;
     atomic_fetch_add (&self->live, 1);
+    return tensor;
+}
+
+zi_tensor_t *
+zi_pool_tensor (zi_pool_t *self, zi_dtype_t dtype, int ndim, const int64_t *dims)
+{
+    int64_t count = ndim >= 0 && ndim <= ZI_MAX_DIMS? zi_shape_count (ndim, dims): -1;
+    int64_t element = (int64_t) zi_dtype_size (dtype);
+    if (count < 0 || element == 0 || count > S_MAX_BYTES / element) {
+        zi_error ("bad tensor shape");
+        return NULL;
+    }
+    void *block = s_take_block (self, s_class ((size_t) (count * element)));
+    if (!block)
+        return NULL;
+    zi_tensor_t *tensor = s_dress (self, block, dtype, ndim, (size_t) (count * element));
+    //  The dims past ndim cleared, as a new tensor's are, whoever last
+    //  used the block
+    for (int axis = 0; axis < ZI_MAX_DIMS; axis++)
+        tensor->dims [axis] = axis < ndim? dims [axis]: 0;
+    return tensor;
+}
+
+bool
+zi_pool_fits (const zi_tensor_t *shape)
+{
+    if (shape->ndim < 0 || shape->ndim > ZI_MAX_DIMS)
+        return false;
+    for (int axis = shape->ndim; axis < ZI_MAX_DIMS; axis++)
+        if (shape->dims [axis])
+            return false;
+    int64_t count = zi_shape_count (shape->ndim, shape->dims);
+    int64_t element = (int64_t) zi_dtype_size (shape->dtype);
+    return count >= 0 && element > 0 && count <= S_MAX_BYTES / element
+        && shape->nbytes == (size_t) (count * element);
+}
+
+zi_tensor_t *
+zi_pool_tensor_like (zi_pool_t *self, const zi_tensor_t *shape)
+{
+    //  (zi_pool_fits is the caller's to ask, once: asked here it would
+    //  cost what this saves)
+    void *block = s_take_block (self, s_class (shape->nbytes));
+    if (!block)
+        return NULL;
+    zi_tensor_t *tensor = s_dress (self, block, shape->dtype, shape->ndim, shape->nbytes);
+    memcpy (tensor->dims, shape->dims, sizeof tensor->dims);
     return tensor;
 }
 
@@ -497,8 +541,35 @@ zi_pool_test (zi_test_t *t)
     ZI_CHECK (t, shaped && shaped->dtype == ZI_I64 && shaped->ndim == 2 && shaped->dims [0] == 100
               && shaped->dims [1] == 100 && shaped->dims [2] == 0 && shaped->nbytes == 80000
               && zi_tensor_count (shaped) == 10000, "a pooled tensor has its dtype and shape");
+    void *freed = shaped->data;
     zi_tensor_destroy (&shaped);
     ZI_CHECK (t, zi_pool_live (pool) == 0, "none live after the refusals");
+
+    //  A planned shape, checked once, then taken as it is: the same
+    //  tensor as zi_pool_tensor makes, in the buffer just freed
+    zi_tensor_t planned = {0};
+    zi_tensor_set_shape (&planned, ZI_I64, 2, dims);
+    ZI_CHECK (t, zi_pool_fits (&planned), "a planned shape fits");
+    zi_tensor_t *like = zi_pool_tensor_like (pool, &planned);
+    ZI_CHECK (t, like && like->data == freed && like->dtype == ZI_I64 && like->ndim == 2
+              && like->dims [0] == 100 && like->dims [1] == 100 && like->dims [2] == 0
+              && like->nbytes == 80000 && zi_pool_live (pool) == 1,
+              "a tensor like a planned shape has its dtype and shape");
+    zi_tensor_destroy (&like);
+    zi_tensor_t unfit = planned;
+    unfit.dims [2] = 3;
+    bool refused = !zi_pool_fits (&unfit);
+    unfit = planned;
+    unfit.nbytes = 4;
+    refused &= !zi_pool_fits (&unfit);
+    unfit = planned;
+    unfit.dims [1] = -1;
+    refused &= !zi_pool_fits (&unfit);
+    unfit = planned;
+    unfit.dtype = 99;
+    refused &= !zi_pool_fits (&unfit);
+    ZI_CHECK (t, refused && zi_pool_live (pool) == 0,
+              "shapes with dims past their rank, other bytes, a negative size or an unknown type do not fit");
     zi_pool_destroy (&pool);
 
     //  Thread caches. A thread's exit gives its buffers back: another

@@ -21,6 +21,15 @@ void
     zi_pool_destroy (zi_pool_t **self_p);
 zi_tensor_t *
     zi_pool_tensor (zi_pool_t *self, zi_dtype_t dtype, int ndim, const int64_t *dims);
+//  Whether a shape may go to zi_pool_tensor_like: zi_pool_tensor would
+//  take it, its nbytes are its size, and its dims past ndim are zero (a
+//  planned output's, checked once when an actor is set up)
+bool
+    zi_pool_fits (const zi_tensor_t *shape);
+//  A tensor of such a shape: neither counted nor checked again, its dims
+//  copied whole
+zi_tensor_t *
+    zi_pool_tensor_like (zi_pool_t *self, const zi_tensor_t *shape);
 //  Pooled tensors not yet released
 int
     zi_pool_live (zi_pool_t *self);

@@ -132,6 +132,8 @@ struct zi_actor_t {
     zi_id_map_t *joins;         //  request id -> partial inputs (s_join_t)
     bool queued;                //  on the thread's ready list
     bool remote;                //  some producer is on another thread: poll the mailbox
+    bool outputs_fit;           //  its planned outputs' shapes go to the pool
+                                //  as they are (zi_pool_fits)
     int local_head;             //  the oldest hand-off waiting in local
     int n_local;                //  end of the hand-offs waiting
     int max_local;              //  room in the local queue
