@@ -346,11 +346,12 @@ s_compute (zi_actor_t *self, zi_graph_t *plan, const zi_msg_header_t *sized, uin
             goto done;
         }
     }
-    zi_trace_record_t record = {.actor = (uint32_t) self->index,
-                                .process = (uint32_t) self->worker->process,
-                                .arrived = arrived_nsecs};
+    //  Filled for traced requests only: the rest never read it
+    zi_trace_record_t record;
     if (flags & ZI_MSG_TRACE)
-        record.started = zi_trace_now ();
+        record = (zi_trace_record_t) {.actor = (uint32_t) self->index,
+                                      .process = (uint32_t) self->worker->process,
+                                      .arrived = arrived_nsecs, .started = zi_trace_now ()};
     int64_t start = zi_clock_usecs ();
     int rc = node->op->run (node, self->thread->exec, inputs, outputs);
     //  The one clock read after the kernel serves its time, the thread's

@@ -35,9 +35,13 @@ zi_window_add (zi_window_t *self, int64_t usecs)
     uint64_t count = ZI_READ (self->count);
     uint32_t value = usecs < 0? 0: usecs > UINT32_MAX? UINT32_MAX: (uint32_t) usecs;
     atomic_store_explicit (&self->usecs [count % ZI_WINDOW], value, memory_order_relaxed);
-    int bucket = s_first_bucket [value? 32 - __builtin_clz (value): 0];
-    while (bucket < ZI_HISTOGRAM_BOUNDS && value > zi_histogram_bounds [bucket])
-        bucket++;
+    //  Most waits on one thread fall in the first bucket: no table then
+    int bucket = 0;
+    if (value > zi_histogram_bounds [0]) {
+        bucket = s_first_bucket [32 - __builtin_clz (value)];
+        while (bucket < ZI_HISTOGRAM_BOUNDS && value > zi_histogram_bounds [bucket])
+            bucket++;
+    }
     ZI_COUNT (self->buckets [bucket], 1);
     ZI_COUNT (self->sum_usecs, value);
     ZI_COUNT (self->count, 1);
