@@ -563,8 +563,12 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control, bool monit
     for (int index = 0; index < deploy->n_actors; index++)
         if (deploy->actors [index].process == process)
             worker.n_actors++;
-    worker.actors = calloc (worker.n_actors + 1, sizeof (zi_actor_t));
+    //  Each actor on its own lines (zi_actor_t is aligned to them): its
+    //  fields read on every hop then fill two lines, not three
+    size_t actors_size = (worker.n_actors + 1) * sizeof (zi_actor_t);
+    worker.actors = aligned_alloc (_Alignof (zi_actor_t), actors_size);
     assert (worker.threads && worker.actors);
+    memset (worker.actors, 0, actors_size);
     int next = 0;
     for (int index = 0; index < deploy->n_actors; index++) {
         if (deploy->actors [index].process != process)

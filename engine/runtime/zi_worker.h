@@ -101,8 +101,11 @@ typedef struct {
     zi_counter_t errors;        //  kernel failures
     zi_counter_t busy_usecs;    //  time spent computing
     zi_counter_t joins_pending; //  requests waiting for more inputs
-    zi_window_t compute;        //  compute time per request
-    zi_window_t wait;           //  first input's arrival to compute start
+    //  Each window from a line's start: its count, sum and first six
+    //  buckets share one line (a wait on one thread falls in the first
+    //  bucket, most kernels' times in the first six)
+    zi_window_t compute __attribute__ ((aligned (64)));  //  compute time per request
+    zi_window_t wait __attribute__ ((aligned (64)));     //  first input's arrival to compute start
     pthread_mutex_t lock;       //  guards last_error, written rarely
     char last_error [256];      //  text of the last rejection or error
 } zi_actor_stats_t;
@@ -144,7 +147,7 @@ struct zi_actor_t {
     zi_actor_stats_t stats;     //  counters
     char name [256];            //  for messages and the monitor (last: the
                                 //  fields read per request share fewer lines)
-};
+} __attribute__ ((aligned (64)));
 
 struct zi_thread_t {
     zi_worker_t *worker;        //  owning process
