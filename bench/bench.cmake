@@ -12,6 +12,12 @@ target_link_libraries (zi_bench_peer zinfer_core m)
 add_executable (zi_bench_floor bench/zi_bench_floor.c)
 target_link_libraries (zi_bench_floor PkgConfig::ZMQ)
 
+#  A split model's requests and its floor's, taking turns from one client
+#  (bench/split-latency); the floor's stages stay zi_bench_floor, with
+#  nothing of zinfer in them
+add_executable (zi_bench_twins bench/zi_bench_twins.c)
+target_link_libraries (zi_bench_twins zinfer_core)
+
 #  A preload library that caps the instruction set a whole process sees
 #  (CPUID faulting, x86-64 Linux only), so that bench/peers and
 #  bench/op-gap can run ONNX Runtime at each ISA cap next to zinfer
@@ -66,7 +72,9 @@ add_test (NAME bench_split-ab_tiny
           COMMAND ${ZI_PYTHON} ${CMAKE_SOURCE_DIR}/bench/split-ab --tiny
                   --zinfer $<TARGET_FILE:zinfer> --baseline $<TARGET_FILE:zinfer>
                   --models ${ZI_MODEL_DIR} --port ${ZI_BENCH_SPLIT_AB_PORT})
-set_tests_properties (bench_split-ab_tiny PROPERTIES FIXTURES_REQUIRED models TIMEOUT 120)
+#  Each build over its floor, paired, with an interval: numbers, not NaN
+set_tests_properties (bench_split-ab_tiny PROPERTIES FIXTURES_REQUIRED models TIMEOUT 120
+    PASS_REGULAR_EXPRESSION "\\| 2ipc \\| [0-9.]+ \\| [0-9.]+ \\| [0-9.]+ \\([0-9.]+-[0-9.]+\\) \\| [0-9.]+ \\| [0-9.]+ \\([0-9.]+-[0-9.]+\\) \\|")
 
 #  The other benchmark scripts, each in a quick mode so they cannot rot
 foreach (script local-latency split-latency pipeline-throughput monitor-cost peak-memory op-gap)
@@ -83,6 +91,11 @@ foreach (script local-latency split-latency pipeline-throughput monitor-cost pea
                       --zinfer $<TARGET_FILE:zinfer> --models ${ZI_MODEL_DIR} ${port_option})
     set_tests_properties (bench_${script}_tiny PROPERTIES FIXTURES_REQUIRED models TIMEOUT 120)
 endforeach ()
+#  split-latency's paired row over the floor: a number and its interval
+#  in each of the five split columns (CMake's regular expressions have no
+#  {5})
+set_tests_properties (bench_split-latency_tiny PROPERTIES PASS_REGULAR_EXPRESSION
+    "zinfer over floor, paired \\(95 % interval\\) \\| 1.000 \\| [0-9.]+ \\([0-9.]+-[0-9.]+\\) \\| [0-9.]+ \\([0-9.]+-[0-9.]+\\) \\| [0-9.]+ \\([0-9.]+-[0-9.]+\\) \\| [0-9.]+ \\([0-9.]+-[0-9.]+\\) \\| [0-9.]+ \\([0-9.]+-[0-9.]+\\) \\|")
 
 #  CURVE cost smoke test: the hop on its first two ports, the split from +200
 add_test (NAME bench_curve-cost_tiny

@@ -33,15 +33,20 @@
             before all its rounds, and a chain used last in a round of a
             slow model sat idle for minutes
 
-        zi_bench_floor client FIRST LAST ITERATIONS RUNS [INPUT]
+        zi_bench_floor client FIRST LAST ITERATIONS RUNS [INPUT [WARM_UP]]
             connects a PUSH to FIRST, binds a PULL on LAST; per run: spins
             ITERATIONS locally, then sends 64 bytes (a shared-memory
             reference: with INPUT, the name of a block of INPUT bytes
             that the client filled once, as `zinfer infer` places its
-            inputs) down the chain and waits for the answer. Prints
-            `local_ms`, `remote_ms` and `ratio` (medians of the runs). The
-            stages keep running: whoever started them stops them, with a
-            signal or an empty message
+            inputs) down the chain and waits for the answer. WARM_UP runs
+            first are not counted (default 5; `zinfer infer` leaves out
+            one, and a benchmark that sets the two side by side in short
+            batches gives 1 so both pay alike for a chain gone idle).
+            Prints `run_ms: LOCAL REMOTE` for each run in order, for
+            whoever pairs runs one by one, then `local_ms`, `remote_ms`
+            and `ratio` (medians of the runs). The stages keep running:
+            whoever started them stops them, with a signal or an empty
+            message
 
         zi_bench_floor pipeline FIRST LAST ITERATIONS REQUESTS INFLIGHT [INPUT]
             the same chain kept INFLIGHT requests busy: in each of five
@@ -76,72 +81,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
+#include "zi_bench_floor.h"
 
 #define S_WARM_UP 5                 //  runs not counted
 #define S_PARENT_MSECS 1000         //  how often an idle stage checks its parent
 #define S_CLIENT_MSECS 60000        //  a chain silent this long has failed
-#define S_REQUEST_BYTES 64
-#define S_NAME_BYTES 48             //  a block's name, within the request
-
-//  What a request carries: the name of the client's block with the input
-//  in it, or an empty name when the chain copies nothing
-typedef struct {
-    char name [S_NAME_BYTES];       //  POSIX shared-memory name, "/..."
-    uint64_t size;                  //  bytes of input in it
-    char unused [S_REQUEST_BYTES - S_NAME_BYTES - sizeof (uint64_t)];
-} s_request_t;
-
-_Static_assert (sizeof (s_request_t) == S_REQUEST_BYTES, "a request is 64 bytes");
-
-static double
-s_now_msecs (void)
-{
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    return now.tv_sec * 1e3 + now.tv_nsec / 1e6;
-}
-
-//  Multiply-adds in twelve independent 8-wide chains: enough to keep both
-//  of a core's FMA pipes full, as a convolution's inner loop does, so two
-//  of these share a core's arithmetic the way two kernels would. They
-//  touch no memory. The result goes to a volatile so the loop is kept
-static volatile float s_sink;
-
-__attribute__ ((target ("avx2,fma")))
-static void
-s_spin (int64_t iterations)
-{
-    enum { CHAINS = 12 };
-    __m256 chain [CHAINS];
-    for (int index = 0; index < CHAINS; index++)
-        chain [index] = _mm256_set1_ps (1.0f + index);
-    const __m256 scale = _mm256_set1_ps (0.9999999f), step = _mm256_set1_ps (1e-7f);
-    for (int64_t iteration = 0; iteration < iterations; iteration++)
-        for (int index = 0; index < CHAINS; index++)
-            chain [index] = _mm256_fmadd_ps (chain [index], scale, step);
-    float total = 0, lanes [8];
-    for (int index = 0; index < CHAINS; index++) {
-        _mm256_storeu_ps (lanes, chain [index]);
-        for (int lane = 0; lane < 8; lane++)
-            total += lanes [lane];
-    }
-    s_sink = total;
-}
-
-static int
-s_compare_doubles (const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return x < y? -1: x > y;
-}
-
-static double
-s_median (double *values, int count)
-{
-    qsort (values, count, sizeof (double), s_compare_doubles);
-    return count % 2? values [count / 2]: (values [count / 2 - 1] + values [count / 2]) / 2;
-}
-
 static int
 s_calibrate (void)
 {
@@ -164,17 +108,6 @@ s_keep (void *data, void *hint)
     (void) hint;
 }
 
-static void *
-s_socket (void *context, int type)
-{
-    void *socket = zmq_socket (context, type);
-    int linger = 0, unlimited = 0;
-    zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt (socket, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
-    zmq_setsockopt (socket, ZMQ_RCVHWM, &unlimited, sizeof unlimited);
-    return socket;
-}
-
 //  A PULL bound on in, giving up after timeout_msecs of silence, and a
 //  PUSH connected to out; 0, or -1 with the reason printed (and nothing
 //  left open, or zmq_ctx_term would wait for it)
@@ -192,47 +125,6 @@ s_link (void *context, const char *role, const char *in, const char *out, int ti
     zmq_close (*input);
     zmq_close (*output);
     return -1;
-}
-
-//  The client's side of the input: a block of size bytes, filled once
-//  and named in every request; 0, or -1 with the reason printed
-static int
-s_block_new (size_t size, s_request_t *request, void **map)
-{
-    memset (request, 0, sizeof *request);
-    *map = NULL;
-    if (size == 0)
-        return 0;
-    snprintf (request->name, sizeof request->name, "/zi-bench-floor-%d", (int) getpid ());
-    request->size = size;
-    shm_unlink (request->name);         //  left by an earlier process of this pid
-    int fd = shm_open (request->name, O_RDWR | O_CREAT | O_EXCL, 0600);
-    if (fd >= 0 && ftruncate (fd, (off_t) size) == 0)
-        *map = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (fd < 0 || *map == MAP_FAILED) {
-        fprintf (stderr, "zi_bench_floor: shared memory %s of %zu bytes: %s\n", request->name,
-                 size, strerror (errno));
-        if (fd >= 0) {
-            close (fd);
-            shm_unlink (request->name);
-        }
-        *map = NULL;
-        return -1;
-    }
-    close (fd);
-    float *values = *map;
-    for (size_t index = 0; index < size / sizeof (float); index++)
-        values [index] = (float) (index % 251) / 251.0f;
-    return 0;
-}
-
-static void
-s_block_destroy (s_request_t *request, void *map)
-{
-    if (map) {
-        munmap (map, request->size);
-        shm_unlink (request->name);
-    }
 }
 
 //  The first stage's side: the client's block, mapped read-only the first
@@ -332,7 +224,7 @@ s_stage (void *context, const char *in, const char *out, int64_t iterations, siz
 
 static int
 s_client (void *context, const char *first, const char *last, int64_t iterations, int runs,
-          size_t input_bytes)
+          size_t input_bytes, int warm_up)
 {
     void *input, *output, *block;
     s_request_t request;
@@ -347,7 +239,7 @@ s_client (void *context, const char *first, const char *last, int64_t iterations
     double *ratio = calloc (runs, sizeof (double));
     assert (local && remote && ratio);
     int rc = 0;
-    for (int run = -S_WARM_UP; run < runs && rc == 0; run++) {
+    for (int run = -warm_up; run < runs && rc == 0; run++) {
         double start = s_now_msecs ();
         s_spin (iterations);
         double local_msecs = s_now_msecs () - start;
@@ -368,6 +260,9 @@ s_client (void *context, const char *first, const char *last, int64_t iterations
             ratio [run] = remote_msecs / local_msecs;
         }
     }
+    //  Each run's pair first: the medians below sort the arrays
+    for (int run = 0; rc == 0 && run < runs; run++)
+        printf ("run_ms: %.4f %.4f\n", local [run], remote [run]);
     if (rc == 0)
         printf ("local_ms: %.4f\nremote_ms: %.4f\nratio: %.4f\n", s_median (local, runs),
                 s_median (remote, runs), s_median (ratio, runs));
@@ -455,7 +350,7 @@ s_usage (void)
 {
     fprintf (stderr, "usage: zi_bench_floor calibrate\n"
                      "       zi_bench_floor stage IN OUT ITERATIONS BYTES [INPUT]\n"
-                     "       zi_bench_floor client FIRST LAST ITERATIONS RUNS [INPUT]\n"
+                     "       zi_bench_floor client FIRST LAST ITERATIONS RUNS [INPUT [WARM_UP]]\n"
                      "       zi_bench_floor pipeline FIRST LAST ITERATIONS REQUESTS INFLIGHT "
                      "[INPUT]\n");
     return 2;
@@ -483,7 +378,7 @@ main (int argc, char *argv [])
         return s_calibrate ();
     bool pipeline = (argc == 7 || argc == 8) && strcmp (mode, "pipeline") == 0;
     bool stage = (argc == 6 || argc == 7) && strcmp (mode, "stage") == 0;
-    bool client = (argc == 6 || argc == 7) && strcmp (mode, "client") == 0;
+    bool client = (argc >= 6 && argc <= 8) && strcmp (mode, "client") == 0;
     if (!pipeline && !stage && !client)
         return s_usage ();
     int64_t iterations = s_count (argv [4], "ITERATIONS", 0, INT64_C (1) << 40);
@@ -494,13 +389,14 @@ main (int argc, char *argv [])
     //  The input's bytes, last if given: copied by the first stage
     int input_arg = pipeline? 7: 6;
     int64_t input = argc > input_arg? s_count (argv [input_arg], "INPUT", 0, INT64_C (1) << 36): 0;
-    if (iterations < 0 || count < 0 || inflight < 0 || input < 0)
+    int64_t warm_up = client && argc == 8? s_count (argv [7], "WARM_UP", 0, 1000): S_WARM_UP;
+    if (iterations < 0 || count < 0 || inflight < 0 || input < 0 || warm_up < 0)
         return 2;
     void *context = zmq_ctx_new ();
     int rc = stage?  s_stage (context, argv [2], argv [3], iterations, (size_t) count,
                               (size_t) input):
              client? s_client (context, argv [2], argv [3], iterations, (int) count,
-                               (size_t) input):
+                               (size_t) input, (int) warm_up):
                      s_pipeline (context, argv [2], argv [3], iterations, (int) count,
                                  (int) inflight, (size_t) input);
     zmq_ctx_term (context);

@@ -304,18 +304,26 @@ def run_remote(zinfer, endpoint, data, runs, folder, inflight=1, topology=None, 
     return read_times(times), throughput
 
 
-def run_paired(zinfer, endpoint, model, data, runs, folder):
-    """Single requests to a running topology, each right after a local run
-    of the model in the same client process (`zinfer infer --local`): the
-    remote latencies (ms) and the median of the per-request ratios, which
-    drift on a shared machine cancels in"""
-    times = os.path.join(folder, "paired.txt")
-    out = run_checked([zinfer, "infer", "--endpoint", endpoint, "--input", data,
-                       "--repeat", str(runs), "--times", times, "--local", model]).stdout
-    for line in out.splitlines():
-        if "split over local, per request" in line:
-            return read_times(times), float(line.rsplit("median", 1)[1])
-    raise HarnessError(f"zinfer infer --local printed no per-request ratio: {out.strip()}")
+def bootstrap_median(blocks, resamples=2000, seed=18):
+    """The median of all values in blocks (lists), and a 95 % interval for
+    it: the 2.5th and 97.5th percentiles of the medians of resamples made
+    of whole blocks drawn with replacement. Blocks, not single values:
+    requests next to each other saw the same moment of the machine, and
+    drawing them one by one would take them for independent and narrow
+    the interval. The seed is fixed so that a run's table can be made again
+    from its --json."""
+    import random
+    import statistics
+    blocks = [block for block in blocks if block]
+    values = [value for block in blocks for value in block]
+    if not values:
+        return float("nan"), float("nan"), float("nan")
+    generator = random.Random(seed)
+    medians = sorted(statistics.median([value for _ in blocks
+                                        for value in blocks[generator.randrange(len(blocks))]])
+                     for _ in range(resamples))
+    return (statistics.median(values), medians[int(0.025 * resamples)],
+            medians[min(resamples - 1, int(0.975 * resamples))])
 
 
 class FloorChain:
@@ -323,8 +331,9 @@ class FloorChain:
     one process per stage that spins on arithmetic for as long as its nodes
     took in the profile and sends on as many bytes as cross there, and a
     client that pairs each request through the chain with the same
-    arithmetic run locally. Its ratio is the least any ZeroMQ split at
-    these cut points costs on this machine."""
+    arithmetic run locally (bench/zi_bench_twins.c, taking turns with a
+    split's requests). Its ratio is the least any ZeroMQ split at these
+    cut points costs on this machine."""
 
     def __init__(self, program, nodes, cuts, transport, folder, tag, port, iterations_per_ms,
                  input_bytes=0):
@@ -366,10 +375,19 @@ class FloorChain:
             raise HarnessError(f"zi_bench_floor {args[0]} failed: {out.stderr.strip()}")
         return float(values[field])
 
-    def run(self, runs):
-        """The median of the per-request ratios over `runs` single requests"""
-        return self._client(["client", self.first, self.last, str(sum(self.iterations)),
-                             str(runs), str(self.input_bytes)], "ratio")
+    def twins(self, program, endpoint, model, data, runs):
+        """`runs` requests to a running topology at endpoint (ipc, the input
+        in shared memory) taking turns with as many through this chain, from
+        one client (bench/zi_bench_twins.c), each after its local run: per
+        run, zinfer's (local ms, remote ms) and the floor's, in order"""
+        out = subprocess.run([program, endpoint, model, data, self.first, self.last,
+                              str(sum(self.iterations)), str(runs), str(self.input_bytes)],
+                             capture_output=True, text=True, timeout=1200)
+        runs_ms = [[float(word) for word in line.split()[1:5]]
+                   for line in out.stdout.splitlines() if line.startswith("run_ms: ")]
+        if out.returncode != 0 or len(runs_ms) != runs:
+            raise HarnessError(f"zi_bench_twins failed: {out.stderr.strip()}")
+        return [((a, b), (c, d)) for a, b, c, d in runs_ms]
 
     def pipeline(self, requests, inflight):
         """Throughput with `inflight` requests in flight over the same
@@ -402,6 +420,11 @@ def npy_data_bytes(path):
 def floor_program(zinfer):
     """zi_bench_floor, built next to zinfer"""
     return os.path.join(os.path.dirname(os.path.abspath(zinfer)), "zi_bench_floor")
+
+
+def twins_program(zinfer):
+    """zi_bench_twins, built next to zinfer"""
+    return os.path.join(os.path.dirname(os.path.abspath(zinfer)), "zi_bench_twins")
 
 
 def floor_calibrate(program):

@@ -1,0 +1,200 @@
+/*  =========================================================================
+    zi_bench_twins - a split model and its bare ZeroMQ floor, request by
+    request
+
+    `zinfer infer --local` and `zi_bench_floor client` each pair a request
+    with a local run made just before it, in their own process and their
+    own stretch of time. Set over each other, their medians carried
+    whatever the machine did in between: a column of zinfer over its floor
+    moved 0.05 to 0.1 from run to run, as much as the target it was
+    measured against. This client does both at once: it takes turns, one
+    request of the split (after a local run of the model, on one thread)
+    and one through the floor chain (after the same arithmetic the chain
+    spins, run locally), so every zinfer request has a floor twin a few
+    milliseconds away. Odd runs take the floor first, so neither always
+    comes right after the other.
+
+        zi_bench_twins ENDPOINT MODEL INPUT FIRST LAST ITERATIONS RUNS [INPUT_BYTES]
+
+    ENDPOINT is a running topology's gateway (its ipc endpoint on this
+    host: the input goes through shared memory, as `zinfer infer` sends
+    it), MODEL and INPUT the model and its .npy input (one input).
+    FIRST, LAST and ITERATIONS are zi_bench_floor client's: the chain's
+    first stage, where its answers come, and the arithmetic of all its
+    stages; INPUT_BYTES the block the request names, for the first stage
+    to copy (bench/zi_bench_floor.c). One warm-up pair of each comes
+    first, as `zinfer infer` leaves out its first request. Prints
+    `run_ms: LOCAL REMOTE FLOOR_LOCAL FLOOR_REMOTE` per run, in order,
+    then `zinfer_ratio`, `floor_ratio` and `over_floor`: the medians of
+    zinfer's remote over local, the floor's, and of their quotient, twin
+    by twin.
+    =========================================================================
+*/
+
+#include "zinfer.h"
+#include "zi_tensor.h"
+#include "zi_session.h"
+#include "zi_bench_floor.h"
+#include <assert.h>
+#include <stdbool.h>
+
+#define S_TIMEOUT_MSECS 60000       //  a chain or gateway silent this long has failed
+
+typedef struct {
+    double local, remote;           //  ms
+} s_pair_t;
+
+//  One request of the split after a local run of the model; 0 or -1
+static int
+s_zinfer_pair (zi_session_t *session, zi_client_t *client, zi_tensor_t **inputs,
+               zi_tensor_t **outputs, int n_outputs, s_pair_t *pair)
+{
+    double start = s_now_msecs ();
+    int rc = zi_session_run (session, inputs, outputs);
+    pair->local = s_now_msecs () - start;
+    for (int output = 0; output < n_outputs; output++)
+        zi_tensor_destroy (&outputs [output]);
+    if (rc)
+        return -1;
+    start = s_now_msecs ();
+    int got = zi_client_infer (client, inputs, 1, outputs, n_outputs, S_TIMEOUT_MSECS);
+    pair->remote = s_now_msecs () - start;
+    for (int output = 0; output < got; output++)
+        zi_tensor_destroy (&outputs [output]);
+    return got < 0? -1: 0;
+}
+
+//  One request through the floor chain after its arithmetic run here
+static int
+s_floor_pair (void *output, void *input, const s_request_t *request, int64_t iterations,
+              s_pair_t *pair)
+{
+    double start = s_now_msecs ();
+    s_spin (iterations);
+    pair->local = s_now_msecs () - start;
+    start = s_now_msecs ();
+    zmq_send (output, request, sizeof *request, 0);
+    zmq_msg_t answer;
+    zmq_msg_init (&answer);
+    int rc = zmq_msg_recv (&answer, input, 0);
+    zmq_msg_close (&answer);
+    pair->remote = s_now_msecs () - start;
+    return rc < 0? -1: 0;
+}
+
+static int
+s_twins (const char *endpoint, const char *model_path, const char *input_path,
+         const char *first, const char *last, int64_t iterations, int runs,
+         size_t input_bytes)
+{
+    zi_options_t options = {.threads = 1};
+    zi_model_t *model = zi_model_load (model_path);
+    zi_session_t *session = model? zi_session_new (model, &options): NULL;
+    zi_tensor_t *loaded = session? zi_npy_load (input_path): NULL;
+    zi_client_t *client = loaded? zi_client_new (endpoint): NULL;
+    if (!client) {
+        fprintf (stderr, "zi_bench_twins: %s\n", zi_error_text ());
+        zi_tensor_destroy (&loaded);
+        zi_session_destroy (&session);
+        zi_model_destroy (&model);
+        return 1;
+    }
+    //  The input in a block of the client's own, as `zinfer infer` places
+    //  it: each request names the block, and the gateway copies it out
+    zi_tensor_t *inputs [1] = {zi_client_tensor (client, loaded->dtype, loaded->ndim,
+                                                 loaded->dims)};
+    if (inputs [0])
+        memcpy (inputs [0]->data, loaded->data, loaded->nbytes);
+    else
+        inputs [0] = zi_tensor_ref (loaded);
+    zi_tensor_destroy (&loaded);
+    int n_outputs = zi_session_n_outputs (session);
+    zi_tensor_t **outputs = calloc (n_outputs + 1, sizeof (zi_tensor_t *));
+    s_pair_t *ours = calloc (runs, sizeof (s_pair_t));
+    s_pair_t *floors = calloc (runs, sizeof (s_pair_t));
+    double *ratio = calloc (runs, sizeof (double));
+    double *floor_ratio = calloc (runs, sizeof (double));
+    double *over = calloc (runs, sizeof (double));
+    assert (outputs && ours && floors && ratio && floor_ratio && over);
+
+    void *context = zmq_ctx_new ();
+    void *input = s_socket (context, ZMQ_PULL);
+    void *output = s_socket (context, ZMQ_PUSH);
+    int timeout = S_TIMEOUT_MSECS;
+    zmq_setsockopt (input, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    s_request_t request;
+    void *block = NULL;
+    int rc = 0;
+    if (zmq_bind (input, last) || zmq_connect (output, first)) {
+        fprintf (stderr, "zi_bench_twins: floor chain from %s to %s: %s\n", first, last,
+                 zmq_strerror (zmq_errno ()));
+        rc = 1;
+    }
+    else
+    if (s_block_new (input_bytes, &request, &block))
+        rc = 1;
+    for (int run = -1; run < runs && rc == 0; run++) {
+        s_pair_t zinfer_pair, floor_pair;
+        bool floor_first = run >= 0 && run % 2;
+        if (floor_first)
+            rc = s_floor_pair (output, input, &request, iterations, &floor_pair);
+        if (rc == 0)
+            rc = s_zinfer_pair (session, client, inputs, outputs, n_outputs, &zinfer_pair);
+        if (rc == 0 && !floor_first)
+            rc = s_floor_pair (output, input, &request, iterations, &floor_pair);
+        if (rc) {
+            fprintf (stderr, "zi_bench_twins: run %d: %s\n", run, zi_error_text ());
+            break;
+        }
+        if (run >= 0) {
+            ours [run] = zinfer_pair;
+            floors [run] = floor_pair;
+            ratio [run] = zinfer_pair.remote / zinfer_pair.local;
+            floor_ratio [run] = floor_pair.remote / floor_pair.local;
+            over [run] = ratio [run] / floor_ratio [run];
+        }
+    }
+    if (rc == 0) {
+        for (int run = 0; run < runs; run++)
+            printf ("run_ms: %.4f %.4f %.4f %.4f\n", ours [run].local, ours [run].remote,
+                    floors [run].local, floors [run].remote);
+        printf ("zinfer_ratio: %.4f\nfloor_ratio: %.4f\nover_floor: %.4f\n",
+                s_median (ratio, runs), s_median (floor_ratio, runs), s_median (over, runs));
+    }
+    zmq_close (input);
+    zmq_close (output);
+    zmq_ctx_term (context);
+    s_block_destroy (&request, block);
+    free (outputs);
+    free (ours);
+    free (floors);
+    free (ratio);
+    free (floor_ratio);
+    free (over);
+    zi_tensor_destroy (&inputs [0]);
+    zi_client_destroy (&client);
+    zi_session_destroy (&session);
+    zi_model_destroy (&model);
+    return rc;
+}
+
+int
+main (int argc, char *argv [])
+{
+    if (argc != 8 && argc != 9) {
+        fprintf (stderr, "usage: zi_bench_twins ENDPOINT MODEL INPUT FIRST LAST ITERATIONS "
+                         "RUNS [INPUT_BYTES]\n");
+        return 2;
+    }
+    char *end;
+    long long iterations = strtoll (argv [6], &end, 10);
+    long runs = strtol (argv [7], &end, 10);
+    long long input_bytes = argc == 9? strtoll (argv [8], &end, 10): 0;
+    if (iterations < 0 || runs < 1 || runs > 1000000 || input_bytes < 0) {
+        fprintf (stderr, "zi_bench_twins: ITERATIONS, RUNS and INPUT_BYTES are counts, "
+                         "RUNS at least 1\n");
+        return 2;
+    }
+    return s_twins (argv [1], argv [2], argv [3], argv [4], argv [5], iterations, (int) runs,
+                    (size_t) input_bytes);
+}
