@@ -22,7 +22,7 @@
         zi_bench_floor calibrate
             prints how many iterations of the arithmetic take 1 ms here
 
-        zi_bench_floor stage IN OUT ITERATIONS BYTES [INPUT]
+        zi_bench_floor stage IN OUT ITERATIONS BYTES [INPUT [BACK_IN BACK_OUT]]
             binds a PULL on IN, connects a PUSH to OUT; per message: with
             INPUT, copies INPUT bytes out of the client's shared-memory
             block that the message names; spins ITERATIONS, sends BYTES
@@ -31,7 +31,11 @@
             process that started it has gone. A stage may wait for its
             turn as long as it takes: a benchmark starts its chains
             before all its rounds, and a chain used last in a round of a
-            slow model sat idle for minutes
+            slow model sat idle for minutes. With BACK_IN and BACK_OUT
+            (the first stage of a chain whose answers come back through
+            it, as a split's come back through its gateway's process),
+            it also binds a PULL on BACK_IN and passes what comes there
+            on to BACK_OUT unchanged, on the same thread
 
         zi_bench_floor client FIRST LAST ITERATIONS RUNS [INPUT [WARM_UP]]
             connects a PUSH to FIRST, binds a PULL on LAST; per run: spins
@@ -176,17 +180,43 @@ s_copy_input (s_mapping_t *mapping, const void *data, size_t size, void *copy, s
     return 0;
 }
 
+//  Waits for a message on socket, meanwhile passing whatever comes on back
+//  to answer as it is; 1 once one is there, 0 after timeout_msecs without
+static int
+s_wait_passing (void *socket, void *back, void *answer, int timeout_msecs)
+{
+    while (true) {
+        zmq_pollitem_t items [] = {{socket, 0, ZMQ_POLLIN, 0}, {back, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll (items, 2, timeout_msecs) <= 0)
+            return 0;
+        if (items [1].revents & ZMQ_POLLIN) {
+            zmq_msg_t message;
+            zmq_msg_init (&message);
+            if (zmq_msg_recv (&message, back, ZMQ_DONTWAIT) < 0
+            ||  zmq_msg_send (&message, answer, 0) < 0)
+                zmq_msg_close (&message);
+        }
+        if (items [0].revents & ZMQ_POLLIN)
+            return 1;
+    }
+}
+
 static int
 s_stage (void *context, const char *in, const char *out, int64_t iterations, size_t bytes,
-         size_t input)
+         size_t input, const char *back_in, const char *back_out)
 {
-    void *socket, *output;
+    void *socket, *output, *back = NULL, *answer = NULL;
     //  No limit on silence: a stage used last in a benchmark's round waits
     //  for the whole round. It stops when its parent goes instead, so a
     //  benchmark that dies leaves no stage behind
     pid_t parent = getppid ();
     if (s_link (context, "stage", in, out, S_PARENT_MSECS, &socket, &output))
         return 1;
+    if (back_in && s_link (context, "stage", back_in, back_out, S_PARENT_MSECS, &back, &answer)) {
+        zmq_close (socket);
+        zmq_close (output);
+        return 1;
+    }
     if (bytes == 0)
         bytes = 1;
     char *buffer = calloc (1, bytes);
@@ -199,8 +229,9 @@ s_stage (void *context, const char *in, const char *out, int64_t iterations, siz
     while (true) {
         zmq_msg_t message;
         zmq_msg_init (&message);
-        int size = zmq_msg_recv (&message, socket, 0);
-        bool silent = size < 0 && zmq_errno () == EAGAIN;
+        int size = back && !s_wait_passing (socket, back, answer, S_PARENT_MSECS)? -1:
+                   zmq_msg_recv (&message, socket, back? ZMQ_DONTWAIT: 0);
+        bool silent = size < 0 && (back || zmq_errno () == EAGAIN);
         bool failed = size > 0 && copy && s_copy_input (&mapping, zmq_msg_data (&message),
                                                         (size_t) size, copy, input);
         zmq_msg_close (&message);
@@ -215,6 +246,10 @@ s_stage (void *context, const char *in, const char *out, int64_t iterations, siz
     }
     zmq_close (socket);
     zmq_close (output);
+    if (back) {
+        zmq_close (back);
+        zmq_close (answer);
+    }
     if (mapping.map)
         munmap ((void *) mapping.map, mapping.size);
     free (copy);
@@ -349,7 +384,8 @@ static int
 s_usage (void)
 {
     fprintf (stderr, "usage: zi_bench_floor calibrate\n"
-                     "       zi_bench_floor stage IN OUT ITERATIONS BYTES [INPUT]\n"
+                     "       zi_bench_floor stage IN OUT ITERATIONS BYTES "
+                     "[INPUT [BACK_IN BACK_OUT]]\n"
                      "       zi_bench_floor client FIRST LAST ITERATIONS RUNS [INPUT [WARM_UP]]\n"
                      "       zi_bench_floor pipeline FIRST LAST ITERATIONS REQUESTS INFLIGHT "
                      "[INPUT]\n");
@@ -377,7 +413,7 @@ main (int argc, char *argv [])
     if (argc == 2 && strcmp (mode, "calibrate") == 0)
         return s_calibrate ();
     bool pipeline = (argc == 7 || argc == 8) && strcmp (mode, "pipeline") == 0;
-    bool stage = (argc == 6 || argc == 7) && strcmp (mode, "stage") == 0;
+    bool stage = (argc == 6 || argc == 7 || argc == 9) && strcmp (mode, "stage") == 0;
     bool client = (argc >= 6 && argc <= 8) && strcmp (mode, "client") == 0;
     if (!pipeline && !stage && !client)
         return s_usage ();
@@ -394,7 +430,8 @@ main (int argc, char *argv [])
         return 2;
     void *context = zmq_ctx_new ();
     int rc = stage?  s_stage (context, argv [2], argv [3], iterations, (size_t) count,
-                              (size_t) input):
+                              (size_t) input, argc == 9? argv [7]: NULL,
+                              argc == 9? argv [8]: NULL):
              client? s_client (context, argv [2], argv [3], iterations, (int) count,
                                (size_t) input, (int) warm_up):
                      s_pipeline (context, argv [2], argv [3], iterations, (int) count,

@@ -336,7 +336,11 @@ class FloorChain:
     cut points costs on this machine."""
 
     def __init__(self, program, nodes, cuts, transport, folder, tag, port, iterations_per_ms,
-                 input_bytes=0):
+                 input_bytes=0, via_first=False):
+        """via_first: the last stage answers through the first, which
+        passes the answer on to the client, as a split's last process
+        answers through the gateway's (over the same transport as the
+        stages); by default it answers the client itself"""
         self.program = program
         # The first stage copies the model's input out of the client's
         # shared memory, as zinfer's gateway must (bench/zi_bench_floor.c)
@@ -352,13 +356,18 @@ class FloorChain:
         inputs = [ipc[0]] + [(f"tcp://127.0.0.1:{port + i}" if transport == "tcp" else ipc[i])
                              for i in range(1, len(stage_ms))]
         self.first, self.last = ipc[0], ipc[-1]
+        back = None
+        if via_first and len(stage_ms) > 1:
+            back = (f"tcp://127.0.0.1:{port + len(stage_ms)}" if transport == "tcp"
+                    else f"ipc://{folder}/floor-{tag}-back")
         self.stages = []
         try:
             for i, iterations in enumerate(self.iterations):
-                output = inputs[i + 1] if i + 1 < len(inputs) else self.last
+                output = inputs[i + 1] if i + 1 < len(inputs) else (back or self.last)
+                passing = [back, self.last] if back and i == 0 else []
                 self.stages.append(subprocess.Popen(
                     [program, "stage", inputs[i], output, str(iterations), str(sends[i]),
-                     str(input_bytes if i == 0 else 0)],
+                     str(input_bytes if i == 0 else 0)] + passing,
                     stderr=subprocess.PIPE, text=True, start_new_session=True))
             time.sleep(0.2)
             for stage in self.stages:
