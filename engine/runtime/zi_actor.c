@@ -557,6 +557,30 @@ zi_actor_feeds_others (const zi_actor_t *self)
     return zi_fanout_leaves_thread (self->fanout);
 }
 
+//  Handles one message zi_msg_recv gave (rc 0), or the reason it refused
+//  one (rc -1)
+static void
+s_take (zi_actor_t *self, int rc, zi_msg_header_t *header, zi_tensor_t *tensor,
+        zi_trace_t *trace)
+{
+    if (rc == -1) {
+        s_reject (self, "%s", zi_error_text ());
+        return;
+    }
+    int64_t arrival = zi_clock_usecs ();
+    for (int index = 0; index < self->n_relays; index++) {
+        zi_actor_relay_t *relay = &self->relays [index];
+        if (relay->source == header->source && relay->slot == header->slot) {
+            zi_msg_header_t handed = *header;
+            handed.slot = relay->target_slot;
+            zi_actor_hand_over (relay->target, &handed, tensor, trace, arrival);
+            ZI_COUNT (relay->sent, 1);
+        }
+    }
+    s_accept (self, header, tensor, arrival, trace,
+              header->flags & ZI_MSG_TRACE? zi_trace_now (): 0);
+}
+
 int
 zi_actor_drain (zi_actor_t *self, int budget)
 {
@@ -569,25 +593,26 @@ zi_actor_drain (zi_actor_t *self, int budget)
         if (rc == 1)
             break;
         handled++;
-        if (rc == -1)
-            s_reject (self, "%s", zi_error_text ());
-        else {
-            int64_t arrival = zi_clock_usecs ();
-            for (int index = 0; index < self->n_relays; index++) {
-                zi_actor_relay_t *relay = &self->relays [index];
-                if (relay->source == header.source && relay->slot == header.slot) {
-                    zi_msg_header_t handed = header;
-                    handed.slot = relay->target_slot;
-                    zi_actor_hand_over (relay->target, &handed, tensor, &trace, arrival);
-                    ZI_COUNT (relay->sent, 1);
-                }
-            }
-            s_accept (self, &header, tensor, arrival, &trace,
-                      header.flags & ZI_MSG_TRACE? zi_trace_now (): 0);
-        }
+        s_take (self, rc, &header, tensor, &trace);
         zi_trace_clear (&trace);
     }
     return handled;
+}
+
+int
+zi_actor_receive (zi_actor_t *self)
+{
+    zi_msg_header_t header;
+    zi_tensor_t *tensor;
+    zi_trace_t trace = {0, NULL};
+    int rc = zi_msg_recv (self->mailbox, &header, &tensor, &trace, false);
+    //  A signal that cut the sleep short took nothing in: the descriptor
+    //  stays readable, and the next receive looks again
+    if (rc == 1 || (rc == -1 && zmq_errno () == EINTR))
+        return 0;
+    s_take (self, rc, &header, tensor, &trace);
+    zi_trace_clear (&trace);
+    return 1;
 }
 
 void

@@ -313,6 +313,19 @@ s_thread_loop (zi_thread_t *self)
     //  as a floor stage waits, rather than in zmq_poll: four system calls
     //  fewer a request (docs/performance.md)
     bool receive_waits = self->gateway && n_items == 1;
+    //  Likewise a thread fed from outside through one mailbox alone (a
+    //  middle or last stage of a chain split across processes) waits in
+    //  a receive on it. Asked with ZMQ_EVENTS after a poll of its
+    //  descriptor, and drained until a receive found nothing, the socket
+    //  cost two polls and two getpids a message more than the floor's
+    //  one blocking receive (docs/performance.md). A blocking receive
+    //  asks the socket's own pipes first and sleeps in the socket's own
+    //  mailbox, so no wake-up is missed whatever took its commands in
+    zi_actor_t *waits_on = !self->gateway && n_items == 1? polled [0]: NULL;
+    if (waits_on) {
+        int timeout = S_TICK_MSECS;
+        zmq_setsockopt (waits_on->mailbox, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    }
     s_waiter_t waiter;
     s_waiter_init (&waiter, items, n_items);
     uint64_t client_sends = self->gateway? zi_gateway_client_sends (self->gateway): 0;
@@ -336,6 +349,15 @@ s_thread_loop (zi_thread_t *self)
             if (zi_gateway_retry (self->gateway) && self->n_ready > 0)
                 continue;
             items [clients_item].events = zi_gateway_accepting (self->gateway)? ZMQ_POLLIN: 0;
+        }
+        if (waits_on) {
+            //  Depth first, each message is followed down the chain (the
+            //  loop's next pass) before the next is taken; breadth first,
+            //  what else has come is taken with it, as the drain would
+            if (zi_actor_receive (waits_on) && !self->depth_first)
+                zi_actor_drain (waits_on, S_BATCH - 1);
+            s_tick (self, &last_tick);
+            continue;
         }
         //  Kept answers are hashed once nothing has come for a while: not
         //  at once, when the I/O thread that sends the answer, and the

@@ -199,6 +199,11 @@ void
 //  how many it handled
 int
     zi_actor_drain (zi_actor_t *self, int budget);
+//  Waits in a receive on the mailbox, up to its ZMQ_RCVTIMEO, and handles
+//  the message if one came: 1 if it did, 0 if none came in time or a
+//  signal cut the wait short
+int
+    zi_actor_receive (zi_actor_t *self);
 //  Handles the tensors same-thread peers handed it, oldest first, up to a
 //  budget
 void

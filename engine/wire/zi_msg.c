@@ -664,7 +664,9 @@ s_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, zi_trace_t 
         zmq_msg_close (&frame);
         if (error == EAGAIN)
             return 1;
-        return zi_error ("receive failed: %s", zmq_strerror (error));
+        zi_error ("receive failed: %s", zmq_strerror (error));
+        errno = error;          //  the caller may tell a signal from a fault
+        return -1;
     }
     int rc = zi_msg_decode (zmq_msg_data (&frame), zmq_msg_size (&frame), header);
     //  Frames from the wire carry who sent them (a ROUTER's identity
