@@ -589,7 +589,8 @@ zi_actor_drain (zi_actor_t *self, int budget)
         zi_msg_header_t header;
         zi_tensor_t *tensor;
         zi_trace_t trace = {0, NULL};
-        int rc = zi_msg_recv (self->mailbox, &header, &tensor, &trace, true);
+        int rc = zi_msg_recv_pooled (self->mailbox, &header, &tensor, &trace, true,
+                                     self->worker->pool);
         if (rc == 1)
             break;
         handled++;
@@ -605,7 +606,8 @@ zi_actor_receive (zi_actor_t *self)
     zi_msg_header_t header;
     zi_tensor_t *tensor;
     zi_trace_t trace = {0, NULL};
-    int rc = zi_msg_recv (self->mailbox, &header, &tensor, &trace, false);
+    int rc = zi_msg_recv_pooled (self->mailbox, &header, &tensor, &trace, false,
+                                 self->worker->pool);
     //  A signal that cut the sleep short took nothing in: the descriptor
     //  stays readable, and the next receive looks again
     if (rc == 1 || (rc == -1 && zmq_errno () == EINTR))

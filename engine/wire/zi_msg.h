@@ -159,6 +159,12 @@ int
 int
     zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor,
                  zi_trace_t *trace, bool dontwait);
+//  The same, with a small data frame that must be copied to be aligned
+//  copied into a tensor from pool rather than into a buffer of its own
+//  (an actor's mailbox: the pool keeps the buffer warm for the next hop)
+int
+    zi_msg_recv_pooled (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor,
+                        zi_trace_t *trace, bool dontwait, struct zi_pool_t *pool);
 //  The same for a client request's input at the gateway: a data frame
 //  that is a shared-memory reference (ZI_MSG_SHARED) is read through the
 //  cache, for a client on ipc, in its own blocks (who the peer is comes
