@@ -7,7 +7,8 @@
         while running
             run every actor on the ready list (woken by a same-thread peer)
             poll the gateway and remote-fed mailboxes (blocking when idle;
-                a receive on the clients' socket when that is all there is)
+                a receive on the clients' socket, or on the one mailbox,
+                when that is all there is)
             drain what is readable, a bounded batch per socket
 
     Sends never block (unlimited high-water marks on data edges), so no
