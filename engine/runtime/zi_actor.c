@@ -10,6 +10,7 @@
 */
 
 #include "zi_fanout.h"
+#include <errno.h>
 #include <stddef.h>
 #include <zmq.h>
 
@@ -606,11 +607,12 @@ zi_actor_receive (zi_actor_t *self)
     zi_msg_header_t header;
     zi_tensor_t *tensor;
     zi_trace_t trace = {0, NULL};
+    errno = 0;                  //  not a signal from long ago, when refused
     int rc = zi_msg_recv_pooled (self->mailbox, &header, &tensor, &trace, false,
                                  self->worker->pool);
     //  A signal that cut the sleep short took nothing in: the descriptor
     //  stays readable, and the next receive looks again
-    if (rc == 1 || (rc == -1 && zmq_errno () == EINTR))
+    if (rc == 1 || (rc == -1 && errno == EINTR))
         return 0;
     s_take (self, rc, &header, tensor, &trace);
     zi_trace_clear (&trace);
