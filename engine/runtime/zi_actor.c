@@ -558,6 +558,13 @@ zi_actor_feeds_others (const zi_actor_t *self)
     return zi_fanout_leaves_thread (self->fanout);
 }
 
+//  A received frame's aligned copy, from the worker's pool
+static zi_tensor_t *
+s_pool_alloc (void *pool, zi_dtype_t dtype, int ndim, const int64_t *dims)
+{
+    return zi_pool_tensor (pool, dtype, ndim, dims);
+}
+
 //  Handles one message zi_msg_recv gave (rc 0), or the reason it refused
 //  one (rc -1)
 static void
@@ -590,8 +597,8 @@ zi_actor_drain (zi_actor_t *self, int budget)
         zi_msg_header_t header;
         zi_tensor_t *tensor;
         zi_trace_t trace = {0, NULL};
-        int rc = zi_msg_recv_pooled (self->mailbox, &header, &tensor, &trace, true,
-                                     self->worker->pool);
+        int rc = zi_msg_recv_into (self->mailbox, &header, &tensor, &trace, true,
+                                   s_pool_alloc, self->worker->pool);
         if (rc == 1)
             break;
         handled++;
@@ -608,8 +615,8 @@ zi_actor_receive (zi_actor_t *self)
     zi_tensor_t *tensor;
     zi_trace_t trace = {0, NULL};
     errno = 0;                  //  not a signal from long ago, when refused
-    int rc = zi_msg_recv_pooled (self->mailbox, &header, &tensor, &trace, false,
-                                 self->worker->pool);
+    int rc = zi_msg_recv_into (self->mailbox, &header, &tensor, &trace, false,
+                               s_pool_alloc, self->worker->pool);
     //  A signal that cut the sleep short took nothing in: the descriptor
     //  stays readable, and the next receive looks again
     if (rc == 1 || (rc == -1 && errno == EINTR))

@@ -18,7 +18,6 @@
 
 #include "zi_msg.h"
 #include "zi_shm.h"
-#include "zi_pool.h"
 #include <errno.h>
 #include <msgpack.h>
 #include <time.h>
@@ -655,7 +654,8 @@ s_read_shared (const zi_msg_header_t *header, zmq_msg_t *data, zi_shm_cache_t *c
 
 static int
 s_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, zi_trace_t *trace,
-        bool dontwait, zi_shm_cache_t *cache, uint64_t *hash, zi_pool_t *pool)
+        bool dontwait, zi_shm_cache_t *cache, uint64_t *hash, zi_msg_alloc_fn *alloc,
+        void *alloc_arg)
 {
     *tensor = NULL;
     zmq_msg_t frame;
@@ -727,10 +727,11 @@ s_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, zi_trace_t 
         //  copy is cheap and gives vector loads their alignment). Larger
         //  frames get buffers of their own, aligned for their elements:
         //  copying a 64 KiB one to align it cost a fifth of an ipc hop
-        //  From the pool when there is one: a buffer of its own cost
-        //  posix_memalign and free, 1.4 k instructions a hop
-        *tensor = pool? zi_pool_tensor (pool, header->dtype, header->ndim, header->dims)
-                      : zi_tensor_new (header->dtype, header->ndim, header->dims);
+        //  From the caller's allocator when it has one (the pool: a
+        //  buffer of its own costs posix_memalign and free, 1.4 k
+        //  instructions a hop)
+        *tensor = alloc? alloc (alloc_arg, header->dtype, header->ndim, header->dims)
+                       : zi_tensor_new (header->dtype, header->ndim, header->dims);
         if (*tensor && want)
             memcpy ((*tensor)->data, zmq_msg_data (data), want);
         zmq_msg_close (data);
@@ -755,21 +756,29 @@ int
 zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, zi_trace_t *trace,
              bool dontwait)
 {
-    return s_recv (socket, header, tensor, trace, dontwait, NULL, NULL, NULL);
+    return s_recv (socket, header, tensor, trace, dontwait, NULL, NULL, NULL, NULL);
 }
 
 int
-zi_msg_recv_pooled (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor,
-                    zi_trace_t *trace, bool dontwait, zi_pool_t *pool)
+zi_msg_recv_into (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor,
+                  zi_trace_t *trace, bool dontwait, zi_msg_alloc_fn *alloc, void *arg)
 {
-    return s_recv (socket, header, tensor, trace, dontwait, NULL, NULL, pool);
+    return s_recv (socket, header, tensor, trace, dontwait, NULL, NULL, alloc, arg);
 }
 
 int
 zi_msg_recv_request (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor,
                      zi_shm_cache_t *cache, uint64_t *hash)
 {
-    return s_recv (socket, header, tensor, NULL, false, cache, hash, NULL);
+    return s_recv (socket, header, tensor, NULL, false, cache, hash, NULL, NULL);
+}
+
+//  The self test's allocator: counts the tensors it makes
+static zi_tensor_t *
+s_test_alloc (void *arg, zi_dtype_t dtype, int ndim, const int64_t *dims)
+{
+    (*(int *) arg)++;
+    return zi_tensor_new (dtype, ndim, dims);
 }
 
 void
@@ -885,11 +894,11 @@ zi_msg_test (zi_test_t *t)
         zi_tensor_destroy (&received);
         zi_tensor_destroy (&tensor);
 
-        //  A small frame, copied to be aligned, goes into a tensor of the
-        //  pool when the receiver gives one (an 8-byte frame sits inside
-        //  ZeroMQ's message, 8 bytes past its 16-byte aligned start)
+        //  A small frame, copied to be aligned, goes into a tensor from
+        //  the receiver's allocator when it gives one (an 8-byte frame sits
+        //  inside ZeroMQ's message, 8 bytes past its 16-byte aligned start)
         if (round == 0) {
-            zi_pool_t *pool = zi_pool_new ();
+            int made = 0;
             zi_msg_header_t small = {.kind = ZI_MSG_TENSOR, .request = 3, .source = 1,
                                      .count = 1, .dtype = ZI_F32, .ndim = 2, .dims = {1, 2}};
             unsigned char small_header [ZI_MSG_HEADER_MAX];
@@ -897,15 +906,13 @@ zi_msg_test (zi_test_t *t)
             float pair [2] = {1.5f, -2.25f};
             zmq_send (push, small_header, small_size, ZMQ_SNDMORE);
             zmq_send (push, pair, sizeof pair, 0);
-            ZI_CHECK (t, zi_msg_recv_pooled (pull, &back, &received, NULL, false, pool) == 0
-                      && received, "small frame received: %s", zi_error_text ());
-            ZI_CHECK (t, zi_pool_live (pool) == 1, "its tensor is the pool's (%d live)",
-                      zi_pool_live (pool));
+            ZI_CHECK (t, zi_msg_recv_into (pull, &back, &received, NULL, false, s_test_alloc,
+                                           &made) == 0 && received,
+                      "small frame received: %s", zi_error_text ());
+            ZI_CHECK (t, made == 1, "its tensor is the allocator's (%d made)", made);
             ZI_CHECK (t, received && memcmp (received->data, pair, sizeof pair) == 0
                       && ((uintptr_t) received->data & 63) == 0, "same bytes, aligned");
             zi_tensor_destroy (&received);
-            ZI_CHECK (t, zi_pool_live (pool) == 0, "given back when released");
-            zi_pool_destroy (&pool);
         }
 
         //  A header whose data frame is too short: refused, next one fine

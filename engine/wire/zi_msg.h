@@ -159,12 +159,17 @@ int
 int
     zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor,
                  zi_trace_t *trace, bool dontwait);
-//  The same, with a small data frame that must be copied to be aligned
-//  copied into a tensor from pool rather than into a buffer of its own
-//  (an actor's mailbox: the pool keeps the buffer warm for the next hop)
+//  Where a receive puts a data frame that it copies to align it: a new
+//  tensor of that shape, NULL with zi_error set if there is none
+typedef zi_tensor_t *(zi_msg_alloc_fn) (void *arg, zi_dtype_t dtype, int ndim,
+                                         const int64_t *dims);
+//  The same as zi_msg_recv, with such copies made into tensors from alloc
+//  (an actor's mailbox: from the worker's pool, which keeps the buffer
+//  warm for the next hop, where a buffer of its own costs posix_memalign
+//  and free)
 int
-    zi_msg_recv_pooled (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor,
-                        zi_trace_t *trace, bool dontwait, struct zi_pool_t *pool);
+    zi_msg_recv_into (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor,
+                      zi_trace_t *trace, bool dontwait, zi_msg_alloc_fn *alloc, void *arg);
 //  The same for a client request's input at the gateway: a data frame
 //  that is a shared-memory reference (ZI_MSG_SHARED) is read through the
 //  cache, for a client on ipc, in its own blocks (who the peer is comes
