@@ -224,6 +224,35 @@ s_finish_activation (zi_keras_t *self, const zi_keras_call_t *call, int value, i
 
 //  --------------------------------------------------------------------------
 
+//  Adds the layer's bias of `filters` values as the next Conv input,
+//  unless the layer says use_bias false
+static int
+s_bias_input (zi_keras_t *self, const zi_keras_call_t *call, int64_t filters, int *inputs,
+              int *n_inputs)
+{
+    if (!zi_keras_number (call->config, "use_bias", 1))
+        return 0;
+    zi_tensor_t *bias = zi_keras_weight (self, call->layer, "bias", 1, &filters);
+    if (!bias)
+        return -1;
+    char name [300];
+    inputs [(*n_inputs)++] = zi_keras_constant (self, s_sub_name (call, "bias", name, sizeof name),
+                                                s_ref (bias));
+    return 0;
+}
+
+//  A Keras convolution's window as Conv attributes, over `rank` axes
+static void
+s_conv_window (zi_node_t *node, int rank, const int64_t *kernel, const int64_t *strides,
+               const int64_t *dilation, int64_t groups, bool same)
+{
+    zi_node_set_ints (node, "kernel_shape", rank, kernel);
+    zi_node_set_ints (node, "strides", rank, strides);
+    zi_node_set_ints (node, "dilations", rank, dilation);
+    zi_node_set_int (node, "group", groups);
+    zi_node_set_string (node, "auto_pad", same? "SAME_UPPER": "VALID");
+}
+
 static int
 s_conv2d (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
 {
@@ -304,22 +333,13 @@ s_conv2d (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
     }
     int inputs [3] = {x->value, weights_value};
     int n_inputs = 2;
-    if (zi_keras_number (call->config, "use_bias", 1)) {
-        zi_tensor_t *bias = zi_keras_weight (self, call->layer, "bias", 1, &filters);
-        if (!bias)
-            return -1;
-        inputs [n_inputs++] = zi_keras_constant (self, s_sub_name (call, "bias", name,
-                                                                   sizeof name), s_ref (bias));
-    }
+    if (s_bias_input (self, call, filters, inputs, &n_inputs))
+        return -1;
     char buffer [300];
     const char *output = s_layer_activation (call)? NULL: s_out_name (call, buffer, sizeof buffer);
     int value;
     zi_node_t *node = zi_keras_node (self, "Conv", call->layer, n_inputs, inputs, output, &value);
-    zi_node_set_ints (node, "kernel_shape", 2, kernel);
-    zi_node_set_ints (node, "strides", 2, strides);
-    zi_node_set_ints (node, "dilations", 2, dilation);
-    zi_node_set_int (node, "group", groups);
-    zi_node_set_string (node, "auto_pad", same? "SAME_UPPER": "VALID");
+    s_conv_window (node, 2, kernel, strides, dilation, groups, same);
     out->ndim = 4;
     out->dims [0] = x->dims [0];
     for (int axis = 0; axis < 2; axis++)
@@ -950,20 +970,11 @@ s_conv1d (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tensor_t *out)
                       zi_keras_constant (self, s_sub_name (call, "weights", name, sizeof name),
                                          weights)};
     int n_inputs = 2;
-    if (zi_keras_number (call->config, "use_bias", 1)) {
-        zi_tensor_t *bias = zi_keras_weight (self, call->layer, "bias", 1, &filters);
-        if (!bias)
-            return -1;
-        inputs [n_inputs++] = zi_keras_constant (self, s_sub_name (call, "bias", name,
-                                                                   sizeof name), s_ref (bias));
-    }
+    if (s_bias_input (self, call, filters, inputs, &n_inputs))
+        return -1;
     int value;
     zi_node_t *node = zi_keras_node (self, "Conv", call->layer, n_inputs, inputs, NULL, &value);
-    zi_node_set_ints (node, "kernel_shape", 1, kernel);
-    zi_node_set_ints (node, "strides", 1, strides);
-    zi_node_set_ints (node, "dilations", 1, dilation);
-    zi_node_set_int (node, "group", groups);
-    zi_node_set_string (node, "auto_pad", same? "SAME_UPPER": "VALID");
+    s_conv_window (node, 1, kernel, strides, dilation, groups, same);
     const char *output = s_layer_activation (call)? NULL: s_out_name (call, buffer, sizeof buffer);
     value = s_swap_last (self, s_sub_name (call, "to_nlc", name, sizeof name), value, output);
     *out = (zi_keras_tensor_t) {.ndim = 3, .dims = {x->dims [0],
@@ -1023,24 +1034,15 @@ s_separable_conv2d (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tens
     zi_node_t *node = zi_keras_node (self, "Conv", s_sub_name (call, "depthwise", name,
                                                                sizeof name),
                                      2, inputs, NULL, &value);
-    zi_node_set_ints (node, "kernel_shape", 2, kernel);
-    zi_node_set_ints (node, "strides", 2, strides);
-    zi_node_set_ints (node, "dilations", 2, dilation);
-    zi_node_set_int (node, "group", channels);
-    zi_node_set_string (node, "auto_pad", same? "SAME_UPPER": "VALID");
+    s_conv_window (node, 2, kernel, strides, dilation, channels, same);
 
     inputs [0] = value;
     inputs [1] = zi_keras_constant (self, s_sub_name (call, "pointwise_weights", name,
                                                       sizeof name),
                                     s_hwio_to_oihw (pointwise, 1, 1, middle, filters));
     int n_inputs = 2;
-    if (zi_keras_number (call->config, "use_bias", 1)) {
-        zi_tensor_t *bias = zi_keras_weight (self, call->layer, "bias", 1, &filters);
-        if (!bias)
-            return -1;
-        inputs [n_inputs++] = zi_keras_constant (self, s_sub_name (call, "bias", name,
-                                                                   sizeof name), s_ref (bias));
-    }
+    if (s_bias_input (self, call, filters, inputs, &n_inputs))
+        return -1;
     const char *output = s_layer_activation (call)? NULL: s_out_name (call, buffer, sizeof buffer);
     node = zi_keras_node (self, "Conv", call->layer, n_inputs, inputs, output, &value);
     zi_node_set_ints (node, "kernel_shape", 2, (int64_t []) {1, 1});
@@ -1082,13 +1084,8 @@ s_conv2d_transpose (zi_keras_t *self, const zi_keras_call_t *call, zi_keras_tens
     int inputs [3] = {x->value, zi_keras_constant (self, s_sub_name (call, "weights", name,
                                                                      sizeof name), weights)};
     int n_inputs = 2;
-    if (zi_keras_number (call->config, "use_bias", 1)) {
-        zi_tensor_t *bias = zi_keras_weight (self, call->layer, "bias", 1, &filters);
-        if (!bias)
-            return -1;
-        inputs [n_inputs++] = zi_keras_constant (self, s_sub_name (call, "bias", name,
-                                                                   sizeof name), s_ref (bias));
-    }
+    if (s_bias_input (self, call, filters, inputs, &n_inputs))
+        return -1;
     int64_t pads [4], extra [2];
     *out = (zi_keras_tensor_t) {.ndim = 4, .dims = {x->dims [0], -1, -1, filters}};
     for (int axis = 0; axis < 2; axis++) {
