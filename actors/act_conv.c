@@ -910,23 +910,20 @@ s_strip_fill (const void *args, int64_t k0, int64_t rows, int64_t col, int64_t w
 //  pixels than channels) 1.07, which keep im2col
 #define S_STRIP_MIN_MAPS 96
 
-//  On more than one thread, only where the threads share the columns:
-//  shared by panels, each thread would gather every strip for its own
-//  panels (resnet50's 3x3 stride-2 layers on 28x28 and 14x14 at two
-//  threads, 1.33x and 1.15x slower). Those products (more maps than
-//  columns) are one band on the im2col path, so it makes the same tiles
-//  as one thread does here: the same bits. One column would be zi_mm's
-//  matrix-vector product there, summed in another order.
+//  On more than one thread the threads share the columns, or, with more
+//  maps than columns, the strips (zi_mm_fill_parallel): each packing every
+//  strip for its own panels, resnet50's 3x3 stride-2 layers on 28x28 and
+//  14x14 ran 1.33x and 1.15x slower than on im2col. One column would be
+//  zi_mm's matrix-vector product on im2col's path, summed in another order.
 static bool
-s_strips_direct (const s_geom_t *geom, const float *packed, int threads)
+s_strips_direct (const s_geom_t *geom, const float *packed)
 {
     int64_t out_plane = geom->out_h * geom->out_w;
     return packed && zi_use_avx2 () && !zi_use_avx512 ()
         && (geom->k_h * geom->k_w > 1 || geom->out_c >= out_plane)
         && geom->out_c >= S_STRIP_MIN_MAPS
         && geom->k_h * geom->k_w <= S_STRIP_TAPS && geom->k_w <= S_STRIP_KW
-        && geom->in_h * geom->in_w < (1 << 30) && out_plane > 1
-        && (threads == 1 || geom->out_c < out_plane);
+        && geom->in_h * geom->in_w < (1 << 30) && out_plane > 1;
 }
 #endif
 
@@ -945,7 +942,7 @@ s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const floa
     int64_t in_plane = geom->in_h * geom->in_w;
     int64_t out_plane = geom->out_h * geom->out_w;
 #if defined (ZI_HAVE_AVX2)
-    if (s_strips_direct (geom, packed, zi_exec_threads (exec))) {
+    if (s_strips_direct (geom, packed)) {
         for (int64_t n = 0; n < geom->batch; n++) {
             s_strip_job_t job = {geom, x + n * geom->in_c * in_plane};
             int64_t at = n * geom->out_c * out_plane;
@@ -1768,6 +1765,10 @@ zi_act_conv_test (zi_test_t *t)
          {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
         {"strips 1x1 s2 by panels", "Conv", 2, 1, 64, 28, 28, 300, 1, 1, 0,
          {2, 2}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = relu},
+        //  by panels over two groups of slices (2016 deep: eight slices
+        //  of 252, four to a group), batch 2
+        {"strips 3x3 on 7x7 by panels 2016 deep", "Conv", 2, 2, 224, 7, 7, 100, 3, 3, 0,
+         {1, 1}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
     };
     zi_conv_cases_threads (t, threaded, sizeof threaded / sizeof threaded [0], 500);
 

@@ -1115,13 +1115,16 @@ zi_mm_transpose (const float *src, int64_t rows, int64_t cols, int64_t lds, floa
 
 //  zi_mm shared out between the exec's threads, by panels of output
 //  channels when W is the larger operand (the small images late in a
-//  network), else by columns in whole tiles. Either way each output is
-//  made by the same tile, in the same order, as by one s_mm_avx2 call.
+//  network), else by columns in whole tiles; zi_mm_fill the same way,
+//  with its strips shared (below). Either way each output is made by the
+//  same tile, in the same order, as by one call on one thread.
 typedef struct {
     const float *packed;        //  weights packed by s_mm_pack
     int64_t maps, depth, cols;  //  M, K, columns of X and Y
-    const float *x;             //  X [K][cols]
+    const float *x;             //  X [K][cols], or NULL for fill's
     int64_t ldx;                //  floats between rows of X
+    zi_mm_fill_fn *fill;        //  packs X's strips (zi_mm_fill), or NULL
+    const void *args;           //  its arguments
     const float *bias;          //  [M] or NULL
     const float *sum;           //  residual [M][cols], ldsum apart, or NULL
     int64_t ldsum;
@@ -1150,8 +1153,30 @@ s_mm_columns_part (void *args, int64_t first, int64_t last, int thread)
     s_mm_job_t *job = args;
     int64_t col = first * job->tile;
     int64_t cols = (last == job->tiles? job->cols: last * job->tile) - col;
-    zi_mm (job->packed, job->maps, job->depth, cols, job->x + col, job->ldx, job->bias,
-           job->sum? job->sum + col: NULL, job->ldsum, job->act, job->y + col, job->ldy);
+    const float *sum = job->sum? job->sum + col: NULL;
+#if defined (ZI_HAVE_AVX2)
+    if (job->fill) {
+        s_mm_fill_avx2 (job->packed, job->maps, job->depth, cols, col, job->fill, job->args,
+                        job->bias, sum, job->ldsum, job->act, job->y + col, job->ldy);
+        return;
+    }
+#endif
+    zi_mm (job->packed, job->maps, job->depth, cols, job->x + col, job->ldx, job->bias, sum,
+           job->ldsum, job->act, job->y + col, job->ldy);
+}
+
+//  Blocks of whole tiles, so that each makes its tail columns as one call
+//  would. A tail of one column joins the tile before it: alone it would be
+//  a call of one column, which zi_mm makes as a matrix-vector product,
+//  summed in another order (squeezenet's 55x55 images: 3025 columns, 63
+//  tiles of 48 and one column)
+static void
+s_mm_by_columns (zi_exec_t *exec, s_mm_job_t *job, int64_t tile)
+{
+    job->tile = tile;
+    job->tiles = job->cols / tile + (job->cols % tile > 1);
+    zi_exec_parallel (exec, job->tiles, zi_exec_unit (job->maps * job->depth * tile),
+                      s_mm_columns_part, job);
 }
 
 void
@@ -1159,62 +1184,127 @@ zi_mm_parallel (zi_exec_t *exec, const float *packed, int64_t maps, int64_t dept
                 int64_t cols, const float *x, int64_t ldx, const float *bias, const float *sum,
                 int64_t ldsum, const zi_act_t *act, float *y, int64_t ldy)
 {
-    s_mm_job_t job = {packed, maps, depth, cols, x, ldx, bias, sum, ldsum, act, y, ldy, 0, 0};
+    s_mm_job_t job = {
+        .packed = packed, .maps = maps, .depth = depth, .cols = cols, .x = x, .ldx = ldx,
+        .bias = bias, .sum = sum, .ldsum = ldsum, .act = act, .y = y, .ldy = ldy
+    };
     if (maps >= cols)
         zi_exec_parallel (exec, (maps + S_MM_ROWS - 1) / S_MM_ROWS,
                           zi_exec_unit (S_MM_ROWS * depth * cols), s_mm_panels_part, &job);
-    else {
-        //  Blocks of whole tiles, so that each makes its tail columns as
-        //  one call would. A tail of one column joins the tile before it:
-        //  alone it would be a call of one column, which zi_mm makes as a
-        //  matrix-vector product, summed in another order (squeezenet's
-        //  55x55 images: 3025 columns, 63 tiles of 48 and one column)
-        job.tile = zi_use_avx512 ()? S_MM_WIDE_COLS: S_MM_COLS;
-        job.tiles = cols / job.tile + (cols % job.tile > 1);
-        int64_t unit = zi_exec_unit (maps * depth * job.tile);
-        zi_exec_parallel (exec, job.tiles, unit, s_mm_columns_part, &job);
-    }
+    else
+        s_mm_by_columns (exec, &job, zi_use_avx512 ()? S_MM_WIDE_COLS: S_MM_COLS);
 }
 
 
 #if defined (ZI_HAVE_AVX2)
-//  zi_mm_fill shared out as zi_mm_parallel shares out zi_mm: by panels
-//  or by blocks of whole column tiles, every tile made as by one call
+//  zi_mm_fill by panels on more than one thread, its strips shared: the
+//  threads pack a group of slices' strips into one buffer between them, then
+//  each runs its panels' tiles over the whole group, and so on down K.
+//  Each thread packing every strip for its own panels cost resnet50's
+//  3x3 stride-2 layers on 28x28 and 14x14 1.33x and 1.15x the time of
+//  im2col at two threads; packed once between them, those layers, its
+//  3x3 ones on 7x7 and its 1x1 stride-2 ones take 0.5-0.96x im2col's time
+//  (docs/performance.md, "Zen 3: two threads share the strips"). The
+//  tiles, their slices and their order down K are those of one call, so
+//  are the bits.
 typedef struct {
-    const float *packed;        //  weights packed by zi_mm_pack
-    int64_t maps, depth, cols;  //  M, K, columns of X and Y
-    zi_mm_fill_fn *fill;        //  packs X's strips
-    const void *args;           //  its arguments
-    const float *bias;          //  [M] or NULL
-    const float *sum;           //  residual [M][cols], ldsum apart, or NULL
-    int64_t ldsum;
-    const zi_act_t *act;        //  fused activation
-    float *y;                   //  Y [M][cols]
-    int64_t ldy;                //  floats between rows of Y
-    int64_t tiles;              //  column tiles; the last takes the columns left
-} s_mm_fill_job_t;
+    const s_mm_job_t *job;
+    float *strips;              //  the group's strips, slice after slice
+    int64_t slice;              //  rows of K a slice
+    int64_t k0, k1;             //  the group: rows [k0, k1) of K
+    int64_t c0, c1;             //  its columns, whole tiles but the last
+} s_mm_shared_t;
 
-static void
-s_mm_fill_panels_part (void *args, int64_t first, int64_t last, int thread)
+//  Where slice k0's strip of tile col lies in the group's buffer
+static inline float *
+s_mm_shared_strip (const s_mm_shared_t *sh, int64_t k0, int64_t col)
 {
-    s_mm_fill_job_t *job = args;
-    int64_t m0 = first * S_MM_ROWS;
-    int64_t m1 = last * S_MM_ROWS < job->maps? last * S_MM_ROWS: job->maps;
-    s_mm_fill_avx2 (job->packed + m0 * job->depth, m1 - m0, job->depth, job->cols, 0,
-                    job->fill, job->args, job->bias? job->bias + m0: NULL,
-                    job->sum? job->sum + m0 * job->ldsum: NULL, job->ldsum, job->act,
-                    job->y + m0 * job->ldy, job->ldy);
+    int64_t tiled = (sh->c1 - sh->c0 + S_MM_COLS - 1) / S_MM_COLS * S_MM_COLS;
+    int64_t rows = sh->k1 - k0 < sh->slice? sh->k1 - k0: sh->slice;
+    return sh->strips + (k0 - sh->k0) * tiled + (col - sh->c0) * rows;
 }
 
+//  Strips [first, last) of the group: strip i is slice i / tiles, tile
+//  i % tiles
 static void
-s_mm_fill_columns_part (void *args, int64_t first, int64_t last, int thread)
+s_mm_shared_pack_part (void *args, int64_t first, int64_t last, int thread)
 {
-    s_mm_fill_job_t *job = args;
-    int64_t col = first * S_MM_COLS;
-    int64_t cols = (last == job->tiles? job->cols: last * S_MM_COLS) - col;
-    s_mm_fill_avx2 (job->packed, job->maps, job->depth, cols, col, job->fill, job->args,
-                    job->bias, job->sum? job->sum + col: NULL, job->ldsum, job->act,
-                    job->y + col, job->ldy);
+    const s_mm_shared_t *sh = args;
+    const s_mm_job_t *job = sh->job;
+    int64_t tiles = (sh->c1 - sh->c0 + S_MM_COLS - 1) / S_MM_COLS;
+    for (int64_t i = first; i < last; i++) {
+        int64_t k0 = sh->k0 + i / tiles * sh->slice;
+        int64_t col = sh->c0 + i % tiles * S_MM_COLS;
+        job->fill (job->args, k0, sh->k1 - k0 < sh->slice? sh->k1 - k0: sh->slice, col,
+                   job->cols - col < S_MM_COLS? job->cols - col: S_MM_COLS,
+                   s_mm_shared_strip (sh, k0, col));
+    }
+}
+
+//  Panels [first, last) over the group's slices and columns, a panel's
+//  slices in a row (its packed rows of W one run)
+static ZI_AVX2 void
+s_mm_shared_tiles_part (void *args, int64_t first, int64_t last, int thread)
+{
+    const s_mm_shared_t *sh = args;
+    const s_mm_job_t *job = sh->job;
+    const zi_act_t *act = job->act;
+    zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
+    s_mm_slice_t at = {
+        .packed = job->packed, .maps = job->maps, .depth = job->depth, .cols = job->cols,
+        .ldx = S_MM_COLS, .ldy = job->ldy, .bias = job->bias, .sum = job->sum,
+        .ldsum = job->ldsum, .y = job->y,
+        .alpha = _mm256_set1_ps (act->alpha), .beta = _mm256_set1_ps (act->beta)
+    };
+    for (int64_t p = first; p < last; p++)
+        for (at.k0 = sh->k0; at.k0 < sh->k1; at.k0 += sh->slice) {
+            at.rows_x = sh->k1 - at.k0 < sh->slice? sh->k1 - at.k0: sh->slice;
+            at.first = at.k0 == 0;
+            at.last = at.k0 + at.rows_x == job->depth;
+            at.now = at.last? kind: ZI_ACT_NONE;
+            for (int64_t col = sh->c0; col < sh->c1; col += S_MM_COLS) {
+                at.strip = s_mm_shared_strip (sh, at.k0, col);
+                s_mm_tile_at (&at, p, col);
+            }
+        }
+    //  An activation the tiles do not apply, once the panels are whole
+    if (sh->k1 == job->depth && sh->c1 == job->cols && kind != act->kind) {
+        int64_t m0 = first * S_MM_ROWS;
+        int64_t m1 = last * S_MM_ROWS < job->maps? last * S_MM_ROWS: job->maps;
+        zi_act_rows (act, job->y + m0 * job->ldy, m1 - m0, job->cols, job->ldy);
+    }
+}
+
+//  Two loops per group, each a wait for the slower thread: a group is as
+//  many slices as the buffer holds strips for (at most S_MM_SLICE_FLOATS,
+//  so that they stay in each core's L2 while its panels read them);
+//  a slice at a time, resnet50's 3x3 layer on 14x14 (18 slices) ran
+//  1.2-1.6x slower than in groups while the host was busy
+static void
+s_mm_fill_shared (zi_exec_t *exec, const s_mm_job_t *job, float *buffer)
+{
+    int64_t panels = (job->maps + S_MM_ROWS - 1) / S_MM_ROWS;
+    int64_t slices = (job->depth + S_MM_DEPTH - 1) / S_MM_DEPTH;
+    int64_t slice = (job->depth + slices - 1) / slices;
+    int64_t tiled = (job->cols + S_MM_COLS - 1) / S_MM_COLS * S_MM_COLS;
+    //  Whole tiles of columns whose strips of one slice fit the buffer
+    //  together (as in s_mm_fill_avx2); if all of them do, as many slices
+    //  as fit with them
+    int64_t block = S_MM_SLICE_FLOATS / slice / S_MM_COLS * S_MM_COLS;
+    int64_t group = block >= tiled? S_MM_SLICE_FLOATS / (slice * tiled): 1;
+    s_mm_shared_t sh = {.job = job, .strips = buffer, .slice = slice};
+    for (sh.k0 = 0; sh.k0 < job->depth; sh.k0 = sh.k1) {
+        sh.k1 = job->depth - sh.k0 < group * slice? job->depth: sh.k0 + group * slice;
+        int64_t in_group = (sh.k1 - sh.k0 + slice - 1) / slice;
+        for (sh.c0 = 0; sh.c0 < job->cols; sh.c0 += block) {
+            sh.c1 = job->cols - sh.c0 < block? job->cols: sh.c0 + block;
+            int64_t tiles = (sh.c1 - sh.c0 + S_MM_COLS - 1) / S_MM_COLS;
+            zi_exec_parallel (exec, in_group * tiles, 1, s_mm_shared_pack_part, &sh);
+            zi_exec_parallel (exec, panels,
+                              zi_exec_unit (S_MM_ROWS * (sh.k1 - sh.k0) * (sh.c1 - sh.c0)),
+                              s_mm_shared_tiles_part, &sh);
+        }
+    }
 }
 
 void
@@ -1223,17 +1313,20 @@ zi_mm_fill_parallel (zi_exec_t *exec, const float *packed, int64_t maps, int64_t
                      const float *sum, int64_t ldsum, const zi_act_t *act, float *y,
                      int64_t ldy)
 {
-    s_mm_fill_job_t job = {packed, maps, depth, cols, fill, args, bias, sum, ldsum, act, y,
-                           ldy, 0};
-    if (maps >= cols)
-        zi_exec_parallel (exec, (maps + S_MM_ROWS - 1) / S_MM_ROWS,
-                          zi_exec_unit (S_MM_ROWS * depth * cols), s_mm_fill_panels_part,
-                          &job);
+    s_mm_job_t job = {
+        .packed = packed, .maps = maps, .depth = depth, .cols = cols, .fill = fill,
+        .args = args, .bias = bias, .sum = sum, .ldsum = ldsum, .act = act, .y = y, .ldy = ldy
+    };
+    if (maps < cols)
+        s_mm_by_columns (exec, &job, S_MM_COLS);
     else {
-        //  Whole tiles, so that the tail is made as one call makes it
-        job.tiles = cols / S_MM_COLS + (cols % S_MM_COLS > 0);
-        zi_exec_parallel (exec, job.tiles, zi_exec_unit (maps * depth * S_MM_COLS),
-                          s_mm_fill_columns_part, &job);
+        //  The caller's buffer holds the strips both threads read
+        float *buffer = zi_exec_threads (exec) > 1? s_mm_slice_buffer (): NULL;
+        if (buffer)
+            s_mm_fill_shared (exec, &job, buffer);
+        else
+            s_mm_fill_avx2 (packed, maps, depth, cols, 0, fill, args, bias, sum, ldsum, act,
+                            y, ldy);
     }
 }
 #endif
@@ -1535,6 +1628,11 @@ s_mm_fill_test (zi_test_t *t)
         //  panels outer over three slices of 171 rows: 380 columns are
         //  more than one block of whole tiles in the packed slice
         {384, 513, 380, true, false, ZI_ACT_RELU},
+        //  panels outer, on threads the strips shared in groups of five
+        //  slices of 250 rows and a last group of one; an activation
+        //  after the tiles; as many maps as columns
+        {120, 1500, 40, true, true, ZI_ACT_SIGMOID},
+        {96, 400, 96, false, false, ZI_ACT_RELU},
     };
     for (size_t index = 0; index < sizeof shapes / sizeof shapes [0]; index++) {
         int64_t maps = shapes [index].maps, depth = shapes [index].depth;

@@ -44,17 +44,18 @@ void
                     const float *sum, int64_t ldsum, const zi_act_t *act, float *y,
                     int64_t ldy);
 
-#if defined (ZI_HAVE_AVX2)
 //  Columns of a strip zi_mm_fill asks for: a slice of K by this many
 //  columns of X, row after row
 #define ZI_MM_STRIP_COLS 16
 
 //  Writes rows [k0, k0 + rows) of X's columns [col, col + width), width
 //  at most ZI_MM_STRIP_COLS, to strip: row k at strip [(k - k0)
-//  ZI_MM_STRIP_COLS], 64-byte aligned
+//  ZI_MM_STRIP_COLS], 64-byte aligned. Called from any of the exec's
+//  threads at once (for different strips)
 typedef void (zi_mm_fill_fn) (const void *args, int64_t k0, int64_t rows, int64_t col,
                               int64_t width, float *strip);
 
+#if defined (ZI_HAVE_AVX2)
 //  zi_mm with X never written out, fill packing each strip of it as the
 //  tiles need it; the bits are zi_mm's on that X. Columns [col0, col0 +
 //  cols) of fill's X. AVX2 + FMA only (the caller checks zi_use_avx2 and
@@ -64,7 +65,9 @@ void
                 zi_mm_fill_fn *fill, const void *args, const float *bias, const float *sum,
                 int64_t ldsum, const zi_act_t *act, float *y, int64_t ldy);
 
-//  The same shared out between the exec's threads, with one call's bits
+//  The same shared out between the exec's threads, with one call's bits;
+//  with more maps than columns the threads pack the strips together into
+//  the calling thread's slice buffer
 void
     zi_mm_fill_parallel (zi_exec_t *exec, const float *packed, int64_t maps, int64_t depth,
                          int64_t cols, zi_mm_fill_fn *fill, const void *args,
