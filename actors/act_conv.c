@@ -1765,10 +1765,10 @@ zi_act_conv_test (zi_test_t *t)
          {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
         {"strips 1x1 s2 by panels", "Conv", 2, 1, 64, 28, 28, 300, 1, 1, 0,
          {2, 2}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = relu},
-        //  by panels over two groups of slices (2016 deep: eight slices
-        //  of 252, four to a group), batch 2
-        {"strips 3x3 on 7x7 by panels 2016 deep", "Conv", 2, 2, 224, 7, 7, 100, 3, 3, 0,
-         {1, 1}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
+        //  by panels over two groups of slices (720 deep: three slices
+        //  of 240, two to a group), batch 2
+        {"strips 3x3 s2 by panels 720 deep", "Conv", 2, 2, 80, 20, 20, 120, 3, 3, 0,
+         {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
     };
     zi_conv_cases_threads (t, threaded, sizeof threaded / sizeof threaded [0], 500);
 
