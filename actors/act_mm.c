@@ -1202,11 +1202,11 @@ zi_mm_parallel (zi_exec_t *exec, const float *packed, int64_t maps, int64_t dept
 //  each runs its panels' tiles over the whole group, and so on down K.
 //  Each thread packing every strip for its own panels cost resnet50's
 //  3x3 stride-2 layers on 28x28 and 14x14 1.33x and 1.15x the time of
-//  im2col at two threads; packed once between them, those layers, its
-//  3x3 ones on 7x7 and its 1x1 stride-2 ones take 0.5-0.96x im2col's time
-//  (docs/performance.md, "Zen 3: two threads share the strips"). The
-//  tiles, their slices and their order down K are those of one call, so
-//  are the bits.
+//  im2col at two threads; packed once between them, those layers take
+//  0.84x and 0.80x im2col's time, its 3x3 one on 7x7 0.85x and its 1x1
+//  stride-2 ones on 28x28 and 14x14 0.90x and 0.92x (docs/performance.md,
+//  "Zen 3: two threads share the strips"). The tiles, their slices and
+//  their order down K are those of one call, so are the bits.
 typedef struct {
     const s_mm_job_t *job;
     float *strips;              //  the group's strips, slice after slice
@@ -1277,9 +1277,10 @@ s_mm_shared_tiles_part (void *args, int64_t first, int64_t last, int thread)
 
 //  Two loops per group, each a wait for the slower thread: a group is as
 //  many slices as the buffer holds strips for (at most S_MM_SLICE_FLOATS,
-//  so that they stay in each core's L2 while its panels read them);
-//  a slice at a time, resnet50's 3x3 layer on 14x14 (18 slices) ran
-//  1.2-1.6x slower than in groups while the host was busy
+//  so that they stay in each core's L2 while its panels read them). A
+//  slice at a time ran as fast on a quiet host, but with another process
+//  on one of the two cores resnet50's 3x3 stride-2 layer on 14x14 (18
+//  slices: 36 loops, against 10 in groups of four) ran 1.0-1.7x slower
 static void
 s_mm_fill_shared (zi_exec_t *exec, const s_mm_job_t *job, float *buffer)
 {
