@@ -1634,6 +1634,9 @@ s_mm_fill_test (zi_test_t *t)
         //  after the tiles; as many maps as columns
         {120, 1500, 40, true, true, ZI_ACT_SIGMOID},
         {96, 400, 96, false, false, ZI_ACT_RELU},
+        //  columns outer with a tail of one column, which joins the tile
+        //  before it when the threads share the columns
+        {20, 300, 49, true, true, ZI_ACT_RELU},
     };
     for (size_t index = 0; index < sizeof shapes / sizeof shapes [0]; index++) {
         int64_t maps = shapes [index].maps, depth = shapes [index].depth;
