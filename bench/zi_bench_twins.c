@@ -14,7 +14,8 @@
     milliseconds away. Odd runs take the floor first, so neither always
     comes right after the other.
 
-        zi_bench_twins ENDPOINT MODEL INPUT FIRST LAST ITERATIONS RUNS [INPUT_BYTES]
+        zi_bench_twins ENDPOINT MODEL INPUT FIRST LAST ITERATIONS RUNS
+                       [INPUT_BYTES [FIRST2 LAST2]]
 
     ENDPOINT is a running topology's gateway (its ipc endpoint on this
     host: the input goes through shared memory, as `zinfer infer` sends
@@ -28,6 +29,12 @@
     then `zinfer_ratio`, `floor_ratio` and `over_floor`: the medians of
     zinfer's remote over local, the floor's, and of their quotient, twin
     by twin.
+
+    FIRST2 and LAST2 name a second chain of the same stages, one whose
+    answers come back through its first stage (as a split's come back
+    through its gateway's process): each zinfer request then has a twin in
+    both, the three taking turns in a rotating order, and each run line
+    ends with that chain's `FLOOR2_LOCAL FLOOR2_REMOTE` too.
     =========================================================================
 */
 
@@ -85,7 +92,7 @@ s_floor_pair (void *output, void *input, const s_request_t *request, int64_t ite
 static int
 s_twins (const char *endpoint, const char *model_path, const char *input_path,
          const char *first, const char *last, int64_t iterations, int runs,
-         size_t input_bytes)
+         size_t input_bytes, const char *first2, const char *last2)
 {
     zi_options_t options = {.threads = 1};
     zi_model_t *model = zi_model_load (model_path);
@@ -112,16 +119,21 @@ s_twins (const char *endpoint, const char *model_path, const char *input_path,
     zi_tensor_t **outputs = calloc (n_outputs + 1, sizeof (zi_tensor_t *));
     s_pair_t *ours = calloc (runs, sizeof (s_pair_t));
     s_pair_t *floors = calloc (runs, sizeof (s_pair_t));
+    s_pair_t *floors2 = calloc (runs, sizeof (s_pair_t));
     double *ratio = calloc (runs, sizeof (double));
     double *floor_ratio = calloc (runs, sizeof (double));
     double *over = calloc (runs, sizeof (double));
-    assert (outputs && ours && floors && ratio && floor_ratio && over);
+    assert (outputs && ours && floors && floors2 && ratio && floor_ratio && over);
 
     void *context = zmq_ctx_new ();
     void *input = s_socket (context, ZMQ_PULL);
     void *output = s_socket (context, ZMQ_PUSH);
+    void *input2 = first2? s_socket (context, ZMQ_PULL): NULL;
+    void *output2 = first2? s_socket (context, ZMQ_PUSH): NULL;
     int timeout = S_TIMEOUT_MSECS;
     zmq_setsockopt (input, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    if (input2)
+        zmq_setsockopt (input2, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     s_request_t request;
     void *block = NULL;
     int rc = 0;
@@ -131,17 +143,33 @@ s_twins (const char *endpoint, const char *model_path, const char *input_path,
         rc = 1;
     }
     else
+    if (first2 && (zmq_bind (input2, last2) || zmq_connect (output2, first2))) {
+        fprintf (stderr, "zi_bench_twins: floor chain from %s to %s: %s\n", first2, last2,
+                 zmq_strerror (zmq_errno ()));
+        rc = 1;
+    }
+    else
     if (s_block_new (input_bytes, &request, &block))
         rc = 1;
     for (int run = -1; run < runs && rc == 0; run++) {
-        s_pair_t zinfer_pair, floor_pair;
-        bool floor_first = run >= 0 && run % 2;
-        if (floor_first)
-            rc = s_floor_pair (output, input, &request, iterations, &floor_pair);
-        if (rc == 0)
-            rc = s_zinfer_pair (session, client, inputs, outputs, n_outputs, &zinfer_pair);
-        if (rc == 0 && !floor_first)
-            rc = s_floor_pair (output, input, &request, iterations, &floor_pair);
+        s_pair_t zinfer_pair, floor_pair, floor2_pair = {0, 0};
+        //  Who goes first turns, so that none always comes right after
+        //  another: with one chain, the floor on odd runs; with two,
+        //  zinfer, floor, floor2 rotated by one a run
+        int turns = first2? 3: 2;
+        int shift = run >= 0? run % turns: 0;
+        if (!first2 && shift)
+            shift = 1;
+        for (int turn = 0; turn < turns && rc == 0; turn++) {
+            int who = (turn + shift) % turns;
+            if (who == 0)
+                rc = s_zinfer_pair (session, client, inputs, outputs, n_outputs, &zinfer_pair);
+            else
+            if (who == 1)
+                rc = s_floor_pair (output, input, &request, iterations, &floor_pair);
+            else
+                rc = s_floor_pair (output2, input2, &request, iterations, &floor2_pair);
+        }
         if (rc) {
             fprintf (stderr, "zi_bench_twins: run %d: %s\n", run, zi_error_text ());
             break;
@@ -149,25 +177,35 @@ s_twins (const char *endpoint, const char *model_path, const char *input_path,
         if (run >= 0) {
             ours [run] = zinfer_pair;
             floors [run] = floor_pair;
+            floors2 [run] = floor2_pair;
             ratio [run] = zinfer_pair.remote / zinfer_pair.local;
             floor_ratio [run] = floor_pair.remote / floor_pair.local;
             over [run] = ratio [run] / floor_ratio [run];
         }
     }
     if (rc == 0) {
-        for (int run = 0; run < runs; run++)
-            printf ("run_ms: %.4f %.4f %.4f %.4f\n", ours [run].local, ours [run].remote,
+        for (int run = 0; run < runs; run++) {
+            printf ("run_ms: %.4f %.4f %.4f %.4f", ours [run].local, ours [run].remote,
                     floors [run].local, floors [run].remote);
+            if (first2)
+                printf (" %.4f %.4f", floors2 [run].local, floors2 [run].remote);
+            printf ("\n");
+        }
         printf ("zinfer_ratio: %.4f\nfloor_ratio: %.4f\nover_floor: %.4f\n",
                 s_median (ratio, runs), s_median (floor_ratio, runs), s_median (over, runs));
     }
     zmq_close (input);
     zmq_close (output);
+    if (input2)
+        zmq_close (input2);
+    if (output2)
+        zmq_close (output2);
     zmq_ctx_term (context);
     s_block_destroy (&request, block);
     free (outputs);
     free (ours);
     free (floors);
+    free (floors2);
     free (ratio);
     free (floor_ratio);
     free (over);
@@ -181,20 +219,21 @@ s_twins (const char *endpoint, const char *model_path, const char *input_path,
 int
 main (int argc, char *argv [])
 {
-    if (argc != 8 && argc != 9) {
+    if (argc != 8 && argc != 9 && argc != 11) {
         fprintf (stderr, "usage: zi_bench_twins ENDPOINT MODEL INPUT FIRST LAST ITERATIONS "
-                         "RUNS [INPUT_BYTES]\n");
+                         "RUNS [INPUT_BYTES [FIRST2 LAST2]]\n");
         return 2;
     }
     char *end;
     long long iterations = strtoll (argv [6], &end, 10);
     long runs = strtol (argv [7], &end, 10);
-    long long input_bytes = argc == 9? strtoll (argv [8], &end, 10): 0;
+    long long input_bytes = argc >= 9? strtoll (argv [8], &end, 10): 0;
     if (iterations < 0 || runs < 1 || runs > 1000000 || input_bytes < 0) {
         fprintf (stderr, "zi_bench_twins: ITERATIONS, RUNS and INPUT_BYTES are counts, "
                          "RUNS at least 1\n");
         return 2;
     }
     return s_twins (argv [1], argv [2], argv [3], argv [4], argv [5], iterations, (int) runs,
-                    (size_t) input_bytes);
+                    (size_t) input_bytes, argc == 11? argv [9]: NULL,
+                    argc == 11? argv [10]: NULL);
 }

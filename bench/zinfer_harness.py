@@ -326,6 +326,36 @@ def bootstrap_median(blocks, resamples=2000, seed=18):
             medians[min(resamples - 1, int(0.975 * resamples))])
 
 
+def bootstrap_median_runs(runs, resamples=2000, seed=18):
+    """The median of all values of several runs (each a list of blocks,
+    as bootstrap_median takes), and a 95 % interval that spans runs: each
+    resample draws as many runs as there are, with replacement, then within
+    each drawn run as many of its blocks as it has. A column moves between
+    runs minutes apart (the profile, the cuts taken from it, the host's
+    state) by more than one run's scatter of requests; drawing runs first
+    puts that spread into the interval, where pooling the blocks of all
+    runs would count it as more requests of one run."""
+    import random
+    import statistics
+    runs = [[block for block in blocks if block] for blocks in runs]
+    runs = [blocks for blocks in runs if blocks]
+    values = [value for blocks in runs for block in blocks for value in block]
+    if not values:
+        return float("nan"), float("nan"), float("nan")
+    generator = random.Random(seed)
+    medians = []
+    for _ in range(resamples):
+        drawn = []
+        for _ in runs:
+            blocks = runs[generator.randrange(len(runs))]
+            for _ in blocks:
+                drawn.extend(blocks[generator.randrange(len(blocks))])
+        medians.append(statistics.median(drawn))
+    medians.sort()
+    return (statistics.median(values), medians[int(0.025 * resamples)],
+            medians[min(resamples - 1, int(0.975 * resamples))])
+
+
 class FloorChain:
     """The same split with nothing of zinfer in it (bench/zi_bench_floor.c):
     one process per stage that spins on arithmetic for as long as its nodes
@@ -384,19 +414,24 @@ class FloorChain:
             raise HarnessError(f"zi_bench_floor {args[0]} failed: {out.stderr.strip()}")
         return float(values[field])
 
-    def twins(self, program, endpoint, model, data, runs):
+    def twins(self, program, endpoint, model, data, runs, second=None):
         """`runs` requests to a running topology at endpoint (ipc, the input
         in shared memory) taking turns with as many through this chain, from
         one client (bench/zi_bench_twins.c), each after its local run: per
-        run, zinfer's (local ms, remote ms) and the floor's, in order"""
+        run, zinfer's (local ms, remote ms) and the floor's, in order; with
+        a second chain (of the same stages, answering through its first),
+        a third turn through it and its pair last"""
+        extra = [second.first, second.last] if second else []
         out = subprocess.run([program, endpoint, model, data, self.first, self.last,
-                              str(sum(self.iterations)), str(runs), str(self.input_bytes)],
-                             capture_output=True, text=True, timeout=1200)
-        runs_ms = [[float(word) for word in line.split()[1:5]]
+                              str(sum(self.iterations)), str(runs), str(self.input_bytes)]
+                             + extra, capture_output=True, text=True, timeout=1200)
+        width = 6 if second else 4
+        runs_ms = [[float(word) for word in line.split()[1:1 + width]]
                    for line in out.stdout.splitlines() if line.startswith("run_ms: ")]
         if out.returncode != 0 or len(runs_ms) != runs:
             raise HarnessError(f"zi_bench_twins failed: {out.stderr.strip()}")
-        return [((a, b), (c, d)) for a, b, c, d in runs_ms]
+        return [tuple(tuple(values[at:at + 2]) for at in range(0, width, 2))
+                for values in runs_ms]
 
     def pipeline(self, requests, inflight):
         """Throughput with `inflight` requests in flight over the same
