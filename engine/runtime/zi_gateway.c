@@ -1541,6 +1541,19 @@ s_keep (zi_gateway_t *self, s_request_t *request)
     kept->bytes = bytes;
     kept->n_outputs = request->n_outputs;
     for (int output = 0; output < request->n_outputs; output++) {
+        //  An output still in ZeroMQ's receive buffer (s_on_result takes
+        //  it as it came, so that the answer goes out first) would keep
+        //  that whole buffer for as long as it is kept: copied out now,
+        //  after the send
+        zi_tensor_t *tensor = request->outputs [output];
+        if (zi_msg_pins_frame (tensor)) {
+            zi_tensor_t *copy = zi_tensor_new (tensor->dtype, tensor->ndim, tensor->dims);
+            if (copy) {
+                memcpy (copy->data, tensor->data, tensor->nbytes);
+                zi_tensor_destroy (&request->outputs [output]);
+                request->outputs [output] = copy;
+            }
+        }
         kept->outputs [output] = request->outputs [output];
         request->outputs [output] = NULL;
     }
@@ -1677,7 +1690,10 @@ zi_gateway_result (zi_gateway_t *self, const zi_msg_header_t *header, zi_tensor_
         zi_tensor_destroy (&tensor);
         return;
     }
-    s_batch_t *batch = zhashx_lookup (self->batches_out, (void *) (uintptr_t) header->request);
+    //  Without batches in flight (always, for a gateway that does not
+    //  batch) the lookup is skipped: it comes before the answer's send
+    s_batch_t *batch = zhashx_size (self->batches_out)?
+        zhashx_lookup (self->batches_out, (void *) (uintptr_t) header->request): NULL;
     if (batch) {
         if (header->kind != ZI_MSG_TENSOR || header->slot >= batch->n_outputs
         ||  batch->outputs [header->slot]
@@ -1749,7 +1765,10 @@ s_on_result (zi_gateway_t *self)
     zi_tensor_t *tensor = NULL;
     zi_trace_t trace = {0, NULL};
     int64_t arrived = zi_trace_now ();
-    int rc = zi_msg_recv (self->results, &header, &tensor, &trace, true);
+    //  As it came: the gateway computes nothing on an output, it sends it
+    //  on, and an aligned copy (an allocation and the bytes) made here
+    //  came before the answer's send; s_keep copies what it keeps
+    int rc = zi_msg_recv_as_is (self->results, &header, &tensor, &trace, true);
     if (rc == 1)
         return;
     if (rc == 0)

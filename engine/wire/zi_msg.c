@@ -655,7 +655,7 @@ s_read_shared (const zi_msg_header_t *header, zmq_msg_t *data, zi_shm_cache_t *c
 static int
 s_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, zi_trace_t *trace,
         bool dontwait, zi_shm_cache_t *cache, uint64_t *hash, zi_msg_alloc_fn *alloc,
-        void *alloc_arg)
+        void *alloc_arg, bool as_is)
 {
     *tensor = NULL;
     zmq_msg_t frame;
@@ -719,8 +719,9 @@ s_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, zi_trace_t 
         free (data);
     }
     else
-    if (((uintptr_t) zmq_msg_data (data) % 64 && want <= S_COPY_SMALL_BYTES)
-    ||  (uintptr_t) zmq_msg_data (data) % zi_dtype_size (header->dtype)) {
+    if (!as_is
+    &&  (((uintptr_t) zmq_msg_data (data) % 64 && want <= S_COPY_SMALL_BYTES)
+    ||   (uintptr_t) zmq_msg_data (data) % zi_dtype_size (header->dtype))) {
         //  ZeroMQ puts small frames at any offset in its receive buffer,
         //  even odd ones. Kernels take unaligned data, but not misaligned
         //  elements, so such frames are copied (small ones always: the
@@ -756,21 +757,36 @@ int
 zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor, zi_trace_t *trace,
              bool dontwait)
 {
-    return s_recv (socket, header, tensor, trace, dontwait, NULL, NULL, NULL, NULL);
+    return s_recv (socket, header, tensor, trace, dontwait, NULL, NULL, NULL, NULL, false);
+}
+
+int
+zi_msg_recv_as_is (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor,
+                   zi_trace_t *trace, bool dontwait)
+{
+    return s_recv (socket, header, tensor, trace, dontwait, NULL, NULL, NULL, NULL, true);
+}
+
+bool
+zi_msg_pins_frame (const zi_tensor_t *tensor)
+{
+    //  Frames this small share ZeroMQ's receive buffer with their
+    //  neighbours (larger ones get an allocation of their own)
+    return tensor->free_fn == s_release_frame && tensor->nbytes <= S_COPY_SMALL_BYTES;
 }
 
 int
 zi_msg_recv_into (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor,
                   zi_trace_t *trace, bool dontwait, zi_msg_alloc_fn *alloc, void *arg)
 {
-    return s_recv (socket, header, tensor, trace, dontwait, NULL, NULL, alloc, arg);
+    return s_recv (socket, header, tensor, trace, dontwait, NULL, NULL, alloc, arg, false);
 }
 
 int
 zi_msg_recv_request (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor,
                      zi_shm_cache_t *cache, uint64_t *hash)
 {
-    return s_recv (socket, header, tensor, NULL, false, cache, hash, NULL, NULL);
+    return s_recv (socket, header, tensor, NULL, false, cache, hash, NULL, NULL, false);
 }
 
 //  The self test's allocator: counts the tensors it makes
@@ -913,6 +929,31 @@ zi_msg_test (zi_test_t *t)
             ZI_CHECK (t, received && memcmp (received->data, pair, sizeof pair) == 0
                       && ((uintptr_t) received->data & 63) == 0, "same bytes, aligned");
             zi_tensor_destroy (&received);
+        }
+
+        //  A frame only passed on (the gateway's outputs) is taken as it
+        //  came, not copied to align it, and is known to hold on to its
+        //  receive buffer until copied out; received the usual way, it is
+        //  copied into a buffer of its own, aligned
+        if (round == 1) {
+            zi_msg_header_t small = {.kind = ZI_MSG_TENSOR, .request = 4, .source = 1,
+                                     .count = 1, .dtype = ZI_F32, .ndim = 2, .dims = {1, 3}};
+            unsigned char small_header [ZI_MSG_HEADER_MAX];
+            size_t small_size = zi_msg_encode (&small, small_header, sizeof small_header);
+            float three [3] = {0.5f, -1.0f, 7.25f};
+            for (int as_is = 1; as_is >= 0; as_is--) {
+                zmq_send (push, small_header, small_size, ZMQ_SNDMORE);
+                zmq_send (push, three, sizeof three, 0);
+                int rc = as_is? zi_msg_recv_as_is (pull, &back, &received, NULL, false)
+                              : zi_msg_recv (pull, &back, &received, NULL, false);
+                ZI_CHECK (t, rc == 0 && received && received->nbytes == sizeof three
+                          && memcmp (received->data, three, sizeof three) == 0,
+                          "small frame received (as is: %d): %s", as_is, zi_error_text ());
+                if (received)
+                    ZI_CHECK (t, zi_msg_pins_frame (received) == (as_is == 1),
+                              "as is, it holds its frame; else a copy (as is: %d)", as_is);
+                zi_tensor_destroy (&received);
+            }
         }
 
         //  A header whose data frame is too short: refused, next one fine

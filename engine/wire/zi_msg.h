@@ -159,6 +159,20 @@ int
 int
     zi_msg_recv (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor,
                  zi_trace_t *trace, bool dontwait);
+//  The same for a tensor that is only passed on, not computed on (model
+//  outputs at the gateway, sent on to the client): a data frame is not
+//  copied to align it, so that no allocation and copy comes before the
+//  send. Its elements may then be misaligned (ZeroMQ puts a small frame
+//  at any offset of its receive buffer): read them as bytes only. Such a
+//  tensor may hold on to ZeroMQ's receive buffer (zi_msg_pins_frame).
+int
+    zi_msg_recv_as_is (void *socket, zi_msg_header_t *header, zi_tensor_t **tensor,
+                       zi_trace_t *trace, bool dontwait);
+//  Whether a received tensor's data lies in a small frame of ZeroMQ's
+//  receive buffer, which it keeps whole while it lives: one to copy out
+//  before keeping it long
+bool
+    zi_msg_pins_frame (const zi_tensor_t *tensor);
 //  Where a receive puts a data frame that it copies to align it: a new
 //  tensor of that shape, NULL with zi_error set if there is none
 typedef zi_tensor_t *(zi_msg_alloc_fn) (void *arg, zi_dtype_t dtype, int ndim,
