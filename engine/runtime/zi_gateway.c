@@ -1485,6 +1485,26 @@ s_kept_let_go (zi_gateway_t *self)
     }
 }
 
+//  An output still in ZeroMQ's receive buffer (s_on_result takes it as
+//  it came, so that the answer goes out first) would keep that whole
+//  buffer for as long as it is kept or held: such outputs are copied
+//  out, after the send
+static void
+s_own_outputs (s_request_t *request)
+{
+    for (int output = 0; output < request->n_outputs; output++) {
+        zi_tensor_t *tensor = request->outputs [output];
+        if (tensor && zi_msg_pins_frame (tensor)) {
+            zi_tensor_t *copy = zi_tensor_new (tensor->dtype, tensor->ndim, tensor->dims);
+            if (copy) {
+                memcpy (copy->data, tensor->data, tensor->nbytes);
+                zi_tensor_destroy (&request->outputs [output]);
+                request->outputs [output] = copy;
+            }
+        }
+    }
+}
+
 //  Keeps the outputs of an answered request (they leave it) for a resend.
 //  Traced answers are not kept: a trace is of one run.
 static void
@@ -1540,20 +1560,8 @@ s_keep (zi_gateway_t *self, s_request_t *request)
         ZI_COUNT (self->unsigned_kept, 1);
     kept->bytes = bytes;
     kept->n_outputs = request->n_outputs;
+    s_own_outputs (request);
     for (int output = 0; output < request->n_outputs; output++) {
-        //  An output still in ZeroMQ's receive buffer (s_on_result takes
-        //  it as it came, so that the answer goes out first) would keep
-        //  that whole buffer for as long as it is kept: copied out now,
-        //  after the send
-        zi_tensor_t *tensor = request->outputs [output];
-        if (zi_msg_pins_frame (tensor)) {
-            zi_tensor_t *copy = zi_tensor_new (tensor->dtype, tensor->ndim, tensor->dims);
-            if (copy) {
-                memcpy (copy->data, tensor->data, tensor->nbytes);
-                zi_tensor_destroy (&request->outputs [output]);
-                request->outputs [output] = copy;
-            }
-        }
         kept->outputs [output] = request->outputs [output];
         request->outputs [output] = NULL;
     }
@@ -1742,6 +1750,8 @@ zi_gateway_result (zi_gateway_t *self, const zi_msg_header_t *header, zi_tensor_
             s_forget (self, (void *) (uintptr_t) header->request);
         }
         else {
+            //  Held until the client's queue has room, maybe long
+            s_own_outputs (request);
             request->held = true;
             request->client->held++;
             ZI_COUNT (self->held, 1);
