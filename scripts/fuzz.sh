@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses with clang into build-fuzz/ and runs each
-# for SECONDS (default 60) on a copy of its committed corpus, so that what
-# the fuzzer adds never lands in tests/fuzz/corpus/.
+# for SECONDS (default 60), as many at once as there are cores, on a copy of
+# its committed corpus, so that what the fuzzer adds never lands in
+# tests/fuzz/corpus/.
 #
 #     scripts/fuzz.sh [SECONDS] [HARNESS...]      harnesses: msg topology onnx npy keras
 #
@@ -71,15 +72,18 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 #  Leaks that are a library's own, not zinfer's, are suppressed in tests/fuzz/lsan.supp
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/fuzz/lsan.supp}
 
-passed=0
-failed=0
-for name in "${harnesses[@]}"; do
-    corpus="$probe/corpus-$name"
-    artifacts="$root/$build_dir/artifacts/$name"
-    log="$root/$build_dir/fuzz_$name.log"
+# One harness's run; its report goes to $probe/report-NAME and its verdict
+# to $probe/verdict-NAME, so that harnesses can run side by side
+run_harness () {
+    local name=$1
+    local corpus="$probe/corpus-$name"
+    local artifacts="$root/$build_dir/artifacts/$name"
+    local log="$root/$build_dir/fuzz_$name.log"
+    local report="$probe/report-$name"
     rm -rf "$artifacts"
     mkdir -p "$corpus" "$artifacts"
     cp "tests/fuzz/corpus/$name"/* "$corpus"/
+    local seeds rc runs speed coverage found reason
     seeds=$(ls "$corpus" | wc -l)
     "$build_dir/fuzz_$name" -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=30 \
         -print_final_stats=1 -artifact_prefix="$artifacts/" ${ZI_FUZZ_FLAGS:-} "$corpus" \
@@ -94,19 +98,48 @@ for name in "${harnesses[@]}"; do
         rc=1
     fi
     if ((rc == 0)); then
-        passed=$((passed + 1))
         echo "fuzz_$name: passed, ${runs:-0} runs in ${seconds} s (${speed:-0}/s), ${coverage:-cov: ?}," \
-             "corpus $seeds -> $found"
+             "corpus $seeds -> $found" > "$report"
+        echo passed > "$probe/verdict-$name"
+    else
+        reason=$(grep -m1 -E 'ERROR: |runtime error:|Assertion|expected ' "$log" | sed 's/^==[0-9]*== *//')
+        {
+            echo "fuzz_$name: FAILED after ${runs:-?} runs: ${reason:-exit code $rc}"
+            grep -E '^ *#[0-9]+ 0x[0-9a-f]+ in ' "$log" \
+                | grep -v -E ' in (fuzzer::|__sanitizer|__asan|__ubsan|main |_start|__libc)' \
+                | head -12 | sed 's/^/    /'
+            for artifact in "$artifacts"/*; do
+                [ -e "$artifact" ] && echo "    input: $artifact"
+            done
+            echo "    log: $log"
+        } > "$report"
+        echo failed > "$probe/verdict-$name"
+    fi
+}
+
+# Each harness is one thread: as many run at once as there are cores, each
+# for the whole SECONDS, so the stage takes a share of the time it took
+# one after another with nothing fuzzed less
+jobs_max=$(nproc)
+running=0
+for name in "${harnesses[@]}"; do
+    if ((running >= jobs_max)); then
+        wait -n
+        running=$((running - 1))
+    fi
+    run_harness "$name" &
+    running=$((running + 1))
+done
+wait
+
+passed=0
+failed=0
+for name in "${harnesses[@]}"; do
+    cat "$probe/report-$name" 2> /dev/null || echo "fuzz_$name: FAILED: no report (the run did not finish)"
+    if [ "$(cat "$probe/verdict-$name" 2> /dev/null)" = passed ]; then
+        passed=$((passed + 1))
     else
         failed=$((failed + 1))
-        reason=$(grep -m1 -E 'ERROR: |runtime error:|Assertion|expected ' "$log" | sed 's/^==[0-9]*== *//')
-        echo "fuzz_$name: FAILED after ${runs:-?} runs: ${reason:-exit code $rc}"
-        grep -E '^ *#[0-9]+ 0x[0-9a-f]+ in ' "$log" | grep -v -E ' in (fuzzer::|__sanitizer|__asan|__ubsan|main |_start|__libc)' \
-            | head -12 | sed 's/^/    /'
-        for artifact in "$artifacts"/*; do
-            [ -e "$artifact" ] && echo "    input: $artifact"
-        done
-        echo "    log: $log"
     fi
 done
 echo "$passed passed, $failed failed"
