@@ -158,8 +158,6 @@ s_twins (const char *endpoint, const char *model_path, const char *input_path,
         //  zinfer, floor, floor2 rotated by one a run
         int turns = first2? 3: 2;
         int shift = run >= 0? run % turns: 0;
-        if (!first2 && shift)
-            shift = 1;
         for (int turn = 0; turn < turns && rc == 0; turn++) {
             int who = (turn + shift) % turns;
             if (who == 0)
@@ -224,13 +222,17 @@ main (int argc, char *argv [])
                          "RUNS [INPUT_BYTES [FIRST2 LAST2]]\n");
         return 2;
     }
-    char *end;
-    long long iterations = strtoll (argv [6], &end, 10);
-    long runs = strtol (argv [7], &end, 10);
-    long long input_bytes = argc >= 9? strtoll (argv [8], &end, 10): 0;
-    if (iterations < 0 || runs < 1 || runs > 1000000 || input_bytes < 0) {
-        fprintf (stderr, "zi_bench_twins: ITERATIONS, RUNS and INPUT_BYTES are counts, "
-                         "RUNS at least 1\n");
+    //  Whole numbers only: "12x" or "" is refused, not read as 12 or 0
+    char *end_iterations, *end_runs, *end_bytes = "";
+    long long iterations = strtoll (argv [6], &end_iterations, 10);
+    long runs = strtol (argv [7], &end_runs, 10);
+    long long input_bytes = argc >= 9? strtoll (argv [8], &end_bytes, 10): 0;
+    bool whole = *argv [6] && !*end_iterations && *argv [7] && !*end_runs
+              && (argc < 9 || (*argv [8] && !*end_bytes));
+    if (!whole || iterations < 0 || runs < 1 || runs > 1000000 || input_bytes < 0) {
+        fprintf (stderr, "zi_bench_twins: ITERATIONS, RUNS and INPUT_BYTES are whole counts, "
+                         "RUNS 1 to 1000000; got '%s', '%s', '%s'\n", argv [6], argv [7],
+                 argc >= 9? argv [8]: "0");
         return 2;
     }
     return s_twins (argv [1], argv [2], argv [3], argv [4], argv [5], iterations, (int) runs,

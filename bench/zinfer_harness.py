@@ -312,18 +312,7 @@ def bootstrap_median(blocks, resamples=2000, seed=18):
     drawing them one by one would take them for independent and narrow
     the interval. The seed is fixed so that a run's table can be made again
     from its --json."""
-    import random
-    import statistics
-    blocks = [block for block in blocks if block]
-    values = [value for block in blocks for value in block]
-    if not values:
-        return float("nan"), float("nan"), float("nan")
-    generator = random.Random(seed)
-    medians = sorted(statistics.median([value for _ in blocks
-                                        for value in blocks[generator.randrange(len(blocks))]])
-                     for _ in range(resamples))
-    return (statistics.median(values), medians[int(0.025 * resamples)],
-            medians[min(resamples - 1, int(0.975 * resamples))])
+    return bootstrap_median_runs([blocks], resamples, seed)
 
 
 def bootstrap_median_runs(runs, resamples=2000, seed=18):
