@@ -761,6 +761,41 @@ s_strip_gather (const s_strip_job_t *job, int64_t k0, int64_t rows, int64_t col,
     }
 }
 
+//  Rows [k0, k0 + rows) of a strip of sixteen pixels on one output row,
+//  every tap's run inside the image: tap (kh, kw) of channel c starts at
+//  at + kh dh in_w + kw dw in channel c's plane (stride 1 or 2)
+static ZI_AVX2 void
+s_strip_inside (const s_strip_job_t *job, int64_t k0, int64_t rows, int64_t at, float *strip)
+{
+    const s_geom_t *geom = job->geom;
+    int64_t taps = geom->k_h * geom->k_w;
+    int64_t in_plane = geom->in_h * geom->in_w;
+    //  Where each tap starts (no divisions: a strip of a stem is a few
+    //  hundred instructions, and a 64-bit division some forty cycles)
+    int64_t start [S_STRIP_TAPS];
+    for (int64_t kh = 0, t = 0; kh < geom->k_h; kh++)
+        for (int64_t kw = 0; kw < geom->k_w; kw++, t++)
+            start [t] = at + kh * geom->dil_h * geom->in_w + kw * geom->dil_w;
+    int64_t t = k0 % taps;
+    const float *plane = job->x + k0 / taps * in_plane;
+    bool pairs = geom->stride_w == 2;
+    for (int64_t k = 0; k < rows; k++, strip += ZI_MM_STRIP_COLS) {
+        const float *base = plane + start [t];
+        if (pairs) {
+            _mm256_store_ps (strip, zi_even8_avx2 (base));
+            _mm256_store_ps (strip + 8, zi_even8_avx2 (base + 16));
+        }
+        else {
+            _mm256_store_ps (strip, _mm256_loadu_ps (base));
+            _mm256_store_ps (strip + 8, _mm256_loadu_ps (base + 8));
+        }
+        if (++t == taps) {
+            t = 0;
+            plane += in_plane;
+        }
+    }
+}
+
 //  The same at column stride 1 or 2: the strip's pixels are split where
 //  their output row changes (a segment each), and a segment's values for
 //  one tap are one run of its input row, loaded whole (stride 2: 32
@@ -792,6 +827,18 @@ s_strip_fill (const void *args, int64_t k0, int64_t rows, int64_t col, int64_t w
         row0 [segments] = oh * geom->stride_h - geom->pad_t;
         col0 [segments] = ow * stride - geom->pad_l;
         j += n;
+    }
+    //  A strip of sixteen pixels on one output row whose every tap lies
+    //  inside the image (most of a large image's strips: a stem's) loads
+    //  each row whole from where its tap starts, with none of the masks and
+    //  tables below: their making cost about as much as the loads on a
+    //  stem's 27 or 147 rows a strip
+    if (segments == 1 && width == ZI_MM_STRIP_COLS
+    &&  row0 [0] >= 0 && row0 [0] + (geom->k_h - 1) * geom->dil_h < geom->in_h
+    &&  col0 [0] >= 0
+    &&  col0 [0] + (geom->k_w - 1) * geom->dil_w + stride * ZI_MM_STRIP_COLS <= geom->in_w) {
+        s_strip_inside (job, k0, rows, row0 [0] * geom->in_w + col0 [0], strip);
+        return;
     }
     //  Per kw and segment, the loads' masks: lanes whose input column is
     //  inside the row. At stride 2, float f of the 32 loaded is lane f / 2
@@ -905,10 +952,21 @@ s_strip_fill (const void *args, int64_t k0, int64_t rows, int64_t col, int64_t w
 //  and a plane's indices within int32. Alone on Zen 3, one thread,
 //  batches alternating, median new / old: resnet50's 3x3 stride-2 layers
 //  0.92 (56x56), 0.89 (28x28), 0.92 (14x14), its 3x3 layer on 7x7 0.89,
-//  its 1x1 stride-2 layers on 28x28 and 14x14 0.97-0.71 and 0.90; its stem
-//  (7x7, 64 channels) 0.99 and its 1x1 stride-2 layer on 56x56 (more
-//  pixels than channels) 1.07, which keep im2col
+//  its 1x1 stride-2 layers on 28x28 and 14x14 0.97-0.71 and 0.90; its 1x1
+//  stride-2 layer on 56x56 (more pixels than channels) 1.07, which keeps
+//  im2col. Its stem (7x7, 64 channels) read 0.99 before the whole loads
+//  below (s_strip_inside), 0.91 with them
 #define S_STRIP_MIN_MAPS 96
+//  A stem (an image's few channels, 3x3 to 7x7 at stride 2) takes the
+//  strips with any number of output channels: most of its strips lie
+//  inside the image and are loaded whole (s_strip_inside), where im2col
+//  wrote 27 or 147 rows of column matrix per pixel and read them back.
+//  One-layer models, one thread, pinned, 8 alternating rounds, median new
+//  / old of the whole run: mobilenet_v3's 3 to 16 3x3 s2 0.90, resnet's 3
+//  to 64 7x7 s2 0.91, squeezenet's 3 to 64 3x3 s2 (111 columns) 0.94.
+//  At stride 1 im2col is a copy a row, and the strips lost (3 to 64 3x3
+//  on 224x224 1.10), so those keep it
+#define S_STRIP_STEM_CHANNELS 4
 
 //  On more than one thread the threads share the columns, or, with more
 //  maps than columns, the strips (zi_mm_fill_parallel): each packing every
@@ -921,7 +979,8 @@ s_strips_direct (const s_geom_t *geom, const float *packed)
     int64_t out_plane = geom->out_h * geom->out_w;
     return packed && zi_use_avx2 () && !zi_use_avx512 ()
         && (geom->k_h * geom->k_w > 1 || geom->out_c >= out_plane)
-        && geom->out_c >= S_STRIP_MIN_MAPS
+        && (geom->out_c >= S_STRIP_MIN_MAPS
+            || (geom->in_c <= S_STRIP_STEM_CHANNELS && geom->stride_w == 2))
         && geom->k_h * geom->k_w <= S_STRIP_TAPS && geom->k_w <= S_STRIP_KW
         && geom->in_h * geom->in_w < (1 << 30) && out_plane > 1;
 }
