@@ -1791,6 +1791,18 @@ zi_act_conv_test (zi_test_t *t)
          {1, 1, 1, 1}, true, NULL, true, .act = relu},
         {"strips 1x1 s2 more maps than pixels", "Conv", 2, 2, 40, 15, 13, 120, 1, 1, 0,
          {2, 2}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = relu},
+        //  Stems (four input channels or fewer, stride 2) take the strips
+        //  with few maps; the strips inside the image load whole rows
+        //  (s_strip_inside), the others keep the masks: a row's first
+        //  strip, its last (a whole load would pass the row's end), the
+        //  top and bottom rows; dilation 2; 7x7 over 38 columns, whose
+        //  third strip spans two output rows
+        {"strips stem 3x3 s2 3 to 10", "Conv", 2, 1, 3, 40, 70, 10, 3, 3, 0, {2, 2},
+         {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
+        {"strips stem 3x3 s2 dilation 2", "Conv", 2, 1, 3, 30, 80, 5, 3, 3, 0, {2, 2},
+         {2, 2}, {2, 2, 2, 2}, true, NULL, false, .act = none},
+        {"strips stem 7x7 s2 4 to 7 batch 2", "Conv", 2, 2, 4, 38, 75, 7, 7, 7, 0, {2, 2},
+         {0, 0}, {3, 3, 3, 3}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
     };
     zi_conv_cases_run (t, cases, sizeof cases / sizeof cases [0], 100);
     s_check_packing (t);
@@ -1802,7 +1814,7 @@ zi_act_conv_test (zi_test_t *t)
          {0, 0}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = relu},
         {"1x1 by panels 7x7 batch 2", "Conv", 2, 2, 200, 7, 7, 100, 1, 1, 0,
          {0, 0}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_SIGMOID, 0, 0}},
-        {"stem 3x3 s2 whole bands", "Conv", 2, 1, 3, 224, 224, 16, 3, 3, 0,
+        {"stem 3x3 s2 strips by columns", "Conv", 2, 1, 3, 224, 224, 16, 3, 3, 0,
          {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
         {"3x3 s2 one band split", "Conv", 2, 1, 64, 14, 14, 70, 3, 3, 0,
          {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
