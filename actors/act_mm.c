@@ -78,6 +78,15 @@ zi_act_rows (const zi_act_t *act, float *y, int64_t rows, int64_t cols, int64_t 
 //  convolutions 4-6 % faster; shallower ones gained nothing)
 #define S_MM_PACK_PANELS 4
 #define S_MM_PACK_DEPTH 128
+//  Rows of X this many floats apart or more (a page) are packed before
+//  the panels read them: the strips of a deep product's column tile, and
+//  at AVX2 a shallow product's blocks of columns. Shallow blocks alone,
+//  one thread, 21-31 calls of each, caches flushed between calls, new /
+//  old by median: resnet50's 256 x 64 x 3136 with a residual 0.82-0.88,
+//  mobilenet_v3's 72 x 24 x 3136 0.86-0.93, 64 x 16 x 12544 0.89-1.04,
+//  64 x 64 x 3136 0.95-1.03 (11 panels); rows 784 floats apart or fewer
+//  read 0.99-1.02 hot, so they stay in place
+#define S_MM_PACK_LD 1024
 //  At AVX2 the slice of X a product panel by panel reads is packed whole
 //  when it is at most this many floats (256 kB, half of Zen 3's L2: a slice
 //  of 256 rows by 196 columns, resnet50's 14x14 layers). Alone, one thread,
@@ -393,7 +402,8 @@ s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const
     //  A shallow product goes panel by panel over blocks of whole tiles of
     //  columns, each block's X small enough to stay in L2 while every
     //  panel reads it: over all of a 56x56 image (K 64: 800 kB) each panel
-    //  read X from L3 where the core's L2 is 512 kB (Zen 3)
+    //  read X from L3 where the core's L2 is 512 kB (Zen 3). A block's
+    //  strips are packed first when X's rows are far apart
     //  A deeper product with more output channels than columns (late
     //  layers, Winograd's products) reads X's slice in place once per
     //  panel, from L2, rows ldx floats apart: 196 columns are 784 bytes, so
@@ -405,10 +415,17 @@ s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const
                  && slice * tiled <= S_MM_SLICE_FLOATS?
                    s_mm_slice_buffer (): NULL;
     int64_t block = cols;
+    float *packed_block = NULL;
     if (depth <= S_MM_SHALLOW && maps <= cols) {
         block = S_MM_SHALLOW_X_BYTES / (int64_t) sizeof (float) / depth / S_MM_COLS * S_MM_COLS;
         if (block < S_MM_COLS)
             block = S_MM_COLS;
+        //  With rows a page or more apart, each tile's strip read in place
+        //  is a page per row of K; packed, a block's strips are one run
+        //  that every panel reads (see S_MM_PACK_LD)
+        if (panels >= S_MM_PACK_PANELS && ldx >= S_MM_PACK_LD
+        &&  block * depth <= S_MM_SLICE_FLOATS)
+            packed_block = s_mm_slice_buffer ();
     }
     for (at.k0 = 0; at.k0 < depth; at.k0 += slice) {
         at.rows_x = depth - at.k0 < slice? depth - at.k0: slice;
@@ -431,6 +448,19 @@ s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const
         if (panels_outer)
             for (int64_t c0 = 0; c0 < cols; c0 += block) {
                 int64_t c1 = cols - c0 < block? cols: c0 + block;
+                if (packed_block) {
+                    //  The block's strips packed once, read by every panel
+                    for (int64_t col = c0; col < c1; col += S_MM_COLS)
+                        s_mm_pack_strip (x + at.k0 * ldx + col, ldx, at.rows_x, cols - col,
+                                         packed_block + (col - c0) * at.rows_x);
+                    for (int64_t p = 0; p < panels; p++)
+                        for (int64_t col = c0; col < c1; col += S_MM_COLS) {
+                            at.strip = packed_block + (col - c0) * at.rows_x;
+                            s_mm_tile_at (&at, p, col);
+                        }
+                    at.strip = NULL;
+                    continue;
+                }
                 for (int64_t p = 0; p < panels; p++)
                     for (int64_t col = c0; col < c1; col += S_MM_COLS)
                         s_mm_tile_at (&at, p, col);
@@ -440,7 +470,7 @@ s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const
                 //  Every panel reads this strip: contiguous, it costs a
                 //  page walk per slice instead of one per row of K
                 if (panels >= S_MM_PACK_PANELS && at.rows_x >= S_MM_PACK_DEPTH
-                &&  ldx >= 1024) {
+                &&  ldx >= S_MM_PACK_LD) {
                     s_mm_pack_strip (x + at.k0 * ldx + col, ldx, at.rows_x,
                                      cols - col, s_strip);
                     at.strip = s_strip;
@@ -1731,6 +1761,13 @@ zi_act_mm_test (zi_test_t *t)
         //  share of zi_mm_parallel, the same bits either way
         {.maps = 70, .depth = 20, .cols = 7700, .pad = 3, .bias = true, .residual = true,
          .act = ZI_ACT_RELU},
+        //  Shallow with rows of X a page apart (AVX2: each block of
+        //  columns packed before its panels): blocks of 512, 512 and 3
+        //  columns (the last through the column kernel); one block with a
+        //  masked tail tile
+        {.maps = 25, .depth = 64, .cols = 1027, .pad = 1, .bias = true, .residual = true,
+         .act = ZI_ACT_RELU},
+        {.maps = 30, .depth = 7, .cols = 1100, .act = ZI_ACT_HARD_SWISH},
         //  Whole tiles and a last column (97 = 2 x 48 + 1 = 6 x 16 + 1),
         //  each tile worth a part of its own: the column stays with the
         //  tile before it when the columns are shared out
