@@ -957,16 +957,20 @@ s_strip_fill (const void *args, int64_t k0, int64_t rows, int64_t col, int64_t w
 //  im2col. Its stem (7x7, 64 channels) read 0.99 before the whole loads
 //  below (s_strip_inside), 0.91 with them
 #define S_STRIP_MIN_MAPS 96
-//  A stem (an image's few channels, 3x3 to 7x7 at stride 2) takes the
-//  strips with any number of output channels: most of its strips lie
+//  A deep stem (an image's few channels, a 7x7 kernel at stride 2) takes
+//  the strips with any number of output channels: most of its strips lie
 //  inside the image and are loaded whole (s_strip_inside), where im2col
-//  wrote 27 or 147 rows of column matrix per pixel and read them back.
-//  One-layer models, one thread, pinned, 8 alternating rounds, median new
-//  / old of the whole run: mobilenet_v3's 3 to 16 3x3 s2 0.90, resnet's 3
-//  to 64 7x7 s2 0.91, squeezenet's 3 to 64 3x3 s2 (111 columns) 0.94.
-//  At stride 1 im2col is a copy a row, and the strips lost (3 to 64 3x3
-//  on 224x224 1.10), so those keep it
+//  wrote 147 rows of column matrix per pixel and read them back. resnet's
+//  3 to 64 7x7 s2 alone, one thread pinned, 8 alternating rounds, median
+//  new / old of the whole run 0.91, at two threads 0.94; in resnet50,
+//  best of 12 rounds, 0.62 (load 5-8). The 3x3 stems (27 rows a strip)
+//  gained alone (mobilenet_v3's 3 to 16 0.90, squeezenet's 3 to 64 0.94)
+//  but not in their models, where they ran 1.05 and 1.37 of im2col's time
+//  at the best of 16 and 12 rounds, so they keep im2col. At stride 1
+//  im2col is a copy a row, and the strips lost (3 to 64 3x3 on 224x224
+//  1.10)
 #define S_STRIP_STEM_CHANNELS 4
+#define S_STRIP_STEM_DEPTH 128
 
 //  On more than one thread the threads share the columns, or, with more
 //  maps than columns, the strips (zi_mm_fill_parallel): each packing every
@@ -980,7 +984,8 @@ s_strips_direct (const s_geom_t *geom, const float *packed)
     return packed && zi_use_avx2 () && !zi_use_avx512 ()
         && (geom->k_h * geom->k_w > 1 || geom->out_c >= out_plane)
         && (geom->out_c >= S_STRIP_MIN_MAPS
-            || (geom->in_c <= S_STRIP_STEM_CHANNELS && geom->stride_w == 2))
+            || (geom->in_c <= S_STRIP_STEM_CHANNELS && geom->stride_w == 2
+                && geom->in_c * geom->k_h * geom->k_w >= S_STRIP_STEM_DEPTH))
         && geom->k_h * geom->k_w <= S_STRIP_TAPS && geom->k_w <= S_STRIP_KW
         && geom->in_h * geom->in_w < (1 << 30) && out_plane > 1;
 }
@@ -1791,16 +1796,16 @@ zi_act_conv_test (zi_test_t *t)
          {1, 1, 1, 1}, true, NULL, true, .act = relu},
         {"strips 1x1 s2 more maps than pixels", "Conv", 2, 2, 40, 15, 13, 120, 1, 1, 0,
          {2, 2}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = relu},
-        //  Stems (four input channels or fewer, stride 2) take the strips
-        //  with few maps; the strips inside the image load whole rows
-        //  (s_strip_inside), the others keep the masks: a row's first
-        //  strip, its last (a whole load would pass the row's end), the
-        //  top and bottom rows; dilation 2; 7x7 over 38 columns, whose
-        //  third strip spans two output rows
-        {"strips stem 3x3 s2 3 to 10", "Conv", 2, 1, 3, 40, 70, 10, 3, 3, 0, {2, 2},
-         {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
-        {"strips stem 3x3 s2 dilation 2", "Conv", 2, 1, 3, 30, 80, 5, 3, 3, 0, {2, 2},
-         {2, 2}, {2, 2, 2, 2}, true, NULL, false, .act = none},
+        //  Deep stems (four input channels or fewer, stride 2, 128 rows of
+        //  K or more) take the strips with few maps; the strips inside the
+        //  image load whole rows (s_strip_inside), the others keep the
+        //  masks: a row's first strip, its last (a whole load would pass
+        //  the row's end), the top and bottom rows; dilation 2; 7x7 over 38
+        //  columns, whose third strip spans two output rows
+        {"strips stem 5x5 s2 4 to 10", "Conv", 2, 1, 4, 40, 70, 10, 5, 7, 0, {2, 2},
+         {0, 0}, {2, 3, 2, 3}, true, NULL, true, .act = relu},
+        {"strips stem 4x4 s2 dilation 2", "Conv", 2, 1, 4, 30, 80, 5, 4, 8, 0, {2, 2},
+         {2, 2}, {3, 7, 3, 7}, true, NULL, false, .act = none},
         {"strips stem 7x7 s2 4 to 7 batch 2", "Conv", 2, 2, 4, 38, 75, 7, 7, 7, 0, {2, 2},
          {0, 0}, {3, 3, 3, 3}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
     };
@@ -1814,8 +1819,10 @@ zi_act_conv_test (zi_test_t *t)
          {0, 0}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = relu},
         {"1x1 by panels 7x7 batch 2", "Conv", 2, 2, 200, 7, 7, 100, 1, 1, 0,
          {0, 0}, {0, 0}, {0, 0, 0, 0}, false, NULL, true, .act = {ZI_ACT_SIGMOID, 0, 0}},
-        {"stem 3x3 s2 strips by columns", "Conv", 2, 1, 3, 224, 224, 16, 3, 3, 0,
+        {"stem 3x3 s2 whole bands", "Conv", 2, 1, 3, 224, 224, 16, 3, 3, 0,
          {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"stem 7x7 s2 strips by columns", "Conv", 2, 1, 3, 60, 100, 24, 7, 7, 0,
+         {2, 2}, {0, 0}, {3, 3, 3, 3}, true, NULL, true, .act = relu},
         {"3x3 s2 one band split", "Conv", 2, 1, 64, 14, 14, 70, 3, 3, 0,
          {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = relu},
         {"3x3 s2 widened bands", "Conv", 2, 2, 64, 40, 32, 130, 3, 3, 0,
