@@ -770,8 +770,8 @@ s_strip_inside (const s_strip_job_t *job, int64_t k0, int64_t rows, int64_t at, 
     const s_geom_t *geom = job->geom;
     int64_t taps = geom->k_h * geom->k_w;
     int64_t in_plane = geom->in_h * geom->in_w;
-    //  Where each tap starts (no divisions: a strip of a stem is a few
-    //  hundred instructions, and a 64-bit division some forty cycles)
+    //  Where each tap starts, without divisions (a strip of a stem is a
+    //  few hundred instructions, a 64-bit division ten to twenty cycles)
     int64_t start [S_STRIP_TAPS];
     for (int64_t kh = 0, t = 0; kh < geom->k_h; kh++)
         for (int64_t kw = 0; kw < geom->k_w; kw++, t++)
@@ -962,13 +962,14 @@ s_strip_fill (const void *args, int64_t k0, int64_t rows, int64_t col, int64_t w
 //  inside the image and are loaded whole (s_strip_inside), where im2col
 //  wrote 147 rows of column matrix per pixel and read them back. resnet's
 //  3 to 64 7x7 s2 alone, one thread pinned, 8 alternating rounds, median
-//  new / old of the whole run 0.91, at two threads 0.94; in resnet50,
-//  best of 12 rounds, 0.62 (load 5-8). The 3x3 stems (27 rows a strip)
-//  gained alone (mobilenet_v3's 3 to 16 0.90, squeezenet's 3 to 64 0.94)
-//  but not in their models, where they ran 1.05 and 1.37 of im2col's time
-//  at the best of 16 and 12 rounds, so they keep im2col. At stride 1
-//  im2col is a copy a row, and the strips lost (3 to 64 3x3 on 224x224
-//  1.10)
+//  new / old of the whole run 0.91, at two threads 0.94; in resnet50 by
+//  bench/op-gap, three runs of each build, 3.11-3.14 to 2.91-2.96 ms,
+//  and 0.92-0.94 by the median of 10-12 paired rounds. The 3x3 stems (27
+//  rows a strip) gained alone (mobilenet_v3's 3 to 16 0.90, squeezenet's
+//  3 to 64 0.94) but not in their models, where they ran 1.05 and 1.37 of
+//  im2col's time at the best of 16 and 12 rounds, so they keep im2col.
+//  At stride 1 im2col is a copy a row, and the strips lost (3 to 64 3x3
+//  on 224x224 1.10)
 #define S_STRIP_STEM_CHANNELS 4
 #define S_STRIP_STEM_DEPTH 128
 
