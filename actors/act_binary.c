@@ -636,10 +636,11 @@ s_walk_part (void *args, int64_t first, int64_t last, int thread)
     }
     char *out = (char *) walk->y->data;
     size_t out_size = zi_dtype_size (walk->y->dtype);
-    int64_t activated = run * inner + first % walk->pieces * S_CHUNK;
+    int64_t part = first % walk->pieces;  //  the piece of the run
+    int64_t activated = run * inner + part * S_CHUNK;
     int64_t done = activated;       //  end of the outputs made so far
     for (int64_t item = first; item < last; item++) {
-        int64_t piece = item % walk->pieces * S_CHUNK;
+        int64_t piece = part * S_CHUNK;
         int64_t n = inner - piece < S_CHUNK? inner - piece: S_CHUNK;
         const void *from [S_MAX_OPERANDS] = {NULL, NULL, NULL};
         for (int index = 0; index < plan->n_operands; index++) {
@@ -653,9 +654,10 @@ s_walk_part (void *args, int64_t first, int64_t last, int thread)
             s_act_range (walk->act, walk->y, activated, done);
             activated = done;
         }
-        if ((item + 1) % walk->pieces)
+        if (++part < walk->pieces)
             continue;
         //  The next run
+        part = 0;
         run++;
         for (int axis = last_axis - 1; axis >= 0; axis--) {
             for (int index = 0; index < plan->n_operands; index++)
