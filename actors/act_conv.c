@@ -540,7 +540,8 @@ s_deep_on_sgemm (void)
 
 //  1x1, stride 1, no padding: Y_g = W_g X_g straight from the input. A
 //  1x1 image (the squeeze-excite blocks) is a matrix-vector product, for
-//  which sgemv reads the weights once where sgemm would copy them first.
+//  which sgemv reads the weights once where sgemm would copy them first;
+//  its rows are shared out between the threads.
 static void
 s_conv_pointwise (const s_geom_t *geom, zi_exec_t *exec, const float *x, const float *w,
                   const float *bias, const zi_act_t *act, float *y)
@@ -555,8 +556,7 @@ s_conv_pointwise (const s_geom_t *geom, zi_exec_t *exec, const float *x, const f
             float *y_ng = y + (n * geom->out_c + g * out_g) * plane;
             float beta = s_bias_fill (y_ng, out_g, plane, plane, bias? bias + g * out_g: NULL);
             if (plane == 1)
-                cblas_sgemv (CblasRowMajor, CblasNoTrans, (blasint) out_g, (blasint) in_g,
-                             1.0f, w_g, (blasint) in_g, x_ng, 1, beta, y_ng, 1);
+                zi_sgemv (exec, false, out_g, in_g, 1.0f, w_g, in_g, x_ng, 1, beta, y_ng);
             else
                 zi_sgemm (exec, false, false, out_g, plane, in_g, 1.0f, w_g, in_g, x_ng, plane,
                           beta, y_ng, plane);

@@ -81,9 +81,12 @@ void
     zi_mm_transpose (const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst,
                      int64_t ldd);
 
-//  cblas_sgemv and cblas_sgemm, row-major, shared out between the exec's
-//  threads: y in blocks of elements, C in blocks of whole columns (or
-//  rows, when it is narrow), each one BLAS call on one thread. OpenBLAS
+//  y = alpha op (A) x + beta y and cblas_sgemm, row-major, shared out
+//  between the exec's threads: y in blocks of elements, C in blocks of
+//  whole columns (or rows, when it is narrow), each one call on one
+//  thread. y = A x (x packed) sums each row in one order of its own, the
+//  same bits at any thread count; the transposed one and the products
+//  are OpenBLAS calls. OpenBLAS
 //  itself runs single-threaded: one pool for every loop, so no OpenBLAS
 //  thread spins on a core that a kernel's helper needs between two calls.
 void
