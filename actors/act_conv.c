@@ -1160,8 +1160,9 @@ s_conv_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     if (s_is_pointwise (&geom)) {
         int64_t plane = geom.out_h * geom.out_w;
 #if defined (ZI_HAVE_AVX2)
-        //  A 1x1 image is a matrix-vector product: sgemv reads the weights
-        //  once, as zi_mm does, and stays unless its kernels are behind
+        //  A 1x1 image is a matrix-vector product: zi_sgemv reads the
+        //  weights once, as zi_mm does, and takes it unless OpenBLAS is
+        //  behind the CPU (then zi_mm's one-column kernel on the panels)
         if (packed && (plane > 1 || zi_isa_blas_behind ())) {
             for (int64_t n = 0; n < geom.batch; n++)
                 zi_mm_parallel (exec, packed, geom.out_c, geom.in_c, plane,
@@ -1803,9 +1804,9 @@ zi_act_conv_test (zi_test_t *t)
         //  masks: a row's first strip, its last (a whole load would pass
         //  the row's end), the top and bottom rows; dilation 2; 7x7 over 38
         //  columns, whose third strip spans two output rows
-        {"strips stem 5x5 s2 4 to 10", "Conv", 2, 1, 4, 40, 70, 10, 5, 7, 0, {2, 2},
+        {"strips stem 5x7 s2 4 to 10", "Conv", 2, 1, 4, 40, 70, 10, 5, 7, 0, {2, 2},
          {0, 0}, {2, 3, 2, 3}, true, NULL, true, .act = relu},
-        {"strips stem 4x4 s2 dilation 2", "Conv", 2, 1, 4, 30, 80, 5, 4, 8, 0, {2, 2},
+        {"strips stem 4x8 s2 dilation 2", "Conv", 2, 1, 4, 30, 80, 5, 4, 8, 0, {2, 2},
          {2, 2}, {3, 7, 3, 7}, true, NULL, false, .act = none},
         {"strips stem 7x7 s2 4 to 7 batch 2", "Conv", 2, 2, 4, 38, 75, 7, 7, 7, 0, {2, 2},
          {0, 0}, {3, 3, 3, 3}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},

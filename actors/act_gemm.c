@@ -216,9 +216,9 @@ s_gemm_run (zi_node_t *node, zi_exec_t *exec, const zi_tensor_t *const *in,
     //  product, which zi_mm runs on the same panels (A's row, or its
     //  column when transposed, is contiguous either way) when OpenBLAS's
     //  kernels are older than the CPU's (2-4x its Prescott sgemv on a
-    //  classifier's weights); else zi_sgemv below, whose row kernel
-    //  matches OpenBLAS's sgemv (a little ahead of zi_mm) and splits
-    //  between the threads with one thread's bits
+    //  classifier's weights); else zi_sgemv below, a little ahead of
+    //  zi_mm: with transB its own row kernel (one thread's bits at any
+    //  thread count), without it OpenBLAS's sgemv by columns
     const float *c_data = c_tensor? zi_tensor_f32 (c_tensor): NULL;
     if (self->packed && zi_use_avx2 () && (size.m > 1 || zi_isa_blas_behind ())
     &&  self->packed_from == zi_tensor_f32 (in [1]) && self->bias_from == c_data

@@ -1418,14 +1418,24 @@ s_row_store (const s_sgemv_job_t *job, int64_t i, float sum)
     job->y [i] = job->beta == 0? scaled: scaled + job->beta * job->y [i];
 }
 
+//  Below AVX2: eight lanes down the row, as a vector unit of the build's
+//  target runs them (the compiler vectorises the lanes; fmaf here would
+//  be a call into libm a column), the lanes summed in one tree, the last
+//  columns one by one
 static void
 s_rows_dot (const s_sgemv_job_t *job, int64_t first, int64_t last)
 {
+    int64_t n = job->n, whole = n / 8 * 8;
     for (int64_t i = first; i < last; i++) {
         const float *row = job->a + i * job->lda;
-        float sum = 0;
-        for (int64_t k = 0; k < job->n; k++)
-            sum = fmaf (row [k], job->x [k], sum);
+        float lanes [8] = {0};
+        for (int64_t k = 0; k < whole; k += 8)
+            for (int lane = 0; lane < 8; lane++)
+                lanes [lane] += row [k + lane] * job->x [k + lane];
+        float sum = ((lanes [0] + lanes [1]) + (lanes [2] + lanes [3]))
+                  + ((lanes [4] + lanes [5]) + (lanes [6] + lanes [7]));
+        for (int64_t k = whole; k < n; k++)
+            sum += row [k] * job->x [k];
         s_row_store (job, i, sum);
     }
 }
@@ -1484,8 +1494,10 @@ s_rows_dot_avx2 (const s_sgemv_job_t *job, int64_t first, int64_t last)
         const float *r0 = job->a + i * lda, *r1 = r0 + lda, *r2 = r1 + lda, *r3 = r2 + lda;
         __m256 l0 = _mm256_setzero_ps (), h0 = l0, l1 = l0, h1 = l0, l2 = l0, h2 = l0,
                l3 = l0, h3 = l0;
+        //  Only rows of this part: none past A's end nor another thread's
+        bool fetch = ahead && i + 12 <= last;
         for (int64_t k = 0; k < whole; k += 16) {
-            if (ahead) {
+            if (fetch) {
                 _mm_prefetch ((const char *) (r0 + 8 * lda + k), _MM_HINT_T0);
                 _mm_prefetch ((const char *) (r1 + 8 * lda + k), _MM_HINT_T0);
                 _mm_prefetch ((const char *) (r2 + 8 * lda + k), _MM_HINT_T0);
@@ -2029,6 +2041,41 @@ zi_act_mm_test (zi_test_t *t)
             zi_tensor_destroy (&a);
             zi_tensor_destroy (&x);
         }
+        //  Large enough to be shared out: 2 and 3 threads split the rows
+        //  (the exec's counters say so) and give one thread's bits; beta
+        //  0 reads no y, so NaNs left in it do not come through
+        int64_t m = 301, k = 600;
+        zi_tensor_t *a = zi_test_random (1, (int64_t []) {m * k}, 91);
+        zi_tensor_t *x = zi_test_random (1, (int64_t []) {k}, 92);
+        float *one = malloc (m * sizeof (float)), *y = malloc (m * sizeof (float));
+        assert (one && y);
+        for (int threads = 1; threads <= 3; threads++) {
+            zi_exec_t *exec = zi_exec_new ();
+            zi_exec_set_threads (exec, threads);
+            for (int64_t i = 0; i < m; i++)
+                y [i] = NAN;
+            zi_sgemv (exec, false, m, k, 1.0f, zi_tensor_f32 (a), k, zi_tensor_f32 (x), 1, 0, y);
+            zi_exec_stats_t stats;
+            zi_exec_stats (exec, &stats);
+            bool finite = true;
+            for (int64_t i = 0; i < m; i++)
+                finite = finite && isfinite (y [i]);
+            ZI_CHECK (t, finite, "zi_sgemv %lldx%lld at %s, %d threads: beta 0 reads no y",
+                      (long long) m, (long long) k, zi_isa_name (zi_isa_level ()), threads);
+            if (threads == 1)
+                memcpy (one, y, m * sizeof (float));
+            else
+                ZI_CHECK (t, stats.loops == 1 && stats.units > 1
+                          && memcmp (one, y, m * sizeof (float)) == 0,
+                          "zi_sgemv %lldx%lld at %s: %d threads split the rows (%lld units) "
+                          "and give one thread's bits", (long long) m, (long long) k,
+                          zi_isa_name (zi_isa_level ()), threads, (long long) stats.units);
+            zi_exec_destroy (&exec);
+        }
+        free (one);
+        free (y);
+        zi_tensor_destroy (&a);
+        zi_tensor_destroy (&x);
     }
     zi_isa_set_cap (ZI_ISA_DEFAULT);
 

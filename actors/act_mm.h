@@ -84,7 +84,7 @@ void
 //  y = alpha op (A) x + beta y and cblas_sgemm, row-major, shared out
 //  between the exec's threads: y in blocks of elements, C in blocks of
 //  whole columns (or rows, when it is narrow), each one call on one
-//  thread. y = A x (x packed) sums each row in one order of its own, the
+//  thread. y = A x (x contiguous) sums each row in one order of its own, the
 //  same bits at any thread count; the transposed one and the products
 //  are OpenBLAS calls. OpenBLAS
 //  itself runs single-threaded: one pool for every loop, so no OpenBLAS
