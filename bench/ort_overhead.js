@@ -2,9 +2,9 @@
 //  its profiled node times, to read bench/op-gap's kernel sums by
 //
 //  node bench/ort_overhead.js MODEL.onnx INPUT.npy THREADS RUNS ROUNDS
-//      per round: RUNS timed runs of a session with the profiler off, then
-//      a session of its own with the profiler on, RUNS + 1 runs (the first
-//      left out). Prints one JSON line a round, medians over its runs:
+//      per round: a session with the profiler off, then one with it on,
+//      each made afresh, 5 warm-up runs and RUNS timed ones, released
+//      before the next. Prints one JSON line a round, medians over its runs:
 //      plain (ms a run, profiler off), profiled (ms a run, profiler on),
 //      model_run (the profiler's own span of a run), node_sum (its node
 //      events summed within each run, what op-gap adds up) and nodes.
@@ -36,6 +36,9 @@ function readNpy (file) {
     return {dims, data};
 }
 
+//  Runs of each session before the timed ones
+const WARM = 5;
+
 function median (values) {
     const sorted = [...values].sort ((a, b) => a - b);
     return sorted [Math.floor (sorted.length / 2)];
@@ -59,21 +62,24 @@ async function main () {
                      graphOptimizationLevel: 'all', executionMode: 'sequential'};
     const feedsOf = session => ({[session.inputNames [0]]:
                                  new ort.Tensor ('float32', input.data, input.dims)});
-    const plain = await ort.InferenceSession.create (model, options);
-    for (let index = 0; index < 5; index++)
-        await plain.run (feedsOf (plain));
+    //  Both sessions alike: made afresh each round, WARM runs left out,
+    //  released before the other one runs (no idle pool of the one beside
+    //  the other's runs)
     const folder = fs.mkdtempSync (path.join (os.tmpdir (), 'ort-overhead-'));
     for (let round = 0; round < Number (rounds); round++) {
+        const plain = await ort.InferenceSession.create (model, options);
         const plainMs = [];
-        for (let index = 0; index < Number (runs); index++)
+        for (let index = 0; index < WARM + Number (runs); index++)
             plainMs.push (await timed (plain, feedsOf (plain)));
+        await plain.release ();
         const prefix = path.join (folder, `round${round}`);
         const profiled = await ort.InferenceSession.create (model, {
             ...options, enableProfiling: true, profileFilePrefix: prefix});
         const profiledMs = [];
-        for (let index = 0; index <= Number (runs); index++)
+        for (let index = 0; index < WARM + Number (runs); index++)
             profiledMs.push (await timed (profiled, feedsOf (profiled)));
         profiled.endProfiling ();
+        await profiled.release ();
         const written = fs.readdirSync (folder).filter (name => name.startsWith (`round${round}_`));
         const file = path.join (folder, written [0]);
         const events = JSON.parse (fs.readFileSync (file));
@@ -92,10 +98,10 @@ async function main () {
             counts.push (count);
         }
         console.log (JSON.stringify ({
-            round, threads: Number (threads), plain: median (plainMs),
-            profiled: median (profiledMs.slice (1)),
-            model_run: median (spans.slice (1).map (span => span.dur / 1000)),
-            node_sum: median (sums.slice (1)), nodes: counts [counts.length - 1]}));
+            round, threads: Number (threads), plain: median (plainMs.slice (WARM)),
+            profiled: median (profiledMs.slice (WARM)),
+            model_run: median (spans.slice (WARM).map (span => span.dur / 1000)),
+            node_sum: median (sums.slice (WARM)), nodes: counts [counts.length - 1]}));
     }
     fs.rmdirSync (folder);
 }
