@@ -1286,7 +1286,7 @@ s_test_levels (zi_test_t *t)
 
 //  Runs node (made by zi_test_run_op) again on an exec of threads
 static zi_tensor_t *
-s_test_on_threads (zi_node_t *node, int n, zi_tensor_t *const *inputs, const zi_tensor_t *like,
+s_test_on_threads (zi_node_t *node, zi_tensor_t *const *inputs, const zi_tensor_t *like,
                    int threads, zi_exec_stats_t *stats)
 {
     zi_tensor_t *y = zi_tensor_new (like->dtype, like->ndim, like->dims);
@@ -1297,7 +1297,6 @@ s_test_on_threads (zi_node_t *node, int n, zi_tensor_t *const *inputs, const zi_
     zi_exec_destroy (&exec);
     if (rc)
         zi_tensor_destroy (&y);
-    (void) n;
     return y;
 }
 
@@ -1334,7 +1333,7 @@ s_test_threads (zi_test_t *t)
                   cases [index].op);
         for (int threads = 2; one && threads <= 3; threads++) {
             zi_exec_stats_t stats;
-            zi_tensor_t *y = s_test_on_threads (node, 2, inputs, one, threads, &stats);
+            zi_tensor_t *y = s_test_on_threads (node, inputs, one, threads, &stats);
             ZI_CHECK (t, y && memcmp (y->data, one->data, one->nbytes) == 0,
                       "%s at %d threads gives the bits of one", cases [index].op, threads);
             ZI_CHECK (t, stats.loops == 1 && stats.units > 1,

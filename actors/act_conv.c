@@ -761,6 +761,21 @@ s_strip_gather (const s_strip_job_t *job, int64_t k0, int64_t rows, int64_t col,
     }
 }
 
+//  One row of a strip, its sixteen pixels' inputs in one run from base:
+//  every float at stride 1, every second one at stride 2
+static ZI_AVX2_INLINE void
+s_strip_row_whole (const float *base, bool pairs, float *strip)
+{
+    if (pairs) {
+        _mm256_store_ps (strip, zi_even8_avx2 (base));
+        _mm256_store_ps (strip + 8, zi_even8_avx2 (base + 16));
+    }
+    else {
+        _mm256_store_ps (strip, _mm256_loadu_ps (base));
+        _mm256_store_ps (strip + 8, _mm256_loadu_ps (base + 8));
+    }
+}
+
 //  Rows [k0, k0 + rows) of a strip of sixteen pixels on one output row,
 //  every tap's run inside the image: tap (kh, kw) of channel c starts at
 //  at + kh dh in_w + kw dw in channel c's plane (stride 1 or 2)
@@ -780,15 +795,7 @@ s_strip_inside (const s_strip_job_t *job, int64_t k0, int64_t rows, int64_t at, 
     const float *plane = job->x + k0 / taps * in_plane;
     bool pairs = geom->stride_w == 2;
     for (int64_t k = 0; k < rows; k++, strip += ZI_MM_STRIP_COLS) {
-        const float *base = plane + start [t];
-        if (pairs) {
-            _mm256_store_ps (strip, zi_even8_avx2 (base));
-            _mm256_store_ps (strip + 8, zi_even8_avx2 (base + 16));
-        }
-        else {
-            _mm256_store_ps (strip, _mm256_loadu_ps (base));
-            _mm256_store_ps (strip + 8, _mm256_loadu_ps (base + 8));
-        }
+        s_strip_row_whole (plane + start [t], pairs, strip);
         if (++t == taps) {
             t = 0;
             plane += in_plane;
@@ -901,19 +908,10 @@ s_strip_fill (const void *args, int64_t k0, int64_t rows, int64_t col, int64_t w
     int64_t t = k0 % taps;
     const float *plane = job->x + k0 / taps * in_plane;
     for (int64_t k = 0; k < rows; k++, strip += ZI_MM_STRIP_COLS) {
-        __m256 lo = _mm256_setzero_ps (), hi = lo;
-        if (whole [t]) {
-            const float *base = plane + load [t][0].at;
-            if (stride == 2) {
-                lo = zi_even8_avx2 (base);
-                hi = zi_even8_avx2 (base + 16);
-            }
-            else {
-                lo = _mm256_loadu_ps (base);
-                hi = _mm256_loadu_ps (base + 8);
-            }
-        }
-        else
+        if (whole [t])
+            s_strip_row_whole (plane + load [t][0].at, stride == 2, strip);
+        else {
+            __m256 lo = _mm256_setzero_ps (), hi = lo;
             for (int i = 0; i < loads [t]; i++) {
                 const float *base = plane + load [t][i].at;
                 const __m256i *m = load [t][i].mask;
@@ -934,8 +932,9 @@ s_strip_fill (const void *args, int64_t k0, int64_t rows, int64_t col, int64_t w
                     hi = _mm256_or_ps (hi, _mm256_maskload_ps (base + 8, m [1]));
                 }
             }
-        _mm256_store_ps (strip, lo);
-        _mm256_store_ps (strip + 8, hi);
+            _mm256_store_ps (strip, lo);
+            _mm256_store_ps (strip + 8, hi);
+        }
         if (++t == taps) {
             t = 0;
             plane += in_plane;

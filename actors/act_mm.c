@@ -423,9 +423,10 @@ s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const
         //  With rows a page or more apart, each tile's strip read in place
         //  is a page per row of K; packed, a block's strips are one run
         //  that every panel reads (see S_MM_PACK_LD)
-        if (panels >= S_MM_PACK_PANELS && ldx >= S_MM_PACK_LD
-        &&  block * depth <= S_MM_SLICE_FLOATS)
+        if (panels >= S_MM_PACK_PANELS && ldx >= S_MM_PACK_LD) {
+            assert (block * depth <= S_MM_SLICE_FLOATS);
             packed_block = s_mm_slice_buffer ();
+        }
     }
     for (at.k0 = 0; at.k0 < depth; at.k0 += slice) {
         at.rows_x = depth - at.k0 < slice? depth - at.k0: slice;
@@ -1408,9 +1409,9 @@ typedef struct {
 } s_sgemv_job_t;
 
 //  y [i] = alpha (A [i,] . x) + beta y [i] for rows [first, last), each
-//  row summed alone in one fixed order (element by element down the row),
-//  so a row's bits do not depend on the rows beside it in the part, nor
-//  on how the rows are shared out between threads; beta 0 reads no y
+//  row summed alone in one fixed order of its own (below), so a row's
+//  bits do not depend on the rows beside it in the part, nor on how the
+//  rows are shared out between threads; beta 0 reads no y
 static inline void
 s_row_store (const s_sgemv_job_t *job, int64_t i, float sum)
 {
@@ -1442,16 +1443,14 @@ s_rows_dot (const s_sgemv_job_t *job, int64_t first, int64_t last)
 
 #if defined (ZI_HAVE_AVX2)
 //  One row's two accumulators (columns 16j..16j+7 and 16j+8..16j+15 of
-//  the row), with the row's last block of 8 columns when it has one, as
-//  one vector; from is where the columns left after it start
+//  the row), with the block of eight columns at whole when eight, as one
+//  vector
 static ZI_AVX2_INLINE __m256
-s_row_vector_avx2 (__m256 low, __m256 high, const float *row, const float *x, int64_t *from,
-                   int64_t n)
+s_row_vector_avx2 (__m256 low, __m256 high, const float *row, const float *x, int64_t whole,
+                   bool eight)
 {
-    if (*from + 8 <= n) {
-        low = _mm256_fmadd_ps (_mm256_loadu_ps (row + *from), _mm256_loadu_ps (x + *from), low);
-        *from += 8;
-    }
+    if (eight)
+        low = _mm256_fmadd_ps (_mm256_loadu_ps (row + whole), _mm256_loadu_ps (x + whole), low);
     return _mm256_add_ps (low, high);
 }
 
@@ -1482,6 +1481,9 @@ s_rows_dot_avx2 (const s_sgemv_job_t *job, int64_t first, int64_t last)
 {
     const float *x = job->x;
     int64_t n = job->n, lda = job->lda, whole = n / 16 * 16;
+    //  Then one block of eight columns, then the last ones one by one
+    bool eight = whole + 8 <= n;
+    int64_t tail = eight? whole + 8: whole;
     //  Weights read once a run come from L3 or memory. Rows of a few
     //  lines each are streams too short for the hardware's prefetch to
     //  catch, so short rows ask for the rows two groups on (960 x 240,
@@ -1513,19 +1515,15 @@ s_rows_dot_avx2 (const s_sgemv_job_t *job, int64_t first, int64_t last)
             l3 = _mm256_fmadd_ps (_mm256_loadu_ps (r3 + k), xl, l3);
             h3 = _mm256_fmadd_ps (_mm256_loadu_ps (r3 + k + 8), xh, h3);
         }
-        int64_t from = whole, same = whole;
-        __m256 v0 = s_row_vector_avx2 (l0, h0, r0, x, &from, n);
-        __m256 v1 = s_row_vector_avx2 (l1, h1, r1, x, &same, n);
-        same = whole;
-        __m256 v2 = s_row_vector_avx2 (l2, h2, r2, x, &same, n);
-        same = whole;
-        __m256 v3 = s_row_vector_avx2 (l3, h3, r3, x, &same, n);
         float sums [4];
-        _mm_storeu_ps (sums, s_rows_sum4_avx2 (v0, v1, v2, v3));
-        s_row_store (job, i, s_row_tail_avx2 (sums [0], r0, x, from, n));
-        s_row_store (job, i + 1, s_row_tail_avx2 (sums [1], r1, x, from, n));
-        s_row_store (job, i + 2, s_row_tail_avx2 (sums [2], r2, x, from, n));
-        s_row_store (job, i + 3, s_row_tail_avx2 (sums [3], r3, x, from, n));
+        _mm_storeu_ps (sums, s_rows_sum4_avx2 (s_row_vector_avx2 (l0, h0, r0, x, whole, eight),
+                                               s_row_vector_avx2 (l1, h1, r1, x, whole, eight),
+                                               s_row_vector_avx2 (l2, h2, r2, x, whole, eight),
+                                               s_row_vector_avx2 (l3, h3, r3, x, whole, eight)));
+        s_row_store (job, i, s_row_tail_avx2 (sums [0], r0, x, tail, n));
+        s_row_store (job, i + 1, s_row_tail_avx2 (sums [1], r1, x, tail, n));
+        s_row_store (job, i + 2, s_row_tail_avx2 (sums [2], r2, x, tail, n));
+        s_row_store (job, i + 3, s_row_tail_avx2 (sums [3], r3, x, tail, n));
     }
     for (; i < last; i++) {
         const float *r0 = job->a + i * lda;
@@ -1534,16 +1532,15 @@ s_rows_dot_avx2 (const s_sgemv_job_t *job, int64_t first, int64_t last)
             l0 = _mm256_fmadd_ps (_mm256_loadu_ps (r0 + k), _mm256_loadu_ps (x + k), l0);
             h0 = _mm256_fmadd_ps (_mm256_loadu_ps (r0 + k + 8), _mm256_loadu_ps (x + k + 8), h0);
         }
-        int64_t from = whole;
-        __m256 v0 = s_row_vector_avx2 (l0, h0, r0, x, &from, n);
+        __m256 v0 = s_row_vector_avx2 (l0, h0, r0, x, whole, eight);
         float sum = _mm_cvtss_f32 (s_rows_sum4_avx2 (v0, v0, v0, v0));
-        s_row_store (job, i, s_row_tail_avx2 (sum, r0, x, from, n));
+        s_row_store (job, i, s_row_tail_avx2 (sum, r0, x, tail, n));
     }
 }
 #endif
 
 //  Elements [first, last) of y: rows of A, or columns when transposed.
-//  Rows with x packed are summed by the kernels above, whose bits are the
+//  Rows with x contiguous are summed by the kernels above, whose bits are the
 //  same at any thread count; the transposed product stays with OpenBLAS
 static void
 s_sgemv_part (void *args, int64_t first, int64_t last, int thread)
