@@ -39,6 +39,22 @@ typedef zi_conv_geom_t s_geom_t;
 //  row, narrower ones a call per plane (see s_split2_rows_avx2)
 #define S_SPLIT_ROW_CALL 64
 
+//  The row of zeros of the stride-2 kernels that read the input itself:
+//  floats before its column 0 (a step's first load starts at most the
+//  left padding, under k, before it) and past the input row's width (its
+//  last load ends at most k + 14 columns past its first, which is at most
+//  the right padding, under k, past the width)
+#define S_ZERO_BEFORE 32
+#define S_ZERO_AFTER 64
+
+//  Input rows at least this wide take the stride-2 kernels that read the
+//  input itself; narrower ones the padded copy (see zi_conv_depthwise)
+#define S_DIRECT_MIN_W 16
+
+//  Input rows at least this wide are asked for a band of rows ahead by the
+//  stride-2 kernels that read the input itself (see s_dw_direct_avx2)
+#define S_AHEAD_MIN_W 64
+
 //  --------------------------------------------------------------------------
 //  SIMD helpers (see act_simd.h for how the AVX2 + FMA kernels are chosen)
 
@@ -532,6 +548,138 @@ s_dw_square_avx2 (const s_geom_t *geom, const s_dw_t *dw, const float *pad, cons
     }
 }
 
+//  Stride 2 straight from the input, no padded copy: eight columns of
+//  S_DW_ROWS rows a step, as s_dw_square_avx2, each input row's sixteen
+//  floats from column c0 loaded and their even and odd columns picked
+//  with one shuffle each (taps 0 and 1), the sixteen from c0 + 2 likewise
+//  (taps 2 and 3), and from c0 + 4 (tap 4). The shuffles leave the eight
+//  columns in the order 0 1 4 5 2 3 6 7, the same for every tap, so the
+//  sums are put right once, before the store, instead of every input
+//  row; the copy's split cost a store and a lane-crossing permute for
+//  each vector besides. Input rows outside the plane point at a row of
+//  zeros; where masked, the columns outside the row load as zeros under
+//  the masks: the taps over the padding add a zero product, as they do
+//  from the copy, so the bits are the copy's.
+//  Which of a step's loads are masked: none; the low loads that may start
+//  left of column 0 (c0 is at least 1 - k, so those of the pairs that
+//  start under k - 1 past it); the high loads, every one of which may end
+//  past the row; or all
+enum { S_EDGE_NONE, S_EDGE_LEFT, S_EDGE_RIGHT, S_EDGE_BOTH };
+
+static ZI_AVX2_INLINE void
+s_dw_direct_step_avx2 (__m256 *sum, const float *const *row_at, int64_t c0, const __m256 *tap,
+                       const __m256i *mask, const int k, const int edge)
+{
+    for (int r = 0; r < S_DW_ROWS; r++)
+        sum [r] = _mm256_setzero_ps ();
+#pragma GCC unroll 32
+    for (int row = 0; row < (S_DW_ROWS - 1) * 2 + k; row++) {
+        const float *in = row_at [row] + c0;
+        __m256 v [6];
+#pragma GCC unroll 3
+        for (int pair = 0; pair < (k + 1) / 2; pair++) {
+            bool mask_low = edge == S_EDGE_BOTH || (edge == S_EDGE_LEFT && 2 * pair < k - 1);
+            bool mask_high = edge == S_EDGE_BOTH || edge == S_EDGE_RIGHT;
+            __m256 low = mask_low? _mm256_maskload_ps (in + 2 * pair, mask [2 * pair])
+                                 : _mm256_loadu_ps (in + 2 * pair);
+            __m256 high = mask_high? _mm256_maskload_ps (in + 2 * pair + 8, mask [2 * pair + 1])
+                                   : _mm256_loadu_ps (in + 2 * pair + 8);
+            v [2 * pair] = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (2, 0, 2, 0));
+            v [2 * pair + 1] = _mm256_shuffle_ps (low, high, _MM_SHUFFLE (3, 1, 3, 1));
+        }
+#pragma GCC unroll 5
+        for (int kw = 0; kw < k; kw++)
+            for (int r = 0; r < S_DW_ROWS; r++) {
+                int kh = row - r * 2;
+                if (kh >= 0 && kh < k)
+                    sum [r] = _mm256_fmadd_ps (tap [kh * k + kw], v [kw], sum [r]);
+            }
+    }
+}
+
+//  One output plane of a k x k kernel at stride 2 from the input plane x
+//  (see s_dw_direct_step_avx2); zero is a row of zeros wide enough for
+//  any step's loads, from 32 floats before it
+static ZI_AVX2_INLINE void
+s_dw_direct_avx2 (const s_geom_t *geom, const float *x, const float *zero, const float *w,
+                  float bias, const zi_act_t *act, float *y, float *spare, const int k)
+{
+    assert (k <= 5);
+    zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
+    __m256 alpha = _mm256_set1_ps (act->alpha);
+    __m256 beta = _mm256_set1_ps (act->beta);
+    int64_t out_w = geom->out_w, in_w = geom->in_w, in_h = geom->in_h;
+    __m256i tail = zi_tail_mask_avx2 (out_w < 8? out_w: 8);
+    __m256 late = _mm256_set1_ps (bias);
+    __m256i lanes = _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i width = _mm256_set1_epi32 ((int) in_w);
+    __m256 tap [25];
+    for (int t = 0; t < k * k; t++)
+        tap [t] = _mm256_broadcast_ss (w + t);
+    int64_t masked_from = s_masked_from (geom->out_h, out_w);
+    //  A wide plane comes from L3 (a 64-channel 112x112 input is 3.2 MB) in
+    //  rows of a few cache lines a band, too short for the hardware's
+    //  prefetch; so each step asks for its lines of the next band's rows
+    bool ahead = in_w >= S_AHEAD_MIN_W;
+    for (int64_t oh = 0; oh < geom->out_h; oh += S_DW_ROWS) {
+        int64_t rows = geom->out_h - oh < S_DW_ROWS? geom->out_h - oh: S_DW_ROWS;
+        float *yrow = y + oh * out_w;
+        int64_t masked = masked_from - oh;
+        const float *row_at [(S_DW_ROWS - 1) * 2 + 5];
+        const float *next_at [(S_DW_ROWS - 1) * 2 + 5];
+        for (int row = 0; row < (S_DW_ROWS - 1) * 2 + k; row++) {
+            int64_t ih = oh * 2 - geom->pad_t + row;
+            row_at [row] = ih >= 0 && ih < in_h? x + ih * in_w: zero;
+            ih += S_DW_ROWS * 2;
+            next_at [row] = ih >= 0 && ih < in_h? x + ih * in_w: zero;
+        }
+        for (int64_t step = 0; step < out_w; step += 8) {
+            int64_t ow = step + 8 <= out_w || out_w < 8? step: out_w - 8;
+            int64_t c0 = 2 * ow - geom->pad_l;
+            __m256 sum [S_DW_ROWS];
+            if (ahead)
+                for (int row = 0; row < (S_DW_ROWS - 1) * 2 + k; row++)
+                    _mm_prefetch ((const char *) (next_at [row] + c0 + 8), _MM_HINT_T0);
+            //  The step's last load ends at column c0 + k + 14; its low
+            //  loads end by c0 + k + 6; it starts at most k - 1 before 0
+            if (c0 >= 0 && c0 + k + 14 < in_w)
+                s_dw_direct_step_avx2 (sum, row_at, c0, tap, NULL, k, S_EDGE_NONE);
+            else {
+                __m256i mask [6];
+                for (int m = 0; m < (k + 1) / 2 * 2; m++) {
+                    __m256i at = _mm256_add_epi32 (lanes,
+                                     _mm256_set1_epi32 ((int) (c0 + m / 2 * 2 + m % 2 * 8)));
+                    mask [m] = _mm256_andnot_si256 (_mm256_cmpgt_epi32 (_mm256_setzero_si256 (), at),
+                                                    _mm256_cmpgt_epi32 (width, at));
+                }
+                if (c0 + k + 14 < in_w)
+                    s_dw_direct_step_avx2 (sum, row_at, c0, tap, mask, k, S_EDGE_LEFT);
+                else
+                if (c0 >= 0 && c0 + k + 6 < in_w)
+                    s_dw_direct_step_avx2 (sum, row_at, c0, tap, mask, k, S_EDGE_RIGHT);
+                else
+                    s_dw_direct_step_avx2 (sum, row_at, c0, tap, mask, k, S_EDGE_BOTH);
+            }
+            for (int r = 0; r < S_DW_ROWS; r++)
+                sum [r] = _mm256_add_ps (_mm256_castpd_ps (_mm256_permute4x64_pd (
+                              _mm256_castps_pd (sum [r]), _MM_SHUFFLE (3, 1, 2, 0))), late);
+            s_store_rows_avx2 (sum, kind, alpha, beta, yrow, out_w, rows, masked, spare, ow, tail);
+        }
+        if (kind != act->kind)
+            zi_act_simd (act, yrow, rows * out_w);
+    }
+}
+
+static ZI_AVX2 void
+s_dw_direct_plane_avx2 (const s_geom_t *geom, const float *x, const float *zero, const float *w,
+                        float bias, const zi_act_t *act, float *y, float *spare)
+{
+    if (geom->k_w == 3)
+        s_dw_direct_avx2 (geom, x, zero, w, bias, act, y, spare, 3);
+    else
+        s_dw_direct_avx2 (geom, x, zero, w, bias, act, y, spare, 5);
+}
+
 //  One output plane of any other shape: four rows per step, one tap at a
 //  time, the taps' columns from the table
 static ZI_AVX2 void
@@ -713,6 +861,7 @@ typedef struct {
     float *y;                   //  output
     bool avx2;                  //  use the SIMD kernels
     bool avx512;                //  and of those the AVX-512 ones
+    bool direct;                //  AVX2 3x3 or 5x5 at stride 2, straight from the input
 } s_dw_job_t;
 
 //  Input planes [first, last) of the batch, n C + c
@@ -731,6 +880,16 @@ s_dw_part (void *args, int64_t first, int64_t last, int thread)
     int64_t taps = geom->k_h * geom->k_w;
     for (int64_t plane = first; plane < last; plane++) {
         int64_t n = plane / geom->in_c, c = plane % geom->in_c;
+#if defined (ZI_HAVE_AVX2)
+        if (job->direct) {
+            for (int64_t m = c * multiplier; m < (c + 1) * multiplier; m++)
+                s_dw_direct_plane_avx2 (geom, job->x + plane * in_plane, pad + S_ZERO_BEFORE,
+                                        job->w + m * taps, job->bias? job->bias [m]: 0,
+                                        job->act, job->y + (n * geom->out_c + m) * out_plane,
+                                        spare);
+            continue;
+        }
+#endif
         s_dw_fill (geom, job->dw, job->x + plane * in_plane, pad, job->avx2, job->avx512);
         for (int64_t m = c * multiplier; m < (c + 1) * multiplier; m++) {
             float *y_nm = job->y + (n * geom->out_c + m) * out_plane;
@@ -760,14 +919,24 @@ zi_conv_depthwise (const s_geom_t *geom, zi_exec_t *exec, const float *x, const 
 {
     s_dw_t dw;
     s_dw_layout (geom, &dw);
+    //  At AVX2 the 3x3 and 5x5 stride-2 kernels read the input itself (see
+    //  s_dw_direct_step_avx2), the copy's place taken by a row of zeros
+    bool avx2 = zi_use_avx2 (), avx512 = zi_use_avx512 ();
+    bool direct = avx2 && !avx512 && geom->in_w >= S_DIRECT_MIN_W && geom->k_h == geom->k_w
+               && (geom->k_w == 3 || geom->k_w == 5) && geom->stride_h == 2
+               && geom->stride_w == 2 && geom->dil_h == 1 && geom->dil_w == 1
+               && geom->pad_t < geom->k_h && geom->pad_l < geom->k_w
+               && (geom->out_h - 1) * 2 + geom->k_h - geom->in_h - geom->pad_t < geom->k_h
+               && (geom->out_w - 1) * 2 + geom->k_w - geom->in_w - geom->pad_l < geom->k_w;
     //  Scratch holds the taps' column offsets, the copy, and a spare output
     //  row for the rows the SIMD kernels make past the end
     s_dw_job_t job = {
         .geom = geom, .dw = &dw, .exec = exec,
         .columns_bytes = (geom->k_w * sizeof (int64_t) + 63) / 64 * 64,
-        .pad_bytes = dw.phases * dw.plane * sizeof (float),
-        .x = x, .w = w, .bias = bias, .act = act, .y = y, .avx2 = zi_use_avx2 (),
-        .avx512 = zi_use_avx512 ()
+        .pad_bytes = (direct? (size_t) (geom->in_w + S_ZERO_BEFORE + S_ZERO_AFTER)
+                            : (size_t) (dw.phases * dw.plane)) * sizeof (float),
+        .x = x, .w = w, .bias = bias, .act = act, .y = y, .avx2 = avx2, .avx512 = avx512,
+        .direct = direct
     };
     size_t spare_bytes = (geom->out_w + 7) / 8 * 8 * sizeof (float);
     int64_t planes = geom->batch * geom->in_c;
