@@ -1123,6 +1123,23 @@ zi_act_conv_depthwise_test (zi_test_t *t)
          {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_SIGMOID, 0, 0}},
         {"dw 5x5 s2 3 from 6 height 30", "Conv", 2, 1, 2, 30, 6, 2, 5, 5, 2, {2, 2}, {0, 0},
          {2, 2, 2, 2}, true, NULL, true, .act = {ZI_ACT_CLIP, -0.3f, 0.3f}},
+        //  AVX2 stride 2 read from the input (rows of 16 floats or more):
+        //  steps whose loads cross the row's left end (pads up to k - 1),
+        //  its right end, both, or neither, part steps of rows, the right
+        //  and bottom padding, a multiplier, rows of 64 floats or more
+        //  (the next band asked for ahead), and exactly 16
+        {"dw 5x5 s2 direct pads 4 3 width 41", "Conv", 2, 1, 3, 13, 41, 3, 5, 5, 3, {2, 2},
+         {0, 0}, {3, 4, 2, 3}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"dw 3x3 s2 direct pads 2 0 width 18", "Conv", 2, 1, 2, 9, 18, 2, 3, 3, 2, {2, 2},
+         {0, 0}, {2, 0, 0, 2}, true, NULL, true, .act = relu},
+        {"dw 3x3 s2 direct width 130 multiplier 2", "Conv", 2, 1, 2, 33, 130, 4, 3, 3, 2,
+         {2, 2}, {0, 0}, {0, 0, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
+        {"dw 5x5 s2 direct width 97 height 30", "Conv", 2, 2, 2, 30, 97, 2, 5, 5, 2, {2, 2},
+         {0, 0}, {2, 2, 2, 2}, true, NULL, true, .act = relu},
+        {"dw 3x3 s2 direct width 16 height 31", "Conv", 2, 1, 3, 31, 16, 3, 3, 3, 3, {2, 2},
+         {0, 0}, {1, 1, 1, 1}, true, NULL, false, .act = none},
+        {"dw 5x5 s2 direct 7 from 16", "Conv", 2, 1, 2, 16, 16, 2, 5, 5, 2, {2, 2}, {0, 0},
+         {2, 2, 0, 0}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
         //  The same in the general kernel, four rows a step
         {"dw 7x7 s1 width 13 height 10", "Conv", 2, 1, 2, 10, 13, 2, 7, 7, 2, {1, 1}, {0, 0},
          {3, 3, 3, 3}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
@@ -1139,6 +1156,8 @@ zi_act_conv_depthwise_test (zi_test_t *t)
          {1, 1}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
         {"depthwise 5x5 s2 batch 2", "Conv", 2, 2, 12, 40, 38, 12, 5, 5, 12,
          {2, 2}, {0, 0}, {2, 2, 2, 2}, true, NULL, true, .act = relu},
+        {"depthwise 3x3 s2 20 channels 66x70", "Conv", 2, 1, 20, 66, 70, 20, 3, 3, 20,
+         {2, 2}, {0, 0}, {1, 1, 1, 1}, true, NULL, true, .act = {ZI_ACT_HARD_SWISH, 0, 0}},
         //  Planes under eight columns stored whole but for their last row:
         //  a spare lane stored past a plane lands on a plane that another
         //  thread made before
