@@ -1,7 +1,9 @@
 /*  =========================================================================
     act_conv_depthwise - Conv's depthwise path: one input channel per group
     (group == C), a direct loop over a padded copy of each input plane, no
-    BLAS. act_conv.c chooses it; it is not an op of its own.
+    BLAS. act_conv.c chooses it; it is not an op of its own. At the AVX2
+    level (not with AVX-512) 3x3 and 5x5 at stride 2 on rows of sixteen
+    floats or more read the input plane itself instead of the copy.
 
     The SIMD kernels sum every tap of eight columns of several rows in
     registers; 3x3 and 5x5 at stride 1 and 2 have kernels of their own,
