@@ -162,6 +162,86 @@ s_mark_relays (zi_deploy_t *self)
     }
 }
 
+int
+zi_deploy_lands (const zi_deploy_t *self, int node, int route)
+{
+    assert (self && node >= 0 && node < self->plan->n_nodes && route < self->n_routes [node]);
+    if (self->via [node][route] >= 0)
+        return self->via [node][route];
+    int consumer = self->routes [node][route].node;
+    return consumer >= 0 && self->replicas [consumer] == 1? self->first_actor [consumer]: -1;
+}
+
+//  A route that may go through another actor's mailbox: a single
+//  producer's, sent (not relayed), to a single consumer in another process
+static bool
+s_carriable (const zi_deploy_t *self, int node, int route)
+{
+    int consumer = self->routes [node][route].node;
+    return self->replicas [node] == 1 && self->relay [node][route] < 0
+        && consumer >= 0 && self->replicas [consumer] == 1
+        && self->actors [self->first_actor [consumer]].process
+        != self->actors [self->first_actor [node]].process;
+}
+
+//  The actor whose mailbox takes what a process sends to the thread of
+//  actor `to`: the consumer of the first carriable route from that process
+//  to that thread, in node and route order
+static int
+s_carrier (const zi_deploy_t *self, int from, const zi_deploy_actor_t *to)
+{
+    for (int node = 0; node < self->plan->n_nodes; node++) {
+        if (self->actors [self->first_actor [node]].process != from)
+            continue;
+        for (int route = 0; route < self->n_routes [node]; route++) {
+            if (!s_carriable (self, node, route))
+                continue;
+            int actor = self->first_actor [self->routes [node][route].node];
+            if (self->actors [actor].process == to->process
+            &&  self->actors [actor].thread == to->thread)
+                return actor;
+        }
+    }
+    return -1;
+}
+
+//  Every tensor that one process sends to actors on one thread of another
+//  goes to one mailbox there, whose actor hands each on to its consumer,
+//  so that the thread waits on one mailbox and wakes once per message
+//  rather than poll several (docs/performance.md). The receiver tells the
+//  tensors apart by the header's source and slot, as a relay does: a route
+//  whose pair would reach that mailbox twice from one producer (two
+//  outputs into the same slot number of two consumers) stays direct
+static void
+s_mark_carriers (zi_deploy_t *self)
+{
+    for (int node = 0; node < self->plan->n_nodes; node++) {
+        int n_routes = self->n_routes [node];
+        int *via = self->via [node] = malloc ((n_routes + 1) * sizeof (int));
+        assert (via);
+        for (int route = 0; route < n_routes; route++)
+            via [route] = -1;
+    }
+    for (int node = 0; node < self->plan->n_nodes; node++)
+        for (int route = 0; route < self->n_routes [node]; route++) {
+            if (!s_carriable (self, node, route))
+                continue;
+            const zi_deploy_actor_t *consumer =
+                &self->actors [self->first_actor [self->routes [node][route].node]];
+            int from = self->actors [self->first_actor [node]].process;
+            int carrier = s_carrier (self, from, consumer);
+            if (carrier < 0 || &self->actors [carrier] == consumer)
+                continue;
+            bool clash = false;
+            for (int other = 0; other < self->n_routes [node] && !clash; other++)
+                clash = other != route && self->relay [node][other] < 0
+                     && self->routes [node][other].slot == self->routes [node][route].slot
+                     && zi_deploy_lands (self, node, other) == carrier;
+            if (!clash)
+                self->via [node][route] = carrier;
+        }
+}
+
 //  Marks which mailboxes need ipc or tcp endpoints
 static void
 s_mark_transports (zi_deploy_t *self)
@@ -171,6 +251,16 @@ s_mark_transports (zi_deploy_t *self)
             int consumer = self->routes [node][route].node;
             if (self->relay [node][route] >= 0)
                 continue;       //  handed on inside its process
+            int via = self->via [node][route];
+            if (via >= 0) {     //  a single producer, into the carrier's mailbox
+                int producer_process = self->actors [self->first_actor [node]].process;
+                int kind = s_transport (self, producer_process, self->actors [via].process);
+                if (kind == 1)
+                    self->actors [via].ipc = true;
+                if (kind == 2)
+                    self->actors [via].tcp_port = -1;
+                continue;
+            }
             for (int from = 0; from < self->replicas [node]; from++) {
                 int producer_process = self->actors [self->first_actor [node] + from].process;
                 if (consumer < 0) {
@@ -542,7 +632,8 @@ zi_deploy_new (const char *topology_path, int base_port)
     self->routes = calloc (n_nodes, sizeof (zi_route_t *));
     self->route_output = calloc (n_nodes, sizeof (int *));
     self->relay = calloc (n_nodes, sizeof (int *));
-    assert (self->relay);
+    self->via = calloc (n_nodes, sizeof (int *));
+    assert (self->relay && self->via);
     assert (names && process && self->replicas && self->first_actor);
     for (int node = 0; node < n_nodes; node++)
         names [node] = plan->nodes [node].name;
@@ -582,6 +673,7 @@ zi_deploy_new (const char *topology_path, int base_port)
     if (s_build_routes (self))
         goto failed;
     s_mark_relays (self);
+    s_mark_carriers (self);
     s_mark_transports (self);
     int offset = base_port > 0? base_port - topology->base_port: 0;
     if (s_assign_ports (self, offset))
@@ -629,10 +721,13 @@ zi_deploy_destroy (zi_deploy_t **self_p)
         free (self->route_output [node]);
         if (self->relay)
             free (self->relay [node]);
+        if (self->via)
+            free (self->via [node]);
     }
     free (self->routes);
     free (self->route_output);
     free (self->relay);
+    free (self->via);
     free (self->n_routes);
     free (self->input_routes);
     free (self->input_route_input);

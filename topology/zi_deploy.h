@@ -59,6 +59,9 @@ typedef struct zi_deploy_t {
     int **route_output;         //  per node: which output each route carries
     int **relay;                //  per node: per route, -1 if sent directly, else the
                                 //  route whose consumer hands the tensor on (zi_deploy.c)
+    int **via;                  //  per node: per route, -1 if sent to its consumer's own
+                                //  mailbox, else the actor on the consumer's thread whose
+                                //  mailbox takes it and hands it on (zi_deploy.c)
     int n_input_routes;         //  model inputs -> consumers
     zi_route_t *input_routes;   //  slot field = consumer slot, node = consumer
     int *input_route_input;     //  which model input each input route carries
@@ -94,6 +97,11 @@ zi_deploy_t *
 void
     zi_deploy_destroy (zi_deploy_t **self_p);
 
+//  The actor whose mailbox a node's route arrives in: the actor that
+//  carries it (via), else its consumer's, or -1 when that is the gateway
+//  or one of several replicas
+int
+    zi_deploy_lands (const zi_deploy_t *self, int node, int route);
 //  Where a peer in process `from` connects to reach an actor's mailbox
 //  (actor >= 0) or the gateway's results mailbox (actor -1)
 void

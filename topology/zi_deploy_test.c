@@ -282,27 +282,71 @@ s_is_model_input (const zi_graph_t *plan, int value)
     return false;
 }
 
-//  Whether a node's mailbox (node -1: the gateway's results) is fed over
-//  the kind of transport given, from another process
+//  Whether a route may go through another actor's mailbox: a single
+//  producer's, not relayed, to a single consumer in another process
 static bool
-s_fed_over (const s_expect_t *expect, const zi_graph_t *plan, int node, int kind)
+s_carriable (const s_expect_t *expect, const zi_deploy_t *deploy, int node, int route)
 {
-    int here = node >= 0? expect->process [node]: expect->gateway;
-    if (node < 0) {
-        for (int output = 0; output < plan->n_outputs; output++) {
-            int producer = s_producer (plan, plan->outputs [output]);
-            if (producer >= 0 && s_kind (expect, expect->process [producer], here) == kind)
-                return true;
+    int consumer = deploy->routes [node][route].node;
+    return expect->replicas [node] == 1 && deploy->relay [node][route] < 0 && consumer >= 0
+        && expect->replicas [consumer] == 1 && expect->process [consumer] != expect->process [node];
+}
+
+//  The node whose mailbox a producer's route reaches: its consumer's (-1:
+//  the gateway), unless the route is carriable: then the consumer of the
+//  first carriable route from the producer's process to the consumer's
+//  thread, in node and route order, as long as no other route of the
+//  producer already reaches that mailbox with the same slot
+static int
+s_lands (const s_expect_t *expect, const zi_deploy_t *deploy, int node, int route)
+{
+    int consumer = deploy->routes [node][route].node;
+    if (!s_carriable (expect, deploy, node, route))
+        return consumer;
+    int thread = deploy->actors [s_actor_of (expect, consumer, 0)].thread;
+    int carrier = -1;
+    for (int from = 0; from < deploy->plan->n_nodes && carrier < 0; from++)
+        for (int entry = 0; entry < deploy->n_routes [from] && carrier < 0; entry++) {
+            int other = deploy->routes [from][entry].node;
+            if (expect->process [from] == expect->process [node]
+            &&  s_carriable (expect, deploy, from, entry)
+            &&  expect->process [other] == expect->process [consumer]
+            &&  deploy->actors [s_actor_of (expect, other, 0)].thread == thread)
+                carrier = other;
         }
-        return false;
+    for (int other = 0; other < deploy->n_routes [node]; other++) {
+        if (other == route || deploy->relay [node][other] >= 0
+        ||  deploy->routes [node][other].slot != deploy->routes [node][route].slot)
+            continue;
+        int reaches = other < route? s_lands (expect, deploy, node, other):
+                                     deploy->routes [node][other].node;
+        if (reaches == carrier)
+            return consumer;
     }
+    return carrier;
+}
+
+//  Whether a node's mailbox (node -1: the gateway's results) is fed over
+//  the kind of transport given, from another process: by a route that
+//  reaches it, or by the gateway with a model input
+static bool
+s_fed_over (const s_expect_t *expect, const zi_deploy_t *deploy, int node, int kind)
+{
+    const zi_graph_t *plan = deploy->plan;
+    int here = node >= 0? expect->process [node]: expect->gateway;
+    for (int producer = 0; producer < plan->n_nodes; producer++)
+        for (int route = 0; route < deploy->n_routes [producer]; route++)
+            if (deploy->relay [producer][route] < 0
+            &&  s_lands (expect, deploy, producer, route) == node
+            &&  s_kind (expect, expect->process [producer], here) == kind)
+                return true;
+    if (node < 0)
+        return false;
     const zi_node_t *consumer = &plan->nodes [node];
     for (int slot = 0; slot < consumer->n_inputs; slot++) {
         int value = consumer->inputs [slot];
-        int producer = s_producer (plan, value);
-        int from = producer >= 0? expect->process [producer]:
-                   value >= 0 && s_is_model_input (plan, value)? expect->gateway: -1;
-        if (from >= 0 && s_kind (expect, from, here) == kind)
+        if (value >= 0 && s_is_model_input (plan, value)
+        &&  s_kind (expect, expect->gateway, here) == kind)
             return true;
     }
     return false;
@@ -351,8 +395,9 @@ s_next_free (const s_expect_t *expect, int *next)
 }
 
 static void
-s_expected_ports (const s_expect_t *expect, const zi_graph_t *plan, s_ports_t *ports)
+s_expected_ports (const s_expect_t *expect, const zi_deploy_t *deploy, s_ports_t *ports)
 {
+    const zi_graph_t *plan = deploy->plan;
     memset (ports, 0, sizeof *ports);
     int next = expect->base_port;
     ports->client = expect->client_port? expect->client_port: s_next_free (expect, &next);
@@ -362,10 +407,10 @@ s_expected_ports (const s_expect_t *expect, const zi_graph_t *plan, s_ports_t *p
         ports->stats [process] = s_next_free (expect, &next);
     }
     for (int node = 0; node < plan->n_nodes; node++)
-        if (s_fed_over (expect, plan, node, 2))
+        if (s_fed_over (expect, deploy, node, 2))
             for (int replica = 0; replica < expect->replicas [node]; replica++)
                 ports->actor [s_actor_of (expect, node, replica)] = s_next_free (expect, &next);
-    if (s_fed_over (expect, plan, -1, 2))
+    if (s_fed_over (expect, deploy, -1, 2))
         ports->results = s_next_free (expect, &next);
 }
 
@@ -421,7 +466,7 @@ static void
 s_check_routes (zi_test_t *t, const zi_deploy_t *deploy, const s_expect_t *expect)
 {
     const zi_graph_t *plan = deploy->plan;
-    bool edges_right = true, relays_right = true, mailboxes_right = true;
+    bool edges_right = true, relays_right = true, mailboxes_right = true, carriers_right = true;
     char got [256], want [256];
     for (int node = 0; node < plan->n_nodes; node++) {
         const zi_node_t *producer = &plan->nodes [node];
@@ -458,11 +503,16 @@ s_check_routes (zi_test_t *t, const zi_deploy_t *deploy, const s_expect_t *expec
             relays_right &= deploy->relay [node][route] == relay;
             if (relay >= 0)
                 continue;
+            //  Carried by another actor's mailbox where s_lands says
+            int lands = s_lands (expect, deploy, node, route);
+            carriers_right &= deploy->via [node][route]
+                           == (lands != to.node? s_actor_of (expect, lands, 0): -1);
             //  Every replica of the producer reaches every replica of the
-            //  consumer by the transport the two processes call for
-            int replicas = to.node >= 0? expect->replicas [to.node]: 1;
+            //  consumer (or the mailbox that carries it) by the transport
+            //  the two processes call for
+            int replicas = lands >= 0? expect->replicas [lands]: 1;
             for (int replica = 0; replica < replicas; replica++) {
-                int actor = to.node >= 0? s_actor_of (expect, to.node, replica): -1;
+                int actor = lands >= 0? s_actor_of (expect, lands, replica): -1;
                 int kind = s_kind (expect, expect->process [node], to_process);
                 int port = actor >= 0? deploy->actors [actor].tcp_port: deploy->gateway_tcp_port;
                 s_endpoint (deploy, kind, actor, port, want, sizeof want);
@@ -479,6 +529,9 @@ s_check_routes (zi_test_t *t, const zi_deploy_t *deploy, const s_expect_t *expec
               "slot (or model output) that reads it", expect->name);
     ZI_CHECK (t, relays_right, "%s: relays exactly where a tensor would cross to one thread "
               "twice", expect->name);
+    ZI_CHECK (t, carriers_right, "%s: a process's tensors for one thread of another go to "
+              "one mailbox there, unless two would arrive with the same source and slot",
+              expect->name);
     ZI_CHECK (t, mailboxes_right, "%s: every producer reaches each consumer inproc in its "
               "process, over %s across processes", expect->name, expect->tcp? "tcp": "ipc");
 
@@ -510,9 +563,8 @@ s_check_routes (zi_test_t *t, const zi_deploy_t *deploy, const s_expect_t *expec
 static void
 s_check_binds (zi_test_t *t, const zi_deploy_t *deploy, const s_expect_t *expect)
 {
-    const zi_graph_t *plan = deploy->plan;
     s_ports_t ports;
-    s_expected_ports (expect, plan, &ports);
+    s_expected_ports (expect, deploy, &ports);
     bool ports_right = deploy->client_port == ports.client
                     && deploy->gateway_tcp_port == ports.results;
     for (int process = 0; process < expect->n_processes; process++)
@@ -536,9 +588,9 @@ s_check_binds (zi_test_t *t, const zi_deploy_t *deploy, const s_expect_t *expect
         int port = actor >= 0? ports.actor [actor]: ports.results;
         int kinds [3], count = 0;
         kinds [count++] = 0;
-        if (s_fed_over (expect, plan, node, 1))
+        if (s_fed_over (expect, deploy, node, 1))
             kinds [count++] = 1;
-        if (s_fed_over (expect, plan, node, 2))
+        if (s_fed_over (expect, deploy, node, 2))
             kinds [count++] = 2;
         char got [256];
         for (int index = 0; index < 3; index++) {
@@ -629,8 +681,11 @@ s_check_wiring (zi_test_t *t, const zi_deploy_t *deploy, const s_expect_t *expec
                 break;
             }
             const zi_wire_route_t *into = &wiring->routes [sent++];
+            zi_route_t reach = to;      //  the mailbox it goes to: a carrier's, or its own
+            if (actor >= 0)
+                reach.node = s_lands (expect, deploy, node, route);
             routes_right &= into->output == output && into->slot == to.slot
-                         && s_route_peers_right (deploy, expect, wiring, into, to);
+                         && s_route_peers_right (deploy, expect, wiring, into, reach);
         }
         routes_right &= sent == wiring->n_routes;
         //  Peers: each consumer actor once, however many routes go to it
@@ -644,10 +699,10 @@ s_check_wiring (zi_test_t *t, const zi_deploy_t *deploy, const s_expect_t *expec
         //  Polled: another process feeds it, or a producer (or the
         //  gateway) in its own process on another thread
         const zi_deploy_actor_t *me = &deploy->actors [actor];
-        bool polled = s_fed_over (expect, plan, node, 1) || s_fed_over (expect, plan, node, 2);
+        bool polled = s_fed_over (expect, deploy, node, 1) || s_fed_over (expect, deploy, node, 2);
         for (int producer = 0; producer < plan->n_nodes; producer++)
             for (int route = 0; route < deploy->n_routes [producer]; route++)
-                if (deploy->routes [producer][route].node == node && deploy->relay [producer][route] < 0)
+                if (deploy->relay [producer][route] < 0 && s_lands (expect, deploy, producer, route) == node)
                     for (int replica = 0; replica < deploy->replicas [producer]; replica++) {
                         const zi_deploy_actor_t *other = &deploy->actors [deploy->first_actor [producer] + replica];
                         polled |= other->process == me->process && other->thread != me->thread;
@@ -656,25 +711,34 @@ s_check_wiring (zi_test_t *t, const zi_deploy_t *deploy, const s_expect_t *expec
             polled |= deploy->input_routes [route].node == node
                    && deploy->gateway_process == me->process && deploy->gateway_thread != me->thread;
         polled_right &= wiring->polled == polled;
-        //  Relays: each route some producer sends through this actor's
-        //  node to another consumer on its thread
+        //  Relays: for each route some producer sends into this actor's
+        //  mailbox, its consumer when that is another actor (only handed
+        //  on), and each route relayed on it (handed on, and taken here
+        //  too when the route is this actor's own)
         int relays = 0;
         for (int producer = 0; producer < plan->n_nodes; producer++)
             for (int route = 0; route < deploy->n_routes [producer]; route++) {
-                int entry = deploy->relay [producer][route];
-                if (entry < 0 || deploy->routes [producer][entry].node != node)
+                if (deploy->relay [producer][route] >= 0
+                ||  s_lands (expect, deploy, producer, route) != node)
                     continue;
-                int target = deploy->first_actor [deploy->routes [producer][route].node];
-                bool found = false;
-                for (int index = 0; index < wiring->n_relays; index++) {
-                    const zi_wire_relay_t *relay = &wiring->relays [index];
-                    found |= relay->source == producer && relay->target == target
-                          && relay->slot == deploy->routes [producer][entry].slot
-                          && relay->target_slot == deploy->routes [producer][route].slot;
+                int slot = deploy->routes [producer][route].slot;
+                bool pass = deploy->routes [producer][route].node != node;
+                for (int other = 0; other < deploy->n_routes [producer]; other++) {
+                    if ((other == route && !pass)
+                    ||  (other != route && deploy->relay [producer][other] != route))
+                        continue;
+                    int target = deploy->first_actor [deploy->routes [producer][other].node];
+                    bool found = false;
+                    for (int index = 0; index < wiring->n_relays; index++) {
+                        const zi_wire_relay_t *relay = &wiring->relays [index];
+                        found |= relay->source == producer && relay->target == target
+                              && relay->slot == slot && relay->pass == pass
+                              && relay->target_slot == deploy->routes [producer][other].slot;
+                    }
+                    relays_right &= found && deploy->actors [target].process == me->process
+                                 && deploy->actors [target].thread == me->thread;
+                    relays++;
                 }
-                relays_right &= found && deploy->actors [target].process == me->process
-                             && deploy->actors [target].thread == me->thread;
-                relays++;
             }
         relays_right &= wiring->n_relays == relays;
         zi_wiring_destroy (&wiring);
@@ -720,6 +784,59 @@ s_check_layout (zi_test_t *t, const char *folder, const char *model, const zi_gr
 
 //  A topology that must be refused, with an error that names the file,
 //  the line of the culprit and says what is wrong
+//  The chain in turns, spelled out: node 0's tensor goes to node 1's
+//  mailbox in the other process, and so does node 2's for node 3, over
+//  the same kind of connection; node 1 hands it on and does not take it,
+//  and node 3's mailbox listens on nothing but inproc, unpolled
+static void
+s_check_carried (zi_test_t *t, const char *folder, const char *model, const zi_graph_t *plan,
+                 const s_expect_t *expect)
+{
+    char text [4096], path [256];
+    s_yaml (expect, plan, model, text, sizeof text);
+    snprintf (path, sizeof path, "%s/%s.yaml", folder, expect->name);
+    s_write_text (path, text);
+    zi_deploy_t *deploy = zi_deploy_new (path, 0);
+    unlink (path);
+    ZI_CHECK (t, deploy != NULL, "%s deploys", expect->name);
+    if (!deploy)
+        return;
+    bool chain = deploy->n_routes [2] == 1 && deploy->routes [2][0].node == 3
+              && deploy->n_routes [0] == 1 && deploy->routes [0][0].node == 1;
+    ZI_CHECK (t, chain, "%s: node 0 feeds node 1, node 2 node 3", expect->name);
+    if (chain) {
+        int first = deploy->first_actor [1], second = deploy->first_actor [3];
+        ZI_CHECK (t, deploy->via [0][0] == -1 && deploy->via [2][0] == first,
+                  "%s: node 2's tensor goes to node 1's mailbox, as node 0's does (via %d, %d)",
+                  expect->name, deploy->via [0][0], deploy->via [2][0]);
+        zi_wiring_t *sender = zi_wiring_new (deploy, deploy->first_actor [2]);
+        ZI_CHECK (t, sender->n_peers == 1 && sender->peers [0].actor == first
+                  && sender->n_routes == 1 && sender->routes [0].slot == deploy->routes [2][0].slot,
+                  "%s: node 2's one peer is node 1's actor, its route still node 3's slot",
+                  expect->name);
+        zi_wiring_destroy (&sender);
+        zi_wiring_t *carrier = zi_wiring_new (deploy, first);
+        bool found = false;
+        for (int index = 0; index < carrier->n_relays; index++) {
+            const zi_wire_relay_t *relay = &carrier->relays [index];
+            found |= relay->source == 2 && relay->target == second && relay->pass
+                  && relay->slot == deploy->routes [2][0].slot
+                  && relay->target_slot == deploy->routes [2][0].slot;
+        }
+        ZI_CHECK (t, carrier->polled && found, "%s: node 1 polls its mailbox and hands node 2's "
+                  "tensor on to node 3 without taking it", expect->name);
+        zi_wiring_destroy (&carrier);
+        zi_wiring_t *target = zi_wiring_new (deploy, second);
+        char endpoint [256];
+        ZI_CHECK (t, !target->polled && deploy->actors [second].tcp_port == 0
+                  && zi_deploy_bind (deploy, second, 0, endpoint, sizeof endpoint)
+                  && !zi_deploy_bind (deploy, second, 1, endpoint, sizeof endpoint),
+                  "%s: node 3's mailbox binds inproc only, and is not polled", expect->name);
+        zi_wiring_destroy (&target);
+    }
+    zi_deploy_destroy (&deploy);
+}
+
 static void
 s_check_refused (zi_test_t *t, const char *folder, const char *name, const char *text,
                  int line, const char *problem)
@@ -792,6 +909,18 @@ s_test_layouts (zi_test_t *t)
         three.replicas [node] = three.process [node] == 1? 2: 1;
     }
     s_check_layout (t, folder, model, plan, &three);
+
+    //  Nodes in turn in two processes of one thread each, over tcp: each
+    //  process sends several tensors, from several producers, to several
+    //  consumers on the other's thread, and all go to one mailbox there
+    s_expect_t turns = {.name = "turns", .n_processes = 2, .threads = {1, 1}, .tcp = true,
+                        .rules = true, .base_port = 7700};
+    for (int node = 0; node < n_nodes; node++) {
+        turns.process [node] = node % 2;
+        turns.replicas [node] = 1;
+    }
+    s_check_layout (t, folder, model, plan, &turns);
+    s_check_carried (t, folder, model, plan, &turns);
 
     //  Refused: a node the plan does not have, ranges that overlap, a
     //  range backwards, a node no rule places, a process with no node

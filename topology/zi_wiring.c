@@ -6,7 +6,8 @@
     so that a route picks among them; for each replica whether it runs on
     the sender's thread (then tensors are handed over, no socket) or where
     to connect; whether anything reaches the sender's own mailbox from
-    another thread; and the relays it serves.
+    another thread; and the relays it serves: the tensors that arrive in
+    its mailbox for other consumers on its thread.
     =========================================================================
 */
 
@@ -34,10 +35,13 @@ s_owner_place (const zi_deploy_t *deploy, int actor, int *process, int *thread)
 
 //  Adds a route to consumer node (-1: the gateway), with the consumer's
 //  replicas as peers unless an earlier route to the same node added them
-//  (first_peer_of, per node and last the gateway, remembers where)
+//  (first_peer_of, per node and last the gateway, remembers where). A
+//  route carried by another actor (via >= 0) goes to that actor's node
+//  instead, a single actor: one peer, one socket, for all a sender's
+//  routes into that mailbox
 static void
 s_add_route (zi_wiring_t *self, const zi_deploy_t *deploy, int *first_peer_of, int output,
-             zi_route_t route)
+             zi_route_t route, int via)
 {
     const zi_graph_t *plan = deploy->plan;
     int process, thread;
@@ -45,9 +49,10 @@ s_add_route (zi_wiring_t *self, const zi_deploy_t *deploy, int *first_peer_of, i
     zi_wire_route_t *into = &self->routes [self->n_routes++];
     into->output = output;
     into->slot = route.slot;
-    into->n_peers = route.node >= 0? deploy->replicas [route.node]: 1;
-    into->by_request = into->n_peers > 1 && s_dynamic_inputs (plan, route.node) > 1;
-    int key = route.node >= 0? route.node: plan->n_nodes;
+    int to = via >= 0? deploy->actors [via].node: route.node;
+    into->n_peers = to >= 0? deploy->replicas [to]: 1;
+    into->by_request = into->n_peers > 1 && s_dynamic_inputs (plan, to) > 1;
+    int key = to >= 0? to: plan->n_nodes;
     if (first_peer_of [key] >= 0) {
         into->first_peer = first_peer_of [key];
         return;
@@ -55,7 +60,7 @@ s_add_route (zi_wiring_t *self, const zi_deploy_t *deploy, int *first_peer_of, i
     into->first_peer = first_peer_of [key] = self->n_peers;
     for (int replica = 0; replica < into->n_peers; replica++) {
         zi_wire_peer_t *peer = &self->peers [self->n_peers++];
-        peer->actor = route.node >= 0? deploy->first_actor [route.node] + replica: -1;
+        peer->actor = to >= 0? deploy->first_actor [to] + replica: -1;
         int peer_process, peer_thread;
         s_owner_place (deploy, peer->actor, &peer_process, &peer_thread);
         peer->process = peer_process;
@@ -66,17 +71,33 @@ s_add_route (zi_wiring_t *self, const zi_deploy_t *deploy, int *first_peer_of, i
     }
 }
 
-//  Whether a producer's route is handed on by node's actor
-static bool
-s_relayed_by (const zi_deploy_t *deploy, int producer, int route, int node)
+//  Adds the relays of one message that arrives in the mailbox of actor
+//  (node): a producer's route, and the routes relayed on it. pass: the
+//  actor does not take the tensor itself, it only hands it on
+static void
+s_add_relays (zi_wiring_t *self, const zi_deploy_t *deploy, int producer, int route, int node)
 {
-    int entry = deploy->relay [producer][route];
-    return entry >= 0 && deploy->routes [producer][entry].node == node;
+    const zi_deploy_actor_t *me = &deploy->actors [self->owner];
+    const zi_route_t *sent = &deploy->routes [producer][route];
+    bool pass = sent->node != node;
+    for (int other = 0; other < deploy->n_routes [producer]; other++) {
+        if (other != route && deploy->relay [producer][other] != route)
+            continue;
+        if (other == route && !pass)
+            continue;
+        const zi_route_t *to = &deploy->routes [producer][other];
+        int target = deploy->first_actor [to->node];
+        if (deploy->actors [target].process == me->process
+        &&  deploy->actors [target].thread == me->thread)
+            self->relays [self->n_relays++] = (zi_wire_relay_t) {
+                .source = producer, .slot = sent->slot,
+                .target = target, .target_slot = to->slot, .pass = pass};
+    }
 }
 
 //  Whether anything reaches an actor's mailbox: a producer (one not
-//  relayed by a neighbour) or the gateway on another thread, or a mailbox
-//  that listens on ipc or tcp for another process
+//  relayed or carried by a neighbour) or the gateway on another thread,
+//  or a mailbox that listens on ipc or tcp for another process
 static bool
 s_polled (const zi_deploy_t *deploy, int actor)
 {
@@ -87,7 +108,8 @@ s_polled (const zi_deploy_t *deploy, int actor)
     for (int producer = 0; producer < plan->n_nodes; producer++)
         for (int route = 0; route < deploy->n_routes [producer]; route++) {
             if (deploy->routes [producer][route].node != me->node
-            ||  deploy->relay [producer][route] >= 0)
+            ||  deploy->relay [producer][route] >= 0
+            ||  deploy->via [producer][route] >= 0)
                 continue;
             for (int replica = 0; replica < deploy->replicas [producer]; replica++) {
                 const zi_deploy_actor_t *other = &deploy->actors [deploy->first_actor [producer] + replica];
@@ -121,7 +143,7 @@ zi_wiring_new (const zi_deploy_t *deploy, int actor)
     if (actor < 0) {
         for (int route = 0; route < deploy->n_input_routes; route++)
             s_add_route (self, deploy, first_peer_of, deploy->input_route_input [route],
-                         deploy->input_routes [route]);
+                         deploy->input_routes [route], -1);
         free (first_peer_of);
         return self;
     }
@@ -129,31 +151,26 @@ zi_wiring_new (const zi_deploy_t *deploy, int actor)
     for (int route = 0; route < n_routes; route++)
         if (deploy->relay [node][route] < 0)    //  else a consumer in that process hands it on
             s_add_route (self, deploy, first_peer_of, deploy->route_output [node][route],
-                         deploy->routes [node][route]);
+                         deploy->routes [node][route], deploy->via [node][route]);
     free (first_peer_of);
     self->polled = s_polled (deploy, actor);
 
-    //  Relays: one per route that this actor receives for a consumer on its
-    //  thread (one tensor may fill several slots)
-    const zi_deploy_actor_t *me = &deploy->actors [actor];
+    //  Relays: for each message that arrives in this actor's mailbox from
+    //  another process, one per other consumer on its thread it is for
+    //  (one tensor may fill several slots), and the consumer it carries
+    //  the message for, when that is another actor
     int n_relays = 0;
     for (int producer = 0; producer < plan->n_nodes; producer++)
         for (int route = 0; route < deploy->n_routes [producer]; route++)
-            n_relays += s_relayed_by (deploy, producer, route, node);
+            n_relays += deploy->relay [producer][route] >= 0
+                     || deploy->via [producer][route] >= 0;
     self->relays = calloc (n_relays + 1, sizeof (zi_wire_relay_t));
     assert (self->relays);
     for (int producer = 0; producer < plan->n_nodes; producer++)
-        for (int route = 0; route < deploy->n_routes [producer]; route++) {
-            if (!s_relayed_by (deploy, producer, route, node))
-                continue;
-            int entry = deploy->relay [producer][route];
-            int target = deploy->first_actor [deploy->routes [producer][route].node];
-            if (deploy->actors [target].process == me->process
-            &&  deploy->actors [target].thread == me->thread)
-                self->relays [self->n_relays++] = (zi_wire_relay_t) {
-                    .source = producer, .slot = deploy->routes [producer][entry].slot,
-                    .target = target, .target_slot = deploy->routes [producer][route].slot};
-        }
+        for (int route = 0; route < deploy->n_routes [producer]; route++)
+            if (deploy->relay [producer][route] < 0
+            &&  zi_deploy_lands (deploy, producer, route) == actor)
+                s_add_relays (self, deploy, producer, route, node);
     return self;
 }
 

@@ -36,13 +36,17 @@ typedef struct {
                                 //  all reach the same replica
 } zi_wire_route_t;
 
-//  A tensor that arrives from another process for this actor and for a
-//  consumer on its thread too: sent over the network once, handed on here
+//  A tensor that arrives in this actor's mailbox from another process for
+//  a consumer on its thread: one that this actor takes too (sent over the
+//  network once, handed on here), or one that a producer's process sends
+//  through this mailbox with all else it sends to this thread (pass: this
+//  actor does not take it). The header's source and slot tell which
 typedef struct {
     int source;                 //  producing node
-    int slot;                   //  the slot it arrives in here
+    int slot;                   //  the slot it arrives with
     int target;                 //  the other consumer (deployment index)
     int target_slot;            //  its input slot
+    bool pass;                  //  only handed on, not taken here
 } zi_wire_relay_t;
 
 typedef struct {

@@ -186,7 +186,8 @@ zi_actor_setup (zi_actor_t *self)
             if (self->thread->actors [local]->index == relay->target)
                 self->relays [self->n_relays++] = (zi_actor_relay_t) {
                     .source = relay->source, .slot = relay->slot,
-                    .target = self->thread->actors [local], .target_slot = relay->target_slot};
+                    .target = self->thread->actors [local], .target_slot = relay->target_slot,
+                    .pass = relay->pass};
     }
     zi_wiring_destroy (&wiring);
     return 0;
@@ -576,6 +577,7 @@ s_take (zi_actor_t *self, int rc, zi_msg_header_t *header, zi_tensor_t *tensor,
         return;
     }
     int64_t arrival = zi_clock_usecs ();
+    bool take = true;
     for (int index = 0; index < self->n_relays; index++) {
         zi_actor_relay_t *relay = &self->relays [index];
         if (relay->source == header->source && relay->slot == header->slot) {
@@ -583,10 +585,18 @@ s_take (zi_actor_t *self, int rc, zi_msg_header_t *header, zi_tensor_t *tensor,
             handed.slot = relay->target_slot;
             zi_actor_hand_over (relay->target, &handed, tensor, trace, arrival);
             ZI_COUNT (relay->sent, 1);
+            take &= !relay->pass;
         }
     }
-    s_accept (self, header, tensor, arrival, trace,
-              header->flags & ZI_MSG_TRACE? zi_trace_now (): 0);
+    //  A tensor this mailbox only carries for another actor is that
+    //  actor's to check and count, as it is handed over
+    if (take)
+        s_accept (self, header, tensor, arrival, trace,
+                  header->flags & ZI_MSG_TRACE? zi_trace_now (): 0);
+    else {
+        ZI_COUNT (self->stats.carried, 1);
+        zi_tensor_destroy (&tensor);
+    }
 }
 
 int

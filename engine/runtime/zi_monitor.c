@@ -149,7 +149,10 @@ s_pack_actor (msgpack_packer *packer, zi_worker_t *worker, zi_actor_t *actor)
     s_pack_str (packer, "last_error");
     s_pack_str (packer, error);
     s_pack_sent (packer, actor);
-    s_pack_key_u64 (packer, "received", ZI_READ (stats->messages_in) + ZI_READ (stats->rejected));
+    //  What senders counted as sent to this mailbox, so that their sum
+    //  minus this is the queue: a message carried for another actor too
+    s_pack_key_u64 (packer, "received", ZI_READ (stats->messages_in) + ZI_READ (stats->rejected)
+                                        + ZI_READ (stats->carried));
     char endpoints [3][256];
     int count = 0;
     while (count < 3 && zi_deploy_bind (deploy, actor->index, count, endpoints [count], 256))

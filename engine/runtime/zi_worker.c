@@ -520,7 +520,8 @@ s_activity (zi_worker_t *self, bool *busy)
     *busy = false;
     for (int index = 0; index < self->n_actors; index++) {
         zi_actor_stats_t *stats = &self->actors [index].stats;
-        received += ZI_READ (stats->messages_in) + ZI_READ (stats->rejected);
+        received += ZI_READ (stats->messages_in) + ZI_READ (stats->rejected)
+                  + ZI_READ (stats->carried);
     }
     zi_gateway_t *gateway = atomic_load_explicit (&self->gateway, memory_order_acquire);
     if (gateway && zi_gateway_inflight (gateway))

@@ -97,6 +97,8 @@ typedef struct {
     zi_counter_t bytes_out;     //  data bytes sent
     zi_counter_t requests;      //  requests computed
     zi_counter_t rejected;      //  malformed or unexpected messages dropped
+    zi_counter_t carried;       //  messages taken from the mailbox only to hand
+                                //  on to another actor on the thread (a relay's pass)
     zi_counter_t stale_joins;   //  partial joins dropped after the deadline
     zi_counter_t errors;        //  kernel failures
     zi_counter_t busy_usecs;    //  time spent computing
@@ -112,12 +114,14 @@ typedef struct {
 
 
 //  A tensor this actor hands on to a consumer on its thread when it
-//  arrives from another process (zi_deploy.c, s_mark_relays)
+//  arrives from another process (zi_deploy.c, s_mark_relays and
+//  s_mark_carriers; zi_wiring.h)
 typedef struct {
     int source;                 //  producing node
-    int slot;                   //  the slot it arrives in here
+    int slot;                   //  the slot it arrives with
     zi_actor_t *target;         //  the other consumer
     int target_slot;            //  its input slot
+    bool pass;                  //  only handed on: this actor does not take it
     zi_counter_t sent;          //  tensors handed on (the target's queue depth)
 } zi_actor_relay_t;
 

@@ -417,6 +417,74 @@ def three_way_split(args, folder, port, model_name, transport="tcp"):
     return split_topology(args, folder, port, model_name, 3, transport)
 
 
+def one_stream_case(args, folder, port):
+    """What one process sends to actors on one thread of another goes to
+    one mailbox there, which hands each tensor on to its actor: relu's
+    output crosses to abs and neg's to add, both in p1, and both arrive in
+    abs's mailbox, which p1's thread waits on alone. Answers stay bitwise
+    equal to a local run; the monitor shows add's mailbox listening on
+    inproc only, abs handing each of neg's tensors on to add without
+    taking it (counted as sent to add, as a relay's are), and add counting
+    every one it took."""
+    import onnx
+    from onnx import TensorProto, helper
+    shape = [1, 4, 32, 32]
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["a"], name="relu"),
+         helper.make_node("Neg", ["a"], ["b"], name="neg"),
+         helper.make_node("Abs", ["a"], ["d"], name="abs"),
+         helper.make_node("Add", ["b", "d"], ["e"], name="add")],
+        "one_stream", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("e", TensorProto.FLOAT, shape)])
+    model = os.path.join(folder, "one_stream.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), model)
+    placement = ["  - process: p0", "    node: relu", "  - process: p0", "    node: neg",
+                 "  - process: p1", "    node: abs", "  - process: p1", "    node: add"]
+    path = write_topology(folder, model, ["p0", "p1"], placement, port, "ipc")
+    x = np.random.default_rng(18).standard_normal(shape, dtype=np.float32)
+    data = os.path.join(folder, "x.npy")
+    np.save(data, x)
+    want = local_result(args.zinfer, model, [data], folder)
+    requests = 40
+    with Topology(args.zinfer, path) as topology:
+        client = zinfer_client.Client(topology.endpoint)
+        answers = client.infer_many([[x]] * requests, inflight=4)
+        check(all(e.tobytes() == want.tobytes() for (e,) in answers),
+              f"{requests} answers bitwise equal to a local run")
+        client.close()
+        actors = {actor["name"]: actor for actor in top_json(args, path)["actors"]}
+        endpoints = actors["add"]["endpoints"]
+        check(len(endpoints) == 1 and endpoints[0].startswith("inproc://"),
+              f"add's mailbox listens on inproc only ({endpoints}): p1 receives one stream")
+        check(len(actors["abs"]["endpoints"]) == 2, "abs's mailbox takes p0's tensors over ipc")
+        out = subprocess.run([args.zinfer, "inspect", path, "abs"], capture_output=True,
+                             text=True, timeout=30).stdout
+        line = [text for text in out.splitlines() if text.strip().startswith("sent")]
+        pairs = json.loads(line[0].split(None, 1)[1]) if line else []
+        handed = sum(count for actor, count in pairs if actor == actors["add"]["index"])
+        # abs's own output and neg's tensor it handed on, both to add
+        check(handed == 2 * requests, f"abs's monitor counts {handed} tensors to add: its own "
+              f"{requests} and the {requests} of neg's it handed on")
+        check(actors["abs"]["messages_in"] == requests
+              and actors["add"]["messages_in"] == 2 * requests,
+              f"abs counts the {actors['abs']['messages_in']} tensors it took, add the "
+              f"{actors['add']['messages_in']} it took (its two inputs a request)")
+        # Received counts what was taken from the mailbox, carried or not,
+        # so that what senders sent there minus it is the queue (zinfer top)
+        received = {}
+        for name in ("abs", "add"):
+            out = subprocess.run([args.zinfer, "inspect", path, name], capture_output=True,
+                                 text=True, timeout=30).stdout
+            line = [text for text in out.splitlines() if text.strip().startswith("received")]
+            received[name] = int(line[0].split()[1]) if line else -1
+        check(received == {"abs": 2 * requests, "add": 2 * requests},
+              f"abs's mailbox received {received['abs']} (its own and the carried), add "
+              f"{received['add']} (handed over), as many as were sent to each")
+        check(actors["relu"]["messages_out"] == 2 * requests
+              and actors["neg"]["messages_out"] == requests,
+              "relu and neg each send one message a consumer elsewhere")
+
+
 def pipeline_order_case(args, folder, port):
     """Several requests in flight through a 2-process pipeline: each thread
     takes them one at a time down its chain (depth first), so the stages
@@ -1752,6 +1820,7 @@ CASES = {
     "resend_replaces": resend_case,
     "shared_memory": shared_memory_case,
     "relay_once": relay_case,
+    "one_stream": one_stream_case,
     "pipeline_order": pipeline_order_case,
     "python_client": python_client_case,
     "control_flow_if": control_flow_case,
