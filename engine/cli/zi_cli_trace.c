@@ -55,7 +55,8 @@ typedef struct {
 //  wires them (zi_wiring; wirings [n_actors] is the gateway's intake): an
 //  actor, or the gateway taking a request in, to a consumer's replica or
 //  to the gateway answering. A tensor from another process that a
-//  neighbour received and handed on (a relay) came from its producer too.
+//  neighbour received and handed on (a relay) came from its producer too,
+//  and the neighbour, when it only carried it, did not take it.
 static bool
 s_wired (const zi_deploy_t *deploy, zi_wiring_t *const *wirings, const s_event_t *from,
          const s_event_t *to)
@@ -67,9 +68,15 @@ s_wired (const zi_deploy_t *deploy, zi_wiring_t *const *wirings, const s_event_t
     if (sender == -2 || receiver == -2 || (sender < 0 && receiver < 0))
         return false;
     const zi_wiring_t *wiring = wirings [sender < 0? deploy->n_actors: sender];
+    //  A peer whose mailbox only carries the sender's tensor for another
+    //  actor on its thread took nothing from it: its consumer did
+    bool consumes = sender < 0;
+    int consumer = receiver >= 0? deploy->actors [receiver].node: -1;
+    for (int route = 0; !consumes && route < deploy->n_routes [from->node]; route++)
+        consumes = deploy->routes [from->node][route].node == consumer;
     for (int peer = 0; peer < wiring->n_peers; peer++) {
         int actor = wiring->peers [peer].actor;
-        if (actor == receiver)
+        if (actor == receiver && consumes)
             return true;
         const zi_wiring_t *relaying = actor >= 0? wirings [actor]: NULL;
         for (int relay = 0; relaying && relay < relaying->n_relays; relay++)

@@ -483,6 +483,17 @@ def one_stream_case(args, folder, port):
         check(actors["relu"]["messages_out"] == 2 * requests
               and actors["neg"]["messages_out"] == requests,
               "relu and neg each send one message a consumer elsewhere")
+        # zinfer trace draws neg's transfer to add, the actor that took it,
+        # not to abs, whose mailbox only carried it
+        trace_file = os.path.join(folder, "trace.json")
+        result = subprocess.run([args.zinfer, "trace", path, "--input", data, "--out",
+                                 trace_file], capture_output=True, text=True, timeout=120)
+        check(result.returncode == 0, f"zinfer trace ran: {(result.stdout + result.stderr)[:300]}")
+        transfers = {e["name"] for e in json.load(open(trace_file))["traceEvents"]
+                     if e.get("cat") == "transfer"}
+        check({"relu -> abs", "neg -> add", "abs -> add"} <= transfers
+              and "neg -> abs" not in transfers,
+              f"the trace's transfers follow the tensors ({sorted(transfers)})")
 
 
 def pipeline_order_case(args, folder, port):
