@@ -105,11 +105,27 @@ s_on_edge (const zi_deploy_t *deploy, zi_placement_end_t from, zi_placement_end_
     }
     if (!edges->out)
         return;
-    char from_name [300], to_name [300], endpoint [300];
+    char from_name [300], to_name [300], endpoint [300], carrier [340] = "";
     if (crossing == 1)
         snprintf (endpoint, sizeof endpoint, "inproc");
-    else
-        zi_deploy_mailbox (deploy, to.actor, from.process, endpoint, sizeof endpoint);
+    else {
+        //  A tensor that another actor's mailbox carries for the consumer
+        //  (all its process sends to that thread goes there) goes to that one
+        int mailbox = to.actor;
+        if (from.actor >= 0 && to.actor >= 0) {
+            int node = deploy->actors [from.actor].node;
+            for (int route = 0; route < deploy->n_routes [node]; route++)
+                if (deploy->routes [node][route].node == deploy->actors [to.actor].node
+                &&  deploy->via [node][route] >= 0)
+                    mailbox = deploy->via [node][route];
+        }
+        zi_deploy_mailbox (deploy, mailbox, from.process, endpoint, sizeof endpoint);
+        if (mailbox != to.actor) {
+            char name [300];
+            snprintf (carrier, sizeof carrier, " (%s's mailbox)",
+                      zi_deploy_actor_name (deploy, mailbox, name, sizeof name));
+        }
+    }
     //  A replicated consumer gets each message on one of its replicas; the
     //  walk names one that stands for them all
     int replicas = to.actor >= 0? deploy->replicas [deploy->actors [to.actor].node]: 1;
@@ -117,11 +133,11 @@ s_on_edge (const zi_deploy_t *deploy, zi_placement_end_t from, zi_placement_end_
     if (replicas > 1)
         snprintf (others, sizeof others, replicas == 2? " (or the other replica)":
                   " (or one of %d other replicas)", replicas - 1);
-    fprintf (edges->out, "  %s -> %s%s: '%s' %.0f bytes, %s %s -> %s, %s\n",
+    fprintf (edges->out, "  %s -> %s%s: '%s' %.0f bytes, %s %s -> %s, %s%s\n",
              s_end_name (deploy, from, from_name, sizeof from_name),
              s_end_name (deploy, to, to_name, sizeof to_name), others, value, bytes,
              zi_placement_crossing_name (crossing), deploy->topology->processes [from.process].name,
-             deploy->topology->processes [to.process].name, endpoint);
+             deploy->topology->processes [to.process].name, endpoint, carrier);
 }
 
 //  Whether a host is this machine, whose cores sysconf knows

@@ -494,6 +494,14 @@ def one_stream_case(args, folder, port):
         check({"relu -> abs", "neg -> add", "abs -> add"} <= transfers
               and "neg -> abs" not in transfers,
               f"the trace's transfers follow the tensors ({sorted(transfers)})")
+    # zinfer plan names the mailbox each crossing edge goes to
+    out = subprocess.run([args.zinfer, "plan", path], capture_output=True, text=True,
+                         timeout=120).stdout
+    edges = {line.split(":")[0].strip(): line for line in out.splitlines()
+             if " -> " in line and "bytes" in line}
+    abs_mailbox = edges.get("relu -> abs", "").split(", ")[-1]
+    check(edges.get("neg -> add", "").endswith(f"{abs_mailbox} (abs's mailbox)"),
+          f"zinfer plan shows neg's tensor going to abs's mailbox ({edges.get('neg -> add')})")
 
 
 def pipeline_order_case(args, folder, port):
