@@ -95,7 +95,9 @@ zi_act_rows (const zi_act_t *act, float *y, int64_t rows, int64_t cols, int64_t 
 //  0.86; products not panel by panel 0.93-1.02 (unchanged code)
 #define S_MM_SLICE_FLOATS 65536
 //  Strips of X with rows this far apart (floats) or more are fetched
-//  ahead by the tiles of either width, packed or not (see s_mm_avx512)
+//  ahead by the tiles of either width, packed or not (see s_mm_avx512);
+//  at AVX2, a tile among column tiles outside whose Y rows are this far
+//  apart fetches the residual's lines it will add (see s_mm_tile_at)
 #define S_MM_FETCH_LD 512
 
 
@@ -277,6 +279,8 @@ typedef struct {
     const float *fetch;         //  rows of X (ldx apart) of the next strip, to
                                 //  fetch into L2 while a tile runs
     int64_t fetch_rows;         //  how many (0: none)
+    bool far;                   //  column tiles outside, Y's rows S_MM_FETCH_LD
+                                //  floats apart or more: fetch the residual
 } s_mm_slice_t;
 
 //  A column tile of X's slice copied into contiguous rows of S_MM_COLS
@@ -310,6 +314,25 @@ s_mm_tile_at (const s_mm_slice_t *at, int64_t p, int64_t col)
     //  The residual joins in the last slice, with the activation
     const float *sum = at->sum && at->last? at->sum + p * S_MM_ROWS * at->ldsum + col: NULL;
     int64_t ldsum = at->ldsum;
+    //  Column tiles outside with Y's rows far apart: the lines of the
+    //  residual (and of Y, in a later slice of K) this tile adds after its
+    //  sums are one a row, each a page or so from the next, more streams
+    //  than the hardware prefetcher follows, so each was a miss the adds
+    //  waited for. Asked for now, they arrive while the K loop runs
+    //  (resnet50's 512 x 128 x 784 with a residual 0.81-0.85 alone, see
+    //  docs/performance.md). Only loads: fetching the lines Y's stores
+    //  write gained nothing
+    if (at->far && (sum || add_y))
+        for (int64_t r = 0; r < rows; r++) {
+            if (sum) {
+                _mm_prefetch ((const char *) (sum + r * ldsum), _MM_HINT_T0);
+                _mm_prefetch ((const char *) (sum + r * ldsum + S_MM_COLS - 1), _MM_HINT_T0);
+            }
+            if (add_y) {
+                _mm_prefetch ((const char *) (y_p + r * at->ldy), _MM_HINT_T0);
+                _mm_prefetch ((const char *) (y_p + r * at->ldy + S_MM_COLS - 1), _MM_HINT_T0);
+            }
+        }
     if (left >= S_MM_COLS)
         s_mm_tile_avx2 (panel, strip, at->rows_x, ldx, add_y, bias, sum, ldsum, at->now,
                         at->alpha, at->beta, y_p, at->ldy, rows, false, false, all, all,
@@ -480,6 +503,7 @@ s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const
                 //  them into L2 as they run, as the wide tiles do (see
                 //  s_mm_avx512; resnet50's 1x1 products alone at 56x56 and
                 //  28x28, caches flushed, 1.02-1.07x by best call)
+                at.far = ldy >= S_MM_FETCH_LD;
                 int64_t chunk = (at.rows_x + panels - 1) / panels;
                 bool fetch = (at.strip || ldx >= S_MM_FETCH_LD) && col + S_MM_COLS < cols;
                 for (int64_t p = 0; p < panels; p++) {
@@ -546,6 +570,7 @@ s_mm_fill_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, 
                 fill (args, at.k0, at.rows_x, col0 + col,
                       cols - col < S_MM_COLS? cols - col: S_MM_COLS, s_strip);
                 at.strip = s_strip;
+                at.far = ldy >= S_MM_FETCH_LD;
                 for (int64_t p = 0; p < panels; p++)
                     s_mm_tile_at (&at, p, col);
             }
