@@ -1836,6 +1836,9 @@ s_mm_fill_test (zi_test_t *t)
         //  columns outer with a tail of one column, which joins the tile
         //  before it when the threads share the columns
         {20, 300, 49, true, true, ZI_ACT_RELU},
+        //  columns outer, rows of Y 600 floats apart: the tiles fetch the
+        //  residual's lines, and Y's in the second slice, ahead
+        {30, 300, 600, true, true, ZI_ACT_RELU},
     };
     for (size_t index = 0; index < sizeof shapes / sizeof shapes [0]; index++) {
         int64_t maps = shapes [index].maps, depth = shapes [index].depth;
