@@ -276,8 +276,10 @@ typedef struct {
     __m256 alpha, beta;         //  its parameters
     const float *strip;         //  the current column tile of X's slice, packed
                                 //  S_MM_COLS wide, or NULL to read X in place
-    const float *fetch;         //  rows of X (ldx apart) of the next strip, to
-                                //  fetch into L2 while a tile runs
+    const float *fetch;         //  rows of X (ldx apart) of the next strip, or
+                                //  the next panel's slice of W, to fetch into
+                                //  L2 while a tile runs
+    int64_t fetch_ld;           //  their stride (floats)
     int64_t fetch_rows;         //  how many (0: none)
     bool far;                   //  column tiles outside, Y's rows S_MM_FETCH_LD
                                 //  floats apart or more: fetch the residual
@@ -336,18 +338,18 @@ s_mm_tile_at (const s_mm_slice_t *at, int64_t p, int64_t col)
     if (left >= S_MM_COLS)
         s_mm_tile_avx2 (panel, strip, at->rows_x, ldx, add_y, bias, sum, ldsum, at->now,
                         at->alpha, at->beta, y_p, at->ldy, rows, false, false, all, all,
-                        at->fetch, at->ldx, at->fetch_rows);
+                        at->fetch, at->fetch_ld, at->fetch_rows);
     else
     if (left > 8)
         s_mm_tile_avx2 (panel, strip, at->rows_x, ldx, add_y, bias, sum, ldsum, at->now,
                         at->alpha, at->beta, y_p, at->ldy, rows, false, true, all,
-                        zi_tail_mask_avx2 (left - 8), at->fetch, at->ldx,
+                        zi_tail_mask_avx2 (left - 8), at->fetch, at->fetch_ld,
                         at->fetch_rows);
     else
     if (left >= 4)
         s_mm_tile_avx2 (panel, strip, at->rows_x, ldx, add_y, bias, sum, ldsum, at->now,
                         at->alpha, at->beta, y_p, at->ldy, rows, true, true,
-                        zi_tail_mask_avx2 (left), all, at->fetch, at->ldx,
+                        zi_tail_mask_avx2 (left), all, at->fetch, at->fetch_ld,
                         at->fetch_rows);
     else
         for (int64_t c = 0; c < left; c++)
@@ -407,6 +409,19 @@ s_mm_slice_buffer (void)
     return buffer;
 }
 
+//  Panel by panel over a packed slice: the panel's first tile (first)
+//  fetches the next panel's slice of W into L2, as rows of sixteen floats
+//  (see s_mm_avx2); the others fetch nothing
+static ZI_AVX2_INLINE void
+s_mm_fetch_next_panel (s_mm_slice_t *at, int64_t p, bool first)
+{
+    int64_t panels = (at->maps + S_MM_ROWS - 1) / S_MM_ROWS;
+    at->fetch_rows = first && p + 1 < panels?
+                     (at->rows_x * S_MM_ROWS + S_MM_COLS - 1) / S_MM_COLS: 0;
+    at->fetch = at->packed + ((p + 1) * at->depth + at->k0) * S_MM_ROWS;
+    at->fetch_ld = S_MM_COLS;
+}
+
 static ZI_AVX2 void
 s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const float *x,
            int64_t ldx, const float *bias, const float *sum, int64_t ldsum, const zi_act_t *act,
@@ -457,16 +472,25 @@ s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const
         at.last = at.k0 + at.rows_x == depth;
         at.now = at.last? kind: ZI_ACT_NONE;
         if (whole) {
-            //  X's slice packed once, tile by tile, and read by every panel
+            //  X's slice packed once, tile by tile, and read by every panel.
+            //  Each panel's first tile fetches the next panel's slice of W
+            //  into L2, a line a step, as the wide tiles fetch theirs: a
+            //  slice is a few kB from the last one, too short a run for the
+            //  hardware prefetcher to find, and late layers' W (4 MB on
+            //  7x7) comes from memory (resnet50's 2048 x 512 x 49 with a
+            //  residual and 512 x 2048 x 49 alone, caches flushed, 0.86-0.91
+            //  by median; see docs/performance.md)
             for (int64_t col = 0; col < cols; col += S_MM_COLS)
                 s_mm_pack_strip (x + at.k0 * ldx + col, ldx, at.rows_x, cols - col,
                                  whole + col * at.rows_x);
             for (int64_t p = 0; p < panels; p++)
                 for (int64_t col = 0; col < cols; col += S_MM_COLS) {
                     at.strip = whole + col * at.rows_x;
+                    s_mm_fetch_next_panel (&at, p, col == 0);
                     s_mm_tile_at (&at, p, col);
                 }
             at.strip = NULL;
+            at.fetch_rows = 0;
         }
         else
         if (panels_outer)
@@ -511,6 +535,7 @@ s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const
                     at.fetch_rows = fetch && first < at.rows_x?
                                     (at.rows_x - first < chunk? at.rows_x - first: chunk): 0;
                     at.fetch = x + (at.k0 + first) * ldx + col + S_MM_COLS;
+                    at.fetch_ld = ldx;
                     s_mm_tile_at (&at, p, col);
                 }
                 at.fetch_rows = 0;
@@ -562,8 +587,10 @@ s_mm_fill_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, 
                 for (int64_t p = 0; p < panels; p++)
                     for (int64_t col = c0; col < c1; col += S_MM_COLS) {
                         at.strip = whole + (col - c0) * at.rows_x;
+                        s_mm_fetch_next_panel (&at, p, col == c0);
                         s_mm_tile_at (&at, p, col);
                     }
+                at.fetch_rows = 0;
             }
         else
             for (int64_t col = 0; col < cols; col += S_MM_COLS) {
