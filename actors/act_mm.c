@@ -321,7 +321,7 @@ s_mm_tile_at (const s_mm_slice_t *at, int64_t p, int64_t col)
     //  sums are one a row, each a page or so from the next, more streams
     //  than the hardware prefetcher follows, so each was a miss the adds
     //  waited for. Asked for now, they arrive while the K loop runs
-    //  (resnet50's 512 x 128 x 784 with a residual 0.81-0.85 alone, see
+    //  (resnet50's 512 x 128 x 784 with a residual 0.81-0.91 alone, see
     //  docs/performance.md). Only loads: fetching the lines Y's stores
     //  write gained nothing
     if (at->far && (sum || add_y))
@@ -478,7 +478,7 @@ s_mm_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, const
             //  slice is a few kB from the last one, too short a run for the
             //  hardware prefetcher to find, and late layers' W (4 MB on
             //  7x7) comes from memory (resnet50's 2048 x 512 x 49 with a
-            //  residual and 512 x 2048 x 49 alone, caches flushed, 0.86-0.91
+            //  residual and 512 x 2048 x 49 alone, caches flushed, 0.86-0.97
             //  by median; see docs/performance.md)
             for (int64_t col = 0; col < cols; col += S_MM_COLS)
                 s_mm_pack_strip (x + at.k0 * ldx + col, ldx, at.rows_x, cols - col,
