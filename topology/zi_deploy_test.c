@@ -753,10 +753,11 @@ s_check_wiring (zi_test_t *t, const zi_deploy_t *deploy, const s_expect_t *expec
               "to consumers on its thread", expect->name);
 }
 
-//  Writes the topology, deploys it and checks everything above
-static void
-s_check_layout (zi_test_t *t, const char *folder, const char *model, const zi_graph_t *plan,
-                const s_expect_t *expect)
+//  Writes the topology of a layout and deploys it (NULL: it did not
+//  deploy, which is checked)
+static zi_deploy_t *
+s_deploy_layout (zi_test_t *t, const char *folder, const char *model, const zi_graph_t *plan,
+                 const s_expect_t *expect)
 {
     char text [4096], path [256];
     s_yaml (expect, plan, model, text, sizeof text);
@@ -766,6 +767,16 @@ s_check_layout (zi_test_t *t, const char *folder, const char *model, const zi_gr
         printf ("%s", text);
     zi_deploy_t *deploy = zi_deploy_new (path, 0);
     ZI_CHECK (t, deploy != NULL, "%s deploys: %s", expect->name, deploy? "yes": zi_error_text ());
+    unlink (path);
+    return deploy;
+}
+
+//  Writes the topology, deploys it and checks everything above
+static void
+s_check_layout (zi_test_t *t, const char *folder, const char *model, const zi_graph_t *plan,
+                const s_expect_t *expect)
+{
+    zi_deploy_t *deploy = s_deploy_layout (t, folder, model, plan, expect);
     if (!deploy)
         return;
     ZI_CHECK (t, deploy->plan->n_nodes == plan->n_nodes, "%s: the same plan (%d nodes)",
@@ -779,7 +790,6 @@ s_check_layout (zi_test_t *t, const char *folder, const char *model, const zi_gr
         }
     }
     zi_deploy_destroy (&deploy);
-    unlink (path);
 }
 
 //  A topology that must be refused, with an error that names the file,
@@ -792,13 +802,7 @@ static void
 s_check_carried (zi_test_t *t, const char *folder, const char *model, const zi_graph_t *plan,
                  const s_expect_t *expect)
 {
-    char text [4096], path [256];
-    s_yaml (expect, plan, model, text, sizeof text);
-    snprintf (path, sizeof path, "%s/%s.yaml", folder, expect->name);
-    s_write_text (path, text);
-    zi_deploy_t *deploy = zi_deploy_new (path, 0);
-    unlink (path);
-    ZI_CHECK (t, deploy != NULL, "%s deploys", expect->name);
+    zi_deploy_t *deploy = s_deploy_layout (t, folder, model, plan, expect);
     if (!deploy)
         return;
     bool chain = deploy->n_routes [2] == 1 && deploy->routes [2][0].node == 3

@@ -330,11 +330,7 @@ def relay_case(args, folder, port):
         check(actors["neg"]["requests"] == requests and actors["mul"]["requests"] == requests,
               "neg and mul each computed every request")
         # The monitor counts what neg handed on as sent to mul (queue depths)
-        out = subprocess.run([args.zinfer, "inspect", path, "neg"], capture_output=True,
-                             text=True, timeout=30).stdout
-        line = [text for text in out.splitlines() if text.strip().startswith("sent")]
-        pairs = json.loads(line[0].split(None, 1)[1]) if line else []
-        to_mul = sum(count for actor, count in pairs if actor == actors["mul"]["index"])
+        to_mul = sent_to(args, path, "neg", actors["mul"]["index"])
         check(to_mul == 2 * requests, f"neg's monitor counts {to_mul} tensors to mul: its "
               f"own {requests} and the {requests} it handed on")
 
@@ -457,11 +453,7 @@ def one_stream_case(args, folder, port):
         check(len(endpoints) == 1 and endpoints[0].startswith("inproc://"),
               f"add's mailbox listens on inproc only ({endpoints}): p1 receives one stream")
         check(len(actors["abs"]["endpoints"]) == 2, "abs's mailbox takes p0's tensors over ipc")
-        out = subprocess.run([args.zinfer, "inspect", path, "abs"], capture_output=True,
-                             text=True, timeout=30).stdout
-        line = [text for text in out.splitlines() if text.strip().startswith("sent")]
-        pairs = json.loads(line[0].split(None, 1)[1]) if line else []
-        handed = sum(count for actor, count in pairs if actor == actors["add"]["index"])
+        handed = sent_to(args, path, "abs", actors["add"]["index"])
         # abs's own output and neg's tensor it handed on, both to add
         check(handed == 2 * requests, f"abs's monitor counts {handed} tensors to add: its own "
               f"{requests} and the {requests} of neg's it handed on")
@@ -473,10 +465,8 @@ def one_stream_case(args, folder, port):
         # so that what senders sent there minus it is the queue (zinfer top)
         received = {}
         for name in ("abs", "add"):
-            out = subprocess.run([args.zinfer, "inspect", path, name], capture_output=True,
-                                 text=True, timeout=30).stdout
-            line = [text for text in out.splitlines() if text.strip().startswith("received")]
-            received[name] = int(line[0].split()[1]) if line else -1
+            count = inspect_line(args, path, name, "received")
+            received[name] = int(count.split()[0]) if count else -1
         check(received == {"abs": 2 * requests, "add": 2 * requests},
               f"abs's mailbox received {received['abs']} (its own and the carried), add "
               f"{received['add']} (handed over), as many as were sent to each")
@@ -562,6 +552,21 @@ def pipeline_order_case(args, folder, port):
               "marked with it")
         check(script.count("set arrow") == 1 and "'process p0'" in script
               and "'process p1'" in script, "the line between p0 and p1, and their names")
+
+
+def inspect_line(args, path, actor, key):
+    """The rest of the line of `zinfer inspect` on actor that starts with
+    key (such as "sent" or "received"), or None when there is none"""
+    out = subprocess.run([args.zinfer, "inspect", path, actor], capture_output=True,
+                         text=True, timeout=30).stdout
+    line = [text for text in out.splitlines() if text.strip().startswith(key)]
+    return line[0].split(None, 1)[1] if line else None
+
+
+def sent_to(args, path, actor, to):
+    """How many tensors actor's monitor counts as sent to actor index to"""
+    pairs = json.loads(inspect_line(args, path, actor, "sent") or "[]")
+    return sum(count for index, count in pairs if index == to)
 
 
 def top_json(args, path, stopped=(), timeout_ms=10000):
