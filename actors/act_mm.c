@@ -125,7 +125,9 @@ zi_mm_pack (const float *w, int64_t maps, int64_t depth, int64_t ldm, int64_t ld
 //  One tile: rows output channels (the panel's valid ones) by 16 columns,
 //  or by 8 when narrow; masked loads and stores when the tile passes the
 //  end of the row. It also fetches fetch_rows rows of X from fetch,
-//  fetch_ld floats apart, into L2, one a step (see s_mm_avx2). Named sums, not an array: gcc keeps those in registers.
+//  fetch_ld floats apart (the next strip of X, or the next panel's slice
+//  of W), into L2, one a step (see s_mm_avx2). Named sums, not an array:
+//  gcc keeps those in registers.
 static ZI_AVX2_INLINE void
 s_mm_tile_avx2 (const float *panel, const float *x, int64_t depth, int64_t ldx,
                 bool add_y, const float *bias, const float *sum, int64_t ldsum,
