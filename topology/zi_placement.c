@@ -15,10 +15,10 @@ zi_placement_end_t
 zi_placement_end (const zi_deploy_t *deploy, int node)
 {
     if (node < 0)
-        return (zi_placement_end_t) {-1, deploy->gateway_process, deploy->gateway_thread};
+        return (zi_placement_end_t) {-1, deploy->gateway_process, deploy->gateway_thread, -1};
     int actor = deploy->first_actor [node];
     return (zi_placement_end_t) {actor, deploy->actors [actor].process,
-                                 deploy->actors [actor].thread};
+                                 deploy->actors [actor].thread, actor};
 }
 
 int
@@ -54,7 +54,7 @@ s_consumer_end (const zi_deploy_t *deploy, zi_placement_end_t from, int node)
     for (int replica = 1; replica < deploy->replicas [node]; replica++) {
         int actor = deploy->first_actor [node] + replica;
         zi_placement_end_t end = {actor, deploy->actors [actor].process,
-                                  deploy->actors [actor].thread};
+                                  deploy->actors [actor].thread, actor};
         int other = zi_placement_crossing (deploy, from, end);
         if (other > crossing) {
             best = end;
@@ -80,8 +80,11 @@ zi_placement_for_each_edge (const zi_deploy_t *deploy, zi_placement_edge_fn *fn,
                 continue;
             int value = plan->nodes [node].outputs [deploy->route_output [node][route]];
             zi_placement_end_t from = zi_placement_end (deploy, node);
-            fn (deploy, from, s_consumer_end (deploy, from, deploy->routes [node][route].node),
-                (double) plan->values [value].info.nbytes, plan->values [value].name, args);
+            zi_placement_end_t to = s_consumer_end (deploy, from, deploy->routes [node][route].node);
+            if (deploy->via [node][route] >= 0)
+                to.mailbox = deploy->via [node][route];
+            fn (deploy, from, to, (double) plan->values [value].info.nbytes,
+                plan->values [value].name, args);
         }
 }
 
@@ -207,6 +210,8 @@ s_json_edge (const zi_deploy_t *deploy, zi_placement_end_t from, zi_placement_en
     json_object *edge = json_object_new_object ();
     json_object_object_add (edge, "from", json_object_new_int (from.actor));
     json_object_object_add (edge, "to", json_object_new_int (to.actor));
+    if (to.mailbox != to.actor)
+        json_object_object_add (edge, "mailbox", json_object_new_int (to.mailbox));
     json_object_object_add (edge, "bytes", json_object_new_double (bytes));
     json_object_object_add (edge, "value", json_object_new_string_len (value,
                                                                        s_cut (value, 200)));

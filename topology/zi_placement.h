@@ -19,6 +19,10 @@ typedef struct {
     int actor;                  //  actor index, -1: the gateway
     int process;                //  its process
     int thread;                 //  its worker thread there
+    int mailbox;                //  the actor whose mailbox a message along
+                                //  the edge lands in: the actor itself, or
+                                //  the one that carries for its thread
+                                //  (zi_deploy's via); -1: the gateway
 } zi_placement_end_t;
 
 //  An actor's end of an edge, or the gateway's when node < 0 (a node's
@@ -40,7 +44,8 @@ const char *
 //  consumer's end is its first replica, or the first that crosses more
 //  from the producer (a thread, where the first shares the producer's).
 //  Routes handed on inside a process (relays) travel with another route
-//  and are left out
+//  and are left out; a route that another actor's mailbox carries has
+//  that actor as its consumer end's mailbox
 typedef void (zi_placement_edge_fn) (const zi_deploy_t *deploy, zi_placement_end_t from,
                                      zi_placement_end_t to, double bytes, const char *value,
                                      void *args);

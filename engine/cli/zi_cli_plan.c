@@ -111,14 +111,7 @@ s_on_edge (const zi_deploy_t *deploy, zi_placement_end_t from, zi_placement_end_
     else {
         //  A tensor that another actor's mailbox carries for the consumer
         //  (all its process sends to that thread goes there) goes to that one
-        int mailbox = to.actor;
-        if (from.actor >= 0 && to.actor >= 0) {
-            int node = deploy->actors [from.actor].node;
-            for (int route = 0; route < deploy->n_routes [node]; route++)
-                if (deploy->routes [node][route].node == deploy->actors [to.actor].node
-                &&  deploy->via [node][route] >= 0)
-                    mailbox = deploy->via [node][route];
-        }
+        int mailbox = to.mailbox;
         zi_deploy_mailbox (deploy, mailbox, from.process, endpoint, sizeof endpoint);
         if (mailbox != to.actor) {
             char name [300];
