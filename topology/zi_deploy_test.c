@@ -792,8 +792,6 @@ s_check_layout (zi_test_t *t, const char *folder, const char *model, const zi_gr
     zi_deploy_destroy (&deploy);
 }
 
-//  A topology that must be refused, with an error that names the file,
-//  the line of the culprit and says what is wrong
 //  The chain in turns, spelled out: node 0's tensor goes to node 1's
 //  mailbox in the other process, and so does node 2's for node 3, over
 //  the same kind of connection; node 1 hands it on and does not take it,
@@ -841,6 +839,8 @@ s_check_carried (zi_test_t *t, const char *folder, const char *model, const zi_g
     zi_deploy_destroy (&deploy);
 }
 
+//  A topology that must be refused, with an error that names the file,
+//  the line of the culprit and says what is wrong
 static void
 s_check_refused (zi_test_t *t, const char *folder, const char *name, const char *text,
                  int line, const char *problem)

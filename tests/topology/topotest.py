@@ -275,6 +275,13 @@ def huge_tensor_case(args, folder, port):
     processes (Relu in one, Neg in the other), and comes back intact."""
     shape = [64, 1024, 1024]                       # 256 MiB of float32
     path = relu_neg_topology(folder, port, shape, "tcp")
+    # The launcher kills a worker whose thread shows no progress for
+    # liveness_timeout_ms (5 s by default). On a loaded 2-vCPU machine p1
+    # was killed so, again after each restart, while the 256 MiB request
+    # was on its way (the client alone took 2-5 s to build and send it):
+    # this case is about size caps, so it gives the workers a minute
+    with open(path, "a") as handle:
+        handle.write("liveness_timeout_ms: 60000\n")
     x = np.random.default_rng(3).standard_normal(shape, dtype=np.float32)
     want = -relu(x)
     with Topology(args.zinfer, path) as topology:
@@ -437,6 +444,9 @@ def one_stream_case(args, folder, port):
     placement = ["  - process: p0", "    node: relu", "  - process: p0", "    node: neg",
                  "  - process: p1", "    node: abs", "  - process: p1", "    node: add"]
     path = write_topology(folder, model, ["p0", "p1"], placement, port, "ipc")
+    metrics_port = port + 30
+    with open(path, "a") as handle:
+        handle.write(f"metrics: {{port: {metrics_port}}}\n")
     x = np.random.default_rng(18).standard_normal(shape, dtype=np.float32)
     data = os.path.join(folder, "x.npy")
     np.save(data, x)
@@ -484,6 +494,19 @@ def one_stream_case(args, folder, port):
         check({"relu -> abs", "neg -> add", "abs -> add"} <= transfers
               and "neg -> abs" not in transfers,
               f"the trace's transfers follow the tensors ({sorted(transfers)})")
+        # The web view's placement names the mailbox a carried edge lands
+        # in, so that the page counts its messages where its sender counts
+        # them (as sent to abs)
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/api/placement",
+                                    timeout=10) as reply:
+            placed = json.load(reply)
+        index = {actor["name"]: i for i, actor in enumerate(placed["actors"])}
+        lands = {(e["from"], e["to"]): e.get("mailbox") for e in placed["edges"]}
+        check(lands.get((index["neg"], index["add"])) == index["abs"]
+              and lands.get((index["relu"], index["abs"]), -2) is None,
+              f"/api/placement: neg -> add lands in abs's mailbox, relu -> abs in its own "
+              f"({lands})")
     # zinfer plan names the mailbox each crossing edge goes to
     out = subprocess.run([args.zinfer, "plan", path], capture_output=True, text=True,
                          timeout=120).stdout
