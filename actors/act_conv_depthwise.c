@@ -41,11 +41,12 @@ typedef zi_conv_geom_t s_geom_t;
 //  row, narrower ones a call per plane (see s_split2_rows_avx2)
 #define S_SPLIT_ROW_CALL 64
 
-//  The row of zeros of the stride-2 kernels that read the input itself:
-//  floats before its column 0 (a step's first load starts at most the
-//  left padding, under k, before it) and past the input row's width (its
-//  last load ends at most k + 14 columns past its first, which is at most
-//  the right padding, under k, past the width)
+//  The row of zeros of the stride-2 kernels that read the input itself,
+//  with floats before its column 0 and past the input row's width. The
+//  kernels mask every lane outside [0, width) of a row, this one's too,
+//  so the margins are never read: they are a guard, sized for the widest
+//  step (its first load starts at most the left padding, under k, before
+//  column 0; its last ends at most k + 14 columns past its first)
 #define S_ZERO_BEFORE 32
 #define S_ZERO_AFTER 64
 

@@ -418,9 +418,10 @@ static ZI_AVX2_INLINE void
 s_mm_fetch_next_panel (s_mm_slice_t *at, int64_t p, bool first)
 {
     int64_t panels = (at->maps + S_MM_ROWS - 1) / S_MM_ROWS;
-    at->fetch_rows = first && p + 1 < panels?
-                     (at->rows_x * S_MM_ROWS + S_MM_COLS - 1) / S_MM_COLS: 0;
-    at->fetch = at->packed + ((p + 1) * at->depth + at->k0) * S_MM_ROWS;
+    bool next = first && p + 1 < panels;
+    at->fetch_rows = next? (at->rows_x * S_MM_ROWS + S_MM_COLS - 1) / S_MM_COLS: 0;
+    //  Only a panel that exists: the last one's successor is past the array
+    at->fetch = next? at->packed + ((p + 1) * at->depth + at->k0) * S_MM_ROWS: NULL;
     at->fetch_ld = S_MM_COLS;
 }
 
