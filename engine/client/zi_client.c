@@ -30,6 +30,12 @@
 //  Longest a send waits for a peer to take a request
 #define S_SEND_WAIT_MSECS 1000
 
+//  Bytes a second that a large request is given on its way before
+//  it counts as lost: sent again after the stall period alone, a 256 MiB
+//  request on a loaded machine goes out again (and again) while the first
+//  copy is still on its way, each copy more work for the same answer
+#define S_SLOW_LINK (32.0 * 1024 * 1024)
+
 typedef struct {
     zi_client_t *client;        //  owner, who takes the block back
     zi_shm_block_t *block;      //  shared-memory copy of the inputs, or NULL
@@ -40,6 +46,7 @@ typedef struct {
     int64_t first_sent;         //  when it was first sent, usecs
     int64_t sent;               //  when it was last sent, usecs
     int attempts;               //  times sent
+    double transfer_usecs;      //  its inputs' time on a slow link (S_SLOW_LINK)
 } s_pending_t;
 
 //  An answer received while waiting for another request's
@@ -470,6 +477,7 @@ zi_client_send_flags (zi_client_t *self, zi_tensor_t *const *inputs, int n_input
             return zi_error ("input %d is missing", input);
         }
         pending->inputs [input] = zi_tensor_ref (inputs [input]);
+        pending->transfer_usecs += inputs [input]->nbytes * 1e6 / S_SLOW_LINK;
     }
     uint64_t id = self->next_id++;
     zhashx_insert (self->pending, (void *) (uintptr_t) id, pending);
@@ -503,8 +511,8 @@ zi_client_duplicates (const zi_client_t *self)
 //  A request is taken as lost when a later one has been answered and it
 //  is still waiting after a grace period (the pipeline is first in, first
 //  out, give or take replicas), or when nothing at all has come back for
-//  a longer stall period. Answers that then arrive twice are dropped by
-//  id, so the caller sees each once.
+//  a longer stall period, plus its inputs' time on a slow link. Answers
+//  that then arrive twice are dropped by id, so the caller sees each once.
 static void
 s_resend_lost (zi_client_t *self)
 {
@@ -526,7 +534,7 @@ s_resend_lost (zi_client_t *self)
         uint64_t id = (uintptr_t) key;
         s_pending_t *pending = zhashx_lookup (self->pending, key);
         bool overtaken = id < self->highest_answered && now - pending->sent > grace;
-        if (overtaken || (stalled && now - pending->sent > stall)) {
+        if (overtaken || (stalled && now - pending->sent > stall + pending->transfer_usecs)) {
             if (pending->attempts >= S_MAX_ATTEMPTS && now - pending->first_sent > S_GIVE_UP_USECS) {
                 if (!self->given_up)
                     self->given_up = id;

@@ -58,6 +58,7 @@ SPARE_BLOCKS = 64
 GATEWAY = 0xFFFF
 MAX_ATTEMPTS = 5        # a request sent this often without an answer is given up,
 GIVE_UP_AFTER = 30.0    # ... once this many seconds have passed since it was first sent
+SLOW_LINK = 32 * 1024 * 1024  # bytes/s a large request is given to cross before it counts as lost
 # The wire's element types, ONNX's TensorProto codes (docs/protocol.md)
 DTYPES = {np.dtype(np.float32): 1, np.dtype(np.uint8): 2, np.dtype(np.int8): 3,
           np.dtype(np.int32): 6, np.dtype(np.int64): 7, np.dtype(np.bool_): 9,
@@ -601,8 +602,12 @@ class Client:
                                "CURVE key it does not list, or none where it uses CURVE), "
                                "or it stopped") from None
         now = time.monotonic()
-        # frames, first sent, last sent, attempts, block, arrays
-        self._pending[request] = [frames, now, now, 1, block, arrays]
+        # frames, first sent, last sent, attempts, block, arrays, and the
+        # inputs' time on a slow link: a 256 MiB request sent again after
+        # the stall period alone goes out again (and again) on a loaded
+        # machine while its first copy is still on its way
+        transfer = sum(array.nbytes for array in arrays) / SLOW_LINK
+        self._pending[request] = [frames, now, now, 1, block, arrays, transfer]
         self._last_progress = now
         return request
 
@@ -619,7 +624,7 @@ class Client:
         stalled = now - self._last_progress > stall
         for request, entry in list(self._pending.items()):
             overtaken = request < self._highest_answered and now - entry[2] > grace
-            if overtaken or (stalled and now - entry[2] > stall):
+            if overtaken or (stalled and now - entry[2] > stall + entry[6]):
                 if entry[3] >= MAX_ATTEMPTS and now - entry[1] > GIVE_UP_AFTER:
                     self._release(self._pending.pop(request)[4])
                     raise ZinferError(request, f"no answer after {MAX_ATTEMPTS} attempts; "

@@ -56,10 +56,18 @@ s_usecs (void)
 #define S_RESTART_WINDOW_USECS (60 * INT64_C (1000000))
 #define S_GRACE_USECS (10 * INT64_C (1000000))
 #define S_PING_USECS 500000     //  heartbeat period (shorter for short deadlines)
-//  A worker silent past its deadline but busy on the CPU is given this many
-//  deadlines: its monitor's replies can wait behind a long transfer in
-//  ZeroMQ's I/O thread (a 256 MiB tensor over tcp takes seconds)
+//  A worker past its deadline but busy on the CPU is given this many
+//  deadlines: silent, its monitor's replies can wait behind a long transfer
+//  in ZeroMQ's I/O thread (a 256 MiB tensor over tcp takes seconds);
+//  answering, its slowest thread can be in one long kernel call or hashing
+//  a huge request. Past them, a thread that runs without progress is
+//  taken for an endless loop
 #define S_BUSY_DEADLINES 12
+//  The share of the stall a thread must have spent on the CPU to count as
+//  busy: a thread that waits for something that never comes uses none,
+//  while one in a long kernel call gets what the machine leaves it, which
+//  on a loaded one can be a fifth of a core or less
+#define S_BUSY_SHARE 0.05
 
 typedef struct {
     int process;                //  topology process index
@@ -74,6 +82,7 @@ typedef struct {
     int64_t answered_at;        //  its last pong
     int64_t next_ping;          //  when to ask again
     uint64_t stalled_msecs;     //  the stall its last pong reported
+    uint64_t stalled_cpu_msecs; //  ... and the CPU its stalled thread used meanwhile
     uint64_t cpu_ticks;         //  its CPU time at the last pong (clock ticks)
     void *stats;                //  SUB to its monitor's stats, once READY; NULL without
     uint64_t restarts_total;    //  restarts since the launcher started
@@ -107,6 +116,30 @@ s_heartbeat_close (s_child_t *child)
     }
 }
 
+//  A process's state letter (T: stopped) and CPU time so far, from
+//  /proc/PID/stat; state 0 when it cannot be read
+static char
+s_process_state (pid_t pid, uint64_t *cpu_ticks)
+{
+    char path [64], text [1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    size_t size = file? fread (text, 1, sizeof text - 1, file): 0;
+    if (file)
+        fclose (file);
+    text [size] = 0;
+    //  The command name may hold spaces and parentheses: fields follow the
+    //  last ')'. State is field 3; utime and stime fields 14 and 15.
+    char *cursor = strrchr (text, ')');
+    char state = 0;
+    unsigned long long user = 0, system = 0;
+    if (!cursor || sscanf (cursor + 1, " %c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu",
+                           &state, &user, &system) != 3)
+        return 0;
+    *cpu_ticks = user + system;
+    return state;
+}
+
 //  Starts watching a worker that reported READY: its monitor answers PING
 //  from then on. A socket per start, so that no pong of a former process
 //  of the same name is taken for this one's
@@ -132,35 +165,15 @@ s_heartbeat_open (zi_launcher_t *self, s_child_t *child)
     child->answered_at = child->alive_at;
     child->next_ping = child->alive_at;
     child->stalled_msecs = 0;
+    child->stalled_cpu_msecs = 0;
+    s_process_state (child->pid, &child->cpu_ticks);     //  its CPU from now on
 }
 
-//  A process's state letter (T: stopped) and CPU time so far, from
-//  /proc/PID/stat; state 0 when it cannot be read
-static char
-s_process_state (pid_t pid, uint64_t *cpu_ticks)
-{
-    char path [64], text [1024];
-    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-    FILE *file = fopen (path, "r");
-    size_t size = file? fread (text, 1, sizeof text - 1, file): 0;
-    if (file)
-        fclose (file);
-    text [size] = 0;
-    //  The command name may hold spaces and parentheses: fields follow the
-    //  last ')'. State is field 3; utime and stime fields 14 and 15.
-    char *cursor = strrchr (text, ')');
-    char state = 0;
-    unsigned long long user = 0, system = 0;
-    if (!cursor || sscanf (cursor + 1, " %c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu",
-                           &state, &user, &system) != 3)
-        return 0;
-    *cpu_ticks = user + system;
-    return state;
-}
-
-//  Reads a pong: {"pid": P, "stalled_msecs": S, ...}; false if it is none
+//  Reads a pong: {"pid": P, "stalled_msecs": S, "stalled_cpu_msecs": C,
+//  ...}; false if it is none. C is 0 from a worker that does not say
 static bool
-s_read_pong (const void *data, size_t size, uint64_t *pid, uint64_t *stalled_msecs)
+s_read_pong (const void *data, size_t size, uint64_t *pid, uint64_t *stalled_msecs,
+             uint64_t *stalled_cpu_msecs)
 {
     msgpack_unpacked unpacked;
     msgpack_unpacked_init (&unpacked);
@@ -181,6 +194,8 @@ s_read_pong (const void *data, size_t size, uint64_t *pid, uint64_t *stalled_mse
                 *stalled_msecs = value->via.u64;
                 found_stall = true;
             }
+            if (key->via.str.size == 17 && memcmp (key->via.str.ptr, "stalled_cpu_msecs", 17) == 0)
+                *stalled_cpu_msecs = value->via.u64;
         }
     }
     msgpack_unpacked_destroy (&unpacked);
@@ -203,11 +218,12 @@ s_check_liveness (zi_launcher_t *self)
         char pong [512];
         int size;
         while ((size = zmq_recv (child->heartbeat, pong, sizeof pong, ZMQ_DONTWAIT)) >= 0) {
-            uint64_t pid = 0, stalled = 0;
-            if (size <= (int) sizeof pong && s_read_pong (pong, size, &pid, &stalled)
+            uint64_t pid = 0, stalled = 0, stalled_cpu = 0;
+            if (size <= (int) sizeof pong && s_read_pong (pong, size, &pid, &stalled, &stalled_cpu)
             &&  pid == (uint64_t) child->pid) {
                 //  Alive as of its slowest thread's last progress
                 child->stalled_msecs = stalled;
+                child->stalled_cpu_msecs = stalled_cpu;
                 child->answered_at = now;
                 s_process_state (child->pid, &child->cpu_ticks);
                 int64_t progress_at = now - (int64_t) stalled * 1000;
@@ -222,31 +238,50 @@ s_check_liveness (zi_launcher_t *self)
         }
         if (now - child->alive_at > deadline_usecs) {
             const char *name = self->deploy->topology->processes [child->process].name;
-            //  Silent, but not stopped and using the CPU (5 % of a core or
-            //  more): busy, most likely in ZeroMQ's I/O thread; a stuck
-            //  one (a deadlock, every thread waiting) uses none
-            uint64_t cpu_ticks = child->cpu_ticks;
-            char state = s_process_state (child->pid, &cpu_ticks);
-            double cpu_secs = (double) (cpu_ticks - child->cpu_ticks) / sysconf (_SC_CLK_TCK);
-            bool busy = state && state != 'T' && state != 't'
-                     && cpu_secs >= 0.05 * (now - child->alive_at) / 1e6;
+            int deadline_ms = self->deploy->topology->liveness_timeout_ms;
             //  A monitor that answered within the last two periods is not
             //  silent: its process's threads are what is stuck
             bool silent = now - child->answered_at > 2 * period;
-            if (silent && busy && now - child->alive_at < S_BUSY_DEADLINES * deadline_usecs)
+            bool busy;
+            if (silent) {
+                //  Silent, but not stopped and using the CPU since its last
+                //  answer (5 % of a core or more): busy, most likely in
+                //  ZeroMQ's I/O thread; a stuck one (a deadlock, every
+                //  thread waiting) uses none
+                uint64_t cpu_ticks = child->cpu_ticks;
+                char state = s_process_state (child->pid, &cpu_ticks);
+                double cpu_secs = (double) (cpu_ticks - child->cpu_ticks) / sysconf (_SC_CLK_TCK);
+                busy = state && state != 'T' && state != 't'
+                    && cpu_secs >= S_BUSY_SHARE * (now - child->answered_at) / 1e6;
+            }
+            else {
+                //  Answering: its slowest thread is busy if it spent a fair
+                //  share of its stall on the CPU (the monitor counts from the
+                //  first heartbeat after the thread's last progress)
+                double measured_msecs = (double) child->stalled_msecs - period / 1000.0;
+                busy = child->stalled_cpu_msecs > 0
+                    && child->stalled_cpu_msecs >= S_BUSY_SHARE * measured_msecs;
+            }
+            bool overdue = now - child->alive_at >= S_BUSY_DEADLINES * deadline_usecs;
+            if (busy && !overdue)
                 continue;
-            if (!silent)
-                fprintf (stderr, "zinfer up: process '%s' (pid %d): a worker thread has made "
-                         "no progress for %.1f s (liveness_timeout_ms: %d); it is hung: "
-                         "killing it to restart it\n", name, (int) child->pid,
-                         (now - child->alive_at) / 1e6,
-                         self->deploy->topology->liveness_timeout_ms);
-            else
+            if (silent)
                 fprintf (stderr, "zinfer up: process '%s' (pid %d) has not answered its "
                          "heartbeat for %.1f s (liveness_timeout_ms: %d); it is stopped or "
                          "hung: killing it to restart it\n", name, (int) child->pid,
-                         (now - child->answered_at) / 1e6,
-                         self->deploy->topology->liveness_timeout_ms);
+                         (now - child->answered_at) / 1e6, deadline_ms);
+            else
+            if (busy)
+                fprintf (stderr, "zinfer up: process '%s' (pid %d): a worker thread has run "
+                         "on the CPU for %.1f s without finishing (%d x liveness_timeout_ms: "
+                         "%d); it is looping: killing it to restart it\n", name,
+                         (int) child->pid, (now - child->alive_at) / 1e6, S_BUSY_DEADLINES,
+                         deadline_ms);
+            else
+                fprintf (stderr, "zinfer up: process '%s' (pid %d): a worker thread has made "
+                         "no progress for %.1f s (liveness_timeout_ms: %d); it is hung: "
+                         "killing it to restart it\n", name, (int) child->pid,
+                         (now - child->alive_at) / 1e6, deadline_ms);
             kill (child->pid, SIGKILL);
             s_heartbeat_close (child);
         }

@@ -53,6 +53,10 @@ struct zi_monitor_t {
     s_tap_t pending [S_MAX_TAPS];
     zi_counter_t queries;       //  answered
     zi_counter_t bad_queries;   //  refused
+    //  Per worker thread, for the heartbeat: the progress stamp the
+    //  monitor last saw change, and the thread's CPU time when it did
+    int64_t *progress_seen;
+    uint64_t *cpu_at_progress;
 };
 
 static void
@@ -183,19 +187,25 @@ s_pack_security (msgpack_packer *packer, zi_worker_t *worker)
     s_pack_str (packer, last);
 }
 
+//  A thread's own CPU time so far, in usecs (0 where it cannot be read)
+static uint64_t
+s_thread_cpu_usecs (zi_thread_t *thread)
+{
+    clockid_t clock;
+    struct timespec spent;
+    if (pthread_getcpuclockid (thread->handle, &clock) || clock_gettime (clock, &spent))
+        return 0;
+    return (uint64_t) spent.tv_sec * 1000000 + (uint64_t) spent.tv_nsec / 1000;
+}
+
 //  CPU time of the worker threads: kernels, and also what `busy_usecs`
 //  leaves out (the gateway's work, receiving and sending, hand-overs)
 static uint64_t
 s_threads_cpu_usecs (zi_worker_t *worker)
 {
     uint64_t total = 0;
-    for (int index = 0; index < worker->n_threads; index++) {
-        clockid_t clock;
-        struct timespec spent;
-        if (pthread_getcpuclockid (worker->threads [index].handle, &clock) == 0
-        &&  clock_gettime (clock, &spent) == 0)
-            total += (uint64_t) spent.tv_sec * 1000000 + (uint64_t) spent.tv_nsec / 1000;
-    }
+    for (int index = 0; index < worker->n_threads; index++)
+        total += s_thread_cpu_usecs (&worker->threads [index]);
     return total;
 }
 
@@ -305,18 +315,34 @@ s_reply_error (zi_monitor_t *self, const void *identity, size_t identity_size, c
 }
 
 //  How long the worker thread that has gone longest without progress
-//  (a pass of its loop, an actor run) has gone without: an idle thread
-//  passes every 100 ms, so a large figure means a thread is stuck. The
-//  monitor answering at all proves only that its own thread runs.
+//  (a pass of its loop, an actor run) has gone without, and how much CPU
+//  it has used meanwhile: an idle thread passes every 100 ms, so a long
+//  stall spent off the CPU is a stuck thread (a deadlock, a wait that
+//  never ends), while one spent on it is most likely one long kernel call
+//  (a 4096 x 4096 product takes seconds). The CPU is counted from the
+//  first heartbeat that saw the thread's last progress, so it undercounts
+//  by at most one heartbeat period. The monitor answering at all proves
+//  only that its own thread runs.
 static uint64_t
-s_stalled_msecs (zi_worker_t *worker)
+s_stalled_msecs (zi_monitor_t *self, uint64_t *cpu_msecs)
 {
+    zi_worker_t *worker = self->worker;
     int64_t now = zi_clock_usecs (), longest = 0;
+    *cpu_msecs = 0;
     for (int index = 0; index < worker->n_threads; index++) {
         int64_t last = atomic_load_explicit (&worker->threads [index].progress_usecs,
                                              memory_order_relaxed);
-        if (last > 0 && now - last > longest)
+        if (last <= 0)
+            continue;           //  not started yet: no handle to ask either
+        uint64_t cpu = s_thread_cpu_usecs (&worker->threads [index]);
+        if (last != self->progress_seen [index]) {
+            self->progress_seen [index] = last;
+            self->cpu_at_progress [index] = cpu;
+        }
+        if (now - last > longest) {
             longest = now - last;
+            *cpu_msecs = (cpu - self->cpu_at_progress [index]) / 1000;
+        }
     }
     return (uint64_t) longest / 1000;
 }
@@ -372,10 +398,13 @@ s_on_query (zi_monitor_t *self)
         msgpack_sbuffer_init (&buffer);
         msgpack_packer packer;
         msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
-        msgpack_pack_map (&packer, 5);
+        uint64_t stalled_cpu_msecs;
+        uint64_t stalled_msecs = s_stalled_msecs (self, &stalled_cpu_msecs);
+        msgpack_pack_map (&packer, 6);
         s_pack_str (&packer, "kind");
         s_pack_str (&packer, "pong");
-        s_pack_key_u64 (&packer, "stalled_msecs", s_stalled_msecs (self->worker));
+        s_pack_key_u64 (&packer, "stalled_msecs", stalled_msecs);
+        s_pack_key_u64 (&packer, "stalled_cpu_msecs", stalled_cpu_msecs);
         s_pack_str (&packer, "process");
         s_pack_str (&packer, self->worker->deploy->topology->processes [self->worker->process].name);
         s_pack_key_u64 (&packer, "pid", (uint64_t) getpid ());
@@ -545,6 +574,14 @@ s_monitor_actor (zsock_t *pipe, void *args)
 }
 
 static void
+s_free (zi_monitor_t *self)
+{
+    free (self->progress_seen);
+    free (self->cpu_at_progress);
+    free (self);
+}
+
+static void
 s_close_sockets (zi_monitor_t *self)
 {
     zmq_close (self->router);
@@ -557,6 +594,9 @@ zi_monitor_start (zi_worker_t *worker)
 {
     zi_monitor_t *self = calloc (1, sizeof (zi_monitor_t));
     assert (self);
+    self->progress_seen = calloc (worker->n_threads + 1, sizeof (int64_t));
+    self->cpu_at_progress = calloc (worker->n_threads + 1, sizeof (uint64_t));
+    assert (self->progress_seen && self->cpu_at_progress);
     self->worker = worker;
     self->started = zi_clock_usecs ();
     char endpoint [256];
@@ -580,7 +620,7 @@ zi_monitor_start (zi_worker_t *worker)
     if (rc) {
         zi_error_prefix ("monitor");
         s_close_sockets (self);
-        free (self);
+        s_free (self);
         return NULL;
     }
     zmq_bind (self->taps, "inproc://monitor-taps");
@@ -588,7 +628,7 @@ zi_monitor_start (zi_worker_t *worker)
     if (!self->actor) {
         zi_error ("monitor: cannot start its thread");
         s_close_sockets (self);
-        free (self);
+        s_free (self);
         return NULL;
     }
     return self;
@@ -603,6 +643,6 @@ zi_monitor_stop (zi_monitor_t **self_p)
     //  Returns once the thread has left: its sockets are ours again
     zi_zactor_destroy (&self->actor);
     s_close_sockets (self);
-    free (self);
+    s_free (self);
     *self_p = NULL;
 }

@@ -26,6 +26,8 @@ user could plant without disturbing anyone else's runs, and checks:
                    over ipc, and stops cleanly
   hung_worker      a worker stopped with SIGSTOP is killed and restarted
                    within its liveness deadline and answers right after
+  busy_worker      a worker thread in one kernel call four deadlines long
+                   is busy, not hung: not killed, and its answer is right
   orphan_stopped   the launcher SIGKILLed while a worker is stopped: the
                    worker dies too and its ports are free
 
@@ -405,6 +407,60 @@ def hung_worker_case(args, folder, port):
         answers_right(args, topology, data, want, "after the stuck thread")
 
 
+def busy_worker_case(args, folder, port):
+    """A thread inside one long kernel call stamps no progress until it
+    returns, but it runs on the CPU, where a stuck one (a deadlock, a wait
+    that never ends) uses none: the launcher counts it busy and leaves it
+    up to 12 deadlines. Here a MatMul whose one call lasts about four
+    deadlines (measured first, so that slow builds and CPUs scale it)
+    answers right, and its process is never killed."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    size = 4096                 # 4096 x 4096 by 4096 x 4096: 137 GFLOP
+    w = np.random.default_rng(5).standard_normal([size, size], dtype=np.float32) / 64
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+         helper.make_node("MatMul", ["r", "w"], ["y"], name="product")],
+        "busy", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [size, size])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [size, size])],
+        [numpy_helper.from_array(w, "w")])
+    model = os.path.join(folder, "busy.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), model)
+    data = os.path.join(folder, "busy_input.npy")
+    np.save(data, np.random.default_rng(6).standard_normal([size, size], dtype=np.float32))
+    times = os.path.join(folder, "busy_times.txt")
+    want = os.path.join(folder, "busy_want.npy")
+    subprocess.run([args.zinfer, "run", model, "--input", data, "--output", want, "--threads",
+                    "1", "--repeat", "2", "--times", times], check=True, capture_output=True)
+    kernel_ms = min(float(line) for line in open(times) if line.strip())
+    # An idle thread stamps its progress every 100 ms: the deadline stays
+    # well above that, and the kernel well above the deadline
+    deadline_ms = max(300, int(kernel_ms / 4))
+    check(kernel_ms >= 2.5 * deadline_ms,
+          f"the product takes {kernel_ms:.0f} ms, {kernel_ms / deadline_ms:.1f} deadlines of "
+          f"{deadline_ms} ms")
+    path = write_topology(folder, model, ["p0", "p1"],
+                          ["  - process: p0", "    node: relu",
+                           "  - process: p1", "    node: product"], port, "ipc")
+    with open(path, "a") as handle:
+        handle.write(f"liveness_timeout_ms: {deadline_ms}\n")
+    with Topology(args.zinfer, path, quiet=True) as topology:
+        before = worker_pids(topology.process.pid)
+        client = zinfer_client.Client(topology.endpoint)
+        try:
+            started = time.time()
+            (y,) = client.infer([np.load(data)], timeout=120)
+            seconds = time.time() - started
+        finally:
+            client.close()
+        check(y.tobytes() == np.load(want).tobytes(),
+              f"the answer is bitwise right ({seconds:.1f} s, {seconds * 1000 / deadline_ms:.1f} "
+              f"deadlines)")
+        killed = [line.strip() for line in topology.stderr if "killing" in line]
+        check(not killed and worker_pids(topology.process.pid) == before,
+              f"no worker was killed or restarted ({killed[:1]})")
+
+
 def worker_thread(pid):
     """The id of a worker process's first worker thread (named zi-worker-0)"""
     for tid in os.listdir(f"/proc/{pid}/task"):
@@ -497,6 +553,7 @@ CASES = {
     "wrong_port": wrong_port_case,
     "second_up": second_up_case,
     "hung_worker": hung_worker_case,
+    "busy_worker": busy_worker_case,
     "orphan_stopped": orphan_stopped_case,
 }
 
@@ -506,7 +563,7 @@ def main():
     parser.add_argument("--zinfer", required=True)
     parser.add_argument("--models", required=True)
     parser.add_argument("--port-base", type=int, default=29300,
-                        help="case i uses ports from BASE + 80 * i")
+                        help="case i uses ports from BASE + 76 * i")
     parser.add_argument("--case", choices=list(CASES), action="append")
     args = parser.parse_args()
     args.zinfer = os.path.abspath(args.zinfer)
@@ -522,7 +579,7 @@ def main():
             print(f"== {name}", flush=True)
             with tempfile.TemporaryDirectory(prefix="zinfer-lu-") as folder:
                 try:
-                    CASES[name](args, folder, args.port_base + 80 * index)
+                    CASES[name](args, folder, args.port_base + 76 * index)
                 except Skip as reason:
                     print(f"skip {name}: {reason}", flush=True)
                     skipped.append(name)
