@@ -10,10 +10,59 @@
 #include "zi_fanout.h"
 #include <zmq.h>
 
+//  The thread's socket to endpoint, connected on first use: every sender
+//  on one thread reaches one mailbox through one connection, as a floor
+//  stage does, so that a request's tensors to a process (the main one,
+//  a residual's input) share the I/O threads' pipe, its batching and its
+//  order, rather than each waking both sides on a connection of its own.
+//  NULL with the error if it cannot connect
+static void *
+s_link_open (zi_thread_t *thread, const zi_wire_peer_t *peer)
+{
+    for (int index = 0; index < thread->n_links; index++) {
+        zi_link_t *link = &thread->links [index];
+        if (link->users > 0 && strcmp (link->endpoint, peer->endpoint) == 0) {
+            link->users++;
+            return link->socket;
+        }
+    }
+    void *socket = zmq_socket (thread->worker->context, ZMQ_PUSH);
+    int unlimited = 0;
+    zmq_setsockopt (socket, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
+    if (zi_deploy_connect (thread->worker->deploy, socket, peer->endpoint, peer->process, NULL)) {
+        zmq_close (socket);
+        return NULL;
+    }
+    zi_link_t *links = realloc (thread->links, (thread->n_links + 1) * sizeof (zi_link_t));
+    assert (links);
+    thread->links = links;
+    zi_link_t *link = &links [thread->n_links++];
+    snprintf (link->endpoint, sizeof link->endpoint, "%s", peer->endpoint);
+    link->socket = socket;
+    link->users = 1;
+    return socket;
+}
+
+//  One sender less on the thread's socket; the last closes it
+static void
+s_link_close (zi_thread_t *thread, void *socket)
+{
+    for (int index = 0; index < thread->n_links; index++) {
+        zi_link_t *link = &thread->links [index];
+        if (link->users > 0 && link->socket == socket) {
+            if (--link->users == 0) {
+                zmq_close (link->socket);
+                link->socket = NULL;
+            }
+            return;
+        }
+    }
+    assert (false);             //  every fan-out socket is a link's
+}
+
 zi_fanout_t *
 zi_fanout_new (zi_thread_t *thread, const zi_wiring_t *wiring)
 {
-    zi_worker_t *worker = thread->worker;
     //  One block, aligned, in the order a hop reads it: the fan-out, its
     //  routes, then each peer's actor on this thread and its count, which
     //  for most actors (a route, a peer) share the line after the
@@ -49,7 +98,6 @@ zi_fanout_new (zi_thread_t *thread, const zi_wiring_t *wiring)
         self->routes [index].gateway_here = first->actor < 0 && first->same_thread;
     }
     self->n_routes = wiring->n_routes;
-    int unlimited = 0;
     for (int index = 0; index < wiring->n_peers; index++) {
         const zi_wire_peer_t *peer = &wiring->peers [index];
         self->actor [index] = peer->actor;
@@ -60,14 +108,11 @@ zi_fanout_new (zi_thread_t *thread, const zi_wiring_t *wiring)
                     self->local [index] = thread->actors [local];
             continue;
         }
-        void *socket = zmq_socket (worker->context, ZMQ_PUSH);
-        zmq_setsockopt (socket, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
-        if (zi_deploy_connect (worker->deploy, socket, peer->endpoint, peer->process, NULL)) {
-            zmq_close (socket);
+        self->sockets [index] = s_link_open (thread, peer);
+        if (!self->sockets [index]) {
             zi_fanout_destroy (&self);
             return NULL;
         }
-        self->sockets [index] = socket;
     }
     return self;
 }
@@ -81,7 +126,7 @@ zi_fanout_destroy (zi_fanout_t **self_p)
         return;
     for (int peer = 0; peer < self->n_peers; peer++)
         if (self->sockets [peer])
-            zmq_close (self->sockets [peer]);
+            s_link_close (self->thread, self->sockets [peer]);
     free (self);                //  its arrays with it, one block
     *self_p = NULL;
 }

@@ -691,6 +691,8 @@ zi_worker_run (zi_deploy_t *deploy, int process, const char *control, bool monit
             zi_zactor_destroy (&worker.threads [index].actor);
             zi_gateway_destroy (&worker.threads [index].gateway);
         }
+        //  Closed by their last sender (the gateway's, after the join)
+        free (worker.threads [index].links);
         free (worker.threads [index].actors);
     }
     if (report)

@@ -153,9 +153,18 @@ struct zi_actor_t {
                                 //  fields read per request share fewer lines)
 } __attribute__ ((aligned (64)));
 
+//  A PUSH socket a thread's senders share to one endpoint (zi_fanout.c)
+typedef struct {
+    char endpoint [256];
+    void *socket;
+    int users;                  //  fan-out peers sending through it
+} zi_link_t;
+
 struct zi_thread_t {
     zi_worker_t *worker;        //  owning process
     int index;                  //  thread number in the process
+    zi_link_t *links;           //  one connection per endpoint it sends to
+    int n_links;
     zi_zactor_t *actor;         //  the thread, a CZMQ actor: "$TERM" stops it
     void *pipe;                 //  its end of the actor's pipe (raw, for zmq_poll)
     pthread_t handle;           //  set as it starts: the monitor reads its CPU clock

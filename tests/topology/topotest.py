@@ -461,6 +461,13 @@ def one_stream_case(args, folder, port):
         check(len(endpoints) == 1 and endpoints[0].startswith("inproc://"),
               f"add's mailbox listens on inproc only ({endpoints}): p1 receives one stream")
         check(len(actors["abs"]["endpoints"]) == 2, "abs's mailbox takes p0's tensors over ipc")
+        # relu and neg run on one thread of p0 and send through one
+        # connection: the ipc socket of abs's mailbox has one peer
+        ipc = [e[len("ipc://"):] for e in actors["abs"]["endpoints"] if e.startswith("ipc://")]
+        listing = subprocess.run(["ss", "-xH", "state", "connected"], capture_output=True,
+                                 text=True).stdout
+        peers = sum(1 for line in listing.splitlines() if ipc and f" {ipc[0]} " in f"{line} ")
+        check(peers == 1, f"p0 reaches abs's mailbox through one connection ({peers} on {ipc})")
         handed = sent_to(args, path, "abs", actors["add"]["index"])
         # abs's own output and neg's tensor it handed on, both to add
         check(handed == 2 * requests, f"abs's monitor counts {handed} tensors to add: its own "
