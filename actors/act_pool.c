@@ -567,19 +567,23 @@ s_input_lanes (int64_t at, int64_t inside, int64_t available)
 //  Max of three input rows by 3-wide windows at stride 2 (squeezenet's and
 //  resnet's pools), both passes at once for a row of width outputs: the
 //  three rows' maxima stay in registers for the row pass instead of
-//  going through a scratch row, and a plane's rows take one call each.
-//  Each step makes sixteen columns from the 33 input columns they cover:
-//  two vectors of column maxima give taps 0 and 1 as even and odd floats,
-//  tap 2 is the even floats one lane on, the last from a third vector's
-//  first float. Padded columns outside the input, [0, inside) and from
-//  available on, load as -FLT_MAX, the value a border window starts from,
-//  so border columns need no pass of their own. The operations and their
-//  order are those of s_vertical's and s_horizontal's AVX-512 forms, so
-//  the values are theirs, NaN included. base_k is input row k from padded
-//  column 0 (inside is the padding before the row, available its end).
-static ZI_AVX512 void
+//  going through a scratch row. Each step makes sixteen columns from the
+//  33 input columns they cover: two vectors of column maxima give taps 0
+//  and 1 as even and odd floats, tap 2 is the even floats one lane on,
+//  the last from a third vector's first float; that third vector is the
+//  next step's first, so a step loads two. Padded columns outside the
+//  input, [0, inside) and from available on, load as -FLT_MAX, the value
+//  a border window starts from, so border columns need no pass of their
+//  own. The operations and their order are those of s_vertical's and
+//  s_horizontal's AVX-512 forms, so the values are theirs, NaN included.
+//  base_k is input row k from padded column 0 (inside is the padding
+//  before the row, available its end). ahead, ld floats apart, are two
+//  rows a later output row reads: their lines are fetched while this row
+//  runs (see s_max3x3_s2_rows_avx512)
+static ZI_AVX512_INLINE void
 s_max3x3_s2_avx512 (const float *base0, const float *base1, const float *base2, float *y_row,
-                    int64_t width, int64_t inside, int64_t available)
+                    int64_t width, int64_t inside, int64_t available, const float *ahead,
+                    int64_t ld)
 {
     const __m512i evens = _mm512_set_epi32 (30, 28, 26, 24, 22, 20, 18, 16,
                                             14, 12, 10, 8, 6, 4, 2, 0);
@@ -588,14 +592,23 @@ s_max3x3_s2_avx512 (const float *base0, const float *base1, const float *base2, 
     const __m512i next_even = _mm512_set_epi32 (16, 15, 14, 13, 12, 11, 10, 9,
                                                 8, 7, 6, 5, 4, 3, 2, 1);
     const __m512 all_bits = _mm512_castsi512_ps (_mm512_set1_epi32 (-1));
+    __m512 low = s_max3_rows_avx512 (base0, base1, base2, s_input_lanes (0, inside, available));
     for (int64_t col = 0; col < width; col += 16) {
         int64_t at = 2 * col;
-        __m512 low = s_max3_rows_avx512 (base0 + at, base1 + at, base2 + at,
-                                         s_input_lanes (at, inside, available));
-        __m512 high = s_max3_rows_avx512 (base0 + at + 16, base1 + at + 16, base2 + at + 16,
-                                          s_input_lanes (at + 16, inside, available));
-        __m512 third = s_max3_rows_avx512 (base0 + at + 32, base1 + at + 32, base2 + at + 32,
-                                           s_input_lanes (at + 32, inside, available) & 1);
+        if (ahead) {
+            _mm_prefetch ((const char *) (ahead + at), _MM_HINT_T0);
+            _mm_prefetch ((const char *) (ahead + at + 16), _MM_HINT_T0);
+            _mm_prefetch ((const char *) (ahead + ld + at), _MM_HINT_T0);
+            _mm_prefetch ((const char *) (ahead + ld + at + 16), _MM_HINT_T0);
+        }
+        //  The row's last tap is padded column 2 width: a vector that
+        //  starts past it feeds only lanes the masked store drops
+        __m512 high = at + 16 <= 2 * width?
+                      s_max3_rows_avx512 (base0 + at + 16, base1 + at + 16, base2 + at + 16,
+                                          s_input_lanes (at + 16, inside, available)): low;
+        __m512 third = at + 32 <= 2 * width?
+                       s_max3_rows_avx512 (base0 + at + 32, base1 + at + 32, base2 + at + 32,
+                                           s_input_lanes (at + 32, inside, available)): high;
         __m512 even = _mm512_permutex2var_ps (low, evens, high);
         __m512 odd = _mm512_permutex2var_ps (low, odds, high);
         __m512 last = _mm512_permutex2var_ps (even, next_even, third);
@@ -605,6 +618,26 @@ s_max3x3_s2_avx512 (const float *base0, const float *base1, const float *base2, 
         nan |= _mm512_cmp_ps_mask (last, last, _CMP_UNORD_Q);
         value = _mm512_mask_blend_ps (nan, value, all_bits);
         _mm512_mask_storeu_ps (y_row + col, s_lanes16 (width - col), value);
+        low = third;
+    }
+}
+
+//  Rows of outputs whose three input rows are all inside, from base (the
+//  first's top row, padded) on, in one call. Each row fetches the two
+//  input rows that output row three on adds (rows 5 and 6 on from its
+//  own top), so the rows after it find theirs in L1: in a network the
+//  pool's input was written out by the layer before and comes from L3,
+//  and a row of 112 floats is too short a run for the hardware
+//  prefetcher to get ahead of. The last rows fetch nothing past the
+//  plane's end (below: the plane's rows from base's on)
+static ZI_AVX512 void
+s_max3x3_s2_rows_avx512 (const float *base, int64_t ld, float *y_row, int64_t rows,
+                         int64_t width, int64_t inside, int64_t available, int64_t below)
+{
+    for (int64_t row = 0; row < rows; row++, base += 2 * ld, y_row += width) {
+        const float *ahead = 2 * row + 7 <= below? base + 5 * ld: NULL;
+        s_max3x3_s2_avx512 (base, base + ld, base + 2 * ld, y_row, width, inside, available,
+                            ahead, ld);
     }
 }
 #endif
@@ -880,21 +913,21 @@ s_pool_part (void *args, int64_t first_plane, int64_t last_plane, int thread)
             //  of a 112x112 pool, so it is left to the rows that need it)
             if (max3x3_s2 && origin >= 0 && origin + 3 <= h.in) {
                 const float *r0 = x_plane + origin * w.in;
-                const float *r1 = r0 + w.in, *r2 = r1 + w.in;
+                //  This row and the whole ones after it (the last's
+                //  window ends at or before the plane's last row)
+                int64_t run = (h.in - 3 - origin) / 2 + 1;
+                if (run > h.out - row)
+                    run = h.out - row;
 #if defined (ZI_HAVE_AVX512)
                 if (fused512) {
-                    s_max3x3_s2_avx512 (r0 - w.pad_begin, r1 - w.pad_begin, r2 - w.pad_begin,
-                                        y_row, width, w.pad_begin, w.pad_begin + w.in);
+                    s_max3x3_s2_rows_avx512 (r0 - w.pad_begin, w.in, y_row, run, width,
+                                             w.pad_begin, w.pad_begin + w.in, h.in - origin);
+                    row += run - 1;
                     continue;
                 }
 #endif
 #if defined (ZI_HAVE_AVX2)
                 if (fused256) {
-                    //  This row and the whole ones after it (the last's
-                    //  window ends at or before the plane's last row)
-                    int64_t run = (h.in - 3 - origin) / 2 + 1;
-                    if (run > h.out - row)
-                        run = h.out - row;
                     s_max3x3_s2_rows_avx2 (r0 - w.pad_begin, w.in, y_row, run, width,
                                            w.pad_begin, w.pad_begin + w.in);
                     row += run - 1;
