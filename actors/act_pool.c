@@ -1555,20 +1555,28 @@ zi_act_pool_test (zi_test_t *t)
     }
     zi_isa_set_cap (ZI_ISA_DEFAULT);
 
-    //  The AVX2 one-pass rows: a row's last step loads only the vectors its
-    //  stored columns' taps reach, and a plane's run of whole rows goes in
-    //  one call. Every input width from 9 to 41 (each place the last tap
-    //  can fall in a step, with a right padding column in ceil mode or
-    //  none), heights odd and even with a window past the bottom row or a
-    //  padded top, each at one, two and three threads (s_check_case)
-    if (zi_test_isa (t, ZI_ISA_AVX2)) {
-        for (int64_t width = 9; width <= 41; width++)
-            for (int shape = 0; shape < 3; shape++) {
+    //  The one-pass rows at AVX2 and AVX-512: a row's last step loads only
+    //  the vectors its stored columns' taps reach, a step's third vector is
+    //  the next one's first, and a plane's run of whole rows goes in one
+    //  call (at AVX-512 fetching rows ahead, up to the plane's end). Every
+    //  input width from 9 to one step's 32 or 64 columns on (each place the
+    //  last tap can fall in a step, with a right padding column in ceil
+    //  mode or none), heights odd and even with a window past the bottom
+    //  row or a padded top, and a taller padded plane, each at one, two and
+    //  three threads (s_check_case)
+    zi_isa_t row_levels [2] = {ZI_ISA_AVX512, ZI_ISA_AVX2};
+    for (int level = 0; level < 2; level++) {
+        if (!zi_test_isa (t, row_levels [level]))
+            continue;
+        int64_t widest = row_levels [level] == ZI_ISA_AVX512? 73: 41;
+        for (int64_t width = 9; width <= widest; width++)
+            for (int shape = 0; shape < 4; shape++) {
                 s_case_t one = {.op = "MaxPool", .n_spatial = 2,
-                                .dims = {1, 3, 9 + shape, width}, .kernel = {3, 3},
-                                .strides = {2, 2}, .ceil_mode = shape != 1};
-                if (shape == 2) {
-                    one.pads [0] = one.pads [2] = 1;
+                                .dims = {1, 3, shape == 3? 18: 9 + shape, width},
+                                .kernel = {3, 3}, .strides = {2, 2},
+                                .ceil_mode = shape == 0 || shape == 2};
+                if (shape >= 2) {
+                    one.pads [0] = one.pads [1] = one.pads [2] = one.pads [3] = 1;
                     one.set_pads = true;
                 }
                 s_check_case (t, &one, seed++);
