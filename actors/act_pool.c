@@ -628,8 +628,9 @@ s_max3x3_s2_avx512 (const float *base0, const float *base1, const float *base2, 
 //  own top), so the rows after it find theirs in L1: in a network the
 //  pool's input was written out by the layer before and comes from L3,
 //  and a row of 112 floats is too short a run for the hardware
-//  prefetcher to get ahead of. The last rows fetch nothing past the
-//  plane's end (below: the plane's rows from base's on)
+//  prefetcher to get ahead of. The last rows fetch the next plane's first
+//  rows when it follows in this part, else nothing past the plane's end
+//  (below: the rows from base's on that may be fetched)
 static ZI_AVX512 void
 s_max3x3_s2_rows_avx512 (const float *base, int64_t ld, float *y_row, int64_t rows,
                          int64_t width, int64_t inside, int64_t available, int64_t below)
@@ -920,8 +921,9 @@ s_pool_part (void *args, int64_t first_plane, int64_t last_plane, int thread)
                     run = h.out - row;
 #if defined (ZI_HAVE_AVX512)
                 if (fused512) {
+                    int64_t below = h.in - origin + (plane + 1 < last_plane? h.in: 0);
                     s_max3x3_s2_rows_avx512 (r0 - w.pad_begin, w.in, y_row, run, width,
-                                             w.pad_begin, w.pad_begin + w.in, h.in - origin);
+                                             w.pad_begin, w.pad_begin + w.in, below);
                     row += run - 1;
                     continue;
                 }
