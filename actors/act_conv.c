@@ -943,8 +943,7 @@ s_strip_fill (const void *args, int64_t k0, int64_t rows, int64_t col, int64_t w
 }
 
 //  Does this im2col product take its strips straight from the image?
-//  Packed weights at AVX2; at AVX-512 only the deep stems (below), the
-//  other products keeping their bands for the wide tile; at least
+//  Packed weights at AVX2 (the AVX-512 tile keeps its bands); at least
 //  S_STRIP_MIN_MAPS output channels, so that a strip's loads are shared by
 //  many panels; more than one tap, or a 1x1 kernel (strided) with more
 //  channels than pixels, whose panels go outside and would pack the
@@ -969,9 +968,7 @@ s_strip_fill (const void *args, int64_t k0, int64_t rows, int64_t col, int64_t w
 //  3 to 64 0.94) but not in their models, where they ran 1.05 and 1.37 of
 //  im2col's time at the best of 16 and 12 rounds, so they keep im2col.
 //  At stride 1 im2col is a copy a row, and the strips lost (3 to 64 3x3
-//  on 224x224 1.10). At AVX-512 (Zen 5) the 7x7 stem with the wide
-//  tile's strips, against its im2col bands: alone 0.86 of the time, in
-//  resnet18 0.96 (medians of alternating rounds' ratios)
+//  on 224x224 1.10)
 #define S_STRIP_STEM_CHANNELS 4
 #define S_STRIP_STEM_DEPTH 128
 
@@ -984,11 +981,11 @@ static bool
 s_strips_direct (const s_geom_t *geom, const float *packed)
 {
     int64_t out_plane = geom->out_h * geom->out_w;
-    bool stem = geom->in_c <= S_STRIP_STEM_CHANNELS && geom->stride_w == 2
-             && geom->in_c * geom->k_h * geom->k_w >= S_STRIP_STEM_DEPTH;
-    return packed && zi_use_avx2 () && (!zi_use_avx512 () || stem)
+    return packed && zi_use_avx2 () && !zi_use_avx512 ()
         && (geom->k_h * geom->k_w > 1 || geom->out_c >= out_plane)
-        && (geom->out_c >= S_STRIP_MIN_MAPS || stem)
+        && (geom->out_c >= S_STRIP_MIN_MAPS
+            || (geom->in_c <= S_STRIP_STEM_CHANNELS && geom->stride_w == 2
+                && geom->in_c * geom->k_h * geom->k_w >= S_STRIP_STEM_DEPTH))
         && geom->k_h * geom->k_w <= S_STRIP_TAPS && geom->k_w <= S_STRIP_KW
         && geom->in_h * geom->in_w < (1 << 30) && out_plane > 1;
 }

@@ -609,26 +609,11 @@ s_mm_fill_avx2 (const float *packed, int64_t maps, int64_t depth, int64_t cols, 
         zi_act_rows (act, y, maps, cols, ldy);
 }
 
-#if defined (ZI_HAVE_AVX512)
-static void
-    s_mm_fill_avx512 (const float *packed, int64_t maps, int64_t depth, int64_t cols,
-                      int64_t col0, zi_mm_fill_fn *fill, const void *args, const float *bias,
-                      const float *sum, int64_t ldsum, const zi_act_t *act, float *y,
-                      int64_t ldy);
-#endif
-
 void
 zi_mm_fill (const float *packed, int64_t maps, int64_t depth, int64_t cols, int64_t col0,
             zi_mm_fill_fn *fill, const void *args, const float *bias, const float *sum,
             int64_t ldsum, const zi_act_t *act, float *y, int64_t ldy)
 {
-#if defined (ZI_HAVE_AVX512)
-    if (zi_use_avx512 ()) {
-        s_mm_fill_avx512 (packed, maps, depth, cols, col0, fill, args, bias, sum, ldsum, act,
-                          y, ldy);
-        return;
-    }
-#endif
     s_mm_fill_avx2 (packed, maps, depth, cols, col0, fill, args, bias, sum, ldsum, act, y, ldy);
 }
 
@@ -889,61 +874,6 @@ s_mm_avx512 (const float *packed, int64_t maps, int64_t depth, int64_t cols, con
                 at.fetch_rows = 0;
                 at.strip = NULL;
             }
-    }
-    if (kind != act->kind)
-        zi_act_rows (act, y, maps, cols, ldy);
-}
-
-//  Three strips of ZI_MM_STRIP_COLS columns as fill writes them, before
-//  they are laid side by side as one strip of the wide tile
-static _Thread_local float s_fill_parts [S_MM_WIDE_DEPTH * S_MM_WIDE_COLS]
-    __attribute__ ((aligned (64)));
-
-//  s_mm_fill_avx2 with the wide tile: the slices of K and the tiles of
-//  s_mm_avx512, so its bits, column tile by column tile (the strips of a
-//  stem, few maps on many columns, are read by every panel from L1).
-//  fill packs sixteen columns a call, so a tile's strip is three calls
-//  laid side by side, rows of 48 floats
-static ZI_AVX512 void
-s_mm_fill_avx512 (const float *packed, int64_t maps, int64_t depth, int64_t cols, int64_t col0,
-                  zi_mm_fill_fn *fill, const void *args, const float *bias, const float *sum,
-                  int64_t ldsum, const zi_act_t *act, float *y, int64_t ldy)
-{
-    zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
-    int64_t panels = (maps + S_MM_ROWS - 1) / S_MM_ROWS;
-    int64_t slices = (depth + S_MM_WIDE_DEPTH - 1) / S_MM_WIDE_DEPTH;
-    int64_t slice = (depth + slices - 1) / slices;
-    __m512 alpha = _mm512_set1_ps (act->alpha), beta = _mm512_set1_ps (act->beta);
-    s_mm_slice_t at = {
-        .packed = packed, .maps = maps, .depth = depth, .cols = cols, .ldx = S_MM_WIDE_COLS,
-        .ldy = ldy, .bias = bias, .sum = sum, .ldsum = ldsum, .y = y, .strip = s_strip,
-        .alpha = _mm256_set1_ps (act->alpha), .beta = _mm256_set1_ps (act->beta)
-    };
-    for (at.k0 = 0; at.k0 < depth; at.k0 += slice) {
-        at.rows_x = depth - at.k0 < slice? depth - at.k0: slice;
-        at.first = at.k0 == 0;
-        at.last = at.k0 + at.rows_x == depth;
-        at.now = at.last? kind: ZI_ACT_NONE;
-        for (int64_t col = 0; col < cols; col += S_MM_WIDE_COLS) {
-            int64_t width = cols - col < S_MM_WIDE_COLS? cols - col: S_MM_WIDE_COLS;
-            int64_t parts = (width + ZI_MM_STRIP_COLS - 1) / ZI_MM_STRIP_COLS;
-            for (int64_t part = 0; part < parts; part++) {
-                int64_t from = part * ZI_MM_STRIP_COLS;
-                fill (args, at.k0, at.rows_x, col0 + col + from,
-                      width - from < ZI_MM_STRIP_COLS? width - from: ZI_MM_STRIP_COLS,
-                      s_fill_parts + from * at.rows_x);
-            }
-            for (int64_t k = 0; k < at.rows_x; k++)
-                for (int64_t part = 0; part < parts; part++)
-                    _mm512_store_ps (s_strip + k * S_MM_WIDE_COLS + part * ZI_MM_STRIP_COLS,
-                                     _mm512_load_ps (s_fill_parts + (part * at.rows_x + k)
-                                                     * ZI_MM_STRIP_COLS));
-            for (int64_t p = 0; p < panels; p++) {
-                const float *ahead = col == 0 && p + 1 < panels?
-                                     packed + ((p + 1) * depth + at.k0) * S_MM_ROWS: NULL;
-                s_mm_tile_at_avx512 (&at, p, col, alpha, beta, ahead);
-            }
-        }
     }
     if (kind != act->kind)
         zi_act_rows (act, y, maps, cols, ldy);
@@ -1312,8 +1242,8 @@ s_mm_columns_part (void *args, int64_t first, int64_t last, int thread)
     const float *sum = job->sum? job->sum + col: NULL;
 #if defined (ZI_HAVE_AVX2)
     if (job->fill) {
-        zi_mm_fill (job->packed, job->maps, job->depth, cols, col, job->fill, job->args,
-                    job->bias, sum, job->ldsum, job->act, job->y + col, job->ldy);
+        s_mm_fill_avx2 (job->packed, job->maps, job->depth, cols, col, job->fill, job->args,
+                        job->bias, sum, job->ldsum, job->act, job->y + col, job->ldy);
         return;
     }
 #endif
@@ -1474,11 +1404,6 @@ zi_mm_fill_parallel (zi_exec_t *exec, const float *packed, int64_t maps, int64_t
         .packed = packed, .maps = maps, .depth = depth, .cols = cols, .fill = fill,
         .args = args, .bias = bias, .sum = sum, .ldsum = ldsum, .act = act, .y = y, .ldy = ldy
     };
-    //  At AVX-512 by columns of whole wide tiles, as one call makes them
-    //  (only the stems take the strips there: few maps, many columns)
-    if (zi_use_avx512 ())
-        s_mm_by_columns (exec, &job, S_MM_WIDE_COLS);
-    else
     if (maps < cols)
         s_mm_by_columns (exec, &job, S_MM_COLS);
     else {
@@ -1920,7 +1845,7 @@ s_fill_from_matrix (const void *args, int64_t k0, int64_t rows, int64_t col, int
 static void
 s_mm_fill_test (zi_test_t *t)
 {
-    if (!zi_use_avx2 ())
+    if (!zi_use_avx2 () || zi_use_avx512 ())
         return;
     struct { int64_t maps, depth, cols; bool bias, residual; zi_act_kind_t act; } shapes [] = {
         //  columns outer, two slices, tails of 1, 3, 7 and 12 columns
@@ -1996,11 +1921,7 @@ void
 zi_act_mm_test (zi_test_t *t)
 {
 #if defined (ZI_HAVE_AVX2)
-    //  At AVX-512 the wide tile's strips, at AVX2 the narrow one's
-    for (int level = ZI_ISA_AVX512; level >= ZI_ISA_AVX2; level--)
-        if (zi_test_isa (t, (zi_isa_t) level))
-            s_mm_fill_test (t);
-    zi_isa_set_cap (ZI_ISA_DEFAULT);
+    s_mm_fill_test (t);
 #endif
     s_mm_order_test (t, 6, 48);
     //  Rows of X 600 floats apart and several panels: column tiles

@@ -58,8 +58,8 @@ typedef void (zi_mm_fill_fn) (const void *args, int64_t k0, int64_t rows, int64_
 #if defined (ZI_HAVE_AVX2)
 //  zi_mm with X never written out, fill packing each strip of it as the
 //  tiles need it; the bits are zi_mm's on that X. Columns [col0, col0 +
-//  cols) of fill's X. AVX2 + FMA and up (the caller checks zi_use_avx2);
-//  at AVX-512 the wide tile's, column tile by column tile
+//  cols) of fill's X. AVX2 + FMA only (the caller checks zi_use_avx2 and
+//  that AVX-512 is not in use)
 void
     zi_mm_fill (const float *packed, int64_t maps, int64_t depth, int64_t cols, int64_t col0,
                 zi_mm_fill_fn *fill, const void *args, const float *bias, const float *sum,
