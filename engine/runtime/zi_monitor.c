@@ -341,7 +341,10 @@ s_stalled_msecs (zi_monitor_t *self, uint64_t *cpu_msecs)
         }
         if (now - last > longest) {
             longest = now - last;
-            *cpu_msecs = (cpu - self->cpu_at_progress [index]) / 1000;
+            //  A clock that could not be read counts as no CPU, not as a
+            //  wrap to years of it
+            uint64_t since = self->cpu_at_progress [index];
+            *cpu_msecs = cpu > since? (cpu - since) / 1000: 0;
         }
     }
     return (uint64_t) longest / 1000;
