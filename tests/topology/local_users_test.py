@@ -414,25 +414,39 @@ def busy_worker_case(args, folder, port):
     up to 12 deadlines. Here a MatMul whose one call lasts about four
     deadlines (measured first, so that slow builds and CPUs scale it)
     answers right, and its process is never killed."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-    size = 4096                 # 4096 x 4096 by 4096 x 4096: 137 GFLOP
-    w = np.random.default_rng(5).standard_normal([size, size], dtype=np.float32) / 64
-    graph = helper.make_graph(
-        [helper.make_node("Relu", ["x"], ["r"], name="relu"),
-         helper.make_node("MatMul", ["r", "w"], ["y"], name="product")],
-        "busy", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [size, size])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [size, size])],
-        [numpy_helper.from_array(w, "w")])
+    size = 4096                 # W is 4096 x 4096; X has `rows` rows of 4096
     model = os.path.join(folder, "busy.onnx")
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), model)
     data = os.path.join(folder, "busy_input.npy")
-    np.save(data, np.random.default_rng(6).standard_normal([size, size], dtype=np.float32))
-    times = os.path.join(folder, "busy_times.txt")
     want = os.path.join(folder, "busy_want.npy")
-    subprocess.run([args.zinfer, "run", model, "--input", data, "--output", want, "--threads",
-                    "1", "--repeat", "2", "--times", times], check=True, capture_output=True)
-    kernel_ms = min(float(line) for line in open(times) if line.strip())
+
+    def product_ms(rows):
+        """Writes the model and its input for X of `rows` rows, and returns
+        the product's time at one thread (the best of two runs)"""
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+        w = np.random.default_rng(5).standard_normal([size, size], dtype=np.float32) / 64
+        graph = helper.make_graph(
+            [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("MatMul", ["r", "w"], ["y"], name="product")],
+            "busy", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, size])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, size])],
+            [numpy_helper.from_array(w, "w")])
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), model)
+        np.save(data, np.random.default_rng(6).standard_normal([rows, size], dtype=np.float32))
+        times = os.path.join(folder, "busy_times.txt")
+        subprocess.run([args.zinfer, "run", model, "--input", data, "--output", want,
+                        "--threads", "1", "--repeat", "2", "--times", times],
+                       check=True, capture_output=True)
+        return min(float(line) for line in open(times) if line.strip())
+
+    # 137 GFLOP at 4096 rows: over a second on the cores seen so far; a
+    # faster core gets proportionally more rows, so that the call still
+    # lasts four of the shortest deadline below
+    rows = size
+    kernel_ms = product_ms(rows)
+    if kernel_ms < 1500:
+        rows = -(-int(rows * 1500 / kernel_ms) // 64) * 64
+        kernel_ms = product_ms(rows)
     # An idle thread stamps its progress every 100 ms: the deadline stays
     # well above that, and the kernel well above the deadline
     deadline_ms = max(300, int(kernel_ms / 4))
