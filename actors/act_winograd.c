@@ -59,6 +59,16 @@
 //  Lowered by the self test to run several bands on small images
 static int64_t s_band_bytes = S_BAND_BYTES;
 
+//  And a band's transformed input is kept under this many bytes, so that
+//  the products find it in L2 (Zen 5's 1 MB) and the products go in
+//  blocks of maps (below): resnet's 56x56 layers (V 1.8 MB whole) run as
+//  two bands of 0.9 MB. The bands depend on the shape alone, never on the
+//  thread count, so neither do the bits; with as many bands as threads
+//  each thread runs whole bands, its V, products and output rows its own
+//  (docs/performance.md, "Zen 5: Winograd by bands at two threads")
+#define S_BAND_V_BYTES (1024 * 1024)
+static int64_t s_band_v_bytes = S_BAND_V_BYTES;
+
 //  The layout of a run, from the shape
 typedef struct {
     int tile;                   //  output tile side, m
@@ -83,11 +93,16 @@ s_plan (const zi_winograd_shape_t *shape, s_plan_t *plan)
     plan->tile_rows = shape->batch * plan->tiles_h;
     int64_t row_bytes = plan->points * (shape->channels + shape->maps) * plan->tiles_w
                       * (int64_t) sizeof (float);
-    plan->band = s_band_bytes / row_bytes;
-    if (plan->band < 1)
-        plan->band = 1;
-    if (plan->band > plan->tile_rows)
-        plan->band = plan->tile_rows;
+    int64_t row_v_bytes = plan->points * shape->channels * plan->tiles_w
+                        * (int64_t) sizeof (float);
+    int64_t most = s_band_bytes / row_bytes;
+    if (most > s_band_v_bytes / row_v_bytes)
+        most = s_band_v_bytes / row_v_bytes;
+    if (most < 1)
+        most = 1;
+    //  As few bands as that allows, of equal rows (but the last)
+    int64_t bands = (plan->tile_rows + most - 1) / most;
+    plan->band = (plan->tile_rows + bands - 1) / bands;
     //  Whole groups of eight tiles and one column more: the SIMD transform
     //  reads columns j .. j + 8 of a plane for the group of tiles at j
     plan->width = (plan->tiles_w + 7) / 8 * 8 + 8;
@@ -694,6 +709,42 @@ s_maps_part (void *args, int64_t first, int64_t last, int thread)
     }
 }
 
+//  One band on one thread, all three steps
+static void
+s_band_alone (s_band_t *band, bool blocks, int thread)
+{
+    s_input_part (band, 0, band->shape->channels, thread);
+    if (blocks)
+        s_maps_part (band, 0, band->shape->maps, thread);
+    else {
+        s_products_part (band, 0, band->plan->points, thread);
+        s_output_part (band, 0, band->shape->maps, thread);
+    }
+}
+
+//  Whole bands [first, last) on one thread, in its own V and products:
+//  nothing one thread writes is read by another
+typedef struct {
+    s_band_t band;              //  the run, its first and rows unset
+    bool blocks;                //  products in blocks of maps
+} s_bands_t;
+
+static void
+s_bands_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_bands_t *bands = args;
+    s_band_t band = bands->band;
+    const s_plan_t *plan = band.plan;
+    band.v = zi_exec_scratch_of (band.exec, thread, 0, 0);
+    band.products = zi_exec_scratch_of (band.exec, thread, 1, 0);
+    for (int64_t index = first; index < last; index++) {
+        band.first = index * plan->band;
+        band.rows = plan->tile_rows - band.first < plan->band?
+                    plan->tile_rows - band.first: plan->band;
+        s_band_alone (&band, bands->blocks, thread);
+    }
+}
+
 //  Channels per part of the input transform: a part should transform at
 //  least this many floats, or a thread's wake-up costs more than it saves
 #define S_PART_FLOATS (16 * 1024)
@@ -723,15 +774,21 @@ zi_winograd_run (const zi_winograd_shape_t *shape, zi_exec_t *exec, const float 
     s_plan (shape, &plan);
     int64_t channels = shape->channels, maps = shape->maps;
     int64_t most = plan.band * plan.tiles_w;            //  tiles in a band
-    float *v = zi_exec_scratch (exec, 0, plan.points * channels * most * sizeof (float));
-    float *products = zi_exec_scratch (exec, 1, plan.points * maps * most * sizeof (float));
-    size_t phases_bytes = (plan.tile * plan.plane + plan.tile * plan.width) * sizeof (float);
-    if (!v || !products)
-        return -1;
+    int64_t bands = (plan.tile_rows + plan.band - 1) / plan.band;
     int threads = zi_exec_threads (exec);
+    //  Each thread whole bands when there are enough to go round
+    bool by_bands = threads > 1 && bands >= threads;
+    size_t v_bytes = plan.points * channels * most * sizeof (float);
+    size_t products_bytes = plan.points * maps * most * sizeof (float);
+    size_t phases_bytes = (plan.tile * plan.plane + plan.tile * plan.width) * sizeof (float);
     for (int thread = 0; thread < threads; thread++)
-        if (!zi_exec_scratch_of (exec, thread, 2, phases_bytes))
+        if (!zi_exec_scratch_of (exec, thread, 2, phases_bytes)
+        ||  ((thread == 0 || by_bands)
+         &&  (!zi_exec_scratch_of (exec, thread, 0, v_bytes)
+          ||  !zi_exec_scratch_of (exec, thread, 1, products_bytes))))
             return -1;
+    float *v = zi_exec_scratch (exec, 0, 0);
+    float *products = zi_exec_scratch (exec, 1, 0);
     int64_t per_channel = plan.points * most;
     int64_t unit = per_channel >= S_PART_FLOATS? 1: S_PART_FLOATS / per_channel;
     //  Maps per block: its products within S_BLOCK_BYTES, and with more
@@ -739,7 +796,7 @@ zi_winograd_run (const zi_winograd_shape_t *shape, zi_exec_t *exec, const float 
     //  finishes early takes another instead of waiting
     int64_t per_map = plan.points * most * (int64_t) sizeof (float);
     int64_t block = s_block_bytes / per_map;
-    if (threads > 1 && block > (maps + 2 * threads - 1) / (2 * threads))
+    if (threads > 1 && !by_bands && block > (maps + 2 * threads - 1) / (2 * threads))
         block = (maps + 2 * threads - 1) / (2 * threads);
     block = block < S_PANEL_ROWS? S_PANEL_ROWS: block / S_PANEL_ROWS * S_PANEL_ROWS;
     s_band_t band = {
@@ -747,7 +804,16 @@ zi_winograd_run (const zi_winograd_shape_t *shape, zi_exec_t *exec, const float 
         .y = y, .u = u, .v = v, .products = products, .block = block,
         .avx2 = zi_use_avx2 ()
     };
-    bool blocks = plan.points * channels * most * (int64_t) sizeof (float) <= s_block_v_bytes;
+    //  By the whole image's V, not a band's: resnet's 56x56 layers in two
+    //  bands of 0.9 MB still ran faster by points (0.57 against 0.67 ms
+    //  one thread)
+    bool blocks = plan.points * channels * plan.tile_rows * plan.tiles_w
+                * (int64_t) sizeof (float) <= s_block_v_bytes;
+    if (by_bands) {
+        s_bands_t all = {.band = band, .blocks = blocks};
+        zi_exec_parallel (exec, bands, 1, s_bands_part, &all);
+        return 0;
+    }
     for (band.first = 0; band.first < plan.tile_rows; band.first += plan.band) {
         band.rows = plan.tile_rows - band.first < plan.band?
                     plan.tile_rows - band.first: plan.band;
@@ -984,6 +1050,16 @@ zi_act_winograd_test (zi_test_t *t)
     s_case_t bands = {"bands over a batch of 3", 3, 32, 50, 61, 24, {1, 1, 1, 1}, true, relu};
     s_case_run (t, &bands, 400);
     s_band_bytes = S_BAND_BYTES;
+
+    //  Bands by the size of V, each thread whole bands in V and products
+    //  of its own: F(4x4) in two bands (two threads one each, three
+    //  sharing each band out) and in four, F(2x2) in four and eight
+    s_case_t halves = {"two bands by V", 1, 19, 30, 29, 10, {1, 1, 1, 1}, true, relu};
+    s_band_v_bytes = 36 * 19 * 8 * 4 * sizeof (float);
+    s_case_run (t, &halves, 415);
+    s_band_v_bytes = 36 * 19 * 8 * 2 * sizeof (float);
+    s_case_run (t, &halves, 416);
+    s_band_v_bytes = S_BAND_V_BYTES;
 
     //  Blocks of one or two panels: many blocks a part, the last of the
     //  maps short of a panel
