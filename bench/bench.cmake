@@ -11,6 +11,11 @@ target_link_libraries (zi_bench_peer zinfer_core m)
 
 add_executable (zi_bench_floor bench/zi_bench_floor.c)
 target_link_libraries (zi_bench_floor PkgConfig::ZMQ)
+#  The vCPU probe the benchmarks print: a rate for every CPU allowed and
+#  nothing else
+add_test (NAME bench_floor_cores COMMAND zi_bench_floor cores)
+set_tests_properties (bench_floor_cores PROPERTIES TIMEOUT 30
+    PASS_REGULAR_EXPRESSION "^(cpu [0-9]+: iterations_per_ms [1-9][0-9]*\n)+$")
 
 #  A split model's requests and its floor's, taking turns from one client
 #  (bench/split-latency); the floor's stages stay zi_bench_floor, with

@@ -22,6 +22,14 @@
         zi_bench_floor calibrate
             prints how many iterations of the arithmetic take 1 ms here
 
+        zi_bench_floor cores
+            the same, on each CPU this process may run on in turn, pinned
+            there: `cpu N: iterations_per_ms R`. The vCPUs of a shared
+            machine are not always equal: another guest on a vCPU's core
+            can leave it half the arithmetic of the other for minutes,
+            which decides what a second thread gains more than any kernel
+            does, so benchmarks print this before and after their runs
+
         zi_bench_floor stage IN OUT ITERATIONS BYTES [INPUT [BACK_IN BACK_OUT]]
             binds a PULL on IN, connects a PUSH to OUT; per message: with
             INPUT, copies INPUT bytes out of the client's shared-memory
@@ -71,6 +79,7 @@
     =========================================================================
 */
 
+#define _GNU_SOURCE              //  sched_setaffinity, for the cores probe
 #include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -80,6 +89,7 @@
 #include <string.h>
 #include <time.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <immintrin.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -102,6 +112,41 @@ s_calibrate (void)
         rates [round] = iterations / (s_now_msecs () - start);
     }
     printf ("iterations_per_ms: %.0f\n", s_median (rates, 7));
+    return 0;
+}
+
+//  The arithmetic's rate on each CPU the process may use, one at a time
+static int
+s_cores (void)
+{
+    cpu_set_t allowed;
+    if (sched_getaffinity (0, sizeof allowed, &allowed)) {
+        fprintf (stderr, "zi_bench_floor: cannot read the CPUs allowed: %s\n", strerror (errno));
+        return 1;
+    }
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET (cpu, &allowed))
+            continue;
+        cpu_set_t one;
+        CPU_ZERO (&one);
+        CPU_SET (cpu, &one);
+        if (sched_setaffinity (0, sizeof one, &one)) {
+            fprintf (stderr, "zi_bench_floor: cannot move to cpu %d: %s\n", cpu, strerror (errno));
+            return 1;
+        }
+        //  Five rounds of about 20 ms: short enough for the whole probe
+        //  to stay under a second on a few cores
+        double rates [5];
+        int64_t iterations = 10000000;
+        s_spin (iterations);
+        for (int round = 0; round < 5; round++) {
+            double start = s_now_msecs ();
+            s_spin (iterations);
+            rates [round] = iterations / (s_now_msecs () - start);
+        }
+        printf ("cpu %d: iterations_per_ms %.0f\n", cpu, s_median (rates, 5));
+    }
+    sched_setaffinity (0, sizeof allowed, &allowed);
     return 0;
 }
 
@@ -384,6 +429,7 @@ static int
 s_usage (void)
 {
     fprintf (stderr, "usage: zi_bench_floor calibrate\n"
+                     "       zi_bench_floor cores\n"
                      "       zi_bench_floor stage IN OUT ITERATIONS BYTES "
                      "[INPUT [BACK_IN BACK_OUT]]\n"
                      "       zi_bench_floor client FIRST LAST ITERATIONS RUNS [INPUT [WARM_UP]]\n"
@@ -412,6 +458,8 @@ main (int argc, char *argv [])
     const char *mode = argc > 1? argv [1]: "";
     if (argc == 2 && strcmp (mode, "calibrate") == 0)
         return s_calibrate ();
+    if (argc == 2 && strcmp (mode, "cores") == 0)
+        return s_cores ();
     bool pipeline = (argc == 7 || argc == 8) && strcmp (mode, "pipeline") == 0;
     bool stage = (argc == 6 || argc == 7 || argc == 9) && strcmp (mode, "stage") == 0;
     bool client = (argc >= 6 && argc <= 8) && strcmp (mode, "client") == 0;

@@ -466,6 +466,33 @@ def floor_calibrate(program):
     return float(out.stdout.split(":")[1])
 
 
+def core_rates(zinfer):
+    """zi_bench_floor's arithmetic per ms on each CPU this process may use,
+    pinned to each in turn: {cpu: rate}, or {} without the program. Two
+    vCPUs of a shared machine can differ by 1.6x for minutes (another
+    guest on one's core), which moves every two-thread number."""
+    program = floor_program(zinfer)
+    if not os.path.exists(program):
+        return {}
+    rates = {}
+    for line in run_checked([program, "cores"]).stdout.splitlines():
+        cpu, rate = line.split(": iterations_per_ms ")
+        rates[int(cpu.split()[1])] = float(rate)
+    return rates
+
+
+def cores_text(before, after):
+    """The vCPUs' rates before and after a run, each as a share of the
+    fastest reading, for a table's header"""
+    fastest = max(list(before.values()) + list(after.values()) or [1])
+    def shares(rates):
+        return " / ".join(f"{rate / fastest:.2f}" for _, rate in sorted(rates.items()))
+    if not before:
+        return "vCPU speeds not probed (no zi_bench_floor)"
+    return (f"each vCPU's arithmetic alone (zi_bench_floor cores), as a share of the fastest "
+            f"reading, before the run {shares(before)}, after it {shares(after)}")
+
+
 def stats(values):
     values = sorted(values)
     count = len(values)
