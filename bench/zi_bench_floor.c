@@ -23,12 +23,16 @@
             prints how many iterations of the arithmetic take 1 ms here
 
         zi_bench_floor cores
-            the same, on each CPU this process may run on in turn, pinned
-            there: `cpu N: iterations_per_ms R`. The vCPUs of a shared
-            machine are not always equal: another guest on a vCPU's core
-            can leave it half the arithmetic of the other for minutes,
-            which decides what a second thread gains more than any kernel
-            does, so benchmarks print this before and after their runs
+            the arithmetic's rate (iterations per ms) on each CPU this
+            process may run on, pinned there, alone and with all of them
+            at once: `cpu N: alone A together B`; then the round trip of
+            a cache line between the first two, `round trip cpu N cpu M:
+            T ns`. The vCPUs of a shared machine are not always equal or
+            independent: for minutes at a time one can run at 0.6 of the
+            other, or at 0.6 only while both run (two vCPUs on one core),
+            and a line's round trip moves between 0.4 and 1.5 us. That
+            decides what a second thread gains more than any kernel does,
+            so the benchmarks print it before and after their runs
 
         zi_bench_floor stage IN OUT ITERATIONS BYTES [INPUT [BACK_IN BACK_OUT]]
             binds a PULL on IN, connects a PUSH to OUT; per message: with
@@ -89,7 +93,9 @@
 #include <string.h>
 #include <time.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <immintrin.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -115,7 +121,108 @@ s_calibrate (void)
     return 0;
 }
 
-//  The arithmetic's rate on each CPU the process may use, one at a time
+//  A cache line handed between two CPUs and back, each side spinning on
+//  it: nanoseconds a round trip, what each hand-over of a shared loop's
+//  work pays at least (tens of ns within a shared cache, hundreds across)
+#define S_ROUND_TRIPS 20000
+typedef struct {
+    int cpu;
+    atomic_int pinned;              //  1 once on cpu, -1 if it cannot be
+    _Alignas (64) atomic_int turn;
+} s_ping_t;
+
+static void *
+s_pong (void *args)
+{
+    s_ping_t *ping = args;
+    cpu_set_t one;
+    CPU_ZERO (&one);
+    CPU_SET (ping->cpu, &one);
+    bool pinned = pthread_setaffinity_np (pthread_self (), sizeof one, &one) == 0;
+    atomic_store (&ping->pinned, pinned? 1: -1);
+    for (int trip = 0; pinned && trip < S_ROUND_TRIPS; trip++) {
+        while (atomic_load_explicit (&ping->turn, memory_order_acquire) != 1)
+            ;
+        atomic_store_explicit (&ping->turn, 0, memory_order_release);
+    }
+    return NULL;
+}
+
+static double
+s_round_trip_nsecs (int here, int there)
+{
+    static s_ping_t ping;
+    ping.cpu = there;
+    atomic_store (&ping.turn, 0);
+    atomic_store (&ping.pinned, 0);
+    cpu_set_t one, before;
+    sched_getaffinity (0, sizeof before, &before);
+    CPU_ZERO (&one);
+    CPU_SET (here, &one);
+    pthread_t thread;
+    //  Both pinned, or the two would take turns on one CPU a time slice
+    //  at a time
+    if (sched_setaffinity (0, sizeof one, &one)
+    ||  pthread_create (&thread, NULL, s_pong, &ping)) {
+        sched_setaffinity (0, sizeof before, &before);
+        return -1;
+    }
+    while (atomic_load (&ping.pinned) == 0)
+        ;
+    if (atomic_load (&ping.pinned) < 0) {
+        pthread_join (thread, NULL);
+        sched_setaffinity (0, sizeof before, &before);
+        return -1;
+    }
+    double start = s_now_msecs ();
+    for (int trip = 0; trip < S_ROUND_TRIPS; trip++) {
+        atomic_store_explicit (&ping.turn, 1, memory_order_release);
+        while (atomic_load_explicit (&ping.turn, memory_order_acquire) != 0)
+            ;
+    }
+    double elapsed = s_now_msecs () - start;
+    pthread_join (thread, NULL);
+    sched_setaffinity (0, sizeof before, &before);
+    return elapsed * 1e6 / S_ROUND_TRIPS;
+}
+
+//  The arithmetic on one CPU, pinned there, for S_CORE_MSECS from the
+//  moment every reading of the same kind may start: iterations per ms
+#define S_CORE_MSECS 100
+typedef struct {
+    int cpu;
+    pthread_barrier_t *start;       //  the readings taken at once, or NULL
+    double rate;                    //  the result, or -1 if not pinned
+} s_core_t;
+
+static void *
+s_core_rate (void *args)
+{
+    s_core_t *core = args;
+    cpu_set_t one;
+    CPU_ZERO (&one);
+    CPU_SET (core->cpu, &one);
+    core->rate = -1;
+    if (pthread_setaffinity_np (pthread_self (), sizeof one, &one))
+        return NULL;
+    const int64_t chunk = 100000;       //  about 0.2 ms
+    s_spin (chunk);
+    if (core->start)
+        pthread_barrier_wait (core->start);
+    int64_t done = 0;
+    double start = s_now_msecs (), now = start;
+    while (now - start < S_CORE_MSECS) {
+        s_spin (chunk);
+        done += chunk;
+        now = s_now_msecs ();
+    }
+    core->rate = done / (now - start);
+    return NULL;
+}
+
+//  Each CPU the process may use, alone and then with all of them at once
+//  (a vCPU whose core is shared with another's loses its arithmetic only
+//  then), and a cache line's round trip between the first two
 static int
 s_cores (void)
 {
@@ -124,30 +231,49 @@ s_cores (void)
         fprintf (stderr, "zi_bench_floor: cannot read the CPUs allowed: %s\n", strerror (errno));
         return 1;
     }
-    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-        if (!CPU_ISSET (cpu, &allowed))
-            continue;
-        cpu_set_t one;
-        CPU_ZERO (&one);
-        CPU_SET (cpu, &one);
-        if (sched_setaffinity (0, sizeof one, &one)) {
-            fprintf (stderr, "zi_bench_floor: cannot move to cpu %d: %s\n", cpu, strerror (errno));
-            return 1;
+    int count = CPU_COUNT (&allowed);
+    s_core_t *alone = calloc (count, sizeof (s_core_t));
+    s_core_t *together = calloc (count, sizeof (s_core_t));
+    pthread_t *threads = calloc (count, sizeof (pthread_t));
+    assert (alone && together && threads);
+    for (int cpu = 0, index = 0; index < count; cpu++)
+        if (CPU_ISSET (cpu, &allowed)) {
+            alone [index].cpu = together [index].cpu = cpu;
+            index++;
         }
-        //  Five rounds of about 20 ms: short enough for the whole probe
-        //  to stay under a second on a few cores
-        double rates [5];
-        int64_t iterations = 10000000;
-        s_spin (iterations);
-        for (int round = 0; round < 5; round++) {
-            double start = s_now_msecs ();
-            s_spin (iterations);
-            rates [round] = iterations / (s_now_msecs () - start);
+    //  One at a time, then all at once
+    for (int index = 0; index < count; index++)
+        if (pthread_create (&threads [0], NULL, s_core_rate, &alone [index]) == 0)
+            pthread_join (threads [0], NULL);
+    pthread_barrier_t start;
+    pthread_barrier_init (&start, NULL, (unsigned) count);
+    for (int index = 0; index < count; index++) {
+        together [index].start = &start;
+        if (pthread_create (&threads [index], NULL, s_core_rate, &together [index])) {
+            fprintf (stderr, "zi_bench_floor: cannot start a thread\n");
+            exit (1);
         }
-        printf ("cpu %d: iterations_per_ms %.0f\n", cpu, s_median (rates, 5));
     }
-    sched_setaffinity (0, sizeof allowed, &allowed);
-    return 0;
+    for (int index = 0; index < count; index++)
+        pthread_join (threads [index], NULL);
+    pthread_barrier_destroy (&start);
+    int rc = 0;
+    for (int index = 0; index < count; index++) {
+        if (alone [index].rate < 0 || together [index].rate < 0) {
+            fprintf (stderr, "zi_bench_floor: cannot run on cpu %d\n", alone [index].cpu);
+            rc = 1;
+        }
+        else
+            printf ("cpu %d: alone %.0f together %.0f\n", alone [index].cpu, alone [index].rate,
+                    together [index].rate);
+    }
+    if (count > 1 && rc == 0)
+        printf ("round trip cpu %d cpu %d: %.0f ns\n", alone [0].cpu, alone [1].cpu,
+                s_round_trip_nsecs (alone [0].cpu, alone [1].cpu));
+    free (alone);
+    free (together);
+    free (threads);
+    return rc;
 }
 
 static void

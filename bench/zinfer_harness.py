@@ -468,29 +468,42 @@ def floor_calibrate(program):
 
 def core_rates(zinfer):
     """zi_bench_floor's arithmetic per ms on each CPU this process may use,
-    pinned to each in turn: {cpu: rate}, or {} without the program. Two
-    vCPUs of a shared machine can differ by 1.6x for minutes (another
-    guest on one's core), which moves every two-thread number."""
+    pinned there, alone and with all at once, and a cache line's round trip
+    between the first two: {"alone": {cpu: rate}, "together": {cpu: rate},
+    "round_trip_ns": ns or None}, or {} without the program. A shared
+    host's two vCPUs can differ by 1.6x for minutes, or slow each other
+    only while both run, which moves every two-thread number."""
     program = floor_program(zinfer)
     if not os.path.exists(program):
         return {}
-    rates = {}
+    rates = {"alone": {}, "together": {}, "round_trip_ns": None}
     for line in run_checked([program, "cores"]).stdout.splitlines():
-        cpu, rate = line.split(": iterations_per_ms ")
-        rates[int(cpu.split()[1])] = float(rate)
+        words = line.replace(":", "").split()
+        if words[0] == "cpu":
+            rates["alone"][int(words[1])] = float(words[3])
+            rates["together"][int(words[1])] = float(words[5])
+        elif words[:2] == ["round", "trip"]:
+            rates["round_trip_ns"] = float(words[6])
     return rates
 
 
 def cores_text(before, after):
-    """The vCPUs' rates before and after a run, each as a share of the
-    fastest reading, for a table's header"""
-    fastest = max(list(before.values()) + list(after.values()) or [1])
-    def shares(rates):
-        return " / ".join(f"{rate / fastest:.2f}" for _, rate in sorted(rates.items()))
-    if not before:
-        return "vCPU speeds not probed (no zi_bench_floor)"
-    return (f"each vCPU's arithmetic alone (zi_bench_floor cores), as a share of the fastest "
-            f"reading, before the run {shares(before)}, after it {shares(after)}")
+    """The vCPUs' state before and after a run, for a table's header: each
+    one's arithmetic alone and with all at once as a share of the fastest
+    reading alone, and the round trip between the first two"""
+    if not before or not after:
+        return "vCPUs not probed (no zi_bench_floor)"
+    fastest = max(list(before["alone"].values()) + list(after["alone"].values()))
+
+    def state(rates):
+        alone = " / ".join(f"{rate / fastest:.2f}" for _, rate in sorted(rates["alone"].items()))
+        together = " / ".join(f"{rate / fastest:.2f}"
+                              for _, rate in sorted(rates["together"].items()))
+        trip = (f", a cache line's round trip {rates['round_trip_ns']:.0f} ns"
+                if rates["round_trip_ns"] is not None else "")
+        return f"{alone} alone, {together} all at once{trip}"
+    return (f"vCPUs' arithmetic (`zi_bench_floor cores`, shares of the fastest) before the run "
+            f"{state(before)}; after it {state(after)}")
 
 
 def stats(values):
