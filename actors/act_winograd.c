@@ -639,10 +639,11 @@ s_input_part (void *args, int64_t first, int64_t last, int thread)
         }
 }
 
+//  Maps [first, last) transformed back, their products from products on
+//  (map first's)
 static void
-s_output_part (void *args, int64_t first, int64_t last, int thread)
+s_output_maps (s_band_t *band, const float *products, int64_t first, int64_t last)
 {
-    s_band_t *band = args;
     const zi_winograd_shape_t *shape = band->shape;
     const s_plan_t *plan = band->plan;
     int64_t tiles = band->rows * plan->tiles_w;
@@ -656,9 +657,17 @@ s_output_part (void *args, int64_t first, int64_t last, int thread)
                          + i * plan->tile * shape->out_w;
             int64_t valid = shape->out_h - i * plan->tile < plan->tile?
                             shape->out_h - i * plan->tile: plan->tile;
-            s_output (shape, plan, band->products + m * stride + row * plan->tiles_w, tiles,
+            s_output (shape, plan, products + (m - first) * stride + row * plan->tiles_w, tiles,
                       band->bias? band->bias [m]: 0, band->act, y_row, valid, band->avx2);
         }
+}
+
+static void
+s_output_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_band_t *band = args;
+    int64_t stride = band->plan->points * band->rows * band->plan->tiles_w;
+    s_output_maps (band, band->products + first * stride, first, last);
 }
 
 //  The element-wise products of points [first, last), one zi_mm each:
@@ -698,14 +707,19 @@ s_maps_part (void *args, int64_t first, int64_t last, int thread)
     int64_t channels = shape->channels;
     size_t matrix = zi_mm_packed_floats (shape->maps, channels);
     static const zi_act_t none = {ZI_ACT_NONE, 0, 0};
+    //  The block's products in the thread's own buffer: in a shared one,
+    //  the lines a block writes were most often written last by the other
+    //  thread (blocks go to whichever thread comes first), and each store
+    //  had to take its line from that core's cache
+    float *products = zi_exec_scratch_of (band->exec, thread, 1, 0);
     for (int64_t m0 = first; m0 < last; m0 += band->block) {
         int64_t maps = last - m0 < band->block? last - m0: band->block;
         //  U_p's panels from map m0 on: m0 is a whole number of panels
         for (int p = 0; p < band->plan->points; p++)
             zi_mm (band->u + p * matrix + m0 * channels, maps, channels, tiles,
                    band->v + p * tiles, stride, NULL, NULL, 0, &none,
-                   band->products + m0 * stride + p * tiles, stride);
-        s_output_part (band, m0, m0 + maps, thread);
+                   products + p * tiles, stride);
+        s_output_maps (band, products, m0, m0 + maps);
     }
 }
 
@@ -778,17 +792,11 @@ zi_winograd_run (const zi_winograd_shape_t *shape, zi_exec_t *exec, const float 
     int threads = zi_exec_threads (exec);
     //  Each thread whole bands when there are enough to go round
     bool by_bands = threads > 1 && bands >= threads;
-    size_t v_bytes = plan.points * channels * most * sizeof (float);
-    size_t products_bytes = plan.points * maps * most * sizeof (float);
-    size_t phases_bytes = (plan.tile * plan.plane + plan.tile * plan.width) * sizeof (float);
-    for (int thread = 0; thread < threads; thread++)
-        if (!zi_exec_scratch_of (exec, thread, 2, phases_bytes)
-        ||  ((thread == 0 || by_bands)
-         &&  (!zi_exec_scratch_of (exec, thread, 0, v_bytes)
-          ||  !zi_exec_scratch_of (exec, thread, 1, products_bytes))))
-            return -1;
-    float *v = zi_exec_scratch (exec, 0, 0);
-    float *products = zi_exec_scratch (exec, 1, 0);
+    //  By the whole image's V, not a band's: resnet's 56x56 layers in two
+    //  bands of 0.9 MB still ran faster by points (0.57 against 0.67 ms
+    //  one thread)
+    bool blocks = plan.points * channels * plan.tile_rows * plan.tiles_w
+                * (int64_t) sizeof (float) <= s_block_v_bytes;
     int64_t per_channel = plan.points * most;
     int64_t unit = per_channel >= S_PART_FLOATS? 1: S_PART_FLOATS / per_channel;
     //  Maps per block: its products within S_BLOCK_BYTES, and with more
@@ -799,16 +807,27 @@ zi_winograd_run (const zi_winograd_shape_t *shape, zi_exec_t *exec, const float 
     if (threads > 1 && !by_bands && block > (maps + 2 * threads - 1) / (2 * threads))
         block = (maps + 2 * threads - 1) / (2 * threads);
     block = block < S_PANEL_ROWS? S_PANEL_ROWS: block / S_PANEL_ROWS * S_PANEL_ROWS;
+    //  Scratch: V (shared, or each thread's with bands), the products of
+    //  all maps by points (likewise) or each thread's block of them, and
+    //  each thread's phase planes
+    size_t v_bytes = plan.points * channels * most * sizeof (float);
+    size_t products_bytes = blocks? (size_t) (block * per_map):
+                                    plan.points * maps * most * sizeof (float);
+    size_t phases_bytes = (plan.tile * plan.plane + plan.tile * plan.width) * sizeof (float);
+    for (int thread = 0; thread < threads; thread++)
+        if (!zi_exec_scratch_of (exec, thread, 2, phases_bytes)
+        ||  ((thread == 0 || by_bands)
+         &&  !zi_exec_scratch_of (exec, thread, 0, v_bytes))
+        ||  ((thread == 0 || by_bands || blocks)
+         &&  !zi_exec_scratch_of (exec, thread, 1, products_bytes)))
+            return -1;
+    float *v = zi_exec_scratch (exec, 0, 0);
+    float *products = zi_exec_scratch (exec, 1, 0);
     s_band_t band = {
         .shape = shape, .plan = &plan, .exec = exec, .x = x, .bias = bias, .act = act,
         .y = y, .u = u, .v = v, .products = products, .block = block,
         .avx2 = zi_use_avx2 ()
     };
-    //  By the whole image's V, not a band's: resnet's 56x56 layers in two
-    //  bands of 0.9 MB still ran faster by points (0.57 against 0.67 ms
-    //  one thread)
-    bool blocks = plan.points * channels * plan.tile_rows * plan.tiles_w
-                * (int64_t) sizeof (float) <= s_block_v_bytes;
     if (by_bands) {
         s_bands_t all = {.band = band, .blocks = blocks};
         zi_exec_parallel (exec, bands, 1, s_bands_part, &all);
