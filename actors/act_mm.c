@@ -36,7 +36,10 @@ zi_act_rows (const zi_act_t *act, float *y, int64_t rows, int64_t cols, int64_t 
 //  passes of their own), which is most of the time for the small images
 //  late in a network, and for Winograd's many small products. X deeper than S_MM_DEPTH rows is taken in slices,
 //  each slice's sums added to Y's, so that the strip of X a tile
-//  reads stays in L1 for every panel of W.
+//  reads stays in L1 for every panel of W. The AVX-512 tile's slices are
+//  at most S_MM_WIDE_DEPTH rows, except that K up to S_MM_WIDE_WHOLE is
+//  one slice; K is cut into slices of equal depth (the last shorter),
+//  at either level.
 //
 //  The order of the sums follows ONNX Runtime's NCHWc kernels (MLAS):
 //  each slice of K is summed from zero and then added to what Y holds, and
@@ -59,6 +62,11 @@ zi_act_rows (const zi_act_t *act, float *y, int64_t rows, int64_t cols, int64_t 
 #ifndef S_MM_WIDE_DEPTH
 #define S_MM_WIDE_DEPTH 128
 #endif
+//  ... but K up to this many rows goes in one slice: its strip (30 kB at
+//  most) and panel (4 kB) still fit L1 together, and a second slice would
+//  store Y and load it back to add to it. resnet's 7x7 stem (K 147) had
+//  two slices of 74 (see docs/performance.md)
+#define S_MM_WIDE_WHOLE 160
 //  A slice of W up to this size stays in L2 while the AVX-512 tiles go
 //  over it once per column tile (see s_mm_avx512)
 #define S_MM_WIDE_L2_BYTES (1024 * 1024)
@@ -801,7 +809,8 @@ s_mm_avx512 (const float *packed, int64_t maps, int64_t depth, int64_t cols, con
 {
     zi_act_kind_t kind = zi_act_inline (act)? act->kind: ZI_ACT_NONE;
     int64_t panels = (maps + S_MM_ROWS - 1) / S_MM_ROWS;
-    int64_t slices = (depth + S_MM_WIDE_DEPTH - 1) / S_MM_WIDE_DEPTH;
+    int64_t slices = depth <= S_MM_WIDE_WHOLE? 1:
+                     (depth + S_MM_WIDE_DEPTH - 1) / S_MM_WIDE_DEPTH;
     int64_t slice = (depth + slices - 1) / slices;
     __m512 alpha = _mm512_set1_ps (act->alpha), beta = _mm512_set1_ps (act->beta);
     s_mm_slice_t at = {
@@ -1767,9 +1776,8 @@ s_mm_case (zi_test_t *t, const s_mm_case_t *c, uint32_t seed)
 //  batch normalisation makes it; started from it, or with one chain down
 //  K, the sums round differently.
 static void
-s_mm_order_test (zi_test_t *t, int64_t maps, int64_t cols)
+s_mm_order_test (zi_test_t *t, int64_t maps, int64_t depth, int64_t cols)
 {
-    int64_t depth = 300;
     zi_tensor_t *w = zi_test_random (2, (int64_t []) {maps, depth}, 91);
     zi_tensor_t *x = zi_test_random (2, (int64_t []) {depth, cols}, 92);
     zi_tensor_t *r = zi_test_random (2, (int64_t []) {maps, cols}, 93);
@@ -1791,7 +1799,8 @@ s_mm_order_test (zi_test_t *t, int64_t maps, int64_t cols)
         if (!zi_test_isa (t, (zi_isa_t) level))
             continue;
         //  The slices each level cuts K into
-        int64_t most = level == ZI_ISA_AVX512? S_MM_WIDE_DEPTH: S_MM_DEPTH;
+        int64_t most = level == ZI_ISA_AVX2? S_MM_DEPTH:
+                       depth <= S_MM_WIDE_WHOLE? depth: S_MM_WIDE_DEPTH;
         int64_t slices = (depth + most - 1) / most;
         int64_t slice = (depth + slices - 1) / slices;
         for (int64_t m = 0; m < maps; m++)
@@ -1926,10 +1935,13 @@ zi_act_mm_test (zi_test_t *t)
         s_mm_fill_test (t);
     zi_isa_set_cap (ZI_ISA_DEFAULT);
 #endif
-    s_mm_order_test (t, 6, 48);
+    s_mm_order_test (t, 6, 300, 48);
     //  Rows of X 600 floats apart and several panels: column tiles
     //  outside, each fetching the next strip ahead as it runs
-    s_mm_order_test (t, 30, 600);
+    s_mm_order_test (t, 30, 300, 600);
+    //  K past S_MM_WIDE_DEPTH but within S_MM_WIDE_WHOLE: one slice at
+    //  AVX-512 (a 7x7 stem's 147 rows)
+    s_mm_order_test (t, 12, 147, 100);
     s_mm_case_t cases [] = {
         {.maps = 6, .depth = 1, .cols = 16},
         {.maps = 7, .depth = 5, .cols = 33, .bias = true, .act = ZI_ACT_RELU},
