@@ -1005,6 +1005,12 @@ s_conv_im2col (const s_geom_t *geom, zi_exec_t *exec, const float *x, const floa
     int64_t depth = in_g * geom->k_h * geom->k_w;      //  sgemm's K
     int64_t in_plane = geom->in_h * geom->in_w;
     int64_t out_plane = geom->out_h * geom->out_w;
+#if defined (ZI_HAVE_AVX512)
+    //  A stem at AVX-512: straight from the image's phase planes, with
+    //  im2col's bits (act_conv_stem.c)
+    if (packed && !sum && zi_use_avx512 () && zi_conv_is_stem (geom))
+        return zi_conv_stem (geom, exec, x, packed, bias, act, y);
+#endif
 #if defined (ZI_HAVE_AVX2)
     if (s_strips_direct (geom, packed)) {
         for (int64_t n = 0; n < geom->batch; n++) {

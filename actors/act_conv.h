@@ -117,6 +117,22 @@ int
                       const float *w, const float *bias, const float *sum,
                       const zi_act_t *act, float *y);
 
+//  Whether Conv's direct kernel for a stem takes this geometry
+//  (act_conv_stem.c): up to four input channels, one group, stride 2,
+//  dilation 1, a kernel of more than one tap whose K is one slice of the
+//  AVX-512 tile's, an output at least 16 columns wide
+bool
+    zi_conv_is_stem (const zi_conv_geom_t *geom);
+#if defined (ZI_HAVE_AVX512)
+//  That kernel, AVX-512 only (the caller checks zi_use_avx512): y = act
+//  (conv (x, w) + bias) on weights packed by zi_mm_pack, bias optional,
+//  with the bits of the im2col product. 0, or -1 with an error when
+//  scratch memory could not be had
+int
+    zi_conv_stem (const zi_conv_geom_t *geom, zi_exec_t *exec, const float *x,
+                  const float *packed, const float *bias, const zi_act_t *act, float *y);
+#endif
+
 //  An optional input, NULL when omitted
 static inline const zi_tensor_t *
 zi_conv_input (const zi_node_t *node, const zi_tensor_t *const *in, int slot)

@@ -66,7 +66,7 @@ zi_act_rows (const zi_act_t *act, float *y, int64_t rows, int64_t cols, int64_t 
 //  most) and panel (4 kB) still fit L1 together, and a second slice would
 //  store Y and load it back to add to it. resnet's 7x7 stem (K 147) had
 //  two slices of 74 (see docs/performance.md)
-#define S_MM_WIDE_WHOLE 160
+#define S_MM_WIDE_WHOLE ZI_MM_WIDE_WHOLE
 //  A slice of W up to this size stays in L2 while the AVX-512 tiles go
 //  over it once per column tile (see s_mm_avx512)
 #define S_MM_WIDE_L2_BYTES (1024 * 1024)

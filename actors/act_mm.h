@@ -44,6 +44,10 @@ void
                     const float *sum, int64_t ldsum, const zi_act_t *act, float *y,
                     int64_t ldy);
 
+//  K up to this many rows is one slice of the AVX-512 tile's sums (see
+//  act_mm.c): the depth to which a kernel that sums as the tile does
+//  gives its bits
+#define ZI_MM_WIDE_WHOLE 160
 //  Columns of a strip zi_mm_fill asks for: a slice of K by this many
 //  columns of X, row after row
 #define ZI_MM_STRIP_COLS 16
