@@ -943,7 +943,8 @@ s_strip_fill (const void *args, int64_t k0, int64_t rows, int64_t col, int64_t w
 }
 
 //  Does this im2col product take its strips straight from the image?
-//  Packed weights at AVX2 (the AVX-512 tile keeps its bands); at least
+//  Packed weights at AVX2 (at AVX-512 the deep stems go to
+//  act_conv_stem.c and the rest keep im2col's bands); at least
 //  S_STRIP_MIN_MAPS output channels, so that a strip's loads are shared by
 //  many panels; more than one tap, or a 1x1 kernel (strided) with more
 //  channels than pixels, whose panels go outside and would pack the
