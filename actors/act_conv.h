@@ -119,8 +119,8 @@ int
 
 //  Whether Conv's direct kernel for a stem takes this geometry
 //  (act_conv_stem.c): up to four input channels, one group, stride 2,
-//  dilation 1, a kernel of more than one tap whose K is one slice of the
-//  AVX-512 tile's, an output at least 16 columns wide
+//  dilation 1, K (channels times taps) of 128 up to one slice of the
+//  AVX-512 tile's (ZI_MM_WIDE_WHOLE), an output at least 16 columns wide
 bool
     zi_conv_is_stem (const zi_conv_geom_t *geom);
 #if defined (ZI_HAVE_AVX512)

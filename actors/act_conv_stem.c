@@ -1,7 +1,8 @@
 /*  =========================================================================
-    act_conv_stem - Conv's direct kernel for a network's stem at AVX-512:
-    an image's few channels at stride 2 (resnet's 7x7, squeezenet's 3x3),
-    the products made on the image without an im2col matrix.
+    act_conv_stem - Conv's direct kernel for a network's deep stem at
+    AVX-512: an image's few channels at stride 2 with K of 128 to 160
+    (resnet's 7x7 on three channels, K 147), the products made on the
+    image without an im2col matrix.
     act_conv.c chooses it; it is not an op of its own.
 
     The sums are the 6x48 tile's (act_mm.c) on im2col's column matrix,
@@ -21,8 +22,8 @@
 typedef zi_conv_geom_t s_geom_t;
 
 //  im2col writes K floats per output pixel (147 for a 7x7 stem on three
-//  channels) and the tile reads them back: 15 % of resnet's stem at
-//  AVX-512. At stride 2, output column ow reads input column 2 ow + kw:
+//  channels) and the tile reads them back: 15 % of the time of resnet's
+//  stem alone at AVX-512 (perf). At stride 2, output column ow reads input column 2 ow + kw:
 //  with the image split first into its even and odd rows and columns
 //  (four phase planes per channel, zero-bordered), the taps of sixteen
 //  consecutive output columns are sixteen consecutive floats of one
