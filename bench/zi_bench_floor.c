@@ -121,6 +121,24 @@ s_calibrate (void)
     return 0;
 }
 
+//  A thread started on cpu and kept there: pinned from its start, since
+//  one started beside a spinning thread of a real-time priority (chrt)
+//  would never run to pin itself; 0, or an error number
+static int
+s_start_on (pthread_t *thread, int cpu, void *(*fn) (void *), void *args)
+{
+    cpu_set_t one;
+    CPU_ZERO (&one);
+    CPU_SET (cpu, &one);
+    pthread_attr_t attr;
+    pthread_attr_init (&attr);
+    int rc = pthread_attr_setaffinity_np (&attr, sizeof one, &one);
+    if (rc == 0)
+        rc = pthread_create (thread, &attr, fn, args);
+    pthread_attr_destroy (&attr);
+    return rc;
+}
+
 //  A cache line handed between two CPUs and back, each side spinning on
 //  it: nanoseconds a round trip, what each hand-over of a shared loop's
 //  work pays at least (tens of ns within a shared cache, hundreds across)
@@ -163,7 +181,7 @@ s_round_trip_nsecs (int here, int there)
     //  Both pinned, or the two would take turns on one CPU a time slice
     //  at a time
     if (sched_setaffinity (0, sizeof one, &one)
-    ||  pthread_create (&thread, NULL, s_pong, &ping)) {
+    ||  s_start_on (&thread, there, s_pong, &ping)) {
         sched_setaffinity (0, sizeof before, &before);
         return -1;
     }
@@ -243,13 +261,13 @@ s_cores (void)
         }
     //  One at a time, then all at once
     for (int index = 0; index < count; index++)
-        if (pthread_create (&threads [0], NULL, s_core_rate, &alone [index]) == 0)
+        if (s_start_on (&threads [0], alone [index].cpu, s_core_rate, &alone [index]) == 0)
             pthread_join (threads [0], NULL);
     pthread_barrier_t start;
     pthread_barrier_init (&start, NULL, (unsigned) count);
     for (int index = 0; index < count; index++) {
         together [index].start = &start;
-        if (pthread_create (&threads [index], NULL, s_core_rate, &together [index])) {
+        if (s_start_on (&threads [index], together [index].cpu, s_core_rate, &together [index])) {
             fprintf (stderr, "zi_bench_floor: cannot start a thread\n");
             exit (1);
         }
@@ -267,9 +285,9 @@ s_cores (void)
             printf ("cpu %d: alone %.0f together %.0f\n", alone [index].cpu, alone [index].rate,
                     together [index].rate);
     }
-    if (count > 1 && rc == 0)
-        printf ("round trip cpu %d cpu %d: %.0f ns\n", alone [0].cpu, alone [1].cpu,
-                s_round_trip_nsecs (alone [0].cpu, alone [1].cpu));
+    double trip = count > 1 && rc == 0? s_round_trip_nsecs (alone [0].cpu, alone [1].cpu): -1;
+    if (trip > 0)
+        printf ("round trip cpu %d cpu %d: %.0f ns\n", alone [0].cpu, alone [1].cpu, trip);
     free (alone);
     free (together);
     free (threads);
