@@ -15,7 +15,7 @@ target_link_libraries (zi_bench_floor PkgConfig::ZMQ pthread)
 #  round trip where there are two, nothing else
 add_test (NAME bench_floor_cores COMMAND zi_bench_floor cores)
 set_tests_properties (bench_floor_cores PROPERTIES TIMEOUT 30
-    PASS_REGULAR_EXPRESSION "^(cpu [0-9]+: alone [1-9][0-9]* together [1-9][0-9]*\n)+(round trip cpu [0-9]+ cpu [0-9]+: [1-9][0-9]* ns\n)?$")
+    PASS_REGULAR_EXPRESSION "^(cpu [0-9]+: alone [1-9][0-9]* together [1-9][0-9]* memory_gbs alone [0-9]+\\.[0-9] together [0-9]+\\.[0-9]\n)+(round trip cpu [0-9]+ cpu [0-9]+: [1-9][0-9]* ns\n)?$")
 
 #  A split model's requests and its floor's, taking turns from one client
 #  (bench/split-latency); the floor's stages stay zi_bench_floor, with

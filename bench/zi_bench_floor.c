@@ -25,7 +25,9 @@
         zi_bench_floor cores
             the arithmetic's rate (iterations per ms) on each CPU this
             process may run on, pinned there, alone and with all of them
-            at once: `cpu N: alone A together B`; then the round trip of
+            at once, and the rate it reads memory at (GB/s, a 64 MB block
+            read over and over) likewise: `cpu N: alone A together B
+            memory_gbs alone C together D`; then the round trip of
             a cache line between the first two, `round trip cpu N cpu M:
             T ns`. The vCPUs of a shared machine are not always equal or
             independent: for minutes at a time one can run at 0.6 of the
@@ -204,6 +206,26 @@ s_round_trip_nsecs (int here, int there)
     return elapsed * 1e6 / S_ROUND_TRIPS;
 }
 
+//  Bytes read through for the memory reading, and the read itself: sums
+//  in four chains so that the loads, not the adds, set the pace
+#define S_STREAM_BYTES (64 * 1024 * 1024)
+__attribute__ ((target ("avx2")))
+static float
+s_stream (const float *block, size_t floats)
+{
+    __m256 sums [4] = {_mm256_setzero_ps (), _mm256_setzero_ps (), _mm256_setzero_ps (),
+                       _mm256_setzero_ps ()};
+    for (size_t at = 0; at + 32 <= floats; at += 32)
+        for (int chain = 0; chain < 4; chain++)
+            sums [chain] = _mm256_add_ps (sums [chain], _mm256_load_ps (block + at + 8 * chain));
+    float lanes [8], total = 0;
+    _mm256_storeu_ps (lanes, _mm256_add_ps (_mm256_add_ps (sums [0], sums [1]),
+                                            _mm256_add_ps (sums [2], sums [3])));
+    for (int lane = 0; lane < 8; lane++)
+        total += lanes [lane];
+    return total;
+}
+
 //  The arithmetic on one CPU, pinned there, for S_CORE_MSECS from the
 //  moment every reading of the same kind may start: iterations per ms
 #define S_CORE_MSECS 100
@@ -211,6 +233,7 @@ typedef struct {
     int cpu;
     pthread_barrier_t *start;       //  the readings taken at once, or NULL
     double rate;                    //  the result, or -1 if not pinned
+    double bandwidth;               //  memory read, GB/s
 } s_core_t;
 
 static void *
@@ -235,6 +258,27 @@ s_core_rate (void *args)
         now = s_now_msecs ();
     }
     core->rate = done / (now - start);
+    //  Then memory: a block well past the caches, read over and over. One
+    //  vCPU's memory can be another socket's, and a kernel that streams
+    //  (a transform, a pool) then runs slower there than on the other
+    size_t floats = S_STREAM_BYTES / sizeof (float);
+    float *block = aligned_alloc (64, S_STREAM_BYTES);
+    core->bandwidth = -1;
+    if (!block)
+        return NULL;
+    for (size_t at = 0; at < floats; at++)
+        block [at] = (float) (at & 1023);
+    if (core->start)
+        pthread_barrier_wait (core->start);
+    double bytes = 0;
+    start = now = s_now_msecs ();
+    while (now - start < S_CORE_MSECS) {
+        s_sink = s_stream (block, floats);
+        bytes += S_STREAM_BYTES;
+        now = s_now_msecs ();
+    }
+    core->bandwidth = bytes / (now - start) / 1e6;
+    free (block);
     return NULL;
 }
 
@@ -277,13 +321,15 @@ s_cores (void)
     pthread_barrier_destroy (&start);
     int rc = 0;
     for (int index = 0; index < count; index++) {
-        if (alone [index].rate < 0 || together [index].rate < 0) {
+        if (alone [index].rate < 0 || together [index].rate < 0
+        ||  alone [index].bandwidth < 0 || together [index].bandwidth < 0) {
             fprintf (stderr, "zi_bench_floor: cannot run on cpu %d\n", alone [index].cpu);
             rc = 1;
         }
         else
-            printf ("cpu %d: alone %.0f together %.0f\n", alone [index].cpu, alone [index].rate,
-                    together [index].rate);
+            printf ("cpu %d: alone %.0f together %.0f memory_gbs alone %.1f together %.1f\n",
+                    alone [index].cpu, alone [index].rate, together [index].rate,
+                    alone [index].bandwidth, together [index].bandwidth);
     }
     double trip = count > 1 && rc == 0? s_round_trip_nsecs (alone [0].cpu, alone [1].cpu): -1;
     if (trip > 0)

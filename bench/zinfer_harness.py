@@ -467,21 +467,27 @@ def floor_calibrate(program):
 
 
 def core_rates(zinfer):
-    """zi_bench_floor's arithmetic per ms on each CPU this process may use,
-    pinned there, alone and with all at once, and a cache line's round trip
-    between the first two: {"alone": {cpu: rate}, "together": {cpu: rate},
-    "round_trip_ns": ns or None}, or {} without the program. A shared
+    """zi_bench_floor's arithmetic per ms and memory read rate on each CPU
+    this process may use, pinned there, alone and with all at once, and a
+    cache line's round trip between the first two: {"alone": {cpu: rate},
+    "together": {cpu: rate}, "memory_gbs_alone": {cpu: GB/s},
+    "memory_gbs_together": ..., "round_trip_ns": ns or None}, or {}
+    without the program. A shared
     host's two vCPUs can differ by 1.6x for minutes, or slow each other
     only while both run, which moves every two-thread number."""
     program = floor_program(zinfer)
     if not os.path.exists(program):
         return {}
-    rates = {"alone": {}, "together": {}, "round_trip_ns": None}
+    rates = {"alone": {}, "together": {}, "memory_gbs_alone": {}, "memory_gbs_together": {},
+             "round_trip_ns": None}
     for line in run_checked([program, "cores"]).stdout.splitlines():
         words = line.replace(":", "").split()
         if words[0] == "cpu":
-            rates["alone"][int(words[1])] = float(words[3])
-            rates["together"][int(words[1])] = float(words[5])
+            cpu = int(words[1])
+            rates["alone"][cpu] = float(words[3])
+            rates["together"][cpu] = float(words[5])
+            rates["memory_gbs_alone"][cpu] = float(words[8])
+            rates["memory_gbs_together"][cpu] = float(words[10])
         elif words[:2] == ["round", "trip"]:
             rates["round_trip_ns"] = float(words[6])
     return rates
@@ -499,9 +505,13 @@ def cores_text(before, after):
         alone = " / ".join(f"{rate / fastest:.2f}" for _, rate in sorted(rates["alone"].items()))
         together = " / ".join(f"{rate / fastest:.2f}"
                               for _, rate in sorted(rates["together"].items()))
+        memory = " / ".join(f"{rates['memory_gbs_alone'][cpu]:.0f}-"
+                            f"{rates['memory_gbs_together'][cpu]:.0f}"
+                            for cpu in sorted(rates["alone"]))
         trip = (f", a cache line's round trip {rates['round_trip_ns']:.0f} ns"
                 if rates["round_trip_ns"] is not None else "")
-        return f"{alone} alone, {together} all at once{trip}"
+        return (f"{alone} alone, {together} all at once, memory read {memory} GB/s "
+                f"(alone-all at once){trip}")
     return (f"vCPUs' arithmetic (`zi_bench_floor cores`, shares of the fastest) before the run "
             f"{state(before)}; after it {state(after)}")
 
