@@ -723,6 +723,33 @@ s_maps_part (void *args, int64_t first, int64_t last, int thread)
     }
 }
 
+//  Blocks of maps with each thread its own V: a thread transforms the
+//  whole input once, before its first block, and reads only what it wrote.
+//  The transform is then done once per thread instead of shared out, but
+//  shared out it cost more: V's lines written on one core and read on the
+//  other (the vCPUs here share no cache), squeezenet1_1's input transforms
+//  took 1.7x longer at two threads than at one; one loop a layer instead of
+//  two, squeezenet1_1 at two threads 0.95 of the time, resnet18 the same
+//  (docs/performance.md, "Zen 5: two threads and the other core's lines")
+#define S_OWN_MAX_THREADS 64
+typedef struct {
+    s_band_t band;              //  the band, V unset
+    bool ready [S_OWN_MAX_THREADS];     //  thread's V transformed
+} s_own_t;
+
+static void
+s_own_part (void *args, int64_t first, int64_t last, int thread)
+{
+    s_own_t *own = args;
+    s_band_t band = own->band;
+    band.v = zi_exec_scratch_of (band.exec, thread, 0, 0);
+    if (!own->ready [thread]) {
+        s_input_part (&band, 0, band.shape->channels, thread);
+        own->ready [thread] = true;
+    }
+    s_maps_part (&band, first, last, thread);
+}
+
 //  One band on one thread, all three steps
 static void
 s_band_alone (s_band_t *band, bool blocks, int thread)
@@ -797,6 +824,8 @@ zi_winograd_run (const zi_winograd_shape_t *shape, zi_exec_t *exec, const float 
     //  one thread)
     bool blocks = plan.points * channels * plan.tile_rows * plan.tiles_w
                 * (int64_t) sizeof (float) <= s_block_v_bytes;
+    //  Else, with blocks of maps, each thread its own V
+    bool own_v = threads > 1 && !by_bands && blocks && threads <= S_OWN_MAX_THREADS;
     int64_t per_channel = plan.points * most;
     int64_t unit = per_channel >= S_PART_FLOATS? 1: S_PART_FLOATS / per_channel;
     //  Maps per block: its products within S_BLOCK_BYTES, and with more
@@ -816,7 +845,7 @@ zi_winograd_run (const zi_winograd_shape_t *shape, zi_exec_t *exec, const float 
     size_t phases_bytes = (plan.tile * plan.plane + plan.tile * plan.width) * sizeof (float);
     for (int thread = 0; thread < threads; thread++)
         if (!zi_exec_scratch_of (exec, thread, 2, phases_bytes)
-        ||  ((thread == 0 || by_bands)
+        ||  ((thread == 0 || by_bands || own_v)
          &&  !zi_exec_scratch_of (exec, thread, 0, v_bytes))
         ||  ((thread == 0 || by_bands || blocks)
          &&  !zi_exec_scratch_of (exec, thread, 1, products_bytes)))
@@ -836,6 +865,11 @@ zi_winograd_run (const zi_winograd_shape_t *shape, zi_exec_t *exec, const float 
     for (band.first = 0; band.first < plan.tile_rows; band.first += plan.band) {
         band.rows = plan.tile_rows - band.first < plan.band?
                     plan.tile_rows - band.first: plan.band;
+        if (blocks && own_v) {
+            s_own_t own = {.band = band};
+            zi_exec_parallel (exec, maps, block, s_own_part, &own);
+            continue;
+        }
         zi_exec_parallel (exec, channels, unit, s_input_part, &band);
         if (blocks)
             zi_exec_parallel (exec, maps, block, s_maps_part, &band);
