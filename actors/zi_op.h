@@ -172,5 +172,11 @@ int64_t
 int
     zi_test_run_op (zi_node_t *node, int n_inputs, zi_tensor_t *const *inputs,
                     int n_outputs, zi_tensor_t **outputs);
+//  Tests: runs a one-output op so and tells whether it gave count floats
+//  with the bits of want (the order tests of the kernels); destroys the
+//  node
+bool
+    zi_test_op_gives_bits (zi_node_t **node_p, int n_inputs, zi_tensor_t *const *inputs,
+                           const float *want, size_t count);
 
 #endif

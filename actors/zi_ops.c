@@ -179,3 +179,16 @@ zi_test_run_op (zi_node_t *node, int n_inputs, zi_tensor_t *const *inputs,
     zi_exec_destroy (&exec);
     return rc;
 }
+
+bool
+zi_test_op_gives_bits (zi_node_t **node_p, int n_inputs, zi_tensor_t *const *inputs,
+                       const float *want, size_t count)
+{
+    zi_tensor_t *output = NULL;
+    bool same = zi_test_run_op (*node_p, n_inputs, inputs, 1, &output) == 0
+             && zi_tensor_count (output) == count
+             && memcmp (output->data, want, count * sizeof (float)) == 0;
+    zi_tensor_destroy (&output);
+    zi_node_destroy (node_p);
+    return same;
+}
