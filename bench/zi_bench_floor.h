@@ -45,8 +45,9 @@ s_now_msecs (void)
 //  Multiply-adds in twelve independent 8-wide chains: enough to keep both
 //  of a core's FMA pipes full, as a convolution's inner loop does, so two
 //  of these share a core's arithmetic the way two kernels would. They
-//  touch no memory. The result goes to a volatile so the loop is kept
-static volatile float s_sink;
+//  touch no memory. The result goes to a volatile so the loop is kept (one
+//  a thread: the cores probe spins on several at once)
+static _Thread_local volatile float s_sink;
 
 __attribute__ ((target ("avx2,fma")))
 static void
