@@ -29,9 +29,10 @@
       3. that block's products are transformed back while they are still
          in cache, the bias added and the fused activation applied before
          the one store into Y.
-    Blocks of maps are what the threads share out; where V is too large
-    to read again for every block (resnet's 56x56 layers), the products
-    are shared out whole by points and the transform follows them.
+    Blocks of maps are what the threads share out, each thread with a V
+    of its own; where V is too large to read again for every block
+    (resnet's 56x56 layers), the products go by points, and with as many
+    bands as threads each thread takes whole bands.
 
     The transforms are AVX2 + FMA, chosen at run time, with portable twins
     that give the same results up to float rounding; the self test runs
@@ -60,12 +61,12 @@
 static int64_t s_band_bytes = S_BAND_BYTES;
 
 //  And a band's transformed input is kept under this many bytes, so that
-//  the products find it in L2 (Zen 5's 1 MB) and the products go in
-//  blocks of maps (below): resnet's 56x56 layers (V 1.8 MB whole) run as
-//  two bands of 0.9 MB. The bands depend on the shape alone, never on the
-//  thread count, so neither do the bits; with as many bands as threads
-//  each thread runs whole bands, its V, products and output rows its own
-//  (docs/performance.md, "Zen 5: Winograd by bands at two threads")
+//  the products find it in L2 (Zen 5's 1 MB): resnet's 56x56 layers (V
+//  1.8 MB whole) run as two bands of 0.9 MB. The bands depend on the
+//  shape alone, never on the thread count, so neither do the bits; with
+//  as many bands as threads each thread runs whole bands, its V, products
+//  and output rows its own (docs/performance.md, "Zen 5: two threads and
+//  the other core's lines")
 #define S_BAND_V_BYTES (1024 * 1024)
 static int64_t s_band_v_bytes = S_BAND_V_BYTES;
 
@@ -836,9 +837,10 @@ zi_winograd_run (const zi_winograd_shape_t *shape, zi_exec_t *exec, const float 
     if (threads > 1 && !by_bands && block > (maps + 2 * threads - 1) / (2 * threads))
         block = (maps + 2 * threads - 1) / (2 * threads);
     block = block < S_PANEL_ROWS? S_PANEL_ROWS: block / S_PANEL_ROWS * S_PANEL_ROWS;
-    //  Scratch: V (shared, or each thread's with bands), the products of
-    //  all maps by points (likewise) or each thread's block of them, and
-    //  each thread's phase planes
+    //  Scratch: V (shared, or each thread's with bands or blocks of maps),
+    //  the products of all maps by points (shared, or each thread's with
+    //  bands) or each thread's block of them, and each thread's phase
+    //  planes
     size_t v_bytes = plan.points * channels * most * sizeof (float);
     size_t products_bytes = blocks? (size_t) (block * per_map):
                                     plan.points * maps * most * sizeof (float);
