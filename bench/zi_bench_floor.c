@@ -146,21 +146,15 @@ s_start_on (pthread_t *thread, int cpu, void *(*fn) (void *), void *args)
 //  work pays at least (tens of ns within a shared cache, hundreds across)
 #define S_ROUND_TRIPS 20000
 typedef struct {
-    int cpu;
-    atomic_int pinned;              //  1 once on cpu, -1 if it cannot be
     _Alignas (64) atomic_int turn;
 } s_ping_t;
 
+//  The other side, started on its CPU by s_start_on
 static void *
 s_pong (void *args)
 {
     s_ping_t *ping = args;
-    cpu_set_t one;
-    CPU_ZERO (&one);
-    CPU_SET (ping->cpu, &one);
-    bool pinned = pthread_setaffinity_np (pthread_self (), sizeof one, &one) == 0;
-    atomic_store (&ping->pinned, pinned? 1: -1);
-    for (int trip = 0; pinned && trip < S_ROUND_TRIPS; trip++) {
+    for (int trip = 0; trip < S_ROUND_TRIPS; trip++) {
         while (atomic_load_explicit (&ping->turn, memory_order_acquire) != 1)
             ;
         atomic_store_explicit (&ping->turn, 0, memory_order_release);
@@ -172,9 +166,7 @@ static double
 s_round_trip_nsecs (int here, int there)
 {
     static s_ping_t ping;
-    ping.cpu = there;
     atomic_store (&ping.turn, 0);
-    atomic_store (&ping.pinned, 0);
     cpu_set_t one, before;
     sched_getaffinity (0, sizeof before, &before);
     CPU_ZERO (&one);
@@ -184,13 +176,6 @@ s_round_trip_nsecs (int here, int there)
     //  at a time
     if (sched_setaffinity (0, sizeof one, &one)
     ||  s_start_on (&thread, there, s_pong, &ping)) {
-        sched_setaffinity (0, sizeof before, &before);
-        return -1;
-    }
-    while (atomic_load (&ping.pinned) == 0)
-        ;
-    if (atomic_load (&ping.pinned) < 0) {
-        pthread_join (thread, NULL);
         sched_setaffinity (0, sizeof before, &before);
         return -1;
     }
@@ -232,20 +217,14 @@ s_stream (const float *block, size_t floats)
 typedef struct {
     int cpu;
     pthread_barrier_t *start;       //  the readings taken at once, or NULL
-    double rate;                    //  the result, or -1 if not pinned
+    double rate;                    //  the result, or -1 if not started
     double bandwidth;               //  memory read, GB/s
 } s_core_t;
 
 static void *
 s_core_rate (void *args)
 {
-    s_core_t *core = args;
-    cpu_set_t one;
-    CPU_ZERO (&one);
-    CPU_SET (core->cpu, &one);
-    core->rate = -1;
-    if (pthread_setaffinity_np (pthread_self (), sizeof one, &one))
-        return NULL;
+    s_core_t *core = args;          //  started on its CPU by s_start_on
     const int64_t chunk = 100000;       //  about 0.2 ms
     s_spin (chunk);
     if (core->start)
@@ -263,13 +242,13 @@ s_core_rate (void *args)
     //  (a transform, a pool) then runs slower there than on the other
     size_t floats = S_STREAM_BYTES / sizeof (float);
     float *block = aligned_alloc (64, S_STREAM_BYTES);
-    core->bandwidth = -1;
-    if (!block)
-        return NULL;
-    for (size_t at = 0; at < floats; at++)
+    for (size_t at = 0; block && at < floats; at++)
         block [at] = (float) (at & 1023);
+    //  At the barrier even without a block, or the others wait forever
     if (core->start)
         pthread_barrier_wait (core->start);
+    if (!block)
+        return NULL;            //  bandwidth stays -1: reported
     double bytes = 0;
     start = now = s_now_msecs ();
     while (now - start < S_CORE_MSECS) {
@@ -301,6 +280,10 @@ s_cores (void)
     for (int cpu = 0, index = 0; index < count; cpu++)
         if (CPU_ISSET (cpu, &allowed)) {
             alone [index].cpu = together [index].cpu = cpu;
+            //  Until a reading is taken: a thread that could not start
+            //  on its CPU leaves these
+            alone [index].rate = together [index].rate = -1;
+            alone [index].bandwidth = together [index].bandwidth = -1;
             index++;
         }
     //  One at a time, then all at once
