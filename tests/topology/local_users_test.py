@@ -411,9 +411,12 @@ def busy_worker_case(args, folder, port):
     """A thread inside one long kernel call stamps no progress until it
     returns, but it runs on the CPU, where a stuck one (a deadlock, a wait
     that never ends) uses none: the launcher counts it busy and leaves it
-    up to 12 deadlines. Here a MatMul whose one call lasts about four
-    deadlines (measured first, so that slow builds and CPUs scale it)
-    answers right, and its process is never killed."""
+    up to 12 deadlines. Here a MatMul whose one call lasts about two and a
+    half deadlines (measured first, so that slow builds and CPUs scale it)
+    answers right, and its process is never killed. The call is measured
+    alone but runs beside whatever else the machine runs then (other tests
+    under ctest -j): up to 4.8 times its measured length stays within the
+    12 deadlines."""
     size = 4096                 # W is 4096 x 4096; X has `rows` rows of 4096
     model = os.path.join(folder, "busy.onnx")
     data = os.path.join(folder, "busy_input.npy")
@@ -441,7 +444,7 @@ def busy_worker_case(args, folder, port):
 
     # 137 GFLOP at 4096 rows: over a second on the cores seen so far; a
     # faster core gets proportionally more rows, so that the call still
-    # lasts four of the shortest deadline below
+    # lasts two and a half of the shortest deadline below
     rows = size
     kernel_ms = product_ms(rows)
     if kernel_ms < 1500:
@@ -449,8 +452,8 @@ def busy_worker_case(args, folder, port):
         kernel_ms = product_ms(rows)
     # An idle thread stamps its progress every 100 ms: the deadline stays
     # well above that, and the kernel well above the deadline
-    deadline_ms = max(300, int(kernel_ms / 4))
-    check(kernel_ms >= 2.5 * deadline_ms,
+    deadline_ms = max(300, int(kernel_ms / 2.5))
+    check(kernel_ms >= 2 * deadline_ms,
           f"the product takes {kernel_ms:.0f} ms, {kernel_ms / deadline_ms:.1f} deadlines of "
           f"{deadline_ms} ms")
     path = write_topology(folder, model, ["p0", "p1"],
