@@ -670,13 +670,16 @@ s_mm_tile_avx512 (const float *panel, const float *x, int64_t depth, int64_t ldx
                   bool add_y, const float *bias, const float *sum, int64_t ldsum,
                   zi_act_kind_t kind,
                   __m512 alpha, __m512 beta, float *y, int64_t ldy, int64_t rows,
-                  const int vectors, bool masked, __mmask16 tail, const float *ahead,
-                  const float *fetch, int64_t fetch_ld, int64_t fetch_rows)
+                  const int vectors, bool masked, __mmask16 tail, const bool extra,
+                  const float *xe, int64_t lde, const float *ahead, const float *fetch,
+                  int64_t fetch_ld, int64_t fetch_rows)
 {
     //  Is vector v the masked one?
 #define S_MASKED(v) (masked && (v) == vectors - 1)
     //  As s_mm_tile_avx2: from zero, y's sums (add_y) and the bias last
     __m512 zero = _mm512_setzero_ps ();
+    //  The extra column's sums, the panel's rows in one vector
+    __m256 column = _mm256_setzero_ps ();
     __m512 s0a = zero, s0b = zero, s0c = zero, s1a = zero, s1b = zero, s1c = zero,
            s2a = zero, s2b = zero, s2c = zero, s3a = zero, s3b = zero, s3c = zero,
            s4a = zero, s4b = zero, s4c = zero, s5a = zero, s5b = zero, s5c = zero;
@@ -705,6 +708,12 @@ s_mm_tile_avx512 (const float *panel, const float *x, int64_t depth, int64_t ldx
             s##r##c = _mm512_fmadd_ps (tap, xc, s##r##c);
         S_MM_STEP (0) S_MM_STEP (1) S_MM_STEP (2) S_MM_STEP (3) S_MM_STEP (4) S_MM_STEP (5)
 #undef S_MM_STEP
+        //  One chain, but a step of the tile takes longer than an FMA's
+        //  latency: the column costs one FMA in nineteen
+        if (extra) {
+            column = _mm256_fmadd_ps (_mm256_loadu_ps (panel), _mm256_broadcast_ss (xe), column);
+            xe += lde;
+        }
         panel += S_MM_ROWS;
         x += ldx;
     }
@@ -726,6 +735,26 @@ s_mm_tile_avx512 (const float *panel, const float *x, int64_t depth, int64_t ldx
             s_store16 (y + r * ldy + 16 * v, zi_act16_avx512 (value, kind, alpha, beta),
                        S_MASKED (v), tail);
         }
+    if (extra) {
+        //  In the same order: y's sums, the bias, the residual
+        float lanes [8];
+        _mm256_storeu_ps (lanes, column);
+        float *y_c = y + 16 * vectors;
+        const float *sum_c = sum? sum + 16 * vectors: NULL;
+        for (int64_t r = 0; r < rows; r++) {
+            if (add_y)
+                lanes [r] += y_c [r * ldy];
+            if (bias)
+                lanes [r] += bias [r];
+            if (sum_c)
+                lanes [r] += sum_c [r * ldsum];
+        }
+        _mm256_storeu_ps (lanes, zi_act8_avx2 (_mm256_loadu_ps (lanes), kind,
+                                               _mm512_castps512_ps256 (alpha),
+                                               _mm512_castps512_ps256 (beta)));
+        for (int64_t r = 0; r < rows; r++)
+            y_c [r * ldy] = lanes [r];
+    }
 #undef S_MASKED
 }
 
@@ -770,30 +799,57 @@ s_mm_tile_at_avx512 (const s_mm_slice_t *at, int64_t p, int64_t col, __m512 alph
     const float *sum = at->sum && at->last? at->sum + p * S_MM_ROWS * at->ldsum + col: NULL;
     int64_t ldsum = at->ldsum, depth = at->rows_x, ldy = at->ldy;
     zi_act_kind_t now = at->now;
-    if (left >= S_MM_WIDE_COLS) {
+    //  A row's one column past whole vectors goes with the tile before it
+    //  (a full tile's, or the whole vectors' of the row's last tile); two
+    //  or three go to the column kernel
+    //  The extra column read where X lies (a packed strip holds whole
+    //  vectors only)
+    const float *xe = at->x + at->k0 * at->ldx + col + left / 16 * 16;
+    if (left == S_MM_WIDE_COLS + 1) {
         s_mm_tile_avx512 (panel, strip, depth, ldx, add_y, bias, sum, ldsum, now, alpha, beta,
-                          y_p, ldy, rows, 3, false, 0xFFFF, ahead,
+                          y_p, ldy, rows, 3, false, 0xFFFF, true, xe, at->ldx, ahead,
                           at->fetch, at->ldx, at->fetch_rows);
         return;
     }
+    if (left >= S_MM_WIDE_COLS) {
+        s_mm_tile_avx512 (panel, strip, depth, ldx, add_y, bias, sum, ldsum, now, alpha, beta,
+                          y_p, ldy, rows, 3, false, 0xFFFF, false, NULL, 0, ahead,
+                          at->fetch, at->ldx, at->fetch_rows);
+        return;
+    }
+    if (left == 1 && col > 0)
+        return;                         //  made by the tile before
     int64_t whole = left / 16, part = left % 16;
     bool masked = part >= 4;            //  else the column kernel takes them
     int64_t vectors = whole + masked;
+    bool extra = part == 1 && whole > 0;
     __mmask16 tail = s_mask16 (part);
     if (vectors == 3)
         s_mm_tile_avx512 (panel, strip, depth, ldx, add_y, bias, sum, ldsum, now, alpha, beta,
-                          y_p, ldy, rows, 3, true, tail, ahead,
+                          y_p, ldy, rows, 3, true, tail, false, NULL, 0, ahead,
+                          at->fetch, at->ldx, at->fetch_rows);
+    else
+    if (vectors == 2 && extra)
+        s_mm_tile_avx512 (panel, strip, depth, ldx, add_y, bias, sum, ldsum, now, alpha, beta,
+                          y_p, ldy, rows, 2, false, tail, true, xe, at->ldx, ahead,
                           at->fetch, at->ldx, at->fetch_rows);
     else
     if (vectors == 2)
         s_mm_tile_avx512 (panel, strip, depth, ldx, add_y, bias, sum, ldsum, now, alpha, beta,
-                          y_p, ldy, rows, 2, masked, tail, ahead,
+                          y_p, ldy, rows, 2, masked, tail, false, NULL, 0, ahead,
+                          at->fetch, at->ldx, at->fetch_rows);
+    else
+    if (vectors == 1 && extra)
+        s_mm_tile_avx512 (panel, strip, depth, ldx, add_y, bias, sum, ldsum, now, alpha, beta,
+                          y_p, ldy, rows, 1, false, tail, true, xe, at->ldx, ahead,
                           at->fetch, at->ldx, at->fetch_rows);
     else
     if (vectors == 1)
         s_mm_tile_avx512 (panel, strip, depth, ldx, add_y, bias, sum, ldsum, now, alpha, beta,
-                          y_p, ldy, rows, 1, masked, tail, ahead,
+                          y_p, ldy, rows, 1, masked, tail, false, NULL, 0, ahead,
                           at->fetch, at->ldx, at->fetch_rows);
+    if (extra)
+        return;
     for (int64_t c = vectors * 16; c < left; c++)
         s_mm_column_avx2 (panel, strip + c, depth, ldx, add_y, bias, sum? sum + c: NULL, ldsum,
                           now, at->alpha, at->beta, y_p + c, ldy, rows);
@@ -1776,7 +1832,7 @@ s_mm_case (zi_test_t *t, const s_mm_case_t *c, uint32_t seed)
 //  batch normalisation makes it; started from it, or with one chain down
 //  K, the sums round differently.
 static void
-s_mm_order_test (zi_test_t *t, int64_t maps, int64_t depth, int64_t cols)
+s_mm_order_test (zi_test_t *t, int64_t maps, int64_t depth, int64_t cols, zi_isa_t lowest)
 {
     zi_tensor_t *w = zi_test_random (2, (int64_t []) {maps, depth}, 91);
     zi_tensor_t *x = zi_test_random (2, (int64_t []) {depth, cols}, 92);
@@ -1795,7 +1851,7 @@ s_mm_order_test (zi_test_t *t, int64_t maps, int64_t depth, int64_t cols)
         bias [m] = (float) -dot + 0.25f * (float) m;
     }
     static const zi_act_t none = {ZI_ACT_NONE, 0, 0};
-    for (int level = ZI_ISA_AVX512; level >= ZI_ISA_AVX2; level--) {
+    for (int level = ZI_ISA_AVX512; level >= (int) lowest; level--) {
         if (!zi_test_isa (t, (zi_isa_t) level))
             continue;
         //  The slices each level cuts K into
@@ -1826,6 +1882,57 @@ s_mm_order_test (zi_test_t *t, int64_t maps, int64_t depth, int64_t cols)
     zi_free (want);
     zi_free (bias);
     zi_tensor_destroy (&r);
+    zi_tensor_destroy (&x);
+    zi_tensor_destroy (&w);
+}
+
+//  A product's maps made in blocks, as Winograd's products are, give the
+//  bits of one call whatever the blocks: blocks of four panels or more
+//  pack the strips of X (rows 1024 floats apart or more, K of 128 or
+//  more), smaller ones read X in place, and the column past whole
+//  vectors must come out the same either way (it once did not, and
+//  squeezenet's and resnet's Winograd layers changed with the threads)
+static void
+s_mm_blocks_test (zi_test_t *t)
+{
+    const int64_t maps = 128, depth = 128, ld = 1764;
+    zi_tensor_t *w = zi_test_random (2, (int64_t []) {maps, depth}, 71);
+    zi_tensor_t *x = zi_test_random (2, (int64_t []) {depth, ld}, 72);
+    float *packed = zi_alloc (zi_mm_packed_floats (maps, depth) * sizeof (float));
+    float *whole = zi_alloc (maps * ld * sizeof (float));
+    float *blocks = zi_alloc (maps * ld * sizeof (float));
+    assert (packed && whole && blocks);
+    zi_mm_pack (zi_tensor_f32 (w), maps, depth, depth, 1, packed);
+    static const zi_act_t none = {ZI_ACT_NONE, 0, 0};
+    const int64_t splits [][6] = {{36, 36, 36, 20}, {30, 30, 30, 30, 8}, {12, 24, 6, 86}};
+    const int64_t widths [] = {49, 17, 33, 50, 64};
+    for (int level = ZI_ISA_AVX512; level >= ZI_ISA_PORTABLE; level--) {
+        if (!zi_test_isa (t, (zi_isa_t) level))
+            continue;
+        for (size_t c = 0; c < sizeof widths / sizeof widths [0]; c++) {
+            int64_t cols = widths [c];
+            zi_mm (packed, maps, depth, cols, zi_tensor_f32 (x), ld, NULL, NULL, 0, &none,
+                   whole, ld);
+            for (size_t s = 0; s < sizeof splits / sizeof splits [0]; s++) {
+                int64_t m0 = 0;
+                for (int b = 0; b < 6 && splits [s][b]; b++) {
+                    zi_mm (packed + m0 * depth, splits [s][b], depth, cols, zi_tensor_f32 (x),
+                           ld, NULL, NULL, 0, &none, blocks + m0 * ld, ld);
+                    m0 += splits [s][b];
+                }
+                bool same = true;
+                for (int64_t m = 0; m < maps; m++)
+                    same &= memcmp (blocks + m * ld, whole + m * ld, cols * sizeof (float)) == 0;
+                ZI_CHECK (t, same, "mm in blocks of maps (split %zu), %lld columns at %s: the "
+                          "bits of one call", s, (long long) cols,
+                          zi_isa_name ((zi_isa_t) level));
+            }
+        }
+    }
+    zi_isa_set_cap (ZI_ISA_DEFAULT);
+    zi_free (blocks);
+    zi_free (whole);
+    zi_free (packed);
     zi_tensor_destroy (&x);
     zi_tensor_destroy (&w);
 }
@@ -1935,13 +2042,20 @@ zi_act_mm_test (zi_test_t *t)
         s_mm_fill_test (t);
     zi_isa_set_cap (ZI_ISA_DEFAULT);
 #endif
-    s_mm_order_test (t, 6, 300, 48);
+    s_mm_order_test (t, 6, 300, 48, ZI_ISA_AVX2);
     //  Rows of X 600 floats apart and several panels: column tiles
     //  outside, each fetching the next strip ahead as it runs
-    s_mm_order_test (t, 30, 300, 600);
+    s_mm_order_test (t, 30, 300, 600, ZI_ISA_AVX2);
     //  K past S_MM_WIDE_DEPTH but within S_MM_WIDE_WHOLE: one slice at
     //  AVX-512 (a 7x7 stem's 147 rows)
-    s_mm_order_test (t, 12, 147, 100);
+    s_mm_order_test (t, 12, 147, 100, ZI_ISA_AVX2);
+    //  One column past whole vectors, after a full tile (a 7x7 image) and
+    //  after the last tile's whole vectors: at AVX-512 it joins the tile's
+    //  chain (AVX2's column kernel sums in four chains)
+    s_mm_order_test (t, 13, 300, 49, ZI_ISA_AVX512);
+    s_mm_order_test (t, 8, 140, 17, ZI_ISA_AVX512);
+    s_mm_order_test (t, 8, 140, 33, ZI_ISA_AVX512);
+    s_mm_blocks_test (t);
     s_mm_case_t cases [] = {
         {.maps = 6, .depth = 1, .cols = 16},
         {.maps = 7, .depth = 5, .cols = 33, .bias = true, .act = ZI_ACT_RELU},
