@@ -117,39 +117,24 @@ s_stem_planes_part (void *args, int64_t first, int64_t last, int thread)
 
 //  One tile: rows output channels (the panel's valid ones) by `vectors`
 //  vectors of sixteen output columns (a constant where it is inlined),
-//  the last one masked by tail. Row k of K is at x + taps [k]. Named
-//  sums, as act_mm.c's tiles, so that gcc keeps them in registers
+//  the last one masked by tail. Row k of K is at x + taps [k]. The sums
+//  and the step down K are the tile's (act_mm.h), so are the bits
 static ZI_AVX512_INLINE void
 s_stem_tile (const float *panel, const float *x, const int64_t *taps, int64_t depth,
              const float *bias, zi_act_kind_t kind, __m512 alpha, __m512 beta, float *y,
              int64_t ldy, int64_t rows, const int vectors, __mmask16 tail)
 {
     __m512 zero = _mm512_setzero_ps ();
-    __m512 s0a = zero, s0b = zero, s0c = zero, s1a = zero, s1b = zero, s1c = zero,
-           s2a = zero, s2b = zero, s2c = zero, s3a = zero, s3b = zero, s3c = zero,
-           s4a = zero, s4b = zero, s4c = zero, s5a = zero, s5b = zero, s5c = zero;
+    ZI_MM_TILE_SUMS_AVX512;
     for (int64_t k = 0; k < depth; k++, panel += 6) {
         const float *row = x + taps [k];
         __m512 xa = vectors == 1? _mm512_maskz_loadu_ps (tail, row): _mm512_loadu_ps (row);
         __m512 xb = vectors == 2? _mm512_maskz_loadu_ps (tail, row + 16):
                     vectors > 2? _mm512_loadu_ps (row + 16): zero;
         __m512 xc = vectors == 3? _mm512_maskz_loadu_ps (tail, row + 32): zero;
-        __m512 tap;
-#define S_STEM_STEP(r) \
-        tap = _mm512_set1_ps (panel [r]); \
-        s##r##a = _mm512_fmadd_ps (tap, xa, s##r##a); \
-        if (vectors > 1) \
-            s##r##b = _mm512_fmadd_ps (tap, xb, s##r##b); \
-        if (vectors > 2) \
-            s##r##c = _mm512_fmadd_ps (tap, xc, s##r##c);
-        S_STEM_STEP (0) S_STEM_STEP (1) S_STEM_STEP (2)
-        S_STEM_STEP (3) S_STEM_STEP (4) S_STEM_STEP (5)
-#undef S_STEM_STEP
+        ZI_MM_TILE_STEP_AVX512 (panel, vectors, xa, xb, xc);
     }
-    __m512 sums [6][3] = {
-        {s0a, s0b, s0c}, {s1a, s1b, s1c}, {s2a, s2b, s2c},
-        {s3a, s3b, s3c}, {s4a, s4b, s4c}, {s5a, s5b, s5c}
-    };
+    __m512 sums [6][3] = ZI_MM_TILE_SUMS_TABLE_AVX512;
     for (int64_t r = 0; r < rows; r++)
         for (int v = 0; v < vectors; v++) {
             __m512 value = sums [r][v];

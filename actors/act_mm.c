@@ -636,9 +636,9 @@ zi_mm_fill (const float *packed, int64_t maps, int64_t depth, int64_t cols, int6
 //  one full tile and one column, where 32 + 17 left fifteen lanes of
 //  sixteen idle in the second tile. A row's last columns are a tile of
 //  one to three vectors, the last one masked (a mask costs nothing here);
-//  one to three columns past whole vectors go through the AVX2 column
-//  kernel, whose vector spans the panel's rows instead of leaving most
-//  lanes of a tile empty.
+//  one column past whole vectors joins the tile before it, two or three
+//  go through the AVX2 column kernel, whose vector spans the panel's rows
+//  instead of leaving most lanes of a tile empty.
 
 //  Sixteen floats at p, or the lanes of mask (the others zero, not read)
 static ZI_AVX512_INLINE __m512
@@ -658,7 +658,14 @@ s_store16 (float *p, __m512 v, bool masked, __mmask16 mask)
 
 //  One tile: rows output channels (the panel's valid ones) by `vectors`
 //  vectors of sixteen columns (1 to 3, a constant where it is inlined),
-//  the last one masked by tail when masked. While it runs it prefetches
+//  the last one masked by tail when masked, and with extra one column
+//  more, read from xe (lde floats a row of K): in the tile's K loop it is
+//  one FMA chain among eighteen, each step longer than an FMA's latency,
+//  where the column kernel's own pass over the panel, waiting on its
+//  chains, made a 7x7 image's products (49 columns) 15-17 % slower than
+//  48 columns; now 7-9 % (512 x 4608, 512 x 2048 and 2048 x 512, one
+//  thread, alternating calls: 5-8 % faster than before). Its sums then
+//  follow the tile's order too. While it runs it prefetches
 //  `ahead`, the weights the next tile will read (NULL: none): a panel's
 //  slice is a few kB far from the last one, too short a run for the
 //  hardware prefetcher to find before it ends, and the weights of the
@@ -680,9 +687,7 @@ s_mm_tile_avx512 (const float *panel, const float *x, int64_t depth, int64_t ldx
     __m512 zero = _mm512_setzero_ps ();
     //  The extra column's sums, the panel's rows in one vector
     __m256 column = _mm256_setzero_ps ();
-    __m512 s0a = zero, s0b = zero, s0c = zero, s1a = zero, s1b = zero, s1c = zero,
-           s2a = zero, s2b = zero, s2c = zero, s3a = zero, s3b = zero, s3c = zero,
-           s4a = zero, s4b = zero, s4c = zero, s5a = zero, s5b = zero, s5c = zero;
+    ZI_MM_TILE_SUMS_AVX512;
     for (int64_t k = 0; k < depth; k++) {
         //  Six floats of weights a step: a line of the next tile's every
         //  two or three steps
@@ -698,16 +703,7 @@ s_mm_tile_avx512 (const float *panel, const float *x, int64_t depth, int64_t ldx
         __m512 xa = s_load16 (x, S_MASKED (0), tail);
         __m512 xb = vectors > 1? s_load16 (x + 16, S_MASKED (1), tail): zero;
         __m512 xc = vectors > 2? s_load16 (x + 32, S_MASKED (2), tail): zero;
-        __m512 tap;
-#define S_MM_STEP(r) \
-        tap = _mm512_set1_ps (panel [r]); \
-        s##r##a = _mm512_fmadd_ps (tap, xa, s##r##a); \
-        if (vectors > 1) \
-            s##r##b = _mm512_fmadd_ps (tap, xb, s##r##b); \
-        if (vectors > 2) \
-            s##r##c = _mm512_fmadd_ps (tap, xc, s##r##c);
-        S_MM_STEP (0) S_MM_STEP (1) S_MM_STEP (2) S_MM_STEP (3) S_MM_STEP (4) S_MM_STEP (5)
-#undef S_MM_STEP
+        ZI_MM_TILE_STEP_AVX512 (panel, vectors, xa, xb, xc);
         //  One chain, but a step of the tile takes longer than an FMA's
         //  latency: the column costs one FMA in nineteen
         if (extra) {
@@ -717,10 +713,7 @@ s_mm_tile_avx512 (const float *panel, const float *x, int64_t depth, int64_t ldx
         panel += S_MM_ROWS;
         x += ldx;
     }
-    __m512 sums [S_MM_ROWS][3] = {
-        {s0a, s0b, s0c}, {s1a, s1b, s1c}, {s2a, s2b, s2c},
-        {s3a, s3b, s3c}, {s4a, s4b, s4c}, {s5a, s5b, s5c}
-    };
+    __m512 sums [S_MM_ROWS][3] = ZI_MM_TILE_SUMS_TABLE_AVX512;
     for (int64_t r = 0; r < rows; r++)
         for (int v = 0; v < vectors; v++) {
             //  A fused residual joins the finished sums, then the activation
@@ -781,9 +774,10 @@ s_mm_pack_strip_avx512 (const float *x, int64_t ldx, int64_t rows, int64_t width
 }
 
 //  The tile of panel p from column col: 48 columns, or the row's last
-//  ones. Those are whole vectors, the last masked, except that one to
-//  three columns past whole vectors go to the column kernel (a 49-column
-//  row is a full tile and one column). ahead: see s_mm_tile_avx512.
+//  ones. Those are whole vectors, the last masked, except that columns
+//  past whole vectors go with the tile before them when there is one
+//  (a 49-column row is a full tile with one extra), or to the column
+//  kernel when there are two or three. ahead: see s_mm_tile_avx512.
 static ZI_AVX512_INLINE void
 s_mm_tile_at_avx512 (const s_mm_slice_t *at, int64_t p, int64_t col, __m512 alpha,
                      __m512 beta, const float *ahead)

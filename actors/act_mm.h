@@ -52,6 +52,37 @@ void
 //  columns of X, row after row
 #define ZI_MM_STRIP_COLS 16
 
+//  The AVX-512 tile's sums and its step down K, for the kernels whose
+//  bits must be the tile's (act_mm.c, act_conv_stem.c): eighteen named
+//  sums (named, so that gcc keeps them in registers), six rows of the
+//  panel by up to three vectors of X, each an FMA chain from zero
+#define ZI_MM_TILE_SUMS_AVX512 \
+    __m512 s0a = _mm512_setzero_ps (), s0b = s0a, s0c = s0a, s1a = s0a, s1b = s0a, \
+           s1c = s0a, s2a = s0a, s2b = s0a, s2c = s0a, s3a = s0a, s3b = s0a, s3c = s0a, \
+           s4a = s0a, s4b = s0a, s4c = s0a, s5a = s0a, s5b = s0a, s5c = s0a
+//  One row of K: the panel's six weights at w times X's vectors xa, xb,
+//  xc (vectors of them, a constant where it is inlined)
+#define ZI_MM_TILE_STEP_AVX512(w, vectors, xa, xb, xc) do { \
+        ZI_MM_TILE_ROW_AVX512 (0, w, vectors, xa, xb, xc); \
+        ZI_MM_TILE_ROW_AVX512 (1, w, vectors, xa, xb, xc); \
+        ZI_MM_TILE_ROW_AVX512 (2, w, vectors, xa, xb, xc); \
+        ZI_MM_TILE_ROW_AVX512 (3, w, vectors, xa, xb, xc); \
+        ZI_MM_TILE_ROW_AVX512 (4, w, vectors, xa, xb, xc); \
+        ZI_MM_TILE_ROW_AVX512 (5, w, vectors, xa, xb, xc); \
+    } while (0)
+#define ZI_MM_TILE_ROW_AVX512(r, w, vectors, xa, xb, xc) do { \
+        __m512 tap_ = _mm512_set1_ps ((w) [r]); \
+        s##r##a = _mm512_fmadd_ps (tap_, xa, s##r##a); \
+        if ((vectors) > 1) \
+            s##r##b = _mm512_fmadd_ps (tap_, xb, s##r##b); \
+        if ((vectors) > 2) \
+            s##r##c = _mm512_fmadd_ps (tap_, xc, s##r##c); \
+    } while (0)
+//  The sums by row and vector, once the K loop is done
+#define ZI_MM_TILE_SUMS_TABLE_AVX512 \
+    {{s0a, s0b, s0c}, {s1a, s1b, s1c}, {s2a, s2b, s2c}, \
+     {s3a, s3b, s3c}, {s4a, s4b, s4c}, {s5a, s5b, s5c}}
+
 //  Writes rows [k0, k0 + rows) of X's columns [col, col + width), width
 //  at most ZI_MM_STRIP_COLS, to strip: row k at strip [(k - k0)
 //  ZI_MM_STRIP_COLS], 64-byte aligned. Called from any of the exec's
