@@ -794,21 +794,20 @@ s_mm_tile_at_avx512 (const s_mm_slice_t *at, int64_t p, int64_t col, __m512 alph
     int64_t ldsum = at->ldsum, depth = at->rows_x, ldy = at->ldy;
     zi_act_kind_t now = at->now;
     //  A row's one column past whole vectors goes with the tile before it
-    //  (a full tile's, or the whole vectors' of the row's last tile); two
-    //  or three go to the column kernel
-    //  The extra column read where X lies (a packed strip holds whole
-    //  vectors only)
+    //  (a full tile's, or the whole vectors' of the row's last tile), read
+    //  where X lies (a packed strip holds whole vectors only); two or three
+    //  go to the column kernel
     const float *xe = at->x + at->k0 * at->ldx + col + left / 16 * 16;
-    if (left == S_MM_WIDE_COLS + 1) {
-        s_mm_tile_avx512 (panel, strip, depth, ldx, add_y, bias, sum, ldsum, now, alpha, beta,
-                          y_p, ldy, rows, 3, false, 0xFFFF, true, xe, at->ldx, ahead,
-                          at->fetch, at->ldx, at->fetch_rows);
-        return;
-    }
+    __mmask16 tail = s_mask16 (left % 16);
+#define S_TILE(vectors, masked, extra) \
+    s_mm_tile_avx512 (panel, strip, depth, ldx, add_y, bias, sum, ldsum, now, alpha, beta, \
+                      y_p, ldy, rows, vectors, masked, tail, extra, xe, at->ldx, ahead, \
+                      at->fetch, at->ldx, at->fetch_rows)
     if (left >= S_MM_WIDE_COLS) {
-        s_mm_tile_avx512 (panel, strip, depth, ldx, add_y, bias, sum, ldsum, now, alpha, beta,
-                          y_p, ldy, rows, 3, false, 0xFFFF, false, NULL, 0, ahead,
-                          at->fetch, at->ldx, at->fetch_rows);
+        if (left == S_MM_WIDE_COLS + 1)
+            S_TILE (3, false, true);
+        else
+            S_TILE (3, false, false);
         return;
     }
     if (left == 1 && col > 0)
@@ -817,31 +816,15 @@ s_mm_tile_at_avx512 (const s_mm_slice_t *at, int64_t p, int64_t col, __m512 alph
     bool masked = part >= 4;            //  else the column kernel takes them
     int64_t vectors = whole + masked;
     bool extra = part == 1 && whole > 0;
-    __mmask16 tail = s_mask16 (part);
     if (vectors == 3)
-        s_mm_tile_avx512 (panel, strip, depth, ldx, add_y, bias, sum, ldsum, now, alpha, beta,
-                          y_p, ldy, rows, 3, true, tail, false, NULL, 0, ahead,
-                          at->fetch, at->ldx, at->fetch_rows);
-    else
-    if (vectors == 2 && extra)
-        s_mm_tile_avx512 (panel, strip, depth, ldx, add_y, bias, sum, ldsum, now, alpha, beta,
-                          y_p, ldy, rows, 2, false, tail, true, xe, at->ldx, ahead,
-                          at->fetch, at->ldx, at->fetch_rows);
+        S_TILE (3, true, false);
     else
     if (vectors == 2)
-        s_mm_tile_avx512 (panel, strip, depth, ldx, add_y, bias, sum, ldsum, now, alpha, beta,
-                          y_p, ldy, rows, 2, masked, tail, false, NULL, 0, ahead,
-                          at->fetch, at->ldx, at->fetch_rows);
-    else
-    if (vectors == 1 && extra)
-        s_mm_tile_avx512 (panel, strip, depth, ldx, add_y, bias, sum, ldsum, now, alpha, beta,
-                          y_p, ldy, rows, 1, false, tail, true, xe, at->ldx, ahead,
-                          at->fetch, at->ldx, at->fetch_rows);
+        extra? S_TILE (2, false, true): S_TILE (2, masked, false);
     else
     if (vectors == 1)
-        s_mm_tile_avx512 (panel, strip, depth, ldx, add_y, bias, sum, ldsum, now, alpha, beta,
-                          y_p, ldy, rows, 1, masked, tail, false, NULL, 0, ahead,
-                          at->fetch, at->ldx, at->fetch_rows);
+        extra? S_TILE (1, false, true): S_TILE (1, masked, false);
+#undef S_TILE
     if (extra)
         return;
     for (int64_t c = vectors * 16; c < left; c++)
