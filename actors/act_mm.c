@@ -2043,6 +2043,13 @@ zi_act_mm_test (zi_test_t *t)
         {.maps = 40, .depth = 64, .cols = 200, .transposed = true, .bias = true,
          .act = ZI_ACT_LEAKY_RELU},
         {.maps = 128, .depth = 32, .cols = 49, .pad = 15},
+        //  The column past whole vectors inside the tile (AVX-512): after
+        //  a full tile and after one vector, K in slices (Y's sums added
+        //  back), a residual, an activation, a last panel of one row
+        {.maps = 13, .depth = 300, .cols = 49, .pad = 3, .bias = true, .residual = true,
+         .act = ZI_ACT_RELU},
+        {.maps = 7, .depth = 300, .cols = 17, .pad = 2, .bias = true, .residual = true,
+         .act = ZI_ACT_HARD_SWISH},
         //  A residual, in one slice and in the last of several, every tail
         {.maps = 20, .depth = 40, .cols = 51, .pad = 2, .bias = true, .residual = true,
          .act = ZI_ACT_RELU},
